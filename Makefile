@@ -1,0 +1,160 @@
+# retape — build, test, bench, install.
+#
+#   make            build the `retape` host and libretape.a
+#   make demo       install deps if needed, import the bundled receipts, replay a real day
+#   make test       build and run every test suite (ends with "N passed, N failed")
+#   make SANITIZE=1 test    the same under AddressSanitizer + UBSan (separate build dir)
+#   make bench      synthetic-corpus throughput and memory figures
+#   make deps       install the Debian packages the build needs (root or sudo)
+#   make install PREFIX=/usr/local DESTDIR=
+#
+# Knobs: CC, CFLAGS_EXTRA, LDFLAGS_EXTRA, SANITIZE=1, V=1 (show commands),
+# SHARED (path of ../shared), PKG_CONFIG.
+
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SHARED     ?= $(abspath ../shared)
+
+# Libraries, as pkg-config names, and the Debian packages that provide them.
+PKGS := lua5.4 lua5.4-cjson sqlite3 rocksdb zlib
+DEBS := liblua5.4-dev lua-cjson-dev libsqlite3-dev librocksdb-dev zlib1g-dev pkg-config gcc make
+
+ifeq ($(SANITIZE),1)
+BUILD    := build/asan
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPT      := -O1 -g
+else
+BUILD    := build/release
+SAN_FLAGS :=
+OPT      := -O2 -g
+endif
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wformat=2 -Wundef -Wcast-align -Wwrite-strings \
+            -Wold-style-definition -Wnull-dereference -Wvla
+CFLAGS   := -std=c11 $(OPT) $(WARNINGS) $(SAN_FLAGS) -MMD -MP -Icore -I$(BUILD) $(CFLAGS_EXTRA)
+LDFLAGS  := $(SAN_FLAGS) $(LDFLAGS_EXTRA)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# Compiler and linker flags of the dependencies, probed once into config.mk
+# (after `make deps` has installed what is missing).
+CONFIG := $(BUILD)/config.mk
+NO_CONFIG_GOALS := clean deps help distclean
+ifeq ($(filter-out $(NO_CONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
+else
+-include $(CONFIG)
+endif
+
+CORE_SRCS := core/nytime.c core/util.c core/source.c core/kv.c core/ingest.c core/host.c \
+             core/lua_retape.c core/lua_source.c core/lua_kv.c core/lua_time.c core/lua_ingest.c
+LUA_SRCS  := $(sort $(shell find lua -name '*.lua'))
+CORE_OBJS := $(CORE_SRCS:core/%.c=$(BUILD)/core/%.o) $(BUILD)/embedded_lua.o
+LIB       := $(BUILD)/libretape.a
+HOST      := $(BUILD)/retape
+EMBED     := $(BUILD)/tools/embed
+
+C_TESTS   := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/c/test_*.c)))
+EXAMPLES  := $(BUILD)/examples/embed
+
+.PHONY: all deps demo test check bench install uninstall clean help valgrind
+
+all: $(HOST) $(LIB) retape
+
+# A stable path for the host of the default build.
+retape: $(HOST)
+	$(Q)ln -sf $(HOST) retape
+
+deps:
+	@if $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null && command -v $(CC) >/dev/null; then \
+	  echo "deps: $(PKGS) found"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing $(DEBS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  echo "deps: installing $(DEBS) with sudo"; \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) >/dev/null; \
+	else \
+	  echo "deps: missing libraries; install them with:"; \
+	  echo "  sudo apt-get install -y $(DEBS)"; exit 1; \
+	fi
+
+$(CONFIG): Makefile
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)mkdir -p $(dir $@)
+	$(Q){ echo "DEP_CFLAGS := $$($(PKG_CONFIG) --cflags $(PKGS))"; \
+	      echo "DEP_LIBS := $$($(PKG_CONFIG) --libs $(PKGS))"; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/core/%.o: core/%.c $(CONFIG)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) -c $< -o $@
+
+$(EMBED): tools/embed.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) -std=c11 -O2 -Wall -Wextra -Werror $< -o $@
+
+$(BUILD)/embedded_lua.c: $(EMBED) $(LUA_SRCS)
+	@$(if $(Q),echo "  EMBED   lua/ ($(words $(LUA_SRCS)) files)")
+	$(Q)$(EMBED) $@ $(LUA_SRCS)
+
+$(BUILD)/embedded_lua.o: $(BUILD)/embedded_lua.c $(CONFIG)
+	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes -c $< -o $@
+
+$(LIB): $(CORE_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(HOST): $(BUILD)/core/main.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $< $(LIB) $(DEP_LIBS) -lm -o $@
+
+$(BUILD)/tests/%: tests/c/%.c tests/c/check.h $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) -Itests/c $< $(LIB) $(DEP_LIBS) -lm -o $@
+
+$(BUILD)/examples/embed: examples/embed.c $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) $< $(LIB) $(DEP_LIBS) -lm -o $@
+
+# --- user-facing targets ----------------------------------------------------
+
+demo: $(HOST)
+	$(Q)RETAPE=$(HOST) SHARED=$(SHARED) sh examples/demo.sh
+
+test check: $(HOST) $(C_TESTS) $(EXAMPLES)
+	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) SHARED=$(SHARED) \
+	  SANITIZE=$(SANITIZE) bash tests/run.sh
+
+bench: $(HOST)
+	$(Q)RETAPE=$(abspath $(HOST)) SHARED=$(SHARED) bash tools/bench.sh
+
+valgrind: $(HOST) $(C_TESTS)
+	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) SHARED=$(SHARED) \
+	  VALGRIND=1 bash tests/run.sh
+
+install: $(HOST) $(LIB)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(HOST) $(DESTDIR)$(PREFIX)/bin/retape
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libretape.a
+	install -m 644 core/retape.h $(DESTDIR)$(PREFIX)/include/retape.h
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/retape $(DESTDIR)$(PREFIX)/lib/libretape.a $(DESTDIR)$(PREFIX)/include/retape.h
+
+clean:
+	rm -rf build retape
+
+help:
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+
+-include $(CORE_OBJS:.o=.d) $(BUILD)/core/main.d

@@ -1,0 +1,235 @@
+/*
+ * host.c — the Lua host: state creation, module search (embedded Lua layer
+ * or a development override directory), the version handshake between core
+ * and Lua layer, and the one protected call every entry into Lua goes
+ * through (message handler with traceback, as lua.c's docall).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "embedded.h"
+#include "lua_common.h"
+#include "util.h"
+
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct retape_host {
+    lua_State *L;
+    char *lua_dir; /* override directory, or NULL */
+};
+
+/* Message handler: turns any error value into a string and appends a
+ * traceback (lua.c's msghandler). */
+static int msghandler(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+/* Calls the function below its nargs arguments under msghandler.  On error
+ * stores the message (with traceback) in *errptr and returns -1; nresults
+ * are left on the stack on success. */
+static int docall(lua_State *L, int nargs, int nresults, char **errptr)
+{
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, msghandler);
+    lua_insert(L, base);
+    int status = lua_pcall(L, nargs, nresults, base);
+    lua_remove(L, base);
+    if (status != LUA_OK) {
+        set_error(errptr, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "(no message)");
+        lua_pop(L, 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* Module name "a.b" -> relative path "a/b.lua" (and "a/b/init.lua"). */
+static void module_path(char *out, size_t cap, const char *dir, const char *name, int init)
+{
+    size_t n = (size_t)snprintf(out, cap, "%s/", dir);
+    for (const char *c = name; *c && n + 1 < cap; c++)
+        out[n++] = *c == '.' ? '/' : *c;
+    out[n] = '\0';
+    strncat(out, init ? "/init.lua" : ".lua", cap - strlen(out) - 1);
+}
+
+/* package.searchers entry: the override directory first (if any), then the
+ * Lua layer embedded at build time.  Chunks are named "@lua/..." (embedded)
+ * or "@DIR/..." so every error carries file:line. */
+static int search_layer(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    const char *dir = lua_tostring(L, lua_upvalueindex(1));
+    if (dir) {
+        char path[4096];
+        for (int init = 0; init < 2; init++) {
+            module_path(path, sizeof path, dir, name, init);
+            FILE *f = fopen(path, "r");
+            if (!f)
+                continue;
+            fclose(f);
+            if (luaL_loadfilex(L, path, "t") != LUA_OK)
+                return lua_error(L);
+            lua_pushstring(L, path);
+            return 2;
+        }
+    }
+    const retape_embedded_file *m = retape_embedded_find(name);
+    if (!m) {
+        lua_pushfstring(L, "no module '%s' in the retape Lua layer", name);
+        return 1;
+    }
+    char chunkname[512];
+    snprintf(chunkname, sizeof chunkname, "@%s", m->path);
+    if (luaL_loadbufferx(L, m->source, m->length, chunkname, "t") != LUA_OK)
+        return lua_error(L);
+    lua_pushstring(L, m->path);
+    return 2;
+}
+
+/* Installs search_layer as the second searcher (after preload). */
+static void install_searcher(lua_State *L, const char *dir)
+{
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "searchers");
+    if (dir)
+        lua_pushstring(L, dir);
+    else
+        lua_pushnil(L);
+    lua_pushcclosure(L, search_layer, 1);
+    for (lua_Integer i = (lua_Integer)luaL_len(L, -2) + 1; i > 2; i--) {
+        lua_geti(L, -2, i - 1);
+        lua_seti(L, -3, i);
+    }
+    lua_seti(L, -2, 2);
+    lua_pop(L, 2);
+}
+
+/* Protected set-up (lua.c's pmain): libraries, modules, version check. */
+static int setup_state(lua_State *L)
+{
+    const char *dir = lua_tostring(L, 1);
+    luaL_checkversion(L);
+    luaL_openlibs(L);
+    retape_preload_modules(L);
+    install_searcher(L, dir);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "retape.version");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "version");
+    lua_getfield(L, -2, "lua_api");
+    const char *version = lua_tostring(L, -2);
+    lua_Integer api = lua_tointeger(L, -1);
+    if (!version || strcmp(version, RETAPE_VERSION) != 0 || api != RETAPE_LUA_API)
+        return luaL_error(L, "the Lua layer%s%s is version %s (Lua API %d) but the core is %s (Lua API %d)",
+                          dir ? " in " : "", dir ? dir : "", version ? version : "?", (int)api,
+                          RETAPE_VERSION, RETAPE_LUA_API);
+    return 0;
+}
+
+retape_host *retape_host_new(const retape_host_options *opts, char **errptr)
+{
+    retape_host *host = calloc(1, sizeof *host);
+    if (!host) {
+        set_error(errptr, "out of memory");
+        return NULL;
+    }
+    const char *dir = opts && opts->lua_dir ? opts->lua_dir : getenv("RETAPE_LUA_DIR");
+    if (dir && *dir)
+        host->lua_dir = dup_string(dir);
+    host->L = luaL_newstate();
+    if (!host->L) {
+        set_error(errptr, "cannot create a Lua state: out of memory");
+        retape_host_free(host);
+        return NULL;
+    }
+    lua_pushcfunction(host->L, setup_state);
+    lua_pushstring(host->L, host->lua_dir);
+    if (docall(host->L, 1, 0, errptr) != 0) {
+        retape_host_free(host);
+        return NULL;
+    }
+    return host;
+}
+
+void retape_host_free(retape_host *host)
+{
+    if (!host)
+        return;
+    if (host->L)
+        lua_close(host->L);
+    free(host->lua_dir);
+    free(host);
+}
+
+lua_State *retape_host_lua(retape_host *host)
+{
+    return host->L;
+}
+
+/* Sets the global `arg` table as lua.c does: arg[0] = script, arg[1..]. */
+static void set_arg_table(lua_State *L, int argc, char **argv)
+{
+    lua_createtable(L, argc, 1);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i);
+    }
+    lua_setglobal(L, "arg");
+}
+
+int retape_host_run_file(retape_host *host, const char *path, int argc, char **argv, char **errptr)
+{
+    lua_State *L = host->L;
+    set_arg_table(L, argc, argv);
+    if (luaL_loadfilex(L, path, "t") != LUA_OK) {
+        set_error(errptr, "%s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    for (int i = 1; i < argc; i++)
+        lua_pushstring(L, argv[i]);
+    return docall(L, argc > 0 ? argc - 1 : 0, 0, errptr);
+}
+
+int retape_host_run_string(retape_host *host, const char *code, const char *name, char **errptr)
+{
+    lua_State *L = host->L;
+    if (luaL_loadbufferx(L, code, strlen(code), name, "t") != LUA_OK) {
+        set_error(errptr, "%s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    return docall(L, 0, 0, errptr);
+}
+
+int retape_host_run_cli(retape_host *host, int argc, char **argv, char **errptr)
+{
+    lua_State *L = host->L;
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "retape.cli");
+    if (docall(L, 1, 1, errptr) != 0)
+        return 1;
+    lua_getfield(L, -1, "main");
+    lua_remove(L, -2);
+    lua_createtable(L, argc, 0);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i);
+    }
+    if (docall(L, 1, 1, errptr) != 0)
+        return 1;
+    int status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : (lua_toboolean(L, -1) ? 0 : 1);
+    if (lua_isnil(L, -1))
+        status = 0;
+    lua_pop(L, 1);
+    return status;
+}

@@ -1,0 +1,463 @@
+/*
+ * ingest.c — writing receipts: the original DDL, INSERT OR IGNORE inserts in
+ * periodic transactions, the original's FNV-1a hash, a raw-span finder for
+ * JSON values (the payload text must be kept byte for byte, since its hash is
+ * part of the receipt id), and readers for JSON-lines files and SQL dumps.
+ */
+#include "ingest.h"
+#include "util.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* The DDL and indexes of the original worker's d1-schema.sql, unchanged. */
+static const char receipts_ddl[] =
+    "CREATE TABLE IF NOT EXISTS ingest_receipts (\n"
+    "  receipt_id TEXT PRIMARY KEY,\n"
+    "  ticker TEXT NOT NULL,\n"
+    "  ts INTEGER NOT NULL,\n"
+    "  bucket_5m INTEGER NOT NULL,\n"
+    "  received_ts INTEGER NOT NULL,\n"
+    "  payload_hash TEXT NOT NULL,\n"
+    "  script_version TEXT,\n"
+    "  payload_json TEXT\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS idx_ingest_receipts_ts ON ingest_receipts (ts);\n"
+    "CREATE INDEX IF NOT EXISTS idx_ingest_receipts_bucket ON ingest_receipts (bucket_5m);\n"
+    "CREATE INDEX IF NOT EXISTS idx_ingest_receipts_ticker_bucket ON ingest_receipts (ticker, bucket_5m);\n";
+
+/* The staging copy for SQL dumps: same columns, no constraints, TEMP so that
+ * an unqualified `INSERT INTO ingest_receipts` of a dump lands here first. */
+static const char staging_ddl[] =
+    "CREATE TEMP TABLE IF NOT EXISTS ingest_receipts (receipt_id, ticker, ts, bucket_5m,"
+    " received_ts, payload_hash, script_version, payload_json)";
+
+static const char insert_sql[] =
+    "INSERT OR IGNORE INTO main.ingest_receipts (receipt_id, ticker, ts, bucket_5m,"
+    " received_ts, payload_hash, script_version, payload_json) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)";
+
+struct retape_writer {
+    sqlite3 *db;
+    sqlite3_stmt *insert;
+    char *path;
+    int commit_every;
+    int pending;   /* inserts since the last commit */
+    int staging;   /* 1 while a dump statement runs: the authorizer is armed */
+};
+
+static int exec_sql(retape_writer *w, const char *sql, char **errptr)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(w->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        set_error(errptr, "%s: %s", w->path, msg ? msg : sqlite3_errmsg(w->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* While a dump statement runs, only reads and inserts into the staging table
+ * are allowed, so a dump can never touch main.ingest_receipts or anything
+ * else directly. */
+static int staging_authorizer(void *ud, int action, const char *a, const char *b,
+                              const char *db, const char *trigger)
+{
+    (void)b, (void)trigger;
+    retape_writer *w = ud;
+    if (!w->staging)
+        return SQLITE_OK;
+    switch (action) {
+    case SQLITE_SELECT:
+    case SQLITE_READ:
+    case SQLITE_FUNCTION:
+        return SQLITE_OK;
+    case SQLITE_INSERT:
+        return (a && db && strcmp(a, "ingest_receipts") == 0 && strcmp(db, "temp") == 0)
+                   ? SQLITE_OK : SQLITE_DENY;
+    default:
+        return SQLITE_DENY;
+    }
+}
+
+retape_writer *retape_writer_open(const char *path, int commit_every, char **errptr)
+{
+    retape_writer *w = calloc(1, sizeof *w);
+    if (!w || !(w->path = dup_string(path))) {
+        free(w);
+        set_error(errptr, "out of memory");
+        return NULL;
+    }
+    w->commit_every = commit_every > 0 ? commit_every : 5000;
+    if (sqlite3_open_v2(path, &w->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        set_error(errptr, "%s: cannot open database for writing: %s", path,
+                  w->db ? sqlite3_errmsg(w->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(w->db, 5000);
+    if (exec_sql(w, receipts_ddl, errptr) != 0 || exec_sql(w, staging_ddl, errptr) != 0)
+        goto fail;
+    if (sqlite3_prepare_v2(w->db, insert_sql, -1, &w->insert, NULL) != SQLITE_OK) {
+        set_error(errptr, "%s: %s", path, sqlite3_errmsg(w->db));
+        goto fail;
+    }
+    sqlite3_set_authorizer(w->db, staging_authorizer, w);
+    return w;
+fail:
+    sqlite3_finalize(w->insert);
+    sqlite3_close(w->db);
+    free(w->path);
+    free(w);
+    return NULL;
+}
+
+int retape_writer_insert(retape_writer *w, const retape_receipt_row *row, char **errptr)
+{
+    if (w->pending == 0 && exec_sql(w, "BEGIN", errptr) != 0)
+        return -1;
+    sqlite3_stmt *st = w->insert;
+    sqlite3_bind_text(st, 1, row->receipt_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, row->ticker, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, row->ts);
+    sqlite3_bind_int64(st, 4, row->bucket_5m);
+    sqlite3_bind_int64(st, 5, row->received_ts);
+    sqlite3_bind_text(st, 6, row->payload_hash, -1, SQLITE_STATIC);
+    if (row->script_version)
+        sqlite3_bind_text(st, 7, row->script_version, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 7);
+    if (row->payload_json)
+        sqlite3_bind_text(st, 8, row->payload_json, (int)row->payload_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 8);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return set_error(errptr, "%s: inserting %s: %s", w->path, row->receipt_id, sqlite3_errmsg(w->db));
+    int inserted = sqlite3_changes(w->db) > 0;
+    if (++w->pending >= w->commit_every) {
+        w->pending = 0;
+        if (exec_sql(w, "COMMIT", errptr) != 0)
+            return -1;
+    }
+    return inserted;
+}
+
+int retape_writer_close(retape_writer *w, char **errptr)
+{
+    if (!w)
+        return 0;
+    int rc = 0;
+    if (w->pending > 0)
+        rc = exec_sql(w, "COMMIT", errptr);
+    sqlite3_finalize(w->insert);
+    sqlite3_close(w->db);
+    free(w->path);
+    free(w);
+    return rc;
+}
+
+int retape_writer_stage_sql(retape_writer *w, const char *sql, retape_stage_fn fn, void *ud, char **errptr)
+{
+    char *msg = NULL;
+    w->staging = 1;
+    int rc = sqlite3_exec(w->db, sql, NULL, NULL, &msg);
+    w->staging = 0;
+    if (rc != SQLITE_OK) {
+        set_error(errptr, "%s", msg ? msg : sqlite3_errmsg(w->db));
+        sqlite3_free(msg);
+        exec_sql(w, "DELETE FROM temp.ingest_receipts", NULL);
+        return -1;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(w->db, "SELECT * FROM temp.ingest_receipts ORDER BY rowid", -1, &st, NULL) != SQLITE_OK)
+        return set_error(errptr, "%s: %s", w->path, sqlite3_errmsg(w->db));
+    int n = 0, stopped = 0;
+    while (!stopped && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        retape_staged_row row;
+        for (int i = 0; i < 8; i++) {
+            row.col[i] = (const char *)sqlite3_column_text(st, i);
+            row.len[i] = (size_t)sqlite3_column_bytes(st, i);
+        }
+        n++;
+        stopped = fn(&row, ud) != 0;
+    }
+    sqlite3_finalize(st);
+    exec_sql(w, "DELETE FROM temp.ingest_receipts", NULL);
+    if (stopped)
+        return -2;
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return set_error(errptr, "%s: %s", w->path, sqlite3_errmsg(w->db));
+    return n;
+}
+
+/* ------------------------------------------------------------------------- */
+
+/* Decodes one UTF-8 sequence at s (n bytes left); returns its length and the
+ * code point in *cp, or length 1 and U+FFFD for an invalid byte. */
+static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t v, min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    } else if ((c & 0xE0) == 0xC0) {
+        len = 2, v = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+        len = 3, v = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+        len = 4, v = c & 0x07, min = 0x10000;
+    } else {
+        *cp = 0xFFFD;
+        return 1;
+    }
+    if (len > n)
+        goto invalid;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            goto invalid;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        goto invalid;
+    *cp = v;
+    return len;
+invalid:
+    *cp = 0xFFFD;
+    return 1;
+}
+
+uint32_t retape_fnv1a32_utf16(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    uint32_t h = 2166136261u;
+    size_t i = 0;
+    while (i < len) {
+        uint32_t cp;
+        i += utf8_decode(s + i, len - i, &cp);
+        if (cp >= 0x10000) { /* surrogate pair, as JavaScript strings store it */
+            cp -= 0x10000;
+            h = (h ^ (0xD800 + (cp >> 10))) * 16777619u;
+            h = (h ^ (0xDC00 + (cp & 0x3FF))) * 16777619u;
+        } else {
+            h = (h ^ cp) * 16777619u;
+        }
+    }
+    return h;
+}
+
+/* ------------------------------------------------------------------------- */
+
+static size_t skip_ws(const char *s, size_t i, size_t n)
+{
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* Index just past the string starting at s[i] == '"', or 0 if unterminated. */
+static size_t skip_string(const char *s, size_t i, size_t n)
+{
+    for (i++; i < n; i++) {
+        if (s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return 0;
+}
+
+/* Index just past the JSON value starting at s[i], or 0 if malformed.  Only
+ * the structure is checked (balanced brackets, terminated strings). */
+static size_t skip_value(const char *s, size_t i, size_t n)
+{
+    if (i >= n)
+        return 0;
+    if (s[i] == '"')
+        return skip_string(s, i, n);
+    if (s[i] == '{' || s[i] == '[') {
+        int depth = 0;
+        while (i < n) {
+            char c = s[i];
+            if (c == '"') {
+                i = skip_string(s, i, n);
+                if (!i)
+                    return 0;
+                continue;
+            }
+            if (c == '{' || c == '[')
+                depth++;
+            else if (c == '}' || c == ']') {
+                if (--depth == 0)
+                    return i + 1;
+            }
+            i++;
+        }
+        return 0;
+    }
+    size_t start = i;
+    while (i < n && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' '
+           && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+        i++;
+    return i > start ? i : 0;
+}
+
+int retape_json_value_span(const char *json, size_t len, const char *key, size_t *off, size_t *vlen)
+{
+    size_t klen = strlen(key);
+    size_t i = skip_ws(json, 0, len);
+    if (i >= len || json[i] != '{')
+        return -1;
+    i = skip_ws(json, i + 1, len);
+    if (i < len && json[i] == '}')
+        return 0;
+    while (i < len) {
+        if (json[i] != '"')
+            return -1;
+        size_t kend = skip_string(json, i, len);
+        if (!kend)
+            return -1;
+        int match = kend - i - 2 == klen && memcmp(json + i + 1, key, klen) == 0;
+        i = skip_ws(json, kend, len);
+        if (i >= len || json[i] != ':')
+            return -1;
+        i = skip_ws(json, i + 1, len);
+        size_t vend = skip_value(json, i, len);
+        if (!vend)
+            return -1;
+        if (match) {
+            *off = i;
+            *vlen = vend - i;
+            return 1;
+        }
+        i = skip_ws(json, vend, len);
+        if (i < len && json[i] == '}')
+            return 0;
+        if (i >= len || json[i] != ',')
+            return -1;
+        i = skip_ws(json, i + 1, len);
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------------------- */
+
+struct retape_lines {
+    gzFile gz;
+    char *path;
+    char *buf;
+    size_t cap;
+    long lineno;
+    char *sql;      /* statement accumulator for retape_sql_next */
+    size_t sql_cap;
+};
+
+retape_lines *retape_lines_open(const char *path, char **errptr)
+{
+    retape_lines *lr = calloc(1, sizeof *lr);
+    if (!lr || !(lr->path = dup_string(path))) {
+        free(lr);
+        set_error(errptr, "out of memory");
+        return NULL;
+    }
+    lr->gz = gzopen(path, "rb");
+    if (!lr->gz) {
+        set_error(errptr, "%s: cannot open", path);
+        retape_lines_close(lr);
+        return NULL;
+    }
+    gzbuffer(lr->gz, 1 << 17);
+    return lr;
+}
+
+int retape_lines_next(retape_lines *lr, const char **line, size_t *len, long *lineno, char **errptr)
+{
+    size_t used = 0;
+    for (;;) {
+        if (lr->cap - used < 4096) {
+            size_t ncap = lr->cap ? lr->cap * 2 : 65536;
+            char *nb = realloc(lr->buf, ncap);
+            if (!nb)
+                return set_error(errptr, "%s: line %ld: out of memory", lr->path, lr->lineno + 1);
+            lr->buf = nb, lr->cap = ncap;
+        }
+        if (!gzgets(lr->gz, lr->buf + used, (int)(lr->cap - used))) {
+            int zerr;
+            const char *msg = gzerror(lr->gz, &zerr);
+            if (zerr != Z_OK && zerr != Z_BUF_ERROR)
+                return set_error(errptr, "%s: line %ld: %s", lr->path, lr->lineno + 1, msg);
+            if (used == 0)
+                return 0;
+            break; /* last line without a newline */
+        }
+        used += strlen(lr->buf + used);
+        if (used > 0 && lr->buf[used - 1] == '\n')
+            break;
+    }
+    while (used > 0 && (lr->buf[used - 1] == '\n' || lr->buf[used - 1] == '\r'))
+        used--;
+    lr->buf[used] = '\0';
+    *line = lr->buf;
+    *len = used;
+    *lineno = ++lr->lineno;
+    return 1;
+}
+
+int retape_sql_next(retape_lines *lr, const char **sql, long *first_line, char **errptr)
+{
+    size_t used = 0;
+    long start = 0;
+    const char *line;
+    size_t len;
+    long lineno;
+    int rc;
+    while ((rc = retape_lines_next(lr, &line, &len, &lineno, errptr)) == 1) {
+        if (used == 0) {
+            size_t i = skip_ws(line, 0, len);
+            if (i == len)
+                continue; /* blank line between statements */
+            start = lineno;
+        }
+        if (used + len + 2 > lr->sql_cap) {
+            size_t ncap = (used + len + 2) * 2;
+            char *nb = realloc(lr->sql, ncap);
+            if (!nb)
+                return set_error(errptr, "%s: line %ld: out of memory", lr->path, lineno);
+            lr->sql = nb, lr->sql_cap = ncap;
+        }
+        memcpy(lr->sql + used, line, len);
+        used += len;
+        lr->sql[used++] = '\n';
+        lr->sql[used] = '\0';
+        if (sqlite3_complete(lr->sql)) {
+            *sql = lr->sql;
+            *first_line = start;
+            return 1;
+        }
+    }
+    if (rc < 0)
+        return -1;
+    if (used > 0) {
+        /* Only comments left is fine; anything else is an unterminated statement. */
+        size_t i = skip_ws(lr->sql, 0, used);
+        if (i < used && strncmp(lr->sql + i, "--", 2) != 0)
+            return set_error(errptr, "%s: line %ld: statement not terminated by ';'", lr->path, start);
+    }
+    return 0;
+}
+
+void retape_lines_close(retape_lines *lr)
+{
+    if (!lr)
+        return;
+    if (lr->gz)
+        gzclose(lr->gz);
+    free(lr->buf);
+    free(lr->sql);
+    free(lr->path);
+    free(lr);
+}

@@ -1,0 +1,43 @@
+/*
+ * ingest.h — internal readers used by `retape import` (not part of the
+ * public API): a line reader over plain or gzip files, a reader of whole SQL
+ * statements on top of it, and the staging of dump statements.
+ */
+#ifndef RETAPE_INGEST_H
+#define RETAPE_INGEST_H
+
+#include "retape.h"
+
+typedef struct retape_lines retape_lines;
+
+/* Opens a text file, gzip-compressed or not (detected from its content). */
+retape_lines *retape_lines_open(const char *path, char **errptr);
+/* Reads the next line without its line ending.  *line is borrowed until the
+ * next call; *lineno is 1-based.  1 = line, 0 = end of file, -1 = error. */
+int retape_lines_next(retape_lines *lr, const char **line, size_t *len, long *lineno, char **errptr);
+void retape_lines_close(retape_lines *lr);
+
+/* Reads the next complete SQL statement (as judged by sqlite3_complete) from
+ * a line reader.  *sql is borrowed until the next call; *first_line is the
+ * line the statement starts on.  1 = statement, 0 = end, -1 = error (an
+ * unterminated statement at the end of the file is an error naming its line). */
+int retape_sql_next(retape_lines *lr, const char **sql, long *first_line, char **errptr);
+
+/* The eight columns of ingest_receipts as text (NULL for SQL NULL), in DDL
+ * order: receipt_id, ticker, ts, bucket_5m, received_ts, payload_hash,
+ * script_version, payload_json.  Borrowed for the callback only. */
+typedef struct retape_staged_row {
+    const char *col[8];
+    size_t len[8];
+} retape_staged_row;
+
+typedef int (*retape_stage_fn)(const retape_staged_row *row, void *ud);
+
+/* Runs one INSERT statement of a dump against a constraint-free staging copy
+ * of ingest_receipts (an authorizer refuses any other write), calls fn for
+ * each staged row, then empties the staging table.  Returns the number of
+ * rows staged, or -1 with a message (the statement's own SQLite error).  A
+ * non-zero return from fn stops the walk and is passed back as -2. */
+int retape_writer_stage_sql(retape_writer *w, const char *sql, retape_stage_fn fn, void *ud, char **errptr);
+
+#endif

@@ -1,0 +1,214 @@
+/*
+ * kv.c — the state store: a thin layer over RocksDB's C API.
+ *
+ * Writes go through the write-ahead log without fsync: a killed process
+ * loses nothing already written, and a batch is applied all or nothing, so a
+ * replay that commits one batch per bucket always restarts at a bucket
+ * boundary.  RocksDB's own LOCK file keeps a second process out; its error is
+ * turned into a message that says so instead of the raw "lock" text.
+ */
+#include "retape.h"
+#include "util.h"
+
+#include <rocksdb/c.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct retape_kv {
+    rocksdb_t *db;
+    rocksdb_options_t *options;
+    rocksdb_readoptions_t *read;
+    rocksdb_writeoptions_t *write;
+};
+
+struct retape_kv_batch {
+    rocksdb_writebatch_t *wb;
+};
+
+struct retape_kv_iter {
+    rocksdb_iterator_t *it;
+    char *prefix;
+    size_t plen;
+    int started;
+};
+
+/* Turns a RocksDB error (malloc'd by RocksDB) into our message and frees it. */
+static int kv_error(char **errptr, const char *what, const char *dir, char *rocks_err)
+{
+    if (rocks_err && strstr(rocks_err, "lock") && strstr(rocks_err, "LOCK"))
+        set_error(errptr, "%s: the store is in use by another process (or handle); close it first", dir);
+    else
+        set_error(errptr, "%s%s%s: %s", dir ? dir : "", dir ? ": " : "", what,
+                  rocks_err ? rocks_err : "unknown error");
+    rocksdb_free(rocks_err);
+    return -1;
+}
+
+retape_kv *retape_kv_open(const char *dir, char **errptr)
+{
+    retape_kv *kv = calloc(1, sizeof *kv);
+    if (!kv) {
+        set_error(errptr, "out of memory");
+        return NULL;
+    }
+    kv->options = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(kv->options, 1);
+    /* Keep the store directory small and quiet: one info log, no stats dumps. */
+    rocksdb_options_set_keep_log_file_num(kv->options, 1);
+    rocksdb_options_set_stats_dump_period_sec(kv->options, 0);
+    kv->read = rocksdb_readoptions_create();
+    kv->write = rocksdb_writeoptions_create();
+    char *err = NULL;
+    kv->db = rocksdb_open(kv->options, dir, &err);
+    if (err) {
+        kv_error(errptr, "cannot open store", dir, err);
+        kv->db = NULL;
+        retape_kv_close(kv);
+        return NULL;
+    }
+    return kv;
+}
+
+void retape_kv_close(retape_kv *kv)
+{
+    if (!kv)
+        return;
+    if (kv->db)
+        rocksdb_close(kv->db);
+    if (kv->read)
+        rocksdb_readoptions_destroy(kv->read);
+    if (kv->write)
+        rocksdb_writeoptions_destroy(kv->write);
+    if (kv->options)
+        rocksdb_options_destroy(kv->options);
+    free(kv);
+}
+
+int retape_kv_get(retape_kv *kv, const char *key, size_t klen, char **val, size_t *vlen, char **errptr)
+{
+    char *err = NULL;
+    size_t n = 0;
+    char *v = rocksdb_get(kv->db, kv->read, key, klen, &n, &err);
+    if (err)
+        return kv_error(errptr, "get", NULL, err);
+    if (!v)
+        return 0;
+    /* Copy into our allocator so the caller can use retape_free(). */
+    char *copy = malloc(n + 1);
+    if (!copy) {
+        rocksdb_free(v);
+        return set_error(errptr, "out of memory");
+    }
+    memcpy(copy, v, n);
+    copy[n] = '\0';
+    rocksdb_free(v);
+    *val = copy;
+    *vlen = n;
+    return 1;
+}
+
+int retape_kv_put(retape_kv *kv, const char *key, size_t klen, const char *val, size_t vlen, char **errptr)
+{
+    char *err = NULL;
+    rocksdb_put(kv->db, kv->write, key, klen, val, vlen, &err);
+    return err ? kv_error(errptr, "put", NULL, err) : 0;
+}
+
+int retape_kv_delete(retape_kv *kv, const char *key, size_t klen, char **errptr)
+{
+    char *err = NULL;
+    rocksdb_delete(kv->db, kv->write, key, klen, &err);
+    return err ? kv_error(errptr, "delete", NULL, err) : 0;
+}
+
+retape_kv_batch *retape_kv_batch_new(void)
+{
+    retape_kv_batch *b = calloc(1, sizeof *b);
+    if (b)
+        b->wb = rocksdb_writebatch_create();
+    return b;
+}
+
+void retape_kv_batch_free(retape_kv_batch *batch)
+{
+    if (!batch)
+        return;
+    rocksdb_writebatch_destroy(batch->wb);
+    free(batch);
+}
+
+void retape_kv_batch_put(retape_kv_batch *batch, const char *key, size_t klen, const char *val, size_t vlen)
+{
+    rocksdb_writebatch_put(batch->wb, key, klen, val, vlen);
+}
+
+void retape_kv_batch_delete(retape_kv_batch *batch, const char *key, size_t klen)
+{
+    rocksdb_writebatch_delete(batch->wb, key, klen);
+}
+
+void retape_kv_batch_clear(retape_kv_batch *batch)
+{
+    rocksdb_writebatch_clear(batch->wb);
+}
+
+int retape_kv_batch_count(const retape_kv_batch *batch)
+{
+    return rocksdb_writebatch_count(batch->wb);
+}
+
+int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr)
+{
+    char *err = NULL;
+    rocksdb_write(kv->db, kv->write, batch->wb, &err);
+    return err ? kv_error(errptr, "write batch", NULL, err) : 0;
+}
+
+retape_kv_iter *retape_kv_scan(retape_kv *kv, const char *prefix, size_t plen)
+{
+    retape_kv_iter *it = calloc(1, sizeof *it);
+    if (!it)
+        return NULL;
+    it->prefix = malloc(plen + 1);
+    if (!it->prefix) {
+        free(it);
+        return NULL;
+    }
+    memcpy(it->prefix, prefix, plen);
+    it->plen = plen;
+    it->it = rocksdb_create_iterator(kv->db, kv->read);
+    return it;
+}
+
+int retape_kv_iter_next(retape_kv_iter *it, const char **key, size_t *klen,
+                        const char **val, size_t *vlen, char **errptr)
+{
+    if (!it->it)
+        return 0;
+    if (!it->started) {
+        rocksdb_iter_seek(it->it, it->prefix, it->plen);
+        it->started = 1;
+    } else {
+        rocksdb_iter_next(it->it);
+    }
+    if (!rocksdb_iter_valid(it->it)) {
+        char *err = NULL;
+        rocksdb_iter_get_error(it->it, &err);
+        return err ? kv_error(errptr, "scan", NULL, err) : 0;
+    }
+    *key = rocksdb_iter_key(it->it, klen);
+    if (*klen < it->plen || memcmp(*key, it->prefix, it->plen) != 0)
+        return 0;
+    *val = rocksdb_iter_value(it->it, vlen);
+    return 1;
+}
+
+void retape_kv_iter_close(retape_kv_iter *it)
+{
+    if (!it)
+        return;
+    if (it->it)
+        rocksdb_iter_destroy(it->it);
+    free(it->prefix);
+    free(it);
+}

@@ -1,0 +1,51 @@
+/*
+ * lua_common.h — helpers shared by the Lua bridges (lua_*.c).  Only bridges
+ * include Lua headers; the subsystems they wrap know nothing of Lua.
+ */
+#ifndef RETAPE_LUA_COMMON_H
+#define RETAPE_LUA_COMMON_H
+
+#include "retape.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+
+/* Pushes the environmental-failure result `nil, message` and frees the
+ * malloc'd message.  Returns 2. */
+static inline int push_failure(lua_State *L, char *msg)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, msg ? msg : "unknown error");
+    retape_free(msg);
+    return 2;
+}
+
+/* Raises with a malloc'd message (freed before the raise). */
+static inline int raise_message(lua_State *L, char *msg)
+{
+    lua_pushstring(L, msg ? msg : "unknown error");
+    retape_free(msg);
+    return lua_error(L);
+}
+
+/* Reads an optional integer field of the table at idx (def when nil). */
+static inline lua_Integer opt_int_field(lua_State *L, int idx, const char *name, lua_Integer def)
+{
+    lua_getfield(L, idx, name);
+    lua_Integer v = lua_isnoneornil(L, -1) ? def : luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* The module openers, registered together by lua_retape.c. */
+int luaopen_retape_core(lua_State *L);
+int luaopen_retape_source(lua_State *L);
+int luaopen_retape_kv(lua_State *L);
+int luaopen_retape_time(lua_State *L);
+int luaopen_retape_ingest(lua_State *L);
+/* lua-cjson's safe variant (its header declares only luaopen_cjson). */
+int luaopen_cjson_safe(lua_State *L);
+/* Puts every engine module (and cjson) into package.preload. */
+void retape_preload_modules(lua_State *L);
+
+#endif

@@ -1,0 +1,295 @@
+/*
+ * lua_kv.c — Lua bridge of kv.c: `require "retape.kv"`.
+ *
+ *   local store = assert(kv.open(dir))
+ *   store:put(k, v); local v = store:get(k)
+ *   for k, v in store:scan("timed:trade:") do ... end   -- closed on break/error
+ *   local b = store:batch(); b:put(k, v); b:delete(k2); store:write(b)
+ *
+ * RocksDB requires every iterator to be destroyed before its database; the
+ * store box therefore keeps a list of its open iterators and closes them
+ * first, whatever order Lua's collector finalizes them in.
+ */
+#include "lua_common.h"
+
+#include <string.h>
+
+#define KV_MT "retape.kv"
+#define BATCH_MT "retape.kv.batch"
+#define ITER_MT "retape.kv.iter"
+
+typedef struct iter_box iter_box;
+
+typedef struct kv_box {
+    retape_kv *kv;
+    iter_box *iters; /* open iterators, closed before the store */
+} kv_box;
+
+struct iter_box {
+    retape_kv_iter *it;
+    kv_box *owner;
+    iter_box *next, *prev;
+};
+
+typedef struct batch_box { retape_kv_batch *batch; } batch_box;
+
+static retape_kv *to_kv(lua_State *L, int idx)
+{
+    kv_box *box = luaL_checkudata(L, idx, KV_MT);
+    if (!box->kv)
+        luaL_error(L, "attempt to use a closed store");
+    return box->kv;
+}
+
+static retape_kv_batch *to_batch(lua_State *L, int idx)
+{
+    batch_box *box = luaL_checkudata(L, idx, BATCH_MT);
+    if (!box->batch)
+        luaL_error(L, "attempt to use a freed batch");
+    return box->batch;
+}
+
+/* Destroys an iterator and unlinks it from its store. */
+static void iter_release(iter_box *ib)
+{
+    if (!ib->it)
+        return;
+    retape_kv_iter_close(ib->it);
+    ib->it = NULL;
+    if (ib->prev)
+        ib->prev->next = ib->next;
+    else if (ib->owner)
+        ib->owner->iters = ib->next;
+    if (ib->next)
+        ib->next->prev = ib->prev;
+    ib->next = ib->prev = NULL;
+    ib->owner = NULL;
+}
+
+/* kv.open(dir) -> store | nil, message */
+static int l_open(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1);
+    kv_box *box = lua_newuserdatauv(L, sizeof *box, 0);
+    box->kv = NULL;
+    box->iters = NULL;
+    luaL_setmetatable(L, KV_MT);
+    char *err = NULL;
+    box->kv = retape_kv_open(dir, &err);
+    if (!box->kv)
+        return push_failure(L, err);
+    return 1;
+}
+
+static int l_close(lua_State *L)
+{
+    kv_box *box = luaL_checkudata(L, 1, KV_MT);
+    while (box->iters)
+        iter_release(box->iters);
+    retape_kv_close(box->kv);
+    box->kv = NULL;
+    return 0;
+}
+
+/* store:get(key) -> value | nil (absent); raises on a storage error */
+static int l_get(lua_State *L)
+{
+    retape_kv *kv = to_kv(L, 1);
+    size_t klen;
+    const char *key = luaL_checklstring(L, 2, &klen);
+    char *val = NULL, *err = NULL;
+    size_t vlen = 0;
+    int rc = retape_kv_get(kv, key, klen, &val, &vlen, &err);
+    if (rc < 0)
+        return raise_message(L, err);
+    if (rc == 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    /* Copy into Lua, then free: luaL_Buffer would be no better here. */
+    lua_pushlstring(L, val, vlen);
+    retape_free(val);
+    return 1;
+}
+
+/* store:put(key, value) -> true | raises */
+static int l_put(lua_State *L)
+{
+    retape_kv *kv = to_kv(L, 1);
+    size_t klen, vlen;
+    const char *key = luaL_checklstring(L, 2, &klen);
+    const char *val = luaL_checklstring(L, 3, &vlen);
+    char *err = NULL;
+    if (retape_kv_put(kv, key, klen, val, vlen, &err) != 0)
+        return raise_message(L, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* store:delete(key) -> true | raises */
+static int l_delete(lua_State *L)
+{
+    retape_kv *kv = to_kv(L, 1);
+    size_t klen;
+    const char *key = luaL_checklstring(L, 2, &klen);
+    char *err = NULL;
+    if (retape_kv_delete(kv, key, klen, &err) != 0)
+        return raise_message(L, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* The generic-for step function of store:scan(). */
+static int iter_step(lua_State *L)
+{
+    iter_box *ib = luaL_checkudata(L, 1, ITER_MT);
+    if (!ib->it)
+        return 0;
+    const char *k, *v;
+    size_t kl, vl;
+    char *err = NULL;
+    int rc = retape_kv_iter_next(ib->it, &k, &kl, &v, &vl, &err);
+    if (rc < 0) {
+        iter_release(ib);
+        return raise_message(L, err);
+    }
+    if (rc == 0) {
+        iter_release(ib);
+        return 0;
+    }
+    lua_pushlstring(L, k, kl);
+    lua_pushlstring(L, v, vl);
+    return 2;
+}
+
+static int l_iter_close(lua_State *L)
+{
+    iter_release(luaL_checkudata(L, 1, ITER_MT));
+    return 0;
+}
+
+/* store:scan(prefix) -> step, iter, nil, iter   (the 4th value closes it) */
+static int l_scan(lua_State *L)
+{
+    kv_box *box = luaL_checkudata(L, 1, KV_MT);
+    to_kv(L, 1);
+    size_t plen;
+    const char *prefix = luaL_optlstring(L, 2, "", &plen);
+    lua_pushcfunction(L, iter_step);
+    iter_box *ib = lua_newuserdatauv(L, sizeof *ib, 1);
+    memset(ib, 0, sizeof *ib);
+    luaL_setmetatable(L, ITER_MT);
+    lua_pushvalue(L, 1); /* the iterator keeps its store alive */
+    lua_setiuservalue(L, -2, 1);
+    ib->it = retape_kv_scan(box->kv, prefix, plen);
+    if (!ib->it)
+        return luaL_error(L, "out of memory");
+    ib->owner = box;
+    ib->next = box->iters;
+    if (box->iters)
+        box->iters->prev = ib;
+    box->iters = ib;
+    lua_pushnil(L);
+    lua_pushvalue(L, -2);
+    return 4;
+}
+
+/* store:batch() -> batch */
+static int l_batch(lua_State *L)
+{
+    to_kv(L, 1);
+    batch_box *box = lua_newuserdatauv(L, sizeof *box, 0);
+    box->batch = NULL;
+    luaL_setmetatable(L, BATCH_MT);
+    box->batch = retape_kv_batch_new();
+    if (!box->batch)
+        return luaL_error(L, "out of memory");
+    return 1;
+}
+
+/* store:write(batch) -> true | raises.  The batch is applied atomically and
+ * then cleared, ready for reuse. */
+static int l_write(lua_State *L)
+{
+    retape_kv *kv = to_kv(L, 1);
+    retape_kv_batch *batch = to_batch(L, 2);
+    char *err = NULL;
+    if (retape_kv_write(kv, batch, &err) != 0)
+        return raise_message(L, err);
+    retape_kv_batch_clear(batch);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_batch_put(lua_State *L)
+{
+    retape_kv_batch *batch = to_batch(L, 1);
+    size_t klen, vlen;
+    const char *key = luaL_checklstring(L, 2, &klen);
+    const char *val = luaL_checklstring(L, 3, &vlen);
+    retape_kv_batch_put(batch, key, klen, val, vlen);
+    return 0;
+}
+
+static int l_batch_delete(lua_State *L)
+{
+    retape_kv_batch *batch = to_batch(L, 1);
+    size_t klen;
+    const char *key = luaL_checklstring(L, 2, &klen);
+    retape_kv_batch_delete(batch, key, klen);
+    return 0;
+}
+
+static int l_batch_count(lua_State *L)
+{
+    lua_pushinteger(L, retape_kv_batch_count(to_batch(L, 1)));
+    return 1;
+}
+
+static int l_batch_clear(lua_State *L)
+{
+    retape_kv_batch_clear(to_batch(L, 1));
+    return 0;
+}
+
+static int l_batch_free(lua_State *L)
+{
+    batch_box *box = luaL_checkudata(L, 1, BATCH_MT);
+    retape_kv_batch_free(box->batch);
+    box->batch = NULL;
+    return 0;
+}
+
+/* Creates a metatable with methods as __index and the given finalizer as
+ * both __gc and __close. */
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction fin)
+{
+    luaL_newmetatable(L, name);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, fin);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, fin);
+    lua_setfield(L, -2, "__close");
+    lua_pop(L, 1);
+}
+
+int luaopen_retape_kv(lua_State *L)
+{
+    static const luaL_Reg kv_methods[] = {
+        {"get", l_get}, {"put", l_put}, {"delete", l_delete}, {"scan", l_scan},
+        {"batch", l_batch}, {"write", l_write}, {"close", l_close}, {NULL, NULL},
+    };
+    static const luaL_Reg batch_methods[] = {
+        {"put", l_batch_put}, {"delete", l_batch_delete}, {"count", l_batch_count},
+        {"clear", l_batch_clear}, {"free", l_batch_free}, {NULL, NULL},
+    };
+    static const luaL_Reg iter_methods[] = {{"close", l_iter_close}, {NULL, NULL}};
+    new_class(L, KV_MT, kv_methods, l_close);
+    new_class(L, BATCH_MT, batch_methods, l_batch_free);
+    new_class(L, ITER_MT, iter_methods, l_iter_close);
+    static const luaL_Reg fns[] = {{"open", l_open}, {NULL, NULL}};
+    luaL_newlib(L, fns);
+    return 1;
+}

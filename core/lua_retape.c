@@ -1,0 +1,78 @@
+/*
+ * lua_retape.c — registers every engine module from one table, and the small
+ * `retape.core` module (versions, process facts for the CLI).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "lua_common.h"
+
+#include <lua-cjson.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+/* core.monotonic_ms() -> milliseconds of a monotonic clock (for progress and
+ * timing shown to the user; never for replay decisions). */
+static int l_monotonic_ms(lua_State *L)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    lua_pushnumber(L, (lua_Number)t.tv_sec * 1000.0 + (lua_Number)t.tv_nsec / 1e6);
+    return 1;
+}
+
+/* core.now_ms() -> wall clock ms (CLI defaults such as "today" only). */
+static int l_now_ms(lua_State *L)
+{
+    lua_pushinteger(L, retape_time_now_ms());
+    return 1;
+}
+
+/* core.isatty(fd) -> boolean (0 stdin, 1 stdout, 2 stderr) */
+static int l_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
+/* core.peak_rss_kb() -> the process's peak resident set size in KiB */
+static int l_peak_rss_kb(lua_State *L)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    lua_pushinteger(L, ru.ru_maxrss);
+    return 1;
+}
+
+int luaopen_retape_core(lua_State *L)
+{
+    static const luaL_Reg fns[] = {
+        {"monotonic_ms", l_monotonic_ms}, {"now_ms", l_now_ms},
+        {"isatty", l_isatty}, {"peak_rss_kb", l_peak_rss_kb}, {NULL, NULL},
+    };
+    luaL_newlib(L, fns);
+    lua_pushliteral(L, RETAPE_VERSION);
+    lua_setfield(L, -2, "version");
+    lua_pushinteger(L, RETAPE_LUA_API);
+    lua_setfield(L, -2, "lua_api");
+    return 1;
+}
+
+void retape_preload_modules(lua_State *L)
+{
+    static const luaL_Reg modules[] = {
+        {"retape.core", luaopen_retape_core},
+        {"retape.source", luaopen_retape_source},
+        {"retape.kv", luaopen_retape_kv},
+        {"retape.time", luaopen_retape_time},
+        {"retape.ingest", luaopen_retape_ingest},
+        {"cjson", luaopen_cjson},
+        {"cjson.safe", luaopen_cjson_safe},
+        {NULL, NULL},
+    };
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    for (const luaL_Reg *m = modules; m->name; m++) {
+        lua_pushcfunction(L, m->func);
+        lua_setfield(L, -2, m->name);
+    }
+    lua_pop(L, 1);
+}

@@ -1,0 +1,265 @@
+/*
+ * lua_source.c — Lua bridge of source.c: `require "retape.source"`.
+ *
+ *   local src = assert(source.open("receipts.db"))
+ *   for _, b in ipairs(src:buckets(scope)) do
+ *     local <close> cur = src:cursor(b.bucket, scope)
+ *     for _, row in ipairs(cur:fetch(500)) do ... end
+ *   end
+ *
+ * Payloads are decoded here with cjson.safe, so a malformed one becomes a
+ * row with an `error` field (receipt id and byte offset) instead of a raise:
+ * the replay decides what to do with it.
+ */
+#include "lua_common.h"
+
+#include <lua-cjson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SOURCE_MT "retape.source"
+#define CURSOR_MT "retape.cursor"
+
+typedef struct source_box { retape_source *src; } source_box;
+typedef struct cursor_box { retape_cursor *cur; } cursor_box;
+
+/* Returns the open source at idx; raises if it was closed. */
+static retape_source *to_source(lua_State *L, int idx)
+{
+    source_box *box = luaL_checkudata(L, idx, SOURCE_MT);
+    if (!box->src)
+        luaL_error(L, "attempt to use a closed receipts source");
+    return box->src;
+}
+
+static retape_cursor *to_cursor(lua_State *L, int idx)
+{
+    cursor_box *box = luaL_checkudata(L, idx, CURSOR_MT);
+    if (!box->cur)
+        luaL_error(L, "attempt to use a closed cursor");
+    return box->cur;
+}
+
+/* source.open(path) -> source | nil, message */
+static int l_open(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    source_box *box = lua_newuserdatauv(L, sizeof *box, 0);
+    box->src = NULL; /* created closed, then acquired */
+    luaL_setmetatable(L, SOURCE_MT);
+    char *err = NULL;
+    box->src = retape_source_open(path, &err);
+    if (!box->src)
+        return push_failure(L, err);
+    return 1;
+}
+
+static int l_source_close(lua_State *L)
+{
+    source_box *box = luaL_checkudata(L, 1, SOURCE_MT);
+    retape_source_close(box->src);
+    box->src = NULL;
+    return 0;
+}
+
+/* Reads a scope table at idx into *scope.  Every string stays anchored by
+ * the scope table (an argument, so alive for the whole call); the pointer
+ * array for tickers is a userdata left on the stack.  The subsystem copies
+ * what it keeps, so nothing needs to outlive the call. */
+static void check_scope(lua_State *L, int idx, retape_scope *scope)
+{
+    luaL_checktype(L, idx, LUA_TTABLE);
+    memset(scope, 0, sizeof *scope);
+    scope->from_bucket = opt_int_field(L, idx, "from", INT64_MIN);
+    scope->to_bucket = opt_int_field(L, idx, "to", INT64_MAX);
+    lua_getfield(L, idx, "script_version");
+    if (lua_type(L, -1) == LUA_TSTRING)
+        scope->script_version = lua_tostring(L, -1);
+    else if (lua_toboolean(L, -1))
+        luaL_error(L, "scope.script_version must be a string, or nil/false for no filter");
+    lua_pop(L, 1);
+    if (lua_getfield(L, idx, "tickers") == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (!lua_istable(L, -1))
+        luaL_error(L, "scope.tickers must be a list of tickers or nil");
+    size_t n = (size_t)luaL_len(L, -1);
+    const char **list = lua_newuserdatauv(L, (n ? n : 1) * sizeof *list, 0);
+    for (size_t i = 0; i < n; i++) {
+        if (lua_geti(L, -2, (lua_Integer)i + 1) != LUA_TSTRING)
+            luaL_error(L, "scope.tickers[%d] is not a string", (int)i + 1);
+        list[i] = lua_tostring(L, -1);
+        lua_pop(L, 1);
+    }
+    scope->tickers = list;
+    scope->n_tickers = n;
+}
+
+/* src:buckets(scope) -> { {bucket=ms, count=n}, ... } | nil, message */
+static int l_buckets(lua_State *L)
+{
+    retape_source *src = to_source(L, 1);
+    retape_scope scope;
+    check_scope(L, 2, &scope);
+    int64_t *buckets = NULL, *counts = NULL;
+    size_t n = 0;
+    char *err = NULL;
+    if (retape_source_buckets(src, &scope, &buckets, &counts, &n, &err) != 0)
+        return push_failure(L, err);
+    /* Copy into a GC-owned array before building tables, so a raise leaks nothing. */
+    int64_t *copy = lua_newuserdatauv(L, (n ? 2 * n : 1) * sizeof *copy, 0);
+    memcpy(copy, buckets, n * sizeof *copy);
+    memcpy(copy + n, counts, n * sizeof *copy);
+    retape_free(buckets);
+    retape_free(counts);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_createtable(L, 0, 2);
+        lua_pushinteger(L, copy[i]);
+        lua_setfield(L, -2, "bucket");
+        lua_pushinteger(L, copy[n + i]);
+        lua_setfield(L, -2, "count");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+/* src:cursor(bucket, scope) -> cursor | nil, message */
+static int l_cursor(lua_State *L)
+{
+    retape_source *src = to_source(L, 1);
+    lua_Integer bucket = luaL_checkinteger(L, 2);
+    retape_scope scope;
+    check_scope(L, 3, &scope);
+    cursor_box *box = lua_newuserdatauv(L, sizeof *box, 1);
+    box->cur = NULL;
+    luaL_setmetatable(L, CURSOR_MT);
+    lua_pushvalue(L, 1); /* the cursor keeps its source alive (and open) */
+    lua_setiuservalue(L, -2, 1);
+    char *err = NULL;
+    box->cur = retape_cursor_open(src, &scope, bucket, &err);
+    if (!box->cur)
+        return push_failure(L, err);
+    return 1;
+}
+
+/* Decodes the payload on top of the stack with cjson.safe.decode (upvalue 1)
+ * and stores `payload` (or `error`) into the row table below it. */
+static void decode_payload(lua_State *L, const char *receipt_id)
+{
+    int row = lua_gettop(L) - 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, -2);
+    lua_call(L, 1, 2); /* cjson.safe never raises on bad input */
+    if (lua_istable(L, -2)) {
+        lua_pop(L, 1);
+        lua_setfield(L, row, "payload");
+    } else {
+        const char *why = lua_isstring(L, -1) ? lua_tostring(L, -1) : "payload is not a JSON object";
+        lua_pushfstring(L, "receipt %s: malformed payload_json: %s", receipt_id, why);
+        lua_setfield(L, row, "error");
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 1); /* the raw text */
+}
+
+/* cur:fetch(n [, decode=true]) -> array of up to n rows (empty at the end).
+ * Row: {receipt_id, ticker, ts, bucket_5m, script_version, payload_json,
+ *       payload (decoded table) | error (message)}. */
+static int l_fetch(lua_State *L)
+{
+    retape_cursor *cur = to_cursor(L, 1);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    int decode = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
+    luaL_argcheck(L, n > 0, 2, "batch size must be positive");
+    lua_createtable(L, (int)(n < 1024 ? n : 1024), 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        retape_receipt r;
+        char *err = NULL;
+        int rc = retape_cursor_next(cur, &r, &err);
+        if (rc < 0)
+            return raise_message(L, err);
+        if (rc == 0)
+            break;
+        lua_createtable(L, 0, 8);
+        lua_pushstring(L, r.receipt_id);
+        lua_setfield(L, -2, "receipt_id");
+        lua_pushstring(L, r.ticker);
+        lua_setfield(L, -2, "ticker");
+        lua_pushinteger(L, r.ts);
+        lua_setfield(L, -2, "ts");
+        lua_pushinteger(L, r.bucket_5m);
+        lua_setfield(L, -2, "bucket_5m");
+        if (r.script_version) {
+            lua_pushstring(L, r.script_version);
+            lua_setfield(L, -2, "script_version");
+        }
+        if (r.payload) {
+            lua_pushlstring(L, r.payload, r.payload_len);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -3, "payload_json");
+            if (decode)
+                decode_payload(L, r.receipt_id);
+            else
+                lua_pop(L, 1);
+        } else {
+            lua_pushfstring(L, "receipt %s: payload_json is NULL", r.receipt_id);
+            lua_setfield(L, -2, "error");
+        }
+        lua_rawseti(L, -2, i);
+    }
+    return 1;
+}
+
+static int l_cursor_close(lua_State *L)
+{
+    cursor_box *box = luaL_checkudata(L, 1, CURSOR_MT);
+    retape_cursor_close(box->cur);
+    box->cur = NULL;
+    return 0;
+}
+
+static int l_tostring_source(lua_State *L)
+{
+    source_box *box = luaL_checkudata(L, 1, SOURCE_MT);
+    lua_pushstring(L, box->src ? "retape.source" : "retape.source (closed)");
+    return 1;
+}
+
+int luaopen_retape_source(lua_State *L)
+{
+    static const luaL_Reg source_methods[] = {
+        {"buckets", l_buckets}, {"cursor", l_cursor}, {"close", l_source_close}, {NULL, NULL},
+    };
+    luaL_newmetatable(L, SOURCE_MT);
+    luaL_newlib(L, source_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_source_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, l_source_close);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, l_tostring_source);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+
+    luaL_newmetatable(L, CURSOR_MT);
+    lua_createtable(L, 0, 2);
+    luaopen_cjson_safe(L); /* a private cjson.safe instance for payloads */
+    lua_getfield(L, -1, "decode");
+    lua_remove(L, -2);
+    lua_pushcclosure(L, l_fetch, 1);
+    lua_setfield(L, -2, "fetch");
+    lua_pushcfunction(L, l_cursor_close);
+    lua_setfield(L, -2, "close");
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_cursor_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, l_cursor_close);
+    lua_setfield(L, -2, "__close");
+    lua_pop(L, 1);
+
+    static const luaL_Reg fns[] = {{"open", l_open}, {NULL, NULL}};
+    luaL_newlib(L, fns);
+    return 1;
+}

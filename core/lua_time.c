@@ -1,0 +1,136 @@
+/*
+ * lua_time.c — Lua bridge of nytime.c: `require "retape.time"`.
+ */
+#include "lua_common.h"
+
+#include <stdio.h>
+
+/* time.to_ny(ms) -> {year, month, day, hour, min, sec, ms, wday (0=Sun), offset_min} */
+static int l_to_ny(lua_State *L)
+{
+    retape_civil c;
+    retape_time_to_ny(luaL_checkinteger(L, 1), &c);
+    lua_createtable(L, 0, 9);
+    const struct { const char *k; int v; } f[] = {
+        {"year", c.year}, {"month", c.month}, {"day", c.day}, {"hour", c.hour},
+        {"min", c.minute}, {"sec", c.second}, {"ms", c.ms}, {"wday", c.weekday},
+        {"offset_min", c.utc_offset_min},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        lua_pushinteger(L, f[i].v);
+        lua_setfield(L, -2, f[i].k);
+    }
+    return 1;
+}
+
+/* time.from_ny(year, month, day [, hour, min, sec]) -> ms */
+static int l_from_ny(lua_State *L)
+{
+    lua_pushinteger(L, retape_time_from_ny(
+        (int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2), (int)luaL_checkinteger(L, 3),
+        (int)luaL_optinteger(L, 4, 0), (int)luaL_optinteger(L, 5, 0), (int)luaL_optinteger(L, 6, 0)));
+    return 1;
+}
+
+/* Parses argument 1 as "YYYY-MM-DD" or raises naming it. */
+static void check_date(lua_State *L, int arg, int *y, int *m, int *d)
+{
+    const char *text = luaL_checkstring(L, arg);
+    if (retape_time_parse_date(text, y, m, d) != 0)
+        luaL_error(L, "bad date '%s' (expected YYYY-MM-DD)", text);
+}
+
+/* time.session("YYYY-MM-DD") -> open_ms, close_ms (09:30 and 16:00 ET) */
+static int l_session(lua_State *L)
+{
+    int y, m, d;
+    check_date(L, 1, &y, &m, &d);
+    int64_t open, close;
+    retape_time_session(y, m, d, &open, &close);
+    lua_pushinteger(L, open);
+    lua_pushinteger(L, close);
+    return 2;
+}
+
+/* time.parse_date(text) -> year, month, day | nil, message */
+static int l_parse_date(lua_State *L)
+{
+    int y, m, d;
+    const char *text = luaL_checkstring(L, 1);
+    if (retape_time_parse_date(text, &y, &m, &d) != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "bad date '%s' (expected YYYY-MM-DD)", text);
+        return 2;
+    }
+    lua_pushinteger(L, y);
+    lua_pushinteger(L, m);
+    lua_pushinteger(L, d);
+    return 3;
+}
+
+/* time.ny_date(ms) -> "YYYY-MM-DD" (the New York calendar day) */
+static int l_ny_date(lua_State *L)
+{
+    retape_civil c;
+    retape_time_to_ny(luaL_checkinteger(L, 1), &c);
+    char buf[16];
+    snprintf(buf, sizeof buf, "%04d-%02d-%02d", c.year, c.month, c.day);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+/* time.utc_date(ms) -> "YYYY-MM-DD" (the UTC calendar day, as the original's day keys) */
+static int l_utc_date(lua_State *L)
+{
+    retape_civil c;
+    retape_time_to_utc(luaL_checkinteger(L, 1), &c);
+    char buf[16];
+    snprintf(buf, sizeof buf, "%04d-%02d-%02d", c.year, c.month, c.day);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+/* time.format_ny(ms [, with_seconds]) -> "YYYY-MM-DD HH:MM[:SS] ET" */
+static int l_format_ny(lua_State *L)
+{
+    retape_civil c;
+    retape_time_to_ny(luaL_checkinteger(L, 1), &c);
+    char buf[48];
+    if (lua_toboolean(L, 2))
+        snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d ET", c.year, c.month, c.day, c.hour, c.minute, c.second);
+    else
+        snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d ET", c.year, c.month, c.day, c.hour, c.minute);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+/* time.bucket_5m(ms) -> ms */
+static int l_bucket_5m(lua_State *L)
+{
+    lua_pushinteger(L, retape_time_bucket_5m(luaL_checkinteger(L, 1)));
+    return 1;
+}
+
+/* time.iso_utc(ms) -> "YYYY-MM-DDTHH:MM:SS.mmmZ", as JavaScript's toISOString() */
+static int l_iso_utc(lua_State *L)
+{
+    retape_civil c;
+    retape_time_to_utc(luaL_checkinteger(L, 1), &c);
+    char buf[40];
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+             c.year, c.month, c.day, c.hour, c.minute, c.second, c.ms);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+int luaopen_retape_time(lua_State *L)
+{
+    static const luaL_Reg fns[] = {
+        {"to_ny", l_to_ny}, {"from_ny", l_from_ny}, {"session", l_session},
+        {"parse_date", l_parse_date}, {"ny_date", l_ny_date}, {"format_ny", l_format_ny},
+        {"bucket_5m", l_bucket_5m}, {"iso_utc", l_iso_utc},
+        {"utc_date", l_utc_date}, {NULL, NULL},
+    };
+    luaL_newlib(L, fns);
+    return 1;
+}

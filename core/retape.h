@@ -1,0 +1,231 @@
+/*
+ * retape.h — the public C API of the retape replay engine.
+ *
+ * retape re-runs TradingView webhook receipts stored in an SQLite table
+ * (`ingest_receipts`) bucket by bucket, with the policy (lane rules, trade
+ * simulation, orchestration) written in Lua.  This header is all a C program
+ * needs to embed the engine: open a receipts source and a state store, load
+ * the Lua layer, run a script.
+ *
+ * Conventions (stated once, valid for every function below):
+ *
+ *  - Handles are opaque.  Every `retape_X_open` / `retape_X_new` has a
+ *    matching `retape_X_close` / `retape_X_free` that releases everything the
+ *    handle owns; passing NULL to a close/free function is a no-op.
+ *  - Errors come back as a return code plus a message.  Functions that can
+ *    fail take a last argument `char **errptr`; on failure they return a
+ *    negative value (or NULL) and, if errptr is not NULL, store a malloc'd,
+ *    NUL-terminated message there which the caller frees with retape_free().
+ *    On success *errptr is left untouched.  Messages name what failed in its
+ *    own coordinates (file, receipt id, key, ...).
+ *  - Strings passed in are borrowed for the duration of the call only.
+ *    Strings and buffers handed out are either owned by the caller (documented
+ *    "caller frees with retape_free") or borrowed from the handle and valid
+ *    only until the next call on that handle (documented "borrowed").
+ *  - Timestamps are milliseconds since the Unix epoch, UTC, as int64_t.
+ *  - Nothing in this API reads the wall clock or a random source, except
+ *    retape_time_now_ms(), which exists for command-line defaults only.
+ *  - No function calls exit() or abort() on bad input.
+ */
+#ifndef RETAPE_H
+#define RETAPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RETAPE_VERSION "0.1.0"
+/* Bumped whenever the C functions exposed to Lua change shape; the embedded
+ * or overriding Lua layer must declare the same number. */
+#define RETAPE_LUA_API 1
+
+/* Frees a message or buffer that retape handed to the caller. */
+void retape_free(void *ptr);
+
+/* ---------------------------------------------------------------------------
+ * Time: America/New_York wall time, DST-correct, independent of the TZ
+ * setting of the machine (US rules are compiled in: 2007+ second Sunday of
+ * March to first Sunday of November; 1987-2006 first Sunday of April to last
+ * Sunday of October; earlier years use the 1967-1986 rule).
+ * ------------------------------------------------------------------------- */
+
+typedef struct retape_civil {
+    int year, month, day;         /* calendar date, month 1..12 */
+    int hour, minute, second, ms; /* wall clock */
+    int weekday;                  /* 0 = Sunday .. 6 = Saturday */
+    int utc_offset_min;           /* -300 (EST) or -240 (EDT) */
+} retape_civil;
+
+/* New York wall time of an instant. */
+void retape_time_to_ny(int64_t utc_ms, retape_civil *out);
+/* UTC civil time of an instant (utc_offset_min = 0). */
+void retape_time_to_utc(int64_t utc_ms, retape_civil *out);
+/* The instant at which New York wall clocks show the given time.  A time in
+ * the spring-forward gap is read with the offset in force before the change
+ * (so 02:30 on that day is 03:30 EDT); an ambiguous time at fall-back is the
+ * first (EDT) occurrence. */
+int64_t retape_time_from_ny(int year, int month, int day, int hour, int minute, int second);
+/* Parses "YYYY-MM-DD" (a valid calendar date); returns 0 on success, -1 otherwise. */
+int retape_time_parse_date(const char *text, int *year, int *month, int *day);
+/* The regular trading session of a New York date: 09:30 and 16:00 ET. */
+void retape_time_session(int year, int month, int day, int64_t *open_ms, int64_t *close_ms);
+/* floor(ts / 300000) * 300000, also for negative ts. */
+int64_t retape_time_bucket_5m(int64_t ts_ms);
+/* The wall clock (CLI defaults only; never used by replay logic). */
+int64_t retape_time_now_ms(void);
+
+/* ---------------------------------------------------------------------------
+ * Receipts source: read-only access to an `ingest_receipts` table.
+ * ------------------------------------------------------------------------- */
+
+typedef struct retape_source retape_source;
+typedef struct retape_cursor retape_cursor;
+
+/* What part of the receipts a listing or cursor sees. */
+typedef struct retape_scope {
+    int64_t from_bucket;        /* first bucket_5m (inclusive) */
+    int64_t to_bucket;          /* last bucket_5m (inclusive) */
+    const char *script_version; /* keeps `script_version = ? OR script_version IS NULL`; NULL = no filter */
+    const char **tickers;       /* NULL = every ticker; else n_tickers upper-case tickers */
+    size_t n_tickers;
+} retape_scope;
+
+/* One receipt.  Every pointer is borrowed from the cursor and valid until the
+ * next retape_cursor_next() or retape_cursor_close() on it. */
+typedef struct retape_receipt {
+    const char *receipt_id;
+    const char *ticker;
+    int64_t ts;
+    int64_t bucket_5m;
+    const char *script_version; /* NULL when the column is NULL */
+    const char *payload;        /* payload_json; NULL when the column is NULL */
+    size_t payload_len;
+} retape_receipt;
+
+/* Opens an SQLite file read-only and checks that `ingest_receipts` has every
+ * column of the original DDL.  Fails with a message naming the file and what
+ * is missing. */
+retape_source *retape_source_open(const char *path, char **errptr);
+void retape_source_close(retape_source *src);
+
+/* Lists the non-empty buckets of a scope in ascending order.  *buckets and
+ * *counts (rows per bucket) are malloc'd arrays of *n entries, caller frees
+ * both with retape_free().  Returns 0, or -1 on error. */
+int retape_source_buckets(retape_source *src, const retape_scope *scope,
+                          int64_t **buckets, int64_t **counts, size_t *n, char **errptr);
+
+/* Opens a cursor over every receipt of one bucket of the scope, in
+ * (ts, receipt_id) order.  No row is ever dropped: paging, if any, is the
+ * caller's.  Several cursors may be open on one source. */
+retape_cursor *retape_cursor_open(retape_source *src, const retape_scope *scope,
+                                  int64_t bucket, char **errptr);
+/* Steps to the next receipt: 1 and *row filled, 0 at the end, -1 on error. */
+int retape_cursor_next(retape_cursor *cur, retape_receipt *row, char **errptr);
+void retape_cursor_close(retape_cursor *cur);
+
+/* ---------------------------------------------------------------------------
+ * Key-value store over RocksDB.
+ * ------------------------------------------------------------------------- */
+
+typedef struct retape_kv retape_kv;
+typedef struct retape_kv_batch retape_kv_batch;
+typedef struct retape_kv_iter retape_kv_iter;
+
+/* Opens (creating if needed) a store directory.  A store held by another
+ * process (or another handle of this one) fails at once with a message that
+ * says so; it never waits. */
+retape_kv *retape_kv_open(const char *dir, char **errptr);
+void retape_kv_close(retape_kv *kv);
+
+/* 1 = found (*val malloc'd, caller frees with retape_free), 0 = absent, -1 = error. */
+int retape_kv_get(retape_kv *kv, const char *key, size_t klen, char **val, size_t *vlen, char **errptr);
+int retape_kv_put(retape_kv *kv, const char *key, size_t klen, const char *val, size_t vlen, char **errptr);
+int retape_kv_delete(retape_kv *kv, const char *key, size_t klen, char **errptr);
+
+/* A batch of puts and deletes applied atomically by retape_kv_write(). */
+retape_kv_batch *retape_kv_batch_new(void);
+void retape_kv_batch_free(retape_kv_batch *batch);
+void retape_kv_batch_put(retape_kv_batch *batch, const char *key, size_t klen, const char *val, size_t vlen);
+void retape_kv_batch_delete(retape_kv_batch *batch, const char *key, size_t klen);
+void retape_kv_batch_clear(retape_kv_batch *batch);
+int retape_kv_batch_count(const retape_kv_batch *batch);
+int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr);
+
+/* Iterates the keys that start with prefix, in byte order.  Key and value
+ * pointers are borrowed until the next call on the iterator. */
+retape_kv_iter *retape_kv_scan(retape_kv *kv, const char *prefix, size_t plen);
+/* 1 = entry, 0 = end, -1 = error. */
+int retape_kv_iter_next(retape_kv_iter *it, const char **key, size_t *klen,
+                        const char **val, size_t *vlen, char **errptr);
+void retape_kv_iter_close(retape_kv_iter *it);
+
+/* ---------------------------------------------------------------------------
+ * Receipts writer: creates `ingest_receipts` with the original DDL and
+ * inserts rows with INSERT OR IGNORE (duplicates by receipt_id are skipped).
+ * ------------------------------------------------------------------------- */
+
+typedef struct retape_writer retape_writer;
+
+/* One row to insert; every field is borrowed for the call. */
+typedef struct retape_receipt_row {
+    const char *receipt_id, *ticker, *payload_hash, *script_version, *payload_json;
+    size_t payload_len;
+    int64_t ts, bucket_5m, received_ts;
+} retape_receipt_row;
+
+/* Opens or creates an SQLite file for writing and creates the table and its
+ * indexes if absent.  Rows are committed every `commit_every` inserts. */
+retape_writer *retape_writer_open(const char *path, int commit_every, char **errptr);
+/* 1 = inserted, 0 = duplicate (ignored), -1 = error. */
+int retape_writer_insert(retape_writer *w, const retape_receipt_row *row, char **errptr);
+/* Commits what is pending and closes; returns 0 or -1 (the handle is freed either way). */
+int retape_writer_close(retape_writer *w, char **errptr);
+
+/* FNV-1a 32-bit over the UTF-16 code units of UTF-8 text, as the original
+ * worker hashed JavaScript strings.  Invalid UTF-8 bytes count as U+FFFD. */
+uint32_t retape_fnv1a32_utf16(const char *text, size_t len);
+
+/* Finds the raw text of the value of a top-level key of a JSON object.
+ * Returns 1 and sets *off and *vlen to the span inside `json`, 0 if the key is
+ * absent, -1 if the text is not a well-formed object (up to that key). */
+int retape_json_value_span(const char *json, size_t len, const char *key,
+                           size_t *off, size_t *vlen);
+
+/* ---------------------------------------------------------------------------
+ * The Lua host.
+ * ------------------------------------------------------------------------- */
+
+typedef struct retape_host retape_host;
+
+typedef struct retape_host_options {
+    /* Directory that overrides the embedded Lua layer (development); NULL =
+     * use RETAPE_LUA_DIR from the environment, or the embedded layer. */
+    const char *lua_dir;
+} retape_host_options;
+
+/* Creates a Lua state with the standard libraries, cjson and the engine
+ * modules, and checks that the Lua layer matches this core. */
+retape_host *retape_host_new(const retape_host_options *opts, char **errptr);
+void retape_host_free(retape_host *host);
+
+/* Runs a Lua script file with `arg` set to argv[0..argc-1] (argv[0] is the
+ * script name) and `...` to the rest.  Returns 0, or -1 with a message
+ * "file:line: message" plus a traceback in *errptr. */
+int retape_host_run_file(retape_host *host, const char *path, int argc, char **argv, char **errptr);
+/* Runs a chunk of Lua source named `name` (used in error messages). */
+int retape_host_run_string(retape_host *host, const char *code, const char *name, char **errptr);
+/* Dispatches the bundled command line (`retape.cli`): argv[0] is the program
+ * name.  Returns the exit status the command asked for (0 on success); on an
+ * uncaught Lua error, 1 with the message and traceback in *errptr. */
+int retape_host_run_cli(retape_host *host, int argc, char **argv, char **errptr);
+
+/* The underlying lua_State, for embedders that add their own modules.  Borrowed. */
+struct lua_State *retape_host_lua(retape_host *host);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RETAPE_H */
