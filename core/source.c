@@ -22,6 +22,7 @@ struct retape_source {
 
 struct retape_cursor {
     sqlite3_stmt *stmt;
+    int done; /* stepping a finished statement would silently restart it */
 };
 
 static const char *const required_columns[] = {
@@ -227,13 +228,17 @@ retape_cursor *retape_cursor_open(retape_source *src, const retape_scope *scope,
 
 int retape_cursor_next(retape_cursor *cur, retape_receipt *row, char **errptr)
 {
-    if (!cur->stmt)
+    if (!cur->stmt || cur->done)
         return 0;
     int rc = sqlite3_step(cur->stmt);
-    if (rc == SQLITE_DONE)
+    if (rc == SQLITE_DONE) {
+        cur->done = 1;
         return 0;
-    if (rc != SQLITE_ROW)
+    }
+    if (rc != SQLITE_ROW) {
+        cur->done = 1;
         return set_error(errptr, "reading receipts: %s", sqlite3_errmsg(sqlite3_db_handle(cur->stmt)));
+    }
     sqlite3_stmt *st = cur->stmt;
     row->receipt_id = (const char *)sqlite3_column_text(st, 0);
     row->ticker = (const char *)sqlite3_column_text(st, 1);

@@ -1,3 +1,196 @@
+-- The `retape` command line: subcommands, their options and help texts.
+-- core/main.c calls main(argv) inside the host's protected call; a command
+-- returns its exit status.  Usage errors exit 2, failures 1.
+local args = require "retape.args"
+local core = require "retape.core"
+
 local M = {}
-function M.main(argv) print("retape", argv[1]) return 0 end
+local commands, order = {}, {}
+
+local function command(name, def)
+  def.name = name
+  commands[name] = def
+  order[#order + 1] = name
+end
+
+local function out(fmt, ...) io.stdout:write(string.format(fmt, ...), "\n") end
+local function err(fmt, ...) io.stderr:write(string.format(fmt, ...), "\n") end
+M.out, M.err = out, err
+
+-- Runs a command's body; an error value that is a string starting with
+-- "retape:" or a usage error is shown without a traceback.
+local function fail(name, message)
+  err("retape %s: %s", name, message)
+  return 1
+end
+M.fail = fail
+
+---------------------------------------------------------------------------
+
+command("help", {
+  summary = "Show the commands, or the options of one command",
+  usage = "retape help [COMMAND]",
+  options = {},
+  run = function(_, pos)
+    if pos[1] then
+      local c = commands[pos[1]]
+      if not c then return fail("help", "no command '" .. pos[1] .. "' (see 'retape help')") end
+      out("usage: %s\n\n%s", c.usage, c.summary .. ".")
+      if c.details then out("\n%s", c.details) end
+      if #c.options > 0 then out("\noptions:\n%s", args.describe(c.options)) end
+      return 0
+    end
+    out("retape %s — replay TradingView receipts through Lua rules, bucket by bucket", core.version)
+    out("\nusage: retape [--lua-dir DIR] COMMAND [OPTIONS] [ARGS]\n\ncommands:")
+    local width = 0
+    for _, n in ipairs(order) do width = math.max(width, #n) end
+    for _, n in ipairs(order) do
+      out("  %s%s  %s", n, string.rep(" ", width - #n), commands[n].summary)
+    end
+    out("\nglobal options:\n  --lua-dir DIR  load the Lua layer from DIR instead of the embedded one (also RETAPE_LUA_DIR)")
+    out("  --version      print the version\n  --help         this text")
+    out("\n'retape help COMMAND' shows the options of a command.")
+    return 0
+  end,
+})
+
+command("version", {
+  summary = "Print the engine version",
+  usage = "retape version",
+  options = {},
+  run = function()
+    out("retape %s (Lua API %d, %s)", core.version, core.lua_api, _VERSION)
+    return 0
+  end,
+})
+
+command("run", {
+  summary = "Run a Lua script with the engine API (require \"retape\")",
+  usage = "retape run SCRIPT.lua [ARGS...]",
+  details = "The script gets its arguments as `...` and in the global `arg` (arg[0] = script).\n"
+         .. "If it returns an integer, that is the exit status.",
+  options = {},
+  raw_args = true,
+  run = function(_, pos)
+    local script = pos[1]
+    if not script then args.usage_error("missing SCRIPT") end
+    local chunk, lerr = loadfile(script, "t")
+    if not chunk then return fail("run", lerr) end
+    local script_args = table.move(pos, 2, #pos, 1, {})
+    _G.arg = table.move(pos, 1, #pos, 0, {})
+    local status = chunk(table.unpack(script_args))
+    return math.type(status) == "integer" and status or 0
+  end,
+})
+
+command("import", {
+  summary = "Load receipts (JSON lines, .gz, or an SQL dump) into an SQLite file",
+  usage = "retape import --db FILE [--format auto|jsonl|sql] INPUT...",
+  details = "Creates ingest_receipts with the original DDL and indexes if absent; inserts with\n"
+         .. "INSERT OR IGNORE (duplicate receipt ids are counted, not inserted). Bad lines are\n"
+         .. "reported with their line number and skipped.",
+  options = {
+    { name = "db", arg = "FILE", help = "SQLite file to create or extend" },
+    { name = "format", arg = "FMT", help = "input format: auto (by extension), jsonl, sql", default = "auto" },
+    { name = "quiet", type = "flag", help = "print only the totals" },
+  },
+  run = function(o, pos)
+    if not o.db then args.usage_error("missing --db FILE") end
+    if #pos == 0 then args.usage_error("missing INPUT file(s)") end
+    local shown, limit = 0, 50
+    local total, per_file = require("retape.import").run(o.db, pos, {
+      format = o.format,
+      report = function(msg)
+        shown = shown + 1
+        if shown <= limit then err("retape import: %s", msg)
+        elseif shown == limit + 1 then err("retape import: (further rejections not shown)") end
+      end,
+    })
+    if not total then return fail("import", per_file) end
+    if not o.quiet then
+      for _, f in ipairs(per_file) do
+        local c = f.counts
+        out("%s: read %d, inserted %d, duplicate %d, rejected %d", f.path, c.read, c.inserted, c.duplicate, c.rejected)
+      end
+    end
+    out("total: read %d, inserted %d, duplicate %d, rejected %d", total.read, total.inserted, total.duplicate, total.rejected)
+    return 0
+  end,
+})
+
+command("days", {
+  summary = "Count the receipts per New York day (and inside the 09:30-16:00 session)",
+  usage = "retape days --db FILE [--script-version V | --all-versions]",
+  options = {
+    { name = "db", arg = "FILE", help = "receipts database" },
+    { name = "script-version", arg = "V", help = "keep script_version = V or NULL", default = "2.5.0" },
+    { name = "all-versions", type = "flag", help = "no script_version filter" },
+  },
+  run = function(o)
+    if not o.db then args.usage_error("missing --db FILE") end
+    local rtime = require "retape.time"
+    local src, oerr = require("retape.source").open(o.db)
+    if not src then return fail("days", oerr) end
+    local buckets = assert(src:buckets { script_version = not o.all_versions and o.script_version or nil })
+    src:close()
+    local days, order_ = {}, {}
+    for _, b in ipairs(buckets) do
+      local day = rtime.ny_date(b.bucket)
+      local d = days[day]
+      if not d then
+        local open, close = rtime.session(day)
+        d = { total = 0, session = 0, open = open, close = close }
+        days[day] = d
+        order_[#order_ + 1] = day
+      end
+      d.total = d.total + b.count
+      if b.bucket >= d.open and b.bucket <= d.close then d.session = d.session + b.count end
+    end
+    out("%-10s  %9s  %9s", "day (ET)", "receipts", "session")
+    local sum, ses = 0, 0
+    for _, day in ipairs(order_) do
+      local d = days[day]
+      out("%-10s  %9d  %9d", day, d.total, d.session)
+      sum, ses = sum + d.total, ses + d.session
+    end
+    out("%-10s  %9d  %9d", "total", sum, ses)
+    return 0
+  end,
+})
+
+---------------------------------------------------------------------------
+
+-- An error that already carries its traceback: the host's message handler
+-- prints it through __tostring without adding a second one.
+local Traced = { __tostring = function(e) return e.text end }
+
+local function traced(e)
+  if args.is_usage_error(e) or getmetatable(e) == Traced then return e end
+  return setmetatable({ text = debug.traceback(tostring(e), 2) }, Traced)
+end
+
+function M.main(argv)
+  local name = argv[1]
+  if name == nil or name == "--help" or name == "-h" then name = "help"
+  elseif name == "--version" or name == "-V" then name = "version" end
+  local c = commands[name]
+  if not c then
+    err("retape: unknown command '%s' (see 'retape help')", tostring(name))
+    return 2
+  end
+  if argv[2] == "--help" or argv[2] == "-h" then return commands.help.run({}, { name }) end
+  local ok, status = xpcall(function()
+    local o, pos
+    if c.raw_args then pos = table.move(argv, 2, #argv, 1, {}) ; o = {}
+    else o, pos = args.parse(c.options, argv, 2) end
+    return c.run(o, pos)
+  end, traced)
+  if ok then return status or 0 end
+  if args.is_usage_error(status) then
+    err("retape %s: %s\nusage: %s\n(see 'retape help %s')", name, tostring(status), c.usage, name)
+    return 2
+  end
+  error(status, 0) -- a real error: the host prints it, traceback included
+end
+
 return M

@@ -1,0 +1,34 @@
+-- The engine API for scripts: `local retape = require "retape"`.
+-- Each field is one subsystem; SCRIPTING.md documents every function.
+local core = require "retape.core"
+
+local retape = {
+  version = core.version,
+  core    = core,                      -- process facts (clocks for display, isatty, peak RSS)
+  source  = require "retape.source",   -- receipts in SQLite (read-only, streaming)
+  kv      = require "retape.kv",       -- RocksDB state store
+  time    = require "retape.time",     -- New York wall time, sessions, buckets
+  ingest  = require "retape.ingest",   -- writing receipts, readers for import
+  json    = require "cjson",           -- lua-cjson (raises on bad input)
+  json_safe = require "cjson.safe",    -- lua-cjson returning nil, message
+}
+
+-- Lua-level modules are loaded on first use, so a script that only reads
+-- receipts does not pay for the replay machinery.
+local lazy = {
+  import = "retape.import",
+  replay = "retape.replay",
+  rules  = "retape.rules",
+  views  = "retape.views",
+  store  = "retape.store",
+  ledger = "retape.ledger",
+}
+return setmetatable(retape, {
+  __index = function(t, k)
+    local name = lazy[k]
+    if not name then return nil end
+    local m = require(name)
+    rawset(t, k, m)
+    return m
+  end,
+})
