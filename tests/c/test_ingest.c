@@ -1,0 +1,115 @@
+/* test_ingest.c — FNV hash, JSON spans, line and statement readers, writer, dump staging. */
+#include "check.h"
+#include "ingest.h"
+
+#include <zlib.h>
+
+static void check_fnv(const char *text, const char *expected)
+{
+    char hex[16];
+    snprintf(hex, sizeof hex, "%x", retape_fnv1a32_utf16(text, strlen(text)));
+    CHECK_STR(hex, expected, text);
+}
+
+static void check_span(const char *json, const char *key, int rc_expected, const char *expected)
+{
+    size_t off = 0, len = 0;
+    int rc = retape_json_value_span(json, strlen(json), key, &off, &len);
+    char got[256] = "";
+    if (rc == 1)
+        snprintf(got, sizeof got, "%.*s", (int)len, json + off);
+    CHECK(rc == rc_expected && (rc != 1 || strcmp(got, expected) == 0),
+          "span of '%s' in %s -> %d '%s' (got %d '%s')", key, json, rc_expected, expected ? expected : "", rc, got);
+}
+
+static int collect(const retape_staged_row *row, void *ud)
+{
+    int *n = ud;
+    if (row->col[0] && row->col[2])
+        (*n)++;
+    return 0;
+}
+
+int main(void)
+{
+    /* Values computed with the original's UTF-16 FNV-1a in another language. */
+    check_fnv("", "811c9dc5");
+    check_fnv("a", "e40c292c");
+    check_fnv("\xc3\xa9", "6c0b6c44");            /* é: one UTF-16 unit */
+    check_fnv("\xe2\x82\xac", "a93e2c4b");        /* €: one unit, three UTF-8 bytes */
+    check_fnv("\xf0\x9f\x98\x80x", "9f58ba40");   /* 😀: a surrogate pair */
+    check_fnv("{\"ticker\":\"AU\"}", "9b641407");
+
+    check_span("{\"a\":1,\"payload\":{\"x\":[1,{\"y\":\"}\"}]},\"z\":2}", "payload", 1, "{\"x\":[1,{\"y\":\"}\"}]}");
+    check_span(" { \"payload\" : \"s\\\"q\" } ", "payload", 1, "\"s\\\"q\"");
+    check_span("{\"a\":null}", "a", 1, "null");
+    check_span("{\"a\":1}", "payload", 0, NULL);
+    check_span("{}", "payload", 0, NULL);
+    check_span("[1]", "payload", -1, NULL);
+    check_span("{\"a\":{\"b\":1}", "z", -1, NULL);
+
+    char *dir = check_tempdir(), path[600], *err = NULL;
+    snprintf(path, sizeof path, "%s/lines.gz", dir);
+    gzFile gz = gzopen(path, "wb");
+    gzputs(gz, "first\r\n\nthird line\n");
+    for (int i = 0; i < 20000; i++)
+        gzputc(gz, 'x'); /* a long last line without newline */
+    gzclose(gz);
+    retape_lines *lr = retape_lines_open(path, &err);
+    const char *line;
+    size_t len;
+    long lineno;
+    CHECK(lr && retape_lines_next(lr, &line, &len, &lineno, &err) == 1 && strcmp(line, "first") == 0 && lineno == 1,
+          "gzip line 1 without CRLF");
+    CHECK(retape_lines_next(lr, &line, &len, &lineno, &err) == 1 && len == 0 && lineno == 2, "empty line 2");
+    CHECK(retape_lines_next(lr, &line, &len, &lineno, &err) == 1 && strcmp(line, "third line") == 0, "line 3");
+    CHECK(retape_lines_next(lr, &line, &len, &lineno, &err) == 1 && len == 20000 && lineno == 4, "long unterminated line 4");
+    CHECK(retape_lines_next(lr, &line, &len, &lineno, &err) == 0, "end of file");
+    retape_lines_close(lr);
+    err = NULL;
+    CHECK(retape_lines_open("/nonexistent/file", &err) == NULL, "missing file refused");
+    CHECK_CONTAINS(err, "/nonexistent/file: cannot open", "message names the file");
+    retape_free(err);
+
+    snprintf(path, sizeof path, "%s/dump.sql", dir);
+    FILE *f = fopen(path, "w");
+    fputs("PRAGMA foreign_keys=OFF;\n-- comment\nINSERT INTO \"ingest_receipts\" VALUES('A:1:x','A',1,0,1,'x',NULL,\n"
+          "'{\"a\":\";\"}');\n\nINSERT INTO ingest_receipts (receipt_id, ticker, ts, bucket_5m, received_ts, payload_hash)"
+          " VALUES ('B:2:y','B',2,0,2,'y'),('C:3:z','C',3,0,3,'z');\nINSERT INTO trades VALUES(1);\nDELETE FROM x", f);
+    fclose(f);
+    lr = retape_lines_open(path, &err);
+    const char *sql;
+    long first;
+    CHECK(retape_sql_next(lr, &sql, &first, &err) == 1 && first == 1 && strncmp(sql, "PRAGMA", 6) == 0, "statement 1 at line 1");
+    CHECK(retape_sql_next(lr, &sql, &first, &err) == 1 && first == 2 && strstr(sql, "A:1:x"), "multi-line statement starting at line 2 (comment)");
+
+    snprintf(path, sizeof path, "%s/w.db", dir);
+    retape_writer *w = retape_writer_open(path, 2, &err);
+    int staged = 0;
+    CHECK(retape_writer_stage_sql(w, sql, collect, &staged, &err) == 1 && staged == 1, "dump insert staged (1 row)");
+    CHECK(retape_sql_next(lr, &sql, &first, &err) == 1 && first == 6, "statement at line 6 after a blank line");
+    staged = 0;
+    CHECK(retape_writer_stage_sql(w, sql, collect, &staged, &err) == 2 && staged == 2, "multi-row insert staged (2 rows)");
+    CHECK(retape_sql_next(lr, &sql, &first, &err) == 1 && first == 7, "statement at line 7");
+    err = NULL;
+    CHECK(retape_writer_stage_sql(w, sql, collect, &staged, &err) == -1, "insert into another table is refused");
+    CHECK_CONTAINS(err, "no such table: trades", "the statement's own SQLite error");
+    retape_free(err);
+    err = NULL;
+    CHECK(retape_writer_stage_sql(w, "DELETE FROM main.ingest_receipts;", collect, &staged, &err) == -1, "a delete is refused by the authorizer");
+    CHECK_CONTAINS(err, "not authorized", "authorizer message");
+    retape_free(err);
+    err = NULL;
+    CHECK(retape_sql_next(lr, &sql, &first, &err) == -1, "an unterminated last statement is an error");
+    CHECK_CONTAINS(err, "line 8: statement not terminated", "message names its line");
+    retape_free(err);
+    retape_lines_close(lr);
+
+    retape_receipt_row r = {.receipt_id = "A:1:x", .ticker = "A", .payload_hash = "x", .payload_json = "{}",
+                            .payload_len = 2, .ts = 1, .bucket_5m = 0, .received_ts = 1};
+    err = NULL;
+    CHECK(retape_writer_insert(w, &r, &err) == 1 && retape_writer_insert(w, &r, &err) == 0, "insert then duplicate");
+    CHECK(retape_writer_close(w, &err) == 0, "writer closes");
+    free(dir);
+    return done_testing();
+}
