@@ -67,7 +67,8 @@ command("version", {
 command("run", {
   summary = "Run a Lua script with the engine API (require \"retape\")",
   usage = "retape run SCRIPT.lua [ARGS...]",
-  details = "The script gets its arguments as `...` and in the global `arg` (arg[0] = script).\n"
+  details = "The script gets its arguments as `...` and in the global `arg` (arg[0] = script);\n"
+         .. "modules in the script's directory can be required by name.\n"
          .. "If it returns an integer, that is the exit status.",
   options = {},
   raw_args = true,
@@ -76,6 +77,9 @@ command("run", {
     if not script then args.usage_error("missing SCRIPT") end
     local chunk, lerr = loadfile(script, "t")
     if not chunk then return fail("run", lerr) end
+    -- Modules next to the script can be required by name.
+    local script_dir = script:match("^(.*)/[^/]*$") or "."
+    package.path = script_dir .. "/?.lua;" .. package.path
     local script_args = table.move(pos, 2, #pos, 1, {})
     _G.arg = table.move(pos, 1, #pos, 0, {})
     local status = chunk(table.unpack(script_args))

@@ -41,7 +41,8 @@ local function complete_row(fields, raw, payload)
   if present(fields.bucket_5m) then
     local b = integer_of(fields.bucket_5m)
     if b ~= bucket then
-      return nil, ("field 'bucket_5m' (%s) does not match ts %d (expected %d)"):format(tostring(fields.bucket_5m), ts, bucket)
+      return nil, ("field 'bucket_5m' (%s) does not match ts %d (expected %d)"):format(
+        b and ("%d"):format(b) or tostring(fields.bucket_5m), ts, bucket)
     end
   end
   local hash = present(fields.payload_hash) and tostring(fields.payload_hash) or ingest.fnv1a32(raw)

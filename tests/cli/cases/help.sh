@@ -1,0 +1,5 @@
+run $RETAPE help import
+run $RETAPE import --help
+run $RETAPE nosuch
+run $RETAPE import --dbb x
+run $RETAPE help nosuch

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every test suite: C unit tests, Lua tests of the engine API, CLI cases.
+# Each test prints TAP lines ("ok N - ..." / "not ok N - ..."); this runner
+# counts them and ends with "N passed, N failed".  Exit 1 on any failure.
+#
+# Environment: RETAPE (host binary), BUILD (build dir with tests/), SHARED
+# (../shared), VALGRIND=1 to run C tests and the host under valgrind.
+set -u
+cd "$(dirname "$0")/.."
+: "${RETAPE:?}" "${BUILD:?}" "${SHARED:=$(cd .. && pwd)/shared}"
+export RETAPE SHARED
+export RETAPE_TEST_TMP=$(mktemp -d /tmp/retape-test.XXXXXX)
+trap 'rm -rf "$RETAPE_TEST_TMP"' EXIT
+
+passed=0 failed=0 broken=()
+VG=()
+if [ "${VALGRIND:-0}" = 1 ]; then
+  VG=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99)
+fi
+export RETAPE_RUN="${VG[*]:+${VG[*]} }$RETAPE"
+
+# run_suite NAME CMD...: runs one test program, counts its TAP lines.
+run_suite() {
+  local name=$1; shift
+  local out status
+  out=$("$@" 2>"$RETAPE_TEST_TMP/stderr"); status=$?
+  local ok notok
+  ok=$(grep -c '^ok ' <<<"$out")
+  notok=$(grep -c '^not ok ' <<<"$out")
+  if [ "$status" -ne 0 ] && [ "$notok" -eq 0 ]; then notok=1; fi
+  passed=$((passed + ok)); failed=$((failed + notok))
+  if [ "$notok" -gt 0 ]; then
+    broken+=("$name")
+    echo "--- $name: $ok passed, $notok failed (exit $status)"
+    grep -A6 '^not ok ' <<<"$out" | head -60
+    tail -20 "$RETAPE_TEST_TMP/stderr"
+  else
+    echo "    $name: $ok passed"
+  fi
+}
+
+echo "C unit tests"
+for t in "$BUILD"/tests/test_*; do
+  [ -x "$t" ] && run_suite "c/$(basename "$t")" "${VG[@]}" "$t"
+done
+
+echo "Lua tests of the engine API"
+for t in tests/lua/test_*.lua; do
+  run_suite "lua/$(basename "$t")" "${VG[@]}" "$RETAPE" run "$t"
+done
+
+echo "CLI cases"
+run_suite "cli" bash tests/cli/run.sh
+
+if [ -n "${EXTRA_SUITES:-}" ]; then :; fi
+echo
+if [ ${#broken[@]} -gt 0 ]; then echo "failing: ${broken[*]}"; fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
