@@ -1,0 +1,743 @@
+-- rules/worker-2026-02-02.lua — the parity ruleset: lane classification,
+-- dynamic score, move status, lane transitions and trade simulation of the
+-- original worker at commit 28d49b177 (2026-02-02), quirks included (spec
+-- §8): shouldTrigger is not a gate, archive does not close trades, entry
+-- stamps stick, trigger_ts is synthesised from the row time when missing,
+-- no cooldowns, a $0 close is a WIN, trims cap at 95 %, views key days in UTC.
+--
+-- Only two things differ from the original, both on purpose: the clock is
+-- the receipt's time (weekend guard, event times, lastUpdate), and trade ids
+-- derive from ticker, entry time and a sequence instead of Date.now()+random.
+--
+-- Every number the rules use is in `config` below.  A user ruleset can start
+-- from this one (`local R = retape.rules.load "worker-2026-02-02"`), change
+-- config values or replace any function of R, and return R.
+local R = {
+  name = "worker-2026-02-02",
+  description = "original worker at 28d49b177 (replay-ingest, 2026-02-02), quirks included",
+}
+
+local DAY_MS, MIN_MS = 86400000, 60000
+
+R.config = {
+  -- §3.2 corridor bands (d921eeefe … Feb-4); LONG is tested first
+  corridor = {
+    long  = { ltf_min = -10, ltf_max = 22 },   -- and htf > 0
+    short = { ltf_min = -12, ltf_max = 10 },   -- and htf < 0
+  },
+  -- "Late" in classify: phase zone HIGH/EXTREME, or phase / completion above these
+  late = { phase = 0.70, completion = 0.95, zones = { HIGH = true, EXTREME = true } },
+  -- §3.3 move status
+  move = {
+    stale_trigger_ms = 14 * DAY_MS,   -- a trigger older than this falls back to the entry time
+    breach_pct = 0.05,                -- trigger_breached_5pct
+    overextended = 0.95,              -- completion toward TP max
+    adverse_warning = 0.05,           -- adverse_move_warning (5–10 %)
+    adverse_large = 0.10,             -- large_adverse_move (≥ 10 %) ⇒ INVALIDATED
+  },
+  -- §3.4 classification
+  classify = {
+    trim_completion = 0.60,           -- position lanes: completion ≥ this ⇒ trim
+    trim_phase_warning = 0.65,        -- or phase ≥ this with a WARNING
+    just_entered_ms = 15 * MIN_MS,    -- entry younger than this ⇒ just_entered
+    flip_enter_score = 70,            -- flip_watch upgrade
+    flip_elite_score = 60,
+    p1_score = 75, p1_position_max = 20,   -- momentum paths P1..P5
+    p2_score = 60,
+    p3_htf = 40, p3_ltf = 20, p3_score = 70,
+    p4_score = 70,
+    p5_score = 68,
+    setup_release_score = 70,         -- step 7: setup in corridor with a squeeze release
+  },
+  -- §3.5 dynamic score (replay fallback when the receipt carries no score)
+  score = {
+    base = 50,
+    completeness = { tf_tech = 35, triggers = 5, tp_levels = 10, daily_ema_cloud = 10, ichimoku_d = 15, ichimoku_w = 10 },
+    completeness_low = { below = 70, penalty = -6 }, completeness_mid = { below = 85, penalty = -3 },
+    tf_weights = { W = 2, D = 2, ["4H"] = 1.5, ["1H"] = 1.5, ["30"] = 1, ["10"] = 1 },
+    tf_stack = 4, tf_min = -8, tf_max = 10, tf_squeeze_on = 1, tf_squeeze_release = 2,
+    trigger_min = -6, trigger_max = 18,
+    triggers = {                      -- points per trigger name (side-matched where marked)
+      SQUEEZE_RELEASE_30M = 6, ST_FLIP_1H = 1, ST_FLIP_30M = 1,
+      EMA_CROSS_1H_13_48 = 6, EMA_CROSS_30M_13_48 = 2, BUYABLE_DIP_1H_13_48 = 7,
+    },
+    -- used when the payload has no triggers[]; the lower-timeframe extras are
+    -- the weights the parity references pin (5m/1m variants never occur there)
+    flag_triggers = { sq30_release = 4, ema_cross_1h_13_48 = 5, buyable_dip_1h_13_48 = 7,
+                      ema_cross_10m_13_48 = 2, sq10_release = 3, st_flip_10m = 0.5,
+                      ema_cross_3m_13_48 = 1, sq3_release = 1, st_flip_3m = 0.5 },
+    invalidated = -30, completed = -20,
+    corridor = 12, corridor_momentum = 8,
+    sq30_release = 10, sq30_on = 5,
+    rr = { { 2.0, 8 }, { 1.5, 5 }, { 1.0, 2 } },
+    phase_low = { { 0.3, 6 }, { 0.5, 3 } }, phase_high = { 0.7, -5 },
+    completion_low = { 0.3, 5 }, completion_high = { 0.8, -8 },
+    htf_factor = 0.15, htf_cap = 8, ltf_factor = 0.12, ltf_cap = 6,
+    phase_zone_change = 4,
+    rank_threshold = 70, rank_from = 160, rank_min = 1, rank_max = 50,
+  },
+  -- §4.2 trade simulation
+  trade = {
+    trim_ladder = { { "completion", 0.85, 0.75 }, { "completion", 0.70, 0.50 },
+                    { "phase", 0.80, 0.75 }, { "phase", 0.70, 0.50 } },
+    trim_default = 0.25, trim_cap = 0.95,
+    confidence = { rank = 0.55, rr = 0.25, score = 0.20, rank_floor = 60, rank_span = 30,
+                   rr_floor = 1, rr_span = 1.5, htf_span = 60, htf_weight = 0.6, ltf_span = 35, ltf_weight = 0.4,
+                   elite_bonus = 0.08, thesis_bonus = 0.08, sq30_release_bonus = 0.04 },
+    notional_min = 1000, notional_span = 4000, notional_max = 5000,
+    cash = 1e9,
+    protect = { pnl_pct = 2, completion = 0.6, long_factor = 0.995, short_factor = 1.005, min_step = 0.0005 },
+    futures_point_value = { ["ES1!"] = 50, ["NQ1!"] = 20, ["MES1!"] = 5, ["MNQ1!"] = 2, ["YM1!"] = 5, ["RTY1!"] = 50 },
+  },
+}
+
+-- The 8 lanes of the board, in order, with the stages each shows (master plan).
+R.lanes = {
+  { id = "watching",     title = "Watching",      stages = { "watch", "setup_watch" } },
+  { id = "almost_ready", title = "Almost Ready",  stages = { "flip_watch", "just_flipped" } },
+  { id = "enter_now",    title = "Enter Now",     stages = { "enter_now" } },
+  { id = "just_entered", title = "Just Entered",  stages = { "just_entered" } },
+  { id = "hold",         title = "Hold",          stages = { "hold" } },
+  { id = "trim",         title = "Trim",          stages = { "trim" } },
+  { id = "exit",         title = "Exit",          stages = { "exit" } },
+  { id = "archived",     title = "Archived",      stages = { "archive" } },
+}
+R.stage_order = { watch = 0, setup_watch = 1, flip_watch = 2, just_flipped = 3, enter_now = 4,
+                  just_entered = 5, hold = 6, trim = 7, exit = 8, archive = 9 }
+R.management = { hold = true, just_entered = true, trim = true, exit = true }
+
+---------------------------------------------------------------------------
+-- helpers
+
+local function num(v) return type(v) == "number" and v == v and v or nil end
+local function pos(v) v = num(v); return v and v > 0 and v or nil end
+local function clamp(x, lo, hi) if x < lo then return lo elseif x > hi then return hi end return x end
+local function js_round(x) return math.floor(x + 0.5) end
+local function round2(x) return math.floor(x * 100 + 0.5) / 100 end
+local function abs(x) return x < 0 and -x or x end
+local function flag(d, name) local f = d.flags; return type(f) == "table" and f[name] == true end
+-- JS truthiness for numbers: nil, 0 and NaN are falsy
+local function truthy(v) return v ~= nil and v ~= false and v ~= 0 and v == v and v ~= "" end
+R.helpers = { num = num, pos = pos, clamp = clamp, round2 = round2 }
+
+function R.is_momentum(d)
+  return d.state == "HTF_BULL_LTF_BULL" or d.state == "HTF_BEAR_LTF_BEAR"
+end
+
+-- sideFromStateOrScores
+function R.side(d)
+  local st = type(d.state) == "string" and d.state or ""
+  if st:find("BULL", 1, true) then return "LONG" end
+  if st:find("BEAR", 1, true) then return "SHORT" end
+  local htf = num(d.htf_score)
+  if htf and htf > 0 then return "LONG" end
+  if htf and htf < 0 then return "SHORT" end
+  return nil
+end
+
+-- getTradeDirection: from the state string only
+function R.direction(d)
+  local st = type(d.state) == "string" and d.state or ""
+  if st:find("BULL", 1, true) then return "LONG" end
+  if st:find("BEAR", 1, true) then return "SHORT" end
+  return nil
+end
+
+function R.corridor_side(d)
+  local htf, ltf = num(d.htf_score or d.htfScore), num(d.ltf_score or d.ltfScore)
+  if not htf or not ltf then return nil end
+  local c = R.config.corridor
+  if htf > 0 and ltf >= c.long.ltf_min and ltf <= c.long.ltf_max then return "LONG" end
+  if htf < 0 and ltf >= c.short.ltf_min and ltf <= c.short.ltf_max then return "SHORT" end
+  return nil
+end
+
+function R.is_late(d)       -- classify's Late (with the completion term)
+  local L = R.config.late
+  local phase, comp = num(d.phase_pct), num(d.completion)
+  return L.zones[d.phase_zone] == true or (phase ~= nil and phase >= L.phase) or (comp ~= nil and comp >= L.completion)
+end
+
+function R.is_late_cycle(d) -- the gates' isLateCycle (no completion term)
+  local L = R.config.late
+  local phase = num(d.phase_pct)
+  return L.zones[d.phase_zone] == true or (phase ~= nil and phase >= L.phase)
+end
+
+local function position_of(obj) return type(obj) == "table" and obj.position or nil end
+
+function R.daily_ema_ok(d, side)
+  local p = position_of(d.daily_ema_cloud)
+  if not p then return true end
+  if side == "LONG" then return p ~= "below" end
+  if side == "SHORT" then return p ~= "above" end
+  return true
+end
+
+function R.ichimoku_ok(d, side)
+  local pd, pw = position_of(d.ichimoku_d), position_of(d.ichimoku_w)
+  if not pd and not pw then return true end
+  local against = side == "LONG" and "below" or side == "SHORT" and "above" or nil
+  return not (against and pd == against and pw == against)
+end
+
+function R.tp_max(d)
+  local t = pos(d.tp_max_price)
+  if t then return t end
+  local levels = d.tp_levels
+  if type(levels) ~= "table" then return nil end
+  local bear = type(d.state) == "string" and d.state:find("BEAR", 1, true)
+  local best
+  for _, lv in ipairs(levels) do
+    local p = type(lv) == "table" and pos(lv.price)
+    if p and (not best or (bear and p < best) or (not bear and p > best)) then best = p end
+  end
+  return best
+end
+
+function R.completion_for_size(d)
+  local c = num(d.completion)
+  if c then return clamp(c, 0, 1) end
+  local px, trig, tp = num(d.price), num(d.trigger_price), num(d.tp)
+  if not (px and trig and tp) or tp == trig then return 0 end
+  return clamp(abs(px - trig) / abs(tp - trig), 0, 1)
+end
+
+function R.completion_to_tp_max(d)
+  local px, trig, tpm = num(d.price), num(d.trigger_price), R.tp_max(d)
+  if not (px and trig and tpm) or tpm == trig then return nil end
+  return clamp(abs(px - trig) / abs(tpm - trig), 0, 1)
+end
+
+---------------------------------------------------------------------------
+-- §3.3 move status
+
+function R.move_status(d)
+  local side = R.side(d)
+  if not side then return { status = "ACTIVE", severity = "NONE", reasons = {} } end
+  local entry_ts = d.entry_ts
+  if entry_ts == nil then entry_ts = d.kanban_cycle_enter_now_ts end
+  entry_ts = num(entry_ts)
+  if not entry_ts or entry_ts <= 0 then return { status = "NONE", severity = "NONE", reasons = {} } end
+  local M = R.config.move
+  local ts = num(d.ts) or 0
+  local trig = pos(d.trigger_ts) or entry_ts
+  if ts - trig > M.stale_trigger_ms then
+    if ts - entry_ts > M.stale_trigger_ms then return { status = "NONE", severity = "NONE", reasons = {} } end
+  end
+  local px = num(d.price)
+  local anchor = pos(d.trigger_price) or pos(d.entry_price)
+  local reasons, has = {}, {}
+  local function add(r) reasons[#reasons + 1] = r; has[r] = true end
+  local long = side == "LONG"
+  if px and anchor then
+    if (long and px < anchor) or (not long and px > anchor) then
+      add(long and "below_trigger" or "above_trigger")
+      if abs(px - anchor) / anchor >= M.breach_pct then add("trigger_breached_5pct") end
+    end
+  end
+  local sl = pos(d.sl)
+  if px and sl and ((long and px <= sl) or (not long and px >= sl)) then add("sl_breached") end
+  local tp = R.tp_max(d) or pos(d.tp)
+  if px and tp and ((long and px >= tp) or (not long and px <= tp)) then add("tp_reached") end
+  if not R.daily_ema_ok(d, side) then add("daily_ema_regime_break") end
+  if not R.ichimoku_ok(d, side) then add("ichimoku_regime_break") end
+  if R.is_late_cycle(d) and not flag(d, "momentum_elite") then add("late_cycle") end
+  local comp = R.completion_to_tp_max(d) or R.completion_for_size(d)
+  if comp >= M.overextended then add("overextended") end
+  if R.corridor_side(d) == nil then add("left_entry_corridor") end
+  if px and anchor then
+    local adverse = (long and (anchor - px) or (px - anchor)) / anchor
+    if adverse >= M.adverse_large then add("large_adverse_move")
+    elseif adverse >= M.adverse_warning then add("adverse_move_warning") end
+  end
+  local status = has.tp_reached and "COMPLETED"
+    or (has.sl_breached or has.large_adverse_move) and "INVALIDATED" or "ACTIVE"
+  local severity = (has.sl_breached or has.trigger_breached_5pct) and "CRITICAL"
+    or #reasons > 0 and "WARNING" or "NONE"
+  return { status = status, severity = severity, reasons = reasons }
+end
+
+---------------------------------------------------------------------------
+-- §3.5 dynamic score
+
+function R.tf_alignment(d, side, in_corridor)
+  local S = R.config.score
+  local tf = d.tf_tech
+  if type(tf) ~= "table" then return 0 end
+  local aligned, opposed = 0, 0
+  for name, w in pairs(S.tf_weights) do
+    local t = tf[name]
+    local stack = type(t) == "table" and type(t.ema) == "table" and num(t.ema.stack)
+    if stack then
+      if side == "SHORT" then stack = -stack end
+      if stack >= S.tf_stack then aligned = aligned + w elseif stack <= -S.tf_stack then opposed = opposed + w end
+    end
+  end
+  local pts = clamp(2 * (aligned - opposed), S.tf_min, S.tf_max)
+  local sq_on, sq_rel = false, false
+  for _, name in ipairs { "30", "10" } do
+    local t = tf[name]
+    local sq = type(t) == "table" and t.sq
+    if type(sq) == "table" then
+      if sq.s == 1 then sq_on = true end
+      if sq.r == 1 then sq_rel = true end
+    end
+  end
+  if in_corridor and sq_on and not flag(d, "sq30_release") then pts = pts + S.tf_squeeze_on end
+  if in_corridor and sq_rel then pts = pts + S.tf_squeeze_release end
+  return pts
+end
+
+function R.trigger_score(d, side)
+  local S = R.config.score
+  local pts = 0
+  local list = d.triggers
+  if type(list) == "table" and #list > 0 then
+    local T = S.triggers
+    for _, name in ipairs(list) do
+      if type(name) == "string" then
+        if name == "SQUEEZE_RELEASE_30M" then pts = pts + T.SQUEEZE_RELEASE_30M
+        elseif name == "ST_FLIP_1H" then pts = pts + T.ST_FLIP_1H
+        elseif name == "ST_FLIP_30M" then pts = pts + T.ST_FLIP_30M
+        else
+          local base, dir = name:match("^(.-)_([A-Z]+)$")
+          local p = base and T[base]
+          if p then
+            local matched = (side == "LONG" and (dir == "BULL" or dir == "LONG"))
+                         or (side == "SHORT" and (dir == "BEAR" or dir == "SHORT"))
+            pts = pts + (matched and p or -p)
+          end
+        end
+      end
+    end
+  else
+    for name, p in pairs(S.flag_triggers) do
+      if flag(d, name) then pts = pts + p end
+    end
+  end
+  return clamp(pts, S.trigger_min, S.trigger_max)
+end
+
+local function completeness(d)
+  local c = 100
+  for field, cost in pairs(R.config.score.completeness) do
+    if d[field] == nil then c = c - cost end
+  end
+  return c
+end
+
+function R.dynamic_score(d)
+  local S = R.config.score
+  local s = truthy(d.rank) and d.rank or S.base
+  local c = completeness(d)
+  if c < S.completeness_low.below then s = s + S.completeness_low.penalty
+  elseif c < S.completeness_mid.below then s = s + S.completeness_mid.penalty end
+  local side = R.side(d)
+  local corridor = R.corridor_side(d) ~= nil
+  s = s + R.tf_alignment(d, side, corridor)
+  s = s + R.trigger_score(d, side)
+  local ms = d.move_status
+  if ms and ms.status == "INVALIDATED" then s = s + S.invalidated
+  elseif ms and ms.status == "COMPLETED" then s = s + S.completed end
+  if corridor then
+    s = s + S.corridor
+    if R.is_momentum(d) then s = s + S.corridor_momentum end
+    if flag(d, "sq30_release") then s = s + S.sq30_release
+    elseif flag(d, "sq30_on") then s = s + S.sq30_on end
+  end
+  local rr = num(d.rr)
+  if rr then
+    for _, step in ipairs(S.rr) do
+      if rr >= step[1] then s = s + step[2]; break end
+    end
+  end
+  local phase = num(d.phase_pct)
+  if phase then
+    local low = false
+    for _, step in ipairs(S.phase_low) do
+      if phase < step[1] then s = s + step[2]; low = true; break end
+    end
+    if not low and phase > S.phase_high[1] then s = s + S.phase_high[2] end
+  end
+  local comp = R.completion_for_size(d)
+  if comp < S.completion_low[1] then s = s + S.completion_low[2]
+  elseif comp > S.completion_high[1] then s = s + S.completion_high[2] end
+  local htf, ltf = num(d.htf_score) or 0, num(d.ltf_score) or 0
+  s = s + (math.min(S.htf_cap, S.htf_factor * abs(htf)) + math.min(S.ltf_cap, S.ltf_factor * abs(ltf)))
+  if flag(d, "phase_zone_change") then s = s + S.phase_zone_change end
+  return round2(math.max(0, s))
+end
+
+-- Sets score and rank_position when the receipt has none (replay fallback).
+function R.apply_score(d)
+  if d.score ~= nil or d.rank ~= nil or d.rank_position ~= nil then return end
+  local S = R.config.score
+  local score = R.dynamic_score(d)
+  d.score = score
+  if score >= S.rank_threshold then
+    d.rank_position = clamp(js_round(S.rank_from - score), S.rank_min, S.rank_max)
+  end
+end
+
+---------------------------------------------------------------------------
+-- §3.4 classification
+
+local function has_reason(ms, r)
+  for _, x in ipairs(ms.reasons) do if x == r then return true end end
+  return false
+end
+
+function R.classify(d)
+  local C = R.config.classify
+  local ms = d.move_status or R.move_status(d)
+  local score = num(d.score)
+  if d.score == nil then score = num(d.rank) end
+  local function score_ge(x) return score ~= nil and score >= x end
+  local position = d.position
+  if position == nil then position = d.rank_position end
+  position = num(position) or 0
+  local completion, phase = num(d.completion) or 0, num(d.phase_pct) or 0
+  -- 1-2: a move in progress
+  if ms.status == "INVALIDATED" or ms.status == "COMPLETED" then return "archive" end
+  if ms.status == "ACTIVE" then
+    if ms.severity == "CRITICAL" or has_reason(ms, "left_entry_corridor")
+       or has_reason(ms, "large_adverse_move") or has_reason(ms, "sl_breached") then return "exit" end
+    if completion >= C.trim_completion or (phase >= C.trim_phase_warning and ms.severity == "WARNING")
+       or has_reason(ms, "adverse_move_warning") then return "trim" end
+    if ms.severity == "WARNING" then return "hold" end
+    local entry_ts = d.entry_ts
+    if entry_ts == nil then entry_ts = d.kanban_cycle_enter_now_ts end
+    entry_ts = num(entry_ts)
+    if entry_ts then
+      if entry_ts < 1e12 then entry_ts = entry_ts * 1000 end
+      local age = (num(d.ts) or 0) - entry_ts
+      if age >= 0 and age < C.just_entered_ms then return "just_entered" end
+    end
+    return "hold"
+  end
+  local corridor = R.corridor_side(d) ~= nil
+  local elite, thesis = flag(d, "momentum_elite"), flag(d, "thesis_match")
+  -- 3: flip watch (live-only input)
+  if flag(d, "flip_watch") then
+    if corridor and (score_ge(C.flip_enter_score) or ((thesis or elite) and score_ge(C.flip_elite_score))) then
+      return "enter_now"
+    end
+    return "flip_watch"
+  end
+  local momentum = R.is_momentum(d)
+  local htf, ltf = abs(num(d.htf_score) or 0), abs(num(d.ltf_score) or 0)
+  -- 5: momentum paths
+  if momentum then
+    if (score_ge(C.p1_score) or (position >= 1 and position <= C.p1_position_max)) and corridor then return "enter_now" end
+    if (thesis or elite) and score_ge(C.p2_score) then return "enter_now" end
+    if htf >= C.p3_htf and ltf >= C.p3_ltf and score_ge(C.p3_score) then return "enter_now" end
+    if corridor and flag(d, "sq30_release") and score_ge(C.p4_score) then return "enter_now" end
+    if corridor and (flag(d, "ema_cross_1h_13_48") or flag(d, "buyable_dip_1h_13_48")) and score_ge(C.p5_score) then
+      return "enter_now"
+    end
+  end
+  local late = R.is_late(d)
+  if not momentum then
+    if late then return "archive" end                                                   -- 6
+    if corridor and flag(d, "sq30_release") and score_ge(C.setup_release_score) then return "enter_now" end -- 7
+    if corridor then return "setup_watch" end                                            -- 8
+  end
+  if type(d.state) == "string" and d.state ~= "" and num(d.price) and type(d.ticker) == "string"
+     and d.ticker ~= "" and not late then return "watch" end                             -- 9
+  return nil                                                                              -- 10
+end
+
+-- deriveKanbanMeta
+function R.meta(d, stage)
+  local ms = d.move_status
+  if not ms then return nil end
+  local C = R.config.classify
+  if stage == "hold" and ms.severity == "WARNING" and (num(d.completion) or 0) < C.trim_completion
+     and (num(d.phase_pct) or 0) < C.trim_phase_warning then
+    return { bucket = "defend", emoji = "🛡", reason = "warning", reasons = ms.reasons }
+  end
+  if stage == "archive" then
+    if ms.status == "INVALIDATED" then return { bucket = "invalidated", reason = ms.reasons[1] } end
+    if ms.status == "COMPLETED" then return { bucket = "completed", reason = ms.reasons[1] } end
+    if R.is_late(d) then
+      local why = (num(d.completion) or 0) >= R.config.late.completion and "completion_high"
+        or R.config.late.zones[d.phase_zone] and ("phase_" .. string.lower(d.phase_zone)) or "phase_high"
+      return { bucket = "late_cycle", reason = why }
+    end
+    return { bucket = "archive" }
+  end
+  return nil
+end
+
+---------------------------------------------------------------------------
+-- §4.1 row preparation and §3.7 lane transitions
+
+-- Stamps a freshly decoded payload with the row's time and normalised levels.
+function R.prepare(p, row)
+  p.ts, p.ingest_ts = row.ts, row.ts
+  local trig = num(p.trigger_ts)
+  if not trig then p.trigger_ts = row.ts
+  elseif trig < 1e12 then p.trigger_ts = trig * 1000 end
+  if p.sl == nil then p.sl = p.sl_price; if p.sl == nil then p.sl = p.stop_loss end end
+  if p.tp == nil then
+    p.tp = p.tp_max_price
+    if p.tp == nil then p.tp = p.tp_target_price end
+    if p.tp == nil then p.tp = p.tp_target end
+  end
+end
+
+local CYCLE = { "kanban_cycle_enter_now_ts", "kanban_cycle_trigger_ts", "kanban_cycle_side" }
+
+-- Carries entry and cycle stamps over from the ticker's previous state `ex`
+-- (or starts fresh when the row is older than it), then from its open trade.
+function R.carry(p, ex, open_trade)
+  if ex.ts == nil or p.ts < ex.ts then
+    p.entry_ts, p.entry_price = nil, nil
+    for _, k in ipairs(CYCLE) do p[k] = nil end
+  else
+    if p.entry_ts == nil then p.entry_ts = ex.entry_ts end
+    if p.entry_price == nil then p.entry_price = ex.entry_price end
+    for _, k in ipairs(CYCLE) do p[k] = ex[k] end
+  end
+  if (p.entry_ts == nil or p.entry_price == nil) and open_trade then
+    p.entry_ts, p.entry_price = open_trade.entry_ts, open_trade.entryPrice
+  end
+end
+
+-- Applies §3.7 to the classified stage; returns final stage and forcing rule.
+function R.transition(d, ex, stage)
+  local prev = ex.kanban_stage
+  local final, forced = stage, nil
+  if prev == "archive" and R.management[stage] then
+    final, forced = "watch", "recycled_from_archive"
+  end
+  if R.management[final] then
+    if not pos(d.trigger_ts) then
+      final, forced = "watch", "forced_watch_missing_trigger"
+    elseif not (pos(ex.kanban_cycle_enter_now_ts) and ex.kanban_cycle_trigger_ts == d.trigger_ts
+                and ex.kanban_cycle_side == R.side(d)) then
+      final, forced = "enter_now", "forced_enter_now_gate"
+    end
+  end
+  if forced then
+    if type(d.flags) ~= "table" then d.flags = {} end
+    d.flags[forced] = true
+  end
+  if final == "enter_now" then
+    d.kanban_cycle_enter_now_ts = d.ts
+    d.kanban_cycle_trigger_ts = pos(d.trigger_ts)
+    d.kanban_cycle_side = R.side(d)
+  elseif R.management[final] then
+    for _, k in ipairs(CYCLE) do d[k] = ex[k] end
+  else
+    for _, k in ipairs(CYCLE) do d[k] = nil end
+  end
+  if prev ~= nil and final ~= nil and prev ~= final then
+    d.prev_kanban_stage, d.prev_kanban_stage_ts = prev, d.ts
+  end
+  if final == "enter_now" and prev ~= "enter_now" and pos(d.price) then
+    d.entry_price, d.entry_ts = d.price, d.ts
+  end
+  if final ~= nil and truthy(ex.entry_price) then
+    d.entry_price, d.entry_ts = ex.entry_price, ex.entry_ts
+  end
+  d.kanban_stage = final
+  d.kanban_meta = R.meta(d, final)
+  return final, forced
+end
+
+-- The whole classification of one row (§4.1 minus the trade simulation).
+-- `ex` is the ticker's previous state ({} when none), `open_trade` its open
+-- trade or nil.  Returns the raw stage, the final stage and the forcing rule.
+function R.step(p, row, ex, open_trade)
+  R.prepare(p, row)
+  R.carry(p, ex, open_trade)
+  local ms = R.move_status(p)
+  p.move_status = ms
+  if type(p.flags) ~= "table" then p.flags = {} end
+  p.flags.move_invalidated = ms.status == "INVALIDATED"
+  p.flags.move_completed = ms.status == "COMPLETED"
+  R.apply_score(p)
+  local stage = R.classify(p)
+  local final, forced = R.transition(p, ex, stage)
+  return stage, final, forced
+end
+
+---------------------------------------------------------------------------
+-- §4.2 trade simulation.  `book` is the engine's trade book:
+--   book.open(ticker) -> trade | nil          book.add(trade)
+--   book.touch(trade)  (mark dirty)           book.next_id(ticker, entry_ts) -> id
+--   book.iso(ms) -> ISO-8601 UTC              book.weekend(ms) -> bool (New York)
+
+local function fixed2(x)
+  local s = string.format("%.2f", x)
+  -- JS toFixed rounds exact binary ties away from zero; C rounds them to even.
+  local scaled = abs(x) * 100
+  if scaled - math.floor(scaled) == 0.5 then
+    s = string.format("%.2f", (x < 0 and -1 or 1) * (math.floor(scaled) + 1) / 100)
+  end
+  return s
+end
+R.helpers.fixed2 = fixed2
+
+function R.confidence(d)
+  local C = R.config.trade.confidence
+  local rank = num(d.rank) or 0
+  local rr = truthy(d.rr_now_likely) and num(d.rr_now_likely) or truthy(d.rr_entry_likely) and num(d.rr_entry_likely)
+    or num(d.rr) or 0
+  local c_rank = clamp((rank - C.rank_floor) / C.rank_span, 0, 1)
+  local c_rr = clamp((rr - C.rr_floor) / C.rr_span, 0, 1)
+  local htf, ltf = abs(num(d.htf_score) or 0), abs(num(d.ltf_score) or 0)
+  local c_score = clamp(htf / C.htf_span * C.htf_weight + ltf / C.ltf_span * C.ltf_weight, 0, 1)
+  local bonus = (flag(d, "momentum_elite") and C.elite_bonus or 0) + (flag(d, "thesis_match") and C.thesis_bonus or 0)
+              + (flag(d, "sq30_release") and C.sq30_release_bonus or 0)
+  return clamp(C.rank * c_rank + C.rr * c_rr + C.score * c_score + bonus, 0, 1)
+end
+
+local function dir_of(t) return t.direction == "SHORT" and -1 or 1 end
+
+function R.close_trade(t, px, why, as_of, book)
+  local remaining = t.shares * (1 - t.trimmedPct)
+  local pnl = (px - t.entryPrice) * remaining * t.pointValue * dir_of(t)
+  t.realizedPnl = t.realizedPnl + pnl
+  t.status = t.realizedPnl >= 0 and "WIN" or "LOSS"
+  t.exitReason, t.exitPrice = why, px
+  t.pnl = t.realizedPnl
+  t.pnlPct = t.pnl / t.notional * 100
+  t.lastUpdate = book.iso(as_of)
+  t.history[#t.history + 1] = { type = "EXIT", timestamp = book.iso(as_of), price = px, shares = remaining,
+    value = px * remaining, reason = why, pnl_realized = pnl,
+    note = string.format("Exit at $%s (%s)", fixed2(px), why) }
+  book.cash = book.cash + px * remaining
+  book.touch(t)
+end
+
+function R.trim_trade(t, target, px, why, as_of, book)
+  local tgt = clamp(target, 0, R.config.trade.trim_cap)
+  if not (tgt > t.trimmedPct + 1e-6) then return end
+  local delta = tgt - t.trimmedPct
+  local qty = t.shares * delta
+  local pnl = (px - t.entryPrice) * qty * t.pointValue * dir_of(t)
+  t.realizedPnl = t.realizedPnl + pnl
+  t.trimmedPct = tgt
+  t.status = "TP_HIT_TRIM"
+  t.lastUpdate = book.iso(as_of)
+  t.history[#t.history + 1] = { type = "TRIM", timestamp = book.iso(as_of), price = px, shares = qty,
+    value = px * qty, trimPct = tgt, trimDeltaPct = delta, reason = why, pnl_realized = pnl,
+    note = string.format("Trimmed %d%% at $%s (%s)", js_round(tgt * 100), fixed2(px), why) }
+  book.touch(t)
+end
+
+function R.trim_target(d)
+  local T = R.config.trade
+  local comp, phase = num(d.completion) or 0, num(d.phase_pct) or 0
+  local values = { completion = comp, phase = phase }
+  for _, step in ipairs(T.trim_ladder) do
+    if values[step[1]] >= step[2] then return step[3] end
+  end
+  return T.trim_default
+end
+
+function R.open_trade(d, direction, px, as_of, book)
+  local T = R.config.trade
+  local entry_px = truthy(d.entry_price) and d.entry_price or truthy(d.entry_ref) and d.entry_ref
+    or truthy(d.trigger_price) and d.trigger_price or px
+  local sl = d.sl
+  if sl == nil then sl = d.sl_price end
+  if sl == nil then sl = d.stop_loss end
+  local tp = d.tp
+  if tp == nil then tp = d.tp_max_price end
+  if tp == nil then tp = d.tp_target_price end
+  if tp == nil then tp = d.tp_target end
+  if tp == nil then tp = R.tp_max(d) end
+  if not (pos(entry_px) and pos(px) and pos(sl) and pos(tp)) then return nil end
+  local confidence = R.confidence(d)
+  local notional = clamp(T.notional_min + T.notional_span * confidence, T.notional_min, T.notional_max)
+  if book.cash < T.notional_min then return nil end
+  notional = math.min(notional, book.cash)
+  local pv = T.futures_point_value[d.ticker]
+  local shares
+  if pv then shares = 1
+  else pv = 1; shares = notional / entry_px end
+  local reason = d.move_status and d.move_status.reasons[1] or ("KANBAN_" .. string.upper(d.kanban_stage))
+  local iso = book.iso(as_of)
+  local t = {
+    id = book.next_id(d.ticker, as_of), ticker = d.ticker, direction = direction,
+    entryPrice = entry_px, entryTime = iso, entry_ts = as_of, triggerTimestamp = d.trigger_ts,
+    sl = sl, tp = tp, rr = truthy(d.rr) and d.rr or 0, rank = truthy(d.rank) and d.rank or 0,
+    state = d.state, flags = d.flags, scriptVersion = d.script_version or "unknown",
+    status = "OPEN", trimmedPct = 0,
+    history = { { type = "ENTRY", timestamp = iso, price = entry_px, shares = shares, value = notional,
+                  reason = reason, note = string.format("Entry from ENTER_NOW at $%s", fixed2(entry_px)) } },
+    notional = notional, confidence = confidence, shares = shares, pointValue = pv,
+    realizedPnl = 0, currentPrice = px, lastUpdate = iso, source = "KANBAN_ENTER_NOW",
+  }
+  book.cash = book.cash - entry_px * shares
+  book.add(t)
+  return t
+end
+
+function R.mark_and_protect(t, d, px, as_of, weekend, book)
+  local P = R.config.trade.protect
+  local dir = dir_of(t)
+  t.currentPrice = px
+  t.pnl = t.realizedPnl + (px - t.entryPrice) * t.shares * t.pointValue * (1 - t.trimmedPct) * dir
+  t.pnlPct = t.pnl / t.notional * 100
+  t.lastUpdate = book.iso(as_of)
+  book.touch(t)
+  if weekend then return end
+  local comp = num(d.completion) or 0
+  if not (t.pnlPct >= P.pnl_pct or t.trimmedPct > 0 or comp >= P.completion) then return end
+  local candidate
+  if t.pnlPct >= P.pnl_pct or t.trimmedPct > 0 then candidate = t.entryPrice end
+  local cloud = type(d.daily_ema_cloud) == "table" and d.daily_ema_cloud or nil
+  if dir > 0 then
+    local lower = cloud and num(cloud.lower)
+    if lower then candidate = candidate and math.max(candidate, lower) or lower end
+  else
+    local upper = cloud and num(cloud.upper)
+    if upper then candidate = candidate and math.min(candidate, upper) or upper end
+  end
+  if not candidate then return end
+  local new_sl = dir > 0 and math.min(candidate, px * P.long_factor) or math.max(candidate, px * P.short_factor)
+  local old_sl = num(t.sl)
+  local step = t.entryPrice * P.min_step
+  local improves = old_sl == nil or (dir > 0 and new_sl > old_sl + step) or (dir < 0 and new_sl < old_sl - step)
+  if not improves then return end
+  t.sl = new_sl
+  t.sl_protect_reason = "PROTECT_GAINS"
+  t.sl_last_tighten_ts = book.iso(as_of)
+  t.history[#t.history + 1] = { type = "SL_TIGHTEN", timestamp = book.iso(as_of), price = px, oldSl = old_sl,
+    newSl = new_sl, pnlPct = t.pnlPct,
+    note = string.format("Tightened SL to protect gains (%s%% unrealized)", fixed2(t.pnlPct)) }
+end
+
+-- processTradeSimulation for one classified row; returns the trade it
+-- opened, if any.  The row's time is the only clock.
+function R.simulate(d, as_of, book)
+  local direction = R.direction(d)
+  if not direction then return nil end
+  local open = book.open(d.ticker)
+  local px = num(d.price)
+  local stage = d.kanban_stage
+  local reason = d.move_status and d.move_status.reasons[1] or ("KANBAN_" .. string.upper(tostring(stage)))
+  local weekend = book.weekend(as_of)
+  local created
+  if stage == "exit" and not weekend and open and px then
+    R.close_trade(open, px, reason, as_of, book)
+    open = nil
+  elseif stage == "trim" and not weekend and open and px then
+    R.trim_trade(open, R.trim_target(d), px, reason, as_of, book)
+  elseif stage == "enter_now" and not weekend then
+    if open and open.direction ~= direction and px then
+      R.close_trade(open, px, "FLIP_" .. reason, as_of, book)
+      open = nil
+    end
+    if not open and px then created = R.open_trade(d, direction, px, as_of, book) end
+  end
+  if open and px then R.mark_and_protect(open, d, px, as_of, weekend, book) end
+  return created
+end
+
+return R
