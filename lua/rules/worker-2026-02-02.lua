@@ -571,13 +571,12 @@ end
 --   book.iso(ms) -> ISO-8601 UTC              book.weekend(ms) -> bool (New York)
 
 local function fixed2(x)
-  local s = string.format("%.2f", x)
-  -- JS toFixed rounds exact binary ties away from zero; C rounds them to even.
-  local scaled = abs(x) * 100
-  if scaled - math.floor(scaled) == 0.5 then
-    s = string.format("%.2f", (x < 0 and -1 or 1) * (math.floor(scaled) + 1) / 100)
+  -- JS toFixed rounds exact decimal ties away from zero; printf rounds them
+  -- to even.  A double is an exact tie only if its full expansion ends in 5.
+  if string.format("%.30f", x):match("^%-?%d+%.%d%d50*$") then
+    return string.format("%.2f", x + (x < 0 and -0.001 or 0.001))
   end
-  return s
+  return string.format("%.2f", x)
 end
 R.helpers.fixed2 = fixed2
 
@@ -687,10 +686,12 @@ function R.mark_and_protect(t, d, px, as_of, weekend, book)
   t.lastUpdate = book.iso(as_of)
   book.touch(t)
   if weekend then return end
+  -- the protect-gains rule looks at the price move since entry, not at P&L
+  local move_pct = (px - t.entryPrice) / t.entryPrice * 100 * dir
   local comp = num(d.completion) or 0
-  if not (t.pnlPct >= P.pnl_pct or t.trimmedPct > 0 or comp >= P.completion) then return end
+  if not (move_pct >= P.pnl_pct or t.trimmedPct > 0 or comp >= P.completion) then return end
   local candidate
-  if t.pnlPct >= P.pnl_pct or t.trimmedPct > 0 then candidate = t.entryPrice end
+  if move_pct >= P.pnl_pct or t.trimmedPct > 0 then candidate = t.entryPrice end
   local cloud = type(d.daily_ema_cloud) == "table" and d.daily_ema_cloud or nil
   if dir > 0 then
     local lower = cloud and num(cloud.lower)
@@ -709,8 +710,8 @@ function R.mark_and_protect(t, d, px, as_of, weekend, book)
   t.sl_protect_reason = "PROTECT_GAINS"
   t.sl_last_tighten_ts = book.iso(as_of)
   t.history[#t.history + 1] = { type = "SL_TIGHTEN", timestamp = book.iso(as_of), price = px, oldSl = old_sl,
-    newSl = new_sl, pnlPct = t.pnlPct,
-    note = string.format("Tightened SL to protect gains (%s%% unrealized)", fixed2(t.pnlPct)) }
+    newSl = new_sl, pnlPct = move_pct,
+    note = string.format("Tightened SL to protect gains (%s%% unrealized)", fixed2(move_pct)) }
 end
 
 -- processTradeSimulation for one classified row; returns the trade it
