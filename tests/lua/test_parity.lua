@@ -88,6 +88,21 @@ do
   t.ok(trades[1].id:match("^[A-Z%-]+%-%d+%-%d+$") ~= nil, "trade ids are TICKER-entry_ts-seq", trades[1].id)
 end
 
+-- the documented recipe rebuilds the reference's synthetic inputs exactly
+do
+  local levels = P.read_json(P.PARITY .. "levels-2026-02-02.json")
+  local synth = P.synth_levels(receipts, levels.day)
+  local same = #synth == #levels.synthetic_inputs
+  for i, s in ipairs(synth) do
+    local w = levels.synthetic_inputs[i]
+    if not w or s.ticker ~= w.ticker or s.ts ~= w.ts or s.sl ~= w.sl or s.tp ~= w.tp
+       or s.trigger_ts ~= w.trigger_ts or s.trigger_price ~= w.trigger_price then
+      same = false; break
+    end
+  end
+  t.ok(same, "synthetic levels recipe reproduces the reference inputs (used by the clean-slate tests)")
+end
+
 -- every other trading day of the bundled receipts runs without an error
 do
   local dir = t.tempdir()
