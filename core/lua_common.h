@@ -37,12 +37,29 @@ static inline lua_Integer opt_int_field(lua_State *L, int idx, const char *name,
     return v;
 }
 
+/* Registers a class metatable `name` whose __index holds `methods` and whose
+ * __gc and __close both call `fin` (which must tolerate being called twice). */
+static inline void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction fin)
+{
+    luaL_newmetatable(L, name);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, fin);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, fin);
+    lua_setfield(L, -2, "__close");
+    lua_pop(L, 1);
+}
+
 /* The module openers, registered together by lua_retape.c. */
 int luaopen_retape_core(lua_State *L);
 int luaopen_retape_source(lua_State *L);
 int luaopen_retape_kv(lua_State *L);
 int luaopen_retape_time(lua_State *L);
 int luaopen_retape_ingest(lua_State *L);
+int luaopen_retape_sql(lua_State *L);
+int luaopen_retape_jsonenc(lua_State *L);
 /* lua-cjson's safe variant (its header declares only luaopen_cjson). */
 int luaopen_cjson_safe(lua_State *L);
 /* Puts every engine module (and cjson) into package.preload. */

@@ -262,19 +262,6 @@ static int l_batch_free(lua_State *L)
 
 /* Creates a metatable with methods as __index and the given finalizer as
  * both __gc and __close. */
-static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction fin)
-{
-    luaL_newmetatable(L, name);
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, fin);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, fin);
-    lua_setfield(L, -2, "__close");
-    lua_pop(L, 1);
-}
-
 int luaopen_retape_kv(lua_State *L)
 {
     static const luaL_Reg kv_methods[] = {

@@ -65,6 +65,8 @@ void retape_preload_modules(lua_State *L)
         {"retape.kv", luaopen_retape_kv},
         {"retape.time", luaopen_retape_time},
         {"retape.ingest", luaopen_retape_ingest},
+        {"retape.sql", luaopen_retape_sql},
+        {"retape.jsonenc", luaopen_retape_jsonenc},
         {"cjson", luaopen_cjson},
         {"cjson.safe", luaopen_cjson_safe},
         {NULL, NULL},

@@ -162,6 +162,10 @@ command("days", {
   end,
 })
 
+-- The replay commands (replay, lanes, trades, ledger) live in their own file.
+M.command = command
+require("retape.cli_replay")(M)
+
 ---------------------------------------------------------------------------
 
 -- An error that already carries its traceback: the host's message handler

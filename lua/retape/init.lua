@@ -9,6 +9,8 @@ local retape = {
   kv      = require "retape.kv",       -- RocksDB state store
   time    = require "retape.time",     -- New York wall time, sessions, buckets
   ingest  = require "retape.ingest",   -- writing receipts, readers for import
+  sql     = require "retape.sql",      -- read-write SQLite (ledger, scripts)
+  jsonc   = require "retape.json",     -- deterministic JSON encoding
   json    = require "cjson",           -- lua-cjson (raises on bad input)
   json_safe = require "cjson.safe",    -- lua-cjson returning nil, message
 }

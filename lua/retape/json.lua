@@ -104,9 +104,33 @@ end
 M.object_mt = {}
 function M.object(t) return setmetatable(t or {}, M.object_mt) end
 
+-- The C encoder (core/lua_json.c) does the work; the Lua one above is its
+-- specification and the fallback when the layer runs on a plain Lua.
+local ok_c, jsonenc = pcall(require, "retape.jsonenc")
+local c_encode = ok_c and jsonenc.setup(RAW, M.object_mt, NULL) or nil
+local ranks_cache = setmetatable({}, { __mode = "k" })
+local function ranks_of(order)
+  if not order then return nil end
+  local r = ranks_cache[order]
+  if not r then
+    r = {}
+    for i, k in ipairs(order) do if r[k] == nil then r[k] = i end end
+    ranks_cache[order] = r
+  end
+  return r
+end
+
 -- encode(value [, key_order]) -> text.  key_order is a list of keys that
 -- come first (in that order) in every object; other keys follow sorted.
 function M.encode(v, key_order)
+  if c_encode then return c_encode(v, ranks_of(key_order)) end
+  local buf = {}
+  encode_value(v, key_order, buf, 0)
+  return table.concat(buf)
+end
+
+-- The pure-Lua encoder, kept callable so tests can compare the two.
+function M.encode_lua(v, key_order)
   local buf = {}
   encode_value(v, key_order, buf, 0)
   return table.concat(buf)

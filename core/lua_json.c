@@ -1,0 +1,282 @@
+/*
+ * lua_json.c — `require "retape.jsonenc"`: the deterministic JSON encoder
+ * behind retape.json (lua/retape/json.lua documents the format).  It lives
+ * in C because the replay encodes every touched ticker's state once per
+ * bucket: in Lua that was the largest cost of a replay.
+ *
+ *   jsonenc.setup(raw_mt, object_mt, null)   -- once, by retape.json
+ *   jsonenc.encode(value, ranks) -> text      -- ranks: {key = position}
+ *
+ * Object keys come out by rank (keys listed in `ranks` first, in that
+ * order), then byte order; numbers as the shortest text that reads back to
+ * the same double; tables whose metatable is raw_mt are spliced verbatim.
+ * Raises on values JSON cannot hold (functions, mixed tables, cycles).
+ */
+#include "lua_common.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 64
+
+/* Output buffer: a userdata whose __gc frees the text, so a raise in the
+ * middle of an encoding leaks nothing.  (luaL_Buffer cannot be used: it
+ * requires a balanced stack at every add, and the walk pushes values.) */
+typedef struct out_buf {
+    char *data;
+    size_t len, cap;
+} out_buf;
+
+#define OUT_MT "retape.jsonenc.buffer"
+
+static int out_gc(lua_State *L)
+{
+    out_buf *o = luaL_checkudata(L, 1, OUT_MT);
+    free(o->data);
+    o->data = NULL;
+    return 0;
+}
+
+static void out_add(lua_State *L, out_buf *o, const char *s, size_t len)
+{
+    if (o->len + len > o->cap) {
+        size_t cap = o->cap ? o->cap : 256;
+        while (cap < o->len + len)
+            cap *= 2;
+        char *grown = realloc(o->data, cap);
+        if (!grown)
+            luaL_error(L, "out of memory encoding JSON");
+        o->data = grown;
+        o->cap = cap;
+    }
+    memcpy(o->data + o->len, s, len);
+    o->len += len;
+}
+
+#define out_lit(L, o, lit) out_add(L, o, lit, sizeof(lit) - 1)
+#define out_char(L, o, c) do { char ch_ = (c); out_add(L, o, &ch_, 1); } while (0)
+
+/* Upvalues of encode: 1 raw_mt, 2 object_mt, 3 null. */
+typedef struct key_ref {
+    const char *s;
+    size_t len;
+    lua_Integer rank; /* LUA_MAXINTEGER when unranked */
+} key_ref;
+
+static int compare_keys(const void *a, const void *b)
+{
+    const key_ref *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->s, y->s, n);
+    if (c != 0)
+        return c;
+    return x->len < y->len ? -1 : (x->len > y->len);
+}
+
+static void add_string(lua_State *L, out_buf *b, const char *s, size_t len)
+{
+    out_char(L, b, '"');
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"': out_lit(L, b, "\\\""); break;
+        case '\\': out_lit(L, b, "\\\\"); break;
+        case '\n': out_lit(L, b, "\\n"); break;
+        case '\r': out_lit(L, b, "\\r"); break;
+        case '\t': out_lit(L, b, "\\t"); break;
+        case '\b': out_lit(L, b, "\\b"); break;
+        case '\f': out_lit(L, b, "\\f"); break;
+        default:
+            if (c < 0x20) {
+                char esc[8];
+                snprintf(esc, sizeof esc, "\\u%04x", c);
+                out_add(L, b, esc, strlen(esc));
+            } else {
+                out_char(L, b, (char)c);
+            }
+        }
+    }
+    out_char(L, b, '"');
+}
+
+/* Shortest of %.15g..%.17g that reads back to x; integral values in the
+ * safe range print as integers. */
+static void add_number(lua_State *L, out_buf *b, int idx)
+{
+    char buf[40];
+    if (lua_isinteger(L, idx)) {
+        snprintf(buf, sizeof buf, LUA_INTEGER_FMT, lua_tointeger(L, idx));
+    } else {
+        double x = lua_tonumber(L, idx);
+        if (!isfinite(x)) {
+            out_lit(L, b, "null");
+            return;
+        }
+        if (x == floor(x) && fabs(x) < 1e15) {
+            snprintf(buf, sizeof buf, "%.0f", x);
+        } else {
+            for (int prec = 15; prec <= 17; prec++) {
+                snprintf(buf, sizeof buf, "%.*g", prec, x);
+                if (strtod(buf, NULL) == x)
+                    break;
+            }
+        }
+    }
+    out_add(L, b, buf, strlen(buf));
+}
+
+static void encode_value(lua_State *L, out_buf *b, int idx, int ranks, int depth);
+
+/* Encodes the object at idx with its string keys sorted by rank then bytes. */
+static void encode_object(lua_State *L, out_buf *b, int idx, int ranks, int depth)
+{
+    size_t n = 0, cap = 16;
+    key_ref *keys = lua_newuserdatauv(L, cap * sizeof *keys, 0); /* GC-owned: safe on a raise */
+    int keys_idx = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "cannot encode a table mixing list and keys (key %s)", luaL_tolstring(L, -1, NULL));
+        if (n == cap) {
+            key_ref *bigger = lua_newuserdatauv(L, 2 * cap * sizeof *keys, 0);
+            memcpy(bigger, keys, n * sizeof *keys);
+            lua_replace(L, keys_idx);
+            keys = bigger;
+            cap *= 2;
+        }
+        keys[n].s = lua_tolstring(L, -1, &keys[n].len); /* anchored by the table itself */
+        keys[n].rank = LUA_MAXINTEGER;
+        if (ranks) {
+            lua_pushvalue(L, -1);
+            if (lua_rawget(L, ranks) == LUA_TNUMBER)
+                keys[n].rank = lua_tointeger(L, -1);
+            lua_pop(L, 1);
+        }
+        n++;
+    }
+    qsort(keys, n, sizeof *keys, compare_keys);
+    out_char(L, b, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            out_char(L, b, ',');
+        add_string(L, b, keys[i].s, keys[i].len);
+        out_char(L, b, ':');
+        lua_pushlstring(L, keys[i].s, keys[i].len);
+        lua_rawget(L, idx);
+        encode_value(L, b, lua_gettop(L), ranks, depth + 1);
+        lua_pop(L, 1);
+    }
+    out_char(L, b, '}');
+    lua_pop(L, 1); /* keys */
+}
+
+static void encode_table(lua_State *L, out_buf *b, int idx, int ranks, int depth)
+{
+    if (depth > MAX_DEPTH)
+        luaL_error(L, "cannot encode: nesting deeper than %d (cycle?)", MAX_DEPTH);
+    luaL_checkstack(L, 8, "JSON nesting");
+    int is_object_mt = 0;
+    if (lua_getmetatable(L, idx)) {
+        if (lua_rawequal(L, -1, lua_upvalueindex(1))) {
+            lua_pop(L, 1);
+            lua_rawgeti(L, idx, 1);
+            size_t len;
+            const char *raw = lua_tolstring(L, -1, &len);
+            if (!raw)
+                luaL_error(L, "cannot encode: raw JSON fragment is not a string");
+            out_add(L, b, raw, len);
+            lua_pop(L, 1);
+            return;
+        }
+        is_object_mt = lua_rawequal(L, -1, lua_upvalueindex(2));
+        lua_pop(L, 1);
+    }
+    lua_Unsigned n = lua_rawlen(L, idx);
+    lua_pushnil(L);
+    int empty = lua_next(L, idx) == 0;
+    if (!empty)
+        lua_pop(L, 2);
+    if (n > 0 || (empty && !is_object_mt)) {
+        out_char(L, b, '[');
+        for (lua_Unsigned i = 1; i <= n; i++) {
+            if (i > 1)
+                out_char(L, b, ',');
+            lua_rawgeti(L, idx, (lua_Integer)i);
+            encode_value(L, b, lua_gettop(L), ranks, depth + 1);
+            lua_pop(L, 1);
+        }
+        out_char(L, b, ']');
+        return;
+    }
+    encode_object(L, b, idx, ranks, depth);
+}
+
+/* Appends the JSON text of the value at idx.  The buffer's own stack slot
+ * sits below everything pushed here, so pushes stay balanced per call. */
+static void encode_value(lua_State *L, out_buf *b, int idx, int ranks, int depth)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        add_string(L, b, s, len);
+        break;
+    }
+    case LUA_TNUMBER: add_number(L, b, idx); break;
+    case LUA_TBOOLEAN:
+        if (lua_toboolean(L, idx))
+            out_lit(L, b, "true");
+        else
+            out_lit(L, b, "false");
+        break;
+    case LUA_TNIL: out_lit(L, b, "null"); break;
+    case LUA_TTABLE: encode_table(L, b, idx, ranks, depth); break;
+    default:
+        if (lua_rawequal(L, idx, lua_upvalueindex(3))) {
+            out_lit(L, b, "null");
+            break;
+        }
+        luaL_error(L, "cannot encode a %s as JSON", luaL_typename(L, idx));
+    }
+}
+
+/* jsonenc.encode(value [, ranks]) -> text; raises on a value JSON cannot hold. */
+static int l_encode(lua_State *L)
+{
+    lua_settop(L, 2);
+    int ranks = lua_istable(L, 2) ? 2 : 0;
+    out_buf *o = lua_newuserdatauv(L, sizeof *o, 0);
+    memset(o, 0, sizeof *o);
+    luaL_setmetatable(L, OUT_MT);
+    encode_value(L, o, 1, ranks, 0);
+    lua_pushlstring(L, o->data ? o->data : "", o->len);
+    free(o->data);
+    o->data = NULL;
+    return 1;
+}
+
+/* jsonenc.setup(raw_mt, object_mt, null) -> encode function bound to them */
+static int l_setup(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 3);
+    lua_pushcclosure(L, l_encode, 3);
+    return 1;
+}
+
+int luaopen_retape_jsonenc(lua_State *L)
+{
+    luaL_newmetatable(L, OUT_MT);
+    lua_pushcfunction(L, out_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    static const luaL_Reg fns[] = {{"setup", l_setup}, {NULL, NULL}};
+    luaL_newlib(L, fns);
+    return 1;
+}

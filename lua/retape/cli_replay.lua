@@ -1,0 +1,305 @@
+-- The replay commands of the CLI: replay, lanes, trades, ledger.
+-- Registered into retape.cli by calling this module with it.
+local args = require "retape.args"
+local core = require "retape.core"
+local rtime = require "retape.time"
+local json = require "retape.json"
+
+local function stderr(fmt, ...) io.stderr:write(string.format(fmt, ...)) end
+
+-- "HH:MM" (New York, on `date`) or milliseconds -> bucket ms
+local function parse_bucket(value, date)
+  local ms = math.tointeger(tonumber(value))
+  if ms then return ms end
+  local h, m = tostring(value):match("^(%d%d?):(%d%d)$")
+  if not h then args.usage_error("--bucket expects HH:MM (New York) or milliseconds, got '%s'", value) end
+  if not date then args.usage_error("--bucket HH:MM needs --date") end
+  local y, mo, d = rtime.parse_date(date)
+  if not y then args.usage_error("--date: bad date '%s'", date) end
+  return rtime.from_ny(y, mo, d, tonumber(h), tonumber(m))
+end
+
+local function group(n)
+  local s = string.format("%d", math.floor(n + 0.5))
+  return (s:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^(-?),", "%1"))
+end
+
+-- Progress bar on stderr: buckets done/total, rows/s, trades so far.
+local function progress_bar(started)
+  local last = 0
+  return function(p)
+    local now = core.monotonic_ms()
+    if p.index < p.total and now - last < 100 then return end
+    last = now
+    local width = 30
+    local filled = math.floor(width * p.index / p.total)
+    local secs = math.max((now - started) / 1000, 1e-3)
+    stderr("\r[%s%s] %d/%d buckets  %s rows/s  %d trades%s", string.rep("#", filled), string.rep(".", width - filled),
+      p.index, p.total, group(p.rows / secs), p.trades, p.errors > 0 and ("  " .. p.errors .. " errors") or "")
+    if p.index == p.total then stderr("\n") end
+  end
+end
+
+local function state_dir(o)
+  if o.state then return o.state end
+  if o.db then return o.db .. ".state" end
+  args.usage_error("missing --state DIR")
+end
+
+local function lane_lines(out, lanes, meta_of)
+  for _, l in ipairs(lanes) do
+    local names = {}
+    for i, T in ipairs(l.tickers) do
+      local m = meta_of and meta_of[T]
+      names[i] = (m and m.bucket == "defend") and (T .. " 🛡") or T
+    end
+    out("%-13s %3d  %s", l.title, #l.tickers, table.concat(names, " "))
+  end
+end
+
+local function load_rules(spec)
+  local ok, R = pcall(require("retape.rules").load, spec)
+  if not ok then error(R, 0) end
+  return R
+end
+
+return function(cli)
+  local command, out, fail = cli.command, cli.out, cli.fail
+
+  command("replay", {
+    summary = "Re-run receipts bucket by bucket through the lane rules and the trade simulator",
+    usage = "retape replay --db FILE [--state DIR] [--date D | --from D --to D] [OPTIONS]",
+    details = "Walks the 09:30-16:00 ET buckets of the day(s) in (bucket, ts, receipt_id) order, classifies every\n"
+           .. "receipt into the 8 lanes and simulates the trades the lanes imply.  State and trades live in the\n"
+           .. "RocksDB store (--state, default FILE.state), committed once per bucket with the replay cursor;\n"
+           .. "--resume continues an interrupted run of the same scope.  --bucket/--limit/--offset reproduce the\n"
+           .. "original endpoint's paging (one call = one page); --json prints its response object.",
+    options = {
+      { name = "db", arg = "FILE", help = "receipts database (ingest_receipts)" },
+      { name = "state", arg = "DIR", help = "state store directory (default: FILE.state)" },
+      { name = "rules", arg = "NAME|FILE", help = "ruleset: bundled name or a .lua file", default = "worker-2026-02-02" },
+      { name = "date", arg = "YYYY-MM-DD", help = "trading day (default: today in New York)" },
+      { name = "from", arg = "YYYY-MM-DD", help = "first day of a range (state carries over)" },
+      { name = "to", arg = "YYYY-MM-DD", help = "last day of a range" },
+      { name = "ticker", arg = "T[,T...]", help = "only these tickers" },
+      { name = "bucket", arg = "HH:MM|MS", help = "only this 5-minute bucket (New York time with --date, or ms)" },
+      { name = "limit", arg = "N", type = "integer", help = "rows per page within --bucket" },
+      { name = "offset", arg = "N", type = "integer", help = "first row of the page within --bucket", default = 0 },
+      { name = "clean-slate", type = "flag", help = "first purge the scope's trades and entry stamps" },
+      { name = "resume", type = "flag", help = "continue after the last committed bucket of this scope" },
+      { name = "script-version", arg = "V", help = "keep script_version = V or NULL", default = "2.5.0" },
+      { name = "all-versions", type = "flag", help = "no script_version filter" },
+      { name = "batch", arg = "N", type = "integer", help = "rows fetched per round trip (results never depend on it)" },
+      { name = "trace", arg = "FILE", help = "write one JSON line per processed receipt" },
+      { name = "ledger", arg = "FILE", help = "sync trades and lanes to this SQLite ledger afterwards" },
+      { name = "json", type = "flag", help = "print the response object instead of the summary" },
+      { name = "quiet", type = "flag", help = "no progress bar, no per-receipt error lines" },
+    },
+    run = function(o)
+      if not o.db then args.usage_error("missing --db FILE") end
+      if (o.from or o.to) and o.date then args.usage_error("give --date or --from/--to, not both") end
+      local trace_fh, trace_err
+      if o.trace then
+        trace_fh, trace_err = io.open(o.trace, "w")
+        if not trace_fh then return fail("replay", trace_err) end
+      end
+      local started = core.monotonic_ms()
+      local show_progress = not o.quiet and not o.json and core.isatty(2)
+      local errors_shown = 0
+      local replay = require "retape.replay"
+      local rp, err = replay.open {
+        db = o.db, state = state_dir(o), rules = o.rules, batch = o.batch,
+        script_version = (not o.all_versions) and o.script_version or false,
+        trace = trace_fh and function(r) trace_fh:write(json.encode_row(r, replay.TRACE_COLUMNS), "\n") end,
+        on_error = function(m)
+          errors_shown = errors_shown + 1
+          if not o.quiet and errors_shown <= 20 then stderr("%sretape replay: %s\n", show_progress and "\n" or "", m) end
+        end,
+        on_bucket = show_progress and progress_bar(started) or nil,
+      }
+      if not rp then
+        if trace_fh then trace_fh:close() end
+        return fail("replay", err)
+      end
+      local ok, resp = pcall(rp.run, rp, {
+        date = o.date, from = o.from, to = o.to, ticker = o.ticker,
+        bucket = o.bucket and parse_bucket(o.bucket, o.date or o.from),
+        limit = o.limit, offset = o.offset, clean_slate = o.clean_slate, resume = o.resume,
+      })
+      if trace_fh then trace_fh:close() end
+      local lanes, meta_of
+      if ok then
+        meta_of = {}
+        rp.store:each_latest(function(T, p) meta_of[T] = p.kanban_meta end)
+        lanes = replay.lanes(rp.store, rp.R)
+      end
+      local store_ref = rp.store
+      local synced
+      if ok and o.ledger then synced = require("retape.ledger").sync(store_ref, o.ledger) end
+      rp:close()
+      if not ok then error(resp, 0) end
+      if o.json then
+        out("%s", json.encode(resp, { "ok", "date", "ticker", "bucketProcessed", "bucketOffset", "rowsProcessed",
+          "tradesCreated", "tradesPurged", "nextBucket", "nextBucketOffset", "hasMore", "hasMoreInBucket" }))
+        return 0
+      end
+      local secs = (core.monotonic_ms() - started) / 1000
+      local what = resp.from and (resp.from .. " to " .. resp.to) or resp.date
+      out("replayed %s%s: %d buckets, %s rows, %d errors", what,
+        resp.ticker ~= json.null and (" (" .. resp.ticker .. ")") or "", resp.buckets, group(resp.rowsProcessed), resp.errors)
+      out("trades: %d created, %d purged", resp.tradesCreated, resp.tradesPurged)
+      if resp.hasMore then
+        out("more: next bucket %s, offset %s", tostring(resp.nextBucket ~= json.null and resp.nextBucket or resp.bucketProcessed),
+          tostring(resp.nextBucketOffset ~= json.null and resp.nextBucketOffset or 0))
+      end
+      out("lanes at the end:")
+      lane_lines(out, lanes, meta_of)
+      if synced then out("ledger %s: %d trades, %d events, %d tickers", o.ledger, synced.trades, synced.events, synced.tickers) end
+      io.stderr:write(string.format("time %.2f s, %s rows/s\n", secs, group(resp.rowsProcessed / math.max(secs, 1e-3))))
+      return 0
+    end,
+  })
+
+  command("lanes", {
+    summary = "Show the 8 Kanban lanes and their tickers (end of the run, or as of a time of day)",
+    usage = "retape lanes --state DIR [--date D --at HH:MM] [--json]",
+    options = {
+      { name = "state", arg = "DIR", help = "state store of a replay" },
+      { name = "db", arg = "FILE", help = "receipts database (for the default --state FILE.state)" },
+      { name = "rules", arg = "NAME|FILE", help = "ruleset defining the lanes", default = "worker-2026-02-02" },
+      { name = "date", arg = "YYYY-MM-DD", help = "day of --at" },
+      { name = "at", arg = "HH:MM|MS", help = "lanes as of the end of this bucket (New York time with --date)" },
+      { name = "json", type = "flag", help = "print the lanes as JSON" },
+    },
+    run = function(o)
+      local R = load_rules(o.rules)
+      local st, err = require("retape.store").open(state_dir(o))
+      if not st then return fail("lanes", err) end
+      local at = o.at and parse_bucket(o.at, o.date)
+      local replay = require "retape.replay"
+      local lanes = replay.lanes(st, R, at)
+      local meta_of = {}
+      if not at then st:each_latest(function(T, p) meta_of[T] = p.kanban_meta end) end
+      st:close()
+      if o.json then
+        for _, l in ipairs(lanes) do
+          for i, T in ipairs(l.tickers) do
+            local m = meta_of[T]
+            l.tickers[i] = (m and m.bucket == "defend") and { ticker = T, badge = "defend" } or T
+          end
+        end
+        out("%s", json.encode(lanes, { "lane", "title", "stages", "tickers" }))
+      else
+        if at then out("lanes as of %s", rtime.format_ny(at)) end
+        lane_lines(out, lanes, meta_of)
+      end
+      return 0
+    end,
+  })
+
+  local TRADE_COLUMNS = {
+    { "id", "trade" }, { "ticker", "ticker" }, { "direction", "dir" }, { "status", "status" },
+    { "entryTime", "entry time" }, { "entryPrice", "entry", "%.2f", true }, { "trimmedPct", "trim", "%.2f", true },
+    { "exitPrice", "exit", "%.2f", true }, { "exitReason", "exit reason" }, { "pnl", "P&L", "%.2f", true },
+  }
+  local VIEW_COLUMNS = {
+    day = {
+      { "day", "day" }, { "entries", "entries", nil, true }, { "trims", "trims", nil, true }, { "exits", "exits", nil, true },
+      { "wins", "wins", nil, true }, { "losses", "losses", nil, true }, { "realized", "realized P&L", "%.2f", true },
+    },
+    pnl = {
+      { "ticker", "ticker" }, { "trades", "trades", nil, true }, { "open", "open", nil, true },
+      { "realized", "realized", "%.2f", true }, { "unrealized", "unrealized", "%.2f", true }, { "total", "total", "%.2f", true },
+    },
+    history = {
+      { "time", "time (UTC)" }, { "ticker", "ticker" }, { "direction", "dir" }, { "type", "event" },
+      { "price", "price", "%.2f", true }, { "shares", "shares", "%.4f", true }, { "value", "value", "%.2f", true },
+      { "reason", "reason" }, { "trade_id", "trade" },
+    },
+  }
+
+  command("trades", {
+    summary = "Show the simulated trades: Trade By Day, Trade By P&L, Trade History",
+    usage = "retape trades --state DIR [--by day|pnl|history] [--json | --csv]",
+    details = "Without --by: one line per trade; with --json the trades in the original's timed:trades:all\n"
+           .. "array format (entryTime descending).  Days are UTC dates, as in the original views.",
+    options = {
+      { name = "state", arg = "DIR", help = "state store of a replay" },
+      { name = "db", arg = "FILE", help = "receipts database (for the default --state FILE.state)" },
+      { name = "by", arg = "VIEW", help = "day | pnl | history" },
+      { name = "days", arg = "N", type = "integer", help = "--by pnl: only the last N days" },
+      { name = "ticker", arg = "T[,T...]", help = "only these tickers" },
+      { name = "json", type = "flag", help = "JSON output" },
+      { name = "csv", type = "flag", help = "CSV output" },
+    },
+    run = function(o)
+      if o.json and o.csv then args.usage_error("give --json or --csv, not both") end
+      if o.by and not VIEW_COLUMNS[o.by] then args.usage_error("--by expects day, pnl or history, got '%s'", o.by) end
+      local st, err = require("retape.store").open(state_dir(o))
+      if not st then return fail("trades", err) end
+      local replay, views = require "retape.replay", require "retape.views"
+      local trades = replay.trades(st)
+      st:close()
+      if o.ticker then
+        local keep = {}
+        for _, T in ipairs(replay.ticker_list(o.ticker)) do keep[T] = true end
+        local f = {}
+        for _, t in ipairs(trades) do if keep[t.ticker] then f[#f + 1] = t end end
+        trades = f
+      end
+      local rows, columns
+      if not o.by then
+        if o.json then out("%s", json.encode(trades, require("retape.store").TRADE_ORDER)); return 0 end
+        rows, columns = trades, TRADE_COLUMNS
+      elseif o.by == "day" then
+        rows = views.by_day(trades)
+        if o.json then
+          out("%s", json.encode(rows, { "day", "entries", "trims", "exits", "wins", "losses", "realized", "trades" }))
+          return 0
+        end
+        columns = VIEW_COLUMNS.day
+      elseif o.by == "pnl" then
+        rows, columns = views.by_pnl(trades, o.days), VIEW_COLUMNS.pnl
+      else
+        rows, columns = views.history(trades), VIEW_COLUMNS.history
+        for _, r in ipairs(rows) do r.time = rtime.iso_utc(r.ts) end
+      end
+      if o.json then out("%s", json.encode(rows)); return 0 end
+      if o.csv then out("%s", views.csv(columns, rows)); return 0 end
+      out("%s", views.text_table(columns, rows))
+      if o.by == "day" then
+        for _, d in ipairs(rows) do
+          out("\n%s", d.day)
+          out("%s", views.text_table({
+            { "ticker", "  ticker" }, { "direction", "dir" }, { "entry", "entry", "%.2f", true },
+            { "current", "current", "%.2f", true }, { "trim_price", "trim", "%.2f", true },
+            { "exit_price", "exit", "%.2f", true }, { "exit_reason", "exit reason" },
+            { "remaining", "remaining", "%.4f", true }, { "realized", "realized", "%.2f", true } }, d.trades))
+        end
+      end
+      return 0
+    end,
+  })
+
+  command("ledger", {
+    summary = "Sync trades, trade events and latest lanes from a state store into an SQLite ledger",
+    usage = "retape ledger --state DIR --out FILE",
+    details = "Tables trades, trade_events (the original D1 ledger's shape) and ticker_latest are made equal\n"
+           .. "to the store in one transaction: running it twice changes nothing.",
+    options = {
+      { name = "state", arg = "DIR", help = "state store of a replay" },
+      { name = "db", arg = "FILE", help = "receipts database (for the default --state FILE.state)" },
+      { name = "out", arg = "FILE", help = "ledger database (may be the receipts file)" },
+    },
+    run = function(o)
+      if not o.out then args.usage_error("missing --out FILE") end
+      local st, err = require("retape.store").open(state_dir(o))
+      if not st then return fail("ledger", err) end
+      local ok, res = pcall(require("retape.ledger").sync, st, o.out)
+      st:close()
+      if not ok then return fail("ledger", res) end
+      out("ledger %s: %d trades, %d events, %d tickers", o.out, res.trades, res.events, res.tickers)
+      return 0
+    end,
+  })
+end

@@ -1,0 +1,220 @@
+-- retape.views — the original app's trade views, computed from the trades
+-- (spec §4.5): Trade By Day, Trade By P&L, Trade History; plus the plain
+-- text / CSV renderers the CLI uses.  Day keys are UTC dates, as the
+-- original's (a quirk the parity ruleset keeps).
+local M = {}
+
+-- Days since 1970-01-01 of a civil date (proleptic Gregorian).
+local function days_from_civil(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+-- "2026-02-02T20:53:00.000Z" -> ms since epoch (nil if not that shape).
+function M.iso_ms(s)
+  if type(s) ~= "string" then return nil end
+  local y, mo, d, h, mi, sec, ms = s:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?(%d*)Z$")
+  if not y then return nil end
+  local days = days_from_civil(tonumber(y), tonumber(mo), tonumber(d))
+  return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60000 + tonumber(sec) * 1000 + (tonumber(ms) or 0)
+end
+
+local function dir_of(t) return t.direction == "SHORT" and -1 or 1 end
+
+-- Every trade's history flattened: {ts, day, ticker, direction, type, price,
+-- shares, value, reason, trade_id}, deduplicated on ticker:direction:type:ts
+-- and sorted by time (ties: trade id, then position in the history).
+function M.events(trades)
+  local out, seen = {}, {}
+  for _, t in ipairs(trades) do
+    for i, e in ipairs(t.history or {}) do
+      local ts = M.iso_ms(e.timestamp)
+      local key = string.format("%s:%s:%s:%s", t.ticker, t.direction, e.type, tostring(ts))
+      if ts and not seen[key] then
+        seen[key] = true
+        out[#out + 1] = { ts = ts, day = e.timestamp:sub(1, 10), ticker = t.ticker, direction = t.direction,
+          type = e.type, price = e.price, shares = e.shares,
+          value = e.value or (e.price and e.shares and e.price * e.shares), reason = e.reason,
+          trade_id = t.id, seq = i, trade = t }
+      end
+    end
+  end
+  table.sort(out, function(a, b)
+    if a.ts ~= b.ts then return a.ts < b.ts end
+    if a.trade_id ~= b.trade_id then return a.trade_id < b.trade_id end
+    return a.seq < b.seq
+  end)
+  return out
+end
+
+local function realized_of(e)
+  local t = e.trade
+  if (e.type ~= "TRIM" and e.type ~= "EXIT") or not e.price or not e.shares then return 0 end
+  return (e.price - t.entryPrice) * e.shares * (t.pointValue or 1) * dir_of(t)
+end
+
+-- Trade By Day: per UTC day, counts of entries/trims/exits, realized P&L of
+-- that day's trims and exits, wins/losses by the sign of each EXIT event's
+-- own P&L, and one row per trade active that day.
+function M.by_day(trades)
+  local days, order = {}, {}
+  for _, e in ipairs(M.events(trades)) do
+    local d = days[e.day]
+    if not d then
+      d = { day = e.day, entries = 0, trims = 0, exits = 0, realized = 0, wins = 0, losses = 0, trades = {}, rows = {} }
+      days[e.day] = d
+      order[#order + 1] = e.day
+    end
+    local t = e.trade
+    local row = d.rows[t.id]
+    if not row then
+      row = { trade_id = t.id, ticker = t.ticker, direction = t.direction, entry = t.entryPrice,
+              current = t.currentPrice, status = t.status, realized = 0 }
+      d.rows[t.id] = row
+      d.trades[#d.trades + 1] = row
+    end
+    local pnl = realized_of(e)
+    if e.type == "ENTRY" then d.entries = d.entries + 1; row.entry_ts = e.ts
+    elseif e.type == "TRIM" then d.trims = d.trims + 1; row.trim_price, row.trim_ts = e.price, e.ts
+    elseif e.type == "EXIT" then
+      d.exits = d.exits + 1
+      row.exit_price, row.exit_ts, row.exit_reason = e.price, e.ts, e.reason
+      if pnl >= 0 then d.wins = d.wins + 1 else d.losses = d.losses + 1 end
+    end
+    row.realized = row.realized + pnl
+    row.remaining = t.shares * (1 - (t.trimmedPct or 0))
+    if t.status == "WIN" or t.status == "LOSS" then row.remaining = 0 end
+    d.realized = d.realized + pnl
+  end
+  local out = {}
+  for i, day in ipairs(order) do
+    local d = days[day]
+    d.rows = nil
+    out[i] = d
+  end
+  return out
+end
+
+-- Trade By P&L: per ticker, realized P&L of trims and exits in the last
+-- `ndays` UTC days present in the events (all when nil) plus the unrealized
+-- P&L of open trades; sorted by total, best first (ties by ticker).
+function M.by_pnl(trades, ndays)
+  local events = M.events(trades)
+  local window
+  if ndays then
+    local keys, seen = {}, {}
+    for _, e in ipairs(events) do if not seen[e.day] then seen[e.day] = true; keys[#keys + 1] = e.day end end
+    window = {}
+    for i = math.max(1, #keys - ndays + 1), #keys do window[keys[i]] = true end
+  end
+  local per, order = {}, {}
+  local function entry(ticker)
+    local r = per[ticker]
+    if not r then
+      r = { ticker = ticker, realized = 0, unrealized = 0, trades = 0, open = 0 }
+      per[ticker] = r
+      order[#order + 1] = ticker
+    end
+    return r
+  end
+  for _, e in ipairs(events) do
+    if not window or window[e.day] then
+      local r = entry(e.ticker)
+      r.realized = r.realized + realized_of(e)
+      if e.type == "ENTRY" then r.trades = r.trades + 1 end
+    end
+  end
+  for _, t in ipairs(trades) do
+    if t.status == "OPEN" or t.status == "TP_HIT_TRIM" then
+      local r = entry(t.ticker)
+      r.open = r.open + 1
+      r.unrealized = r.unrealized + ((t.currentPrice or t.entryPrice) - t.entryPrice) * t.shares
+        * (t.pointValue or 1) * (1 - (t.trimmedPct or 0)) * dir_of(t)
+    end
+  end
+  local out = {}
+  for _, k in ipairs(order) do
+    local r = per[k]
+    r.total = r.realized + r.unrealized
+    out[#out + 1] = r
+  end
+  table.sort(out, function(a, b)
+    if a.total ~= b.total then return a.total > b.total end
+    return a.ticker < b.ticker
+  end)
+  return out
+end
+
+-- Trade History: every event of every trade, oldest first.
+function M.history(trades)
+  local out = {}
+  for _, e in ipairs(M.events(trades)) do
+    local t = e.trade
+    out[#out + 1] = { ts = e.ts, trade_id = e.trade_id, ticker = e.ticker, direction = e.direction, type = e.type,
+      price = e.price, shares = e.shares, value = e.value, reason = e.reason, status = t.status }
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- renderers
+
+local function cell(v, fmt)
+  if v == nil then return "" end
+  if fmt and type(v) == "number" then return string.format(fmt, v) end
+  return tostring(v)
+end
+
+-- Renders rows as an aligned text table.  columns: { {key, title, fmt, right} }.
+function M.text_table(columns, rows)
+  local widths, cells = {}, {}
+  for i, c in ipairs(columns) do widths[i] = #c[2] end
+  for r, row in ipairs(rows) do
+    cells[r] = {}
+    for i, c in ipairs(columns) do
+      local s = cell(row[c[1]], c[3])
+      cells[r][i] = s
+      if utf8.len(s) and utf8.len(s) > widths[i] then widths[i] = utf8.len(s) end
+    end
+  end
+  local function line(values)
+    local parts = {}
+    for i, c in ipairs(columns) do
+      local s = values[i]
+      local pad = string.rep(" ", widths[i] - (utf8.len(s) or #s))
+      parts[i] = c[4] and (pad .. s) or (s .. pad)
+    end
+    return (table.concat(parts, "  "):gsub("%s+$", ""))
+  end
+  local titles = {}
+  for i, c in ipairs(columns) do titles[i] = c[2] end
+  local out = { line(titles) }
+  for r = 1, #rows do out[#out + 1] = line(cells[r]) end
+  return table.concat(out, "\n")
+end
+
+local function csv_field(s)
+  if s:find('[,"\n]') then return '"' .. s:gsub('"', '""') .. '"' end
+  return s
+end
+
+function M.csv(columns, rows)
+  local out, head = {}, {}
+  for i, c in ipairs(columns) do head[i] = c[1] end
+  out[1] = table.concat(head, ",")
+  for _, row in ipairs(rows) do
+    local f = {}
+    for i, c in ipairs(columns) do
+      local v = row[c[1]]
+      f[i] = csv_field(type(v) == "number" and require("retape.json").number(v) or cell(v))
+    end
+    out[#out + 1] = table.concat(f, ",")
+  end
+  return table.concat(out, "\n")
+end
+
+return M
