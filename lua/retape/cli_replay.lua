@@ -155,6 +155,7 @@ return function(cli)
       out("lanes at the end:")
       lane_lines(out, lanes, meta_of)
       if synced then out("ledger %s: %d trades, %d events, %d tickers", o.ledger, synced.trades, synced.events, synced.tickers) end
+      io.stdout:flush()
       io.stderr:write(string.format("time %.2f s, %s rows/s\n", secs, group(resp.rowsProcessed / math.max(secs, 1e-3))))
       return 0
     end,
@@ -271,7 +272,7 @@ return function(cli)
         for _, d in ipairs(rows) do
           out("\n%s", d.day)
           out("%s", views.text_table({
-            { "ticker", "  ticker" }, { "direction", "dir" }, { "entry", "entry", "%.2f", true },
+            { "ticker", "ticker" }, { "direction", "dir" }, { "entry", "entry", "%.2f", true },
             { "current", "current", "%.2f", true }, { "trim_price", "trim", "%.2f", true },
             { "exit_price", "exit", "%.2f", true }, { "exit_reason", "exit reason" },
             { "remaining", "remaining", "%.4f", true }, { "realized", "realized", "%.2f", true } }, d.trades))
