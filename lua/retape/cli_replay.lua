@@ -137,7 +137,10 @@ return function(cli)
       local synced
       if ok and o.ledger then synced = require("retape.ledger").sync(store_ref, o.ledger) end
       rp:close()
-      if not ok then error(resp, 0) end
+      if not ok then
+        if replay.is_param_error(resp) then return fail("replay", tostring(resp)) end
+        error(resp, 0)
+      end
       if o.json then
         out("%s", json.encode(resp, { "ok", "date", "ticker", "bucketProcessed", "bucketOffset", "rowsProcessed",
           "tradesCreated", "tradesPurged", "nextBucket", "nextBucketOffset", "hasMore", "hasMoreInBucket" }))
@@ -174,7 +177,7 @@ return function(cli)
     },
     run = function(o)
       local R = load_rules(o.rules)
-      local st, err = require("retape.store").open(state_dir(o))
+      local st, err = require("retape.store").open(state_dir(o), true)
       if not st then return fail("lanes", err) end
       local at = o.at and parse_bucket(o.at, o.date)
       local replay = require "retape.replay"
@@ -236,7 +239,7 @@ return function(cli)
     run = function(o)
       if o.json and o.csv then args.usage_error("give --json or --csv, not both") end
       if o.by and not VIEW_COLUMNS[o.by] then args.usage_error("--by expects day, pnl or history, got '%s'", o.by) end
-      local st, err = require("retape.store").open(state_dir(o))
+      local st, err = require("retape.store").open(state_dir(o), true)
       if not st then return fail("trades", err) end
       local replay, views = require "retape.replay", require "retape.views"
       local trades = replay.trades(st)
@@ -294,7 +297,7 @@ return function(cli)
     },
     run = function(o)
       if not o.out then args.usage_error("missing --out FILE") end
-      local st, err = require("retape.store").open(state_dir(o))
+      local st, err = require("retape.store").open(state_dir(o), true)
       if not st then return fail("ledger", err) end
       local ok, res = pcall(require("retape.ledger").sync, st, o.out)
       st:close()

@@ -10,9 +10,9 @@ local retape = {
   time    = require "retape.time",     -- New York wall time, sessions, buckets
   ingest  = require "retape.ingest",   -- writing receipts, readers for import
   sql     = require "retape.sql",      -- read-write SQLite (ledger, scripts)
-  jsonc   = require "retape.json",     -- deterministic JSON encoding
-  json    = require "cjson",           -- lua-cjson (raises on bad input)
-  json_safe = require "cjson.safe",    -- lua-cjson returning nil, message
+  json    = require "retape.json",     -- deterministic encode (sorted keys), decode by lua-cjson
+  cjson   = require "cjson",           -- lua-cjson itself (raises on bad input)
+  cjson_safe = require "cjson.safe",   -- lua-cjson returning nil, message
 }
 
 -- Lua-level modules are loaded on first use, so a script that only reads

@@ -29,6 +29,13 @@ M.TRACE_COLUMNS = { "ticker", "ts", "bucket_5m", "state", "score", "rank_positio
 
 local LANE_PREFIX = "retape:lane:"
 
+-- Errors in the parameters of run(): shown to users without a traceback.
+local ParamError = { __tostring = function(e) return e.message end }
+local function param_error(fmt, ...)
+  error(setmetatable({ message = string.format(fmt, ...) }, ParamError), 0)
+end
+function M.is_param_error(e) return getmetatable(e) == ParamError end
+
 local function is_open(t)
   return t.status == "OPEN" or t.status == "TP_HIT_TRIM" or t.status == "" or t.status == nil
 end
@@ -253,7 +260,7 @@ M.ticker_list = ticker_list
 
 local function check_date(d, what)
   if type(d) ~= "string" or not rtime.parse_date(d) then
-    error(string.format("%s: '%s' is not a date (YYYY-MM-DD)", what, tostring(d)), 0)
+    param_error("%s: '%s' is not a date (YYYY-MM-DD)", what, tostring(d))
   end
   return d
 end
@@ -264,7 +271,7 @@ local function days_between(from, to)
   local ty, tm, td = rtime.parse_date(to)
   local stop = os.time { year = ty, month = tm, day = td, hour = 12 }
   local t = os.time { year = y, month = m, day = d, hour = 12 }
-  if t > stop then error(string.format("from %s is after to %s", from, to), 0) end
+  if t > stop then param_error("from %s is after to %s", from, to) end
   while t <= stop do
     local day = os.date("!%Y-%m-%d", t)
     local wd = tonumber(os.date("!%w", t))
@@ -302,9 +309,9 @@ function Replay:run(params)
   local tickers = ticker_list(params.ticker)
   local limit = params.limit and math.tointeger(params.limit)
   local offset = math.tointeger(params.offset or 0) or 0
-  if params.limit and (not limit or limit < 1) then error("limit must be a positive integer", 0) end
-  if offset < 0 then error("offset must be a non-negative integer", 0) end
-  if limit and not params.bucket then error("limit/offset page within one bucket: give bucket too", 0) end
+  if params.limit and (not limit or limit < 1) then param_error("limit must be a positive integer") end
+  if offset < 0 then param_error("offset must be a non-negative integer") end
+  if limit and not params.bucket then param_error("limit/offset page within one bucket: give bucket too") end
 
   local open_ms = rtime.session(first)
   local _, close_ms = rtime.session(last)
@@ -327,7 +334,7 @@ function Replay:run(params)
     local scope = { from = d_open, to = d_close, script_version = self.script_version, tickers = tickers }
     if params.bucket then
       local b = math.tointeger(params.bucket)
-      if not b or b % BUCKET_MS ~= 0 then error("bucket must be a 5-minute boundary in ms", 0) end
+      if not b or b % BUCKET_MS ~= 0 then param_error("bucket must be a 5-minute boundary in ms") end
       if b < d_open or b > d_close then
         resp.hasMore = false
         return resp

@@ -22,11 +22,11 @@ M.LATEST, M.TRADE, M.OPEN, M.CURSOR = "timed:latest:", "timed:trade:", "timed:op
 M.TRADE_ORDER = {
   "id", "ticker", "direction", "entryPrice", "entryTime", "entry_ts", "triggerTimestamp", "sl", "tp", "rr",
   "rank", "state", "flags", "scriptVersion", "status", "trimmedPct", "history", "notional", "confidence",
-  "shares", "pointValue", "realizedPnl", "currentPrice", "lastUpdate", "source", "exitReason", "exitPrice",
-  "pnl", "pnlPct", "sl_protect_reason", "sl_last_tighten_ts",
-  -- history events
-  "type", "timestamp", "price", "oldSl", "newSl", "value", "trimPct", "trimDeltaPct", "reason",
-  "pnl_realized", "note",
+  -- history events interleave here: one rank list serves trades and events
+  "type", "timestamp", "price", "shares", "value", "trimPct", "trimDeltaPct", "oldSl", "newSl", "reason",
+  "pnl_realized",
+  "pointValue", "realizedPnl", "currentPrice", "lastUpdate", "source", "exitReason", "exitPrice",
+  "pnl", "pnlPct", "sl_protect_reason", "sl_last_tighten_ts", "note",
 }
 
 -- The fields a ruleset stamps on a payload; stored beside the raw payload.
@@ -40,11 +40,17 @@ STATE_ORDER[#STATE_ORDER + 1] = "payload"
 STATE_ORDER[#STATE_ORDER + 1] = "status"; STATE_ORDER[#STATE_ORDER + 1] = "severity"
 STATE_ORDER[#STATE_ORDER + 1] = "reasons"
 
--- open(path_or_kv) -> store | nil, message.  A kv handle passed in stays the
--- caller's (close() leaves it open).
-function M.open(where)
+-- open(path_or_kv [, must_exist]) -> store | nil, message.  A kv handle
+-- passed in stays the caller's (close() leaves it open).  With must_exist,
+-- a directory that holds no store is an error instead of a new empty store.
+function M.open(where, must_exist)
   local handle, owned = where, false
   if type(where) == "string" then
+    if must_exist then
+      local f = io.open(where .. "/CURRENT")
+      if not f then return nil, where .. ": no state store here (run 'retape replay' first)" end
+      f:close()
+    end
     local h, err = kv.open(where)
     if not h then return nil, err end
     handle, owned = h, true
