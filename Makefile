@@ -122,6 +122,11 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/check.h $(LIB)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) -Itests/c $< $(LIB) $(DEP_LIBS) -lm -o $@
 
+$(BUILD)/tools/bench_floor: tools/bench_floor.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) $< $(DEP_LIBS) -lm -o $@
+
 $(BUILD)/examples/embed: examples/embed.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
@@ -136,8 +141,8 @@ test check: $(HOST) $(C_TESTS) $(EXAMPLES)
 	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) SHARED=$(SHARED) \
 	  SANITIZE=$(SANITIZE) bash tests/run.sh
 
-bench: $(HOST)
-	$(Q)RETAPE=$(abspath $(HOST)) SHARED=$(SHARED) bash tools/bench.sh
+bench: $(HOST) $(BUILD)/tools/bench_floor
+	$(Q)RETAPE=$(abspath $(HOST)) FLOOR=$(abspath $(BUILD)/tools/bench_floor) SHARED=$(SHARED) bash tools/bench.sh
 
 valgrind: $(HOST) $(C_TESTS)
 	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) SHARED=$(SHARED) \

@@ -119,10 +119,13 @@ static void add_number(lua_State *L, out_buf *b, int idx)
         if (x == floor(x) && fabs(x) < 1e15) {
             snprintf(buf, sizeof buf, "%.0f", x);
         } else {
-            for (int prec = 15; prec <= 17; prec++) {
-                snprintf(buf, sizeof buf, "%.*g", prec, x);
-                if (strtod(buf, NULL) == x)
-                    break;
+            /* Most values either print exactly in 15 digits (prices) or need
+             * all 17 (computed ratios): try 15, then 16 only if 15 was close. */
+            snprintf(buf, sizeof buf, "%.15g", x);
+            if (strtod(buf, NULL) != x) {
+                snprintf(buf, sizeof buf, "%.16g", x);
+                if (strtod(buf, NULL) != x)
+                    snprintf(buf, sizeof buf, "%.17g", x);
             }
         }
     }

@@ -159,7 +159,10 @@ function Store:commit(states, trades, cursor)
       b:put(M.LATEST .. t, M.encode_state(s.p, s.raw))
     end
   end
-  for _, t in ipairs(trades or {}) do
+  -- puts in key order: RocksDB takes sorted batches several times faster
+  local sorted = table.move(trades or {}, 1, #(trades or {}), 1, {})
+  table.sort(sorted, function(x, y) return x.id < y.id end)
+  for _, t in ipairs(sorted) do
     b:put(M.TRADE .. t.id, M.encode_trade(t))
     local open = t.status == "OPEN" or t.status == "TP_HIT_TRIM" or t.status == "" or t.status == nil
     if open then b:put(M.OPEN .. t.ticker, t.id)

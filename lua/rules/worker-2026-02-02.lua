@@ -181,12 +181,22 @@ function R.ichimoku_ok(d, side)
   return not (against and pd == against and pw == against)
 end
 
+-- TP max of a payload's tp_levels, computed once per levels table.
+local tp_max_cache = setmetatable({}, { __mode = "k" })
+
 function R.tp_max(d)
   local t = pos(d.tp_max_price)
   if t then return t end
   local levels = d.tp_levels
   if type(levels) ~= "table" then return nil end
-  local bear = type(d.state) == "string" and d.state:find("BEAR", 1, true)
+  local cached = tp_max_cache[levels]
+  if cached ~= nil then return cached or nil end
+  local best = R.tp_max_of_levels(levels, type(d.state) == "string" and d.state:find("BEAR", 1, true) ~= nil)
+  tp_max_cache[levels] = best or false
+  return best
+end
+
+function R.tp_max_of_levels(levels, bear)
   local best
   for _, lv in ipairs(levels) do
     local p = type(lv) == "table" and pos(lv.price)

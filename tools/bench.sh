@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# bench.sh — what `make bench` runs.  Builds the synthetic corpus once
+# (500 tickers x 79 buckets x 5 days, full-shape ~5 KB payloads, fixed seed;
+# and its first day alone) under build/bench/, then times whole processes,
+# RUNS times each (default 5), and prints medians:
+#   floor scan    one ordered SQLite scan of every receipt (C, no Lua)
+#   floor decode  the same scan + lua-cjson decode of every payload (C + cjson)
+#   engine walk   retape streaming every receipt through retape.source and
+#                 decoding it into a Lua table (what the replay reads)
+#   replay        the full replay: parity ruleset, lanes, trades, RocksDB state
+# Ratios are against the floors measured in the same run; peak RSS of the
+# 1-day and 5-day corpus shows that memory does not grow with the rows.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${RETAPE:?}" "${FLOOR:?}" "${SHARED:=../shared}"
+RUNS=${RUNS:-5}
+DIR=build/bench
+TEMPLATE="$SHARED/data/payloads/A_AAPL_long_momentum_2026-02-06.json"
+mkdir -p "$DIR"
+
+corpus() { # corpus DAYS -> path (generated once; the generator is deterministic)
+  local db="$DIR/corpus-$1d.db"
+  if [ ! -s "$db" ] || [ "$db" -ot tools/gen_corpus.lua ]; then
+    echo "generating $db ..." >&2
+    "$RETAPE" run tools/gen_corpus.lua "$db.tmp" "$1" "$TEMPLATE" >&2
+    mv "$db.tmp" "$db"
+  fi
+  echo "$db"
+}
+
+# measure LABEL CMD... -> sets MED_MS, ROWS, BYTES, RSS (medians over RUNS)
+measure() {
+  local label=$1; shift
+  local times=() rss=() out t0 t1
+  for _ in $(seq "$RUNS"); do
+    sync 2>/dev/null || true
+    t0=$(date +%s%N)
+    out=$("$@")
+    t1=$(date +%s%N)
+    times+=($(( (t1 - t0) / 1000000 )))
+    rss+=($(sed -n 's/.*peak_rss_kb=\([0-9]*\).*/\1/p' <<<"$out"))
+  done
+  MED_MS=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
+  RSS=$(printf '%s\n' "${rss[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
+  ROWS=$(sed -n 's/.*rows=\([0-9]*\).*/\1/p' <<<"$out")
+  BYTES=$(sed -n 's/.*bytes=\([0-9]*\).*/\1/p' <<<"$out")
+  [ -n "$BYTES" ] || BYTES=$TOTAL_BYTES
+  awk -v l="$label" -v ms="$MED_MS" -v rows="$ROWS" -v bytes="$BYTES" -v rss="$RSS" 'BEGIN {
+    printf "%-20s %8d ms  %9.0f rows/s  %7.1f MB/s  peak RSS %7.1f MB\n", l, ms, rows / (ms / 1000),
+      bytes / 1e6 / (ms / 1000), rss / 1024 }'
+  eval "MS_${label//[^a-zA-Z0-9]/_}=$MED_MS; RSS_${label//[^a-zA-Z0-9]/_}=$RSS"
+}
+
+C1=$(corpus 1)
+C5=$(corpus 5)
+TOTAL_BYTES=0
+STATE=$(mktemp -d "${TMPDIR:-/tmp}/retape-bench.XXXXXX")
+trap 'rm -rf "$STATE"' EXIT
+
+echo "retape bench: medians of $RUNS whole-process runs; $(nproc) cores; $(date -u +%F)"
+for days in 5 1; do
+  db=$([ $days = 5 ] && echo "$C5" || echo "$C1")
+  TOTAL_BYTES=$("$FLOOR" scan "$db" | sed -n 's/.*bytes=\([0-9]*\).*/\1/p')
+  last=$([ $days = 5 ] && echo 2026-03-06 || echo 2026-03-02)
+  echo
+  echo "== ${days}-day corpus: $db ($(du -m "$db" | cut -f1) MB on disk)"
+  measure "floor scan $days" "$FLOOR" scan "$db"
+  measure "floor decode $days" "$FLOOR" decode "$db"
+  measure "engine walk $days" "$RETAPE" run tools/bench_walk.lua "$db"
+  measure "replay $days" "$RETAPE" run tools/bench_replay.lua "$db" "$STATE/s" 2026-03-02 "$last"
+done
+
+echo
+echo "== ratios (same run)"
+awk -v ws="$MS_engine_walk_5" -v fs="$MS_floor_scan_5" -v fd="$MS_floor_decode_5" -v rp="$MS_replay_5" \
+    -v w5="$RSS_engine_walk_5" -v w1="$RSS_engine_walk_1" -v r5="$RSS_replay_5" -v r1="$RSS_replay_1" 'BEGIN {
+  printf "engine walk / floor scan     %5.2fx the time\n", ws / fs
+  printf "engine walk / floor decode   %5.2fx the time\n", ws / fd
+  printf "replay / floor decode        %5.2fx the time\n", rp / fd
+  printf "peak RSS 5-day / 1-day: walk %.2f, replay %.2f (1.00 = flat: memory does not grow with rows)\n", w5 / w1, r5 / r1 }'
