@@ -41,6 +41,8 @@ static int out_gc(lua_State *L)
 
 static void out_add(lua_State *L, out_buf *o, const char *s, size_t len)
 {
+    if (len == 0)
+        return;
     if (o->len + len > o->cap) {
         size_t cap = o->cap ? o->cap : 256;
         while (cap < o->len + len)
@@ -116,7 +118,9 @@ static void add_number(lua_State *L, out_buf *b, int idx)
             out_lit(L, b, "null");
             return;
         }
-        if (x == floor(x) && fabs(x) < 1e15) {
+        if (x == 0) {
+            snprintf(buf, sizeof buf, "0"); /* also -0 */
+        } else if (x == floor(x) && fabs(x) < 1e15) {
             snprintf(buf, sizeof buf, "%.0f", x);
         } else {
             /* Most values either print exactly in 15 digits (prices) or need
@@ -204,6 +208,16 @@ static void encode_table(lua_State *L, out_buf *b, int idx, int ranks, int depth
     int empty = lua_next(L, idx) == 0;
     if (!empty)
         lua_pop(L, 2);
+    if (n > 0) { /* a list: refuse extra keys rather than drop them */
+        lua_Unsigned count = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            lua_pop(L, 1);
+            count++;
+        }
+        if (count != n)
+            luaL_error(L, "cannot encode a table mixing list and keys");
+    }
     if (n > 0 || (empty && !is_object_mt)) {
         out_char(L, b, '[');
         for (lua_Unsigned i = 1; i <= n; i++) {

@@ -109,8 +109,10 @@ static int l_buckets(lua_State *L)
         return push_failure(L, err);
     /* Copy into a GC-owned array before building tables, so a raise leaks nothing. */
     int64_t *copy = lua_newuserdatauv(L, (n ? 2 * n : 1) * sizeof *copy, 0);
-    memcpy(copy, buckets, n * sizeof *copy);
-    memcpy(copy + n, counts, n * sizeof *copy);
+    if (n > 0) { /* an empty listing may come back as NULL arrays */
+        memcpy(copy, buckets, n * sizeof *copy);
+        memcpy(copy + n, counts, n * sizeof *copy);
+    }
     retape_free(buckets);
     retape_free(counts);
     lua_createtable(L, (int)n, 0);

@@ -69,6 +69,11 @@ local function encode_table(t, order, buf, depth)
   local mt = getmetatable(t)
   if mt == RAW then buf[#buf + 1] = t[1]; return end
   local n = #t
+  if n > 0 then
+    local count = 0
+    for _ in pairs(t) do count = count + 1 end
+    if count ~= n then error("cannot encode a table mixing list and keys", 0) end
+  end
   if n > 0 or (next(t) == nil and mt ~= M.object_mt) then
     buf[#buf + 1] = "["
     for i = 1, n do

@@ -1,0 +1,36 @@
+-- test_json.lua — the deterministic encoder: the C encoder against its Lua
+-- specification, number and string forms, key order, raw splices, errors.
+local t = require "tap"
+local json = require("retape").json
+
+local samples = {
+  { 1, 2.5, -0.1, 1e300, 114.73, 1 / 3, 1770065580000, 1770065580000.0, -0.0, 0 },
+  { a = 1, b = { c = "x", d = { true, false } }, ["é"] = "ü", q = 'say "hi"\n\t\\' },
+  { reasons = {}, flags = json.object(), nested = { { z = 1, a = 2 } } },
+  { ctrl = "\1\31", slash = "a/b", big = 2 ^ 53, tiny = 5e-324, neg = -123.456 },
+}
+for i, v in ipairs(samples) do
+  t.eq(json.encode(v), json.encode_lua(v), "C and Lua encoders agree on sample " .. i)
+end
+local order = { "type", "price", "note" }
+local ev = { note = "n", price = 21.32, type = "TRIM", value = 1.5, reason = "r" }
+t.eq(json.encode(ev, order), '{"type":"TRIM","price":21.32,"note":"n","reason":"r","value":1.5}',
+  "listed keys first in their order, the rest sorted")
+t.eq(json.encode(ev, order), json.encode_lua(ev, order), "C and Lua agree with a key order")
+t.eq(json.encode { x = json.raw('{"k":[1,2]}') }, '{"x":{"k":[1,2]}}', "raw JSON spliced verbatim")
+t.eq(json.encode { 0.1 + 0.2, 100, 21.2134 }, "[0.30000000000000004,100,21.2134]", "shortest round-trip numbers")
+t.eq(json.encode { n = 0 / 0, i = math.huge }, '{"i":null,"n":null}', "NaN and infinities become null")
+t.eq(json.encode { json.null }, "[null]", "json.null is null")
+t.eq(json.decode(json.encode(samples[2])).b.d[2], false, "round trip through cjson")
+t.fails(function() return json.encode { f = print } end, "cannot encode a function", "functions refused")
+t.fails(function() return json.encode { 1, x = 2 } end, "mixing list and keys", "mixed tables refused")
+local cyc = {}
+cyc.self = cyc
+t.fails(function() return json.encode(cyc) end, "nesting deeper than 64", "cycles refused")
+-- the same table always gives the same bytes, whatever the insertion order
+local a, b = {}, {}
+for i = 1, 50 do a["k" .. i] = i end
+for i = 50, 1, -1 do b["k" .. i] = i end
+t.eq(json.encode(a), json.encode(b), "insertion order does not matter")
+
+os.exit(t.done())
