@@ -266,14 +266,7 @@ int luaopen_retape_ingest(lua_State *L)
     static const luaL_Reg writer_methods[] = {
         {"insert", l_insert}, {"stage", l_stage}, {"close", l_writer_close}, {NULL, NULL},
     };
-    luaL_newmetatable(L, WRITER_MT);
-    luaL_newlib(L, writer_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_writer_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, l_writer_close);
-    lua_setfield(L, -2, "__close");
-    lua_pop(L, 1);
+    new_class(L, WRITER_MT, writer_methods, l_writer_close);
 
     luaL_newmetatable(L, LINES_MT);
     lua_pushcfunction(L, lines_close);

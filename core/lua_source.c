@@ -234,13 +234,8 @@ int luaopen_retape_source(lua_State *L)
     static const luaL_Reg source_methods[] = {
         {"buckets", l_buckets}, {"cursor", l_cursor}, {"close", l_source_close}, {NULL, NULL},
     };
-    luaL_newmetatable(L, SOURCE_MT);
-    luaL_newlib(L, source_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_source_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, l_source_close);
-    lua_setfield(L, -2, "__close");
+    new_class(L, SOURCE_MT, source_methods, l_source_close);
+    luaL_getmetatable(L, SOURCE_MT);
     lua_pushcfunction(L, l_tostring_source);
     lua_setfield(L, -2, "__tostring");
     lua_pop(L, 1);

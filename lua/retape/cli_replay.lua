@@ -57,6 +57,13 @@ local function lane_lines(out, lanes, meta_of)
   end
 end
 
+-- --state / --db, shared by the commands that read a store
+local function with_store_options(list)
+  table.insert(list, 1, { name = "db", arg = "FILE", help = "receipts database (for the default --state FILE.state)" })
+  table.insert(list, 1, { name = "state", arg = "DIR", help = "state store of a replay" })
+  return list
+end
+
 local function load_rules(spec)
   local ok, R = pcall(require("retape.rules").load, spec)
   if not ok then error(R, 0) end
@@ -167,9 +174,7 @@ return function(cli)
   command("lanes", {
     summary = "Show the 8 Kanban lanes and their tickers (end of the run, or as of a time of day)",
     usage = "retape lanes --state DIR [--date D --at HH:MM] [--json]",
-    options = {
-      { name = "state", arg = "DIR", help = "state store of a replay" },
-      { name = "db", arg = "FILE", help = "receipts database (for the default --state FILE.state)" },
+    options = with_store_options {
       { name = "rules", arg = "NAME|FILE", help = "ruleset defining the lanes", default = "worker-2026-02-02" },
       { name = "date", arg = "YYYY-MM-DD", help = "day of --at" },
       { name = "at", arg = "HH:MM|MS", help = "lanes as of the end of this bucket (New York time with --date)" },
@@ -227,9 +232,7 @@ return function(cli)
     usage = "retape trades --state DIR [--by day|pnl|history] [--json | --csv]",
     details = "Without --by: one line per trade; with --json the trades in the original's timed:trades:all\n"
            .. "array format (entryTime descending).  Days are UTC dates, as in the original views.",
-    options = {
-      { name = "state", arg = "DIR", help = "state store of a replay" },
-      { name = "db", arg = "FILE", help = "receipts database (for the default --state FILE.state)" },
+    options = with_store_options {
       { name = "by", arg = "VIEW", help = "day | pnl | history" },
       { name = "days", arg = "N", type = "integer", help = "--by pnl: only the last N days" },
       { name = "ticker", arg = "T[,T...]", help = "only these tickers" },
@@ -290,9 +293,7 @@ return function(cli)
     usage = "retape ledger --state DIR --out FILE",
     details = "Tables trades, trade_events (the original D1 ledger's shape) and ticker_latest are made equal\n"
            .. "to the store in one transaction: running it twice changes nothing.",
-    options = {
-      { name = "state", arg = "DIR", help = "state store of a replay" },
-      { name = "db", arg = "FILE", help = "receipts database (for the default --state FILE.state)" },
+    options = with_store_options {
       { name = "out", arg = "FILE", help = "ledger database (may be the receipts file)" },
     },
     run = function(o)
