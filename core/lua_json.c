@@ -79,11 +79,17 @@ static int compare_keys(const void *a, const void *b)
     return x->len < y->len ? -1 : (x->len > y->len);
 }
 
+/* Appends s as a JSON string; runs of plain bytes are copied at once. */
 static void add_string(lua_State *L, out_buf *b, const char *s, size_t len)
 {
     out_char(L, b, '"');
+    size_t run = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        out_add(L, b, s + run, i - run);
+        run = i + 1;
         switch (c) {
         case '"': out_lit(L, b, "\\\""); break;
         case '\\': out_lit(L, b, "\\\\"); break;
@@ -92,16 +98,14 @@ static void add_string(lua_State *L, out_buf *b, const char *s, size_t len)
         case '\t': out_lit(L, b, "\\t"); break;
         case '\b': out_lit(L, b, "\\b"); break;
         case '\f': out_lit(L, b, "\\f"); break;
-        default:
-            if (c < 0x20) {
-                char esc[8];
-                snprintf(esc, sizeof esc, "\\u%04x", c);
-                out_add(L, b, esc, strlen(esc));
-            } else {
-                out_char(L, b, (char)c);
-            }
+        default: {
+            char esc[8];
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            out_add(L, b, esc, strlen(esc));
+        }
         }
     }
+    out_add(L, b, s + run, len - run);
     out_char(L, b, '"');
 }
 
