@@ -307,4 +307,103 @@ return function(cli)
       return 0
     end,
   })
+
+  command("test", {
+    summary = "Run regression cases (golden lanes and trades, script cases) and report the first divergence",
+    usage = "retape test [PATH...] [--diff] [--bless] [--repeat N] [--page-sizes]",
+    details = "A case is a directory with a case.lua (a manifest with expected/lanes.txt and expected/trades.txt,\n"
+           .. "or a function(t) making assertions); with no PATH, every case under ./tests.  Ends with\n"
+           .. "'N passed, N failed'.  --bless rewrites the expected files from the current results.",
+    options = {
+      { name = "diff", type = "flag", help = "list every difference, not only the first" },
+      { name = "bless", type = "flag", help = "rewrite the expected files of the cases from the current results" },
+      { name = "repeat", arg = "N", type = "integer", help = "run each case N times; any byte of difference fails" },
+      { name = "page-sizes", type = "flag", help = "rerun with pages of 7 and 50 and a crash+resume; any difference fails" },
+    },
+    run = function(o, pos)
+      local ok = require("retape.regress").run(pos, { diff = o.diff, bless = o.bless, ["repeat"] = o["repeat"],
+                                                      page_sizes = o.page_sizes })
+      return ok and 0 or 1
+    end,
+  })
+
+  command("explain", {
+    summary = "Show why one receipt landed in its lane: inputs, score parts, enter paths, deciding rule",
+    usage = "retape explain --db FILE --date D --ticker T --at HH:MM [--rules NAME|FILE] [--json]",
+    details = "Replays the day on a scratch store and explains the ticker's last receipt at or before --at.",
+    options = {
+      { name = "db", arg = "FILE", help = "receipts database" },
+      { name = "date", arg = "YYYY-MM-DD", help = "trading day" },
+      { name = "ticker", arg = "T", help = "ticker" },
+      { name = "at", arg = "HH:MM", help = "New York time" },
+      { name = "rules", arg = "NAME|FILE", help = "ruleset", default = "worker-2026-02-02" },
+      { name = "json", type = "flag", help = "print the explanation as JSON" },
+    },
+    run = function(o)
+      for _, k in ipairs { "db", "date", "ticker", "at" } do
+        if not o[k] then args.usage_error("missing --%s", k) end
+      end
+      local at = parse_bucket(o.at, o.date) + 299999
+      local T = require("retape.replay").ticker_list(o.ticker)[1]
+      local R = load_rules(o.rules)
+      local classify, inside, captured = R.classify, false, nil
+      R.classify = function(d)
+        if not inside and d.ticker == T and d.ts <= at then
+          inside = true
+          local ok, e = pcall(R.explain, d)
+          inside = false
+          if not ok then error(e, 0) end
+          captured = e
+          captured.ts = d.ts
+        end
+        return classify(d)
+      end
+      local final
+      local dir = os.tmpname()
+      os.remove(dir)
+      local rp, err = require("retape.replay").open { db = o.db, state = dir, rules = R,
+        on_row = function(row, p, ex)
+          if row.ticker == T and row.ts <= at then
+            final = { stage = p.kanban_stage, prev = ex.kanban_stage, receipt_id = row.receipt_id,
+                      forced = p.flags and (p.flags.forced_enter_now_gate and "forced_enter_now_gate"
+                        or p.flags.recycled_from_archive and "recycled_from_archive"
+                        or p.flags.forced_watch_missing_trigger and "forced_watch_missing_trigger") or nil }
+          end
+        end }
+      if not rp then return fail("explain", err) end
+      local ok, res = pcall(rp.run, rp, { date = o.date, ticker = T })
+      rp:close()
+      os.execute("rm -rf '" .. dir .. "'")
+      if not ok then
+        if require("retape.replay").is_param_error(res) then return fail("explain", tostring(res)) end
+        error(res, 0)
+      end
+      if not captured or not final then return fail("explain", string.format("no receipt of %s on %s at or before %s", T, o.date, o.at)) end
+      captured.final_stage, captured.forced, captured.prev_stage, captured.receipt_id =
+        final.stage, final.forced, final.prev, final.receipt_id
+      if o.json then out("%s", json.encode(captured)); return 0 end
+      local x = captured
+      out("%s at %s  (receipt %s)", T, rtime.format_ny(math.tointeger(x.ts), true), x.receipt_id)
+      out("\ninputs:")
+      local keys = {}
+      for k in pairs(x.inputs) do keys[#keys + 1] = k end
+      table.sort(keys)
+      for _, k in ipairs(keys) do
+        local v = x.inputs[k]
+        out("  %-15s %s", k, type(v) == "number" and json.number(v) or tostring(v))
+      end
+      out("\nmove status: %s, severity %s%s", x.move.status, x.move.severity,
+        #x.move.reasons > 0 and (", reasons: " .. table.concat(x.move.reasons, ", ")) or "")
+      if x.score_parts then
+        out("\nscore fallback: base %s", json.number(x.score_base))
+        for _, part in ipairs(x.score_parts) do out("  %+8.2f  %s", part[2], part[1]) end
+      end
+      out("\nenter paths (momentum names only):")
+      for _, path in ipairs(x.paths or {}) do out("  %s  %-5s  %s", path[1], tostring(path[3]), path[2]) end
+      out("\nstage %s, by rule: %s", tostring(x.stage), x.rule)
+      out("final stage %s%s (previous: %s)", tostring(x.final_stage), x.forced and (", forced by " .. x.forced) or "",
+        tostring(x.prev_stage))
+      return 0
+    end,
+  })
 end

@@ -24,6 +24,8 @@ local lazy = {
   views  = "retape.views",
   store  = "retape.store",
   ledger = "retape.ledger",
+  levels = "retape.levels",
+  regress = "retape.regress",
 }
 return setmetatable(retape, {
   __index = function(t, k)

@@ -25,7 +25,7 @@ M.DEFAULT_SCRIPT_VERSION = "2.5.0"
 M.DEFAULT_BATCH = 256
 local BUCKET_MS = 300000
 M.TRACE_COLUMNS = { "ticker", "ts", "bucket_5m", "state", "score", "rank_position", "move_status",
-  "move_reasons", "stage", "finalStage", "forced", "prevStage", "entry_ts", "entry_price", "receipt_id" }
+  "move_reasons", "stage", "finalStage", "forced", "prevStage", "entry_ts", "entry_price", "receipt_id", "rule" }
 
 local LANE_PREFIX = "retape:lane:"
 
@@ -50,6 +50,8 @@ M.is_open = is_open
 --   trace    function(record) called for each processed receipt
 --   on_error function(message) for receipts that cannot be processed
 --   on_bucket function(progress) after each committed bucket
+--   on_row   function(row, p, ex) after each processed receipt (p: the
+--            stamped payload, ex: the ticker's state before it)
 function M.open(opts)
   opts = opts or {}
   local self = setmetatable({}, Replay)
@@ -83,6 +85,7 @@ function M.open(opts)
   else self.script_version = opts.script_version or nil end
   self.batch = opts.batch or M.DEFAULT_BATCH
   self.trace, self.on_error, self.on_bucket = opts.trace, opts.on_error, opts.on_bucket
+  self.on_row = opts.on_row
   self:reset_cache()
   return self
 end
@@ -154,13 +157,13 @@ end
 ---------------------------------------------------------------------------
 -- one receipt
 
-local function trace_record(row, p, ex, stage, final, forced)
+local function trace_record(row, p, ex, stage, final, forced, rule)
   local ms = p.move_status or {}
   return {
     ticker = row.ticker, ts = row.ts, bucket_5m = row.bucket_5m, state = p.state, score = p.score,
     rank_position = p.rank_position, move_status = ms.status, move_reasons = ms.reasons or {},
     stage = stage, finalStage = final, forced = forced, prevStage = ex.kanban_stage,
-    entry_ts = p.entry_ts, entry_price = p.entry_price, receipt_id = row.receipt_id,
+    entry_ts = p.entry_ts, entry_price = p.entry_price, receipt_id = row.receipt_id, rule = rule,
   }
 end
 
@@ -183,11 +186,12 @@ function Replay:process_row(row, book, counters)
   end
   ex = ex or {}
   local R = self.R
-  local stage, final, forced = R.step(p, row, ex, book.open(T))
+  local stage, final, forced, rule = R.step(p, row, ex, book.open(T))
   R.simulate(p, row.ts, book)
   self.states[T] = p
   self.dirty_states[T] = { p = p, raw = row.payload_json }
-  if self.trace then self.trace(trace_record(row, p, ex, stage, final, forced)) end
+  if self.trace then self.trace(trace_record(row, p, ex, stage, final, forced, rule)) end
+  if self.on_row then self.on_row(row, p, ex) end
   return true
 end
 

@@ -337,45 +337,56 @@ local function completeness(d)
   return c
 end
 
-function R.dynamic_score(d)
+-- score_parts(d) -> base, { {name, points}, ... }: the terms of the
+-- fallback score in the order they are added (the order matters for the
+-- rounding of the sum, which must match the original to 0.01).
+function R.score_parts(d)
   local S = R.config.score
-  local s = truthy(d.rank) and d.rank or S.base
+  local parts = {}
+  local function add(name, v) if v ~= 0 then parts[#parts + 1] = { name, v } end end
+  local base = truthy(d.rank) and d.rank or S.base
   local c = completeness(d)
-  if c < S.completeness_low.below then s = s + S.completeness_low.penalty
-  elseif c < S.completeness_mid.below then s = s + S.completeness_mid.penalty end
+  if c < S.completeness_low.below then add("completeness " .. c, S.completeness_low.penalty)
+  elseif c < S.completeness_mid.below then add("completeness " .. c, S.completeness_mid.penalty) end
   local side = R.side(d)
   local corridor = R.corridor_side(d) ~= nil
-  s = s + R.tf_alignment(d, side, corridor)
-  s = s + R.trigger_score(d, side)
+  add("tf_tech alignment", R.tf_alignment(d, side, corridor))
+  add("triggers", R.trigger_score(d, side))
   local ms = d.move_status
-  if ms and ms.status == "INVALIDATED" then s = s + S.invalidated
-  elseif ms and ms.status == "COMPLETED" then s = s + S.completed end
+  if ms and ms.status == "INVALIDATED" then add("move invalidated", S.invalidated)
+  elseif ms and ms.status == "COMPLETED" then add("move completed", S.completed) end
   if corridor then
-    s = s + S.corridor
-    if R.is_momentum(d) then s = s + S.corridor_momentum end
-    if flag(d, "sq30_release") then s = s + S.sq30_release
-    elseif flag(d, "sq30_on") then s = s + S.sq30_on end
+    add("corridor", S.corridor)
+    if R.is_momentum(d) then add("corridor + momentum", S.corridor_momentum) end
+    if flag(d, "sq30_release") then add("sq30_release in corridor", S.sq30_release)
+    elseif flag(d, "sq30_on") then add("sq30_on in corridor", S.sq30_on) end
   end
   local rr = num(d.rr)
   if rr then
     for _, step in ipairs(S.rr) do
-      if rr >= step[1] then s = s + step[2]; break end
+      if rr >= step[1] then add("rr >= " .. step[1], step[2]); break end
     end
   end
   local phase = num(d.phase_pct)
   if phase then
     local low = false
     for _, step in ipairs(S.phase_low) do
-      if phase < step[1] then s = s + step[2]; low = true; break end
+      if phase < step[1] then add("phase < " .. step[1], step[2]); low = true; break end
     end
-    if not low and phase > S.phase_high[1] then s = s + S.phase_high[2] end
+    if not low and phase > S.phase_high[1] then add("phase > " .. S.phase_high[1], S.phase_high[2]) end
   end
   local comp = R.completion_for_size(d)
-  if comp < S.completion_low[1] then s = s + S.completion_low[2]
-  elseif comp > S.completion_high[1] then s = s + S.completion_high[2] end
+  if comp < S.completion_low[1] then add("completion < " .. S.completion_low[1], S.completion_low[2])
+  elseif comp > S.completion_high[1] then add("completion > " .. S.completion_high[1], S.completion_high[2]) end
   local htf, ltf = num(d.htf_score) or 0, num(d.ltf_score) or 0
-  s = s + (math.min(S.htf_cap, S.htf_factor * abs(htf)) + math.min(S.ltf_cap, S.ltf_factor * abs(ltf)))
-  if flag(d, "phase_zone_change") then s = s + S.phase_zone_change end
+  add("|htf|, |ltf| magnitude", math.min(S.htf_cap, S.htf_factor * abs(htf)) + math.min(S.ltf_cap, S.ltf_factor * abs(ltf)))
+  if flag(d, "phase_zone_change") then add("phase_zone_change", S.phase_zone_change) end
+  return base, parts
+end
+
+function R.dynamic_score(d)
+  local s, parts = R.score_parts(d)
+  for _, part in ipairs(parts) do s = s + part[2] end
   return round2(math.max(0, s))
 end
 
@@ -398,64 +409,107 @@ local function has_reason(ms, r)
   return false
 end
 
-function R.classify(d)
+-- The conditions classify() tests, computed once: explain() shows them.
+function R.classify_inputs(d)
   local C = R.config.classify
   local ms = d.move_status or R.move_status(d)
   local score = num(d.score)
   if d.score == nil then score = num(d.rank) end
-  local function score_ge(x) return score ~= nil and score >= x end
   local position = d.position
   if position == nil then position = d.rank_position end
-  position = num(position) or 0
-  local completion, phase = num(d.completion) or 0, num(d.phase_pct) or 0
+  local htf, ltf = abs(num(d.htf_score) or 0), abs(num(d.ltf_score) or 0)
+  local x = {
+    ms = ms, score = score, position = num(position) or 0,
+    completion = num(d.completion) or 0, phase = num(d.phase_pct) or 0,
+    corridor = R.corridor_side(d), momentum = R.is_momentum(d), late = R.is_late(d),
+    elite = flag(d, "momentum_elite"), thesis = flag(d, "thesis_match"), flip_watch = flag(d, "flip_watch"),
+    sq30_release = flag(d, "sq30_release"),
+    cross_or_dip = flag(d, "ema_cross_1h_13_48") or flag(d, "buyable_dip_1h_13_48"),
+    htf = htf, ltf = ltf,
+  }
+  local function ge(v) return score ~= nil and score >= v end
+  local in_corridor = x.corridor ~= nil
+  -- the momentum enter paths, in the order the original tests them
+  x.paths = {
+    { "P1", "(score >= " .. C.p1_score .. " or 1 <= position <= " .. C.p1_position_max .. ") and corridor",
+      (ge(C.p1_score) or (x.position >= 1 and x.position <= C.p1_position_max)) and in_corridor },
+    { "P2", "(thesis_match or momentum_elite) and score >= " .. C.p2_score, (x.thesis or x.elite) and ge(C.p2_score) },
+    { "P3", "|htf| >= " .. C.p3_htf .. " and |ltf| >= " .. C.p3_ltf .. " and score >= " .. C.p3_score,
+      htf >= C.p3_htf and ltf >= C.p3_ltf and ge(C.p3_score) },
+    { "P4", "corridor and sq30_release and score >= " .. C.p4_score, in_corridor and x.sq30_release and ge(C.p4_score) },
+    { "P5", "corridor and (ema_cross_1h or buyable_dip_1h) and score >= " .. C.p5_score,
+      in_corridor and x.cross_or_dip and ge(C.p5_score) },
+  }
+  x.flip_enter = in_corridor and (ge(C.flip_enter_score) or ((x.thesis or x.elite) and ge(C.flip_elite_score)))
+  x.setup_release = in_corridor and x.sq30_release and ge(C.setup_release_score)
+  x.listable = type(d.state) == "string" and d.state ~= "" and num(d.price) ~= nil
+    and type(d.ticker) == "string" and d.ticker ~= ""
+  return x
+end
+
+-- classify(d) -> stage (or nil), rule: the decision order of spec §3.4;
+-- `rule` names the step that decided (e.g. "momentum P2", "move: exit").
+function R.classify(d)
+  local C = R.config.classify
+  local x = R.classify_inputs(d)
+  local ms = x.ms
   -- 1-2: a move in progress
-  if ms.status == "INVALIDATED" or ms.status == "COMPLETED" then return "archive" end
+  if ms.status == "INVALIDATED" or ms.status == "COMPLETED" then return "archive", "move " .. ms.status end
   if ms.status == "ACTIVE" then
     if ms.severity == "CRITICAL" or has_reason(ms, "left_entry_corridor")
-       or has_reason(ms, "large_adverse_move") or has_reason(ms, "sl_breached") then return "exit" end
-    if completion >= C.trim_completion or (phase >= C.trim_phase_warning and ms.severity == "WARNING")
-       or has_reason(ms, "adverse_move_warning") then return "trim" end
-    if ms.severity == "WARNING" then return "hold" end
+       or has_reason(ms, "large_adverse_move") or has_reason(ms, "sl_breached") then
+      return "exit", "move: exit (" .. (ms.severity == "CRITICAL" and "critical" or "left corridor") .. ")"
+    end
+    if x.completion >= C.trim_completion or (x.phase >= C.trim_phase_warning and ms.severity == "WARNING")
+       or has_reason(ms, "adverse_move_warning") then return "trim", "move: trim" end
+    if ms.severity == "WARNING" then return "hold", "move: hold (warning, defend)" end
     local entry_ts = d.entry_ts
     if entry_ts == nil then entry_ts = d.kanban_cycle_enter_now_ts end
     entry_ts = num(entry_ts)
     if entry_ts then
       if entry_ts < 1e12 then entry_ts = entry_ts * 1000 end
       local age = (num(d.ts) or 0) - entry_ts
-      if age >= 0 and age < C.just_entered_ms then return "just_entered" end
+      if age >= 0 and age < C.just_entered_ms then return "just_entered", "move: entry < 15 min" end
     end
-    return "hold"
+    return "hold", "move: hold"
   end
-  local corridor = R.corridor_side(d) ~= nil
-  local elite, thesis = flag(d, "momentum_elite"), flag(d, "thesis_match")
   -- 3: flip watch (live-only input)
-  if flag(d, "flip_watch") then
-    if corridor and (score_ge(C.flip_enter_score) or ((thesis or elite) and score_ge(C.flip_elite_score))) then
-      return "enter_now"
-    end
-    return "flip_watch"
+  if x.flip_watch then
+    if x.flip_enter then return "enter_now", "flip_watch upgrade" end
+    return "flip_watch", "flip_watch"
   end
-  local momentum = R.is_momentum(d)
-  local htf, ltf = abs(num(d.htf_score) or 0), abs(num(d.ltf_score) or 0)
   -- 5: momentum paths
-  if momentum then
-    if (score_ge(C.p1_score) or (position >= 1 and position <= C.p1_position_max)) and corridor then return "enter_now" end
-    if (thesis or elite) and score_ge(C.p2_score) then return "enter_now" end
-    if htf >= C.p3_htf and ltf >= C.p3_ltf and score_ge(C.p3_score) then return "enter_now" end
-    if corridor and flag(d, "sq30_release") and score_ge(C.p4_score) then return "enter_now" end
-    if corridor and (flag(d, "ema_cross_1h_13_48") or flag(d, "buyable_dip_1h_13_48")) and score_ge(C.p5_score) then
-      return "enter_now"
+  if x.momentum then
+    for _, path in ipairs(x.paths) do
+      if path[3] then return "enter_now", "momentum " .. path[1] end
     end
   end
-  local late = R.is_late(d)
-  if not momentum then
-    if late then return "archive" end                                                   -- 6
-    if corridor and flag(d, "sq30_release") and score_ge(C.setup_release_score) then return "enter_now" end -- 7
-    if corridor then return "setup_watch" end                                            -- 8
+  if not x.momentum then
+    if x.late then return "archive", "setup late cycle" end                         -- 6
+    if x.setup_release then return "enter_now", "setup squeeze release" end        -- 7
+    if x.corridor then return "setup_watch", "setup in corridor" end               -- 8
   end
-  if type(d.state) == "string" and d.state ~= "" and num(d.price) and type(d.ticker) == "string"
-     and d.ticker ~= "" and not late then return "watch" end                             -- 9
-  return nil                                                                              -- 10
+  if x.listable and not x.late then return "watch", "catch-all watch" end          -- 9
+  return nil, "not on the board (late, no path)"                                   -- 10
+end
+
+-- explain(d) -> the inputs, the score fallback's parts and every enter
+-- path with its condition, for `retape explain` and divergence reports.
+function R.explain(d)
+  local x = R.classify_inputs(d)
+  local stage, rule = R.classify(d)
+  local base, parts = R.score_parts(d)
+  return {
+    inputs = {
+      state = d.state, price = d.price, htf_score = d.htf_score, ltf_score = d.ltf_score,
+      completion = d.completion, phase_pct = d.phase_pct, phase_zone = d.phase_zone,
+      score = x.score, rank_position = d.rank_position, corridor = x.corridor or "none",
+      momentum = x.momentum, late = x.late, momentum_elite = x.elite, thesis_match = x.thesis,
+      flip_watch = x.flip_watch, sq30_release = x.sq30_release, trigger_ts = d.trigger_ts,
+      entry_ts = d.entry_ts, entry_price = d.entry_price,
+    },
+    move = x.ms, score_base = base, score_parts = parts, paths = x.paths, stage = stage, rule = rule,
+  }
 end
 
 -- deriveKanbanMeta
@@ -559,7 +613,8 @@ end
 
 -- The whole classification of one row (§4.1 minus the trade simulation).
 -- `ex` is the ticker's previous state ({} when none), `open_trade` its open
--- trade or nil.  Returns the raw stage, the final stage and the forcing rule.
+-- trade or nil.  Returns the raw stage, the final stage, the forcing rule
+-- (or nil) and the rule that decided the final stage.
 function R.step(p, row, ex, open_trade)
   R.prepare(p, row)
   R.carry(p, ex, open_trade)
@@ -569,9 +624,9 @@ function R.step(p, row, ex, open_trade)
   p.flags.move_invalidated = ms.status == "INVALIDATED"
   p.flags.move_completed = ms.status == "COMPLETED"
   R.apply_score(p)
-  local stage = R.classify(p)
+  local stage, rule = R.classify(p)
   local final, forced = R.transition(p, ex, stage)
-  return stage, final, forced
+  return stage, final, forced, forced or rule
 end
 
 ---------------------------------------------------------------------------

@@ -23,9 +23,8 @@ function M.receipts_db(tmp)
 end
 
 -- Synthetic levels (the levels reference's documented recipe) live in
--- scripts/levels.lua, which the demo uses too.
-package.path = "scripts/?.lua;" .. package.path
-local levels_mod = require "levels"
+-- retape.levels, which the demo and scripts/levels.lua use too.
+local levels_mod = require "retape.levels"
 M.synth_levels = levels_mod.synth
 M.levels_db = levels_mod.build
 

@@ -1,0 +1,27 @@
+# retape test: pass, fail with a first-divergence report, --diff, --bless, --repeat; retape explain
+mkdir -p $T/cases && cp -r tests/cases/parity-2026-02-02 $T/cases/p
+run $RETAPE test $T/cases/p
+sed -i 's|  rules = "worker-2026-02-02",|  rules = "worker-2026-02-02",\n  overrides = { ["corridor.long.ltf_max"] = 21 },|' $T/cases/p/case.lua
+run $RETAPE test $T/cases/p
+run $RETAPE test $T/cases/p --diff | head -8
+run $RETAPE test --bless $T/cases/p
+run $RETAPE test $T/cases/p
+diff tests/cases/parity-2026-02-02/expected/lanes.txt $T/cases/p/expected/lanes.txt | head -5
+# a bad override and a missing case
+sed -i 's|\["corridor.long.ltf_max"\] = 21|["corridor.long.nope"] = 1|' $T/cases/p/case.lua
+run $RETAPE test $T/cases/p
+run $RETAPE test $T/nowhere
+# nondeterministic rules are caught by --repeat
+mkdir -p $T/cases/flaky && cp tests/cli/fixtures/flaky-rules.lua $T/cases/flaky/rules.lua
+cat > $T/cases/flaky/case.lua <<'CASE'
+return { receipts = "receipts.jsonl.gz", rules = "rules.lua", runs = { { date = "2026-02-02" } } }
+CASE
+cp tests/fixtures/day-2026-02-02.jsonl.gz $T/cases/flaky/receipts.jsonl.gz
+$RETAPE test --bless $T/cases/flaky > /dev/null
+run $RETAPE test $T/cases/flaky
+run $RETAPE test $T/cases/flaky --repeat 3
+# explain one receipt
+run $RETAPE import --db $T/r.db --quiet tests/fixtures/day-2026-02-02.jsonl.gz
+run $RETAPE explain --db $T/r.db --date 2026-02-02 --ticker CVNA --at 09:40
+run $RETAPE explain --db $T/r.db --date 2026-02-02 --ticker NOPE --at 09:40
+run $RETAPE explain --db $T/r.db --date 2026-02-02 --ticker CVNA
