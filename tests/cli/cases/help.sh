@@ -3,3 +3,5 @@ run $RETAPE import --help
 run $RETAPE nosuch
 run $RETAPE import --dbb x
 run $RETAPE help nosuch
+run $RETAPE --help
+run $RETAPE help test
