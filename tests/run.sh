@@ -52,8 +52,8 @@ done
 echo "CLI cases"
 run_suite "cli" bash tests/cli/run.sh
 
-echo "Regression cases (twice each, pages of 7 and 50, crash + resume)"
-run_suite "cases" "${VG[@]}" "$RETAPE" test tests/cases examples/cases --repeat 2 --page-sizes
+echo "Regression cases (three times each, pages of 7 and 50, crash + resume)"
+run_suite "cases" "${VG[@]}" "$RETAPE" test tests/cases examples/cases --repeat 3 --page-sizes
 echo
 if [ ${#broken[@]} -gt 0 ]; then echo "failing: ${broken[*]}"; fi
 echo "$passed passed, $failed failed"

@@ -64,9 +64,24 @@ local function with_store_options(list)
   return list
 end
 
-local function load_rules(spec)
-  local ok, R = pcall(require("retape.rules").load, spec)
+-- Loads a ruleset and applies --config FILE then every --set KEY=VALUE;
+-- any unknown key or wrong type is an error before anything runs.
+local function load_rules(spec, o)
+  local rules = require "retape.rules"
+  local ok, R = pcall(rules.load, spec)
   if not ok then error(R, 0) end
+  if o and o.config then
+    local t, where = rules.load_config_file(o.config)
+    rules.apply_overrides(R, t, where)
+  end
+  if o and o.set and #o.set > 0 then
+    local sets = {}
+    for _, text in ipairs(o.set) do
+      local k, v = rules.parse_set(text)
+      sets[k] = v
+    end
+    rules.apply_overrides(R, sets, "--set")
+  end
   return R
 end
 
@@ -84,7 +99,9 @@ return function(cli)
     options = {
       { name = "db", arg = "FILE", help = "receipts database (ingest_receipts)" },
       { name = "state", arg = "DIR", help = "state store directory (default: FILE.state)" },
-      { name = "rules", arg = "NAME|FILE", help = "ruleset: bundled name or a .lua file", default = "worker-2026-02-02" },
+      { name = "rules", arg = "NAME|FILE", help = "ruleset: bundled name or a .lua file", default = "default" },
+      { name = "set", arg = "KEY=VALUE", repeat_ = true, help = "override one setting of the ruleset's config (repeatable)" },
+      { name = "config", arg = "FILE.lua", help = "a Lua file returning a table of config overrides" },
       { name = "date", arg = "YYYY-MM-DD", help = "trading day (default: today in New York)" },
       { name = "from", arg = "YYYY-MM-DD", help = "first day of a range (state carries over)" },
       { name = "to", arg = "YYYY-MM-DD", help = "last day of a range" },
@@ -114,8 +131,10 @@ return function(cli)
       local show_progress = not o.quiet and not o.json and core.isatty(2)
       local errors_shown = 0
       local replay = require "retape.replay"
+      local ok_rules, R = pcall(load_rules, o.rules, o)
+      if not ok_rules then return fail("replay", R) end
       local rp, err = replay.open {
-        db = o.db, state = state_dir(o), rules = o.rules, batch = o.batch,
+        db = o.db, state = state_dir(o), rules = R, batch = o.batch,
         script_version = (not o.all_versions) and o.script_version or false,
         trace = trace_fh and function(r) trace_fh:write(json.encode_row(r, replay.TRACE_COLUMNS), "\n") end,
         on_error = function(m)
@@ -336,7 +355,9 @@ return function(cli)
       { name = "date", arg = "YYYY-MM-DD", help = "trading day" },
       { name = "ticker", arg = "T", help = "ticker" },
       { name = "at", arg = "HH:MM", help = "New York time" },
-      { name = "rules", arg = "NAME|FILE", help = "ruleset", default = "worker-2026-02-02" },
+      { name = "rules", arg = "NAME|FILE", help = "ruleset", default = "default" },
+      { name = "set", arg = "KEY=VALUE", repeat_ = true, help = "override one setting of the ruleset's config (repeatable)" },
+      { name = "config", arg = "FILE.lua", help = "a Lua file returning a table of config overrides" },
       { name = "json", type = "flag", help = "print the explanation as JSON" },
     },
     run = function(o)
@@ -345,7 +366,8 @@ return function(cli)
       end
       local at = parse_bucket(o.at, o.date) + 299999
       local T = require("retape.replay").ticker_list(o.ticker)[1]
-      local R = load_rules(o.rules)
+      local ok_rules, R = pcall(load_rules, o.rules, o)
+      if not ok_rules then return fail("explain", R) end
       local classify, inside, captured = R.classify, false, nil
       R.classify = function(d)
         if not inside and d.ticker == T and d.ts <= at then

@@ -104,26 +104,12 @@ end
 ---------------------------------------------------------------------------
 -- rules with overrides
 
-local function set_path(tbl, path, value, where)
-  local node = tbl
-  local keys = {}
-  for k in path:gmatch("[^.]+") do keys[#keys + 1] = math.tointeger(tonumber(k)) or k end
-  for i = 1, #keys - 1 do
-    node = node[keys[i]]
-    if type(node) ~= "table" then error(string.format("%s: override '%s': no table at '%s'", where, path, keys[i]), 0) end
-  end
-  if node[keys[#keys]] == nil then error(string.format("%s: override '%s': no such setting", where, path), 0) end
-  node[keys[#keys]] = value
-end
-
 function M.load_rules(case, case_dir)
   local spec = case.rules or require("retape.rules").default
   if type(spec) == "string" and spec:match("%.lua$") and not spec:match("^/") then spec = case_dir .. "/" .. spec end
-  local R = require("retape.rules").load(spec)
-  local names = {}
-  for k in pairs(case.overrides or {}) do names[#names + 1] = k end
-  table.sort(names)
-  for _, k in ipairs(names) do set_path(R.config, k, case.overrides[k], case_dir .. "/case.lua") end
+  local rules = require "retape.rules"
+  local R = rules.load(spec)
+  if case.overrides then rules.apply_overrides(R, case.overrides, case_dir .. "/case.lua") end
   return R
 end
 

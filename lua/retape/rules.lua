@@ -7,7 +7,8 @@
 -- it gets without affecting any other run.
 local M = {}
 
-M.default = "worker-2026-02-02"
+M.default = "default"          -- rules/default.lua: the parity rules with the faults fixed
+M.parity = "worker-2026-02-02"
 
 local REQUIRED = { "name", "step", "simulate", "lanes" }
 
@@ -44,6 +45,139 @@ function M.load(spec)
     error(string.format("no ruleset '%s' (bundled: %s; or give a path to a .lua file)", spec, table.concat(M.list(), ", ")), 0)
   end
   return check(loader("rules." .. spec, extra), spec)
+end
+
+---------------------------------------------------------------------------
+-- overrides: checked against the ruleset's config before anything runs
+
+-- Every settable path of a config table ("corridor.long.ltf_max", ...).
+function M.config_paths(config)
+  local out = {}
+  local function walk(t, prefix)
+    for k, v in pairs(t) do
+      local path = prefix .. tostring(k)
+      if type(v) == "table" and next(v) ~= nil and v[1] == nil then walk(v, path .. ".")
+      else out[path] = v end
+    end
+  end
+  walk(config, "")
+  return out
+end
+
+-- Levenshtein distance, for "did you mean".
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a:byte(i) == b:byte(j) and 0 or 1))
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+local function close_matches(paths, key)
+  local scored = {}
+  local last = key:match("([^.]+)$")
+  for p in pairs(paths) do
+    local d = math.min(distance(p, key), distance(p:match("([^.]+)$"), last) + 2)
+    if d <= math.max(3, #key // 4) then scored[#scored + 1] = { p, d } end
+  end
+  table.sort(scored, function(x, y) if x[2] ~= y[2] then return x[2] < y[2] end return x[1] < y[1] end)
+  local names = {}
+  for i = 1, math.min(3, #scored) do names[i] = scored[i][1] end
+  return names
+end
+
+-- Checks one override against the config; returns the value to set or
+-- raises "WHERE: KEY: why (did you mean ...)".
+local function check_override(paths, key, value, where)
+  local current = paths[key]
+  if current == nil then
+    local near = close_matches(paths, key)
+    error(string.format("%s: unknown setting '%s'%s", where, key,
+      #near > 0 and (" (did you mean " .. table.concat(near, ", ") .. "?)") or ""), 0)
+  end
+  if type(value) ~= type(current) then
+    error(string.format("%s: setting '%s' expects a %s (it is %s), got %s %s", where, key, type(current),
+      tostring(current), type(value), tostring(value)), 0)
+  end
+  if math.type(current) == "integer" and math.type(value) ~= "integer" then
+    error(string.format("%s: setting '%s' expects an integer, got %s", where, key, tostring(value)), 0)
+  end
+  return value
+end
+
+local function set_path(config, key, value)
+  local node = config
+  local parts = {}
+  for k in key:gmatch("[^.]+") do parts[#parts + 1] = math.tointeger(tonumber(k)) or k end
+  for i = 1, #parts - 1 do node = node[parts[i]] end
+  node[parts[#parts]] = value
+end
+
+-- apply_overrides(R, overrides [, where]) -> R.  overrides: {["a.b"] = v}
+-- or nested tables {a = {b = v}}; `where` names the source in errors
+-- (a function(key) -> "FILE:LINE" is accepted too).  All are checked
+-- before any is applied.
+function M.apply_overrides(R, overrides, where)
+  local paths = M.config_paths(R.config or {})
+  local flat = {}
+  local function flatten(t, prefix)
+    for k, v in pairs(t) do
+      local key = prefix .. tostring(k)
+      if type(v) == "table" and v[1] == nil and next(v) ~= nil and paths[key] == nil then flatten(v, key .. ".")
+      else flat[key] = v end
+    end
+  end
+  flatten(overrides, "")
+  local keys = {}
+  for k in pairs(flat) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local w = type(where) == "function" and where(k) or where or "override"
+    check_override(paths, k, flat[k], w)
+  end
+  for _, k in ipairs(keys) do set_path(R.config, k, flat[k]) end
+  R.overrides = flat
+  return R
+end
+
+-- parse_set("corridor.long.ltf_max=25") -> key, value (number, boolean,
+-- or string; quotes optional).
+function M.parse_set(text)
+  local key, raw = text:match("^%s*([%w_.]+)%s*=%s*(.-)%s*$")
+  if not key then error(string.format("--set '%s': expected KEY=VALUE", text), 0) end
+  local value
+  if raw == "true" then value = true elseif raw == "false" then value = false
+  elseif math.tointeger(tonumber(raw)) and not raw:find("[.eE]") then value = math.tointeger(tonumber(raw))
+  elseif tonumber(raw) then value = tonumber(raw)
+  else value = raw:match('^"(.*)"$') or raw:match("^'(.*)'$") or raw end
+  return key, value
+end
+
+-- load_config_file(path) -> overrides, where(key) naming FILE:LINE of a key.
+function M.load_config_file(path)
+  local chunk, err = loadfile(path, "t", {})
+  if not chunk then error(err, 0) end
+  local ok, t = pcall(chunk)
+  if not ok then error(t, 0) end
+  if type(t) ~= "table" then error(path .. ": a config file returns a table of settings", 0) end
+  local f = assert(io.open(path))
+  local text = f:read("a")
+  f:close()
+  local function where(key)
+    local last = key:match("([^.]+)$")
+    local n = 0
+    for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+      n = n + 1
+      if line:find(last, 1, true) then return path .. ":" .. n end
+    end
+    return path
+  end
+  return t, where
 end
 
 -- Names of the bundled rulesets.

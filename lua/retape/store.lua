@@ -34,6 +34,7 @@ M.STATE_FIELDS = {
   "ts", "ingest_ts", "trigger_ts", "sl", "tp", "score", "rank_position", "move_status", "flags",
   "kanban_stage", "kanban_meta", "prev_kanban_stage", "prev_kanban_stage_ts", "entry_ts", "entry_price",
   "kanban_cycle_enter_now_ts", "kanban_cycle_trigger_ts", "kanban_cycle_side",
+  "exec", -- executor state of rulesets that keep one (cooldowns), absent otherwise
 }
 local STATE_ORDER = { "ticker", table.unpack(M.STATE_FIELDS) }
 STATE_ORDER[#STATE_ORDER + 1] = "payload"

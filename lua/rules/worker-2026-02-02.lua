@@ -118,7 +118,7 @@ local function abs(x) return x < 0 and -x or x end
 local function flag(d, name) local f = d.flags; return type(f) == "table" and f[name] == true end
 -- JS truthiness for numbers: nil, 0 and NaN are falsy
 local function truthy(v) return v ~= nil and v ~= false and v ~= 0 and v == v and v ~= "" end
-R.helpers = { num = num, pos = pos, clamp = clamp, round2 = round2 }
+R.helpers = { num = num, pos = pos, clamp = clamp, round2 = round2, truthy = truthy, flag = flag, abs = abs }
 
 function R.is_momentum(d)
   return d.state == "HTF_BULL_LTF_BULL" or d.state == "HTF_BEAR_LTF_BEAR"
@@ -552,6 +552,7 @@ function R.prepare(p, row)
 end
 
 local CYCLE = { "kanban_cycle_enter_now_ts", "kanban_cycle_trigger_ts", "kanban_cycle_side" }
+R.CYCLE_FIELDS = CYCLE
 
 -- Carries entry and cycle stamps over from the ticker's previous state `ex`
 -- (or starts fresh when the row is older than it), then from its open trade.
@@ -569,21 +570,39 @@ function R.carry(p, ex, open_trade)
   end
 end
 
--- Applies §3.7 to the classified stage; returns final stage and forcing rule.
-function R.transition(d, ex, stage)
+-- The lifecycle gate of §3.7: a management lane needs a trigger and the
+-- enter_now cycle of the same trigger and side.  Returns final, forced.
+function R.lifecycle_gate(d, ex, final)
+  if not pos(d.trigger_ts) then return "watch", "forced_watch_missing_trigger" end
+  if not (pos(ex.kanban_cycle_enter_now_ts) and ex.kanban_cycle_trigger_ts == d.trigger_ts
+          and ex.kanban_cycle_side == R.side(d)) then
+    return "enter_now", "forced_enter_now_gate"
+  end
+  return final, nil
+end
+
+-- Entry stamps: set on the first enter_now of a run of enter_now rows, then
+-- the first stamp sticks for good while the ticker is on the board (the
+-- original's quirk: re-entries reuse a stale entry price).
+function R.entry_stamps(d, ex, final, prev)
+  if final == "enter_now" and prev ~= "enter_now" and pos(d.price) then
+    d.entry_price, d.entry_ts = d.price, d.ts
+  end
+  if final ~= nil and truthy(ex.entry_price) then
+    d.entry_price, d.entry_ts = ex.entry_price, ex.entry_ts
+  end
+end
+
+-- Applies §3.7 to the classified stage; returns final stage and forcing
+-- rule.  `open_trade` (the ticker's open trade or nil) is unused here and
+-- available to rulesets that extend this one.
+function R.transition(d, ex, stage, open_trade) -- luacheck: ignore
   local prev = ex.kanban_stage
   local final, forced = stage, nil
   if prev == "archive" and R.management[stage] then
     final, forced = "watch", "recycled_from_archive"
   end
-  if R.management[final] then
-    if not pos(d.trigger_ts) then
-      final, forced = "watch", "forced_watch_missing_trigger"
-    elseif not (pos(ex.kanban_cycle_enter_now_ts) and ex.kanban_cycle_trigger_ts == d.trigger_ts
-                and ex.kanban_cycle_side == R.side(d)) then
-      final, forced = "enter_now", "forced_enter_now_gate"
-    end
-  end
+  if R.management[final] then final, forced = R.lifecycle_gate(d, ex, final) end
   if forced then
     if type(d.flags) ~= "table" then d.flags = {} end
     d.flags[forced] = true
@@ -600,12 +619,7 @@ function R.transition(d, ex, stage)
   if prev ~= nil and final ~= nil and prev ~= final then
     d.prev_kanban_stage, d.prev_kanban_stage_ts = prev, d.ts
   end
-  if final == "enter_now" and prev ~= "enter_now" and pos(d.price) then
-    d.entry_price, d.entry_ts = d.price, d.ts
-  end
-  if final ~= nil and truthy(ex.entry_price) then
-    d.entry_price, d.entry_ts = ex.entry_price, ex.entry_ts
-  end
+  R.entry_stamps(d, ex, final, prev)
   d.kanban_stage = final
   d.kanban_meta = R.meta(d, final)
   return final, forced
@@ -625,7 +639,7 @@ function R.step(p, row, ex, open_trade)
   p.flags.move_completed = ms.status == "COMPLETED"
   R.apply_score(p)
   local stage, rule = R.classify(p)
-  local final, forced = R.transition(p, ex, stage)
+  local final, forced = R.transition(p, ex, stage, open_trade)
   return stage, final, forced, forced or rule
 end
 

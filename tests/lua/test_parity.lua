@@ -11,7 +11,7 @@ local receipts = P.receipts_db(tmp)
 
 local function replay_day(db, day, dir)
   local trace = {}
-  local rp = assert(retape.replay.open { db = db, state = dir .. "/state",
+  local rp = assert(retape.replay.open { db = db, state = dir .. "/state", rules = "worker-2026-02-02",
     trace = function(r) trace[#trace + 1] = r end })
   local resp = rp:run { date = day }
   local trades = retape.replay.trades(rp.store)
@@ -106,10 +106,13 @@ end
 -- every other trading day of the bundled receipts runs without an error
 do
   local dir = t.tempdir()
-  local rp = assert(retape.replay.open { db = receipts, state = dir .. "/state" })
-  local resp = rp:run { from = "2025-12-10", to = "2026-02-09" }
-  rp:close()
-  t.eq(resp.errors, 0, "all bundled days: no receipt fails")
+  local resp
+  for _, rules in ipairs { "worker-2026-02-02", "default" } do
+    local rp = assert(retape.replay.open { db = receipts, state = dir .. "/" .. rules, rules = rules })
+    resp = rp:run { from = "2025-12-10", to = "2026-02-09" }
+    rp:close()
+    t.eq(resp.errors, 0, rules .. ": all bundled days, no receipt fails")
+  end
   t.ok(resp.rowsProcessed > 30000, "all bundled days: session rows processed", resp.rowsProcessed)
 end
 

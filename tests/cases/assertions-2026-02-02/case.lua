@@ -3,6 +3,7 @@ return function(t)
   local r = t.replay {
     receipts = { file = "$SHARED/data/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-02", to = "2026-02-02",
                  levels = true },
+    rules = "worker-2026-02-02",
     runs = { { date = "2026-02-02" } },
   }
   t.eq(#r.trades, 44, "44 trades on the levels day")

@@ -5,5 +5,6 @@ return {
   description = "2026-01-16, all tickers, synthetic levels",
   receipts = { file = "$SHARED/data/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-01-16", to = "2026-01-16",
                levels = true },
+  rules = "worker-2026-02-02",
   runs = { { date = "2026-01-16" } },
 }
