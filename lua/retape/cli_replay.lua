@@ -254,6 +254,7 @@ return function(cli)
     options = with_store_options {
       { name = "by", arg = "VIEW", help = "day | pnl | history" },
       { name = "days", arg = "N", type = "integer", help = "--by pnl: only the last N days" },
+      { name = "day-key", arg = "ny|utc", help = "day of an event: New York or UTC date (default: the ruleset's)" },
       { name = "ticker", arg = "T[,T...]", help = "only these tickers" },
       { name = "json", type = "flag", help = "JSON output" },
       { name = "csv", type = "flag", help = "CSV output" },
@@ -265,6 +266,15 @@ return function(cli)
       if not st then return fail("trades", err) end
       local replay, views = require "retape.replay", require "retape.views"
       local trades = replay.trades(st)
+      local day_key = o.day_key
+      if not day_key then -- the day keys of the ruleset that made the store (UTC for the parity one)
+        local runs = replay.runs(st)
+        local last = runs[#runs]
+        local ok, R = pcall(require("retape.rules").load, last and last.rules or "worker-2026-02-02")
+        day_key = ok and R.views and R.views.day_key or "utc"
+      end
+      if day_key ~= "ny" and day_key ~= "utc" then args.usage_error("--day-key expects ny or utc, got '%s'", day_key) end
+      local vopts = { day_key = day_key }
       st:close()
       if o.ticker then
         local keep = {}
@@ -278,16 +288,16 @@ return function(cli)
         if o.json then out("%s", json.encode(trades, require("retape.store").TRADE_ORDER)); return 0 end
         rows, columns = trades, TRADE_COLUMNS
       elseif o.by == "day" then
-        rows = views.by_day(trades)
+        rows = views.by_day(trades, vopts)
         if o.json then
           out("%s", json.encode(rows, { "day", "entries", "trims", "exits", "wins", "losses", "realized", "trades" }))
           return 0
         end
         columns = VIEW_COLUMNS.day
       elseif o.by == "pnl" then
-        rows, columns = views.by_pnl(trades, o.days), VIEW_COLUMNS.pnl
+        rows, columns = views.by_pnl(trades, o.days, vopts), VIEW_COLUMNS.pnl
       else
-        rows, columns = views.history(trades), VIEW_COLUMNS.history
+        rows, columns = views.history(trades, vopts), VIEW_COLUMNS.history
         for _, r in ipairs(rows) do r.time = rtime.iso_utc(r.ts) end
       end
       if o.json then out("%s", json.encode(rows)); return 0 end
@@ -425,6 +435,92 @@ return function(cli)
       out("\nstage %s, by rule: %s", tostring(x.stage), x.rule)
       out("final stage %s%s (previous: %s)", tostring(x.final_stage), x.forced and (", forced by " .. x.forced) or "",
         tostring(x.prev_stage))
+      return 0
+    end,
+  })
+
+  command("runs", {
+    summary = "List the run manifests recorded in a state store",
+    usage = "retape runs --state DIR [--json]",
+    options = with_store_options {
+      { name = "json", type = "flag", help = "print the manifests as JSON (with the effective config)" },
+    },
+    run = function(o)
+      local st, err = require("retape.store").open(state_dir(o), true)
+      if not st then return fail("runs", err) end
+      local replay = require "retape.replay"
+      local list = replay.runs(st)
+      st:close()
+      if o.json then out("%s", json.encode(list, replay.MANIFEST_ORDER)); return 0 end
+      local rows = {}
+      for i, m in ipairs(list) do
+        local p = m.params or {}
+        local scope = p.date ~= nil and p.date ~= json.null and p.date or ((p.from or "?") .. ".." .. (p.to or "?"))
+        if p.ticker and p.ticker ~= json.null then scope = scope .. " " .. p.ticker end
+        if p.bucket and p.bucket ~= json.null then scope = scope .. " @" .. rtime.format_ny(p.bucket):match("%d%d:%d%d") end
+        local r = m.response or {}
+        local n = 0
+        for _ in pairs(m.overrides or {}) do n = n + 1 end
+        local int = math.tointeger
+        rows[i] = { seq = int(m.seq), finished = m.finished, rules = m.rules .. (n > 0 and (" +" .. n .. " overrides") or ""),
+          scope = scope, rows = int(r.rowsProcessed), trades = int(r.tradesCreated), receipts = m.receipts and m.receipts.hash,
+          results = m.results and (m.results.lanes_hash .. "/" .. m.results.trades_hash) or "(partial)" }
+      end
+      out("%s", require("retape.views").text_table({
+        { "seq", "run", nil, true }, { "finished", "finished (UTC)" }, { "rules", "rules" }, { "scope", "scope" },
+        { "rows", "rows", nil, true }, { "trades", "trades", nil, true }, { "receipts", "receipts hash" },
+        { "results", "lanes/trades hash" } }, rows))
+      return 0
+    end,
+  })
+
+  command("diff", {
+    summary = "Compare two replays of the same receipts: trades, lanes per ticker, totals",
+    usage = "retape diff STATE_A STATE_B [--json] [--all]",
+    options = {
+      { name = "json", type = "flag", help = "print the report as JSON" },
+      { name = "all", type = "flag", help = "list every ticker whose lanes differ (default: the first 20)" },
+    },
+    run = function(o, pos)
+      if #pos ~= 2 then args.usage_error("expected two state stores") end
+      local storem = require "retape.store"
+      local a, err = storem.open(pos[1], true)
+      if not a then return fail("diff", err) end
+      local b, err2 = storem.open(pos[2], true)
+      if not b then a:close(); return fail("diff", err2) end
+      local report = require("retape.diff").compare(a, b)
+      a:close()
+      b:close()
+      if o.json then out("%s", json.encode(report)); return 0 end
+      local ta, tb = report.totals.a, report.totals.b
+      out("%-18s %14s %14s", "", "A", "B")
+      for _, row in ipairs {
+        { "trades", "%14d", "trades" }, { "wins", "%14d", "wins" }, { "losses", "%14d", "losses" },
+        { "flat", "%14d", "flat" }, { "open", "%14d", "open" }, { "win rate", "%13.1f%%", "win_rate", 100 },
+        { "realized P&L", "%14.2f", "realized" }, { "unrealized P&L", "%14.2f", "unrealized" }, { "total P&L", "%14.2f", "pnl" } } do
+        local k, scale = row[3], row[4] or 1
+        out("%-18s " .. row[2] .. " " .. row[2], row[1], ta[k] * scale, tb[k] * scale)
+      end
+      out("\ntrades: %d only in A, %d only in B, %d changed", #report.removed, #report.added, #report.changed)
+      for _, k in ipairs(report.removed) do out("  - %s", k) end
+      for _, k in ipairs(report.added) do out("  + %s", k) end
+      for _, c in ipairs(report.changed) do
+        local parts = {}
+        for _, f in ipairs(c.fields) do
+          local function show(v)
+            if v == json.null then return "-" end
+            return type(v) == "number" and json.number(v) or tostring(v)
+          end
+          parts[#parts + 1] = string.format("%s %s -> %s", f.field, show(f.a), show(f.b))
+        end
+        out("  ~ %s: %s", c.trade, table.concat(parts, "; "))
+      end
+      out("\nlanes differ for %d tickers (first receipt where they part):", #report.lanes)
+      for i, l in ipairs(report.lanes) do
+        if i > 20 and not o.all then out("  ... %d more (--all)", #report.lanes - 20); break end
+        out("  %-6s %s  A %s, B %s  (%d of %d receipts differ)", l.ticker, rtime.format_ny(math.tointeger(l.first.ts), true),
+          l.first.a, l.first.b, l.receipts, l.of)
+      end
       return 0
     end,
   })

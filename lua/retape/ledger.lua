@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS ticker_latest (
   prev_kanban_stage_ts INTEGER, kanban_meta TEXT, move_status TEXT, score REAL, rank_position INTEGER,
   state TEXT, price REAL, htf_score REAL, ltf_score REAL, entry_ts INTEGER, entry_price REAL,
   payload_json TEXT);
+CREATE TABLE IF NOT EXISTS runs (seq INTEGER PRIMARY KEY, finished TEXT, rules TEXT, manifest_json TEXT);
 ]]
 
 local function trade_row(t)
@@ -55,7 +56,7 @@ function M.sync(st, path)
   local ok, result = pcall(function()
     db:exec(M.DDL)
     db:exec("BEGIN IMMEDIATE")
-    db:exec("DELETE FROM trade_events; DELETE FROM trades; DELETE FROM ticker_latest")
+    db:exec("DELETE FROM trade_events; DELETE FROM trades; DELETE FROM ticker_latest; DELETE FROM runs")
     local ins_trade <close> = db:prepare("INSERT INTO trades VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
     local ins_event <close> = db:prepare("INSERT INTO trade_events VALUES (?,?,?,?,?,?,?,?,?,?)")
     local ins_latest <close> = db:prepare("INSERT INTO ticker_latest VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
@@ -80,6 +81,13 @@ function M.sync(st, path)
         p.score, math.tointeger(p.rank_position), p.state, p.price, p.htf_score, p.ltf_score,
         math.tointeger(p.entry_ts), p.entry_price, text)
       counts.tickers = counts.tickers + 1
+    end
+    local ins_run <close> = db:prepare("INSERT INTO runs VALUES (?,?,?,?)")
+    counts.runs = 0
+    for _, text in st.kv:scan("retape:run:") do
+      local m = json.decode(text)
+      ins_run:run(math.tointeger(m.seq), m.finished, m.rules, text)
+      counts.runs = counts.runs + 1
     end
     db:exec("COMMIT")
     return counts

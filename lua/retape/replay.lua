@@ -16,6 +16,8 @@ local rtime = require "retape.time"
 local rules = require "retape.rules"
 local store = require "retape.store"
 local json = require "retape.json"
+local core = require "retape.core"
+local fnv1a32 = require("retape.ingest").fnv1a32
 
 local M = {}
 local Replay = {}
@@ -106,6 +108,8 @@ function Replay:reset_cache()
   self.dirty_states = {}
   self.dirty_trades, self.dirty_list = {}, {}
   self.new_ids = {}
+  self.lane_log = {}    -- T -> { {ts, final stage}, ... } of the bucket in progress
+  self.rows_hash = "0"  -- FNV chain over the receipt ids read (run manifests)
 end
 
 ---------------------------------------------------------------------------
@@ -170,6 +174,7 @@ end
 -- Runs one decoded receipt through the ruleset.  Returns true if processed,
 -- false if skipped (malformed payload, reported through on_error).
 function Replay:process_row(row, book, counters)
+  self.rows_hash = fnv1a32(self.rows_hash .. row.receipt_id)
   if row.error or type(row.payload) ~= "table" or row.payload[1] ~= nil then
     counters.errors = counters.errors + 1
     local msg = row.error or string.format("receipt %s: payload_json is not a JSON object", row.receipt_id)
@@ -190,6 +195,9 @@ function Replay:process_row(row, book, counters)
   R.simulate(p, row.ts, book)
   self.states[T] = p
   self.dirty_states[T] = { p = p, raw = row.payload_json }
+  local log = self.lane_log[T]
+  if not log then log = {}; self.lane_log[T] = log end
+  log[#log + 1] = { row.ts, final or json.null }
   if self.trace then self.trace(trace_record(row, p, ex, stage, final, forced, rule)) end
   if self.on_row then self.on_row(row, p, ex) end
   return true
@@ -228,20 +236,24 @@ function Replay:process_bucket(bucket, scope, offset, limit, cursor, counters)
     end
   end
   counters.trades = counters.trades + book.created
-  -- lane snapshot of the tickers this bucket touched, for `retape lanes --at`
+  -- lane log of the bucket: per ticker, [ts, final stage] of each receipt
+  -- (for `retape lanes --at` and `retape diff`)
   local lanes, any = json.object(), false
-  for T, s in pairs(self.dirty_states) do lanes[T] = s.p.kanban_stage or json.null; any = true end
+  for T, log in pairs(self.lane_log) do lanes[T] = log; any = true end
   cursor.bucket, cursor.offset = bucket, more and (offset or 0) + done or nil
   if any then
     local key = string.format("%s%013d", LANE_PREFIX, bucket)
     local prev = (offset or 0) > 0 and self.store.kv:get(key)
     if prev then
-      for T, stage in pairs(json.decode(prev)) do if lanes[T] == nil then lanes[T] = stage end end
+      for T, log in pairs(json.decode(prev)) do
+        if lanes[T] then table.move(lanes[T], 1, #lanes[T], #log + 1, log) end
+        lanes[T] = log
+      end
     end
     self.store.batch:put(key, json.encode(lanes))
   end
   self.store:commit(self.dirty_states, self.dirty_list, cursor)
-  self.dirty_states, self.dirty_trades, self.dirty_list, self.new_ids = {}, {}, {}, {}
+  self.dirty_states, self.dirty_trades, self.dirty_list, self.new_ids, self.lane_log = {}, {}, {}, {}, {}
   return done, more
 end
 
@@ -301,6 +313,8 @@ M.days_between = days_between
 -- buckets, errors and from/to.
 function Replay:run(params)
   params = params or {}
+  local started = core.now_ms()
+  self.rows_hash = "0"
   local first, last
   if params.from or params.to then
     first = check_date(params.from or params.to, "from")
@@ -415,7 +429,53 @@ function Replay:run(params)
   resp.rowsProcessed = counters.rows
   resp.tradesCreated = counters.trades
   resp.errors = counters.errors
+  self:record_manifest(params, resp, counters, started)
   return resp
+end
+
+-- Hash of every value under a prefix of the store (bytes, no decoding).
+local function prefix_hash(kv, prefix)
+  local h = "0"
+  for k, v in kv:scan(prefix) do h = fnv1a32(h .. k .. v) end
+  return h
+end
+
+-- Records what a run() did in the store: engine, rules (name, source
+-- hashes, effective config), parameters, the receipts read (count, hash of
+-- their ids in order), wall-clock start and end, the response, and when the
+-- call finished its scope, hashes of the resulting lanes and trades.
+function Replay:record_manifest(params, resp, counters, started)
+  local kv = self.store.kv
+  local seq = (math.tointeger(tonumber(kv:get("retape:runs:last") or "0")) or 0) + 1
+  local p = {}
+  for _, k in ipairs { "date", "from", "to", "ticker", "bucket", "limit", "offset", "clean_slate", "resume" } do
+    p[k] = params[k]
+  end
+  local m = {
+    seq = seq, engine = core.version, rules = self.R.name, rules_sources = self.R.sources or json.object(),
+    config = self.R.config, overrides = self.R.overrides or json.object(), params = json.object(p),
+    script_version = self.script_version or false,
+    receipts = { read = counters.seen, hash = self.rows_hash },
+    started = rtime.iso_utc(math.floor(started)), finished = rtime.iso_utc(math.floor(core.now_ms())),
+    response = resp,
+  }
+  if not resp.hasMore then
+    m.results = { lanes_hash = prefix_hash(kv, store.LATEST), trades_hash = prefix_hash(kv, store.TRADE) }
+  end
+  local b = self.store.batch
+  b:put(string.format("retape:run:%06d", seq), json.encode(m, M.MANIFEST_ORDER))
+  b:put("retape:runs:last", tostring(seq))
+  kv:write(b)
+end
+
+M.MANIFEST_ORDER = { "seq", "engine", "rules", "rules_sources", "script_version", "params", "overrides", "receipts",
+  "started", "finished", "results", "response", "config", "read", "hash", "lanes_hash", "trades_hash" }
+
+-- The run manifests of a store, oldest first.
+function M.runs(st)
+  local list = {}
+  for _, v in st.kv:scan("retape:run:") do list[#list + 1] = json.decode(v) end
+  return list
 end
 
 ---------------------------------------------------------------------------
@@ -430,7 +490,10 @@ function M.lanes(st, R, at)
     for k, v in st.kv:scan(LANE_PREFIX) do
       local b = tonumber(k:sub(#LANE_PREFIX + 1))
       if b and b <= at then
-        for T, stage in pairs(json.decode(v)) do stage_of[T] = stage ~= json.null and stage or nil end
+        for T, log in pairs(json.decode(v)) do
+          local stage = log[#log][2]
+          stage_of[T] = stage ~= json.null and stage or nil
+        end
       end
     end
   else

@@ -30,6 +30,15 @@ local function bundled(name)
   return nil
 end
 
+-- Notes a hash of the code a ruleset was loaded from (R.sources: name ->
+-- FNV of the stripped bytecode); a ruleset extending another carries both.
+local function record_source(R, name, chunk)
+  local ok, code = pcall(string.dump, chunk, true)
+  R.sources = R.sources or {}
+  R.sources[name] = ok and require("retape.ingest").fnv1a32(code) or "unknown"
+  return R
+end
+
 -- load(spec) -> ruleset.  spec: a bundled name ("worker-2026-02-02"), a path
 -- to a .lua file, or a ruleset table (returned as is after checking).
 function M.load(spec)
@@ -38,13 +47,13 @@ function M.load(spec)
   if spec:find("/", 1, true) or spec:match("%.lua$") then
     local chunk, err = loadfile(spec, "t")
     if not chunk then error(err, 0) end
-    return check(chunk(spec), spec)
+    return record_source(check(chunk(spec), spec), spec, chunk)
   end
   local loader, extra = bundled(spec)
   if not loader then
     error(string.format("no ruleset '%s' (bundled: %s; or give a path to a .lua file)", spec, table.concat(M.list(), ", ")), 0)
   end
-  return check(loader("rules." .. spec, extra), spec)
+  return record_source(check(loader("rules." .. spec, extra), spec), spec, loader)
 end
 
 ---------------------------------------------------------------------------
@@ -140,8 +149,11 @@ function M.apply_overrides(R, overrides, where)
     local w = type(where) == "function" and where(k) or where or "override"
     check_override(paths, k, flat[k], w)
   end
-  for _, k in ipairs(keys) do set_path(R.config, k, flat[k]) end
-  R.overrides = flat
+  R.overrides = R.overrides or {}
+  for _, k in ipairs(keys) do
+    set_path(R.config, k, flat[k])
+    R.overrides[k] = flat[k]
+  end
   return R
 end
 

@@ -28,7 +28,10 @@ local function dir_of(t) return t.direction == "SHORT" and -1 or 1 end
 -- Every trade's history flattened: {ts, day, ticker, direction, type, price,
 -- shares, value, reason, trade_id}, deduplicated on ticker:direction:type:ts
 -- and sorted by time (ties: trade id, then position in the history).
-function M.events(trades)
+-- opts.day_key: "utc" (the original's) or "ny" (New York trading days).
+function M.events(trades, opts)
+  local ny = opts and opts.day_key == "ny"
+  local ny_date = require("retape.time").ny_date
   local out, seen = {}, {}
   for _, t in ipairs(trades) do
     for i, e in ipairs(t.history or {}) do
@@ -36,7 +39,7 @@ function M.events(trades)
       local key = string.format("%s:%s:%s:%s", t.ticker, t.direction, e.type, tostring(ts))
       if ts and not seen[key] then
         seen[key] = true
-        out[#out + 1] = { ts = ts, day = e.timestamp:sub(1, 10), ticker = t.ticker, direction = t.direction,
+        out[#out + 1] = { ts = ts, day = ny and ny_date(ts) or e.timestamp:sub(1, 10), ticker = t.ticker, direction = t.direction,
           type = e.type, price = e.price, shares = e.shares,
           value = e.value or (e.price and e.shares and e.price * e.shares), reason = e.reason,
           trade_id = t.id, seq = i, trade = t }
@@ -60,9 +63,9 @@ end
 -- Trade By Day: per UTC day, counts of entries/trims/exits, realized P&L of
 -- that day's trims and exits, wins/losses by the sign of each EXIT event's
 -- own P&L, and one row per trade active that day.
-function M.by_day(trades)
+function M.by_day(trades, opts)
   local days, order = {}, {}
-  for _, e in ipairs(M.events(trades)) do
+  for _, e in ipairs(M.events(trades, opts)) do
     local d = days[e.day]
     if not d then
       d = { day = e.day, entries = 0, trims = 0, exits = 0, realized = 0, wins = 0, losses = 0, trades = {}, rows = {} }
@@ -102,8 +105,8 @@ end
 -- Trade By P&L: per ticker, realized P&L of trims and exits in the last
 -- `ndays` UTC days present in the events (all when nil) plus the unrealized
 -- P&L of open trades; sorted by total, best first (ties by ticker).
-function M.by_pnl(trades, ndays)
-  local events = M.events(trades)
+function M.by_pnl(trades, ndays, opts)
+  local events = M.events(trades, opts)
   local window
   if ndays then
     local keys, seen = {}, {}
@@ -150,9 +153,9 @@ function M.by_pnl(trades, ndays)
 end
 
 -- Trade History: every event of every trade, oldest first.
-function M.history(trades)
+function M.history(trades, opts)
   local out = {}
-  for _, e in ipairs(M.events(trades)) do
+  for _, e in ipairs(M.events(trades, opts)) do
     local t = e.trade
     out[#out + 1] = { ts = e.ts, trade_id = e.trade_id, ticker = e.ticker, direction = e.direction, type = e.type,
       price = e.price, shares = e.shares, value = e.value, reason = e.reason, status = t.status }

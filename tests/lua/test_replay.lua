@@ -22,7 +22,8 @@ local function dump(dir)
   local kv = assert(retape.kv.open(dir))
   local parts = {}
   for k, v in kv:scan("") do
-    if k ~= "retape:cursor" then parts[#parts + 1] = k .. "=" .. v end
+    -- the cursor and the run manifests (wall-clock times, one per call) are logs, not results
+    if k ~= "retape:cursor" and not k:find("^retape:run") then parts[#parts + 1] = k .. "=" .. v end
   end
   kv:close()
   return table.concat(parts, "\n"), #parts

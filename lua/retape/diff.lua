@@ -1,0 +1,113 @@
+-- retape.diff — what changed between two replays of the same receipts
+-- (two stores, e.g. the parity and the default ruleset, or two threshold
+-- variants): trades added, removed and changed by field; per ticker, the
+-- first receipt where the lanes part and how many receipts differ; totals
+-- side by side.
+local json = require "retape.json"
+local replay = require "retape.replay"
+local views = require "retape.views"
+
+local M = {}
+
+local LANE_PREFIX = "retape:lane:"
+M.TRADE_FIELDS = { "entryPrice", "status", "trimmedPct", "exitPrice", "exitReason", "realizedPnl", "pnl", "sl", "events" }
+
+local function trade_key(t)
+  return string.format("%s %s %s", t.ticker, t.direction, require("retape.time").format_ny(math.tointeger(t.entry_ts), true))
+end
+
+local function field(t, f)
+  if f == "events" then
+    local ev = {}
+    for i, e in ipairs(t.history or {}) do ev[i] = e.type end
+    return table.concat(ev, ",")
+  end
+  return t[f]
+end
+
+local function same(a, b)
+  if type(a) == "number" and type(b) == "number" then
+    return a == b or math.abs(a - b) <= 1e-9 * math.max(math.abs(a), math.abs(b))
+  end
+  return a == b
+end
+
+-- Per ticker, the (ts, stage) of every receipt, from the lane logs.
+local function lane_logs(st)
+  local per = {}
+  for _, v in st.kv:scan(LANE_PREFIX) do
+    for T, log in pairs(json.decode(v)) do
+      local l = per[T]
+      if not l then l = {}; per[T] = l end
+      for _, e in ipairs(log) do l[#l + 1] = e end
+    end
+  end
+  return per
+end
+
+local function stage_name(s) return (s == nil or s == json.null) and "none" or s end
+
+function M.totals(trades)
+  local t = { trades = #trades, wins = 0, losses = 0, flat = 0, open = 0, realized = 0, unrealized = 0 }
+  for _, x in ipairs(trades) do
+    if x.status == "WIN" then t.wins = t.wins + 1
+    elseif x.status == "LOSS" then t.losses = t.losses + 1
+    elseif x.status == "FLAT" then t.flat = t.flat + 1
+    else t.open = t.open + 1 end
+    t.realized = t.realized + (x.realizedPnl or 0)
+  end
+  for _, r in ipairs(views.by_pnl(trades)) do t.unrealized = t.unrealized + r.unrealized end
+  local closed = t.wins + t.losses + t.flat
+  t.win_rate = closed > 0 and t.wins / closed or 0
+  t.pnl = t.realized + t.unrealized
+  return t
+end
+
+-- compare(store_a, store_b) -> report
+function M.compare(a, b)
+  local ta, tb = replay.trades(a), replay.trades(b)
+  local report = { added = {}, removed = {}, changed = {}, lanes = {}, totals = { a = M.totals(ta), b = M.totals(tb) } }
+  local by_a, by_b = {}, {}
+  for _, t in ipairs(ta) do by_a[trade_key(t)] = t end
+  for _, t in ipairs(tb) do by_b[trade_key(t)] = t end
+  local keys = {}
+  for k in pairs(by_a) do keys[#keys + 1] = k end
+  for k in pairs(by_b) do if not by_a[k] then keys[#keys + 1] = k end end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local x, y = by_a[k], by_b[k]
+    if not y then report.removed[#report.removed + 1] = k
+    elseif not x then report.added[#report.added + 1] = k
+    else
+      local fields = {}
+      for _, f in ipairs(M.TRADE_FIELDS) do
+        local u, v = field(x, f), field(y, f)
+        if not same(u, v) then fields[#fields + 1] = { field = f, a = u == nil and json.null or u, b = v == nil and json.null or v } end
+      end
+      if #fields > 0 then report.changed[#report.changed + 1] = { trade = k, fields = fields } end
+    end
+  end
+  local la, lb = lane_logs(a), lane_logs(b)
+  local tickers = {}
+  for T in pairs(la) do tickers[#tickers + 1] = T end
+  for T in pairs(lb) do if not la[T] then tickers[#tickers + 1] = T end end
+  table.sort(tickers)
+  for _, T in ipairs(tickers) do
+    local x, y = la[T] or {}, lb[T] or {}
+    local first, n = nil, 0
+    for i = 1, math.max(#x, #y) do
+      local u, v = x[i], y[i]
+      local differ = not u or not v or u[1] ~= v[1] or stage_name(u[2]) ~= stage_name(v[2])
+      if differ then
+        n = n + 1
+        if not first then
+          first = { ts = (u or v)[1], a = u and stage_name(u[2]) or "(no receipt)", b = v and stage_name(v[2]) or "(no receipt)" }
+        end
+      end
+    end
+    if n > 0 then report.lanes[#report.lanes + 1] = { ticker = T, first = first, receipts = n, of = math.max(#x, #y) } end
+  end
+  return report
+end
+
+return M
