@@ -18,6 +18,7 @@ local store = require "retape.store"
 local json = require "retape.json"
 local core = require "retape.core"
 local fnv1a32 = require("retape.ingest").fnv1a32
+local sandbox = require "retape.sandbox"
 
 local M = {}
 local Replay = {}
@@ -54,6 +55,7 @@ M.is_open = is_open
 --   on_bucket function(progress) after each committed bucket
 --   on_row   function(row, p, ex) after each processed receipt (p: the
 --            stamped payload, ex: the ticker's state before it)
+--   limits   {instructions = N, memory_mb = N} per receipt (retape.sandbox)
 function M.open(opts)
   opts = opts or {}
   local self = setmetatable({}, Replay)
@@ -88,6 +90,8 @@ function M.open(opts)
   self.batch = opts.batch or M.DEFAULT_BATCH
   self.trace, self.on_error, self.on_bucket = opts.trace, opts.on_error, opts.on_bucket
   self.on_row = opts.on_row
+  self.limits = {}
+  for k, v in pairs(sandbox.DEFAULT_LIMITS) do self.limits[k] = (opts.limits or {})[k] or v end
   self:reset_cache()
   return self
 end
@@ -191,8 +195,11 @@ function Replay:process_row(row, book, counters)
   end
   ex = ex or {}
   local R = self.R
-  local stage, final, forced, rule = R.step(p, row, ex, book.open(T))
-  R.simulate(p, row.ts, book)
+  local stage, final, forced, rule = self:call_rule(row, function()
+    local a, b, c, d = R.step(p, row, ex, book.open(T))
+    R.simulate(p, row.ts, book)
+    return a, b, c, d
+  end)
   self.states[T] = p
   self.dirty_states[T] = { p = p, raw = row.payload_json }
   local log = self.lane_log[T]
@@ -201,6 +208,16 @@ function Replay:process_row(row, book, counters)
   if self.trace then self.trace(trace_record(row, p, ex, stage, final, forced, rule)) end
   if self.on_row then self.on_row(row, p, ex) end
   return true
+end
+
+-- Runs rule code for one receipt under the sandbox limits; an error names
+-- the receipt and ticker, keeps the rule's file:line and adds its traceback.
+function Replay:call_rule(row, fn)
+  local results = table.pack(pcall(sandbox.guard, self.limits, fn))
+  if results[1] then return table.unpack(results, 2, results.n) end
+  local e = results[2]
+  local text = sandbox.is_limit_error(e) and (e.message .. (e.traceback or "")) or tostring(e)
+  error(string.format("receipt %s (%s): %s", row.receipt_id, row.ticker, text), 0)
 end
 
 ---------------------------------------------------------------------------

@@ -5,6 +5,8 @@
 -- rules/worker-2026-02-02.lua for the full shape.  Each load() runs the file
 -- afresh, so a caller may change `config` or replace functions of the table
 -- it gets without affecting any other run.
+local sandbox = require "retape.sandbox"
+
 local M = {}
 
 M.default = "default"          -- rules/default.lua: the parity rules with the faults fixed
@@ -39,13 +41,32 @@ local function record_source(R, name, chunk)
   return R
 end
 
+-- What rule code may require, and the environment it runs in.
+local function rule_modules()
+  local json = require "retape.json"
+  local facade = { load = function(spec) return M.load(spec) end, apply_overrides = M.apply_overrides,
+                   default = M.default, parity = M.parity }
+  local json_api = { encode = json.encode, decode = json.decode, null = json.null, number = json.number }
+  local time = require "retape.time"
+  return {
+    ["retape.rules"] = facade, ["retape.json"] = json_api, ["retape.time"] = time,
+    retape = { rules = facade, json = json_api, time = time },
+  }
+end
+
+-- Gives a loaded chunk the sandbox environment (its first upvalue is _ENV).
+local function sandboxed(chunk)
+  if debug.getupvalue(chunk, 1) == "_ENV" then debug.setupvalue(chunk, 1, sandbox.env(rule_modules())) end
+  return chunk
+end
+
 -- load(spec) -> ruleset.  spec: a bundled name ("worker-2026-02-02"), a path
 -- to a .lua file, or a ruleset table (returned as is after checking).
 function M.load(spec)
   spec = spec or M.default
   if type(spec) == "table" then return check(spec, "ruleset") end
   if spec:find("/", 1, true) or spec:match("%.lua$") then
-    local chunk, err = loadfile(spec, "t")
+    local chunk, err = loadfile(spec, "t", sandbox.env(rule_modules()))
     if not chunk then error(err, 0) end
     return record_source(check(chunk(spec), spec), spec, chunk)
   end
@@ -53,7 +74,7 @@ function M.load(spec)
   if not loader then
     error(string.format("no ruleset '%s' (bundled: %s; or give a path to a .lua file)", spec, table.concat(M.list(), ", ")), 0)
   end
-  return record_source(check(loader("rules." .. spec, extra), spec), spec, loader)
+  return record_source(check(sandboxed(loader)("rules." .. spec, extra), spec), spec, loader)
 end
 
 ---------------------------------------------------------------------------

@@ -11,15 +11,17 @@ diff tests/cases/parity-2026-02-02/expected/lanes.txt $T/cases/p/expected/lanes.
 sed -i 's|\["corridor.long.ltf_max"\] = 21|["corridor.long.nope"] = 1|' $T/cases/p/case.lua
 run $RETAPE test $T/cases/p
 run $RETAPE test $T/nowhere
-# nondeterministic rules are caught by --repeat
+# nondeterministic rules are caught (by --repeat, or already by the expected files)
 mkdir -p $T/cases/flaky && cp tests/cli/fixtures/flaky-rules.lua $T/cases/flaky/rules.lua
 cat > $T/cases/flaky/case.lua <<'CASE'
 return { receipts = "receipts.jsonl.gz", rules = "rules.lua", runs = { { date = "2026-02-02" } } }
 CASE
 cp tests/fixtures/day-2026-02-02.jsonl.gz $T/cases/flaky/receipts.jsonl.gz
 $RETAPE test --bless $T/cases/flaky > /dev/null
+for i in 1 2 3; do $RETAPE test $T/cases/flaky --repeat 3; done | grep -c '^not ok'
+# the sandbox: rule code cannot keep state in globals
+printf 'local R = require("retape").rules.load("worker-2026-02-02")\ncounter = 1\nreturn R\n' > $T/cases/flaky/rules.lua
 run $RETAPE test $T/cases/flaky
-run $RETAPE test $T/cases/flaky --repeat 3
 # explain one receipt
 run $RETAPE import --db $T/r.db --quiet tests/fixtures/day-2026-02-02.jsonl.gz
 run $RETAPE explain --db $T/r.db --date 2026-02-02 --ticker CVNA --at 09:40
