@@ -102,6 +102,8 @@ return function(cli)
       { name = "rules", arg = "NAME|FILE", help = "ruleset: bundled name or a .lua file", default = "default" },
       { name = "set", arg = "KEY=VALUE", repeat_ = true, help = "override one setting of the ruleset's config (repeatable)" },
       { name = "config", arg = "FILE.lua", help = "a Lua file returning a table of config overrides" },
+      { name = "max-instructions", arg = "N", type = "integer", help = "rule budget per receipt (default 5,000,000; rule files always, shipped rules when given)" },
+      { name = "max-memory-mb", arg = "N", type = "integer", help = "memory a rule may add per receipt (default 64)" },
       { name = "date", arg = "YYYY-MM-DD", help = "trading day (default: today in New York)" },
       { name = "from", arg = "YYYY-MM-DD", help = "first day of a range (state carries over)" },
       { name = "to", arg = "YYYY-MM-DD", help = "last day of a range" },
@@ -135,6 +137,8 @@ return function(cli)
       if not ok_rules then return fail("replay", R) end
       local rp, err = replay.open {
         db = o.db, state = state_dir(o), rules = R, batch = o.batch,
+        limits = (o.max_instructions or o.max_memory_mb)
+          and { instructions = o.max_instructions, memory_mb = o.max_memory_mb } or nil,
         script_version = (not o.all_versions) and o.script_version or false,
         trace = trace_fh and function(r) trace_fh:write(json.encode_row(r, replay.TRACE_COLUMNS), "\n") end,
         on_error = function(m)

@@ -90,8 +90,12 @@ function M.open(opts)
   self.batch = opts.batch or M.DEFAULT_BATCH
   self.trace, self.on_error, self.on_bucket = opts.trace, opts.on_error, opts.on_bucket
   self.on_row = opts.on_row
-  self.limits = {}
-  for k, v in pairs(sandbox.DEFAULT_LIMITS) do self.limits[k] = (opts.limits or {})[k] or v end
+  -- Rule files from users run under the sandbox limits; the rulesets shipped
+  -- with the engine do not pay for the hook unless limits are asked for.
+  if opts.limits or not R.trusted then
+    self.limits = {}
+    for k, v in pairs(sandbox.DEFAULT_LIMITS) do self.limits[k] = (opts.limits or {})[k] or v end
+  end
   self:reset_cache()
   return self
 end
@@ -113,7 +117,8 @@ function Replay:reset_cache()
   self.dirty_trades, self.dirty_list = {}, {}
   self.new_ids = {}
   self.lane_log = {}    -- T -> { {ts, final stage}, ... } of the bucket in progress
-  self.rows_hash = "0"  -- FNV chain over the receipt ids read (run manifests)
+  self.rows_hash = "0"  -- FNV chain over the receipt ids read, bucket by bucket (run manifests)
+  self.bucket_ids = {}
 end
 
 ---------------------------------------------------------------------------
@@ -178,7 +183,8 @@ end
 -- Runs one decoded receipt through the ruleset.  Returns true if processed,
 -- false if skipped (malformed payload, reported through on_error).
 function Replay:process_row(row, book, counters)
-  self.rows_hash = fnv1a32(self.rows_hash .. row.receipt_id)
+  local ids = self.bucket_ids
+  ids[#ids + 1] = row.receipt_id
   if row.error or type(row.payload) ~= "table" or row.payload[1] ~= nil then
     counters.errors = counters.errors + 1
     local msg = row.error or string.format("receipt %s: payload_json is not a JSON object", row.receipt_id)
@@ -195,11 +201,8 @@ function Replay:process_row(row, book, counters)
   end
   ex = ex or {}
   local R = self.R
-  local stage, final, forced, rule = self:call_rule(row, function()
-    local a, b, c, d = R.step(p, row, ex, book.open(T))
-    R.simulate(p, row.ts, book)
-    return a, b, c, d
-  end)
+  local stage, final, forced, rule = self:call_rule(row, R.step, p, row, ex, book.open(T))
+  self:call_rule(row, R.simulate, p, row.ts, book)
   self.states[T] = p
   self.dirty_states[T] = { p = p, raw = row.payload_json }
   local log = self.lane_log[T]
@@ -212,8 +215,10 @@ end
 
 -- Runs rule code for one receipt under the sandbox limits; an error names
 -- the receipt and ticker, keeps the rule's file:line and adds its traceback.
-function Replay:call_rule(row, fn)
-  local results = table.pack(pcall(sandbox.guard, self.limits, fn))
+function Replay:call_rule(row, fn, ...)
+  local results
+  if self.limits then results = table.pack(pcall(sandbox.guard, self.limits, fn, ...))
+  else results = table.pack(xpcall(fn, sandbox.traceback, ...)) end
   if results[1] then return table.unpack(results, 2, results.n) end
   local e = results[2]
   local text = sandbox.is_limit_error(e) and (e.message .. (e.traceback or "")) or tostring(e)
@@ -253,6 +258,8 @@ function Replay:process_bucket(bucket, scope, offset, limit, cursor, counters)
     end
   end
   counters.trades = counters.trades + book.created
+  self.rows_hash = fnv1a32(self.rows_hash .. table.concat(self.bucket_ids, "\n"))
+  self.bucket_ids = {}
   -- lane log of the bucket: per ticker, [ts, final stage] of each receipt
   -- (for `retape lanes --at` and `retape diff`)
   local lanes, any = json.object(), false

@@ -68,13 +68,17 @@ function M.load(spec)
   if spec:find("/", 1, true) or spec:match("%.lua$") then
     local chunk, err = loadfile(spec, "t", sandbox.env(rule_modules()))
     if not chunk then error(err, 0) end
-    return record_source(check(chunk(spec), spec), spec, chunk)
+    local R = record_source(check(chunk(spec), spec), spec, chunk)
+    R.trusted = false -- user code: replays run it under the sandbox limits
+    return R
   end
   local loader, extra = bundled(spec)
   if not loader then
     error(string.format("no ruleset '%s' (bundled: %s; or give a path to a .lua file)", spec, table.concat(M.list(), ", ")), 0)
   end
-  return record_source(check(sandboxed(loader)("rules." .. spec, extra), spec), spec, loader)
+  local R = record_source(check(sandboxed(loader)("rules." .. spec, extra), spec), spec, loader)
+  if R.trusted == nil then R.trusted = true end -- shipped with the engine
+  return R
 end
 
 ---------------------------------------------------------------------------

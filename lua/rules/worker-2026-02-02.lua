@@ -430,15 +430,13 @@ function R.classify_inputs(d)
   local function ge(v) return score ~= nil and score >= v end
   local in_corridor = x.corridor ~= nil
   -- the momentum enter paths, in the order the original tests them
+  -- (their conditions in words: R.path_conditions(), for explain)
   x.paths = {
-    { "P1", "(score >= " .. C.p1_score .. " or 1 <= position <= " .. C.p1_position_max .. ") and corridor",
-      (ge(C.p1_score) or (x.position >= 1 and x.position <= C.p1_position_max)) and in_corridor },
-    { "P2", "(thesis_match or momentum_elite) and score >= " .. C.p2_score, (x.thesis or x.elite) and ge(C.p2_score) },
-    { "P3", "|htf| >= " .. C.p3_htf .. " and |ltf| >= " .. C.p3_ltf .. " and score >= " .. C.p3_score,
-      htf >= C.p3_htf and ltf >= C.p3_ltf and ge(C.p3_score) },
-    { "P4", "corridor and sq30_release and score >= " .. C.p4_score, in_corridor and x.sq30_release and ge(C.p4_score) },
-    { "P5", "corridor and (ema_cross_1h or buyable_dip_1h) and score >= " .. C.p5_score,
-      in_corridor and x.cross_or_dip and ge(C.p5_score) },
+    { "P1", (ge(C.p1_score) or (x.position >= 1 and x.position <= C.p1_position_max)) and in_corridor },
+    { "P2", (x.thesis or x.elite) and ge(C.p2_score) },
+    { "P3", htf >= C.p3_htf and ltf >= C.p3_ltf and ge(C.p3_score) },
+    { "P4", in_corridor and x.sq30_release and ge(C.p4_score) },
+    { "P5", in_corridor and x.cross_or_dip and ge(C.p5_score) },
   }
   x.flip_enter = in_corridor and (ge(C.flip_enter_score) or ((x.thesis or x.elite) and ge(C.flip_elite_score)))
   x.setup_release = in_corridor and x.sq30_release and ge(C.setup_release_score)
@@ -481,7 +479,7 @@ function R.classify(d)
   -- 5: momentum paths
   if x.momentum then
     for _, path in ipairs(x.paths) do
-      if path[3] then return "enter_now", "momentum " .. path[1] end
+      if path[2] then return "enter_now", "momentum " .. path[1] end
     end
   end
   if not x.momentum then
@@ -491,6 +489,18 @@ function R.classify(d)
   end
   if x.listable and not x.late then return "watch", "catch-all watch" end          -- 9
   return nil, "not on the board (late, no path)"                                   -- 10
+end
+
+-- The enter paths' conditions in words, with the configured thresholds.
+function R.path_conditions()
+  local C = R.config.classify
+  return {
+    P1 = "(score >= " .. C.p1_score .. " or 1 <= position <= " .. C.p1_position_max .. ") and corridor",
+    P2 = "(thesis_match or momentum_elite) and score >= " .. C.p2_score,
+    P3 = "|htf| >= " .. C.p3_htf .. " and |ltf| >= " .. C.p3_ltf .. " and score >= " .. C.p3_score,
+    P4 = "corridor and sq30_release and score >= " .. C.p4_score,
+    P5 = "corridor and (ema_cross_1h or buyable_dip_1h) and score >= " .. C.p5_score,
+  }
 end
 
 -- explain(d) -> the inputs, the score fallback's parts and every enter
@@ -508,7 +518,12 @@ function R.explain(d)
       flip_watch = x.flip_watch, sq30_release = x.sq30_release, trigger_ts = d.trigger_ts,
       entry_ts = d.entry_ts, entry_price = d.entry_price,
     },
-    move = x.ms, score_base = base, score_parts = parts, paths = x.paths, stage = stage, rule = rule,
+    move = x.ms, score_base = base, score_parts = parts, stage = stage, rule = rule,
+    paths = (function()
+      local words, out = R.path_conditions(), {}
+      for i, path in ipairs(x.paths) do out[i] = { path[1], words[path[1]], path[2] } end
+      return out
+    end)(),
   }
 end
 
