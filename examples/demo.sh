@@ -23,7 +23,7 @@ echo "== receipts per New York day (top of the list)"
 "$RETAPE" days --db "$OUT/receipts.db" | head -8
 
 echo
-echo "== replay $DAY (real receipts: no price levels in them, so lanes but no trades)"
+echo "== replay $DAY with the default ruleset (real receipts carry no price levels: lanes, no trades)"
 "$RETAPE" replay --db "$OUT/receipts.db" --state "$OUT/real.state" --date "$DAY" --quiet
 
 echo
@@ -37,7 +37,13 @@ echo "== the same day with synthetic levels (the parity reference's recipe): tra
   --ledger "$OUT/ledger.db"
 
 echo
-echo "== Trade By P&L"
+echo "== the same day through the parity ruleset (the original's behaviour, faults included), and the difference"
+"$RETAPE" replay --db "$OUT/levels.db" --state "$OUT/parity.state" --date "$DAY" --quiet --rules worker-2026-02-02 \
+  | sed -n 2p
+"$RETAPE" diff "$OUT/parity.state" "$OUT/levels.state" | sed -n '1,16p'
+
+echo
+echo "== Trade By P&L (default ruleset)"
 "$RETAPE" trades --state "$OUT/levels.state" --by pnl | head -12
 
 echo
