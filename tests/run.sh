@@ -15,7 +15,8 @@ trap 'rm -rf "$RETAPE_TEST_TMP"' EXIT
 passed=0 failed=0 broken=()
 VG=()
 if [ "${VALGRIND:-0}" = 1 ]; then
-  VG=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99)
+  VG=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99
+      --suppressions=tests/valgrind.supp)
 fi
 export RETAPE_RUN="${VG[*]:+${VG[*]} }$RETAPE"
 

@@ -138,16 +138,11 @@ end
 -- The executor of the parity ruleset plus: archive closes, cooldowns, one
 -- entry per trigger cycle, stamps cleared when the position closes.
 function R.simulate(d, as_of, book)
-  local direction = R.direction(d)
+  local direction, open, px, stage, reason, weekend = R.sim_context(d, as_of, book)
   if not direction then return nil end
   local fx = F()
   local cd = fx.cooldown
   local e = exec_of(d)
-  local open = book.open(d.ticker)
-  local px = num(d.price)
-  local stage = d.kanban_stage
-  local reason = d.move_status and d.move_status.reasons[1] or ("KANBAN_" .. string.upper(tostring(stage)))
-  local weekend = book.weekend(as_of)
   local created
   local status = d.move_status and d.move_status.status
   if stage == "archive" and fx.archive_closes_trade and open and px and not weekend

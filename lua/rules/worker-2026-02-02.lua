@@ -810,14 +810,20 @@ end
 
 -- processTradeSimulation for one classified row; returns the trade it
 -- opened, if any.  The row's time is the only clock.
-function R.simulate(d, as_of, book)
+-- What every executor step needs: the row's direction (nil: no trading),
+-- the ticker's open trade, price, stage, reason and the weekend guard.
+function R.sim_context(d, as_of, book)
   local direction = R.direction(d)
   if not direction then return nil end
-  local open = book.open(d.ticker)
-  local px = num(d.price)
   local stage = d.kanban_stage
-  local reason = d.move_status and d.move_status.reasons[1] or ("KANBAN_" .. string.upper(tostring(stage)))
-  local weekend = book.weekend(as_of)
+  return direction, book.open(d.ticker), num(d.price), stage,
+    d.move_status and d.move_status.reasons[1] or ("KANBAN_" .. string.upper(tostring(stage))),
+    book.weekend(as_of)
+end
+
+function R.simulate(d, as_of, book)
+  local direction, open, px, stage, reason, weekend = R.sim_context(d, as_of, book)
+  if not direction then return nil end
   local created
   if stage == "exit" and not weekend and open and px then
     R.close_trade(open, px, reason, as_of, book)
