@@ -26,6 +26,8 @@ local lazy = {
   ledger = "retape.ledger",
   levels = "retape.levels",
   regress = "retape.regress",
+  diff    = "retape.diff",
+  sandbox = "retape.sandbox",
 }
 return setmetatable(retape, {
   __index = function(t, k)
