@@ -254,7 +254,8 @@ return function(cli)
     summary = "Show the simulated trades: Trade By Day, Trade By P&L, Trade History",
     usage = "retape trades --state DIR [--by day|pnl|history] [--json | --csv]",
     details = "Without --by: one line per trade; with --json the trades in the original's timed:trades:all\n"
-           .. "array format (entryTime descending).  Days are UTC dates, as in the original views.",
+           .. "array format (entryTime descending).  Days are the ruleset's day keys: UTC dates for the\n"
+           .. "parity ruleset (as the original), New York trading days for the default one (--day-key).",
     options = with_store_options {
       { name = "by", arg = "VIEW", help = "day | pnl | history" },
       { name = "days", arg = "N", type = "integer", help = "--by pnl: only the last N days" },

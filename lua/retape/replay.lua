@@ -47,7 +47,7 @@ M.is_open = is_open
 -- open(opts) -> replay | nil, message
 --   db       receipts SQLite file (or an open retape.source)
 --   state    RocksDB directory (or an open retape.kv / retape.store)
---   rules    ruleset name, path or table (default: the parity ruleset)
+--   rules    ruleset name, path or table (default: "default")
 --   script_version  "2.5.0" (default); false = no filter
 --   batch    rows fetched per round trip (default 256; never changes results)
 --   trace    function(record) called for each processed receipt
