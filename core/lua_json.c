@@ -31,6 +31,7 @@ typedef struct out_buf {
 
 #define OUT_MT "retape.jsonenc.buffer"
 
+/* __gc of the output buffer: frees the text (after a raise mid-encoding). */
 static int out_gc(lua_State *L)
 {
     out_buf *o = luaL_checkudata(L, 1, OUT_MT);
@@ -39,6 +40,7 @@ static int out_gc(lua_State *L)
     return 0;
 }
 
+/* Appends len bytes, doubling the buffer as needed; raises on out of memory. */
 static void out_add(lua_State *L, out_buf *o, const char *s, size_t len)
 {
     if (len == 0)
@@ -67,6 +69,7 @@ typedef struct key_ref {
     lua_Integer rank; /* LUA_MAXINTEGER when unranked */
 } key_ref;
 
+/* qsort order of object keys: rank first (listed keys), then bytes. */
 static int compare_keys(const void *a, const void *b)
 {
     const key_ref *x = a, *y = b;
@@ -186,6 +189,9 @@ static void encode_object(lua_State *L, out_buf *b, int idx, int ranks, int dept
     lua_pop(L, 1); /* keys */
 }
 
+/* Encodes the table at idx: a raw fragment (raw_mt) verbatim, a sequence
+ * (or an empty table without object_mt) as an array, anything else as an
+ * object.  Raises past MAX_DEPTH (cycles) and on tables mixing both. */
 static void encode_table(lua_State *L, out_buf *b, int idx, int ranks, int depth)
 {
     if (depth > MAX_DEPTH)

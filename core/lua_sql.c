@@ -25,6 +25,7 @@
 typedef struct db_box { sqlite3 *db; char *path; } db_box;
 typedef struct stmt_box { sqlite3_stmt *stmt; } stmt_box;
 
+/* The open database at idx; raises if it was closed. */
 static sqlite3 *to_db(lua_State *L, int idx)
 {
     db_box *box = luaL_checkudata(L, idx, DB_MT);
@@ -33,6 +34,7 @@ static sqlite3 *to_db(lua_State *L, int idx)
     return box->db;
 }
 
+/* The live statement at idx; raises if it was finalized. */
 static sqlite3_stmt *to_stmt(lua_State *L, int idx)
 {
     stmt_box *box = luaL_checkudata(L, idx, STMT_MT);
@@ -70,6 +72,7 @@ static int l_open(lua_State *L)
     return 1;
 }
 
+/* db:close(); also __gc/__close.  Safe to call twice. */
 static int l_close(lua_State *L)
 {
     db_box *box = luaL_checkudata(L, 1, DB_MT);
@@ -125,6 +128,7 @@ static void bind_args(lua_State *L, sqlite3_stmt *st, int first)
     }
 }
 
+/* Pushes column c of the current row as integer, float, nil or string. */
 static void push_column(lua_State *L, sqlite3_stmt *st, int c)
 {
     switch (sqlite3_column_type(st, c)) {
@@ -207,6 +211,7 @@ static int l_rows(lua_State *L)
     return 1;
 }
 
+/* stmt:finalize(); also __gc/__close.  Safe to call twice. */
 static int l_finalize(lua_State *L)
 {
     stmt_box *box = luaL_checkudata(L, 1, STMT_MT);
