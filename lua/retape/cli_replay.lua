@@ -399,12 +399,9 @@ return function(cli)
       local dir = os.tmpname()
       os.remove(dir)
       local rp, err = require("retape.replay").open { db = o.db, state = dir, rules = R,
-        on_row = function(row, p, ex)
+        on_row = function(row, p, ex, _, _, forced)
           if row.ticker == T and row.ts <= at then
-            final = { stage = p.kanban_stage, prev = ex.kanban_stage, receipt_id = row.receipt_id,
-                      forced = p.flags and (p.flags.forced_enter_now_gate and "forced_enter_now_gate"
-                        or p.flags.recycled_from_archive and "recycled_from_archive"
-                        or p.flags.forced_watch_missing_trigger and "forced_watch_missing_trigger") or nil }
+            final = { stage = p.kanban_stage, prev = ex.kanban_stage, receipt_id = row.receipt_id, forced = forced }
           end
         end }
       if not rp then return fail("explain", err) end

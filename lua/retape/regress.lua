@@ -17,6 +17,7 @@
 local retape = require "retape"
 local rtime = require "retape.time"
 local json = require "retape.json"
+local views = require "retape.views"
 
 local M = {}
 
@@ -200,11 +201,10 @@ local function num(x) return x == nil and "-" or json.number(x) end
 local function et(ms) return ms and rtime.format_ny(math.tointeger(ms), true) or "-" end
 
 function M.trade_line(t)
-  local events = {}
-  for i, e in ipairs(t.history or {}) do events[i] = e.type end
-  local exit_ts
-  for _, e in ipairs(t.history or {}) do
-    if e.type == "EXIT" then exit_ts = require("retape.views").iso_ms(e.timestamp) end
+  local events, exit_ts = {}, nil
+  for i, e in ipairs(t.history or {}) do
+    events[i] = e.type
+    if e.type == "EXIT" then exit_ts = views.iso_ms(e.timestamp) end
   end
   return string.format("%s %s entry=%s @%s status=%s trimmed=%s exit=%s @%s (%s) realized=%s pnl=%s sl=%s events=%s",
     t.ticker, t.direction, et(t.entry_ts), num(t.entryPrice), t.status, num(t.trimmedPct), et(exit_ts), num(t.exitPrice),

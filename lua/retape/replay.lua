@@ -53,8 +53,9 @@ M.is_open = is_open
 --   trace    function(record) called for each processed receipt
 --   on_error function(message) for receipts that cannot be processed
 --   on_bucket function(progress) after each committed bucket
---   on_row   function(row, p, ex) after each processed receipt (p: the
---            stamped payload, ex: the ticker's state before it)
+--   on_row   function(row, p, ex, stage, final, forced, rule) after each
+--            processed receipt (p: the stamped payload, ex: the ticker's
+--            state before it; then what the ruleset's step returned)
 --   limits   {instructions = N, memory_mb = N} per receipt (retape.sandbox)
 function M.open(opts)
   opts = opts or {}
@@ -160,9 +161,16 @@ function Replay:make_book()
     end
   end
   book.iso = rtime.iso_utc
+  -- New York Saturday/Sunday; every receipt of a bucket shares its day, so
+  -- the calendar lookup runs once per 5-minute bucket, not per receipt.
+  local weekend_bucket, weekend_value
   function book.weekend(ms)
-    local wday = rtime.to_ny(ms).wday
-    return wday == 0 or wday == 6
+    local b = ms - ms % BUCKET_MS
+    if b ~= weekend_bucket then
+      local wday = rtime.to_ny(ms).wday
+      weekend_bucket, weekend_value = b, wday == 0 or wday == 6
+    end
+    return weekend_value
   end
   return book
 end
@@ -209,7 +217,7 @@ function Replay:process_row(row, book, counters)
   if not log then log = {}; self.lane_log[T] = log end
   log[#log + 1] = { row.ts, final or json.null }
   if self.trace then self.trace(trace_record(row, p, ex, stage, final, forced, rule)) end
-  if self.on_row then self.on_row(row, p, ex) end
+  if self.on_row then self.on_row(row, p, ex, stage, final, forced, rule) end
   return true
 end
 

@@ -2,6 +2,9 @@
 -- (spec §4.5): Trade By Day, Trade By P&L, Trade History; plus the plain
 -- text / CSV renderers the CLI uses.  Day keys are UTC dates, as the
 -- original's (a quirk the parity ruleset keeps).
+local json_number = require("retape.json").number
+local ny_date = require("retape.time").ny_date
+
 local M = {}
 
 -- Days since 1970-01-01 of a civil date (proleptic Gregorian).
@@ -31,7 +34,6 @@ local function dir_of(t) return t.direction == "SHORT" and -1 or 1 end
 -- opts.day_key: "utc" (the original's) or "ny" (New York trading days).
 function M.events(trades, opts)
   local ny = opts and opts.day_key == "ny"
-  local ny_date = require("retape.time").ny_date
   local out, seen = {}, {}
   for _, t in ipairs(trades) do
     for i, e in ipairs(t.history or {}) do
@@ -213,7 +215,7 @@ function M.csv(columns, rows)
     local f = {}
     for i, c in ipairs(columns) do
       local v = row[c[1]]
-      f[i] = csv_field(type(v) == "number" and require("retape.json").number(v) or cell(v))
+      f[i] = csv_field(type(v) == "number" and json_number(v) or cell(v))
     end
     out[#out + 1] = table.concat(f, ",")
   end

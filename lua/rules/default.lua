@@ -48,11 +48,10 @@ local F = function() return R.config.fixes end
 -- `exec` (cooldowns, the last entry's trigger) is part of the stored state (retape.store)
 
 
-function R.prepare(p, row)
-  if F().synthesize_trigger_ts then return parity.prepare(p, row) end
-  local had = p.trigger_ts
-  parity.prepare(p, row)
-  if num(had) == nil then p.trigger_ts = nil end
+-- A receipt without trigger_ts keeps none (the gate below copes).
+function R.missing_trigger_ts(p, row)
+  if F().synthesize_trigger_ts then return parity.missing_trigger_ts(p, row) end
+  return nil
 end
 
 function R.carry(p, ex, open_trade)

@@ -552,11 +552,17 @@ end
 ---------------------------------------------------------------------------
 -- §4.1 row preparation and §3.7 lane transitions
 
+-- The trigger time of a receipt that has none: the original substitutes the
+-- row's own time (which then defeats the lifecycle gate, spec §3.7).
+function R.missing_trigger_ts(p, row) -- luacheck: ignore p
+  return row.ts
+end
+
 -- Stamps a freshly decoded payload with the row's time and normalised levels.
 function R.prepare(p, row)
   p.ts, p.ingest_ts = row.ts, row.ts
   local trig = num(p.trigger_ts)
-  if not trig then p.trigger_ts = row.ts
+  if not trig then p.trigger_ts = R.missing_trigger_ts(p, row)
   elseif trig < 1e12 then p.trigger_ts = trig * 1000 end
   if p.sl == nil then p.sl = p.sl_price; if p.sl == nil then p.sl = p.stop_loss end end
   if p.tp == nil then
