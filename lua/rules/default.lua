@@ -42,7 +42,7 @@ R.config.fixes = {
 R.views = { day_key = "ny" }
 
 local H = R.helpers
-local pos, num = H.pos, H.num
+local pos = H.pos
 local F = function() return R.config.fixes end
 
 -- `exec` (cooldowns, the last entry's trigger) is part of the stored state (retape.store)
