@@ -29,6 +29,8 @@ struct retape_kv_iter {
     rocksdb_iterator_t *it;
     char *prefix;
     size_t plen;
+    char *from; /* first key to visit (NULL: the prefix itself) */
+    size_t flen;
     int started;
 };
 
@@ -166,18 +168,75 @@ int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr)
 
 retape_kv_iter *retape_kv_scan(retape_kv *kv, const char *prefix, size_t plen)
 {
+    return retape_kv_scan_from(kv, prefix, plen, NULL, 0);
+}
+
+retape_kv_iter *retape_kv_scan_from(retape_kv *kv, const char *prefix, size_t plen, const char *from, size_t flen)
+{
     retape_kv_iter *it = calloc(1, sizeof *it);
     if (!it)
         return NULL;
     it->prefix = malloc(plen + 1);
-    if (!it->prefix) {
+    it->from = from ? malloc(flen + 1) : NULL;
+    if (!it->prefix || (from && !it->from)) {
+        free(it->prefix);
+        free(it->from);
         free(it);
         return NULL;
     }
     memcpy(it->prefix, prefix, plen);
     it->plen = plen;
+    if (from) {
+        memcpy(it->from, from, flen);
+        it->flen = flen;
+    }
     it->it = rocksdb_create_iterator(kv->db, kv->read);
     return it;
+}
+
+int retape_kv_last_before(retape_kv *kv, const char *prefix, size_t plen, const char *bound, size_t blen,
+                          char **key, size_t *klen, char **val, size_t *vlen, char **errptr)
+{
+    rocksdb_iterator_t *it = rocksdb_create_iterator(kv->db, kv->read);
+    int found = 0;
+    rocksdb_iter_seek_for_prev(it, bound, blen);
+    if (rocksdb_iter_valid(it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (kl == blen && memcmp(k, bound, blen) == 0) { /* strictly before the bound */
+            rocksdb_iter_prev(it);
+            if (rocksdb_iter_valid(it))
+                k = rocksdb_iter_key(it, &kl);
+        }
+        if (rocksdb_iter_valid(it) && kl >= plen && memcmp(k, prefix, plen) == 0) {
+            size_t vl;
+            const char *v = rocksdb_iter_value(it, &vl);
+            *key = malloc(kl + 1);
+            *val = malloc(vl + 1);
+            if (!*key || !*val) {
+                free(*key);
+                free(*val);
+                rocksdb_iter_destroy(it);
+                return set_error(errptr, "out of memory");
+            }
+            memcpy(*key, k, kl);
+            memcpy(*val, v, vl);
+            *klen = kl;
+            *vlen = vl;
+            found = 1;
+        }
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    if (err) {
+        if (found) {
+            free(*key);
+            free(*val);
+        }
+        return kv_error(errptr, "seek", NULL, err);
+    }
+    return found;
 }
 
 int retape_kv_iter_next(retape_kv_iter *it, const char **key, size_t *klen,
@@ -186,7 +245,10 @@ int retape_kv_iter_next(retape_kv_iter *it, const char **key, size_t *klen,
     if (!it->it)
         return 0;
     if (!it->started) {
-        rocksdb_iter_seek(it->it, it->prefix, it->plen);
+        if (it->from)
+            rocksdb_iter_seek(it->it, it->from, it->flen);
+        else
+            rocksdb_iter_seek(it->it, it->prefix, it->plen);
         it->started = 1;
     } else {
         rocksdb_iter_next(it->it);
@@ -210,5 +272,6 @@ void retape_kv_iter_close(retape_kv_iter *it)
     if (it->it)
         rocksdb_iter_destroy(it->it);
     free(it->prefix);
+    free(it->from);
     free(it);
 }

@@ -168,20 +168,22 @@ static int l_iter_close(lua_State *L)
     return 0;
 }
 
-/* store:scan(prefix) -> step, iter, nil, iter   (the 4th value closes it) */
+/* store:scan(prefix [, from]) -> step, iter, nil, iter   (the 4th value
+ * closes it).  With `from`, the scan starts at the first key >= from. */
 static int l_scan(lua_State *L)
 {
     kv_box *box = luaL_checkudata(L, 1, KV_MT);
     to_kv(L, 1);
-    size_t plen;
+    size_t plen, flen = 0;
     const char *prefix = luaL_optlstring(L, 2, "", &plen);
+    const char *from = luaL_optlstring(L, 3, NULL, &flen);
     lua_pushcfunction(L, iter_step);
     iter_box *ib = lua_newuserdatauv(L, sizeof *ib, 1);
     memset(ib, 0, sizeof *ib);
     luaL_setmetatable(L, ITER_MT);
     lua_pushvalue(L, 1); /* the iterator keeps its store alive */
     lua_setiuservalue(L, -2, 1);
-    ib->it = retape_kv_scan(box->kv, prefix, plen);
+    ib->it = retape_kv_scan_from(box->kv, prefix, plen, from, flen);
     if (!ib->it)
         return luaL_error(L, "out of memory");
     ib->owner = box;
@@ -192,6 +194,50 @@ static int l_scan(lua_State *L)
     lua_pushnil(L);
     lua_pushvalue(L, -2);
     return 4;
+}
+
+/* Two malloc'd copies kept in a GC-owned box while they are pushed, so a
+ * memory error raised by lua_pushlstring cannot leak them. */
+typedef struct copies_box { char *a, *b; } copies_box;
+
+static int copies_free(lua_State *L)
+{
+    copies_box *c = lua_touserdata(L, 1);
+    retape_free(c->a);
+    retape_free(c->b);
+    c->a = c->b = NULL;
+    return 0;
+}
+
+/* store:last_before(prefix, bound) -> key, value | nil: the greatest key
+ * with that prefix strictly below bound.  Raises on a store error. */
+static int l_last_before(lua_State *L)
+{
+    retape_kv *kv = to_kv(L, 1);
+    size_t plen, blen;
+    const char *prefix = luaL_checklstring(L, 2, &plen);
+    const char *bound = luaL_checklstring(L, 3, &blen);
+    copies_box *c = lua_newuserdatauv(L, sizeof *c, 0);
+    c->a = c->b = NULL;
+    lua_newtable(L);
+    lua_pushcfunction(L, copies_free);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    char *err = NULL;
+    size_t kl = 0, vl = 0;
+    int rc = retape_kv_last_before(kv, prefix, plen, bound, blen, &c->a, &kl, &c->b, &vl, &err);
+    if (rc < 0)
+        return raise_message(L, err);
+    if (rc == 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushlstring(L, c->a, kl);
+    lua_pushlstring(L, c->b, vl);
+    retape_free(c->a);
+    retape_free(c->b);
+    c->a = c->b = NULL;
+    return 2;
 }
 
 /* store:batch() -> batch */
@@ -265,7 +311,7 @@ static int l_batch_free(lua_State *L)
 int luaopen_retape_kv(lua_State *L)
 {
     static const luaL_Reg kv_methods[] = {
-        {"get", l_get}, {"put", l_put}, {"delete", l_delete}, {"scan", l_scan},
+        {"get", l_get}, {"put", l_put}, {"delete", l_delete}, {"scan", l_scan}, {"last_before", l_last_before},
         {"batch", l_batch}, {"write", l_write}, {"close", l_close}, {NULL, NULL},
     };
     static const luaL_Reg batch_methods[] = {

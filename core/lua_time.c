@@ -69,6 +69,44 @@ static int l_parse_date(lua_State *L)
 }
 
 /* time.ny_date(ms) -> "YYYY-MM-DD" (the New York calendar day) */
+/* time.days(from, to) -> { "YYYY-MM-DD", ... } every calendar day of the
+ * inclusive range, and a parallel list of weekdays (0 = Sunday); nil,
+ * message for a bad date or from after to.  The one calendar: Lua code never
+ * steps days itself. */
+static int l_days(lua_State *L)
+{
+    int y1, m1, d1, y2, m2, d2;
+    const char *from = luaL_checkstring(L, 1), *to = luaL_checkstring(L, 2);
+    const char *bad = retape_time_parse_date(from, &y1, &m1, &d1) != 0 ? from
+                    : retape_time_parse_date(to, &y2, &m2, &d2) != 0 ? to : NULL;
+    if (bad) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "bad date '%s' (expected YYYY-MM-DD)", bad);
+        return 2;
+    }
+    int64_t a = retape_time_day_number(y1, m1, d1), b = retape_time_day_number(y2, m2, d2);
+    if (a > b) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s is after %s", from, to);
+        return 2;
+    }
+    if (b - a > 100000)
+        return luaL_error(L, "range %s..%s is too long", from, to);
+    lua_createtable(L, (int)(b - a + 1), 0);
+    lua_createtable(L, (int)(b - a + 1), 0);
+    for (int64_t z = a; z <= b; z++) {
+        int y, m, d, wd;
+        char text[32];
+        retape_time_from_day_number(z, &y, &m, &d, &wd);
+        snprintf(text, sizeof text, "%04d-%02d-%02d", y, m, d);
+        lua_pushstring(L, text);
+        lua_rawseti(L, -3, (lua_Integer)(z - a + 1));
+        lua_pushinteger(L, wd);
+        lua_rawseti(L, -2, (lua_Integer)(z - a + 1));
+    }
+    return 2;
+}
+
 static int l_ny_date(lua_State *L)
 {
     retape_civil c;
@@ -129,7 +167,7 @@ int luaopen_retape_time(lua_State *L)
         {"to_ny", l_to_ny}, {"from_ny", l_from_ny}, {"session", l_session},
         {"parse_date", l_parse_date}, {"ny_date", l_ny_date}, {"format_ny", l_format_ny},
         {"bucket_5m", l_bucket_5m}, {"iso_utc", l_iso_utc},
-        {"utc_date", l_utc_date}, {NULL, NULL},
+        {"utc_date", l_utc_date}, {"days", l_days}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     return 1;

@@ -176,3 +176,15 @@ int64_t retape_time_now_ms(void)
     clock_gettime(CLOCK_REALTIME, &now);
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
+
+int64_t retape_time_day_number(int year, int month, int day)
+{
+    return days_from_civil(year, month, day);
+}
+
+void retape_time_from_day_number(int64_t days, int *year, int *month, int *day, int *weekday)
+{
+    civil_from_days(days, year, month, day);
+    if (weekday)
+        *weekday = weekday_of_days(days);
+}

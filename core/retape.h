@@ -74,6 +74,10 @@ int retape_time_parse_date(const char *text, int *year, int *month, int *day);
 void retape_time_session(int year, int month, int day, int64_t *open_ms, int64_t *close_ms);
 /* floor(ts / 300000) * 300000, also for negative ts. */
 int64_t retape_time_bucket_5m(int64_t ts_ms);
+/* The calendar (proleptic Gregorian): days since 1970-01-01 of a date, and
+ * back (with the weekday, 0 = Sunday; weekday may be NULL). */
+int64_t retape_time_day_number(int year, int month, int day);
+void retape_time_from_day_number(int64_t days, int *year, int *month, int *day, int *weekday);
 /* The wall clock (CLI defaults only; never used by replay logic). */
 int64_t retape_time_now_ms(void);
 
@@ -157,6 +161,13 @@ int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr);
 /* Iterates the keys that start with prefix, in byte order.  Key and value
  * pointers are borrowed until the next call on the iterator. */
 retape_kv_iter *retape_kv_scan(retape_kv *kv, const char *prefix, size_t plen);
+/* The same, starting at the first key >= from (from should start with prefix). */
+retape_kv_iter *retape_kv_scan_from(retape_kv *kv, const char *prefix, size_t plen, const char *from, size_t flen);
+/* The greatest key that starts with prefix and is strictly less than bound:
+ * 1 and malloc'd copies in *key / *val (the caller frees them with
+ * retape_free), 0 when there is none, -1 on error (message in *errptr). */
+int retape_kv_last_before(retape_kv *kv, const char *prefix, size_t plen, const char *bound, size_t blen,
+                          char **key, size_t *klen, char **val, size_t *vlen, char **errptr);
 /* 1 = entry, 0 = end, -1 = error. */
 int retape_kv_iter_next(retape_kv_iter *it, const char **key, size_t *klen,
                         const char **val, size_t *vlen, char **errptr);
@@ -228,4 +239,22 @@ struct lua_State *retape_host_lua(retape_host *host);
 #ifdef __cplusplus
 }
 #endif
+/* ---------------------------------------------------------------------------
+ * fs — temporary directories, directory listings, removing a tree.
+ */
+
+/* Creates $TMPDIR/PREFIX.XXXXXX (mode 0700); returns the malloc'd path. */
+char *retape_fs_tempdir(const char *prefix, char **errptr);
+/* The entries of dir (no . and ..), sorted by name; free with
+ * retape_fs_free_list.  0 or -1. */
+int retape_fs_list(const char *dir, char ***names, size_t *count, char **errptr);
+void retape_fs_free_list(char **names, size_t count);
+/* Removes a file or a directory tree (symlinks are removed, not followed);
+ * a missing path is not an error.  0 or -1. */
+int retape_fs_remove_tree(const char *path, char **errptr);
+/* mkdir -p.  0 or -1. */
+int retape_fs_mkdirs(const char *path, char **errptr);
+/* 0 missing, 1 a file (or other), 2 a directory. */
+int retape_fs_kind(const char *path);
+
 #endif /* RETAPE_H */
