@@ -162,9 +162,13 @@ command("days", {
   end,
 })
 
--- The replay commands (replay, lanes, trades, ledger) live in their own file.
+-- The other commands live in files of their own: replay; the readers of a
+-- store (lanes, trades, ledger, runs, status, diff); regression cases and
+-- explanations (test, explain).
 M.command = command
 require("retape.cli_replay")(M)
+require("retape.cli_results")(M)
+require("retape.cli_regress")(M)
 
 ---------------------------------------------------------------------------
 

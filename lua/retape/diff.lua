@@ -4,12 +4,11 @@
 -- first receipt where the lanes part and how many receipts differ; totals
 -- side by side.
 local json = require "retape.json"
-local replay = require "retape.replay"
+local results = require "retape.results"
 local views = require "retape.views"
 
 local M = {}
 
-local LANE_PREFIX = "retape:lane:"
 M.TRADE_FIELDS = { "entryPrice", "status", "trimmedPct", "exitPrice", "exitReason", "realizedPnl", "pnl", "sl", "events" }
 
 local function trade_key(t)
@@ -32,20 +31,9 @@ local function same(a, b)
   return a == b
 end
 
--- Per ticker, the (ts, stage) of every receipt, from the lane logs.
-local function lane_logs(st)
-  local per = {}
-  for _, v in st.kv:scan(LANE_PREFIX) do
-    for T, log in pairs(json.decode(v)) do
-      local l = per[T]
-      if not l then l = {}; per[T] = l end
-      for _, e in ipairs(log) do l[#l + 1] = e end
-    end
-  end
-  return per
-end
+local lane_logs = results.lane_logs
 
-local function stage_name(s) return (s == nil or s == json.null) and "none" or s end
+local function stage_name(s) return (s == nil or s == false or s == json.null) and "none" or s end
 
 function M.totals(trades)
   local t = { trades = #trades, wins = 0, losses = 0, flat = 0, open = 0, realized = 0, unrealized = 0 }
@@ -65,7 +53,7 @@ end
 
 -- compare(store_a, store_b) -> report
 function M.compare(a, b)
-  local ta, tb = replay.trades(a), replay.trades(b)
+  local ta, tb = results.trades(a), results.trades(b)
   local report = { added = {}, removed = {}, changed = {}, lanes = {}, totals = { a = M.totals(ta), b = M.totals(tb) } }
   local by_a, by_b = {}, {}
   for _, t in ipairs(ta) do by_a[trade_key(t)] = t end

@@ -28,6 +28,12 @@ local lazy = {
   regress = "retape.regress",
   diff    = "retape.diff",
   sandbox = "retape.sandbox",
+  results = "retape.results",
+  manifest = "retape.manifest",
+  explain = "retape.explain",
+  state   = "retape.state",
+  scope   = "retape.scope",
+  fs      = "retape.fs",
 }
 return setmetatable(retape, {
   __index = function(t, k)

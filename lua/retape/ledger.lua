@@ -7,7 +7,7 @@ local sqlm = require "retape.sql"
 local json = require "retape.json"
 local views = require "retape.views"
 local store = require "retape.store"
-local replay = require "retape.replay"
+local results = require "retape.results"
 
 local M = {}
 
@@ -61,7 +61,7 @@ function M.sync(st, path)
     local ins_event <close> = db:prepare("INSERT INTO trade_events VALUES (?,?,?,?,?,?,?,?,?,?)")
     local ins_latest <close> = db:prepare("INSERT INTO ticker_latest VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
     local counts = { trades = 0, events = 0, tickers = 0 }
-    for _, t in ipairs(replay.trades(st)) do
+    for _, t in ipairs(results.trades(st)) do
       ins_trade:run(trade_row(t))
       counts.trades = counts.trades + 1
       local trimmed = 0
@@ -73,22 +73,25 @@ function M.sync(st, path)
         counts.events = counts.events + 1
       end
     end
-    for k, text in st.kv:scan(store.LATEST) do
-      local p = store.decode_state(text, k)
+    local latest = results.latest(st)
+    local names = {}
+    for T in pairs(latest) do names[#names + 1] = T end
+    table.sort(names)
+    for _, T in ipairs(names) do
+      local p = latest[T]
       local ms = p.move_status or {}
-      ins_latest:run(k:sub(#store.LATEST + 1), math.tointeger(p.ts), p.kanban_stage, p.prev_kanban_stage,
+      ins_latest:run(T, math.tointeger(p.ts), p.kanban_stage, p.prev_kanban_stage,
         math.tointeger(p.prev_kanban_stage_ts), p.kanban_meta and json.encode(p.kanban_meta) or nil, ms.status,
         p.score, math.tointeger(p.rank_position), p.state, p.price, p.htf_score, p.ltf_score,
-        math.tointeger(p.entry_ts), p.entry_price, text)
+        math.tointeger(p.entry_ts), p.entry_price, json.encode(p))
       counts.tickers = counts.tickers + 1
     end
     local ins_run <close> = db:prepare("INSERT INTO runs VALUES (?,?,?,?)")
     counts.runs = 0
-    for _, text in st.kv:scan("retape:run:") do
-      local m = json.decode(text)
+    st:each_run(function(m, text)
       ins_run:run(math.tointeger(m.seq), m.finished, m.rules, text)
       counts.runs = counts.runs + 1
-    end
+    end)
     db:exec("COMMIT")
     return counts
   end)

@@ -4,13 +4,20 @@
 --   local resp = rp:run { date = "2026-02-02", clean_slate = true }
 --   rp:close()
 --
--- The receipts of a bucket stream from SQLite in (ts, receipt_id) order, in
--- batches; each row goes through rules.step (classification) and
--- rules.simulate (trades) with the row's time as the only clock.  Per-ticker
--- state lives in memory during the run (bounded by the number of tickers,
--- not rows) and everything a bucket changed is committed in one RocksDB
--- batch together with the cursor, so an interrupted run resumes at a bucket
--- boundary and ends byte-identical to an uninterrupted one.
+-- The re-run model.  A store holds, per ticker, a chain of versions (the
+-- ticker's declared state after each bucket it had receipts in) and the
+-- trades they made.  A run over a scope (days, tickers, one bucket or a page
+-- of it):
+--   1. starts every ticker of the scope from its stored version just before
+--      the scope (a clean slate clears what the ruleset says and drops the
+--      position), after removing the scope's previous versions and trades;
+--   2. walks the scope's buckets in (bucket, ts, receipt_id) order, one
+--      atomic commit per bucket together with the run cursor;
+--   3. marks a ticker's later versions stale when its state at the end of the
+--      scope differs from what they were computed from, then recomputes them
+--      (unless cascade = false: they stay stale until `refresh`).
+-- So any sequence of runs ends equal to one fresh replay, in time order, of
+-- what the store covers, and a scoped re-run writes only its tickers' keys.
 local source = require "retape.source"
 local rtime = require "retape.time"
 local rules = require "retape.rules"
@@ -19,6 +26,11 @@ local json = require "retape.json"
 local core = require "retape.core"
 local fnv1a32 = require("retape.ingest").fnv1a32
 local sandbox = require "retape.sandbox"
+local statem = require "retape.state"
+local scopem = require "retape.scope"
+local bookm = require "retape.book"
+local manifest = require "retape.manifest"
+local results = require "retape.results"
 
 local M = {}
 local Replay = {}
@@ -26,23 +38,14 @@ Replay.__index = Replay
 
 M.DEFAULT_SCRIPT_VERSION = "2.5.0"
 M.DEFAULT_BATCH = 256
-local BUCKET_MS = 300000
-M.TRACE_COLUMNS = { "ticker", "ts", "bucket_5m", "state", "score", "rank_position", "move_status",
-  "move_reasons", "stage", "finalStage", "forced", "prevStage", "entry_ts", "entry_price", "receipt_id", "rule" }
+local BUCKET_MS = scopem.BUCKET_MS
 
-local LANE_PREFIX = "retape:lane:"
-
--- Errors in the parameters of run(): shown to users without a traceback.
-local ParamError = { __tostring = function(e) return e.message end }
-local function param_error(fmt, ...)
-  error(setmetatable({ message = string.format(fmt, ...) }, ParamError), 0)
-end
-function M.is_param_error(e) return getmetatable(e) == ParamError end
-
-local function is_open(t)
-  return t.status == "OPEN" or t.status == "TP_HIT_TRIM" or t.status == "" or t.status == nil
-end
-M.is_open = is_open
+M.is_param_error = scopem.is_param_error
+M.ticker_list = scopem.ticker_list
+M.days_between = scopem.days_between
+-- reading results back (re-exported: results.lua owns them)
+M.lanes, M.group_lanes, M.trades, M.runs = results.lanes, results.group_lanes, results.trades, manifest.runs
+M.MANIFEST_ORDER = manifest.ORDER
 
 -- open(opts) -> replay | nil, message
 --   db       receipts SQLite file (or an open retape.source)
@@ -50,13 +53,14 @@ M.is_open = is_open
 --   rules    ruleset name, path or table (default: "default")
 --   script_version  "2.5.0" (default); false = no filter
 --   batch    rows fetched per round trip (default 256; never changes results)
---   trace    function(record) called for each processed receipt
+--   trace    function(record) for each processed receipt (the ruleset's trace record)
 --   on_error function(message) for receipts that cannot be processed
 --   on_bucket function(progress) after each committed bucket
 --   on_row   function(row, p, ex, stage, final, forced, rule) after each
 --            processed receipt (p: the stamped payload, ex: the ticker's
 --            state before it; then what the ruleset's step returned)
 --   limits   {instructions = N, memory_mb = N} per receipt (retape.sandbox)
+--   cascade  false: leave later results stale instead of recomputing them
 function M.open(opts)
   opts = opts or {}
   local self = setmetatable({}, Replay)
@@ -64,40 +68,39 @@ function M.open(opts)
   if type(src) == "string" then
     src, err = source.open(src)
     if not src then return nil, err end
-    self.owns_src = true
+    self.owns_src, self.db_path = true, opts.db
   end
   if not src then return nil, "replay.open: no receipts database (db)" end
   self.src = src
   local st = opts.state
-  if type(st) == "table" and st.commit then
+  if type(st) == "table" and st.write and st.versions then
     self.store = st
   else
-    if not st then return nil, "replay.open: no state store (state)" end
+    if not st then self:close(); return nil, "replay.open: no state store (state)" end
     local s, serr = store.open(st)
-    if not s then
-      if self.owns_src then src:close() end
-      return nil, serr
-    end
+    if not s then self:close(); return nil, serr end
     self.store, self.owns_store = s, true
   end
   local ok, R = pcall(rules.load, opts.rules)
-  if not ok then
+  if not ok then self:close(); return nil, R end
+  local sok, schema = pcall(statem.compile, R)
+  if not sok then self:close(); return nil, schema end
+  if type(R.trade_is_open) ~= "function" then
     self:close()
-    return nil, R
+    return nil, string.format("ruleset '%s' does not say when a trade is open (R.trade_is_open)", tostring(R.name))
   end
-  self.R = R
+  self.R, self.schema = R, schema
   if opts.script_version == nil then self.script_version = M.DEFAULT_SCRIPT_VERSION
   else self.script_version = opts.script_version or nil end
   self.batch = opts.batch or M.DEFAULT_BATCH
-  self.trace, self.on_error, self.on_bucket = opts.trace, opts.on_error, opts.on_bucket
-  self.on_row = opts.on_row
+  self.trace, self.on_error, self.on_bucket, self.on_row = opts.trace, opts.on_error, opts.on_bucket, opts.on_row
+  self.cascade = opts.cascade ~= false
   -- Rule files from users run under the sandbox limits; the rulesets shipped
   -- with the engine do not pay for the hook unless limits are asked for.
   if opts.limits or not R.trusted then
     self.limits = {}
     for k, v in pairs(sandbox.DEFAULT_LIMITS) do self.limits[k] = (opts.limits or {})[k] or v end
   end
-  self:reset_cache()
   return self
 end
 
@@ -108,150 +111,159 @@ function Replay:close()
 end
 Replay.__close = Replay.close
 
--- The in-memory view of the store: ticker states and open trades, loaded on
--- first use.  Dropped whenever a unit of work fails, so memory never holds
--- anything the store does not.
-function Replay:reset_cache()
-  self.states = {}      -- T -> stamped payload, or false (no state)
-  self.open = {}        -- T -> open trade, or false
-  self.dirty_states = {}
-  self.dirty_trades, self.dirty_list = {}, {}
-  self.new_ids = {}
-  self.lane_log = {}    -- T -> { {ts, final stage}, ... } of the bucket in progress
-  self.rows_hash = "0"  -- FNV chain over the receipt ids read, bucket by bucket (run manifests)
-  self.bucket_ids = {}
+-- The identity of the results: the ruleset, its sources, its effective
+-- config and the receipts filter.  A store holds the results of one.
+function Replay:identity()
+  local R = self.R
+  return { rules = R.name, sources = fnv1a32(json.encode(R.sources or json.object())),
+           config = fnv1a32(json.encode(R.config or json.object())), script_version = self.script_version or false }
 end
 
 ---------------------------------------------------------------------------
--- the trade book handed to rules.simulate
+-- per-ticker working state
 
-function Replay:make_book()
-  local rp = self
-  local R = self.R
-  local book = { cash = R.config and R.config.trade and R.config.trade.cash or 1e9, created = 0 }
-  function book.open(ticker)
-    local t = rp.open[ticker]
-    if t == nil then
-      t = rp.store:open_trade(ticker) or false
-      if t and not is_open(t) then t = false end
-      rp.open[ticker] = t
+-- A ticker's working record, started from a stored version (or nothing).
+function Replay:ticker_from(T, bucket, rec)
+  local tk = { ticker = T, bucket = bucket }
+  if rec then
+    tk.state = self.schema.adopt(rec.state)
+    tk.open = rec.open and self.R.trade_is_open(rec.open) and rec.open or false
+    tk.view, tk.receipt = rec.view, rec.receipt
+  else
+    tk.state, tk.open = self.schema.adopt(nil), false
+  end
+  return tk
+end
+
+-- Applies the clean-slate marks between T's previous version and `bucket`.
+function Replay:apply_marks(tk, bucket)
+  if self.store:reset_between(tk.ticker, tk.bucket or -1, bucket) then
+    tk.state = self.schema.cleared(tk.state)
+    tk.open = false
+  end
+  tk.bucket = bucket
+end
+
+-- The ticker's working record for a receipt of `bucket` in the main walk.
+function Replay:ticker(T, bucket)
+  local tk = self.ticks[T]
+  if tk then return tk end
+  local st = self.store
+  if self.continuing then
+    local rec = st:version_at(T, bucket)
+    if rec then
+      tk = self:ticker_from(T, bucket, rec)
+      tk.n, tk.lanes = rec.n, rec.lanes or {}
+      self.ticks[T] = tk
+      return tk
     end
-    return t or nil
   end
-  function book.touch(t)
-    if not rp.dirty_trades[t.id] then
-      rp.dirty_trades[t.id] = t
-      rp.dirty_list[#rp.dirty_list + 1] = t
-    end
-    if not is_open(t) and rp.open[t.ticker] == t then rp.open[t.ticker] = false end
-  end
-  function book.add(t)
-    rp.open[t.ticker] = t
-    rp.new_ids[t.id] = true
-    book.created = book.created + 1
-    book.touch(t)
-  end
-  -- TICKER-<entry ms>-<n>: the first free n for that ticker and time.
-  function book.next_id(ticker, entry_ts)
-    local n = 1
-    while true do
-      local id = string.format("%s-%d-%d", ticker, entry_ts, n)
-      if not rp.new_ids[id] and not rp.store:has_trade(id) then return id end
-      n = n + 1
-    end
-  end
-  book.iso = rtime.iso_utc
-  -- New York Saturday/Sunday; every receipt of a bucket shares its day, so
-  -- the calendar lookup runs once per 5-minute bucket, not per receipt.
-  local weekend_bucket, weekend_value
-  function book.weekend(ms)
-    local b = ms - ms % BUCKET_MS
-    if b ~= weekend_bucket then
-      local wday = rtime.to_ny(ms).wday
-      weekend_bucket, weekend_value = b, wday == 0 or wday == 6
-    end
-    return weekend_value
-  end
-  return book
+  local b, rec = st:version_before(T, bucket)
+  tk = self:ticker_from(T, b, rec)
+  self:apply_marks(tk, bucket)
+  self.ticks[T] = tk
+  return tk
 end
 
 ---------------------------------------------------------------------------
 -- one receipt
 
-local function trace_record(row, p, ex, stage, final, forced, rule)
-  local ms = p.move_status or {}
-  return {
-    ticker = row.ticker, ts = row.ts, bucket_5m = row.bucket_5m, state = p.state, score = p.score,
-    rank_position = p.rank_position, move_status = ms.status, move_reasons = ms.reasons or {},
-    stage = stage, finalStage = final, forced = forced, prevStage = ex.kanban_stage,
-    entry_ts = p.entry_ts, entry_price = p.entry_price, receipt_id = row.receipt_id, rule = rule,
-  }
+-- Runs rule code for one receipt under the sandbox limits; an error names
+-- the receipt and ticker, keeps the rule's file:line and adds its traceback.
+function Replay:call_rule(row, fn, ...)
+  local results_
+  if self.limits then results_ = table.pack(pcall(sandbox.guard, self.limits, fn, ...))
+  else results_ = table.pack(xpcall(fn, sandbox.traceback, ...)) end
+  if results_[1] then return table.unpack(results_, 2, results_.n) end
+  local e = results_[2]
+  local text = sandbox.is_limit_error(e) and (e.message .. (e.traceback or "")) or tostring(e)
+  error(string.format("receipt %s (%s): %s", row.receipt_id, row.ticker, text), 0)
 end
 
--- Runs one decoded receipt through the ruleset.  Returns true if processed,
--- false if skipped (malformed payload, reported through on_error).
-function Replay:process_row(row, book, counters)
+-- Runs one decoded receipt through the ruleset, against the ticker's
+-- working record.  Returns true if processed, false if skipped (malformed
+-- payload, reported through on_error).
+function Replay:process_row(row, tk, counters)
   local ids = self.bucket_ids
   ids[#ids + 1] = row.receipt_id
+  tk.n = (tk.n or 0) + 1
+  self.dirty[tk.ticker] = tk
   if row.error or type(row.payload) ~= "table" or row.payload[1] ~= nil then
     counters.errors = counters.errors + 1
     local msg = row.error or string.format("receipt %s: payload_json is not a JSON object", row.receipt_id)
     if self.on_error then self.on_error(msg) end
     return false
   end
-  local T = row.ticker
+  local T, R, book = tk.ticker, self.R, self.book
   local p = row.payload
   p.ticker = T
-  local ex = self.states[T]
-  if ex == nil then
-    ex = self.store:latest(T) or false
-    self.states[T] = ex
-  end
-  ex = ex or {}
-  local R = self.R
-  local stage, final, forced, rule = self:call_rule(row, R.step, p, row, ex, book.open(T))
+  local ex = tk.state
+  book.begin(T)
+  self.current = tk
+  local stage, final, forced, rule = self:call_rule(row, R.step, p, row, ex, tk.open or nil)
   self:call_rule(row, R.simulate, p, row.ts, book)
-  self.states[T] = p
-  self.dirty_states[T] = { p = p, raw = row.payload_json }
-  local log = self.lane_log[T]
-  if not log then log = {}; self.lane_log[T] = log end
-  log[#log + 1] = { row.ts, final or json.null }
-  if self.trace then self.trace(trace_record(row, p, ex, stage, final, forced, rule)) end
+  local ok, new_state = pcall(self.schema.extract, p)
+  if not ok then error(string.format("receipt %s (%s): %s", row.receipt_id, T, tostring(new_state)), 0) end
+  tk.state, tk.view, tk.receipt = new_state, self.schema.view_of(p), row.receipt_id
+  local lanes = tk.lanes
+  lanes[#lanes + 1] = { row.ts, final or false, row.receipt_id }
+  if self.trace and R.trace_record then self.trace(R.trace_record(row, p, ex, stage, final, forced, rule)) end
   if self.on_row then self.on_row(row, p, ex, stage, final, forced, rule) end
   return true
 end
 
--- Runs rule code for one receipt under the sandbox limits; an error names
--- the receipt and ticker, keeps the rule's file:line and adds its traceback.
-function Replay:call_rule(row, fn, ...)
-  local results
-  if self.limits then results = table.pack(pcall(sandbox.guard, self.limits, fn, ...))
-  else results = table.pack(xpcall(fn, sandbox.traceback, ...)) end
-  if results[1] then return table.unpack(results, 2, results.n) end
-  local e = results[2]
-  local text = sandbox.is_limit_error(e) and (e.message .. (e.traceback or "")) or tostring(e)
-  error(string.format("receipt %s (%s): %s", row.receipt_id, row.ticker, text), 0)
+---------------------------------------------------------------------------
+-- one bucket (or a part of it), committed atomically
+
+-- Encodes a ticker's version; view fields that cannot be stored (nested
+-- too deep) are reported and dropped, never the whole bucket.
+local function as_object(t)
+  local o = json.object()
+  for k, v in pairs(t or {}) do o[k] = v end
+  return o
 end
 
----------------------------------------------------------------------------
--- one bucket (or one page of it), committed atomically
-
--- Processes rows [offset, offset+limit) of a bucket (limit nil = all) and
--- commits them with the cursor.  Returns rows processed and whether rows
--- remain in the bucket.
-function Replay:process_bucket(bucket, scope, offset, limit, cursor, counters)
-  local book = self:make_book()
-  local cur <close> = assert(self.src:cursor(bucket, scope))
-  local skip = offset or 0
-  while skip > 0 do
-    local got = #cur:fetch(math.min(skip, 4096), false)
-    if got == 0 then break end
-    skip = skip - got
+function Replay:encode_version(tk)
+  local rec = { n = tk.n or 0, receipt = tk.receipt, state = as_object(tk.state),
+                view = as_object(tk.view), lanes = tk.lanes or {}, open = tk.open or nil }
+  local ok, text = pcall(store.encode_version, rec)
+  if ok then return text end
+  local view = json.object()
+  for k, v in pairs(rec.view) do
+    if pcall(json.encode, v) then view[k] = v
+    elseif self.on_error then
+      self.on_error(string.format("receipt %s (%s): field '%s' cannot be stored (%s); kept without it",
+        tostring(tk.receipt), tk.ticker, k, text))
+    end
   end
-  local done, more = 0, false
+  rec.view = view
+  return store.encode_version(rec)
+end
+
+-- Walks rows of one bucket and commits them.  opts:
+--   scope      source scope (from, to, script_version, tickers)
+--   first, stop  process rows with index in [first, stop) (stop nil = to the end)
+--   want(row, tk) -> bool  (refresh: only the planned rows)
+--   ticker(T) -> tk        the working record of a ticker
+--   finish(more, done)     before the commit: extra puts (cursor, stale marks)
+-- Returns rows seen in the window and whether rows remain after it.
+function Replay:walk_bucket(bucket, opts, counters)
+  local st = self.store
+  self.dirty, self.trades, self.trade_list, self.bucket_ids = {}, {}, {}, {}
+  local cur <close> = assert(self.src:cursor(bucket, opts.scope))
+  local created = self.book.created
+  local index, done = 0, 0
+  local first, stop = opts.first or 0, opts.stop
+  -- skip the rows before the window without decoding them
+  while index < first do
+    local rows = cur:fetch(math.min(first - index, 4096), false)
+    if #rows == 0 then break end
+    index = index + #rows
+  end
+  local more = false
   while true do
     local want = self.batch
-    if limit then want = math.min(want, limit - done) end
+    if stop then want = math.min(want, stop - index) end
     if want <= 0 then
       more = #cur:fetch(1, false) > 0
       break
@@ -260,191 +272,253 @@ function Replay:process_bucket(bucket, scope, offset, limit, cursor, counters)
     if #rows == 0 then break end
     for i = 1, #rows do
       local row = rows[i]
-      if self:process_row(row, book, counters) then counters.rows = counters.rows + 1 end
-      counters.seen = counters.seen + 1
+      local tk = opts.ticker(row.ticker)
+      if not opts.want or opts.want(row, tk) then
+        if not tk.lanes then tk.lanes, tk.n = {}, 0 end
+        if self:process_row(row, tk, counters) then counters.rows = counters.rows + 1 end
+        counters.seen = counters.seen + 1
+      end
       done = done + 1
     end
+    index = index + #rows
   end
-  counters.trades = counters.trades + book.created
   self.rows_hash = fnv1a32(self.rows_hash .. table.concat(self.bucket_ids, "\n"))
-  self.bucket_ids = {}
-  -- lane log of the bucket: per ticker, [ts, final stage] of each receipt
-  -- (for `retape lanes --at` and `retape diff`)
-  local lanes, any = json.object(), false
-  for T, log in pairs(self.lane_log) do lanes[T] = log; any = true end
-  cursor.bucket, cursor.offset = bucket, more and (offset or 0) + done or nil
-  if any then
-    local key = string.format("%s%013d", LANE_PREFIX, bucket)
-    local prev = (offset or 0) > 0 and self.store.kv:get(key)
-    if prev then
-      for T, log in pairs(json.decode(prev)) do
-        if lanes[T] then table.move(lanes[T], 1, #lanes[T], #log + 1, log) end
-        lanes[T] = log
-      end
-    end
-    self.store.batch:put(key, json.encode(lanes))
+  counters.trades = counters.trades + self.book.created - created
+  if opts.finish then opts.finish(more, done) end
+  -- the commit: versions of the tickers seen, trades they touched, the rest
+  local names = {}
+  for T in pairs(self.dirty) do names[#names + 1] = T end
+  table.sort(names)
+  for _, T in ipairs(names) do
+    local tk = self.dirty[T]
+    if not self.known[T] then st:add_ticker(T); self.known[T] = true end
+    st:put_version(T, bucket, self:encode_version(tk))
   end
-  self.store:commit(self.dirty_states, self.dirty_list, cursor)
-  self.dirty_states, self.dirty_trades, self.dirty_list, self.new_ids, self.lane_log = {}, {}, {}, {}, {}
+  -- puts in key order: RocksDB takes sorted batches several times faster
+  table.sort(self.trade_list, function(x, y) return store.trade_key(x.id) < store.trade_key(y.id) end)
+  for _, t in ipairs(self.trade_list) do st:put_trade(t) end
+  st:write()
+  for _, T in ipairs(names) do
+    local tk = self.dirty[T]
+    tk.lanes, tk.n, tk.bucket = nil, nil, bucket
+  end
+  self.new_ids = {}
   return done, more
 end
 
----------------------------------------------------------------------------
--- scopes
-
-local function ticker_list(t)
-  if t == nil or t == "" then return nil end
-  local list = {}
-  if type(t) == "string" then
-    for name in t:gmatch("[^,%s]+") do list[#list + 1] = name end
-  else
-    for _, name in ipairs(t) do list[#list + 1] = name end
-  end
-  for i, name in ipairs(list) do list[i] = name:upper():gsub("%.", "-") end
-  table.sort(list)
-  return list
+-- The book of a run: open trades live in the tickers' working records.
+function Replay:make_book()
+  local rp, R = self, self.R
+  local cash = R.config and R.config.trade and R.config.trade.cash or 1e9
+  return bookm.new({
+    open = function() return rp.current.open end,
+    set_open = function(_, t) rp.current.open = t end,
+    taken = function(id) return rp.new_ids[id] or rp.store:has_trade(id) end,
+    changed = function(t, is_new)
+      if is_new then rp.new_ids[t.id] = true end
+      if not rp.trades[t.id] then
+        rp.trades[t.id] = t
+        rp.trade_list[#rp.trade_list + 1] = t
+      end
+    end,
+    is_open = R.trade_is_open,
+  }, cash)
 end
-M.ticker_list = ticker_list
-
-local function check_date(d, what)
-  if type(d) ~= "string" or not rtime.parse_date(d) then
-    param_error("%s: '%s' is not a date (YYYY-MM-DD)", what, tostring(d))
-  end
-  return d
-end
-
--- The trading days from..to (inclusive, weekends skipped) as a list.
-local function days_between(from, to)
-  local days, y, m, d = {}, rtime.parse_date(from)
-  local ty, tm, td = rtime.parse_date(to)
-  local stop = os.time { year = ty, month = tm, day = td, hour = 12 }
-  local t = os.time { year = y, month = m, day = d, hour = 12 }
-  if t > stop then param_error("from %s is after to %s", from, to) end
-  while t <= stop do
-    local day = os.date("!%Y-%m-%d", t)
-    local wd = tonumber(os.date("!%w", t))
-    if wd ~= 0 and wd ~= 6 then days[#days + 1] = day end
-    t = t + 86400
-  end
-  return days
-end
-M.days_between = days_between
 
 ---------------------------------------------------------------------------
--- the endpoint
+-- the run
 
--- run(params) -> response.  params (all optional):
---   date            "YYYY-MM-DD" (default: today in New York)
---   from, to        a range of days instead of one date (state carries over)
+local function mark_fingerprint(st, from, to)
+  local parts = {}
+  for _, m in ipairs(st:marks(from, to)) do parts[#parts + 1] = m.bucket .. m.ticker .. m.text end
+  return table.concat(parts, "|")
+end
+
+-- Prepares the store for a run of `scope` starting at bucket `start`:
+-- removes the scope's previous versions and trades of its tickers,
+-- restores the trades that were open at its start, updates the clean-slate
+-- marks, and marks later versions stale.  Queued in the store's batch (the
+-- caller commits it with the cursor).  Returns trades purged, versions
+-- replaced, and the expectations to check at the end.
+function Replay:clear_scope(scope, start)
+  local st = self.store
+  local to_ms = scope.to + BUCKET_MS - 1
+  local names = scope.tickers or st:tickers()
+  local purged, replaced, expect = 0, 0, {}
+  for _, T in ipairs(names) do
+    local _, prev = st:version_before(T, start)
+    local old_end = st:version_text_upto(T, scope.to)
+    replaced = replaced + st:delete_versions(T, start, scope.to)
+    purged = purged + st:delete_trades(T, start, to_ms)
+    if prev and prev.open then st:put_trade(prev.open) end
+    local later = st:first_version_after(T, scope.to)
+    if later then
+      local mark = st:stale_of(T)
+      if not mark then
+        st:set_stale(T, { from = later, expect = fnv1a32(old_end or "") })
+        expect[T] = true
+      elseif mark.from > later then
+        st:set_stale(T, { from = later })
+      end
+    end
+  end
+  -- clean-slate marks inside the scope are replaced by this run's
+  local all = scope.tickers == nil
+  local inside = {}
+  if scope.tickers then for _, T in ipairs(scope.tickers) do inside[T] = true end end
+  for _, m in ipairs(st:marks(start, scope.to)) do
+    if all or inside[m.ticker] then st:delete_mark(m.bucket, m.ticker)
+    elseif m.ticker == "*" then
+      for T in pairs(inside) do m.except[T] = true end
+      st:put_mark(m.bucket, "*", m.except)
+    end
+  end
+  if scope.clean and start == scope.from then
+    if all then st:put_mark(start, "*", {})
+    else for _, T in ipairs(scope.tickers) do st:put_mark(start, T) end end
+  end
+  return purged, replaced, expect
+end
+
+-- After a run: stale marks whose later versions turn out to depend on an
+-- unchanged state are dropped.
+function Replay:settle_stale(scope, expect, marks_before)
+  local st = self.store
+  local same_marks = mark_fingerprint(st, scope.from, scope.to) == marks_before
+  for T in pairs(expect) do
+    local mark = st:stale_of(T)
+    if mark and mark.expect and same_marks and fnv1a32(st:version_text_upto(T, scope.to) or "") == mark.expect then
+      st:set_stale(T, nil)
+    end
+  end
+  st:write()
+end
+
+-- Message handler of a run: rule errors and parameter errors already say
+-- where they come from; anything else is the engine's and gets a traceback.
+local function engine_error(e)
+  if scopem.is_param_error(e) or (type(e) == "string" and e:find("^receipt ")) or type(e) ~= "string" then return e end
+  return debug.traceback(e, 2)
+end
+
+-- run(params) -> response.  params (all optional but a day):
+--   date            "YYYY-MM-DD";  from, to: a range of days instead
 --   ticker          "AAPL", "AAPL,AMD" or a list; nil = every ticker
 --   bucket          one bucket (ms) of the day; nil = every bucket 09:30..16:00 ET
 --   limit, offset   a page of rows within `bucket`
---   clean_slate     purge the scope's trades and entry stamps first (spec §5)
---   resume          continue after the last committed bucket of this same scope
+--   clean_slate     the scope's tickers start it with no position and no entry/cycle state
+--   resume          continue the interrupted run of this same scope and rules
+--   rebuild         recompute everything the store covers with this ruleset
+--   refresh         only recompute stale results (no scope needed)
 -- The response has the original endpoint's fields (spec §6.1) plus
--- buckets, errors and from/to.
+-- buckets, errors, from/to, replaced (versions), recomputed, stale, days.
 function Replay:run(params)
   params = params or {}
   local started = core.now_ms()
+  local st = self.store
   self.rows_hash = "0"
-  local first, last
-  if params.from or params.to then
-    first = check_date(params.from or params.to, "from")
-    last = check_date(params.to or params.from, "to")
-  else
-    first = check_date(params.date or rtime.ny_date(require("retape.core").now_ms()), "date")
-    last = first
+  local counters = { rows = 0, seen = 0, trades = 0, errors = 0, recomputed = 0 }
+  local identity = self:identity()
+  local held = st:identity()
+  if held and json.encode(held) ~= json.encode(identity) and not params.rebuild then
+    scopem.param_error("%s holds results of rules '%s' (config %s, sources %s); this run uses '%s' (config %s, sources %s). "
+      .. "Replay into another --state, or give --rebuild to recompute everything it covers with these rules",
+      st.path or "the store", held.rules, held.config, held.sources, identity.rules, identity.config, identity.sources)
   end
-  local days = first == last and { first } or days_between(first, last)
-  local tickers = ticker_list(params.ticker)
-  local limit = params.limit and math.tointeger(params.limit)
-  local offset = math.tointeger(params.offset or 0) or 0
-  if params.limit and (not limit or limit < 1) then param_error("limit must be a positive integer") end
-  if offset < 0 then param_error("offset must be a non-negative integer") end
-  if limit and not params.bucket then param_error("limit/offset page within one bucket: give bucket too") end
-
-  local open_ms = rtime.session(first)
-  local _, close_ms = rtime.session(last)
+  if params.refresh and not (params.date or params.from or params.to) then
+    local resp = { ok = true, rowsProcessed = 0, tradesCreated = 0, recomputed = 0, errors = 0 }
+    self:refresh(counters)
+    resp.recomputed, resp.errors, resp.rowsProcessed = counters.recomputed, counters.errors, counters.rows
+    resp.tradesCreated = counters.trades
+    resp.stale = next(st:stale()) ~= nil
+    return resp
+  end
+  local scope = scopem.resolve(params, self.src, self.script_version)
+  local work, per_day = scopem.work(scope, self.src)
+  if scope.outside then
+    return { ok = true, date = scope.first, ticker = scope.tickers and table.concat(scope.tickers, ",") or json.null,
+      bucketProcessed = json.null, bucketOffset = scope.offset, rowsProcessed = 0, tradesCreated = 0, tradesPurged = 0,
+      nextBucket = json.null, nextBucketOffset = json.null, hasMore = false, hasMoreInBucket = false, buckets = 0,
+      errors = 0, replaced = 0, recomputed = 0, days = {} }
+  end
   local resp = {
-    ok = true, date = first, ticker = tickers and table.concat(tickers, ",") or json.null,
-    bucketProcessed = json.null, bucketOffset = offset, rowsProcessed = 0, tradesCreated = 0,
+    ok = true, date = scope.first, ticker = scope.tickers and table.concat(scope.tickers, ",") or json.null,
+    bucketProcessed = json.null, bucketOffset = scope.offset, rowsProcessed = 0, tradesCreated = 0,
     tradesPurged = 0, nextBucket = json.null, nextBucketOffset = json.null, hasMore = false,
-    hasMoreInBucket = false, buckets = 0, errors = 0,
+    hasMoreInBucket = false, buckets = 0, errors = 0, replaced = 0, recomputed = 0, days = per_day,
   }
-  if first ~= last then resp.from, resp.to = first, last end
+  if scope.first ~= scope.last then resp.from, resp.to = scope.first, scope.last end
 
-  local scope_key = json.encode { rules = self.R.name, script_version = self.script_version or false,
-    tickers = tickers or false, from = first, to = last, bucket = params.bucket or false }
-  local counters = { rows = 0, seen = 0, trades = 0, errors = 0 }
-
-  -- the work list: (bucket, scope) pairs, in time order
-  local work = {}
-  for _, day in ipairs(days) do
-    local d_open, d_close = rtime.session(day)
-    local scope = { from = d_open, to = d_close, script_version = self.script_version, tickers = tickers }
-    if params.bucket then
-      local b = math.tointeger(params.bucket)
-      if not b or b % BUCKET_MS ~= 0 then param_error("bucket must be a 5-minute boundary in ms") end
-      if b < d_open or b > d_close then
-        resp.hasMore = false
-        return resp
-      end
-      work[#work + 1] = { bucket = b, scope = scope, close = d_close }
-    else
-      for _, b in ipairs(assert(self.src:buckets(scope))) do
-        work[#work + 1] = { bucket = b.bucket, scope = scope, close = d_close, count = b.count }
-      end
+  -- where to start: a fresh run, the resume of an interrupted one, or the
+  -- next page of a bucket
+  local cursor = st:cursor()
+  local start_index, first_row, start_bucket = 1, 0, scope.from
+  self.continuing = false
+  if params.resume then
+    if not cursor then
+      scopem.param_error("nothing to resume: the store's last run completed (see 'retape status')")
+    end
+    if cursor.scope ~= scope.key or json.encode(cursor.identity) ~= json.encode(identity) then
+      scopem.param_error("the interrupted run in this store is %s with rules '%s'; resume it with the same scope and rules",
+        cursor.params or cursor.scope, cursor.identity and cursor.identity.rules or "?")
+    end
+    start_bucket = cursor.next
+    start_index = #work + 1
+    for i, w in ipairs(work) do if w.bucket >= start_bucket then start_index = i; break end end
+  elseif scope.offset > 0 then
+    local page = st:page()
+    if page and page.scope == scope.key and page.bucket == scope.bucket and page.rows == scope.offset then
+      self.continuing, first_row = true, scope.offset
     end
   end
+  local stop_row = scope.limit and (scope.offset + scope.limit) or nil
 
-  local ok, err = pcall(function()
-    if params.clean_slate and offset == 0 and not params.resume then
-      local in_scope = {}
-      for _, w in ipairs(work) do
-        local cur <close> = assert(self.src:cursor(w.bucket, w.scope))
-        repeat
-          local rows = cur:fetch(4096, false)
-          for _, r in ipairs(rows) do in_scope[r.ticker] = true end
-        until #rows == 0
+  local describe = json.encode { date = params.date, from = params.from, to = params.to, ticker = params.ticker,
+                                 bucket = params.bucket, clean_slate = params.clean_slate or nil }
+  local expect, marks_before = {}, nil
+  local ok, err = xpcall(function()
+    self.ticks, self.known, self.new_ids = {}, {}, {}
+    for _, T in ipairs(st:tickers()) do self.known[T] = true end
+    self.book = self:make_book()
+    marks_before = mark_fingerprint(st, scope.from, scope.to)
+    if not self.continuing then
+      if params.rebuild then
+        self:mark_all_stale()
       end
-      local names = {}
-      for t in pairs(in_scope) do names[#names + 1] = t end
-      for _, t in ipairs(tickers or {}) do if not in_scope[t] then names[#names + 1] = t end end
-      table.sort(names)
-      local only
-      if tickers then only = {}; for _, t in ipairs(tickers) do only[t] = true end end
-      resp.tradesPurged = self.store:clean_slate(open_ms, close_ms + 86400000, only, names)
-      self:reset_cache()
-      self.store:commit(nil, nil, false)
+      local purged, replaced
+      purged, replaced, expect = self:clear_scope(scope, start_bucket)
+      if scope.clean then resp.tradesPurged = purged end
+      resp.purged, resp.replaced = purged, replaced
+      st:set_identity(identity)
+      st:set_db_path(self.db_path)
+      st:set_cursor { scope = scope.key, identity = identity, start = scope.from, next = start_bucket,
+                      clean = scope.clean, params = describe }
+      st:set_page(nil)
+      st:write()
     end
-
-    local start, start_offset = 1, offset
-    if params.resume then
-      local c = self.store:cursor()
-      if c and c.scope == scope_key then
-        start = #work + 1
-        for i, w in ipairs(work) do
-          if w.bucket > c.bucket or (w.bucket == c.bucket and c.offset) then
-            start = i
-            if w.bucket == c.bucket then start_offset = c.offset end
-            break
-          end
-        end
-      end
-    end
-
-    local cursor = { scope = scope_key }
-    for i = start, #work do
+    local src_scope = { from = scope.from, to = scope.to, script_version = self.script_version, tickers = scope.tickers }
+    for i = start_index, #work do
       local w = work[i]
-      local off = i == start and start_offset or 0
-      local done, more = self:process_bucket(w.bucket, w.scope, off, limit, cursor, counters)
+      local window_first = (i == start_index) and first_row or 0
+      local done, more = self:walk_bucket(w.bucket, {
+        scope = src_scope, first = window_first, stop = stop_row,
+        ticker = function(T) return self:ticker(T, w.bucket) end,
+        finish = function(more, done)
+          local nxt = work[i + 1]
+          -- the page marker records how many rows of the bucket are now covered
+          st:set_page(more and { scope = scope.key, bucket = w.bucket, rows = window_first + done } or nil)
+          if i == #work or more then st:set_cursor(nil)
+          else st:set_cursor { scope = scope.key, identity = identity, start = scope.from, next = nxt.bucket,
+                               clean = scope.clean, params = describe } end
+        end,
+      }, counters)
       resp.buckets = resp.buckets + 1
       resp.bucketProcessed = w.bucket
-      resp.bucketOffset = off
+      resp.bucketOffset = scope.offset
       if more then
         resp.hasMoreInBucket, resp.hasMore = true, true
-        resp.nextBucketOffset = off + done
-      elseif params.bucket then
+        resp.nextBucketOffset = window_first + done
+      elseif scope.bucket then
         local nb = w.bucket + BUCKET_MS
         if nb <= w.close then resp.nextBucket, resp.hasMore = nb, true end
       end
@@ -453,118 +527,130 @@ function Replay:run(params)
                          trades = counters.trades, errors = counters.errors }
       end
     end
-  end)
+    if #work < start_index then st:set_cursor(nil); st:write() end
+    self:settle_stale(scope, expect, marks_before)
+    self:record_coverage(scope)
+    if self.cascade and not resp.hasMore then
+      local again = { rows = 0, seen = 0, trades = 0, errors = 0, recomputed = 0 }
+      self:refresh(again)
+      counters.recomputed, counters.recomputed_rows = again.recomputed, again.rows
+      counters.errors = counters.errors + again.errors
+    end
+  end, engine_error)
   if not ok then
-    self:reset_cache()
+    st:discard()
+    self.ticks = {}
     error(err, 0)
   end
   resp.rowsProcessed = counters.rows
   resp.tradesCreated = counters.trades
   resp.errors = counters.errors
-  self:record_manifest(params, resp, counters, started)
+  resp.recomputed = counters.recomputed
+  resp.stale = next(st:stale()) ~= nil
+  manifest.record(self, params, resp, counters, started)
   return resp
 end
 
--- Hash of every value under a prefix of the store (bytes, no decoding).
-local function prefix_hash(kv, prefix)
-  local h = "0"
-  for k, v in kv:scan(prefix) do h = fnv1a32(h .. k .. v) end
-  return h
-end
-
--- Records what a run() did in the store: engine, rules (name, source
--- hashes, effective config), parameters, the receipts read (count, hash of
--- their ids in order), wall-clock start and end, the response, and when the
--- call finished its scope, hashes of the resulting lanes and trades.
-function Replay:record_manifest(params, resp, counters, started)
-  local kv = self.store.kv
-  local seq = (math.tointeger(tonumber(kv:get("retape:runs:last") or "0")) or 0) + 1
-  local p = {}
-  for _, k in ipairs { "date", "from", "to", "ticker", "bucket", "limit", "offset", "clean_slate", "resume" } do
-    p[k] = params[k]
+-- Coverage of the days of a scope, for `retape status`.
+function Replay:record_coverage(scope)
+  local st = self.store
+  for _, day in ipairs(scope.days) do
+    local c = st:coverage(day) or { all = false, tickers = {} }
+    if scope.tickers and not c.all then
+      local set = {}
+      for _, T in ipairs(c.tickers or {}) do set[T] = true end
+      for _, T in ipairs(scope.tickers) do set[T] = true end
+      c.tickers = {}
+      for T in pairs(set) do c.tickers[#c.tickers + 1] = T end
+      table.sort(c.tickers)
+    elseif not scope.tickers then
+      c.all, c.tickers = true, {}
+    end
+    st:set_coverage(day, c)
   end
-  local m = {
-    seq = seq, engine = core.version, rules = self.R.name, rules_sources = self.R.sources or json.object(),
-    config = self.R.config, overrides = self.R.overrides or json.object(), params = json.object(p),
-    script_version = self.script_version or false,
-    receipts = { read = counters.seen, hash = self.rows_hash },
-    started = rtime.iso_utc(math.floor(started)), finished = rtime.iso_utc(math.floor(core.now_ms())),
-    response = resp,
-  }
-  if not resp.hasMore then
-    m.results = { lanes_hash = prefix_hash(kv, store.LATEST), trades_hash = prefix_hash(kv, store.TRADE) }
-  end
-  local b = self.store.batch
-  b:put(string.format("retape:run:%06d", seq), json.encode(m, M.MANIFEST_ORDER))
-  b:put("retape:runs:last", tostring(seq))
-  kv:write(b)
-end
-
-M.MANIFEST_ORDER = { "seq", "engine", "rules", "rules_sources", "script_version", "params", "overrides", "receipts",
-  "started", "finished", "results", "response", "config", "read", "hash", "lanes_hash", "trades_hash" }
-
--- The run manifests of a store, oldest first.
-function M.runs(st)
-  local list = {}
-  for _, v in st.kv:scan("retape:run:") do list[#list + 1] = json.decode(v) end
-  return list
+  st:write()
 end
 
 ---------------------------------------------------------------------------
--- reading results back
+-- recomputing stale results
 
--- lanes([at_ms]) -> { {lane=, title=, stages=, tickers={...}}, ... }, stage_of
--- The lanes of every ticker in the store at the end of the last run, or as
--- of a bucket (the state each ticker had at the end of the last bucket <= at).
-function M.lanes(st, R, at)
-  local stage_of = {}
-  if at then
-    for k, v in st.kv:scan(LANE_PREFIX) do
-      local b = tonumber(k:sub(#LANE_PREFIX + 1))
-      if b and b <= at then
-        for T, log in pairs(json.decode(v)) do
-          local stage = log[#log][2]
-          stage_of[T] = stage ~= json.null and stage or nil
-        end
-      end
-    end
-  else
-    st:each_latest(function(T, p) stage_of[T] = p.kanban_stage end)
+-- Marks every ticker stale from its first version (--rebuild).
+function Replay:mark_all_stale()
+  local st = self.store
+  for _, T in ipairs(st:tickers()) do
+    local v = st:versions(T, nil, nil, true)[1]
+    if v then st:set_stale(T, { from = v.bucket }) end
   end
-  return M.group_lanes(R, stage_of), stage_of
+  st:write()
 end
 
-function M.group_lanes(R, stage_of)
-  local lane_of = {}
-  for _, lane in ipairs(R.lanes) do
-    for _, s in ipairs(lane.stages) do lane_of[s] = lane end
-  end
-  local out = {}
-  for i, lane in ipairs(R.lanes) do
-    out[i] = { lane = lane.id, title = lane.title, stages = lane.stages, tickers = {} }
-  end
-  local index = {}
-  for i, lane in ipairs(R.lanes) do index[lane] = i end
+-- Recomputes the versions of every stale ticker from its stale bucket on,
+-- following the versions it had (the rows they covered), bucket by bucket
+-- with one commit each.  Killed half-way, the stale marks still say where
+-- to continue.
+function Replay:refresh(counters)
+  local st = self.store
+  local marks = st:stale()
   local names = {}
-  for T in pairs(stage_of) do names[#names + 1] = T end
+  for T in pairs(marks) do names[#names + 1] = T end
+  if #names == 0 then return end
   table.sort(names)
+  if not self.book then self.book = self:make_book() end
+  local plans, buckets, bucket_set = {}, {}, {}
+  self.ticks, self.new_ids = {}, {}
+  self.known = {}
+  for _, T in ipairs(st:tickers()) do self.known[T] = true end
   for _, T in ipairs(names) do
-    local lane = lane_of[stage_of[T]]
-    if lane then local l = out[index[lane]]; l.tickers[#l.tickers + 1] = T end
+    local from = marks[T].from
+    local prev_b, prev = st:version_before(T, from)
+    local plan = {}
+    for _, v in ipairs(st:versions(T, from)) do
+      plan[v.bucket] = { n = v.rec.n }
+      plan[#plan + 1] = v.bucket
+      if not bucket_set[v.bucket] then bucket_set[v.bucket] = true; buckets[#buckets + 1] = v.bucket end
+    end
+    st:delete_trades(T, from, nil)
+    if prev and prev.open then st:put_trade(prev.open) end
+    st:delete_versions(T, from, math.maxinteger)
+    plans[T] = plan
+    self.ticks[T] = self:ticker_from(T, prev_b, prev)
   end
-  return out
-end
-
--- All stored trades, sorted as the original ledger: entryTime descending
--- (ties by id, for determinism).
-function M.trades(st)
-  local list = {}
-  st:each_trade(function(t) list[#list + 1] = t end)
-  table.sort(list, function(a, b)
-    if a.entry_ts ~= b.entry_ts then return (a.entry_ts or 0) > (b.entry_ts or 0) end
-    return a.id < b.id
-  end)
-  return list
+  st:write()
+  table.sort(buckets)
+  for bi, b in ipairs(buckets) do
+    local active = {}
+    for _, T in ipairs(names) do if plans[T][b] then active[#active + 1] = T end end
+    for _, T in ipairs(active) do self:apply_marks(self.ticks[T], b) end
+    local counts = {}
+    self:walk_bucket(b, {
+      scope = { from = b, to = b, script_version = self.script_version, tickers = active },
+      ticker = function(T) return self.ticks[T] end,
+      want = function(row)
+        local p = plans[row.ticker][b]
+        local c = (counts[row.ticker] or 0) + 1
+        counts[row.ticker] = c
+        return c <= p.n
+      end,
+      finish = function()
+        for _, T in ipairs(active) do
+          local tk = self.ticks[T]
+          if not tk.lanes then -- a planned version whose rows are gone: keep it, empty
+            tk.lanes, tk.n = {}, 0
+            self.dirty[T] = tk
+          end
+          local plan = plans[T]
+          plan.at = (plan.at or 0) + 1
+          local nxt = plan[plan.at + 1]
+          st:set_stale(T, nxt and { from = nxt } or nil)
+        end
+      end,
+    }, counters)
+    counters.recomputed = counters.recomputed + #active
+    if self.on_bucket then
+      self.on_bucket { bucket = b, index = bi, total = #buckets, rows = counters.rows, trades = counters.trades,
+                       errors = counters.errors, recomputing = true }
+    end
+  end
 end
 
 return M

@@ -1,22 +1,40 @@
--- retape.store — the replay's durable state on the RocksDB key-value store.
+-- retape.store — the one module that knows the state store's key layout.
+-- Every other module (replay, views, diff, ledger, explain, status) reads
+-- and writes through the functions here.
 --
--- Keys (the `timed:` names are the original worker's, so its users know them):
---   timed:latest:{T}   last processed payload of ticker T with its lane fields:
---                      {"ticker", <state fields>, "payload": <receipt text verbatim>}
---   timed:trade:{id}   one trade per key, in the original record format
---   timed:open:{T}     id of T's open trade (absent when none)
---   retape:cursor      the last committed bucket of the run in progress
--- Everything a bucket changed is written in one atomic batch together with
--- the cursor, so the store is always at a bucket boundary.
+-- Layout 2 (RocksDB, byte-ordered keys; T = ticker, B = bucket start in ms
+-- as 13 digits, E = entry time in ms as 13 digits):
+--   retape:layout        "2"
+--   retape:identity      the ruleset, its config and the receipts filter the results come from
+--   retape:db            the receipts file last replayed into this store (for refresh and explain)
+--   retape:cursor        the run in progress: scope, next bucket (absent when none)
+--   retape:page          where the last page of a bucket stopped (paging within a bucket)
+--   retape:run:NNNNNN    run manifests;  retape:runs:last  the last sequence number
+--   cov:DAY              which tickers of a New York day have been replayed
+--   tk:T                 index of the tickers with versions
+--   v:T\0B               T's version after bucket B: the rows covered, a reset flag, the
+--                        declared state, the view fields, the open trade, the lane of every
+--                        receipt of the bucket, the last receipt id
+--   t:T\0E\0NNNN         one trade (id T-E-N), as of T's last version
+--   stale:T              T's versions from bucket B on depend on an earlier state that changed
+--   rs:B\0T, rs:B\0*     clean-slate marks: T (or every ticker but the listed exceptions)
+--                        starts bucket B with no position and no entry/cycle state
+-- A ticker's results are a fold over its versions in key order; a re-run of
+-- a scope replaces the versions and trades inside it, which keeps every
+-- scoped write inside its own keys and every read a prefix scan.
 local kv = require "retape.kv"
 local json = require "retape.json"
 local cjson = require "cjson"
+local fs = require "retape.fs"
 
 local M = {}
 local Store = {}
 Store.__index = Store
 
-M.LATEST, M.TRADE, M.OPEN, M.CURSOR = "timed:latest:", "timed:trade:", "timed:open:", "retape:cursor"
+M.LAYOUT = "2"
+local K_LAYOUT, K_IDENTITY, K_DB, K_CURSOR, K_PAGE = "retape:layout", "retape:identity", "retape:db", "retape:cursor", "retape:page"
+local K_RUN, K_RUNS_LAST = "retape:run:", "retape:runs:last"
+local P_VERSION, P_TRADE, P_TICKER, P_STALE, P_COV, P_RESET = "v:", "t:", "tk:", "stale:", "cov:", "rs:"
 
 -- Key order of a trade record and of its history events, as the original wrote them.
 M.TRADE_ORDER = {
@@ -28,43 +46,13 @@ M.TRADE_ORDER = {
   "pointValue", "realizedPnl", "currentPrice", "lastUpdate", "source", "exitReason", "exitPrice",
   "pnl", "pnlPct", "sl_protect_reason", "sl_last_tighten_ts", "note",
 }
+local VERSION_ORDER = { "n", "receipt", "state", "view", "lanes", "open" }
+for _, k in ipairs(M.TRADE_ORDER) do VERSION_ORDER[#VERSION_ORDER + 1] = k end
 
--- The fields a ruleset stamps on a payload; stored beside the raw payload.
-M.STATE_FIELDS = {
-  "ts", "ingest_ts", "trigger_ts", "sl", "tp", "score", "rank_position", "move_status", "flags",
-  "kanban_stage", "kanban_meta", "prev_kanban_stage", "prev_kanban_stage_ts", "entry_ts", "entry_price",
-  "kanban_cycle_enter_now_ts", "kanban_cycle_trigger_ts", "kanban_cycle_side",
-  "exec", -- executor state of rulesets that keep one (cooldowns), absent otherwise
-}
-local STATE_ORDER = { "ticker", table.unpack(M.STATE_FIELDS) }
-STATE_ORDER[#STATE_ORDER + 1] = "payload"
-STATE_ORDER[#STATE_ORDER + 1] = "status"; STATE_ORDER[#STATE_ORDER + 1] = "severity"
-STATE_ORDER[#STATE_ORDER + 1] = "reasons"
-
--- open(path_or_kv [, must_exist]) -> store | nil, message.  A kv handle
--- passed in stays the caller's (close() leaves it open).  With must_exist,
--- a directory that holds no store is an error instead of a new empty store.
-function M.open(where, must_exist)
-  local handle, owned = where, false
-  if type(where) == "string" then
-    if must_exist then
-      local f = io.open(where .. "/CURRENT")
-      if not f then return nil, where .. ": no state store here (run 'retape replay' first)" end
-      f:close()
-    end
-    local h, err = kv.open(where)
-    if not h then return nil, err end
-    handle, owned = h, true
-  end
-  return setmetatable({ kv = handle, owned = owned, batch = handle:batch() }, Store)
-end
-
-function Store:close()
-  if self.batch then self.batch:free(); self.batch = nil end
-  if self.owned and self.kv then self.kv:close() end
-  self.kv = nil
-end
-Store.__close = Store.close
+local function b13(ms) return string.format("%013d", math.tointeger(ms) or error("store: bad time " .. tostring(ms), 2)) end
+local function vkey(T, bucket) return P_VERSION .. T .. "\0" .. b13(bucket) end
+local function vprefix(T) return P_VERSION .. T .. "\0" end
+local function tprefix(T) return P_TRADE .. T .. "\0" end
 
 local function nulls_to_nil(v)
   if v == cjson.null then return nil end
@@ -77,133 +65,283 @@ local function nulls_to_nil(v)
 end
 M.nulls_to_nil = nulls_to_nil
 
--- Encodes a ticker state: `p` is the stamped payload, `raw` the receipt's text.
-function M.encode_state(p, raw)
-  local rec = { ticker = p.ticker, payload = json.raw(raw) }
-  for _, k in ipairs(M.STATE_FIELDS) do rec[k] = p[k] end
-  return json.encode(rec, STATE_ORDER)
-end
-
--- Decodes a stored state back into a stamped payload and its raw text.
-function M.decode_state(text, where)
-  local ok, rec = pcall(cjson.decode, text)
-  if not ok or type(rec) ~= "table" or type(rec.payload) ~= "table" then
-    error(string.format("store: %s holds no valid state (%s)", where, ok and "not a state record" or rec), 0)
+local function decode(text, where)
+  local ok, v = pcall(cjson.decode, text)
+  if not ok or type(v) ~= "table" then
+    error(string.format("store: %s holds no valid record (%s)", where, ok and "not an object" or v), 0)
   end
-  nulls_to_nil(rec)
-  local p = rec.payload
-  for _, k in ipairs(M.STATE_FIELDS) do p[k] = rec[k] end
-  return p
+  return nulls_to_nil(v)
 end
 
--- latest(T) -> payload, raw | nil
-function Store:latest(ticker)
-  local key = M.LATEST .. ticker
-  local text = self.kv:get(key)
-  if not text then return nil end
-  local p = M.decode_state(text, key)
-  -- the raw payload is what follows "payload": up to the record's closing brace
-  local raw = text:match('"payload":(.*)}$')
-  return p, raw
+-- A trade's id is TICKER-<entry ms>-<n>; its key sorts by ticker and entry time.
+function M.trade_key(id)
+  local T, entry, n = tostring(id):match("^(.+)%-(%d+)%-(%d+)$")
+  if not T then error("store: trade id '" .. tostring(id) .. "' is not TICKER-<entry ms>-<n>", 2) end
+  return string.format("%s%s\0%013d\0%04d", P_TRADE, T, tonumber(entry), tonumber(n))
 end
+function M.trade_id(T, entry_ms, n) return string.format("%s-%d-%d", T, entry_ms, n) end
+
+---------------------------------------------------------------------------
+-- opening
+
+-- open(path_or_kv [, must_exist]) -> store | nil, message.  A kv handle
+-- passed in stays the caller's (close() leaves it open).  With must_exist,
+-- a directory that holds no store is an error instead of a new empty store.
+-- A store written by an older layout is refused with the command that
+-- rebuilds it.
+function M.open(where, must_exist)
+  local handle, owned = where, false
+  if type(where) == "string" then
+    if must_exist and fs.kind(where .. "/CURRENT") ~= "file" then
+      return nil, where .. ": no state store here (run 'retape replay' first)"
+    end
+    local h, err = kv.open(where)
+    if not h then return nil, err end
+    handle, owned = h, true
+  end
+  local self = setmetatable({ kv = handle, owned = owned, batch = handle:batch(), path = type(where) == "string" and where or nil }, Store)
+  local layout = handle:get(K_LAYOUT)
+  if layout ~= M.LAYOUT then
+    local any = false
+    for _ in handle:scan("") do any = true; break end
+    if any then
+      local name = self.path or "the store"
+      self:close()
+      return nil, string.format("%s was written by an older retape (store layout %s, this one reads %s); "
+        .. "rebuild it: rm -rf %s && retape replay --db FILE --state %s --date D (or --from/--to)",
+        name, layout or "1", M.LAYOUT, name, name)
+    end
+    handle:put(K_LAYOUT, M.LAYOUT)
+  end
+  return self
+end
+
+function Store:close()
+  if self.batch then self.batch:free(); self.batch = nil end
+  if self.owned and self.kv then self.kv:close() end
+  self.kv = nil
+end
+Store.__close = Store.close
+
+-- Applies every put and delete queued since the last write, atomically.
+function Store:write()
+  if self.batch:count() > 0 then self.kv:write(self.batch) end
+end
+
+-- Drops what was queued (after a failure: nothing of it reaches the store).
+function Store:discard() self.batch:clear() end
+
+---------------------------------------------------------------------------
+-- store-wide records
+
+local function get_json(self, key)
+  local text = self.kv:get(key)
+  return text and decode(text, key) or nil
+end
+local function put_json(self, key, v, order) self.batch:put(key, json.encode(v, order)) end
+
+function Store:identity() return get_json(self, K_IDENTITY) end
+function Store:set_identity(id) put_json(self, K_IDENTITY, id) end
+function Store:db_path() return self.kv:get(K_DB) end
+function Store:set_db_path(p) if p then self.batch:put(K_DB, p) end end
+
+local CURSOR_ORDER = { "scope", "identity", "start", "next", "clean", "params" }
+function Store:cursor() return get_json(self, K_CURSOR) end
+function Store:set_cursor(c)
+  if c then put_json(self, K_CURSOR, c, CURSOR_ORDER) else self.batch:delete(K_CURSOR) end
+end
+function Store:page() return get_json(self, K_PAGE) end
+function Store:set_page(p)
+  if p then put_json(self, K_PAGE, p) else self.batch:delete(K_PAGE) end
+end
+
+-- Coverage of a New York day: { all = bool, tickers = {...} }.
+function Store:coverage(day) return get_json(self, P_COV .. day) end
+function Store:set_coverage(day, c) put_json(self, P_COV .. day, c, { "all", "tickers" }) end
+function Store:each_coverage(fn)
+  for k, v in self.kv:scan(P_COV) do fn(k:sub(#P_COV + 1), decode(v, k)) end
+end
+
+---------------------------------------------------------------------------
+-- tickers, versions, stale marks
+
+function Store:tickers()
+  local list = {}
+  for k in self.kv:scan(P_TICKER) do list[#list + 1] = k:sub(#P_TICKER + 1) end
+  return list
+end
+function Store:add_ticker(T) self.batch:put(P_TICKER .. T, "") end
+
+function M.encode_version(rec) return json.encode(rec, VERSION_ORDER) end
+
+local function bucket_of(key) return tonumber(key:sub(-13)) end
+
+-- version_before(T, bucket) -> bucket', record | nil: T's last version
+-- strictly before `bucket`.
+function Store:version_before(T, bucket)
+  local k, v = self.kv:last_before(vprefix(T), vkey(T, bucket))
+  if not k then return nil end
+  return bucket_of(k), decode(v, k)
+end
+
+-- The text of T's last version at or before `bucket` (no decoding).
+function Store:version_text_upto(T, bucket)
+  local k, v = self.kv:last_before(vprefix(T), vkey(T, bucket + 1))
+  return v, k and bucket_of(k)
+end
+
+function Store:version_at(T, bucket)
+  local key = vkey(T, bucket)
+  local text = self.kv:get(key)
+  return text and decode(text, key) or nil
+end
+
+-- versions(T [, from [, to]]) -> list of {bucket=, rec=} in time order.
+function Store:versions(T, from, to, raw)
+  local list = {}
+  local prefix = vprefix(T)
+  for k, v in self.kv:scan(prefix, from and vkey(T, from) or nil) do
+    local b = bucket_of(k)
+    if to and b > to then break end
+    list[#list + 1] = { bucket = b, rec = raw and v or decode(v, k) }
+  end
+  return list
+end
+
+-- The first version of T after `bucket`, or nil.
+function Store:first_version_after(T, bucket)
+  for k in self.kv:scan(vprefix(T), vkey(T, bucket + 1)) do return bucket_of(k) end
+  return nil
+end
+
+function Store:last_version(T)
+  local k, v = self.kv:last_before(vprefix(T), vprefix(T) .. "\255")
+  if not k then return nil end
+  return bucket_of(k), decode(v, k)
+end
+
+function Store:put_version(T, bucket, text) self.batch:put(vkey(T, bucket), text) end
+
+-- Queues the deletion of T's versions in [from, to]; returns how many.
+function Store:delete_versions(T, from, to)
+  local n = 0
+  for k in self.kv:scan(vprefix(T), vkey(T, from)) do
+    if bucket_of(k) > to then break end
+    self.batch:delete(k)
+    n = n + 1
+  end
+  return n
+end
+
+-- Every version of every ticker: fn(T, bucket, record), tickers in order.
+function Store:each_version(fn)
+  for k, v in self.kv:scan(P_VERSION) do
+    local T = k:sub(#P_VERSION + 1, -15)
+    fn(T, bucket_of(k), decode(v, k))
+  end
+end
+
+function Store:stale()
+  local marks = {}
+  for k, v in self.kv:scan(P_STALE) do marks[k:sub(#P_STALE + 1)] = decode(v, k) end
+  return marks
+end
+function Store:stale_of(T) return get_json(self, P_STALE .. T) end
+function Store:set_stale(T, mark)
+  if mark then put_json(self, P_STALE .. T, mark, { "from", "expect" }) else self.batch:delete(P_STALE .. T) end
+end
+
+---------------------------------------------------------------------------
+-- clean-slate marks
+
+-- marks(from, to) -> { {bucket=, ticker=T|"*", except={T=true}}, ... } in key order.
+function Store:marks(from, to)
+  local list = {}
+  for k, v in self.kv:scan(P_RESET, P_RESET .. b13(from)) do
+    local b, who = k:match("^rs:(%d+)\0(.*)$")
+    b = tonumber(b)
+    if b > to then break end
+    local rec = decode(v, k)
+    local except = {}
+    for _, T in ipairs(rec.except or {}) do except[T] = true end
+    list[#list + 1] = { bucket = b, ticker = who, except = except, text = v }
+  end
+  return list
+end
+
+function Store:put_mark(bucket, who, except)
+  local list = {}
+  for T in pairs(except or {}) do list[#list + 1] = T end
+  table.sort(list)
+  put_json(self, P_RESET .. b13(bucket) .. "\0" .. who, { except = list })
+end
+function Store:delete_mark(bucket, who) self.batch:delete(P_RESET .. b13(bucket) .. "\0" .. who) end
+
+-- Does a clean-slate mark in (after, upto] apply to T?
+function Store:reset_between(T, after, upto)
+  if upto <= after then return false end
+  for _, m in ipairs(self:marks(after + 1, upto)) do
+    if m.ticker == T or (m.ticker == "*" and not m.except[T]) then return true end
+  end
+  return false
+end
+
+---------------------------------------------------------------------------
+-- trades
 
 function M.encode_trade(t) return json.encode(t, M.TRADE_ORDER) end
 
 function M.decode_trade(text, where)
-  local ok, t = pcall(cjson.decode, text)
-  if not ok or type(t) ~= "table" or type(t.id) ~= "string" then
-    error(string.format("store: %s holds no valid trade (%s)", where, ok and "no id" or t), 0)
-  end
-  return nulls_to_nil(t)
+  local t = decode(text, where)
+  if type(t.id) ~= "string" then error(string.format("store: %s holds no valid trade (no id)", where), 0) end
+  return t
 end
 
+function Store:put_trade(t) self.batch:put(M.trade_key(t.id), M.encode_trade(t)) end
+function Store:has_trade(id) return self.kv:get(M.trade_key(id)) ~= nil end
 function Store:trade(id)
-  local text = self.kv:get(M.TRADE .. id)
-  return text and M.decode_trade(text, M.TRADE .. id) or nil
+  local key = M.trade_key(id)
+  local text = self.kv:get(key)
+  return text and M.decode_trade(text, key) or nil
 end
 
-function Store:has_trade(id) return self.kv:get(M.TRADE .. id) ~= nil end
-
--- open_trade(T) -> trade | nil
-function Store:open_trade(ticker)
-  local id = self.kv:get(M.OPEN .. ticker)
-  return id and self:trade(id) or nil
+-- Queues the deletion of T's trades entered in [from, to]; returns how many.
+function Store:delete_trades(T, from, to)
+  local n = 0
+  for k in self.kv:scan(tprefix(T), tprefix(T) .. b13(from)) do
+    local entry = tonumber(k:sub(#tprefix(T) + 1, #tprefix(T) + 13))
+    if to and entry > to then break end
+    self.batch:delete(k)
+    n = n + 1
+  end
+  return n
 end
 
--- Iterates every stored trade (decoded), in key order.
+-- Iterates every stored trade (decoded), by ticker then entry time.
 function Store:each_trade(fn)
-  for k, v in self.kv:scan(M.TRADE) do fn(M.decode_trade(v, k), k) end
+  for k, v in self.kv:scan(P_TRADE) do fn(M.decode_trade(v, k), k) end
 end
 
--- Iterates every stored ticker state: fn(ticker, payload).
-function Store:each_latest(fn)
-  for k, v in self.kv:scan(M.LATEST) do fn(k:sub(#M.LATEST + 1), M.decode_state(v, k)) end
+---------------------------------------------------------------------------
+-- run manifests
+
+function Store:next_run_seq() return (math.tointeger(tonumber(self.kv:get(K_RUNS_LAST) or "0")) or 0) + 1 end
+function Store:put_run(seq, text)
+  self.batch:put(string.format("%s%06d", K_RUN, seq), text)
+  self.batch:put(K_RUNS_LAST, tostring(seq))
+end
+function Store:each_run(fn)
+  for _, v in self.kv:scan(K_RUN) do fn(json.decode(v), v) end
 end
 
-function Store:cursor()
-  local text = self.kv:get(M.CURSOR)
-  return text and nulls_to_nil(cjson.decode(text)) or nil
-end
-
-local CURSOR_ORDER = { "scope", "bucket", "offset", "done" }
-
--- Commits one unit of work atomically: states {T = {p=, raw=}}, trades
--- (list), and the cursor (table, or false to delete it).
-function Store:commit(states, trades, cursor)
-  local b = self.batch
-  if states then
-    local tickers = {}
-    for t in pairs(states) do tickers[#tickers + 1] = t end
-    table.sort(tickers)
-    for _, t in ipairs(tickers) do
-      local s = states[t]
-      b:put(M.LATEST .. t, M.encode_state(s.p, s.raw))
-    end
+-- Hash of every value under the results' prefixes (bytes, no decoding).
+function Store:results_hashes(hash)
+  local function of(prefix)
+    local h = "0"
+    for k, v in self.kv:scan(prefix) do h = hash(h .. k .. v) end
+    return h
   end
-  -- puts in key order: RocksDB takes sorted batches several times faster
-  local sorted = table.move(trades or {}, 1, #(trades or {}), 1, {})
-  table.sort(sorted, function(x, y) return x.id < y.id end)
-  for _, t in ipairs(sorted) do
-    b:put(M.TRADE .. t.id, M.encode_trade(t))
-    local open = t.status == "OPEN" or t.status == "TP_HIT_TRIM" or t.status == "" or t.status == nil
-    if open then b:put(M.OPEN .. t.ticker, t.id)
-    elseif self.kv:get(M.OPEN .. t.ticker) == t.id then b:delete(M.OPEN .. t.ticker) end
-  end
-  if cursor then b:put(M.CURSOR, json.encode(cursor, CURSOR_ORDER))
-  elseif cursor == false then b:delete(M.CURSOR) end
-  self.kv:write(b)
-end
-
--- Clean slate (spec §5).  Removes the trades whose entry time lies in
--- [from, to] (and, with a ticker set, belongs to it), then nulls the entry
--- and cycle stamps of `tickers` plus every ticker that lost a trade.  One
--- atomic batch.  Returns the number of trades purged.
-local ENTRY_FIELDS = { "entry_ts", "entry_price", "kanban_cycle_enter_now_ts", "kanban_cycle_trigger_ts", "kanban_cycle_side" }
-function Store:clean_slate(from, to, only, tickers)
-  local b, purged, touched = self.batch, 0, {}
-  for _, t in ipairs(tickers or {}) do touched[t] = true end
-  self:each_trade(function(t, key)
-    local entry = tonumber(t.entry_ts)
-    if entry and entry < 1e12 then entry = entry * 1000 end
-    if entry and entry >= from and entry <= to and (not only or only[t.ticker]) then
-      b:delete(key)
-      if self.kv:get(M.OPEN .. t.ticker) == t.id then b:delete(M.OPEN .. t.ticker) end
-      touched[t.ticker] = true
-      purged = purged + 1
-    end
-  end)
-  local names = {}
-  for t in pairs(touched) do names[#names + 1] = t end
-  table.sort(names)
-  for _, t in ipairs(names) do
-    local p, raw = self:latest(t)
-    if p then
-      for _, k in ipairs(ENTRY_FIELDS) do p[k] = nil end
-      b:put(M.LATEST .. t, M.encode_state(p, raw))
-    end
-  end
-  self.kv:write(b)
-  return purged
+  return { lanes_hash = of(P_VERSION), trades_hash = of(P_TRADE) }
 end
 
 return M

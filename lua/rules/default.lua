@@ -41,11 +41,13 @@ R.config.fixes = {
 }
 R.views = { day_key = "ny" }
 
+-- The executor's memory (cooldowns, the trigger of the last entry) is state too.
+R.state.fields.exec = "table"
+
 local H = R.helpers
 local pos = H.pos
 local F = function() return R.config.fixes end
 
--- `exec` (cooldowns, the last entry's trigger) is part of the stored state (retape.store)
 
 
 -- A receipt without trigger_ts keeps none (the gate below copes).

@@ -106,6 +106,45 @@ R.stage_order = { watch = 0, setup_watch = 1, flip_watch = 2, just_flipped = 3, 
                   just_entered = 5, hold = 6, trim = 7, exit = 8, archive = 9 }
 R.management = { hold = true, just_entered = true, trim = true, exit = true }
 
+-- The per-ticker state this ruleset keeps (retape.state): `fields` are
+-- carried from one receipt of a ticker to its next and handed back as `ex`;
+-- `view` fields are kept from the last receipt for the views only; a clean
+-- slate clears the entry and cycle stamps (spec §5) and drops the position.
+R.state = {
+  fields = {
+    ts = "number", kanban_stage = "string", entry_ts = "number", entry_price = "number",
+    kanban_cycle_enter_now_ts = "number", kanban_cycle_trigger_ts = "number", kanban_cycle_side = "string",
+  },
+  view = { "score", "rank_position", "move_status", "flags", "kanban_meta", "prev_kanban_stage",
+           "prev_kanban_stage_ts", "trigger_ts", "sl", "tp", "state", "price", "htf_score", "ltf_score" },
+  clean_slate = { "entry_ts", "entry_price", "kanban_cycle_enter_now_ts", "kanban_cycle_trigger_ts", "kanban_cycle_side" },
+  stage = "kanban_stage",
+}
+
+-- A trade counts as open until it is closed (WIN, LOSS, FLAT).
+function R.trade_is_open(t)
+  return t.status == "OPEN" or t.status == "TP_HIT_TRIM" or t.status == "" or t.status == nil
+end
+
+-- The badge the board shows next to a ticker (the Defend shield on Hold).
+function R.badge(latest)
+  local m = latest.kanban_meta
+  return type(m) == "table" and m.bucket == "defend" and "defend" or nil
+end
+
+-- One line of `retape replay --trace` per receipt: the parity references' columns.
+R.trace_columns = { "ticker", "ts", "bucket_5m", "state", "score", "rank_position", "move_status",
+  "move_reasons", "stage", "finalStage", "forced", "prevStage", "entry_ts", "entry_price", "receipt_id", "rule" }
+function R.trace_record(row, p, ex, stage, final, forced, rule)
+  local ms = p.move_status or {}
+  return {
+    ticker = row.ticker, ts = row.ts, bucket_5m = row.bucket_5m, state = p.state, score = p.score,
+    rank_position = p.rank_position, move_status = ms.status, move_reasons = ms.reasons or {},
+    stage = stage, finalStage = final, forced = forced, prevStage = ex.kanban_stage,
+    entry_ts = p.entry_ts, entry_price = p.entry_price, receipt_id = row.receipt_id, rule = rule,
+  }
+end
+
 ---------------------------------------------------------------------------
 -- helpers
 
@@ -651,6 +690,15 @@ end
 -- trade or nil.  Returns the raw stage, the final stage, the forcing rule
 -- (or nil) and the rule that decided the final stage.
 function R.step(p, row, ex, open_trade)
+  R.inputs(p, row, ex, open_trade)
+  local stage, rule = R.classify(p)
+  local final, forced = R.transition(p, ex, stage, open_trade)
+  return stage, final, forced, forced or rule
+end
+
+-- Everything classify reads: the stamped payload with carried stamps, move
+-- status and score.
+function R.inputs(p, row, ex, open_trade)
   R.prepare(p, row)
   R.carry(p, ex, open_trade)
   local ms = R.move_status(p)
@@ -659,9 +707,18 @@ function R.step(p, row, ex, open_trade)
   p.flags.move_invalidated = ms.status == "INVALIDATED"
   p.flags.move_completed = ms.status == "COMPLETED"
   R.apply_score(p)
+end
+
+-- step() with the explanation of its decision (retape explain): the inputs,
+-- move status, score parts and enter paths as classify saw them, then what
+-- step decided.
+function R.explain_step(p, row, ex, open_trade)
+  R.inputs(p, row, ex, open_trade)
+  local why = R.explain(p)
   local stage, rule = R.classify(p)
   local final, forced = R.transition(p, ex, stage, open_trade)
-  return stage, final, forced, forced or rule
+  why.ts, why.final_stage, why.forced, why.prev_stage = p.ts, final, forced, ex.kanban_stage
+  return why, stage, final, forced, forced or rule
 end
 
 ---------------------------------------------------------------------------

@@ -1,0 +1,285 @@
+-- The commands that read a store's results: lanes, trades, ledger, runs,
+-- status, diff.  Registered into retape.cli by calling this module with it.
+local args = require "retape.args"
+local rtime = require "retape.time"
+local json = require "retape.json"
+local common = require "retape.cli_common"
+
+local with_store_options, state_dir = common.with_store_options, common.state_dir
+
+return function(cli)
+  local command, out, fail = cli.command, cli.out, cli.fail
+
+  command("lanes", {
+    summary = "Show the 8 Kanban lanes and their tickers (end of the run, or as of a time of day)",
+    usage = "retape lanes --state DIR [--date D --at HH:MM] [--json]",
+    options = with_store_options {
+      { name = "rules", arg = "NAME|FILE", help = "ruleset defining the lanes (default: the store's)" },
+      { name = "date", arg = "YYYY-MM-DD", help = "day of --at" },
+      { name = "at", arg = "HH:MM|MS", help = "lanes as of the end of this bucket (New York time with --date, or 'YYYY-MM-DD HH:MM')" },
+      { name = "json", type = "flag", help = "print the lanes as JSON" },
+    },
+    run = function(o)
+      local at = o.at and common.parse_time(o.at, o.date, "--at")
+      local st, err = common.open_store(o)
+      if not st then return fail("lanes", err) end
+      local R, rerr
+      if o.rules then R = common.load_rules(o.rules) else R, rerr = common.store_rules(st) end
+      if not R then st:close(); return fail("lanes", rerr) end
+      local results = require "retape.results"
+      local lanes = results.lanes(st, R, at)
+      local badges = at and {} or results.badges(st, R)
+      st:close()
+      if o.json then
+        for _, l in ipairs(lanes) do
+          for i, T in ipairs(l.tickers) do
+            l.tickers[i] = badges[T] and { ticker = T, badge = badges[T] } or T
+          end
+        end
+        out("%s", json.encode(lanes, { "lane", "title", "stages", "tickers" }))
+      else
+        if at then out("lanes as of %s", rtime.format_ny(at)) end
+        common.lane_lines(out, lanes, badges)
+      end
+      return 0
+    end,
+  })
+
+  local TRADE_COLUMNS = {
+    { "id", "trade" }, { "ticker", "ticker" }, { "direction", "dir" }, { "status", "status" },
+    { "entryTime", "entry time" }, { "entryPrice", "entry", "%.2f", true }, { "trimmedPct", "trim", "%.2f", true },
+    { "exitPrice", "exit", "%.2f", true }, { "exitReason", "exit reason" }, { "pnl", "P&L", "%.2f", true },
+  }
+  local VIEW_COLUMNS = {
+    day = {
+      { "day", "day" }, { "entries", "entries", nil, true }, { "trims", "trims", nil, true }, { "exits", "exits", nil, true },
+      { "wins", "wins", nil, true }, { "losses", "losses", nil, true }, { "realized", "realized P&L", "%.2f", true },
+    },
+    pnl = {
+      { "ticker", "ticker" }, { "trades", "trades", nil, true }, { "open", "open", nil, true },
+      { "realized", "realized", "%.2f", true }, { "unrealized", "unrealized", "%.2f", true }, { "total", "total", "%.2f", true },
+    },
+    history = {
+      { "time", "time (UTC)" }, { "ticker", "ticker" }, { "direction", "dir" }, { "type", "event" },
+      { "price", "price", "%.2f", true }, { "shares", "shares", "%.4f", true }, { "value", "value", "%.2f", true },
+      { "reason", "reason" }, { "trade_id", "trade" },
+    },
+  }
+
+  command("trades", {
+    summary = "Show the simulated trades: Trade By Day, Trade By P&L, Trade History",
+    usage = "retape trades --state DIR [--by day|pnl|history] [--json | --csv]",
+    details = "Without --by: one line per trade; with --json the trades in the original's timed:trades:all\n"
+           .. "array format (entryTime descending).  Days are the ruleset's day keys: UTC dates for the\n"
+           .. "parity ruleset (as the original), New York trading days for the default one (--day-key).",
+    options = with_store_options {
+      { name = "by", arg = "VIEW", help = "day | pnl | history" },
+      { name = "days", arg = "N", type = "integer", help = "--by pnl: only the last N days" },
+      { name = "day-key", arg = "ny|utc", help = "day of an event: New York or UTC date (default: the ruleset's)" },
+      { name = "ticker", arg = "T[,T...]", help = "only these tickers" },
+      { name = "json", type = "flag", help = "JSON output" },
+      { name = "csv", type = "flag", help = "CSV output" },
+    },
+    run = function(o)
+      if o.json and o.csv then args.usage_error("give --json or --csv, not both") end
+      if o.by and not VIEW_COLUMNS[o.by] then args.usage_error("--by expects day, pnl or history, got '%s'", o.by) end
+      local st, err = common.open_store(o)
+      if not st then return fail("trades", err) end
+      local views = require "retape.views"
+      local trades = require("retape.results").trades(st)
+      local day_key = o.day_key
+      if not day_key then -- the day keys of the ruleset that made the store (UTC for the parity one)
+        local R = common.store_rules(st, "worker-2026-02-02")
+        day_key = R and R.views and R.views.day_key or "utc"
+      end
+      if day_key ~= "ny" and day_key ~= "utc" then args.usage_error("--day-key expects ny or utc, got '%s'", day_key) end
+      local vopts = { day_key = day_key }
+      st:close()
+      if o.ticker then
+        local keep = {}
+        for _, T in ipairs(require("retape.scope").ticker_list(o.ticker)) do keep[T] = true end
+        local f = {}
+        for _, t in ipairs(trades) do if keep[t.ticker] then f[#f + 1] = t end end
+        trades = f
+      end
+      local rows, columns
+      if not o.by then
+        if o.json then out("%s", json.encode(trades, require("retape.store").TRADE_ORDER)); return 0 end
+        rows, columns = trades, TRADE_COLUMNS
+      elseif o.by == "day" then
+        rows = views.by_day(trades, vopts)
+        if o.json then
+          out("%s", json.encode(rows, { "day", "entries", "trims", "exits", "wins", "losses", "realized", "trades" }))
+          return 0
+        end
+        columns = VIEW_COLUMNS.day
+      elseif o.by == "pnl" then
+        rows, columns = views.by_pnl(trades, o.days, vopts), VIEW_COLUMNS.pnl
+      else
+        rows, columns = views.history(trades, vopts), VIEW_COLUMNS.history
+        for _, r in ipairs(rows) do r.time = rtime.iso_utc(r.ts) end
+      end
+      if o.json then out("%s", json.encode(rows)); return 0 end
+      if o.csv then out("%s", views.csv(columns, rows)); return 0 end
+      out("%s", views.text_table(columns, rows))
+      if o.by == "day" then
+        for _, d in ipairs(rows) do
+          out("\n%s", d.day)
+          out("%s", views.text_table({
+            { "ticker", "ticker" }, { "direction", "dir" }, { "entry", "entry", "%.2f", true },
+            { "current", "current", "%.2f", true }, { "trim_price", "trim", "%.2f", true },
+            { "exit_price", "exit", "%.2f", true }, { "exit_reason", "exit reason" },
+            { "remaining", "remaining", "%.4f", true }, { "realized", "realized", "%.2f", true } }, d.trades))
+        end
+      end
+      return 0
+    end,
+  })
+
+  command("ledger", {
+    summary = "Sync trades, trade events and latest lanes from a state store into an SQLite ledger",
+    usage = "retape ledger --state DIR --out FILE",
+    details = "Tables trades, trade_events (the original D1 ledger's shape) and ticker_latest are made equal\n"
+           .. "to the store in one transaction: running it twice changes nothing.",
+    options = with_store_options {
+      { name = "out", arg = "FILE", help = "ledger database (may be the receipts file)" },
+    },
+    run = function(o)
+      if not o.out then args.usage_error("missing --out FILE") end
+      local st, err = common.open_store(o)
+      if not st then return fail("ledger", err) end
+      local ok, res = pcall(require("retape.ledger").sync, st, o.out)
+      st:close()
+      if not ok then return fail("ledger", res) end
+      out("ledger %s: %d trades, %d events, %d tickers", o.out, res.trades, res.events, res.tickers)
+      return 0
+    end,
+  })
+
+  command("runs", {
+    summary = "List the run manifests recorded in a state store",
+    usage = "retape runs --state DIR [--json]",
+    options = with_store_options {
+      { name = "json", type = "flag", help = "print the manifests as JSON (with the effective config)" },
+    },
+    run = function(o)
+      local st, err = common.open_store(o)
+      if not st then return fail("runs", err) end
+      local manifest = require "retape.manifest"
+      local list = manifest.runs(st)
+      st:close()
+      if o.json then out("%s", json.encode(list, manifest.ORDER)); return 0 end
+      local rows = {}
+      for i, m in ipairs(list) do
+        local p = m.params or {}
+        local scope = p.date ~= nil and p.date ~= json.null and p.date or p.from and (p.from .. ".." .. (p.to or "?"))
+          or (p.refresh and "(refresh)" or "?")
+        if p.ticker and p.ticker ~= json.null then scope = scope .. " " .. p.ticker end
+        if p.bucket and p.bucket ~= json.null then scope = scope .. " @" .. rtime.format_ny(p.bucket):match("%d%d:%d%d") end
+        local r = m.response or {}
+        local n = 0
+        for _ in pairs(m.overrides or {}) do n = n + 1 end
+        local int = math.tointeger
+        rows[i] = { seq = int(m.seq), finished = m.finished, rules = m.rules .. (n > 0 and (" +" .. n .. " overrides") or ""),
+          scope = scope, rows = int(r.rowsProcessed), trades = int(r.tradesCreated), receipts = m.receipts and m.receipts.hash,
+          results = m.results and (m.results.lanes_hash .. "/" .. m.results.trades_hash) or "(partial)" }
+      end
+      out("%s", require("retape.views").text_table({
+        { "seq", "run", nil, true }, { "finished", "finished (UTC)" }, { "rules", "rules" }, { "scope", "scope" },
+        { "rows", "rows", nil, true }, { "trades", "trades", nil, true }, { "receipts", "receipts hash" },
+        { "results", "lanes/trades hash" } }, rows))
+      return 0
+    end,
+  })
+
+  command("status", {
+    summary = "What a state store covers: days and tickers, rules, interrupted run, stale results",
+    usage = "retape status --state DIR [--json]",
+    options = with_store_options {
+      { name = "json", type = "flag", help = "print the status as JSON" },
+    },
+    run = function(o)
+      local st, err = require("retape.store").open(state_dir(o), true)
+      if not st then return fail("status", err) end
+      local s = require("retape.manifest").status(st)
+      st:close()
+      if o.json then out("%s", json.encode(s)); return 0 end
+      local id = s.identity
+      out("store %s", state_dir(o))
+      if not id then out("empty: nothing replayed yet"); return 0 end
+      out("rules: %s (config %s, sources %s), script version %s", id.rules, id.config, id.sources,
+        id.script_version == false and "any" or tostring(id.script_version))
+      if s.db then out("receipts: %s", s.db) end
+      out("days replayed:")
+      for _, d in ipairs(s.days) do
+        out("  %s  %s%s", d.day, d.all and "all tickers" or table.concat(d.tickers, ", "), d.partial and " (part of the day)" or "")
+      end
+      if s.interrupted then
+        out("interrupted run: %s, stopped before %s; continue it with --resume (same scope and rules)",
+          s.interrupted.params, rtime.format_ny(math.tointeger(s.interrupted.next)))
+      end
+      if #s.stale > 0 then
+        out("stale: %d ticker(s), recompute with 'retape replay --state %s --refresh':", #s.stale, state_dir(o))
+        for i, x in ipairs(s.stale) do
+          if i > 20 then out("  ... %d more", #s.stale - 20); break end
+          out("  %-8s from %s", x.ticker, rtime.format_ny(math.tointeger(x.from)))
+        end
+      else
+        out("stale: none")
+      end
+      out("runs: %d%s", s.runs, s.last_run and string.format(" (last: #%d, finished %s)", math.tointeger(s.last_run.seq), s.last_run.finished) or "")
+      return 0
+    end,
+  })
+
+  command("diff", {
+    summary = "Compare two replays of the same receipts: trades, lanes per ticker, totals",
+    usage = "retape diff STATE_A STATE_B [--json] [--all]",
+    options = {
+      { name = "json", type = "flag", help = "print the report as JSON" },
+      { name = "all", type = "flag", help = "list every ticker whose lanes differ (default: the first 20)" },
+    },
+    run = function(o, pos)
+      if #pos ~= 2 then args.usage_error("expected two state stores") end
+      local storem = require "retape.store"
+      local a, err = storem.open(pos[1], true)
+      if not a then return fail("diff", err) end
+      local b, err2 = storem.open(pos[2], true)
+      if not b then a:close(); return fail("diff", err2) end
+      local report = require("retape.diff").compare(a, b)
+      a:close()
+      b:close()
+      if o.json then out("%s", json.encode(report)); return 0 end
+      local ta, tb = report.totals.a, report.totals.b
+      out("%-18s %14s %14s", "", "A", "B")
+      for _, row in ipairs {
+        { "trades", "%14d", "trades" }, { "wins", "%14d", "wins" }, { "losses", "%14d", "losses" },
+        { "flat", "%14d", "flat" }, { "open", "%14d", "open" }, { "win rate", "%13.1f%%", "win_rate", 100 },
+        { "realized P&L", "%14.2f", "realized" }, { "unrealized P&L", "%14.2f", "unrealized" }, { "total P&L", "%14.2f", "pnl" } } do
+        local k, scale = row[3], row[4] or 1
+        out("%-18s " .. row[2] .. " " .. row[2], row[1], ta[k] * scale, tb[k] * scale)
+      end
+      out("\ntrades: %d only in A, %d only in B, %d changed", #report.removed, #report.added, #report.changed)
+      for _, k in ipairs(report.removed) do out("  - %s", k) end
+      for _, k in ipairs(report.added) do out("  + %s", k) end
+      for _, c in ipairs(report.changed) do
+        local parts = {}
+        for _, f in ipairs(c.fields) do
+          local function show(v)
+            if v == json.null then return "-" end
+            return type(v) == "number" and json.number(v) or tostring(v)
+          end
+          parts[#parts + 1] = string.format("%s %s -> %s", f.field, show(f.a), show(f.b))
+        end
+        out("  ~ %s: %s", c.trade, table.concat(parts, "; "))
+      end
+      out("\nlanes differ for %d tickers (first receipt where they part):", #report.lanes)
+      for i, l in ipairs(report.lanes) do
+        if i > 20 and not o.all then out("  ... %d more (--all)", #report.lanes - 20); break end
+        out("  %-6s %s  A %s, B %s  (%d of %d receipts differ)", l.ticker, rtime.format_ny(math.tointeger(l.first.ts), true),
+          l.first.a, l.first.b, l.receipts, l.of)
+      end
+      return 0
+    end,
+  })
+end

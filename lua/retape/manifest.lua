@@ -1,0 +1,61 @@
+-- retape.manifest — what each run did, recorded in the store: engine,
+-- rules (name, source hashes, effective config), parameters, the receipts
+-- read (count, hash of their ids in order), wall-clock start and end, the
+-- response, and hashes of the resulting lanes and trades.  Also the
+-- store's status: coverage, the interrupted run, stale tickers.
+local json = require "retape.json"
+local core = require "retape.core"
+local rtime = require "retape.time"
+local fnv1a32 = require("retape.ingest").fnv1a32
+
+local M = {}
+
+M.ORDER = { "seq", "engine", "rules", "rules_sources", "script_version", "params", "overrides", "receipts",
+  "started", "finished", "results", "response", "config", "read", "hash", "lanes_hash", "trades_hash" }
+
+local PARAMS = { "date", "from", "to", "ticker", "bucket", "limit", "offset", "clean_slate", "resume", "rebuild", "refresh" }
+
+-- record(replay, params, response, counters, started_ms): one manifest.
+function M.record(rp, params, resp, counters, started)
+  local st = rp.store
+  local seq = st:next_run_seq()
+  local p = {}
+  for _, k in ipairs(PARAMS) do p[k] = params[k] end
+  local m = {
+    seq = seq, engine = core.version, rules = rp.R.name, rules_sources = rp.R.sources or json.object(),
+    config = rp.R.config, overrides = rp.R.overrides or json.object(), params = json.object(p),
+    script_version = rp.script_version or false,
+    receipts = { read = counters.seen, hash = rp.rows_hash },
+    started = rtime.iso_utc(math.floor(started)), finished = rtime.iso_utc(math.floor(core.now_ms())),
+    response = resp,
+  }
+  if not resp.hasMore then m.results = st:results_hashes(fnv1a32) end
+  st:put_run(seq, json.encode(m, M.ORDER))
+  st:write()
+end
+
+-- The run manifests of a store, oldest first.
+function M.runs(st)
+  local list = {}
+  st:each_run(function(m) list[#list + 1] = m end)
+  return list
+end
+
+-- status(store) -> { identity, db, days = {{day, all, tickers, partial}}, interrupted, stale = {{ticker, from}} }
+function M.status(st)
+  local s = { identity = st:identity(), db = st:db_path(), days = {}, stale = {}, runs = 0 }
+  st:each_coverage(function(day, c) s.days[#s.days + 1] = { day = day, all = c.all, tickers = c.tickers or {}, partial = c.partial } end)
+  local cur = st:cursor()
+  if cur then s.interrupted = { params = cur.params, next = cur.next, rules = cur.identity and cur.identity.rules } end
+  local marks = st:stale()
+  local names = {}
+  for T in pairs(marks) do names[#names + 1] = T end
+  table.sort(names)
+  for _, T in ipairs(names) do s.stale[#s.stale + 1] = { ticker = T, from = marks[T].from } end
+  local runs = M.runs(st)
+  s.runs = #runs
+  s.last_run = runs[#runs]
+  return s
+end
+
+return M

@@ -1,0 +1,106 @@
+-- retape.results — reading a replay's results back from its store: the
+-- lanes (now or as of a time), the trades, the latest state per ticker, the
+-- lane of every receipt.  Views, diff, ledger and the CLI read through here.
+local json = require "retape.json"
+
+local M = {}
+
+-- The stage a ruleset keeps in its state (R.state.stage), from a version.
+local function stage_of_version(R, rec)
+  local field = R.state and R.state.stage or "kanban_stage"
+  return rec and rec.state and rec.state[field] or nil
+end
+
+-- lanes(st, R [, at_ms]) -> { {lane=, title=, stages=, tickers={...}}, ... }, stage_of
+-- The lane of every ticker at the end of what the store covers, or as of a
+-- bucket (the ticker's last version at or before it).
+function M.lanes(st, R, at)
+  local stage_of = {}
+  for _, T in ipairs(st:tickers()) do
+    local rec
+    if at then _, rec = st:version_before(T, at + 1) else _, rec = st:last_version(T) end
+    if rec then stage_of[T] = stage_of_version(R, rec) end
+  end
+  return M.group_lanes(R, stage_of), stage_of
+end
+
+function M.group_lanes(R, stage_of)
+  local lane_of = {}
+  for _, lane in ipairs(R.lanes) do
+    for _, s in ipairs(lane.stages) do lane_of[s] = lane end
+  end
+  local out, index = {}, {}
+  for i, lane in ipairs(R.lanes) do
+    out[i] = { lane = lane.id, title = lane.title, stages = lane.stages, tickers = {} }
+    index[lane] = i
+  end
+  local names = {}
+  for T in pairs(stage_of) do names[#names + 1] = T end
+  table.sort(names)
+  for _, T in ipairs(names) do
+    local lane = lane_of[stage_of[T]]
+    if lane then local l = out[index[lane]]; l.tickers[#l.tickers + 1] = T end
+  end
+  return out
+end
+
+-- latest(st [, at]) -> { T = record } where record merges the ticker's
+-- declared state and view fields (what the original kept in timed:latest),
+-- plus `receipt_id`.
+function M.latest(st, at)
+  local out = {}
+  for _, T in ipairs(st:tickers()) do
+    local rec
+    if at then _, rec = st:version_before(T, at + 1) else _, rec = st:last_version(T) end
+    if rec then
+      local r = {}
+      for k, v in pairs(rec.view or {}) do r[k] = v end
+      for k, v in pairs(rec.state or {}) do r[k] = v end
+      r.ticker, r.receipt_id = T, rec.receipt
+      out[T] = r
+    end
+  end
+  return out
+end
+
+-- Badges a ruleset shows next to a ticker (R.badge(latest_record) -> name | nil).
+function M.badges(st, R)
+  local out = {}
+  if not R.badge then return out end
+  for T, r in pairs(M.latest(st)) do out[T] = R.badge(r) end
+  return out
+end
+
+-- All stored trades, sorted as the original ledger: entryTime descending
+-- (ties by id, for determinism).
+function M.trades(st)
+  local list = {}
+  st:each_trade(function(t) list[#list + 1] = t end)
+  table.sort(list, function(a, b)
+    if a.entry_ts ~= b.entry_ts then return (a.entry_ts or 0) > (b.entry_ts or 0) end
+    return a.id < b.id
+  end)
+  return list
+end
+
+-- lane_logs(st) -> { T = { {ts, stage, receipt_id}, ... } } every receipt's final stage, in order.
+function M.lane_logs(st)
+  local per = {}
+  st:each_version(function(T, _, rec)
+    local l = per[T]
+    if not l then l = {}; per[T] = l end
+    for _, e in ipairs(rec.lanes or {}) do l[#l + 1] = e end
+  end)
+  return per
+end
+
+-- stale(st) -> list of {ticker=, from=} (results that depend on a state that changed).
+function M.stale(st)
+  local marks, list = st:stale(), {}
+  for T, m in pairs(marks) do list[#list + 1] = { ticker = T, from = m.from } end
+  table.sort(list, function(a, b) return a.ticker < b.ticker end)
+  return list
+end
+
+M.null = json.null
+return M

@@ -1,0 +1,141 @@
+-- retape.state — the per-ticker state a ruleset declares it keeps.
+--
+-- A ruleset says what survives from one receipt of a ticker to the next:
+--
+--   R.state = {
+--     fields = { ts = "number", kanban_stage = "string", exec = "table", ... },
+--     view   = { "score", "kanban_meta", ... },   -- the last receipt's values, for views only
+--     clean_slate = { "entry_ts", ... },           -- what a clean slate clears
+--     stage  = "kanban_stage",                     -- the field that names the lane stage
+--   }
+--
+-- After a receipt, the engine copies the declared `fields` from the stamped
+-- payload into a new state record, exactly as a store round trip would give
+-- them back (numbers as floats, NaN and infinities as nil, tables deep), so
+-- a run that keeps its state in memory and a run resumed from the store see
+-- the same values.  The rules get that record as `ex` on the ticker's next
+-- receipt: reading a field it does not declare, or writing to it, is an
+-- error at the rule's line.
+local M = {}
+
+local TYPES = { number = true, string = true, boolean = true, table = true }
+
+local function declared_error(field, what)
+  error(string.format("state field '%s' is not declared in the ruleset's R.state.fields (%s)", tostring(field), what), 3)
+end
+
+-- Copies a value the way encode + decode would return it.  Raises naming
+-- the field for values JSON cannot hold.
+local function copy_value(v, field, depth)
+  local ty = type(v)
+  if ty == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then return nil end
+    return v + 0.0
+  elseif ty == "string" or ty == "boolean" or v == nil then
+    return v
+  elseif ty == "table" then
+    if depth > 32 then error(string.format("state field '%s' nests deeper than 32 levels", field), 0) end
+    local out, n = {}, #v
+    if n > 0 then
+      for i = 1, n do out[i] = copy_value(v[i], field, depth + 1) end
+      for k in pairs(v) do
+        if math.type(k) ~= "integer" or k < 1 or k > n then
+          error(string.format("state field '%s' mixes a list and keys", field), 0)
+        end
+      end
+    else
+      for k, x in pairs(v) do
+        if type(k) ~= "string" then
+          error(string.format("state field '%s' has a %s key (only string keys or a list survive the store)", field, type(k)), 0)
+        end
+        out[k] = copy_value(x, field, depth + 1)
+      end
+    end
+    return out
+  end
+  error(string.format("state field '%s' holds a %s, which the store cannot keep", field, ty), 0)
+end
+
+-- compile(R) -> schema.  Checks the declaration; raises naming the problem.
+function M.compile(R)
+  local decl = R.state
+  if type(decl) ~= "table" or type(decl.fields) ~= "table" then
+    error(string.format("ruleset '%s' declares no state (R.state.fields)", tostring(R.name)), 0)
+  end
+  local names, types = {}, {}
+  for k, ty in pairs(decl.fields) do
+    if type(k) ~= "string" or not TYPES[ty] then
+      error(string.format("R.state.fields.%s: type must be one of number, string, boolean, table (got %s)",
+        tostring(k), tostring(ty)), 0)
+    end
+    names[#names + 1] = k
+    types[k] = ty
+  end
+  table.sort(names)
+  local clean = {}
+  for _, k in ipairs(decl.clean_slate or {}) do
+    if not types[k] then error(string.format("R.state.clean_slate names '%s', which R.state.fields does not declare", k), 0) end
+    clean[#clean + 1] = k
+  end
+  if decl.stage and not types[decl.stage] then
+    error(string.format("R.state.stage names '%s', which R.state.fields does not declare", decl.stage), 0)
+  end
+  local view = {}
+  for i, k in ipairs(decl.view or {}) do view[i] = k end
+  table.sort(view)
+
+  local mt = {
+    __index = function(_, k) if types[k] == nil then declared_error(k, "read") end end,
+    __newindex = function(_, k)
+      error(string.format("the previous state is read-only (writing '%s'); set the field on the payload", tostring(k)), 2)
+    end,
+  }
+  local schema = { names = names, types = types, clean = clean, view = view, stage = decl.stage, mt = mt }
+
+  -- extract(p) -> state: the declared fields of a stamped payload.
+  function schema.extract(p)
+    local s = {}
+    for i = 1, #names do
+      local k = names[i]
+      local v = p[k]
+      if v ~= nil then
+        local want = types[k]
+        if type(v) ~= want then
+          error(string.format("state field '%s' is declared %s but the rules left a %s in it", k, want, type(v)), 0)
+        end
+        s[k] = copy_value(v, k, 0)
+      end
+    end
+    return setmetatable(s, mt)
+  end
+
+  -- adopt(t) -> state: a decoded record (from the store) as a state.
+  function schema.adopt(t)
+    local s = {}
+    for i = 1, #names do
+      local k = names[i]
+      if t then s[k] = t[k] end
+    end
+    return setmetatable(s, mt)
+  end
+
+  -- cleared(s) -> state without the fields a clean slate clears.
+  function schema.cleared(s)
+    local out = {}
+    for k, v in pairs(s) do out[k] = v end
+    for _, k in ipairs(clean) do out[k] = nil end
+    return setmetatable(out, mt)
+  end
+
+  -- view_of(p) -> the view fields of a stamped payload (shared, not copied:
+  -- they are encoded at the end of the bucket and never handed back to rules).
+  function schema.view_of(p)
+    local v = {}
+    for i = 1, #view do local k = view[i]; v[k] = p[k] end
+    return v
+  end
+
+  return schema
+end
+
+return M
