@@ -12,11 +12,9 @@ end
 local src_db, out_db = args[1], args[2]
 local days = {}
 for i = 3, #args do days[#days + 1] = { day = args[i], synthetic_inputs = levels.synth(src_db, args[i]) } end
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir -p '" .. dir .. "'"))
+local dir = assert(retape.fs.tempdir("retape-levels"))
 local db, n = levels.build(src_db, dir, days)
 assert(os.rename(db, out_db))
-os.execute("rm -rf '" .. dir .. "'")
+retape.fs.remove_tree(dir)
 print(string.format("%s: %d receipts of %s with synthetic levels", out_db, n, table.concat(args, ", ", 3)))
 return 0

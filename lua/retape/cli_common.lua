@@ -87,9 +87,13 @@ end
 function M.store_rules(st, fallback)
   local runs = require("retape.manifest").runs(st)
   local last = runs[#runs]
-  local ok, R = pcall(require("retape.rules").load, last and last.rules or fallback or "default")
+  if not last then
+    local ok, R = pcall(require("retape.rules").load, fallback or "default")
+    if not ok then return nil, R end
+    return R
+  end
+  local ok, R = pcall(require("retape.explain").rules_of, last)
   if not ok then return nil, R end
-  if last and type(last.config) == "table" then R.config = last.config end
   return R
 end
 

@@ -227,7 +227,7 @@ return function(cli)
       else
         out("stale: none")
       end
-      out("runs: %d%s", s.runs, s.last_run and string.format(" (last: #%d, finished %s)", math.tointeger(s.last_run.seq), s.last_run.finished) or "")
+      out("runs: %d (retape runs --state %s)", s.runs, state_dir(o))
       return 0
     end,
   })

@@ -13,14 +13,23 @@ local scopem = require "retape.scope"
 
 local M = {}
 
+-- The ruleset a run used: loaded by name with the run's overrides applied
+-- (so its config is the one the run had, value types included).
+function M.rules_of(run)
+  local R = rules.load(run.rules)
+  local ov = {}
+  for k, v in pairs(run.overrides or {}) do ov[k] = v end
+  if next(ov) then rules.apply_overrides(R, ov, "the run's overrides") end
+  return R
+end
+
 -- receipt(st, src, T, {at = ms} | {receipt = id}) -> explanation | nil, message
 function M.receipt(st, src, T, target)
   local runs = manifest.runs(st)
   local last = runs[#runs]
   local id = st:identity()
   if not (last and id) then return nil, "the store holds no run" end
-  local R = rules.load(last.rules)
-  if type(last.config) == "table" then R.config = last.config end
+  local R = M.rules_of(last)
   if not R.explain_step then return nil, string.format("ruleset '%s' cannot explain its steps (R.explain_step)", R.name) end
   local schema = statem.compile(R)
 

@@ -25,8 +25,6 @@ local function shared_dir()
   return os.getenv("RETAPE_SHARED") or os.getenv("SHARED") or "../shared"
 end
 
-local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
@@ -41,23 +39,18 @@ local function write_file(path, text)
   f:close()
 end
 
-local tmp_root
+local fs = require "retape.fs"
+local tmp_root, tmp_count = nil, 0
 local function tempdir()
-  if not tmp_root then
-    local p = io.popen("mktemp -d " .. sh_quote((os.getenv("TMPDIR") or "/tmp") .. "/retape-test.XXXXXX"))
-    tmp_root = p:read("l")
-    p:close()
-  end
-  local n = 0
-  repeat
-    n = n + 1
-    local d = string.format("%s/%d", tmp_root, n)
-    if os.execute("mkdir " .. sh_quote(d) .. " 2>/dev/null") then return d end
-  until false
+  if not tmp_root then tmp_root = assert(fs.tempdir("retape-test")) end
+  tmp_count = tmp_count + 1
+  local d = string.format("%s/%d", tmp_root, tmp_count)
+  assert(fs.mkdirs(d))
+  return d
 end
 
 function M.cleanup()
-  if tmp_root then os.execute("rm -rf " .. sh_quote(tmp_root)) end
+  if tmp_root then fs.remove_tree(tmp_root) end
   tmp_root = nil
 end
 
@@ -371,15 +364,27 @@ end
 ---------------------------------------------------------------------------
 -- discovery and the runner
 
+-- Every directory below `dir` that holds a case.lua, in name order.
+local function find_below(dir, out)
+  for _, name in ipairs(fs.list(dir) or {}) do
+    local path = dir .. "/" .. name
+    if name == "case.lua" and fs.kind(path) == "file" then out[#out + 1] = dir end
+  end
+  for _, name in ipairs(fs.list(dir) or {}) do
+    local path = dir .. "/" .. name
+    if fs.kind(path) == "dir" then find_below(path, out) end
+  end
+end
+
 function M.find_cases(paths)
   local out = {}
   for _, p in ipairs(paths) do
-    local f = io.open(p .. "/case.lua")
-    if f then f:close(); out[#out + 1] = p
+    if fs.kind(p .. "/case.lua") == "file" then out[#out + 1] = p
     else
-      local pipe = io.popen("find " .. sh_quote(p) .. " -name case.lua -type f 2>/dev/null | sort")
-      for line in pipe:lines() do out[#out + 1] = line:match("^(.*)/case%.lua$") end
-      pipe:close()
+      local found = {}
+      find_below(p, found)
+      table.sort(found)
+      for _, d in ipairs(found) do out[#out + 1] = d end
     end
   end
   return out
@@ -408,7 +413,7 @@ function M.run_one(dir, opts)
   local lanes, trades_text = M.render(records, trades)
   local exp_dir = dir .. "/expected"
   if opts.bless then
-    os.execute("mkdir -p " .. sh_quote(exp_dir))
+    assert(fs.mkdirs(exp_dir))
     local changed = read_file(exp_dir .. "/lanes.txt") ~= lanes or read_file(exp_dir .. "/trades.txt") ~= trades_text
     write_file(exp_dir .. "/lanes.txt", lanes)
     write_file(exp_dir .. "/trades.txt", trades_text)

@@ -351,15 +351,17 @@ function Replay:clear_scope(scope, start)
     replaced = replaced + st:delete_versions(T, start, scope.to)
     purged = purged + st:delete_trades(T, start, to_ms)
     if prev and prev.open then st:put_trade(prev.open) end
+    -- Later versions were computed from the old end of the scope: stale
+    -- unless the new end turns out the same (settle_stale).  A mark from
+    -- before the scope's start stays: the run itself starts from a stale state.
     local later = st:first_version_after(T, scope.to)
-    if later then
-      local mark = st:stale_of(T)
-      if not mark then
-        st:set_stale(T, { from = later, expect = fnv1a32(old_end or "") })
-        expect[T] = true
-      elseif mark.from > later then
-        st:set_stale(T, { from = later })
-      end
+    local mark = st:stale_of(T)
+    if later and not (mark and mark.from < start) then
+      local rest = mark and mark.from > scope.to and mark.from or nil
+      st:set_stale(T, { from = later, expect = fnv1a32(old_end or ""), rest = rest })
+      expect[T] = true
+    elseif mark and not later and mark.from >= start then
+      st:set_stale(T, nil) -- the marked versions are inside the scope: this run recomputes them
     end
   end
   -- clean-slate marks inside the scope are replaced by this run's
@@ -388,7 +390,7 @@ function Replay:settle_stale(scope, expect, marks_before)
   for T in pairs(expect) do
     local mark = st:stale_of(T)
     if mark and mark.expect and same_marks and fnv1a32(st:version_text_upto(T, scope.to) or "") == mark.expect then
-      st:set_stale(T, nil)
+      st:set_stale(T, mark.rest and { from = mark.rest } or nil)
     end
   end
   st:write()
@@ -431,6 +433,7 @@ function Replay:run(params)
     resp.recomputed, resp.errors, resp.rowsProcessed = counters.recomputed, counters.errors, counters.rows
     resp.tradesCreated = counters.trades
     resp.stale = next(st:stale()) ~= nil
+    manifest.record(self, params, resp, counters, started)
     return resp
   end
   local scope = scopem.resolve(params, self.src, self.script_version)

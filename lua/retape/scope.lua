@@ -109,6 +109,7 @@ function M.resolve(params, src, script_version)
   scope.from = rtime.session(first)
   local _, close_last = rtime.session(last)
   scope.to = close_last
+  local day_from, day_to = scope.from, scope.to
   if params.bucket then
     local b = math.tointeger(params.bucket)
     if not b or b % M.BUCKET_MS ~= 0 then param_error("bucket must be a 5-minute boundary in ms (got %s)", tostring(params.bucket)) end
@@ -119,10 +120,10 @@ function M.resolve(params, src, script_version)
   end
   if tickers then
     for _, T in ipairs(tickers) do
-      if #assert(src:buckets { from = scope.from, to = scope.to, script_version = script_version, tickers = { T } }) == 0 then
+      if #assert(src:buckets { from = day_from, to = day_to, script_version = script_version, tickers = { T } }) == 0 then
         local known, seen = {}, {}
-        for _, b in ipairs(assert(src:buckets { from = scope.from, to = scope.to, script_version = script_version })) do
-          local cur <close> = assert(src:cursor(b.bucket, { from = scope.from, to = scope.to, script_version = script_version }))
+        for _, b in ipairs(assert(src:buckets { from = day_from, to = day_to, script_version = script_version })) do
+          local cur <close> = assert(src:cursor(b.bucket, { from = day_from, to = day_to, script_version = script_version }))
           repeat
             local rows = cur:fetch(4096, false)
             for _, r in ipairs(rows) do

@@ -248,7 +248,7 @@ function Store:stale()
 end
 function Store:stale_of(T) return get_json(self, P_STALE .. T) end
 function Store:set_stale(T, mark)
-  if mark then put_json(self, P_STALE .. T, mark, { "from", "expect" }) else self.batch:delete(P_STALE .. T) end
+  if mark then put_json(self, P_STALE .. T, mark, { "from", "expect", "rest" }) else self.batch:delete(P_STALE .. T) end
 end
 
 ---------------------------------------------------------------------------

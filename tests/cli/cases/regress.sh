@@ -25,5 +25,10 @@ run $RETAPE test $T/cases/flaky
 # explain one receipt
 run $RETAPE import --db $T/r.db --quiet tests/fixtures/day-2026-02-02.jsonl.gz
 run $RETAPE explain --db $T/r.db --date 2026-02-02 --ticker CVNA --at 09:40
+run $RETAPE replay --db $T/r.db --date 2026-02-02 --quiet > /dev/null
+run $RETAPE explain --db $T/r.db --date 2026-02-02 --ticker CVNA --at 09:40
+run $RETAPE explain --state $T/r.db.state --ticker CVNA --at "2026-02-02 09:40" --json | head -c 120; echo
+run $RETAPE explain --db $T/r.db --ticker CVNA --receipt CVNA:1770043200000:590bcb34 | head -1
 run $RETAPE explain --db $T/r.db --date 2026-02-02 --ticker NOPE --at 09:40
 run $RETAPE explain --db $T/r.db --date 2026-02-02 --ticker CVNA
+run $RETAPE explain --db $T/r.db --ticker CVNA --at 25:30

@@ -17,3 +17,21 @@ run $RETAPE replay --db $T/lv.db --date 2026-02-02 --limit 5
 run $RETAPE replay --db $T/lv.db --date 2026-02-02 --rules nope
 run $RETAPE replay --db $T/missing.db --date 2026-02-02
 run $RETAPE replay --db $T/lv.db --date 2026-02-02 --bucket 9h
+# scopes that make sense or a clear error (exit 2)
+run $RETAPE replay --db $T/lv.db
+run $RETAPE replay --db $T/lv.db --date 2026-02-02 --ticker CLSS
+run $RETAPE replay --db $T/lv.db --from 2026-02-02
+run $RETAPE replay --db $T/lv.db --date 2026-02-02 --bucket 09:32
+run $RETAPE replay --db $T/lv.db --date 2026-02-02 --max-instructions 0
+run $RETAPE lanes --state $T/lv.db.state --date 2026-02-02 --at 25:30
+# a repeated day replaces itself: same trades, nothing piles up, nothing stale
+$RETAPE trades --state $T/lv.db.state --json > $T/t1.json
+run $RETAPE replay --db $T/lv.db --date 2026-02-02 | grep -v '^time '
+$RETAPE trades --state $T/lv.db.state --json > $T/t2.json
+cmp $T/t1.json $T/t2.json && echo "trades identical after the repeated day"
+# a one-bucket clean-slate re-run with --no-cascade leaves the ticker's later buckets stale; --refresh recomputes them
+run $RETAPE replay --db $T/lv.db --state $T/one --ticker CLS --date 2026-02-02 --bucket 10:00 --clean-slate --no-cascade --json
+run $RETAPE status --state $T/one
+$RETAPE lanes --state $T/one 2>&1 >/dev/null | cut -c1-60
+run $RETAPE replay --db $T/lv.db --state $T/one --refresh | head -1
+run $RETAPE status --state $T/one
