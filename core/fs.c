@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-char *retape_fs_tempdir(const char *prefix, char **errptr)
+char *retape_fs_tempdir(const char *parent, const char *prefix, char **errptr)
 {
-    const char *tmp = getenv("TMPDIR");
+    const char *tmp = parent ? parent : getenv("TMPDIR");
     if (!tmp || !*tmp)
         tmp = "/tmp";
     size_t n = strlen(tmp) + strlen(prefix) + 16;

@@ -12,19 +12,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* fs.tempdir([prefix]) -> path | nil, message */
+/* A malloc'd string owned by a userdata while it is pushed, so a memory
+ * error in lua_pushstring cannot leak it. */
+typedef struct string_box { char *s; } string_box;
+
+static int string_free(lua_State *L)
+{
+    string_box *b = lua_touserdata(L, 1);
+    retape_free(b->s);
+    b->s = NULL;
+    return 0;
+}
+
+/* fs.tempdir([prefix [, parent]]) -> path | nil, message */
 static int l_tempdir(lua_State *L)
 {
+    const char *prefix = luaL_optstring(L, 1, "retape"), *parent = luaL_optstring(L, 2, NULL);
+    string_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->s = NULL;
+    lua_newtable(L);
+    lua_pushcfunction(L, string_free);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
     char *err = NULL;
-    char *path = retape_fs_tempdir(luaL_optstring(L, 1, "retape"), &err);
-    if (!path)
+    if (!(b->s = retape_fs_tempdir(parent, prefix, &err)))
         return push_failure(L, err);
-    luaL_Buffer b; /* the buffer's memory is Lua's: copy, free ours, then push */
-    char *dst = luaL_buffinitsize(L, &b, strlen(path));
-    size_t n = strlen(path);
-    memcpy(dst, path, n);
-    retape_free(path);
-    luaL_pushresultsize(&b, n);
+    lua_pushstring(L, b->s);
+    retape_free(b->s);
+    b->s = NULL;
     return 1;
 }
 

@@ -243,8 +243,9 @@ struct lua_State *retape_host_lua(retape_host *host);
  * fs — temporary directories, directory listings, removing a tree.
  */
 
-/* Creates $TMPDIR/PREFIX.XXXXXX (mode 0700); returns the malloc'd path. */
-char *retape_fs_tempdir(const char *prefix, char **errptr);
+/* Creates PARENT/PREFIX.XXXXXX (mode 0700; PARENT NULL: $TMPDIR or /tmp);
+ * returns the malloc'd path. */
+char *retape_fs_tempdir(const char *parent, const char *prefix, char **errptr);
 /* The entries of dir (no . and ..), sorted by name; free with
  * retape_fs_free_list.  0 or -1. */
 int retape_fs_list(const char *dir, char ***names, size_t *count, char **errptr);

@@ -358,7 +358,12 @@ function Replay:clear_scope(scope, start)
     local mark = st:stale_of(T)
     if later and not (mark and mark.from < start) then
       local rest = mark and mark.from > scope.to and mark.from or nil
-      st:set_stale(T, { from = later, expect = fnv1a32(old_end or ""), rest = rest })
+      -- the trade open at the old end of the scope carries on into the later
+      -- versions: keep its final record to put back if they stay valid
+      local keep_id, keep
+      local old_open = old_end and store.decode_version(old_end).open
+      if old_open then keep_id, keep = old_open.id, st:trade_text(old_open.id) end
+      st:set_stale(T, { from = later, expect = fnv1a32(old_end or ""), rest = rest, keep_id = keep_id, keep = keep })
       expect[T] = true
     elseif mark and not later and mark.from >= start then
       st:set_stale(T, nil) -- the marked versions are inside the scope: this run recomputes them
@@ -390,6 +395,7 @@ function Replay:settle_stale(scope, expect, marks_before)
   for T in pairs(expect) do
     local mark = st:stale_of(T)
     if mark and mark.expect and same_marks and fnv1a32(st:version_text_upto(T, scope.to) or "") == mark.expect then
+      if mark.keep_id then st:put_trade_text(mark.keep_id, mark.keep) end
       st:set_stale(T, mark.rest and { from = mark.rest } or nil)
     end
   end

@@ -173,6 +173,7 @@ end
 function Store:add_ticker(T) self.batch:put(P_TICKER .. T, "") end
 
 function M.encode_version(rec) return json.encode(rec, VERSION_ORDER) end
+function M.decode_version(text) return decode(text, "version") end
 
 local function bucket_of(key) return tonumber(key:sub(-13)) end
 
@@ -248,7 +249,7 @@ function Store:stale()
 end
 function Store:stale_of(T) return get_json(self, P_STALE .. T) end
 function Store:set_stale(T, mark)
-  if mark then put_json(self, P_STALE .. T, mark, { "from", "expect", "rest" }) else self.batch:delete(P_STALE .. T) end
+  if mark then put_json(self, P_STALE .. T, mark, { "from", "expect", "rest", "keep_id", "keep" }) else self.batch:delete(P_STALE .. T) end
 end
 
 ---------------------------------------------------------------------------
@@ -298,6 +299,8 @@ function M.decode_trade(text, where)
 end
 
 function Store:put_trade(t) self.batch:put(M.trade_key(t.id), M.encode_trade(t)) end
+function Store:trade_text(id) return self.kv:get(M.trade_key(id)) end
+function Store:put_trade_text(id, text) self.batch:put(M.trade_key(id), text) end
 function Store:has_trade(id) return self.kv:get(M.trade_key(id)) ~= nil end
 function Store:trade(id)
   local key = M.trade_key(id)

@@ -27,11 +27,7 @@ end
 
 -- A fresh directory under the runner's temp root.
 function M.tempdir()
-  local root = os.getenv("RETAPE_TEST_TMP") or "/tmp"
-  local p = io.popen("mktemp -d " .. root .. "/lua.XXXXXX")
-  local dir = p:read("l")
-  p:close()
-  return dir
+  return assert(require("retape.fs").tempdir("lua", os.getenv("RETAPE_TEST_TMP")))
 end
 
 function M.done()
