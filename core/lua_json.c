@@ -114,11 +114,28 @@ static void add_string(lua_State *L, out_buf *b, const char *s, size_t len)
 
 /* Shortest of %.15g..%.17g that reads back to x; integral values in the
  * safe range print as integers. */
+/* Decimal digits of v into the end of buf[40]; returns the start. */
+static char *format_integer(char *end, long long v)
+{
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    char *p = end;
+    *--p = '\0';
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    return p;
+}
+
 static void add_number(lua_State *L, out_buf *b, int idx)
 {
     char buf[40];
     if (lua_isinteger(L, idx)) {
-        snprintf(buf, sizeof buf, LUA_INTEGER_FMT, lua_tointeger(L, idx));
+        char *p = format_integer(buf + sizeof buf, (long long)lua_tointeger(L, idx));
+        out_add(L, b, p, strlen(p));
+        return;
     } else {
         double x = lua_tonumber(L, idx);
         if (!isfinite(x)) {
@@ -128,7 +145,9 @@ static void add_number(lua_State *L, out_buf *b, int idx)
         if (x == 0) {
             snprintf(buf, sizeof buf, "0"); /* also -0 */
         } else if (x == floor(x) && fabs(x) < 1e15) {
-            snprintf(buf, sizeof buf, "%.0f", x);
+            char *p = format_integer(buf + sizeof buf, (long long)x);
+            out_add(L, b, p, strlen(p));
+            return;
         } else {
             /* Most values either print exactly in 15 digits (prices) or need
              * all 17 (computed ratios): try 15, then 16 only if 15 was close. */
@@ -145,12 +164,16 @@ static void add_number(lua_State *L, out_buf *b, int idx)
 
 static void encode_value(lua_State *L, out_buf *b, int idx, int ranks, int depth);
 
-/* Encodes the object at idx with its string keys sorted by rank then bytes. */
+/* Encodes the object at idx with its string keys sorted by rank then bytes.
+ * Small objects sort their keys in a C array on the stack; larger ones move
+ * them to a GC-owned userdata (safe on a raise). */
+#define SMALL_OBJECT 32
 static void encode_object(lua_State *L, out_buf *b, int idx, int ranks, int depth)
 {
-    size_t n = 0, cap = 16;
-    key_ref *keys = lua_newuserdatauv(L, cap * sizeof *keys, 0); /* GC-owned: safe on a raise */
-    int keys_idx = lua_gettop(L);
+    size_t n = 0, cap = SMALL_OBJECT;
+    key_ref small[SMALL_OBJECT];
+    key_ref *keys = small;
+    int pushed = 0; /* a userdata holding the keys is on the stack */
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         lua_pop(L, 1);
@@ -159,7 +182,10 @@ static void encode_object(lua_State *L, out_buf *b, int idx, int ranks, int dept
         if (n == cap) {
             key_ref *bigger = lua_newuserdatauv(L, 2 * cap * sizeof *keys, 0);
             memcpy(bigger, keys, n * sizeof *keys);
-            lua_replace(L, keys_idx);
+            lua_insert(L, -2); /* below the key lua_next needs on top */
+            if (pushed)
+                lua_remove(L, -3);
+            pushed = 1;
             keys = bigger;
             cap *= 2;
         }
@@ -186,7 +212,8 @@ static void encode_object(lua_State *L, out_buf *b, int idx, int ranks, int dept
         lua_pop(L, 1);
     }
     out_char(L, b, '}');
-    lua_pop(L, 1); /* keys */
+    if (pushed)
+        lua_pop(L, 1); /* keys */
 }
 
 /* Encodes the table at idx: a raw fragment (raw_mt) verbatim, a sequence
@@ -272,18 +299,22 @@ static void encode_value(lua_State *L, out_buf *b, int idx, int ranks, int depth
     }
 }
 
-/* jsonenc.encode(value [, ranks]) -> text; raises on a value JSON cannot hold. */
+/* jsonenc.encode(value [, ranks]) -> text; raises on a value JSON cannot hold.
+ * The output buffer is the closure's 4th upvalue, reused from call to call
+ * (encoding never calls back into Lua, so calls cannot nest). */
 static int l_encode(lua_State *L)
 {
     lua_settop(L, 2);
     int ranks = lua_istable(L, 2) ? 2 : 0;
-    out_buf *o = lua_newuserdatauv(L, sizeof *o, 0);
-    memset(o, 0, sizeof *o);
-    luaL_setmetatable(L, OUT_MT);
+    out_buf *o = lua_touserdata(L, lua_upvalueindex(4));
+    o->len = 0;
     encode_value(L, o, 1, ranks, 0);
     lua_pushlstring(L, o->data ? o->data : "", o->len);
-    free(o->data);
-    o->data = NULL;
+    if (o->cap > (1u << 20)) { /* do not keep a huge buffer after a huge value */
+        free(o->data);
+        o->data = NULL;
+        o->cap = 0;
+    }
     return 1;
 }
 
@@ -293,7 +324,115 @@ static int l_setup(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 3);
-    lua_pushcclosure(L, l_encode, 3);
+    out_buf *o = lua_newuserdatauv(L, sizeof *o, 0);
+    memset(o, 0, sizeof *o);
+    luaL_setmetatable(L, OUT_MT);
+    lua_pushcclosure(L, l_encode, 4);
+    return 1;
+}
+
+/* Pushes a copy of the value at idx as a JSON encode + decode would give it
+ * back: numbers as floats (NaN and infinities as nil), strings and booleans
+ * as they are, tables deep (a sequence as a list, otherwise string keys
+ * only).  `field` names the value in errors.  Raises on what JSON cannot hold. */
+static void push_roundtrip(lua_State *L, int idx, const char *field, int depth)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TNUMBER: {
+        lua_Number x = lua_tonumber(L, idx);
+        if (isfinite(x))
+            lua_pushnumber(L, x);
+        else
+            lua_pushnil(L);
+        return;
+    }
+    case LUA_TSTRING:
+    case LUA_TBOOLEAN:
+    case LUA_TNIL:
+        lua_pushvalue(L, idx);
+        return;
+    case LUA_TTABLE:
+        break;
+    default:
+        luaL_error(L, "state field '%s' holds a %s, which the store cannot keep", field, luaL_typename(L, idx));
+    }
+    if (depth > 32)
+        luaL_error(L, "state field '%s' nests deeper than 32 levels", field);
+    luaL_checkstack(L, 6, "state copy");
+    idx = lua_absindex(L, idx);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+    lua_createtable(L, n > 0 ? (int)n : 0, n > 0 ? 0 : 4);
+    int out = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (n > 0) {
+            if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) < 1 || lua_tointeger(L, -2) > n)
+                luaL_error(L, "state field '%s' mixes a list and keys", field);
+        } else if (lua_type(L, -2) != LUA_TSTRING) {
+            luaL_error(L, "state field '%s' has a %s key (only string keys or a list survive the store)", field,
+                       luaL_typename(L, -2));
+        }
+        push_roundtrip(L, -1, field, depth + 1);
+        lua_pushvalue(L, -3);
+        lua_insert(L, -2);
+        lua_rawset(L, out);
+        lua_pop(L, 1);
+    }
+}
+
+/* jsonenc.extract(src, names, types, mt) -> table: the fields `names` (a
+ * list) of src, each checked against types[name] ("number", "string",
+ * "boolean", "table") and copied as a store round trip returns it; the
+ * result gets metatable mt.  Raises naming a field of the wrong type. */
+static int l_extract(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+    lua_createtable(L, 0, (int)n);
+    int out = lua_gettop(L);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i);                 /* name */
+        const char *name = lua_tostring(L, -1);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, 1);                     /* value */
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 2);
+            continue;
+        }
+        lua_pushvalue(L, -2);
+        lua_rawget(L, 3);                     /* declared type */
+        const char *want = lua_tostring(L, -1);
+        const char *got = luaL_typename(L, -2);
+        if (!want || strcmp(want, got) != 0)
+            return luaL_error(L, "state field '%s' is declared %s but the rules left a %s in it", name,
+                              want ? want : "?", got);
+        lua_pop(L, 1);
+        push_roundtrip(L, -1, name, 0);       /* name, value, copy */
+        lua_remove(L, -2);                    /* name, copy */
+        lua_rawset(L, out);
+    }
+    if (!lua_isnoneornil(L, 4)) {
+        lua_pushvalue(L, 4);
+        lua_setmetatable(L, out);
+    }
+    return 1;
+}
+
+/* jsonenc.pick(src, names) -> table of those fields of src (shallow). */
+static int l_pick(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+    lua_createtable(L, 0, (int)n);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, 1);
+        lua_rawset(L, -3);
+    }
     return 1;
 }
 
@@ -303,7 +442,7 @@ int luaopen_retape_jsonenc(lua_State *L)
     lua_pushcfunction(L, out_gc);
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
-    static const luaL_Reg fns[] = {{"setup", l_setup}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"setup", l_setup}, {"extract", l_extract}, {"pick", l_pick}, {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;
 }

@@ -170,14 +170,18 @@ end
 
 -- Runs rule code for one receipt under the sandbox limits; an error names
 -- the receipt and ticker, keeps the rule's file:line and adds its traceback.
-function Replay:call_rule(row, fn, ...)
-  local results_
-  if self.limits then results_ = table.pack(pcall(sandbox.guard, self.limits, fn, ...))
-  else results_ = table.pack(xpcall(fn, sandbox.traceback, ...)) end
-  if results_[1] then return table.unpack(results_, 2, results_.n) end
-  local e = results_[2]
+-- Returns the rule's first four results (step's stage, final, forced, rule).
+local function rule_failed(row, e)
   local text = sandbox.is_limit_error(e) and (e.message .. (e.traceback or "")) or tostring(e)
   error(string.format("receipt %s (%s): %s", row.receipt_id, row.ticker, text), 0)
+end
+
+function Replay:call_rule(row, fn, ...)
+  local ok, a, b, c, d
+  if self.limits then ok, a, b, c, d = pcall(sandbox.guard, self.limits, fn, ...)
+  else ok, a, b, c, d = xpcall(fn, sandbox.traceback, ...) end
+  if not ok then rule_failed(row, a) end
+  return a, b, c, d
 end
 
 -- Runs one decoded receipt through the ruleset, against the ticker's
@@ -204,7 +208,8 @@ function Replay:process_row(row, tk, counters)
   self:call_rule(row, R.simulate, p, row.ts, book)
   local ok, new_state = pcall(self.schema.extract, p)
   if not ok then error(string.format("receipt %s (%s): %s", row.receipt_id, T, tostring(new_state)), 0) end
-  tk.state, tk.view, tk.receipt = new_state, self.schema.view_of(p), row.receipt_id
+  -- the view fields are taken from the ticker's last payload when the bucket commits
+  tk.state, tk.last_p, tk.receipt = new_state, p, row.receipt_id
   local lanes = tk.lanes
   lanes[#lanes + 1] = { row.ts, final or false, row.receipt_id }
   if self.trace and R.trace_record then self.trace(R.trace_record(row, p, ex, stage, final, forced, rule)) end
@@ -289,9 +294,11 @@ function Replay:walk_bucket(bucket, opts, counters)
   local names = {}
   for T in pairs(self.dirty) do names[#names + 1] = T end
   table.sort(names)
+  local view_of = self.schema.view_of
   for _, T in ipairs(names) do
     local tk = self.dirty[T]
     if not self.known[T] then st:add_ticker(T); self.known[T] = true end
+    if tk.last_p then tk.view, tk.last_p = view_of(tk.last_p), nil end
     st:put_version(T, bucket, self:encode_version(tk))
   end
   -- puts in key order: RocksDB takes sorted batches several times faster

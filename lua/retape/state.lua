@@ -16,44 +16,14 @@
 -- the same values.  The rules get that record as `ex` on the ticker's next
 -- receipt: reading a field it does not declare, or writing to it, is an
 -- error at the rule's line.
+local jsonenc = require "retape.jsonenc"
+
 local M = {}
 
 local TYPES = { number = true, string = true, boolean = true, table = true }
 
 local function declared_error(field, what)
   error(string.format("state field '%s' is not declared in the ruleset's R.state.fields (%s)", tostring(field), what), 3)
-end
-
--- Copies a value the way encode + decode would return it.  Raises naming
--- the field for values JSON cannot hold.
-local function copy_value(v, field, depth)
-  local ty = type(v)
-  if ty == "number" then
-    if v ~= v or v == math.huge or v == -math.huge then return nil end
-    return v + 0.0
-  elseif ty == "string" or ty == "boolean" or v == nil then
-    return v
-  elseif ty == "table" then
-    if depth > 32 then error(string.format("state field '%s' nests deeper than 32 levels", field), 0) end
-    local out, n = {}, #v
-    if n > 0 then
-      for i = 1, n do out[i] = copy_value(v[i], field, depth + 1) end
-      for k in pairs(v) do
-        if math.type(k) ~= "integer" or k < 1 or k > n then
-          error(string.format("state field '%s' mixes a list and keys", field), 0)
-        end
-      end
-    else
-      for k, x in pairs(v) do
-        if type(k) ~= "string" then
-          error(string.format("state field '%s' has a %s key (only string keys or a list survive the store)", field, type(k)), 0)
-        end
-        out[k] = copy_value(x, field, depth + 1)
-      end
-    end
-    return out
-  end
-  error(string.format("state field '%s' holds a %s, which the store cannot keep", field, ty), 0)
 end
 
 -- compile(R) -> schema.  Checks the declaration; raises naming the problem.
@@ -92,22 +62,10 @@ function M.compile(R)
   }
   local schema = { names = names, types = types, clean = clean, view = view, stage = decl.stage, mt = mt }
 
-  -- extract(p) -> state: the declared fields of a stamped payload.
-  function schema.extract(p)
-    local s = {}
-    for i = 1, #names do
-      local k = names[i]
-      local v = p[k]
-      if v ~= nil then
-        local want = types[k]
-        if type(v) ~= want then
-          error(string.format("state field '%s' is declared %s but the rules left a %s in it", k, want, type(v)), 0)
-        end
-        s[k] = copy_value(v, k, 0)
-      end
-    end
-    return setmetatable(s, mt)
-  end
+  -- extract(p) -> state: the declared fields of a stamped payload, copied
+  -- in C (once per receipt) as a store round trip would return them.
+  local c_extract = jsonenc.extract
+  function schema.extract(p) return c_extract(p, names, types, mt) end
 
   -- adopt(t) -> state: a decoded record (from the store) as a state.
   function schema.adopt(t)
@@ -129,11 +87,8 @@ function M.compile(R)
 
   -- view_of(p) -> the view fields of a stamped payload (shared, not copied:
   -- they are encoded at the end of the bucket and never handed back to rules).
-  function schema.view_of(p)
-    local v = {}
-    for i = 1, #view do local k = view[i]; v[k] = p[k] end
-    return v
-  end
+  local pick = jsonenc.pick
+  function schema.view_of(p) return pick(p, view) end
 
   return schema
 end

@@ -115,7 +115,7 @@ R.state = {
     ts = "number", kanban_stage = "string", entry_ts = "number", entry_price = "number",
     kanban_cycle_enter_now_ts = "number", kanban_cycle_trigger_ts = "number", kanban_cycle_side = "string",
   },
-  view = { "score", "rank_position", "move_status", "flags", "kanban_meta", "prev_kanban_stage",
+  view = { "score", "rank_position", "move_status", "kanban_meta", "prev_kanban_stage",
            "prev_kanban_stage_ts", "trigger_ts", "sl", "tp", "state", "price", "htf_score", "ltf_score" },
   clean_slate = { "entry_ts", "entry_price", "kanban_cycle_enter_now_ts", "kanban_cycle_trigger_ts", "kanban_cycle_side" },
   stage = "kanban_stage",
