@@ -87,10 +87,10 @@ return function(cli)
       if not st then return fail("trades", err) end
       local views = require "retape.views"
       local trades = require("retape.results").trades(st)
+      local store_R = common.store_rules(st, "worker-2026-02-02")
       local day_key = o.day_key
       if not day_key then -- the day keys of the ruleset that made the store (UTC for the parity one)
-        local R = common.store_rules(st, "worker-2026-02-02")
-        day_key = R and R.views and R.views.day_key or "utc"
+        day_key = store_R and store_R.views and store_R.views.day_key or "utc"
       end
       if day_key ~= "ny" and day_key ~= "utc" then args.usage_error("--day-key expects ny or utc, got '%s'", day_key) end
       local vopts = { day_key = day_key }
@@ -104,7 +104,7 @@ return function(cli)
       end
       local rows, columns
       if not o.by then
-        if o.json then out("%s", json.encode(trades, require("retape.store").TRADE_ORDER)); return 0 end
+        if o.json then out("%s", json.encode(trades, store_R and store_R.trade_order)); return 0 end
         rows, columns = trades, TRADE_COLUMNS
       elseif o.by == "day" then
         rows = views.by_day(trades, vopts)

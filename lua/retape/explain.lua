@@ -18,7 +18,8 @@ local M = {}
 function M.rules_of(run)
   local R = rules.load(run.rules)
   local ov = {}
-  for k, v in pairs(run.overrides or {}) do ov[k] = v end
+  -- the manifest went through JSON: integral numbers come back as floats
+  for k, v in pairs(run.overrides or {}) do ov[k] = math.type(v) == "float" and math.tointeger(v) or v end
   if next(ov) then rules.apply_overrides(R, ov, "the run's overrides") end
   return R
 end

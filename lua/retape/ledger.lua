@@ -6,7 +6,6 @@
 local sqlm = require "retape.sql"
 local json = require "retape.json"
 local views = require "retape.views"
-local store = require "retape.store"
 local results = require "retape.results"
 
 local M = {}
@@ -50,8 +49,14 @@ local function event_qty(e, trimmed)
   return nil, nil, trimmed
 end
 
--- sync(store, ledger_path) -> {trades=, events=, tickers=}
-function M.sync(st, path)
+-- sync(store, ledger_path [, trade_order]) -> {trades=, events=, tickers=}
+-- (trade_order: the ruleset's key order for the events' meta_json)
+function M.sync(st, path, trade_order)
+  if not trade_order then -- the key order of the ruleset that made the store
+    local runs = require("retape.manifest").runs(st)
+    local ok, R = pcall(require("retape.explain").rules_of, runs[#runs] or { rules = "default" })
+    trade_order = ok and R.trade_order or nil
+  end
   local db = assert(sqlm.open(path))
   local ok, result = pcall(function()
     db:exec(M.DDL)
@@ -69,7 +74,7 @@ function M.sync(st, path)
         local delta, total
         delta, total, trimmed = event_qty(e, trimmed)
         ins_event:run(string.format("%s:%d", t.id, i), t.id, views.iso_ms(e.timestamp), e.type, e.price,
-          delta, total, e.pnl_realized, e.reason, json.encode(e, store.TRADE_ORDER))
+          delta, total, e.pnl_realized, e.reason, json.encode(e, trade_order))
         counts.events = counts.events + 1
       end
     end

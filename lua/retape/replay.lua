@@ -90,6 +90,7 @@ function M.open(opts)
     return nil, string.format("ruleset '%s' does not say when a trade is open (R.trade_is_open)", tostring(R.name))
   end
   self.R, self.schema = R, schema
+  self.store:set_order(R.trade_order)
   if opts.script_version == nil then self.script_version = M.DEFAULT_SCRIPT_VERSION
   else self.script_version = opts.script_version or nil end
   self.batch = opts.batch or M.DEFAULT_BATCH
@@ -231,7 +232,7 @@ end
 function Replay:encode_version(tk)
   local rec = { n = tk.n or 0, receipt = tk.receipt, state = as_object(tk.state),
                 view = as_object(tk.view), lanes = tk.lanes or {}, open = tk.open or nil }
-  local ok, text = pcall(store.encode_version, rec)
+  local ok, text = pcall(store.encode_version, rec, self.store.order)
   if ok then return text end
   local view = json.object()
   for k, v in pairs(rec.view) do
@@ -242,7 +243,7 @@ function Replay:encode_version(tk)
     end
   end
   rec.view = view
-  return store.encode_version(rec)
+  return store.encode_version(rec, self.store.order)
 end
 
 -- Walks rows of one bucket and commits them.  opts:
@@ -302,7 +303,11 @@ function Replay:walk_bucket(bucket, opts, counters)
     st:put_version(T, bucket, self:encode_version(tk))
   end
   -- puts in key order: RocksDB takes sorted batches several times faster
-  table.sort(self.trade_list, function(x, y) return store.trade_key(x.id) < store.trade_key(y.id) end)
+  if #self.trade_list > 1 then
+    local key = {}
+    for _, t in ipairs(self.trade_list) do key[t] = store.trade_key(t.id) end
+    table.sort(self.trade_list, function(x, y) return key[x] < key[y] end)
+  end
   for _, t in ipairs(self.trade_list) do st:put_trade(t) end
   st:write()
   for _, T in ipairs(names) do

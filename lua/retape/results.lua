@@ -7,8 +7,8 @@ local M = {}
 
 -- The stage a ruleset keeps in its state (R.state.stage), from a version.
 local function stage_of_version(R, rec)
-  local field = R.state and R.state.stage or "kanban_stage"
-  return rec and rec.state and rec.state[field] or nil
+  local field = R.state and R.state.stage
+  return field and rec and rec.state and rec.state[field] or nil
 end
 
 -- lanes(st, R [, at_ms]) -> { {lane=, title=, stages=, tickers={...}}, ... }, stage_of
@@ -71,13 +71,13 @@ function M.badges(st, R)
   return out
 end
 
--- All stored trades, sorted as the original ledger: entryTime descending
--- (ties by id, for determinism).
+-- All stored trades, sorted as the original ledger: entry time descending
+-- (the time in the trade's key; ties by id, for determinism).
 function M.trades(st)
-  local list = {}
-  st:each_trade(function(t) list[#list + 1] = t end)
+  local list, entry = {}, {}
+  st:each_trade(function(t, _, ms) list[#list + 1] = t; entry[t] = ms end)
   table.sort(list, function(a, b)
-    if a.entry_ts ~= b.entry_ts then return (a.entry_ts or 0) > (b.entry_ts or 0) end
+    if entry[a] ~= entry[b] then return entry[a] > entry[b] end
     return a.id < b.id
   end)
   return list

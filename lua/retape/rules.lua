@@ -127,7 +127,7 @@ end
 
 -- Checks one override against the config; returns the value to set or
 -- raises "WHERE: KEY: why (did you mean ...)".
-local function check_override(paths, key, value, where)
+local function check_override(paths, key, value, where, enums)
   local current = paths[key]
   if current == nil then
     local near = close_matches(paths, key)
@@ -140,6 +140,16 @@ local function check_override(paths, key, value, where)
   end
   if math.type(current) == "integer" and math.type(value) ~= "integer" then
     error(string.format("%s: setting '%s' expects an integer, got %s", where, key, tostring(value)), 0)
+  end
+  local choices = enums and enums[key]
+  if choices then
+    local ok, set = false, {}
+    for _, c in ipairs(choices) do set[c] = true; if c == value then ok = true end end
+    if not ok then
+      local near = close_matches(set, tostring(value))
+      error(string.format("%s: setting '%s' is one of %s, got '%s'%s", where, key, table.concat(choices, ", "),
+        tostring(value), #near > 0 and (" (did you mean " .. table.concat(near, ", ") .. "?)") or ""), 0)
+    end
   end
   return value
 end
@@ -172,7 +182,7 @@ function M.apply_overrides(R, overrides, where)
   table.sort(keys)
   for _, k in ipairs(keys) do
     local w = type(where) == "function" and where(k) or where or "override"
-    check_override(paths, k, flat[k], w)
+    check_override(paths, k, flat[k], w, R.enums)
   end
   R.overrides = R.overrides or {}
   for _, k in ipairs(keys) do

@@ -36,18 +36,17 @@ local K_LAYOUT, K_IDENTITY, K_DB, K_CURSOR, K_PAGE = "retape:layout", "retape:id
 local K_RUN, K_RUNS_LAST = "retape:run:", "retape:runs:last"
 local P_VERSION, P_TRADE, P_TICKER, P_STALE, P_COV, P_RESET = "v:", "t:", "tk:", "stale:", "cov:", "rs:"
 
--- Key order of a trade record and of its history events, as the original wrote them.
-M.TRADE_ORDER = {
-  "id", "ticker", "direction", "entryPrice", "entryTime", "entry_ts", "triggerTimestamp", "sl", "tp", "rr",
-  "rank", "state", "flags", "scriptVersion", "status", "trimmedPct", "history", "notional", "confidence",
-  -- history events interleave here: one rank list serves trades and events
-  "type", "timestamp", "price", "shares", "value", "trimPct", "trimDeltaPct", "oldSl", "newSl", "reason",
-  "pnl_realized",
-  "pointValue", "realizedPnl", "currentPrice", "lastUpdate", "source", "exitReason", "exitPrice",
-  "pnl", "pnlPct", "sl_protect_reason", "sl_last_tighten_ts", "note",
-}
+-- Key order of a version record; the open trade inside it, and every trade,
+-- follow the ruleset's own key order (R.trade_order) when the replay gives it.
 local VERSION_ORDER = { "n", "receipt", "state", "view", "lanes", "open" }
-for _, k in ipairs(M.TRADE_ORDER) do VERSION_ORDER[#VERSION_ORDER + 1] = k end
+
+-- The key order of objects written for a ruleset: the version's, then its trades'.
+function M.key_order(trade_order)
+  local order = table.move(VERSION_ORDER, 1, #VERSION_ORDER, 1, {})
+  for _, k in ipairs(trade_order or {}) do order[#order + 1] = k end
+  return order
+end
+local DEFAULT_ORDER = M.key_order(nil)
 
 local function b13(ms) return string.format("%013d", math.tointeger(ms) or error("store: bad time " .. tostring(ms), 2)) end
 local function vkey(T, bucket) return P_VERSION .. T .. "\0" .. b13(bucket) end
@@ -172,7 +171,7 @@ function Store:tickers()
 end
 function Store:add_ticker(T) self.batch:put(P_TICKER .. T, "") end
 
-function M.encode_version(rec) return json.encode(rec, VERSION_ORDER) end
+function M.encode_version(rec, order) return json.encode(rec, order or DEFAULT_ORDER) end
 function M.decode_version(text) return decode(text, "version") end
 
 local function bucket_of(key) return tonumber(key:sub(-13)) end
@@ -222,6 +221,8 @@ function Store:last_version(T)
 end
 
 function Store:put_version(T, bucket, text) self.batch:put(vkey(T, bucket), text) end
+-- The key order the replay writes with (the ruleset's trade fields after the version's).
+function Store:set_order(trade_order) self.order, self.trade_order = M.key_order(trade_order), trade_order end
 
 -- Queues the deletion of T's versions in [from, to]; returns how many.
 function Store:delete_versions(T, from, to)
@@ -290,7 +291,7 @@ end
 ---------------------------------------------------------------------------
 -- trades
 
-function M.encode_trade(t) return json.encode(t, M.TRADE_ORDER) end
+function M.encode_trade(t, order) return json.encode(t, order) end
 
 function M.decode_trade(text, where)
   local t = decode(text, where)
@@ -298,7 +299,7 @@ function M.decode_trade(text, where)
   return t
 end
 
-function Store:put_trade(t) self.batch:put(M.trade_key(t.id), M.encode_trade(t)) end
+function Store:put_trade(t) self.batch:put(M.trade_key(t.id), M.encode_trade(t, self.trade_order)) end
 function Store:trade_text(id) return self.kv:get(M.trade_key(id)) end
 function Store:put_trade_text(id, text) self.batch:put(M.trade_key(id), text) end
 function Store:has_trade(id) return self.kv:get(M.trade_key(id)) ~= nil end
@@ -320,9 +321,10 @@ function Store:delete_trades(T, from, to)
   return n
 end
 
--- Iterates every stored trade (decoded), by ticker then entry time.
+-- Iterates every stored trade (decoded), by ticker then entry time:
+-- fn(trade, key, entry_ms).
 function Store:each_trade(fn)
-  for k, v in self.kv:scan(P_TRADE) do fn(M.decode_trade(v, k), k) end
+  for k, v in self.kv:scan(P_TRADE) do fn(M.decode_trade(v, k), k, tonumber(k:sub(-18, -6))) end
 end
 
 ---------------------------------------------------------------------------

@@ -40,6 +40,8 @@ R.config.fixes = {
   entry_levels_on_side = true,
 }
 R.views = { day_key = "ny" }
+-- settings that take one of a few words: --set checks them like keys
+R.enums = { ["fixes.archive_fill"] = { "level", "price" }, ["fixes.both_crossed"] = { "pessimistic", "optimistic" } }
 
 -- The executor's memory (cooldowns, the trigger of the last entry) is state too.
 R.state.fields.exec = "table"

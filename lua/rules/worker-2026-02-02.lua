@@ -121,6 +121,18 @@ R.state = {
   stage = "kanban_stage",
 }
 
+-- Key order of a trade record and of its history events, as the original
+-- wrote them (the store writes trades with it).
+R.trade_order = {
+  "id", "ticker", "direction", "entryPrice", "entryTime", "entry_ts", "triggerTimestamp", "sl", "tp", "rr",
+  "rank", "state", "flags", "scriptVersion", "status", "trimmedPct", "history", "notional", "confidence",
+  -- history events interleave here: one rank list serves trades and events
+  "type", "timestamp", "price", "shares", "value", "trimPct", "trimDeltaPct", "oldSl", "newSl", "reason",
+  "pnl_realized",
+  "pointValue", "realizedPnl", "currentPrice", "lastUpdate", "source", "exitReason", "exitPrice",
+  "pnl", "pnlPct", "sl_protect_reason", "sl_last_tighten_ts", "note",
+}
+
 -- A trade counts as open until it is closed (WIN, LOSS, FLAT).
 function R.trade_is_open(t)
   return t.status == "OPEN" or t.status == "TP_HIT_TRIM" or t.status == "" or t.status == nil

@@ -112,7 +112,7 @@ local function trades_of(dir)
   local list = retape.replay.trades(st)
   st:close()
   local by_id = {}
-  for _, tr in ipairs(list) do by_id[tr.id] = retape.store.encode_trade(tr) end
+  for _, tr in ipairs(list) do by_id[tr.id] = retape.store.encode_trade(tr, retape.rules.load().trade_order) end
   return list, by_id
 end
 do

@@ -19,3 +19,4 @@ run $RETAPE diff $T/default $T/variant --json | head -c 300; echo
 run $RETAPE diff $T/parity
 run $RETAPE trades --state $T/default --by day
 run $RETAPE trades --state $T/parity --by day --day-key ny
+run $RETAPE replay --db $T/lv.db --state $T/enum --date 2026-02-02 --set fixes.archive_fill=lvl
