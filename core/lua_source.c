@@ -14,6 +14,8 @@
 #include "lua_common.h"
 
 #include <lua-cjson.h>
+
+#define RETAPE_PAYLOAD_MAX_DEPTH 48
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +96,18 @@ static void check_scope(lua_State *L, int idx, retape_scope *scope)
     }
     scope->tickers = list;
     scope->n_tickers = n;
+}
+
+/* src:snapshot(hold) -> true | nil, message: hold (or release) one
+ * consistent view of the receipts for every read in between. */
+static int l_snapshot(lua_State *L)
+{
+    retape_source *src = to_source(L, 1);
+    char *err = NULL;
+    if (retape_source_snapshot(src, lua_toboolean(L, 2), &err) != 0)
+        return push_failure(L, err);
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 /* src:buckets(scope) -> { {bucket=ms, count=n}, ... } | nil, message */
@@ -232,7 +246,7 @@ static int l_tostring_source(lua_State *L)
 int luaopen_retape_source(lua_State *L)
 {
     static const luaL_Reg source_methods[] = {
-        {"buckets", l_buckets}, {"cursor", l_cursor}, {"close", l_source_close}, {NULL, NULL},
+        {"buckets", l_buckets}, {"cursor", l_cursor}, {"snapshot", l_snapshot}, {"close", l_source_close}, {NULL, NULL},
     };
     new_class(L, SOURCE_MT, source_methods, l_source_close);
     luaL_getmetatable(L, SOURCE_MT);
@@ -243,6 +257,12 @@ int luaopen_retape_source(lua_State *L)
     luaL_newmetatable(L, CURSOR_MT);
     lua_createtable(L, 0, 2);
     luaopen_cjson_safe(L); /* a private cjson.safe instance for payloads */
+    /* Payloads nested deeper than this are malformed receipts (reported and
+     * skipped): whatever the rules keep of them must still fit the store's
+     * encoder (64 levels, with the record around it). */
+    lua_getfield(L, -1, "decode_max_depth");
+    lua_pushinteger(L, RETAPE_PAYLOAD_MAX_DEPTH);
+    lua_call(L, 1, 0);
     lua_getfield(L, -1, "decode");
     lua_remove(L, -2);
     lua_pushcclosure(L, l_fetch, 1);

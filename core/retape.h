@@ -115,6 +115,11 @@ typedef struct retape_receipt {
 retape_source *retape_source_open(const char *path, char **errptr);
 void retape_source_close(retape_source *src);
 
+/* hold = 1: every read until the release sees one consistent snapshot of the
+ * receipts (a read transaction: a concurrent import waits, or in WAL mode
+ * goes on without being seen); hold = 0: releases it.  0 or -1. */
+int retape_source_snapshot(retape_source *src, int hold, char **errptr);
+
 /* Lists the non-empty buckets of a scope in ascending order.  *buckets and
  * *counts (rows per bucket) are malloc'd arrays of *n entries, caller frees
  * both with retape_free().  Returns 0, or -1 on error. */

@@ -108,6 +108,19 @@ retape_source *retape_source_open(const char *path, char **errptr)
     return src;
 }
 
+int retape_source_snapshot(retape_source *src, int hold, char **errptr)
+{
+    if (hold) {
+        /* BEGIN is deferred: the snapshot starts with the first read, so read
+         * the schema once to pin it now. */
+        if (sqlite3_exec(src->db, "BEGIN; SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK)
+            return set_error(errptr, "%s: cannot start a read transaction: %s", src->path, sqlite3_errmsg(src->db));
+    } else if (!sqlite3_get_autocommit(src->db)) {
+        sqlite3_exec(src->db, "COMMIT", NULL, NULL, NULL);
+    }
+    return 0;
+}
+
 void retape_source_close(retape_source *src)
 {
     if (!src)

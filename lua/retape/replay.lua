@@ -433,7 +433,15 @@ end
 -- The response has the original endpoint's fields (spec §6.1) plus
 -- buckets, errors, from/to, replaced (versions), recomputed, stale, days.
 function Replay:run(params)
-  params = params or {}
+  -- every read of the call sees one consistent snapshot of the receipts
+  assert(self.src:snapshot(true))
+  local ok, resp = pcall(self.run_in_snapshot, self, params or {})
+  self.src:snapshot(false)
+  if not ok then error(resp, 0) end
+  return resp
+end
+
+function Replay:run_in_snapshot(params)
   local started = core.now_ms()
   local st = self.store
   self.rows_hash = "0"

@@ -33,8 +33,9 @@ local function replay(state, params, opts)
   opts = opts or {}
   opts.db, opts.state = opts.db or db, state
   local rp = assert(retape.replay.open(opts))
-  local resp = rp:run(params)
+  local ok, resp = pcall(rp.run, rp, params)
   rp:close()
+  if not ok then error(resp, 0) end
   return resp
 end
 
@@ -225,6 +226,73 @@ do
   -- and a fixed ruleset resumes from there to the reference result
   replay(dir, { date = D1, resume = true })
   t.ok(dump(dir) == ref_dump, "after fixing the rule, --resume ends identical to a clean run")
+end
+
+
+-- a payload nested too deep is a malformed receipt: reported, skipped, the run goes on
+do
+  local dir = t.tempdir()
+  local deep_db = dir .. "/deep.db"
+  local w = assert(retape.ingest.writer(deep_db))
+  local b = 1770042600000
+  local deep = string.rep('{"a":', 70) .. "1" .. string.rep("}", 70)
+  w:insert { receipt_id = "AAA:1:x", ticker = "AAA", ts = b, bucket_5m = b, received_ts = b, payload_hash = "x",
+    payload_json = '{"ticker":"AAA","price":10,"state":"HTF_BULL_LTF_BULL","flags":' .. deep .. '}' }
+  w:insert { receipt_id = "BBB:2:x", ticker = "BBB", ts = b + 1, bucket_5m = b, received_ts = b, payload_hash = "x",
+    payload_json = '{"ticker":"BBB","price":10,"htf_score":20,"ltf_score":2,"state":"HTF_BULL_LTF_BULL"}' }
+  assert(w:close())
+  local errors = {}
+  local r = replay(dir .. "/s", { date = D1 }, { db = deep_db, on_error = function(m) errors[#errors + 1] = m end })
+  t.ok(r.rowsProcessed == 1 and r.errors == 1 and errors[1] and errors[1]:find("receipt AAA:1:x: malformed payload_json", 1, true)
+    and errors[1]:find("nested", 1, true), "a payload nested 70 deep is reported with its receipt id and skipped", errors[1])
+end
+
+-- --resume: refused with nothing to resume, or for another scope than the interrupted run
+do
+  local dir = t.tempdir() .. "/s"
+  replay(dir, { date = D1 })
+  t.fails(function() replay(dir, { date = D1, resume = true }) end, "nothing to resume", "resume without an interrupted run is refused")
+  local rp = assert(retape.replay.open { db = db, state = dir, on_bucket = function(p) if p.index == 5 then error("killed") end end })
+  pcall(rp.run, rp, { date = D2 })
+  rp:close()
+  t.fails(function() replay(dir, { date = D1, resume = true }) end, "the interrupted run in this store is",
+    "resume with another scope names the interrupted run")
+  t.fails(function() replay(dir, { date = D2, resume = true }, { rules = "worker-2026-02-02" }) end, "holds results of rules 'default'",
+    "resume (or any run) with other rules is refused")
+  local r = replay(dir, { date = D2, resume = true })
+  t.ok(r.buckets > 0, "the same scope resumes")
+end
+
+-- one consistent snapshot of the receipts for a whole call: rows imported
+-- while a replay runs are not seen by it (the import waits for it)
+do
+  local dir = t.tempdir()
+  local snap_db = dir .. "/snap.db"
+  local w = assert(retape.ingest.writer(snap_db))
+  local b = 1770042600000
+  for i = 0, 9 do
+    local T = string.format("T%02d", i)
+    w:insert { receipt_id = T .. ":" .. (b + i * 300000) .. ":x", ticker = T, ts = b + i * 300000, bucket_5m = b + i * 300000,
+      received_ts = b, payload_hash = "x", payload_json = '{"price":10,"htf_score":20,"ltf_score":2,"state":"HTF_BULL_LTF_BULL"}' }
+  end
+  assert(w:close())
+  local exe = os.getenv("RETAPE") or "./retape"
+  local added = false
+  local r = replay(dir .. "/s", { date = D1 }, { db = snap_db, on_bucket = function(p)
+    if p.index == 2 and not added then
+      added = true
+      -- a second process imports a row into a later bucket, with a short wait
+      local line = string.format('{"receipt_id":"LATE:%d:y","ticker":"LATE","ts":%d,"bucket_5m":%d,"payload":{"price":1}}',
+        b + 3 * 300000, b + 3 * 300000, b + 3 * 300000)
+      local f = assert(io.open(dir .. "/late.jsonl", "w")); f:write(line, "\n"); f:close()
+      os.execute(string.format("(sleep 0.2; %s import --db %s %s/late.jsonl > %s/import.out 2>&1) &", exe, snap_db, dir, dir))
+      os.execute("sleep 0.6")
+    end
+  end })
+  t.eq(r.rowsProcessed, 10, "rows imported during a replay are not seen by it")
+  os.execute("sleep 5.5")
+  local r2 = replay(dir .. "/s2", { date = D1 }, { db = snap_db })
+  t.eq(r2.rowsProcessed, 11, "the import went through after the replay")
 end
 
 -- parameters
