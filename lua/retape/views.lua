@@ -4,6 +4,7 @@
 -- original's (a quirk the parity ruleset keeps).
 local json_number = require("retape.json").number
 local ny_date = require("retape.time").ny_date
+local metrics = require "retape.metrics" -- win/loss/flat, realized, unrealized: one definition
 
 local M = {}
 
@@ -25,8 +26,6 @@ function M.iso_ms(s)
   local days = days_from_civil(tonumber(y), tonumber(mo), tonumber(d))
   return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60000 + tonumber(sec) * 1000 + (tonumber(ms) or 0)
 end
-
-local function dir_of(t) return t.direction == "SHORT" and -1 or 1 end
 
 -- Every trade's history flattened: {ts, day, ticker, direction, type, price,
 -- shares, value, reason, trade_id}, deduplicated on ticker:direction:type:ts
@@ -56,21 +55,22 @@ function M.events(trades, opts)
   return out
 end
 
-local function realized_of(e)
-  local t = e.trade
-  if (e.type ~= "TRIM" and e.type ~= "EXIT") or not e.price or not e.shares then return 0 end
-  return (e.price - t.entryPrice) * e.shares * (t.pointValue or 1) * dir_of(t)
-end
+local function realized_of(e) return metrics.event_realized(e.trade, e) end
 
--- Trade By Day: per UTC day, counts of entries/trims/exits, realized P&L of
--- that day's trims and exits, wins/losses by the sign of each EXIT event's
--- own P&L, and one row per trade active that day.
+-- Trade By Day: per day, counts of entries/trims/exits, realized P&L of
+-- that day's trims and exits, the trades that closed that day counted as
+-- wins / losses / flat (retape.metrics.outcome, as every view), and one row
+-- per trade active that day.  A row's `close` price is the trade's last
+-- known price only on the last day of the run (its close); an earlier day's
+-- close is not kept in the store, so it stays empty rather than showing a
+-- later price.
 function M.by_day(trades, opts)
   local days, order = {}, {}
   for _, e in ipairs(M.events(trades, opts)) do
     local d = days[e.day]
     if not d then
-      d = { day = e.day, entries = 0, trims = 0, exits = 0, realized = 0, wins = 0, losses = 0, trades = {}, rows = {} }
+      d = { day = e.day, entries = 0, trims = 0, exits = 0, realized = 0, wins = 0, losses = 0, flat = 0,
+            trades = {}, rows = {} }
       days[e.day] = d
       order[#order + 1] = e.day
     end
@@ -78,7 +78,7 @@ function M.by_day(trades, opts)
     local row = d.rows[t.id]
     if not row then
       row = { trade_id = t.id, ticker = t.ticker, direction = t.direction, entry = t.entryPrice,
-              current = t.currentPrice, status = t.status, realized = 0 }
+              status = t.status, realized = 0, t = t }
       d.rows[t.id] = row
       d.trades[#d.trades + 1] = row
     end
@@ -88,7 +88,9 @@ function M.by_day(trades, opts)
     elseif e.type == "EXIT" then
       d.exits = d.exits + 1
       row.exit_price, row.exit_ts, row.exit_reason = e.price, e.ts, e.reason
-      if pnl >= 0 then d.wins = d.wins + 1 else d.losses = d.losses + 1 end
+      local o = metrics.outcome(t)
+      if o == "win" then d.wins = d.wins + 1 elseif o == "loss" then d.losses = d.losses + 1
+      elseif o == "flat" then d.flat = d.flat + 1 end
     end
     row.realized = row.realized + pnl
     row.remaining = t.shares * (1 - (t.trimmedPct or 0))
@@ -99,6 +101,13 @@ function M.by_day(trades, opts)
   for i, day in ipairs(order) do
     local d = days[day]
     d.rows = nil
+    for _, row in ipairs(d.trades) do
+      local t = row.t
+      row.t = nil
+      if i == #order and metrics.is_open(t) then
+        row.close, row.unrealized = t.currentPrice, metrics.unrealized(t)
+      end
+    end
     out[i] = d
   end
   return out
@@ -137,8 +146,7 @@ function M.by_pnl(trades, ndays, opts)
     if t.status == "OPEN" or t.status == "TP_HIT_TRIM" then
       local r = entry(t.ticker)
       r.open = r.open + 1
-      r.unrealized = r.unrealized + ((t.currentPrice or t.entryPrice) - t.entryPrice) * t.shares
-        * (t.pointValue or 1) * (1 - (t.trimmedPct or 0)) * dir_of(t)
+      r.unrealized = r.unrealized + metrics.unrealized(t)
     end
   end
   local out = {}
