@@ -20,6 +20,8 @@ SHARED     ?= $(abspath ../shared)
 # Libraries, as pkg-config names, and the Debian packages that provide them.
 PKGS := lua5.4 lua5.4-cjson sqlite3 rocksdb zlib
 DEBS := liblua5.4-dev lua-cjson-dev libsqlite3-dev librocksdb-dev zlib1g-dev pkg-config gcc make
+# What `make test` needs besides the build: the report's browser test.
+TEST_DEBS := chromium nodejs
 
 ifeq ($(SANITIZE),1)
 BUILD    := build/asan
@@ -64,7 +66,7 @@ EMBED     := $(BUILD)/tools/embed
 C_TESTS   := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/c/test_*.c)))
 EXAMPLES  := $(BUILD)/examples/embed
 
-.PHONY: all deps demo test check bench install uninstall clean help valgrind
+.PHONY: all deps test-deps demo test check bench install uninstall clean help valgrind
 
 all: $(HOST) $(LIB) retape
 
@@ -84,6 +86,19 @@ deps:
 	else \
 	  echo "deps: missing libraries; install them with:"; \
 	  echo "  sudo apt-get install -y $(DEBS)"; exit 1; \
+	fi
+
+# The browser test's tools (headless Chromium, Node); quick when present.
+test-deps:
+	@if command -v chromium >/dev/null && command -v node >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "test-deps: installing $(TEST_DEBS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS) >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  echo "test-deps: installing $(TEST_DEBS) with sudo"; \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS) >/dev/null; \
+	else \
+	  echo "test-deps: the browser test needs: sudo apt-get install -y $(TEST_DEBS)"; exit 1; \
 	fi
 
 $(CONFIG): Makefile
@@ -134,10 +149,13 @@ $(BUILD)/examples/embed: examples/embed.c $(LIB)
 
 # --- user-facing targets ----------------------------------------------------
 
-demo: $(HOST)
+# ./retape: the release build's host, left in place by demo and test.
+LINK := $(if $(filter 1,$(SANITIZE)),,retape)
+
+demo: $(HOST) $(LINK)
 	$(Q)RETAPE=$(HOST) SHARED=$(SHARED) sh examples/demo.sh
 
-test check: $(HOST) $(C_TESTS) $(EXAMPLES)
+test check: $(HOST) $(LINK) $(C_TESTS) $(EXAMPLES) test-deps
 	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) SHARED=$(SHARED) \
 	  SANITIZE=$(SANITIZE) bash tests/run.sh
 

@@ -124,14 +124,17 @@ command("import", {
 
 command("days", {
   summary = "Count the receipts per New York day (and inside the 09:30-16:00 session)",
-  usage = "retape days --db FILE [--script-version V | --all-versions]",
+  usage = "retape days --db FILE [--script-version V | --all-versions] [--json | --csv]",
   options = {
     { name = "db", arg = "FILE", help = "receipts database" },
     { name = "script-version", arg = "V", help = "keep script_version = V or NULL", default = "2.5.0" },
     { name = "all-versions", type = "flag", help = "no script_version filter" },
+    { name = "json", type = "flag", help = "JSON: [{day, receipts, session, open, close}] (open/close: ISO-8601 with offset)" },
+    { name = "csv", type = "flag", help = "CSV with the same columns" },
   },
   run = function(o)
     if not o.db then args.usage_error("missing --db FILE") end
+    if o.json and o.csv then args.usage_error("give --json or --csv, not both") end
     local rtime = require "retape.time"
     local src, oerr = require("retape.source").open(o.db)
     if not src then return fail("days", oerr) end
@@ -149,6 +152,18 @@ command("days", {
       end
       d.total = d.total + b.count
       if b.bucket >= d.open and b.bucket <= d.close then d.session = d.session + b.count end
+    end
+    if o.json or o.csv then
+      local iso = require("retape.metrics").iso
+      local rows = {}
+      for i, day in ipairs(order_) do
+        local d = days[day]
+        rows[i] = { day = day, receipts = d.total, session = d.session, open = iso(d.open), close = iso(d.close) }
+      end
+      local cols = { { "day" }, { "receipts" }, { "session" }, { "open" }, { "close" } }
+      if o.csv then out("%s", require("retape.views").csv(cols, rows))
+      else out("%s", require("retape.json").encode(rows, { "day", "receipts", "session", "open", "close" })) end
+      return 0
     end
     out("%-10s  %9s  %9s", "day (ET)", "receipts", "session")
     local sum, ses = 0, 0

@@ -196,14 +196,16 @@ return function(cli)
 
   command("lanes", {
     summary = "Show the 8 Kanban lanes and their tickers (end of the run, or as of a time of day)",
-    usage = "retape lanes --state DIR [--date D --at HH:MM] [--json]",
+    usage = "retape lanes --state DIR [--date D --at HH:MM] [--json | --csv]",
     options = with_store_options {
       { name = "rules", arg = "NAME|FILE", help = "ruleset defining the lanes", default = "worker-2026-02-02" },
       { name = "date", arg = "YYYY-MM-DD", help = "day of --at" },
       { name = "at", arg = "HH:MM|MS", help = "lanes as of the end of this bucket (New York time with --date)" },
       { name = "json", type = "flag", help = "print the lanes as JSON" },
+      { name = "csv", type = "flag", help = "one CSV line per ticker: lane,title,ticker,badge" },
     },
     run = function(o)
+      if o.json and o.csv then args.usage_error("give --json or --csv, not both") end
       local R = load_rules(o.rules)
       local st, err = require("retape.store").open(state_dir(o), true)
       if not st then return fail("lanes", err) end
@@ -213,14 +215,21 @@ return function(cli)
       local meta_of = {}
       if not at then st:each_latest(function(T, p) meta_of[T] = p.kanban_meta end) end
       st:close()
-      if o.json then
+      if o.json or o.csv then -- one shape per array: every ticker an object {ticker, badge}
+        local csv = {}
         for _, l in ipairs(lanes) do
           for i, T in ipairs(l.tickers) do
             local m = meta_of[T]
-            l.tickers[i] = (m and m.bucket == "defend") and { ticker = T, badge = "defend" } or T
+            local badge = (m and m.bucket == "defend") and "defend" or json.null
+            l.tickers[i] = { ticker = T, badge = badge }
+            csv[#csv + 1] = { lane = l.lane, title = l.title, ticker = T, badge = badge ~= json.null and badge or nil }
           end
         end
-        out("%s", json.encode(lanes, { "lane", "title", "stages", "tickers" }))
+        if o.csv then
+          out("%s", require("retape.views").csv({ { "lane" }, { "title" }, { "ticker" }, { "badge" } }, csv))
+        else
+          out("%s", json.encode(lanes, { "lane", "title", "stages", "tickers", "ticker", "badge" }))
+        end
       else
         if at then out("lanes as of %s", rtime.format_ny(at)) end
         lane_lines(out, lanes, meta_of)
@@ -229,22 +238,24 @@ return function(cli)
     end,
   })
 
+  -- times: New York with the zone in text, ISO-8601 with the offset in CSV (retape.metrics)
   local TRADE_COLUMNS = {
     { "id", "trade" }, { "ticker", "ticker" }, { "direction", "dir" }, { "status", "status" },
-    { "entryTime", "entry time" }, { "entryPrice", "entry", "%.2f", true }, { "trimmedPct", "trim", "%.2f", true },
+    { "entry_time", "entry time" }, { "entryPrice", "entry", "%.2f", true }, { "trimmed", "trimmed", nil, true },
     { "exitPrice", "exit", "%.2f", true }, { "exitReason", "exit reason" }, { "pnl", "P&L", "%.2f", true },
   }
   local VIEW_COLUMNS = {
     day = {
       { "day", "day" }, { "entries", "entries", nil, true }, { "trims", "trims", nil, true }, { "exits", "exits", nil, true },
-      { "wins", "wins", nil, true }, { "losses", "losses", nil, true }, { "realized", "realized P&L", "%.2f", true },
+      { "wins", "wins", nil, true }, { "losses", "losses", nil, true }, { "flat", "flat", nil, true },
+      { "realized", "realized P&L", "%.2f", true },
     },
     pnl = {
       { "ticker", "ticker" }, { "trades", "trades", nil, true }, { "open", "open", nil, true },
       { "realized", "realized", "%.2f", true }, { "unrealized", "unrealized", "%.2f", true }, { "total", "total", "%.2f", true },
     },
     history = {
-      { "time", "time (UTC)" }, { "ticker", "ticker" }, { "direction", "dir" }, { "type", "event" },
+      { "time", "time" }, { "ticker", "ticker" }, { "direction", "dir" }, { "type", "event" },
       { "price", "price", "%.2f", true }, { "shares", "shares", "%.4f", true }, { "value", "value", "%.2f", true },
       { "reason", "reason" }, { "trade_id", "trade" },
     },
@@ -289,13 +300,19 @@ return function(cli)
         trades = f
       end
       local rows, columns
+      local metrics = require "retape.metrics"
+      local stamp = o.csv and metrics.iso or metrics.time
       if not o.by then
         if o.json then out("%s", json.encode(trades, require("retape.store").TRADE_ORDER)); return 0 end
-        rows, columns = trades, TRADE_COLUMNS
+        rows, columns = {}, TRADE_COLUMNS
+        for i, t in ipairs(trades) do
+          rows[i] = setmetatable({ entry_time = stamp(t.entry_ts), trimmed = o.csv and (t.trimmedPct or 0) * 100 or metrics.trimmed(t) },
+            { __index = t })
+        end
       elseif o.by == "day" then
         rows = views.by_day(trades, vopts)
         if o.json then
-          out("%s", json.encode(rows, { "day", "entries", "trims", "exits", "wins", "losses", "realized", "trades" }))
+          out("%s", json.encode(rows, { "day", "entries", "trims", "exits", "wins", "losses", "flat", "realized", "trades" }))
           return 0
         end
         columns = VIEW_COLUMNS.day
@@ -303,7 +320,7 @@ return function(cli)
         rows, columns = views.by_pnl(trades, o.days, vopts), VIEW_COLUMNS.pnl
       else
         rows, columns = views.history(trades, vopts), VIEW_COLUMNS.history
-        for _, r in ipairs(rows) do r.time = rtime.iso_utc(r.ts) end
+        for _, r in ipairs(rows) do r.time = (o.csv or o.json) and metrics.iso(r.ts) or metrics.time(r.ts) end
       end
       if o.json then out("%s", json.encode(rows)); return 0 end
       if o.csv then out("%s", views.csv(columns, rows)); return 0 end
@@ -313,7 +330,7 @@ return function(cli)
           out("\n%s", d.day)
           out("%s", views.text_table({
             { "ticker", "ticker" }, { "direction", "dir" }, { "entry", "entry", "%.2f", true },
-            { "current", "current", "%.2f", true }, { "trim_price", "trim", "%.2f", true },
+            { "close", "close", "%.2f", true }, { "trim_price", "trim price", "%.2f", true },
             { "exit_price", "exit", "%.2f", true }, { "exit_reason", "exit reason" },
             { "remaining", "remaining", "%.4f", true }, { "realized", "realized", "%.2f", true } }, d.trades))
         end
@@ -479,6 +496,8 @@ return function(cli)
   command("diff", {
     summary = "Compare two replays of the same receipts: trades, lanes per ticker, totals",
     usage = "retape diff STATE_A STATE_B [--json] [--all]",
+    details = "Names A and B (path, ruleset, overrides, settings that differ) and warns when they replayed\n"
+           .. "different receipts.  Exits 0 when trades and lanes are the same, 1 when they differ (as diff(1)).",
     options = {
       { name = "json", type = "flag", help = "print the report as JSON" },
       { name = "all", type = "flag", help = "list every ticker whose lanes differ (default: the first 20)" },
@@ -490,10 +509,34 @@ return function(cli)
       if not a then return fail("diff", err) end
       local b, err2 = storem.open(pos[2], true)
       if not b then a:close(); return fail("diff", err2) end
-      local report = require("retape.diff").compare(a, b)
+      local diff = require "retape.diff"
+      local report = diff.compare(a, b)
+      local da, db = diff.describe(a, pos[1]), diff.describe(b, pos[2])
       a:close()
       b:close()
-      if o.json then out("%s", json.encode(report)); return 0 end
+      local status = diff.differs(report) and 1 or 0
+      local same_receipts = da.receipts ~= nil and da.receipts == db.receipts
+      if not same_receipts then
+        io.stderr:write(string.format("retape diff: warning: A and B replayed different receipts (A %s, B %s)\n",
+          tostring(da.receipts), tostring(db.receipts)))
+      end
+      if o.json then
+        report.a = { path = da.path, rules = da.rules, overrides = da.overrides, receipts = da.receipts or json.null }
+        report.b = { path = db.path, rules = db.rules, overrides = db.overrides, receipts = db.receipts or json.null }
+        report.same_receipts = same_receipts
+        report.config = diff.config_differences(da, db)
+        out("%s", json.encode(report)); return status
+      end
+      for _, d in ipairs { { "A", da }, { "B", db } } do
+        out("%s: %s  rules %s%s", d[1], d[2].path, d[2].rules,
+          #d[2].overrides > 0 and ("  (" .. table.concat(d[2].overrides, ", ") .. ")") or "")
+      end
+      local cd = diff.config_differences(da, db)
+      for i, c in ipairs(cd) do
+        if i > 10 and not o.all then out("  ... %d more settings differ (--all)", #cd - 10); break end
+        out("  setting %s: A %s, B %s", c.key, c.a, c.b)
+      end
+      out("")
       local ta, tb = report.totals.a, report.totals.b
       out("%-18s %14s %14s", "", "A", "B")
       for _, row in ipairs {
@@ -523,7 +566,7 @@ return function(cli)
         out("  %-6s %s  A %s, B %s  (%d of %d receipts differ)", l.ticker, rtime.format_ny(math.tointeger(l.first.ts), true),
           l.first.a, l.first.b, l.receipts, l.of)
       end
-      return 0
+      return status
     end,
   })
 end

@@ -1,6 +1,6 @@
 -- test_views.lua — Trade By Day / By P&L / History on hand-made trades:
--- realized P&L from trims and exits, wins/losses by the EXIT event's own
--- P&L, unrealized from open trades, and UTC vs New York day keys.
+-- realized P&L from trims and exits, wins/losses by the trade's realized
+-- P&L (retape.metrics.outcome, as every view), unrealized from open trades, and UTC vs New York day keys.
 local t = require "tap"
 local views = require("retape").views
 
@@ -17,7 +17,7 @@ local trades = {
 local utc = views.by_day(trades)
 t.eq(#utc, 2, "UTC day keys: the 21:30 ET exit falls on the next UTC day")
 t.eq(utc[1].realized, 50, "day 1 realized: the trim (+50)")
-t.eq(utc[2].losses, 1, "day 2: the exit's own P&L is negative, a loss (trim profit ignored)")
+t.eq(utc[2].wins .. "/" .. utc[2].losses, "1/0", "day 2: the trade closes +40 (trim +50, exit -10): a win, as in diff and the report")
 local ny = views.by_day(trades, { day_key = "ny" })
 t.eq(#ny, 1, "New York day keys: one trading day")
 t.eq(ny[1].realized, 40, "realized = trim +50, exit -10")
