@@ -166,14 +166,46 @@ valgrind: $(HOST) $(C_TESTS)
 	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) SHARED=$(SHARED) \
 	  VALGRIND=1 bash tests/run.sh
 
-install: $(HOST) $(LIB)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+# Files generated from the command line's own help texts for `install`.
+GEN := $(BUILD)/share
+$(GEN)/retape.1 $(GEN)/retape.bash $(GEN)/_retape: $(HOST) tools/gen_install.lua
+	@mkdir -p $(GEN)
+	$(Q)$(HOST) run tools/gen_install.lua man > $(GEN)/retape.1
+	$(Q)$(HOST) run tools/gen_install.lua bash > $(GEN)/retape.bash
+	$(Q)$(HOST) run tools/gen_install.lua zsh > $(GEN)/_retape
+
+# pkg-config file: static library, so the dependencies are Requires.
+# Rewritten on every install (it holds PREFIX).
+.PHONY: $(GEN)/retape.pc
+$(GEN)/retape.pc: Makefile core/retape.h
+	@mkdir -p $(GEN)
+	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: retape' 'Description: replay engine for TradingView receipts with Lua rules' \
+	  "Version: $$(sed -n 's/^#define RETAPE_VERSION "\(.*\)"/\1/p' core/retape.h)" \
+	  'Requires: $(PKGS)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lretape -lm' > $@
+
+INSTALL_FILES := bin/retape lib/libretape.a include/retape.h lib/pkgconfig/retape.pc \
+  share/retape/scripts/levels.lua share/retape/scripts/replay-ingest.lua share/man/man1/retape.1 \
+  share/bash-completion/completions/retape share/zsh/site-functions/_retape \
+  share/doc/retape/README.md share/doc/retape/SCRIPTING.md share/doc/retape/RULES.md
+
+install: $(HOST) $(LIB) $(GEN)/retape.1 $(GEN)/retape.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/share/retape/scripts $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/doc/retape
 	install -m 755 $(HOST) $(DESTDIR)$(PREFIX)/bin/retape
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libretape.a
 	install -m 644 core/retape.h $(DESTDIR)$(PREFIX)/include/retape.h
+	install -m 644 $(GEN)/retape.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/retape.pc
+	install -m 644 scripts/levels.lua scripts/replay-ingest.lua $(DESTDIR)$(PREFIX)/share/retape/scripts/
+	install -m 644 $(GEN)/retape.1 $(DESTDIR)$(PREFIX)/share/man/man1/retape.1
+	install -m 644 $(GEN)/retape.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/retape
+	install -m 644 $(GEN)/_retape $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_retape
+	install -m 644 README.md SCRIPTING.md RULES.md $(DESTDIR)$(PREFIX)/share/doc/retape/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/retape $(DESTDIR)$(PREFIX)/lib/libretape.a $(DESTDIR)$(PREFIX)/include/retape.h
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALL_FILES))
 
 clean:
 	rm -rf build retape

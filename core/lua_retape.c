@@ -43,11 +43,26 @@ static int l_peak_rss_kb(lua_State *L)
     return 1;
 }
 
+/* core.exe_path() -> absolute path of the running executable, or nil and a
+ * message (so `retape run NAME` can find the scripts installed beside it). */
+static int l_exe_path(lua_State *L)
+{
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n < 0 || (size_t)n >= sizeof buf - 1) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "cannot read /proc/self/exe");
+        return 2;
+    }
+    lua_pushlstring(L, buf, (size_t)n);
+    return 1;
+}
+
 int luaopen_retape_core(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"monotonic_ms", l_monotonic_ms}, {"now_ms", l_now_ms},
-        {"isatty", l_isatty}, {"peak_rss_kb", l_peak_rss_kb}, {NULL, NULL},
+        {"isatty", l_isatty}, {"peak_rss_kb", l_peak_rss_kb}, {"exe_path", l_exe_path}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     lua_pushliteral(L, RETAPE_VERSION);

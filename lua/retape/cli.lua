@@ -64,10 +64,43 @@ command("version", {
   end,
 })
 
+-- The directories `retape run NAME` searches for a script given by a bare
+-- name that is not in the current directory: $RETAPE_SCRIPT_PATH (colon
+-- separated), then share/retape/scripts beside the installed binary, then
+-- scripts/ of the source tree the binary was built in.
+function M.script_dirs()
+  local dirs = {}
+  for d in (os.getenv("RETAPE_SCRIPT_PATH") or ""):gmatch("[^:]+") do dirs[#dirs + 1] = d end
+  local exe = core.exe_path and core.exe_path()
+  local bin = exe and exe:match("^(.*)/[^/]*$")
+  if bin then
+    dirs[#dirs + 1] = bin .. "/../share/retape/scripts"
+    dirs[#dirs + 1] = bin .. "/../../scripts"
+  end
+  return dirs
+end
+
+function M.find_script(name)
+  local f = io.open(name)
+  if f then f:close(); return name end
+  if name:find("/", 1, true) then return name end
+  for _, d in ipairs(M.script_dirs()) do
+    local path = d .. "/" .. name
+    f = io.open(path)
+    if f then f:close(); return path end
+  end
+  return name
+end
+
+-- The commands in help order, for the man page and the shell completions.
+function M.commands() return order, commands end
+
 command("run", {
   summary = "Run a Lua script with the engine API (require \"retape\")",
   usage = "retape run SCRIPT.lua [ARGS...]",
   details = "The script gets its arguments as `...` and in the global `arg` (arg[0] = script);\n"
+         .. "a bare NAME not found here is looked up in $RETAPE_SCRIPT_PATH and the installed scripts\n"
+         .. "(levels.lua, replay-ingest.lua);\n"
          .. "modules in the script's directory can be required by name.\n"
          .. "If it returns an integer, that is the exit status.",
   options = {},
@@ -75,6 +108,7 @@ command("run", {
   run = function(_, pos)
     local script = pos[1]
     if not script then args.usage_error("missing SCRIPT") end
+    script = M.find_script(script)
     local chunk, lerr = loadfile(script, "t")
     if not chunk then return fail("run", lerr) end
     -- Modules next to the script can be required by name.
