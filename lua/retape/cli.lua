@@ -222,9 +222,29 @@ require("retape.cli_report")(M) -- report, rules show
 -- prints it through __tostring without adding a second one.
 local Traced = { __tostring = function(e) return e.text end }
 
+-- One traceback, the user's frames first: frames of files outside the
+-- engine's Lua layer (lua/...) and C are listed under "your code:", the
+-- engine's once under "engine:" (repeated tracebacks are merged).
+function M.user_first(text)
+  local head, tb = text:match("^(.-)\nstack traceback:\n(.*)$")
+  if not head then return text end
+  local user, engine, seen = {}, {}, {}
+  for line in tb:gmatch("[^\n]+") do
+    if not line:match("^stack traceback:") and not seen[line] then
+      seen[line] = true
+      if line:match("^%s*lua/") or line:match("^%s*%[C%]") or line:match("^%s*%(%.%.%.") then engine[#engine + 1] = line
+      else user[#user + 1] = line end
+    end
+  end
+  if #user == 0 then return head .. "\nstack traceback:\n" .. table.concat(engine, "\n") end
+  return head .. "\nyour code:\n" .. table.concat(user, "\n") .. "\nengine:\n" .. table.concat(engine, "\n")
+end
+
 local function traced(e)
   if args.is_usage_error(e) or getmetatable(e) == Traced then return e end
-  return setmetatable({ text = debug.traceback(tostring(e), 2) }, Traced)
+  local text = tostring(e)
+  if not text:find("\nstack traceback:\n", 1, true) then text = debug.traceback(text, 2) end
+  return setmetatable({ text = M.user_first(text) }, Traced)
 end
 
 function M.main(argv)

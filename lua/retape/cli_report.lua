@@ -37,4 +37,34 @@ return function(cli)
       return 0
     end,
   })
+
+  command("rules", {
+    summary = "Show a ruleset's settings: every key with its default, type and meaning",
+    usage = "retape rules show [NAME|FILE] [--json]",
+    details = "Without NAME, the default ruleset.  Any key listed can be changed with replay --set KEY=VALUE\n"
+           .. "or --config FILE; a rule file reads them as R.config.KEY.",
+    options = {
+      { name = "json", type = "flag", help = "print the settings as JSON" },
+    },
+    run = function(o, pos)
+      if pos[1] ~= "show" then args.usage_error(pos[1] and ("unknown subcommand '" .. pos[1] .. "'") or "missing subcommand 'show'") end
+      local rules = require "retape.rules"
+      local ok, R = pcall(rules.load, pos[2] or rules.default)
+      if not ok then return fail("rules", tostring(R)) end
+      local list = require("retape.rules_doc").settings(R)
+      if o.json then
+        out("%s", require("retape.json").encode(list, { "key", "default", "type", "meaning" }))
+        return 0
+      end
+      out("ruleset %s%s%s", R.name, R.extends and (" (extends " .. R.extends .. ")") or "",
+        R.description and (": " .. R.description) or "")
+      out("%d settings; change one with --set KEY=VALUE\n", #list)
+      for _, r in ipairs(list) do
+        if utf8.len(r.default) and utf8.len(r.default) > 28 then r.default = r.default:sub(1, 25) .. "..." end
+      end
+      out("%s", require("retape.views").text_table({ { "key", "setting" }, { "default", "default" }, { "type", "type" },
+        { "meaning", "meaning" } }, list))
+      return 0
+    end,
+  })
 end

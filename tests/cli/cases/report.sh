@@ -20,7 +20,7 @@ sep $RETAPE trades --state $T/a --ticker CRVS --csv
 sep $RETAPE trades --state $T/a --by history --ticker CRVS
 $RETAPE trades --state $T/a --by history --ticker CRVS --json | grep -o '"time":"[^"]*"'
 # the report: one file, no network reference, the data model inside
-sep $RETAPE report --state $T/a -o $T/a.html
+run $RETAPE report --state $T/a -o $T/a.html | sed "s/, [0-9]* bytes$/, N bytes/"
 grep -c 'id="report-data"' $T/a.html
 grep -Eo '(src|href)="[a-z]+:' $T/a.html | sort -u
 grep -o '"win_rate":[0-9.]*' $T/a.html
