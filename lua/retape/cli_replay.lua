@@ -534,7 +534,9 @@ return function(cli)
         report.b = { path = db.path, rules = db.rules, overrides = db.overrides, receipts = db.receipts or json.null }
         report.same_receipts = same_receipts
         report.config = diff.config_differences(da, db)
-        out("%s", json.encode(report)); return status
+        -- what was compared (paths) goes last, after the differences
+        out("%s", json.encode(report, { "added", "removed", "changed", "lanes", "totals", "same_receipts", "config",
+          "trade", "fields", "field", "ticker", "first", "ts", "receipts", "of", "a", "b" })); return status
       end
       for _, d in ipairs { { "A", da }, { "B", db } } do
         out("%s: %s  rules %s%s", d[1], d[2].path, d[2].rules,

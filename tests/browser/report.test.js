@@ -23,7 +23,7 @@ function ok(cond, name, detail) {
   console.log(`${cond ? "ok" : "not ok"} ${n} - ${name}`);
   if (!cond && detail !== undefined) console.log("#   " + String(detail).split("\n").join("\n#   "));
 }
-const retape = (...a) => execFileSync(RETAPE, a, { encoding: "utf8" });
+const retape = (...a) => execFileSync(RETAPE, a, { encoding: "utf8", maxBuffer: 1 << 30 });
 const near = (a, b) => Math.abs(a - b) <= 0.0051 + 1e-9 * Math.abs(b);
 
 // The shared definitions (retape.metrics), recomputed independently.

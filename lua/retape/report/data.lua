@@ -127,7 +127,8 @@ local function manifest_of(runs, R, rules_note)
   local list = {}
   for i, m in ipairs(runs) do
     local r = m.response or {}
-    list[i] = { seq = math.tointeger(m.seq), rules = m.rules, finished = m.finished or "", rows = math.tointeger(r.rowsProcessed) or 0,
+    local fin = views.iso_ms(m.finished)
+    list[i] = { seq = math.tointeger(m.seq), rules = m.rules, finished = fin and metrics.time(fin, true) or (m.finished or ""), rows = math.tointeger(r.rowsProcessed) or 0,
                 trades = math.tointeger(r.tradesCreated) or 0, receipts = m.receipts and m.receipts.hash or "",
                 results = m.results and (m.results.lanes_hash .. "/" .. m.results.trades_hash) or "(partial)" }
   end

@@ -22,7 +22,7 @@ section.page{display:none}section.page.on{display:block}
 .card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 12px}
 .card .k{color:var(--mute);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
 .card .v{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;font-size:21px;font-weight:600;font-variant-numeric:tabular-nums}
-.card .v small{font-size:12px;color:var(--mute);font-weight:400}
+.card .s{font-size:12px;color:var(--mute);white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .pos{color:var(--win)}.neg{color:var(--loss)}
 .panel{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 14px;margin-bottom:14px}
 .panel h2{font-size:14px;margin:0 0 8px;font-weight:600}
@@ -45,7 +45,7 @@ tr.click{cursor:pointer}
 input[type=search]{padding:5px 8px;border:1px solid var(--line);border-radius:6px;font:inherit;min-width:220px}
 .mute{color:var(--mute)}
 .board{display:grid;grid-template-columns:repeat(8,1fr);gap:8px}
-.lane{background:#f2f4f8;border-radius:8px;padding:8px;min-height:120px}
+.lane{background:#f2f4f8;border-radius:8px;padding:8px;min-height:120px;max-height:380px;overflow:auto}
 .lane h3{margin:0 0 6px;font-size:12px;font-weight:600;display:flex;justify-content:space-between}
 .lane h3 .cnt{color:var(--mute);font-weight:400}
 .chip{display:inline-block;background:#fff;border:1px solid var(--line);border-left:4px solid var(--c);border-radius:4px;padding:1px 5px;margin:2px;font-size:12px;cursor:pointer}
@@ -185,24 +185,24 @@ function table(el, cols, rows, opts) {
 
 // ---- summary -----------------------------------------------------------
 const S = D.summary;
-function card(k, label, v, text, extra) {
-  return `<div class="card" data-kpi="${k}" data-value="${v == null ? "" : v}"><div class="k">${label}</div><div class="v ${extra || ""}">${text}</div></div>`;
+function card(k, label, v, text, extra, sub) {
+  return `<div class="card" data-kpi="${k}" data-value="${v == null ? "" : v}"><div class="k">${label}</div><div class="v ${extra || ""}">${text}</div><div class="s">${sub || "&nbsp;"}</div></div>`;
 }
 $("#cards").innerHTML = [
-  card("trades", "Trades", S.trades, `${S.trades} <small>${S.open} open</small>`),
-  card("win_rate", "Win rate", S.win_rate, `${S.win_rate.toFixed(1)}% <small>${S.wins}W ${S.losses}L ${S.flat}F</small>`),
-  card("realized", "Realized P&L", S.realized, money(S.realized), cls(S.realized)),
-  card("unrealized", "Unrealized P&L", S.unrealized, money(S.unrealized), cls(S.unrealized)),
-  card("total", "Total P&L", S.total, money(S.total), cls(S.total)),
-  card("max_drawdown", "Max drawdown", S.max_drawdown, money(-S.max_drawdown), S.max_drawdown > 0 ? "neg" : ""),
-  card("profit_factor", "Profit factor", S.profit_factor, S.profit_factor == null ? "—" : S.profit_factor.toFixed(2)),
-  card("exposure", "Exposure", S.exposure, `${S.exposure.toFixed(1)}% <small>of buckets</small>`),
+  card("trades", "Trades", S.trades, `${S.trades}`, "", `${S.closed} closed · ${S.open} open`),
+  card("win_rate", "Win rate", S.win_rate, `${S.win_rate.toFixed(1)}%`, "", `${S.wins} won · ${S.losses} lost · ${S.flat} flat`),
+  card("realized", "Realized P&L", S.realized, money(S.realized), cls(S.realized), "trims and exits"),
+  card("unrealized", "Unrealized P&L", S.unrealized, money(S.unrealized), cls(S.unrealized), `${S.open} open at the last price`),
+  card("total", "Total P&L", S.total, money(S.total), cls(S.total), "realized + unrealized"),
+  card("max_drawdown", "Max drawdown", S.max_drawdown, money(-S.max_drawdown), S.max_drawdown > 0 ? "neg" : "", "peak to trough, realized"),
+  card("profit_factor", "Profit factor", S.profit_factor, S.profit_factor == null ? "—" : S.profit_factor.toFixed(2), "", "gross win / gross loss"),
+  card("exposure", "Exposure", S.exposure, `${S.exposure.toFixed(1)}%`, "", "of buckets with a position"),
 ].join("");
 const eq = [{name: "A " + D.manifest.rules, color: "#2f5fd0", points: S.equity}];
 if (D.vs) eq.push({name: "B " + D.vs.rules, color: ALT, points: D.vs.summary.equity});
 $("#equity").innerHTML = lineChart(eq, 1000, 300);
 $("#daybars").innerHTML = barChart(D.days, 480, 300);
-const bcols = [["key", "", "t"], ["trades", "trades", "n"], ["wins", "W", "n"], ["losses", "L", "n"], ["open", "open", "n"], ["pnl", "P&L", "m"]];
+const bcols = [["key", "", "t"], ["trades", "trades", "n"], ["wins", "won", "n"], ["losses", "lost", "n"], ["open", "open", "n"], ["pnl", "P&L", "m"]];
 for (const [id, title] of [["exit_reason", "exit reason"], ["enter_rule", "enter rule"], ["direction", "direction"], ["ticker", "ticker"]]) {
   const c = bcols.slice(); c[0] = ["key", title, "t"];
   table($("#bd-" + id), c, D.breakdown[id], {filter: id === "ticker", limit: 1000});
@@ -347,7 +347,7 @@ function manifestTable(m, store) {
   <tr><td>engine</td><td>${esc(m.engine)}</td></tr></tbody></table>`;
 }
 $("#manifest").innerHTML = manifestTable(M, D.store);
-table($("#runs"), [["seq", "run", "n"], ["finished", "finished (UTC)", "t"], ["rules", "rules", "t"], ["rows", "rows", "n"], ["trades", "trades", "n"],
+table($("#runs"), [["seq", "run", "n"], ["finished", "finished", "t"], ["rules", "rules", "t"], ["rows", "rows", "n"], ["trades", "trades", "n"],
   ["receipts", "receipts hash", "t"], ["results", "lanes/trades hash", "t"]], M.runs, {filter: false});
 $("#sub").textContent = `${D.store} · ${M.rules} · ${M.scope} · ${M.state}`;
 
@@ -380,7 +380,7 @@ M.body = [==[
   <div class="cards" id="cards"></div>
   <div class="grid21"><div class="panel"><h2>Equity curve (realized P&amp;L)</h2><div id="equity"></div></div>
   <div class="panel"><h2>Realized P&amp;L per day</h2><div id="daybars"></div></div></div>
-  <div class="grid4 small">
+  <div class="grid2 small">
     <div class="panel"><h2>By exit reason</h2><div id="bd-exit_reason"></div></div>
     <div class="panel"><h2>By enter rule</h2><div id="bd-enter_rule"></div></div>
     <div class="panel"><h2>By direction</h2><div id="bd-direction"></div></div>
