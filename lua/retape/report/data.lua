@@ -35,10 +35,18 @@ local function is_null(v) return v == nil or v == json.null end
 local function round(x, n) local m = 10 ^ (n or 2); return math.floor(x * m + 0.5) / m end
 
 -- The ruleset that made the store (its latest manifest), or the default one.
+-- A user ruleset is recorded by its name; the file it came from is a key of
+-- the manifest's rules_sources.
 local function ruleset_of(last)
   local rules = require "retape.rules"
-  local ok, R = pcall(rules.load, last and last.rules or rules.default)
-  if ok then return R end
+  local candidates = { last and last.rules or rules.default }
+  for name in pairs(last and last.rules_sources or {}) do
+    if name:find("/", 1, true) or name:match("%.lua$") then candidates[#candidates + 1] = name end
+  end
+  for _, spec in ipairs(candidates) do
+    local ok, R = pcall(rules.load, spec)
+    if ok then return R end
+  end
   return rules.load(rules.default), "ruleset '" .. tostring(last and last.rules) .. "' not found: lanes shown with the default one"
 end
 
