@@ -490,12 +490,13 @@ return function(cli)
         local n = 0
         for _ in pairs(m.overrides or {}) do n = n + 1 end
         local int = math.tointeger
-        rows[i] = { seq = int(m.seq), finished = m.finished, rules = m.rules .. (n > 0 and (" +" .. n .. " overrides") or ""),
+        local fin = require("retape.views").iso_ms(m.finished)
+        rows[i] = { seq = int(m.seq), finished = fin and require("retape.metrics").time(fin, true) or m.finished, rules = m.rules .. (n > 0 and (" +" .. n .. " overrides") or ""),
           scope = scope, rows = int(r.rowsProcessed), trades = int(r.tradesCreated), receipts = m.receipts and m.receipts.hash,
           results = m.results and (m.results.lanes_hash .. "/" .. m.results.trades_hash) or "(partial)" }
       end
       out("%s", require("retape.views").text_table({
-        { "seq", "run", nil, true }, { "finished", "finished (UTC)" }, { "rules", "rules" }, { "scope", "scope" },
+        { "seq", "run", nil, true }, { "finished", "finished" }, { "rules", "rules" }, { "scope", "scope" },
         { "rows", "rows", nil, true }, { "trades", "trades", nil, true }, { "receipts", "receipts hash" },
         { "results", "lanes/trades hash" } }, rows))
       return 0

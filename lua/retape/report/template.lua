@@ -59,7 +59,8 @@ input[type=search]{padding:5px 8px;border:1px solid var(--line);border-radius:6p
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
 .badge.complete{background:#dff3e6;color:var(--win)}.badge.interrupted,.badge.stale{background:#fde6e3;color:var(--loss)}
 .kv td:first-child{color:var(--mute);width:200px}
-#detail{position:fixed;right:18px;bottom:18px;width:560px;max-height:60vh;overflow:auto;background:#fff;border:1px solid var(--line);border-radius:10px;box-shadow:0 10px 30px rgba(0,0,0,.18);padding:12px 14px;display:none}
+#detail table{font-size:12px}
+#detail{position:fixed;right:18px;bottom:18px;width:680px;max-height:60vh;overflow:auto;background:#fff;border:1px solid var(--line);border-radius:10px;box-shadow:0 10px 30px rgba(0,0,0,.18);padding:12px 14px;display:none}
 #detail .x{float:right;cursor:pointer;border:0;background:none;font-size:18px}
 .warn{background:#fff5d6;border:1px solid #f0d27a;border-radius:6px;padding:8px 10px;margin-bottom:10px}
 .more{margin-top:6px}
@@ -164,6 +165,8 @@ function table(el, cols, rows, opts) {
       if (c[3]) return `<td class="${c[2] !== "t" ? "n" : ""}">${c[3](v, r)}</td>`;
       if (c[2] === "m") return `<td class="n ${cls(v)}">${money(v)}</td>`;
       if (c[2] === "n") return `<td class="n">${v == null ? "" : v}</td>`;
+      if (c[2] === "p") return `<td class="n">${v == null ? "" : v.toFixed(2)}</td>`;
+      if (c[2] === "q") return `<td class="n">${v == null ? "" : v.toFixed(4)}</td>`;
       return `<td>${esc(v)}</td>`;
     }).join("") + "</tr>").join("");
     body._rows = shown;
@@ -298,15 +301,15 @@ $("#strip").addEventListener("click", e => {
 
 // ---- trades ------------------------------------------------------------
 const tradeCols = [["ticker", "ticker", "t"], ["dir", "dir", "t"], ["status", "status", "t"], ["outcome", "outcome", "t"],
-  ["entry_time", "entry (ET)", "t"], ["entry", "entry", "n"], ["trimmed", "trimmed %", "n"], ["exit_time", "exit (ET)", "t"],
-  ["exit", "exit", "n"], ["exit_reason", "exit reason", "t"], ["rule", "enter rule", "t"], ["realized", "realized", "m"],
+  ["entry_time", "entry (ET)", "t"], ["entry", "entry", "p"], ["trimmed", "trimmed %", "n"], ["exit_time", "exit (ET)", "t"],
+  ["exit", "exit", "p"], ["exit_reason", "exit reason", "t"], ["rule", "enter rule", "t"], ["realized", "realized", "m"],
   ["unrealized", "unrealized", "m"], ["pnl", "P&L", "m"]];
 function tradeDetail(t) {
   const d = $("#detail");
   d.innerHTML = `<button class="x" title="close">×</button><h2>${esc(t.ticker)} ${t.dir} · ${esc(t.status)}</h2>
   <p class="mute">${esc(t.id)} · entered ${esc(t.entry_time)} by <b>${esc(t.rule)}</b> · sl ${t.sl ?? "—"} · tp ${t.tp ?? "—"}</p>
   <table><thead><tr><th>time (ET)</th><th>event</th><th class="n">price</th><th class="n">shares</th><th>reason</th><th class="n">P&L</th></tr></thead><tbody>` +
-  t.history.map(h => `<tr><td>${esc(h.time)}</td><td>${h.type}</td><td class="n">${h.price ?? ""}</td><td class="n">${h.shares ?? ""}</td><td>${esc(h.reason ?? "")}</td><td class="n ${cls(h.pnl)}">${h.pnl ? money(h.pnl) : ""}</td></tr>`).join("") +
+  t.history.map(h => `<tr><td>${esc(h.time)}</td><td>${h.type}</td><td class="n">${h.price == null ? "" : h.price.toFixed(2)}</td><td class="n">${h.shares == null ? "" : h.shares.toFixed(4)}</td><td>${esc(h.reason ?? "")}</td><td class="n ${cls(h.pnl)}">${h.pnl ? money(h.pnl) : ""}</td></tr>`).join("") +
   `</tbody></table>`;
   d.style.display = "block";
 }
@@ -322,16 +325,16 @@ function tickerDetail(T) {
 }
 $("#detail").addEventListener("click", e => { if (e.target.classList.contains("x")) $("#detail").style.display = "none"; });
 table($("#t-trades"), tradeCols, D.trades, {click: tradeDetail, sort: "entry_ts", dir: -1});
-table($("#t-day"), [["day", "day", "t"], ["ticker", "ticker", "t"], ["dir", "dir", "t"], ["entry", "entry", "n"], ["trim_price", "trim price", "n"],
-  ["exit", "exit", "n"], ["exit_reason", "exit reason", "t"], ["close", "close", "n"], ["remaining", "remaining", "n"],
+table($("#t-day"), [["day", "day", "t"], ["ticker", "ticker", "t"], ["dir", "dir", "t"], ["entry", "entry", "p"], ["trim_price", "trim price", "p"],
+  ["exit", "exit", "p"], ["exit_reason", "exit reason", "t"], ["close", "close", "p"], ["remaining", "remaining", "q"],
   ["realized", "realized", "m"], ["unrealized", "unrealized", "m"]], D.by_day,
   {click: r => tradeDetail(D.trades.find(t => t.id === r.id))});
 table($("#t-pnl"), [["ticker", "ticker", "t"], ["trades", "trades", "n"], ["open", "open", "n"], ["realized", "realized", "m"],
   ["unrealized", "unrealized", "m"], ["total", "total", "m"]], D.by_pnl, {sort: "total", dir: -1});
 const events = [];
 for (const t of D.trades) for (const h of t.history) events.push({ts: h.ts, time: h.time, ticker: t.ticker, dir: t.dir, type: h.type, price: h.price, shares: h.shares, reason: h.reason, pnl: h.pnl, id: t.id, t});
-table($("#t-history"), [["time", "time (ET)", "t"], ["ticker", "ticker", "t"], ["dir", "dir", "t"], ["type", "event", "t"], ["price", "price", "n"],
-  ["shares", "shares", "n"], ["reason", "reason", "t"], ["pnl", "realized", "m"]], events, {sort: "ts", dir: 1, click: r => tradeDetail(r.t)});
+table($("#t-history"), [["time", "time (ET)", "t"], ["ticker", "ticker", "t"], ["dir", "dir", "t"], ["type", "event", "t"], ["price", "price", "p"],
+  ["shares", "shares", "q"], ["reason", "reason", "t"], ["pnl", "realized", "m"]], events, {sort: "ts", dir: 1, click: r => tradeDetail(r.t)});
 
 // ---- run manifest -----------------------------------------------------
 const M = D.manifest;
