@@ -162,7 +162,7 @@ test check: $(HOST) $(LINK) $(C_TESTS) $(EXAMPLES) test-deps
 bench: $(HOST) $(BUILD)/tools/bench_floor
 	$(Q)RETAPE=$(abspath $(HOST)) FLOOR=$(abspath $(BUILD)/tools/bench_floor) SHARED=$(SHARED) bash tools/bench.sh
 
-valgrind: $(HOST) $(C_TESTS)
+valgrind: $(HOST) $(C_TESTS) test-deps
 	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) SHARED=$(SHARED) \
 	  VALGRIND=1 bash tests/run.sh
 

@@ -193,18 +193,37 @@ local function lane_history(logs, R)
   return buckets, tickers, strip
 end
 
--- Share of buckets during which at least one trade was open.
+-- Share of buckets during which at least one trade was open (a trade
+-- counts from its entry bucket up to, not including, its exit bucket; a
+-- trade opened and closed in one bucket counts that bucket).
 local function exposure(trades, buckets)
-  if #buckets == 0 then return 0 end
-  local busy = 0
-  for _, b in ipairs(buckets) do
-    for _, t in ipairs(trades) do
-      local s = t.entry_ts and (t.entry_ts - t.entry_ts % BUCKET)
+  local nb = #buckets
+  if nb == 0 then return 0 end
+  local function first_at_or_after(ms) -- index of the first bucket >= ms (nb + 1 if none)
+    local lo, hi = 1, nb + 1
+    while lo < hi do
+      local mid = (lo + hi) // 2
+      if buckets[mid] >= ms then hi = mid else lo = mid + 1 end
+    end
+    return lo
+  end
+  local delta = {}
+  for _, t in ipairs(trades) do
+    if t.entry_ts then
+      local si = first_at_or_after(t.entry_ts - t.entry_ts % BUCKET)
       local x = metrics.exit_ts(t)
-      if s and b >= s and (x == nil or b < x - x % BUCKET or (b == s and x - x % BUCKET == s)) then busy = busy + 1; break end
+      local xi = x and first_at_or_after(x - x % BUCKET) or nb + 1
+      if xi <= si then xi = si + 1 end
+      delta[si] = (delta[si] or 0) + 1
+      delta[xi] = (delta[xi] or 0) - 1
     end
   end
-  return busy / #buckets
+  local open, busy = 0, 0
+  for i = 1, nb do
+    open = open + (delta[i] or 0)
+    if open > 0 then busy = busy + 1 end
+  end
+  return busy / nb
 end
 
 -- Realized P&L per New York day with counts (By Day's figures).

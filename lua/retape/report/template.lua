@@ -360,8 +360,9 @@ if (D.vs) {
   $("#vs-warn").innerHTML = V.same_receipts ? "" : `<div class="warn">A and B replayed different receipts (hash ${esc(V.receipts_a)} vs ${esc(V.receipts_b)}): differences may come from the input, not the rules.</div>`;
   const rows = [["trades", "trades"], ["wins", "wins"], ["losses", "losses"], ["flat", "flat"], ["open", "open"], ["win_rate", "win rate %"],
     ["realized", "realized P&L"], ["unrealized", "unrealized P&L"], ["total", "total P&L"], ["max_drawdown", "max drawdown"], ["profit_factor", "profit factor"]];
+  const GOOD = {wins: 1, losses: -1, win_rate: 1, realized: 1, unrealized: 1, total: 1, max_drawdown: -1, profit_factor: 1}; // colour: green = better for B
   $("#vs-totals").innerHTML = `<table><thead><tr><th></th><th class="n">A ${esc(M.rules)}</th><th class="n">B ${esc(V.rules)}</th><th class="n">B − A</th></tr></thead><tbody>` +
-    rows.map(([k, t]) => `<tr><td>${t}</td><td class="n">${S[k] ?? "—"}</td><td class="n">${B[k] ?? "—"}</td><td class="n ${cls((B[k] ?? 0) - (S[k] ?? 0))}">${S[k] == null || B[k] == null ? "" : +((B[k] - S[k]).toFixed(2))}</td></tr>`).join("") + "</tbody></table>";
+    rows.map(([k, t]) => `<tr><td>${t}</td><td class="n">${S[k] ?? "—"}</td><td class="n">${B[k] ?? "—"}</td><td class="n ${cls(((B[k] ?? 0) - (S[k] ?? 0)) * (GOOD[k] || 0))}">${S[k] == null || B[k] == null ? "" : +((B[k] - S[k]).toFixed(2))}</td></tr>`).join("") + "</tbody></table>";
   $("#vs-manifests").innerHTML = `<div class="grid2"><div><h2>A</h2>${manifestTable(M, D.store)}</div><div><h2>B</h2>${manifestTable(V.manifest, V.store)}</div></div>`;
   $("#vs-equity").innerHTML = lineChart(eq, 1000, 420);
   const tr = [].concat(V.removed.map(k => ({kind: "only in A", trade: k, fields: ""})), V.added.map(k => ({kind: "only in B", trade: k, fields: ""})),
