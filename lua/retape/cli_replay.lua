@@ -275,7 +275,8 @@ return function(cli)
     usage = "retape trades --state DIR [--by day|pnl|history] [--json | --csv]",
     details = "Without --by: one line per trade; with --json the trades in the original's timed:trades:all\n"
            .. "array format (entryTime descending).  Days are the ruleset's day keys: UTC dates for the\n"
-           .. "parity ruleset (as the original), New York trading days for the default one (--day-key).",
+           .. "parity ruleset (as the original), New York trading days for the default one (--day-key).\n"
+           .. "--by day with --db: open positions are marked at each day's close, read from the receipts.",
     options = with_store_options {
       { name = "by", arg = "VIEW", help = "day | pnl | history" },
       { name = "days", arg = "N", type = "integer", help = "--by pnl: only the last N days" },
@@ -319,6 +320,13 @@ return function(cli)
             { __index = t })
         end
       elseif o.by == "day" then
+        if o.db then -- each day's closing prices from the receipts
+          local ds = {}
+          for _, d in ipairs(views.by_day(trades, vopts)) do ds[#ds + 1] = d.day end
+          local closes, cerr = views.day_closes(o.db, ds)
+          if not closes then return fail("trades", cerr) end
+          vopts.closes = closes
+        end
         rows = views.by_day(trades, vopts)
         if o.json then
           out("%s", json.encode(rows, { "day", "entries", "trims", "exits", "wins", "losses", "flat", "realized", "trades" }))
@@ -341,7 +349,8 @@ return function(cli)
             { "ticker", "ticker" }, { "direction", "dir" }, { "entry", "entry", "%.2f", true },
             { "close", "close", "%.2f", true }, { "trim_price", "trim price", "%.2f", true },
             { "exit_price", "exit", "%.2f", true }, { "exit_reason", "exit reason" },
-            { "remaining", "remaining", "%.4f", true }, { "realized", "realized", "%.2f", true } }, d.trades))
+            { "remaining", "remaining", "%.4f", true }, { "realized", "realized", "%.2f", true },
+            { "unrealized", "unrealized", "%.2f", true } }, d.trades))
         end
       end
       return 0

@@ -8,7 +8,7 @@ return function(cli)
 
   command("report", {
     summary = "Write a one-file HTML report of a replay: summary, lanes through the day, trades, manifest",
-    usage = "retape report --state DIR [-o FILE.html] [--vs OTHER_STATE]",
+    usage = "retape report --state DIR [--db FILE] [-o FILE.html] [--vs OTHER_STATE]",
     details = "The file has its CSS, JavaScript and SVG inline (no network; it opens from disk): totals, drawdown,\n"
            .. "equity curve, P&L per day, breakdowns by exit reason, enter rule, direction and ticker; the 8 lanes\n"
            .. "at any bucket (slider or arrow keys) and each ticker's lanes through the day; Trade By Day, By P&L\n"
@@ -16,14 +16,14 @@ return function(cli)
            .. "second store replayed over the same receipts.",
     options = {
       { name = "state", arg = "DIR", help = "state store of a replay" },
-      { name = "db", arg = "FILE", help = "receipts database (for the default --state FILE.state)" },
+      { name = "db", arg = "FILE", help = "receipts database: each day's closing prices in Trade By Day (and --state FILE.state by default)" },
       { name = "out", short = "o", arg = "FILE", help = "output file (default: report.html)", default = "report.html" },
       { name = "vs", arg = "DIR", help = "a second state store to compare with" },
     },
     run = function(o)
       local dir = o.state or (o.db and o.db .. ".state")
       if not dir then args.usage_error("missing --state DIR") end
-      local model, err = require("retape.report.data").build(dir, { vs = o.vs })
+      local model, err = require("retape.report.data").build(dir, { vs = o.vs, db = o.db })
       if not model then return fail("report", err) end
       local html = require("retape.report.html").render(model)
       local f, ferr = io.open(o.out, "wb")

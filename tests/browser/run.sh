@@ -21,5 +21,5 @@ step "$RETAPE" import --db "$T/r.db" --quiet "$SHARED/data/receipts-2025-12-10_2
 step "$RETAPE" run scripts/levels.lua "$T/r.db" "$T/lv.db" 2026-02-02 2026-02-03
 step "$RETAPE" replay --db "$T/lv.db" --state "$T/a" --from 2026-02-02 --to 2026-02-03 --quiet
 step "$RETAPE" replay --db "$T/lv.db" --state "$T/b" --from 2026-02-02 --to 2026-02-03 --quiet --rules worker-2026-02-02
-step "$RETAPE" report --state "$T/a" --vs "$T/b" -o "$T/report.html"
+step "$RETAPE" report --state "$T/a" --db "$T/lv.db" --vs "$T/b" -o "$T/report.html"
 RETAPE=$RETAPE CHROMIUM=$(command -v "${CHROMIUM:-chromium}") node tests/browser/report.test.js "$T/report.html" "$T/a" "$SCREENSHOTS"

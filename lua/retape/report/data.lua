@@ -226,9 +226,17 @@ local function exposure(trades, buckets)
   return busy / nb
 end
 
--- Realized P&L per New York day with counts (By Day's figures).
-local function per_day(trades)
+-- Realized P&L per New York day with counts (By Day's figures); with a
+-- receipts database, open positions marked at each day's close.
+local function per_day(trades, db)
   local rows = views.by_day(trades, { day_key = "ny" })
+  if db then
+    local ds = {}
+    for i, d in ipairs(rows) do ds[i] = d.day end
+    local closes, err = views.day_closes(db, ds)
+    if not closes then error(err, 0) end
+    rows = views.by_day(trades, { day_key = "ny", closes = closes })
+  end
   local out = {}
   for i, d in ipairs(rows) do
     out[i] = { day = d.day, realized = round(d.realized), entries = d.entries, trims = d.trims, exits = d.exits,
@@ -253,7 +261,8 @@ local function summary(trades, buckets)
 end
 
 -- build(dir [, opts]) -> model | nil, message.  opts.vs: a second store
--- replayed over the same receipts, compared side by side.
+-- replayed over the same receipts, compared side by side; opts.db: the
+-- receipts database, for each day's closing prices in Trade By Day.
 function M.build(dir, opts)
   opts = opts or {}
   local store = require "retape.store"
@@ -277,7 +286,7 @@ function M.build(dir, opts)
     for i, b in ipairs(buckets) do labels[i] = metrics.time(b) end
     local rows = {}
     for i, t in ipairs(trades) do rows[i] = trade_row(t) end
-    local days, by_day = per_day(trades)
+    local days, by_day = per_day(trades, opts.db)
     local day_rows = {}
     for _, d in ipairs(by_day) do
       for _, r in ipairs(d.trades) do

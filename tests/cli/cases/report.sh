@@ -19,6 +19,8 @@ sep $RETAPE trades --state $T/a --ticker CRVS
 sep $RETAPE trades --state $T/a --ticker CRVS --csv
 sep $RETAPE trades --state $T/a --by history --ticker CRVS
 $RETAPE trades --state $T/a --by history --ticker CRVS --json | grep -o '"time":"[^"]*"'
+# Trade By Day marks open positions at each day's close when given the receipts
+run $RETAPE trades --state $T/a --db $T/lv.db --by day | sed -n '/^ticker/,+3p'
 # the report: one file, no network reference, the data model inside
 run $RETAPE report --state $T/a -o $T/a.html | sed "s/, [0-9]* bytes$/, N bytes/"
 grep -c 'id="report-data"' $T/a.html
