@@ -110,5 +110,9 @@ t.ok(not page:find('src="http', 1, true) and not page:find('href="http', 1, true
   "no external script, style or link")
 local block = page:match('id="report%-data">(.-)</script>')
 t.ok(block and not block:find("</", 1, true), "the data block cannot close itself (\"</\" escaped)")
+local E = t.tempdir() .. "/empty"
+assert(retape.kv.open(E)):close()
+local me = assert(data.build(E))
+t.eq(me.manifest.state .. " " .. me.summary.trades .. " " .. #me.buckets, "unknown 0 0", "a store without runs: state unknown, nothing to show")
 t.eq(select(2, data.build(t.tempdir() .. "/none")) and "error" or "model", "error", "a directory without a store: nil, message")
 os.exit(t.done())

@@ -121,7 +121,8 @@ local function manifest_of(runs, R, rules_note)
   table.sort(sources, function(a, b) return a.name < b.name end)
   local state = "complete"
   local notes = {}
-  if not last.results then state = "interrupted"; notes[#notes + 1] = "the last run did not finish its scope (resume it with --resume)" end
+  if #runs == 0 then state = "unknown"; notes[#notes + 1] = "no run manifest in this store"
+  elseif not last.results then state = "interrupted"; notes[#notes + 1] = "the last run did not finish its scope (resume it with --resume)" end
   for name, hash in pairs(last.rules_sources or {}) do
     if R.sources and R.sources[name] and R.sources[name] ~= hash then
       state = state == "complete" and "stale" or state

@@ -57,7 +57,7 @@ input[type=search]{padding:5px 8px;border:1px solid var(--line);border-radius:6p
 .legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px;vertical-align:-1px}
 #strip-wrap{overflow:auto;max-height:560px;border:1px solid var(--line);border-radius:6px}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
-.badge.complete{background:#dff3e6;color:var(--win)}.badge.interrupted,.badge.stale{background:#fde6e3;color:var(--loss)}
+.badge.complete{background:#dff3e6;color:var(--win)}.badge.interrupted,.badge.stale{background:#fde6e3;color:var(--loss)}.badge.unknown{background:#eceef2;color:var(--mute)}
 .kv td:first-child{color:var(--mute);width:200px}
 #detail table{font-size:12px}
 #detail{position:fixed;right:18px;bottom:18px;width:680px;max-height:60vh;overflow:auto;background:#fff;border:1px solid var(--line);border-radius:10px;box-shadow:0 10px 30px rgba(0,0,0,.18);padding:12px 14px;display:none}
