@@ -20,6 +20,8 @@ SHARED     ?= $(abspath ../shared)
 # Libraries, as pkg-config names, and the Debian packages that provide them.
 PKGS := lua5.4 lua5.4-cjson sqlite3 rocksdb zlib
 DEBS := liblua5.4-dev lua-cjson-dev libsqlite3-dev librocksdb-dev zlib1g-dev pkg-config gcc make
+# What `make test` needs besides the build: the report's browser test.
+TEST_DEBS := chromium nodejs
 
 ifeq ($(SANITIZE),1)
 BUILD    := build/asan
@@ -64,7 +66,7 @@ EMBED     := $(BUILD)/tools/embed
 C_TESTS   := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/c/test_*.c)))
 EXAMPLES  := $(BUILD)/examples/embed
 
-.PHONY: all deps demo test check bench install uninstall clean help valgrind
+.PHONY: all deps test-deps demo test check bench install uninstall clean help valgrind
 
 all: $(HOST) $(LIB) retape
 
@@ -84,6 +86,19 @@ deps:
 	else \
 	  echo "deps: missing libraries; install them with:"; \
 	  echo "  sudo apt-get install -y $(DEBS)"; exit 1; \
+	fi
+
+# The browser test's tools (headless Chromium, Node); quick when present.
+test-deps:
+	@if command -v chromium >/dev/null && command -v node >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "test-deps: installing $(TEST_DEBS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS) >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  echo "test-deps: installing $(TEST_DEBS) with sudo"; \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS) >/dev/null; \
+	else \
+	  echo "test-deps: the browser test needs: sudo apt-get install -y $(TEST_DEBS)"; exit 1; \
 	fi
 
 $(CONFIG): Makefile
@@ -134,28 +149,63 @@ $(BUILD)/examples/embed: examples/embed.c $(LIB)
 
 # --- user-facing targets ----------------------------------------------------
 
-demo: $(HOST)
+# ./retape: the release build's host, left in place by demo and test.
+LINK := $(if $(filter 1,$(SANITIZE)),,retape)
+
+demo: $(HOST) $(LINK)
 	$(Q)RETAPE=$(HOST) SHARED=$(SHARED) sh examples/demo.sh
 
-test check: $(HOST) $(C_TESTS) $(EXAMPLES)
+test check: $(HOST) $(LINK) $(C_TESTS) $(EXAMPLES) test-deps
 	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) SHARED=$(SHARED) \
 	  SANITIZE=$(SANITIZE) bash tests/run.sh
 
 bench: $(HOST) $(BUILD)/tools/bench_floor
 	$(Q)RETAPE=$(abspath $(HOST)) FLOOR=$(abspath $(BUILD)/tools/bench_floor) SHARED=$(SHARED) bash tools/bench.sh
 
-valgrind: $(HOST) $(C_TESTS)
+valgrind: $(HOST) $(C_TESTS) test-deps
 	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) SHARED=$(SHARED) \
 	  VALGRIND=1 bash tests/run.sh
 
-install: $(HOST) $(LIB)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+# Files generated from the command line's own help texts for `install`.
+GEN := $(BUILD)/share
+$(GEN)/retape.1 $(GEN)/retape.bash $(GEN)/_retape: $(HOST) tools/gen_install.lua
+	@mkdir -p $(GEN)
+	$(Q)$(HOST) run tools/gen_install.lua man > $(GEN)/retape.1
+	$(Q)$(HOST) run tools/gen_install.lua bash > $(GEN)/retape.bash
+	$(Q)$(HOST) run tools/gen_install.lua zsh > $(GEN)/_retape
+
+# pkg-config file: static library, so the dependencies are Requires.
+# Rewritten on every install (it holds PREFIX).
+.PHONY: $(GEN)/retape.pc
+$(GEN)/retape.pc: Makefile core/retape.h
+	@mkdir -p $(GEN)
+	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: retape' 'Description: replay engine for TradingView receipts with Lua rules' \
+	  "Version: $$(sed -n 's/^#define RETAPE_VERSION "\(.*\)"/\1/p' core/retape.h)" \
+	  'Requires: $(PKGS)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lretape -lm' > $@
+
+INSTALL_FILES := bin/retape lib/libretape.a include/retape.h lib/pkgconfig/retape.pc \
+  share/retape/scripts/levels.lua share/retape/scripts/replay-ingest.lua share/man/man1/retape.1 \
+  share/bash-completion/completions/retape share/zsh/site-functions/_retape \
+  share/doc/retape/README.md share/doc/retape/SCRIPTING.md share/doc/retape/RULES.md
+
+install: $(HOST) $(LIB) $(GEN)/retape.1 $(GEN)/retape.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/share/retape/scripts $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/doc/retape
 	install -m 755 $(HOST) $(DESTDIR)$(PREFIX)/bin/retape
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libretape.a
 	install -m 644 core/retape.h $(DESTDIR)$(PREFIX)/include/retape.h
+	install -m 644 $(GEN)/retape.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/retape.pc
+	install -m 644 scripts/levels.lua scripts/replay-ingest.lua $(DESTDIR)$(PREFIX)/share/retape/scripts/
+	install -m 644 $(GEN)/retape.1 $(DESTDIR)$(PREFIX)/share/man/man1/retape.1
+	install -m 644 $(GEN)/retape.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/retape
+	install -m 644 $(GEN)/_retape $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_retape
+	install -m 644 README.md SCRIPTING.md RULES.md $(DESTDIR)$(PREFIX)/share/doc/retape/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/retape $(DESTDIR)$(PREFIX)/lib/libretape.a $(DESTDIR)$(PREFIX)/include/retape.h
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALL_FILES))
 
 clean:
 	rm -rf build retape

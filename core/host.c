@@ -233,3 +233,86 @@ int retape_host_run_cli(retape_host *host, int argc, char **argv, char **errptr)
     lua_pop(L, 1);
     return status;
 }
+
+/* ---------------------------------------------------------------------------
+ * retape_replay: the replay from C.  The parameters become a Lua table inside
+ * the protected call (push_replay_params), so a memory error while building
+ * it is reported like any other; the policy stays in Lua (retape.embed). */
+
+/* Sets t[key] = value when value is not NULL (t at the top of the stack). */
+static void set_string_field(lua_State *L, const char *key, const char *value)
+{
+    if (value) {
+        lua_pushstring(L, value);
+        lua_setfield(L, -2, key);
+    }
+}
+
+/* Protected: called with a light userdata (the params); returns what
+ * require("retape.embed").replay(params_table) returns: the response table,
+ * or nil and a message. */
+static int replay_call(lua_State *L)
+{
+    const retape_replay_params *p = lua_touserdata(L, 1);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "retape.embed");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "replay");
+    lua_createtable(L, 0, 9);
+    set_string_field(L, "db", p->db);
+    set_string_field(L, "state", p->state);
+    set_string_field(L, "date", p->date);
+    set_string_field(L, "from", p->from);
+    set_string_field(L, "to", p->to);
+    set_string_field(L, "rules", p->rules);
+    set_string_field(L, "ticker", p->tickers);
+    lua_pushboolean(L, p->clean_slate);
+    lua_setfield(L, -2, "clean_slate");
+    lua_pushboolean(L, p->resume);
+    lua_setfield(L, -2, "resume");
+    lua_call(L, 1, 2);
+    return 2;
+}
+
+/* Reads an integer field of the table at the top of the stack (0 if absent). */
+static int64_t int_field(lua_State *L, const char *key)
+{
+    lua_getfield(L, -1, key);
+    int64_t v = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : (int64_t)lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+int retape_replay(retape_host *host, const retape_replay_params *params, retape_replay_result *out,
+                  char **errptr)
+{
+    if (!host || !params || !params->db) {
+        set_error(errptr, "retape_replay: a host and params with a receipts database (db) are required");
+        return -1;
+    }
+    lua_State *L = host->L;
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, replay_call);
+    lua_pushlightuserdata(L, (void *)params);
+    if (docall(L, 1, 2, errptr) != 0) {
+        lua_settop(L, top);
+        return -1;
+    }
+    if (!lua_istable(L, -2)) {
+        set_error(errptr, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "retape_replay: no response");
+        lua_settop(L, top);
+        return -1;
+    }
+    lua_pop(L, 1);
+    if (out) {
+        out->rows = int_field(L, "rowsProcessed");
+        out->trades = int_field(L, "tradesCreated");
+        out->purged = int_field(L, "tradesPurged");
+        out->errors = int_field(L, "errors");
+        lua_getfield(L, -1, "hasMore");
+        out->has_more = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_settop(L, top);
+    return 0;
+}

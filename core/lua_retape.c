@@ -3,6 +3,7 @@
  * `retape.core` module (versions, process facts for the CLI).
  */
 #define _POSIX_C_SOURCE 200809L
+#include "embedded.h"
 #include "lua_common.h"
 
 #include <lua-cjson.h>
@@ -43,11 +44,39 @@ static int l_peak_rss_kb(lua_State *L)
     return 1;
 }
 
+/* core.exe_path() -> absolute path of the running executable, or nil and a
+ * message (so `retape run NAME` can find the scripts installed beside it). */
+static int l_exe_path(lua_State *L)
+{
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n < 0 || (size_t)n >= sizeof buf - 1) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "cannot read /proc/self/exe");
+        return 2;
+    }
+    lua_pushlstring(L, buf, (size_t)n);
+    return 1;
+}
+
+/* core.module_source(name) -> the source text of an embedded Lua module, or
+ * nil when the binary embeds no such module (for `retape rules show`, which
+ * reads the comments beside each setting). */
+static int l_module_source(lua_State *L)
+{
+    const retape_embedded_file *m = retape_embedded_find(luaL_checkstring(L, 1));
+    if (!m)
+        return 0;
+    lua_pushlstring(L, m->source, m->length);
+    return 1;
+}
+
 int luaopen_retape_core(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"monotonic_ms", l_monotonic_ms}, {"now_ms", l_now_ms},
-        {"isatty", l_isatty}, {"peak_rss_kb", l_peak_rss_kb}, {NULL, NULL},
+        {"isatty", l_isatty}, {"peak_rss_kb", l_peak_rss_kb}, {"exe_path", l_exe_path},
+        {"module_source", l_module_source}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     lua_pushliteral(L, RETAPE_VERSION);

@@ -241,6 +241,40 @@ int retape_host_run_cli(retape_host *host, int argc, char **argv, char **errptr)
 /* The underlying lua_State, for embedders that add their own modules.  Borrowed. */
 struct lua_State *retape_host_lua(retape_host *host);
 
+/* ---------------------------------------------------------------------------
+ * Running a replay from C.
+ * ------------------------------------------------------------------------- */
+
+/* What to replay.  Strings are borrowed for the call; NULL means "default". */
+typedef struct retape_replay_params {
+    const char *db;      /* receipts database (required) */
+    const char *state;   /* state store directory (NULL: DB.state) */
+    const char *date;    /* "YYYY-MM-DD" trading day, or NULL with from/to */
+    const char *from;    /* first day of a range */
+    const char *to;      /* last day of a range */
+    const char *rules;   /* bundled ruleset name or a .lua path (NULL: "default") */
+    const char *tickers; /* "AAPL,NVDA" or NULL for every ticker */
+    int clean_slate;     /* nonzero: purge the scope's trades first */
+    int resume;          /* nonzero: continue an interrupted run of the scope */
+} retape_replay_params;
+
+/* What a replay did (the counters of `retape replay --json`). */
+typedef struct retape_replay_result {
+    int64_t rows;    /* receipts processed */
+    int64_t trades;  /* trades created */
+    int64_t purged;  /* trades purged by clean_slate */
+    int64_t errors;  /* receipts a rule failed on (skipped) */
+    int has_more;    /* nonzero when the scope is not finished */
+} retape_replay_result;
+
+/* Replays receipts through a ruleset into a state store, bucket by bucket
+ * (the `retape replay` command without its printing).  Returns 0 and fills
+ * *out, or -1 with a message in *errptr (bad parameters, a missing file, a
+ * failing rule: "file:line: message" plus a traceback).  The store is
+ * closed again before it returns.  Never raises. */
+int retape_replay(retape_host *host, const retape_replay_params *params, retape_replay_result *out,
+                  char **errptr);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,11 +1,13 @@
 /*
  * embed.c — embedding retape in a C program.
  *
- *   embed RECEIPTS.db STATE_DIR
+ *   embed RECEIPTS.db STATE_DIR [DATE]
  *
  * Reads the receipts of the first non-empty bucket through the C API, keeps a
- * counter in the RocksDB store, then runs a Lua snippet on the same engine.
- * Build: cc embed.c -lretape $(pkg-config --libs lua5.4 lua5.4-cjson sqlite3 rocksdb zlib)
+ * counter in a RocksDB store, then replays a day (DATE, default: the New York
+ * day of the first bucket) into STATE_DIR/replay through retape_replay().
+ * Build against an installed copy:
+ *   cc embed.c $(pkg-config --cflags --libs retape) -o embed
  */
 #include "retape.h"
 
@@ -14,21 +16,27 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s RECEIPTS.db STATE_DIR\n", argv[0]);
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: %s RECEIPTS.db STATE_DIR [DATE]\n", argv[0]);
         return 2;
     }
     char *err = NULL;
+    char day[16] = "";
     retape_source *src = retape_source_open(argv[1], &err);
     if (!src)
         goto fail;
     retape_scope scope = {.from_bucket = INT64_MIN, .to_bucket = INT64_MAX, .script_version = "2.5.0"};
     int64_t *buckets = NULL, *counts = NULL;
     size_t n = 0;
-    if (retape_source_buckets(src, &scope, &buckets, &counts, &n, &err) != 0)
+    if (retape_source_buckets(src, &scope, &buckets, &counts, &n, &err) != 0) {
+        retape_source_close(src);
         goto fail;
+    }
     printf("%zu buckets\n", n);
     if (n > 0) {
+        retape_civil c;
+        retape_time_to_ny(buckets[0], &c);
+        snprintf(day, sizeof day, "%04d-%02d-%02d", c.year, c.month, c.day);
         retape_cursor *cur = retape_cursor_open(src, &scope, buckets[0], &err);
         retape_receipt r;
         int rows = 0;
@@ -55,17 +63,21 @@ int main(int argc, char **argv)
     printf("runs recorded in the store: %d\n", runs + 1);
     retape_kv_close(kv);
 
+    /* A replay from C: the policy (rules, trades) runs in the embedded Lua. */
     retape_host *host = retape_host_new(NULL, &err);
     if (!host)
         goto fail;
-    int rc = retape_host_run_string(host,
-        "local retape = require 'retape'\n"
-        "print(('Lua layer %s; 2026-02-02 opens at %s'):format(retape.version,\n"
-        "      retape.time.format_ny((retape.time.session('2026-02-02')))))\n",
-        "=embed", &err);
+    char state[4096];
+    snprintf(state, sizeof state, "%s/replay", argv[2]);
+    retape_replay_params params = {.db = argv[1], .state = state, .date = argc == 4 ? argv[3] : day,
+                                   .clean_slate = 1};
+    retape_replay_result res;
+    int rc = retape_replay(host, &params, &res, &err);
     retape_host_free(host);
     if (rc != 0)
         goto fail;
+    printf("replay %s: %lld receipts, %lld trades created, %lld errors\n", params.date, (long long)res.rows,
+           (long long)res.trades, (long long)res.errors);
     return 0;
 fail:
     fprintf(stderr, "embed: %s\n", err ? err : "failed");

@@ -59,6 +59,12 @@ done
 echo "CLI cases"
 run_suite "cli" bash tests/cli/run.sh
 
+echo "The HTML report in headless Chromium"
+run_suite "browser" bash tests/browser/run.sh
+
+echo "make install into a temporary prefix; examples/embed.c built with pkg-config"
+run_suite "install" bash tests/install/run.sh
+
 echo "Regression cases (three times each, pages of 7 and 50, crash + resume)"
 run_suite "cases" "${VG[@]}" "$RETAPE" test tests/cases examples/cases --repeat 3 --page-sizes
 echo

@@ -64,10 +64,43 @@ command("version", {
   end,
 })
 
+-- The directories `retape run NAME` searches for a script given by a bare
+-- name that is not in the current directory: $RETAPE_SCRIPT_PATH (colon
+-- separated), then share/retape/scripts beside the installed binary, then
+-- scripts/ of the source tree the binary was built in.
+function M.script_dirs()
+  local dirs = {}
+  for d in (os.getenv("RETAPE_SCRIPT_PATH") or ""):gmatch("[^:]+") do dirs[#dirs + 1] = d end
+  local exe = core.exe_path and core.exe_path()
+  local bin = exe and exe:match("^(.*)/[^/]*$")
+  if bin then
+    dirs[#dirs + 1] = bin .. "/../share/retape/scripts"
+    dirs[#dirs + 1] = bin .. "/../../scripts"
+  end
+  return dirs
+end
+
+function M.find_script(name)
+  local f = io.open(name)
+  if f then f:close(); return name end
+  if name:find("/", 1, true) then return name end
+  for _, d in ipairs(M.script_dirs()) do
+    local path = d .. "/" .. name
+    f = io.open(path)
+    if f then f:close(); return path end
+  end
+  return name
+end
+
+-- The commands in help order, for the man page and the shell completions.
+function M.commands() return order, commands end
+
 command("run", {
   summary = "Run a Lua script with the engine API (require \"retape\")",
   usage = "retape run SCRIPT.lua [ARGS...]",
   details = "The script gets its arguments as `...` and in the global `arg` (arg[0] = script);\n"
+         .. "a bare NAME not found here is looked up in $RETAPE_SCRIPT_PATH and the installed scripts\n"
+         .. "(levels.lua, replay-ingest.lua);\n"
          .. "modules in the script's directory can be required by name.\n"
          .. "If it returns an integer, that is the exit status.",
   options = {},
@@ -75,6 +108,7 @@ command("run", {
   run = function(_, pos)
     local script = pos[1]
     if not script then args.usage_error("missing SCRIPT") end
+    script = M.find_script(script)
     local chunk, lerr = loadfile(script, "t")
     if not chunk then return fail("run", lerr) end
     -- Modules next to the script can be required by name.
@@ -124,14 +158,17 @@ command("import", {
 
 command("days", {
   summary = "Count the receipts per New York day (and inside the 09:30-16:00 session)",
-  usage = "retape days --db FILE [--script-version V | --all-versions]",
+  usage = "retape days --db FILE [--script-version V | --all-versions] [--json | --csv]",
   options = {
     { name = "db", arg = "FILE", help = "receipts database" },
     { name = "script-version", arg = "V", help = "keep script_version = V or NULL", default = "2.5.0" },
     { name = "all-versions", type = "flag", help = "no script_version filter" },
+    { name = "json", type = "flag", help = "JSON: [{day, receipts, session, open, close}] (open/close: ISO-8601 with offset)" },
+    { name = "csv", type = "flag", help = "CSV with the same columns" },
   },
   run = function(o)
     if not o.db then args.usage_error("missing --db FILE") end
+    if o.json and o.csv then args.usage_error("give --json or --csv, not both") end
     local rtime = require "retape.time"
     local src, oerr = require("retape.source").open(o.db)
     if not src then return fail("days", oerr) end
@@ -149,6 +186,18 @@ command("days", {
       end
       d.total = d.total + b.count
       if b.bucket >= d.open and b.bucket <= d.close then d.session = d.session + b.count end
+    end
+    if o.json or o.csv then
+      local iso = require("retape.metrics").iso
+      local rows = {}
+      for i, day in ipairs(order_) do
+        local d = days[day]
+        rows[i] = { day = day, receipts = d.total, session = d.session, open = iso(d.open), close = iso(d.close) }
+      end
+      local cols = { { "day" }, { "receipts" }, { "session" }, { "open" }, { "close" } }
+      if o.csv then out("%s", require("retape.views").csv(cols, rows))
+      else out("%s", require("retape.json").encode(rows, { "day", "receipts", "session", "open", "close" })) end
+      return 0
     end
     out("%-10s  %9s  %9s", "day (ET)", "receipts", "session")
     local sum, ses = 0, 0
@@ -169,6 +218,7 @@ M.command = command
 require("retape.cli_replay")(M)
 require("retape.cli_results")(M)
 require("retape.cli_regress")(M)
+require("retape.cli_report")(M) -- report, rules show
 
 ---------------------------------------------------------------------------
 
@@ -176,9 +226,29 @@ require("retape.cli_regress")(M)
 -- prints it through __tostring without adding a second one.
 local Traced = { __tostring = function(e) return e.text end }
 
+-- One traceback, the user's frames first: frames of files outside the
+-- engine's Lua layer (lua/...) and C are listed under "your code:", the
+-- engine's once under "engine:" (repeated tracebacks are merged).
+function M.user_first(text)
+  local head, tb = text:match("^(.-)\nstack traceback:\n(.*)$")
+  if not head then return text end
+  local user, engine, seen = {}, {}, {}
+  for line in tb:gmatch("[^\n]+") do
+    if not line:match("^stack traceback:") and not seen[line] then
+      seen[line] = true
+      if line:match("^%s*lua/") or line:match("^%s*%[C%]") or line:match("^%s*%(%.%.%.") then engine[#engine + 1] = line
+      else user[#user + 1] = line end
+    end
+  end
+  if #user == 0 then return head .. "\nstack traceback:\n" .. table.concat(engine, "\n") end
+  return head .. "\nyour code:\n" .. table.concat(user, "\n") .. "\nengine:\n" .. table.concat(engine, "\n")
+end
+
 local function traced(e)
   if args.is_usage_error(e) or getmetatable(e) == Traced then return e end
-  return setmetatable({ text = debug.traceback(tostring(e), 2) }, Traced)
+  local text = tostring(e)
+  if not text:find("\nstack traceback:\n", 1, true) then text = debug.traceback(text, 2) end
+  return setmetatable({ text = M.user_first(text) }, Traced)
 end
 
 function M.main(argv)

@@ -69,12 +69,21 @@ return function(cli)
         trace_fh, trace_err = io.open(o.trace, "w")
         if not trace_fh then return fail("replay", trace_err) end
       end
+      local logs = {}
+      require("retape.sandbox").set_log(trace_fh and function(msg, where) logs[#logs + 1] = { msg, where } end or nil)
       local rp, err = replay.open {
         db = o.db, state = common.state_dir(o), rules = R, batch = o.batch, cascade = not o.no_cascade,
         limits = (o.max_instructions or o.max_memory_mb)
           and { instructions = o.max_instructions, memory_mb = o.max_memory_mb } or nil,
         script_version = (not o.all_versions) and o.script_version or false,
-        trace = trace_fh and function(r) trace_fh:write(json.encode_row(r, R.trace_columns), "\n") end,
+        trace = trace_fh and function(r)
+          trace_fh:write(json.encode_row(r, R.trace_columns), "\n")
+          for _, l in ipairs(logs) do -- the rule's log() lines of this receipt follow its line
+            trace_fh:write(json.encode({ receipt_id = r.receipt_id, ticker = r.ticker, log = l[1], where = l[2] },
+              { "receipt_id", "ticker", "log", "where" }), "\n")
+          end
+          logs = {}
+        end,
         on_error = function(m)
           errors_shown = errors_shown + 1
           if not o.quiet and errors_shown <= 20 then stderr("%sretape replay: %s\n", show_progress and "\n" or "", m) end

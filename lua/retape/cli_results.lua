@@ -12,14 +12,16 @@ return function(cli)
 
   command("lanes", {
     summary = "Show the 8 Kanban lanes and their tickers (end of the run, or as of a time of day)",
-    usage = "retape lanes --state DIR [--date D --at HH:MM] [--json]",
+    usage = "retape lanes --state DIR [--date D --at HH:MM] [--json | --csv]",
     options = with_store_options {
       { name = "rules", arg = "NAME|FILE", help = "ruleset defining the lanes (default: the store's)" },
       { name = "date", arg = "YYYY-MM-DD", help = "day of --at" },
       { name = "at", arg = "HH:MM|MS", help = "lanes as of the end of this bucket (New York time with --date, or 'YYYY-MM-DD HH:MM')" },
       { name = "json", type = "flag", help = "print the lanes as JSON" },
+      { name = "csv", type = "flag", help = "one CSV line per ticker: lane,title,ticker,badge" },
     },
     run = function(o)
+      if o.json and o.csv then args.usage_error("give --json or --csv, not both") end
       local at = o.at and common.parse_time(o.at, o.date, "--at")
       local st, err = common.open_store(o)
       if not st then return fail("lanes", err) end
@@ -30,13 +32,20 @@ return function(cli)
       local lanes = results.lanes(st, R, at)
       local badges = at and {} or results.badges(st, R)
       st:close()
-      if o.json then
+      if o.json or o.csv then -- one shape per array: every ticker an object {ticker, badge}
+        local csv = {}
         for _, l in ipairs(lanes) do
           for i, T in ipairs(l.tickers) do
-            l.tickers[i] = badges[T] and { ticker = T, badge = badges[T] } or T
+            local badge = badges[T] or json.null
+            l.tickers[i] = { ticker = T, badge = badge }
+            csv[#csv + 1] = { lane = l.lane, title = l.title, ticker = T, badge = badges[T] }
           end
         end
-        out("%s", json.encode(lanes, { "lane", "title", "stages", "tickers" }))
+        if o.csv then
+          out("%s", require("retape.views").csv({ { "lane" }, { "title" }, { "ticker" }, { "badge" } }, csv))
+        else
+          out("%s", json.encode(lanes, { "lane", "title", "stages", "tickers", "ticker", "badge" }))
+        end
       else
         if at then out("lanes as of %s", rtime.format_ny(at)) end
         common.lane_lines(out, lanes, badges)
@@ -45,22 +54,24 @@ return function(cli)
     end,
   })
 
+  -- times: New York with the zone in text, ISO-8601 with the offset in CSV (retape.metrics)
   local TRADE_COLUMNS = {
     { "id", "trade" }, { "ticker", "ticker" }, { "direction", "dir" }, { "status", "status" },
-    { "entryTime", "entry time" }, { "entryPrice", "entry", "%.2f", true }, { "trimmedPct", "trim", "%.2f", true },
+    { "entry_time", "entry time" }, { "entryPrice", "entry", "%.2f", true }, { "trimmed", "trimmed", nil, true },
     { "exitPrice", "exit", "%.2f", true }, { "exitReason", "exit reason" }, { "pnl", "P&L", "%.2f", true },
   }
   local VIEW_COLUMNS = {
     day = {
       { "day", "day" }, { "entries", "entries", nil, true }, { "trims", "trims", nil, true }, { "exits", "exits", nil, true },
-      { "wins", "wins", nil, true }, { "losses", "losses", nil, true }, { "realized", "realized P&L", "%.2f", true },
+      { "wins", "wins", nil, true }, { "losses", "losses", nil, true }, { "flat", "flat", nil, true },
+      { "realized", "realized P&L", "%.2f", true },
     },
     pnl = {
       { "ticker", "ticker" }, { "trades", "trades", nil, true }, { "open", "open", nil, true },
       { "realized", "realized", "%.2f", true }, { "unrealized", "unrealized", "%.2f", true }, { "total", "total", "%.2f", true },
     },
     history = {
-      { "time", "time (UTC)" }, { "ticker", "ticker" }, { "direction", "dir" }, { "type", "event" },
+      { "time", "time" }, { "ticker", "ticker" }, { "direction", "dir" }, { "type", "event" },
       { "price", "price", "%.2f", true }, { "shares", "shares", "%.4f", true }, { "value", "value", "%.2f", true },
       { "reason", "reason" }, { "trade_id", "trade" },
     },
@@ -71,7 +82,8 @@ return function(cli)
     usage = "retape trades --state DIR [--by day|pnl|history] [--json | --csv]",
     details = "Without --by: one line per trade; with --json the trades in the original's timed:trades:all\n"
            .. "array format (entryTime descending).  Days are the ruleset's day keys: UTC dates for the\n"
-           .. "parity ruleset (as the original), New York trading days for the default one (--day-key).",
+           .. "parity ruleset (as the original), New York trading days for the default one (--day-key).\n"
+           .. "--by day with --db: open positions are marked at each day's close, read from the receipts.",
     options = with_store_options {
       { name = "by", arg = "VIEW", help = "day | pnl | history" },
       { name = "days", arg = "N", type = "integer", help = "--by pnl: only the last N days" },
@@ -103,13 +115,26 @@ return function(cli)
         trades = f
       end
       local rows, columns
+      local metrics = require "retape.metrics"
+      local stamp = o.csv and metrics.iso or metrics.time
       if not o.by then
         if o.json then out("%s", json.encode(trades, store_R and store_R.trade_order)); return 0 end
-        rows, columns = trades, TRADE_COLUMNS
+        rows, columns = {}, TRADE_COLUMNS
+        for i, t in ipairs(trades) do
+          rows[i] = setmetatable({ entry_time = stamp(t.entry_ts), trimmed = o.csv and (t.trimmedPct or 0) * 100 or metrics.trimmed(t) },
+            { __index = t })
+        end
       elseif o.by == "day" then
+        if o.db then -- each day's closing prices from the receipts
+          local ds = {}
+          for _, d in ipairs(views.by_day(trades, vopts)) do ds[#ds + 1] = d.day end
+          local closes, cerr = views.day_closes(o.db, ds)
+          if not closes then return fail("trades", cerr) end
+          vopts.closes = closes
+        end
         rows = views.by_day(trades, vopts)
         if o.json then
-          out("%s", json.encode(rows, { "day", "entries", "trims", "exits", "wins", "losses", "realized", "trades" }))
+          out("%s", json.encode(rows, { "day", "entries", "trims", "exits", "wins", "losses", "flat", "realized", "trades" }))
           return 0
         end
         columns = VIEW_COLUMNS.day
@@ -117,7 +142,7 @@ return function(cli)
         rows, columns = views.by_pnl(trades, o.days, vopts), VIEW_COLUMNS.pnl
       else
         rows, columns = views.history(trades, vopts), VIEW_COLUMNS.history
-        for _, r in ipairs(rows) do r.time = rtime.iso_utc(r.ts) end
+        for _, r in ipairs(rows) do r.time = (o.csv or o.json) and metrics.iso(r.ts) or metrics.time(r.ts) end
       end
       if o.json then out("%s", json.encode(rows)); return 0 end
       if o.csv then out("%s", views.csv(columns, rows)); return 0 end
@@ -127,9 +152,10 @@ return function(cli)
           out("\n%s", d.day)
           out("%s", views.text_table({
             { "ticker", "ticker" }, { "direction", "dir" }, { "entry", "entry", "%.2f", true },
-            { "current", "current", "%.2f", true }, { "trim_price", "trim", "%.2f", true },
+            { "close", "close", "%.2f", true }, { "trim_price", "trim price", "%.2f", true },
             { "exit_price", "exit", "%.2f", true }, { "exit_reason", "exit reason" },
-            { "remaining", "remaining", "%.4f", true }, { "realized", "realized", "%.2f", true } }, d.trades))
+            { "remaining", "remaining", "%.4f", true }, { "realized", "realized", "%.2f", true },
+            { "unrealized", "unrealized", "%.2f", true } }, d.trades))
         end
       end
       return 0
@@ -180,12 +206,13 @@ return function(cli)
         local n = 0
         for _ in pairs(m.overrides or {}) do n = n + 1 end
         local int = math.tointeger
-        rows[i] = { seq = int(m.seq), finished = m.finished, rules = m.rules .. (n > 0 and (" +" .. n .. " overrides") or ""),
+        local fin = require("retape.views").iso_ms(m.finished)
+        rows[i] = { seq = int(m.seq), finished = fin and require("retape.metrics").time(fin, true) or m.finished, rules = m.rules .. (n > 0 and (" +" .. n .. " overrides") or ""),
           scope = scope, rows = int(r.rowsProcessed), trades = int(r.tradesCreated), receipts = m.receipts and m.receipts.hash,
           results = m.results and (m.results.lanes_hash .. "/" .. m.results.trades_hash) or "(partial)" }
       end
       out("%s", require("retape.views").text_table({
-        { "seq", "run", nil, true }, { "finished", "finished (UTC)" }, { "rules", "rules" }, { "scope", "scope" },
+        { "seq", "run", nil, true }, { "finished", "finished" }, { "rules", "rules" }, { "scope", "scope" },
         { "rows", "rows", nil, true }, { "trades", "trades", nil, true }, { "receipts", "receipts hash" },
         { "results", "lanes/trades hash" } }, rows))
       return 0
@@ -235,6 +262,8 @@ return function(cli)
   command("diff", {
     summary = "Compare two replays of the same receipts: trades, lanes per ticker, totals",
     usage = "retape diff STATE_A STATE_B [--json] [--all]",
+    details = "Names A and B (path, ruleset, overrides, settings that differ) and warns when they replayed\n"
+           .. "different receipts.  Exits 0 when trades and lanes are the same, 1 when they differ (as diff(1)).",
     options = {
       { name = "json", type = "flag", help = "print the report as JSON" },
       { name = "all", type = "flag", help = "list every ticker whose lanes differ (default: the first 20)" },
@@ -246,10 +275,36 @@ return function(cli)
       if not a then return fail("diff", err) end
       local b, err2 = storem.open(pos[2], true)
       if not b then a:close(); return fail("diff", err2) end
-      local report = require("retape.diff").compare(a, b)
+      local diff = require "retape.diff"
+      local report = diff.compare(a, b)
+      local da, db = diff.describe(a, pos[1]), diff.describe(b, pos[2])
       a:close()
       b:close()
-      if o.json then out("%s", json.encode(report)); return 0 end
+      local status = diff.differs(report) and 1 or 0
+      local same_receipts = da.receipts ~= nil and da.receipts == db.receipts
+      if not same_receipts then
+        io.stderr:write(string.format("retape diff: warning: A and B replayed different receipts (A %s, B %s)\n",
+          tostring(da.receipts), tostring(db.receipts)))
+      end
+      if o.json then
+        report.a = { path = da.path, rules = da.rules, overrides = da.overrides, receipts = da.receipts or json.null }
+        report.b = { path = db.path, rules = db.rules, overrides = db.overrides, receipts = db.receipts or json.null }
+        report.same_receipts = same_receipts
+        report.config = diff.config_differences(da, db)
+        -- what was compared (paths) goes last, after the differences
+        out("%s", json.encode(report, { "added", "removed", "changed", "lanes", "totals", "same_receipts", "config",
+          "trade", "fields", "field", "ticker", "first", "ts", "receipts", "of", "a", "b" })); return status
+      end
+      for _, d in ipairs { { "A", da }, { "B", db } } do
+        out("%s: %s  rules %s%s", d[1], d[2].path, d[2].rules,
+          #d[2].overrides > 0 and ("  (" .. table.concat(d[2].overrides, ", ") .. ")") or "")
+      end
+      local cd = diff.config_differences(da, db)
+      for i, c in ipairs(cd) do
+        if i > 10 and not o.all then out("  ... %d more settings differ (--all)", #cd - 10); break end
+        out("  setting %s: A %s, B %s", c.key, c.a, c.b)
+      end
+      out("")
       local ta, tb = report.totals.a, report.totals.b
       out("%-18s %14s %14s", "", "A", "B")
       for _, row in ipairs {
@@ -279,7 +334,7 @@ return function(cli)
         out("  %-6s %s  A %s, B %s  (%d of %d receipts differ)", l.ticker, rtime.format_ny(math.tointeger(l.first.ts), true),
           l.first.a, l.first.b, l.receipts, l.of)
       end
-      return 0
+      return status
     end,
   })
 end

@@ -5,7 +5,7 @@
 -- side by side.
 local json = require "retape.json"
 local results = require "retape.results"
-local views = require "retape.views"
+local manifest = require "retape.manifest"
 
 local M = {}
 
@@ -35,20 +35,55 @@ local lane_logs = results.lane_logs
 
 local function stage_name(s) return (s == nil or s == false or s == json.null) and "none" or s end
 
+-- Totals of a list of trades: the shared definitions of retape.metrics
+-- (wins/losses/flat by the sign of the realized P&L), as every view.
 function M.totals(trades)
-  local t = { trades = #trades, wins = 0, losses = 0, flat = 0, open = 0, realized = 0, unrealized = 0 }
-  for _, x in ipairs(trades) do
-    if x.status == "WIN" then t.wins = t.wins + 1
-    elseif x.status == "LOSS" then t.losses = t.losses + 1
-    elseif x.status == "FLAT" then t.flat = t.flat + 1
-    else t.open = t.open + 1 end
-    t.realized = t.realized + (x.realizedPnl or 0)
-  end
-  for _, r in ipairs(views.by_pnl(trades)) do t.unrealized = t.unrealized + r.unrealized end
-  local closed = t.wins + t.losses + t.flat
-  t.win_rate = closed > 0 and t.wins / closed or 0
-  t.pnl = t.realized + t.unrealized
+  local t = require("retape.metrics").totals(trades)
+  t.profit_factor = nil -- may be absent; not part of the diff's table
+  t.gross_win, t.gross_loss = nil, nil
   return t
+end
+
+-- describe(store, path) -> { path, rules, overrides = {"k=v",...},
+-- receipts = hash or nil, read }: what the diff calls A or B, from the
+-- store's latest run manifest.
+function M.describe(st, path)
+  local runs = manifest.runs(st)
+  local last = runs[#runs] or {}
+  local ov = {}
+  for k, v in pairs(last.overrides or {}) do ov[#ov + 1] = k .. "=" .. tostring(v) end
+  table.sort(ov)
+  return { path = path, rules = last.rules or "(no run)", overrides = ov,
+           receipts = last.receipts and last.receipts.hash or nil, read = last.receipts and last.receipts.read or nil,
+           config = last.config }
+end
+
+-- Settings whose effective values differ between two described stores:
+-- { {key, a, b}, ... } sorted by key.
+function M.config_differences(da, db)
+  local rules = require "retape.rules"
+  local pa, pb = rules.config_paths(type(da.config) == "table" and da.config or {}),
+                 rules.config_paths(type(db.config) == "table" and db.config or {})
+  local keys, seen = {}, {}
+  for k in pairs(pa) do keys[#keys + 1] = k; seen[k] = true end
+  for k in pairs(pb) do if not seen[k] then keys[#keys + 1] = k end end
+  table.sort(keys)
+  local out = {}
+  local function show(v)
+    if v == nil or v == json.null then return "-" end
+    if type(v) == "table" then return json.encode(v) end
+    return type(v) == "number" and json.number(v) or tostring(v)
+  end
+  for _, k in ipairs(keys) do
+    local x, y = show(pa[k]), show(pb[k])
+    if x ~= y then out[#out + 1] = { key = k, a = x, b = y } end
+  end
+  return out
+end
+
+-- True when the report shows any difference in trades or lanes.
+function M.differs(report)
+  return #report.added > 0 or #report.removed > 0 or #report.changed > 0 or #report.lanes > 0
 end
 
 -- compare(store_a, store_b) -> report

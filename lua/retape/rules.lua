@@ -60,6 +60,43 @@ local function sandboxed(chunk)
   return chunk
 end
 
+-- Settings tables (every key a lower-case name) raise on a read of a key
+-- they do not have: "unknown setting 'a.b' (did you mean a.c?)", pointing at
+-- the rule's line, instead of a nil that fails later ("attempt to compare
+-- nil with number").  Tables keyed by data (tickers, trigger names, zones:
+-- any key that is not a lower-case name) keep returning nil.  pairs() and
+-- numeric reads are unaffected.  Installed by load() on R.config.
+local strict_mts = setmetatable({}, { __mode = "k" }) -- the metatables installed here
+local function strict_config(config)
+  local function settings_table(t)
+    for k in pairs(t) do
+      if type(k) ~= "string" or not k:match("^[a-z][a-z0-9_]*$") then return false end
+    end
+    return next(t) ~= nil
+  end
+  local function walk(t, prefix)
+    local mt = getmetatable(t)
+    if mt ~= nil and not strict_mts[mt] then return end -- someone else's table (e.g. a JSON object marker)
+    if settings_table(t) then
+      mt = { __index = function(_, k)
+        if type(k) ~= "string" then return nil end
+        local key = prefix .. k
+        local near = M.close_matches and M.close_matches(M.config_paths(config), key) or {}
+        error(string.format("unknown setting '%s'%s", key,
+          #near > 0 and (" (did you mean " .. table.concat(near, ", ") .. "?)") or ""), 2)
+      end }
+      strict_mts[mt] = true
+      setmetatable(t, mt)
+    end
+    for k, v in pairs(t) do
+      if type(v) == "table" and v[1] == nil then walk(v, prefix .. tostring(k) .. ".") end
+    end
+  end
+  walk(config, "")
+  return config
+end
+M.strict_config = strict_config
+
 -- load(spec) -> ruleset.  spec: a bundled name ("worker-2026-02-02"), a path
 -- to a .lua file, or a ruleset table (returned as is after checking).
 function M.load(spec)
@@ -70,6 +107,7 @@ function M.load(spec)
     if not chunk then error(err, 0) end
     local R = record_source(check(chunk(spec), spec), spec, chunk)
     R.trusted = false -- user code: replays run it under the sandbox limits
+    if type(R.config) == "table" then strict_config(R.config) end
     return R
   end
   local loader, extra = bundled(spec)
@@ -78,6 +116,7 @@ function M.load(spec)
   end
   local R = record_source(check(sandboxed(loader)("rules." .. spec, extra), spec), spec, loader)
   if R.trusted == nil then R.trusted = true end -- shipped with the engine
+  if type(R.config) == "table" then strict_config(R.config) end
   return R
 end
 
@@ -124,6 +163,7 @@ local function close_matches(paths, key)
   for i = 1, math.min(3, #scored) do names[i] = scored[i][1] end
   return names
 end
+M.close_matches = close_matches
 
 -- Checks one override against the config; returns the value to set or
 -- raises "WHERE: KEY: why (did you mean ...)".

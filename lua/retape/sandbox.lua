@@ -42,6 +42,19 @@ local function pick(src, names)
   return t
 end
 
+-- log(...) in rule code: its arguments (tostring'd, space-separated) and the
+-- caller's file:line go to the sink set with set_log (`replay --trace`
+-- writes them into the trace), and nowhere when none is set.
+local log_sink
+function M.set_log(fn) log_sink = fn end
+local function rule_log(...)
+  if not log_sink then return end
+  local parts = table.pack(...)
+  for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+  local info = debug.getinfo(2, "Sl")
+  log_sink(table.concat(parts, " ", 1, parts.n), info and (info.short_src .. ":" .. info.currentline) or "?")
+end
+
 -- A fresh environment for one rule chunk.  `modules` maps the names rule
 -- code may require to the values it gets.
 function M.env(modules)
@@ -49,7 +62,7 @@ function M.env(modules)
     assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, select = select,
     tonumber = tonumber, tostring = tostring, type = type, rawequal = rawequal, rawget = rawget,
     rawset = rawset, rawlen = rawlen, setmetatable = setmetatable, getmetatable = getmetatable,
-    pcall = rethrowing(pcall), _VERSION = _VERSION,
+    pcall = rethrowing(pcall), _VERSION = _VERSION, log = rule_log,
     xpcall = function(fn, handler, ...)
       -- the rule's handler never sees (or replaces) a limit error
       local function guarded(e)

@@ -4,6 +4,7 @@
 -- original's (a quirk the parity ruleset keeps).
 local json_number = require("retape.json").number
 local ny_date = require("retape.time").ny_date
+local metrics = require "retape.metrics" -- win/loss/flat, realized, unrealized: one definition
 
 local M = {}
 
@@ -25,8 +26,6 @@ function M.iso_ms(s)
   local days = days_from_civil(tonumber(y), tonumber(mo), tonumber(d))
   return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60000 + tonumber(sec) * 1000 + (tonumber(ms) or 0)
 end
-
-local function dir_of(t) return t.direction == "SHORT" and -1 or 1 end
 
 -- Every trade's history flattened: {ts, day, ticker, direction, type, price,
 -- shares, value, reason, trade_id}, deduplicated on ticker:direction:type:ts
@@ -56,21 +55,25 @@ function M.events(trades, opts)
   return out
 end
 
-local function realized_of(e)
-  local t = e.trade
-  if (e.type ~= "TRIM" and e.type ~= "EXIT") or not e.price or not e.shares then return 0 end
-  return (e.price - t.entryPrice) * e.shares * (t.pointValue or 1) * dir_of(t)
-end
+local function realized_of(e) return metrics.event_realized(e.trade, e) end
 
--- Trade By Day: per UTC day, counts of entries/trims/exits, realized P&L of
--- that day's trims and exits, wins/losses by the sign of each EXIT event's
--- own P&L, and one row per trade active that day.
+-- Trade By Day: per day, counts of entries/trims/exits, realized P&L of
+-- that day's trims and exits, the trades that closed that day counted as
+-- wins / losses / flat (retape.metrics.outcome, as every view), and one row
+-- per trade active that day.  A row's `remaining` is the position left at
+-- the end of that day; its `close` and `unrealized` use that day's closing
+-- price: opts.closes[day][ticker] (views.day_closes, from the receipts)
+-- when given, else the trade's last price on the run's last day only (the
+-- store keeps no earlier closes: such a row stays empty rather than showing
+-- a later price).
 function M.by_day(trades, opts)
-  local days, order = {}, {}
+  local closes = opts and opts.closes
+  local days, order, sold = {}, {}, {}
   for _, e in ipairs(M.events(trades, opts)) do
     local d = days[e.day]
     if not d then
-      d = { day = e.day, entries = 0, trims = 0, exits = 0, realized = 0, wins = 0, losses = 0, trades = {}, rows = {} }
+      d = { day = e.day, entries = 0, trims = 0, exits = 0, realized = 0, wins = 0, losses = 0, flat = 0,
+            trades = {}, rows = {} }
       days[e.day] = d
       order[#order + 1] = e.day
     end
@@ -78,30 +81,77 @@ function M.by_day(trades, opts)
     local row = d.rows[t.id]
     if not row then
       row = { trade_id = t.id, ticker = t.ticker, direction = t.direction, entry = t.entryPrice,
-              current = t.currentPrice, status = t.status, realized = 0 }
+              status = t.status, realized = 0, t = t }
       d.rows[t.id] = row
       d.trades[#d.trades + 1] = row
     end
     local pnl = realized_of(e)
     if e.type == "ENTRY" then d.entries = d.entries + 1; row.entry_ts = e.ts
-    elseif e.type == "TRIM" then d.trims = d.trims + 1; row.trim_price, row.trim_ts = e.price, e.ts
+    elseif e.type == "TRIM" then
+      d.trims = d.trims + 1; row.trim_price, row.trim_ts = e.price, e.ts
+      sold[t.id] = (sold[t.id] or 0) + (e.shares or 0)
     elseif e.type == "EXIT" then
       d.exits = d.exits + 1
       row.exit_price, row.exit_ts, row.exit_reason = e.price, e.ts, e.reason
-      if pnl >= 0 then d.wins = d.wins + 1 else d.losses = d.losses + 1 end
+      sold[t.id] = t.shares
+      local o = metrics.outcome(t)
+      if o == "win" then d.wins = d.wins + 1 elseif o == "loss" then d.losses = d.losses + 1
+      elseif o == "flat" then d.flat = d.flat + 1 end
     end
     row.realized = row.realized + pnl
-    row.remaining = t.shares * (1 - (t.trimmedPct or 0))
-    if t.status == "WIN" or t.status == "LOSS" then row.remaining = 0 end
+    row.remaining = math.max(0, (t.shares or 0) - (sold[t.id] or 0))
+    if row.remaining < 1e-9 then row.remaining = 0 end
     d.realized = d.realized + pnl
   end
   local out = {}
   for i, day in ipairs(order) do
     local d = days[day]
     d.rows = nil
+    for _, row in ipairs(d.trades) do
+      local t = row.t
+      row.t = nil
+      if row.remaining > 0 then
+        local px = closes and closes[day] and closes[day][t.ticker]
+        if px == nil and i == #order and metrics.is_open(t) then px = t.currentPrice end
+        if px then
+          row.close = px
+          row.unrealized = (px - t.entryPrice) * row.remaining * (t.pointValue or 1) * metrics.direction_sign(t)
+        end
+      end
+    end
     out[i] = d
   end
   return out
+end
+
+-- day_closes(db_path, days) -> { [day] = { [ticker] = price } }: each
+-- ticker's price on its last receipt of the day's session (buckets 09:30 to
+-- 16:00 New York time), read from a receipts database; nil, message if it
+-- cannot be read.
+function M.day_closes(db_path, days)
+  local rtime = require "retape.time"
+  local db, err = require("retape.sql").open(db_path)
+  if not db then return nil, err end
+  local ok, res = pcall(function()
+    local out = {}
+    for _, day in ipairs(days) do
+      local open, close = rtime.session(day)
+      local px = {}
+      for _, r in ipairs(db:rows([[
+        SELECT r.ticker AS ticker, json_extract(r.payload_json, '$.price') AS price
+        FROM ingest_receipts r
+        JOIN (SELECT ticker, max(ts) AS ts FROM ingest_receipts WHERE bucket_5m BETWEEN ? AND ? GROUP BY ticker) m
+          ON r.ticker = m.ticker AND r.ts = m.ts
+        ORDER BY r.receipt_id]], open, close)) do
+        if type(r.price) == "number" then px[r.ticker] = r.price end
+      end
+      out[day] = px
+    end
+    return out
+  end)
+  db:close()
+  if not ok then return nil, tostring(res) end
+  return res
 end
 
 -- Trade By P&L: per ticker, realized P&L of trims and exits in the last
@@ -137,8 +187,7 @@ function M.by_pnl(trades, ndays, opts)
     if t.status == "OPEN" or t.status == "TP_HIT_TRIM" then
       local r = entry(t.ticker)
       r.open = r.open + 1
-      r.unrealized = r.unrealized + ((t.currentPrice or t.entryPrice) - t.entryPrice) * t.shares
-        * (t.pointValue or 1) * (1 - (t.trimmedPct or 0)) * dir_of(t)
+      r.unrealized = r.unrealized + metrics.unrealized(t)
     end
   end
   local out = {}

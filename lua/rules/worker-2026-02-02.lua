@@ -705,6 +705,7 @@ function R.step(p, row, ex, open_trade)
   R.inputs(p, row, ex, open_trade)
   local stage, rule = R.classify(p)
   local final, forced = R.transition(p, ex, stage, open_trade)
+  p.decided_by = forced or rule -- not stored; open_trade records it on the trade (enter_rule)
   return stage, final, forced, forced or rule
 end
 
@@ -729,6 +730,7 @@ function R.explain_step(p, row, ex, open_trade)
   local why = R.explain(p)
   local stage, rule = R.classify(p)
   local final, forced = R.transition(p, ex, stage, open_trade)
+  p.decided_by = forced or rule
   why.ts, why.final_stage, why.forced, why.prev_stage = p.ts, final, forced, ex.kanban_stage
   return why, stage, final, forced, forced or rule
 end
@@ -840,6 +842,7 @@ function R.open_trade(d, direction, px, as_of, book)
                   reason = reason, note = string.format("Entry from ENTER_NOW at $%s", fixed2(entry_px)) } },
     notional = notional, confidence = confidence, shares = shares, pointValue = pv,
     realizedPnl = 0, currentPrice = px, lastUpdate = iso, source = "KANBAN_ENTER_NOW",
+    enter_rule = d.decided_by, -- the rule that put the ticker in enter_now (retape's; the original had none)
   }
   book.cash = book.cash - entry_px * shares
   book.add(t)

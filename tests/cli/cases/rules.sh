@@ -12,7 +12,7 @@ test -d $T/x && echo "a store was created" || echo "nothing ran"
 run $RETAPE replay --db $T/lv.db --state $T/parity --rules worker-2026-02-02 --date 2026-02-02 --quiet | sed -n 2p
 run $RETAPE replay --db $T/lv.db --state $T/default --date 2026-02-02 --quiet | sed -n 2p
 run $RETAPE replay --db $T/lv.db --state $T/variant --date 2026-02-02 --quiet --config tests/cli/fixtures/overrides-ok.lua --set classify.p1_score=74 | sed -n 2p
-run $RETAPE runs --state $T/variant | sed 's/20[0-9-]*T[0-9:.]*Z/TIME/'
+run $RETAPE runs --state $T/variant | sed 's/20[0-9-]* [0-9:]* ET/TIME/'
 run $RETAPE runs --state $T/variant --json | grep -o '"overrides":{[^}]*}'
 run $RETAPE diff $T/parity $T/default
 run $RETAPE diff $T/default $T/variant --json | head -c 300; echo

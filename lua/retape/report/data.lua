@@ -1,0 +1,355 @@
+-- retape.report.data — the report's data model, built from a state store.
+--
+-- Every read of a store goes through retape.results / retape.manifest
+-- (retape.store owns the keys): trades, lanes, the latest state per ticker,
+-- the lane of every receipt, the run manifests; diff.compare for --vs.
+-- The model is a plain Lua table of numbers, strings and arrays that the
+-- HTML page renders (report/html.lua embeds it as JSON).  All figures use
+-- the shared definitions of retape.metrics.
+local json = require "retape.json"
+local metrics = require "retape.metrics"
+local views = require "retape.views"
+
+local M = {}
+
+local BUCKET = 300000
+
+-- Per ticker, {ts, stage (false: none), receipt_id} of every receipt.
+local lane_logs = require("retape.results").lane_logs
+
+local function is_null(v) return v == nil or v == false or v == json.null end
+local function round(x, n) local m = 10 ^ (n or 2); return math.floor(x * m + 0.5) / m end
+
+-- The ruleset that made the store (its latest manifest), or the default one.
+-- A user ruleset is recorded by its name; the file it came from is a key of
+-- the manifest's rules_sources.
+local function ruleset_of(last)
+  local rules = require "retape.rules"
+  local candidates = { last and last.rules or rules.default }
+  for name in pairs(last and last.rules_sources or {}) do
+    if name:find("/", 1, true) or name:match("%.lua$") then candidates[#candidates + 1] = name end
+  end
+  for _, spec in ipairs(candidates) do
+    local ok, R = pcall(rules.load, spec)
+    if ok then return R end
+  end
+  return rules.load(rules.default), "ruleset '" .. tostring(last and last.rules) .. "' not found: lanes shown with the default one"
+end
+
+-- The deciding enter rule of a trade: recorded by the ruleset (enter_rule),
+-- else what its flags say about a forced entry, else "unrecorded".
+local function enter_rule(t)
+  if type(t.enter_rule) == "string" then return t.enter_rule end
+  if type(t.flags) == "table" and t.flags.forced_enter_now_gate == true then return "forced_enter_now_gate" end
+  return "unrecorded"
+end
+M.enter_rule = enter_rule
+
+-- One trade of the model: the fields the tables show, times in ET.
+local function trade_row(t)
+  local exit_ts = metrics.exit_ts(t)
+  local h = {}
+  for i, e in ipairs(t.history or {}) do
+    local ts = views.iso_ms(e.timestamp)
+    h[i] = { ts = ts or json.null, time = metrics.time(ts), type = e.type, price = e.price, shares = e.shares and round(e.shares, 4),
+             reason = e.reason or json.null, pnl = round(metrics.event_realized(t, e)),
+             note = e.note or json.null }
+  end
+  return {
+    id = t.id, ticker = t.ticker, dir = t.direction, status = t.status, outcome = metrics.outcome(t),
+    entry_ts = t.entry_ts, entry_time = metrics.time(t.entry_ts), entry = t.entryPrice,
+    exit_ts = exit_ts or json.null, exit_time = metrics.time(exit_ts), exit = t.exitPrice or json.null,
+    exit_reason = t.exitReason or (metrics.is_open(t) and "(open)" or "(none)"),
+    trimmed = round((t.trimmedPct or 0) * 100, 1), rule = enter_rule(t),
+    realized = round(metrics.realized(t)), unrealized = round(metrics.unrealized(t)),
+    pnl = round(metrics.realized(t) + metrics.unrealized(t)), current = t.currentPrice or json.null,
+    sl = t.sl or json.null, tp = t.tp or json.null, history = h,
+  }
+end
+
+-- Groups trades by key(t): { {key, trades, wins, losses, flat, open, pnl} }
+-- sorted by P&L, best first.
+local function breakdown(trades, key)
+  local per, list = {}, {}
+  for _, t in ipairs(trades) do
+    local k = key(t)
+    local g = per[k]
+    if not g then
+      g = { key = k, trades = 0, wins = 0, losses = 0, flat = 0, open = 0, pnl = 0 }
+      per[k] = g
+      list[#list + 1] = g
+    end
+    local o = metrics.outcome(t)
+    g.trades = g.trades + 1
+    if o == "win" then g.wins = g.wins + 1 elseif o == "loss" then g.losses = g.losses + 1
+    elseif o == "flat" then g.flat = g.flat + 1 else g.open = g.open + 1 end
+    g.pnl = g.pnl + metrics.realized(t) + metrics.unrealized(t)
+  end
+  for _, g in ipairs(list) do g.pnl = round(g.pnl) end
+  table.sort(list, function(a, b) if a.pnl ~= b.pnl then return a.pnl > b.pnl end return a.key < b.key end)
+  return list
+end
+
+-- The manifest part of the model: rules, overrides, hashes, scope, state.
+local function manifest_of(runs, R, rules_note)
+  local last = runs[#runs] or {}
+  local p = last.params or {}
+  local scope
+  if not is_null(p.date) then scope = p.date
+  elseif not is_null(p.from) then scope = tostring(p.from) .. " to " .. tostring(p.to)
+  else scope = "(unknown)" end
+  if not is_null(p.ticker) then scope = scope .. ", tickers " .. tostring(p.ticker) end
+  local overrides = {}
+  for k, v in pairs(last.overrides or {}) do overrides[#overrides + 1] = { key = k, value = tostring(v) } end
+  table.sort(overrides, function(a, b) return a.key < b.key end)
+  local sources = {}
+  for k, v in pairs(last.rules_sources or {}) do sources[#sources + 1] = { name = k, hash = v } end
+  table.sort(sources, function(a, b) return a.name < b.name end)
+  local state = "complete"
+  local notes = {}
+  if #runs == 0 then state = "unknown"; notes[#notes + 1] = "no run manifest in this store"
+  elseif not last.results then state = "interrupted"; notes[#notes + 1] = "the last run did not finish its scope (resume it with --resume)" end
+  for name, hash in pairs(last.rules_sources or {}) do
+    if R.sources and R.sources[name] and R.sources[name] ~= hash then
+      state = state == "complete" and "stale" or state
+      notes[#notes + 1] = string.format("ruleset %s changed since this store was made (%s then, %s now)", name, hash, R.sources[name])
+    end
+  end
+  if last.engine and last.engine ~= require("retape.core").version then
+    notes[#notes + 1] = string.format("made by engine %s (this is %s)", last.engine, require("retape.core").version)
+  end
+  if rules_note then notes[#notes + 1] = rules_note end
+  local list = {}
+  for i, m in ipairs(runs) do
+    local r = m.response or {}
+    local fin = views.iso_ms(m.finished)
+    list[i] = { seq = math.tointeger(m.seq), rules = m.rules, finished = fin and metrics.time(fin, true) or (m.finished or ""), rows = math.tointeger(r.rowsProcessed) or 0,
+                trades = math.tointeger(r.tradesCreated) or 0, receipts = m.receipts and m.receipts.hash or "",
+                results = m.results and (m.results.lanes_hash .. "/" .. m.results.trades_hash) or "(partial)" }
+  end
+  return {
+    rules = last.rules or "(unknown)", engine = last.engine or "", scope = scope, state = state, notes = notes,
+    overrides = overrides, sources = sources, runs = list,
+    receipts = last.receipts and { read = math.tointeger(last.receipts.read), hash = last.receipts.hash } or json.null,
+    results = last.results or json.null,
+  }
+end
+
+-- Lane history: the buckets the logs cover, and per ticker the changes of
+-- its lane as [bucket index, lane index (0-based; -1: no lane)] pairs.  A
+-- ticker's lane at a bucket is the final stage of its last receipt in a
+-- bucket <= that one (what results.lanes(st, R, at) returns).
+local function lane_history(logs, R)
+  local lane_of = {}
+  for i, lane in ipairs(R.lanes) do
+    for _, s in ipairs(lane.stages) do lane_of[s] = i - 1 end
+  end
+  local bset, buckets = {}, {}
+  for _, log in pairs(logs) do
+    for _, e in ipairs(log) do
+      local b = math.tointeger(e[1] - e[1] % BUCKET)
+      if not bset[b] then bset[b] = true; buckets[#buckets + 1] = b end
+    end
+  end
+  table.sort(buckets)
+  local index = {}
+  for i, b in ipairs(buckets) do index[b] = i - 1 end
+  local tickers = {}
+  for T in pairs(logs) do tickers[#tickers + 1] = T end
+  table.sort(tickers)
+  local strip = {}
+  for i, T in ipairs(tickers) do
+    local log = logs[T]
+    table.sort(log, function(a, b) return a[1] < b[1] end)
+    local changes, prev = {}, nil
+    local j = 1
+    while j <= #log do
+      local b = log[j][1] - log[j][1] % BUCKET
+      while j < #log and log[j + 1][1] - log[j + 1][1] % BUCKET == b do j = j + 1 end
+      local s = log[j][2]
+      local lane = is_null(s) and -1 or (lane_of[s] or -1)
+      if lane ~= prev then
+        changes[#changes + 1] = index[math.tointeger(b)]
+        changes[#changes + 1] = lane
+        prev = lane
+      end
+      j = j + 1
+    end
+    strip[i] = changes
+  end
+  return buckets, tickers, strip
+end
+
+-- Share of buckets during which at least one trade was open (a trade
+-- counts from its entry bucket up to, not including, its exit bucket; a
+-- trade opened and closed in one bucket counts that bucket).
+local function exposure(trades, buckets)
+  local nb = #buckets
+  if nb == 0 then return 0 end
+  local function first_at_or_after(ms) -- index of the first bucket >= ms (nb + 1 if none)
+    local lo, hi = 1, nb + 1
+    while lo < hi do
+      local mid = (lo + hi) // 2
+      if buckets[mid] >= ms then hi = mid else lo = mid + 1 end
+    end
+    return lo
+  end
+  local delta = {}
+  for _, t in ipairs(trades) do
+    if t.entry_ts then
+      local si = first_at_or_after(t.entry_ts - t.entry_ts % BUCKET)
+      local x = metrics.exit_ts(t)
+      local xi = x and first_at_or_after(x - x % BUCKET) or nb + 1
+      if xi <= si then xi = si + 1 end
+      delta[si] = (delta[si] or 0) + 1
+      delta[xi] = (delta[xi] or 0) - 1
+    end
+  end
+  local open, busy = 0, 0
+  for i = 1, nb do
+    open = open + (delta[i] or 0)
+    if open > 0 then busy = busy + 1 end
+  end
+  return busy / nb
+end
+
+-- Realized P&L per New York day with counts (By Day's figures); with a
+-- receipts database, open positions marked at each day's close.
+local function per_day(trades, db)
+  local rows = views.by_day(trades, { day_key = "ny" })
+  if db then
+    local ds = {}
+    for i, d in ipairs(rows) do ds[i] = d.day end
+    local closes, err = views.day_closes(db, ds)
+    if not closes then error(err, 0) end
+    rows = views.by_day(trades, { day_key = "ny", closes = closes })
+  end
+  local out = {}
+  for i, d in ipairs(rows) do
+    out[i] = { day = d.day, realized = round(d.realized), entries = d.entries, trims = d.trims, exits = d.exits,
+               wins = d.wins, losses = d.losses, flat = d.flat or 0 }
+  end
+  return out, rows
+end
+
+-- Summary figures of a list of trades.
+local function summary(trades, buckets)
+  local tot = metrics.totals(trades)
+  local curve, dd = metrics.equity(trades)
+  local pts = {}
+  for i, p in ipairs(curve) do pts[i] = { p[1], round(p[2]) } end
+  return {
+    trades = tot.trades, wins = tot.wins, losses = tot.losses, flat = tot.flat, open = tot.open, closed = tot.closed,
+    win_rate = round(tot.win_rate * 100, 1), realized = round(tot.realized), unrealized = round(tot.unrealized),
+    total = round(tot.pnl), max_drawdown = round(dd),
+    profit_factor = tot.profit_factor and round(tot.profit_factor, 2) or json.null,
+    exposure = round(exposure(trades, buckets) * 100, 1), equity = pts,
+  }
+end
+
+-- build(dir [, opts]) -> model | nil, message.  opts.vs: a second store
+-- replayed over the same receipts, compared side by side; opts.db: the
+-- receipts database, for each day's closing prices in Trade By Day.
+function M.build(dir, opts)
+  opts = opts or {}
+  local store = require "retape.store"
+  local results, manifest = require "retape.results", require "retape.manifest"
+  local st, err = store.open(dir, true)
+  if not st then return nil, err end
+  local ok, model = pcall(function()
+    local trades = results.trades(st)
+    local runs = manifest.runs(st)
+    local R, rules_note = ruleset_of(runs[#runs])
+    local logs = lane_logs(st)
+    local defend, final_stage = {}, {}
+    local badges = results.badges(st, R)
+    for T, p in pairs(results.latest(st)) do
+      final_stage[T] = R.state and R.state.stage and p[R.state.stage]
+      if badges[T] == "defend" then defend[#defend + 1] = T end
+    end
+    table.sort(defend)
+    local board = results.lanes(st, R)
+    local buckets, tickers, strip = lane_history(logs, R)
+    local labels = {}
+    for i, b in ipairs(buckets) do labels[i] = metrics.time(b) end
+    local rows = {}
+    for i, t in ipairs(trades) do rows[i] = trade_row(t) end
+    local days, by_day = per_day(trades, opts.db)
+    local day_rows = {}
+    for _, d in ipairs(by_day) do
+      for _, r in ipairs(d.trades) do
+        day_rows[#day_rows + 1] = { day = d.day, id = r.trade_id, ticker = r.ticker, dir = r.direction, entry = r.entry,
+          close = r.close or json.null, trim_price = r.trim_price or json.null, exit = r.exit_price or json.null,
+          exit_reason = r.exit_reason or "", remaining = r.remaining and round(r.remaining, 4) or json.null,
+          realized = round(r.realized), unrealized = round(r.unrealized or 0) }
+      end
+    end
+    local by_pnl = {}
+    for i, r in ipairs(views.by_pnl(trades, nil, { day_key = "ny" })) do
+      by_pnl[i] = { ticker = r.ticker, trades = r.trades, open = r.open, realized = round(r.realized),
+                    unrealized = round(r.unrealized), total = round(r.total) }
+    end
+    local lanes = {}
+    for i, l in ipairs(board) do lanes[i] = { id = l.lane, title = l.title, final = #l.tickers } end
+    local m = {
+      store = dir, manifest = manifest_of(runs, R, rules_note), lanes = lanes, buckets = buckets, labels = labels,
+      tickers = tickers, strip = strip, defend = defend, trades = rows, days = days, by_day = day_rows, by_pnl = by_pnl,
+      summary = summary(trades, buckets),
+      breakdown = {
+        exit_reason = breakdown(trades, function(t) return t.exitReason or (metrics.is_open(t) and "(open)" or "(none)") end),
+        enter_rule = breakdown(trades, enter_rule),
+        direction = breakdown(trades, function(t) return t.direction end),
+        ticker = breakdown(trades, function(t) return t.ticker end),
+      },
+    }
+    if opts.vs then m.vs = M.compare(st, opts.vs, runs) end
+    return m
+  end)
+  st:close()
+  if not ok then return nil, model end
+  return model
+end
+
+-- The --vs part: B's summary and equity curve, trades added / removed /
+-- changed (retape.diff's comparison), lane changes per ticker with the
+-- first receipt where they part, and whether both read the same receipts.
+function M.compare(a, dir_b, runs_a)
+  local store = require "retape.store"
+  local results, manifest = require "retape.results", require "retape.manifest"
+  local b, err = store.open(dir_b, true)
+  if not b then error(err, 0) end
+  local ok, res = pcall(function()
+    local trades_b = results.trades(b)
+    local runs_b = manifest.runs(b)
+    local R = ruleset_of(runs_b[#runs_b])
+    local buckets = lane_history(lane_logs(b), R)
+    local d = require("retape.diff").compare(a, b)
+    local ra, rb = runs_a[#runs_a] or {}, runs_b[#runs_b] or {}
+    local ha, hb = ra.receipts and ra.receipts.hash, rb.receipts and rb.receipts.hash
+    local lanes = {}
+    for i, l in ipairs(d.lanes) do
+      lanes[i] = { ticker = l.ticker, time = metrics.time(l.first.ts, true), a = l.first.a, b = l.first.b,
+                   receipts = l.receipts, of = l.of }
+    end
+    local changed = {}
+    for i, c in ipairs(d.changed) do
+      local parts = {}
+      for _, f in ipairs(c.fields) do
+        local function show(v) if v == json.null then return "-" end return type(v) == "number" and json.number(round(v, 4)) or tostring(v) end
+        parts[#parts + 1] = f.field .. " " .. show(f.a) .. " → " .. show(f.b)
+      end
+      changed[i] = { trade = c.trade, fields = table.concat(parts, "; ") }
+    end
+    return {
+      store = dir_b, rules = rb.rules or "(unknown)", manifest = manifest_of(runs_b, R),
+      same_receipts = ha ~= nil and ha == hb, receipts_a = ha or json.null, receipts_b = hb or json.null,
+      summary = summary(trades_b, buckets),
+      added = d.added, removed = d.removed, changed = changed, lanes = lanes,
+    }
+  end)
+  b:close()
+  if not ok then error(res, 0) end
+  return res
+end
+
+return M

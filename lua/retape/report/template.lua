@@ -1,0 +1,424 @@
+-- retape.report.template — the report page: CSS and JavaScript inlined into
+-- one HTML file (no network, no CDN; it opens from disk).  The data model
+-- (retape.report.data) arrives as JSON in <script id="report-data">; the
+-- script renders every page from it.  Pages: Summary, Lanes, Trades, Run,
+-- and Compare with --vs.  Charts are inline SVG; the swimlane strip is a
+-- canvas (500 tickers x 400 buckets draw in a few milliseconds).
+local M = {}
+
+M.css = [==[
+:root{--bg:#f6f7f9;--card:#fff;--ink:#1d2330;--mute:#6b7385;--line:#e3e6ec;--win:#1a8f4c;--loss:#c8372d;--acc:#2f5fd0;--b:#8a55d8}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--ink)}
+header{background:#161b26;color:#fff;padding:14px 24px 0}
+header h1{margin:0;font-size:18px;font-weight:600}
+header .sub{color:#aab2c5;font-size:12px;margin:2px 0 10px}
+nav{display:flex;gap:2px}
+nav button{background:none;border:0;color:#aab2c5;padding:8px 16px;font:inherit;cursor:pointer;border-bottom:3px solid transparent}
+nav button.on{color:#fff;border-bottom-color:#6d93ff}
+main{padding:18px 24px;max-width:1500px}
+section.page{display:none}section.page.on{display:block}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px;margin-bottom:14px}
+.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 12px}
+.card .k{color:var(--mute);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
+.card .v{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;font-size:21px;font-weight:600;font-variant-numeric:tabular-nums}
+.card .s{font-size:12px;color:var(--mute);white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.pos{color:var(--win)}.neg{color:var(--loss)}
+.panel{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 14px;margin-bottom:14px}
+.panel h2{font-size:14px;margin:0 0 8px;font-weight:600}
+.grid2{display:grid;grid-template-columns:1fr 1fr;gap:14px}
+.grid4{display:grid;grid-template-columns:repeat(4,1fr);gap:14px}
+.grid21{display:grid;grid-template-columns:2fr 1fr;gap:14px}
+.grid2>*,.grid4>*,.grid21>*{min-width:0}
+@media(max-width:1100px){.grid2,.grid4,.grid21{grid-template-columns:1fr}}
+svg text{font-size:11px;fill:var(--mute)}
+table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
+th,td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:left;white-space:nowrap}
+th{font-weight:600;color:var(--mute);font-size:12px;cursor:pointer;user-select:none;position:sticky;top:0;background:var(--card)}
+th.asc::after{content:" ▲"}th.desc::after{content:" ▼"}
+td.n,th.n{text-align:right}
+tbody tr:hover{background:#f0f4ff}
+tr.click{cursor:pointer}
+.scroll{max-height:520px;overflow:auto}
+.small .scroll{max-height:260px}
+.tools{display:flex;gap:10px;align-items:center;margin-bottom:8px;flex-wrap:wrap}
+input[type=search]{padding:5px 8px;border:1px solid var(--line);border-radius:6px;font:inherit;min-width:220px}
+.mute{color:var(--mute)}
+.board{display:grid;grid-template-columns:repeat(8,1fr);gap:8px}
+.lane{background:#f2f4f8;border-radius:8px;padding:8px;min-height:120px;max-height:380px;overflow:auto}
+.lane h3{margin:0 0 6px;font-size:12px;font-weight:600;display:flex;justify-content:space-between}
+.lane h3 .cnt{color:var(--mute);font-weight:400}
+.chip{display:inline-block;background:#fff;border:1px solid var(--line);border-left:4px solid var(--c);border-radius:4px;padding:1px 5px;margin:2px;font-size:12px;cursor:pointer}
+.chip.moved{box-shadow:0 0 0 2px #ffd34d}
+.slider{display:flex;align-items:center;gap:12px;margin-bottom:10px}
+.slider input{flex:1}
+.slider .when{font-weight:600;min-width:170px;font-variant-numeric:tabular-nums}
+.legend span{display:inline-block;margin-right:12px;font-size:12px}
+.legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px;vertical-align:-1px}
+#strip-wrap{overflow:auto;max-height:560px;border:1px solid var(--line);border-radius:6px}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
+.badge.complete{background:#dff3e6;color:var(--win)}.badge.interrupted,.badge.stale{background:#fde6e3;color:var(--loss)}.badge.unknown{background:#eceef2;color:var(--mute)}
+.kv td:first-child{color:var(--mute);width:200px}
+#detail table{font-size:12px}
+#detail{position:fixed;right:18px;bottom:18px;width:680px;max-height:60vh;overflow:auto;background:#fff;border:1px solid var(--line);border-radius:10px;box-shadow:0 10px 30px rgba(0,0,0,.18);padding:12px 14px;display:none}
+#detail .x{float:right;cursor:pointer;border:0;background:none;font-size:18px}
+.warn{background:#fff5d6;border:1px solid #f0d27a;border-radius:6px;padding:8px 10px;margin-bottom:10px}
+.more{margin-top:6px}
+]==]
+
+M.js = [==[
+"use strict";
+const D = JSON.parse(document.getElementById("report-data").textContent);
+const $ = (s, e) => (e || document).querySelector(s);
+const esc = s => String(s == null ? "" : s).replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;"}[c]));
+const money = v => v == null ? "" : (v < 0 ? "−" : "") + Math.abs(v).toLocaleString("en-US", {minimumFractionDigits: 2, maximumFractionDigits: 2});
+const cls = v => v > 0 ? "pos" : v < 0 ? "neg" : "";
+const LANE_COLORS = ["#9aa5b8", "#e3b341", "#2f9e44", "#1c7ed6", "#5f3dc4", "#f08c00", "#e03131", "#495057"];
+const ALT = "#8a55d8";
+window.REPORT = D;
+
+// ---- tabs -------------------------------------------------------------
+const pages = [["summary", "Summary"], ["lanes", "Lanes"], ["trades", "Trades"], ["run", "Run"]];
+if (D.vs) pages.push(["compare", "Compare"]);
+function show(id) {
+  for (const [p] of pages) {
+    $("#page-" + p).classList.toggle("on", p === id);
+    $("#tab-" + p).classList.toggle("on", p === id);
+  }
+  if (id === "lanes") drawStrip();
+  if (location.hash !== "#" + id) history.replaceState(null, "", "#" + id);
+}
+$("nav").innerHTML = pages.map(([p, t]) => `<button id="tab-${p}" data-page="${p}">${t}</button>`).join("");
+$("nav").addEventListener("click", e => { const p = e.target.dataset.page; if (p) show(p); });
+
+// ---- charts -----------------------------------------------------------
+function lineChart(series, w, h) {
+  const pad = {l: 64, r: 12, t: 10, b: 24};
+  let x0 = Infinity, x1 = -Infinity, y0 = 0, y1 = 0;
+  for (const s of series) for (const [x, y] of s.points) {
+    x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+  }
+  if (!isFinite(x0)) return `<p class="mute">no closed trades yet</p>`;
+  if (x1 === x0) x1 = x0 + 1; if (y1 === y0) y1 = y0 + 1;
+  const X = x => pad.l + (x - x0) / (x1 - x0) * (w - pad.l - pad.r);
+  const Y = y => pad.t + (y1 - y) / (y1 - y0) * (h - pad.t - pad.b);
+  let g = `<svg viewBox="0 0 ${w} ${h}" width="100%" role="img">`;
+  for (let i = 0; i <= 4; i++) {
+    const v = y0 + (y1 - y0) * i / 4, y = Y(v);
+    g += `<line x1="${pad.l}" x2="${w - pad.r}" y1="${y}" y2="${y}" stroke="#e3e6ec"/><text x="${pad.l - 6}" y="${y + 4}" text-anchor="end">${money(v)}</text>`;
+  }
+  g += `<line x1="${pad.l}" x2="${w - pad.r}" y1="${Y(0)}" y2="${Y(0)}" stroke="#9aa5b8"/>`;
+  const days = {};
+  for (let i = 0; i < D.buckets.length; i++) { const d = D.labels[i].slice(0, 10); if (!(d in days)) days[d] = D.buckets[i]; }
+  for (const [d, ms] of Object.entries(days)) if (ms >= x0 && ms <= x1) g += `<text x="${X(ms)}" y="${h - 6}">${d}</text>`;
+  for (const s of series) {
+    let path = "";
+    s.points.forEach(([x, y], i) => {
+      if (i) path += `H${X(x).toFixed(1)}`;
+      path += (i ? "V" : "M" + X(x).toFixed(1) + " ") + Y(y).toFixed(1);
+    });
+    g += `<path d="${path}" fill="none" stroke="${s.color}" stroke-width="2"/>`;
+  }
+  g += "</svg>";
+  if (series.length > 1) g += `<div class="legend">` + series.map(s => `<span><i style="background:${s.color}"></i>${esc(s.name)}</span>`).join("") + `</div>`;
+  return g;
+}
+function barChart(rows, w, h) {
+  if (!rows.length) return `<p class="mute">no trades</p>`;
+  const pad = {l: 64, r: 12, t: 10, b: 24};
+  let lo = 0, hi = 0;
+  for (const r of rows) { lo = Math.min(lo, r.realized); hi = Math.max(hi, r.realized); }
+  if (hi === lo) hi = lo + 1;
+  const Y = y => pad.t + (hi - y) / (hi - lo) * (h - pad.t - pad.b);
+  const bw = (w - pad.l - pad.r) / rows.length;
+  let g = `<svg viewBox="0 0 ${w} ${h}" width="100%" role="img">`;
+  g += `<line x1="${pad.l}" x2="${w - pad.r}" y1="${Y(0)}" y2="${Y(0)}" stroke="#9aa5b8"/>`;
+  g += `<text x="${pad.l - 6}" y="${Y(hi) + 4}" text-anchor="end">${money(hi)}</text><text x="${pad.l - 6}" y="${Y(lo) + 4}" text-anchor="end">${money(lo)}</text>`;
+  rows.forEach((r, i) => {
+    const x = pad.l + i * bw + bw * 0.15, y = Math.min(Y(0), Y(r.realized)), hh = Math.max(1, Math.abs(Y(0) - Y(r.realized)));
+    g += `<rect x="${x}" y="${y}" width="${bw * 0.7}" height="${hh}" fill="${r.realized >= 0 ? "#1a8f4c" : "#c8372d"}"><title>${r.day}: ${money(r.realized)}</title></rect>`;
+    g += `<text x="${x + bw * 0.35}" y="${h - 6}" text-anchor="middle">${r.day.slice(5)}</text>`;
+  });
+  return g + "</svg>";
+}
+
+// ---- sortable, filterable tables ---------------------------------------
+// cols: [key, title, kind ("n" numeric, "m" money, "t" text), render?]
+function table(el, cols, rows, opts) {
+  opts = opts || {};
+  const st = {key: opts.sort || null, dir: opts.dir || 1, filter: "", limit: opts.limit || 300};
+  el.innerHTML = (opts.filter === false ? "" : `<div class="tools"><input type="search" placeholder="filter (e.g. NVDA, LOSS, sl_breached)"><span class="mute count"></span></div>`)
+    + `<div class="scroll"><table><thead><tr>${cols.map(c => `<th data-k="${c[0]}" class="${c[2] !== "t" ? "n" : ""}">${c[1]}</th>`).join("")}</tr></thead><tbody></tbody></table></div><div class="more"></div>`;
+  const body = $("tbody", el), more = $(".more", el), count = $(".count", el);
+  const text = r => cols.map(c => r[c[0]]).join(" ").toLowerCase();
+  function render() {
+    let list = rows;
+    if (st.filter) { const f = st.filter.toLowerCase().split(/\s+/).filter(Boolean); list = list.filter(r => { const t = text(r); return f.every(x => t.includes(x)); }); }
+    if (st.key) {
+      const k = st.key, d = st.dir;
+      list = list.slice().sort((a, b) => { const x = a[k], y = b[k]; if (x === y) return 0; if (x == null) return 1; if (y == null) return -1; return (x < y ? -1 : 1) * d; });
+    }
+    if (count) count.textContent = `${list.length} of ${rows.length} rows`;
+    const shown = list.slice(0, st.limit);
+    body.innerHTML = shown.map((r, i) => `<tr data-i="${i}"${opts.click ? ' class="click"' : ""}>` + cols.map(c => {
+      const v = r[c[0]];
+      if (c[3]) return `<td class="${c[2] !== "t" ? "n" : ""}">${c[3](v, r)}</td>`;
+      if (c[2] === "m") return `<td class="n ${cls(v)}">${money(v)}</td>`;
+      if (c[2] === "n") return `<td class="n">${v == null ? "" : v}</td>`;
+      if (c[2] === "p") return `<td class="n">${v == null ? "" : v.toFixed(2)}</td>`;
+      if (c[2] === "q") return `<td class="n">${v == null ? "" : v.toFixed(4)}</td>`;
+      return `<td>${esc(v)}</td>`;
+    }).join("") + "</tr>").join("");
+    body._rows = shown;
+    more.innerHTML = list.length > st.limit ? `<button>show all ${list.length} rows</button>` : "";
+    for (const th of el.querySelectorAll("th")) th.className = (th.dataset.k === st.key ? (st.dir > 0 ? "asc" : "desc") : "") + (cols.find(c => c[0] === th.dataset.k)[2] !== "t" ? " n" : "");
+  }
+  $("thead", el).addEventListener("click", e => {
+    const k = e.target.dataset.k; if (!k) return;
+    if (st.key === k) st.dir = -st.dir; else { st.key = k; st.dir = cols.find(c => c[0] === k)[2] === "t" ? 1 : -1; }
+    render();
+  });
+  more.addEventListener("click", () => { st.limit = Infinity; render(); });
+  const input = $("input", el);
+  if (input) input.addEventListener("input", () => { st.filter = input.value.trim(); render(); });
+  if (opts.click) body.addEventListener("click", e => { const tr = e.target.closest("tr"); if (tr) opts.click(body._rows[+tr.dataset.i]); });
+  render();
+  return {render, st};
+}
+
+// ---- summary -----------------------------------------------------------
+const S = D.summary;
+function card(k, label, v, text, extra, sub) {
+  return `<div class="card" data-kpi="${k}" data-value="${v == null ? "" : v}"><div class="k">${label}</div><div class="v ${extra || ""}">${text}</div><div class="s">${sub || "&nbsp;"}</div></div>`;
+}
+$("#cards").innerHTML = [
+  card("trades", "Trades", S.trades, `${S.trades}`, "", `${S.closed} closed · ${S.open} open`),
+  card("win_rate", "Win rate", S.win_rate, `${S.win_rate.toFixed(1)}%`, "", `${S.wins} won · ${S.losses} lost · ${S.flat} flat`),
+  card("realized", "Realized P&L", S.realized, money(S.realized), cls(S.realized), "trims and exits"),
+  card("unrealized", "Unrealized P&L", S.unrealized, money(S.unrealized), cls(S.unrealized), `${S.open} open at the last price`),
+  card("total", "Total P&L", S.total, money(S.total), cls(S.total), "realized + unrealized"),
+  card("max_drawdown", "Max drawdown", S.max_drawdown, money(-S.max_drawdown), S.max_drawdown > 0 ? "neg" : "", "peak to trough, realized"),
+  card("profit_factor", "Profit factor", S.profit_factor, S.profit_factor == null ? "—" : S.profit_factor.toFixed(2), "", "gross win / gross loss"),
+  card("exposure", "Exposure", S.exposure, `${S.exposure.toFixed(1)}%`, "", "of buckets with a position"),
+].join("");
+const eq = [{name: "A " + D.manifest.rules, color: "#2f5fd0", points: S.equity}];
+if (D.vs) eq.push({name: "B " + D.vs.rules, color: ALT, points: D.vs.summary.equity});
+$("#equity").innerHTML = lineChart(eq, 1000, 300);
+$("#daybars").innerHTML = barChart(D.days, 480, 300);
+const bcols = [["key", "", "t"], ["trades", "trades", "n"], ["wins", "won", "n"], ["losses", "lost", "n"], ["open", "open", "n"], ["pnl", "P&L", "m"]];
+for (const [id, title] of [["exit_reason", "exit reason"], ["enter_rule", "enter rule"], ["direction", "direction"], ["ticker", "ticker"]]) {
+  const c = bcols.slice(); c[0] = ["key", title, "t"];
+  table($("#bd-" + id), c, D.breakdown[id], {filter: id === "ticker", limit: 1000});
+}
+
+// ---- lanes board + swimlane strip -------------------------------------
+const nB = D.buckets.length;
+const defend = new Set(D.defend);
+function laneAt(ti, b) {
+  const ch = D.strip[ti]; let lo = 0, hi = ch.length / 2 - 1, lane = -1;
+  while (lo <= hi) { const m = (lo + hi) >> 1; if (ch[2 * m] <= b) { lane = ch[2 * m + 1]; lo = m + 1; } else hi = m - 1; }
+  return lane;
+}
+const slider = $("#bucket");
+slider.max = Math.max(0, nB - 1); slider.value = Math.max(0, nB - 1);
+let prevBoard = null;
+function renderBoard() {
+  const b = +slider.value;
+  $("#when").textContent = D.labels[b] || "";
+  const cols = D.lanes.map(() => []), now = {};
+  D.tickers.forEach((T, i) => { const l = laneAt(i, b); now[T] = l; if (l >= 0) cols[l].push(T); });
+  const last = b === nB - 1;
+  $("#board").innerHTML = D.lanes.map((l, i) => `<div class="lane" data-lane="${l.id}" style="--c:${LANE_COLORS[i]}"><h3><span>${esc(l.title)}</span><span class="cnt">${cols[i].length}</span></h3>` +
+    cols[i].map(T => `<span class="chip${prevBoard && prevBoard[T] !== now[T] ? " moved" : ""}" data-t="${T}">${T}${last && l.id === "hold" && defend.has(T) ? " 🛡" : ""}</span>`).join("") + `</div>`).join("");
+  prevBoard = now;
+  drawCursor();
+}
+slider.addEventListener("input", renderBoard);
+document.addEventListener("keydown", e => {
+  if (!$("#page-lanes").classList.contains("on") || e.target.tagName === "INPUT" && e.target.type !== "range") return;
+  if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+    if (e.target !== slider) { slider.value = +slider.value + (e.key === "ArrowRight" ? 1 : -1); renderBoard(); }
+    e.preventDefault === undefined || e.target === slider || e.preventDefault();
+  }
+});
+$("#board").addEventListener("click", e => { const t = e.target.dataset.t; if (t) tickerDetail(t); });
+$("#legend").innerHTML = D.lanes.map((l, i) => `<span><i style="background:${LANE_COLORS[i]}"></i>${esc(l.title)}</span>`).join("")
+  + `<span>▲ entry</span><span>◆ trim</span><span>✕ exit</span>`;
+
+const ROW = 13, LABEL = 64;
+let stripRows = D.tickers.map((T, i) => i);
+const marks = {};
+for (const t of D.trades) {
+  const m = marks[t.ticker] || (marks[t.ticker] = []);
+  for (const h of t.history) if (h.type === "ENTRY" || h.type === "TRIM" || h.type === "EXIT") m.push([h.type, h.ts]);
+}
+function bucketIndex(ms) { let lo = 0, hi = nB - 1, r = 0; while (lo <= hi) { const m = (lo + hi) >> 1; if (D.buckets[m] <= ms) { r = m; lo = m + 1; } else hi = m - 1; } return r; }
+function drawStrip() {
+  const cv = $("#strip"), wrap = $("#strip-wrap");
+  const width = Math.max(600, wrap.clientWidth - 2), cw = (width - LABEL) / Math.max(1, nB);
+  const dpr = window.devicePixelRatio || 1;
+  cv.width = width * dpr; cv.height = (stripRows.length * ROW + 18) * dpr;
+  cv.style.width = width + "px"; cv.style.height = (stripRows.length * ROW + 18) + "px";
+  const g = cv.getContext("2d"); g.scale(dpr, dpr);
+  g.font = "10px system-ui, sans-serif"; g.textBaseline = "middle";
+  let day = "";
+  for (let b = 0; b < nB; b++) { const d = D.labels[b].slice(0, 10); if (d !== day) { day = d; g.fillStyle = "#6b7385"; g.fillText(d, LABEL + b * cw + 2, 8); g.fillStyle = "#c5cad4"; g.fillRect(LABEL + b * cw, 0, 1, cv.height); } }
+  stripRows.forEach((ti, r) => {
+    const y = 18 + r * ROW, ch = D.strip[ti];
+    g.fillStyle = "#1d2330"; g.fillText(D.tickers[ti], 2, y + ROW / 2);
+    for (let k = 0; k < ch.length; k += 2) {
+      const from = ch[k], to = k + 2 < ch.length ? ch[k + 2] : nB, lane = ch[k + 1];
+      if (lane < 0) continue;
+      g.fillStyle = LANE_COLORS[lane]; g.fillRect(LABEL + from * cw, y + 1, (to - from) * cw, ROW - 2);
+    }
+    for (const [type, ts] of marks[D.tickers[ti]] || []) {
+      const x = LABEL + (bucketIndex(ts) + 0.5) * cw, cy = y + ROW / 2;
+      g.fillStyle = "#fff"; g.strokeStyle = "#111"; g.beginPath();
+      if (type === "ENTRY") { g.moveTo(x, cy - 5); g.lineTo(x + 4, cy + 4); g.lineTo(x - 4, cy + 4); g.closePath(); g.fill(); g.stroke(); }
+      else if (type === "TRIM") { g.moveTo(x, cy - 4); g.lineTo(x + 4, cy); g.lineTo(x, cy + 4); g.lineTo(x - 4, cy); g.closePath(); g.fill(); g.stroke(); }
+      else { g.lineWidth = 2; g.moveTo(x - 3, cy - 3); g.lineTo(x + 3, cy + 3); g.moveTo(x + 3, cy - 3); g.lineTo(x - 3, cy + 3); g.stroke(); g.lineWidth = 1; }
+    }
+  });
+  cv._cw = cw;
+  drawCursor();
+}
+function drawCursor() {
+  const cur = $("#cursor"), cv = $("#strip");
+  if (!cv._cw) return;
+  cur.style.left = (LABEL + (+slider.value + 0.5) * cv._cw) + "px"; cur.style.height = cv.style.height;
+}
+$("#strip-filter").addEventListener("input", e => {
+  const f = e.target.value.trim().toUpperCase().split(/[\s,]+/).filter(Boolean);
+  stripRows = D.tickers.map((T, i) => i).filter(i => !f.length || f.some(x => D.tickers[i].includes(x)));
+  drawStrip();
+});
+$("#strip").addEventListener("click", e => {
+  const r = Math.floor((e.offsetY - 18) / ROW); if (r < 0 || r >= stripRows.length) return;
+  const b = Math.floor((e.offsetX - LABEL) / e.target._cw);
+  if (b >= 0 && b < nB) { slider.value = b; renderBoard(); }
+  tickerDetail(D.tickers[stripRows[r]]);
+});
+
+// ---- trades ------------------------------------------------------------
+const tradeCols = [["ticker", "ticker", "t"], ["dir", "dir", "t"], ["status", "status", "t"], ["outcome", "outcome", "t"],
+  ["entry_time", "entry (ET)", "t"], ["entry", "entry", "p"], ["trimmed", "trimmed %", "n"], ["exit_time", "exit (ET)", "t"],
+  ["exit", "exit", "p"], ["exit_reason", "exit reason", "t"], ["rule", "enter rule", "t"], ["realized", "realized", "m"],
+  ["unrealized", "unrealized", "m"], ["pnl", "P&L", "m"]];
+function tradeDetail(t) {
+  const d = $("#detail");
+  d.innerHTML = `<button class="x" title="close">×</button><h2>${esc(t.ticker)} ${t.dir} · ${esc(t.status)}</h2>
+  <p class="mute">${esc(t.id)} · entered ${esc(t.entry_time)} by <b>${esc(t.rule)}</b> · sl ${t.sl ?? "—"} · tp ${t.tp ?? "—"}</p>
+  <table><thead><tr><th>time (ET)</th><th>event</th><th class="n">price</th><th class="n">shares</th><th>reason</th><th class="n">P&L</th></tr></thead><tbody>` +
+  t.history.map(h => `<tr><td>${esc(h.time)}</td><td>${h.type}</td><td class="n">${h.price == null ? "" : h.price.toFixed(2)}</td><td class="n">${h.shares == null ? "" : h.shares.toFixed(4)}</td><td>${esc(h.reason ?? "")}</td><td class="n ${cls(h.pnl)}">${h.pnl ? money(h.pnl) : ""}</td></tr>`).join("") +
+  `</tbody></table>`;
+  d.style.display = "block";
+}
+function tickerDetail(T) {
+  const list = D.trades.filter(t => t.ticker === T);
+  const i = D.tickers.indexOf(T);
+  const d = $("#detail");
+  const path = i < 0 ? "" : D.strip[i].reduce((a, v, k, arr) => (k % 2 ? a : a.concat(`${D.labels[v].slice(5)} ${arr[k + 1] < 0 ? "—" : D.lanes[arr[k + 1]].title}`)), []).join(" → ");
+  d.innerHTML = `<button class="x" title="close">×</button><h2>${esc(T)}</h2><p class="mute" style="white-space:normal">${esc(path)}</p>` +
+    (list.length ? `<table><tbody>${list.map((t, k) => `<tr class="click" data-k="${k}"><td>${esc(t.entry_time)}</td><td>${t.dir}</td><td>${esc(t.status)}</td><td>${esc(t.exit_reason)}</td><td class="n ${cls(t.pnl)}">${money(t.pnl)}</td></tr>`).join("")}</tbody></table>` : `<p class="mute">no trades</p>`);
+  d.style.display = "block";
+  d.onclick = e => { const tr = e.target.closest("tr[data-k]"); if (tr) tradeDetail(list[+tr.dataset.k]); };
+}
+$("#detail").addEventListener("click", e => { if (e.target.classList.contains("x")) $("#detail").style.display = "none"; });
+table($("#t-trades"), tradeCols, D.trades, {click: tradeDetail, sort: "entry_ts", dir: -1});
+table($("#t-day"), [["day", "day", "t"], ["ticker", "ticker", "t"], ["dir", "dir", "t"], ["entry", "entry", "p"], ["trim_price", "trim price", "p"],
+  ["exit", "exit", "p"], ["exit_reason", "exit reason", "t"], ["close", "close", "p"], ["remaining", "remaining", "q"],
+  ["realized", "realized", "m"], ["unrealized", "unrealized", "m"]], D.by_day,
+  {click: r => tradeDetail(D.trades.find(t => t.id === r.id))});
+table($("#t-pnl"), [["ticker", "ticker", "t"], ["trades", "trades", "n"], ["open", "open", "n"], ["realized", "realized", "m"],
+  ["unrealized", "unrealized", "m"], ["total", "total", "m"]], D.by_pnl, {sort: "total", dir: -1});
+const events = [];
+for (const t of D.trades) for (const h of t.history) events.push({ts: h.ts, time: h.time, ticker: t.ticker, dir: t.dir, type: h.type, price: h.price, shares: h.shares, reason: h.reason, pnl: h.pnl, id: t.id, t});
+table($("#t-history"), [["time", "time (ET)", "t"], ["ticker", "ticker", "t"], ["dir", "dir", "t"], ["type", "event", "t"], ["price", "price", "p"],
+  ["shares", "shares", "q"], ["reason", "reason", "t"], ["pnl", "realized", "m"]], events, {sort: "ts", dir: 1, click: r => tradeDetail(r.t)});
+
+// ---- run manifest -----------------------------------------------------
+const M = D.manifest;
+function manifestTable(m, store) {
+  return `<table class="kv"><tbody>
+  <tr><td>store</td><td>${esc(store)}</td></tr>
+  <tr><td>state</td><td><span class="badge ${m.state}">${m.state}</span> ${m.notes.map(esc).join("; ")}</td></tr>
+  <tr><td>ruleset</td><td>${esc(m.rules)} ${m.sources.map(s => `<span class="mute">${esc(s.name)} ${esc(s.hash)}</span>`).join(" ")}</td></tr>
+  <tr><td>overrides</td><td>${m.overrides.length ? m.overrides.map(o => `${esc(o.key)} = ${esc(o.value)}`).join("<br>") : '<span class="mute">none</span>'}</td></tr>
+  <tr><td>scope</td><td>${esc(m.scope)}</td></tr>
+  <tr><td>receipts</td><td>${m.receipts ? `${m.receipts.read} read, hash ${esc(m.receipts.hash)}` : ""}</td></tr>
+  <tr><td>results</td><td>${m.results ? `lanes ${esc(m.results.lanes_hash)} · trades ${esc(m.results.trades_hash)}` : "(partial)"}</td></tr>
+  <tr><td>engine</td><td>${esc(m.engine)}</td></tr></tbody></table>`;
+}
+$("#manifest").innerHTML = manifestTable(M, D.store);
+table($("#runs"), [["seq", "run", "n"], ["finished", "finished", "t"], ["rules", "rules", "t"], ["rows", "rows", "n"], ["trades", "trades", "n"],
+  ["receipts", "receipts hash", "t"], ["results", "lanes/trades hash", "t"]], M.runs, {filter: false});
+$("#sub").textContent = `${D.store} · ${M.rules} · ${M.scope} · ${M.state}`;
+
+// ---- compare (--vs) ---------------------------------------------------
+if (D.vs) {
+  const V = D.vs, B = V.summary;
+  $("#vs-warn").innerHTML = V.same_receipts ? "" : `<div class="warn">A and B replayed different receipts (hash ${esc(V.receipts_a)} vs ${esc(V.receipts_b)}): differences may come from the input, not the rules.</div>`;
+  const rows = [["trades", "trades"], ["wins", "wins"], ["losses", "losses"], ["flat", "flat"], ["open", "open"], ["win_rate", "win rate %"],
+    ["realized", "realized P&L"], ["unrealized", "unrealized P&L"], ["total", "total P&L"], ["max_drawdown", "max drawdown"], ["profit_factor", "profit factor"]];
+  const GOOD = {wins: 1, losses: -1, win_rate: 1, realized: 1, unrealized: 1, total: 1, max_drawdown: -1, profit_factor: 1}; // colour: green = better for B
+  $("#vs-totals").innerHTML = `<table><thead><tr><th></th><th class="n">A ${esc(M.rules)}</th><th class="n">B ${esc(V.rules)}</th><th class="n">B − A</th></tr></thead><tbody>` +
+    rows.map(([k, t]) => `<tr><td>${t}</td><td class="n">${S[k] ?? "—"}</td><td class="n">${B[k] ?? "—"}</td><td class="n ${cls(((B[k] ?? 0) - (S[k] ?? 0)) * (GOOD[k] || 0))}">${S[k] == null || B[k] == null ? "" : +((B[k] - S[k]).toFixed(2))}</td></tr>`).join("") + "</tbody></table>";
+  $("#vs-manifests").innerHTML = `<div class="grid2"><div><h2>A</h2>${manifestTable(M, D.store)}</div><div><h2>B</h2>${manifestTable(V.manifest, V.store)}</div></div>`;
+  $("#vs-equity").innerHTML = lineChart(eq, 1000, 420);
+  const tr = [].concat(V.removed.map(k => ({kind: "only in A", trade: k, fields: ""})), V.added.map(k => ({kind: "only in B", trade: k, fields: ""})),
+    V.changed.map(c => ({kind: "changed", trade: c.trade, fields: c.fields})));
+  table($("#vs-trades"), [["kind", "", "t"], ["trade", "trade (ticker, dir, entry ET)", "t"], ["fields", "A → B", "t"]], tr);
+  table($("#vs-lanes"), [["ticker", "ticker", "t"], ["time", "first receipt where they part (ET)", "t"], ["a", "A", "t"], ["b", "B", "t"],
+    ["receipts", "receipts differing", "n"], ["of", "of", "n"]], V.lanes);
+}
+
+renderBoard();
+show((location.hash || "#summary").slice(1).replace(/[^a-z]/g, "") in {summary:1, lanes:1, trades:1, run:1, compare:1} && $("#page-" + location.hash.slice(1)) ? location.hash.slice(1) : "summary");
+document.body.dataset.ready = "1";
+]==]
+
+M.body = [==[
+<header><h1>retape report</h1><div class="sub" id="sub"></div><nav></nav></header>
+<main>
+<section class="page" id="page-summary">
+  <div class="cards" id="cards"></div>
+  <div class="grid21"><div class="panel"><h2>Equity curve (realized P&amp;L)</h2><div id="equity"></div></div>
+  <div class="panel"><h2>Realized P&amp;L per day</h2><div id="daybars"></div></div></div>
+  <div class="grid2 small">
+    <div class="panel"><h2>By exit reason</h2><div id="bd-exit_reason"></div></div>
+    <div class="panel"><h2>By enter rule</h2><div id="bd-enter_rule"></div></div>
+    <div class="panel"><h2>By direction</h2><div id="bd-direction"></div></div>
+    <div class="panel"><h2>By ticker</h2><div id="bd-ticker"></div></div>
+  </div>
+</section>
+<section class="page" id="page-lanes">
+  <div class="panel"><div class="slider"><span class="when" id="when"></span><input type="range" id="bucket" min="0" step="1" aria-label="bucket"><span class="mute">← → keys</span></div>
+  <div class="board" id="board"></div>
+  <p class="mute">Defend badges (🛡) are kept for the last bucket only; chips outlined in yellow moved since the previous position of the slider.</p></div>
+  <div class="panel"><h2>Lanes of each ticker through the day</h2>
+  <div class="tools"><input type="search" id="strip-filter" placeholder="tickers (e.g. NVDA AMD)"><span class="legend" id="legend"></span></div>
+  <div id="strip-wrap" style="position:relative"><canvas id="strip"></canvas><div id="cursor" style="position:absolute;top:0;width:2px;background:#111;opacity:.6;pointer-events:none"></div></div></div>
+</section>
+<section class="page" id="page-trades">
+  <div class="panel"><h2>Trades (click a row for its history)</h2><div id="t-trades"></div></div>
+  <div class="panel"><h2>Trade By Day</h2><div id="t-day"></div></div>
+  <div class="grid2"><div class="panel"><h2>Trade By P&amp;L</h2><div id="t-pnl"></div></div>
+  <div class="panel"><h2>Trade History</h2><div id="t-history"></div></div></div>
+</section>
+<section class="page" id="page-run">
+  <div class="panel"><h2>Run manifest</h2><div id="manifest"></div></div>
+  <div class="panel"><h2>Runs recorded in the store</h2><div id="runs"></div></div>
+</section>
+<section class="page" id="page-compare">
+  <div id="vs-warn"></div>
+  <div class="grid21"><div class="panel"><h2>Equity curves</h2><div id="vs-equity"></div></div>
+  <div class="panel"><h2>Totals</h2><div id="vs-totals"></div></div></div>
+  <div class="panel"><h2>Trades added, removed, changed</h2><div id="vs-trades"></div></div>
+  <div class="panel"><h2>Lanes per ticker</h2><div id="vs-lanes"></div></div>
+  <div class="panel"><h2>Manifests</h2><div id="vs-manifests"></div></div>
+</section>
+</main>
+<div id="detail"></div>
+]==]
+
+return M

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Browser test of `retape report` (TAP).  Builds a real replay: the bundled
+# receipts of 2026-02-02 and 2026-02-03 with the synthetic levels, through
+# the default ruleset and, for --vs, the parity one; writes the report and
+# opens it in headless Chromium (tests/browser/report.test.js).  Screenshots
+# of each page go to $SCREENSHOTS (default build/screenshots).
+# Needs node and chromium: `make test-deps` installs them.
+set -u
+cd "$(dirname "$0")/../.."
+: "${RETAPE:?}" "${SHARED:?}"
+T=$(mktemp -d "${RETAPE_TEST_TMP:-/tmp}/browser.XXXXXX")
+SCREENSHOTS=${SCREENSHOTS:-build/screenshots}
+mkdir -p "$SCREENSHOTS"
+for tool in node "${CHROMIUM:-chromium}"; do
+  if ! command -v "$tool" >/dev/null; then echo "not ok 1 - $tool not found (run 'make test-deps')"; exit 1; fi
+done
+step() { # step NAME CMD...: a TAP line for a setup command
+  if out=$("$@" 2>&1); then echo "ok - setup: $1 ${*:2:1}"; else echo "not ok - setup: $*"; echo "$out" | sed 's/^/#   /' | tail -20; exit 1; fi
+}
+step "$RETAPE" import --db "$T/r.db" --quiet "$SHARED/data/receipts-2025-12-10_2026-02-09.jsonl.gz"
+step "$RETAPE" run scripts/levels.lua "$T/r.db" "$T/lv.db" 2026-02-02 2026-02-03
+step "$RETAPE" replay --db "$T/lv.db" --state "$T/a" --from 2026-02-02 --to 2026-02-03 --quiet
+step "$RETAPE" replay --db "$T/lv.db" --state "$T/b" --from 2026-02-02 --to 2026-02-03 --quiet --rules worker-2026-02-02
+step "$RETAPE" report --state "$T/a" --db "$T/lv.db" --vs "$T/b" -o "$T/report.html"
+RETAPE=$RETAPE CHROMIUM=$(command -v "${CHROMIUM:-chromium}") node tests/browser/report.test.js "$T/report.html" "$T/a" "$SCREENSHOTS"

@@ -1,0 +1,40 @@
+# rules show (settings with default, type, meaning), the "unknown setting"
+# error for a misspelled key read in a user rule (user frames first), and
+# log() from rule code going to the trace.
+sep() { "$@" >$T/out 2>$T/err; echo "exit: $?"; echo "[stdout]"; cat $T/out; echo "[stderr]"; cat $T/err; }
+run $RETAPE rules show | sed -n '1,5p'
+run $RETAPE rules show | grep -E '^(corridor\.long\.ltf_max|classify\.trim_completion|fixes\.archive_fill|trade\.trim_default) '
+run $RETAPE rules show worker-2026-02-02 --json | tr '{' '\n' | grep -c '"key"'
+run $RETAPE rules show examples/rules/elite-pullback.lua | grep '^elite_pullback'
+sep $RETAPE rules show no-such-rules
+sep $RETAPE rules
+run $RETAPE import --db $T/r.db --quiet tests/fixtures/day-2026-02-02.jsonl.gz
+run $RETAPE run scripts/levels.lua $T/r.db $T/lv.db 2026-02-02
+cat > $T/typo.lua <<'LUA'
+local R = require("retape.rules").load("default")
+R.name = "typo"
+local classify = R.classify
+function R.classify(d)
+  local stage, rule = classify(d)
+  if (d.score or 0) >= R.config.classify.p1_scroe then return "enter_now", "typo" end
+  return stage, rule
+end
+return R
+LUA
+$RETAPE replay --db $T/lv.db --state $T/typo --date 2026-02-02 --rules $T/typo.lua --quiet >$T/out 2>$T/err; echo "exit: $?"
+sed -n '1,3p' $T/err
+grep -c '^engine:$' $T/err
+cat > $T/logging.lua <<'LUA'
+local R = require("retape.rules").load("default")
+R.name = "logging"
+local classify = R.classify
+function R.classify(d)
+  local stage, rule = classify(d)
+  if stage == "enter_now" and d.ticker == "CLS" then log("CLS enters, score", d.score) end
+  return stage, rule
+end
+return R
+LUA
+run $RETAPE replay --db $T/lv.db --state $T/log --date 2026-02-02 --rules $T/logging.lua --ticker CLS --quiet --trace $T/trace.jsonl | grep -v '^time '
+grep '"log"' $T/trace.jsonl | head -3
+grep -c '"log"' $T/trace.jsonl
