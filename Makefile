@@ -20,6 +20,11 @@ SHARED     ?= $(abspath ../shared)
 # Libraries, as pkg-config names, and the Debian packages that provide them.
 PKGS := lua5.4 lua5.4-cjson sqlite3 rocksdb zlib
 DEBS := liblua5.4-dev lua-cjson-dev libsqlite3-dev librocksdb-dev zlib1g-dev pkg-config gcc make
+# `retape serve`: libmicrohttpd (HTTP/1.1, thread pool, limits, timeouts; see README)
+PKGS += libmicrohttpd
+DEBS += libmicrohttpd-dev
+# Packages the tests need beyond the build (Node drives `retape serve` like the app's client)
+TEST_DEBS := nodejs
 
 ifeq ($(SANITIZE),1)
 BUILD    := build/asan
@@ -55,6 +60,7 @@ endif
 CORE_SRCS := core/nytime.c core/util.c core/source.c core/kv.c core/ingest.c core/host.c \
              core/lua_retape.c core/lua_source.c core/lua_kv.c core/lua_time.c core/lua_ingest.c core/lua_sql.c \
              core/lua_json.c
+CORE_SRCS += core/http.c core/lua_http.c
 LUA_SRCS  := $(sort $(shell find lua -name '*.lua'))
 CORE_OBJS := $(CORE_SRCS:core/%.c=$(BUILD)/core/%.o) $(BUILD)/embedded_lua.o
 LIB       := $(BUILD)/libretape.a
@@ -140,6 +146,18 @@ demo: $(HOST)
 test check: $(HOST) $(C_TESTS) $(EXAMPLES)
 	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) SHARED=$(SHARED) \
 	  SANITIZE=$(SANITIZE) bash tests/run.sh
+
+# Node for the `retape serve` tests, installed when missing (root or sudo).
+test-deps:
+	@if command -v node >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "test-deps: installing $(TEST_DEBS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS) >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS) >/dev/null; \
+	else echo "test-deps: node missing; install it with: sudo apt-get install -y $(TEST_DEBS)"; exit 1; fi
+test check valgrind: test-deps
+.PHONY: test-deps
 
 bench: $(HOST) $(BUILD)/tools/bench_floor
 	$(Q)RETAPE=$(abspath $(HOST)) FLOOR=$(abspath $(BUILD)/tools/bench_floor) SHARED=$(SHARED) bash tools/bench.sh

@@ -165,6 +165,7 @@ command("days", {
 -- The replay commands (replay, lanes, trades, ledger) live in their own file.
 M.command = command
 require("retape.cli_replay")(M)
+require("retape.cli_serve")(M)
 
 ---------------------------------------------------------------------------
 
