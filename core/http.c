@@ -15,7 +15,9 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -27,6 +29,7 @@ struct retape_http_server {
     void *ctx;
     retape_http_options opts;
     int port;
+    atomic_int inflight; /* requests from their first callback to their completion notice */
 };
 
 /* Per-request state, from the first callback to the completion notice. */
@@ -151,6 +154,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!rs)
             return MHD_NO;
         *con_cls = rs;
+        atomic_fetch_add(&srv->inflight, 1);
         size_t header_bytes = strlen(url);
         MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_header, &header_bytes);
         MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, sum_header, &header_bytes);
@@ -199,14 +203,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
     (void)conn;
     (void)toe;
+    retape_http_server *srv = cls;
     request_state *rs = *con_cls;
     if (rs) {
         free(rs->body);
         free(rs);
         *con_cls = NULL;
+        atomic_fetch_sub(&srv->inflight, 1);
     }
 }
 
@@ -226,6 +231,7 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
         set_error(errptr, "out of memory");
         return NULL;
     }
+    atomic_init(&srv->inflight, 0);
     srv->handler = handler;
     srv->ctx = ctx;
     srv->opts = *opts;
@@ -238,7 +244,7 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads ? opts->threads : 1),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_END);
     if (!srv->daemon) {
         set_error(errptr, "cannot listen on %s:%d (address in use, or not allowed)", opts->host, opts->port);
@@ -262,6 +268,17 @@ void retape_http_quiesce(retape_http_server *srv)
         if (s != MHD_INVALID_SOCKET)
             close(s);
     }
+}
+
+int retape_http_drain(retape_http_server *srv, int timeout_ms)
+{
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    for (int waited = 0; atomic_load(&srv->inflight) > 0; waited += 5) {
+        if (waited >= timeout_ms)
+            return -1;
+        nanosleep(&pause, NULL);
+    }
+    return 0;
 }
 
 void retape_http_stop(retape_http_server *srv)

@@ -59,6 +59,9 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
 int retape_http_port(const retape_http_server *srv);
 /* Stops accepting new connections; requests in flight continue. */
 void retape_http_quiesce(retape_http_server *srv);
+/* Waits (up to timeout_ms) until every request received so far has been
+ * answered and its response sent.  0, or -1 on timeout. */
+int retape_http_drain(retape_http_server *srv, int timeout_ms);
 /* Waits for the requests in flight, closes every connection and frees the
  * server.  NULL is a no-op. */
 void retape_http_stop(retape_http_server *srv);

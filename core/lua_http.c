@@ -8,6 +8,7 @@
  *       -> "SIGTERM" | "SIGINT"  (blocks until one of them)  | nil, message
  *   http.exclusive(text) -> reply | nil, "busy" | nil, "stopping" | nil, error
  *   http.stopping() -> boolean
+ *   http.writing() -> boolean (a writer call is running)
  *
  * Lua states are not thread-safe, so serve() builds one Lua state per server
  * thread ("readers") plus one "writer" state, each with the Lua layer of
@@ -54,6 +55,7 @@ typedef struct serve_state {
     worker writer;
     retape_http_server *srv;
     atomic_int stopping;
+    atomic_int writing; /* a writer call is running */
     char *app, *config, *lua_dir;
 } serve_state;
 
@@ -349,7 +351,9 @@ static int l_exclusive(lua_State *L)
     lua_pushinteger(W, (lua_Integer)len);
     lua_pushlightuserdata(W, out);
     char *err = NULL;
+    atomic_store(&s->writing, 1);
     int rc = docall(W, 4, &err);
+    atomic_store(&s->writing, 0);
     lua_settop(W, 0);
     pthread_mutex_unlock(&s->writer.mu);
     if (rc != 0) {
@@ -370,6 +374,14 @@ static int l_stopping(lua_State *L)
 {
     serve_state *s = state_of(L);
     lua_pushboolean(L, s && atomic_load(&s->stopping));
+    return 1;
+}
+
+/* http.writing() -> true while a writer call runs */
+static int l_writing(lua_State *L)
+{
+    serve_state *s = state_of(L);
+    lua_pushboolean(L, s && atomic_load(&s->writing));
     return 1;
 }
 
@@ -421,6 +433,7 @@ static int l_serve(lua_State *L)
     serve_state *s = lua_newuserdatauv(L, sizeof *s, 0);
     memset(s, 0, sizeof *s);
     atomic_init(&s->stopping, 0);
+    atomic_init(&s->writing, 0);
     luaL_setmetatable(L, SERVE_MT);
     int sidx = lua_gettop(L);
     s->app = opt_string_field(L, 1, "app", "retape.serve.app");
@@ -475,7 +488,8 @@ static int l_serve(lua_State *L)
     atomic_store(&s->stopping, 1);
     retape_http_quiesce(s->srv);
     pthread_mutex_lock(&s->writer.mu);   /* the writer call in progress ends (and commits) */
-    retape_http_stop(s->srv);            /* the reads in flight end */
+    retape_http_drain(s->srv, 10000);    /* every answer already computed is sent */
+    retape_http_stop(s->srv);
     s->srv = NULL;
     pthread_mutex_unlock(&s->writer.mu);
     serve_teardown(s);
@@ -491,7 +505,8 @@ int luaopen_retape_http(lua_State *L)
     new_class(L, SERVE_MT, none, serve_gc);
     new_class(L, CBUF_MT, none, cbuf_gc);
     static const luaL_Reg fns[] = {
-        {"serve", l_serve}, {"exclusive", l_exclusive}, {"stopping", l_stopping}, {NULL, NULL},
+        {"serve", l_serve}, {"exclusive", l_exclusive}, {"stopping", l_stopping},
+        {"writing", l_writing}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     return 1;

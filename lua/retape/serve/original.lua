@@ -93,8 +93,9 @@ function M.register(r, ctx)
   end)
 
   r:add("GET", "/timed/health", function()
-    return 200, { ok = true, service = "retape", version = core.version, time = rtime.iso_utc(math.floor(core.now_ms())) },
-      { "ok", "service", "version", "time" }
+    return 200, { ok = true, service = "retape", version = core.version, time = rtime.iso_utc(math.floor(core.now_ms())),
+      replay = http.writing() and "running" or "idle" },
+      { "ok", "service", "version", "time", "replay" }
   end)
 
   r:add("GET", "/timed/version", function()
