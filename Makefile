@@ -24,7 +24,7 @@ DEBS := liblua5.4-dev lua-cjson-dev libsqlite3-dev librocksdb-dev zlib1g-dev pkg
 PKGS += libmicrohttpd
 DEBS += libmicrohttpd-dev
 # Packages the tests need beyond the build (Node drives `retape serve` like the app's client)
-TEST_DEBS := nodejs
+TEST_DEBS := nodejs curl
 
 ifeq ($(SANITIZE),1)
 BUILD    := build/asan
@@ -149,7 +149,7 @@ test check: $(HOST) $(C_TESTS) $(EXAMPLES)
 
 # Node for the `retape serve` tests, installed when missing (root or sudo).
 test-deps:
-	@if command -v node >/dev/null 2>&1; then :; \
+	@if command -v node >/dev/null 2>&1 && command -v curl >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  echo "test-deps: installing $(TEST_DEBS)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS) >/dev/null; \

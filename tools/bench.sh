@@ -78,3 +78,35 @@ awk -v ws="$MS_engine_walk_5" -v fs="$MS_floor_scan_5" -v fd="$MS_floor_decode_5
   printf "engine walk / floor decode   %5.2fx the time\n", ws / fd
   printf "replay / floor decode        %5.2fx the time\n", rp / fd
   printf "peak RSS 5-day / 1-day: walk %.2f, replay %.2f (1.00 = flat: memory does not grow with rows)\n", w5 / w1, r5 / r1 }'
+
+# --- retape serve: the same 1-day replay driven over loopback HTTP by the
+# app's client loop (tests/serve/replay-ingest.mjs: pages of 200, then
+# buckets), next to the CLI's figure above.  Needs node.
+if command -v node >/dev/null 2>&1; then
+  echo
+  echo "== served replay: retape serve + the client loop (pages of 200), 1-day corpus"
+  serve_times=()
+  for _ in $(seq "$RUNS"); do
+    rm -rf "$STATE/served" "$STATE/serve.log"
+    "$RETAPE" serve --db "$C1" --state "$STATE/served" --no-auth --quiet --listen 127.0.0.1:0 2>"$STATE/serve.log" &
+    spid=$!
+    port=
+    for _ in $(seq 300); do
+      port=$(sed -n 's#^retape serve: listening on http://127.0.0.1:\([0-9]*\).*#\1#p' "$STATE/serve.log" 2>/dev/null)
+      [ -n "$port" ] && break; sleep 0.05
+    done
+    t0=$(date +%s%N)
+    summary=$(TIMED_API_BASE=http://127.0.0.1:$port TIMED_API_KEY=- DATE=2026-03-02 LIMIT=200 DELAY_MS=0 FINISH=0 \
+      node tests/serve/replay-ingest.mjs | tail -1)
+    t1=$(date +%s%N)
+    kill -TERM "$spid"; wait "$spid" || true
+    serve_times+=($(( (t1 - t0) / 1000000 )))
+  done
+  SERVE_MS=$(printf '%s\n' "${serve_times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
+  SERVE_ROWS=$(sed -n 's/.*"rowsProcessed":\([0-9]*\).*/\1/p' <<<"$summary")
+  CALLS=$(sed -n 's/.*"calls":\([0-9]*\).*/\1/p' <<<"$summary")
+  awk -v ms="$SERVE_MS" -v rows="$SERVE_ROWS" -v calls="$CALLS" -v cli="$MS_replay_1" 'BEGIN {
+    printf "%-20s %8d ms  %9.0f rows/s  (%d calls)\n", "served replay 1", ms, rows / (ms / 1000), calls
+    printf "%-20s %8d ms  %9.0f rows/s\n", "CLI replay 1", cli, rows / (cli / 1000)
+    printf "served / CLI                 %5.2fx the time (HTTP layer + paging: %+.1f %%)\n", ms / cli, (ms - cli) * 100 / cli }'
+fi

@@ -7,7 +7,8 @@
 // env: TIMED_API_BASE, TIMED_API_KEY (required), DATE, TICKER, CLEAN_SLATE
 // (default on unless "0"/"false"), LIMIT (page size), DELAY_MS (default
 // 200), REFRESH_LIMIT (25), REFRESH_DELAY_MS (300), DEBUG, BUCKET (one
-// bucket only), STOP_AFTER (exit 3 after N calls: for crash tests).
+// bucket only), STOP_AFTER (exit 3 after N calls: for crash tests),
+// FINISH=0 (skip refresh and force-sync: the bench times the bucket loop).
 // Prints one line per call and a JSON summary last; exits 1 on any error.
 const env = process.env;
 const base = (env.TIMED_API_BASE || "http://127.0.0.1:8787").replace(/\/+$/, "");
@@ -61,6 +62,7 @@ async function main() {
     }
     if (delay > 0) await sleep(delay);
   }
+  if (env.FINISH === "0") { console.log(JSON.stringify(totals)); return; }
   for (let offset = 0; ;) {
     const r = await post("/timed/admin/refresh-latest-from-ingest", { limit: String(refreshLimit), offset: String(offset) });
     totals.refreshed += r.refreshed;

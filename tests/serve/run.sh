@@ -26,7 +26,7 @@ start_server() {
   "$RETAPE" serve --listen 127.0.0.1:0 "$@" 2>"$log" &
   PID=$!; PIDS+=("$PID"); PORT=
   for _ in $(seq 300); do
-    PORT=$(sed -n 's#^retape serve: listening on http://127.0.0.1:\([0-9]*\).*#\1#p' "$log")
+    PORT=$(sed -n 's#^retape serve: listening on http://127.0.0.1:\([0-9]*\).*#\1#p' "$log" 2>/dev/null)
     [ -n "$PORT" ] && break
     kill -0 "$PID" 2>/dev/null || break
     sleep 0.1
@@ -39,7 +39,7 @@ stop_server() { kill -TERM "$1"; wait "$1"; }
 # receipts with the synthetic levels of the day (so that trades open), and
 # the reference: `retape replay` of the whole day
 DB=$("$RETAPE" run tests/serve/mkdb.lua "$T" "$DAY" 2>"$T/mkdb.err") || { cat "$T/mkdb.err"; exit 1; }
-"$RETAPE" replay --db "$DB" --state "$T/A" --date "$DAY" --clean-slate --quiet --ledger "$T/A.ledger.db" >/dev/null
+"$RETAPE" replay --db "$DB" --state "$T/A" --date "$DAY" --clean-slate --quiet --ledger "$T/A.ledger.db" >/dev/null 2>&1
 "$RETAPE" trades --state "$T/A" --json > "$T/A.trades"
 "$RETAPE" lanes --state "$T/A" --rules default --json > "$T/A.lanes"
 "$RETAPE" trades --state "$T/A" --by day --json > "$T/A.byday"

@@ -20,7 +20,9 @@ local function writer(cfg, kv)
   local http = require "retape.http"
   -- between two buckets of a long call: stop if SIGTERM/SIGINT came (the
   -- bucket just committed stays committed)
-  local w = engine.writer(cfg, kv, function() if http.stopping() then error(STOPPED, 0) end end)
+  local w = engine.writer(cfg, kv, function(p)
+    if p.index < p.total and http.stopping() then error(STOPPED, 0) end
+  end)
   local ops = original.writer_ops(w, cfg.ledger)
   local json = require "retape.json"
   return function(text)
