@@ -47,6 +47,7 @@ typedef struct retape_http_options {
     size_t max_body;     /* bytes; larger bodies answer 413 without being read */
     size_t max_header;   /* bytes of URL + headers; larger requests answer 431 */
     unsigned timeout_s;  /* idle connection timeout */
+    unsigned max_connections; /* open connections at most (0 = 256) */
 } retape_http_options;
 
 /* Starts listening and serving on a pool of opts->threads threads.  The

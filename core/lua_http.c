@@ -3,12 +3,13 @@
  * and Lua states of `retape serve`.
  *
  *   http.serve { host =, port =, threads =, max_body =, max_header =,
- *                timeout =, state = DIR, app = "retape.serve.app",
+ *                timeout =, max_connections =, state = DIR, app = "retape.serve.app",
  *                config = JSON, on_ready = function(port) end }
  *       -> "SIGTERM" | "SIGINT"  (blocks until one of them)  | nil, message
  *   http.exclusive(text) -> reply | nil, "busy" | nil, "stopping" | nil, error
  *   http.stopping() -> boolean
  *   http.writing() -> boolean (a writer call is running)
+ *   http.cores() -> online processors
  *
  * Lua states are not thread-safe, so serve() builds one Lua state per server
  * thread ("readers") plus one "writer" state, each with the Lua layer of
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SERVE_MT "retape.http.serve"
 #define CBUF_MT "retape.http.cbuf"
@@ -377,6 +379,14 @@ static int l_stopping(lua_State *L)
     return 1;
 }
 
+/* http.cores() -> the number of online processors (the default pool size) */
+static int l_cores(lua_State *L)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    lua_pushinteger(L, n > 0 ? n : 1);
+    return 1;
+}
+
 /* http.writing() -> true while a writer call runs */
 static int l_writing(lua_State *L)
 {
@@ -421,13 +431,14 @@ static int l_serve(lua_State *L)
     lua_Integer max_body = opt_int_field(L, 1, "max_body", 65536);
     lua_Integer max_header = opt_int_field(L, 1, "max_header", 8192);
     lua_Integer timeout = opt_int_field(L, 1, "timeout", 30);
+    lua_Integer max_conn = opt_int_field(L, 1, "max_connections", 256);
     lua_getfield(L, 1, "state");
     const char *dir = luaL_checkstring(L, -1);
     lua_getfield(L, 1, "host");
     const char *host = luaL_optstring(L, -1, "127.0.0.1");
     if (threads < 1 || threads > 256)
         return luaL_error(L, "http.serve: threads must be 1..256");
-    if (max_body < 0 || max_header < 256 || timeout < 1)
+    if (max_body < 0 || max_header < 256 || timeout < 1 || max_conn < 1 || max_conn > 65536)
         return luaL_error(L, "http.serve: bad limits");
 
     serve_state *s = lua_newuserdatauv(L, sizeof *s, 0);
@@ -463,6 +474,7 @@ static int l_serve(lua_State *L)
     retape_http_options ho = {
         .host = host, .port = (int)port, .threads = (unsigned)threads, .max_body = (size_t)max_body,
         .max_header = (size_t)max_header, .timeout_s = (unsigned)timeout,
+        .max_connections = (unsigned)max_conn,
     };
     s->srv = retape_http_start(&ho, on_request, s, &err);
     if (!s->srv) {
@@ -506,7 +518,7 @@ int luaopen_retape_http(lua_State *L)
     new_class(L, CBUF_MT, none, cbuf_gc);
     static const luaL_Reg fns[] = {
         {"serve", l_serve}, {"exclusive", l_exclusive}, {"stopping", l_stopping},
-        {"writing", l_writing}, {NULL, NULL},
+        {"writing", l_writing}, {"cores", l_cores}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     return 1;

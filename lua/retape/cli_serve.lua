@@ -13,15 +13,6 @@ local function read_key(path)
   return key
 end
 
-local function cores()
-  local f = io.open("/proc/cpuinfo")
-  if not f then return 2 end
-  local n = 0
-  for line in f:lines() do if line:match("^processor%s*:") then n = n + 1 end end
-  f:close()
-  return math.max(n, 1)
-end
-
 return function(cli)
   local command, out, fail = cli.command, cli.out, cli.fail
 
@@ -42,7 +33,7 @@ return function(cli)
       { name = "state", arg = "DIR", help = "state store directory (default: FILE.state)" },
       { name = "listen", arg = "HOST:PORT", help = "IPv4 address and port", default = "127.0.0.1:8787" },
       { name = "rules", arg = "NAME|FILE", help = "ruleset: bundled name or a .lua file", default = "default" },
-      { name = "set", arg = "KEY=VALUE", repeat_ = true, help = "override one setting of the ruleset's config (repeatable)" },
+      { name = "set", arg = "KEY=VALUE", repeat_ = true, help = "override one setting of the ruleset's config" },
       { name = "config", arg = "FILE.lua", help = "a Lua file returning a table of config overrides" },
       { name = "ledger", arg = "FILE", help = "SQLite ledger of force-sync and /timed/ledger/trades (default: DIR.ledger.db)" },
       { name = "key-file", arg = "FILE", help = "file holding the API key (else RETAPE_API_KEY)" },
@@ -51,6 +42,7 @@ return function(cli)
       { name = "max-body", arg = "BYTES", type = "integer", help = "larger request bodies answer 413", default = 65536 },
       { name = "max-header", arg = "BYTES", type = "integer", help = "larger URL + headers answer 431", default = 8192 },
       { name = "timeout", arg = "S", type = "integer", help = "idle connection timeout in seconds", default = 30 },
+      { name = "max-connections", arg = "N", type = "integer", help = "open connections at most", default = 256 },
       { name = "quiet", type = "flag", help = "no access log" },
     },
     run = function(o)
@@ -87,8 +79,9 @@ return function(cli)
         sets = o.set or {}, key = key or false, ledger = ledger, quiet = o.quiet or false }
       local http = require "retape.http"
       local sig, err = http.serve {
-        host = host, port = port, threads = o.threads or (cores() + 1), state = state,
+        host = host, port = port, threads = o.threads or (http.cores() + 1), state = state,
         max_body = o.max_body, max_header = o.max_header, timeout = o.timeout,
+        max_connections = o.max_connections,
         app = "retape.serve.app", config = config,
         on_ready = function(p)
           io.stderr:write(string.format("retape serve: listening on http://%s:%d (state %s, rules %s%s)\n",

@@ -124,6 +124,24 @@ start_server "$T/F.log" --db "$DB" --state "$T/F" --no-auth --ledger /nonexisten
 r=$(curl -s -w ' %{http_code}' -X POST "$BASE/timed/admin/force-sync")
 h=$(curl -s -w ' %{http_code}' "$BASE/timed/health")
 tap $([[ $r == '{"ok":false,"error":'*' 500' ]] && [[ $h == *' 200' ]] && echo 0 || echo 1) "a failing handler answers 500 {ok:false} and the server keeps serving" "$r / $h"
+check "debug=1: up to 15 enter_now rows and their count; none without debug" node -e '
+  const base = process.argv[1];
+  (async () => {
+    const post = async (q) => (await fetch(`${base}/timed/admin/replay-ingest?${new URLSearchParams(q)}`, { method: "POST" })).json();
+    const plain = await post({ date: "2026-02-02" });
+    if (!plain.ok || "debug" in plain) throw new Error("without debug: " + JSON.stringify(plain));
+    let bucket = plain.nextBucket, seen = 0;
+    while (bucket !== null) {
+      const r = await post({ date: "2026-02-02", bucket: String(bucket), debug: "1" });
+      if (!r.ok || !r.debug || !Array.isArray(r.debug.rows)) throw new Error(JSON.stringify(r));
+      if (r.debug.rows.length > 15 || r.debug.rows.length > r.debug.enterNowCount) throw new Error(JSON.stringify(r.debug));
+      for (const row of r.debug.rows) if (row.finalStage !== "enter_now" || !row.ticker) throw new Error(JSON.stringify(row));
+      seen += r.debug.enterNowCount;
+      bucket = r.nextBucket;
+    }
+    if (seen === 0) throw new Error("no enter_now row in the day");
+  })().catch((e) => { console.error(e.message); process.exit(1); });
+' "$BASE"
 stop_server "$PID"
 
 # --- SIGTERM during a (slow) replay call: the call completes, exit 0
@@ -185,5 +203,9 @@ same "after SIGKILL + re-run: trades byte-identical to retape replay" "$T/A.trad
 same "after SIGKILL + re-run: lanes byte-identical" "$T/A.lanes" "$T/K.lanes"
 "$RETAPE" run tests/serve/dump_ledger.lua "$T/K.ledger.db" > "$T/K.ledger"
 same "after SIGKILL + re-run: ledger identical" "$T/A.ledger" "$T/K.ledger"
+
+# every server this suite ran: no sanitizer report, no Lua error outside a handler
+found=$(grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:\|^retape serve: [A-Z]* /" "$T"/*.log 2>/dev/null)
+tap $([ -z "$found" ] && echo 0 || echo 1) "server logs: no sanitizer report, no router failure" "$(for f in $found; do grep -m3 "ERROR\|runtime error\|retape serve:" "$f"; done)"
 
 echo "1..$n"
