@@ -182,27 +182,55 @@ while read -r line; do
 done < "$T/load.out"
 grep -q '^ok - load: no torn' "$T/load.out" || grep -q '^not ok - load: no torn' "$T/load.out" || tap 1 "load.mjs ran" "$(tail -5 "$T/load.out")"
 tap $st "the replay under load completes" "$(tail -3 "$T/L.client")"
-stop_server "$PID"
+kill -INT "$PID"; wait "$PID"; st=$?
+tap $([ $st = 0 ] && grep -q "SIGINT: stopped cleanly" "$T/L.log" && echo 0 || echo 1) "SIGINT: exit 0, stopped cleanly" "exit $st: $(tail -2 "$T/L.log")"
 
-# --- SIGKILL during a served replay, restart, the client re-runs the day
+# --- SIGKILL in the middle of a served call: nothing answered is lost, the
+# restarted server takes the client's re-run of the day to the end
+client() { TIMED_API_BASE=$BASE TIMED_API_KEY=$KEY DATE=$DAY LIMIT=7 DELAY_MS=0 REFRESH_DELAY_MS=0 "$@" node tests/serve/replay-ingest.mjs; }
 start_server "$T/K.log" --db "$DB" --state "$T/K" --key-file "$T/key" --quiet
-TIMED_API_BASE=$BASE TIMED_API_KEY=$KEY DATE=$DAY LIMIT=7 DELAY_MS=0 REFRESH_DELAY_MS=0 \
-  node tests/serve/replay-ingest.mjs > "$T/K.client1" 2>&1 &
+client env > "$T/K.client1" 2>&1 &
 CLIENT=$!
-for _ in $(seq 100); do [ "$(grep -c '^bucket' "$T/K.client1")" -ge 60 ] && break; sleep 0.05; done
+for _ in $(seq 200); do [ "$(grep -c '^bucket' "$T/K.client1")" -ge 60 ] && break; sleep 0.05; done
 kill -KILL "$PID"; wait "$PID" 2>/dev/null
 wait "$CLIENT"; st1=$?
+answered=$(grep -c '^bucket' "$T/K.client1")
 start_server "$T/K2.log" --db "$DB" --state "$T/K" --key-file "$T/key" --quiet
-TIMED_API_BASE=$BASE TIMED_API_KEY=$KEY DATE=$DAY LIMIT=7 DELAY_MS=0 REFRESH_DELAY_MS=0 \
-  node tests/serve/replay-ingest.mjs > "$T/K.client2" 2>&1; st2=$?
+runs=$(curl -s "$BASE/retape/runs?key=$KEY" | grep -o '"seq":' | wc -l)
+tap $([ "$runs" -eq "$answered" ] || [ "$runs" -eq $((answered + 1)) ] && echo 0 || echo 1) \
+  "SIGKILL mid-call: every answered call is in the store after restart ($answered answered, $runs recorded)"
+client env > "$T/K.client2" 2>&1; st2=$?
 stop_server "$PID"
-tap $([ $st1 != 0 ] && [ $st2 = 0 ] && echo 0 || echo 1) "SIGKILL mid-day breaks the first client; the re-run completes" "client1 $st1 ($(grep -c '^bucket' "$T/K.client1") calls), client2 $st2: $(tail -2 "$T/K.client2")"
-"$RETAPE" trades --state "$T/K" --json > "$T/K.trades"
-same "after SIGKILL + re-run: trades byte-identical to retape replay" "$T/A.trades" "$T/K.trades"
-"$RETAPE" lanes --state "$T/K" --rules default --json > "$T/K.lanes"
-same "after SIGKILL + re-run: lanes byte-identical" "$T/A.lanes" "$T/K.lanes"
+tap $([ $st1 != 0 ] && [ $st2 = 0 ] && grep -q '"buckets":79,"rowsProcessed":1689,' "$T/K.client2" && echo 0 || echo 1) \
+  "SIGKILL mid-call breaks the first client; the restarted server completes the re-run" "client1 $st1, client2 $st2: $(tail -2 "$T/K.client2")"
+"$RETAPE" ledger --state "$T/K" --out "$T/K.fresh.db" >/dev/null
+"$RETAPE" run tests/serve/dump_ledger.lua "$T/K.fresh.db" > "$T/K.fresh"
 "$RETAPE" run tests/serve/dump_ledger.lua "$T/K.ledger.db" > "$T/K.ledger"
-same "after SIGKILL + re-run: ledger identical" "$T/A.ledger" "$T/K.ledger"
+same "after SIGKILL + re-run: the force-synced ledger equals its store" "$T/K.fresh" "$T/K.ledger"
+
+# --- SIGKILL half-way through the day (between two calls), restart, re-run
+# the day: byte-identical to the same history without the kill
+STOP=40
+start_server "$T/C.log" --db "$DB" --state "$T/C" --key-file "$T/key" --quiet
+client env STOP_AFTER=$STOP > "$T/C.client1" 2>&1
+kill -KILL "$PID"; wait "$PID" 2>/dev/null
+start_server "$T/C2.log" --db "$DB" --state "$T/C" --key-file "$T/key" --quiet
+client env > "$T/C.client2" 2>&1; st2=$?
+stop_server "$PID"
+start_server "$T/N.log" --db "$DB" --state "$T/N" --key-file "$T/key" --quiet
+client env STOP_AFTER=$STOP > "$T/N.client1" 2>&1
+client env > "$T/N.client2" 2>&1
+stop_server "$PID"
+tap $st2 "SIGKILL after $STOP calls, restart: the client re-runs the day" "$(tail -2 "$T/C.client2")"
+for st in C N; do
+  "$RETAPE" trades --state "$T/$st" --json > "$T/$st.trades"
+  "$RETAPE" lanes --state "$T/$st" --rules default --json > "$T/$st.lanes"
+done
+same "after SIGKILL + re-run: trades byte-identical to the run without the kill" "$T/N.trades" "$T/C.trades"
+same "after SIGKILL + re-run: lanes byte-identical to the run without the kill" "$T/N.lanes" "$T/C.lanes"
+"$RETAPE" run tests/serve/dump_ledger.lua "$T/C.ledger.db" > "$T/C.ledger"
+"$RETAPE" run tests/serve/dump_ledger.lua "$T/N.ledger.db" > "$T/N.ledger"
+same "after SIGKILL + re-run: ledger identical to the run without the kill" "$T/N.ledger" "$T/C.ledger"
 
 # every server this suite ran: no sanitizer report, no Lua error outside a handler
 found=$(grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:\|^retape serve: [A-Z]* /" "$T"/*.log 2>/dev/null)
