@@ -99,6 +99,7 @@ static int docall(lua_State *L, int nargs, char **errptr)
     return 0;
 }
 
+/* __gc/__close of a cbuf: frees the buffer (twice is harmless). */
 static int cbuf_gc(lua_State *L)
 {
     cbuf *b = luaL_checkudata(L, 1, CBUF_MT);
@@ -107,6 +108,7 @@ static int cbuf_gc(lua_State *L)
     return 0;
 }
 
+/* Pushes an empty cbuf (raises only on a memory error, holding nothing). */
 static cbuf *new_cbuf(lua_State *L)
 {
     cbuf *b = lua_newuserdatauv(L, sizeof *b, 0);
@@ -116,6 +118,7 @@ static cbuf *new_cbuf(lua_State *L)
     return b;
 }
 
+/* The serve_state of a worker state (NULL outside a server). */
 static serve_state *state_of(lua_State *L)
 {
     lua_getfield(L, LUA_REGISTRYINDEX, SERVER_KEY);
@@ -210,6 +213,7 @@ static void serve_teardown(serve_state *s)
     s->app = s->config = s->lua_dir = NULL;
 }
 
+/* __gc of the serve userdata: frees whatever serve() left (idempotent). */
 static int serve_gc(lua_State *L)
 {
     serve_teardown(luaL_checkudata(L, 1, SERVE_MT));
@@ -412,6 +416,8 @@ static char *layer_dir(lua_State *L)
     return dir;
 }
 
+/* A malloc'd copy of the string field `name` of the table at idx (def when
+ * absent); the caller frees it.  Raises (holding nothing) on a non-string. */
 static char *opt_string_field(lua_State *L, int idx, const char *name, const char *def)
 {
     lua_getfield(L, idx, name);
