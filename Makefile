@@ -20,8 +20,12 @@ SHARED     ?= $(abspath ../shared)
 # Libraries, as pkg-config names, and the Debian packages that provide them.
 PKGS := lua5.4 lua5.4-cjson sqlite3 rocksdb zlib
 DEBS := liblua5.4-dev lua-cjson-dev libsqlite3-dev librocksdb-dev zlib1g-dev pkg-config gcc make
-# What `make test` needs besides the build: the report's browser test.
-TEST_DEBS := chromium nodejs
+# `retape serve`: libmicrohttpd (HTTP/1.1, thread pool, limits, timeouts; see README)
+PKGS += libmicrohttpd
+DEBS += libmicrohttpd-dev
+# What `make test` needs besides the build: the report's browser test (chromium),
+# Node that drives `retape serve` like the app's client, curl.
+TEST_DEBS := chromium nodejs curl
 
 ifeq ($(SANITIZE),1)
 BUILD    := build/asan
@@ -57,6 +61,7 @@ endif
 CORE_SRCS := core/nytime.c core/util.c core/source.c core/kv.c core/ingest.c core/host.c core/fs.c \
              core/lua_retape.c core/lua_source.c core/lua_kv.c core/lua_time.c core/lua_ingest.c core/lua_sql.c \
              core/lua_json.c core/lua_fs.c
+CORE_SRCS += core/http.c core/lua_http.c
 LUA_SRCS  := $(sort $(shell find lua -name '*.lua'))
 CORE_OBJS := $(CORE_SRCS:core/%.c=$(BUILD)/core/%.o) $(BUILD)/embedded_lua.o
 LIB       := $(BUILD)/libretape.a
@@ -88,9 +93,9 @@ deps:
 	  echo "  sudo apt-get install -y $(DEBS)"; exit 1; \
 	fi
 
-# The browser test's tools (headless Chromium, Node); quick when present.
+# The tests' tools (headless Chromium, Node, curl); quick when present.
 test-deps:
-	@if command -v chromium >/dev/null && command -v node >/dev/null; then :; \
+	@if command -v chromium >/dev/null && command -v node >/dev/null && command -v curl >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  echo "test-deps: installing $(TEST_DEBS)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS) >/dev/null; \
@@ -158,6 +163,7 @@ demo: $(HOST) $(LINK)
 test check: $(HOST) $(LINK) $(C_TESTS) $(EXAMPLES) test-deps
 	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) SHARED=$(SHARED) \
 	  SANITIZE=$(SANITIZE) bash tests/run.sh
+
 
 bench: $(HOST) $(BUILD)/tools/bench_floor
 	$(Q)RETAPE=$(abspath $(HOST)) FLOOR=$(abspath $(BUILD)/tools/bench_floor) SHARED=$(SHARED) bash tools/bench.sh

@@ -19,6 +19,9 @@ struct retape_kv {
     rocksdb_options_t *options;
     rocksdb_readoptions_t *read;
     rocksdb_writeoptions_t *write;
+    /* views (retape_kv_view) borrow db from their base and may pin a snapshot */
+    int borrowed;
+    const rocksdb_snapshot_t *snap;
 };
 
 struct retape_kv_batch {
@@ -75,7 +78,9 @@ void retape_kv_close(retape_kv *kv)
 {
     if (!kv)
         return;
-    if (kv->db)
+    if (kv->snap)
+        rocksdb_release_snapshot(kv->db, kv->snap);
+    if (kv->db && !kv->borrowed)
         rocksdb_close(kv->db);
     if (kv->read)
         rocksdb_readoptions_destroy(kv->read);
@@ -274,4 +279,41 @@ void retape_kv_iter_close(retape_kv_iter *it)
     free(it->prefix);
     free(it->from);
     free(it);
+}
+
+/* A second handle on the database of `base` (same process, same RocksDB
+ * instance: RocksDB is thread-safe) with its own read options, so that each
+ * thread can pin its own snapshot.  The view borrows base's database: close
+ * every view before base.  NULL + *errptr when out of memory. */
+retape_kv *retape_kv_view(retape_kv *base, char **errptr)
+{
+    retape_kv *kv = calloc(1, sizeof *kv);
+    if (!kv) {
+        set_error(errptr, "out of memory");
+        return NULL;
+    }
+    kv->db = base->db;
+    kv->borrowed = 1;
+    kv->read = rocksdb_readoptions_create();
+    kv->write = rocksdb_writeoptions_create();
+    return kv;
+}
+
+/* Makes every later get and scan of kv read one consistent point in time:
+ * the state after the last write completed before this call.  Pinning again
+ * moves that point; retape_kv_unpin goes back to reading the latest. */
+void retape_kv_pin(retape_kv *kv)
+{
+    retape_kv_unpin(kv);
+    kv->snap = rocksdb_create_snapshot(kv->db);
+    rocksdb_readoptions_set_snapshot(kv->read, kv->snap);
+}
+
+void retape_kv_unpin(retape_kv *kv)
+{
+    if (!kv->snap)
+        return;
+    rocksdb_readoptions_set_snapshot(kv->read, NULL);
+    rocksdb_release_snapshot(kv->db, kv->snap);
+    kv->snap = NULL;
 }

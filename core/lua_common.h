@@ -63,6 +63,10 @@ int luaopen_retape_jsonenc(lua_State *L);
 int luaopen_retape_fs(lua_State *L);
 /* lua-cjson's safe variant (its header declares only luaopen_cjson). */
 int luaopen_cjson_safe(lua_State *L);
+int luaopen_retape_http(lua_State *L);
+/* lua_kv.c: pushes a closed store object; the caller puts a retape_kv in the
+ * returned slot and the object owns it from then on. */
+retape_kv **retape_lua_kv_newbox(lua_State *L);
 /* Puts every engine module (and cjson) into package.preload. */
 void retape_preload_modules(lua_State *L);
 

@@ -326,3 +326,19 @@ int luaopen_retape_kv(lua_State *L)
     luaL_newlib(L, fns);
     return 1;
 }
+
+/* Pushes a new, closed store object and returns the slot where the caller
+ * stores the retape_kv it hands over (the object then owns it and closes it
+ * on close/__gc).  For hosts that open or share a store in C, e.g. one
+ * retape_kv_view per thread of `retape serve`.  Raises only on a memory
+ * error, before anything is handed over. */
+retape_kv **retape_lua_kv_newbox(lua_State *L)
+{
+    luaL_requiref(L, "retape.kv", luaopen_retape_kv, 0);
+    lua_pop(L, 1);
+    kv_box *box = lua_newuserdatauv(L, sizeof *box, 0);
+    box->kv = NULL;
+    box->iters = NULL;
+    luaL_setmetatable(L, KV_MT);
+    return &box->kv;
+}

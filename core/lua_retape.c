@@ -97,6 +97,7 @@ void retape_preload_modules(lua_State *L)
         {"retape.sql", luaopen_retape_sql},
         {"retape.jsonenc", luaopen_retape_jsonenc},
         {"retape.fs", luaopen_retape_fs},
+        {"retape.http", luaopen_retape_http},
         {"cjson", luaopen_cjson},
         {"cjson.safe", luaopen_cjson_safe},
         {NULL, NULL},

@@ -178,6 +178,16 @@ int retape_kv_iter_next(retape_kv_iter *it, const char **key, size_t *klen,
                         const char **val, size_t *vlen, char **errptr);
 void retape_kv_iter_close(retape_kv_iter *it);
 
+/* A second handle on an open store, for another thread of this process:
+ * shares base's database, has its own read options.  Close every view
+ * before base (retape_kv_close on a view leaves the database open). */
+retape_kv *retape_kv_view(retape_kv *base, char **errptr);
+/* Pins a snapshot: later gets and scans on this handle see the store as it
+ * was at this call (never half of a write batch) until retape_kv_unpin.
+ * Iterators opened while pinned must be closed before the unpin. */
+void retape_kv_pin(retape_kv *kv);
+void retape_kv_unpin(retape_kv *kv);
+
 /* ---------------------------------------------------------------------------
  * Receipts writer: creates `ingest_receipts` with the original DDL and
  * inserts rows with INSERT OR IGNORE (duplicates by receipt_id are skipped).

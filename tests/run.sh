@@ -67,6 +67,9 @@ run_suite "install" bash tests/install/run.sh
 
 echo "Regression cases (three times each, pages of 7 and 50, crash + resume)"
 run_suite "cases" "${VG[@]}" "$RETAPE" test tests/cases examples/cases --repeat 3 --page-sizes
+
+echo "retape serve (loopback HTTP, driven by Node as the app's client)"
+run_suite "serve" bash tests/serve/run.sh
 echo
 if [ -d "$RETAPE_TEST_TMP/vg" ] && grep -l 'ERROR SUMMARY: [1-9]\|definitely lost' "$RETAPE_TEST_TMP"/vg/*.log 2>/dev/null; then
   echo "valgrind findings in the CLI cases:"; cat "$RETAPE_TEST_TMP"/vg/*.log | grep -v 'unimplemented fcntl' | head -60

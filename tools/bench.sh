@@ -8,6 +8,8 @@
 #   engine walk   retape streaming every receipt through retape.source and
 #                 decoding it into a Lua table (what the replay reads)
 #   replay        the full replay: parity ruleset, lanes, trades, RocksDB state
+#   served        the 1-day replay through `retape serve` and the Node client
+#                 loop, next to the same pages in-process (tools/bench_paged.lua)
 # Ratios are against the floors measured in the same run; peak RSS of the
 # 1-day and 5-day corpus shows that memory does not grow with the rows.
 set -euo pipefail
@@ -78,3 +80,48 @@ awk -v ws="$MS_engine_walk_5" -v fs="$MS_floor_scan_5" -v fd="$MS_floor_decode_5
   printf "engine walk / floor decode   %5.2fx the time\n", ws / fd
   printf "replay / floor decode        %5.2fx the time\n", rp / fd
   printf "peak RSS 5-day / 1-day: walk %.2f, replay %.2f (1.00 = flat: memory does not grow with rows)\n", w5 / w1, r5 / r1 }'
+
+# --- retape serve: the same 1-day replay driven over loopback HTTP by the
+# app's client loop (tests/serve/replay-ingest.mjs: pages of 200, then
+# buckets), interleaved with the same calls made in-process
+# (tools/bench_paged.lua).  served / paged is the cost of the HTTP layer;
+# paged / CLI the cost of paging in the engine (each page re-opens its
+# bucket and merges its lane log).  CPU seconds (user + sys of the retape
+# process) are shown beside wall time: they hold still on a busy machine.
+median() { sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"; }
+if command -v node >/dev/null 2>&1; then
+  echo
+  echo "== served replay: retape serve + the client loop (pages of 200), 1-day corpus"
+  TCK=$(getconf CLK_TCK)
+  p_wall=() p_cpu=() s_wall=() s_cpu=()
+  for _ in $(seq "$RUNS"); do
+    t=$( { TIMEFORMAT='%3R %3U %3S'; time "$RETAPE" run tools/bench_paged.lua "$C1" "$STATE/p" 2026-03-02 200 >/dev/null; } 2>&1 )
+    p_wall+=($(awk '{ printf "%d", $1 * 1000 }' <<<"$t")); p_cpu+=($(awk '{ printf "%d", ($2 + $3) * 1000 }' <<<"$t"))
+    rm -rf "$STATE/served" "$STATE/serve.log"
+    "$RETAPE" serve --db "$C1" --state "$STATE/served" --no-auth --quiet --listen 127.0.0.1:0 2>"$STATE/serve.log" &
+    spid=$!
+    port=
+    for _ in $(seq 300); do
+      port=$(sed -n 's#^retape serve: listening on http://127.0.0.1:\([0-9]*\).*#\1#p' "$STATE/serve.log" 2>/dev/null)
+      [ -n "$port" ] && break; sleep 0.05
+    done
+    c0=$(awk '{ print $14 + $15 }' "/proc/$spid/stat")
+    t0=$(date +%s%N)
+    summary=$(TIMED_API_BASE=http://127.0.0.1:$port TIMED_API_KEY=- DATE=2026-03-02 LIMIT=200 DELAY_MS=0 FINISH=0 \
+      node tests/serve/replay-ingest.mjs | tail -1)
+    t1=$(date +%s%N)
+    c1=$(awk '{ print $14 + $15 }' "/proc/$spid/stat")
+    kill -TERM "$spid"; wait "$spid" || true
+    s_wall+=($(( (t1 - t0) / 1000000 ))); s_cpu+=($(( (c1 - c0) * 1000 / TCK )))
+  done
+  SERVE_ROWS=$(sed -n 's/.*"rowsProcessed":\([0-9]*\).*/\1/p' <<<"$summary")
+  CALLS=$(sed -n 's/.*"calls":\([0-9]*\).*/\1/p' <<<"$summary")
+  awk -v sw="$(printf '%s\n' "${s_wall[@]}" | median)" -v sc="$(printf '%s\n' "${s_cpu[@]}" | median)" \
+      -v pw="$(printf '%s\n' "${p_wall[@]}" | median)" -v pc="$(printf '%s\n' "${p_cpu[@]}" | median)" \
+      -v rows="$SERVE_ROWS" -v calls="$CALLS" -v cli="$MS_replay_1" 'BEGIN {
+    printf "%-20s %8d ms  %9.0f rows/s  CPU %6.1f s  (%d HTTP calls; CPU of the server)\n", "served replay 1", sw, rows / (sw / 1000), sc / 1000, calls
+    printf "%-20s %8d ms  %9.0f rows/s  CPU %6.1f s  (the same calls in-process)\n", "paged replay 1", pw, rows / (pw / 1000), pc / 1000
+    printf "%-20s %8d ms  %9.0f rows/s  (one call, measured above)\n", "CLI replay 1", cli, rows / (cli / 1000)
+    printf "the HTTP layer: served / paged  %5.2fx the wall time, %5.2fx the CPU (%+.1f %%)\n", sw / pw, sc / pc, (sc - pc) * 100 / pc
+    printf "paging in the engine: paged / CLI  %5.2fx the wall time\n", pw / cli }'
+fi

@@ -1,0 +1,292 @@
+/*
+ * http.c — the HTTP server of `retape serve`, over libmicrohttpd.
+ *
+ * libmicrohttpd (Debian libmicrohttpd-dev, GNU project, in Debian since 2008)
+ * gives HTTP/1.1 parsing, keep-alive, a thread pool, per-connection memory
+ * limits and idle timeouts in one C library with no other dependency; we add
+ * only what is ours: the body size limit, the header size limit, and one
+ * handler call per complete request.  Nothing here knows routes or JSON.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "http.h"
+#include "retape.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct retape_http_server {
+    struct MHD_Daemon *daemon;
+    retape_http_handler handler;
+    void *ctx;
+    retape_http_options opts;
+    int port;
+    atomic_int inflight; /* requests from their first callback to their completion notice */
+};
+
+/* Per-request state, from the first callback to the completion notice. */
+typedef struct request_state {
+    char *body;
+    size_t len, cap;
+    int over_limit; /* 0, 413 or 431 */
+} request_state;
+
+/* Query arguments collected from libmicrohttpd (names/values borrowed from it). */
+typedef struct arg_list {
+    const char **names, **values;
+    size_t n, cap;
+    int failed;
+} arg_list;
+
+/* MHD_KeyValueIterator: appends one query argument; a name seen again
+ * overwrites its earlier value. */
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    arg_list *a = cls;
+    if (!key)
+        return MHD_YES;
+    for (size_t i = 0; i < a->n; i++) {
+        if (strcmp(a->names[i], key) == 0) {
+            a->values[i] = value ? value : "";
+            return MHD_YES;
+        }
+    }
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 8;
+        const char **n = realloc(a->names, cap * sizeof *n);
+        if (!n) {
+            a->failed = 1;
+            return MHD_NO;
+        }
+        a->names = n;
+        const char **v = realloc(a->values, cap * sizeof *v);
+        if (!v) {
+            a->failed = 1;
+            return MHD_NO;
+        }
+        a->values = v;
+        a->cap = cap;
+    }
+    a->names[a->n] = key;
+    a->values[a->n] = value ? value : "";
+    a->n++;
+    return MHD_YES;
+}
+
+/* MHD_KeyValueIterator: adds the size of one header line to *cls. */
+static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    size_t *total = cls;
+    *total += (key ? strlen(key) : 0) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+/* Queues a response built from what the handler produced (the body's
+ * ownership passes to libmicrohttpd, which frees it). */
+static enum MHD_Result send_response(struct MHD_Connection *conn, retape_http_response *r)
+{
+    struct MHD_Response *resp;
+    if (r->body)
+        resp = MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
+    else
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(r->body);
+        return MHD_NO;
+    }
+    r->body = NULL;
+    if (r->content_type[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    enum MHD_Result rc = MHD_queue_response(conn, (unsigned)(r->status > 0 ? r->status : 500), resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* Builds the request view and calls the handler; queues its response. */
+static enum MHD_Result dispatch(retape_http_server *srv, struct MHD_Connection *conn, const char *url,
+                                const char *method, request_state *rs)
+{
+    arg_list args = {0};
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
+    if (args.failed) {
+        free(args.names);
+        free(args.values);
+        return MHD_NO;
+    }
+    char remote[INET6_ADDRSTRLEN] = "?";
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr, remote,
+                  sizeof remote);
+    retape_http_request req = {
+        .method = method, .path = url, .remote = remote,
+        .n_args = args.n, .arg_names = args.names, .arg_values = args.values,
+        .body = rs->body ? rs->body : "", .body_len = rs->len, .over_limit = rs->over_limit,
+    };
+    retape_http_response resp = {.status = 500};
+    srv->handler(srv->ctx, &req, &resp);
+    free(args.names);
+    free(args.values);
+    return send_response(conn, &resp);
+}
+
+/* MHD_AccessHandlerCallback: called once with the headers, then once per
+ * chunk of body, then once more when the body is complete. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_size,
+                                  void **con_cls)
+{
+    (void)version;
+    retape_http_server *srv = cls;
+    request_state *rs = *con_cls;
+    if (!rs) {
+        rs = calloc(1, sizeof *rs);
+        if (!rs)
+            return MHD_NO;
+        *con_cls = rs;
+        atomic_fetch_add(&srv->inflight, 1);
+        size_t header_bytes = strlen(url);
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_header, &header_bytes);
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, sum_header, &header_bytes);
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (header_bytes > srv->opts.max_header)
+            rs->over_limit = 431;
+        else if (cl && strtoull(cl, NULL, 10) > srv->opts.max_body)
+            rs->over_limit = 413;
+        /* Over a limit: answer at once; libmicrohttpd then closes the
+         * connection without reading the body. */
+        if (rs->over_limit)
+            return dispatch(srv, conn, url, method, rs);
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (rs->over_limit)
+            return MHD_YES;
+        if (rs->len + n > srv->opts.max_body) { /* chunked body over the limit */
+            rs->over_limit = 413;
+            free(rs->body);
+            rs->body = NULL;
+            rs->len = rs->cap = 0;
+            return MHD_YES;
+        }
+        if (rs->len + n + 1 > rs->cap) {
+            size_t cap = rs->cap ? rs->cap : 1024;
+            while (cap < rs->len + n + 1)
+                cap *= 2;
+            char *b = realloc(rs->body, cap);
+            if (!b)
+                return MHD_NO;
+            rs->body = b;
+            rs->cap = cap;
+        }
+        memcpy(rs->body + rs->len, upload_data, n);
+        rs->len += n;
+        rs->body[rs->len] = '\0';
+        return MHD_YES;
+    }
+    return dispatch(srv, conn, url, method, rs);
+}
+
+/* MHD_RequestCompletedCallback: frees the per-request state. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    retape_http_server *srv = cls;
+    request_state *rs = *con_cls;
+    if (rs) {
+        free(rs->body);
+        free(rs);
+        *con_cls = NULL;
+        atomic_fetch_sub(&srv->inflight, 1);
+    }
+}
+
+retape_http_server *retape_http_start(const retape_http_options *opts, retape_http_handler handler,
+                                      void *ctx, char **errptr)
+{
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)opts->port);
+    if (opts->port < 0 || opts->port > 65535 || inet_pton(AF_INET, opts->host, &addr.sin_addr) != 1) {
+        set_error(errptr, "cannot listen on %s:%d: not an IPv4 address and port", opts->host, opts->port);
+        return NULL;
+    }
+    retape_http_server *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        set_error(errptr, "out of memory");
+        return NULL;
+    }
+    atomic_init(&srv->inflight, 0);
+    srv->handler = handler;
+    srv->ctx = ctx;
+    srv->opts = *opts;
+    /* libmicrohttpd's own per-connection buffer must hold what we accept, so
+     * that our 431 (JSON, from the handler) answers before its own does. */
+    size_t memory = opts->max_header * 2 + 16384;
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC, 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads ? opts->threads : 1),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(opts->max_connections ? opts->max_connections : 256),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        set_error(errptr, "cannot listen on %s:%d (address in use, or not allowed)", opts->host, opts->port);
+        free(srv);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : opts->port;
+    return srv;
+}
+
+int retape_http_port(const retape_http_server *srv)
+{
+    return srv->port;
+}
+
+void retape_http_quiesce(retape_http_server *srv)
+{
+    if (srv && srv->daemon) {
+        MHD_socket s = MHD_quiesce_daemon(srv->daemon);
+        if (s != MHD_INVALID_SOCKET)
+            close(s);
+    }
+}
+
+int retape_http_drain(retape_http_server *srv, int timeout_ms)
+{
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    for (int waited = 0; atomic_load(&srv->inflight) > 0; waited += 5) {
+        if (waited >= timeout_ms)
+            return -1;
+        nanosleep(&pause, NULL);
+    }
+    return 0;
+}
+
+void retape_http_stop(retape_http_server *srv)
+{
+    if (!srv)
+        return;
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    free(srv);
+}

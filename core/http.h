@@ -1,0 +1,70 @@
+/*
+ * http.h — a small HTTP/1.1 server over libmicrohttpd (mechanism only).
+ *
+ * The server owns the sockets, a pool of threads, request size limits and
+ * timeouts; it knows nothing of routes, auth or JSON.  Each complete request
+ * is handed to one handler callback, on a server thread, possibly several at
+ * once: the handler must be thread-safe.  Conventions as in retape.h (errors
+ * as a malloc'd message in *errptr, freed with retape_free).
+ */
+#ifndef RETAPE_HTTP_H
+#define RETAPE_HTTP_H
+
+#include <stddef.h>
+
+typedef struct retape_http_server retape_http_server;
+
+/* One request.  Every pointer is borrowed for the duration of the handler call. */
+typedef struct retape_http_request {
+    const char *method;  /* "GET", "POST", ... */
+    const char *path;    /* URL path without the query, percent-decoded */
+    const char *remote;  /* peer address, e.g. "127.0.0.1" */
+    size_t n_args;       /* query arguments (a name given twice keeps its last value) */
+    const char **arg_names, **arg_values; /* a value-less "?debug" has value "" */
+    const char *body;    /* request body ("" when none) */
+    size_t body_len;
+    /* 0 = complete; 413 = the body is over max_body (not read); 431 = the
+     * request line and headers are over max_header.  The handler still
+     * answers (with that status, typically). */
+    int over_limit;
+} retape_http_request;
+
+/* The handler fills status, content_type and body (malloc'd; the server frees
+ * it).  A handler that leaves body NULL answers an empty body. */
+typedef struct retape_http_response {
+    int status;
+    char content_type[64];
+    char *body;
+    size_t body_len;
+} retape_http_response;
+
+typedef void (*retape_http_handler)(void *ctx, const retape_http_request *req, retape_http_response *resp);
+
+typedef struct retape_http_options {
+    const char *host;    /* IPv4 address to listen on, e.g. "127.0.0.1" */
+    int port;            /* 0 = any free port (see retape_http_port) */
+    unsigned threads;    /* worker threads (>= 1) */
+    size_t max_body;     /* bytes; larger bodies answer 413 without being read */
+    size_t max_header;   /* bytes of URL + headers; larger requests answer 431 */
+    unsigned timeout_s;  /* idle connection timeout */
+    unsigned max_connections; /* open connections at most (0 = 256) */
+} retape_http_options;
+
+/* Starts listening and serving on a pool of opts->threads threads.  The
+ * caller should block the signals it wants to handle itself before calling
+ * (the threads inherit the mask).  NULL + *errptr on failure (address in use,
+ * bad address). */
+retape_http_server *retape_http_start(const retape_http_options *opts, retape_http_handler handler,
+                                      void *ctx, char **errptr);
+/* The port actually bound. */
+int retape_http_port(const retape_http_server *srv);
+/* Stops accepting new connections; requests in flight continue. */
+void retape_http_quiesce(retape_http_server *srv);
+/* Waits (up to timeout_ms) until every request received so far has been
+ * answered and its response sent.  0, or -1 on timeout. */
+int retape_http_drain(retape_http_server *srv, int timeout_ms);
+/* Waits for the requests in flight, closes every connection and frees the
+ * server.  NULL is a no-op. */
+void retape_http_stop(retape_http_server *srv);
+
+#endif

@@ -1,0 +1,531 @@
+/*
+ * lua_http.c — Lua bridge of http.c: `require "retape.http"`, the threads
+ * and Lua states of `retape serve`.
+ *
+ *   http.serve { host =, port =, threads =, max_body =, max_header =,
+ *                timeout =, max_connections =, state = DIR, app = "retape.serve.app",
+ *                config = JSON, on_ready = function(port) end }
+ *       -> "SIGTERM" | "SIGINT"  (blocks until one of them)  | nil, message
+ *   http.exclusive(text) -> reply | nil, "busy" | nil, "stopping" | nil, error
+ *   http.stopping() -> boolean
+ *   http.writing() -> boolean (a writer call is running)
+ *   http.cores() -> online processors
+ *
+ * Lua states are not thread-safe, so serve() builds one Lua state per server
+ * thread ("readers") plus one "writer" state, each with the Lua layer of
+ * this process and its own view (retape_kv_view) of one shared RocksDB
+ * store.  Each state runs `require(app).init(role, config, kv)`, which
+ * returns its handler.  A request runs in a free reader state, its kv view
+ * pinned to a snapshot for the whole request (a read never sees half of a
+ * committed batch).  A reader that needs to write calls http.exclusive():
+ * the writer state runs the text through its handler under a mutex taken
+ * with trylock — one writer at a time, "busy" otherwise — while the other
+ * readers keep serving.  SIGTERM/SIGINT: stop accepting, wait for the
+ * writer call in progress (its bucket commits), wait for the reads in
+ * flight, close everything, return.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "http.h"
+#include "lua_common.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SERVE_MT "retape.http.serve"
+#define CBUF_MT "retape.http.cbuf"
+#define SERVER_KEY "retape.http.server" /* registry: the serve_state of a worker state */
+
+typedef struct worker {
+    retape_host *host;
+    lua_State *L;
+    retape_kv *view;  /* borrowed: owned by the store object inside L */
+    int handler_ref;  /* registry ref of the handler init() returned */
+    pthread_mutex_t mu;
+    int mu_ready;
+} worker;
+
+typedef struct serve_state {
+    retape_kv *kv;            /* the base store, owned */
+    worker *readers;          /* n_readers states (calloc'd) */
+    unsigned n_readers;
+    worker writer;
+    retape_http_server *srv;
+    atomic_int stopping;
+    atomic_int writing; /* a writer call is running */
+    char *app, *config, *lua_dir;
+} serve_state;
+
+/* A malloc'd buffer owned by a Lua userdata, so that text carried between
+ * two Lua states is freed even if pushing it raises. */
+typedef struct cbuf {
+    char *p;
+    size_t n;
+} cbuf;
+
+/* Message handler: any error value -> string + traceback (as host.c). */
+static int msghandler(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+/* Calls the function below its nargs arguments under msghandler, in state
+ * L (any thread that holds L's mutex).  Returns 0, or -1 with a malloc'd
+ * message in *errptr (caller frees).  Never raises. */
+static int docall(lua_State *L, int nargs, char **errptr)
+{
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, msghandler);
+    lua_insert(L, base);
+    int status = lua_pcall(L, nargs, 0, base);
+    lua_remove(L, base);
+    if (status != LUA_OK) {
+        set_error(errptr, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "(no message)");
+        lua_pop(L, 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* __gc/__close of a cbuf: frees the buffer (twice is harmless). */
+static int cbuf_gc(lua_State *L)
+{
+    cbuf *b = luaL_checkudata(L, 1, CBUF_MT);
+    free(b->p);
+    b->p = NULL;
+    return 0;
+}
+
+/* Pushes an empty cbuf (raises only on a memory error, holding nothing). */
+static cbuf *new_cbuf(lua_State *L)
+{
+    cbuf *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->p = NULL;
+    b->n = 0;
+    luaL_setmetatable(L, CBUF_MT);
+    return b;
+}
+
+/* The serve_state of a worker state (NULL outside a server). */
+static serve_state *state_of(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, SERVER_KEY);
+    serve_state *s = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return s;
+}
+
+/* ---------------------------------------------------------------------------
+ * worker states */
+
+/* Protected: sets up a worker state (args: serve_state, worker, role). */
+static int worker_init(lua_State *L)
+{
+    serve_state *s = lua_touserdata(L, 1);
+    worker *w = lua_touserdata(L, 2);
+    const char *role = lua_tostring(L, 3);
+    lua_pushlightuserdata(L, s);
+    lua_setfield(L, LUA_REGISTRYINDEX, SERVER_KEY);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, s->app);
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "init");
+    lua_pushstring(L, role);
+    lua_pushstring(L, s->config);
+    retape_kv **slot = retape_lua_kv_newbox(L);
+    char *err = NULL;
+    *slot = retape_kv_view(s->kv, &err);
+    if (!*slot)
+        return raise_message(L, err);
+    w->view = *slot;
+    lua_call(L, 3, 1);
+    luaL_checktype(L, -1, LUA_TFUNCTION);
+    w->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+/* Creates a worker's Lua state and runs its init.  0, or -1 + *errptr. */
+static int worker_start(serve_state *s, worker *w, const char *role, char **errptr)
+{
+    if (pthread_mutex_init(&w->mu, NULL) != 0)
+        return set_error(errptr, "cannot create a mutex");
+    w->mu_ready = 1;
+    retape_host_options ho = {.lua_dir = s->lua_dir};
+    w->host = retape_host_new(&ho, errptr);
+    if (!w->host)
+        return -1;
+    w->L = retape_host_lua(w->host);
+    lua_pushcfunction(w->L, worker_init);
+    lua_pushlightuserdata(w->L, s);
+    lua_pushlightuserdata(w->L, w);
+    lua_pushstring(w->L, role);
+    char *err = NULL;
+    if (docall(w->L, 3, &err) != 0) {
+        set_error(errptr, "serve: %s state: %s", role, err);
+        free(err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Closes a worker's state (its kv view with it). */
+static void worker_free(worker *w)
+{
+    retape_host_free(w->host);
+    w->host = NULL;
+    w->L = NULL;
+    w->view = NULL;
+    if (w->mu_ready)
+        pthread_mutex_destroy(&w->mu);
+    w->mu_ready = 0;
+}
+
+/* Stops the server and frees everything of s (idempotent; the __gc of the
+ * serve userdata). */
+static void serve_teardown(serve_state *s)
+{
+    retape_http_stop(s->srv);
+    s->srv = NULL;
+    if (s->readers) {
+        for (unsigned i = 0; i < s->n_readers; i++)
+            worker_free(&s->readers[i]);
+        free(s->readers);
+        s->readers = NULL;
+    }
+    worker_free(&s->writer);
+    retape_kv_close(s->kv);
+    s->kv = NULL;
+    free(s->app);
+    free(s->config);
+    free(s->lua_dir);
+    s->app = s->config = s->lua_dir = NULL;
+}
+
+/* __gc of the serve userdata: frees whatever serve() left (idempotent). */
+static int serve_gc(lua_State *L)
+{
+    serve_teardown(luaL_checkudata(L, 1, SERVE_MT));
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * requests */
+
+/* Protected, in a reader state: builds the request table, calls the
+ * handler, copies (status, body, content type) into the response.  The body
+ * is malloc'd last, after everything that can raise. */
+static int call_handler(lua_State *L)
+{
+    worker *w = lua_touserdata(L, 1);
+    const retape_http_request *req = lua_touserdata(L, 2);
+    retape_http_response *resp = lua_touserdata(L, 3);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->handler_ref);
+    lua_createtable(L, 0, 7);
+    lua_pushstring(L, req->method);
+    lua_setfield(L, -2, "method");
+    lua_pushstring(L, req->path);
+    lua_setfield(L, -2, "path");
+    lua_pushstring(L, req->remote);
+    lua_setfield(L, -2, "remote");
+    lua_pushlstring(L, req->body, req->body_len);
+    lua_setfield(L, -2, "body");
+    lua_pushinteger(L, req->over_limit);
+    lua_setfield(L, -2, "over_limit");
+    lua_createtable(L, 0, (int)req->n_args);
+    for (size_t i = 0; i < req->n_args; i++) {
+        lua_pushstring(L, req->arg_values[i]);
+        lua_setfield(L, -2, req->arg_names[i]);
+    }
+    lua_setfield(L, -2, "query");
+    lua_call(L, 1, 3);
+    lua_Integer status = luaL_checkinteger(L, -3);
+    size_t n;
+    const char *body = luaL_checklstring(L, -2, &n);
+    const char *ctype = luaL_optstring(L, -1, "application/json");
+    char *copy = malloc(n + 1);
+    if (!copy)
+        return luaL_error(L, "out of memory");
+    memcpy(copy, body, n);
+    resp->body = copy;
+    resp->body_len = n;
+    resp->status = (int)status;
+    snprintf(resp->content_type, sizeof resp->content_type, "%s", ctype);
+    return 0;
+}
+
+/* Takes a free reader state (there are as many as server threads, so one is
+ * free unless something is wrong; then waits for the first). */
+static worker *acquire_reader(serve_state *s)
+{
+    for (unsigned i = 0; i < s->n_readers; i++)
+        if (pthread_mutex_trylock(&s->readers[i].mu) == 0)
+            return &s->readers[i];
+    pthread_mutex_lock(&s->readers[0].mu);
+    return &s->readers[0];
+}
+
+/* retape_http_handler: runs one request in a reader state, on a snapshot. */
+static void on_request(void *ctx, const retape_http_request *req, retape_http_response *resp)
+{
+    serve_state *s = ctx;
+    worker *w = acquire_reader(s);
+    retape_kv_pin(w->view);
+    lua_pushcfunction(w->L, call_handler);
+    lua_pushlightuserdata(w->L, w);
+    lua_pushlightuserdata(w->L, (void *)req);
+    lua_pushlightuserdata(w->L, resp);
+    char *err = NULL;
+    if (docall(w->L, 3, &err) != 0) {
+        /* the router answers handler errors itself; this is the router failing */
+        fprintf(stderr, "retape serve: %s %s: %s\n", req->method, req->path, err);
+        free(err);
+        static const char fallback[] = "{\"ok\":false,\"error\":\"internal error (see the server log)\"}";
+        free(resp->body);
+        resp->body = malloc(sizeof fallback);
+        if (resp->body)
+            memcpy(resp->body, fallback, sizeof fallback - 1);
+        resp->body_len = resp->body ? sizeof fallback - 1 : 0;
+        resp->status = 500;
+        snprintf(resp->content_type, sizeof resp->content_type, "application/json");
+    }
+    lua_settop(w->L, 0);
+    retape_kv_unpin(w->view);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Protected, in the writer state: handler(text) -> reply copied into the
+ * reader's cbuf (malloc'd last). */
+static int call_writer(lua_State *W)
+{
+    worker *w = lua_touserdata(W, 1);
+    const char *text = lua_touserdata(W, 2);
+    size_t len = (size_t)lua_tointeger(W, 3);
+    cbuf *out = lua_touserdata(W, 4);
+    lua_rawgeti(W, LUA_REGISTRYINDEX, w->handler_ref);
+    lua_pushlstring(W, text, len);
+    lua_call(W, 1, 1);
+    size_t n;
+    const char *reply = luaL_checklstring(W, -1, &n);
+    char *copy = malloc(n + 1);
+    if (!copy)
+        return luaL_error(W, "out of memory");
+    memcpy(copy, reply, n);
+    copy[n] = '\0';
+    out->p = copy;
+    out->n = n;
+    return 0;
+}
+
+/* http.exclusive(text) -> reply | nil, "busy" | nil, "stopping" | nil, message
+ * Runs text through the writer state's handler, if no other writer call is
+ * in progress.  Called from a reader state's handler. */
+static int l_exclusive(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    serve_state *s = state_of(L);
+    if (!s || !s->writer.L)
+        return luaL_error(L, "http.exclusive: not inside a server");
+    cbuf *out = new_cbuf(L);
+    if (pthread_mutex_trylock(&s->writer.mu) != 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "busy");
+        return 2;
+    }
+    if (atomic_load(&s->stopping)) {
+        pthread_mutex_unlock(&s->writer.mu);
+        lua_pushnil(L);
+        lua_pushliteral(L, "stopping");
+        return 2;
+    }
+    lua_State *W = s->writer.L;
+    lua_pushcfunction(W, call_writer);
+    lua_pushlightuserdata(W, &s->writer);
+    lua_pushlightuserdata(W, (void *)text);
+    lua_pushinteger(W, (lua_Integer)len);
+    lua_pushlightuserdata(W, out);
+    char *err = NULL;
+    atomic_store(&s->writing, 1);
+    int rc = docall(W, 4, &err);
+    atomic_store(&s->writing, 0);
+    lua_settop(W, 0);
+    pthread_mutex_unlock(&s->writer.mu);
+    if (rc != 0) {
+        out->p = err; /* owned by the cbuf from here: freed even if a push raises */
+        out->n = err ? strlen(err) : 0;
+        lua_pushnil(L);
+        lua_pushlstring(L, out->p ? out->p : "writer failed", out->p ? out->n : 13);
+        return 2;
+    }
+    lua_pushlstring(L, out->p, out->n);
+    free(out->p);
+    out->p = NULL;
+    return 1;
+}
+
+/* http.stopping() -> true once the server received SIGTERM/SIGINT */
+static int l_stopping(lua_State *L)
+{
+    serve_state *s = state_of(L);
+    lua_pushboolean(L, s && atomic_load(&s->stopping));
+    return 1;
+}
+
+/* http.cores() -> the number of online processors (the default pool size) */
+static int l_cores(lua_State *L)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    lua_pushinteger(L, n > 0 ? n : 1);
+    return 1;
+}
+
+/* http.writing() -> true while a writer call runs */
+static int l_writing(lua_State *L)
+{
+    serve_state *s = state_of(L);
+    lua_pushboolean(L, s && atomic_load(&s->writing));
+    return 1;
+}
+
+/* The override directory of this state's Lua layer (the upvalue of host.c's
+ * searcher), so that worker states load the same layer; NULL = embedded. */
+static char *layer_dir(lua_State *L)
+{
+    char *dir = NULL;
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "searchers");
+    lua_geti(L, -1, 2);
+    if (lua_iscfunction(L, -1) && lua_getupvalue(L, -1, 1)) {
+        if (lua_type(L, -1) == LUA_TSTRING)
+            dir = dup_string(lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 3);
+    return dir;
+}
+
+/* A malloc'd copy of the string field `name` of the table at idx (def when
+ * absent); the caller frees it.  Raises (holding nothing) on a non-string. */
+static char *opt_string_field(lua_State *L, int idx, const char *name, const char *def)
+{
+    lua_getfield(L, idx, name);
+    const char *v = luaL_optstring(L, -1, def);
+    char *copy = dup_string(v);
+    lua_pop(L, 1);
+    return copy;
+}
+
+/* http.serve(opts) — see the top of the file.  Everything it allocates
+ * hangs off a userdata whose __gc frees it, so a raise leaks nothing. */
+static int l_serve(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer port = opt_int_field(L, 1, "port", 8787);
+    lua_Integer threads = opt_int_field(L, 1, "threads", 2);
+    lua_Integer max_body = opt_int_field(L, 1, "max_body", 65536);
+    lua_Integer max_header = opt_int_field(L, 1, "max_header", 8192);
+    lua_Integer timeout = opt_int_field(L, 1, "timeout", 30);
+    lua_Integer max_conn = opt_int_field(L, 1, "max_connections", 256);
+    lua_getfield(L, 1, "state");
+    const char *dir = luaL_checkstring(L, -1);
+    lua_getfield(L, 1, "host");
+    const char *host = luaL_optstring(L, -1, "127.0.0.1");
+    if (threads < 1 || threads > 256)
+        return luaL_error(L, "http.serve: threads must be 1..256");
+    if (max_body < 0 || max_header < 256 || timeout < 1 || max_conn < 1 || max_conn > 65536)
+        return luaL_error(L, "http.serve: bad limits");
+
+    serve_state *s = lua_newuserdatauv(L, sizeof *s, 0);
+    memset(s, 0, sizeof *s);
+    atomic_init(&s->stopping, 0);
+    atomic_init(&s->writing, 0);
+    luaL_setmetatable(L, SERVE_MT);
+    int sidx = lua_gettop(L);
+    s->app = opt_string_field(L, 1, "app", "retape.serve.app");
+    s->config = opt_string_field(L, 1, "config", "{}");
+    s->lua_dir = layer_dir(L);
+    char *err = NULL;
+    s->kv = retape_kv_open(dir, &err);
+    if (!s->kv)
+        return push_failure(L, err);
+    s->n_readers = (unsigned)threads;
+    s->readers = calloc(s->n_readers, sizeof *s->readers);
+    if (!s->readers)
+        return luaL_error(L, "out of memory");
+    int failed = worker_start(s, &s->writer, "writer", &err);
+    for (unsigned i = 0; i < s->n_readers && !failed; i++)
+        failed = worker_start(s, &s->readers[i], "reader", &err);
+    if (failed) {
+        serve_teardown(s);
+        return push_failure(L, err);
+    }
+
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &old); /* the server threads inherit it */
+    retape_http_options ho = {
+        .host = host, .port = (int)port, .threads = (unsigned)threads, .max_body = (size_t)max_body,
+        .max_header = (size_t)max_header, .timeout_s = (unsigned)timeout,
+        .max_connections = (unsigned)max_conn,
+    };
+    s->srv = retape_http_start(&ho, on_request, s, &err);
+    if (!s->srv) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        serve_teardown(s);
+        return push_failure(L, err);
+    }
+    lua_getfield(L, 1, "on_ready");
+    if (lua_isfunction(L, -1)) {
+        lua_pushinteger(L, retape_http_port(s->srv));
+        if (docall(L, 1, &err) != 0) {
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            serve_teardown(s);
+            return push_failure(L, err);
+        }
+    } else {
+        lua_pop(L, 1);
+    }
+
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0)
+        ;
+    atomic_store(&s->stopping, 1);
+    retape_http_quiesce(s->srv);
+    pthread_mutex_lock(&s->writer.mu);   /* the writer call in progress ends (and commits) */
+    retape_http_drain(s->srv, 10000);    /* every answer already computed is sent */
+    retape_http_stop(s->srv);
+    s->srv = NULL;
+    pthread_mutex_unlock(&s->writer.mu);
+    serve_teardown(s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    lua_settop(L, sidx);
+    lua_pushstring(L, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    return 1;
+}
+
+int luaopen_retape_http(lua_State *L)
+{
+    static const luaL_Reg none[] = {{NULL, NULL}};
+    new_class(L, SERVE_MT, none, serve_gc);
+    new_class(L, CBUF_MT, none, cbuf_gc);
+    static const luaL_Reg fns[] = {
+        {"serve", l_serve}, {"exclusive", l_exclusive}, {"stopping", l_stopping},
+        {"writing", l_writing}, {"cores", l_cores}, {NULL, NULL},
+    };
+    luaL_newlib(L, fns);
+    return 1;
+}

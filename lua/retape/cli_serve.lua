@@ -1,0 +1,96 @@
+-- `retape serve`: the original worker's replay endpoints over HTTP, so the
+-- app's own client (scripts/replay-ingest.js) and views work against retape.
+-- Registered into retape.cli by calling this module with it.
+local args = require "retape.args"
+local json = require "retape.json"
+
+local function read_key(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local key = f:read("a"):gsub("%s+$", "")
+  f:close()
+  if key == "" then return nil, path .. ": empty key file" end
+  return key
+end
+
+return function(cli)
+  local command, out, fail = cli.command, cli.out, cli.fail
+
+  command("serve", {
+    summary = "Serve the original replay endpoints over HTTP (a drop-in backend for the app's client)",
+    usage = "retape serve --db FILE --state DIR [--listen 127.0.0.1:8787] [--rules NAME|FILE] [--set K=V]... "
+         .. "[--key-file FILE | --no-auth]",
+    details = "POST /timed/admin/replay-ingest (date, ticker, bucket, bucketOffset, limit, scriptVersion,\n"
+           .. "cleanSlate, debug), /timed/admin/refresh-latest-from-ingest, /timed/admin/force-sync (the ledger\n"
+           .. "sync); GET /timed/all, /timed/latest?ticker=, /timed/trades, /timed/ledger/trades, /timed/health,\n"
+           .. "/timed/version, and retape's /retape/lanes?date&at, /retape/trades?by=day|pnl|history, /retape/runs.\n"
+           .. "Admin and /retape/ endpoints need ?key= (from --key-file or RETAPE_API_KEY; --no-auth only on a\n"
+           .. "loopback address).  One replay at a time (409 otherwise); reads go on during it, each on a\n"
+           .. "snapshot of the store.  One access-log line per request on stderr.  SIGTERM/SIGINT finish the\n"
+           .. "bucket in progress, commit, and exit 0.",
+    options = {
+      { name = "db", arg = "FILE", help = "receipts database (ingest_receipts)" },
+      { name = "state", arg = "DIR", help = "state store directory (default: FILE.state)" },
+      { name = "listen", arg = "HOST:PORT", help = "IPv4 address and port", default = "127.0.0.1:8787" },
+      { name = "rules", arg = "NAME|FILE", help = "ruleset: bundled name or a .lua file", default = "default" },
+      { name = "set", arg = "KEY=VALUE", repeat_ = true, help = "override one setting of the ruleset's config" },
+      { name = "config", arg = "FILE.lua", help = "a Lua file returning a table of config overrides" },
+      { name = "ledger", arg = "FILE", help = "SQLite ledger of force-sync and /timed/ledger/trades (default: DIR.ledger.db)" },
+      { name = "key-file", arg = "FILE", help = "file holding the API key (else RETAPE_API_KEY)" },
+      { name = "no-auth", type = "flag", help = "serve without a key (loopback addresses only)" },
+      { name = "threads", arg = "N", type = "integer", help = "server threads (default: cores + 1, one for the writer)" },
+      { name = "max-body", arg = "BYTES", type = "integer", help = "larger request bodies answer 413", default = 65536 },
+      { name = "max-header", arg = "BYTES", type = "integer", help = "larger URL + headers answer 431", default = 8192 },
+      { name = "timeout", arg = "S", type = "integer", help = "idle connection timeout in seconds", default = 30 },
+      { name = "max-connections", arg = "N", type = "integer", help = "open connections at most", default = 256 },
+      { name = "quiet", type = "flag", help = "no access log" },
+    },
+    run = function(o)
+      if not o.db then args.usage_error("missing --db FILE") end
+      local state = o.state or (o.db .. ".state")
+      local host, port = o.listen:match("^([%d%.]+):(%d+)$")
+      port = math.tointeger(tonumber(port))
+      if not host or not port or port > 65535 then
+        args.usage_error("--listen expects IPv4:PORT, got '%s'", o.listen)
+      end
+      local loopback = host:match("^127%.") ~= nil
+      local key, kerr
+      if o.key_file then
+        key, kerr = read_key(o.key_file)
+        if not key then return fail("serve", kerr) end
+      elseif os.getenv("RETAPE_API_KEY") and os.getenv("RETAPE_API_KEY") ~= "" then
+        key = os.getenv("RETAPE_API_KEY")
+      end
+      if key and o.no_auth then args.usage_error("give a key or --no-auth, not both") end
+      if not key then
+        if not o.no_auth then
+          return fail("serve", "no API key: give --key-file FILE or set RETAPE_API_KEY (or --no-auth on a loopback address)")
+        end
+        if not loopback then return fail("serve", "--no-auth is allowed on a loopback address only, not " .. host) end
+      end
+      local f = io.open(o.db, "rb")
+      if not f then return fail("serve", o.db .. ": no such receipts database") end
+      f:close()
+      -- the ruleset and overrides are checked here, before anything listens
+      local ok, rerr = pcall(require("retape.serve.engine").rules, { rules = o.rules, config = o.config, sets = o.set })
+      if not ok then return fail("serve", tostring(rerr)) end
+      local ledger = o.ledger or (state:gsub("/+$", "") .. ".ledger.db")
+      local config = json.encode { db = o.db, state = state, rules = o.rules, config = o.config or false,
+        sets = o.set or {}, key = key or false, ledger = ledger, quiet = o.quiet or false }
+      local http = require "retape.http"
+      local sig, err = http.serve {
+        host = host, port = port, threads = o.threads or (http.cores() + 1), state = state,
+        max_body = o.max_body, max_header = o.max_header, timeout = o.timeout,
+        max_connections = o.max_connections,
+        app = "retape.serve.app", config = config,
+        on_ready = function(p)
+          io.stderr:write(string.format("retape serve: listening on http://%s:%d (state %s, rules %s%s)\n",
+            host, p, state, o.rules, key and "" or ", no auth"))
+        end,
+      }
+      if not sig then return fail("serve", err) end
+      io.stderr:write(string.format("retape serve: %s: stopped cleanly\n", sig))
+      return 0
+    end,
+  })
+end

@@ -1,0 +1,71 @@
+-- retape.serve.app — what each Lua state of `retape serve` runs.
+-- retape.http.serve calls init(role, config_json, kv) once per state:
+--   "reader": returns handler(req) -> status, body, content type.  The
+--             router, auth, the endpoints and the access log; admin
+--             endpoints pass their work to the writer through http.exclusive.
+--   "writer": returns handler(text) -> "STATUS\nBODY", the one state that
+--             runs replays and ledger syncs (one call at a time).
+local cjson = require "cjson"
+local router = require "retape.serve.router"
+local engine = require "retape.serve.engine"
+local original = require "retape.serve.original"
+local log = require "retape.serve.log"
+local core = require "retape.core"
+
+local M = {}
+
+local STOPPED = setmetatable({}, { __tostring = function() return "the server is stopping" end })
+
+local function writer(cfg, kv)
+  local http = require "retape.http"
+  -- between two buckets of a long call: stop if SIGTERM/SIGINT came (the
+  -- bucket just committed stays committed)
+  local w = engine.writer(cfg, kv, function(p)
+    if p.index < p.total and http.stopping() then error(STOPPED, 0) end
+  end)
+  local ops = original.writer_ops(w, cfg.ledger)
+  local json = require "retape.json"
+  return function(text)
+    local msg = cjson.decode(text)
+    local op = ops[msg.op]
+    if not op then return "400\n" .. router.error_body("unknown operation " .. tostring(msg.op)) end
+    local ok, status, value, order = pcall(op, msg.params)
+    if not ok then
+      local e = status
+      if engine.is_param_error(e) then return "400\n" .. router.error_body(tostring(e)) end
+      if e == STOPPED then return "503\n" .. router.error_body(tostring(e)) end
+      return "500\n" .. router.error_body(tostring(e))
+    end
+    return status .. "\n" .. json.encode(value, order)
+  end
+end
+
+local function reader(cfg, kv)
+  local ctx = { key = cfg.key or false, ledger = cfg.ledger, st = engine.open_store(kv), R = engine.rules(cfg) }
+  local r = router.new()
+  original.register(r, ctx)
+  require("retape.serve.own").register(r, ctx)
+  local quiet = cfg.quiet
+  return function(req)
+    local t0 = core.monotonic_ms()
+    local status, body, ctype
+    if req.over_limit == 413 then
+      status, body, ctype = 413, router.error_body("request body too large"), "application/json"
+    elseif req.over_limit == 431 then
+      status, body, ctype = 431, router.error_body("request line and headers too large"), "application/json"
+    else
+      status, body, ctype = r:dispatch(req, ctx)
+    end
+    if not quiet then log.write(req, status, core.monotonic_ms() - t0) end
+    return status, body, ctype
+  end
+end
+
+function M.init(role, config, kv)
+  local cfg = cjson.decode(config)
+  for k, v in pairs(cfg) do if v == cjson.null then cfg[k] = nil end end
+  if role == "writer" then return writer(cfg, kv) end
+  return reader(cfg, kv)
+end
+
+return M

@@ -1,0 +1,155 @@
+-- retape.serve.engine — the one adapter between `retape serve` and the
+-- replay engine.  Every call the server makes into retape.replay,
+-- retape.store, retape.results, retape.manifest, retape.ledger,
+-- retape.views and retape.rules is here, so the server follows the engine
+-- by changing this file only.
+local replay = require "retape.replay"
+local store = require "retape.store"
+local results = require "retape.results"
+local manifest = require "retape.manifest"
+local json = require "retape.json"
+
+local M = {}
+
+M.DEFAULT_SCRIPT_VERSION = "2.5.0"
+
+-- rules(cfg) -> ruleset: cfg.rules (name or file), then cfg.config (file)
+-- and cfg.sets ({ "KEY=VALUE", ... }) as `retape replay` applies them.
+function M.rules(cfg)
+  local rules = require "retape.rules"
+  local R = rules.load(cfg.rules)
+  if cfg.config then
+    local t, where = rules.load_config_file(cfg.config)
+    rules.apply_overrides(R, t, where)
+  end
+  if cfg.sets and #cfg.sets > 0 then
+    local sets = {}
+    for _, text in ipairs(cfg.sets) do
+      local k, v = rules.parse_set(text)
+      sets[k] = v
+    end
+    rules.apply_overrides(R, sets, "--set")
+  end
+  return R
+end
+
+-- open_store(kv) -> store over an open kv handle (the server's, not closed by it)
+function M.open_store(kv) return assert(store.open(kv)) end
+
+---------------------------------------------------------------------------
+-- writing (the writer state only)
+
+local Writer = {}
+Writer.__index = Writer
+
+-- writer(cfg, kv, on_bucket) -> writer.  One replay per script version; the
+-- store stays open for the life of the server.
+function M.writer(cfg, kv, on_bucket)
+  local self = setmetatable({ cfg = cfg, st = M.open_store(kv), R = M.rules(cfg), on_bucket = on_bucket }, Writer)
+  return self
+end
+
+function Writer:replay_for(script_version)
+  if self.rp and self.sv == script_version then return self.rp end
+  if self.rp then self.rp:close() end
+  self.rp = nil
+  local rp, err = replay.open { db = self.cfg.db, state = self.st, rules = self.R,
+    script_version = script_version, on_bucket = self.on_bucket,
+    on_row = function(row, _, ex, stage, final, forced)
+      local d = self.debug
+      if not d or final ~= "enter_now" then return end
+      d.enterNowCount = d.enterNowCount + 1
+      if #d.rows < 15 then
+        d.rows[#d.rows + 1] = { ticker = row.ticker, ts = row.ts, receipt_id = row.receipt_id, stage = stage,
+          finalStage = final, forced = forced or json.null,
+          prevStage = type(ex) == "table" and ex.kanban_stage or json.null }
+      end
+    end }
+  if not rp then error(err, 0) end
+  self.rp, self.sv = rp, script_version
+  return rp
+end
+
+-- ingest(p) -> the original endpoint's response table.  p: date, ticker,
+-- bucket, limit, offset, clean_slate, script_version.  Raises; a bad
+-- parameter raises an error for which is_param_error() is true.
+-- With p.debug, resp.debug = {rows = up to 15 enter_now rows, enterNowCount}.
+function Writer:ingest(p)
+  local rp = self:replay_for(p.script_version or M.DEFAULT_SCRIPT_VERSION)
+  self.debug = p.debug and { rows = {}, enterNowCount = 0 } or nil
+  local ok, resp = pcall(rp.run, rp, { date = p.date, ticker = p.ticker, bucket = p.bucket, limit = p.limit,
+    offset = p.offset, clean_slate = p.clean_slate })
+  if ok and self.debug then resp.debug = self.debug end
+  self.debug = nil
+  if not ok then
+    -- a failed run leaves the replay's caches dropped; reopen on the next call
+    if self.rp then self.rp:close(); self.rp = nil end
+    error(resp, 0)
+  end
+  return resp
+end
+
+-- The tickers whose latest state the store holds, sorted.
+function Writer:tickers() return self.st:tickers() end
+
+-- sync(path) -> {trades=, events=, tickers=}: the ledger made equal to the store.
+function Writer:sync(path) return require("retape.ledger").sync(self.st, path) end
+
+M.is_param_error = replay.is_param_error
+
+---------------------------------------------------------------------------
+-- reading (reader states; the kv handle is pinned to a snapshot per request)
+
+-- Every ticker's latest state (its declared state and view fields, as the
+-- original's timed:latest), in ticker order: fn(T, record).
+function M.each_latest(st, fn)
+  local latest = results.latest(st)
+  for _, T in ipairs(st:tickers()) do if latest[T] then fn(T, latest[T]) end end
+end
+function M.latest(st, T) return results.latest(st)[T] end
+function M.badges(st, R) return results.badges(st, R) end
+function M.trades(st) return results.trades(st) end
+function M.lanes(st, R, at) return results.lanes(st, R, at) end
+function M.runs(st) return manifest.runs(st) end
+M.MANIFEST_ORDER = manifest.ORDER
+-- the shipped rulesets' trade key order (the original's record format)
+M.TRADE_ORDER = require("retape.rules").load("worker-2026-02-02").trade_order
+M.ticker_list = replay.ticker_list
+
+-- views: by_day / by_pnl / history over a trades list
+function M.view(by, trades, opts)
+  local views = require "retape.views"
+  if by == "day" then return views.by_day(trades, opts) end
+  if by == "pnl" then return views.by_pnl(trades, opts.days, opts) end
+  local rows = views.history(trades, opts)
+  local metrics = require "retape.metrics"
+  for _, r in ipairs(rows) do r.time = metrics.iso(r.ts) end
+  return rows
+end
+
+-- The day keys of the ruleset that made the store ("utc" | "ny"), as `retape trades`.
+function M.day_key(st)
+  local runs = manifest.runs(st)
+  local ok, R = pcall(require("retape.explain").rules_of, runs[#runs] or { rules = "worker-2026-02-02" })
+  return ok and R.views and R.views.day_key or "utc"
+end
+
+-- ledger_trades(path) -> rows of the ledger's trades table (entry_ts desc) | nil, message
+function M.ledger_trades(path)
+  local f = io.open(path, "rb")
+  if not f then return {} end
+  f:close()
+  local sql = require "retape.sql"
+  local db, err = sql.open(path)
+  if not db then return nil, err end
+  local ok, rows = pcall(function()
+    return db:rows("SELECT trade_id, ticker, direction, entry_ts, entry_price, rank, rr, status, exit_ts, "
+      .. "exit_price, exit_reason, trimmed_pct, pnl, pnl_pct, script_version, created_at, updated_at FROM trades "
+      .. "ORDER BY entry_ts DESC, trade_id")
+  end)
+  db:close()
+  if not ok then return nil, rows end
+  return rows
+end
+
+return M
