@@ -291,24 +291,27 @@ function Replay:walk_bucket(bucket, opts, counters)
   self.rows_hash = fnv1a32(self.rows_hash .. table.concat(self.bucket_ids, "\n"))
   counters.trades = counters.trades + self.book.created - created
   if opts.finish then opts.finish(more, done) end
-  -- the commit: versions of the tickers seen, trades they touched, the rest
+  -- the commit, its puts in key order (RocksDB takes sorted batches several
+  -- times faster): the records finish() put ("retape:", "stale:"), then the
+  -- trades touched ("t:"), new tickers ("tk:"), the versions ("v:")
   local names = {}
   for T in pairs(self.dirty) do names[#names + 1] = T end
   table.sort(names)
-  local view_of = self.schema.view_of
-  for _, T in ipairs(names) do
-    local tk = self.dirty[T]
-    if not self.known[T] then st:add_ticker(T); self.known[T] = true end
-    if tk.last_p then tk.view, tk.last_p = view_of(tk.last_p), nil end
-    st:put_version(T, bucket, self:encode_version(tk))
-  end
-  -- puts in key order: RocksDB takes sorted batches several times faster
   if #self.trade_list > 1 then
     local key = {}
     for _, t in ipairs(self.trade_list) do key[t] = store.trade_key(t.id) end
     table.sort(self.trade_list, function(x, y) return key[x] < key[y] end)
   end
   for _, t in ipairs(self.trade_list) do st:put_trade(t) end
+  for _, T in ipairs(names) do
+    if not self.known[T] then st:add_ticker(T); self.known[T] = true end
+  end
+  local view_of = self.schema.view_of
+  for _, T in ipairs(names) do
+    local tk = self.dirty[T]
+    if tk.last_p then tk.view, tk.last_p = view_of(tk.last_p), nil end
+    st:put_version(T, bucket, self:encode_version(tk))
+  end
   st:write()
   for _, T in ipairs(names) do
     local tk = self.dirty[T]
