@@ -207,6 +207,11 @@ tap $([ $st1 != 0 ] && [ $st2 = 0 ] && grep -q '"buckets":79,"rowsProcessed":168
 "$RETAPE" run tests/serve/dump_ledger.lua "$T/K.fresh.db" > "$T/K.fresh"
 "$RETAPE" run tests/serve/dump_ledger.lua "$T/K.ledger.db" > "$T/K.ledger"
 same "after SIGKILL + re-run: the force-synced ledger equals its store" "$T/K.fresh" "$T/K.ledger"
+"$RETAPE" trades --state "$T/K" --json > "$T/K.trades"
+"$RETAPE" lanes --state "$T/K" --rules default --json > "$T/K.lanes"
+same "SIGKILL mid-call, restart, the client re-runs the day: trades byte-identical to retape replay" "$T/A.trades" "$T/K.trades"
+same "SIGKILL mid-call, restart, the client re-runs the day: lanes byte-identical to retape replay" "$T/A.lanes" "$T/K.lanes"
+same "SIGKILL mid-call, restart, re-run: the ledger equals retape replay's" "$T/A.ledger" "$T/K.ledger"
 
 # --- SIGKILL half-way through the day (between two calls), restart, re-run
 # the day: byte-identical to the same history without the kill
@@ -231,6 +236,7 @@ same "after SIGKILL + re-run: lanes byte-identical to the run without the kill" 
 "$RETAPE" run tests/serve/dump_ledger.lua "$T/C.ledger.db" > "$T/C.ledger"
 "$RETAPE" run tests/serve/dump_ledger.lua "$T/N.ledger.db" > "$T/N.ledger"
 same "after SIGKILL + re-run: ledger identical to the run without the kill" "$T/N.ledger" "$T/C.ledger"
+same "after SIGKILL between calls + re-run: trades byte-identical to retape replay of the day" "$T/A.trades" "$T/C.trades"
 
 # every server this suite ran: no sanitizer report, no Lua error outside a handler
 found=$(grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:\|^retape serve: [A-Z]* /" "$T"/*.log 2>/dev/null)
