@@ -65,22 +65,7 @@ end
 -- Loads a ruleset and applies --config FILE then every --set KEY=VALUE;
 -- any unknown key or wrong type is an error before anything runs.
 function M.load_rules(spec, o)
-  local rules = require "retape.rules"
-  local ok, R = pcall(rules.load, spec)
-  if not ok then error(R, 0) end
-  if o and o.config then
-    local t, where = rules.load_config_file(o.config)
-    rules.apply_overrides(R, t, where)
-  end
-  if o and o.set and #o.set > 0 then
-    local sets = {}
-    for _, text in ipairs(o.set) do
-      local k, v = rules.parse_set(text)
-      sets[k] = v
-    end
-    rules.apply_overrides(R, sets, "--set")
-  end
-  return R
+  return require("retape.rules").load_configured(spec, o and o.config, o and o.set)
 end
 
 -- The ruleset that made a store (its last run's), with the recorded config.

@@ -165,6 +165,13 @@ local function close_matches(paths, key)
 end
 M.close_matches = close_matches
 
+-- A list of names as a set, for close_matches.
+function M.names_set(list)
+  local set = {}
+  for _, n in ipairs(list) do set[n] = true end
+  return set
+end
+
 -- Checks one override against the config; returns the value to set or
 -- raises "WHERE: KEY: why (did you mean ...)".
 local function check_override(paths, key, value, where, enums)
@@ -228,6 +235,26 @@ function M.apply_overrides(R, overrides, where)
   for _, k in ipairs(keys) do
     set_path(R.config, k, flat[k])
     R.overrides[k] = flat[k]
+  end
+  return R
+end
+
+-- load_configured(spec, config_file, sets) -> ruleset: loads it, then applies
+-- a config file of overrides and every "KEY=VALUE" of `sets` (the CLI's
+-- --config and --set); any unknown key or wrong value raises before anything runs.
+function M.load_configured(spec, config_file, sets)
+  local R = M.load(spec)
+  if config_file then
+    local t, where = M.load_config_file(config_file)
+    M.apply_overrides(R, t, where)
+  end
+  if sets and #sets > 0 then
+    local flat = {}
+    for _, text in ipairs(sets) do
+      local k, v = M.parse_set(text)
+      flat[k] = v
+    end
+    M.apply_overrides(R, flat, "--set")
   end
   return R
 end

@@ -43,30 +43,10 @@ function M.days_between(from, to)
   return days
 end
 
--- Levenshtein distance, for "did you mean".
-local function distance(a, b)
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a:sub(i, i) == b:sub(j, j) and 0 or 1))
-    end
-    prev = cur
-  end
-  return prev[#b]
-end
-
-function M.close_matches(word, candidates, most)
-  local scored = {}
-  for _, c in ipairs(candidates) do
-    local d = distance(word, c)
-    if d <= math.max(2, #word // 3) or c:find(word, 1, true) then scored[#scored + 1] = { c, d } end
-  end
-  table.sort(scored, function(x, y) if x[2] ~= y[2] then return x[2] < y[2] end return x[1] < y[1] end)
-  local out = {}
-  for i = 1, math.min(most or 5, #scored) do out[i] = scored[i][1] end
-  return out
+-- The names closest to a misspelled one ("did you mean").
+function M.close_matches(word, candidates)
+  local rules = require "retape.rules"
+  return rules.close_matches(rules.names_set(candidates), word)
 end
 
 -- The New York days that have receipts in their session, as one line.

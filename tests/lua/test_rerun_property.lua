@@ -21,30 +21,9 @@ local specs = {}
 for i, d in ipairs(DAYS) do specs[i] = { day = d, synthetic_inputs = P.synth_levels(receipts, d) } end
 local db = P.levels_db(receipts, levels_dir, specs)
 
--- a user ruleset keeping one extra field per ticker: every third receipt of
--- a ticker on the Watching side is held back to setup_watch, so the counter
--- moves lanes and trades
-local user_rules = levels_dir .. "/counting.lua"
-do
-  local f = assert(io.open(user_rules, "w"))
-  f:write([[
-local R = require("retape.rules").load("default")
-R.name = "counting"
-R.state.fields.seen = "number"
-local step = R.step
-function R.step(p, row, ex, open_trade)
-  p.seen = (ex.seen or 0) + 1
-  local stage, final, forced, rule = step(p, row, ex, open_trade)
-  if p.seen % 3 == 0 and final == "enter_now" then
-    p.kanban_stage = "setup_watch"
-    return stage, "setup_watch", forced, "counting"
-  end
-  return stage, final, forced, rule
-end
-return R
-]])
-  f:close()
-end
+-- a user ruleset keeping one extra field per ticker (a receipt counter that
+-- holds back every third enter_now), shared with its regression case
+local user_rules = "tests/cases/state-extra-counter/rules.lua"
 
 -- the receipts of each day: buckets and tickers, for picking scopes
 local src = assert(retape.source.open(db))

@@ -15,23 +15,7 @@ M.DEFAULT_SCRIPT_VERSION = "2.5.0"
 
 -- rules(cfg) -> ruleset: cfg.rules (name or file), then cfg.config (file)
 -- and cfg.sets ({ "KEY=VALUE", ... }) as `retape replay` applies them.
-function M.rules(cfg)
-  local rules = require "retape.rules"
-  local R = rules.load(cfg.rules)
-  if cfg.config then
-    local t, where = rules.load_config_file(cfg.config)
-    rules.apply_overrides(R, t, where)
-  end
-  if cfg.sets and #cfg.sets > 0 then
-    local sets = {}
-    for _, text in ipairs(cfg.sets) do
-      local k, v = rules.parse_set(text)
-      sets[k] = v
-    end
-    rules.apply_overrides(R, sets, "--set")
-  end
-  return R
-end
+function M.rules(cfg) return require("retape.rules").load_configured(cfg.rules, cfg.config, cfg.sets) end
 
 -- open_store(kv) -> store over an open kv handle (the server's, not closed by it)
 function M.open_store(kv) return assert(store.open(kv)) end
