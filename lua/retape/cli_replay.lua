@@ -33,6 +33,7 @@ return function(cli)
       { name = "from", arg = "YYYY-MM-DD", help = "first day of a range (state carries over)" },
       { name = "to", arg = "YYYY-MM-DD", help = "last day of a range" },
       { name = "ticker", arg = "T[,T...]", help = "only these tickers" },
+      { name = "shard", arg = "I/N", help = "only the tickers of shard I of N (0 <= I < N; a stable hash of the ticker); retape merge combines the shard stores" },
       { name = "bucket", arg = "HH:MM|MS", help = "only this 5-minute bucket (New York time with --date, or ms)" },
       { name = "limit", arg = "N", type = "integer", help = "rows per page within --bucket" },
       { name = "offset", arg = "N", type = "integer", help = "first row of the page within --bucket", default = 0 },
@@ -97,7 +98,7 @@ return function(cli)
       local ok, resp = pcall(rp.run, rp, {
         date = o.date, from = o.from, to = o.to, ticker = o.ticker, bucket = bucket,
         limit = o.limit, offset = o.offset, clean_slate = o.clean_slate, resume = o.resume,
-        rebuild = o.rebuild, refresh = o.refresh,
+        rebuild = o.rebuild, refresh = o.refresh, shard = o.shard,
       })
       if ok and o.refresh and (o.date or o.from) and not resp.hasMore then
         ok, resp.refreshed = pcall(rp.run, rp, { refresh = true })

@@ -259,6 +259,48 @@ return function(cli)
     end,
   })
 
+  command("merge", {
+    summary = "Combine the stores of a sharded replay (--shard i/n) into one",
+    usage = "retape merge --state OUT SHARD_STATE... [--ledger FILE]",
+    details = "Each shard replayed the tickers of its shard over the same receipts with the same rules; the\n"
+           .. "merged store is byte-identical in its results to one single-process replay (versions, trades,\n"
+           .. "lanes, marks, coverage).  OUT must be new.  --ledger syncs a ledger from the merged store.",
+    options = {
+      { name = "state", arg = "DIR", help = "the merged store (a new directory)" },
+      { name = "ledger", arg = "FILE", help = "sync trades and lanes of the merged store to this SQLite ledger" },
+    },
+    run = function(o, pos)
+      if not o.state then args.usage_error("missing --state OUT") end
+      if #pos == 0 then args.usage_error("expected the shard stores to merge") end
+      local storem = require "retape.store"
+      local shards = {}
+      for i, p in ipairs(pos) do
+        local s, err = storem.open(p, true)
+        if not s then
+          for _, x in ipairs(shards) do x:close() end
+          return fail("merge", err)
+        end
+        shards[i] = s
+      end
+      local out_st, err = storem.open(o.state)
+      if not out_st then
+        for _, x in ipairs(shards) do x:close() end
+        return fail("merge", err)
+      end
+      local ok, counts = pcall(out_st.merge, out_st, shards)
+      for _, x in ipairs(shards) do x:close() end
+      if ok then require("retape.manifest").record_merge(out_st, pos, counts) end
+      local synced
+      if ok and o.ledger then synced = require("retape.ledger").sync(out_st, o.ledger) end
+      out_st:close()
+      if not ok then return fail("merge", tostring(counts)) end
+      out("merged %d shards into %s: %d tickers, %d ticker-buckets, %d trades", #pos, o.state, counts.tickers,
+        counts.versions, counts.trades)
+      if synced then out("ledger %s: %d trades, %d events, %d tickers", o.ledger, synced.trades, synced.events, synced.tickers) end
+      return 0
+    end,
+  })
+
   command("diff", {
     summary = "Compare two replays of the same receipts: trades, lanes per ticker, totals",
     usage = "retape diff STATE_A STATE_B [--json] [--all]",

@@ -13,7 +13,8 @@ local M = {}
 M.ORDER = { "seq", "engine", "rules", "rules_sources", "script_version", "params", "overrides", "receipts",
   "started", "finished", "results", "response", "config", "read", "hash", "lanes_hash", "trades_hash" }
 
-local PARAMS = { "date", "from", "to", "ticker", "bucket", "limit", "offset", "clean_slate", "resume", "rebuild", "refresh" }
+local PARAMS = { "date", "from", "to", "ticker", "bucket", "limit", "offset", "clean_slate", "resume", "rebuild", "refresh",
+  "shard" }
 
 -- record(replay, params, response, counters, started_ms): one manifest.
 function M.record(rp, params, resp, counters, started)
@@ -30,6 +31,16 @@ function M.record(rp, params, resp, counters, started)
     response = resp,
   }
   if not resp.hasMore then m.results = st:results_hashes(fnv1a32) end
+  st:put_run(seq, json.encode(m, M.ORDER))
+  st:write()
+end
+
+-- record_merge(store, paths, counts): the manifest of a `retape merge`.
+function M.record_merge(st, paths, counts)
+  local seq = st:next_run_seq()
+  local id = st:identity() or {}
+  local m = { seq = seq, engine = core.version, rules = id.rules, merged = paths, counts = counts,
+              finished = rtime.iso_utc(math.floor(core.now_ms())), results = st:results_hashes(fnv1a32) }
   st:put_run(seq, json.encode(m, M.ORDER))
   st:write()
 end

@@ -358,7 +358,11 @@ end
 function Replay:clear_scope(scope, start)
   local st = self.store
   local to_ms = scope.to + BUCKET_MS - 1
-  local names = scope.tickers or st:tickers()
+  local names = scope.tickers
+  if not names then
+    names = {}
+    for _, T in ipairs(st:tickers()) do if scopem.covers(scope, T) then names[#names + 1] = T end end
+  end
   local purged, replaced, expect = 0, 0, {}
   for _, T in ipairs(names) do
     local _, prev = st:version_before(T, start)
@@ -433,6 +437,8 @@ end
 --   resume          continue the interrupted run of this same scope and rules
 --   rebuild         recompute everything the store covers with this ruleset
 --   refresh         only recompute stale results (no scope needed)
+--   shard           "i/n": only the tickers of shard i of n (a stable hash of
+--                   the ticker), into this store; `retape merge` combines shards
 -- The response has the original endpoint's fields (spec §6.1) plus
 -- buckets, errors, from/to, replaced (versions), recomputed, stale, days.
 function Replay:run(params)
@@ -506,7 +512,7 @@ function Replay:run_in_snapshot(params)
   local stop_row = scope.limit and (scope.offset + scope.limit) or nil
 
   local describe = json.encode { date = params.date, from = params.from, to = params.to, ticker = params.ticker,
-                                 bucket = params.bucket, clean_slate = params.clean_slate or nil }
+                                 bucket = params.bucket, clean_slate = params.clean_slate or nil, shard = params.shard }
   local expect, marks_before = {}, nil
   local ok, err = xpcall(function()
     self.ticks, self.known, self.new_ids = {}, {}, {}
@@ -528,7 +534,7 @@ function Replay:run_in_snapshot(params)
       st:set_page(nil)
       st:write()
     end
-    local src_scope = { from = scope.from, to = scope.to, script_version = self.script_version, tickers = scope.tickers }
+    local src_scope = { from = scope.from, to = scope.to, script_version = self.script_version, tickers = scope.reads }
     for i = start_index, #work do
       local w = work[i]
       local window_first = (i == start_index) and first_row or 0

@@ -86,6 +86,11 @@ function M.resolve(params, src, script_version)
 
   local scope = { first = first, last = last, days = days, tickers = tickers, limit = limit, offset = offset,
                   clean = params.clean_slate and true or false, script_version = script_version }
+  if params.shard then
+    local i, n = M.parse_shard(params.shard)
+    if tickers then param_error("shard splits every ticker: give shard or ticker, not both") end
+    scope.shard = { index = i, count = n }
+  end
   scope.from = rtime.session(first)
   local _, close_last = rtime.session(last)
   scope.to = close_last
@@ -118,10 +123,56 @@ function M.resolve(params, src, script_version)
       end
     end
   end
+  -- a shard reads only its tickers, but is otherwise a scope of every ticker
+  scope.reads = tickers
+  if scope.shard then scope.reads = M.shard_tickers(src, scope, day_from, day_to) end
   -- the key that identifies this scope for --resume and page continuation
   scope.key = json.encode { tickers = tickers or false, from = first, to = last, bucket = scope.bucket or false,
-                            script_version = script_version or false, limit = limit or false }
+                            script_version = script_version or false, limit = limit or false,
+                            shard = scope.shard and (scope.shard.index .. "/" .. scope.shard.count) or false }
   return scope
+end
+
+-- "i/n" (0 <= i < n) or {index, count} -> i, n; a ParamError otherwise.
+function M.parse_shard(spec)
+  local i, n
+  if type(spec) == "table" then i, n = spec.index, spec.count
+  else i, n = tostring(spec):match("^(%d+)/(%d+)$") end
+  i, n = math.tointeger(tonumber(i)), math.tointeger(tonumber(n))
+  if not (i and n and n >= 1 and i >= 0 and i < n) then
+    param_error("shard must be i/n with 0 <= i < n (got '%s')", tostring(type(spec) == "table" and (tostring(spec.index) .. "/" .. tostring(spec.count)) or spec))
+  end
+  return i, n
+end
+
+-- Which shard of n a ticker belongs to: a stable hash of its name.
+local fnv1a32 = require("retape.ingest").fnv1a32
+function M.shard_of(T, n) return tonumber(fnv1a32(T), 16) % n end
+
+-- Does the scope cover ticker T (its ticker list, its shard, or all)?
+function M.covers(scope, T)
+  if scope.shard then return M.shard_of(T, scope.shard.count) == scope.shard.index end
+  return true
+end
+
+-- The tickers of a shard that have receipts in [from, to], sorted.
+function M.shard_tickers(src, scope, from, to)
+  local seen, list = {}, {}
+  for _, b in ipairs(assert(src:buckets { from = from, to = to, script_version = scope.script_version })) do
+    local cur <close> = assert(src:cursor(b.bucket, { from = from, to = to, script_version = scope.script_version }))
+    repeat
+      local rows = cur:fetch(4096, false)
+      for _, r in ipairs(rows) do
+        local T = r.ticker
+        if not seen[T] then
+          seen[T] = true
+          if M.covers(scope, T) then list[#list + 1] = T end
+        end
+      end
+    until #rows == 0
+  end
+  table.sort(list)
+  return list
 end
 
 -- work(scope, src) -> { {bucket=, day=, close=}, ... } the buckets with
@@ -137,7 +188,7 @@ function M.work(scope, src)
     else
       local n = 0
       for _, b in ipairs(assert(src:buckets { from = d_open, to = d_close, script_version = scope.script_version,
-                                               tickers = scope.tickers })) do
+                                               tickers = scope.reads })) do
         list[#list + 1] = { bucket = b.bucket, day = day, close = d_close, count = b.count }
         n = n + b.count
       end

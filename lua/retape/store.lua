@@ -328,6 +328,66 @@ function Store:each_trade(fn)
 end
 
 ---------------------------------------------------------------------------
+-- merging shard stores
+
+-- merge(dst, sources) -> counts.  Copies the results of shard stores (each
+-- replayed with --shard i/n over the same receipts with the same rules) into
+-- an empty store: versions, trades, tickers, stale and clean-slate marks as
+-- they are, day coverage united.  Raises naming a shard that holds another
+-- ruleset, another receipts file or an interrupted run.  One atomic batch per
+-- source.
+function Store:merge(sources)
+  for k in self.kv:scan("") do
+    if k ~= K_LAYOUT then
+      error(string.format("%s is not empty; merge into a new directory", self.path or "the store"), 0)
+    end
+  end
+  local identity, db, counts = nil, nil, { versions = 0, trades = 0, tickers = 0 }
+  local cov = {}
+  for i, src in ipairs(sources) do
+    local name = src.path or ("shard " .. i)
+    local id = src:identity()
+    if not id then error(name .. ": holds no replay", 0) end
+    if src:cursor() then error(name .. ": holds an interrupted run; finish it (--resume) before merging", 0) end
+    if identity and json.encode(id) ~= json.encode(identity) then
+      error(string.format("%s holds results of rules '%s' (config %s, sources %s), the first shard of '%s' (config %s, sources %s)",
+        name, id.rules, id.config, id.sources, identity.rules, identity.config, identity.sources), 0)
+    end
+    identity = identity or id
+    local d = src:db_path()
+    if db and d and d ~= db then error(string.format("%s replayed %s, the first shard %s", name, d, db), 0) end
+    db = db or d
+    for _, prefix in ipairs { P_VERSION, P_TRADE, P_TICKER, P_STALE, P_RESET } do
+      for k, v in src.kv:scan(prefix) do
+        self.batch:put(k, v)
+        if prefix == P_VERSION then counts.versions = counts.versions + 1
+        elseif prefix == P_TRADE then counts.trades = counts.trades + 1
+        elseif prefix == P_TICKER then counts.tickers = counts.tickers + 1 end
+      end
+    end
+    src:each_coverage(function(day, c)
+      local m = cov[day] or { all = false, tickers = {} }
+      m.all = m.all or c.all
+      for _, T in ipairs(c.tickers or {}) do m.tickers[#m.tickers + 1] = T end
+      cov[day] = m
+    end)
+    self:write()
+  end
+  for day, c in pairs(cov) do
+    local set, list = {}, {}
+    if not c.all then
+      for _, T in ipairs(c.tickers) do if not set[T] then set[T] = true; list[#list + 1] = T end end
+      table.sort(list)
+    end
+    self:set_coverage(day, { all = c.all, tickers = list })
+  end
+  if identity then self:set_identity(identity) end
+  self:set_db_path(db)
+  self:write()
+  return counts
+end
+
+---------------------------------------------------------------------------
 -- run manifests
 
 function Store:next_run_seq() return (math.tointeger(tonumber(self.kv:get(K_RUNS_LAST) or "0")) or 0) + 1 end
