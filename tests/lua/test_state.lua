@@ -82,6 +82,17 @@ t.eq(last.state.counter, n, "the counter counts every receipt of the ticker")
 t.eq(json.encode(last.state.seen.list), '[1,2.5,"x"]', "tables keep their shape")
 st:close()
 
+-- the book a rule sees is its own ticker's
+local peeks = rules_file("peeks", [[
+local simulate = R.simulate
+function R.simulate(d, as_of, book)
+  if d.ticker ~= "AAPL" then book.open("AAPL") end
+  return simulate(d, as_of, book)
+end]])
+ok, err = replay(peeks, dir .. "/s6", { date = "2026-02-02" })
+t.ok(not ok and tostring(err):find("may only see the trades of the ticker it is processing", 1, true)
+  and tostring(err):find("peeks.lua:5:", 1, true), "a rule cannot reach another ticker's trades through the book", err)
+
 -- a store of the old layout is refused with the command that rebuilds it
 do
   local old = dir .. "/old"
