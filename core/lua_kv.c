@@ -12,6 +12,7 @@
  */
 #include "lua_common.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define KV_MT "retape.kv"
@@ -240,6 +241,23 @@ static int l_last_before(lua_State *L)
     return 2;
 }
 
+/* store:hash(prefix) -> 16 hex digits: FNV-1a 64 of every key and value
+ * under prefix (retape_kv_hash_prefix).  Raises on a store error. */
+static int l_hash(lua_State *L)
+{
+    retape_kv *kv = to_kv(L, 1);
+    size_t plen;
+    const char *prefix = luaL_optlstring(L, 2, "", &plen);
+    uint64_t h = 0;
+    char *err = NULL;
+    if (retape_kv_hash_prefix(kv, prefix, plen, &h, &err) != 0)
+        return raise_message(L, err);
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
 /* store:batch() -> batch */
 static int l_batch(lua_State *L)
 {
@@ -311,7 +329,7 @@ static int l_batch_free(lua_State *L)
 int luaopen_retape_kv(lua_State *L)
 {
     static const luaL_Reg kv_methods[] = {
-        {"get", l_get}, {"put", l_put}, {"delete", l_delete}, {"scan", l_scan}, {"last_before", l_last_before},
+        {"get", l_get}, {"put", l_put}, {"delete", l_delete}, {"scan", l_scan}, {"last_before", l_last_before}, {"hash", l_hash},
         {"batch", l_batch}, {"write", l_write}, {"close", l_close}, {NULL, NULL},
     };
     static const luaL_Reg batch_methods[] = {

@@ -6,7 +6,6 @@
 local json = require "retape.json"
 local core = require "retape.core"
 local rtime = require "retape.time"
-local fnv1a32 = require("retape.ingest").fnv1a32
 
 local M = {}
 
@@ -30,7 +29,7 @@ function M.record(rp, params, resp, counters, started)
     started = rtime.iso_utc(math.floor(started)), finished = rtime.iso_utc(math.floor(core.now_ms())),
     response = resp,
   }
-  if not resp.hasMore then m.results = st:results_hashes(fnv1a32) end
+  if not resp.hasMore then m.results = st:results_hashes() end
   st:put_run(seq, json.encode(m, M.ORDER))
   st:write()
 end
@@ -40,7 +39,7 @@ function M.record_merge(st, paths, counts)
   local seq = st:next_run_seq()
   local id = st:identity() or {}
   local m = { seq = seq, engine = core.version, rules = id.rules, merged = paths, counts = counts,
-              finished = rtime.iso_utc(math.floor(core.now_ms())), results = st:results_hashes(fnv1a32) }
+              finished = rtime.iso_utc(math.floor(core.now_ms())), results = st:results_hashes() }
   st:put_run(seq, json.encode(m, M.ORDER))
   st:write()
 end
