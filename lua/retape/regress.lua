@@ -42,7 +42,7 @@ end
 local fs = require "retape.fs"
 local tmp_root, tmp_count = nil, 0
 local function tempdir()
-  if not tmp_root then tmp_root = assert(fs.tempdir("retape-test")) end
+  if not tmp_root then tmp_root = assert(fs.tempdir("retape-cases", os.getenv("RETAPE_TEST_TMP"))) end
   tmp_count = tmp_count + 1
   local d = string.format("%s/%d", tmp_root, tmp_count)
   assert(fs.mkdirs(d))
