@@ -67,6 +67,7 @@ void retape_preload_modules(lua_State *L)
         {"retape.ingest", luaopen_retape_ingest},
         {"retape.sql", luaopen_retape_sql},
         {"retape.jsonenc", luaopen_retape_jsonenc},
+        {"retape.decode", luaopen_retape_decode},
         {"cjson", luaopen_cjson},
         {"cjson.safe", luaopen_cjson_safe},
         {NULL, NULL},

@@ -86,6 +86,8 @@ function M.open(opts)
     return nil, R
   end
   self.R = R
+  -- payloads decoded selectively: the fields the ruleset declares (R.fields) plus the state fields
+  self.fields = R.fields and require("retape.decode").compile(R.fields, store.STATE_FIELDS) or nil
   if opts.script_version == nil then self.script_version = M.DEFAULT_SCRIPT_VERSION
   else self.script_version = opts.script_version or nil end
   self.batch = opts.batch or M.DEFAULT_BATCH
@@ -256,7 +258,7 @@ function Replay:process_bucket(bucket, scope, offset, limit, cursor, counters)
       more = #cur:fetch(1, false) > 0
       break
     end
-    local rows = cur:fetch(want)
+    local rows = cur:fetch(want, self.fields)
     if #rows == 0 then break end
     for i = 1, #rows do
       local row = rows[i]

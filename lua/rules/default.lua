@@ -40,6 +40,7 @@ R.config.fixes = {
   entry_levels_on_side = true,
 }
 R.views = { day_key = "ny" }
+-- payload fields: the parity ruleset's (R.fields); the fixes below read no others
 
 local H = R.helpers
 local pos = H.pos

@@ -19,6 +19,26 @@ local R = {
 
 local DAY_MS, MIN_MS = 86400000, 60000
 
+-- The payload fields these rules read (and stamp), for retape.decode: only
+-- these are decoded from each receipt; any other field a rule touches is
+-- decoded on first access (correct, but it costs a full decode of that
+-- payload).  "a.b" is key b of object a, "*" any key (or array element).
+-- A ruleset extending this one appends its own:
+--   R.fields[#R.fields + 1] = "rsi.value"
+R.fields = {
+  "ticker", "ts", "price", "state", "htf_score", "ltf_score", "htfScore", "ltfScore",
+  "completion", "phase_pct", "phase_zone", "rank", "rank_position", "position", "score",
+  "rr", "rr_now_likely", "rr_entry_likely", "script_version",
+  "trigger_ts", "trigger_price", "triggers", "flags",
+  "sl", "sl_price", "stop_loss", "tp", "tp_max_price", "tp_target_price", "tp_target", "tp_levels.*.price",
+  "entry_ts", "entry_price", "entry_ref",
+  "tf_tech.*.ema.stack", "tf_tech.*.sq", "daily_ema_cloud", "ichimoku_d", "ichimoku_w",
+  -- stamped by the rules or the replay: declared, so reading one before it
+  -- is stamped (or after it is cleared) is a plain nil, never a decode
+  "ingest_ts", "move_status", "kanban_stage", "kanban_meta", "prev_kanban_stage", "prev_kanban_stage_ts",
+  "kanban_cycle_enter_now_ts", "kanban_cycle_trigger_ts", "kanban_cycle_side", "exec",
+}
+
 R.config = {
   -- §3.2 corridor bands (d921eeefe … Feb-4); LONG is tested first
   corridor = {
