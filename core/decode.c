@@ -157,7 +157,7 @@ const char *decode_number(const char *p, const char *end, double *out)
         *out = neg ? -v : v;
         return p;
     }
-    char buf[64];
+    char buf[512];
     size_t n = (size_t)(p - start);
     if (n >= sizeof buf)
         return NULL; /* absurdly long: cjson decides */
