@@ -123,10 +123,10 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/check.h $(LIB)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) -Itests/c $< $(LIB) $(DEP_LIBS) -lm -o $@
 
-$(BUILD)/tools/bench_floor: tools/bench_floor.c
+$(BUILD)/tools/bench_floor: tools/bench_floor.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) $< $(DEP_LIBS) -lm -o $@
+	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) $< $(LIB) $(DEP_LIBS) -lm -o $@
 
 $(BUILD)/examples/embed: examples/embed.c $(LIB)
 	@mkdir -p $(dir $@)

@@ -92,6 +92,35 @@ static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
 const char *decode_number(const char *p, const char *end, double *out)
 {
+    if (!out) { /* validation only (a skipped value): the grammar, no conversion */
+        if (p < end && *p == '-')
+            p++;
+        if (p >= end || !is_digit(*p))
+            return NULL;
+        if (*p == '0')
+            p++;
+        else
+            while (p < end && is_digit(*p))
+                p++;
+        if (p < end && *p == '.') {
+            if (++p >= end || !is_digit(*p))
+                return NULL;
+            while (p < end && is_digit(*p))
+                p++;
+        }
+        if (p < end && (*p == 'e' || *p == 'E')) {
+            p++;
+            if (p < end && (*p == '+' || *p == '-'))
+                p++;
+            if (p >= end || !is_digit(*p))
+                return NULL;
+            while (p < end && is_digit(*p))
+                p++;
+        }
+        if (p < end && !(*p == ',' || *p == '}' || *p == ']' || *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+            return NULL;
+        return p;
+    }
     const char *start = p;
     int neg = 0;
     if (p < end && *p == '-') {
@@ -177,7 +206,6 @@ const char *decode_skip_value(const char *p, const char *end, int depth)
     const char *s;
     size_t len;
     int esc;
-    double d;
     switch (*p) {
     case '"':
         return decode_string(p, end, &s, &len, &esc);
@@ -228,7 +256,7 @@ const char *decode_skip_value(const char *p, const char *end, int depth)
     case 'n':
         return end - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
     default:
-        return decode_number(p, end, &d);
+        return decode_number(p, end, NULL);
     }
 }
 

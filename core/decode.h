@@ -37,8 +37,8 @@ const char *decode_string(const char *p, const char *end, const char **s, size_t
 /* Parses a number token at p into *out, exactly as strtod would read it
  * (Clinger's fast path when the digits and exponent allow an exact
  * correctly-rounded result, strtod otherwise).  The text must be followed
- * by a byte that is not part of a number (a NUL terminator at end counts).
- * Returns the position after the token, or NULL outside the RFC grammar. */
+ * by a delimiter (, } ] whitespace) or end.  With out NULL the token is
+ * only validated (no conversion: skipped values).  Returns the position after the token, or NULL outside the RFC grammar. */
 const char *decode_number(const char *p, const char *end, double *out);
 
 /* Skips one value of any type (validating it as the subset).  depth is the

@@ -46,7 +46,8 @@ typedef struct dentry {
  * Userdata with uservalues 1 keys (array of key strings), 2 children (array
  * of child node userdata, kept alive), 3 the metatable of the partial tables
  * built for this node, 4 (root only) the side table {partial table -> raw
- * text not yet decoded}, 5 (root only) cjson.decode. */
+ * text not yet decoded}, 5 (root only) cjson.decode, 6 (root only) the miss
+ * table {undeclared key -> lazy decodes it caused}. */
 typedef struct dnode {
     int n;
     uint32_t mask;          /* hash slots - 1 */
@@ -56,7 +57,7 @@ typedef struct dnode {
     int32_t *slots;         /* mask + 1, entry index + 1 or 0 */
 } dnode;
 
-enum { UV_KEYS = 1, UV_CHILDREN, UV_MT, UV_SIDE, UV_CJSON, N_UV };
+enum { UV_KEYS = 1, UV_CHILDREN, UV_MT, UV_SIDE, UV_CJSON, UV_MISSES, N_UV };
 
 /* Finds the entry for key [s, s+len) in node, or NULL. */
 static const dentry *node_find(const dnode *node, const char *s, size_t len, int *index)
@@ -427,7 +428,8 @@ static void complete(lua_State *L, int t)
 }
 
 /* __index(t, k): a declared key (or any non-string key: JSON objects have
- * only string keys) that is absent is nil; any other key completes t once. */
+ * only string keys) that is absent is nil; any other key completes t once,
+ * counted under k in the field set's miss table (upvalue 4). */
 static int l_partial_index(lua_State *L)
 {
     if (lua_type(L, 2) != LUA_TSTRING)
@@ -435,6 +437,16 @@ static int l_partial_index(lua_State *L)
     lua_pushvalue(L, 2);
     if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
         return 0;
+    lua_pop(L, 1);
+    lua_pushvalue(L, 1);
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) { /* t is still partial: a miss */
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, 2);
+        lua_Integer n = lua_rawget(L, lua_upvalueindex(4)) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
+        lua_pop(L, 1);
+        lua_pushinteger(L, n + 1);
+        lua_rawset(L, lua_upvalueindex(4));
+    }
     lua_pop(L, 1);
     complete(L, 1);
     lua_pushvalue(L, 2);
@@ -506,6 +518,7 @@ static int l_fieldset_tostring(lua_State *L)
  * side_idx/cjson_idx: stack indices of the shared side table and
  * cjson.decode (captured by the metamethods; stored on the root). */
 static dnode *make_node(lua_State *L, int idx, int side_idx, int cjson_idx, int root)
+/* (the miss table sits at cjson_idx + 1) */
 {
     idx = lua_absindex(L, idx);
     luaL_checkstack(L, 12, "decode.compile: field paths nested too deeply");
@@ -573,7 +586,8 @@ static dnode *make_node(lua_State *L, int idx, int side_idx, int cjson_idx, int 
     lua_pushvalue(L, declared);
     lua_pushvalue(L, side_idx);
     lua_pushvalue(L, cjson_idx);
-    lua_pushcclosure(L, l_partial_index, 3);
+    lua_pushvalue(L, cjson_idx + 1);
+    lua_pushcclosure(L, l_partial_index, 4);
     lua_setfield(L, -2, "__index");
     lua_pushvalue(L, declared);
     lua_pushvalue(L, side_idx);
@@ -589,6 +603,8 @@ static dnode *make_node(lua_State *L, int idx, int side_idx, int cjson_idx, int 
         lua_setiuservalue(L, self, UV_SIDE);
         lua_pushvalue(L, cjson_idx);
         lua_setiuservalue(L, self, UV_CJSON);
+        lua_pushvalue(L, cjson_idx + 1);
+        lua_setiuservalue(L, self, UV_MISSES);
         luaL_setmetatable(L, FIELDSET_MT);
     }
     return node;
@@ -622,6 +638,7 @@ static int l_compile(lua_State *L)
     lua_setmetatable(L, -2);
     int side = lua_gettop(L);
     lua_pushvalue(L, lua_upvalueindex(1));
+    lua_newtable(L); /* misses */
     make_node(L, trie, side, side + 1, 1);
     return 1;
 }
@@ -672,6 +689,15 @@ static int l_materialize(lua_State *L)
     return 1;
 }
 
+/* decode.misses(fs) -> {key = n}: the undeclared keys whose first read
+ * caused a lazy decode, and how often (a ruleset should declare them). */
+static int l_misses(lua_State *L)
+{
+    luaL_checkudata(L, 1, FIELDSET_MT);
+    lua_getiuservalue(L, 1, UV_MISSES);
+    return 1;
+}
+
 /* decode.number(text) -> number | nil: the scanner's number parser alone
  * (for tests against tonumber/cjson). */
 static int l_number(lua_State *L)
@@ -699,7 +725,7 @@ int luaopen_retape_decode(lua_State *L)
     lua_pushcclosure(L, l_compile, 1);
     lua_setfield(L, -2, "compile");
     static const luaL_Reg fns[] = {
-        {"decode", l_decode}, {"materialize", l_materialize}, {"number", l_number}, {NULL, NULL},
+        {"decode", l_decode}, {"materialize", l_materialize}, {"misses", l_misses}, {"number", l_number}, {NULL, NULL},
     };
     luaL_setfuncs(L, fns, 0);
     return 1;
