@@ -277,6 +277,49 @@ do
   src:close()
 end
 
+-- misses: what a ruleset reads without declaring it
+do
+  local fs = decode.compile { "price" }
+  local p = assert(decode.decode(fs, payloads[1]))
+  local _ = p.sector, p.industry, p.price
+  local q = assert(decode.decode(fs, payloads[2]))
+  _ = q.sector
+  local m = decode.misses(fs)
+  t.ok(m.sector == 2 and m.industry == nil and m.price == nil, "misses count the undeclared key that forced each lazy decode")
+end
+
+-- the shipped rulesets declare everything they read: a replay of a real day
+-- (and of the full-shape payloads as receipts) causes no lazy decode
+for _, name in ipairs { "worker-2026-02-02", "default" } do
+  local dir = t.tempdir()
+  local rp = assert(retape.replay.open { db = db, state = dir .. "/s", rules = name })
+  local r = rp:run { date = "2026-02-02" }
+  local missed = {}
+  for k, n in pairs(decode.misses(rp.fields)) do missed[#missed + 1] = k .. "=" .. n end
+  rp:close()
+  t.ok(r.rowsProcessed > 1000 and #missed == 0, name .. ": R.fields covers every field read on 2026-02-02",
+    table.concat(missed, " "))
+end
+do
+  local dir = t.tempdir()
+  local full_db = dir .. "/full.db"
+  local w = assert(retape.ingest.writer(full_db))
+  local bucket = retape.time.session("2026-02-02") + 3600000
+  for i, text in ipairs(payloads) do
+    local p = cjson.decode(text)
+    w:insert { receipt_id = p.ticker .. ":" .. (bucket + i) .. ":0", ticker = p.ticker, ts = bucket + i, bucket_5m = bucket,
+               received_ts = 0, payload_hash = "0", payload_json = text }
+  end
+  w:close()
+  local rp = assert(retape.replay.open { db = full_db, state = dir .. "/s", rules = "default", script_version = false })
+  local r = rp:run { date = "2026-02-02" }
+  local missed = {}
+  for k, n in pairs(decode.misses(rp.fields)) do missed[#missed + 1] = k .. "=" .. n end
+  rp:close()
+  t.ok(r.rowsProcessed == 3 and #missed == 0, "default: R.fields covers every field read on full-shape payloads",
+    table.concat(missed, " ") .. " rows " .. tostring(r.rowsProcessed))
+end
+
 t.fails(function() return decode.compile { "a..b" } end, "empty segment", "compile refuses an empty path segment")
 t.fails(function() return decode.compile { 42 } end, "not a string", "compile refuses a non-string path")
 t.ok(tostring(decode.compile({ "a", "b.c" }, { "d" })):find("3 top-level fields", 1, true), "lists are merged (an extension appends)")
