@@ -262,10 +262,15 @@ const char *decode_skip_value(const char *p, const char *end, int depth)
 
 uint32_t decode_hash(const char *s, size_t len)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
+    /* Keys are short identifiers: length and the first and last two bytes
+     * separate them well enough (a collision costs one memcmp), and this
+     * runs for every key of every payload. */
+    if (len == 0)
+        return 0;
+    uint32_t h = (uint32_t)len * 0x9E3779B1u;
+    h ^= (uint32_t)(unsigned char)s[0] << 24 | (uint32_t)(unsigned char)s[len - 1] << 16;
+    if (len > 2)
+        h ^= (uint32_t)(unsigned char)s[1] << 8 | (uint32_t)(unsigned char)s[len - 2];
+    h *= 0x85EBCA6Bu;
+    return h ^ (h >> 15);
 }

@@ -45,7 +45,7 @@ const char *decode_number(const char *p, const char *end, double *out);
  * current nesting.  Returns the position after it, or NULL. */
 const char *decode_skip_value(const char *p, const char *end, int depth);
 
-/* FNV-1a 32 of len bytes (the key hash of compiled field sets). */
+/* The key hash of compiled field sets (cheap: length and edge bytes). */
 uint32_t decode_hash(const char *s, size_t len);
 
 #endif
