@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench.sh — what `make bench` runs (not part of CI; ~10 minutes on 2 busy
+# bench.sh — what `make bench` runs (not part of CI; ~15 minutes on 2 busy
 # cores with RUNS=3).  Builds once under build/bench/: the bundled real
 # receipts (real.db) and the synthetic corpus (500 tickers x 79 buckets x 1
 # and 5 days, full-shape ~5 KB payloads, fixed seed).  Then times whole
@@ -51,33 +51,39 @@ real_db() { # the bundled real receipts, imported once
 }
 
 # measure KEY LABEL CMD... : runs CMD RUNS times; prints the median (min-max)
-# time, rows/s, MB/s and peak RSS; keeps the median ms as MS_KEY, the rows/s
-# as RPS_KEY and the peak RSS (MB) as RSS_KEY.  A command that fails is n/a.
+# wall time, rows/s, MB/s, the median CPU time (user + system: steadier than
+# wall time on a shared machine) and peak RSS; keeps MS_KEY, RPS_KEY (wall),
+# CPS_KEY (rows per CPU second) and RSS_KEY (MB).  A command that fails is n/a.
+median() { sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"; }
 measure() {
   local key=$1 label=$2; shift 2
-  local times=() rss=() out="" t0 t1
+  local times=() rss=() cpu=() out="" t0 t1
   for _ in $(seq "$RUNS"); do
     t0=$(date +%s%N)
     if ! out=$("$@" 2>/dev/null); then
-      printf '%-24s n/a (%s)\n' "$label" "$(basename "$1") cannot run this"
+      printf '%-22s n/a (%s cannot run this)\n' "$label" "$(basename "$1")"
       return 0
     fi
     t1=$(date +%s%N)
     times+=($(( (t1 - t0) / 1000000 )))
     rss+=($(sed -n 's/.*peak_rss_kb=\([0-9]*\).*/\1/p' <<<"$out"))
+    cpu+=($(sed -n 's/.*cpu_ms=\([0-9]*\).*/\1/p' <<<"$out"))
   done
-  local sorted med min max r
-  sorted=$(printf '%s\n' "${times[@]}" | sort -n)
-  med=$(sed -n "$(( (RUNS + 1) / 2 ))p" <<<"$sorted"); min=$(head -1 <<<"$sorted"); max=$(tail -1 <<<"$sorted")
-  r=$(printf '%s\n' "${rss[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
-  local rows bytes
+  local med min max r c rows bytes
+  med=$(printf '%s\n' "${times[@]}" | median)
+  min=$(printf '%s\n' "${times[@]}" | sort -n | head -1); max=$(printf '%s\n' "${times[@]}" | sort -n | tail -1)
+  r=$(printf '%s\n' "${rss[@]}" | median)
+  c=$(printf '%s\n' "${cpu[@]:-0}" | median)
   rows=$(sed -n 's/.*rows=\([0-9]*\).*/\1/p' <<<"$out")
   bytes=$(sed -n 's/.*bytes=\([0-9]*\).*/\1/p' <<<"$out")
   [ -n "$bytes" ] || bytes=$(awk -v b="$DB_BYTES" -v n="$DB_ROWS" -v r="$rows" 'BEGIN { printf "%.0f", b / n * r }')
-  awk -v l="$label" -v ms="$med" -v lo="$min" -v hi="$max" -v rows="$rows" -v bytes="$bytes" -v rss="$r" 'BEGIN {
-    printf "%-24s %7d ms (%d-%d)  %8.0f rows/s (%.0f-%.0f)  %7.1f MB/s  peak RSS %6.1f MB\n", l, ms, lo, hi,
-      rows / (ms / 1000), rows / (hi / 1000), rows / (lo / 1000), bytes / 1e6 / (ms / 1000), rss / 1024 }'
-  eval "MS_$key=$med; RPS_$key=$(awk -v rows="$rows" -v ms="$med" 'BEGIN { printf "%.0f", rows / (ms / 1000) }'); RSS_$key=$(awk -v r="$r" 'BEGIN { printf "%.1f", r / 1024 }')"
+  awk -v l="$label" -v ms="$med" -v lo="$min" -v hi="$max" -v rows="$rows" -v bytes="$bytes" -v rss="$r" -v cpu="$c" 'BEGIN {
+    printf "%-22s %6d ms (%d-%d) %7.0f rows/s (%.0f-%.0f) %6.1f MB/s  cpu %6d ms %7.0f rows/cpu-s  RSS %5.1f MB\n",
+      l, ms, lo, hi, rows / (ms / 1000), rows / (hi / 1000), rows / (lo / 1000), bytes / 1e6 / (ms / 1000),
+      cpu, cpu > 0 ? rows / (cpu / 1000) : 0, rss / 1024 }'
+  eval "MS_$key=$med; RSS_$key=$(awk -v r="$r" 'BEGIN { printf "%.1f", r / 1024 }')"
+  eval "RPS_$key=$(awk -v rows="$rows" -v ms="$med" 'BEGIN { printf "%.0f", rows / (ms / 1000) }')"
+  eval "CPS_$key=$(awk -v rows="$rows" -v c="$c" 'BEGIN { printf "%.0f", c > 0 ? rows / (c / 1000) : 0 }')"
 }
 
 # The fields the parity ruleset declares (plus the state fields): the
@@ -97,11 +103,11 @@ floors() { # floors KEY DB
   if command -v python3 >/dev/null; then
     measure "py_$k" "python sqlite3+json" python3 tools/bench_py.py "$db"
   else
-    echo "python sqlite3+json      n/a (python3 not installed: apt-get install python3)"
+    echo "python sqlite3+json    n/a (python3 not installed: apt-get install python3)"
   fi
   measure "walkc_$k" "walk cjson" "$RETAPE" run tools/bench_walk.lua "$db" 256 full
   if [ "$HAS_DECODE" = 1 ]; then measure "walkf_$k" "walk fields" "$RETAPE" run tools/bench_walk.lua "$db" 256 fields
-  else echo "walk fields              n/a (no retape.decode in this build)"; fi
+  else echo "walk fields            n/a (no retape.decode in this build)"; fi
 }
 db_facts() { # sets DB_ROWS, DB_BYTES of a corpus (for MB/s of the replay rows)
   local out; out=$("$FLOOR" scan "$1")
@@ -123,7 +129,7 @@ db_facts "$REAL"
 echo "== bundled real days: $REAL ($DB_ROWS rows, $(awk -v b="$DB_BYTES" -v n="$DB_ROWS" 'BEGIN { printf "%.0f", b / n }') bytes a payload), parity ruleset"
 floors real "$REAL"
 measure replay_real "replay 1 thread" "$RETAPE" run tools/bench_replay.lua "$REAL" "$STATE/r" 2025-12-10 2026-02-09 worker-2026-02-02
-echo "replay all cores         n/a (no --threads yet)"
+echo "replay all cores       n/a (no --threads yet)"
 
 echo
 db_facts "$C5"
@@ -132,23 +138,26 @@ floors c5 "$C5"
 measure replay_c5 "replay 5 days" "$RETAPE" run tools/bench_replay.lua "$C5" "$STATE/s5" 2026-03-02 2026-03-06
 db_facts "$C1"
 measure replay_c1 "replay 1 day" "$RETAPE" run tools/bench_replay.lua "$C1" "$STATE/s1" 2026-03-02 2026-03-02
-echo "replay all cores         n/a (no --threads yet)"
+echo "replay all cores       n/a (no --threads yet)"
 
 echo
-echo "== ratios (same run; rows/s of the replay against each floor)"
-ratio() { # ratio LABEL A B -> A / B (A, B rows/s), or n/a
-  awk -v l="$1" -v a="${2:-}" -v b="${3:-}" 'BEGIN {
-    if (a == "" || b == "" || b == 0) printf "%-44s n/a\n", l; else printf "%-44s %6.2fx\n", l, a / b }'
+echo "== ratios (same run; rows/s of A over rows/s of B: wall clock, and per CPU second)"
+ratio() { # ratio LABEL KEY_A KEY_B
+  local a b ca cb
+  eval "a=\${RPS_$2:-}; b=\${RPS_$3:-}; ca=\${CPS_$2:-}; cb=\${CPS_$3:-}"
+  awk -v l="$1" -v a="$a" -v b="$b" -v ca="$ca" -v cb="$cb" 'BEGIN {
+    if (a == "" || b == "" || b == 0) { printf "%-46s n/a\n", l; exit }
+    printf "%-46s %6.2fx   cpu %6.2fx\n", l, a / b, (cb > 0 ? ca / cb : 0) }'
 }
 for k in real c5; do
   name=$([ $k = real ] && echo "real days" || echo "5-day corpus")
-  eval "rp=\${RPS_replay_$k:-}; sc=\${RPS_scan_$k:-}; cj=\${RPS_cjson_$k:-}; tk=\${RPS_tok_$k:-}; fl=\${RPS_fields_$k:-}; py=\${RPS_py_$k:-}"
-  ratio "$name: replay / floor scan" "$rp" "$sc"
-  ratio "$name: replay / floor +fields" "$rp" "$fl"
-  ratio "$name: replay / floor +cjson" "$rp" "$cj"
-  ratio "$name: replay / python sqlite3+json" "$rp" "$py"
-  ratio "$name: floor +fields / floor +cjson" "$fl" "$cj"
-  ratio "$name: floor +tokenizer / floor +cjson" "$tk" "$cj"
+  ratio "$name: replay / floor scan" "replay_$k" "scan_$k"
+  ratio "$name: replay / floor +fields" "replay_$k" "fields_$k"
+  ratio "$name: replay / floor +cjson" "replay_$k" "cjson_$k"
+  ratio "$name: replay / python sqlite3+json" "replay_$k" "py_$k"
+  ratio "$name: floor +fields / floor +cjson" "fields_$k" "cjson_$k"
+  ratio "$name: floor +tokenizer / floor +cjson" "tok_$k" "cjson_$k"
+  ratio "$name: walk fields / walk cjson" "walkf_$k" "walkc_$k"
 done
 awk -v r1="${RSS_replay_c1:-0}" -v r5="${RSS_replay_c5:-0}" -v rr="${RPS_replay_real:-0}" -v py="${RPS_py_c5:-0}" \
     -v rc="${RPS_replay_c5:-0}" -v ms="${MS_replay_c5:-0}" 'BEGIN {

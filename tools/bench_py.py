@@ -14,4 +14,5 @@ for (payload,) in db.execute(
     json.loads(payload)
     rows += 1
     nbytes += len(payload)
-print("rows=%d bytes=%d peak_rss_kb=%d" % (rows, nbytes, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print("rows=%d bytes=%d peak_rss_kb=%d cpu_ms=%d" % (rows, nbytes, ru.ru_maxrss, (ru.ru_utime + ru.ru_stime) * 1000))

@@ -8,4 +8,4 @@ local rp = assert(retape.replay.open { db = db, state = state, script_version = 
 local r = rp:run { from = from, to = to }
 rp:close()
 assert(r.errors == 0, "errors in the bench replay")
-print(string.format("rows=%d trades=%d peak_rss_kb=%d", r.rowsProcessed, r.tradesCreated, retape.core.peak_rss_kb()))
+print(string.format("rows=%d trades=%d peak_rss_kb=%d cpu_ms=%d", r.rowsProcessed, r.tradesCreated, retape.core.peak_rss_kb(), math.floor(os.clock() * 1000)))

@@ -29,4 +29,4 @@ for _, b in ipairs(src:buckets {}) do
   end
 end
 src:close()
-print(string.format("rows=%d bytes=%d peak_rss_kb=%d", rows, bytes, retape.core.peak_rss_kb()))
+print(string.format("rows=%d bytes=%d peak_rss_kb=%d cpu_ms=%d", rows, bytes, retape.core.peak_rss_kb(), math.floor(os.clock() * 1000)))
