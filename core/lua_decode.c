@@ -15,7 +15,8 @@
  * undeclared key (or pairs()) decodes that object with lua-cjson and fills
  * in what is missing, so a rule never sees a silent nil; values the rules
  * wrote, and declared fields (present or deleted), are never overwritten.
- * A declared key that the payload lacks reads as nil without any decoding.
+ * A declared key that the payload lacks reads as nil without any decoding;
+ * an object whose every key is declared comes out as a plain table.
  *
  * Anything outside the scanner's strict JSON subset (decode.h) falls back to
  * a full lua-cjson decode of the whole text, so results and error messages
@@ -247,8 +248,8 @@ static const char *build_whole(build_ctx *c, const char *p, int depth)
 }
 
 /* Pushes the value at p built per the node userdata at node_idx: an object
- * gets only the declared keys (and the node's metatable, and its text in the
- * side table for the lazy rest); an array gets each element per the node's
+ * gets only the declared keys (and, if it has others, the node's metatable
+ * and its text in the side table for the lazy rest); an array gets each element per the node's
  * "*"; a scalar is pushed as is. */
 static const char *build_node(build_ctx *c, const char *p, int node_idx, int depth)
 {
@@ -276,7 +277,7 @@ static const char *build_node(build_ctx *c, const char *p, int node_idx, int dep
     lua_getiuservalue(L, node_idx, UV_CHILDREN);
     int keys = lua_gettop(L) - 1, children = keys + 1;
     lua_createtable(L, 0, node->n);
-    int t = lua_gettop(L);
+    int t = lua_gettop(L), skipped = 0;
     p = decode_skip_ws(p + 1, c->end);
     if (p < c->end && *p == '}') {
         p++;
@@ -317,6 +318,7 @@ static const char *build_node(build_ctx *c, const char *p, int node_idx, int dep
                 p = decode_skip_value(p, c->end, depth + 1);
                 if (!p)
                     return NULL;
+                skipped = 1;
             }
             p = decode_skip_ws(p, c->end);
             if (p < c->end && *p == ',') {
@@ -330,9 +332,11 @@ static const char *build_node(build_ctx *c, const char *p, int node_idx, int dep
             return NULL;
         }
     }
-    lua_getiuservalue(L, node_idx, UV_MT);
-    lua_setmetatable(L, t);
-    if (!node->wild) { /* with "*" every key is already here: nothing lazy */
+    /* Nothing skipped (every key was declared, or "*"): t is the whole
+     * object, a plain table; otherwise it completes itself lazily. */
+    if (skipped) {
+        lua_getiuservalue(L, node_idx, UV_MT);
+        lua_setmetatable(L, t);
         lua_pushvalue(L, t);
         if (depth == 0)
             lua_pushvalue(L, c->text);

@@ -80,7 +80,7 @@ measure() {
   awk -v l="$label" -v ms="$med" -v lo="$min" -v hi="$max" -v rows="$rows" -v bytes="$bytes" -v rss="$r" -v cpu="$c" 'BEGIN {
     printf "%-22s %6d ms (%d-%d) %7.0f rows/s (%.0f-%.0f) %6.1f MB/s  cpu %6d ms %7.0f rows/cpu-s  RSS %5.1f MB\n",
       l, ms, lo, hi, rows / (ms / 1000), rows / (hi / 1000), rows / (lo / 1000), bytes / 1e6 / (ms / 1000),
-      cpu, cpu > 0 ? rows / (cpu / 1000) : 0, rss / 1024 }'
+      cpu, (cpu > 0 ? rows / (cpu / 1000) : 0), rss / 1024 }'
   eval "MS_$key=$med; RSS_$key=$(awk -v r="$r" 'BEGIN { printf "%.1f", r / 1024 }')"
   eval "RPS_$key=$(awk -v rows="$rows" -v ms="$med" 'BEGIN { printf "%.0f", rows / (ms / 1000) }')"
   eval "CPS_$key=$(awk -v rows="$rows" -v c="$c" 'BEGIN { printf "%.0f", c > 0 ? rows / (c / 1000) : 0 }')"
@@ -165,7 +165,7 @@ awk -v r1="${RSS_replay_c1:-0}" -v r5="${RSS_replay_c5:-0}" -v rr="${RPS_replay_
   print ""
   print "== targets (issue 10)"
   printf "real days, parity ruleset      >= 85000 rows/s        now %6.0f\n", rr
-  printf "full-size, default ruleset     >= 3x python (%6.0f)   now %.2fx\n", 3 * py, py > 0 ? rc / py : 0
+  printf "full-size, default ruleset     >= 3x python (%6.0f)   now %.2fx\n", 3 * py, (py > 0 ? rc / py : 0)
   printf "5-day corpus                   <= 3 s                 now %.1f s\n", ms / 1000
   printf "peak RSS                       <= 64 MB, flat         now %.1f / %.1f MB\n", r1, r5 }'
 echo
