@@ -293,6 +293,8 @@ end
 ---------------------------------------------------------------------------
 -- §3.5 dynamic score
 
+local SQUEEZE_TFS = { "30", "10" } -- the timeframes whose squeeze counts (one table per run, not per row)
+
 function R.tf_alignment(d, side, in_corridor)
   local S = R.config.score
   local tf = d.tf_tech
@@ -308,7 +310,7 @@ function R.tf_alignment(d, side, in_corridor)
   end
   local pts = clamp(2 * (aligned - opposed), S.tf_min, S.tf_max)
   local sq_on, sq_rel = false, false
-  for _, name in ipairs { "30", "10" } do
+  for _, name in ipairs(SQUEEZE_TFS) do
     local t = tf[name]
     local sq = type(t) == "table" and t.sq
     if type(sq) == "table" then
