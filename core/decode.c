@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* decode.h documents each function: purpose, the [p, end) convention, NULL
+ * for "outside the subset".  None allocates or can fail otherwise. */
+
 const char *decode_skip_ws(const char *p, const char *end)
 {
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
@@ -33,6 +36,7 @@ static int hex_value(char c)
     return -1;
 }
 
+/* Scans one string token; validates its escapes (see decode.h). */
 const char *decode_string(const char *p, const char *end, const char **s, size_t *len, int *escaped)
 {
     if (p >= end || *p != '"')
@@ -90,6 +94,8 @@ static const double pow10_exact[] = {
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
+/* Validates one RFC 8259 number token and, with out, converts it: the
+ * Clinger fast path when exact, strtod on a NUL-terminated copy otherwise. */
 const char *decode_number(const char *p, const char *end, double *out)
 {
     if (!out) { /* validation only (a skipped value): the grammar, no conversion */
@@ -196,6 +202,8 @@ const char *decode_number(const char *p, const char *end, double *out)
     return p;
 }
 
+/* Skips (and validates) one value of any type, recursing into containers
+ * up to DECODE_MAX_DEPTH. */
 const char *decode_skip_value(const char *p, const char *end, int depth)
 {
     if (depth > DECODE_MAX_DEPTH)

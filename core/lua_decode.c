@@ -81,7 +81,8 @@ static const dentry *node_find(const dnode *node, const char *s, size_t len, int
 /* ------------------------------------------------------------------------
  * building values (each builder pushes exactly one value and returns the
  * position after it, or returns NULL for "outside the subset": the caller
- * then resets the stack and falls back to cjson) */
+ * then resets the stack and falls back to cjson).  They hold no C memory
+ * and raise only on out of memory (a Lua allocation). */
 
 typedef struct build_ctx {
     lua_State *L;
@@ -458,13 +459,22 @@ static int l_partial_index(lua_State *L)
     return 1;
 }
 
+/* The iterator of __pairs: raw next (whatever the global `next` is). */
+static int l_raw_next(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2);
+    if (lua_next(L, 1))
+        return 2;
+    lua_pushnil(L);
+    return 1;
+}
+
 /* __pairs(t): completes t, then iterates it raw. */
 static int l_partial_pairs(lua_State *L)
 {
     complete(L, 1);
-    lua_getglobal(L, "next"); /* the base library's next */
-    if (!lua_isfunction(L, -1))
-        return luaL_error(L, "pairs over a payload needs the base library's next");
+    lua_pushcfunction(L, l_raw_next);
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;
@@ -520,9 +530,9 @@ static int l_fieldset_tostring(lua_State *L)
 
 /* Builds the node userdata for the trie table at idx and pushes it.
  * side_idx/cjson_idx: stack indices of the shared side table and
- * cjson.decode (captured by the metamethods; stored on the root). */
+ * cjson.decode, with the miss table at cjson_idx + 1 (captured by the
+ * metamethods; stored on the root).  Raises only on out of memory. */
 static dnode *make_node(lua_State *L, int idx, int side_idx, int cjson_idx, int root)
-/* (the miss table sits at cjson_idx + 1) */
 {
     idx = lua_absindex(L, idx);
     luaL_checkstack(L, 12, "decode.compile: field paths nested too deeply");

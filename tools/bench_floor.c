@@ -32,8 +32,8 @@ static const char *SCAN_SQL =
 
 int main(int argc, char **argv)
 {
-    int select = argc >= 3 && (strcmp(argv[1], "select") == 0 || strcmp(argv[1], "tokenize") == 0);
-    if (argc < 3 || (!select && (argc != 3 || (strcmp(argv[1], "scan") && strcmp(argv[1], "decode"))))) {
+    int selective = argc >= 3 && (strcmp(argv[1], "select") == 0 || strcmp(argv[1], "tokenize") == 0);
+    if (argc < 3 || (!selective && (argc != 3 || (strcmp(argv[1], "scan") && strcmp(argv[1], "decode"))))) {
         fprintf(stderr, "usage: bench_floor scan|decode|tokenize DB | bench_floor select DB FIELD...\n");
         return 2;
     }
@@ -53,7 +53,7 @@ int main(int argc, char **argv)
         luaL_requiref(L, "cjson", luaopen_cjson, 0);
         lua_getfield(L, -1, "decode");
         lua_remove(L, -2); /* decode function stays at index 1 */
-    } else if (select) {
+    } else if (selective) {
         L = luaL_newstate();
         luaL_openlibs(L);
         luaL_requiref(L, "retape.decode", luaopen_retape_decode, 0);
@@ -89,7 +89,7 @@ int main(int argc, char **argv)
                 return 1;
             }
             lua_pop(L, 1);
-        } else if (select && payload) {
+        } else if (selective && payload) {
             lua_pushlstring(L, payload, (size_t)len);
             if (!retape_decode_payload(L, 1, -1)) {
                 fprintf(stderr, "bench_floor: row %lld: %s\n", rows, lua_tostring(L, -1));
