@@ -44,6 +44,21 @@ const char *decode_string(const char *p, const char *end, const char **s, size_t
     const char *start = ++p;
     int esc = 0;
     while (p < end) {
+        /* Eight plain bytes at a time (no quote, backslash or control byte):
+         * the bulk of a payload's strings. */
+        while (end - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            uint64_t quote = x ^ UINT64_C(0x2222222222222222), bslash = x ^ UINT64_C(0x5C5C5C5C5C5C5C5C);
+            uint64_t hit = ((quote - UINT64_C(0x0101010101010101)) & ~quote) |
+                           ((bslash - UINT64_C(0x0101010101010101)) & ~bslash) |
+                           ((x - UINT64_C(0x2020202020202020)) & ~x);
+            if (hit & UINT64_C(0x8080808080808080))
+                break;
+            p += 8;
+        }
+        if (p >= end)
+            break;
         unsigned char c = (unsigned char)*p;
         if (c == '"') {
             *s = start;

@@ -65,6 +65,32 @@ int main(void)
           "a plain string");
     CHECK(decode_string(plain, plain + 6, &s, &len, &esc) == NULL, "an unterminated string is refused");
 
+    /* the eight-bytes-at-a-time scan: a quote, a backslash escape, a control
+     * byte and a high byte at every position around the word boundaries */
+    int scan_ok = 1;
+    for (int at = 0; at < 24; at++) {
+        char buf[40];
+        memset(buf, 'a', sizeof buf);
+        buf[0] = '"';
+        buf[1 + at] = '"'; /* the closing quote at `at` */
+        const char *q = decode_string(buf, buf + sizeof buf, &s, &len, &esc);
+        scan_ok &= q == buf + 2 + at && len == (size_t)at && esc == 0;
+        buf[1 + at] = '\x01';
+        buf[sizeof buf - 1] = '"';
+        scan_ok &= decode_string(buf, buf + sizeof buf, &s, &len, &esc) == NULL;
+        buf[1 + at] = '\\';
+        buf[2 + at] = 'n';
+        q = decode_string(buf, buf + sizeof buf, &s, &len, &esc);
+        scan_ok &= q == buf + sizeof buf && esc == 1;
+        buf[1 + at] = (char)0xC3;
+        buf[2 + at] = (char)0xA9;
+        q = decode_string(buf, buf + sizeof buf, &s, &len, &esc);
+        scan_ok &= q == buf + sizeof buf && esc == 0 && len == sizeof buf - 2;
+    }
+    CHECK(scan_ok, "quotes, escapes, control and UTF-8 bytes found at every offset of the word scan");
+    CHECK(decode_string("\"aaaaaaaaaaaaaaaa", "\"aaaaaaaaaaaaaaaa" + 17, &s, &len, &esc) == NULL,
+          "the word scan stops at the end of the text");
+
     check_skip("{\"a\":[1,2,{\"b\":null}],\"c\":true,\"d\":\"x\"}", 1);
     check_skip("[ ]", 1);
     check_skip("{ }", 1);
