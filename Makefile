@@ -60,7 +60,8 @@ endif
 
 CORE_SRCS := core/nytime.c core/util.c core/source.c core/kv.c core/ingest.c core/host.c core/fs.c \
              core/lua_retape.c core/lua_source.c core/lua_kv.c core/lua_time.c core/lua_ingest.c core/lua_sql.c \
-             core/lua_json.c core/lua_fs.c
+             core/lua_json.c core/lua_fs.c \
+             core/decode.c core/lua_decode.c
 CORE_SRCS += core/http.c core/lua_http.c
 LUA_SRCS  := $(sort $(shell find lua -name '*.lua'))
 CORE_OBJS := $(CORE_SRCS:core/%.c=$(BUILD)/core/%.o) $(BUILD)/embedded_lua.o
@@ -142,10 +143,10 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/check.h $(LIB)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) -Itests/c $< $(LIB) $(DEP_LIBS) -lm -o $@
 
-$(BUILD)/tools/bench_floor: tools/bench_floor.c
+$(BUILD)/tools/bench_floor: tools/bench_floor.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) $< $(DEP_LIBS) -lm -o $@
+	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) $< $(LIB) $(DEP_LIBS) -lm -o $@
 
 $(BUILD)/examples/embed: examples/embed.c $(LIB)
 	@mkdir -p $(dir $@)

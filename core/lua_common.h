@@ -61,6 +61,12 @@ int luaopen_retape_ingest(lua_State *L);
 int luaopen_retape_sql(lua_State *L);
 int luaopen_retape_jsonenc(lua_State *L);
 int luaopen_retape_fs(lua_State *L);
+int luaopen_retape_decode(lua_State *L);
+/* The field sets of retape.decode, and the selective decode of one payload
+ * (lua_decode.c): pushes the table and returns 1, or pushes a message and
+ * returns 0 (malformed: cjson's message with its byte offset). */
+#define RETAPE_FIELDSET_MT "retape.decode.fieldset"
+int retape_decode_payload(lua_State *L, int fs_idx, int text);
 /* lua-cjson's safe variant (its header declares only luaopen_cjson). */
 int luaopen_cjson_safe(lua_State *L);
 int luaopen_retape_http(lua_State *L);

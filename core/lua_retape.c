@@ -98,6 +98,7 @@ void retape_preload_modules(lua_State *L)
         {"retape.jsonenc", luaopen_retape_jsonenc},
         {"retape.fs", luaopen_retape_fs},
         {"retape.http", luaopen_retape_http},
+        {"retape.decode", luaopen_retape_decode},
         {"cjson", luaopen_cjson},
         {"cjson.safe", luaopen_cjson_safe},
         {NULL, NULL},

@@ -15,7 +15,7 @@
 
 #include <lua-cjson.h>
 
-#define RETAPE_PAYLOAD_MAX_DEPTH 48
+#include "decode.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,14 +180,33 @@ static void decode_payload(lua_State *L, const char *receipt_id)
     lua_pop(L, 1); /* the raw text */
 }
 
-/* cur:fetch(n [, decode=true]) -> array of up to n rows (empty at the end).
+/* Decodes the payload on top of the stack per the field set at fs
+ * (retape.decode: declared fields now, the rest on first access) and stores
+ * `payload` (or `error`, worded as decode_payload's) into the row below it. */
+static void decode_selected(lua_State *L, int fs, const char *receipt_id)
+{
+    int row = lua_gettop(L) - 1;
+    if (retape_decode_payload(L, fs, -1)) {
+        lua_setfield(L, row, "payload");
+    } else {
+        lua_pushfstring(L, "receipt %s: malformed payload_json: %s", receipt_id, lua_tostring(L, -1));
+        lua_setfield(L, row, "error");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1); /* the raw text */
+}
+
+/* cur:fetch(n [, decode=true | fieldset]) -> array of up to n rows (empty
+ * at the end).  With a field set of retape.decode, payloads are decoded
+ * selectively (decode.compile).
  * Row: {receipt_id, ticker, ts, bucket_5m, script_version, payload_json,
  *       payload (decoded table) | error (message)}. */
 static int l_fetch(lua_State *L)
 {
     retape_cursor *cur = to_cursor(L, 1);
     lua_Integer n = luaL_checkinteger(L, 2);
-    int decode = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
+    int fs = luaL_testudata(L, 3, RETAPE_FIELDSET_MT) ? 3 : 0;
+    int decode = fs || lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
     luaL_argcheck(L, n > 0, 2, "batch size must be positive");
     lua_createtable(L, (int)(n < 1024 ? n : 1024), 0);
     for (lua_Integer i = 1; i <= n; i++) {
@@ -215,7 +234,9 @@ static int l_fetch(lua_State *L)
             lua_pushlstring(L, r.payload, r.payload_len);
             lua_pushvalue(L, -1);
             lua_setfield(L, -3, "payload_json");
-            if (decode)
+            if (fs)
+                decode_selected(L, fs, r.receipt_id);
+            else if (decode)
                 decode_payload(L, r.receipt_id);
             else
                 lua_pop(L, 1);
@@ -261,7 +282,7 @@ int luaopen_retape_source(lua_State *L)
      * skipped): whatever the rules keep of them must still fit the store's
      * encoder (64 levels, with the record around it). */
     lua_getfield(L, -1, "decode_max_depth");
-    lua_pushinteger(L, RETAPE_PAYLOAD_MAX_DEPTH);
+    lua_pushinteger(L, DECODE_MAX_DEPTH);
     lua_call(L, 1, 0);
     lua_getfield(L, -1, "decode");
     lua_remove(L, -2);

@@ -1,23 +1,37 @@
 #!/usr/bin/env bash
-# bench.sh — what `make bench` runs.  Builds the synthetic corpus once
-# (500 tickers x 79 buckets x 5 days, full-shape ~5 KB payloads, fixed seed;
-# and its first day alone) under build/bench/, then times whole processes,
-# RUNS times each (default 5), and prints medians:
-#   floor scan    one ordered SQLite scan of every receipt (C, no Lua)
-#   floor decode  the same scan + lua-cjson decode of every payload (C + cjson)
-#   engine walk   retape streaming every receipt through retape.source and
-#                 decoding it into a Lua table (what the replay reads)
-#   replay        the full replay: parity ruleset, lanes, trades, RocksDB state
-#   served        the 1-day replay through `retape serve` and the Node client
-#                 loop, next to the same pages in-process (tools/bench_paged.lua)
-# Ratios are against the floors measured in the same run; peak RSS of the
-# 1-day and 5-day corpus shows that memory does not grow with the rows.
+# bench.sh — what `make bench` runs (not part of CI; with RUNS=3 about 10
+# minutes on an idle 2-core machine, 20 on a busy one).  Builds once under
+# build/bench/: the bundled real receipts (real.db) and the synthetic
+# corpus (500 tickers x 79 buckets x 1 and 5 days, full-shape ~5 KB
+# payloads, fixed seed).  Then times whole
+# processes, RUNS times each (default 3), and prints the median with min-max:
+#
+#   floor scan         one ordered SQLite scan of every receipt (C, no Lua)
+#   floor +cjson       the scan + lua-cjson decoding every payload (C + cjson)
+#   floor +tokenizer   the scan + retape.decode's hand-written tokenizer
+#                      building every field (the same work as cjson)
+#   floor +fields      the scan + retape.decode building only the fields the
+#                      parity ruleset declares (what the replay decodes)
+#   python             a bare Python sqlite3 + json.loads loop, same rows
+#   walk cjson/fields  retape streaming every receipt through retape.source
+#                      (full cjson decode / declared fields), no rules
+#   replay             the full replay with durable RocksDB state: parity
+#                      ruleset on the real days, default ruleset on the corpus
+#   served             the 1-day replay through `retape serve` and the Node
+#                      client loop, next to the same pages in-process
+#                      (tools/bench_paged.lua)
+#
+# Ratios compare figures of the same run (the machine is shared and noisy).
+# "all cores" needs `replay --threads`, which does not exist yet: the replay
+# runs on one thread.  RETAPE may point at an older build (a before/after
+# comparison): rows it cannot run are shown as n/a.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${RETAPE:?}" "${FLOOR:?}" "${SHARED:=../shared}"
-RUNS=${RUNS:-5}
+RUNS=${RUNS:-3}
 DIR=build/bench
 TEMPLATE="$SHARED/data/payloads/A_AAPL_long_momentum_2026-02-06.json"
+RECEIPTS=$(ls "$SHARED"/data/receipts-*.jsonl.gz | head -1)
 mkdir -p "$DIR"
 
 corpus() { # corpus DAYS -> path (generated once; the generator is deterministic)
@@ -29,57 +43,136 @@ corpus() { # corpus DAYS -> path (generated once; the generator is deterministic
   fi
   echo "$db"
 }
+real_db() { # the bundled real receipts, imported once
+  local db="$DIR/real.db"
+  if [ ! -s "$db" ]; then
+    echo "importing $RECEIPTS ..." >&2
+    rm -f "$db.tmp"
+    "$RETAPE" import --db "$db.tmp" "$RECEIPTS" >&2
+    mv "$db.tmp" "$db"
+  fi
+  echo "$db"
+}
 
-# measure LABEL CMD... -> sets MED_MS, ROWS, BYTES, RSS (medians over RUNS)
+# measure KEY LABEL CMD... : runs CMD RUNS times; prints the median (min-max)
+# wall time, rows/s, MB/s, the median CPU time (user + system: steadier than
+# wall time on a shared machine) and peak RSS; keeps MS_KEY, RPS_KEY (wall),
+# CPS_KEY (rows per CPU second) and RSS_KEY (MB).  A command that fails is n/a.
+median() { sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"; }
 measure() {
-  local label=$1; shift
-  local times=() rss=() out t0 t1
+  local key=$1 label=$2; shift 2
+  local times=() rss=() cpu=() out="" t0 t1
   for _ in $(seq "$RUNS"); do
-    sync 2>/dev/null || true
     t0=$(date +%s%N)
-    out=$("$@")
+    if ! out=$("$@" 2>/dev/null); then
+      printf '%-22s n/a (%s cannot run this)\n' "$label" "$(basename "$1")"
+      return 0
+    fi
     t1=$(date +%s%N)
     times+=($(( (t1 - t0) / 1000000 )))
     rss+=($(sed -n 's/.*peak_rss_kb=\([0-9]*\).*/\1/p' <<<"$out"))
+    cpu+=($(sed -n 's/.*cpu_ms=\([0-9]*\).*/\1/p' <<<"$out"))
   done
-  MED_MS=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
-  RSS=$(printf '%s\n' "${rss[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
-  ROWS=$(sed -n 's/.*rows=\([0-9]*\).*/\1/p' <<<"$out")
-  BYTES=$(sed -n 's/.*bytes=\([0-9]*\).*/\1/p' <<<"$out")
-  [ -n "$BYTES" ] || BYTES=$TOTAL_BYTES
-  awk -v l="$label" -v ms="$MED_MS" -v rows="$ROWS" -v bytes="$BYTES" -v rss="$RSS" 'BEGIN {
-    printf "%-20s %8d ms  %9.0f rows/s  %7.1f MB/s  peak RSS %7.1f MB\n", l, ms, rows / (ms / 1000),
-      bytes / 1e6 / (ms / 1000), rss / 1024 }'
-  eval "MS_${label//[^a-zA-Z0-9]/_}=$MED_MS; RSS_${label//[^a-zA-Z0-9]/_}=$RSS"
+  local med min max r c rows bytes
+  med=$(printf '%s\n' "${times[@]}" | median)
+  min=$(printf '%s\n' "${times[@]}" | sort -n | head -1); max=$(printf '%s\n' "${times[@]}" | sort -n | tail -1)
+  r=$(printf '%s\n' "${rss[@]}" | median)
+  c=$(printf '%s\n' "${cpu[@]:-0}" | median)
+  rows=$(sed -n 's/.*rows=\([0-9]*\).*/\1/p' <<<"$out")
+  bytes=$(sed -n 's/.*bytes=\([0-9]*\).*/\1/p' <<<"$out")
+  [ -n "$bytes" ] || bytes=$(awk -v b="$DB_BYTES" -v n="$DB_ROWS" -v r="$rows" 'BEGIN { printf "%.0f", b / n * r }')
+  awk -v l="$label" -v ms="$med" -v lo="$min" -v hi="$max" -v rows="$rows" -v bytes="$bytes" -v rss="$r" -v cpu="$c" 'BEGIN {
+    printf "%-22s %6d ms (%d-%d) %7.0f rows/s (%.0f-%.0f) %6.1f MB/s  cpu %6d ms %7.0f rows/cpu-s  RSS %5.1f MB\n",
+      l, ms, lo, hi, rows / (ms / 1000), rows / (hi / 1000), rows / (lo / 1000), bytes / 1e6 / (ms / 1000),
+      cpu, (cpu > 0 ? rows / (cpu / 1000) : 0), rss / 1024 }'
+  eval "MS_$key=$med; RSS_$key=$(awk -v r="$r" 'BEGIN { printf "%.1f", r / 1024 }')"
+  eval "RPS_$key=$(awk -v rows="$rows" -v ms="$med" 'BEGIN { printf "%.0f", rows / (ms / 1000) }')"
+  eval "CPS_$key=$(awk -v rows="$rows" -v c="$c" 'BEGIN { printf "%.0f", (c > 0 ? rows / (c / 1000) : 0) }')"
 }
 
+# The fields the parity ruleset declares (plus the state fields): the
+# "+fields" floor decodes exactly what the replay decodes.
+FIELDS=$("$RETAPE" run tools/bench_fields.lua 2>/dev/null || true)
+HAS_DECODE=$([ -n "$FIELDS" ] && echo 1 || echo 0)
+# (an older RETAPE has no field sets: the floor takes them from this build)
+[ -n "$FIELDS" ] || FIELDS=$("$(dirname "$FLOOR")/../retape" run tools/bench_fields.lua)
+
+floors() { # floors KEY DB
+  local k=$1 db=$2
+  measure "scan_$k" "floor scan" "$FLOOR" scan "$db"
+  measure "cjson_$k" "floor +cjson" "$FLOOR" decode "$db"
+  measure "tok_$k" "floor +tokenizer" "$FLOOR" tokenize "$db"
+  # shellcheck disable=SC2086
+  measure "fields_$k" "floor +fields" "$FLOOR" select "$db" $FIELDS
+  if command -v python3 >/dev/null; then
+    measure "py_$k" "python sqlite3+json" python3 tools/bench_py.py "$db"
+  else
+    echo "python sqlite3+json    n/a (python3 not installed: apt-get install python3)"
+  fi
+  measure "walkc_$k" "walk cjson" "$RETAPE" run tools/bench_walk.lua "$db" 256 full
+  if [ "$HAS_DECODE" = 1 ]; then measure "walkf_$k" "walk fields" "$RETAPE" run tools/bench_walk.lua "$db" 256 fields
+  else echo "walk fields            n/a (no retape.decode in this build)"; fi
+}
+db_facts() { # sets DB_ROWS, DB_BYTES of a corpus (for MB/s of the replay rows)
+  local out; out=$("$FLOOR" scan "$1")
+  DB_ROWS=$(sed -n 's/.*rows=\([0-9]*\).*/\1/p' <<<"$out"); DB_BYTES=$(sed -n 's/.*bytes=\([0-9]*\).*/\1/p' <<<"$out")
+}
+
+REAL=$(real_db)
 C1=$(corpus 1)
 C5=$(corpus 5)
-TOTAL_BYTES=0
 STATE=$(mktemp -d "${TMPDIR:-/tmp}/retape-bench.XXXXXX")
 trap 'rm -rf "$STATE"' EXIT
+START=$(date +%s)
 
-echo "retape bench: medians of $RUNS whole-process runs; $(nproc) cores; $(date -u +%F)"
-for days in 5 1; do
-  db=$([ $days = 5 ] && echo "$C5" || echo "$C1")
-  TOTAL_BYTES=$("$FLOOR" scan "$db" | sed -n 's/.*bytes=\([0-9]*\).*/\1/p')
-  last=$([ $days = 5 ] && echo 2026-03-06 || echo 2026-03-02)
-  echo
-  echo "== ${days}-day corpus: $db ($(du -m "$db" | cut -f1) MB on disk)"
-  measure "floor scan $days" "$FLOOR" scan "$db"
-  measure "floor decode $days" "$FLOOR" decode "$db"
-  measure "engine walk $days" "$RETAPE" run tools/bench_walk.lua "$db"
-  measure "replay $days" "$RETAPE" run tools/bench_replay.lua "$db" "$STATE/s" 2026-03-02 "$last"
-done
+echo "retape bench: median (min-max) of $RUNS whole-process runs; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg); $(date -u '+%F %H:%M') UTC"
+echo "retape: $RETAPE"
 
 echo
-echo "== ratios (same run)"
-awk -v ws="$MS_engine_walk_5" -v fs="$MS_floor_scan_5" -v fd="$MS_floor_decode_5" -v rp="$MS_replay_5" \
-    -v w5="$RSS_engine_walk_5" -v w1="$RSS_engine_walk_1" -v r5="$RSS_replay_5" -v r1="$RSS_replay_1" 'BEGIN {
-  printf "engine walk / floor scan     %5.2fx the time\n", ws / fs
-  printf "engine walk / floor decode   %5.2fx the time\n", ws / fd
-  printf "replay / floor decode        %5.2fx the time\n", rp / fd
-  printf "peak RSS 5-day / 1-day: walk %.2f, replay %.2f (1.00 = flat: memory does not grow with rows)\n", w5 / w1, r5 / r1 }'
+db_facts "$REAL"
+echo "== bundled real days: $REAL ($DB_ROWS rows, $(awk -v b="$DB_BYTES" -v n="$DB_ROWS" 'BEGIN { printf "%.0f", b / n }') bytes a payload), parity ruleset"
+floors real "$REAL"
+measure replay_real "replay 1 thread" "$RETAPE" run tools/bench_replay.lua "$REAL" "$STATE/r" 2025-12-10 2026-02-09 worker-2026-02-02
+echo "replay all cores       n/a (no --threads yet)"
+
+echo
+db_facts "$C5"
+echo "== 5-day full-size corpus: $C5 ($DB_ROWS rows, $(du -m "$C5" | cut -f1) MB), default ruleset"
+floors c5 "$C5"
+measure replay_c5 "replay 5 days" "$RETAPE" run tools/bench_replay.lua "$C5" "$STATE/s5" 2026-03-02 2026-03-06
+db_facts "$C1"
+measure replay_c1 "replay 1 day" "$RETAPE" run tools/bench_replay.lua "$C1" "$STATE/s1" 2026-03-02 2026-03-02
+echo "replay all cores       n/a (no --threads yet)"
+
+echo
+echo "== ratios (same run; rows/s of A over rows/s of B: wall clock, and per CPU second)"
+ratio() { # ratio LABEL KEY_A KEY_B
+  local a b ca cb
+  eval "a=\${RPS_$2:-}; b=\${RPS_$3:-}; ca=\${CPS_$2:-}; cb=\${CPS_$3:-}"
+  awk -v l="$1" -v a="$a" -v b="$b" -v ca="$ca" -v cb="$cb" 'BEGIN {
+    if (a == "" || b == "" || b == 0) { printf "%-46s n/a\n", l; exit }
+    printf "%-46s %6.2fx   cpu %6.2fx\n", l, a / b, (cb > 0 ? ca / cb : 0) }'
+}
+for k in real c5; do
+  name=$([ $k = real ] && echo "real days" || echo "5-day corpus")
+  ratio "$name: replay / floor scan" "replay_$k" "scan_$k"
+  ratio "$name: replay / floor +fields" "replay_$k" "fields_$k"
+  ratio "$name: replay / floor +cjson" "replay_$k" "cjson_$k"
+  ratio "$name: replay / python sqlite3+json" "replay_$k" "py_$k"
+  ratio "$name: floor +fields / floor +cjson" "fields_$k" "cjson_$k"
+  ratio "$name: floor +tokenizer / floor +cjson" "tok_$k" "cjson_$k"
+  ratio "$name: walk fields / walk cjson" "walkf_$k" "walkc_$k"
+done
+awk -v r1="${RSS_replay_c1:-0}" -v r5="${RSS_replay_c5:-0}" -v rr="${RPS_replay_real:-0}" -v py="${RPS_py_c5:-0}" \
+    -v rc="${RPS_replay_c5:-0}" -v ms="${MS_replay_c5:-0}" -v crr="${CPS_replay_real:-0}" -v cpy="${CPS_py_c5:-0}" \
+    -v crc="${CPS_replay_c5:-0}" 'BEGIN {
+  if (r1 > 0) printf "peak RSS replay 1 day %.1f MB, 5 days %.1f MB: %.2f (1.00 = flat)\n", r1, r5, r5 / r1
+  print ""
+  print "== targets (issue 10; wall clock, and per CPU second)"
+  printf "real days, parity ruleset   >= 85000 rows/s         now %6.0f rows/s, %6.0f rows/cpu-s\n", rr, crr
+  printf "full-size, default ruleset  >= 3x python            now %.2fx, cpu %.2fx\n", (py > 0 ? rc / py : 0), (cpy > 0 ? crc / cpy : 0)
+  printf "5-day corpus                <= 3 s                  now %.1f s\n", ms / 1000
+  printf "peak RSS                    <= 64 MB, flat          now %.1f MB (1 day), %.1f MB (5 days)\n", r1, r5 }'
 
 # --- retape serve: the same 1-day replay driven over loopback HTTP by the
 # app's client loop (tests/serve/replay-ingest.mjs: pages of 200, then
@@ -88,7 +181,6 @@ awk -v ws="$MS_engine_walk_5" -v fs="$MS_floor_scan_5" -v fd="$MS_floor_decode_5
 # paged / CLI the cost of paging in the engine (each page re-opens its
 # bucket and merges its lane log).  CPU seconds (user + sys of the retape
 # process) are shown beside wall time: they hold still on a busy machine.
-median() { sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"; }
 if command -v node >/dev/null 2>&1; then
   echo
   echo "== served replay: retape serve + the client loop (pages of 200), 1-day corpus"
@@ -118,10 +210,12 @@ if command -v node >/dev/null 2>&1; then
   CALLS=$(sed -n 's/.*"calls":\([0-9]*\).*/\1/p' <<<"$summary")
   awk -v sw="$(printf '%s\n' "${s_wall[@]}" | median)" -v sc="$(printf '%s\n' "${s_cpu[@]}" | median)" \
       -v pw="$(printf '%s\n' "${p_wall[@]}" | median)" -v pc="$(printf '%s\n' "${p_cpu[@]}" | median)" \
-      -v rows="$SERVE_ROWS" -v calls="$CALLS" -v cli="$MS_replay_1" 'BEGIN {
+      -v rows="$SERVE_ROWS" -v calls="$CALLS" -v cli="$MS_replay_c1" 'BEGIN {
     printf "%-20s %8d ms  %9.0f rows/s  CPU %6.1f s  (%d HTTP calls; CPU of the server)\n", "served replay 1", sw, rows / (sw / 1000), sc / 1000, calls
     printf "%-20s %8d ms  %9.0f rows/s  CPU %6.1f s  (the same calls in-process)\n", "paged replay 1", pw, rows / (pw / 1000), pc / 1000
     printf "%-20s %8d ms  %9.0f rows/s  (one call, measured above)\n", "CLI replay 1", cli, rows / (cli / 1000)
     printf "the HTTP layer: served / paged  %5.2fx the wall time, %5.2fx the CPU (%+.1f %%)\n", sw / pw, sc / pc, (sc - pc) * 100 / pc
     printf "paging in the engine: paged / CLI  %5.2fx the wall time\n", pw / cli }'
 fi
+echo
+echo "bench took $(( $(date +%s) - START )) s (corpus builds excluded)"

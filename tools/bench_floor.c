@@ -6,9 +6,16 @@
  *                           columns the engine reads), nothing else
  *   bench_floor decode DB   the same scan plus lua-cjson decoding each
  *                           payload into a Lua table (no engine, no rules)
+ *   bench_floor select DB FIELD...   the same scan plus retape.decode building
+ *                           only the declared fields (the replay's parser)
+ *   bench_floor tokenize DB the same scan plus retape.decode's tokenizer
+ *                           building every field ("*"): the hand-written
+ *                           parser against lua-cjson on the same work
  *
- * Prints "rows=N bytes=B peak_rss_kb=K".  Exit 1 on any error.
+ * Prints "rows=N bytes=B peak_rss_kb=K cpu_ms=C" (C: user + system CPU time).  Exit 1 on any error.
  */
+#include "lua_common.h"
+
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -25,8 +32,9 @@ static const char *SCAN_SQL =
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || (strcmp(argv[1], "scan") && strcmp(argv[1], "decode"))) {
-        fprintf(stderr, "usage: bench_floor scan|decode DB\n");
+    int selective = argc >= 3 && (strcmp(argv[1], "select") == 0 || strcmp(argv[1], "tokenize") == 0);
+    if (argc < 3 || (!selective && (argc != 3 || (strcmp(argv[1], "scan") && strcmp(argv[1], "decode"))))) {
+        fprintf(stderr, "usage: bench_floor scan|decode|tokenize DB | bench_floor select DB FIELD...\n");
         return 2;
     }
     int decode = strcmp(argv[1], "decode") == 0;
@@ -45,6 +53,26 @@ int main(int argc, char **argv)
         luaL_requiref(L, "cjson", luaopen_cjson, 0);
         lua_getfield(L, -1, "decode");
         lua_remove(L, -2); /* decode function stays at index 1 */
+    } else if (selective) {
+        L = luaL_newstate();
+        luaL_openlibs(L);
+        luaL_requiref(L, "retape.decode", luaopen_retape_decode, 0);
+        lua_getfield(L, -1, "compile");
+        lua_remove(L, -2);
+        lua_createtable(L, argc, 0);
+        if (strcmp(argv[1], "tokenize") == 0) {
+            lua_pushliteral(L, "*");
+            lua_rawseti(L, -2, 1);
+        }
+        for (int i = 3; i < argc; i++) {
+            lua_pushstring(L, argv[i]);
+            lua_rawseti(L, -2, i - 2);
+        }
+        if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+            fprintf(stderr, "bench_floor: %s\n", lua_tostring(L, -1));
+            return 1;
+        }
+        /* the field set stays at index 1 */
     }
     long long rows = 0, bytes = 0;
     int rc;
@@ -61,6 +89,13 @@ int main(int argc, char **argv)
                 return 1;
             }
             lua_pop(L, 1);
+        } else if (selective && payload) {
+            lua_pushlstring(L, payload, (size_t)len);
+            if (!retape_decode_payload(L, 1, -1)) {
+                fprintf(stderr, "bench_floor: row %lld: %s\n", rows, lua_tostring(L, -1));
+                return 1;
+            }
+            lua_pop(L, 2);
         }
     }
     if (rc != SQLITE_DONE) {
@@ -73,6 +108,7 @@ int main(int argc, char **argv)
         lua_close(L);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("rows=%lld bytes=%lld peak_rss_kb=%ld\n", rows, bytes, ru.ru_maxrss);
+    long cpu_ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000L + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000L;
+    printf("rows=%lld bytes=%lld peak_rss_kb=%ld cpu_ms=%ld\n", rows, bytes, ru.ru_maxrss, cpu_ms);
     return 0;
 }

@@ -10,6 +10,7 @@ local retape = {
   time    = require "retape.time",     -- New York wall time, sessions, buckets
   ingest  = require "retape.ingest",   -- writing receipts, readers for import
   sql     = require "retape.sql",      -- read-write SQLite (ledger, scripts)
+  decode  = require "retape.decode",   -- selective payload decoding (field sets)
   json    = require "retape.json",     -- deterministic encode (sorted keys), decode by lua-cjson
   cjson   = require "cjson",           -- lua-cjson itself (raises on bad input)
   cjson_safe = require "cjson.safe",   -- lua-cjson returning nil, message

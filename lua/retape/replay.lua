@@ -91,6 +91,16 @@ function M.open(opts)
   end
   self.R, self.schema = R, schema
   self.store:set_order(R.trade_order)
+  -- payloads decoded selectively: the fields the ruleset declares (R.fields)
+  -- plus its state and view fields
+  if R.fields then
+    local extra = {}
+    for _, k in ipairs(schema.names) do extra[#extra + 1] = k end
+    for _, k in ipairs(schema.view) do extra[#extra + 1] = k end
+    local fok, fs = pcall(require("retape.decode").compile, R.fields, extra)
+    if not fok then self:close(); return nil, "R.fields: " .. tostring(fs) end
+    self.fields = fs
+  end
   if opts.script_version == nil then self.script_version = M.DEFAULT_SCRIPT_VERSION
   else self.script_version = opts.script_version or nil end
   self.batch = opts.batch or M.DEFAULT_BATCH
@@ -274,7 +284,7 @@ function Replay:walk_bucket(bucket, opts, counters)
       more = #cur:fetch(1, false) > 0
       break
     end
-    local rows = cur:fetch(want)
+    local rows = cur:fetch(want, self.fields)
     if #rows == 0 then break end
     for i = 1, #rows do
       local row = rows[i]

@@ -45,6 +45,7 @@ R.enums = { ["fixes.archive_fill"] = { "level", "price" }, ["fixes.both_crossed"
 
 -- The executor's memory (cooldowns, the trigger of the last entry) is state too.
 R.state.fields.exec = "table"
+-- payload fields: the parity ruleset's (R.fields); the fixes below read no others
 
 local H = R.helpers
 local pos = H.pos

@@ -19,6 +19,26 @@ local R = {
 
 local DAY_MS, MIN_MS = 86400000, 60000
 
+-- The payload fields these rules read (and stamp), for retape.decode: only
+-- these are decoded from each receipt; any other field a rule touches is
+-- decoded on first access (correct, but it costs a full decode of that
+-- payload).  "a.b" is key b of object a, "*" any key (or array element).
+-- A ruleset extending this one appends its own:
+--   R.fields[#R.fields + 1] = "rsi.value"
+R.fields = {
+  "ticker", "ts", "price", "state", "htf_score", "ltf_score", "htfScore", "ltfScore",
+  "completion", "phase_pct", "phase_zone", "rank", "rank_position", "position", "score",
+  "rr", "rr_now_likely", "rr_entry_likely", "script_version",
+  "trigger_ts", "trigger_price", "triggers", "flags",
+  "sl", "sl_price", "stop_loss", "tp", "tp_max_price", "tp_target_price", "tp_target", "tp_levels.*.price",
+  "entry_ts", "entry_price", "entry_ref",
+  "tf_tech.*.ema.stack", "tf_tech.*.sq", "daily_ema_cloud", "ichimoku_d", "ichimoku_w",
+  -- stamped by the rules or the replay: declared, so reading one before it
+  -- is stamped (or after it is cleared) is a plain nil, never a decode
+  "ingest_ts", "move_status", "kanban_stage", "kanban_meta", "prev_kanban_stage", "prev_kanban_stage_ts",
+  "kanban_cycle_enter_now_ts", "kanban_cycle_trigger_ts", "kanban_cycle_side", "exec",
+}
+
 R.config = {
   -- §3.2 corridor bands (d921eeefe … Feb-4); LONG is tested first
   corridor = {
@@ -288,39 +308,43 @@ function R.move_status(d)
   end
   local px = num(d.price)
   local anchor = pos(d.trigger_price) or pos(d.entry_price)
-  local reasons, has = {}, {}
-  local function add(r) reasons[#reasons + 1] = r; has[r] = true end
+  -- reasons in the original's order; the few that decide status and
+  -- severity are also kept as booleans (no per-row lookup table or closure)
+  local reasons, n = {}, 0
+  local breached5, sl_breached, tp_reached, large_adverse = false, false, false, false
   local long = side == "LONG"
   if px and anchor then
     if (long and px < anchor) or (not long and px > anchor) then
-      add(long and "below_trigger" or "above_trigger")
-      if abs(px - anchor) / anchor >= M.breach_pct then add("trigger_breached_5pct") end
+      n = n + 1; reasons[n] = long and "below_trigger" or "above_trigger"
+      if abs(px - anchor) / anchor >= M.breach_pct then n = n + 1; reasons[n] = "trigger_breached_5pct"; breached5 = true end
     end
   end
   local sl = pos(d.sl)
-  if px and sl and ((long and px <= sl) or (not long and px >= sl)) then add("sl_breached") end
+  if px and sl and ((long and px <= sl) or (not long and px >= sl)) then n = n + 1; reasons[n] = "sl_breached"; sl_breached = true end
   local tp = R.tp_max(d) or pos(d.tp)
-  if px and tp and ((long and px >= tp) or (not long and px <= tp)) then add("tp_reached") end
-  if not R.daily_ema_ok(d, side) then add("daily_ema_regime_break") end
-  if not R.ichimoku_ok(d, side) then add("ichimoku_regime_break") end
-  if R.is_late_cycle(d) and not flag(d, "momentum_elite") then add("late_cycle") end
+  if px and tp and ((long and px >= tp) or (not long and px <= tp)) then n = n + 1; reasons[n] = "tp_reached"; tp_reached = true end
+  if not R.daily_ema_ok(d, side) then n = n + 1; reasons[n] = "daily_ema_regime_break" end
+  if not R.ichimoku_ok(d, side) then n = n + 1; reasons[n] = "ichimoku_regime_break" end
+  if R.is_late_cycle(d) and not flag(d, "momentum_elite") then n = n + 1; reasons[n] = "late_cycle" end
   local comp = R.completion_to_tp_max(d) or R.completion_for_size(d)
-  if comp >= M.overextended then add("overextended") end
-  if R.corridor_side(d) == nil then add("left_entry_corridor") end
+  if comp >= M.overextended then n = n + 1; reasons[n] = "overextended" end
+  if R.corridor_side(d) == nil then n = n + 1; reasons[n] = "left_entry_corridor" end
   if px and anchor then
     local adverse = (long and (anchor - px) or (px - anchor)) / anchor
-    if adverse >= M.adverse_large then add("large_adverse_move")
-    elseif adverse >= M.adverse_warning then add("adverse_move_warning") end
+    if adverse >= M.adverse_large then n = n + 1; reasons[n] = "large_adverse_move"; large_adverse = true
+    elseif adverse >= M.adverse_warning then n = n + 1; reasons[n] = "adverse_move_warning" end
   end
-  local status = has.tp_reached and "COMPLETED"
-    or (has.sl_breached or has.large_adverse_move) and "INVALIDATED" or "ACTIVE"
-  local severity = (has.sl_breached or has.trigger_breached_5pct) and "CRITICAL"
-    or #reasons > 0 and "WARNING" or "NONE"
+  local status = tp_reached and "COMPLETED"
+    or (sl_breached or large_adverse) and "INVALIDATED" or "ACTIVE"
+  local severity = (sl_breached or breached5) and "CRITICAL"
+    or n > 0 and "WARNING" or "NONE"
   return { status = status, severity = severity, reasons = reasons }
 end
 
 ---------------------------------------------------------------------------
 -- §3.5 dynamic score
+
+local SQUEEZE_TFS = { "30", "10" } -- the timeframes whose squeeze counts (one table per run, not per row)
 
 function R.tf_alignment(d, side, in_corridor)
   local S = R.config.score
@@ -337,7 +361,7 @@ function R.tf_alignment(d, side, in_corridor)
   end
   local pts = clamp(2 * (aligned - opposed), S.tf_min, S.tf_max)
   local sq_on, sq_rel = false, false
-  for _, name in ipairs { "30", "10" } do
+  for _, name in ipairs(SQUEEZE_TFS) do
     local t = tf[name]
     local sq = type(t) == "table" and t.sq
     if type(sq) == "table" then
@@ -388,56 +412,83 @@ local function completeness(d)
   return c
 end
 
--- score_parts(d) -> base, { {name, points}, ... }: the terms of the
--- fallback score in the order they are added (the order matters for the
--- rounding of the sum, which must match the original to 0.01).
-function R.score_parts(d)
+-- The terms of the fallback score, in the order they are added (the order
+-- matters for the rounding of the sum, which must match the original to
+-- 0.01): calls add(label, arg, points) for each, the term's name being
+-- label .. arg (arg nil: label alone; names are built only for explain).
+-- Returns the base (also handed to start(base) first, when given).
+local function score_terms(d, add, start)
   local S = R.config.score
-  local parts = {}
-  local function add(name, v) if v ~= 0 then parts[#parts + 1] = { name, v } end end
   local base = truthy(d.rank) and d.rank or S.base
+  if start then start(base) end
   local c = completeness(d)
-  if c < S.completeness_low.below then add("completeness " .. c, S.completeness_low.penalty)
-  elseif c < S.completeness_mid.below then add("completeness " .. c, S.completeness_mid.penalty) end
+  if c < S.completeness_low.below then add("completeness ", c, S.completeness_low.penalty)
+  elseif c < S.completeness_mid.below then add("completeness ", c, S.completeness_mid.penalty) end
   local side = R.side(d)
   local corridor = R.corridor_side(d) ~= nil
-  add("tf_tech alignment", R.tf_alignment(d, side, corridor))
-  add("triggers", R.trigger_score(d, side))
+  add("tf_tech alignment", nil, R.tf_alignment(d, side, corridor))
+  add("triggers", nil, R.trigger_score(d, side))
   local ms = d.move_status
-  if ms and ms.status == "INVALIDATED" then add("move invalidated", S.invalidated)
-  elseif ms and ms.status == "COMPLETED" then add("move completed", S.completed) end
+  if ms and ms.status == "INVALIDATED" then add("move invalidated", nil, S.invalidated)
+  elseif ms and ms.status == "COMPLETED" then add("move completed", nil, S.completed) end
   if corridor then
-    add("corridor", S.corridor)
-    if R.is_momentum(d) then add("corridor + momentum", S.corridor_momentum) end
-    if flag(d, "sq30_release") then add("sq30_release in corridor", S.sq30_release)
-    elseif flag(d, "sq30_on") then add("sq30_on in corridor", S.sq30_on) end
+    add("corridor", nil, S.corridor)
+    if R.is_momentum(d) then add("corridor + momentum", nil, S.corridor_momentum) end
+    if flag(d, "sq30_release") then add("sq30_release in corridor", nil, S.sq30_release)
+    elseif flag(d, "sq30_on") then add("sq30_on in corridor", nil, S.sq30_on) end
   end
   local rr = num(d.rr)
   if rr then
     for _, step in ipairs(S.rr) do
-      if rr >= step[1] then add("rr >= " .. step[1], step[2]); break end
+      if rr >= step[1] then add("rr >= ", step[1], step[2]); break end
     end
   end
   local phase = num(d.phase_pct)
   if phase then
     local low = false
     for _, step in ipairs(S.phase_low) do
-      if phase < step[1] then add("phase < " .. step[1], step[2]); low = true; break end
+      if phase < step[1] then add("phase < ", step[1], step[2]); low = true; break end
     end
-    if not low and phase > S.phase_high[1] then add("phase > " .. S.phase_high[1], S.phase_high[2]) end
+    if not low and phase > S.phase_high[1] then add("phase > ", S.phase_high[1], S.phase_high[2]) end
   end
   local comp = R.completion_for_size(d)
-  if comp < S.completion_low[1] then add("completion < " .. S.completion_low[1], S.completion_low[2])
-  elseif comp > S.completion_high[1] then add("completion > " .. S.completion_high[1], S.completion_high[2]) end
+  if comp < S.completion_low[1] then add("completion < ", S.completion_low[1], S.completion_low[2])
+  elseif comp > S.completion_high[1] then add("completion > ", S.completion_high[1], S.completion_high[2]) end
   local htf, ltf = num(d.htf_score) or 0, num(d.ltf_score) or 0
-  add("|htf|, |ltf| magnitude", math.min(S.htf_cap, S.htf_factor * abs(htf)) + math.min(S.ltf_cap, S.ltf_factor * abs(ltf)))
-  if flag(d, "phase_zone_change") then add("phase_zone_change", S.phase_zone_change) end
+  add("|htf|, |ltf| magnitude", nil, math.min(S.htf_cap, S.htf_factor * abs(htf)) + math.min(S.ltf_cap, S.ltf_factor * abs(ltf)))
+  if flag(d, "phase_zone_change") then add("phase_zone_change", nil, S.phase_zone_change) end
+  return base
+end
+
+-- score_parts(d) -> base, { {name, points}, ... }: the terms of the
+-- fallback score in the order they are added (for explain).
+function R.score_parts(d)
+  local parts = {}
+  local base = score_terms(d, function(label, arg, v)
+    if v ~= 0 then parts[#parts + 1] = { arg ~= nil and label .. arg or label, v } end
+  end)
   return base, parts
 end
 
+local builtin_score_parts = R.score_parts
+
+-- The running sum of dynamic_score's fast path: module-level functions, so
+-- a row costs no tables, closures or term names (rules run one row at a
+-- time).  The additions are those of the general path, in its order.
+local score_sum = 0
+local function sum_start(base) score_sum = base end
+local function sum_term(_, _, v) if v ~= 0 then score_sum = score_sum + v end end
+
 function R.dynamic_score(d)
-  local s, parts = R.score_parts(d)
-  for _, part in ipairs(parts) do s = s + part[2] end
+  local s
+  if R.score_parts == builtin_score_parts then
+    score_terms(d, sum_term, sum_start)
+    s = score_sum
+  else -- an extension replaced score_parts: sum its parts
+    local parts
+    s, parts = R.score_parts(d)
+    for _, part in ipairs(parts) do s = s + part[2] end
+  end
   return round2(math.max(0, s))
 end
 

@@ -1,0 +1,53 @@
+/*
+ * decode.h — the JSON scanning primitives of the selective payload decoder
+ * (core/decode.c).  Pure C, no Lua: lua_decode.c walks a payload with these
+ * and builds only the fields a ruleset declared.
+ *
+ * The scanner accepts a strict subset of JSON (RFC 8259 grammar; whitespace
+ * space, tab, CR, LF; no control bytes inside strings; escapes limited to
+ * the simple ones and \u outside the surrogate range).  Anything outside the
+ * subset is reported as DECODE_FALLBACK, never guessed at: the caller then
+ * hands the whole text to lua-cjson, which decides (and reports malformed
+ * input with its own message and byte offset).  So the subset only has to
+ * be one that lua-cjson accepts with the same values, never a superset.
+ *
+ * Every function takes the text as [p, end) and never reads past end.
+ * Nothing allocates; nothing can fail other than by returning NULL.
+ */
+#ifndef RETAPE_DECODE_H
+#define RETAPE_DECODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Deepest nesting of a payload: the scanner gives up past it and the cjson
+ * fallback (set to the same depth) reports the receipt as malformed, so
+ * whatever the rules keep of a payload still fits the store's encoder (64
+ * levels with the record around it). */
+#define DECODE_MAX_DEPTH 48
+
+/* Skips JSON whitespace; returns the first other byte's position (or end). */
+const char *decode_skip_ws(const char *p, const char *end);
+
+/* Scans a string token starting at the opening quote p.  On success returns
+ * the position after the closing quote, sets *s and *len to the raw contents
+ * (between the quotes) and *escaped to 1 if they contain a backslash (the
+ * contents then need unescaping; the scanner has checked the escapes).
+ * Returns NULL outside the subset. */
+const char *decode_string(const char *p, const char *end, const char **s, size_t *len, int *escaped);
+
+/* Parses a number token at p into *out, exactly as strtod would read it
+ * (Clinger's fast path when the digits and exponent allow an exact
+ * correctly-rounded result, strtod otherwise).  The text must be followed
+ * by a delimiter (, } ] whitespace) or end.  With out NULL the token is
+ * only validated (no conversion: skipped values).  Returns the position after the token, or NULL outside the RFC grammar. */
+const char *decode_number(const char *p, const char *end, double *out);
+
+/* Skips one value of any type (validating it as the subset).  depth is the
+ * current nesting.  Returns the position after it, or NULL. */
+const char *decode_skip_value(const char *p, const char *end, int depth);
+
+/* The key hash of compiled field sets (cheap: length and edge bytes). */
+uint32_t decode_hash(const char *s, size_t len);
+
+#endif

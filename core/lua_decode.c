@@ -1,0 +1,749 @@
+/*
+ * lua_decode.c — `require "retape.decode"`: decode only the payload fields a
+ * ruleset reads.
+ *
+ *   local decode = require "retape.decode"
+ *   local fs = decode.compile({ "price", "flags", "tf_tech.*.ema.stack" }, ...)
+ *   local p = decode.decode(fs, text)      -- table | nil, message
+ *   cur:fetch(256, fs)                      -- rows whose payload is decoded so
+ *
+ * A field set is a list of dotted paths: "a" is the whole value of a, "a.b"
+ * only key b of object a, "*" any key of an object (or every element of an
+ * array).  The payload becomes a table holding the declared fields (numbers
+ * parsed as lua-cjson would, keys pushed from strings interned once per
+ * field set).  Every other field is still there: the first read of an
+ * undeclared key (or pairs()) decodes that object with lua-cjson and fills
+ * in what is missing, so a rule never sees a silent nil; values the rules
+ * wrote, and declared fields (present or deleted), are never overwritten.
+ * A declared key that the payload lacks reads as nil without any decoding;
+ * an object whose every key is declared comes out as a plain table.
+ *
+ * Anything outside the scanner's strict JSON subset (decode.h) falls back to
+ * a full lua-cjson decode of the whole text, so results and error messages
+ * (with cjson's byte offset) are exactly those of a full decode.
+ *
+ * Memory: every structure here is GC-owned (userdata, tables); nothing is
+ * malloc'd, so a raise (out of memory) leaks nothing.
+ */
+#include "lua_common.h"
+
+#include "decode.h"
+
+#include <lua-cjson.h>
+
+#include <string.h>
+
+#define FIELDSET_MT RETAPE_FIELDSET_MT
+
+/* One declared key of an object node. */
+typedef struct dentry {
+    const char *name; /* anchored by the node's keys table */
+    size_t len;
+    uint32_t hash;
+    struct dnode *child; /* NULL: the whole value */
+} dentry;
+
+/* An object node of a compiled field set: the keys declared at this level.
+ * Userdata with uservalues 1 keys (array of key strings), 2 children (array
+ * of child node userdata, kept alive), 3 the metatable of the partial tables
+ * built for this node, 4 (root only) the side table {partial table -> raw
+ * text not yet decoded}, 5 (root only) cjson.decode, 6 (root only) the miss
+ * table {undeclared key -> lazy decodes it caused}. */
+typedef struct dnode {
+    int n;
+    uint32_t mask;          /* hash slots - 1 */
+    int wild;               /* 0 no "*", 1 "*" = whole values, 2 "*" partial */
+    struct dnode *wild_node;
+    dentry *entries;        /* n, inside the same userdata */
+    int32_t *slots;         /* mask + 1, entry index + 1 or 0 */
+} dnode;
+
+enum { UV_KEYS = 1, UV_CHILDREN, UV_MT, UV_SIDE, UV_CJSON, UV_MISSES, N_UV };
+
+/* Finds the entry for key [s, s+len) in node, or NULL. */
+static const dentry *node_find(const dnode *node, const char *s, size_t len, int *index)
+{
+    if (node->n == 0)
+        return NULL;
+    uint32_t h = decode_hash(s, len);
+    for (uint32_t i = h & node->mask;; i = (i + 1) & node->mask) {
+        int32_t e = node->slots[i];
+        if (e == 0)
+            return NULL;
+        const dentry *d = &node->entries[e - 1];
+        if (d->hash == h && d->len == len && memcmp(d->name, s, len) == 0) {
+            *index = e - 1;
+            return d;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * building values (each builder pushes exactly one value and returns the
+ * position after it, or returns NULL for "outside the subset": the caller
+ * then resets the stack and falls back to cjson).  They hold no C memory
+ * and raise only on out of memory (a Lua allocation). */
+
+typedef struct build_ctx {
+    lua_State *L;
+    const char *end;
+    int side;  /* stack index of the side table */
+    int text;  /* stack index of the whole text (the root's side entry, no copy) */
+} build_ctx;
+
+/* Pushes the string [s, s+len), unescaping if needed (escapes were checked
+ * by decode_string; \u is never a surrogate there). */
+static void push_string(lua_State *L, const char *s, size_t len, int escaped)
+{
+    if (!escaped) {
+        lua_pushlstring(L, s, len);
+        return;
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c != '\\') {
+            luaL_addchar(&b, c);
+            continue;
+        }
+        c = s[++i];
+        switch (c) {
+        case 'b': luaL_addchar(&b, '\b'); break;
+        case 'f': luaL_addchar(&b, '\f'); break;
+        case 'n': luaL_addchar(&b, '\n'); break;
+        case 'r': luaL_addchar(&b, '\r'); break;
+        case 't': luaL_addchar(&b, '\t'); break;
+        case 'u': {
+            unsigned v = 0;
+            for (int k = 1; k <= 4; k++) {
+                char h = s[i + (size_t)k];
+                v = v * 16 + (unsigned)(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+            }
+            i += 4;
+            if (v < 0x80) {
+                luaL_addchar(&b, (char)v);
+            } else if (v < 0x800) {
+                luaL_addchar(&b, (char)(0xC0 | (v >> 6)));
+                luaL_addchar(&b, (char)(0x80 | (v & 0x3F)));
+            } else {
+                luaL_addchar(&b, (char)(0xE0 | (v >> 12)));
+                luaL_addchar(&b, (char)(0x80 | ((v >> 6) & 0x3F)));
+                luaL_addchar(&b, (char)(0x80 | (v & 0x3F)));
+            }
+            break;
+        }
+        default: luaL_addchar(&b, c); break; /* " \ / */
+        }
+    }
+    luaL_pushresult(&b);
+}
+
+static const char *build_whole(build_ctx *c, const char *p, int depth);
+static const char *build_node(build_ctx *c, const char *p, int node_idx, int depth);
+
+/* Pushes a scalar (string, number, true/false/null) at p. */
+static const char *build_scalar(build_ctx *c, const char *p)
+{
+    lua_State *L = c->L;
+    const char *end = c->end;
+    const char *s;
+    size_t len;
+    int esc;
+    double d;
+    switch (*p) {
+    case '"':
+        p = decode_string(p, end, &s, &len, &esc);
+        if (p)
+            push_string(L, s, len, esc);
+        return p;
+    case 't':
+        if (end - p < 4 || memcmp(p, "true", 4) != 0)
+            return NULL;
+        lua_pushboolean(L, 1);
+        return p + 4;
+    case 'f':
+        if (end - p < 5 || memcmp(p, "false", 5) != 0)
+            return NULL;
+        lua_pushboolean(L, 0);
+        return p + 5;
+    case 'n':
+        if (end - p < 4 || memcmp(p, "null", 4) != 0)
+            return NULL;
+        lua_pushlightuserdata(L, NULL); /* cjson.null */
+        return p + 4;
+    default:
+        p = decode_number(p, end, &d);
+        if (p)
+            lua_pushnumber(L, d); /* lua-cjson 2.1 decodes every number as a float */
+        return p;
+    }
+}
+
+/* Pushes an array; each element is built whole (node_idx 0) or partially
+ * per the node userdata at node_idx. */
+static const char *build_array(build_ctx *c, const char *p, int node_idx, int depth)
+{
+    lua_State *L = c->L;
+    lua_newtable(L);
+    p = decode_skip_ws(p + 1, c->end);
+    if (p < c->end && *p == ']')
+        return p + 1;
+    for (lua_Integer i = 1;; i++) {
+        p = decode_skip_ws(p, c->end);
+        if (p >= c->end)
+            return NULL;
+        p = node_idx ? build_node(c, p, node_idx, depth + 1) : build_whole(c, p, depth + 1);
+        if (!p)
+            return NULL;
+        lua_rawseti(L, -2, i);
+        p = decode_skip_ws(p, c->end);
+        if (p < c->end && *p == ',') {
+            p++;
+            continue;
+        }
+        if (p < c->end && *p == ']')
+            return p + 1;
+        return NULL;
+    }
+}
+
+/* Pushes the whole value at p (every key of every object). */
+static const char *build_whole(build_ctx *c, const char *p, int depth)
+{
+    lua_State *L = c->L;
+    if (depth > DECODE_MAX_DEPTH || !lua_checkstack(L, 4))
+        return NULL;
+    if (*p == '[')
+        return build_array(c, p, 0, depth);
+    if (*p != '{')
+        return build_scalar(c, p);
+    lua_newtable(L);
+    p = decode_skip_ws(p + 1, c->end);
+    if (p < c->end && *p == '}')
+        return p + 1;
+    for (;;) {
+        const char *s;
+        size_t len;
+        int esc;
+        p = decode_string(decode_skip_ws(p, c->end), c->end, &s, &len, &esc);
+        if (!p)
+            return NULL;
+        push_string(L, s, len, esc);
+        p = decode_skip_ws(p, c->end);
+        if (p >= c->end || *p != ':')
+            return NULL;
+        p = decode_skip_ws(p + 1, c->end);
+        if (p >= c->end || !(p = build_whole(c, p, depth + 1)))
+            return NULL;
+        lua_rawset(L, -3);
+        p = decode_skip_ws(p, c->end);
+        if (p < c->end && *p == ',') {
+            p++;
+            continue;
+        }
+        if (p < c->end && *p == '}')
+            return p + 1;
+        return NULL;
+    }
+}
+
+/* Pushes the value at p built per the node userdata at node_idx: an object
+ * gets only the declared keys (and, if it has others, the node's metatable
+ * and its text in the side table for the lazy rest); an array gets each element per the node's
+ * "*"; a scalar is pushed as is. */
+static const char *build_node(build_ctx *c, const char *p, int node_idx, int depth)
+{
+    lua_State *L = c->L;
+    if (depth > DECODE_MAX_DEPTH || !lua_checkstack(L, 8))
+        return NULL;
+    const dnode *node = lua_touserdata(L, node_idx);
+    if (*p == '[') {
+        if (node->wild == 2) {
+            lua_getiuservalue(L, node_idx, UV_CHILDREN);
+            lua_rawgeti(L, -1, 0); /* the "*" child sits at index 0 */
+            lua_remove(L, -2);
+            int child = lua_gettop(L);
+            p = build_array(c, p, child, depth);
+            if (p)
+                lua_remove(L, child);
+            return p;
+        }
+        return build_array(c, p, 0, depth);
+    }
+    if (*p != '{')
+        return build_scalar(c, p);
+    const char *obj_start = p;
+    lua_getiuservalue(L, node_idx, UV_KEYS);
+    lua_getiuservalue(L, node_idx, UV_CHILDREN);
+    int keys = lua_gettop(L) - 1, children = keys + 1;
+    lua_createtable(L, 0, node->n);
+    int t = lua_gettop(L), skipped = 0;
+    p = decode_skip_ws(p + 1, c->end);
+    if (p < c->end && *p == '}') {
+        p++;
+    } else {
+        for (;;) {
+            const char *s;
+            size_t len;
+            int esc, index = -1;
+            p = decode_string(decode_skip_ws(p, c->end), c->end, &s, &len, &esc);
+            if (!p || esc) /* escaped keys: cjson decides */
+                return NULL;
+            p = decode_skip_ws(p, c->end);
+            if (p >= c->end || *p != ':')
+                return NULL;
+            p = decode_skip_ws(p + 1, c->end);
+            if (p >= c->end)
+                return NULL;
+            const dentry *e = node->wild ? NULL : node_find(node, s, len, &index);
+            if (node->wild || e) {
+                if (e)
+                    lua_rawgeti(L, keys, index + 1); /* interned key */
+                else
+                    lua_pushlstring(L, s, len);
+                const dnode *child = e ? e->child : node->wild_node;
+                if (child) {
+                    lua_rawgeti(L, children, e ? index + 1 : 0);
+                    p = build_node(c, p, lua_gettop(L), depth + 1);
+                    if (!p)
+                        return NULL;
+                    lua_remove(L, -2); /* the child node */
+                } else {
+                    p = build_whole(c, p, depth + 1);
+                    if (!p)
+                        return NULL;
+                }
+                lua_rawset(L, t);
+            } else {
+                p = decode_skip_value(p, c->end, depth + 1);
+                if (!p)
+                    return NULL;
+                skipped = 1;
+            }
+            p = decode_skip_ws(p, c->end);
+            if (p < c->end && *p == ',') {
+                p++;
+                continue;
+            }
+            if (p < c->end && *p == '}') {
+                p++;
+                break;
+            }
+            return NULL;
+        }
+    }
+    /* Nothing skipped (every key was declared, or "*"): t is the whole
+     * object, a plain table; otherwise it completes itself lazily. */
+    if (skipped) {
+        lua_getiuservalue(L, node_idx, UV_MT);
+        lua_setmetatable(L, t);
+        lua_pushvalue(L, t);
+        if (depth == 0)
+            lua_pushvalue(L, c->text);
+        else
+            lua_pushlstring(L, obj_start, (size_t)(p - obj_start));
+        lua_rawset(L, c->side);
+    }
+    lua_replace(L, keys); /* t where keys was; drop children */
+    lua_settop(L, keys);
+    return p;
+}
+
+/* Pushes the payload at index text decoded per the field set at fs_idx:
+ * returns 1 with the table pushed, or 0 with an error message pushed (the
+ * text is malformed, or not a JSON object: then the message is cjson's, or
+ * "payload is not a JSON object").  Raises only on out of memory. */
+int retape_decode_payload(lua_State *L, int fs_idx, int text)
+{
+    fs_idx = lua_absindex(L, fs_idx);
+    text = lua_absindex(L, text);
+    size_t len;
+    const char *s = lua_tolstring(L, text, &len);
+    int base = lua_gettop(L);
+    lua_getiuservalue(L, fs_idx, UV_SIDE);
+    build_ctx c = {L, s + len, base + 1, text};
+    const char *p = decode_skip_ws(s, s + len);
+    if (p < c.end && *p == '{') {
+        p = build_node(&c, p, fs_idx, 0);
+        if (p && decode_skip_ws(p, c.end) == c.end) {
+            lua_replace(L, base + 1);
+            lua_settop(L, base + 1);
+            return 1;
+        }
+    }
+    /* Outside the subset (or malformed): lua-cjson decides. */
+    lua_settop(L, base);
+    lua_getiuservalue(L, fs_idx, UV_CJSON);
+    lua_pushvalue(L, text);
+    lua_call(L, 1, 2); /* cjson.safe never raises on bad input */
+    if (lua_istable(L, -2)) {
+        lua_pop(L, 1);
+        return 1;
+    }
+    const char *why = lua_isstring(L, -1) ? lua_tostring(L, -1) : "payload is not a JSON object";
+    lua_pushstring(L, why);
+    lua_replace(L, base + 1);
+    lua_settop(L, base + 1);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * lazy completion: metamethods of partial tables */
+
+/* Fills the partial table at t with every key of its text (upvalue-held
+ * side table entry) that is neither present nor declared, then forgets the
+ * text.  Upvalues: 1 declared set, 2 side table, 3 cjson.decode.  Raises
+ * only if the text no longer decodes (it was scanned valid: never). */
+static void complete(lua_State *L, int t)
+{
+    lua_pushvalue(L, t);
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TSTRING) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushvalue(L, lua_upvalueindex(3));
+    lua_insert(L, -2);
+    lua_call(L, 1, 1);
+    if (!lua_istable(L, -1))
+        luaL_error(L, "retape.decode: a scanned payload no longer decodes");
+    int full = lua_gettop(L);
+    lua_pushvalue(L, t);
+    lua_pushnil(L);
+    lua_rawset(L, lua_upvalueindex(2));
+    lua_pushnil(L);
+    while (lua_next(L, full)) {
+        lua_pushvalue(L, -2);
+        int declared = lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL;
+        lua_pop(L, 1);
+        if (!declared) {
+            lua_pushvalue(L, -2);
+            if (lua_rawget(L, t) == LUA_TNIL) {
+                lua_pop(L, 1);
+                lua_pushvalue(L, -2);
+                lua_insert(L, -2);
+                lua_rawset(L, t);
+                continue;
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+/* __index(t, k): a declared key (or any non-string key: JSON objects have
+ * only string keys) that is absent is nil; any other key completes t once,
+ * counted under k in the field set's miss table (upvalue 4). */
+static int l_partial_index(lua_State *L)
+{
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return 0;
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+        return 0;
+    lua_pop(L, 1);
+    lua_pushvalue(L, 1);
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) { /* t is still partial: a miss */
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, 2);
+        lua_Integer n = lua_rawget(L, lua_upvalueindex(4)) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
+        lua_pop(L, 1);
+        lua_pushinteger(L, n + 1);
+        lua_rawset(L, lua_upvalueindex(4));
+    }
+    lua_pop(L, 1);
+    complete(L, 1);
+    lua_pushvalue(L, 2);
+    lua_rawget(L, 1);
+    return 1;
+}
+
+/* The iterator of __pairs: raw next (whatever the global `next` is). */
+static int l_raw_next(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2);
+    if (lua_next(L, 1))
+        return 2;
+    lua_pushnil(L);
+    return 1;
+}
+
+/* __pairs(t): completes t, then iterates it raw. */
+static int l_partial_pairs(lua_State *L)
+{
+    complete(L, 1);
+    lua_pushcfunction(L, l_raw_next);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+/* ------------------------------------------------------------------------
+ * compiling a field set */
+
+/* Adds the dotted path s to the trie table at idx ({key = true | subtrie}).
+ * true (whole) absorbs any deeper path.  Raises on an empty segment. */
+static void trie_add(lua_State *L, int idx, const char *path)
+{
+    idx = lua_absindex(L, idx);
+    const char *seg = path;
+    lua_pushvalue(L, idx);
+    for (;;) {
+        const char *dot = strchr(seg, '.');
+        size_t len = dot ? (size_t)(dot - seg) : strlen(seg);
+        if (len == 0)
+            luaL_error(L, "decode.compile: bad field path '%s' (empty segment)", path);
+        lua_pushlstring(L, seg, len);
+        lua_rawget(L, -2); /* the value at this trie level */
+        if (!dot) {
+            lua_pop(L, 1);
+            lua_pushlstring(L, seg, len);
+            lua_pushboolean(L, 1);
+            lua_rawset(L, -3);
+            lua_pop(L, 1);
+            return;
+        }
+        if (lua_type(L, -1) == LUA_TBOOLEAN) { /* already whole */
+            lua_pop(L, 2);
+            return;
+        }
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushlstring(L, seg, len);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, -4);
+        }
+        lua_remove(L, -2);
+        seg = dot + 1;
+    }
+}
+
+static int l_fieldset_tostring(lua_State *L)
+{
+    const dnode *n = luaL_checkudata(L, 1, FIELDSET_MT);
+    lua_pushfstring(L, "retape.decode.fieldset (%d top-level fields%s)", n->n, n->wild ? ", *" : "");
+    return 1;
+}
+
+/* Builds the node userdata for the trie table at idx and pushes it.
+ * side_idx/cjson_idx: stack indices of the shared side table and
+ * cjson.decode, with the miss table at cjson_idx + 1 (captured by the
+ * metamethods; stored on the root).  Raises only on out of memory. */
+static dnode *make_node(lua_State *L, int idx, int side_idx, int cjson_idx, int root)
+{
+    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 12, "decode.compile: field paths nested too deeply");
+    int n = 0, wild = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        const char *k = lua_tostring(L, -2);
+        if (strcmp(k, "*") == 0)
+            wild = lua_istable(L, -1) ? 2 : 1;
+        else
+            n++;
+        lua_pop(L, 1);
+    }
+    if (wild)
+        n = 0; /* "*" covers every key: named ones are built with it */
+    uint32_t slots = 4;
+    while (slots < 2u * (uint32_t)n)
+        slots *= 2;
+    size_t size = sizeof(dnode) + (size_t)n * sizeof(dentry) + slots * sizeof(int32_t);
+    dnode *node = lua_newuserdatauv(L, size, root ? N_UV - 1 : UV_MT);
+    memset(node, 0, size);
+    node->entries = (dentry *)(node + 1);
+    node->slots = (int32_t *)(node->entries + n);
+    node->mask = slots - 1;
+    node->wild = wild;
+    int self = lua_gettop(L);
+    lua_newtable(L); /* keys */
+    lua_newtable(L); /* children */
+    lua_newtable(L); /* declared set */
+    int keys = self + 1, children = self + 2, declared = self + 3;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        const char *k = lua_tostring(L, -2);
+        int is_wild = strcmp(k, "*") == 0;
+        if (wild && !is_wild) {
+            lua_pop(L, 1);
+            continue;
+        }
+        dnode *child = NULL;
+        if (lua_istable(L, -1)) {
+            child = make_node(L, -1, side_idx, cjson_idx, 0);
+            lua_rawseti(L, children, is_wild ? 0 : node->n + 1);
+        }
+        if (is_wild) {
+            node->wild_node = child;
+        } else {
+            dentry *e = &node->entries[node->n];
+            lua_pushvalue(L, -2);
+            lua_rawseti(L, keys, node->n + 1);
+            lua_pushvalue(L, -2);
+            lua_pushboolean(L, 1);
+            lua_rawset(L, declared);
+            e->name = lua_tolstring(L, -2, &e->len); /* anchored by keys */
+            e->hash = decode_hash(e->name, e->len);
+            e->child = child;
+            uint32_t i = e->hash & node->mask;
+            while (node->slots[i])
+                i = (i + 1) & node->mask;
+            node->slots[i] = ++node->n;
+        }
+        lua_pop(L, 1);
+    }
+    /* metatable of this node's partial tables */
+    lua_createtable(L, 0, 3);
+    lua_pushvalue(L, declared);
+    lua_pushvalue(L, side_idx);
+    lua_pushvalue(L, cjson_idx);
+    lua_pushvalue(L, cjson_idx + 1);
+    lua_pushcclosure(L, l_partial_index, 4);
+    lua_setfield(L, -2, "__index");
+    lua_pushvalue(L, declared);
+    lua_pushvalue(L, side_idx);
+    lua_pushvalue(L, cjson_idx);
+    lua_pushcclosure(L, l_partial_pairs, 3);
+    lua_setfield(L, -2, "__pairs");
+    lua_setiuservalue(L, self, UV_MT);
+    lua_pop(L, 1); /* declared */
+    lua_setiuservalue(L, self, UV_CHILDREN);
+    lua_setiuservalue(L, self, UV_KEYS);
+    if (root) {
+        lua_pushvalue(L, side_idx);
+        lua_setiuservalue(L, self, UV_SIDE);
+        lua_pushvalue(L, cjson_idx);
+        lua_setiuservalue(L, self, UV_CJSON);
+        lua_pushvalue(L, cjson_idx + 1);
+        lua_setiuservalue(L, self, UV_MISSES);
+        luaL_setmetatable(L, FIELDSET_MT);
+    }
+    return node;
+}
+
+/* decode.compile(paths, ...) -> field set.  Each argument is a list of
+ * dotted paths (the lists are merged: a ruleset extending another appends).
+ * Raises on a path that is not a non-empty string of non-empty segments.
+ * Upvalue 1: cjson.decode of a private cjson instance. */
+static int l_compile(lua_State *L)
+{
+    int nargs = lua_gettop(L);
+    lua_newtable(L);
+    int trie = lua_gettop(L);
+    for (int a = 1; a <= nargs; a++) {
+        if (lua_isnil(L, a))
+            continue;
+        luaL_checktype(L, a, LUA_TTABLE);
+        lua_Integer n = luaL_len(L, a);
+        for (lua_Integer i = 1; i <= n; i++) {
+            if (lua_geti(L, a, i) != LUA_TSTRING)
+                luaL_error(L, "decode.compile: field %d of list %d is not a string", (int)i, a);
+            trie_add(L, trie, lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+    }
+    lua_newtable(L); /* side table: partial table -> text, weak keys */
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    int side = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_newtable(L); /* misses */
+    make_node(L, trie, side, side + 1, 1);
+    return 1;
+}
+
+/* decode.decode(fs, text) -> table | nil, message (cjson's, with offset) */
+static int l_decode(lua_State *L)
+{
+    luaL_checkudata(L, 1, FIELDSET_MT);
+    luaL_checkstring(L, 2);
+    if (retape_decode_payload(L, 1, 2))
+        return 1;
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+/* Completes t and, recursively, every partial table reachable from it. */
+static void materialize(lua_State *L, int t, int depth)
+{
+    if (depth > 200)
+        luaL_error(L, "decode.materialize: nesting deeper than 200");
+    luaL_checkstack(L, 6, "decode.materialize");
+    if (lua_getmetatable(L, t)) {
+        if (lua_getfield(L, -1, "__pairs") == LUA_TFUNCTION) {
+            lua_pushvalue(L, t);
+            lua_call(L, 1, 3);
+            lua_pop(L, 3);
+        } else {
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        if (lua_istable(L, -1))
+            materialize(L, lua_gettop(L), depth + 1);
+        lua_pop(L, 1);
+    }
+}
+
+/* decode.materialize(t) -> t, with every lazily decoded field filled in
+ * (for exporting a payload, or comparing it with a full decode). */
+static int l_materialize(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    materialize(L, 1, 0);
+    return 1;
+}
+
+/* decode.misses(fs) -> {key = n}: the undeclared keys whose first read
+ * caused a lazy decode, and how often (a ruleset should declare them). */
+static int l_misses(lua_State *L)
+{
+    luaL_checkudata(L, 1, FIELDSET_MT);
+    lua_getiuservalue(L, 1, UV_MISSES);
+    return 1;
+}
+
+/* decode.number(text) -> number | nil: the scanner's number parser alone
+ * (for tests against tonumber/cjson). */
+static int l_number(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    double d;
+    const char *p = decode_number(s, s + len, &d);
+    if (!p || p != s + len)
+        return 0;
+    lua_pushnumber(L, d);
+    return 1;
+}
+
+int luaopen_retape_decode(lua_State *L)
+{
+    luaL_newmetatable(L, FIELDSET_MT);
+    lua_pushcfunction(L, l_fieldset_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+    lua_newtable(L);
+    luaopen_cjson_safe(L); /* a private cjson.safe instance (its settings are its own) */
+    lua_getfield(L, -1, "decode_max_depth");
+    lua_pushinteger(L, DECODE_MAX_DEPTH);
+    lua_call(L, 1, 0);
+    lua_getfield(L, -1, "decode");
+    lua_remove(L, -2);
+    lua_pushcclosure(L, l_compile, 1);
+    lua_setfield(L, -2, "compile");
+    static const luaL_Reg fns[] = {
+        {"decode", l_decode}, {"materialize", l_materialize}, {"misses", l_misses}, {"number", l_number}, {NULL, NULL},
+    };
+    luaL_setfuncs(L, fns, 0);
+    return 1;
+}

@@ -1,0 +1,327 @@
+-- test_decode.lua — retape.decode, the selective payload decoder: on every
+-- bundled receipt, the three full-shape payloads and fuzzed payloads, a
+-- selective decode (declared fields at once, the rest lazily) equals a full
+-- lua-cjson decode field by field (types, integer/float, signed zeros) and
+-- as re-encoded bytes; malformed payloads keep cjson's error (receipt id,
+-- byte offset); rule writes win over lazily decoded values.
+local t = require "tap"
+local retape = require "retape"
+local P = require "parity"
+local decode = retape.decode
+local json = retape.json
+local cjson = require "cjson.safe"
+
+local R = retape.rules.load("worker-2026-02-02")
+local STATE_FIELDS = retape.store.STATE_FIELDS
+local FS_RULES = decode.compile(R.fields, STATE_FIELDS)
+local FS_NESTED = decode.compile { "price", "flags.sq30_on", "tf_tech.4H.ema", "tp_levels.*.price", "rsi", "*x" }
+local FS_EMPTY = decode.compile {}
+local FS_WILD = decode.compile { "*" }
+local FIELD_SETS = { rules = FS_RULES, nested = FS_NESTED, empty = FS_EMPTY, wild = FS_WILD }
+
+-- Deep equality that tells floats from integers and -0 from 0 (plain ==
+-- and the encoder's shortest text do not).
+local function same(a, b, path)
+  if type(a) ~= type(b) then return false, path .. ": " .. type(a) .. " vs " .. type(b) end
+  if type(a) == "number" then
+    if math.type(a) ~= math.type(b) then return false, path .. ": " .. math.type(a) .. " vs " .. math.type(b) end
+    if a ~= a and b ~= b then return true end
+    if a ~= b or (a == 0 and 1 / a ~= 1 / b) then return false, string.format("%s: %.17g vs %.17g", path, a, b) end
+    return true
+  end
+  if type(a) ~= "table" then
+    if a ~= b then return false, path .. ": " .. tostring(a) .. " vs " .. tostring(b) end
+    return true
+  end
+  for k, v in pairs(b) do
+    local ok, why = same(a[k], v, path .. "." .. tostring(k))
+    if not ok then return false, why end
+  end
+  for k in pairs(a) do
+    if b[k] == nil then return false, path .. "." .. tostring(k) .. ": extra key" end
+  end
+  return true
+end
+
+-- Compares the selective decode of text with the full decode: both fail
+-- with the same message, or the values are equal (read field by field
+-- through the lazy table first, then materialized and re-encoded).
+local function check_text(text, fs)
+  local full, ferr = cjson.decode(text)
+  local sel, serr = decode.decode(fs, text)
+  if full == nil or type(full) ~= "table" then
+    if sel ~= nil and type(full) ~= "table" and full ~= nil then return false, "a non-table JSON value decoded" end
+    if full == nil and (sel ~= nil or serr ~= ferr) then
+      return false, "error differs: " .. tostring(serr) .. " vs " .. tostring(ferr)
+    end
+    return true
+  end
+  if sel == nil then return false, "selective decode failed: " .. tostring(serr) end
+  -- field by field through the lazy table (index first, then pairs)
+  for k, v in pairs(full) do
+    local ok, why = same(sel[k], v, k)
+    if not ok then return false, "field " .. why end
+  end
+  local ok, why = same(sel, full, "payload")
+  if not ok then return false, why end
+  decode.materialize(sel)
+  local a, b = json.encode(sel), json.encode(full)
+  if a ~= b then return false, "re-encoded bytes differ" end
+  return true
+end
+
+---------------------------------------------------------------------------
+-- every bundled receipt, through the cursor (real SQLite file)
+
+local tmp = os.getenv("RETAPE_TEST_TMP") or t.tempdir()
+local db = P.receipts_db(tmp)
+do
+  local src = assert(retape.source.open(db))
+  local rows, bad, first_bad, declared_ok, lazy_free = 0, 0, nil, true, true
+  for _, b in ipairs(src:buckets {}) do
+    local c1 <close> = assert(src:cursor(b.bucket, {}))
+    local c2 <close> = assert(src:cursor(b.bucket, {}))
+    while true do
+      local sel = c1:fetch(256, FS_RULES)
+      local full = c2:fetch(256)
+      if #sel == 0 then break end
+      for i = 1, #sel do
+        local s, f = sel[i], full[i]
+        rows = rows + 1
+        -- declared fields are there before any lazy decode
+        for _, k in ipairs { "price", "state", "htf_score", "flags", "ts" } do
+          if not same(rawget(s.payload, k), f.payload[k], k) then declared_ok = false end
+        end
+        if rawget(s.payload, "src_marker_never") ~= nil then lazy_free = false end
+        local ok, why = check_text(s.payload_json, FS_RULES)
+        if ok then ok, why = same(s.payload, f.payload, "payload") end
+        if ok then
+          decode.materialize(s.payload)
+          ok = json.encode(s.payload) == json.encode(f.payload)
+          why = why or "bytes"
+        end
+        if ok then
+          for name, fs in pairs(FIELD_SETS) do
+            local ok2, why2 = check_text(s.payload_json, fs)
+            if not ok2 then ok, why = false, name .. ": " .. why2; break end
+          end
+        end
+        if not ok then bad = bad + 1; first_bad = first_bad or (s.receipt_id .. ": " .. tostring(why)) end
+      end
+    end
+  end
+  src:close()
+  t.ok(rows > 39000, "every bundled receipt compared (" .. rows .. ")")
+  t.eq(bad, 0, "selective + lazy decode equals a full decode on every bundled receipt (4 field sets)")
+  if first_bad then print("# first difference: " .. first_bad) end
+  t.ok(declared_ok and lazy_free, "declared fields are present without any lazy decode")
+end
+
+---------------------------------------------------------------------------
+-- the three full-shape payloads
+
+local payloads = {}
+for _, name in ipairs { "A_AAPL_long_momentum_2026-02-06", "B_AGQ_setup_late_2026-02-02", "C_NBIS_short_momentum_2026-02-02" } do
+  local f = assert(io.open(P.SHARED .. "/data/payloads/" .. name .. ".json"))
+  payloads[#payloads + 1] = f:read("a")
+  f:close()
+end
+for i, text in ipairs(payloads) do
+  for name, fs in pairs(FIELD_SETS) do
+    local ok, why = check_text(text, fs)
+    t.ok(ok, ("full-shape payload %d, field set %s: equal to a full decode"):format(i, name), why)
+  end
+end
+
+-- selectivity and laziness on payload A
+do
+  local p = assert(decode.decode(FS_RULES, payloads[1]))
+  t.ok(rawget(p, "price") == 278.53 and rawget(p, "sector") == nil, "declared fields decoded, others not yet")
+  t.eq(rawget(p.tf_tech["4H"].ema, "stack"), 4.0, "nested declared field (tf_tech.*.ema.stack) decoded")
+  t.eq(rawget(p.tf_tech["4H"].ema, "vis"), nil, "its undeclared siblings are not")
+  t.eq(p.tf_tech["4H"].ema.vis, 127.0, "an undeclared nested field decodes on first access")
+  t.eq(rawget(p.tp_levels[2], "label"), nil, "array elements are partial too (tp_levels.*.price)")
+  t.eq(p.tp_levels[2].label, "TP", "and complete themselves on access")
+  p.price = 1.5
+  p.kanban_stage = "hold"
+  p.sl = nil
+  t.eq(p.sector, "Information Technology", "an undeclared top-level field decodes on first access")
+  t.eq(p.price, 1.5, "a value written by a rule wins over the lazy decode")
+  t.eq(p.kanban_stage, "hold", "a new field written by a rule stays")
+  t.eq(p.sl, nil, "a declared field the rule cleared stays cleared after the lazy decode")
+  t.eq(p.no_such_field, nil, "a field the payload lacks is nil after the lazy decode")
+  t.eq(p[1], nil, "a non-string key is nil without decoding (objects have string keys)")
+  local q = assert(decode.decode(FS_RULES, payloads[1]))
+  t.eq(rawget(q, "sector"), nil, "before pairs: undeclared field absent")
+  local n = 0
+  for _ in pairs(q) do n = n + 1 end
+  local full = assert(cjson.decode(payloads[1]))
+  local m = 0
+  for _ in pairs(full) do m = m + 1 end
+  t.eq(n, m, "pairs() over a partial payload sees every field")
+  local absent = assert(decode.decode(FS_RULES, '{"price":1}'))
+  t.eq(absent.kanban_meta, nil, "a declared field the payload lacks reads nil")
+end
+
+---------------------------------------------------------------------------
+-- fuzzed payloads: mutations of the full-shape texts and of real receipts
+
+local seed = tonumber(os.getenv("RETAPE_FUZZ_SEED")) or 20261123
+print("# fuzz seed " .. seed .. " (RETAPE_FUZZ_SEED to change)")
+math.randomseed(seed)
+local SPECIALS = { "{", "}", "[", "]", ",", ":", '"', "\\", "\\u00e9", "\\ud83d\\ude00", "\\n", "-", ".", "e", "E", "+",
+  "0", "1e400", "1e-400", "true", "tru", "null", "nul", "\t", "\1", " ", "0.1", "-0", "1.", "01", "\\x", "\"\"",
+  "123456789012345678901234", "0.30000000000000004", "1.7976931348623157e308", "5e-324", "9007199254740993",
+  "\\u0000", "\\/", "\255", "]]", "{}", "[]" }
+local function mutate(text)
+  local n = #text
+  for _ = 1, math.random(1, 3) do
+    local at = math.random(1, n)
+    local kind = math.random(1, 4)
+    if kind == 1 then       -- insert a JSON-special piece
+      text = text:sub(1, at - 1) .. SPECIALS[math.random(#SPECIALS)] .. text:sub(at)
+    elseif kind == 2 then   -- delete a few bytes
+      text = text:sub(1, at - 1) .. text:sub(at + math.random(1, 4))
+    elseif kind == 3 then   -- replace one byte
+      text = text:sub(1, at - 1) .. string.char(math.random(32, 126)) .. text:sub(at + 1)
+    else                    -- replace a number with another
+      local s, e = text:find("%-?%d+%.?%d*", at)
+      if s then
+        local forms = { "%.17g", "%.3f", "%.0f", "%e", "%.15g", "%.1f" }
+        local v = (math.random() - 0.5) * 10 ^ math.random(-30, 30)
+        text = text:sub(1, s - 1) .. string.format(forms[math.random(#forms)], v) .. text:sub(e + 1)
+      end
+    end
+    n = #text
+  end
+  return text
+end
+do
+  local bases = { payloads[1], payloads[2], payloads[3] }
+  local src = assert(retape.source.open(db))
+  local list = src:buckets {}
+  for i = 1, 6 do
+    local cur <close> = assert(src:cursor(list[math.random(#list)].bucket, {}))
+    local rows = cur:fetch(3, false)
+    for _, r in ipairs(rows) do bases[#bases + 1] = r.payload_json end
+    if i == 6 then src:close() end
+  end
+  local cases, bad, first_bad, malformed, names = 0, 0, nil, 0, {}
+  for name in pairs(FIELD_SETS) do names[#names + 1] = name end
+  table.sort(names)
+  for i = 1, 3000 do
+    local text = mutate(bases[(i % #bases) + 1])
+    if not cjson.decode(text) then malformed = malformed + 1 end
+    for _, name in ipairs(names) do
+      cases = cases + 1
+      local ok, why = check_text(text, FIELD_SETS[name])
+      if not ok then
+        bad = bad + 1
+        first_bad = first_bad or (("case %d (%s): %s\n%s"):format(i, name, why, text:sub(1, 300)))
+      end
+    end
+  end
+  t.ok(malformed > 300 and malformed < 2900, ("fuzz: a mix of malformed (%d) and valid payloads"):format(malformed))
+  t.eq(bad, 0, ("fuzz: %d mutated payloads x field sets equal a full decode, or fail with its message"):format(cases))
+  if first_bad then print("# " .. first_bad:gsub("\n", "\n# ")) end
+end
+
+-- numbers: the fast path against strtod (through cjson) on random forms
+do
+  local bad, first_bad = 0, nil
+  for _ = 1, 20000 do
+    local forms = { "%.17g", "%.15g", "%.16g", "%.2f", "%.0f", "%.6e", "%.20g", "%d" }
+    local form = forms[math.random(#forms)]
+    local v = form == "%d" and math.random(-2 ^ 53, 2 ^ 53) or (math.random() - 0.5) * 10 ^ math.random(-320, 310)
+    local s = string.format(form, v)
+    local want = not s:find("[in][na][fn]") and cjson.decode("[" .. s .. "]") -- inf/nan: not JSON, cjson decides
+    want = want and want[1]
+    local got = decode.number(s)
+    if want and not same(got, want, s) then
+      bad = bad + 1
+      first_bad = first_bad or s
+    end
+  end
+  t.eq(bad, 0, "20000 random numbers parse to the same double as cjson (strtod)" .. (first_bad and (": " .. first_bad) or ""))
+  for _, s in ipairs { "0", "-0", "0.1", "123.456", "1e22", "1e23", "9007199254740993", "2.2250738585072014e-308",
+                       "4.9e-324", "1.7976931348623157e308", "0.000001234", "12345678901234567890.5" } do
+    local ok = same(decode.number(s), cjson.decode("[" .. s .. "]")[1], s)
+    t.ok(ok, "number " .. s .. " as cjson reads it")
+  end
+end
+
+---------------------------------------------------------------------------
+-- errors: malformed payloads through the cursor keep receipt id and offset
+
+do
+  local dir = t.tempdir()
+  local bad_db = dir .. "/bad.db"
+  local w = assert(retape.ingest.writer(bad_db))
+  local texts = { '{"price": 1,, }', '{"price": 1', '[1,2]', '{"price": 1} x', '{"a":"\\ud800"}', '{"flags":{"x":tru}}' }
+  for i, text in ipairs(texts) do
+    w:insert { receipt_id = "BAD:" .. (1770042600000 + i) .. ":0", ticker = "BAD", ts = 1770042600000 + i,
+               bucket_5m = 1770042600000, received_ts = 0, payload_hash = "0", payload_json = text }
+  end
+  w:close()
+  local src = assert(retape.source.open(bad_db))
+  local c1 <close> = assert(src:cursor(1770042600000, {}))
+  local c2 <close> = assert(src:cursor(1770042600000, {}))
+  local sel, full = c1:fetch(10, FS_RULES), c2:fetch(10)
+  t.eq(#sel, #texts, "every malformed row fetched")
+  for i = 1, #texts do
+    t.ok(sel[i].error == full[i].error and (type(sel[i].payload) == type(full[i].payload)),
+      "malformed payload " .. i .. ": same row error as a full decode", tostring(sel[i].error) .. " vs " .. tostring(full[i].error))
+  end
+  t.ok(sel[1].error and sel[1].error:find("receipt BAD:1770042600001:0: malformed payload_json", 1, true)
+       and sel[1].error:find("character 13", 1, true), "the error names the receipt and the byte offset", sel[1].error)
+  src:close()
+end
+
+-- misses: what a ruleset reads without declaring it
+do
+  local fs = decode.compile { "price" }
+  local p = assert(decode.decode(fs, payloads[1]))
+  local _ = p.sector, p.industry, p.price
+  local q = assert(decode.decode(fs, payloads[2]))
+  _ = q.sector
+  local m = decode.misses(fs)
+  t.ok(m.sector == 2 and m.industry == nil and m.price == nil, "misses count the undeclared key that forced each lazy decode")
+end
+
+-- the shipped rulesets declare everything they read: a replay of a real day
+-- (and of the full-shape payloads as receipts) causes no lazy decode
+for _, name in ipairs { "worker-2026-02-02", "default" } do
+  local dir = t.tempdir()
+  local rp = assert(retape.replay.open { db = db, state = dir .. "/s", rules = name })
+  local r = rp:run { date = "2026-02-02" }
+  local missed = {}
+  for k, n in pairs(decode.misses(rp.fields)) do missed[#missed + 1] = k .. "=" .. n end
+  rp:close()
+  t.ok(r.rowsProcessed > 1000 and #missed == 0, name .. ": R.fields covers every field read on 2026-02-02",
+    table.concat(missed, " "))
+end
+do
+  local dir = t.tempdir()
+  local full_db = dir .. "/full.db"
+  local w = assert(retape.ingest.writer(full_db))
+  local bucket = retape.time.session("2026-02-02") + 3600000
+  for i, text in ipairs(payloads) do
+    local p = cjson.decode(text)
+    w:insert { receipt_id = p.ticker .. ":" .. (bucket + i) .. ":0", ticker = p.ticker, ts = bucket + i, bucket_5m = bucket,
+               received_ts = 0, payload_hash = "0", payload_json = text }
+  end
+  w:close()
+  local rp = assert(retape.replay.open { db = full_db, state = dir .. "/s", rules = "default", script_version = false })
+  local r = rp:run { date = "2026-02-02" }
+  local missed = {}
+  for k, n in pairs(decode.misses(rp.fields)) do missed[#missed + 1] = k .. "=" .. n end
+  rp:close()
+  t.ok(r.rowsProcessed == 3 and #missed == 0, "default: R.fields covers every field read on full-shape payloads",
+    table.concat(missed, " ") .. " rows " .. tostring(r.rowsProcessed))
+end
+
+t.fails(function() return decode.compile { "a..b" } end, "empty segment", "compile refuses an empty path segment")
+t.fails(function() return decode.compile { 42 } end, "not a string", "compile refuses a non-string path")
+t.ok(tostring(decode.compile({ "a", "b.c" }, { "d" })):find("3 top-level fields", 1, true), "lists are merged (an extension appends)")
+
+os.exit(t.done())
