@@ -25,7 +25,7 @@ PKGS += libmicrohttpd
 DEBS += libmicrohttpd-dev
 # What `make test` needs besides the build: the report's browser test (chromium),
 # Node that drives `retape serve` like the app's client, curl.
-TEST_DEBS := chromium nodejs curl
+TEST_DEBS := chromium fonts-noto-color-emoji nodejs curl
 
 ifeq ($(SANITIZE),1)
 BUILD    := build/asan
@@ -96,7 +96,8 @@ deps:
 
 # The tests' tools (headless Chromium, Node, curl); quick when present.
 test-deps:
-	@if command -v chromium >/dev/null && command -v node >/dev/null && command -v curl >/dev/null; then :; \
+	@if command -v chromium >/dev/null && command -v node >/dev/null && command -v curl >/dev/null \
+	    && [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  echo "test-deps: installing $(TEST_DEBS)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS) >/dev/null; \

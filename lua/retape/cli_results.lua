@@ -30,7 +30,7 @@ return function(cli)
       if not R then st:close(); return fail("lanes", rerr) end
       local results = require "retape.results"
       local lanes = results.lanes(st, R, at)
-      local badges = at and {} or results.badges(st, R)
+      local badges = results.badges(st, R, at)
       st:close()
       if o.json or o.csv then -- one shape per array: every ticker an object {ticker, badge}
         local csv = {}

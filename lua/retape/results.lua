@@ -63,11 +63,29 @@ function M.latest(st, at)
   return out
 end
 
--- Badges a ruleset shows next to a ticker (R.badge(latest_record) -> name | nil).
-function M.badges(st, R)
+-- Badges a ruleset shows next to a ticker (R.badge(latest_record) -> name
+-- | nil), at the end or as of a bucket.
+function M.badges(st, R, at)
   local out = {}
   if not R.badge then return out end
-  for T, r in pairs(M.latest(st)) do out[T] = R.badge(r) end
+  for T, r in pairs(M.latest(st, at)) do out[T] = R.badge(r) end
+  return out
+end
+
+-- badge_history(st, R) -> { T = { {bucket, badge or false}, ... } }: the
+-- badge of each ticker after every bucket it had receipts in (from the
+-- view fields of its versions), for boards at any time.
+function M.badge_history(st, R)
+  local out = {}
+  if not R.badge then return out end
+  st:each_version(function(T, bucket, rec)
+    local r = {}
+    for k, v in pairs(rec.view or {}) do r[k] = v end
+    for k, v in pairs(rec.state or {}) do r[k] = v end
+    local l = out[T]
+    if not l then l = {}; out[T] = l end
+    l[#l + 1] = { bucket, R.badge(r) or false }
+  end)
   return out
 end
 

@@ -98,12 +98,13 @@ function expected(trades) {
     for (const i of picks) {
       const board = await evalJS(`(() => { const s = document.querySelector('#bucket'); s.value = ${i}; s.dispatchEvent(new Event('input'));
         return { when: document.querySelector('#when').textContent,
-          lanes: [...document.querySelectorAll('#board .lane')].map(l => [l.dataset.lane, [...l.querySelectorAll('.chip')].map(c => c.dataset.t)]) }; })()`);
+          lanes: [...document.querySelectorAll('#board .lane')].map(l => [l.dataset.lane, [...l.querySelectorAll('.chip')].map(c => c.dataset.t + (c.dataset.badge ? " " + c.dataset.badge : ""))]) }; })()`);
       const [date, hhmm] = [labels[i].slice(0, 10), labels[i].slice(11, 16)];
       const cli = JSON.parse(retape("lanes", "--state", stateDir, "--date", date, "--at", hhmm, "--json"));
-      const cliLanes = cli.map(l => [l.lane, l.tickers.map(t => typeof t === "string" ? t : t.ticker)]);
+      const cliLanes = cli.map(l => [l.lane, l.tickers.map(t => typeof t === "string" ? t : t.ticker + (t.badge ? " " + t.badge : ""))]);
       const same = JSON.stringify(cliLanes) === JSON.stringify(board.lanes);
-      ok(same && board.when === labels[i], `slider at ${labels[i]}: board = retape lanes --at ${hhmm} (${cliLanes.reduce((a, l) => a + l[1].length, 0)} tickers)`,
+      const shields = cliLanes.reduce((a, l) => a + l[1].filter(t => t.endsWith(" defend")).length, 0);
+      ok(same && board.when === labels[i], `slider at ${labels[i]}: board = retape lanes --at ${hhmm} (${cliLanes.reduce((a, l) => a + l[1].length, 0)} tickers, ${shields} Defend badges)`,
         same ? board.when : JSON.stringify(cliLanes).slice(0, 300) + "\n" + JSON.stringify(board.lanes).slice(0, 300));
     }
     const mid = Math.floor(labels.length / 2);

@@ -270,6 +270,23 @@ function M.build(dir, opts)
     table.sort(defend)
     local board = results.lanes(st, R)
     local buckets, tickers, strip = lane_history(logs, R)
+    -- the Defend badge at every bucket: per ticker, the bucket indexes where it turns on or off
+    local bindex = {}
+    for i, b in ipairs(buckets) do bindex[b] = i - 1 end
+    local history = results.badge_history(st, R)
+    local defend_strip = {}
+    for i, T in ipairs(tickers) do
+      local changes, prev = {}, false
+      for _, h in ipairs(history[T] or {}) do
+        local on = h[2] == "defend"
+        if on ~= prev and bindex[h[1]] then
+          changes[#changes + 1] = bindex[h[1]]
+          changes[#changes + 1] = on and 1 or 0
+          prev = on
+        end
+      end
+      defend_strip[i] = changes
+    end
     local labels = {}
     for i, b in ipairs(buckets) do labels[i] = metrics.time(b) end
     local rows = {}
@@ -293,7 +310,7 @@ function M.build(dir, opts)
     for i, l in ipairs(board) do lanes[i] = { id = l.lane, title = l.title, final = #l.tickers } end
     local m = {
       store = dir, manifest = manifest_of(runs, R, rules_note), lanes = lanes, buckets = buckets, labels = labels,
-      tickers = tickers, strip = strip, defend = defend, trades = rows, days = days, by_day = day_rows, by_pnl = by_pnl,
+      tickers = tickers, strip = strip, defend = defend, defend_strip = defend_strip, trades = rows, days = days, by_day = day_rows, by_pnl = by_pnl,
       summary = summary(trades, buckets),
       breakdown = {
         exit_reason = breakdown(trades, function(t) return t.exitReason or (metrics.is_open(t) and "(open)" or "(none)") end),

@@ -213,12 +213,13 @@ for (const [id, title] of [["exit_reason", "exit reason"], ["enter_rule", "enter
 
 // ---- lanes board + swimlane strip -------------------------------------
 const nB = D.buckets.length;
-const defend = new Set(D.defend);
-function laneAt(ti, b) {
-  const ch = D.strip[ti]; let lo = 0, hi = ch.length / 2 - 1, lane = -1;
-  while (lo <= hi) { const m = (lo + hi) >> 1; if (ch[2 * m] <= b) { lane = ch[2 * m + 1]; lo = m + 1; } else hi = m - 1; }
-  return lane;
+function stepAt(ch, b, none) {
+  let lo = 0, hi = ch.length / 2 - 1, v = none;
+  while (lo <= hi) { const m = (lo + hi) >> 1; if (ch[2 * m] <= b) { v = ch[2 * m + 1]; lo = m + 1; } else hi = m - 1; }
+  return v;
 }
+function laneAt(ti, b) { return stepAt(D.strip[ti], b, -1); }
+function defendAt(ti, b) { return stepAt((D.defend_strip || [])[ti] || [], b, 0) === 1; }
 const slider = $("#bucket");
 slider.max = Math.max(0, nB - 1); slider.value = Math.max(0, nB - 1);
 let prevBoard = null;
@@ -226,10 +227,10 @@ function renderBoard() {
   const b = +slider.value;
   $("#when").textContent = D.labels[b] || "";
   const cols = D.lanes.map(() => []), now = {};
-  D.tickers.forEach((T, i) => { const l = laneAt(i, b); now[T] = l; if (l >= 0) cols[l].push(T); });
-  const last = b === nB - 1;
+  const shield = {};
+  D.tickers.forEach((T, i) => { const l = laneAt(i, b); now[T] = l; if (l >= 0) cols[l].push(T); shield[T] = defendAt(i, b); });
   $("#board").innerHTML = D.lanes.map((l, i) => `<div class="lane" data-lane="${l.id}" style="--c:${LANE_COLORS[i]}"><h3><span>${esc(l.title)}</span><span class="cnt">${cols[i].length}</span></h3>` +
-    cols[i].map(T => `<span class="chip${prevBoard && prevBoard[T] !== now[T] ? " moved" : ""}" data-t="${T}">${T}${last && l.id === "hold" && defend.has(T) ? " 🛡" : ""}</span>`).join("") + `</div>`).join("");
+    cols[i].map(T => `<span class="chip${prevBoard && prevBoard[T] !== now[T] ? " moved" : ""}" data-t="${T}"${shield[T] ? ' data-badge="defend"' : ""}>${T}${shield[T] ? " 🛡" : ""}</span>`).join("") + `</div>`).join("");
   prevBoard = now;
   drawCursor();
 }
@@ -394,7 +395,7 @@ M.body = [==[
 <section class="page" id="page-lanes">
   <div class="panel"><div class="slider"><span class="when" id="when"></span><input type="range" id="bucket" min="0" step="1" aria-label="bucket"><span class="mute">← → keys</span></div>
   <div class="board" id="board"></div>
-  <p class="mute">Defend badges (🛡) are kept for the last bucket only; chips outlined in yellow moved since the previous position of the slider.</p></div>
+  <p class="mute">Defend badges (🛡) as they were at that bucket; chips outlined in yellow moved since the previous position of the slider.</p></div>
   <div class="panel"><h2>Lanes of each ticker through the day</h2>
   <div class="tools"><input type="search" id="strip-filter" placeholder="tickers (e.g. NVDA AMD)"><span class="legend" id="legend"></span></div>
   <div id="strip-wrap" style="position:relative"><canvas id="strip"></canvas><div id="cursor" style="position:absolute;top:0;width:2px;background:#111;opacity:.6;pointer-events:none"></div></div></div>

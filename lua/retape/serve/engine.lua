@@ -91,7 +91,7 @@ function M.each_latest(st, fn)
   for _, T in ipairs(st:tickers()) do if latest[T] then fn(T, latest[T]) end end
 end
 function M.latest(st, T) return results.latest(st)[T] end
-function M.badges(st, R) return results.badges(st, R) end
+function M.badges(st, R, at) return results.badges(st, R, at) end
 function M.trades(st) return results.trades(st) end
 function M.lanes(st, R, at) return results.lanes(st, R, at) end
 function M.runs(st) return manifest.runs(st) end

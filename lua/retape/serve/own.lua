@@ -30,7 +30,7 @@ function M.register(r, ctx)
     auth.check(req, ctx.key)
     local at = at_param(req.query)
     local lanes = engine.lanes(ctx.st, ctx.R, at)
-    local badges = at and {} or engine.badges(ctx.st, ctx.R)
+    local badges = engine.badges(ctx.st, ctx.R, at)
     for _, l in ipairs(lanes) do -- one shape per array, as `retape lanes --json`
       for i, T in ipairs(l.tickers) do l.tickers[i] = { ticker = T, badge = badges[T] or json.null } end
     end
