@@ -54,7 +54,8 @@ endif
 
 CORE_SRCS := core/nytime.c core/util.c core/source.c core/kv.c core/ingest.c core/host.c \
              core/lua_retape.c core/lua_source.c core/lua_kv.c core/lua_time.c core/lua_ingest.c core/lua_sql.c \
-             core/lua_json.c
+             core/lua_json.c \
+             core/sandbox.c core/lua_sandbox.c
 LUA_SRCS  := $(sort $(shell find lua -name '*.lua'))
 CORE_OBJS := $(CORE_SRCS:core/%.c=$(BUILD)/core/%.o) $(BUILD)/embedded_lua.o
 LIB       := $(BUILD)/libretape.a

@@ -60,6 +60,7 @@ int luaopen_retape_time(lua_State *L);
 int luaopen_retape_ingest(lua_State *L);
 int luaopen_retape_sql(lua_State *L);
 int luaopen_retape_jsonenc(lua_State *L);
+int luaopen_retape_sandboxcore(lua_State *L);
 /* lua-cjson's safe variant (its header declares only luaopen_cjson). */
 int luaopen_cjson_safe(lua_State *L);
 /* Puts every engine module (and cjson) into package.preload. */
