@@ -304,6 +304,13 @@ static int wrapped_call(lua_State *L)
         }
         return lua_error(L);
     }
+    if (f->active && heap_bytes(L, sb) - f->mem_base > f->mem_cap) { /* the soft cap, as the hook checks it */
+        lua_gc(L, LUA_GCCOLLECT, 0);
+        if (heap_bytes(L, sb) - f->mem_base > f->mem_cap) {
+            f->tripped = SANDBOX_MEMORY;
+            return raise_limit(L, f, wrapped_names[kind]);
+        }
+    }
     return lua_gettop(L);
 }
 
