@@ -27,6 +27,8 @@
 typedef struct out_buf {
     char *data;
     size_t len, cap;
+    lua_Alloc alloc; /* the state's allocator, so the sandbox's memory cap counts the text */
+    void *ud;
 } out_buf;
 
 #define OUT_MT "retape.jsonenc.buffer"
@@ -35,7 +37,8 @@ typedef struct out_buf {
 static int out_gc(lua_State *L)
 {
     out_buf *o = luaL_checkudata(L, 1, OUT_MT);
-    free(o->data);
+    if (o->data)
+        o->alloc(o->ud, o->data, o->cap, 0);
     o->data = NULL;
     return 0;
 }
@@ -49,7 +52,7 @@ static void out_add(lua_State *L, out_buf *o, const char *s, size_t len)
         size_t cap = o->cap ? o->cap : 256;
         while (cap < o->len + len)
             cap *= 2;
-        char *grown = realloc(o->data, cap);
+        char *grown = o->alloc(o->ud, o->data, o->cap, cap);
         if (!grown)
             luaL_error(L, "out of memory encoding JSON");
         o->data = grown;
@@ -279,10 +282,12 @@ static int l_encode(lua_State *L)
     int ranks = lua_istable(L, 2) ? 2 : 0;
     out_buf *o = lua_newuserdatauv(L, sizeof *o, 0);
     memset(o, 0, sizeof *o);
+    o->alloc = lua_getallocf(L, &o->ud);
     luaL_setmetatable(L, OUT_MT);
     encode_value(L, o, 1, ranks, 0);
-    lua_pushlstring(L, o->data ? o->data : "", o->len);
-    free(o->data);
+    lua_pushlstring(L, o->data ? o->data : "", o->len); /* on a raise, __gc frees the text */
+    if (o->data)
+        o->alloc(o->ud, o->data, o->cap, 0);
     o->data = NULL;
     return 1;
 }
