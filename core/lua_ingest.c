@@ -2,7 +2,7 @@
  * lua_ingest.c — Lua bridge of ingest.c: `require "retape.ingest"`.
  *
  *   for lineno, line in ingest.lines(path) do ... end          -- plain or .gz
- *   for line, sql in ingest.statements(path) do ... end       -- SQL dump
+ *   for line, sql, had_nul in ingest.statements(path) do ... end  -- SQL dump ("-" = stdin)
  *   local w = assert(ingest.writer(db_path))
  *   w:insert{receipt_id=…, ticker=…, ts=…, …}  -> true (inserted) | false (duplicate)
  *   w:stage(sql) -> { {receipt_id=…, ts="…", …}, … }  | nil, message
@@ -169,12 +169,14 @@ static int lines_step(lua_State *L)
     int rc;
     if (box->sql) {
         const char *sql;
+        size_t sql_len;
         long first;
-        rc = retape_sql_next(box->lr, &sql, &first, &err);
-        if (rc == 1) {
+        rc = retape_sql_next(box->lr, &sql, &sql_len, &first, &err);
+        if (rc >= 1) {
             lua_pushinteger(L, first);
-            lua_pushstring(L, sql);
-            return 2;
+            lua_pushlstring(L, sql, sql_len);
+            lua_pushboolean(L, rc == 2); /* the statement held NUL bytes */
+            return 3;
         }
     } else {
         const char *line;

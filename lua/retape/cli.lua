@@ -118,7 +118,7 @@ command("import", {
       end
     end
     out("total: read %d, inserted %d, duplicate %d, rejected %d", total.read, total.inserted, total.duplicate, total.rejected)
-    return 0
+    return (total.errors or 0) > 0 and 1 or 0 -- an input not read to its end fails the import
   end,
 })
 
