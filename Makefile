@@ -6,6 +6,8 @@
 #   make SANITIZE=1 test    the same under AddressSanitizer + UBSan (separate build dir)
 #   make bench      synthetic-corpus throughput and memory figures
 #   make deps       install the Debian packages the build needs (root or sudo)
+#   make fuzz       libFuzzer targets (clang, ASan) for the JSON-lines reader, the
+#                   SQL-dump reader and the payload decoder, FUZZ_SECONDS each
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Knobs: CC, CFLAGS_EXTRA, LDFLAGS_EXTRA, SANITIZE=1, V=1 (show commands),
@@ -65,7 +67,7 @@ EMBED     := $(BUILD)/tools/embed
 C_TESTS   := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/c/test_*.c)))
 EXAMPLES  := $(BUILD)/examples/embed
 
-.PHONY: all deps demo test check bench install uninstall clean help valgrind
+.PHONY: all deps demo test check bench install uninstall clean help valgrind fuzz fuzz-deps
 
 all: $(HOST) $(LIB) retape
 
@@ -132,6 +134,46 @@ $(BUILD)/examples/embed: examples/embed.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) $< $(LIB) $(DEP_LIBS) -lm -o $@
+
+# --- fuzzing (clang's libFuzzer + ASan/UBSan; separate build dir) -----------
+
+FUZZ_DEBS    := clang
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build/fuzz
+FUZZ_KINDS   := jsonl sql payload
+FUZZ_FLAGS   := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g
+
+# Installs clang (its libFuzzer runtime comes with it on Debian).
+fuzz-deps:
+	@if command -v $(FUZZ_CC) >/dev/null; then echo "fuzz-deps: $(FUZZ_CC) found"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(FUZZ_DEBS) >/dev/null; \
+	else echo "fuzz-deps: install $(FUZZ_DEBS): sudo apt-get install -y $(FUZZ_DEBS)"; exit 1; fi
+
+# The whole engine is rebuilt with clang and the fuzzer instrumentation.
+$(FUZZ_BUILD)/libretape.a: $(CORE_SRCS) $(BUILD)/embedded_lua.c $(CONFIG) | fuzz-deps
+	@mkdir -p $(FUZZ_BUILD)/core
+	$(Q)for f in $(CORE_SRCS) $(BUILD)/embedded_lua.c; do \
+	  $(FUZZ_CC) -std=c11 $(FUZZ_FLAGS) -Icore -I$(BUILD) $(DEP_CFLAGS) -c $$f -o $(FUZZ_BUILD)/core/$$(basename $$f .c).o || exit 1; \
+	done
+	$(Q)rm -f $@ && ar rcs $@ $(FUZZ_BUILD)/core/*.o
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_target.c $(FUZZ_BUILD)/libretape.a
+	$(Q)$(FUZZ_CC) -std=c11 $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_KIND='"$*"' -Icore $(DEP_CFLAGS) $< \
+	  $(FUZZ_BUILD)/libretape.a $(DEP_LIBS) -lm -o $@
+
+# Runs each target FUZZ_SECONDS on a copy of its corpus (new inputs are kept
+# under build/fuzz/corpus-KIND; crashes in build/fuzz/crash-*).
+fuzz: $(FUZZ_KINDS:%=$(FUZZ_BUILD)/fuzz_%)
+	$(Q)for k in $(FUZZ_KINDS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus-$$k && cp -n tests/fuzz/corpus/$$k/* $(FUZZ_BUILD)/corpus-$$k/ 2>/dev/null; \
+	  echo "fuzz $$k: $(FUZZ_SECONDS) s"; \
+	  ASAN_OPTIONS=detect_leaks=1 $(FUZZ_BUILD)/fuzz_$$k -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 \
+	    -timeout=20 -artifact_prefix=$(FUZZ_BUILD)/crash-$$k- -print_final_stats=1 $(FUZZ_BUILD)/corpus-$$k \
+	    > $(FUZZ_BUILD)/fuzz-$$k.log 2>&1; status=$$?; \
+	  grep -E '^(stat::number_of_executed_units|stat::peak_rss|==[0-9]+==ERROR|SUMMARY|fuzz )' $(FUZZ_BUILD)/fuzz-$$k.log; \
+	  if [ $$status -ne 0 ]; then echo "fuzz $$k: FINDING (see $(FUZZ_BUILD)/fuzz-$$k.log and crash-$$k-*)"; exit 1; fi; \
+	done
 
 # --- user-facing targets ----------------------------------------------------
 

@@ -334,6 +334,27 @@ static size_t skip_value(const char *s, size_t i, size_t n)
     return i > start ? i : 0;
 }
 
+size_t retape_json_control_at(const char *json, size_t len)
+{
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)json[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+            else if (c < 0x20)
+                return i + 1;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
 int retape_json_value_span(const char *json, size_t len, const char *key, size_t *off, size_t *vlen)
 {
     size_t klen = strlen(key);

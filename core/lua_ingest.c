@@ -245,6 +245,20 @@ static int l_fnv1a32(lua_State *L)
     return 1;
 }
 
+/* ingest.json_control_at(text) -> byte offset of a raw control character
+ * JSON forbids | nil */
+static int l_json_control_at(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    size_t at = retape_json_control_at(text, len);
+    if (at == 0)
+        lua_pushnil(L);
+    else
+        lua_pushinteger(L, (lua_Integer)at);
+    return 1;
+}
+
 /* ingest.json_span(text, key) -> raw value text | nil | nil, "malformed" */
 static int l_json_span(lua_State *L)
 {
@@ -279,7 +293,7 @@ int luaopen_retape_ingest(lua_State *L)
 
     static const luaL_Reg fns[] = {
         {"writer", l_writer}, {"lines", l_lines}, {"statements", l_statements},
-        {"fnv1a32", l_fnv1a32}, {"json_span", l_json_span}, {NULL, NULL},
+        {"fnv1a32", l_fnv1a32}, {"json_span", l_json_span}, {"json_control_at", l_json_control_at}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     return 1;

@@ -69,6 +69,9 @@ for t in tests/lua/test_*.lua; do
   run_suite "lua/$(basename "$t")" "${VG[@]}" "$RETAPE" run "$t"
 done
 
+echo "Fuzz corpus (tests/fuzz/corpus through import and the payload decoder)"
+run_suite "fuzz-corpus" "${VG[@]}" "$RETAPE" run tests/fuzz/replay_corpus.lua tests/fuzz/corpus/*/*
+
 echo "CLI cases"
 run_suite "cli" bash tests/cli/run.sh
 

@@ -17,7 +17,10 @@
 -- standard input.
 local ingest = require "retape.ingest"
 local rtime = require "retape.time"
-local json = require "cjson.safe"
+-- A strict decoder of its own: no NaN/Infinity/hex numbers (JSON has none),
+-- without touching the settings of the shared cjson module.
+local json = require("cjson.safe").new()
+json.decode_invalid_numbers(false)
 
 local M = {}
 local null = json.null
@@ -35,6 +38,8 @@ M.TS_MIN, M.TS_MAX = 946684800000, 4102444800000
 -- nil if the text field is clean, else why not (NUL or control characters
 -- would truncate or merge keys in SQLite and the store).
 local function bad_text(name, v)
+  local ok, bad_at = utf8.len(v)
+  if not ok then return ("field '%s' is not valid UTF-8 (at byte %d)"):format(name, bad_at) end
   local at = v:find("%z")
   if at then return ("field '%s' contains a NUL byte (at byte %d)"):format(name, at) end
   at = v:find("%c")
@@ -58,6 +63,10 @@ end
 -- stored (its hash is part of the id).  Returns the row or nil, message.
 local function complete_row(fields, raw, payload)
   if type(payload) ~= "table" then return nil, "field 'payload_json' is not a JSON object" end
+  local utf8_ok, bad_at = utf8.len(raw)
+  if not utf8_ok then return nil, ("field 'payload_json' is not valid UTF-8 (at byte %d)"):format(bad_at) end
+  local ctrl = ingest.json_control_at(raw)
+  if ctrl then return nil, ("field 'payload_json' has a raw control character (at byte %d)"):format(ctrl) end
   local ticker = present(fields.ticker) and fields.ticker or payload.ticker
   if type(ticker) ~= "string" or ticker == "" then return nil, "field 'ticker' is missing or empty" end
   local why = bad_text("ticker", ticker)
