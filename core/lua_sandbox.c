@@ -108,7 +108,7 @@ static int l_guard(lua_State *L)
     int64_t cap = (int64_t)(memory_mb * 1048576.0);
     sb->frame = (sandbox_frame){.active = 1, .budget = instructions, .mem_cap = cap,
                                 .mem_hard = cap + cap / 4 + ((int64_t)1 << 20), .mem_base = heap_bytes(L, sb)};
-    lua_sethook(L, count_hook, LUA_MASKCOUNT, instructions < 1000 ? (int)instructions : 1000);
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, instructions < 10000 ? (int)instructions : 10000);
     int nargs = lua_gettop(L) - 2;
     lua_getfield(L, LUA_REGISTRYINDEX, HANDLER_KEY);
     lua_insert(L, 2); /* handler at 2, fn at 3 */
