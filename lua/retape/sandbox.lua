@@ -205,7 +205,14 @@ function M.traceback(e)
     if not e.traceback then e.traceback = debug.traceback("", 2) end
     return e
   end
-  return debug.traceback(tostring(e), 2)
+  local text
+  if type(e) == "string" or type(e) == "number" then text = tostring(e)
+  else
+    local mt = getmetatable(e)
+    text = type(mt) == "table" and rawget(mt, "__tostring") and tostring(e)
+      or string.format("(error object is a %s value)", type(e)) -- never an address that differs run to run
+  end
+  return debug.traceback(text, 2)
 end
 core.set_handler(M.traceback)
 

@@ -39,8 +39,12 @@ static lua_State *setup(void)
         fprintf(stderr, "fuzz: cannot create the host: %s\n", err ? err : "?");
         abort();
     }
-    static char dir[] = "/tmp/retape-fuzz.XXXXXX";
-    if (!mkdtemp(dir))
+    /* tmpfs when there is one: every input creates an SQLite file */
+    static char shm_dir[] = "/dev/shm/retape-fuzz.XXXXXX", tmp_dir[] = "/tmp/retape-fuzz.XXXXXX";
+    const char *dir = mkdtemp(shm_dir);
+    if (!dir)
+        dir = mkdtemp(tmp_dir);
+    if (!dir)
         abort();
     lua_State *L = retape_host_lua(host);
     const char *code = "FUZZ_H = dofile('tests/fuzz/harness.lua')(...)";

@@ -57,6 +57,8 @@ local cases = {
   { "no load of chunks (text or binary)", "load('return 1')", "undeclared global 'load'" },
   { "require only the rule API", "require('retape.kv')", "require 'retape.kv' is not allowed" },
   { "a plain error", "error('bad threshold')", "bad threshold" },
+  { "an error that is a table", "error({})", "(error object is a table value)" },
+  { "a nil error", "error()", "(error object is a nil value)" },
   -- C library calls are inside the limits (issue 11)
   { "string.rep of 1 GB", "local s = string.rep('x', 2^30)", "exceeded its memory cap (64 MB per receipt)" },
   { "string.rep as a method", "local s = ('x'):rep(2^30)", "exceeded its memory cap" },
