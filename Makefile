@@ -11,7 +11,8 @@
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Knobs: CC, CFLAGS_EXTRA, LDFLAGS_EXTRA, SANITIZE=1, V=1 (show commands),
-# SHARED (path of ../shared), PKG_CONFIG.
+# SHARED (path of ../shared), PKG_CONFIG; for make fuzz: FUZZ_CC (clang),
+# FUZZ_SECONDS (60 per target).
 
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
@@ -137,16 +138,17 @@ $(BUILD)/examples/embed: examples/embed.c $(LIB)
 
 # --- fuzzing (clang's libFuzzer + ASan/UBSan; separate build dir) -----------
 
-FUZZ_DEBS    := clang
+FUZZ_DEBS    := clang libclang-rt-dev
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build/fuzz
 FUZZ_KINDS   := jsonl sql payload
 FUZZ_FLAGS   := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g
 
-# Installs clang (its libFuzzer runtime comes with it on Debian).
+# Installs clang and its libFuzzer/sanitizer runtime (libclang-rt-dev).
 fuzz-deps:
-	@if command -v $(FUZZ_CC) >/dev/null; then echo "fuzz-deps: $(FUZZ_CC) found"; \
+	@if command -v $(FUZZ_CC) >/dev/null && ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1; then \
+	  echo "fuzz-deps: $(FUZZ_CC) and libFuzzer found"; \
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(FUZZ_DEBS) >/dev/null; \
 	else echo "fuzz-deps: install $(FUZZ_DEBS): sudo apt-get install -y $(FUZZ_DEBS)"; exit 1; fi
 
@@ -204,6 +206,6 @@ clean:
 	rm -rf build retape
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
 
 -include $(CORE_OBJS:.o=.d) $(BUILD)/core/main.d
