@@ -167,15 +167,15 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_target.c $(FUZZ_BUILD)/libretape.a
 # Runs each target FUZZ_SECONDS on a copy of its corpus (new inputs are kept
 # under build/fuzz/corpus-KIND; crashes in build/fuzz/crash-*).
 fuzz: $(FUZZ_KINDS:%=$(FUZZ_BUILD)/fuzz_%)
-	$(Q)for k in $(FUZZ_KINDS); do \
+	$(Q)found=0; for k in $(FUZZ_KINDS); do \
 	  mkdir -p $(FUZZ_BUILD)/corpus-$$k && cp -n tests/fuzz/corpus/$$k/* $(FUZZ_BUILD)/corpus-$$k/ 2>/dev/null; \
 	  echo "fuzz $$k: $(FUZZ_SECONDS) s"; \
 	  ASAN_OPTIONS=detect_leaks=1 $(FUZZ_BUILD)/fuzz_$$k -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 \
 	    -timeout=20 -artifact_prefix=$(FUZZ_BUILD)/crash-$$k- -print_final_stats=1 $(FUZZ_BUILD)/corpus-$$k \
 	    > $(FUZZ_BUILD)/fuzz-$$k.log 2>&1; status=$$?; \
 	  grep -E '^(stat::number_of_executed_units|stat::peak_rss|==[0-9]+==ERROR|SUMMARY|fuzz )' $(FUZZ_BUILD)/fuzz-$$k.log; \
-	  if [ $$status -ne 0 ]; then echo "fuzz $$k: FINDING (see $(FUZZ_BUILD)/fuzz-$$k.log and crash-$$k-*)"; exit 1; fi; \
-	done
+	  if [ $$status -ne 0 ]; then echo "fuzz $$k: FINDING (see $(FUZZ_BUILD)/fuzz-$$k.log and crash-$$k-*)"; found=1; fi; \
+	done; exit $$found
 
 # --- user-facing targets ----------------------------------------------------
 

@@ -334,25 +334,159 @@ static size_t skip_value(const char *s, size_t i, size_t n)
     return i > start ? i : 0;
 }
 
-size_t retape_json_control_at(const char *json, size_t len)
+/* Strict JSON (RFC 8259) recognizer over s[*i..n): advances *i past one
+ * value; returns 0, or -1 with *i at the offending byte.  depth bounds the
+ * nesting. */
+static int strict_value(const char *s, size_t n, size_t *i, int depth);
+
+static int strict_string(const char *s, size_t n, size_t *i)
 {
-    int in_string = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)json[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = 0;
-            else if (c < 0x20)
-                return i + 1;
-        } else if (c == '"') {
-            in_string = 1;
-        } else if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-            return i + 1;
+    size_t k = *i + 1; /* past the opening quote */
+    while (k < n) {
+        unsigned char c = (unsigned char)s[k];
+        if (c == '"') {
+            *i = k + 1;
+            return 0;
+        }
+        if (c < 0x20)
+            break;
+        if (c == '\\') {
+            if (k + 1 >= n)
+                break;
+            char e = s[k + 1];
+            if (e == 'u') {
+                for (int h = 2; h < 6; h++) {
+                    char x = k + (size_t)h < n ? s[k + (size_t)h] : '\0';
+                    if (!((x >= '0' && x <= '9') || (x >= 'a' && x <= 'f') || (x >= 'A' && x <= 'F'))) {
+                        *i = k + (size_t)h;
+                        return -1;
+                    }
+                }
+                k += 6;
+                continue;
+            }
+            if (!strchr("\"\\/bfnrt", e) || e == '\0') {
+                k++;
+                break;
+            }
+            k += 2;
+            continue;
+        }
+        k++;
+    }
+    *i = k;
+    return -1;
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int strict_number(const char *s, size_t n, size_t *i)
+{
+    size_t k = *i;
+    if (k < n && s[k] == '-')
+        k++;
+    if (k < n && s[k] == '0')
+        k++;
+    else if (k < n && s[k] >= '1' && s[k] <= '9')
+        while (k < n && is_digit(s[k]))
+            k++;
+    else
+        goto bad;
+    if (k < n && s[k] == '.') {
+        k++;
+        if (k >= n || !is_digit(s[k]))
+            goto bad;
+        while (k < n && is_digit(s[k]))
+            k++;
+    }
+    if (k < n && (s[k] == 'e' || s[k] == 'E')) {
+        k++;
+        if (k < n && (s[k] == '+' || s[k] == '-'))
+            k++;
+        if (k >= n || !is_digit(s[k]))
+            goto bad;
+        while (k < n && is_digit(s[k]))
+            k++;
+    }
+    *i = k;
+    return 0;
+bad:
+    *i = k;
+    return -1;
+}
+
+static int strict_value(const char *s, size_t n, size_t *i, int depth)
+{
+    size_t k = skip_ws(s, *i, n);
+    *i = k;
+    if (k >= n || depth > 1000)
+        return -1;
+    char c = s[k];
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        k = skip_ws(s, k + 1, n);
+        if (k < n && s[k] == close) {
+            *i = k + 1;
+            return 0;
+        }
+        for (;;) {
+            if (c == '{') {
+                k = skip_ws(s, k, n);
+                if (k >= n || s[k] != '"') {
+                    *i = k;
+                    return -1;
+                }
+                *i = k;
+                if (strict_string(s, n, i) != 0)
+                    return -1;
+                k = skip_ws(s, *i, n);
+                if (k >= n || s[k] != ':') {
+                    *i = k;
+                    return -1;
+                }
+                k++;
+            }
+            *i = k;
+            if (strict_value(s, n, i, depth + 1) != 0)
+                return -1;
+            k = skip_ws(s, *i, n);
+            if (k < n && s[k] == ',') {
+                k++;
+                continue;
+            }
+            *i = k;
+            if (k < n && s[k] == close) {
+                *i = k + 1;
+                return 0;
+            }
+            return -1;
         }
     }
-    return 0;
+    if (c == '"')
+        return strict_string(s, n, i);
+    if (c == '-' || is_digit(c))
+        return strict_number(s, n, i);
+    static const char *const words[] = {"true", "false", "null"};
+    for (int w = 0; w < 3; w++) {
+        size_t wl = strlen(words[w]);
+        if (n - k >= wl && memcmp(s + k, words[w], wl) == 0) {
+            *i = k + wl;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+size_t retape_json_invalid_at(const char *json, size_t len)
+{
+    size_t i = 0;
+    if (strict_value(json, len, &i, 0) != 0)
+        return i + 1;
+    i = skip_ws(json, i, len);
+    return i < len ? i + 1 : 0;
 }
 
 int retape_json_value_span(const char *json, size_t len, const char *key, size_t *off, size_t *vlen)

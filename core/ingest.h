@@ -45,9 +45,10 @@ typedef int (*retape_stage_fn)(const retape_staged_row *row, void *ud);
  * non-zero return from fn stops the walk and is passed back as -2. */
 int retape_writer_stage_sql(retape_writer *w, const char *sql, retape_stage_fn fn, void *ud, char **errptr);
 
-/* The 1-based offset of the first raw control character JSON does not
- * allow in the text (any byte < 0x20 inside a string, or one that is not
- * white space outside), or 0 if there is none.  Never fails. */
-size_t retape_json_control_at(const char *json, size_t len);
+/* Checks that the text is one strict JSON value (RFC 8259: no NaN, hex or
+ * "1." numbers, no raw control characters in strings, nesting up to 1000)
+ * with only white space around it.  Returns 0, or the 1-based offset of
+ * the first byte that breaks it.  UTF-8 is not checked here.  Never fails. */
+size_t retape_json_invalid_at(const char *json, size_t len);
 
 #endif

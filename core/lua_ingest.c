@@ -245,13 +245,13 @@ static int l_fnv1a32(lua_State *L)
     return 1;
 }
 
-/* ingest.json_control_at(text) -> byte offset of a raw control character
- * JSON forbids | nil */
-static int l_json_control_at(lua_State *L)
+/* ingest.json_invalid_at(text) -> byte offset where the text stops being
+ * strict JSON | nil when it is one valid JSON value */
+static int l_json_invalid_at(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
-    size_t at = retape_json_control_at(text, len);
+    size_t at = retape_json_invalid_at(text, len);
     if (at == 0)
         lua_pushnil(L);
     else
@@ -293,7 +293,7 @@ int luaopen_retape_ingest(lua_State *L)
 
     static const luaL_Reg fns[] = {
         {"writer", l_writer}, {"lines", l_lines}, {"statements", l_statements},
-        {"fnv1a32", l_fnv1a32}, {"json_span", l_json_span}, {"json_control_at", l_json_control_at}, {NULL, NULL},
+        {"fnv1a32", l_fnv1a32}, {"json_span", l_json_span}, {"json_invalid_at", l_json_invalid_at}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     return 1;

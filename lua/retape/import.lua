@@ -65,8 +65,8 @@ local function complete_row(fields, raw, payload)
   if type(payload) ~= "table" then return nil, "field 'payload_json' is not a JSON object" end
   local utf8_ok, bad_at = utf8.len(raw)
   if not utf8_ok then return nil, ("field 'payload_json' is not valid UTF-8 (at byte %d)"):format(bad_at) end
-  local ctrl = ingest.json_control_at(raw)
-  if ctrl then return nil, ("field 'payload_json' has a raw control character (at byte %d)"):format(ctrl) end
+  local bad = ingest.json_invalid_at(raw)
+  if bad then return nil, ("field 'payload_json' is not strict JSON (at byte %d)"):format(bad) end
   local ticker = present(fields.ticker) and fields.ticker or payload.ticker
   if type(ticker) ~= "string" or ticker == "" then return nil, "field 'ticker' is missing or empty" end
   local why = bad_text("ticker", ticker)
@@ -118,6 +118,8 @@ function M.row_from_line(line)
   if nul then return nil, ("the line contains a NUL byte (at byte %d)"):format(nul) end
   local obj, err = json.decode(line)
   if obj == nil then return nil, "malformed JSON: " .. tostring(err) end
+  local bad = ingest.json_invalid_at(line) -- what cjson lets through ("1.", raw control characters, ...)
+  if bad then return nil, ("malformed JSON: not strict JSON at byte %d"):format(bad) end
   if type(obj) ~= "table" then return nil, "not a JSON object" end
   if present(obj.payload) or present(obj.payload_json) then
     local raw, payload

@@ -112,5 +112,14 @@ int main(void)
     CHECK(retape_writer_insert(w, &r, &err) == 1 && retape_writer_insert(w, &r, &err) == 0, "insert then duplicate");
     CHECK(retape_writer_close(w, &err) == 0, "writer closes");
     free(dir);
+    /* strict JSON: what cjson accepts but RFC 8259 does not */
+    static const struct { const char *text; size_t bad_at; } strict[] = {
+        {"{\"a\":[1,-2.5e+3,true,false,null,\"x\\u00e9\\n\"]}", 0}, {" {} ", 0}, {"[]", 0},
+        {"{\"a\":-43.}", 10}, {"{\"a\":NaN}", 6}, {"{\"a\":0x10}", 7}, {"{\"a\":01}", 7},
+        {"{\"a\":\"\x1e\"}", 7}, {"{\"a\":1,}", 8}, {"{\"a\":1} x", 9}, {"", 1}, {"\"\\q\"", 3},
+    };
+    for (size_t k = 0; k < sizeof strict / sizeof strict[0]; k++)
+        CHECK(retape_json_invalid_at(strict[k].text, strlen(strict[k].text)) == strict[k].bad_at,
+              "strict JSON check of %s: %zu", strict[k].text, strict[k].bad_at);
     return done_testing();
 }

@@ -63,13 +63,15 @@ end
 -- found by the fuzzer: payloads that cjson accepts but JSON does not (SQLite's json_valid refuses them)
 do
   local p = file("lenient.jsonl", line("AA", TS, ',"k\255":1') .. "\n" .. line("BB", TS, ',"k":"a\30b"') .. "\n"
-                 .. line("CC", TS, ',"k":NaN') .. "\n" .. line("DD", TS, ',"k":0x10') .. "\n" .. line("EE", TS) .. "\n")
+                 .. line("CC", TS, ',"k":NaN') .. "\n" .. line("DD", TS, ',"k":0x10') .. "\n" .. line("EE", TS) .. "\n"
+                 .. line("FF", TS, ',"k":-43.') .. "\n")
   local total, msgs = import(p)
   t.eq(total.inserted, 1, "lenient JSON: only the valid payload inserted")
   t.ok(msgs[1] and msgs[1]:find(":1: field 'payload_json' is not valid UTF-8", 1, true), "invalid UTF-8 named", msgs[1])
-  t.ok(msgs[2] and msgs[2]:find(":2: field 'payload_json' has a raw control character", 1, true), "raw control character named", msgs[2])
+  t.ok(msgs[2] and msgs[2]:find(":2: malformed JSON: not strict JSON at byte", 1, true), "raw control character named", msgs[2])
   t.ok(msgs[3] and msgs[3]:find(":3: malformed JSON", 1, true), "NaN refused", msgs[3])
   t.ok(msgs[4] and msgs[4]:find(":4: malformed JSON", 1, true), "hex number refused", msgs[4])
+  t.ok(msgs[5] and msgs[5]:find(":6: malformed JSON: not strict JSON at byte", 1, true), "a number ending in '.' refused", msgs[5])
 end
 
 -- implausible times: rejected with line and field, no wrapped bucket
