@@ -268,7 +268,9 @@ static int wrapped_call(lua_State *L)
 {
     retape_sandbox *sb = lua_touserdata(L, lua_upvalueindex(3));
     int nargs = lua_gettop(L);
-    if (!sb->frame.active || sb->frame.tripped) {
+    if (sb->frame.active && sb->frame.tripped) /* e.g. from a __close handler after the limit */
+        return raise_limit(L, &sb->frame, NULL);
+    if (!sb->frame.active) {
         lua_pushvalue(L, lua_upvalueindex(1));
         lua_insert(L, 1);
         lua_call(L, nargs, LUA_MULTRET);
