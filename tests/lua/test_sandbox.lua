@@ -77,6 +77,8 @@ local cases = {
   { "a __close added later cannot outlive the limit",
     "local mt = {} local t = setmetatable({}, mt) mt.__close = function() string.rep('', 1e15) while true do end end "
       .. "local x <close> = t while true do end", "exceeded its instruction budget" },
+  { "time.to_ny(math.maxinteger) raises, no overflow", "require('retape.time').to_ny(math.maxinteger)",
+    "timestamp out of range" },
   { "string metatable locked", "getmetatable('').__index.rep = nil", "attempt to index a boolean value" },
 }
 for _, c in ipairs(cases) do
