@@ -43,7 +43,7 @@ return function(workdir)
     if per_file[1].error then assert(not per_file[1].error:find("traceback", 1, true), "traceback in: " .. per_file[1].error) end
     local h = assert(sql.open(db))
     local bad = h:rows([[SELECT count(*) AS n FROM ingest_receipts WHERE
-        length(CAST(receipt_id AS BLOB)) <> length(receipt_id) OR length(CAST(ticker AS BLOB)) <> length(ticker)
+        instr(CAST(receipt_id AS BLOB), x'00') > 0 OR instr(CAST(ticker AS BLOB), x'00') > 0
         OR ts < 946684800000 OR ts >= 4102444800000 OR bucket_5m <> ts - ts % 300000
         OR payload_json IS NULL OR json_valid(payload_json) = 0]])[1].n
     local stored = h:rows("SELECT count(*) AS n FROM ingest_receipts")[1].n
