@@ -74,6 +74,13 @@ do
   t.ok(msgs[5] and msgs[5]:find(":6: malformed JSON: not strict JSON at byte", 1, true), "a number ending in '.' refused", msgs[5])
 end
 
+-- a line of white space that JSON does not know (\v, \f) is read and rejected, not skipped (a fuzzer finding)
+do
+  local total, msgs = import(file("vt.jsonl", line("AA", TS) .. "\n\v\n \t\r\n\f\n"))
+  t.eq(total.read, 3, "\\v and \\f lines are read (the blank one is not)")
+  t.eq(total.rejected, 2, "\\v and \\f lines are rejected")
+end
+
 -- implausible times: rejected with line and field, no wrapped bucket
 do
   local p = file("ts.jsonl", line("AA", math.mininteger) .. "\n" .. line("BB", 99999999999999) .. "\n"
