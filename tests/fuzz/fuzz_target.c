@@ -26,6 +26,18 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static retape_host *host;
+static const char *work_dir;
+
+/* atexit: removes the harness's files and the work directory. */
+static void remove_work_dir(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/input", work_dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/payload.db", work_dir);
+    unlink(path);
+    rmdir(work_dir);
+}
 
 /* Creates the host and the harness once: H = harness(workdir) in a global.
  * Aborts (a finding) if the set-up itself fails. */
@@ -46,6 +58,8 @@ static lua_State *setup(void)
         dir = mkdtemp(tmp_dir);
     if (!dir)
         abort();
+    work_dir = dir;
+    atexit(remove_work_dir);
     lua_State *L = retape_host_lua(host);
     const char *code = "FUZZ_H = dofile('tests/fuzz/harness.lua')(...)";
     if (luaL_loadstring(L, code) != LUA_OK)
