@@ -6,10 +6,13 @@
 #   make SANITIZE=1 test    the same under AddressSanitizer + UBSan (separate build dir)
 #   make bench      synthetic-corpus throughput and memory figures
 #   make deps       install the Debian packages the build needs (root or sudo)
+#   make fuzz       libFuzzer targets (clang, ASan) for the JSON-lines reader, the
+#                   SQL-dump reader and the payload decoder, FUZZ_SECONDS each
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Knobs: CC, CFLAGS_EXTRA, LDFLAGS_EXTRA, SANITIZE=1, V=1 (show commands),
-# SHARED (path of ../shared), PKG_CONFIG.
+# SHARED (path of ../shared), PKG_CONFIG; for make fuzz: FUZZ_CC (clang),
+# FUZZ_SECONDS (60 per target).
 
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
@@ -61,7 +64,8 @@ endif
 CORE_SRCS := core/nytime.c core/util.c core/source.c core/kv.c core/ingest.c core/host.c core/fs.c \
              core/lua_retape.c core/lua_source.c core/lua_kv.c core/lua_time.c core/lua_ingest.c core/lua_sql.c \
              core/lua_json.c core/lua_fs.c \
-             core/decode.c core/lua_decode.c
+             core/decode.c core/lua_decode.c \
+             core/sandbox.c core/lua_sandbox.c
 CORE_SRCS += core/http.c core/lua_http.c
 LUA_SRCS  := $(sort $(shell find lua -name '*.lua'))
 CORE_OBJS := $(CORE_SRCS:core/%.c=$(BUILD)/core/%.o) $(BUILD)/embedded_lua.o
@@ -72,7 +76,7 @@ EMBED     := $(BUILD)/tools/embed
 C_TESTS   := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/c/test_*.c)))
 EXAMPLES  := $(BUILD)/examples/embed
 
-.PHONY: all deps test-deps demo test check bench install uninstall clean help valgrind
+.PHONY: all deps test-deps demo test check bench install uninstall clean help valgrind fuzz fuzz-deps
 
 all: $(HOST) $(LIB) retape
 
@@ -154,6 +158,47 @@ $(BUILD)/examples/embed: examples/embed.c $(LIB)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) $< $(LIB) $(DEP_LIBS) -lm -o $@
 
+# --- fuzzing (clang's libFuzzer + ASan/UBSan; separate build dir) -----------
+
+FUZZ_DEBS    := clang libclang-rt-dev
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build/fuzz
+FUZZ_KINDS   := jsonl sql payload
+FUZZ_FLAGS   := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g
+
+# Installs clang and its libFuzzer/sanitizer runtime (libclang-rt-dev).
+fuzz-deps:
+	@if command -v $(FUZZ_CC) >/dev/null && ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1; then \
+	  echo "fuzz-deps: $(FUZZ_CC) and libFuzzer found"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(FUZZ_DEBS) >/dev/null; \
+	else echo "fuzz-deps: install $(FUZZ_DEBS): sudo apt-get install -y $(FUZZ_DEBS)"; exit 1; fi
+
+# The whole engine is rebuilt with clang and the fuzzer instrumentation.
+$(FUZZ_BUILD)/libretape.a: $(CORE_SRCS) $(BUILD)/embedded_lua.c $(CONFIG) | fuzz-deps
+	@mkdir -p $(FUZZ_BUILD)/core
+	$(Q)for f in $(CORE_SRCS) $(BUILD)/embedded_lua.c; do \
+	  $(FUZZ_CC) -std=c11 $(FUZZ_FLAGS) -Icore -I$(BUILD) $(DEP_CFLAGS) -c $$f -o $(FUZZ_BUILD)/core/$$(basename $$f .c).o || exit 1; \
+	done
+	$(Q)rm -f $@ && ar rcs $@ $(FUZZ_BUILD)/core/*.o
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_target.c $(FUZZ_BUILD)/libretape.a
+	$(Q)$(FUZZ_CC) -std=c11 $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_KIND='"$*"' -Icore $(DEP_CFLAGS) $< \
+	  $(FUZZ_BUILD)/libretape.a $(DEP_LIBS) -lm -o $@
+
+# Runs each target FUZZ_SECONDS on a copy of its corpus (new inputs are kept
+# under build/fuzz/corpus-KIND; crashes in build/fuzz/crash-*).
+fuzz: $(FUZZ_KINDS:%=$(FUZZ_BUILD)/fuzz_%)
+	$(Q)found=0; for k in $(FUZZ_KINDS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus-$$k && cp -n tests/fuzz/corpus/$$k/* $(FUZZ_BUILD)/corpus-$$k/ 2>/dev/null; \
+	  echo "fuzz $$k: $(FUZZ_SECONDS) s"; \
+	  ASAN_OPTIONS=detect_leaks=1 $(FUZZ_BUILD)/fuzz_$$k -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 \
+	    -timeout=20 -artifact_prefix=$(FUZZ_BUILD)/crash-$$k- -print_final_stats=1 $(FUZZ_BUILD)/corpus-$$k \
+	    > $(FUZZ_BUILD)/fuzz-$$k.log 2>&1; status=$$?; \
+	  grep -E '^(stat::number_of_executed_units|stat::peak_rss|==[0-9]+==ERROR|SUMMARY|fuzz )' $(FUZZ_BUILD)/fuzz-$$k.log; \
+	  if [ $$status -ne 0 ]; then echo "fuzz $$k: FINDING (see $(FUZZ_BUILD)/fuzz-$$k.log and crash-$$k-*)"; found=1; fi; \
+	done; exit $$found
+
 # --- user-facing targets ----------------------------------------------------
 
 # ./retape: the release build's host, left in place by demo and test.
@@ -219,6 +264,6 @@ clean:
 	rm -rf build retape
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
 
 -include $(CORE_OBJS:.o=.d) $(BUILD)/core/main.d

@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "embedded.h"
 #include "lua_common.h"
+#include "sandbox.h"
 #include "util.h"
 
 #include <lualib.h>
@@ -17,7 +18,12 @@
 struct retape_host {
     lua_State *L;
     char *lua_dir; /* override directory, or NULL */
+    retape_sandbox sandbox; /* the allocator's accounting and the rule limits */
 };
+
+/* Registry key of the layer searcher (retape.core.layer_loader uses it so
+ * bundled rulesets never come from package.path or package.cpath). */
+#define LAYER_SEARCHER_KEY "retape.layer_searcher"
 
 /* Message handler: turns any error value into a string and appends a
  * traceback (lua.c's msghandler). */
@@ -51,14 +57,26 @@ static int docall(lua_State *L, int nargs, int nresults, char **errptr)
     return 0;
 }
 
-/* Module name "a.b" -> relative path "a/b.lua" (and "a/b/init.lua"). */
-static void module_path(char *out, size_t cap, const char *dir, const char *name, int init)
+/* Module name "a.b" -> relative path "a/b.lua" (and "a/b/init.lua").
+ * Returns 0, or -1 when the path does not fit in cap bytes (out is then
+ * not a path to open). */
+static int module_path(char *out, size_t cap, const char *dir, const char *name, int init)
 {
-    size_t n = (size_t)snprintf(out, cap, "%s/", dir);
-    for (const char *c = name; *c && n + 1 < cap; c++)
+    int w = snprintf(out, cap, "%s/", dir);
+    if (w < 0 || (size_t)w >= cap)
+        return -1;
+    size_t n = (size_t)w;
+    for (const char *c = name; *c; c++) {
+        if (n + 1 >= cap)
+            return -1;
         out[n++] = *c == '.' ? '/' : *c;
+    }
     out[n] = '\0';
-    strncat(out, init ? "/init.lua" : ".lua", cap - strlen(out) - 1);
+    const char *ext = init ? "/init.lua" : ".lua";
+    if (n + strlen(ext) >= cap)
+        return -1;
+    memcpy(out + n, ext, strlen(ext) + 1);
+    return 0;
 }
 
 /* package.searchers entry: the override directory first (if any), then the
@@ -71,7 +89,8 @@ static int search_layer(lua_State *L)
     if (dir) {
         char path[4096];
         for (int init = 0; init < 2; init++) {
-            module_path(path, sizeof path, dir, name, init);
+            if (module_path(path, sizeof path, dir, name, init) != 0)
+                return luaL_error(L, "--lua-dir path too long for module '%s'", name);
             FILE *f = fopen(path, "r");
             if (!f)
                 continue;
@@ -105,6 +124,8 @@ static void install_searcher(lua_State *L, const char *dir)
     else
         lua_pushnil(L);
     lua_pushcclosure(L, search_layer, 1);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, LAYER_SEARCHER_KEY);
     for (lua_Integer i = (lua_Integer)luaL_len(L, -2) + 1; i > 2; i--) {
         lua_geti(L, -2, i - 1);
         lua_seti(L, -3, i);
@@ -135,6 +156,21 @@ static int setup_state(lua_State *L)
     return 0;
 }
 
+/* Panic function (an error outside any protected call): print and abort,
+ * as lauxlib's does. */
+static int host_panic(lua_State *L)
+{
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "retape: unprotected Lua error: %s\n", msg ? msg : "(not a string)");
+    return 0;
+}
+
+/* Warning function: warnings are off (as luaL_newstate leaves them). */
+static void host_warn(void *ud, const char *msg, int tocont)
+{
+    (void)ud, (void)msg, (void)tocont;
+}
+
 retape_host *retape_host_new(const retape_host_options *opts, char **errptr)
 {
     retape_host *host = calloc(1, sizeof *host);
@@ -145,7 +181,11 @@ retape_host *retape_host_new(const retape_host_options *opts, char **errptr)
     const char *dir = opts && opts->lua_dir ? opts->lua_dir : getenv("RETAPE_LUA_DIR");
     if (dir && *dir)
         host->lua_dir = dup_string(dir);
-    host->L = luaL_newstate();
+    host->L = lua_newstate(retape_sandbox_alloc, &host->sandbox);
+    if (host->L) {
+        lua_atpanic(host->L, host_panic);
+        lua_setwarnf(host->L, host_warn, NULL);
+    }
     if (!host->L) {
         set_error(errptr, "cannot create a Lua state: out of memory");
         retape_host_free(host);

@@ -4,12 +4,14 @@
  * JSON values (the payload text must be kept byte for byte, since its hash is
  * part of the receipt id), and readers for JSON-lines files and SQL dumps.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "ingest.h"
 #include "util.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* The DDL and indexes of the original worker's d1-schema.sql, unchanged. */
@@ -45,7 +47,24 @@ struct retape_writer {
     int commit_every;
     int pending;   /* inserts since the last commit */
     int staging;   /* 1 while a dump statement runs: the authorizer is armed */
+    long progress_left; /* progress callbacks the running dump statement may still take */
 };
+
+/* Work a dump statement may do: SQLite VM steps per byte of its text (a
+ * VALUES list needs well under one), checked every STAGE_PROGRESS_STEP. */
+#define STAGE_STEPS_PER_BYTE 16
+#define STAGE_STEPS_BASE 1000000L
+#define STAGE_PROGRESS_STEP 1000
+/* Longest string or blob a dump statement may build (randomblob, zeroblob...). */
+#define STAGE_MAX_LENGTH (64 << 20)
+
+/* Progress handler while staging: interrupts a statement past its budget
+ * (an INSERT ... SELECT over a cross join, a recursive CTE). */
+static int stage_progress(void *ud)
+{
+    retape_writer *w = ud;
+    return --w->progress_left < 0;
+}
 
 static int exec_sql(retape_writer *w, const char *sql, char **errptr)
 {
@@ -69,10 +88,11 @@ static int staging_authorizer(void *ud, int action, const char *a, const char *b
     if (!w->staging)
         return SQLITE_OK;
     switch (action) {
-    case SQLITE_SELECT:
-    case SQLITE_READ:
+    case SQLITE_SELECT: /* the VALUES list of a multi-row insert */
     case SQLITE_FUNCTION:
         return SQLITE_OK;
+    case SQLITE_READ: /* rows come from the statement's text, never from tables */
+        return SQLITE_DENY;
     case SQLITE_INSERT:
         return (a && db && strcmp(a, "ingest_receipts") == 0 && strcmp(db, "temp") == 0)
                    ? SQLITE_OK : SQLITE_DENY;
@@ -163,10 +183,18 @@ int retape_writer_stage_sql(retape_writer *w, const char *sql, retape_stage_fn f
 {
     char *msg = NULL;
     w->staging = 1;
+    w->progress_left = (long)((strlen(sql) * STAGE_STEPS_PER_BYTE + STAGE_STEPS_BASE) / STAGE_PROGRESS_STEP);
+    sqlite3_progress_handler(w->db, STAGE_PROGRESS_STEP, stage_progress, w);
+    int old_length = sqlite3_limit(w->db, SQLITE_LIMIT_LENGTH, STAGE_MAX_LENGTH);
     int rc = sqlite3_exec(w->db, sql, NULL, NULL, &msg);
+    sqlite3_limit(w->db, SQLITE_LIMIT_LENGTH, old_length);
+    sqlite3_progress_handler(w->db, 0, NULL, NULL);
     w->staging = 0;
     if (rc != SQLITE_OK) {
-        set_error(errptr, "%s", msg ? msg : sqlite3_errmsg(w->db));
+        if (rc == SQLITE_INTERRUPT)
+            set_error(errptr, "the statement exceeds the work an INSERT of its size needs (an INSERT ... SELECT?)");
+        else
+            set_error(errptr, "%s", msg ? msg : sqlite3_errmsg(w->db));
         sqlite3_free(msg);
         exec_sql(w, "DELETE FROM temp.ingest_receipts", NULL);
         return -1;
@@ -306,6 +334,161 @@ static size_t skip_value(const char *s, size_t i, size_t n)
     return i > start ? i : 0;
 }
 
+/* Strict JSON (RFC 8259) recognizer over s[*i..n): advances *i past one
+ * value; returns 0, or -1 with *i at the offending byte.  depth bounds the
+ * nesting. */
+static int strict_value(const char *s, size_t n, size_t *i, int depth);
+
+static int strict_string(const char *s, size_t n, size_t *i)
+{
+    size_t k = *i + 1; /* past the opening quote */
+    while (k < n) {
+        unsigned char c = (unsigned char)s[k];
+        if (c == '"') {
+            *i = k + 1;
+            return 0;
+        }
+        if (c < 0x20)
+            break;
+        if (c == '\\') {
+            if (k + 1 >= n)
+                break;
+            char e = s[k + 1];
+            if (e == 'u') {
+                for (int h = 2; h < 6; h++) {
+                    char x = k + (size_t)h < n ? s[k + (size_t)h] : '\0';
+                    if (!((x >= '0' && x <= '9') || (x >= 'a' && x <= 'f') || (x >= 'A' && x <= 'F'))) {
+                        *i = k + (size_t)h;
+                        return -1;
+                    }
+                }
+                k += 6;
+                continue;
+            }
+            if (!strchr("\"\\/bfnrt", e) || e == '\0') {
+                k++;
+                break;
+            }
+            k += 2;
+            continue;
+        }
+        k++;
+    }
+    *i = k;
+    return -1;
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int strict_number(const char *s, size_t n, size_t *i)
+{
+    size_t k = *i;
+    if (k < n && s[k] == '-')
+        k++;
+    if (k < n && s[k] == '0')
+        k++;
+    else if (k < n && s[k] >= '1' && s[k] <= '9')
+        while (k < n && is_digit(s[k]))
+            k++;
+    else
+        goto bad;
+    if (k < n && s[k] == '.') {
+        k++;
+        if (k >= n || !is_digit(s[k]))
+            goto bad;
+        while (k < n && is_digit(s[k]))
+            k++;
+    }
+    if (k < n && (s[k] == 'e' || s[k] == 'E')) {
+        k++;
+        if (k < n && (s[k] == '+' || s[k] == '-'))
+            k++;
+        if (k >= n || !is_digit(s[k]))
+            goto bad;
+        while (k < n && is_digit(s[k]))
+            k++;
+    }
+    *i = k;
+    return 0;
+bad:
+    *i = k;
+    return -1;
+}
+
+static int strict_value(const char *s, size_t n, size_t *i, int depth)
+{
+    size_t k = skip_ws(s, *i, n);
+    *i = k;
+    if (k >= n || depth > 1000)
+        return -1;
+    char c = s[k];
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        k = skip_ws(s, k + 1, n);
+        if (k < n && s[k] == close) {
+            *i = k + 1;
+            return 0;
+        }
+        for (;;) {
+            if (c == '{') {
+                k = skip_ws(s, k, n);
+                if (k >= n || s[k] != '"') {
+                    *i = k;
+                    return -1;
+                }
+                *i = k;
+                if (strict_string(s, n, i) != 0)
+                    return -1;
+                k = skip_ws(s, *i, n);
+                if (k >= n || s[k] != ':') {
+                    *i = k;
+                    return -1;
+                }
+                k++;
+            }
+            *i = k;
+            if (strict_value(s, n, i, depth + 1) != 0)
+                return -1;
+            k = skip_ws(s, *i, n);
+            if (k < n && s[k] == ',') {
+                k++;
+                continue;
+            }
+            *i = k;
+            if (k < n && s[k] == close) {
+                *i = k + 1;
+                return 0;
+            }
+            return -1;
+        }
+    }
+    if (c == '"')
+        return strict_string(s, n, i);
+    if (c == '-' || is_digit(c))
+        return strict_number(s, n, i);
+    static const char *const words[] = {"true", "false", "null"};
+    for (int w = 0; w < 3; w++) {
+        size_t wl = strlen(words[w]);
+        if (n - k >= wl && memcmp(s + k, words[w], wl) == 0) {
+            *i = k + wl;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+size_t retape_json_invalid_at(const char *json, size_t len)
+{
+    size_t i = 0;
+    if (strict_value(json, len, &i, 0) != 0)
+        return i + 1;
+    i = skip_ws(json, i, len);
+    return i < len ? i + 1 : 0;
+}
+
 int retape_json_value_span(const char *json, size_t len, const char *key, size_t *off, size_t *vlen)
 {
     size_t klen = strlen(key);
@@ -349,24 +532,37 @@ int retape_json_value_span(const char *json, size_t len, const char *key, size_t
 struct retape_lines {
     gzFile gz;
     char *path;
-    char *buf;
+    char *buf;      /* the current line (may hold NUL bytes; len is exact) */
     size_t cap;
     long lineno;
+    char *chunk;    /* bytes read ahead from the (decompressed) input */
+    size_t chunk_len, chunk_pos;
+    int eof;
     char *sql;      /* statement accumulator for retape_sql_next */
     size_t sql_cap;
 };
 
+#define CHUNK_BYTES (1 << 17)
+
 retape_lines *retape_lines_open(const char *path, char **errptr)
 {
     retape_lines *lr = calloc(1, sizeof *lr);
-    if (!lr || !(lr->path = dup_string(path))) {
-        free(lr);
+    int is_stdin = strcmp(path, "-") == 0;
+    if (!lr || !(lr->path = dup_string(is_stdin ? "<stdin>" : path)) || !(lr->chunk = malloc(CHUNK_BYTES))) {
+        retape_lines_close(lr);
         set_error(errptr, "out of memory");
         return NULL;
     }
-    lr->gz = gzopen(path, "rb");
+    if (is_stdin) {
+        int fd = dup(0);
+        lr->gz = fd >= 0 ? gzdopen(fd, "rb") : NULL;
+        if (!lr->gz && fd >= 0)
+            close(fd);
+    } else {
+        lr->gz = gzopen(path, "rb");
+    }
     if (!lr->gz) {
-        set_error(errptr, "%s: cannot open", path);
+        set_error(errptr, "%s: cannot open", lr->path);
         retape_lines_close(lr);
         return NULL;
     }
@@ -374,29 +570,56 @@ retape_lines *retape_lines_open(const char *path, char **errptr)
     return lr;
 }
 
+/* Refills the read-ahead chunk.  0 = bytes (or end of input: lr->eof),
+ * -1 = a read error, a corrupt or a truncated compressed stream. */
+static int refill(retape_lines *lr, char **errptr)
+{
+    int n = gzread(lr->gz, lr->chunk, CHUNK_BYTES);
+    int zerr = Z_OK;
+    const char *msg = gzerror(lr->gz, &zerr);
+    if (n < 0 || (zerr != Z_OK && zerr != Z_BUF_ERROR))
+        return set_error(errptr, "%s: line %ld: cannot read: %s", lr->path, lr->lineno + 1, msg);
+    if (n == 0 && zerr == Z_BUF_ERROR) /* zlib's "unexpected end of file" */
+        return set_error(errptr, "%s: line %ld: the compressed input is truncated", lr->path, lr->lineno + 1);
+    lr->chunk_len = (size_t)n, lr->chunk_pos = 0;
+    if (n == 0)
+        lr->eof = 1;
+    return 0;
+}
+
 int retape_lines_next(retape_lines *lr, const char **line, size_t *len, long *lineno, char **errptr)
 {
     size_t used = 0;
-    for (;;) {
-        if (lr->cap - used < 4096) {
-            size_t ncap = lr->cap ? lr->cap * 2 : 65536;
+    int complete = 0;
+    while (!complete) {
+        if (lr->chunk_pos == lr->chunk_len) {
+            if (lr->eof || refill(lr, errptr) != 0) {
+                if (!lr->eof)
+                    return -1;
+                if (used == 0)
+                    return 0;
+                break; /* last line without a newline */
+            }
+            if (lr->eof)
+                continue;
+        }
+        const char *from = lr->chunk + lr->chunk_pos;
+        size_t avail = lr->chunk_len - lr->chunk_pos;
+        const char *nl = memchr(from, '\n', avail);
+        size_t take = nl ? (size_t)(nl - from) + 1 : avail;
+        if (used + take + 1 > lr->cap) {
+            size_t ncap = lr->cap ? lr->cap : 65536;
+            while (ncap < used + take + 1)
+                ncap *= 2;
             char *nb = realloc(lr->buf, ncap);
             if (!nb)
                 return set_error(errptr, "%s: line %ld: out of memory", lr->path, lr->lineno + 1);
             lr->buf = nb, lr->cap = ncap;
         }
-        if (!gzgets(lr->gz, lr->buf + used, (int)(lr->cap - used))) {
-            int zerr;
-            const char *msg = gzerror(lr->gz, &zerr);
-            if (zerr != Z_OK && zerr != Z_BUF_ERROR)
-                return set_error(errptr, "%s: line %ld: %s", lr->path, lr->lineno + 1, msg);
-            if (used == 0)
-                return 0;
-            break; /* last line without a newline */
-        }
-        used += strlen(lr->buf + used);
-        if (used > 0 && lr->buf[used - 1] == '\n')
-            break;
+        memcpy(lr->buf + used, from, take);
+        used += take;
+        lr->chunk_pos += take;
+        complete = nl != NULL;
     }
     while (used > 0 && (lr->buf[used - 1] == '\n' || lr->buf[used - 1] == '\r'))
         used--;
@@ -407,10 +630,30 @@ int retape_lines_next(retape_lines *lr, const char **line, size_t *len, long *li
     return 1;
 }
 
-int retape_sql_next(retape_lines *lr, const char **sql, long *first_line, char **errptr)
+/* Index past the SQL comments and white space starting at s[i]. */
+static size_t skip_sql_space(const char *s, size_t i, size_t n)
+{
+    for (;;) {
+        i = skip_ws(s, i, n);
+        if (i + 1 < n && s[i] == '-' && s[i + 1] == '-') {
+            const char *nl = memchr(s + i, '\n', n - i);
+            i = nl ? (size_t)(nl - s) + 1 : n;
+        } else if (i + 1 < n && s[i] == '/' && s[i + 1] == '*') {
+            size_t j = i + 2;
+            while (j + 1 < n && !(s[j] == '*' && s[j + 1] == '/'))
+                j++;
+            i = j + 1 < n ? j + 2 : n;
+        } else {
+            return i;
+        }
+    }
+}
+
+int retape_sql_next(retape_lines *lr, const char **sql, size_t *sql_len, long *first_line, char **errptr)
 {
     size_t used = 0;
     long start = 0;
+    int has_nul = 0, body_seen = 0;
     const char *line;
     size_t len;
     long lineno;
@@ -420,7 +663,12 @@ int retape_sql_next(retape_lines *lr, const char **sql, long *first_line, char *
             size_t i = skip_ws(line, 0, len);
             if (i == len)
                 continue; /* blank line between statements */
-            start = lineno;
+        }
+        if (!body_seen) { /* a statement is named by its first line that is not only comments */
+            if (used > 0 && skip_sql_space(lr->sql, 0, used) < used)
+                body_seen = 1;
+            else
+                start = lineno;
         }
         if (used + len + 2 > lr->sql_cap) {
             size_t ncap = (used + len + 2) * 2;
@@ -430,23 +678,27 @@ int retape_sql_next(retape_lines *lr, const char **sql, long *first_line, char *
             lr->sql = nb, lr->sql_cap = ncap;
         }
         memcpy(lr->sql + used, line, len);
+        /* A NUL byte would hide the rest of the statement from SQLite (and
+         * from the completeness test): it is replaced by a space and the
+         * statement reported as containing one (return 2). */
+        for (char *z = memchr(lr->sql + used, '\0', len); z; z = memchr(z, '\0', len - (size_t)(z - (lr->sql + used)))) {
+            *z = ' ';
+            has_nul = 1;
+        }
         used += len;
         lr->sql[used++] = '\n';
         lr->sql[used] = '\0';
         if (sqlite3_complete(lr->sql)) {
             *sql = lr->sql;
+            *sql_len = used;
             *first_line = start;
-            return 1;
+            return has_nul ? 2 : 1;
         }
     }
     if (rc < 0)
         return -1;
-    if (used > 0) {
-        /* Only comments left is fine; anything else is an unterminated statement. */
-        size_t i = skip_ws(lr->sql, 0, used);
-        if (i < used && strncmp(lr->sql + i, "--", 2) != 0)
-            return set_error(errptr, "%s: line %ld: statement not terminated by ';'", lr->path, start);
-    }
+    if (used > 0 && skip_sql_space(lr->sql, 0, used) < used) /* only comments left is fine */
+        return set_error(errptr, "%s: line %ld: statement not terminated by ';'", lr->path, start);
     return 0;
 }
 
@@ -457,6 +709,7 @@ void retape_lines_close(retape_lines *lr)
     if (lr->gz)
         gzclose(lr->gz);
     free(lr->buf);
+    free(lr->chunk);
     free(lr->sql);
     free(lr->path);
     free(lr);

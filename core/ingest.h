@@ -10,18 +10,23 @@
 
 typedef struct retape_lines retape_lines;
 
-/* Opens a text file, gzip-compressed or not (detected from its content). */
+/* Opens a text file, gzip-compressed or not (detected from its content);
+ * "-" is standard input (named "<stdin>" in messages). */
 retape_lines *retape_lines_open(const char *path, char **errptr);
 /* Reads the next line without its line ending.  *line is borrowed until the
- * next call; *lineno is 1-based.  1 = line, 0 = end of file, -1 = error. */
+ * next call and may contain NUL bytes (*len is exact); *lineno is 1-based.
+ * 1 = line, 0 = end of file, -1 = error (read error, corrupt or truncated
+ * compressed input: the message names the line). */
 int retape_lines_next(retape_lines *lr, const char **line, size_t *len, long *lineno, char **errptr);
 void retape_lines_close(retape_lines *lr);
 
 /* Reads the next complete SQL statement (as judged by sqlite3_complete) from
- * a line reader.  *sql is borrowed until the next call; *first_line is the
- * line the statement starts on.  1 = statement, 0 = end, -1 = error (an
- * unterminated statement at the end of the file is an error naming its line). */
-int retape_sql_next(retape_lines *lr, const char **sql, long *first_line, char **errptr);
+ * a line reader.  *sql (*sql_len bytes) is borrowed until the next call;
+ * *first_line is the line the statement starts on.  1 = statement, 2 = a
+ * statement that contained NUL bytes (replaced by spaces; to be rejected),
+ * 0 = end, -1 = error (an unterminated statement at the end of the file,
+ * even after comments, is an error naming its line). */
+int retape_sql_next(retape_lines *lr, const char **sql, size_t *sql_len, long *first_line, char **errptr);
 
 /* The eight columns of ingest_receipts as text (NULL for SQL NULL), in DDL
  * order: receipt_id, ticker, ts, bucket_5m, received_ts, payload_hash,
@@ -39,5 +44,11 @@ typedef int (*retape_stage_fn)(const retape_staged_row *row, void *ud);
  * rows staged, or -1 with a message (the statement's own SQLite error).  A
  * non-zero return from fn stops the walk and is passed back as -2. */
 int retape_writer_stage_sql(retape_writer *w, const char *sql, retape_stage_fn fn, void *ud, char **errptr);
+
+/* Checks that the text is one strict JSON value (RFC 8259: no NaN, hex or
+ * "1." numbers, no raw control characters in strings, nesting up to 1000)
+ * with only white space around it.  Returns 0, or the 1-based offset of
+ * the first byte that breaks it.  UTF-8 is not checked here.  Never fails. */
+size_t retape_json_invalid_at(const char *json, size_t len);
 
 #endif

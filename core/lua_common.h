@@ -9,22 +9,53 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <string.h>
+
+/* Protected body of push_owned: pushes the bytes (lightuserdata 1, length 2). */
+static inline int push_owned_body(lua_State *L)
+{
+    lua_pushlstring(L, (const char *)lua_touserdata(L, 1), (size_t)lua_tointeger(L, 2));
+    return 1;
+}
+
+/* Pushes len bytes of buf as a Lua string and frees buf (malloc'd by the
+ * core), also when the copy fails: the copy runs protected and any error
+ * (out of memory, the sandbox's cap) is raised only after the free, so no
+ * raise ever leaks the buffer.  Raises. */
+static inline void push_owned(lua_State *L, char *buf, size_t len)
+{
+    if (!lua_checkstack(L, 3)) {
+        retape_free(buf);
+        luaL_error(L, "stack overflow");
+    }
+    lua_pushcfunction(L, push_owned_body);
+    lua_pushlightuserdata(L, buf);
+    lua_pushinteger(L, (lua_Integer)len);
+    int status = lua_pcall(L, 2, 1, 0);
+    retape_free(buf);
+    if (status != LUA_OK)
+        lua_error(L); /* the copy's error, now that nothing is held */
+}
 
 /* Pushes the environmental-failure result `nil, message` and frees the
- * malloc'd message.  Returns 2. */
+ * malloc'd message (before any raise).  Returns 2. */
 static inline int push_failure(lua_State *L, char *msg)
 {
     lua_pushnil(L);
-    lua_pushstring(L, msg ? msg : "unknown error");
-    retape_free(msg);
+    if (msg)
+        push_owned(L, msg, strlen(msg));
+    else
+        lua_pushliteral(L, "unknown error");
     return 2;
 }
 
 /* Raises with a malloc'd message (freed before the raise). */
 static inline int raise_message(lua_State *L, char *msg)
 {
-    lua_pushstring(L, msg ? msg : "unknown error");
-    retape_free(msg);
+    if (msg)
+        push_owned(L, msg, strlen(msg));
+    else
+        lua_pushliteral(L, "unknown error");
     return lua_error(L);
 }
 
@@ -67,6 +98,7 @@ int luaopen_retape_decode(lua_State *L);
  * returns 0 (malformed: cjson's message with its byte offset). */
 #define RETAPE_FIELDSET_MT "retape.decode.fieldset"
 int retape_decode_payload(lua_State *L, int fs_idx, int text);
+int luaopen_retape_sandboxcore(lua_State *L);
 /* lua-cjson's safe variant (its header declares only luaopen_cjson). */
 int luaopen_cjson_safe(lua_State *L);
 int luaopen_retape_http(lua_State *L);

@@ -2,7 +2,7 @@
  * lua_ingest.c — Lua bridge of ingest.c: `require "retape.ingest"`.
  *
  *   for lineno, line in ingest.lines(path) do ... end          -- plain or .gz
- *   for line, sql in ingest.statements(path) do ... end       -- SQL dump
+ *   for line, sql, had_nul in ingest.statements(path) do ... end  -- SQL dump ("-" = stdin)
  *   local w = assert(ingest.writer(db_path))
  *   w:insert{receipt_id=…, ticker=…, ts=…, …}  -> true (inserted) | false (duplicate)
  *   w:stage(sql) -> { {receipt_id=…, ts="…", …}, … }  | nil, message
@@ -169,12 +169,14 @@ static int lines_step(lua_State *L)
     int rc;
     if (box->sql) {
         const char *sql;
+        size_t sql_len;
         long first;
-        rc = retape_sql_next(box->lr, &sql, &first, &err);
-        if (rc == 1) {
+        rc = retape_sql_next(box->lr, &sql, &sql_len, &first, &err);
+        if (rc >= 1) {
             lua_pushinteger(L, first);
-            lua_pushstring(L, sql);
-            return 2;
+            lua_pushlstring(L, sql, sql_len);
+            lua_pushboolean(L, rc == 2); /* the statement held NUL bytes */
+            return 3;
         }
     } else {
         const char *line;
@@ -243,6 +245,20 @@ static int l_fnv1a32(lua_State *L)
     return 1;
 }
 
+/* ingest.json_invalid_at(text) -> byte offset where the text stops being
+ * strict JSON | nil when it is one valid JSON value */
+static int l_json_invalid_at(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    size_t at = retape_json_invalid_at(text, len);
+    if (at == 0)
+        lua_pushnil(L);
+    else
+        lua_pushinteger(L, (lua_Integer)at);
+    return 1;
+}
+
 /* ingest.json_span(text, key) -> raw value text | nil | nil, "malformed" */
 static int l_json_span(lua_State *L)
 {
@@ -277,7 +293,7 @@ int luaopen_retape_ingest(lua_State *L)
 
     static const luaL_Reg fns[] = {
         {"writer", l_writer}, {"lines", l_lines}, {"statements", l_statements},
-        {"fnv1a32", l_fnv1a32}, {"json_span", l_json_span}, {NULL, NULL},
+        {"fnv1a32", l_fnv1a32}, {"json_span", l_json_span}, {"json_invalid_at", l_json_invalid_at}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     return 1;

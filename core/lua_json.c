@@ -21,12 +21,15 @@
 
 #define MAX_DEPTH 64
 
-/* Output buffer: a userdata whose __gc frees the text, so a raise in the
- * middle of an encoding leaks nothing.  (luaL_Buffer cannot be used: it
+/* Output buffer: a userdata (the encoder closure's, reused from call to
+ * call) whose __gc frees the text, so a raise in the middle of an encoding
+ * leaks nothing.  (luaL_Buffer cannot be used: it
  * requires a balanced stack at every add, and the walk pushes values.) */
 typedef struct out_buf {
     char *data;
     size_t len, cap;
+    lua_Alloc alloc; /* the state's allocator, so the sandbox's memory cap counts the text */
+    void *ud;
 } out_buf;
 
 #define OUT_MT "retape.jsonenc.buffer"
@@ -35,7 +38,8 @@ typedef struct out_buf {
 static int out_gc(lua_State *L)
 {
     out_buf *o = luaL_checkudata(L, 1, OUT_MT);
-    free(o->data);
+    if (o->data)
+        o->alloc(o->ud, o->data, o->cap, 0);
     o->data = NULL;
     return 0;
 }
@@ -49,7 +53,7 @@ static void out_add(lua_State *L, out_buf *o, const char *s, size_t len)
         size_t cap = o->cap ? o->cap : 256;
         while (cap < o->len + len)
             cap *= 2;
-        char *grown = realloc(o->data, cap);
+        char *grown = o->alloc(o->ud, o->data, o->cap, cap);
         if (!grown)
             luaL_error(L, "out of memory encoding JSON");
         o->data = grown;
@@ -308,10 +312,10 @@ static int l_encode(lua_State *L)
     int ranks = lua_istable(L, 2) ? 2 : 0;
     out_buf *o = lua_touserdata(L, lua_upvalueindex(4));
     o->len = 0;
-    encode_value(L, o, 1, ranks, 0);
+    encode_value(L, o, 1, ranks, 0); /* on a raise the buffer stays the closure's */
     lua_pushlstring(L, o->data ? o->data : "", o->len);
     if (o->cap > (1u << 20)) { /* do not keep a huge buffer after a huge value */
-        free(o->data);
+        o->alloc(o->ud, o->data, o->cap, 0);
         o->data = NULL;
         o->cap = 0;
     }
@@ -326,6 +330,7 @@ static int l_setup(lua_State *L)
     lua_settop(L, 3);
     out_buf *o = lua_newuserdatauv(L, sizeof *o, 0);
     memset(o, 0, sizeof *o);
+    o->alloc = lua_getallocf(L, &o->ud); /* the state's allocator: the sandbox's cap counts the text */
     luaL_setmetatable(L, OUT_MT);
     lua_pushcclosure(L, l_encode, 4);
     return 1;

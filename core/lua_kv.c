@@ -107,9 +107,7 @@ static int l_get(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
-    /* Copy into Lua, then free: luaL_Buffer would be no better here. */
-    lua_pushlstring(L, val, vlen);
-    retape_free(val);
+    push_owned(L, val, vlen); /* frees val before any raise */
     return 1;
 }
 

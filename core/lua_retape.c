@@ -71,12 +71,33 @@ static int l_module_source(lua_State *L)
     return 1;
 }
 
+/* core.layer_loader(modname) -> loader, where | nil, message: finds a
+ * module only in the Lua layer (--lua-dir or embedded), never through
+ * package.path or package.cpath.  nil, message also when the host did not
+ * install its searcher.  Raises a module's syntax error. */
+static int l_layer_loader(lua_State *L)
+{
+    luaL_checkstring(L, 1);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "retape.layer_searcher") != LUA_TFUNCTION) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "no Lua layer searcher in this state");
+        return 2;
+    }
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 2);
+    if (!lua_isfunction(L, -2)) {
+        lua_pushnil(L);
+        lua_replace(L, -3);
+    }
+    return 2;
+}
+
 int luaopen_retape_core(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"monotonic_ms", l_monotonic_ms}, {"now_ms", l_now_ms},
         {"isatty", l_isatty}, {"peak_rss_kb", l_peak_rss_kb}, {"exe_path", l_exe_path},
-        {"module_source", l_module_source}, {NULL, NULL},
+        {"module_source", l_module_source}, {"layer_loader", l_layer_loader}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     lua_pushliteral(L, RETAPE_VERSION);
@@ -99,6 +120,7 @@ void retape_preload_modules(lua_State *L)
         {"retape.fs", luaopen_retape_fs},
         {"retape.http", luaopen_retape_http},
         {"retape.decode", luaopen_retape_decode},
+        {"retape.sandboxcore", luaopen_retape_sandboxcore},
         {"cjson", luaopen_cjson},
         {"cjson.safe", luaopen_cjson_safe},
         {NULL, NULL},

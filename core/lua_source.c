@@ -110,6 +110,24 @@ static int l_snapshot(lua_State *L)
     return 1;
 }
 
+typedef struct bucket_listing {
+    const int64_t *buckets, *counts;
+    size_t n;
+} bucket_listing;
+
+/* Protected: copies a bucket listing (lightuserdata 1) into a new userdata
+ * of 2n int64 (buckets, then counts).  Raises on allocation failure. */
+static int copy_listing(lua_State *L)
+{
+    const bucket_listing *l = lua_touserdata(L, 1);
+    int64_t *copy = lua_newuserdatauv(L, (l->n ? 2 * l->n : 1) * sizeof *copy, 0);
+    if (l->n > 0) { /* an empty listing may come back as NULL arrays */
+        memcpy(copy, l->buckets, l->n * sizeof *copy);
+        memcpy(copy + l->n, l->counts, l->n * sizeof *copy);
+    }
+    return 1;
+}
+
 /* src:buckets(scope) -> { {bucket=ms, count=n}, ... } | nil, message */
 static int l_buckets(lua_State *L)
 {
@@ -121,14 +139,22 @@ static int l_buckets(lua_State *L)
     char *err = NULL;
     if (retape_source_buckets(src, &scope, &buckets, &counts, &n, &err) != 0)
         return push_failure(L, err);
-    /* Copy into a GC-owned array before building tables, so a raise leaks nothing. */
-    int64_t *copy = lua_newuserdatauv(L, (n ? 2 * n : 1) * sizeof *copy, 0);
-    if (n > 0) { /* an empty listing may come back as NULL arrays */
-        memcpy(copy, buckets, n * sizeof *copy);
-        memcpy(copy + n, counts, n * sizeof *copy);
+    /* Copy into a GC-owned array before building tables; the copy runs
+     * protected and its error is raised only after the listing is freed. */
+    bucket_listing listing = {buckets, counts, n};
+    if (!lua_checkstack(L, 2)) {
+        retape_free(buckets);
+        retape_free(counts);
+        return luaL_error(L, "stack overflow");
     }
+    lua_pushcfunction(L, copy_listing);
+    lua_pushlightuserdata(L, &listing);
+    int status = lua_pcall(L, 1, 1, 0);
     retape_free(buckets);
     retape_free(counts);
+    if (status != LUA_OK)
+        return lua_error(L);
+    const int64_t *copy = lua_touserdata(L, -1);
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
         lua_createtable(L, 0, 2);

@@ -5,11 +5,30 @@
 
 #include <stdio.h>
 
+/* Argument arg as an instant within +-8.64e15 ms, or raises naming it
+ * (rule code reaches these functions). */
+static int64_t check_ms(lua_State *L, int arg)
+{
+    lua_Integer ms = luaL_checkinteger(L, arg);
+    luaL_argcheck(L, ms >= -8640000000000000LL && ms <= 8640000000000000LL, arg,
+                  "timestamp out of range (+-8.64e15 ms)");
+    return ms;
+}
+
+/* Argument arg as an int within [lo, hi] (default def), or raises. */
+static int check_range(lua_State *L, int arg, lua_Integer def, lua_Integer lo, lua_Integer hi)
+{
+    lua_Integer v = def == LUA_MININTEGER ? luaL_checkinteger(L, arg) : luaL_optinteger(L, arg, def);
+    if (v < lo || v > hi)
+        luaL_argerror(L, arg, lua_pushfstring(L, "out of range (%I..%I)", lo, hi));
+    return (int)v;
+}
+
 /* time.to_ny(ms) -> {year, month, day, hour, min, sec, ms, wday (0=Sun), offset_min} */
 static int l_to_ny(lua_State *L)
 {
     retape_civil c;
-    retape_time_to_ny(luaL_checkinteger(L, 1), &c);
+    retape_time_to_ny(check_ms(L, 1), &c);
     lua_createtable(L, 0, 9);
     const struct { const char *k; int v; } f[] = {
         {"year", c.year}, {"month", c.month}, {"day", c.day}, {"hour", c.hour},
@@ -26,9 +45,13 @@ static int l_to_ny(lua_State *L)
 /* time.from_ny(year, month, day [, hour, min, sec]) -> ms */
 static int l_from_ny(lua_State *L)
 {
-    lua_pushinteger(L, retape_time_from_ny(
-        (int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2), (int)luaL_checkinteger(L, 3),
-        (int)luaL_optinteger(L, 4, 0), (int)luaL_optinteger(L, 5, 0), (int)luaL_optinteger(L, 6, 0)));
+    int year = check_range(L, 1, LUA_MININTEGER, -270000, 270000);
+    int month = check_range(L, 2, LUA_MININTEGER, 1, 12);
+    int day = check_range(L, 3, LUA_MININTEGER, 1, 31);
+    int hour = check_range(L, 4, 0, -1000000, 1000000);
+    int minute = check_range(L, 5, 0, -1000000, 1000000);
+    int second = check_range(L, 6, 0, -1000000, 1000000);
+    lua_pushinteger(L, retape_time_from_ny(year, month, day, hour, minute, second));
     return 1;
 }
 
@@ -110,7 +133,7 @@ static int l_days(lua_State *L)
 static int l_ny_date(lua_State *L)
 {
     retape_civil c;
-    retape_time_to_ny(luaL_checkinteger(L, 1), &c);
+    retape_time_to_ny(check_ms(L, 1), &c);
     char buf[16];
     snprintf(buf, sizeof buf, "%04d-%02d-%02d", c.year, c.month, c.day);
     lua_pushstring(L, buf);
@@ -121,7 +144,7 @@ static int l_ny_date(lua_State *L)
 static int l_utc_date(lua_State *L)
 {
     retape_civil c;
-    retape_time_to_utc(luaL_checkinteger(L, 1), &c);
+    retape_time_to_utc(check_ms(L, 1), &c);
     char buf[16];
     snprintf(buf, sizeof buf, "%04d-%02d-%02d", c.year, c.month, c.day);
     lua_pushstring(L, buf);
@@ -132,7 +155,7 @@ static int l_utc_date(lua_State *L)
 static int l_format_ny(lua_State *L)
 {
     retape_civil c;
-    retape_time_to_ny(luaL_checkinteger(L, 1), &c);
+    retape_time_to_ny(check_ms(L, 1), &c);
     char buf[48];
     if (lua_toboolean(L, 2))
         snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d ET", c.year, c.month, c.day, c.hour, c.minute, c.second);
@@ -145,7 +168,7 @@ static int l_format_ny(lua_State *L)
 /* time.bucket_5m(ms) -> ms */
 static int l_bucket_5m(lua_State *L)
 {
-    lua_pushinteger(L, retape_time_bucket_5m(luaL_checkinteger(L, 1)));
+    lua_pushinteger(L, retape_time_bucket_5m(check_ms(L, 1)));
     return 1;
 }
 
@@ -153,7 +176,7 @@ static int l_bucket_5m(lua_State *L)
 static int l_iso_utc(lua_State *L)
 {
     retape_civil c;
-    retape_time_to_utc(luaL_checkinteger(L, 1), &c);
+    retape_time_to_utc(check_ms(L, 1), &c);
     char buf[40];
     snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
              c.year, c.month, c.day, c.hour, c.minute, c.second, c.ms);

@@ -83,6 +83,17 @@ static void dst_bounds(int year, int64_t *start_ms, int64_t *end_ms)
     *end_ms = end_day * MS_PER_DAY + 6 * 60 * MS_PER_MIN;
 }
 
+/* Instants beyond +-8.64e15 ms (the ECMAScript range, about +-275,760
+ * years) are clamped to it, so no arithmetic below can overflow. */
+#define TIME_LIMIT_MS INT64_C(8640000000000000)
+/* Years accepted by retape_time_from_ny (clamped likewise). */
+#define YEAR_LIMIT 270000
+
+static int64_t clamp_ms(int64_t ms)
+{
+    return ms > TIME_LIMIT_MS ? TIME_LIMIT_MS : ms < -TIME_LIMIT_MS ? -TIME_LIMIT_MS : ms;
+}
+
 static int64_t floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
@@ -116,18 +127,22 @@ static void fill_civil(int64_t utc_ms, int offset_min, retape_civil *out)
 
 void retape_time_to_ny(int64_t utc_ms, retape_civil *out)
 {
+    utc_ms = clamp_ms(utc_ms);
     fill_civil(utc_ms, offset_at(utc_ms), out);
 }
 
 void retape_time_to_utc(int64_t utc_ms, retape_civil *out)
 {
-    fill_civil(utc_ms, 0, out);
+    fill_civil(clamp_ms(utc_ms), 0, out);
 }
 
 int64_t retape_time_from_ny(int year, int month, int day, int hour, int minute, int second)
 {
+    year = year > YEAR_LIMIT ? YEAR_LIMIT : year < -YEAR_LIMIT ? -YEAR_LIMIT : year;
+    month = month < 1 ? 1 : month > 12 ? 12 : month;
+    day = day < -1000000 ? -1000000 : day > 1000000 ? 1000000 : day;
     int64_t local = days_from_civil(year, month, day) * MS_PER_DAY
-                  + ((int64_t)hour * 3600 + minute * 60 + second) * 1000;
+                  + ((int64_t)hour * 3600 + (int64_t)minute * 60 + second) * 1000;
     /* Try the daylight offset first (resolves the fall-back ambiguity to the
      * first occurrence), then standard time. */
     int64_t as_edt = local - EDT_OFFSET_MIN * MS_PER_MIN;
@@ -167,7 +182,7 @@ void retape_time_session(int year, int month, int day, int64_t *open_ms, int64_t
 
 int64_t retape_time_bucket_5m(int64_t ts_ms)
 {
-    return floor_div(ts_ms, 300000) * 300000;
+    return floor_div(clamp_ms(ts_ms), 300000) * 300000;
 }
 
 int64_t retape_time_now_ms(void)

@@ -23,6 +23,8 @@
  *    "caller frees with retape_free") or borrowed from the handle and valid
  *    only until the next call on that handle (documented "borrowed").
  *  - Timestamps are milliseconds since the Unix epoch, UTC, as int64_t.
+ *    The time functions clamp instants to +-8.64e15 ms (years up to
+ *    +-270000) instead of overflowing.
  *  - Nothing in this API reads the wall clock or a random source, except
  *    retape_time_now_ms(), which exists for command-line defaults only.
  *  - No function calls exit() or abort() on bad input.

@@ -12,7 +12,7 @@ export RETAPE SHARED
 export RETAPE_TEST_TMP=$(mktemp -d /tmp/retape-test.XXXXXX)
 trap 'rm -rf "$RETAPE_TEST_TMP"' EXIT
 
-passed=0 failed=0 broken=()
+passed=0 failed=0 planned=0 broken=()
 VG=()
 if [ "${VALGRIND:-0}" = 1 ]; then
   VG=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99
@@ -31,10 +31,23 @@ run_suite() {
   local name=$1; shift
   local out status
   out=$("$@" 2>"$RETAPE_TEST_TMP/stderr"); status=$?
-  local ok notok
+  local ok notok plan
   ok=$(grep -c '^ok ' <<<"$out")
   notok=$(grep -c '^not ok ' <<<"$out")
   if [ "$status" -ne 0 ] && [ "$notok" -eq 0 ]; then notok=1; fi
+  # The plan: a TAP "1..N" line, or the "N passed, M failed" summary of
+  # `retape test`.  A suite that ran fewer (or more) tests than it planned,
+  # or planned none, fails.
+  plan=$(grep -E '^1\.\.[0-9]+$' <<<"$out" | tail -1 | cut -d. -f3)
+  if [ -z "$plan" ]; then
+    plan=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' <<<"$out" | tail -1 | awk '{print $1 + $3}')
+  fi
+  if [ -z "$plan" ]; then
+    echo "not ok - $name: no test plan (1..N) in its output"; notok=$((notok + 1))
+  elif [ "$((ok + notok))" -ne "$plan" ] && [ "$status" -eq 0 ]; then
+    echo "not ok - $name: planned $plan tests, ran $((ok + notok))"; notok=$((notok + 1))
+  fi
+  planned=$((planned + ${plan:-0}))
   passed=$((passed + ok)); failed=$((failed + notok))
   if [ "$notok" -gt 0 ]; then
     broken+=("$name")
@@ -56,6 +69,9 @@ for t in tests/lua/test_*.lua; do
   run_suite "lua/$(basename "$t")" "${VG[@]}" "$RETAPE" run "$t"
 done
 
+echo "Fuzz corpus (tests/fuzz/corpus through import and the payload decoder)"
+run_suite "fuzz-corpus" "${VG[@]}" "$RETAPE" run tests/fuzz/replay_corpus.lua tests/fuzz/corpus/*/*
+
 echo "CLI cases"
 run_suite "cli" bash tests/cli/run.sh
 
@@ -76,5 +92,6 @@ if [ -d "$RETAPE_TEST_TMP/vg" ] && grep -l 'ERROR SUMMARY: [1-9]\|definitely los
   failed=$((failed + 1))
 fi
 if [ ${#broken[@]} -gt 0 ]; then echo "failing: ${broken[*]}"; fi
+echo "planned $planned tests in the suites"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

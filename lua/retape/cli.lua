@@ -152,7 +152,7 @@ command("import", {
       end
     end
     out("total: read %d, inserted %d, duplicate %d, rejected %d", total.read, total.inserted, total.duplicate, total.rejected)
-    return 0
+    return (total.errors or 0) > 0 and 1 or 0 -- an input not read to its end fails the import
   end,
 })
 
@@ -266,6 +266,10 @@ function M.main(argv)
     local o, pos
     if c.raw_args then pos = table.move(argv, 2, #argv, 1, {}) ; o = {}
     else o, pos = args.parse(c.options, argv, 2) end
+    -- a sandbox limit of 0 or less would turn the limit off: refused
+    for _, k in ipairs { "max_instructions", "max_memory_mb" } do
+      if o[k] ~= nil and o[k] <= 0 then args.usage_error("--%s must be positive, got %s", k:gsub("_", "-"), tostring(o[k])) end
+    end
     return c.run(o, pos)
   end, traced)
   if ok then return status or 0 end

@@ -8,10 +8,19 @@
 --   * an SQL dump (a D1 export): its INSERT statements into ingest_receipts.
 -- Missing receipt_id, bucket_5m, payload_hash and received_ts are computed as
 -- the original worker did; duplicates are ignored (INSERT OR IGNORE); a bad
--- line is reported with its line number and skipped.
+-- line is reported with its line number and the field, and skipped.  Every
+-- format goes through the same checks (complete_row): text fields without
+-- NUL or control characters, times within a plausible range (2000-2100),
+-- a payload that is a JSON object.  An input that cannot be read to its end
+-- (corrupt or truncated .gz, unterminated last statement) is reported; the
+-- rows before it stay imported and the totals are still returned.  "-" is
+-- standard input.
 local ingest = require "retape.ingest"
 local rtime = require "retape.time"
-local json = require "cjson.safe"
+-- A strict decoder of its own: no NaN/Infinity/hex numbers (JSON has none),
+-- without touching the settings of the shared cjson module.
+local json = require("cjson.safe").new()
+json.decode_invalid_numbers(false)
 
 local M = {}
 local null = json.null
@@ -23,6 +32,28 @@ function M.normalize_ticker(t)
   return (t:upper():gsub("%.", "-"))
 end
 
+-- Plausible receipt times: 2000-01-01 .. 2100-01-01 UTC (ms).
+M.TS_MIN, M.TS_MAX = 946684800000, 4102444800000
+
+-- nil if the text field is clean, else why not (NUL or control characters
+-- would truncate or merge keys in SQLite and the store).
+local function bad_text(name, v)
+  local ok, bad_at = utf8.len(v)
+  if not ok then return ("field '%s' is not valid UTF-8 (at byte %d)"):format(name, bad_at) end
+  local at = v:find("%z")
+  if at then return ("field '%s' contains a NUL byte (at byte %d)"):format(name, at) end
+  at = v:find("%c")
+  if at then return ("field '%s' contains a control character (at byte %d)"):format(name, at) end
+  return nil
+end
+
+local function check_time(name, v)
+  if v < M.TS_MIN or v >= M.TS_MAX then
+    return ("field '%s' (%d) is outside the plausible range 2000-01-01..2100-01-01"):format(name, v)
+  end
+  return nil
+end
+
 local function integer_of(v)
   if type(v) == "string" then v = tonumber(v) end
   return math.type(v) == "integer" and v or (type(v) == "number" and math.tointeger(v)) or nil
@@ -31,12 +62,21 @@ end
 -- Checks and completes one receipt.  `raw` is the payload text exactly as
 -- stored (its hash is part of the id).  Returns the row or nil, message.
 local function complete_row(fields, raw, payload)
-  local ticker = present(fields.ticker) and fields.ticker or (payload and payload.ticker)
+  if type(payload) ~= "table" then return nil, "field 'payload_json' is not a JSON object" end
+  local utf8_ok, bad_at = utf8.len(raw)
+  if not utf8_ok then return nil, ("field 'payload_json' is not valid UTF-8 (at byte %d)"):format(bad_at) end
+  local bad = ingest.json_invalid_at(raw)
+  if bad then return nil, ("field 'payload_json' is not strict JSON (at byte %d)"):format(bad) end
+  local ticker = present(fields.ticker) and fields.ticker or payload.ticker
   if type(ticker) ~= "string" or ticker == "" then return nil, "field 'ticker' is missing or empty" end
+  local why = bad_text("ticker", ticker)
+  if why then return nil, why end
   ticker = M.normalize_ticker(ticker)
-  local ts_field = present(fields.ts) and fields.ts or (payload and payload.ts)
+  local ts_field = present(fields.ts) and fields.ts or payload.ts
   local ts = integer_of(ts_field)
   if not ts then return nil, "field 'ts' is missing or not an integer (ms)" end
+  why = check_time("ts", ts)
+  if why then return nil, why end
   local bucket = rtime.bucket_5m(ts)
   if present(fields.bucket_5m) then
     local b = integer_of(fields.bucket_5m)
@@ -48,12 +88,16 @@ local function complete_row(fields, raw, payload)
   local hash = present(fields.payload_hash) and tostring(fields.payload_hash) or ingest.fnv1a32(raw)
   local received = present(fields.received_ts) and integer_of(fields.received_ts) or ts
   if not received then return nil, "field 'received_ts' is not an integer" end
+  why = check_time("received_ts", received)
+  if why then return nil, why end
   local version
   if present(fields.script_version) then version = tostring(fields.script_version)
-  elseif payload and present(payload.script_version) then version = tostring(payload.script_version) end
+  elseif present(payload.script_version) then version = tostring(payload.script_version) end
+  local id = present(fields.receipt_id) and tostring(fields.receipt_id) or (ticker .. ":" .. ts .. ":" .. hash)
+  why = bad_text("receipt_id", id) or bad_text("payload_hash", hash) or (version and bad_text("script_version", version))
+  if why then return nil, why end
   return {
-    receipt_id = present(fields.receipt_id) and tostring(fields.receipt_id) or (ticker .. ":" .. ts .. ":" .. hash),
-    ticker = ticker, ts = ts, bucket_5m = bucket, received_ts = received,
+    receipt_id = id, ticker = ticker, ts = ts, bucket_5m = bucket, received_ts = received,
     payload_hash = hash, script_version = version, payload_json = raw,
   }
 end
@@ -70,8 +114,12 @@ end
 
 -- Turns one JSON line into a row, or nil, message.
 function M.row_from_line(line)
+  local nul = line:find("%z")
+  if nul then return nil, ("the line contains a NUL byte (at byte %d)"):format(nul) end
   local obj, err = json.decode(line)
   if obj == nil then return nil, "malformed JSON: " .. tostring(err) end
+  local bad = ingest.json_invalid_at(line) -- what cjson lets through ("1.", raw control characters, ...)
+  if bad then return nil, ("malformed JSON: not strict JSON at byte %d"):format(bad) end
   if type(obj) ~= "table" then return nil, "not a JSON object" end
   if present(obj.payload) or present(obj.payload_json) then
     local raw, payload
@@ -98,10 +146,9 @@ end
 
 -- Converts a row staged from an SQL dump (all columns as text) into a row.
 function M.row_from_staged(s)
-  if not s.payload_json then return nil, "payload_json is NULL" end
-  local payload = json.decode(s.payload_json)
-  if type(payload) ~= "table" then payload = nil end
-  return complete_row(s, s.payload_json, payload)
+  if not s.payload_json then return nil, "field 'payload_json' is NULL" end
+  if s.payload_json:find("%z") then return nil, "field 'payload_json' contains a NUL byte" end
+  return complete_row(s, s.payload_json, (json.decode(s.payload_json)))
 end
 
 local function new_counts() return { read = 0, inserted = 0, duplicate = 0, rejected = 0, skipped_statements = 0 } end
@@ -114,7 +161,7 @@ local function import_jsonl(writer, path, counts, report)
   local step, reader, _, closer = ingest.lines(path)
   if not step then return nil, reader end
   for lineno, line in step, reader, nil, closer do
-    if line:find("%S") then
+    if line:find("[^ \t\r]") then -- blank = JSON white space only (a \v or \f line is reported)
       counts.read = counts.read + 1
       local row, why = M.row_from_line(line)
       if row then insert(writer, counts, row)
@@ -127,19 +174,46 @@ local function import_jsonl(writer, path, counts, report)
   return true
 end
 
--- The statements a dump may carry besides the inserts we want.
-local SKIPPED = { CREATE = true, BEGIN = true, COMMIT = true, END = true, PRAGMA = true,
-                  DROP = true, ROLLBACK = true, SAVEPOINT = true, RELEASE = true, ANALYZE = true }
+-- Statements of a dump skipped without a word: transaction control and
+-- pragmas (every dump has them) and DDL for ingest_receipts itself.
+local QUIET = { BEGIN = true, COMMIT = true, END = true, ROLLBACK = true, SAVEPOINT = true, RELEASE = true,
+                PRAGMA = true }
+
+-- The statement without leading white space and comments (-- and /* */).
+local function strip_comments(sql)
+  local i = 1
+  while true do
+    i = sql:find("%S", i) or #sql + 1
+    if sql:sub(i, i + 1) == "--" then i = (sql:find("\n", i, true) or #sql) + 1
+    elseif sql:sub(i, i + 1) == "/*" then i = (select(2, sql:find("*/", i + 2, true)) or #sql) + 1
+    else return sql:sub(i) end
+  end
+end
+
+-- The table a CREATE TABLE / CREATE INDEX statement is about (lower case).
+local function ddl_target(body)
+  local u = body:upper()
+  local name = u:match('^CREATE%s+UNIQUE%s+INDEX%s.-%sON%s+["`%[]?([%w_.]+)')
+    or u:match('^CREATE%s+INDEX%s.-%sON%s+["`%[]?([%w_.]+)')
+    or u:match('^CREATE%s+TABLE%s+IF%s+NOT%s+EXISTS%s+["`%[]?([%w_.]+)')
+    or u:match('^CREATE%s+TABLE%s+["`%[]?([%w_.]+)')
+  return name and (name:lower():gsub("^main%.", ""))
+end
 
 local function import_sql(writer, path, counts, report)
   local step, reader, _, closer = ingest.statements(path)
   if not step then return nil, reader end
-  for first_line, sql in step, reader, nil, closer do
-    local body = sql:gsub("^%s*%-%-[^\n]*\n", ""):gsub("^%s+", "")
+  for first_line, sql, had_nul in step, reader, nil, closer do
+    local body = strip_comments(sql)
     local verb = (body:match("^(%a+)") or ""):upper()
     local target = body:match('^[Ii][Nn][Ss][Ee][Rr][Tt]%s+[%a%s]-[Ii][Nn][Tt][Oo]%s+["`%[]?([%w_%.]+)')
-    if target then target = target:gsub("^main%.", "") end
-    if verb == "INSERT" and target == "ingest_receipts" then
+    if target then target = target:lower():gsub("^main%.", "") end
+    local ddl_table = ddl_target(body)
+    local head = body:match("^[^\n]*"):sub(1, 60)
+    if had_nul then
+      counts.rejected = counts.rejected + 1
+      report(("%s:%d: statement rejected: it contains a NUL byte"):format(path, first_line))
+    elseif verb == "INSERT" and target == "ingest_receipts" then
       local staged, why = writer:stage(sql)
       if not staged then
         counts.rejected = counts.rejected + 1
@@ -155,11 +229,12 @@ local function import_sql(writer, path, counts, report)
           end
         end
       end
-    elseif SKIPPED[verb] or verb == "INSERT" then
+    elseif QUIET[verb] or ddl_table == "ingest_receipts" then
       counts.skipped_statements = counts.skipped_statements + 1
     else
       counts.rejected = counts.rejected + 1
-      report(("%s:%d: unsupported statement '%s' (only INSERT INTO ingest_receipts is imported)"):format(path, first_line, verb))
+      report(("%s:%d: statement skipped: '%s' (only INSERT INTO ingest_receipts is imported)"):format(
+        path, first_line, verb == "" and head or (verb == "INSERT" and head or verb)))
     end
   end
   return true
@@ -167,32 +242,39 @@ end
 
 -- Guesses the format from the file name: *.sql[.gz] is a dump, anything else JSON lines.
 function M.detect_format(path)
+  if path == "-" then return "jsonl" end
   if path:match("%.sql$") or path:match("%.sql%.gz$") then return "sql" end
   return "jsonl"
 end
 
 -- Imports files into db_path.  opts: {format = "auto"|"jsonl"|"sql",
--- report = function(message) for each rejected line}.  Returns the counts
--- per file and in total, or nil, message on an environmental failure
--- (rows committed before it stay committed).
+-- report = function(message) for each rejected line or statement and each
+-- input that could not be read to its end}.  Returns the counts in total
+-- and per file ({path, counts, error}); total.errors counts the inputs that
+-- failed (the rows read before a failure stay imported).  nil, message only
+-- when the database itself cannot be opened or committed.
 function M.run(db_path, files, opts)
   opts = opts or {}
   local report = opts.report or function() end
   local writer, err = ingest.writer(db_path)
   if not writer then return nil, err end
   local total, per_file = new_counts(), {}
+  total.errors = 0
   for _, path in ipairs(files) do
     local counts = new_counts()
     local format = (opts.format == nil or opts.format == "auto") and M.detect_format(path) or opts.format
-    local ok, why
-    if format == "sql" then ok, why = import_sql(writer, path, counts, report)
-    elseif format == "jsonl" then ok, why = import_jsonl(writer, path, counts, report)
-    else why = "unknown format '" .. tostring(format) .. "' (jsonl, sql or auto)" end
-    if not ok then
-      writer:close()
-      return nil, why
+    local pok, ok, why
+    if format == "sql" then pok, ok, why = pcall(import_sql, writer, path, counts, report)
+    elseif format == "jsonl" then pok, ok, why = pcall(import_jsonl, writer, path, counts, report)
+    else pok, why = true, "unknown format '" .. tostring(format) .. "' (jsonl, sql or auto)" end
+    if not pok then why = tostring(ok):match("^[^\n]*") end
+    local entry = { path = path, counts = counts }
+    if not (pok and ok) then
+      entry.error = why
+      total.errors = total.errors + 1
+      report(why)
     end
-    per_file[#per_file + 1] = { path = path, counts = counts }
+    per_file[#per_file + 1] = entry
     for k, v in pairs(counts) do total[k] = total[k] + v end
   end
   local ok, cerr = writer:close()

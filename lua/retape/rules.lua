@@ -22,13 +22,13 @@ local function check(R, where)
   return R
 end
 
--- Finds the source of a bundled ruleset (embedded, or under --lua-dir).
+-- Finds the source of a bundled ruleset: only in the Lua layer (embedded,
+-- or under --lua-dir), never through package.path/cpath (so neither
+-- ./rules/NAME.lua nor a native ./rules/NAME.so is ever picked up).
 local function bundled(name)
-  local modname = "rules." .. name
-  for _, searcher in ipairs(package.searchers) do
-    local loader, extra = searcher(modname)
-    if type(loader) == "function" then return loader, extra end
-  end
+  if type(name) ~= "string" or not name:match("^[%w_%-]+$") then return nil end
+  local loader, extra = require("retape.core").layer_loader("rules." .. name)
+  if type(loader) == "function" then return loader, extra end
   return nil
 end
 
@@ -47,7 +47,8 @@ local function rule_modules()
   local facade = { load = function(spec) return M.load(spec) end, apply_overrides = M.apply_overrides,
                    default = M.default, parity = M.parity }
   local json_api = { encode = json.encode, decode = json.decode, null = json.null, number = json.number }
-  local time = require "retape.time"
+  local time = {} -- a copy: rule code cannot rewrite the engine's calendar
+  for k, v in pairs(require "retape.time") do time[k] = v end
   return {
     ["retape.rules"] = facade, ["retape.json"] = json_api, ["retape.time"] = time,
     retape = { rules = facade, json = json_api, time = time },
@@ -97,25 +98,54 @@ local function strict_config(config)
 end
 M.strict_config = strict_config
 
--- load(spec) -> ruleset.  spec: a bundled name ("worker-2026-02-02"), a path
--- to a .lua file, or a ruleset table (returned as is after checking).
+-- Runs a rule file's top level under the sandbox limits; errors name the file.
+local function run_user_chunk(chunk, spec)
+  local ok, R = pcall(sandbox.guard, sandbox.DEFAULT_LIMITS, chunk, spec)
+  if not ok then
+    if sandbox.is_limit_error(R) then
+      -- name the line of the rule file the limit was hit at
+      local at = (R.traceback or ""):match("\n%s*(" .. spec:gsub("%p", "%%%0") .. ":%d+):")
+      error(string.format("%s: loading the ruleset: %s", at or spec, R.message), 0)
+    end
+    local text = tostring(R):match("^[^\n]*") -- the message without the loader's traceback
+    if not text:find(spec, 1, true) then text = spec .. ": " .. text end
+    error(text, 0)
+  end
+  if type(R) == "table" and getmetatable(R) ~= nil then
+    error(spec .. ": a ruleset must be a plain table (no metatable)", 0)
+  end
+  return R
+end
+
+-- load(spec) -> ruleset.  spec: a bundled name ("worker-2026-02-02", found
+-- only in the embedded layer or --lua-dir: trusted), a path to a .lua file
+-- (user code: always untrusted, its top level run under the sandbox
+-- limits), or a ruleset table (returned as is after checking).  Trust comes
+-- only from where a ruleset was loaded, never from the file.
 function M.load(spec)
   spec = spec or M.default
   if type(spec) == "table" then return check(spec, "ruleset") end
+  if type(spec) ~= "string" then error("a ruleset is a bundled name, a path to a .lua file, or a table", 0) end
   if spec:find("/", 1, true) or spec:match("%.lua$") then
+    if not spec:match("%.lua$") then
+      error(string.format("%s: a ruleset file must be Lua source ending in .lua", spec), 0)
+    end
     local chunk, err = loadfile(spec, "t", sandbox.env(rule_modules()))
     if not chunk then error(err, 0) end
-    local R = record_source(check(chunk(spec), spec), spec, chunk)
-    R.trusted = false -- user code: replays run it under the sandbox limits
+    local R = record_source(check(run_user_chunk(chunk, spec), spec), spec, chunk)
+    rawset(R, "trusted", false) -- user code: replays run it under the sandbox limits
     if type(R.config) == "table" then strict_config(R.config) end
+    local source = "@" .. spec
+    sandbox.watch_ruleset(R, function(f) return debug.getinfo(f, "S").source == source end)
     return R
   end
   local loader, extra = bundled(spec)
   if not loader then
-    error(string.format("no ruleset '%s' (bundled: %s; or give a path to a .lua file)", spec, table.concat(M.list(), ", ")), 0)
+    error(string.format("no ruleset '%s' (bundled: %s; or give a path to a .lua file)", spec,
+      table.concat(M.list(), ", ")), 0)
   end
   local R = record_source(check(sandboxed(loader)("rules." .. spec, extra), spec), spec, loader)
-  if R.trusted == nil then R.trusted = true end -- shipped with the engine
+  rawset(R, "trusted", true) -- shipped with the engine (or under --lua-dir)
   if type(R.config) == "table" then strict_config(R.config) end
   return R
 end

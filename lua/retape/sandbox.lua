@@ -5,12 +5,19 @@
 -- random, utf8), no io, os, debug, load/loadfile/dofile, coroutines or
 -- binary chunks, and `require` only for the rule API (retape.rules,
 -- retape.json, retape.time).  Globals are strict: reading or writing a
--- name that is not declared is an error naming it.
+-- name that is not declared is an error naming it.  Every library table a
+-- rule sees is its own copy; the string metatable is locked.
 --
--- Each call of a rule for a receipt runs under guard(): an instruction
--- budget and a cap on the memory the call may add, enforced by a count
--- hook.  A limit error cannot be swallowed by the rule: the pcall/xpcall
--- the rule sees re-raise it.
+-- guard() runs rule code under limits enforced in C (core/lua_sandbox.c):
+-- an instruction budget counted by a C hook, which also charges the work of
+-- the costly library functions (string.rep/find/match/gmatch/gsub/format,
+-- table.concat/move) and refuses a pattern whose worst-case backtracking
+-- exceeds it; and a memory cap enforced by the state's allocator, so one
+-- big allocation cannot get past it.  A limit error cannot be swallowed by
+-- the rule: its pcall/xpcall re-raise it, and the hook raises again.
+-- Finalizers are refused (setmetatable with __gc or __close).
+local core = require "retape.sandboxcore"
+
 local M = {}
 
 M.DEFAULT_LIMITS = {
@@ -18,15 +25,33 @@ M.DEFAULT_LIMITS = {
   memory_mb = 64,           -- heap the rule may add during one receipt
 }
 
--- Limit errors are tables of this type (so they survive the rule's pcall).
-local Limit = { __tostring = function(e) return e.message end }
+-- Limit errors are tables with this metatable (raised by the C side too).
+local Limit = core.limit_metatable()
+Limit.__tostring = function(e) return e.message end
 function M.is_limit_error(e) return getmetatable(e) == Limit end
-local function limit_error(message) return setmetatable({ message = message }, Limit) end
+
+-- check_limits(limits) -> limits, or nil and a message naming the bad one
+-- (non-positive or non-integer values never turn a limit off).
+function M.check_limits(limits)
+  if limits == nil then return limits end
+  if type(limits) ~= "table" then return nil, "limits must be a table {instructions=N, memory_mb=N}" end
+  local i, m = limits.instructions, limits.memory_mb
+  if i ~= nil and (math.type(i) ~= "integer" or i <= 0) then
+    return nil, string.format("the instruction budget must be a positive integer, got %s", tostring(i))
+  end
+  if m ~= nil and (type(m) ~= "number" or not (m > 0) or m > 1e6) then
+    return nil, string.format("the memory cap must be a positive number of MB, got %s", tostring(m))
+  end
+  return limits
+end
 
 local function rethrowing(f)
   return function(fn, ...)
     local results = table.pack(f(fn, ...))
-    if not results[1] and M.is_limit_error(results[2]) then error(results[2], 0) end
+    if not results[1] then
+      core.check() -- a limit was hit inside: raise it again
+      if M.is_limit_error(results[2]) then error(results[2], 0) end
+    end
     return table.unpack(results, 1, results.n)
   end
 end
@@ -55,13 +80,22 @@ local function rule_log(...)
   log_sink(table.concat(parts, " ", 1, parts.n), info and (info.short_src .. ":" .. info.currentline) or "?")
 end
 
+-- setmetatable for rule code: no finalizers (a __gc would run outside any
+-- budget, a __close loop at scope exit), and no metatable on strings.
+local function safe_setmetatable(t, mt)
+  if type(mt) == "table" and (rawget(mt, "__gc") ~= nil or rawget(mt, "__close") ~= nil) then
+    error("setmetatable: __gc and __close are not allowed in rule code", 2)
+  end
+  return setmetatable(t, mt)
+end
+
 -- A fresh environment for one rule chunk.  `modules` maps the names rule
 -- code may require to the values it gets.
 function M.env(modules)
   local declared = {
     assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, select = select,
     tonumber = tonumber, tostring = tostring, type = type, rawequal = rawequal, rawget = rawget,
-    rawset = rawset, rawlen = rawlen, setmetatable = setmetatable, getmetatable = getmetatable,
+    rawset = rawset, rawlen = rawlen, setmetatable = safe_setmetatable, getmetatable = getmetatable,
     pcall = rethrowing(pcall), _VERSION = _VERSION, log = rule_log,
     xpcall = function(fn, handler, ...)
       -- the rule's handler never sees (or replaces) a limit error
@@ -93,36 +127,89 @@ function M.env(modules)
   return setmetatable(env, {
     __index = function(_, k) error(string.format("undeclared global '%s'", tostring(k)), 2) end,
     __newindex = function(_, k) error(string.format("assignment to undeclared global '%s' (use a local)", tostring(k)), 2) end,
+    __metatable = false,
   })
 end
 
--- guard(limits, fn, ...) -> fn's results.  Runs fn under the instruction
--- budget and memory cap; raises a limit error naming the limit when one is
--- exceeded.  Nests: an inner guard restores the outer hook.
-function M.guard(limits, fn, ...)
-  local budget = limits.instructions
-  local cap_kb = limits.memory_mb * 1024
-  local period = math.min(budget, 10000)
-  local used = 0
-  local base_kb = collectgarbage("count")
-  local function hook()
-    used = used + period
-    if used > budget then
-      error(limit_error(string.format("rule exceeded its instruction budget (%d per receipt)", budget)), 0)
-    end
-    if collectgarbage("count") - base_kb > cap_kb then
-      collectgarbage()
-      if collectgarbage("count") - base_kb > cap_kb then
-        error(limit_error(string.format("rule exceeded its memory cap (%d MB per receipt)", limits.memory_mb)), 0)
+---------------------------------------------------------------------------
+-- state kept in upvalues: not resume-safe, so warned about
+
+-- watch[fn] = list of upvalue slots of user rule code reachable from fn
+-- (set by watch_ruleset), checked after every guarded call of fn.
+local watch = setmetatable({}, { __mode = "k" })
+local warned = {}
+M.warn = function(message) io.stderr:write("retape: warning: ", message, "\n") end
+
+-- A cheap fingerprint of an upvalue's value: scalars as they are, a table
+-- by its entries (keys and scalar values, one level).
+local function fingerprint(v)
+  if type(v) ~= "table" then return v end
+  local n, acc = 0, 0
+  for k, x in next, v do
+    n = n + 1
+    local tx = type(x)
+    acc = acc + #tostring(k) * 7 + (tx == "number" and x or tx == "string" and #x or tx == "boolean" and (x and 3 or 5) or 1)
+  end
+  return string.format("%d:%.17g", n, acc)
+end
+
+-- watch_ruleset(R, is_user(fn)) notes the upvalues (not functions, not
+-- _ENV) of the user functions reachable from R's fields and from their
+-- upvalues, so guard() can warn when a call changes one.
+function M.watch_ruleset(R, is_user)
+  local slots, seen = {}, {}
+  local function walk(v, depth)
+    if depth > 4 or seen[v] then return end
+    seen[v] = true
+    if type(v) == "table" then
+      for _, x in next, v do if type(x) == "function" or type(x) == "table" then walk(x, depth + 1) end end
+    elseif type(v) == "function" then
+      local user = is_user(v)
+      for i = 1, 255 do
+        local name, x = debug.getupvalue(v, i)
+        if not name then break end
+        if type(x) == "function" then walk(x, depth + 1)
+        elseif user and name ~= "_ENV" and #slots < 64 then
+          local info = debug.getinfo(v, "S")
+          slots[#slots + 1] = { fn = v, i = i, name = name, where = info.short_src .. ":" .. info.linedefined }
+        end
       end
     end
   end
-  local old_hook, old_mask, old_count = debug.gethook()
-  debug.sethook(hook, "", period)
-  local results = table.pack(xpcall(fn, M.traceback, ...))
-  debug.sethook(old_hook, old_mask, old_count)
-  if not results[1] then error(results[2], 0) end
-  return table.unpack(results, 2, results.n)
+  walk(R, 0)
+  if #slots == 0 then return end
+  for _, s in ipairs(slots) do s.print = fingerprint(select(2, debug.getupvalue(s.fn, s.i))) end
+  for _, k in ipairs { "step", "simulate" } do
+    if type(R[k]) == "function" then watch[R[k]] = slots end
+  end
+end
+
+local function check_upvalues(slots, ...)
+  for _, s in ipairs(slots) do
+    local now = fingerprint(select(2, debug.getupvalue(s.fn, s.i)))
+    if now ~= s.print then
+      s.print = now
+      local key = s.where .. ":" .. s.name
+      if not warned[key] then
+        warned[key] = true
+        M.warn(string.format("rule state kept in upvalue '%s' (function at %s) changed between receipts: "
+          .. "it is lost by --resume; keep state in the ruleset's declared per-ticker state", s.name, s.where))
+      end
+    end
+  end
+  return ...
+end
+
+---------------------------------------------------------------------------
+
+-- guard(limits, fn, ...) -> fn's results.  Runs fn under the instruction
+-- budget and memory cap (limits.instructions, limits.memory_mb; both must
+-- be positive); raises a limit error naming the limit when one is
+-- exceeded.  Nests: an inner guard restores the outer limits and hook.
+function M.guard(limits, fn, ...)
+  local slots = watch[fn]
+  if slots then return check_upvalues(slots, core.guard(limits, fn, ...)) end
+  return core.guard(limits, fn, ...)
 end
 
 -- Message handler: the error with the rule's stack traceback appended.
@@ -131,7 +218,18 @@ function M.traceback(e)
     if not e.traceback then e.traceback = debug.traceback("", 2) end
     return e
   end
-  return debug.traceback(tostring(e), 2)
+  local text
+  if type(e) == "string" or type(e) == "number" then text = tostring(e)
+  else
+    local mt = getmetatable(e)
+    text = type(mt) == "table" and rawget(mt, "__tostring") and tostring(e)
+      or string.format("(error object is a %s value)", type(e)) -- never an address that differs run to run
+  end
+  return debug.traceback(text, 2)
 end
+core.set_handler(M.traceback)
+
+-- stats() -> {active, used, budget, heap_bytes, accounting} of the C side.
+M.stats = core.stats
 
 return M

@@ -1,6 +1,8 @@
 /* test_host.c — the Lua host: protected calls, file:line + traceback, script
  * arguments, the embedded layer and the version check of an override. */
 #include "check.h"
+#include <string.h>
+#include <stdlib.h>
 #include "retape.h"
 
 #include <sys/stat.h>
@@ -67,6 +69,18 @@ int main(void)
     CHECK(host && retape_host_run_string(host, "assert(require('retape.version').overridden)", "=t", &err) == 0,
           "modules come from the override directory");
     retape_host_free(host);
+
+    /* a --lua-dir path longer than any buffer: refused with a message, no overflow (ASan) */
+    char *long_dir = malloc(6001);
+    memset(long_dir, 'd', 6000);
+    long_dir[0] = '/';
+    long_dir[6000] = '\0';
+    retape_host_options long_opts = {.lua_dir = long_dir};
+    err = NULL;
+    CHECK(retape_host_new(&long_opts, &err) == NULL, "a --lua-dir of 6000 characters is refused");
+    CHECK_CONTAINS(err, "path too long", "the message says the path is too long");
+    retape_free(err);
+    free(long_dir);
     free(dir);
     return done_testing();
 }

@@ -80,17 +80,18 @@ int main(void)
     lr = retape_lines_open(path, &err);
     const char *sql;
     long first;
-    CHECK(retape_sql_next(lr, &sql, &first, &err) == 1 && first == 1 && strncmp(sql, "PRAGMA", 6) == 0, "statement 1 at line 1");
-    CHECK(retape_sql_next(lr, &sql, &first, &err) == 1 && first == 2 && strstr(sql, "A:1:x"), "multi-line statement starting at line 2 (comment)");
+    size_t sql_len;
+    CHECK(retape_sql_next(lr, &sql, &sql_len, &first, &err) == 1 && first == 1 && strncmp(sql, "PRAGMA", 6) == 0, "statement 1 at line 1");
+    CHECK(retape_sql_next(lr, &sql, &sql_len, &first, &err) == 1 && first == 3 && strstr(sql, "A:1:x"), "multi-line statement named by its line 3 (after a comment line)");
 
     snprintf(path, sizeof path, "%s/w.db", dir);
     retape_writer *w = retape_writer_open(path, 2, &err);
     int staged = 0;
     CHECK(retape_writer_stage_sql(w, sql, collect, &staged, &err) == 1 && staged == 1, "dump insert staged (1 row)");
-    CHECK(retape_sql_next(lr, &sql, &first, &err) == 1 && first == 6, "statement at line 6 after a blank line");
+    CHECK(retape_sql_next(lr, &sql, &sql_len, &first, &err) == 1 && first == 6, "statement at line 6 after a blank line");
     staged = 0;
     CHECK(retape_writer_stage_sql(w, sql, collect, &staged, &err) == 2 && staged == 2, "multi-row insert staged (2 rows)");
-    CHECK(retape_sql_next(lr, &sql, &first, &err) == 1 && first == 7, "statement at line 7");
+    CHECK(retape_sql_next(lr, &sql, &sql_len, &first, &err) == 1 && first == 7, "statement at line 7");
     err = NULL;
     CHECK(retape_writer_stage_sql(w, sql, collect, &staged, &err) == -1, "insert into another table is refused");
     CHECK_CONTAINS(err, "no such table: trades", "the statement's own SQLite error");
@@ -100,7 +101,7 @@ int main(void)
     CHECK_CONTAINS(err, "not authorized", "authorizer message");
     retape_free(err);
     err = NULL;
-    CHECK(retape_sql_next(lr, &sql, &first, &err) == -1, "an unterminated last statement is an error");
+    CHECK(retape_sql_next(lr, &sql, &sql_len, &first, &err) == -1, "an unterminated last statement is an error");
     CHECK_CONTAINS(err, "line 8: statement not terminated", "message names its line");
     retape_free(err);
     retape_lines_close(lr);
@@ -111,5 +112,14 @@ int main(void)
     CHECK(retape_writer_insert(w, &r, &err) == 1 && retape_writer_insert(w, &r, &err) == 0, "insert then duplicate");
     CHECK(retape_writer_close(w, &err) == 0, "writer closes");
     free(dir);
+    /* strict JSON: what cjson accepts but RFC 8259 does not */
+    static const struct { const char *text; size_t bad_at; } strict[] = {
+        {"{\"a\":[1,-2.5e+3,true,false,null,\"x\\u00e9\\n\"]}", 0}, {" {} ", 0}, {"[]", 0},
+        {"{\"a\":-43.}", 10}, {"{\"a\":NaN}", 6}, {"{\"a\":0x10}", 7}, {"{\"a\":01}", 7},
+        {"{\"a\":\"\x1e\"}", 7}, {"{\"a\":1,}", 8}, {"{\"a\":1} x", 9}, {"", 1}, {"\"\\q\"", 3},
+    };
+    for (size_t k = 0; k < sizeof strict / sizeof strict[0]; k++)
+        CHECK(retape_json_invalid_at(strict[k].text, strlen(strict[k].text)) == strict[k].bad_at,
+              "strict JSON check of %s: %zu", strict[k].text, strict[k].bad_at);
     return done_testing();
 }

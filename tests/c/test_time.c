@@ -52,5 +52,15 @@ int main(void)
 
     CHECK(retape_time_bucket_5m(1770042899999LL) == 1770042600000LL, "bucket floors");
     CHECK(retape_time_bucket_5m(-1) == -300000, "bucket floors negative times");
+
+    /* extreme instants are clamped, never overflow (UBSan in the sanitizer build) */
+    CHECK(retape_time_bucket_5m(INT64_MIN) == -8640000000000000LL, "bucket of INT64_MIN is clamped");
+    CHECK(retape_time_bucket_5m(INT64_MAX) == 8640000000000000LL, "bucket of INT64_MAX is clamped");
+    retape_time_to_ny(INT64_MAX, &c);
+    CHECK(c.year == 275760 && c.month >= 1 && c.month <= 12, "to_ny(INT64_MAX) is the last representable day");
+    retape_time_to_utc(INT64_MIN, &c);
+    CHECK(c.year < -270000, "to_utc(INT64_MIN) is the first representable day");
+    CHECK(retape_time_from_ny(2147483647, 2147483647, 2147483647, 2147483647, 2147483647, 2147483647) > 0,
+          "from_ny with INT_MAX fields does not overflow");
     return done_testing();
 }

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # CLI cases: each tests/cli/cases/NAME.sh is run with bash from the project
 # root, with $RETAPE (the host, possibly under valgrind), $T (a fresh temp
-# dir) and $SHARED set.  Its stdout+stderr, followed by "exit: N" for every
-# command it runs through `run`, must equal NAME.out exactly.
-# `BLESS=1 bash tests/cli/run.sh` rewrites the .out files.
+# dir) and $SHARED set.  Its stdout must equal NAME.out and its stderr
+# NAME.err (a missing NAME.err means no output on stderr), compared
+# separately.  `run CMD...` runs one command and writes "exit: N" to both
+# streams, so every exit code is asserted and each stream reads in order;
+# a case that runs $RETAPE other than through `run` (or an explicit
+# `echo "exit: $?"`) fails, since its exit code would go unchecked.
+# `BLESS=1 bash tests/cli/run.sh` rewrites the .out and .err files.
 set -u
 cd "$(dirname "$0")/../.."
 n=0
@@ -11,16 +15,34 @@ for case in tests/cli/cases/*.sh; do
   name=$(basename "$case" .sh)
   n=$((n + 1))
   T=$(mktemp -d "${RETAPE_TEST_TMP:-/tmp}/cli.XXXXXX")
+  errfile=$(mktemp "${RETAPE_TEST_TMP:-/tmp}/cli-err.XXXXXX")
   got=$(T=$T RETAPE="${RETAPE_RUN:-$RETAPE}" SHARED="$SHARED" bash -c '
-    run() { "$@" 2>&1; echo "exit: $?"; }
-    . "$0"' "$case" 2>&1 | sed "s#$T#\$T#g")
-  expected="tests/cli/cases/$name.out"
-  if [ "${BLESS:-0}" = 1 ]; then printf '%s\n' "$got" > "$expected"; fi
-  if [ -f "$expected" ] && [ "$got" == "$(cat "$expected")" ]; then
+    run() { "$@"; local s=$?; echo "exit: $s"; echo "exit: $s" >&2; return 0; }
+    . "$0"' "$case" 2>"$errfile" | sed "s#$T#\$T#g")
+  # timings vary from run to run: their figures are masked
+  got_err=$(sed -e "s#$T#\$T#g" -e 's/^time [0-9.]* s, [0-9,]* rows\/s$/time N s, N rows\/s/' "$errfile")
+  rm -f "$errfile"
+  expected="tests/cli/cases/$name.out" expected_err="tests/cli/cases/$name.err"
+  unchecked=$(grep -n '\$RETAPE' "$case" | grep -v 'echo "exit: \$?"' | sed 's/run \$RETAPE//g' | grep '\$RETAPE' | head -3)
+  if [ "${BLESS:-0}" = 1 ]; then
+    printf '%s\n' "$got" > "$expected"
+    if [ -n "$got_err" ]; then printf '%s\n' "$got_err" > "$expected_err"; else rm -f "$expected_err"; fi
+  fi
+  want_err=""
+  [ -f "$expected_err" ] && want_err=$(cat "$expected_err")
+  if [ -n "$unchecked" ]; then
+    echo "not ok $n - cli $name: a command whose exit code is not asserted (use run)"
+    sed 's/^/#   line /' <<<"$unchecked"
+  elif [ -f "$expected" ] && [ "$got" == "$(cat "$expected")" ] && [ "$got_err" == "$want_err" ]; then
     echo "ok $n - cli $name"
   else
     echo "not ok $n - cli $name"
-    diff <(printf '%s\n' "$got") "$expected" | head -30 | sed 's/^/#   /'
+    if [ "$got" != "$(cat "$expected" 2>/dev/null)" ]; then
+      echo "#   stdout differs:"; diff <(printf '%s\n' "$got") "$expected" | head -30 | sed 's/^/#   /'
+    fi
+    if [ "$got_err" != "$want_err" ]; then
+      echo "#   stderr differs:"; diff <(printf '%s\n' "$got_err") <(printf '%s\n' "$want_err") | head -30 | sed 's/^/#   /'
+    fi
   fi
 done
 echo "1..$n"

@@ -19,7 +19,7 @@ t.ok(rejected[3] and rejected[3]:find("mixed.jsonl:5: field 'bucket_5m'", 1, tru
 
 local sql_total = assert(retape.import.run(db, { "tests/fixtures/dump.sql" }, { report = function(m) rejected[#rejected + 1] = m end }))
 t.eq(sql_total.inserted, 2, "SQL dump: two rows inserted")
-t.eq(sql_total.rejected, 2, "SQL dump: a bad row and a DELETE rejected")
+t.eq(sql_total.rejected, 3, "SQL dump: a bad row, an INSERT into another table and a DELETE rejected")
 t.ok(rejected[4]:find("dump.sql:5: receipt BE:1770043200000:cc: field 'ts'", 1, true), "dump row error names line, receipt and field", rejected[4])
 
 -- source: scope, order, decoding

@@ -59,6 +59,29 @@ local cases = {
   { "no load of chunks (text or binary)", "load('return 1')", "undeclared global 'load'" },
   { "require only the rule API", "require('retape.kv')", "require 'retape.kv' is not allowed" },
   { "a plain error", "error('bad threshold')", "bad threshold" },
+  { "an error that is a table", "error({})", "(error object is a table value)" },
+  { "a nil error", "error()", "(error object is a nil value)" },
+  -- C library calls are inside the limits (issue 11)
+  { "string.rep of 1 GB", "local s = string.rep('x', 2^30)", "exceeded its memory cap (64 MB per receipt)" },
+  { "string.rep as a method", "local s = ('x'):rep(2^30)", "exceeded its memory cap" },
+  { "table.concat of 100 MB", "local t, s = {}, string.rep('x', 2^20) for i = 1, 100 do t[i] = s end local r = table.concat(t)",
+    "exceeded its memory cap" },
+  { "gsub to 64 MB", "local s = string.rep('x', 2^24) s = s:gsub('x', 'xxxxx')", "exceeded its memory cap" },
+  { "memory cap survives pcall", "pcall(string.rep, 'x', 2^30) return 'watch'", "exceeded its memory cap" },
+  { "backtracking find", "string.find(string.rep('a', 5000), '.-.-.-.-b')", "exceeded its instruction budget" },
+  { "backtracking find as a method", "local s = string.rep('a', 5000) s:find('.-.-.-.-b')",
+    "string.find of a pattern" },
+  { "empty string.rep of 1e15 copies", "string.rep('', 1e15)", "exceeded its instruction budget" },
+  { "table.move over 1e12 slots", "table.move({}, 1, 1e12, 1, {})", "table.move over" },
+  { "no __gc finalizer", "setmetatable({}, { __gc = function() while true do end end })", "__gc and __close are not allowed" },
+  { "no __close handler", "local x <close> = setmetatable({}, { __close = function() while true do end end })",
+    "__gc and __close are not allowed" },
+  { "a __close added later cannot outlive the limit",
+    "local mt = {} local t = setmetatable({}, mt) mt.__close = function() string.rep('', 1e15) while true do end end "
+      .. "local x <close> = t while true do end", "exceeded its instruction budget" },
+  { "time.to_ny(math.maxinteger) raises, no overflow", "require('retape.time').to_ny(math.maxinteger)",
+    "timestamp out of range" },
+  { "string metatable locked", "getmetatable('').__index.rep = nil", "attempt to index a boolean value" },
 }
 for _, c in ipairs(cases) do
   local path = rule_file(c[2])
@@ -66,7 +89,7 @@ for _, c in ipairs(cases) do
   t.ok(err and err:find(c[3], 1, true), c[1] .. ": stops the replay with the reason", err)
   t.ok(err and err:find("receipt CVNA:1770044400000:", 1, true) and err:find("(CVNA)", 1, true),
        c[1] .. ": names the receipt and ticker", err)
-  if c[1] ~= "memory cap" and not c[3]:find("budget") then
+  if c[1] ~= "memory survives pcall" and not c[1]:find("__close added later", 1, true) then
     t.ok(err and err:find(path:match("[^/]+$") .. ":%d+:") ~= nil, c[1] .. ": names the rule's file:line", err)
   end
   t.eq(bucket, 1770044400000, c[1] .. ": the store ends at the bucket before (the run's next bucket is the failing one)")
@@ -81,5 +104,128 @@ t.eq((run("worker-2026-02-02", { instructions = 1e7, memory_mb = 256 })), nil, "
 -- a rule file cannot see the host's globals even through _G
 local path = rule_file("if _G.io then return 'watch' end")
 t.ok((run(path) or ""):find("undeclared global 'io'", 1, true), "_G is the sandbox, not the host's globals")
+
+-- a file with free-form content (not wrapped in classify)
+local function raw_file(text)
+  n = n + 1
+  local p = string.format("%s/raw%d.lua", dir, n)
+  local f = assert(io.open(p, "w"))
+  f:write(text)
+  f:close()
+  return p
+end
+local BASE = 'local R = require("retape").rules.load("worker-2026-02-02")\n'
+
+-- the top level of a rule file runs under the same limits
+for _, c in ipairs {
+  { "top-level endless loop", "while true do end\n", "instruction budget" },
+  { "top-level memory bomb", "local t = {} for i = 1, 1e9 do t[i] = string.rep('xxxxxxxxxx', 1e5) .. i end\n", "memory cap" },
+  { "top-level string.rep bomb", "local s = string.rep('x', 2^31)\n", "memory cap" },
+} do
+  local p = raw_file(BASE .. c[2] .. "return R\n")
+  local ok, e = pcall(retape.rules.load, p)
+  t.ok(not ok and tostring(e):find(c[3], 1, true) and tostring(e):find(p .. ":2:", 1, true),
+       c[1] .. ": loading stops with the limit and file:line", e)
+end
+
+-- trust comes from where a ruleset was loaded, never from the file
+do
+  local p = raw_file(BASE .. "R.trusted = true\nreturn R\n")
+  t.eq(retape.rules.load(p).trusted, false, "a rule file setting trusted = true stays untrusted")
+  p = raw_file(BASE .. "R.trusted = nil\nreturn setmetatable(R, { __index = { trusted = true } })\n")
+  t.fails(function() return retape.rules.load(p) end, "a ruleset must be a plain table",
+          "a metatable on the returned table is refused")
+  t.eq(retape.rules.load("worker-2026-02-02").trusted, true, "a bundled ruleset is trusted")
+  local rp = assert(retape.replay.open { db = db, state = dir .. "/trust", rules = raw_file(BASE .. "R.trusted = true return R\n") })
+  t.ok(rp.limits and rp.limits.instructions == 5000000, "a user file always runs under the limits")
+  rp:close()
+end
+
+-- non-positive limits never turn a limit off
+t.fails(function() return retape.sandbox.guard({ instructions = 0, memory_mb = 64 }, function() end) end,
+        "'instructions' must be a positive integer", "guard refuses an instruction budget of 0")
+t.fails(function() return retape.sandbox.guard({ instructions = -1, memory_mb = 64 }, function() end) end,
+        "'instructions' must be a positive integer", "guard refuses a negative budget")
+t.fails(function() return retape.sandbox.guard({ instructions = 100, memory_mb = 0 }, function() end) end,
+        "'memory_mb' must be a positive", "guard refuses a memory cap of 0")
+t.eq(select(2, retape.sandbox.check_limits { instructions = 0 }),
+     "the instruction budget must be a positive integer, got 0", "check_limits names the bad limit")
+
+-- bundled names come only from the Lua layer: never ./rules/NAME.lua or .so
+do
+  local cwd = dir .. "/cwd"
+  os.execute("mkdir -p " .. cwd .. "/rules && printf 'return {}' > " .. cwd .. "/rules/evil.lua && : > "
+             .. cwd .. "/rules/evil2.so")
+  local function cli(cmd)
+    local pipe = io.popen("cd " .. cwd .. " && " .. os.getenv("RETAPE") .. " " .. cmd .. " 2>&1; echo \"exit $?\"")
+    local out = pipe:read("a")
+    pipe:close()
+    return out
+  end
+  local out = cli("replay --db " .. db .. " --date 2026-02-02 --rules evil")
+  t.ok(out:find("no ruleset 'evil'", 1, true) and out:find("exit 1", 1, true), "./rules/NAME.lua is not a bundled ruleset", out)
+  out = cli("replay --db " .. db .. " --date 2026-02-02 --rules evil2")
+  t.ok(out:find("no ruleset 'evil2'", 1, true), "./rules/NAME.so is never loaded", out)
+  t.fails(function() return retape.rules.load("../rules/default") end, ".lua", "a path without .lua is refused")
+end
+
+-- shared tables: rule code gets copies; the damage never reaches the engine
+do
+  local key_before = retape.time.ny_date(1770044400000)
+  local p = raw_file(BASE .. [[
+local time = require("retape.time")
+time.ny_date = function() return "1970-01-01" end
+time.to_ny = function() error("broken") end
+string.lower = function() return "x" end
+local ok = pcall(function() getmetatable("").__index.format = function() return "" end end)
+return R
+]])
+  retape.rules.load(p)
+  t.eq(retape.time.ny_date(1770044400000), key_before, "retape.time of the engine unchanged by a rule file")
+  t.eq(("ABC"):lower(), "abc", "string library of the engine unchanged")
+  t.eq(getmetatable(""), false, "the string metatable is locked")
+end
+
+-- rule state in upvalues is not resume-safe: warned about, once
+do
+  local warnings = {}
+  local saved = retape.sandbox.warn
+  retape.sandbox.warn = function(m) warnings[#warnings + 1] = m end
+  local path = rule_file("seen = nil")
+  path = raw_file(BASE .. [[
+local classify = R.classify
+local count = 0
+R.classify = function(d)
+  count = count + 1
+  return classify(d)
+end
+return R
+]])
+  t.eq(run(path), nil, "a rule with an upvalue counter runs")
+  retape.sandbox.warn = saved
+  t.eq(#warnings, 1, "one warning for the upvalue state")
+  t.ok(warnings[1] and warnings[1]:find("upvalue 'count'", 1, true) and warnings[1]:find("--resume", 1, true),
+       "the warning names the upvalue and --resume", warnings[1])
+end
+
+-- after all the hostile rules, the shipped rules in this process give the same results
+do
+  local function fingerprint(state)
+    local kv = assert(retape.kv.open(state))
+    local keys = {}
+    for k, v in kv:scan("timed:") do keys[#keys + 1] = k .. "=" .. v end
+    kv:close()
+    return #keys, retape.ingest.fnv1a32(table.concat(keys, "\n"))
+  end
+  local rp = assert(retape.replay.open { db = db, state = dir .. "/after", rules = "default" })
+  rp:run { date = "2026-02-02" }
+  rp:close()
+  local n1, h1 = fingerprint(dir .. "/after")
+  local out = io.popen(os.getenv("RETAPE") .. " replay --db " .. db .. " --state " .. dir
+                       .. "/fresh --date 2026-02-02 --quiet >/dev/null 2>&1; echo $?"):read("a")
+  local n2, h2 = fingerprint(dir .. "/fresh")
+  t.ok(out:match("^0") and n1 == n2 and h1 == h2 and n1 > 79,
+       "later runs in the same process match a fresh process byte for byte", n1 .. " " .. n2)
+end
 
 os.exit(t.done())

@@ -17,8 +17,8 @@ cat > $T/cases/flaky/case.lua <<'CASE'
 return { receipts = "receipts.jsonl.gz", rules = "rules.lua", runs = { { date = "2026-02-02" } } }
 CASE
 cp tests/fixtures/day-2026-02-02.jsonl.gz $T/cases/flaky/receipts.jsonl.gz
-$RETAPE test --bless $T/cases/flaky > /dev/null
-for i in 1 2 3; do $RETAPE test $T/cases/flaky --repeat 3; done | grep -c '^not ok'
+run $RETAPE test --bless $T/cases/flaky 2>&1 | tail -1
+for i in 1 2 3; do run $RETAPE test $T/cases/flaky --repeat 3 2>/dev/null; done | grep -c '^not ok\|^exit: 1$'
 # the sandbox: rule code cannot keep state in globals
 printf 'local R = require("retape").rules.load("worker-2026-02-02")\ncounter = 1\nreturn R\n' > $T/cases/flaky/rules.lua
 run $RETAPE test $T/cases/flaky

@@ -25,13 +25,13 @@ run $RETAPE replay --db $T/lv.db --date 2026-02-02 --bucket 09:32
 run $RETAPE replay --db $T/lv.db --date 2026-02-02 --max-instructions 0
 run $RETAPE lanes --state $T/lv.db.state --date 2026-02-02 --at 25:30
 # a repeated day replaces itself: same trades, nothing piles up, nothing stale
-$RETAPE trades --state $T/lv.db.state --json > $T/t1.json
+run $RETAPE trades --state $T/lv.db.state --json > $T/t1.json
 run $RETAPE replay --db $T/lv.db --date 2026-02-02 | grep -v '^time '
-$RETAPE trades --state $T/lv.db.state --json > $T/t2.json
+run $RETAPE trades --state $T/lv.db.state --json > $T/t2.json
 cmp $T/t1.json $T/t2.json && echo "trades identical after the repeated day"
 # a one-bucket clean-slate re-run with --no-cascade leaves the ticker's later buckets stale; --refresh recomputes them
 run $RETAPE replay --db $T/lv.db --state $T/one --ticker CLS --date 2026-02-02 --bucket 10:00 --clean-slate --no-cascade --json
 run $RETAPE status --state $T/one
-$RETAPE lanes --state $T/one 2>&1 >/dev/null | cut -c1-60
+run $RETAPE lanes --state $T/one 2>&1 >/dev/null | cut -c1-60
 run $RETAPE replay --db $T/lv.db --state $T/one --refresh | head -1
 run $RETAPE status --state $T/one

@@ -1,24 +1,22 @@
 # report, days --json/--csv, lanes --csv/--json, unified time formats, diff
-# naming A and B, its receipts warning and exit status.  `sep` shows stdout,
-# stderr and the exit code of a command separately.
-sep() { "$@" >$T/out 2>$T/err; echo "exit: $?"; echo "[stdout]"; cat $T/out; echo "[stderr]"; cat $T/err; }
+# naming A and B, its receipts warning and exit status.
 run $RETAPE import --db $T/r.db --quiet tests/fixtures/day-2026-02-02.jsonl.gz
 run $RETAPE run scripts/levels.lua $T/r.db $T/lv.db 2026-02-02
-sep $RETAPE days --db $T/lv.db --json
-sep $RETAPE days --db $T/lv.db --csv
-sep $RETAPE days --db $T/lv.db --json --csv
-$RETAPE replay --db $T/lv.db --state $T/a --date 2026-02-02 --quiet >/dev/null 2>&1
-$RETAPE replay --db $T/lv.db --state $T/a2 --date 2026-02-02 --quiet >/dev/null 2>&1
-$RETAPE replay --db $T/lv.db --state $T/p --date 2026-02-02 --quiet --rules worker-2026-02-02 >/dev/null 2>&1
-$RETAPE replay --db $T/lv.db --state $T/half --date 2026-02-02 --ticker CLS,INTC --quiet >/dev/null 2>&1
-sep $RETAPE lanes --state $T/a --date 2026-02-02 --at 10:00 --csv
-$RETAPE lanes --state $T/a --json | tr '{' '\n' | grep -c '"ticker"'
-$RETAPE lanes --state $T/a --json | tr -d '[]' | tr ',' '\n' | grep -c '^"[A-Z.-]*"$'
+run $RETAPE days --db $T/lv.db --json
+run $RETAPE days --db $T/lv.db --csv
+run $RETAPE days --db $T/lv.db --json --csv
+run $RETAPE replay --db $T/lv.db --state $T/a --date 2026-02-02 --quiet >/dev/null 2>&1
+run $RETAPE replay --db $T/lv.db --state $T/a2 --date 2026-02-02 --quiet >/dev/null 2>&1
+run $RETAPE replay --db $T/lv.db --state $T/p --date 2026-02-02 --quiet --rules worker-2026-02-02 >/dev/null 2>&1
+run $RETAPE replay --db $T/lv.db --state $T/half --date 2026-02-02 --ticker CLS,INTC --quiet >/dev/null 2>&1
+run $RETAPE lanes --state $T/a --date 2026-02-02 --at 10:00 --csv
+run $RETAPE lanes --state $T/a --json | tr '{' '\n' | grep -c '"ticker"'
+run $RETAPE lanes --state $T/a --json | tr -d '[]' | tr ',' '\n' | grep -c '^"[A-Z.-]*"$'
 # times: New York with the zone in text, ISO-8601 with the offset in CSV/JSON
-sep $RETAPE trades --state $T/a --ticker CRVS
-sep $RETAPE trades --state $T/a --ticker CRVS --csv
-sep $RETAPE trades --state $T/a --by history --ticker CRVS
-$RETAPE trades --state $T/a --by history --ticker CRVS --json | grep -o '"time":"[^"]*"'
+run $RETAPE trades --state $T/a --ticker CRVS
+run $RETAPE trades --state $T/a --ticker CRVS --csv
+run $RETAPE trades --state $T/a --by history --ticker CRVS
+run $RETAPE trades --state $T/a --by history --ticker CRVS --json | grep -o '"time":"[^"]*"'
 # Trade By Day marks open positions at each day's close when given the receipts
 run $RETAPE trades --state $T/a --db $T/lv.db --by day | sed -n '/^ticker/,+3p'
 # the report: one file, no network reference, the data model inside
@@ -26,12 +24,12 @@ run $RETAPE report --state $T/a -o $T/a.html | sed "s/, [0-9]* bytes$/, N bytes/
 grep -c 'id="report-data"' $T/a.html
 grep -Eo '(src|href)="[a-z]+:' $T/a.html | sort -u
 grep -o '"win_rate":[0-9.]*' $T/a.html
-$RETAPE report --state $T/a -o $T/vs.html --vs $T/p >/dev/null && grep -o '"same_receipts":[a-z]*' $T/vs.html
-$RETAPE report --state $T/a -o $T/vs2.html --vs $T/half >/dev/null && grep -o '"same_receipts":[a-z]*' $T/vs2.html
-sep $RETAPE report -o $T/x.html
-sep $RETAPE report --state $T/nope -o $T/x.html
-sep $RETAPE report --state $T/a -o $T/no/such/dir/x.html
+run $RETAPE report --state $T/a -o $T/vs.html --vs $T/p >/dev/null && grep -o '"same_receipts":[a-z]*' $T/vs.html
+run $RETAPE report --state $T/a -o $T/vs2.html --vs $T/half >/dev/null && grep -o '"same_receipts":[a-z]*' $T/vs2.html
+run $RETAPE report -o $T/x.html
+run $RETAPE report --state $T/nope -o $T/x.html
+run $RETAPE report --state $T/a -o $T/no/such/dir/x.html
 # diff: A and B named, 0 when equal, 1 when they differ, a warning on stderr
 # when the receipts differ
-sep $RETAPE diff $T/a $T/a2
-sep $RETAPE diff $T/a $T/half
+run $RETAPE diff $T/a $T/a2
+run $RETAPE diff $T/a $T/half

@@ -1,13 +1,12 @@
 # rules show (settings with default, type, meaning), the "unknown setting"
 # error for a misspelled key read in a user rule (user frames first), and
 # log() from rule code going to the trace.
-sep() { "$@" >$T/out 2>$T/err; echo "exit: $?"; echo "[stdout]"; cat $T/out; echo "[stderr]"; cat $T/err; }
 run $RETAPE rules show | sed -n '1,5p'
 run $RETAPE rules show | grep -E '^(corridor\.long\.ltf_max|classify\.trim_completion|fixes\.archive_fill|trade\.trim_default) '
 run $RETAPE rules show worker-2026-02-02 --json | tr '{' '\n' | grep -c '"key"'
 run $RETAPE rules show examples/rules/elite-pullback.lua | grep '^elite_pullback'
-sep $RETAPE rules show no-such-rules
-sep $RETAPE rules
+run $RETAPE rules show no-such-rules
+run $RETAPE rules
 run $RETAPE import --db $T/r.db --quiet tests/fixtures/day-2026-02-02.jsonl.gz
 run $RETAPE run scripts/levels.lua $T/r.db $T/lv.db 2026-02-02
 cat > $T/typo.lua <<'LUA'

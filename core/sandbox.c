@@ -1,0 +1,86 @@
+/*
+ * sandbox.c — the mechanism of the rule sandbox: an accounting allocator
+ * with a cap, the budget arithmetic and the cost of a Lua pattern.  See
+ * sandbox.h; lua_sandbox.c puts it to work (hook, guard, wrappers).
+ */
+#include "sandbox.h"
+
+#include <stdlib.h>
+
+void *retape_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    retape_sandbox *sb = ud;
+    size_t old = ptr ? osize : 0; /* for a new block Lua passes the type in osize */
+    if (nsize == 0) {
+        free(ptr);
+        sb->in_use -= (int64_t)old;
+        return NULL;
+    }
+    if (nsize > old && sb->frame.active) {
+        int64_t limit = sb->frame.mem_base + sb->frame.mem_hard;
+        if (sb->frame.tripped)
+            limit += SANDBOX_GRACE_BYTES;
+        if (sb->in_use + (int64_t)(nsize - old) > limit) {
+            if (!sb->frame.tripped)
+                sb->frame.tripped = SANDBOX_MEMORY;
+            return NULL;
+        }
+    }
+    void *p = realloc(ptr, nsize);
+    if (p)
+        sb->in_use += (int64_t)nsize - (int64_t)old;
+    else if (nsize <= old) /* Lua assumes a shrink never fails */
+        return ptr;
+    return p;
+}
+
+/* a * b, saturating at INT64_MAX (both non-negative). */
+static int64_t mul_sat(int64_t a, int64_t b)
+{
+    if (a != 0 && b > INT64_MAX / a)
+        return INT64_MAX;
+    return a * b;
+}
+
+int64_t retape_sandbox_pattern_cost(const char *pat, size_t plen, size_t subject_len, int plain)
+{
+    int64_t n = (int64_t)subject_len + 1;
+    int special = 0, quantifiers = 0, anchored = plen > 0 && pat[0] == '^';
+    for (size_t i = 0; i < plen && !plain; i++) {
+        char c = pat[i];
+        if (c == '%') {
+            special = 1;
+            if (i + 1 < plen && pat[i + 1] == 'b')
+                quantifiers++; /* %bxy scans the rest of the subject */
+            i++;
+        } else if (c == '*' || c == '+' || c == '-') {
+            special = 1; /* each variable-length item multiplies the backtracking */
+            quantifiers++;
+        } else if (c == '?' || c == '^' || c == '$' || c == '(' || c == ')' || c == '.' || c == '[') {
+            special = 1;
+        }
+    }
+    if (plain || !special)
+        return n;
+    int64_t cost = anchored ? 1 : n;
+    for (int k = 0; k < quantifiers && cost < INT64_MAX; k++)
+        cost = mul_sat(cost, n);
+    return mul_sat(cost, 1 + (int64_t)plen / 8);
+}
+
+int retape_sandbox_charge(retape_sandbox *sb, int64_t cost, int kind)
+{
+    sandbox_frame *f = &sb->frame;
+    if (!f->active)
+        return 0;
+    if (cost < 0 || f->used > INT64_MAX - cost)
+        f->used = INT64_MAX;
+    else
+        f->used += cost;
+    if (f->used > f->budget) {
+        if (!f->tripped)
+            f->tripped = kind;
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,1 @@
+INSERT INTO ingest_receipts VALUES('I:1','II','abc',0,0,'h',NULL,'{}');
