@@ -22,4 +22,10 @@ step "$RETAPE" run scripts/levels.lua "$T/r.db" "$T/lv.db" 2026-02-02 2026-02-03
 step "$RETAPE" replay --db "$T/lv.db" --state "$T/a" --from 2026-02-02 --to 2026-02-03 --quiet
 step "$RETAPE" replay --db "$T/lv.db" --state "$T/b" --from 2026-02-02 --to 2026-02-03 --quiet --rules worker-2026-02-02
 step "$RETAPE" report --state "$T/a" --db "$T/lv.db" --vs "$T/b" -o "$T/report.html"
-RETAPE=$RETAPE CHROMIUM=$(command -v "${CHROMIUM:-chromium}") node tests/browser/report.test.js "$T/report.html" "$T/a" "$SCREENSHOTS"
+# the five setup steps above plus the page's own tests: one plan for the suite
+out=$(RETAPE=$RETAPE CHROMIUM=$(command -v "${CHROMIUM:-chromium}") node tests/browser/report.test.js "$T/report.html" "$T/a" "$SCREENSHOTS")
+status=$?
+grep -v -E '^1\.\.[0-9]+$' <<<"$out"
+plan=$(grep -E '^1\.\.[0-9]+$' <<<"$out" | tail -1 | cut -d. -f3)
+echo "1..$(( ${plan:-0} + 5 ))"
+exit $status

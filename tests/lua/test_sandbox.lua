@@ -213,7 +213,9 @@ do
   local function fingerprint(state)
     local kv = assert(retape.kv.open(state))
     local keys = {}
-    for k, v in kv:scan("timed:") do keys[#keys + 1] = k .. "=" .. v end
+    for _, prefix in ipairs { "v:", "t:", "tk:" } do -- the results: versions, trades, tickers
+      for k, v in kv:scan(prefix) do keys[#keys + 1] = k .. "=" .. v end
+    end
     kv:close()
     return #keys, retape.ingest.fnv1a32(table.concat(keys, "\n"))
   end
