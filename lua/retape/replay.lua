@@ -108,8 +108,13 @@ function M.open(opts)
   self.cascade = opts.cascade ~= false
   -- Rule files from users run under the sandbox limits; the rulesets shipped
   -- with the engine do not pay for the hook unless limits are asked for.
-  local lok, lerr = sandbox.check_limits(opts.limits)
-  if opts.limits and not lok then self:close(); return nil, lerr end
+  if opts.limits then
+    local l = {}
+    for k, v in pairs(opts.limits) do l[k] = math.type(v) == "float" and math.tointeger(v) or v end
+    local lok, lerr = sandbox.check_limits(l)
+    if not lok then self:close(); return nil, lerr end
+    opts.limits = l
+  end
   if opts.limits or not R.trusted then
     self.limits = {}
     for k, v in pairs(sandbox.DEFAULT_LIMITS) do self.limits[k] = (opts.limits or {})[k] or v end
