@@ -39,10 +39,12 @@ static int msghandler(lua_State *L)
     return 1;
 }
 
-/* Calls the function below its nargs arguments under msghandler.  On error
- * stores the message (with traceback) in *errptr and returns -1; nresults
- * are left on the stack on success. */
-static int docall(lua_State *L, int nargs, int nresults, char **errptr)
+/* The one door from C into Lua (declared in lua_common.h; the server's
+ * states use it too): calls the function below its nargs arguments under
+ * msghandler.  On error stores the message (with traceback) in *errptr
+ * (caller frees) and returns -1; nresults are left on the stack on
+ * success.  Never raises. */
+int retape_lua_docall(lua_State *L, int nargs, int nresults, char **errptr)
 {
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, msghandler);
@@ -193,7 +195,7 @@ retape_host *retape_host_new(const retape_host_options *opts, char **errptr)
     }
     lua_pushcfunction(host->L, setup_state);
     lua_pushstring(host->L, host->lua_dir);
-    if (docall(host->L, 1, 0, errptr) != 0) {
+    if (retape_lua_docall(host->L, 1, 0, errptr) != 0) {
         retape_host_free(host);
         return NULL;
     }
@@ -237,7 +239,7 @@ int retape_host_run_file(retape_host *host, const char *path, int argc, char **a
     }
     for (int i = 1; i < argc; i++)
         lua_pushstring(L, argv[i]);
-    return docall(L, argc > 0 ? argc - 1 : 0, 0, errptr);
+    return retape_lua_docall(L, argc > 0 ? argc - 1 : 0, 0, errptr);
 }
 
 int retape_host_run_string(retape_host *host, const char *code, const char *name, char **errptr)
@@ -248,7 +250,7 @@ int retape_host_run_string(retape_host *host, const char *code, const char *name
         lua_pop(L, 1);
         return -1;
     }
-    return docall(L, 0, 0, errptr);
+    return retape_lua_docall(L, 0, 0, errptr);
 }
 
 int retape_host_run_cli(retape_host *host, int argc, char **argv, char **errptr)
@@ -256,7 +258,7 @@ int retape_host_run_cli(retape_host *host, int argc, char **argv, char **errptr)
     lua_State *L = host->L;
     lua_getglobal(L, "require");
     lua_pushliteral(L, "retape.cli");
-    if (docall(L, 1, 1, errptr) != 0)
+    if (retape_lua_docall(L, 1, 1, errptr) != 0)
         return 1;
     lua_getfield(L, -1, "main");
     lua_remove(L, -2);
@@ -265,7 +267,7 @@ int retape_host_run_cli(retape_host *host, int argc, char **argv, char **errptr)
         lua_pushstring(L, argv[i]);
         lua_rawseti(L, -2, i);
     }
-    if (docall(L, 1, 1, errptr) != 0)
+    if (retape_lua_docall(L, 1, 1, errptr) != 0)
         return 1;
     int status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : (lua_toboolean(L, -1) ? 0 : 1);
     if (lua_isnil(L, -1))
@@ -334,7 +336,7 @@ int retape_replay(retape_host *host, const retape_replay_params *params, retape_
     int top = lua_gettop(L);
     lua_pushcfunction(L, replay_call);
     lua_pushlightuserdata(L, (void *)params);
-    if (docall(L, 1, 2, errptr) != 0) {
+    if (retape_lua_docall(L, 1, 2, errptr) != 0) {
         lua_settop(L, top);
         return -1;
     }

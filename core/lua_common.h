@@ -105,6 +105,9 @@ int luaopen_retape_http(lua_State *L);
 /* lua_kv.c: pushes a closed store object; the caller puts a retape_kv in the
  * returned slot and the object owns it from then on. */
 retape_kv **retape_lua_kv_newbox(lua_State *L);
+/* host.c: the one protected call from C into Lua (message handler with
+ * traceback); 0, or -1 with a malloc'd message in *errptr.  Never raises. */
+int retape_lua_docall(lua_State *L, int nargs, int nresults, char **errptr);
 /* Puts every engine module (and cjson) into package.preload. */
 void retape_preload_modules(lua_State *L);
 

@@ -68,36 +68,6 @@ typedef struct cbuf {
     size_t n;
 } cbuf;
 
-/* Message handler: any error value -> string + traceback (as host.c). */
-static int msghandler(lua_State *L)
-{
-    const char *msg = lua_tostring(L, 1);
-    if (msg == NULL) {
-        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-            return 1;
-        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-    }
-    luaL_traceback(L, L, msg, 1);
-    return 1;
-}
-
-/* Calls the function below its nargs arguments under msghandler, in state
- * L (any thread that holds L's mutex).  Returns 0, or -1 with a malloc'd
- * message in *errptr (caller frees).  Never raises. */
-static int docall(lua_State *L, int nargs, char **errptr)
-{
-    int base = lua_gettop(L) - nargs;
-    lua_pushcfunction(L, msghandler);
-    lua_insert(L, base);
-    int status = lua_pcall(L, nargs, 0, base);
-    lua_remove(L, base);
-    if (status != LUA_OK) {
-        set_error(errptr, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "(no message)");
-        lua_pop(L, 1);
-        return -1;
-    }
-    return 0;
-}
 
 /* __gc/__close of a cbuf: frees the buffer (twice is harmless). */
 static int cbuf_gc(lua_State *L)
@@ -172,7 +142,7 @@ static int worker_start(serve_state *s, worker *w, const char *role, char **errp
     lua_pushlightuserdata(w->L, w);
     lua_pushstring(w->L, role);
     char *err = NULL;
-    if (docall(w->L, 3, &err) != 0) {
+    if (retape_lua_docall(w->L, 3, 0, &err) != 0) {
         set_error(errptr, "serve: %s state: %s", role, err);
         free(err);
         return -1;
@@ -287,7 +257,7 @@ static void on_request(void *ctx, const retape_http_request *req, retape_http_re
     lua_pushlightuserdata(w->L, (void *)req);
     lua_pushlightuserdata(w->L, resp);
     char *err = NULL;
-    if (docall(w->L, 3, &err) != 0) {
+    if (retape_lua_docall(w->L, 3, 0, &err) != 0) {
         /* the router answers handler errors itself; this is the router failing */
         fprintf(stderr, "retape serve: %s %s: %s\n", req->method, req->path, err);
         free(err);
@@ -358,7 +328,7 @@ static int l_exclusive(lua_State *L)
     lua_pushlightuserdata(W, out);
     char *err = NULL;
     atomic_store(&s->writing, 1);
-    int rc = docall(W, 4, &err);
+    int rc = retape_lua_docall(W, 4, 0, &err);
     atomic_store(&s->writing, 0);
     lua_settop(W, 0);
     pthread_mutex_unlock(&s->writer.mu);
@@ -491,7 +461,7 @@ static int l_serve(lua_State *L)
     lua_getfield(L, 1, "on_ready");
     if (lua_isfunction(L, -1)) {
         lua_pushinteger(L, retape_http_port(s->srv));
-        if (docall(L, 1, &err) != 0) {
+        if (retape_lua_docall(L, 1, 0, &err) != 0) {
             pthread_sigmask(SIG_SETMASK, &old, NULL);
             serve_teardown(s);
             return push_failure(L, err);
