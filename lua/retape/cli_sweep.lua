@@ -147,7 +147,7 @@ return function(cli)
       end
       if o.keep then
         local kind = fs.kind(o.keep)
-        if kind and kind ~= "directory" then return fail("sweep", o.keep .. " exists and is not a directory") end
+        if kind and kind ~= "dir" then return fail("sweep", o.keep .. " exists and is not a directory") end
         if kind and #(fs.list(o.keep) or {}) > 0 then return fail("sweep", o.keep .. " is not empty (--keep needs a new or empty directory)") end
         local mok, merr = fs.mkdirs(o.keep)
         if not mok then return fail("sweep", merr) end

@@ -264,7 +264,6 @@ end
 -- Variants that fail stop the pass: the error names the variant.
 function M.run(opts)
   local replay = require "retape.replay"
-  local store = require "retape.store"
   local variants = opts.variants or { {} }
   local ok, Rs = pcall(M.rulesets, opts.rules, opts.base, variants)
   if not ok then return nil, Rs end
@@ -311,7 +310,8 @@ function M.run(opts)
         local co = threads[i]
         local rok, a = coroutine.resume(co)
         if not rok then
-          failure = string.format("variant %d (%s): %s", i, list[i].label, tostring(a))
+          -- a bad scope (day, ticker) is the same for every variant: shown as is
+          failure = replay.is_param_error(a) and a or string.format("variant %d (%s): %s", i, list[i].label, tostring(a))
           break
         elseif coroutine.status(co) == "dead" then
           list[i].resp = a
@@ -355,7 +355,6 @@ function M.run(opts)
                 kept = tmp == nil and dir or nil }
   cleanup()
   if tmp then for _, v in ipairs(list) do v.state = nil end end
-  local _ = store
   return res
 end
 
