@@ -159,17 +159,36 @@ end
 ---------------------------------------------------------------------------
 -- the shared source
 
-local function deep_copy(v)
-  if type(v) ~= "table" then return v end
-  local c = {}
-  for k, x in next, v do
-    if type(x) == "table" then c[k] = deep_copy(x) else c[k] = x end
-  end
-  local mt = getmetatable(v)
-  if mt then setmetatable(c, mt) end
-  return c
-end
+-- A deep copy of a decoded payload (C: lua_json.c), one per variant.
+local deep_copy = require("retape.jsonenc").copy
 M.deep_copy = deep_copy
+
+-- What a ruleset writes into its payload below the top level: the nested
+-- tables each variant needs its own copy of (everything else it only reads,
+-- so the variants share it).  A ruleset declares them as R.payload_writes
+-- (a list of top-level keys); the shipped rulesets write only into `flags`.
+-- Without a declaration every variant gets a deep copy of every payload.
+M.SHIPPED_WRITES = { ["worker-2026-02-02"] = { "flags" }, default = { "flags" } }
+
+function M.payload_writes(R)
+  if type(R.payload_writes) == "table" then return R.payload_writes end
+  if R.trusted then return M.SHIPPED_WRITES[R.name] end
+  return nil
+end
+
+-- A variant's copy of a payload: the top level copied, the tables named
+-- in `writes` deep-copied, the other nested tables shared (read-only).
+local function shared_copy(p, writes)
+  local c = {}
+  for k, v in next, p do c[k] = v end
+  for i = 1, #writes do
+    local k = writes[i]
+    local v = c[k]
+    if type(v) == "table" then c[k] = deep_copy(v) end
+  end
+  return setmetatable(c, getmetatable(p))
+end
+M.shared_copy = shared_copy
 
 local Shared = {}
 Shared.__index = Shared
@@ -222,7 +241,8 @@ function Cursor:fetch(n, decode)
     local r = rows[i]
     local c = {}
     for k, v in next, r do c[k] = v end
-    if decode ~= false and type(r.payload) == "table" then c.payload = deep_copy(r.payload)
+    if decode ~= false and type(r.payload) == "table" then
+      c.payload = sh.writes and shared_copy(r.payload, sh.writes) or deep_copy(r.payload)
     elseif decode == false then c.payload = nil end
     out[#out + 1] = c
   end
@@ -279,6 +299,7 @@ function M.run(opts)
   local started = core.monotonic_ms()
   local shared = M.shared(src)
   local list, threads = {}, {}
+  local deep, writes_set = false, {}
   local function cleanup()
     for _, v in ipairs(list) do if v.rp then v.rp:close(); v.rp = nil end end
     src:close()
@@ -290,10 +311,17 @@ function M.run(opts)
                                    script_version = opts.script_version }
     if not rp then cleanup(); return nil, string.format("variant %d: %s", i, oerr) end
     rp.db_path = opts.db -- what a standalone replay records: refresh and explain find the receipts
+    local w = opts.copy ~= "deep" and M.payload_writes(R)
+    if not w then deep = true else for _, k in ipairs(w) do writes_set[k] = true end end
     list[i] = { index = i, overrides = variants[i], label = M.label(variants[i]), state = state, rp = rp }
     local params = { date = opts.date, from = opts.from, to = opts.to, ticker = opts.ticker,
                      clean_slate = opts.clean_slate }
     threads[i] = coroutine.create(function() return rp:run(params) end)
+  end
+  if not deep then
+    shared.writes = {}
+    for k in pairs(writes_set) do shared.writes[#shared.writes + 1] = k end
+    table.sort(shared.writes)
   end
   -- the scheduler: run every variant until it waits for a bucket; load the
   -- earliest bucket asked for; resume the variants waiting on it

@@ -30,6 +30,25 @@ t.eq(sweep.label(g[1]) .. " | " .. sweep.label(g[6]),
   "the first grid key varies slowest")
 t.fails(function() sweep.grid { "late.phase=1,2", "late.phase=3" } end, "given twice", "a key given twice")
 
+-- each variant's own payload ------------------------------------------------
+local copy = require("retape.jsonenc").copy
+local orig = retape.cjson.decode('{"a":1,"flags":{"x":true},"tf_tech":{"30":{"ema":{"stack":2}}},"tp_levels":[{"price":1},{"price":2}]}')
+local c = copy(orig)
+c.flags.x, c.tf_tech["30"].ema.stack, c.tp_levels[2].price = false, -1, 9
+t.eq(string.format("%s %g %g", orig.flags.x, orig.tf_tech["30"].ema.stack, orig.tp_levels[2].price), "true 2 2",
+  "jsonenc.copy: writes into the copy, at any depth, leave the original alone")
+t.eq(string.format("%d %g %s", #c.tp_levels, c.tp_levels[1].price, copy("five")), "2 1 five", "jsonenc.copy: lists and plain values")
+local mt = {}
+t.ok(getmetatable(copy(setmetatable({}, mt))) == mt, "jsonenc.copy keeps metatables (JSON object / array markers)")
+local sc = sweep.shared_copy(orig, { "flags" })
+sc.flags.y, sc.a, sc.ticker = true, 2, "X"
+t.eq(string.format("%s %g %s", orig.flags.y, orig.a, orig.ticker), "nil 1 nil",
+  "shared_copy: the top level and the declared written tables are the variant's own")
+t.ok(sc.tf_tech == orig.tf_tech, "shared_copy: the tables the ruleset only reads are shared")
+t.eq(table.concat(sweep.payload_writes(retape.rules.load("default")), ","), "flags", "the shipped rulesets write only flags")
+t.eq(sweep.payload_writes({ name = "mine", trusted = false }), nil, "a rule file without R.payload_writes: deep copies")
+t.eq(sweep.payload_writes({ name = "mine", trusted = false, payload_writes = { "flags", "x" } })[2], "x", "R.payload_writes declares them")
+
 -- validation before anything runs -----------------------------------------
 local tmp = os.getenv("RETAPE_TEST_TMP") or t.tempdir()
 local receipts = P.receipts_db(tmp)
