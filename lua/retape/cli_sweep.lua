@@ -102,6 +102,7 @@ return function(cli)
       { name = "clean-slate", type = "flag", help = "the scope's tickers start with no position (as replay --clean-slate)" },
       { name = "script-version", arg = "V", help = "keep script_version = V or NULL", default = "2.5.0" },
       { name = "all-versions", type = "flag", help = "no script_version filter" },
+      { name = "report", arg = "FILE.html", help = "also write one HTML page: every variant's equity curve on one chart, and the table" },
       { name = "json", type = "flag", help = "print the table as JSON" },
       { name = "csv", type = "flag", help = "print the table as CSV" },
       { name = "quiet", type = "flag", help = "no progress bar, no throughput line" },
@@ -112,6 +113,7 @@ return function(cli)
       if o.json and o.csv then args.usage_error("give --json or --csv, not both") end
       local oos = o.train or o.test
       if oos and not (o.train and o.test) then args.usage_error("--train and --test go together") end
+      if oos and o.report then args.usage_error("--report goes with --date or --from/--to (one period)") end
       if oos and (o.date or o.from or o.to) then args.usage_error("give --train/--test or --date/--from/--to, not both") end
       if (o.from or o.to) and o.date then args.usage_error("give --date or --from/--to, not both") end
       if (o.from or o.to) and not (o.from and o.to) then args.usage_error("--from and --to go together") end
@@ -158,7 +160,7 @@ return function(cli)
         local last = 0
         local res, err = sweep.run {
           db = o.db, date = date, from = from, to = to, ticker = o.ticker, rules = o.rules, base = base,
-          variants = variants, dir = keep, clean_slate = o.clean_slate,
+          variants = variants, dir = keep, clean_slate = o.clean_slate, trades = o.report and true or nil,
           script_version = (not o.all_versions) and o.script_version or false,
           on_progress = show and function(p)
             local now = core.monotonic_ms()
@@ -196,6 +198,23 @@ return function(cli)
         local _, col = sweep.rank(res.variants, o.sort)
         local rows = {}
         for i, v in ipairs(res.variants) do rows[i] = row_of(v) end
+        if o.report then
+          local cols = { "rank", "var", "trades", "win%", "realized", "unrealized", "total", "max_dd", "pf", "exposure", "overrides" }
+          local cells = {}
+          for i, r in ipairs(rows) do
+            cells[i] = { variant = r.variant, cells = { r.rank, r.variant, r.trades, string.format("%.1f", r.win_rate),
+              group(r.realized), group(r.unrealized), group(r.total), group(r.max_drawdown),
+              r.profit_factor == json.null and "-" or string.format("%.2f", r.profit_factor),
+              string.format("%.1f%%", r.exposure), r.overrides } }
+          end
+          local page = require("retape.sweep.report").html(string.format("retape sweep %s: %d variants, ranked by %s",
+            o.date or (o.from .. ".." .. o.to), #rows, col), res.variants, cells, cols)
+          local fh, ferr = io.open(o.report, "w")
+          if not fh then return fail("sweep", ferr) end
+          fh:write(page)
+          fh:close()
+          if not o.quiet then stderr("report %s: %d variants' equity curves and the table, %d bytes\n", o.report, #rows, #page) end
+        end
         if o.json then out("%s", json.encode(rows, ROW_ORDER)); return 0 end
         if o.csv then out("%s", require("retape.views").csv(CSV_COLUMNS, rows)); return 0 end
         out("sweep %s: %d variants, %d buckets, %s rows read once; ranked by %s", o.date or (o.from .. ".." .. o.to),

@@ -279,6 +279,7 @@ end
 --              directory removed afterwards
 --   script_version, clean_slate, batch   as retape.replay
 --   on_progress function{bucket, index, total, rows, variants}
+--   trades     true: keep each variant's trades (v.trades), for the equity chart
 -- result: { variants = { {index, overrides, label, state, resp, metrics}, ... },
 --           rows, buckets, reads, ms }
 -- Variants that fail stop the pass: the error names the variant.
@@ -377,6 +378,7 @@ function M.run(opts)
   for _, v in ipairs(list) do
     local trades = results.trades(v.rp.store)
     v.metrics = M.figures(trades, shared.loaded)
+    if opts.trades then v.trades = trades end
     v.rp:close(); v.rp = nil
   end
   local res = { variants = list, rows = shared.reads, buckets = #shared.loaded, ms = core.monotonic_ms() - started,

@@ -141,6 +141,16 @@ t.eq(string.format("%d %.0f %.0f %.1f %.1f", f.trades, r0(f.total), r0(f.max_dra
 local tot = metrics.totals(retape.results.trades(assert(retape.store.open(by_index[5].state, true))))
 t.eq(by_index[5].metrics.realized, tot.realized, "realized P&L is retape.metrics.totals'")
 
+-- the equity chart of --report -------------------------------------------------
+local rep = require "retape.sweep.report"
+local with_trades = assert(sweep.run { db = db, date = D1, variants = { variants[1], variants[5] }, trades = true })
+local curves = rep.curves(with_trades.variants)
+local c1 = metrics.equity(with_trades.variants[1].trades)
+t.ok(#c1 > 1 and #curves[1] == #c1 and curves[1][#c1][2] == c1[#c1][2], "--report: a variant's curve is metrics.equity of its trades", #c1)
+local page = rep.html("t", with_trades.variants, {}, {})
+local _, lines = page:gsub('<polyline class="variant"', "")
+t.eq(lines, 2, "--report: one curve per variant on the chart")
+
 -- ranking --------------------------------------------------------------------
 sweep.rank(res.variants, "total")
 local ok_desc = true

@@ -17,6 +17,13 @@ cmp $T/s1.json $T/r1.json && cmp $T/s6.json $T/r6.json && echo "trades --json: v
 $RETAPE diff $T/k/v06 $T/a6 >/dev/null 2>&1; echo "diff of variant 6 and its replay: exit $?"
 sep $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16,22 --sort max_drawdown --json --quiet
 sep $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16,22 --sort trades:asc --csv --quiet
+# --report: one page, every variant's equity curve on one chart, the table, no network reference
+sep $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16..24:4 --report $T/sw.html
+grep -c 'class="variant"' $T/sw.html
+grep -o 'data-variant="[0-9]*"' $T/sw.html | tr '\n' ' '; echo
+grep -c '<tr><td><span' $T/sw.html
+grep -Eo '(src|href)="[a-z]+:' $T/sw.html | sort -u
+sep $RETAPE sweep --db $T/lv.db --train 2026-02-02 --test 2026-02-03 --grid late.phase=0.5,0.6 --report $T/x.html
 # out of sample: chosen on one day, every variant on the next
 sep $RETAPE sweep --db $T/lv.db --train 2026-02-02 --test 2026-02-03 --grid corridor.long.ltf_max=16..24:4 --quiet
 cat > $T/grid.lua <<'G'
