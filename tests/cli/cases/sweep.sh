@@ -18,7 +18,8 @@ $RETAPE diff $T/k/v06 $T/a6 >/dev/null 2>&1; echo "diff of variant 6 and its rep
 sep $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16,22 --sort max_drawdown --json --quiet
 sep $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16,22 --sort trades:asc --csv --quiet
 # --report: one page, every variant's equity curve on one chart, the table, no network reference
-sep $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16..24:4 --report $T/sw.html
+$RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16..24:4 --report $T/sw.html >$T/out 2>$T/err
+echo "exit: $?"; head -2 $T/out; sed -E 's/[0-9][0-9,.]* (s|rows|variant-rows|bytes)\b/N \1/g' $T/err
 grep -c 'class="variant"' $T/sw.html
 grep -o 'data-variant="[0-9]*"' $T/sw.html | tr '\n' ' '; echo
 grep -c '<tr><td><span' $T/sw.html
