@@ -2,7 +2,7 @@
 -- pass.
 --
 --   local sweep = require "retape.sweep"
---   local variants = sweep.grid { "corridor.long.ltf_max=20,25,30", "trade.risk_pct=0.5..1.5:0.5" }
+--   local variants = sweep.grid { "corridor.long.ltf_max=20,25,30", "late.phase=0.6..0.8:0.1" }
 --   local res = assert(sweep.run { db = "lv.db", from = "2026-02-02", to = "2026-02-06",
 --                                  rules = "default", variants = variants })
 --   for _, v in ipairs(res.variants) do print(v.label, v.metrics.total) end
@@ -13,7 +13,9 @@
 -- retape.source: buckets(scope), cursor(bucket, scope) -> fetch(n) / close,
 -- snapshot(hold).  A bucket's rows are read and decoded ONCE from the real
 -- source when every running variant has asked for it; each variant gets its
--- own deep copy of each payload (rules write into it); a variant that asks
+-- own copy of each payload's top level and of the nested tables the ruleset
+-- writes into (R.payload_writes; a deep copy when it does not say), sharing
+-- the nested tables it only reads; a variant that asks
 -- for a bucket not loaded yet yields to the scheduler; a bucket's rows are
 -- dropped when the next one is loaded.  Memory: one bucket of payloads plus
 -- the variants' own state.  So each variant's store is, by construction,
@@ -143,6 +145,9 @@ end
 -- variant's applied.  Every variant is checked before any runs; an error
 -- names the variant: "variant 3 (a.b=x): --grid: unknown setting ...".
 function M.rulesets(spec, base, variants)
+  if spec ~= nil and type(spec) ~= "string" then
+    error("sweep: rules must be a ruleset name or a .lua file (each variant loads its own copy)", 0)
+  end
   local list = {}
   for i, o in ipairs(variants) do
     local R = rules.load(spec)
@@ -272,7 +277,7 @@ end
 -- run(opts) -> result | nil, message.  opts:
 --   db         receipts SQLite file
 --   date | from, to, ticker   the scope (as retape.replay's run)
---   rules      ruleset name, path or table spec (each variant loads its own copy)
+--   rules      ruleset name or .lua path (each variant loads its own copy)
 --   base       {["a.b"] = v} overrides for every variant (--set)
 --   variants   list of override tables (the grid)
 --   dir        where the variants' stores go (DIR/v01 ...); default a temp
@@ -302,6 +307,10 @@ function M.run(opts)
   local list, threads = {}, {}
   local deep, writes_set = false, {}
   local function cleanup()
+    -- variants left waiting (another one failed): close their pending cursors
+    for _, co in ipairs(threads) do
+      if coroutine.status(co) == "suspended" then coroutine.close(co) end
+    end
     for _, v in ipairs(list) do if v.rp then v.rp:close(); v.rp = nil end end
     src:close()
     if tmp then fs.remove_tree(tmp) end

@@ -68,6 +68,8 @@ bad({ { ["fixes.both_crossed"] = "pessimistic" }, { ["fixes.both_crossed"] = "op
   "variant 2 (fixes.both_crossed=optimist): --grid: setting 'fixes.both_crossed' is one of pessimistic, optimistic",
   "an enum value out of range")
 bad({ { late = { phasee = 0.5 } } }, "unknown setting 'late.phasee'", "nested override tables are checked too")
+local res0, err0 = sweep.run { db = db, date = D1, rules = retape.rules.load("default"), variants = { {}, {} }, dir = never }
+t.ok(res0 == nil and tostring(err0):find("each variant loads its own copy", 1, true), "a ruleset table is refused: variants cannot share one", err0)
 t.eq(retape.fs.kind(never), nil, "nothing ran: no store was created")
 
 -- one pass, byte-identical to standalone replays ----------------------------
