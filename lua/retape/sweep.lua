@@ -27,6 +27,8 @@ local json = require "retape.json"
 local core = require "retape.core"
 local fs = require "retape.fs"
 local metrics = require "retape.metrics"
+local kv = require "retape.kv"
+local store = require "retape.store"
 
 local M = {}
 
@@ -274,6 +276,10 @@ end
 ---------------------------------------------------------------------------
 -- one pass
 
+-- Memtable of each variant's store (MB): RocksDB's default, 64 MB, times
+-- 64 variants would hold gigabytes of results in memory.
+M.WRITE_BUFFER_MB = 8
+
 -- run(opts) -> result | nil, message.  opts:
 --   db         receipts SQLite file
 --   date | from, to, ticker   the scope (as retape.replay's run)
@@ -283,6 +289,7 @@ end
 --   dir        where the variants' stores go (DIR/v01 ...); default a temp
 --              directory removed afterwards
 --   script_version, clean_slate, batch   as retape.replay
+--   write_buffer_mb  memtable of each variant's store (default M.WRITE_BUFFER_MB)
 --   on_progress function{bucket, index, total, rows, variants}
 --   trades     true: keep each variant's trades (v.trades), for the equity chart
 -- result: { variants = { {index, overrides, label, state, resp, metrics}, ... },
@@ -311,19 +318,31 @@ function M.run(opts)
     for _, co in ipairs(threads) do
       if coroutine.status(co) == "suspended" then coroutine.close(co) end
     end
-    for _, v in ipairs(list) do if v.rp then v.rp:close(); v.rp = nil end end
+    for _, v in ipairs(list) do
+      if v.rp then v.rp:close(); v.rp = nil end
+      if v.store then v.store:close(); v.store = nil end
+      if v.kv then v.kv:close(); v.kv = nil end
+    end
     src:close()
     if tmp then fs.remove_tree(tmp) end
   end
   for i, R in ipairs(Rs) do
     local state = string.format("%s/v%02d", dir, i)
-    local rp, oerr = replay.open { db = shared, state = state, rules = R, batch = opts.batch,
+    -- many stores at once: smaller memtables bound the memory per variant
+    local handle, kerr = kv.open(state, { write_buffer_mb = opts.write_buffer_mb or M.WRITE_BUFFER_MB })
+    if not handle then cleanup(); return nil, string.format("variant %d: %s", i, kerr) end
+    local st, serr = store.open(handle)
+    if not st then handle:close(); cleanup(); return nil, string.format("variant %d: %s", i, serr) end
+    st.path = state
+    list[i] = { index = i, kv = handle, store = st }
+    local rp, oerr = replay.open { db = shared, state = st, rules = R, batch = opts.batch,
                                    script_version = opts.script_version }
     if not rp then cleanup(); return nil, string.format("variant %d: %s", i, oerr) end
     rp.db_path = opts.db -- what a standalone replay records: refresh and explain find the receipts
     local w = opts.copy ~= "deep" and M.payload_writes(R)
     if not w then deep = true else for _, k in ipairs(w) do writes_set[k] = true end end
-    list[i] = { index = i, overrides = variants[i], label = M.label(variants[i]), state = state, rp = rp }
+    local v = list[i]
+    v.overrides, v.label, v.state, v.rp = variants[i], M.label(variants[i]), state, rp
     local params = { date = opts.date, from = opts.from, to = opts.to, ticker = opts.ticker,
                      clean_slate = opts.clean_slate }
     threads[i] = coroutine.create(function() return rp:run(params) end)
@@ -389,6 +408,8 @@ function M.run(opts)
     v.metrics = M.figures(trades, shared.loaded)
     if opts.trades then v.trades = trades end
     v.rp:close(); v.rp = nil
+    v.store:close(); v.store = nil
+    v.kv:close(); v.kv = nil
   end
   local res = { variants = list, rows = shared.reads, buckets = #shared.loaded, ms = core.monotonic_ms() - started,
                 kept = tmp == nil and dir or nil }
