@@ -390,9 +390,13 @@ function M.run(opts)
       if c.bucket == want.bucket and c.key == want.key then waiting[i] = nil; runnable[i] = true end
     end
     if opts.on_progress then
-      if not total_buckets then
-        total_buckets = 0
-        for _, l in pairs(shared.lists) do total_buckets = math.max(total_buckets, #l) end
+      if not total_buckets then -- the buckets of the scope, as the replays walk them
+        local scopem = require "retape.scope"
+        local sok, sc = pcall(scopem.resolve, { date = opts.date, from = opts.from, to = opts.to, ticker = opts.ticker },
+          shared, list[1].rp.script_version)
+        local wok, work = false, nil
+        if sok then wok, work = pcall(scopem.work, sc, shared) end
+        total_buckets = wok and #work or 0
       end
       opts.on_progress { bucket = want.bucket, index = index, total = math.max(total_buckets, index),
                          rows = shared.reads, variants = #list }

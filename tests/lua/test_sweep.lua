@@ -76,9 +76,9 @@ t.eq(retape.fs.kind(never), nil, "nothing ran: no store was created")
 local variants = sweep.grid { "corridor.long.ltf_max=16..24:2" }
 local dir = t.tempdir() .. "/sw"
 assert(retape.fs.mkdirs(dir))
-local progress = 0
+local progress, last_total = 0, nil
 local res, err = sweep.run { db = db, from = D1, to = D2, variants = variants, dir = dir,
-                             on_progress = function() progress = progress + 1 end }
+                             on_progress = function(p) progress, last_total = progress + 1, p.total end }
 t.ok(res ~= nil, "a sweep of 5 variants over two days runs", err)
 local src = assert(retape.source.open(db))
 local rows, nb = 0, 0
@@ -90,7 +90,8 @@ for _, d in ipairs { D1, D2 } do
 end
 src:close()
 t.eq(res.rows, rows, "every receipt of the scope read and decoded once for all the variants")
-t.eq(res.buckets .. " " .. progress, nb .. " " .. nb, "one progress call per bucket of the pass")
+t.eq(res.buckets .. " " .. progress .. " " .. tostring(last_total), nb .. " " .. nb .. " " .. nb,
+  "one progress call per bucket of the pass, out of the buckets of both days")
 
 local function results(d)
   local kv = assert(retape.kv.open(d))
