@@ -49,6 +49,13 @@ t.eq(table.concat(sweep.payload_writes(retape.rules.load("default")), ","), "fla
 t.eq(sweep.payload_writes({ name = "mine", trusted = false }), nil, "a rule file without R.payload_writes: deep copies")
 t.eq(sweep.payload_writes({ name = "mine", trusted = false, payload_writes = { "flags", "x" } })[2], "x", "R.payload_writes declares them")
 
+-- each variant's store: a small memtable
+local kdir = t.tempdir() .. "/kv"
+local h = retape.kv.open(kdir, { write_buffer_mb = 1 })
+t.ok(h and h:put("a", string.rep("x", 3 << 20)) and h:get("a") == string.rep("x", 3 << 20), "kv.open with write_buffer_mb: a store")
+if h then h:close() end
+t.fails(function() retape.kv.open(kdir, { write_buffer_mb = -1 }) end, "write_buffer_mb must be 0..4096", "a bad memtable size")
+
 -- validation before anything runs -----------------------------------------
 local tmp = os.getenv("RETAPE_TEST_TMP") or t.tempdir()
 local receipts = P.receipts_db(tmp)
