@@ -51,6 +51,13 @@ static int kv_error(char **errptr, const char *what, const char *dir, char *rock
 
 retape_kv *retape_kv_open(const char *dir, char **errptr)
 {
+    return retape_kv_open_sized(dir, 0, errptr);
+}
+
+/* Opens a store with a memtable of write_buffer_bytes (0: the default).
+ * Returns NULL with *errptr (malloc'd) on failure. */
+retape_kv *retape_kv_open_sized(const char *dir, size_t write_buffer_bytes, char **errptr)
+{
     retape_kv *kv = calloc(1, sizeof *kv);
     if (!kv) {
         set_error(errptr, "out of memory");
@@ -61,6 +68,8 @@ retape_kv *retape_kv_open(const char *dir, char **errptr)
     /* Keep the store directory small and quiet: one info log, no stats dumps. */
     rocksdb_options_set_keep_log_file_num(kv->options, 1);
     rocksdb_options_set_stats_dump_period_sec(kv->options, 0);
+    if (write_buffer_bytes > 0)
+        rocksdb_options_set_write_buffer_size(kv->options, write_buffer_bytes);
     kv->read = rocksdb_readoptions_create();
     kv->write = rocksdb_writeoptions_create();
     char *err = NULL;

@@ -6,6 +6,7 @@
  *
  *   jsonenc.setup(raw_mt, object_mt, null)   -- once, by retape.json
  *   jsonenc.encode(value, ranks) -> text      -- ranks: {key = position}
+ *   jsonenc.copy(value) -> deep copy           -- a decoded payload, per sweep variant
  *
  * Object keys come out by rank (keys listed in `ranks` first, in that
  * order), then byte order; numbers as the shortest text that reads back to
@@ -441,13 +442,60 @@ static int l_pick(lua_State *L)
     return 1;
 }
 
+/* Pushes a deep copy of the table at idx: every nested table copied (with
+ * its metatable), every other value shared (strings, numbers, the JSON null
+ * light userdata).  Each table is presized from a first pass over its keys.
+ * Raises past MAX_DEPTH (a cycle); holds no C memory when it does. */
+static void push_deep_copy(lua_State *L, int idx, int depth)
+{
+    if (depth > MAX_DEPTH)
+        luaL_error(L, "copy: tables nested deeper than %d (a cycle?)", MAX_DEPTH);
+    luaL_checkstack(L, 6, "copy");
+    idx = lua_absindex(L, idx);
+    int narr = (int)lua_rawlen(L, idx), nall = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        nall++;
+        lua_pop(L, 1);
+    }
+    lua_createtable(L, narr, nall > narr ? nall - narr : 0);
+    int out = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            push_deep_copy(L, -1, depth + 1);
+            lua_remove(L, -2);
+        }
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, out);
+    }
+    if (lua_getmetatable(L, idx))
+        lua_setmetatable(L, out);
+}
+
+/* jsonenc.copy(value) -> a deep copy of a decoded JSON value (tables copied,
+ * anything else returned as is): what a sweep hands each variant, so a
+ * ruleset writing into its payload never touches another variant's. */
+static int l_copy(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    if (lua_type(L, 1) != LUA_TTABLE) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    push_deep_copy(L, 1, 0);
+    return 1;
+}
+
 int luaopen_retape_jsonenc(lua_State *L)
 {
     luaL_newmetatable(L, OUT_MT);
     lua_pushcfunction(L, out_gc);
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
-    static const luaL_Reg fns[] = {{"setup", l_setup}, {"extract", l_extract}, {"pick", l_pick}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"setup", l_setup}, {"extract", l_extract}, {"pick", l_pick}, {"copy", l_copy},
+                                   {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;
 }

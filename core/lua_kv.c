@@ -67,16 +67,24 @@ static void iter_release(iter_box *ib)
     ib->owner = NULL;
 }
 
-/* kv.open(dir) -> store | nil, message */
+/* kv.open(dir [, {write_buffer_mb = N}]) -> store | nil, message */
 static int l_open(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1);
+    lua_Integer buffer_mb = 0;
+    if (!lua_isnoneornil(L, 2)) { /* {write_buffer_mb = N}: checked before anything is allocated */
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lua_getfield(L, 2, "write_buffer_mb");
+        buffer_mb = luaL_optinteger(L, -1, 0);
+        luaL_argcheck(L, buffer_mb >= 0 && buffer_mb <= 4096, 2, "write_buffer_mb must be 0..4096");
+        lua_pop(L, 1);
+    }
     kv_box *box = lua_newuserdatauv(L, sizeof *box, 0);
     box->kv = NULL;
     box->iters = NULL;
     luaL_setmetatable(L, KV_MT);
     char *err = NULL;
-    box->kv = retape_kv_open(dir, &err);
+    box->kv = retape_kv_open_sized(dir, (size_t)buffer_mb << 20, &err);
     if (!box->kv)
         return push_failure(L, err);
     return 1;

@@ -149,6 +149,10 @@ typedef struct retape_kv_iter retape_kv_iter;
  * process (or another handle of this one) fails at once with a message that
  * says so; it never waits. */
 retape_kv *retape_kv_open(const char *dir, char **errptr);
+/* The same with a memtable of write_buffer_bytes (0 = RocksDB's default,
+ * 64 MB): many stores open at once (a sweep's variants) keep their memory
+ * bounded by flushing earlier. */
+retape_kv *retape_kv_open_sized(const char *dir, size_t write_buffer_bytes, char **errptr);
 void retape_kv_close(retape_kv *kv);
 
 /* 1 = found (*val malloc'd, caller frees with retape_free), 0 = absent, -1 = error. */

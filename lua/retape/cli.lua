@@ -220,6 +220,7 @@ require("retape.cli_results")(M)
 require("retape.cli_regress")(M)
 require("retape.cli_report")(M) -- report, rules show
 require("retape.cli_serve")(M)
+require("retape.cli_sweep")(M) -- sweep
 
 ---------------------------------------------------------------------------
 

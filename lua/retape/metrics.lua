@@ -135,4 +135,38 @@ function M.equity(trades)
   return curve, dd
 end
 
+-- exposure(trades, buckets) -> share (0..1) of the buckets (sorted ms
+-- starts, the buckets with receipts) during which at least one trade was open (a trade
+-- counts from its entry bucket up to, not including, its exit bucket; a
+-- trade opened and closed in one bucket counts that bucket).
+function M.exposure(trades, buckets)
+  local nb = #buckets
+  if nb == 0 then return 0 end
+  local function first_at_or_after(ms) -- index of the first bucket >= ms (nb + 1 if none)
+    local lo, hi = 1, nb + 1
+    while lo < hi do
+      local mid = (lo + hi) // 2
+      if buckets[mid] >= ms then hi = mid else lo = mid + 1 end
+    end
+    return lo
+  end
+  local delta = {}
+  for _, t in ipairs(trades) do
+    if t.entry_ts then
+      local si = first_at_or_after(t.entry_ts - t.entry_ts % 300000)
+      local x = M.exit_ts(t)
+      local xi = x and first_at_or_after(x - x % 300000) or nb + 1
+      if xi <= si then xi = si + 1 end
+      delta[si] = (delta[si] or 0) + 1
+      delta[xi] = (delta[xi] or 0) - 1
+    end
+  end
+  local open, busy = 0, 0
+  for i = 1, nb do
+    open = open + (delta[i] or 0)
+    if open > 0 then busy = busy + 1 end
+  end
+  return busy / nb
+end
+
 return M

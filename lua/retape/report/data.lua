@@ -180,38 +180,8 @@ local function lane_history(logs, R)
   return buckets, tickers, strip
 end
 
--- Share of buckets during which at least one trade was open (a trade
--- counts from its entry bucket up to, not including, its exit bucket; a
--- trade opened and closed in one bucket counts that bucket).
-local function exposure(trades, buckets)
-  local nb = #buckets
-  if nb == 0 then return 0 end
-  local function first_at_or_after(ms) -- index of the first bucket >= ms (nb + 1 if none)
-    local lo, hi = 1, nb + 1
-    while lo < hi do
-      local mid = (lo + hi) // 2
-      if buckets[mid] >= ms then hi = mid else lo = mid + 1 end
-    end
-    return lo
-  end
-  local delta = {}
-  for _, t in ipairs(trades) do
-    if t.entry_ts then
-      local si = first_at_or_after(t.entry_ts - t.entry_ts % BUCKET)
-      local x = metrics.exit_ts(t)
-      local xi = x and first_at_or_after(x - x % BUCKET) or nb + 1
-      if xi <= si then xi = si + 1 end
-      delta[si] = (delta[si] or 0) + 1
-      delta[xi] = (delta[xi] or 0) - 1
-    end
-  end
-  local open, busy = 0, 0
-  for i = 1, nb do
-    open = open + (delta[i] or 0)
-    if open > 0 then busy = busy + 1 end
-  end
-  return busy / nb
-end
+-- Share of buckets during which a trade was open: retape.metrics.exposure.
+local exposure = metrics.exposure
 
 -- Realized P&L per New York day with counts (By Day's figures); with a
 -- receipts database, open positions marked at each day's close.

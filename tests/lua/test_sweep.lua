@@ -1,0 +1,195 @@
+-- test_sweep.lua — retape.sweep: grids (lists, ranges, the cartesian
+-- product), every variant checked before anything runs, one pass whose
+-- variants' stores are byte-identical to standalone replays of each variant
+-- (first, middle and last of a grid; real receipts with synthetic levels over
+-- two days), each receipt read once, the figures the report shows, ranking.
+local t = require "tap"
+local retape = require "retape"
+local P = require "parity"
+local sweep = require "retape.sweep"
+local metrics = require "retape.metrics"
+
+-- grids ----------------------------------------------------------------
+local k, v = sweep.parse_grid("corridor.long.ltf_max=20,25,30")
+t.eq(k .. " " .. table.concat(v, ","), "corridor.long.ltf_max 20,25,30", "a list of values")
+t.eq(math.type(v[1]), "integer", "integers stay integers (as --set types them)")
+k, v = sweep.parse_grid("late.phase=0.5..0.8:0.1")
+t.eq(table.concat(v, ","), "0.5,0.6,0.7,0.8", "a number range LO..HI:STEP, decimal steps without float noise")
+k, v = sweep.parse_grid("classify.p1_score=70..80:5")
+t.eq(table.concat(v, ",") .. " " .. math.type(v[2]), "70,75,80 integer", "an integer range gives integers")
+k, v = sweep.parse_grid("fixes.both_crossed=pessimistic,optimistic")
+t.eq(v[2], "optimistic", "strings")
+t.fails(function() sweep.parse_grid("late.phase") end, "expected KEY=V1,V2", "a grid without values")
+t.fails(function() sweep.parse_grid("late.phase=1..0:0.1") end, "HI is below LO", "a reversed range")
+t.fails(function() sweep.parse_grid("late.phase=0..1:0") end, "STEP must be positive", "a zero step")
+t.fails(function() sweep.parse_grid("late.phase=1,,2") end, "an empty value", "an empty value in a list")
+local g = sweep.grid { "corridor.long.ltf_max=20,25,30", "fixes.both_crossed=pessimistic,optimistic" }
+t.eq(#g, 6, "the cartesian product: 3 x 2 variants")
+t.eq(sweep.label(g[1]) .. " | " .. sweep.label(g[6]),
+  "corridor.long.ltf_max=20 fixes.both_crossed=pessimistic | corridor.long.ltf_max=30 fixes.both_crossed=optimistic",
+  "the first grid key varies slowest")
+t.fails(function() sweep.grid { "late.phase=1,2", "late.phase=3" } end, "given twice", "a key given twice")
+
+-- each variant's own payload ------------------------------------------------
+local copy = require("retape.jsonenc").copy
+local orig = retape.cjson.decode('{"a":1,"flags":{"x":true},"tf_tech":{"30":{"ema":{"stack":2}}},"tp_levels":[{"price":1},{"price":2}]}')
+local c = copy(orig)
+c.flags.x, c.tf_tech["30"].ema.stack, c.tp_levels[2].price = false, -1, 9
+t.eq(string.format("%s %g %g", orig.flags.x, orig.tf_tech["30"].ema.stack, orig.tp_levels[2].price), "true 2 2",
+  "jsonenc.copy: writes into the copy, at any depth, leave the original alone")
+t.eq(string.format("%d %g %s", #c.tp_levels, c.tp_levels[1].price, copy("five")), "2 1 five", "jsonenc.copy: lists and plain values")
+local mt = {}
+t.ok(getmetatable(copy(setmetatable({}, mt))) == mt, "jsonenc.copy keeps metatables (JSON object / array markers)")
+local sc = sweep.shared_copy(orig, { "flags" })
+sc.flags.y, sc.a, sc.ticker = true, 2, "X"
+t.eq(string.format("%s %g %s", orig.flags.y, orig.a, orig.ticker), "nil 1 nil",
+  "shared_copy: the top level and the declared written tables are the variant's own")
+t.ok(sc.tf_tech == orig.tf_tech, "shared_copy: the tables the ruleset only reads are shared")
+t.eq(table.concat(sweep.payload_writes(retape.rules.load("default")), ","), "flags", "the shipped rulesets write only flags")
+t.eq(sweep.payload_writes({ name = "mine", trusted = false }), nil, "a rule file without R.payload_writes: deep copies")
+t.eq(sweep.payload_writes({ name = "mine", trusted = false, payload_writes = { "flags", "x" } })[2], "x", "R.payload_writes declares them")
+
+-- each variant's store: a small memtable
+local kdir = t.tempdir() .. "/kv"
+local h = retape.kv.open(kdir, { write_buffer_mb = 1 })
+t.ok(h and h:put("a", string.rep("x", 3 << 20)) and h:get("a") == string.rep("x", 3 << 20), "kv.open with write_buffer_mb: a store")
+if h then h:close() end
+t.fails(function() retape.kv.open(kdir, { write_buffer_mb = -1 }) end, "write_buffer_mb must be 0..4096", "a bad memtable size")
+
+-- validation before anything runs -----------------------------------------
+local tmp = os.getenv("RETAPE_TEST_TMP") or t.tempdir()
+local receipts = P.receipts_db(tmp)
+local D1, D2 = "2026-02-02", "2026-02-03"
+local db = P.levels_db(receipts, t.tempdir(), { { day = D1, synthetic_inputs = P.synth_levels(receipts, D1) },
+                                               { day = D2, synthetic_inputs = P.synth_levels(receipts, D2) } })
+local never = t.tempdir() .. "/never"
+local function bad(variants, frag, what)
+  local res, err = sweep.run { db = db, date = D1, variants = variants, dir = never }
+  t.ok(res == nil and tostring(err):find(frag, 1, true) ~= nil, what, err)
+end
+bad({ { ["corridor.long.ltf_max"] = 20 }, { ["corridor.long.ltf_maxx"] = 20 } },
+  "variant 2 (corridor.long.ltf_maxx=20): --grid: unknown setting 'corridor.long.ltf_maxx' (did you mean corridor.long.ltf_max",
+  "an unknown key names the variant and the close matches")
+bad({ { ["corridor.long.ltf_max"] = 20.5 } }, "setting 'corridor.long.ltf_max' expects an integer", "a wrong type")
+bad({ { ["fixes.both_crossed"] = "pessimistic" }, { ["fixes.both_crossed"] = "optimist" } },
+  "variant 2 (fixes.both_crossed=optimist): --grid: setting 'fixes.both_crossed' is one of pessimistic, optimistic",
+  "an enum value out of range")
+bad({ { late = { phasee = 0.5 } } }, "unknown setting 'late.phasee'", "nested override tables are checked too")
+local res0, err0 = sweep.run { db = db, date = D1, rules = retape.rules.load("default"), variants = { {}, {} }, dir = never }
+t.ok(res0 == nil and tostring(err0):find("each variant loads its own copy", 1, true), "a ruleset table is refused: variants cannot share one", err0)
+t.eq(retape.fs.kind(never), nil, "nothing ran: no store was created")
+
+-- one pass, byte-identical to standalone replays ----------------------------
+local variants = sweep.grid { "corridor.long.ltf_max=16..24:2" }
+local dir = t.tempdir() .. "/sw"
+assert(retape.fs.mkdirs(dir))
+local progress, last_total = 0, nil
+local res, err = sweep.run { db = db, from = D1, to = D2, variants = variants, dir = dir,
+                             on_progress = function(p) progress, last_total = progress + 1, p.total end }
+t.ok(res ~= nil, "a sweep of 5 variants over two days runs", err)
+local src = assert(retape.source.open(db))
+local rows, nb = 0, 0
+for _, d in ipairs { D1, D2 } do
+  local open, close = retape.time.session(d)
+  for _, b in ipairs(assert(src:buckets { from = open, to = close, script_version = "2.5.0" })) do
+    rows, nb = rows + b.count, nb + 1
+  end
+end
+src:close()
+t.eq(res.rows, rows, "every receipt of the scope read and decoded once for all the variants")
+t.eq(res.buckets .. " " .. progress .. " " .. tostring(last_total), nb .. " " .. nb .. " " .. nb,
+  "one progress call per bucket of the pass, out of the buckets of both days")
+
+local function results(d)
+  local kv = assert(retape.kv.open(d))
+  local parts = {}
+  for _, prefix in ipairs { "v:", "t:", "tk:" } do
+    for key, val in kv:scan(prefix) do parts[#parts + 1] = key .. "=" .. val end
+  end
+  kv:close()
+  return parts
+end
+local function first_difference(a, b)
+  for i = 1, math.max(#a, #b) do
+    if a[i] ~= b[i] then return string.format("entry %d:\n sweep: %s\n alone: %s", i, (a[i] or "(none)"):sub(1, 200),
+      (b[i] or "(none)"):sub(1, 200)) end
+  end
+end
+local by_index = {}
+for _, x in ipairs(res.variants) do by_index[x.index] = x end
+local trade_counts = {}
+for _, i in ipairs { 1, 3, 5 } do
+  local R = retape.rules.load("default")
+  retape.rules.apply_overrides(R, variants[i], "--set")
+  local alone = t.tempdir() .. "/alone"
+  local rp = assert(retape.replay.open { db = db, state = alone, rules = R })
+  rp:run { from = D1, to = D2 }
+  local json_alone = retape.json.encode(retape.results.trades(rp.store), R.trade_order)
+  rp:close()
+  local a, b = results(by_index[i].state), results(alone)
+  local diff = first_difference(a, b)
+  t.ok(#a > 0 and diff == nil, string.format("variant %d (%s): its store's v:, t:, tk: keys are byte-identical to a standalone replay",
+    i, by_index[i].label), diff)
+  local st = assert(retape.store.open(by_index[i].state, true))
+  local json_sweep = retape.json.encode(retape.results.trades(st), R.trade_order)
+  st:close()
+  t.eq(json_sweep, json_alone, string.format("variant %d: the trades as JSON are identical", i))
+  trade_counts[#trade_counts + 1] = by_index[i].metrics.trades
+end
+t.ok(trade_counts[1] > 0 and (trade_counts[1] ~= trade_counts[3] or trade_counts[3] ~= trade_counts[5]),
+  "the variants trade (and differently): the comparison is not between empty stores", table.concat(trade_counts, ","))
+
+-- the figures are the report's ---------------------------------------------
+local data = require "retape.report.data"
+local m = assert(data.build(by_index[3].state))
+local f = by_index[3].metrics
+local function r0(x) return math.floor(x + 0.5) end
+t.eq(string.format("%d %.0f %.0f %.1f %.1f", f.trades, r0(f.total), r0(f.max_drawdown), f.win_rate * 100, f.exposure * 100),
+  string.format("%d %.0f %.0f %.1f %.1f", m.summary.trades, m.summary.total, m.summary.max_drawdown, m.summary.win_rate,
+    m.summary.exposure),
+  "trades, total P&L, max drawdown, win rate and exposure agree with the HTML report's summary")
+local tot = metrics.totals(retape.results.trades(assert(retape.store.open(by_index[5].state, true))))
+t.eq(by_index[5].metrics.realized, tot.realized, "realized P&L is retape.metrics.totals'")
+
+-- the equity chart of --report -------------------------------------------------
+local rep = require "retape.sweep.report"
+local with_trades = assert(sweep.run { db = db, date = D1, variants = { variants[1], variants[5] }, trades = true })
+local curves = rep.curves(with_trades.variants)
+local c1 = metrics.equity(with_trades.variants[1].trades)
+t.ok(#c1 > 1 and #curves[1] == #c1 and curves[1][#c1][2] == c1[#c1][2], "--report: a variant's curve is metrics.equity of its trades", #c1)
+local page = rep.html("t", with_trades.variants, {}, {})
+local _, lines = page:gsub('<polyline class="variant"', "")
+t.eq(lines, 2, "--report: one curve per variant on the chart")
+
+-- ranking --------------------------------------------------------------------
+sweep.rank(res.variants, "total")
+local ok_desc = true
+for i = 2, #res.variants do
+  if res.variants[i].metrics.total > res.variants[i - 1].metrics.total then ok_desc = false end
+end
+t.ok(ok_desc and res.variants[1].rank == 1, "ranked by total P&L, larger first")
+sweep.rank(res.variants, "max_drawdown")
+t.ok(res.variants[1].metrics.max_drawdown <= res.variants[#res.variants].metrics.max_drawdown, "max_drawdown: smaller first")
+sweep.rank(res.variants, "variant:desc")
+t.eq(res.variants[1].index, 5, "variant:desc")
+t.fails(function() sweep.rank(res.variants, "totl") end, "--sort 'totl': one of variant, trades", "an unknown column")
+
+-- a failing variant stops the pass and is named ------------------------------
+local bad_rules = t.tempdir() .. "/bad.lua"
+local fh = assert(io.open(bad_rules, "w"))
+fh:write([[
+local R = require("retape.rules").load("default")
+R.config.boom = { at = 0 }
+local step = R.step
+R.step = function(p, row, ...)
+  if R.config.boom.at > 0 and row.ts >= R.config.boom.at then error("boom at " .. row.ticker) end
+  return step(p, row, ...)
+end
+return R
+]])
+fh:close()
+local res2, err2 = sweep.run { db = db, date = D1, rules = bad_rules, variants = { { ["boom.at"] = 0 }, { ["boom.at"] = 1770045000000 } } }
+t.ok(res2 == nil and tostring(err2):find("variant 2 (boom.at=1770045000000)", 1, true) and tostring(err2):find("boom at", 1, true),
+  "a rule error in one variant names the variant and the rule's message", err2)
+
+os.exit(t.done())

@@ -1,0 +1,17 @@
+-- bench_sweep.lua DB FROM TO N [DIR] — one `retape sweep` pass of N variants
+-- of the default ruleset (corridor.long.ltf_max = 10, 11, ... and, past 16
+-- variants, late.phase = 0.6, 0.7, ...) over the days FROM..TO; prints rows,
+-- variants and peak RSS.  With DIR the stores are kept there;
+-- SWEEP_WRITE_BUFFER_MB sets the memtable of each store (default retape.sweep's).
+local retape = require "retape"
+local sweep = require "retape.sweep"
+local db, from, to, n, dir = ...
+n = math.tointeger(tonumber(n))
+local variants = {}
+for i = 0, n - 1 do
+  variants[#variants + 1] = { ["corridor.long.ltf_max"] = 10 + i % 16, ["late.phase"] = 0.6 + (i // 16) / 10 }
+end
+if dir then os.execute("rm -rf '" .. dir .. "'"); assert(retape.fs.mkdirs(dir)) end
+local res = assert(sweep.run { db = db, from = from, to = to, variants = variants, script_version = false, dir = dir,
+                               write_buffer_mb = tonumber(os.getenv("SWEEP_WRITE_BUFFER_MB") or "") })
+print(string.format("rows=%d variants=%d peak_rss_kb=%d", res.rows, #res.variants, retape.core.peak_rss_kb()))
