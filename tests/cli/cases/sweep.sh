@@ -9,10 +9,13 @@ run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=1
 # the first and the last variant's stores are what standalone replays give
 run $RETAPE replay --db $T/lv.db --state $T/a1 --date 2026-02-02 --set corridor.long.ltf_max=16 --set fixes.archive_fill=level --quiet >/dev/null 2>&1
 run $RETAPE replay --db $T/lv.db --state $T/a6 --date 2026-02-02 --set corridor.long.ltf_max=22 --set fixes.archive_fill=price --quiet >/dev/null 2>&1
-run $RETAPE trades --state $T/k/v01 --json > $T/s1.json; $RETAPE trades --state $T/a1 --json > $T/r1.json
-run $RETAPE trades --state $T/k/v06 --json > $T/s6.json; $RETAPE trades --state $T/a6 --json > $T/r6.json
+$RETAPE trades --state $T/k/v01 --json > $T/s1.json; echo "exit: $?"
+$RETAPE trades --state $T/a1 --json > $T/r1.json; echo "exit: $?"
+$RETAPE trades --state $T/k/v06 --json > $T/s6.json; echo "exit: $?"
+$RETAPE trades --state $T/a6 --json > $T/r6.json; echo "exit: $?"
 cmp $T/s1.json $T/r1.json && cmp $T/s6.json $T/r6.json && echo "trades --json: variants 1 and 6 identical to replay --set"
-run $RETAPE diff $T/k/v06 $T/a6 >/dev/null 2>&1; echo "diff of variant 6 and its replay: exit $?"
+# diff of variant 6 and its replay: the same (exit 0)
+$RETAPE diff $T/k/v06 $T/a6 >/dev/null 2>&1; echo "exit: $?"
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16,22 --sort max_drawdown --json --quiet
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16,22 --sort trades:asc --csv --quiet
 # --report: one page, every variant's equity curve on one chart, the table, no network reference
