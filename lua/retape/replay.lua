@@ -366,6 +366,37 @@ local function mark_fingerprint(st, from, to)
   return table.concat(parts, "|")
 end
 
+-- Clears one ticker's part of a scope (see clear_scope): its versions and
+-- the trades it entered from `start` to the scope's end, the trade open at
+-- the start restored as it was then, its later versions marked stale.
+-- Records what it did in out[T] = {purged, replaced, stale}.
+function Replay:clear_ticker(T, scope, start, out)
+  local st = self.store
+  local _, prev = st:version_before(T, start)
+  local old_end = st:version_text_upto(T, scope.to)
+  local c = { replaced = st:delete_versions(T, start, scope.to),
+              purged = st:delete_trades(T, start, scope.to + BUCKET_MS - 1), stale = false }
+  out[T] = c
+  if prev and prev.open then st:put_trade(prev.open) end
+  -- Later versions were computed from the old end of the scope: stale
+  -- unless the new end turns out the same (settle_stale).  A mark from
+  -- before the scope's start stays: the run itself starts from a stale state.
+  local later = st:first_version_after(T, scope.to)
+  local mark = st:stale_of(T)
+  if later and not (mark and mark.from < start) then
+    local rest = mark and mark.from > scope.to and mark.from or nil
+    -- the trade open at the old end of the scope carries on into the later
+    -- versions: keep its final record to put back if they stay valid
+    local keep_id, keep
+    local old_open = old_end and store.decode_version(old_end).open
+    if old_open then keep_id, keep = old_open.id, st:trade_text(old_open.id) end
+    st:set_stale(T, { from = later, expect = fnv1a32(old_end or ""), rest = rest, keep_id = keep_id, keep = keep })
+    c.stale = true
+  elseif mark and not later and mark.from >= start then
+    st:set_stale(T, nil) -- the marked versions are inside the scope: this run recomputes them
+  end
+end
+
 -- Prepares the store for a run of `scope` starting at bucket `start`:
 -- removes the scope's previous versions and trades of its tickers,
 -- restores the trades that were open at its start, updates the clean-slate
@@ -374,7 +405,6 @@ end
 -- replaced, and the expectations to check at the end.
 function Replay:clear_scope(scope, start)
   local st = self.store
-  local to_ms = scope.to + BUCKET_MS - 1
   local names = scope.tickers
   if not names then
     names = {}
@@ -382,29 +412,12 @@ function Replay:clear_scope(scope, start)
   end
   local purged, replaced, expect = 0, 0, {}
   for _, T in ipairs(names) do
-    local _, prev = st:version_before(T, start)
-    local old_end = st:version_text_upto(T, scope.to)
-    replaced = replaced + st:delete_versions(T, start, scope.to)
-    purged = purged + st:delete_trades(T, start, to_ms)
-    if prev and prev.open then st:put_trade(prev.open) end
-    -- Later versions were computed from the old end of the scope: stale
-    -- unless the new end turns out the same (settle_stale).  A mark from
-    -- before the scope's start stays: the run itself starts from a stale state.
-    local later = st:first_version_after(T, scope.to)
-    local mark = st:stale_of(T)
-    if later and not (mark and mark.from < start) then
-      local rest = mark and mark.from > scope.to and mark.from or nil
-      -- the trade open at the old end of the scope carries on into the later
-      -- versions: keep its final record to put back if they stay valid
-      local keep_id, keep
-      local old_open = old_end and store.decode_version(old_end).open
-      if old_open then keep_id, keep = old_open.id, st:trade_text(old_open.id) end
-      st:set_stale(T, { from = later, expect = fnv1a32(old_end or ""), rest = rest, keep_id = keep_id, keep = keep })
-      expect[T] = true
-    elseif mark and not later and mark.from >= start then
-      st:set_stale(T, nil) -- the marked versions are inside the scope: this run recomputes them
-    end
+    -- a ticker with no version from the start on has nothing to replace,
+    -- no trade entered since, and no later result to mark (one seek)
+    if st:first_version_after(T, start - 1) then self:clear_ticker(T, scope, start, expect) end
   end
+  for _, c in pairs(expect) do purged, replaced = purged + c.purged, replaced + c.replaced end
+  for T in pairs(expect) do if not expect[T].stale then expect[T] = nil end end
   -- clean-slate marks inside the scope are replaced by this run's
   local all = scope.tickers == nil
   local inside = {}
