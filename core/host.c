@@ -136,6 +136,24 @@ static void install_searcher(lua_State *L, const char *dir)
     lua_pop(L, 2);
 }
 
+/* The override directory of this state's Lua layer (the upvalue of the
+ * searcher installed by install_searcher), so that states made for other
+ * threads load the same layer; NULL = embedded.  Caller frees. */
+char *retape_lua_layer_dir(lua_State *L)
+{
+    char *dir = NULL;
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "searchers");
+    lua_geti(L, -1, 2);
+    if (lua_iscfunction(L, -1) && lua_getupvalue(L, -1, 1)) {
+        if (lua_type(L, -1) == LUA_TSTRING)
+            dir = dup_string(lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 3);
+    return dir;
+}
+
 /* Protected set-up (lua.c's pmain): libraries, modules, version check. */
 static int setup_state(lua_State *L)
 {

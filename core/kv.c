@@ -173,6 +173,39 @@ int retape_kv_batch_count(const retape_kv_batch *batch)
     return rocksdb_writebatch_count(batch->wb);
 }
 
+/* The batch's operations as RocksDB's own serialized form (borrowed: valid
+ * until the batch changes).  For carrying a batch to another thread. */
+const char *retape_kv_batch_data(const retape_kv_batch *batch, size_t *len)
+{
+    return rocksdb_writebatch_data(batch->wb, len);
+}
+
+static void append_put(void *state, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    rocksdb_writebatch_put(state, k, klen, v, vlen);
+}
+
+static void append_delete(void *state, const char *k, size_t klen)
+{
+    rocksdb_writebatch_delete(state, k, klen);
+}
+
+/* Appends the operations of a serialized batch (retape_kv_batch_data of
+ * another batch) to `batch`, in their order.  0, or -1 + *errptr when the
+ * bytes are not a batch (nothing is appended then). */
+int retape_kv_batch_append(retape_kv_batch *batch, const char *data, size_t len, char **errptr)
+{
+    /* RocksDB's header: 8-byte sequence + 4-byte count */
+    if (len < 12)
+        return set_error(errptr, "not a serialized write batch (%zu bytes)", len);
+    rocksdb_writebatch_t *src = rocksdb_writebatch_create_from(data, len);
+    if (!src)
+        return set_error(errptr, "out of memory");
+    rocksdb_writebatch_iterate(src, batch->wb, append_put, append_delete);
+    rocksdb_writebatch_destroy(src);
+    return 0;
+}
+
 int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr)
 {
     char *err = NULL;

@@ -102,12 +102,24 @@ int luaopen_retape_sandboxcore(lua_State *L);
 /* lua-cjson's safe variant (its header declares only luaopen_cjson). */
 int luaopen_cjson_safe(lua_State *L);
 int luaopen_retape_http(lua_State *L);
+int luaopen_retape_pool(lua_State *L);
 /* lua_kv.c: pushes a closed store object; the caller puts a retape_kv in the
  * returned slot and the object owns it from then on. */
 retape_kv **retape_lua_kv_newbox(lua_State *L);
 /* host.c: the one protected call from C into Lua (message handler with
  * traceback); 0, or -1 with a malloc'd message in *errptr.  Never raises. */
 int retape_lua_docall(lua_State *L, int nargs, int nresults, char **errptr);
+/* host.c: the override directory of L's Lua layer (NULL = embedded), for
+ * states made on other threads; caller frees. */
+char *retape_lua_layer_dir(lua_State *L);
+/* lua_source.c: a receipt as a row table (fs: field set index or 0; decoder:
+ * index of a cjson.safe decode or 0), the cursor at idx, and a payload
+ * decoder configured as the cursor's. */
+void retape_lua_push_row(lua_State *L, const retape_receipt *r, int fs, int decoder);
+retape_cursor *retape_lua_check_cursor(lua_State *L, int idx);
+void retape_lua_push_payload_decoder(lua_State *L);
+/* lua_kv.c: the open store of the retape.kv object at idx (raises otherwise). */
+retape_kv *retape_lua_check_kv(lua_State *L, int idx);
 /* Puts every engine module (and cjson) into package.preload. */
 void retape_preload_modules(lua_State *L);
 

@@ -369,23 +369,6 @@ static int l_writing(lua_State *L)
     return 1;
 }
 
-/* The override directory of this state's Lua layer (the upvalue of host.c's
- * searcher), so that worker states load the same layer; NULL = embedded. */
-static char *layer_dir(lua_State *L)
-{
-    char *dir = NULL;
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "searchers");
-    lua_geti(L, -1, 2);
-    if (lua_iscfunction(L, -1) && lua_getupvalue(L, -1, 1)) {
-        if (lua_type(L, -1) == LUA_TSTRING)
-            dir = dup_string(lua_tostring(L, -1));
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 3);
-    return dir;
-}
-
 /* A malloc'd copy of the string field `name` of the table at idx (def when
  * absent); the caller frees it.  Raises (holding nothing) on a non-string. */
 static char *opt_string_field(lua_State *L, int idx, const char *name, const char *def)
@@ -425,7 +408,7 @@ static int l_serve(lua_State *L)
     int sidx = lua_gettop(L);
     s->app = opt_string_field(L, 1, "app", "retape.serve.app");
     s->config = opt_string_field(L, 1, "config", "{}");
-    s->lua_dir = layer_dir(L);
+    s->lua_dir = retape_lua_layer_dir(L);
     char *err = NULL;
     s->kv = retape_kv_open(dir, &err);
     if (!s->kv)

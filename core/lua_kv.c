@@ -42,6 +42,13 @@ static retape_kv *to_kv(lua_State *L, int idx)
     return box->kv;
 }
 
+/* The open store of a retape.kv object at idx (raises otherwise); for
+ * bridges that share it across threads (retape.pool). */
+retape_kv *retape_lua_check_kv(lua_State *L, int idx)
+{
+    return to_kv(L, idx);
+}
+
 static retape_kv_batch *to_batch(lua_State *L, int idx)
 {
     batch_box *box = luaL_checkudata(L, idx, BATCH_MT);
@@ -316,6 +323,27 @@ static int l_batch_count(lua_State *L)
     return 1;
 }
 
+/* batch:data() -> its operations, serialized (for batch:append elsewhere) */
+static int l_batch_data(lua_State *L)
+{
+    size_t len;
+    const char *data = retape_kv_batch_data(to_batch(L, 1), &len);
+    lua_pushlstring(L, data, len);
+    return 1;
+}
+
+/* batch:append(data): adds the operations of another batch's data() */
+static int l_batch_append(lua_State *L)
+{
+    retape_kv_batch *batch = to_batch(L, 1);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    char *err = NULL;
+    if (retape_kv_batch_append(batch, data, len, &err) != 0)
+        return raise_message(L, err);
+    return 0;
+}
+
 static int l_batch_clear(lua_State *L)
 {
     retape_kv_batch_clear(to_batch(L, 1));
@@ -340,7 +368,8 @@ int luaopen_retape_kv(lua_State *L)
     };
     static const luaL_Reg batch_methods[] = {
         {"put", l_batch_put}, {"delete", l_batch_delete}, {"count", l_batch_count},
-        {"clear", l_batch_clear}, {"free", l_batch_free}, {NULL, NULL},
+        {"clear", l_batch_clear}, {"free", l_batch_free},
+        {"data", l_batch_data}, {"append", l_batch_append}, {NULL, NULL},
     };
     static const luaL_Reg iter_methods[] = {{"close", l_iter_close}, {NULL, NULL}};
     new_class(L, KV_MT, kv_methods, l_close);

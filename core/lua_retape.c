@@ -119,6 +119,7 @@ void retape_preload_modules(lua_State *L)
         {"retape.jsonenc", luaopen_retape_jsonenc},
         {"retape.fs", luaopen_retape_fs},
         {"retape.http", luaopen_retape_http},
+        {"retape.pool", luaopen_retape_pool},
         {"retape.decode", luaopen_retape_decode},
         {"retape.sandboxcore", luaopen_retape_sandboxcore},
         {"cjson", luaopen_cjson},

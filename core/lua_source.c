@@ -186,12 +186,13 @@ static int l_cursor(lua_State *L)
     return 1;
 }
 
-/* Decodes the payload on top of the stack with cjson.safe.decode (upvalue 1)
- * and stores `payload` (or `error`) into the row table below it. */
-static void decode_payload(lua_State *L, const char *receipt_id)
+/* Decodes the payload on top of the stack with the cjson.safe decode
+ * function at stack index `decoder` and stores `payload` (or `error`) into
+ * the row table below it. */
+static void decode_payload(lua_State *L, int decoder, const char *receipt_id)
 {
     int row = lua_gettop(L) - 1;
-    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, decoder);
     lua_pushvalue(L, -2);
     lua_call(L, 1, 2); /* cjson.safe never raises on bad input */
     if (lua_istable(L, -2)) {
@@ -222,6 +223,46 @@ static void decode_selected(lua_State *L, int fs, const char *receipt_id)
     lua_pop(L, 1); /* the raw text */
 }
 
+/* Pushes one receipt as a row table (see cur:fetch), its payload decoded
+ * per the field set at fs (0: none), else with the cjson.safe decode
+ * function at `decoder` (0: not decoded).  Raises only on a memory error. */
+void retape_lua_push_row(lua_State *L, const retape_receipt *r, int fs, int decoder)
+{
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, r->receipt_id);
+    lua_setfield(L, -2, "receipt_id");
+    lua_pushstring(L, r->ticker);
+    lua_setfield(L, -2, "ticker");
+    lua_pushinteger(L, r->ts);
+    lua_setfield(L, -2, "ts");
+    lua_pushinteger(L, r->bucket_5m);
+    lua_setfield(L, -2, "bucket_5m");
+    if (r->script_version) {
+        lua_pushstring(L, r->script_version);
+        lua_setfield(L, -2, "script_version");
+    }
+    if (r->payload) {
+        lua_pushlstring(L, r->payload, r->payload_len);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, "payload_json");
+        if (fs)
+            decode_selected(L, fs, r->receipt_id);
+        else if (decoder)
+            decode_payload(L, decoder, r->receipt_id);
+        else
+            lua_pop(L, 1);
+    } else {
+        lua_pushfstring(L, "receipt %s: payload_json is NULL", r->receipt_id);
+        lua_setfield(L, -2, "error");
+    }
+}
+
+/* The cursor at idx (raises if it is not one, or closed). */
+retape_cursor *retape_lua_check_cursor(lua_State *L, int idx)
+{
+    return to_cursor(L, idx);
+}
+
 /* cur:fetch(n [, decode=true | fieldset]) -> array of up to n rows (empty
  * at the end).  With a field set of retape.decode, payloads are decoded
  * selectively (decode.compile).
@@ -243,36 +284,25 @@ static int l_fetch(lua_State *L)
             return raise_message(L, err);
         if (rc == 0)
             break;
-        lua_createtable(L, 0, 8);
-        lua_pushstring(L, r.receipt_id);
-        lua_setfield(L, -2, "receipt_id");
-        lua_pushstring(L, r.ticker);
-        lua_setfield(L, -2, "ticker");
-        lua_pushinteger(L, r.ts);
-        lua_setfield(L, -2, "ts");
-        lua_pushinteger(L, r.bucket_5m);
-        lua_setfield(L, -2, "bucket_5m");
-        if (r.script_version) {
-            lua_pushstring(L, r.script_version);
-            lua_setfield(L, -2, "script_version");
-        }
-        if (r.payload) {
-            lua_pushlstring(L, r.payload, r.payload_len);
-            lua_pushvalue(L, -1);
-            lua_setfield(L, -3, "payload_json");
-            if (fs)
-                decode_selected(L, fs, r.receipt_id);
-            else if (decode)
-                decode_payload(L, r.receipt_id);
-            else
-                lua_pop(L, 1);
-        } else {
-            lua_pushfstring(L, "receipt %s: payload_json is NULL", r.receipt_id);
-            lua_setfield(L, -2, "error");
-        }
+        retape_lua_push_row(L, &r, fs, decode ? lua_upvalueindex(1) : 0);
         lua_rawseti(L, -2, i);
     }
     return 1;
+}
+
+/* Pushes the decode function of a private cjson.safe instance configured
+ * for payloads (nesting capped at DECODE_MAX_DEPTH). */
+void retape_lua_push_payload_decoder(lua_State *L)
+{
+    luaopen_cjson_safe(L);
+    /* Payloads nested deeper than this are malformed receipts (reported and
+     * skipped): whatever the rules keep of them must still fit the store's
+     * encoder (64 levels, with the record around it). */
+    lua_getfield(L, -1, "decode_max_depth");
+    lua_pushinteger(L, DECODE_MAX_DEPTH);
+    lua_call(L, 1, 0);
+    lua_getfield(L, -1, "decode");
+    lua_remove(L, -2);
 }
 
 static int l_cursor_close(lua_State *L)
@@ -303,15 +333,7 @@ int luaopen_retape_source(lua_State *L)
 
     luaL_newmetatable(L, CURSOR_MT);
     lua_createtable(L, 0, 2);
-    luaopen_cjson_safe(L); /* a private cjson.safe instance for payloads */
-    /* Payloads nested deeper than this are malformed receipts (reported and
-     * skipped): whatever the rules keep of them must still fit the store's
-     * encoder (64 levels, with the record around it). */
-    lua_getfield(L, -1, "decode_max_depth");
-    lua_pushinteger(L, DECODE_MAX_DEPTH);
-    lua_call(L, 1, 0);
-    lua_getfield(L, -1, "decode");
-    lua_remove(L, -2);
+    retape_lua_push_payload_decoder(L);
     lua_pushcclosure(L, l_fetch, 1);
     lua_setfield(L, -2, "fetch");
     lua_pushcfunction(L, l_cursor_close);

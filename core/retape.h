@@ -138,6 +138,29 @@ int retape_cursor_next(retape_cursor *cur, retape_receipt *row, char **errptr);
 void retape_cursor_close(retape_cursor *cur);
 
 /* ---------------------------------------------------------------------------
+ * Inboxes of a threaded replay (pool.c): a bucket's rows copied to the part
+ * that owns each ticker (FNV-1a 32 of the ticker modulo the parts).
+ * ------------------------------------------------------------------------- */
+
+typedef struct retape_inbox retape_inbox;
+
+retape_inbox *retape_inbox_new(void);
+void retape_inbox_free(retape_inbox *in);
+/* Empties the inbox (its memory is kept for the next bucket). */
+void retape_inbox_reset(retape_inbox *in);
+size_t retape_inbox_count(const retape_inbox *in);
+/* Appends a copy of a row and its index in the bucket: 0 or -1 (no memory). */
+int retape_inbox_add(retape_inbox *in, const retape_receipt *r, int64_t index);
+/* The next row, valid until the reset: 1, or 0 at the end. */
+int retape_inbox_next(retape_inbox *in, retape_receipt *r, int64_t *index);
+/* The part (0..parts-1) that owns a ticker. */
+unsigned retape_part_of(const char *ticker, unsigned parts);
+/* Routes the cursor's rows with index in [first, stop) (stop < 0: all) to
+ * inboxes[part]; *more = 1 when a row remains at `stop`.  0 or -1 + *errptr. */
+int retape_route(retape_cursor *cur, retape_inbox **inboxes, unsigned parts, int64_t first, int64_t stop,
+                 int64_t *routed, int *more, char **errptr);
+
+/* ---------------------------------------------------------------------------
  * Key-value store over RocksDB.
  * ------------------------------------------------------------------------- */
 
@@ -167,6 +190,10 @@ void retape_kv_batch_put(retape_kv_batch *batch, const char *key, size_t klen, c
 void retape_kv_batch_delete(retape_kv_batch *batch, const char *key, size_t klen);
 void retape_kv_batch_clear(retape_kv_batch *batch);
 int retape_kv_batch_count(const retape_kv_batch *batch);
+/* A batch's operations in RocksDB's serialized form (borrowed), and their
+ * replay into another batch: how a worker thread hands its writes over. */
+const char *retape_kv_batch_data(const retape_kv_batch *batch, size_t *len);
+int retape_kv_batch_append(retape_kv_batch *batch, const char *data, size_t len, char **errptr);
 int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr);
 
 /* Iterates the keys that start with prefix, in byte order.  Key and value

@@ -45,6 +45,7 @@ return function(cli)
       { name = "script-version", arg = "V", help = "keep script_version = V or NULL", default = "2.5.0" },
       { name = "all-versions", type = "flag", help = "no script_version filter" },
       { name = "batch", arg = "N", type = "integer", help = "rows fetched per round trip (results never depend on it)" },
+      { name = "threads", arg = "N", type = "integer", help = "threads, each with its own Lua state (default: every core for runs of 4096 rows or more; results never depend on it)" },
       { name = "trace", arg = "FILE", help = "write one JSON line per processed receipt" },
       { name = "ledger", arg = "FILE", help = "sync trades and lanes to this SQLite ledger afterwards" },
       { name = "json", type = "flag", help = "print the response object instead of the summary" },
@@ -54,7 +55,7 @@ return function(cli)
       if not o.db then args.usage_error("missing --db FILE") end
       if (o.from or o.to) and o.date then args.usage_error("give --date or --from/--to, not both") end
       if (o.from or o.to) and not (o.from and o.to) then args.usage_error("--from and --to go together") end
-      for _, k in ipairs { "max_instructions", "max_memory_mb", "batch", "limit" } do
+      for _, k in ipairs { "max_instructions", "max_memory_mb", "batch", "limit", "threads" } do
         if o[k] ~= nil and o[k] < 1 then args.usage_error("--%s must be a positive integer", k:gsub("_", "-")) end
       end
       if o.offset < 0 then args.usage_error("--offset must be a non-negative integer") end
@@ -73,7 +74,7 @@ return function(cli)
       local logs = {}
       require("retape.sandbox").set_log(trace_fh and function(msg, where) logs[#logs + 1] = { msg, where } end or nil)
       local rp, err = replay.open {
-        db = o.db, state = common.state_dir(o), rules = R, batch = o.batch, cascade = not o.no_cascade,
+        db = o.db, state = common.state_dir(o), rules = R, batch = o.batch, cascade = not o.no_cascade, threads = o.threads,
         limits = (o.max_instructions or o.max_memory_mb)
           and { instructions = o.max_instructions, memory_mb = o.max_memory_mb } or nil,
         script_version = (not o.all_versions) and o.script_version or false,

@@ -25,7 +25,7 @@ function M.record(rp, params, resp, counters, started)
     seq = seq, engine = core.version, rules = rp.R.name, rules_sources = rp.R.sources or json.object(),
     config = rp.R.config, overrides = rp.R.overrides or json.object(), params = json.object(p),
     script_version = rp.script_version or false,
-    receipts = { read = counters.seen, hash = rp.rows_hash },
+    receipts = { read = counters.seen, hash = string.format("%08x", rp.rows_sum or 0) },
     started = rtime.iso_utc(math.floor(started)), finished = rtime.iso_utc(math.floor(core.now_ms())),
     response = resp,
   }

@@ -31,6 +31,8 @@ local scopem = require "retape.scope"
 local bookm = require "retape.book"
 local manifest = require "retape.manifest"
 local results = require "retape.results"
+local pool = require "retape.pool"
+local wire = require "retape.wire"
 
 local M = {}
 local Replay = {}
@@ -81,13 +83,40 @@ function M.open(opts)
     if not s then self:close(); return nil, serr end
     self.store, self.owns_store = s, true
   end
+  local ok, perr = pcall(self.prepare, self, opts)
+  if not ok then self:close(); return nil, perr end
+  self.batch = opts.batch or M.DEFAULT_BATCH
+  self.trace, self.on_error, self.on_bucket, self.on_row = opts.trace, opts.on_error, opts.on_bucket, opts.on_row
+  self.cascade = opts.cascade ~= false
+  self.threads = opts.threads
+  return self
+end
+
+-- open_part(opts) -> replay | nil, message: one part of a threaded replay,
+-- in a worker's Lua state (retape.part): no receipts source (the main
+-- state routes rows to its inbox), its own view of the store (reads only;
+-- its writes go back to the main state), the tickers of part_index of
+-- part_count.  opts: store (retape.store), rules, limits, script_version,
+-- batch, part_index, part_count.
+function M.open_part(opts)
+  local self = setmetatable({ store = opts.store, owns_store = true }, Replay)
+  local ok, err = pcall(self.prepare, self, opts)
+  if not ok then self:close(); return nil, err end
+  self.batch = opts.batch or M.DEFAULT_BATCH
+  self.part_index, self.part_count = opts.part_index, opts.part_count
+  self.rows_sum = 0
+  return self
+end
+
+-- Loads and checks the ruleset of opts (rules, limits, script_version) into
+-- self: what every part of a replay needs, on any thread.  Raises a message.
+function Replay:prepare(opts)
   local ok, R = pcall(rules.load, opts.rules)
-  if not ok then self:close(); return nil, R end
+  if not ok then error(R, 0) end
   local sok, schema = pcall(statem.compile, R)
-  if not sok then self:close(); return nil, schema end
+  if not sok then error(schema, 0) end
   if type(R.trade_is_open) ~= "function" then
-    self:close()
-    return nil, string.format("ruleset '%s' does not say when a trade is open (R.trade_is_open)", tostring(R.name))
+    error(string.format("ruleset '%s' does not say when a trade is open (R.trade_is_open)", tostring(R.name)), 0)
   end
   self.R, self.schema = R, schema
   self.store:set_order(R.trade_order)
@@ -98,31 +127,30 @@ function M.open(opts)
     for _, k in ipairs(schema.names) do extra[#extra + 1] = k end
     for _, k in ipairs(schema.view) do extra[#extra + 1] = k end
     local fok, fs = pcall(require("retape.decode").compile, R.fields, extra)
-    if not fok then self:close(); return nil, "R.fields: " .. tostring(fs) end
+    if not fok then error("R.fields: " .. tostring(fs), 0) end
     self.fields = fs
   end
   if opts.script_version == nil then self.script_version = M.DEFAULT_SCRIPT_VERSION
   else self.script_version = opts.script_version or nil end
-  self.batch = opts.batch or M.DEFAULT_BATCH
-  self.trace, self.on_error, self.on_bucket, self.on_row = opts.trace, opts.on_error, opts.on_bucket, opts.on_row
-  self.cascade = opts.cascade ~= false
   -- Rule files from users run under the sandbox limits; the rulesets shipped
   -- with the engine do not pay for the hook unless limits are asked for.
-  if opts.limits then
+  local limits = opts.limits
+  if limits then
     local l = {}
-    for k, v in pairs(opts.limits) do l[k] = math.type(v) == "float" and math.tointeger(v) or v end
+    for k, v in pairs(limits) do l[k] = math.type(v) == "float" and math.tointeger(v) or v end
     local lok, lerr = sandbox.check_limits(l)
-    if not lok then self:close(); return nil, lerr end
-    opts.limits = l
+    if not lok then error(lerr, 0) end
+    limits = l
   end
-  if opts.limits or not R.trusted then
+  if limits or not R.trusted then
     self.limits = {}
-    for k, v in pairs(sandbox.DEFAULT_LIMITS) do self.limits[k] = (opts.limits or {})[k] or v end
+    for k, v in pairs(sandbox.DEFAULT_LIMITS) do self.limits[k] = (limits or {})[k] or v end
   end
-  return self
+  self.asked_limits = limits
 end
 
 function Replay:close()
+  if self.pool then self.pool:close(); self.pool, self.inbox = nil, nil end
   if self.owns_store and self.store then self.store:close() end
   if self.owns_src and self.src then self.src:close() end
   self.store, self.src = nil, nil
@@ -206,14 +234,13 @@ end
 -- working record.  Returns true if processed, false if skipped (malformed
 -- payload, reported through on_error).
 function Replay:process_row(row, tk, counters)
-  local ids = self.bucket_ids
-  ids[#ids + 1] = row.receipt_id
+  self.rows_sum = (self.rows_sum + tonumber(fnv1a32(row.receipt_id), 16)) & 0xffffffff
   tk.n = (tk.n or 0) + 1
   self.dirty[tk.ticker] = tk
   if row.error or type(row.payload) ~= "table" or row.payload[1] ~= nil then
     counters.errors = counters.errors + 1
     local msg = row.error or string.format("receipt %s: payload_json is not a JSON object", row.receipt_id)
-    if self.on_error then self.on_error(msg) end
+    self:report(msg, row.index, row.ticker)
     return false
   end
   local T, R, book = tk.ticker, self.R, self.book
@@ -254,63 +281,109 @@ function Replay:encode_version(tk)
   local view = json.object()
   for k, v in pairs(rec.view) do
     if pcall(json.encode, v) then view[k] = v
-    elseif self.on_error then
-      self.on_error(string.format("receipt %s (%s): field '%s' cannot be stored (%s); kept without it",
-        tostring(tk.receipt), tk.ticker, k, text))
+    else
+      self:report(string.format("receipt %s (%s): field '%s' cannot be stored (%s); kept without it",
+        tostring(tk.receipt), tk.ticker, k, text), nil, tk.ticker)
     end
   end
   rec.view = view
   return store.encode_version(rec, self.store.order)
 end
 
--- Walks rows of one bucket and commits them.  opts:
---   scope      source scope (from, to, script_version, tickers)
---   first, stop  process rows with index in [first, stop) (stop nil = to the end)
---   want(row, tk) -> bool  (refresh: only the planned rows)
---   ticker(T) -> tk        the working record of a ticker
---   finish(more, done)     before the commit: extra puts (cursor, stale marks)
+-- Problems that do not stop a run (a malformed payload, a view field that
+-- cannot be stored) go to on_error, in row order; a part on another thread
+-- keeps them with the row's index for the main thread to put in order.
+function Replay:report(msg, index, ticker)
+  local out = self.reports
+  if out then out[#out + 1] = { index or math.maxinteger, ticker or "", msg }
+  elseif self.on_error then self.on_error(msg) end
+end
+
+-- Resets what a part gathers for one bucket.
+function Replay:begin_bucket()
+  self.dirty, self.trades, self.trade_list = {}, {}, {}
+  self.created_at = self.book.created
+end
+
+-- Runs rows of one bucket from `rows` (a source cursor, or this part's
+-- inbox) through the ruleset.  opts:
+--   first, stop  with a cursor: process rows with index in [first, stop)
+--                (stop nil = to the end); an inbox holds only its window
+--   plans        refresh: {T = rows to follow} (the rows a stale version covered)
 -- Returns rows seen in the window and whether rows remain after it.
-function Replay:walk_bucket(bucket, opts, counters)
-  local st = self.store
-  self.dirty, self.trades, self.trade_list, self.bucket_ids = {}, {}, {}, {}
-  local cur <close> = assert(self.src:cursor(bucket, opts.scope))
-  local created = self.book.created
+function Replay:walk_rows(bucket, rows, opts, counters)
+  local plans, counts = opts.plans, {}
+  if plans then
+    for T, from in pairs(opts.starts or {}) do
+      if self:owns(T) then self.ticks[T] = self:ticker_from(T, self.store:version_before(T, from)) end
+    end
+    for T in pairs(plans) do if self:owns(T) then self:apply_marks(self.ticks[T], bucket) end end
+  end
   local index, done = 0, 0
   local first, stop = opts.first or 0, opts.stop
   -- skip the rows before the window without decoding them
   while index < first do
-    local rows = cur:fetch(math.min(first - index, 4096), false)
-    if #rows == 0 then break end
-    index = index + #rows
+    local skipped = rows:fetch(math.min(first - index, 4096), false)
+    if #skipped == 0 then break end
+    index = index + #skipped
   end
   local more = false
   while true do
     local want = self.batch
     if stop then want = math.min(want, stop - index) end
     if want <= 0 then
-      more = #cur:fetch(1, false) > 0
+      more = #rows:fetch(1, false) > 0
       break
     end
-    local rows = cur:fetch(want, self.fields)
-    if #rows == 0 then break end
-    for i = 1, #rows do
-      local row = rows[i]
-      local tk = opts.ticker(row.ticker)
-      if not opts.want or opts.want(row, tk) then
+    local batch = rows:fetch(want, self.fields)
+    if #batch == 0 then break end
+    for i = 1, #batch do
+      local row = batch[i]
+      local T = row.ticker
+      local tk
+      if plans then
+        tk = self.ticks[T]
+        local c = (counts[T] or 0) + 1
+        counts[T] = c
+        if c > plans[T] then tk = nil end
+      else
+        tk = self:ticker(T, bucket)
+      end
+      if tk then
         if not tk.lanes then tk.lanes, tk.n = {}, 0 end
+        self.failing_row = row
         if self:process_row(row, tk, counters) then counters.rows = counters.rows + 1 end
         counters.seen = counters.seen + 1
       end
       done = done + 1
     end
-    index = index + #rows
+    index = index + #batch
   end
-  self.rows_hash = fnv1a32(self.rows_hash .. table.concat(self.bucket_ids, "\n"))
-  counters.trades = counters.trades + self.book.created - created
-  if opts.finish then opts.finish(more, done) end
-  -- the commit, its puts in key order (RocksDB takes sorted batches several
-  -- times faster): the records finish() put ("retape:", "stale:"), then the
-  -- trades touched ("t:"), new tickers ("tk:"), the versions ("v:")
+  self.failing_row = nil
+  if plans then -- a planned version whose rows are gone: kept, empty
+    for T in pairs(plans) do
+      local tk = self.ticks[T]
+      if self:owns(T) and not tk.lanes then
+        tk.lanes, tk.n = {}, 0
+        self.dirty[T] = tk
+      end
+    end
+  end
+  counters.trades = counters.trades + self.book.created - self.created_at
+  return done, more
+end
+
+-- Whether this part runs ticker T (every ticker, on one thread).
+function Replay:owns(T)
+  return not self.part_count or pool.part_of(T, self.part_count) == self.part_index
+end
+
+-- Queues the bucket's writes of this part in key order (RocksDB takes
+-- sorted batches several times faster): the trades touched ("t:"), new
+-- tickers ("tk:"), the versions ("v:"); then the part's tickers forget the
+-- bucket's lanes.
+function Replay:stage_bucket(bucket)
+  local st = self.store
   local names = {}
   for T in pairs(self.dirty) do names[#names + 1] = T end
   table.sort(names)
@@ -329,12 +402,158 @@ function Replay:walk_bucket(bucket, opts, counters)
     if tk.last_p then tk.view, tk.last_p = view_of(tk.last_p), nil end
     st:put_version(T, bucket, self:encode_version(tk))
   end
-  st:write()
   for _, T in ipairs(names) do
     local tk = self.dirty[T]
     tk.lanes, tk.n, tk.bucket = nil, nil, bucket
   end
   self.new_ids = {}
+end
+
+-- Walks rows of one bucket and commits them.  opts:
+--   scope      source scope (from, to, script_version, tickers)
+--   first, stop, plans  as walk_rows
+--   finish(more, done)  before the commit: extra puts (cursor, stale marks)
+-- Returns rows seen in the window and whether rows remain after it.
+function Replay:walk_bucket(bucket, opts, counters)
+  if self.pool then return self:walk_bucket_threaded(bucket, opts, counters) end
+  self:begin_bucket()
+  local cur <close> = assert(self.src:cursor(bucket, opts.scope))
+  local done, more = self:walk_rows(bucket, cur, opts, counters)
+  if opts.finish then opts.finish(more, done) end
+  self:stage_bucket(bucket)
+  self.store:write()
+  return done, more
+end
+---------------------------------------------------------------------------
+-- threads: every ticker belongs to one part (a stable hash of the ticker);
+-- part 0 runs in this state, the others in worker threads (retape.pool),
+-- each with its own Lua state.  All meet at every bucket: this state reads
+-- the bucket's rows once and routes them, every part runs its tickers'
+-- rows in order and queues its writes, and this state commits them with
+-- the cursor in one batch.  Tickers are independent (a ruleset that is not
+-- says R.cross_ticker = true), so the results are the same for any number
+-- of threads.
+
+M.MIN_THREADED_ROWS = 4096 -- below this, a run without --threads stays on one thread
+
+-- Why this replay cannot use other threads (nil when it can).
+function Replay:single_thread_reason()
+  if self.R.cross_ticker then return "the ruleset keeps cross-ticker state (R.cross_ticker)" end
+  if not self.R.spec then return "the ruleset was given as a table (no file to load it again from)" end
+  if self.trace or self.on_row then return "a trace or on_row callback runs in this state" end
+end
+
+-- Starts (or keeps) the worker threads for a run of `rows` rows.
+function Replay:use_threads(rows)
+  local n = self.threads
+  if n == nil then n = rows >= M.MIN_THREADED_ROWS and pool.cores() or 1 end
+  if n > 1 and self:single_thread_reason() then n = 1 end
+  if self.pool and self.pool:parts() == n then return end
+  if self.pool then self.pool:close(); self.pool, self.inbox = nil, nil end
+  self.part_index, self.part_count = nil, nil
+  if n <= 1 then return end
+  local p, err = pool.start {
+    parts = n, module = "retape.part", kv = self.store.kv,
+    config = wire.encode { spec = self.R.spec, overrides = self.R.overrides, limits = self.asked_limits,
+                           script_version = self.script_version or false, batch = self.batch, parts = n,
+                           identity = self:identity() },
+  }
+  if not p then error("threads: " .. tostring(err), 0) end
+  self.pool, self.inbox = p, p:inbox()
+  self.part_index, self.part_count = 0, n
+end
+
+-- Starts a run (or a refresh) in every part: no working records yet.
+function Replay:begin_run(continuing)
+  self.continuing = continuing
+  self.ticks, self.known, self.new_ids = {}, {}, {}
+  for _, T in ipairs(self.store:tickers()) do self.known[T] = true end
+  self.book = self:make_book()
+  if self.pool then
+    self.pool:reset()
+    self.pool:post(wire.encode { op = "begin", continuing = continuing })
+    local _, _, errors = self.pool:collect()
+    for i = 1, self.pool:parts() - 1 do
+      if errors[i] then error(string.format("thread %d: %s", i, errors[i]), 0) end
+    end
+  end
+end
+
+-- One part's work on a bucket: its rows, then its writes queued.  A rule
+-- error is returned with the index of its row (the main state reports the
+-- first in row order), not raised.
+function Replay:walk_part(bucket, rows, opts, counters)
+  self:begin_bucket()
+  local ok, err = pcall(self.walk_rows, self, bucket, rows, opts, counters)
+  if not ok then
+    local row = self.failing_row
+    self.failing_row = nil
+    return { row and row.index or -1, err }
+  end
+  self:stage_bucket(bucket)
+end
+
+-- A round in a worker part (the handler of retape.part).  Returns the
+-- reply and the part's writes (a serialized batch).
+function Replay:part_round(msg, rows)
+  local st = self.store
+  st:discard()
+  if msg.op == "begin" then
+    self:begin_run(msg.continuing)
+    return wire.encode {}
+  end
+  local counters = { rows = 0, seen = 0, errors = 0, trades = 0 }
+  self.reports, self.rows_sum = {}, 0
+  local fail = self:walk_part(msg.bucket, rows, { plans = msg.plans, starts = msg.starts }, counters)
+  local reply = wire.encode { counters = counters, reports = self.reports, sum = self.rows_sum, fail = fail }
+  self.reports = nil
+  local data = st.batch:data()
+  st:discard()
+  return reply, data
+end
+
+-- walk_bucket over every part (see walk_bucket).
+function Replay:walk_bucket_threaded(bucket, opts, counters)
+  local p, st = self.pool, self.store
+  local done, more
+  do
+    local cur <close> = assert(self.src:cursor(bucket, opts.scope))
+    done, more = p:route(cur, opts.first or 0, opts.stop)
+  end
+  p:post(wire.encode { op = "walk", bucket = bucket, plans = opts.plans, starts = opts.starts })
+  self.reports = {}
+  local ok, fail = pcall(self.walk_part, self, bucket, self.inbox, opts, counters)
+  local replies, data, errors = p:collect()
+  if not ok then fail = { -1, fail } end -- the engine's own error
+  local reports = self.reports
+  self.reports = nil
+  local seq = 0
+  for _, r in ipairs(reports) do seq = seq + 1; r[4] = seq end
+  local fails = { fail }
+  for i = 1, p:parts() - 1 do
+    if errors[i] then error(string.format("thread %d: %s", i, errors[i]), 0) end
+    local r = wire.decode(replies[i])
+    for k, v in pairs(r.counters) do counters[k] = counters[k] + v end
+    self.rows_sum = (self.rows_sum + r.sum) & 0xffffffff
+    for _, e in ipairs(r.reports) do seq = seq + 1; e[4] = seq; reports[#reports + 1] = e end
+    fails[#fails + 1] = r.fail
+    st.batch:append(data[i])
+  end
+  -- problems in row order, up to the first rule error (which stops the run)
+  local first_fail
+  for _, f in pairs(fails) do if not first_fail or f[1] < first_fail[1] then first_fail = f end end
+  table.sort(reports, function(x, y)
+    if x[1] ~= y[1] then return x[1] < y[1] end
+    if x[2] ~= y[2] then return x[2] < y[2] end
+    return x[4] < y[4]
+  end)
+  for _, r in ipairs(reports) do
+    if first_fail and r[1] >= first_fail[1] then break end
+    if self.on_error then self.on_error(r[3]) end
+  end
+  if first_fail then error(first_fail[2], 0) end
+  if opts.finish then opts.finish(more, done) end
+  st:write()
   return done, more
 end
 
@@ -483,7 +702,7 @@ end
 function Replay:run_in_snapshot(params)
   local started = core.now_ms()
   local st = self.store
-  self.rows_hash = "0"
+  self.rows_sum = 0
   local counters = { rows = 0, seen = 0, trades = 0, errors = 0, recomputed = 0 }
   local identity = self:identity()
   local held = st:identity()
@@ -494,6 +713,7 @@ function Replay:run_in_snapshot(params)
   end
   if params.refresh and not (params.date or params.from or params.to) then
     local resp = { ok = true, rowsProcessed = 0, tradesCreated = 0, recomputed = 0, errors = 0 }
+    self:use_threads(0)
     self:refresh(counters)
     resp.recomputed, resp.errors, resp.rowsProcessed = counters.recomputed, counters.errors, counters.rows
     resp.tradesCreated = counters.trades
@@ -540,14 +760,16 @@ function Replay:run_in_snapshot(params)
     end
   end
   local stop_row = scope.limit and (scope.offset + scope.limit) or nil
+  local rows_ahead = 0
+  for _, w in ipairs(work) do rows_ahead = rows_ahead + (w.count or 0) end
+  if scope.limit then rows_ahead = math.min(rows_ahead, scope.limit) end
+  self:use_threads(rows_ahead)
 
   local describe = json.encode { date = params.date, from = params.from, to = params.to, ticker = params.ticker,
                                  bucket = params.bucket, clean_slate = params.clean_slate or nil, shard = params.shard }
   local expect, marks_before = {}, nil
   local ok, err = xpcall(function()
-    self.ticks, self.known, self.new_ids = {}, {}, {}
-    for _, T in ipairs(st:tickers()) do self.known[T] = true end
-    self.book = self:make_book()
+    self:begin_run(self.continuing)
     marks_before = mark_fingerprint(st, scope.from, scope.to)
     if not self.continuing then
       if params.rebuild then
@@ -665,15 +887,13 @@ function Replay:refresh(counters)
   table.sort(names)
   if not self.book then self.book = self:make_book() end
   local plans, buckets, bucket_set = {}, {}, {}
-  self.ticks, self.new_ids = {}, {}
-  self.known = {}
-  for _, T in ipairs(st:tickers()) do self.known[T] = true end
+  self:begin_run(false)
   for _, T in ipairs(names) do
     local from = marks[T].from
-    local prev_b, prev = st:version_before(T, from)
-    local plan = {}
+    local _, prev = st:version_before(T, from)
+    local plan = { from = from }
     for _, v in ipairs(st:versions(T, from)) do
-      plan[v.bucket] = { n = v.rec.n }
+      plan[v.bucket] = v.rec.n
       plan[#plan + 1] = v.bucket
       if not bucket_set[v.bucket] then bucket_set[v.bucket] = true; buckets[#buckets + 1] = v.bucket end
     end
@@ -681,31 +901,26 @@ function Replay:refresh(counters)
     if prev and prev.open then st:put_trade(prev.open) end
     st:delete_versions(T, from, math.maxinteger)
     plans[T] = plan
-    self.ticks[T] = self:ticker_from(T, prev_b, prev)
   end
   st:write()
   table.sort(buckets)
   for bi, b in ipairs(buckets) do
-    local active = {}
-    for _, T in ipairs(names) do if plans[T][b] then active[#active + 1] = T end end
-    for _, T in ipairs(active) do self:apply_marks(self.ticks[T], b) end
-    local counts = {}
+    -- the tickers with a version at b: how many rows each covered, and
+    -- where the ones starting here start from
+    local active, follow, starts = {}, {}, nil
+    for _, T in ipairs(names) do
+      local plan = plans[T]
+      if plan[b] then
+        active[#active + 1] = T
+        follow[T] = plan[b]
+        if not plan.at then starts = starts or {}; starts[T] = plan.from end
+      end
+    end
     self:walk_bucket(b, {
       scope = { from = b, to = b, script_version = self.script_version, tickers = active },
-      ticker = function(T) return self.ticks[T] end,
-      want = function(row)
-        local p = plans[row.ticker][b]
-        local c = (counts[row.ticker] or 0) + 1
-        counts[row.ticker] = c
-        return c <= p.n
-      end,
+      plans = follow, starts = starts,
       finish = function()
         for _, T in ipairs(active) do
-          local tk = self.ticks[T]
-          if not tk.lanes then -- a planned version whose rows are gone: keep it, empty
-            tk.lanes, tk.n = {}, 0
-            self.dirty[T] = tk
-          end
           local plan = plans[T]
           plan.at = (plan.at or 0) + 1
           local nxt = plan[plan.at + 1]

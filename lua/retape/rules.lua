@@ -134,6 +134,7 @@ function M.load(spec)
     if not chunk then error(err, 0) end
     local R = record_source(check(run_user_chunk(chunk, spec), spec), spec, chunk)
     rawset(R, "trusted", false) -- user code: replays run it under the sandbox limits
+    rawset(R, "spec", spec)     -- how to load it again (each thread of a replay does)
     if type(R.config) == "table" then strict_config(R.config) end
     local source = "@" .. spec
     sandbox.watch_ruleset(R, function(f) return debug.getinfo(f, "S").source == source end)
@@ -146,6 +147,7 @@ function M.load(spec)
   end
   local R = record_source(check(sandboxed(loader)("rules." .. spec, extra), spec), spec, loader)
   rawset(R, "trusted", true) -- shipped with the engine (or under --lua-dir)
+  rawset(R, "spec", spec)
   if type(R.config) == "table" then strict_config(R.config) end
   return R
 end

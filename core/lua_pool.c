@@ -1,0 +1,553 @@
+/*
+ * lua_pool.c — the worker threads of a threaded replay: `require "retape.pool"`.
+ *
+ *   local p = assert(pool.start { parts = N, module = "retape.part",
+ *                                 config = TEXT, kv = store_kv })
+ *   local routed, more = p:route(cursor, first, stop) -- a bucket's rows to the parts' inboxes
+ *   p:post(message)                   -- every worker runs handler(message, inbox)
+ *   local rows = p:inbox():fetch(n, fields)  -- meanwhile, part 0 works here
+ *   local replies, data, errors = p:collect() -- waits for every worker
+ *   p:close()
+ *   pool.cores() -> online processors
+ *
+ * Lua states are not thread-safe, so each of the N-1 workers owns a Lua
+ * state with this process's Lua layer, built here in the caller's thread:
+ * it runs `require(module).init(config, kv, inbox, part)`, which returns the
+ * handler, with its own view of the caller's RocksDB store (retape_kv_view:
+ * reads only; what a worker writes it returns as a serialized batch) and
+ * its inbox.  Part 0 is the caller itself.  post/collect is one round: the
+ * workers run in parallel, the caller waits for all of them, so a round
+ * never overlaps the caller's commit.  A handler that raises reports its
+ * message (with traceback) in errors[i]; the other workers finish their
+ * round regardless, and the caller decides.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "lua_common.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define POOL_MT "retape.pool"
+#define INBOX_MT "retape.pool.inbox"
+
+typedef struct pool_worker {
+    retape_host *host;
+    lua_State *L;
+    int handler_ref;
+    pthread_t thread;
+    int started;
+    size_t seen; /* the last round it ran */
+    char *reply, *data, *error;
+    size_t reply_len, data_len;
+} pool_worker;
+
+typedef struct pool {
+    unsigned parts;
+    retape_inbox **inboxes; /* parts of them; inboxes[0] is the caller's */
+    pool_worker *workers;   /* parts - 1 */
+    pthread_mutex_t mu;
+    pthread_cond_t job, done;
+    int sync_ready;
+    size_t round;    /* incremented by post */
+    unsigned pending; /* workers still running the round */
+    int stopping;
+    char *message;
+    size_t message_len;
+    char *lua_dir;
+} pool;
+
+typedef struct inbox_box {
+    retape_inbox *in;
+} inbox_box;
+
+/* ---------------------------------------------------------------------------
+ * inboxes, as Lua sees them */
+
+/* inbox:fetch(n [, fieldset | decode=true]) -> up to n rows, as cur:fetch's,
+ * each with `index`, its position in the bucket's window. */
+static int l_inbox_fetch(lua_State *L)
+{
+    inbox_box *box = luaL_checkudata(L, 1, INBOX_MT);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    int fs = luaL_testudata(L, 3, RETAPE_FIELDSET_MT) ? 3 : 0;
+    int decode = fs || lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
+    luaL_argcheck(L, n > 0, 2, "batch size must be positive");
+    lua_createtable(L, (int)(n < 1024 ? n : 1024), 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        retape_receipt r;
+        int64_t index;
+        if (!retape_inbox_next(box->in, &r, &index))
+            break;
+        retape_lua_push_row(L, &r, fs, decode ? lua_upvalueindex(1) : 0);
+        lua_pushinteger(L, index);
+        lua_setfield(L, -2, "index");
+        lua_rawseti(L, -2, i);
+    }
+    return 1;
+}
+
+/* inbox:count() -> rows routed to it this round */
+static int l_inbox_count(lua_State *L)
+{
+    inbox_box *box = luaL_checkudata(L, 1, INBOX_MT);
+    lua_pushinteger(L, (lua_Integer)retape_inbox_count(box->in));
+    return 1;
+}
+
+/* Pushes an inbox object over `in` (owned by the pool). */
+static void push_inbox(lua_State *L, retape_inbox *in)
+{
+    inbox_box *box = lua_newuserdatauv(L, sizeof *box, 1);
+    box->in = in;
+    luaL_setmetatable(L, INBOX_MT);
+}
+
+static void register_inbox_class(lua_State *L)
+{
+    if (luaL_newmetatable(L, INBOX_MT)) {
+        lua_createtable(L, 0, 2);
+        retape_lua_push_payload_decoder(L);
+        lua_pushcclosure(L, l_inbox_fetch, 1);
+        lua_setfield(L, -2, "fetch");
+        lua_pushcfunction(L, l_inbox_count);
+        lua_setfield(L, -2, "count");
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+}
+
+/* ---------------------------------------------------------------------------
+ * worker states and threads */
+
+/* Protected, in a worker state: require(module).init(config, kv view, inbox,
+ * part) -> handler, kept in the registry.  Args: worker, module, config,
+ * base kv, inbox, part number (1..parts-1). */
+static int worker_init(lua_State *L)
+{
+    pool_worker *w = lua_touserdata(L, 1);
+    const char *module = lua_tostring(L, 2);
+    const char *config = lua_tostring(L, 3);
+    retape_kv *base = lua_touserdata(L, 4);
+    retape_inbox *in = lua_touserdata(L, 5);
+    lua_Integer part = lua_tointeger(L, 6);
+    register_inbox_class(L);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, module);
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "init");
+    lua_pushstring(L, config);
+    if (base) {
+        retape_kv **slot = retape_lua_kv_newbox(L);
+        char *err = NULL;
+        *slot = retape_kv_view(base, &err);
+        if (!*slot)
+            return raise_message(L, err);
+    } else {
+        lua_pushnil(L);
+    }
+    push_inbox(L, in);
+    lua_pushinteger(L, part);
+    lua_call(L, 4, 1);
+    luaL_checktype(L, -1, LUA_TFUNCTION);
+    w->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+/* Protected, in a worker state: handler(message, inbox) -> reply [, data]. */
+static int worker_call(lua_State *L)
+{
+    pool_worker *w = lua_touserdata(L, 1);
+    const char *message = lua_touserdata(L, 2);
+    size_t message_len = (size_t)lua_tointeger(L, 3);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->handler_ref);
+    lua_pushlstring(L, message, message_len);
+    lua_pushvalue(L, 4); /* the inbox object */
+    lua_call(L, 2, 2);
+    size_t n, m = 0;
+    const char *reply = luaL_checklstring(L, -2, &n);
+    const char *data = lua_isnil(L, -1) ? NULL : luaL_checklstring(L, -1, &m);
+    char *rcopy = malloc(n + 1), *dcopy = data ? malloc(m + 1) : NULL;
+    if (!rcopy || (data && !dcopy)) {
+        free(rcopy);
+        free(dcopy);
+        return luaL_error(L, "out of memory");
+    }
+    memcpy(rcopy, reply, n);
+    rcopy[n] = '\0';
+    if (data) {
+        memcpy(dcopy, data, m);
+        dcopy[m] = '\0';
+    }
+    w->reply = rcopy;
+    w->reply_len = n;
+    w->data = dcopy;
+    w->data_len = m;
+    return 0;
+}
+
+typedef struct worker_arg {
+    pool *p;
+    pool_worker *w;
+    int inbox_ref;
+} worker_arg;
+
+/* The thread of a worker: waits for a round, runs the handler, reports. */
+static void *worker_main(void *arg)
+{
+    pool *p = ((worker_arg *)arg)->p;
+    pool_worker *w = ((worker_arg *)arg)->w;
+    int inbox_ref = ((worker_arg *)arg)->inbox_ref;
+    free(arg);
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->stopping && w->seen == p->round)
+            pthread_cond_wait(&p->job, &p->mu);
+        if (p->stopping) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        w->seen = p->round;
+        const char *message = p->message;
+        size_t message_len = p->message_len;
+        pthread_mutex_unlock(&p->mu);
+
+        lua_State *L = w->L;
+        lua_pushcfunction(L, worker_call);
+        lua_pushlightuserdata(L, w);
+        lua_pushlightuserdata(L, (void *)message);
+        lua_pushinteger(L, (lua_Integer)message_len);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, inbox_ref);
+        char *err = NULL;
+        if (retape_lua_docall(L, 4, 0, &err) != 0)
+            w->error = err ? err : dup_string("unknown error");
+        lua_gc(L, LUA_GCSTEP, 0);
+
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0)
+            pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+static void clear_results(pool_worker *w)
+{
+    free(w->reply);
+    free(w->data);
+    free(w->error);
+    w->reply = w->data = w->error = NULL;
+    w->reply_len = w->data_len = 0;
+}
+
+/* Stops the threads and frees everything (idempotent; the __gc). */
+static void pool_teardown(pool *p)
+{
+    if (p->sync_ready) {
+        pthread_mutex_lock(&p->mu);
+        p->stopping = 1;
+        pthread_cond_broadcast(&p->job);
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (p->workers) {
+        for (unsigned i = 0; i + 1 < p->parts; i++) {
+            pool_worker *w = &p->workers[i];
+            if (w->started)
+                pthread_join(w->thread, NULL);
+            w->started = 0;
+            retape_host_free(w->host);
+            w->host = NULL;
+            clear_results(w);
+        }
+        free(p->workers);
+        p->workers = NULL;
+    }
+    if (p->inboxes) {
+        for (unsigned i = 0; i < p->parts; i++)
+            retape_inbox_free(p->inboxes[i]);
+        free(p->inboxes);
+        p->inboxes = NULL;
+    }
+    if (p->sync_ready) {
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->job);
+        pthread_cond_destroy(&p->done);
+        p->sync_ready = 0;
+    }
+    free(p->message);
+    free(p->lua_dir);
+    p->message = p->lua_dir = NULL;
+}
+
+static int pool_gc(lua_State *L)
+{
+    pool_teardown(luaL_checkudata(L, 1, POOL_MT));
+    return 0;
+}
+
+static pool *to_pool(lua_State *L, int idx)
+{
+    pool *p = luaL_checkudata(L, idx, POOL_MT);
+    if (!p->inboxes)
+        luaL_error(L, "attempt to use a closed pool");
+    return p;
+}
+
+/* A malloc'd copy of a string field (def when absent). */
+static char *string_field(lua_State *L, int idx, const char *name, const char *def)
+{
+    lua_getfield(L, idx, name);
+    const char *v = lua_isnil(L, -1) ? def : luaL_checkstring(L, -1);
+    char *copy = v ? dup_string(v) : NULL;
+    lua_pop(L, 1);
+    return copy;
+}
+
+/* pool.start {parts =, module =, config =, kv =} -> pool | nil, message.
+ * Builds and initialises every worker state here (their errors come back
+ * as the message, naming the worker), then starts their threads. */
+static int l_start(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer parts = opt_int_field(L, 1, "parts", 1);
+    luaL_argcheck(L, parts >= 1 && parts <= 256, 1, "parts must be 1..256");
+    lua_getfield(L, 1, "kv");
+    retape_kv *base = lua_isnil(L, -1) ? NULL : retape_lua_check_kv(L, -1);
+    lua_pop(L, 1);
+    pool *p = lua_newuserdatauv(L, sizeof *p, 1);
+    memset(p, 0, sizeof *p);
+    luaL_setmetatable(L, POOL_MT);
+    int pidx = lua_gettop(L);
+    lua_getfield(L, 1, "kv"); /* the views borrow its database: keep it alive */
+    lua_setiuservalue(L, pidx, 1);
+    char *module = string_field(L, 1, "module", "retape.part");
+    char *config = string_field(L, 1, "config", "{}");
+    p->parts = (unsigned)parts;
+    p->lua_dir = retape_lua_layer_dir(L);
+    p->inboxes = calloc(p->parts, sizeof *p->inboxes);
+    p->workers = p->parts > 1 ? calloc(p->parts - 1, sizeof *p->workers) : NULL;
+    int oom = !p->inboxes || (p->parts > 1 && !p->workers);
+    for (unsigned i = 0; !oom && i < p->parts; i++)
+        oom = !(p->inboxes[i] = retape_inbox_new());
+    if (!oom && pthread_mutex_init(&p->mu, NULL) == 0) {
+        pthread_cond_init(&p->job, NULL);
+        pthread_cond_init(&p->done, NULL);
+        p->sync_ready = 1;
+    }
+    if (oom || !p->sync_ready) {
+        free(module);
+        free(config);
+        pool_teardown(p);
+        return luaL_error(L, "pool.start: out of memory");
+    }
+    char *err = NULL;
+    int failed = 0;
+    for (unsigned i = 0; !failed && i + 1 < p->parts; i++) {
+        pool_worker *w = &p->workers[i];
+        retape_host_options ho = {.lua_dir = p->lua_dir};
+        w->host = retape_host_new(&ho, &err);
+        if (!w->host) {
+            failed = 1;
+            break;
+        }
+        w->L = retape_host_lua(w->host);
+        lua_pushcfunction(w->L, worker_init);
+        lua_pushlightuserdata(w->L, w);
+        lua_pushstring(w->L, module);
+        lua_pushstring(w->L, config);
+        lua_pushlightuserdata(w->L, base);
+        lua_pushlightuserdata(w->L, p->inboxes[i + 1]);
+        lua_pushinteger(w->L, (lua_Integer)i + 1);
+        char *why = NULL;
+        if (retape_lua_docall(w->L, 6, 0, &why) != 0) {
+            set_error(&err, "worker %u: %s", i + 1, why ? why : "unknown error");
+            free(why);
+            failed = 1;
+        }
+    }
+    free(module);
+    free(config);
+    for (unsigned i = 0; !failed && i + 1 < p->parts; i++) {
+        pool_worker *w = &p->workers[i];
+        worker_arg *arg = malloc(sizeof *arg);
+        if (!arg) {
+            failed = 1;
+            err = dup_string("out of memory");
+            break;
+        }
+        push_inbox(w->L, p->inboxes[i + 1]);
+        arg->inbox_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
+        arg->p = p;
+        arg->w = w;
+        if (pthread_create(&w->thread, NULL, worker_main, arg) != 0) {
+            free(arg);
+            failed = 1;
+            err = dup_string("cannot start a thread");
+            break;
+        }
+        w->started = 1;
+    }
+    if (failed) {
+        pool_teardown(p);
+        return push_failure(L, err);
+    }
+    lua_pushvalue(L, pidx);
+    return 1;
+}
+
+/* p:route(cursor, first, stop) -> routed, more: empties the inboxes, then
+ * routes the cursor's rows with index in [first, stop) (stop nil: all). */
+static int l_route(lua_State *L)
+{
+    pool *p = to_pool(L, 1);
+    retape_cursor *cur = retape_lua_check_cursor(L, 2);
+    lua_Integer first = luaL_optinteger(L, 3, 0);
+    lua_Integer stop = luaL_optinteger(L, 4, -1);
+    for (unsigned i = 0; i < p->parts; i++)
+        retape_inbox_reset(p->inboxes[i]);
+    int64_t routed;
+    int more;
+    char *err = NULL;
+    if (retape_route(cur, p->inboxes, p->parts, first, stop, &routed, &more, &err) != 0)
+        return raise_message(L, err);
+    lua_pushinteger(L, routed);
+    lua_pushboolean(L, more);
+    return 2;
+}
+
+/* p:reset(): empties every inbox (a round without rows) */
+static int l_reset(lua_State *L)
+{
+    pool *p = to_pool(L, 1);
+    for (unsigned i = 0; i < p->parts; i++)
+        retape_inbox_reset(p->inboxes[i]);
+    return 0;
+}
+
+/* p:post(message): starts a round; every worker runs handler(message, inbox). */
+static int l_post(lua_State *L)
+{
+    pool *p = to_pool(L, 1);
+    size_t n;
+    const char *text = luaL_checklstring(L, 2, &n);
+    if (p->parts == 1)
+        return 0;
+    pthread_mutex_lock(&p->mu);
+    int busy = p->pending > 0;
+    pthread_mutex_unlock(&p->mu);
+    if (busy)
+        return luaL_error(L, "pool: post before the last round was collected");
+    char *copy = malloc(n + 1);
+    if (!copy)
+        return luaL_error(L, "out of memory");
+    memcpy(copy, text, n);
+    copy[n] = '\0';
+    for (unsigned i = 0; i + 1 < p->parts; i++)
+        clear_results(&p->workers[i]);
+    pthread_mutex_lock(&p->mu);
+    free(p->message);
+    p->message = copy;
+    p->message_len = n;
+    p->pending = p->parts - 1;
+    p->round++;
+    pthread_cond_broadcast(&p->job);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+/* Waits until every worker finished the round (never raises). */
+static void wait_round(pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->pending > 0)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* p:collect() -> replies, data, errors: waits for the round; arrays indexed
+ * by worker (1..parts-1), an entry nil where the worker had none. */
+static int l_collect(lua_State *L)
+{
+    pool *p = to_pool(L, 1);
+    wait_round(p);
+    unsigned n = p->parts - 1;
+    lua_createtable(L, (int)n, 0);
+    lua_createtable(L, (int)n, 0);
+    lua_createtable(L, (int)n, 0);
+    for (unsigned i = 0; i < n; i++) {
+        pool_worker *w = &p->workers[i];
+        if (w->reply) {
+            lua_pushlstring(L, w->reply, w->reply_len);
+            lua_rawseti(L, -4, i + 1);
+        }
+        if (w->data) {
+            lua_pushlstring(L, w->data, w->data_len);
+            lua_rawseti(L, -3, i + 1);
+        }
+        if (w->error) {
+            lua_pushstring(L, w->error);
+            lua_rawseti(L, -2, i + 1);
+        }
+    }
+    for (unsigned i = 0; i < n; i++)
+        clear_results(&p->workers[i]);
+    return 3;
+}
+
+static int l_inbox(lua_State *L)
+{
+    pool *p = to_pool(L, 1);
+    push_inbox(L, p->inboxes[0]);
+    lua_pushvalue(L, 1); /* keeps the pool alive */
+    lua_setiuservalue(L, -2, 1);
+    return 1;
+}
+
+static int l_parts(lua_State *L)
+{
+    lua_pushinteger(L, to_pool(L, 1)->parts);
+    return 1;
+}
+
+/* p:close(): waits for a round in flight, stops the threads, closes the
+ * worker states (idempotent). */
+static int l_close(lua_State *L)
+{
+    pool *p = luaL_checkudata(L, 1, POOL_MT);
+    if (p->sync_ready)
+        wait_round(p);
+    pool_teardown(p);
+    return 0;
+}
+
+/* pool.part_of(ticker, parts) -> 0-based part (as route and --shard) */
+static int l_part_of(lua_State *L)
+{
+    const char *T = luaL_checkstring(L, 1);
+    lua_Integer parts = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, parts >= 1, 2, "parts must be positive");
+    lua_pushinteger(L, retape_part_of(T, (unsigned)parts));
+    return 1;
+}
+
+/* pool.cores() -> processors online */
+static int l_cores(lua_State *L)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    lua_pushinteger(L, n > 0 ? n : 1);
+    return 1;
+}
+
+int luaopen_retape_pool(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"route", l_route}, {"reset", l_reset}, {"post", l_post}, {"collect", l_collect},
+        {"inbox", l_inbox}, {"parts", l_parts}, {"close", l_close}, {NULL, NULL},
+    };
+    new_class(L, POOL_MT, methods, pool_gc);
+    register_inbox_class(L);
+    static const luaL_Reg fns[] = {{"start", l_start}, {"part_of", l_part_of}, {"cores", l_cores}, {NULL, NULL}};
+    luaL_newlib(L, fns);
+    return 1;
+}

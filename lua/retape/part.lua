@@ -1,0 +1,30 @@
+-- retape.part — one part of a threaded replay, in a worker thread's own Lua
+-- state (retape.pool).  It loads the ruleset again from where the main
+-- state loaded it, with the same overrides, checks that it has the same
+-- identity, and then runs the rounds the main state posts (replay.lua:
+-- Replay:part_round) on the tickers it owns.
+local replay = require "retape.replay"
+local rules = require "retape.rules"
+local store = require "retape.store"
+local wire = require "retape.wire"
+
+local M = {}
+
+-- init(config, kv, inbox, part) -> handler(message, inbox) -> reply, batch data
+function M.init(config, kv, _, part)
+  local c = wire.decode(config)
+  local st = assert(store.open(kv))
+  local R = rules.load(c.spec)
+  if c.overrides and next(c.overrides) then rules.apply_overrides(R, c.overrides) end
+  local rp = assert(replay.open_part {
+    store = st, rules = R, limits = c.limits, script_version = c.script_version, batch = c.batch,
+    part_index = part, part_count = c.parts,
+  })
+  local mine, theirs = wire.encode(rp:identity()), wire.encode(c.identity)
+  if mine ~= theirs then
+    error(string.format("the ruleset loaded again from %s is not the one of the run (%s against %s)", c.spec, mine, theirs), 0)
+  end
+  return function(text, rows) return rp:part_round(wire.decode(text), rows) end
+end
+
+return M
