@@ -3,7 +3,8 @@
  *
  *   local p = assert(pool.start { parts = N, module = "retape.part",
  *                                 config = TEXT, kv = store_kv })
- *   local routed, more = p:route(cursor, first, stop) -- a bucket's rows to the parts' inboxes
+ *   p:reset()                         -- empty inboxes
+ *   local routed, more = p:route(cursor, first, stop) -- a bucket's rows to the parts' inboxes (repeatable)
  *   p:post(message)                   -- every worker runs handler(message, inbox)
  *   local rows = p:inbox():fetch(n, fields)  -- meanwhile, part 0 works here
  *   local replies, data, errors = p:collect() -- waits for every worker
@@ -66,19 +67,23 @@ typedef struct inbox_box {
 /* ---------------------------------------------------------------------------
  * inboxes, as Lua sees them */
 
-/* inbox:fetch(n [, fieldset | decode=true]) -> up to n rows, as cur:fetch's,
- * each with `index`, its position in the bucket's window. */
+/* inbox:fetch(n, fieldset | decode [, bucket]) -> up to n rows, as
+ * cur:fetch's, each with `index`, its position in the bucket's window; with
+ * `bucket`, only the rows of that bucket (an inbox holds several in order). */
 static int l_inbox_fetch(lua_State *L)
 {
     inbox_box *box = luaL_checkudata(L, 1, INBOX_MT);
     lua_Integer n = luaL_checkinteger(L, 2);
     int fs = luaL_testudata(L, 3, RETAPE_FIELDSET_MT) ? 3 : 0;
     int decode = fs || lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
+    lua_Integer only = luaL_optinteger(L, 4, 0);
     luaL_argcheck(L, n > 0, 2, "batch size must be positive");
     lua_createtable(L, (int)(n < 1024 ? n : 1024), 0);
     for (lua_Integer i = 1; i <= n; i++) {
         retape_receipt r;
         int64_t index;
+        if (only && retape_inbox_peek_bucket(box->in) != only)
+            break;
         if (!retape_inbox_next(box->in, &r, &index))
             break;
         retape_lua_push_row(L, &r, fs, decode ? lua_upvalueindex(1) : 0);
@@ -396,16 +401,14 @@ static int l_start(lua_State *L)
     return 1;
 }
 
-/* p:route(cursor, first, stop) -> routed, more: empties the inboxes, then
- * routes the cursor's rows with index in [first, stop) (stop nil: all). */
+/* p:route(cursor, first, stop) -> routed, more: appends the cursor's rows
+ * with index in [first, stop) (stop nil: all) to the parts' inboxes. */
 static int l_route(lua_State *L)
 {
     pool *p = to_pool(L, 1);
     retape_cursor *cur = retape_lua_check_cursor(L, 2);
     lua_Integer first = luaL_optinteger(L, 3, 0);
     lua_Integer stop = luaL_optinteger(L, 4, -1);
-    for (unsigned i = 0; i < p->parts; i++)
-        retape_inbox_reset(p->inboxes[i]);
     int64_t routed;
     int more;
     char *err = NULL;

@@ -130,6 +130,12 @@ int retape_inbox_next(retape_inbox *in, retape_receipt *r, int64_t *index)
     return 1;
 }
 
+/* The bucket of the next row (0 when every row was read). */
+int64_t retape_inbox_peek_bucket(const retape_inbox *in)
+{
+    return in->next < in->n ? in->rows[in->next].bucket_5m : 0;
+}
+
 unsigned retape_part_of(const char *ticker, unsigned parts)
 {
     return parts ? retape_fnv1a32_utf16(ticker, strlen(ticker)) % parts : 0;

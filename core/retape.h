@@ -153,10 +153,13 @@ size_t retape_inbox_count(const retape_inbox *in);
 int retape_inbox_add(retape_inbox *in, const retape_receipt *r, int64_t index);
 /* The next row, valid until the reset: 1, or 0 at the end. */
 int retape_inbox_next(retape_inbox *in, retape_receipt *r, int64_t *index);
+/* The bucket of the next row (0 at the end). */
+int64_t retape_inbox_peek_bucket(const retape_inbox *in);
 /* The part (0..parts-1) that owns a ticker. */
 unsigned retape_part_of(const char *ticker, unsigned parts);
-/* Routes the cursor's rows with index in [first, stop) (stop < 0: all) to
- * inboxes[part]; *more = 1 when a row remains at `stop`.  0 or -1 + *errptr. */
+/* Routes (appends) the cursor's rows with index in [first, stop) (stop < 0:
+ * all) to inboxes[part]; *more = 1 when a row remains at `stop`.  0 or -1 +
+ * *errptr. */
 int retape_route(retape_cursor *cur, retape_inbox **inboxes, unsigned parts, int64_t first, int64_t stop,
                  int64_t *routed, int *more, char **errptr);
 

@@ -1,10 +1,13 @@
--- bench_replay.lua DB STATE FROM TO [RULES] — a full replay (fresh store) of
--- the days FROM..TO with RULES (default: the default ruleset); prints rows,
+-- bench_replay.lua DB STATE FROM TO [RULES [THREADS]] — a full replay (fresh
+-- store) of the days FROM..TO with RULES (default: the default ruleset) on
+-- THREADS threads (default 1; "all": every core); prints rows,
 -- payload bytes of the rows read, trades, peak RSS.
 local retape = require "retape"
-local db, state, from, to, rules = ...
+local db, state, from, to, rules, threads = ...
+threads = threads == "all" and retape.pool.cores() or tonumber(threads) or 1
 os.execute("rm -rf '" .. state .. "'")
-local rp = assert(retape.replay.open { db = db, state = state, script_version = false, rules = rules })
+local rp = assert(retape.replay.open { db = db, state = state, script_version = false, rules = rules,
+                                                threads = threads })
 local r = rp:run { from = from, to = to }
 rp:close()
 assert(r.errors == 0, "errors in the bench replay")

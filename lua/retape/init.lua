@@ -35,6 +35,7 @@ local lazy = {
   state   = "retape.state",
   scope   = "retape.scope",
   fs      = "retape.fs",
+  pool    = "retape.pool",     -- worker threads of a replay (SCRIPTING.md)
 }
 return setmetatable(retape, {
   __index = function(t, k)

@@ -310,6 +310,8 @@ end
 --   first, stop  with a cursor: process rows with index in [first, stop)
 --                (stop nil = to the end); an inbox holds only its window
 --   plans        refresh: {T = rows to follow} (the rows a stale version covered)
+--   starts       refresh: {T = stale bucket} for tickers whose plan starts here
+--   only         with an inbox: its rows of this bucket
 -- Returns rows seen in the window and whether rows remain after it.
 function Replay:walk_rows(bucket, rows, opts, counters)
   local plans, counts = opts.plans, {}
@@ -323,7 +325,7 @@ function Replay:walk_rows(bucket, rows, opts, counters)
   local first, stop = opts.first or 0, opts.stop
   -- skip the rows before the window without decoding them
   while index < first do
-    local skipped = rows:fetch(math.min(first - index, 4096), false)
+    local skipped = rows:fetch(math.min(first - index, 4096), false, opts.only)
     if #skipped == 0 then break end
     index = index + #skipped
   end
@@ -332,10 +334,10 @@ function Replay:walk_rows(bucket, rows, opts, counters)
     local want = self.batch
     if stop then want = math.min(want, stop - index) end
     if want <= 0 then
-      more = #rows:fetch(1, false) > 0
+      more = #rows:fetch(1, false, opts.only) > 0
       break
     end
-    local batch = rows:fetch(want, self.fields)
+    local batch = rows:fetch(want, self.fields, opts.only)
     if #batch == 0 then break end
     for i = 1, #batch do
       local row = batch[i]
@@ -406,24 +408,50 @@ function Replay:stage_bucket(bucket)
     local tk = self.dirty[T]
     tk.lanes, tk.n, tk.bucket = nil, nil, bucket
   end
-  self.new_ids = {}
 end
 
--- Walks rows of one bucket and commits them.  opts:
---   scope      source scope (from, to, script_version, tickers)
---   first, stop, plans  as walk_rows
+-- Walks rows of one bucket and commits them.  step:
+--   bucket
+--   scope        source scope (from, to, script_version, tickers)
+--   first, stop, plans, starts  as walk_rows
+--   rows         rows expected (an estimate, for grouping buckets into rounds)
 --   finish(more, done)  before the commit: extra puts (cursor, stale marks)
+--   after(done, more)   after the commit
 -- Returns rows seen in the window and whether rows remain after it.
-function Replay:walk_bucket(bucket, opts, counters)
-  if self.pool then return self:walk_bucket_threaded(bucket, opts, counters) end
+function Replay:walk_bucket(step, counters)
   self:begin_bucket()
-  local cur <close> = assert(self.src:cursor(bucket, opts.scope))
-  local done, more = self:walk_rows(bucket, cur, opts, counters)
-  if opts.finish then opts.finish(more, done) end
-  self:stage_bucket(bucket)
+  local done, more
+  do
+    local cur <close> = assert(self.src:cursor(step.bucket, step.scope))
+    done, more = self:walk_rows(step.bucket, cur, step, counters)
+  end
+  if step.finish then step.finish(more, done) end
+  self:stage_bucket(step.bucket)
   self.store:write()
+  self.new_ids = {}
+  if step.after then step.after(done, more) end
   return done, more
 end
+
+-- Walks a list of bucket steps in order (see walk_bucket): on this thread,
+-- or over the parts in rounds of several buckets.
+function Replay:walk_steps(steps, counters)
+  if not self.pool then
+    for _, step in ipairs(steps) do self:walk_bucket(step, counters) end
+    return
+  end
+  local i = 1
+  while i <= #steps do
+    local j, rows = i, steps[i].rows or 0
+    while j < #steps and rows + (steps[j + 1].rows or 0) <= M.ROUND_ROWS do
+      j = j + 1
+      rows = rows + (steps[j].rows or 0)
+    end
+    self:walk_round(steps, i, j, counters)
+    i = j + 1
+  end
+end
+
 ---------------------------------------------------------------------------
 -- threads: every ticker belongs to one part (a stable hash of the ticker);
 -- part 0 runs in this state, the others in worker threads (retape.pool),
@@ -435,6 +463,7 @@ end
 -- of threads.
 
 M.MIN_THREADED_ROWS = 4096 -- below this, a run without --threads stays on one thread
+M.ROUND_ROWS = 1024        -- buckets are grouped into rounds of about this many rows
 
 -- Why this replay cannot use other threads (nil when it can).
 function Replay:single_thread_reason()
@@ -479,82 +508,100 @@ function Replay:begin_run(continuing)
   end
 end
 
--- One part's work on a bucket: its rows, then its writes queued.  A rule
--- error is returned with the index of its row (the main state reports the
--- first in row order), not raised.
-function Replay:walk_part(bucket, rows, opts, counters)
-  self:begin_bucket()
-  local ok, err = pcall(self.walk_rows, self, bucket, rows, opts, counters)
-  if not ok then
-    local row = self.failing_row
+-- One part's work in a round: the buckets of `steps` in order, from its
+-- inbox.  For each bucket: counters, problems (reports), the receipts sum,
+-- a rule error with its row index (the first stops the part: the main
+-- state raises the first in row order), and the part's writes as a
+-- serialized batch (taken out of the store's batch, which stays empty).
+function Replay:walk_part(steps, rows)
+  local st, out, run_sum = self.store, {}, self.rows_sum
+  self.new_ids = {}
+  for n, step in ipairs(steps) do
+    local counters = { rows = 0, seen = 0, errors = 0, trades = 0 }
+    self.reports, self.rows_sum = {}, 0
+    self:begin_bucket()
+    local opts = { plans = step.plans, starts = step.starts, only = step.bucket }
+    local ok, err = pcall(self.walk_rows, self, step.bucket, rows, opts, counters)
+    local fail
+    if ok then self:stage_bucket(step.bucket)
+    else fail = { self.failing_row and self.failing_row.index or -1, err } end
     self.failing_row = nil
-    return { row and row.index or -1, err }
+    out[n] = { counters = counters, reports = self.reports, sum = self.rows_sum, fail = fail, data = st.batch:data() }
+    st:discard()
+    if fail then break end
   end
-  self:stage_bucket(bucket)
+  self.reports, self.rows_sum = nil, run_sum
+  return out
 end
 
--- A round in a worker part (the handler of retape.part).  Returns the
--- reply and the part's writes (a serialized batch).
+-- A round in a worker part (the handler of retape.part): the reply and the
+-- part's writes, every bucket's batch one after the other (their lengths
+-- in the reply).
 function Replay:part_round(msg, rows)
-  local st = self.store
-  st:discard()
+  self.store:discard()
   if msg.op == "begin" then
     self:begin_run(msg.continuing)
     return wire.encode {}
   end
-  local counters = { rows = 0, seen = 0, errors = 0, trades = 0 }
-  self.reports, self.rows_sum = {}, 0
-  local fail = self:walk_part(msg.bucket, rows, { plans = msg.plans, starts = msg.starts }, counters)
-  local reply = wire.encode { counters = counters, reports = self.reports, sum = self.rows_sum, fail = fail }
-  self.reports = nil
-  local data = st.batch:data()
-  st:discard()
-  return reply, data
+  local out, data = self:walk_part(msg.steps, rows), {}
+  for n, r in ipairs(out) do data[n], r.len, r.data = r.data, #r.data, nil end
+  return wire.encode(out), table.concat(data)
 end
 
--- walk_bucket over every part (see walk_bucket).
-function Replay:walk_bucket_threaded(bucket, opts, counters)
+-- A round over every part: the main state routes the rows of steps i..j,
+-- every part walks them, then each bucket commits in order with its step's
+-- finish() puts; a rule error stops the run at its bucket (the buckets
+-- before it are committed, as on one thread).
+function Replay:walk_round(steps, i, j, counters)
   local p, st = self.pool, self.store
-  local done, more
-  do
-    local cur <close> = assert(self.src:cursor(bucket, opts.scope))
-    done, more = p:route(cur, opts.first or 0, opts.stop)
+  assert(st.batch:count() == 0, "walk_round: the store has queued writes")
+  p:reset()
+  local msg = {}
+  for k = i, j do
+    local step = steps[k]
+    local cur <close> = assert(self.src:cursor(step.bucket, step.scope))
+    step.done, step.more = p:route(cur, step.first or 0, step.stop)
+    msg[#msg + 1] = { bucket = step.bucket, plans = step.plans, starts = step.starts }
   end
-  p:post(wire.encode { op = "walk", bucket = bucket, plans = opts.plans, starts = opts.starts })
-  self.reports = {}
-  local ok, fail = pcall(self.walk_part, self, bucket, self.inbox, opts, counters)
+  p:post(wire.encode { op = "walk", steps = msg })
+  local ok, mine = pcall(self.walk_part, self, msg, self.inbox)
   local replies, data, errors = p:collect()
-  if not ok then fail = { -1, fail } end -- the engine's own error
-  local reports = self.reports
-  self.reports = nil
-  local seq = 0
-  for _, r in ipairs(reports) do seq = seq + 1; r[4] = seq end
-  local fails = { fail }
-  for i = 1, p:parts() - 1 do
-    if errors[i] then error(string.format("thread %d: %s", i, errors[i]), 0) end
-    local r = wire.decode(replies[i])
-    for k, v in pairs(r.counters) do counters[k] = counters[k] + v end
-    self.rows_sum = (self.rows_sum + r.sum) & 0xffffffff
-    for _, e in ipairs(r.reports) do seq = seq + 1; e[4] = seq; reports[#reports + 1] = e end
-    fails[#fails + 1] = r.fail
-    st.batch:append(data[i])
+  if not ok then error(mine, 0) end
+  local parts = { mine }
+  for w = 1, p:parts() - 1 do
+    if errors[w] then error(string.format("thread %d: %s", w, errors[w]), 0) end
+    local out, at = wire.decode(replies[w]), 1
+    for _, r in ipairs(out) do r.data = data[w]:sub(at, at + r.len - 1); at = at + r.len end
+    parts[#parts + 1] = out
   end
-  -- problems in row order, up to the first rule error (which stops the run)
-  local first_fail
-  for _, f in pairs(fails) do if not first_fail or f[1] < first_fail[1] then first_fail = f end end
-  table.sort(reports, function(x, y)
-    if x[1] ~= y[1] then return x[1] < y[1] end
-    if x[2] ~= y[2] then return x[2] < y[2] end
-    return x[4] < y[4]
-  end)
-  for _, r in ipairs(reports) do
-    if first_fail and r[1] >= first_fail[1] then break end
-    if self.on_error then self.on_error(r[3]) end
+  for k = i, j do
+    local step, n = steps[k], k - i + 1
+    local reports, first_fail, seq = {}, nil, 0
+    for _, out in ipairs(parts) do
+      local r = out[n]
+      if r then
+        for key, v in pairs(r.counters) do counters[key] = counters[key] + v end
+        self.rows_sum = (self.rows_sum + r.sum) & 0xffffffff
+        for _, e in ipairs(r.reports) do seq = seq + 1; e[4] = seq; reports[#reports + 1] = e end
+        if r.fail and (not first_fail or r.fail[1] < first_fail[1]) then first_fail = r.fail end
+        st.batch:append(r.data)
+      end
+    end
+    -- problems in row order, up to the first rule error (which stops the run)
+    table.sort(reports, function(x, y)
+      if x[1] ~= y[1] then return x[1] < y[1] end
+      if x[2] ~= y[2] then return x[2] < y[2] end
+      return x[4] < y[4]
+    end)
+    for _, r in ipairs(reports) do
+      if first_fail and r[1] >= first_fail[1] then break end
+      if self.on_error then self.on_error(r[3]) end
+    end
+    if first_fail then st:discard(); error(first_fail[2], 0) end
+    if step.finish then step.finish(step.more, step.done) end
+    st:write()
+    if step.after then step.after(step.done, step.more) end
   end
-  if first_fail then error(first_fail[2], 0) end
-  if opts.finish then opts.finish(more, done) end
-  st:write()
-  return done, more
 end
 
 -- The book of a run: open trades live in the tickers' working records.
@@ -787,12 +834,12 @@ function Replay:run_in_snapshot(params)
       st:write()
     end
     local src_scope = { from = scope.from, to = scope.to, script_version = self.script_version, tickers = scope.reads }
+    local steps = {}
     for i = start_index, #work do
       local w = work[i]
       local window_first = (i == start_index) and first_row or 0
-      local done, more = self:walk_bucket(w.bucket, {
-        scope = src_scope, first = window_first, stop = stop_row,
-        ticker = function(T) return self:ticker(T, w.bucket) end,
+      steps[#steps + 1] = {
+        bucket = w.bucket, scope = src_scope, first = window_first, stop = stop_row, rows = w.count,
         finish = function(more, done)
           local nxt = work[i + 1]
           -- the page marker records how many rows of the bucket are now covered
@@ -801,22 +848,25 @@ function Replay:run_in_snapshot(params)
           else st:set_cursor { scope = scope.key, identity = identity, start = scope.from, next = nxt.bucket,
                                clean = scope.clean, params = describe } end
         end,
-      }, counters)
-      resp.buckets = resp.buckets + 1
-      resp.bucketProcessed = w.bucket
-      resp.bucketOffset = scope.offset
-      if more then
-        resp.hasMoreInBucket, resp.hasMore = true, true
-        resp.nextBucketOffset = window_first + done
-      elseif scope.bucket then
-        local nb = w.bucket + BUCKET_MS
-        if nb <= w.close then resp.nextBucket, resp.hasMore = nb, true end
-      end
-      if self.on_bucket then
-        self.on_bucket { bucket = w.bucket, index = i, total = #work, rows = counters.rows,
-                         trades = counters.trades, errors = counters.errors }
-      end
+        after = function(done, more)
+          resp.buckets = resp.buckets + 1
+          resp.bucketProcessed = w.bucket
+          resp.bucketOffset = scope.offset
+          if more then
+            resp.hasMoreInBucket, resp.hasMore = true, true
+            resp.nextBucketOffset = window_first + done
+          elseif scope.bucket then
+            local nb = w.bucket + BUCKET_MS
+            if nb <= w.close then resp.nextBucket, resp.hasMore = nb, true end
+          end
+          if self.on_bucket then
+            self.on_bucket { bucket = w.bucket, index = i, total = #work, rows = counters.rows,
+                             trades = counters.trades, errors = counters.errors }
+          end
+        end,
+      }
     end
+    self:walk_steps(steps, counters)
     if #work < start_index then st:set_cursor(nil); st:write() end
     self:settle_stale(scope, expect, marks_before)
     self:record_coverage(scope)
@@ -904,21 +954,23 @@ function Replay:refresh(counters)
   end
   st:write()
   table.sort(buckets)
+  local steps = {}
   for bi, b in ipairs(buckets) do
     -- the tickers with a version at b: how many rows each covered, and
     -- where the ones starting here start from
-    local active, follow, starts = {}, {}, nil
+    local active, follow, starts, rows = {}, {}, nil, 0
     for _, T in ipairs(names) do
       local plan = plans[T]
       if plan[b] then
         active[#active + 1] = T
         follow[T] = plan[b]
-        if not plan.at then starts = starts or {}; starts[T] = plan.from end
+        rows = rows + plan[b]
+        if not plan.started then plan.started = true; starts = starts or {}; starts[T] = plan.from end
       end
     end
-    self:walk_bucket(b, {
-      scope = { from = b, to = b, script_version = self.script_version, tickers = active },
-      plans = follow, starts = starts,
+    steps[bi] = {
+      bucket = b, scope = { from = b, to = b, script_version = self.script_version, tickers = active },
+      plans = follow, starts = starts, rows = rows,
       finish = function()
         for _, T in ipairs(active) do
           local plan = plans[T]
@@ -927,13 +979,16 @@ function Replay:refresh(counters)
           st:set_stale(T, nxt and { from = nxt } or nil)
         end
       end,
-    }, counters)
-    counters.recomputed = counters.recomputed + #active
-    if self.on_bucket then
-      self.on_bucket { bucket = b, index = bi, total = #buckets, rows = counters.rows, trades = counters.trades,
-                       errors = counters.errors, recomputing = true }
-    end
+      after = function()
+        counters.recomputed = counters.recomputed + #active
+        if self.on_bucket then
+          self.on_bucket { bucket = b, index = bi, total = #buckets, rows = counters.rows, trades = counters.trades,
+                           errors = counters.errors, recomputing = true }
+        end
+      end,
+    }
   end
+  self:walk_steps(steps, counters)
 end
 
 return M
