@@ -105,6 +105,7 @@ return function(cli)
         ok, resp.refreshed = pcall(rp.run, rp, { refresh = true })
         if not ok then resp = resp.refreshed end
       end
+      local threads_used = rp.pool and rp.pool:parts() -- nil: one thread
       if trace_fh then trace_fh:close() end
       local results = require "retape.results"
       local lanes, badges
@@ -152,7 +153,8 @@ return function(cli)
       common.lane_lines(out, lanes, badges)
       if synced then out("ledger %s: %d trades, %d events, %d tickers", o.ledger, synced.trades, synced.events, synced.tickers) end
       io.stdout:flush()
-      io.stderr:write(string.format("time %.2f s, %s rows/s\n", secs, group(resp.rowsProcessed / math.max(secs, 1e-3))))
+      local threads = threads_used and string.format(" (%d threads)", threads_used) or ""
+      io.stderr:write(string.format("time %.2f s, %s rows/s%s\n", secs, group(resp.rowsProcessed / math.max(secs, 1e-3)), threads))
       return 0
     end,
   })

@@ -10,7 +10,7 @@ local rtime = require "retape.time"
 local M = {}
 
 M.ORDER = { "seq", "engine", "rules", "rules_sources", "script_version", "params", "overrides", "receipts",
-  "started", "finished", "results", "response", "config", "read", "hash", "lanes_hash", "trades_hash" }
+  "threads", "started", "finished", "results", "response", "config", "read", "hash", "lanes_hash", "trades_hash" }
 
 local PARAMS = { "date", "from", "to", "ticker", "bucket", "limit", "offset", "clean_slate", "resume", "rebuild", "refresh",
   "shard" }
@@ -26,6 +26,7 @@ function M.record(rp, params, resp, counters, started)
     config = rp.R.config, overrides = rp.R.overrides or json.object(), params = json.object(p),
     script_version = rp.script_version or false,
     receipts = { read = counters.seen, hash = string.format("%08x", rp.rows_sum or 0) },
+    threads = rp.pool and rp.pool:parts() or 1,
     started = rtime.iso_utc(math.floor(started)), finished = rtime.iso_utc(math.floor(core.now_ms())),
     response = resp,
   }

@@ -1,6 +1,6 @@
 -- retape.part — one part of a threaded replay, in a worker thread's own Lua
 -- state (retape.pool).  It loads the ruleset again from where the main
--- state loaded it, with the same overrides, checks that it has the same
+-- state loaded it, with the run's config, checks that it has the same
 -- identity, and then runs the rounds the main state posts (replay.lua:
 -- Replay:part_round) on the tickers it owns.
 local replay = require "retape.replay"
@@ -15,7 +15,14 @@ function M.init(config, kv, _, part)
   local c = wire.decode(config)
   local st = assert(store.open(kv))
   local R = rules.load(c.spec)
-  if c.overrides and next(c.overrides) then rules.apply_overrides(R, c.overrides) end
+  -- the run's effective config, value by value into the ruleset's own
+  -- tables (rule code may hold references to them)
+  local function overlay(into, from)
+    for k, v in pairs(from) do
+      if type(v) == "table" and type(into[k]) == "table" then overlay(into[k], v) else into[k] = v end
+    end
+  end
+  if c.config then overlay(R.config, c.config) end
   local rp = assert(replay.open_part {
     store = st, rules = R, limits = c.limits, script_version = c.script_version, batch = c.batch,
     part_index = part, part_count = c.parts,

@@ -468,8 +468,9 @@ M.ROUND_ROWS = 1024        -- buckets are grouped into rounds of about this many
 -- Why this replay cannot use other threads (nil when it can).
 function Replay:single_thread_reason()
   if self.R.cross_ticker then return "the ruleset keeps cross-ticker state (R.cross_ticker)" end
-  if not self.R.spec then return "the ruleset was given as a table (no file to load it again from)" end
+  if not rules.reloadable(self.R) then return "the ruleset was built or changed in Lua (nothing to load it again from)" end
   if self.trace or self.on_row then return "a trace or on_row callback runs in this state" end
+  if type(self.src) ~= "userdata" then return "the receipts come from a Lua source (a sweep's shared reads)" end
 end
 
 -- Starts (or keeps) the worker threads for a run of `rows` rows.
@@ -483,7 +484,7 @@ function Replay:use_threads(rows)
   if n <= 1 then return end
   local p, err = pool.start {
     parts = n, module = "retape.part", kv = self.store.kv,
-    config = wire.encode { spec = self.R.spec, overrides = self.R.overrides, limits = self.asked_limits,
+    config = wire.encode { spec = rules.reloadable(self.R), config = self.R.config, limits = self.asked_limits,
                            script_version = self.script_version or false, batch = self.batch, parts = n,
                            identity = self:identity() },
   }

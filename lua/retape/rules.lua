@@ -117,6 +117,42 @@ local function run_user_chunk(chunk, spec)
   return R
 end
 
+-- What each ruleset looked like when load() returned it (weak keys): a
+-- replay may load it again on other threads only while it is unchanged.
+local as_loaded = setmetatable({}, { __mode = "k" })
+local UNTRACKED = { config = true, overrides = true, sources = true }
+
+-- A copy of a ruleset's shape: every value by path, tables walked (their
+-- identity kept too), config/overrides/sources left out (they travel).
+local function shape(t, out, prefix, seen)
+  seen[t] = true
+  for k, v in pairs(t) do
+    if not (prefix == "" and UNTRACKED[k]) then
+      local path = prefix .. tostring(k) .. "\0" .. type(k)
+      out[path] = v
+      if type(v) == "table" and not seen[v] then shape(v, out, path .. ".", seen) end
+    end
+  end
+  return out
+end
+
+local function remember(R)
+  as_loaded[R] = shape(R, {}, "", {})
+  return R
+end
+
+-- reloadable(R) -> spec | nil: the name or path R was loaded from, when
+-- loading it again gives R (nothing in it was replaced or added since,
+-- but its config, which a replay carries over on its own).
+function M.reloadable(R)
+  local before = as_loaded[R]
+  if not before or not R.spec then return nil end
+  local now = shape(R, {}, "", {})
+  for k, v in pairs(before) do if now[k] ~= v then return nil end end
+  for k in pairs(now) do if before[k] == nil then return nil end end
+  return R.spec
+end
+
 -- load(spec) -> ruleset.  spec: a bundled name ("worker-2026-02-02", found
 -- only in the embedded layer or --lua-dir: trusted), a path to a .lua file
 -- (user code: always untrusted, its top level run under the sandbox
@@ -138,7 +174,7 @@ function M.load(spec)
     if type(R.config) == "table" then strict_config(R.config) end
     local source = "@" .. spec
     sandbox.watch_ruleset(R, function(f) return debug.getinfo(f, "S").source == source end)
-    return R
+    return remember(R)
   end
   local loader, extra = bundled(spec)
   if not loader then
@@ -149,7 +185,7 @@ function M.load(spec)
   rawset(R, "trusted", true) -- shipped with the engine (or under --lua-dir)
   rawset(R, "spec", spec)
   if type(R.config) == "table" then strict_config(R.config) end
-  return R
+  return remember(R)
 end
 
 ---------------------------------------------------------------------------

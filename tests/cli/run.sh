@@ -20,7 +20,7 @@ for case in tests/cli/cases/*.sh; do
     run() { "$@"; local s=$?; echo "exit: $s"; echo "exit: $s" >&2; return 0; }
     . "$0"' "$case" 2>"$errfile" | sed "s#$T#\$T#g")
   # timings vary from run to run: their figures are masked
-  got_err=$(sed -e "s#$T#\$T#g" -e 's/^time [0-9.]* s, [0-9,]* rows\/s$/time N s, N rows\/s/' "$errfile")
+  got_err=$(sed -e "s#$T#\$T#g" -e 's/^time [0-9.]* s, [0-9,]* rows\/s\( ([0-9]* threads)\)\{0,1\}$/time N s, N rows\/s/' "$errfile")
   rm -f "$errfile"
   expected="tests/cli/cases/$name.out" expected_err="tests/cli/cases/$name.err"
   unchecked=$(grep -n '\$RETAPE' "$case" | grep -v 'echo "exit: \$?"' | sed 's/run \$RETAPE//g' | grep '\$RETAPE' | head -3)

@@ -1,0 +1,258 @@
+-- test_threads.lua — `--threads N`: the tickers spread over worker threads,
+-- each with its own Lua state, meeting at every bucket.  The store a
+-- history of runs leaves is byte-identical for 1, 2, 3 and 7 threads
+-- (a range, a clean-slate re-run that recomputes later days over the
+-- parts, a ticker re-run), and so are pages of a bucket, a SIGKILL and
+-- --resume, the order of per-receipt problems, and the rule error that
+-- stops a run (the first in row order, whatever thread met it).
+local t = require "tap"
+local retape = require "retape"
+local P = require "parity"
+
+local tmp = os.getenv("RETAPE_TEST_TMP") or t.tempdir()
+local receipts = P.receipts_db(tmp)
+local dir = t.tempdir()
+local days = { "2026-01-27", "2026-01-28" }
+local specs = {}
+for i, d in ipairs(days) do specs[i] = { day = d, synthetic_inputs = P.synth_levels(receipts, d) } end
+local db = P.levels_db(receipts, dir, specs)
+local exe = os.getenv("RETAPE") or "./retape"
+
+-- Runs a command; returns stdout, stderr, exit status (each on its own).
+local n_cmd = 0
+local function sh(cmd)
+  n_cmd = n_cmd + 1
+  local err = string.format("%s/cmd%d.err", dir, n_cmd)
+  local p = io.popen(cmd .. " 2>" .. err .. "; echo \"exit $?\"")
+  local out = p:read("a")
+  p:close()
+  local f = assert(io.open(err))
+  local e = f:read("a")
+  f:close()
+  local status = tonumber(out:match("exit (%d+)%s*$"))
+  return out:gsub("exit %d+%s*$", ""), e, status
+end
+
+-- Every key of a store but the run log (manifests: wall-clock times).
+local function dump(path)
+  local kv = assert(retape.kv.open(path))
+  local parts = {}
+  for k, v in kv:scan("") do
+    if not k:find("^retape:run") then parts[#parts + 1] = k .. "=" .. v end
+  end
+  kv:close()
+  return parts
+end
+
+local function same(a, b)
+  for i = 1, math.max(#a, #b) do
+    if a[i] ~= b[i] then return false, string.format("entry %d:\n%s\n%s", i, (a[i] or "-"):sub(1, 300), (b[i] or "-"):sub(1, 300)) end
+  end
+  return true
+end
+
+-- The thread counts the runs of a store used (from its manifests).
+local function threads_of(path)
+  local st = assert(retape.store.open(path, true))
+  local list = {}
+  for _, m in ipairs(retape.manifest.runs(st)) do list[#list + 1] = string.format("%d", m.threads) end
+  st:close()
+  return table.concat(list, ",")
+end
+
+local function replay(state, threads, extra, db_path)
+  return sh(string.format("%s replay --db %s --state %s --threads %d --quiet %s", exe, db_path or db, state, threads, extra))
+end
+
+---------------------------------------------------------------------------
+-- a history of runs, on 1, 2, 3 and 7 threads
+
+local two = "AU,CLS"
+local function history(state, threads)
+  local ok = true
+  for _, extra in ipairs {
+    string.format("--from %s --to %s", days[1], days[2]),
+    string.format("--date %s --clean-slate", days[1]), -- day 2 depended on it: recomputed
+    string.format("--date %s --ticker %s --clean-slate", days[2], two),
+  } do
+    local _, e, status = replay(state, threads, extra)
+    if status ~= 0 then ok = false; print(("# " .. e):gsub("\n", "\n# ")) end
+  end
+  return ok
+end
+
+local base = dir .. "/t1"
+t.ok(history(base, 1), "a history of three runs on one thread")
+local reference = dump(base)
+t.ok(#reference > 1000, "the history left results (" .. #reference .. " keys)")
+local has_trades = false
+for _, kv in ipairs(reference) do if kv:find("^t:") then has_trades = true; break end end
+t.ok(has_trades, "the history made trades (synthetic levels)")
+for _, n in ipairs { 2, 3, 7 } do
+  local state = string.format("%s/t%d", dir, n)
+  t.ok(history(state, n), string.format("the same history on %d threads", n))
+  local ok, diff = same(reference, dump(state))
+  t.ok(ok, string.format("%d threads: the store is byte-identical to one thread's", n), diff)
+  t.eq(threads_of(state), string.format("%d,%d,%d", n, n, n), string.format("%d threads: every run used them (manifests)", n))
+end
+
+---------------------------------------------------------------------------
+-- pages of a bucket on 3 threads = the whole bucket on one
+
+local D, B = days[1], "11:00"
+-- the bucket of D at HH:MM New York time (ms)
+local function at(day, h, m)
+  local y, mo, d = day:match("(%d+)-(%d+)-(%d+)")
+  return retape.time.from_ny(tonumber(y), tonumber(mo), tonumber(d), h, m, 0)
+end
+local whole = dir .. "/whole"
+replay(whole, 1, string.format("--date %s --bucket %s", D, B))
+local paged = dir .. "/paged"
+local pages, offset = 0, 0
+while pages < 100 do
+  local out = replay(paged, 3, string.format("--date %s --bucket %s --limit 7 --offset %d --json", D, B, offset))
+  pages = pages + 1
+  local resp = retape.cjson.decode(out)
+  if not resp.hasMoreInBucket then break end
+  offset = resp.nextBucketOffset
+end
+t.ok(pages > 2, "the bucket took several pages of 7 (" .. pages .. ")")
+local ok_p, diff_p = same(dump(whole), dump(paged))
+t.ok(ok_p, "pages of 7 on 3 threads = the whole bucket on one thread", diff_p)
+
+---------------------------------------------------------------------------
+-- SIGKILL half-way on 2 threads, then --resume on 2 threads
+
+local fresh = dir .. "/fresh"
+replay(fresh, 1, "--date " .. D)
+local killed = dir .. "/killed"
+os.execute(string.format("%s run tests/lua/kill_after.lua %s %s %s 30 2 2>/dev/null", exe, db, killed, D))
+local st = assert(retape.store.open(killed, true))
+local cursor = st:cursor()
+st:close()
+t.ok(cursor and cursor.next, "the killed run left a cursor at a bucket boundary")
+local _, e_r, s_r = replay(killed, 2, "--date " .. D .. " --resume")
+t.ok(s_r == 0, "--resume on 2 threads exits 0", e_r)
+local ok_k, diff_k = same(dump(fresh), dump(killed))
+t.ok(ok_k, "killed on 2 threads and resumed = one uninterrupted run", diff_k)
+
+---------------------------------------------------------------------------
+-- problems reported in row order, whatever thread met them
+
+local broken = dir .. "/broken.db"
+os.execute(string.format("cp %s %s", db, broken))
+local sql = assert(retape.sql.open(broken))
+local victims = sql:rows(string.format(
+  "SELECT receipt_id, ticker FROM ingest_receipts WHERE bucket_5m = %d ORDER BY ts, receipt_id",
+  at(D, 10, 30)))
+local n_broken = 0
+for i, r in ipairs(victims) do
+  if i % 2 == 1 and n_broken < 8 then
+    sql:exec(string.format("UPDATE ingest_receipts SET payload_json = '{\"price\": 1,' WHERE receipt_id = '%s'", r.receipt_id))
+    n_broken = n_broken + 1
+  end
+end
+sql:close()
+local parts_hit = {}
+for i, r in ipairs(victims) do if i % 2 == 1 and i <= 15 then parts_hit[retape.pool.part_of(r.ticker, 3)] = true end end
+local n_parts = 0
+for _ in pairs(parts_hit) do n_parts = n_parts + 1 end
+t.ok(n_broken >= 4 and n_parts >= 2, string.format("%d malformed receipts in one bucket, owned by %d of 3 parts", n_broken, n_parts))
+local sh_problems = function(state, threads)
+  return sh(string.format("%s replay --db %s --state %s --threads %d --date %s", exe, broken, state, threads, D))
+end
+local o1, e1, s1 = sh_problems(dir .. "/b1", 1)
+local o3, e3, s3 = sh_problems(dir .. "/b3", 3)
+local lines = {}
+for l in e1:gmatch("retape replay: receipt[^\n]*") do lines[#lines + 1] = l end
+t.eq(#lines, n_broken, "one thread: each malformed receipt reported once")
+local lines3 = {}
+for l in e3:gmatch("retape replay: receipt[^\n]*") do lines3[#lines3 + 1] = l end
+t.eq(table.concat(lines3, "\n"), table.concat(lines, "\n"), "3 threads: the same problems, in the same (row) order")
+t.eq(s3, s1, "the same exit status")
+t.eq(o3:gsub("time [^\n]*", ""), o1:gsub("time [^\n]*", ""), "the same summary")
+t.ok(same(dump(dir .. "/b1"), dump(dir .. "/b3")), "the same store, good rows around the bad ones kept")
+
+---------------------------------------------------------------------------
+-- a rule error met in two parts: the first in row order stops the run
+
+local rsql = assert(retape.sql.open(db))
+local rows = rsql:rows(string.format(
+  "SELECT ticker, ts FROM ingest_receipts WHERE bucket_5m = %d ORDER BY ts, receipt_id", at(D, 11, 30)))
+rsql:close()
+local fail_a, fail_b
+for _, r in ipairs(rows) do
+  if not fail_a then fail_a = r
+  elseif retape.pool.part_of(r.ticker, 3) ~= retape.pool.part_of(fail_a.ticker, 3) then fail_b = r; break end
+end
+t.ok(fail_a and fail_b, "two tickers of one bucket in different parts")
+local rule = dir .. "/failing.lua"
+local f = assert(io.open(rule, "w"))
+f:write('local R = require("retape").rules.load("worker-2026-02-02")\n',
+        "local classify = R.classify\n",
+        "R.classify = function(d)\n",
+        string.format("  if (d.ticker == %q and d.ts >= %d) or (d.ticker == %q and d.ts >= %d) then\n",
+          fail_b.ticker, fail_b.ts, fail_a.ticker, fail_a.ts),
+        "    error('boom on ' .. d.ticker)\n  end\n",
+        "  return classify(d)\nend\nreturn R\n")
+f:close()
+local function failing(state, threads)
+  return sh(string.format("%s replay --db %s --state %s --threads %d --rules %s --date %s --quiet", exe, db, state, threads, rule, D))
+end
+local fo1, fe1, fs1 = failing(dir .. "/f1", 1)
+local fo3, fe3, fs3 = failing(dir .. "/f3", 3)
+t.ok(fs1 ~= 0 and fe1:find("boom on " .. fail_a.ticker, 1, true), "one thread: the run stops at the first failing row", fe1)
+t.ok(fe1:find("failing.lua:", 1, true), "the error names the rule file and line", fe1)
+-- the engine's part of the traceback names other frames on threads
+local function rule_part(e) return (e:gsub("\nengine:.*", "")) end
+t.eq(rule_part(fe3), rule_part(fe1), "3 threads: the same error, the first in row order, with the rule's traceback")
+t.eq(fs3, fs1, "the same exit status")
+t.eq(fo3, fo1, "the same stdout")
+local ok_f, diff_f = same(dump(dir .. "/f1"), dump(dir .. "/f3"))
+t.ok(ok_f, "the same store: buckets before the failing one committed, the cursor at it", diff_f)
+
+---------------------------------------------------------------------------
+-- one thread when it must; every core by default for a large run
+
+local cross = dir .. "/cross.lua"
+f = assert(io.open(cross, "w"))
+f:write('local R = require("retape").rules.load("worker-2026-02-02")\nR.cross_ticker = true\nreturn R\n')
+f:close()
+local _, e_c, s_c = sh(string.format("%s replay --db %s --state %s/cross --threads 3 --rules %s --date %s --quiet", exe, db, dir, cross, D))
+t.ok(s_c == 0, "a cross-ticker ruleset runs", e_c)
+t.eq(threads_of(dir .. "/cross"), "1", "R.cross_ticker = true: one thread despite --threads 3")
+
+-- a ruleset changed in Lua after loading cannot be loaded again elsewhere
+local changed = retape.rules.load("worker-2026-02-02")
+local classify = changed.classify
+changed.classify = function(d) return classify(d) end
+local rp = assert(retape.replay.open { db = db, state = dir .. "/table", rules = changed, threads = 2 })
+rp:run { date = D }
+t.ok(rp.pool == nil, "a ruleset with a function replaced in Lua runs on one thread")
+rp:close()
+-- one loaded and configured (--set) is loaded again on each thread
+local configured = retape.rules.load_configured("worker-2026-02-02", nil, { "corridor.long.ltf_max=25" })
+rp = assert(retape.replay.open { db = db, state = dir .. "/configured", rules = configured, threads = 2 })
+rp:run { date = D }
+t.ok(rp.pool ~= nil, "a ruleset loaded and configured with overrides runs on 2 threads")
+rp:close()
+local rp1 = assert(retape.replay.open { db = db, state = dir .. "/configured1", rules = retape.rules.load_configured("worker-2026-02-02", nil, { "corridor.long.ltf_max=25" }), threads = 1 })
+rp1:run { date = D }
+rp1:close()
+local ok_c, diff_c = same(dump(dir .. "/configured1"), dump(dir .. "/configured"))
+t.ok(ok_c, "with its overrides, on 2 threads = on one", diff_c)
+
+local min = retape.replay.MIN_THREADED_ROWS
+retape.replay.MIN_THREADED_ROWS = 10
+rp = assert(retape.replay.open { db = db, state = dir .. "/default", rules = "worker-2026-02-02" })
+rp:run { date = D }
+local cores = retape.pool.cores()
+t.eq(rp.pool and rp.pool:parts() or 1, cores, "no --threads: every core (" .. cores .. ") for a run of enough rows")
+rp:close()
+retape.replay.MIN_THREADED_ROWS = min
+
+local _, e_bad, s_bad = sh(string.format("%s replay --db %s --state %s/bad --threads 0 --date %s", exe, db, dir, D))
+t.eq(s_bad, 2, "--threads 0 is a usage error (exit 2)")
+t.ok(e_bad:find("--threads must be a positive integer", 1, true), "and says so", e_bad)
+
+os.exit(t.done())
