@@ -19,10 +19,14 @@ struct retape_kv {
     rocksdb_options_t *options;
     rocksdb_readoptions_t *read;
     rocksdb_writeoptions_t *write;
+    rocksdb_block_based_table_options_t *table;
+    rocksdb_cache_t *cache;
     /* views (retape_kv_view) borrow db from their base and may pin a snapshot */
     int borrowed;
     const rocksdb_snapshot_t *snap;
 };
+
+#define KV_BLOCK_CACHE_BYTES (8u << 20) /* RocksDB's own default size */
 
 struct retape_kv_batch {
     rocksdb_writebatch_t *wb;
@@ -70,6 +74,14 @@ retape_kv *retape_kv_open_sized(const char *dir, size_t write_buffer_bytes, char
     rocksdb_options_set_stats_dump_period_sec(kv->options, 0);
     if (write_buffer_bytes > 0)
         rocksdb_options_set_write_buffer_size(kv->options, write_buffer_bytes);
+    /* Index and filter blocks live in one bounded block cache instead of
+     * beside it for every table file, so memory stays flat as a store grows
+     * (a 5-day replay held 11 MB more than a 1-day one without this). */
+    kv->table = rocksdb_block_based_options_create();
+    kv->cache = rocksdb_cache_create_lru(KV_BLOCK_CACHE_BYTES);
+    rocksdb_block_based_options_set_block_cache(kv->table, kv->cache);
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks(kv->table, 1);
+    rocksdb_options_set_block_based_table_factory(kv->options, kv->table);
     kv->read = rocksdb_readoptions_create();
     kv->write = rocksdb_writeoptions_create();
     char *err = NULL;
@@ -97,6 +109,10 @@ void retape_kv_close(retape_kv *kv)
         rocksdb_writeoptions_destroy(kv->write);
     if (kv->options)
         rocksdb_options_destroy(kv->options);
+    if (kv->table)
+        rocksdb_block_based_options_destroy(kv->table);
+    if (kv->cache)
+        rocksdb_cache_destroy(kv->cache);
     free(kv);
 }
 

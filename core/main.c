@@ -7,6 +7,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 /* Removes "--lua-dir DIR" / "--lua-dir=DIR" from argv; returns DIR or NULL. */
 static const char *take_lua_dir(int *argc, char **argv)
@@ -33,6 +36,13 @@ static const char *take_lua_dir(int *argc, char **argv)
 
 int main(int argc, char **argv)
 {
+#ifdef __GLIBC__
+    /* Give freed memory back past 128 KB instead of glibc's self-raising
+     * threshold, which keeps the high water of every bucket's payloads and
+     * RocksDB's flushes: a 5-day replay of full-size bodies held 75 MB
+     * against 64 MB for one day; now both ~57 MB, at the same CPU (make bench). */
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+#endif
     retape_host_options opts = {.lua_dir = take_lua_dir(&argc, argv)};
     char *err = NULL;
     retape_host *host = retape_host_new(&opts, &err);
