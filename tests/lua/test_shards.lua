@@ -23,23 +23,8 @@ local function sh(cmd)
   return out, tonumber(out:match("exit (%d+)%s*$"))
 end
 
--- Every key of a store but the run log (manifests: wall-clock times, one per process).
-local function dump(path)
-  local kv = assert(retape.kv.open(path))
-  local parts = {}
-  for k, v in kv:scan("") do
-    if not k:find("^retape:run") then parts[#parts + 1] = k .. "=" .. v end
-  end
-  kv:close()
-  return parts
-end
-
-local function same(a, b)
-  for i = 1, math.max(#a, #b) do
-    if a[i] ~= b[i] then return false, string.format("entry %d:\n%s\n%s", i, (a[i] or "-"):sub(1, 200), (b[i] or "-"):sub(1, 200)) end
-  end
-  return true
-end
+local stores = require "stores"
+local dump, same = stores.dump, stores.same
 
 -- the same history in one process and in three shards
 local function history(state, shard)

@@ -33,23 +33,8 @@ local function sh(cmd)
   return out:gsub("exit %d+%s*$", ""), e, status
 end
 
--- Every key of a store but the run log (manifests: wall-clock times).
-local function dump(path)
-  local kv = assert(retape.kv.open(path))
-  local parts = {}
-  for k, v in kv:scan("") do
-    if not k:find("^retape:run") then parts[#parts + 1] = k .. "=" .. v end
-  end
-  kv:close()
-  return parts
-end
-
-local function same(a, b)
-  for i = 1, math.max(#a, #b) do
-    if a[i] ~= b[i] then return false, string.format("entry %d:\n%s\n%s", i, (a[i] or "-"):sub(1, 300), (b[i] or "-"):sub(1, 300)) end
-  end
-  return true
-end
+local stores = require "stores"
+local dump, same = stores.dump, stores.same
 
 -- The thread counts the runs of a store used (from its manifests).
 local function threads_of(path)
