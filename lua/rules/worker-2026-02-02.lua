@@ -187,52 +187,79 @@ local function js_round(x) return math.floor(x + 0.5) end
 local function round2(x) return math.floor(x * 100 + 0.5) / 100 end
 local function abs(x) return x < 0 and -x or x end
 local function flag(d, name) local f = d.flags; return type(f) == "table" and f[name] == true end
+local NO_FLAGS = {} -- read-only stand-in for a payload without a flags table (f[name] == true: flag)
 -- JS truthiness for numbers: nil, 0 and NaN are falsy
 local function truthy(v) return v ~= nil and v ~= false and v ~= 0 and v == v and v ~= "" end
 R.helpers = { num = num, pos = pos, clamp = clamp, round2 = round2, truthy = truthy, flag = flag, abs = abs }
 
 function R.is_momentum(d)
-  return d.state == "HTF_BULL_LTF_BULL" or d.state == "HTF_BEAR_LTF_BEAR"
+  local st = d.state
+  return st == "HTF_BULL_LTF_BULL" or st == "HTF_BEAR_LTF_BEAR"
+end
+
+-- The direction a state string names: "LONG" if it contains BULL, else
+-- "SHORT" if it contains BEAR, else false.  Memoised per string (a feed
+-- has a handful of states; the memo is capped, and holds nothing that
+-- depends on earlier receipts).
+local state_dirs, state_dirs_n = {}, 0
+local function state_direction(st)
+  local dir = state_dirs[st]
+  if dir == nil then
+    dir = st:find("BULL", 1, true) and "LONG" or st:find("BEAR", 1, true) and "SHORT" or false
+    if state_dirs_n < 1024 then state_dirs[st], state_dirs_n = dir, state_dirs_n + 1 end
+  end
+  return dir
 end
 
 -- sideFromStateOrScores
 function R.side(d)
-  local st = type(d.state) == "string" and d.state or ""
-  if st:find("BULL", 1, true) then return "LONG" end
-  if st:find("BEAR", 1, true) then return "SHORT" end
-  local htf = num(d.htf_score)
-  if htf and htf > 0 then return "LONG" end
-  if htf and htf < 0 then return "SHORT" end
+  local st = d.state
+  if type(st) == "string" then
+    local dir = state_direction(st)
+    if dir then return dir end
+  end
+  local htf = d.htf_score -- a number (NaN compares false both ways)
+  if type(htf) == "number" then
+    if htf > 0 then return "LONG" end
+    if htf < 0 then return "SHORT" end
+  end
   return nil
 end
 
 -- getTradeDirection: from the state string only
 function R.direction(d)
-  local st = type(d.state) == "string" and d.state or ""
-  if st:find("BULL", 1, true) then return "LONG" end
-  if st:find("BEAR", 1, true) then return "SHORT" end
-  return nil
+  local st = d.state
+  return type(st) == "string" and state_direction(st) or nil
 end
 
 function R.corridor_side(d)
-  local htf, ltf = num(d.htf_score or d.htfScore), num(d.ltf_score or d.ltfScore)
-  if not htf or not ltf then return nil end
+  local htf, ltf = d.htf_score or d.htfScore, d.ltf_score or d.ltfScore
+  -- numbers only (NaN fails every comparison below, as num() would)
+  if type(htf) ~= "number" or type(ltf) ~= "number" then return nil end
   local c = R.config.corridor
-  if htf > 0 and ltf >= c.long.ltf_min and ltf <= c.long.ltf_max then return "LONG" end
-  if htf < 0 and ltf >= c.short.ltf_min and ltf <= c.short.ltf_max then return "SHORT" end
+  if htf > 0 then
+    local L = c.long
+    if ltf >= L.ltf_min and ltf <= L.ltf_max then return "LONG" end
+  elseif htf < 0 then
+    local S = c.short
+    if ltf >= S.ltf_min and ltf <= S.ltf_max then return "SHORT" end
+  end
   return nil
 end
 
+-- (a NaN phase or completion fails the comparisons, like a missing one)
 function R.is_late(d)       -- classify's Late (with the completion term)
   local L = R.config.late
-  local phase, comp = num(d.phase_pct), num(d.completion)
-  return L.zones[d.phase_zone] == true or (phase ~= nil and phase >= L.phase) or (comp ~= nil and comp >= L.completion)
+  if L.zones[d.phase_zone] == true then return true end
+  local phase, comp = d.phase_pct, d.completion
+  return (type(phase) == "number" and phase >= L.phase) or (type(comp) == "number" and comp >= L.completion)
 end
 
 function R.is_late_cycle(d) -- the gates' isLateCycle (no completion term)
   local L = R.config.late
-  local phase = num(d.phase_pct)
-  return L.zones[d.phase_zone] == true or (phase ~= nil and phase >= L.phase)
+  if L.zones[d.phase_zone] == true then return true end
+  local phase = d.phase_pct
+  return type(phase) == "number" and phase >= L.phase
 end
 
 local function position_of(obj) return type(obj) == "table" and obj.position or nil end
@@ -351,18 +378,20 @@ function R.tf_alignment(d, side, in_corridor)
   local tf = d.tf_tech
   if type(tf) ~= "table" then return 0 end
   local aligned, opposed = 0, 0
+  local need = S.tf_stack
   for name, w in pairs(S.tf_weights) do
     local t = tf[name]
-    local stack = type(t) == "table" and type(t.ema) == "table" and num(t.ema.stack)
-    if stack then
+    local ema = type(t) == "table" and t.ema
+    local stack = type(ema) == "table" and ema.stack
+    if type(stack) == "number" and stack == stack then
       if side == "SHORT" then stack = -stack end
-      if stack >= S.tf_stack then aligned = aligned + w elseif stack <= -S.tf_stack then opposed = opposed + w end
+      if stack >= need then aligned = aligned + w elseif stack <= -need then opposed = opposed + w end
     end
   end
   local pts = clamp(2 * (aligned - opposed), S.tf_min, S.tf_max)
   local sq_on, sq_rel = false, false
-  for _, name in ipairs(SQUEEZE_TFS) do
-    local t = tf[name]
+  for i = 1, #SQUEEZE_TFS do
+    local t = tf[SQUEEZE_TFS[i]]
     local sq = type(t) == "table" and t.sq
     if type(sq) == "table" then
       if sq.s == 1 then sq_on = true end
@@ -372,6 +401,25 @@ function R.tf_alignment(d, side, in_corridor)
   if in_corridor and sq_on and not flag(d, "sq30_release") then pts = pts + S.tf_squeeze_on end
   if in_corridor and sq_rel then pts = pts + S.tf_squeeze_release end
   return pts
+end
+
+-- A side-marked trigger name split into its base and its direction word
+-- ("EMA_CROSS_1H_13_48_BULL" -> "EMA_CROSS_1H_13_48", "BULL"; false, false
+-- when it has no such suffix).  Memoised per name (a feed has a few dozen;
+-- the memo is capped and depends on nothing but the name).
+local trigger_bases, trigger_dirs, trigger_n = {}, {}, 0
+local function split_trigger(name)
+  local base = trigger_bases[name]
+  if base == nil then
+    local dir
+    base, dir = name:match("^(.-)_([A-Z]+)$")
+    base, dir = base or false, dir or false
+    if trigger_n < 4096 then
+      trigger_bases[name], trigger_dirs[name], trigger_n = base, dir, trigger_n + 1
+    end
+    return base, dir
+  end
+  return base, trigger_dirs[name]
 end
 
 function R.trigger_score(d, side)
@@ -386,7 +434,7 @@ function R.trigger_score(d, side)
         elseif name == "ST_FLIP_1H" then pts = pts + T.ST_FLIP_1H
         elseif name == "ST_FLIP_30M" then pts = pts + T.ST_FLIP_30M
         else
-          local base, dir = name:match("^(.-)_([A-Z]+)$")
+          local base, dir = split_trigger(name)
           local p = base and T[base]
           if p then
             local matched = (side == "LONG" and (dir == "BULL" or dir == "LONG"))
@@ -397,16 +445,19 @@ function R.trigger_score(d, side)
       end
     end
   else
-    for name, p in pairs(S.flag_triggers) do
-      if flag(d, name) then pts = pts + p end
+    local f = d.flags
+    if type(f) == "table" then
+      for name, p in pairs(S.flag_triggers) do
+        if f[name] == true then pts = pts + p end
+      end
     end
   end
   return clamp(pts, S.trigger_min, S.trigger_max)
 end
 
-local function completeness(d)
+local function completeness(d, costs)
   local c = 100
-  for field, cost in pairs(R.config.score.completeness) do
+  for field, cost in pairs(costs) do
     if d[field] == nil then c = c - cost end
   end
   return c
@@ -421,7 +472,7 @@ local function score_terms(d, add, start)
   local S = R.config.score
   local base = truthy(d.rank) and d.rank or S.base
   if start then start(base) end
-  local c = completeness(d)
+  local c = completeness(d, S.completeness)
   if c < S.completeness_low.below then add("completeness ", c, S.completeness_low.penalty)
   elseif c < S.completeness_mid.below then add("completeness ", c, S.completeness_mid.penalty) end
   local side = R.side(d)
@@ -431,11 +482,13 @@ local function score_terms(d, add, start)
   local ms = d.move_status
   if ms and ms.status == "INVALIDATED" then add("move invalidated", nil, S.invalidated)
   elseif ms and ms.status == "COMPLETED" then add("move completed", nil, S.completed) end
+  local f = d.flags
+  if type(f) ~= "table" then f = NO_FLAGS end
   if corridor then
     add("corridor", nil, S.corridor)
     if R.is_momentum(d) then add("corridor + momentum", nil, S.corridor_momentum) end
-    if flag(d, "sq30_release") then add("sq30_release in corridor", nil, S.sq30_release)
-    elseif flag(d, "sq30_on") then add("sq30_on in corridor", nil, S.sq30_on) end
+    if f.sq30_release == true then add("sq30_release in corridor", nil, S.sq30_release)
+    elseif f.sq30_on == true then add("sq30_on in corridor", nil, S.sq30_on) end
   end
   local rr = num(d.rr)
   if rr then
@@ -456,7 +509,7 @@ local function score_terms(d, add, start)
   elseif comp > S.completion_high[1] then add("completion > ", S.completion_high[1], S.completion_high[2]) end
   local htf, ltf = num(d.htf_score) or 0, num(d.ltf_score) or 0
   add("|htf|, |ltf| magnitude", nil, math.min(S.htf_cap, S.htf_factor * abs(htf)) + math.min(S.ltf_cap, S.ltf_factor * abs(ltf)))
-  if flag(d, "phase_zone_change") then add("phase_zone_change", nil, S.phase_zone_change) end
+  if f.phase_zone_change == true then add("phase_zone_change", nil, S.phase_zone_change) end
   return base
 end
 
@@ -511,58 +564,83 @@ local function has_reason(ms, r)
   return false
 end
 
--- The conditions classify() tests, computed once: explain() shows them.
-function R.classify_inputs(d)
+-- Fills x (a table with x.paths = five { name } pairs) with the conditions
+-- classify() tests; see R.classify_inputs.
+local function fill_inputs(d, x)
   local C = R.config.classify
   local ms = d.move_status or R.move_status(d)
-  local score = num(d.score)
-  if d.score == nil then score = num(d.rank) end
+  local score = d.score
+  if score == nil then score = d.rank end
+  if type(score) ~= "number" or score ~= score then score = nil end
   local position = d.position
   if position == nil then position = d.rank_position end
+  position = num(position) or 0
   local htf, ltf = abs(num(d.htf_score) or 0), abs(num(d.ltf_score) or 0)
-  local x = {
-    ms = ms, score = score, position = num(position) or 0,
-    completion = num(d.completion) or 0, phase = num(d.phase_pct) or 0,
-    corridor = R.corridor_side(d), momentum = R.is_momentum(d), late = R.is_late(d),
-    elite = flag(d, "momentum_elite"), thesis = flag(d, "thesis_match"), flip_watch = flag(d, "flip_watch"),
-    sq30_release = flag(d, "sq30_release"),
-    cross_or_dip = flag(d, "ema_cross_1h_13_48") or flag(d, "buyable_dip_1h_13_48"),
-    htf = htf, ltf = ltf,
-  }
-  local function ge(v) return score ~= nil and score >= v end
-  local in_corridor = x.corridor ~= nil
+  local f = d.flags
+  if type(f) ~= "table" then f = NO_FLAGS end
+  local corridor = R.corridor_side(d)
+  local elite, thesis, sq30_release = f.momentum_elite == true, f.thesis_match == true, f.sq30_release == true
+  local cross_or_dip = f.ema_cross_1h_13_48 == true or f.buyable_dip_1h_13_48 == true
+  x.ms, x.score, x.position = ms, score, position
+  x.completion, x.phase = num(d.completion) or 0, num(d.phase_pct) or 0
+  x.corridor, x.momentum, x.late = corridor, R.is_momentum(d), R.is_late(d)
+  x.elite, x.thesis, x.flip_watch, x.sq30_release = elite, thesis, f.flip_watch == true, sq30_release
+  x.cross_or_dip, x.htf, x.ltf = cross_or_dip, htf, ltf
+  -- score >= threshold, for each threshold (no score: never)
+  local has = score ~= nil
+  local in_corridor = corridor ~= nil
   -- the momentum enter paths, in the order the original tests them
   -- (their conditions in words: R.path_conditions(), for explain)
-  x.paths = {
-    { "P1", (ge(C.p1_score) or (x.position >= 1 and x.position <= C.p1_position_max)) and in_corridor },
-    { "P2", (x.thesis or x.elite) and ge(C.p2_score) },
-    { "P3", htf >= C.p3_htf and ltf >= C.p3_ltf and ge(C.p3_score) },
-    { "P4", in_corridor and x.sq30_release and ge(C.p4_score) },
-    { "P5", in_corridor and x.cross_or_dip and ge(C.p5_score) },
-  }
-  x.flip_enter = in_corridor and (ge(C.flip_enter_score) or ((x.thesis or x.elite) and ge(C.flip_elite_score)))
-  x.setup_release = in_corridor and x.sq30_release and ge(C.setup_release_score)
-  x.listable = type(d.state) == "string" and d.state ~= "" and num(d.price) ~= nil
-    and type(d.ticker) == "string" and d.ticker ~= ""
+  local paths = x.paths
+  paths[1][2] = ((has and score >= C.p1_score) or (position >= 1 and position <= C.p1_position_max)) and in_corridor
+  paths[2][2] = (thesis or elite) and (has and score >= C.p2_score)
+  paths[3][2] = htf >= C.p3_htf and ltf >= C.p3_ltf and (has and score >= C.p3_score)
+  paths[4][2] = in_corridor and sq30_release and (has and score >= C.p4_score)
+  paths[5][2] = in_corridor and cross_or_dip and (has and score >= C.p5_score)
+  x.flip_enter = in_corridor and ((has and score >= C.flip_enter_score)
+    or ((thesis or elite) and (has and score >= C.flip_elite_score)))
+  x.setup_release = in_corridor and sq30_release and (has and score >= C.setup_release_score)
+  local st, ticker = d.state, d.ticker
+  x.listable = type(st) == "string" and st ~= "" and num(d.price) ~= nil
+    and type(ticker) == "string" and ticker ~= ""
   return x
 end
+
+-- The conditions classify() tests, computed once: explain() shows them.
+function R.classify_inputs(d)
+  return fill_inputs(d, { paths = { { "P1" }, { "P2" }, { "P3" }, { "P4" }, { "P5" } } })
+end
+
+local builtin_classify_inputs = R.classify_inputs
+-- classify's own inputs when classify_inputs is the built-in one: one table
+-- for the whole run, refilled for each row (rules run one row at a time,
+-- and classify keeps nothing from it), so a row builds no tables.
+local scratch_inputs = { paths = { { "P1" }, { "P2" }, { "P3" }, { "P4" }, { "P5" } } }
+
+-- The rule names classify returns, built once.
+local MOVE_RULE = { INVALIDATED = "move INVALIDATED", COMPLETED = "move COMPLETED" }
+local PATH_RULE = { P1 = "momentum P1", P2 = "momentum P2", P3 = "momentum P3", P4 = "momentum P4", P5 = "momentum P5" }
 
 -- classify(d) -> stage (or nil), rule: the decision order of spec §3.4;
 -- `rule` names the step that decided (e.g. "momentum P2", "move: exit").
 function R.classify(d)
   local C = R.config.classify
-  local x = R.classify_inputs(d)
+  local x
+  if R.classify_inputs == builtin_classify_inputs then x = fill_inputs(d, scratch_inputs)
+  else x = R.classify_inputs(d) end -- an extension replaced classify_inputs
   local ms = x.ms
+  local status, severity = ms.status, ms.severity
   -- 1-2: a move in progress
-  if ms.status == "INVALIDATED" or ms.status == "COMPLETED" then return "archive", "move " .. ms.status end
-  if ms.status == "ACTIVE" then
-    if ms.severity == "CRITICAL" or has_reason(ms, "left_entry_corridor")
-       or has_reason(ms, "large_adverse_move") or has_reason(ms, "sl_breached") then
-      return "exit", "move: exit (" .. (ms.severity == "CRITICAL" and "critical" or "left corridor") .. ")"
+  if status == "INVALIDATED" or status == "COMPLETED" then return "archive", MOVE_RULE[status] end
+  if status == "ACTIVE" then
+    if severity == "CRITICAL" then return "exit", "move: exit (critical)" end
+    if has_reason(ms, "left_entry_corridor") or has_reason(ms, "large_adverse_move")
+       or has_reason(ms, "sl_breached") then
+      return "exit", "move: exit (left corridor)"
     end
-    if x.completion >= C.trim_completion or (x.phase >= C.trim_phase_warning and ms.severity == "WARNING")
+    if x.completion >= C.trim_completion or (x.phase >= C.trim_phase_warning and severity == "WARNING")
        or has_reason(ms, "adverse_move_warning") then return "trim", "move: trim" end
-    if ms.severity == "WARNING" then return "hold", "move: hold (warning, defend)" end
+    if severity == "WARNING" then return "hold", "move: hold (warning, defend)" end
     local entry_ts = d.entry_ts
     if entry_ts == nil then entry_ts = d.kanban_cycle_enter_now_ts end
     entry_ts = num(entry_ts)
@@ -581,7 +659,7 @@ function R.classify(d)
   -- 5: momentum paths
   if x.momentum then
     for _, path in ipairs(x.paths) do
-      if path[2] then return "enter_now", "momentum " .. path[1] end
+      if path[2] then return "enter_now", PATH_RULE[path[1]] or ("momentum " .. path[1]) end
     end
   end
   if not x.momentum then
