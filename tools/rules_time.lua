@@ -25,7 +25,7 @@ R.simulate = function(...)
   return a
 end
 
-local funcs, lines, total = {}, {}, 0
+local funcs, lines, incl, total = {}, {}, {}, 0
 if mode == "sample" then
   debug.sethook(function()
     local info = debug.getinfo(2, "Sl")
@@ -37,6 +37,17 @@ if mode == "sample" then
     funcs[fk] = (funcs[fk] or 0) + 1
     local lk = src .. ":" .. tostring(info.currentline)
     lines[lk] = (lines[lk] or 0) + 1
+    -- inclusive: every function of rules/ on the stack, once per sample
+    local seen, level = {}, 2
+    while true do
+      local up = debug.getinfo(level, "S")
+      if not up then break end
+      if up.short_src:find("rules/", 1, true) then
+        local k = up.short_src .. ":" .. tostring(up.linedefined)
+        if not seen[k] then seen[k] = true; incl[k] = (incl[k] or 0) + 1 end
+      end
+      level = level + 1
+    end
   end, "", 1000)
 end
 
@@ -63,5 +74,6 @@ local function top(t, k)
 end
 if total > 0 then
   print("functions (self samples, " .. total .. " in all):"); top(funcs, 25)
+  print("functions (inclusive):"); top(incl, 30)
   print("lines:"); top(lines, 30)
 end

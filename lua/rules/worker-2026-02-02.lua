@@ -182,6 +182,9 @@ end
 
 local function num(v) return type(v) == "number" and v == v and v or nil end
 local function pos(v) v = num(v); return v and v > 0 and v or nil end
+-- (the hottest paths below test inline what num/pos test: a number that is
+-- not NaN, `type(v) == "number" and v == v`; and positive, `v > 0`, which
+-- NaN fails too)
 local function clamp(x, lo, hi) if x < lo then return lo elseif x > hi then return hi end return x end
 local function js_round(x) return math.floor(x + 0.5) end
 local function round2(x) return math.floor(x * 100 + 0.5) / 100 end
@@ -283,8 +286,8 @@ end
 local tp_max_cache = setmetatable({}, { __mode = "k" })
 
 function R.tp_max(d)
-  local t = pos(d.tp_max_price)
-  if t then return t end
+  local t = d.tp_max_price
+  if type(t) == "number" and t > 0 then return t end
   local levels = d.tp_levels
   if type(levels) ~= "table" then return nil end
   local cached = tp_max_cache[levels]
@@ -304,16 +307,19 @@ function R.tp_max_of_levels(levels, bear)
 end
 
 function R.completion_for_size(d)
-  local c = num(d.completion)
-  if c then return clamp(c, 0, 1) end
-  local px, trig, tp = num(d.price), num(d.trigger_price), num(d.tp)
-  if not (px and trig and tp) or tp == trig then return 0 end
+  local c = d.completion
+  if type(c) == "number" and c == c then return clamp(c, 0, 1) end
+  local px, trig, tp = d.price, d.trigger_price, d.tp
+  if type(px) ~= "number" or px ~= px or type(trig) ~= "number" or trig ~= trig
+     or type(tp) ~= "number" or tp ~= tp or tp == trig then return 0 end
   return clamp(abs(px - trig) / abs(tp - trig), 0, 1)
 end
 
 function R.completion_to_tp_max(d)
-  local px, trig, tpm = num(d.price), num(d.trigger_price), R.tp_max(d)
-  if not (px and trig and tpm) or tpm == trig then return nil end
+  local px, trig = d.price, d.trigger_price
+  if type(px) ~= "number" or px ~= px or type(trig) ~= "number" or trig ~= trig then return nil end
+  local tpm = R.tp_max(d)
+  if not tpm or tpm == trig then return nil end
   return clamp(abs(px - trig) / abs(tpm - trig), 0, 1)
 end
 
@@ -325,16 +331,22 @@ function R.move_status(d)
   if not side then return { status = "ACTIVE", severity = "NONE", reasons = {} } end
   local entry_ts = d.entry_ts
   if entry_ts == nil then entry_ts = d.kanban_cycle_enter_now_ts end
-  entry_ts = num(entry_ts)
-  if not entry_ts or entry_ts <= 0 then return { status = "NONE", severity = "NONE", reasons = {} } end
+  if type(entry_ts) ~= "number" or not (entry_ts > 0) then return { status = "NONE", severity = "NONE", reasons = {} } end
   local M = R.config.move
-  local ts = num(d.ts) or 0
-  local trig = pos(d.trigger_ts) or entry_ts
+  local ts = d.ts
+  if type(ts) ~= "number" or ts ~= ts then ts = 0 end
+  local trig = d.trigger_ts
+  if type(trig) ~= "number" or not (trig > 0) then trig = entry_ts end
   if ts - trig > M.stale_trigger_ms then
     if ts - entry_ts > M.stale_trigger_ms then return { status = "NONE", severity = "NONE", reasons = {} } end
   end
-  local px = num(d.price)
-  local anchor = pos(d.trigger_price) or pos(d.entry_price)
+  local px = d.price
+  if type(px) ~= "number" or px ~= px then px = nil end
+  local anchor = d.trigger_price
+  if type(anchor) ~= "number" or not (anchor > 0) then
+    anchor = d.entry_price
+    if type(anchor) ~= "number" or not (anchor > 0) then anchor = nil end
+  end
   -- reasons in the original's order; the few that decide status and
   -- severity are also kept as booleans (no per-row lookup table or closure)
   local reasons, n = {}, 0
@@ -346,8 +358,10 @@ function R.move_status(d)
       if abs(px - anchor) / anchor >= M.breach_pct then n = n + 1; reasons[n] = "trigger_breached_5pct"; breached5 = true end
     end
   end
-  local sl = pos(d.sl)
-  if px and sl and ((long and px <= sl) or (not long and px >= sl)) then n = n + 1; reasons[n] = "sl_breached"; sl_breached = true end
+  local sl = d.sl
+  if px and type(sl) == "number" and sl > 0 and ((long and px <= sl) or (not long and px >= sl)) then
+    n = n + 1; reasons[n] = "sl_breached"; sl_breached = true
+  end
   local tp = R.tp_max(d) or pos(d.tp)
   if px and tp and ((long and px >= tp) or (not long and px <= tp)) then n = n + 1; reasons[n] = "tp_reached"; tp_reached = true end
   if not R.daily_ema_ok(d, side) then n = n + 1; reasons[n] = "daily_ema_regime_break" end
@@ -492,15 +506,21 @@ local function score_terms(d, add, start)
   end
   local rr = num(d.rr)
   if rr then
-    for _, step in ipairs(S.rr) do
+    local steps, i = S.rr, 1
+    while steps[i] ~= nil do
+      local step = steps[i]
       if rr >= step[1] then add("rr >= ", step[1], step[2]); break end
+      i = i + 1
     end
   end
   local phase = num(d.phase_pct)
   if phase then
     local low = false
-    for _, step in ipairs(S.phase_low) do
+    local steps, i = S.phase_low, 1
+    while steps[i] ~= nil do
+      local step = steps[i]
       if phase < step[1] then add("phase < ", step[1], step[2]); low = true; break end
+      i = i + 1
     end
     if not low and phase > S.phase_high[1] then add("phase > ", S.phase_high[1], S.phase_high[2]) end
   end
@@ -560,8 +580,13 @@ end
 -- §3.4 classification
 
 local function has_reason(ms, r)
-  for _, x in ipairs(ms.reasons) do if x == r then return true end end
-  return false
+  local reasons, i = ms.reasons, 1
+  while true do -- ipairs without the iterator calls
+    local x = reasons[i]
+    if x == nil then return false end
+    if x == r then return true end
+    i = i + 1
+  end
 end
 
 -- Fills x (a table with x.paths = five { name } pairs) with the conditions
@@ -658,7 +683,9 @@ function R.classify(d)
   end
   -- 5: momentum paths
   if x.momentum then
-    for _, path in ipairs(x.paths) do
+    local paths = x.paths
+    for i = 1, #paths do
+      local path = paths[i]
       if path[2] then return "enter_now", PATH_RULE[path[1]] or ("momentum " .. path[1]) end
     end
   end
@@ -744,11 +771,16 @@ function R.prepare(p, row)
   local trig = num(p.trigger_ts)
   if not trig then p.trigger_ts = R.missing_trigger_ts(p, row)
   elseif trig < 1e12 then p.trigger_ts = trig * 1000 end
-  if p.sl == nil then p.sl = p.sl_price; if p.sl == nil then p.sl = p.stop_loss end end
+  if p.sl == nil then
+    local sl = p.sl_price
+    if sl == nil then sl = p.stop_loss end
+    p.sl = sl
+  end
   if p.tp == nil then
-    p.tp = p.tp_max_price
-    if p.tp == nil then p.tp = p.tp_target_price end
-    if p.tp == nil then p.tp = p.tp_target end
+    local tp = p.tp_max_price
+    if tp == nil then tp = p.tp_target_price end
+    if tp == nil then tp = p.tp_target end
+    p.tp = tp
   end
 end
 
@@ -758,15 +790,17 @@ R.CYCLE_FIELDS = CYCLE
 -- Carries entry and cycle stamps over from the ticker's previous state `ex`
 -- (or starts fresh when the row is older than it), then from its open trade.
 function R.carry(p, ex, open_trade)
-  if ex.ts == nil or p.ts < ex.ts then
+  local ex_ts = ex.ts
+  if ex_ts == nil or p.ts < ex_ts then
     p.entry_ts, p.entry_price = nil, nil
-    for _, k in ipairs(CYCLE) do p[k] = nil end
+    p.kanban_cycle_enter_now_ts, p.kanban_cycle_trigger_ts, p.kanban_cycle_side = nil, nil, nil -- CYCLE
   else
     if p.entry_ts == nil then p.entry_ts = ex.entry_ts end
     if p.entry_price == nil then p.entry_price = ex.entry_price end
-    for _, k in ipairs(CYCLE) do p[k] = ex[k] end
+    p.kanban_cycle_enter_now_ts, p.kanban_cycle_trigger_ts, p.kanban_cycle_side = -- CYCLE
+      ex.kanban_cycle_enter_now_ts, ex.kanban_cycle_trigger_ts, ex.kanban_cycle_side
   end
-  if (p.entry_ts == nil or p.entry_price == nil) and open_trade then
+  if open_trade and (p.entry_ts == nil or p.entry_price == nil) then
     p.entry_ts, p.entry_price = open_trade.entry_ts, open_trade.entryPrice
   end
 end
@@ -799,11 +833,12 @@ end
 -- available to rulesets that extend this one.
 function R.transition(d, ex, stage, open_trade) -- luacheck: ignore
   local prev = ex.kanban_stage
+  local management = R.management
   local final, forced = stage, nil
-  if prev == "archive" and R.management[stage] then
+  if prev == "archive" and management[stage] then
     final, forced = "watch", "recycled_from_archive"
   end
-  if R.management[final] then final, forced = R.lifecycle_gate(d, ex, final) end
+  if management[final] then final, forced = R.lifecycle_gate(d, ex, final) end
   if forced then
     if type(d.flags) ~= "table" then d.flags = {} end
     d.flags[forced] = true
@@ -812,10 +847,11 @@ function R.transition(d, ex, stage, open_trade) -- luacheck: ignore
     d.kanban_cycle_enter_now_ts = d.ts
     d.kanban_cycle_trigger_ts = pos(d.trigger_ts)
     d.kanban_cycle_side = R.side(d)
-  elseif R.management[final] then
-    for _, k in ipairs(CYCLE) do d[k] = ex[k] end
+  elseif management[final] then -- the CYCLE fields, from ex or cleared
+    d.kanban_cycle_enter_now_ts, d.kanban_cycle_trigger_ts, d.kanban_cycle_side =
+      ex.kanban_cycle_enter_now_ts, ex.kanban_cycle_trigger_ts, ex.kanban_cycle_side
   else
-    for _, k in ipairs(CYCLE) do d[k] = nil end
+    d.kanban_cycle_enter_now_ts, d.kanban_cycle_trigger_ts, d.kanban_cycle_side = nil, nil, nil
   end
   if prev ~= nil and final ~= nil and prev ~= final then
     d.prev_kanban_stage, d.prev_kanban_stage_ts = prev, d.ts
@@ -945,12 +981,13 @@ function R.open_trade(d, direction, px, as_of, book)
   local sl = d.sl
   if sl == nil then sl = d.sl_price end
   if sl == nil then sl = d.stop_loss end
+  if not (pos(entry_px) and pos(px) and pos(sl)) then return nil end -- (before looking for a TP)
   local tp = d.tp
   if tp == nil then tp = d.tp_max_price end
   if tp == nil then tp = d.tp_target_price end
   if tp == nil then tp = d.tp_target end
   if tp == nil then tp = R.tp_max(d) end
-  if not (pos(entry_px) and pos(px) and pos(sl) and pos(tp)) then return nil end
+  if not pos(tp) then return nil end
   local confidence = R.confidence(d)
   local notional = clamp(T.notional_min + T.notional_span * confidence, T.notional_min, T.notional_max)
   if book.cash < T.notional_min then return nil end
@@ -1019,12 +1056,26 @@ end
 -- opened, if any.  The row's time is the only clock.
 -- What every executor step needs: the row's direction (nil: no trading),
 -- the ticker's open trade, price, stage, reason and the weekend guard.
+-- "KANBAN_" .. the stage in capitals, built once per stage name (a
+-- handful; the memo is capped).
+local kanban_reasons, kanban_reasons_n = {}, 0
+local function kanban_reason(stage)
+  local r = stage ~= nil and kanban_reasons[stage]
+  if not r then
+    r = "KANBAN_" .. string.upper(tostring(stage))
+    if stage ~= nil and kanban_reasons_n < 256 then
+      kanban_reasons[stage], kanban_reasons_n = r, kanban_reasons_n + 1
+    end
+  end
+  return r
+end
+
 function R.sim_context(d, as_of, book)
   local direction = R.direction(d)
   if not direction then return nil end
-  local stage = d.kanban_stage
+  local stage, ms = d.kanban_stage, d.move_status
   return direction, book.open(d.ticker), num(d.price), stage,
-    d.move_status and d.move_status.reasons[1] or ("KANBAN_" .. string.upper(tostring(stage))),
+    ms and ms.reasons[1] or kanban_reason(stage),
     book.weekend(as_of)
 end
 
