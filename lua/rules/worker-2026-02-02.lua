@@ -282,26 +282,33 @@ function R.ichimoku_ok(d, side)
   return not (against and pd == against and pw == against)
 end
 
--- TP max of a payload's tp_levels, computed once per levels table.
-local tp_max_cache = setmetatable({}, { __mode = "k" })
+-- TP max of a payload's tp_levels, computed once per levels table: the
+-- rules call tp_max several times for a row, always on the row's own
+-- payload, so the last levels table and its maximum are all it keeps.
+local last_levels, last_tp_max = nil, nil
 
 function R.tp_max(d)
   local t = d.tp_max_price
   if type(t) == "number" and t > 0 then return t end
   local levels = d.tp_levels
   if type(levels) ~= "table" then return nil end
-  local cached = tp_max_cache[levels]
-  if cached ~= nil then return cached or nil end
-  local best = R.tp_max_of_levels(levels, type(d.state) == "string" and d.state:find("BEAR", 1, true) ~= nil)
-  tp_max_cache[levels] = best or false
+  if levels == last_levels then return last_tp_max end
+  local st = d.state
+  local best = R.tp_max_of_levels(levels, type(st) == "string" and st:find("BEAR", 1, true) ~= nil)
+  last_levels, last_tp_max = levels, best
   return best
 end
 
 function R.tp_max_of_levels(levels, bear)
   local best
-  for _, lv in ipairs(levels) do
-    local p = type(lv) == "table" and pos(lv.price)
-    if p and (not best or (bear and p < best) or (not bear and p > best)) then best = p end
+  local i = 1
+  while true do -- ipairs(levels), without the iterator calls
+    local lv = levels[i]
+    if lv == nil then break end
+    local p = type(lv) == "table" and lv.price
+    if type(p) == "number" and p > 0 -- pos(p)
+       and (not best or (bear and p < best) or (not bear and p > best)) then best = p end
+    i = i + 1
   end
   return best
 end
