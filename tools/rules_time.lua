@@ -4,6 +4,9 @@
 -- scratch store, one thread.  With "sample": also a Lua-level profile of
 -- rule code (a count hook every 1000 VM instructions; self samples per
 -- function and per line of the rules/ files), heavier than the plain run.
+-- With "parts": also the time in each of step's parts (prepare, carry,
+-- move_status, apply_score, classify, transition; each call's clock
+-- readings add ~0.1 µs to it).
 local retape = require "retape"
 local db, from, to, rules, mode = ...
 assert(db and from and to, "usage: rules_time.lua DB FROM TO [RULES [sample]]")
@@ -23,6 +26,21 @@ R.simulate = function(...)
   local a = simulate(...)
   t_sim = t_sim + (clock() - t0)
   return a
+end
+
+local PARTS = { "prepare", "carry", "move_status", "apply_score", "classify", "transition" }
+local part_t = {}
+if mode == "parts" then
+  for _, name in ipairs(PARTS) do
+    local f = R[name]
+    part_t[name] = 0
+    R[name] = function(...)
+      local t0 = clock()
+      local a, b, c, d = f(...)
+      part_t[name] = part_t[name] + (clock() - t0)
+      return a, b, c, d
+    end
+  end
 end
 
 local funcs, lines, incl, total = {}, {}, {}, 0
@@ -63,6 +81,10 @@ os.execute("rm -rf '" .. state .. "'")
 assert(r.errors == 0, "errors in the replay")
 print(string.format("rows=%d trades=%d total=%.0f ms  step=%.2f us/row  simulate=%.2f us/row  (run %.2f us/row)",
   n, r.tradesCreated, all * 1000, t_step / n * 1e6, t_sim / n * 1e6, all / n * 1e6))
+
+if mode == "parts" then
+  for _, name in ipairs(PARTS) do print(string.format("  %-12s %6.2f us/row", name, part_t[name] / n * 1e6)) end
+end
 
 local function top(t, k)
   local list = {}

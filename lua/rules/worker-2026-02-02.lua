@@ -180,7 +180,9 @@ end
 ---------------------------------------------------------------------------
 -- helpers
 
-local function num(v) return type(v) == "number" and v == v and v or nil end
+-- (`v ~= nil and type(v) ...`: most fields a receipt may carry are absent,
+-- and the nil test spares them the call of type)
+local function num(v) return v ~= nil and type(v) == "number" and v == v and v or nil end
 local function pos(v) v = num(v); return v and v > 0 and v or nil end
 -- (the hottest paths below test inline what num/pos test: a number that is
 -- not NaN, `type(v) == "number" and v == v`; and positive, `v > 0`, which
@@ -222,7 +224,7 @@ function R.side(d)
     if dir then return dir end
   end
   local htf = d.htf_score -- a number (NaN compares false both ways)
-  if type(htf) == "number" then
+  if htf ~= nil and type(htf) == "number" then
     if htf > 0 then return "LONG" end
     if htf < 0 then return "SHORT" end
   end
@@ -238,7 +240,7 @@ end
 function R.corridor_side(d)
   local htf, ltf = d.htf_score or d.htfScore, d.ltf_score or d.ltfScore
   -- numbers only (NaN fails every comparison below, as num() would)
-  if type(htf) ~= "number" or type(ltf) ~= "number" then return nil end
+  if htf == nil or ltf == nil or type(htf) ~= "number" or type(ltf) ~= "number" then return nil end
   local c = R.config.corridor
   if htf > 0 then
     local L = c.long
@@ -255,17 +257,18 @@ function R.is_late(d)       -- classify's Late (with the completion term)
   local L = R.config.late
   if L.zones[d.phase_zone] == true then return true end
   local phase, comp = d.phase_pct, d.completion
-  return (type(phase) == "number" and phase >= L.phase) or (type(comp) == "number" and comp >= L.completion)
+  return (phase ~= nil and type(phase) == "number" and phase >= L.phase)
+    or (comp ~= nil and type(comp) == "number" and comp >= L.completion)
 end
 
 function R.is_late_cycle(d) -- the gates' isLateCycle (no completion term)
   local L = R.config.late
   if L.zones[d.phase_zone] == true then return true end
   local phase = d.phase_pct
-  return type(phase) == "number" and phase >= L.phase
+  return phase ~= nil and type(phase) == "number" and phase >= L.phase
 end
 
-local function position_of(obj) return type(obj) == "table" and obj.position or nil end
+local function position_of(obj) return obj ~= nil and type(obj) == "table" and obj.position or nil end
 
 function R.daily_ema_ok(d, side)
   local p = position_of(d.daily_ema_cloud)
@@ -289,9 +292,9 @@ local last_levels, last_tp_max = nil, nil
 
 function R.tp_max(d)
   local t = d.tp_max_price
-  if type(t) == "number" and t > 0 then return t end
+  if t ~= nil and type(t) == "number" and t > 0 then return t end
   local levels = d.tp_levels
-  if type(levels) ~= "table" then return nil end
+  if levels == nil or type(levels) ~= "table" then return nil end
   if levels == last_levels then return last_tp_max end
   local st = d.state
   local best = R.tp_max_of_levels(levels, type(st) == "string" and st:find("BEAR", 1, true) ~= nil)
@@ -315,16 +318,18 @@ end
 
 function R.completion_for_size(d)
   local c = d.completion
-  if type(c) == "number" and c == c then return clamp(c, 0, 1) end
+  if c ~= nil and type(c) == "number" and c == c then return clamp(c, 0, 1) end
   local px, trig, tp = d.price, d.trigger_price, d.tp
-  if type(px) ~= "number" or px ~= px or type(trig) ~= "number" or trig ~= trig
-     or type(tp) ~= "number" or tp ~= tp or tp == trig then return 0 end
+  if px == nil or trig == nil or tp == nil or type(px) ~= "number" or px ~= px or type(trig) ~= "number"
+     or trig ~= trig or type(tp) ~= "number" or tp ~= tp or tp == trig then return 0 end
   return clamp(abs(px - trig) / abs(tp - trig), 0, 1)
 end
 
 function R.completion_to_tp_max(d)
   local px, trig = d.price, d.trigger_price
-  if type(px) ~= "number" or px ~= px or type(trig) ~= "number" or trig ~= trig then return nil end
+  if px == nil or trig == nil or type(px) ~= "number" or px ~= px or type(trig) ~= "number" or trig ~= trig then
+    return nil
+  end
   local tpm = R.tp_max(d)
   if not tpm or tpm == trig then return nil end
   return clamp(abs(px - trig) / abs(tpm - trig), 0, 1)
@@ -338,21 +343,21 @@ function R.move_status(d)
   if not side then return { status = "ACTIVE", severity = "NONE", reasons = {} } end
   local entry_ts = d.entry_ts
   if entry_ts == nil then entry_ts = d.kanban_cycle_enter_now_ts end
-  if type(entry_ts) ~= "number" or not (entry_ts > 0) then return { status = "NONE", severity = "NONE", reasons = {} } end
+  if entry_ts == nil or type(entry_ts) ~= "number" or not (entry_ts > 0) then return { status = "NONE", severity = "NONE", reasons = {} } end
   local M = R.config.move
   local ts = d.ts
   if type(ts) ~= "number" or ts ~= ts then ts = 0 end
   local trig = d.trigger_ts
-  if type(trig) ~= "number" or not (trig > 0) then trig = entry_ts end
+  if trig == nil or type(trig) ~= "number" or not (trig > 0) then trig = entry_ts end
   if ts - trig > M.stale_trigger_ms then
     if ts - entry_ts > M.stale_trigger_ms then return { status = "NONE", severity = "NONE", reasons = {} } end
   end
   local px = d.price
-  if type(px) ~= "number" or px ~= px then px = nil end
+  if px ~= nil and (type(px) ~= "number" or px ~= px) then px = nil end
   local anchor = d.trigger_price
-  if type(anchor) ~= "number" or not (anchor > 0) then
+  if anchor == nil or type(anchor) ~= "number" or not (anchor > 0) then
     anchor = d.entry_price
-    if type(anchor) ~= "number" or not (anchor > 0) then anchor = nil end
+    if anchor ~= nil and (type(anchor) ~= "number" or not (anchor > 0)) then anchor = nil end
   end
   -- reasons in the original's order; the few that decide status and
   -- severity are also kept as booleans (no per-row lookup table or closure)
@@ -366,7 +371,7 @@ function R.move_status(d)
     end
   end
   local sl = d.sl
-  if px and type(sl) == "number" and sl > 0 and ((long and px <= sl) or (not long and px >= sl)) then
+  if px and sl ~= nil and type(sl) == "number" and sl > 0 and ((long and px <= sl) or (not long and px >= sl)) then
     n = n + 1; reasons[n] = "sl_breached"; sl_breached = true
   end
   local tp = R.tp_max(d) or pos(d.tp)
@@ -397,7 +402,7 @@ local SQUEEZE_TFS = { "30", "10" } -- the timeframes whose squeeze counts (one t
 function R.tf_alignment(d, side, in_corridor)
   local S = R.config.score
   local tf = d.tf_tech
-  if type(tf) ~= "table" then return 0 end
+  if tf == nil or type(tf) ~= "table" then return 0 end
   local aligned, opposed = 0, 0
   local need = S.tf_stack
   for name, w in pairs(S.tf_weights) do
@@ -447,7 +452,7 @@ function R.trigger_score(d, side)
   local S = R.config.score
   local pts = 0
   local list = d.triggers
-  if type(list) == "table" and #list > 0 then
+  if list ~= nil and type(list) == "table" and #list > 0 then
     local T = S.triggers
     for _, name in ipairs(list) do
       if type(name) == "string" then
@@ -603,7 +608,7 @@ local function fill_inputs(d, x)
   local ms = d.move_status or R.move_status(d)
   local score = d.score
   if score == nil then score = d.rank end
-  if type(score) ~= "number" or score ~= score then score = nil end
+  if score ~= nil and (type(score) ~= "number" or score ~= score) then score = nil end
   local position = d.position
   if position == nil then position = d.rank_position end
   position = num(position) or 0
