@@ -602,10 +602,16 @@ local function has_reason(ms, r)
 end
 
 -- Fills x (a table with x.paths = five { name } pairs) with the conditions
--- classify() tests; see R.classify_inputs.
-local function fill_inputs(d, x)
+-- classify() tests (see R.classify_inputs), in two parts: what a move in
+-- progress decides on (ms, completion, phase), then the rest.
+local function fill_move_inputs(d, x)
+  x.ms = d.move_status or R.move_status(d)
+  x.completion, x.phase = num(d.completion) or 0, num(d.phase_pct) or 0
+  return x
+end
+
+local function fill_entry_inputs(d, x)
   local C = R.config.classify
-  local ms = d.move_status or R.move_status(d)
   local score = d.score
   if score == nil then score = d.rank end
   if score ~= nil and (type(score) ~= "number" or score ~= score) then score = nil end
@@ -618,8 +624,7 @@ local function fill_inputs(d, x)
   local corridor = R.corridor_side(d)
   local elite, thesis, sq30_release = f.momentum_elite == true, f.thesis_match == true, f.sq30_release == true
   local cross_or_dip = f.ema_cross_1h_13_48 == true or f.buyable_dip_1h_13_48 == true
-  x.ms, x.score, x.position = ms, score, position
-  x.completion, x.phase = num(d.completion) or 0, num(d.phase_pct) or 0
+  x.score, x.position = score, position
   x.corridor, x.momentum, x.late = corridor, R.is_momentum(d), R.is_late(d)
   x.elite, x.thesis, x.flip_watch, x.sq30_release = elite, thesis, f.flip_watch == true, sq30_release
   x.cross_or_dip, x.htf, x.ltf = cross_or_dip, htf, ltf
@@ -645,13 +650,16 @@ end
 
 -- The conditions classify() tests, computed once: explain() shows them.
 function R.classify_inputs(d)
-  return fill_inputs(d, { paths = { { "P1" }, { "P2" }, { "P3" }, { "P4" }, { "P5" } } })
+  local x = fill_move_inputs(d, { paths = { { "P1" }, { "P2" }, { "P3" }, { "P4" }, { "P5" } } })
+  return fill_entry_inputs(d, x)
 end
 
 local builtin_classify_inputs = R.classify_inputs
 -- classify's own inputs when classify_inputs is the built-in one: one table
 -- for the whole run, refilled for each row (rules run one row at a time,
--- and classify keeps nothing from it), so a row builds no tables.
+-- and classify keeps nothing from it), so a row builds no tables; and the
+-- part after the move inputs is filled only when no move in progress
+-- decided.
 local scratch_inputs = { paths = { { "P1" }, { "P2" }, { "P3" }, { "P4" }, { "P5" } } }
 
 -- The rule names classify returns, built once.
@@ -662,8 +670,9 @@ local PATH_RULE = { P1 = "momentum P1", P2 = "momentum P2", P3 = "momentum P3", 
 -- `rule` names the step that decided (e.g. "momentum P2", "move: exit").
 function R.classify(d)
   local C = R.config.classify
-  local x
-  if R.classify_inputs == builtin_classify_inputs then x = fill_inputs(d, scratch_inputs)
+  local x, fill_rest
+  if R.classify_inputs == builtin_classify_inputs then
+    x, fill_rest = fill_move_inputs(d, scratch_inputs), fill_entry_inputs
   else x = R.classify_inputs(d) end -- an extension replaced classify_inputs
   local ms = x.ms
   local status, severity = ms.status, ms.severity
@@ -688,6 +697,7 @@ function R.classify(d)
     end
     return "hold", "move: hold"
   end
+  if fill_rest then fill_rest(d, x) end
   -- 3: flip watch (live-only input)
   if x.flip_watch then
     if x.flip_enter then return "enter_now", "flip_watch upgrade" end
