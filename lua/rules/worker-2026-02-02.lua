@@ -188,8 +188,9 @@ local function pos(v) v = num(v); return v and v > 0 and v or nil end
 -- not NaN, `type(v) == "number" and v == v`; and positive, `v > 0`, which
 -- NaN fails too)
 local function clamp(x, lo, hi) if x < lo then return lo elseif x > hi then return hi end return x end
-local function js_round(x) return math.floor(x + 0.5) end
-local function round2(x) return math.floor(x * 100 + 0.5) / 100 end
+local floor, min, max = math.floor, math.min, math.max
+local function js_round(x) return floor(x + 0.5) end
+local function round2(x) return floor(x * 100 + 0.5) / 100 end
 local function abs(x) return x < 0 and -x or x end
 local function flag(d, name) local f = d.flags; return type(f) == "table" and f[name] == true end
 local NO_FLAGS = {} -- read-only stand-in for a payload without a flags table (f[name] == true: flag)
@@ -540,7 +541,7 @@ local function score_terms(d, add, start)
   if comp < S.completion_low[1] then add("completion < ", S.completion_low[1], S.completion_low[2])
   elseif comp > S.completion_high[1] then add("completion > ", S.completion_high[1], S.completion_high[2]) end
   local htf, ltf = num(d.htf_score) or 0, num(d.ltf_score) or 0
-  add("|htf|, |ltf| magnitude", nil, math.min(S.htf_cap, S.htf_factor * abs(htf)) + math.min(S.ltf_cap, S.ltf_factor * abs(ltf)))
+  add("|htf|, |ltf| magnitude", nil, min(S.htf_cap, S.htf_factor * abs(htf)) + min(S.ltf_cap, S.ltf_factor * abs(ltf)))
   if f.phase_zone_change == true then add("phase_zone_change", nil, S.phase_zone_change) end
   return base
 end
@@ -574,7 +575,7 @@ function R.dynamic_score(d)
     s, parts = R.score_parts(d)
     for _, part in ipairs(parts) do s = s + part[2] end
   end
-  return round2(math.max(0, s))
+  return round2(max(0, s))
 end
 
 -- Sets score and rank_position when the receipt has none (replay fallback).
@@ -998,12 +999,15 @@ end
 
 function R.open_trade(d, direction, px, as_of, book)
   local T = R.config.trade
-  local entry_px = truthy(d.entry_price) and d.entry_price or truthy(d.entry_ref) and d.entry_ref
-    or truthy(d.trigger_price) and d.trigger_price or px
+  -- the levels are checked as they are found (a receipt without an SL costs
+  -- no search for the entry price or the TP)
   local sl = d.sl
   if sl == nil then sl = d.sl_price end
   if sl == nil then sl = d.stop_loss end
-  if not (pos(entry_px) and pos(px) and pos(sl)) then return nil end -- (before looking for a TP)
+  if not (pos(px) and pos(sl)) then return nil end
+  local entry_px = truthy(d.entry_price) and d.entry_price or truthy(d.entry_ref) and d.entry_ref
+    or truthy(d.trigger_price) and d.trigger_price or px
+  if not pos(entry_px) then return nil end
   local tp = d.tp
   if tp == nil then tp = d.tp_max_price end
   if tp == nil then tp = d.tp_target_price end
