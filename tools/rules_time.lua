@@ -1,12 +1,13 @@
 -- rules_time.lua DB FROM TO [RULES [sample]] — the time a replay spends in
 -- the ruleset's step and simulate (µs per row, measured with os.clock
--- around each call; the clock calls themselves cost ~0.1 µs), on a fresh
+-- around each call; the two clock readings add ~0.5 µs), on a fresh
 -- scratch store, one thread.  With "sample": also a Lua-level profile of
 -- rule code (a count hook every 1000 VM instructions; self samples per
 -- function and per line of the rules/ files), heavier than the plain run.
 -- With "parts": also the time in each of step's parts (prepare, carry,
--- move_status, apply_score, classify, transition; each call's clock
--- readings add ~0.1 µs to it).
+-- move_status, apply_score, classify, transition; and simulate's sim_context,
+-- mark_and_protect, open_trade, close_trade, trim_trade; each call's clock
+-- readings add ~0.5 µs to its part and to step or simulate).
 local retape = require "retape"
 local db, from, to, rules, mode = ...
 assert(db and from and to, "usage: rules_time.lua DB FROM TO [RULES [sample]]")
@@ -28,7 +29,8 @@ R.simulate = function(...)
   return a
 end
 
-local PARTS = { "prepare", "carry", "move_status", "apply_score", "classify", "transition" }
+local PARTS = { "prepare", "carry", "move_status", "apply_score", "classify", "transition",
+                "sim_context", "mark_and_protect", "open_trade", "close_trade", "trim_trade" }
 local part_t = {}
 if mode == "parts" then
   for _, name in ipairs(PARTS) do
@@ -36,9 +38,9 @@ if mode == "parts" then
     part_t[name] = 0
     R[name] = function(...)
       local t0 = clock()
-      local a, b, c, d = f(...)
+      local a, b, c, d, e, g = f(...) -- (sim_context returns six values)
       part_t[name] = part_t[name] + (clock() - t0)
-      return a, b, c, d
+      return a, b, c, d, e, g
     end
   end
 end

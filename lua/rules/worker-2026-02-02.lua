@@ -904,9 +904,11 @@ function R.inputs(p, row, ex, open_trade)
   R.carry(p, ex, open_trade)
   local ms = R.move_status(p)
   p.move_status = ms
-  if type(p.flags) ~= "table" then p.flags = {} end
-  p.flags.move_invalidated = ms.status == "INVALIDATED"
-  p.flags.move_completed = ms.status == "COMPLETED"
+  local flags = p.flags
+  if type(flags) ~= "table" then flags = {}; p.flags = flags end
+  local status = ms.status
+  flags.move_invalidated = status == "INVALIDATED"
+  flags.move_completed = status == "COMPLETED"
   R.apply_score(p)
 end
 
