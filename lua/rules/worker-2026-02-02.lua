@@ -540,7 +540,9 @@ local function score_terms(d, add, start)
   local comp = R.completion_for_size(d)
   if comp < S.completion_low[1] then add("completion < ", S.completion_low[1], S.completion_low[2])
   elseif comp > S.completion_high[1] then add("completion > ", S.completion_high[1], S.completion_high[2]) end
-  local htf, ltf = num(d.htf_score) or 0, num(d.ltf_score) or 0
+  local htf, ltf = d.htf_score, d.ltf_score -- num(v) or 0, inline
+  if htf == nil or type(htf) ~= "number" or htf ~= htf then htf = 0 end
+  if ltf == nil or type(ltf) ~= "number" or ltf ~= ltf then ltf = 0 end
   add("|htf|, |ltf| magnitude", nil, min(S.htf_cap, S.htf_factor * abs(htf)) + min(S.ltf_cap, S.ltf_factor * abs(ltf)))
   if f.phase_zone_change == true then add("phase_zone_change", nil, S.phase_zone_change) end
   return base
@@ -607,7 +609,10 @@ end
 -- progress decides on (ms, completion, phase), then the rest.
 local function fill_move_inputs(d, x)
   x.ms = d.move_status or R.move_status(d)
-  x.completion, x.phase = num(d.completion) or 0, num(d.phase_pct) or 0
+  local completion, phase = d.completion, d.phase_pct -- num(v) or 0, inline
+  if completion == nil or type(completion) ~= "number" or completion ~= completion then completion = 0 end
+  if phase == nil or type(phase) ~= "number" or phase ~= phase then phase = 0 end
+  x.completion, x.phase = completion, phase
   return x
 end
 
@@ -619,7 +624,9 @@ local function fill_entry_inputs(d, x)
   local position = d.position
   if position == nil then position = d.rank_position end
   position = num(position) or 0
-  local htf, ltf = abs(num(d.htf_score) or 0), abs(num(d.ltf_score) or 0)
+  local htf, ltf = d.htf_score, d.ltf_score -- abs(num(v) or 0), inline
+  if htf == nil or type(htf) ~= "number" or htf ~= htf then htf = 0 elseif htf < 0 then htf = -htf end
+  if ltf == nil or type(ltf) ~= "number" or ltf ~= ltf then ltf = 0 elseif ltf < 0 then ltf = -ltf end
   local f = d.flags
   if type(f) ~= "table" then f = NO_FLAGS end
   local corridor = R.corridor_side(d)
