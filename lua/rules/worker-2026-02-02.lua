@@ -344,7 +344,9 @@ function R.move_status(d)
   if not side then return { status = "ACTIVE", severity = "NONE", reasons = {} } end
   local entry_ts = d.entry_ts
   if entry_ts == nil then entry_ts = d.kanban_cycle_enter_now_ts end
-  if entry_ts == nil or type(entry_ts) ~= "number" or not (entry_ts > 0) then return { status = "NONE", severity = "NONE", reasons = {} } end
+  if entry_ts == nil or type(entry_ts) ~= "number" or not (entry_ts > 0) then
+    return { status = "NONE", severity = "NONE", reasons = {} }
+  end
   local M = R.config.move
   local ts = d.ts
   if type(ts) ~= "number" or ts ~= ts then ts = 0 end
@@ -1087,24 +1089,25 @@ function R.mark_and_protect(t, d, px, as_of, weekend, book)
     note = string.format("Tightened SL to protect gains (%s%% unrealized)", fixed2(move_pct)) }
 end
 
--- processTradeSimulation for one classified row; returns the trade it
--- opened, if any.  The row's time is the only clock.
--- What every executor step needs: the row's direction (nil: no trading),
--- the ticker's open trade, price, stage, reason and the weekend guard.
--- "KANBAN_" .. the stage in capitals, built once per stage name (a
--- handful; the memo is capped).
+-- "KANBAN_" .. the stage in capitals (the reason of a row whose move
+-- status has none), built once per stage name (a handful; the memo is
+-- capped).
 local kanban_reasons, kanban_reasons_n = {}, 0
 local function kanban_reason(stage)
-  local r = stage ~= nil and kanban_reasons[stage]
-  if not r then
+  local r = kanban_reasons[stage] -- (reading a nil key is fine: nil)
+  if r == nil then
     r = "KANBAN_" .. string.upper(tostring(stage))
-    if stage ~= nil and kanban_reasons_n < 256 then
+    if type(stage) == "string" and kanban_reasons_n < 256 then
       kanban_reasons[stage], kanban_reasons_n = r, kanban_reasons_n + 1
     end
   end
   return r
 end
 
+-- processTradeSimulation for one classified row; returns the trade it
+-- opened, if any.  The row's time is the only clock.
+-- What every executor step needs: the row's direction (nil: no trading),
+-- the ticker's open trade, price, stage, reason and the weekend guard.
 function R.sim_context(d, as_of, book)
   local direction = R.direction(d)
   if not direction then return nil end
