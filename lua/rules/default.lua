@@ -49,13 +49,12 @@ R.state.fields.exec = "table"
 
 local H = R.helpers
 local pos = H.pos
-local F = function() return R.config.fixes end
-
-
+-- The fixes are read from R.config.fixes at each call (settings and sweep
+-- variants change them before a run).
 
 -- A receipt without trigger_ts keeps none (the gate below copes).
 function R.missing_trigger_ts(p, row)
-  if F().synthesize_trigger_ts then return parity.missing_trigger_ts(p, row) end
+  if R.config.fixes.synthesize_trigger_ts then return parity.missing_trigger_ts(p, row) end
   return nil
 end
 
@@ -70,7 +69,7 @@ end
 
 -- Without a trigger on the receipt, the cycle is matched on its side alone.
 function R.lifecycle_gate(d, ex, final)
-  if pos(d.trigger_ts) or F().synthesize_trigger_ts then return parity.lifecycle_gate(d, ex, final) end
+  if pos(d.trigger_ts) or R.config.fixes.synthesize_trigger_ts then return parity.lifecycle_gate(d, ex, final) end
   if not (pos(ex.kanban_cycle_enter_now_ts) and ex.kanban_cycle_side == R.side(d)) then
     return "enter_now", "forced_enter_now_gate"
   end
@@ -80,7 +79,7 @@ end
 -- A new enter_now cycle (coming from outside the management lanes) stamps
 -- its own price and time; inside a cycle the stamp stays.
 function R.entry_stamps(d, ex, final, prev)
-  if not F().own_entry_per_cycle then return parity.entry_stamps(d, ex, final, prev) end
+  if not R.config.fixes.own_entry_per_cycle then return parity.entry_stamps(d, ex, final, prev) end
   local new_cycle = final == "enter_now" and prev ~= "enter_now" and not R.management[prev]
   if new_cycle and pos(d.price) then
     d.entry_price, d.entry_ts = d.price, d.ts
@@ -94,7 +93,7 @@ end
 -- Refuses entries whose levels are already crossed (no trade opens beyond
 -- its own target or stop).
 function R.open_trade(d, direction, px, as_of, book)
-  if F().entry_levels_on_side then
+  if R.config.fixes.entry_levels_on_side then
     local sl, tp = pos(d.sl), pos(d.tp) or R.tp_max(d)
     if sl and tp then
       local ok = direction == "LONG" and sl < px and px < tp or direction == "SHORT" and tp < px and px < sl
@@ -106,12 +105,12 @@ end
 
 function R.close_trade(t, px, why, as_of, book)
   parity.close_trade(t, px, why, as_of, book)
-  if F().flat_on_zero and t.realizedPnl == 0 then t.status = "FLAT" end
+  if R.config.fixes.flat_on_zero and t.realizedPnl == 0 then t.status = "FLAT" end
 end
 
 -- The price an archived move closes at.
 function R.archive_fill(t, d, px)
-  local fx = F()
+  local fx = R.config.fixes
   if fx.archive_fill == "price" then return px end
   local reasons = {}
   for _, r in ipairs(d.move_status.reasons) do reasons[r] = true end
@@ -134,7 +133,7 @@ local function cooled(e, key, ms, as_of)
 end
 
 local function forget_entry(d)
-  if not F().clear_entry_on_close then return end
+  if not R.config.fixes.clear_entry_on_close then return end
   d.entry_ts, d.entry_price = nil, nil
   for _, k in ipairs(R.CYCLE_FIELDS) do d[k] = nil end
 end
@@ -144,7 +143,7 @@ end
 function R.simulate(d, as_of, book)
   local direction, open, px, stage, reason, weekend = R.sim_context(d, as_of, book)
   if not direction then return nil end
-  local fx = F()
+  local fx = R.config.fixes
   local cd = fx.cooldown
   local e = exec_of(d)
   local created

@@ -180,62 +180,96 @@ end
 ---------------------------------------------------------------------------
 -- helpers
 
-local function num(v) return type(v) == "number" and v == v and v or nil end
+-- (`v ~= nil and type(v) ...`: most fields a receipt may carry are absent,
+-- and the nil test spares them the call of type)
+local function num(v) return v ~= nil and type(v) == "number" and v == v and v or nil end
 local function pos(v) v = num(v); return v and v > 0 and v or nil end
+-- (the hottest paths below test inline what num/pos test: a number that is
+-- not NaN, `type(v) == "number" and v == v`; and positive, `v > 0`, which
+-- NaN fails too)
 local function clamp(x, lo, hi) if x < lo then return lo elseif x > hi then return hi end return x end
-local function js_round(x) return math.floor(x + 0.5) end
-local function round2(x) return math.floor(x * 100 + 0.5) / 100 end
+local floor, min, max = math.floor, math.min, math.max
+local function js_round(x) return floor(x + 0.5) end
+local function round2(x) return floor(x * 100 + 0.5) / 100 end
 local function abs(x) return x < 0 and -x or x end
 local function flag(d, name) local f = d.flags; return type(f) == "table" and f[name] == true end
+local NO_FLAGS = {} -- read-only stand-in for a payload without a flags table (f[name] == true: flag)
 -- JS truthiness for numbers: nil, 0 and NaN are falsy
 local function truthy(v) return v ~= nil and v ~= false and v ~= 0 and v == v and v ~= "" end
 R.helpers = { num = num, pos = pos, clamp = clamp, round2 = round2, truthy = truthy, flag = flag, abs = abs }
 
 function R.is_momentum(d)
-  return d.state == "HTF_BULL_LTF_BULL" or d.state == "HTF_BEAR_LTF_BEAR"
+  local st = d.state
+  return st == "HTF_BULL_LTF_BULL" or st == "HTF_BEAR_LTF_BEAR"
+end
+
+-- The direction a state string names: "LONG" if it contains BULL, else
+-- "SHORT" if it contains BEAR, else false.  Memoised per string (a feed
+-- has a handful of states; the memo is capped, and holds nothing that
+-- depends on earlier receipts).
+local state_dirs, state_dirs_n = {}, 0
+local function state_direction(st)
+  local dir = state_dirs[st]
+  if dir == nil then
+    dir = st:find("BULL", 1, true) and "LONG" or st:find("BEAR", 1, true) and "SHORT" or false
+    if state_dirs_n < 1024 then state_dirs[st], state_dirs_n = dir, state_dirs_n + 1 end
+  end
+  return dir
 end
 
 -- sideFromStateOrScores
 function R.side(d)
-  local st = type(d.state) == "string" and d.state or ""
-  if st:find("BULL", 1, true) then return "LONG" end
-  if st:find("BEAR", 1, true) then return "SHORT" end
-  local htf = num(d.htf_score)
-  if htf and htf > 0 then return "LONG" end
-  if htf and htf < 0 then return "SHORT" end
+  local st = d.state
+  if type(st) == "string" then
+    local dir = state_direction(st)
+    if dir then return dir end
+  end
+  local htf = d.htf_score -- a number (NaN compares false both ways)
+  if htf ~= nil and type(htf) == "number" then
+    if htf > 0 then return "LONG" end
+    if htf < 0 then return "SHORT" end
+  end
   return nil
 end
 
 -- getTradeDirection: from the state string only
 function R.direction(d)
-  local st = type(d.state) == "string" and d.state or ""
-  if st:find("BULL", 1, true) then return "LONG" end
-  if st:find("BEAR", 1, true) then return "SHORT" end
-  return nil
+  local st = d.state
+  return type(st) == "string" and state_direction(st) or nil
 end
 
 function R.corridor_side(d)
-  local htf, ltf = num(d.htf_score or d.htfScore), num(d.ltf_score or d.ltfScore)
-  if not htf or not ltf then return nil end
+  local htf, ltf = d.htf_score or d.htfScore, d.ltf_score or d.ltfScore
+  -- numbers only (NaN fails every comparison below, as num() would)
+  if htf == nil or ltf == nil or type(htf) ~= "number" or type(ltf) ~= "number" then return nil end
   local c = R.config.corridor
-  if htf > 0 and ltf >= c.long.ltf_min and ltf <= c.long.ltf_max then return "LONG" end
-  if htf < 0 and ltf >= c.short.ltf_min and ltf <= c.short.ltf_max then return "SHORT" end
+  if htf > 0 then
+    local L = c.long
+    if ltf >= L.ltf_min and ltf <= L.ltf_max then return "LONG" end
+  elseif htf < 0 then
+    local S = c.short
+    if ltf >= S.ltf_min and ltf <= S.ltf_max then return "SHORT" end
+  end
   return nil
 end
 
+-- (a NaN phase or completion fails the comparisons, like a missing one)
 function R.is_late(d)       -- classify's Late (with the completion term)
   local L = R.config.late
-  local phase, comp = num(d.phase_pct), num(d.completion)
-  return L.zones[d.phase_zone] == true or (phase ~= nil and phase >= L.phase) or (comp ~= nil and comp >= L.completion)
+  if L.zones[d.phase_zone] == true then return true end
+  local phase, comp = d.phase_pct, d.completion
+  return (phase ~= nil and type(phase) == "number" and phase >= L.phase)
+    or (comp ~= nil and type(comp) == "number" and comp >= L.completion)
 end
 
 function R.is_late_cycle(d) -- the gates' isLateCycle (no completion term)
   local L = R.config.late
-  local phase = num(d.phase_pct)
-  return L.zones[d.phase_zone] == true or (phase ~= nil and phase >= L.phase)
+  if L.zones[d.phase_zone] == true then return true end
+  local phase = d.phase_pct
+  return phase ~= nil and type(phase) == "number" and phase >= L.phase
 end
 
-local function position_of(obj) return type(obj) == "table" and obj.position or nil end
+local function position_of(obj) return obj ~= nil and type(obj) == "table" and obj.position or nil end
 
 function R.daily_ema_ok(d, side)
   local p = position_of(d.daily_ema_cloud)
@@ -252,41 +286,53 @@ function R.ichimoku_ok(d, side)
   return not (against and pd == against and pw == against)
 end
 
--- TP max of a payload's tp_levels, computed once per levels table.
-local tp_max_cache = setmetatable({}, { __mode = "k" })
+-- TP max of a payload's tp_levels, computed once per levels table: the
+-- rules call tp_max several times for a row, always on the row's own
+-- payload, so the last levels table and its maximum are all it keeps.
+local last_levels, last_tp_max = nil, nil
 
 function R.tp_max(d)
-  local t = pos(d.tp_max_price)
-  if t then return t end
+  local t = d.tp_max_price
+  if t ~= nil and type(t) == "number" and t > 0 then return t end
   local levels = d.tp_levels
-  if type(levels) ~= "table" then return nil end
-  local cached = tp_max_cache[levels]
-  if cached ~= nil then return cached or nil end
-  local best = R.tp_max_of_levels(levels, type(d.state) == "string" and d.state:find("BEAR", 1, true) ~= nil)
-  tp_max_cache[levels] = best or false
+  if levels == nil or type(levels) ~= "table" then return nil end
+  if levels == last_levels then return last_tp_max end
+  local st = d.state
+  local best = R.tp_max_of_levels(levels, type(st) == "string" and st:find("BEAR", 1, true) ~= nil)
+  last_levels, last_tp_max = levels, best
   return best
 end
 
 function R.tp_max_of_levels(levels, bear)
   local best
-  for _, lv in ipairs(levels) do
-    local p = type(lv) == "table" and pos(lv.price)
-    if p and (not best or (bear and p < best) or (not bear and p > best)) then best = p end
+  local i = 1
+  while true do -- ipairs(levels), without the iterator calls
+    local lv = levels[i]
+    if lv == nil then break end
+    local p = type(lv) == "table" and lv.price
+    if type(p) == "number" and p > 0 -- pos(p)
+       and (not best or (bear and p < best) or (not bear and p > best)) then best = p end
+    i = i + 1
   end
   return best
 end
 
 function R.completion_for_size(d)
-  local c = num(d.completion)
-  if c then return clamp(c, 0, 1) end
-  local px, trig, tp = num(d.price), num(d.trigger_price), num(d.tp)
-  if not (px and trig and tp) or tp == trig then return 0 end
+  local c = d.completion
+  if c ~= nil and type(c) == "number" and c == c then return clamp(c, 0, 1) end
+  local px, trig, tp = d.price, d.trigger_price, d.tp
+  if px == nil or trig == nil or tp == nil or type(px) ~= "number" or px ~= px or type(trig) ~= "number"
+     or trig ~= trig or type(tp) ~= "number" or tp ~= tp or tp == trig then return 0 end
   return clamp(abs(px - trig) / abs(tp - trig), 0, 1)
 end
 
 function R.completion_to_tp_max(d)
-  local px, trig, tpm = num(d.price), num(d.trigger_price), R.tp_max(d)
-  if not (px and trig and tpm) or tpm == trig then return nil end
+  local px, trig = d.price, d.trigger_price
+  if px == nil or trig == nil or type(px) ~= "number" or px ~= px or type(trig) ~= "number" or trig ~= trig then
+    return nil
+  end
+  local tpm = R.tp_max(d)
+  if not tpm or tpm == trig then return nil end
   return clamp(abs(px - trig) / abs(tpm - trig), 0, 1)
 end
 
@@ -298,16 +344,24 @@ function R.move_status(d)
   if not side then return { status = "ACTIVE", severity = "NONE", reasons = {} } end
   local entry_ts = d.entry_ts
   if entry_ts == nil then entry_ts = d.kanban_cycle_enter_now_ts end
-  entry_ts = num(entry_ts)
-  if not entry_ts or entry_ts <= 0 then return { status = "NONE", severity = "NONE", reasons = {} } end
+  if entry_ts == nil or type(entry_ts) ~= "number" or not (entry_ts > 0) then
+    return { status = "NONE", severity = "NONE", reasons = {} }
+  end
   local M = R.config.move
-  local ts = num(d.ts) or 0
-  local trig = pos(d.trigger_ts) or entry_ts
+  local ts = d.ts
+  if type(ts) ~= "number" or ts ~= ts then ts = 0 end
+  local trig = d.trigger_ts
+  if trig == nil or type(trig) ~= "number" or not (trig > 0) then trig = entry_ts end
   if ts - trig > M.stale_trigger_ms then
     if ts - entry_ts > M.stale_trigger_ms then return { status = "NONE", severity = "NONE", reasons = {} } end
   end
-  local px = num(d.price)
-  local anchor = pos(d.trigger_price) or pos(d.entry_price)
+  local px = d.price
+  if px ~= nil and (type(px) ~= "number" or px ~= px) then px = nil end
+  local anchor = d.trigger_price
+  if anchor == nil or type(anchor) ~= "number" or not (anchor > 0) then
+    anchor = d.entry_price
+    if anchor ~= nil and (type(anchor) ~= "number" or not (anchor > 0)) then anchor = nil end
+  end
   -- reasons in the original's order; the few that decide status and
   -- severity are also kept as booleans (no per-row lookup table or closure)
   local reasons, n = {}, 0
@@ -319,8 +373,10 @@ function R.move_status(d)
       if abs(px - anchor) / anchor >= M.breach_pct then n = n + 1; reasons[n] = "trigger_breached_5pct"; breached5 = true end
     end
   end
-  local sl = pos(d.sl)
-  if px and sl and ((long and px <= sl) or (not long and px >= sl)) then n = n + 1; reasons[n] = "sl_breached"; sl_breached = true end
+  local sl = d.sl
+  if px and sl ~= nil and type(sl) == "number" and sl > 0 and ((long and px <= sl) or (not long and px >= sl)) then
+    n = n + 1; reasons[n] = "sl_breached"; sl_breached = true
+  end
   local tp = R.tp_max(d) or pos(d.tp)
   if px and tp and ((long and px >= tp) or (not long and px <= tp)) then n = n + 1; reasons[n] = "tp_reached"; tp_reached = true end
   if not R.daily_ema_ok(d, side) then n = n + 1; reasons[n] = "daily_ema_regime_break" end
@@ -349,20 +405,22 @@ local SQUEEZE_TFS = { "30", "10" } -- the timeframes whose squeeze counts (one t
 function R.tf_alignment(d, side, in_corridor)
   local S = R.config.score
   local tf = d.tf_tech
-  if type(tf) ~= "table" then return 0 end
+  if tf == nil or type(tf) ~= "table" then return 0 end
   local aligned, opposed = 0, 0
+  local need = S.tf_stack
   for name, w in pairs(S.tf_weights) do
     local t = tf[name]
-    local stack = type(t) == "table" and type(t.ema) == "table" and num(t.ema.stack)
-    if stack then
+    local ema = type(t) == "table" and t.ema
+    local stack = type(ema) == "table" and ema.stack
+    if type(stack) == "number" and stack == stack then
       if side == "SHORT" then stack = -stack end
-      if stack >= S.tf_stack then aligned = aligned + w elseif stack <= -S.tf_stack then opposed = opposed + w end
+      if stack >= need then aligned = aligned + w elseif stack <= -need then opposed = opposed + w end
     end
   end
   local pts = clamp(2 * (aligned - opposed), S.tf_min, S.tf_max)
   local sq_on, sq_rel = false, false
-  for _, name in ipairs(SQUEEZE_TFS) do
-    local t = tf[name]
+  for i = 1, #SQUEEZE_TFS do
+    local t = tf[SQUEEZE_TFS[i]]
     local sq = type(t) == "table" and t.sq
     if type(sq) == "table" then
       if sq.s == 1 then sq_on = true end
@@ -374,11 +432,30 @@ function R.tf_alignment(d, side, in_corridor)
   return pts
 end
 
+-- A side-marked trigger name split into its base and its direction word
+-- ("EMA_CROSS_1H_13_48_BULL" -> "EMA_CROSS_1H_13_48", "BULL"; false, false
+-- when it has no such suffix).  Memoised per name (a feed has a few dozen;
+-- the memo is capped and depends on nothing but the name).
+local trigger_bases, trigger_dirs, trigger_n = {}, {}, 0
+local function split_trigger(name)
+  local base = trigger_bases[name]
+  if base == nil then
+    local dir
+    base, dir = name:match("^(.-)_([A-Z]+)$")
+    base, dir = base or false, dir or false
+    if trigger_n < 4096 then
+      trigger_bases[name], trigger_dirs[name], trigger_n = base, dir, trigger_n + 1
+    end
+    return base, dir
+  end
+  return base, trigger_dirs[name]
+end
+
 function R.trigger_score(d, side)
   local S = R.config.score
   local pts = 0
   local list = d.triggers
-  if type(list) == "table" and #list > 0 then
+  if list ~= nil and type(list) == "table" and #list > 0 then
     local T = S.triggers
     for _, name in ipairs(list) do
       if type(name) == "string" then
@@ -386,7 +463,7 @@ function R.trigger_score(d, side)
         elseif name == "ST_FLIP_1H" then pts = pts + T.ST_FLIP_1H
         elseif name == "ST_FLIP_30M" then pts = pts + T.ST_FLIP_30M
         else
-          local base, dir = name:match("^(.-)_([A-Z]+)$")
+          local base, dir = split_trigger(name)
           local p = base and T[base]
           if p then
             local matched = (side == "LONG" and (dir == "BULL" or dir == "LONG"))
@@ -397,16 +474,19 @@ function R.trigger_score(d, side)
       end
     end
   else
-    for name, p in pairs(S.flag_triggers) do
-      if flag(d, name) then pts = pts + p end
+    local f = d.flags
+    if type(f) == "table" then
+      for name, p in pairs(S.flag_triggers) do
+        if f[name] == true then pts = pts + p end
+      end
     end
   end
   return clamp(pts, S.trigger_min, S.trigger_max)
 end
 
-local function completeness(d)
+local function completeness(d, costs)
   local c = 100
-  for field, cost in pairs(R.config.score.completeness) do
+  for field, cost in pairs(costs) do
     if d[field] == nil then c = c - cost end
   end
   return c
@@ -421,7 +501,7 @@ local function score_terms(d, add, start)
   local S = R.config.score
   local base = truthy(d.rank) and d.rank or S.base
   if start then start(base) end
-  local c = completeness(d)
+  local c = completeness(d, S.completeness)
   if c < S.completeness_low.below then add("completeness ", c, S.completeness_low.penalty)
   elseif c < S.completeness_mid.below then add("completeness ", c, S.completeness_mid.penalty) end
   local side = R.side(d)
@@ -431,32 +511,42 @@ local function score_terms(d, add, start)
   local ms = d.move_status
   if ms and ms.status == "INVALIDATED" then add("move invalidated", nil, S.invalidated)
   elseif ms and ms.status == "COMPLETED" then add("move completed", nil, S.completed) end
+  local f = d.flags
+  if type(f) ~= "table" then f = NO_FLAGS end
   if corridor then
     add("corridor", nil, S.corridor)
     if R.is_momentum(d) then add("corridor + momentum", nil, S.corridor_momentum) end
-    if flag(d, "sq30_release") then add("sq30_release in corridor", nil, S.sq30_release)
-    elseif flag(d, "sq30_on") then add("sq30_on in corridor", nil, S.sq30_on) end
+    if f.sq30_release == true then add("sq30_release in corridor", nil, S.sq30_release)
+    elseif f.sq30_on == true then add("sq30_on in corridor", nil, S.sq30_on) end
   end
   local rr = num(d.rr)
   if rr then
-    for _, step in ipairs(S.rr) do
+    local steps, i = S.rr, 1
+    while steps[i] ~= nil do
+      local step = steps[i]
       if rr >= step[1] then add("rr >= ", step[1], step[2]); break end
+      i = i + 1
     end
   end
   local phase = num(d.phase_pct)
   if phase then
     local low = false
-    for _, step in ipairs(S.phase_low) do
+    local steps, i = S.phase_low, 1
+    while steps[i] ~= nil do
+      local step = steps[i]
       if phase < step[1] then add("phase < ", step[1], step[2]); low = true; break end
+      i = i + 1
     end
     if not low and phase > S.phase_high[1] then add("phase > ", S.phase_high[1], S.phase_high[2]) end
   end
   local comp = R.completion_for_size(d)
   if comp < S.completion_low[1] then add("completion < ", S.completion_low[1], S.completion_low[2])
   elseif comp > S.completion_high[1] then add("completion > ", S.completion_high[1], S.completion_high[2]) end
-  local htf, ltf = num(d.htf_score) or 0, num(d.ltf_score) or 0
-  add("|htf|, |ltf| magnitude", nil, math.min(S.htf_cap, S.htf_factor * abs(htf)) + math.min(S.ltf_cap, S.ltf_factor * abs(ltf)))
-  if flag(d, "phase_zone_change") then add("phase_zone_change", nil, S.phase_zone_change) end
+  local htf, ltf = d.htf_score, d.ltf_score -- num(v) or 0, inline
+  if htf == nil or type(htf) ~= "number" or htf ~= htf then htf = 0 end
+  if ltf == nil or type(ltf) ~= "number" or ltf ~= ltf then ltf = 0 end
+  add("|htf|, |ltf| magnitude", nil, min(S.htf_cap, S.htf_factor * abs(htf)) + min(S.ltf_cap, S.ltf_factor * abs(ltf)))
+  if f.phase_zone_change == true then add("phase_zone_change", nil, S.phase_zone_change) end
   return base
 end
 
@@ -489,7 +579,7 @@ function R.dynamic_score(d)
     s, parts = R.score_parts(d)
     for _, part in ipairs(parts) do s = s + part[2] end
   end
-  return round2(math.max(0, s))
+  return round2(max(0, s))
 end
 
 -- Sets score and rank_position when the receipt has none (replay fallback).
@@ -507,62 +597,106 @@ end
 -- §3.4 classification
 
 local function has_reason(ms, r)
-  for _, x in ipairs(ms.reasons) do if x == r then return true end end
-  return false
+  local reasons, i = ms.reasons, 1
+  while true do -- ipairs without the iterator calls
+    local x = reasons[i]
+    if x == nil then return false end
+    if x == r then return true end
+    i = i + 1
+  end
+end
+
+-- Fills x (a table with x.paths = five { name } pairs) with the conditions
+-- classify() tests (see R.classify_inputs), in two parts: what a move in
+-- progress decides on (ms, completion, phase), then the rest.
+local function fill_move_inputs(d, x)
+  x.ms = d.move_status or R.move_status(d)
+  local completion, phase = d.completion, d.phase_pct -- num(v) or 0, inline
+  if completion == nil or type(completion) ~= "number" or completion ~= completion then completion = 0 end
+  if phase == nil or type(phase) ~= "number" or phase ~= phase then phase = 0 end
+  x.completion, x.phase = completion, phase
+  return x
+end
+
+local function fill_entry_inputs(d, x)
+  local C = R.config.classify
+  local score = d.score
+  if score == nil then score = d.rank end
+  if score ~= nil and (type(score) ~= "number" or score ~= score) then score = nil end
+  local position = d.position
+  if position == nil then position = d.rank_position end
+  position = num(position) or 0
+  local htf, ltf = d.htf_score, d.ltf_score -- abs(num(v) or 0), inline
+  if htf == nil or type(htf) ~= "number" or htf ~= htf then htf = 0 elseif htf < 0 then htf = -htf end
+  if ltf == nil or type(ltf) ~= "number" or ltf ~= ltf then ltf = 0 elseif ltf < 0 then ltf = -ltf end
+  local f = d.flags
+  if type(f) ~= "table" then f = NO_FLAGS end
+  local corridor = R.corridor_side(d)
+  local elite, thesis, sq30_release = f.momentum_elite == true, f.thesis_match == true, f.sq30_release == true
+  local cross_or_dip = f.ema_cross_1h_13_48 == true or f.buyable_dip_1h_13_48 == true
+  x.score, x.position = score, position
+  x.corridor, x.momentum, x.late = corridor, R.is_momentum(d), R.is_late(d)
+  x.elite, x.thesis, x.flip_watch, x.sq30_release = elite, thesis, f.flip_watch == true, sq30_release
+  x.cross_or_dip, x.htf, x.ltf = cross_or_dip, htf, ltf
+  -- score >= threshold, for each threshold (no score: never)
+  local has = score ~= nil
+  local in_corridor = corridor ~= nil
+  -- the momentum enter paths, in the order the original tests them
+  -- (their conditions in words: R.path_conditions(), for explain)
+  local paths = x.paths
+  paths[1][2] = ((has and score >= C.p1_score) or (position >= 1 and position <= C.p1_position_max)) and in_corridor
+  paths[2][2] = (thesis or elite) and (has and score >= C.p2_score)
+  paths[3][2] = htf >= C.p3_htf and ltf >= C.p3_ltf and (has and score >= C.p3_score)
+  paths[4][2] = in_corridor and sq30_release and (has and score >= C.p4_score)
+  paths[5][2] = in_corridor and cross_or_dip and (has and score >= C.p5_score)
+  x.flip_enter = in_corridor and ((has and score >= C.flip_enter_score)
+    or ((thesis or elite) and (has and score >= C.flip_elite_score)))
+  x.setup_release = in_corridor and sq30_release and (has and score >= C.setup_release_score)
+  local st, ticker = d.state, d.ticker
+  x.listable = type(st) == "string" and st ~= "" and num(d.price) ~= nil
+    and type(ticker) == "string" and ticker ~= ""
+  return x
 end
 
 -- The conditions classify() tests, computed once: explain() shows them.
 function R.classify_inputs(d)
-  local C = R.config.classify
-  local ms = d.move_status or R.move_status(d)
-  local score = num(d.score)
-  if d.score == nil then score = num(d.rank) end
-  local position = d.position
-  if position == nil then position = d.rank_position end
-  local htf, ltf = abs(num(d.htf_score) or 0), abs(num(d.ltf_score) or 0)
-  local x = {
-    ms = ms, score = score, position = num(position) or 0,
-    completion = num(d.completion) or 0, phase = num(d.phase_pct) or 0,
-    corridor = R.corridor_side(d), momentum = R.is_momentum(d), late = R.is_late(d),
-    elite = flag(d, "momentum_elite"), thesis = flag(d, "thesis_match"), flip_watch = flag(d, "flip_watch"),
-    sq30_release = flag(d, "sq30_release"),
-    cross_or_dip = flag(d, "ema_cross_1h_13_48") or flag(d, "buyable_dip_1h_13_48"),
-    htf = htf, ltf = ltf,
-  }
-  local function ge(v) return score ~= nil and score >= v end
-  local in_corridor = x.corridor ~= nil
-  -- the momentum enter paths, in the order the original tests them
-  -- (their conditions in words: R.path_conditions(), for explain)
-  x.paths = {
-    { "P1", (ge(C.p1_score) or (x.position >= 1 and x.position <= C.p1_position_max)) and in_corridor },
-    { "P2", (x.thesis or x.elite) and ge(C.p2_score) },
-    { "P3", htf >= C.p3_htf and ltf >= C.p3_ltf and ge(C.p3_score) },
-    { "P4", in_corridor and x.sq30_release and ge(C.p4_score) },
-    { "P5", in_corridor and x.cross_or_dip and ge(C.p5_score) },
-  }
-  x.flip_enter = in_corridor and (ge(C.flip_enter_score) or ((x.thesis or x.elite) and ge(C.flip_elite_score)))
-  x.setup_release = in_corridor and x.sq30_release and ge(C.setup_release_score)
-  x.listable = type(d.state) == "string" and d.state ~= "" and num(d.price) ~= nil
-    and type(d.ticker) == "string" and d.ticker ~= ""
-  return x
+  local x = fill_move_inputs(d, { paths = { { "P1" }, { "P2" }, { "P3" }, { "P4" }, { "P5" } } })
+  return fill_entry_inputs(d, x)
 end
+
+local builtin_classify_inputs = R.classify_inputs
+-- classify's own inputs when classify_inputs is the built-in one: one table
+-- for the whole run, refilled for each row (rules run one row at a time,
+-- and classify keeps nothing from it), so a row builds no tables; and the
+-- part after the move inputs is filled only when no move in progress
+-- decided.
+local scratch_inputs = { paths = { { "P1" }, { "P2" }, { "P3" }, { "P4" }, { "P5" } } }
+
+-- The rule names classify returns, built once.
+local MOVE_RULE = { INVALIDATED = "move INVALIDATED", COMPLETED = "move COMPLETED" }
+local PATH_RULE = { P1 = "momentum P1", P2 = "momentum P2", P3 = "momentum P3", P4 = "momentum P4", P5 = "momentum P5" }
 
 -- classify(d) -> stage (or nil), rule: the decision order of spec §3.4;
 -- `rule` names the step that decided (e.g. "momentum P2", "move: exit").
 function R.classify(d)
   local C = R.config.classify
-  local x = R.classify_inputs(d)
+  local x, fill_rest
+  if R.classify_inputs == builtin_classify_inputs then
+    x, fill_rest = fill_move_inputs(d, scratch_inputs), fill_entry_inputs
+  else x = R.classify_inputs(d) end -- an extension replaced classify_inputs
   local ms = x.ms
+  local status, severity = ms.status, ms.severity
   -- 1-2: a move in progress
-  if ms.status == "INVALIDATED" or ms.status == "COMPLETED" then return "archive", "move " .. ms.status end
-  if ms.status == "ACTIVE" then
-    if ms.severity == "CRITICAL" or has_reason(ms, "left_entry_corridor")
-       or has_reason(ms, "large_adverse_move") or has_reason(ms, "sl_breached") then
-      return "exit", "move: exit (" .. (ms.severity == "CRITICAL" and "critical" or "left corridor") .. ")"
+  if status == "INVALIDATED" or status == "COMPLETED" then return "archive", MOVE_RULE[status] end
+  if status == "ACTIVE" then
+    if severity == "CRITICAL" then return "exit", "move: exit (critical)" end
+    if has_reason(ms, "left_entry_corridor") or has_reason(ms, "large_adverse_move")
+       or has_reason(ms, "sl_breached") then
+      return "exit", "move: exit (left corridor)"
     end
-    if x.completion >= C.trim_completion or (x.phase >= C.trim_phase_warning and ms.severity == "WARNING")
+    if x.completion >= C.trim_completion or (x.phase >= C.trim_phase_warning and severity == "WARNING")
        or has_reason(ms, "adverse_move_warning") then return "trim", "move: trim" end
-    if ms.severity == "WARNING" then return "hold", "move: hold (warning, defend)" end
+    if severity == "WARNING" then return "hold", "move: hold (warning, defend)" end
     local entry_ts = d.entry_ts
     if entry_ts == nil then entry_ts = d.kanban_cycle_enter_now_ts end
     entry_ts = num(entry_ts)
@@ -573,6 +707,7 @@ function R.classify(d)
     end
     return "hold", "move: hold"
   end
+  if fill_rest then fill_rest(d, x) end
   -- 3: flip watch (live-only input)
   if x.flip_watch then
     if x.flip_enter then return "enter_now", "flip_watch upgrade" end
@@ -580,8 +715,10 @@ function R.classify(d)
   end
   -- 5: momentum paths
   if x.momentum then
-    for _, path in ipairs(x.paths) do
-      if path[2] then return "enter_now", "momentum " .. path[1] end
+    local paths = x.paths
+    for i = 1, #paths do
+      local path = paths[i]
+      if path[2] then return "enter_now", PATH_RULE[path[1]] or ("momentum " .. path[1]) end
     end
   end
   if not x.momentum then
@@ -666,11 +803,16 @@ function R.prepare(p, row)
   local trig = num(p.trigger_ts)
   if not trig then p.trigger_ts = R.missing_trigger_ts(p, row)
   elseif trig < 1e12 then p.trigger_ts = trig * 1000 end
-  if p.sl == nil then p.sl = p.sl_price; if p.sl == nil then p.sl = p.stop_loss end end
+  if p.sl == nil then
+    local sl = p.sl_price
+    if sl == nil then sl = p.stop_loss end
+    p.sl = sl
+  end
   if p.tp == nil then
-    p.tp = p.tp_max_price
-    if p.tp == nil then p.tp = p.tp_target_price end
-    if p.tp == nil then p.tp = p.tp_target end
+    local tp = p.tp_max_price
+    if tp == nil then tp = p.tp_target_price end
+    if tp == nil then tp = p.tp_target end
+    p.tp = tp
   end
 end
 
@@ -680,15 +822,17 @@ R.CYCLE_FIELDS = CYCLE
 -- Carries entry and cycle stamps over from the ticker's previous state `ex`
 -- (or starts fresh when the row is older than it), then from its open trade.
 function R.carry(p, ex, open_trade)
-  if ex.ts == nil or p.ts < ex.ts then
+  local ex_ts = ex.ts
+  if ex_ts == nil or p.ts < ex_ts then
     p.entry_ts, p.entry_price = nil, nil
-    for _, k in ipairs(CYCLE) do p[k] = nil end
+    p.kanban_cycle_enter_now_ts, p.kanban_cycle_trigger_ts, p.kanban_cycle_side = nil, nil, nil -- CYCLE
   else
     if p.entry_ts == nil then p.entry_ts = ex.entry_ts end
     if p.entry_price == nil then p.entry_price = ex.entry_price end
-    for _, k in ipairs(CYCLE) do p[k] = ex[k] end
+    p.kanban_cycle_enter_now_ts, p.kanban_cycle_trigger_ts, p.kanban_cycle_side = -- CYCLE
+      ex.kanban_cycle_enter_now_ts, ex.kanban_cycle_trigger_ts, ex.kanban_cycle_side
   end
-  if (p.entry_ts == nil or p.entry_price == nil) and open_trade then
+  if open_trade and (p.entry_ts == nil or p.entry_price == nil) then
     p.entry_ts, p.entry_price = open_trade.entry_ts, open_trade.entryPrice
   end
 end
@@ -721,11 +865,12 @@ end
 -- available to rulesets that extend this one.
 function R.transition(d, ex, stage, open_trade) -- luacheck: ignore
   local prev = ex.kanban_stage
+  local management = R.management
   local final, forced = stage, nil
-  if prev == "archive" and R.management[stage] then
+  if prev == "archive" and management[stage] then
     final, forced = "watch", "recycled_from_archive"
   end
-  if R.management[final] then final, forced = R.lifecycle_gate(d, ex, final) end
+  if management[final] then final, forced = R.lifecycle_gate(d, ex, final) end
   if forced then
     if type(d.flags) ~= "table" then d.flags = {} end
     d.flags[forced] = true
@@ -734,10 +879,11 @@ function R.transition(d, ex, stage, open_trade) -- luacheck: ignore
     d.kanban_cycle_enter_now_ts = d.ts
     d.kanban_cycle_trigger_ts = pos(d.trigger_ts)
     d.kanban_cycle_side = R.side(d)
-  elseif R.management[final] then
-    for _, k in ipairs(CYCLE) do d[k] = ex[k] end
+  elseif management[final] then -- the CYCLE fields, from ex or cleared
+    d.kanban_cycle_enter_now_ts, d.kanban_cycle_trigger_ts, d.kanban_cycle_side =
+      ex.kanban_cycle_enter_now_ts, ex.kanban_cycle_trigger_ts, ex.kanban_cycle_side
   else
-    for _, k in ipairs(CYCLE) do d[k] = nil end
+    d.kanban_cycle_enter_now_ts, d.kanban_cycle_trigger_ts, d.kanban_cycle_side = nil, nil, nil
   end
   if prev ~= nil and final ~= nil and prev ~= final then
     d.prev_kanban_stage, d.prev_kanban_stage_ts = prev, d.ts
@@ -767,9 +913,11 @@ function R.inputs(p, row, ex, open_trade)
   R.carry(p, ex, open_trade)
   local ms = R.move_status(p)
   p.move_status = ms
-  if type(p.flags) ~= "table" then p.flags = {} end
-  p.flags.move_invalidated = ms.status == "INVALIDATED"
-  p.flags.move_completed = ms.status == "COMPLETED"
+  local flags = p.flags
+  if type(flags) ~= "table" then flags = {}; p.flags = flags end
+  local status = ms.status
+  flags.move_invalidated = status == "INVALIDATED"
+  flags.move_completed = status == "COMPLETED"
   R.apply_score(p)
 end
 
@@ -862,17 +1010,21 @@ end
 
 function R.open_trade(d, direction, px, as_of, book)
   local T = R.config.trade
-  local entry_px = truthy(d.entry_price) and d.entry_price or truthy(d.entry_ref) and d.entry_ref
-    or truthy(d.trigger_price) and d.trigger_price or px
+  -- the levels are checked as they are found (a receipt without an SL costs
+  -- no search for the entry price or the TP)
   local sl = d.sl
   if sl == nil then sl = d.sl_price end
   if sl == nil then sl = d.stop_loss end
+  if not (pos(px) and pos(sl)) then return nil end
+  local entry_px = truthy(d.entry_price) and d.entry_price or truthy(d.entry_ref) and d.entry_ref
+    or truthy(d.trigger_price) and d.trigger_price or px
+  if not pos(entry_px) then return nil end
   local tp = d.tp
   if tp == nil then tp = d.tp_max_price end
   if tp == nil then tp = d.tp_target_price end
   if tp == nil then tp = d.tp_target end
   if tp == nil then tp = R.tp_max(d) end
-  if not (pos(entry_px) and pos(px) and pos(sl) and pos(tp)) then return nil end
+  if not pos(tp) then return nil end
   local confidence = R.confidence(d)
   local notional = clamp(T.notional_min + T.notional_span * confidence, T.notional_min, T.notional_max)
   if book.cash < T.notional_min then return nil end
@@ -937,6 +1089,21 @@ function R.mark_and_protect(t, d, px, as_of, weekend, book)
     note = string.format("Tightened SL to protect gains (%s%% unrealized)", fixed2(move_pct)) }
 end
 
+-- "KANBAN_" .. the stage in capitals (the reason of a row whose move
+-- status has none), built once per stage name (a handful; the memo is
+-- capped).
+local kanban_reasons, kanban_reasons_n = {}, 0
+local function kanban_reason(stage)
+  local r = kanban_reasons[stage] -- (reading a nil key is fine: nil)
+  if r == nil then
+    r = "KANBAN_" .. string.upper(tostring(stage))
+    if type(stage) == "string" and kanban_reasons_n < 256 then
+      kanban_reasons[stage], kanban_reasons_n = r, kanban_reasons_n + 1
+    end
+  end
+  return r
+end
+
 -- processTradeSimulation for one classified row; returns the trade it
 -- opened, if any.  The row's time is the only clock.
 -- What every executor step needs: the row's direction (nil: no trading),
@@ -944,9 +1111,9 @@ end
 function R.sim_context(d, as_of, book)
   local direction = R.direction(d)
   if not direction then return nil end
-  local stage = d.kanban_stage
+  local stage, ms = d.kanban_stage, d.move_status
   return direction, book.open(d.ticker), num(d.price), stage,
-    d.move_status and d.move_status.reasons[1] or ("KANBAN_" .. string.upper(tostring(stage))),
+    ms and ms.reasons[1] or kanban_reason(stage),
     book.weekend(as_of)
 end
 
