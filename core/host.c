@@ -337,6 +337,10 @@ static int replay_call(lua_State *L)
     lua_setfield(L, -2, "clean_slate");
     lua_pushboolean(L, p->resume);
     lua_setfield(L, -2, "resume");
+    if (p->threads > 0) {
+        lua_pushinteger(L, p->threads);
+        lua_setfield(L, -2, "threads");
+    }
     lua_call(L, 1, 2);
     return 2;
 }

@@ -305,6 +305,7 @@ typedef struct retape_replay_params {
     const char *tickers; /* "AAPL,NVDA" or NULL for every ticker */
     int clean_slate;     /* nonzero: purge the scope's trades first */
     int resume;          /* nonzero: continue an interrupted run of the scope */
+    int threads;         /* 0: every core for a large run; N: N threads (never changes results) */
 } retape_replay_params;
 
 /* What a replay did (the counters of `retape replay --json`). */

@@ -69,8 +69,9 @@ int main(int argc, char **argv)
         goto fail;
     char state[4096];
     snprintf(state, sizeof state, "%s/replay", argv[2]);
+    /* two threads: the same results as one (0 = every core for a large run) */
     retape_replay_params params = {.db = argv[1], .state = state, .date = argc == 4 ? argv[3] : day,
-                                   .clean_slate = 1};
+                                   .clean_slate = 1, .threads = 2};
     retape_replay_result res;
     int rc = retape_replay(host, &params, &res, &err);
     retape_host_free(host);

@@ -4,11 +4,12 @@
 local M = {}
 
 -- replay{db=, state=, date= | from=, to=, rules=, ticker=, clean_slate=,
--- resume=} -> response, or nil and a message for bad parameters or a file
+-- resume=, threads=} -> response, or nil and a message for bad parameters or a file
 -- that cannot be opened.  A failing rule raises (file:line and traceback).
 function M.replay(p)
   local replay = require "retape.replay"
-  local rp, err = replay.open { db = p.db, state = p.state or (p.db .. ".state"), rules = p.rules }
+  local rp, err = replay.open { db = p.db, state = p.state or (p.db .. ".state"), rules = p.rules,
+                                  threads = p.threads }
   if not rp then return nil, tostring(err) end
   local ok, res = pcall(rp.run, rp, { date = p.date, from = p.from, to = p.to, ticker = p.ticker,
                                       clean_slate = p.clean_slate or nil, resume = p.resume or nil })
