@@ -253,8 +253,8 @@ for _ in $(seq "$SWEEP_RUNS"); do
 done
 out=$("$RETAPE" run tools/bench_sweep.lua "$sdb" 2026-03-02 "$slast" 64)
 s64_rss=$(sed -n 's/.*peak_rss_kb=\([0-9]*\).*/\1/p' <<<"$out")
-median() { printf '%s\n' "$@" | sort -n | sed -n "$(( (SWEEP_RUNS + 1) / 2 ))p"; }
-awk -v s="$(median "${s_ms[@]}")" -v s1="$(median "${s1_ms[@]}")" -v m1="$(median "${s1_rss[@]}")" \
+smedian() { printf '%s\n' "$@" | sort -n | sed -n "$(( (SWEEP_RUNS + 1) / 2 ))p"; }
+awk -v s="$(smedian "${s_ms[@]}")" -v s1="$(smedian "${s1_ms[@]}")" -v m1="$(smedian "${s1_rss[@]}")" \
     -v th="$SWEEP_THREADS_USED" \
     -v r="$(printf '%s\n' "${r_ms[@]}" | sort -n | sed -n "$(( (SWEEP_RUNS + 1) / 2 ))p")" \
     -v rows="$SWEEP_ROWS" -v m16="$(printf '%s\n' "${s16_rss[@]}" | sort -n | sed -n "$(( (SWEEP_RUNS + 1) / 2 ))p")" \
