@@ -1,8 +1,9 @@
 -- bench_sweep.lua DB FROM TO N [DIR] — one `retape sweep` pass of N variants
 -- of the default ruleset (corridor.long.ltf_max = 10, 11, ... and, past 16
 -- variants, late.phase = 0.6, 0.7, ...) over the days FROM..TO; prints rows,
--- variants and peak RSS.  With DIR the stores are kept there;
--- SWEEP_WRITE_BUFFER_MB sets the memtable of each store (default retape.sweep's).
+-- variants, threads and peak RSS.  With DIR the stores are kept there;
+-- SWEEP_WRITE_BUFFER_MB sets the memtable of each store (default retape.sweep's);
+-- SWEEP_THREADS the threads (default every core).
 local retape = require "retape"
 local sweep = require "retape.sweep"
 local db, from, to, n, dir = ...
@@ -13,5 +14,7 @@ for i = 0, n - 1 do
 end
 if dir then os.execute("rm -rf '" .. dir .. "'"); assert(retape.fs.mkdirs(dir)) end
 local res = assert(sweep.run { db = db, from = from, to = to, variants = variants, script_version = false, dir = dir,
-                               write_buffer_mb = tonumber(os.getenv("SWEEP_WRITE_BUFFER_MB") or "") })
-print(string.format("rows=%d variants=%d peak_rss_kb=%d", res.rows, #res.variants, retape.core.peak_rss_kb()))
+                               write_buffer_mb = tonumber(os.getenv("SWEEP_WRITE_BUFFER_MB") or ""),
+                               threads = math.tointeger(tonumber(os.getenv("SWEEP_THREADS") or "")) })
+print(string.format("rows=%d variants=%d threads=%d peak_rss_kb=%d", res.rows, #res.variants, res.threads,
+  retape.core.peak_rss_kb()))

@@ -83,7 +83,10 @@ return function(cli)
            .. "are what 'retape replay --set ...' of it gives.  The table is ranked by --sort (default total P&L;\n"
            .. "COLUMN:asc or :desc).  --train/--test: the best variant on the training days by --sort, beside\n"
            .. "every variant's figures on the test days (each period replayed from a fresh state).\n"
-           .. "--keep DIR keeps every variant's store (DIR/v01 ...; DIR/train/.. and DIR/test/.. with --train).",
+           .. "--keep DIR keeps every variant's store (DIR/v01 ...; DIR/train/.. and DIR/test/.. with --train).\n"
+           .. "--threads N (default: every core) deals the variants round-robin over N threads, each reading and\n"
+           .. "decoding the receipts once for its share; the output is the same for any N (a ruleset changed in\n"
+           .. "Lua runs on one thread).",
     options = {
       { name = "db", arg = "FILE", help = "receipts database (ingest_receipts)" },
       { name = "date", arg = "YYYY-MM-DD", help = "trading day" },
@@ -105,11 +108,13 @@ return function(cli)
       { name = "report", arg = "FILE.html", help = "also write one HTML page: every variant's equity curve on one chart, and the table" },
       { name = "json", type = "flag", help = "print the table as JSON" },
       { name = "csv", type = "flag", help = "print the table as CSV" },
+      { name = "threads", arg = "N", type = "integer", help = "threads, each running a share of the variants with its own Lua state and its own read of the receipts (default: every core; results never depend on it)" },
       { name = "quiet", type = "flag", help = "no progress bar, no throughput line" },
     },
     run = function(o)
       local sweep = require "retape.sweep"
       if not o.db then args.usage_error("missing --db FILE") end
+      if o.threads ~= nil and o.threads < 1 then args.usage_error("--threads must be a positive integer") end
       if o.json and o.csv then args.usage_error("give --json or --csv, not both") end
       local oos = o.train or o.test
       if oos and not (o.train and o.test) then args.usage_error("--train and --test go together") end
@@ -161,6 +166,7 @@ return function(cli)
         local res, err = sweep.run {
           db = o.db, date = date, from = from, to = to, ticker = o.ticker, rules = o.rules, base = base,
           variants = variants, dir = keep, clean_slate = o.clean_slate, trades = o.report and true or nil,
+          threads = o.threads,
           script_version = (not o.all_versions) and o.script_version or false,
           on_progress = show and function(p)
             local now = core.monotonic_ms()
@@ -169,17 +175,24 @@ return function(cli)
             local width = 30
             local filled = math.floor(width * p.index / p.total)
             local secs = math.max((now - started) / 1000, 1e-3)
-            stderr("\r%s[%s%s] %d/%d buckets  %s rows x %d variants  %s variant-rows/s", what or "",
+            -- with several threads the bar follows this thread's share of the variants
+            local share = p.groups > 1 and string.format(" (thread 1 of %d; %d variants in all)", p.groups, p.all) or ""
+            stderr("\r%s[%s%s] %d/%d buckets  %s rows x %d variants%s  %s variant-rows/s", what or "",
               string.rep("#", filled), string.rep(".", width - filled), p.index, p.total, group(p.rows), p.variants,
-              group(p.rows * p.variants / secs))
+              share, group(p.rows * p.variants / secs))
             if p.index == p.total then stderr("\n") end
           end or nil,
         }
         if not res then return nil, err end
         if not o.quiet then
           local secs = math.max(res.ms / 1000, 1e-3)
-          stderr("%stime %.2f s: %s rows read and decoded once for %d variants, %s variant-rows/s\n", what or "", secs,
-            group(res.rows), #res.variants, group(res.rows * #res.variants / secs))
+          if res.threads > 1 then
+            stderr("%stime %.2f s: %s rows read and decoded once by each of %d threads for %d variants, %s variant-rows/s\n",
+              what or "", secs, group(res.rows), res.threads, #res.variants, group(res.rows * #res.variants / secs))
+          else
+            stderr("%stime %.2f s: %s rows read and decoded once for %d variants, %s variant-rows/s\n", what or "", secs,
+              group(res.rows), #res.variants, group(res.rows * #res.variants / secs))
+          end
         end
         return res
       end

@@ -280,36 +280,19 @@ end
 -- 64 variants would hold gigabytes of results in memory.
 M.WRITE_BUFFER_MB = 8
 
--- run(opts) -> result | nil, message.  opts:
---   db         receipts SQLite file
---   date | from, to, ticker   the scope (as retape.replay's run)
---   rules      ruleset name or .lua path (each variant loads its own copy)
---   base       {["a.b"] = v} overrides for every variant (--set)
---   variants   list of override tables (the grid)
---   dir        where the variants' stores go (DIR/v01 ...); default a temp
---              directory removed afterwards
---   script_version, clean_slate, batch   as retape.replay
---   write_buffer_mb  memtable of each variant's store (default M.WRITE_BUFFER_MB)
---   on_progress function{bucket, index, total, rows, variants}
---   trades     true: keep each variant's trades (v.trades), for the equity chart
--- result: { variants = { {index, overrides, label, state, resp, metrics}, ... },
---           rows, buckets, reads, ms }
--- Variants that fail stop the pass: the error names the variant.
-function M.run(opts)
+-- M.pass(opts, Rs, variants, idx, dir, progress, want_trades) -> group | nil, failure, at, index
+-- One group's pass: the variants idx (a list of indices into Rs/variants,
+-- in order) over one shared source of their own, in this Lua state.  Each
+-- variant's store is DIR/vNN (NN = its index).  group: { list = { {index,
+-- overrides, label, state, resp, metrics, trades?, rows_sum}, ... },
+-- reads, loaded = {bucket, ...} }.  A failure comes with where it happened:
+-- `at` the bucket being run (-1 before the first) and the variant's index,
+-- so that of several groups the one a single pass would have met first is
+-- reported.  Everything it opened is closed.
+function M.pass(opts, Rs, variants, idx, dir, progress, want_trades)
   local replay = require "retape.replay"
-  local variants = opts.variants or { {} }
-  local ok, Rs = pcall(M.rulesets, opts.rules, opts.base, variants)
-  if not ok then return nil, Rs end
   local src, err = source.open(opts.db)
-  if not src then return nil, err end
-  local tmp
-  local dir = opts.dir
-  if not dir then
-    tmp, err = fs.tempdir("retape-sweep")
-    if not tmp then src:close(); return nil, err end
-    dir = tmp
-  end
-  local started = core.monotonic_ms()
+  if not src then return nil, err, -1, 0 end
   local shared = M.shared(src)
   local list, threads = {}, {}
   local deep, writes_set = false, {}
@@ -324,28 +307,28 @@ function M.run(opts)
       if v.kv then v.kv:close(); v.kv = nil end
     end
     src:close()
-    if tmp then fs.remove_tree(tmp) end
   end
-  for i, R in ipairs(Rs) do
+  for n, i in ipairs(idx) do
+    local R = Rs[i]
     local state = string.format("%s/v%02d", dir, i)
     -- many stores at once: smaller memtables bound the memory per variant
     local handle, kerr = kv.open(state, { write_buffer_mb = opts.write_buffer_mb or M.WRITE_BUFFER_MB })
-    if not handle then cleanup(); return nil, string.format("variant %d: %s", i, kerr) end
+    if not handle then cleanup(); return nil, string.format("variant %d: %s", i, kerr), -1, i end
     local st, serr = store.open(handle)
-    if not st then handle:close(); cleanup(); return nil, string.format("variant %d: %s", i, serr) end
+    if not st then handle:close(); cleanup(); return nil, string.format("variant %d: %s", i, serr), -1, i end
     st.path = state
-    list[i] = { index = i, kv = handle, store = st }
+    list[n] = { index = i, kv = handle, store = st }
     local rp, oerr = replay.open { db = shared, state = st, rules = R, batch = opts.batch,
                                    script_version = opts.script_version }
-    if not rp then cleanup(); return nil, string.format("variant %d: %s", i, oerr) end
+    if not rp then cleanup(); return nil, string.format("variant %d: %s", i, oerr), -1, i end
     rp.db_path = opts.db -- what a standalone replay records: refresh and explain find the receipts
     local w = opts.copy ~= "deep" and M.payload_writes(R)
     if not w then deep = true else for _, k in ipairs(w) do writes_set[k] = true end end
-    local v = list[i]
+    local v = list[n]
     v.overrides, v.label, v.state, v.rp = variants[i], M.label(variants[i]), state, rp
     local params = { date = opts.date, from = opts.from, to = opts.to, ticker = opts.ticker,
                      clean_slate = opts.clean_slate }
-    threads[i] = coroutine.create(function() return rp:run(params) end)
+    threads[n] = coroutine.create(function() return rp:run(params) end)
   end
   if not deep then
     shared.writes = {}
@@ -356,24 +339,25 @@ function M.run(opts)
   -- earliest bucket asked for; resume the variants waiting on it
   assert(src:snapshot(true))
   local waiting, runnable = {}, {}
-  for i = 1, #list do runnable[i] = true end
-  local failure
+  for n = 1, #list do runnable[n] = true end
+  local failure, fail_at, fail_index
   local total_buckets
   local index = 0
   while not failure do
-    for i = 1, #list do
-      if runnable[i] then
-        runnable[i] = nil
-        local co = threads[i]
+    for n = 1, #list do
+      if runnable[n] then
+        runnable[n] = nil
+        local co = threads[n]
         local rok, a = coroutine.resume(co)
         if not rok then
           -- a bad scope (day, ticker) is the same for every variant: shown as is
-          failure = replay.is_param_error(a) and a or string.format("variant %d (%s): %s", i, list[i].label, tostring(a))
+          failure = replay.is_param_error(a) and a or string.format("variant %d (%s): %s", list[n].index, list[n].label, tostring(a))
+          fail_at, fail_index = shared.bucket or -1, list[n].index
           break
         elseif coroutine.status(co) == "dead" then
-          list[i].resp = a
+          list[n].resp = a
         else
-          waiting[i] = a
+          waiting[n] = a
         end
       end
     end
@@ -384,12 +368,12 @@ function M.run(opts)
     end
     if not want then break end
     local lok, lerr = pcall(shared.load, shared, want.bucket, want.scope, want.key)
-    if not lok then failure = tostring(lerr); break end
+    if not lok then failure, fail_at, fail_index = tostring(lerr), want.bucket, 0; break end
     index = index + 1
-    for i, c in pairs(waiting) do
-      if c.bucket == want.bucket and c.key == want.key then waiting[i] = nil; runnable[i] = true end
+    for n, c in pairs(waiting) do
+      if c.bucket == want.bucket and c.key == want.key then waiting[n] = nil; runnable[n] = true end
     end
-    if opts.on_progress then
+    if progress then
       if not total_buckets then -- the buckets of the scope, as the replays walk them
         local scopem = require "retape.scope"
         local sok, sc = pcall(scopem.resolve, { date = opts.date, from = opts.from, to = opts.to, ticker = opts.ticker },
@@ -398,27 +382,219 @@ function M.run(opts)
         if sok then wok, work = pcall(scopem.work, sc, shared) end
         total_buckets = wok and #work or 0
       end
-      opts.on_progress { bucket = want.bucket, index = index, total = math.max(total_buckets, index),
-                         rows = shared.reads, variants = #list }
+      progress { bucket = want.bucket, index = index, total = math.max(total_buckets, index),
+                 rows = shared.reads, variants = #list }
     end
   end
   shared.rows = nil
   src:snapshot(false)
-  if failure then cleanup(); return nil, failure end
+  if failure then cleanup(); return nil, failure, fail_at, fail_index end
   -- the figures of every variant, from its store
   local results = require "retape.results"
   for _, v in ipairs(list) do
     local trades = results.trades(v.rp.store)
     v.metrics = M.figures(trades, shared.loaded)
-    if opts.trades then v.trades = trades end
+    if want_trades then v.trades = trades end
+    v.rows_sum = v.rp.rows_sum
     v.rp:close(); v.rp = nil
     v.store:close(); v.store = nil
     v.kv:close(); v.kv = nil
   end
-  local res = { variants = list, rows = shared.reads, buckets = #shared.loaded, ms = core.monotonic_ms() - started,
-                kept = tmp == nil and dir or nil }
   cleanup()
-  if tmp then for _, v in ipairs(list) do v.state = nil end end
+  return { list = list, reads = shared.reads, loaded = shared.loaded }
+end
+
+-- The threads a sweep of these rulesets uses: opts.threads (nil: every
+-- core), at most one per variant; 1 when a ruleset cannot be loaded again
+-- in another Lua state (built or changed in Lua) -- with why.
+function M.threads_for(opts, Rs)
+  local n = opts.threads
+  if n == nil then n = require("retape.pool").cores() end
+  n = math.min(math.max(math.tointeger(n) or 1, 1), #Rs)
+  if n <= 1 then return 1 end
+  local spec = rules.reloadable(Rs[1])
+  for _, R in ipairs(Rs) do
+    if not rules.reloadable(R) or rules.reloadable(R) ~= spec then
+      return 1, "the ruleset was built or changed in Lua (nothing to load it again from)"
+    end
+  end
+  return n
+end
+
+-- What a variant's ruleset must be in a worker to be this one: its name,
+-- sources and effective config, and the overrides recorded in manifests.
+function M.ruleset_identity(R)
+  return json.encode { R.name or false, R.sources or json.object(), R.config or json.object(),
+                       R.overrides or json.object() }
+end
+
+-- Carries json.null (in a replay's response) over retape.wire and back.
+local NULL_MARK = "\0null"
+function M.to_wire(v)
+  if v == json.null then return NULL_MARK end
+  if type(v) ~= "table" then return v end
+  local o = {}
+  for k, x in pairs(v) do o[k] = M.to_wire(x) end
+  return o
+end
+function M.from_wire(v)
+  if v == NULL_MARK then return json.null end
+  if type(v) ~= "table" then return v end
+  for k, x in pairs(v) do v[k] = M.from_wire(x) end
+  return v
+end
+
+-- The fields of opts a group's pass uses, for the workers.
+local PASS_FIELDS = { "db", "date", "from", "to", "ticker", "clean_slate", "batch", "script_version", "copy",
+                      "write_buffer_mb" }
+
+-- Runs the variants over G groups: group 0 here, the others in worker
+-- threads (retape.pool, retape.sweep_part), each with its own source (its
+-- own read snapshot) and its own Lua state.  -> groups (index 0..G-1) |
+-- nil, failure.
+local function run_groups(opts, Rs, variants, G, dir, progress)
+  local pool = require "retape.pool"
+  local wire = require "retape.wire"
+  local groups = {}
+  for g = 0, G - 1 do groups[g] = {} end
+  for i = 1, #Rs do local g = (i - 1) % G; groups[g][#groups[g] + 1] = i end
+  local config = { spec = rules.reloadable(Rs[1]), base = opts.base, dir = dir, opts = {}, groups = {} }
+  for _, k in ipairs(PASS_FIELDS) do config.opts[k] = opts[k] end
+  for g = 1, G - 1 do
+    local list = {}
+    for n, i in ipairs(groups[g]) do
+      list[n] = { index = i, overrides = variants[i], identity = M.ruleset_identity(Rs[i]) }
+    end
+    config.groups[g] = list
+  end
+  local p, perr = pool.start { parts = G, module = "retape.sweep_part", config = wire.encode(config) }
+  if not p then return nil, "sweep: threads: " .. tostring(perr) end
+  p:post("run")
+  local out = {}
+  local mine, f0, at0, i0 = M.pass(opts, Rs, variants, groups[0], dir, progress, opts.trades)
+  local replies, _, errors = p:collect()
+  p:close()
+  -- the failure a single pass would have met first: the earliest bucket,
+  -- then the lowest variant
+  local failure, fat, fidx
+  local function consider(f, at, index)
+    if f == nil then return end
+    if not failure or at < fat or (at == fat and index < fidx) then failure, fat, fidx = f, at, index end
+  end
+  if mine then out[0] = mine else consider(f0, at0, i0) end
+  local scopem = require "retape.scope"
+  for g = 1, G - 1 do
+    if errors[g] then
+      consider(string.format("sweep: thread %d (variants %s): %s", g + 1, table.concat(groups[g], ","), errors[g]),
+        math.huge, groups[g][1])
+    else
+      local r = wire.decode(replies[g])
+      if r.group then
+        out[g] = M.from_wire(r.group)
+        for _, v in ipairs(out[g].list) do v.overrides = variants[v.index] end
+      elseif r.param then
+        consider(select(2, pcall(scopem.param_error, "%s", r.param)), r.at, r.index)
+      else
+        consider(r.failure, r.at, r.index)
+      end
+    end
+  end
+  if failure then return nil, failure end
+  -- one snapshot of the receipts for all: every group read the same rows
+  local function seen(gr)
+    local v = gr.list[1]
+    return wire.encode { gr.reads, gr.loaded, v.rows_sum or 0, v.resp and v.resp.rowsProcessed or 0 }
+  end
+  local want = seen(out[0])
+  for g = 1, G - 1 do
+    if seen(out[g]) ~= want then
+      return nil, "the receipts changed while the sweep ran (its threads read different receipts); run it again"
+    end
+  end
+  return out
+end
+
+-- run(opts) -> result | nil, message.  opts:
+--   db         receipts SQLite file
+--   date | from, to, ticker   the scope (as retape.replay's run)
+--   rules      ruleset name or .lua path (each variant loads its own copy)
+--   base       {["a.b"] = v} overrides for every variant (--set)
+--   variants   list of override tables (the grid)
+--   dir        where the variants' stores go (DIR/v01 ...); default a temp
+--              directory removed afterwards
+--   script_version, clean_slate, batch   as retape.replay
+--   write_buffer_mb  memtable of each variant's store (default M.WRITE_BUFFER_MB)
+--   threads    how many threads (nil: every core; never more than the
+--              variants).  With G > 1 the variants are dealt round-robin
+--              (variant i to group (i-1) % G); group 0 runs here, the others
+--              each in a worker thread with its own Lua state (the ruleset
+--              loaded again from its name or file, with the same overrides)
+--              and its own read of the receipts (decoded once per group).
+--              The results are the same for any number; a ruleset changed
+--              in Lua runs on one thread.
+--   on_progress function{bucket, index, total, rows, variants, group, groups}
+--              (group 0's pass: `variants` it runs, of `all`)
+--   trades     true: keep each variant's trades (v.trades), for the equity chart
+-- result: { variants = { {index, overrides, label, state, resp, metrics}, ... },
+--           rows, buckets, ms, threads }
+-- Variants that fail stop the pass: the error names the variant.  If the
+-- groups read different receipts (written to while the sweep ran), it fails.
+function M.run(opts)
+  local variants = opts.variants or { {} }
+  local ok, Rs = pcall(M.rulesets, opts.rules, opts.base, variants)
+  if not ok then return nil, Rs end
+  local tmp, err
+  local dir = opts.dir
+  if not dir then
+    tmp, err = fs.tempdir("retape-sweep")
+    if not tmp then return nil, err end
+    dir = tmp
+  end
+  local started = core.monotonic_ms()
+  local G = M.threads_for(opts, Rs)
+  local progress
+  if opts.on_progress then
+    progress = function(p)
+      p.group, p.groups, p.all = 1, G, #Rs
+      return opts.on_progress(p)
+    end
+  end
+  local all = {}
+  for i = 1, #Rs do all[i] = i end
+  local groups, failure
+  if G > 1 then
+    groups, failure = run_groups(opts, Rs, variants, G, dir, progress)
+  else
+    local g0, f = M.pass(opts, Rs, variants, all, dir, progress, opts.trades)
+    groups, failure = g0 and { [0] = g0 }, f
+  end
+  if not groups then
+    if tmp then fs.remove_tree(tmp) end
+    return nil, failure
+  end
+  local list = {}
+  for g = 0, G - 1 do
+    for _, v in ipairs(groups[g].list) do list[v.index] = v end
+  end
+  if opts.trades and G > 1 then -- the other groups' trades, from their stores
+    local results = require "retape.results"
+    for _, v in ipairs(list) do
+      if not v.trades then
+        local st, serr = store.open(v.state, true)
+        if not st then if tmp then fs.remove_tree(tmp) end; return nil, string.format("variant %d: %s", v.index, serr) end
+        v.trades = results.trades(st)
+        st:close()
+      end
+    end
+  end
+  for _, v in ipairs(list) do v.rows_sum = nil end
+  local g0 = groups[0]
+  local res = { variants = list, rows = g0.reads, buckets = #g0.loaded, ms = core.monotonic_ms() - started,
+                kept = tmp == nil and dir or nil, threads = G }
+  if tmp then
+    fs.remove_tree(tmp)
+    for _, v in ipairs(list) do v.state = nil end
+  end
   return res
 end
 

@@ -84,9 +84,13 @@ local variants = sweep.grid { "corridor.long.ltf_max=16..24:2" }
 local dir = t.tempdir() .. "/sw"
 assert(retape.fs.mkdirs(dir))
 local progress, last_total = 0, nil
-local res, err = sweep.run { db = db, from = D1, to = D2, variants = variants, dir = dir,
-                             on_progress = function(p) progress, last_total = progress + 1, p.total end }
-t.ok(res ~= nil, "a sweep of 5 variants over two days runs", err)
+-- three threads: variants 1 and 4 here, 2 and 5 in one worker, 3 in another
+local groups_seen
+local res, err = sweep.run { db = db, from = D1, to = D2, variants = variants, dir = dir, threads = 3,
+                             on_progress = function(p) progress, last_total, groups_seen = progress + 1, p.total, p end }
+t.ok(res ~= nil and res.threads == 3, "a sweep of 5 variants over two days runs on 3 threads", err)
+t.eq(string.format("%d of %d, group %d of %d", groups_seen.variants, groups_seen.all, groups_seen.group, groups_seen.groups),
+  "2 of 5, group 1 of 3", "the progress is this thread's share: 2 of the 5 variants, group 1 of 3")
 local src = assert(retape.source.open(db))
 local rows, nb = 0, 0
 for _, d in ipairs { D1, D2 } do
@@ -138,6 +142,49 @@ for _, i in ipairs { 1, 3, 5 } do
 end
 t.ok(trade_counts[1] > 0 and (trade_counts[1] ~= trade_counts[3] or trade_counts[3] ~= trade_counts[5]),
   "the variants trade (and differently): the comparison is not between empty stores", table.concat(trade_counts, ","))
+
+-- any number of threads: the same figures, the same stores ----------------
+local function dump(d) -- every key but the run manifests (timings, threads)
+  local kv = assert(retape.kv.open(d))
+  local parts = {}
+  for key, val in kv:scan("") do
+    if not key:find("^retape:run") then
+      parts[#parts + 1] = key .. "=" .. val:gsub(d:gsub("%p", "%%%0"), "DIR") -- a store that names its path
+    end
+  end
+  kv:close()
+  return table.concat(parts, "\n")
+end
+local wire = require "retape.wire"
+local function figures(r)
+  local out = {}
+  for i, x in ipairs(r.variants) do out[i] = { x.index, x.label, x.metrics, x.resp.rowsProcessed } end
+  return wire.encode { out, r.rows, r.buckets }
+end
+local runs = {}
+for _, n in ipairs { 1, 2, 4 } do
+  local d = t.tempdir() .. "/t" .. n
+  assert(retape.fs.mkdirs(d))
+  local r, e = sweep.run { db = db, from = D1, to = D2, variants = variants, dir = d, threads = n }
+  t.ok(r ~= nil and r.threads == n, string.format("threads = %d runs", n), e)
+  runs[n] = r
+end
+runs[3] = res
+for _, n in ipairs { 2, 3, 4 } do
+  t.eq(figures(runs[n]), figures(runs[1]), string.format("threads = %d: every variant's figures and response as on one thread", n))
+  local same = true
+  for i = 1, #variants do
+    local a, b = dump(runs[1].variants[i].state), dump(runs[n].variants[i].state)
+    if a ~= b or #a == 0 then same = false end
+  end
+  t.ok(same, string.format("threads = %d: every variant's store byte-identical to one thread's (all but the run manifests)", n))
+end
+local plain = retape.rules.load("default")
+t.eq(sweep.threads_for({ threads = 8 }, { plain, plain, plain }), 3, "never more threads than variants")
+local changed = retape.rules.load("default")
+changed.step = function() end
+local n1, why = sweep.threads_for({ threads = 4 }, { changed, changed })
+t.ok(n1 == 1 and why:find("changed in Lua", 1, true), "a ruleset changed in Lua: one thread", why)
 
 -- the figures are the report's ---------------------------------------------
 local data = require "retape.report.data"
@@ -191,5 +238,10 @@ fh:close()
 local res2, err2 = sweep.run { db = db, date = D1, rules = bad_rules, variants = { { ["boom.at"] = 0 }, { ["boom.at"] = 1770045000000 } } }
 t.ok(res2 == nil and tostring(err2):find("variant 2 (boom.at=1770045000000)", 1, true) and tostring(err2):find("boom at", 1, true),
   "a rule error in one variant names the variant and the rule's message", err2)
+local boom = { { ["boom.at"] = 0 }, { ["boom.at"] = 1770045000000 }, { ["boom.at"] = 0 }, { ["boom.at"] = 1770040000000 } }
+local r1, e1 = sweep.run { db = db, date = D1, rules = bad_rules, variants = boom, threads = 1 }
+local r2, e2 = sweep.run { db = db, date = D1, rules = bad_rules, variants = boom, threads = 2 }
+t.ok(r1 == nil and r2 == nil and tostring(e1):find("variant 4 (boom.at=1770040000000)", 1, true) and e2 == e1,
+  "two variants failing in a worker thread: the one a single pass meets first is named, as on one thread", e2)
 
 os.exit(t.done())

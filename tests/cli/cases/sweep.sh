@@ -5,21 +5,38 @@ run $RETAPE import --db $T/r.db --quiet $SHARED/data/receipts-2025-12-10_2026-02
 run $RETAPE run scripts/levels.lua $T/r.db $T/lv.db 2026-02-02 2026-02-03
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16..22:3 --grid fixes.archive_fill=level,price --keep $T/k --quiet
 # the throughput line (figures masked)
-run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16,22 2>&1 >/dev/null | sed -E 's/[0-9][0-9,.]*/N/g'
+run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16,22 --threads 2 2>&1 >/dev/null | sed -E 's/[0-9][0-9,.]*/N/g'
+# --threads 1, 2, 3: the same output, the same stores (every key but the run manifests)
+for n in 1 2 3; do
+  run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16..22:3 --grid fixes.archive_fill=level,price --keep $T/t$n --threads $n --json >$T/j$n.json 2>$T/e$n
+  sed "s#$T/t$n/#S/#g" $T/j$n.json > $T/js$n.json
+done
+cmp $T/js1.json $T/js2.json && cmp $T/js1.json $T/js3.json && echo "--json identical with --threads 1, 2 and 3"
+cat > $T/dump.lua <<'L'
+local kv = assert(require("retape").kv.open(arg[1]))
+for k, v in kv:scan("") do if not k:find("^retape:run") then io.write(k, "=", v, "\n") end end
+kv:close()
+L
+for n in 1 2 3; do for v in 01 02 03 04 05 06; do
+  $RETAPE run $T/dump.lua $T/t$n/v$v > $T/d$n-$v; echo "exit: $?" >&2
+  [ -s $T/d$n-$v ] && cmp -s $T/d1-$v $T/d$n-$v || echo "store v$v differs with --threads $n"
+done; done
+echo "stores identical with --threads 1, 2 and 3"
 # the first and the last variant's stores are what standalone replays give
 run $RETAPE replay --db $T/lv.db --state $T/a1 --date 2026-02-02 --set corridor.long.ltf_max=16 --set fixes.archive_fill=level --quiet >/dev/null 2>&1
 run $RETAPE replay --db $T/lv.db --state $T/a6 --date 2026-02-02 --set corridor.long.ltf_max=22 --set fixes.archive_fill=price --quiet >/dev/null 2>&1
 $RETAPE trades --state $T/k/v01 --json > $T/s1.json; echo "exit: $?"
 $RETAPE trades --state $T/a1 --json > $T/r1.json; echo "exit: $?"
-$RETAPE trades --state $T/k/v06 --json > $T/s6.json; echo "exit: $?"
+$RETAPE trades --state $T/t3/v06 --json > $T/s6.json; echo "exit: $?"
 $RETAPE trades --state $T/a6 --json > $T/r6.json; echo "exit: $?"
 cmp $T/s1.json $T/r1.json && cmp $T/s6.json $T/r6.json && echo "trades --json: variants 1 and 6 identical to replay --set"
 # diff of variant 6 and its replay: the same (exit 0)
 $RETAPE diff $T/k/v06 $T/a6 >/dev/null 2>&1; echo "exit: $?"
+$RETAPE diff $T/t2/v06 $T/a6 >/dev/null 2>&1; echo "exit: $?"
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16,22 --sort max_drawdown --json --quiet
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16,22 --sort trades:asc --csv --quiet
 # --report: one page, every variant's equity curve on one chart, the table, no network reference
-run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16..24:4 --report $T/sw.html >$T/out 2>$T/err
+run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16..24:4 --report $T/sw.html --threads 2 >$T/out 2>$T/err
 echo "exit: $?"; head -2 $T/out; sed -E 's/[0-9][0-9,.]* (s|rows|variant-rows|bytes)\b/N \1/g' $T/err
 grep -c 'class="variant"' $T/sw.html
 grep -o 'data-variant="[0-9]*"' $T/sw.html | tr '\n' ' '; echo
@@ -45,3 +62,18 @@ run $RETAPE sweep --db $T/lv.db --date 2026-02-32 --grid late.phase=0.5,0.6
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid late.phase=0.5,0.6 --keep $T/k
 touch $T/file
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid late.phase=0.5,0.6 --keep $T/file
+run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid late.phase=0.5,0.6 --threads 0
+run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid late.phase=0.5,0.6 --threads two
+# a variant failing in a worker thread is named (exit 1, as on one thread)
+cat > $T/bad.lua <<'B'
+local R = require("retape.rules").load("default")
+R.config.boom = { at = 0 }
+local step = R.step
+R.step = function(p, row, ...)
+  if R.config.boom.at > 0 and row.ts >= R.config.boom.at then error("boom at " .. row.ticker) end
+  return step(p, row, ...)
+end
+return R
+B
+run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --rules $T/bad.lua --grid boom.at=0,1770045000000 --threads 2 --quiet 2>&1 | grep -E '^(retape sweep|exit)' | sed -E 's/(boom at [A-Z-]+).*/\1/'
+run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --rules $T/bad.lua --grid boom.at=0,1770045000000 --threads 1 --quiet 2>&1 | grep -E '^(retape sweep|exit)' | sed -E 's/(boom at [A-Z-]+).*/\1/'
