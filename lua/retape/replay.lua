@@ -434,22 +434,24 @@ function Replay:walk_bucket(step, counters)
 end
 
 -- Walks a list of bucket steps in order (see walk_bucket): on this thread,
--- or over the parts in rounds of several buckets.
+-- or over the parts in rounds of several buckets, each round written while
+-- the next one is walked.
 function Replay:walk_steps(steps, counters)
   if not self.pool then
     for _, step in ipairs(steps) do self:walk_bucket(step, counters) end
     return
   end
-  local i = 1
+  local i, pending = 1, nil
   while i <= #steps do
     local j, rows = i, steps[i].rows or 0
     while j < #steps and rows + (steps[j + 1].rows or 0) <= M.ROUND_ROWS do
       j = j + 1
       rows = rows + (steps[j].rows or 0)
     end
-    self:walk_round(steps, i, j, counters)
+    pending = self:walk_round(steps, i, j, counters, pending)
     i = j + 1
   end
+  if pending then self:flush_round(pending) end
 end
 
 ---------------------------------------------------------------------------
@@ -515,8 +517,9 @@ end
 -- state raises the first in row order), and the part's writes as a
 -- serialized batch (taken out of the store's batch, which stays empty).
 function Replay:walk_part(steps, rows)
+  -- self.new_ids stays for the whole run: the previous round's trades may
+  -- not be written yet when this one runs
   local st, out, run_sum = self.store, {}, self.rows_sum
-  self.new_ids = {}
   for n, step in ipairs(steps) do
     local counters = { rows = 0, seen = 0, errors = 0, trades = 0 }
     self.reports, self.rows_sum = {}, 0
@@ -549,11 +552,30 @@ function Replay:part_round(msg, rows)
   return wire.encode(out), table.concat(data)
 end
 
--- A round over every part: the main state routes the rows of steps i..j,
--- every part walks them, then each bucket commits in order with its step's
--- finish() puts; a rule error stops the run at its bucket (the buckets
--- before it are committed, as on one thread).
-function Replay:walk_round(steps, i, j, counters)
+-- Writes the buckets of a merged round (walk_round), in order: each
+-- bucket's writes of every part with its step's finish() puts, one commit
+-- per bucket, then its after().
+function Replay:flush_round(ready)
+  local st = self.store
+  for _, r in ipairs(ready) do
+    for _, data in ipairs(r.data) do st.batch:append(data) end
+    if r.step.finish then r.step.finish(r.step.more, r.step.done) end
+    st:write()
+    if r.step.after then r.step.after(r.step.done, r.step.more) end
+  end
+end
+
+-- A round over every part: the main state routes the rows of steps i..j
+-- and posts them; while the workers walk them it writes the previous round
+-- (`pending`, already merged) and walks its own part; then it merges this
+-- round: counters, problems in row order, and each bucket's writes, which
+-- it returns to be written during the next round.  Writing a round late is
+-- safe: a part reads from the store only what was committed before the
+-- run (a ticker's earlier versions the first time it appears, clean-slate
+-- marks) and remembers the trade ids the run made (new_ids).  A rule error
+-- stops the run at its bucket: the buckets before it are written, as on
+-- one thread, and nothing after it.
+function Replay:walk_round(steps, i, j, counters, pending)
   local p, st = self.pool, self.store
   assert(st.batch:count() == 0, "walk_round: the store has queued writes")
   p:reset()
@@ -565,8 +587,10 @@ function Replay:walk_round(steps, i, j, counters)
     msg[#msg + 1] = { bucket = step.bucket, plans = step.plans, starts = step.starts }
   end
   p:post(wire.encode { op = "walk", steps = msg })
-  local ok, mine = pcall(self.walk_part, self, msg, self.inbox)
-  local replies, data, errors = p:collect()
+  local ok, mine = true, nil
+  if pending then ok, mine = pcall(self.flush_round, self, pending) end
+  if ok then ok, mine = pcall(self.walk_part, self, msg, self.inbox) end
+  local replies, data, errors = p:collect() -- the workers are done before anything raises
   if not ok then error(mine, 0) end
   local parts = { mine }
   for w = 1, p:parts() - 1 do
@@ -575,9 +599,10 @@ function Replay:walk_round(steps, i, j, counters)
     for _, r in ipairs(out) do r.data = data[w]:sub(at, at + r.len - 1); at = at + r.len end
     parts[#parts + 1] = out
   end
+  local ready = {}
   for k = i, j do
     local step, n = steps[k], k - i + 1
-    local reports, first_fail, seq = {}, nil, 0
+    local reports, first_fail, seq, writes = {}, nil, 0, {}
     for _, out in ipairs(parts) do
       local r = out[n]
       if r then
@@ -585,7 +610,7 @@ function Replay:walk_round(steps, i, j, counters)
         self.rows_sum = (self.rows_sum + r.sum) & 0xffffffff
         for _, e in ipairs(r.reports) do seq = seq + 1; e[4] = seq; reports[#reports + 1] = e end
         if r.fail and (not first_fail or r.fail[1] < first_fail[1]) then first_fail = r.fail end
-        st.batch:append(r.data)
+        writes[#writes + 1] = r.data
       end
     end
     -- problems in row order, up to the first rule error (which stops the run)
@@ -598,11 +623,13 @@ function Replay:walk_round(steps, i, j, counters)
       if first_fail and r[1] >= first_fail[1] then break end
       if self.on_error then self.on_error(r[3]) end
     end
-    if first_fail then st:discard(); error(first_fail[2], 0) end
-    if step.finish then step.finish(step.more, step.done) end
-    st:write()
-    if step.after then step.after(step.done, step.more) end
+    if first_fail then
+      self:flush_round(ready)
+      error(first_fail[2], 0)
+    end
+    ready[#ready + 1] = { step = step, data = writes }
   end
+  return ready
 end
 
 -- The book of a run: open trades live in the tickers' working records.
