@@ -140,7 +140,8 @@ static void install_searcher(lua_State *L, const char *dir)
 
 /* The override directory of this state's Lua layer (the upvalue of the
  * searcher installed by install_searcher), so that states made for other
- * threads load the same layer; NULL = embedded.  Caller frees. */
+ * threads load the same layer; NULL = embedded.  Caller frees.  Never
+ * raises (a failed copy gives NULL: the embedded layer). */
 char *retape_lua_layer_dir(lua_State *L)
 {
     char *dir = NULL;

@@ -206,9 +206,22 @@ static void append_delete(void *state, const char *k, size_t klen)
     rocksdb_writebatch_delete(state, k, klen);
 }
 
+static void count_put(void *state, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    (void)k, (void)klen, (void)v, (void)vlen;
+    (*(int *)state)++;
+}
+
+static void count_delete(void *state, const char *k, size_t klen)
+{
+    (void)k, (void)klen;
+    (*(int *)state)++;
+}
+
 /* Appends the operations of a serialized batch (retape_kv_batch_data of
  * another batch) to `batch`, in their order.  0, or -1 + *errptr when the
- * bytes are not a batch (nothing is appended then). */
+ * bytes are not a whole batch of puts and deletes: they are read once
+ * first, so nothing is appended then. */
 int retape_kv_batch_append(retape_kv_batch *batch, const char *data, size_t len, char **errptr)
 {
     /* RocksDB's header: 8-byte sequence + 4-byte count */
@@ -217,6 +230,12 @@ int retape_kv_batch_append(retape_kv_batch *batch, const char *data, size_t len,
     rocksdb_writebatch_t *src = rocksdb_writebatch_create_from(data, len);
     if (!src)
         return set_error(errptr, "out of memory");
+    int seen = 0, count = rocksdb_writebatch_count(src);
+    rocksdb_writebatch_iterate(src, &seen, count_put, count_delete);
+    if (seen != count) {
+        rocksdb_writebatch_destroy(src);
+        return set_error(errptr, "not a whole serialized write batch (%d of %d operations readable)", seen, count);
+    }
     rocksdb_writebatch_iterate(src, batch->wb, append_put, append_delete);
     rocksdb_writebatch_destroy(src);
     return 0;

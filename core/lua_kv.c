@@ -332,7 +332,8 @@ static int l_batch_data(lua_State *L)
     return 1;
 }
 
-/* batch:append(data): adds the operations of another batch's data() */
+/* batch:append(data): adds the operations of another batch's data();
+ * raises (appending nothing) when data is not a whole batch. */
 static int l_batch_append(lua_State *L)
 {
     retape_kv_batch *batch = to_batch(L, 1);

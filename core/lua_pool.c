@@ -62,17 +62,28 @@ typedef struct pool {
 
 typedef struct inbox_box {
     retape_inbox *in;
+    const struct pool *owner; /* the caller's inbox: its pool (NULL in a worker state) */
 } inbox_box;
 
 /* ---------------------------------------------------------------------------
  * inboxes, as Lua sees them */
 
+/* The inbox at idx; raises if its pool was closed. */
+static retape_inbox *to_inbox(lua_State *L, int idx)
+{
+    inbox_box *box = luaL_checkudata(L, idx, INBOX_MT);
+    if (box->owner && !((const pool *)box->owner)->inboxes)
+        luaL_error(L, "attempt to use the inbox of a closed pool");
+    return box->in;
+}
+
 /* inbox:fetch(n, fieldset | decode [, bucket]) -> up to n rows, as
  * cur:fetch's, each with `index`, its position in the bucket's window; with
- * `bucket`, only the rows of that bucket (an inbox holds several in order). */
+ * `bucket`, only the rows of that bucket (an inbox holds several in order).
+ * Raises on bad arguments, a closed pool or a memory error. */
 static int l_inbox_fetch(lua_State *L)
 {
-    inbox_box *box = luaL_checkudata(L, 1, INBOX_MT);
+    retape_inbox *in = to_inbox(L, 1);
     lua_Integer n = luaL_checkinteger(L, 2);
     int fs = luaL_testudata(L, 3, RETAPE_FIELDSET_MT) ? 3 : 0;
     int decode = fs || lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
@@ -82,9 +93,9 @@ static int l_inbox_fetch(lua_State *L)
     for (lua_Integer i = 1; i <= n; i++) {
         retape_receipt r;
         int64_t index;
-        if (only && retape_inbox_peek_bucket(box->in) != only)
+        if (only && retape_inbox_peek_bucket(in) != only)
             break;
-        if (!retape_inbox_next(box->in, &r, &index))
+        if (!retape_inbox_next(in, &r, &index))
             break;
         retape_lua_push_row(L, &r, fs, decode ? lua_upvalueindex(1) : 0);
         lua_pushinteger(L, index);
@@ -97,16 +108,17 @@ static int l_inbox_fetch(lua_State *L)
 /* inbox:count() -> rows routed to it this round */
 static int l_inbox_count(lua_State *L)
 {
-    inbox_box *box = luaL_checkudata(L, 1, INBOX_MT);
-    lua_pushinteger(L, (lua_Integer)retape_inbox_count(box->in));
+    lua_pushinteger(L, (lua_Integer)retape_inbox_count(to_inbox(L, 1)));
     return 1;
 }
 
-/* Pushes an inbox object over `in` (owned by the pool). */
-static void push_inbox(lua_State *L, retape_inbox *in)
+/* Pushes an inbox object over `in` (owned by the pool `owner`, checked on
+ * use when not NULL).  Raises only on a memory error. */
+static void push_inbox(lua_State *L, retape_inbox *in, const struct pool *owner)
 {
     inbox_box *box = lua_newuserdatauv(L, sizeof *box, 1);
     box->in = in;
+    box->owner = owner;
     luaL_setmetatable(L, INBOX_MT);
 }
 
@@ -153,7 +165,7 @@ static int worker_init(lua_State *L)
     } else {
         lua_pushnil(L);
     }
-    push_inbox(L, in);
+    push_inbox(L, in, NULL);
     lua_pushinteger(L, part);
     lua_call(L, 4, 1);
     luaL_checktype(L, -1, LUA_TFUNCTION);
@@ -299,6 +311,16 @@ static pool *to_pool(lua_State *L, int idx)
     return p;
 }
 
+/* Raises while a round is in flight: the workers are reading the inboxes. */
+static void check_idle(lua_State *L, pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int busy = p->pending > 0;
+    pthread_mutex_unlock(&p->mu);
+    if (busy)
+        luaL_error(L, "pool: the inboxes are in use until the round is collected");
+}
+
 /* A malloc'd copy of a string field (def when absent). */
 static char *string_field(lua_State *L, int idx, const char *name, const char *def)
 {
@@ -311,7 +333,8 @@ static char *string_field(lua_State *L, int idx, const char *name, const char *d
 
 /* pool.start {parts =, module =, config =, kv =} -> pool | nil, message.
  * Builds and initialises every worker state here (their errors come back
- * as the message, naming the worker), then starts their threads. */
+ * as the message, naming the worker), then starts their threads.  Raises
+ * on bad arguments or out of memory (after freeing what it built). */
 static int l_start(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -381,7 +404,7 @@ static int l_start(lua_State *L)
             err = dup_string("out of memory");
             break;
         }
-        push_inbox(w->L, p->inboxes[i + 1]);
+        push_inbox(w->L, p->inboxes[i + 1], NULL);
         arg->inbox_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
         arg->p = p;
         arg->w = w;
@@ -402,10 +425,12 @@ static int l_start(lua_State *L)
 }
 
 /* p:route(cursor, first, stop) -> routed, more: appends the cursor's rows
- * with index in [first, stop) (stop nil: all) to the parts' inboxes. */
+ * with index in [first, stop) (stop nil: all) to the parts' inboxes.
+ * Raises during a round, on a read error or out of memory. */
 static int l_route(lua_State *L)
 {
     pool *p = to_pool(L, 1);
+    check_idle(L, p);
     retape_cursor *cur = retape_lua_check_cursor(L, 2);
     lua_Integer first = luaL_optinteger(L, 3, 0);
     lua_Integer stop = luaL_optinteger(L, 4, -1);
@@ -419,16 +444,18 @@ static int l_route(lua_State *L)
     return 2;
 }
 
-/* p:reset(): empties every inbox (a round without rows) */
+/* p:reset(): empties every inbox (raises during a round) */
 static int l_reset(lua_State *L)
 {
     pool *p = to_pool(L, 1);
+    check_idle(L, p);
     for (unsigned i = 0; i < p->parts; i++)
         retape_inbox_reset(p->inboxes[i]);
     return 0;
 }
 
-/* p:post(message): starts a round; every worker runs handler(message, inbox). */
+/* p:post(message): starts a round; every worker runs handler(message, inbox).
+ * Raises when the last round was not collected, or out of memory. */
 static int l_post(lua_State *L)
 {
     pool *p = to_pool(L, 1);
@@ -469,7 +496,8 @@ static void wait_round(pool *p)
 }
 
 /* p:collect() -> replies, data, errors: waits for the round; arrays indexed
- * by worker (1..parts-1), an entry nil where the worker had none. */
+ * by worker (1..parts-1), an entry nil where the worker had none.  Raises
+ * only on a memory error (the results stay for another collect then). */
 static int l_collect(lua_State *L)
 {
     pool *p = to_pool(L, 1);
@@ -501,7 +529,7 @@ static int l_collect(lua_State *L)
 static int l_inbox(lua_State *L)
 {
     pool *p = to_pool(L, 1);
-    push_inbox(L, p->inboxes[0]);
+    push_inbox(L, p->inboxes[0], p);
     lua_pushvalue(L, 1); /* keeps the pool alive */
     lua_setiuservalue(L, -2, 1);
     return 1;

@@ -291,7 +291,8 @@ static int l_fetch(lua_State *L)
 }
 
 /* Pushes the decode function of a private cjson.safe instance configured
- * for payloads (nesting capped at DECODE_MAX_DEPTH). */
+ * for payloads (nesting capped at DECODE_MAX_DEPTH).  Raises only on a
+ * memory error. */
 void retape_lua_push_payload_decoder(lua_State *L)
 {
     luaopen_cjson_safe(L);

@@ -59,6 +59,7 @@ return function(cli)
         if o[k] ~= nil and o[k] < 1 then args.usage_error("--%s must be a positive integer", k:gsub("_", "-")) end
       end
       if o.offset < 0 then args.usage_error("--offset must be a non-negative integer") end
+      if o.threads and o.threads > 256 then args.usage_error("--threads must be 1..256") end
       local bucket = o.bucket and common.parse_time(o.bucket, o.date, "--bucket", true)
       local trace_fh, trace_err
       local started = core.monotonic_ms()

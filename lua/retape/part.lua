@@ -17,9 +17,20 @@ function M.init(config, kv, _, part)
   local R = rules.load(c.spec)
   -- the run's effective config, value by value into the ruleset's own
   -- tables (rule code may hold references to them)
+  local function copy(v)
+    if type(v) ~= "table" then return v end
+    local t = {}
+    for k, x in pairs(v) do t[k] = copy(x) end
+    return t
+  end
+  -- (raw access: settings tables raise on unknown keys)
   local function overlay(into, from)
+    for k in pairs(into) do if rawget(from, k) == nil then rawset(into, k, nil) end end
     for k, v in pairs(from) do
-      if type(v) == "table" and type(into[k]) == "table" then overlay(into[k], v) else into[k] = v end
+      -- settings tables are merged into; lists (and anything new) replaced whole
+      local old = rawget(into, k)
+      if type(v) == "table" and type(old) == "table" and v[1] == nil and next(v) ~= nil then overlay(old, v)
+      else rawset(into, k, copy(v)) end
     end
   end
   if c.config then overlay(R.config, c.config) end

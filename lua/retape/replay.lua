@@ -394,7 +394,13 @@ function Replay:stage_bucket(bucket)
     for _, t in ipairs(self.trade_list) do key[t] = store.trade_key(t.id) end
     table.sort(self.trade_list, function(x, y) return key[x] < key[y] end)
   end
-  for _, t in ipairs(self.trade_list) do st:put_trade(t) end
+  -- self.staging names what is being encoded, for a part to order its
+  -- error as one thread would meet it (trades first, in key order)
+  for _, t in ipairs(self.trade_list) do
+    self.staging = "1" .. store.trade_key(t.id)
+    local ok, err = pcall(st.put_trade, st, t)
+    if not ok then error(string.format("trade %s cannot be stored: %s", tostring(t.id), tostring(err)), 0) end
+  end
   for _, T in ipairs(names) do
     if not self.known[T] then st:add_ticker(T); self.known[T] = true end
   end
@@ -402,6 +408,7 @@ function Replay:stage_bucket(bucket)
   for _, T in ipairs(names) do
     local tk = self.dirty[T]
     if tk.last_p then tk.view, tk.last_p = view_of(tk.last_p), nil end
+    self.staging = "2" .. T
     st:put_version(T, bucket, self:encode_version(tk))
   end
   for _, T in ipairs(names) do
@@ -451,7 +458,7 @@ function Replay:walk_steps(steps, counters)
     pending = self:walk_round(steps, i, j, counters, pending)
     i = j + 1
   end
-  if pending then self:flush_round(pending) end
+  if pending then self:flush_round(pending, counters) end
 end
 
 ---------------------------------------------------------------------------
@@ -490,7 +497,11 @@ function Replay:use_threads(rows)
                            script_version = self.script_version or false, batch = self.batch, parts = n,
                            identity = self:identity() },
   }
-  if not p then error("threads: " .. tostring(err), 0) end
+  if not p then -- the same results on one thread; say why
+    self.threads_fallback = tostring(err)
+    if self.on_error then self.on_error("running on one thread: " .. self.threads_fallback) end
+    return
+  end
   self.pool, self.inbox = p, p:inbox()
   self.part_index, self.part_count = 0, n
 end
@@ -527,8 +538,13 @@ function Replay:walk_part(steps, rows)
     local opts = { plans = step.plans, starts = step.starts, only = step.bucket }
     local ok, err = pcall(self.walk_rows, self, step.bucket, rows, opts, counters)
     local fail
-    if ok then self:stage_bucket(step.bucket)
-    else fail = { self.failing_row and self.failing_row.index or -1, err } end
+    if not ok then fail = { self.failing_row and self.failing_row.index or -1, err, "" }
+    else
+      self.staging = nil
+      ok, err = pcall(self.stage_bucket, self, step.bucket)
+      -- a record that cannot be stored: after every row of the bucket
+      if not ok then fail = { math.maxinteger, err, self.staging or "" } end
+    end
     self.failing_row = nil
     out[n] = { counters = counters, reports = self.reports, sum = self.rows_sum, fail = fail, data = st.batch:data() }
     st:discard()
@@ -555,13 +571,19 @@ end
 -- Writes the buckets of a merged round (walk_round), in order: each
 -- bucket's writes of every part with its step's finish() puts, one commit
 -- per bucket, then its after().
-function Replay:flush_round(ready)
+function Replay:flush_round(ready, counters)
   local st = self.store
   for _, r in ipairs(ready) do
     for _, data in ipairs(r.data) do st.batch:append(data) end
     if r.step.finish then r.step.finish(r.step.more, r.step.done) end
     st:write()
-    if r.step.after then r.step.after(r.step.done, r.step.more) end
+    if r.step.after then
+      -- after() sees the counters as they were at the end of its bucket, as on one thread
+      local now = {}
+      for k, v in pairs(r.counts) do now[k], counters[k] = counters[k], v end
+      r.step.after(r.step.done, r.step.more)
+      for k, v in pairs(now) do counters[k] = v end
+    end
   end
 end
 
@@ -588,7 +610,7 @@ function Replay:walk_round(steps, i, j, counters, pending)
   end
   p:post(wire.encode { op = "walk", steps = msg })
   local ok, mine = true, nil
-  if pending then ok, mine = pcall(self.flush_round, self, pending) end
+  if pending then ok, mine = pcall(self.flush_round, self, pending, counters) end
   if ok then ok, mine = pcall(self.walk_part, self, msg, self.inbox) end
   local replies, data, errors = p:collect() -- the workers are done before anything raises
   if not ok then error(mine, 0) end
@@ -609,7 +631,10 @@ function Replay:walk_round(steps, i, j, counters, pending)
         for key, v in pairs(r.counters) do counters[key] = counters[key] + v end
         self.rows_sum = (self.rows_sum + r.sum) & 0xffffffff
         for _, e in ipairs(r.reports) do seq = seq + 1; e[4] = seq; reports[#reports + 1] = e end
-        if r.fail and (not first_fail or r.fail[1] < first_fail[1]) then first_fail = r.fail end
+        local f = r.fail
+        if f and (not first_fail or f[1] < first_fail[1] or (f[1] == first_fail[1] and f[3] < first_fail[3])) then
+          first_fail = f
+        end
         writes[#writes + 1] = r.data
       end
     end
@@ -624,10 +649,11 @@ function Replay:walk_round(steps, i, j, counters, pending)
       if self.on_error then self.on_error(r[3]) end
     end
     if first_fail then
-      self:flush_round(ready)
+      self:flush_round(ready, counters)
       error(first_fail[2], 0)
     end
-    ready[#ready + 1] = { step = step, data = writes }
+    ready[#ready + 1] = { step = step, data = writes,
+                          counts = { rows = counters.rows, seen = counters.seen, trades = counters.trades, errors = counters.errors } }
   end
   return ready
 end

@@ -123,21 +123,32 @@ local as_loaded = setmetatable({}, { __mode = "k" })
 local UNTRACKED = { config = true, overrides = true, sources = true }
 
 -- A copy of a ruleset's shape: every value by path, tables walked (their
--- identity kept too), config/overrides/sources left out (they travel).
-local function shape(t, out, prefix, seen)
+-- identity kept too), config/overrides/sources left out (they travel).  The
+-- functions of a user's rule file are walked into as well: their upvalues
+-- by value (a setter that changed one makes the ruleset differ from its
+-- file), tables among them by identity only.
+local function shape(t, out, prefix, seen, is_user)
   seen[t] = true
   for k, v in pairs(t) do
     if not (prefix == "" and UNTRACKED[k]) then
       local path = prefix .. tostring(k) .. "\0" .. type(k)
       out[path] = v
-      if type(v) == "table" and not seen[v] then shape(v, out, path .. ".", seen) end
+      if type(v) == "table" and not seen[v] then shape(v, out, path .. ".", seen, is_user)
+      elseif type(v) == "function" and is_user and is_user(v) and not seen[v] then
+        seen[v] = true
+        for i = 1, math.huge do
+          local name, uv = debug.getupvalue(v, i)
+          if not name then break end
+          out[path .. "^" .. i .. name] = uv
+        end
+      end
     end
   end
   return out
 end
 
-local function remember(R)
-  as_loaded[R] = shape(R, {}, "", {})
+local function remember(R, is_user)
+  as_loaded[R] = { shape = shape(R, {}, "", {}, is_user), is_user = is_user }
   return R
 end
 
@@ -145,9 +156,9 @@ end
 -- loading it again gives R (nothing in it was replaced or added since,
 -- but its config, which a replay carries over on its own).
 function M.reloadable(R)
-  local before = as_loaded[R]
-  if not before or not R.spec then return nil end
-  local now = shape(R, {}, "", {})
+  local loaded = as_loaded[R]
+  if not loaded or not R.spec then return nil end
+  local before, now = loaded.shape, shape(R, {}, "", {}, loaded.is_user)
   for k, v in pairs(before) do if now[k] ~= v then return nil end end
   for k in pairs(now) do if before[k] == nil then return nil end end
   return R.spec
@@ -173,8 +184,9 @@ function M.load(spec)
     rawset(R, "spec", spec)     -- how to load it again (each thread of a replay does)
     if type(R.config) == "table" then strict_config(R.config) end
     local source = "@" .. spec
-    sandbox.watch_ruleset(R, function(f) return debug.getinfo(f, "S").source == source end)
-    return remember(R)
+    local function is_user(f) return debug.getinfo(f, "S").source == source end
+    sandbox.watch_ruleset(R, is_user)
+    return remember(R, is_user)
   end
   local loader, extra = bundled(spec)
   if not loader then

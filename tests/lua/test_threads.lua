@@ -197,6 +197,83 @@ local ok_f, diff_f = same(dump(dir .. "/f1"), dump(dir .. "/f3"))
 t.ok(ok_f, "the same store: buckets before the failing one committed, the cursor at it", diff_f)
 
 ---------------------------------------------------------------------------
+-- a record that cannot be stored (a trade with a function in it): the same
+-- error and store on 1 and 3 threads, the buckets before it committed
+
+local unstorable = dir .. "/unstorable.lua"
+f = assert(io.open(unstorable, "w"))
+f:write('local R = require("retape").rules.load("worker-2026-02-02")\n',
+        "local sim = R.simulate\n",
+        "R.simulate = function(p, ts, book)\n",
+        "  local a, b, c, d = sim(p, ts, book)\n",
+        string.format("  local t = book.open(p.ticker)\n  if t and ts >= %d then t.bad = function() end; book.touch(t) end\n", at(D, 12, 0)),
+        "  return a, b, c, d\nend\nreturn R\n")
+f:close()
+local function unstored(state, threads)
+  return sh(string.format("%s replay --db %s --state %s --threads %d --rules %s --date %s --quiet", exe, db, state, threads, unstorable, D))
+end
+local uo1, ue1, us1 = unstored(dir .. "/u1", 1)
+local uo3, ue3, us3 = unstored(dir .. "/u3", 3)
+t.ok(us1 == 1 and ue1:find("^retape: trade %S+ cannot be stored: .*cannot encode a function"),
+  "one thread: a trade that cannot be stored stops the run, naming the trade", ue1)
+-- (the engine's traceback below the message names other frames on threads)
+t.eq(ue3:match("^[^\n]*"), ue1:match("^[^\n]*"), "3 threads: the same error, the first trade in key order")
+t.eq(us3, us1, "the same exit status")
+t.eq(uo3, uo1, "the same stdout")
+local ok_u, diff_u = same(dump(dir .. "/u1"), dump(dir .. "/u3"))
+t.ok(ok_u, "the same store: committed up to the bucket before it", diff_u)
+
+---------------------------------------------------------------------------
+-- progress (on_bucket) says the same on any number of threads
+
+local function progress(threads)
+  local out = {}
+  local rp = assert(retape.replay.open { db = db, state = string.format("%s/prog%d", dir, threads),
+    rules = "worker-2026-02-02", threads = threads,
+    on_bucket = function(b) out[#out + 1] = string.format("%d:%d:%d:%d", b.index, b.rows, b.trades, b.errors) end })
+  rp:run { date = D }
+  local used = rp.pool and rp.pool:parts() or 1
+  rp:close()
+  return table.concat(out, " "), used
+end
+local p1 = progress(1)
+local p2, used2 = progress(2)
+t.ok(used2 == 2 and p2 == p1, "on_bucket reports the same rows and trades after each bucket on 2 threads")
+
+---------------------------------------------------------------------------
+-- a ruleset changed through its own setter, and a config that shortens a list
+
+local setter = dir .. "/setter.lua"
+f = assert(io.open(setter, "w"))
+f:write('local R = require("retape").rules.load("worker-2026-02-02")\n',
+        "local bias = 0\nlocal classify = R.classify\n",
+        "R.classify = function(d)\n  if bias ~= 0 and type(d.ltf_score) == 'number' then d.ltf_score = d.ltf_score + bias end\n",
+        "  return classify(d)\nend\nR.set_bias = function(b) bias = b end\nreturn R\n")
+f:close()
+local function biased(threads)
+  local R = retape.rules.load(setter)
+  R.set_bias(30)
+  local state = string.format("%s/bias%d", dir, threads)
+  local rp = assert(retape.replay.open { db = db, state = state, rules = R, threads = threads })
+  rp:run { date = D }
+  local used = rp.pool and rp.pool:parts() or 1
+  rp:close()
+  return dump(state), used, retape.rules.reloadable(R)
+end
+local b1 = biased(1)
+local b2, bused, breload = biased(2)
+t.ok(breload == nil and bused == 1, "a ruleset whose file's upvalue was changed by a setter is not loaded again: one thread")
+t.ok(same(b1, b2), "and its results are those of the changed ruleset")
+local short = dir .. "/short.lua"
+f = assert(io.open(short, "w"))
+f:write("return { score = { rr = { {2, 8} } } }\n")
+f:close()
+replay(dir .. "/short1", 1, "--date " .. D .. " --rules default --config " .. short)
+local _, e_s2, s_s2 = replay(dir .. "/short2", 2, "--date " .. D .. " --rules default --config " .. short)
+t.ok(s_s2 == 0 and threads_of(dir .. "/short2") == "2", "a config that shortens a list runs on 2 threads", e_s2)
+t.ok(same(dump(dir .. "/short1"), dump(dir .. "/short2")), "with the results of one thread")
+
+---------------------------------------------------------------------------
 -- one thread when it must; every core by default for a large run
 
 local cross = dir .. "/cross.lua"
@@ -239,5 +316,15 @@ retape.replay.MIN_THREADED_ROWS = min
 local _, e_bad, s_bad = sh(string.format("%s replay --db %s --state %s/bad --threads 0 --date %s", exe, db, dir, D))
 t.eq(s_bad, 2, "--threads 0 is a usage error (exit 2)")
 t.ok(e_bad:find("--threads must be a positive integer", 1, true), "and says so", e_bad)
+local _, e_big, s_big = sh(string.format("%s replay --db %s --state %s/big --threads 300 --date %s", exe, db, dir, D))
+t.ok(s_big == 2 and e_big:find("--threads must be 1..256", 1, true), "--threads 300 is a usage error", e_big)
+
+-- the caller's inbox is not usable once its pool is closed
+local pl = assert(retape.pool.start { parts = 1 })
+local inbox = pl:inbox()
+t.eq(inbox:count(), 0, "the caller's inbox of a new pool is empty")
+pl:close()
+t.fails(function() return inbox:count() end, "closed pool", "the inbox of a closed pool raises instead of reading freed memory")
+
 
 os.exit(t.done())
