@@ -28,6 +28,15 @@ local levels_mod = require "retape.levels"
 M.synth_levels = levels_mod.synth
 M.levels_db = levels_mod.build
 
+-- levels_db_for(tmp, dir, days) -> the bundled receipts of `days` with the
+-- synthetic levels of each day, in dir/levels.db (tmp caches the import).
+function M.levels_db_for(tmp, dir, days)
+  local receipts = M.receipts_db(tmp)
+  local specs = {}
+  for i, d in ipairs(days) do specs[i] = { day = d, synthetic_inputs = M.synth_levels(receipts, d) } end
+  return (M.levels_db(receipts, dir, specs)), receipts
+end
+
 function M.read_json(path)
   local f = assert(io.open(path))
   local v = cjson.decode(f:read("a"))

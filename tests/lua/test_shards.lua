@@ -7,13 +7,9 @@ local t = require "tap"
 local retape = require "retape"
 local P = require "parity"
 
-local tmp = os.getenv("RETAPE_TEST_TMP") or t.tempdir()
-local receipts = P.receipts_db(tmp)
 local dir = t.tempdir()
 local days = { "2026-01-27", "2026-01-28" }
-local specs = {}
-for i, d in ipairs(days) do specs[i] = { day = d, synthetic_inputs = P.synth_levels(receipts, d) } end
-local db = P.levels_db(receipts, dir, specs)
+local db = P.levels_db_for(os.getenv("RETAPE_TEST_TMP") or t.tempdir(), dir, days)
 local exe = os.getenv("RETAPE") or "./retape"
 
 local function sh(cmd)

@@ -9,13 +9,9 @@ local t = require "tap"
 local retape = require "retape"
 local P = require "parity"
 
-local tmp = os.getenv("RETAPE_TEST_TMP") or t.tempdir()
-local receipts = P.receipts_db(tmp)
 local dir = t.tempdir()
 local days = { "2026-01-27", "2026-01-28" }
-local specs = {}
-for i, d in ipairs(days) do specs[i] = { day = d, synthetic_inputs = P.synth_levels(receipts, d) } end
-local db = P.levels_db(receipts, dir, specs)
+local db = P.levels_db_for(os.getenv("RETAPE_TEST_TMP") or t.tempdir(), dir, days)
 local exe = os.getenv("RETAPE") or "./retape"
 
 -- Runs a command; returns stdout, stderr, exit status (each on its own).
@@ -181,11 +177,12 @@ f:write('local R = require("retape").rules.load("worker-2026-02-02")\n',
         "    error('boom on ' .. d.ticker)\n  end\n",
         "  return classify(d)\nend\nreturn R\n")
 f:close()
-local function failing(state, threads)
-  return sh(string.format("%s replay --db %s --state %s --threads %d --rules %s --date %s --quiet", exe, db, state, threads, rule, D))
+-- replays D with a rule file on N threads: stdout, stderr, status
+local function with_rules(path, state, threads)
+  return sh(string.format("%s replay --db %s --state %s --threads %d --rules %s --date %s --quiet", exe, db, state, threads, path, D))
 end
-local fo1, fe1, fs1 = failing(dir .. "/f1", 1)
-local fo3, fe3, fs3 = failing(dir .. "/f3", 3)
+local fo1, fe1, fs1 = with_rules(rule, dir .. "/f1", 1)
+local fo3, fe3, fs3 = with_rules(rule, dir .. "/f3", 3)
 t.ok(fs1 ~= 0 and fe1:find("boom on " .. fail_a.ticker, 1, true), "one thread: the run stops at the first failing row", fe1)
 t.ok(fe1:find("failing.lua:", 1, true), "the error names the rule file and line", fe1)
 -- the engine's part of the traceback names other frames on threads
@@ -209,11 +206,8 @@ f:write('local R = require("retape").rules.load("worker-2026-02-02")\n',
         string.format("  local t = book.open(p.ticker)\n  if t and ts >= %d then t.bad = function() end; book.touch(t) end\n", at(D, 12, 0)),
         "  return a, b, c, d\nend\nreturn R\n")
 f:close()
-local function unstored(state, threads)
-  return sh(string.format("%s replay --db %s --state %s --threads %d --rules %s --date %s --quiet", exe, db, state, threads, unstorable, D))
-end
-local uo1, ue1, us1 = unstored(dir .. "/u1", 1)
-local uo3, ue3, us3 = unstored(dir .. "/u3", 3)
+local uo1, ue1, us1 = with_rules(unstorable, dir .. "/u1", 1)
+local uo3, ue3, us3 = with_rules(unstorable, dir .. "/u3", 3)
 t.ok(us1 == 1 and ue1:find("^retape: trade %S+ cannot be stored: .*cannot encode a function"),
   "one thread: a trade that cannot be stored stops the run, naming the trade", ue1)
 -- (the engine's traceback below the message names other frames on threads)
