@@ -6,6 +6,7 @@
 #define RETAPE_LUA_COMMON_H
 
 #include "retape.h"
+#include "util.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -66,6 +67,17 @@ static inline lua_Integer opt_int_field(lua_State *L, int idx, const char *name,
     lua_Integer v = lua_isnoneornil(L, -1) ? def : luaL_checkinteger(L, -1);
     lua_pop(L, 1);
     return v;
+}
+
+/* A malloc'd copy of the string field `name` of the table at idx (def when
+ * absent; NULL when def is too); the caller frees it.  Raises (holding
+ * nothing) on a non-string. */
+static inline char *opt_string_field(lua_State *L, int idx, const char *name, const char *def)
+{
+    lua_getfield(L, idx, name);
+    char *copy = dup_string(luaL_optstring(L, -1, def));
+    lua_pop(L, 1);
+    return copy;
 }
 
 /* Registers a class metatable `name` whose __index holds `methods` and whose

@@ -9,7 +9,6 @@
  *   http.exclusive(text) -> reply | nil, "busy" | nil, "stopping" | nil, error
  *   http.stopping() -> boolean
  *   http.writing() -> boolean (a writer call is running)
- *   http.cores() -> online processors
  *
  * Lua states are not thread-safe, so serve() builds one Lua state per server
  * thread ("readers") plus one "writer" state, each with the Lua layer of
@@ -353,31 +352,12 @@ static int l_stopping(lua_State *L)
     return 1;
 }
 
-/* http.cores() -> the number of online processors (the default pool size) */
-static int l_cores(lua_State *L)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    lua_pushinteger(L, n > 0 ? n : 1);
-    return 1;
-}
-
 /* http.writing() -> true while a writer call runs */
 static int l_writing(lua_State *L)
 {
     serve_state *s = state_of(L);
     lua_pushboolean(L, s && atomic_load(&s->writing));
     return 1;
-}
-
-/* A malloc'd copy of the string field `name` of the table at idx (def when
- * absent); the caller frees it.  Raises (holding nothing) on a non-string. */
-static char *opt_string_field(lua_State *L, int idx, const char *name, const char *def)
-{
-    lua_getfield(L, idx, name);
-    const char *v = luaL_optstring(L, -1, def);
-    char *copy = dup_string(v);
-    lua_pop(L, 1);
-    return copy;
 }
 
 /* http.serve(opts) — see the top of the file.  Everything it allocates
@@ -477,7 +457,7 @@ int luaopen_retape_http(lua_State *L)
     new_class(L, CBUF_MT, none, cbuf_gc);
     static const luaL_Reg fns[] = {
         {"serve", l_serve}, {"exclusive", l_exclusive}, {"stopping", l_stopping},
-        {"writing", l_writing}, {"cores", l_cores}, {NULL, NULL},
+        {"writing", l_writing}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     return 1;

@@ -321,16 +321,6 @@ static void check_idle(lua_State *L, pool *p)
         luaL_error(L, "pool: the inboxes are in use until the round is collected");
 }
 
-/* A malloc'd copy of a string field (def when absent). */
-static char *string_field(lua_State *L, int idx, const char *name, const char *def)
-{
-    lua_getfield(L, idx, name);
-    const char *v = lua_isnil(L, -1) ? def : luaL_checkstring(L, -1);
-    char *copy = v ? dup_string(v) : NULL;
-    lua_pop(L, 1);
-    return copy;
-}
-
 /* pool.start {parts =, module =, config =, kv =} -> pool | nil, message.
  * Builds and initialises every worker state here (their errors come back
  * as the message, naming the worker), then starts their threads.  Raises
@@ -349,8 +339,8 @@ static int l_start(lua_State *L)
     int pidx = lua_gettop(L);
     lua_getfield(L, 1, "kv"); /* the views borrow its database: keep it alive */
     lua_setiuservalue(L, pidx, 1);
-    char *module = string_field(L, 1, "module", "retape.part");
-    char *config = string_field(L, 1, "config", "{}");
+    char *module = opt_string_field(L, 1, "module", "retape.part");
+    char *config = opt_string_field(L, 1, "config", "{}");
     p->parts = (unsigned)parts;
     p->lua_dir = retape_lua_layer_dir(L);
     p->inboxes = calloc(p->parts, sizeof *p->inboxes);

@@ -79,7 +79,7 @@ return function(cli)
         sets = o.set or {}, key = key or false, ledger = ledger, quiet = o.quiet or false }
       local http = require "retape.http"
       local sig, err = http.serve {
-        host = host, port = port, threads = o.threads or (http.cores() + 1), state = state,
+        host = host, port = port, threads = o.threads or (require("retape.pool").cores() + 1), state = state,
         max_body = o.max_body, max_header = o.max_header, timeout = o.timeout,
         max_connections = o.max_connections,
         app = "retape.serve.app", config = config,

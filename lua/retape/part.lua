@@ -1,6 +1,6 @@
 -- retape.part — one part of a threaded replay, in a worker thread's own Lua
 -- state (retape.pool).  It loads the ruleset again from where the main
--- state loaded it, with the run's config, checks that it has the same
+-- state loaded it, with the run's overrides, checks that it has the same
 -- identity, and then runs the rounds the main state posts (replay.lua:
 -- Replay:part_round) on the tickers it owns.
 local replay = require "retape.replay"
@@ -15,25 +15,9 @@ function M.init(config, kv, _, part)
   local c = wire.decode(config)
   local st = assert(store.open(kv))
   local R = rules.load(c.spec)
-  -- the run's effective config, value by value into the ruleset's own
-  -- tables (rule code may hold references to them)
-  local function copy(v)
-    if type(v) ~= "table" then return v end
-    local t = {}
-    for k, x in pairs(v) do t[k] = copy(x) end
-    return t
-  end
-  -- (raw access: settings tables raise on unknown keys)
-  local function overlay(into, from)
-    for k in pairs(into) do if rawget(from, k) == nil then rawset(into, k, nil) end end
-    for k, v in pairs(from) do
-      -- settings tables are merged into; lists (and anything new) replaced whole
-      local old = rawget(into, k)
-      if type(v) == "table" and type(old) == "table" and v[1] == nil and next(v) ~= nil then overlay(old, v)
-      else rawset(into, k, copy(v)) end
-    end
-  end
-  if c.config then overlay(R.config, c.config) end
+  -- the run's overrides, applied as --set/--config applied them (a config
+  -- changed some other way fails the identity check below: one thread)
+  if c.overrides and next(c.overrides) then rules.apply_overrides(R, c.overrides, "--set") end
   local rp = assert(replay.open_part {
     store = st, rules = R, limits = c.limits, script_version = c.script_version, batch = c.batch,
     part_index = part, part_count = c.parts,

@@ -493,7 +493,7 @@ function Replay:use_threads(rows)
   if n <= 1 then return end
   local p, err = pool.start {
     parts = n, module = "retape.part", kv = self.store.kv,
-    config = wire.encode { spec = rules.reloadable(self.R), config = self.R.config, limits = self.asked_limits,
+    config = wire.encode { spec = rules.reloadable(self.R), overrides = self.R.overrides, limits = self.asked_limits,
                            script_version = self.script_version or false, batch = self.batch, parts = n,
                            identity = self:identity() },
   }
