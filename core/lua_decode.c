@@ -6,6 +6,7 @@
  *   local fs = decode.compile({ "price", "flags", "tf_tech.*.ema.stack" }, ...)
  *   local p = decode.decode(fs, text)      -- table | nil, message
  *   cur:fetch(256, fs)                      -- rows whose payload is decoded so
+ *   decode.copy(fs, p, {"flags"})           -- a copy that still decodes lazily
  *
  * A field set is a list of dotted paths: "a" is the whole value of a, "a.b"
  * only key b of object a, "*" any key of an object (or every element of an
@@ -703,6 +704,77 @@ static int l_materialize(lua_State *L)
     return 1;
 }
 
+/* Pushes a copy of the table at t that decodes like it: the same metatable
+ * and the same text still pending (side table at index side), so a key not
+ * decoded yet completes on first read in the copy too.  Nested tables are
+ * copied the same way when deep, shared otherwise.  Raises only on out of
+ * memory or past 200 levels. */
+static void push_partial_copy(lua_State *L, int side, int t, int deep, int depth)
+{
+    if (depth > 200)
+        luaL_error(L, "decode.copy: nesting deeper than 200");
+    luaL_checkstack(L, 8, "decode.copy");
+    t = lua_absindex(L, t);
+    int narr = (int)lua_rawlen(L, t), nall = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        nall++;
+        lua_pop(L, 1);
+    }
+    lua_createtable(L, narr, nall > narr ? nall - narr : 0);
+    int out = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pushvalue(L, -2);
+        if (deep && lua_istable(L, -2))
+            push_partial_copy(L, side, -2, 1, depth + 1);
+        else
+            lua_pushvalue(L, -2);
+        lua_rawset(L, out);
+        lua_pop(L, 1);
+    }
+    if (lua_getmetatable(L, t))
+        lua_setmetatable(L, out);
+    lua_pushvalue(L, t);
+    if (lua_rawget(L, side) == LUA_TSTRING) {
+        lua_pushvalue(L, out);
+        lua_insert(L, -2);
+        lua_rawset(L, side);
+    } else {
+        lua_pop(L, 1);
+    }
+}
+
+/* decode.copy(fs, p [, writes]) -> a copy of payload p (decoded with fs) for
+ * another reader, as retape.sweep hands one decoded receipt to every
+ * variant: the top level copied, the nested tables named in `writes` (a
+ * list of top-level keys) copied to any depth, every other nested table
+ * shared.  Keys not decoded yet still decode lazily in the copy. */
+static int l_copy(lua_State *L)
+{
+    luaL_checkudata(L, 1, FIELDSET_MT);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 3);
+    lua_getiuservalue(L, 1, UV_SIDE);   /* 4 */
+    push_partial_copy(L, 4, 2, 0, 0);   /* 5 */
+    if (lua_istable(L, 3)) {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, 3);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, 3, i);       /* key */
+            lua_pushvalue(L, -1);
+            if (lua_rawget(L, 5) == LUA_TTABLE) {
+                push_partial_copy(L, 4, -1, 1, 1);
+                lua_remove(L, -2);
+                lua_rawset(L, 5);
+            } else {
+                lua_pop(L, 2);
+            }
+        }
+    }
+    lua_settop(L, 5);
+    return 1;
+}
+
 /* decode.misses(fs) -> {key = n}: the undeclared keys whose first read
  * caused a lazy decode, and how often (a ruleset should declare them). */
 static int l_misses(lua_State *L)
@@ -742,7 +814,7 @@ int luaopen_retape_decode(lua_State *L)
     lua_pushcclosure(L, l_compile, 1);
     lua_setfield(L, -2, "compile");
     static const luaL_Reg fns[] = {
-        {"decode", l_decode}, {"materialize", l_materialize}, {"misses", l_misses}, {"number", l_number}, {NULL, NULL},
+        {"decode", l_decode}, {"copy", l_copy}, {"materialize", l_materialize}, {"misses", l_misses}, {"number", l_number}, {NULL, NULL},
     };
     luaL_setfuncs(L, fns, 0);
     return 1;

@@ -196,6 +196,9 @@ local function shared_copy(p, writes)
   return setmetatable(c, getmetatable(p))
 end
 M.shared_copy = shared_copy
+-- The same for a payload decoded selectively (retape.decode): the copy keeps
+-- the fields not decoded yet pending, so they still decode on first read.
+local partial_copy = require("retape.decode").copy
 
 local Shared = {}
 Shared.__index = Shared
@@ -244,12 +247,14 @@ function Cursor:fetch(n, decode)
   end
   local rows, out = sh.rows, {}
   local last = math.min(#rows, self.pos + n)
+  local fields, writes = sh.fields, sh.writes
   for i = self.pos + 1, last do
     local r = rows[i]
     local c = {}
     for k, v in next, r do c[k] = v end
     if decode ~= false and type(r.payload) == "table" then
-      c.payload = sh.writes and shared_copy(r.payload, sh.writes) or deep_copy(r.payload)
+      if fields then c.payload = partial_copy(fields, r.payload, writes)
+      else c.payload = writes and shared_copy(r.payload, writes) or deep_copy(r.payload) end
     elseif decode == false then c.payload = nil end
     out[#out + 1] = c
   end
@@ -264,7 +269,7 @@ function Shared:load(bucket, scope, key)
   local cur <close> = assert(self.src:cursor(bucket, scope))
   local rows = {}
   repeat
-    local batch = cur:fetch(1024)
+    local batch = cur:fetch(1024, self.fields or true)
     for i = 1, #batch do rows[#rows + 1] = batch[i] end
   until #batch == 0
   self.bucket, self.key, self.rows = bucket, key, rows
@@ -334,6 +339,14 @@ function M.pass(opts, Rs, variants, idx, dir, progress, want_trades)
     shared.writes = {}
     for k in pairs(writes_set) do shared.writes[#shared.writes + 1] = k end
     table.sort(shared.writes)
+    -- one selective decode for all when every variant reads the same fields
+    local spec
+    for _, v in ipairs(list) do
+      local rp = v.rp
+      local mine = rp.fields and json.encode { rp.R.fields, rp.schema.names, rp.schema.view } or ""
+      if spec == nil then spec = mine elseif spec ~= mine then spec = "" end
+    end
+    if spec ~= "" then shared.fields = list[1].rp.fields end
   end
   -- the scheduler: run every variant until it waits for a bucket; load the
   -- earliest bucket asked for; resume the variants waiting on it

@@ -320,6 +320,28 @@ do
     table.concat(missed, " ") .. " rows " .. tostring(r.rowsProcessed))
 end
 
+-- decode.copy: one decoded payload handed to several readers (retape.sweep)
+do
+  local FS = decode.compile { "price", "flags.sq30_on", "tf_tech.4H.ema.stack" }
+  local p = assert(decode.decode(FS, payloads[1]))
+  local a = decode.copy(FS, p, { "flags", "tf_tech" })
+  local b = decode.copy(FS, p, { "flags" })
+  t.eq(rawget(a, "sector"), nil, "a copy: undeclared fields not decoded yet")
+  t.eq(a.sector, "Information Technology", "a copy decodes an undeclared top-level field on first read")
+  t.eq(rawget(p, "sector"), nil, "the original is not completed by the copy's read")
+  t.eq(b.sector, "Information Technology", "another copy of the same payload decodes it too")
+  t.eq(a.tf_tech["4H"].ema.vis, 127.0, "an undeclared field in a deep-copied nested table decodes lazily")
+  t.ok(a.tf_tech ~= p.tf_tech and b.tf_tech == p.tf_tech, "tables named in writes are copied, the others shared")
+  a.flags.sq30_on = "written by a"
+  t.ok(b.flags.sq30_on ~= "written by a" and p.flags.sq30_on ~= "written by a",
+    "a write into a copied nested table stays in that copy")
+  local full = assert(cjson.decode(payloads[1]))
+  local ok, why = same(decode.materialize(decode.copy(FS, p, { "flags" })), full, "copy")
+  t.ok(ok, "a materialized copy equals a full decode", why)
+  local q = decode.copy(FS, assert(cjson.decode('{"a":{"b":1}}')), { "a" })
+  t.eq(q.a.b, 1, "a payload cjson decoded (no pending text) copies as a plain table")
+end
+
 t.fails(function() return decode.compile { "a..b" } end, "empty segment", "compile refuses an empty path segment")
 t.fails(function() return decode.compile { 42 } end, "not a string", "compile refuses a non-string path")
 t.ok(tostring(decode.compile({ "a", "b.c" }, { "d" })):find("3 top-level fields", 1, true), "lists are merged (an extension appends)")

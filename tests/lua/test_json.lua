@@ -30,6 +30,32 @@ t.eq(json.encode(ev, order), '{"type":"TRIM","price":21.32,"note":"n","reason":"
   "listed keys first in their order, the rest sorted")
 t.eq(json.encode { x = json.raw('{"k":[1,2]}') }, '{"x":{"k":[1,2]}}', "raw JSON spliced verbatim")
 t.eq(json.encode { 0.1 + 0.2, 100, 21.2134 }, "[0.30000000000000004,100,21.2134]", "shortest round-trip numbers")
+-- numbers: the shortest of %.15g, %.16g, %.17g that reads back (the
+-- encoder's fast path for short decimals must print exactly that)
+do
+  local function shortest(x)
+    for _, f in ipairs { "%.15g", "%.16g", "%.17g" } do
+      local s = string.format(f, x)
+      if tonumber(s) == x or f == "%.17g" then return s end
+    end
+  end
+  local seed, bad, first = 12345, 0, nil
+  local function rnd(n) seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n end
+  for i = 1, 20000 do
+    local x
+    if i % 3 == 0 then x = rnd(100000000) / 10 ^ rnd(9)            -- prices, 0..8 decimals
+    elseif i % 3 == 1 then x = rnd(1000000) / (rnd(997) + 3)       -- computed ratios
+    else x = (rnd(2147483647) * 2147483648.0 + rnd(2147483647)) / 10 ^ rnd(19) end
+    if rnd(2) == 1 then x = -x end
+    if x ~= math.floor(x) and json.encode(x) ~= shortest(x) then
+      bad = bad + 1
+      first = first or string.format("%.17g: %s vs %s", x, json.encode(x), shortest(x))
+    end
+  end
+  t.eq(bad, 0, "20,000 doubles: the shortest of %.15g..%.17g that reads back", first)
+  t.eq(json.encode { 0.0001, -0.00012, 123456789012345.6, 99999999999999.9, 1e-5, 1e15, 270.47 },
+    "[0.0001,-0.00012,123456789012345.6,99999999999999.9,1e-05,1e+15,270.47]", "the edges of the fast path")
+end
 t.eq(json.encode { n = 0 / 0, i = math.huge }, '{"i":null,"n":null}', "NaN and infinities become null")
 t.eq(json.encode { json.null }, "[null]", "json.null is null")
 t.eq(json.decode(json.encode(samples[2])).b.d[2], false, "round trip through cjson")
