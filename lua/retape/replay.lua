@@ -33,6 +33,7 @@ local manifest = require "retape.manifest"
 local results = require "retape.results"
 local pool = require "retape.pool"
 local wire = require "retape.wire"
+local copy_trade = require("retape.jsonenc").copy
 
 local M = {}
 local Replay = {}
@@ -63,6 +64,11 @@ M.MANIFEST_ORDER = manifest.ORDER
 --            state before it; then what the ruleset's step returned)
 --   limits   {instructions = N, memory_mb = N} per receipt (retape.sandbox)
 --   cascade  false: leave later results stale instead of recomputing them
+--   trades_only  true: store the trades and the run's records but no
+--            per-ticker versions (lanes, views): for a scratch store read
+--            only for its trades, as a sweep's variants without --keep.  The
+--            trades are those of a full run.  Only for a new, empty store:
+--            a later run into it would have no versions to start from.
 function M.open(opts)
   opts = opts or {}
   local self = setmetatable({}, Replay)
@@ -89,6 +95,7 @@ function M.open(opts)
   self.trace, self.on_error, self.on_bucket, self.on_row = opts.trace, opts.on_error, opts.on_bucket, opts.on_row
   self.cascade = opts.cascade ~= false
   self.threads = opts.threads
+  self.trades_only = opts.trades_only or nil
   return self
 end
 
@@ -255,8 +262,10 @@ function Replay:process_row(row, tk, counters)
   if not ok then error(string.format("receipt %s (%s): %s", row.receipt_id, T, tostring(new_state)), 0) end
   -- the view fields are taken from the ticker's last payload when the bucket commits
   tk.state, tk.last_p, tk.receipt = new_state, p, row.receipt_id
-  local lanes = tk.lanes
-  lanes[#lanes + 1] = { row.ts, final or false, row.receipt_id }
+  if not self.trades_only then
+    local lanes = tk.lanes
+    lanes[#lanes + 1] = { row.ts, final or false, row.receipt_id }
+  end
   if self.trace and R.trace_record then self.trace(R.trace_record(row, p, ex, stage, final, forced, rule)) end
   if self.on_row then self.on_row(row, p, ex, stage, final, forced, rule) end
   return true
@@ -396,10 +405,18 @@ function Replay:stage_bucket(bucket)
   end
   -- self.staging names what is being encoded, for a part to order its
   -- error as one thread would meet it (trades first, in key order)
+  local held = self.held_trades
   for _, t in ipairs(self.trade_list) do
     self.staging = "1" .. store.trade_key(t.id)
-    local ok, err = pcall(st.put_trade, st, t)
+    local ok, err
+    -- trades only: what this bucket would store, encoded once at the end
+    if held then ok, err = pcall(copy_trade, t); if ok then held[t.id], err = err, nil end
+    else ok, err = pcall(st.put_trade, st, t) end
     if not ok then error(string.format("trade %s cannot be stored: %s", tostring(t.id), tostring(err)), 0) end
+  end
+  if held then
+    self.held_buckets = (self.held_buckets or 0) + 1
+    if self.held_buckets >= M.HOLD_BUCKETS then self:put_held_trades() end
   end
   for _, T in ipairs(names) do
     if not self.known[T] then st:add_ticker(T); self.known[T] = true end
@@ -407,9 +424,12 @@ function Replay:stage_bucket(bucket)
   local view_of = self.schema.view_of
   for _, T in ipairs(names) do
     local tk = self.dirty[T]
-    if tk.last_p then tk.view, tk.last_p = view_of(tk.last_p), nil end
-    self.staging = "2" .. T
-    st:put_version(T, bucket, self:encode_version(tk))
+    if self.trades_only then tk.last_p = nil
+    else
+      if tk.last_p then tk.view, tk.last_p = view_of(tk.last_p), nil end
+      self.staging = "2" .. T
+      st:put_version(T, bucket, self:encode_version(tk))
+    end
   end
   for _, T in ipairs(names) do
     local tk = self.dirty[T]
@@ -480,6 +500,7 @@ function Replay:single_thread_reason()
   if not rules.reloadable(self.R) then return "the ruleset was built or changed in Lua (nothing to load it again from)" end
   if self.trace or self.on_row then return "a trace or on_row callback runs in this state" end
   if type(self.src) ~= "userdata" then return "the receipts come from a Lua source (a sweep's shared reads)" end
+  if self.trades_only then return "the store keeps trades only (a scratch store)" end
 end
 
 -- Starts (or keeps) the worker threads for a run of `rows` rows.
@@ -510,6 +531,7 @@ end
 function Replay:begin_run(continuing)
   self.continuing = continuing
   self.ticks, self.known, self.new_ids = {}, {}, {}
+  self.held_trades = self.trades_only and {} or nil
   for _, T in ipairs(self.store:tickers()) do self.known[T] = true end
   self.book = self:make_book()
   if self.pool then
@@ -665,7 +687,9 @@ function Replay:make_book()
   return bookm.new({
     open = function() return rp.current.open end,
     set_open = function(_, t) rp.current.open = t end,
-    taken = function(id) return rp.new_ids[id] or rp.store:has_trade(id) end,
+    taken = function(id)
+      return rp.new_ids[id] or (rp.held_trades and rp.held_trades[id] ~= nil) or rp.store:has_trade(id)
+    end,
     changed = function(t, is_new)
       if is_new then rp.new_ids[t.id] = true end
       if not rp.trades[t.id] then
@@ -921,6 +945,7 @@ function Replay:run_in_snapshot(params)
       }
     end
     self:walk_steps(steps, counters)
+    self:store_held_trades()
     if #work < start_index then st:set_cursor(nil); st:write() end
     self:settle_stale(scope, expect, marks_before)
     self:record_coverage(scope)
@@ -943,6 +968,35 @@ function Replay:run_in_snapshot(params)
   resp.stale = next(st:stale()) ~= nil
   manifest.record(self, params, resp, counters, started)
   return resp
+end
+
+-- Trades only: the trades touched since the last put, each as its last
+-- bucket left it, queued in key order (a later put of a trade replaces an
+-- earlier one, so the store ends with what a full run writes); every
+-- M.HOLD_BUCKETS buckets, so an open trade is encoded once an hour instead
+-- of once a bucket, and the copies held stay few.
+M.HOLD_BUCKETS = 12
+function Replay:put_held_trades()
+  local held = self.held_trades
+  local keys, by_key = {}, {}
+  for id, t in pairs(held) do
+    local k = store.trade_key(id)
+    keys[#keys + 1], by_key[k] = k, t
+  end
+  table.sort(keys)
+  local st = self.store
+  for _, k in ipairs(keys) do
+    local t = by_key[k]
+    local ok, err = pcall(st.put_trade, st, t)
+    if not ok then error(string.format("trade %s cannot be stored: %s", tostring(t.id), tostring(err)), 0) end
+  end
+  self.held_trades, self.held_buckets = {}, 0
+end
+
+function Replay:store_held_trades()
+  if not self.held_trades then return end
+  self:put_held_trades()
+  self.store:write()
 end
 
 -- Coverage of the days of a scope, for `retape status`.

@@ -20,7 +20,9 @@
 -- dropped when the next one is loaded.  Memory: one bucket of payloads plus
 -- the variants' own state.  So each variant's store is, by construction,
 -- what a standalone `retape replay --set ...` of it writes (tested byte for
--- byte).  One process, one Lua state: the variants share one core.
+-- byte); stores nobody keeps (no `dir`) hold its trades only (replay's
+-- trades_only: the same trades, no versions).  One Lua state per group of
+-- variants, one group per thread (run_groups).
 local source = require "retape.source"
 local rules = require "retape.rules"
 local json = require "retape.json"
@@ -324,7 +326,7 @@ function M.pass(opts, Rs, variants, idx, dir, progress, want_trades)
     st.path = state
     list[n] = { index = i, kv = handle, store = st }
     local rp, oerr = replay.open { db = shared, state = st, rules = R, batch = opts.batch,
-                                   script_version = opts.script_version }
+                                   script_version = opts.script_version, trades_only = opts.trades_only }
     if not rp then cleanup(); return nil, string.format("variant %d: %s", i, oerr), -1, i end
     rp.db_path = opts.db -- what a standalone replay records: refresh and explain find the receipts
     local w = opts.copy ~= "deep" and M.payload_writes(R)
@@ -459,7 +461,7 @@ end
 
 -- The fields of opts a group's pass uses, for the workers.
 local PASS_FIELDS = { "db", "date", "from", "to", "ticker", "clean_slate", "batch", "script_version", "copy",
-                      "write_buffer_mb" }
+                      "write_buffer_mb", "trades_only" }
 
 -- Runs the variants over G groups: group 0 here, the others in worker
 -- threads (retape.pool, retape.sweep_part), each with its own source (its
@@ -534,7 +536,8 @@ end
 --   base       {["a.b"] = v} overrides for every variant (--set)
 --   variants   list of override tables (the grid)
 --   dir        where the variants' stores go (DIR/v01 ...); default a temp
---              directory removed afterwards
+--              directory removed afterwards, its stores holding the
+--              trades only (the figures need nothing else)
 --   script_version, clean_slate, batch   as retape.replay
 --   write_buffer_mb  memtable of each variant's store (default M.WRITE_BUFFER_MB)
 --   threads    how many threads (nil: every core; never more than the
@@ -564,6 +567,12 @@ function M.run(opts)
     dir = tmp
   end
   local started = core.monotonic_ms()
+  -- stores nobody keeps are read only for their trades: no versions written
+  -- (the trades are the same; what a kept store holds is a full replay's)
+  local given = opts
+  opts = {}
+  for k, v in pairs(given) do opts[k] = v end
+  opts.trades_only = tmp ~= nil
   local G = M.threads_for(opts, Rs)
   local progress
   if opts.on_progress then

@@ -143,6 +143,45 @@ end
 t.ok(trade_counts[1] > 0 and (trade_counts[1] ~= trade_counts[3] or trade_counts[3] ~= trade_counts[5]),
   "the variants trade (and differently): the comparison is not between empty stores", table.concat(trade_counts, ","))
 
+-- stores nobody keeps hold trades only: the same trades, the same figures --
+do
+  local lean, lerr = sweep.run { db = db, from = D1, to = D2, variants = variants, threads = 2, trades = true }
+  t.ok(lean ~= nil, "a sweep without a directory runs", lerr)
+  local same_trades, same_figures = true, true
+  local order = retape.rules.load("default").trade_order
+  for _, x in ipairs(lean and lean.variants or {}) do
+    local st = assert(retape.store.open(by_index[x.index].state, true))
+    local kept = retape.results.trades(st)
+    st:close()
+    if retape.json.encode(x.trades, order) ~= retape.json.encode(kept, order) then same_trades = false end
+    if retape.json.encode(x.metrics) ~= retape.json.encode(by_index[x.index].metrics) then same_figures = false end
+  end
+  t.ok(lean and #lean.variants == #variants and same_trades,
+    "every variant's trades as JSON equal those of its kept store (a full replay's)")
+  t.ok(lean and same_figures, "and so do its figures")
+  -- the mechanism on its own: a replay into a new store with trades_only
+  local full_dir, lean_dir = t.tempdir() .. "/full", t.tempdir() .. "/lean"
+  local R = retape.rules.load("default")
+  retape.rules.apply_overrides(R, variants[5], "--set")
+  local a = assert(retape.replay.open { db = db, state = full_dir, rules = R, threads = 1 })
+  a:run { from = D1, to = D2 }
+  a:close()
+  local b = assert(retape.replay.open { db = db, state = lean_dir, rules = R, threads = 2, trades_only = true })
+  b:run { from = D1, to = D2 }
+  b:close()
+  local function keys(d, prefix)
+    local kv = assert(retape.kv.open(d))
+    local out = {}
+    for key, val in kv:scan(prefix) do out[#out + 1] = key .. "=" .. val end
+    kv:close()
+    return out
+  end
+  local ta, tb = keys(full_dir, "t:"), keys(lean_dir, "t:")
+  t.ok(#ta > 10 and first_difference(tb, ta) == nil, "replay trades_only: its t: keys are byte-identical to a full replay's",
+    first_difference(tb, ta))
+  t.eq(#keys(lean_dir, "v:"), 0, "replay trades_only: no versions written")
+end
+
 -- any number of threads: the same figures, the same stores ----------------
 local function dump(d) -- every key but the run manifests (timings, threads)
   local kv = assert(retape.kv.open(d))
