@@ -77,10 +77,18 @@ local function decode(text, where)
 end
 
 -- A trade's id is TICKER-<entry ms>-<n>; its key sorts by ticker and entry time.
+-- (memoized: a replay asks for the key of every touched trade several
+-- times per bucket; at most TRADE_KEYS_MAX remembered, then forgotten)
+local trade_keys, trade_keys_n, TRADE_KEYS_MAX = {}, 0, 65536
 function M.trade_key(id)
+  local key = trade_keys[id]
+  if key then return key end
   local T, entry, n = tostring(id):match("^(.+)%-(%d+)%-(%d+)$")
   if not T then error("store: trade id '" .. tostring(id) .. "' is not TICKER-<entry ms>-<n>", 2) end
-  return string.format("%s%s\0%013d\0%04d", P_TRADE, T, tonumber(entry), tonumber(n))
+  key = string.format("%s%s\0%013d\0%04d", P_TRADE, T, tonumber(entry), tonumber(n))
+  if trade_keys_n >= TRADE_KEYS_MAX then trade_keys, trade_keys_n = {}, 0 end
+  trade_keys[id], trade_keys_n = key, trade_keys_n + 1
+  return key
 end
 function M.trade_id(T, entry_ms, n) return string.format("%s-%d-%d", T, entry_ms, n) end
 
