@@ -286,6 +286,8 @@ end
 -- Memtable of each variant's store (MB): RocksDB's default, 64 MB, times
 -- 64 variants would hold gigabytes of results in memory.
 M.WRITE_BUFFER_MB = 8
+-- ... and of a store that holds trades only (a few MB a day): 1 MB.
+M.TRADES_ONLY_BUFFER_MB = 1
 
 -- M.pass(opts, Rs, variants, idx, dir, progress, want_trades) -> group | nil, failure, at, index
 -- One group's pass: the variants idx (a list of indices into Rs/variants,
@@ -332,7 +334,8 @@ function pass_body(opts, Rs, variants, idx, dir, progress, want_trades)
     local R = Rs[i]
     local state = string.format("%s/v%02d", dir, i)
     -- many stores at once: smaller memtables bound the memory per variant
-    local handle, kerr = kv.open(state, { write_buffer_mb = opts.write_buffer_mb or M.WRITE_BUFFER_MB })
+    local handle, kerr = kv.open(state, { write_buffer_mb = opts.write_buffer_mb
+      or (opts.trades_only and M.TRADES_ONLY_BUFFER_MB or M.WRITE_BUFFER_MB) })
     if not handle then cleanup(); return nil, string.format("variant %d: %s", i, kerr), -1, i end
     local st, serr = store.open(handle)
     if not st then handle:close(); cleanup(); return nil, string.format("variant %d: %s", i, serr), -1, i end
