@@ -83,7 +83,8 @@ return function(cli)
            .. "are what 'retape replay --set ...' of it gives.  The table is ranked by --sort (default total P&L;\n"
            .. "COLUMN:asc or :desc).  --train/--test: the best variant on the training days by --sort, beside\n"
            .. "every variant's figures on the test days (each period replayed from a fresh state).\n"
-           .. "--keep DIR keeps every variant's store (DIR/v01 ...; DIR/train/.. and DIR/test/.. with --train).\n"
+           .. "--keep DIR keeps every variant's store (DIR/v01 ...; DIR/train/.. and DIR/test/.. with --train);\n"
+           .. "without it the stores are scratch and hold only the trades the table is computed from.\n"
            .. "--threads N (default: every core) deals the variants round-robin over N threads, each reading and\n"
            .. "decoding the receipts once for its share; the output is the same for any N (a ruleset changed in\n"
            .. "Lua runs on one thread).",

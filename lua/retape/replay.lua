@@ -67,8 +67,9 @@ M.MANIFEST_ORDER = manifest.ORDER
 --   trades_only  true: store the trades and the run's records but no
 --            per-ticker versions (lanes, views): for a scratch store read
 --            only for its trades, as a sweep's variants without --keep.  The
---            trades are those of a full run.  Only for a new, empty store:
---            a later run into it would have no versions to start from.
+--            trades are those of a full run.  One whole run into a new,
+--            empty store (no resume, refresh, rebuild, paging or second run:
+--            a param error), on one thread.
 function M.open(opts)
   opts = opts or {}
   local self = setmetatable({}, Replay)
@@ -829,6 +830,14 @@ function Replay:run_in_snapshot(params)
   local st = self.store
   self.rows_sum = 0
   local counters = { rows = 0, seen = 0, trades = 0, errors = 0, recomputed = 0 }
+  if self.trades_only then
+    -- a store of trades only keeps no versions to continue from: one whole run into a new store
+    if self.trades_only_ran or params.resume or params.refresh or params.rebuild or params.limit or params.offset
+       or st:cursor() or #st:tickers() > 0 then
+      scopem.param_error("trades_only: one whole run into a new, empty store (it keeps no versions to continue from)")
+    end
+    self.trades_only_ran = true
+  end
   local identity = self:identity()
   local held = st:identity()
   if held and json.encode(held) ~= json.encode(identity) and not params.rebuild then

@@ -361,7 +361,8 @@ function pass_body(opts, Rs, variants, idx, dir, progress, want_trades)
     local spec
     for _, v in ipairs(list) do
       local rp = v.rp
-      local mine = rp.fields and json.encode { rp.R.fields, rp.schema.names, rp.schema.view } or ""
+      local ok, mine = pcall(json.encode, { rp.R.fields, rp.schema.names, rp.schema.view })
+      if not (ok and rp.fields) then mine = "" end
       if spec == nil then spec = mine elseif spec ~= mine then spec = "" end
     end
     if spec ~= "" then shared.fields = list[1].rp.fields end

@@ -180,6 +180,17 @@ do
   t.ok(#ta > 10 and first_difference(tb, ta) == nil, "replay trades_only: its t: keys are byte-identical to a full replay's",
     first_difference(tb, ta))
   t.eq(#keys(lean_dir, "v:"), 0, "replay trades_only: no versions written")
+  -- it keeps no versions to continue from: one whole run into a new store
+  local again = assert(retape.replay.open { db = db, state = lean_dir, rules = R, trades_only = true })
+  t.fails(function() again:run { date = D2 } end, "trades_only: one whole run into a new, empty store",
+    "replay trades_only into a store that already holds results: refused")
+  again:close()
+  local fresh = assert(retape.replay.open { db = db, state = t.tempdir() .. "/lean2", rules = R, trades_only = true })
+  t.fails(function() fresh:run { date = D1, bucket = "10:00", limit = 5 } end, "trades_only: one whole run",
+    "replay trades_only: a page is refused")
+  fresh:run { date = D1 }
+  t.fails(function() fresh:run { date = D2 } end, "trades_only: one whole run", "replay trades_only: a second run is refused")
+  fresh:close()
 end
 
 -- any number of threads: the same figures, the same stores ----------------
