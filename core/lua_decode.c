@@ -749,7 +749,8 @@ static void push_partial_copy(lua_State *L, int side, int t, int deep, int depth
  * another reader, as retape.sweep hands one decoded receipt to every
  * variant: the top level copied, the nested tables named in `writes` (a
  * list of top-level keys) copied to any depth, every other nested table
- * shared.  Keys not decoded yet still decode lazily in the copy. */
+ * shared.  Keys not decoded yet still decode lazily in the copy.  Raises
+ * on bad arguments, out of memory or nesting deeper than 200. */
 static int l_copy(lua_State *L)
 {
     luaL_checkudata(L, 1, FIELDSET_MT);

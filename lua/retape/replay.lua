@@ -410,7 +410,8 @@ function Replay:stage_bucket(bucket)
   for _, t in ipairs(self.trade_list) do
     self.staging = "1" .. store.trade_key(t.id)
     local ok, err
-    -- trades only: what this bucket would store, encoded once at the end
+    -- trades only: what this bucket would store, held; encoded when the
+    -- held trades are put (every HOLD_BUCKETS buckets, and at the end)
     if held then ok, err = pcall(copy_trade, t); if ok then held[t.id], err = err, nil end
     else ok, err = pcall(st.put_trade, st, t) end
     if not ok then error(string.format("trade %s cannot be stored: %s", tostring(t.id), tostring(err)), 0) end
