@@ -105,6 +105,22 @@ int luaopen_retape_sql(lua_State *L);
 int luaopen_retape_jsonenc(lua_State *L);
 int luaopen_retape_fs(lua_State *L);
 int luaopen_retape_decode(lua_State *L);
+/* Pushes a new empty table presized like the table at idx (its array part
+ * and its key count), for a copy of it; returns the new table's index.
+ * Raises only on out of memory. */
+static inline int push_table_sized_like(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    int narr = (int)lua_rawlen(L, idx), nall = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        nall++;
+        lua_pop(L, 1);
+    }
+    lua_createtable(L, narr, nall > narr ? nall - narr : 0);
+    return lua_gettop(L);
+}
+
 /* The field sets of retape.decode, and the selective decode of one payload
  * (lua_decode.c): pushes the table and returns 1, or pushes a message and
  * returns 0 (malformed: cjson's message with its byte offset). */

@@ -715,14 +715,7 @@ static void push_partial_copy(lua_State *L, int side, int t, int deep, int depth
         luaL_error(L, "decode.copy: nesting deeper than 200");
     luaL_checkstack(L, 8, "decode.copy");
     t = lua_absindex(L, t);
-    int narr = (int)lua_rawlen(L, t), nall = 0;
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        nall++;
-        lua_pop(L, 1);
-    }
-    lua_createtable(L, narr, nall > narr ? nall - narr : 0);
-    int out = lua_gettop(L);
+    int out = push_table_sized_like(L, t);
     lua_pushnil(L);
     while (lua_next(L, t)) {
         lua_pushvalue(L, -2);

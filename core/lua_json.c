@@ -508,14 +508,7 @@ static void push_deep_copy(lua_State *L, int idx, int depth)
         luaL_error(L, "copy: tables nested deeper than %d (a cycle?)", MAX_DEPTH);
     luaL_checkstack(L, 6, "copy");
     idx = lua_absindex(L, idx);
-    int narr = (int)lua_rawlen(L, idx), nall = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        nall++;
-        lua_pop(L, 1);
-    }
-    lua_createtable(L, narr, nall > narr ? nall - narr : 0);
-    int out = lua_gettop(L);
+    int out = push_table_sized_like(L, idx);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -1) == LUA_TTABLE) {
