@@ -181,16 +181,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             rs->len = rs->cap = 0;
             return MHD_YES;
         }
-        if (rs->len + n + 1 > rs->cap) {
-            size_t cap = rs->cap ? rs->cap : 1024;
-            while (cap < rs->len + n + 1)
-                cap *= 2;
-            char *b = realloc(rs->body, cap);
-            if (!b)
-                return MHD_NO;
-            rs->body = b;
-            rs->cap = cap;
-        }
+        if (grow_buffer(&rs->body, &rs->cap, rs->len + n + 1, 1024) != 0)
+            return MHD_NO;
         memcpy(rs->body + rs->len, upload_data, n);
         rs->len += n;
         rs->body[rs->len] = '\0';

@@ -607,15 +607,8 @@ int retape_lines_next(retape_lines *lr, const char **line, size_t *len, long *li
         size_t avail = lr->chunk_len - lr->chunk_pos;
         const char *nl = memchr(from, '\n', avail);
         size_t take = nl ? (size_t)(nl - from) + 1 : avail;
-        if (used + take + 1 > lr->cap) {
-            size_t ncap = lr->cap ? lr->cap : 65536;
-            while (ncap < used + take + 1)
-                ncap *= 2;
-            char *nb = realloc(lr->buf, ncap);
-            if (!nb)
-                return set_error(errptr, "%s: line %ld: out of memory", lr->path, lr->lineno + 1);
-            lr->buf = nb, lr->cap = ncap;
-        }
+        if (grow_buffer(&lr->buf, &lr->cap, used + take + 1, 65536) != 0)
+            return set_error(errptr, "%s: line %ld: out of memory", lr->path, lr->lineno + 1);
         memcpy(lr->buf + used, from, take);
         used += take;
         lr->chunk_pos += take;

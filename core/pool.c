@@ -59,16 +59,8 @@ static size_t arena_copy(retape_inbox *in, const char *text, size_t len)
 {
     if (!text)
         return SIZE_MAX;
-    if (in->used + len + 1 > in->cap) {
-        size_t cap = in->cap ? in->cap : 65536;
-        while (cap < in->used + len + 1)
-            cap *= 2;
-        char *p = realloc(in->arena, cap);
-        if (!p)
-            return SIZE_MAX - 1;
-        in->arena = p;
-        in->cap = cap;
-    }
+    if (grow_buffer(&in->arena, &in->cap, in->used + len + 1, 65536) != 0)
+        return SIZE_MAX - 1;
     size_t at = in->used;
     memcpy(in->arena + at, text, len);
     in->arena[at + len] = '\0';

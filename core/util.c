@@ -35,6 +35,21 @@ int set_error(char **errptr, const char *fmt, ...)
     return -1;
 }
 
+int grow_buffer(char **buf, size_t *cap, size_t need, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : first;
+    while (ncap < need)
+        ncap *= 2;
+    char *p = realloc(*buf, ncap);
+    if (!p)
+        return -1;
+    *buf = p;
+    *cap = ncap;
+    return 0;
+}
+
 char *dup_string(const char *s)
 {
     return s ? strdup(s) : NULL;

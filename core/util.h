@@ -11,6 +11,12 @@
  * reads naturally.  Never raises; on allocation failure stores nothing. */
 int set_error(char **errptr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Makes the malloc'd buffer *buf (capacity *cap) hold at least `need`
+ * bytes, doubling from `first` (when empty) until it does; its contents
+ * are kept.  0, or -1 when out of memory (then *buf and *cap are unchanged).
+ * Never raises. */
+int grow_buffer(char **buf, size_t *cap, size_t need, size_t first);
+
 /* strdup that returns NULL for NULL. */
 char *dup_string(const char *s);
 

@@ -272,19 +272,8 @@ t.eq(res.variants[1].index, 5, "variant:desc")
 t.fails(function() sweep.rank(res.variants, "totl") end, "--sort 'totl': one of variant, trades", "an unknown column")
 
 -- a failing variant stops the pass and is named ------------------------------
-local bad_rules = t.tempdir() .. "/bad.lua"
-local fh = assert(io.open(bad_rules, "w"))
-fh:write([[
-local R = require("retape.rules").load("default")
-R.config.boom = { at = 0 }
-local step = R.step
-R.step = function(p, row, ...)
-  if R.config.boom.at > 0 and row.ts >= R.config.boom.at then error("boom at " .. row.ticker) end
-  return step(p, row, ...)
-end
-return R
-]])
-fh:close()
+-- a default ruleset whose step fails from boom.at on
+local bad_rules = "tests/fixtures/boom_rules.lua"
 local res2, err2 = sweep.run { db = db, date = D1, rules = bad_rules, variants = { { ["boom.at"] = 0 }, { ["boom.at"] = 1770045000000 } } }
 t.ok(res2 == nil and tostring(err2):find("variant 2 (boom.at=1770045000000)", 1, true) and tostring(err2):find("boom at", 1, true),
   "a rule error in one variant names the variant and the rule's message", err2)

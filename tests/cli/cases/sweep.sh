@@ -65,15 +65,7 @@ run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid late.phase=0.5,0.6 --ke
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid late.phase=0.5,0.6 --threads 0
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid late.phase=0.5,0.6 --threads two
 # a variant failing in a worker thread is named (exit 1, as on one thread)
-cat > $T/bad.lua <<'B'
-local R = require("retape.rules").load("default")
-R.config.boom = { at = 0 }
-local step = R.step
-R.step = function(p, row, ...)
-  if R.config.boom.at > 0 and row.ts >= R.config.boom.at then error("boom at " .. row.ticker) end
-  return step(p, row, ...)
-end
-return R
-B
+# (a default ruleset whose step fails from boom.at on: tests/fixtures/boom_rules.lua)
+cp tests/fixtures/boom_rules.lua $T/bad.lua
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --rules $T/bad.lua --grid boom.at=0,1770045000000 --threads 2 --quiet 2>&1 | grep -E '^(retape sweep|exit)' | sed -E 's/(boom at [A-Z-]+).*/\1/'
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --rules $T/bad.lua --grid boom.at=0,1770045000000 --threads 1 --quiet 2>&1 | grep -E '^(retape sweep|exit)' | sed -E 's/(boom at [A-Z-]+).*/\1/'
