@@ -11,14 +11,14 @@
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Knobs: CC, CFLAGS_EXTRA, LDFLAGS_EXTRA, SANITIZE=1, V=1 (show commands),
-# SHARED (path of ../shared), PKG_CONFIG; for make fuzz: FUZZ_CC (clang),
+# DATA (the bundled data: data/), PKG_CONFIG; for make fuzz: FUZZ_CC (clang),
 # FUZZ_SECONDS (60 per target).
 
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 PREFIX     ?= /usr/local
 DESTDIR    ?=
-SHARED     ?= $(abspath ../shared)
+DATA       ?= $(abspath data)
 
 # Libraries, as pkg-config names, and the Debian packages that provide them.
 PKGS := lua5.4 lua5.4-cjson sqlite3 rocksdb zlib
@@ -205,18 +205,18 @@ fuzz: $(FUZZ_KINDS:%=$(FUZZ_BUILD)/fuzz_%)
 LINK := $(if $(filter 1,$(SANITIZE)),,retape)
 
 demo: $(HOST) $(LINK)
-	$(Q)RETAPE=$(HOST) SHARED=$(SHARED) sh examples/demo.sh
+	$(Q)RETAPE=$(HOST) DATA=$(DATA) sh examples/demo.sh
 
 test check: $(HOST) $(LINK) $(C_TESTS) $(EXAMPLES) test-deps
-	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) SHARED=$(SHARED) \
+	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) DATA=$(DATA) \
 	  SANITIZE=$(SANITIZE) bash tests/run.sh
 
 
 bench: $(HOST) $(BUILD)/tools/bench_floor
-	$(Q)RETAPE=$(abspath $(HOST)) FLOOR=$(abspath $(BUILD)/tools/bench_floor) SHARED=$(SHARED) bash tools/bench.sh
+	$(Q)RETAPE=$(abspath $(HOST)) FLOOR=$(abspath $(BUILD)/tools/bench_floor) DATA=$(DATA) bash tools/bench.sh
 
 valgrind: $(HOST) $(C_TESTS) test-deps
-	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) SHARED=$(SHARED) \
+	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) DATA=$(DATA) \
 	  VALGRIND=1 bash tests/run.sh
 
 # Files generated from the command line's own help texts for `install`.

@@ -5,12 +5,12 @@
 # show the trades.  Everything goes under build/demo/.
 set -eu
 RETAPE=${RETAPE:-./retape}
-SHARED=${SHARED:-../shared}
-RECEIPTS="$SHARED/data/receipts-2025-12-10_2026-02-09.jsonl.gz"
+DATA=${DATA:-data}
+RECEIPTS="$DATA/receipts-2025-12-10_2026-02-09.jsonl.gz"
 DAY=${DAY:-2026-02-02}
 OUT=build/demo
 if [ ! -r "$RECEIPTS" ]; then
-  echo "demo: bundled receipts not found at $RECEIPTS (set SHARED=path/to/shared)" >&2
+  echo "demo: bundled receipts not found at $RECEIPTS (set DATA=path/to/data)" >&2
   exit 1
 fi
 rm -rf "$OUT" && mkdir -p "$OUT"

@@ -3,12 +3,12 @@
 # Each test prints TAP lines ("ok N - ..." / "not ok N - ..."); this runner
 # counts them and ends with "N passed, N failed".  Exit 1 on any failure.
 #
-# Environment: RETAPE (host binary), BUILD (build dir with tests/), SHARED
-# (../shared), VALGRIND=1 to run C tests and the host under valgrind.
+# Environment: RETAPE (host binary), BUILD (build dir with tests/), DATA
+# (the bundled data, data/), VALGRIND=1 to run C tests and the host under valgrind.
 set -u
 cd "$(dirname "$0")/.."
-: "${RETAPE:?}" "${BUILD:?}" "${SHARED:=$(cd .. && pwd)/shared}"
-export RETAPE SHARED
+: "${RETAPE:?}" "${BUILD:?}" "${DATA:=$(pwd)/data}"
+export RETAPE DATA
 export RETAPE_TEST_TMP=$(mktemp -d /tmp/retape-test.XXXXXX)
 trap 'rm -rf "$RETAPE_TEST_TMP"' EXIT
 

@@ -27,11 +27,11 @@
 # comparison): rows it cannot run are shown as n/a.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-: "${RETAPE:?}" "${FLOOR:?}" "${SHARED:=../shared}"
+: "${RETAPE:?}" "${FLOOR:?}" "${DATA:=data}"
 RUNS=${RUNS:-3}
 DIR=build/bench
-TEMPLATE="$SHARED/data/payloads/A_AAPL_long_momentum_2026-02-06.json"
-RECEIPTS=$(ls "$SHARED"/data/receipts-*.jsonl.gz | head -1)
+TEMPLATE="$DATA/payloads/A_AAPL_long_momentum_2026-02-06.json"
+RECEIPTS=$(ls "$DATA"/receipts-*.jsonl.gz | head -1)
 mkdir -p "$DIR"
 
 corpus() { # corpus DAYS -> path (generated once; the generator is deterministic)

@@ -1,7 +1,7 @@
 -- gen_corpus.lua OUT.db DAYS TEMPLATE.json — the bench corpus: 500 tickers x
 -- 79 buckets x DAYS trading days (from 2026-03-02), one full-shape 2.5.0
 -- payload per ticker per bucket, built from the template (payload A of
--- ../shared/data/payloads) with every core value moved by a seeded random
+-- data/payloads) with every core value moved by a seeded random
 -- walk.  Same arguments, same bytes: the generator has its own PRNG.
 local retape = require "retape"
 local out, ndays, template_path = ...

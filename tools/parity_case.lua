@@ -1,12 +1,12 @@
 -- parity_case.lua — writes the expected files of the parity cases under
--- tests/cases/ straight from the references in ../shared/data/parity/ (not
+-- tests/cases/ straight from the references in data/parity/ (not
 -- from retape's output), so these cases check retape against the original.
 --
---   retape run tools/parity_case.lua SHARED_DIR
+--   retape run tools/parity_case.lua [DATA_DIR]   (default data/)
 local retape = require "retape"
 local regress = require "retape.regress"
 local cjson = require "cjson"
-local shared = ... or "../shared"
+local data = ... or "data"
 local function null(v) if v == cjson.null then return nil end return v end
 
 local function write(path, text)
@@ -17,7 +17,7 @@ end
 
 for _, day in ipairs { "2026-02-02", "2026-02-03" } do
   local records = {}
-  for line in io.lines(shared .. "/data/parity/stages-" .. day .. ".jsonl") do
+  for line in io.lines(data .. "/parity/stages-" .. day .. ".jsonl") do
     local r = cjson.decode(line)
     records[#records + 1] = { ts = math.tointeger(r.ts), ticker = r.ticker, stage = null(r.stage),
                               finalStage = null(r.finalStage), forced = null(r.forced) }
@@ -29,7 +29,7 @@ for _, day in ipairs { "2026-02-02", "2026-02-03" } do
   write(dir .. "/trades.txt", trades)
 end
 
-local f = assert(io.open(shared .. "/data/parity/levels-2026-02-02.json"))
+local f = assert(io.open(data .. "/parity/levels-2026-02-02.json"))
 local levels = cjson.decode(f:read("a"))
 f:close()
 local records = {}

@@ -3,7 +3,7 @@
 -- Three input shapes:
 --   * receipt lines (JSON lines, plain or .gz): {"receipt_id", "ticker", "ts",
 --     "bucket_5m", "payload_hash", "script_version", "payload": {...}} as in
---     ../shared/data/receipts-*.jsonl.gz, or with "payload_json" as a string;
+--     data/receipts-*.jsonl.gz, or with "payload_json" as a string;
 --   * raw payload lines: one webhook body per line, as TradingView sent it;
 --   * an SQL dump (a D1 export): its INSERT statements into ingest_receipts.
 -- Missing receipt_id, bucket_5m, payload_hash and received_ts are computed as

@@ -5,7 +5,7 @@
 --   return {
 --     description = "...",
 --     receipts = "receipts.jsonl"                       -- a file beside case.lua, or a slice:
---              | { file = "$SHARED/data/receipts-....jsonl.gz", from = "2026-02-02", to = "2026-02-02",
+--              | { file = "$DATA/receipts-....jsonl.gz", from = "2026-02-02", to = "2026-02-02",
 --                  tickers = { "AAPL", ... }, levels = true },   -- levels: add synthetic sl/tp (retape.levels)
 --     rules = "worker-2026-02-02" | "my-rules.lua",
 --     overrides = { ["corridor.long.ltf_max"] = 25 },    -- dotted paths into rules.config
@@ -21,8 +21,10 @@ local views = require "retape.views"
 
 local M = {}
 
-local function shared_dir()
-  return os.getenv("RETAPE_SHARED") or os.getenv("SHARED") or "../shared"
+-- $DATA in a case's receipts file: the bundled data folder (RETAPE_DATA or
+-- DATA, else data/ of the working directory: the repository's own).
+local function data_dir()
+  return os.getenv("RETAPE_DATA") or os.getenv("DATA") or "data"
 end
 
 local function read_file(path)
@@ -62,8 +64,8 @@ local receipts_cache = {}
 -- Builds (once per process) an SQLite file with the receipts a spec names.
 function M.receipts_db(spec, case_dir)
   if type(spec) == "string" then spec = { file = spec } end
-  local file = spec.file:gsub("%$SHARED", shared_dir())
-  if not file:match("^/") and not spec.file:match("^%$SHARED") then file = case_dir .. "/" .. file end
+  local file = spec.file:gsub("%$DATA", data_dir())
+  if not file:match("^/") and not spec.file:match("^%$DATA") then file = case_dir .. "/" .. file end
   local key = json.encode { file, spec.from or false, spec.to or false, spec.tickers or false, spec.levels or false }
   if receipts_cache[key] then return receipts_cache[key] end
   if not io.open(file) then error(string.format("%s: receipts file %s not found", case_dir, file), 0) end

@@ -7,7 +7,7 @@
 # Needs node and chromium: `make test-deps` installs them.
 set -u
 cd "$(dirname "$0")/../.."
-: "${RETAPE:?}" "${SHARED:?}"
+: "${RETAPE:?}" "${DATA:?}"
 T=$(mktemp -d "${RETAPE_TEST_TMP:-/tmp}/browser.XXXXXX")
 SCREENSHOTS=${SCREENSHOTS:-build/screenshots}
 mkdir -p "$SCREENSHOTS"
@@ -17,7 +17,7 @@ done
 step() { # step NAME CMD...: a TAP line for a setup command
   if out=$("$@" 2>&1); then echo "ok - setup: $1 ${*:2:1}"; else echo "not ok - setup: $*"; echo "$out" | sed 's/^/#   /' | tail -20; exit 1; fi
 }
-step "$RETAPE" import --db "$T/r.db" --quiet "$SHARED/data/receipts-2025-12-10_2026-02-09.jsonl.gz"
+step "$RETAPE" import --db "$T/r.db" --quiet "$DATA/receipts-2025-12-10_2026-02-09.jsonl.gz"
 step "$RETAPE" run scripts/levels.lua "$T/r.db" "$T/lv.db" 2026-02-02 2026-02-03
 step "$RETAPE" replay --db "$T/lv.db" --state "$T/a" --from 2026-02-02 --to 2026-02-03 --quiet
 step "$RETAPE" replay --db "$T/lv.db" --state "$T/b" --from 2026-02-02 --to 2026-02-03 --quiet --rules worker-2026-02-02

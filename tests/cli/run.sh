@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CLI cases: each tests/cli/cases/NAME.sh is run with bash from the project
 # root, with $RETAPE (the host, possibly under valgrind), $T (a fresh temp
-# dir) and $SHARED set.  Its stdout must equal NAME.out and its stderr
+# dir) and $DATA set.  Its stdout must equal NAME.out and its stderr
 # NAME.err (a missing NAME.err means no output on stderr), compared
 # separately.  `run CMD...` runs one command and writes "exit: N" to both
 # streams, so every exit code is asserted and each stream reads in order;
@@ -16,7 +16,7 @@ for case in tests/cli/cases/*.sh; do
   n=$((n + 1))
   T=$(mktemp -d "${RETAPE_TEST_TMP:-/tmp}/cli.XXXXXX")
   errfile=$(mktemp "${RETAPE_TEST_TMP:-/tmp}/cli-err.XXXXXX")
-  got=$(T=$T RETAPE="${RETAPE_RUN:-$RETAPE}" SHARED="$SHARED" bash -c '
+  got=$(T=$T RETAPE="${RETAPE_RUN:-$RETAPE}" DATA="$DATA" bash -c '
     run() { "$@"; local s=$?; echo "exit: $s"; echo "exit: $s" >&2; return 0; }
     . "$0"' "$case" 2>"$errfile" | sed "s#$T#\$T#g")
   # timings vary from run to run: their figures are masked

@@ -6,7 +6,7 @@
 # `pkg-config --cflags --libs retape` running a replay through retape_replay().
 set -u
 cd "$(dirname "$0")/../.."
-: "${SHARED:?}"
+: "${DATA:?}"
 T=$(mktemp -d "${RETAPE_TEST_TMP:-/tmp}/install.XXXXXX")
 P=$T/prefix
 n=0 failed=0
@@ -25,7 +25,7 @@ ok "$([ -x "$T/stage/opt/retape/bin/retape" ] && grep -qx 'prefix=/opt/retape' <
 cd "$T"   # from here on, nothing of the source tree
 R=$P/bin/retape
 out=$("$R" --version 2>&1); ok $? "installed retape runs: $out" "$out"
-out=$("$R" import --db r.db --quiet "$SHARED/data/receipts-2025-12-10_2026-02-09.jsonl.gz" 2>&1 &&
+out=$("$R" import --db r.db --quiet "$DATA/receipts-2025-12-10_2026-02-09.jsonl.gz" 2>&1 &&
       "$R" run levels.lua r.db lv.db 2026-02-02 2>&1)
 ok $? "retape run levels.lua finds the installed script by name" "$out"
 out=$("$R" run no-such-script.lua 2>&1); ok "$([ $? -ne 0 ] && grep -q 'no-such-script.lua' <<<"$out"; echo $?)" "an unknown script name still fails, naming it" "$out"

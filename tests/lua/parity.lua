@@ -1,14 +1,14 @@
 -- parity.lua — helpers of the parity tests: build receipt databases from
 -- the bundled real receipts and compare a replay with the references of
--- ../shared/data/parity/ (produced by the original code, see its README).
+-- data/parity/ (produced by the original code, see its README).
 local retape = require "retape"
 local cjson = require "cjson"
 
 local M = {}
 
-M.SHARED = os.getenv("RETAPE_SHARED") or "../shared"
-M.RECEIPTS = M.SHARED .. "/data/receipts-2025-12-10_2026-02-09.jsonl.gz"
-M.PARITY = M.SHARED .. "/data/parity/"
+M.DATA = os.getenv("RETAPE_DATA") or os.getenv("DATA") or "data"
+M.RECEIPTS = M.DATA .. "/receipts-2025-12-10_2026-02-09.jsonl.gz"
+M.PARITY = M.DATA .. "/parity/"
 
 local function null(v) if v == cjson.null then return nil end return v end
 M.null = null

@@ -122,7 +122,7 @@ end
 
 local payloads = {}
 for _, name in ipairs { "A_AAPL_long_momentum_2026-02-06", "B_AGQ_setup_late_2026-02-02", "C_NBIS_short_momentum_2026-02-02" } do
-  local f = assert(io.open(P.SHARED .. "/data/payloads/" .. name .. ".json"))
+  local f = assert(io.open(P.DATA .. "/payloads/" .. name .. ".json"))
   payloads[#payloads + 1] = f:read("a")
   f:close()
 end

@@ -1,5 +1,5 @@
 -- test_parity.lua — the parity ruleset against the references produced by
--- the original worker code (../shared/data/parity/): every row's stages,
+-- the original worker code (data/parity/): every row's stages,
 -- forcing rule, move status and score, and the 44 trades of the levels day.
 local t = require "tap"
 local retape = require "retape"

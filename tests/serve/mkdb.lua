@@ -4,8 +4,8 @@
 local dir, day = ...
 local levels = require "retape.levels"
 local import = require "retape.import"
-local shared = os.getenv("SHARED") or "../shared"
+local data = os.getenv("DATA") or "data"
 local all = dir .. "/all.db"
-assert(import.run(all, { shared .. "/data/receipts-2025-12-10_2026-02-09.jsonl.gz" }, { report = function(m) error(m) end }))
+assert(import.run(all, { data .. "/receipts-2025-12-10_2026-02-09.jsonl.gz" }, { report = function(m) error(m) end }))
 local db = levels.build(all, dir, { day = day, synthetic_inputs = levels.synth(all, day) })
 print(db)

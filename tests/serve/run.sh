@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # `retape serve` over real loopback sockets, driven by Node as the app's
 # client drives the original worker.  Prints TAP lines (tests/run.sh counts
-# them).  Environment: RETAPE, SHARED, RETAPE_TEST_TMP; LOAD_SECONDS (10).
+# them).  Environment: RETAPE, DATA, RETAPE_TEST_TMP; LOAD_SECONDS (10).
 set -u
 cd "$(dirname "$0")/../.."
-: "${RETAPE:?}" "${SHARED:?}"
+: "${RETAPE:?}" "${DATA:?}"
 T=$(mktemp -d "${RETAPE_TEST_TMP:-/tmp}/serve.XXXXXX")
 DAY=2026-02-02
 n=0

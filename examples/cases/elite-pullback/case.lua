@@ -2,7 +2,7 @@
 -- with synthetic levels: it fires, it opens trades the default rules do not,
 -- and every other decision stays the default's.
 return function(t)
-  local receipts = { file = "$SHARED/data/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-02",
+  local receipts = { file = "$DATA/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-02",
                      to = "2026-02-02", levels = true }
   local base = t.replay { receipts = receipts, rules = "default", runs = { { date = "2026-02-02" } } }
   local ext = t.replay { receipts = receipts, rules = "../../rules/elite-pullback.lua", runs = { { date = "2026-02-02" } } }

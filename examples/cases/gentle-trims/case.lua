@@ -2,7 +2,7 @@
 -- one of its rungs and none goes past its 60 % cap.
 return function(t)
   local r = t.replay {
-    receipts = { file = "$SHARED/data/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-02",
+    receipts = { file = "$DATA/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-02",
                  to = "2026-02-02", levels = true },
     rules = "../../rules/gentle-trims.lua",
     runs = { { date = "2026-02-02" } },

@@ -5,7 +5,7 @@
 -- -> `git diff` shows exactly the lanes and trades the change moved.
 return {
   description = "parity rules with corridor.long.ltf_max = 25 instead of 22",
-  receipts = { file = "$SHARED/data/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-02", to = "2026-02-02",
+  receipts = { file = "$DATA/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-02", to = "2026-02-02",
                levels = true },
   rules = "worker-2026-02-02",
   overrides = { ["corridor.long.ltf_max"] = 25 },

@@ -1,7 +1,7 @@
 -- A script case: assertions on the levels day instead of golden files.
 return function(t)
   local r = t.replay {
-    receipts = { file = "$SHARED/data/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-02", to = "2026-02-02",
+    receipts = { file = "$DATA/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-02", to = "2026-02-02",
                  levels = true },
     rules = "worker-2026-02-02",
     runs = { { date = "2026-02-02" } },

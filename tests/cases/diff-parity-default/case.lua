@@ -3,9 +3,9 @@
 -- RULES.md predicts.
 return function(t)
   local retape = require "retape"
-  local db = t.receipts { file = "$SHARED/data/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-02",
+  local db = t.receipts { file = "$DATA/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-02",
                           to = "2026-02-02", levels = true }
-  local raw = t.receipts { file = "$SHARED/data/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-02",
+  local raw = t.receipts { file = "$DATA/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-02",
                            to = "2026-02-02" }
   local root = os.tmpname()
   os.remove(root)

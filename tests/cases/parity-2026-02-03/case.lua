@@ -1,9 +1,9 @@
 -- Parity: the lanes of every receipt of 2026-02-03 must be the original worker's
 -- (expected/ is written by tools/parity_case.lua from
--- ../shared/data/parity/stages-2026-02-03.jsonl, not from retape).
+-- data/parity/stages-2026-02-03.jsonl, not from retape).
 return {
   description = "original worker lanes, 2026-02-03, bundled real receipts",
-  receipts = { file = "$SHARED/data/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-03", to = "2026-02-03" },
+  receipts = { file = "$DATA/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-03", to = "2026-02-03" },
   rules = "worker-2026-02-02",
   runs = { { date = "2026-02-03" } },
 }

@@ -3,7 +3,7 @@
 -- retape and reviewed (see README.md), then blessed.
 return {
   description = "2026-01-16, all tickers, synthetic levels",
-  receipts = { file = "$SHARED/data/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-01-16", to = "2026-01-16",
+  receipts = { file = "$DATA/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-01-16", to = "2026-01-16",
                levels = true },
   rules = "worker-2026-02-02",
   runs = { { date = "2026-01-16" } },

@@ -3,7 +3,7 @@
 -- resume half-way; any byte of difference fails.
 return {
   description = "default rules + a declared per-ticker counter, 2026-02-02..03",
-  receipts = { file = "$SHARED/data/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-02", to = "2026-02-03",
+  receipts = { file = "$DATA/receipts-2025-12-10_2026-02-09.jsonl.gz", from = "2026-02-02", to = "2026-02-03",
                levels = true },
   rules = "rules.lua",
   runs = { { from = "2026-02-02", to = "2026-02-03" } },

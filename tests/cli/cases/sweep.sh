@@ -1,7 +1,7 @@
 # retape sweep: a grid's variants in one pass, ranked; --json / --csv; the
 # stores kept with --keep give what a standalone `replay --set` gives; every
 # variant checked before anything runs; --train/--test.
-run $RETAPE import --db $T/r.db --quiet $SHARED/data/receipts-2025-12-10_2026-02-09.jsonl.gz >/dev/null
+run $RETAPE import --db $T/r.db --quiet $DATA/receipts-2025-12-10_2026-02-09.jsonl.gz >/dev/null
 run $RETAPE run scripts/levels.lua $T/r.db $T/lv.db 2026-02-02 2026-02-03
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16..22:3 --grid fixes.archive_fill=level,price --keep $T/k --quiet
 # the throughput line (figures masked)
