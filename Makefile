@@ -15,6 +15,7 @@
 # FUZZ_SECONDS (60 per target).
 
 CC         ?= cc
+CXX        ?= g++
 PKG_CONFIG ?= pkg-config
 PREFIX     ?= /usr/local
 DESTDIR    ?=
@@ -23,6 +24,10 @@ DATA       ?= $(abspath data)
 # Libraries, as pkg-config names, and the Debian packages that provide them.
 PKGS := lua5.4 lua5.4-cjson sqlite3 rocksdb zlib
 DEBS := liblua5.4-dev lua-cjson-dev libsqlite3-dev librocksdb-dev zlib1g-dev pkg-config gcc make
+# the payload decoder's fast path: simdjson (On-Demand), behind the one C++
+# file core/json_simd.cpp (C-callable); g++ compiles it
+PKGS += simdjson
+DEBS += libsimdjson-dev g++
 # `retape serve`: libmicrohttpd (HTTP/1.1, thread pool, limits, timeouts; see README)
 PKGS += libmicrohttpd
 DEBS += libmicrohttpd-dev
@@ -43,8 +48,14 @@ endif
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wundef -Wcast-align -Wwrite-strings \
             -Wold-style-definition -Wnull-dereference -Wvla
+C_WARNINGS := -Wstrict-prototypes -Wmissing-prototypes -Wold-style-definition
+CXX_WARNINGS := $(filter-out $(C_WARNINGS),$(WARNINGS)) -Wmissing-declarations
 CFLAGS   := -std=c11 $(OPT) $(WARNINGS) $(SAN_FLAGS) -MMD -MP -Icore -I$(BUILD) $(CFLAGS_EXTRA)
+CXXFLAGS := -std=c++17 $(OPT) $(CXX_WARNINGS) $(SAN_FLAGS) -MMD -MP -Icore $(CXXFLAGS_EXTRA)
 LDFLAGS  := $(SAN_FLAGS) $(LDFLAGS_EXTRA)
+# the C++ runtime of core/json_simd.cpp (the host and every program linking
+# libretape.a; the .pc file says the same)
+CXX_LIBS := -lstdc++
 
 ifeq ($(V),1)
 Q :=
@@ -67,8 +78,9 @@ CORE_SRCS := core/nytime.c core/util.c core/source.c core/kv.c core/ingest.c cor
              core/decode.c core/lua_decode.c \
              core/sandbox.c core/lua_sandbox.c core/pool.c core/lua_pool.c
 CORE_SRCS += core/http.c core/lua_http.c
+CORE_CXX_SRCS := core/json_simd.cpp
 LUA_SRCS  := $(sort $(shell find lua -name '*.lua'))
-CORE_OBJS := $(CORE_SRCS:core/%.c=$(BUILD)/core/%.o) $(BUILD)/embedded_lua.o
+CORE_OBJS := $(CORE_SRCS:core/%.c=$(BUILD)/core/%.o) $(CORE_CXX_SRCS:core/%.cpp=$(BUILD)/core/%.o) $(BUILD)/embedded_lua.o
 LIB       := $(BUILD)/libretape.a
 HOST      := $(BUILD)/retape
 EMBED     := $(BUILD)/tools/embed
@@ -85,7 +97,7 @@ retape: $(HOST)
 	$(Q)ln -sf $(HOST) retape
 
 deps:
-	@if $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null && command -v $(CC) >/dev/null; then \
+	@if $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null && command -v $(CC) >/dev/null && command -v $(CXX) >/dev/null; then \
 	  echo "deps: $(PKGS) found"; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  echo "deps: installing $(DEBS)"; \
@@ -123,6 +135,11 @@ $(BUILD)/core/%.o: core/%.c $(CONFIG)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) -c $< -o $@
 
+$(BUILD)/core/%.o: core/%.cpp $(CONFIG)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(CXXFLAGS) $(DEP_CFLAGS) -c $< -o $@
+
 $(EMBED): tools/embed.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
@@ -141,22 +158,22 @@ $(LIB): $(CORE_OBJS)
 
 $(HOST): $(BUILD)/core/main.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) $< $(LIB) $(DEP_LIBS) -lm -o $@
+	$(Q)$(CC) $(LDFLAGS) $< $(LIB) $(DEP_LIBS) $(CXX_LIBS) -lm -o $@
 
 $(BUILD)/tests/%: tests/c/%.c tests/c/check.h $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) -Itests/c $< $(LIB) $(DEP_LIBS) -lm -o $@
+	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) -Itests/c $< $(LIB) $(DEP_LIBS) $(CXX_LIBS) -lm -o $@
 
 $(BUILD)/tools/bench_floor: tools/bench_floor.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) $< $(LIB) $(DEP_LIBS) -lm -o $@
+	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) $< $(LIB) $(DEP_LIBS) $(CXX_LIBS) -lm -o $@
 
 $(BUILD)/examples/embed: examples/embed.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) $< $(LIB) $(DEP_LIBS) -lm -o $@
+	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) $< $(LIB) $(DEP_LIBS) $(CXX_LIBS) -lm -o $@
 
 # --- fuzzing (clang's libFuzzer + ASan/UBSan; separate build dir) -----------
 
@@ -184,7 +201,7 @@ $(FUZZ_BUILD)/libretape.a: $(CORE_SRCS) $(BUILD)/embedded_lua.c $(CONFIG) | fuzz
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_target.c $(FUZZ_BUILD)/libretape.a
 	$(Q)$(FUZZ_CC) -std=c11 $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_KIND='"$*"' -Icore $(DEP_CFLAGS) $< \
-	  $(FUZZ_BUILD)/libretape.a $(DEP_LIBS) -lm -o $@
+	  $(FUZZ_BUILD)/libretape.a $(DEP_LIBS) $(CXX_LIBS) -lm -o $@
 
 # Runs each target FUZZ_SECONDS on a copy of its corpus (new inputs are kept
 # under build/fuzz/corpus-KIND; crashes in build/fuzz/crash-*).
@@ -235,7 +252,7 @@ $(GEN)/retape.pc: Makefile core/retape.h
 	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	  'Name: retape' 'Description: replay engine for TradingView receipts with Lua rules' \
 	  "Version: $$(sed -n 's/^#define RETAPE_VERSION "\(.*\)"/\1/p' core/retape.h)" \
-	  'Requires: $(PKGS)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lretape -lm' > $@
+	  'Requires: $(PKGS)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lretape -lstdc++ -lm' > $@
 
 INSTALL_FILES := bin/retape lib/libretape.a include/retape.h lib/pkgconfig/retape.pc \
   share/retape/scripts/levels.lua share/retape/scripts/replay-ingest.lua share/man/man1/retape.1 \

@@ -297,3 +297,18 @@ uint32_t decode_hash(const char *s, size_t len)
     h *= 0x85EBCA6Bu;
     return h ^ (h >> 15);
 }
+
+int decode_node_find(const decode_node *node, const char *s, size_t len)
+{
+    if (node->n == 0)
+        return -1;
+    uint32_t h = decode_hash(s, len);
+    for (uint32_t i = h & node->mask;; i = (i + 1) & node->mask) {
+        int32_t e = node->slots[i];
+        if (e == 0)
+            return -1;
+        const decode_entry *d = &node->entries[e - 1];
+        if (d->hash == h && d->len == len && memcmp(d->name, s, len) == 0)
+            return e - 1;
+    }
+}

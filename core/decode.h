@@ -20,6 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" { /* core/json_simd.cpp walks field sets too */
+#endif
+
 /* Deepest nesting of a payload: the scanner gives up past it and the cjson
  * fallback (set to the same depth) reports the receipt as malformed, so
  * whatever the rules keep of a payload still fits the store's encoder (64
@@ -49,5 +53,33 @@ const char *decode_skip_value(const char *p, const char *end, int depth);
 
 /* The key hash of compiled field sets (cheap: length and edge bytes). */
 uint32_t decode_hash(const char *s, size_t len);
+
+/* A compiled field set as the decoders walk it: one node per object level
+ * the ruleset declares keys of.  lua_decode.c builds the nodes inside
+ * GC-owned userdata (decode.compile) and owns them; the decoders only read
+ * them.  A node's declared keys sit in an open-addressing table of
+ * entry indexes (slots, mask + 1 of them, 0 = empty, else index + 1). */
+typedef struct decode_entry {
+    const char *name;            /* anchored by the field set */
+    size_t len;
+    uint32_t hash;               /* decode_hash(name, len) */
+    struct decode_node *child;   /* NULL: the whole value */
+} decode_entry;
+
+typedef struct decode_node {
+    int n;                       /* declared keys at this level */
+    uint32_t mask;               /* hash slots - 1 */
+    int wild;                    /* 0 no "*", 1 "*" = whole values, 2 "*" partial */
+    struct decode_node *wild_node; /* wild == 2: the node of every key / element */
+    decode_entry *entries;       /* n of them */
+    int32_t *slots;              /* mask + 1 */
+} decode_node;
+
+/* The index of the declared key [s, s+len) in node's entries, or -1. */
+int decode_node_find(const decode_node *node, const char *s, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

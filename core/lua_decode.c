@@ -29,54 +29,44 @@
 #include "lua_common.h"
 
 #include "decode.h"
+#include "json_simd.h"
 
 #include <lua-cjson.h>
 
 #include <string.h>
 
 #define FIELDSET_MT RETAPE_FIELDSET_MT
+#define SIMD_MT "retape.decode.simd"
 
-/* One declared key of an object node. */
-typedef struct dentry {
-    const char *name; /* anchored by the node's keys table */
-    size_t len;
-    uint32_t hash;
-    struct dnode *child; /* NULL: the whole value */
-} dentry;
+/* Payloads shorter than this go straight to the hand-written scanner: on
+ * small bodies (the real receipts, ~235 bytes) its single pass beats
+ * simdjson's two (see `make bench`, "floor +fields" on both corpora). */
+#define DECODE_SIMD_MIN_BYTES 1024
 
-/* An object node of a compiled field set: the keys declared at this level.
- * Userdata with uservalues 1 keys (array of key strings), 2 children (array
- * of child node userdata, kept alive), 3 the metatable of the partial tables
- * built for this node, 4 (root only) the side table {partial table -> raw
- * text not yet decoded}, 5 (root only) cjson.decode, 6 (root only) the miss
- * table {undeclared key -> lazy decodes it caused}. */
-typedef struct dnode {
-    int n;
-    uint32_t mask;          /* hash slots - 1 */
-    int wild;               /* 0 no "*", 1 "*" = whole values, 2 "*" partial */
-    struct dnode *wild_node;
-    dentry *entries;        /* n, inside the same userdata */
-    int32_t *slots;         /* mask + 1, entry index + 1 or 0 */
-} dnode;
+/* Which decoder decode_with runs first (decode.decode's third argument). */
+enum { ENGINE_AUTO, ENGINE_SIMD, ENGINE_SCANNER };
 
-enum { UV_KEYS = 1, UV_CHILDREN, UV_MT, UV_SIDE, UV_CJSON, UV_MISSES, N_UV };
+/* The nodes of a field set are decode.h's decode_node (one per declared
+ * object level), each inside a userdata with uservalues 1 keys (array of
+ * key strings, anchoring the entries' names), 2 children (array of child
+ * node userdata, kept alive; the "*" child at index 0), 3 the metatable of
+ * the partial tables built for this node, and on the root only: 4 the side
+ * table {partial table -> raw text not yet decoded}, 5 cjson.decode, 6 the
+ * miss table {undeclared key -> lazy decodes it caused}, 7 the simdjson
+ * scanner (a json_simd box, made on first use). */
+typedef decode_entry dentry;
+typedef decode_node dnode;
 
-/* Finds the entry for key [s, s+len) in node, or NULL. */
+enum { UV_KEYS = 1, UV_CHILDREN, UV_MT, UV_SIDE, UV_CJSON, UV_MISSES, UV_SIMD, N_UV };
+
+/* Finds the entry for key [s, s+len) in node (its index in *index), or NULL. */
 static const dentry *node_find(const dnode *node, const char *s, size_t len, int *index)
 {
-    if (node->n == 0)
+    int e = decode_node_find(node, s, len);
+    if (e < 0)
         return NULL;
-    uint32_t h = decode_hash(s, len);
-    for (uint32_t i = h & node->mask;; i = (i + 1) & node->mask) {
-        int32_t e = node->slots[i];
-        if (e == 0)
-            return NULL;
-        const dentry *d = &node->entries[e - 1];
-        if (d->hash == h && d->len == len && memcmp(d->name, s, len) == 0) {
-            *index = e - 1;
-            return d;
-        }
-    }
+    *index = e;
+    return &node->entries[e];
 }
 
 /* ------------------------------------------------------------------------
@@ -351,11 +341,165 @@ static const char *build_node(build_ctx *c, const char *p, int node_idx, int dep
     return p;
 }
 
-/* Pushes the payload at index text decoded per the field set at fs_idx:
- * returns 1 with the table pushed, or 0 with an error message pushed (the
- * text is malformed, or not a JSON object: then the message is cjson's, or
- * "payload is not a JSON object").  Raises only on out of memory. */
-int retape_decode_payload(lua_State *L, int fs_idx, int text)
+/* ------------------------------------------------------------------------
+ * building values from json_simd's operations: the same Lua calls in the
+ * same order as the builders above make for the same text, so the tables
+ * are identical (keys, values, sizes, partial tables and their texts).
+ * Each returns 0 when the Lua stack cannot grow (the caller then resets
+ * the stack and runs the scanner); they raise only on out of memory. */
+
+typedef struct replay_ctx {
+    lua_State *L;
+    const json_simd_op *op; /* the next operation */
+    int side, text;         /* as in build_ctx */
+} replay_ctx;
+
+static int replay_whole(replay_ctx *c);
+static int replay_node(replay_ctx *c, int node_idx);
+
+/* Pushes the array whose ARRAY operation was just consumed; elements per
+ * the node at node_idx (0: whole). */
+static int replay_array(replay_ctx *c, int node_idx)
+{
+    lua_State *L = c->L;
+    lua_newtable(L);
+    for (lua_Integer i = 1; c->op->kind != JSON_SIMD_END; i++) {
+        if (!(node_idx ? replay_node(c, node_idx) : replay_whole(c)))
+            return 0;
+        lua_rawseti(L, -2, i);
+    }
+    c->op++;
+    return 1;
+}
+
+/* Pushes the whole value at the next operation (as build_whole). */
+static int replay_whole(replay_ctx *c)
+{
+    lua_State *L = c->L;
+    if (!lua_checkstack(L, 4))
+        return 0;
+    const json_simd_op *op = c->op++;
+    switch (op->kind) {
+    case JSON_SIMD_NUMBER: lua_pushnumber(L, op->number); return 1;
+    case JSON_SIMD_STRING: lua_pushlstring(L, op->str, op->len); return 1;
+    case JSON_SIMD_TRUE: lua_pushboolean(L, 1); return 1;
+    case JSON_SIMD_FALSE: lua_pushboolean(L, 0); return 1;
+    case JSON_SIMD_NULL: lua_pushlightuserdata(L, NULL); return 1; /* cjson.null */
+    case JSON_SIMD_ARRAY: return replay_array(c, 0);
+    case JSON_SIMD_OBJECT:
+        lua_newtable(L);
+        while (c->op->kind == JSON_SIMD_KEY) {
+            const json_simd_op *key = c->op++;
+            lua_pushlstring(L, key->str, key->len);
+            if (!replay_whole(c))
+                return 0;
+            lua_rawset(L, -3);
+        }
+        c->op++; /* END */
+        return 1;
+    default:
+        return 0; /* not a value: cannot happen */
+    }
+}
+
+/* Pushes the value at the next operation built per the node userdata at
+ * node_idx (as build_node). */
+static int replay_node(replay_ctx *c, int node_idx)
+{
+    lua_State *L = c->L;
+    if (!lua_checkstack(L, 8))
+        return 0;
+    const dnode *node = lua_touserdata(L, node_idx);
+    if (c->op->kind == JSON_SIMD_ARRAY && node->wild == 2) {
+        c->op++;
+        lua_getiuservalue(L, node_idx, UV_CHILDREN);
+        lua_rawgeti(L, -1, 0); /* the "*" child */
+        lua_remove(L, -2);
+        int child = lua_gettop(L);
+        if (!replay_array(c, child))
+            return 0;
+        lua_remove(L, child);
+        return 1;
+    }
+    if (c->op->kind != JSON_SIMD_OBJECT)
+        return replay_whole(c);
+    c->op++;
+    lua_getiuservalue(L, node_idx, UV_KEYS);
+    lua_getiuservalue(L, node_idx, UV_CHILDREN);
+    int keys = lua_gettop(L) - 1, children = keys + 1;
+    lua_createtable(L, 0, node->n);
+    int t = lua_gettop(L);
+    while (c->op->kind == JSON_SIMD_KEY) {
+        const json_simd_op *key = c->op++;
+        if (key->entry >= 0)
+            lua_rawgeti(L, keys, key->entry + 1); /* interned key */
+        else
+            lua_pushlstring(L, key->str, key->len);
+        const dnode *child = key->entry >= 0 ? node->entries[key->entry].child : node->wild_node;
+        if (child) {
+            lua_rawgeti(L, children, key->entry >= 0 ? key->entry + 1 : 0);
+            if (!replay_node(c, lua_gettop(L)))
+                return 0;
+            lua_remove(L, -2); /* the child node */
+        } else if (!replay_whole(c)) {
+            return 0;
+        }
+        lua_rawset(L, t);
+    }
+    const json_simd_op *end = c->op++;
+    if (end->entry) { /* keys left out: completes itself lazily */
+        lua_getiuservalue(L, node_idx, UV_MT);
+        lua_setmetatable(L, t);
+        lua_pushvalue(L, t);
+        if (end->str)
+            lua_pushlstring(L, end->str, end->len);
+        else
+            lua_pushvalue(L, c->text); /* the root: the whole text */
+        lua_rawset(L, c->side);
+    }
+    lua_replace(L, keys);
+    lua_settop(L, keys);
+    return 1;
+}
+
+/* __gc of the json_simd box. */
+static int l_simd_gc(lua_State *L)
+{
+    json_simd **box = luaL_checkudata(L, 1, SIMD_MT);
+    json_simd_free(*box);
+    *box = NULL;
+    return 0;
+}
+
+/* The json_simd of the field set at fs_idx, made on first use and owned by
+ * the field set (a box whose __gc frees it); NULL when it cannot be made.
+ * Raises only on out of memory (before anything is allocated in C). */
+static json_simd *fieldset_simd(lua_State *L, int fs_idx)
+{
+    if (lua_getiuservalue(L, fs_idx, UV_SIMD) == LUA_TUSERDATA) {
+        json_simd *js = *(json_simd **)lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        return js;
+    }
+    lua_pop(L, 1);
+    json_simd **box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = NULL;
+    luaL_setmetatable(L, SIMD_MT);
+    *box = json_simd_new();
+    lua_setiuservalue(L, fs_idx, UV_SIMD);
+    return *box;
+}
+
+/* Pushes the payload at index text decoded per the field set at fs_idx,
+ * running the decoders engine allows in turn: json_simd (payloads of
+ * DECODE_SIMD_MIN_BYTES or more under ENGINE_AUTO, any under ENGINE_SIMD),
+ * then the hand-written scanner, then lua-cjson, each taking over what the
+ * one before it leaves undecided.  Returns 1 with the table pushed, or 0
+ * with an error message pushed (the text is malformed, or not a JSON
+ * object: then the message is cjson's, or "payload is not a JSON object").
+ * *used (if not NULL) names the decoder that gave the result.  Raises only
+ * on out of memory. */
+static int decode_with(lua_State *L, int fs_idx, int text, int engine, const char **used)
 {
     fs_idx = lua_absindex(L, fs_idx);
     text = lua_absindex(L, text);
@@ -363,6 +507,21 @@ int retape_decode_payload(lua_State *L, int fs_idx, int text)
     const char *s = lua_tolstring(L, text, &len);
     int base = lua_gettop(L);
     lua_getiuservalue(L, fs_idx, UV_SIDE);
+    if (engine == ENGINE_SIMD || (engine == ENGINE_AUTO && len >= DECODE_SIMD_MIN_BYTES)) {
+        json_simd *js = fieldset_simd(L, fs_idx);
+        const json_simd_op *ops;
+        if (js && json_simd_scan(js, lua_touserdata(L, fs_idx), s, len, &ops)) {
+            replay_ctx r = {L, ops, base + 1, text};
+            if (replay_node(&r, fs_idx)) {
+                lua_replace(L, base + 1);
+                lua_settop(L, base + 1);
+                if (used)
+                    *used = "simd";
+                return 1;
+            }
+            lua_settop(L, base + 1);
+        }
+    }
     build_ctx c = {L, s + len, base + 1, text};
     const char *p = decode_skip_ws(s, s + len);
     if (p < c.end && *p == '{') {
@@ -370,11 +529,15 @@ int retape_decode_payload(lua_State *L, int fs_idx, int text)
         if (p && decode_skip_ws(p, c.end) == c.end) {
             lua_replace(L, base + 1);
             lua_settop(L, base + 1);
+            if (used)
+                *used = "scanner";
             return 1;
         }
     }
     /* Outside the subset (or malformed): lua-cjson decides. */
     lua_settop(L, base);
+    if (used)
+        *used = "cjson";
     lua_getiuservalue(L, fs_idx, UV_CJSON);
     lua_pushvalue(L, text);
     lua_call(L, 1, 2); /* cjson.safe never raises on bad input */
@@ -387,6 +550,14 @@ int retape_decode_payload(lua_State *L, int fs_idx, int text)
     lua_replace(L, base + 1);
     lua_settop(L, base + 1);
     return 0;
+}
+
+/* Pushes the payload at index text decoded per the field set at fs_idx
+ * (lua_common.h): the fastest decoder for its size first, the others
+ * taking over what it leaves undecided (decode_with, ENGINE_AUTO). */
+int retape_decode_payload(lua_State *L, int fs_idx, int text)
+{
+    return decode_with(L, fs_idx, text, ENGINE_AUTO, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -658,16 +829,27 @@ static int l_compile(lua_State *L)
     return 1;
 }
 
-/* decode.decode(fs, text) -> table | nil, message (cjson's, with offset) */
+/* decode.decode(fs, text [, engine]) -> table, nil, decoder | nil, message
+ * (cjson's, with offset), "cjson".  engine: "auto" (default: by size),
+ * "simd" (simdjson first) or "scanner" (the hand-written scanner first);
+ * decoder: which one gave the result ("simd", "scanner" or "cjson"). */
 static int l_decode(lua_State *L)
 {
+    static const char *const engines[] = {"auto", "simd", "scanner", NULL};
     luaL_checkudata(L, 1, FIELDSET_MT);
     luaL_checkstring(L, 2);
-    if (retape_decode_payload(L, 1, 2))
-        return 1;
+    int engine = luaL_checkoption(L, 3, "auto", engines);
+    lua_settop(L, 2);
+    const char *used = NULL;
+    if (decode_with(L, 1, 2, engine, &used)) {
+        lua_pushnil(L);
+        lua_pushstring(L, used);
+        return 3;
+    }
     lua_pushnil(L);
     lua_insert(L, -2);
-    return 2;
+    lua_pushstring(L, used);
+    return 3;
 }
 
 /* Completes t and, recursively, every partial table reachable from it. */
@@ -797,6 +979,10 @@ int luaopen_retape_decode(lua_State *L)
     luaL_newmetatable(L, FIELDSET_MT);
     lua_pushcfunction(L, l_fieldset_tostring);
     lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, SIMD_MT);
+    lua_pushcfunction(L, l_simd_gc);
+    lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     lua_newtable(L);
     luaopen_cjson_safe(L); /* a private cjson.safe instance (its settings are its own) */
