@@ -218,13 +218,13 @@ const char *decode_number(const char *p, const char *end, double *out)
 }
 
 /* Skips (and validates) one value of any type, recursing into containers
- * up to DECODE_MAX_DEPTH. */
+ * above depth DECODE_MAX_DEPTH (decode.h). */
 const char *decode_skip_value(const char *p, const char *end, int depth)
 {
     if (depth > DECODE_MAX_DEPTH)
         return NULL;
     p = decode_skip_ws(p, end);
-    if (p >= end)
+    if (p >= end || ((*p == '{' || *p == '[') && depth >= DECODE_MAX_DEPTH))
         return NULL;
     const char *s;
     size_t len;

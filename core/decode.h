@@ -24,8 +24,11 @@
 extern "C" { /* core/json_simd.cpp walks field sets too */
 #endif
 
-/* Deepest nesting of a payload: the scanner gives up past it and the cjson
- * fallback (set to the same depth) reports the receipt as malformed, so
+/* Deepest nesting of a payload: at most this many objects and arrays inside
+ * one another, the root counted (as lua-cjson's decode_max_depth counts
+ * them): with depth 0 at the root object, a container at depth
+ * DECODE_MAX_DEPTH or more is refused.  The scanner gives up there and the
+ * cjson fallback (set to the same depth) reports the receipt as malformed, so
  * whatever the rules keep of a payload still fits the store's encoder (64
  * levels with the record around it). */
 #define DECODE_MAX_DEPTH 48

@@ -203,7 +203,7 @@ static const char *build_array(build_ctx *c, const char *p, int node_idx, int de
 static const char *build_whole(build_ctx *c, const char *p, int depth)
 {
     lua_State *L = c->L;
-    if (depth > DECODE_MAX_DEPTH || !lua_checkstack(L, 4))
+    if (depth > DECODE_MAX_DEPTH || !lua_checkstack(L, 4) || ((*p == '[' || *p == '{') && depth >= DECODE_MAX_DEPTH))
         return NULL;
     if (*p == '[')
         return build_array(c, p, 0, depth);
@@ -246,7 +246,7 @@ static const char *build_whole(build_ctx *c, const char *p, int depth)
 static const char *build_node(build_ctx *c, const char *p, int node_idx, int depth)
 {
     lua_State *L = c->L;
-    if (depth > DECODE_MAX_DEPTH || !lua_checkstack(L, 8))
+    if (depth > DECODE_MAX_DEPTH || !lua_checkstack(L, 8) || ((*p == '[' || *p == '{') && depth >= DECODE_MAX_DEPTH))
         return NULL;
     const dnode *node = lua_touserdata(L, node_idx);
     if (*p == '[') {

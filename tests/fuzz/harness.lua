@@ -1,12 +1,14 @@
 -- harness.lua — what the fuzz targets and the corpus replay feed inputs to:
 -- the JSON-lines reader (ingest.lines + import validation), the SQL-dump
 -- reader (ingest.statements + staging + validation) and the payload decoder
--- (the source cursor's decoding of payload_json, then the state encoder).
+-- (the source cursor's decoding of payload_json, then the state encoder),
+-- and the simdjson front end of that decoder against its hand-written
+-- scanner (H.simd: the same tables, or the same error).
 -- Each function takes the input bytes and checks the invariants every input
 -- must keep; it raises (a finding) only when one is broken.
 --
 --   local H = dofile("tests/fuzz/harness.lua")(workdir)
---   H.jsonl(bytes); H.sql(bytes); H.payload(bytes)
+--   H.jsonl(bytes); H.sql(bytes); H.payload(bytes); H.simd(bytes)
 local retape = require "retape"
 
 return function(workdir)
@@ -89,6 +91,79 @@ return function(workdir)
     end
     n = n + 1
     return r
+  end
+
+  -- Raises unless a and b are the same value built the same way: equal
+  -- types, numbers equal bit for bit (integer or float, -0, NaN), tables
+  -- with the same metatable (partial or not) and the same keys in the same
+  -- `next` order (read raw: nothing is decoded lazily here).
+  local function same_raw(a, b, path)
+    if type(a) ~= type(b) then error(path .. ": " .. type(a) .. " vs " .. type(b), 0) end
+    if type(a) == "number" then
+      if math.type(a) ~= math.type(b) or string.pack("<n", a) ~= string.pack("<n", b) then
+        error(("%s: %.17g vs %.17g"):format(path, a, b), 0)
+      end
+    elseif type(a) == "table" then
+      if getmetatable(a) ~= getmetatable(b) then error(path .. ": partial in one decode only", 0) end
+      local ka, kb
+      repeat
+        ka, kb = next(a, ka), next(b, kb)
+        if ka ~= kb then error(path .. ": keys differ or come in another order: " .. tostring(ka) .. " vs " .. tostring(kb), 0) end
+        if ka ~= nil then same_raw(rawget(a, ka), rawget(b, kb), path .. "." .. tostring(ka)) end
+      until ka == nil
+    elseif a ~= b then
+      error(path .. ": " .. tostring(a) .. " vs " .. tostring(b), 0)
+    end
+  end
+
+  -- The field sets H.simd decodes with: both shipped rulesets' (what a
+  -- replay decodes), nested paths and "*" at several levels, none.
+  local sets
+  local function field_sets()
+    if not sets then
+      local decode, rules, STATE = retape.decode, retape.rules, retape.store.STATE_FIELDS
+      sets = {
+        decode.compile(rules.load("worker-2026-02-02").fields, STATE),
+        decode.compile(rules.load("default").fields, STATE),
+        decode.compile { "price", "flags.sq30_on", "tf_tech.4H.ema", "tp_levels.*.price", "rsi", "*x", "a.b.c", "a.*.d" },
+        decode.compile { "*" },
+        decode.compile { "*.*.x" },
+        decode.compile {},
+      }
+    end
+    return sets
+  end
+
+  -- The bytes as a payload, decoded by simdjson first and by the
+  -- hand-written scanner first, with each field set: both give the same
+  -- tables (raw, then completed) or the same error; simdjson decides only
+  -- what the scanner decides (it hands everything else on).  Returns the
+  -- decoder that gave the simdjson-first result with the first field set.
+  local decode, json = retape.decode, retape.json
+  function H.simd(bytes)
+    local first
+    for i, fs in ipairs(field_sets()) do
+      local a, ea, ua = decode.decode(fs, bytes, "simd")
+      local b, eb, ub = decode.decode(fs, bytes, "scanner")
+      first = first or ua
+      if (a == nil) ~= (b == nil) or ea ~= eb then
+        error(("field set %d: simd %s vs scanner %s"):format(i, tostring(ea or ua), tostring(eb or ub)), 0)
+      end
+      if ua ~= ub and not (ua == "simd" and ub == "scanner") then
+        error(("field set %d: decided by %s with simdjson first, by %s with the scanner first"):format(i, ua, ub), 0)
+      end
+      if a then
+        same_raw(a, b, "set " .. i)
+        decode.materialize(a)
+        decode.materialize(b)
+        same_raw(a, b, "set " .. i .. " completed")
+        local oka, ja = pcall(json.encode, a)
+        local okb, jb = pcall(json.encode, b)
+        if oka ~= okb or ja ~= jb then error(("field set %d: re-encoded bytes differ"):format(i), 0) end
+      end
+    end
+    n = n + 1
+    return first
   end
 
   return H
