@@ -7,12 +7,13 @@
 #   make bench      synthetic-corpus throughput and memory figures
 #   make deps       install the Debian packages the build needs (root or sudo)
 #   make fuzz       libFuzzer targets (clang, ASan) for the JSON-lines reader, the
-#                   SQL-dump reader and the payload decoder, FUZZ_SECONDS each
+#                   SQL-dump reader, the payload decoder and its simdjson front
+#                   end against the hand-written scanner, FUZZ_SECONDS each
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Knobs: CC, CFLAGS_EXTRA, LDFLAGS_EXTRA, SANITIZE=1, V=1 (show commands),
-# DATA (the bundled data: data/), PKG_CONFIG; for make fuzz: FUZZ_CC (clang),
-# FUZZ_SECONDS (60 per target).
+# DATA (the bundled data: data/), PKG_CONFIG, CXX (g++, the one C++ file);
+# for make fuzz: FUZZ_CC (clang), FUZZ_CXX (clang++), FUZZ_SECONDS (60 per target).
 
 CC         ?= cc
 CXX        ?= g++
@@ -179,9 +180,10 @@ $(BUILD)/examples/embed: examples/embed.c $(LIB)
 
 FUZZ_DEBS    := clang libclang-rt-dev
 FUZZ_CC      ?= clang
+FUZZ_CXX     ?= clang++
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build/fuzz
-FUZZ_KINDS   := jsonl sql payload
+FUZZ_KINDS   := jsonl sql payload simd
 FUZZ_FLAGS   := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g
 
 # Installs clang and its libFuzzer/sanitizer runtime (libclang-rt-dev).
@@ -192,16 +194,20 @@ fuzz-deps:
 	else echo "fuzz-deps: install $(FUZZ_DEBS): sudo apt-get install -y $(FUZZ_DEBS)"; exit 1; fi
 
 # The whole engine is rebuilt with clang and the fuzzer instrumentation.
-$(FUZZ_BUILD)/libretape.a: $(CORE_SRCS) $(BUILD)/embedded_lua.c $(CONFIG) | fuzz-deps
+$(FUZZ_BUILD)/libretape.a: $(CORE_SRCS) $(CORE_CXX_SRCS) $(BUILD)/embedded_lua.c $(CONFIG) | fuzz-deps
 	@mkdir -p $(FUZZ_BUILD)/core
 	$(Q)for f in $(CORE_SRCS) $(BUILD)/embedded_lua.c; do \
 	  $(FUZZ_CC) -std=c11 $(FUZZ_FLAGS) -Icore -I$(BUILD) $(DEP_CFLAGS) -c $$f -o $(FUZZ_BUILD)/core/$$(basename $$f .c).o || exit 1; \
 	done
+	$(Q)for f in $(CORE_CXX_SRCS); do \
+	  $(FUZZ_CXX) -std=c++17 $(FUZZ_FLAGS) -Icore $(DEP_CFLAGS) -c $$f -o $(FUZZ_BUILD)/core/$$(basename $$f .cpp).o || exit 1; \
+	done
 	$(Q)rm -f $@ && ar rcs $@ $(FUZZ_BUILD)/core/*.o
 
+# Linked by clang++: the C++ parts of the sanitizer runtimes come with it.
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_target.c $(FUZZ_BUILD)/libretape.a
-	$(Q)$(FUZZ_CC) -std=c11 $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_KIND='"$*"' -Icore $(DEP_CFLAGS) $< \
-	  $(FUZZ_BUILD)/libretape.a $(DEP_LIBS) $(CXX_LIBS) -lm -o $@
+	$(Q)$(FUZZ_CC) -std=c11 $(FUZZ_FLAGS) -DFUZZ_KIND='"$*"' -Icore $(DEP_CFLAGS) -c $< -o $@.o
+	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer $@.o $(FUZZ_BUILD)/libretape.a $(DEP_LIBS) -lm -o $@
 
 # Runs each target FUZZ_SECONDS on a copy of its corpus (new inputs are kept
 # under build/fuzz/corpus-KIND; crashes in build/fuzz/crash-*).

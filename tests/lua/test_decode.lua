@@ -3,7 +3,9 @@
 -- selective decode (declared fields at once, the rest lazily) equals a full
 -- lua-cjson decode field by field (types, integer/float, signed zeros) and
 -- as re-encoded bytes; malformed payloads keep cjson's error (receipt id,
--- byte offset); rule writes win over lazily decoded values.
+-- byte offset); rule writes win over lazily decoded values.  The simdjson
+-- front end (core/json_simd.cpp) builds the same tables as the hand-written
+-- scanner on all of these (tests/fuzz/harness.lua's H.simd compares them).
 local t = require "tap"
 local retape = require "retape"
 local P = require "parity"
@@ -340,6 +342,131 @@ do
   t.ok(ok, "a materialized copy equals a full decode", why)
   local q = decode.copy(FS, assert(cjson.decode('{"a":{"b":1}}')), { "a" })
   t.eq(q.a.b, 1, "a payload cjson decoded (no pending text) copies as a plain table")
+end
+
+---------------------------------------------------------------------------
+-- simdjson against the hand-written scanner: the same tables (same keys in
+-- the same order, numbers bit for bit, the same partial tables), the same
+-- errors, on every bundled receipt, the full-shape payloads, edge cases and
+-- mutated payloads; simdjson decides every well-formed payload of the
+-- bundled data itself.
+
+local H = dofile("tests/fuzz/harness.lua")(t.tempdir())
+local function compare(text)
+  local ok, used = pcall(H.simd, text)
+  return ok, used
+end
+do
+  local src = assert(retape.source.open(db))
+  local rows, bad, first_bad, by_simd = 0, 0, nil, 0
+  for _, b in ipairs(src:buckets {}) do
+    local cur <close> = assert(src:cursor(b.bucket, {}))
+    while true do
+      local got = cur:fetch(256, false)
+      if #got == 0 then break end
+      for i = 1, #got do
+        rows = rows + 1
+        local ok, used = compare(got[i].payload_json)
+        if not ok then bad = bad + 1; first_bad = first_bad or (got[i].receipt_id .. ": " .. tostring(used)) end
+        if used == "simd" then by_simd = by_simd + 1 end
+      end
+    end
+  end
+  src:close()
+  t.eq(bad, 0, ("simdjson builds the scanner's tables on every bundled receipt (%d, 6 field sets)"):format(rows))
+  if first_bad then print("# first difference: " .. first_bad) end
+  t.eq(by_simd, rows, "simdjson decides every bundled receipt itself")
+end
+for i, text in ipairs(payloads) do
+  local ok, used = compare(text)
+  t.ok(ok and used == "simd", ("full-shape payload %d: simdjson decides it, with the scanner's tables"):format(i), used)
+end
+
+-- edge cases: which decoder decides (simdjson hands on what the scanner
+-- decides differently), and the same result either way
+local deep = function(n, inner) return '{"a":' .. ("["):rep(n - 1) .. inner .. ("]"):rep(n - 1) .. "}" end
+local edges = {
+  { '{"price": -0, "htf_score": -0.0, "x": [-0, -1e-400, 1e-400, 5e-324]}', "simd", "negative zeros and underflow" },
+  { '{"price": 9007199254740993, "x": [-9223372036854775808, 18446744073709551615]}', "simd", "integers past 2^53" },
+  { '{"x": 123456789012345678901234567890}', "scanner", "an integer past 2^64 (simdjson's validator refuses it)" },
+  { '{"price": 1e400}', "scanner", "a number past the double range (strtod: inf)" },
+  { '{"price": 1.' .. ("3"):rep(600) .. "}", "cjson", "a 600-digit number" },
+  { [[{"pri\u0063e": 1}]], "cjson", "an escaped key in a declared object" },
+  { [[{"state": "a\"b\\c\/d\n\u00e9\u20ac", "x": {"k\u0041": 1}}]], "simd", "escapes in strings and undeclared keys" },
+  { [[{"state": "\ud83d\ude00"}]], "cjson", "a surrogate pair" },
+  { '{"state": "caf\233"}', "scanner", "invalid UTF-8 (simdjson refuses it, the scanner keeps the bytes)" },
+  { "\239\187\191{}", "cjson", "a byte order mark" },
+  { '{"price": 1, "price": 2}', "simd", "a duplicate key (the last wins)" },
+  { deep(47, "1"), "simd", "47 nested containers" },
+  { deep(48, "1"), "scanner", "48 nested containers around a scalar" },
+  { deep(48, ""), "simd", "48 nested containers" },
+  { deep(49, ""), "cjson", "49 nested containers (malformed)" },
+  { '{"price": 1} x', "cjson", "trailing garbage" },
+  { '{"price": 1,}', "cjson", "a trailing comma" },
+  { '{"flags": {"x": tru}}', "cjson", "a bad literal in an undeclared field" },
+  { '{"zzz": [1 2], "price": 1}', "cjson", "a missing comma in an undeclared field" },
+  { '{"zzz": 01, "price": 1}', "cjson", "a leading zero in an undeclared field" },
+}
+for _, e in ipairs(edges) do
+  local text = e[1]
+  local ok, used = compare(text)
+  t.ok(ok and used == e[2], ("%s: decided by %s, the same result"):format(e[3], e[2]), tostring(used))
+end
+
+-- mutated payloads and random numbers
+do
+  local bases = { payloads[1], payloads[2], payloads[3] }
+  local src = assert(retape.source.open(db))
+  local list = src:buckets {}
+  for _ = 1, 6 do
+    local cur <close> = assert(src:cursor(list[math.random(#list)].bucket, {}))
+    for _, r in ipairs(cur:fetch(3, false)) do bases[#bases + 1] = r.payload_json end
+  end
+  src:close()
+  local bad, first_bad, by = 0, nil, { simd = 0, scanner = 0, cjson = 0 }
+  for i = 1, 2000 do
+    local text = mutate(bases[(i % #bases) + 1])
+    local ok, used = compare(text)
+    if ok then by[used] = by[used] + 1 else bad = bad + 1; first_bad = first_bad or (used .. "\n" .. text:sub(1, 300)) end
+  end
+  t.eq(bad, 0, ("fuzz: simdjson equals the scanner on 2000 mutated payloads x 6 field sets (simd %d, scanner %d, cjson %d)")
+    :format(by.simd, by.scanner, by.cjson))
+  t.ok(by.simd > 200 and by.cjson > 200, "fuzz: a mix of payloads simdjson decides and malformed ones")
+  if first_bad then print("# " .. first_bad:gsub("\n", "\n# ")) end
+  local nbad, nfirst, nsimd, nall = 0, nil, 0, 0
+  local forms = { "%.17g", "%.15g", "%.16g", "%.2f", "%.0f", "%.6e", "%.20g", "%d" }
+  for _ = 1, 5000 do
+    local form = forms[math.random(#forms)]
+    local v = form == "%d" and math.random(-2 ^ 53, 2 ^ 53) or (math.random() - 0.5) * 10 ^ math.random(-320, 310)
+    local s = string.format(form, v)
+    if not s:find("[in][na][fn]") then
+      local ok, used = compare(('{"price": %s, "x": [%s], "ltf_score": %s}'):format(s, s, s))
+      if not ok then nbad = nbad + 1; nfirst = nfirst or (s .. ": " .. tostring(used)) end
+      nall, nsimd = nall + 1, nsimd + (used == "simd" and 1 or 0)
+    end
+  end
+  t.eq(nbad, 0, "5000 random numbers: simdjson gives the scanner's doubles, bit for bit" .. (nfirst and (": " .. nfirst) or ""))
+  t.ok(nsimd > nall * 0.9, ("simdjson decides %d of them itself (the rest: integers past 2^64)"):format(nsimd))
+end
+
+-- a malformed full-size payload through the cursor (simdjson first, by
+-- size): the row error names the receipt and cjson's byte offset
+do
+  local dir = t.tempdir()
+  local bad_db = dir .. "/bad-full.db"
+  local cut = payloads[1]:find('"sector"', 1, true)
+  local text = payloads[1]:sub(1, cut - 1) .. payloads[1]:sub(cut + 1)
+  local w = assert(retape.ingest.writer(bad_db))
+  w:insert { receipt_id = "BAD:1770042600001:0", ticker = "BAD", ts = 1770042600001, bucket_5m = 1770042600000,
+             received_ts = 0, payload_hash = "0", payload_json = text }
+  w:close()
+  local _, want = cjson.decode(text)
+  local src = assert(retape.source.open(bad_db))
+  local cur <close> = assert(src:cursor(1770042600000, {}))
+  local row = cur:fetch(10, FS_RULES)[1]
+  t.eq(row.error, "receipt BAD:1770042600001:0: malformed payload_json: " .. want,
+    "a malformed full-size payload: the receipt and cjson's byte offset, as before")
+  src:close()
 end
 
 t.fails(function() return decode.compile { "a..b" } end, "empty segment", "compile refuses an empty path segment")
