@@ -19,9 +19,13 @@
  * A declared key that the payload lacks reads as nil without any decoding;
  * an object whose every key is declared comes out as a plain table.
  *
- * Anything outside the scanner's strict JSON subset (decode.h) falls back to
- * a full lua-cjson decode of the whole text, so results and error messages
- * (with cjson's byte offset) are exactly those of a full decode.
+ * Two parsers: payloads of DECODE_SIMD_MIN_BYTES or more are scanned first
+ * by simdjson (json_simd.h), whose operations are replayed here into the
+ * very tables the hand-written scanner (decode.h) builds; what simdjson
+ * leaves undecided, and smaller payloads, go to the scanner.  Anything
+ * outside the scanner's strict JSON subset falls back to a full lua-cjson
+ * decode of the whole text, so results and error messages (with cjson's
+ * byte offset) are exactly those of a full decode.
  *
  * Memory: every structure here is GC-owned (userdata, tables); nothing is
  * malloc'd, so a raise (out of memory) leaks nothing.
@@ -39,9 +43,11 @@
 #define SIMD_MT "retape.decode.simd"
 
 /* Payloads shorter than this go straight to the hand-written scanner: on
- * small bodies (the real receipts, ~235 bytes) its single pass beats
- * simdjson's two (see `make bench`, "floor +fields" on both corpora). */
-#define DECODE_SIMD_MIN_BYTES 1024
+ * small bodies (the real receipts, ~235 bytes; up to ~3 KB) its single pass
+ * beats simdjson's two passes by 7-30 %; from the full-size bodies up
+ * (~5-7.6 KB) they are level, the Lua tables costing most of the time
+ * (tools/bench_decode.lua, `make bench` "floor +fields"). */
+#define DECODE_SIMD_MIN_BYTES 4096
 
 /* Which decoder decode_with runs first (decode.decode's third argument). */
 enum { ENGINE_AUTO, ENGINE_SIMD, ENGINE_SCANNER };
