@@ -15,6 +15,9 @@
 #   python             a bare Python sqlite3 + json.loads loop, same rows
 #   walk cjson/fields  retape streaming every receipt through retape.source
 #                      (full cjson decode / declared fields), no rules
+#   decoders A/B       the declared fields of 20000 payloads decoded in one
+#                      process by the hand-written scanner and by simdjson,
+#                      alternately (tools/bench_decode.lua)
 #   replay             the full replay with durable RocksDB state: parity
 #                      ruleset on the real days, default ruleset on the corpus
 #   served             the 1-day replay through `retape serve` and the Node
@@ -112,6 +115,8 @@ floors() { # floors KEY DB
   measure "walkc_$k" "walk cjson" "$RETAPE" run tools/bench_walk.lua "$db" 256 full
   if [ "$HAS_DECODE" = 1 ]; then measure "walkf_$k" "walk fields" "$RETAPE" run tools/bench_walk.lua "$db" 256 fields
   else echo "walk fields            n/a (no retape.decode in this build)"; fi
+  printf '%-22s %s\n' "decoders A/B" "$("$RETAPE" run tools/bench_decode.lua "$db" "$((RUNS < 3 ? 3 : RUNS))" 2>/dev/null ||
+    echo "n/a (no simdjson decoder in this build)")"
 }
 db_facts() { # sets DB_ROWS, DB_BYTES of a corpus (for MB/s of the replay rows)
   local out; out=$("$FLOOR" scan "$1")
