@@ -27,8 +27,8 @@
  *   - strings are unescaped by simdjson as decode.c unescapes them; the
  *     escapes decode.c leaves to lua-cjson (UTF-16 surrogates) and escaped
  *     keys of declared objects are refused;
- *   - simdjson is stricter elsewhere (it validates UTF-8): stricter only
- *     costs the slower path, never a different result.
+ *   - the tables' shape comes from the same field-set walk: the same keys
+ *     in document order, the same partial objects with the same texts.
  */
 #include "json_simd.h"
 

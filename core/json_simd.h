@@ -2,12 +2,12 @@
  * json_simd.h — the simdjson front end of the selective payload decoder
  * (core/json_simd.cpp, the project's one C++ file; C-callable).
  *
- * json_simd_scan walks one payload with simdjson's On-Demand API (Debian's
- * libsimdjson, SIMD stage 1 chosen at run time) and describes the fields a
- * compiled field set (decode.h's decode_node) declares as a flat list of
- * build operations; lua_decode.c turns that list into the same Lua tables
- * the hand-written scanner (decode.c) builds.  It visits and validates every
- * value, declared or not, so it accepts a payload only when the scanner
+ * json_simd_scan checks one payload whole with simdjson's DOM parser, then
+ * walks it with simdjson's On-Demand API (Debian's libsimdjson, its SIMD
+ * kernel chosen at run time) and describes the fields a compiled field set
+ * (decode.h's decode_node) declares as a flat list of build operations;
+ * lua_decode.c turns that list into the same Lua tables the hand-written
+ * scanner (decode.c) builds.  It accepts a payload only when the scanner
  * would accept it with the same values; everything else (malformed JSON,
  * escaped keys in declared objects, UTF-16 surrogate escapes, nesting past
  * DECODE_MAX_DEPTH, numbers outside the double range, invalid UTF-8) is

@@ -122,8 +122,10 @@ static inline int push_table_sized_like(lua_State *L, int idx)
 }
 
 /* The field sets of retape.decode, and the selective decode of one payload
- * (lua_decode.c): pushes the table and returns 1, or pushes a message and
- * returns 0 (malformed: cjson's message with its byte offset). */
+ * (lua_decode.c: simdjson for full-size bodies, the hand-written scanner for
+ * small ones, lua-cjson for what neither decides): pushes the table and
+ * returns 1, or pushes a message and returns 0 (malformed: cjson's message
+ * with its byte offset).  Raises only on out of memory. */
 #define RETAPE_FIELDSET_MT "retape.decode.fieldset"
 int retape_decode_payload(lua_State *L, int fs_idx, int text);
 int luaopen_retape_sandboxcore(lua_State *L);
