@@ -44,9 +44,9 @@
 
 /* Payloads shorter than this go straight to the hand-written scanner: on
  * small bodies (the real receipts, ~235 bytes; up to ~3 KB) its single pass
- * beats simdjson's two passes by 7-30 %; from the full-size bodies up
- * (~5-7.6 KB) they are level, the Lua tables costing most of the time
- * (tools/bench_decode.lua, `make bench` "floor +fields"). */
+ * beats simdjson's two by 7-30 %; on the full-size bodies (~5-7.6 KB)
+ * simdjson is level to 1.1x faster, the Lua tables costing most of the
+ * time either way (tools/bench_decode.lua, `make bench` "floor +fields"). */
 #define DECODE_SIMD_MIN_BYTES 4096
 
 /* Which decoder decode_with runs first (decode.decode's third argument). */
