@@ -351,6 +351,35 @@ static const char *build_node(build_ctx *c, const char *p, int node_idx, int dep
     return p;
 }
 
+/* Checks that the payload text holds no number that is not finite (NaN,
+ * Infinity, hex, 1e400 overflowing a double).  Returns 1, or 0 with a
+ * message naming the field, the token and its byte offset pushed.  Raises
+ * only on out of memory. */
+int retape_payload_numbers_ok(lua_State *L, const char *s, size_t len)
+{
+    const char *key;
+    size_t key_len;
+    const char *bad = decode_find_bad_number(s, s + len, &key, &key_len);
+    if (!bad)
+        return 1;
+    size_t n = 0;
+    while (bad + n < s + len && n < 40 && !strchr(",}] \t\r\n", bad[n]))
+        n++;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    if (key) {
+        luaL_addstring(&b, "field '");
+        luaL_addlstring(&b, key, key_len < 80 ? key_len : 80);
+        luaL_addstring(&b, "' ");
+    }
+    luaL_addstring(&b, "holds a number that is not finite or not JSON (");
+    luaL_addlstring(&b, bad, n);
+    lua_pushfstring(L, ") at byte %d", (int)(bad - s) + 1);
+    luaL_addvalue(&b);
+    luaL_pushresult(&b);
+    return 0;
+}
+
 /* Pushes the payload at index text decoded per the field set at fs_idx:
  * returns 1 with the table pushed, or 0 with an error message pushed (the
  * text is malformed, or not a JSON object: then the message is cjson's, or
@@ -373,8 +402,14 @@ int retape_decode_payload(lua_State *L, int fs_idx, int text)
             return 1;
         }
     }
-    /* Outside the subset (or malformed): lua-cjson decides. */
+    /* Outside the subset (or malformed): lua-cjson decides, after the
+     * numbers it would read as NaN or infinities (or 1e400) are refused. */
     lua_settop(L, base);
+    if (!retape_payload_numbers_ok(L, s, len)) {
+        lua_replace(L, base + 1);
+        lua_settop(L, base + 1);
+        return 0;
+    }
     lua_getiuservalue(L, fs_idx, UV_CJSON);
     lua_pushvalue(L, text);
     lua_call(L, 1, 2); /* cjson.safe never raises on bad input */
@@ -799,12 +834,7 @@ int luaopen_retape_decode(lua_State *L)
     lua_setfield(L, -2, "__tostring");
     lua_pop(L, 1);
     lua_newtable(L);
-    luaopen_cjson_safe(L); /* a private cjson.safe instance (its settings are its own) */
-    lua_getfield(L, -1, "decode_max_depth");
-    lua_pushinteger(L, DECODE_MAX_DEPTH);
-    lua_call(L, 1, 0);
-    lua_getfield(L, -1, "decode");
-    lua_remove(L, -2);
+    retape_lua_push_payload_decoder(L); /* a private cjson.safe instance (its settings are its own) */
     lua_pushcclosure(L, l_compile, 1);
     lua_setfield(L, -2, "compile");
     static const luaL_Reg fns[] = {

@@ -192,6 +192,14 @@ static int l_cursor(lua_State *L)
 static void decode_payload(lua_State *L, int decoder, const char *receipt_id)
 {
     int row = lua_gettop(L) - 1;
+    size_t len;
+    const char *text = lua_tolstring(L, -1, &len);
+    if (!retape_payload_numbers_ok(L, text, len)) {
+        lua_pushfstring(L, "receipt %s: malformed payload_json: %s", receipt_id, lua_tostring(L, -1));
+        lua_setfield(L, row, "error");
+        lua_pop(L, 2);
+        return;
+    }
     lua_pushvalue(L, decoder);
     lua_pushvalue(L, -2);
     lua_call(L, 1, 2); /* cjson.safe never raises on bad input */
@@ -291,7 +299,7 @@ static int l_fetch(lua_State *L)
 }
 
 /* Pushes the decode function of a private cjson.safe instance configured
- * for payloads (nesting capped at DECODE_MAX_DEPTH).  Raises only on a
+ * for payloads (nesting capped at DECODE_MAX_DEPTH, no NaN/Infinity/hex).  Raises only on a
  * memory error. */
 void retape_lua_push_payload_decoder(lua_State *L)
 {
@@ -301,6 +309,11 @@ void retape_lua_push_payload_decoder(lua_State *L)
      * encoder (64 levels, with the record around it). */
     lua_getfield(L, -1, "decode_max_depth");
     lua_pushinteger(L, DECODE_MAX_DEPTH);
+    lua_call(L, 1, 0);
+    /* NaN, Infinity and hex are not JSON: refused with cjson's offset
+     * (retape_payload_numbers_ok names the field first). */
+    lua_getfield(L, -1, "decode_invalid_numbers");
+    lua_pushboolean(L, 0);
     lua_call(L, 1, 0);
     lua_getfield(L, -1, "decode");
     lua_remove(L, -2);

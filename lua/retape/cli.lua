@@ -126,19 +126,26 @@ command("import", {
   usage = "retape import --db FILE [--format auto|jsonl|sql] INPUT...",
   details = "Creates ingest_receipts with the original DDL and indexes if absent; inserts with\n"
          .. "INSERT OR IGNORE (duplicate receipt ids are counted, not inserted). Bad lines are\n"
-         .. "reported with their line number and skipped.",
+         .. "reported with their line number and skipped; so are lines longer than --max-line-bytes.\n"
+         .. "A .gz is checked whole first: a damaged member is reported before anything else and\n"
+         .. "nothing of it is imported (exit 1); bytes after the last member are reported (exit 1).\n"
+         .. "Each statement of a dump stands alone: one cut short is rejected, the next one kept.",
   options = {
     { name = "db", arg = "FILE", help = "SQLite file to create or extend" },
     { name = "format", arg = "FMT", help = "input format: auto (by extension), jsonl, sql", default = "auto" },
+    { name = "max-line-bytes", arg = "N", type = "integer", default = 16777216,
+      help = "longest line (or dump statement) read; longer ones are skipped and reported" },
     { name = "quiet", type = "flag", help = "print only the totals" },
   },
   run = function(o, pos)
     if not o.db then args.usage_error("missing --db FILE") end
     if #pos == 0 then args.usage_error("missing INPUT file(s)") end
+    if o.max_line_bytes < 1 then args.usage_error("--max-line-bytes must be positive") end
     local shown, limit = 0, 50
     local total, per_file = require("retape.import").run(o.db, pos, {
-      format = o.format,
-      report = function(msg)
+      format = o.format, max_line = o.max_line_bytes,
+      report = function(msg, kind)
+        if kind == "input" then return err("retape import: %s", msg) end -- an input's own problem: always shown
         shown = shown + 1
         if shown <= limit then err("retape import: %s", msg)
         elseif shown == limit + 1 then err("retape import: (further rejections not shown)") end

@@ -55,7 +55,7 @@ int main(void)
     for (int i = 0; i < 20000; i++)
         gzputc(gz, 'x'); /* a long last line without newline */
     gzclose(gz);
-    retape_lines *lr = retape_lines_open(path, &err);
+    retape_lines *lr = retape_lines_open(path, 0, 0, &err);
     const char *line;
     size_t len;
     long lineno;
@@ -67,7 +67,7 @@ int main(void)
     CHECK(retape_lines_next(lr, &line, &len, &lineno, &err) == 0, "end of file");
     retape_lines_close(lr);
     err = NULL;
-    CHECK(retape_lines_open("/nonexistent/file", &err) == NULL, "missing file refused");
+    CHECK(retape_lines_open("/nonexistent/file", 0, 0, &err) == NULL, "missing file refused");
     CHECK_CONTAINS(err, "/nonexistent/file: cannot open", "message names the file");
     retape_free(err);
 
@@ -77,7 +77,7 @@ int main(void)
           "'{\"a\":\";\"}');\n\nINSERT INTO ingest_receipts (receipt_id, ticker, ts, bucket_5m, received_ts, payload_hash)"
           " VALUES ('B:2:y','B',2,0,2,'y'),('C:3:z','C',3,0,3,'z');\nINSERT INTO trades VALUES(1);\nDELETE FROM x", f);
     fclose(f);
-    lr = retape_lines_open(path, &err);
+    lr = retape_lines_open(path, 0, 0, &err);
     const char *sql;
     long first;
     size_t sql_len;
@@ -119,7 +119,7 @@ int main(void)
         {"{\"a\":\"\x1e\"}", 7}, {"{\"a\":1,}", 8}, {"{\"a\":1} x", 9}, {"", 1}, {"\"\\q\"", 3},
     };
     for (size_t k = 0; k < sizeof strict / sizeof strict[0]; k++)
-        CHECK(retape_json_invalid_at(strict[k].text, strlen(strict[k].text)) == strict[k].bad_at,
+        CHECK(retape_json_invalid_at(strict[k].text, strlen(strict[k].text), NULL) == strict[k].bad_at,
               "strict JSON check of %s: %zu", strict[k].text, strict[k].bad_at);
     return done_testing();
 }
