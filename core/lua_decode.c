@@ -405,11 +405,8 @@ int retape_decode_payload(lua_State *L, int fs_idx, int text)
     /* Outside the subset (or malformed): lua-cjson decides, after the
      * numbers it would read as NaN or infinities (or 1e400) are refused. */
     lua_settop(L, base);
-    if (!retape_payload_numbers_ok(L, s, len)) {
-        lua_replace(L, base + 1);
-        lua_settop(L, base + 1);
-        return 0;
-    }
+    if (!retape_payload_numbers_ok(L, s, len))
+        return 0; /* the message, at base + 1 */
     lua_getiuservalue(L, fs_idx, UV_CJSON);
     lua_pushvalue(L, text);
     lua_call(L, 1, 2); /* cjson.safe never raises on bad input */

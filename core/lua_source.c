@@ -16,6 +16,7 @@
 #include <lua-cjson.h>
 
 #include "decode.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,6 +168,29 @@ static int l_buckets(lua_State *L)
     return 1;
 }
 
+/* src:bad_rows(scope) -> count, first receipt id | nil, message: rows
+ * that no listing shows (see retape_source_bad_rows) */
+static int l_bad_rows(lua_State *L)
+{
+    retape_source *src = to_source(L, 1);
+    retape_scope scope;
+    check_scope(L, 2, &scope);
+    int64_t n = 0;
+    char *first = NULL, *err = NULL;
+    if (retape_source_bad_rows(src, &scope, &n, &first, &err) != 0)
+        return push_failure(L, err);
+    char id[256] = "";
+    if (first)
+        snprintf(id, sizeof id, "%s", first); /* freed before anything can raise */
+    retape_free(first);
+    lua_pushinteger(L, (lua_Integer)n);
+    if (first)
+        lua_pushstring(L, id);
+    else
+        lua_pushnil(L);
+    return 2;
+}
+
 /* src:cursor(bucket, scope) -> cursor | nil, message */
 static int l_cursor(lua_State *L)
 {
@@ -249,7 +273,18 @@ void retape_lua_push_row(lua_State *L, const retape_receipt *r, int fs, int deco
         lua_pushstring(L, r->script_version);
         lua_setfield(L, -2, "script_version");
     }
-    if (r->payload) {
+    if (r->ts == INT64_MIN) { /* a bad row (not written by import): reported, never decoded */
+        lua_pushfstring(L, "receipt %s: field 'ts' is not an integer (ms)", r->receipt_id);
+        lua_setfield(L, -2, "error");
+    } else if (r->ts < RETAPE_TS_MIN || r->ts >= RETAPE_TS_MAX) {
+        lua_pushfstring(L, "receipt %s: field 'ts' (%I) is outside the plausible range 2000-01-01..2100-01-01",
+                        r->receipt_id, (lua_Integer)r->ts);
+        lua_setfield(L, -2, "error");
+    } else if (r->bucket_5m != r->ts - r->ts % 300000) {
+        lua_pushfstring(L, "receipt %s: field 'bucket_5m' (%I) does not match ts %I", r->receipt_id,
+                        (lua_Integer)r->bucket_5m, (lua_Integer)r->ts);
+        lua_setfield(L, -2, "error");
+    } else if (r->payload) {
         lua_pushlstring(L, r->payload, r->payload_len);
         lua_pushvalue(L, -1);
         lua_setfield(L, -3, "payload_json");
@@ -337,7 +372,7 @@ static int l_tostring_source(lua_State *L)
 int luaopen_retape_source(lua_State *L)
 {
     static const luaL_Reg source_methods[] = {
-        {"buckets", l_buckets}, {"cursor", l_cursor}, {"snapshot", l_snapshot}, {"close", l_source_close}, {NULL, NULL},
+        {"buckets", l_buckets}, {"bad_rows", l_bad_rows}, {"cursor", l_cursor}, {"snapshot", l_snapshot}, {"close", l_source_close}, {NULL, NULL},
     };
     new_class(L, SOURCE_MT, source_methods, l_source_close);
     luaL_getmetatable(L, SOURCE_MT);

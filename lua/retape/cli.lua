@@ -179,8 +179,15 @@ command("days", {
     local rtime = require "retape.time"
     local src, oerr = require("retape.source").open(o.db)
     if not src then return fail("days", oerr) end
-    local buckets = assert(src:buckets { script_version = not o.all_versions and o.script_version or nil })
+    local sv = not o.all_versions and o.script_version or nil
+    local buckets = assert(src:buckets { script_version = sv })
+    -- rows no listing shows (ts out of range, not an integer, not in its bucket): named, never a traceback
+    local n_bad, first_bad = assert(src:bad_rows { script_version = sv })
     src:close()
+    if n_bad > 0 then
+      err("retape days: %d bad row%s skipped: ts or bucket_5m not an integer, outside 2000..2100, or not matching (first: %s)",
+        n_bad, n_bad == 1 and "" or "s", tostring(first_bad))
+    end
     local days, order_ = {}, {}
     for _, b in ipairs(buckets) do
       local day = rtime.ny_date(b.bucket)

@@ -37,8 +37,8 @@ function M.normalize_ticker(t)
   return (t:upper():gsub("%.", "-"))
 end
 
--- Plausible receipt times: 2000-01-01 .. 2100-01-01 UTC (ms).
-M.TS_MIN, M.TS_MAX = 946684800000, 4102444800000
+-- Plausible receipt times: 2000-01-01 .. 2100-01-01 UTC (ms), from the core.
+M.TS_MIN, M.TS_MAX = rtime.TS_MIN, rtime.TS_MAX
 
 -- nil if the text field is clean, else why not (NUL or control characters
 -- would truncate or merge keys in SQLite and the store).
