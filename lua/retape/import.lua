@@ -135,10 +135,10 @@ end
 function M.row_from_line(line)
   local nul = line:find("%z")
   if nul then return nil, ("the line contains a NUL byte (at byte %d)"):format(nul) end
-  local bad, how = ingest.json_invalid_at(line)
-  if bad then return nil, ("malformed JSON: %s at byte %d"):format(how, bad) end
   local obj, err = json.decode(line)
   if obj == nil then return nil, "malformed JSON: " .. tostring(err) end
+  local bad, how = ingest.json_invalid_at(line) -- what cjson lets through ("1.", 1e400, a repeated key...)
+  if bad then return nil, ("malformed JSON: %s at byte %d"):format(how, bad) end
   if not line:find("^[ \t\r\n]*{") then return nil, "not a JSON object" end
   if present(obj.payload) or present(obj.payload_json) then
     if type(obj.payload_json) == "string" then return complete_row(obj, obj.payload_json, "payload_json") end
