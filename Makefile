@@ -7,7 +7,9 @@
 #   make bench      synthetic-corpus throughput and memory figures
 #   make deps       install the Debian packages the build needs (root or sudo)
 #   make fuzz       libFuzzer targets (clang, ASan) for the JSON-lines reader, the
-#                   SQL-dump reader and the payload decoder, FUZZ_SECONDS each
+#                   SQL-dump reader, the payload decoder, the .gz reader's member
+#                   rules (gz) and the dump's standalone statements (sqlcut),
+#                   FUZZ_SECONDS each
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Knobs: CC, CFLAGS_EXTRA, LDFLAGS_EXTRA, SANITIZE=1, V=1 (show commands),
@@ -164,7 +166,7 @@ FUZZ_DEBS    := clang libclang-rt-dev
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build/fuzz
-FUZZ_KINDS   := jsonl sql payload
+FUZZ_KINDS   := jsonl sql payload gz sqlcut
 FUZZ_FLAGS   := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g
 
 # Installs clang and its libFuzzer/sanitizer runtime (libclang-rt-dev).

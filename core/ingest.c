@@ -793,6 +793,10 @@ retape_lines *retape_lines_open(const char *path, size_t max_line, int skip_blan
         return NULL;
     }
     lr->gz = lr->zs.avail_in >= 2 && lr->in[0] == 0x1f && lr->in[1] == 0x8b;
+    size_t plen = strlen(path);
+    if (!lr->gz && plen > 3 && strcmp(path + plen - 3, ".gz") == 0) /* named gzip, damaged from its first byte */
+        set_error(&lr->problem, "%s: cannot read: not gzip data (no gzip header at byte 0); nothing of it is imported",
+                  lr->path);
     if (lr->gz) {
         if (inflateInit2(&lr->zs, 15 + 16) != Z_OK) { /* gzip framing only */
             set_error(errptr, "%s: out of memory", lr->path);
@@ -824,6 +828,8 @@ static int refill(retape_lines *lr, char **errptr)
         }
         return 0;
     }
+    if (lr->problem) /* a .gz without a gzip header */
+        return set_error(errptr, "%s", lr->problem);
     if (lr->zs.avail_in > 0) { /* the bytes read to detect the format */
         memcpy(lr->chunk, lr->zs.next_in, lr->zs.avail_in);
         lr->chunk_len = lr->zs.avail_in;
@@ -923,9 +929,12 @@ int retape_lines_next(retape_lines *lr, const char **line, size_t *len, long *li
     }
 }
 
-/* Index past the SQL comments and white space starting at s[i]. */
-static size_t skip_sql_space(const char *s, size_t i, size_t n)
+/* Index past the SQL comments and white space starting at s[i]; *open is
+ * set when the text ends inside a block comment (if open is not NULL). */
+static size_t skip_sql_space(const char *s, size_t i, size_t n, int *open)
 {
+    if (open)
+        *open = 0;
     for (;;) {
         i = skip_ws(s, i, n);
         if (i + 1 < n && s[i] == '-' && s[i + 1] == '-') {
@@ -935,6 +944,8 @@ static size_t skip_sql_space(const char *s, size_t i, size_t n)
             size_t j = i + 2;
             while (j + 1 < n && !(s[j] == '*' && s[j + 1] == '/'))
                 j++;
+            if (j + 1 >= n && open)
+                *open = 1;
             i = j + 1 < n ? j + 2 : n;
         } else {
             return i;
@@ -1002,16 +1013,17 @@ int retape_sql_next(retape_lines *lr, const char **sql, size_t *sql_len, long *f
             if (i == len)
                 continue; /* blank line between statements */
         }
+        int open_comment = 0;
         if (!body_seen) { /* a statement is named by its first line that is not only comments */
-            if (used > 0 && skip_sql_space(lr->sql, 0, used) < used)
+            if (used > 0 && skip_sql_space(lr->sql, 0, used, &open_comment) < used)
                 body_seen = 1;
             else
                 start = lineno;
         }
         /* A statement that is not complete when the next one starts (cut by a
-         * NUL byte, truncated, its ';' missing) stands alone: it is rejected
-         * and the line read starts the next statement. */
-        if (rc == 1 && body_seen && starts_statement(line, len)) {
+         * NUL byte, truncated, its ';' missing, an unterminated comment)
+         * stands alone: it is rejected and the line read starts the next one. */
+        if (rc == 1 && (body_seen || open_comment) && starts_statement(line, len)) {
             lr->unread = 1;
             *first_line = start;
             set_error(errptr, "statement not terminated by ';' before line %ld, where the next one starts%s",
@@ -1053,7 +1065,7 @@ int retape_sql_next(retape_lines *lr, const char **sql, size_t *sql_len, long *f
     }
     if (rc < 0)
         return -1;
-    if (used > 0 && skip_sql_space(lr->sql, 0, used) < used) /* only comments left is fine */
+    if (used > 0 && skip_sql_space(lr->sql, 0, used, NULL) < used) /* only comments left is fine */
         return set_error(errptr, "%s: line %ld: statement not terminated by ';'", lr->path, start);
     return 0;
 }
