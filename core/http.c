@@ -3,9 +3,21 @@
  *
  * libmicrohttpd (Debian libmicrohttpd-dev, GNU project, in Debian since 2008)
  * gives HTTP/1.1 parsing, keep-alive, a thread pool, per-connection memory
- * limits and idle timeouts in one C library with no other dependency; we add
- * only what is ours: the body size limit, the header size limit, and one
- * handler call per complete request.  Nothing here knows routes or JSON.
+ * limits, idle timeouts and a per-peer connection limit in one C library
+ * with no other dependency; we add only what is ours: the body size limit,
+ * the header size limit, a request deadline, and one handler call per
+ * complete request.  Nothing here knows routes or JSON.
+ *
+ * The request deadline (slowloris): libmicrohttpd's timeout is an idle one,
+ * reset by every byte, so a client trickling a header byte every few seconds
+ * would hold its connection for ever.  Each connection is registered when it
+ * opens (MHD_OPTION_NOTIFY_CONNECTION) with a deadline: its request's headers
+ * and body must arrive within request_timeout_s of the connection opening (or
+ * of the previous answer on a kept-alive connection).  A reaper thread shuts
+ * down the socket of any connection past its deadline; libmicrohttpd then
+ * sees the end of the stream and closes it.  The registry's lock makes this
+ * safe: libmicrohttpd notifies a closing connection (which unregisters it
+ * under the lock) before it closes the descriptor.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "http.h"
@@ -13,7 +25,9 @@
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -23,6 +37,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* A registered connection: its socket and its request deadline (monotonic
+ * ms; 0 while its request is being answered).  socket_context of MHD. */
+typedef struct conn_slot {
+    int fd;
+    _Atomic int64_t deadline;
+    struct conn_slot *prev, *next;
+} conn_slot;
+
 struct retape_http_server {
     struct MHD_Daemon *daemon;
     retape_http_handler handler;
@@ -30,7 +52,96 @@ struct retape_http_server {
     retape_http_options opts;
     int port;
     atomic_int inflight; /* requests from their first callback to their completion notice */
+    pthread_mutex_t conns_mu; /* the registry of open connections */
+    conn_slot *conns;
+    pthread_t reaper;
+    int reaper_started;
+    pthread_cond_t reaper_cv;  /* signalled to stop the reaper (under conns_mu) */
+    int reaper_stop;
+    atomic_long reaped;        /* connections shut down past their deadline */
 };
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The registered slot of a connection, or NULL. */
+static conn_slot *slot_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* MHD_NotifyConnectionCallback: registers an opening connection with its
+ * deadline, unregisters a closing one (before MHD closes its socket). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    retape_http_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_slot *slot = calloc(1, sizeof *slot);
+        if (!slot || !ci) { /* unregistered: only the idle timeout applies */
+            free(slot);
+            return;
+        }
+        slot->fd = ci->connect_fd;
+        atomic_init(&slot->deadline, monotonic_ms() + (int64_t)srv->opts.request_timeout_s * 1000);
+        pthread_mutex_lock(&srv->conns_mu);
+        slot->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = slot;
+        srv->conns = slot;
+        pthread_mutex_unlock(&srv->conns_mu);
+        *socket_context = slot;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        conn_slot *slot = *socket_context;
+        pthread_mutex_lock(&srv->conns_mu);
+        if (slot->prev)
+            slot->prev->next = slot->next;
+        else
+            srv->conns = slot->next;
+        if (slot->next)
+            slot->next->prev = slot->prev;
+        pthread_mutex_unlock(&srv->conns_mu);
+        free(slot);
+        *socket_context = NULL;
+    }
+}
+
+/* The reaper thread: every 250 ms, shuts down the sockets of connections
+ * past their request deadline (their request never completed). */
+static void *reaper_main(void *arg)
+{
+    retape_http_server *srv = arg;
+    pthread_mutex_lock(&srv->conns_mu);
+    while (!srv->reaper_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 250 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        int rc = pthread_cond_timedwait(&srv->reaper_cv, &srv->conns_mu, &until);
+        if (rc != 0 && rc != ETIMEDOUT)
+            continue;
+        int64_t now = monotonic_ms();
+        for (conn_slot *c = srv->conns; c; c = c->next) {
+            int64_t d = atomic_load(&c->deadline);
+            if (d > 0 && now > d) {
+                shutdown(c->fd, SHUT_RDWR);
+                atomic_store(&c->deadline, 0);
+                atomic_fetch_add(&srv->reaped, 1);
+            }
+        }
+    }
+    pthread_mutex_unlock(&srv->conns_mu);
+    return NULL;
+}
 
 /* Per-request state, from the first callback to the completion notice. */
 typedef struct request_state {
@@ -134,6 +245,9 @@ static enum MHD_Result dispatch(retape_http_server *srv, struct MHD_Connection *
         .body = rs->body ? rs->body : "", .body_len = rs->len, .over_limit = rs->over_limit,
     };
     retape_http_response resp = {.status = 500};
+    conn_slot *slot = slot_of(conn);
+    if (slot) /* answering: no deadline until the answer is sent */
+        atomic_store(&slot->deadline, 0);
     srv->handler(srv->ctx, &req, &resp);
     free(args.names);
     free(args.values);
@@ -195,10 +309,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     (void)toe;
     retape_http_server *srv = cls;
     request_state *rs = *con_cls;
+    conn_slot *slot = slot_of(conn);
+    if (slot) /* kept alive: the next request has its own deadline */
+        atomic_store(&slot->deadline, monotonic_ms() + (int64_t)srv->opts.request_timeout_s * 1000);
     if (rs) {
         free(rs->body);
         free(rs);
@@ -224,9 +340,14 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
         return NULL;
     }
     atomic_init(&srv->inflight, 0);
+    atomic_init(&srv->reaped, 0);
     srv->handler = handler;
     srv->ctx = ctx;
     srv->opts = *opts;
+    if (!srv->opts.request_timeout_s)
+        srv->opts.request_timeout_s = 10;
+    pthread_mutex_init(&srv->conns_mu, NULL);
+    pthread_cond_init(&srv->reaper_cv, NULL);
     /* libmicrohttpd's own per-connection buffer must hold what we accept, so
      * that our 431 (JSON, from the handler) answers before its own does. */
     size_t memory = opts->max_header * 2 + 16384;
@@ -236,12 +357,22 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads ? opts->threads : 1),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(opts->max_connections ? opts->max_connections : 256),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(opts->max_connections ? opts->max_connections : 1024),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(opts->max_per_peer ? opts->max_per_peer : 64),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_END);
     if (!srv->daemon) {
         set_error(errptr, "cannot listen on %s:%d (address in use, or not allowed)", opts->host, opts->port);
+        pthread_cond_destroy(&srv->reaper_cv);
+        pthread_mutex_destroy(&srv->conns_mu);
         free(srv);
+        return NULL;
+    }
+    srv->reaper_started = pthread_create(&srv->reaper, NULL, reaper_main, srv) == 0;
+    if (!srv->reaper_started) {
+        set_error(errptr, "cannot start the connection reaper thread");
+        retape_http_stop(srv);
         return NULL;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -274,11 +405,25 @@ int retape_http_drain(retape_http_server *srv, int timeout_ms)
     return 0;
 }
 
+long retape_http_reaped(const retape_http_server *srv)
+{
+    return atomic_load(&((retape_http_server *)srv)->reaped);
+}
+
 void retape_http_stop(retape_http_server *srv)
 {
     if (!srv)
         return;
+    if (srv->reaper_started) {
+        pthread_mutex_lock(&srv->conns_mu);
+        srv->reaper_stop = 1;
+        pthread_cond_signal(&srv->reaper_cv);
+        pthread_mutex_unlock(&srv->conns_mu);
+        pthread_join(srv->reaper, NULL);
+    }
     if (srv->daemon)
-        MHD_stop_daemon(srv->daemon);
+        MHD_stop_daemon(srv->daemon); /* unregisters every connection */
+    pthread_cond_destroy(&srv->reaper_cv);
+    pthread_mutex_destroy(&srv->conns_mu);
     free(srv);
 }

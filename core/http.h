@@ -47,7 +47,11 @@ typedef struct retape_http_options {
     size_t max_body;     /* bytes; larger bodies answer 413 without being read */
     size_t max_header;   /* bytes of URL + headers; larger requests answer 431 */
     unsigned timeout_s;  /* idle connection timeout */
-    unsigned max_connections; /* open connections at most (0 = 256) */
+    unsigned max_connections; /* open connections at most (0 = 1024) */
+    unsigned max_per_peer;    /* open connections per client address at most (0 = 64) */
+    unsigned request_timeout_s; /* a request's headers and body must arrive within this
+                                   of the connection opening or of the previous answer
+                                   (0 = 10): a trickling client is cut off */
 } retape_http_options;
 
 /* Starts listening and serving on a pool of opts->threads threads.  The
@@ -63,6 +67,8 @@ void retape_http_quiesce(retape_http_server *srv);
 /* Waits (up to timeout_ms) until every request received so far has been
  * answered and its response sent.  0, or -1 on timeout. */
 int retape_http_drain(retape_http_server *srv, int timeout_ms);
+/* Connections shut down so far for missing their request deadline. */
+long retape_http_reaped(const retape_http_server *srv);
 /* Waits for the requests in flight, closes every connection and frees the
  * server.  NULL is a no-op. */
 void retape_http_stop(retape_http_server *srv);

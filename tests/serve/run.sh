@@ -118,6 +118,22 @@ while read -r line; do
 done < "$T/errors.out"
 grep -q '^ok - 409' "$T/errors.out" || tap 1 "errors.mjs ran" "$(tail -5 "$T/errors.out")"
 
+# --- slowloris (issue 24 #20): 1,000 trickling connections from 127.0.0.2 while a client on
+# 127.0.0.1 keeps asking; bounded (the script stops itself), the server must stay reachable
+start_server "$T/W.log" --db "$DB" --state "$T/W" --no-auth --request-timeout 3 --quiet
+BASE=$BASE SLOW=1000 REQUEST_TIMEOUT=3 PER_PEER=64 node tests/serve/slowloris.mjs > "$T/slowloris.out" 2>&1
+while read -r line; do
+  case $line in
+    "ok - "*) tap 0 "${line#ok - }" ;;
+    "not ok - "*) tap 1 "${line#not ok - }" ;;
+    "# "*) echo "$line" ;;
+  esac
+done < "$T/slowloris.out"
+grep -q '^ok - slowloris: the client\|^not ok - slowloris: the client' "$T/slowloris.out" || tap 1 "slowloris.mjs ran" "$(tail -5 "$T/slowloris.out")"
+r=$(curl -s -w ' %{http_code}' "$BASE/timed/health")
+tap $([[ $r == *'"ok":true'*' 200' ]] && echo 0 || echo 1) "after the slowloris: the server answers" "$r"
+stop_server "$PID"
+
 # --- a failing handler answers 500 and the server goes on: a ledger path
 # that cannot be written makes force-sync fail
 start_server "$T/F.log" --db "$DB" --state "$T/F" --no-auth --ledger /nonexistent-dir/ledger.db --quiet
