@@ -150,45 +150,71 @@ typedef struct request_state {
     int over_limit; /* 0, 413 or 431 */
 } request_state;
 
-/* Query arguments collected from libmicrohttpd (names/values borrowed from it). */
+/* Query arguments collected from libmicrohttpd (names/values borrowed from
+ * it), with their exact lengths: a decoded %00 is a NUL byte inside. */
 typedef struct arg_list {
     const char **names, **values;
+    size_t *name_lens, *value_lens;
     size_t n, cap;
     int failed;
 } arg_list;
 
-/* MHD_KeyValueIterator: appends one query argument; a name seen again
+static void free_args(arg_list *a)
+{
+    free(a->names);
+    free(a->values);
+    free(a->name_lens);
+    free(a->value_lens);
+}
+
+/* Grows the four arrays of an arg_list together; 0 or -1. */
+static int grow_args(arg_list *a)
+{
+    size_t cap = a->cap ? a->cap * 2 : 8;
+    const char **n = realloc(a->names, cap * sizeof *n);
+    if (n)
+        a->names = n;
+    const char **v = realloc(a->values, cap * sizeof *v);
+    if (v)
+        a->values = v;
+    size_t *nl = realloc(a->name_lens, cap * sizeof *nl);
+    if (nl)
+        a->name_lens = nl;
+    size_t *vl = realloc(a->value_lens, cap * sizeof *vl);
+    if (vl)
+        a->value_lens = vl;
+    if (!n || !v || !nl || !vl)
+        return -1;
+    a->cap = cap;
+    return 0;
+}
+
+/* MHD_KeyValueIteratorN: appends one query argument; a name seen again
  * overwrites its earlier value. */
-static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                   const char *value, size_t value_size)
 {
     (void)kind;
     arg_list *a = cls;
     if (!key)
         return MHD_YES;
+    if (!value)
+        value = "", value_size = 0;
     for (size_t i = 0; i < a->n; i++) {
-        if (strcmp(a->names[i], key) == 0) {
-            a->values[i] = value ? value : "";
+        if (a->name_lens[i] == key_size && memcmp(a->names[i], key, key_size) == 0) {
+            a->values[i] = value;
+            a->value_lens[i] = value_size;
             return MHD_YES;
         }
     }
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 8;
-        const char **n = realloc(a->names, cap * sizeof *n);
-        if (!n) {
-            a->failed = 1;
-            return MHD_NO;
-        }
-        a->names = n;
-        const char **v = realloc(a->values, cap * sizeof *v);
-        if (!v) {
-            a->failed = 1;
-            return MHD_NO;
-        }
-        a->values = v;
-        a->cap = cap;
+    if (a->n == a->cap && grow_args(a) != 0) {
+        a->failed = 1;
+        return MHD_NO;
     }
     a->names[a->n] = key;
-    a->values[a->n] = value ? value : "";
+    a->name_lens[a->n] = key_size;
+    a->values[a->n] = value;
+    a->value_lens[a->n] = value_size;
     a->n++;
     return MHD_YES;
 }
@@ -228,10 +254,9 @@ static enum MHD_Result dispatch(retape_http_server *srv, struct MHD_Connection *
                                 const char *method, request_state *rs)
 {
     arg_list args = {0};
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
+    MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
     if (args.failed) {
-        free(args.names);
-        free(args.values);
+        free_args(&args);
         return MHD_NO;
     }
     char remote[INET6_ADDRSTRLEN] = "?";
@@ -242,6 +267,7 @@ static enum MHD_Result dispatch(retape_http_server *srv, struct MHD_Connection *
     retape_http_request req = {
         .method = method, .path = url, .remote = remote,
         .n_args = args.n, .arg_names = args.names, .arg_values = args.values,
+        .arg_name_lens = args.name_lens, .arg_value_lens = args.value_lens,
         .body = rs->body ? rs->body : "", .body_len = rs->len, .over_limit = rs->over_limit,
     };
     retape_http_response resp = {.status = 500};
@@ -249,8 +275,7 @@ static enum MHD_Result dispatch(retape_http_server *srv, struct MHD_Connection *
     if (slot) /* answering: no deadline until the answer is sent */
         atomic_store(&slot->deadline, 0);
     srv->handler(srv->ctx, &req, &resp);
-    free(args.names);
-    free(args.values);
+    free_args(&args);
     return send_response(conn, &resp);
 }
 
@@ -358,7 +383,7 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(opts->max_connections ? opts->max_connections : 1024),
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(opts->max_per_peer ? opts->max_per_peer : 64),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(opts->max_per_peer ? opts->max_per_peer : 128),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_END);

@@ -214,9 +214,10 @@ static int call_handler(lua_State *L)
     lua_pushinteger(L, req->over_limit);
     lua_setfield(L, -2, "over_limit");
     lua_createtable(L, 0, (int)req->n_args);
-    for (size_t i = 0; i < req->n_args; i++) {
-        lua_pushstring(L, req->arg_values[i]);
-        lua_setfield(L, -2, req->arg_names[i]);
+    for (size_t i = 0; i < req->n_args; i++) { /* exact lengths: "%00" stays "\0", never "" */
+        lua_pushlstring(L, req->arg_names[i], req->arg_name_lens[i]);
+        lua_pushlstring(L, req->arg_values[i], req->arg_value_lens[i]);
+        lua_rawset(L, -3);
     }
     lua_setfield(L, -2, "query");
     lua_call(L, 1, 3);
@@ -372,7 +373,7 @@ static int l_serve(lua_State *L)
     lua_Integer max_header = opt_int_field(L, 1, "max_header", 8192);
     lua_Integer timeout = opt_int_field(L, 1, "timeout", 30);
     lua_Integer max_conn = opt_int_field(L, 1, "max_connections", 1024);
-    lua_Integer per_peer = opt_int_field(L, 1, "max_per_peer", 64);
+    lua_Integer per_peer = opt_int_field(L, 1, "max_per_peer", 128);
     lua_Integer request_timeout = opt_int_field(L, 1, "request_timeout", 10);
     lua_getfield(L, 1, "state");
     const char *dir = luaL_checkstring(L, -1);

@@ -45,7 +45,7 @@ return function(cli)
       { name = "request-timeout", arg = "S", type = "integer", default = 10,
         help = "a request's headers and body must arrive within S seconds (of the connection opening, or of the previous answer); slower clients are cut off" },
       { name = "max-connections", arg = "N", type = "integer", help = "open connections at most", default = 1024 },
-      { name = "max-connections-per-peer", arg = "N", type = "integer", default = 64,
+      { name = "max-connections-per-peer", arg = "N", type = "integer", default = 128,
         help = "open connections from one client address at most (more are refused at once)" },
       { name = "quiet", type = "flag", help = "no access log" },
     },
