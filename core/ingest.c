@@ -1021,9 +1021,10 @@ int retape_sql_next(retape_lines *lr, const char **sql, size_t *sql_len, long *f
                 start = lineno;
         }
         /* A statement that is not complete when the next one starts (cut by a
-         * NUL byte, truncated, its ';' missing, an unterminated comment)
-         * stands alone: it is rejected and the line read starts the next one. */
-        if (rc == 1 && (body_seen || open_comment) && starts_statement(line, len)) {
+         * NUL byte, truncated, its ';' missing, an unterminated comment, a
+         * comment holding a NUL) stands alone: it is rejected and the line
+         * read starts the next one. */
+        if (rc == 1 && (body_seen || open_comment || has_nul) && starts_statement(line, len)) {
             lr->unread = 1;
             *first_line = start;
             set_error(errptr, "statement not terminated by ';' before line %ld, where the next one starts%s",
