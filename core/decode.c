@@ -266,7 +266,7 @@ int decode_number_finite(const char *tok, size_t len)
     return isfinite(strtod(buf, NULL)) != 0;
 }
 
-const char *decode_find_bad_number(const char *p, const char *end, const char **key, size_t *key_len)
+const char *decode_find_bad_number(const char *p, const char *end, int finite_only, const char **key, size_t *key_len)
 {
     *key = NULL, *key_len = 0;
     while (p < end) {
@@ -299,7 +299,7 @@ const char *decode_find_bad_number(const char *p, const char *end, const char **
             for (const char *r = q; rfc && r < p; r++) /* digits . e E + - in number shape */
                 if (!(is_digit(*r) || *r == '.' || *r == 'e' || *r == 'E' || *r == '+' || *r == '-'))
                     rfc = 0;
-            if (!rfc || !decode_number_finite(t, n))
+            if (finite_only ? (rfc && !decode_number_finite(t, n)) : (!rfc || !decode_number_finite(t, n)))
                 return t;
             continue;
         }

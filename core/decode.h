@@ -50,11 +50,13 @@ const char *decode_number(const char *p, const char *end, double *out);
 int decode_number_finite(const char *tok, size_t len);
 
 /* Finds the first value token outside strings that is not a finite JSON
- * number, true, false or null (NaN, Infinity, hex, 1e400...).  Returns its
- * position or NULL; *key, *key_len: the last object key before it (the
- * field it belongs to; NULL if none).  A lexical scan for error messages,
- * not a validator. */
-const char *decode_find_bad_number(const char *p, const char *end, const char **key, size_t *key_len);
+ * number, true, false or null (NaN, Infinity, hex, 1e400...); with
+ * finite_only, only a number in JSON's grammar that is not finite (1e400).
+ * Returns its position or NULL; *key, *key_len: the last object key before
+ * it (the field it belongs to; NULL if none).  A lexical scan for error
+ * messages, not a validator. */
+const char *decode_find_bad_number(const char *p, const char *end, int finite_only, const char **key,
+                                   size_t *key_len);
 
 /* Skips one value of any type (validating it as the subset).  depth is the
  * current nesting.  Returns the position after it, or NULL. */

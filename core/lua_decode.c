@@ -32,6 +32,7 @@
 
 #include <lua-cjson.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #define FIELDSET_MT RETAPE_FIELDSET_MT
@@ -351,17 +352,10 @@ static const char *build_node(build_ctx *c, const char *p, int node_idx, int dep
     return p;
 }
 
-/* Checks that the payload text holds no number that is not finite (NaN,
- * Infinity, hex, 1e400 overflowing a double).  Returns 1, or 0 with a
- * message naming the field, the token and its byte offset pushed.  Raises
- * only on out of memory. */
-int retape_payload_numbers_ok(lua_State *L, const char *s, size_t len)
+/* Pushes "field 'KEY' holds TOKEN" for the bad token at `bad` (its key from
+ * decode_find_bad_number, or none). */
+static void push_bad_field(lua_State *L, const char *s, size_t len, const char *bad, const char *key, size_t key_len)
 {
-    const char *key;
-    size_t key_len;
-    const char *bad = decode_find_bad_number(s, s + len, &key, &key_len);
-    if (!bad)
-        return 1;
     size_t n = 0;
     while (bad + n < s + len && n < 40 && !strchr(",}] \t\r\n", bad[n]))
         n++;
@@ -372,12 +366,49 @@ int retape_payload_numbers_ok(lua_State *L, const char *s, size_t len)
         luaL_addlstring(&b, key, key_len < 80 ? key_len : 80);
         luaL_addstring(&b, "' ");
     }
-    luaL_addstring(&b, "holds a number that is not finite or not JSON (");
+    luaL_addstring(&b, "holds ");
     luaL_addlstring(&b, bad, n);
-    lua_pushfstring(L, ") at byte %d", (int)(bad - s) + 1);
-    luaL_addvalue(&b);
     luaL_pushresult(&b);
+}
+
+/* After a successful decode: checks that the payload text holds no number
+ * that overflows a double (1e400: JSON's grammar, but no double; NaN,
+ * Infinity and hex never decode).  Returns 1, or 0 with a message naming
+ * the field, the token and its byte offset pushed.  Raises only on out of
+ * memory. */
+int retape_payload_numbers_ok(lua_State *L, const char *s, size_t len)
+{
+    const char *key;
+    size_t key_len;
+    const char *bad = decode_find_bad_number(s, s + len, 1, &key, &key_len);
+    if (!bad)
+        return 1;
+    push_bad_field(L, s, len, bad, key, key_len);
+    lua_pushfstring(L, ", a number that is not finite as a double, at byte %d", (int)(bad - s) + 1);
+    lua_concat(L, 2);
     return 0;
+}
+
+/* After a failed decode, with cjson's message on top: when cjson stopped at
+ * a number it refuses (NaN, Infinity, hex: "at character N"), the field is
+ * named after its message, which stays as cjson wrote it.  Raises only on
+ * out of memory. */
+void retape_payload_explain(lua_State *L, const char *s, size_t len)
+{
+    const char *msg = lua_tostring(L, -1);
+    const char *at = msg && strncmp(msg, "Expected value but found invalid", 32) == 0 ? strstr(msg, "at character ") : NULL;
+    if (!at)
+        return;
+    long pos = strtol(at + 13, NULL, 10);
+    const char *key;
+    size_t key_len;
+    const char *bad = decode_find_bad_number(s, s + len, 0, &key, &key_len);
+    if (!bad || !key || (long)(bad - s) + 1 != pos)
+        return;
+    lua_pushliteral(L, " (");
+    push_bad_field(L, s, len, bad, key, key_len);
+    lua_pushliteral(L, ")");
+    lua_concat(L, 4);
 }
 
 /* Pushes the payload at index text decoded per the field set at fs_idx:
@@ -402,20 +433,24 @@ int retape_decode_payload(lua_State *L, int fs_idx, int text)
             return 1;
         }
     }
-    /* Outside the subset (or malformed): lua-cjson decides, after the
-     * numbers it would read as NaN or infinities (or 1e400) are refused. */
+    /* Outside the subset (or malformed): lua-cjson decides (its message,
+     * with the field named when it stopped at NaN, Infinity or hex); a
+     * number that overflows a double (1e400) is refused after it. */
     lua_settop(L, base);
-    if (!retape_payload_numbers_ok(L, s, len))
-        return 0; /* the message, at base + 1 */
     lua_getiuservalue(L, fs_idx, UV_CJSON);
     lua_pushvalue(L, text);
     lua_call(L, 1, 2); /* cjson.safe never raises on bad input */
     if (lua_istable(L, -2)) {
         lua_pop(L, 1);
-        return 1;
+        if (retape_payload_numbers_ok(L, s, len))
+            return 1;
+        lua_replace(L, base + 1);
+        lua_settop(L, base + 1);
+        return 0;
     }
     const char *why = lua_isstring(L, -1) ? lua_tostring(L, -1) : "payload is not a JSON object";
     lua_pushstring(L, why);
+    retape_payload_explain(L, s, len);
     lua_replace(L, base + 1);
     lua_settop(L, base + 1);
     return 0;

@@ -218,23 +218,27 @@ static void decode_payload(lua_State *L, int decoder, const char *receipt_id)
     int row = lua_gettop(L) - 1;
     size_t len;
     const char *text = lua_tolstring(L, -1, &len);
-    if (!retape_payload_numbers_ok(L, text, len)) {
-        lua_pushfstring(L, "receipt %s: malformed payload_json: %s", receipt_id, lua_tostring(L, -1));
-        lua_setfield(L, row, "error");
-        lua_pop(L, 2);
-        return;
-    }
     lua_pushvalue(L, decoder);
     lua_pushvalue(L, -2);
     lua_call(L, 1, 2); /* cjson.safe never raises on bad input */
-    if (lua_istable(L, -2)) {
+    if (lua_istable(L, -2) && retape_payload_numbers_ok(L, text, len)) {
         lua_pop(L, 1);
         lua_setfield(L, row, "payload");
     } else {
-        const char *why = lua_isstring(L, -1) ? lua_tostring(L, -1) : "payload is not a JSON object";
-        lua_pushfstring(L, "receipt %s: malformed payload_json: %s", receipt_id, why);
+        if (lua_istable(L, -3)) { /* decoded, but a number overflows: its message is on top */
+            lua_replace(L, -3);
+            lua_pop(L, 1);
+        } else {
+            if (!lua_isstring(L, -1)) {
+                lua_pop(L, 1);
+                lua_pushliteral(L, "payload is not a JSON object");
+            }
+            retape_payload_explain(L, text, len);
+            lua_remove(L, -2);
+        }
+        lua_pushfstring(L, "receipt %s: malformed payload_json: %s", receipt_id, lua_tostring(L, -1));
         lua_setfield(L, row, "error");
-        lua_pop(L, 2);
+        lua_pop(L, 1);
     }
     lua_pop(L, 1); /* the raw text */
 }

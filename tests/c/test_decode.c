@@ -136,7 +136,7 @@ int main(void)
     for (size_t k = 0; k < sizeof finds / sizeof finds[0]; k++) {
         const char *j = finds[k].json, *key;
         size_t klen;
-        const char *at = decode_find_bad_number(j, j + strlen(j), &key, &klen);
+        const char *at = decode_find_bad_number(j, j + strlen(j), 0, &key, &klen);
         CHECK(finds[k].bad ? (at && strncmp(at, finds[k].bad, strlen(finds[k].bad)) == 0 && key
                               && klen == strlen(finds[k].key) && strncmp(key, finds[k].key, klen) == 0)
                            : at == NULL,

@@ -51,9 +51,12 @@ for _, threads in ipairs { 1, 2 } do
   local function named(T, frag, what)
     t.ok(all:find("receipt " .. spoiled[T] .. ": " .. frag, 1, true), threads .. " thread(s): " .. what, all)
   end
-  named("TSLA", "malformed payload_json: field 'price' holds a number that is not finite or not JSON (1e400) at byte", "1e400: receipt, field, offset")
-  named("NVDA", "malformed payload_json: field 'htf_score' holds a number that is not finite or not JSON (NaN) at byte", "NaN named")
-  named("AMD", "malformed payload_json: field 'ltf_score' holds a number that is not finite or not JSON (-Infinity) at byte", "-Infinity named")
+  named("TSLA", "malformed payload_json: field 'price' holds 1e400, a number that is not finite as a double, at byte 45",
+        "1e400: receipt, field, offset")
+  named("NVDA", "malformed payload_json: Expected value but found invalid token at character 65 (field 'htf_score' holds NaN)",
+        "NaN: receipt, offset, field")
+  named("AMD", "malformed payload_json: Expected value but found invalid number at character 80 (field 'ltf_score' holds -Infinity)",
+        "-Infinity: receipt, offset, field")
   named("AVGO", "field 'entry_price' is declared number (R.state.fields) but the payload holds a table (at byte 16)", "entry_price [] named with its offset")
   named("MU", "field 'entry_price' is declared number (R.state.fields) but the payload holds a boolean (at byte 16)", "entry_price true named")
   named("HII", "field 'kanban_stage' is declared string (R.state.fields) but the payload holds null (at byte 17)", "a declared field null named")
