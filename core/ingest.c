@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -732,13 +733,42 @@ static int inflate_some(retape_lines *lr, char *out, size_t cap, size_t *produce
     }
 }
 
-/* Checks a seekable gzip input whole (every member, what follows the last)
- * and rewinds it.  Records the first damaged member and the message. */
+/* Copies a gzip stream that cannot be re-read (a pipe: standard input) to
+ * an unlinked temporary file, compressed as it came, so that it is checked
+ * whole before any of its lines is read, like a file.  0, or -1 with a
+ * message (then lr->fd is unchanged). */
+static int spool_input(retape_lines *lr, char **errptr)
+{
+    FILE *tmp = tmpfile();
+    if (!tmp)
+        return set_error(errptr, "%s: cannot make a temporary file to check the compressed input: %s", lr->path,
+                         strerror(errno));
+    int ok = fwrite(lr->zs.next_in, 1, lr->zs.avail_in, tmp) == lr->zs.avail_in;
+    ssize_t n;
+    while (ok && (n = read(lr->fd, lr->in, IN_BYTES)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        ok = n > 0 && fwrite(lr->in, 1, (size_t)n, tmp) == (size_t)n;
+    }
+    int fd = ok && fflush(tmp) == 0 ? dup(fileno(tmp)) : -1;
+    fclose(tmp);
+    if (fd < 0 || lseek(fd, 0, SEEK_SET) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return set_error(errptr, "%s: cannot spool the compressed input to a temporary file: %s", lr->path,
+                         strerror(errno));
+    }
+    close(lr->fd);
+    lr->fd = fd;
+    lr->zs.avail_in = 0;
+    lr->zs.next_in = lr->in;
+    return 0;
+}
+
+/* Checks a gzip input whole (every member, what follows the last) and
+ * rewinds it.  Records the first damaged member and the message. */
 static void check_members(retape_lines *lr)
 {
-    struct stat st;
-    if (fstat(lr->fd, &st) != 0 || !S_ISREG(st.st_mode))
-        return;
     char *err = NULL;
     size_t n;
     while (!lr->eof && inflate_some(lr, lr->chunk, CHUNK_BYTES, &n, &err) == 0)
@@ -804,6 +834,13 @@ retape_lines *retape_lines_open(const char *path, size_t max_line, int skip_blan
             return NULL;
         }
         lr->zs_ready = 1;
+        struct stat st;
+        if ((fstat(lr->fd, &st) != 0 || !S_ISREG(st.st_mode)) && spool_input(lr, &err) != 0) {
+            set_error(errptr, "%s", err);
+            free(err);
+            retape_lines_close(lr);
+            return NULL;
+        }
         check_members(lr);
     }
     return lr;
@@ -822,7 +859,10 @@ static int refill(retape_lines *lr, char **errptr)
     if (lr->gz) {
         char *err = NULL;
         if (inflate_some(lr, lr->chunk, CHUNK_BYTES, &lr->chunk_len, &err) != 0) {
-            set_error(errptr, "%s (after line %ld)", err, lr->lineno);
+            if (lr->lineno > 0)
+                set_error(errptr, "%s (after line %ld)", err, lr->lineno);
+            else
+                set_error(errptr, "%s", err);
             free(err);
             return -1;
         }

@@ -17,8 +17,9 @@ typedef struct retape_lines retape_lines;
 /* Opens a text file, gzip-compressed or not (detected from its content);
  * "-" is standard input (named "<stdin>" in messages).  max_line: the line
  * cap (0 = RETAPE_MAX_LINE_DEFAULT); skip_blank: lines of only spaces, tabs
- * and CRs are skipped here (they still count in line numbers).  A gzip file
- * that can be re-read is checked whole first: see retape_lines_problem. */
+ * and CRs are skipped here (they still count in line numbers).  A gzip input
+ * is checked whole first (one from a pipe is copied, compressed, to an
+ * unlinked temporary file for that): see retape_lines_problem. */
 retape_lines *retape_lines_open(const char *path, size_t max_line, int skip_blank, char **errptr);
 /* What the check of a gzip file found (a damaged or truncated member,
  * bytes after the last member), or NULL.  The reader stops where the

@@ -19,7 +19,8 @@
 -- member is reported first and nothing of it is imported (the members
 -- before it are); bytes after the last member are reported.  Any input not
 -- read to its end fails (total.errors); the totals are still returned.
--- "-" is standard input (not checked ahead: read as it comes).
+-- "-" is standard input (a .gz there is copied, compressed, to a temporary
+-- file to be checked first, like a file).
 local ingest = require "retape.ingest"
 local rtime = require "retape.time"
 -- A strict decoder of its own: no NaN/Infinity/hex numbers (JSON has none),

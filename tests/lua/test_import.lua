@@ -214,6 +214,14 @@ do
   pipe:close()
   t.ok(out:find("<stdin>: read 2, inserted 2", 1, true) or out:find("-: read 2, inserted 2", 1, true), "- reads standard input", out)
   t.ok(out:find("exit 0", 1, true), "- : exit 0", out)
+  -- a damaged .gz on standard input is checked whole first too (spooled): nothing of it, said first, exit 1
+  local gz = gzip_bytes(line("AA", TS) .. "\n" .. line("BB", TS) .. "\n")
+  local cut = file("cut-stdin.jsonl.gz", gz:sub(1, #gz - 4))
+  pipe = io.popen(os.getenv("RETAPE") .. " import --db " .. dir .. "/stdin-gz.db - < " .. cut .. " 2>&1; echo \"exit $?\"")
+  out = pipe:read("a")
+  pipe:close()
+  t.ok(out:find("^retape import: <stdin>: the compressed input is truncated: gzip member 1") and out:find("inserted 0", 1, true)
+       and out:find("exit 1", 1, true), "- with a damaged .gz: reported first, nothing imported, exit 1", out)
 end
 
 -- SQL dumps: one validation path, every statement accounted for
