@@ -58,7 +58,6 @@ struct retape_http_server {
     int reaper_started;
     pthread_cond_t reaper_cv;  /* signalled to stop the reaper (under conns_mu) */
     int reaper_stop;
-    atomic_long reaped;        /* connections shut down past their deadline */
 };
 
 static int64_t monotonic_ms(void)
@@ -135,7 +134,6 @@ static void *reaper_main(void *arg)
             if (d > 0 && now > d) {
                 shutdown(c->fd, SHUT_RDWR);
                 atomic_store(&c->deadline, 0);
-                atomic_fetch_add(&srv->reaped, 1);
             }
         }
     }
@@ -365,7 +363,6 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
         return NULL;
     }
     atomic_init(&srv->inflight, 0);
-    atomic_init(&srv->reaped, 0);
     srv->handler = handler;
     srv->ctx = ctx;
     srv->opts = *opts;
@@ -428,11 +425,6 @@ int retape_http_drain(retape_http_server *srv, int timeout_ms)
         nanosleep(&pause, NULL);
     }
     return 0;
-}
-
-long retape_http_reaped(const retape_http_server *srv)
-{
-    return atomic_load(&((retape_http_server *)srv)->reaped);
 }
 
 void retape_http_stop(retape_http_server *srv)

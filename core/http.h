@@ -68,8 +68,6 @@ void retape_http_quiesce(retape_http_server *srv);
 /* Waits (up to timeout_ms) until every request received so far has been
  * answered and its response sent.  0, or -1 on timeout. */
 int retape_http_drain(retape_http_server *srv, int timeout_ms);
-/* Connections shut down so far for missing their request deadline. */
-long retape_http_reaped(const retape_http_server *srv);
 /* Waits for the requests in flight, closes every connection and frees the
  * server.  NULL is a no-op. */
 void retape_http_stop(retape_http_server *srv);
