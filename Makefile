@@ -8,7 +8,9 @@
 #   make deps       install the Debian packages the build needs (root or sudo)
 #   make fuzz       libFuzzer targets (clang, ASan) for the JSON-lines reader, the
 #                   SQL-dump reader, the payload decoder and its simdjson front
-#                   end against the hand-written scanner, FUZZ_SECONDS each
+#                   end against the hand-written scanner, the .gz reader's member
+#                   rules (gz) and the dump's standalone statements (sqlcut),
+#                   FUZZ_SECONDS each
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Knobs: CC, CFLAGS_EXTRA, LDFLAGS_EXTRA, SANITIZE=1, V=1 (show commands),
@@ -183,7 +185,7 @@ FUZZ_CC      ?= clang
 FUZZ_CXX     ?= clang++
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build/fuzz
-FUZZ_KINDS   := jsonl sql payload simd
+FUZZ_KINDS   := jsonl sql payload simd gz sqlcut
 FUZZ_FLAGS   := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g
 
 # Installs clang and its libFuzzer/sanitizer runtime (libclang-rt-dev).

@@ -12,6 +12,7 @@
  */
 #include "decode.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,6 +114,7 @@ static int is_digit(char c) { return c >= '0' && c <= '9'; }
  * Clinger fast path when exact, strtod on a NUL-terminated copy otherwise. */
 const char *decode_number(const char *p, const char *end, double *out)
 {
+    const char *start = p;
     if (!out) { /* validation only (a skipped value): the grammar, no conversion */
         if (p < end && *p == '-')
             p++;
@@ -140,9 +142,12 @@ const char *decode_number(const char *p, const char *end, double *out)
         }
         if (p < end && !(*p == ',' || *p == '}' || *p == ']' || *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
             return NULL;
+        /* only a long or exponent form can overflow: checked then */
+        if ((p - start > 300 || memchr(start, 'e', (size_t)(p - start)) || memchr(start, 'E', (size_t)(p - start)))
+            && !decode_number_finite(start, (size_t)(p - start)))
+            return NULL;
         return p;
     }
-    const char *start = p;
     int neg = 0;
     if (p < end && *p == '-') {
         neg = 1;
@@ -214,7 +219,93 @@ const char *decode_number(const char *p, const char *end, double *out)
     memcpy(buf, start, n);
     buf[n] = '\0';
     *out = strtod(buf, NULL);
-    return p;
+    return isfinite(*out) ? p : NULL; /* 1e400: outside the subset (the caller reports it) */
+}
+
+int decode_number_finite(const char *tok, size_t len)
+{
+    const char *p = tok, *end = tok + len;
+    if (p < end && *p == '-')
+        p++;
+    long int_digits = 0, lead_zeros = 0; /* significant integer digits; zeros after the point before one */
+    int seen = 0;
+    for (; p < end && is_digit(*p); p++)
+        if (seen || *p != '0')
+            seen = 1, int_digits++;
+    if (p < end && *p == '.') {
+        for (p++; p < end && is_digit(*p); p++) {
+            if (!seen && *p == '0')
+                lead_zeros++;
+            else
+                seen = 1;
+        }
+    }
+    if (!seen)
+        return 1; /* zero */
+    long e = 0;
+    int eneg = 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            eneg = *p++ == '-';
+        for (; p < end && is_digit(*p); p++)
+            if (e < 100000000)
+                e = e * 10 + (*p - '0');
+    }
+    /* the decimal exponent of the leading digit: the value is d.ddd x 10^mag */
+    long mag = (int_digits > 0 ? int_digits - 1 : -(lead_zeros + 1)) + (eneg ? -e : e);
+    if (mag < 308)
+        return 1; /* below 1e308 (an underflow to 0 is finite) */
+    if (mag > 308)
+        return 0;
+    char buf[1024]; /* at the edge (1e308 .. 9.99e308): strtod decides */
+    if (len >= sizeof buf)
+        return 0;
+    memcpy(buf, tok, len);
+    buf[len] = '\0';
+    return isfinite(strtod(buf, NULL)) != 0;
+}
+
+const char *decode_find_bad_number(const char *p, const char *end, int finite_only, const char **key, size_t *key_len)
+{
+    *key = NULL, *key_len = 0;
+    while (p < end) {
+        char c = *p;
+        if (c == '"') {
+            const char *s = ++p;
+            while (p < end && *p != '"')
+                p += *p == '\\' ? 2 : 1;
+            if (p >= end)
+                return NULL;
+            const char *after = decode_skip_ws(p + 1, end);
+            if (after < end && *after == ':')
+                *key = s, *key_len = (size_t)(p - s);
+            p++;
+            continue;
+        }
+        if (c == '-' || c == '+' || c == '.' || is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+            const char *t = p;
+            while (p < end && (*p == '-' || *p == '+' || *p == '.' || is_digit(*p) || (*p >= 'a' && *p <= 'z')
+                               || (*p >= 'A' && *p <= 'Z')))
+                p++;
+            size_t n = (size_t)(p - t);
+            if ((n == 4 && (memcmp(t, "true", 4) == 0 || memcmp(t, "null", 4) == 0))
+                || (n == 5 && memcmp(t, "false", 5) == 0))
+                continue;
+            const char *q = t;
+            if (q < end && *q == '-')
+                q++;
+            int rfc = q < p && is_digit(*q) && !(q[0] == '0' && q + 1 < p && is_digit(q[1]));
+            for (const char *r = q; rfc && r < p; r++) /* digits . e E + - in number shape */
+                if (!(is_digit(*r) || *r == '.' || *r == 'e' || *r == 'E' || *r == '+' || *r == '-'))
+                    rfc = 0;
+            if (finite_only ? (rfc && !decode_number_finite(t, n)) : (!rfc || !decode_number_finite(t, n)))
+                return t;
+            continue;
+        }
+        p++;
+    }
+    return NULL;
 }
 
 /* Skips (and validates) one value of any type, recursing into containers

@@ -47,8 +47,23 @@ const char *decode_string(const char *p, const char *end, const char **s, size_t
  * (Clinger's fast path when the digits and exponent allow an exact
  * correctly-rounded result, strtod otherwise).  The text must be followed
  * by a delimiter (, } ] whitespace) or end.  With out NULL the token is
- * only validated (no conversion: skipped values).  Returns the position after the token, or NULL outside the RFC grammar. */
+ * only validated (no conversion: skipped values).  Returns the position after the token, or NULL outside the RFC grammar
+ * or when the number is not finite as a double (1e400: the caller falls back and reports it). */
 const char *decode_number(const char *p, const char *end, double *out);
+
+/* 1 if the number token tok (len bytes, RFC 8259 grammar) is finite as a
+ * double: its magnitude decides, strtod only at the edge (~1e308).  So
+ * 1e400 and 400 digits are not; 1e-400 is (it rounds to 0). */
+int decode_number_finite(const char *tok, size_t len);
+
+/* Finds the first value token outside strings that is not a finite JSON
+ * number, true, false or null (NaN, Infinity, hex, 1e400...); with
+ * finite_only, only a number in JSON's grammar that is not finite (1e400).
+ * Returns its position or NULL; *key, *key_len: the last object key before
+ * it (the field it belongs to; NULL if none).  A lexical scan for error
+ * messages, not a validator. */
+const char *decode_find_bad_number(const char *p, const char *end, int finite_only, const char **key,
+                                   size_t *key_len);
 
 /* Skips one value of any type (validating it as the subset).  depth is the
  * current nesting.  Returns the position after it, or NULL. */

@@ -3,9 +3,21 @@
  *
  * libmicrohttpd (Debian libmicrohttpd-dev, GNU project, in Debian since 2008)
  * gives HTTP/1.1 parsing, keep-alive, a thread pool, per-connection memory
- * limits and idle timeouts in one C library with no other dependency; we add
- * only what is ours: the body size limit, the header size limit, and one
- * handler call per complete request.  Nothing here knows routes or JSON.
+ * limits, idle timeouts and a per-peer connection limit in one C library
+ * with no other dependency; we add only what is ours: the body size limit,
+ * the header size limit, a request deadline, and one handler call per
+ * complete request.  Nothing here knows routes or JSON.
+ *
+ * The request deadline (slowloris): libmicrohttpd's timeout is an idle one,
+ * reset by every byte, so a client trickling a header byte every few seconds
+ * would hold its connection for ever.  Each connection is registered when it
+ * opens (MHD_OPTION_NOTIFY_CONNECTION) with a deadline: its request's headers
+ * and body must arrive within request_timeout_s of the connection opening (or
+ * of the previous answer on a kept-alive connection).  A reaper thread shuts
+ * down the socket of any connection past its deadline; libmicrohttpd then
+ * sees the end of the stream and closes it.  The registry's lock makes this
+ * safe: libmicrohttpd notifies a closing connection (which unregisters it
+ * under the lock) before it closes the descriptor.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "http.h"
@@ -13,7 +25,9 @@
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -23,6 +37,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* A registered connection: its socket and its request deadline (monotonic
+ * ms; 0 while its request is being answered).  socket_context of MHD. */
+typedef struct conn_slot {
+    int fd;
+    _Atomic int64_t deadline;
+    struct conn_slot *prev, *next;
+} conn_slot;
+
 struct retape_http_server {
     struct MHD_Daemon *daemon;
     retape_http_handler handler;
@@ -30,7 +52,94 @@ struct retape_http_server {
     retape_http_options opts;
     int port;
     atomic_int inflight; /* requests from their first callback to their completion notice */
+    pthread_mutex_t conns_mu; /* the registry of open connections */
+    conn_slot *conns;
+    pthread_t reaper;
+    int reaper_started;
+    pthread_cond_t reaper_cv;  /* signalled to stop the reaper (under conns_mu) */
+    int reaper_stop;
 };
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The registered slot of a connection, or NULL. */
+static conn_slot *slot_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* MHD_NotifyConnectionCallback: registers an opening connection with its
+ * deadline, unregisters a closing one (before MHD closes its socket). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    retape_http_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_slot *slot = calloc(1, sizeof *slot);
+        if (!slot || !ci) { /* unregistered: only the idle timeout applies */
+            free(slot);
+            return;
+        }
+        slot->fd = ci->connect_fd;
+        atomic_init(&slot->deadline, monotonic_ms() + (int64_t)srv->opts.request_timeout_s * 1000);
+        pthread_mutex_lock(&srv->conns_mu);
+        slot->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = slot;
+        srv->conns = slot;
+        pthread_mutex_unlock(&srv->conns_mu);
+        *socket_context = slot;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        conn_slot *slot = *socket_context;
+        pthread_mutex_lock(&srv->conns_mu);
+        if (slot->prev)
+            slot->prev->next = slot->next;
+        else
+            srv->conns = slot->next;
+        if (slot->next)
+            slot->next->prev = slot->prev;
+        pthread_mutex_unlock(&srv->conns_mu);
+        free(slot);
+        *socket_context = NULL;
+    }
+}
+
+/* The reaper thread: every 250 ms, shuts down the sockets of connections
+ * past their request deadline (their request never completed). */
+static void *reaper_main(void *arg)
+{
+    retape_http_server *srv = arg;
+    pthread_mutex_lock(&srv->conns_mu);
+    while (!srv->reaper_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 250 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        int rc = pthread_cond_timedwait(&srv->reaper_cv, &srv->conns_mu, &until);
+        if (rc != 0 && rc != ETIMEDOUT)
+            continue;
+        int64_t now = monotonic_ms();
+        for (conn_slot *c = srv->conns; c; c = c->next) {
+            int64_t d = atomic_load(&c->deadline);
+            if (d > 0 && now > d) {
+                shutdown(c->fd, SHUT_RDWR);
+                atomic_store(&c->deadline, 0);
+            }
+        }
+    }
+    pthread_mutex_unlock(&srv->conns_mu);
+    return NULL;
+}
 
 /* Per-request state, from the first callback to the completion notice. */
 typedef struct request_state {
@@ -39,45 +148,71 @@ typedef struct request_state {
     int over_limit; /* 0, 413 or 431 */
 } request_state;
 
-/* Query arguments collected from libmicrohttpd (names/values borrowed from it). */
+/* Query arguments collected from libmicrohttpd (names/values borrowed from
+ * it), with their exact lengths: a decoded %00 is a NUL byte inside. */
 typedef struct arg_list {
     const char **names, **values;
+    size_t *name_lens, *value_lens;
     size_t n, cap;
     int failed;
 } arg_list;
 
-/* MHD_KeyValueIterator: appends one query argument; a name seen again
+static void free_args(arg_list *a)
+{
+    free(a->names);
+    free(a->values);
+    free(a->name_lens);
+    free(a->value_lens);
+}
+
+/* Grows the four arrays of an arg_list together; 0 or -1. */
+static int grow_args(arg_list *a)
+{
+    size_t cap = a->cap ? a->cap * 2 : 8;
+    const char **n = realloc(a->names, cap * sizeof *n);
+    if (n)
+        a->names = n;
+    const char **v = realloc(a->values, cap * sizeof *v);
+    if (v)
+        a->values = v;
+    size_t *nl = realloc(a->name_lens, cap * sizeof *nl);
+    if (nl)
+        a->name_lens = nl;
+    size_t *vl = realloc(a->value_lens, cap * sizeof *vl);
+    if (vl)
+        a->value_lens = vl;
+    if (!n || !v || !nl || !vl)
+        return -1;
+    a->cap = cap;
+    return 0;
+}
+
+/* MHD_KeyValueIteratorN: appends one query argument; a name seen again
  * overwrites its earlier value. */
-static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                   const char *value, size_t value_size)
 {
     (void)kind;
     arg_list *a = cls;
     if (!key)
         return MHD_YES;
+    if (!value)
+        value = "", value_size = 0;
     for (size_t i = 0; i < a->n; i++) {
-        if (strcmp(a->names[i], key) == 0) {
-            a->values[i] = value ? value : "";
+        if (a->name_lens[i] == key_size && memcmp(a->names[i], key, key_size) == 0) {
+            a->values[i] = value;
+            a->value_lens[i] = value_size;
             return MHD_YES;
         }
     }
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 8;
-        const char **n = realloc(a->names, cap * sizeof *n);
-        if (!n) {
-            a->failed = 1;
-            return MHD_NO;
-        }
-        a->names = n;
-        const char **v = realloc(a->values, cap * sizeof *v);
-        if (!v) {
-            a->failed = 1;
-            return MHD_NO;
-        }
-        a->values = v;
-        a->cap = cap;
+    if (a->n == a->cap && grow_args(a) != 0) {
+        a->failed = 1;
+        return MHD_NO;
     }
     a->names[a->n] = key;
-    a->values[a->n] = value ? value : "";
+    a->name_lens[a->n] = key_size;
+    a->values[a->n] = value;
+    a->value_lens[a->n] = value_size;
     a->n++;
     return MHD_YES;
 }
@@ -117,10 +252,9 @@ static enum MHD_Result dispatch(retape_http_server *srv, struct MHD_Connection *
                                 const char *method, request_state *rs)
 {
     arg_list args = {0};
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
+    MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
     if (args.failed) {
-        free(args.names);
-        free(args.values);
+        free_args(&args);
         return MHD_NO;
     }
     char remote[INET6_ADDRSTRLEN] = "?";
@@ -131,12 +265,15 @@ static enum MHD_Result dispatch(retape_http_server *srv, struct MHD_Connection *
     retape_http_request req = {
         .method = method, .path = url, .remote = remote,
         .n_args = args.n, .arg_names = args.names, .arg_values = args.values,
+        .arg_name_lens = args.name_lens, .arg_value_lens = args.value_lens,
         .body = rs->body ? rs->body : "", .body_len = rs->len, .over_limit = rs->over_limit,
     };
     retape_http_response resp = {.status = 500};
+    conn_slot *slot = slot_of(conn);
+    if (slot) /* answering: no deadline until the answer is sent */
+        atomic_store(&slot->deadline, 0);
     srv->handler(srv->ctx, &req, &resp);
-    free(args.names);
-    free(args.values);
+    free_args(&args);
     return send_response(conn, &resp);
 }
 
@@ -195,10 +332,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     (void)toe;
     retape_http_server *srv = cls;
     request_state *rs = *con_cls;
+    conn_slot *slot = slot_of(conn);
+    if (slot) /* kept alive: the next request has its own deadline */
+        atomic_store(&slot->deadline, monotonic_ms() + (int64_t)srv->opts.request_timeout_s * 1000);
     if (rs) {
         free(rs->body);
         free(rs);
@@ -227,6 +366,10 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
     srv->handler = handler;
     srv->ctx = ctx;
     srv->opts = *opts;
+    if (!srv->opts.request_timeout_s)
+        srv->opts.request_timeout_s = 10;
+    pthread_mutex_init(&srv->conns_mu, NULL);
+    pthread_cond_init(&srv->reaper_cv, NULL);
     /* libmicrohttpd's own per-connection buffer must hold what we accept, so
      * that our 431 (JSON, from the handler) answers before its own does. */
     size_t memory = opts->max_header * 2 + 16384;
@@ -236,12 +379,22 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads ? opts->threads : 1),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(opts->max_connections ? opts->max_connections : 256),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(opts->max_connections ? opts->max_connections : 1024),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(opts->max_per_peer ? opts->max_per_peer : 128),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_END);
     if (!srv->daemon) {
         set_error(errptr, "cannot listen on %s:%d (address in use, or not allowed)", opts->host, opts->port);
+        pthread_cond_destroy(&srv->reaper_cv);
+        pthread_mutex_destroy(&srv->conns_mu);
         free(srv);
+        return NULL;
+    }
+    srv->reaper_started = pthread_create(&srv->reaper, NULL, reaper_main, srv) == 0;
+    if (!srv->reaper_started) {
+        set_error(errptr, "cannot start the connection reaper thread");
+        retape_http_stop(srv);
         return NULL;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -278,7 +431,16 @@ void retape_http_stop(retape_http_server *srv)
 {
     if (!srv)
         return;
+    if (srv->reaper_started) {
+        pthread_mutex_lock(&srv->conns_mu);
+        srv->reaper_stop = 1;
+        pthread_cond_signal(&srv->reaper_cv);
+        pthread_mutex_unlock(&srv->conns_mu);
+        pthread_join(srv->reaper, NULL);
+    }
     if (srv->daemon)
-        MHD_stop_daemon(srv->daemon);
+        MHD_stop_daemon(srv->daemon); /* unregisters every connection */
+    pthread_cond_destroy(&srv->reaper_cv);
+    pthread_mutex_destroy(&srv->conns_mu);
     free(srv);
 }

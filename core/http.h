@@ -21,6 +21,7 @@ typedef struct retape_http_request {
     const char *remote;  /* peer address, e.g. "127.0.0.1" */
     size_t n_args;       /* query arguments (a name given twice keeps its last value) */
     const char **arg_names, **arg_values; /* a value-less "?debug" has value "" */
+    const size_t *arg_name_lens, *arg_value_lens; /* exact: a %00 is a NUL byte inside */
     const char *body;    /* request body ("" when none) */
     size_t body_len;
     /* 0 = complete; 413 = the body is over max_body (not read); 431 = the
@@ -47,7 +48,11 @@ typedef struct retape_http_options {
     size_t max_body;     /* bytes; larger bodies answer 413 without being read */
     size_t max_header;   /* bytes of URL + headers; larger requests answer 431 */
     unsigned timeout_s;  /* idle connection timeout */
-    unsigned max_connections; /* open connections at most (0 = 256) */
+    unsigned max_connections; /* open connections at most (0 = 1024) */
+    unsigned max_per_peer;    /* open connections per client address at most (0 = 128) */
+    unsigned request_timeout_s; /* a request's headers and body must arrive within this
+                                   of the connection opening or of the previous answer
+                                   (0 = 10): a trickling client is cut off */
 } retape_http_options;
 
 /* Starts listening and serving on a pool of opts->threads threads.  The

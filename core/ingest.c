@@ -6,11 +6,18 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "ingest.h"
+#include "decode.h"
 #include "util.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -335,22 +342,36 @@ static size_t skip_value(const char *s, size_t i, size_t n)
 }
 
 /* Strict JSON (RFC 8259) recognizer over s[*i..n): advances *i past one
- * value; returns 0, or -1 with *i at the offending byte.  depth bounds the
- * nesting. */
-static int strict_value(const char *s, size_t n, size_t *i, int depth);
+ * value; returns 0, or -1 with *i at the offending byte and c->why set.
+ * Beyond the grammar: numbers must be finite as doubles (1e400 is not),
+ * and no object may hold the same key twice (decoders disagree on which
+ * one wins).  depth bounds the nesting. */
+typedef struct key_span { const char *at; size_t len; } key_span;
 
-static int strict_string(const char *s, size_t n, size_t *i)
+typedef struct strict_ctx {
+    const char *s;
+    size_t n;
+    const char *why;   /* what broke the text (static) */
+    key_span *keys;    /* keys of the objects being read, innermost last */
+    size_t n_keys, cap_keys;
+} strict_ctx;
+
+static int strict_value(strict_ctx *c, size_t *i, int depth);
+
+static int strict_string(strict_ctx *c, size_t *i)
 {
-    size_t k = *i + 1; /* past the opening quote */
+    const char *s = c->s;
+    size_t n = c->n, k = *i + 1; /* past the opening quote */
+    c->why = "not strict JSON";
     while (k < n) {
-        unsigned char c = (unsigned char)s[k];
-        if (c == '"') {
+        unsigned char ch = (unsigned char)s[k];
+        if (ch == '"') {
             *i = k + 1;
             return 0;
         }
-        if (c < 0x20)
+        if (ch < 0x20)
             break;
-        if (c == '\\') {
+        if (ch == '\\') {
             if (k + 1 >= n)
                 break;
             char e = s[k + 1];
@@ -383,9 +404,11 @@ static int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-static int strict_number(const char *s, size_t n, size_t *i)
+static int strict_number(strict_ctx *c, size_t *i)
 {
-    size_t k = *i;
+    const char *s = c->s;
+    size_t n = c->n, k = *i;
+    c->why = "not strict JSON";
     if (k < n && s[k] == '-')
         k++;
     if (k < n && s[k] == '0')
@@ -411,6 +434,10 @@ static int strict_number(const char *s, size_t n, size_t *i)
         while (k < n && is_digit(s[k]))
             k++;
     }
+    if (!decode_number_finite(s + *i, k - *i)) {
+        c->why = "a number out of range (not finite as a double)";
+        return -1; /* *i stays at the number */
+    }
     *i = k;
     return 0;
 bad:
@@ -418,39 +445,85 @@ bad:
     return -1;
 }
 
-static int strict_value(const char *s, size_t n, size_t *i, int depth)
+static int compare_keys(const void *a, const void *b)
 {
+    const key_span *x = a, *y = b;
+    size_t m = x->len < y->len ? x->len : y->len;
+    int d = memcmp(x->at, y->at, m);
+    if (d)
+        return d;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at; /* equal keys: in text order */
+}
+
+/* Checks the keys c->keys[base..] of one object for a repeat; returns the
+ * position of the second occurrence of the first repeated key, or NULL.
+ * Pops them. */
+static const char *repeated_key(strict_ctx *c, size_t base)
+{
+    const char *dup = NULL;
+    size_t m = c->n_keys - base;
+    key_span *k = c->keys + base;
+    if (m > 1) {
+        qsort(k, m, sizeof *k, compare_keys);
+        for (size_t j = 1; j < m; j++)
+            if (k[j].len == k[j - 1].len && memcmp(k[j].at, k[j - 1].at, k[j].len) == 0
+                && (!dup || k[j].at < dup))
+                dup = k[j].at;
+    }
+    c->n_keys = base;
+    return dup;
+}
+
+static int strict_value(strict_ctx *c, size_t *i, int depth)
+{
+    const char *s = c->s;
+    size_t n = c->n;
     size_t k = skip_ws(s, *i, n);
     *i = k;
+    c->why = depth > 1000 ? "nested deeper than 1000 levels" : "not strict JSON";
     if (k >= n || depth > 1000)
         return -1;
-    char c = s[k];
-    if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
+    char ch = s[k];
+    if (ch == '{' || ch == '[') {
+        char close = ch == '{' ? '}' : ']';
+        size_t base = c->n_keys;
         k = skip_ws(s, k + 1, n);
         if (k < n && s[k] == close) {
             *i = k + 1;
             return 0;
         }
         for (;;) {
-            if (c == '{') {
+            if (ch == '{') {
                 k = skip_ws(s, k, n);
                 if (k >= n || s[k] != '"') {
                     *i = k;
                     return -1;
                 }
                 *i = k;
-                if (strict_string(s, n, i) != 0)
+                if (strict_string(c, i) != 0)
                     return -1;
+                if (c->n_keys == c->cap_keys) {
+                    size_t cap = c->cap_keys ? 2 * c->cap_keys : 64;
+                    key_span *nk = realloc(c->keys, cap * sizeof *nk);
+                    if (!nk) {
+                        c->why = "out of memory";
+                        return -1;
+                    }
+                    c->keys = nk, c->cap_keys = cap;
+                }
+                c->keys[c->n_keys++] = (key_span){s + k + 1, *i - k - 2};
                 k = skip_ws(s, *i, n);
                 if (k >= n || s[k] != ':') {
                     *i = k;
+                    c->why = "not strict JSON";
                     return -1;
                 }
                 k++;
             }
             *i = k;
-            if (strict_value(s, n, i, depth + 1) != 0)
+            if (strict_value(c, i, depth + 1) != 0)
                 return -1;
             k = skip_ws(s, *i, n);
             if (k < n && s[k] == ',') {
@@ -458,17 +531,24 @@ static int strict_value(const char *s, size_t n, size_t *i, int depth)
                 continue;
             }
             *i = k;
+            c->why = "not strict JSON";
             if (k < n && s[k] == close) {
                 *i = k + 1;
+                const char *dup = ch == '{' ? repeated_key(c, base) : NULL;
+                if (dup) {
+                    *i = (size_t)(dup - s) - 1; /* at its opening quote */
+                    c->why = "a key repeated in one object";
+                    return -1;
+                }
                 return 0;
             }
             return -1;
         }
     }
-    if (c == '"')
-        return strict_string(s, n, i);
-    if (c == '-' || is_digit(c))
-        return strict_number(s, n, i);
+    if (ch == '"')
+        return strict_string(c, i);
+    if (ch == '-' || is_digit(ch))
+        return strict_number(c, i);
     static const char *const words[] = {"true", "false", "null"};
     for (int w = 0; w < 3; w++) {
         size_t wl = strlen(words[w]);
@@ -480,13 +560,23 @@ static int strict_value(const char *s, size_t n, size_t *i, int depth)
     return -1;
 }
 
-size_t retape_json_invalid_at(const char *json, size_t len)
+size_t retape_json_invalid_at(const char *json, size_t len, const char **why)
 {
-    size_t i = 0;
-    if (strict_value(json, len, &i, 0) != 0)
-        return i + 1;
-    i = skip_ws(json, i, len);
-    return i < len ? i + 1 : 0;
+    strict_ctx c = {.s = json, .n = len, .why = "not strict JSON"};
+    size_t i = 0, at = 0;
+    if (strict_value(&c, &i, 0) != 0) {
+        at = i + 1;
+    } else {
+        i = skip_ws(json, i, len);
+        if (i < len) {
+            at = i + 1;
+            c.why = "not strict JSON (text after the value)";
+        }
+    }
+    free(c.keys);
+    if (why)
+        *why = at ? c.why : NULL;
+    return at;
 }
 
 int retape_json_value_span(const char *json, size_t len, const char *key, size_t *off, size_t *vlen)
@@ -529,103 +619,362 @@ int retape_json_value_span(const char *json, size_t len, const char *key, size_t
 
 /* ------------------------------------------------------------------------- */
 
+/* ------------------------------------------------------------------------- */
+
+/* The line reader.  A gzip input is inflated here, member by member (zlib's
+ * inflate rather than gzread, which hides member boundaries and ignores any
+ * bytes after the last member).  A gzip file that can be re-read (a regular
+ * file) is checked whole when opened: every member's CRC and length, and
+ * what follows the last one.  The first damaged member is then known before
+ * any line is read: the reader stops where that member starts, so nothing
+ * decoded from it is ever returned, and the problem can be reported first
+ * (retape_lines_problem).  Lines longer than max_line are skipped without
+ * being held in memory; blank lines may be skipped here, at scan speed. */
 struct retape_lines {
-    gzFile gz;
+    int fd;
     char *path;
-    char *buf;      /* the current line (may hold NUL bytes; len is exact) */
-    size_t cap;
+    int gz;                /* 1: gzip input (magic 1f 8b) */
+    z_stream zs;
+    int zs_ready;          /* inflateInit2 done */
+    unsigned char *in;     /* compressed bytes read ahead (zs.next_in/avail_in inside) */
+    int in_eof;
+    uint64_t in_read;      /* bytes read from fd so far */
+    uint64_t member_start; /* offset of the current member */
+    long member;           /* current member, 0-based */
+    int member_done;       /* the current member ended (Z_STREAM_END) */
+    long bad_member;       /* the check's first damaged member, -1 none */
+    char *problem;         /* the check's message, or NULL */
+    char *buf;             /* the current line (may hold NUL bytes; len is exact) */
+    size_t cap, len;
     long lineno;
-    char *chunk;    /* bytes read ahead from the (decompressed) input */
+    int unread;            /* the current line is to be returned again */
+    char *chunk;           /* bytes read ahead from the (decompressed) input */
     size_t chunk_len, chunk_pos;
     int eof;
-    char *sql;      /* statement accumulator for retape_sql_next */
+    size_t max_line;
+    int skip_blank;
+    char *sql;             /* statement accumulator for retape_sql_next */
     size_t sql_cap;
 };
 
 #define CHUNK_BYTES (1 << 17)
+#define IN_BYTES (1 << 17)
 
-retape_lines *retape_lines_open(const char *path, char **errptr)
+/* Makes at least `need` compressed bytes available at zs.next_in, unless the
+ * input ends first (in_eof).  0, or -1 on a read error. */
+static int fill_input(retape_lines *lr, size_t need, char **errptr)
+{
+    while (lr->zs.avail_in < need && !lr->in_eof) {
+        if (lr->zs.avail_in > 0 && lr->zs.next_in != lr->in)
+            memmove(lr->in, lr->zs.next_in, lr->zs.avail_in);
+        lr->zs.next_in = lr->in;
+        ssize_t n;
+        do
+            n = read(lr->fd, lr->in + lr->zs.avail_in, IN_BYTES - lr->zs.avail_in);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+            return set_error(errptr, "%s: cannot read: %s", lr->path, strerror(errno));
+        if (n == 0)
+            lr->in_eof = 1;
+        lr->zs.avail_in += (uInt)n;
+        lr->in_read += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* Inflates up to cap bytes into out (*produced; 0 with lr->eof at the end
+ * of the input).  -1 with a message for a damaged or truncated member (or
+ * the member the check found damaged), or bytes after the last member that
+ * are not another member. */
+static int inflate_some(retape_lines *lr, char *out, size_t cap, size_t *produced, char **errptr)
+{
+    *produced = 0;
+    for (;;) {
+        if (lr->member_done) {
+            if (fill_input(lr, 2, errptr) != 0)
+                return -1;
+            if (lr->zs.avail_in == 0) {
+                lr->eof = 1;
+                return 0;
+            }
+            uint64_t at = lr->in_read - lr->zs.avail_in;
+            if (lr->zs.avail_in < 2 || lr->zs.next_in[0] != 0x1f || lr->zs.next_in[1] != 0x8b)
+                return set_error(errptr, "%s: trailing garbage after the compressed data (from byte %llu): "
+                                 "not a gzip member, not read", lr->path, (unsigned long long)at);
+            lr->member++;
+            lr->member_start = at;
+            lr->member_done = 0;
+            inflateReset(&lr->zs);
+        }
+        if (lr->member == lr->bad_member)
+            return set_error(errptr, "%s", lr->problem);
+        if (lr->zs.avail_in == 0 && fill_input(lr, 1, errptr) != 0)
+            return -1;
+        lr->zs.next_out = (unsigned char *)out;
+        lr->zs.avail_out = (uInt)cap;
+        int rc = inflate(&lr->zs, Z_NO_FLUSH);
+        size_t n = cap - lr->zs.avail_out;
+        if (rc == Z_STREAM_END)
+            lr->member_done = 1;
+        else if (rc == Z_DATA_ERROR || rc == Z_NEED_DICT || rc == Z_STREAM_ERROR)
+            return set_error(errptr, "%s: cannot read: gzip member %ld (from byte %llu) is corrupt (%s); "
+                             "nothing of it is imported", lr->path, lr->member + 1,
+                             (unsigned long long)lr->member_start, lr->zs.msg ? lr->zs.msg : "bad data");
+        else if (rc == Z_MEM_ERROR)
+            return set_error(errptr, "%s: out of memory", lr->path);
+        else if (n == 0 && lr->zs.avail_in == 0 && lr->in_eof)
+            return set_error(errptr, "%s: the compressed input is truncated: gzip member %ld (from byte %llu) "
+                             "ends early; nothing of it is imported", lr->path, lr->member + 1,
+                             (unsigned long long)lr->member_start);
+        if (n > 0) {
+            *produced = n;
+            return 0;
+        }
+    }
+}
+
+/* Copies a gzip stream that cannot be re-read (a pipe: standard input) to
+ * an unlinked temporary file, compressed as it came, so that it is checked
+ * whole before any of its lines is read, like a file.  0, or -1 with a
+ * message (then lr->fd is unchanged). */
+static int spool_input(retape_lines *lr, char **errptr)
+{
+    FILE *tmp = tmpfile();
+    if (!tmp)
+        return set_error(errptr, "%s: cannot make a temporary file to check the compressed input: %s", lr->path,
+                         strerror(errno));
+    int ok = fwrite(lr->zs.next_in, 1, lr->zs.avail_in, tmp) == lr->zs.avail_in;
+    ssize_t n;
+    while (ok && (n = read(lr->fd, lr->in, IN_BYTES)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        ok = n > 0 && fwrite(lr->in, 1, (size_t)n, tmp) == (size_t)n;
+    }
+    int fd = ok && fflush(tmp) == 0 ? dup(fileno(tmp)) : -1;
+    fclose(tmp);
+    if (fd < 0 || lseek(fd, 0, SEEK_SET) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return set_error(errptr, "%s: cannot spool the compressed input to a temporary file: %s", lr->path,
+                         strerror(errno));
+    }
+    close(lr->fd);
+    lr->fd = fd;
+    lr->zs.avail_in = 0;
+    lr->zs.next_in = lr->in;
+    return 0;
+}
+
+/* Checks a gzip input whole (every member, what follows the last) and
+ * rewinds it.  Records the first damaged member and the message. */
+static void check_members(retape_lines *lr)
+{
+    char *err = NULL;
+    size_t n;
+    while (!lr->eof && inflate_some(lr, lr->chunk, CHUNK_BYTES, &n, &err) == 0)
+        ;
+    if (err) {
+        lr->problem = err;
+        lr->bad_member = lr->member_done ? -1 : lr->member; /* trailing bytes: every member is whole */
+    }
+    if (lseek(lr->fd, 0, SEEK_SET) != 0) { /* cannot rewind: read nothing */
+        lr->bad_member = 0;
+        if (!lr->problem)
+            set_error(&lr->problem, "%s: cannot rewind after checking it", lr->path);
+    }
+    inflateReset(&lr->zs);
+    lr->zs.avail_in = 0;
+    lr->zs.next_in = lr->in;
+    lr->in_eof = 0;
+    lr->in_read = 0;
+    lr->member = 0;
+    lr->member_start = 0;
+    lr->member_done = 0;
+    lr->eof = 0;
+}
+
+retape_lines *retape_lines_open(const char *path, size_t max_line, int skip_blank, char **errptr)
 {
     retape_lines *lr = calloc(1, sizeof *lr);
     int is_stdin = strcmp(path, "-") == 0;
-    if (!lr || !(lr->path = dup_string(is_stdin ? "<stdin>" : path)) || !(lr->chunk = malloc(CHUNK_BYTES))) {
+    if (!lr || !(lr->path = dup_string(is_stdin ? "<stdin>" : path)) || !(lr->chunk = malloc(CHUNK_BYTES))
+        || !(lr->in = malloc(IN_BYTES))) {
+        if (lr)
+            lr->fd = -1;
         retape_lines_close(lr);
         set_error(errptr, "out of memory");
         return NULL;
     }
-    if (is_stdin) {
-        int fd = dup(0);
-        lr->gz = fd >= 0 ? gzdopen(fd, "rb") : NULL;
-        if (!lr->gz && fd >= 0)
-            close(fd);
-    } else {
-        lr->gz = gzopen(path, "rb");
-    }
-    if (!lr->gz) {
-        set_error(errptr, "%s: cannot open", lr->path);
+    lr->bad_member = -1;
+    lr->max_line = max_line ? max_line : RETAPE_MAX_LINE_DEFAULT;
+    lr->skip_blank = skip_blank;
+    lr->fd = is_stdin ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
+    if (lr->fd < 0) {
+        set_error(errptr, "%s: cannot open: %s", lr->path, strerror(errno));
         retape_lines_close(lr);
         return NULL;
     }
-    gzbuffer(lr->gz, 1 << 17);
+    lr->zs.next_in = lr->in;
+    char *err = NULL;
+    if (fill_input(lr, 2, &err) != 0) {
+        set_error(errptr, "%s", err);
+        free(err);
+        retape_lines_close(lr);
+        return NULL;
+    }
+    lr->gz = lr->zs.avail_in >= 2 && lr->in[0] == 0x1f && lr->in[1] == 0x8b;
+    size_t plen = strlen(path);
+    if (!lr->gz && plen > 3 && strcmp(path + plen - 3, ".gz") == 0) /* named gzip, damaged from its first byte */
+        set_error(&lr->problem, "%s: cannot read: not gzip data (no gzip header at byte 0); nothing of it is imported",
+                  lr->path);
+    if (lr->gz) {
+        if (inflateInit2(&lr->zs, 15 + 16) != Z_OK) { /* gzip framing only */
+            set_error(errptr, "%s: out of memory", lr->path);
+            retape_lines_close(lr);
+            return NULL;
+        }
+        lr->zs_ready = 1;
+        struct stat st;
+        if ((fstat(lr->fd, &st) != 0 || !S_ISREG(st.st_mode)) && spool_input(lr, &err) != 0) {
+            set_error(errptr, "%s", err);
+            free(err);
+            retape_lines_close(lr);
+            return NULL;
+        }
+        check_members(lr);
+    }
     return lr;
 }
 
+const char *retape_lines_problem(const retape_lines *lr)
+{
+    return lr->problem;
+}
+
 /* Refills the read-ahead chunk.  0 = bytes (or end of input: lr->eof),
- * -1 = a read error, a corrupt or a truncated compressed stream. */
+ * -1 = a read error, a damaged or truncated member, trailing garbage. */
 static int refill(retape_lines *lr, char **errptr)
 {
-    int n = gzread(lr->gz, lr->chunk, CHUNK_BYTES);
-    int zerr = Z_OK;
-    const char *msg = gzerror(lr->gz, &zerr);
-    if (n < 0 || (zerr != Z_OK && zerr != Z_BUF_ERROR))
-        return set_error(errptr, "%s: line %ld: cannot read: %s", lr->path, lr->lineno + 1, msg);
-    if (n == 0 && zerr == Z_BUF_ERROR) /* zlib's "unexpected end of file" */
-        return set_error(errptr, "%s: line %ld: the compressed input is truncated", lr->path, lr->lineno + 1);
-    lr->chunk_len = (size_t)n, lr->chunk_pos = 0;
+    lr->chunk_len = lr->chunk_pos = 0;
+    if (lr->gz) {
+        char *err = NULL;
+        if (inflate_some(lr, lr->chunk, CHUNK_BYTES, &lr->chunk_len, &err) != 0) {
+            if (lr->lineno > 0)
+                set_error(errptr, "%s (after line %ld)", err, lr->lineno);
+            else
+                set_error(errptr, "%s", err);
+            free(err);
+            return -1;
+        }
+        return 0;
+    }
+    if (lr->problem) /* a .gz without a gzip header */
+        return set_error(errptr, "%s", lr->problem);
+    if (lr->zs.avail_in > 0) { /* the bytes read to detect the format */
+        memcpy(lr->chunk, lr->zs.next_in, lr->zs.avail_in);
+        lr->chunk_len = lr->zs.avail_in;
+        lr->zs.avail_in = 0;
+        return 0;
+    }
+    ssize_t n;
+    do
+        n = read(lr->fd, lr->chunk, CHUNK_BYTES);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return set_error(errptr, "%s: line %ld: cannot read: %s", lr->path, lr->lineno + 1, strerror(errno));
+    lr->chunk_len = (size_t)n;
     if (n == 0)
         lr->eof = 1;
     return 0;
 }
 
-int retape_lines_next(retape_lines *lr, const char **line, size_t *len, long *lineno, char **errptr)
+/* 1 if the line holds only blanks JSON ignores (space, tab, CR). */
+static int blank_line(const char *s, size_t n)
 {
-    size_t used = 0;
-    int complete = 0;
-    while (!complete) {
-        if (lr->chunk_pos == lr->chunk_len) {
-            if (lr->eof || refill(lr, errptr) != 0) {
-                if (!lr->eof)
-                    return -1;
-                if (used == 0)
-                    return 0;
-                break; /* last line without a newline */
-            }
-            if (lr->eof)
-                continue;
-        }
-        const char *from = lr->chunk + lr->chunk_pos;
-        size_t avail = lr->chunk_len - lr->chunk_pos;
-        const char *nl = memchr(from, '\n', avail);
-        size_t take = nl ? (size_t)(nl - from) + 1 : avail;
-        if (grow_buffer(&lr->buf, &lr->cap, used + take + 1, 65536) != 0)
-            return set_error(errptr, "%s: line %ld: out of memory", lr->path, lr->lineno + 1);
-        memcpy(lr->buf + used, from, take);
-        used += take;
-        lr->chunk_pos += take;
-        complete = nl != NULL;
-    }
-    while (used > 0 && (lr->buf[used - 1] == '\n' || lr->buf[used - 1] == '\r'))
-        used--;
-    lr->buf[used] = '\0';
-    *line = lr->buf;
-    *len = used;
-    *lineno = ++lr->lineno;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+            return 0;
     return 1;
 }
 
-/* Index past the SQL comments and white space starting at s[i]. */
-static size_t skip_sql_space(const char *s, size_t i, size_t n)
+int retape_lines_next(retape_lines *lr, const char **line, size_t *len, long *lineno, char **errptr)
 {
+    if (lr->unread) {
+        lr->unread = 0;
+        *line = lr->buf, *len = lr->len, *lineno = lr->lineno;
+        return 1;
+    }
+    for (;;) {
+        size_t used = 0, total = 0;
+        int complete = 0, over = 0;
+        while (!complete) {
+            if (lr->chunk_pos == lr->chunk_len) {
+                if (lr->eof)
+                    break;
+                if (refill(lr, errptr) != 0)
+                    return -1;
+                continue;
+            }
+            if (lr->skip_blank && total == 0) { /* runs of empty lines, without a call each */
+                while (lr->chunk_pos < lr->chunk_len && lr->chunk[lr->chunk_pos] == '\n') {
+                    lr->chunk_pos++;
+                    lr->lineno++;
+                }
+                if (lr->chunk_pos == lr->chunk_len)
+                    continue;
+            }
+            const char *from = lr->chunk + lr->chunk_pos;
+            size_t avail = lr->chunk_len - lr->chunk_pos;
+            const char *nl = memchr(from, '\n', avail);
+            size_t take = nl ? (size_t)(nl - from) + 1 : avail;
+            total += take;
+            lr->chunk_pos += take;
+            complete = nl != NULL;
+            if (over)
+                continue;
+            if (total - (nl ? 1 : 0) > lr->max_line + 1) { /* + 1: a CR before the newline */
+                over = 1;
+                continue;
+            }
+            if (grow_buffer(&lr->buf, &lr->cap, used + take + 1, 65536) != 0)
+                return set_error(errptr, "%s: line %ld: out of memory", lr->path, lr->lineno + 1);
+            memcpy(lr->buf + used, from, take);
+            used += take;
+        }
+        if (total == 0)
+            return 0; /* end of input */
+        lr->lineno++;
+        *lineno = lr->lineno;
+        if (over) {
+            lr->len = 0;
+            *line = NULL;
+            *len = total - (complete ? 1 : 0);
+            return 2;
+        }
+        while (used > 0 && (lr->buf[used - 1] == '\n' || lr->buf[used - 1] == '\r'))
+            used--;
+        if (used > lr->max_line) { /* the CR allowance above was not a CR */
+            lr->len = 0;
+            *line = NULL;
+            *len = used;
+            return 2;
+        }
+        lr->buf[used] = '\0';
+        lr->len = used;
+        if (lr->skip_blank && blank_line(lr->buf, used))
+            continue;
+        *line = lr->buf;
+        *len = used;
+        return 1;
+    }
+}
+
+/* Index past the SQL comments and white space starting at s[i]; *open is
+ * set when the text ends inside a block comment (if open is not NULL). */
+static size_t skip_sql_space(const char *s, size_t i, size_t n, int *open)
+{
+    if (open)
+        *open = 0;
     for (;;) {
         i = skip_ws(s, i, n);
         if (i + 1 < n && s[i] == '-' && s[i + 1] == '-') {
@@ -635,11 +984,58 @@ static size_t skip_sql_space(const char *s, size_t i, size_t n)
             size_t j = i + 2;
             while (j + 1 < n && !(s[j] == '*' && s[j + 1] == '/'))
                 j++;
+            if (j + 1 >= n && open)
+                *open = 1;
             i = j + 1 < n ? j + 2 : n;
         } else {
             return i;
         }
     }
+}
+
+/* 1 if the line starts, at its first byte, with a word that begins a
+ * statement of a dump (as sqlite3 .dump and D1 exports write them). */
+static int starts_statement(const char *s, size_t n)
+{
+    static const char *const words[] = {
+        "INSERT", "REPLACE", "CREATE", "BEGIN", "COMMIT", "PRAGMA", "DELETE", "DROP",
+        "UPDATE", "ROLLBACK", "SAVEPOINT", "RELEASE", "ANALYZE", "VACUUM",
+    };
+    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
+        size_t k = strlen(words[w]);
+        if (n >= k && strncasecmp(s, words[w], k) == 0
+            && (n == k || !(isalnum((unsigned char)s[k]) || s[k] == '_')))
+            return 1;
+    }
+    return 0;
+}
+
+/* 1 if the line ends with ';' (trailing blanks aside). */
+static int ends_with_semicolon(const char *s, size_t n)
+{
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        n--;
+    return n > 0 && s[n - 1] == ';';
+}
+
+/* Skips the rest of a statement over the size cap: lines up to one ending
+ * with ';', or up to (not including) one that starts the next statement.
+ * 0, or -1 on a read error. */
+static int skip_statement(retape_lines *lr, char **errptr)
+{
+    const char *line;
+    size_t len;
+    long lineno;
+    int rc;
+    while ((rc = retape_lines_next(lr, &line, &len, &lineno, errptr)) >= 1) {
+        if (rc == 1 && starts_statement(line, len)) {
+            lr->unread = 1;
+            return 0;
+        }
+        if (rc == 1 && ends_with_semicolon(line, len))
+            return 0;
+    }
+    return rc < 0 ? -1 : 0;
 }
 
 int retape_sql_next(retape_lines *lr, const char **sql, size_t *sql_len, long *first_line, char **errptr)
@@ -651,17 +1047,37 @@ int retape_sql_next(retape_lines *lr, const char **sql, size_t *sql_len, long *f
     size_t len;
     long lineno;
     int rc;
-    while ((rc = retape_lines_next(lr, &line, &len, &lineno, errptr)) == 1) {
-        if (used == 0) {
+    while ((rc = retape_lines_next(lr, &line, &len, &lineno, errptr)) >= 1) {
+        if (used == 0 && rc == 1) {
             size_t i = skip_ws(line, 0, len);
             if (i == len)
                 continue; /* blank line between statements */
         }
+        int open_comment = 0;
         if (!body_seen) { /* a statement is named by its first line that is not only comments */
-            if (used > 0 && skip_sql_space(lr->sql, 0, used) < used)
+            if (used > 0 && skip_sql_space(lr->sql, 0, used, &open_comment) < used)
                 body_seen = 1;
             else
                 start = lineno;
+        }
+        /* A statement that is not complete when the next one starts (cut by a
+         * NUL byte, truncated, its ';' missing, an unterminated comment, a
+         * comment holding a NUL) stands alone: it is rejected and the line
+         * read starts the next one. */
+        if (rc == 1 && (body_seen || open_comment || has_nul) && starts_statement(line, len)) {
+            lr->unread = 1;
+            *first_line = start;
+            set_error(errptr, "statement not terminated by ';' before line %ld, where the next one starts%s",
+                      lineno, has_nul ? " (it contains a NUL byte)" : "");
+            return 3;
+        }
+        /* Over the cap: the rest of the statement is skipped unread. */
+        if (rc == 2 || used + len + 2 > lr->max_line) {
+            *first_line = used ? start : lineno;
+            if (!(rc == 1 && ends_with_semicolon(line, len)) && skip_statement(lr, errptr) != 0)
+                return -1;
+            set_error(errptr, "statement longer than %zu bytes (the line cap, --max-line-bytes): skipped", lr->max_line);
+            return 3;
         }
         if (used + len + 2 > lr->sql_cap) {
             size_t ncap = (used + len + 2) * 2;
@@ -690,7 +1106,7 @@ int retape_sql_next(retape_lines *lr, const char **sql, size_t *sql_len, long *f
     }
     if (rc < 0)
         return -1;
-    if (used > 0 && skip_sql_space(lr->sql, 0, used) < used) /* only comments left is fine */
+    if (used > 0 && skip_sql_space(lr->sql, 0, used, NULL) < used) /* only comments left is fine */
         return set_error(errptr, "%s: line %ld: statement not terminated by ';'", lr->path, start);
     return 0;
 }
@@ -699,8 +1115,12 @@ void retape_lines_close(retape_lines *lr)
 {
     if (!lr)
         return;
-    if (lr->gz)
-        gzclose(lr->gz);
+    if (lr->zs_ready)
+        inflateEnd(&lr->zs);
+    if (lr->fd >= 0)
+        close(lr->fd);
+    free(lr->problem);
+    free(lr->in);
     free(lr->buf);
     free(lr->chunk);
     free(lr->sql);

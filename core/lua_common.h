@@ -148,6 +148,13 @@ char *retape_lua_layer_dir(lua_State *L);
 void retape_lua_push_row(lua_State *L, const retape_receipt *r, int fs, int decoder);
 retape_cursor *retape_lua_check_cursor(lua_State *L, int idx);
 void retape_lua_push_payload_decoder(lua_State *L);
+/* lua_decode.c, after a successful decode: 1 if the payload text has no
+ * number that overflows a double (1e400), else 0 with a message naming the
+ * field, the token and its byte offset pushed.  After a failed one, with
+ * cjson's message on top: names the field when cjson stopped at NaN,
+ * Infinity or hex.  Both raise only on out of memory. */
+int retape_payload_numbers_ok(lua_State *L, const char *s, size_t len);
+void retape_payload_explain(lua_State *L, const char *s, size_t len);
 /* lua_kv.c: the open store of the retape.kv object at idx (raises otherwise). */
 retape_kv *retape_lua_check_kv(lua_State *L, int idx);
 /* Puts every engine module (and cjson) into package.preload. */

@@ -37,6 +37,7 @@
 
 #include <lua-cjson.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #define FIELDSET_MT RETAPE_FIELDSET_MT
@@ -496,6 +497,65 @@ static json_simd *fieldset_simd(lua_State *L, int fs_idx)
     return *box;
 }
 
+/* Pushes "field 'KEY' holds TOKEN" for the bad token at `bad` (its key from
+ * decode_find_bad_number, or none). */
+static void push_bad_field(lua_State *L, const char *s, size_t len, const char *bad, const char *key, size_t key_len)
+{
+    size_t n = 0;
+    while (bad + n < s + len && n < 40 && !strchr(",}] \t\r\n", bad[n]))
+        n++;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    if (key) {
+        luaL_addstring(&b, "field '");
+        luaL_addlstring(&b, key, key_len < 80 ? key_len : 80);
+        luaL_addstring(&b, "' ");
+    }
+    luaL_addstring(&b, "holds ");
+    luaL_addlstring(&b, bad, n);
+    luaL_pushresult(&b);
+}
+
+/* After a successful decode: checks that the payload text holds no number
+ * that overflows a double (1e400: JSON's grammar, but no double; NaN,
+ * Infinity and hex never decode).  Returns 1, or 0 with a message naming
+ * the field, the token and its byte offset pushed.  Raises only on out of
+ * memory. */
+int retape_payload_numbers_ok(lua_State *L, const char *s, size_t len)
+{
+    const char *key;
+    size_t key_len;
+    const char *bad = decode_find_bad_number(s, s + len, 1, &key, &key_len);
+    if (!bad)
+        return 1;
+    push_bad_field(L, s, len, bad, key, key_len);
+    lua_pushfstring(L, ", a number that is not finite as a double, at byte %d", (int)(bad - s) + 1);
+    lua_concat(L, 2);
+    return 0;
+}
+
+/* After a failed decode, with cjson's message on top: when cjson stopped at
+ * a number it refuses (NaN, Infinity, hex: "at character N"), the field is
+ * named after its message, which stays as cjson wrote it.  Raises only on
+ * out of memory. */
+void retape_payload_explain(lua_State *L, const char *s, size_t len)
+{
+    const char *msg = lua_tostring(L, -1);
+    const char *at = msg && strncmp(msg, "Expected value but found invalid", 32) == 0 ? strstr(msg, "at character ") : NULL;
+    if (!at)
+        return;
+    long pos = strtol(at + 13, NULL, 10);
+    const char *key;
+    size_t key_len;
+    const char *bad = decode_find_bad_number(s, s + len, 0, &key, &key_len);
+    if (!bad || !key || (long)(bad - s) + 1 != pos)
+        return;
+    lua_pushliteral(L, " (");
+    push_bad_field(L, s, len, bad, key, key_len);
+    lua_pushliteral(L, ")");
+    lua_concat(L, 4);
+}
+
 /* Pushes the payload at index text decoded per the field set at fs_idx,
  * running the decoders engine allows in turn: json_simd (payloads of
  * DECODE_SIMD_MIN_BYTES or more under ENGINE_AUTO, any under ENGINE_SIMD),
@@ -540,7 +600,9 @@ static int decode_with(lua_State *L, int fs_idx, int text, int engine, const cha
             return 1;
         }
     }
-    /* Outside the subset (or malformed): lua-cjson decides. */
+    /* Outside the subset (or malformed): lua-cjson decides (its message,
+     * with the field named when it stopped at NaN, Infinity or hex); a
+     * number that overflows a double (1e400) is refused after it. */
     lua_settop(L, base);
     if (used)
         *used = "cjson";
@@ -549,10 +611,15 @@ static int decode_with(lua_State *L, int fs_idx, int text, int engine, const cha
     lua_call(L, 1, 2); /* cjson.safe never raises on bad input */
     if (lua_istable(L, -2)) {
         lua_pop(L, 1);
-        return 1;
+        if (retape_payload_numbers_ok(L, s, len))
+            return 1;
+        lua_replace(L, base + 1);
+        lua_settop(L, base + 1);
+        return 0;
     }
     const char *why = lua_isstring(L, -1) ? lua_tostring(L, -1) : "payload is not a JSON object";
     lua_pushstring(L, why);
+    retape_payload_explain(L, s, len);
     lua_replace(L, base + 1);
     lua_settop(L, base + 1);
     return 0;
@@ -991,12 +1058,7 @@ int luaopen_retape_decode(lua_State *L)
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     lua_newtable(L);
-    luaopen_cjson_safe(L); /* a private cjson.safe instance (its settings are its own) */
-    lua_getfield(L, -1, "decode_max_depth");
-    lua_pushinteger(L, DECODE_MAX_DEPTH);
-    lua_call(L, 1, 0);
-    lua_getfield(L, -1, "decode");
-    lua_remove(L, -2);
+    retape_lua_push_payload_decoder(L); /* a private cjson.safe instance (its settings are its own) */
     lua_pushcclosure(L, l_compile, 1);
     lua_setfield(L, -2, "compile");
     static const luaL_Reg fns[] = {

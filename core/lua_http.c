@@ -3,7 +3,8 @@
  * and Lua states of `retape serve`.
  *
  *   http.serve { host =, port =, threads =, max_body =, max_header =,
- *                timeout =, max_connections =, state = DIR, app = "retape.serve.app",
+ *                timeout =, max_connections =, max_per_peer =, request_timeout =,
+ *                state = DIR, app = "retape.serve.app",
  *                config = JSON, on_ready = function(port) end }
  *       -> "SIGTERM" | "SIGINT"  (blocks until one of them)  | nil, message
  *   http.exclusive(text) -> reply | nil, "busy" | nil, "stopping" | nil, error
@@ -213,9 +214,10 @@ static int call_handler(lua_State *L)
     lua_pushinteger(L, req->over_limit);
     lua_setfield(L, -2, "over_limit");
     lua_createtable(L, 0, (int)req->n_args);
-    for (size_t i = 0; i < req->n_args; i++) {
-        lua_pushstring(L, req->arg_values[i]);
-        lua_setfield(L, -2, req->arg_names[i]);
+    for (size_t i = 0; i < req->n_args; i++) { /* exact lengths: "%00" stays "\0", never "" */
+        lua_pushlstring(L, req->arg_names[i], req->arg_name_lens[i]);
+        lua_pushlstring(L, req->arg_values[i], req->arg_value_lens[i]);
+        lua_rawset(L, -3);
     }
     lua_setfield(L, -2, "query");
     lua_call(L, 1, 3);
@@ -370,14 +372,17 @@ static int l_serve(lua_State *L)
     lua_Integer max_body = opt_int_field(L, 1, "max_body", 65536);
     lua_Integer max_header = opt_int_field(L, 1, "max_header", 8192);
     lua_Integer timeout = opt_int_field(L, 1, "timeout", 30);
-    lua_Integer max_conn = opt_int_field(L, 1, "max_connections", 256);
+    lua_Integer max_conn = opt_int_field(L, 1, "max_connections", 1024);
+    lua_Integer per_peer = opt_int_field(L, 1, "max_per_peer", 128);
+    lua_Integer request_timeout = opt_int_field(L, 1, "request_timeout", 10);
     lua_getfield(L, 1, "state");
     const char *dir = luaL_checkstring(L, -1);
     lua_getfield(L, 1, "host");
     const char *host = luaL_optstring(L, -1, "127.0.0.1");
     if (threads < 1 || threads > 256)
         return luaL_error(L, "http.serve: threads must be 1..256");
-    if (max_body < 0 || max_header < 256 || timeout < 1 || max_conn < 1 || max_conn > 65536)
+    if (max_body < 0 || max_header < 256 || timeout < 1 || max_conn < 1 || max_conn > 65536 || per_peer < 1
+        || per_peer > 65536 || request_timeout < 1 || request_timeout > 86400)
         return luaL_error(L, "http.serve: bad limits");
 
     serve_state *s = lua_newuserdatauv(L, sizeof *s, 0);
@@ -413,7 +418,8 @@ static int l_serve(lua_State *L)
     retape_http_options ho = {
         .host = host, .port = (int)port, .threads = (unsigned)threads, .max_body = (size_t)max_body,
         .max_header = (size_t)max_header, .timeout_s = (unsigned)timeout,
-        .max_connections = (unsigned)max_conn,
+        .max_connections = (unsigned)max_conn, .max_per_peer = (unsigned)per_peer,
+        .request_timeout_s = (unsigned)request_timeout,
     };
     s->srv = retape_http_start(&ho, on_request, s, &err);
     if (!s->srv) {

@@ -1,13 +1,16 @@
 /*
  * lua_ingest.c — Lua bridge of ingest.c: `require "retape.ingest"`.
  *
- *   for lineno, line in ingest.lines(path) do ... end          -- plain or .gz
+ *   for lineno, line in ingest.lines(path [, max_line]) do ... end   -- plain or .gz
  *   for line, sql, had_nul in ingest.statements(path) do ... end  -- SQL dump ("-" = stdin)
+ *   (line / sql false, why: skipped over the cap, or an incomplete statement)
+ *   local step, reader = ingest.lines(path); reader:problem()  -- a damaged .gz, found first
  *   local w = assert(ingest.writer(db_path))
  *   w:insert{receipt_id=…, ticker=…, ts=…, …}  -> true (inserted) | false (duplicate)
  *   w:stage(sql) -> { {receipt_id=…, ts="…", …}, … }  | nil, message
  *   w:close()
- *   ingest.fnv1a32(text) -> "1d0f82bc";  ingest.json_span(text, key) -> raw | nil[, "malformed"]
+ *   ingest.fnv1a32(text) -> "1d0f82bc";  ingest.json_span(text, key) -> raw, offset | nil[, "malformed"]
+ *   ingest.json_invalid_at(text) -> offset, why | nil
  */
 #include "ingest.h"
 #include "lua_common.h"
@@ -19,7 +22,7 @@
 #define LINES_MT "retape.lines"
 
 typedef struct writer_box { retape_writer *w; } writer_box;
-typedef struct lines_box { retape_lines *lr; int sql; } lines_box;
+typedef struct lines_box { retape_lines *lr; int sql; size_t max_line; } lines_box;
 
 static retape_writer *to_writer(lua_State *L, int idx)
 {
@@ -159,7 +162,10 @@ static int l_stage(lua_State *L)
     return 1;
 }
 
-/* Step function shared by lines() and statements(). */
+/* Step function shared by lines() and statements(): (lineno, text[, had_nul])
+ * or (lineno, false, why) for a line or statement skipped (over the cap,
+ * incomplete when the next one starts).  Raises on a read error (a
+ * damaged gzip member, trailing garbage...), after closing the reader. */
 static int lines_step(lua_State *L)
 {
     lines_box *box = luaL_checkudata(L, 1, LINES_MT);
@@ -172,6 +178,13 @@ static int lines_step(lua_State *L)
         size_t sql_len;
         long first;
         rc = retape_sql_next(box->lr, &sql, &sql_len, &first, &err);
+        if (rc == 3) {
+            lua_pushinteger(L, first);
+            lua_pushboolean(L, 0);
+            lua_pushstring(L, err ? err : "statement rejected");
+            retape_free(err);
+            return 3;
+        }
         if (rc >= 1) {
             lua_pushinteger(L, first);
             lua_pushlstring(L, sql, sql_len);
@@ -187,6 +200,13 @@ static int lines_step(lua_State *L)
             lua_pushinteger(L, lineno);
             lua_pushlstring(L, line, len);
             return 2;
+        }
+        if (rc == 2) {
+            lua_pushinteger(L, lineno);
+            lua_pushboolean(L, 0);
+            lua_pushfstring(L, "the line is longer than %I bytes (the line cap, --max-line-bytes): skipped",
+                            (lua_Integer)box->max_line);
+            return 3;
         }
     }
     retape_lines_close(box->lr);
@@ -204,17 +224,34 @@ static int lines_close(lua_State *L)
     return 0;
 }
 
-/* Opens a reader and returns the generic-for quadruple, or nil, message. */
+/* reader:problem() -> what the check of a gzip file found | nil (see
+ * retape_lines_problem): to be reported before any line is read. */
+static int lines_problem(lua_State *L)
+{
+    lines_box *box = luaL_checkudata(L, 1, LINES_MT);
+    const char *p = box->lr ? retape_lines_problem(box->lr) : NULL;
+    if (p)
+        lua_pushstring(L, p);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* Opens a reader and returns the generic-for quadruple, or nil, message.
+ * Argument 2: the line cap in bytes (nil: the default). */
 static int open_reader(lua_State *L, int sql)
 {
     const char *path = luaL_checkstring(L, 1);
+    lua_Integer max_line = luaL_optinteger(L, 2, (lua_Integer)RETAPE_MAX_LINE_DEFAULT);
+    luaL_argcheck(L, max_line > 0, 2, "the line cap must be positive");
     lua_pushcfunction(L, lines_step);
     lines_box *box = lua_newuserdatauv(L, sizeof *box, 0);
     box->lr = NULL;
     box->sql = sql;
+    box->max_line = (size_t)max_line;
     luaL_setmetatable(L, LINES_MT);
     char *err = NULL;
-    box->lr = retape_lines_open(path, &err);
+    box->lr = retape_lines_open(path, (size_t)max_line, !sql, &err);
     if (!box->lr)
         return push_failure(L, err);
     lua_pushnil(L);
@@ -222,13 +259,14 @@ static int open_reader(lua_State *L, int sql)
     return 4;
 }
 
-/* ingest.lines(path) -> for lineno, line in ... */
+/* ingest.lines(path [, max_line]) -> for lineno, line[, why] in ...
+ * (blank lines are skipped; line is false for a line over the cap) */
 static int l_lines(lua_State *L)
 {
     return open_reader(L, 0);
 }
 
-/* ingest.statements(path) -> for first_line, sql in ... */
+/* ingest.statements(path [, max_line]) -> for first_line, sql, had_nul | false, why in ... */
 static int l_statements(lua_State *L)
 {
     return open_reader(L, 1);
@@ -246,20 +284,25 @@ static int l_fnv1a32(lua_State *L)
 }
 
 /* ingest.json_invalid_at(text) -> byte offset where the text stops being
- * strict JSON | nil when it is one valid JSON value */
+ * strict JSON (finite numbers, no repeated key), how | nil when it is one
+ * valid JSON value */
 static int l_json_invalid_at(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
-    size_t at = retape_json_invalid_at(text, len);
-    if (at == 0)
+    const char *why = NULL;
+    size_t at = retape_json_invalid_at(text, len, &why);
+    if (at == 0) {
         lua_pushnil(L);
-    else
-        lua_pushinteger(L, (lua_Integer)at);
-    return 1;
+        return 1;
+    }
+    lua_pushinteger(L, (lua_Integer)at);
+    lua_pushstring(L, why ? why : "not strict JSON");
+    return 2;
 }
 
-/* ingest.json_span(text, key) -> raw value text | nil | nil, "malformed" */
+/* ingest.json_span(text, key) -> raw value text, 1-based byte offset | nil
+ * | nil, "malformed" */
 static int l_json_span(lua_State *L)
 {
     size_t len, off, vlen;
@@ -268,7 +311,8 @@ static int l_json_span(lua_State *L)
     int rc = retape_json_value_span(text, len, key, &off, &vlen);
     if (rc == 1) {
         lua_pushlstring(L, text + off, vlen);
-        return 1;
+        lua_pushinteger(L, (lua_Integer)off + 1);
+        return 2;
     }
     lua_pushnil(L);
     if (rc == 0)
@@ -285,6 +329,10 @@ int luaopen_retape_ingest(lua_State *L)
     new_class(L, WRITER_MT, writer_methods, l_writer_close);
 
     luaL_newmetatable(L, LINES_MT);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, lines_problem);
+    lua_setfield(L, -2, "problem");
+    lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, lines_close);
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, lines_close);

@@ -16,6 +16,7 @@
 #include <lua-cjson.h>
 
 #include "decode.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,6 +168,29 @@ static int l_buckets(lua_State *L)
     return 1;
 }
 
+/* src:bad_rows(scope) -> count, first receipt id | nil, message: rows
+ * that no listing shows (see retape_source_bad_rows) */
+static int l_bad_rows(lua_State *L)
+{
+    retape_source *src = to_source(L, 1);
+    retape_scope scope;
+    check_scope(L, 2, &scope);
+    int64_t n = 0;
+    char *first = NULL, *err = NULL;
+    if (retape_source_bad_rows(src, &scope, &n, &first, &err) != 0)
+        return push_failure(L, err);
+    char id[256] = "";
+    if (first)
+        snprintf(id, sizeof id, "%s", first); /* freed before anything can raise */
+    retape_free(first);
+    lua_pushinteger(L, (lua_Integer)n);
+    if (first)
+        lua_pushstring(L, id);
+    else
+        lua_pushnil(L);
+    return 2;
+}
+
 /* src:cursor(bucket, scope) -> cursor | nil, message */
 static int l_cursor(lua_State *L)
 {
@@ -192,17 +216,29 @@ static int l_cursor(lua_State *L)
 static void decode_payload(lua_State *L, int decoder, const char *receipt_id)
 {
     int row = lua_gettop(L) - 1;
+    size_t len;
+    const char *text = lua_tolstring(L, -1, &len);
     lua_pushvalue(L, decoder);
     lua_pushvalue(L, -2);
     lua_call(L, 1, 2); /* cjson.safe never raises on bad input */
-    if (lua_istable(L, -2)) {
+    if (lua_istable(L, -2) && retape_payload_numbers_ok(L, text, len)) {
         lua_pop(L, 1);
         lua_setfield(L, row, "payload");
     } else {
-        const char *why = lua_isstring(L, -1) ? lua_tostring(L, -1) : "payload is not a JSON object";
-        lua_pushfstring(L, "receipt %s: malformed payload_json: %s", receipt_id, why);
+        if (lua_istable(L, -3)) { /* decoded, but a number overflows: its message is on top */
+            lua_replace(L, -3);
+            lua_pop(L, 1);
+        } else {
+            if (!lua_isstring(L, -1)) {
+                lua_pop(L, 1);
+                lua_pushliteral(L, "payload is not a JSON object");
+            }
+            retape_payload_explain(L, text, len);
+            lua_remove(L, -2);
+        }
+        lua_pushfstring(L, "receipt %s: malformed payload_json: %s", receipt_id, lua_tostring(L, -1));
         lua_setfield(L, row, "error");
-        lua_pop(L, 2);
+        lua_pop(L, 1);
     }
     lua_pop(L, 1); /* the raw text */
 }
@@ -241,7 +277,18 @@ void retape_lua_push_row(lua_State *L, const retape_receipt *r, int fs, int deco
         lua_pushstring(L, r->script_version);
         lua_setfield(L, -2, "script_version");
     }
-    if (r->payload) {
+    if (r->ts == INT64_MIN) { /* a bad row (not written by import): reported, never decoded */
+        lua_pushfstring(L, "receipt %s: field 'ts' is not an integer (ms)", r->receipt_id);
+        lua_setfield(L, -2, "error");
+    } else if (r->ts < RETAPE_TS_MIN || r->ts >= RETAPE_TS_MAX) {
+        lua_pushfstring(L, "receipt %s: field 'ts' (%I) is outside the plausible range 2000-01-01..2100-01-01",
+                        r->receipt_id, (lua_Integer)r->ts);
+        lua_setfield(L, -2, "error");
+    } else if (r->bucket_5m != r->ts - r->ts % 300000) {
+        lua_pushfstring(L, "receipt %s: field 'bucket_5m' (%I) does not match ts %I", r->receipt_id,
+                        (lua_Integer)r->bucket_5m, (lua_Integer)r->ts);
+        lua_setfield(L, -2, "error");
+    } else if (r->payload) {
         lua_pushlstring(L, r->payload, r->payload_len);
         lua_pushvalue(L, -1);
         lua_setfield(L, -3, "payload_json");
@@ -291,7 +338,7 @@ static int l_fetch(lua_State *L)
 }
 
 /* Pushes the decode function of a private cjson.safe instance configured
- * for payloads (nesting capped at DECODE_MAX_DEPTH).  Raises only on a
+ * for payloads (nesting capped at DECODE_MAX_DEPTH, no NaN/Infinity/hex).  Raises only on a
  * memory error. */
 void retape_lua_push_payload_decoder(lua_State *L)
 {
@@ -301,6 +348,11 @@ void retape_lua_push_payload_decoder(lua_State *L)
      * encoder (64 levels, with the record around it). */
     lua_getfield(L, -1, "decode_max_depth");
     lua_pushinteger(L, DECODE_MAX_DEPTH);
+    lua_call(L, 1, 0);
+    /* NaN, Infinity and hex are not JSON: refused with cjson's offset
+     * (retape_payload_numbers_ok names the field first). */
+    lua_getfield(L, -1, "decode_invalid_numbers");
+    lua_pushboolean(L, 0);
     lua_call(L, 1, 0);
     lua_getfield(L, -1, "decode");
     lua_remove(L, -2);
@@ -324,7 +376,7 @@ static int l_tostring_source(lua_State *L)
 int luaopen_retape_source(lua_State *L)
 {
     static const luaL_Reg source_methods[] = {
-        {"buckets", l_buckets}, {"cursor", l_cursor}, {"snapshot", l_snapshot}, {"close", l_source_close}, {NULL, NULL},
+        {"buckets", l_buckets}, {"bad_rows", l_bad_rows}, {"cursor", l_cursor}, {"snapshot", l_snapshot}, {"close", l_source_close}, {NULL, NULL},
     };
     new_class(L, SOURCE_MT, source_methods, l_source_close);
     luaL_getmetatable(L, SOURCE_MT);

@@ -193,5 +193,9 @@ int luaopen_retape_time(lua_State *L)
         {"utc_date", l_utc_date}, {"days", l_days}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
+    lua_pushinteger(L, (lua_Integer)RETAPE_TS_MIN); /* plausible receipt times, [TS_MIN, TS_MAX) */
+    lua_setfield(L, -2, "TS_MIN");
+    lua_pushinteger(L, (lua_Integer)RETAPE_TS_MAX);
+    lua_setfield(L, -2, "TS_MAX");
     return 1;
 }

@@ -90,6 +90,12 @@ int64_t retape_time_now_ms(void);
 typedef struct retape_source retape_source;
 typedef struct retape_cursor retape_cursor;
 
+/* Plausible receipt times: 2000-01-01 (inclusive) .. 2100-01-01 (exclusive)
+ * UTC, in ms.  Import refuses others; readers treat a row whose ts is
+ * outside, not an integer, or not in its bucket_5m as a bad row. */
+#define RETAPE_TS_MIN INT64_C(946684800000)
+#define RETAPE_TS_MAX INT64_C(4102444800000)
+
 /* What part of the receipts a listing or cursor sees. */
 typedef struct retape_scope {
     int64_t from_bucket;        /* first bucket_5m (inclusive) */
@@ -104,7 +110,7 @@ typedef struct retape_scope {
 typedef struct retape_receipt {
     const char *receipt_id;
     const char *ticker;
-    int64_t ts;
+    int64_t ts;                 /* INT64_MIN when the column is not an integer (a bad row) */
     int64_t bucket_5m;
     const char *script_version; /* NULL when the column is NULL */
     const char *payload;        /* payload_json; NULL when the column is NULL */
@@ -122,11 +128,22 @@ void retape_source_close(retape_source *src);
  * goes on without being seen); hold = 0: releases it.  0 or -1. */
 int retape_source_snapshot(retape_source *src, int hold, char **errptr);
 
-/* Lists the non-empty buckets of a scope in ascending order.  *buckets and
- * *counts (rows per bucket) are malloc'd arrays of *n entries, caller frees
- * both with retape_free().  Returns 0, or -1 on error. */
+/* Lists the non-empty buckets of a scope in ascending order, within the
+ * plausible times (buckets outside them, or not integers, are never
+ * listed: see retape_source_bad_rows).  *buckets and *counts (rows per
+ * bucket) are malloc'd arrays of *n entries, caller frees both with
+ * retape_free().  Returns 0, or -1 on error. */
 int retape_source_buckets(retape_source *src, const retape_scope *scope,
                           int64_t **buckets, int64_t **counts, size_t *n, char **errptr);
+
+/* Counts the bad rows of a scope: ts or bucket_5m not an integer, outside
+ * the plausible times, or ts not in its bucket_5m (a database not written by
+ * retape import).  An unbounded scope (from INT64_MIN to INT64_MAX) counts
+ * every bad row; a bounded one those whose bucket_5m is in its range.
+ * *first_id: the smallest receipt id among them (malloc'd, caller frees
+ * with retape_free(); NULL when none).  Returns 0, or -1 on error. */
+int retape_source_bad_rows(retape_source *src, const retape_scope *scope, int64_t *n, char **first_id,
+                           char **errptr);
 
 /* Opens a cursor over every receipt of one bucket of the scope, in
  * (ts, receipt_id) order.  No row is ever dropped: paging, if any, is the

@@ -37,10 +37,25 @@ static const char *const required_columns[] = {
     " AND (?2 IS NULL OR script_version = ?2 OR script_version IS NULL)" \
     " AND (?3 IS NULL OR ticker IN (SELECT value FROM json_each(?3)))"
 
+/* ?1..?4 are clamped to the plausible times; text or real buckets are not
+ * listed (SQLite's BETWEEN on integers would let a real one in). */
 static const char list_sql[] =
     "SELECT bucket_5m, count(*) FROM ingest_receipts"
-    " WHERE bucket_5m BETWEEN ?1 AND ?4" SCOPE_FILTER
+    " WHERE bucket_5m BETWEEN ?1 AND ?4 AND typeof(bucket_5m) = 'integer'" SCOPE_FILTER
     " GROUP BY bucket_5m ORDER BY bucket_5m";
+
+/* A good row: integer ts within the plausible times, in its own bucket. */
+#define GOOD_ROW \
+    "(typeof(ts) = 'integer' AND ts >= 946684800000 AND ts < 4102444800000" \
+    " AND typeof(bucket_5m) = 'integer' AND bucket_5m = ts - ts % 300000)"
+
+static const char bad_all_sql[] =
+    "SELECT count(*), min(receipt_id) FROM ingest_receipts WHERE NOT " GOOD_ROW
+    " AND ?1 IS NOT NULL AND ?4 IS NOT NULL" SCOPE_FILTER;
+
+static const char bad_range_sql[] =
+    "SELECT count(*), min(receipt_id) FROM ingest_receipts WHERE bucket_5m BETWEEN ?1 AND ?4"
+    " AND NOT " GOOD_ROW SCOPE_FILTER;
 
 static const char cursor_sql[] =
     "SELECT receipt_id, ticker, ts, bucket_5m, script_version, payload_json"
@@ -190,8 +205,8 @@ int retape_source_buckets(retape_source *src, const retape_scope *scope,
     sqlite3_stmt *st = prepare_scoped(src, list_sql, scope, errptr);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, scope->from_bucket);
-    sqlite3_bind_int64(st, 4, scope->to_bucket);
+    sqlite3_bind_int64(st, 1, scope->from_bucket > RETAPE_TS_MIN ? scope->from_bucket : RETAPE_TS_MIN);
+    sqlite3_bind_int64(st, 4, scope->to_bucket < RETAPE_TS_MAX - 1 ? scope->to_bucket : RETAPE_TS_MAX - 1);
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -218,6 +233,33 @@ int retape_source_buckets(retape_source *src, const retape_scope *scope,
         sqlite3_finalize(st);
         free(*buckets), free(*counts);
         *buckets = NULL, *counts = NULL, *n = 0;
+        return -1;
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int retape_source_bad_rows(retape_source *src, const retape_scope *scope, int64_t *n, char **first_id,
+                           char **errptr)
+{
+    *n = 0, *first_id = NULL;
+    int all = scope->from_bucket == INT64_MIN && scope->to_bucket == INT64_MAX;
+    sqlite3_stmt *st = prepare_scoped(src, all ? bad_all_sql : bad_range_sql, scope, errptr);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, scope->from_bucket);
+    sqlite3_bind_int64(st, 4, scope->to_bucket);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *n = sqlite3_column_int64(st, 0);
+        const char *id = (const char *)sqlite3_column_text(st, 1);
+        if (id && !(*first_id = dup_string(id))) {
+            sqlite3_finalize(st);
+            return set_error(errptr, "out of memory");
+        }
+    } else if (rc != SQLITE_DONE) {
+        set_error(errptr, "%s: counting bad rows: %s", src->path, sqlite3_errmsg(src->db));
+        sqlite3_finalize(st);
         return -1;
     }
     sqlite3_finalize(st);
@@ -257,7 +299,7 @@ int retape_cursor_next(retape_cursor *cur, retape_receipt *row, char **errptr)
     sqlite3_stmt *st = cur->stmt;
     row->receipt_id = (const char *)sqlite3_column_text(st, 0);
     row->ticker = (const char *)sqlite3_column_text(st, 1);
-    row->ts = sqlite3_column_int64(st, 2);
+    row->ts = sqlite3_column_type(st, 2) == SQLITE_INTEGER ? sqlite3_column_int64(st, 2) : INT64_MIN;
     row->bucket_5m = sqlite3_column_int64(st, 3);
     row->script_version = (const char *)sqlite3_column_text(st, 4);
     row->payload = (const char *)sqlite3_column_text(st, 5);

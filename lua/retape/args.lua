@@ -2,7 +2,9 @@
 --
 -- A command declares its options as a list of specs:
 --   { name = "db", arg = "FILE", help = "...", default = ..., repeat_ = true,
---     type = "string" | "integer" | "number" | "flag", short = "d" }
+--     type = "string" | "integer" | "number" | "flag" | "date" | "tickers", short = "d" }
+-- "date" and "tickers" are checked by retape.validate (as the server checks
+-- its query parameters) and kept as given.
 -- parse(specs, argv, first) returns opts (by name, dashes as underscores) and
 -- the positional arguments, or raises a usage error naming the option.
 local M = {}
@@ -32,6 +34,11 @@ local function convert(spec, value)
     local n = tonumber(value)
     if not n then M.usage_error("option --%s expects a number, got '%s'", spec.name, value) end
     return n
+  elseif t == "date" or t == "tickers" then -- the one validator, shared with the server
+    local validate = require "retape.validate"
+    local ok, why = validate[t == "date" and "date" or "ticker_list"](value)
+    if not ok then M.usage_error("option --%s: %s", spec.name, why) end
+    return value
   end
   return value
 end

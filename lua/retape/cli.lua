@@ -126,19 +126,26 @@ command("import", {
   usage = "retape import --db FILE [--format auto|jsonl|sql] INPUT...",
   details = "Creates ingest_receipts with the original DDL and indexes if absent; inserts with\n"
          .. "INSERT OR IGNORE (duplicate receipt ids are counted, not inserted). Bad lines are\n"
-         .. "reported with their line number and skipped.",
+         .. "reported with their line number and skipped; so are lines longer than --max-line-bytes.\n"
+         .. "A .gz is checked whole first: a damaged member is reported before anything else and\n"
+         .. "nothing of it is imported (exit 1); bytes after the last member are reported (exit 1).\n"
+         .. "Each statement of a dump stands alone: one cut short is rejected, the next one kept.",
   options = {
     { name = "db", arg = "FILE", help = "SQLite file to create or extend" },
     { name = "format", arg = "FMT", help = "input format: auto (by extension), jsonl, sql", default = "auto" },
+    { name = "max-line-bytes", arg = "N", type = "integer", default = 16777216,
+      help = "longest line (or dump statement) read; longer ones are skipped and reported" },
     { name = "quiet", type = "flag", help = "print only the totals" },
   },
   run = function(o, pos)
     if not o.db then args.usage_error("missing --db FILE") end
     if #pos == 0 then args.usage_error("missing INPUT file(s)") end
+    if o.max_line_bytes < 1 then args.usage_error("--max-line-bytes must be positive") end
     local shown, limit = 0, 50
     local total, per_file = require("retape.import").run(o.db, pos, {
-      format = o.format,
-      report = function(msg)
+      format = o.format, max_line = o.max_line_bytes,
+      report = function(msg, kind)
+        if kind == "input" then return err("retape import: %s", msg) end -- an input's own problem: always shown
         shown = shown + 1
         if shown <= limit then err("retape import: %s", msg)
         elseif shown == limit + 1 then err("retape import: (further rejections not shown)") end
@@ -172,8 +179,15 @@ command("days", {
     local rtime = require "retape.time"
     local src, oerr = require("retape.source").open(o.db)
     if not src then return fail("days", oerr) end
-    local buckets = assert(src:buckets { script_version = not o.all_versions and o.script_version or nil })
+    local sv = not o.all_versions and o.script_version or nil
+    local buckets = assert(src:buckets { script_version = sv })
+    -- rows no listing shows (ts out of range, not an integer, not in its bucket): named, never a traceback
+    local n_bad, first_bad = assert(src:bad_rows { script_version = sv })
     src:close()
+    if n_bad > 0 then
+      err("retape days: %d bad row%s skipped: ts or bucket_5m not an integer, outside 2000..2100, or not matching (first: %s)",
+        n_bad, n_bad == 1 and "" or "s", tostring(first_bad))
+    end
     local days, order_ = {}, {}
     for _, b in ipairs(buckets) do
       local day = rtime.ny_date(b.bucket)

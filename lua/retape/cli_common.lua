@@ -9,22 +9,11 @@ function M.stderr(fmt, ...) io.stderr:write(string.format(fmt, ...)) end
 
 -- "HH:MM" (New York, on `date`), "YYYY-MM-DD HH:MM" or milliseconds -> ms.
 -- With step5, the time must be a 5-minute boundary (a bucket).
+-- The check is retape.validate.instant, the server's too.
 function M.parse_time(value, date, what, step5)
-  local ms = math.tointeger(tonumber(value))
-  if ms then
-    if step5 and ms % 300000 ~= 0 then args.usage_error("%s: %s is not a 5-minute boundary (ms)", what, value) end
-    return ms
-  end
-  local d, h, m = tostring(value):match("^(%d%d%d%d%-%d%d%-%d%d)[ T](%d%d?):(%d%d)$")
-  if d then date = d else h, m = tostring(value):match("^(%d%d?):(%d%d)$") end
-  if not h then args.usage_error("%s expects HH:MM (New York), 'YYYY-MM-DD HH:MM' or milliseconds, got '%s'", what, value) end
-  h, m = tonumber(h), tonumber(m)
-  if h > 23 or m > 59 then args.usage_error("%s: '%s' is not a time of day", what, value) end
-  if step5 and m % 5 ~= 0 then args.usage_error("%s: '%s' is not a 5-minute boundary", what, value) end
-  if not date then args.usage_error("%s HH:MM needs --date (or give 'YYYY-MM-DD HH:MM')", what) end
-  local y, mo, dd = rtime.parse_date(date)
-  if not y then args.usage_error("--date: bad date '%s'", date) end
-  return rtime.from_ny(y, mo, dd, h, m)
+  local ms, why = require("retape.validate").instant(value, date, step5)
+  if not ms then args.usage_error("%s: %s", what, why) end
+  return ms
 end
 
 function M.group(n)

@@ -42,7 +42,11 @@ return function(cli)
       { name = "max-body", arg = "BYTES", type = "integer", help = "larger request bodies answer 413", default = 65536 },
       { name = "max-header", arg = "BYTES", type = "integer", help = "larger URL + headers answer 431", default = 8192 },
       { name = "timeout", arg = "S", type = "integer", help = "idle connection timeout in seconds", default = 30 },
-      { name = "max-connections", arg = "N", type = "integer", help = "open connections at most", default = 256 },
+      { name = "request-timeout", arg = "S", type = "integer", default = 10,
+        help = "a request's headers and body must arrive within S seconds (of the connection opening, or of the previous answer); slower clients are cut off" },
+      { name = "max-connections", arg = "N", type = "integer", help = "open connections at most", default = 1024 },
+      { name = "max-connections-per-peer", arg = "N", type = "integer", default = 128,
+        help = "open connections from one client address at most (more are refused at once)" },
       { name = "quiet", type = "flag", help = "no access log" },
     },
     run = function(o)
@@ -81,7 +85,8 @@ return function(cli)
       local sig, err = http.serve {
         host = host, port = port, threads = o.threads or (require("retape.pool").cores() + 1), state = state,
         max_body = o.max_body, max_header = o.max_header, timeout = o.timeout,
-        max_connections = o.max_connections,
+        max_connections = o.max_connections, max_per_peer = o.max_connections_per_peer,
+        request_timeout = o.request_timeout,
         app = "retape.serve.app", config = config,
         on_ready = function(p)
           io.stderr:write(string.format("retape serve: listening on http://%s:%d (state %s, rules %s%s)\n",

@@ -11,10 +11,16 @@
 -- line is reported with its line number and the field, and skipped.  Every
 -- format goes through the same checks (complete_row): text fields without
 -- NUL or control characters, times within a plausible range (2000-2100),
--- a payload that is a JSON object.  An input that cannot be read to its end
--- (corrupt or truncated .gz, unterminated last statement) is reported; the
--- rows before it stay imported and the totals are still returned.  "-" is
--- standard input.
+-- a payload that is one strict JSON object (finite numbers, no key twice:
+-- payload_object, for every shape).  Lines (and dump statements) longer than
+-- the cap (max_line, 16 MiB by default) are skipped unread and reported; each
+-- dump statement stands alone (one cut short is rejected, the next kept).
+-- A .gz is checked whole before its lines are read: a damaged or truncated
+-- member is reported first and nothing of it is imported (the members
+-- before it are); bytes after the last member are reported.  Any input not
+-- read to its end fails (total.errors); the totals are still returned.
+-- "-" is standard input (a .gz there is copied, compressed, to a temporary
+-- file to be checked first, like a file).
 local ingest = require "retape.ingest"
 local rtime = require "retape.time"
 -- A strict decoder of its own: no NaN/Infinity/hex numbers (JSON has none),
@@ -32,8 +38,8 @@ function M.normalize_ticker(t)
   return (t:upper():gsub("%.", "-"))
 end
 
--- Plausible receipt times: 2000-01-01 .. 2100-01-01 UTC (ms).
-M.TS_MIN, M.TS_MAX = 946684800000, 4102444800000
+-- Plausible receipt times: 2000-01-01 .. 2100-01-01 UTC (ms), from the core.
+M.TS_MIN, M.TS_MAX = rtime.TS_MIN, rtime.TS_MAX
 
 -- nil if the text field is clean, else why not (NUL or control characters
 -- would truncate or merge keys in SQLite and the store).
@@ -59,14 +65,26 @@ local function integer_of(v)
   return math.type(v) == "integer" and v or (type(v) == "number" and math.tointeger(v)) or nil
 end
 
--- Checks and completes one receipt.  `raw` is the payload text exactly as
--- stored (its hash is part of the id).  Returns the row or nil, message.
-local function complete_row(fields, raw, payload)
-  if type(payload) ~= "table" then return nil, "field 'payload_json' is not a JSON object" end
+-- The one JSON-object rule, for every input shape: the payload text must be
+-- strict JSON (finite numbers, no key twice in an object) and an object.
+-- Returns the decoded payload, or nil, message.
+local function payload_object(raw, field)
   local utf8_ok, bad_at = utf8.len(raw)
-  if not utf8_ok then return nil, ("field 'payload_json' is not valid UTF-8 (at byte %d)"):format(bad_at) end
-  local bad = ingest.json_invalid_at(raw)
-  if bad then return nil, ("field 'payload_json' is not strict JSON (at byte %d)"):format(bad) end
+  if not utf8_ok then return nil, ("field '%s' is not valid UTF-8 (at byte %d)"):format(field, bad_at) end
+  if not raw:find("^[ \t\r\n]*{") then return nil, ("field '%s' is not a JSON object"):format(field) end
+  local bad, why = ingest.json_invalid_at(raw)
+  if bad then return nil, ("field '%s' is not strict JSON: %s (at byte %d)"):format(field, why, bad) end
+  local payload = json.decode(raw)
+  if type(payload) ~= "table" then return nil, ("field '%s' is not a JSON object"):format(field) end
+  return payload
+end
+
+-- Checks and completes one receipt.  `raw` is the payload text exactly as
+-- stored (its hash is part of the id), checked and decoded here once.
+-- Returns the row or nil, message.
+local function complete_row(fields, raw, field)
+  local payload, perr = payload_object(raw, field or "payload_json")
+  if not payload then return nil, perr end
   local ticker = present(fields.ticker) and fields.ticker or payload.ticker
   if type(ticker) ~= "string" or ticker == "" then return nil, "field 'ticker' is missing or empty" end
   local why = bad_text("ticker", ticker)
@@ -112,43 +130,34 @@ local function check_raw_payload(p)
   return true
 end
 
--- Turns one JSON line into a row, or nil, message.
+-- Turns one JSON line into a row, or nil, message.  The line is checked
+-- whole first (strict JSON, finite numbers, no key twice: a repeated
+-- "payload" would be stored from one and validated from the other).
 function M.row_from_line(line)
   local nul = line:find("%z")
   if nul then return nil, ("the line contains a NUL byte (at byte %d)"):format(nul) end
   local obj, err = json.decode(line)
   if obj == nil then return nil, "malformed JSON: " .. tostring(err) end
-  local bad = ingest.json_invalid_at(line) -- what cjson lets through ("1.", raw control characters, ...)
-  if bad then return nil, ("malformed JSON: not strict JSON at byte %d"):format(bad) end
-  if type(obj) ~= "table" then return nil, "not a JSON object" end
+  local bad, how = ingest.json_invalid_at(line) -- what cjson lets through ("1.", 1e400, a repeated key...)
+  if bad then return nil, ("malformed JSON: %s at byte %d"):format(how, bad) end
+  if not line:find("^[ \t\r\n]*{") then return nil, "not a JSON object" end
   if present(obj.payload) or present(obj.payload_json) then
-    local raw, payload
-    if type(obj.payload_json) == "string" then
-      raw = obj.payload_json
-      payload = json.decode(raw)
-      if type(payload) ~= "table" then return nil, "field 'payload_json' is not a JSON object" end
-    elseif type(obj.payload) == "table" then
-      raw = ingest.json_span(line, "payload")
-      payload = obj.payload
-    elseif type(obj.payload) == "string" then
-      raw = obj.payload
-      payload = json.decode(raw)
-      if type(payload) ~= "table" then return nil, "field 'payload' is not a JSON object" end
-    else
-      return nil, "field 'payload' is not an object"
-    end
-    return complete_row(obj, raw, payload)
+    if type(obj.payload_json) == "string" then return complete_row(obj, obj.payload_json, "payload_json") end
+    if type(obj.payload) == "string" then return complete_row(obj, obj.payload, "payload") end
+    if type(obj.payload) == "table" then return complete_row(obj, (ingest.json_span(line, "payload")), "payload") end
+    return nil, "field 'payload' is not a JSON object"
   end
+  local raw = line:match("^%s*(.-)%s*$")
   local ok, why = check_raw_payload(obj)
   if not ok then return nil, why end
-  return complete_row({}, line:match("^%s*(.-)%s*$"), obj)
+  return complete_row({}, raw, "payload_json")
 end
 
 -- Converts a row staged from an SQL dump (all columns as text) into a row.
 function M.row_from_staged(s)
   if not s.payload_json then return nil, "field 'payload_json' is NULL" end
   if s.payload_json:find("%z") then return nil, "field 'payload_json' contains a NUL byte" end
-  return complete_row(s, s.payload_json, (json.decode(s.payload_json)))
+  return complete_row(s, s.payload_json, "payload_json")
 end
 
 local function new_counts() return { read = 0, inserted = 0, duplicate = 0, rejected = 0, skipped_statements = 0 } end
@@ -157,20 +166,32 @@ local function insert(writer, counts, row)
   if writer:insert(row) then counts.inserted = counts.inserted + 1 else counts.duplicate = counts.duplicate + 1 end
 end
 
-local function import_jsonl(writer, path, counts, report)
-  local step, reader, _, closer = ingest.lines(path)
+-- A gzip input whose check found a damaged member (or bytes after the
+-- last one) is reported before any of its lines: its rows stop where the
+-- damaged member starts.
+local function reported_problem(reader, report)
+  local problem = reader:problem()
+  if problem then report(problem, "input") end
+  return problem
+end
+
+local function import_jsonl(writer, path, counts, report, opts)
+  local step, reader, _, closer = ingest.lines(path, opts.max_line)
   if not step then return nil, reader end
-  for lineno, line in step, reader, nil, closer do
-    if line:find("[^ \t\r]") then -- blank = JSON white space only (a \v or \f line is reported)
+  local problem = reported_problem(reader, report)
+  local ok, err = pcall(function()
+    for lineno, line, skipped in step, reader, nil, closer do
       counts.read = counts.read + 1
-      local row, why = M.row_from_line(line)
+      local row, why
+      if line then row, why = M.row_from_line(line) else why = skipped end
       if row then insert(writer, counts, row)
       else
         counts.rejected = counts.rejected + 1
         report(("%s:%d: %s"):format(path, lineno, why))
       end
     end
-  end
+  end)
+  if not ok then return nil, tostring(err):match("^[^\n]*"), problem ~= nil end
   return true
 end
 
@@ -200,10 +221,17 @@ local function ddl_target(body)
   return name and (name:lower():gsub("^main%.", ""))
 end
 
-local function import_sql(writer, path, counts, report)
-  local step, reader, _, closer = ingest.statements(path)
+local function import_sql(writer, path, counts, report, opts)
+  local step, reader, _, closer = ingest.statements(path, opts.max_line)
   if not step then return nil, reader end
+  local problem = reported_problem(reader, report)
+  local ok, err = pcall(function()
   for first_line, sql, had_nul in step, reader, nil, closer do
+    if not sql then -- rejected by the reader: each statement stands alone
+      counts.rejected = counts.rejected + 1
+      report(("%s:%d: statement rejected: %s"):format(path, first_line, had_nul))
+      goto next
+    end
     local body = strip_comments(sql)
     local verb = (body:match("^(%a+)") or ""):upper()
     local target = body:match('^[Ii][Nn][Ss][Ee][Rr][Tt]%s+[%a%s]-[Ii][Nn][Tt][Oo]%s+["`%[]?([%w_%.]+)')
@@ -236,7 +264,10 @@ local function import_sql(writer, path, counts, report)
       report(("%s:%d: statement skipped: '%s' (only INSERT INTO ingest_receipts is imported)"):format(
         path, first_line, verb == "" and head or (verb == "INSERT" and head or verb)))
     end
+    ::next::
   end
+  end)
+  if not ok then return nil, tostring(err):match("^[^\n]*"), problem ~= nil end
   return true
 end
 
@@ -248,8 +279,10 @@ function M.detect_format(path)
 end
 
 -- Imports files into db_path.  opts: {format = "auto"|"jsonl"|"sql",
--- report = function(message) for each rejected line or statement and each
--- input that could not be read to its end}.  Returns the counts in total
+-- max_line = the line (and statement) cap in bytes (default 16 MiB),
+-- report = function(message, kind) for each rejected line or statement
+-- (kind nil) and each input that could not be read whole (kind "input",
+-- reported before its lines when a gzip check finds it)}.  Returns the counts in total
 -- and per file ({path, counts, error}); total.errors counts the inputs that
 -- failed (the rows read before a failure stay imported).  nil, message only
 -- when the database itself cannot be opened or committed.
@@ -263,16 +296,16 @@ function M.run(db_path, files, opts)
   for _, path in ipairs(files) do
     local counts = new_counts()
     local format = (opts.format == nil or opts.format == "auto") and M.detect_format(path) or opts.format
-    local pok, ok, why
-    if format == "sql" then pok, ok, why = pcall(import_sql, writer, path, counts, report)
-    elseif format == "jsonl" then pok, ok, why = pcall(import_jsonl, writer, path, counts, report)
+    local pok, ok, why, reported
+    if format == "sql" then pok, ok, why, reported = pcall(import_sql, writer, path, counts, report, opts)
+    elseif format == "jsonl" then pok, ok, why, reported = pcall(import_jsonl, writer, path, counts, report, opts)
     else pok, why = true, "unknown format '" .. tostring(format) .. "' (jsonl, sql or auto)" end
     if not pok then why = tostring(ok):match("^[^\n]*") end
     local entry = { path = path, counts = counts }
     if not (pok and ok) then
       entry.error = why
       total.errors = total.errors + 1
-      report(why)
+      if not reported then report(why, "input") end
     end
     per_file[#per_file + 1] = entry
     for k, v in pairs(counts) do total[k] = total[k] + v end

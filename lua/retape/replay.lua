@@ -240,15 +240,18 @@ end
 
 -- Runs one decoded receipt through the ruleset, against the ticker's
 -- working record.  Returns true if processed, false if skipped (malformed
--- payload, reported through on_error).
+-- payload, or a declared state field of the wrong type in it: reported
+-- through on_error).
 function Replay:process_row(row, tk, counters)
   self.rows_sum = (self.rows_sum + tonumber(fnv1a32(row.receipt_id), 16)) & 0xffffffff
   tk.n = (tk.n or 0) + 1
   self.dirty[tk.ticker] = tk
-  if row.error or type(row.payload) ~= "table" or row.payload[1] ~= nil then
+  local bad = row.error or ((type(row.payload) ~= "table" or row.payload[1] ~= nil)
+    and string.format("receipt %s: payload_json is not a JSON object", row.receipt_id))
+    or self.schema.payload_error(row) -- a declared state field of the wrong type: bad input too
+  if bad then
     counters.errors = counters.errors + 1
-    local msg = row.error or string.format("receipt %s: payload_json is not a JSON object", row.receipt_id)
-    self:report(msg, row.index, row.ticker)
+    self:report(bad, row.index, row.ticker)
     return false
   end
   local T, R, book = tk.ticker, self.R, self.book

@@ -3,6 +3,7 @@
 -- without a traceback; the CLI exits 2 for them).
 local rtime = require "retape.time"
 local json = require "retape.json"
+local validate = require "retape.validate"
 
 local M = {}
 M.BUCKET_MS = 300000
@@ -15,24 +16,18 @@ function M.is_param_error(e) return getmetatable(e) == ParamError end
 local param_error = M.param_error
 
 -- "AAPL", "aapl,amd" or a list -> sorted upper-case list (BRK.B -> BRK-B); nil = all.
+-- A bad ticker (empty element, NUL, control byte...) is a ParamError
+-- (retape.validate: the CLI and the server check alike).
 function M.ticker_list(t)
-  if t == nil or t == "" then return nil end
-  local list = {}
-  if type(t) == "string" then
-    for name in t:gmatch("[^,%s]+") do list[#list + 1] = name end
-  else
-    for _, name in ipairs(t) do list[#list + 1] = name end
-  end
-  for i, name in ipairs(list) do list[i] = name:upper():gsub("%.", "-") end
-  table.sort(list)
+  local list, why = validate.ticker_list(t)
+  if why then param_error("ticker: %s", why) end
   return list
 end
 
 local function check_date(d, what)
-  if type(d) ~= "string" or not rtime.parse_date(d) then
-    param_error("%s: '%s' is not a date (YYYY-MM-DD)", what, tostring(d))
-  end
-  return d
+  local day, why = validate.date(d)
+  if not day then param_error("%s: %s", what, why) end
+  return day
 end
 
 -- Every calendar day from..to (the calendar is C's; weekends are the

@@ -67,6 +67,27 @@ function M.compile(R)
   local c_extract = jsonenc.extract
   function schema.extract(p) return c_extract(p, names, types, mt) end
 
+  -- payload_error(row) -> nil | message: a declared field that the
+  -- receipt's payload carries with another type (a table or true where a
+  -- number is declared, or null).  Left there, the rules would carry it into
+  -- the state and the whole run would stop; the receipt is bad input, to be
+  -- reported (receipt, field, byte offset) and skipped like a malformed one.
+  -- Reads the payload raw, as extract does.
+  function schema.payload_error(row)
+    local p = row.payload
+    for i = 1, #names do
+      local k = names[i]
+      local v = rawget(p, k)
+      if v ~= nil and type(v) ~= types[k] then
+        local _, at = require("retape.ingest").json_span(row.payload_json or "", k)
+        return string.format("receipt %s: field '%s' is declared %s (R.state.fields) but the payload holds %s%s",
+          row.receipt_id, k, types[k], type(v) == "userdata" and "null" or ("a " .. type(v)),
+          at and (" (at byte %d)"):format(at) or "")
+      end
+    end
+    return nil
+  end
+
   -- adopt(t) -> state: a decoded record (from the store) as a state.
   function schema.adopt(t)
     local s = {}

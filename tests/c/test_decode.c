@@ -5,6 +5,7 @@
 #include "decode.h"
 
 #include <math.h>
+#include <string.h>
 
 /* Parses s whole with decode_number and compares with strtod bit for bit. */
 static void check_number(const char *s)
@@ -35,7 +36,7 @@ int main(void)
     const char *numbers[] = {
         "0", "-0", "1", "-1", "0.1", "0.3", "123.456", "278.53", "1770042600000", "1e22", "1e23", "-1.5e-7",
         "9007199254740992", "9007199254740993", "12345678901234567890", "0.30000000000000004",
-        "2.2250738585072014e-308", "4.9e-324", "1.7976931348623157e308", "1e400", "0.000001234",
+        "2.2250738585072014e-308", "4.9e-324", "1.7976931348623157e308", "1e-400", "0.000001234",
         "3.141592653589793238462643383279", "100.00000000000000000000001", "1E+2", "0.0000000000000000000000001",
     };
     for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++)
@@ -109,5 +110,37 @@ int main(void)
 
     CHECK(decode_hash("price", 5) == decode_hash("price", 5) && decode_hash("price", 5) != decode_hash("state", 5),
           "key hash is stable and separates keys");
+    /* finite numbers (issue 24 #9): 1e400 overflows a double and is no
+     * longer inside the scanner's subset; the finder names it and its key */
+    static const struct { const char *tok; int finite; } fin[] = {
+        {"1e308", 1}, {"1.7976931348623157e308", 1}, {"1.7976931348623159e308", 0}, {"1e309", 0},
+        {"-1E+400", 0}, {"1e-400", 1}, {"0.000e999", 1}, {"123456789", 1}, {"0.5e308", 1},
+    };
+    for (size_t k = 0; k < sizeof fin / sizeof fin[0]; k++)
+        CHECK(decode_number_finite(fin[k].tok, strlen(fin[k].tok)) == fin[k].finite, "finite(%s) = %d", fin[k].tok,
+              fin[k].finite);
+    char digits[400];
+    memset(digits, '9', sizeof digits);
+    CHECK(!decode_number_finite(digits, sizeof digits), "400 digits are not finite");
+    double dv;
+    const char *big = "1e400,";
+    CHECK(decode_number(big, big + 6, &dv) == NULL && decode_number(big, big + 6, NULL) == NULL,
+          "1e400 is outside the subset, converted or skipped");
+    static const struct { const char *json; const char *bad; const char *key; } finds[] = {
+        {"{\"a\":1,\"price\":1e400}", "1e400", "price"},
+        {"{\"s\":\"NaN 1e999\",\"x\":[1,NaN]}", "NaN]", "x"},
+        {"{\"x\":-Infinity}", "-Infinity", "x"},
+        {"{\"x\":0x10}", "0x10", "x"},
+        {"{\"x\":[true,false,null,1.5e3,-0]}", NULL, NULL},
+    };
+    for (size_t k = 0; k < sizeof finds / sizeof finds[0]; k++) {
+        const char *j = finds[k].json, *key;
+        size_t klen;
+        const char *at = decode_find_bad_number(j, j + strlen(j), 0, &key, &klen);
+        CHECK(finds[k].bad ? (at && strncmp(at, finds[k].bad, strlen(finds[k].bad)) == 0 && key
+                              && klen == strlen(finds[k].key) && strncmp(key, finds[k].key, klen) == 0)
+                           : at == NULL,
+              "bad number in %s: %s", j, finds[k].bad ? finds[k].bad : "none");
+    }
     return done_testing();
 }

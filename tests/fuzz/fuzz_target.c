@@ -1,6 +1,6 @@
 /*
- * fuzz_target.c — libFuzzer entry for the three input paths of retape,
- * built three times with -DFUZZ_KIND="jsonl" | "sql" | "payload" by
+ * fuzz_target.c — libFuzzer entry for the input paths of retape,
+ * built once per kind with -DFUZZ_KIND="jsonl" | "sql" | "payload" | "simd" | "gz" | "sqlcut" by
  * `make fuzz`: the JSON-lines reader (import of JSON lines), the SQL-dump
  * reader (import of a dump) and the payload decoder (the source cursor's
  * decoding of payload_json, then the state encoder).  Every input goes

@@ -9,6 +9,8 @@
 --
 --   local H = dofile("tests/fuzz/harness.lua")(workdir)
 --   H.jsonl(bytes); H.sql(bytes); H.payload(bytes); H.simd(bytes)
+--   H.gz(bytes)      3 control bytes + text: members, one flipped byte, trailing garbage
+--   H.sqlcut(bytes)  the bytes between good dump statements (each must stand alone)
 local retape = require "retape"
 
 return function(workdir)
@@ -27,11 +29,15 @@ return function(workdir)
   -- for line (nothing merged), and every stored row must be intact: no NUL
   -- in its keys, a plausible ts and its own bucket.
   local sql = require "retape.sql"
-  local function import(bytes, format)
-    write(bytes)
+  local function import(bytes, format, path, reports)
+    path = path or input
+    local f = assert(io.open(path, "wb"))
+    f:write(bytes)
+    f:close()
     n = n + 1
     local db = string.format("%s/import-%d.db", workdir, n)
-    local total, per_file = retape.import.run(db, { input }, { format = format, report = function() end })
+    local total, per_file = retape.import.run(db, { path }, { format = format,
+      report = function(m, kind) if reports then reports[#reports + 1] = { m, kind } end end })
     assert(total, "import returned no totals: " .. tostring(per_file))
     if format == "jsonl" then
       assert(total.read == total.inserted + total.duplicate + total.rejected, "counts do not add up")
@@ -49,14 +55,97 @@ return function(workdir)
         OR ts < 946684800000 OR ts >= 4102444800000 OR bucket_5m <> ts - ts % 300000
         OR payload_json IS NULL OR json_valid(payload_json) = 0]])[1].n
     local stored = h:rows("SELECT count(*) AS n FROM ingest_receipts")[1].n
+    local parts = {}
+    for _, r in ipairs(h:rows("SELECT receipt_id, payload_json FROM ingest_receipts ORDER BY receipt_id")) do
+      parts[#parts + 1] = r.receipt_id .. "\0" .. r.payload_json
+    end
     h:close()
     os.remove(db)
     assert(bad == 0, bad .. " stored rows are not intact")
     assert(stored == total.inserted, ("inserted %d but %d stored"):format(total.inserted, stored))
-    return total
+    return total, table.concat(parts, "\n"), per_file
   end
   function H.jsonl(bytes) return import(bytes, "jsonl") end
   function H.sql(bytes) return import(bytes, "sql") end
+
+  -- The .gz reader's rules: byte 1 picks 1-4 members (the text split in
+  -- even shares, at any byte) and, from 128, trailing garbage; bytes 2-3 a
+  -- byte to flip (0: none).  A flip in a member's MTIME/XFL/OS (header bytes
+  -- 4-9) is harmless; anywhere else it damages that member.  Then the rows
+  -- stored must be exactly those of the text of the members before the
+  -- first damaged one (its last partial line dropped), nothing decoded from
+  -- a damaged member, and the damage (or the garbage) must be the first
+  -- thing reported, with the input counted as failed.
+  local gz_path = workdir .. "/input.jsonl.gz"
+  function H.gz(bytes)
+    if #bytes < 3 then return end
+    local c1, c2, c3 = bytes:byte(1, 3)
+    local text = bytes:sub(4)
+    local k, size = c1 % 4 + 1, #text
+    local files = {}
+    for i = 1, k do
+      local part = text:sub((i - 1) * size // k + 1, i * size // k)
+      local f = assert(io.open(("%s/part%d"):format(workdir, i), "wb"))
+      f:write(part)
+      f:close()
+      files[i] = { text = part }
+    end
+    assert(os.execute(("cd %s && gzip -nf part1 part2 part3 part4 2>/dev/null; true"):format(workdir)))
+    local members, starts, at = {}, {}, 0
+    for i = 1, k do
+      local f = assert(io.open(("%s/part%d.gz"):format(workdir, i), "rb"))
+      members[i] = f:read("a")
+      f:close()
+      starts[i] = at
+      at = at + #members[i]
+    end
+    local gz = table.concat(members)
+    local damaged
+    local flip = (c2 * 256 + c3) % (#gz + 1)
+    if flip > 0 then
+      local m = k
+      while starts[m] >= flip do m = m - 1 end
+      local rel = flip - 1 - starts[m]
+      if rel < 4 or rel > 9 then damaged = m end
+      gz = gz:sub(1, flip - 1) .. string.char(gz:byte(flip) ~ (1 << (c1 % 8))) .. gz:sub(flip + 1)
+    end
+    local garbage = c1 >= 128
+    if garbage then gz = gz .. "garbage\n" end
+    local good = {}
+    for i = 1, (damaged or k + 1) - 1 do good[#good + 1] = files[i].text end
+    local expect = table.concat(good)
+    if damaged or garbage then expect = expect:match("^(.*\n)") or "" end -- the partial last line is not returned
+    local reports = {}
+    local total, rows = import(gz, "jsonl", gz_path, reports)
+    local _, want = import(expect, "jsonl")
+    assert(rows == want, ("rows differ from the intact members' (damaged member %s, garbage %s)"):format(
+      tostring(damaged), tostring(garbage)))
+    if damaged or garbage then
+      assert(total.errors == 1, "a damaged .gz (or trailing garbage) must fail the input")
+      assert(reports[1] and reports[1][2] == "input", "the damage must be reported first: " .. tostring(reports[1] and reports[1][1]))
+    else
+      assert(total.errors == 0, "an intact .gz failed: " .. tostring(reports[1] and reports[1][1]))
+    end
+    return total
+  end
+
+  -- The dump reader's rule: each statement stands alone.  The bytes sit
+  -- between good statements (each on its own line); whatever they hold
+  -- (a statement cut short, a NUL, an open quote or comment, a trigger...),
+  -- the good statements after them must still be imported.
+  local TS = 1770042600000
+  function H.sqlcut(bytes)
+    local function good(i)
+      return ("INSERT INTO ingest_receipts VALUES('G%d:zq','GG',%d,%d,%d,'h',NULL,'{\"i\":%d}');"):format(
+        i, TS + i, TS, TS + i, i)
+    end
+    local text = good(1) .. "\n" .. bytes .. "\n" .. good(2) .. "\n" .. good(3) .. "\n"
+    local total, rows = import(text, "sql")
+    for i = 1, 3 do
+      assert(("\n" .. rows .. "\n"):find(("\nG%d:zq\0"):format(i), 1, true), ("good statement %d lost"):format(i))
+    end
+    return total
+  end
 
   -- One receipt with the bytes as payload_json, read back through the
   -- source cursor: the row must carry either a decoded payload or an

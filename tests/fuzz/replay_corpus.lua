@@ -1,5 +1,5 @@
 -- replay_corpus.lua FILE... — replays the fuzz corpus (tests/fuzz/corpus/
--- {jsonl,sql,payload}/*) through the harness, one TAP line per input: the
+-- {jsonl,sql,payload,gz,sqlcut}/*) through the harness, one TAP line per input: the
 -- JSON-lines and SQL-dump readers (import) and the payload decoder.  Each
 -- input must keep the harness's invariants (totals always returned and
 -- consistent, no traceback, decoded payload or a named error).

@@ -92,27 +92,117 @@ do
   t.ok(msgs[3] and msgs[3]:find(":4: field 'ts'", 1, true), "negative ts named", msgs[3])
 end
 
--- truncated and corrupt .gz: reported, rows before kept, totals returned
-do
-  local plain = {}
-  for i = 1, 3000 do plain[#plain + 1] = line("T" .. i, TS + i) end
-  local src = file("big.jsonl", table.concat(plain, "\n") .. "\n")
+-- truncated and corrupt .gz (issue 24 #11): the file is checked whole first;
+-- the damaged member is reported before anything else and nothing of it is
+-- imported; members before it are; the next input still is
+local function gzip_bytes(text)
+  local src = file("gz.jsonl", text)
   os.execute("gzip -kf " .. src)
   local f = assert(io.open(src .. ".gz", "rb"))
   local gz = f:read("a")
   f:close()
+  return gz
+end
+do
+  local plain = {}
+  for i = 1, 3000 do plain[#plain + 1] = line("T" .. i, TS + i) end
+  local gz = gzip_bytes(table.concat(plain, "\n") .. "\n")
   local total, msgs, db, per_file = import(file("trunc.jsonl.gz", gz:sub(1, #gz // 2)))
   t.ok(total and total.errors == 1, "truncated .gz: counted as a failed input", total and total.errors)
-  t.ok(msgs[#msgs] and msgs[#msgs]:find("the compressed input is truncated", 1, true), "truncated .gz: reported", msgs[#msgs])
-  t.ok(total.inserted > 100 and total.inserted < 3000 and count_rows(db) == total.inserted,
-       "truncated .gz: the rows before the cut are imported", total.inserted)
+  t.ok(msgs[1] and msgs[1]:find("the compressed input is truncated: gzip member 1", 1, true), "truncated .gz: reported first", msgs[1])
+  t.eq(total.inserted + count_rows(db), 0, "truncated .gz: nothing of the damaged member imported")
   t.ok(per_file[1].error ~= nil, "truncated .gz: the file's entry carries the error")
+  -- bit flips inside the deflate data: whatever they decode to, no row of the member is kept
+  local kept, first, flips = 0, 0, 0
+  for k = 1, 12 do
+    local at = 200 + k * 97
+    local flipped = gz:sub(1, at - 1) .. string.char(gz:byte(at) ~ (1 << (k % 8))) .. gz:sub(at + 1)
+    local tot, m, fdb = import({ file("flip.jsonl.gz", flipped), file("after.jsonl", line("ZZ", TS) .. "\n") })
+    flips = flips + 1
+    kept = kept + count_rows(fdb) - 1
+    if m[1] and m[1]:find("flip.jsonl.gz: ", 1, true) and (m[1]:find("corrupt", 1, true) or m[1]:find("truncated", 1, true))
+       and tot.errors == 1 and tot.inserted == 1 then first = first + 1 end
+  end
+  t.eq(kept, 0, "bit-flipped .gz: no row of a damaged member imported (" .. flips .. " flips)")
+  t.eq(first, flips, "bit-flipped .gz: the damage is the first message, the next input imported")
   local corrupt = gz:sub(1, 2000) .. string.rep("\255", 500) .. gz:sub(2501)
   total, msgs = import({ file("corrupt.jsonl.gz", corrupt), file("after.jsonl", line("ZZ", TS) .. "\n") })
-  t.ok(total and total.errors == 1 and msgs[#msgs - 0] and table.concat(msgs, "\n"):find("cannot read", 1, true),
-       "corrupt .gz: reported without a traceback", table.concat(msgs, "\n"))
+  t.ok(total and total.errors == 1 and msgs[1] and msgs[1]:find("cannot read: gzip member 1 (from byte 0) is corrupt", 1, true),
+       "corrupt .gz: reported first, without a traceback", table.concat(msgs, "\n"))
   t.ok(not table.concat(msgs, "\n"):find("traceback", 1, true), "corrupt .gz: no Lua traceback")
-  t.ok(total.inserted >= 1, "corrupt .gz: the next input is still imported")
+  t.eq(total.inserted, 1, "corrupt .gz: nothing of it imported, the next input is")
+  -- two members, the second damaged: the first one's rows are imported
+  local gz2 = gzip_bytes(line("M2", TS) .. "\n" .. line("M3", TS) .. "\n")
+  local two = gzip_bytes(line("M1", TS) .. "\n") .. gz2:sub(1, #gz2 - 8) .. string.rep("\0", 8)
+  total, msgs = import(file("two.jsonl.gz", two))
+  t.eq(total.inserted, 1, "two members, the second damaged: the first member's row imported")
+  t.ok(msgs[1] and msgs[1]:find("gzip member 2", 1, true), "two members: the damaged one is named", msgs[1])
+  -- trailing garbage after the last member: every row imported, the garbage reported, exit non-zero
+  total, msgs = import(file("trail.jsonl.gz", gz2 .. "garbage\n"))
+  t.eq(total.inserted, 2, "trailing garbage: the member's rows imported")
+  t.ok(total.errors == 1 and msgs[1] and msgs[1]:find("trailing garbage after the compressed data (from byte " .. #gz2 .. ")", 1, true),
+       "trailing garbage: reported with its offset", msgs[1])
+end
+
+-- non-finite numbers (issue 24 #9): 1e400 is valid JSON but no double; NaN and Infinity are not JSON
+do
+  local p = file("inf.jsonl", line("AA", TS, ',"px":1e400') .. "\n" .. line("BB", TS, ',"px":-1E+309') .. "\n"
+                 .. line("CC", TS, ',"px":Infinity') .. "\n" .. line("DD", TS, ',"px":NaN') .. "\n"
+                 .. line("EE", TS, ',"px":1e-400,"big":1.7976931348623157e308') .. "\n"
+                 .. '{"ticker":"FF","ts":' .. TS .. ',"payload_json":"{\\"ticker\\":\\"FF\\",\\"price\\":2e999}"}\n')
+  local total, msgs = import(p)
+  t.eq(total.inserted, 1, "non-finite: only the finite receipt (1e-400, DBL_MAX) imported")
+  t.ok(msgs[1] and msgs[1]:find(":1: malformed JSON: a number out of range (not finite as a double) at byte", 1, true), "1e400 named", msgs[1])
+  t.ok(msgs[2] and msgs[2]:find(":2: malformed JSON: a number out of range", 1, true), "-1E+309 named", msgs[2])
+  t.ok(msgs[3] and msgs[3]:find(":3: malformed JSON", 1, true), "Infinity refused", msgs[3])
+  t.ok(msgs[4] and msgs[4]:find(":4: malformed JSON", 1, true), "NaN refused", msgs[4])
+  t.ok(msgs[5] and msgs[5]:find(":6: field 'payload_json' is not strict JSON: a number out of range", 1, true),
+       "1e400 inside a payload_json string named", msgs[5])
+end
+
+-- one JSON-object rule (issue 24 #12): a repeated key is refused (stored from one, validated from the
+-- other before), arrays are no payloads, in both import paths
+do
+  local p = file("dup.jsonl", '{"ticker":"AA","ts":' .. TS .. ',"payload":{"ticker":"AA","ts":' .. TS .. '},"payload":null}\n'
+    .. '{"ticker":"BB","ts":' .. TS .. ',"payload":[1,2]}\n'
+    .. '{"ticker":"CC","ts":' .. TS .. ',"payload":"[1]"}\n'
+    .. '{"ticker":"DD","ts":' .. TS .. ',"payload":{"ticker":"DD","ts":' .. TS .. ',"price":1,"price":2}}\n'
+    .. '{"ticker":"EE","ts":' .. TS .. ',"payload":{"ticker":"EE","ts":' .. TS .. '}}\n')
+  local total, msgs, db = import(p)
+  t.eq(total.inserted, 1, "repeated keys, arrays: only the clean receipt imported")
+  t.ok(msgs[1] and msgs[1]:find(":1: malformed JSON: a key repeated in one object at byte", 1, true), "repeated \"payload\" refused", msgs[1])
+  t.ok(msgs[2] and msgs[2]:find(":2: field 'payload' is not a JSON object", 1, true), "array payload refused", msgs[2])
+  t.ok(msgs[3] and msgs[3]:find(":3: field 'payload' is not a JSON object", 1, true), "array payload as a string refused", msgs[3])
+  t.ok(msgs[4] and msgs[4]:find(":4: malformed JSON: a key repeated in one object", 1, true), "repeated key inside the payload refused", msgs[4])
+  local ins = function(id, payload)
+    return string.format("INSERT INTO ingest_receipts VALUES('%s','AA',%d,%d,%d,'h',NULL,'%s');", id, TS, TS, TS, payload)
+  end
+  total, msgs = import(file("dup.sql", ins("A:1", '[{"ticker":"AA"}]') .. "\n" .. ins("A:2", '{"x":1,"x":2}') .. "\n"
+    .. ins("A:3", '{"x":1e400}') .. "\n" .. ins("A:4", '{"x":1}') .. "\n"))
+  t.eq(total.inserted, 1, "dump: the same rule (array, repeated key, 1e400 refused)")
+  t.ok(msgs[1] and msgs[1]:find("receipt A:1: field 'payload_json' is not a JSON object", 1, true), "dump: array named", msgs[1])
+  t.ok(msgs[2] and msgs[2]:find("receipt A:2: field 'payload_json' is not strict JSON: a key repeated in one object (at byte 8)", 1, true),
+       "dump: repeated key named with its offset", msgs[2])
+  t.ok(msgs[3] and msgs[3]:find("receipt A:3: field 'payload_json' is not strict JSON: a number out of range", 1, true), "dump: 1e400 named", msgs[3])
+end
+
+-- the line cap (issue 24 #13): a line over it is skipped unread and reported; the next is imported
+do
+  local long = line("AA", TS, ',"pad":"' .. string.rep("x", 5000) .. '"')
+  local p = file("long.jsonl", long .. "\n" .. line("BB", TS) .. "\n" .. long:gsub('"AA"', '"AB"') .. "\r\n" .. line("CC", TS))
+  local total, msgs = import(p, { max_line = 4096 })
+  t.eq(total.inserted, 2, "line cap: the lines under it imported")
+  t.eq(total.rejected, 2, "line cap: the lines over it rejected")
+  t.ok(msgs[1] and msgs[1]:find(":1: the line is longer than 4096 bytes (the line cap, --max-line-bytes): skipped", 1, true),
+       "line cap: named with its line", msgs[1])
+  t.ok(msgs[2] and msgs[2]:find(":3: the line is longer", 1, true), "line cap: line numbers still count", msgs[2])
+  total = import(p)
+  t.eq(total.inserted, 4, "line cap: the default (16 MiB) takes them")
+  -- blank lines are skipped in C and still counted in line numbers
+  local blanks = string.rep("\n", 300000) .. "  \t\r\n" .. line("DD", TS) .. "\n" .. string.rep("\r\n", 1000) .. "bad\n"
+  total, msgs = import(file("blank.jsonl", blanks))
+  t.ok(total.read == 2 and total.inserted == 1, "blank lines: not read as lines", total.read)
+  t.ok(msgs[1] and msgs[1]:find(":301003: malformed JSON", 1, true), "blank lines: counted in line numbers", msgs[1])
 end
 
 -- "-" is standard input
@@ -124,6 +214,14 @@ do
   pipe:close()
   t.ok(out:find("<stdin>: read 2, inserted 2", 1, true) or out:find("-: read 2, inserted 2", 1, true), "- reads standard input", out)
   t.ok(out:find("exit 0", 1, true), "- : exit 0", out)
+  -- a damaged .gz on standard input is checked whole first too (spooled): nothing of it, said first, exit 1
+  local gz = gzip_bytes(line("AA", TS) .. "\n" .. line("BB", TS) .. "\n")
+  local cut = file("cut-stdin.jsonl.gz", gz:sub(1, #gz - 4))
+  pipe = io.popen(os.getenv("RETAPE") .. " import --db " .. dir .. "/stdin-gz.db - < " .. cut .. " 2>&1; echo \"exit $?\"")
+  out = pipe:read("a")
+  pipe:close()
+  t.ok(out:find("^retape import: <stdin>: the compressed input is truncated: gzip member 1") and out:find("inserted 0", 1, true)
+       and out:find("exit 1", 1, true), "- with a damaged .gz: reported first, nothing imported, exit 1", out)
 end
 
 -- SQL dumps: one validation path, every statement accounted for
@@ -165,6 +263,27 @@ do
   total, msgs = import(p)
   t.eq(total.inserted, 1, "dump with NUL: the next statement imported")
   t.ok(msgs[1] and msgs[1]:find(":1: statement rejected: it contains a NUL byte", 1, true), "dump with NUL: reported", msgs[1])
+  -- each statement stands alone (issue 24 #14): cut short (truncated, NUL-cut, no ';') -> rejected, the next kept
+  local good = ins("ingest_receipts", "G:1", "GG", '{"x":1}')
+  local cuts = {
+    { good:sub(1, 40), "truncated inside its VALUES" },
+    { good:sub(1, 62), "truncated inside a string" },
+    { good:sub(1, 50) .. "\0" .. "xx", "cut by a NUL byte" },
+    { good:sub(1, -2), "without its ';'" },
+  }
+  for i, cut in ipairs(cuts) do
+    local next_ = ins("ingest_receipts", "H:" .. i, "HH", '{"x":2}')
+    total, msgs = import(file("cut.sql", "BEGIN TRANSACTION;\n" .. cut[1] .. "\n" .. next_ .. "\nCOMMIT;\n"))
+    t.ok(total.inserted == 1 and total.rejected == 1 and total.errors == 0, "dump, a statement " .. cut[2] .. ": the next one kept",
+         table.concat(msgs, "\n"))
+    t.ok(msgs[1] and msgs[1]:find(":2: statement rejected: statement not terminated by ';' before line 3", 1, true),
+         "dump, a statement " .. cut[2] .. ": reported with its line", msgs[1])
+  end
+  -- a statement over the line cap is skipped, the next one kept
+  total, msgs = import(file("big.sql", ins("ingest_receipts", "I:1", "II", '{"pad":"' .. string.rep("y", 3000) .. '"}') .. "\n"
+                            .. good .. "\n"), { max_line = 1024 })
+  t.ok(total.inserted == 1 and total.rejected == 1, "dump, a statement over the cap: the next one kept", table.concat(msgs, "\n"))
+  t.ok(msgs[1] and msgs[1]:find(":1: statement rejected: statement longer than 1024 bytes", 1, true), "dump, over the cap: reported", msgs[1])
 end
 
 os.exit(t.done())

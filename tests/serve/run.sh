@@ -104,6 +104,47 @@ check "GET /retape/runs lists one manifest per call" node -e '
 tap $(grep -q "^[0-9T:.-]*Z 127.0.0.1 POST /timed/admin/replay-ingest?cleanSlate=1&date=$DAY&limit=7 200 [0-9.]*ms$" "$T/B.log" \
       && ! grep -q "$KEY" "$T/B.log" && echo 0 || echo 1) "access log: method, path and query without the key, status, ms" "$(head -3 "$T/B.log")"
 
+# --- no credential in any log (issue 24 #21): the key in any case, under any name or in the path,
+# and other credential-like parameters; a %0A in the path forges no line
+SECRET2=s2-$RANDOM$RANDOM
+for q in "KEY=$KEY" "Key=$KEY" "kEy=$KEY" "api_key=$KEY" "API-KEY=$KEY" "token=$SECRET2" "X_Auth=$SECRET2" \
+         "password=$SECRET2" "note=$KEY" "key=nope&KEY=$KEY"; do
+  curl -s -o /dev/null -X POST "$BASE/timed/admin/replay-ingest?date=$DAY&$q"
+done
+curl -s -o /dev/null "$BASE/timed/$KEY"
+curl -s -o /dev/null "$BASE/timed/health%0A2026-01-01T00:00:00.000Z%20forged"
+curl -s -o /dev/null -H "Authorization: Bearer $SECRET2" -H "X-Api-Key: $KEY" "$BASE/timed/health"
+sleep 0.3
+leaks=$(grep -c -e "$KEY" -e "$SECRET2" "$T/B.log")
+tap $([ "$leaks" = 0 ] && grep -q "POST /timed/admin/replay-ingest?date=$DAY&note=- 401" "$T/B.log" \
+      && grep -q "GET /timed/\[key\] 404" "$T/B.log" && ! grep -q "^2026-01-01T00:00:00.000Z forged" "$T/B.log" && echo 0 || echo 1) \
+  "access log: no key or credential in any case, name, path or header; unknown values masked; no forged line" \
+  "$leaks leaks: $(grep -e "$KEY" -e "$SECRET2" -e forged "$T/B.log" | head -5)"
+
+# --- one validator (issue 24 #22): the server refuses exactly what the CLI refuses, with the same words
+vcase() { # vcase NAME CLI_OPTION SERVER_PARAM URL CLI_ARGS...
+  local name=$1 opt=$2 param=$3 url=$4; shift 4
+  local body cli st
+  body=$(curl -s -w ' %{http_code}' -X "${METHOD:-POST}" "$url")
+  cli=$("$RETAPE" "$@" 2>&1 >/dev/null | head -1); st=$?
+  local sw cw
+  sw=$(node -e 'const [b, p] = process.argv.slice(1); const m = b.match(/^(.*) 400$/s);
+    const e = m && JSON.parse(m[1]).error; if (e && e.startsWith(p + ": ")) console.log(e.slice(p.length + 2));' "$body" "$param")
+  cw=$(sed -n "s/^retape [a-z]*: \(option \)\{0,1\}--$opt: //p" <<<"$cli")
+  tap $([ -n "$sw" ] && [ "$sw" = "$cw" ] && echo 0 || echo 1) "$name: 400 from the server, the CLI's own words" "server: $body | cli: $cli"
+}
+vcase "date=0000-01-01" date date "$BASE/timed/admin/replay-ingest?key=$KEY&date=0000-01-01" replay --db "$DB" --state "$T/V" --date 0000-01-01
+vcase "date=9999-12-31" date date "$BASE/timed/admin/replay-ingest?key=$KEY&date=9999-12-31" replay --db "$DB" --state "$T/V" --date 9999-12-31
+vcase "date=2026-02-30" date date "$BASE/timed/admin/replay-ingest?key=$KEY&date=2026-02-30" replay --db "$DB" --state "$T/V" --date 2026-02-30
+vcase "ticker=%01" ticker ticker "$BASE/timed/admin/replay-ingest?key=$KEY&date=$DAY&ticker=%01" replay --db "$DB" --state "$T/V" --date $DAY --ticker $'\x01'
+vcase "ticker=AMD," ticker ticker "$BASE/timed/admin/replay-ingest?key=$KEY&date=$DAY&ticker=AMD," replay --db "$DB" --state "$T/V" --date $DAY --ticker AMD,
+METHOD=GET vcase "lanes at=25:99" at at "$BASE/retape/lanes?key=$KEY&date=$DAY&at=25:99" lanes --state "$T/A" --date $DAY --at 25:99
+METHOD=GET vcase "lanes at=9:30 on 0000-01-01" at at "$BASE/retape/lanes?key=$KEY&date=0000-01-01&at=9:30" lanes --state "$T/A" --at "0000-01-01 9:30"
+r=$(curl -s -w ' %{http_code}' -X POST "$BASE/timed/admin/replay-ingest?key=$KEY&date=$DAY&ticker=%00")
+tap $([[ $r == *'"error":"ticker: '*' 400' ]] && echo 0 || echo 1) "ticker=%00 is a 400, never every ticker" "$r"
+days=$(curl -s "$BASE/retape/runs?key=$KEY" | grep -o '"date":"[0-9-]*"' | sort -u | tr '\n' ' ')
+tap $([ "$days" = "\"date\":\"$DAY\" " ] && echo 0 || echo 1) "no refused day was recorded as replayed" "$days"
+
 # --- every error status
 SLOW_LOG=$T/S.log
 start_server "$SLOW_LOG" --db "$DB" --state "$T/S" --no-auth --rules tests/serve/slow_rules.lua --quiet
@@ -117,6 +158,22 @@ while read -r line; do
   esac
 done < "$T/errors.out"
 grep -q '^ok - 409' "$T/errors.out" || tap 1 "errors.mjs ran" "$(tail -5 "$T/errors.out")"
+
+# --- slowloris (issue 24 #20): 1,000 trickling connections from 127.0.0.2 while a client on
+# 127.0.0.1 keeps asking; bounded (the script stops itself), the server must stay reachable
+start_server "$T/W.log" --db "$DB" --state "$T/W" --no-auth --request-timeout 3 --quiet
+BASE=$BASE SLOW=1000 REQUEST_TIMEOUT=3 PER_PEER=128 node tests/serve/slowloris.mjs > "$T/slowloris.out" 2>&1
+while read -r line; do
+  case $line in
+    "ok - "*) tap 0 "${line#ok - }" ;;
+    "not ok - "*) tap 1 "${line#not ok - }" ;;
+    "# "*) echo "$line" ;;
+  esac
+done < "$T/slowloris.out"
+grep -q '^ok - slowloris: the client\|^not ok - slowloris: the client' "$T/slowloris.out" || tap 1 "slowloris.mjs ran" "$(tail -5 "$T/slowloris.out")"
+r=$(curl -s -w ' %{http_code}' "$BASE/timed/health")
+tap $([[ $r == *'"ok":true'*' 200' ]] && echo 0 || echo 1) "after the slowloris: the server answers" "$r"
+stop_server "$PID"
 
 # --- a failing handler answers 500 and the server goes on: a ledger path
 # that cannot be written makes force-sync fail

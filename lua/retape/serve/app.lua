@@ -56,7 +56,7 @@ local function reader(cfg, kv)
     else
       status, body, ctype = r:dispatch(req, ctx)
     end
-    if not quiet then log.write(req, status, core.monotonic_ms() - t0) end
+    if not quiet then log.write(req, status, core.monotonic_ms() - t0, ctx.key or nil) end
     return status, body, ctype
   end
 end

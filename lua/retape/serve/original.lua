@@ -13,6 +13,7 @@ local json = require "retape.json"
 local rtime = require "retape.time"
 local core = require "retape.core"
 local http = require "retape.http"
+local validate = require "retape.validate"
 
 local M = {}
 local fail = router.fail
@@ -26,32 +27,52 @@ local BUCKET_MS = 300000
 
 local function flag(v) return v == "1" or v == "true" end
 
+-- Every parameter goes through retape.validate, the CLI's validator: the
+-- server accepts and refuses exactly what the CLI does.
 local function int_param(q, name, min, max)
   local v = q[name]
   if v == nil or v == "" then return nil end
-  local n = math.tointeger(tonumber(v))
-  if not n or not v:match("^%-?%d+$") then fail(400, "%s: '%s' is not an integer", name, v) end
-  if (min and n < min) or (max and n > max) then
-    fail(400, "%s: %d is out of range (%s..%s)", name, n, tostring(min or ""), tostring(max or ""))
-  end
+  local n, why = validate.integer(v, min, max)
+  if not n then fail(400, "%s: %s", name, why) end
   return n
 end
+
+-- ticker_param(q) -> the checked ticker list as given | nil (every ticker);
+-- "%00", ",", a control byte are 400, never every ticker.
+local function ticker_param(q, required)
+  local v = q.ticker
+  if v == nil or v == "" then
+    if required then fail(400, "ticker: missing (?ticker=)") end
+    return nil
+  end
+  local list, why = validate.ticker_list(v)
+  if not list then fail(400, "ticker: %s", why) end
+  return v, list
+end
+M.ticker_param = ticker_param
 
 -- The parameters of replay-ingest (spec §6.1), checked; defaults applied.
 function M.ingest_params(q)
   local date = q.date
   if date == nil or date == "" then date = rtime.ny_date(core.now_ms())
-  elseif not date:match("^%d%d%d%d%-%d%d%-%d%d$") or not rtime.parse_date(date) then
-    fail(400, "date: '%s' is not a date (YYYY-MM-DD)", date)
+  else
+    local why
+    date, why = validate.date(date)
+    if not date then fail(400, "date: %s", why) end
   end
-  local bucket = int_param(q, "bucket", 0)
-  if bucket and bucket % BUCKET_MS ~= 0 then fail(400, "bucket: %d is not a 5-minute boundary (ms)", bucket) end
+  local bucket
+  if q.bucket ~= nil and q.bucket ~= "" then
+    local why
+    if not q.bucket:match("^%d+$") then fail(400, "bucket: '%s' is not a time in milliseconds", validate.shown(q.bucket)) end
+    bucket, why = validate.instant(q.bucket, date, true)
+    if not bucket then fail(400, "bucket: %s", why) end
+  end
   bucket = bucket or (rtime.session(date)) -- default: the 09:30 bucket
   local p = {
     date = date, bucket = bucket,
     offset = int_param(q, "bucketOffset", 0) or 0,
     limit = int_param(q, "limit", 1, M.MAX_LIMIT) or M.DEFAULT_LIMIT,
-    ticker = (q.ticker and q.ticker ~= "") and q.ticker or nil,
+    ticker = ticker_param(q),
     script_version = (q.scriptVersion and q.scriptVersion ~= "") and q.scriptVersion or nil,
     clean_slate = flag(q.cleanSlate), debug = flag(q.debug),
   }
@@ -111,9 +132,8 @@ function M.register(r, ctx)
   end)
 
   r:add("GET", "/timed/latest", function(req)
-    local T = req.query.ticker
-    if not T or T == "" then fail(400, "ticker: missing (?ticker=)") end
-    T = engine.ticker_list(T)[1]
+    local _, list = ticker_param(req.query, true)
+    local T = list[1]
     local p = engine.latest(ctx.st, T)
     if not p then fail(404, "no latest state for %s", T) end
     return 200, { ok = true, ticker = T, data = p }, { "ok", "ticker", "data" }
@@ -121,9 +141,10 @@ function M.register(r, ctx)
 
   r:add("GET", "/timed/trades", function(req)
     local trades = engine.trades(ctx.st)
-    if req.query.ticker and req.query.ticker ~= "" then
+    local _, list = ticker_param(req.query)
+    if list then
       local keep, f = {}, {}
-      for _, T in ipairs(engine.ticker_list(req.query.ticker)) do keep[T] = true end
+      for _, T in ipairs(list) do keep[T] = true end
       for _, t in ipairs(trades) do if keep[t.ticker] then f[#f + 1] = t end end
       trades = f
     end

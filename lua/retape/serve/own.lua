@@ -8,21 +8,19 @@ local router = require "retape.serve.router"
 local auth = require "retape.serve.auth"
 local engine = require "retape.serve.engine"
 local json = require "retape.json"
-local rtime = require "retape.time"
+local validate = require "retape.validate"
 
 local M = {}
 local fail = router.fail
 
+-- ?at= as `retape lanes --at` reads it (retape.validate.instant, the CLI's
+-- check): HH:MM with ?date=, 'YYYY-MM-DD HH:MM', or ms; 25:99 is a 400.
 local function at_param(q)
   local at = q.at
   if not at or at == "" then return nil end
-  local ms = at:match("^%d+$") and math.tointeger(tonumber(at))
-  if ms then return ms end
-  local h, m = at:match("^(%d%d?):(%d%d)$")
-  if not h then fail(400, "at: expects HH:MM (New York) or milliseconds, got '%s'", at) end
-  local y, mo, d = rtime.parse_date(q.date or "")
-  if not y then fail(400, "date: '%s' is not a date (YYYY-MM-DD); at HH:MM needs it", tostring(q.date)) end
-  return rtime.from_ny(y, mo, d, tonumber(h), tonumber(m))
+  local ms, why = validate.instant(at, q.date ~= "" and q.date or nil)
+  if not ms then fail(400, "at: %s", why) end
+  return ms
 end
 
 function M.register(r, ctx)
@@ -53,9 +51,10 @@ function M.register(r, ctx)
     if day_key and day_key ~= "ny" and day_key ~= "utc" then fail(400, "day_key: expects ny or utc, got '%s'", day_key) end
     local trades = engine.trades(ctx.st)
     day_key = day_key or engine.day_key(ctx.st)
-    if q.ticker and q.ticker ~= "" then
+    local _, list = require("retape.serve.original").ticker_param(q)
+    if list then
       local keep, f = {}, {}
-      for _, T in ipairs(engine.ticker_list(q.ticker)) do keep[T] = true end
+      for _, T in ipairs(list) do keep[T] = true end
       for _, t in ipairs(trades) do if keep[t.ticker] then f[#f + 1] = t end end
       trades = f
     end
