@@ -17,6 +17,17 @@ void *retape_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     if (nsize > old && sb->frame.active) {
+        sandbox_frame *f = &sb->frame;
+        if (!ptr && osize == SANDBOX_TSTRING && nsize > SANDBOX_SHORT_STRING_BLOCK && !f->tripped) {
+            /* a new long string: capped, and its copy charged to the budget */
+            if ((int64_t)nsize > f->string_max + SANDBOX_SHORT_STRING_BLOCK) {
+                f->tripped = SANDBOX_MEMORY;
+                f->refused_string = (int64_t)nsize;
+                return NULL;
+            }
+            if (retape_sandbox_charge(sb, (int64_t)nsize / SANDBOX_BYTES_PER_INSTRUCTION, SANDBOX_INSTRUCTIONS))
+                return NULL;
+        }
         int64_t limit = sb->frame.mem_base + sb->frame.mem_hard;
         if (sb->frame.tripped)
             limit += SANDBOX_GRACE_BYTES;

@@ -46,7 +46,8 @@ local function rule_modules()
   local json = require "retape.json"
   local facade = { load = function(spec) return M.load(spec) end, apply_overrides = M.apply_overrides,
                    default = M.default, parity = M.parity }
-  local json_api = { encode = json.encode, decode = json.decode, null = json.null, number = json.number }
+  local json_api = { encode = function(v, order) return json.encode(sandbox.raw(v), order) end, decode = json.decode,
+                     null = json.null, number = json.number }
   local time = {} -- a copy: rule code cannot rewrite the engine's calendar
   for k, v in pairs(require "retape.time") do time[k] = v end
   return {
@@ -139,7 +140,7 @@ local function shape(t, out, prefix, seen, is_user)
         for i = 1, math.huge do
           local name, uv = debug.getupvalue(v, i)
           if not name then break end
-          out[path .. "^" .. i .. name] = uv
+          out[path .. "^" .. i .. name] = sandbox.raw(uv) -- (a replay shows rule code its tables read-only)
         end
       end
     end
@@ -164,6 +165,10 @@ function M.reloadable(R)
   return R.spec
 end
 
+-- The chunk names of every rule file loaded (a file that loads another:
+-- the functions of both are user code).
+local user_sources = {}
+
 -- load(spec) -> ruleset.  spec: a bundled name ("worker-2026-02-02", found
 -- only in the embedded layer or --lua-dir: trusted), a path to a .lua file
 -- (user code: always untrusted, its top level run under the sandbox
@@ -177,14 +182,14 @@ function M.load(spec)
     if not spec:match("%.lua$") then
       error(string.format("%s: a ruleset file must be Lua source ending in .lua", spec), 0)
     end
-    local chunk, err = loadfile(spec, "t", sandbox.env(rule_modules()))
+    local chunk, err = loadfile(spec, "t", sandbox.env(rule_modules(), { frozen = true }))
     if not chunk then error(err, 0) end
     local R = record_source(check(run_user_chunk(chunk, spec), spec), spec, chunk)
     rawset(R, "trusted", false) -- user code: replays run it under the sandbox limits
     rawset(R, "spec", spec)     -- how to load it again (each thread of a replay does)
     if type(R.config) == "table" then strict_config(R.config) end
-    local source = "@" .. spec
-    local function is_user(f) return debug.getinfo(f, "S").source == source end
+    user_sources["@" .. spec] = true
+    local function is_user(f) return user_sources[debug.getinfo(f, "S").source] == true end
     sandbox.watch_ruleset(R, is_user)
     return remember(R, is_user)
   end
