@@ -48,15 +48,17 @@ static int64_t heap_bytes(lua_State *L, const retape_sandbox *sb)
     return (int64_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + lua_gc(L, LUA_GCCOUNTB, 0);
 }
 
+static void count_hook(lua_State *L, lua_Debug *ar);
+
 /* Raises the limit error of the frame's tripped limit: a table {message,
  * limit} whose metatable is LIMIT_MT (sandbox.is_limit_error).  A refused
  * string is named in the message.  Raises. */
 static int raise_limit(lua_State *L, const sandbox_frame *f, const char *detail)
 {
-    char refused[96] = "";
-    if (f->tripped == SANDBOX_MEMORY && f->refused_string && !detail) {
-        snprintf(refused, sizeof refused, "a string of %lld bytes (rule code may make strings of up to %lld bytes)",
-                 (long long)(f->refused_string - SANDBOX_SHORT_STRING_BLOCK / 2), (long long)f->string_max);
+    char refused[200] = "";
+    if (f->tripped == SANDBOX_MEMORY && f->refused_string) { /* the string cap, after what made the string */
+        snprintf(refused, sizeof refused, "%s%sa string longer than %lld bytes (the longest rule code may make)",
+                 detail ? detail : "", detail ? ": " : "", (long long)f->string_max);
         detail = refused;
     }
     lua_createtable(L, 0, 3);
@@ -74,8 +76,33 @@ static int raise_limit(lua_State *L, const sandbox_frame *f, const char *detail)
     lua_setfield(L, -2, "message");
     lua_pushstring(L, kind);
     lua_setfield(L, -2, "limit");
+    if (f->where[0]) { /* where the rule was when the allocator refused it (no traceback then) */
+        lua_pushstring(L, f->where);
+        lua_setfield(L, -2, "where");
+    }
     luaL_setmetatable(L, LIMIT_MT);
     return lua_error(L);
+}
+
+/* on_trip of the sandbox state: notes the rule line running now (the first
+ * Lua frame) and, when the allocation goes ahead (the budget, not memory),
+ * makes the hook run at the next instruction, so the limit is raised right
+ * after the instruction that hit it.  Neither allocates
+ * nor raises. */
+static void note_trip(retape_sandbox *sb)
+{
+    lua_State *L = sb->frame.lua;
+    if (!L)
+        return;
+    lua_Debug ar;
+    for (int level = 0; lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+            snprintf(sb->frame.where, sizeof sb->frame.where, "%s:%d", ar.short_src, ar.currentline);
+            break;
+        }
+    }
+    if (sb->frame.tripped == SANDBOX_INSTRUCTIONS) /* the string was made: stop right after this instruction */
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
 }
 
 /* Seconds of CPU time this thread has used (the watchdog's clock: other
@@ -121,8 +148,11 @@ static void count_hook(lua_State *L, lua_Debug *ar)
         }
         check_watchdog(f);
     }
-    if (f->tripped)
+    if (f->tripped) {
+        if (lua_gethookcount(L) == 1) /* set by note_trip: the message handler must not trip again at once */
+            lua_sethook(L, count_hook, LUA_MASKCOUNT, 10000);
         raise_limit(L, f, NULL);
+    }
 }
 
 /* guard(limits, fn, ...) -> fn's results.  Runs fn with the handler set by
@@ -162,7 +192,7 @@ static int l_guard(lua_State *L)
     sandbox_frame f = {.active = 1, .budget = instructions, .mem_cap = cap,
                        .mem_hard = cap + cap / 4 + ((int64_t)1 << 20), .mem_base = heap_bytes(L, sb),
                        .string_max = cap < SANDBOX_STRING_MAX ? cap : SANDBOX_STRING_MAX,
-                       .cpu_limit = seconds, .cpu_start = -1};
+                       .cpu_limit = seconds, .cpu_start = -1, .lua = L};
     if (saved.active) { /* one budget: the inner call goes on counting the outer's */
         f.used = saved.used;
         f.budget = saved.budget - saved.used < instructions ? saved.budget : saved.used + instructions;
@@ -192,6 +222,7 @@ static int l_guard(lua_State *L)
         if (done.tripped && !sb->frame.tripped) { /* the inner limit is the outer's too */
             sb->frame.tripped = done.tripped;
             sb->frame.refused_string = done.refused_string;
+            memcpy(sb->frame.where, done.where, sizeof done.where);
         }
         if (sb->frame.cpu_start < 0)
             sb->frame.cpu_start = done.cpu_start;
@@ -396,6 +427,7 @@ static int64_t call_cost(lua_State *L, int kind, char *detail, size_t cap, doubl
                 total += (int64_t)l;
             }
         }
+        snprintf(detail, cap, "%s over %lld bytes", wrapped_names[kind], (long long)total);
         return total;
     }
     }
@@ -573,7 +605,7 @@ static void install_wrappers(lua_State *L, retape_sandbox *sb)
             lua_pushinteger(L, env_list[i].kind);
             lua_pushlightuserdata(L, sb);
             lua_pushcclosure(L, wrapped_call, 3);
-            lua_setfield(L, -4, wrapped_names[env_list[i].kind]);
+            lua_setfield(L, -3, wrapped_names[env_list[i].kind]);
             lua_pop(L, 1);
         } else {
             lua_pop(L, lua_type(L, -1) == LUA_TTABLE ? 2 : 1);
@@ -793,6 +825,7 @@ int luaopen_retape_sandboxcore(lua_State *L)
             memset(sb, 0, sizeof *sb);
             lua_setfield(L, LUA_REGISTRYINDEX, STATE_KEY ".box");
         }
+        sb->on_trip = note_trip;
         lua_pushlightuserdata(L, sb);
         lua_setfield(L, LUA_REGISTRYINDEX, STATE_KEY);
     }

@@ -34,6 +34,9 @@ enum { SANDBOX_OK = 0, SANDBOX_INSTRUCTIONS = 1, SANDBOX_MEMORY = 2, SANDBOX_COS
 /* The allocator's tag of a new string block (LUA_TSTRING; checked against
  * lua.h in lua_sandbox.c) and the largest short string block. */
 #define SANDBOX_TSTRING 4
+/* The longest string block made once a limit was hit (an error message, a
+ * traceback). */
+#define SANDBOX_TRIPPED_STRING_MAX (64 << 10)
 #define SANDBOX_SHORT_STRING_BLOCK 80
 
 /* One guarded call's limits and what it used (saved and restored around
@@ -50,6 +53,8 @@ typedef struct sandbox_frame {
     int64_t refused_string;  /* size of the string block refused, 0 if none */
     double cpu_limit;        /* seconds of thread CPU time (safety net), 0 = none */
     double cpu_start;        /* thread CPU time at the first hook tick, < 0 before */
+    void *lua;               /* the lua_State running the guarded call */
+    char where[160];         /* "file:line" of the rule code running when the frame tripped */
 } sandbox_frame;
 
 /* The sandbox state of one Lua state: the allocator's accounting plus the
@@ -58,6 +63,10 @@ typedef struct retape_sandbox {
     int64_t in_use; /* bytes currently allocated through retape_sandbox_alloc */
     int accounting; /* 1 when the Lua state uses retape_sandbox_alloc */
     sandbox_frame frame;
+    /* Called once when the allocator trips the frame (notes where, asks the
+     * hook to raise at the next instruction); may be NULL.  Must neither
+     * allocate nor raise. */
+    void (*on_trip)(struct retape_sandbox *sb);
 } retape_sandbox;
 
 /* A lua_Alloc: realloc/free that counts bytes in `ud` (a retape_sandbox)
@@ -65,8 +74,10 @@ typedef struct retape_sandbox {
  * (plus SANDBOX_GRACE_BYTES once tripped), marking the frame tripped with
  * SANDBOX_MEMORY; refuses a new string longer than frame.string_max (also
  * SANDBOX_MEMORY, size noted in refused_string) and charges each new long
- * string its size / SANDBOX_BYTES_PER_INSTRUCTION, refusing it when that
- * exceeds the budget (SANDBOX_INSTRUCTIONS).  Never fails a free or a
+ * string its size / SANDBOX_BYTES_PER_INSTRUCTION (when that exceeds the
+ * budget the frame trips with SANDBOX_INSTRUCTIONS and the string is still
+ * made: the hook raises at the next instruction).  Calls sb->on_trip when
+ * it trips the frame.  Never fails a free or a
  * shrink.  Never raises. */
 void *retape_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 

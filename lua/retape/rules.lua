@@ -41,6 +41,10 @@ local function record_source(R, name, chunk)
   return R
 end
 
+-- The chunk names of every rule file loaded (a file that loads another:
+-- the functions of both are user code).
+local user_sources = {}
+
 -- What rule code may require, and the environment it runs in.
 local function rule_modules()
   local json = require "retape.json"
@@ -99,14 +103,27 @@ local function strict_config(config)
 end
 M.strict_config = strict_config
 
--- Runs a rule file's top level under the sandbox limits; errors name the file.
+-- The innermost line of a rule file in a traceback ("file.lua:12"), or nil.
+local function rule_line(traceback)
+  for file, line in (traceback or ""):gmatch("\n%s*([^\n]-):(%d+):") do
+    if user_sources["@" .. file] then return file .. ":" .. line end
+  end
+end
+
+-- Runs a rule file's top level under the sandbox limits; errors name the
+-- file.  A file that loads others (or itself) loads them within the same
+-- budget; a limit hit in one of them names the innermost rule line and the
+-- file that loaded it, and reads as a limit of loading the ruleset.
 local function run_user_chunk(chunk, spec)
   local ok, R = pcall(sandbox.guard, sandbox.DEFAULT_LIMITS, chunk, spec)
   if not ok then
     if sandbox.is_limit_error(R) then
-      -- name the line of the rule file the limit was hit at
-      local at = (R.traceback or ""):match("\n%s*(" .. spec:gsub("%p", "%%%0") .. ":%d+):")
-      error(string.format("%s: loading the ruleset: %s", at or spec, R.message), 0)
+      -- a nested load (still inside the outer file's guard, whose limit this
+      -- is too): passed on as it is, for the outermost load to report
+      if sandbox.stats().active then error(R, 0) end
+      local at = rule_line(R.traceback) or rule_line("\n" .. (R.where or "") .. ":") or spec
+      error(string.format("%s: loading the ruleset%s: %s", at, at:find(spec .. ":", 1, true) == 1 and ""
+        or " " .. spec, (R.message:gsub(" per receipt%)", " for loading a ruleset and every file it loads)"))), 0)
     end
     local text = tostring(R):match("^[^\n]*") -- the message without the loader's traceback
     if not text:find(spec, 1, true) then text = spec .. ": " .. text end
@@ -165,10 +182,6 @@ function M.reloadable(R)
   return R.spec
 end
 
--- The chunk names of every rule file loaded (a file that loads another:
--- the functions of both are user code).
-local user_sources = {}
-
 -- load(spec) -> ruleset.  spec: a bundled name ("worker-2026-02-02", found
 -- only in the embedded layer or --lua-dir: trusted), a path to a .lua file
 -- (user code: always untrusted, its top level run under the sandbox
@@ -184,11 +197,11 @@ function M.load(spec)
     end
     local chunk, err = loadfile(spec, "t", sandbox.env(rule_modules(), { frozen = true }))
     if not chunk then error(err, 0) end
+    user_sources["@" .. spec] = true
     local R = record_source(check(run_user_chunk(chunk, spec), spec), spec, chunk)
     rawset(R, "trusted", false) -- user code: replays run it under the sandbox limits
     rawset(R, "spec", spec)     -- how to load it again (each thread of a replay does)
     if type(R.config) == "table" then strict_config(R.config) end
-    user_sources["@" .. spec] = true
     local function is_user(f) return user_sources[debug.getinfo(f, "S").source] == true end
     sandbox.watch_ruleset(R, is_user)
     return remember(R, is_user)

@@ -82,6 +82,27 @@ local cases = {
   { "time.to_ny(math.maxinteger) raises, no overflow", "require('retape.time').to_ny(math.maxinteger)",
     "timestamp out of range" },
   { "string metatable locked", "getmetatable('').__index.rep = nil", "attempt to index a boolean value" },
+  -- work inside one VM instruction or one library call is metered (issue 24 #16)
+  { "strings doubled by concatenation", "local s = 'x' for i = 1, 30 do s = s .. s end",
+    "exceeded its memory cap (64 MB per receipt): a string longer than 1048576 bytes" },
+  { "a 2 MB string.rep", "local s = ('x'):rep(2^21)", "string.rep: a string longer than 1048576 bytes" },
+  { "a 2 MB table.concat", "local t = {} for i = 1, 4 do t[i] = ('x'):rep(2^19) end local s = table.concat(t)",
+    "table.concat: a string longer than 1048576 bytes" },
+  { "copies of 1 MB strings by concatenation and sub are charged",
+    "local s = ('x'):rep(2^20 - 64) for i = 1, 1e6 do local a = s:sub(2) .. 'y' end", "exceeded its instruction budget" },
+  { "table.insert at the front of 200,000 elements",
+    "local t = { string.byte(('x'):rep(200000), 1, -1) } for i = 1, 1e6 do table.insert(t, 1, i) end",
+    "table.insert shifting" },
+  { "table.remove from the front", "local t = { string.byte(('x'):rep(200000), 1, -1) } for i = 1, 1e6 do table.remove(t, 1) end",
+    "exceeded its instruction budget" },
+  { "table.sort of 200,000 elements in a loop", "local t = { string.byte(('x'):rep(200000), 1, -1) } for i = 1, 1e6 do table.sort(t) end",
+    "table.sort of" },
+  { "table.unpack of 200,000 elements in a loop", "local t = { string.byte(('x'):rep(200000), 1, -1) } for i = 1, 1e6 do local n = select('#', table.unpack(t)) end",
+    "exceeded its instruction budget" },
+  { "utf8.len of 1 MB in a loop", "local s = ('\u{e9}'):rep(2^19 - 64) for i = 1, 1e6 do local n = utf8.len(s) end",
+    "exceeded its instruction budget" },
+  { "string.byte of 1 MB in a loop", "local s = ('x'):rep(2^19) for i = 1, 1e6 do local n = select('#', s:byte(1, 200000)) end",
+    "exceeded its instruction budget" },
 }
 for _, c in ipairs(cases) do
   local path = rule_file(c[2])
@@ -94,6 +115,29 @@ for _, c in ipairs(cases) do
   end
   t.eq(bucket, 1770044400000, c[1] .. ": the store ends at the bucket before (the run's next bucket is the failing one)")
   t.ok(not late, c[1] .. ": nothing of the failing bucket written")
+end
+
+-- work no budget can count (comparing two 1 MB strings is one instruction):
+-- the CPU-time safety net stops it, here at 0.3 s with a budget too large to
+-- matter; the default is 10 s per call
+do
+  local path = rule_file("local a, b = ('x'):rep(2^20 - 64), ('x'):rep(2^20 - 65) .. 'x' while true do if a == b then end end")
+  local err, bucket, late = run(path, { instructions = 2000000000, seconds = 0.3 })
+  t.ok(err and err:find("exceeded its CPU time limit (0.3 s per receipt, a safety net", 1, true), "comparing 1 MB strings in a loop: stopped by the CPU-time safety net", err)
+  t.ok(err and err:find(path:match("[^/]+$") .. ":%d+:") ~= nil, "the CPU-time limit names the rule's file:line", err)
+  t.eq(bucket, 1770044400000, "and nothing of the failing bucket is written")
+  t.eq(retape.sandbox.DEFAULT_LIMITS.seconds, 10, "the safety net is 10 s by default")
+  t.eq(select(2, retape.sandbox.check_limits { seconds = 0 }), "the CPU time limit must be a positive number of seconds, got 0",
+       "check_limits refuses a CPU time limit of 0")
+end
+
+-- a budget exceeded is exceeded at the same receipt and with the same
+-- message in every run (the work of strings is charged by their length,
+-- never by what the Lua state saw before)
+do
+  local path = rule_file("local s = ('x'):rep(4000) for i = 1, 1e6 do s = s:sub(2) .. 'y' end")
+  local e1, e2 = run(path), run(path)
+  t.ok(e1 and e1 == e2 and e1:find("instruction budget", 1, true), "the same limit error in two runs", e1)
 end
 
 -- the limits are configurable: a tiny budget trips the parity rules themselves
