@@ -251,8 +251,8 @@ local watch = setmetatable({}, { __mode = "k" })
 local watchers = setmetatable({}, { __mode = "k" }) -- R -> its watcher
 M.warn = function(message) io.stderr:write("retape: warning: ", message, "\n") end
 
-local STATE_ADVICE = "it would differ with --threads and be lost by --resume; keep state in R.state.fields "
-  .. "(a memo must be a weak table)"
+local STATE_ADVICE = "it would differ with --threads and be lost by --resume; keep state in R.state.fields, "
+  .. "a memo in a weak table"
 
 -- Where a function was defined, "file:line".
 local function defined_at(f)
