@@ -181,12 +181,19 @@ function Replay:ticker_from(T, bucket, rec)
   local tk = { ticker = T, bucket = bucket }
   if rec then
     tk.state = self.schema.adopt(rec.state)
-    tk.open = rec.open and self.R.trade_is_open(rec.open) and rec.open or false
+    tk.open = rec.open and self:trade_is_open(rec.open) and rec.open or false
     tk.view, tk.receipt = rec.view, rec.receipt
   else
     tk.state, tk.open = self.schema.adopt(nil), false
   end
   return tk
+end
+
+-- R.trade_is_open(trade), under the sandbox limits when the rules have them
+-- (rule code, called here outside a receipt's guard).
+function Replay:trade_is_open(t)
+  if self.limits then return sandbox.guard(self.limits, self.R.trade_is_open, t) end
+  return self.R.trade_is_open(t)
 end
 
 -- Applies the clean-slate marks between T's previous version and `bucket`.
@@ -268,7 +275,7 @@ function Replay:process_row(row, tk, counters)
     local lanes = tk.lanes
     lanes[#lanes + 1] = { row.ts, final or false, row.receipt_id }
   end
-  if self.trace and R.trace_record then self.trace(R.trace_record(row, p, ex, stage, final, forced, rule)) end
+  if self.trace and R.trace_record then self.trace((self:call_rule(row, R.trace_record, row, p, ex, stage, final, forced, rule))) end
   if self.on_row then self.on_row(row, p, ex, stage, final, forced, rule) end
   return true
 end
