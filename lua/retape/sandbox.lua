@@ -374,7 +374,7 @@ function M.watch_ruleset(R, is_user)
   end
   walk(R)
   if #fns == 0 then return end
-  local w = { R = R, fns = fns }
+  local w = { R = R, fns = fns, simulate = R.simulate }
   for _, k in ipairs { "step", "simulate" } do
     if type(R[k]) == "function" then watch[R[k]] = w end
   end
@@ -417,6 +417,38 @@ local function checked(w, ...)
   return ...
 end
 
+-- The book handed to simulate is the engine's, one per thread: a rule may
+-- change book.cash (reset for each receipt), nothing else of it.
+local BOOK_FREE = { cash = true, created = true, ticker = true }
+local function book_entries(book)
+  local out, n = {}, 0
+  for k, v in next, book do
+    if not BOOK_FREE[k] then out[k], n = v, n + 1 end
+  end
+  return out, n
+end
+
+local function checked_book(w, book, ...)
+  local n = 0
+  for k, v in next, book do
+    if not BOOK_FREE[k] then
+      n = n + 1
+      if not rawequal(w.book_entries[k], v) then
+        w.book = nil
+        error(string.format("rule state kept outside the ruleset's declared per-ticker state: book%s changed "
+          .. "during this call (the book is the engine's; a rule may change book.cash only: %s)", step_name(k),
+          STATE_ADVICE), 0)
+      end
+    end
+  end
+  if n ~= w.book_n then
+    w.book = nil
+    error("rule state kept outside the ruleset's declared per-ticker state: an entry of the book was removed "
+      .. "during this call (" .. STATE_ADVICE .. ")", 0)
+  end
+  return checked(w, ...)
+end
+
 ---------------------------------------------------------------------------
 
 -- guard(limits, fn, ...) -> fn's results.  Runs fn under the instruction
@@ -427,6 +459,11 @@ function M.guard(limits, fn, ...)
   local w = watch[fn]
   if w then
     if not w.print then baseline(w) end
+    local book = fn == w.simulate and select(3, ...)
+    if type(book) == "table" then
+      if w.book ~= book then w.book, w.book_entries, w.book_n = book, book_entries(book) end
+      return checked_book(w, book, core.guard(limits, fn, ...))
+    end
     return checked(w, core.guard(limits, fn, ...))
   end
   return core.guard(limits, fn, ...)

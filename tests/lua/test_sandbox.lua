@@ -333,6 +333,21 @@ R.classify = function(d)
 end
 ]], "upvalue 'u70'")
 end
+refused("state kept in the book", [[
+local simulate = R.simulate
+R.simulate = function(d, as_of, book)
+  book.seen = (book.seen or 0) + 1
+  return simulate(d, as_of, book)
+end
+]], "book.seen changed during this call (the book is the engine's; a rule may change book.cash only")
+refused("a book function replaced", [[
+local simulate = R.simulate
+R.simulate = function(d, as_of, book)
+  book.iso = function(ms) return "x" end
+  return simulate(d, as_of, book)
+end
+]], "book.iso changed during this call")
+
 do -- a metatable is no hiding place: rule code cannot reach it through a view
   local err = run(raw_file(BASE .. [[
 local classify = R.classify
