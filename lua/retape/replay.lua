@@ -577,6 +577,7 @@ function Replay:begin_run(continuing)
   self.held_trades = self.trades_only and {} or nil
   for _, T in ipairs(self.store:tickers()) do self.known[T] = true end
   self.book = self:make_book()
+  sandbox.rebase(self.R) -- the ruleset as it is now is the one run (rule state is what changes during it)
   if self.pool then
     self.pool:reset()
     self.pool:post(wire.encode { op = "begin", continuing = continuing })

@@ -418,6 +418,27 @@ return R
        "and the results are identical on 1 and 2 threads")
 end
 
+-- a setter called between two runs of one replay is the ruleset as run
+do
+  local p = raw_file(BASE .. [[
+local classify = R.classify
+local bias = 0
+R.classify = function(d)
+  if bias ~= 0 and type(d.ltf_score) == "number" then d.ltf_score = d.ltf_score + bias end
+  return classify(d)
+end
+R.set_bias = function(b) bias = b end
+return R
+]])
+  local R = retape.rules.load(p)
+  local rp = assert(retape.replay.open { db = db, state = dir .. "/setter", rules = R })
+  local ok1, e1 = pcall(rp.run, rp, { date = "2026-02-02" })
+  R.set_bias(30)
+  local ok2, e2 = pcall(rp.run, rp, { date = "2026-02-02", clean_slate = true })
+  rp:close()
+  t.ok(ok1 and ok2, "a setter between two runs of one replay is not rule state", e1 or e2)
+end
+
 -- no address reaches rule code: tostring, string.format, the payload's metatable
 for _, c in ipairs {
   { "tostring of a table", "if tostring({}) ~= 'table' or tostring(tostring) ~= 'function' then error('address: ' .. tostring({})) end" },
