@@ -1,12 +1,16 @@
 /*
  * lua_sandbox.c — the Lua side of the rule sandbox (module retape.sandboxcore):
- * guard() runs a function under an instruction budget (a C count hook) and
- * a memory cap (the state's lua_Alloc, see sandbox.c), both of which a
- * rule's own pcall cannot swallow; the costly string and table functions
- * are replaced by wrappers that charge their work to the budget, refuse a
+ * guard() runs a function under an instruction budget (a C count hook), a
+ * memory cap and a cap on strings (the state's lua_Alloc, see sandbox.c,
+ * which also charges each long string made to the budget) and a CPU-time
+ * safety net, none of which a rule's own pcall can swallow; guards nest
+ * within one budget.  The costly string, table and utf8 functions are
+ * replaced by wrappers that charge their work to the budget, refuse a
  * pattern whose worst-case backtracking exceeds it, and turn a refused
- * allocation into a limit error raised where the rule called them.  The
- * string metatable is locked (getmetatable("") is false).
+ * allocation into a limit error raised where the rule called them; rule
+ * environments get a tostring and a string.format that never show an
+ * address.  state_print() fingerprints what a ruleset's functions keep
+ * between calls.  The string metatable is locked (getmetatable("") is false).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "lua_common.h"

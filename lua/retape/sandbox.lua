@@ -5,17 +5,21 @@
 -- random, utf8), no io, os, debug, load/loadfile/dofile, coroutines or
 -- binary chunks, and `require` only for the rule API (retape.rules,
 -- retape.json, retape.time).  Globals are strict: reading or writing a
--- name that is not declared is an error naming it.  Every library table a
--- rule sees is its own copy; the string metatable is locked.
+-- name that is not declared is an error naming it.  In a rule file the
+-- globals, libraries and modules are read-only views; the string metatable
+-- is locked; tostring and string.format never show an address.
 --
 -- guard() runs rule code under limits enforced in C (core/lua_sandbox.c):
 -- an instruction budget counted by a C hook, which also charges the work of
--- the costly library functions (string.rep/find/match/gmatch/gsub/format,
--- table.concat/move) and refuses a pattern whose worst-case backtracking
--- exceeds it; and a memory cap enforced by the state's allocator, so one
--- big allocation cannot get past it.  A limit error cannot be swallowed by
--- the rule: its pcall/xpcall re-raise it, and the hook raises again.
--- Finalizers are refused (setmetatable with __gc or __close).
+-- the costly library functions (string.rep/find/match/gmatch/gsub/format/
+-- byte, table.concat/move/insert/remove/sort/unpack, utf8.*) and refuses a
+-- pattern whose worst-case backtracking exceeds it; a memory cap enforced
+-- by the state's allocator, which also refuses strings over 1 MB and
+-- charges every long string made to the budget; and a CPU-time safety net
+-- for work no budget can count.  A limit error cannot be swallowed by the
+-- rule: its pcall/xpcall re-raise it, and the hook raises again.
+-- Finalizers are refused (setmetatable with __gc or __close).  State a rule
+-- file keeps outside the declared per-ticker state is refused (below).
 local core = require "retape.sandboxcore"
 
 local M = {}
