@@ -17,12 +17,34 @@ void *retape_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     if (nsize > old && sb->frame.active) {
+        sandbox_frame *f = &sb->frame;
+        if (!ptr && osize == SANDBOX_TSTRING && nsize > SANDBOX_SHORT_STRING_BLOCK) {
+            /* a new long string: capped, and its copy charged to the budget;
+             * once a limit is hit only what the error needs (Lua retries a
+             * refused allocation after a collection: it must stay refused) */
+            if (f->tripped) {
+                if (nsize > SANDBOX_TRIPPED_STRING_MAX)
+                    return NULL;
+            } else if ((int64_t)nsize > f->string_max + SANDBOX_SHORT_STRING_BLOCK) {
+                f->tripped = SANDBOX_MEMORY;
+                f->refused_string = (int64_t)nsize;
+                if (sb->on_trip)
+                    sb->on_trip(sb);
+                return NULL;
+            } else if (retape_sandbox_charge(sb, (int64_t)nsize / SANDBOX_BYTES_PER_INSTRUCTION, SANDBOX_INSTRUCTIONS)) {
+                if (sb->on_trip)
+                    sb->on_trip(sb);
+            }
+        }
         int64_t limit = sb->frame.mem_base + sb->frame.mem_hard;
         if (sb->frame.tripped)
             limit += SANDBOX_GRACE_BYTES;
         if (sb->in_use + (int64_t)(nsize - old) > limit) {
-            if (!sb->frame.tripped)
+            if (!sb->frame.tripped) {
                 sb->frame.tripped = SANDBOX_MEMORY;
+                if (sb->on_trip)
+                    sb->on_trip(sb);
+            }
             return NULL;
         }
     }

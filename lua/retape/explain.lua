@@ -24,6 +24,12 @@ function M.rules_of(run)
   return R
 end
 
+-- Calls rule code: a rule file's under the sandbox limits, as a replay does.
+local function rule_call(R, fn, ...)
+  if R.trusted then return fn(...) end
+  return require("retape.sandbox").guard(require("retape.sandbox").DEFAULT_LIMITS, fn, ...)
+end
+
 -- receipt(st, src, T, {at = ms} | {receipt = id}) -> explanation | nil, message
 function M.receipt(st, src, T, target)
   local runs = manifest.runs(st)
@@ -55,7 +61,7 @@ function M.receipt(st, src, T, target)
   -- the state before the bucket, clean-slate marks applied
   local prev_b, prev = st:version_before(T, bucket)
   local state = schema.adopt(prev and prev.state)
-  local open = prev and prev.open and R.trade_is_open(prev.open) and prev.open or false
+  local open = prev and prev.open and rule_call(R, R.trade_is_open, prev.open) and prev.open or false
   if st:reset_between(T, prev_b or -1, bucket) then state, open = schema.cleared(state), false end
 
   local taken = {}
@@ -77,14 +83,14 @@ function M.receipt(st, src, T, target)
         p.ticker = T
         book.begin(T)
         if row.receipt_id == entry[3] then
-          local why, stage, final, forced, rule = R.explain_step(p, row, state, open or nil)
+          local why, stage, final, forced, rule = rule_call(R, R.explain_step, p, row, state, open or nil)
           why.stage, why.rule, why.final_stage, why.forced = stage, rule, final, forced
           why.receipt_id, why.ts, why.rules = row.receipt_id, row.ts, R.name
           why.stored_stage = entry[2]
           return why
         end
-        R.step(p, row, state, open or nil)
-        R.simulate(p, row.ts, book)
+        rule_call(R, R.step, p, row, state, open or nil)
+        rule_call(R, R.simulate, p, row.ts, book)
         state = schema.extract(p)
       end
     end

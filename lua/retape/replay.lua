@@ -181,12 +181,19 @@ function Replay:ticker_from(T, bucket, rec)
   local tk = { ticker = T, bucket = bucket }
   if rec then
     tk.state = self.schema.adopt(rec.state)
-    tk.open = rec.open and self.R.trade_is_open(rec.open) and rec.open or false
+    tk.open = rec.open and self:trade_is_open(rec.open) and rec.open or false
     tk.view, tk.receipt = rec.view, rec.receipt
   else
     tk.state, tk.open = self.schema.adopt(nil), false
   end
   return tk
+end
+
+-- R.trade_is_open(trade), under the sandbox limits when the rules have them
+-- (rule code, called here outside a receipt's guard).
+function Replay:trade_is_open(t)
+  if self.limits then return sandbox.guard(self.limits, self.R.trade_is_open, t) end
+  return self.R.trade_is_open(t)
 end
 
 -- Applies the clean-slate marks between T's previous version and `bucket`.
@@ -226,7 +233,8 @@ end
 -- the receipt and ticker, keeps the rule's file:line and adds its traceback.
 -- Returns the rule's first four results (step's stage, final, forced, rule).
 local function rule_failed(row, e)
-  local text = sandbox.is_limit_error(e) and (e.message .. (e.traceback or "")) or tostring(e)
+  local text = sandbox.is_limit_error(e) and ((not e.traceback and e.where and e.where .. ": " or "") .. e.message
+    .. (e.traceback or "")) or tostring(e)
   error(string.format("receipt %s (%s): %s", row.receipt_id, row.ticker, text), 0)
 end
 
@@ -270,7 +278,7 @@ function Replay:process_row(row, tk, counters)
     local lanes = tk.lanes
     lanes[#lanes + 1] = { row.ts, final or false, row.receipt_id }
   end
-  if self.trace and R.trace_record then self.trace(R.trace_record(row, p, ex, stage, final, forced, rule)) end
+  if self.trace and R.trace_record then self.trace((self:call_rule(row, R.trace_record, row, p, ex, stage, final, forced, rule))) end
   if self.on_row then self.on_row(row, p, ex, stage, final, forced, rule) end
   return true
 end
@@ -310,6 +318,39 @@ function Replay:report(msg, index, ticker)
   local out = self.reports
   if out then out[#out + 1] = { index or math.maxinteger, ticker or "", msg }
   elseif self.on_error then self.on_error(msg) end
+end
+
+-- Where a trade holds what JSON cannot ("history[3].note is a function"),
+-- or nil; keys in order, so the answer is the same every run.
+local function unstorable(v, path, depth)
+  local tv = type(v)
+  if tv == "function" or tv == "thread" or (tv == "userdata" and v ~= json.null) then
+    return string.format("'%s' is a %s", path, tv)
+  end
+  if tv ~= "table" or depth > 64 then return nil end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    if type(a) == type(b) and (type(a) == "string" or type(a) == "number") then return a < b end
+    return type(a) < type(b)
+  end)
+  for _, k in ipairs(keys) do
+    local p = type(k) == "string" and (path == "" and k or path .. "." .. k) or string.format("%s[%s]", path, tostring(k))
+    local found = unstorable(v[k], p, depth + 1)
+    if found then return found end
+  end
+end
+
+-- The error of a trade that cannot be stored: the receipt and ticker that
+-- last changed it, the field, and the rule code that leaves trades.
+function Replay:trade_error(t, err)
+  local tk = self.ticks and self.ticks[t.ticker]
+  local where = unstorable(t, "", 0)
+  local simulate = type(self.R.simulate) == "function" and debug.getinfo(self.R.simulate, "S")
+  return string.format("receipt %s (%s): trade %s cannot be stored: %s%s", tostring(tk and tk.receipt or "?"),
+    tostring(t.ticker), tostring(t.id),
+    where and (where .. " (a trade holds only JSON values)") or tostring(err):gsub("^lua/retape/[%w_]+%.lua:%d+: ", ""),
+    simulate and string.format(" -- left by the rules' simulate (%s:%d)", simulate.short_src, simulate.linedefined) or "")
 end
 
 -- Resets what a part gathers for one bucket.
@@ -417,7 +458,7 @@ function Replay:stage_bucket(bucket)
     -- held trades are put (every HOLD_BUCKETS buckets, and at the end)
     if held then ok, err = pcall(copy_trade, t); if ok then held[t.id], err = err, nil end
     else ok, err = pcall(st.put_trade, st, t) end
-    if not ok then error(string.format("trade %s cannot be stored: %s", tostring(t.id), tostring(err)), 0) end
+    if not ok then error(self:trade_error(t, err), 0) end
   end
   if held then
     self.held_buckets = (self.held_buckets or 0) + 1
@@ -539,6 +580,7 @@ function Replay:begin_run(continuing)
   self.held_trades = self.trades_only and {} or nil
   for _, T in ipairs(self.store:tickers()) do self.known[T] = true end
   self.book = self:make_book()
+  sandbox.rebase(self.R) -- the ruleset as it is now is the one run (rule state is what changes during it)
   if self.pool then
     self.pool:reset()
     self.pool:post(wire.encode { op = "begin", continuing = continuing })
@@ -1001,7 +1043,7 @@ function Replay:put_held_trades()
   for _, k in ipairs(keys) do
     local t = by_key[k]
     local ok, err = pcall(st.put_trade, st, t)
-    if not ok then error(string.format("trade %s cannot be stored: %s", tostring(t.id), tostring(err)), 0) end
+    if not ok then error(self:trade_error(t, err), 0) end
   end
   self.held_trades, self.held_buckets = {}, 0
 end

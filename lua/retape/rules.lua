@@ -41,12 +41,17 @@ local function record_source(R, name, chunk)
   return R
 end
 
+-- The chunk names of every rule file loaded (a file that loads another:
+-- the functions of both are user code).
+local user_sources = {}
+
 -- What rule code may require, and the environment it runs in.
 local function rule_modules()
   local json = require "retape.json"
   local facade = { load = function(spec) return M.load(spec) end, apply_overrides = M.apply_overrides,
                    default = M.default, parity = M.parity }
-  local json_api = { encode = json.encode, decode = json.decode, null = json.null, number = json.number }
+  local json_api = { encode = function(v, order) return json.encode(sandbox.raw(v), order) end, decode = json.decode,
+                     null = json.null, number = json.number }
   local time = {} -- a copy: rule code cannot rewrite the engine's calendar
   for k, v in pairs(require "retape.time") do time[k] = v end
   return {
@@ -98,14 +103,27 @@ local function strict_config(config)
 end
 M.strict_config = strict_config
 
--- Runs a rule file's top level under the sandbox limits; errors name the file.
+-- The innermost line of a rule file in a traceback ("file.lua:12"), or nil.
+local function rule_line(traceback)
+  for file, line in (traceback or ""):gmatch("\n%s*([^\n]-):(%d+):") do
+    if user_sources["@" .. file] then return file .. ":" .. line end
+  end
+end
+
+-- Runs a rule file's top level under the sandbox limits; errors name the
+-- file.  A file that loads others (or itself) loads them within the same
+-- budget; a limit hit in one of them names the innermost rule line and the
+-- file that loaded it, and reads as a limit of loading the ruleset.
 local function run_user_chunk(chunk, spec)
   local ok, R = pcall(sandbox.guard, sandbox.DEFAULT_LIMITS, chunk, spec)
   if not ok then
     if sandbox.is_limit_error(R) then
-      -- name the line of the rule file the limit was hit at
-      local at = (R.traceback or ""):match("\n%s*(" .. spec:gsub("%p", "%%%0") .. ":%d+):")
-      error(string.format("%s: loading the ruleset: %s", at or spec, R.message), 0)
+      -- a nested load (still inside the outer file's guard, whose limit this
+      -- is too): passed on as it is, for the outermost load to report
+      if sandbox.stats().active then error(R, 0) end
+      local at = rule_line(R.traceback) or rule_line("\n" .. (R.where or "") .. ":") or spec
+      error(string.format("%s: loading the ruleset%s: %s", at, at:find(spec .. ":", 1, true) == 1 and ""
+        or " " .. spec, (R.message:gsub(" per receipt%)", " for loading a ruleset and every file it loads)"))), 0)
     end
     local text = tostring(R):match("^[^\n]*") -- the message without the loader's traceback
     if not text:find(spec, 1, true) then text = spec .. ": " .. text end
@@ -139,7 +157,7 @@ local function shape(t, out, prefix, seen, is_user)
         for i = 1, math.huge do
           local name, uv = debug.getupvalue(v, i)
           if not name then break end
-          out[path .. "^" .. i .. name] = uv
+          out[path .. "^" .. i .. name] = sandbox.raw(uv) -- (a replay shows rule code its tables read-only)
         end
       end
     end
@@ -177,14 +195,14 @@ function M.load(spec)
     if not spec:match("%.lua$") then
       error(string.format("%s: a ruleset file must be Lua source ending in .lua", spec), 0)
     end
-    local chunk, err = loadfile(spec, "t", sandbox.env(rule_modules()))
+    local chunk, err = loadfile(spec, "t", sandbox.env(rule_modules(), { frozen = true }))
     if not chunk then error(err, 0) end
+    user_sources["@" .. spec] = true
     local R = record_source(check(run_user_chunk(chunk, spec), spec), spec, chunk)
     rawset(R, "trusted", false) -- user code: replays run it under the sandbox limits
     rawset(R, "spec", spec)     -- how to load it again (each thread of a replay does)
     if type(R.config) == "table" then strict_config(R.config) end
-    local source = "@" .. spec
-    local function is_user(f) return debug.getinfo(f, "S").source == source end
+    local function is_user(f) return user_sources[debug.getinfo(f, "S").source] == true end
     sandbox.watch_ruleset(R, is_user)
     return remember(R, is_user)
   end

@@ -42,6 +42,35 @@ int main(void)
     CHECK(big != NULL, "outside a frame there is no cap");
     retape_sandbox_alloc(&sb, big, (size_t)4 << 20, 0);
 
+    /* strings: capped at frame.string_max, their copy charged to the budget */
+    sb.on_trip = NULL;
+    sb.frame = (sandbox_frame){.active = 1, .budget = 1000000, .mem_cap = 64 << 20, .mem_hard = 64 << 20,
+                               .string_max = SANDBOX_STRING_MAX};
+    void *s1 = retape_sandbox_alloc(&sb, NULL, SANDBOX_TSTRING, 40);
+    CHECK(s1 != NULL && sb.frame.used == 0, "a short string is never charged (interning depends on history)");
+    void *s2 = retape_sandbox_alloc(&sb, NULL, SANDBOX_TSTRING, 16000);
+    CHECK(s2 != NULL && sb.frame.used == 16000 / SANDBOX_BYTES_PER_INSTRUCTION, "a 16 KB string costs 1000 instructions");
+    void *t1 = retape_sandbox_alloc(&sb, NULL, 5 /* LUA_TTABLE */, 16000);
+    CHECK(t1 != NULL && sb.frame.used == 1000, "other blocks are not charged (a table's growth depends on its history)");
+    CHECK(retape_sandbox_alloc(&sb, NULL, SANDBOX_TSTRING, (size_t)SANDBOX_STRING_MAX + 1000) == NULL &&
+              sb.frame.tripped == SANDBOX_MEMORY && sb.frame.refused_string > SANDBOX_STRING_MAX,
+          "a string longer than the cap is refused, the frame tripped on memory");
+    CHECK(retape_sandbox_alloc(&sb, NULL, SANDBOX_TSTRING, SANDBOX_TRIPPED_STRING_MAX + 1) == NULL,
+          "once tripped a big string stays refused (Lua retries after a collection)");
+    void *msg = retape_sandbox_alloc(&sb, NULL, SANDBOX_TSTRING, 2000);
+    CHECK(msg != NULL, "but the error message can still be made");
+    retape_sandbox_alloc(&sb, msg, 2000, 0);
+    sb.frame = (sandbox_frame){.active = 1, .budget = 100, .mem_cap = 64 << 20, .mem_hard = 64 << 20,
+                               .string_max = SANDBOX_STRING_MAX};
+    void *s3 = retape_sandbox_alloc(&sb, NULL, SANDBOX_TSTRING, 4000);
+    CHECK(s3 != NULL && sb.frame.tripped == SANDBOX_INSTRUCTIONS,
+          "a string past the budget is made, the frame tripped on instructions (the hook raises next)");
+    retape_sandbox_alloc(&sb, s1, 40, 0);
+    retape_sandbox_alloc(&sb, s2, 16000, 0);
+    retape_sandbox_alloc(&sb, s3, 4000, 0);
+    retape_sandbox_alloc(&sb, t1, 16000, 0);
+    CHECK(sb.in_use == 0, "every string returned");
+
     /* budget */
     sb.frame = (sandbox_frame){.active = 1, .budget = 100};
     CHECK(retape_sandbox_charge(&sb, 60, SANDBOX_INSTRUCTIONS) == 0, "60 of 100 is within the budget");

@@ -82,6 +82,27 @@ local cases = {
   { "time.to_ny(math.maxinteger) raises, no overflow", "require('retape.time').to_ny(math.maxinteger)",
     "timestamp out of range" },
   { "string metatable locked", "getmetatable('').__index.rep = nil", "attempt to index a boolean value" },
+  -- work inside one VM instruction or one library call is metered (issue 24 #16)
+  { "strings doubled by concatenation", "local s = 'x' for i = 1, 30 do s = s .. s end",
+    "exceeded its memory cap (64 MB per receipt): a string longer than 1048576 bytes" },
+  { "a 2 MB string.rep", "local s = ('x'):rep(2^21)", "string.rep: a string longer than 1048576 bytes" },
+  { "a 2 MB table.concat", "local t = {} for i = 1, 4 do t[i] = ('x'):rep(2^19) end local s = table.concat(t)",
+    "table.concat: a string longer than 1048576 bytes" },
+  { "copies of 1 MB strings by concatenation and sub are charged",
+    "local s = ('x'):rep(2^20 - 64) for i = 1, 1e6 do local a = s:sub(2) .. 'y' end", "exceeded its instruction budget" },
+  { "table.insert at the front of 200,000 elements",
+    "local t = { string.byte(('x'):rep(200000), 1, -1) } for i = 1, 1e6 do table.insert(t, 1, i) end",
+    "table.insert shifting" },
+  { "table.remove from the front", "local t = { string.byte(('x'):rep(200000), 1, -1) } for i = 1, 1e6 do table.remove(t, 1) end",
+    "exceeded its instruction budget" },
+  { "table.sort of 200,000 elements in a loop", "local t = { string.byte(('x'):rep(200000), 1, -1) } for i = 1, 1e6 do table.sort(t) end",
+    "table.sort of" },
+  { "table.unpack of 200,000 elements in a loop", "local t = { string.byte(('x'):rep(200000), 1, -1) } for i = 1, 1e6 do local n = select('#', table.unpack(t)) end",
+    "exceeded its instruction budget" },
+  { "utf8.len of 1 MB in a loop", "local s = ('\u{e9}'):rep(2^19 - 64) for i = 1, 1e6 do local n = utf8.len(s) end",
+    "exceeded its instruction budget" },
+  { "string.byte of 1 MB in a loop", "local s = ('x'):rep(2^19) for i = 1, 1e6 do local n = select('#', s:byte(1, 200000)) end",
+    "exceeded its instruction budget" },
 }
 for _, c in ipairs(cases) do
   local path = rule_file(c[2])
@@ -94,6 +115,29 @@ for _, c in ipairs(cases) do
   end
   t.eq(bucket, 1770044400000, c[1] .. ": the store ends at the bucket before (the run's next bucket is the failing one)")
   t.ok(not late, c[1] .. ": nothing of the failing bucket written")
+end
+
+-- work no budget can count (comparing two 1 MB strings is one instruction):
+-- the CPU-time safety net stops it, here at 0.3 s with a budget too large to
+-- matter; the default is 10 s per call
+do
+  local path = rule_file("local a, b = ('x'):rep(2^20 - 64), ('x'):rep(2^20 - 65) .. 'x' while true do if a == b then end end")
+  local err, bucket, late = run(path, { instructions = 2000000000, seconds = 0.3 })
+  t.ok(err and err:find("exceeded its CPU time limit (0.3 s per receipt, a safety net", 1, true), "comparing 1 MB strings in a loop: stopped by the CPU-time safety net", err)
+  t.ok(err and err:find(path:match("[^/]+$") .. ":%d+:") ~= nil, "the CPU-time limit names the rule's file:line", err)
+  t.eq(bucket, 1770044400000, "and nothing of the failing bucket is written")
+  t.eq(retape.sandbox.DEFAULT_LIMITS.seconds, 10, "the safety net is 10 s by default")
+  t.eq(select(2, retape.sandbox.check_limits { seconds = 0 }), "the CPU time limit must be a positive number of seconds, got 0",
+       "check_limits refuses a CPU time limit of 0")
+end
+
+-- a budget exceeded is exceeded at the same receipt and with the same
+-- message in every run (the work of strings is charged by their length,
+-- never by what the Lua state saw before)
+do
+  local path = rule_file("local s = ('x'):rep(4000) for i = 1, 1e6 do s = s:sub(2) .. 'y' end")
+  local e1, e2 = run(path), run(path)
+  t.ok(e1 and e1 == e2 and e1:find("instruction budget", 1, true), "the same limit error in two runs", e1)
 end
 
 -- the limits are configurable: a tiny budget trips the parity rules themselves
@@ -119,7 +163,7 @@ local BASE = 'local R = require("retape").rules.load("worker-2026-02-02")\n'
 -- the top level of a rule file runs under the same limits
 for _, c in ipairs {
   { "top-level endless loop", "while true do end\n", "instruction budget" },
-  { "top-level memory bomb", "local t = {} for i = 1, 1e9 do t[i] = string.rep('xxxxxxxxxx', 1e5) .. i end\n", "memory cap" },
+  { "top-level memory bomb", "local t = {} for i = 1, 1e9 do t[i] = { i, i, i, i } end\n", "memory cap" },
   { "top-level string.rep bomb", "local s = string.rep('x', 2^31)\n", "memory cap" },
 } do
   local p = raw_file(BASE .. c[2] .. "return R\n")
@@ -169,56 +213,251 @@ do
   t.fails(function() return retape.rules.load("../rules/default") end, ".lua", "a path without .lua is refused")
 end
 
--- shared tables: rule code gets copies; the damage never reaches the engine
+-- shared tables: rule code gets read-only views; a write is refused at its
+-- line and the damage never reaches the engine
 do
   local key_before = retape.time.ny_date(1770044400000)
-  local p = raw_file(BASE .. [[
-local time = require("retape.time")
-time.ny_date = function() return "1970-01-01" end
-time.to_ny = function() error("broken") end
-string.lower = function() return "x" end
-local ok = pcall(function() getmetatable("").__index.format = function() return "" end end)
-return R
-]])
-  retape.rules.load(p)
+  for _, c in ipairs {
+    { 'local time = require("retape.time")\ntime.ny_date = function() return "1970-01-01" end\n',
+      "module 'retape.time' is read-only in rule code (assignment to 'ny_date')" },
+    { 'require("retape").time.to_ny = function() error("broken") end\n', "module 'retape.time' is read-only" },
+    { 'string.lower = function() return "x" end\n', "string is read-only in rule code (assignment to 'lower')" },
+    { 'string.x = 1\n', "string is read-only in rule code (assignment to 'x')" },
+    { 'rawset(string, "x", 1)\n', "rawset: string is read-only" },
+    { 'rawset(_ENV, "x", 1)\n', "rawset: the global environment is read-only" },
+    { 'rawset(_G, "x", 1)\n', "rawset: the global environment is read-only" },
+    { 'pairs = nil\n', "assignment to global 'pairs': the globals of rule code are read-only" },
+    { 'require("retape.rules").load = nil\n', "module 'retape.rules' is read-only" },
+    { 'setmetatable(string, {})\n', "setmetatable: this table's metatable belongs to the engine" },
+    { 'getmetatable("").__index.format = function() return "" end\n', "attempt to index a boolean value" },
+  } do
+    local p = raw_file(BASE .. c[1] .. "return R\n")
+    local ok, e = pcall(retape.rules.load, p)
+    local line = select(2, c[1]:gsub("\n", "")) + 1 -- the last line of the case
+    t.ok(not ok and tostring(e):find(c[2], 1, true) and tostring(e):find(p .. ":" .. line .. ":", 1, true),
+         "refused at the rule's line: " .. c[1]:gsub("\n", " "), e)
+  end
   t.eq(retape.time.ny_date(1770044400000), key_before, "retape.time of the engine unchanged by a rule file")
   t.eq(("ABC"):lower(), "abc", "string library of the engine unchanged")
   t.eq(getmetatable(""), false, "the string metatable is locked")
+  -- reading is unaffected
+  local p = raw_file(BASE .. [[
+local n = 0
+for k in pairs(string) do n = n + 1 end
+assert(n > 10 and #"abc" == 3 and string.format("%d", 3) == "3" and require("retape").rules == require("retape.rules"))
+return R
+]])
+  t.ok(pcall(retape.rules.load, p), "the read-only views read like the tables (pairs, identity of modules)")
 end
 
--- rule state in upvalues is not resume-safe: warned about, once
-do
-  local warnings = {}
-  local saved = retape.sandbox.warn
-  retape.sandbox.warn = function(m) warnings[#warnings + 1] = m end
-  local path = rule_file("seen = nil")
-  path = raw_file(BASE .. [[
+-- rule state kept outside the declared per-ticker state (upvalues, nested
+-- tables, the ruleset's own fields and config) is refused at the receipt
+-- that changed it, naming what changed; a weak table (a memo) and what
+-- changed before the first receipt (overrides, setters) are not state
+local function refused(name, body, what, line)
+  local path = raw_file(BASE .. body .. "return R\n")
+  local err, bucket, late = run(path)
+  t.ok(err and err:find("rule state kept outside the ruleset's declared per-ticker state: " .. what, 1, true)
+       and err:find("--threads", 1, true) and err:find("--resume", 1, true) and err:find("^receipt %S+ %(%u+%)"),
+       name .. ": refused at the receipt, naming what changed", err)
+  if line then
+    t.ok(err and err:find("^receipt %S+ %(%u+%): " .. path:gsub("%p", "%%%0") .. ":" .. line .. ": rule state"),
+         name .. ": names the rule's line", err)
+  end
+  t.ok(bucket ~= nil and not late, name .. ": nothing of the failing bucket written")
+end
+refused("an upvalue counter", [[
 local classify = R.classify
 local count = 0
 R.classify = function(d)
   count = count + 1
   return classify(d)
 end
+]], "upvalue 'count' of the function at " .. dir .. "/raw")
+refused("a table nested in an upvalue", [[
+local classify = R.classify
+local S = { seen = { by = {} } }
+R.classify = function(d)
+  S.seen.by[d.ticker] = true
+  return classify(d)
+end
+]], "upvalue 'S' (function at " .. dir .. "/raw", 5)
+refused("writing R.config", [[
+local classify = R.classify
+R.classify = function(d)
+  R.config.corridor.long.ltf_max = R.config.corridor.long.ltf_max + 1
+  return classify(d)
+end
+]], "R.config.corridor.long.ltf_max is read-only during a replay", 4)
+refused("a field of R", [[
+local classify = R.classify
+R.classify = function(d)
+  R.seen = (R.seen or 0) + 1
+  return classify(d)
+end
+]], "R.seen is read-only during a replay", 4)
+refused("a function that replaces itself (in R)", [[
+local classify = R.classify
+local function second(d) return classify(d) end
+R.classify = function(d)
+  R.classify = second
+  return classify(d)
+end
+]], "R.classify is read-only during a replay", 5)
+refused("a function that replaces itself (in an upvalue)", [[
+local classify = R.classify
+local pick
+local function other(d) return classify(d) end
+pick = function(d) pick = other return classify(d) end
+R.classify = function(d) return pick(d) end
+]], "upvalue 'pick' of the function at ")
+refused("a toggle (changed and changed back in the next call)", [[
+local classify = R.classify
+local flip = false
+R.classify = function(d)
+  flip = not flip
+  return classify(d)
+end
+]], "upvalue 'flip'")
+do -- more than 64 upvalues: the 70th changes
+  local decl, uses = {}, {}
+  for i = 1, 70 do decl[#decl + 1] = "local u" .. i .. " = " .. i; uses[#uses + 1] = "u" .. i end
+  refused("the 70th of 70 upvalues", table.concat(decl, "\n") .. [[
+
+local classify = R.classify
+R.classify = function(d)
+  local sum = ]] .. table.concat(uses, " + ") .. [[
+
+  u70 = u70 + 1
+  return classify(d)
+end
+]], "upvalue 'u70'")
+end
+refused("state kept in the book", [[
+local simulate = R.simulate
+R.simulate = function(d, as_of, book)
+  book.seen = (book.seen or 0) + 1
+  return simulate(d, as_of, book)
+end
+]], "book.seen changed during this call (the book is the engine's; a rule may change book.cash only")
+refused("a book function replaced", [[
+local simulate = R.simulate
+R.simulate = function(d, as_of, book)
+  book.iso = function(ms) return "x" end
+  return simulate(d, as_of, book)
+end
+]], "book.iso changed during this call")
+
+do -- a metatable is no hiding place: rule code cannot reach it through a view
+  local err = run(raw_file(BASE .. [[
+local classify = R.classify
+local S = setmetatable({}, { count = 0 })
+R.classify = function(d)
+  local mt = getmetatable(S)
+  mt.count = mt.count + 1
+  return classify(d)
+end
+return R
+]]))
+  t.ok(err and err:find("attempt to index a boolean value (local 'mt')", 1, true), "a table's metatable is not reachable during a replay", err)
+  err = run(raw_file(BASE .. [[
+local classify = R.classify
+local memo = setmetatable({}, { __mode = "k", count = 0 })
+R.classify = function(d)
+  local mt = getmetatable(memo)
+  mt.count = mt.count + 1
+  return classify(d)
+end
+return R
+]]))
+  t.ok(err and err:find("attempt to index a boolean value (local 'mt')", 1, true), "nor a memo's", err)
+end
+
+-- not state: a weak memo, a setter called before the run, overrides
+local function fingerprint(state)
+  local kv = assert(retape.kv.open(state))
+  local keys = {}
+  for _, prefix in ipairs { "v:", "t:", "tk:" } do -- the results: versions, trades, tickers
+    for k, v in kv:scan(prefix) do keys[#keys + 1] = k .. "=" .. v end
+  end
+  kv:close()
+  return #keys, retape.ingest.fnv1a32(table.concat(keys, "\n"))
+end
+do
+  local memo = raw_file(BASE .. [[
+local classify = R.classify
+local memo = setmetatable({}, { __mode = "k" })
+R.classify = function(d)
+  local st = d.state
+  if type(st) == "string" then
+    local v = memo[st]
+    if v == nil then v = st:lower(); memo[st] = v end
+  end
+  return classify(d)
+end
 return R
 ]])
-  t.eq(run(path), nil, "a rule with an upvalue counter runs")
+  t.eq(run(memo), nil, "a weak memo table in an upvalue is a cache, not state: the day runs")
+  local warnings = {}
+  local saved = retape.sandbox.warn
+  retape.sandbox.warn = function(m) warnings[#warnings + 1] = m end
+  local outs = {}
+  for _, threads in ipairs { 1, 2 } do
+    local R = retape.rules.load("examples/rules/elite-pullback.lua")
+    retape.rules.apply_overrides(R, { ["elite_pullback.score"] = 70, ["corridor.long.ltf_max"] = 25 }, "--set")
+    local state = string.format("%s/override%d", dir, threads)
+    local rp = assert(retape.replay.open { db = db, state = state, rules = R, threads = threads })
+    local ok, e = pcall(rp.run, rp, { date = "2026-02-02" })
+    rp:close()
+    t.ok(ok, "a rule file with overrides runs on " .. threads .. " thread(s)", e)
+    outs[threads] = { fingerprint(state) }
+  end
   retape.sandbox.warn = saved
-  t.eq(#warnings, 1, "one warning for the upvalue state")
-  t.ok(warnings[1] and warnings[1]:find("upvalue 'count'", 1, true) and warnings[1]:find("--resume", 1, true),
-       "the warning names the upvalue and --resume", warnings[1])
+  t.eq(#warnings, 0, "overrides are not rule state: no warning")
+  t.ok(outs[1][1] > 79 and outs[1][1] == outs[2][1] and outs[1][2] == outs[2][2],
+       "and the results are identical on 1 and 2 threads")
+end
+
+-- a setter called between two runs of one replay is the ruleset as run
+do
+  local p = raw_file(BASE .. [[
+local classify = R.classify
+local bias = 0
+R.classify = function(d)
+  if bias ~= 0 and type(d.ltf_score) == "number" then d.ltf_score = d.ltf_score + bias end
+  return classify(d)
+end
+R.set_bias = function(b) bias = b end
+return R
+]])
+  local R = retape.rules.load(p)
+  local rp = assert(retape.replay.open { db = db, state = dir .. "/setter", rules = R })
+  local ok1, e1 = pcall(rp.run, rp, { date = "2026-02-02" })
+  R.set_bias(30)
+  local ok2, e2 = pcall(rp.run, rp, { date = "2026-02-02", clean_slate = true })
+  rp:close()
+  t.ok(ok1 and ok2, "a setter between two runs of one replay is not rule state", e1 or e2)
+end
+
+-- no address reaches rule code: tostring, string.format, the payload's metatable
+for _, c in ipairs {
+  { "tostring of a table", "if tostring({}) ~= 'table' or tostring(tostring) ~= 'function' then error('address: ' .. tostring({})) end" },
+  { "string.format %s of a table", "if string.format('%s', {}) ~= 'table' then error('address') end" },
+  { "the payload's metatable is not the rule's", "if getmetatable(d) ~= false and getmetatable(d) ~= nil then error('shared metatable') end" },
+} do
+  t.eq(run(rule_file(c[2])), nil, c[1] .. ": no address")
+end
+for _, c in ipairs {
+  { "string.format %p", "local s = string.format('%p', {})", "'%p' is not allowed in rule code" },
+  { "string.format %p as a method", "local s = ('%5p'):format(d)", "'%p' is not allowed in rule code" },
+  { "replacing the payload's metatable", "setmetatable(d, nil)", "setmetatable: this table's metatable belongs to the engine" },
+} do
+  local err = run(rule_file(c[2]))
+  t.ok(err and err:find(c[3], 1, true) and err:find("rule%d+%.lua:%d+:"), c[1] .. ": refused at the rule's line", err)
 end
 
 -- after all the hostile rules, the shipped rules in this process give the same results
 do
-  local function fingerprint(state)
-    local kv = assert(retape.kv.open(state))
-    local keys = {}
-    for _, prefix in ipairs { "v:", "t:", "tk:" } do -- the results: versions, trades, tickers
-      for k, v in kv:scan(prefix) do keys[#keys + 1] = k .. "=" .. v end
-    end
-    kv:close()
-    return #keys, retape.ingest.fnv1a32(table.concat(keys, "\n"))
-  end
   local rp = assert(retape.replay.open { db = db, state = dir .. "/after", rules = "default" })
   rp:run { date = "2026-02-02" }
   rp:close()

@@ -208,8 +208,8 @@ f:write('local R = require("retape").rules.load("worker-2026-02-02")\n',
 f:close()
 local uo1, ue1, us1 = with_rules(unstorable, dir .. "/u1", 1)
 local uo3, ue3, us3 = with_rules(unstorable, dir .. "/u3", 3)
-t.ok(us1 == 1 and ue1:find("^retape: trade %S+ cannot be stored: .*cannot encode a function"),
-  "one thread: a trade that cannot be stored stops the run, naming the trade", ue1)
+t.ok(us1 == 1 and ue1:find("^retape: receipt %S+ %(%u+%): trade %S+ cannot be stored: 'bad' is a function %(a trade holds only JSON values%) %-%- left by the rules' simulate %(.*unstorable%.lua:3%)"),
+  "one thread: a trade that cannot be stored stops the run, naming the receipt, the trade, the field and the rule", ue1)
 -- (the engine's traceback below the message names other frames on threads)
 t.eq(ue3:match("^[^\n]*"), ue1:match("^[^\n]*"), "3 threads: the same error, the first trade in key order")
 t.eq(us3, us1, "the same exit status")
