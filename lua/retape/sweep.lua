@@ -28,7 +28,7 @@ local rules = require "retape.rules"
 local json = require "retape.json"
 local core = require "retape.core"
 local fs = require "retape.fs"
-local metrics = require "retape.metrics"
+local stats = require "retape.stats"
 local kv = require "retape.kv"
 local store = require "retape.store"
 
@@ -425,7 +425,8 @@ function pass_body(opts, Rs, variants, idx, dir, progress, want_trades)
   local results = require "retape.results"
   for _, v in ipairs(list) do
     local trades = results.trades(v.rp.store)
-    v.metrics = M.figures(trades, shared.loaded)
+    v.capital = stats.capital_of(v.rp.R)
+    v.metrics = M.figures(trades, shared.loaded, v.capital)
     if want_trades then v.trades = trades end
     v.rows_sum = v.rp.rows_sum
     v.rp:close(); v.rp = nil
@@ -637,14 +638,16 @@ function M.run(opts)
   return res
 end
 
--- figures(trades, buckets) -> the table's columns for one variant, with the
--- definitions of retape.metrics (the same numbers as diff and the report).
-function M.figures(trades, buckets)
-  local tot = metrics.totals(trades)
-  local _, dd = metrics.equity(trades)
-  return { trades = tot.trades, wins = tot.wins, losses = tot.losses, open = tot.open, closed = tot.closed,
-           win_rate = tot.win_rate, realized = tot.realized, unrealized = tot.unrealized, total = tot.pnl,
-           max_drawdown = dd, profit_factor = tot.profit_factor, exposure = metrics.exposure(trades, buckets) }
+-- figures(trades, buckets [, capital]) -> the table's columns for one
+-- variant: retape.stats over its trades with its capital model (the same
+-- numbers as diff and the report).
+function M.figures(trades, buckets, capital)
+  local s = stats.compute(trades, { buckets = buckets, capital = capital })
+  return { trades = s.trades, wins = s.wins, losses = s.losses, open = s.open, closed = s.closed,
+           win_rate = s.win_rate, realized = s.realized, unrealized = s.unrealized, total = s.net_pnl,
+           return_pct = s.return_pct, max_drawdown = s.max_drawdown, max_drawdown_pct = s.max_drawdown_pct,
+           sharpe = s.sharpe, sortino = s.sortino, calmar = s.calmar, expectancy = s.expectancy,
+           profit_factor = s.profit_factor, exposure = s.exposure, fees = s.fees }
 end
 
 ---------------------------------------------------------------------------

@@ -109,6 +109,25 @@ R.config = {
     protect = { pnl_pct = 2, completion = 0.6, long_factor = 0.995, short_factor = 1.005, min_step = 0.0005 },
     futures_point_value = { ["ES1!"] = 50, ["NQ1!"] = 20, ["MES1!"] = 5, ["MNQ1!"] = 2, ["YM1!"] = 5, ["RTY1!"] = 50 },
   },
+  -- the account the statistics lay over the trades (retape.stats, docs/statistics.md); it never changes
+  -- what a replay stores.  The original's own sizing, no fees, no slippage.
+  capital = {
+    start = 100000.0,         -- starting capital ($), the base of every % figure
+    sizing = "ruleset",       -- "ruleset": each trade's own size; "equity_pct": equity_pct % of equity at entry
+    equity_pct = 10.0,        -- with sizing equity_pct: % of the account's equity put into each trade
+    fee_per_order = 0.0,      -- $ per fill (the entry, each trim, the exit)
+    fee_per_share = 0.0,      -- $ per share or contract filled
+    fee_bps = 0.0,            -- basis points of each fill's value
+    slippage_bps = 0.0,       -- each fill moves this many basis points against the trade
+  },
+}
+-- settings that take one of a few words: --set checks them like keys
+R.enums = { ["capital.sizing"] = { "ruleset", "equity_pct" } }
+-- declared ranges of numeric settings: rules show, sweep --grid KEY (no values) and --random use them
+R.ranges = {
+  ["capital.equity_pct"] = { min = 1, max = 100, step = 1 },
+  ["capital.fee_bps"] = { min = 0, max = 20, step = 1 },
+  ["capital.slippage_bps"] = { min = 0, max = 20, step = 1 },
 }
 
 -- The 8 lanes of the board, in order, with the stages each shows (master plan).

@@ -1,8 +1,9 @@
 -- retape.sweep.report — `retape sweep --report FILE.html`: one self-contained
 -- page (no script, no network) with every variant's realized equity curve
--- on one SVG chart (retape.metrics.equity, as the report's summary) and the
+-- on one SVG chart (retape.stats, as the report's summary) and the
 -- ranked table.
 local metrics = require "retape.metrics"
+local stats = require "retape.stats"
 
 local M = {}
 
@@ -16,7 +17,7 @@ local function colour(i) return string.format("hsl(%d,65%%,42%%)", math.floor((i
 -- curves(variants) -> { [index] = {{ts, equity}, ...} } from each variant's trades (v.trades).
 function M.curves(variants)
   local out = {}
-  for _, v in ipairs(variants) do out[v.index] = (metrics.equity(v.trades or {})) end
+  for _, v in ipairs(variants) do out[v.index] = stats.compute(v.trades or {}, { capital = v.capital }).equity end
   return out
 end
 
