@@ -130,6 +130,39 @@ R.ranges = {
   ["capital.slippage_bps"] = { min = 0, max = 20, step = 1 },
 }
 
+-- What the exit reasons and enter rules written on trades mean (the report's
+-- glossary; "PREFIX*" covers every reason starting with PREFIX, the rest
+-- looked up again).
+R.glossary = {
+  exit_reason = {
+    below_trigger = "a LONG's price fell below its trigger (or entry) price",
+    above_trigger = "a SHORT's price rose above its trigger (or entry) price",
+    trigger_breached_5pct = "the price is 5 % or more beyond the trigger, against the trade (move.breach_pct)",
+    sl_breached = "the price crossed the stop-loss level",
+    tp_reached = "the price reached the take-profit level",
+    daily_ema_regime_break = "the daily EMA cloud no longer agrees with the trade's side",
+    ichimoku_regime_break = "the daily/weekly Ichimoku no longer agrees with the trade's side",
+    late_cycle = "the move is late in its cycle (phase or completion above late.*) and not momentum-elite",
+    overextended = "completion toward the TP max is 95 % or more (move.overextended)",
+    left_entry_corridor = "the HTF/LTF scores left the side's entry corridor (corridor.*)",
+    large_adverse_move = "the price moved 10 % or more against the trade (move.adverse_large): the move is invalidated",
+    adverse_move_warning = "the price moved 5-10 % against the trade (move.adverse_warning)",
+    ["KANBAN_*"] = "the lane said so with no move-status reason: the stage",
+    ["FLIP_*"] = "closed because the ticker entered the other side (a flip); why the position was left:",
+  },
+  enter_rule = {
+    ["momentum P1"] = "score >= classify.p1_score (or a rank position within p1_position_max) inside the entry corridor",
+    ["momentum P2"] = "thesis match or momentum elite with score >= classify.p2_score",
+    ["momentum P3"] = "HTF >= classify.p3_htf and LTF >= p3_ltf with score >= p3_score",
+    ["momentum P4"] = "inside the corridor with a 30-minute squeeze release and score >= classify.p4_score",
+    ["momentum P5"] = "inside the corridor with a 1H EMA cross or buyable dip and score >= classify.p5_score",
+    ["flip_watch upgrade"] = "a flip-watch ticker inside the corridor with score >= classify.flip_enter_score (or elite >= flip_elite_score)",
+    ["setup squeeze release"] = "a setup inside the corridor with a 30-minute squeeze release and score >= setup_release_score",
+    forced_enter_now_gate = "a management lane without the enter_now cycle of its trigger and side: sent back to Enter Now (§3.7)",
+    unrecorded = "the trade does not say which rule entered it",
+  },
+}
+
 -- The 8 lanes of the board, in order, with the stages each shows (master plan).
 R.lanes = {
   { id = "watching",     title = "Watching",      stages = { "watch", "setup_watch" } },
