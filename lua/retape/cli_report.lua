@@ -2,6 +2,7 @@
 -- a state store) and `rules show` (every setting of a ruleset).
 -- Registered into retape.cli by calling this module with it.
 local args = require "retape.args"
+local with_store_options = require("retape.cli_common").with_store_options
 
 return function(cli)
   local command, out, fail = cli.command, cli.out, cli.fail
@@ -40,6 +41,74 @@ return function(cli)
       local s = model.summary
       out("%s: %d trades, net P&L %.2f (%.2f%% of %.2f), max drawdown %.2f, %d tickers, %d buckets, %d bytes", o.out,
         s.trades, s.total, s.return_pct, s.start, s.max_drawdown, #model.tickers, #model.buckets, #html)
+      return 0
+    end,
+  })
+
+  command("stats", {
+    summary = "Print a replay's statistics: P&L and % return, drawdown, Sharpe, Sortino, Calmar, trades",
+    usage = "retape stats --state DIR [--set capital.KEY=VALUE ...] [--json]",
+    details = "The figures of the report's statistics block (retape.stats; every formula in docs/statistics.md),\n"
+           .. "with the capital model the store was made with (its ruleset's config.capital and overrides).\n"
+           .. "--set capital.KEY=VALUE lays another account over the same trades without replaying: starting\n"
+           .. "capital, sizing (ruleset | equity_pct), fees (per order, per share, bps) and slippage (bps).\n"
+           .. "--json adds the daily and monthly returns and the equity curve.",
+    options = with_store_options {
+      { name = "set", arg = "capital.KEY=VALUE", repeat_ = true, help = "change the capital model (capital.start, capital.sizing, capital.equity_pct, capital.fee_per_order, capital.fee_per_share, capital.fee_bps, capital.slippage_bps)" },
+      { name = "json", type = "flag", help = "print every figure as JSON" },
+    },
+    run = function(o)
+      local common = require "retape.cli_common"
+      local rules = require "retape.rules"
+      local stats = require "retape.stats"
+      local sets = {}
+      for _, text in ipairs(o.set) do
+        local pok, k, v = pcall(rules.parse_set, text)
+        if not pok then args.usage_error("%s", tostring(k)) end
+        if not k:match("^capital%.") then
+          args.usage_error("stats --set changes the capital model only (capital.KEY=VALUE); '%s' is a rule setting: replay with it", k)
+        end
+        sets[#sets + 1] = { k, v }
+      end
+      local st, err = common.open_store(o)
+      if not st then return fail("stats", err) end
+      local trades = require("retape.results").trades(st)
+      local runs = require("retape.manifest").runs(st)
+      local R = common.store_rules(st, "default")
+      local bset, buckets = {}, {}
+      st:each_version(function(_, b) if not bset[b] then bset[b] = true; buckets[#buckets + 1] = b end end)
+      st:close()
+      table.sort(buckets)
+      local last = runs[#runs]
+      local cap = {}
+      local recorded = last and type(last.config) == "table" and last.config.capital
+      for k, v in pairs(stats.capital(type(recorded) == "table" and recorded or (R and R.config and rawget(R.config, "capital")))) do cap[k] = v end
+      for _, kv in ipairs(sets) do
+        local key = kv[1]:sub(#"capital." + 1)
+        if stats.CAPITAL_DEFAULTS[key] == nil then
+          local near = rules.close_matches(stats.CAPITAL_DEFAULTS, key)
+          args.usage_error("--set: unknown setting 'capital.%s'%s", key, #near > 0 and (" (did you mean capital." .. table.concat(near, ", capital.") .. "?)") or "")
+        end
+        local v = kv[2]
+        if type(v) == "number" then v = v + 0.0 end
+        cap[key] = v
+      end
+      local ok, s = pcall(stats.compute, trades, { capital = cap, buckets = buckets })
+      if not ok then args.usage_error("--set: %s", tostring(s)) end
+      local json = require "retape.json"
+      local function opt(x) if x == nil then return json.null end return x end
+      if o.json then
+        local out_t = {}
+        for _, k in ipairs(stats.FIELDS) do out_t[k] = opt(s[k]) end
+        out_t.capital = s.capital
+        local order = { "capital" }
+        for _, k in ipairs(stats.FIELDS) do order[#order + 1] = k end
+        for _, k in ipairs { "start", "sizing", "equity_pct", "fee_per_order", "fee_per_share", "fee_bps", "slippage_bps",
+                             "id", "ticker", "day", "month", "pnl", "ret", "equity", "days" } do order[#order + 1] = k end
+        out("%s", json.encode(out_t, order))
+        return 0
+      end
+      out("%s", stats.text(s))
       return 0
     end,
   })
