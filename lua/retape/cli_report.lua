@@ -117,7 +117,9 @@ return function(cli)
     summary = "Show a ruleset's settings: every key with its default, type and meaning",
     usage = "retape rules show [NAME|FILE] [--json]",
     details = "Without NAME, the default ruleset.  Any key listed can be changed with replay --set KEY=VALUE\n"
-           .. "or --config FILE; a rule file reads them as R.config.KEY.",
+           .. "or --config FILE; a rule file reads them as R.config.KEY.  The range column is what the ruleset\n"
+           .. "declares worth searching (R.ranges: min..max step; sweep --grid KEY and --random use it) or the\n"
+           .. "words a setting takes (R.enums).",
     options = {
       { name = "json", type = "flag", help = "print the settings as JSON" },
     },
@@ -126,9 +128,12 @@ return function(cli)
       local rules = require "retape.rules"
       local ok, R = pcall(rules.load, pos[2] or rules.default)
       if not ok then return fail("rules", tostring(R)) end
-      local list = require("retape.rules_doc").settings(R)
+      local doc = require "retape.rules_doc"
+      local rok, rerr = pcall(doc.check_ranges, R)
+      if not rok then return fail("rules", tostring(rerr)) end
+      local list = doc.settings(R)
       if o.json then
-        out("%s", require("retape.json").encode(list, { "key", "default", "type", "meaning" }))
+        out("%s", require("retape.json").encode(list, { "key", "default", "type", "range", "meaning" }))
         return 0
       end
       out("ruleset %s%s%s", R.name, R.extends and (" (extends " .. R.extends .. ")") or "",
@@ -138,7 +143,7 @@ return function(cli)
         if utf8.len(r.default) and utf8.len(r.default) > 28 then r.default = r.default:sub(1, 25) .. "..." end
       end
       out("%s", require("retape.views").text_table({ { "key", "setting" }, { "default", "default" }, { "type", "type" },
-        { "meaning", "meaning" } }, list))
+        { "range", "range" }, { "meaning", "meaning" } }, list))
       return 0
     end,
   })

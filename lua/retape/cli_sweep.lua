@@ -207,6 +207,8 @@ return function(cli)
       if not lok then return fail("sweep", R0) end
       local bok, berr = pcall(rules.apply_overrides, R0, base, "--set")
       if not bok then args.usage_error("%s", tostring(berr)) end
+      local rok, rerr = pcall(require("retape.rules_doc").check_ranges, R0)
+      if not rok then return fail("sweep", rerr) end
       local ok, variants = pcall(function()
         if o.grid_file then return sweep.load_grid_file(o.grid_file) end
         if o.random then return sweep.random(o.grid, o.random, o.seed, R0.ranges) end

@@ -123,8 +123,25 @@ R.config = {
 }
 -- settings that take one of a few words: --set checks them like keys
 R.enums = { ["capital.sizing"] = { "ruleset", "equity_pct" } }
--- declared ranges of numeric settings: rules show, sweep --grid KEY (no values) and --random use them
+-- The ranges worth searching of numeric settings (min, max, step): `rules
+-- show` lists them, `sweep --grid KEY` (no values) runs every step and
+-- `sweep --random N` draws from them.
 R.ranges = {
+  ["corridor.long.ltf_min"] = { min = -20, max = 0, step = 2 },
+  ["corridor.long.ltf_max"] = { min = 10, max = 30, step = 2 },
+  ["corridor.short.ltf_min"] = { min = -20, max = 0, step = 2 },
+  ["corridor.short.ltf_max"] = { min = 0, max = 20, step = 2 },
+  ["late.phase"] = { min = 0.5, max = 0.9, step = 0.05 },
+  ["late.completion"] = { min = 0.8, max = 1.0, step = 0.05 },
+  ["move.breach_pct"] = { min = 0.02, max = 0.1, step = 0.01 },
+  ["move.adverse_large"] = { min = 0.05, max = 0.2, step = 0.01 },
+  ["classify.trim_completion"] = { min = 0.4, max = 0.9, step = 0.05 },
+  ["classify.p1_score"] = { min = 60, max = 90, step = 5 },
+  ["classify.p2_score"] = { min = 50, max = 80, step = 5 },
+  ["classify.p3_score"] = { min = 60, max = 90, step = 5 },
+  ["classify.p4_score"] = { min = 60, max = 90, step = 5 },
+  ["classify.p5_score"] = { min = 60, max = 90, step = 4 },
+  ["trade.trim_default"] = { min = 0.1, max = 0.5, step = 0.05 },
   ["capital.equity_pct"] = { min = 1, max = 100, step = 1 },
   ["capital.fee_bps"] = { min = 0, max = 20, step = 1 },
   ["capital.slippage_bps"] = { min = 0, max = 20, step = 1 },
