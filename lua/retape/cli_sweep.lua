@@ -99,6 +99,17 @@ local CSV_COLUMNS = { { "rank" }, { "variant" }, { "baseline" }, { "trades" }, {
                       { "total" }, { "return_pct" }, { "max_drawdown" }, { "max_drawdown_pct" }, { "sharpe" }, { "sortino" },
                       { "calmar" }, { "expectancy" }, { "profit_factor" }, { "exposure" }, { "label", "overrides" } }
 
+-- CSV: rows with json.null as an empty cell.
+local function csv(columns, rows)
+  local clean = {}
+  for i, r in ipairs(rows) do
+    local c = {}
+    for k, v in pairs(r) do if v ~= json.null then c[k] = v end end
+    clean[i] = c
+  end
+  return require("retape.views").csv(columns, clean)
+end
+
 -- The out-of-sample figures of a walk-forward (retape.stats) as a row.
 local function oos_row(s)
   return { trades = s.trades, total = round(s.net_pnl, 2), return_pct = round(s.return_pct * 100, 3),
@@ -312,11 +323,11 @@ return function(cli)
           return 0
         end
         if o.csv then
-          out("%s", require("retape.views").csv({ { "fold" }, { "train" }, { "test" }, { "chosen" }, { "train_value" }, { "test_rank" },
+          out("%s", csv({ { "fold" }, { "train" }, { "test" }, { "chosen" }, { "train_value" }, { "test_rank" },
             { "trades" }, { "total" }, { "return_pct" }, { "max_drawdown" }, { "sharpe" }, { "baseline_total" }, { "label", "overrides" } }, folds))
           return 0
         end
-        out("walk-forward %s..%s: %d folds (%s), %d variants, chosen by %s on each training window", o.from, o.to, #folds,
+        out("walk-forward %s..%s: %d fold%s (%s), %d variants, chosen by %s on each training window", o.from, o.to, #folds, #folds == 1 and "" or "s",
           res.anchored and "anchored" or "rolling", #variants, col)
         local lines = { { "fold", "train", "test", "chosen", "train_" .. col, "test_rank", "trades", "total", "return%", "max_dd", "sharpe", "base_total", "overrides" } }
         for _, f in ipairs(folds) do
@@ -363,7 +374,7 @@ return function(cli)
           if not o.quiet then stderr("report %s: %d variants' equity curves and the table, %d bytes\n", o.report, #rows, #page) end
         end
         if o.json then out("%s", json.encode(rows, ROW_ORDER)); return 0 end
-        if o.csv then out("%s", require("retape.views").csv(CSV_COLUMNS, rows)); return 0 end
+        if o.csv then out("%s", csv(CSV_COLUMNS, rows)); return 0 end
         out("sweep %s: %d variants (baseline: variant %d), %d buckets, %s rows read once; ranked by %s", scope_text,
           #rows, baseline, res.buckets, group(res.rows), col)
         text_table(out, rows)
@@ -417,7 +428,7 @@ return function(cli)
           if k ~= "rank" and k ~= "variant" and k ~= "label" and k ~= "baseline" then cols[#cols + 1] = { "train_" .. k }; cols[#cols + 1] = { "test_" .. k } end
         end
         cols[#cols + 1] = { "label", "overrides" }
-        out("%s", require("retape.views").csv(cols, flat))
+        out("%s", csv(cols, flat))
         return 0
       end
       local function fmt(v, c)
