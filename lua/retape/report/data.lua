@@ -65,6 +65,10 @@ local function trade_row(t)
     trimmed = round((t.trimmedPct or 0) * 100, 1), rule = enter_rule(t),
     realized = round(metrics.realized(t)), unrealized = round(metrics.unrealized(t)),
     pnl = round(metrics.realized(t) + metrics.unrealized(t)), current = t.currentPrice or json.null,
+    ret = (function() -- P&L as a % of the trade's entry value
+      local value = (t.entryPrice or 0) * (t.shares or 0) * (t.pointValue or 1)
+      return value > 0 and round((metrics.realized(t) + metrics.unrealized(t)) / value * 100, 2) or json.null
+    end)(),
     sl = t.sl or json.null, tp = t.tp or json.null, history = h,
   }
 end

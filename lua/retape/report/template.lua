@@ -408,7 +408,7 @@ $("#strip").addEventListener("click", e => {
 // ---- trades ------------------------------------------------------------
 const tradeCols = [["ticker", "ticker", "t"], ["dir", "dir", "t"], ["outcome", "outcome", "t"],
   ["entry_time", "entry (ET)", "t"], ["entry", "entry", "p"], ["exit_time", "exit (ET)", "t"], ["exit", "exit", "p"],
-  ["pnl", "P&L", "m"], ["unrealized", "unrealized", "m"], ["trimmed", "trimmed %", "n"],
+  ["pnl", "P&L", "m"], ["ret", "P&L %", "p"], ["unrealized", "unrealized", "m"], ["trimmed", "trimmed %", "n"],
   ["exit_reason", "exit reason", "w"], ["rule", "enter rule", "w"]];
 function tradeDetail(t) {
   const d = $("#detail");
