@@ -340,8 +340,8 @@ return function(cli)
         out("out of sample, every fold's choice on its test days: %d trades, total %s (%.2f%%), max drawdown %s, Sharpe %s",
           t.trades, group(t.total), t.return_pct, group(t.max_drawdown), opt2(t.sharpe))
         if bt then
-          out("the baseline (variant %d, %s) on the same days: %d trades, total %s (%.2f%%), max drawdown %s, Sharpe %s",
-            baseline, sweep.label(variants[baseline]), bt.trades, group(bt.total), bt.return_pct, group(bt.max_drawdown), opt2(bt.sharpe))
+          out("the baseline (variant %d%s) on the same days: %d trades, total %s (%.2f%%), max drawdown %s, Sharpe %s",
+            baseline, next(variants[baseline]) and (", " .. sweep.label(variants[baseline])) or "", bt.trades, group(bt.total), bt.return_pct, group(bt.max_drawdown), opt2(bt.sharpe))
         end
         return 0
       end
@@ -437,7 +437,8 @@ return function(cli)
         if c == "total" or c == "realized" or c == "unrealized" or c == "max_drawdown" or c == "trades" then return group(v) end
         return string.format("%.2f", v)
       end
-      out("out of sample: chosen on %s by %s: variant %d (%s)", o.train, col, chosen.index, chosen.label)
+      out("out of sample: chosen on %s by %s: variant %d %s", o.train, col, chosen.index,
+        chosen.label == "(base)" and "(base)" or ("(" .. chosen.label .. ")"))
       out("%s on the training days; every figure after it on the test days (%s)", col, o.test)
       -- the training objective beside the test figures, in training rank order
       local lines = { { "train_rank", "var", "train_" .. col, "test_rank", "trades", "win%", "total", "return%", "max_dd", "sharpe",

@@ -182,6 +182,10 @@ const LAYOUT = `(() => {
       "the statistics block lists duration, expectancy, average win/loss, holding time, best/worst, streak, Sortino, Calmar", Object.keys(stat).join(" "));
     const daily = await evalJS(`[...document.querySelectorAll('#t-daily tbody tr')].map(r => r.children[0].textContent)`);
     ok(JSON.stringify(daily) === JSON.stringify(Object.keys(mine.days).sort()), "daily returns: a row per day with trades", daily.join(" "));
+    const monthly = await evalJS(`[...document.querySelectorAll('#t-monthly tbody tr')].map(r => [r.children[0].textContent, +r.children[2].textContent.replace(/,/g, '').replace('−', '-')])`);
+    const months = {};
+    for (const [d, p] of Object.entries(mine.days)) months[d.slice(0, 7)] = (months[d.slice(0, 7)] || 0) + p;
+    ok(monthly.length === Object.keys(months).length && monthly.every(([m, p]) => near(p, months[m])), "monthly returns: a row per month, its P&L the sum of its days", JSON.stringify(monthly));
 
     // the lanes board at a few buckets, against `retape lanes --at`
     await evalJS(`document.querySelector('#tab-lanes').click()`);

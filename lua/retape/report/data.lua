@@ -106,7 +106,9 @@ local function manifest_of(runs, R, rules_note)
   else scope = "(unknown)" end
   if not is_null(p.ticker) then scope = scope .. ", tickers " .. tostring(p.ticker) end
   local overrides = {}
-  for k, v in pairs(last.overrides or {}) do overrides[#overrides + 1] = { key = k, value = tostring(v) } end
+  for k, v in pairs(last.overrides or {}) do
+    overrides[#overrides + 1] = { key = k, value = type(v) == "number" and string.format("%.12g", v) or tostring(v) }
+  end
   table.sort(overrides, function(a, b) return a.key < b.key end)
   local sources = {}
   for k, v in pairs(last.rules_sources or {}) do sources[#sources + 1] = { name = k, hash = v } end
