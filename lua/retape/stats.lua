@@ -190,7 +190,10 @@ function M.compute(trades, opts)
   local win_sum, loss_sum = 0, 0
   local closed_list, holds = {}, {}
   local best, worst
-  for _, t in ipairs(trades) do
+  -- the trades by id: every sum adds in one order, whatever order they came in
+  local by_id = table.move(trades, 1, #trades, 1, {})
+  table.sort(by_id, function(a, b) return tostring(a.id) < tostring(b.id) end)
+  for _, t in ipairs(by_id) do
     local r = net_of[t] or 0
     realized = realized + r
     if metrics.is_open(t) then
