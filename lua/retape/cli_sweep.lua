@@ -28,32 +28,45 @@ local function round(x, places)
   return v
 end
 
--- One variant as the JSON/CSV row: figures rounded as the report rounds them.
-local function row_of(v)
+-- One variant as the JSON/CSV row: figures rounded as the report rounds
+-- them; overrides as an object (the label beside it, as text).
+local function row_of(v, baseline)
   local m = v.metrics
-  return { rank = v.rank, variant = v.index, trades = m.trades, win_rate = round(m.win_rate * 100, 1),
-           realized = round(m.realized, 2), unrealized = round(m.unrealized, 2), total = round(m.total, 2),
-           max_drawdown = round(m.max_drawdown, 2), profit_factor = round(m.profit_factor, 2),
-           exposure = round(m.exposure * 100, 1), overrides = v.label, state = v.state or json.null }
+  return { rank = v.rank, variant = v.index, baseline = v.index == baseline, trades = m.trades,
+           win_rate = round(m.win_rate * 100, 1), realized = round(m.realized, 2), unrealized = round(m.unrealized, 2),
+           total = round(m.total, 2), return_pct = round(m.return_pct * 100, 3), max_drawdown = round(m.max_drawdown, 2),
+           max_drawdown_pct = round(m.max_drawdown_pct * 100, 3), sharpe = round(m.sharpe, 2), sortino = round(m.sortino, 2),
+           calmar = round(m.calmar, 2), expectancy = round(m.expectancy, 2), profit_factor = round(m.profit_factor, 2),
+           exposure = round((m.exposure or 0) * 100, 1), overrides = json.object(v.overrides or {}), label = v.label,
+           state = v.state or json.null }
 end
-local ROW_ORDER = { "rank", "variant", "trades", "win_rate", "realized", "unrealized", "total", "max_drawdown",
-                    "profit_factor", "exposure", "overrides", "state", "train", "test", "metric", "chosen", "variants" }
+local ROW_ORDER = { "rank", "variant", "baseline", "trades", "win_rate", "realized", "unrealized", "total", "return_pct",
+                    "max_drawdown", "max_drawdown_pct", "sharpe", "sortino", "calmar", "expectancy", "profit_factor",
+                    "exposure", "overrides", "label", "state", "train", "test", "metric", "objective", "chosen", "variants",
+                    "folds", "fold", "train_value", "test_rank", "oos", "baseline_oos", "anchored" }
 
--- The text table: right-aligned figures, the overrides last.
-local function text_table(out, rows, extra_head, extra_of)
-  local head = { "rank", "var", "trades", "win%", "realized", "unrealized", "total", "max_dd", "pf", "exposure" }
-  for _, h in ipairs(extra_head or {}) do head[#head + 1] = h end
-  head[#head + 1] = "overrides"
-  local lines = { head }
-  for _, r in ipairs(rows) do
-    local pf = r.profit_factor == json.null and "-" or string.format("%.2f", r.profit_factor)
-    local line = { tostring(r.rank), tostring(r.variant), tostring(r.trades), string.format("%.1f", r.win_rate),
-                   group(r.realized), group(r.unrealized), group(r.total), group(r.max_drawdown), pf,
-                   string.format("%.1f%%", r.exposure) }
-    for _, x in ipairs(extra_of and extra_of(r) or {}) do line[#line + 1] = x end
-    line[#line + 1] = r.overrides
-    lines[#lines + 1] = line
-  end
+-- "%.2f" without a minus on a figure that rounds to zero
+local function f2(x) local t = string.format("%.2f", x); return t == "-0.00" and "0.00" or t end
+local function opt2(x) return (x == json.null or x == nil) and "-" or f2(x) end
+-- The text table's columns: header, figure of a row.
+local TEXT_COLUMNS = {
+  { "rank", function(r) return tostring(r.rank) end },
+  { "var", function(r) return tostring(r.variant) end },
+  { "trades", function(r) return tostring(r.trades) end },
+  { "win%", function(r) return string.format("%.1f", r.win_rate) end },
+  { "realized", function(r) return group(r.realized) end },
+  { "unrealized", function(r) return group(r.unrealized) end },
+  { "total", function(r) return group(r.total) end },
+  { "return%", function(r) return f2(r.return_pct) end },
+  { "max_dd", function(r) return group(r.max_drawdown) end },
+  { "sharpe", function(r) return opt2(r.sharpe) end },
+  { "pf", function(r) return opt2(r.profit_factor) end },
+  { "exposure", function(r) return string.format("%.1f%%", r.exposure) end },
+}
+local function label_of(r) return r.label .. (r.baseline and r.label ~= "(base)" and "  (= base)" or "") end
+
+-- Prints lines of cells: right-aligned, the last left-aligned.
+local function aligned(out, lines)
   local width = {}
   for _, l in ipairs(lines) do
     for i, c in ipairs(l) do width[i] = math.max(width[i] or 0, #c) end
@@ -67,22 +80,64 @@ local function text_table(out, rows, extra_head, extra_of)
   end
 end
 
-local CSV_COLUMNS = { { "rank" }, { "variant" }, { "trades" }, { "win_rate" }, { "realized" }, { "unrealized" },
-                      { "total" }, { "max_drawdown" }, { "profit_factor" }, { "exposure" }, { "overrides" } }
+-- The text table: right-aligned figures, the overrides last.
+local function text_table(out, rows)
+  local head = {}
+  for i, c in ipairs(TEXT_COLUMNS) do head[i] = c[1] end
+  head[#head + 1] = "overrides"
+  local lines = { head }
+  for _, r in ipairs(rows) do
+    local line = {}
+    for i, c in ipairs(TEXT_COLUMNS) do line[i] = c[2](r) end
+    line[#line + 1] = label_of(r)
+    lines[#lines + 1] = line
+  end
+  aligned(out, lines)
+end
+
+local CSV_COLUMNS = { { "rank" }, { "variant" }, { "baseline" }, { "trades" }, { "win_rate" }, { "realized" }, { "unrealized" },
+                      { "total" }, { "return_pct" }, { "max_drawdown" }, { "max_drawdown_pct" }, { "sharpe" }, { "sortino" },
+                      { "calmar" }, { "expectancy" }, { "profit_factor" }, { "exposure" }, { "label", "overrides" } }
+
+-- CSV: rows with json.null as an empty cell.
+local function csv(columns, rows)
+  local clean = {}
+  for i, r in ipairs(rows) do
+    local c = {}
+    for k, v in pairs(r) do if v ~= json.null then c[k] = v end end
+    clean[i] = c
+  end
+  return require("retape.views").csv(columns, clean)
+end
+
+-- The out-of-sample figures of a walk-forward (retape.stats) as a row.
+local function oos_row(s)
+  return { trades = s.trades, total = round(s.net_pnl, 2), return_pct = round(s.return_pct * 100, 3),
+           max_drawdown = round(s.max_drawdown, 2), sharpe = round(s.sharpe, 2), win_rate = round(s.win_rate * 100, 1),
+           profit_factor = round(s.profit_factor, 2), expectancy = round(s.expectancy, 2) }
+end
 
 return function(cli)
   local command, out, fail = cli.command, cli.out, cli.fail
 
   command("sweep", {
     summary = "Run many variants of a ruleset over the same receipts in one pass, ranked",
-    usage = "retape sweep --db FILE (--date D | --from D --to D | --train D1..D2 --test D3..D4) "
-         .. "--grid KEY=V1,V2,... | --grid KEY=LO..HI:STEP | --grid-file FILE.lua [OPTIONS]",
+    usage = "retape sweep --db FILE (--date D | --from D --to D [--folds K] | --train D1..D2 --test D3..D4) "
+         .. "--grid KEY=V1,V2,... | --grid KEY=LO..HI:STEP | --grid KEY | --grid-file FILE.lua [--random N] [OPTIONS]",
     details = "Every variant (the cartesian product of the --grid options, or the list a --grid-file returns) is\n"
            .. "checked like --set before anything runs.  Then one pass over the receipts: each receipt is read and\n"
            .. "decoded once and handed to every variant, each with its own state store; each variant's results\n"
-           .. "are what 'retape replay --set ...' of it gives.  The table is ranked by --sort (default total P&L;\n"
-           .. "COLUMN:asc or :desc).  --train/--test: the best variant on the training days by --sort, beside\n"
-           .. "every variant's figures on the test days (each period replayed from a fresh state).\n"
+           .. "are what 'retape replay --set ...' of it gives.  A baseline row (the current settings: the ruleset\n"
+           .. "with --set/--config) is always there: a variant that changes nothing is it, else one is added.\n"
+           .. "The figures are retape.stats' (docs/statistics.md) with each variant's capital model.  The table is\n"
+           .. "ranked by --sort, any column shown (its header or name, COLUMN:asc or :desc; default: the\n"
+           .. "--objective, itself total P&L by default).  --grid KEY alone takes the range the ruleset declares\n"
+           .. "for KEY (rules show); --random N --seed S draws N distinct variants from the grid's values instead\n"
+           .. "of running all of them.  --train/--test: the best variant on the training days by --objective,\n"
+           .. "beside every variant's figures on the test days (each period replayed from a fresh state).\n"
+           .. "--folds K walks forward over --from..--to: the days with receipts cut into K+1 blocks, fold i\n"
+           .. "chooses on block i (--anchored: blocks 1..i) and is scored on block i+1; the out-of-sample total\n"
+           .. "is every fold's chosen variant on its test block, beside the baseline's.\n"
            .. "--keep DIR keeps every variant's store (DIR/v01 ...; DIR/train/.. and DIR/test/.. with --train);\n"
            .. "without it the stores are scratch and hold only the trades the table is computed from.\n"
            .. "--threads N (default: every core) deals the variants round-robin over N threads, each reading and\n"
@@ -97,11 +152,16 @@ return function(cli)
       { name = "rules", arg = "NAME|FILE", help = "ruleset: bundled name or a .lua file", default = "default" },
       { name = "set", arg = "KEY=VALUE", repeat_ = true, help = "override a setting in every variant" },
       { name = "config", arg = "FILE.lua", help = "a Lua file returning config overrides for every variant" },
-      { name = "grid", arg = "KEY=V1,V2,..|KEY=LO..HI:STEP", repeat_ = true, help = "values of one setting; several: their cartesian product" },
+      { name = "grid", arg = "KEY=V1,V2,..|KEY=LO..HI:STEP|KEY", repeat_ = true, help = "values of one setting (KEY alone: its declared range); several: their cartesian product" },
       { name = "grid-file", arg = "FILE.lua", help = "a Lua file returning a list of override tables" },
-      { name = "sort", arg = "COLUMN[:asc|:desc]", help = "rank by trades, win_rate, realized, unrealized, total, max_drawdown, profit_factor, exposure or variant", default = "total" },
+      { name = "random", arg = "N", type = "integer", help = "run N distinct variants drawn from the --grid values instead of all of them" },
+      { name = "seed", arg = "S", type = "integer", help = "seed of --random (same seed, same variants)", default = 1 },
+      { name = "sort", arg = "COLUMN[:asc|:desc]", help = "order the table by any column shown (trades, win%, realized, unrealized, total, return%, max_dd, sharpe, pf, exposure, var) or sortino, calmar, expectancy (default: the objective)" },
+      { name = "objective", arg = "COLUMN[:asc|:desc]", help = "what the best variant is chosen by (--train, --folds) and the default --sort: total (pnl), return, sharpe, sortino, calmar, max_dd, expectancy, pf, win% ...", default = "total" },
       { name = "train", arg = "D1..D2", help = "choose the best variant on these days" },
       { name = "test", arg = "D3..D4", help = "and report every variant on these days beside it" },
+      { name = "folds", arg = "K", type = "integer", help = "walk forward over --from..--to in K folds (out-of-sample figures per fold and in total)" },
+      { name = "anchored", type = "flag", help = "--folds: every fold trains from the first day (default: rolling windows)" },
       { name = "keep", arg = "DIR", help = "keep each variant's state store under DIR (must be new or empty)" },
       { name = "clean-slate", type = "flag", help = "the scope's tickers start with no position (as replay --clean-slate)" },
       { name = "script-version", arg = "V", help = "keep script_version = V or NULL", default = "2.5.0" },
@@ -114,6 +174,7 @@ return function(cli)
     },
     run = function(o)
       local sweep = require "retape.sweep"
+      local rules = require "retape.rules"
       if not o.db then args.usage_error("missing --db FILE") end
       if o.threads ~= nil and o.threads < 1 then args.usage_error("--threads must be a positive integer") end
       if o.json and o.csv then args.usage_error("give --json or --csv, not both") end
@@ -124,19 +185,25 @@ return function(cli)
       if (o.from or o.to) and o.date then args.usage_error("give --date or --from/--to, not both") end
       if (o.from or o.to) and not (o.from and o.to) then args.usage_error("--from and --to go together") end
       if not oos and not o.date and not o.from then args.usage_error("no day given (--date, --from/--to, or --train/--test)") end
+      if o.folds ~= nil then
+        if o.folds < 1 then args.usage_error("--folds must be a positive integer") end
+        if not o.from then args.usage_error("--folds walks forward over --from D1 --to D2") end
+        if o.report then args.usage_error("--report goes with one period, not --folds") end
+      end
+      if o.anchored and not o.folds then args.usage_error("--anchored goes with --folds") end
       if #o.grid == 0 and not o.grid_file then args.usage_error("no variants: give --grid KEY=V1,V2,... or --grid-file FILE.lua") end
       if #o.grid > 0 and o.grid_file then args.usage_error("give --grid or --grid-file, not both") end
-      local ok, variants = pcall(function()
-        if o.grid_file then return sweep.load_grid_file(o.grid_file) end
-        return sweep.grid(o.grid)
-      end)
-      if not ok then args.usage_error("%s", tostring(variants)) end
-      -- --sort is checked before anything runs
-      local sok, serr = pcall(sweep.rank, {}, o.sort)
-      if not sok then args.usage_error("%s", tostring(serr)) end
-      -- the base overrides (--config, --set), checked like replay's
+      if o.random ~= nil and (o.random < 1 or o.grid_file) then args.usage_error("--random N (N >= 1) draws from the --grid values") end
+      -- --sort and --objective are checked before anything runs
+      for _, c in ipairs { { o.objective, "--objective" }, { o.sort, "--sort" } } do
+        if c[1] then
+          local cok, cerr = pcall(sweep.column, c[1], c[2])
+          if not cok then args.usage_error("%s", tostring(cerr)) end
+        end
+      end
+      local sort = o.sort or o.objective
+      -- the base overrides (--config, --set), checked like replay's: a typo is a usage error
       local base = {}
-      local rules = require "retape.rules"
       if o.config then
         local cok, t = pcall(rules.load_config_file, o.config)
         if not cok then return fail("sweep", t) end
@@ -147,12 +214,28 @@ return function(cli)
         if not pok then args.usage_error("%s", tostring(k)) end
         base[k] = v
       end
+      local lok, R0 = pcall(rules.load, o.rules)
+      if not lok then return fail("sweep", R0) end
+      local bok, berr = pcall(rules.apply_overrides, R0, base, "--set")
+      if not bok then args.usage_error("%s", tostring(berr)) end
+      local rok, rerr = pcall(require("retape.rules_doc").check_ranges, R0)
+      if not rok then return fail("sweep", rerr) end
+      local ok, variants = pcall(function()
+        if o.grid_file then return sweep.load_grid_file(o.grid_file) end
+        if o.random then return sweep.random(o.grid, o.random, o.seed, R0.ranges) end
+        return sweep.grid(o.grid, R0.ranges)
+      end)
+      if not ok then args.usage_error("%s", tostring(variants)) end
       -- every variant checked (unknown key, type, enum) before anything runs
       local vok, verr = pcall(sweep.rulesets, o.rules, base, variants)
       if not vok then
         if tostring(verr):find("^variant %d") then args.usage_error("%s", tostring(verr)) end
         return fail("sweep", verr)
       end
+      -- the baseline: a variant that changes nothing, else one more
+      local baseline
+      for i, v in ipairs(variants) do if not baseline and sweep.is_baseline(R0, v) then baseline = i end end
+      if not baseline then variants[#variants + 1] = {}; baseline = #variants end
       if o.keep then
         local kind = fs.kind(o.keep)
         if kind and kind ~= "dir" then return fail("sweep", o.keep .. " exists and is not a directory") end
@@ -161,29 +244,35 @@ return function(cli)
         if not mok then return fail("sweep", merr) end
       end
       local show = not o.quiet and not o.json and not o.csv and core.isatty(2)
+      local function progress_bar(what, started)
+        local last = 0
+        return function(p)
+          local now = core.monotonic_ms()
+          if p.index < p.total and now - last < 100 then return end
+          last = now
+          local width = 30
+          local filled = math.floor(width * p.index / p.total)
+          local secs = math.max((now - started) / 1000, 1e-3)
+          -- with several threads the bar follows this thread's share of the variants
+          local share = p.groups > 1 and string.format(" (thread 1 of %d; %d variants in all)", p.groups, p.all) or ""
+          local label = p.fold and string.format("fold %d %-5s ", p.fold, p.phase) or (what or "")
+          stderr("\r%s[%s%s] %d/%d buckets  %s rows x %d variants%s  %s variant-rows/s", label,
+            string.rep("#", filled), string.rep(".", width - filled), p.index, p.total, group(p.rows), p.variants,
+            share, group(p.rows * p.variants / secs))
+          if p.index == p.total then stderr("\n") end
+        end
+      end
+      local function run_opts(from, to, date, keep)
+        return { db = o.db, date = date, from = from, to = to, ticker = o.ticker, rules = o.rules, base = base,
+                 variants = variants, dir = keep, clean_slate = o.clean_slate, threads = o.threads,
+                 script_version = (not o.all_versions) and o.script_version or false }
+      end
       local function pass(from, to, date, keep, what)
         local started = core.monotonic_ms()
-        local last = 0
-        local res, err = sweep.run {
-          db = o.db, date = date, from = from, to = to, ticker = o.ticker, rules = o.rules, base = base,
-          variants = variants, dir = keep, clean_slate = o.clean_slate, trades = o.report and true or nil,
-          threads = o.threads,
-          script_version = (not o.all_versions) and o.script_version or false,
-          on_progress = show and function(p)
-            local now = core.monotonic_ms()
-            if p.index < p.total and now - last < 100 then return end
-            last = now
-            local width = 30
-            local filled = math.floor(width * p.index / p.total)
-            local secs = math.max((now - started) / 1000, 1e-3)
-            -- with several threads the bar follows this thread's share of the variants
-            local share = p.groups > 1 and string.format(" (thread 1 of %d; %d variants in all)", p.groups, p.all) or ""
-            stderr("\r%s[%s%s] %d/%d buckets  %s rows x %d variants%s  %s variant-rows/s", what or "",
-              string.rep("#", filled), string.rep(".", width - filled), p.index, p.total, group(p.rows), p.variants,
-              share, group(p.rows * p.variants / secs))
-            if p.index == p.total then stderr("\n") end
-          end or nil,
-        }
+        local ro = run_opts(from, to, date, keep)
+        ro.trades = o.report and true or nil
+        ro.on_progress = show and progress_bar(what, started) or nil
+        local res, err = sweep.run(ro)
         if not res then return nil, err end
         if not o.quiet then
           local secs = math.max(res.ms / 1000, 1e-3)
@@ -197,32 +286,87 @@ return function(cli)
         end
         return res
       end
-      local keep_train, keep_test = o.keep, nil
-      if oos and o.keep then
-        keep_train, keep_test = o.keep .. "/train", o.keep .. "/test"
-        assert(fs.mkdirs(keep_train)); assert(fs.mkdirs(keep_test))
-      end
       local function failed(err)
         if require("retape.replay").is_param_error(err) then args.usage_error("%s", tostring(err)) end
+        if tostring(err):find("^%-%-folds") then args.usage_error("%s", tostring(err)) end
         return fail("sweep", err)
       end
+      local scope_text = o.date or (o.from and (o.from .. ".." .. o.to))
+
+      if o.folds then -- walk forward
+        local wo = run_opts(o.from, o.to, nil, nil)
+        wo.folds, wo.anchored, wo.objective, wo.baseline = o.folds, o.anchored, o.objective, baseline
+        wo.keep = o.keep
+        wo.on_progress = show and progress_bar(nil, core.monotonic_ms()) or nil
+        local started = core.monotonic_ms()
+        local res, err = sweep.walk_forward(wo)
+        if not res then return failed(err) end
+        local col = res.objective
+        local folds = {}
+        for i, f in ipairs(res.folds) do
+          local tv = { metrics = f.test, index = f.chosen, rank = f.test_rank, label = f.label, overrides = variants[f.chosen] }
+          local r = row_of(tv, baseline)
+          folds[i] = { fold = i, train = f.train[1] .. ".." .. f.train[2], test = f.test_window[1] .. ".." .. f.test_window[2],
+                       chosen = f.chosen, label = f.label, overrides = json.object(variants[f.chosen]),
+                       train_value = round(f.train_value, 4), test_rank = f.test_rank, variants = f.variants,
+                       trades = r.trades, total = r.total, return_pct = r.return_pct, max_drawdown = r.max_drawdown,
+                       sharpe = r.sharpe, win_rate = r.win_rate,
+                       baseline_total = f.baseline_test and round(f.baseline_test.total, 2) or json.null }
+        end
+        if not o.quiet then stderr("time %.2f s: %d folds x 2 passes of %d variants\n", (core.monotonic_ms() - started) / 1000, #folds, #variants) end
+        if o.json then
+          out("%s", json.encode({ objective = col, anchored = res.anchored, folds = folds, oos = oos_row(res.oos),
+            baseline_oos = res.baseline_oos and oos_row(res.baseline_oos) or json.null, baseline = baseline },
+            { "objective", "anchored", "folds", "fold", "train", "test", "chosen", "label", "overrides", "train_value",
+              "test_rank", "variants", "trades", "total", "return_pct", "max_drawdown", "sharpe", "win_rate", "baseline_total",
+              "oos", "baseline_oos", "baseline" }))
+          return 0
+        end
+        if o.csv then
+          out("%s", csv({ { "fold" }, { "train" }, { "test" }, { "chosen" }, { "train_value" }, { "test_rank" },
+            { "trades" }, { "total" }, { "return_pct" }, { "max_drawdown" }, { "sharpe" }, { "baseline_total" }, { "label", "overrides" } }, folds))
+          return 0
+        end
+        out("walk-forward %s..%s: %d fold%s (%s), %d variants, chosen by %s on each training window", o.from, o.to, #folds, #folds == 1 and "" or "s",
+          res.anchored and "anchored" or "rolling", #variants, col)
+        local lines = { { "fold", "train", "test", "chosen", "train_" .. col, "test_rank", "trades", "total", "return%", "max_dd", "sharpe", "base_total", "overrides" } }
+        for _, f in ipairs(folds) do
+          lines[#lines + 1] = { tostring(f.fold), f.train, f.test, tostring(f.chosen), f.train_value == json.null and "-" or json.number(f.train_value),
+            string.format("%d/%d", f.test_rank, f.variants), tostring(f.trades), group(f.total), f2(f.return_pct),
+            group(f.max_drawdown), opt2(f.sharpe), f.baseline_total == json.null and "-" or group(f.baseline_total), f.label }
+        end
+        aligned(out, lines)
+        local t, bt = oos_row(res.oos), res.baseline_oos and oos_row(res.baseline_oos)
+        out("out of sample, every fold's choice on its test days: %d trades, total %s (%.2f%%), max drawdown %s, Sharpe %s",
+          t.trades, group(t.total), t.return_pct, group(t.max_drawdown), opt2(t.sharpe))
+        if bt then
+          out("the baseline (variant %d%s) on the same days: %d trades, total %s (%.2f%%), max drawdown %s, Sharpe %s",
+            baseline, next(variants[baseline]) and (", " .. sweep.label(variants[baseline])) or "", bt.trades, group(bt.total), bt.return_pct, group(bt.max_drawdown), opt2(bt.sharpe))
+        end
+        return 0
+      end
+
       if not oos then
         local res, err = pass(o.from, o.to, o.date, o.keep)
         if not res then return failed(err) end
-        local _, col = sweep.rank(res.variants, o.sort)
+        local _, col = sweep.rank(res.variants, sort)
         local rows = {}
-        for i, v in ipairs(res.variants) do rows[i] = row_of(v) end
+        for i, v in ipairs(res.variants) do rows[i] = row_of(v, baseline) end
         if o.report then
-          local cols = { "rank", "var", "trades", "win%", "realized", "unrealized", "total", "max_dd", "pf", "exposure", "overrides" }
+          local cols = { "rank", "var" }
+          for i = 3, #TEXT_COLUMNS do cols[#cols + 1] = TEXT_COLUMNS[i][1] end
+          cols[#cols + 1] = "overrides"
           local cells = {}
           for i, r in ipairs(rows) do
-            cells[i] = { variant = r.variant, cells = { r.rank, r.variant, r.trades, string.format("%.1f", r.win_rate),
-              group(r.realized), group(r.unrealized), group(r.total), group(r.max_drawdown),
-              r.profit_factor == json.null and "-" or string.format("%.2f", r.profit_factor),
-              string.format("%.1f%%", r.exposure), r.overrides } }
+            local c = {}
+            for j, tc in ipairs(TEXT_COLUMNS) do c[j] = tc[2](r) end
+            c[#c + 1] = label_of(r)
+            cells[i] = { variant = r.variant, baseline = r.baseline, cells = c }
           end
+          local axes = #o.grid == 2 and not o.random and sweep.axes(o.grid, R0.ranges) or nil
           local page = require("retape.sweep.report").html(string.format("retape sweep %s: %d variants, ranked by %s",
-            o.date or (o.from .. ".." .. o.to), #rows, col), res.variants, cells, cols)
+            scope_text, #rows, col), res.variants, cells, cols, { buckets = res.loaded, axes = axes, objective = o.objective,
+            baseline = baseline })
           local fh, ferr = io.open(o.report, "w")
           if not fh then return fail("sweep", ferr) end
           fh:write(page)
@@ -230,14 +374,19 @@ return function(cli)
           if not o.quiet then stderr("report %s: %d variants' equity curves and the table, %d bytes\n", o.report, #rows, #page) end
         end
         if o.json then out("%s", json.encode(rows, ROW_ORDER)); return 0 end
-        if o.csv then out("%s", require("retape.views").csv(CSV_COLUMNS, rows)); return 0 end
-        out("sweep %s: %d variants, %d buckets, %s rows read once; ranked by %s", o.date or (o.from .. ".." .. o.to),
-          #rows, res.buckets, group(res.rows), col)
+        if o.csv then out("%s", csv(CSV_COLUMNS, rows)); return 0 end
+        out("sweep %s: %d variants (baseline: variant %d), %d buckets, %s rows read once; ranked by %s", scope_text,
+          #rows, baseline, res.buckets, group(res.rows), col)
         text_table(out, rows)
         if o.keep then out("stores: %s/vNN (NN = variant)", o.keep) end
         return 0
       end
       -- out of sample: choose on the training days, look at the test days
+      local keep_train, keep_test = o.keep, nil
+      if o.keep then
+        keep_train, keep_test = o.keep .. "/train", o.keep .. "/test"
+        assert(fs.mkdirs(keep_train)); assert(fs.mkdirs(keep_test))
+      end
       local t1, t2 = day_range(o.train, "--train")
       local s1, s2 = day_range(o.test, "--test")
       local train, err = pass(t1, t2, nil, keep_train, "train ")
@@ -245,70 +394,65 @@ return function(cli)
       local test
       test, err = pass(s1, s2, nil, keep_test, "test  ")
       if not test then return failed(err) end
-      local _, col = sweep.rank(train.variants, o.sort)
-      sweep.rank(test.variants, o.sort)
+      local _, col = sweep.rank(train.variants, o.objective, "--objective")
+      sweep.rank(test.variants, o.objective, "--objective")
       local test_of = {}
       for _, v in ipairs(test.variants) do test_of[v.index] = v end
       local rows = {}
       for i, v in ipairs(train.variants) do
-        local r = row_of(v)
+        local r = row_of(v, baseline)
         local tv = test_of[v.index]
-        r.test = row_of(tv)
-        r.test.overrides, r.test.variant = nil, nil
+        r.test = row_of(tv, baseline)
+        r.test.overrides, r.test.variant, r.test.label, r.test.baseline = nil, nil, nil, nil
         rows[i] = r
       end
       local chosen = train.variants[1]
       if o.json then
-        out("%s", json.encode({ metric = col, train = o.train, test = o.test, chosen = chosen.index, variants = rows }, ROW_ORDER))
+        out("%s", json.encode({ metric = col, train = o.train, test = o.test, chosen = chosen.index, baseline = baseline, variants = rows }, ROW_ORDER))
         return 0
       end
       if o.csv then
         local flat = {}
         for i, r in ipairs(rows) do
-          flat[i] = { variant = r.variant, train_rank = r.rank, test_rank = r.test.rank, overrides = r.overrides }
+          flat[i] = { variant = r.variant, train_rank = r.rank, test_rank = r.test.rank, label = r.label, baseline = r.baseline }
           for _, c in ipairs(CSV_COLUMNS) do
             local k = c[1]
-            if k ~= "rank" and k ~= "variant" and k ~= "overrides" then
+            if k ~= "rank" and k ~= "variant" and k ~= "label" and k ~= "baseline" then
               flat[i]["train_" .. k], flat[i]["test_" .. k] = r[k], r.test[k]
             end
           end
         end
-        local cols = { { "variant" }, { "train_rank" }, { "test_rank" } }
+        local cols = { { "variant" }, { "baseline" }, { "train_rank" }, { "test_rank" } }
         for _, c in ipairs(CSV_COLUMNS) do
           local k = c[1]
-          if k ~= "rank" and k ~= "variant" and k ~= "overrides" then cols[#cols + 1] = { "train_" .. k }; cols[#cols + 1] = { "test_" .. k } end
+          if k ~= "rank" and k ~= "variant" and k ~= "label" and k ~= "baseline" then cols[#cols + 1] = { "train_" .. k }; cols[#cols + 1] = { "test_" .. k } end
         end
-        cols[#cols + 1] = { "overrides" }
-        out("%s", require("retape.views").csv(cols, flat))
+        cols[#cols + 1] = { "label", "overrides" }
+        out("%s", csv(cols, flat))
         return 0
       end
       local function fmt(v, c)
-        if c == "profit_factor" then return v == json.null and "-" or string.format("%.2f", v) end
+        if v == json.null or v == nil then return "-" end
         if c == "win_rate" or c == "exposure" then return string.format("%.1f", v) end
-        return group(v)
+        if c == "total" or c == "realized" or c == "unrealized" or c == "max_drawdown" or c == "trades" then return group(v) end
+        return string.format("%.2f", v)
       end
-      out("out of sample: chosen on %s by %s: variant %d (%s)", o.train, col, chosen.index, chosen.label)
+      out("out of sample: chosen on %s by %s: variant %d %s", o.train, col, chosen.index,
+        chosen.label == "(base)" and "(base)" or ("(" .. chosen.label .. ")"))
       out("%s on the training days; every figure after it on the test days (%s)", col, o.test)
-      -- the training metric beside the test figures, in training rank order
-      local lines = {}
+      -- the training objective beside the test figures, in training rank order
+      local lines = { { "train_rank", "var", "train_" .. col, "test_rank", "trades", "win%", "total", "return%", "max_dd", "sharpe",
+        "pf", "exposure", "overrides" } }
       for _, r in ipairs(rows) do
         local tr = r.test
-        lines[#lines + 1] = { tostring(r.rank), tostring(r.variant), fmt(r[col] or r.rank, col), tostring(tr.rank),
-          tostring(tr.trades), fmt(tr.win_rate, "win_rate"), group(tr.total), group(tr.max_drawdown),
-          fmt(tr.profit_factor, "profit_factor"), fmt(tr.exposure, "exposure") .. "%", r.overrides }
+        lines[#lines + 1] = { tostring(r.rank), tostring(r.variant), col == "variant" and tostring(r.variant) or fmt(r[col], col), tostring(tr.rank),
+          tostring(tr.trades), fmt(tr.win_rate, "win_rate"), group(tr.total), f2(tr.return_pct),
+          group(tr.max_drawdown), opt2(tr.sharpe), opt2(tr.profit_factor), fmt(tr.exposure, "exposure") .. "%", label_of(r) }
       end
-      table.insert(lines, 1, { "train_rank", "var", "train_" .. col, "test_rank", "trades", "win%", "total", "max_dd",
-        "pf", "exposure", "overrides" })
-      local width = {}
-      for _, l in ipairs(lines) do for i, c in ipairs(l) do width[i] = math.max(width[i] or 0, #c) end end
-      for _, l in ipairs(lines) do
-        local cells = {}
-        for i, c in ipairs(l) do cells[i] = i == #l and c or (string.rep(" ", width[i] - #c) .. c) end
-        out("%s", table.concat(cells, "  "))
-      end
+      aligned(out, lines)
       local best_test = test.variants[1]
-      out("chosen variant %d ranks %d of %d on the test days (best there: variant %d)", chosen.index,
-        test_of[chosen.index].rank, #test.variants, best_test.index)
+      out("chosen variant %d ranks %d of %d on the test days (best there: variant %d; the baseline, variant %d, ranks %d)",
+        chosen.index, test_of[chosen.index].rank, #test.variants, best_test.index, baseline, test_of[baseline].rank)
       return 0
     end,
   })

@@ -35,13 +35,12 @@ local lane_logs = results.lane_logs
 
 local function stage_name(s) return (s == nil or s == false or s == json.null) and "none" or s end
 
--- Totals of a list of trades: the shared definitions of retape.metrics
+-- Totals of a list of trades: the shared definitions of retape.stats
 -- (wins/losses/flat by the sign of the realized P&L), as every view.
 function M.totals(trades)
-  local t = require("retape.metrics").totals(trades)
-  t.profit_factor = nil -- may be absent; not part of the diff's table
-  t.gross_win, t.gross_loss = nil, nil
-  return t
+  local s = require("retape.stats").compute(trades)
+  return { trades = s.trades, wins = s.wins, losses = s.losses, flat = s.flat, open = s.open, closed = s.closed,
+           win_rate = s.win_rate, realized = s.realized, unrealized = s.unrealized, pnl = s.net_pnl }
 end
 
 -- describe(store, path) -> { path, rules, overrides = {"k=v",...},

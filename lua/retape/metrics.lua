@@ -16,6 +16,9 @@
 --               money, whatever status word the ruleset wrote.
 --   trimmed     the fraction of the position already sold, shown as a
 --               percentage ("25%"); the price of a trim is "trim price".
+--
+-- These are the definitions of one trade.  The figures of a set of trades
+-- (totals, equity curve, drawdown, Sharpe, returns...) are retape.stats'.
 local rtime = require "retape.time"
 
 local M = {}
@@ -81,92 +84,6 @@ function M.exit_ts(t)
     if e.type == "EXIT" then return views_iso(e.timestamp) end
   end
   return nil
-end
-
--- totals(trades) -> { trades, wins, losses, flat, open, closed, win_rate,
--- realized, unrealized, pnl, gross_win, gross_loss, profit_factor }.
--- win_rate is wins / closed trades (0 when none closed); profit_factor is
--- gross win / |gross loss| of closed trades (nil when there is no loss).
-function M.totals(trades)
-  local t = { trades = #trades, wins = 0, losses = 0, flat = 0, open = 0, realized = 0, unrealized = 0,
-              gross_win = 0, gross_loss = 0 }
-  for _, x in ipairs(trades) do
-    local o = M.outcome(x)
-    local r = M.realized(x)
-    if o == "win" then t.wins = t.wins + 1 elseif o == "loss" then t.losses = t.losses + 1
-    elseif o == "flat" then t.flat = t.flat + 1 else t.open = t.open + 1 end
-    if o ~= "open" then
-      if r > 0 then t.gross_win = t.gross_win + r else t.gross_loss = t.gross_loss + r end
-    end
-    t.realized = t.realized + r
-    t.unrealized = t.unrealized + M.unrealized(x)
-  end
-  t.closed = t.wins + t.losses + t.flat
-  t.win_rate = t.closed > 0 and t.wins / t.closed or 0
-  t.pnl = t.realized + t.unrealized
-  t.profit_factor = t.gross_loss < 0 and t.gross_win / -t.gross_loss or nil
-  return t
-end
-
--- Equity curve of realized P&L: { {ts, equity}, ... } one point per TRIM or
--- EXIT event in time order (starting at 0 before the first entry), and the
--- largest peak-to-trough fall of that curve (a positive number, 0 if none).
-function M.equity(trades)
-  local ev = {}
-  local views_iso = require("retape.views").iso_ms
-  local first
-  for _, t in ipairs(trades) do
-    for _, e in ipairs(t.history or {}) do
-      local ts = views_iso(e.timestamp)
-      if ts and (first == nil or ts < first) then first = ts end
-      local r = M.event_realized(t, e)
-      if ts and (e.type == "TRIM" or e.type == "EXIT") then ev[#ev + 1] = { ts, r, t.id } end
-    end
-  end
-  table.sort(ev, function(a, b) if a[1] ~= b[1] then return a[1] < b[1] end return a[3] < b[3] end)
-  local curve, eq, peak, dd = {}, 0, 0, 0
-  if first then curve[1] = { first, 0 } end
-  for _, e in ipairs(ev) do
-    eq = eq + e[2]
-    if curve[#curve] and curve[#curve][1] == e[1] then curve[#curve][2] = eq else curve[#curve + 1] = { e[1], eq } end
-    if eq > peak then peak = eq end
-    if peak - eq > dd then dd = peak - eq end
-  end
-  return curve, dd
-end
-
--- exposure(trades, buckets) -> share (0..1) of the buckets (sorted ms
--- starts, the buckets with receipts) during which at least one trade was open (a trade
--- counts from its entry bucket up to, not including, its exit bucket; a
--- trade opened and closed in one bucket counts that bucket).
-function M.exposure(trades, buckets)
-  local nb = #buckets
-  if nb == 0 then return 0 end
-  local function first_at_or_after(ms) -- index of the first bucket >= ms (nb + 1 if none)
-    local lo, hi = 1, nb + 1
-    while lo < hi do
-      local mid = (lo + hi) // 2
-      if buckets[mid] >= ms then hi = mid else lo = mid + 1 end
-    end
-    return lo
-  end
-  local delta = {}
-  for _, t in ipairs(trades) do
-    if t.entry_ts then
-      local si = first_at_or_after(t.entry_ts - t.entry_ts % 300000)
-      local x = M.exit_ts(t)
-      local xi = x and first_at_or_after(x - x % 300000) or nb + 1
-      if xi <= si then xi = si + 1 end
-      delta[si] = (delta[si] or 0) + 1
-      delta[xi] = (delta[xi] or 0) - 1
-    end
-  end
-  local open, busy = 0, 0
-  for i = 1, nb do
-    open = open + (delta[i] or 0)
-    if open > 0 then busy = busy + 1 end
-  end
-  return busy / nb
 end
 
 return M

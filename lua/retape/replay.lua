@@ -166,11 +166,19 @@ end
 Replay.__close = Replay.close
 
 -- The identity of the results: the ruleset, its sources, its effective
--- config and the receipts filter.  A store holds the results of one.
+-- config and the receipts filter.  A store holds the results of one.  The
+-- capital model (config.capital) is left out: it is an account the
+-- statistics lay over the trades (retape.stats) and changes no result.
 function Replay:identity()
   local R = self.R
+  local config = R.config or json.object()
+  if type(config) == "table" and rawget(config, "capital") ~= nil then
+    local c = {}
+    for k, v in pairs(config) do if k ~= "capital" then c[k] = v end end
+    config = c
+  end
   return { rules = R.name, sources = fnv1a32(json.encode(R.sources or json.object())),
-           config = fnv1a32(json.encode(R.config or json.object())), script_version = self.script_version or false }
+           config = fnv1a32(json.encode(config)), script_version = self.script_version or false }
 end
 
 ---------------------------------------------------------------------------

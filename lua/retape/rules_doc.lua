@@ -107,10 +107,44 @@ function M.settings(R)
         meaning = docs[p]
       end
     end
-    out[#out + 1] = { key = key, default = show(v), type = kind(v), meaning = meaning or "" }
+    out[#out + 1] = { key = key, default = show(v), type = kind(v), range = M.range_text(R, key), meaning = meaning or "" }
   end
   table.sort(out, function(a, b) return a.key < b.key end)
   return out
+end
+
+-- The values a setting may take, as `rules show` prints them: its declared
+-- range (R.ranges[key] = {min, max, step}: "10..30 step 2") or its words
+-- (R.enums[key]: "level|price"), else "".
+function M.range_text(R, key)
+  local r = type(R.ranges) == "table" and R.ranges[key]
+  if type(r) == "table" then
+    local function n(x) return math.type(x) == "integer" and tostring(x) or string.format("%.12g", x) end
+    return string.format("%s..%s step %s", n(r.min), n(r.max), n(r.step))
+  end
+  local e = type(R.enums) == "table" and R.enums[key]
+  if type(e) == "table" then return table.concat(e, "|") end
+  return ""
+end
+
+-- check_ranges(R) -> R: every declared range names a numeric setting, with
+-- min <= max and a positive step; raises naming the first one that does not.
+function M.check_ranges(R)
+  if R.ranges == nil then return R end
+  if type(R.ranges) ~= "table" then error("R.ranges must be a table of KEY = {min, max, step}", 0) end
+  local paths = require("retape.rules").config_paths(R.config or {})
+  local keys = {}
+  for k in pairs(R.ranges) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local r = R.ranges[k]
+    if type(paths[k]) ~= "number" then error(string.format("R.ranges: '%s' is not a numeric setting of the ruleset", k), 0) end
+    if type(r) ~= "table" or type(r.min) ~= "number" or type(r.max) ~= "number" or type(r.step) ~= "number"
+       or r.min > r.max or r.step <= 0 then
+      error(string.format("R.ranges['%s']: expected { min = A, max = B, step = S } with A <= B and S > 0", k), 0)
+    end
+  end
+  return R
 end
 
 return M

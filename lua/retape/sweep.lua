@@ -28,7 +28,7 @@ local rules = require "retape.rules"
 local json = require "retape.json"
 local core = require "retape.core"
 local fs = require "retape.fs"
-local metrics = require "retape.metrics"
+local stats = require "retape.stats"
 local kv = require "retape.kv"
 local store = require "retape.store"
 
@@ -47,10 +47,19 @@ end
 -- parse_grid("KEY=V1,V2,..." | "KEY=LO..HI:STEP") -> key, { values }.
 -- Values are typed as --set types them (numbers, booleans, strings); a
 -- range of integers gives integers.  Raises on a malformed spec.
-function M.parse_grid(text)
+function M.parse_grid(text, ranges)
   local key, rhs = tostring(text):match("^%s*([%w_.]+)%s*=%s*(.-)%s*$")
+  if not key and tostring(text):match("^%s*[%w_.]+%s*$") then
+    -- KEY alone: the range the ruleset declares for it (R.ranges)
+    key = tostring(text):match("^%s*([%w_.]+)%s*$")
+    local r = ranges and ranges[key]
+    if not r then
+      error(string.format("--grid '%s': the ruleset declares no range for it; give KEY=V1,V2,... or KEY=LO..HI:STEP", key), 0)
+    end
+    rhs = string.format("%s..%s:%s", M.num_text(r.min), M.num_text(r.max), M.num_text(r.step))
+  end
   if not key or rhs == "" then
-    error(string.format("--grid '%s': expected KEY=V1,V2,... or KEY=LO..HI:STEP", tostring(text)), 0)
+    error(string.format("--grid '%s': expected KEY=V1,V2,... or KEY=LO..HI:STEP (or KEY with a declared range)", tostring(text)), 0)
   end
   local lo, hi, step = rhs:match("^([-+%d.eE]+)%.%.([-+%d.eE]+):([-+%d.eE]+)$")
   local values = {}
@@ -73,16 +82,74 @@ function M.parse_grid(text)
   return key, values
 end
 
--- grid(specs) -> { {["a.b"] = v, ...}, ... }: the cartesian product of the
--- specs (strings for parse_grid, or {key, {values}}), the first spec
--- varying slowest.  A key given twice is an error.
-function M.grid(specs)
+-- A number as --grid reads it back ("0.1", "5", "1e-05").
+function M.num_text(x)
+  if math.type(x) == "integer" then return tostring(x) end
+  return string.format("%.12g", x)
+end
+
+-- axes(specs [, ranges]) -> { {key, values}, ... } (parse_grid of each;
+-- ranges: the ruleset's declared ranges, for a KEY given alone).
+function M.axes(specs, ranges)
   local axes, seen = {}, {}
   for _, s in ipairs(specs) do
     local key, values
-    if type(s) == "table" then key, values = s[1], s[2] else key, values = M.parse_grid(s) end
+    if type(s) == "table" then key, values = s[1], s[2] else key, values = M.parse_grid(s, ranges) end
     if seen[key] then error(string.format("--grid: '%s' is given twice", key), 0) end
     seen[key] = true
+    axes[#axes + 1] = { key = key, values = values }
+  end
+  return axes
+end
+
+-- A small deterministic generator (splitmix64): the same seed gives the
+-- same variants on every machine and Lua build.
+local function splitmix(seed)
+  local x = math.tointeger(seed) or 0
+  return function(n) -- an integer in 1..n
+    x = x + 0x9E3779B97F4A7C15
+    local z = x
+    z = (z ~ (z >> 30)) * 0xBF58476D1CE4E5B9
+    z = (z ~ (z >> 27)) * 0x94D049BB133111EB
+    z = z ~ (z >> 31)
+    return (z >> 1) % n + 1
+  end
+end
+
+-- random(specs, n, seed [, ranges]) -> variants: n distinct draws (fewer
+-- when the space holds fewer), each value drawn uniformly from its axis'
+-- values (a range's steps, a list, or the declared range), in draw order.
+function M.random(specs, n, seed, ranges)
+  local axes = M.axes(specs, ranges)
+  local space = 1
+  for _, a in ipairs(axes) do space = space * #a.values end
+  n = math.min(n, space)
+  local draw = splitmix(seed)
+  local out, seen = {}, {}
+  local tries = 0
+  while #out < n and tries < n * 50 do
+    tries = tries + 1
+    local o, key = {}, {}
+    for i, a in ipairs(axes) do
+      local j = draw(#a.values)
+      o[a.key] = a.values[j]
+      key[i] = j
+    end
+    local k = table.concat(key, ",")
+    if not seen[k] then seen[k] = true; out[#out + 1] = o end
+  end
+  out.keys = {}
+  for i, a in ipairs(axes) do out.keys[i] = a.key end
+  return out
+end
+
+-- grid(specs [, ranges]) -> { {["a.b"] = v, ...}, ... }: the cartesian
+-- product of the specs (strings for parse_grid, or {key, {values}}), the
+-- first spec varying slowest.  A key given twice is an error.
+function M.grid(specs, ranges)
+  local axes = {}
+  for _, a in ipairs(M.axes(specs, ranges)) do
+    local key, values = a.key, a.values
     axes[#axes + 1] = { key = key, values = values }
   end
   local out = { {} }
@@ -425,7 +492,8 @@ function pass_body(opts, Rs, variants, idx, dir, progress, want_trades)
   local results = require "retape.results"
   for _, v in ipairs(list) do
     local trades = results.trades(v.rp.store)
-    v.metrics = M.figures(trades, shared.loaded)
+    v.capital = stats.capital_of(v.rp.R)
+    v.metrics = M.figures(trades, shared.loaded, v.capital)
     if want_trades then v.trades = trades end
     v.rows_sum = v.rp.rows_sum
     v.rp:close(); v.rp = nil
@@ -568,8 +636,8 @@ end
 --   on_progress function{bucket, index, total, rows, variants, group, groups}
 --              (group 0's pass: `variants` it runs, of `all`)
 --   trades     true: keep each variant's trades (v.trades), for the equity chart
--- result: { variants = { {index, overrides, label, state, resp, metrics}, ... },
---           rows, buckets, ms, threads }
+-- result: { variants = { {index, overrides, label, state, resp, metrics, capital}, ... },
+--           rows, buckets (how many), loaded (their starts, ms), ms, threads }
 -- Variants that fail stop the pass: the error names the variant.  If the
 -- groups read different receipts (written to while the sweep ran), it fails.
 function M.run(opts)
@@ -628,7 +696,7 @@ function M.run(opts)
   end
   for _, v in ipairs(list) do v.rows_sum = nil end
   local g0 = groups[0]
-  local res = { variants = list, rows = g0.reads, buckets = #g0.loaded, ms = core.monotonic_ms() - started,
+  local res = { variants = list, rows = g0.reads, buckets = #g0.loaded, loaded = g0.loaded, ms = core.monotonic_ms() - started,
                 kept = tmp == nil and dir or nil, threads = G }
   if tmp then
     fs.remove_tree(tmp)
@@ -637,39 +705,58 @@ function M.run(opts)
   return res
 end
 
--- figures(trades, buckets) -> the table's columns for one variant, with the
--- definitions of retape.metrics (the same numbers as diff and the report).
-function M.figures(trades, buckets)
-  local tot = metrics.totals(trades)
-  local _, dd = metrics.equity(trades)
-  return { trades = tot.trades, wins = tot.wins, losses = tot.losses, open = tot.open, closed = tot.closed,
-           win_rate = tot.win_rate, realized = tot.realized, unrealized = tot.unrealized, total = tot.pnl,
-           max_drawdown = dd, profit_factor = tot.profit_factor, exposure = metrics.exposure(trades, buckets) }
+-- figures(trades, buckets [, capital]) -> the table's columns for one
+-- variant: retape.stats over its trades with its capital model (the same
+-- numbers as diff and the report).
+function M.figures(trades, buckets, capital)
+  local s = stats.compute(trades, { buckets = buckets, capital = capital })
+  return { trades = s.trades, wins = s.wins, losses = s.losses, open = s.open, closed = s.closed,
+           win_rate = s.win_rate, realized = s.realized, unrealized = s.unrealized, total = s.net_pnl,
+           return_pct = s.return_pct, max_drawdown = s.max_drawdown, max_drawdown_pct = s.max_drawdown_pct,
+           sharpe = s.sharpe, sortino = s.sortino, calmar = s.calmar, expectancy = s.expectancy,
+           profit_factor = s.profit_factor, exposure = s.exposure, fees = s.fees }
 end
 
 ---------------------------------------------------------------------------
 -- ranking
 
-M.COLUMNS = { "trades", "win_rate", "realized", "unrealized", "total", "max_drawdown", "profit_factor", "exposure" }
+-- The figures a variant is ranked by, with the header the table shows.
+M.COLUMNS = { "trades", "win_rate", "realized", "unrealized", "total", "return_pct", "max_drawdown", "sharpe",
+              "sortino", "calmar", "expectancy", "profit_factor", "exposure" }
 -- Columns where smaller is better (ranked ascending unless :desc is given).
 M.ASCENDING = { max_drawdown = true, variant = true }
+-- The names a person may use: the table's headers and short words.
+M.ALIASES = { var = "variant", ["win%"] = "win_rate", max_dd = "max_drawdown", dd = "max_drawdown", pf = "profit_factor",
+              ["return%"] = "return_pct", ["return"] = "return_pct", pnl = "total", expect = "expectancy",
+              winrate = "win_rate", drawdown = "max_drawdown" }
 
--- rank(variants, spec) sorts in place by "COLUMN[:asc|:desc]" (default
--- total, larger first; max_drawdown smaller first); ties by variant number.
--- A missing profit factor (no losing trade) ranks above any number.
-function M.rank(list, spec)
-  local col, dir = tostring(spec or "total"):match("^([%w_]+):?(%a*)$")
+-- column(spec, what) -> column, ascending: "COLUMN[:asc|:desc]" resolved
+-- (aliases included); raises "WHAT 'x': one of ..." when unknown.
+function M.column(spec, what)
+  local name, dir = tostring(spec or "total"):match("^([%w_%%]+):?(%a*)$")
+  local col = name and (M.ALIASES[name] or name)
   local known = { variant = true }
   for _, c in ipairs(M.COLUMNS) do known[c] = true end
   if not col or not known[col] or (dir ~= "" and dir ~= "asc" and dir ~= "desc") then
-    error(string.format("--sort '%s': one of variant, %s (optionally :asc or :desc)", tostring(spec),
-      table.concat(M.COLUMNS, ", ")), 0)
+    error(string.format("%s '%s': one of variant, %s (or a header: var, win%%, max_dd, pf, return%%; pnl = total), "
+      .. "optionally :asc or :desc", what or "--sort", tostring(spec), table.concat(M.COLUMNS, ", ")), 0)
   end
-  local asc = dir == "asc" or (dir == "" and M.ASCENDING[col])
+  return col, dir == "asc" or (dir == "" and M.ASCENDING[col] == true)
+end
+
+-- rank(variants, spec) sorts in place by "COLUMN[:asc|:desc]" (default
+-- total, larger first; max_drawdown smaller first); ties by variant number.
+-- A missing profit factor (no losing trade) ranks above any number; any
+-- other missing figure (a Sharpe without two days) ranks last.
+function M.rank(list, spec, what)
+  local col, asc = M.column(spec, what)
   local function value(v)
     if col == "variant" then return v.index end
     local x = v.metrics[col]
-    if x == nil then return math.huge end
+    if x == nil then
+      if col == "profit_factor" then return asc and -math.huge or math.huge end
+      return asc and math.huge or -math.huge
+    end
     return x
   end
   table.sort(list, function(a, b)
@@ -679,6 +766,125 @@ function M.rank(list, spec)
   end)
   for i, v in ipairs(list) do v.rank = i end
   return list, col
+end
+
+-- is_baseline(R0, overrides) -> true when a variant's overrides change
+-- nothing in R0's config (the current settings).
+function M.is_baseline(R0, o)
+  local paths = rules.config_paths(R0.config or {})
+  for k, v in pairs(flat_overrides(R0, o)) do
+    if paths[k] ~= v then return false end
+  end
+  return true
+end
+
+---------------------------------------------------------------------------
+-- walk-forward
+
+-- fold_windows(days, K, anchored) -> { {train = {first, last}, test = {first, last}}, ... }:
+-- the days cut into K + 1 consecutive blocks (the first ones a day longer
+-- when they do not divide evenly); fold i trains on block i (rolling) or
+-- blocks 1..i (anchored) and tests on block i + 1.  Raises when there are
+-- fewer days than blocks.
+function M.fold_windows(days, K, anchored)
+  local n = #days
+  if K < 1 then error("--folds must be at least 1", 0) end
+  if n < K + 1 then
+    error(string.format("--folds %d needs at least %d days with receipts in the range, it has %d", K, K + 1, n), 0)
+  end
+  local blocks, at = {}, 1
+  for b = 1, K + 1 do
+    local size = n // (K + 1) + (b <= n % (K + 1) and 1 or 0)
+    blocks[b] = { first = at, last = at + size - 1 }
+    at = at + size
+  end
+  local out = {}
+  for i = 1, K do
+    local tr = blocks[i]
+    local first = anchored and 1 or tr.first
+    out[i] = { train = { days[first], days[tr.last] }, test = { days[blocks[i + 1].first], days[blocks[i + 1].last] } }
+  end
+  return out
+end
+
+-- days_with_receipts(db, from, to, script_version) -> sorted New York days.
+function M.days_with_receipts(db, from, to, script_version)
+  local src, err = source.open(db)
+  if not src then return nil, err end
+  local ok, list = pcall(function() return assert(src:buckets { script_version = script_version or nil }) end)
+  src:close()
+  if not ok then return nil, list end
+  local starts = {}
+  for i, b in ipairs(list) do starts[i] = type(b) == "table" and b.bucket or b end
+  local out = {}
+  for _, d in ipairs(stats.days_of(starts)) do
+    if d >= from and d <= to then out[#out + 1] = d end
+  end
+  return out
+end
+
+-- walk_forward(opts) -> result | nil, message.  opts: those of run() (db,
+-- rules, base, variants, threads, ...) plus from, to, folds (K), anchored,
+-- objective ("COLUMN[:asc|:desc]"), keep (a directory: each fold's stores
+-- under KEEP/foldN/train and /test).  Each fold replays its training days
+-- and its test days from a fresh state, every variant; the variant best on
+-- the training days by the objective is the fold's choice, and its figures
+-- on the test days are the out-of-sample result.  result: { folds = { {
+-- train, test, chosen (variant), train_value, test (its figures), test_rank,
+-- trades (its test trades) }, ... }, oos (retape.stats over every fold's
+-- chosen test trades), baseline_oos (the same for the baseline variant, when
+-- opts.baseline names one), objective }.
+function M.walk_forward(opts)
+  local days, err = M.days_with_receipts(opts.db, opts.from, opts.to, opts.script_version)
+  if not days then return nil, err end
+  local ok, windows = pcall(M.fold_windows, days, opts.folds, opts.anchored)
+  if not ok then return nil, windows end
+  local col = M.column(opts.objective, "--objective")
+  local folds, chosen_trades, base_trades = {}, {}, {}
+  local capital
+  for i, w in ipairs(windows) do
+    local run_opts = {}
+    for k, v in pairs(opts) do run_opts[k] = v end
+    run_opts.date, run_opts.from, run_opts.to = nil, w.train[1], w.train[2]
+    if opts.keep then -- KEEP/foldN/train and KEEP/foldN/test
+      run_opts.dir = string.format("%s/fold%d/train", opts.keep, i)
+      assert(fs.mkdirs(run_opts.dir))
+    end
+    run_opts.trades, run_opts.on_progress = nil, opts.on_progress and function(p) p.fold, p.phase = i, "train"; return opts.on_progress(p) end
+    local train, terr = M.run(run_opts)
+    if not train then return nil, terr end
+    M.rank(train.variants, opts.objective, "--objective")
+    local best = train.variants[1]
+    run_opts.from, run_opts.to, run_opts.trades = w.test[1], w.test[2], true
+    if opts.keep then
+      run_opts.dir = string.format("%s/fold%d/test", opts.keep, i)
+      assert(fs.mkdirs(run_opts.dir))
+    end
+    run_opts.on_progress = opts.on_progress and function(p) p.fold, p.phase = i, "test"; return opts.on_progress(p) end
+    local test, serr = M.run(run_opts)
+    if not test then return nil, serr end
+    M.rank(test.variants, opts.objective, "--objective")
+    local tv, bv
+    for _, v in ipairs(test.variants) do
+      if v.index == best.index then tv = v end
+      if v.index == opts.baseline then bv = v end
+    end
+    capital = capital or tv.capital
+    for _, t in ipairs(tv.trades) do chosen_trades[#chosen_trades + 1] = t end
+    if bv then for _, t in ipairs(bv.trades) do base_trades[#base_trades + 1] = t end end
+    folds[i] = { fold = i, train = w.train, test_window = w.test, chosen = best.index, label = best.label,
+                 train_value = col == "variant" and best.index or best.metrics[col], test = tv.metrics, test_rank = tv.rank,
+                 baseline_test = bv and bv.metrics or nil, variants = #test.variants }
+  end
+  -- every fold's test days, one after the other: the days the totals cover
+  local oos_days = {}
+  for _, f in ipairs(folds) do
+    for _, d in ipairs(days) do if d >= f.test_window[1] and d <= f.test_window[2] then oos_days[#oos_days + 1] = d end end
+  end
+  local res = { folds = folds, objective = col, days = days, anchored = opts.anchored and true or false,
+                oos = stats.compute(chosen_trades, { capital = capital, days = oos_days }) }
+  if opts.baseline then res.baseline_oos = stats.compute(base_trades, { capital = capital, days = oos_days }) end
+  return res
 end
 
 return M

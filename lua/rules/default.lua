@@ -41,7 +41,8 @@ R.config.fixes = {
 }
 R.views = { day_key = "ny" }
 -- settings that take one of a few words: --set checks them like keys
-R.enums = { ["fixes.archive_fill"] = { "level", "price" }, ["fixes.both_crossed"] = { "pessimistic", "optimistic" } }
+R.enums["fixes.archive_fill"] = { "level", "price" }
+R.enums["fixes.both_crossed"] = { "pessimistic", "optimistic" }
 
 -- The executor's memory (cooldowns, the trigger of the last entry) is state too.
 R.state.fields.exec = "table"

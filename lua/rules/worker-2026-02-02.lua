@@ -109,6 +109,75 @@ R.config = {
     protect = { pnl_pct = 2, completion = 0.6, long_factor = 0.995, short_factor = 1.005, min_step = 0.0005 },
     futures_point_value = { ["ES1!"] = 50, ["NQ1!"] = 20, ["MES1!"] = 5, ["MNQ1!"] = 2, ["YM1!"] = 5, ["RTY1!"] = 50 },
   },
+  -- the account the statistics lay over the trades (retape.stats, docs/statistics.md); it never changes
+  -- what a replay stores.  The original's own sizing, no fees, no slippage.
+  capital = {
+    start = 100000.0,         -- starting capital ($), the base of every % figure
+    sizing = "ruleset",       -- "ruleset": each trade's own size; "equity_pct": equity_pct % of equity at entry
+    equity_pct = 10.0,        -- with sizing equity_pct: % of the account's equity put into each trade
+    fee_per_order = 0.0,      -- $ per fill (the entry, each trim, the exit)
+    fee_per_share = 0.0,      -- $ per share or contract filled
+    fee_bps = 0.0,            -- basis points of each fill's value
+    slippage_bps = 0.0,       -- each fill moves this many basis points against the trade
+  },
+}
+-- settings that take one of a few words: --set checks them like keys
+R.enums = { ["capital.sizing"] = { "ruleset", "equity_pct" } }
+-- The ranges worth searching of numeric settings (min, max, step): `rules
+-- show` lists them, `sweep --grid KEY` (no values) runs every step and
+-- `sweep --random N` draws from them.
+R.ranges = {
+  ["corridor.long.ltf_min"] = { min = -20, max = 0, step = 2 },
+  ["corridor.long.ltf_max"] = { min = 10, max = 30, step = 2 },
+  ["corridor.short.ltf_min"] = { min = -20, max = 0, step = 2 },
+  ["corridor.short.ltf_max"] = { min = 0, max = 20, step = 2 },
+  ["late.phase"] = { min = 0.5, max = 0.9, step = 0.05 },
+  ["late.completion"] = { min = 0.8, max = 1.0, step = 0.05 },
+  ["move.breach_pct"] = { min = 0.02, max = 0.1, step = 0.01 },
+  ["move.adverse_large"] = { min = 0.05, max = 0.2, step = 0.01 },
+  ["classify.trim_completion"] = { min = 0.4, max = 0.9, step = 0.05 },
+  ["classify.p1_score"] = { min = 60, max = 90, step = 5 },
+  ["classify.p2_score"] = { min = 50, max = 80, step = 5 },
+  ["classify.p3_score"] = { min = 60, max = 90, step = 5 },
+  ["classify.p4_score"] = { min = 60, max = 90, step = 5 },
+  ["classify.p5_score"] = { min = 60, max = 90, step = 4 },
+  ["trade.trim_default"] = { min = 0.1, max = 0.5, step = 0.05 },
+  ["capital.equity_pct"] = { min = 1, max = 100, step = 1 },
+  ["capital.fee_bps"] = { min = 0, max = 20, step = 1 },
+  ["capital.slippage_bps"] = { min = 0, max = 20, step = 1 },
+}
+
+-- What the exit reasons and enter rules written on trades mean (the report's
+-- glossary; "PREFIX*" covers every reason starting with PREFIX, the rest
+-- looked up again).
+R.glossary = {
+  exit_reason = {
+    below_trigger = "a LONG's price fell below its trigger (or entry) price",
+    above_trigger = "a SHORT's price rose above its trigger (or entry) price",
+    trigger_breached_5pct = "the price is 5 % or more beyond the trigger, against the trade (move.breach_pct)",
+    sl_breached = "the price crossed the stop-loss level",
+    tp_reached = "the price reached the take-profit level",
+    daily_ema_regime_break = "the daily EMA cloud no longer agrees with the trade's side",
+    ichimoku_regime_break = "the daily/weekly Ichimoku no longer agrees with the trade's side",
+    late_cycle = "the move is late in its cycle (phase or completion above late.*) and not momentum-elite",
+    overextended = "completion toward the TP max is 95 % or more (move.overextended)",
+    left_entry_corridor = "the HTF/LTF scores left the side's entry corridor (corridor.*)",
+    large_adverse_move = "the price moved 10 % or more against the trade (move.adverse_large): the move is invalidated",
+    adverse_move_warning = "the price moved 5-10 % against the trade (move.adverse_warning)",
+    ["KANBAN_*"] = "the lane said so with no move-status reason: the stage",
+    ["FLIP_*"] = "closed because the ticker entered the other side (a flip); why the position was left:",
+  },
+  enter_rule = {
+    ["momentum P1"] = "score >= classify.p1_score (or a rank position within p1_position_max) inside the entry corridor",
+    ["momentum P2"] = "thesis match or momentum elite with score >= classify.p2_score",
+    ["momentum P3"] = "HTF >= classify.p3_htf and LTF >= p3_ltf with score >= p3_score",
+    ["momentum P4"] = "inside the corridor with a 30-minute squeeze release and score >= classify.p4_score",
+    ["momentum P5"] = "inside the corridor with a 1H EMA cross or buyable dip and score >= classify.p5_score",
+    ["flip_watch upgrade"] = "a flip-watch ticker inside the corridor with score >= classify.flip_enter_score (or elite >= flip_elite_score)",
+    ["setup squeeze release"] = "a setup inside the corridor with a 30-minute squeeze release and score >= setup_release_score",
+    forced_enter_now_gate = "a management lane without the enter_now cycle of its trigger and side: sent back to Enter Now (§3.7)",
+    unrecorded = "the trade does not say which rule entered it",
+  },
 }
 
 -- The 8 lanes of the board, in order, with the stages each shows (master plan).

@@ -1,6 +1,6 @@
 -- test_metrics.lua — the definitions every view shares (retape.metrics):
 -- time formats (New York with its offset, across a DST change), outcome,
--- realized / unrealized, totals, profit factor, equity curve and drawdown.
+-- realized / unrealized of one trade (the figures of many: test_stats.lua).
 local t = require "tap"
 local metrics = require "retape.metrics"
 
@@ -35,17 +35,4 @@ t.eq(metrics.unrealized(open), 20, "unrealized: remaining half marked at 36: (40
 t.eq(metrics.unrealized(win), 0, "a closed trade has no unrealized P&L")
 t.eq(metrics.trimmed(open), "50%", "trimmed is a percentage")
 
-local tot = metrics.totals { win, loss, flat, odd, open }
-t.eq(string.format("%d/%d/%d/%d", tot.wins, tot.losses, tot.flat, tot.open), "1/2/1/1", "totals: wins/losses/flat/open")
-t.eq(tot.win_rate, 0.25, "win rate: wins / closed trades")
-t.eq(tot.realized, 30 - 20 + 0 - 10 + 10, "realized: sum over trades")
-t.eq(tot.pnl, tot.realized + 20, "total = realized + unrealized")
-t.eq(tot.profit_factor, 30 / 30, "profit factor: gross win / gross loss of closed trades")
-
-local curve, dd = metrics.equity { win, loss, odd, open }
--- events in time: W exit +30 (16:00), P trim +10 (16:30), L exit -20 (17:00), O exit -10 (19:00)
-local ys = {}
-for i, p in ipairs(curve) do ys[i] = p[2] end
-t.eq(table.concat(ys, ","), "0,30,40,20,10", "equity curve: 0 at the first entry, then each trim and exit")
-t.eq(dd, 30, "max drawdown: peak 40 to trough 10")
 os.exit(t.done())

@@ -1,5 +1,5 @@
 -- test_report.lua — the report's data model (retape.report.data) on real
--- stores: its totals are the shared metrics of the trades, every trade names
+-- stores: its totals are retape.stats' of the trades, every trade names
 -- the rule that opened it, the lane strip gives what replay.lanes(at) gives,
 -- the manifest tells complete / interrupted / stale, --vs sees the receipts
 -- and the differences; the page is one file with no external reference.
@@ -8,7 +8,7 @@ local retape = require "retape"
 local P = require "parity"
 local data = require "retape.report.data"
 local html = require "retape.report.html"
-local metrics = require "retape.metrics"
+local stats = require "retape.stats"
 
 local tmp = os.getenv("RETAPE_TEST_TMP") or t.tempdir()
 local receipts = P.receipts_db(tmp)
@@ -30,12 +30,13 @@ local m = assert(data.build(A))
 local st = assert(retape.store.open(A, true))
 local trades = retape.replay.trades(st)
 local R = retape.rules.load("default")
-local tot = metrics.totals(trades)
+local tot = stats.compute(trades)
+tot.pnl = tot.net_pnl
 t.ok(#trades > 0, "the levels day opens trades", #trades)
 t.eq(m.summary.trades, #trades, "summary: every trade")
 t.eq(m.summary.wins .. "/" .. m.summary.losses .. "/" .. m.summary.open, tot.wins .. "/" .. tot.losses .. "/" .. tot.open,
   "summary: wins/losses/open by the shared outcome")
-t.ok(math.abs(m.summary.total - tot.pnl) < 0.006, "summary: total P&L = metrics.totals", m.summary.total .. " vs " .. tot.pnl)
+t.ok(math.abs(m.summary.total - tot.pnl) < 0.006, "summary: total P&L = retape.stats' net P&L", m.summary.total .. " vs " .. tot.pnl)
 local named = 0
 for _, tr in ipairs(trades) do if type(tr.enter_rule) == "string" and tr.enter_rule ~= "" then named = named + 1 end end
 t.eq(named, #trades, "every trade records the enter rule that opened it")
@@ -94,11 +95,14 @@ t.ok(ms.manifest.notes[1] and ms.manifest.notes[1]:find("changed since", 1, true
 
 -- --vs: the same receipts or not, and the differences
 local mv = assert(data.build(A, { vs = S }))
+mv.vs = mv.vs[1]
 t.eq(mv.vs.same_receipts, false, "--vs: a two-ticker replay read other receipts")
 t.ok(#mv.vs.removed > 0 and #mv.vs.lanes > 0, "--vs: trades only in A, lanes that part", #mv.vs.removed .. " trades, " .. #mv.vs.lanes .. " tickers")
 local B = t.tempdir() .. "/b"
 replay(B, { date = D1 }, { rules = "worker-2026-02-02" })
-local mb = assert(data.build(A, { vs = B }))
+local mb = assert(data.build(A, { vs = { B, S } }))
+t.eq(#mb.vs, 2, "--vs with two stores: both compared with A")
+mb.vs = mb.vs[1]
 t.eq(mb.vs.same_receipts, true, "--vs: the parity ruleset over the same receipts")
 t.ok(#mb.vs.summary.equity > 1, "--vs: B's equity curve")
 

@@ -2,12 +2,15 @@
 -- product), every variant checked before anything runs, one pass whose
 -- variants' stores are byte-identical to standalone replays of each variant
 -- (first, middle and last of a grid; real receipts with synthetic levels over
--- two days), each receipt read once, the figures the report shows, ranking.
+-- two days), each receipt read once, the figures the report shows, ranking
+-- on every column and its aliases, declared ranges, random draws, the
+-- baseline, and a walk-forward over four bundled days (folds, out-of-sample
+-- totals, the same with any number of threads).
 local t = require "tap"
 local retape = require "retape"
 local P = require "parity"
 local sweep = require "retape.sweep"
-local metrics = require "retape.metrics"
+local stats = require "retape.stats"
 
 -- grids ----------------------------------------------------------------
 local k, v = sweep.parse_grid("corridor.long.ltf_max=20,25,30")
@@ -19,7 +22,40 @@ k, v = sweep.parse_grid("classify.p1_score=70..80:5")
 t.eq(table.concat(v, ",") .. " " .. math.type(v[2]), "70,75,80 integer", "an integer range gives integers")
 k, v = sweep.parse_grid("fixes.both_crossed=pessimistic,optimistic")
 t.eq(v[2], "optimistic", "strings")
-t.fails(function() sweep.parse_grid("late.phase") end, "expected KEY=V1,V2", "a grid without values")
+t.fails(function() sweep.parse_grid("late.phase") end, "the ruleset declares no range for it", "a grid without values nor a declared range")
+k, v = sweep.parse_grid("late.phase", { ["late.phase"] = { min = 0.5, max = 0.7, step = 0.1 } })
+t.eq(k .. " " .. table.concat(v, ","), "late.phase 0.5,0.6,0.7", "KEY alone: the declared range's steps")
+local declared = retape.rules.load("default").ranges
+t.ok(declared and declared["corridor.long.ltf_max"] and #select(2, sweep.parse_grid("corridor.long.ltf_max", declared)) == 11,
+  "the default ruleset declares corridor.long.ltf_max's range (10..30 step 2: 11 values)")
+local doc = require "retape.rules_doc"
+t.ok(pcall(doc.check_ranges, retape.rules.load("default")), "the shipped ranges name numeric settings, min <= max, step > 0")
+t.fails(function() doc.check_ranges { config = { a = 1 }, ranges = { b = { min = 0, max = 1, step = 1 } } } end,
+  "'b' is not a numeric setting", "a range for a setting the ruleset does not have")
+t.fails(function() doc.check_ranges { config = { a = 1 }, ranges = { a = { min = 2, max = 1, step = 1 } } } end,
+  "with A <= B and S > 0", "a reversed range")
+t.eq(doc.range_text({ ranges = { a = { min = 1, max = 9, step = 2 } }, enums = { b = { "x", "y" } } }, "a"), "1..9 step 2", "rules show: a range")
+-- random draws: distinct, within the values, the same for the same seed
+local specs = { "corridor.long.ltf_max=10..30:2", "late.phase=0.5..0.9:0.1" }
+local r1, r2, r3 = sweep.random(specs, 6, 42), sweep.random(specs, 6, 42), sweep.random(specs, 6, 43)
+local function labels(list) local o = {}; for i, x in ipairs(list) do o[i] = sweep.label(x) end; return table.concat(o, "|") end
+t.ok(#r1 == 6 and labels(r1) == labels(r2) and labels(r1) ~= labels(r3), "--random: 6 draws, the same for the same seed", labels(r1))
+local distinct, inside = {}, true
+for _, x in ipairs(r1) do
+  distinct[sweep.label(x)] = true
+  local lm, ph = x["corridor.long.ltf_max"], x["late.phase"]
+  if lm % 2 ~= 0 or lm < 10 or lm > 30 or ph < 0.5 or ph > 0.9 then inside = false end
+end
+local nd = 0
+for _ in pairs(distinct) do nd = nd + 1 end
+t.ok(nd == 6 and inside, "--random: distinct variants, every value one of its axis'")
+t.eq(#sweep.random({ "late.phase=0.5,0.6" }, 10, 1), 2, "--random N over a smaller space: all of it, once")
+-- walk-forward windows
+local days4 = { "d1", "d2", "d3", "d4", "d5" }
+local function wins(w) local o = {}; for i, x in ipairs(w) do o[i] = x.train[1] .. "-" .. x.train[2] .. ">" .. x.test[1] .. "-" .. x.test[2] end; return table.concat(o, " ") end
+t.eq(wins(sweep.fold_windows(days4, 2, false)), "d1-d2>d3-d4 d3-d4>d5-d5", "rolling folds: 5 days in 3 blocks (2, 2, 1)")
+t.eq(wins(sweep.fold_windows(days4, 2, true)), "d1-d2>d3-d4 d1-d4>d5-d5", "anchored folds: every training window starts on the first day")
+t.fails(function() sweep.fold_windows(days4, 5, false) end, "--folds 5 needs at least 6 days", "more folds than days")
 t.fails(function() sweep.parse_grid("late.phase=1..0:0.1") end, "HI is below LO", "a reversed range")
 t.fails(function() sweep.parse_grid("late.phase=0..1:0") end, "STEP must be positive", "a zero step")
 t.fails(function() sweep.parse_grid("late.phase=1,,2") end, "an empty value", "an empty value in a list")
@@ -245,18 +281,34 @@ t.eq(string.format("%d %.0f %.0f %.1f %.1f", f.trades, r0(f.total), r0(f.max_dra
   string.format("%d %.0f %.0f %.1f %.1f", m.summary.trades, m.summary.total, m.summary.max_drawdown, m.summary.win_rate,
     m.summary.exposure),
   "trades, total P&L, max drawdown, win rate and exposure agree with the HTML report's summary")
-local tot = metrics.totals(retape.results.trades(assert(retape.store.open(by_index[5].state, true))))
-t.eq(by_index[5].metrics.realized, tot.realized, "realized P&L is retape.metrics.totals'")
+local st5 = assert(retape.store.open(by_index[5].state, true))
+local tot = stats.compute(retape.results.trades(st5))
+st5:close()
+t.eq(by_index[5].metrics.realized, tot.realized, "realized P&L is retape.stats'")
+t.eq(by_index[5].metrics.max_drawdown, tot.max_drawdown, "max drawdown is retape.stats' (off the plotted curve)")
+t.eq(string.format("%.2f", f.max_drawdown), string.format("%.2f", m.summary.max_drawdown), "sweep's max_dd = the report's card, to the cent")
 
 -- the equity chart of --report -------------------------------------------------
 local rep = require "retape.sweep.report"
 local with_trades = assert(sweep.run { db = db, date = D1, variants = { variants[1], variants[5] }, trades = true })
 local curves = rep.curves(with_trades.variants)
-local c1 = metrics.equity(with_trades.variants[1].trades)
-t.ok(#c1 > 1 and #curves[1] == #c1 and curves[1][#c1][2] == c1[#c1][2], "--report: a variant's curve is metrics.equity of its trades", #c1)
-local page = rep.html("t", with_trades.variants, {}, {})
+local c1 = stats.compute(with_trades.variants[1].trades).equity
+t.ok(#c1 > 1 and #curves[1] == #c1 and curves[1][#c1][2] == c1[#c1][2], "--report: a variant's curve is retape.stats' of its trades", #c1)
+local page = rep.html("t", with_trades.variants, {}, {}, { buckets = with_trades.loaded,
+  axes = { { key = "corridor.long.ltf_max", values = { 16, 24 } }, { key = "late.phase", values = { 0.7 } } } })
 local _, lines = page:gsub('<polyline class="variant"', "")
 t.eq(lines, 2, "--report: one curve per variant on the chart")
+t.ok(not page:find('id="heatmap"', 1, true), "--report: no heatmap when no variant sets both settings")
+local hv = {}
+for i, combo in ipairs { { 16, 0.6 }, { 16, 0.7 }, { 24, 0.6 } } do
+  hv[i] = { index = i, label = "v" .. i, trades = {}, metrics = { total = i * 10.0 },
+            overrides = { ["corridor.long.ltf_max"] = combo[1], ["late.phase"] = combo[2] } }
+end
+local hpage = rep.html("t", hv, {}, {}, { axes = { { key = "corridor.long.ltf_max", values = { 16, 24 } },
+  { key = "late.phase", values = { 0.6, 0.7 } } }, objective = "total" })
+local got = {}
+for variant, value in hpage:gmatch('data%-variant="(%d+)" data%-value="([^"]*)"') do got[#got + 1] = variant .. "=" .. value end
+t.eq(table.concat(got, " "), "1=10.0 2=20.0 3=30.0", "--report heatmap: a cell per variant with both settings, its objective (row 24 x 0.7: none)")
 
 -- ranking --------------------------------------------------------------------
 sweep.rank(res.variants, "total")
@@ -270,6 +322,61 @@ t.ok(res.variants[1].metrics.max_drawdown <= res.variants[#res.variants].metrics
 sweep.rank(res.variants, "variant:desc")
 t.eq(res.variants[1].index, 5, "variant:desc")
 t.fails(function() sweep.rank(res.variants, "totl") end, "--sort 'totl': one of variant, trades", "an unknown column")
+-- every column the table shows, by its header too
+for _, spec in ipairs { "max_dd", "win%", "pf", "return%", "sharpe", "var", "exposure", "sortino:asc", "expect", "pnl" } do
+  local okr, why = pcall(sweep.rank, res.variants, spec)
+  t.ok(okr, "--sort " .. spec .. " is accepted", why)
+end
+sweep.rank(res.variants, "max_dd")
+t.ok(res.variants[1].metrics.max_drawdown <= res.variants[2].metrics.max_drawdown, "--sort max_dd: the header, smallest first")
+local fake = { { index = 1, metrics = { sharpe = nil } }, { index = 2, metrics = { sharpe = 1.5 } }, { index = 3, metrics = { sharpe = -2 } } }
+sweep.rank(fake, "sharpe")
+t.eq(fake[1].index .. fake[2].index .. fake[3].index, "231", "a missing Sharpe ranks last")
+-- the baseline: a variant that changes nothing in the current settings
+local R0 = retape.rules.load("default")
+t.ok(sweep.is_baseline(R0, { ["corridor.long.ltf_max"] = 22 }) and not sweep.is_baseline(R0, { ["corridor.long.ltf_max"] = 20 })
+  and sweep.is_baseline(R0, {}), "the baseline: overrides equal to the current settings, or none")
+
+-- walk-forward over four bundled days ---------------------------------------------
+local D3, D4 = "2026-02-04", "2026-02-05"
+local db4 = P.levels_db(receipts, t.tempdir(), { { day = D1, synthetic_inputs = P.synth_levels(receipts, D1) },
+  { day = D2, synthetic_inputs = P.synth_levels(receipts, D2) }, { day = D3, synthetic_inputs = P.synth_levels(receipts, D3) },
+  { day = D4, synthetic_inputs = P.synth_levels(receipts, D4) } })
+local wf_variants = { { ["corridor.long.ltf_max"] = 16 }, { ["corridor.long.ltf_max"] = 24 }, {} }
+local function wf(threads, anchored)
+  local vs = {}
+  for i, x in ipairs(wf_variants) do vs[i] = x end
+  return assert(sweep.walk_forward { db = db4, from = D1, to = D4, folds = 3, anchored = anchored, objective = "total",
+    variants = vs, threads = threads, baseline = 3, script_version = "2.5.0" })
+end
+local w1 = wf(1)
+t.eq(#w1.folds, 3, "walk-forward: 3 folds over 4 days")
+local windows, sum, trades_n = {}, 0, 0
+for i, f in ipairs(w1.folds) do
+  windows[i] = f.train[1] .. ">" .. f.test_window[1]
+  sum, trades_n = sum + f.test.realized, trades_n + f.test.trades
+end
+t.eq(table.concat(windows, " "), "2026-02-02>2026-02-03 2026-02-03>2026-02-04 2026-02-04>2026-02-05",
+  "rolling: each fold trains on one day and tests on the next")
+t.ok(math.abs(w1.oos.realized - sum) < 1e-6 and w1.oos.trades == trades_n,
+  "out of sample in total: the sum of every fold's chosen variant on its test days", string.format("%.4f %.4f", w1.oos.realized, sum))
+-- each fold's choice is the best of its training window, replayed alone
+local alone = assert(sweep.run { db = db4, from = D2, to = D2, variants = { wf_variants[1], wf_variants[2], {} } })
+sweep.rank(alone.variants, "total")
+t.eq(w1.folds[2].chosen, alone.variants[1].index, "fold 2's choice: the best variant on its training day, run on its own")
+local alone_test = assert(sweep.run { db = db4, from = D3, to = D3, variants = { wf_variants[1], wf_variants[2], {} } })
+local tv
+for _, x in ipairs(alone_test.variants) do if x.index == w1.folds[2].chosen then tv = x end end
+t.eq(string.format("%.6f", w1.folds[2].test.total), string.format("%.6f", tv.metrics.total), "fold 2's out-of-sample figure: that variant replayed on its test day")
+t.ok(w1.baseline_oos and w1.baseline_oos.trades > 0, "the baseline's out-of-sample total beside it")
+local w2 = wf(2)
+local function sig(w)
+  local o = {}
+  for i, f in ipairs(w.folds) do o[i] = string.format("%d:%d:%.6f:%.6f", i, f.chosen, f.test.total, f.test.max_drawdown) end
+  return table.concat(o, " ") .. string.format(" oos %.6f %.6f", w.oos.net_pnl, w.oos.max_drawdown)
+end
+t.eq(sig(w2), sig(w1), "walk-forward on 2 threads: the same folds, choices and out-of-sample figures as on 1")
+
 
 -- a failing variant stops the pass and is named ------------------------------
 -- a default ruleset whose step fails from boom.at on

@@ -4,10 +4,12 @@
 -- (retape.store owns the keys): trades, lanes, the latest state per ticker,
 -- the lane of every receipt, the run manifests; diff.compare for --vs.
 -- The model is a plain Lua table of numbers, strings and arrays that the
--- HTML page renders (report/html.lua embeds it as JSON).  All figures use
--- the shared definitions of retape.metrics.
+-- HTML page renders (report/html.lua embeds it as JSON).  A trade's
+-- figures use the shared definitions of retape.metrics, a set of trades'
+-- those of retape.stats (with the store's capital model).
 local json = require "retape.json"
 local metrics = require "retape.metrics"
+local stats = require "retape.stats"
 local views = require "retape.views"
 
 local M = {}
@@ -53,7 +55,7 @@ local function trade_row(t)
     local ts = views.iso_ms(e.timestamp)
     h[i] = { ts = ts or json.null, time = metrics.time(ts), type = e.type, price = e.price, shares = e.shares and round(e.shares, 4),
              reason = e.reason or json.null, pnl = round(metrics.event_realized(t, e)),
-             note = e.note or json.null }
+             note = e.note or json.null, old_sl = e.oldSl or json.null, new_sl = e.newSl or json.null }
   end
   return {
     id = t.id, ticker = t.ticker, dir = t.direction, status = t.status, outcome = metrics.outcome(t),
@@ -63,6 +65,10 @@ local function trade_row(t)
     trimmed = round((t.trimmedPct or 0) * 100, 1), rule = enter_rule(t),
     realized = round(metrics.realized(t)), unrealized = round(metrics.unrealized(t)),
     pnl = round(metrics.realized(t) + metrics.unrealized(t)), current = t.currentPrice or json.null,
+    ret = (function() -- P&L as a % of the trade's entry value
+      local value = (t.entryPrice or 0) * (t.shares or 0) * (t.pointValue or 1)
+      return value > 0 and round((metrics.realized(t) + metrics.unrealized(t)) / value * 100, 2) or json.null
+    end)(),
     sl = t.sl or json.null, tp = t.tp or json.null, history = h,
   }
 end
@@ -100,7 +106,9 @@ local function manifest_of(runs, R, rules_note)
   else scope = "(unknown)" end
   if not is_null(p.ticker) then scope = scope .. ", tickers " .. tostring(p.ticker) end
   local overrides = {}
-  for k, v in pairs(last.overrides or {}) do overrides[#overrides + 1] = { key = k, value = tostring(v) } end
+  for k, v in pairs(last.overrides or {}) do
+    overrides[#overrides + 1] = { key = k, value = type(v) == "number" and string.format("%.12g", v) or tostring(v) }
+  end
   table.sort(overrides, function(a, b) return a.key < b.key end)
   local sources = {}
   for k, v in pairs(last.rules_sources or {}) do sources[#sources + 1] = { name = k, hash = v } end
@@ -180,9 +188,6 @@ local function lane_history(logs, R)
   return buckets, tickers, strip
 end
 
--- Share of buckets during which a trade was open: retape.metrics.exposure.
-local exposure = metrics.exposure
-
 -- Realized P&L per New York day with counts (By Day's figures); with a
 -- receipts database, open positions marked at each day's close.
 local function per_day(trades, db)
@@ -202,24 +207,163 @@ local function per_day(trades, db)
   return out, rows
 end
 
--- Summary figures of a list of trades.
-local function summary(trades, buckets)
-  local tot = metrics.totals(trades)
-  local curve, dd = metrics.equity(trades)
-  local pts = {}
-  for i, p in ipairs(curve) do pts[i] = { p[1], round(p[2]) } end
+local function or_null(x, n) if x == nil then return json.null end return n and round(x, n) or x end
+
+-- The capital model a store was made with: its latest manifest's config
+-- (retape.stats.capital), else the ruleset's.
+local function capital_of(last, R)
+  local c = last and type(last.config) == "table" and last.config.capital
+  if type(c) == "table" then return stats.capital(c) end
+  return stats.capital_of(R)
+end
+
+-- Summary figures of a list of trades (retape.stats): the cards, the
+-- statistics block, the equity and underwater curves, daily and monthly
+-- returns.  Money rounded to cents, rates in % to 2 places.
+local function summary(trades, buckets, capital)
+  local s = stats.compute(trades, { buckets = buckets, capital = capital })
+  local pts, under = {}, {}
+  for i, p in ipairs(s.equity) do pts[i] = { p[1], round(p[2]) } end
+  for i, p in ipairs(s.underwater) do under[i] = { p[1], round(p[2]), round(p[3] * 100, 3) } end
+  local daily, monthly = {}, {}
+  for i, d in ipairs(s.daily) do daily[i] = { day = d.day, pnl = round(d.pnl), ret = round(d.ret * 100, 3), equity = round(d.equity) } end
+  for i, m in ipairs(s.monthly) do monthly[i] = { month = m.month, pnl = round(m.pnl), ret = round(m.ret * 100, 3), days = m.days } end
+  local function trade_ref(x) return x and { id = x.id, ticker = x.ticker, pnl = round(x.pnl) } or json.null end
+  local function day_ref(x) return x and { day = x.day, pnl = round(x.pnl), ret = round(x.ret * 100, 3) } or json.null end
+  local cap = s.capital
   return {
-    trades = tot.trades, wins = tot.wins, losses = tot.losses, flat = tot.flat, open = tot.open, closed = tot.closed,
-    win_rate = round(tot.win_rate * 100, 1), realized = round(tot.realized), unrealized = round(tot.unrealized),
-    total = round(tot.pnl), max_drawdown = round(dd),
-    profit_factor = tot.profit_factor and round(tot.profit_factor, 2) or json.null,
-    exposure = round(exposure(trades, buckets) * 100, 1), equity = pts,
+    trades = s.trades, wins = s.wins, losses = s.losses, flat = s.flat, open = s.open, closed = s.closed,
+    win_rate = round(s.win_rate * 100, 1), realized = round(s.realized), unrealized = round(s.unrealized),
+    total = round(s.net_pnl), return_pct = round(s.return_pct * 100, 3), start = cap.start, fees = round(s.fees),
+    capital = { start = cap.start, sizing = cap.sizing, equity_pct = cap.equity_pct, fee_per_order = cap.fee_per_order,
+                fee_per_share = cap.fee_per_share, fee_bps = cap.fee_bps, slippage_bps = cap.slippage_bps },
+    max_drawdown = round(s.max_drawdown), max_drawdown_pct = round(s.max_drawdown_pct * 100, 3),
+    max_drawdown_at = or_null(s.max_drawdown_at), max_drawdown_duration_ms = s.max_drawdown_duration_ms,
+    profit_factor = or_null(s.profit_factor, 2), avg_win = or_null(s.avg_win, 2), avg_loss = or_null(s.avg_loss, 2),
+    expectancy = or_null(s.expectancy, 2), payoff_ratio = or_null(s.payoff_ratio, 2),
+    holding_mean_ms = or_null(s.holding_mean_ms and math.floor(s.holding_mean_ms + 0.5)),
+    holding_median_ms = or_null(s.holding_median_ms and math.floor(s.holding_median_ms + 0.5)),
+    best_trade = trade_ref(s.best_trade), worst_trade = trade_ref(s.worst_trade),
+    best_day = day_ref(s.best_day), worst_day = day_ref(s.worst_day),
+    max_losing_streak = s.max_losing_streak, max_winning_streak = s.max_winning_streak,
+    sharpe = or_null(s.sharpe, 2), sortino = or_null(s.sortino, 2), calmar = or_null(s.calmar, 2),
+    annual_return = or_null(s.annual_return and s.annual_return * 100, 2), days = s.days,
+    exposure = round((s.exposure or 0) * 100, 1), equity = pts, underwater = under, daily = daily, monthly = monthly,
   }
 end
 
--- build(dir [, opts]) -> model | nil, message.  opts.vs: a second store
--- replayed over the same receipts, compared side by side; opts.db: the
--- receipts database, for each day's closing prices in Trade By Day.
+-- Per ticker, its price after each bucket it had receipts in (the `price`
+-- its ruleset keeps among its view fields): { T = { {bucket ms, price}, ... } }
+-- for the tickers in `want`.
+local function price_history(st, want)
+  local out = {}
+  st:each_version(function(T, bucket, rec)
+    if want[T] then
+      local px = rec.view and rec.view.price
+      if type(px) == "number" then
+        local l = out[T]
+        if not l then l = {}; out[T] = l end
+        l[#l + 1] = { bucket, px }
+      end
+    end
+  end)
+  for _, l in pairs(out) do table.sort(l, function(a, b) return a[1] < b[1] end) end
+  return out
+end
+
+-- The benchmark: buy-and-hold of one ticker of the receipts with the whole
+-- starting capital from the first bucket of the run: { ticker, points =
+-- {{ms, P&L}, ...}, ret (%) } or nil when the store has no price of it.
+local function benchmark(series, ticker, start)
+  if not series or #series == 0 then return nil end
+  local px0 = series[1][2]
+  if not (px0 > 0) then return nil end
+  local pts = {}
+  for i, p in ipairs(series) do pts[i] = { p[1], round(start * (p[2] / px0 - 1)) } end
+  return { ticker = ticker, points = pts, first = px0, last = series[#series][2],
+           ret = round((series[#series][2] / px0 - 1) * 100, 3) }
+end
+
+-- Why a store has no trades, in words: how often a ticker was in the
+-- ruleset's entry lane and how many of those receipts carried the levels
+-- (sl and tp) an entry needs.
+local function no_trades_reason(st, R, logs)
+  local enter = {}
+  for _, lane in ipairs(R.lanes or {}) do
+    if lane.id == "enter_now" then for _, sname in ipairs(lane.stages) do enter[sname] = true end end
+  end
+  local receipts, tickers, in_enter = 0, 0, 0
+  for _, log in pairs(logs) do
+    tickers = tickers + 1
+    receipts = receipts + #log
+    for _, e in ipairs(log) do if enter[e[2]] then in_enter = in_enter + 1 end end
+  end
+  local with_levels, enter_versions = 0, 0
+  st:each_version(function(_, _, rec)
+    local stage = rec.state and R.state and R.state.stage and rec.state[R.state.stage]
+    if enter[stage] then
+      enter_versions = enter_versions + 1
+      local v = rec.view or {}
+      if type(v.sl) == "number" and v.sl > 0 and type(v.tp) == "number" and v.tp > 0 then with_levels = with_levels + 1 end
+    end
+  end)
+  local text
+  if receipts == 0 then
+    text = "the store holds no receipts: the run read nothing in its scope (check --date/--from/--to and --script-version)"
+  elseif in_enter == 0 then
+    text = string.format("no ticker reached the Enter Now lane in %d receipts of %d tickers, so no entry was tried", receipts, tickers)
+  elseif with_levels == 0 then
+    text = string.format("tickers were in Enter Now %d times, but none of those receipts carried a stop-loss and a "
+      .. "take-profit level (sl, tp), which an entry needs. The real receipts carry no levels: "
+      .. "scripts/levels.lua adds the parity reference's synthetic ones", in_enter)
+  else
+    text = string.format("tickers were in Enter Now %d times (%d buckets with levels), but the ruleset opened no "
+      .. "trade: see 'retape explain' for one of those receipts", in_enter, with_levels)
+  end
+  return { receipts = receipts, tickers = tickers, enter_now = in_enter, with_levels = with_levels, text = text }
+end
+
+-- The ruleset's words for its exit reasons and enter rules (R.glossary:
+-- { exit_reason = {KEY = text, ["PREFIX*"] = text}, enter_rule = {...} }),
+-- for the keys the trades use.
+local function glossary(R, trades)
+  local g = type(R.glossary) == "table" and R.glossary or {}
+  local function lookup(dict, key)
+    if type(dict) ~= "table" then return nil end
+    if dict[key] then return dict[key] end
+    local best, len = nil, 0
+    for k, v in pairs(dict) do
+      local prefix = k:match("^(.-)%*$")
+      if prefix and key:sub(1, #prefix) == prefix and #prefix > len then best, len = v, #prefix end
+    end
+    if best then
+      local rest = key:sub(len + 1)
+      local inner = lookup(dict, rest)
+      return inner and (best .. " " .. rest .. ": " .. inner) or (best .. " " .. rest)
+    end
+    return nil
+  end
+  local out = {}
+  for _, kind in ipairs { "exit_reason", "enter_rule" } do
+    local seen, list = {}, {}
+    for _, t in ipairs(trades) do
+      local k = kind == "exit_reason" and t.exitReason or (kind == "enter_rule" and M.enter_rule(t))
+      if type(k) == "string" and not seen[k] then
+        seen[k] = true
+        list[#list + 1] = { key = k, text = lookup(g[kind], k) or "(the ruleset does not describe it)" }
+      end
+    end
+    table.sort(list, function(a, b) return a.key < b.key end)
+    out[kind] = list
+  end
+  return out
+end
+
+-- build(dir [, opts]) -> model | nil, message.  opts.vs: other stores (a
+-- list, or one path) replayed over the same receipts, each compared with
+-- this one; opts.db: the receipts database, for each day's closing prices
+-- in Trade By Day; opts.benchmark: the ticker bought and held beside the
+-- equity curve (default SPY).
 function M.build(dir, opts)
   opts = opts or {}
   local store = require "retape.store"
@@ -278,10 +422,28 @@ function M.build(dir, opts)
     end
     local lanes = {}
     for i, l in ipairs(board) do lanes[i] = { id = l.lane, title = l.title, final = #l.tickers } end
+    local traded = {}
+    for _, t in ipairs(trades) do traded[t.ticker] = true end
+    local bench_ticker = opts.benchmark or "SPY"
+    local want = {}
+    for T in pairs(traded) do want[T] = true end
+    want[bench_ticker] = true
+    local prices = price_history(st, want)
+    local capital = capital_of(runs[#runs], R)
+    local sum = summary(trades, buckets, capital)
+    local price_out = {}
+    for T in pairs(traded) do
+      local l = {}
+      for i, p in ipairs(prices[T] or {}) do l[i] = { p[1], p[2] } end
+      price_out[T] = l
+    end
+    local bench = benchmark(prices[bench_ticker], bench_ticker, sum.start)
     local m = {
       store = dir, manifest = manifest_of(runs, R, rules_note), lanes = lanes, buckets = buckets, labels = labels,
       tickers = tickers, strip = strip, defend = defend, defend_strip = defend_strip, trades = rows, days = days, by_day = day_rows, by_pnl = by_pnl,
-      summary = summary(trades, buckets),
+      summary = sum, prices = json.object(price_out), glossary = glossary(R, trades),
+      benchmark = bench or { ticker = bench_ticker, missing = true },
+      no_trades = #trades == 0 and no_trades_reason(st, R, logs) or json.null,
       breakdown = {
         exit_reason = breakdown(trades, function(t) return t.exitReason or (metrics.is_open(t) and "(open)" or "(none)") end),
         enter_rule = breakdown(trades, enter_rule),
@@ -289,7 +451,9 @@ function M.build(dir, opts)
         ticker = breakdown(trades, function(t) return t.ticker end),
       },
     }
-    if opts.vs then m.vs = M.compare(st, opts.vs, runs) end
+    m.vs = {}
+    local vs = type(opts.vs) == "table" and opts.vs or (opts.vs and { opts.vs } or {})
+    for i, other in ipairs(vs) do m.vs[i] = M.compare(st, other, runs) end
     return m
   end)
   st:close()
@@ -310,6 +474,7 @@ function M.compare(a, dir_b, runs_a)
     local runs_b = manifest.runs(b)
     local R = ruleset_of(runs_b[#runs_b])
     local buckets = lane_history(lane_logs(b), R)
+    local sum = summary(trades_b, buckets, capital_of(runs_b[#runs_b], R))
     local d = require("retape.diff").compare(a, b)
     local ra, rb = runs_a[#runs_a] or {}, runs_b[#runs_b] or {}
     local ha, hb = ra.receipts and ra.receipts.hash, rb.receipts and rb.receipts.hash
@@ -330,7 +495,7 @@ function M.compare(a, dir_b, runs_a)
     return {
       store = dir_b, rules = rb.rules or "(unknown)", manifest = manifest_of(runs_b, R),
       same_receipts = ha ~= nil and ha == hb, receipts_a = ha or json.null, receipts_b = hb or json.null,
-      summary = summary(trades_b, buckets),
+      summary = sum,
       added = d.added, removed = d.removed, changed = changed, lanes = lanes,
     }
   end)

@@ -16,19 +16,21 @@ header .sub{color:#aab2c5;font-size:12px;margin:2px 0 10px}
 nav{display:flex;gap:2px}
 nav button{background:none;border:0;color:#aab2c5;padding:8px 16px;font:inherit;cursor:pointer;border-bottom:3px solid transparent}
 nav button.on{color:#fff;border-bottom-color:#6d93ff}
-main{padding:18px 24px;max-width:1500px}
+main{padding:18px 24px;max-width:1880px}
 section.page{display:none}section.page.on{display:block}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px;margin-bottom:14px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:10px;margin-bottom:14px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 12px}
 .card .k{color:var(--mute);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-.card .v{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;font-size:21px;font-weight:600;font-variant-numeric:tabular-nums}
-.card .s{font-size:12px;color:var(--mute);white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.card{min-width:0}
+.card .v{white-space:nowrap;font-size:20px;font-weight:600;font-variant-numeric:tabular-nums}
+.card .s{font-size:12px;color:var(--mute);overflow-wrap:anywhere}
 .pos{color:var(--win)}.neg{color:var(--loss)}
 .panel{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 14px;margin-bottom:14px}
 .panel h2{font-size:14px;margin:0 0 8px;font-weight:600}
 .grid2{display:grid;grid-template-columns:1fr 1fr;gap:14px}
 .grid4{display:grid;grid-template-columns:repeat(4,1fr);gap:14px}
 .grid21{display:grid;grid-template-columns:2fr 1fr;gap:14px}
+.grid21.hist{grid-template-columns:1.8fr 1fr}
 .grid2>*,.grid4>*,.grid21>*{min-width:0}
 @media(max-width:1100px){.grid2,.grid4,.grid21{grid-template-columns:1fr}}
 svg text{font-size:11px;fill:var(--mute)}
@@ -37,6 +39,7 @@ th,td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:left;white-
 th{font-weight:600;color:var(--mute);font-size:12px;cursor:pointer;user-select:none;position:sticky;top:0;background:var(--card)}
 th.asc::after{content:" ▲"}th.desc::after{content:" ▼"}
 td.n,th.n{text-align:right}
+td.w{white-space:normal;overflow-wrap:anywhere;min-width:110px;max-width:220px}
 tbody tr:hover{background:#f0f4ff}
 tr.click{cursor:pointer}
 .scroll{max-height:520px;overflow:auto}
@@ -64,6 +67,15 @@ input[type=search]{padding:5px 8px;border:1px solid var(--line);border-radius:6p
 #detail .x{float:right;cursor:pointer;border:0;background:none;font-size:18px}
 .warn{background:#fff5d6;border:1px solid #f0d27a;border-radius:6px;padding:8px 10px;margin-bottom:10px}
 .more{margin-top:6px}
+.stats{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:6px 24px}
+.stats h3{font-size:12px;color:var(--mute);text-transform:uppercase;letter-spacing:.04em;margin:4px 0}
+.stats table td{padding:3px 6px}
+.stats td.n{font-weight:600}
+@media(max-width:1100px){.stats{grid-template-columns:1fr}}
+.gloss dt{font-weight:600;font-family:ui-monospace,monospace;font-size:12px;margin-top:6px}
+.gloss dd{margin:0 0 0 14px;color:var(--ink);font-size:13px}
+.empty{background:#fff5d6;border:1px solid #f0d27a;border-radius:8px;padding:10px 14px;margin-bottom:14px}
+select{font:inherit;padding:4px 6px;border:1px solid var(--line);border-radius:6px}
 ]==]
 
 M.js = [==[
@@ -79,7 +91,7 @@ window.REPORT = D;
 
 // ---- tabs -------------------------------------------------------------
 const pages = [["summary", "Summary"], ["lanes", "Lanes"], ["trades", "Trades"], ["run", "Run"]];
-if (D.vs) pages.push(["compare", "Compare"]);
+if (D.vs && D.vs.length) pages.push(["compare", "Compare"]);
 function show(id) {
   for (const [p] of pages) {
     $("#page-" + p).classList.toggle("on", p === id);
@@ -92,32 +104,58 @@ $("nav").innerHTML = pages.map(([p, t]) => `<button id="tab-${p}" data-page="${p
 $("nav").addEventListener("click", e => { const p = e.target.dataset.page; if (p) show(p); });
 
 // ---- charts -----------------------------------------------------------
-function lineChart(series, w, h) {
-  const pad = {l: 64, r: 12, t: 10, b: 24};
+// x of every time chart: trading time, the bucket index (nights and
+// weekends take no room); a time between two buckets falls between them.
+function xOf(ms) {
+  const B = D.buckets, n = B.length;
+  if (!n) return 0;
+  if (ms <= B[0]) return 0;
+  let lo = 0, hi = n - 1;
+  while (lo < hi) { const m = (lo + hi + 1) >> 1; if (B[m] <= ms) lo = m; else hi = m - 1; }
+  return lo + Math.min(0.999, (ms - B[lo]) / 300000);
+}
+// Day labels along an x axis: the first bucket of each day, skipped when
+// closer than `gap` px to the previous one (no overlapping labels).
+function dayTicks(X, x0, x1, gap) {
+  const out = []; let last = -Infinity, day = "";
+  for (let i = 0; i < D.buckets.length; i++) {
+    const d = D.labels[i].slice(0, 10);
+    if (d === day) continue; day = d;
+    if (i < x0 || i > x1) continue;
+    const x = X(i);
+    if (x - last >= gap) { out.push([x, d.slice(5)]); last = x; }
+  }
+  return out;
+}
+const pct = v => v == null ? "—" : (v < 0 ? "−" : "") + Math.abs(v).toFixed(2) + "%";
+// series: [{name, color, points: [[ms, y], ...], dash?, id}]; fmt: y label format
+function lineChart(id, series, w, h, fmt, area) {
+  fmt = fmt || money;
+  const pad = {l: 74, r: 12, t: 10, b: 24};
   let x0 = Infinity, x1 = -Infinity, y0 = 0, y1 = 0;
-  for (const s of series) for (const [x, y] of s.points) {
-    x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+  for (const s of series) for (const [t, y] of s.points) {
+    const x = xOf(t); x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
   }
   if (!isFinite(x0)) return `<p class="mute">no closed trades yet</p>`;
   if (x1 === x0) x1 = x0 + 1; if (y1 === y0) y1 = y0 + 1;
   const X = x => pad.l + (x - x0) / (x1 - x0) * (w - pad.l - pad.r);
   const Y = y => pad.t + (y1 - y) / (y1 - y0) * (h - pad.t - pad.b);
-  let g = `<svg viewBox="0 0 ${w} ${h}" width="100%" role="img">`;
+  let g = `<svg id="${id}" viewBox="0 0 ${w} ${h}" width="100%" role="img">`;
   for (let i = 0; i <= 4; i++) {
     const v = y0 + (y1 - y0) * i / 4, y = Y(v);
-    g += `<line x1="${pad.l}" x2="${w - pad.r}" y1="${y}" y2="${y}" stroke="#e3e6ec"/><text x="${pad.l - 6}" y="${y + 4}" text-anchor="end">${money(v)}</text>`;
+    g += `<line x1="${pad.l}" x2="${w - pad.r}" y1="${y}" y2="${y}" stroke="#e3e6ec"/><text x="${pad.l - 6}" y="${y + 4}" text-anchor="end">${fmt(v)}</text>`;
   }
   g += `<line x1="${pad.l}" x2="${w - pad.r}" y1="${Y(0)}" y2="${Y(0)}" stroke="#9aa5b8"/>`;
-  const days = {};
-  for (let i = 0; i < D.buckets.length; i++) { const d = D.labels[i].slice(0, 10); if (!(d in days)) days[d] = D.buckets[i]; }
-  for (const [d, ms] of Object.entries(days)) if (ms >= x0 && ms <= x1) g += `<text x="${X(ms)}" y="${h - 6}">${d}</text>`;
+  for (const [x, d] of dayTicks(X, x0, x1, 44)) g += `<text x="${x}" y="${h - 6}">${d}</text>`;
   for (const s of series) {
     let path = "";
-    s.points.forEach(([x, y], i) => {
-      if (i) path += `H${X(x).toFixed(1)}`;
-      path += (i ? "V" : "M" + X(x).toFixed(1) + " ") + Y(y).toFixed(1);
+    s.points.forEach(([t, y], i) => {
+      const x = X(xOf(t)).toFixed(1);
+      if (i) path += `H${x}`;
+      path += (i ? "V" : "M" + x + " ") + Y(y).toFixed(1);
     });
-    g += `<path d="${path}" fill="none" stroke="${s.color}" stroke-width="2"/>`;
+    if (area && s.points.length) path += `V${Y(0).toFixed(1)}H${X(xOf(s.points[0][0])).toFixed(1)}Z`;
+    g += `<path class="series" data-series="${esc(s.id || s.name)}" data-n="${s.points.length}" d="${path}" fill="${area ? s.color : "none"}" fill-opacity="${area ? 0.25 : 0}" stroke="${s.color}" stroke-width="${s.dash ? 1.5 : 2}"${s.dash ? ' stroke-dasharray="5 4"' : ""}><title>${esc(s.name)}</title></path>`;
   }
   g += "</svg>";
   if (series.length > 1) g += `<div class="legend">` + series.map(s => `<span><i style="background:${s.color}"></i>${esc(s.name)}</span>`).join("") + `</div>`;
@@ -125,19 +163,20 @@ function lineChart(series, w, h) {
 }
 function barChart(rows, w, h) {
   if (!rows.length) return `<p class="mute">no trades</p>`;
-  const pad = {l: 64, r: 12, t: 10, b: 24};
+  const pad = {l: 74, r: 12, t: 10, b: 24};
   let lo = 0, hi = 0;
   for (const r of rows) { lo = Math.min(lo, r.realized); hi = Math.max(hi, r.realized); }
   if (hi === lo) hi = lo + 1;
   const Y = y => pad.t + (hi - y) / (hi - lo) * (h - pad.t - pad.b);
   const bw = (w - pad.l - pad.r) / rows.length;
-  let g = `<svg viewBox="0 0 ${w} ${h}" width="100%" role="img">`;
+  const every = Math.max(1, Math.ceil(44 / bw));
+  let g = `<svg id="daybars-svg" viewBox="0 0 ${w} ${h}" width="100%" role="img">`;
   g += `<line x1="${pad.l}" x2="${w - pad.r}" y1="${Y(0)}" y2="${Y(0)}" stroke="#9aa5b8"/>`;
   g += `<text x="${pad.l - 6}" y="${Y(hi) + 4}" text-anchor="end">${money(hi)}</text><text x="${pad.l - 6}" y="${Y(lo) + 4}" text-anchor="end">${money(lo)}</text>`;
   rows.forEach((r, i) => {
     const x = pad.l + i * bw + bw * 0.15, y = Math.min(Y(0), Y(r.realized)), hh = Math.max(1, Math.abs(Y(0) - Y(r.realized)));
     g += `<rect x="${x}" y="${y}" width="${bw * 0.7}" height="${hh}" fill="${r.realized >= 0 ? "#1a8f4c" : "#c8372d"}"><title>${r.day}: ${money(r.realized)}</title></rect>`;
-    g += `<text x="${x + bw * 0.35}" y="${h - 6}" text-anchor="middle">${r.day.slice(5)}</text>`;
+    if (i % every === 0) g += `<text x="${x + bw * 0.35}" y="${h - 6}" text-anchor="middle">${r.day.slice(5)}</text>`;
   });
   return g + "</svg>";
 }
@@ -148,7 +187,7 @@ function table(el, cols, rows, opts) {
   opts = opts || {};
   const st = {key: opts.sort || null, dir: opts.dir || 1, filter: "", limit: opts.limit || 300};
   el.innerHTML = (opts.filter === false ? "" : `<div class="tools"><input type="search" placeholder="filter (e.g. NVDA, LOSS, sl_breached)"><span class="mute count"></span></div>`)
-    + `<div class="scroll"><table><thead><tr>${cols.map(c => `<th data-k="${c[0]}" class="${c[2] !== "t" ? "n" : ""}">${c[1]}</th>`).join("")}</tr></thead><tbody></tbody></table></div><div class="more"></div>`;
+    + `<div class="scroll"><table><thead><tr>${cols.map(c => `<th data-k="${c[0]}" class="${c[2] !== "t" && c[2] !== "w" ? "n" : ""}">${c[1]}</th>`).join("")}</tr></thead><tbody></tbody></table></div><div class="more"></div>`;
   const body = $("tbody", el), more = $(".more", el), count = $(".count", el);
   const text = r => cols.map(c => r[c[0]]).join(" ").toLowerCase();
   function render() {
@@ -167,15 +206,16 @@ function table(el, cols, rows, opts) {
       if (c[2] === "n") return `<td class="n">${v == null ? "" : v}</td>`;
       if (c[2] === "p") return `<td class="n">${v == null ? "" : v.toFixed(2)}</td>`;
       if (c[2] === "q") return `<td class="n">${v == null ? "" : v.toFixed(4)}</td>`;
+      if (c[2] === "w") return `<td class="w">${esc(v)}</td>`;
       return `<td>${esc(v)}</td>`;
     }).join("") + "</tr>").join("");
     body._rows = shown;
     more.innerHTML = list.length > st.limit ? `<button>show all ${list.length} rows</button>` : "";
-    for (const th of el.querySelectorAll("th")) th.className = (th.dataset.k === st.key ? (st.dir > 0 ? "asc" : "desc") : "") + (cols.find(c => c[0] === th.dataset.k)[2] !== "t" ? " n" : "");
+    for (const th of el.querySelectorAll("th")) th.className = (th.dataset.k === st.key ? (st.dir > 0 ? "asc" : "desc") : "") + (!"tw".includes(cols.find(c => c[0] === th.dataset.k)[2]) ? " n" : "");
   }
   $("thead", el).addEventListener("click", e => {
     const k = e.target.dataset.k; if (!k) return;
-    if (st.key === k) st.dir = -st.dir; else { st.key = k; st.dir = cols.find(c => c[0] === k)[2] === "t" ? 1 : -1; }
+    if (st.key === k) st.dir = -st.dir; else { st.key = k; st.dir = "tw".includes(cols.find(c => c[0] === k)[2]) ? 1 : -1; }
     render();
   });
   more.addEventListener("click", () => { st.limit = Infinity; render(); });
@@ -188,28 +228,81 @@ function table(el, cols, rows, opts) {
 
 // ---- summary -----------------------------------------------------------
 const S = D.summary;
+const VS = D.vs || [];
+const LETTERS = "ABCDEFGHIJ";
+const VS_COLORS = ["#2f5fd0", "#8a55d8", "#e8590c", "#0c8599", "#c2255c", "#5c940d", "#862e9c", "#1971c2"];
+// "A default (classify.p2_score=65)": a store's name in legends and tables
+function storeName(i, m) {
+  const ov = m.overrides.map(o => `${o.key}=${o.value}`).join(", ");
+  return `${LETTERS[i]} ${m.rules}${ov ? " (" + ov + ")" : ""}`;
+}
 function card(k, label, v, text, extra, sub) {
   return `<div class="card" data-kpi="${k}" data-value="${v == null ? "" : v}"><div class="k">${label}</div><div class="v ${extra || ""}">${text}</div><div class="s">${sub || "&nbsp;"}</div></div>`;
 }
+const dur = ms => { if (ms == null) return "—"; const m = Math.round(ms / 60000); if (m < 60) return m + " m"; const h = Math.floor(m / 60); return h < 24 ? `${h} h ${String(m % 60).padStart(2, "0")} m` : `${Math.floor(h / 24)} d ${h % 24} h`; };
+const num2 = v => v == null ? "—" : v.toFixed(2);
+if (D.no_trades) $("#empty").innerHTML = `<div class="empty" id="no-trades"><b>No trades in this store.</b> ${esc(D.no_trades.text)}.</div>`;
 $("#cards").innerHTML = [
+  card("total", "Net P&L", S.total, money(S.total), cls(S.total), `${pct(S.return_pct)} of ${money(S.start)}`),
+  card("return_pct", "Return", S.return_pct, pct(S.return_pct), cls(S.return_pct), S.annual_return == null ? "—" : `${pct(S.annual_return)} a year`),
+  card("max_drawdown", "Max drawdown", S.max_drawdown, money(-S.max_drawdown), S.max_drawdown > 0 ? "neg" : "", `${pct(-S.max_drawdown_pct)} · ${dur(S.max_drawdown_duration_ms)} longest`),
+  card("sharpe", "Sharpe", S.sharpe, num2(S.sharpe), "", `Sortino ${num2(S.sortino)} · Calmar ${num2(S.calmar)}`),
   card("trades", "Trades", S.trades, `${S.trades}`, "", `${S.closed} closed · ${S.open} open`),
   card("win_rate", "Win rate", S.win_rate, `${S.win_rate.toFixed(1)}%`, "", `${S.wins} won · ${S.losses} lost · ${S.flat} flat`),
-  card("realized", "Realized P&L", S.realized, money(S.realized), cls(S.realized), "trims and exits"),
-  card("unrealized", "Unrealized P&L", S.unrealized, money(S.unrealized), cls(S.unrealized), `${S.open} open at the last price`),
-  card("total", "Total P&L", S.total, money(S.total), cls(S.total), "realized + unrealized"),
-  card("max_drawdown", "Max drawdown", S.max_drawdown, money(-S.max_drawdown), S.max_drawdown > 0 ? "neg" : "", "peak to trough, realized"),
+  card("expectancy", "Expectancy", S.expectancy, S.expectancy == null ? "—" : money(S.expectancy), cls(S.expectancy), "per closed trade"),
   card("profit_factor", "Profit factor", S.profit_factor, S.profit_factor == null ? "—" : S.profit_factor.toFixed(2), "", "gross win / gross loss"),
+  card("realized", "Realized P&L", S.realized, money(S.realized), cls(S.realized), "trims and exits, net of costs"),
+  card("unrealized", "Unrealized P&L", S.unrealized, money(S.unrealized), cls(S.unrealized), `${S.open} open at the last price`),
   card("exposure", "Exposure", S.exposure, `${S.exposure.toFixed(1)}%`, "", "of buckets with a position"),
 ].join("");
-const eq = [{name: "A " + D.manifest.rules, color: "#2f5fd0", points: S.equity}];
-if (D.vs) eq.push({name: "B " + D.vs.rules, color: ALT, points: D.vs.summary.equity});
-$("#equity").innerHTML = lineChart(eq, 1000, 300);
+// the statistics block: every figure of retape.stats, in three groups
+const C = S.capital;
+const tradeRef = x => x ? `${money(x.pnl)} <span class="mute">${esc(x.ticker)}</span>` : "—";
+const dayRef = x => x ? `${money(x.pnl)} <span class="mute">${esc(x.day)}</span>` : "—";
+const statRows = [
+  ["Returns", [["start", "starting capital", money(S.start)], ["total", "net P&L", money(S.total)], ["return_pct", "return", pct(S.return_pct)],
+    ["annual_return", "annual return (252 days)", pct(S.annual_return)], ["fees", "fees and commissions", money(S.fees)],
+    ["best_day", "best day", dayRef(S.best_day)], ["worst_day", "worst day", dayRef(S.worst_day)], ["days", "days", S.days]]],
+  ["Risk", [["max_drawdown", "max drawdown", money(-S.max_drawdown)], ["max_drawdown_pct", "max drawdown %", pct(-S.max_drawdown_pct)],
+    ["max_drawdown_duration_ms", "longest drawdown", dur(S.max_drawdown_duration_ms)], ["sharpe", "Sharpe (daily, annualized)", num2(S.sharpe)],
+    ["sortino", "Sortino", num2(S.sortino)], ["calmar", "Calmar", num2(S.calmar)], ["exposure", "exposure", S.exposure.toFixed(1) + "%"],
+    ["max_losing_streak", "longest losing streak", S.max_losing_streak]]],
+  ["Trades", [["win_rate", "win rate", S.win_rate.toFixed(1) + "%"], ["avg_win", "average win", S.avg_win == null ? "—" : money(S.avg_win)],
+    ["avg_loss", "average loss", S.avg_loss == null ? "—" : money(S.avg_loss)], ["expectancy", "expectancy", S.expectancy == null ? "—" : money(S.expectancy)],
+    ["payoff_ratio", "payoff ratio", num2(S.payoff_ratio)], ["holding_mean_ms", "holding time, mean", dur(S.holding_mean_ms)],
+    ["holding_median_ms", "holding time, median", dur(S.holding_median_ms)], ["best_trade", "best trade", tradeRef(S.best_trade)],
+    ["worst_trade", "worst trade", tradeRef(S.worst_trade)]]],
+];
+$("#stats").innerHTML = statRows.map(([title, rows]) => `<div><h3>${title}</h3><table><tbody>` + rows.map(([k, label, text]) => {
+  const v = S[k]; const raw = v != null && typeof v === "object" ? v.pnl : v;
+  return `<tr data-stat="${k}" data-value="${raw == null ? "" : raw}"><td>${label}</td><td class="n">${text}</td></tr>`;
+}).join("") + `</tbody></table></div>`).join("");
+$("#capital").textContent = `capital model: ${money(C.start)} start, sizing ${C.sizing === "equity_pct" ? C.equity_pct + " % of equity" : "the ruleset's own"}, ` +
+  `fees ${money(C.fee_per_order)}/order + ${C.fee_per_share}/share + ${C.fee_bps} bps, slippage ${C.slippage_bps} bps (--set capital.KEY=V)`;
+const eq = [{name: storeName(0, D.manifest), id: "A", color: VS_COLORS[0], points: S.equity}];
+VS.forEach((v, i) => eq.push({name: storeName(i + 1, v.manifest), id: LETTERS[i + 1], color: VS_COLORS[(i + 1) % VS_COLORS.length], points: v.summary.equity}));
+const BM = D.benchmark;
+const eqMain = eq.slice();
+if (BM && !BM.missing && S.equity.length) {
+  const t0 = S.equity[0][0], t1 = S.equity[S.equity.length - 1][0];
+  const pts = BM.points.filter(p => p[0] >= t0 - 300000 && p[0] <= t1);
+  if (pts.length) {
+    const base = pts[0][1];
+    eqMain.push({name: `${BM.ticker} buy and hold (${money(S.start)})`, id: "benchmark", color: "#868e96", dash: true, points: pts.map(p => [p[0], +(p[1] - base).toFixed(2)])});
+  }
+}
+$("#equity").innerHTML = lineChart("equity-svg", eqMain, 1000, 300) + (BM && BM.missing ? `<p class="mute">no benchmark: the store has no price of ${esc(BM.ticker)} (report --benchmark TICKER)</p>` : "");
+$("#underwater").innerHTML = lineChart("underwater-svg", [{name: "drawdown", id: "underwater", color: "#c8372d", points: S.underwater.map(p => [p[0], p[1]])}], 1000, 180, money, true);
 $("#daybars").innerHTML = barChart(D.days, 480, 300);
-const bcols = [["key", "", "t"], ["trades", "trades", "n"], ["wins", "won", "n"], ["losses", "lost", "n"], ["open", "open", "n"], ["pnl", "P&L", "m"]];
+const bcols = [["key", "", "w"], ["trades", "trades", "n"], ["wins", "won", "n"], ["losses", "lost", "n"], ["open", "open", "n"], ["pnl", "P&L", "m"]];
 for (const [id, title] of [["exit_reason", "exit reason"], ["enter_rule", "enter rule"], ["direction", "direction"], ["ticker", "ticker"]]) {
-  const c = bcols.slice(); c[0] = ["key", title, "t"];
+  const c = bcols.slice(); c[0] = ["key", title, "w"];
   table($("#bd-" + id), c, D.breakdown[id], {filter: id === "ticker", limit: 1000});
 }
+table($("#t-daily"), [["day", "day", "t"], ["pnl", "P&L", "m"], ["ret", "return %", "p"], ["equity", "equity", "m"]], S.daily, {filter: false, limit: 1000});
+table($("#t-monthly"), [["month", "month", "t"], ["days", "days", "n"], ["pnl", "P&L", "m"], ["ret", "return %", "p"]], S.monthly, {filter: false, limit: 1000});
+$("#glossary").innerHTML = [["exit_reason", "Exit reasons"], ["enter_rule", "Enter rules"]].map(([k, title]) =>
+  `<div><h3>${title}</h3>${D.glossary[k].length ? `<dl class="gloss">${D.glossary[k].map(g => `<dt>${esc(g.key)}</dt><dd>${esc(g.text)}</dd>`).join("")}</dl>` : '<p class="mute">none used</p>'}</div>`).join("");
 
 // ---- lanes board + swimlane strip -------------------------------------
 const nB = D.buckets.length;
@@ -246,6 +339,10 @@ $("#board").addEventListener("click", e => { const t = e.target.dataset.t; if (t
 $("#legend").innerHTML = D.lanes.map((l, i) => `<span><i style="background:${LANE_COLORS[i]}"></i>${esc(l.title)}</span>`).join("")
   + `<span>▲ entry</span><span>◆ trim</span><span>✕ exit</span>`;
 
+{
+  const ds = [...new Set(D.labels.map(l => l.slice(0, 10)))];
+  $("#strip-title").textContent = ds.length <= 1 ? `Lanes of each ticker through ${ds[0] || "the run"}` : `Lanes of each ticker, ${ds[0]} to ${ds[ds.length - 1]} (${ds.length} days with receipts)`;
+}
 const ROW = 13, LABEL = 64;
 let stripRows = D.tickers.map((T, i) => i);
 const marks = {};
@@ -262,8 +359,16 @@ function drawStrip() {
   cv.style.width = width + "px"; cv.style.height = (stripRows.length * ROW + 18) + "px";
   const g = cv.getContext("2d"); g.scale(dpr, dpr);
   g.font = "10px system-ui, sans-serif"; g.textBaseline = "middle";
-  let day = "";
-  for (let b = 0; b < nB; b++) { const d = D.labels[b].slice(0, 10); if (d !== day) { day = d; g.fillStyle = "#6b7385"; g.fillText(d, LABEL + b * cw + 2, 8); g.fillStyle = "#c5cad4"; g.fillRect(LABEL + b * cw, 0, 1, cv.height); } }
+  let day = "", lastLabel = -Infinity;
+  for (let b = 0; b < nB; b++) {
+    const d = D.labels[b].slice(0, 10);
+    if (d === day) continue;
+    day = d;
+    const x = LABEL + b * cw;
+    g.fillStyle = "#c5cad4"; g.fillRect(x, 0, 1, cv.height);
+    const text = nB > 400 ? d.slice(5) : d; // labels never overlap: one is skipped when too close
+    if (x - lastLabel >= g.measureText(text).width + 8) { g.fillStyle = "#6b7385"; g.fillText(text, x + 2, 8); lastLabel = x; }
+  }
   stripRows.forEach((ti, r) => {
     const y = 18 + r * ROW, ch = D.strip[ti];
     g.fillStyle = "#1d2330"; g.fillText(D.tickers[ti], 2, y + ROW / 2);
@@ -301,10 +406,10 @@ $("#strip").addEventListener("click", e => {
 });
 
 // ---- trades ------------------------------------------------------------
-const tradeCols = [["ticker", "ticker", "t"], ["dir", "dir", "t"], ["status", "status", "t"], ["outcome", "outcome", "t"],
-  ["entry_time", "entry (ET)", "t"], ["entry", "entry", "p"], ["trimmed", "trimmed %", "n"], ["exit_time", "exit (ET)", "t"],
-  ["exit", "exit", "p"], ["exit_reason", "exit reason", "t"], ["rule", "enter rule", "t"], ["realized", "realized", "m"],
-  ["unrealized", "unrealized", "m"], ["pnl", "P&L", "m"]];
+const tradeCols = [["ticker", "ticker", "t"], ["dir", "dir", "t"], ["outcome", "outcome", "t"],
+  ["entry_time", "entry (ET)", "t"], ["entry", "entry", "p"], ["exit_time", "exit (ET)", "t"], ["exit", "exit", "p"],
+  ["pnl", "P&L", "m"], ["ret", "P&L %", "p"], ["unrealized", "unrealized", "m"], ["trimmed", "trimmed %", "n"],
+  ["exit_reason", "exit reason", "w"], ["rule", "enter rule", "w"]];
 function tradeDetail(t) {
   const d = $("#detail");
   d.innerHTML = `<button class="x" title="close">×</button><h2>${esc(t.ticker)} ${t.dir} · ${esc(t.status)}</h2>
@@ -325,9 +430,56 @@ function tickerDetail(T) {
   d.onclick = e => { const tr = e.target.closest("tr[data-k]"); if (tr) tradeDetail(list[+tr.dataset.k]); };
 }
 $("#detail").addEventListener("click", e => { if (e.target.classList.contains("x")) $("#detail").style.display = "none"; });
-table($("#t-trades"), tradeCols, D.trades, {click: tradeDetail, sort: "entry_ts", dir: -1});
+
+// ---- a ticker's price with its trades ------------------------------------
+// The price after each bucket (the ruleset's `price` view field), entries
+// (triangles), trims (diamonds) and exits (crosses) at their fill prices,
+// each trade's stop-loss (red, stepping with SL_TIGHTEN) and take-profit
+// (green) from entry to exit.
+function priceChart(T) {
+  const px = (D.prices || {})[T] || [], list = D.trades.filter(t => t.ticker === T);
+  const w = 1000, h = 340, pad = {l: 74, r: 12, t: 10, b: 24};
+  const marks = [], levels = [];
+  for (const t of list) {
+    const end = t.exit_ts != null ? t.exit_ts : (D.buckets[D.buckets.length - 1] || t.entry_ts);
+    for (const e of t.history)
+      if (e.type === "ENTRY" || e.type === "TRIM" || e.type === "EXIT") marks.push({type: e.type, ts: e.ts, price: e.price, dir: t.dir, id: t.id});
+    // the SL before its first tightening: the oldSl of that event, else the trade's
+    const tight = t.history.filter(e => e.type === "SL_TIGHTEN" && e.ts != null);
+    let cur = tight.length && tight[0].old_sl != null ? tight[0].old_sl : t.sl, start = t.entry_ts;
+    for (const e of tight) { if (cur != null) levels.push({kind: "sl", from: start, to: e.ts, y: cur}); cur = e.new_sl; start = e.ts; }
+    if (cur != null) levels.push({kind: "sl", from: start, to: end, y: cur});
+    if (t.tp != null) levels.push({kind: "tp", from: t.entry_ts, to: end, y: t.tp});
+  }
+  const ys = px.map(p => p[1]).concat(marks.map(m => m.price), levels.map(l => l.y)).filter(v => v != null);
+  if (!ys.length) return `<p class="mute">no prices of ${esc(T)} in the store</p>`;
+  let y0 = Math.min(...ys), y1 = Math.max(...ys); const m = (y1 - y0) * 0.05 || 1; y0 -= m; y1 += m;
+  const xs = px.map(p => xOf(p[0])).concat(marks.map(k => xOf(k.ts)));
+  let x0 = Math.min(...xs), x1 = Math.max(...xs); if (x1 === x0) x1 = x0 + 1;
+  const X = x => pad.l + (x - x0) / (x1 - x0) * (w - pad.l - pad.r), Y = y => pad.t + (y1 - y) / (y1 - y0) * (h - pad.t - pad.b);
+  let g = `<svg id="price-svg" data-ticker="${esc(T)}" viewBox="0 0 ${w} ${h}" width="100%" role="img">`;
+  for (let i = 0; i <= 4; i++) { const v = y0 + (y1 - y0) * i / 4; g += `<line x1="${pad.l}" x2="${w - pad.r}" y1="${Y(v)}" y2="${Y(v)}" stroke="#e3e6ec"/><text x="${pad.l - 6}" y="${Y(v) + 4}" text-anchor="end">${v.toFixed(2)}</text>`; }
+  for (const [x, d] of dayTicks(X, x0, x1, 44)) g += `<text x="${x}" y="${h - 6}">${d}</text>`;
+  for (const l of levels) g += `<line class="level" data-kind="${l.kind}" x1="${X(xOf(l.from)).toFixed(1)}" x2="${X(xOf(l.to)).toFixed(1)}" y1="${Y(l.y).toFixed(1)}" y2="${Y(l.y).toFixed(1)}" stroke="${l.kind === "sl" ? "#c8372d" : "#1a8f4c"}" stroke-dasharray="5 3" stroke-width="1.5"><title>${l.kind.toUpperCase()} ${l.y}</title></line>`;
+  g += `<polyline class="price" data-n="${px.length}" fill="none" stroke="#1d2330" stroke-width="1.2" points="${px.map(p => X(xOf(p[0])).toFixed(1) + "," + Y(p[1]).toFixed(1)).join(" ")}"/>`;
+  for (const k of marks) {
+    const x = X(xOf(k.ts)), y = Y(k.price), c = k.dir === "SHORT" ? "#c8372d" : "#1a8f4c";
+    const shape = k.type === "ENTRY" ? `<path d="M${x} ${y - 7}L${x + 6} ${y + 5}L${x - 6} ${y + 5}Z" fill="${c}"/>`
+      : k.type === "TRIM" ? `<path d="M${x} ${y - 6}L${x + 6} ${y}L${x} ${y + 6}L${x - 6} ${y}Z" fill="#fff" stroke="${c}" stroke-width="2"/>`
+      : `<path d="M${x - 5} ${y - 5}L${x + 5} ${y + 5}M${x + 5} ${y - 5}L${x - 5} ${y + 5}" stroke="#111" stroke-width="2.5"/>`;
+    g += `<g class="mark" data-type="${k.type}" data-ts="${k.ts}" data-price="${k.price}">${shape}<title>${k.type} ${k.price} ${esc(k.id)}</title></g>`;
+  }
+  return g + `</svg><div class="legend"><span>▲ entry (green LONG, red SHORT)</span><span>◆ trim</span><span>✕ exit</span><span style="color:#c8372d">- - stop-loss</span><span style="color:#1a8f4c">- - take-profit</span></div>`;
+}
+const tradedTickers = [...new Set(D.trades.map(t => t.ticker))].sort();
+const pxSel = $("#px-ticker");
+pxSel.innerHTML = tradedTickers.map(T => `<option>${esc(T)}</option>`).join("");
+function showPrice(T) { if (!T) { $("#price").innerHTML = '<p class="mute">no trades</p>'; return; } pxSel.value = T; $("#price").innerHTML = priceChart(T); }
+pxSel.addEventListener("change", () => showPrice(pxSel.value));
+showPrice(tradedTickers[0]);
+table($("#t-trades"), tradeCols, D.trades, {click: t => { tradeDetail(t); showPrice(t.ticker); }, sort: "entry_ts", dir: -1});
 table($("#t-day"), [["day", "day", "t"], ["ticker", "ticker", "t"], ["dir", "dir", "t"], ["entry", "entry", "p"], ["trim_price", "trim price", "p"],
-  ["exit", "exit", "p"], ["exit_reason", "exit reason", "t"], ["close", "close", "p"], ["remaining", "remaining", "q"],
+  ["exit", "exit", "p"], ["exit_reason", "exit reason", "w"], ["close", "close", "p"], ["remaining", "remaining", "q"],
   ["realized", "realized", "m"], ["unrealized", "unrealized", "m"]], D.by_day,
   {click: r => tradeDetail(D.trades.find(t => t.id === r.id))});
 table($("#t-pnl"), [["ticker", "ticker", "t"], ["trades", "trades", "n"], ["open", "open", "n"], ["realized", "realized", "m"],
@@ -335,7 +487,7 @@ table($("#t-pnl"), [["ticker", "ticker", "t"], ["trades", "trades", "n"], ["open
 const events = [];
 for (const t of D.trades) for (const h of t.history) events.push({ts: h.ts, time: h.time, ticker: t.ticker, dir: t.dir, type: h.type, price: h.price, shares: h.shares, reason: h.reason, pnl: h.pnl, id: t.id, t});
 table($("#t-history"), [["time", "time (ET)", "t"], ["ticker", "ticker", "t"], ["dir", "dir", "t"], ["type", "event", "t"], ["price", "price", "p"],
-  ["shares", "shares", "q"], ["reason", "reason", "t"], ["pnl", "realized", "m"]], events, {sort: "ts", dir: 1, click: r => tradeDetail(r.t)});
+  ["shares", "shares", "q"], ["reason", "reason", "w"], ["pnl", "realized", "m"]], events, {sort: "ts", dir: 1, click: r => tradeDetail(r.t)});
 
 // ---- run manifest -----------------------------------------------------
 const M = D.manifest;
@@ -355,22 +507,35 @@ table($("#runs"), [["seq", "run", "n"], ["finished", "finished", "t"], ["rules",
   ["receipts", "receipts hash", "t"], ["results", "lanes/trades hash", "t"]], M.runs, {filter: false});
 $("#sub").textContent = `${D.store} · ${M.rules} · ${M.scope} · ${M.state}`;
 
-// ---- compare (--vs) ---------------------------------------------------
-if (D.vs) {
-  const V = D.vs, B = V.summary;
-  $("#vs-warn").innerHTML = V.same_receipts ? "" : `<div class="warn">A and B replayed different receipts (hash ${esc(V.receipts_a)} vs ${esc(V.receipts_b)}): differences may come from the input, not the rules.</div>`;
-  const rows = [["trades", "trades"], ["wins", "wins"], ["losses", "losses"], ["flat", "flat"], ["open", "open"], ["win_rate", "win rate %"],
-    ["realized", "realized P&L"], ["unrealized", "unrealized P&L"], ["total", "total P&L"], ["max_drawdown", "max drawdown"], ["profit_factor", "profit factor"]];
-  const GOOD = {wins: 1, losses: -1, win_rate: 1, realized: 1, unrealized: 1, total: 1, max_drawdown: -1, profit_factor: 1}; // colour: green = better for B
-  $("#vs-totals").innerHTML = `<table><thead><tr><th></th><th class="n">A ${esc(M.rules)}</th><th class="n">B ${esc(V.rules)}</th><th class="n">B − A</th></tr></thead><tbody>` +
-    rows.map(([k, t]) => `<tr><td>${t}</td><td class="n">${S[k] ?? "—"}</td><td class="n">${B[k] ?? "—"}</td><td class="n ${cls(((B[k] ?? 0) - (S[k] ?? 0)) * (GOOD[k] || 0))}">${S[k] == null || B[k] == null ? "" : +((B[k] - S[k]).toFixed(2))}</td></tr>`).join("") + "</tbody></table>";
-  $("#vs-manifests").innerHTML = `<div class="grid2"><div><h2>A</h2>${manifestTable(M, D.store)}</div><div><h2>B</h2>${manifestTable(V.manifest, V.store)}</div></div>`;
-  $("#vs-equity").innerHTML = lineChart(eq, 1000, 420);
-  const tr = [].concat(V.removed.map(k => ({kind: "only in A", trade: k, fields: ""})), V.added.map(k => ({kind: "only in B", trade: k, fields: ""})),
-    V.changed.map(c => ({kind: "changed", trade: c.trade, fields: c.fields})));
-  table($("#vs-trades"), [["kind", "", "t"], ["trade", "trade (ticker, dir, entry ET)", "t"], ["fields", "A → B", "t"]], tr);
-  table($("#vs-lanes"), [["ticker", "ticker", "t"], ["time", "first receipt where they part (ET)", "t"], ["a", "A", "t"], ["b", "B", "t"],
-    ["receipts", "receipts differing", "n"], ["of", "of", "n"]], V.lanes);
+// ---- compare (--vs: one or more stores beside A) -------------------------
+if (VS.length) {
+  $("#vs-warn").innerHTML = VS.filter(v => !v.same_receipts).map(v => `<div class="warn">${esc(storeName(VS.indexOf(v) + 1, v.manifest))} replayed different receipts from A (hash ${esc(v.receipts_a)} vs ${esc(v.receipts_b)}): differences may come from the input, not the rules.</div>`).join("");
+  const rows = [["trades", "trades"], ["wins", "wins"], ["losses", "losses"], ["open", "open"], ["win_rate", "win rate %"],
+    ["total", "net P&L"], ["return_pct", "return %"], ["realized", "realized P&L"], ["unrealized", "unrealized P&L"], ["max_drawdown", "max drawdown"],
+    ["max_drawdown_pct", "max drawdown %"], ["sharpe", "Sharpe"], ["sortino", "Sortino"], ["expectancy", "expectancy"], ["profit_factor", "profit factor"]];
+  const GOOD = {wins: 1, losses: -1, win_rate: 1, realized: 1, unrealized: 1, total: 1, return_pct: 1, max_drawdown: -1, max_drawdown_pct: -1, sharpe: 1, sortino: 1, expectancy: 1, profit_factor: 1};
+  const all = [S].concat(VS.map(v => v.summary));
+  $("#vs-totals").innerHTML = `<table><thead><tr><th></th>${all.map((_, i) => `<th class="n">${LETTERS[i]}</th>`).join("")}${VS.map((_, i) => `<th class="n">${LETTERS[i + 1]} − A</th>`).join("")}</tr></thead><tbody>` +
+    rows.map(([k, t]) => `<tr data-row="${k}"><td>${t}</td>${all.map(x => `<td class="n">${x[k] ?? "—"}</td>`).join("")}` +
+      VS.map(v => { const B = v.summary; return `<td class="n ${cls(((B[k] ?? 0) - (S[k] ?? 0)) * (GOOD[k] || 0))}">${S[k] == null || B[k] == null ? "" : +((B[k] - S[k]).toFixed(2))}</td>`; }).join("") + `</tr>`).join("") + "</tbody></table>" +
+    `<div class="legend">${all.map((_, i) => `<span><i style="background:${VS_COLORS[i % VS_COLORS.length]}"></i>${esc(storeName(i, i ? VS[i - 1].manifest : M))}</span>`).join("")}</div>`;
+  $("#vs-manifests").innerHTML = `<div class="grid2"><div><h2>${esc(storeName(0, M))}</h2>${manifestTable(M, D.store)}</div>` +
+    VS.map((v, i) => `<div><h2>${esc(storeName(i + 1, v.manifest))}</h2>${manifestTable(v.manifest, v.store)}</div>`).join("") + `</div>`;
+  $("#vs-equity").innerHTML = lineChart("vs-equity-svg", eq, 1000, 420);
+  const pick = $("#vs-pick");
+  pick.innerHTML = VS.map((v, i) => `<option value="${i}">A vs ${esc(storeName(i + 1, v.manifest))}</option>`).join("");
+  const tcols = [["kind", "", "t"], ["trade", "trade (ticker, dir, entry ET)", "t"], ["fields", "A → other", "w"]];
+  const lcols = [["ticker", "ticker", "t"], ["time", "first receipt where they part (ET)", "t"], ["a", "A", "t"], ["b", "other", "t"],
+    ["receipts", "receipts differing", "n"], ["of", "of", "n"]];
+  function showPair(i) {
+    const V = VS[i], L = LETTERS[i + 1];
+    const tr = [].concat(V.removed.map(k => ({kind: "only in A", trade: k, fields: ""})), V.added.map(k => ({kind: "only in " + L, trade: k, fields: ""})),
+      V.changed.map(c => ({kind: "changed", trade: c.trade, fields: c.fields})));
+    table($("#vs-trades"), tcols, tr);
+    table($("#vs-lanes"), lcols, V.lanes);
+  }
+  pick.addEventListener("change", () => showPair(+pick.value));
+  showPair(0);
 }
 
 renderBoard();
@@ -382,29 +547,38 @@ M.body = [==[
 <header><h1>retape report</h1><div class="sub" id="sub"></div><nav></nav></header>
 <main>
 <section class="page" id="page-summary">
+  <div id="empty"></div>
   <div class="cards" id="cards"></div>
-  <div class="grid21"><div class="panel"><h2>Equity curve (realized P&amp;L)</h2><div id="equity"></div></div>
+  <div class="panel"><h2>Statistics</h2><div class="stats" id="stats"></div><p class="mute" id="capital"></p></div>
+  <div class="grid21"><div class="panel"><h2>Equity curve (realized P&amp;L, net of costs; trading time)</h2><div id="equity"></div>
+  <h2>Underwater (drawdown from the running peak)</h2><div id="underwater"></div></div>
   <div class="panel"><h2>Realized P&amp;L per day</h2><div id="daybars"></div></div></div>
+  <div class="grid2 small">
+    <div class="panel"><h2>Daily returns</h2><div id="t-daily"></div></div>
+    <div class="panel"><h2>Monthly returns</h2><div id="t-monthly"></div></div>
+  </div>
   <div class="grid2 small">
     <div class="panel"><h2>By exit reason</h2><div id="bd-exit_reason"></div></div>
     <div class="panel"><h2>By enter rule</h2><div id="bd-enter_rule"></div></div>
     <div class="panel"><h2>By direction</h2><div id="bd-direction"></div></div>
     <div class="panel"><h2>By ticker</h2><div id="bd-ticker"></div></div>
   </div>
+  <div class="panel"><h2>Glossary (from the ruleset)</h2><div class="grid2" id="glossary"></div></div>
 </section>
 <section class="page" id="page-lanes">
   <div class="panel"><div class="slider"><span class="when" id="when"></span><input type="range" id="bucket" min="0" step="1" aria-label="bucket"><span class="mute">← → keys</span></div>
   <div class="board" id="board"></div>
   <p class="mute">Defend badges (🛡) as they were at that bucket; chips outlined in yellow moved since the previous position of the slider.</p></div>
-  <div class="panel"><h2>Lanes of each ticker through the day</h2>
+  <div class="panel"><h2 id="strip-title">Lanes of each ticker</h2>
   <div class="tools"><input type="search" id="strip-filter" placeholder="tickers (e.g. NVDA AMD)"><span class="legend" id="legend"></span></div>
   <div id="strip-wrap" style="position:relative"><canvas id="strip"></canvas><div id="cursor" style="position:absolute;top:0;width:2px;background:#111;opacity:.6;pointer-events:none"></div></div></div>
 </section>
 <section class="page" id="page-trades">
-  <div class="panel"><h2>Trades (click a row for its history)</h2><div id="t-trades"></div></div>
+  <div class="panel"><h2>Trades (click a row for its history and its price chart)</h2><div id="t-trades"></div></div>
+  <div class="panel"><h2>Price and trades of <select id="px-ticker" aria-label="ticker"></select></h2><div id="price"></div></div>
   <div class="panel"><h2>Trade By Day</h2><div id="t-day"></div></div>
-  <div class="grid2"><div class="panel"><h2>Trade By P&amp;L</h2><div id="t-pnl"></div></div>
-  <div class="panel"><h2>Trade History</h2><div id="t-history"></div></div></div>
+  <div class="grid21 hist"><div class="panel"><h2>Trade History</h2><div id="t-history"></div></div>
+  <div class="panel"><h2>Trade By P&amp;L</h2><div id="t-pnl"></div></div></div>
 </section>
 <section class="page" id="page-run">
   <div class="panel"><h2>Run manifest</h2><div id="manifest"></div></div>
@@ -412,9 +586,9 @@ M.body = [==[
 </section>
 <section class="page" id="page-compare">
   <div id="vs-warn"></div>
-  <div class="grid21"><div class="panel"><h2>Equity curves</h2><div id="vs-equity"></div></div>
-  <div class="panel"><h2>Totals</h2><div id="vs-totals"></div></div></div>
-  <div class="panel"><h2>Trades added, removed, changed</h2><div id="vs-trades"></div></div>
+  <div class="panel"><h2>Equity curves</h2><div id="vs-equity"></div></div>
+  <div class="panel"><h2>Totals</h2><div id="vs-totals"></div></div>
+  <div class="panel"><h2>Trades added, removed, changed: <select id="vs-pick" aria-label="store"></select></h2><div id="vs-trades"></div></div>
   <div class="panel"><h2>Lanes per ticker</h2><div id="vs-lanes"></div></div>
   <div class="panel"><h2>Manifests</h2><div id="vs-manifests"></div></div>
 </section>

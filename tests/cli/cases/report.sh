@@ -26,6 +26,13 @@ grep -Eo '(src|href)="[a-z]+:' $T/a.html | sort -u
 grep -o '"win_rate":[0-9.]*' $T/a.html
 run $RETAPE report --state $T/a -o $T/vs.html --vs $T/p >/dev/null && grep -o '"same_receipts":[a-z]*' $T/vs.html
 run $RETAPE report --state $T/a -o $T/vs2.html --vs $T/half >/dev/null && grep -o '"same_receipts":[a-z]*' $T/vs2.html
+# the statistics of a store, and another capital model over the same trades
+run $RETAPE stats --state $T/a
+run $RETAPE stats --state $T/a --set capital.start=10000 --set capital.sizing=equity_pct --set capital.fee_per_order=1 --set capital.slippage_bps=5
+run $RETAPE stats --state $T/a --json | tr ',' '\n' | grep -E '^"(max_drawdown|sharpe|net_pnl|expectancy)"'
+run $RETAPE stats --state $T/a --set capital.fee_bsp=1
+run $RETAPE stats --state $T/a --set late.phase=0.5
+run $RETAPE stats --state $T/a --set capital.sizing=kelly
 run $RETAPE report -o $T/x.html
 run $RETAPE report --state $T/nope -o $T/x.html
 run $RETAPE report --state $T/a -o $T/no/such/dir/x.html

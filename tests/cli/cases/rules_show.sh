@@ -3,6 +3,8 @@
 # log() from rule code going to the trace.
 run $RETAPE rules show | sed -n '1,5p'
 run $RETAPE rules show | grep -E '^(corridor\.long\.ltf_max|classify\.trim_completion|fixes\.archive_fill|trade\.trim_default) '
+# the capital model, with the declared ranges and words
+run $RETAPE rules show | grep -E '^capital\.'
 run $RETAPE rules show worker-2026-02-02 --json | tr '{' '\n' | grep -c '"key"'
 run $RETAPE rules show examples/rules/elite-pullback.lua | grep '^elite_pullback'
 run $RETAPE rules show no-such-rules

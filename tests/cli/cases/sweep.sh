@@ -1,6 +1,7 @@
 # retape sweep: a grid's variants in one pass, ranked; --json / --csv; the
 # stores kept with --keep give what a standalone `replay --set` gives; every
-# variant checked before anything runs; --train/--test.
+# variant checked before anything runs; --train/--test; --sort on every
+# column shown, the baseline row, --objective, --random, --grid KEY, --folds.
 run $RETAPE import --db $T/r.db --quiet $DATA/receipts-2025-12-10_2026-02-09.jsonl.gz >/dev/null
 run $RETAPE run scripts/levels.lua $T/r.db $T/lv.db 2026-02-02 2026-02-03
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16..22:3 --grid fixes.archive_fill=level,price --keep $T/k --quiet
@@ -49,6 +50,16 @@ cat > $T/grid.lua <<'G'
 return { { corridor = { long = { ltf_max = 18 } } }, { ["late.phase"] = 0.6, ["fixes.both_crossed"] = "optimistic" } }
 G
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid-file $T/grid.lua --sort variant --quiet
+# --sort on a header shown (max_dd, win%), a baseline row, the objective
+run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16,20 --sort max_dd --quiet
+run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16,20 --sort win% --csv --quiet
+# --grid KEY: the declared range; --random N --seed S draws from it
+run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max --grid late.phase --random 3 --seed 5 --quiet
+# the capital model is sweepable: the same trades, other figures
+run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid capital.fee_bps=0,10 --grid capital.sizing=ruleset,equity_pct --quiet
+# walk-forward: one fold over the two days (train on the first, test on the second)
+run $RETAPE sweep --db $T/lv.db --from 2026-02-02 --to 2026-02-03 --folds 1 --grid corridor.long.ltf_max=16,24 --quiet
+run $RETAPE sweep --db $T/lv.db --from 2026-02-02 --to 2026-02-03 --folds 1 --grid corridor.long.ltf_max=16,24 --quiet --json
 # errors: checked before anything runs (exit 2), nothing written
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=16,22 --grid corridor.long.ltf_maxx=1 --keep $T/none
 ls $T/none 2>&1 | sed 's/^ls: //'
@@ -57,7 +68,13 @@ run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid corridor.long.ltf_max=1
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid late.phase=0.9..0.5:0.1
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02
 run $RETAPE sweep --db $T/lv.db --train 2026-02-02 --grid late.phase=0.5,0.6
-run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid late.phase=0.5,0.6 --sort pnl
+run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid late.phase=0.5,0.6 --sort pnll
+run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid late.phase=0.5,0.6 --objective sharp
+# a typo in --set is a usage error, as in --grid (exit 2)
+run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid late.phase=0.5,0.6 --set corridor.long.ltf_maxx=1
+run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid classify.rr
+run $RETAPE sweep --db $T/lv.db --from 2026-02-02 --to 2026-02-03 --folds 2 --grid late.phase=0.5,0.6
+run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --folds 1 --grid late.phase=0.5,0.6
 run $RETAPE sweep --db $T/lv.db --date 2026-02-32 --grid late.phase=0.5,0.6
 run $RETAPE sweep --db $T/lv.db --date 2026-02-02 --grid late.phase=0.5,0.6 --keep $T/k
 touch $T/file
