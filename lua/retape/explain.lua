@@ -24,13 +24,13 @@ function M.rules_of(run)
   return R
 end
 
--- receipt(st, src, T, {at = ms} | {receipt = id}) -> explanation | nil, message
-function M.receipt(st, src, T, target)
-  local runs = manifest.runs(st)
-  local last = runs[#runs]
+-- receipt(st, src, T, {at = ms} | {receipt = id} [, R]) -> explanation | nil,
+-- message.  R: the ruleset to explain with (default: the store's recorded
+-- one; another is a "what if").
+function M.receipt(st, src, T, target, R)
   local id = st:identity()
-  if not (last and id) then return nil, "the store holds no run" end
-  local R = M.rules_of(last)
+  if not id then return nil, "the store holds no run" end
+  R = R or manifest.store_rules(st)
   if not R.explain_step then return nil, string.format("ruleset '%s' cannot explain its steps (R.explain_step)", R.name) end
   local schema = statem.compile(R)
 
@@ -92,11 +92,11 @@ function M.receipt(st, src, T, target)
   return nil, string.format("receipt %s is no longer in the receipts file", entry[3])
 end
 
--- explain(state_store, db_path, ticker, target) -> explanation | nil, message
-function M.explain(st, db, T, target)
+-- explain(state_store, db_path, ticker, target [, R]) -> explanation | nil, message
+function M.explain(st, db, T, target, R)
   local src, err = source.open(db)
   if not src then return nil, err end
-  local ok, why, msg = pcall(M.receipt, st, src, scopem.ticker_list(T)[1], target)
+  local ok, why, msg = pcall(M.receipt, st, src, scopem.ticker_list(T)[1], target, R)
   src:close()
   if not ok then return nil, tostring(why) end
   return why, msg

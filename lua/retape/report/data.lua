@@ -23,8 +23,12 @@ local function round(x, n) local m = 10 ^ (n or 2); return math.floor(x * m + 0.
 -- The ruleset that made the store (its latest manifest), or the default one.
 -- A user ruleset is recorded by its name; the file it came from is a key of
 -- the manifest's rules_sources.
-local function ruleset_of(last)
+local function ruleset_of(last, st)
   local rules = require "retape.rules"
+  if st and st:recipe() then
+    local ok, R = pcall(require("retape.manifest").store_rules, st)
+    if ok then return R end
+  end
   local candidates = { last and last.rules or rules.default }
   for name in pairs(last and last.rules_sources or {}) do
     if name:find("/", 1, true) or name:match("%.lua$") then candidates[#candidates + 1] = name end
@@ -229,7 +233,7 @@ function M.build(dir, opts)
   local ok, model = pcall(function()
     local trades = results.trades(st)
     local runs = manifest.runs(st)
-    local R, rules_note = ruleset_of(runs[#runs])
+    local R, rules_note = ruleset_of(runs[#runs], st)
     local logs = lane_logs(st)
     local defend, final_stage = {}, {}
     local badges = results.badges(st, R)
@@ -308,7 +312,7 @@ function M.compare(a, dir_b, runs_a)
   local ok, res = pcall(function()
     local trades_b = results.trades(b)
     local runs_b = manifest.runs(b)
-    local R = ruleset_of(runs_b[#runs_b])
+    local R = ruleset_of(runs_b[#runs_b], b)
     local buckets = lane_history(lane_logs(b), R)
     local d = require("retape.diff").compare(a, b)
     local ra, rb = runs_a[#runs_a] or {}, runs_b[#runs_b] or {}

@@ -113,8 +113,8 @@ end
 
 -- The day keys of the ruleset that made the store ("utc" | "ny"), as `retape trades`.
 function M.day_key(st)
-  local runs = manifest.runs(st)
-  local ok, R = pcall(require("retape.explain").rules_of, runs[#runs] or { rules = "worker-2026-02-02" })
+  local ok, R = pcall(manifest.store_rules, st)
+  if ok and not st:recipe() and #manifest.runs(st) == 0 then R = require("retape.rules").load("worker-2026-02-02") end
   return ok and R.views and R.views.day_key or "utc"
 end
 
