@@ -116,7 +116,10 @@ function M.open_store(o)
   local st, err = require("retape.store").open(dir, true)
   if not st then
     local url = tostring(err):find("in use by another process", 1, true) and M.served_by(dir)
-    if url then
+    local pending = require("retape.merge").pending(dir)
+    if pending and not url then
+      err = string.format("%s: no store here; a merge into it was interrupted (see 'retape status --state %s')", dir, M.quote(dir))
+    elseif url then
       err = string.format("%s is held by 'retape serve' at %s; read it there (GET %s/retape/lanes, /retape/trades, "
         .. "/retape/runs with ?key=), or stop the server first", dir, url, url)
     end

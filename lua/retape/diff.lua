@@ -53,8 +53,13 @@ function M.describe(st, path)
   local ov = {}
   for k, v in pairs(last.overrides or {}) do ov[#ov + 1] = k .. "=" .. tostring(v) end
   table.sort(ov)
+  -- the receipts: the file and the fingerprints of the days the store replayed (a merged
+  -- store has those of its shards); an older store, the hash of its last run's reads
+  local rec = st.receipts and st:receipts()
+  local receipts = manifest.receipts_print(st)
+  if receipts and rec and rec.path then receipts = rec.path .. "#" .. receipts end
   return { path = path, rules = last.rules or "(no run)", overrides = ov,
-           receipts = last.receipts and last.receipts.hash or nil, read = last.receipts and last.receipts.read or nil,
+           receipts = receipts or (last.receipts and last.receipts.hash) or nil, read = last.receipts and last.receipts.read or nil,
            config = last.config }
 end
 

@@ -47,11 +47,19 @@ function M.record(rp, params, resp, counters, started)
   st:write()
 end
 
--- record_merge(store, paths, counts): the manifest of a `retape merge`.
-function M.record_merge(st, paths, counts)
+-- record_merge(store, paths, counts, first_shard): the manifest of a
+-- `retape merge`; it keeps the shards' scope, rules and receipts (those of
+-- the first shard's last run: the check made them one replay's).
+function M.record_merge(st, paths, counts, first)
   local seq = st:next_run_seq()
   local id = st:identity() or {}
-  local m = { seq = seq, engine = core.version, rules = id.rules, merged = paths, counts = counts,
+  local runs = first and M.runs(first) or {}
+  local last = runs[#runs] or {}
+  local params = json.object {}
+  for k, v in pairs(last.params or {}) do if k ~= "shard" then params[k] = v end end
+  local m = { seq = seq, engine = core.version, rules = id.rules, rules_sources = last.rules_sources,
+              overrides = json.object(last.overrides or {}), config = last.config, params = params,
+              script_version = last.script_version, receipts = last.receipts, merged = paths, counts = counts,
               finished = rtime.iso_utc(math.floor(core.now_ms())), results = st:results_hashes() }
   st:put_run(seq, json.encode(m, M.ORDER))
   st:write()

@@ -169,6 +169,15 @@ end
 function Store:receipts() return get_json(self, K_RECEIPTS) end
 function Store:set_receipts(r) put_json(self, K_RECEIPTS, r, { "path", "script_version", "days", "n", "hash" }) end
 function Store:merge_record() return get_json(self, K_MERGE) end
+-- Copies the recipe and the receipts record of `src` byte for byte (a
+-- merge), the recipe's shard replaced by `shard` (false: a whole store).
+function Store:copy_records(src, shard)
+  local recipe, receipts = src.kv:get(K_RECIPE), src.kv:get(K_RECEIPTS)
+  if recipe then
+    self.batch:put(K_RECIPE, (recipe:gsub('"shard":"[^"]*"', function() return '"shard":' .. json.encode(shard) end)))
+  end
+  if receipts then self.batch:put(K_RECEIPTS, receipts) end
+end
 function Store:set_merge_record(m) put_json(self, K_MERGE, m) end
 
 local CURSOR_ORDER = { "scope", "identity", "start", "next", "clean", "params" }
@@ -363,7 +372,7 @@ end
 -- they are, day coverage united.  Raises naming a shard that holds another
 -- ruleset, another receipts file or an interrupted run.  One atomic batch per
 -- source.
-function Store:merge(sources)
+function Store:merge(sources, on_shard)
   for k in self.kv:scan("") do
     if k ~= K_LAYOUT then
       error(string.format("%s is not empty; merge into a new directory", self.path or "the store"), 0)
@@ -399,6 +408,7 @@ function Store:merge(sources)
       cov[day] = m
     end)
     self:write()
+    if on_shard then on_shard(i) end
   end
   for day, c in pairs(cov) do
     local set, list = {}, {}
