@@ -110,21 +110,25 @@ function M.served_by(dir)
   return url
 end
 
+-- The message of a store that could not be opened: naming the `retape
+-- serve` that holds it, or the interrupted merge into it, when so.
+function M.held_message(dir, err)
+  local url = tostring(err):find("in use by another process", 1, true) and M.served_by(dir)
+  local pending = require("retape.merge").pending(dir)
+  if pending and not url then
+    err = string.format("%s: no store here; a merge into it was interrupted (see 'retape status --state %s')", dir, M.quote(dir))
+  elseif url then
+    err = string.format("%s is held by 'retape serve' at %s; read it there (GET %s/retape/lanes, /retape/trades, "
+      .. "/retape/runs with ?key=), or stop the server first", dir, url, url)
+  end
+  return err
+end
+
 -- Opens the store of a read command; warns on stderr about stale results.
 function M.open_store(o)
   local dir = M.state_dir(o)
   local st, err = require("retape.store").open(dir, true)
-  if not st then
-    local url = tostring(err):find("in use by another process", 1, true) and M.served_by(dir)
-    local pending = require("retape.merge").pending(dir)
-    if pending and not url then
-      err = string.format("%s: no store here; a merge into it was interrupted (see 'retape status --state %s')", dir, M.quote(dir))
-    elseif url then
-      err = string.format("%s is held by 'retape serve' at %s; read it there (GET %s/retape/lanes, /retape/trades, "
-        .. "/retape/runs with ?key=), or stop the server first", dir, url, url)
-    end
-    return nil, err
-  end
+  if not st then return nil, M.held_message(dir, err) end
   local stale = require("retape.results").stale(st)
   if #stale > 0 then
     local names = {}
@@ -141,7 +145,30 @@ end
 -- Loads a ruleset and applies --config FILE then every --set KEY=VALUE;
 -- any unknown key or wrong type is an error before anything runs.
 function M.load_rules(spec, o)
-  return require("retape.rules").load_configured(spec, o and o.config, o and o.set)
+  return M.apply_settings(require("retape.rules").load(spec), o)
+end
+
+-- Applies --config FILE then every --set KEY=VALUE of `o` to R; a bad key
+-- or value is a usage error (exit 2), naming it.
+function M.apply_settings(R, o)
+  if not o then return R end
+  local rules = require "retape.rules"
+  local ok, err = pcall(function()
+    if o.config then
+      local t, where = rules.load_config_file(o.config)
+      rules.apply_overrides(R, t, where)
+    end
+    if o.set and #o.set > 0 then
+      local flat = {}
+      for _, text in ipairs(o.set) do
+        local k, v = rules.parse_set(text)
+        flat[k] = v
+      end
+      rules.apply_overrides(R, flat, "--set")
+    end
+  end)
+  if not ok then args.usage_error("%s", tostring(err)) end
+  return R
 end
 
 -- The command that recomputes a store's stale results, as it must be typed

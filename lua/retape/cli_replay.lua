@@ -84,10 +84,10 @@ local function plan(st, o, state, options)
     -- the recorded ruleset: from its recorded sources, or the changed files as they are now (--rebuild)
     local spec = recipe.spec
     if #changed > 0 then spec = recipe.files[1].path else rules.pin(recipe.files) end
-    local ok, loaded = pcall(rules.load_configured, spec, o.config, given_settings and o.set or nil)
+    local ok, loaded = pcall(rules.load, spec)
     rules.unpin()
     if not ok then error(loaded, 0) end
-    R = loaded
+    R = common.apply_settings(loaded, o)
   end
   if not given_settings and recipe then
     local ov = manifest.overrides_of(recipe)
@@ -186,15 +186,26 @@ return function(cli)
         end
       end
       local state = common.state_dir(o)
-      local st, serr = require("retape.store").open(state)
-      if not st then return fail("replay", serr) end
-      local ok_plan, p, refused = pcall(plan, st, o, state, cli.options_of("replay"))
+      -- a new store is created only once the run is planned (a refused run leaves no directory)
+      local storem = require "retape.store"
+      local st, serr
+      if require("retape.fs").kind(state .. "/CURRENT") then
+        st, serr = storem.open(state)
+        if not st then return fail("replay", common.held_message(state, serr)) end
+      end
+      local none = function() return nil end
+      local ok_plan, p, refused = pcall(plan, st or { identity = none, recipe = none, receipts = none, db_path = none,
+        each_coverage = none }, o, state, cli.options_of("replay"))
       if not ok_plan then
-        st:close()
+        if st then st:close() end
         if args.is_usage_error(p) then error(p, 0) end
         return fail("replay", tostring(p))
       end
-      if not p then st:close(); return refused end
+      if not p then if st then st:close() end; return refused end
+      if not st then
+        st, serr = storem.open(state)
+        if not st then return fail("replay", serr) end
+      end
       local R = p.R
       if o.trace then
         trace_fh, trace_err = io.open(o.trace, "w")

@@ -214,7 +214,8 @@ return function(cli)
         for k, v in pairs(m.overrides or {}) do ov[#ov + 1] = k .. "=" .. (type(v) == "number" and json.number(v) or tostring(v)) end
         table.sort(ov)
         rows[i] = { seq = int(m.seq), finished = fin and require("retape.metrics").time(fin, true) or m.finished,
-          took = (fin and start) and string.format("%d s", (fin - start) // 1000) or "",
+          took = m.duration_ms and string.format("%.1f s", m.duration_ms / 1000)
+            or (fin and start) and string.format("%d s", (fin - start) // 1000) or "",
           rules = m.rules .. (n > 0 and (" " .. table.concat(ov, " ")) or ""),
           scope = scope, rows = int(r.rowsProcessed), trades = int(r.tradesCreated), receipts = m.receipts and m.receipts.hash,
           results = m.results and (m.results.lanes_hash .. "/" .. m.results.trades_hash) or "(partial)" }

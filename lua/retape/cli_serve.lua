@@ -64,9 +64,9 @@ return function(cli)
       if key and o.no_auth then args.usage_error("give a key or --no-auth, not both") end
       if not key then
         if not o.no_auth then
-          return fail("serve", "no API key: give --key-file FILE or set RETAPE_API_KEY (or --no-auth on a loopback address)")
+          args.usage_error("no API key: give --key-file FILE or set RETAPE_API_KEY (or --no-auth on a loopback address)")
         end
-        if not loopback then return fail("serve", "--no-auth is allowed on a loopback address only, not " .. host) end
+        if not loopback then args.usage_error("--no-auth is allowed on a loopback address only, not %s", host) end
       end
       local f = io.open(o.db, "rb")
       if not f then return fail("serve", o.db .. ": no such receipts database") end
@@ -84,10 +84,14 @@ return function(cli)
         max_connections = o.max_connections,
         app = "retape.serve.app", config = config,
         on_ready = function(p)
+          -- read commands that find the store held say where to read it instead
+          local f = io.open(state .. "/SERVED_BY", "w")
+          if f then f:write(string.format("http://%s:%d\n", host, p)); f:close() end
           io.stderr:write(string.format("retape serve: listening on http://%s:%d (state %s, rules %s%s)\n",
             host, p, state, o.rules, key and "" or ", no auth"))
         end,
       }
+      os.remove(state .. "/SERVED_BY")
       if not sig then return fail("serve", err) end
       io.stderr:write(string.format("retape serve: %s: stopped cleanly\n", sig))
       return 0

@@ -21,7 +21,7 @@ local fnv1a32 = require("retape.ingest").fnv1a32
 local M = {}
 
 M.ORDER = { "seq", "engine", "rules", "rules_sources", "script_version", "params", "overrides", "receipts",
-  "threads", "started", "finished", "results", "response", "config", "read", "hash", "lanes_hash", "trades_hash" }
+  "threads", "started", "finished", "duration_ms", "results", "response", "config", "read", "hash", "lanes_hash", "trades_hash" }
 
 local PARAMS = { "date", "from", "to", "ticker", "bucket", "limit", "offset", "clean_slate", "resume", "rebuild", "refresh",
   "shard" }
@@ -39,7 +39,7 @@ function M.record(rp, params, resp, counters, started)
     receipts = { read = counters.seen, hash = string.format("%08x", rp.rows_sum or 0) },
     threads = rp.pool and rp.pool:parts() or 1,
     started = rtime.iso_utc(math.floor(started)), finished = rtime.iso_utc(math.floor(core.now_ms())),
-    response = resp,
+    duration_ms = math.floor(core.now_ms() - started), response = resp,
   }
   if not resp.hasMore then m.results = st:results_hashes() end
   M.note_receipts(rp, params)

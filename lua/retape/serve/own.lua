@@ -20,6 +20,7 @@ local function at_param(q)
   if ms then return ms end
   local h, m = at:match("^(%d%d?):(%d%d)$")
   if not h then fail(400, "at: expects HH:MM (New York) or milliseconds, got '%s'", at) end
+  if tonumber(h) > 23 or tonumber(m) > 59 then fail(400, "at: '%s' is not a time of day", at) end
   local y, mo, d = rtime.parse_date(q.date or "")
   if not y then fail(400, "date: '%s' is not a date (YYYY-MM-DD); at HH:MM needs it", tostring(q.date)) end
   return rtime.from_ny(y, mo, d, tonumber(h), tonumber(m))
