@@ -306,19 +306,18 @@ return function(cli)
       local all = "all tickers"
       if merged and merged.partial then all = "the tickers of the merged shards"
       elseif recipe and recipe.shard then all = "the tickers of shard " .. recipe.shard end
-      local function day_line(d)
-        out("  %s  %s%s", d.day, d.all and all or table.concat(d.tickers, ", "), d.partial and " (part of the day)" or "")
+      -- consecutive days replayed alike are one line (a two-month range is one or a few lines)
+      local groups = {}
+      for _, d in ipairs(days) do
+        local text = (d.all and all or table.concat(d.tickers, ", ")) .. (d.partial and " (part of the day)" or "")
+        local g = groups[#groups]
+        if g and g.text == text then g.last, g.n = d.day, g.n + 1
+        else groups[#groups + 1] = { first = d.day, last = d.day, n = 1, text = text } end
       end
-      if #days > 12 then -- a long list: the whole days as a range, the others listed
-        local whole, other = 0, {}
-        for _, d in ipairs(days) do if d.all and not d.partial then whole = whole + 1 else other[#other + 1] = d end end
-        out("  %s to %s: %d days with all tickers", days[1].day, days[#days].day, whole)
-        for i, d in ipairs(other) do
-          if i > 10 then out("  ... %d more days with some tickers (--json lists them)", #other - 10); break end
-          day_line(d)
-        end
-      else
-        for _, d in ipairs(days) do day_line(d) end
+      for i, g in ipairs(groups) do
+        if i > 20 then out("  ... %d more (--json lists every day)", #groups - 20); break end
+        if g.n == 1 then out("  %s  %s", g.first, g.text)
+        else out("  %s to %s (%d days)  %s", g.first, g.last, g.n, g.text) end
       end
       if changes then
         for _, c in ipairs(changes.grown) do
@@ -405,6 +404,10 @@ return function(cli)
     },
     run = function(o, pos)
       if #pos ~= 2 then args.usage_error("expected two state stores") end
+      local fs = require "retape.fs"
+      if (fs.absolute(pos[1]) or pos[1]) == (fs.absolute(pos[2]) or pos[2]) then
+        args.usage_error("A and B are the same store (%s)", pos[1])
+      end
       local storem = require "retape.store"
       local a, err = storem.open(pos[1], true)
       if not a then return fail("diff", err) end
