@@ -112,6 +112,34 @@ local function plan(st, o, state, options)
   return { R = R, db = db, script_version = script_version }
 end
 
+-- A day (or range) without a single receipt in its 09:30-16:00 sessions
+-- (a Saturday, a holiday) is a usage error that says so, rather than a
+-- replay of 0 buckets.
+local function no_session_check(o, p)
+  local rtime = require "retape.time"
+  if not (o.date or o.from) or o.bucket or o.ticker then return end
+  local days = o.date and { o.date } or (o.to and rtime.days(o.from, o.to))
+  if not days or not rtime.parse_date(days[1]) then return end -- a bad date: the replay says so
+  local src = require("retape.source").open(p.db)
+  if not src then return end
+  local ok, prints = pcall(require("retape.manifest").day_prints, src, days, p.script_version)
+  local listing = ok and require("retape.scope").listing(src, p.script_version or nil)
+  src:close()
+  if not ok then return end
+  for _, d in ipairs(days) do if prints[d].n > 0 then return end end
+  local what = o.date or (o.from .. " to " .. o.to)
+  if o.date then
+    local wday = rtime.to_ny(rtime.session(o.date)).wday
+    if wday == 0 or wday == 6 then what = string.format("%s (a %s)", o.date, wday == 0 and "Sunday" or "Saturday") end
+  end
+  local list = {}
+  for d in listing:gmatch("%S+") do list[#list + 1] = d end
+  local known = #list <= 8 and listing
+    or string.format("%s to %s (%d days; retape days --db %s)", list[1], list[#list], #list, common.quote(p.db))
+  args.usage_error("%s has no receipts in its 09:30-16:00 session%s: nothing to replay; days with receipts: %s", what,
+    o.date and "" or "s", known)
+end
+
 return function(cli)
   local command, out, fail = cli.command, cli.out, cli.fail
 
@@ -176,15 +204,6 @@ return function(cli)
       local show_progress = not o.quiet and not o.json and core.isatty(2)
       local errors_shown = 0
       local replay = require "retape.replay"
-      local rtime = require "retape.time"
-      for _, d in ipairs { o.date, o.from } do
-        if d and rtime.parse_date(d) and (not o.to or d == o.to) then
-          local wday = rtime.to_ny(rtime.session(d)).wday
-          if wday == 0 or wday == 6 then
-            args.usage_error("%s is a %s: no trading session that day", d, wday == 0 and "Sunday" or "Saturday")
-          end
-        end
-      end
       local state = common.state_dir(o)
       -- a new store is created only once the run is planned (a refused run leaves no directory)
       local storem = require "retape.store"
@@ -202,6 +221,7 @@ return function(cli)
         return fail("replay", tostring(p))
       end
       if not p then if st then st:close() end; return refused end
+      no_session_check(o, p)
       if not st then
         st, serr = storem.open(state)
         if not st then return fail("replay", serr) end
