@@ -84,7 +84,10 @@ function M.check(inputs, partial)
       local d = recipe_differences(first.recipe, recipe)
       if #d > 0 then
         local parts = {}
-        for _, e in ipairs(d) do parts[#parts + 1] = string.format("%s: %s %s, %s %s", e.key, first.path, e.store, name, e.run) end
+        for i, e in ipairs(d) do
+          if i > 3 then parts[#parts + 1] = string.format("and %d more", #d - 3); break end
+          parts[#parts + 1] = string.format("%s: %s vs %s", e.key, e.store, e.run)
+        end
         fail("%s and %s are not shards of one replay: %s", first.path, name, table.concat(parts, "; "))
       end
       if (x.receipts.path or "") ~= (first.receipts.path or "") then
