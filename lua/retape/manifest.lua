@@ -284,7 +284,8 @@ function M.check_write(rp, params)
     scopem.param_error("this store was replayed from %s; this run reads %s (replay into another --state, or "
       .. "give --rebuild to recompute everything it covers from the new file)", rec.path, abs)
   end
-  if params.rebuild then return end
+  -- a page or a bucket of a day (the original client's calls, one per page) checks the file only
+  if params.rebuild or params.bucket then return end
   local ch = M.receipt_changes(st, rp.src)
   local whole = {}
   for _, d in ipairs(whole_days(params)) do whole[d] = true end
@@ -312,15 +313,17 @@ function M.note_receipts(rp, params)
   local rec = st:receipts() or { days = {} }
   rec.days = rec.days or {}
   local abs = fs.absolute(rp.db_path) or rp.db_path
+  local was_path = rec.path
   if rec.path and rec.path ~= abs then rec.days = {} end -- --rebuild from another file
-  rec.path, rec.script_version = abs, rp.script_version or false
   local days = params.date and { params.date } or (rtime.days(params.from, params.to) or {})
   local whole = {}
   for _, d in ipairs(whole_days(params)) do whole[d] = true end
-  local prints = M.day_prints(rp.src, days, rp.script_version)
-  for _, d in ipairs(days) do
-    if whole[d] or not rec.days[d] then rec.days[d] = prints[d] end
-  end
+  local todo = {}
+  for _, d in ipairs(days) do if whole[d] or not rec.days[d] then todo[#todo + 1] = d end end
+  if #todo == 0 and was_path == abs then return end
+  rec.path, rec.script_version = abs, rp.script_version or false
+  local prints = M.day_prints(rp.src, todo, rp.script_version)
+  for _, d in ipairs(todo) do rec.days[d] = prints[d] end
   rec.days = json.object(rec.days)
   st:set_receipts(rec)
 end

@@ -884,7 +884,8 @@ function Replay:run_in_snapshot(params)
   self.continuing = false
   if params.resume then
     if not cursor then
-      scopem.param_error("nothing to resume: the store's last run completed (see 'retape status')")
+      scopem.param_error("nothing to resume: the store's last run completed (see '%s')",
+        st.path and ("retape status --state " .. st.path) or "retape status")
     end
     if cursor.scope ~= scope.key or json.encode(cursor.identity) ~= json.encode(identity) then
       scopem.param_error("the interrupted run in this store is %s with rules '%s'; resume it with the same scope and rules",
