@@ -28,6 +28,9 @@ run $RETAPE ledger --state ../work/p6 --out $T/p6.ledger
 # a file named like the receipts file here is not the store's: explain reads the recorded absolute path
 cp ../work/r.db lv.db
 run $RETAPE explain --state ../work/p6 --receipt CVNA:1770044400000:bd03ee > $T/o; head -1 $T/o
+# --- 4. explain --rules/--set: an explicit "what if", said in the output
+run $RETAPE explain --state ../work/p6 --receipt CVNA:1770044400000:bd03ee --set corridor.long.ltf_max=10 > $T/o; grep -E '^(what if|CVNA|the store holds|exit)' $T/o
+run $RETAPE explain --state ../work/p6 --receipt CVNA:1770044400000:bd03ee --rules default --json > $T/o; grep -o '"what_if":{[^}]*}' $T/o
 # --- 2. writes reuse the recorded rules, overrides and receipts file
 run $RETAPE replay --state ../work/p6 --date 2026-02-02 --ticker CVNA --quiet 2>$T/e; noupv $T/e
 run $RETAPE replay --state ../work/p6 --date 2026-02-02 --ticker CVNA --bucket 10:00 --no-cascade --quiet 2>$T/e; noupv $T/e
