@@ -1,6 +1,7 @@
 -- retape.explain — why one stored receipt landed in its lane.  Reads the
 -- run the store holds: the ticker's stored state just before the receipt's
--- bucket and the rules and config recorded for that run, then replays the
+-- bucket and the rules and config the store recorded (or, for a "what if",
+-- a ruleset given by the caller), then replays the
 -- ticker's receipts of that bucket on a scratch book up to the receipt and
 -- asks the ruleset to explain its step (R.explain_step).  So it always
 -- agrees with `retape lanes` and `retape trades` of the same store.
@@ -8,21 +9,9 @@ local source = require "retape.source"
 local statem = require "retape.state"
 local bookm = require "retape.book"
 local manifest = require "retape.manifest"
-local rules = require "retape.rules"
 local scopem = require "retape.scope"
 
 local M = {}
-
--- The ruleset a run used: loaded by name with the run's overrides applied
--- (so its config is the one the run had, value types included).
-function M.rules_of(run)
-  local R = rules.load(run.rules)
-  local ov = {}
-  -- the manifest went through JSON: integral numbers come back as floats
-  for k, v in pairs(run.overrides or {}) do ov[k] = math.type(v) == "float" and math.tointeger(v) or v end
-  if next(ov) then rules.apply_overrides(R, ov, "the run's overrides") end
-  return R
-end
 
 -- receipt(st, src, T, {at = ms} | {receipt = id} [, R]) -> explanation | nil,
 -- message.  R: the ruleset to explain with (default: the store's recorded
