@@ -14,8 +14,16 @@ local M = {}
 M.DEFAULT_SCRIPT_VERSION = "2.5.0"
 
 -- rules(cfg) -> ruleset: cfg.rules (name or file), then cfg.config (file)
--- and cfg.sets ({ "KEY=VALUE", ... }) as `retape replay` applies them.
-function M.rules(cfg) return require("retape.rules").load_configured(cfg.rules, cfg.config, cfg.sets) end
+-- and cfg.sets ({ "KEY=VALUE", ... }) as `retape replay` applies them;
+-- cfg.files: the rule files by content (the store's recorded ruleset).
+function M.rules(cfg)
+  local rules = require "retape.rules"
+  rules.pin(cfg.files or nil)
+  local ok, R = pcall(rules.load_configured, cfg.rules, cfg.config or nil, cfg.sets)
+  rules.unpin()
+  if not ok then error(R, 0) end
+  return R
+end
 
 -- open_store(kv) -> store over an open kv handle (the server's, not closed by it)
 function M.open_store(kv) return assert(store.open(kv)) end
