@@ -298,7 +298,7 @@ return function(cli)
         stderr("retape replay: note: %d receipts were added under %s since it was replayed; its results are stale "
           .. "until it is replayed again: %s\n", g.n - g.was, g.day, common.command_line { "replay", "--state", state, "--date", g.day })
       end
-      if o.quiet then -- the one summary line
+      if o.quiet and not o.json then -- the one summary line (--json prints the response object)
         local what = resp.date == nil and "stale results" or (resp.from and (resp.from .. " to " .. resp.to) or resp.date)
         if resp.date == nil then
           out("recomputed %d ticker-buckets of stale results, %s rows, %d errors", resp.recomputed, group(resp.rowsProcessed), resp.errors)
