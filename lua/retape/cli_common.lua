@@ -152,21 +152,7 @@ end
 -- or value is a usage error (exit 2), naming it.
 function M.apply_settings(R, o)
   if not o then return R end
-  local rules = require "retape.rules"
-  local ok, err = pcall(function()
-    if o.config then
-      local t, where = rules.load_config_file(o.config)
-      rules.apply_overrides(R, t, where)
-    end
-    if o.set and #o.set > 0 then
-      local flat = {}
-      for _, text in ipairs(o.set) do
-        local k, v = rules.parse_set(text)
-        flat[k] = v
-      end
-      rules.apply_overrides(R, flat, "--set")
-    end
-  end)
+  local ok, err = pcall(require("retape.rules").configure, R, o.config, o.set)
   if not ok then args.usage_error("%s", tostring(err)) end
   return R
 end

@@ -153,7 +153,11 @@ end
 -- differences(recipe, R, script_version) -> { {key, store, run}, ... }:
 -- what differs between the recorded recipe and a run's ruleset, setting by setting.
 function M.differences(recipe, R, script_version)
-  local run = M.recipe_of(R, script_version)
+  return M.recipe_differences(recipe, M.recipe_of(R, script_version))
+end
+
+-- recipe_differences(a, b) -> the same list between two recipes (b's as `run`).
+function M.recipe_differences(recipe, run)
   local list = {}
   local function add(key, a, b) list[#list + 1] = { key = key, store = a, run = b } end
   if recipe.rules ~= run.rules then add("rules", recipe.rules, run.rules) end
@@ -168,13 +172,13 @@ function M.differences(recipe, R, script_version)
   end
   local keys, seen = {}, {}
   for k in pairs(recipe.config or {}) do keys[#keys + 1] = k; seen[k] = true end
-  for k in pairs(run.config) do if not seen[k] then keys[#keys + 1] = k end end
+  for k in pairs(run.config or {}) do if not seen[k] then keys[#keys + 1] = k end end
   table.sort(keys)
   for _, k in ipairs(keys) do
-    local a, b = (recipe.config or {})[k], run.config[k]
+    local a, b = (recipe.config or {})[k], (run.config or {})[k]
     if show(a) ~= show(b) then add(k, show(a), show(b)) end
   end
-  if (recipe.script_version or false) ~= run.script_version then
+  if (recipe.script_version or false) ~= (run.script_version or false) then
     add("script version", recipe.script_version or "any", run.script_version or "any")
   end
   return list

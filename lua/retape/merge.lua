@@ -32,31 +32,6 @@ end
 
 local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
 
--- Two recipes of one replay?  -> list of differences (manifest.differences' shape).
-local function recipe_differences(a, b)
-  local list = {}
-  local function add(key, x, y) list[#list + 1] = { key = key, store = x, run = y } end
-  if a.rules ~= b.rules then add("rules", a.rules, b.rules) end
-  local function hashes(r)
-    local h = {}
-    for i, f in ipairs(r.files or {}) do h[i] = f.hash end
-    return table.concat(h, ",")
-  end
-  if hashes(a) ~= hashes(b) then add("rule files", hashes(a), hashes(b)) end
-  local keys, seen = {}, {}
-  for k in pairs(a.config or {}) do keys[#keys + 1] = k; seen[k] = true end
-  for k in pairs(b.config or {}) do if not seen[k] then keys[#keys + 1] = k end end
-  table.sort(keys)
-  for _, k in ipairs(keys) do
-    local x, y = json.encode((a.config or {})[k]), json.encode((b.config or {})[k])
-    if x ~= y then add(k, x, y) end
-  end
-  if (a.script_version or false) ~= (b.script_version or false) then
-    add("script version", tostring(a.script_version), tostring(b.script_version))
-  end
-  return list
-end
-
 local function days_of(st)
   local days = {}
   st:each_coverage(function(day) days[#days + 1] = day end)
@@ -81,7 +56,7 @@ function M.check(inputs, partial)
     if not first then first, n = x, count
     else
       if count ~= n then fail("%s is shard %s of another split (%s is shard %s)", name, recipe.shard, first.path, first.recipe.shard) end
-      local d = recipe_differences(first.recipe, recipe)
+      local d = manifest.recipe_differences(first.recipe, recipe)
       if #d > 0 then
         local parts = {}
         for i, e in ipairs(d) do

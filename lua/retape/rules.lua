@@ -362,7 +362,12 @@ end
 -- a config file of overrides and every "KEY=VALUE" of `sets` (the CLI's
 -- --config and --set); any unknown key or wrong value raises before anything runs.
 function M.load_configured(spec, config_file, sets)
-  local R = M.load(spec)
+  return M.configure(M.load(spec), config_file, sets)
+end
+
+-- configure(R, config_file, sets) -> R: the overrides of a config file,
+-- then of every "KEY=VALUE" of `sets`, applied to R (raises as load_configured).
+function M.configure(R, config_file, sets)
   if config_file then
     local t, where = M.load_config_file(config_file)
     M.apply_overrides(R, t, where)
