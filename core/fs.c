@@ -129,3 +129,29 @@ int retape_fs_kind(const char *path)
         return 0;
     return S_ISDIR(st.st_mode) ? 2 : 1;
 }
+
+char *retape_fs_absolute(const char *path, char **errptr)
+{
+    char *real = realpath(path, NULL); /* malloc'd: retape_free is free */
+    if (real)
+        return real;
+    if (path[0] == '/') {
+        char *copy = dup_string(path);
+        if (!copy)
+            set_error(errptr, "out of memory");
+        return copy;
+    }
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd)) {
+        set_error(errptr, "current directory: %s", strerror(errno));
+        return NULL;
+    }
+    size_t n = strlen(cwd) + strlen(path) + 2;
+    char *out = malloc(n);
+    if (!out) {
+        set_error(errptr, "out of memory");
+        return NULL;
+    }
+    snprintf(out, n, "%s/%s", cwd, path);
+    return out;
+}

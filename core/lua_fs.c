@@ -108,11 +108,30 @@ static int l_kind(lua_State *L)
     return 1;
 }
 
+/* fs.absolute(path) -> absolute path (real path when it exists) | nil, message */
+static int l_absolute(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    string_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->s = NULL;
+    lua_newtable(L);
+    lua_pushcfunction(L, string_free);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    char *err = NULL;
+    if (!(b->s = retape_fs_absolute(path, &err)))
+        return push_failure(L, err);
+    lua_pushstring(L, b->s);
+    retape_free(b->s);
+    b->s = NULL;
+    return 1;
+}
+
 int luaopen_retape_fs(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"tempdir", l_tempdir}, {"list", l_list}, {"remove_tree", l_remove_tree},
-        {"mkdirs", l_mkdirs}, {"kind", l_kind}, {NULL, NULL},
+        {"mkdirs", l_mkdirs}, {"kind", l_kind}, {"absolute", l_absolute}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     return 1;

@@ -363,5 +363,9 @@ int retape_fs_remove_tree(const char *path, char **errptr);
 int retape_fs_mkdirs(const char *path, char **errptr);
 /* 0 missing, 1 a file (or other), 2 a directory. */
 int retape_fs_kind(const char *path);
+/* The absolute form of path: its real path (symlinks resolved) when it
+ * exists, else the current directory joined with it.  Malloc'd (free with
+ * retape_free); NULL and *errptr on failure. */
+char *retape_fs_absolute(const char *path, char **errptr);
 
 #endif /* RETAPE_H */

@@ -92,6 +92,9 @@ function M.find_script(name)
   return name
 end
 
+-- The option specs of a command (for rewriting its command line as advice).
+function M.options_of(name) return commands[name] and commands[name].options or {} end
+
 -- The commands in help order, for the man page and the shell completions.
 function M.commands() return order, commands end
 
@@ -268,6 +271,7 @@ local function traced(e)
 end
 
 function M.main(argv)
+  require("retape.cli_common").argv = argv -- for the commands a refusal prints as advice
   local name = argv[1]
   if name == nil or name == "--help" or name == "-h" then name = "help"
   elseif name == "--version" or name == "-V" then name = "version" end

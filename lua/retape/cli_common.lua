@@ -34,10 +34,90 @@ function M.with_store_options(list)
   return list
 end
 
+---------------------------------------------------------------------------
+-- advice: commands printed as they must be typed (each one runs as printed)
+
+-- One shell word, quoted when it needs to be.
+function M.quote(word)
+  word = tostring(word)
+  if word:match("^[%w%._/:=,@%%+%-]+$") then return word end
+  return "'" .. word:gsub("'", "'\\''") .. "'"
+end
+
+-- command(words) -> "retape W1 W2 ..." (quoted).
+function M.command_line(words)
+  local q = { "retape" }
+  for _, w in ipairs(words) do q[#q + 1] = M.quote(w) end
+  return table.concat(q, " ")
+end
+
+-- The words of this command line (after "retape"), with the options named
+-- in `drop` removed (with their values) and `add` appended.  `valued`: the
+-- options of the command that take a value.
+function M.rewrite(drop, add, valued)
+  local argv, words, i = M.argv or {}, {}, 1
+  local dropset = {}
+  for _, d in ipairs(drop or {}) do dropset[d] = true end
+  while i <= #argv do
+    local a = argv[i]
+    local name, value = a:match("^%-%-([^=]+)=(.*)$")
+    name = name or a:match("^%-%-(.+)$")
+    local takes = name and valued[name] and not value
+    if name and dropset[name] then
+      if takes then i = i + 1 end
+    else
+      words[#words + 1] = a
+      if takes and argv[i + 1] then words[#words + 1] = argv[i + 1]; i = i + 1 end
+    end
+    i = i + 1
+  end
+  for _, w in ipairs(add or {}) do words[#words + 1] = w end
+  return words
+end
+
+-- refuse(cmd, message, advice) -> 2: prints the message and each {what,
+-- command} of advice on stderr (a refusal is the user's call to make).
+function M.refuse(cmd, message, advice)
+  io.stderr:write(string.format("retape %s: %s\n", cmd, message))
+  for _, a in ipairs(advice or {}) do io.stderr:write(string.format("  %s:\n    %s\n", a[1], a[2])) end
+  return 2
+end
+
+-- The options of a command that take a value (for rewrite()).
+function M.valued(options)
+  local v = {}
+  for _, s in ipairs(options) do if s.type ~= "flag" then v[s.name] = true end end
+  return v
+end
+
+-- A message naming the `retape serve` that holds a store, if one does.
+function M.served_by(dir)
+  local f = io.open(dir .. "/SERVED_BY")
+  if not f then return nil end
+  local url = f:read("l")
+  f:close()
+  return url
+end
+
+-- The message of a store that could not be opened: naming the `retape
+-- serve` that holds it, or the interrupted merge into it, when so.
+function M.held_message(dir, err)
+  local url = tostring(err):find("in use by another process", 1, true) and M.served_by(dir)
+  local pending = require("retape.merge").pending(dir)
+  if pending and not url then
+    err = string.format("%s: no store here; a merge into it was interrupted (see 'retape status --state %s')", dir, M.quote(dir))
+  elseif url then
+    err = string.format("%s is held by 'retape serve' at %s; read it there (GET %s/retape/lanes, /retape/trades, "
+      .. "/retape/runs with ?key=), or stop the server first", dir, url, url)
+  end
+  return err
+end
+
 -- Opens the store of a read command; warns on stderr about stale results.
 function M.open_store(o)
-  local st, err = require("retape.store").open(M.state_dir(o), true)
-  if not st then return nil, err end
+  local dir = M.state_dir(o)
+  local st, err = require("retape.store").open(dir, true)
+  if not st then return nil, M.held_message(dir, err) end
   local stale = require("retape.results").stale(st)
   if #stale > 0 then
     local names = {}
@@ -46,7 +126,7 @@ function M.open_store(o)
       names[#names + 1] = string.format("%s from %s", s.ticker, rtime.format_ny(math.tointeger(s.from)))
     end
     M.stderr("retape: note: results of %d ticker(s) are stale (%s): they depend on an earlier state that a re-run "
-      .. "changed; recompute them with 'retape replay --state %s --refresh'\n", #stale, table.concat(names, ", "), M.state_dir(o))
+      .. "changed; recompute them with '%s'\n", #stale, table.concat(names, ", "), M.refresh_command(st, dir))
   end
   return st
 end
@@ -54,20 +134,44 @@ end
 -- Loads a ruleset and applies --config FILE then every --set KEY=VALUE;
 -- any unknown key or wrong type is an error before anything runs.
 function M.load_rules(spec, o)
-  return require("retape.rules").load_configured(spec, o and o.config, o and o.set)
+  return M.apply_settings(require("retape.rules").load(spec), o)
 end
 
--- The ruleset that made a store (its last run's), with the recorded config.
+-- Applies --config FILE then every --set KEY=VALUE of `o` to R; a bad key
+-- or value is a usage error (exit 2), naming it.
+function M.apply_settings(R, o)
+  if not o then return R end
+  local ok, err = pcall(require("retape.rules").configure, R, o.config, o.set)
+  if not ok then args.usage_error("%s", tostring(err)) end
+  return R
+end
+
+-- The command that recomputes a store's stale results, as it must be typed
+-- (--db only when the store does not record its receipts file).
+function M.refresh_command(st, dir)
+  local words = { "replay", "--state", dir, "--refresh" }
+  if not require("retape.manifest").receipts_path(st) then
+    local db = st:db_path()
+    words = { "replay", "--db", db or "FILE", "--state", dir, "--refresh" }
+  end
+  return M.command_line(words)
+end
+
+-- The ruleset that made a store, with its recorded config, for a read; a
+-- rule file changed since is named on stderr once.
 function M.store_rules(st, fallback)
-  local runs = require("retape.manifest").runs(st)
-  local last = runs[#runs]
-  if not last then
+  local manifest = require "retape.manifest"
+  if not st:recipe() and #manifest.runs(st) == 0 then
     local ok, R = pcall(require("retape.rules").load, fallback or "default")
     if not ok then return nil, R end
     return R
   end
-  local ok, R = pcall(require("retape.explain").rules_of, last)
+  local ok, R, notes = pcall(manifest.store_rules, st)
   if not ok then return nil, R end
+  for _, n in ipairs(notes or {}) do
+    if not M.noted then M.stderr("retape: note: %s\n", n) end
+  end
+  M.noted = true
   return R
 end
 
@@ -90,12 +194,13 @@ function M.progress_bar(started)
     local now = core.monotonic_ms()
     if p.index < p.total and now - last < 100 then return end
     last = now
-    local width = 30
+    local width = 16 -- the whole line fits in 79 columns
     local filled = math.floor(width * p.index / p.total)
     local secs = math.max((now - started) / 1000, 1e-3)
-    M.stderr("\r%s[%s%s] %d/%d buckets  %s rows/s  %d trades%s", p.recomputing and "recomputing " or "",
+    local line = string.format("%s[%s%s] %d/%d %s rows/s %d trades%s", p.recomputing and "recomputing " or "",
       string.rep("#", filled), string.rep(".", width - filled),
-      p.index, p.total, M.group(p.rows / secs), p.trades, p.errors > 0 and ("  " .. p.errors .. " errors") or "")
+      p.index, p.total, M.group(p.rows / secs), p.trades, p.errors > 0 and (" " .. p.errors .. " errors") or "")
+    M.stderr("\r%-79s", line:sub(1, 79))
     if p.index == p.total then M.stderr("\n") end
   end
 end

@@ -7,12 +7,145 @@ local common = require "retape.cli_common"
 
 local stderr, group = common.stderr, common.group
 
+-- The store's first and last covered days, as the scope options of a command.
+local function covered_scope(st)
+  local days = {}
+  st:each_coverage(function(day) days[#days + 1] = day end)
+  if #days == 0 then return {} end
+  if #days == 1 then return { "--date", days[1] } end
+  return { "--from", days[1], "--to", days[#days] }
+end
+
+-- A directory beside `dir` that does not exist yet (DIR-2, DIR-3, ...).
+local function new_dir(dir)
+  local fs = require "retape.fs"
+  local base = dir:gsub("/+$", "")
+  for i = 2, 99 do
+    local d = base .. "-" .. i
+    if not fs.kind(d) then return d end
+  end
+  return base .. "-new"
+end
+
+-- plan(st, o, state, options) -> { R, db } | nil, exit status (a refusal
+-- was printed).  The write's ruleset, overrides and receipts file: the ones
+-- given, else the ones the store recorded; given ones that differ from the
+-- store's are refused by naming the settings that differ, with the commands
+-- that would do what the user meant.
+local function plan(st, o, state, options)
+  local manifest = require "retape.manifest"
+  local rules = require "retape.rules"
+  local fs = require "retape.fs"
+  local valued = common.valued(options)
+  local recipe = st:identity() and st:recipe() or nil
+  local recorded_db = manifest.receipts_path(st) or (st:identity() and st:db_path()) or nil
+  local db = o.db or recorded_db
+  if not db then args.usage_error("missing --db FILE (the receipts database)") end
+  local script_version
+  if o.all_versions then script_version = false
+  elseif o.script_version then script_version = o.script_version
+  elseif recipe then script_version = recipe.script_version
+  else script_version = "2.5.0" end
+  local has_scope = o.date or o.from
+  local scope_words = has_scope and {} or covered_scope(st)
+  local rebuild_cmd = common.command_line(common.rewrite({ "refresh", "resume" }, (function()
+    local add = {}
+    for _, w in ipairs(scope_words) do add[#add + 1] = w end
+    add[#add + 1] = "--rebuild"
+    return add
+  end)(), valued))
+  local function another_store()
+    if not has_scope then return nil end
+    local words = common.rewrite({ "state", "db", "resume", "refresh" }, { "--db", fs.absolute(db) or db, "--state", new_dir(state) }, valued)
+    return { "to replay with them into a new store instead", common.command_line(words) }
+  end
+
+  if o.db and recorded_db and (fs.absolute(o.db) or o.db) ~= recorded_db and not o.rebuild then
+    local advice = { { "to replay the store's own receipts file, leave out --db",
+                       common.command_line(common.rewrite({ "db" }, {}, valued)) } }
+    advice[#advice + 1] = another_store()
+    advice[#advice + 1] = { "to recompute everything the store covers from this file", rebuild_cmd }
+    return nil, common.refuse("replay", string.format("%s was replayed from %s; this run reads %s", state, recorded_db,
+      fs.absolute(o.db) or o.db), advice)
+  end
+
+  local given_settings = o.config or #o.set > 0
+  local R
+  if o.rules or not (recipe and recipe.spec) then
+    R = common.load_rules(o.rules or "default", o)
+  else
+    local changed = manifest.changed_files(recipe)
+    if #changed > 0 and not o.rebuild then
+      local c = changed[1]
+      return nil, common.refuse("replay", string.format("%s changed since this store was made (recorded %s, now %s); "
+        .. "a write needs the same file, or --rebuild to recompute everything the store covers with it as it is now",
+        c.path, c.was, c.now), { { "to recompute everything with the file as it is now", rebuild_cmd } })
+    end
+    -- the recorded ruleset: from its recorded sources, or the changed files as they are now (--rebuild)
+    local spec = recipe.spec
+    if #changed > 0 then spec = recipe.files[1].path else rules.pin(recipe.files) end
+    local ok, loaded = pcall(rules.load, spec)
+    rules.unpin()
+    if not ok then error(loaded, 0) end
+    R = common.apply_settings(loaded, o)
+  end
+  if not given_settings and recipe then
+    local ov = manifest.overrides_of(recipe)
+    if next(ov) then rules.apply_overrides(R, ov, "the store's overrides") end
+  end
+  if recipe and not o.rebuild then
+    local diffs = manifest.differences(recipe, R, script_version)
+    if #diffs > 0 then
+      local lines = {}
+      for _, d in ipairs(diffs) do lines[#lines + 1] = string.format("\n  %s: store %s, this run %s", d.key, d.store, d.run) end
+      local advice = {}
+      if o.rules or given_settings then
+        advice[#advice + 1] = { "to run with the store's own rules and settings, leave out --rules/--set/--config",
+          common.command_line(common.rewrite({ "rules", "set", "config" }, {}, valued)) }
+      end
+      advice[#advice + 1] = another_store()
+      advice[#advice + 1] = { "to recompute everything the store covers with this run's", rebuild_cmd }
+      return nil, common.refuse("replay", string.format("%s holds results of other rules or settings:%s", state,
+        table.concat(lines)), advice)
+    end
+  end
+  return { R = R, db = db, script_version = script_version }
+end
+
+-- A day (or range) without a single receipt in its 09:30-16:00 sessions
+-- (a Saturday, a holiday) is a usage error that says so, rather than a
+-- replay of 0 buckets.
+local function no_session_check(o, p)
+  local rtime = require "retape.time"
+  if not (o.date or o.from) or o.bucket or o.ticker then return end
+  local days = o.date and { o.date } or (o.to and rtime.days(o.from, o.to))
+  if not days or not rtime.parse_date(days[1]) then return end -- a bad date: the replay says so
+  local src = require("retape.source").open(p.db)
+  if not src then return end
+  local ok, prints = pcall(require("retape.manifest").day_prints, src, days, p.script_version)
+  local listing = ok and require("retape.scope").listing(src, p.script_version or nil)
+  src:close()
+  if not ok then return end
+  for _, d in ipairs(days) do if prints[d].n > 0 then return end end
+  local what = o.date or (o.from .. " to " .. o.to)
+  if o.date then
+    local wday = rtime.to_ny(rtime.session(o.date)).wday
+    if wday == 0 or wday == 6 then what = string.format("%s (a %s)", o.date, wday == 0 and "Sunday" or "Saturday") end
+  end
+  local list = {}
+  for d in listing:gmatch("%S+") do list[#list + 1] = d end
+  local known = #list <= 8 and listing
+    or string.format("%s to %s (%d days; retape days --db %s)", list[1], list[#list], #list, common.quote(p.db))
+  args.usage_error("%s has no receipts in its 09:30-16:00 session%s: nothing to replay; days with receipts: %s", what,
+    o.date and "" or "s", known)
+end
+
 return function(cli)
   local command, out, fail = cli.command, cli.out, cli.fail
 
   command("replay", {
     summary = "Re-run receipts bucket by bucket through the lane rules and the trade simulator",
-    usage = "retape replay --db FILE [--state DIR] (--date D | --from D --to D) [OPTIONS]",
+    usage = "retape replay [--db FILE] [--state DIR] (--date D | --from D --to D | --refresh | --resume) [OPTIONS]",
     details = "Walks the 09:30-16:00 ET buckets of the day(s) in (bucket, ts, receipt_id) order, classifies every\n"
            .. "receipt into the 8 lanes and simulates the trades the lanes imply.  The run replaces what the store\n"
            .. "held for its scope (days x tickers, or one bucket / page) and starts from the stored state just\n"
@@ -20,11 +153,16 @@ return function(cli)
            .. "Any sequence of runs ends equal to one fresh replay of what the store covers, in time order.\n"
            .. "--clean-slate: the scope's tickers start it with no position and no entry/cycle state.\n"
            .. "--resume continues an interrupted run of the same scope and rules.  --bucket/--limit/--offset\n"
-           .. "reproduce the original endpoint's paging; --json prints its response object.",
+           .. "reproduce the original endpoint's paging; --json prints its response object.\n"
+           .. "A store records how it was made: the ruleset by content, the overrides, the receipts file.  A later\n"
+           .. "write into it reuses them (--db, --rules, --set may be left out); different ones are refused,\n"
+           .. "naming the settings that differ and the command that would do what was meant (--rebuild, or a\n"
+           .. "new --state).  A rule file changed since needs --rebuild (or the same file back); receipts\n"
+           .. "changed under replayed days are refused, receipts added to them leave those days to replay again.",
     options = {
       { name = "db", arg = "FILE", help = "receipts database (ingest_receipts)" },
       { name = "state", arg = "DIR", help = "state store directory (default: FILE.state)" },
-      { name = "rules", arg = "NAME|FILE", help = "ruleset: bundled name or a .lua file", default = "default" },
+      { name = "rules", arg = "NAME|FILE", help = "ruleset: bundled name or a .lua file (default: the store's, else default)" },
       { name = "set", arg = "KEY=VALUE", repeat_ = true, help = "override one setting of the ruleset's config (repeatable)" },
       { name = "config", arg = "FILE.lua", help = "a Lua file returning a table of config overrides" },
       { name = "max-instructions", arg = "N", type = "integer", help = "rule budget per receipt (default 5,000,000; rule files always, shipped rules when given)" },
@@ -42,17 +180,17 @@ return function(cli)
       { name = "no-cascade", type = "flag", help = "leave later results that depended on the scope stale instead of recomputing them" },
       { name = "refresh", type = "flag", help = "recompute stale results (alone, or after the scope's run)" },
       { name = "rebuild", type = "flag", help = "recompute everything the store covers with these rules and config" },
-      { name = "script-version", arg = "V", help = "keep script_version = V or NULL", default = "2.5.0" },
+      { name = "script-version", arg = "V", help = "keep script_version = V or NULL (default: the store's, else 2.5.0)" },
       { name = "all-versions", type = "flag", help = "no script_version filter" },
       { name = "batch", arg = "N", type = "integer", help = "rows fetched per round trip (results never depend on it)" },
       { name = "threads", arg = "N", type = "integer", help = "threads, each with its own Lua state (default: every core for runs of 4096 rows or more; results never depend on it)" },
       { name = "trace", arg = "FILE", help = "write one JSON line per processed receipt" },
       { name = "ledger", arg = "FILE", help = "sync trades and lanes to this SQLite ledger afterwards" },
       { name = "json", type = "flag", help = "print the response object instead of the summary" },
-      { name = "quiet", type = "flag", help = "no progress bar, no per-receipt error lines" },
+      { name = "quiet", type = "flag", help = "print only the one summary line (no progress bar, lanes or error lines)" },
     },
     run = function(o)
-      if not o.db then args.usage_error("missing --db FILE") end
+      if not o.db and not o.state then args.usage_error("missing --db FILE (or --state DIR of a store that records it)") end
       if (o.from or o.to) and o.date then args.usage_error("give --date or --from/--to, not both") end
       if (o.from or o.to) and not (o.from and o.to) then args.usage_error("--from and --to go together") end
       for _, k in ipairs { "max_instructions", "max_memory_mb", "batch", "limit", "threads" } do
@@ -66,8 +204,29 @@ return function(cli)
       local show_progress = not o.quiet and not o.json and core.isatty(2)
       local errors_shown = 0
       local replay = require "retape.replay"
-      local ok_rules, R = pcall(common.load_rules, o.rules, o)
-      if not ok_rules then return fail("replay", R) end
+      local state = common.state_dir(o)
+      -- a new store is created only once the run is planned (a refused run leaves no directory)
+      local storem = require "retape.store"
+      local st, serr
+      if require("retape.fs").kind(state .. "/CURRENT") then
+        st, serr = storem.open(state)
+        if not st then return fail("replay", common.held_message(state, serr)) end
+      end
+      local none = function() return nil end
+      local ok_plan, p, refused = pcall(plan, st or { identity = none, recipe = none, receipts = none, db_path = none,
+        each_coverage = none }, o, state, cli.options_of("replay"))
+      if not ok_plan then
+        if st then st:close() end
+        if args.is_usage_error(p) then error(p, 0) end
+        return fail("replay", tostring(p))
+      end
+      if not p then if st then st:close() end; return refused end
+      no_session_check(o, p)
+      if not st then
+        st, serr = storem.open(state)
+        if not st then return fail("replay", serr) end
+      end
+      local R = p.R
       if o.trace then
         trace_fh, trace_err = io.open(o.trace, "w")
         if not trace_fh then return fail("replay", trace_err) end
@@ -75,10 +234,10 @@ return function(cli)
       local logs = {}
       require("retape.sandbox").set_log(trace_fh and function(msg, where) logs[#logs + 1] = { msg, where } end or nil)
       local rp, err = replay.open {
-        db = o.db, state = common.state_dir(o), rules = R, batch = o.batch, cascade = not o.no_cascade, threads = o.threads,
+        db = p.db, state = st, rules = R, batch = o.batch, cascade = not o.no_cascade, threads = o.threads,
         limits = (o.max_instructions or o.max_memory_mb)
           and { instructions = o.max_instructions, memory_mb = o.max_memory_mb } or nil,
-        script_version = (not o.all_versions) and o.script_version or false,
+        script_version = p.script_version,
         trace = trace_fh and function(r)
           trace_fh:write(json.encode_row(r, R.trace_columns), "\n")
           for _, l in ipairs(logs) do -- the rule's log() lines of this receipt follow its line
@@ -95,6 +254,7 @@ return function(cli)
       }
       if not rp then
         if trace_fh then trace_fh:close() end
+        st:close()
         return fail("replay", err)
       end
       local ok, resp = pcall(rp.run, rp, {
@@ -116,10 +276,38 @@ return function(cli)
       end
       local synced
       if ok and o.ledger then synced = require("retape.ledger").sync(rp.store, o.ledger) end
+      local grown, refusal_hint = rp.grown_days or {}, rp.refusal_hint
       rp:close()
+      st:close()
       if not ok then
+        if refusal_hint then
+          return common.refuse("replay", tostring(resp), { { "replay those days again",
+            common.command_line(common.rewrite({ "date", "from", "to", "ticker", "bucket", "limit", "offset", "shard",
+              "refresh", "resume" }, (function()
+                local w = {}
+                for word in refusal_hint:gmatch("%S+") do w[#w + 1] = word end
+                return w
+              end)(), common.valued(cli.options_of("replay")))) } })
+        end
         if replay.is_param_error(resp) then args.usage_error("%s", tostring(resp)) end
         error(resp, 0)
+      end
+      for i, g in ipairs(grown) do
+        if i > 5 then stderr("retape replay: note: and %d more days with new receipts (retape status --state %s)\n",
+          #grown - 5, common.quote(state)); break end
+        stderr("retape replay: note: %d receipts were added under %s since it was replayed; its results are stale "
+          .. "until it is replayed again: %s\n", g.n - g.was, g.day, common.command_line { "replay", "--state", state, "--date", g.day })
+      end
+      if o.quiet and not o.json then -- the one summary line (--json prints the response object)
+        local what = resp.date == nil and "stale results" or (resp.from and (resp.from .. " to " .. resp.to) or resp.date)
+        if resp.date == nil then
+          out("recomputed %d ticker-buckets of stale results, %s rows, %d errors", resp.recomputed, group(resp.rowsProcessed), resp.errors)
+        else
+          out("replayed %s%s: %d buckets, %s rows, %d errors, %d trades created, %d purged%s", what,
+            resp.ticker ~= json.null and (" (" .. resp.ticker .. ")") or "", resp.buckets, group(resp.rowsProcessed),
+            resp.errors, resp.tradesCreated, resp.tradesPurged, resp.stale and ", later results stale" or "")
+        end
+        return 0
       end
       if o.json then
         out("%s", json.encode(resp, { "ok", "date", "ticker", "bucketProcessed", "bucketOffset", "rowsProcessed",
@@ -135,16 +323,28 @@ return function(cli)
         out("replayed %s%s: %d buckets, %s rows, %d errors", what,
           resp.ticker ~= json.null and (" (" .. resp.ticker .. ")") or "", resp.buckets, group(resp.rowsProcessed), resp.errors)
         if #resp.days > 1 then
-          local parts = {}
-          for _, d in ipairs(resp.days) do parts[#parts + 1] = string.format("%s %d", d.day, d.rows) end
-          out("rows per day: %s", table.concat(parts, ", "))
+          local parts, shown = {}, resp.days
+          if #shown > 10 then -- a long range: its first and last days, and the busiest and quietest
+            local min, max = shown[1], shown[1]
+            for _, d in ipairs(shown) do
+              if d.rows < min.rows then min = d end
+              if d.rows > max.rows then max = d end
+            end
+            out("rows per day: %d days, %s to %s, fewest %d (%s), most %d (%s)", #shown, shown[1].day, shown[#shown].day,
+              min.rows, min.day, max.rows, max.day)
+          else
+            for _, d in ipairs(shown) do parts[#parts + 1] = string.format("%s %d", d.day, d.rows) end
+            out("rows per day: %s", table.concat(parts, ", "))
+          end
         end
         out("trades: %d created, %d purged", resp.tradesCreated, resp.tradesPurged)
         if (resp.replaced or 0) > 0 or (resp.purged or 0) > 0 then
           out("replaced: %d earlier ticker-buckets and %d trades of this scope", resp.replaced, resp.purged)
         end
         if resp.recomputed > 0 then out("recomputed: %d later ticker-buckets that depended on it", resp.recomputed) end
-        if resp.stale then out("stale: later results depend on this scope (retape replay --state DIR --refresh)") end
+        if resp.stale then
+          out("stale: later results depend on this scope (%s)", common.command_line { "replay", "--state", state, "--refresh" })
+        end
         if resp.hasMore then
           out("more: next bucket %s, offset %s", tostring(resp.nextBucket ~= json.null and resp.nextBucket or resp.bucketProcessed),
             tostring(resp.nextBucketOffset ~= json.null and resp.nextBucketOffset or 0))

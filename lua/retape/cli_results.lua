@@ -206,47 +206,146 @@ return function(cli)
         local n = 0
         for _ in pairs(m.overrides or {}) do n = n + 1 end
         local int = math.tointeger
-        local fin = require("retape.views").iso_ms(m.finished)
-        rows[i] = { seq = int(m.seq), finished = fin and require("retape.metrics").time(fin, true) or m.finished, rules = m.rules .. (n > 0 and (" +" .. n .. " overrides") or ""),
+        local views = require "retape.views"
+        local fin, start = views.iso_ms(m.finished), views.iso_ms(m.started)
+        if p.clean_slate == true then scope = scope .. " clean slate" end
+        if m.merged then scope = scope .. " (merge of " .. #m.merged .. " shards)" end
+        local ov = {}
+        for k, v in pairs(m.overrides or {}) do ov[#ov + 1] = k .. "=" .. (type(v) == "number" and json.number(v) or tostring(v)) end
+        table.sort(ov)
+        rows[i] = { seq = int(m.seq), finished = fin and require("retape.metrics").time(fin, true) or m.finished,
+          took = m.duration_ms and string.format("%.1f s", m.duration_ms / 1000)
+            or (fin and start) and string.format("%d s", (fin - start) // 1000) or "",
+          rules = m.rules .. (n > 0 and (" " .. table.concat(ov, " ")) or ""),
           scope = scope, rows = int(r.rowsProcessed), trades = int(r.tradesCreated), receipts = m.receipts and m.receipts.hash,
           results = m.results and (m.results.lanes_hash .. "/" .. m.results.trades_hash) or "(partial)" }
       end
       out("%s", require("retape.views").text_table({
-        { "seq", "run", nil, true }, { "finished", "finished" }, { "rules", "rules" }, { "scope", "scope" },
-        { "rows", "rows", nil, true }, { "trades", "trades", nil, true }, { "receipts", "receipts hash" },
+        { "seq", "run", nil, true }, { "finished", "finished" }, { "took", "took", nil, true }, { "rules", "rules + overrides" },
+        { "scope", "scope" }, { "rows", "rows", nil, true }, { "trades", "trades", nil, true }, { "receipts", "receipts hash" },
         { "results", "lanes/trades hash" } }, rows))
       return 0
     end,
   })
 
   command("status", {
-    summary = "What a state store covers: days and tickers, rules, interrupted run, stale results",
+    summary = "What a state store covers: days and tickers, rules, receipts, interrupted run, stale results",
     usage = "retape status --state DIR [--json]",
     options = with_store_options {
       { name = "json", type = "flag", help = "print the status as JSON" },
     },
     run = function(o)
-      local st, err = require("retape.store").open(state_dir(o), true)
+      local dir = state_dir(o)
+      local command_line = common.command_line
+      local pending = require("retape.merge").pending(dir)
+      local fs = require "retape.fs"
+      if pending and not fs.kind(dir .. "/CURRENT") then
+        out("store %s: none; a merge into it was interrupted (its partial work is in %s)", dir,
+          require("retape.merge").pending_dir(dir))
+        if #pending > 0 then
+          local words = { "merge", "--state", dir }
+          for _, p in ipairs(pending) do words[#words + 1] = p end
+          out("run the merge again (it starts over): %s", command_line(words))
+        end
+        return 1
+      end
+      local st, err = require("retape.store").open(dir, true)
       if not st then return fail("status", err) end
-      local s = require("retape.manifest").status(st)
+      local manifest = require "retape.manifest"
+      local s = manifest.status(st)
+      local recipe, merged = st:recipe(), st:merge_record()
+      local changes
+      local rec_path = manifest.receipts_path(st)
+      if rec_path and fs.kind(rec_path) == "file" then
+        local src = require("retape.source").open(rec_path)
+        if src then
+          local cok, ch = pcall(manifest.receipt_changes, st, src)
+          src:close()
+          if cok then changes = ch end
+        end
+      end
+      local refresh = common.refresh_command(st, dir)
       st:close()
-      if o.json then out("%s", json.encode(s)); return 0 end
+      if o.json then
+        s.recipe = recipe and { rules = recipe.rules, spec = recipe.spec, overrides = recipe.overrides, shard = recipe.shard,
+                                files = (function()
+                                  local l = {}
+                                  for i, f in ipairs(recipe.files or {}) do l[i] = { path = f.path, hash = f.hash } end
+                                  return l
+                                end)() } or nil
+        s.merge = merged
+        s.receipt_changes = changes
+        out("%s", json.encode(s)); return 0
+      end
       local id = s.identity
-      out("store %s", state_dir(o))
+      out("store %s", dir)
       if not id then out("empty: nothing replayed yet"); return 0 end
       out("rules: %s (config %s, sources %s), script version %s", id.rules, id.config, id.sources,
         id.script_version == false and "any" or tostring(id.script_version))
-      if s.db then out("receipts: %s", s.db) end
-      out("days replayed:")
-      for _, d in ipairs(s.days) do
-        out("  %s  %s%s", d.day, d.all and "all tickers" or table.concat(d.tickers, ", "), d.partial and " (part of the day)" or "")
+      if recipe then
+        for _, f in ipairs(recipe.files or {}) do out("  rule file %s (%s)", f.path, f.hash) end
+        local ov = {}
+        for k, v in pairs(recipe.overrides or {}) do ov[#ov + 1] = k .. "=" .. (type(v) == "number" and json.number(v) or tostring(v)) end
+        table.sort(ov)
+        if #ov > 0 then out("  overrides: %s", table.concat(ov, ", ")) end
+        for _, c in ipairs(manifest.changed_files(recipe)) do
+          out("  note: %s changed since (now %s): reads use the recorded source; a write needs it back or --rebuild", c.path, c.now)
+        end
+      end
+      out("receipts: %s", rec_path or s.db or "(not recorded)")
+      if merged and merged.partial then
+        local have = {}
+        for i, x in ipairs(merged.shards or {}) do have[i] = tostring(math.tointeger(x) or x) end
+        out("partial merge: shards %s of %d only; the tickers of the others are missing", table.concat(have, ", "),
+          math.tointeger(merged.of) or merged.of)
+      elseif recipe and recipe.shard then
+        out("shard %s of a sharded replay (retape merge combines the shards)", recipe.shard)
+      end
+      local days = s.days
+      out("days replayed: %d", #days)
+      local all = "all tickers"
+      if merged and merged.partial then all = "the tickers of the merged shards"
+      elseif recipe and recipe.shard then all = "the tickers of shard " .. recipe.shard end
+      -- consecutive days replayed alike are one line (a two-month range is one or a few lines)
+      local groups = {}
+      for _, d in ipairs(days) do
+        local text = (d.all and all or table.concat(d.tickers, ", ")) .. (d.partial and " (part of the day)" or "")
+        local g = groups[#groups]
+        if g and g.text == text then g.last, g.n = d.day, g.n + 1
+        else groups[#groups + 1] = { first = d.day, last = d.day, n = 1, text = text } end
+      end
+      for i, g in ipairs(groups) do
+        if i > 20 then out("  ... %d more (--json lists every day)", #groups - 20); break end
+        if g.n == 1 then out("  %s  %s", g.first, g.text)
+        else out("  %s to %s (%d days)  %s", g.first, g.last, g.n, g.text) end
+      end
+      if changes then
+        for _, c in ipairs(changes.grown) do
+          out("receipts added under %s since it was replayed (%d now, %s then): stale until replayed again: %s", c.day, c.n,
+            tostring(c.was), command_line { "replay", "--state", dir, "--date", c.day })
+        end
+        for _, c in ipairs(changes.changed) do
+          out("receipts changed under %s since it was replayed (%d now, %s then): replay it again: %s", c.day, c.n,
+            tostring(c.was), command_line { "replay", "--state", dir, "--date", c.day })
+        end
+      elseif rec_path then
+        out("receipts file %s is not readable here: added or changed receipts cannot be checked", rec_path)
       end
       if s.interrupted then
-        out("interrupted run: %s, stopped before %s; continue it with --resume (same scope and rules)",
-          s.interrupted.params, rtime.format_ny(math.tointeger(s.interrupted.next)))
+        local p = s.interrupted.params and json.decode(s.interrupted.params) or {}
+        local words = { "replay", "--state", dir }
+        if not rec_path then words[#words + 1] = "--db"; words[#words + 1] = s.db or "FILE" end
+        for _, k in ipairs { "date", "from", "to", "ticker", "shard" } do
+          if type(p[k]) == "string" then words[#words + 1] = "--" .. k; words[#words + 1] = p[k] end
+        end
+        if math.tointeger(p.bucket) then words[#words + 1] = "--bucket"; words[#words + 1] = tostring(math.tointeger(p.bucket)) end
+        if p.clean_slate == true then words[#words + 1] = "--clean-slate" end
+        words[#words + 1] = "--resume"
+        out("interrupted run: %s, stopped before %s; continue it: %s", s.interrupted.params,
+          rtime.format_ny(math.tointeger(s.interrupted.next)), command_line(words))
       end
       if #s.stale > 0 then
-        out("stale: %d ticker(s), recompute with 'retape replay --state %s --refresh':", #s.stale, state_dir(o))
+        out("stale: %d ticker(s), recompute with '%s':", #s.stale, refresh)
         for i, x in ipairs(s.stale) do
           if i > 20 then out("  ... %d more", #s.stale - 20); break end
           out("  %-8s from %s", x.ticker, rtime.format_ny(math.tointeger(x.from)))
@@ -254,48 +353,41 @@ return function(cli)
       else
         out("stale: none")
       end
-      out("runs: %d (retape runs --state %s)", s.runs, state_dir(o))
+      out("runs: %d (%s)", s.runs, command_line { "runs", "--state", dir })
       return 0
     end,
   })
 
   command("merge", {
     summary = "Combine the stores of a sharded replay (--shard i/n) into one",
-    usage = "retape merge --state OUT SHARD_STATE... [--ledger FILE]",
+    usage = "retape merge --state OUT SHARD_STATE... [--partial] [--ledger FILE]",
     details = "Each shard replayed the tickers of its shard over the same receipts with the same rules; the\n"
            .. "merged store is byte-identical in its results to one single-process replay (versions, trades,\n"
-           .. "lanes, marks, coverage).  OUT must be new.  --ledger syncs a ledger from the merged store.",
+           .. "lanes, marks, coverage) and keeps its scope, rules and receipts file.  The inputs must be shards\n"
+           .. "0..n-1 of one replay, each once (--partial merges an incomplete set; status then says so).  OUT\n"
+           .. "must be new; the store is built in OUT.merging and renamed when complete, so a killed merge\n"
+           .. "leaves no OUT (run it again).  --ledger syncs a ledger from the merged store.",
     options = {
       { name = "state", arg = "DIR", help = "the merged store (a new directory)" },
+      { name = "partial", type = "flag", help = "merge shards that are not the whole set 0..n-1 (the store says so)" },
       { name = "ledger", arg = "FILE", help = "sync trades and lanes of the merged store to this SQLite ledger" },
     },
     run = function(o, pos)
       if not o.state then args.usage_error("missing --state OUT") end
       if #pos == 0 then args.usage_error("expected the shard stores to merge") end
-      local storem = require "retape.store"
-      local shards = {}
-      for i, p in ipairs(pos) do
-        local s, err = storem.open(p, true)
-        if not s then
-          for _, x in ipairs(shards) do x:close() end
-          return fail("merge", err)
-        end
-        shards[i] = s
-      end
-      local out_st, err = storem.open(o.state)
-      if not out_st then
-        for _, x in ipairs(shards) do x:close() end
-        return fail("merge", err)
-      end
-      local ok, counts = pcall(out_st.merge, out_st, shards)
-      for _, x in ipairs(shards) do x:close() end
-      if ok then require("retape.manifest").record_merge(out_st, pos, counts) end
-      local synced
-      if ok and o.ledger then synced = require("retape.ledger").sync(out_st, o.ledger) end
-      out_st:close()
+      local ok, counts, set = pcall(require("retape.merge").run, o.state, pos, { partial = o.partial })
       if not ok then return fail("merge", tostring(counts)) end
-      out("merged %d shards into %s: %d tickers, %d ticker-buckets, %d trades", #pos, o.state, counts.tickers,
-        counts.versions, counts.trades)
+      local synced
+      if o.ledger then
+        local st, err = require("retape.store").open(o.state, true)
+        if not st then return fail("merge", err) end
+        local lok, res = pcall(require("retape.ledger").sync, st, o.ledger)
+        st:close()
+        if not lok then return fail("merge", tostring(res)) end
+        synced = res
+      end
+      out("merged %d shards into %s: %d tickers, %d ticker-buckets, %d trades%s", #pos, o.state, counts.tickers,
+        counts.versions, counts.trades, set.missing > 0 and string.format(" (partial: %d of %d shards)", #set.have, set.n) or "")
       if synced then out("ledger %s: %d trades, %d events, %d tickers", o.ledger, synced.trades, synced.events, synced.tickers) end
       return 0
     end,
@@ -312,6 +404,10 @@ return function(cli)
     },
     run = function(o, pos)
       if #pos ~= 2 then args.usage_error("expected two state stores") end
+      local fs = require "retape.fs"
+      if (fs.absolute(pos[1]) or pos[1]) == (fs.absolute(pos[2]) or pos[2]) then
+        args.usage_error("A and B are the same store (%s)", pos[1])
+      end
       local storem = require "retape.store"
       local a, err = storem.open(pos[1], true)
       if not a then return fail("diff", err) end

@@ -32,7 +32,7 @@ return function(cli)
       { name = "db", arg = "FILE", help = "receipts database (ingest_receipts)" },
       { name = "state", arg = "DIR", help = "state store directory (default: FILE.state)" },
       { name = "listen", arg = "HOST:PORT", help = "IPv4 address and port", default = "127.0.0.1:8787" },
-      { name = "rules", arg = "NAME|FILE", help = "ruleset: bundled name or a .lua file", default = "default" },
+      { name = "rules", arg = "NAME|FILE", help = "ruleset: bundled name or a .lua file (default: the store's, else default)" },
       { name = "set", arg = "KEY=VALUE", repeat_ = true, help = "override one setting of the ruleset's config" },
       { name = "config", arg = "FILE.lua", help = "a Lua file returning a table of config overrides" },
       { name = "ledger", arg = "FILE", help = "SQLite ledger of force-sync and /timed/ledger/trades (default: DIR.ledger.db)" },
@@ -68,19 +68,37 @@ return function(cli)
       if key and o.no_auth then args.usage_error("give a key or --no-auth, not both") end
       if not key then
         if not o.no_auth then
-          return fail("serve", "no API key: give --key-file FILE or set RETAPE_API_KEY (or --no-auth on a loopback address)")
+          args.usage_error("no API key: give --key-file FILE or set RETAPE_API_KEY (or --no-auth on a loopback address)")
         end
-        if not loopback then return fail("serve", "--no-auth is allowed on a loopback address only, not " .. host) end
+        if not loopback then args.usage_error("--no-auth is allowed on a loopback address only, not %s", host) end
       end
       local f = io.open(o.db, "rb")
       if not f then return fail("serve", o.db .. ": no such receipts database") end
       f:close()
+      -- without --rules, the store's recorded ruleset (by content) and, without --set/--config, its overrides
+      local files, sets = false, o.set
+      if not o.rules and require("retape.fs").kind(state .. "/CURRENT") then
+        local st = require("retape.store").open(state, true)
+        local recipe = st and st:recipe()
+        if st then st:close() end
+        if recipe and recipe.spec then
+          o.rules, files = recipe.spec, recipe.files
+          if not o.config and #o.set == 0 then
+            sets = {}
+            for k, v in pairs(require("retape.manifest").overrides_of(recipe)) do
+              sets[#sets + 1] = k .. "=" .. (type(v) == "string" and string.format("%q", v) or tostring(v))
+            end
+            table.sort(sets)
+          end
+        end
+      end
+      o.rules = o.rules or "default"
       -- the ruleset and overrides are checked here, before anything listens
-      local ok, rerr = pcall(require("retape.serve.engine").rules, { rules = o.rules, config = o.config, sets = o.set })
+      local ok, rerr = pcall(require("retape.serve.engine").rules, { rules = o.rules, config = o.config, sets = sets, files = files })
       if not ok then return fail("serve", tostring(rerr)) end
       local ledger = o.ledger or (state:gsub("/+$", "") .. ".ledger.db")
       local config = json.encode { db = o.db, state = state, rules = o.rules, config = o.config or false,
-        sets = o.set or {}, key = key or false, ledger = ledger, quiet = o.quiet or false }
+        sets = sets or {}, files = files, key = key or false, ledger = ledger, quiet = o.quiet or false }
       local http = require "retape.http"
       local sig, err = http.serve {
         host = host, port = port, threads = o.threads or (require("retape.pool").cores() + 1), state = state,
@@ -89,10 +107,14 @@ return function(cli)
         request_timeout = o.request_timeout,
         app = "retape.serve.app", config = config,
         on_ready = function(p)
+          -- read commands that find the store held say where to read it instead
+          local f = io.open(state .. "/SERVED_BY", "w")
+          if f then f:write(string.format("http://%s:%d\n", host, p)); f:close() end
           io.stderr:write(string.format("retape serve: listening on http://%s:%d (state %s, rules %s%s)\n",
             host, p, state, o.rules, key and "" or ", no auth"))
         end,
       }
+      os.remove(state .. "/SERVED_BY")
       if not sig then return fail("serve", err) end
       io.stderr:write(string.format("retape serve: %s: stopped cleanly\n", sig))
       return 0

@@ -52,8 +52,18 @@ function M.describe(st, path)
   local ov = {}
   for k, v in pairs(last.overrides or {}) do ov[#ov + 1] = k .. "=" .. tostring(v) end
   table.sort(ov)
+  -- the receipts: the file and the fingerprints of the days the store replayed (a merged
+  -- store has those of its shards); an older store, the hash of its last run's reads
+  local rec = st.receipts and st:receipts()
+  local receipts = manifest.receipts_print(st)
+  if receipts and rec and rec.path then
+    -- and what of them: the tickers of each day (a one-ticker re-run read other receipts)
+    local cov = {}
+    st:each_coverage(function(day, c) cov[#cov + 1] = day .. (c.all and "*" or table.concat(c.tickers or {}, ",")) end)
+    receipts = receipts .. "-" .. require("retape.ingest").fnv1a32(table.concat(cov, " "))
+  end
   return { path = path, rules = last.rules or "(no run)", overrides = ov,
-           receipts = last.receipts and last.receipts.hash or nil, read = last.receipts and last.receipts.read or nil,
+           receipts = receipts or (last.receipts and last.receipts.hash) or nil, read = last.receipts and last.receipts.read or nil,
            config = last.config }
 end
 

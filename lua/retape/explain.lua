@@ -1,6 +1,7 @@
 -- retape.explain — why one stored receipt landed in its lane.  Reads the
 -- run the store holds: the ticker's stored state just before the receipt's
--- bucket and the rules and config recorded for that run, then replays the
+-- bucket and the rules and config the store recorded (or, for a "what if",
+-- a ruleset given by the caller), then replays the
 -- ticker's receipts of that bucket on a scratch book up to the receipt and
 -- asks the ruleset to explain its step (R.explain_step).  So it always
 -- agrees with `retape lanes` and `retape trades` of the same store.
@@ -8,21 +9,9 @@ local source = require "retape.source"
 local statem = require "retape.state"
 local bookm = require "retape.book"
 local manifest = require "retape.manifest"
-local rules = require "retape.rules"
 local scopem = require "retape.scope"
 
 local M = {}
-
--- The ruleset a run used: loaded by name with the run's overrides applied
--- (so its config is the one the run had, value types included).
-function M.rules_of(run)
-  local R = rules.load(run.rules)
-  local ov = {}
-  -- the manifest went through JSON: integral numbers come back as floats
-  for k, v in pairs(run.overrides or {}) do ov[k] = math.type(v) == "float" and math.tointeger(v) or v end
-  if next(ov) then rules.apply_overrides(R, ov, "the run's overrides") end
-  return R
-end
 
 -- Calls rule code: a rule file's under the sandbox limits, as a replay does.
 local function rule_call(R, fn, ...)
@@ -30,13 +19,13 @@ local function rule_call(R, fn, ...)
   return require("retape.sandbox").guard(require("retape.sandbox").DEFAULT_LIMITS, fn, ...)
 end
 
--- receipt(st, src, T, {at = ms} | {receipt = id}) -> explanation | nil, message
-function M.receipt(st, src, T, target)
-  local runs = manifest.runs(st)
-  local last = runs[#runs]
+-- receipt(st, src, T, {at = ms} | {receipt = id} [, R]) -> explanation | nil,
+-- message.  R: the ruleset to explain with (default: the store's recorded
+-- one; another is a "what if").
+function M.receipt(st, src, T, target, R)
   local id = st:identity()
-  if not (last and id) then return nil, "the store holds no run" end
-  local R = M.rules_of(last)
+  if not id then return nil, "the store holds no run" end
+  R = R or manifest.store_rules(st)
   if not R.explain_step then return nil, string.format("ruleset '%s' cannot explain its steps (R.explain_step)", R.name) end
   local schema = statem.compile(R)
 
@@ -98,11 +87,11 @@ function M.receipt(st, src, T, target)
   return nil, string.format("receipt %s is no longer in the receipts file", entry[3])
 end
 
--- explain(state_store, db_path, ticker, target) -> explanation | nil, message
-function M.explain(st, db, T, target)
+-- explain(state_store, db_path, ticker, target [, R]) -> explanation | nil, message
+function M.explain(st, db, T, target, R)
   local src, err = source.open(db)
   if not src then return nil, err end
-  local ok, why, msg = pcall(M.receipt, st, src, scopem.ticker_list(T)[1], target)
+  local ok, why, msg = pcall(M.receipt, st, src, scopem.ticker_list(T)[1], target, R)
   src:close()
   if not ok then return nil, tostring(why) end
   return why, msg

@@ -53,8 +53,7 @@ end
 -- (trade_order: the ruleset's key order for the events' meta_json)
 function M.sync(st, path, trade_order)
   if not trade_order then -- the key order of the ruleset that made the store
-    local runs = require("retape.manifest").runs(st)
-    local ok, R = pcall(require("retape.explain").rules_of, runs[#runs] or { rules = "default" })
+    local ok, R = pcall(require("retape.manifest").store_rules, st)
     trade_order = ok and R.trade_order or nil
   end
   local db = assert(sqlm.open(path))

@@ -14,7 +14,10 @@ local M = {}
 function M.init(config, kv, _, part)
   local c = wire.decode(config)
   local st = assert(store.open(kv))
-  local R = rules.load(c.spec)
+  rules.pin(c.sources) -- the rule files as the main state read them, not as the disk has them now
+  local ok, R = pcall(rules.load, c.spec)
+  rules.unpin()
+  if not ok then error(R, 0) end
   -- the run's overrides, applied as --set/--config applied them (a config
   -- changed some other way fails the identity check below: one thread)
   if c.overrides and next(c.overrides) then rules.apply_overrides(R, c.overrides, "--set") end

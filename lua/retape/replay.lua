@@ -568,7 +568,7 @@ function Replay:use_threads(rows)
   if n <= 1 then return end
   local p, err = pool.start {
     parts = n, module = "retape.part", kv = self.store.kv,
-    config = wire.encode { spec = rules.reloadable(self.R), overrides = self.R.overrides, limits = self.asked_limits,
+    config = wire.encode { spec = rules.reloadable(self.R), sources = rules.sources_of(self.R), overrides = self.R.overrides, limits = self.asked_limits,
                            script_version = self.script_version or false, batch = self.batch, parts = n,
                            identity = self:identity() },
   }
@@ -895,10 +895,15 @@ function Replay:run_in_snapshot(params)
   local identity = self:identity()
   local held = st:identity()
   if held and json.encode(held) ~= json.encode(identity) and not params.rebuild then
-    scopem.param_error("%s holds results of rules '%s' (config %s, sources %s); this run uses '%s' (config %s, sources %s). "
-      .. "Replay into another --state, or give --rebuild to recompute everything it covers with these rules",
-      st.path or "the store", held.rules, held.config, held.sources, identity.rules, identity.config, identity.sources)
+    local recipe = st:recipe()
+    local named = recipe and manifest.describe_differences(manifest.differences(recipe, self.R, self.script_version), 6)
+    scopem.param_error("%s holds results of other rules or settings (%s). "
+      .. "Replay into another --state, or give --rebuild to recompute everything it covers with these",
+      st.path or "the store", (named and named ~= "") and named or string.format("rules '%s' config %s sources %s; "
+        .. "this run '%s' config %s sources %s", held.rules, held.config, held.sources, identity.rules, identity.config,
+        identity.sources))
   end
+  manifest.check_write(self, params)
   if params.refresh and not (params.date or params.from or params.to) then
     local resp = { ok = true, rowsProcessed = 0, tradesCreated = 0, recomputed = 0, errors = 0 }
     self:use_threads(0)
@@ -932,7 +937,8 @@ function Replay:run_in_snapshot(params)
   self.continuing = false
   if params.resume then
     if not cursor then
-      scopem.param_error("nothing to resume: the store's last run completed (see 'retape status')")
+      scopem.param_error("nothing to resume: the store's last run completed (see '%s')",
+        st.path and ("retape status --state " .. st.path) or "retape status")
     end
     if cursor.scope ~= scope.key or json.encode(cursor.identity) ~= json.encode(identity) then
       scopem.param_error("the interrupted run in this store is %s with rules '%s'; resume it with the same scope and rules",
@@ -968,6 +974,7 @@ function Replay:run_in_snapshot(params)
       if scope.clean then resp.tradesPurged = purged end
       resp.purged, resp.replaced = purged, replaced
       st:set_identity(identity)
+      st:set_recipe(manifest.recipe_of(self.R, self.script_version, params.shard))
       st:set_db_path(self.db_path)
       st:set_cursor { scope = scope.key, identity = identity, start = scope.from, next = start_bucket,
                       clean = scope.clean, params = describe }

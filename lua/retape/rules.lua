@@ -138,7 +138,7 @@ end
 -- What each ruleset looked like when load() returned it (weak keys): a
 -- replay may load it again on other threads only while it is unchanged.
 local as_loaded = setmetatable({}, { __mode = "k" })
-local UNTRACKED = { config = true, overrides = true, sources = true }
+local UNTRACKED = { config = true, overrides = true, sources = true, files = true }
 
 -- A copy of a ruleset's shape: every value by path, tables walked (their
 -- identity kept too), config/overrides/sources left out (they travel).  The
@@ -182,6 +182,27 @@ function M.reloadable(R)
   return R.spec
 end
 
+-- Rule files by content: pin(files) makes load() read each {spec, source}
+-- of `files` from its recorded text instead of the disk (a store's recorded
+-- ruleset, read after the file moved or changed; the threads of a replay),
+-- until unpin().  text_hash(text) is the hash a file is recorded with.
+local pinned, loading = {}, nil
+function M.pin(files)
+  for _, f in ipairs(files or {}) do pinned[f.spec] = { source = f.source, path = f.path } end
+end
+function M.unpin() pinned = {} end
+function M.text_hash(text) return require("retape.ingest").fnv1a32(text) end
+
+-- The files a ruleset was loaded from, as a list of {spec, source} for
+-- pin() (nil for a bundled ruleset).
+function M.sources_of(R)
+  local files = rawget(R, "files")
+  if not files then return nil end
+  local list = {}
+  for i, f in ipairs(files) do list[i] = { spec = f.spec, source = f.source, path = f.path } end
+  return list
+end
+
 -- load(spec) -> ruleset.  spec: a bundled name ("worker-2026-02-02", found
 -- only in the embedded layer or --lua-dir: trusted), a path to a .lua file
 -- (user code: always untrusted, its top level run under the sandbox
@@ -195,12 +216,30 @@ function M.load(spec)
     if not spec:match("%.lua$") then
       error(string.format("%s: a ruleset file must be Lua source ending in .lua", spec), 0)
     end
-    local chunk, err = loadfile(spec, "t", sandbox.env(rule_modules(), { frozen = true }))
+    local pin = pinned[spec]
+    local text = pin and pin.source
+    if not text then
+      local f, ferr = io.open(spec, "rb")
+      if not f then error(ferr, 0) end
+      text = f:read("a")
+      f:close()
+    end
+    local chunk, err = load(text, "@" .. spec, "t", sandbox.env(rule_modules(), { frozen = true }))
     if not chunk then error(err, 0) end
     user_sources["@" .. spec] = true
-    local R = record_source(check(run_user_chunk(chunk, spec), spec), spec, chunk)
+    -- the files this load reads (this one, then any it loads in turn)
+    local outer = loading
+    local path = pin and pin.path or require("retape.fs").absolute(spec) or spec
+    local files = { { spec = spec, path = path, hash = M.text_hash(text), source = text } }
+    loading = files
+    local ok, R = pcall(run_user_chunk, chunk, spec)
+    loading = outer
+    if not ok then error(R, 0) end
+    R = record_source(check(R, spec), spec, chunk)
+    if outer then for _, f in ipairs(files) do outer[#outer + 1] = f end end
     rawset(R, "trusted", false) -- user code: replays run it under the sandbox limits
     rawset(R, "spec", spec)     -- how to load it again (each thread of a replay does)
+    rawset(R, "files", files)   -- what it was loaded from, by content (a store records it)
     if type(R.config) == "table" then strict_config(R.config) end
     local function is_user(f) return user_sources[debug.getinfo(f, "S").source] == true end
     sandbox.watch_ruleset(R, is_user)
@@ -341,7 +380,12 @@ end
 -- a config file of overrides and every "KEY=VALUE" of `sets` (the CLI's
 -- --config and --set); any unknown key or wrong value raises before anything runs.
 function M.load_configured(spec, config_file, sets)
-  local R = M.load(spec)
+  return M.configure(M.load(spec), config_file, sets)
+end
+
+-- configure(R, config_file, sets) -> R: the overrides of a config file,
+-- then of every "KEY=VALUE" of `sets`, applied to R (raises as load_configured).
+function M.configure(R, config_file, sets)
   if config_file then
     local t, where = M.load_config_file(config_file)
     M.apply_overrides(R, t, where)

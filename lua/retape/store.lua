@@ -7,6 +7,10 @@
 --   retape:layout        "2"
 --   retape:identity      the ruleset, its config and the receipts filter the results come from
 --   retape:db            the receipts file last replayed into this store (for refresh and explain)
+--   retape:recipe        how the results were made: the ruleset by content (its files' sources,
+--                        paths and hashes), the overrides, the effective config, the shard
+--   retape:receipts      the receipts file (absolute path) and a fingerprint of each day replayed
+--   retape:merge         the shards a `retape merge` combined (a partial set is flagged here)
 --   retape:cursor        the run in progress: scope, next bucket (absent when none)
 --   retape:page          where the last page of a bucket stopped (paging within a bucket)
 --   retape:run:NNNNNN    run manifests;  retape:runs:last  the last sequence number
@@ -38,6 +42,7 @@ M.LAYOUT = "2"
 M.WRITE_BUFFER_MB = 8
 local K_LAYOUT, K_IDENTITY, K_DB, K_CURSOR, K_PAGE = "retape:layout", "retape:identity", "retape:db", "retape:cursor", "retape:page"
 local K_RUN, K_RUNS_LAST = "retape:run:", "retape:runs:last"
+local K_RECIPE, K_RECEIPTS, K_MERGE = "retape:recipe", "retape:receipts", "retape:merge"
 local P_VERSION, P_TRADE, P_TICKER, P_STALE, P_COV, P_RESET = "v:", "t:", "tk:", "stale:", "cov:", "rs:"
 
 -- Key order of a version record; the open trade inside it, and every trade,
@@ -154,7 +159,26 @@ local function put_json(self, key, v, order) self.batch:put(key, json.encode(v, 
 function Store:identity() return get_json(self, K_IDENTITY) end
 function Store:set_identity(id) put_json(self, K_IDENTITY, id) end
 function Store:db_path() return self.kv:get(K_DB) end
-function Store:set_db_path(p) if p then self.batch:put(K_DB, p) end end
+function Store:set_db_path(p) if p then self.batch:put(K_DB, fs.absolute(p) or p) end end
+
+function Store:recipe() return get_json(self, K_RECIPE) end
+function Store:set_recipe(r)
+  put_json(self, K_RECIPE, r, { "rules", "spec", "files", "overrides", "config", "script_version", "shard",
+                                "path", "hash", "source" })
+end
+function Store:receipts() return get_json(self, K_RECEIPTS) end
+function Store:set_receipts(r) put_json(self, K_RECEIPTS, r, { "path", "script_version", "days", "n", "hash" }) end
+function Store:merge_record() return get_json(self, K_MERGE) end
+-- Copies the recipe and the receipts record of `src` byte for byte (a
+-- merge), the recipe's shard replaced by `shard` (false: a whole store).
+function Store:copy_records(src, shard)
+  local recipe, receipts = src.kv:get(K_RECIPE), src.kv:get(K_RECEIPTS)
+  if recipe then
+    self.batch:put(K_RECIPE, (recipe:gsub('"shard":"[^"]*"', function() return '"shard":' .. json.encode(shard) end)))
+  end
+  if receipts then self.batch:put(K_RECEIPTS, receipts) end
+end
+function Store:set_merge_record(m) put_json(self, K_MERGE, m) end
 
 local CURSOR_ORDER = { "scope", "identity", "start", "next", "clean", "params" }
 function Store:cursor() return get_json(self, K_CURSOR) end
@@ -348,7 +372,7 @@ end
 -- they are, day coverage united.  Raises naming a shard that holds another
 -- ruleset, another receipts file or an interrupted run.  One atomic batch per
 -- source.
-function Store:merge(sources)
+function Store:merge(sources, on_shard)
   for k in self.kv:scan("") do
     if k ~= K_LAYOUT then
       error(string.format("%s is not empty; merge into a new directory", self.path or "the store"), 0)
@@ -384,6 +408,7 @@ function Store:merge(sources)
       cov[day] = m
     end)
     self:write()
+    if on_shard then on_shard(i) end
   end
   for day, c in pairs(cov) do
     local set, list = {}, {}

@@ -7,17 +7,27 @@
 # streams, so every exit code is asserted and each stream reads in order;
 # a case that runs $RETAPE other than through `run` (or an explicit
 # `echo "exit: $?"`) fails, since its exit code would go unchecked.
-# `BLESS=1 bash tests/cli/run.sh` rewrites the .out and .err files.
+# `BLESS=1 bash tests/cli/run.sh` rewrites the .out and .err files;
+# `bash tests/cli/run.sh NAME...` runs only those cases.
+# `run` writes its stderr line first: a reader that stops early (`| head`)
+# may end the function at its stdout line, and the exit code is still
+# asserted (cases write output to a file before cutting it, so the command
+# itself never meets a closed pipe).  Each case's temp dir is removed.
 set -u
 cd "$(dirname "$0")/../.."
 n=0
-for case in tests/cli/cases/*.sh; do
+T="" errfile=""
+trap 'rm -rf "$T" "$errfile"' EXIT
+cases=()
+if [ $# -gt 0 ]; then for c in "$@"; do cases+=("tests/cli/cases/$c.sh"); done; else cases=(tests/cli/cases/*.sh); fi
+for case in "${cases[@]}"; do
   name=$(basename "$case" .sh)
   n=$((n + 1))
+  rm -rf "$T"
   T=$(mktemp -d "${RETAPE_TEST_TMP:-/tmp}/cli.XXXXXX")
   errfile=$(mktemp "${RETAPE_TEST_TMP:-/tmp}/cli-err.XXXXXX")
   got=$(T=$T RETAPE="${RETAPE_RUN:-$RETAPE}" DATA="$DATA" bash -c '
-    run() { "$@"; local s=$?; echo "exit: $s"; echo "exit: $s" >&2; return 0; }
+    run() { "$@"; local s=$?; echo "exit: $s" >&2; echo "exit: $s"; return 0; }
     . "$0"' "$case" 2>"$errfile" | sed "s#$T#\$T#g")
   # timings vary from run to run: their figures are masked
   got_err=$(sed -e "s#$T#\$T#g" -e 's/^time [0-9.]* s, [0-9,]* rows\/s\( ([0-9]* threads)\)\{0,1\}$/time N s, N rows\/s/' "$errfile")
@@ -45,4 +55,5 @@ for case in tests/cli/cases/*.sh; do
     fi
   fi
 done
+rm -rf "$T"
 echo "1..$n"

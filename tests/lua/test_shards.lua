@@ -73,9 +73,9 @@ local ok_l, dl = same(tables(dir .. "/single.ledger"), tables(dir .. "/merged.le
 t.ok(ok_l, "merge --ledger: the ledger equals the single replay's", dl)
 
 -- refusals: a shard of other rules, an interrupted shard, a used output, a bad shard
-sh(string.format("%s replay --db %s --state %s/other --date %s --shard 0/3 --rules worker-2026-02-02 --quiet", exe, db, dir, days[1]))
-out, status = sh(string.format("%s merge --state %s/m2 %s %s/other", exe, dir, parts[1], dir))
-t.ok(status == 1 and out:find("holds results of rules 'worker-2026-02-02'", 1, true), "merge refuses a shard of another ruleset", out)
+sh(string.format("%s replay --db %s --state %s/other --date %s --shard 1/3 --rules worker-2026-02-02 --quiet", exe, db, dir, days[1]))
+out, status = sh(string.format("%s merge --state %s/m2 %s %s/other %s", exe, dir, parts[1], dir, parts[3]))
+t.ok(status == 1 and out:find("are not shards of one replay: rules: default vs worker-2026-02-02", 1, true), "merge refuses a shard of another ruleset", out)
 out, status = sh(string.format("%s merge --state %s/merged %s", exe, dir, parts[1]))
 t.ok(status == 1 and out:find("is not empty", 1, true), "merge refuses a store that is not new", out)
 out, status = sh(string.format("%s replay --db %s --state %s/bad --date %s --shard 3/3", exe, db, dir, days[1]))

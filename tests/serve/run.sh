@@ -51,9 +51,9 @@ printf '%s\n' "$KEY" > "$T/key"
 
 # --- start-up refusals: stdout, stderr and exit code apart
 out=$(env -u RETAPE_API_KEY "$RETAPE" serve --db "$DB" --state "$T/x" 2>"$T/err"); st=$?
-tap $([ $st = 1 ] && [ -z "$out" ] && grep -q "no API key" "$T/err" && echo 0 || echo 1) "serve refuses to start without a key" "exit $st: $(cat "$T/err")"
+tap $([ $st = 2 ] && [ -z "$out" ] && grep -q "no API key" "$T/err" && echo 0 || echo 1) "serve refuses to start without a key (a usage error: exit 2)" "exit $st: $(cat "$T/err")"
 out=$(env -u RETAPE_API_KEY "$RETAPE" serve --db "$DB" --state "$T/x" --no-auth --listen 0.0.0.0:0 2>"$T/err"); st=$?
-tap $([ $st = 1 ] && [ -z "$out" ] && grep -q "loopback" "$T/err" && echo 0 || echo 1) "--no-auth refused off loopback" "exit $st: $(cat "$T/err")"
+tap $([ $st = 2 ] && [ -z "$out" ] && grep -q "loopback" "$T/err" && echo 0 || echo 1) "--no-auth refused off loopback" "exit $st: $(cat "$T/err")"
 out=$("$RETAPE" serve --db "$DB" --state "$T/x" --key-file "$T/key" --rules nosuch 2>"$T/err"); st=$?
 tap $([ $st = 1 ] && [ -z "$out" ] && grep -q "no ruleset 'nosuch'" "$T/err" && echo 0 || echo 1) "a bad ruleset is refused before listening" "exit $st: $(cat "$T/err")"
 

@@ -25,8 +25,17 @@ local function round(x, n) local m = 10 ^ (n or 2); return math.floor(x * m + 0.
 -- The ruleset that made the store (its latest manifest), or the default one.
 -- A user ruleset is recorded by its name; the file it came from is a key of
 -- the manifest's rules_sources.
-local function ruleset_of(last)
+local function ruleset_of(last, st)
   local rules = require "retape.rules"
+  if st and st:recipe() then -- the recorded ruleset; a rule file changed since makes the report stale
+    local manifest = require "retape.manifest"
+    local ok, R = pcall(manifest.store_rules, st)
+    if ok then
+      local c = manifest.changed_files(st:recipe())[1]
+      return R, c and string.format("rule file %s changed since this store was made (%s then, %s now); "
+        .. "shown with the recorded rules", c.path, c.was, c.now), c ~= nil
+    end
+  end
   local candidates = { last and last.rules or rules.default }
   for name in pairs(last and last.rules_sources or {}) do
     if name:find("/", 1, true) or name:match("%.lua$") then candidates[#candidates + 1] = name end
@@ -97,7 +106,7 @@ local function breakdown(trades, key)
 end
 
 -- The manifest part of the model: rules, overrides, hashes, scope, state.
-local function manifest_of(runs, R, rules_note)
+local function manifest_of(runs, R, rules_note, rules_changed)
   local last = runs[#runs] or {}
   local p = last.params or {}
   local scope
@@ -127,6 +136,7 @@ local function manifest_of(runs, R, rules_note)
     notes[#notes + 1] = string.format("made by engine %s (this is %s)", last.engine, require("retape.core").version)
   end
   if rules_note then notes[#notes + 1] = rules_note end
+  if rules_changed and state == "complete" then state = "stale" end
   local list = {}
   for i, m in ipairs(runs) do
     local r = m.response or {}
@@ -373,7 +383,7 @@ function M.build(dir, opts)
   local ok, model = pcall(function()
     local trades = results.trades(st)
     local runs = manifest.runs(st)
-    local R, rules_note = ruleset_of(runs[#runs])
+    local R, rules_note, rules_changed = ruleset_of(runs[#runs], st)
     local logs = lane_logs(st)
     local defend, final_stage = {}, {}
     local badges = results.badges(st, R)
@@ -439,7 +449,7 @@ function M.build(dir, opts)
     end
     local bench = benchmark(prices[bench_ticker], bench_ticker, sum.start)
     local m = {
-      store = dir, manifest = manifest_of(runs, R, rules_note), lanes = lanes, buckets = buckets, labels = labels,
+      store = dir, manifest = manifest_of(runs, R, rules_note, rules_changed), lanes = lanes, buckets = buckets, labels = labels,
       tickers = tickers, strip = strip, defend = defend, defend_strip = defend_strip, trades = rows, days = days, by_day = day_rows, by_pnl = by_pnl,
       summary = sum, prices = json.object(price_out), glossary = glossary(R, trades),
       benchmark = bench or { ticker = bench_ticker, missing = true },
@@ -472,7 +482,7 @@ function M.compare(a, dir_b, runs_a)
   local ok, res = pcall(function()
     local trades_b = results.trades(b)
     local runs_b = manifest.runs(b)
-    local R = ruleset_of(runs_b[#runs_b])
+    local R = ruleset_of(runs_b[#runs_b], b)
     local buckets = lane_history(lane_logs(b), R)
     local sum = summary(trades_b, buckets, capital_of(runs_b[#runs_b], R))
     local d = require("retape.diff").compare(a, b)

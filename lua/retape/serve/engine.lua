@@ -14,8 +14,16 @@ local M = {}
 M.DEFAULT_SCRIPT_VERSION = "2.5.0"
 
 -- rules(cfg) -> ruleset: cfg.rules (name or file), then cfg.config (file)
--- and cfg.sets ({ "KEY=VALUE", ... }) as `retape replay` applies them.
-function M.rules(cfg) return require("retape.rules").load_configured(cfg.rules, cfg.config, cfg.sets) end
+-- and cfg.sets ({ "KEY=VALUE", ... }) as `retape replay` applies them;
+-- cfg.files: the rule files by content (the store's recorded ruleset).
+function M.rules(cfg)
+  local rules = require "retape.rules"
+  rules.pin(cfg.files or nil)
+  local ok, R = pcall(rules.load_configured, cfg.rules, cfg.config or nil, cfg.sets)
+  rules.unpin()
+  if not ok then error(R, 0) end
+  return R
+end
 
 -- open_store(kv) -> store over an open kv handle (the server's, not closed by it)
 function M.open_store(kv) return assert(store.open(kv)) end
@@ -113,8 +121,8 @@ end
 
 -- The day keys of the ruleset that made the store ("utc" | "ny"), as `retape trades`.
 function M.day_key(st)
-  local runs = manifest.runs(st)
-  local ok, R = pcall(require("retape.explain").rules_of, runs[#runs] or { rules = "worker-2026-02-02" })
+  local ok, R = pcall(manifest.store_rules, st)
+  if ok and not st:recipe() and #manifest.runs(st) == 0 then R = require("retape.rules").load("worker-2026-02-02") end
   return ok and R.views and R.views.day_key or "utc"
 end
 

@@ -3,7 +3,7 @@ mkdir -p $T/cases && cp -r tests/cases/parity-2026-02-02 $T/cases/p
 run $RETAPE test $T/cases/p
 sed -i 's|  rules = "worker-2026-02-02",|  rules = "worker-2026-02-02",\n  overrides = { ["corridor.long.ltf_max"] = 21 },|' $T/cases/p/case.lua
 run $RETAPE test $T/cases/p
-run $RETAPE test $T/cases/p --diff | head -8
+run $RETAPE test $T/cases/p --diff > $T/o; head -8 $T/o
 run $RETAPE test --bless $T/cases/p
 run $RETAPE test $T/cases/p
 diff tests/cases/parity-2026-02-02/expected/lanes.txt $T/cases/p/expected/lanes.txt | head -5
@@ -27,8 +27,8 @@ run $RETAPE import --db $T/r.db --quiet tests/fixtures/day-2026-02-02.jsonl.gz
 run $RETAPE explain --db $T/r.db --date 2026-02-02 --ticker CVNA --at 09:40
 run $RETAPE replay --db $T/r.db --date 2026-02-02 --quiet > /dev/null
 run $RETAPE explain --db $T/r.db --date 2026-02-02 --ticker CVNA --at 09:40
-run $RETAPE explain --state $T/r.db.state --ticker CVNA --at "2026-02-02 09:40" --json | head -c 120; echo
-run $RETAPE explain --db $T/r.db --ticker CVNA --receipt CVNA:1770043200000:590bcb34 | head -1
+run $RETAPE explain --state $T/r.db.state --ticker CVNA --at "2026-02-02 09:40" --json > $T/o; head -c 120 $T/o; echo
+run $RETAPE explain --db $T/r.db --ticker CVNA --receipt CVNA:1770043200000:590bcb34 > $T/o; head -1 $T/o
 run $RETAPE explain --db $T/r.db --date 2026-02-02 --ticker NOPE --at 09:40
 run $RETAPE explain --db $T/r.db --date 2026-02-02 --ticker CVNA
 run $RETAPE explain --db $T/r.db --ticker CVNA --at 25:30

@@ -33,5 +33,5 @@ cmp $T/t1.json $T/t2.json && echo "trades identical after the repeated day"
 run $RETAPE replay --db $T/lv.db --state $T/one --ticker CLS --date 2026-02-02 --bucket 10:00 --clean-slate --no-cascade --json
 run $RETAPE status --state $T/one
 run $RETAPE lanes --state $T/one 2>&1 >/dev/null | cut -c1-60
-run $RETAPE replay --db $T/lv.db --state $T/one --refresh | head -1
+run $RETAPE replay --db $T/lv.db --state $T/one --refresh > $T/o; head -1 $T/o
 run $RETAPE status --state $T/one

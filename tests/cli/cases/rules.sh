@@ -9,13 +9,13 @@ run $RETAPE replay --db $T/lv.db --state $T/x --date 2026-02-02 --config tests/c
 run $RETAPE replay --db $T/lv.db --state $T/x --date 2026-02-02 --rules worker-2026-02-02 --set fixes.flat_on_zero=true
 test -d $T/x && echo "a store was created" || echo "nothing ran"
 # parity vs default vs a variant, then diff
-run $RETAPE replay --db $T/lv.db --state $T/parity --rules worker-2026-02-02 --date 2026-02-02 --quiet | sed -n 2p
-run $RETAPE replay --db $T/lv.db --state $T/default --date 2026-02-02 --quiet | sed -n 2p
-run $RETAPE replay --db $T/lv.db --state $T/variant --date 2026-02-02 --quiet --config tests/cli/fixtures/overrides-ok.lua --set classify.p1_score=74 | sed -n 2p
-run $RETAPE runs --state $T/variant | sed 's/20[0-9-]* [0-9:]* ET/TIME/'
+run $RETAPE replay --db $T/lv.db --state $T/parity --rules worker-2026-02-02 --date 2026-02-02 --quiet | grep -o '[0-9]* trades created'
+run $RETAPE replay --db $T/lv.db --state $T/default --date 2026-02-02 --quiet | grep -o '[0-9]* trades created'
+run $RETAPE replay --db $T/lv.db --state $T/variant --date 2026-02-02 --quiet --config tests/cli/fixtures/overrides-ok.lua --set classify.p1_score=74 | grep -o '[0-9]* trades created'
+run $RETAPE runs --state $T/variant | sed -e 's/20[0-9-]* [0-9:]* ET/TIME/' -e 's/ [0-9]*\.[0-9] s / N.N s /'
 run $RETAPE runs --state $T/variant --json | grep -o '"overrides":{[^}]*}'
 run $RETAPE diff $T/parity $T/default
-run $RETAPE diff $T/default $T/variant --json | head -c 300; echo
+run $RETAPE diff $T/default $T/variant --json > $T/o; head -c 300 $T/o; echo
 run $RETAPE diff $T/parity
 run $RETAPE trades --state $T/default --by day
 run $RETAPE trades --state $T/parity --by day --day-key ny
