@@ -34,6 +34,7 @@ local results = require "retape.results"
 local pool = require "retape.pool"
 local wire = require "retape.wire"
 local copy_trade = require("retape.jsonenc").copy
+local clock = core.monotonic_ms
 
 local M = {}
 local Replay = {}
@@ -64,6 +65,9 @@ M.MANIFEST_ORDER = manifest.ORDER
 --            state before it; then what the ruleset's step returned)
 --   limits   {instructions = N, memory_mb = N} per receipt (retape.sandbox)
 --   cascade  false: leave later results stale instead of recomputing them
+--   budget   true: time the stages of every receipt (run() returns them
+--            in resp.budget, ms: fetch, step, simulate, pack, commit, total)
+--            for `make bench`; one thread only
 --   trades_only  true: store the trades and the run's records but no
 --            per-ticker versions (lanes, views): for a scratch store read
 --            only for its trades, as a sweep's variants without --keep.  The
@@ -97,6 +101,7 @@ function M.open(opts)
   self.cascade = opts.cascade ~= false
   self.threads = opts.threads
   self.trades_only = opts.trades_only or nil
+  if opts.budget then self.threads, self.budget = 1, { fetch = 0, step = 0, simulate = 0, pack = 0, commit = 0 } end
   return self
 end
 
@@ -276,9 +281,16 @@ function Replay:process_row(row, tk, counters)
   local ex = tk.state
   book.begin(T)
   self.current = tk
+  local budget, t0, t1, t2 = self.budget, nil, nil, nil
+  if budget then t0 = clock() end
   local stage, final, forced, rule = self:call_rule(row, R.step, p, row, ex, tk.open or nil)
+  if budget then t1 = clock() end
   self:call_rule(row, R.simulate, p, row.ts, book)
+  if budget then t2 = clock() end
   local ok, new_state = pcall(self.schema.extract, p)
+  if budget then
+    budget.step, budget.simulate, budget.pack = budget.step + (t1 - t0), budget.simulate + (t2 - t1), budget.pack + (clock() - t2)
+  end
   if not ok then error(string.format("receipt %s (%s): %s", row.receipt_id, T, tostring(new_state)), 0) end
   -- the view fields are taken from the ticker's last payload when the bucket commits
   tk.state, tk.last_p, tk.receipt = new_state, p, row.receipt_id
@@ -294,29 +306,25 @@ end
 ---------------------------------------------------------------------------
 -- one bucket (or a part of it), committed atomically
 
--- Encodes a ticker's version; view fields that cannot be stored (nested
--- too deep) are reported and dropped, never the whole bucket.
-local function as_object(t)
-  local o = json.object()
-  for k, v in pairs(t or {}) do o[k] = v end
-  return o
-end
-
+-- Packs a ticker's version (store.encode_version); view fields that cannot
+-- be stored (a function, nested too deep) are reported and dropped, never
+-- the whole bucket.
 function Replay:encode_version(tk)
-  local rec = { n = tk.n or 0, receipt = tk.receipt, state = as_object(tk.state),
-                view = as_object(tk.view), lanes = tk.lanes or {}, open = tk.open or nil }
-  local ok, text = pcall(store.encode_version, rec, self.store.order)
-  if ok then return text end
-  local view = json.object()
+  local rec = { n = tk.n or 0, receipt = tk.receipt, state = tk.state or {}, view = tk.view or {},
+                lanes = tk.lanes or {}, open = tk.open or nil }
+  local ok, bytes = pcall(store.encode_version, rec)
+  if ok then return bytes end
+  local view = {}
   for k, v in pairs(rec.view) do
-    if pcall(json.encode, v) then view[k] = v
+    local vok, err = pcall(store.encode_version, v)
+    if vok then view[k] = v
     else
       self:report(string.format("receipt %s (%s): field '%s' cannot be stored (%s); kept without it",
-        tostring(tk.receipt), tk.ticker, k, text), nil, tk.ticker)
+        tostring(tk.receipt), tk.ticker, k, err), nil, tk.ticker)
     end
   end
   rec.view = view
-  return store.encode_version(rec, self.store.order)
+  return store.encode_version(rec)
 end
 
 -- Problems that do not stop a run (a malformed payload, a view field that
@@ -399,7 +407,9 @@ function Replay:walk_rows(bucket, rows, opts, counters)
       more = #rows:fetch(1, false, opts.only) > 0
       break
     end
+    local t0 = self.budget and clock()
     local batch = rows:fetch(want, self.fields, opts.only)
+    if t0 then self.budget.fetch = self.budget.fetch + (clock() - t0) end
     if #batch == 0 then break end
     for i = 1, #batch do
       local row = batch[i]
@@ -507,8 +517,12 @@ function Replay:walk_bucket(step, counters)
     done, more = self:walk_rows(step.bucket, cur, step, counters)
   end
   if step.finish then step.finish(more, done) end
+  local budget, t0, t1 = self.budget, nil, nil
+  if budget then t0 = clock() end
   self:stage_bucket(step.bucket)
+  if budget then t1 = clock() end
   self.store:write()
+  if budget then budget.pack, budget.commit = budget.pack + (t1 - t0), budget.commit + (clock() - t1) end
   self.new_ids = {}
   if step.after then step.after(done, more) end
   return done, more
@@ -880,7 +894,7 @@ function Replay:run(params)
 end
 
 function Replay:run_in_snapshot(params)
-  local started = core.now_ms()
+  local started, started_mono = core.now_ms(), core.monotonic_ms()
   local st = self.store
   self.rows_sum = 0
   local counters = { rows = 0, seen = 0, trades = 0, errors = 0, recomputed = 0 }
@@ -1037,6 +1051,7 @@ function Replay:run_in_snapshot(params)
   resp.recomputed = counters.recomputed
   resp.stale = next(st:stale()) ~= nil
   manifest.record(self, params, resp, counters, started)
+  if self.budget then resp.budget = self.budget; resp.budget.total = core.monotonic_ms() - started_mono end
   return resp
 end
 
