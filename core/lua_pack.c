@@ -21,6 +21,7 @@
 typedef struct key_ref {
     const char *s;
     size_t len;
+    int slot; /* the value's stack slot */
 } key_ref;
 
 static int writer_gc(lua_State *L)
@@ -42,44 +43,40 @@ static int compare_keys(const void *a, const void *b)
 
 static void put_value(lua_State *L, pack_writer *w, int idx, int depth);
 
-/* The object at idx, keys in byte order.  Small objects sort their keys in
- * a C array on the stack, larger ones in a GC-owned userdata (safe on a raise). */
+/* The object at idx, keys in byte order.  Its keys and values are copied
+ * onto the stack as lua_next gives them (no string is created, so no
+ * collection step runs in the middle of a record), then written in key
+ * order; the key array is on the C stack for small objects, in a GC-owned
+ * userdata for larger ones (safe on a raise). */
 static void put_object(lua_State *L, pack_writer *w, int idx, int depth)
 {
-    size_t n = 0, cap = SMALL_OBJECT;
-    key_ref small[SMALL_OBJECT];
-    key_ref *keys = small;
-    int pushed = 0;
+    int n = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "cannot store a table mixing list and keys (key %s)", luaL_tolstring(L, -1, NULL));
-        if (n == cap) {
-            key_ref *bigger = lua_newuserdatauv(L, 2 * cap * sizeof *keys, 0);
-            memcpy(bigger, keys, n * sizeof *keys);
-            lua_insert(L, -2);
-            if (pushed)
-                lua_remove(L, -3);
-            pushed = 1;
-            keys = bigger;
-            cap *= 2;
-        }
-        keys[n].s = lua_tolstring(L, -1, &keys[n].len); /* anchored by the table */
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "cannot store a table mixing list and keys (key %s)", luaL_tolstring(L, -2, NULL));
+        luaL_checkstack(L, 4, "object");
+        lua_pushvalue(L, -2); /* key, value, key: lua_next goes on from the copy */
         n++;
     }
-    if (n > 1)
-        qsort(keys, n, sizeof *keys, compare_keys);
-    pack_put_count(w, PACK_OBJECT, n);
-    for (size_t i = 0; i < n; i++) {
-        pack_put_key(w, keys[i].s, keys[i].len);
-        lua_pushlstring(L, keys[i].s, keys[i].len);
-        lua_rawget(L, idx);
-        put_value(L, w, lua_gettop(L), depth + 1);
-        lua_pop(L, 1);
+    int base = lua_gettop(L) - 2 * n; /* pairs at base+1 .. base+2n */
+    key_ref small[SMALL_OBJECT];
+    key_ref *keys = small;
+    if (n > SMALL_OBJECT) {
+        keys = lua_newuserdatauv(L, (size_t)n * sizeof *keys, 0);
     }
-    if (pushed)
-        lua_pop(L, 1);
+    for (int i = 0; i < n; i++) {
+        keys[i].s = lua_tolstring(L, base + 1 + 2 * i, &keys[i].len);
+        keys[i].slot = base + 2 + 2 * i;
+    }
+    if (n > 1)
+        qsort(keys, (size_t)n, sizeof *keys, compare_keys);
+    pack_put_count(w, PACK_OBJECT, (uint64_t)n);
+    for (int i = 0; i < n; i++) {
+        pack_put_key(w, keys[i].s, keys[i].len);
+        put_value(L, w, keys[i].slot, depth + 1);
+    }
+    lua_settop(L, base);
 }
 
 /* The table at idx: a sequence as a list (extra keys refused), an empty
@@ -89,6 +86,7 @@ static void put_table(lua_State *L, pack_writer *w, int idx, int depth)
     if (depth > PACK_MAX_DEPTH)
         luaL_error(L, "cannot store: nesting deeper than %d (cycle?)", PACK_MAX_DEPTH);
     luaL_checkstack(L, 8, "nesting");
+    idx = lua_absindex(L, idx);
     lua_Unsigned n = lua_rawlen(L, idx);
     if (n == 0) {
         lua_pushnil(L);

@@ -35,6 +35,8 @@ local pool = require "retape.pool"
 local wire = require "retape.wire"
 local copy_trade = require("retape.jsonenc").copy
 local clock = core.monotonic_ms
+local stepc = require "retape.step"
+local walk_batch = stepc.walk
 
 local M = {}
 local Replay = {}
@@ -242,66 +244,22 @@ end
 ---------------------------------------------------------------------------
 -- one receipt
 
--- Runs rule code for one receipt under the sandbox limits; an error names
--- the receipt and ticker, keeps the rule's file:line and adds its traceback.
--- Returns the rule's first four results (step's stage, final, forced, rule).
+-- What a rule error says: the receipt and ticker, the rule's file:line
+-- and its traceback (a limit error: which limit).  Raises.
 local function rule_failed(row, e)
   local text = sandbox.is_limit_error(e) and ((not e.traceback and e.where and e.where .. ": " or "") .. e.message
     .. (e.traceback or "")) or tostring(e)
   error(string.format("receipt %s (%s): %s", row.receipt_id, row.ticker, text), 0)
 end
 
-function Replay:call_rule(row, fn, ...)
-  local ok, a, b, c, d
-  if self.limits then ok, a, b, c, d = pcall(sandbox.guard, self.limits, fn, ...)
-  else ok, a, b, c, d = xpcall(fn, sandbox.traceback, ...) end
-  if not ok then rule_failed(row, a) end
-  return a, b, c, d
-end
-
--- Runs one decoded receipt through the ruleset, against the ticker's
--- working record.  Returns true if processed, false if skipped (malformed
--- payload, or a declared state field of the wrong type in it: reported
--- through on_error).
-function Replay:process_row(row, tk, counters)
-  self.rows_sum = (self.rows_sum + tonumber(fnv1a32(row.receipt_id), 16)) & 0xffffffff
-  tk.n = (tk.n or 0) + 1
-  self.dirty[tk.ticker] = tk
-  local bad = row.error or ((type(row.payload) ~= "table" or row.payload[1] ~= nil)
-    and string.format("receipt %s: payload_json is not a JSON object", row.receipt_id))
-    or self.schema.payload_error(row) -- a declared state field of the wrong type: bad input too
-  if bad then
-    counters.errors = counters.errors + 1
-    self:report(bad, row.index, row.ticker)
-    return false
-  end
-  local T, R, book = tk.ticker, self.R, self.book
-  local p = row.payload
-  p.ticker = T
-  local ex = tk.state
-  book.begin(T)
-  self.current = tk
-  local budget, t0, t1, t2 = self.budget, nil, nil, nil
-  if budget then t0 = clock() end
-  local stage, final, forced, rule = self:call_rule(row, R.step, p, row, ex, tk.open or nil)
-  if budget then t1 = clock() end
-  self:call_rule(row, R.simulate, p, row.ts, book)
-  if budget then t2 = clock() end
-  local ok, new_state = pcall(self.schema.extract, p)
-  if budget then
-    budget.step, budget.simulate, budget.pack = budget.step + (t1 - t0), budget.simulate + (t2 - t1), budget.pack + (clock() - t2)
-  end
-  if not ok then error(string.format("receipt %s (%s): %s", row.receipt_id, T, tostring(new_state)), 0) end
-  -- the view fields are taken from the ticker's last payload when the bucket commits
-  tk.state, tk.last_p, tk.receipt = new_state, p, row.receipt_id
-  if not self.trades_only then
-    local lanes = tk.lanes
-    lanes[#lanes + 1] = { row.ts, final or false, row.receipt_id }
-  end
-  if self.trace and R.trace_record then self.trace((self:call_rule(row, R.trace_record, row, p, ex, stage, final, forced, rule))) end
-  if self.on_row then self.on_row(row, p, ex, stage, final, forced, rule) end
-  return true
-end
+-- One receipt runs in C (core/lua_step.c: step.walk): the ticker's working
+-- record from self.ticks (self:ticker on its first receipt of the run), the
+-- ruleset's step and simulate in protected calls under the sandbox limits,
+-- the declared state extracted, the receipt's lane logged; a malformed
+-- payload, or one holding a declared state field of another type
+-- (schema.payload_error), is reported (self:report) and skipped.
+stepc.setup { guard = sandbox.guard, traceback = sandbox.traceback, extract = require("retape.jsonenc").extract,
+              rule_failed = rule_failed }
 
 ---------------------------------------------------------------------------
 -- one bucket (or a part of it), committed atomically
@@ -411,26 +369,7 @@ function Replay:walk_rows(bucket, rows, opts, counters)
     local batch = rows:fetch(want, self.fields, opts.only)
     if t0 then self.budget.fetch = self.budget.fetch + (clock() - t0) end
     if #batch == 0 then break end
-    for i = 1, #batch do
-      local row = batch[i]
-      local T = row.ticker
-      local tk
-      if plans then
-        tk = self.ticks[T]
-        local c = (counts[T] or 0) + 1
-        counts[T] = c
-        if c > plans[T] then tk = nil end
-      else
-        tk = self:ticker(T, bucket)
-      end
-      if tk then
-        if not tk.lanes then tk.lanes, tk.n = {}, 0 end
-        self.failing_row = row
-        if self:process_row(row, tk, counters) then counters.rows = counters.rows + 1 end
-        counters.seen = counters.seen + 1
-      end
-      done = done + 1
-    end
+    done = done + walk_batch(self, batch, bucket, counters, plans, counts)
     index = index + #batch
   end
   self.failing_row = nil
