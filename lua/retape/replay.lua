@@ -112,13 +112,13 @@ end
 -- state routes rows to its inbox), its own view of the store (reads only;
 -- its writes go back to the main state), the tickers of part_index of
 -- part_count.  opts: store (retape.store), rules, limits, script_version,
--- batch, part_index, part_count.
+-- batch, part_index, part_count, part_first.
 function M.open_part(opts)
   local self = setmetatable({ store = opts.store, owns_store = true }, Replay)
   local ok, err = pcall(self.prepare, self, opts)
   if not ok then self:close(); return nil, err end
   self.batch = opts.batch or M.DEFAULT_BATCH
-  self.part_index, self.part_count = opts.part_index, opts.part_count
+  self.part_index, self.part_count, self.part_first = opts.part_index, opts.part_count, opts.part_first
   self.rows_sum = 0
   return self
 end
@@ -386,9 +386,11 @@ function Replay:walk_rows(bucket, rows, opts, counters)
   return done, more
 end
 
--- Whether this part runs ticker T (every ticker, on one thread).
+-- Whether this part runs ticker T (every ticker, on one thread): T's part
+-- is part_first + its hash modulo part_count (the first part 1 when this
+-- state only routes and commits).
 function Replay:owns(T)
-  return not self.part_count or pool.part_of(T, self.part_count) == self.part_index
+  return not self.part_count or pool.part_of(T, self.part_count) + (self.part_first or 0) == self.part_index
 end
 
 -- Queues the bucket's writes of this part in key order (RocksDB takes
@@ -490,11 +492,12 @@ end
 
 ---------------------------------------------------------------------------
 -- threads: every ticker belongs to one part (a stable hash of the ticker);
--- part 0 runs in this state, the others in worker threads (retape.pool),
--- each with its own Lua state.  All meet at every bucket: this state reads
--- the bucket's rows once and routes them, every part runs its tickers'
--- rows in order and queues its writes, and this state commits them with
--- the cursor in one batch.  Tickers are independent (a ruleset that is not
+-- with N threads, N worker threads (retape.pool), each with its own Lua
+-- state, walk parts 1..N of equal share; this state does no rule work.
+-- All meet at every round of buckets: this state reads the buckets' rows
+-- once and routes them, every part runs its tickers' rows in order and
+-- queues its writes, and this state commits them, one bucket at a time
+-- with the cursor, while the parts walk the next round.  Tickers are independent (a ruleset that is not
 -- says R.cross_ticker = true), so the results are the same for any number
 -- of threads.
 
@@ -517,12 +520,13 @@ function Replay:use_threads(rows)
   if n > 1 and self:single_thread_reason() then n = 1 end
   if self.pool and self.pool:parts() == n then return end
   if self.pool then self.pool:close(); self.pool, self.inbox = nil, nil end
-  self.part_index, self.part_count = nil, nil
+  self.part_index, self.part_count, self.part_first = nil, nil, nil
   if n <= 1 then return end
+  -- n workers walk the rows (parts 1..n); this state routes and commits
   local p, err = pool.start {
-    parts = n, module = "retape.part", kv = self.store.kv,
+    parts = n, caller_walks = false, module = "retape.part", kv = self.store.kv,
     config = wire.encode { spec = rules.reloadable(self.R), sources = rules.sources_of(self.R), overrides = self.R.overrides, limits = self.asked_limits,
-                           script_version = self.script_version or false, batch = self.batch, parts = n,
+                           script_version = self.script_version or false, batch = self.batch, parts = n, first = 1,
                            identity = self:identity() },
   }
   if not p then -- the same results on one thread; say why
@@ -531,7 +535,7 @@ function Replay:use_threads(rows)
     return
   end
   self.pool, self.inbox = p, p:inbox()
-  self.part_index, self.part_count = 0, n
+  self.part_index, self.part_count, self.part_first = 0, n, 1
 end
 
 -- Starts a run (or a refresh) in every part: no working records yet.
@@ -546,7 +550,7 @@ function Replay:begin_run(continuing)
     self.pool:reset()
     self.pool:post(wire.encode { op = "begin", continuing = continuing })
     local _, _, errors = self.pool:collect()
-    for i = 1, self.pool:parts() - 1 do
+    for i = 1, self.pool:workers() do
       if errors[i] then error(string.format("thread %d: %s", i, errors[i]), 0) end
     end
   end
@@ -619,7 +623,7 @@ end
 
 -- A round over every part: the main state routes the rows of steps i..j
 -- and posts them; while the workers walk them it writes the previous round
--- (`pending`, already merged) and walks its own part; then it merges this
+-- (`pending`, already merged); then it merges this
 -- round: counters, problems in row order, and each bucket's writes, which
 -- it returns to be written during the next round.  Writing a round late is
 -- safe: a part reads from the store only what was committed before the
@@ -641,11 +645,14 @@ function Replay:walk_round(steps, i, j, counters, pending)
   p:post(wire.encode { op = "walk", steps = msg })
   local ok, mine = true, nil
   if pending then ok, mine = pcall(self.flush_round, self, pending, counters) end
-  if ok then ok, mine = pcall(self.walk_part, self, msg, self.inbox) end
+  if ok then
+    if self.part_first == 1 then mine = {} -- this state walks no part
+    else ok, mine = pcall(self.walk_part, self, msg, self.inbox) end
+  end
   local replies, data, errors = p:collect() -- the workers are done before anything raises
   if not ok then error(mine, 0) end
   local parts = { mine }
-  for w = 1, p:parts() - 1 do
+  for w = 1, p:workers() do
     if errors[w] then error(string.format("thread %d: %s", w, errors[w]), 0) end
     local out, at = wire.decode(replies[w]), 1
     for _, r in ipairs(out) do r.data = data[w]:sub(at, at + r.len - 1); at = at + r.len end
