@@ -164,7 +164,8 @@ measure replay_c1_mt "replay 1 day all cores" "$RETAPE" run tools/bench_replay.l
 fi
 
 # --- the per-receipt budget (issue 19): one thread, µs per receipt of each
-# stage, from the replay's own clock (tools/bench_replay.lua ... budget);
+# stage, from the replay's own clock scaled to the run's CPU time
+# (tools/bench_replay.lua ... budget);
 # the run shown is the median by total.  Then the 1 -> 2 thread scaling of
 # the same replay (wall clock, medians).
 budget() { # budget LABEL DB STATE FROM TO RULES
@@ -181,7 +182,8 @@ budget() { # budget LABEL DB STATE FROM TO RULES
 }
 if has budget; then
   echo
-  echo "== per-receipt budget, one thread (us per receipt; engine = all but step and simulate; target engine <= 6)"
+  echo "== per-receipt budget, one thread (CPU us per receipt: each stage's share of the wall time x the run's CPU time;"
+  echo "   engine = all but step and simulate; target engine <= 6)"
   budget "real days" "$REAL" "$STATE/b" 2025-12-10 2026-02-09 worker-2026-02-02
   budget "1-day corpus" "$C1" "$STATE/b" 2026-03-02 2026-03-02 default
   measure scale_real_1 "real days 1 thread" "$RETAPE" run tools/bench_replay.lua "$REAL" "$STATE/r" 2025-12-10 2026-02-09 worker-2026-02-02 1
