@@ -239,11 +239,15 @@ return function(cli)
       if s.db then out("receipts: %s", s.db) end
       out("days replayed:")
       for _, d in ipairs(s.days) do
-        out("  %s  %s%s", d.day, d.all and "all tickers" or table.concat(d.tickers, ", "), d.partial and " (part of the day)" or "")
+        out("  %s  %s", d.day, d.covers)
       end
-      if s.interrupted then
-        out("interrupted run: %s, stopped before %s; continue it with --resume (same scope and rules)",
-          s.interrupted.params, rtime.format_ny(math.tointeger(s.interrupted.next)))
+      if s.interrupted and s.interrupted.phase == "refresh" then
+        out("interrupted: the recomputation of stale results (started by %s); any next replay into this store "
+          .. "finishes it first, or 'retape replay --db FILE --state %s --resume'", s.interrupted.params, state_dir(o))
+      elseif s.interrupted then
+        out("interrupted run: %s, stopped before %s; any next replay into this store finishes it first, "
+          .. "or 'retape replay --db FILE --state %s --resume'",
+          s.interrupted.params, rtime.format_ny(math.tointeger(s.interrupted.next)), state_dir(o))
       end
       if #s.stale > 0 then
         out("stale: %d ticker(s), recompute with 'retape replay --state %s --refresh':", #s.stale, state_dir(o))

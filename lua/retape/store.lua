@@ -10,7 +10,7 @@
 --   retape:cursor        the run in progress: scope, next bucket (absent when none)
 --   retape:page          where the last page of a bucket stopped (paging within a bucket)
 --   retape:run:NNNNNN    run manifests;  retape:runs:last  the last sequence number
---   cov:DAY              which tickers of a New York day have been replayed
+--   cov:DAY              what of a New York day has been replayed, per ticker and bucket (retape.coverage)
 --   tk:T                 index of the tickers with versions
 --   v:T\0B               T's version after bucket B: the rows covered, a reset flag, the
 --                        declared state, the view fields, the open trade, the lane of every
@@ -168,7 +168,7 @@ end
 
 -- Coverage of a New York day: { all = bool, tickers = {...} }.
 function Store:coverage(day) return get_json(self, P_COV .. day) end
-function Store:set_coverage(day, c) put_json(self, P_COV .. day, c, { "all", "tickers" }) end
+function Store:set_coverage(day, c) put_json(self, P_COV .. day, c, { "all", "tickers", "buckets", "pages" }) end
 function Store:each_coverage(fn)
   for k, v in self.kv:scan(P_COV) do fn(k:sub(#P_COV + 1), decode(v, k)) end
 end
