@@ -84,6 +84,8 @@ return function(cli)
            .. "COLUMN:asc or :desc).  --train/--test: the best variant on the training days by --sort, beside\n"
            .. "every variant's figures on the test days (each period replayed from a fresh state).\n"
            .. "--keep DIR keeps every variant's store (DIR/v01 ...; DIR/train/.. and DIR/test/.. with --train);\n"
+           .. "DIR says it is incomplete (DIR/SWEEP-INCOMPLETE) until the sweep ends; the same sweep run again into\n"
+           .. "it replaces what a killed one left.\n"
            .. "without it the stores are scratch and hold only the trades the table is computed from.\n"
            .. "--threads N (default: every core) deals the variants round-robin over N threads, each reading and\n"
            .. "decoding the receipts once for its share; the output is the same for any N (a ruleset changed in\n"
@@ -102,7 +104,7 @@ return function(cli)
       { name = "sort", arg = "COLUMN[:asc|:desc]", help = "rank by trades, win_rate, realized, unrealized, total, max_drawdown, profit_factor, exposure or variant", default = "total" },
       { name = "train", arg = "D1..D2", help = "choose the best variant on these days" },
       { name = "test", arg = "D3..D4", help = "and report every variant on these days beside it" },
-      { name = "keep", arg = "DIR", help = "keep each variant's state store under DIR (must be new or empty)" },
+      { name = "keep", arg = "DIR", help = "keep each variant's state store under DIR (new or empty; or where this same sweep was interrupted: it runs again)" },
       { name = "clean-slate", type = "flag", help = "the scope's tickers start with no position (as replay --clean-slate)" },
       { name = "script-version", arg = "V", help = "keep script_version = V or NULL", default = "2.5.0" },
       { name = "all-versions", type = "flag", help = "no script_version filter" },
@@ -154,11 +156,15 @@ return function(cli)
         return fail("sweep", verr)
       end
       if o.keep then
-        local kind = fs.kind(o.keep)
-        if kind and kind ~= "dir" then return fail("sweep", o.keep .. " exists and is not a directory") end
-        if kind and #(fs.list(o.keep) or {}) > 0 then return fail("sweep", o.keep .. " is not empty (--keep needs a new or empty directory)") end
-        local mok, merr = fs.mkdirs(o.keep)
-        if not mok then return fail("sweep", merr) end
+        -- what the kept stores are the results of: a sweep killed half-way is finished by running it again
+        local kok, kerr = sweep.claim_dir(o.keep, {
+          db = o.db, date = o.date, from = o.from, to = o.to, train = o.train, test = o.test, ticker = o.ticker,
+          rules = o.rules, base = base, variants = table.move(variants, 1, #variants, 1, {}), clean_slate = o.clean_slate or false,
+          script_version = (not o.all_versions) and o.script_version or false })
+        if not kok then return fail("sweep", kerr) end
+        if kok == "again" and not o.quiet then
+          stderr("%s holds the stores of this sweep, interrupted; running it again into it\n", o.keep)
+        end
       end
       local show = not o.quiet and not o.json and not o.csv and core.isatty(2)
       local function pass(from, to, date, keep, what)
@@ -209,6 +215,7 @@ return function(cli)
       if not oos then
         local res, err = pass(o.from, o.to, o.date, o.keep)
         if not res then return failed(err) end
+        if o.keep then sweep.release_dir(o.keep) end
         local _, col = sweep.rank(res.variants, o.sort)
         local rows = {}
         for i, v in ipairs(res.variants) do rows[i] = row_of(v) end
@@ -245,6 +252,7 @@ return function(cli)
       local test
       test, err = pass(s1, s2, nil, keep_test, "test  ")
       if not test then return failed(err) end
+      if o.keep then sweep.release_dir(o.keep) end
       local _, col = sweep.rank(train.variants, o.sort)
       sweep.rank(test.variants, o.sort)
       local test_of = {}

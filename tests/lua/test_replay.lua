@@ -257,7 +257,7 @@ do
   rp:close()
   t.fails(function() replay(dir, { date = D1, resume = true }) end, "the interrupted run in this store is",
     "resume with another scope names the interrupted run")
-  t.fails(function() replay(dir, { date = D2, resume = true }, { rules = "worker-2026-02-02" }) end, "holds results of rules 'default'",
+  t.fails(function() replay(dir, { date = D2, resume = true }, { rules = "worker-2026-02-02" }) end, "holds an interrupted run ({\"date\":\"2026-02-03\"}) of rules 'default'",
     "resume (or any run) with other rules is refused")
   local r = replay(dir, { date = D2, resume = true })
   t.ok(r.buckets > 0, "the same scope resumes")
