@@ -15,9 +15,13 @@
 --      atomic commit per bucket together with the run cursor;
 --   3. marks a ticker's later versions stale when its state at the end of the
 --      scope differs from what they were computed from, then recomputes them
---      (unless cascade = false: they stay stale until `refresh`).
--- So any sequence of runs ends equal to one fresh replay, in time order, of
--- what the store covers, and a scoped re-run writes only its tickers' keys.
+--      (unless cascade = false: they stay stale until `refresh`), bucket by
+--      bucket, each commit replacing what it recomputed; the cursor says the
+--      recomputation is pending (phase "refresh") until it ends.
+-- A run first finishes what a killed one left pending (the cursor).  So any
+-- sequence of runs, killed or not, ends equal to one fresh replay, in time
+-- order, of what the store covers, and a scoped re-run writes only its
+-- tickers' keys.
 local source = require "retape.source"
 local rtime = require "retape.time"
 local rules = require "retape.rules"

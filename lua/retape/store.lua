@@ -7,7 +7,8 @@
 --   retape:layout        "2"
 --   retape:identity      the ruleset, its config and the receipts filter the results come from
 --   retape:db            the receipts file last replayed into this store (for refresh and explain)
---   retape:cursor        the run in progress: scope, next bucket (absent when none)
+--   retape:cursor        the run in progress: scope, next bucket; or (phase "refresh") the
+--                        recomputation of stale results it or --refresh started (absent when none)
 --   retape:page          where the last page of a bucket stopped (paging within a bucket)
 --   retape:run:NNNNNN    run manifests;  retape:runs:last  the last sequence number
 --   cov:DAY              what of a New York day has been replayed, per ticker and bucket (retape.coverage)
@@ -156,7 +157,7 @@ function Store:set_identity(id) put_json(self, K_IDENTITY, id) end
 function Store:db_path() return self.kv:get(K_DB) end
 function Store:set_db_path(p) if p then self.batch:put(K_DB, p) end end
 
-local CURSOR_ORDER = { "scope", "identity", "start", "next", "clean", "params" }
+local CURSOR_ORDER = { "phase", "scope", "identity", "start", "next", "clean", "params" }
 function Store:cursor() return get_json(self, K_CURSOR) end
 function Store:set_cursor(c)
   if c then put_json(self, K_CURSOR, c, CURSOR_ORDER) else self.batch:delete(K_CURSOR) end
