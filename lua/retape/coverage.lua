@@ -97,7 +97,7 @@ end
 function M.partial(c) return (c.buckets ~= nil and #c.buckets > 0) or (c.pages ~= nil and #c.pages > 0) end
 
 -- describe(c, hhmm) -> one line: "all tickers", "AAPL, AMD", "all tickers
--- 09:30-10:15; VST 11:00", a partial page "...; but VST 09:30 only its first 10 rows".
+-- 09:30-10:15; VST 11:00", a partial page "..., but VST 09:30 only its first 10 rows".
 -- hhmm(ms) formats a bucket.
 function M.describe(c, hhmm)
   local parts = {}
@@ -115,9 +115,10 @@ function M.describe(c, hhmm)
   local line = table.concat(parts, "; ")
   local pages = {}
   for _, p in ipairs(c.pages or {}) do
-    pages[#pages + 1] = string.format("%s %s only its first %d rows", p[1] == "*" and "all tickers" or p[1], hhmm(p[2]), p[3])
+    local who = p[1] ~= "*" and (p[1] .. " ") or (line == "" and "all tickers " or "")
+    pages[#pages + 1] = string.format("%s%s only its first %d rows", who, hhmm(p[2]), p[3])
   end
-  if #pages > 0 then line = (line ~= "" and (line .. "; but ") or "") .. table.concat(pages, "; ") end
+  if #pages > 0 then line = (line ~= "" and (line .. ", but ") or "") .. table.concat(pages, ", ") end
   return line
 end
 

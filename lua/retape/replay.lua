@@ -832,7 +832,8 @@ check_pending_identity = function(st, pending, identity)
   local id = pending.identity
   if id and json.encode(id) ~= json.encode(identity) then
     scopem.param_error("%s holds an interrupted %s (%s) of rules '%s' (config %s, sources %s); finish it first with "
-      .. "'retape replay --db FILE --state %s --resume --rules %s' and the same --set/--config, or replay into another --state",
+      .. "'retape replay --db FILE --state %s --resume --rules %s' and the same --set/--config, or give --rebuild "
+      .. "(these rules recompute everything, the interrupted scope too), or replay into another --state",
       st.path or "the store", pending.phase == "refresh" and "recomputation" or "run", pending.params or "?",
       id.rules, id.config, id.sources, st.path or "DIR", id.rules)
   end
@@ -898,7 +899,21 @@ function Replay:run_in_snapshot(params)
   local pending = st:cursor()
   self.finished_pending = nil
   local scoped = params.date or params.from or params.to
-  if pending and pending.phase == "refresh" and params.refresh and not scoped then
+  local superseding = self.superseding
+  self.superseding = nil
+  if superseding then -- (a rebuild running the scope of pending work of other rules: below)
+  elseif pending and params.rebuild and pending.identity and json.encode(pending.identity) ~= json.encode(identity) then
+    -- other rules cannot finish it and these recompute everything: the
+    -- rebuild first runs the interrupted scope again (a pending
+    -- recomputation needs nothing more: the rebuild recomputes it all)
+    if pending.phase ~= "refresh" then
+      self.superseding = true
+      local r = self:run_in_snapshot(copy_params(json.decode(pending.params or "{}"), { rebuild = true, resume = false }))
+      self.finished_pending = { params = pending.params, phase = "run", rows = r.rowsProcessed, recomputed = r.recomputed }
+      params = copy_params(params, { rebuild = false })
+      self.rows_sum = 0
+    end
+  elseif pending and pending.phase == "refresh" and params.refresh and not scoped then
     check_pending_identity(st, pending, identity) -- a refresh continues the one in progress
   elseif pending and not params.resume then
     self:finish_pending(pending, identity)
