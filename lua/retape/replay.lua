@@ -704,7 +704,7 @@ function Replay:make_book()
     set_open = function(_, t) rp.current.open = t end,
     taken = function(id)
       if rp.new_ids[id] or (rp.held_trades and rp.held_trades[id] ~= nil) then return true end
-      if next(rp.replacing) then -- a refresh: an old trade it replaces does not hold its id
+      if rp.replacing and next(rp.replacing) then -- a refresh: an old trade it replaces does not hold its id
         local T, entry = tostring(id):match("^(.+)%-(%d+)%-%d+$")
         local from = T and rp.replacing[T]
         if from and tonumber(entry) >= from then return false end
@@ -1160,7 +1160,6 @@ function Replay:refresh(counters)
   end
   local pending = st:cursor() or { phase = "refresh", identity = self:identity(), params = json.encode { refresh = true } }
   if pending.phase ~= "refresh" then error("refresh: the store holds an interrupted run", 0) end
-  if not self.book then self.book = self:make_book() end
   local plans, buckets, bucket_set = {}, {}, {}
   self:begin_run(false)
   for _, T in ipairs(names) do
@@ -1232,6 +1231,10 @@ function Replay:refresh(counters)
     }
   end
   self:walk_steps(steps, counters)
+  if #buckets == 0 then -- (every mark had nothing left to recompute)
+    st:set_cursor(nil)
+    st:write()
+  end
 end
 
 return M
