@@ -6,8 +6,17 @@
 -- of what the sequence covers.  Rulesets: the default, the parity one, and
 -- a user ruleset that keeps extra per-ticker state.
 --
+-- Then bucket orders (every bucket of three days in round robin from an
+-- empty store; a round robin and random bucket orders over a replayed store,
+-- then a refresh) and SIGKILLs at random points inside a refresh, inside a
+-- re-run's recomputation of later days and inside `sweep --keep`, each
+-- followed by any next write: all must equal one fresh replay.
+--
 -- The seeds are printed; CI runs a fixed set, RETAPE_PROPERTY_SEEDS=N adds
 -- N more (random) ones, RETAPE_PROPERTY_SEED=S runs only seed S.
+-- RETAPE_ORDER_TRIALS=N (CI: 2) bucket-order trials; RETAPE_KILL_TRIALS=N
+-- (CI: 3) kill trials each of refresh and cascade, N/2 of sweep --keep; the
+-- kill trials print "kill trials (KIND): N tried, N identical".
 local t = require "tap"
 local retape = require "retape"
 local P = require "parity"
