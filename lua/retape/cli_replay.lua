@@ -152,7 +152,8 @@ return function(cli)
            .. "before it; later results that depended on the scope are recomputed (--no-cascade: marked stale).\n"
            .. "Any sequence of runs ends equal to one fresh replay of what the store covers, in time order.\n"
            .. "--clean-slate: the scope's tickers start it with no position and no entry/cycle state.\n"
-           .. "--resume continues an interrupted run of the same scope and rules.  --bucket/--limit/--offset\n"
+           .. "A run killed half-way (or its recomputation of later results) is finished by the next replay into the\n"
+           .. "store before anything else, or by --resume alone.  --bucket/--limit/--offset\n"
            .. "reproduce the original endpoint's paging; --json prints its response object.\n"
            .. "A store records how it was made: the ruleset by content, the overrides, the receipts file.  A later\n"
            .. "write into it reuses them (--db, --rules, --set may be left out); different ones are refused,\n"
@@ -176,7 +177,7 @@ return function(cli)
       { name = "limit", arg = "N", type = "integer", help = "rows per page within --bucket" },
       { name = "offset", arg = "N", type = "integer", help = "first row of the page within --bucket", default = 0 },
       { name = "clean-slate", type = "flag", help = "the scope's tickers start it with no position and no entry/cycle state" },
-      { name = "resume", type = "flag", help = "continue the interrupted run of this scope" },
+      { name = "resume", type = "flag", help = "finish the interrupted run (alone: whatever is pending; with a scope: the interrupted run of that scope)" },
       { name = "no-cascade", type = "flag", help = "leave later results that depended on the scope stale instead of recomputing them" },
       { name = "refresh", type = "flag", help = "recompute stale results (alone, or after the scope's run)" },
       { name = "rebuild", type = "flag", help = "recompute everything the store covers with these rules and config" },
@@ -315,6 +316,11 @@ return function(cli)
         return 0
       end
       local secs = (core.monotonic_ms() - started) / 1000
+      local f = resp.finished or (resp.refreshed and resp.refreshed.finished)
+      if f then
+        out("finished first: the interrupted %s %s (%s rows, %d ticker-buckets recomputed)",
+          f.phase == "refresh" and "recomputation of what depends on" or "run", f.params or "", group(f.rows or 0), f.recomputed or 0)
+      end
       if resp.date == nil then
         out("recomputed %d ticker-buckets of stale results, %s rows, %d errors%s", resp.recomputed, group(resp.rowsProcessed),
           resp.errors, resp.stale and " (some results are still stale)" or "")

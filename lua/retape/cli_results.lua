@@ -309,7 +309,8 @@ return function(cli)
       -- consecutive days replayed alike are one line (a two-month range is one or a few lines)
       local groups = {}
       for _, d in ipairs(days) do
-        local text = (d.all and all or table.concat(d.tickers, ", ")) .. (d.partial and " (part of the day)" or "")
+        local text = d.covers
+        if all ~= "all tickers" then text = text:gsub("all tickers", all) end
         local g = groups[#groups]
         if g and g.text == text then g.last, g.n = d.day, g.n + 1
         else groups[#groups + 1] = { first = d.day, last = d.day, n = 1, text = text } end
@@ -335,14 +336,21 @@ return function(cli)
         local p = s.interrupted.params and json.decode(s.interrupted.params) or {}
         local words = { "replay", "--state", dir }
         if not rec_path then words[#words + 1] = "--db"; words[#words + 1] = s.db or "FILE" end
-        for _, k in ipairs { "date", "from", "to", "ticker", "shard" } do
-          if type(p[k]) == "string" then words[#words + 1] = "--" .. k; words[#words + 1] = p[k] end
+        if s.interrupted.phase ~= "refresh" then
+          for _, k in ipairs { "date", "from", "to", "ticker", "shard" } do
+            if type(p[k]) == "string" then words[#words + 1] = "--" .. k; words[#words + 1] = p[k] end
+          end
+          if math.tointeger(p.bucket) then words[#words + 1] = "--bucket"; words[#words + 1] = tostring(math.tointeger(p.bucket)) end
+          if p.clean_slate == true then words[#words + 1] = "--clean-slate" end
         end
-        if math.tointeger(p.bucket) then words[#words + 1] = "--bucket"; words[#words + 1] = tostring(math.tointeger(p.bucket)) end
-        if p.clean_slate == true then words[#words + 1] = "--clean-slate" end
         words[#words + 1] = "--resume"
-        out("interrupted run: %s, stopped before %s; continue it: %s", s.interrupted.params,
-          rtime.format_ny(math.tointeger(s.interrupted.next)), command_line(words))
+        if s.interrupted.phase == "refresh" then
+          out("interrupted: the recomputation of stale results (started by %s); any next replay into this store "
+            .. "finishes it first, or: %s", s.interrupted.params, command_line(words))
+        else
+          out("interrupted run: %s, stopped before %s; any next replay into this store finishes it first, or: %s",
+            s.interrupted.params, rtime.format_ny(math.tointeger(s.interrupted.next)), command_line(words))
+        end
       end
       if #s.stale > 0 then
         out("stale: %d ticker(s), recompute with '%s':", #s.stale, refresh)

@@ -139,6 +139,8 @@ return function(cli)
            .. "chooses on block i (--anchored: blocks 1..i) and is scored on block i+1; the out-of-sample total\n"
            .. "is every fold's chosen variant on its test block, beside the baseline's.\n"
            .. "--keep DIR keeps every variant's store (DIR/v01 ...; DIR/train/.. and DIR/test/.. with --train);\n"
+           .. "DIR says it is incomplete (DIR/SWEEP-INCOMPLETE) until the sweep ends; the same sweep run again into\n"
+           .. "it replaces what a killed one left.\n"
            .. "without it the stores are scratch and hold only the trades the table is computed from.\n"
            .. "--threads N (default: every core) deals the variants round-robin over N threads, each reading and\n"
            .. "decoding the receipts once for its share; the output is the same for any N (a ruleset changed in\n"
@@ -162,7 +164,7 @@ return function(cli)
       { name = "test", arg = "D3..D4", help = "and report every variant on these days beside it" },
       { name = "folds", arg = "K", type = "integer", help = "walk forward over --from..--to in K folds (out-of-sample figures per fold and in total)" },
       { name = "anchored", type = "flag", help = "--folds: every fold trains from the first day (default: rolling windows)" },
-      { name = "keep", arg = "DIR", help = "keep each variant's state store under DIR (must be new or empty)" },
+      { name = "keep", arg = "DIR", help = "keep each variant's state store under DIR (new or empty; or where this same sweep was interrupted: it runs again)" },
       { name = "clean-slate", type = "flag", help = "the scope's tickers start with no position (as replay --clean-slate)" },
       { name = "script-version", arg = "V", help = "keep script_version = V or NULL", default = "2.5.0" },
       { name = "all-versions", type = "flag", help = "no script_version filter" },
@@ -237,11 +239,16 @@ return function(cli)
       for i, v in ipairs(variants) do if not baseline and sweep.is_baseline(R0, v) then baseline = i end end
       if not baseline then variants[#variants + 1] = {}; baseline = #variants end
       if o.keep then
-        local kind = fs.kind(o.keep)
-        if kind and kind ~= "dir" then return fail("sweep", o.keep .. " exists and is not a directory") end
-        if kind and #(fs.list(o.keep) or {}) > 0 then return fail("sweep", o.keep .. " is not empty (--keep needs a new or empty directory)") end
-        local mok, merr = fs.mkdirs(o.keep)
-        if not mok then return fail("sweep", merr) end
+        -- what the kept stores are the results of: a sweep killed half-way is finished by running it again
+        local kok, kerr = sweep.claim_dir(o.keep, {
+          db = o.db, date = o.date, from = o.from, to = o.to, train = o.train, test = o.test, ticker = o.ticker,
+          rules = o.rules, base = base, variants = table.move(variants, 1, #variants, 1, {}), clean_slate = o.clean_slate or false,
+          folds = o.folds or false, anchored = o.anchored or false, objective = o.folds and o.objective or false,
+          script_version = (not o.all_versions) and o.script_version or false })
+        if not kok then return fail("sweep", kerr) end
+        if kok == "again" and not o.quiet then
+          stderr("%s holds the stores of this sweep, interrupted; running it again into it\n", o.keep)
+        end
       end
       local show = not o.quiet and not o.json and not o.csv and core.isatty(2)
       local function progress_bar(what, started)
@@ -301,6 +308,7 @@ return function(cli)
         local started = core.monotonic_ms()
         local res, err = sweep.walk_forward(wo)
         if not res then return failed(err) end
+        if o.keep then sweep.release_dir(o.keep) end
         local col = res.objective
         local folds = {}
         for i, f in ipairs(res.folds) do
@@ -349,6 +357,7 @@ return function(cli)
       if not oos then
         local res, err = pass(o.from, o.to, o.date, o.keep)
         if not res then return failed(err) end
+        if o.keep then sweep.release_dir(o.keep) end
         local _, col = sweep.rank(res.variants, sort)
         local rows = {}
         for i, v in ipairs(res.variants) do rows[i] = row_of(v, baseline) end
@@ -394,6 +403,7 @@ return function(cli)
       local test
       test, err = pass(s1, s2, nil, keep_test, "test  ")
       if not test then return failed(err) end
+      if o.keep then sweep.release_dir(o.keep) end
       local _, col = sweep.rank(train.variants, o.objective, "--objective")
       sweep.rank(test.variants, o.objective, "--objective")
       local test_of = {}

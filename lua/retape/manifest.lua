@@ -349,12 +349,21 @@ function M.runs(st)
   return list
 end
 
--- status(store) -> { identity, db, days = {{day, all, tickers, partial}}, interrupted, stale = {{ticker, from}} }
+-- status(store) -> { identity, db, days = {{day, all, tickers, buckets, pages, partial, covers}}, interrupted,
+-- stale = {{ticker, from}} }.  A day's coverage is per ticker and bucket (retape.coverage); covers says it in words.
 function M.status(st)
+  local coverage = require "retape.coverage"
+  local function hhmm(ms) return rtime.format_ny(math.tointeger(ms)):match("%d%d:%d%d") end
   local s = { identity = st:identity(), db = st:db_path(), days = {}, stale = {}, runs = 0 }
-  st:each_coverage(function(day, c) s.days[#s.days + 1] = { day = day, all = c.all, tickers = c.tickers or {}, partial = c.partial } end)
+  st:each_coverage(function(day, c)
+    s.days[#s.days + 1] = { day = day, all = c.all, tickers = c.tickers or {}, buckets = c.buckets, pages = c.pages,
+                            partial = coverage.partial(c), covers = coverage.describe(c, hhmm) }
+  end)
   local cur = st:cursor()
-  if cur then s.interrupted = { params = cur.params, next = cur.next, rules = cur.identity and cur.identity.rules } end
+  if cur then
+    s.interrupted = { params = cur.params, next = cur.next, rules = cur.identity and cur.identity.rules,
+                      phase = cur.phase or "run" }
+  end
   local marks = st:stale()
   local names = {}
   for T in pairs(marks) do names[#names + 1] = T end

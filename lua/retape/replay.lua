@@ -15,9 +15,13 @@
 --      atomic commit per bucket together with the run cursor;
 --   3. marks a ticker's later versions stale when its state at the end of the
 --      scope differs from what they were computed from, then recomputes them
---      (unless cascade = false: they stay stale until `refresh`).
--- So any sequence of runs ends equal to one fresh replay, in time order, of
--- what the store covers, and a scoped re-run writes only its tickers' keys.
+--      (unless cascade = false: they stay stale until `refresh`), bucket by
+--      bucket, each commit replacing what it recomputed; the cursor says the
+--      recomputation is pending (phase "refresh") until it ends.
+-- A run first finishes what a killed one left pending (the cursor).  So any
+-- sequence of runs, killed or not, ends equal to one fresh replay, in time
+-- order, of what the store covers, and a scoped re-run writes only its
+-- tickers' keys.
 local source = require "retape.source"
 local rtime = require "retape.time"
 local rules = require "retape.rules"
@@ -37,6 +41,7 @@ local copy_trade = require("retape.jsonenc").copy
 local clock = core.monotonic_ms
 local stepc = require "retape.step"
 local walk_batch = stepc.walk
+local coverage = require "retape.coverage"
 
 local M = {}
 local Replay = {}
@@ -345,7 +350,10 @@ function Replay:walk_rows(bucket, rows, opts, counters)
   local plans, counts = opts.plans, {}
   if plans then
     for T, from in pairs(opts.starts or {}) do
-      if self:owns(T) then self.ticks[T] = self:ticker_from(T, self.store:version_before(T, from)) end
+      if self:owns(T) then
+        self.ticks[T] = self:ticker_from(T, self.store:version_before(T, from))
+        self.replacing[T] = from
+      end
     end
     for T in pairs(plans) do if self:owns(T) then self:apply_marks(self.ticks[T], bucket) end end
   end
@@ -447,6 +455,7 @@ end
 --   scope        source scope (from, to, script_version, tickers)
 --   first, stop, plans, starts  as walk_rows
 --   rows         rows expected (an estimate, for grouping buckets into rounds)
+--   prepare()    before the bucket's writes: deletions they replace (refresh)
 --   finish(more, done)  before the commit: extra puts (cursor, stale marks)
 --   after(done, more)   after the commit
 -- Returns rows seen in the window and whether rows remain after it.
@@ -457,6 +466,7 @@ function Replay:walk_bucket(step, counters)
     local cur <close> = assert(self.src:cursor(step.bucket, step.scope))
     done, more = self:walk_rows(step.bucket, cur, step, counters)
   end
+  if step.prepare then step.prepare() end
   if step.finish then step.finish(more, done) end
   local budget, t0, t1 = self.budget, nil, nil
   if budget then t0 = clock() end
@@ -542,6 +552,8 @@ end
 function Replay:begin_run(continuing)
   self.continuing = continuing
   self.ticks, self.known, self.new_ids = {}, {}, {}
+  -- refresh: T = bucket from which T's stored trades are old ones this run replaces
+  self.replacing = {}
   self.held_trades = self.trades_only and {} or nil
   for _, T in ipairs(self.store:tickers()) do self.known[T] = true end
   self.book = self:make_book()
@@ -608,6 +620,7 @@ end
 function Replay:flush_round(ready, counters)
   local st = self.store
   for _, r in ipairs(ready) do
+    if r.step.prepare then r.step.prepare() end
     for _, data in ipairs(r.data) do st.batch:append(data) end
     if r.step.finish then r.step.finish(r.step.more, r.step.done) end
     st:write()
@@ -703,7 +716,13 @@ function Replay:make_book()
     open = function() return rp.current.open end,
     set_open = function(_, t) rp.current.open = t end,
     taken = function(id)
-      return rp.new_ids[id] or (rp.held_trades and rp.held_trades[id] ~= nil) or rp.store:has_trade(id)
+      if rp.new_ids[id] or (rp.held_trades and rp.held_trades[id] ~= nil) then return true end
+      if rp.replacing and next(rp.replacing) then -- a refresh: an old trade it replaces does not hold its id
+        local T, entry = tostring(id):match("^(.+)%-(%d+)%-%d+$")
+        local from = T and rp.replacing[T]
+        if from and tonumber(entry) >= from then return false end
+      end
+      return rp.store:has_trade(id)
     end,
     changed = function(t, is_new)
       if is_new then rp.new_ids[t.id] = true end
@@ -718,6 +737,8 @@ end
 
 ---------------------------------------------------------------------------
 -- the run
+
+local copy_params, check_pending_identity
 
 local function mark_fingerprint(st, from, to)
   local parts = {}
@@ -810,6 +831,43 @@ function Replay:settle_stale(scope, expect, marks_before)
   st:write()
 end
 
+-- A copy of run params with some changed (false removes a key).
+copy_params = function(params, changes)
+  local p = {}
+  for k, v in pairs(params) do p[k] = v end
+  for k, v in pairs(changes) do if v == false then p[k] = nil else p[k] = v end end
+  return p
+end
+
+-- Refuses to go on over work pending with other rules: naming it and the
+-- command that finishes it.
+check_pending_identity = function(self, pending, identity)
+  local st = self.store
+  local id = pending.identity
+  if id and json.encode(id) ~= json.encode(identity) then
+    local recipe = st:recipe()
+    local named = recipe and manifest.describe_differences(manifest.differences(recipe, self.R, self.script_version), 6)
+    scopem.param_error("%s holds an interrupted %s (%s) of rules '%s' (config %s, sources %s)%s; finish it first with "
+      .. "'retape replay --state %s --resume' (it reuses the store's recorded rules and settings), or give --rebuild "
+      .. "(these rules recompute everything, the interrupted scope too), or replay into another --state",
+      st.path or "the store", pending.phase == "refresh" and "recomputation" or "run", pending.params or "?",
+      id.rules, id.config, id.sources, (named and named ~= "") and (": " .. named) or "", st.path or "DIR")
+  end
+end
+
+-- Finishes what a killed run left pending (the rest of its walk, or its
+-- recomputation of later results) before another call writes: resumed
+-- with its own parameters, its manifest recorded as a run of its own.
+function Replay:finish_pending(pending, identity)
+  check_pending_identity(self, pending, identity)
+  local p = json.decode(pending.params or "{}")
+  if pending.phase == "refresh" then p = { refresh = true, resume = true }
+  else p.resume = true end
+  local r = self:run_in_snapshot(p)
+  self.finished_pending = { params = pending.params, phase = pending.phase or "run", rows = r.rowsProcessed,
+                            recomputed = r.recomputed }
+end
+
 -- Message handler of a run: rule errors and parameter errors already say
 -- where they come from; anything else is the engine's and gets a traceback.
 local function engine_error(e)
@@ -853,6 +911,42 @@ function Replay:run_in_snapshot(params)
     self.trades_only_ran = true
   end
   local identity = self:identity()
+  -- what a killed run left pending is finished first, whatever this call is
+  local pending = st:cursor()
+  self.finished_pending = nil
+  local scoped = params.date or params.from or params.to
+  local superseding = self.superseding
+  self.superseding = nil
+  if superseding then -- (a rebuild running the scope of pending work of other rules: below)
+  elseif pending and params.rebuild and pending.identity and json.encode(pending.identity) ~= json.encode(identity) then
+    -- other rules cannot finish it and these recompute everything: the
+    -- rebuild first runs the interrupted scope again (a pending
+    -- recomputation needs nothing more: the rebuild recomputes it all)
+    if pending.phase ~= "refresh" then
+      self.superseding = true
+      local r = self:run_in_snapshot(copy_params(json.decode(pending.params or "{}"), { rebuild = true, resume = false }))
+      self.finished_pending = { params = pending.params, phase = "run", rows = r.rowsProcessed, recomputed = r.recomputed }
+      params = copy_params(params, { rebuild = false })
+      self.rows_sum = 0
+    end
+  elseif pending and pending.phase == "refresh" and params.refresh and not scoped then
+    check_pending_identity(self, pending, identity) -- a refresh continues the one in progress
+  elseif pending and not params.resume then
+    self:finish_pending(pending, identity)
+    self.rows_sum = 0
+  elseif params.resume then
+    if not pending then
+      if st:identity() or not scoped then
+        scopem.param_error("nothing to resume: the store holds no interrupted run (see 'retape status')")
+      end
+      -- killed before its first commit: nothing of it is stored, so resuming it is running it
+      params = copy_params(params, { resume = false })
+    else
+      check_pending_identity(self, pending, identity)
+      if pending.phase == "refresh" then params = { refresh = true, resume = true } -- whatever scope is named
+      elseif not scoped then params = copy_params(json.decode(pending.params or "{}"), { resume = true }) end
+    end
+  end
   local held = st:identity()
   if held and json.encode(held) ~= json.encode(identity) and not params.rebuild then
     local recipe = st:recipe()
@@ -871,6 +965,7 @@ function Replay:run_in_snapshot(params)
     resp.recomputed, resp.errors, resp.rowsProcessed = counters.recomputed, counters.errors, counters.rows
     resp.tradesCreated = counters.trades
     resp.stale = next(st:stale()) ~= nil
+    resp.finished = self.finished_pending
     manifest.record(self, params, resp, counters, started)
     return resp
   end
@@ -920,7 +1015,8 @@ function Replay:run_in_snapshot(params)
   self:use_threads(rows_ahead)
 
   local describe = json.encode { date = params.date, from = params.from, to = params.to, ticker = params.ticker,
-                                 bucket = params.bucket, clean_slate = params.clean_slate or nil, shard = params.shard }
+                                 bucket = params.bucket, limit = params.limit, offset = (params.offset or 0) > 0 and params.offset or nil,
+                                 clean_slate = params.clean_slate or nil, shard = params.shard }
   local expect, marks_before = {}, nil
   local ok, err = xpcall(function()
     self:begin_run(self.continuing)
@@ -952,7 +1048,11 @@ function Replay:run_in_snapshot(params)
           local nxt = work[i + 1]
           -- the page marker records how many rows of the bucket are now covered
           st:set_page(more and { scope = scope.key, bucket = w.bucket, rows = window_first + done } or nil)
-          if i == #work or more then st:set_cursor(nil)
+          if i == #work or more then
+            -- the walk is done: its coverage, and the cascade still to run (if any) in the same commit
+            self:record_coverage(scope, more and (window_first + done) or nil)
+            local cascading = not more and self.cascade and not (scope.bucket and w.bucket + BUCKET_MS <= w.close)
+            st:set_cursor(cascading and { phase = "refresh", scope = scope.key, identity = identity, params = describe } or nil)
           else st:set_cursor { scope = scope.key, identity = identity, start = scope.from, next = nxt.bucket,
                                clean = scope.clean, params = describe } end
         end,
@@ -976,9 +1076,13 @@ function Replay:run_in_snapshot(params)
     end
     self:walk_steps(steps, counters)
     self:store_held_trades()
-    if #work < start_index then st:set_cursor(nil); st:write() end
+    if #work < start_index then
+      self:record_coverage(scope)
+      st:set_cursor(self.cascade and not scope.bucket
+        and { phase = "refresh", scope = scope.key, identity = identity, params = describe } or nil)
+      st:write()
+    end
     self:settle_stale(scope, expect, marks_before)
-    self:record_coverage(scope)
     if self.cascade and not resp.hasMore then
       local again = { rows = 0, seen = 0, trades = 0, errors = 0, recomputed = 0 }
       self:refresh(again)
@@ -996,6 +1100,7 @@ function Replay:run_in_snapshot(params)
   resp.errors = counters.errors
   resp.recomputed = counters.recomputed
   resp.stale = next(st:stale()) ~= nil
+  resp.finished = self.finished_pending
   manifest.record(self, params, resp, counters, started)
   if self.budget then resp.budget = self.budget; resp.budget.total = core.monotonic_ms() - started_mono end
   return resp
@@ -1030,24 +1135,17 @@ function Replay:store_held_trades()
   self.store:write()
 end
 
--- Coverage of the days of a scope, for `retape status`.
-function Replay:record_coverage(scope)
+-- Coverage of the days of a scope, for `retape status`: per ticker and
+-- bucket (retape.coverage); `rows`: a page stopped after this many rows of
+-- the scope's bucket.  Queued (committed with the walk's last bucket).
+function Replay:record_coverage(scope, rows)
   local st = self.store
   for _, day in ipairs(scope.days) do
-    local c = st:coverage(day) or { all = false, tickers = {} }
-    if scope.tickers and not c.all then
-      local set = {}
-      for _, T in ipairs(c.tickers or {}) do set[T] = true end
-      for _, T in ipairs(scope.tickers) do set[T] = true end
-      c.tickers = {}
-      for T in pairs(set) do c.tickers[#c.tickers + 1] = T end
-      table.sort(c.tickers)
-    elseif not scope.tickers then
-      c.all, c.tickers = true, {}
+    local open, close = rtime.session(day)
+    if not scope.bucket or (scope.bucket >= open and scope.bucket <= close) then
+      st:set_coverage(day, coverage.add(st:coverage(day), open, close - close % BUCKET_MS, scope.tickers, scope.bucket, rows))
     end
-    st:set_coverage(day, c)
   end
-  st:write()
 end
 
 ---------------------------------------------------------------------------
@@ -1065,31 +1163,44 @@ end
 
 -- Recomputes the versions of every stale ticker from its stale bucket on,
 -- following the versions it had (the rows they covered), bucket by bucket
--- with one commit each.  Killed half-way, the stale marks still say where
--- to continue.
+-- with one commit each.  Nothing is deleted ahead: each commit replaces the
+-- ticker's old version of that bucket and the old trades it entered from
+-- that bucket up to its next version (the trade open at its first bucket
+-- restored as it was then) and moves its stale mark on, so a kill leaves
+-- every ticker new up to its mark and old from it on, and the next refresh
+-- continues from the marks.  The store's cursor says a refresh is in
+-- progress (phase "refresh") until the last commit, so any next write
+-- finishes it first.
 function Replay:refresh(counters)
   local st = self.store
   local marks = st:stale()
   local names = {}
   for T in pairs(marks) do names[#names + 1] = T end
-  if #names == 0 then return end
   table.sort(names)
-  if not self.book then self.book = self:make_book() end
+  if #names == 0 then
+    local c = st:cursor()
+    if c and c.phase == "refresh" then st:set_cursor(nil); st:write() end
+    return
+  end
+  local pending = st:cursor() or { phase = "refresh", identity = self:identity(), params = json.encode { refresh = true } }
+  if pending.phase ~= "refresh" then error("refresh: the store holds an interrupted run", 0) end
   local plans, buckets, bucket_set = {}, {}, {}
   self:begin_run(false)
   for _, T in ipairs(names) do
-    local from = marks[T].from
-    local _, prev = st:version_before(T, from)
-    local plan = { from = from }
-    for _, v in ipairs(st:versions(T, from)) do
-      plan[v.bucket] = v.rec.n
+    local plan = { from = marks[T].from }
+    for _, v in ipairs(st:versions(T, plan.from, nil, true)) do
+      local n = math.tointeger(v.rec:match('^{"n":(%d+)')) or store.decode_version(v.rec).n
+      plan[v.bucket] = n
       plan[#plan + 1] = v.bucket
       if not bucket_set[v.bucket] then bucket_set[v.bucket] = true; buckets[#buckets + 1] = v.bucket end
     end
-    st:delete_trades(T, from, nil)
-    if prev and prev.open then st:put_trade(prev.open) end
-    st:delete_versions(T, from, math.maxinteger)
     plans[T] = plan
+    if #plan == 0 then -- no version left to recompute: nothing depends on the change
+      local _, prev = st:version_before(T, plan.from)
+      st:delete_trades(T, plan.from, nil)
+      if prev and prev.open then st:put_trade(prev.open) end
+      st:set_stale(T, nil)
+    end
   end
   st:write()
   table.sort(buckets)
@@ -1107,9 +1218,23 @@ function Replay:refresh(counters)
         if not plan.started then plan.started = true; starts = starts or {}; starts[T] = plan.from end
       end
     end
+    local first_step, last_step = bi == 1, bi == #buckets
     steps[bi] = {
       bucket = b, scope = { from = b, to = b, script_version = self.script_version, tickers = active },
       plans = follow, starts = starts, rows = rows,
+      -- queued before the bucket's own writes: the old trades it replaces
+      prepare = function()
+        for _, T in ipairs(active) do
+          local plan = plans[T]
+          local at = (plan.at or 0) + 1
+          if at == 1 then
+            local _, prev = st:version_before(T, plan.from)
+            if prev and prev.open then st:put_trade(prev.open) end
+          end
+          local nxt = plan[at + 1]
+          st:delete_trades(T, b, nxt and nxt - 1 or nil)
+        end
+      end,
       finish = function()
         for _, T in ipairs(active) do
           local plan = plans[T]
@@ -1117,6 +1242,8 @@ function Replay:refresh(counters)
           local nxt = plan[plan.at + 1]
           st:set_stale(T, nxt and { from = nxt } or nil)
         end
+        if last_step then st:set_cursor(nil)
+        elseif first_step then st:set_cursor(pending) end
       end,
       after = function()
         counters.recomputed = counters.recomputed + #active
@@ -1128,6 +1255,10 @@ function Replay:refresh(counters)
     }
   end
   self:walk_steps(steps, counters)
+  if #buckets == 0 then -- (every mark had nothing left to recompute)
+    st:set_cursor(nil)
+    st:write()
+  end
 end
 
 return M

@@ -11,10 +11,11 @@
 --                        paths and hashes), the overrides, the effective config, the shard
 --   retape:receipts      the receipts file (absolute path) and a fingerprint of each day replayed
 --   retape:merge         the shards a `retape merge` combined (a partial set is flagged here)
---   retape:cursor        the run in progress: scope, next bucket (absent when none)
+--   retape:cursor        the run in progress: scope, next bucket; or (phase "refresh") the
+--                        recomputation of stale results it or --refresh started (absent when none)
 --   retape:page          where the last page of a bucket stopped (paging within a bucket)
 --   retape:run:NNNNNN    run manifests;  retape:runs:last  the last sequence number
---   cov:DAY              which tickers of a New York day have been replayed
+--   cov:DAY              what of a New York day has been replayed, per ticker and bucket (retape.coverage)
 --   tk:T                 index of the tickers with versions
 --   v:T\0B               T's version after bucket B: the rows covered, the declared state, the
 --                        view fields, the open trade, the lane of every receipt of the bucket,
@@ -171,7 +172,7 @@ function Store:copy_records(src, shard)
 end
 function Store:set_merge_record(m) put_json(self, K_MERGE, m) end
 
-local CURSOR_ORDER = { "scope", "identity", "start", "next", "clean", "params" }
+local CURSOR_ORDER = { "phase", "scope", "identity", "start", "next", "clean", "params" }
 function Store:cursor() return get_json(self, K_CURSOR) end
 function Store:set_cursor(c)
   if c then put_json(self, K_CURSOR, c, CURSOR_ORDER) else self.batch:delete(K_CURSOR) end
@@ -183,7 +184,7 @@ end
 
 -- Coverage of a New York day: { all = bool, tickers = {...} }.
 function Store:coverage(day) return get_json(self, P_COV .. day) end
-function Store:set_coverage(day, c) put_json(self, P_COV .. day, c, { "all", "tickers" }) end
+function Store:set_coverage(day, c) put_json(self, P_COV .. day, c, { "all", "tickers", "buckets", "pages" }) end
 function Store:each_coverage(fn)
   for k, v in self.kv:scan(P_COV) do fn(k:sub(#P_COV + 1), decode(v, k)) end
 end

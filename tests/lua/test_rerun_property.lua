@@ -6,8 +6,17 @@
 -- of what the sequence covers.  Rulesets: the default, the parity one, and
 -- a user ruleset that keeps extra per-ticker state.
 --
+-- Then bucket orders (every bucket of three days in round robin from an
+-- empty store; a round robin and random bucket orders over a replayed store,
+-- then a refresh) and SIGKILLs at random points inside a refresh, inside a
+-- re-run's recomputation of later days and inside `sweep --keep`, each
+-- followed by any next write: all must equal one fresh replay.
+--
 -- The seeds are printed; CI runs a fixed set, RETAPE_PROPERTY_SEEDS=N adds
 -- N more (random) ones, RETAPE_PROPERTY_SEED=S runs only seed S.
+-- RETAPE_ORDER_TRIALS=N (CI: 2) bucket-order trials; RETAPE_KILL_TRIALS=N
+-- (CI: 3) kill trials each of refresh and cascade, N/2 of sweep --keep; the
+-- kill trials print "kill trials (KIND): N tried, N identical".
 local t = require "tap"
 local retape = require "retape"
 local P = require "parity"
@@ -232,5 +241,244 @@ for _, s in ipairs(seeds) do
   b:close()
   retape.fs.remove_tree(dir)
 end
+
+---------------------------------------------------------------------------
+-- Bucket orders: buckets of several days in round robin (what concurrent
+-- clients paging different days do), from an empty store and over a
+-- replayed one, and buckets in random order followed by a refresh.
+
+local function session_buckets(d)
+  local open, close = retape.time.session(d)
+  local list = {}
+  for b = open, close, 300000 do list[#list + 1] = b end
+  return list
+end
+
+local function tickers_in_all(days)
+  local count, list = {}, {}
+  for _, d in ipairs(days) do for _, T in ipairs(day_tickers[d]) do count[T] = (count[T] or 0) + 1 end end
+  for T, c in pairs(count) do if c == #days then list[#list + 1] = T end end
+  table.sort(list)
+  return list
+end
+
+local function same_as_fresh(got_dir, want_dir, what, log)
+  local got, want = results(got_dir), results(want_dir)
+  local diff = first_difference(got, want)
+  t.ok(diff == nil and #got > 0, what, (diff or "no results") .. (log and ("\nsequence: " .. log) or ""))
+  return diff == nil
+end
+
+do
+  -- the issue's shape: one ticker, three days, every bucket time in round robin, from an empty store
+  local days = { DAYS[1], DAYS[2], DAYS[3] }
+  local names = tickers_in_all(days)
+  local T = names[1 + (#names // 2)]
+  local dir = t.tempdir()
+  local per_day = {}
+  for i, d in ipairs(days) do per_day[i] = session_buckets(d) end
+  for k = 1, #per_day[1] do
+    for i, d in ipairs(days) do run(dir .. "/rr", "default", { date = d, ticker = T, bucket = per_day[i][k] }) end
+  end
+  for _, d in ipairs(days) do run(dir .. "/fresh", "default", { date = d, ticker = T }) end
+  same_as_fresh(dir .. "/rr", dir .. "/fresh",
+    string.format("%s: every bucket of %s in round robin from an empty store equals one fresh replay", T, table.concat(days, ", ")))
+  local s = assert(retape.store.open(dir .. "/rr", true))
+  local status = retape.manifest.status(s)
+  s:close()
+  local covers = {}
+  for _, x in ipairs(status.days) do covers[#covers + 1] = x.day .. " " .. x.covers end
+  t.eq(table.concat(covers, "; "), string.format("%s %s; %s %s; %s %s", days[1], T, days[2], T, days[3], T),
+    "status: the three days whole for that ticker, from its buckets")
+  t.ok(not status.interrupted and #status.stale == 0, "status: nothing pending, nothing stale")
+  retape.fs.remove_tree(dir)
+end
+
+-- Round robin over a replayed store and random bucket orders, then a refresh.
+local order_trials = tonumber(os.getenv("RETAPE_ORDER_TRIALS") or "2") or 2
+for trial = 1, order_trials do
+  local x = (trial * 40503 + 17) % 4294967296 + 1
+  local function rng(n)
+    x = x ~ (x << 13) & 0xffffffff
+    x = x ~ (x >> 17)
+    x = x ~ (x << 5) & 0xffffffff
+    return x % n + 1
+  end
+  local days = { DAYS[1 + rng(2)], DAYS[4] }
+  local dir = t.tempdir()
+  for _, d in ipairs(days) do run(dir .. "/s", "default", { date = d }); run(dir .. "/fresh", "default", { date = d }) end
+  local names = tickers_in_all(days)
+  local log = {}
+  -- round robin over a window of bucket times, one ticker or all, days alternating
+  local T = rng(2) == 1 and names[rng(#names)] or nil
+  local a = { session_buckets(days[1]), session_buckets(days[2]) }
+  local k0 = rng(60)
+  for k = k0, k0 + 6 + rng(12) do
+    for i, d in ipairs(days) do run(dir .. "/s", "default", { date = d, ticker = T, bucket = a[i][k] }) end
+  end
+  log[#log + 1] = string.format("round robin %s from bucket %d%s", table.concat(days, "/"), k0, T and (" " .. T) or "")
+  -- then buckets in random order, a ticker or all, some in pages of 5
+  for _ = 1, 12 + rng(12) do
+    local i = rng(2)
+    local b = a[i][rng(#a[i])]
+    local U = rng(3) == 1 and names[rng(#names)] or nil
+    if rng(4) == 1 then
+      local offset = 0
+      repeat
+        local r = run(dir .. "/s", "default", { date = days[i], ticker = U, bucket = b, limit = 5, offset = offset })
+        offset = r.nextBucketOffset ~= retape.json.null and r.nextBucketOffset or 0
+      until not r.hasMoreInBucket
+    else
+      run(dir .. "/s", "default", { date = days[i], ticker = U, bucket = b })
+    end
+    log[#log + 1] = string.format("%s %s%s", days[i], retape.time.format_ny(b):match("%d%d:%d%d"), U and (" " .. U) or "")
+  end
+  run(dir .. "/s", "default", { refresh = true })
+  same_as_fresh(dir .. "/s", dir .. "/fresh",
+    string.format("order trial %d: a round robin and %d buckets in random order, then refresh, equal one fresh replay", trial, #log - 1),
+    table.concat(log, "; "))
+  retape.fs.remove_tree(dir)
+end
+
+---------------------------------------------------------------------------
+-- Kills (SIGKILL, a real process) at random points inside a refresh, inside
+-- a re-run's recomputation of later days (cascade), and inside a
+-- `sweep --keep`; then any next write (a refresh, --resume alone, a run of
+-- another scope), itself killed now and then.  Each must end equal to one
+-- fresh replay.  RETAPE_KILL_TRIALS=N trials of each kind (CI: a few).
+
+local exe = os.getenv("RETAPE") or "./retape"
+local KILL_TRIALS = tonumber(os.getenv("RETAPE_KILL_TRIALS") or "3") or 3
+local KD = { DAYS[1], DAYS[2], DAYS[3], DAYS[4] }
+local kill_root = t.tempdir()
+local function sh(cmd) return os.execute(cmd .. " >/dev/null 2>&1") end
+local function kill_run(state, n, params, threads)
+  local cmd = string.format("%s run tests/lua/kill_at.lua %s %s default %d '%s' %s 2>/dev/null", exe, db, state, n,
+    retape.json.encode(params), threads and tostring(threads) or "")
+  local p = assert(io.popen(cmd))
+  local out = p:read("a")
+  p:close()
+  return tonumber(out:match("done (%d+)"))
+end
+local function pending_of(state)
+  local s = assert(retape.store.open(state, true))
+  local st = retape.manifest.status(s)
+  s:close()
+  return st.interrupted, #st.stale
+end
+
+-- the stores: the four days replayed; one fresh replay with the second day's clean slate
+local base = kill_root .. "/base"
+for _, d in ipairs(KD) do run(base, "default", { date = d }) end
+local want = kill_root .. "/want"
+for i, d in ipairs(KD) do run(want, "default", { date = d, clean_slate = i == 2 }) end
+-- how many buckets a refresh and a cascade commit (where the kills fall)
+sh(string.format("cp -r %s %s/count", base, kill_root))
+run(kill_root .. "/count", "default", { date = KD[2], clean_slate = true }, { cascade = false })
+local refresh_buckets = kill_run(kill_root .. "/count", 0, { refresh = true })
+retape.fs.remove_tree(kill_root .. "/count")
+sh(string.format("cp -r %s %s/count", base, kill_root))
+local cascade_buckets = kill_run(kill_root .. "/count", 0, { date = KD[2], clean_slate = true })
+retape.fs.remove_tree(kill_root .. "/count")
+t.ok(refresh_buckets and refresh_buckets > 50 and cascade_buckets and cascade_buckets > refresh_buckets,
+  string.format("a refresh commits %s buckets, a re-run with its cascade %s", tostring(refresh_buckets), tostring(cascade_buckets)))
+
+-- the next writes after a kill: each leaves the store as one fresh replay of the same days
+local NEXT = {
+  { "refresh", { refresh = true } },
+  { "--resume alone", { resume = true } },
+  { "a run of the last day", { date = KD[4] } },
+  { "a run of one ticker of the first day", { date = KD[1], ticker = day_tickers[KD[1]][3] } },
+}
+
+local function kill_trials(kind, total, first)
+  local tried, identical, seed = 0, 0, os.time()
+  local x = (seed * 2654435761 + #kind) % 4294967296 + 1
+  local function rng(n)
+    x = x ~ (x << 13) & 0xffffffff
+    x = x ~ (x >> 17)
+    x = x ~ (x << 5) & 0xffffffff
+    return x % n + 1
+  end
+  for trial = 1, KILL_TRIALS do
+    local dir = string.format("%s/%s%d", kill_root, kind, trial)
+    sh(string.format("rm -rf %s && cp -r %s %s", dir, base, dir))
+    local log = {}
+    local killed_at = rng(total - 1) -- after the last commit nothing is pending
+    local threads = rng(2) == 1 and 2 or nil
+    if kind == "refresh" then
+      run(dir, "default", { date = KD[2], clean_slate = true }, { cascade = false })
+      kill_run(dir, killed_at, { refresh = true }, threads)
+    else
+      kill_run(dir, killed_at, { date = KD[2], clean_slate = true }, threads)
+    end
+    log[#log + 1] = string.format("%s killed after bucket %d of %d%s", kind, killed_at, total, threads and " (2 threads)" or "")
+    local interrupted = pending_of(dir)
+    local says = interrupted ~= nil
+    -- the next write, killed itself now and then, then another one
+    local nxt = NEXT[rng(#NEXT)]
+    if rng(3) == 1 then
+      local at = rng(60)
+      local done = kill_run(dir, at, nxt[2])
+      log[#log + 1] = string.format("%s %s", nxt[1], done and "(ended before its kill)" or ("killed after bucket " .. at))
+      nxt = NEXT[rng(#NEXT)]
+    end
+    if nxt[2].resume and not pending_of(dir) then nxt = NEXT[1] end -- (nothing left to resume)
+    local ok, err = pcall(run, dir, "default", nxt[2])
+    log[#log + 1] = nxt[1] .. (ok and "" or (": " .. tostring(err)))
+    local left, stale = pending_of(dir)
+    tried = tried + 1
+    local same = ok and says and not left and stale == 0 and
+      same_as_fresh(dir, want, string.format("%s kill trial %d (seed %d) ends equal to one fresh replay", kind, trial, seed),
+        table.concat(log, "; "))
+    if not (ok and says and not left and stale == 0) then
+      t.ok(false, string.format("%s kill trial %d (seed %d): the kill is flagged and the next write finishes it", kind, trial, seed),
+        string.format("interrupted flagged: %s, left pending: %s, stale: %d; %s", tostring(says), tostring(left), stale,
+          table.concat(log, "; ")))
+    end
+    if same then identical = identical + 1 end
+    retape.fs.remove_tree(dir)
+  end
+  print(string.format("# kill trials (%s): %d tried, %d identical", kind, tried, identical))
+end
+kill_trials("refresh", refresh_buckets)
+kill_trials("cascade", cascade_buckets)
+
+-- sweep --keep killed at a random time, then the same sweep again into the same directory
+do
+  local function sweep_cmd(keep)
+    return string.format("%s sweep --db %s --from %s --to %s --grid classify.p1_score=70,75 --keep %s --quiet",
+      exe, db, KD[1], KD[2], keep)
+  end
+  local ref = kill_root .. "/sweep-ref"
+  local t0 = retape.core.monotonic_ms()
+  sh(sweep_cmd(ref))
+  local full_ms = retape.core.monotonic_ms() - t0
+  local tried, identical = 0, 0
+  local x = os.time() % 4294967296 + 7
+  for trial = 1, math.max(1, KILL_TRIALS // 2) do
+    x = (x * 1103515245 + 12345) % 2147483648
+    local after = math.max(0.05, (x % 1000) / 1000 * full_ms / 1000)
+    local keep = string.format("%s/sweep%d", kill_root, trial)
+    local ended = sh(string.format("timeout -s KILL %.3f %s", after, sweep_cmd(keep)))
+    -- killed, the directory is absent, empty, or says it is incomplete
+    local marked = retape.fs.kind(keep .. "/SWEEP-INCOMPLETE") == "file"
+    local flagged = ended or marked or #(retape.fs.list(keep) or {}) == 0
+    local again = sh(sweep_cmd(keep))
+    tried = tried + 1
+    local same = again and retape.fs.kind(keep .. "/SWEEP-INCOMPLETE") == nil and flagged
+    for _, v in ipairs { "v01", "v02" } do
+      same = same and first_difference(results(keep .. "/" .. v), results(ref .. "/" .. v)) == nil
+    end
+    t.ok(same, string.format("sweep --keep killed after %.2f s (of %.2f), run again into the same directory: every store "
+      .. "equal to an uninterrupted sweep's", after, full_ms / 1000),
+      string.format("first run ended: %s, left flagged (absent, empty or marked): %s, second run ok: %s", tostring(ended),
+        tostring(flagged), tostring(again)))
+    if same then identical = identical + 1 end
+    retape.fs.remove_tree(keep)
+  end
+  print(string.format("# kill trials (sweep --keep): %d tried, %d identical", tried, identical))
+end
+retape.fs.remove_tree(kill_root)
 
 os.exit(t.done())
