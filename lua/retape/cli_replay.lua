@@ -299,6 +299,11 @@ return function(cli)
         stderr("retape replay: note: %d receipts were added under %s since it was replayed; its results are stale "
           .. "until it is replayed again: %s\n", g.n - g.was, g.day, common.command_line { "replay", "--state", state, "--date", g.day })
       end
+      local f = resp.finished or (resp.refreshed and resp.refreshed.finished)
+      if f and not o.json then
+        out("finished first: the interrupted %s %s (%s rows, %d ticker-buckets recomputed)",
+          f.phase == "refresh" and "recomputation of what depends on" or "run", f.params or "", group(f.rows or 0), f.recomputed or 0)
+      end
       if o.quiet and not o.json then -- the one summary line (--json prints the response object)
         local what = resp.date == nil and "stale results" or (resp.from and (resp.from .. " to " .. resp.to) or resp.date)
         if resp.date == nil then
@@ -316,11 +321,6 @@ return function(cli)
         return 0
       end
       local secs = (core.monotonic_ms() - started) / 1000
-      local f = resp.finished or (resp.refreshed and resp.refreshed.finished)
-      if f then
-        out("finished first: the interrupted %s %s (%s rows, %d ticker-buckets recomputed)",
-          f.phase == "refresh" and "recomputation of what depends on" or "run", f.params or "", group(f.rows or 0), f.recomputed or 0)
-      end
       if resp.date == nil then
         out("recomputed %d ticker-buckets of stale results, %s rows, %d errors%s", resp.recomputed, group(resp.rowsProcessed),
           resp.errors, resp.stale and " (some results are still stale)" or "")

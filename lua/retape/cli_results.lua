@@ -346,9 +346,9 @@ return function(cli)
         words[#words + 1] = "--resume"
         if s.interrupted.phase == "refresh" then
           out("interrupted: the recomputation of stale results (started by %s); any next replay into this store "
-            .. "finishes it first, or: %s", s.interrupted.params, command_line(words))
+            .. "finishes it first, or finish it: %s", s.interrupted.params, command_line(words))
         else
-          out("interrupted run: %s, stopped before %s; any next replay into this store finishes it first, or: %s",
+          out("interrupted run: %s, stopped before %s; any next replay into this store finishes it first, or continue it: %s",
             s.interrupted.params, rtime.format_ny(math.tointeger(s.interrupted.next)), command_line(words))
         end
       end

@@ -937,7 +937,8 @@ function Replay:run_in_snapshot(params)
   elseif params.resume then
     if not pending then
       if st:identity() or not scoped then
-        scopem.param_error("nothing to resume: the store holds no interrupted run (see 'retape status')")
+        scopem.param_error("nothing to resume: the store holds no interrupted run (see '%s')",
+          st.path and ("retape status --state " .. st.path) or "retape status")
       end
       -- killed before its first commit: nothing of it is stored, so resuming it is running it
       params = copy_params(params, { resume = false })

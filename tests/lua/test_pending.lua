@@ -132,7 +132,7 @@ do
     "holds an interrupted run ({\"date\":\"2026-01-27\"}) of rules 'default'",
     "a run with other rules is refused, naming the interrupted run")
   t.fails(function() replay(dir, { date = D2 }, { rules = "worker-2026-02-02" }) end,
-    "--resume --rules default", "and the command that finishes it")
+    "'retape replay --state " .. dir .. " --resume' (it reuses the store's recorded rules", "and the command that finishes it (the recorded rules: it runs as printed)")
   local r = replay(dir, { date = D2, rebuild = true }, { rules = "worker-2026-02-02" })
   t.ok(r.finished and r.finished.params:find(D1, 1, true), "--rebuild with other rules first replays the interrupted scope with them")
   local ref = root .. "/k4bref"
