@@ -165,6 +165,14 @@ int retape_writer_insert(retape_writer *w, const retape_receipt_row *row, char *
     return inserted;
 }
 
+int retape_writer_commit(retape_writer *w, char **errptr)
+{
+    if (w->pending == 0)
+        return 0;
+    w->pending = 0;
+    return exec_sql(w, "COMMIT", errptr);
+}
+
 int retape_writer_close(retape_writer *w, char **errptr)
 {
     if (!w)
