@@ -7,6 +7,8 @@
  *                config = JSON, on_ready = function(port) end }
  *       -> "SIGTERM" | "SIGINT"  (blocks until one of them)  | nil, message
  *   http.exclusive(text) -> reply | nil, "busy" | nil, "stopping" | nil, error
+ *   http.submit(text) -> reply | nil, "stopping" | nil, error
+ *   http.publish(text)   -- one server-sent event to every open event stream
  *   http.stopping() -> boolean
  *   http.writing() -> boolean (a writer call is running)
  *
@@ -19,9 +21,14 @@
  * committed batch).  A reader that needs to write calls http.exclusive():
  * the writer state runs the text through its handler under a mutex taken
  * with trylock — one writer at a time, "busy" otherwise — while the other
- * readers keep serving.  SIGTERM/SIGINT: stop accepting, wait for the
- * writer call in progress (its bucket commits), wait for the reads in
- * flight, close everything, return.
+ * readers keep serving.  http.submit() is the live ingest's group commit:
+ * each request queues its text and waits; the first waiting request that
+ * finds no batch running takes every text queued so far and runs them
+ * through the writer's handler in one call (a table of texts in, a table
+ * of replies out), then wakes the requests of that batch; so a burst of
+ * webhooks is stored and replayed in a few writer calls, not one each.
+ * SIGTERM/SIGINT: stop accepting, wait for the writer call in progress (its
+ * bucket commits), wait for the reads in flight, close everything, return.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "http.h"
@@ -49,6 +56,20 @@ typedef struct worker {
     int mu_ready;
 } worker;
 
+/* One queued http.submit(): its text, then its reply (malloc'd by the
+ * batch's runner, owned by the submitter) or its error. */
+typedef struct submission {
+    const char *text;
+    size_t len;
+    char *reply;
+    size_t reply_len;
+    int done;
+    struct submission *next;
+} submission;
+
+/* Texts a batch takes at most. */
+#define SUBMIT_BATCH_MAX 1024
+
 typedef struct serve_state {
     retape_kv *kv;            /* the base store, owned */
     worker *readers;          /* n_readers states (calloc'd) */
@@ -57,6 +78,12 @@ typedef struct serve_state {
     retape_http_server *srv;
     atomic_int stopping;
     atomic_int writing; /* a writer call is running */
+    atomic_int admin;   /* an http.exclusive() call is running or waiting */
+    pthread_mutex_t qmu; /* the submit queue */
+    pthread_cond_t qcv;
+    int q_ready;
+    submission *qhead, *qtail;
+    int leading;         /* a batch is running */
     char *app, *config, *lua_dir;
 } serve_state;
 
@@ -180,6 +207,11 @@ static void serve_teardown(serve_state *s)
     free(s->config);
     free(s->lua_dir);
     s->app = s->config = s->lua_dir = NULL;
+    if (s->q_ready) {
+        pthread_mutex_destroy(&s->qmu);
+        pthread_cond_destroy(&s->qcv);
+        s->q_ready = 0;
+    }
 }
 
 /* __gc of the serve userdata: frees whatever serve() left (idempotent). */
@@ -308,13 +340,17 @@ static int l_exclusive(lua_State *L)
     if (!s || !s->writer.L)
         return luaL_error(L, "http.exclusive: not inside a server");
     cbuf *out = new_cbuf(L);
-    if (pthread_mutex_trylock(&s->writer.mu) != 0) {
+    /* one exclusive call at a time; it waits for a live batch in progress */
+    int idle = 0;
+    if (!atomic_compare_exchange_strong(&s->admin, &idle, 1)) {
         lua_pushnil(L);
         lua_pushliteral(L, "busy");
         return 2;
     }
+    pthread_mutex_lock(&s->writer.mu);
     if (atomic_load(&s->stopping)) {
         pthread_mutex_unlock(&s->writer.mu);
+        atomic_store(&s->admin, 0);
         lua_pushnil(L);
         lua_pushliteral(L, "stopping");
         return 2;
@@ -331,6 +367,7 @@ static int l_exclusive(lua_State *L)
     atomic_store(&s->writing, 0);
     lua_settop(W, 0);
     pthread_mutex_unlock(&s->writer.mu);
+    atomic_store(&s->admin, 0);
     if (rc != 0) {
         out->p = err; /* owned by the cbuf from here: freed even if a push raises */
         out->n = err ? strlen(err) : 0;
@@ -342,6 +379,143 @@ static int l_exclusive(lua_State *L)
     free(out->p);
     out->p = NULL;
     return 1;
+}
+
+/* Protected, in the writer state: handler({texts}) -> {replies}, each
+ * reply copied into its submission (malloc'd; a reply that is not a string
+ * leaves the submission without one). */
+static int call_writer_batch(lua_State *W)
+{
+    worker *w = lua_touserdata(W, 1);
+    submission *batch = lua_touserdata(W, 2);
+    lua_rawgeti(W, LUA_REGISTRYINDEX, w->handler_ref);
+    lua_newtable(W);
+    int n = 0;
+    for (submission *it = batch; it; it = it->next) {
+        lua_pushlstring(W, it->text, it->len);
+        lua_rawseti(W, -2, ++n);
+    }
+    lua_call(W, 1, 1);
+    luaL_checktype(W, -1, LUA_TTABLE);
+    n = 0;
+    for (submission *it = batch; it; it = it->next) {
+        lua_rawgeti(W, -1, ++n);
+        size_t len;
+        const char *reply = lua_tolstring(W, -1, &len);
+        if (reply) {
+            char *copy = malloc(len + 1);
+            if (!copy)
+                return luaL_error(W, "out of memory");
+            memcpy(copy, reply, len);
+            copy[len] = '\0';
+            it->reply = copy;
+            it->reply_len = len;
+        }
+        lua_pop(W, 1);
+    }
+    return 0;
+}
+
+/* Runs one batch through the writer state (the caller leads: no other
+ * batch runs).  Every submission of it gets a reply or none (an error). */
+static void run_batch(serve_state *s, submission *batch)
+{
+    pthread_mutex_lock(&s->writer.mu);
+    if (!atomic_load(&s->stopping)) {
+        lua_State *W = s->writer.L;
+        lua_pushcfunction(W, call_writer_batch);
+        lua_pushlightuserdata(W, &s->writer);
+        lua_pushlightuserdata(W, batch);
+        char *err = NULL;
+        atomic_store(&s->writing, 1);
+        if (retape_lua_docall(W, 2, 0, &err) != 0) {
+            fprintf(stderr, "retape serve: live batch: %s\n", err);
+            free(err);
+            for (submission *it = batch; it; it = it->next) {
+                free(it->reply);
+                it->reply = NULL;
+            }
+        }
+        atomic_store(&s->writing, 0);
+        lua_settop(W, 0);
+    }
+    pthread_mutex_unlock(&s->writer.mu);
+}
+
+/* http.submit(text) -> reply | nil, "stopping" | nil, "failed"
+ * Queues text for the writer's next batch and waits for its reply (see the
+ * top of the file).  Called from a reader state's handler. */
+static int l_submit(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    serve_state *s = state_of(L);
+    if (!s || !s->writer.L)
+        return luaL_error(L, "http.submit: not inside a server");
+    cbuf *out = new_cbuf(L); /* owns the reply once taken */
+    submission me = {.text = text, .len = len};
+    pthread_mutex_lock(&s->qmu);
+    if (atomic_load(&s->stopping)) {
+        pthread_mutex_unlock(&s->qmu);
+        lua_pushnil(L);
+        lua_pushliteral(L, "stopping");
+        return 2;
+    }
+    if (s->qtail)
+        s->qtail->next = &me;
+    else
+        s->qhead = &me;
+    s->qtail = &me;
+    while (!me.done) {
+        if (s->leading) {
+            pthread_cond_wait(&s->qcv, &s->qmu);
+            continue;
+        }
+        s->leading = 1;
+        submission *batch = s->qhead, *last = batch;
+        for (int n = 1; n < SUBMIT_BATCH_MAX && last->next; n++)
+            last = last->next;
+        s->qhead = last->next;
+        if (!s->qhead)
+            s->qtail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&s->qmu);
+        run_batch(s, batch);
+        pthread_mutex_lock(&s->qmu);
+        for (submission *it = batch, *next; it; it = next) {
+            next = it->next;
+            it->done = 1;
+        }
+        s->leading = 0;
+        pthread_cond_broadcast(&s->qcv);
+    }
+    pthread_mutex_unlock(&s->qmu);
+    out->p = me.reply;
+    out->n = me.reply_len;
+    if (!me.reply) {
+        lua_pushnil(L);
+        if (atomic_load(&s->stopping))
+            lua_pushliteral(L, "stopping");
+        else
+            lua_pushliteral(L, "failed");
+        return 2;
+    }
+    lua_pushlstring(L, out->p, out->n);
+    free(out->p);
+    out->p = NULL;
+    return 1;
+}
+
+/* http.publish(text): sends text (complete server-sent events) to every
+ * open event stream. */
+static int l_publish(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    serve_state *s = state_of(L);
+    if (s && s->srv)
+        retape_http_publish(s->srv, text, len);
+    return 0;
 }
 
 /* http.stopping() -> true once the server received SIGTERM/SIGINT */
@@ -384,7 +558,15 @@ static int l_serve(lua_State *L)
     memset(s, 0, sizeof *s);
     atomic_init(&s->stopping, 0);
     atomic_init(&s->writing, 0);
+    atomic_init(&s->admin, 0);
     luaL_setmetatable(L, SERVE_MT);
+    if (pthread_mutex_init(&s->qmu, NULL) != 0)
+        return luaL_error(L, "cannot create a mutex");
+    if (pthread_cond_init(&s->qcv, NULL) != 0) {
+        pthread_mutex_destroy(&s->qmu);
+        return luaL_error(L, "cannot create a condition variable");
+    }
+    s->q_ready = 1;
     int sidx = lua_gettop(L);
     s->app = opt_string_field(L, 1, "app", "retape.serve.app");
     s->config = opt_string_field(L, 1, "config", "{}");
@@ -436,10 +618,14 @@ static int l_serve(lua_State *L)
     int sig = 0;
     while (sigwait(&set, &sig) != 0)
         ;
-    atomic_store(&s->stopping, 1);
+    pthread_mutex_lock(&s->qmu);
+    atomic_store(&s->stopping, 1);       /* no batch is queued from here on */
+    pthread_mutex_unlock(&s->qmu);
     retape_http_quiesce(s->srv);
     pthread_mutex_lock(&s->writer.mu);   /* the writer call in progress ends (and commits) */
+    pthread_mutex_unlock(&s->writer.mu); /* later writer calls see stopping and do nothing */
     retape_http_drain(s->srv, 10000);    /* every answer already computed is sent */
+    pthread_mutex_lock(&s->writer.mu);
     retape_http_stop(s->srv);
     s->srv = NULL;
     pthread_mutex_unlock(&s->writer.mu);
@@ -456,7 +642,8 @@ int luaopen_retape_http(lua_State *L)
     new_class(L, SERVE_MT, none, serve_gc);
     new_class(L, CBUF_MT, none, cbuf_gc);
     static const luaL_Reg fns[] = {
-        {"serve", l_serve}, {"exclusive", l_exclusive}, {"stopping", l_stopping},
+        {"serve", l_serve}, {"exclusive", l_exclusive}, {"submit", l_submit}, {"publish", l_publish},
+        {"stopping", l_stopping},
         {"writing", l_writing}, {NULL, NULL},
     };
     luaL_newlib(L, fns);

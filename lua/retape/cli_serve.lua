@@ -69,8 +69,13 @@ return function(cli)
         if not loopback then return fail("serve", "--no-auth is allowed on a loopback address only, not " .. host) end
       end
       local f = io.open(o.db, "rb")
-      if not f then return fail("serve", o.db .. ": no such receipts database") end
-      f:close()
+      if f then f:close()
+      else -- a new receipts file for the webhooks (the original DDL)
+        local w, werr = require("retape.ingest").writer(o.db)
+        if not w then return fail("serve", werr) end
+        w:close()
+        io.stderr:write(string.format("retape serve: %s: a new receipts database\n", o.db))
+      end
       -- the ruleset and overrides are checked here, before anything listens
       local ok, rerr = pcall(require("retape.serve.engine").rules, { rules = o.rules, config = o.config, sets = o.set })
       if not ok then return fail("serve", tostring(rerr)) end

@@ -1,0 +1,127 @@
+-- retape.serve.live — the live endpoints of `retape serve`:
+--   POST /timed/ingest?key=          a TradingView webhook (spec §1.2): checked,
+--                                    stored, replayed at once; 200 once both committed
+--   POST /timed/ingest-capture?key=  the capture script's body: stored, never replayed
+--   GET  /?key=                      the live board (lanes, Trade By Day / By P&L / History)
+--   GET  /live/board?key=            the board's data (JSON)
+--   GET  /live/events?key=           server-sent events: one per committed batch of webhooks
+-- Readers check the body and hand the row to the writer through
+-- http.submit (group commit: a burst of webhooks is one writer call); the
+-- writer stores the batch, replays what the receipts file gained (retape.live
+-- through engine.lua), answers, and publishes an event.
+local router = require "retape.serve.router"
+local auth = require "retape.serve.auth"
+local engine = require "retape.serve.engine"
+local json = require "retape.json"
+local wire = require "retape.wire"
+local core = require "retape.core"
+local http = require "retape.http"
+
+local M = {}
+local fail = router.fail
+
+M.REPLY_ORDER = { "ok", "receipt_id", "ticker", "ts", "bucket_5m", "duplicate", "replayed", "error" }
+
+---------------------------------------------------------------------------
+-- the writer state's side
+
+local seq = 0
+
+-- Publishes one event: the batch's count and tickers, the time it committed.
+local function publish(rows, stored)
+  local tickers, seen = {}, {}
+  for i, row in ipairs(rows) do
+    if stored[i] == true and not seen[row.ticker] then seen[row.ticker] = true; tickers[#tickers + 1] = row.ticker end
+  end
+  table.sort(tickers)
+  seq = seq + 1
+  http.publish("data: " .. json.encode({ seq = seq, at = math.floor(core.now_ms()), receipts = #tickers > 0 and #rows or 0,
+    tickers = tickers }, { "seq", "at", "receipts", "tickers" }) .. "\n\n")
+end
+
+-- catch_up(w) at the writer's start: what a kill left unreplayed.
+function M.catch_up(w)
+  local ok, err = pcall(w.catch_up, w)
+  if not ok then io.stderr:write("retape serve: live replay: " .. tostring(err) .. "\n") end
+end
+
+-- batch(w, texts) -> replies: the writer's handler for http.submit's batch.
+function M.batch(w, texts)
+  local rows = {}
+  for i, text in ipairs(texts) do rows[i] = wire.decode(text) end
+  local stored, _, err = w:receipts(rows)
+  if err then io.stderr:write("retape serve: live replay: " .. err .. "\n") end
+  local replies = {}
+  for i, row in ipairs(rows) do
+    local s = stored[i]
+    if type(s) == "string" then
+      replies[i] = "500\n" .. router.error_body("the receipt could not be stored: " .. s)
+    else
+      replies[i] = "200\n" .. json.encode({ ok = true, receipt_id = row.receipt_id, ticker = row.ticker, ts = row.ts,
+        bucket_5m = row.bucket_5m, duplicate = not s, replayed = err == nil, error = err }, M.REPLY_ORDER)
+    end
+  end
+  publish(rows, stored)
+  return replies
+end
+
+---------------------------------------------------------------------------
+-- the readers' side
+
+local function webhook(ctx, kind)
+  return function(req)
+    auth.check(req, ctx.key)
+    local row, why = engine.webhook_row(req.body, kind, math.floor(core.now_ms()))
+    if not row then fail(400, "%s", why) end
+    local reply, err = http.submit(wire.encode(row))
+    if not reply then
+      if err == "stopping" then fail(503, "the server is stopping") end
+      fail(500, "the receipt could not be stored (see the server log)")
+    end
+    local status, body = reply:match("^(%d+)\n(.*)$")
+    return math.tointeger(tonumber(status)), body
+  end
+end
+
+-- The board's data: the 8 lanes with each chip's badge and the time of
+-- its ticker's last receipt, and the trade views.
+function M.board(st, R)
+  local lanes = engine.lanes(st, R)
+  local badges = engine.badges(st, R)
+  local last = engine.last_receipts(st)
+  for _, l in ipairs(lanes) do
+    for i, T in ipairs(l.tickers) do
+      l.tickers[i] = { ticker = T, badge = badges[T] or json.null, last = last[T] or json.null }
+    end
+  end
+  local trades = engine.trades(st)
+  local day_key = engine.day_key(st)
+  return {
+    lanes = lanes,
+    by_day = engine.view("day", trades, { day_key = day_key }),
+    by_pnl = engine.view("pnl", trades, { day_key = day_key }),
+    history = engine.view("history", trades, { day_key = day_key }),
+    trades = #trades,
+  }
+end
+
+function M.register(r, ctx)
+  r:add("POST", "/timed/ingest", webhook(ctx, "ingest"))
+  r:add("POST", "/timed/ingest-capture", webhook(ctx, "capture"))
+  r:add("GET", "/live/board", function(req)
+    auth.check(req, ctx.key)
+    return 200, json.encode(M.board(ctx.st, ctx.R), { "lanes", "by_day", "by_pnl", "history", "trades", "lane", "title",
+      "stages", "tickers", "ticker", "badge", "last", "day", "entries", "trims", "exits", "wins", "losses", "flat",
+      "realized" })
+  end)
+  r:add("GET", "/live/events", function(req)
+    auth.check(req, ctx.key)
+    return 200, "retry: 1000\n: retape live events\n\n", "text/event-stream"
+  end)
+  r:add("GET", "/", function(req)
+    auth.check(req, ctx.key)
+    return 200, require("retape.serve.board").page(), "text/html; charset=utf-8"
+  end)
+end
+
+return M
