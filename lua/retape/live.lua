@@ -45,6 +45,9 @@ function M.open(opts)
     local werr
     writer, werr = require("retape.ingest").writer(opts.db, math.maxinteger >> 33)
     if not writer then return nil, werr end
+    -- a commit survives a killed process without an fsync (as the state store's writes)
+    local ok, e = pcall(writer.wal, writer)
+    if not ok then writer:close(); return nil, tostring(e) end
   end
   local rp, err = replay.open { db = opts.db, state = opts.state, rules = opts.rules,
     script_version = opts.script_version, on_error = opts.on_error, on_bucket = opts.on_bucket,
@@ -141,7 +144,7 @@ function Live:catch_up()
       done.recomputed = done.recomputed + (resp.recomputed or 0)
     else
       for _, b in ipairs(list) do
-        local resp = rp:run { date = day, bucket = b.bucket, ticker = b.tickers }
+        local resp = rp:run { date = day, bucket = b.bucket, ticker = b.tickers, known_tickers = true }
         done.runs, done.rows = done.runs + 1, done.rows + resp.rowsProcessed
         done.recomputed = done.recomputed + (resp.recomputed or 0)
       end
