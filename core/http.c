@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,17 @@ typedef struct request_state {
     size_t len, cap;
     int over_limit; /* 0, 413 or 431 */
     int streaming;  /* answered with an event stream (no longer counted in flight) */
+    /* deferred (retape_http_defer): the answer, once given, and whether the
+     * connection is suspended waiting for it; guarded by the server's feed_mu */
+    int deferred, ready, suspended;
+    retape_http_response answer;
+    struct MHD_Connection *conn;
+    retape_http_server *srv;
 } request_state;
+
+struct retape_http_deferred {
+    request_state rs;
+};
 
 /* Query arguments collected from libmicrohttpd (names/values borrowed from it). */
 typedef struct arg_list {
@@ -240,6 +251,47 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, retape_http_re
     return rc;
 }
 
+/* A deferred request's answer: queued if given, else the connection is
+ * suspended until retape_http_complete resumes it (and libmicrohttpd calls
+ * on_request again, which comes back here). */
+static enum MHD_Result answer_deferred(retape_http_server *srv, struct MHD_Connection *conn, request_state *rs)
+{
+    pthread_mutex_lock(&srv->feed_mu);
+    if (!rs->ready) {
+        if (!rs->suspended) {
+            rs->suspended = 1;
+            MHD_suspend_connection(conn);
+        }
+        pthread_mutex_unlock(&srv->feed_mu);
+        return MHD_YES;
+    }
+    rs->suspended = 0;
+    pthread_mutex_unlock(&srv->feed_mu);
+    return send_response(conn, &rs->answer);
+}
+
+retape_http_deferred *retape_http_defer(const retape_http_request *req)
+{
+    request_state *rs = req->internal;
+    rs->deferred = 1;
+    return (retape_http_deferred *)(void *)rs;
+}
+
+void retape_http_complete(retape_http_deferred *d, int status, const char *content_type, char *body, size_t len)
+{
+    request_state *rs = &d->rs;
+    retape_http_server *srv = rs->srv;
+    pthread_mutex_lock(&srv->feed_mu);
+    rs->answer.status = status;
+    snprintf(rs->answer.content_type, sizeof rs->answer.content_type, "%s", content_type ? content_type : "");
+    rs->answer.body = body;
+    rs->answer.body_len = body ? len : 0;
+    rs->ready = 1;
+    if (rs->suspended)
+        MHD_resume_connection(rs->conn);
+    pthread_mutex_unlock(&srv->feed_mu);
+}
+
 /* Builds the request view and calls the handler; queues its response. */
 static enum MHD_Result dispatch(retape_http_server *srv, struct MHD_Connection *conn, const char *url,
                                 const char *method, request_state *rs)
@@ -259,12 +311,18 @@ static enum MHD_Result dispatch(retape_http_server *srv, struct MHD_Connection *
     retape_http_request req = {
         .method = method, .path = url, .remote = remote,
         .n_args = args.n, .arg_names = args.names, .arg_values = args.values,
-        .body = rs->body ? rs->body : "", .body_len = rs->len, .over_limit = rs->over_limit,
+        .body = rs->body ? rs->body : "", .body_len = rs->len, .over_limit = rs->over_limit, .internal = rs,
     };
     retape_http_response resp = {.status = 500};
+    rs->conn = conn;
+    rs->srv = srv;
     srv->handler(srv->ctx, &req, &resp);
     free(args.names);
     free(args.values);
+    if (rs->deferred) {
+        free(resp.body);
+        return answer_deferred(srv, conn, rs);
+    }
     if (resp.status == 200 && strcmp(resp.content_type, "text/event-stream") == 0) {
         rs->streaming = 1; /* open for as long as the client stays: not a request in flight */
         atomic_fetch_sub(&srv->inflight, 1);
@@ -302,6 +360,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return dispatch(srv, conn, url, method, rs);
         return MHD_YES;
     }
+    if (rs->deferred) /* resumed: the answer is there */
+        return answer_deferred(srv, conn, rs);
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
@@ -335,6 +395,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (rs) {
         if (!rs->streaming)
             atomic_fetch_sub(&srv->inflight, 1);
+        if (rs->deferred && rs->ready)
+            free(rs->answer.body); /* not sent (the client went): still ours */
         free(rs->body);
         free(rs);
         *con_cls = NULL;

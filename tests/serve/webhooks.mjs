@@ -66,7 +66,10 @@ function start() {
       if (m && !server) { port = Number(m[1]); server = child; clearTimeout(t); resolve(); }
       writeFileSync(log, d);
     });
-    child.on("exit", (code, sig) => { serverExit = { code, sig }; if (server === child) server = null; });
+    child.on("exit", (code, sig) => {
+      serverExit = { code, sig };
+      if (server === child) server = null; else { clearTimeout(t); reject(new Error(`the server exited (${code ?? sig}): ${err}`)); }
+    });
   });
 }
 const wait = (ms) => new Promise((r) => setTimeout(r, ms));

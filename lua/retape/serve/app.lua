@@ -31,7 +31,7 @@ local function writer(cfg, kv)
   -- a live store replays what was stored before a kill before anything is answered
   if w:is_live() then live.catch_up(w) end
   return function(text)
-    if type(text) == "table" then return live.batch(w, text) end -- a batch of webhooks (http.submit)
+    if type(text) == "table" then return live.batch(w, text, cfg.quiet) end -- a batch of webhooks (http.defer)
     local msg = cjson.decode(text)
     local op = ops[msg.op]
     if not op then return "400\n" .. router.error_body("unknown operation " .. tostring(msg.op)) end
@@ -55,6 +55,7 @@ local function reader(cfg, kv)
   local quiet = cfg.quiet
   return function(req)
     local t0 = core.monotonic_ms()
+    req.t0 = t0
     local status, body, ctype
     if req.over_limit == 413 then
       status, body, ctype = 413, router.error_body("request body too large"), "application/json"
@@ -63,7 +64,8 @@ local function reader(cfg, kv)
     else
       status, body, ctype = r:dispatch(req, ctx)
     end
-    if not quiet then log.write(req, status, core.monotonic_ms() - t0) end
+    -- a deferred request (a webhook) is logged by the writer when it answers
+    if not quiet and not req.deferred then log.write(req, status, core.monotonic_ms() - t0) end
     return status, body, ctype
   end
 end

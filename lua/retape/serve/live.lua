@@ -6,9 +6,11 @@
 --   GET  /live/board?key=            the board's data (JSON)
 --   GET  /live/events?key=           server-sent events: one per committed batch of webhooks
 -- Readers check the body and hand the row to the writer through
--- http.submit (group commit: a burst of webhooks is one writer call); the
--- writer stores the batch, replays what the receipts file gained (retape.live
--- through engine.lua), answers, and publishes an event.
+-- http.defer (group commit: a burst of webhooks on many connections is one
+-- writer call, and a waiting connection holds no thread); the writer stores
+-- the batch, replays what the receipts file gained (retape.live through
+-- engine.lua), answers every request of it, writes their access-log lines,
+-- and publishes an event.
 local router = require "retape.serve.router"
 local auth = require "retape.serve.auth"
 local engine = require "retape.serve.engine"
@@ -16,6 +18,7 @@ local json = require "retape.json"
 local wire = require "retape.wire"
 local core = require "retape.core"
 local http = require "retape.http"
+local log = require "retape.serve.log"
 
 local M = {}
 local fail = router.fail
@@ -45,10 +48,15 @@ function M.catch_up(w)
   if not ok then io.stderr:write("retape serve: live replay: " .. tostring(err) .. "\n") end
 end
 
--- batch(w, texts) -> replies: the writer's handler for http.submit's batch.
-function M.batch(w, texts)
-  local rows = {}
-  for i, text in ipairs(texts) do rows[i] = wire.decode(text) end
+-- batch(w, texts, quiet) -> replies ("STATUS\nBODY"): the writer's handler
+-- for http.defer's batch.  Each text carries the row and the request's
+-- access-log fields.
+function M.batch(w, texts, quiet)
+  local rows, reqs = {}, {}
+  for i, text in ipairs(texts) do
+    local msg = wire.decode(text)
+    rows[i], reqs[i] = msg.row, msg.req
+  end
   local stored, _, err = w:receipts(rows)
   if err then io.stderr:write("retape serve: live replay: " .. err .. "\n") end
   local replies = {}
@@ -62,6 +70,10 @@ function M.batch(w, texts)
     end
   end
   publish(rows, stored)
+  if not quiet then
+    local now = core.monotonic_ms()
+    for i, req in ipairs(reqs) do log.write(req, math.tointeger(tonumber(replies[i]:match("^%d+"))), now - req.t0) end
+  end
   return replies
 end
 
@@ -73,13 +85,14 @@ local function webhook(ctx, kind)
     auth.check(req, ctx.key)
     local row, why = engine.webhook_row(req.body, kind, math.floor(core.now_ms()))
     if not row then fail(400, "%s", why) end
-    local reply, err = http.submit(wire.encode(row))
-    if not reply then
-      if err == "stopping" then fail(503, "the server is stopping") end
-      fail(500, "the receipt could not be stored (see the server log)")
-    end
-    local status, body = reply:match("^(%d+)\n(.*)$")
-    return math.tointeger(tonumber(status)), body
+    -- answered by the writer's batch; the access log line is written there
+    local query = {}
+    for k, v in pairs(req.query) do if k ~= "key" then query[k] = v end end
+    local ok = http.defer(wire.encode { row = row, req = { method = req.method, path = req.path, query = query,
+      remote = req.remote, t0 = req.t0 } })
+    if not ok then fail(503, "the server is stopping") end
+    req.deferred = true
+    return 202, ""
   end
 end
 
