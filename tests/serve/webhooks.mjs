@@ -133,6 +133,11 @@ const t0 = performance.now();
 await Promise.all(Array.from({ length: connections }, worker));
 const secs = (performance.now() - t0) / 1000;
 const s = server;
+let serverCpu = NaN;
+try { // utime + stime of the server (Linux), in clock ticks of 1/100 s
+  const f = readFileSync(`/proc/${s.pid}/stat`, "utf8").split(") ")[1].split(" ");
+  serverCpu = (Number(f[11]) + Number(f[12])) / 100;
+} catch { /* not Linux */ }
 s.kill("SIGTERM");
 while (server) await wait(5);
 writeFileSync(env.ACKED, [...acked].join("\n") + "\n");
@@ -140,7 +145,9 @@ stats.lat.sort((a, b) => a - b);
 const q = (p) => stats.lat[Math.min(stats.lat.length - 1, Math.floor(stats.lat.length * p))].toFixed(1);
 const rate = Math.round(stats.sent / secs);
 if (bench) {
-  console.log(`ingest: ${stats.sent} webhooks in ${secs.toFixed(2)} s: ${rate} webhooks/s, p50 ${q(0.5)} ms, p99 ${q(0.99)} ms (${connections} connections)`);
+  const cpu = process.cpuUsage();
+  console.log(`ingest: ${stats.sent} webhooks in ${secs.toFixed(2)} s: ${rate} webhooks/s, p50 ${q(0.5)} ms, p99 ${q(0.99)} ms ` +
+    `(${connections} connections; CPU: server ${serverCpu.toFixed(1)} s, client ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s)`);
   process.exit(stats.bad === 0 ? 0 : 1);
 }
 console.log(`# ${arrivals.length} webhooks (${bodies.length} receipts) on ${connections} connections in ${secs.toFixed(2)} s (${rate}/s), ` +
