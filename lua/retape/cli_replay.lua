@@ -7,12 +7,70 @@ local common = require "retape.cli_common"
 
 local stderr, group = common.stderr, common.group
 
+-- `replay --follow`, and `replay` without a day on a store kept by it:
+-- the live engine (retape.live) over the receipts file.
+local function live_replay(o, out, fail)
+  if o.poll < 1 then args.usage_error("--poll must be a positive integer") end
+  local ok_rules, R = pcall(common.load_rules, o.rules, o)
+  if not ok_rules then return fail("replay", R) end
+  local STOP = setmetatable({}, { __tostring = function() return "stopped" end })
+  local stop
+  if o.follow then core.hold_stop_signals() end
+  local lv, err = require("retape.live").open {
+    db = o.db, state = common.state_dir(o), rules = R, threads = o.threads,
+    script_version = (not o.all_versions) and o.script_version or false,
+    on_error = function(m) if not o.quiet then stderr("retape replay: %s\n", m) end end,
+    -- a stop signal ends a long pass at a bucket boundary (the next start does it again)
+    on_bucket = o.follow and function()
+      stop = stop or core.wait_stop_signal(0)
+      if stop then error(STOP, 0) end
+    end or nil,
+  }
+  if not lv then return fail("replay", err) end
+  local total = { rows = 0, recomputed = 0, passes = 0 }
+  local function pass()
+    local ok, done = pcall(lv.catch_up, lv)
+    if not ok then
+      if done == STOP then return end
+      lv:close()
+      error(done, 0)
+    end
+    if not done then return end
+    total.passes, total.rows, total.recomputed = total.passes + 1, total.rows + done.rows, total.recomputed + done.recomputed
+    local days = {}
+    for d in pairs(done.days) do days[#days + 1] = d end
+    table.sort(days)
+    if not o.quiet or not o.follow then
+      out("replayed %s: %s rows in %d run(s), %d later ticker-buckets recomputed", #days > 0 and table.concat(days, ", ")
+        or "no session", group(done.rows), done.runs, done.recomputed)
+      io.stdout:flush()
+    end
+  end
+  pass()
+  if o.follow then
+    if not o.quiet then stderr("retape replay: following %s (SIGINT or SIGTERM to stop)\n", o.db) end
+    while not stop do
+      stop = core.wait_stop_signal(o.poll)
+      if not stop then pass() end
+    end
+  elseif total.passes == 0 then
+    out("nothing new since the last run")
+  end
+  local mark = lv.st:follow()
+  lv:close()
+  if o.follow then
+    stderr("retape replay: %s: stopped cleanly (%d passes, %s rows; receipts replayed up to rowid %s)\n", tostring(stop),
+      total.passes, group(total.rows), mark and math.tointeger(mark.rowid) or 0)
+  end
+  return 0
+end
+
 return function(cli)
   local command, out, fail = cli.command, cli.out, cli.fail
 
   command("replay", {
     summary = "Re-run receipts bucket by bucket through the lane rules and the trade simulator",
-    usage = "retape replay --db FILE [--state DIR] (--date D | --from D --to D) [OPTIONS]",
+    usage = "retape replay --db FILE [--state DIR] (--date D | --from D --to D | --follow) [OPTIONS]",
     details = "Walks the 09:30-16:00 ET buckets of the day(s) in (bucket, ts, receipt_id) order, classifies every\n"
            .. "receipt into the 8 lanes and simulates the trades the lanes imply.  The run replaces what the store\n"
            .. "held for its scope (days x tickers, or one bucket / page) and starts from the stored state just\n"
@@ -20,7 +78,11 @@ return function(cli)
            .. "Any sequence of runs ends equal to one fresh replay of what the store covers, in time order.\n"
            .. "--clean-slate: the scope's tickers start it with no position and no entry/cycle state.\n"
            .. "--resume continues an interrupted run of the same scope and rules.  --bucket/--limit/--offset\n"
-           .. "reproduce the original endpoint's paging; --json prints its response object.",
+           .. "reproduce the original endpoint's paging; --json prints its response object.\n"
+           .. "--follow replays every receipt of FILE, then the rows another process inserts (the app's sync, an\n"
+           .. "import, `retape serve`'s webhooks) as they come, until SIGINT/SIGTERM (exit 0); the store stays equal\n"
+           .. "to one fresh replay of the receipts so far.  Without a day, on a store that --follow or `retape serve`\n"
+           .. "kept, replay processes only what is new since the last run (incremental).",
     options = {
       { name = "db", arg = "FILE", help = "receipts database (ingest_receipts)" },
       { name = "state", arg = "DIR", help = "state store directory (default: FILE.state)" },
@@ -48,6 +110,8 @@ return function(cli)
       { name = "threads", arg = "N", type = "integer", help = "threads, each with its own Lua state (default: every core for runs of 4096 rows or more; results never depend on it)" },
       { name = "trace", arg = "FILE", help = "write one JSON line per processed receipt" },
       { name = "ledger", arg = "FILE", help = "sync trades and lanes to this SQLite ledger afterwards" },
+      { name = "follow", type = "flag", help = "keep replaying the rows inserted into FILE until SIGINT/SIGTERM" },
+      { name = "poll", arg = "MS", type = "integer", help = "with --follow: how often to look for new rows", default = 200 },
       { name = "json", type = "flag", help = "print the response object instead of the summary" },
       { name = "quiet", type = "flag", help = "no progress bar, no per-receipt error lines" },
     },
@@ -60,6 +124,13 @@ return function(cli)
       end
       if o.offset < 0 then args.usage_error("--offset must be a non-negative integer") end
       if o.threads and o.threads > 256 then args.usage_error("--threads must be 1..256") end
+      local scoped = o.date or o.from or o.to or o.ticker or o.bucket or o.shard or o.limit or o.refresh or o.resume
+        or o.rebuild or o.clean_slate
+      if o.follow and scoped then
+        args.usage_error("--follow replays every receipt of the file: no --date/--from/--to/--ticker/--bucket/--shard/"
+          .. "--limit/--refresh/--resume/--rebuild/--clean-slate")
+      end
+      if o.follow or (not scoped and common.follows(common.state_dir(o))) then return live_replay(o, out, fail) end
       local bucket = o.bucket and common.parse_time(o.bucket, o.date, "--bucket", true)
       local trace_fh, trace_err
       local started = core.monotonic_ms()

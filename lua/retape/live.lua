@@ -92,7 +92,7 @@ end
 -- The rows after the watermark: {top = last rowid, buckets = {{bucket, tickers}} in order}.
 function Live:pending()
   local mark = self.st:follow()
-  local from = (mark and mark.db == self.db_path) and mark.rowid or 0
+  local from = (mark and mark.db == self.db_path) and math.tointeger(mark.rowid) or 0
   local db = self.db
   db:exec("BEGIN")
   local ok, top, pairs_ = pcall(function()
@@ -162,11 +162,14 @@ function Live:catch_up()
   local c = self.counts
   c.passes, c.runs, c.rows, c.recomputed = c.passes + 1, c.runs + done.runs, c.rows + done.rows,
     c.recomputed + done.recomputed
+  -- the session's manifest (rules, config, what it replayed), once: the runs write none
+  if not self.recorded then self.recorded = true; self:record() end
   return done
 end
 
--- record(params) writes one run manifest for the whole live session (the
--- runs themselves write none): what it stored and replayed.
+-- record(params) writes a run manifest for the live session (the runs
+-- themselves write none): what it has stored and replayed so far.  The
+-- first productive catch_up() of a session writes one.
 function Live:record(params)
   local c = self.counts
   local resp = { ok = true, receipts = c.receipts, duplicates = c.duplicates, passes = c.passes, runs = c.runs,

@@ -1070,7 +1070,9 @@ function Replay:refresh(counters)
     end
     st:delete_trades(T, from, nil)
     if prev and prev.open then st:put_trade(prev.open) end
-    st:delete_versions(T, from, math.maxinteger)
+    -- the versions stay until their bucket rewrites them (every planned
+    -- bucket does, even one whose rows are gone): killed half-way, the
+    -- next refresh still finds the ones it has to follow
     plans[T] = plan
   end
   st:write()
