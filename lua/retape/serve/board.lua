@@ -14,7 +14,7 @@ local BODY = [==[
 <p class="mute">Each chip shows the time (ET) of its ticker's last receipt.</p></div>
 <div class="panel"><h2>Trade By Day</h2><div id="t-day"></div></div>
 <div class="grid2"><div class="panel"><h2>Trade By P&amp;L</h2><div id="t-pnl"></div></div>
-<div class="panel"><h2>Trade History</h2><div id="t-history"></div></div></div>
+<div class="panel"><h2>Trade History</h2><div id="t-history" style="overflow-x:auto"></div></div></div>
 </main>
 ]==]
 
