@@ -41,8 +41,8 @@ local function live_replay(o, out, fail)
     for d in pairs(done.days) do days[#days + 1] = d end
     table.sort(days)
     if not o.quiet or not o.follow then
-      out("replayed %s: %s rows in %d run(s), %d later ticker-buckets recomputed", #days > 0 and table.concat(days, ", ")
-        or "no session", group(done.rows), done.runs, done.recomputed)
+      out("replayed %s: %s rows in %d run(s), %d later ticker-buckets recomputed (receipts up to rowid %d)",
+        #days > 0 and table.concat(days, ", ") or "no session", group(done.rows), done.runs, done.recomputed, done.rowid)
       io.stdout:flush()
     end
   end

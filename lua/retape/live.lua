@@ -117,7 +117,7 @@ function Live:pending()
 end
 
 -- catch_up() -> {rows = receipts' ticker-buckets re-run, runs, recomputed,
--- days = {day = true}} | nil when nothing was new.  Raises what a run raises
+-- days = {day = true}, rowid = the new watermark} | nil when nothing was new.  Raises what a run raises
 -- (the watermark stays; the next call does the pass again).
 function Live:catch_up()
   local p = self:pending()
@@ -135,7 +135,7 @@ function Live:catch_up()
     end
   end
   table.sort(order)
-  local done = { rows = 0, runs = 0, recomputed = 0, days = {} }
+  local done = { rows = 0, runs = 0, recomputed = 0, days = {}, rowid = p.top }
   -- Stale results are recomputed before any other run: a run that starts
   -- from a stale state would write records (a trade it carries) that the
   -- refresh does not repair.  (A pass killed after a late receipt's run

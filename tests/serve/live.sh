@@ -81,10 +81,9 @@ for c in 1 2 3 4; do "$RETAPE" run tests/serve/raw_lines.lua "$T/c$c" > "$T/c$c.
 "$RETAPE" replay --db "$F" --state "$T/follow.state" --follow > "$T/follow.out" 2> "$T/follow.err" &
 FPID=$!; PIDS+=("$FPID")
 for c in 2 3 4; do sleep 0.5; "$RETAPE" import --db "$F" "$T/c$c.raw" >/dev/null 2>&1; done
-for _ in $(seq 100); do grep -q "2026-02-02" "$T/follow.out" 2>/dev/null && [ "$(wc -l < "$T/follow.out")" -ge 2 ] && break; sleep 0.1; done
-sleep 2
-kill -TERM "$FPID"; wait "$FPID"; st=$?
 top=$("$RETAPE" run tests/serve/max_rowid.lua "$F")
+for _ in $(seq 600); do grep -q "(receipts up to rowid $top)" "$T/follow.out" 2>/dev/null && break; sleep 0.1; done
+kill -TERM "$FPID"; wait "$FPID"; st=$?
 tap $([ $st = 0 ] && grep -q "SIGTERM: stopped cleanly" "$T/follow.err" && echo 0 || echo 1) "replay --follow: SIGTERM stops it cleanly (exit 0)" "exit $st: $(cat "$T/follow.err")"
 tap $(grep -q "replayed up to rowid $top)" "$T/follow.err" && echo 0 || echo 1) "replay --follow picked up every row the importer inserted (rowid $top)" "$(cat "$T/follow.out" "$T/follow.err")"
 "$RETAPE" replay --db "$F" --state "$T/follow.fresh" --date "$DAY" --quiet >/dev/null 2>&1
