@@ -15,7 +15,6 @@ local router = require "retape.serve.router"
 local auth = require "retape.serve.auth"
 local engine = require "retape.serve.engine"
 local json = require "retape.json"
-local wire = require "retape.wire"
 local core = require "retape.core"
 local http = require "retape.http"
 local log = require "retape.serve.log"
@@ -24,6 +23,35 @@ local M = {}
 local fail = router.fail
 
 M.REPLY_ORDER = { "ok", "receipt_id", "ticker", "ts", "bucket_5m", "duplicate", "replayed", "error" }
+
+---------------------------------------------------------------------------
+-- a webhook as the reader hands it to the writer: one line of tab-separated
+-- fields (none can hold a tab or a line break: import's checks refuse
+-- control characters), then the body as received
+
+local FIELDS = { "receipt_id", "ticker", "ts", "bucket_5m", "received_ts", "payload_hash" }
+
+function M.encode(row, req)
+  local parts = {}
+  for i, k in ipairs(FIELDS) do parts[i] = tostring(row[k]) end
+  parts[#parts + 1] = row.script_version and ("=" .. row.script_version) or "-"
+  parts[#parts + 1] = req.method
+  parts[#parts + 1] = log.target(req) -- without the key
+  parts[#parts + 1] = req.remote or "-"
+  parts[#parts + 1] = string.format("%.3f", req.t0 or 0)
+  return table.concat(parts, "\t") .. "\n" .. row.payload_json
+end
+
+-- decode(text) -> row, req (for the access log)
+function M.decode(text)
+  local nl = text:find("\n", 1, true)
+  local f, i = {}, 0
+  for v in text:sub(1, nl - 1):gmatch("[^\t]+") do i = i + 1; f[i] = v end
+  local row = { receipt_id = f[1], ticker = f[2], ts = math.tointeger(f[3]), bucket_5m = math.tointeger(f[4]),
+    received_ts = math.tointeger(f[5]), payload_hash = f[6], script_version = f[7] ~= "-" and f[7]:sub(2) or nil,
+    payload_json = text:sub(nl + 1) }
+  return row, { method = f[8], path = f[9], query = {}, remote = f[10], t0 = tonumber(f[11]) }
+end
 
 ---------------------------------------------------------------------------
 -- the writer state's side
@@ -53,10 +81,7 @@ end
 -- access-log fields.
 function M.batch(w, texts, quiet)
   local rows, reqs = {}, {}
-  for i, text in ipairs(texts) do
-    local msg = wire.decode(text)
-    rows[i], reqs[i] = msg.row, msg.req
-  end
+  for i, text in ipairs(texts) do rows[i], reqs[i] = M.decode(text) end
   local stored, _, err = w:receipts(rows)
   if err then io.stderr:write("retape serve: live replay: " .. err .. "\n") end
   local replies = {}
@@ -86,10 +111,7 @@ local function webhook(ctx, kind)
     local row, why = engine.webhook_row(req.body, kind, math.floor(core.now_ms()))
     if not row then fail(400, "%s", why) end
     -- answered by the writer's batch; the access log line is written there
-    local query = {}
-    for k, v in pairs(req.query) do if k ~= "key" then query[k] = v end end
-    local ok = http.defer(wire.encode { row = row, req = { method = req.method, path = req.path, query = query,
-      remote = req.remote, t0 = req.t0 } })
+    local ok = http.defer(M.encode(row, req))
     if not ok then fail(503, "the server is stopping") end
     req.deferred = true
     return 202, ""
