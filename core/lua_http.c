@@ -527,8 +527,13 @@ static int l_defer(lua_State *L)
     lua_getfield(L, LUA_REGISTRYINDEX, WORKER_KEY);
     worker *w = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    if (!s || !w || !w->current || !s->live_started)
+    if (!s || !w || !w->current)
         return luaL_error(L, "http.defer: not inside a server request");
+    if (atomic_load(&s->stopping) || !s->live_started) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "stopping");
+        return 2;
+    }
     submission *it = calloc(1, sizeof *it);
     char *copy = malloc(len + 1);
     if (!it || !copy) {

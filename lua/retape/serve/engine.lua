@@ -103,7 +103,6 @@ end
 -- catch_up() -> the live engine's catch-up (see retape.live)
 function Writer:catch_up() return self:live():catch_up() end
 
-M.WEBHOOK_KINDS = { ingest = true, capture = true }
 -- webhook_row(body, kind, now) -> row | nil, message (retape.import's checks)
 function M.webhook_row(body, kind, now)
   return require("retape.import").row_from_webhook(body, kind, now, M.DEFAULT_SCRIPT_VERSION)
