@@ -5,7 +5,7 @@
 --             endpoints pass their work to the writer through http.exclusive.
 --   "writer": returns handler(text) -> "STATUS\nBODY", the one state that
 --             runs replays and ledger syncs (one call at a time); given a
---             table of texts (http.submit's batch of webhooks), a table of
+--             table of texts (http.defer's batch of webhooks), a table of
 --             replies.
 local cjson = require "cjson"
 local router = require "retape.serve.router"
