@@ -64,6 +64,8 @@ M.MANIFEST_ORDER = manifest.ORDER
 --            state before it; then what the ruleset's step returned)
 --   limits   {instructions = N, memory_mb = N} per receipt (retape.sandbox)
 --   cascade  false: leave later results stale instead of recomputing them
+--   manifest false: runs write no run manifest (the live engine records
+--            one per session instead of one per receipt's bucket)
 --   trades_only  true: store the trades and the run's records but no
 --            per-ticker versions (lanes, views): for a scratch store read
 --            only for its trades, as a sweep's variants without --keep.  The
@@ -95,6 +97,7 @@ function M.open(opts)
   self.batch = opts.batch or M.DEFAULT_BATCH
   self.trace, self.on_error, self.on_bucket, self.on_row = opts.trace, opts.on_error, opts.on_bucket, opts.on_row
   self.cascade = opts.cascade ~= false
+  self.manifest = opts.manifest ~= false
   self.threads = opts.threads
   self.trades_only = opts.trades_only or nil
   return self
@@ -911,7 +914,7 @@ function Replay:run_in_snapshot(params)
     resp.recomputed, resp.errors, resp.rowsProcessed = counters.recomputed, counters.errors, counters.rows
     resp.tradesCreated = counters.trades
     resp.stale = next(st:stale()) ~= nil
-    manifest.record(self, params, resp, counters, started)
+    if self.manifest then manifest.record(self, params, resp, counters, started) end
     return resp
   end
   local scope = scopem.resolve(params, self.src, self.script_version)
@@ -1036,7 +1039,7 @@ function Replay:run_in_snapshot(params)
   resp.errors = counters.errors
   resp.recomputed = counters.recomputed
   resp.stale = next(st:stale()) ~= nil
-  manifest.record(self, params, resp, counters, started)
+  if self.manifest then manifest.record(self, params, resp, counters, started) end
   return resp
 end
 
@@ -1127,7 +1130,9 @@ function Replay:refresh(counters)
     end
     st:delete_trades(T, from, nil)
     if prev and prev.open then st:put_trade(prev.open) end
-    st:delete_versions(T, from, math.maxinteger)
+    -- the versions stay until their bucket rewrites them (every planned
+    -- bucket does, even one whose rows are gone): killed half-way, the
+    -- next refresh still finds the ones it has to follow
     plans[T] = plan
   end
   st:write()
