@@ -23,7 +23,7 @@
  *     (the scanner's own doubles, bit for bit; simdjson 3.0.1's On-Demand
  *     get_double misreads some long decimals); simdjson's validator refuses
  *     numbers outside the double range (strtod: infinity) and integers past
- *     2^64, which the scanner then decides;
+ *     2^64, which the scanner decides (or hands to lua-cjson);
  *   - strings are unescaped by simdjson as decode.c unescapes them; the
  *     escapes decode.c leaves to lua-cjson (UTF-16 surrogates) and escaped
  *     keys of declared objects are refused;

@@ -103,6 +103,8 @@ int luaopen_retape_time(lua_State *L);
 int luaopen_retape_ingest(lua_State *L);
 int luaopen_retape_sql(lua_State *L);
 int luaopen_retape_jsonenc(lua_State *L);
+int luaopen_retape_pack(lua_State *L);
+int luaopen_retape_step(lua_State *L);
 int luaopen_retape_fs(lua_State *L);
 int luaopen_retape_decode(lua_State *L);
 /* Pushes a new empty table presized like the table at idx (its array part

@@ -2,12 +2,13 @@
  * lua_pool.c — the worker threads of a threaded replay: `require "retape.pool"`.
  *
  *   local p = assert(pool.start { parts = N, module = "retape.part",
- *                                 config = TEXT, kv = store_kv })
+ *                                 config = TEXT, kv = store_kv [, caller_walks = false] })
  *   p:reset()                         -- empty inboxes
  *   local routed, more = p:route(cursor, first, stop) -- a bucket's rows to the parts' inboxes (repeatable)
  *   p:post(message)                   -- every worker runs handler(message, inbox)
  *   local rows = p:inbox():fetch(n, fields)  -- meanwhile, part 0 works here
  *   local replies, data, errors = p:collect() -- waits for every worker
+ *   p:parts(), p:workers()            -- parts that walk rows; worker threads
  *   p:close()
  *   pool.cores() -> online processors
  *
@@ -16,7 +17,9 @@
  * it runs `require(module).init(config, kv, inbox, part)`, which returns the
  * handler, with its own view of the caller's RocksDB store (retape_kv_view:
  * reads only; what a worker writes it returns as a serialized batch) and
- * its inbox.  Part 0 is the caller itself.  post/collect is one round: the
+ * its inbox.  Part 0 is the caller itself; with caller_walks = false it
+ * gets no rows (the caller only routes and commits) and N workers walk
+ * parts 1..N.  post/collect is one round: the
  * workers run in parallel, the caller waits for all of them, so a round
  * never overlaps the caller's commit.  A handler that raises reports its
  * message (with traceback) in errors[i]; the other workers finish their
@@ -46,7 +49,8 @@ typedef struct pool_worker {
 } pool_worker;
 
 typedef struct pool {
-    unsigned parts;
+    unsigned parts;  /* inboxes: the caller's, then one per worker */
+    unsigned first;  /* the first part that gets rows: 0, or 1 when the caller does not walk */
     retape_inbox **inboxes; /* parts of them; inboxes[0] is the caller's */
     pool_worker *workers;   /* parts - 1 */
     pthread_mutex_t mu;
@@ -330,6 +334,9 @@ static int l_start(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_Integer parts = opt_int_field(L, 1, "parts", 1);
     luaL_argcheck(L, parts >= 1 && parts <= 256, 1, "parts must be 1..256");
+    lua_getfield(L, 1, "caller_walks");
+    unsigned first = lua_isboolean(L, -1) && !lua_toboolean(L, -1) ? 1 : 0;
+    lua_pop(L, 1);
     lua_getfield(L, 1, "kv");
     retape_kv *base = lua_isnil(L, -1) ? NULL : retape_lua_check_kv(L, -1);
     lua_pop(L, 1);
@@ -341,7 +348,8 @@ static int l_start(lua_State *L)
     lua_setiuservalue(L, pidx, 1);
     char *module = opt_string_field(L, 1, "module", "retape.part");
     char *config = opt_string_field(L, 1, "config", "{}");
-    p->parts = (unsigned)parts;
+    p->parts = (unsigned)parts + first;
+    p->first = first;
     p->lua_dir = retape_lua_layer_dir(L);
     p->inboxes = calloc(p->parts, sizeof *p->inboxes);
     p->workers = p->parts > 1 ? calloc(p->parts - 1, sizeof *p->workers) : NULL;
@@ -427,7 +435,7 @@ static int l_route(lua_State *L)
     int64_t routed;
     int more;
     char *err = NULL;
-    if (retape_route(cur, p->inboxes, p->parts, first, stop, &routed, &more, &err) != 0)
+    if (retape_route(cur, p->inboxes + p->first, p->parts - p->first, first, stop, &routed, &more, &err) != 0)
         return raise_message(L, err);
     lua_pushinteger(L, routed);
     lua_pushboolean(L, more);
@@ -525,9 +533,18 @@ static int l_inbox(lua_State *L)
     return 1;
 }
 
+/* p:parts() -> the parts that walk rows (the threads a run uses) */
 static int l_parts(lua_State *L)
 {
-    lua_pushinteger(L, to_pool(L, 1)->parts);
+    pool *p = to_pool(L, 1);
+    lua_pushinteger(L, p->parts - p->first);
+    return 1;
+}
+
+/* p:workers() -> worker threads (collect's arrays run 1..workers) */
+static int l_workers(lua_State *L)
+{
+    lua_pushinteger(L, to_pool(L, 1)->parts - 1);
     return 1;
 }
 
@@ -564,7 +581,7 @@ int luaopen_retape_pool(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"route", l_route}, {"reset", l_reset}, {"post", l_post}, {"collect", l_collect},
-        {"inbox", l_inbox}, {"parts", l_parts}, {"close", l_close}, {NULL, NULL},
+        {"inbox", l_inbox}, {"parts", l_parts}, {"workers", l_workers}, {"close", l_close}, {NULL, NULL},
     };
     new_class(L, POOL_MT, methods, pool_gc);
     register_inbox_class(L);

@@ -156,6 +156,8 @@ void retape_preload_modules(lua_State *L)
         {"retape.ingest", luaopen_retape_ingest},
         {"retape.sql", luaopen_retape_sql},
         {"retape.jsonenc", luaopen_retape_jsonenc},
+        {"retape.pack", luaopen_retape_pack},
+        {"retape.step", luaopen_retape_step},
         {"retape.fs", luaopen_retape_fs},
         {"retape.http", luaopen_retape_http},
         {"retape.pool", luaopen_retape_pool},

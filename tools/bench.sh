@@ -20,6 +20,11 @@
 #                      alternately (tools/bench_decode.lua)
 #   replay             the full replay with durable RocksDB state: parity
 #                      ruleset on the real days, default ruleset on the corpus
+#   budget             the per-receipt budget of a one-thread replay: µs per
+#                      receipt of fetch + decode, step, simulate, pack + stage,
+#                      commit, other (the median run by total), and the
+#                      engine's share (all but step and simulate); with the
+#                      1 -> 2 thread scaling of the same replay
 #   served             the 1-day replay through `retape serve` and the Node
 #                      client loop, next to the same pages in-process
 #                      (tools/bench_paged.lua)
@@ -27,6 +32,7 @@
 #                      included: sustained rate, p50/p99 latency (tools/bench_ingest.sh)
 #
 # Ratios compare figures of the same run (the machine is shared and noisy).
+# SECTIONS (default "floors replay budget served sweep") picks what runs.
 # "all cores" needs `replay --threads`, which does not exist yet: the replay
 # runs on one thread.  RETAPE may point at an older build (a before/after
 # comparison): rows it cannot run are shown as n/a.
@@ -34,6 +40,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${RETAPE:?}" "${FLOOR:?}" "${DATA:=data}"
 RUNS=${RUNS:-3}
+SECTIONS=${SECTIONS:-floors replay budget served sweep}
+has() { [[ " $SECTIONS " == *" $1 "* ]]; }
 DIR=build/bench
 TEMPLATE="$DATA/payloads/A_AAPL_long_momentum_2026-02-06.json"
 RECEIPTS=$(ls "$DATA"/receipts-*.jsonl.gz | head -1)
@@ -104,6 +112,7 @@ HAS_DECODE=$([ -n "$FIELDS" ] && echo 1 || echo 0)
 
 floors() { # floors KEY DB
   local k=$1 db=$2
+  has floors || return 0
   measure "scan_$k" "floor scan" "$FLOOR" scan "$db"
   measure "cjson_$k" "floor +cjson" "$FLOOR" decode "$db"
   measure "tok_$k" "floor +tokenizer" "$FLOOR" tokenize "$db"
@@ -139,18 +148,53 @@ echo
 db_facts "$REAL"
 echo "== bundled real days: $REAL ($DB_ROWS rows, $(awk -v b="$DB_BYTES" -v n="$DB_ROWS" 'BEGIN { printf "%.0f", b / n }') bytes a payload), parity ruleset"
 floors real "$REAL"
+if has replay; then
 measure replay_real "replay 1 thread" "$RETAPE" run tools/bench_replay.lua "$REAL" "$STATE/r" 2025-12-10 2026-02-09 worker-2026-02-02 1
 measure replay_real_mt "replay all cores" "$RETAPE" run tools/bench_replay.lua "$REAL" "$STATE/r" 2025-12-10 2026-02-09 worker-2026-02-02 all
+fi
 
 echo
 db_facts "$C5"
 echo "== 5-day full-size corpus: $C5 ($DB_ROWS rows, $(du -m "$C5" | cut -f1) MB), default ruleset"
 floors c5 "$C5"
+if has replay; then
 measure replay_c5 "replay 5 days" "$RETAPE" run tools/bench_replay.lua "$C5" "$STATE/s5" 2026-03-02 2026-03-06 default 1
 measure replay_c5_mt "replay 5 days all cores" "$RETAPE" run tools/bench_replay.lua "$C5" "$STATE/s5" 2026-03-02 2026-03-06 default all
 db_facts "$C1"
 measure replay_c1 "replay 1 day" "$RETAPE" run tools/bench_replay.lua "$C1" "$STATE/s1" 2026-03-02 2026-03-02 default 1
 measure replay_c1_mt "replay 1 day all cores" "$RETAPE" run tools/bench_replay.lua "$C1" "$STATE/s1" 2026-03-02 2026-03-02 default all
+fi
+
+# --- the per-receipt budget (issue 19): one thread, µs per receipt of each
+# stage, from the replay's own clock scaled to the run's CPU time
+# (tools/bench_replay.lua ... budget);
+# the run shown is the median by total.  Then the 1 -> 2 thread scaling of
+# the same replay (wall clock, medians).
+budget() { # budget LABEL DB STATE FROM TO RULES
+  local label=$1; shift
+  local lines=() out
+  for _ in $(seq "$RUNS"); do
+    out=$("$RETAPE" run tools/bench_replay.lua "$@" 1 budget 2>/dev/null | grep '^budget_us') || { echo "$label n/a"; return 0; }
+    lines+=("$(sed -n 's/.*total=\([0-9.]*\).*/\1/p' <<<"$out") $out")
+  done
+  printf '%s\n' "${lines[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p" | cut -d' ' -f2- | awk -v l="$label" '{
+    for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    printf "%-14s fetch+decode %5.2f  step %5.2f  simulate %5.2f  pack+stage %5.2f  commit %5.2f  other %5.2f  | total %5.2f  engine %5.2f us/receipt (%.0f rows/s)\n",
+      l, v["fetch"], v["step"], v["simulate"], v["pack"], v["commit"], v["other"], v["total"], v["engine"], 1e6 / v["total"] }'
+}
+if has budget; then
+  echo
+  echo "== per-receipt budget, one thread (CPU us per receipt: each stage's share of the wall time x the run's CPU time;"
+  echo "   engine = all but step and simulate; target engine <= 6)"
+  budget "real days" "$REAL" "$STATE/b" 2025-12-10 2026-02-09 worker-2026-02-02
+  budget "1-day corpus" "$C1" "$STATE/b" 2026-03-02 2026-03-02 default
+  measure scale_real_1 "real days 1 thread" "$RETAPE" run tools/bench_replay.lua "$REAL" "$STATE/r" 2025-12-10 2026-02-09 worker-2026-02-02 1
+  measure scale_real_2 "real days 2 threads" "$RETAPE" run tools/bench_replay.lua "$REAL" "$STATE/r" 2025-12-10 2026-02-09 worker-2026-02-02 2
+  measure scale_c1_1 "1-day corpus 1 thread" "$RETAPE" run tools/bench_replay.lua "$C1" "$STATE/s1" 2026-03-02 2026-03-02 default 1
+  measure scale_c1_2 "1-day corpus 2 threads" "$RETAPE" run tools/bench_replay.lua "$C1" "$STATE/s1" 2026-03-02 2026-03-02 default 2
+  awk -v a1="${RPS_scale_real_1:-0}" -v a2="${RPS_scale_real_2:-0}" -v c1="${RPS_scale_c1_1:-0}" -v c2="${RPS_scale_c1_2:-0}" 'BEGIN {
+    printf "1 -> 2 threads: real days %.2fx, 1-day corpus %.2fx (target >= 1.8x)\n", (a1 > 0 ? a2 / a1 : 0), (c1 > 0 ? c2 / c1 : 0) }'
+fi
 
 echo
 echo "== ratios (same run; rows/s of A over rows/s of B: wall clock, and per CPU second)"
@@ -192,7 +236,7 @@ awk -v r1="${RSS_replay_c1:-0}" -v r5="${RSS_replay_c5:-0}" -v rr="${RPS_replay_
 # paged / CLI the cost of paging in the engine (each page re-opens its
 # bucket and merges its lane log).  CPU seconds (user + sys of the retape
 # process) are shown beside wall time: they hold still on a busy machine.
-if command -v node >/dev/null 2>&1; then
+if has served && command -v node >/dev/null 2>&1; then
   echo
   echo "== served replay: retape serve + the client loop (pages of 200), 1-day corpus"
   TCK=$(getconf CLK_TCK)
@@ -250,6 +294,7 @@ fi
 SWEEP_DAYS=${SWEEP_DAYS:-5}
 SWEEP_RUNS=${SWEEP_RUNS:-1}
 SWEEP_ONE_THREAD=${SWEEP_ONE_THREAD:-0}
+if has sweep; then
 sdb=$([ "$SWEEP_DAYS" = 5 ] && echo "$C5" || echo "$C1")
 slast=$([ "$SWEEP_DAYS" = 5 ] && echo 2026-03-06 || echo 2026-03-02)
 echo
@@ -292,5 +337,6 @@ awk -v s="$(smedian "${s_ms[@]}")" -v s1="$(smedian "${s1_ms[@]}")" -v m1="$(sme
     printf "sweep: %d threads / 1 thread               %5.2fx the time\n", th, s / s1
   }
   printf "peak RSS: sweep of 64 variants %.1f MB, %.1f MB per variant past 16\n", m64 / 1024, (m64 - m16) / 48 / 1024 }'
+fi
 echo
 echo "bench took $(( $(date +%s) - START )) s (corpus builds excluded)"

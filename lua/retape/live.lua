@@ -167,6 +167,8 @@ function Live:catch_up()
     done.days[day] = true
   end
   refresh()
+  -- the receipts each replayed day covered, as a replay of the day records them
+  for _, day in ipairs(order) do manifest.note_receipts(rp, { date = day }) end
   st:set_follow { db = self.db_path, rowid = p.top }
   st:write()
   local c = self.counts

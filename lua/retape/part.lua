@@ -23,7 +23,7 @@ function M.init(config, kv, _, part)
   if c.overrides and next(c.overrides) then rules.apply_overrides(R, c.overrides, "--set") end
   local rp = assert(replay.open_part {
     store = st, rules = R, limits = c.limits, script_version = c.script_version, batch = c.batch,
-    part_index = part, part_count = c.parts,
+    part_index = part, part_count = c.parts, part_first = c.first,
   })
   local mine, theirs = wire.encode(rp:identity()), wire.encode(c.identity)
   if mine ~= theirs then

@@ -34,6 +34,9 @@ local results = require "retape.results"
 local pool = require "retape.pool"
 local wire = require "retape.wire"
 local copy_trade = require("retape.jsonenc").copy
+local clock = core.monotonic_ms
+local stepc = require "retape.step"
+local walk_batch = stepc.walk
 
 local M = {}
 local Replay = {}
@@ -66,6 +69,9 @@ M.MANIFEST_ORDER = manifest.ORDER
 --   cascade  false: leave later results stale instead of recomputing them
 --   manifest false: runs write no run manifest (the live engine records
 --            one per session instead of one per receipt's bucket)
+--   budget   true: time the stages of every receipt (run() returns them
+--            in resp.budget, ms: fetch, step, simulate, pack, commit, total)
+--            for `make bench`; one thread only
 --   trades_only  true: store the trades and the run's records but no
 --            per-ticker versions (lanes, views): for a scratch store read
 --            only for its trades, as a sweep's variants without --keep.  The
@@ -100,6 +106,7 @@ function M.open(opts)
   self.manifest = opts.manifest ~= false
   self.threads = opts.threads
   self.trades_only = opts.trades_only or nil
+  if opts.budget then self.threads, self.budget = 1, { fetch = 0, step = 0, simulate = 0, pack = 0, commit = 0 } end
   return self
 end
 
@@ -108,13 +115,13 @@ end
 -- state routes rows to its inbox), its own view of the store (reads only;
 -- its writes go back to the main state), the tickers of part_index of
 -- part_count.  opts: store (retape.store), rules, limits, script_version,
--- batch, part_index, part_count.
+-- batch, part_index, part_count, part_first.
 function M.open_part(opts)
   local self = setmetatable({ store = opts.store, owns_store = true }, Replay)
   local ok, err = pcall(self.prepare, self, opts)
   if not ok then self:close(); return nil, err end
   self.batch = opts.batch or M.DEFAULT_BATCH
-  self.part_index, self.part_count = opts.part_index, opts.part_count
+  self.part_index, self.part_count, self.part_first = opts.part_index, opts.part_count, opts.part_first
   self.rows_sum = 0
   return self
 end
@@ -240,86 +247,45 @@ end
 ---------------------------------------------------------------------------
 -- one receipt
 
--- Runs rule code for one receipt under the sandbox limits; an error names
--- the receipt and ticker, keeps the rule's file:line and adds its traceback.
--- Returns the rule's first four results (step's stage, final, forced, rule).
+-- What a rule error says: the receipt and ticker, the rule's file:line
+-- and its traceback (a limit error: which limit).  Raises.
 local function rule_failed(row, e)
   local text = sandbox.is_limit_error(e) and ((not e.traceback and e.where and e.where .. ": " or "") .. e.message
     .. (e.traceback or "")) or tostring(e)
   error(string.format("receipt %s (%s): %s", row.receipt_id, row.ticker, text), 0)
 end
 
-function Replay:call_rule(row, fn, ...)
-  local ok, a, b, c, d
-  if self.limits then ok, a, b, c, d = pcall(sandbox.guard, self.limits, fn, ...)
-  else ok, a, b, c, d = xpcall(fn, sandbox.traceback, ...) end
-  if not ok then rule_failed(row, a) end
-  return a, b, c, d
-end
-
--- Runs one decoded receipt through the ruleset, against the ticker's
--- working record.  Returns true if processed, false if skipped (malformed
--- payload, or a declared state field of the wrong type in it: reported
--- through on_error).
-function Replay:process_row(row, tk, counters)
-  self.rows_sum = (self.rows_sum + tonumber(fnv1a32(row.receipt_id), 16)) & 0xffffffff
-  tk.n = (tk.n or 0) + 1
-  self.dirty[tk.ticker] = tk
-  local bad = row.error or ((type(row.payload) ~= "table" or row.payload[1] ~= nil)
-    and string.format("receipt %s: payload_json is not a JSON object", row.receipt_id))
-    or self.schema.payload_error(row) -- a declared state field of the wrong type: bad input too
-  if bad then
-    counters.errors = counters.errors + 1
-    self:report(bad, row.index, row.ticker)
-    return false
-  end
-  local T, R, book = tk.ticker, self.R, self.book
-  local p = row.payload
-  p.ticker = T
-  local ex = tk.state
-  book.begin(T)
-  self.current = tk
-  local stage, final, forced, rule = self:call_rule(row, R.step, p, row, ex, tk.open or nil)
-  self:call_rule(row, R.simulate, p, row.ts, book)
-  local ok, new_state = pcall(self.schema.extract, p)
-  if not ok then error(string.format("receipt %s (%s): %s", row.receipt_id, T, tostring(new_state)), 0) end
-  -- the view fields are taken from the ticker's last payload when the bucket commits
-  tk.state, tk.last_p, tk.receipt = new_state, p, row.receipt_id
-  if not self.trades_only then
-    local lanes = tk.lanes
-    lanes[#lanes + 1] = { row.ts, final or false, row.receipt_id }
-  end
-  if self.trace and R.trace_record then self.trace((self:call_rule(row, R.trace_record, row, p, ex, stage, final, forced, rule))) end
-  if self.on_row then self.on_row(row, p, ex, stage, final, forced, rule) end
-  return true
-end
+-- One receipt runs in C (core/lua_step.c: step.walk): the ticker's working
+-- record from self.ticks (self:ticker on its first receipt of the run), the
+-- ruleset's step and simulate in protected calls under the sandbox limits,
+-- the declared state extracted, the receipt's lane logged; a malformed
+-- payload, or one holding a declared state field of another type
+-- (schema.payload_error), is reported (self:report) and skipped.
+stepc.setup { guard = sandbox.guard, traceback = sandbox.traceback, extract = require("retape.jsonenc").extract,
+              rule_failed = rule_failed }
 
 ---------------------------------------------------------------------------
 -- one bucket (or a part of it), committed atomically
 
--- Encodes a ticker's version; view fields that cannot be stored (nested
--- too deep) are reported and dropped, never the whole bucket.
-local function as_object(t)
-  local o = json.object()
-  for k, v in pairs(t or {}) do o[k] = v end
-  return o
-end
-
+-- Packs a ticker's version (store.encode_version); view fields that cannot
+-- be stored (a function, nested too deep) are reported and dropped, never
+-- the whole bucket.
 function Replay:encode_version(tk)
-  local rec = { n = tk.n or 0, receipt = tk.receipt, state = as_object(tk.state),
-                view = as_object(tk.view), lanes = tk.lanes or {}, open = tk.open or nil }
-  local ok, text = pcall(store.encode_version, rec, self.store.order)
-  if ok then return text end
-  local view = json.object()
+  local rec = { n = tk.n or 0, receipt = tk.receipt, state = tk.state or {}, view = tk.view or {},
+                lanes = tk.lanes or {}, open = tk.open or nil }
+  local ok, bytes = pcall(store.encode_version, rec)
+  if ok then return bytes end
+  local view = {}
   for k, v in pairs(rec.view) do
-    if pcall(json.encode, v) then view[k] = v
+    local vok, err = pcall(store.encode_version, v)
+    if vok then view[k] = v
     else
       self:report(string.format("receipt %s (%s): field '%s' cannot be stored (%s); kept without it",
-        tostring(tk.receipt), tk.ticker, k, text), nil, tk.ticker)
+        tostring(tk.receipt), tk.ticker, k, err), nil, tk.ticker)
     end
   end
   rec.view = view
-  return store.encode_version(rec, self.store.order)
+  return store.encode_version(rec)
 end
 
 -- Problems that do not stop a run (a malformed payload, a view field that
@@ -402,28 +368,11 @@ function Replay:walk_rows(bucket, rows, opts, counters)
       more = #rows:fetch(1, false, opts.only) > 0
       break
     end
+    local t0 = self.budget and clock()
     local batch = rows:fetch(want, self.fields, opts.only)
+    if t0 then self.budget.fetch = self.budget.fetch + (clock() - t0) end
     if #batch == 0 then break end
-    for i = 1, #batch do
-      local row = batch[i]
-      local T = row.ticker
-      local tk
-      if plans then
-        tk = self.ticks[T]
-        local c = (counts[T] or 0) + 1
-        counts[T] = c
-        if c > plans[T] then tk = nil end
-      else
-        tk = self:ticker(T, bucket)
-      end
-      if tk then
-        if not tk.lanes then tk.lanes, tk.n = {}, 0 end
-        self.failing_row = row
-        if self:process_row(row, tk, counters) then counters.rows = counters.rows + 1 end
-        counters.seen = counters.seen + 1
-      end
-      done = done + 1
-    end
+    done = done + walk_batch(self, batch, bucket, counters, plans, counts)
     index = index + #batch
   end
   self.failing_row = nil
@@ -440,9 +389,11 @@ function Replay:walk_rows(bucket, rows, opts, counters)
   return done, more
 end
 
--- Whether this part runs ticker T (every ticker, on one thread).
+-- Whether this part runs ticker T (every ticker, on one thread): T's part
+-- is part_first + its hash modulo part_count (the first part 1 when this
+-- state only routes and commits).
 function Replay:owns(T)
-  return not self.part_count or pool.part_of(T, self.part_count) == self.part_index
+  return not self.part_count or pool.part_of(T, self.part_count) + (self.part_first or 0) == self.part_index
 end
 
 -- Queues the bucket's writes of this part in key order (RocksDB takes
@@ -510,8 +461,12 @@ function Replay:walk_bucket(step, counters)
     done, more = self:walk_rows(step.bucket, cur, step, counters)
   end
   if step.finish then step.finish(more, done) end
+  local budget, t0, t1 = self.budget, nil, nil
+  if budget then t0 = clock() end
   self:stage_bucket(step.bucket)
+  if budget then t1 = clock() end
   self.store:write()
+  if budget then budget.pack, budget.commit = budget.pack + (t1 - t0), budget.commit + (clock() - t1) end
   self.new_ids = {}
   if step.after then step.after(done, more) end
   return done, more
@@ -540,11 +495,12 @@ end
 
 ---------------------------------------------------------------------------
 -- threads: every ticker belongs to one part (a stable hash of the ticker);
--- part 0 runs in this state, the others in worker threads (retape.pool),
--- each with its own Lua state.  All meet at every bucket: this state reads
--- the bucket's rows once and routes them, every part runs its tickers'
--- rows in order and queues its writes, and this state commits them with
--- the cursor in one batch.  Tickers are independent (a ruleset that is not
+-- with N threads, N worker threads (retape.pool), each with its own Lua
+-- state, walk parts 1..N of equal share; this state does no rule work.
+-- All meet at every round of buckets: this state reads the buckets' rows
+-- once and routes them, every part runs its tickers' rows in order and
+-- queues its writes, and this state commits them, one bucket at a time
+-- with the cursor, while the parts walk the next round.  Tickers are independent (a ruleset that is not
 -- says R.cross_ticker = true), so the results are the same for any number
 -- of threads.
 
@@ -567,12 +523,13 @@ function Replay:use_threads(rows)
   if n > 1 and self:single_thread_reason() then n = 1 end
   if self.pool and self.pool:parts() == n then return end
   if self.pool then self.pool:close(); self.pool, self.inbox = nil, nil end
-  self.part_index, self.part_count = nil, nil
+  self.part_index, self.part_count, self.part_first = nil, nil, nil
   if n <= 1 then return end
+  -- n workers walk the rows (parts 1..n); this state routes and commits
   local p, err = pool.start {
-    parts = n, module = "retape.part", kv = self.store.kv,
+    parts = n, caller_walks = false, module = "retape.part", kv = self.store.kv,
     config = wire.encode { spec = rules.reloadable(self.R), sources = rules.sources_of(self.R), overrides = self.R.overrides, limits = self.asked_limits,
-                           script_version = self.script_version or false, batch = self.batch, parts = n,
+                           script_version = self.script_version or false, batch = self.batch, parts = n, first = 1,
                            identity = self:identity() },
   }
   if not p then -- the same results on one thread; say why
@@ -581,7 +538,7 @@ function Replay:use_threads(rows)
     return
   end
   self.pool, self.inbox = p, p:inbox()
-  self.part_index, self.part_count = 0, n
+  self.part_index, self.part_count, self.part_first = 0, n, 1
 end
 
 -- Starts a run (or a refresh) in every part: no working records yet.
@@ -596,7 +553,7 @@ function Replay:begin_run(continuing)
     self.pool:reset()
     self.pool:post(wire.encode { op = "begin", continuing = continuing })
     local _, _, errors = self.pool:collect()
-    for i = 1, self.pool:parts() - 1 do
+    for i = 1, self.pool:workers() do
       if errors[i] then error(string.format("thread %d: %s", i, errors[i]), 0) end
     end
   end
@@ -669,7 +626,7 @@ end
 
 -- A round over every part: the main state routes the rows of steps i..j
 -- and posts them; while the workers walk them it writes the previous round
--- (`pending`, already merged) and walks its own part; then it merges this
+-- (`pending`, already merged); then it merges this
 -- round: counters, problems in row order, and each bucket's writes, which
 -- it returns to be written during the next round.  Writing a round late is
 -- safe: a part reads from the store only what was committed before the
@@ -691,11 +648,14 @@ function Replay:walk_round(steps, i, j, counters, pending)
   p:post(wire.encode { op = "walk", steps = msg })
   local ok, mine = true, nil
   if pending then ok, mine = pcall(self.flush_round, self, pending, counters) end
-  if ok then ok, mine = pcall(self.walk_part, self, msg, self.inbox) end
+  if ok then
+    if self.part_first == 1 then mine = {} -- this state walks no part
+    else ok, mine = pcall(self.walk_part, self, msg, self.inbox) end
+  end
   local replies, data, errors = p:collect() -- the workers are done before anything raises
   if not ok then error(mine, 0) end
   local parts = { mine }
-  for w = 1, p:parts() - 1 do
+  for w = 1, p:workers() do
     if errors[w] then error(string.format("thread %d: %s", w, errors[w]), 0) end
     local out, at = wire.decode(replies[w]), 1
     for _, r in ipairs(out) do r.data = data[w]:sub(at, at + r.len - 1); at = at + r.len end
@@ -883,7 +843,7 @@ function Replay:run(params)
 end
 
 function Replay:run_in_snapshot(params)
-  local started = core.now_ms()
+  local started, started_mono = core.now_ms(), core.monotonic_ms()
   local st = self.store
   self.rows_sum = 0
   local counters = { rows = 0, seen = 0, trades = 0, errors = 0, recomputed = 0 }
@@ -1040,6 +1000,7 @@ function Replay:run_in_snapshot(params)
   resp.recomputed = counters.recomputed
   resp.stale = next(st:stale()) ~= nil
   if self.manifest then manifest.record(self, params, resp, counters, started) end
+  if self.budget then resp.budget = self.budget; resp.budget.total = core.monotonic_ms() - started_mono end
   return resp
 end
 

@@ -2,7 +2,7 @@
 -- Every other module (replay, views, diff, ledger, explain, status) reads
 -- and writes through the functions here.
 --
--- Layout 2 (RocksDB, byte-ordered keys; T = ticker, B = bucket start in ms
+-- Layout 3 (RocksDB, byte-ordered keys; T = ticker, B = bucket start in ms
 -- as 13 digits, E = entry time in ms as 13 digits):
 --   retape:layout        "2"
 --   retape:identity      the ruleset, its config and the receipts filter the results come from
@@ -17,13 +17,15 @@
 --   retape:run:NNNNNN    run manifests;  retape:runs:last  the last sequence number
 --   cov:DAY              which tickers of a New York day have been replayed
 --   tk:T                 index of the tickers with versions
---   v:T\0B               T's version after bucket B: the rows covered, a reset flag, the
---                        declared state, the view fields, the open trade, the lane of every
---                        receipt of the bucket, the last receipt id
+--   v:T\0B               T's version after bucket B: the rows covered, the declared state, the
+--                        view fields, the open trade, the lane of every receipt of the bucket,
+--                        the last receipt id; packed (retape.pack: binary, no JSON; layout 3)
 --   t:T\0E\0NNNN         one trade (id T-E-N), as of T's last version
 --   stale:T              T's versions from bucket B on depend on an earlier state that changed
 --   rs:B\0T, rs:B\0*     clean-slate marks: T (or every ticker but the listed exceptions)
 --                        starts bucket B with no position and no entry/cycle state
+-- Every other value is JSON (trades are the export format).  Layout 2 held
+-- the versions as JSON text: 3 reads the same records, packed.
 -- A ticker's results are a fold over its versions in key order; a re-run of
 -- a scope replaces the versions and trades inside it, which keeps every
 -- scoped write inside its own keys and every read a prefix scan.
@@ -31,12 +33,13 @@ local kv = require "retape.kv"
 local json = require "retape.json"
 local cjson = require "cjson"
 local fs = require "retape.fs"
+local pack = require "retape.pack"
 
 local M = {}
 local Store = {}
 Store.__index = Store
 
-M.LAYOUT = "2"
+M.LAYOUT = "3"
 -- RocksDB memtable of a store opened by path: a replay writes a day of
 -- versions in a stream, and a smaller memtable flushes it sooner (a day of
 -- full-size bodies: peak RSS 123 -> 72 MB, no measurable CPU cost).
@@ -46,18 +49,6 @@ local K_FOLLOW = "retape:follow"
 local K_RUN, K_RUNS_LAST = "retape:run:", "retape:runs:last"
 local K_RECIPE, K_RECEIPTS, K_MERGE = "retape:recipe", "retape:receipts", "retape:merge"
 local P_VERSION, P_TRADE, P_TICKER, P_STALE, P_COV, P_RESET = "v:", "t:", "tk:", "stale:", "cov:", "rs:"
-
--- Key order of a version record; the open trade inside it, and every trade,
--- follow the ruleset's own key order (R.trade_order) when the replay gives it.
-local VERSION_ORDER = { "n", "receipt", "state", "view", "lanes", "open" }
-
--- The key order of objects written for a ruleset: the version's, then its trades'.
-function M.key_order(trade_order)
-  local order = table.move(VERSION_ORDER, 1, #VERSION_ORDER, 1, {})
-  for _, k in ipairs(trade_order or {}) do order[#order + 1] = k end
-  return order
-end
-local DEFAULT_ORDER = M.key_order(nil)
 
 local function b13(ms) return string.format("%013d", math.tointeger(ms) or error("store: bad time " .. tostring(ms), 2)) end
 local function vkey(T, bucket) return P_VERSION .. T .. "\0" .. b13(bucket) end
@@ -214,8 +205,17 @@ function Store:tickers()
 end
 function Store:add_ticker(T) self.batch:put(P_TICKER .. T, "") end
 
-function M.encode_version(rec, order) return json.encode(rec, order or DEFAULT_ORDER) end
-function M.decode_version(text) return decode(text, "version") end
+-- A version record {n, receipt, state, view, lanes, open} as stored
+-- (packed), and back; raises naming what cannot be stored.
+function M.encode_version(rec) return pack.encode(rec) end
+local function decode_version(bytes, where)
+  local ok, v = pcall(pack.decode, bytes)
+  if not ok or type(v) ~= "table" then
+    error(string.format("store: %s holds no valid record (%s)", where, ok and "not a record" or v), 0)
+  end
+  return v
+end
+function M.decode_version(bytes) return decode_version(bytes, "version") end
 
 local function bucket_of(key) return tonumber(key:sub(-13)) end
 
@@ -224,7 +224,7 @@ local function bucket_of(key) return tonumber(key:sub(-13)) end
 function Store:version_before(T, bucket)
   local k, v = self.kv:last_before(vprefix(T), vkey(T, bucket))
   if not k then return nil end
-  return bucket_of(k), decode(v, k)
+  return bucket_of(k), decode_version(v, k)
 end
 
 -- The text of T's last version at or before `bucket` (no decoding).
@@ -236,7 +236,7 @@ end
 function Store:version_at(T, bucket)
   local key = vkey(T, bucket)
   local text = self.kv:get(key)
-  return text and decode(text, key) or nil
+  return text and decode_version(text, key) or nil
 end
 
 -- versions(T [, from [, to]]) -> list of {bucket=, rec=} in time order.
@@ -246,7 +246,7 @@ function Store:versions(T, from, to, raw)
   for k, v in self.kv:scan(prefix, from and vkey(T, from) or nil) do
     local b = bucket_of(k)
     if to and b > to then break end
-    list[#list + 1] = { bucket = b, rec = raw and v or decode(v, k) }
+    list[#list + 1] = { bucket = b, rec = raw and v or decode_version(v, k) }
   end
   return list
 end
@@ -260,12 +260,12 @@ end
 function Store:last_version(T)
   local k, v = self.kv:last_before(vprefix(T), vprefix(T) .. "\255")
   if not k then return nil end
-  return bucket_of(k), decode(v, k)
+  return bucket_of(k), decode_version(v, k)
 end
 
-function Store:put_version(T, bucket, text) self.batch:put(vkey(T, bucket), text) end
--- The key order the replay writes with (the ruleset's trade fields after the version's).
-function Store:set_order(trade_order) self.order, self.trade_order = M.key_order(trade_order), trade_order end
+function Store:put_version(T, bucket, bytes) self.batch:put(vkey(T, bucket), bytes) end
+-- The key order the replay writes trades with (the ruleset's R.trade_order).
+function Store:set_order(trade_order) self.trade_order = trade_order end
 
 -- Queues the deletion of T's versions in [from, to]; returns how many.
 function Store:delete_versions(T, from, to)
@@ -282,7 +282,7 @@ end
 function Store:each_version(fn)
   for k, v in self.kv:scan(P_VERSION) do
     local T = k:sub(#P_VERSION + 1, -15)
-    fn(T, bucket_of(k), decode(v, k))
+    fn(T, bucket_of(k), decode_version(v, k))
   end
 end
 

@@ -15,6 +15,7 @@
 # itself never meets a closed pipe).  Each case's temp dir is removed.
 set -u
 cd "$(dirname "$0")/../.."
+: "${RETAPE:?set RETAPE to the host}" "${DATA:?set DATA to the bundled data folder}"
 n=0
 T="" errfile=""
 trap 'rm -rf "$T" "$errfile"' EXIT

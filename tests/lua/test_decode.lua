@@ -406,7 +406,7 @@ local edges = {
   { '{"price": -0, "htf_score": -0.0, "x": [-0, -1e-400, 1e-400, 5e-324]}', "simd", "negative zeros and underflow" },
   { '{"price": 9007199254740993, "x": [-9223372036854775808, 18446744073709551615]}', "simd", "integers past 2^53" },
   { '{"x": 123456789012345678901234567890}', "scanner", "an integer past 2^64 (simdjson's validator refuses it)" },
-  { '{"price": 1e400}', "scanner", "a number past the double range (strtod: inf)" },
+  { '{"price": 1e400}', "cjson", "a number past the double range (simdjson and the scanner hand it on)" },
   { '{"price": 1.' .. ("3"):rep(600) .. "}", "cjson", "a 600-digit number" },
   { [[{"pri\u0063e": 1}]], "cjson", "an escaped key in a declared object" },
   { [[{"state": "a\"b\\c\/d\n\u00e9\u20ac", "x": {"k\u0041": 1}}]], "simd", "escapes in strings and undeclared keys" },

@@ -67,7 +67,7 @@ console.log(`# ${slow} slow connections: ${opened} opened, ${closedByServer.leng
   `${bad} failed, median ${latencies[latencies.length >> 1]} ms, worst ${worst} ms`);
 tap(bad === 0 && latencies.length >= attackSeconds * 3, `slowloris: the client gets every answer during ${slow} slow connections`,
   `${bad} of ${latencies.length} failed`);
-tap(worst < 2000, "slowloris: ... and quickly (worst under 2 s)", `${worst} ms`);
+tap(worst < 3000, "slowloris: ... and quickly (worst under 3 s; unprotected, requests time out at 5 s)", `${worst} ms`);
 tap(stillOpen === 0, `slowloris: every trickling connection is cut off (per-peer limit ${perPeer}, request timeout ${requestTimeout} s)`,
   `${stillOpen} still open`);
 tap(heldLongest <= (requestTimeout + 2) * 1000, "slowloris: none held past the request timeout although it kept sending",

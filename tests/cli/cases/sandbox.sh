@@ -3,8 +3,8 @@
 # stored name the rule, not the engine
 run $RETAPE import --db $T/r.db --quiet tests/fixtures/day-2026-02-02.jsonl.gz
 run $RETAPE run scripts/levels.lua $T/r.db $T/lv.db 2026-02-02
-run $RETAPE replay --db $T/lv.db --state $T/one --date 2026-02-02 --rules examples/rules/elite-pullback.lua --set elite_pullback.score=70 --set corridor.long.ltf_max=25 --threads 1 --quiet > $T/out; sed -n 2p $T/out
-run $RETAPE replay --db $T/lv.db --state $T/two --date 2026-02-02 --rules examples/rules/elite-pullback.lua --set elite_pullback.score=70 --set corridor.long.ltf_max=25 --threads 2 --quiet > $T/out; sed -n 2p $T/out
+run $RETAPE replay --db $T/lv.db --state $T/one --date 2026-02-02 --rules examples/rules/elite-pullback.lua --set elite_pullback.score=70 --set corridor.long.ltf_max=25 --threads 1 --quiet > $T/out; cat $T/out
+run $RETAPE replay --db $T/lv.db --state $T/two --date 2026-02-02 --rules examples/rules/elite-pullback.lua --set elite_pullback.score=70 --set corridor.long.ltf_max=25 --threads 2 --quiet > $T/out; cat $T/out
 run $RETAPE diff $T/one $T/two
 cat > $T/counter.lua <<'RULE'
 local R = require("retape.rules").load("default")

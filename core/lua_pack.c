@@ -1,0 +1,245 @@
+/*
+ * lua_pack.c — Lua bridge of pack.c: `require "retape.pack"`.
+ *
+ *   local bytes = pack.encode(value)   -- raises on what JSON cannot hold
+ *   local value = pack.decode(bytes)   -- raises on malformed input
+ *
+ * encode takes what retape.json takes (nil/null, booleans, numbers,
+ * strings, lists, string-keyed objects) and decode gives back exactly what
+ * a JSON encode + decode (with nulls dropped) would: numbers as floats
+ * (NaN and infinities as nil), lists as sequences, objects with string
+ * keys.  The state store keeps its version records this way (store.lua).
+ */
+#include "lua_common.h"
+
+#include "pack.h"
+#include <stdlib.h>
+
+#define WRITER_MT "retape.pack.writer"
+#define SMALL_OBJECT 32
+
+typedef struct key_ref {
+    const char *s;
+    size_t len;
+    int slot; /* the value's stack slot */
+} key_ref;
+
+static int writer_gc(lua_State *L)
+{
+    pack_writer_free(luaL_checkudata(L, 1, WRITER_MT));
+    return 0;
+}
+
+/* Byte order of keys (a shorter key before its extensions). */
+static int compare_keys(const void *a, const void *b)
+{
+    const key_ref *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->s, y->s, n);
+    if (c)
+        return c;
+    return (x->len > y->len) - (x->len < y->len);
+}
+
+static void put_value(lua_State *L, pack_writer *w, int idx, int depth);
+
+/* The object at idx, keys in byte order.  Its keys and values are copied
+ * onto the stack as lua_next gives them (no string is created, so no
+ * collection step runs in the middle of a record), then written in key
+ * order; the key array is on the C stack for small objects, in a GC-owned
+ * userdata for larger ones (safe on a raise). */
+static void put_object(lua_State *L, pack_writer *w, int idx, int depth)
+{
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "cannot store a table mixing list and keys (key %s)", luaL_tolstring(L, -2, NULL));
+        luaL_checkstack(L, 4, "object");
+        lua_pushvalue(L, -2); /* key, value, key: lua_next goes on from the copy */
+        n++;
+    }
+    int base = lua_gettop(L) - 2 * n; /* pairs at base+1 .. base+2n */
+    key_ref small[SMALL_OBJECT];
+    key_ref *keys = small;
+    if (n > SMALL_OBJECT) {
+        keys = lua_newuserdatauv(L, (size_t)n * sizeof *keys, 0);
+    }
+    for (int i = 0; i < n; i++) {
+        keys[i].s = lua_tolstring(L, base + 1 + 2 * i, &keys[i].len);
+        keys[i].slot = base + 2 + 2 * i;
+    }
+    if (n > 1)
+        qsort(keys, (size_t)n, sizeof *keys, compare_keys);
+    pack_put_count(w, PACK_OBJECT, (uint64_t)n);
+    for (int i = 0; i < n; i++) {
+        pack_put_key(w, keys[i].s, keys[i].len);
+        put_value(L, w, keys[i].slot, depth + 1);
+    }
+    lua_settop(L, base);
+}
+
+/* The table at idx: a sequence as a list (extra keys refused), an empty
+ * table as an empty list, anything else as an object. */
+static void put_table(lua_State *L, pack_writer *w, int idx, int depth)
+{
+    if (depth > PACK_MAX_DEPTH)
+        luaL_error(L, "cannot store: nesting deeper than %d (cycle?)", PACK_MAX_DEPTH);
+    luaL_checkstack(L, 8, "nesting");
+    idx = lua_absindex(L, idx);
+    lua_Unsigned n = lua_rawlen(L, idx);
+    if (n == 0) {
+        lua_pushnil(L);
+        if (lua_next(L, idx) == 0) {
+            pack_put_count(w, PACK_LIST, 0);
+            return;
+        }
+        lua_pop(L, 2);
+        put_object(L, w, idx, depth);
+        return;
+    }
+    lua_Unsigned count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        count++;
+    }
+    if (count != n)
+        luaL_error(L, "cannot store a table mixing list and keys");
+    pack_put_count(w, PACK_LIST, n);
+    for (lua_Unsigned i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, (lua_Integer)i);
+        put_value(L, w, lua_gettop(L), depth + 1);
+        lua_pop(L, 1);
+    }
+}
+
+static void put_value(lua_State *L, pack_writer *w, int idx, int depth)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        pack_put_string(w, s, len);
+        break;
+    }
+    case LUA_TNUMBER: pack_put_number(w, (double)lua_tonumber(L, idx)); break;
+    case LUA_TBOOLEAN: pack_put_bool(w, lua_toboolean(L, idx)); break;
+    case LUA_TNIL: pack_put_nil(w); break;
+    case LUA_TTABLE: put_table(L, w, idx, depth); break;
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == NULL) { /* the JSON null */
+            pack_put_nil(w);
+            break;
+        }
+        /* fall through */
+    default: luaL_error(L, "cannot store a %s", luaL_typename(L, idx));
+    }
+}
+
+/* pack.encode(value) -> bytes.  The writer is the closure's upvalue, reused
+ * from call to call (encoding never calls back into Lua).  Raises on what
+ * the store cannot keep (functions, userdata, mixed tables, cycles). */
+static int l_encode(lua_State *L)
+{
+    lua_settop(L, 1);
+    pack_writer *w = lua_touserdata(L, lua_upvalueindex(1));
+    pack_writer_reset(w);
+    put_value(L, w, 1, 0);
+    if (w->failed)
+        return luaL_error(L, "not enough memory");
+    lua_pushlstring(L, w->data ? w->data : "", w->len);
+    if (w->cap > (1u << 20))
+        pack_writer_free(w); /* do not keep a huge buffer after a huge value */
+    return 1;
+}
+
+/* Pushes the value read from r; returns 0, or -1 (nothing pushed) on
+ * malformed input. */
+static int push_value(lua_State *L, pack_reader *r, int depth)
+{
+    const char *s;
+    size_t len;
+    uint64_t n;
+    double x;
+    if (depth > PACK_MAX_DEPTH || !lua_checkstack(L, 4))
+        return -1;
+    switch (pack_get_tag(r)) {
+    case PACK_NIL: lua_pushnil(L); return 0;
+    case PACK_FALSE: lua_pushboolean(L, 0); return 0;
+    case PACK_TRUE: lua_pushboolean(L, 1); return 0;
+    case PACK_NUMBER:
+        if (pack_get_number(r, &x) != 0)
+            return -1;
+        lua_pushnumber(L, (lua_Number)x);
+        return 0;
+    case PACK_STRING:
+        if (pack_get_string(r, &s, &len) != 0)
+            return -1;
+        lua_pushlstring(L, s, len);
+        return 0;
+    case PACK_LIST:
+        if (pack_get_count(r, &n) != 0 || n > (uint64_t)(r->end - r->p))
+            return -1;
+        lua_createtable(L, (int)n, 0);
+        for (uint64_t i = 1; i <= n; i++) {
+            if (push_value(L, r, depth + 1) != 0) {
+                lua_pop(L, 1);
+                return -1;
+            }
+            lua_rawseti(L, -2, (lua_Integer)i); /* a nil leaves a hole, as JSON's null did */
+        }
+        return 0;
+    case PACK_OBJECT:
+        if (pack_get_count(r, &n) != 0 || n > (uint64_t)(r->end - r->p))
+            return -1;
+        lua_createtable(L, 0, (int)n);
+        for (uint64_t i = 0; i < n; i++) {
+            if (pack_get_string(r, &s, &len) != 0) {
+                lua_pop(L, 1);
+                return -1;
+            }
+            lua_pushlstring(L, s, len);
+            if (push_value(L, r, depth + 1) != 0) {
+                lua_pop(L, 2);
+                return -1;
+            }
+            if (lua_isnil(L, -1))
+                lua_pop(L, 2);
+            else
+                lua_rawset(L, -3);
+        }
+        return 0;
+    default: return -1;
+    }
+}
+
+/* pack.decode(bytes) -> value.  Raises "malformed packed value at byte N"
+ * on bytes that are not one whole packed value. */
+static int l_decode(lua_State *L)
+{
+    size_t len;
+    const char *data = luaL_checklstring(L, 1, &len);
+    pack_reader r;
+    pack_reader_init(&r, data, len);
+    if (push_value(L, &r, 0) != 0 || r.p != r.end)
+        return luaL_error(L, "malformed packed value at byte %d", (int)((const char *)r.p - data));
+    return 1;
+}
+
+int luaopen_retape_pack(lua_State *L)
+{
+    luaL_newmetatable(L, WRITER_MT);
+    lua_pushcfunction(L, writer_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    lua_newtable(L);
+    pack_writer *w = lua_newuserdatauv(L, sizeof *w, 0);
+    memset(w, 0, sizeof *w);
+    luaL_setmetatable(L, WRITER_MT);
+    lua_pushcclosure(L, l_encode, 1);
+    lua_setfield(L, -2, "encode");
+    lua_pushcfunction(L, l_decode);
+    lua_setfield(L, -2, "decode");
+    return 1;
+}

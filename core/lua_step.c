@@ -1,0 +1,389 @@
+/*
+ * lua_step.c — the per-receipt loop of a replay, in C: `require "retape.step"`.
+ *
+ *   step.setup { guard = sandbox.guard, traceback = sandbox.traceback,
+ *                extract = jsonenc.extract, rule_failed = function(row, err) }
+ *   local done = step.walk(rp, rows, bucket, counters [, plans, counts])
+ *
+ * walk runs a fetched batch of rows (a list of decoded row tables) through
+ * the ruleset of the replay `rp` (lua/retape/replay.lua), in order.  For
+ * each receipt: the ticker's working record from memory (rp.ticks; rp:ticker
+ * reads the store only for a ticker the run has not met), the ruleset's
+ * `step` and `simulate` each in one protected call (under the sandbox guard
+ * when rp.limits is set), the declared state extracted from the stamped
+ * payload, and the receipt's lane appended to the ticker's log of the
+ * bucket.  The policy stays in Lua: rp:ticker (where a ticker starts),
+ * rp:report (problems that do not stop a run), rule_failed (what a rule
+ * error says), the rules themselves.  Returns the rows of the batch seen.
+ *
+ * With plans (a refresh: {T = rows to follow}) only the tickers planned run,
+ * each for at most its planned number of rows (counted in counts).
+ * Raises: a rule error (through rule_failed, naming the receipt), a state
+ * field the store cannot keep; rp.failing_row is the row being processed.
+ */
+#include "lua_common.h"
+
+#include "step.h"
+#include <stdio.h>
+
+#define SETUP_KEY "retape.step.setup"
+
+/* step.setup(t): the functions walk calls (see the header comment). */
+static int l_setup(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    static const char *const needed[] = {"guard", "traceback", "extract", "rule_failed", NULL};
+    for (int i = 0; needed[i]; i++) {
+        if (lua_getfield(L, 1, needed[i]) != LUA_TFUNCTION)
+            return luaL_error(L, "step.setup: '%s' must be a function", needed[i]);
+        lua_pop(L, 1);
+    }
+    lua_pushvalue(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, SETUP_KEY);
+    return 0;
+}
+
+/* The stack slots of walk's context (pushed once per batch). */
+enum {
+    A_RP = 1, A_ROWS, A_BUCKET, A_COUNTERS, A_PLANS, A_COUNTS,
+    C_GUARD, C_TRACEBACK, C_EXTRACT, C_RULE_FAILED,
+    C_TICKS, C_DIRTY, C_LIMITS, C_BOOK, C_BEGIN, C_STEP, C_SIMULATE, C_TRACE_RECORD,
+    C_NAMES, C_TYPES, C_MT, C_PAYLOAD_ERROR, C_TRACE, C_ON_ROW, C_TICKER, C_REPORT, C_TOP = C_REPORT
+};
+
+/* Calls the rule function at fn_idx with the nargs values on top of the
+ * stack, protected (under the sandbox guard with limits), leaving nres
+ * results.  A failure goes to rule_failed(row, err), which raises. */
+static void call_rule(lua_State *L, int fn_idx, int nargs, int nres, int row_idx)
+{
+    int status;
+    if (!lua_isnil(L, C_LIMITS)) {
+        int base = lua_gettop(L) - nargs;
+        lua_pushvalue(L, C_GUARD);
+        lua_pushvalue(L, C_LIMITS);
+        lua_pushvalue(L, fn_idx);
+        lua_rotate(L, base + 1, 3); /* guard, limits, fn, args... */
+        status = lua_pcall(L, nargs + 2, nres, 0);
+    } else {
+        lua_pushvalue(L, fn_idx);
+        lua_insert(L, -(nargs + 1));
+        status = lua_pcall(L, nargs, nres, C_TRACEBACK);
+    }
+    if (status != LUA_OK) {
+        lua_pushvalue(L, C_RULE_FAILED);
+        lua_pushvalue(L, row_idx);
+        lua_pushvalue(L, -3);
+        lua_call(L, 2, 0); /* raises */
+        luaL_error(L, "rule_failed returned");
+    }
+}
+
+/* Whether the payload at p_idx holds a declared state field with another
+ * type than declared (read raw, as extract does): then the receipt is bad
+ * input, which schema.payload_error describes. */
+static int payload_mistyped(lua_State *L, int p_idx)
+{
+    lua_Integer n = (lua_Integer)lua_rawlen(L, C_NAMES);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, C_NAMES, i);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, p_idx) != LUA_TNIL) {
+            const char *got = luaL_typename(L, -1);
+            lua_pushvalue(L, -2);
+            lua_rawget(L, C_TYPES);
+            const char *want = lua_tostring(L, -1);
+            int bad = !want || strcmp(want, got) != 0;
+            lua_pop(L, 3);
+            if (bad)
+                return 1;
+        } else {
+            lua_pop(L, 2);
+        }
+    }
+    return 0;
+}
+
+/* Adds d to the integer field k of the table at idx. */
+static void add_field(lua_State *L, int idx, const char *k, lua_Integer d)
+{
+    lua_getfield(L, idx, k);
+    lua_Integer v = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_pushinteger(L, v + d);
+    lua_setfield(L, idx, k);
+}
+
+/* Runs the decoded row at row_idx (ticker at t_idx) against the working
+ * record at tk_idx.  Returns 1 if processed, 0 if skipped (reported). */
+static int process_row(lua_State *L, int row_idx, int t_idx, int tk_idx, int trades_only, uint32_t *sum,
+                       step_budget *b, lua_Integer *errors)
+{
+    size_t rid_len;
+    lua_getfield(L, row_idx, "receipt_id");
+    const char *rid = lua_tolstring(L, -1, &rid_len);
+    int rid_idx = lua_gettop(L);
+    if (rid)
+        *sum = step_sum_add(*sum, rid, rid_len);
+    /* tk.n = (tk.n or 0) + 1 */
+    lua_getfield(L, tk_idx, "n");
+    if (lua_isinteger(L, -1))
+        lua_pushinteger(L, lua_tointeger(L, -1) + 1);
+    else
+        lua_pushnumber(L, lua_tonumber(L, -1) + 1);
+    lua_setfield(L, tk_idx, "n");
+    lua_pop(L, 1);
+    lua_pushvalue(L, t_idx);
+    lua_pushvalue(L, tk_idx);
+    lua_rawset(L, C_DIRTY);
+
+    lua_getfield(L, row_idx, "error");
+    int has_error = lua_toboolean(L, -1);
+    lua_getfield(L, row_idx, "payload");
+    int p_idx = lua_gettop(L);
+    int bad = has_error || !lua_istable(L, p_idx);
+    if (!bad) {
+        lua_geti(L, p_idx, 1);
+        bad = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+    }
+    int mistyped = !bad && payload_mistyped(L, p_idx);
+    if (bad || mistyped) {
+        (*errors)++;
+        lua_pushvalue(L, C_REPORT);
+        lua_pushvalue(L, A_RP);
+        if (has_error) {
+            lua_pushvalue(L, p_idx - 1);
+        } else if (mistyped) { /* the message names the receipt, field and byte offset */
+            lua_pushvalue(L, C_PAYLOAD_ERROR);
+            lua_pushvalue(L, row_idx);
+            lua_call(L, 1, 1);
+        } else {
+            lua_pushfstring(L, "receipt %s: payload_json is not a JSON object", rid ? rid : "?");
+        }
+        lua_getfield(L, row_idx, "index");
+        lua_pushvalue(L, t_idx);
+        lua_call(L, 4, 0);
+        return 0;
+    }
+    lua_pushvalue(L, t_idx);
+    lua_setfield(L, p_idx, "ticker");
+    lua_getfield(L, tk_idx, "state");
+    int ex_idx = lua_gettop(L);
+    lua_pushvalue(L, C_BEGIN);
+    lua_pushvalue(L, t_idx);
+    lua_call(L, 1, 0);
+    lua_pushvalue(L, tk_idx);
+    lua_setfield(L, A_RP, "current");
+
+    double t0 = b->on ? step_clock_ms() : 0;
+    lua_pushvalue(L, p_idx);
+    lua_pushvalue(L, row_idx);
+    lua_pushvalue(L, ex_idx);
+    lua_getfield(L, tk_idx, "open");
+    if (!lua_toboolean(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
+    call_rule(L, C_STEP, 4, 4, row_idx); /* stage, final, forced, rule */
+    int res_idx = lua_gettop(L) - 3;
+    double t1 = b->on ? step_clock_ms() : 0;
+    lua_pushvalue(L, p_idx);
+    lua_getfield(L, row_idx, "ts");
+    lua_pushvalue(L, C_BOOK);
+    call_rule(L, C_SIMULATE, 3, 0, row_idx);
+    double t2 = b->on ? step_clock_ms() : 0;
+
+    /* the declared state, as a store round trip gives it back */
+    lua_pushvalue(L, C_EXTRACT);
+    lua_pushvalue(L, p_idx);
+    lua_pushvalue(L, C_NAMES);
+    lua_pushvalue(L, C_TYPES);
+    lua_pushvalue(L, C_MT);
+    if (lua_pcall(L, 4, 1, 0) != LUA_OK) {
+        const char *e = luaL_tolstring(L, -1, NULL);
+        luaL_error(L, "receipt %s (%s): %s", rid ? rid : "?", lua_tostring(L, t_idx), e);
+    }
+    lua_setfield(L, tk_idx, "state");
+    lua_pushvalue(L, p_idx);
+    lua_setfield(L, tk_idx, "last_p");
+    lua_pushvalue(L, rid_idx);
+    lua_setfield(L, tk_idx, "receipt");
+    if (!trades_only) { /* the receipt's lane: {ts, final or false, receipt id} */
+        lua_getfield(L, tk_idx, "lanes");
+        lua_createtable(L, 3, 0);
+        lua_getfield(L, row_idx, "ts");
+        lua_rawseti(L, -2, 1);
+        if (lua_toboolean(L, res_idx + 1))
+            lua_pushvalue(L, res_idx + 1);
+        else
+            lua_pushboolean(L, 0);
+        lua_rawseti(L, -2, 2);
+        lua_pushvalue(L, rid_idx);
+        lua_rawseti(L, -2, 3);
+        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+        lua_pop(L, 1);
+    }
+    if (b->on) {
+        double t3 = step_clock_ms();
+        b->ms[STEP_RULE] += t1 - t0;
+        b->ms[STEP_SIMULATE] += t2 - t1;
+        b->ms[STEP_PACK] += t3 - t2;
+    }
+    /* trace(R.trace_record(row, p, ex, stage, final, forced, rule)), the
+     * record made by rule code (so under the guard); on_row(row, p, ex, ...) */
+    for (int pass = 0; pass < 2; pass++) {
+        int cb = pass == 0 ? C_TRACE : C_ON_ROW;
+        if (lua_isnil(L, cb) || (pass == 0 && lua_isnil(L, C_TRACE_RECORD)))
+            continue;
+        lua_pushvalue(L, cb);
+        lua_pushvalue(L, row_idx);
+        lua_pushvalue(L, p_idx);
+        lua_pushvalue(L, ex_idx);
+        for (int i = 0; i < 4; i++)
+            lua_pushvalue(L, res_idx + i);
+        if (pass == 0) {
+            call_rule(L, C_TRACE_RECORD, 7, 1, row_idx);
+            lua_call(L, 1, 0);
+        } else {
+            lua_call(L, 7, 0);
+        }
+    }
+    return 1;
+}
+
+/* step.walk(rp, rows, bucket, counters [, plans, counts]) -> rows seen.
+ * Adds to counters.rows, .seen, .errors; keeps rp.rows_sum. */
+static int l_walk(lua_State *L)
+{
+    luaL_checktype(L, A_RP, LUA_TTABLE);
+    luaL_checktype(L, A_ROWS, LUA_TTABLE);
+    luaL_checktype(L, A_COUNTERS, LUA_TTABLE);
+    lua_settop(L, A_COUNTS);
+    int planned = lua_istable(L, A_PLANS);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, SETUP_KEY) != LUA_TTABLE)
+        return luaL_error(L, "step.walk: step.setup was not called");
+    int s = lua_gettop(L);
+    lua_getfield(L, s, "guard");
+    lua_getfield(L, s, "traceback");
+    lua_getfield(L, s, "extract");
+    lua_getfield(L, s, "rule_failed");
+    lua_remove(L, s); /* the context slots start at C_GUARD */
+    lua_getfield(L, A_RP, "ticks");
+    lua_getfield(L, A_RP, "dirty");
+    lua_getfield(L, A_RP, "limits");
+    lua_getfield(L, A_RP, "book");
+    lua_getfield(L, C_BOOK, "begin");
+    lua_getfield(L, A_RP, "R");
+    int r = lua_gettop(L);
+    lua_getfield(L, r, "step");
+    lua_getfield(L, r, "simulate");
+    lua_getfield(L, r, "trace_record");
+    lua_remove(L, r);
+    lua_getfield(L, A_RP, "schema");
+    int sc = lua_gettop(L);
+    lua_getfield(L, sc, "names");
+    lua_getfield(L, sc, "types");
+    lua_getfield(L, sc, "mt");
+    lua_getfield(L, sc, "payload_error");
+    lua_remove(L, sc);
+    lua_getfield(L, A_RP, "trace");
+    lua_getfield(L, A_RP, "on_row");
+    lua_getfield(L, A_RP, "ticker");
+    lua_getfield(L, A_RP, "report");
+    luaL_checkstack(L, 40, "step.walk");
+    if (lua_gettop(L) != C_TOP)
+        return luaL_error(L, "step.walk: context of %d slots, expected %d", lua_gettop(L), C_TOP);
+    if (!lua_istable(L, C_TICKS) || !lua_istable(L, C_DIRTY) || !lua_isfunction(L, C_STEP) || !lua_isfunction(L, C_SIMULATE))
+        return luaL_error(L, "step.walk: the replay has no working records or no ruleset");
+    lua_getfield(L, A_RP, "rows_sum");
+    uint32_t sum = (uint32_t)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    step_budget b = {0};
+    lua_getfield(L, A_RP, "budget");
+    b.on = lua_istable(L, -1);
+    lua_getfield(L, A_RP, "trades_only");
+    int trades_only = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+
+    lua_Integer rows = 0, seen = 0, done = 0, errors = 0;
+    lua_Integer n = (lua_Integer)lua_rawlen(L, A_ROWS);
+    int top = lua_gettop(L);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, A_ROWS, i);
+        int row_idx = top + 1;
+        lua_getfield(L, row_idx, "ticker");
+        int t_idx = top + 2;
+        lua_pushvalue(L, t_idx);
+        lua_rawget(L, C_TICKS);
+        int tk_idx = top + 3;
+        if (planned) {
+            lua_pushvalue(L, t_idx);
+            lua_rawget(L, A_COUNTS);
+            lua_Integer c = lua_tointeger(L, -1) + 1;
+            lua_pop(L, 1);
+            lua_pushvalue(L, t_idx);
+            lua_pushinteger(L, c);
+            lua_rawset(L, A_COUNTS);
+            lua_pushvalue(L, t_idx);
+            lua_rawget(L, A_PLANS);
+            lua_Integer plan = lua_tointeger(L, -1);
+            lua_pop(L, 1);
+            if (c > plan) {
+                lua_pushnil(L);
+                lua_replace(L, tk_idx);
+            }
+        } else if (lua_isnil(L, tk_idx)) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, C_TICKER);
+            lua_pushvalue(L, A_RP);
+            lua_pushvalue(L, t_idx);
+            lua_pushvalue(L, A_BUCKET);
+            lua_call(L, 3, 1);
+        }
+        if (lua_istable(L, tk_idx)) {
+            if (lua_getfield(L, tk_idx, "lanes") == LUA_TNIL) {
+                lua_newtable(L);
+                lua_setfield(L, tk_idx, "lanes");
+                lua_pushinteger(L, 0);
+                lua_setfield(L, tk_idx, "n");
+            }
+            lua_pop(L, 1);
+            lua_pushvalue(L, row_idx);
+            lua_setfield(L, A_RP, "failing_row");
+            if (process_row(L, row_idx, t_idx, tk_idx, trades_only, &sum, &b, &errors))
+                rows++;
+            seen++;
+            if (errors) { /* counted as they happen: a later raise keeps them */
+                add_field(L, A_COUNTERS, "errors", errors);
+                errors = 0;
+            }
+        }
+        done++;
+        lua_settop(L, top);
+    }
+    add_field(L, A_COUNTERS, "rows", rows);
+    add_field(L, A_COUNTERS, "seen", seen);
+    lua_pushinteger(L, (lua_Integer)sum);
+    lua_setfield(L, A_RP, "rows_sum");
+    if (b.on) {
+        lua_getfield(L, A_RP, "budget");
+        static const char *const names[] = {"step", "simulate", "pack"};
+        for (int k = 0; k < 3; k++) {
+            lua_getfield(L, -1, names[k]);
+            lua_Number v = lua_tonumber(L, -1);
+            lua_pop(L, 1);
+            lua_pushnumber(L, v + b.ms[STEP_RULE + k]);
+            lua_setfield(L, -2, names[k]);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pushinteger(L, done);
+    return 1;
+}
+
+int luaopen_retape_step(lua_State *L)
+{
+    static const luaL_Reg fns[] = {{"setup", l_setup}, {"walk", l_walk}, {NULL, NULL}};
+    luaL_newlib(L, fns);
+    return 1;
+}

@@ -1,0 +1,122 @@
+-- test_pack.lua — packed version records (retape.pack, store layout 3):
+-- a packed value reads back exactly as the JSON round trip the store used
+-- to make (numbers as floats, NaN/inf as nil, null dropped, lists and
+-- string-keyed objects), on fixed samples, on random values (seed printed)
+-- and on every version of a real replay; what cannot be stored is refused
+-- with the JSON encoder's reasons; a store of layout 2 is refused, naming
+-- the command that rebuilds it.
+local t = require "tap"
+local retape = require "retape"
+local pack, json, cjson = require "retape.pack", retape.json, require "cjson"
+local store = retape.store
+
+-- the JSON round trip as the store did it (layout 2)
+local function via_json(v) return store.nulls_to_nil(cjson.decode(json.encode(v))) end
+
+-- deep equality with the number subtype (a float must stay a float)
+local function same(a, b)
+  if type(a) ~= type(b) then return false end
+  if type(a) == "number" then
+    return math.type(a) == math.type(b) and (a == b or (a ~= a and b ~= b)) and (1 / a == 1 / b or a ~= 0)
+  end
+  if type(a) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not same(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+local samples = {
+  { n = 3, receipt = "AAPL:1:x", state = { ts = 1769543700000, kanban_stage = "watch" }, view = {}, lanes = { { 1769543700000, false, "AAPL:1:x" } } },
+  { 1, 2.5, -0.0, 0 / 0, 1 / 0, -1 / 0, 2 ^ 53, 2 ^ 63, 1e300, 5e-324, math.mininteger, math.maxinteger },
+  { a = { b = { c = { d = {} } } }, e = "", ["é"] = "ü\0", f = { json.null, 1, json.null } },
+  { reasons = {}, flags = json.object(), s = string.rep("x", 300) },
+  json.null, true, false, "plain", 42, 0.1 + 0.2,
+}
+for i, v in ipairs(samples) do
+  local got = pack.decode(pack.encode(v))
+  t.ok(same(got, via_json(v)), "sample " .. i .. " reads back as its JSON round trip")
+end
+t.ok(pack.encode({ b = 1, a = 2, c = { z = 1, y = 2 } }) == pack.encode({ c = { y = 2, z = 1 }, a = 2, b = 1 }),
+  "equal tables pack to equal bytes, whatever their insertion order")
+
+-- random values (lists, objects, numbers of every kind, strings with any byte)
+local seed = tonumber(os.getenv("SEED")) or os.time()
+print("# seed " .. seed)
+math.randomseed(seed)
+local function random_value(depth)
+  local k = math.random(depth > 3 and 6 or 8)
+  if k == 1 then return math.random() * 10 ^ math.random(-5, 15) * (math.random(2) == 1 and -1 or 1)
+  elseif k == 2 then return math.random(-1000000, 1000000)
+  elseif k == 3 then
+    local b = {}
+    for i = 1, math.random(0, 12) do b[i] = string.char(math.random(0, 255)) end
+    return table.concat(b)
+  elseif k == 4 then return math.random(2) == 1
+  elseif k == 5 then return ({ 0 / 0, 1 / 0, -0.0, json.null })[math.random(4)]
+  elseif k == 6 then return "s" .. math.random(100)
+  elseif k == 7 then
+    local l = {}
+    for i = 1, math.random(0, 5) do l[i] = random_value(depth + 1) end
+    return l
+  else
+    local o = {}
+    for _ = 1, math.random(0, 6) do o["k" .. math.random(20)] = random_value(depth + 1) end
+    return o
+  end
+end
+local mismatches = 0
+for _ = 1, 2000 do
+  local v = { x = random_value(0), y = random_value(0) }
+  local ok, enc = pcall(json.encode, v)
+  if ok then
+    if not same(pack.decode(pack.encode(v)), via_json(v)) then mismatches = mismatches + 1 end
+  end
+end
+t.eq(mismatches, 0, "2000 random values read back as their JSON round trip")
+
+-- every version of a real day (the default ruleset: open trades inside)
+-- is its own JSON round trip
+-- (synthetic levels, so that trades open)
+local P = require "parity"
+local db = P.levels_db_for(os.getenv("RETAPE_TEST_TMP") or t.tempdir(), t.tempdir(), { "2026-01-16" })
+local st_dir = t.tempdir() .. "/s"
+local rp = assert(retape.replay.open { db = db, state = st_dir })
+rp:run { date = "2026-01-16" }
+rp:close()
+local st = assert(store.open(st_dir, true))
+local n, bad, opens = 0, 0, 0
+st:each_version(function(_, _, rec)
+  n = n + 1
+  if rec.open then opens = opens + 1 end
+  if not same(rec, via_json(rec)) then bad = bad + 1 end
+end)
+t.ok(n > 1000 and opens > 0 and bad == 0,
+  string.format("every version of a real day (%d, %d with an open trade) is its own JSON round trip", n, opens), bad .. " differ")
+st:close()
+
+-- what cannot be stored, as the JSON encoder refuses it
+t.fails(function() return pack.encode { f = print } end, "cannot store a function", "functions refused")
+t.fails(function() return pack.encode { 1, 2, x = 3 } end, "mixing list and keys", "a list with keys refused")
+t.fails(function() return pack.encode { [1.5] = 1 } end, "mixing list and keys", "a number key refused")
+local cycle = {}
+cycle.self = cycle
+t.fails(function() return pack.encode(cycle) end, "nesting deeper than", "a cycle refused")
+t.fails(function() return pack.decode("x") end, "malformed packed value at byte", "an unknown tag refused")
+t.fails(function() return pack.decode(pack.encode { a = "bc" } .. "!") end, "malformed packed value",
+  "trailing bytes refused")
+t.fails(function() return pack.decode(pack.encode({ a = "bcdef" }):sub(1, -2)) end, "malformed packed value",
+  "a truncated value refused")
+
+-- a store of layout 2 (versions as JSON) is refused with the rebuild command
+do
+  local old = t.tempdir() .. "/layout2"
+  local kv = assert(retape.kv.open(old))
+  kv:put("retape:layout", "2")
+  kv:put("v:AAPL\0" .. "1769543700000", '{"n":1}')
+  kv:close()
+  local s, msg = store.open(old, true)
+  t.ok(s == nil and msg:find("store layout 2, this one reads 3", 1, true) and msg:find("rm -rf " .. old, 1, true),
+    "a layout 2 store is refused, naming the command that rebuilds it", msg)
+end
+
+os.exit(t.done())
