@@ -17,7 +17,10 @@
  * down the socket of any connection past its deadline; libmicrohttpd then
  * sees the end of the stream and closes it.  The registry's lock makes this
  * safe: libmicrohttpd notifies a closing connection (which unregisters it
- * under the lock) before it closes the descriptor.
+ * under the lock) before it closes the descriptor.  Once a request has
+ * fully arrived its deadline is lifted: a deferred answer (retape_http_defer)
+ * or an event stream may then take as long as it needs, and only the idle
+ * timeout or the client leaving ends it.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "http.h"
@@ -27,10 +30,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
-#include <pthread.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,14 +55,34 @@ struct retape_http_server {
     void *ctx;
     retape_http_options opts;
     int port;
-    atomic_int inflight; /* requests from their first callback to their completion notice */
+    atomic_int inflight; /* requests from their first callback to their completion notice (streams: to their start) */
     pthread_mutex_t conns_mu; /* the registry of open connections */
     conn_slot *conns;
     pthread_t reaper;
     int reaper_started;
     pthread_cond_t reaper_cv;  /* signalled to stop the reaper (under conns_mu) */
     int reaper_stop;
+    /* event streams (text/event-stream responses): the latest event, and
+     * the streams suspended until there is a newer one */
+    pthread_mutex_t feed_mu;
+    char *event;
+    size_t event_len;
+    uint64_t event_seq;
+    int closing;
+    struct stream_conn *waiting;
 };
+
+/* One open event stream: what is left to send of the current chunk, and
+ * the sequence number of the last event taken. */
+typedef struct stream_conn {
+    retape_http_server *srv;
+    struct MHD_Connection *conn;
+    char *buf;
+    size_t len, off, cap;
+    uint64_t seen;
+    int waiting;
+    struct stream_conn *next;
+} stream_conn;
 
 static int64_t monotonic_ms(void)
 {
@@ -146,7 +170,18 @@ typedef struct request_state {
     char *body;
     size_t len, cap;
     int over_limit; /* 0, 413 or 431 */
+    int streaming;  /* answered with an event stream (no longer counted in flight) */
+    /* deferred (retape_http_defer): the answer, once given, and whether the
+     * connection is suspended waiting for it; guarded by the server's feed_mu */
+    int deferred, ready, suspended;
+    retape_http_response answer;
+    struct MHD_Connection *conn;
+    retape_http_server *srv;
 } request_state;
+
+struct retape_http_deferred {
+    request_state rs;
+};
 
 /* Query arguments collected from libmicrohttpd (names/values borrowed from
  * it), with their exact lengths: a decoded %00 is a NUL byte inside. */
@@ -226,6 +261,112 @@ static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
+/* MHD_ContentReaderCallback of an event stream: the rest of the current
+ * chunk, else the latest event if newer than the last one sent, else the
+ * connection is suspended until retape_http_publish (or the server stops:
+ * end of stream). */
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    stream_conn *sc = cls;
+    retape_http_server *srv = sc->srv;
+    if (sc->off == sc->len) {
+        pthread_mutex_lock(&srv->feed_mu);
+        if (srv->closing) {
+            pthread_mutex_unlock(&srv->feed_mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        if (srv->event_seq == sc->seen) {
+            sc->waiting = 1;
+            sc->next = srv->waiting;
+            srv->waiting = sc;
+            MHD_suspend_connection(sc->conn);
+            pthread_mutex_unlock(&srv->feed_mu);
+            return 0;
+        }
+        if (grow_buffer(&sc->buf, &sc->cap, srv->event_len + 1, 256) != 0) {
+            pthread_mutex_unlock(&srv->feed_mu);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        memcpy(sc->buf, srv->event, srv->event_len);
+        sc->len = srv->event_len;
+        sc->off = 0;
+        sc->seen = srv->event_seq;
+        pthread_mutex_unlock(&srv->feed_mu);
+    }
+    size_t n = sc->len - sc->off < max ? sc->len - sc->off : max;
+    memcpy(out, sc->buf + sc->off, n);
+    sc->off += n;
+    return (ssize_t)n;
+}
+
+/* MHD_ContentReaderFreeCallback of an event stream. */
+static void stream_free(void *cls)
+{
+    stream_conn *sc = cls;
+    retape_http_server *srv = sc->srv;
+    pthread_mutex_lock(&srv->feed_mu);
+    for (stream_conn **p = &srv->waiting; *p; p = &(*p)->next) {
+        if (*p == sc) {
+            *p = sc->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&srv->feed_mu);
+    free(sc->buf);
+    free(sc);
+}
+
+void retape_http_publish(retape_http_server *srv, const char *text, size_t len)
+{
+    pthread_mutex_lock(&srv->feed_mu);
+    char *copy = malloc(len + 1);
+    if (copy) {
+        memcpy(copy, text, len);
+        free(srv->event);
+        srv->event = copy;
+        srv->event_len = len;
+        srv->event_seq++;
+    }
+    for (stream_conn *sc = srv->waiting; sc; sc = sc->next) {
+        sc->waiting = 0;
+        MHD_resume_connection(sc->conn);
+    }
+    srv->waiting = NULL;
+    pthread_mutex_unlock(&srv->feed_mu);
+}
+
+/* Queues an event stream whose first chunk is the handler's body (its
+ * ownership passes to the stream). */
+static enum MHD_Result send_stream(retape_http_server *srv, struct MHD_Connection *conn, retape_http_response *r)
+{
+    stream_conn *sc = calloc(1, sizeof *sc);
+    if (!sc) {
+        free(r->body);
+        r->body = NULL;
+        return MHD_NO;
+    }
+    sc->srv = srv;
+    sc->conn = conn;
+    sc->buf = r->body;
+    sc->len = sc->cap = r->body ? r->body_len : 0;
+    r->body = NULL;
+    pthread_mutex_lock(&srv->feed_mu);
+    sc->seen = srv->event_seq;
+    pthread_mutex_unlock(&srv->feed_mu);
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, sc, stream_free);
+    if (!resp) {
+        free(sc->buf);
+        free(sc);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
 /* Queues a response built from what the handler produced (the body's
  * ownership passes to libmicrohttpd, which frees it). */
 static enum MHD_Result send_response(struct MHD_Connection *conn, retape_http_response *r)
@@ -247,6 +388,47 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, retape_http_re
     return rc;
 }
 
+/* A deferred request's answer: queued if given, else the connection is
+ * suspended until retape_http_complete resumes it (and libmicrohttpd calls
+ * on_request again, which comes back here). */
+static enum MHD_Result answer_deferred(retape_http_server *srv, struct MHD_Connection *conn, request_state *rs)
+{
+    pthread_mutex_lock(&srv->feed_mu);
+    if (!rs->ready) {
+        if (!rs->suspended) {
+            rs->suspended = 1;
+            MHD_suspend_connection(conn);
+        }
+        pthread_mutex_unlock(&srv->feed_mu);
+        return MHD_YES;
+    }
+    rs->suspended = 0;
+    pthread_mutex_unlock(&srv->feed_mu);
+    return send_response(conn, &rs->answer);
+}
+
+retape_http_deferred *retape_http_defer(const retape_http_request *req)
+{
+    request_state *rs = req->internal;
+    rs->deferred = 1;
+    return (retape_http_deferred *)(void *)rs;
+}
+
+void retape_http_complete(retape_http_deferred *d, int status, const char *content_type, char *body, size_t len)
+{
+    request_state *rs = &d->rs;
+    retape_http_server *srv = rs->srv;
+    pthread_mutex_lock(&srv->feed_mu);
+    rs->answer.status = status;
+    snprintf(rs->answer.content_type, sizeof rs->answer.content_type, "%s", content_type ? content_type : "");
+    rs->answer.body = body;
+    rs->answer.body_len = body ? len : 0;
+    rs->ready = 1;
+    if (rs->suspended)
+        MHD_resume_connection(rs->conn);
+    pthread_mutex_unlock(&srv->feed_mu);
+}
+
 /* Builds the request view and calls the handler; queues its response. */
 static enum MHD_Result dispatch(retape_http_server *srv, struct MHD_Connection *conn, const char *url,
                                 const char *method, request_state *rs)
@@ -266,14 +448,28 @@ static enum MHD_Result dispatch(retape_http_server *srv, struct MHD_Connection *
         .method = method, .path = url, .remote = remote,
         .n_args = args.n, .arg_names = args.names, .arg_values = args.values,
         .arg_name_lens = args.name_lens, .arg_value_lens = args.value_lens,
-        .body = rs->body ? rs->body : "", .body_len = rs->len, .over_limit = rs->over_limit,
+        .body = rs->body ? rs->body : "", .body_len = rs->len, .over_limit = rs->over_limit, .internal = rs,
     };
     retape_http_response resp = {.status = 500};
     conn_slot *slot = slot_of(conn);
-    if (slot) /* answering: no deadline until the answer is sent */
+    /* answering: no deadline until the answer is sent (a deferred answer, an
+     * event stream: the request has fully arrived; only the idle timeout and
+     * the client's leaving end them) */
+    if (slot)
         atomic_store(&slot->deadline, 0);
+    rs->conn = conn;
+    rs->srv = srv;
     srv->handler(srv->ctx, &req, &resp);
     free_args(&args);
+    if (rs->deferred) {
+        free(resp.body);
+        return answer_deferred(srv, conn, rs);
+    }
+    if (resp.status == 200 && strcmp(resp.content_type, "text/event-stream") == 0) {
+        rs->streaming = 1; /* open for as long as the client stays: not a request in flight */
+        atomic_fetch_sub(&srv->inflight, 1);
+        return send_stream(srv, conn, &resp);
+    }
     return send_response(conn, &resp);
 }
 
@@ -306,6 +502,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return dispatch(srv, conn, url, method, rs);
         return MHD_YES;
     }
+    if (rs->deferred) /* resumed: the answer is there */
+        return answer_deferred(srv, conn, rs);
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
@@ -339,10 +537,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (slot) /* kept alive: the next request has its own deadline */
         atomic_store(&slot->deadline, monotonic_ms() + (int64_t)srv->opts.request_timeout_s * 1000);
     if (rs) {
+        if (!rs->streaming)
+            atomic_fetch_sub(&srv->inflight, 1);
+        if (rs->deferred && rs->ready)
+            free(rs->answer.body); /* not sent (the client went): still ours */
         free(rs->body);
         free(rs);
         *con_cls = NULL;
-        atomic_fetch_sub(&srv->inflight, 1);
     }
 }
 
@@ -363,6 +564,7 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
         return NULL;
     }
     atomic_init(&srv->inflight, 0);
+    pthread_mutex_init(&srv->feed_mu, NULL);
     srv->handler = handler;
     srv->ctx = ctx;
     srv->opts = *opts;
@@ -374,7 +576,7 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
      * that our 431 (JSON, from the handler) answers before its own does. */
     size_t memory = opts->max_header * 2 + 16384;
     srv->daemon = MHD_start_daemon(
-        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC, 0, NULL, NULL, on_request, srv,
+        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads ? opts->threads : 1),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
@@ -386,6 +588,7 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
         MHD_OPTION_END);
     if (!srv->daemon) {
         set_error(errptr, "cannot listen on %s:%d (address in use, or not allowed)", opts->host, opts->port);
+        pthread_mutex_destroy(&srv->feed_mu);
         pthread_cond_destroy(&srv->reaper_cv);
         pthread_mutex_destroy(&srv->conns_mu);
         free(srv);
@@ -438,9 +641,21 @@ void retape_http_stop(retape_http_server *srv)
         pthread_mutex_unlock(&srv->conns_mu);
         pthread_join(srv->reaper, NULL);
     }
+    /* event streams end (a suspended connection must be resumed before the
+     * daemon stops) */
+    pthread_mutex_lock(&srv->feed_mu);
+    srv->closing = 1;
+    for (stream_conn *sc = srv->waiting; sc; sc = sc->next) {
+        sc->waiting = 0;
+        MHD_resume_connection(sc->conn);
+    }
+    srv->waiting = NULL;
+    pthread_mutex_unlock(&srv->feed_mu);
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon); /* unregisters every connection */
     pthread_cond_destroy(&srv->reaper_cv);
     pthread_mutex_destroy(&srv->conns_mu);
+    pthread_mutex_destroy(&srv->feed_mu);
+    free(srv->event);
     free(srv);
 }

@@ -28,10 +28,14 @@ typedef struct retape_http_request {
      * request line and headers are over max_header.  The handler still
      * answers (with that status, typically). */
     int over_limit;
+    void *internal;      /* the server's state of this request (retape_http_defer) */
 } retape_http_request;
 
 /* The handler fills status, content_type and body (malloc'd; the server frees
- * it).  A handler that leaves body NULL answers an empty body. */
+ * it).  A handler that leaves body NULL answers an empty body.  A response
+ * of content type "text/event-stream" stays open: its body is sent first,
+ * then every event published with retape_http_publish (server-sent events),
+ * until the client goes or the server stops. */
 typedef struct retape_http_response {
     int status;
     char content_type[64];
@@ -63,6 +67,22 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
                                       void *ctx, char **errptr);
 /* The port actually bound. */
 int retape_http_port(const retape_http_server *srv);
+/* A handler may answer later, from any thread: it calls retape_http_defer
+ * during its call (what it leaves in the response is then dropped) and the
+ * connection waits, holding no thread, until retape_http_complete gives the
+ * answer.  Every deferred request must be completed exactly once, before
+ * retape_http_stop. */
+typedef struct retape_http_deferred retape_http_deferred;
+retape_http_deferred *retape_http_defer(const retape_http_request *req);
+/* Answers a deferred request; takes ownership of body (malloc'd; NULL = empty).
+ * Thread-safe. */
+void retape_http_complete(retape_http_deferred *d, int status, const char *content_type, char *body, size_t len);
+
+/* Sends `text` (one or more complete "data: ...\n\n" events) to every open
+ * event stream; a stream that has not sent the previous one yet gets only
+ * the latest (events say "something changed", the client reads what).
+ * Thread-safe. */
+void retape_http_publish(retape_http_server *srv, const char *text, size_t len);
 /* Stops accepting new connections; requests in flight continue. */
 void retape_http_quiesce(retape_http_server *srv);
 /* Waits (up to timeout_ms) until every request received so far has been

@@ -172,6 +172,21 @@ int retape_writer_insert(retape_writer *w, const retape_receipt_row *row, char *
     return inserted;
 }
 
+int retape_writer_commit(retape_writer *w, char **errptr)
+{
+    if (w->pending == 0)
+        return 0;
+    w->pending = 0;
+    return exec_sql(w, "COMMIT", errptr);
+}
+
+int retape_writer_wal(retape_writer *w, char **errptr)
+{
+    if (retape_writer_commit(w, errptr) != 0)
+        return -1;
+    return exec_sql(w, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", errptr);
+}
+
 int retape_writer_close(retape_writer *w, char **errptr)
 {
     if (!w)

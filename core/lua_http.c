@@ -8,6 +8,8 @@
  *                config = JSON, on_ready = function(port) end }
  *       -> "SIGTERM" | "SIGINT"  (blocks until one of them)  | nil, message
  *   http.exclusive(text) -> reply | nil, "busy" | nil, "stopping" | nil, error
+ *   http.defer(text) -> true | nil, "stopping"   -- the writer's live batch answers
+ *   http.publish(text)   -- one server-sent event to every open event stream
  *   http.stopping() -> boolean
  *   http.writing() -> boolean (a writer call is running)
  *
@@ -20,9 +22,15 @@
  * committed batch).  A reader that needs to write calls http.exclusive():
  * the writer state runs the text through its handler under a mutex taken
  * with trylock — one writer at a time, "busy" otherwise — while the other
- * readers keep serving.  SIGTERM/SIGINT: stop accepting, wait for the
- * writer call in progress (its bucket commits), wait for the reads in
- * flight, close everything, return.
+ * readers keep serving.  http.defer() is the live ingest's group commit:
+ * a request queues its text and leaves its connection waiting (holding no
+ * thread: retape_http_defer); the live thread takes every text queued so
+ * far, runs them through the writer's handler in one call (a table of
+ * texts in, a table of "STATUS\nBODY" replies out) and answers each
+ * connection; so a burst of webhooks on many connections is stored and
+ * replayed in a few writer calls, not one each.
+ * SIGTERM/SIGINT: stop accepting, wait for the writer call in progress (its
+ * bucket commits), wait for the reads in flight, close everything, return.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "http.h"
@@ -40,15 +48,30 @@
 #define SERVE_MT "retape.http.serve"
 #define CBUF_MT "retape.http.cbuf"
 #define SERVER_KEY "retape.http.server" /* registry: the serve_state of a worker state */
+#define WORKER_KEY "retape.http.worker" /* registry: the worker of a worker state */
 
 typedef struct worker {
     retape_host *host;
     lua_State *L;
     retape_kv *view;  /* borrowed: owned by the store object inside L */
     int handler_ref;  /* registry ref of the handler init() returned */
+    const retape_http_request *current; /* the request a reader state is running */
     pthread_mutex_t mu;
     int mu_ready;
 } worker;
+
+/* One queued http.defer(): its text (owned) and the request to answer. */
+typedef struct submission {
+    char *text;
+    size_t len;
+    retape_http_deferred *answer;
+    char *reply; /* set by the batch: "STATUS\nBODY" (malloc'd) */
+    size_t reply_len;
+    struct submission *next;
+} submission;
+
+/* Texts a batch takes at most. */
+#define SUBMIT_BATCH_MAX 1024
 
 typedef struct serve_state {
     retape_kv *kv;            /* the base store, owned */
@@ -58,6 +81,13 @@ typedef struct serve_state {
     retape_http_server *srv;
     atomic_int stopping;
     atomic_int writing; /* a writer call is running */
+    atomic_int admin;   /* an http.exclusive() call is running or waiting */
+    pthread_mutex_t qmu; /* the live queue (http.defer) */
+    pthread_cond_t qcv;
+    int q_ready;
+    submission *qhead, *qtail;
+    pthread_t live;      /* the live thread: runs the queued texts in batches */
+    int live_started;
     char *app, *config, *lua_dir;
 } serve_state;
 
@@ -108,6 +138,8 @@ static int worker_init(lua_State *L)
     const char *role = lua_tostring(L, 3);
     lua_pushlightuserdata(L, s);
     lua_setfield(L, LUA_REGISTRYINDEX, SERVER_KEY);
+    lua_pushlightuserdata(L, w);
+    lua_setfield(L, LUA_REGISTRYINDEX, WORKER_KEY);
     lua_getglobal(L, "require");
     lua_pushstring(L, s->app);
     lua_call(L, 1, 1);
@@ -162,10 +194,27 @@ static void worker_free(worker *w)
     w->mu_ready = 0;
 }
 
+static void *live_main(void *arg);
+
+/* Ends the live thread (idempotent): stopping is set, so it answers what is
+ * queued with 503 after the batch in progress, and returns. */
+static void stop_live(serve_state *s)
+{
+    if (!s->live_started)
+        return;
+    pthread_mutex_lock(&s->qmu);
+    atomic_store(&s->stopping, 1);
+    pthread_cond_broadcast(&s->qcv);
+    pthread_mutex_unlock(&s->qmu);
+    pthread_join(s->live, NULL);
+    s->live_started = 0;
+}
+
 /* Stops the server and frees everything of s (idempotent; the __gc of the
  * serve userdata). */
 static void serve_teardown(serve_state *s)
 {
+    stop_live(s);
     retape_http_stop(s->srv);
     s->srv = NULL;
     if (s->readers) {
@@ -181,6 +230,11 @@ static void serve_teardown(serve_state *s)
     free(s->config);
     free(s->lua_dir);
     s->app = s->config = s->lua_dir = NULL;
+    if (s->q_ready) {
+        pthread_mutex_destroy(&s->qmu);
+        pthread_cond_destroy(&s->qcv);
+        s->q_ready = 0;
+    }
 }
 
 /* __gc of the serve userdata: frees whatever serve() left (idempotent). */
@@ -252,6 +306,7 @@ static void on_request(void *ctx, const retape_http_request *req, retape_http_re
 {
     serve_state *s = ctx;
     worker *w = acquire_reader(s);
+    w->current = req;
     retape_kv_pin(w->view);
     lua_pushcfunction(w->L, call_handler);
     lua_pushlightuserdata(w->L, w);
@@ -273,6 +328,7 @@ static void on_request(void *ctx, const retape_http_request *req, retape_http_re
     }
     lua_settop(w->L, 0);
     retape_kv_unpin(w->view);
+    w->current = NULL;
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -310,13 +366,17 @@ static int l_exclusive(lua_State *L)
     if (!s || !s->writer.L)
         return luaL_error(L, "http.exclusive: not inside a server");
     cbuf *out = new_cbuf(L);
-    if (pthread_mutex_trylock(&s->writer.mu) != 0) {
+    /* one exclusive call at a time; it waits for a live batch in progress */
+    int idle = 0;
+    if (!atomic_compare_exchange_strong(&s->admin, &idle, 1)) {
         lua_pushnil(L);
         lua_pushliteral(L, "busy");
         return 2;
     }
+    pthread_mutex_lock(&s->writer.mu);
     if (atomic_load(&s->stopping)) {
         pthread_mutex_unlock(&s->writer.mu);
+        atomic_store(&s->admin, 0);
         lua_pushnil(L);
         lua_pushliteral(L, "stopping");
         return 2;
@@ -333,6 +393,7 @@ static int l_exclusive(lua_State *L)
     atomic_store(&s->writing, 0);
     lua_settop(W, 0);
     pthread_mutex_unlock(&s->writer.mu);
+    atomic_store(&s->admin, 0);
     if (rc != 0) {
         out->p = err; /* owned by the cbuf from here: freed even if a push raises */
         out->n = err ? strlen(err) : 0;
@@ -344,6 +405,179 @@ static int l_exclusive(lua_State *L)
     free(out->p);
     out->p = NULL;
     return 1;
+}
+
+/* Protected, in the writer state: handler({texts}) -> {replies}, each
+ * reply copied into its submission (malloc'd; a reply that is not a string
+ * leaves the submission without one). */
+static int call_writer_batch(lua_State *W)
+{
+    worker *w = lua_touserdata(W, 1);
+    submission *batch = lua_touserdata(W, 2);
+    lua_rawgeti(W, LUA_REGISTRYINDEX, w->handler_ref);
+    lua_newtable(W);
+    int n = 0;
+    for (submission *it = batch; it; it = it->next) {
+        lua_pushlstring(W, it->text, it->len);
+        lua_rawseti(W, -2, ++n);
+    }
+    lua_call(W, 1, 1);
+    luaL_checktype(W, -1, LUA_TTABLE);
+    n = 0;
+    for (submission *it = batch; it; it = it->next) {
+        lua_rawgeti(W, -1, ++n);
+        size_t len;
+        const char *reply = lua_tolstring(W, -1, &len);
+        if (reply) {
+            char *copy = malloc(len + 1);
+            if (!copy)
+                return luaL_error(W, "out of memory");
+            memcpy(copy, reply, len);
+            copy[len] = '\0';
+            it->reply = copy;
+            it->reply_len = len;
+        }
+        lua_pop(W, 1);
+    }
+    return 0;
+}
+
+/* Answers one submission from its reply ("STATUS\nBODY"), or with 500 (no
+ * reply: the batch failed) or 503 (stopping), and frees it. */
+static void answer_submission(submission *it, int stopping)
+{
+    static const char failed[] = "{\"ok\":false,\"error\":\"the receipt could not be stored (see the server log)\"}";
+    static const char stopped[] = "{\"ok\":false,\"error\":\"the server is stopping\"}";
+    int status = stopping ? 503 : 500;
+    const char *text = stopping ? stopped : failed;
+    size_t len = stopping ? sizeof stopped - 1 : sizeof failed - 1;
+    char *nl = it->reply ? memchr(it->reply, '\n', it->reply_len) : NULL;
+    if (nl) {
+        status = atoi(it->reply);
+        text = nl + 1;
+        len = it->reply_len - (size_t)(nl + 1 - it->reply);
+    }
+    char *body = malloc(len + 1);
+    if (body)
+        memcpy(body, text, len);
+    retape_http_complete(it->answer, status, "application/json", body, body ? len : 0);
+    free(it->reply);
+    free(it->text);
+    free(it);
+}
+
+/* The live thread: takes what http.defer() queued, in batches of up to
+ * SUBMIT_BATCH_MAX, runs each through the writer state and answers its
+ * requests; once the server stops, answers what is left with 503 and ends. */
+static void *live_main(void *arg)
+{
+    serve_state *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->qmu);
+        while (!s->qhead && !atomic_load(&s->stopping))
+            pthread_cond_wait(&s->qcv, &s->qmu);
+        submission *batch = s->qhead, *last = batch;
+        if (!batch) {
+            pthread_mutex_unlock(&s->qmu);
+            return NULL;
+        }
+        for (int n = 1; n < SUBMIT_BATCH_MAX && last->next; n++)
+            last = last->next;
+        s->qhead = last->next;
+        if (!s->qhead)
+            s->qtail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&s->qmu);
+
+        pthread_mutex_lock(&s->writer.mu);
+        int stopping = atomic_load(&s->stopping);
+        if (!stopping) {
+            lua_State *W = s->writer.L;
+            lua_pushcfunction(W, call_writer_batch);
+            lua_pushlightuserdata(W, &s->writer);
+            lua_pushlightuserdata(W, batch);
+            char *err = NULL;
+            atomic_store(&s->writing, 1);
+            if (retape_lua_docall(W, 2, 0, &err) != 0) {
+                fprintf(stderr, "retape serve: live batch: %s\n", err);
+                free(err);
+                for (submission *it = batch; it; it = it->next) {
+                    free(it->reply);
+                    it->reply = NULL;
+                }
+            }
+            atomic_store(&s->writing, 0);
+            lua_settop(W, 0);
+        }
+        pthread_mutex_unlock(&s->writer.mu);
+        for (submission *it = batch, *next; it; it = next) {
+            next = it->next;
+            answer_submission(it, stopping);
+        }
+    }
+}
+
+/* http.defer(text) -> true | nil, "stopping"
+ * Queues text for the live thread's next batch; the request being handled
+ * is answered with the writer's reply for it (see the top of the file).
+ * Called from a reader state's handler, once per request at most. */
+static int l_defer(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    serve_state *s = state_of(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, WORKER_KEY);
+    worker *w = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!s || !w || !w->current)
+        return luaL_error(L, "http.defer: not inside a server request");
+    if (atomic_load(&s->stopping) || !s->live_started) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "stopping");
+        return 2;
+    }
+    submission *it = calloc(1, sizeof *it);
+    char *copy = malloc(len + 1);
+    if (!it || !copy) {
+        free(it);
+        free(copy);
+        return luaL_error(L, "out of memory");
+    }
+    memcpy(copy, text, len);
+    it->text = copy;
+    it->len = len;
+    pthread_mutex_lock(&s->qmu);
+    if (atomic_load(&s->stopping)) {
+        pthread_mutex_unlock(&s->qmu);
+        free(copy);
+        free(it);
+        lua_pushnil(L);
+        lua_pushliteral(L, "stopping");
+        return 2;
+    }
+    it->answer = retape_http_defer(w->current);
+    if (s->qtail)
+        s->qtail->next = it;
+    else
+        s->qhead = it;
+    s->qtail = it;
+    pthread_cond_signal(&s->qcv);
+    pthread_mutex_unlock(&s->qmu);
+    w->current = NULL; /* one answer per request */
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* http.publish(text): sends text (complete server-sent events) to every
+ * open event stream. */
+static int l_publish(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    serve_state *s = state_of(L);
+    if (s && s->srv)
+        retape_http_publish(s->srv, text, len);
+    return 0;
 }
 
 /* http.stopping() -> true once the server received SIGTERM/SIGINT */
@@ -389,7 +623,15 @@ static int l_serve(lua_State *L)
     memset(s, 0, sizeof *s);
     atomic_init(&s->stopping, 0);
     atomic_init(&s->writing, 0);
+    atomic_init(&s->admin, 0);
     luaL_setmetatable(L, SERVE_MT);
+    if (pthread_mutex_init(&s->qmu, NULL) != 0)
+        return luaL_error(L, "cannot create a mutex");
+    if (pthread_cond_init(&s->qcv, NULL) != 0) {
+        pthread_mutex_destroy(&s->qmu);
+        return luaL_error(L, "cannot create a condition variable");
+    }
+    s->q_ready = 1;
     int sidx = lua_gettop(L);
     s->app = opt_string_field(L, 1, "app", "retape.serve.app");
     s->config = opt_string_field(L, 1, "config", "{}");
@@ -415,6 +657,12 @@ static int l_serve(lua_State *L)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, &old); /* the server threads inherit it */
+    if (pthread_create(&s->live, NULL, live_main, s) != 0) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        serve_teardown(s);
+        return luaL_error(L, "cannot start the live thread");
+    }
+    s->live_started = 1;
     retape_http_options ho = {
         .host = host, .port = (int)port, .threads = (unsigned)threads, .max_body = (size_t)max_body,
         .max_header = (size_t)max_header, .timeout_s = (unsigned)timeout,
@@ -442,10 +690,16 @@ static int l_serve(lua_State *L)
     int sig = 0;
     while (sigwait(&set, &sig) != 0)
         ;
-    atomic_store(&s->stopping, 1);
+    pthread_mutex_lock(&s->qmu);
+    atomic_store(&s->stopping, 1);       /* nothing is queued from here on */
+    pthread_cond_broadcast(&s->qcv);
+    pthread_mutex_unlock(&s->qmu);
     retape_http_quiesce(s->srv);
+    stop_live(s);                        /* its batch in progress commits; what is queued gets 503 */
     pthread_mutex_lock(&s->writer.mu);   /* the writer call in progress ends (and commits) */
+    pthread_mutex_unlock(&s->writer.mu); /* later writer calls see stopping and do nothing */
     retape_http_drain(s->srv, 10000);    /* every answer already computed is sent */
+    pthread_mutex_lock(&s->writer.mu);
     retape_http_stop(s->srv);
     s->srv = NULL;
     pthread_mutex_unlock(&s->writer.mu);
@@ -462,7 +716,8 @@ int luaopen_retape_http(lua_State *L)
     new_class(L, SERVE_MT, none, serve_gc);
     new_class(L, CBUF_MT, none, cbuf_gc);
     static const luaL_Reg fns[] = {
-        {"serve", l_serve}, {"exclusive", l_exclusive}, {"stopping", l_stopping},
+        {"serve", l_serve}, {"exclusive", l_exclusive}, {"defer", l_defer}, {"publish", l_publish},
+        {"stopping", l_stopping},
         {"writing", l_writing}, {NULL, NULL},
     };
     luaL_newlib(L, fns);

@@ -8,6 +8,8 @@
  *   local w = assert(ingest.writer(db_path))
  *   w:insert{receipt_id=…, ticker=…, ts=…, …}  -> true (inserted) | false (duplicate)
  *   w:stage(sql) -> { {receipt_id=…, ts="…", …}, … }  | nil, message
+ *   w:commit()  -- what is pending, now (raises on an SQLite error)
+ *   w:wal()     -- WAL mode, synchronous=NORMAL (raises on an SQLite error)
  *   w:close()
  *   ingest.fnv1a32(text) -> "1d0f82bc";  ingest.json_span(text, key) -> raw, offset | nil[, "malformed"]
  *   ingest.json_invalid_at(text) -> offset, why | nil
@@ -93,6 +95,26 @@ static int l_insert(lua_State *L)
     if (rc < 0)
         return raise_message(L, err);
     lua_pushboolean(L, rc);
+    return 1;
+}
+
+/* w:commit() -> true; raises on an SQLite error */
+static int l_commit(lua_State *L)
+{
+    char *err = NULL;
+    if (retape_writer_commit(to_writer(L, 1), &err) != 0)
+        return raise_message(L, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* w:wal() -> true; raises on an SQLite error */
+static int l_wal(lua_State *L)
+{
+    char *err = NULL;
+    if (retape_writer_wal(to_writer(L, 1), &err) != 0)
+        return raise_message(L, err);
+    lua_pushboolean(L, 1);
     return 1;
 }
 
@@ -324,7 +346,7 @@ static int l_json_span(lua_State *L)
 int luaopen_retape_ingest(lua_State *L)
 {
     static const luaL_Reg writer_methods[] = {
-        {"insert", l_insert}, {"stage", l_stage}, {"close", l_writer_close}, {NULL, NULL},
+        {"insert", l_insert}, {"stage", l_stage}, {"commit", l_commit}, {"wal", l_wal}, {"close", l_writer_close}, {NULL, NULL},
     };
     new_class(L, WRITER_MT, writer_methods, l_writer_close);
 

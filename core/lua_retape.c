@@ -7,6 +7,7 @@
 #include "lua_common.h"
 
 #include <lua-cjson.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,44 @@ static int l_monotonic_ms(lua_State *L)
 static int l_now_ms(lua_State *L)
 {
     lua_pushinteger(L, retape_time_now_ms());
+    return 1;
+}
+
+/* The stop signals of a long-running command (`replay --follow`). */
+static void stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+}
+
+/* core.hold_stop_signals(): SIGINT and SIGTERM no longer kill the process;
+ * they wait to be taken by core.wait_stop_signal (a clean stop between two
+ * units of work). */
+static int l_hold_stop_signals(lua_State *L)
+{
+    (void)L;
+    sigset_t set;
+    stop_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    return 0;
+}
+
+/* core.wait_stop_signal(ms) -> "SIGINT" | "SIGTERM" | nil: waits up to ms
+ * (0 = only look) for a held stop signal and takes it. */
+static int l_wait_stop_signal(lua_State *L)
+{
+    lua_Integer ms = luaL_checkinteger(L, 1);
+    sigset_t set;
+    stop_signals(&set);
+    struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    int sig = sigtimedwait(&set, NULL, &t);
+    if (sig == SIGINT)
+        lua_pushliteral(L, "SIGINT");
+    else if (sig == SIGTERM)
+        lua_pushliteral(L, "SIGTERM");
+    else
+        lua_pushnil(L);
     return 1;
 }
 
@@ -96,7 +135,7 @@ int luaopen_retape_core(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"monotonic_ms", l_monotonic_ms}, {"now_ms", l_now_ms},
-        {"isatty", l_isatty}, {"peak_rss_kb", l_peak_rss_kb}, {"exe_path", l_exe_path},
+        {"isatty", l_isatty}, {"hold_stop_signals", l_hold_stop_signals}, {"wait_stop_signal", l_wait_stop_signal}, {"peak_rss_kb", l_peak_rss_kb}, {"exe_path", l_exe_path},
         {"module_source", l_module_source}, {"layer_loader", l_layer_loader}, {NULL, NULL},
     };
     luaL_newlib(L, fns);

@@ -263,6 +263,13 @@ typedef struct retape_receipt_row {
 retape_writer *retape_writer_open(const char *path, int commit_every, char **errptr);
 /* 1 = inserted, 0 = duplicate (ignored), -1 = error. */
 int retape_writer_insert(retape_writer *w, const retape_receipt_row *row, char **errptr);
+/* Commits what is pending now (the live ingest: durable before it answers);
+ * 0 or -1. */
+int retape_writer_commit(retape_writer *w, char **errptr);
+/* Puts the file in WAL mode with synchronous=NORMAL (the live ingest): a
+ * commit is then one append, without an fsync, that survives a killed
+ * process (not a power loss); readers never block it.  0 or -1. */
+int retape_writer_wal(retape_writer *w, char **errptr);
 /* Commits what is pending and closes; returns 0 or -1 (the handle is freed either way). */
 int retape_writer_close(retape_writer *w, char **errptr);
 

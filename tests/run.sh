@@ -77,6 +77,8 @@ run_suite "cli" bash tests/cli/run.sh
 
 echo "The HTML report in headless Chromium"
 run_suite "browser" bash tests/browser/run.sh
+echo "The live board of retape serve in headless Chromium"
+run_suite "browser-live" bash tests/browser/live.sh
 
 echo "make install into a temporary prefix; examples/embed.c built with pkg-config"
 run_suite "install" bash tests/install/run.sh
@@ -86,6 +88,8 @@ run_suite "cases" "${VG[@]}" "$RETAPE" test tests/cases examples/cases --repeat 
 
 echo "retape serve (loopback HTTP, driven by Node as the app's client)"
 run_suite "serve" bash tests/serve/run.sh
+echo "retape serve live: a real day of webhooks, 64 connections, SIGKILLs; replay --follow beside an importer"
+run_suite "serve-live" bash tests/serve/live.sh
 echo
 if [ -d "$RETAPE_TEST_TMP/vg" ] && grep -l 'ERROR SUMMARY: [1-9]\|definitely lost' "$RETAPE_TEST_TMP"/vg/*.log 2>/dev/null; then
   echo "valgrind findings in the CLI cases:"; cat "$RETAPE_TEST_TMP"/vg/*.log | grep -v 'unimplemented fcntl' | head -60

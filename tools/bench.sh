@@ -28,6 +28,8 @@
 #   served             the 1-day replay through `retape serve` and the Node
 #                      client loop, next to the same pages in-process
 #                      (tools/bench_paged.lua)
+#   live ingest        webhooks through POST /timed/ingest, classification
+#                      included: sustained rate, p50/p99 latency (tools/bench_ingest.sh)
 #
 # Ratios compare figures of the same run (the machine is shared and noisy).
 # SECTIONS (default "floors replay budget served sweep") picks what runs.
@@ -269,6 +271,16 @@ if has served && command -v node >/dev/null 2>&1; then
     printf "%-20s %8d ms  %9.0f rows/s  (one call, measured above)\n", "CLI replay 1", cli, rows / (cli / 1000)
     printf "the HTTP layer: served / paged  %5.2fx the wall time, %5.2fx the CPU (%+.1f %%)\n", sw / pw, sc / pc, (sc - pc) * 100 / pc
     printf "paging in the engine: paged / CLI  %5.2fx the wall time\n", pw / cli }'
+fi
+
+# --- the live write path (issue 22): webhooks through POST /timed/ingest of
+# `retape serve`, classification included; the first 12 buckets of the
+# 1-day corpus (500 tickers a bucket, sent as they would arrive at a bar
+# close).  INGEST_BUCKETS changes how many.
+if command -v node >/dev/null 2>&1; then
+  echo
+  echo "== live ingest: POST /timed/ingest, 1-day corpus"
+  RETAPE=$RETAPE RUNS=$RUNS bash tools/bench_ingest.sh "$C1" 2026-03-02 "${INGEST_BUCKETS:-12}"
 fi
 
 # --- retape sweep (issue 14): 16 variants of the default ruleset in one

@@ -21,6 +21,18 @@ function M.group(n)
   return (s:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^(-?),", "%1"))
 end
 
+-- follows(dir) -> true when the store at dir is kept by the live engine
+-- (`replay --follow`, `retape serve`'s webhooks): it records a watermark.
+function M.follows(dir)
+  local fs = require "retape.fs"
+  if fs.kind(dir .. "/CURRENT") ~= "file" then return false end
+  local st = require("retape.store").open(dir, true)
+  if not st then return false end
+  local f = st:follow()
+  st:close()
+  return f ~= nil
+end
+
 function M.state_dir(o)
   if o.state then return o.state end
   if o.db then return o.db .. ".state" end

@@ -140,12 +140,85 @@ local function no_session_check(o, p)
     o.date and "" or "s", known)
 end
 
+-- `replay --follow`, and `replay` without a day on a store kept by it:
+-- the live engine (retape.live) over the receipts file.
+-- The ruleset, overrides and receipts file: as plan() decides for any
+-- write (the ones given, else the store's recorded ones; a mismatch refused).
+local function live_replay(o, out, fail, options)
+  if o.poll < 1 then args.usage_error("--poll must be a positive integer") end
+  local state = common.state_dir(o)
+  local st
+  if require("retape.fs").kind(state .. "/CURRENT") then
+    local serr
+    st, serr = require("retape.store").open(state, true)
+    if not st then return fail("replay", common.held_message(state, serr)) end
+  end
+  local none = function() return nil end
+  local ok_plan, p, refused = pcall(plan, st or { identity = none, recipe = none, receipts = none, db_path = none,
+    each_coverage = none }, o, state, options)
+  if st then st:close() end
+  if not ok_plan then
+    if args.is_usage_error(p) then error(p, 0) end
+    return fail("replay", tostring(p))
+  end
+  if not p then return refused end
+  local STOP = setmetatable({}, { __tostring = function() return "stopped" end })
+  local stop
+  if o.follow then core.hold_stop_signals() end
+  local lv, err = require("retape.live").open {
+    db = p.db, state = state, rules = p.R, threads = o.threads, script_version = p.script_version,
+    on_error = function(m) if not o.quiet then stderr("retape replay: %s\n", m) end end,
+    -- a stop signal ends a long pass at a bucket boundary (the next start does it again)
+    on_bucket = o.follow and function()
+      stop = stop or core.wait_stop_signal(0)
+      if stop then error(STOP, 0) end
+    end or nil,
+  }
+  if not lv then return fail("replay", err) end
+  local total = { rows = 0, recomputed = 0, passes = 0 }
+  local function pass()
+    local ok, done = pcall(lv.catch_up, lv)
+    if not ok then
+      if done == STOP then return end
+      lv:close()
+      error(done, 0)
+    end
+    if not done then return end
+    total.passes, total.rows, total.recomputed = total.passes + 1, total.rows + done.rows, total.recomputed + done.recomputed
+    local days = {}
+    for d in pairs(done.days) do days[#days + 1] = d end
+    table.sort(days)
+    if not o.quiet or not o.follow then
+      out("replayed %s: %s rows in %d run(s), %d later ticker-buckets recomputed (receipts up to rowid %d)",
+        #days > 0 and table.concat(days, ", ") or "no session", group(done.rows), done.runs, done.recomputed, done.rowid)
+      io.stdout:flush()
+    end
+  end
+  pass()
+  if o.follow then
+    if not o.quiet then stderr("retape replay: following %s (SIGINT or SIGTERM to stop)\n", p.db) end
+    while not stop do
+      stop = core.wait_stop_signal(o.poll)
+      if not stop then pass() end
+    end
+  elseif total.passes == 0 then
+    out("nothing new since the last run")
+  end
+  local mark = lv.st:follow()
+  lv:close()
+  if o.follow then
+    stderr("retape replay: %s: stopped cleanly (%d passes, %s rows; receipts replayed up to rowid %s)\n", tostring(stop),
+      total.passes, group(total.rows), mark and math.tointeger(mark.rowid) or 0)
+  end
+  return 0
+end
+
 return function(cli)
   local command, out, fail = cli.command, cli.out, cli.fail
 
   command("replay", {
     summary = "Re-run receipts bucket by bucket through the lane rules and the trade simulator",
-    usage = "retape replay [--db FILE] [--state DIR] (--date D | --from D --to D | --refresh | --resume) [OPTIONS]",
+    usage = "retape replay [--db FILE] [--state DIR] (--date D | --from D --to D | --refresh | --resume | --follow) [OPTIONS]",
     details = "Walks the 09:30-16:00 ET buckets of the day(s) in (bucket, ts, receipt_id) order, classifies every\n"
            .. "receipt into the 8 lanes and simulates the trades the lanes imply.  The run replaces what the store\n"
            .. "held for its scope (days x tickers, or one bucket / page) and starts from the stored state just\n"
@@ -159,7 +232,11 @@ return function(cli)
            .. "write into it reuses them (--db, --rules, --set may be left out); different ones are refused,\n"
            .. "naming the settings that differ and the command that would do what was meant (--rebuild, or a\n"
            .. "new --state).  A rule file changed since needs --rebuild (or the same file back); receipts\n"
-           .. "changed under replayed days are refused, receipts added to them leave those days to replay again.",
+           .. "changed under replayed days are refused, receipts added to them leave those days to replay again.\n"
+           .. "--follow replays every receipt of FILE, then the rows another process inserts (the app's sync, an\n"
+           .. "import, `retape serve`'s webhooks) as they come, until SIGINT/SIGTERM (exit 0); the store stays equal\n"
+           .. "to one fresh replay of the receipts so far.  Without a day, on a store that --follow or `retape serve`\n"
+           .. "kept, replay processes only what is new since the last run (incremental).",
     options = {
       { name = "db", arg = "FILE", help = "receipts database (ingest_receipts)" },
       { name = "state", arg = "DIR", help = "state store directory (default: FILE.state)" },
@@ -187,6 +264,8 @@ return function(cli)
       { name = "threads", arg = "N", type = "integer", help = "threads, each with its own Lua state (default: every core for runs of 4096 rows or more; results never depend on it)" },
       { name = "trace", arg = "FILE", help = "write one JSON line per processed receipt" },
       { name = "ledger", arg = "FILE", help = "sync trades and lanes to this SQLite ledger afterwards" },
+      { name = "follow", type = "flag", help = "keep replaying the rows inserted into FILE until SIGINT/SIGTERM" },
+      { name = "poll", arg = "MS", type = "integer", help = "with --follow: how often to look for new rows", default = 200 },
       { name = "json", type = "flag", help = "print the response object instead of the summary" },
       { name = "quiet", type = "flag", help = "print only the one summary line (no progress bar, lanes or error lines)" },
     },
@@ -199,6 +278,13 @@ return function(cli)
       end
       if o.offset < 0 then args.usage_error("--offset must be a non-negative integer") end
       if o.threads and o.threads > 256 then args.usage_error("--threads must be 1..256") end
+      local scoped = o.date or o.from or o.to or o.ticker or o.bucket or o.shard or o.limit or o.refresh or o.resume
+        or o.rebuild or o.clean_slate
+      if o.follow and scoped then
+        args.usage_error("--follow replays every receipt of the file: no --date/--from/--to/--ticker/--bucket/--shard/"
+          .. "--limit/--refresh/--resume/--rebuild/--clean-slate")
+      end
+      if o.follow or (not scoped and common.follows(common.state_dir(o))) then return live_replay(o, out, fail, cli.options_of("replay")) end
       local bucket = o.bucket and common.parse_time(o.bucket, o.date, "--bucket", true)
       local trace_fh, trace_err
       local started = core.monotonic_ms()

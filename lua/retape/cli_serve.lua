@@ -17,19 +17,27 @@ return function(cli)
   local command, out, fail = cli.command, cli.out, cli.fail
 
   command("serve", {
-    summary = "Serve the original replay endpoints over HTTP (a drop-in backend for the app's client)",
+    summary = "Serve the original replay and webhook endpoints over HTTP (a drop-in backend; retape live)",
     usage = "retape serve --db FILE --state DIR [--listen 127.0.0.1:8787] [--rules NAME|FILE] [--set K=V]... "
          .. "[--key-file FILE | --no-auth]",
     details = "POST /timed/admin/replay-ingest (date, ticker, bucket, bucketOffset, limit, scriptVersion,\n"
            .. "cleanSlate, debug), /timed/admin/refresh-latest-from-ingest, /timed/admin/force-sync (the ledger\n"
            .. "sync); GET /timed/all, /timed/latest?ticker=, /timed/trades, /timed/ledger/trades, /timed/health,\n"
            .. "/timed/version, and retape's /retape/lanes?date&at, /retape/trades?by=day|pnl|history, /retape/runs.\n"
-           .. "Admin and /retape/ endpoints need ?key= (from --key-file or RETAPE_API_KEY; --no-auth only on a\n"
+           .. "Live: POST /timed/ingest (a TradingView webhook: ticker non-empty, ts, htf_score, ltf_score numeric,\n"
+           .. "else 400 naming the field; stored byte for byte as receipt T:ts:fnv(body) with INSERT OR IGNORE, then\n"
+           .. "replayed at once; 200 {ok, receipt_id, ticker, ts, bucket_5m, duplicate, replayed} once both are\n"
+           .. "committed), POST /timed/ingest-capture (stored under its own script_version, never replayed);\n"
+           .. "GET / the live board (lanes, Trade By Day / By P&L / History), /live/board (its data),\n"
+           .. "/live/events (server-sent events, one per committed batch of webhooks).  The store stays equal to\n"
+           .. "one fresh `retape replay` of the receipts stored so far (check: retape replay into a second --state,\n"
+           .. "then retape diff).  A new --db file is created.\n"
+           .. "Admin, live and /retape/ endpoints need ?key= (from --key-file or RETAPE_API_KEY; --no-auth only on a\n"
            .. "loopback address).  One replay at a time (409 otherwise); reads go on during it, each on a\n"
            .. "snapshot of the store.  One access-log line per request on stderr.  SIGTERM/SIGINT finish the\n"
            .. "bucket in progress, commit, and exit 0.",
     options = {
-      { name = "db", arg = "FILE", help = "receipts database (ingest_receipts)" },
+      { name = "db", arg = "FILE", help = "receipts database (ingest_receipts; created if absent)" },
       { name = "state", arg = "DIR", help = "state store directory (default: FILE.state)" },
       { name = "listen", arg = "HOST:PORT", help = "IPv4 address and port", default = "127.0.0.1:8787" },
       { name = "rules", arg = "NAME|FILE", help = "ruleset: bundled name or a .lua file (default: the store's, else default)" },
@@ -73,8 +81,13 @@ return function(cli)
         if not loopback then args.usage_error("--no-auth is allowed on a loopback address only, not %s", host) end
       end
       local f = io.open(o.db, "rb")
-      if not f then return fail("serve", o.db .. ": no such receipts database") end
-      f:close()
+      if f then f:close()
+      else -- a new receipts file for the webhooks (the original DDL)
+        local w, werr = require("retape.ingest").writer(o.db)
+        if not w then return fail("serve", werr) end
+        w:close()
+        io.stderr:write(string.format("retape serve: %s: a new receipts database\n", o.db))
+      end
       -- without --rules, the store's recorded ruleset (by content) and, without --set/--config, its overrides
       local files, sets = false, o.set
       if not o.rules and require("retape.fs").kind(state .. "/CURRENT") then

@@ -153,6 +153,37 @@ function M.row_from_line(line)
   return complete_row({}, raw, "payload_json")
 end
 
+-- The live write path (spec §1.2): a webhook body exactly as received ->
+-- the row to store, or nil, message naming the field (or the byte where
+-- the JSON breaks).  kind "ingest": TradingView's alerts (ticker, and ts,
+-- htf_score, ltf_score numeric); "capture": the heartbeat / candle script
+-- (ticker and ts), stored under its own script_version (the body's, else
+-- "capture") and never classified, so it may not claim `classified`, the
+-- version the replays keep.  The body is stored byte for byte (its hash is
+-- part of the id); received_ts is the server's clock, which no rule reads.
+function M.row_from_webhook(body, kind, received_ts, classified)
+  local nul = body:find("%z")
+  if nul then return nil, ("the body contains a NUL byte (at byte %d)"):format(nul) end
+  local bad = ingest.json_invalid_at(body)
+  if bad then return nil, ("the body is not JSON (at byte %d)"):format(bad) end
+  local obj = json.decode(body)
+  if type(obj) ~= "table" or (next(obj) ~= nil and obj[1] ~= nil) then return nil, "the body is not a JSON object" end
+  if type(obj.ticker) ~= "string" or obj.ticker == "" then return nil, "field 'ticker' is missing or empty" end
+  local fields = { received_ts = received_ts }
+  if kind == "capture" then
+    if type(obj.ts) ~= "number" and not tonumber(obj.ts) then return nil, "field 'ts' is missing or not numeric" end
+    local v = present(obj.script_version) and tostring(obj.script_version) or "capture"
+    if classified and v == classified then
+      return nil, ("field 'script_version': '%s' is the classified version; send it to /timed/ingest"):format(v)
+    end
+    fields.script_version = v
+  else
+    local ok, why = check_raw_payload(obj)
+    if not ok then return nil, why end
+  end
+  return complete_row(fields, body, obj)
+end
+
 -- Converts a row staged from an SQL dump (all columns as text) into a row.
 function M.row_from_staged(s)
   if not s.payload_json then return nil, "field 'payload_json' is NULL" end

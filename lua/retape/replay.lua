@@ -72,6 +72,8 @@ M.MANIFEST_ORDER = manifest.ORDER
 --            state before it; then what the ruleset's step returned)
 --   limits   {instructions = N, memory_mb = N} per receipt (retape.sandbox)
 --   cascade  false: leave later results stale instead of recomputing them
+--   manifest false: runs write no run manifest (the live engine records
+--            one per session instead of one per receipt's bucket)
 --   budget   true: time the stages of every receipt (run() returns them
 --            in resp.budget, ms: fetch, step, simulate, pack, commit, total)
 --            for `make bench`; one thread only
@@ -106,6 +108,7 @@ function M.open(opts)
   self.batch = opts.batch or M.DEFAULT_BATCH
   self.trace, self.on_error, self.on_bucket, self.on_row = opts.trace, opts.on_error, opts.on_bucket, opts.on_row
   self.cascade = opts.cascade ~= false
+  self.manifest = opts.manifest ~= false
   self.threads = opts.threads
   self.trades_only = opts.trades_only or nil
   if opts.budget then self.threads, self.budget = 1, { fetch = 0, step = 0, simulate = 0, pack = 0, commit = 0 } end
@@ -967,7 +970,7 @@ function Replay:run_in_snapshot(params)
     resp.tradesCreated = counters.trades
     resp.stale = next(st:stale()) ~= nil
     resp.finished = self.finished_pending
-    manifest.record(self, params, resp, counters, started)
+    if self.manifest then manifest.record(self, params, resp, counters, started) end
     return resp
   end
   local scope = scopem.resolve(params, self.src, self.script_version)
@@ -1102,7 +1105,7 @@ function Replay:run_in_snapshot(params)
   resp.recomputed = counters.recomputed
   resp.stale = next(st:stale()) ~= nil
   resp.finished = self.finished_pending
-  manifest.record(self, params, resp, counters, started)
+  if self.manifest then manifest.record(self, params, resp, counters, started) end
   if self.budget then resp.budget = self.budget; resp.budget.total = core.monotonic_ms() - started_mono end
   return resp
 end

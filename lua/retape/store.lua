@@ -14,6 +14,7 @@
 --   retape:cursor        the run in progress: scope, next bucket; or (phase "refresh") the
 --                        recomputation of stale results it or --refresh started (absent when none)
 --   retape:page          where the last page of a bucket stopped (paging within a bucket)
+--   retape:follow        the live engine's place in the receipts file: {db, rowid} (retape.live)
 --   retape:run:NNNNNN    run manifests;  retape:runs:last  the last sequence number
 --   cov:DAY              what of a New York day has been replayed, per ticker and bucket (retape.coverage)
 --   tk:T                 index of the tickers with versions
@@ -45,6 +46,7 @@ M.LAYOUT = "3"
 -- full-size bodies: peak RSS 123 -> 72 MB, no measurable CPU cost).
 M.WRITE_BUFFER_MB = 8
 local K_LAYOUT, K_IDENTITY, K_DB, K_CURSOR, K_PAGE = "retape:layout", "retape:identity", "retape:db", "retape:cursor", "retape:page"
+local K_FOLLOW = "retape:follow"
 local K_RUN, K_RUNS_LAST = "retape:run:", "retape:runs:last"
 local K_RECIPE, K_RECEIPTS, K_MERGE = "retape:recipe", "retape:receipts", "retape:merge"
 local P_VERSION, P_TRADE, P_TICKER, P_STALE, P_COV, P_RESET = "v:", "t:", "tk:", "stale:", "cov:", "rs:"
@@ -181,6 +183,11 @@ function Store:page() return get_json(self, K_PAGE) end
 function Store:set_page(p)
   if p then put_json(self, K_PAGE, p) else self.batch:delete(K_PAGE) end
 end
+
+-- The live engine's watermark: { db = path, rowid = N } (every receipt of db
+-- up to rowid N has been replayed into this store).
+function Store:follow() return get_json(self, K_FOLLOW) end
+function Store:set_follow(f) put_json(self, K_FOLLOW, f, { "db", "rowid" }) end
 
 -- Coverage of a New York day: { all = bool, tickers = {...} }.
 function Store:coverage(day) return get_json(self, P_COV .. day) end

@@ -6,16 +6,16 @@ local M = {}
 
 -- dump(path [, prefixes]) -> {"key=value", ...} in key order: every key but
 -- the run log (manifests carry wall-clock times), or only those under the
--- given prefixes.
+-- given prefixes.  `path` may be an open retape.kv handle (left open).
 function M.dump(path, prefixes)
-  local kv = assert(retape.kv.open(path))
+  local kv = type(path) == "string" and assert(retape.kv.open(path)) or path
   local parts = {}
   for _, prefix in ipairs(prefixes or { "" }) do
     for k, v in kv:scan(prefix) do
       if prefixes or not k:find("^retape:run") then parts[#parts + 1] = k .. "=" .. v end
     end
   end
-  kv:close()
+  if kv ~= path then kv:close() end
   return parts
 end
 

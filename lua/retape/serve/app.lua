@@ -4,7 +4,9 @@
 --             router, auth, the endpoints and the access log; admin
 --             endpoints pass their work to the writer through http.exclusive.
 --   "writer": returns handler(text) -> "STATUS\nBODY", the one state that
---             runs replays and ledger syncs (one call at a time).
+--             runs replays and ledger syncs (one call at a time); given a
+--             table of texts (http.defer's batch of webhooks), a table of
+--             replies.
 local cjson = require "cjson"
 local router = require "retape.serve.router"
 local engine = require "retape.serve.engine"
@@ -25,7 +27,11 @@ local function writer(cfg, kv)
   end)
   local ops = original.writer_ops(w, cfg.ledger)
   local json = require "retape.json"
+  local live = require "retape.serve.live"
+  -- a live store replays what was stored before a kill before anything is answered
+  if w:is_live() then live.catch_up(w) end
   return function(text)
+    if type(text) == "table" then return live.batch(w, text, cfg.quiet) end -- a batch of webhooks (http.defer)
     local msg = cjson.decode(text)
     local op = ops[msg.op]
     if not op then return "400\n" .. router.error_body("unknown operation " .. tostring(msg.op)) end
@@ -45,9 +51,11 @@ local function reader(cfg, kv)
   local r = router.new()
   original.register(r, ctx)
   require("retape.serve.own").register(r, ctx)
+  require("retape.serve.live").register(r, ctx)
   local quiet = cfg.quiet
   return function(req)
     local t0 = core.monotonic_ms()
+    req.t0 = t0
     local status, body, ctype
     if req.over_limit == 413 then
       status, body, ctype = 413, router.error_body("request body too large"), "application/json"
@@ -56,7 +64,8 @@ local function reader(cfg, kv)
     else
       status, body, ctype = r:dispatch(req, ctx)
     end
-    if not quiet then log.write(req, status, core.monotonic_ms() - t0, ctx.key or nil) end
+    -- a deferred request (a webhook) is logged by the writer when it answers
+    if not quiet and not req.deferred then log.write(req, status, core.monotonic_ms() - t0, ctx.key or nil) end
     return status, body, ctype
   end
 end

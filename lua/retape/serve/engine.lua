@@ -81,6 +81,41 @@ function Writer:ingest(p)
   return resp
 end
 
+---------------------------------------------------------------------------
+-- live: webhooks stored and replayed as they arrive (retape.live)
+
+-- The live engine of this server, opened on the first webhook, or at start
+-- when the store is already a live one (it holds a watermark), so that
+-- receipts stored before a kill are replayed before anything is answered.
+function Writer:live()
+  if not self.lv then
+    self.lv = assert(require("retape.live").open { db = self.cfg.db, state = self.st, rules = self.R,
+      writable = true, on_bucket = self.on_bucket })
+  end
+  return self.lv
+end
+function Writer:is_live() return self.lv ~= nil or self.st:follow() ~= nil end
+
+-- receipts(rows) -> {true | false | error message, ...} (stored, duplicate,
+-- failed), then the replay of what the receipts file gained: done (the
+-- catch-up's summary, nil when nothing was new) or nil, message (the rows
+-- stay stored; the next batch tries again).
+function Writer:receipts(rows)
+  local lv = self:live()
+  local stored = lv:store(rows)
+  local ok, done = pcall(lv.catch_up, lv)
+  if not ok then return stored, nil, tostring(done) end
+  return stored, done
+end
+
+-- catch_up() -> the live engine's catch-up (see retape.live)
+function Writer:catch_up() return self:live():catch_up() end
+
+-- webhook_row(body, kind, now) -> row | nil, message (retape.import's checks)
+function M.webhook_row(body, kind, now)
+  return require("retape.import").row_from_webhook(body, kind, now, M.DEFAULT_SCRIPT_VERSION)
+end
+
 -- The tickers whose latest state the store holds, sorted.
 function Writer:tickers() return self.st:tickers() end
 
@@ -102,6 +137,16 @@ function M.latest(st, T) return results.latest(st)[T] end
 function M.badges(st, R, at) return results.badges(st, R, at) end
 function M.trades(st) return results.trades(st) end
 function M.lanes(st, R, at) return results.lanes(st, R, at) end
+-- { T = ts of the last receipt of its last version } (the live board's chips)
+function M.last_receipts(st)
+  local out = {}
+  for _, T in ipairs(st:tickers()) do
+    local _, rec = st:last_version(T)
+    local l = rec and rec.lanes and rec.lanes[#rec.lanes]
+    if l then out[T] = l[1] end
+  end
+  return out
+end
 function M.runs(st) return manifest.runs(st) end
 M.MANIFEST_ORDER = manifest.ORDER
 -- the shipped rulesets' trade key order (the original's record format)

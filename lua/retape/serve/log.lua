@@ -44,16 +44,22 @@ end
 function M.line(req, status, ms, secret)
   local line = string.format("%s %s %s %s %d %.1fms\n", rtime.iso_utc(math.floor(core.now_ms())),
     escape(req.remote or "-"), escape(req.method), M.target(req), status, ms)
+  return M.mask(line, secret)
+end
+
+-- mask(text, secret) -> text with secret (raw or escaped) shown as [key]
+-- wherever it appears; a secret shorter than 4 bytes (or none) is left.
+function M.mask(text, secret)
   if secret and #secret >= 4 then
     for _, form in ipairs { secret, escape(secret) } do
       local at = 1
       repeat
-        local s, e = line:find(form, at, true)
-        if s then line = line:sub(1, s - 1) .. "[key]" .. line:sub(e + 1); at = s + 5 end
+        local s, e = text:find(form, at, true)
+        if s then text = text:sub(1, s - 1) .. "[key]" .. text:sub(e + 1); at = s + 5 end
       until not s
     end
   end
-  return line
+  return text
 end
 
 function M.write(req, status, ms, secret) io.stderr:write(M.line(req, status, ms, secret)) end

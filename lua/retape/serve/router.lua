@@ -6,7 +6,8 @@
 --   local status, body, ctype = r:dispatch(req)
 --
 -- A handler returns status, value [, key order] (value is encoded as JSON,
--- or sent as is when it is a string), or raises router.fail(status, msg).
+-- or sent as is when it is a string; then a third string is its content
+-- type), or raises router.fail(status, msg).
 -- Any other error answers 500 {ok:false, error} and the server goes on.
 local json = require "retape.json"
 
@@ -52,7 +53,7 @@ function Router:dispatch(req, ctx)
     if M.is_http_error(e) then return e.status, M.error_body(e.message), "application/json" end
     return 500, M.error_body(tostring(e)), "application/json"
   end
-  if type(value) == "string" then return status, value, "application/json" end
+  if type(value) == "string" then return status, value, type(order) == "string" and order or "application/json" end
   local eok, text = pcall(json.encode, value, order)
   if not eok then return 500, M.error_body("cannot encode the response: " .. tostring(text)), "application/json" end
   return status, text, "application/json"

@@ -1,0 +1,192 @@
+-- retape.live — the live engine: receipts replayed as they arrive, by the
+-- replay engine's own scoped runs, so that the store always ends equal to
+-- one fresh replay of the receipts stored so far.
+--
+--   local lv = assert(live.open { db = "receipts.db", state = "r.state" })
+--   lv:store(rows)        -- webhook rows (import.row_from_webhook): INSERT OR IGNORE, committed
+--   local done = lv:catch_up()   -- replays what the receipts file gained
+--   lv:close()
+--
+-- The store keeps a watermark (store:follow(): the receipts file and the
+-- last rowid replayed).  catch_up() reads, in one snapshot of the file, the
+-- (bucket, ticker) pairs of the rows after it and re-runs each pair's bucket
+-- for those tickers (replay.run { date, bucket, ticker }), in bucket order;
+-- a day that gained receipts in many buckets at once (a first run, a
+-- backlog) is re-run whole.  A receipt that arrives late (its bucket, or its
+-- place in (ts, receipt_id) order, already passed) is just one more re-run of
+-- its bucket: the later results it changes are marked stale by that run and
+-- recomputed by a refresh before the next run.  Only then does the watermark move, so
+-- a pass that is killed is done again from the same watermark (every run
+-- replaces its scope, so doing one twice changes nothing).  The rows come
+-- from anyone: this process's webhooks, an import or the app's own sync in
+-- another process.
+local replay = require "retape.replay"
+local rtime = require "retape.time"
+local sql = require "retape.sql"
+local manifest = require "retape.manifest"
+local core = require "retape.core"
+
+local M = {}
+local Live = {}
+Live.__index = Live
+
+-- A day that gained rows in at least this many buckets is re-run whole
+-- (one threaded run) rather than bucket by bucket.
+M.WHOLE_DAY_BUCKETS = 12
+
+-- open(opts) -> live | nil, message.  opts: db (path), state (path or an
+-- open retape.store), rules (name, path or table), script_version (as
+-- replay.open), on_error, on_bucket, threads; writable = true: the
+-- receipts file is created if needed (with the original DDL) and store()
+-- may be called.
+function M.open(opts)
+  local writer
+  if opts.writable then
+    local werr
+    writer, werr = require("retape.ingest").writer(opts.db, math.maxinteger >> 33)
+    if not writer then return nil, werr end
+    -- a commit survives a killed process without an fsync (as the state store's writes)
+    local ok, e = pcall(writer.wal, writer)
+    if not ok then writer:close(); return nil, tostring(e) end
+  end
+  local rp, err = replay.open { db = opts.db, state = opts.state, rules = opts.rules,
+    script_version = opts.script_version, on_error = opts.on_error, on_bucket = opts.on_bucket,
+    threads = opts.threads, manifest = false }
+  if not rp then if writer then writer:close() end; return nil, err end
+  local db, derr = sql.open(opts.db)
+  if not db then rp:close(); if writer then writer:close() end; return nil, derr end
+  local self = setmetatable({ rp = rp, st = rp.store, db_path = opts.db, db = db, writer = writer, started = core.now_ms(),
+    counts = { receipts = 0, duplicates = 0, passes = 0, runs = 0, rows = 0, recomputed = 0 } }, Live)
+  return self
+end
+
+function Live:close()
+  if self.writer then self.writer:close(); self.writer = nil end
+  if self.db then self.db:close(); self.db = nil end
+  if self.rp then self.rp:close(); self.rp = nil end
+end
+Live.__close = Live.close
+
+-- store(rows) -> {true (inserted) | false (duplicate) | error message, ...}:
+-- INSERT OR IGNORE of each row, all committed together before it returns
+-- (durable: a kill after it loses none).  When the commit fails, every
+-- entry is the error.
+function Live:store(rows)
+  local w, out = assert(self.writer, "live: opened without writable"), {}
+  for i, row in ipairs(rows) do
+    local ok, inserted = pcall(w.insert, w, row)
+    if ok then out[i] = inserted else out[i] = tostring(inserted) end
+  end
+  local ok, err = pcall(w.commit, w)
+  if not ok then
+    for i in ipairs(out) do out[i] = tostring(err) end
+  else
+    for _, v in ipairs(out) do
+      if v == true then self.counts.receipts = self.counts.receipts + 1
+      elseif v == false then self.counts.duplicates = self.counts.duplicates + 1 end
+    end
+  end
+  return out
+end
+
+-- The rows after the watermark: {top = last rowid, buckets = {{bucket, tickers}} in order}.
+function Live:pending()
+  local mark = self.st:follow()
+  local from = (mark and mark.db == self.db_path) and math.tointeger(mark.rowid) or 0
+  local db = self.db
+  db:exec("BEGIN")
+  local ok, top, pairs_ = pcall(function()
+    local top = db:rows("SELECT COALESCE(MAX(rowid), 0) AS top FROM ingest_receipts")[1].top
+    local q = "SELECT bucket_5m AS b, ticker AS t FROM ingest_receipts WHERE rowid > ? AND rowid <= ?"
+    local sv = self.rp.script_version
+    if sv then q = q .. " AND (script_version = ? OR script_version IS NULL)" end
+    q = q .. " GROUP BY bucket_5m, ticker ORDER BY bucket_5m, ticker"
+    return top, db:rows(q, from, top, sv)
+  end)
+  db:exec("COMMIT")
+  if not ok then error(top, 0) end
+  local buckets, last = {}, nil
+  for _, r in ipairs(pairs_) do
+    if not last or last.bucket ~= r.b then
+      last = { bucket = r.b, tickers = {} }
+      buckets[#buckets + 1] = last
+    end
+    last.tickers[#last.tickers + 1] = r.t
+  end
+  return { from = from, top = top, buckets = buckets }
+end
+
+-- catch_up() -> {rows = receipts' ticker-buckets re-run, runs, recomputed,
+-- days = {day = true}, rowid = the new watermark} | nil when nothing was new.  Raises what a run raises
+-- (the watermark stays; the next call does the pass again).
+function Live:catch_up()
+  local p = self:pending()
+  local st, rp = self.st, self.rp
+  if p.top == p.from and not next(st:stale()) then return nil end
+  -- the pairs by New York day, inside the session (a replay covers nothing else)
+  local days, order = {}, {}
+  for _, b in ipairs(p.buckets) do
+    local day = rtime.ny_date(b.bucket)
+    local open, close = rtime.session(day)
+    if b.bucket >= open and b.bucket <= close then
+      if not days[day] then days[day] = {}; order[#order + 1] = day end
+      local d = days[day]
+      d[#d + 1] = b
+    end
+  end
+  table.sort(order)
+  local done = { rows = 0, runs = 0, recomputed = 0, days = {}, rowid = p.top }
+  -- Stale results are recomputed before any other run: a run that starts
+  -- from a stale state would write records (a trade it carries) that the
+  -- refresh does not repair.  (A pass killed after a late receipt's run
+  -- leaves such marks.)
+  local function refresh()
+    if next(st:stale()) then
+      local resp = rp:run { refresh = true }
+      done.recomputed = done.recomputed + (resp.recomputed or 0)
+    end
+  end
+  refresh()
+  for _, day in ipairs(order) do
+    local list = days[day]
+    if #list >= M.WHOLE_DAY_BUCKETS then
+      local resp = rp:run { date = day }
+      done.runs, done.rows = done.runs + 1, done.rows + resp.rowsProcessed
+      done.recomputed = done.recomputed + (resp.recomputed or 0)
+    else
+      for _, b in ipairs(list) do
+        local resp = rp:run { date = day, bucket = b.bucket, ticker = b.tickers, known_tickers = true }
+        done.runs, done.rows = done.runs + 1, done.rows + resp.rowsProcessed
+        done.recomputed = done.recomputed + (resp.recomputed or 0)
+        -- a late receipt: what it changed later is recomputed before the next bucket
+        if resp.stale then refresh() end
+      end
+      -- the day's coverage as a whole-day replay records it (every ticker)
+      st:set_coverage(day, { all = true, tickers = {} })
+    end
+    done.days[day] = true
+  end
+  refresh()
+  -- the receipts each replayed day covered, as a replay of the day records them
+  for _, day in ipairs(order) do manifest.note_receipts(rp, { date = day }) end
+  st:set_follow { db = self.db_path, rowid = p.top }
+  st:write()
+  local c = self.counts
+  c.passes, c.runs, c.rows, c.recomputed = c.passes + 1, c.runs + done.runs, c.rows + done.rows,
+    c.recomputed + done.recomputed
+  -- the session's manifest (rules, config, what it replayed), once: the runs write none
+  if not self.recorded then self.recorded = true; self:record() end
+  return done
+end
+
+-- record(params) writes a run manifest for the live session (the runs
+-- themselves write none): what it has stored and replayed so far.  The
+-- first productive catch_up() of a session writes one.
+function Live:record(params)
+  local c = self.counts
+  local resp = { ok = true, receipts = c.receipts, duplicates = c.duplicates, passes = c.passes, runs = c.runs,
+                 rowsProcessed = c.rows, recomputed = c.recomputed, stale = next(self.st:stale()) ~= nil }
+  manifest.record(self.rp, params or {}, resp, { seen = c.rows }, self.started)
+end
+
+return M
