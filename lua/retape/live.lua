@@ -15,7 +15,7 @@
 -- backlog) is re-run whole.  A receipt that arrives late (its bucket, or its
 -- place in (ts, receipt_id) order, already passed) is just one more re-run of
 -- its bucket: the later results it changes are marked stale by that run and
--- recomputed by a refresh before the next run.  Only then does the watermark move, so
+-- recomputed before any run builds on them, or at the end of the pass.  Only then does the watermark move, so
 -- a pass that is killed is done again from the same watermark (every run
 -- replaces its scope, so doing one twice changes nothing).  The rows come
 -- from anyone: this process's webhooks, an import or the app's own sync in
@@ -136,17 +136,15 @@ function Live:catch_up()
   end
   table.sort(order)
   local done = { rows = 0, runs = 0, recomputed = 0, days = {}, rowid = p.top }
-  -- Stale results are recomputed before any other run: a run that starts
-  -- from a stale state would write records (a trade it carries) that the
-  -- refresh does not repair.  (A pass killed after a late receipt's run
-  -- leaves such marks.)
+  -- A late receipt's bucket run marks the later results it changes stale; a
+  -- later run of the ticker recomputes them first (replay's refresh_before),
+  -- and the pass ends with a refresh of what is left.
   local function refresh()
     if next(st:stale()) then
       local resp = rp:run { refresh = true }
       done.recomputed = done.recomputed + (resp.recomputed or 0)
     end
   end
-  refresh()
   for _, day in ipairs(order) do
     local list = days[day]
     if #list >= M.WHOLE_DAY_BUCKETS then
@@ -158,8 +156,6 @@ function Live:catch_up()
         local resp = rp:run { date = day, bucket = b.bucket, ticker = b.tickers, known_tickers = true }
         done.runs, done.rows = done.runs + 1, done.rows + resp.rowsProcessed
         done.recomputed = done.recomputed + (resp.recomputed or 0)
-        -- a late receipt: what it changed later is recomputed before the next bucket
-        if resp.stale then refresh() end
       end
       -- the day's coverage as a whole-day replay records it (every ticker)
       st:set_coverage(day, { all = true, tickers = {} })

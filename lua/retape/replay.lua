@@ -819,6 +819,21 @@ function Replay:clear_scope(scope, start)
   return purged, replaced, expect
 end
 
+-- Recomputes the stale results of the scope's tickers that a run starting
+-- at bucket `start` would build on (their mark starts before it); the
+-- recomputation is resumable like any refresh.  Raises what a run raises.
+function Replay:refresh_before(scope, start, counters)
+  local only, named = nil, nil
+  if scope.tickers then named = {}; for _, T in ipairs(scope.tickers) do named[T] = true end end
+  for T, mark in pairs(self.store:stale()) do
+    if mark.from < start and scopem.covers(scope, T) and (not named or named[T]) then
+      only = only or {}
+      only[T] = true
+    end
+  end
+  if only then self:refresh(counters, only) end
+end
+
 -- After a run: stale marks whose later versions turn out to depend on an
 -- unchanged state are dropped.
 function Replay:settle_stale(scope, expect, marks_before)
@@ -1012,6 +1027,10 @@ function Replay:run_in_snapshot(params)
       self.continuing, first_row = true, scope.offset
     end
   end
+  -- a run builds on the results before its start: stale ones (left by a
+  -- late receipt's run, or --no-cascade) are recomputed first, or the run
+  -- would carry on trades the recomputation no longer has
+  if not self.continuing and not params.resume then self:refresh_before(scope, start_bucket, counters) end
   local stop_row = scope.limit and (scope.offset + scope.limit) or nil
   local rows_ahead = 0
   for _, w in ipairs(work) do rows_ahead = rows_ahead + (w.count or 0) end
@@ -1175,11 +1194,11 @@ end
 -- continues from the marks.  The store's cursor says a refresh is in
 -- progress (phase "refresh") until the last commit, so any next write
 -- finishes it first.
-function Replay:refresh(counters)
+function Replay:refresh(counters, only)
   local st = self.store
   local marks = st:stale()
   local names = {}
-  for T in pairs(marks) do names[#names + 1] = T end
+  for T in pairs(marks) do if not only or only[T] then names[#names + 1] = T end end
   table.sort(names)
   if #names == 0 then
     local c = st:cursor()

@@ -10,13 +10,15 @@
 -- empty store; a round robin and random bucket orders over a replayed store,
 -- then a refresh) and SIGKILLs at random points inside a refresh, inside a
 -- re-run's recomputation of later days and inside `sweep --keep`, each
--- followed by any next write: all must equal one fresh replay.
+-- followed by any next write: all must equal one fresh replay.  And late
+-- receipts (a ticker's receipts arriving in small batches, some late, the
+-- touched buckets run after each batch as the live engine does).
 --
 -- The seeds are printed; CI runs a fixed set, RETAPE_PROPERTY_SEEDS=N adds
 -- N more (random) ones, RETAPE_PROPERTY_SEED=S runs only seed S.
 -- RETAPE_ORDER_TRIALS=N (CI: 2) bucket-order trials; RETAPE_KILL_TRIALS=N
--- (CI: 3) kill trials each of refresh and cascade, N/2 of sweep --keep; the
--- kill trials print "kill trials (KIND): N tried, N identical".
+-- (CI: 3) kill trials each of refresh and cascade, N/2 of sweep --keep;
+-- RETAPE_LATE_TRIALS=N (CI: 4) late-receipt trials; the kill trials print "kill trials (KIND): N tried, N identical".
 local t = require "tap"
 local retape = require "retape"
 local P = require "parity"
@@ -337,6 +339,73 @@ for trial = 1, order_trials do
   same_as_fresh(dir .. "/s", dir .. "/fresh",
     string.format("order trial %d: a round robin and %d buckets in random order, then refresh, equal one fresh replay", trial, #log - 1),
     table.concat(log, "; "))
+  retape.fs.remove_tree(dir)
+end
+
+-- Late receipts (what the live engine meets): one ticker's receipts of a
+-- day arrive in small batches, about one in seven a few places late; after
+-- each batch the buckets it touched are run in bucket order (ticker and
+-- bucket scope), so later buckets run on results a late receipt left stale.
+-- Then a refresh: equal to one fresh replay of all the receipts.
+local late_trials = tonumber(os.getenv("RETAPE_LATE_TRIALS") or "4") or 4
+local LATE_DAY = "2026-02-02"
+local late_src = P.levels_db_for(tmp, t.tempdir(), { LATE_DAY })
+local late_tickers = { "W" }
+for trial = 1, late_trials do
+  local x = (trial * 2654435761 + 12345) % 4294967296 + 1
+  local function rng(n)
+    x = x ~ (x << 13) & 0xffffffff
+    x = x ~ (x >> 17)
+    x = x ~ (x << 5) & 0xffffffff
+    return x % n + 1
+  end
+  local dir = t.tempdir()
+  local late_db = dir .. "/late.db"
+  do
+    local from <close> = assert(io.open(late_src, "rb"))
+    local to <close> = assert(io.open(late_db, "wb"))
+    to:write(from:read("a"))
+  end
+  local d = LATE_DAY
+  local T = late_tickers[rng(#late_tickers)]
+  local open_ms, close_ms = retape.time.session(d)
+  local h = assert(retape.sql.open(late_db))
+  h:exec("CREATE TABLE held AS SELECT * FROM ingest_receipts WHERE 0")
+  local rows = h:rows("SELECT receipt_id AS id, bucket_5m AS b FROM ingest_receipts WHERE ticker = ? AND ts BETWEEN ? AND ? "
+    .. "ORDER BY bucket_5m, ts, receipt_id", T, open_ms, close_ms + 300000)
+  do
+    local ins <close> = h:prepare("INSERT INTO held SELECT * FROM ingest_receipts WHERE ticker = ? AND ts BETWEEN ? AND ?")
+    ins:run(T, open_ms, close_ms + 300000)
+    local del <close> = h:prepare("DELETE FROM ingest_receipts WHERE ticker = ? AND ts BETWEEN ? AND ?")
+    del:run(T, open_ms, close_ms + 300000)
+  end
+  local order, later = {}, {}
+  for _, r in ipairs(rows) do
+    if rng(7) == 1 then later[#later + 1] = { at = #order + 1 + rng(4), r = r } else order[#order + 1] = r end
+  end
+  for i = #later, 1, -1 do table.insert(order, math.min(later[i].at, #order + 1), later[i].r) end
+  local back <close> = h:prepare("INSERT INTO ingest_receipts SELECT * FROM held WHERE receipt_id = ?")
+  -- one replay open throughout, as the live engine keeps it
+  local rp = open(dir .. "/s", "default", { db = late_db })
+  local pos = 1
+  while pos <= #order do
+    local touched, list = {}, {}
+    for m = pos, math.min(#order, pos + rng(6) - 1) do
+      back:run(order[m].id)
+      if not touched[order[m].b] then touched[order[m].b] = true; list[#list + 1] = order[m].b end
+      pos = m + 1
+    end
+    table.sort(list)
+    for _, b in ipairs(list) do rp:run { date = d, ticker = T, bucket = b } end
+    if trial % 2 == 0 then rp:run { refresh = true } end -- (the live engine ends each pass so)
+  end
+  h:close()
+  rp:run { refresh = true }
+  rp:close()
+  run(dir .. "/fresh", "default", { date = d, ticker = T }, { db = late_db })
+  same_as_fresh(dir .. "/s", dir .. "/fresh",
+    string.format("late trial %d: %s %s, %d of %d receipts late, the touched buckets run after each batch, then refresh, "
+      .. "equals one fresh replay", trial, d, T, #later, #rows))
   retape.fs.remove_tree(dir)
 end
 
