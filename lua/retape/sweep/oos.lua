@@ -113,4 +113,38 @@ function M.walk_forward(opts)
   if opts.baseline then res.baseline_oos = stats.compute(base_trades, { capital = capital, days = oos_days }) end
   return res
 end
+-- train_test(opts) -> result | nil, message.  An out-of-sample check: opts
+-- are those of run() (db, rules, base, variants, threads, ...) plus train =
+-- {first, last} and test = {first, last} (days), objective ("COLUMN[:asc|
+-- :desc]"), keep (a directory: the stores under KEEP/train and KEEP/test),
+-- on_progress (its p.phase says "train" or "test") and on_pass(phase, res)
+-- after each window.  Both windows are replayed from a fresh state, every
+-- variant, and ranked by the objective.  result: { train, test (run()'s
+-- results, ranked), chosen (the best variant on the training days),
+-- column (the objective's), test_of = {[index] = the variant's test result} }.
+function M.train_test(opts)
+  local col = rank.column(opts.objective, "--objective")
+  local out = { column = col, test_of = {} }
+  for _, phase in ipairs { "train", "test" } do
+    local run_opts = {}
+    for k, v in pairs(opts) do run_opts[k] = v end
+    run_opts.train, run_opts.test, run_opts.objective, run_opts.keep, run_opts.on_pass = nil, nil, nil, nil, nil
+    run_opts.date, run_opts.from, run_opts.to = nil, opts[phase][1], opts[phase][2]
+    if opts.keep then
+      run_opts.dir = opts.keep .. "/" .. phase
+      local ok, err = fs.mkdirs(run_opts.dir)
+      if not ok then return nil, err end
+    end
+    run_opts.on_progress = opts.on_progress and function(p) p.phase = phase; return opts.on_progress(p) end
+    local res, err = require("retape.sweep").run(run_opts)
+    if not res then return nil, err end
+    if opts.on_pass then opts.on_pass(phase, res) end
+    rank.rank(res.variants, opts.objective, "--objective")
+    out[phase] = res
+  end
+  for _, v in ipairs(out.test.variants) do out.test_of[v.index] = v end
+  out.chosen = out.train.variants[1]
+  return out
+end
+
 return M
