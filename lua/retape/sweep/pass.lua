@@ -2,7 +2,6 @@
 -- own coroutine over its own store, scheduled over one shared read of the
 -- receipts (retape.sweep.shared); then each variant's figures.
 local source = require "retape.source"
-local json = require "retape.json"
 local stats = require "retape.stats"
 local kv = require "retape.kv"
 local store = require "retape.store"
@@ -71,10 +70,11 @@ function pass_body(opts, Rs, variants, idx, dir, progress, want_trades)
     if not st then handle:close(); cleanup(); return nil, string.format("variant %d: %s", i, serr), -1, i end
     st.path = state
     list[n] = { index = i, kv = handle, store = st }
-    local rp, oerr = replay.open { db = shared, state = st, rules = R, batch = opts.batch,
-                                   script_version = opts.script_version, trades_only = opts.trades_only }
+    -- one thread each: the sweep runs its variants side by side instead;
+    -- db_path: what a standalone replay records (refresh and explain find the receipts)
+    local rp, oerr = replay.open { db = shared, db_path = opts.db, state = st, rules = R, batch = opts.batch,
+                                   script_version = opts.script_version, trades_only = opts.trades_only, threads = 1 }
     if not rp then cleanup(); return nil, string.format("variant %d: %s", i, oerr), -1, i end
-    rp.db_path = opts.db -- what a standalone replay records: refresh and explain find the receipts
     local w = opts.copy ~= "deep" and shared_source.payload_writes(R)
     if not w then deep = true else for _, k in ipairs(w) do writes_set[k] = true end end
     local v = list[n]
@@ -90,12 +90,10 @@ function pass_body(opts, Rs, variants, idx, dir, progress, want_trades)
     -- one selective decode for all when every variant reads the same fields
     local spec
     for _, v in ipairs(list) do
-      local rp = v.rp
-      local ok, mine = pcall(json.encode, { rp.R.fields, rp.schema.names, rp.schema.view })
-      if not (ok and rp.fields) then mine = "" end
+      local _, mine = v.rp:decoding()
       if spec == nil then spec = mine elseif spec ~= mine then spec = "" end
     end
-    if spec ~= "" then shared.fields = list[1].rp.fields end
+    if spec ~= "" then shared.fields = list[1].rp:decoding() end
   end
   -- the scheduler: run every variant until it waits for a bucket; load the
   -- earliest bucket asked for; resume the variants waiting on it
@@ -139,7 +137,7 @@ function pass_body(opts, Rs, variants, idx, dir, progress, want_trades)
       if not total_buckets then -- the buckets of the scope, as the replays walk them
         local scopem = require "retape.scope"
         local sok, sc = pcall(scopem.resolve, { date = opts.date, from = opts.from, to = opts.to, ticker = opts.ticker },
-          shared, list[1].rp.script_version)
+          shared, list[1].rp:version_kept())
         local wok, work = false, nil
         if sok then wok, work = pcall(scopem.work, sc, shared) end
         total_buckets = wok and #work or 0
@@ -154,11 +152,11 @@ function pass_body(opts, Rs, variants, idx, dir, progress, want_trades)
   -- the figures of every variant, from its store
   local results = require "retape.results"
   for _, v in ipairs(list) do
-    local trades = results.trades(v.rp.store)
-    v.capital = stats.capital_of(v.rp.R)
+    local trades = results.trades(v.rp:state_store())
+    v.capital = stats.capital_of(v.rp:ruleset())
     v.metrics = rank.figures(trades, shared.loaded, v.capital)
     if want_trades then v.trades = trades end
-    v.rows_sum = v.rp.rows_sum
+    v.rows_sum = v.rp:rows_read_sum()
     v.rp:close(); v.rp = nil
     v.store:close(); v.store = nil
     v.kv:close(); v.kv = nil
