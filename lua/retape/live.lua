@@ -89,31 +89,70 @@ function Live:store(rows)
   return out
 end
 
--- The rows after the watermark: {top = last rowid, buckets = {{bucket, tickers}} in order}.
+-- The rows after the watermark, read in one snapshot of the file: {from,
+-- top = last rowid, buckets = {{bucket, tickers, n = rows}} in order,
+-- counted = {[day] = {[bucket] = rows up to top}}}.  counted holds the
+-- days of those rows whose receipts this session has not counted yet (the
+-- days it has are kept up to date by adding each pass's rows: the day's
+-- fingerprint, as manifest.day_prints counts it, without reading the day
+-- again on every pass).
 function Live:pending()
   local mark = self.st:follow()
   local from = (mark and mark.db == self.db_path) and math.tointeger(mark.rowid) or 0
-  local db = self.db
+  if self.counted_at ~= from then self.counts_by_day, self.counted_at = {}, nil end
+  local db, sv = self.db, self.rp.script_version
+  local filter = " AND typeof(bucket_5m) = 'integer'" .. (sv and " AND (script_version = ? OR script_version IS NULL)" or "")
   db:exec("BEGIN")
-  local ok, top, pairs_ = pcall(function()
+  local ok, top, pairs_, counted = pcall(function()
     local top = db:rows("SELECT COALESCE(MAX(rowid), 0) AS top FROM ingest_receipts")[1].top
-    local q = "SELECT bucket_5m AS b, ticker AS t FROM ingest_receipts WHERE rowid > ? AND rowid <= ?"
-    local sv = self.rp.script_version
-    if sv then q = q .. " AND (script_version = ? OR script_version IS NULL)" end
-    q = q .. " GROUP BY bucket_5m, ticker ORDER BY bucket_5m, ticker"
-    return top, db:rows(q, from, top, sv)
+    local rows = db:rows("SELECT bucket_5m AS b, ticker AS t, count(*) AS n FROM ingest_receipts WHERE rowid > ? AND rowid <= ?"
+      .. filter .. " GROUP BY bucket_5m, ticker ORDER BY bucket_5m, ticker", from, top, sv)
+    local counted = {}
+    for _, r in ipairs(rows) do
+      local day = rtime.ny_date(r.b)
+      local open, close = rtime.session(day)
+      if r.b >= open and r.b <= close and not self.counts_by_day[day] and not counted[day] then
+        local c = {}
+        for _, b in ipairs(db:rows("SELECT bucket_5m AS b, count(*) AS n FROM ingest_receipts WHERE bucket_5m BETWEEN ? AND ?"
+            .. " AND rowid <= ?" .. filter .. " GROUP BY bucket_5m", open, close, top, sv)) do
+          c[b.b] = b.n
+        end
+        counted[day] = c
+      end
+    end
+    return top, rows, counted
   end)
   db:exec("COMMIT")
   if not ok then error(top, 0) end
   local buckets, last = {}, nil
   for _, r in ipairs(pairs_) do
     if not last or last.bucket ~= r.b then
-      last = { bucket = r.b, tickers = {} }
+      last = { bucket = r.b, tickers = {}, n = 0 }
       buckets[#buckets + 1] = last
     end
     last.tickers[#last.tickers + 1] = r.t
+    last.n = last.n + r.n
   end
-  return { from = from, top = top, buckets = buckets }
+  return { from = from, top = top, buckets = buckets, counted = counted }
+end
+
+-- The receipts of each day of a pass as of its end (p: pending()): {[day]
+-- = {[bucket] = rows}} for the days in `order`.
+function Live:day_counts(p, order)
+  local out = {}
+  for _, day in ipairs(order) do
+    local c = p.counted[day]
+    if not c then
+      c = {}
+      for b, n in pairs(self.counts_by_day[day]) do c[b] = n end
+      local open, close = rtime.session(day)
+      for _, b in ipairs(p.buckets) do
+        if b.bucket >= open and b.bucket <= close then c[b.bucket] = (c[b.bucket] or 0) + b.n end
+      end
+    end
+    out[day] = c
+  end
+  return out
 end
 
 -- catch_up() -> {rows = receipts' ticker-buckets re-run, runs, recomputed,
@@ -164,9 +203,13 @@ function Live:catch_up()
   end
   refresh()
   -- the receipts each replayed day covered, as a replay of the day records them
-  for _, day in ipairs(order) do manifest.note_receipts(rp, { date = day }) end
+  local counts, prints = self:day_counts(p, order), {}
+  for day, c in pairs(counts) do prints[day] = manifest.day_print(c) end
+  manifest.note_day_prints(rp, prints)
   st:set_follow { db = self.db_path, rowid = p.top }
   st:write()
+  for day, c in pairs(counts) do self.counts_by_day[day] = c end
+  self.counted_at = p.top
   local c = self.counts
   c.passes, c.runs, c.rows, c.recomputed = c.passes + 1, c.runs + done.runs, c.rows + done.rows,
     c.recomputed + done.recomputed
