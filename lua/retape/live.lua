@@ -34,6 +34,48 @@ Live.__index = Live
 -- (one threaded run) rather than bucket by bucket.
 M.WHOLE_DAY_BUCKETS = 12
 
+---------------------------------------------------------------------------
+-- storing receipts (any process or thread: the store is not needed)
+
+local Receiver = {}
+Receiver.__index = Receiver
+
+-- receiver(db) -> receiver | nil, message: stores webhook rows into the
+-- receipts file `db`, created if needed (with the original DDL).
+function M.receiver(db)
+  local writer, werr = require("retape.ingest").writer(db, math.maxinteger >> 33)
+  if not writer then return nil, werr end
+  -- a commit survives a killed process without an fsync (as the state store's writes)
+  local ok, e = pcall(writer.wal, writer)
+  if not ok then writer:close(); return nil, tostring(e) end
+  return setmetatable({ writer = writer }, Receiver)
+end
+
+function Receiver:close()
+  if self.writer then self.writer:close(); self.writer = nil end
+end
+Receiver.__close = Receiver.close
+
+-- store(rows) -> {true (inserted) | false (duplicate) | error message, ...}:
+-- INSERT OR IGNORE of each row, all committed together before it returns
+-- (durable: a kill after it loses none).  When the commit fails, every
+-- entry is the error.
+function Receiver:store(rows)
+  local w, out = self.writer, {}
+  for i, row in ipairs(rows) do
+    local ok, inserted = pcall(w.insert, w, row)
+    if ok then out[i] = inserted else out[i] = tostring(inserted) end
+  end
+  local ok, err = pcall(w.commit, w)
+  if not ok then
+    for i in ipairs(out) do out[i] = tostring(err) end
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- replaying them
+
 -- open(opts) -> live | nil, message.  opts: db (path), state (path or an
 -- open retape.store), rules (name, path or table), script_version (as
 -- replay.open), on_error, on_bucket, threads; writable = true: the
@@ -43,11 +85,8 @@ function M.open(opts)
   local writer
   if opts.writable then
     local werr
-    writer, werr = require("retape.ingest").writer(opts.db, math.maxinteger >> 33)
+    writer, werr = M.receiver(opts.db)
     if not writer then return nil, werr end
-    -- a commit survives a killed process without an fsync (as the state store's writes)
-    local ok, e = pcall(writer.wal, writer)
-    if not ok then writer:close(); return nil, tostring(e) end
   end
   local rp, err = replay.open { db = opts.db, state = opts.state, rules = opts.rules,
     script_version = opts.script_version, on_error = opts.on_error, on_bucket = opts.on_bucket,
@@ -67,24 +106,13 @@ function Live:close()
 end
 Live.__close = Live.close
 
--- store(rows) -> {true (inserted) | false (duplicate) | error message, ...}:
--- INSERT OR IGNORE of each row, all committed together before it returns
--- (durable: a kill after it loses none).  When the commit fails, every
--- entry is the error.
+-- store(rows) -> as Receiver:store (the rows stored by this live engine's
+-- own receiver), counted for the session's manifest.
 function Live:store(rows)
-  local w, out = assert(self.writer, "live: opened without writable"), {}
-  for i, row in ipairs(rows) do
-    local ok, inserted = pcall(w.insert, w, row)
-    if ok then out[i] = inserted else out[i] = tostring(inserted) end
-  end
-  local ok, err = pcall(w.commit, w)
-  if not ok then
-    for i in ipairs(out) do out[i] = tostring(err) end
-  else
-    for _, v in ipairs(out) do
-      if v == true then self.counts.receipts = self.counts.receipts + 1
-      elseif v == false then self.counts.duplicates = self.counts.duplicates + 1 end
-    end
+  local out = assert(self.writer, "live: opened without writable"):store(rows)
+  for _, v in ipairs(out) do
+    if v == true then self.counts.receipts = self.counts.receipts + 1
+    elseif v == false then self.counts.duplicates = self.counts.duplicates + 1 end
   end
   return out
 end
@@ -156,7 +184,8 @@ function Live:day_counts(p, order)
 end
 
 -- catch_up() -> {rows = receipts' ticker-buckets re-run, runs, recomputed,
--- days = {day = true}, rowid = the new watermark} | nil when nothing was new.  Raises what a run raises
+-- days = {day = true}, rowid = the new watermark, receipts = new rows,
+-- tickers = the tickers they were for, sorted} | nil when nothing was new.  Raises what a run raises
 -- (the watermark stays; the next call does the pass again).
 function Live:catch_up()
   local p = self:pending()
@@ -174,7 +203,15 @@ function Live:catch_up()
     end
   end
   table.sort(order)
-  local done = { rows = 0, runs = 0, recomputed = 0, days = {}, rowid = p.top }
+  local done = { rows = 0, runs = 0, recomputed = 0, days = {}, rowid = p.top, receipts = 0, tickers = {} }
+  local seen = {}
+  for _, b in ipairs(p.buckets) do
+    done.receipts = done.receipts + b.n
+    for _, T in ipairs(b.tickers) do
+      if not seen[T] then seen[T] = true; done.tickers[#done.tickers + 1] = T end
+    end
+  end
+  table.sort(done.tickers)
   -- A late receipt's bucket run marks the later results it changes stale; a
   -- later run of the ticker recomputes them first (replay's refresh_before),
   -- and the pass ends with a refresh of what is left.

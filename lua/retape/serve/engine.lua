@@ -96,20 +96,16 @@ function Writer:live()
 end
 function Writer:is_live() return self.lv ~= nil or self.st:follow() ~= nil end
 
--- receipts(rows) -> {true | false | error message, ...} (stored, duplicate,
--- failed), then the replay of what the receipts file gained: done (the
--- catch-up's summary, nil when nothing was new) or nil, message (the rows
--- stay stored; the next batch tries again).
-function Writer:receipts(rows)
-  local lv = self:live()
-  local stored = lv:store(rows)
-  local ok, done = pcall(lv.catch_up, lv)
-  if not ok then return stored, nil, tostring(done) end
-  return stored, done
-end
-
--- catch_up() -> the live engine's catch-up (see retape.live)
+-- catch_up() -> the live engine's catch-up pass (see retape.live): what
+-- the receipts file gained since the last one, replayed.  Raises.
 function Writer:catch_up() return self:live():catch_up() end
+
+-- receiver(cfg) -> the ingest state's receiver: stores webhook rows
+-- (retape.live's receiver: {true | false | error message, ...} for stored,
+-- duplicate, failed), the receipts file created if needed.
+function M.receiver(cfg)
+  return assert(require("retape.live").receiver(cfg.db))
+end
 
 -- webhook_row(body, kind, now) -> row | nil, message (retape.import's checks)
 function M.webhook_row(body, kind, now)
