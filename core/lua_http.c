@@ -37,7 +37,10 @@
  * answers never wait for the classification.  http.settle() is the read
  * barrier that makes that invisible: it waits until a pass that started
  * after the last stored batch has ended, then pins the reader's snapshot
- * again, so a read sent after a webhook's 200 reflects it.
+ * again, so a read sent after a webhook's 200 reflects it.  Reads see the
+ * store as the last writer call (pass, admin call or start) left it — a
+ * snapshot published at its end — never half of one (a run commits its
+ * cleared scope before its buckets).
  * SIGTERM/SIGINT: stop accepting, wait for the ingest batch in progress
  * (answered; what is queued gets 503), then for the classify thread's
  * pass in progress and one last pass over what was stored, then for the
@@ -110,6 +113,7 @@ typedef struct serve_state {
     unsigned long long stored;     /* batches stored (and answered) so far */
     unsigned long long classified; /* batches the last ended pass covered */
     int classify_stop, classify_done;
+    retape_kv_snapshot *published; /* what reads see: the store after the last writer call (cmu) */
     pthread_t classify;  /* the classify thread: catch-up passes in the writer state */
     int classify_started;
     char *app, *config, *lua_dir;
@@ -221,6 +225,32 @@ static void worker_free(worker *w)
 static void *live_main(void *arg);
 static void *classify_main(void *arg);
 
+/* Publishes the store as it is now as what reads see (after a writer
+ * call); on a memory error the previous one stays. */
+static void publish_snapshot(serve_state *s)
+{
+    retape_kv_snapshot *snap = retape_kv_snapshot_take(s->kv);
+    if (!snap)
+        return;
+    pthread_mutex_lock(&s->cmu);
+    retape_kv_snapshot *old = s->published;
+    s->published = snap;
+    pthread_mutex_unlock(&s->cmu);
+    retape_kv_snapshot_release(old);
+}
+
+/* Pins a reader's view to the published snapshot (the latest state when
+ * there is none). */
+static void pin_published(serve_state *s, worker *w)
+{
+    pthread_mutex_lock(&s->cmu);
+    if (s->published)
+        retape_kv_pin_snapshot(w->view, s->published);
+    else
+        retape_kv_pin(w->view);
+    pthread_mutex_unlock(&s->cmu);
+}
+
 /* Names the calling thread (as top and perf show it), where the system can. */
 static void name_thread(const char *name)
 {
@@ -275,6 +305,8 @@ static void serve_teardown(serve_state *s)
     }
     worker_free(&s->writer);
     worker_free(&s->ingest);
+    retape_kv_snapshot_release(s->published);
+    s->published = NULL;
     retape_kv_close(s->kv);
     s->kv = NULL;
     free(s->app);
@@ -364,7 +396,7 @@ static void on_request(void *ctx, const retape_http_request *req, retape_http_re
     serve_state *s = ctx;
     worker *w = acquire_reader(s);
     w->current = req;
-    retape_kv_pin(w->view);
+    pin_published(s, w);
     lua_pushcfunction(w->L, call_handler);
     lua_pushlightuserdata(w->L, w);
     lua_pushlightuserdata(w->L, (void *)req);
@@ -449,6 +481,7 @@ static int l_exclusive(lua_State *L)
     int rc = retape_lua_docall(W, 4, 0, &err);
     atomic_store(&s->writing, 0);
     lua_settop(W, 0);
+    publish_snapshot(s);
     pthread_mutex_unlock(&s->writer.mu);
     atomic_store(&s->admin, 0);
     if (rc != 0) {
@@ -619,6 +652,7 @@ static void *classify_main(void *arg)
         }
         atomic_store(&s->writing, 0);
         lua_settop(W, 0);
+        publish_snapshot(s);
         pthread_mutex_unlock(&s->writer.mu);
 
         /* ended, well or not: the reads waiting for it go on (a failed pass
@@ -645,14 +679,12 @@ static int l_settle(lua_State *L)
         return 0;
     pthread_mutex_lock(&s->cmu);
     unsigned long long target = s->stored;
-    int waited = 0;
-    while (s->classify_started && !s->classify_done && s->classified < target) {
+    while (s->classify_started && !s->classify_done && s->classified < target)
         pthread_cond_wait(&s->settled, &s->cmu);
-        waited = 1;
-    }
     pthread_mutex_unlock(&s->cmu);
-    if (waited)
-        retape_kv_pin(w->view); /* the snapshot as of now: the pass committed */
+    /* the snapshot published since, even without waiting: the pass may
+     * have ended after the request's snapshot was pinned */
+    pin_published(s, w);
     return 0;
 }
 
@@ -804,6 +836,7 @@ static int l_serve(lua_State *L)
         serve_teardown(s);
         return push_failure(L, err);
     }
+    publish_snapshot(s); /* the store as the writer's start left it */
 
     sigset_t set, old;
     sigemptyset(&set);

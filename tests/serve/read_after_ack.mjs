@@ -5,7 +5,10 @@
 // GET /timed/latest?ticker=T and GET /timed/all and checks that both
 // already hold that receipt (the ticker's latest state is at its ts): the
 // answer comes once the receipt is durable, the classification just after,
-// and a read sent after the answer waits for it.  Then SIGTERM (exit 0).
+// and a read sent after the answer waits for it.  With 64 in flight, some
+// receipts of a bucket are stored after the next bucket's (late ones: their
+// pass re-runs a bucket and recomputes later results, in several commits);
+// reads see only whole passes, never one half-way.  Then SIGTERM (exit 0).
 // Writes the ids answered 200 to ACKED; prints TAP lines.
 // env: RETAPE, DB, STATE, BODIES (from day_bodies.lua), ACKED, LOG, CONNECTIONS (64), SEED (1)
 import { spawn } from "node:child_process";
@@ -77,9 +80,9 @@ async function sender() {
     stats.ok++;
     const latest = await request("GET", "/timed/latest?ticker=" + encodeURIComponent(reply.ticker));
     const data = latest.status === 200 ? JSON.parse(latest.text).data : null;
-    if (!data || !(data.ts >= ts)) {
+    if (!data || !(data.ts >= ts)) { // (a later receipt of the ticker in the same bucket may be in)
       stats.stale++;
-      stats.firstStale ??= `${reply.receipt_id}: ts ${ts}, GET /timed/latest: HTTP ${latest.status} ${latest.text.slice(0, 200)}`;
+      stats.firstStale ??= `${reply.receipt_id}: ts ${ts}, GET /timed/latest: HTTP ${latest.status}, its ts ${data && data.ts} (${latest.text.slice(0, 200)})`;
     }
     // one in 16: the whole board's data too
     if (stats.ok % 16 === 0) {

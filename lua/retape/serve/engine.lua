@@ -84,13 +84,14 @@ end
 ---------------------------------------------------------------------------
 -- live: webhooks stored and replayed as they arrive (retape.live)
 
--- The live engine of this server, opened on the first webhook, or at start
+-- The live engine of this server, opened on the first pass, or at start
 -- when the store is already a live one (it holds a watermark), so that
 -- receipts stored before a kill are replayed before anything is answered.
+-- It only replays: the ingest state stores (M.receiver).
 function Writer:live()
   if not self.lv then
     self.lv = assert(require("retape.live").open { db = self.cfg.db, state = self.st, rules = self.R,
-      writable = true, on_bucket = self.on_bucket })
+      on_bucket = self.on_bucket })
   end
   return self.lv
 end
