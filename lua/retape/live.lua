@@ -2,8 +2,9 @@
 -- replay engine's own scoped runs, so that the store always ends equal to
 -- one fresh replay of the receipts stored so far.
 --
---   local lv = assert(live.open { db = "receipts.db", state = "r.state" })
+--   local lv = assert(live.open { db = "receipts.db", state = "r.state", writable = true })
 --   lv:store(rows)        -- webhook rows (import.row_from_webhook): INSERT OR IGNORE, committed
+--                         -- (or live.receiver(db):store(rows), in another thread or process)
 --   local done = lv:catch_up()   -- replays what the receipts file gained
 --   lv:close()
 --
