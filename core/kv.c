@@ -34,6 +34,7 @@ struct retape_kv_snapshot {
     atomic_int refs;
 };
 
+#define KV_ARENA_BLOCK_BYTES ((size_t)64 << 10)
 #define KV_BLOCK_CACHE_BYTES (8u << 20) /* RocksDB's own default size */
 
 struct retape_kv_batch {
@@ -82,6 +83,11 @@ retape_kv *retape_kv_open_sized(const char *dir, size_t write_buffer_bytes, char
     rocksdb_options_set_stats_dump_period_sec(kv->options, 0);
     if (write_buffer_bytes > 0)
         rocksdb_options_set_write_buffer_size(kv->options, write_buffer_bytes);
+    /* Memtable arena blocks below malloc's mmap threshold: the heap reuses
+     * a flushed memtable's blocks, where the default (1/8 of the memtable,
+     * mmap'd) faults in fresh pages for every one (real days: 10.4k -> 6.3k
+     * page faults, about 4 % of a replay's CPU on this VM). */
+    rocksdb_options_set_arena_block_size(kv->options, KV_ARENA_BLOCK_BYTES);
     /* Index and filter blocks live in one bounded block cache instead of
      * beside it for every table file, so memory stays flat as a store grows
      * (a 5-day replay held 11 MB more than a 1-day one without this). */
