@@ -3,12 +3,19 @@
  *
  *   local bytes = pack.encode(value)   -- raises on what JSON cannot hold
  *   local value = pack.decode(bytes)   -- raises on malformed input
+ *   local bytes = pack.pick(t, names)  -- = pack.encode of {k = t[k]} for k in names
+ *   local bytes = pack.encode(obj, key, packed)  -- obj with member key = packed bytes
  *
  * encode takes what retape.json takes (nil/null, booleans, numbers,
  * strings, lists, string-keyed objects) and decode gives back exactly what
  * a JSON encode + decode (with nulls dropped) would: numbers as floats
  * (NaN and infinities as nil), lists as sequences, objects with string
  * keys.  The state store keeps its version records this way (store.lua).
+ *
+ * pick and the spliced member of encode serve a replay's versions: the view
+ * fields of a receipt's payload are packed once, without a table of their
+ * own, and those bytes go into every version of the ticker until its next
+ * receipt (replay.lua, encode_version).
  */
 #include "lua_common.h"
 
@@ -21,7 +28,9 @@
 typedef struct key_ref {
     const char *s;
     size_t len;
-    int slot; /* the value's stack slot */
+    int slot;          /* the value's stack slot (0: a packed member) */
+    const char *raw;   /* a packed member: its bytes, written as they are */
+    size_t raw_len;
 } key_ref;
 
 static int writer_gc(lua_State *L)
@@ -43,40 +52,73 @@ static int compare_keys(const void *a, const void *b)
 
 static void put_value(lua_State *L, pack_writer *w, int idx, int depth);
 
-/* The object at idx, keys in byte order.  Its keys and values are copied
- * onto the stack as lua_next gives them (no string is created, so no
+/* Writes the n members of keys (stack slots or packed bytes) as an object,
+ * keys in byte order (sorts keys). */
+static void put_members(lua_State *L, pack_writer *w, key_ref *keys, int n, int depth)
+{
+    if (n > 1)
+        qsort(keys, (size_t)n, sizeof *keys, compare_keys);
+    pack_put_count(w, PACK_OBJECT, (uint64_t)n);
+    for (int i = 0; i < n; i++) {
+        pack_put_key(w, keys[i].s, keys[i].len);
+        if (keys[i].slot)
+            put_value(L, w, keys[i].slot, depth + 1);
+        else
+            pack_put_raw(w, keys[i].raw, keys[i].raw_len);
+    }
+}
+
+/* An array for n key refs (plus one spare): small on the C stack, else a
+ * GC-owned userdata pushed on the stack (safe on a raise). */
+static key_ref *key_array(lua_State *L, key_ref *small, int n)
+{
+    return n + 1 > SMALL_OBJECT ? lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(key_ref), 0) : small;
+}
+
+/* The object at idx, keys in byte order, with (when raw is not NULL) its
+ * member raw_key replaced by the packed bytes raw.  Its keys and values are
+ * copied onto the stack as lua_next gives them (no string is created, so no
  * collection step runs in the middle of a record), then written in key
  * order; the key array is on the C stack for small objects, in a GC-owned
  * userdata for larger ones (safe on a raise). */
-static void put_object(lua_State *L, pack_writer *w, int idx, int depth)
+static void put_object_with(lua_State *L, pack_writer *w, int idx, int depth, const char *raw_key, size_t raw_key_len,
+                            const char *raw, size_t raw_len)
 {
     int n = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING)
             luaL_error(L, "cannot store a table mixing list and keys (key %s)", luaL_tolstring(L, -2, NULL));
+        if (raw) {
+            size_t kl;
+            const char *k = lua_tolstring(L, -2, &kl);
+            if (kl == raw_key_len && memcmp(k, raw_key, kl) == 0) {
+                lua_pop(L, 1); /* replaced by the packed member */
+                continue;
+            }
+        }
         luaL_checkstack(L, 4, "object");
         lua_pushvalue(L, -2); /* key, value, key: lua_next goes on from the copy */
         n++;
     }
     int base = lua_gettop(L) - 2 * n; /* pairs at base+1 .. base+2n */
     key_ref small[SMALL_OBJECT];
-    key_ref *keys = small;
-    if (n > SMALL_OBJECT) {
-        keys = lua_newuserdatauv(L, (size_t)n * sizeof *keys, 0);
-    }
+    key_ref *keys = key_array(L, small, n);
     for (int i = 0; i < n; i++) {
         keys[i].s = lua_tolstring(L, base + 1 + 2 * i, &keys[i].len);
         keys[i].slot = base + 2 + 2 * i;
     }
-    if (n > 1)
-        qsort(keys, (size_t)n, sizeof *keys, compare_keys);
-    pack_put_count(w, PACK_OBJECT, (uint64_t)n);
-    for (int i = 0; i < n; i++) {
-        pack_put_key(w, keys[i].s, keys[i].len);
-        put_value(L, w, keys[i].slot, depth + 1);
+    if (raw) {
+        keys[n] = (key_ref){raw_key, raw_key_len, 0, raw, raw_len};
+        n++;
     }
+    put_members(L, w, keys, n, depth);
     lua_settop(L, base);
+}
+
+static void put_object(lua_State *L, pack_writer *w, int idx, int depth)
+{
+    put_object_with(L, w, idx, depth, NULL, 0, NULL, 0);
 }
 
 /* The table at idx: a sequence as a list (extra keys refused), an empty
@@ -137,20 +179,92 @@ static void put_value(lua_State *L, pack_writer *w, int idx, int depth)
     }
 }
 
-/* pack.encode(value) -> bytes.  The writer is the closure's upvalue, reused
- * from call to call (encoding never calls back into Lua).  Raises on what
- * the store cannot keep (functions, userdata, mixed tables, cycles). */
-static int l_encode(lua_State *L)
+/* Pushes the writer's bytes; forgets a huge buffer (after a huge value). */
+static void push_written(lua_State *L, pack_writer *w)
 {
-    lua_settop(L, 1);
-    pack_writer *w = lua_touserdata(L, lua_upvalueindex(1));
-    pack_writer_reset(w);
-    put_value(L, w, 1, 0);
     if (w->failed)
-        return luaL_error(L, "not enough memory");
+        luaL_error(L, "not enough memory");
     lua_pushlstring(L, w->data ? w->data : "", w->len);
     if (w->cap > (1u << 20))
-        pack_writer_free(w); /* do not keep a huge buffer after a huge value */
+        pack_writer_free(w);
+}
+
+/* Whether bytes [s, s+len) are exactly one packed value. */
+static int is_one_value(const char *s, size_t len)
+{
+    pack_reader r;
+    pack_reader_init(&r, s, len);
+    return pack_skip_value(&r, 0) == 0 && r.p == r.end;
+}
+
+/* pack.encode(value [, key, packed]) -> bytes.  With key and packed (the
+ * bytes of one packed value), value is an object (a table with string
+ * keys) whose member key is those bytes, as if value[key] were what they
+ * decode to.  The writer is the closure's upvalue, reused from call to call
+ * (encoding never calls back into Lua).  Raises on what the store cannot
+ * keep (functions, userdata, mixed tables, cycles) and on bytes that are
+ * not one packed value. */
+static int l_encode(lua_State *L)
+{
+    lua_settop(L, 3);
+    pack_writer *w = lua_touserdata(L, lua_upvalueindex(1));
+    pack_writer_reset(w);
+    if (lua_isnil(L, 2)) {
+        put_value(L, w, 1, 0);
+    } else {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        size_t kl, rl;
+        const char *k = luaL_checklstring(L, 2, &kl);
+        const char *raw = luaL_checklstring(L, 3, &rl);
+        luaL_argcheck(L, is_one_value(raw, rl), 3, "not one packed value");
+        put_object_with(L, w, 1, 0, k, kl, raw, rl);
+    }
+    push_written(L, w);
+    return 1;
+}
+
+/* pack.pick(t, names) -> bytes: the object of the fields `names` (a list of
+ * strings) of t, read raw, absent ones left out: what pack.encode of such a
+ * table gives, without making the table (none present: an empty list, as
+ * an empty table packs).  Raises as pack.encode. */
+static int l_pick(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    pack_writer *w = lua_touserdata(L, lua_upvalueindex(1));
+    pack_writer_reset(w);
+    int count = (int)lua_rawlen(L, 2), n = 0;
+    luaL_checkstack(L, 2 * count + 4, "pick");
+    for (int i = 1; i <= count; i++) {
+        if (lua_rawgeti(L, 2, i) != LUA_TSTRING)
+            return luaL_error(L, "pack.pick: names[%d] is not a string", i);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, 1) == LUA_TNIL) {
+            lua_pop(L, 2);
+            continue;
+        }
+        n++;
+    }
+    key_ref small[SMALL_OBJECT];
+    key_ref *keys = key_array(L, small, n);
+    for (int i = 0; i < n; i++) {
+        keys[i].s = lua_tolstring(L, 3 + 2 * i, &keys[i].len);
+        keys[i].slot = 4 + 2 * i;
+    }
+    if (n > 1) { /* a name listed twice is one member */
+        qsort(keys, (size_t)n, sizeof *keys, compare_keys);
+        int m = 1;
+        for (int i = 1; i < n; i++)
+            if (compare_keys(&keys[i], &keys[m - 1]) != 0)
+                keys[m++] = keys[i];
+        n = m;
+    }
+    if (n == 0)
+        pack_put_count(w, PACK_LIST, 0); /* as an empty table packs */
+    else
+        put_members(L, w, keys, n, 0);
+    push_written(L, w);
     return 1;
 }
 
@@ -237,8 +351,11 @@ int luaopen_retape_pack(lua_State *L)
     pack_writer *w = lua_newuserdatauv(L, sizeof *w, 0);
     memset(w, 0, sizeof *w);
     luaL_setmetatable(L, WRITER_MT);
+    lua_pushvalue(L, -1);
     lua_pushcclosure(L, l_encode, 1);
-    lua_setfield(L, -2, "encode");
+    lua_setfield(L, -3, "encode");
+    lua_pushcclosure(L, l_pick, 1);
+    lua_setfield(L, -2, "pick");
     lua_pushcfunction(L, l_decode);
     lua_setfield(L, -2, "decode");
     return 1;

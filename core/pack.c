@@ -87,6 +87,14 @@ void pack_put_key(pack_writer *w, const char *s, size_t len)
     w->len += len;
 }
 
+void pack_put_raw(pack_writer *w, const char *s, size_t len)
+{
+    if (reserve(w, len) != 0)
+        return;
+    memcpy(w->data + w->len, s, len);
+    w->len += len;
+}
+
 void pack_put_string(pack_writer *w, const char *s, size_t len)
 {
     put_byte(w, PACK_STRING);

@@ -48,6 +48,8 @@ void pack_put_string(pack_writer *w, const char *s, size_t len);
 void pack_put_count(pack_writer *w, int tag, uint64_t n);
 /* An object key (its value follows). */
 void pack_put_key(pack_writer *w, const char *s, size_t len);
+/* The bytes of a value packed before, copied as they are. */
+void pack_put_raw(pack_writer *w, const char *s, size_t len);
 
 void pack_reader_init(pack_reader *r, const char *data, size_t len);
 /* The next tag, consumed (0 at the end of the input). */

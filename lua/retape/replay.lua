@@ -38,6 +38,7 @@ local results = require "retape.results"
 local pool = require "retape.pool"
 local wire = require "retape.wire"
 local copy_trade = require("retape.jsonenc").copy
+local pack_view = store.pack_view
 local clock = core.monotonic_ms
 local stepc = require "retape.step"
 local walk_batch = stepc.walk
@@ -289,14 +290,31 @@ stepc.setup { guard = sandbox.guard, traceback = sandbox.traceback, extract = re
 ---------------------------------------------------------------------------
 -- one bucket (or a part of it), committed atomically
 
--- Packs a ticker's version (store.encode_version); view fields that cannot
--- be stored (a function, nested too deep) are reported and dropped, never
--- the whole bucket.
+-- Packs a ticker's version (store.encode_version).  Its view: the view
+-- fields of the ticker's last receipt, packed once (store.pack_view) into
+-- tk.view_packed for this version and the ones after it until its next
+-- receipt; or tk.view, a table (from the store, or when a field cannot be
+-- packed).  View fields that cannot be stored (a function, nested too deep)
+-- are reported and dropped, never the whole bucket.
 function Replay:encode_version(tk)
-  local rec = { n = tk.n or 0, receipt = tk.receipt, state = tk.state or {}, view = tk.view or {},
-                lanes = tk.lanes or {}, open = tk.open or nil }
-  local ok, bytes = pcall(store.encode_version, rec)
-  if ok then return bytes end
+  local p = tk.last_p
+  if p then
+    tk.last_p = nil
+    local ok, packed = pcall(pack_view, p, self.schema.view)
+    if ok then tk.view, tk.view_packed = nil, packed
+    else tk.view, tk.view_packed = self.schema.view_of(p), nil end
+  end
+  local rec = { n = tk.n or 0, receipt = tk.receipt, state = tk.state or {}, lanes = tk.lanes or {}, open = tk.open or nil }
+  local ok, bytes
+  if tk.view_packed then
+    ok, bytes = pcall(store.encode_version, rec, tk.view_packed)
+    if ok then return bytes end
+    rec.view = store.decode_version(tk.view_packed) -- (what fails is elsewhere: raised below)
+  else
+    rec.view = tk.view or {}
+    ok, bytes = pcall(store.encode_version, rec)
+    if ok then return bytes end
+  end
   local view = {}
   for k, v in pairs(rec.view) do
     local vok, err = pcall(store.encode_version, v)
@@ -454,12 +472,10 @@ function Replay:stage_bucket(bucket)
   for _, T in ipairs(names) do
     if not self.known[T] then st:add_ticker(T); self.known[T] = true end
   end
-  local view_of = self.schema.view_of
   for _, T in ipairs(names) do
     local tk = self.dirty[T]
     if self.trades_only then tk.last_p = nil
     else
-      if tk.last_p then tk.view, tk.last_p = view_of(tk.last_p), nil end
       self.staging = "2" .. T
       st:put_version(T, bucket, self:encode_version(tk))
     end

@@ -207,8 +207,15 @@ end
 function Store:add_ticker(T) self.batch:put(P_TICKER .. T, "") end
 
 -- A version record {n, receipt, state, view, lanes, open} as stored
--- (packed), and back; raises naming what cannot be stored.
-function M.encode_version(rec) return pack.encode(rec) end
+-- (packed), and back; raises naming what cannot be stored.  view_packed:
+-- the record's view given already packed (M.pack_view), rec.view unused.
+function M.encode_version(rec, view_packed)
+  if view_packed then return pack.encode(rec, "view", view_packed) end
+  return pack.encode(rec)
+end
+-- The view of a version, packed from the fields `names` of a payload (the
+-- bytes encode_version(rec) would write for rec.view = {k = p[k]}).
+M.pack_view = pack.pick
 local function decode_version(bytes, where)
   local ok, v = pcall(pack.decode, bytes)
   if not ok or type(v) ~= "table" then
