@@ -135,6 +135,12 @@ int luaopen_retape_sandboxcore(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);
 int luaopen_retape_http(lua_State *L);
 int luaopen_retape_pool(lua_State *L);
+/* lua_pack.c: the value at idx (retape.pack's encode), and the fields
+ * `names` (a list at names_idx) of the table at t_idx as an object (its
+ * pick), appended to w.  Raise as pack.encode; the stack is left as it was. */
+typedef struct pack_writer pack_writer;
+void retape_lua_pack_value(lua_State *L, pack_writer *w, int idx);
+void retape_lua_pack_pick(lua_State *L, pack_writer *w, int t_idx, int names_idx);
 /* lua_kv.c: pushes a closed store object; the caller puts a retape_kv in the
  * returned slot and the object owns it from then on. */
 retape_kv **retape_lua_kv_newbox(lua_State *L);

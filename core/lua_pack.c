@@ -223,24 +223,22 @@ static int l_encode(lua_State *L)
     return 1;
 }
 
-/* pack.pick(t, names) -> bytes: the object of the fields `names` (a list of
- * strings) of t, read raw, absent ones left out: what pack.encode of such a
- * table gives, without making the table (none present: an empty list, as
- * an empty table packs).  Raises as pack.encode. */
-static int l_pick(lua_State *L)
+void retape_lua_pack_value(lua_State *L, pack_writer *w, int idx)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_settop(L, 2);
-    pack_writer *w = lua_touserdata(L, lua_upvalueindex(1));
-    pack_writer_reset(w);
-    int count = (int)lua_rawlen(L, 2), n = 0;
+    put_value(L, w, lua_absindex(L, idx), 0);
+}
+
+void retape_lua_pack_pick(lua_State *L, pack_writer *w, int t_idx, int names_idx)
+{
+    t_idx = lua_absindex(L, t_idx);
+    names_idx = lua_absindex(L, names_idx);
+    int base = lua_gettop(L), count = (int)lua_rawlen(L, names_idx), n = 0;
     luaL_checkstack(L, 2 * count + 4, "pick");
     for (int i = 1; i <= count; i++) {
-        if (lua_rawgeti(L, 2, i) != LUA_TSTRING)
-            return luaL_error(L, "pack.pick: names[%d] is not a string", i);
+        if (lua_rawgeti(L, names_idx, i) != LUA_TSTRING)
+            luaL_error(L, "pack.pick: names[%d] is not a string", i);
         lua_pushvalue(L, -1);
-        if (lua_rawget(L, 1) == LUA_TNIL) {
+        if (lua_rawget(L, t_idx) == LUA_TNIL) {
             lua_pop(L, 2);
             continue;
         }
@@ -249,8 +247,8 @@ static int l_pick(lua_State *L)
     key_ref small[SMALL_OBJECT];
     key_ref *keys = key_array(L, small, n);
     for (int i = 0; i < n; i++) {
-        keys[i].s = lua_tolstring(L, 3 + 2 * i, &keys[i].len);
-        keys[i].slot = 4 + 2 * i;
+        keys[i].s = lua_tolstring(L, base + 1 + 2 * i, &keys[i].len);
+        keys[i].slot = base + 2 + 2 * i;
     }
     if (n > 1) { /* a name listed twice is one member */
         qsort(keys, (size_t)n, sizeof *keys, compare_keys);
@@ -264,6 +262,21 @@ static int l_pick(lua_State *L)
         pack_put_count(w, PACK_LIST, 0); /* as an empty table packs */
     else
         put_members(L, w, keys, n, 0);
+    lua_settop(L, base);
+}
+
+/* pack.pick(t, names) -> bytes: the object of the fields `names` (a list of
+ * strings) of t, read raw, absent ones left out: what pack.encode of such a
+ * table gives, without making the table (none present: an empty list, as
+ * an empty table packs).  Raises as pack.encode. */
+static int l_pick(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    pack_writer *w = lua_touserdata(L, lua_upvalueindex(1));
+    pack_writer_reset(w);
+    retape_lua_pack_pick(L, w, 1, 2);
     push_written(L, w);
     return 1;
 }

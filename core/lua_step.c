@@ -4,6 +4,7 @@
  *   step.setup { guard = sandbox.guard, traceback = sandbox.traceback,
  *                extract = jsonenc.extract, rule_failed = function(row, err) }
  *   local done = step.walk(rp, rows, bucket, counters [, plans, counts])
+ *   local list = step.versions(dirty, names, view_names)
  *
  * walk runs a fetched batch of rows (a list of decoded row tables) through
  * the ruleset of the replay `rp` (lua/retape/replay.lua), in order.  For
@@ -20,11 +21,18 @@
  * each for at most its planned number of rows (counted in counts).
  * Raises: a rule error (through rule_failed, naming the receipt), a state
  * field the store cannot keep; rp.failing_row is the row being processed.
+ *
+ * versions packs the bucket's version of each ticker `names` (a list) of
+ * `dirty` (T = working record), as the replay's encode_version would, with
+ * no table per record; see l_versions.
  */
 #include "lua_common.h"
 
+#include "pack.h"
 #include "step.h"
 #include <stdio.h>
+
+#define WRITER_MT "retape.step.writer"
 
 #define SETUP_KEY "retape.step.setup"
 
@@ -381,9 +389,111 @@ static int l_walk(lua_State *L)
     return 1;
 }
 
+/* Packs the member `name` of a version record: the field of the working
+ * record at tk_idx, or (or_empty, when it is nil or false) an empty
+ * table's bytes, as `tk[name] or {}` packs. */
+static void put_member(lua_State *L, pack_writer *w, int tk_idx, const char *name, int or_empty)
+{
+    pack_put_key(w, name, strlen(name));
+    lua_getfield(L, tk_idx, name);
+    if (or_empty && !lua_toboolean(L, -1))
+        pack_put_count(w, PACK_LIST, 0); /* {} packs as an empty list */
+    else
+        retape_lua_pack_value(L, w, -1);
+    lua_pop(L, 1);
+}
+
+/* step.versions(dirty, names, view_names) -> list of bytes, one per name:
+ * the packed version record {lanes, n, open, receipt, state, view} of the
+ * working record dirty[T] (replay.lua, encode_version), the very bytes
+ * pack.encode gives for it, members in key order.  A record's view: the
+ * fields view_names of its last receipt's payload (tk.last_p), packed once
+ * into tk.view_packed (tk.last_p and tk.view cleared); else tk.view_packed;
+ * else the table tk.view.  Raises on a value the store cannot keep
+ * (the caller then takes the path that names it); the records packed
+ * before it keep their packed view, which that path reuses. */
+static int l_versions(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
+    pack_writer *w = lua_touserdata(L, lua_upvalueindex(1));
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+    lua_createtable(L, (int)n, 0);
+    int out = 4;
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i);
+        if (lua_rawget(L, 1) != LUA_TTABLE)
+            return luaL_error(L, "step.versions: names[%d] is not a dirty ticker", (int)i);
+        int tk = lua_gettop(L);
+        if (lua_getfield(L, tk, "last_p") == LUA_TTABLE) { /* the view of its last receipt, packed once */
+            pack_writer_reset(w);
+            retape_lua_pack_pick(L, w, -1, 3);
+            if (w->failed)
+                return luaL_error(L, "not enough memory");
+            lua_pushlstring(L, w->data, w->len);
+            lua_setfield(L, tk, "view_packed");
+            lua_pushnil(L);
+            lua_setfield(L, tk, "view");
+            lua_pushnil(L);
+            lua_setfield(L, tk, "last_p");
+        }
+        lua_pop(L, 1);
+        int has_open = lua_getfield(L, tk, "open") != LUA_TNIL && lua_toboolean(L, -1);
+        int has_receipt = lua_getfield(L, tk, "receipt") != LUA_TNIL;
+        lua_pop(L, 2);
+        pack_writer_reset(w);
+        pack_put_count(w, PACK_OBJECT, (uint64_t)(4 + has_open + has_receipt));
+        put_member(L, w, tk, "lanes", 1);
+        pack_put_key(w, "n", 1);
+        lua_getfield(L, tk, "n");
+        pack_put_number(w, lua_toboolean(L, -1) ? (double)luaL_checknumber(L, -1) : 0); /* tk.n or 0 */
+        lua_pop(L, 1);
+        if (has_open)
+            put_member(L, w, tk, "open", 0);
+        if (has_receipt)
+            put_member(L, w, tk, "receipt", 0);
+        put_member(L, w, tk, "state", 1);
+        size_t vlen;
+        if (lua_getfield(L, tk, "view_packed") == LUA_TSTRING) {
+            const char *v = lua_tolstring(L, -1, &vlen);
+            pack_put_key(w, "view", 4);
+            pack_put_raw(w, v, vlen);
+            lua_pop(L, 1);
+        } else {
+            lua_pop(L, 1);
+            put_member(L, w, tk, "view", 1);
+        }
+        if (w->failed)
+            return luaL_error(L, "not enough memory");
+        lua_pushlstring(L, w->data, w->len);
+        lua_rawseti(L, out, i);
+        lua_settop(L, out);
+    }
+    if (w->cap > (1u << 20))
+        pack_writer_free(w); /* do not keep a huge buffer after a huge record */
+    return 1;
+}
+
+static int writer_gc(lua_State *L)
+{
+    pack_writer_free(luaL_checkudata(L, 1, WRITER_MT));
+    return 0;
+}
+
 int luaopen_retape_step(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"setup", l_setup}, {"walk", l_walk}, {NULL, NULL}};
     luaL_newlib(L, fns);
+    luaL_newmetatable(L, WRITER_MT);
+    lua_pushcfunction(L, writer_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    pack_writer *w = lua_newuserdatauv(L, sizeof *w, 0);
+    memset(w, 0, sizeof *w);
+    luaL_setmetatable(L, WRITER_MT);
+    lua_pushcclosure(L, l_versions, 1);
+    lua_setfield(L, -2, "versions");
     return 1;
 }

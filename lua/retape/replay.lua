@@ -41,6 +41,7 @@ local copy_trade = require("retape.jsonenc").copy
 local pack_view = store.pack_view
 local clock = core.monotonic_ms
 local stepc = require "retape.step"
+local pack_versions = stepc.versions
 local walk_batch = stepc.walk
 local coverage = require "retape.coverage"
 
@@ -472,10 +473,16 @@ function Replay:stage_bucket(bucket)
   for _, T in ipairs(names) do
     if not self.known[T] then st:add_ticker(T); self.known[T] = true end
   end
+  -- the versions, packed in C (step.versions) with no table per record;
+  -- a value the store cannot keep: the path record by record, which names
+  -- it (encode_version)
+  local ok, list = true, nil
+  if not self.trades_only then ok, list = pcall(pack_versions, self.dirty, names, self.schema.view) end
+  if ok and list then st:put_versions(bucket, names, list) end
   for _, T in ipairs(names) do
     local tk = self.dirty[T]
     if self.trades_only then tk.last_p = nil
-    else
+    elseif not ok then
       self.staging = "2" .. T
       st:put_version(T, bucket, self:encode_version(tk))
     end

@@ -272,6 +272,11 @@ function Store:last_version(T)
 end
 
 function Store:put_version(T, bucket, bytes) self.batch:put(vkey(T, bucket), bytes) end
+-- The versions of one bucket: names[i]'s record is list[i] (packed).
+function Store:put_versions(bucket, names, list)
+  local batch, tail = self.batch, "\0" .. b13(bucket)
+  for i = 1, #names do batch:put(P_VERSION .. names[i] .. tail, list[i]) end
+end
 -- The key order the replay writes trades with (the ruleset's R.trade_order).
 function Store:set_order(trade_order) self.trade_order = trade_order end
 

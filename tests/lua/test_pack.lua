@@ -119,6 +119,39 @@ st:each_version(function(_, _, rec)
 end)
 t.ok(n > 1000 and opens > 0 and bad == 0,
   string.format("every version of a real day (%d, %d with an open trade) is its own JSON round trip", n, opens), bad .. " differ")
+
+-- step.versions (a bucket's versions packed in C, no table per record)
+-- gives pack.encode's bytes of the record replay.encode_version builds, its
+-- view from a payload (last_p), from the bytes packed before, or a table
+do
+  local versions = require("retape.step").versions
+  local differ, count, dirty, names = 0, 0, {}, {}
+  st:each_version(function(T, _, rec)
+    local view_names = {}
+    for k in pairs(rec.view or {}) do view_names[#view_names + 1] = k end
+    view_names[#view_names + 1] = "absent"
+    local want = pack.encode { n = rec.n, receipt = rec.receipt, state = rec.state, view = rec.view or {},
+                               lanes = rec.lanes, open = rec.open }
+    local payload = { stamped = "not a view field" }
+    for k, v in pairs(rec.view or {}) do payload[k] = v end
+    local tk = { n = rec.n, receipt = rec.receipt, state = rec.state, lanes = rec.lanes, open = rec.open or false,
+                 last_p = payload }
+    local got = versions({ [T] = tk }, { T }, view_names)[1]
+    local again = versions({ [T] = tk }, { T }, view_names)[1] -- from tk.view_packed
+    local from_table = versions({ [T] = { n = rec.n, receipt = rec.receipt, state = rec.state, lanes = rec.lanes,
+                                          open = rec.open, view = rec.view } }, { T }, view_names)[1]
+    if got ~= want or again ~= want or from_table ~= want or tk.last_p ~= nil then differ = differ + 1 end
+    count = count + 1
+    if count <= 50 then dirty[T .. count] = { n = rec.n, state = rec.state, lanes = rec.lanes, view = rec.view }
+      names[#names + 1] = T .. count end
+  end)
+  t.ok(count > 1000 and differ == 0, string.format("step.versions gives encode's bytes for every version of a real day (%d)", count),
+    differ .. " differ")
+  local list = versions(dirty, names, {})
+  t.eq(#list, #names, "step.versions packs one record per name, in order")
+  t.fails(function() return versions({ A = { state = { f = print } } }, { "A" }, {}) end, "cannot store a function",
+    "step.versions refuses what the store cannot keep")
+end
 st:close()
 
 -- what cannot be stored, as the JSON encoder refuses it
