@@ -2,7 +2,8 @@
  * lua_step.c — the per-receipt loop of a replay, in C: `require "retape.step"`.
  *
  *   step.setup { guard = sandbox.guard, traceback = sandbox.traceback,
- *                extract = jsonenc.extract, rule_failed = function(row, err) }
+ *                extract = jsonenc.extract, pick = pack.pick,
+ *                rule_failed = function(row, err) }
  *   local done = step.walk(rp, rows, bucket, counters [, plans, counts])
  *   local list = step.versions(dirty, names, view_names)
  *
@@ -13,7 +14,11 @@
  * `step` and `simulate` each in one protected call (under the sandbox guard
  * when rp.limits is set), the declared state extracted from the stamped
  * payload, and the receipt's lane appended to the ticker's log of the
- * bucket.  The policy stays in Lua: rp:ticker (where a ticker starts),
+ * bucket.  The receipt's view fields (rp.schema.view) are packed at once
+ * into the working record (tk.view_packed), so that its payload dies with
+ * the receipt (a field that cannot be packed: the payload is kept as
+ * tk.last_p, for the bucket's end to report); and each row of the batch is
+ * cleared from `rows` once run.  The policy stays in Lua: rp:ticker (where a ticker starts),
  * rp:report (problems that do not stop a run), rule_failed (what a rule
  * error says), the rules themselves.  Returns the rows of the batch seen.
  *
@@ -40,7 +45,7 @@
 static int l_setup(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    static const char *const needed[] = {"guard", "traceback", "extract", "rule_failed", NULL};
+    static const char *const needed[] = {"guard", "traceback", "extract", "rule_failed", "pick", NULL};
     for (int i = 0; needed[i]; i++) {
         if (lua_getfield(L, 1, needed[i]) != LUA_TFUNCTION)
             return luaL_error(L, "step.setup: '%s' must be a function", needed[i]);
@@ -54,9 +59,9 @@ static int l_setup(lua_State *L)
 /* The stack slots of walk's context (pushed once per batch). */
 enum {
     A_RP = 1, A_ROWS, A_BUCKET, A_COUNTERS, A_PLANS, A_COUNTS,
-    C_GUARD, C_TRACEBACK, C_EXTRACT, C_RULE_FAILED,
+    C_GUARD, C_TRACEBACK, C_EXTRACT, C_RULE_FAILED, C_PICK,
     C_TICKS, C_DIRTY, C_LIMITS, C_BOOK, C_BEGIN, C_STEP, C_SIMULATE, C_TRACE_RECORD,
-    C_NAMES, C_TYPES, C_MT, C_PAYLOAD_ERROR, C_TRACE, C_ON_ROW, C_TICKER, C_REPORT, C_TOP = C_REPORT
+    C_NAMES, C_TYPES, C_MT, C_PAYLOAD_ERROR, C_VIEW, C_TRACE, C_ON_ROW, C_TICKER, C_REPORT, C_TOP = C_REPORT
 };
 
 /* Calls the rule function at fn_idx with the nargs values on top of the
@@ -212,7 +217,25 @@ static int process_row(lua_State *L, int row_idx, int t_idx, int tk_idx, int tra
         luaL_error(L, "receipt %s (%s): %s", rid ? rid : "?", lua_tostring(L, t_idx), e);
     }
     lua_setfield(L, tk_idx, "state");
-    lua_pushvalue(L, p_idx);
+    /* the view: packed now (the payload need not outlive the receipt) */
+    int packed = 0;
+    if (!trades_only) {
+        lua_pushvalue(L, C_PICK);
+        lua_pushvalue(L, p_idx);
+        lua_pushvalue(L, C_VIEW);
+        packed = lua_pcall(L, 2, 1, 0) == LUA_OK;
+        if (packed) {
+            lua_setfield(L, tk_idx, "view_packed");
+            lua_pushnil(L);
+            lua_setfield(L, tk_idx, "view");
+        } else {
+            lua_pop(L, 1); /* a field that cannot be stored: reported at the bucket's end */
+        }
+    }
+    if (packed)
+        lua_pushnil(L);
+    else
+        lua_pushvalue(L, p_idx);
     lua_setfield(L, tk_idx, "last_p");
     lua_pushvalue(L, rid_idx);
     lua_setfield(L, tk_idx, "receipt");
@@ -259,8 +282,9 @@ static int process_row(lua_State *L, int row_idx, int t_idx, int tk_idx, int tra
     return 1;
 }
 
-/* step.walk(rp, rows, bucket, counters [, plans, counts]) -> rows seen.
- * Adds to counters.rows, .seen, .errors; keeps rp.rows_sum. */
+/* step.walk(rp, rows, bucket, counters [, plans, counts]) -> rows done.
+ * Adds to counters.rows, .seen, .errors; keeps rp.rows_sum.  Clears each
+ * entry of rows once run. */
 static int l_walk(lua_State *L)
 {
     luaL_checktype(L, A_RP, LUA_TTABLE);
@@ -275,6 +299,7 @@ static int l_walk(lua_State *L)
     lua_getfield(L, s, "traceback");
     lua_getfield(L, s, "extract");
     lua_getfield(L, s, "rule_failed");
+    lua_getfield(L, s, "pick");
     lua_remove(L, s); /* the context slots start at C_GUARD */
     lua_getfield(L, A_RP, "ticks");
     lua_getfield(L, A_RP, "dirty");
@@ -293,6 +318,7 @@ static int l_walk(lua_State *L)
     lua_getfield(L, sc, "types");
     lua_getfield(L, sc, "mt");
     lua_getfield(L, sc, "payload_error");
+    lua_getfield(L, sc, "view");
     lua_remove(L, sc);
     lua_getfield(L, A_RP, "trace");
     lua_getfield(L, A_RP, "on_row");
@@ -368,6 +394,8 @@ static int l_walk(lua_State *L)
         }
         done++;
         lua_settop(L, top);
+        lua_pushnil(L); /* the row is done with: garbage at once */
+        lua_rawseti(L, A_ROWS, i);
     }
     add_field(L, A_COUNTERS, "rows", rows);
     add_field(L, A_COUNTERS, "seen", seen);

@@ -282,11 +282,12 @@ end
 -- One receipt runs in C (core/lua_step.c: step.walk): the ticker's working
 -- record from self.ticks (self:ticker on its first receipt of the run), the
 -- ruleset's step and simulate in protected calls under the sandbox limits,
--- the declared state extracted, the receipt's lane logged; a malformed
+-- the declared state extracted, its view fields packed (the payload dies with
+-- the receipt), the receipt's lane logged; a malformed
 -- payload, or one holding a declared state field of another type
 -- (schema.payload_error), is reported (self:report) and skipped.
 stepc.setup { guard = sandbox.guard, traceback = sandbox.traceback, extract = require("retape.jsonenc").extract,
-              rule_failed = rule_failed }
+              pick = store.pack_view, rule_failed = rule_failed }
 
 ---------------------------------------------------------------------------
 -- one bucket (or a part of it), committed atomically
@@ -415,9 +416,10 @@ function Replay:walk_rows(bucket, rows, opts, counters)
     local t0 = self.budget and clock()
     local batch = rows:fetch(want, self.fields, opts.only)
     if t0 then self.budget.fetch = self.budget.fetch + (clock() - t0) end
-    if #batch == 0 then break end
-    done = done + walk_batch(self, batch, bucket, counters, plans, counts)
-    index = index + #batch
+    local n = #batch
+    if n == 0 then break end
+    done = done + walk_batch(self, batch, bucket, counters, plans, counts) -- (clears batch)
+    index = index + n
   end
   self.failing_row = nil
   if plans then -- a planned version whose rows are gone: kept, empty
