@@ -17,7 +17,7 @@
 
 /* The collector of every Lua state: generational (see setup_state). */
 #define RETAPE_GC_MINOR 20 /* percent of heap growth between minor collections (Lua's default) */
-#define RETAPE_GC_MAJOR 25 /* percent of growth over the last major one (Lua: 100) */
+#define RETAPE_GC_MAJOR 50 /* percent of growth over the last major one (Lua: 100) */
 
 struct retape_host {
     lua_State *L;
