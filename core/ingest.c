@@ -1,8 +1,8 @@
 /*
  * ingest.c — writing receipts: the original DDL, INSERT OR IGNORE inserts in
- * periodic transactions, the original's FNV-1a hash, a raw-span finder for
- * JSON values (the payload text must be kept byte for byte, since its hash is
- * part of the receipt id), and readers for JSON-lines files and SQL dumps.
+ * periodic transactions, a raw-span finder for JSON values (the payload
+ * text must be kept byte for byte, since its hash is part of the receipt
+ * id), and readers for JSON-lines files and SQL dumps.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "ingest.h"
@@ -241,63 +241,6 @@ int retape_writer_stage_sql(retape_writer *w, const char *sql, retape_stage_fn f
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         return set_error(errptr, "%s: %s", w->path, sqlite3_errmsg(w->db));
     return n;
-}
-
-/* ------------------------------------------------------------------------- */
-
-/* Decodes one UTF-8 sequence at s (n bytes left); returns its length and the
- * code point in *cp, or length 1 and U+FFFD for an invalid byte. */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if ((c & 0xE0) == 0xC0) {
-        len = 2, v = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3, v = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-        len = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        *cp = 0xFFFD;
-        return 1;
-    }
-    if (len > n)
-        goto invalid;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            goto invalid;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        goto invalid;
-    *cp = v;
-    return len;
-invalid:
-    *cp = 0xFFFD;
-    return 1;
-}
-
-uint32_t retape_fnv1a32_utf16(const char *text, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)text;
-    uint32_t h = 2166136261u;
-    size_t i = 0;
-    while (i < len) {
-        uint32_t cp;
-        i += utf8_decode(s + i, len - i, &cp);
-        if (cp >= 0x10000) { /* surrogate pair, as JavaScript strings store it */
-            cp -= 0x10000;
-            h = (h ^ (0xD800 + (cp >> 10))) * 16777619u;
-            h = (h ^ (0xDC00 + (cp & 0x3FF))) * 16777619u;
-        } else {
-            h = (h ^ cp) * 16777619u;
-        }
-    }
-    return h;
 }
 
 /* ------------------------------------------------------------------------- */

@@ -7,6 +7,7 @@
  * boundary.  RocksDB's own LOCK file keeps a second process out; its error is
  * turned into a message that says so instead of the raw "lock" text.
  */
+#include "hash.h"
 #include "retape.h"
 #include "util.h"
 
@@ -395,31 +396,21 @@ void retape_kv_unpin(retape_kv *kv)
     kv->snap = NULL;
 }
 
-/* FNV-1a 64 over bytes, continuing from h. */
-static uint64_t fnv1a64(uint64_t h, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 int retape_kv_hash_prefix(retape_kv *kv, const char *prefix, size_t plen, uint64_t *out, char **errptr)
 {
     retape_kv_iter *it = retape_kv_scan(kv, prefix, plen);
     if (!it)
         return set_error(errptr, "out of memory");
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = RETAPE_FNV64_BASIS;
     const char *k, *v;
     size_t kl, vl;
     int rc;
     while ((rc = retape_kv_iter_next(it, &k, &kl, &v, &vl, errptr)) == 1) {
         char sep[2] = {0, 1}; /* key and value framed so that no two stores hash alike by shifting bytes */
-        h = fnv1a64(h, k, kl);
-        h = fnv1a64(h, sep, 1);
-        h = fnv1a64(h, v, vl);
-        h = fnv1a64(h, sep + 1, 1);
+        h = retape_fnv1a64(h, k, kl);
+        h = retape_fnv1a64(h, sep, 1);
+        h = retape_fnv1a64(h, v, vl);
+        h = retape_fnv1a64(h, sep + 1, 1);
     }
     retape_kv_iter_close(it);
     if (rc < 0)

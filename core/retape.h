@@ -72,6 +72,10 @@ void retape_time_to_utc(int64_t utc_ms, retape_civil *out);
 int64_t retape_time_from_ny(int year, int month, int day, int hour, int minute, int second);
 /* Parses "YYYY-MM-DD" (a valid calendar date); returns 0 on success, -1 otherwise. */
 int retape_time_parse_date(const char *text, int *year, int *month, int *day);
+/* Parses "YYYY-MM-DDTHH:MM:SS[.fff]Z" (JavaScript's toISOString, the time
+ * stamps of trades) into *ms since the epoch: 0, or -1 if text is not that
+ * shape or a field is out of range. */
+int retape_time_parse_iso(const char *text, int64_t *ms);
 /* The regular trading session of a New York date: 09:30 and 16:00 ET. */
 void retape_time_session(int year, int month, int day, int64_t *open_ms, int64_t *close_ms);
 /* floor(ts / 300000) * 300000, also for negative ts. */
@@ -172,7 +176,8 @@ int retape_inbox_add(retape_inbox *in, const retape_receipt *r, int64_t index);
 int retape_inbox_next(retape_inbox *in, retape_receipt *r, int64_t *index);
 /* The bucket of the next row (0 at the end). */
 int64_t retape_inbox_peek_bucket(const retape_inbox *in);
-/* The part (0..parts-1) that owns a ticker. */
+/* The part (0..parts-1) that owns a ticker: FNV-1a 32 of it modulo parts
+ * (hash.c; `--shard i/n` uses the same function). */
 unsigned retape_part_of(const char *ticker, unsigned parts);
 /* Routes (appends) the cursor's rows with index in [first, stop) (stop < 0:
  * all) to inboxes[part]; *more = 1 when a row remains at `stop`.  0 or -1 +

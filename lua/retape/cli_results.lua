@@ -206,8 +206,7 @@ return function(cli)
         local n = 0
         for _ in pairs(m.overrides or {}) do n = n + 1 end
         local int = math.tointeger
-        local views = require "retape.views"
-        local fin, start = views.iso_ms(m.finished), views.iso_ms(m.started)
+        local fin, start = rtime.parse_iso(m.finished), rtime.parse_iso(m.started)
         if p.clean_slate == true then scope = scope .. " clean slate" end
         if m.merged then scope = scope .. " (merge of " .. #m.merged .. " shards)" end
         local ov = {}

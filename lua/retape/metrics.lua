@@ -79,9 +79,8 @@ function M.trimmed(t) return string.format("%d%%", math.floor((t.trimmedPct or 0
 
 -- Time of a trade's EXIT event (ms) or nil.
 function M.exit_ts(t)
-  local views_iso = require("retape.views").iso_ms
   for _, e in ipairs(t.history or {}) do
-    if e.type == "EXIT" then return views_iso(e.timestamp) end
+    if e.type == "EXIT" then return rtime.parse_iso(e.timestamp) end
   end
   return nil
 end

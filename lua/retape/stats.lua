@@ -76,11 +76,8 @@ function M.capital_of(R)
   return M.capital(c)
 end
 
-local iso_ms
-local function event_ms(e)
-  iso_ms = iso_ms or require("retape.views").iso_ms
-  return iso_ms(e.timestamp)
-end
+local parse_iso = require("retape.time").parse_iso
+local function event_ms(e) return parse_iso(e.timestamp) end
 
 -- A New York trading day "YYYY-MM-DD" of a time in ms.
 local function ny_day(ms)

@@ -3,29 +3,15 @@
 -- text / CSV renderers the CLI uses.  Day keys are UTC dates, as the
 -- original's (a quirk the parity ruleset keeps).
 local json_number = require("retape.json").number
-local ny_date = require("retape.time").ny_date
+local rtime = require "retape.time"
+local ny_date = rtime.ny_date
 local metrics = require "retape.metrics" -- win/loss/flat, realized, unrealized: one definition
 
 local M = {}
 
--- Days since 1970-01-01 of a civil date (proleptic Gregorian).
-local function days_from_civil(y, m, d)
-  y = m <= 2 and y - 1 or y
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return era * 146097 + doe - 719468
-end
-
--- "2026-02-02T20:53:00.000Z" -> ms since epoch (nil if not that shape).
-function M.iso_ms(s)
-  if type(s) ~= "string" then return nil end
-  local y, mo, d, h, mi, sec, ms = s:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?(%d*)Z$")
-  if not y then return nil end
-  local days = days_from_civil(tonumber(y), tonumber(mo), tonumber(d))
-  return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60000 + tonumber(sec) * 1000 + (tonumber(ms) or 0)
-end
+-- "2026-02-02T20:53:00.000Z" -> ms since epoch (nil if not that shape):
+-- retape.time's parser, the one calendar.
+M.iso_ms = rtime.parse_iso
 
 -- Every trade's history flattened: {ts, day, ticker, direction, type, price,
 -- shares, value, reason, trade_id}, deduplicated on ticker:direction:type:ts

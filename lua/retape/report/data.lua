@@ -8,6 +8,7 @@
 -- figures use the shared definitions of retape.metrics, a set of trades'
 -- those of retape.stats (with the store's capital model).
 local json = require "retape.json"
+local rtime = require "retape.time"
 local metrics = require "retape.metrics"
 local stats = require "retape.stats"
 local views = require "retape.views"
@@ -61,7 +62,7 @@ local function trade_row(t)
   local exit_ts = metrics.exit_ts(t)
   local h = {}
   for i, e in ipairs(t.history or {}) do
-    local ts = views.iso_ms(e.timestamp)
+    local ts = rtime.parse_iso(e.timestamp)
     h[i] = { ts = ts or json.null, time = metrics.time(ts), type = e.type, price = e.price, shares = e.shares and round(e.shares, 4),
              reason = e.reason or json.null, pnl = round(metrics.event_realized(t, e)),
              note = e.note or json.null, old_sl = e.oldSl or json.null, new_sl = e.newSl or json.null }
@@ -140,7 +141,7 @@ local function manifest_of(runs, R, rules_note, rules_changed)
   local list = {}
   for i, m in ipairs(runs) do
     local r = m.response or {}
-    local fin = views.iso_ms(m.finished)
+    local fin = rtime.parse_iso(m.finished)
     list[i] = { seq = math.tointeger(m.seq), rules = m.rules, finished = fin and metrics.time(fin, true) or (m.finished or ""), rows = math.tointeger(r.rowsProcessed) or 0,
                 trades = math.tointeger(r.tradesCreated) or 0, receipts = m.receipts and m.receipts.hash or "",
                 results = m.results and (m.results.lanes_hash .. "/" .. m.results.trades_hash) or "(partial)" }
