@@ -228,6 +228,8 @@ int luaopen_retape_time(lua_State *L)
         {"utc_date", l_utc_date}, {"days", l_days}, {"parse_iso", l_parse_iso}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
+    lua_pushinteger(L, RETAPE_BUCKET_MS); /* the one bucket length of the engine */
+    lua_setfield(L, -2, "BUCKET_MS");
     lua_pushinteger(L, (lua_Integer)RETAPE_TS_MIN); /* plausible receipt times, [TS_MIN, TS_MAX) */
     lua_setfield(L, -2, "TS_MIN");
     lua_pushinteger(L, (lua_Integer)RETAPE_TS_MAX);

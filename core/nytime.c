@@ -223,7 +223,7 @@ void retape_time_session(int year, int month, int day, int64_t *open_ms, int64_t
 
 int64_t retape_time_bucket_5m(int64_t ts_ms)
 {
-    return floor_div(clamp_ms(ts_ms), 300000) * 300000;
+    return floor_div(clamp_ms(ts_ms), RETAPE_BUCKET_MS) * RETAPE_BUCKET_MS;
 }
 
 int64_t retape_time_now_ms(void)

@@ -78,7 +78,9 @@ int retape_time_parse_date(const char *text, int *year, int *month, int *day);
 int retape_time_parse_iso(const char *text, int64_t *ms);
 /* The regular trading session of a New York date: 09:30 and 16:00 ET. */
 void retape_time_session(int year, int month, int day, int64_t *open_ms, int64_t *close_ms);
-/* floor(ts / 300000) * 300000, also for negative ts. */
+/* The length of a bucket: 5 minutes in ms (retape.time.BUCKET_MS in Lua). */
+#define RETAPE_BUCKET_MS 300000
+/* floor(ts / RETAPE_BUCKET_MS) * RETAPE_BUCKET_MS, also for negative ts. */
 int64_t retape_time_bucket_5m(int64_t ts_ms);
 /* The calendar (proleptic Gregorian): days since 1970-01-01 of a date, and
  * back (with the weekday, 0 = Sunday; weekday may be NULL). */

@@ -171,7 +171,8 @@ command("days", {
   usage = "retape days --db FILE [--script-version V | --all-versions] [--json | --csv]",
   options = {
     { name = "db", arg = "FILE", help = "receipts database" },
-    { name = "script-version", arg = "V", help = "keep script_version = V or NULL", default = "2.5.0" },
+    { name = "script-version", arg = "V", help = "keep script_version = V or NULL",
+      default = require("retape.scope").DEFAULT_SCRIPT_VERSION },
     { name = "all-versions", type = "flag", help = "no script_version filter" },
     { name = "json", type = "flag", help = "JSON: [{day, receipts, session, open, close}] (open/close: ISO-8601 with offset)" },
     { name = "csv", type = "flag", help = "CSV with the same columns" },

@@ -45,7 +45,7 @@ local function plan(st, o, state, options)
   if o.all_versions then script_version = false
   elseif o.script_version then script_version = o.script_version
   elseif recipe then script_version = recipe.script_version
-  else script_version = "2.5.0" end
+  else script_version = require("retape.scope").DEFAULT_SCRIPT_VERSION end
   local has_scope = o.date or o.from
   local scope_words = has_scope and {} or covered_scope(st)
   local rebuild_cmd = common.command_line(common.rewrite({ "refresh", "resume" }, (function()
@@ -258,7 +258,8 @@ return function(cli)
       { name = "no-cascade", type = "flag", help = "leave later results that depended on the scope stale instead of recomputing them" },
       { name = "refresh", type = "flag", help = "recompute stale results (alone, or after the scope's run)" },
       { name = "rebuild", type = "flag", help = "recompute everything the store covers with these rules and config" },
-      { name = "script-version", arg = "V", help = "keep script_version = V or NULL (default: the store's, else 2.5.0)" },
+      { name = "script-version", arg = "V", help = "keep script_version = V or NULL (default: the store's, else "
+        .. require("retape.scope").DEFAULT_SCRIPT_VERSION .. ")" },
       { name = "all-versions", type = "flag", help = "no script_version filter" },
       { name = "batch", arg = "N", type = "integer", help = "rows fetched per round trip (results never depend on it)" },
       { name = "threads", arg = "N", type = "integer", help = "threads, each with its own Lua state (default: every core for runs of 4096 rows or more; results never depend on it)" },

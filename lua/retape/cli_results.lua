@@ -105,7 +105,7 @@ return function(cli)
         day_key = store_R and store_R.views and store_R.views.day_key or "utc"
       end
       if day_key ~= "ny" and day_key ~= "utc" then args.usage_error("--day-key expects ny or utc, got '%s'", day_key) end
-      local vopts = { day_key = day_key }
+      local vopts = { day_key = day_key, rules = store_R } -- its trade_is_open says which trades are open
       st:close()
       if o.ticker then
         local keep = {}

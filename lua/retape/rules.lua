@@ -449,11 +449,10 @@ end
 function M.list()
   local core = require "retape.core"
   local names = {}
-  for _, mod in ipairs(core.embedded_modules and core.embedded_modules() or {}) do
+  for _, mod in ipairs(core.embedded_modules()) do
     local n = mod:match("^rules%.(.+)$")
     if n then names[#names + 1] = n end
   end
-  if #names == 0 then names[1] = M.default end
   table.sort(names)
   return names
 end

@@ -6,7 +6,10 @@ local json = require "retape.json"
 local validate = require "retape.validate"
 
 local M = {}
-M.BUCKET_MS = 300000
+M.BUCKET_MS = rtime.BUCKET_MS
+-- The script_version of the receipts a replay reads unless told otherwise
+-- (the original worker's); every other module asks here.
+M.DEFAULT_SCRIPT_VERSION = "2.5.0"
 
 local ParamError = { __tostring = function(e) return e.message end }
 function M.param_error(fmt, ...)

@@ -481,7 +481,7 @@ function pass_body(opts, Rs, variants, idx, dir, progress, want_trades)
   for _, v in ipairs(list) do
     local trades = results.trades(v.rp.store)
     v.capital = stats.capital_of(v.rp.R)
-    v.metrics = M.figures(trades, shared.loaded, v.capital)
+    v.metrics = M.figures(trades, shared.loaded, v.capital, v.rp.R)
     if want_trades then v.trades = trades end
     v.rows_sum = v.rp.rows_sum
     v.rp:close(); v.rp = nil
@@ -740,11 +740,11 @@ end
 -- The sweep's stores in dir are complete.
 function M.release_dir(dir) os.remove(dir .. "/" .. M.INCOMPLETE) end
 
--- figures(trades, buckets [, capital]) -> the table's columns for one
--- variant: retape.stats over its trades with its capital model (the same
--- numbers as diff and the report).
-function M.figures(trades, buckets, capital)
-  local s = stats.compute(trades, { buckets = buckets, capital = capital })
+-- figures(trades, buckets [, capital, R]) -> the table's columns for one
+-- variant: retape.stats over its trades with its capital model and its
+-- ruleset's "open" (the same numbers as diff and the report).
+function M.figures(trades, buckets, capital, R)
+  local s = stats.compute(trades, { buckets = buckets, capital = capital, rules = R })
   return { trades = s.trades, wins = s.wins, losses = s.losses, open = s.open, closed = s.closed,
            win_rate = s.win_rate, realized = s.realized, unrealized = s.unrealized, total = s.net_pnl,
            return_pct = s.return_pct, max_drawdown = s.max_drawdown, max_drawdown_pct = s.max_drawdown_pct,
