@@ -154,11 +154,15 @@ int retape_kv_delete(retape_kv *kv, const char *key, size_t klen, char **errptr)
     return err ? kv_error(errptr, "delete", NULL, err) : 0;
 }
 
-retape_kv_batch *retape_kv_batch_new(void)
+retape_kv_batch *retape_kv_batch_new(char **errptr)
 {
     retape_kv_batch *b = calloc(1, sizeof *b);
-    if (b)
-        b->wb = rocksdb_writebatch_create();
+    if (b && !(b->wb = rocksdb_writebatch_create())) {
+        free(b);
+        b = NULL;
+    }
+    if (!b)
+        set_error(errptr, "write batch: out of memory");
     return b;
 }
 
@@ -249,22 +253,26 @@ int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr)
     return err ? kv_error(errptr, "write batch", NULL, err) : 0;
 }
 
-retape_kv_iter *retape_kv_scan(retape_kv *kv, const char *prefix, size_t plen)
+retape_kv_iter *retape_kv_scan(retape_kv *kv, const char *prefix, size_t plen, char **errptr)
 {
-    return retape_kv_scan_from(kv, prefix, plen, NULL, 0);
+    return retape_kv_scan_from(kv, prefix, plen, NULL, 0, errptr);
 }
 
-retape_kv_iter *retape_kv_scan_from(retape_kv *kv, const char *prefix, size_t plen, const char *from, size_t flen)
+retape_kv_iter *retape_kv_scan_from(retape_kv *kv, const char *prefix, size_t plen, const char *from, size_t flen,
+                                    char **errptr)
 {
     retape_kv_iter *it = calloc(1, sizeof *it);
-    if (!it)
-        return NULL;
-    it->prefix = malloc(plen + 1);
-    it->from = from ? malloc(flen + 1) : NULL;
-    if (!it->prefix || (from && !it->from)) {
-        free(it->prefix);
-        free(it->from);
-        free(it);
+    if (it) {
+        it->prefix = malloc(plen + 1);
+        it->from = from ? malloc(flen + 1) : NULL;
+    }
+    if (!it || !it->prefix || (from && !it->from)) {
+        if (it) {
+            free(it->prefix);
+            free(it->from);
+            free(it);
+        }
+        set_error(errptr, "scan: out of memory");
         return NULL;
     }
     memcpy(it->prefix, prefix, plen);
@@ -398,9 +406,9 @@ void retape_kv_unpin(retape_kv *kv)
 
 int retape_kv_hash_prefix(retape_kv *kv, const char *prefix, size_t plen, uint64_t *out, char **errptr)
 {
-    retape_kv_iter *it = retape_kv_scan(kv, prefix, plen);
+    retape_kv_iter *it = retape_kv_scan(kv, prefix, plen, errptr);
     if (!it)
-        return set_error(errptr, "out of memory");
+        return -1;
     uint64_t h = RETAPE_FNV64_BASIS;
     const char *k, *v;
     size_t kl, vl;

@@ -62,6 +62,7 @@ typedef struct pool {
     char *message;
     size_t message_len;
     char *lua_dir;
+    char *module, *config; /* what each worker state runs: require(module).init(config, ...) */
 } pool;
 
 typedef struct inbox_box {
@@ -294,7 +295,9 @@ static void pool_teardown(pool *p)
     }
     free(p->message);
     free(p->lua_dir);
-    p->message = p->lua_dir = NULL;
+    free(p->module);
+    free(p->config);
+    p->message = p->lua_dir = p->module = p->config = NULL;
 }
 
 static int pool_gc(lua_State *L)
@@ -342,8 +345,9 @@ static int l_start(lua_State *L)
     int pidx = lua_gettop(L);
     lua_getfield(L, 1, "kv"); /* the views borrow its database: keep it alive */
     lua_setiuservalue(L, pidx, 1);
-    char *module = opt_string_field(L, 1, "module", "retape.part");
-    char *config = opt_string_field(L, 1, "config", "{}");
+    /* held by the pool, so a raise from here on (a bad field, no memory) leaks nothing */
+    p->module = opt_string_field(L, 1, "module", "retape.part");
+    p->config = opt_string_field(L, 1, "config", "{}");
     p->parts = (unsigned)parts + first;
     p->first = first;
     p->lua_dir = retape_lua_layer_dir(L);
@@ -357,9 +361,7 @@ static int l_start(lua_State *L)
         pthread_cond_init(&p->done, NULL);
         p->sync_ready = 1;
     }
-    if (oom || !p->sync_ready) {
-        free(module);
-        free(config);
+    if (oom || !p->module || !p->config || !p->sync_ready) {
         pool_teardown(p);
         return luaL_error(L, "pool.start: out of memory");
     }
@@ -367,9 +369,9 @@ static int l_start(lua_State *L)
     int failed = 0;
     for (unsigned i = 0; !failed && i + 1 < p->parts; i++) {
         pool_worker *w = &p->workers[i];
-        worker_args args = {config, base, p->inboxes[i + 1], i + 1};
+        worker_args args = {p->config, base, p->inboxes[i + 1], i + 1};
         char *why = NULL;
-        w->host = retape_lua_worker_new(p->lua_dir, module, push_worker_args, &args, &w->handler_ref, &why);
+        w->host = retape_lua_worker_new(p->lua_dir, p->module, push_worker_args, &args, &w->handler_ref, &why);
         if (!w->host) {
             set_error(&err, "worker %u: %s", i + 1, why ? why : "unknown error");
             free(why);
@@ -378,8 +380,6 @@ static int l_start(lua_State *L)
         }
         w->L = retape_host_lua(w->host);
     }
-    free(module);
-    free(config);
     for (unsigned i = 0; !failed && i + 1 < p->parts; i++) {
         pool_worker *w = &p->workers[i];
         worker_arg *arg = malloc(sizeof *arg);

@@ -139,7 +139,6 @@ static int l_parse_iso(lua_State *L)
     return 1;
 }
 
-/* time.ny_date(ms) -> "YYYY-MM-DD" (the New York calendar day) */
 /* time.days(from, to) -> { "YYYY-MM-DD", ... } every calendar day of the
  * inclusive range, and a parallel list of weekdays (0 = Sunday); nil,
  * message for a bad date or from after to.  The one calendar: Lua code never
@@ -177,6 +176,7 @@ static int l_days(lua_State *L)
     return 2;
 }
 
+/* time.ny_date(ms) -> "YYYY-MM-DD" (the New York calendar day) */
 static int l_ny_date(lua_State *L)
 {
     retape_civil c;

@@ -211,7 +211,8 @@ int retape_kv_put(retape_kv *kv, const char *key, size_t klen, const char *val, 
 int retape_kv_delete(retape_kv *kv, const char *key, size_t klen, char **errptr);
 
 /* A batch of puts and deletes applied atomically by retape_kv_write(). */
-retape_kv_batch *retape_kv_batch_new(void);
+/* NULL + *errptr when out of memory. */
+retape_kv_batch *retape_kv_batch_new(char **errptr);
 void retape_kv_batch_free(retape_kv_batch *batch);
 void retape_kv_batch_put(retape_kv_batch *batch, const char *key, size_t klen, const char *val, size_t vlen);
 void retape_kv_batch_delete(retape_kv_batch *batch, const char *key, size_t klen);
@@ -224,10 +225,12 @@ int retape_kv_batch_append(retape_kv_batch *batch, const char *data, size_t len,
 int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr);
 
 /* Iterates the keys that start with prefix, in byte order.  Key and value
- * pointers are borrowed until the next call on the iterator. */
-retape_kv_iter *retape_kv_scan(retape_kv *kv, const char *prefix, size_t plen);
+ * pointers are borrowed until the next call on the iterator.  NULL +
+ * *errptr when out of memory; read errors come from retape_kv_iter_next. */
+retape_kv_iter *retape_kv_scan(retape_kv *kv, const char *prefix, size_t plen, char **errptr);
 /* The same, starting at the first key >= from (from should start with prefix). */
-retape_kv_iter *retape_kv_scan_from(retape_kv *kv, const char *prefix, size_t plen, const char *from, size_t flen);
+retape_kv_iter *retape_kv_scan_from(retape_kv *kv, const char *prefix, size_t plen, const char *from, size_t flen,
+                                    char **errptr);
 /* The greatest key that starts with prefix and is strictly less than bound:
  * 1 and malloc'd copies in *key / *val (the caller frees them with
  * retape_free), 0 when there is none, -1 on error (message in *errptr). */
@@ -356,12 +359,9 @@ typedef struct retape_replay_result {
 int retape_replay(retape_host *host, const retape_replay_params *params, retape_replay_result *out,
                   char **errptr);
 
-#ifdef __cplusplus
-}
-#endif
 /* ---------------------------------------------------------------------------
  * fs — temporary directories, directory listings, removing a tree.
- */
+ * ------------------------------------------------------------------------- */
 
 /* Creates PARENT/PREFIX.XXXXXX (mode 0700; PARENT NULL: $TMPDIR or /tmp);
  * returns the malloc'd path. */
@@ -381,5 +381,9 @@ int retape_fs_kind(const char *path);
  * exists, else the current directory joined with it.  Malloc'd (free with
  * retape_free); NULL and *errptr on failure. */
 char *retape_fs_absolute(const char *path, char **errptr);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* RETAPE_H */
