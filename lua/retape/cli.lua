@@ -233,12 +233,12 @@ command("days", {
 -- store (lanes, trades, ledger, runs, status, diff); regression cases and
 -- explanations (test, explain).
 M.command = command
-require("retape.cli_replay")(M)
-require("retape.cli_results")(M)
-require("retape.cli_regress")(M)
-require("retape.cli_report")(M) -- report, rules show
-require("retape.cli_serve")(M)
-require("retape.cli_sweep")(M) -- sweep
+require("retape.cli.replay")(M)
+require("retape.cli.results")(M)
+require("retape.cli.regress")(M)
+require("retape.cli.report")(M) -- report, rules show
+require("retape.cli.serve")(M)
+require("retape.cli.sweep")(M) -- sweep
 
 ---------------------------------------------------------------------------
 
@@ -272,7 +272,7 @@ local function traced(e)
 end
 
 function M.main(argv)
-  require("retape.cli_common").argv = argv -- for the commands a refusal prints as advice
+  require("retape.cli.common").argv = argv -- for the commands a refusal prints as advice
   local name = argv[1]
   if name == nil or name == "--help" or name == "-h" then name = "help"
   elseif name == "--version" or name == "-V" then name = "version" end

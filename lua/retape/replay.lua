@@ -91,6 +91,8 @@ function M.open(opts)
     src, err = source.open(src)
     if not src then return nil, err end
     self.owns_src, self.db_path = true, opts.db
+  else
+    self.db_path = opts.db_path -- a source object: the receipts file it reads, for the store's recipe
   end
   if not src then return nil, "replay.open: no receipts database (db)" end
   self.src = src
@@ -171,6 +173,21 @@ function Replay:prepare(opts)
   end
   self.asked_limits = limits
 end
+
+-- What code outside the replay may read of it (the sweep, the live engine):
+-- the ruleset it runs, its state store, the script version it keeps, the
+-- selective decoding it asks of its source (nil: full payloads) with a
+-- text that is equal for two replays that decode alike, and the checksum
+-- of the receipt ids its last run read (rows_sum).
+function Replay:ruleset() return self.R end
+function Replay:state_store() return self.store end
+function Replay:version_kept() return self.script_version end
+function Replay:decoding()
+  if not self.fields then return nil, "" end
+  local ok, text = pcall(json.encode, { self.R.fields, self.schema.names, self.schema.view })
+  return self.fields, ok and text or ""
+end
+function Replay:rows_read_sum() return self.rows_sum end
 
 function Replay:close()
   if self.pool then self.pool:close(); self.pool, self.inbox = nil, nil end
@@ -522,7 +539,6 @@ function Replay:single_thread_reason()
   if self.R.cross_ticker then return "the ruleset keeps cross-ticker state (R.cross_ticker)" end
   if not rules.reloadable(self.R) then return "the ruleset was built or changed in Lua (nothing to load it again from)" end
   if self.trace or self.on_row then return "a trace or on_row callback runs in this state" end
-  if type(self.src) ~= "userdata" then return "the receipts come from a Lua source (a sweep's shared reads)" end
   if self.trades_only then return "the store keeps trades only (a scratch store)" end
 end
 

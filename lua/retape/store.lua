@@ -4,7 +4,7 @@
 --
 -- Layout 3 (RocksDB, byte-ordered keys; T = ticker, B = bucket start in ms
 -- as 13 digits, E = entry time in ms as 13 digits):
---   retape:layout        "2"
+--   retape:layout        "3" (M.LAYOUT)
 --   retape:identity      the ruleset, its config and the receipts filter the results come from
 --   retape:db            the receipts file last replayed into this store (for refresh and explain)
 --   retape:recipe        how the results were made: the ruleset by content (its files' sources,

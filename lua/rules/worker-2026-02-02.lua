@@ -39,6 +39,10 @@ R.fields = {
   "kanban_cycle_enter_now_ts", "kanban_cycle_trigger_ts", "kanban_cycle_side", "exec",
 }
 
+-- The payload's nested tables these rules write into (only `flags`): a
+-- sweep gives each variant its own copy of these and shares the rest.
+R.payload_writes = { "flags" }
+
 R.config = {
   -- §3.2 corridor bands (d921eeefe … Feb-4); LONG is tested first
   corridor = {

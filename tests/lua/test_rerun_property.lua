@@ -9,8 +9,8 @@
 -- Then bucket orders (every bucket of three days in round robin from an
 -- empty store; a round robin and random bucket orders over a replayed store,
 -- then a refresh) and SIGKILLs at random points inside a refresh, inside a
--- re-run's recomputation of later days and inside `sweep --keep`, each
--- followed by any next write: all must equal one fresh replay.  And late
+-- re-run's recomputation of later days, inside `merge` and inside
+-- `sweep --keep`, each followed by any next write: all must equal one fresh replay.  And late
 -- receipts (a ticker's receipts arriving in small batches, some late, the
 -- touched buckets run after each batch as the live engine does).
 --
@@ -22,6 +22,7 @@
 local t = require "tap"
 local retape = require "retape"
 local P = require "parity"
+local merge_mod = require "retape.merge"
 
 local tmp = os.getenv("RETAPE_TEST_TMP") or t.tempdir()
 local receipts = P.receipts_db(tmp)
@@ -512,6 +513,51 @@ local function kill_trials(kind, total, first)
 end
 kill_trials("refresh", refresh_buckets)
 kill_trials("cascade", cascade_buckets)
+
+-- merge killed after a random shard (and now and then killed again), then
+-- merge again into the same OUT: one store equal to the single replay
+do
+  local SHARDS = 3
+  local parts = {}
+  for i = 0, SHARDS - 1 do
+    parts[#parts + 1] = string.format("%s/shard%d", kill_root, i)
+    for _, d in ipairs(KD) do run(parts[#parts], "default", { date = d, shard = i .. "/" .. SHARDS }) end
+  end
+  local function merge_killed_at(out, k)
+    local p = assert(io.popen(string.format("%s run tests/lua/kill_merge_at.lua %s %d %s 2>/dev/null", exe, out, k,
+      table.concat(parts, " "))))
+    local done = p:read("a"):find("done", 1, true) ~= nil
+    p:close()
+    return done
+  end
+  local tried, identical = 0, 0
+  local x = os.time() % 4294967296 + 11
+  for trial = 1, KILL_TRIALS do
+    x = (x * 1103515245 + 12345) % 2147483648
+    local out = string.format("%s/merged%d", kill_root, trial)
+    local k = 1 + x % SHARDS
+    local log = { string.format("merge killed after shard %d of %d", k, SHARDS) }
+    local done = merge_killed_at(out, k)
+    -- killed, OUT holds nothing that looks whole
+    local flagged = not done and retape.fs.kind(out) == nil and merge_mod.pending(out) ~= nil
+    if (x >> 8) % 3 == 0 then
+      local k2 = 1 + (x >> 4) % SHARDS
+      done = merge_killed_at(out, k2)
+      log[#log + 1] = string.format("merge again killed after shard %d", k2)
+      flagged = flagged and not done and retape.fs.kind(out) == nil
+    end
+    local ok, err = pcall(merge_mod.run, out, parts, {})
+    log[#log + 1] = "merge again" .. (ok and "" or (": " .. tostring(err)))
+    tried = tried + 1
+    local same = ok and flagged and merge_mod.pending(out) == nil
+      and first_difference(results(out), results(base)) == nil
+    t.ok(same, string.format("merge kill trial %d: flagged while killed (no OUT, the leftover named), merged again "
+      .. "equal to the single replay", trial), table.concat(log, "; ") .. string.format(" (flagged: %s)", tostring(flagged)))
+    if same then identical = identical + 1 end
+    retape.fs.remove_tree(out)
+  end
+  print(string.format("# kill trials (merge): %d tried, %d identical", tried, identical))
+end
 
 -- sweep --keep killed at a random time, then the same sweep again into the same directory
 do

@@ -369,6 +369,14 @@ local tv
 for _, x in ipairs(alone_test.variants) do if x.index == w1.folds[2].chosen then tv = x end end
 t.eq(string.format("%.6f", w1.folds[2].test.total), string.format("%.6f", tv.metrics.total), "fold 2's out-of-sample figure: that variant replayed on its test day")
 t.ok(w1.baseline_oos and w1.baseline_oos.trades > 0, "the baseline's out-of-sample total beside it")
+-- train/test through the API (retape.sweep.oos): the choice is fold 2's, its test figures those replayed alone
+local phases = {}
+local tt = assert(require("retape.sweep.oos").train_test { db = db4, train = { D2, D2 }, test = { D3, D3 },
+  objective = "total", variants = { wf_variants[1], wf_variants[2], {} }, on_pass = function(phase) phases[#phases + 1] = phase end })
+t.eq(table.concat(phases, ","), "train,test", "train_test: the training window first, then the test window")
+t.eq(tt.chosen.index, alone.variants[1].index, "train_test: the best variant on the training days")
+t.eq(string.format("%.6f", tt.test_of[tt.chosen.index].metrics.total), string.format("%.6f", tv.metrics.total),
+  "train_test: the chosen variant's test figures are those of a sweep of the test days")
 local w2 = wf(2)
 local function sig(w)
   local o = {}

@@ -3,7 +3,7 @@
 local args = require "retape.args"
 local rtime = require "retape.time"
 local json = require "retape.json"
-local common = require "retape.cli_common"
+local common = require "retape.cli.common"
 
 return function(cli)
   local command, out, fail = cli.command, cli.out, cli.fail

@@ -2,7 +2,7 @@
 -- a state store) and `rules show` (every setting of a ruleset).
 -- Registered into retape.cli by calling this module with it.
 local args = require "retape.args"
-local with_store_options = require("retape.cli_common").with_store_options
+local with_store_options = require("retape.cli.common").with_store_options
 
 return function(cli)
   local command, out, fail = cli.command, cli.out, cli.fail
@@ -58,7 +58,7 @@ return function(cli)
       { name = "json", type = "flag", help = "print every figure as JSON" },
     },
     run = function(o)
-      local common = require "retape.cli_common"
+      local common = require "retape.cli.common"
       local rules = require "retape.rules"
       local stats = require "retape.stats"
       local sets = {}

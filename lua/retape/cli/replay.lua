@@ -3,7 +3,7 @@
 local args = require "retape.args"
 local core = require "retape.core"
 local json = require "retape.json"
-local common = require "retape.cli_common"
+local common = require "retape.cli.common"
 
 local stderr, group = common.stderr, common.group
 

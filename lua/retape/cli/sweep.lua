@@ -5,7 +5,7 @@ local args = require "retape.args"
 local core = require "retape.core"
 local json = require "retape.json"
 local fs = require "retape.fs"
-local common = require "retape.cli_common"
+local common = require "retape.cli.common"
 
 local stderr, group = common.stderr, common.group
 
@@ -256,7 +256,8 @@ return function(cli)
         return common.progress(started, 30, function(p, bar, secs)
           -- with several threads the bar follows this thread's share of the variants
           local share = p.groups > 1 and string.format(" (thread 1 of %d; %d variants in all)", p.groups, p.all) or ""
-          local label = p.fold and string.format("fold %d %-5s ", p.fold, p.phase) or (what or "")
+          local label = p.fold and string.format("fold %d %-5s ", p.fold, p.phase)
+            or (p.phase and string.format("%-6s", p.phase)) or (what or "")
           return string.format("%s%s %d/%d buckets  %s rows x %d variants%s  %s variant-rows/s", label, bar, p.index,
             p.total, group(p.rows), p.variants, share, group(p.rows * p.variants / secs))
         end)
@@ -266,6 +267,18 @@ return function(cli)
                  variants = variants, dir = keep, clean_slate = o.clean_slate, threads = o.threads,
                  script_version = (not o.all_versions) and o.script_version or false }
       end
+      -- the time line after a pass (what: "train " / "test  " for an out-of-sample check)
+      local function time_line(what, res)
+        if o.quiet then return end
+        local secs = math.max(res.ms / 1000, 1e-3)
+        if res.threads > 1 then
+          stderr("%stime %.2f s: %s rows read and decoded once by each of %d threads for %d variants, %s variant-rows/s\n",
+            what or "", secs, group(res.rows), res.threads, #res.variants, group(res.rows * #res.variants / secs))
+        else
+          stderr("%stime %.2f s: %s rows read and decoded once for %d variants, %s variant-rows/s\n", what or "", secs,
+            group(res.rows), #res.variants, group(res.rows * #res.variants / secs))
+        end
+      end
       local function pass(from, to, date, keep, what)
         local started = core.monotonic_ms()
         local ro = run_opts(from, to, date, keep)
@@ -273,16 +286,7 @@ return function(cli)
         ro.on_progress = show and progress_bar(what, started) or nil
         local res, err = sweep.run(ro)
         if not res then return nil, err end
-        if not o.quiet then
-          local secs = math.max(res.ms / 1000, 1e-3)
-          if res.threads > 1 then
-            stderr("%stime %.2f s: %s rows read and decoded once by each of %d threads for %d variants, %s variant-rows/s\n",
-              what or "", secs, group(res.rows), res.threads, #res.variants, group(res.rows * #res.variants / secs))
-          else
-            stderr("%stime %.2f s: %s rows read and decoded once for %d variants, %s variant-rows/s\n", what or "", secs,
-              group(res.rows), #res.variants, group(res.rows * #res.variants / secs))
-          end
-        end
+        time_line(what, res)
         return res
       end
       local function failed(err)
@@ -383,23 +387,18 @@ return function(cli)
         return 0
       end
       -- out of sample: choose on the training days, look at the test days
-      local keep_train, keep_test = o.keep, nil
-      if o.keep then
-        keep_train, keep_test = o.keep .. "/train", o.keep .. "/test"
-        assert(fs.mkdirs(keep_train)); assert(fs.mkdirs(keep_test))
-      end
       local t1, t2 = day_range(o.train, "--train")
       local s1, s2 = day_range(o.test, "--test")
-      local train, err = pass(t1, t2, nil, keep_train, "train ")
-      if not train then return failed(err) end
-      local test
-      test, err = pass(s1, s2, nil, keep_test, "test  ")
-      if not test then return failed(err) end
+      local started = core.monotonic_ms()
+      local tt_opts = run_opts(nil, nil, nil, nil)
+      tt_opts.train, tt_opts.test, tt_opts.objective, tt_opts.keep = { t1, t2 }, { s1, s2 }, o.objective, o.keep
+      tt_opts.trades = o.report and true or nil
+      tt_opts.on_progress = show and progress_bar(nil, started) or nil
+      tt_opts.on_pass = function(phase, res) time_line(string.format("%-6s", phase), res) end
+      local tt, err = require("retape.sweep.oos").train_test(tt_opts)
+      if not tt then return failed(err) end
       if o.keep then sweep.release_dir(o.keep) end
-      local _, col = sweep.rank(train.variants, o.objective, "--objective")
-      sweep.rank(test.variants, o.objective, "--objective")
-      local test_of = {}
-      for _, v in ipairs(test.variants) do test_of[v.index] = v end
+      local train, test, col, test_of = tt.train, tt.test, tt.column, tt.test_of
       local rows = {}
       for i, v in ipairs(train.variants) do
         local r = row_of(v, baseline)
@@ -408,7 +407,7 @@ return function(cli)
         r.test.overrides, r.test.variant, r.test.label, r.test.baseline = nil, nil, nil, nil
         rows[i] = r
       end
-      local chosen = train.variants[1]
+      local chosen = tt.chosen
       if o.json then
         out("%s", json.encode({ metric = col, train = o.train, test = o.test, chosen = chosen.index, baseline = baseline, variants = rows }, ROW_ORDER))
         return 0

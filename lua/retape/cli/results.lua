@@ -3,7 +3,7 @@
 local args = require "retape.args"
 local rtime = require "retape.time"
 local json = require "retape.json"
-local common = require "retape.cli_common"
+local common = require "retape.cli.common"
 
 local with_store_options, state_dir = common.with_store_options, common.state_dir
 
