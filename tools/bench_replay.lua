@@ -9,7 +9,7 @@
 -- stage alike, does not inflate the figures.
 local retape = require "retape"
 local db, state, from, to, rules, threads, budget = ...
-threads = threads == "all" and retape.pool.cores() or tonumber(threads) or 1
+threads = threads == "all" and require("retape.pool").cores() or tonumber(threads) or 1
 os.execute("rm -rf '" .. state .. "'")
 local rp = assert(retape.replay.open { db = db, state = state, script_version = false, rules = rules,
                                                 threads = threads, budget = budget == "budget" })

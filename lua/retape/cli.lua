@@ -169,14 +169,11 @@ command("import", {
 command("days", {
   summary = "Count the receipts per New York day (and inside the 09:30-16:00 session)",
   usage = "retape days --db FILE [--script-version V | --all-versions] [--json | --csv]",
-  options = {
-    { name = "db", arg = "FILE", help = "receipts database" },
-    { name = "script-version", arg = "V", help = "keep script_version = V or NULL",
-      default = require("retape.scope").DEFAULT_SCRIPT_VERSION },
-    { name = "all-versions", type = "flag", help = "no script_version filter" },
+  options = require("retape.cli.options").list({ name = "db", arg = "FILE", help = "receipts database" },
+    require("retape.cli.options").versions(require("retape.scope").DEFAULT_SCRIPT_VERSION), {
     { name = "json", type = "flag", help = "JSON: [{day, receipts, session, open, close}] (open/close: ISO-8601 with offset)" },
     { name = "csv", type = "flag", help = "CSV with the same columns" },
-  },
+  }),
   run = function(o)
     if not o.db then args.usage_error("missing --db FILE") end
     if o.json and o.csv then args.usage_error("give --json or --csv, not both") end

@@ -17,25 +17,30 @@ local retape = {
 }
 
 -- Lua-level modules are loaded on first use, so a script that only reads
--- receipts does not pay for the replay machinery.
+-- receipts does not pay for the replay machinery.  These are the API
+-- (SCRIPTING.md, "The API"); the engine's other modules (retape.scope,
+-- retape.sandbox, retape.pool, retape.wire, retape.part, retape.cli.*,
+-- retape.sweep.*, ...) are internals: require them by name, knowing they
+-- may change.
 local lazy = {
-  import = "retape.import",
-  replay = "retape.replay",
-  rules  = "retape.rules",
-  views  = "retape.views",
-  store  = "retape.store",
-  ledger = "retape.ledger",
-  levels = "retape.levels",
-  regress = "retape.regress",
-  diff    = "retape.diff",
-  sandbox = "retape.sandbox",
-  results = "retape.results",
-  manifest = "retape.manifest",
-  explain = "retape.explain",
-  state   = "retape.state",
-  scope   = "retape.scope",
-  fs      = "retape.fs",
-  pool    = "retape.pool",     -- worker threads of a replay (SCRIPTING.md)
+  import   = "retape.import",    -- receipts into SQLite (JSON lines, dumps, webhooks)
+  replay   = "retape.replay",    -- the re-run
+  live     = "retape.live",      -- receipts replayed as they arrive
+  rules    = "retape.rules",     -- rulesets: load, overrides, docs
+  state    = "retape.state",     -- the declared state a rule keeps
+  store    = "retape.store",     -- a state store, read
+  results  = "retape.results",   -- lanes and trades of a store
+  manifest = "retape.manifest",  -- what a store was made of (status, runs)
+  explain  = "retape.explain",   -- why a ticker is in its lane
+  views    = "retape.views",     -- Trade By Day, By P&L, History
+  metrics  = "retape.metrics",   -- one definition for every view
+  stats    = "retape.stats",     -- the figures of a set of trades
+  ledger   = "retape.ledger",    -- the app's SQLite ledger
+  diff     = "retape.diff",      -- two replays compared
+  sweep    = "retape.sweep",     -- many variants in one pass
+  regress  = "retape.regress",   -- regression cases
+  levels   = "retape.levels",    -- synthetic price levels
+  fs       = "retape.fs",        -- files and directories
 }
 return setmetatable(retape, {
   __index = function(t, k)

@@ -57,6 +57,18 @@ for _, d in ipairs(DAYS) do
 end
 src:close()
 
+-- xorshift(start) -> rng(n): a small deterministic generator of 1..n,
+-- independent of Lua's math.random (the same sequence on every build).
+local function xorshift(start)
+  local x = start
+  return function(n)
+    x = x ~ (x << 13) & 0xffffffff
+    x = x ~ (x >> 17)
+    x = x ~ (x << 5) & 0xffffffff
+    return x % n + 1
+  end
+end
+
 -- The results of a store as bytes: versions, trades, the ticker index.
 local function results(dir)
   local kv = assert(retape.kv.open(dir))
@@ -210,14 +222,7 @@ if only then seeds = { { only, os.getenv("RETAPE_PROPERTY_RULES") or "default" }
 
 for _, s in ipairs(seeds) do
   local seed, rules = s[1], s[2]
-  -- a small deterministic generator (xorshift), independent of Lua's math.random
-  local x = seed * 2654435761 % 4294967296 + 1
-  local function rng(n)
-    x = x ~ (x << 13) & 0xffffffff
-    x = x ~ (x >> 17)
-    x = x ~ (x << 5) & 0xffffffff
-    return x % n + 1
-  end
+  local rng = xorshift(seed * 2654435761 % 4294967296 + 1)
   local dir = t.tempdir()
   local log, cover, global_clean, ticker_clean = random_sequence(rng, dir .. "/seq", rules)
   fresh(dir .. "/fresh", rules, cover, global_clean, ticker_clean)
@@ -300,13 +305,7 @@ end
 -- Round robin over a replayed store and random bucket orders, then a refresh.
 local order_trials = tonumber(os.getenv("RETAPE_ORDER_TRIALS") or "2") or 2
 for trial = 1, order_trials do
-  local x = (trial * 40503 + 17) % 4294967296 + 1
-  local function rng(n)
-    x = x ~ (x << 13) & 0xffffffff
-    x = x ~ (x >> 17)
-    x = x ~ (x << 5) & 0xffffffff
-    return x % n + 1
-  end
+  local rng = xorshift((trial * 40503 + 17) % 4294967296 + 1)
   local days = { DAYS[1 + rng(2)], DAYS[4] }
   local dir = t.tempdir()
   for _, d in ipairs(days) do run(dir .. "/s", "default", { date = d }); run(dir .. "/fresh", "default", { date = d }) end
@@ -353,13 +352,7 @@ local LATE_DAY = "2026-02-02"
 local late_src = P.levels_db_for(tmp, t.tempdir(), { LATE_DAY })
 local late_tickers = { "W" }
 for trial = 1, late_trials do
-  local x = (trial * 2654435761 + 12345) % 4294967296 + 1
-  local function rng(n)
-    x = x ~ (x << 13) & 0xffffffff
-    x = x ~ (x >> 17)
-    x = x ~ (x << 5) & 0xffffffff
-    return x % n + 1
-  end
+  local rng = xorshift((trial * 2654435761 + 12345) % 4294967296 + 1)
   local dir = t.tempdir()
   local late_db = dir .. "/late.db"
   do
@@ -463,13 +456,7 @@ local NEXT = {
 
 local function kill_trials(kind, total, first)
   local tried, identical, seed = 0, 0, os.time()
-  local x = (seed * 2654435761 + #kind) % 4294967296 + 1
-  local function rng(n)
-    x = x ~ (x << 13) & 0xffffffff
-    x = x ~ (x >> 17)
-    x = x ~ (x << 5) & 0xffffffff
-    return x % n + 1
-  end
+  local rng = xorshift((seed * 2654435761 + #kind) % 4294967296 + 1)
   for trial = 1, KILL_TRIALS do
     local dir = string.format("%s/%s%d", kill_root, kind, trial)
     sh(string.format("rm -rf %s && cp -r %s %s", dir, base, dir))
@@ -579,7 +566,9 @@ do
     -- killed, the directory is absent, empty, or says it is incomplete
     local marked = retape.fs.kind(keep .. "/SWEEP-INCOMPLETE") == "file"
     local flagged = ended or marked or #(retape.fs.list(keep) or {}) == 0
-    local again = sh(sweep_cmd(keep))
+    -- (a sweep that ended before its kill is complete: a second run into
+    -- its directory is refused, and its stores are compared as they are)
+    local again = ended or sh(sweep_cmd(keep))
     tried = tried + 1
     local same = again and retape.fs.kind(keep .. "/SWEEP-INCOMPLETE") == nil and flagged
     for _, v in ipairs { "v01", "v02" } do

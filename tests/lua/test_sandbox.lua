@@ -5,6 +5,7 @@
 -- written.
 local t = require "tap"
 local retape = require "retape"
+local sandbox = require "retape.sandbox" -- (an internal module: not in the retape table)
 
 local dir = t.tempdir()
 local db = dir .. "/r.db"
@@ -126,8 +127,8 @@ do
   t.ok(err and err:find("exceeded its CPU time limit (0.3 s per receipt, a safety net", 1, true), "comparing 1 MB strings in a loop: stopped by the CPU-time safety net", err)
   t.ok(err and err:find(path:match("[^/]+$") .. ":%d+:") ~= nil, "the CPU-time limit names the rule's file:line", err)
   t.eq(bucket, 1770044400000, "and nothing of the failing bucket is written")
-  t.eq(retape.sandbox.DEFAULT_LIMITS.seconds, 10, "the safety net is 10 s by default")
-  t.eq(select(2, retape.sandbox.check_limits { seconds = 0 }), "the CPU time limit must be a positive number of seconds, got 0",
+  t.eq(sandbox.DEFAULT_LIMITS.seconds, 10, "the safety net is 10 s by default")
+  t.eq(select(2, sandbox.check_limits { seconds = 0 }), "the CPU time limit must be a positive number of seconds, got 0",
        "check_limits refuses a CPU time limit of 0")
 end
 
@@ -186,13 +187,13 @@ do
 end
 
 -- non-positive limits never turn a limit off
-t.fails(function() return retape.sandbox.guard({ instructions = 0, memory_mb = 64 }, function() end) end,
+t.fails(function() return sandbox.guard({ instructions = 0, memory_mb = 64 }, function() end) end,
         "'instructions' must be a positive integer", "guard refuses an instruction budget of 0")
-t.fails(function() return retape.sandbox.guard({ instructions = -1, memory_mb = 64 }, function() end) end,
+t.fails(function() return sandbox.guard({ instructions = -1, memory_mb = 64 }, function() end) end,
         "'instructions' must be a positive integer", "guard refuses a negative budget")
-t.fails(function() return retape.sandbox.guard({ instructions = 100, memory_mb = 0 }, function() end) end,
+t.fails(function() return sandbox.guard({ instructions = 100, memory_mb = 0 }, function() end) end,
         "'memory_mb' must be a positive", "guard refuses a memory cap of 0")
-t.eq(select(2, retape.sandbox.check_limits { instructions = 0 }),
+t.eq(select(2, sandbox.check_limits { instructions = 0 }),
      "the instruction budget must be a positive integer, got 0", "check_limits names the bad limit")
 
 -- bundled names come only from the Lua layer: never ./rules/NAME.lua or .so
@@ -399,8 +400,8 @@ return R
 ]])
   t.eq(run(memo), nil, "a weak memo table in an upvalue is a cache, not state: the day runs")
   local warnings = {}
-  local saved = retape.sandbox.warn
-  retape.sandbox.warn = function(m) warnings[#warnings + 1] = m end
+  local saved = sandbox.warn
+  sandbox.warn = function(m) warnings[#warnings + 1] = m end
   local outs = {}
   for _, threads in ipairs { 1, 2 } do
     local R = retape.rules.load("examples/rules/elite-pullback.lua")
@@ -412,7 +413,7 @@ return R
     t.ok(ok, "a rule file with overrides runs on " .. threads .. " thread(s)", e)
     outs[threads] = { fingerprint(state) }
   end
-  retape.sandbox.warn = saved
+  sandbox.warn = saved
   t.eq(#warnings, 0, "overrides are not rule state: no warning")
   t.ok(outs[1][1] > 79 and outs[1][1] == outs[2][1] and outs[1][2] == outs[2][2],
        "and the results are identical on 1 and 2 threads")

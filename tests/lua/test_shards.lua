@@ -5,6 +5,7 @@
 -- of another ruleset or with an interrupted run.
 local t = require "tap"
 local retape = require "retape"
+local scope = require "retape.scope" -- (an internal module: not in the retape table)
 local P = require "parity"
 
 local dir = t.tempdir()
@@ -47,7 +48,7 @@ for i = 0, 2 do
   local st = assert(retape.store.open(parts[i + 1], true))
   for _, T in ipairs(st:tickers()) do
     per[T] = (per[T] or 0) + 1
-    if retape.scope.shard_of(T, 3) ~= i then per[T] = 99 end
+    if scope.shard_of(T, 3) ~= i then per[T] = 99 end
   end
   st:close()
 end

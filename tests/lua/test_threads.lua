@@ -7,6 +7,7 @@
 -- stops a run (the first in row order, whatever thread met it).
 local t = require "tap"
 local retape = require "retape"
+local pool = require "retape.pool" -- (an internal module: not in the retape table)
 local P = require "parity"
 
 local dir = t.tempdir()
@@ -135,7 +136,7 @@ for i, r in ipairs(victims) do
 end
 sql:close()
 local parts_hit = {}
-for i, r in ipairs(victims) do if i % 2 == 1 and i <= 15 then parts_hit[retape.pool.part_of(r.ticker, 3)] = true end end
+for i, r in ipairs(victims) do if i % 2 == 1 and i <= 15 then parts_hit[pool.part_of(r.ticker, 3)] = true end end
 local n_parts = 0
 for _ in pairs(parts_hit) do n_parts = n_parts + 1 end
 t.ok(n_broken >= 4 and n_parts >= 2, string.format("%d malformed receipts in one bucket, owned by %d of 3 parts", n_broken, n_parts))
@@ -164,7 +165,7 @@ rsql:close()
 local fail_a, fail_b
 for _, r in ipairs(rows) do
   if not fail_a then fail_a = r
-  elseif retape.pool.part_of(r.ticker, 3) ~= retape.pool.part_of(fail_a.ticker, 3) then fail_b = r; break end
+  elseif pool.part_of(r.ticker, 3) ~= pool.part_of(fail_a.ticker, 3) then fail_b = r; break end
 end
 t.ok(fail_a and fail_b, "two tickers of one bucket in different parts")
 local rule = dir .. "/failing.lua"
@@ -302,7 +303,7 @@ local min = retape.replay.MIN_THREADED_ROWS
 retape.replay.MIN_THREADED_ROWS = 10
 rp = assert(retape.replay.open { db = db, state = dir .. "/default", rules = "worker-2026-02-02" })
 rp:run { date = D }
-local cores = retape.pool.cores()
+local cores = pool.cores()
 t.eq(rp.pool and rp.pool:parts() or 1, cores, "no --threads: every core (" .. cores .. ") for a run of enough rows")
 rp:close()
 retape.replay.MIN_THREADED_ROWS = min
@@ -314,7 +315,7 @@ local _, e_big, s_big = sh(string.format("%s replay --db %s --state %s/big --thr
 t.ok(s_big == 2 and e_big:find("--threads must be 1..256", 1, true), "--threads 300 is a usage error", e_big)
 
 -- the caller's inbox is not usable once its pool is closed
-local pl = assert(retape.pool.start { parts = 1 })
+local pl = assert(pool.start { parts = 1 })
 local inbox = pl:inbox()
 t.eq(inbox:count(), 0, "the caller's inbox of a new pool is empty")
 pl:close()

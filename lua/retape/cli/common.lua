@@ -41,9 +41,8 @@ end
 
 -- --state / --db, shared by the commands that read a store
 function M.with_store_options(list)
-  table.insert(list, 1, { name = "db", arg = "FILE", help = "receipts database (for the default --state FILE.state)" })
-  table.insert(list, 1, { name = "state", arg = "DIR", help = "state store of a replay" })
-  return list
+  local options = require "retape.cli.options"
+  return options.list(options.store_read(), list)
 end
 
 ---------------------------------------------------------------------------

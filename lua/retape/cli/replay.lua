@@ -4,6 +4,7 @@ local args = require "retape.args"
 local core = require "retape.core"
 local json = require "retape.json"
 local common = require "retape.cli.common"
+local options = require "retape.cli.options"
 
 local stderr, group = common.stderr, common.group
 
@@ -237,18 +238,10 @@ return function(cli)
            .. "import, `retape serve`'s webhooks) as they come, until SIGINT/SIGTERM (exit 0); the store stays equal\n"
            .. "to one fresh replay of the receipts so far.  Without a day, on a store that --follow or `retape serve`\n"
            .. "kept, replay processes only what is new since the last run (incremental).",
-    options = {
-      { name = "db", arg = "FILE", help = "receipts database (ingest_receipts)" },
-      { name = "state", arg = "DIR", help = "state store directory (default: FILE.state)" },
-      { name = "rules", arg = "NAME|FILE", help = "ruleset: bundled name or a .lua file (default: the store's, else default)" },
-      { name = "set", arg = "KEY=VALUE", repeat_ = true, help = "override one setting of the ruleset's config (repeatable)" },
-      { name = "config", arg = "FILE.lua", help = "a Lua file returning a table of config overrides" },
+    options = options.list(options.store(), options.ruleset(), {
       { name = "max-instructions", arg = "N", type = "integer", help = "rule budget per receipt (default 5,000,000; rule files always, shipped rules when given)" },
       { name = "max-memory-mb", arg = "N", type = "integer", help = "memory a rule may add per receipt (default 64)" },
-      { name = "date", arg = "YYYY-MM-DD", type = "date", help = "trading day" },
-      { name = "from", arg = "YYYY-MM-DD", type = "date", help = "first day of a range (state carries over)" },
-      { name = "to", arg = "YYYY-MM-DD", type = "date", help = "last day of a range" },
-      { name = "ticker", arg = "T[,T...]", type = "tickers", help = "only these tickers" },
+    }, options.scope(), {
       { name = "shard", arg = "I/N", help = "only the tickers of shard I of N (0 <= I < N; a stable hash of the ticker); retape merge combines the shard stores" },
       { name = "bucket", arg = "HH:MM|MS", help = "only this 5-minute bucket (New York time with --date, or ms)" },
       { name = "limit", arg = "N", type = "integer", help = "rows per page within --bucket" },
@@ -258,9 +251,7 @@ return function(cli)
       { name = "no-cascade", type = "flag", help = "leave later results that depended on the scope stale instead of recomputing them" },
       { name = "refresh", type = "flag", help = "recompute stale results (alone, or after the scope's run)" },
       { name = "rebuild", type = "flag", help = "recompute everything the store covers with these rules and config" },
-      { name = "script-version", arg = "V", help = "keep script_version = V or NULL (default: the store's, else "
-        .. require("retape.scope").DEFAULT_SCRIPT_VERSION .. ")" },
-      { name = "all-versions", type = "flag", help = "no script_version filter" },
+    }, options.versions(), {
       { name = "batch", arg = "N", type = "integer", help = "rows fetched per round trip (results never depend on it)" },
       { name = "threads", arg = "N", type = "integer", help = "threads, each with its own Lua state (default: every core for runs of 4096 rows or more; results never depend on it)" },
       { name = "trace", arg = "FILE", help = "write one JSON line per processed receipt" },
@@ -269,7 +260,7 @@ return function(cli)
       { name = "poll", arg = "MS", type = "integer", help = "with --follow: how often to look for new rows", default = 200 },
       { name = "json", type = "flag", help = "print the response object instead of the summary" },
       { name = "quiet", type = "flag", help = "print only the one summary line (no progress bar, lanes or error lines)" },
-    },
+    }),
     run = function(o)
       if not o.db and not o.state then args.usage_error("missing --db FILE (or --state DIR of a store that records it)") end
       if (o.from or o.to) and o.date then args.usage_error("give --date or --from/--to, not both") end

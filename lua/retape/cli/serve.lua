@@ -3,6 +3,7 @@
 -- Registered into retape.cli by calling this module with it.
 local args = require "retape.args"
 local json = require "retape.json"
+local options = require "retape.cli.options"
 
 local function read_key(path)
   local f, err = io.open(path, "rb")
@@ -36,13 +37,9 @@ return function(cli)
            .. "loopback address).  One replay at a time (409 otherwise); reads go on during it, each on a\n"
            .. "snapshot of the store.  One access-log line per request on stderr.  SIGTERM/SIGINT finish the\n"
            .. "bucket in progress, commit, and exit 0.",
-    options = {
-      { name = "db", arg = "FILE", help = "receipts database (ingest_receipts; created if absent)" },
-      { name = "state", arg = "DIR", help = "state store directory (default: FILE.state)" },
+    options = options.list(options.store("receipts database (ingest_receipts; created if absent)"),
       { name = "listen", arg = "HOST:PORT", help = "IPv4 address and port", default = "127.0.0.1:8787" },
-      { name = "rules", arg = "NAME|FILE", help = "ruleset: bundled name or a .lua file (default: the store's, else default)" },
-      { name = "set", arg = "KEY=VALUE", repeat_ = true, help = "override one setting of the ruleset's config" },
-      { name = "config", arg = "FILE.lua", help = "a Lua file returning a table of config overrides" },
+      options.ruleset(), {
       { name = "ledger", arg = "FILE", help = "SQLite ledger of force-sync and /timed/ledger/trades (default: DIR.ledger.db)" },
       { name = "key-file", arg = "FILE", help = "file holding the API key (else RETAPE_API_KEY)" },
       { name = "no-auth", type = "flag", help = "serve without a key (loopback addresses only)" },
@@ -56,7 +53,7 @@ return function(cli)
       { name = "max-connections-per-peer", arg = "N", type = "integer", default = 128,
         help = "open connections from one client address at most (more are refused at once)" },
       { name = "quiet", type = "flag", help = "no access log" },
-    },
+    }),
     run = function(o)
       if not o.db then args.usage_error("missing --db FILE") end
       local state = o.state or (o.db .. ".state")

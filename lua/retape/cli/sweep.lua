@@ -6,6 +6,7 @@ local core = require "retape.core"
 local json = require "retape.json"
 local fs = require "retape.fs"
 local common = require "retape.cli.common"
+local options = require "retape.cli.options"
 
 local stderr, group = common.stderr, common.group
 
@@ -145,15 +146,10 @@ return function(cli)
            .. "--threads N (default: every core) deals the variants round-robin over N threads, each reading and\n"
            .. "decoding the receipts once for its share; the output is the same for any N (a ruleset changed in\n"
            .. "Lua runs on one thread).",
-    options = {
-      { name = "db", arg = "FILE", help = "receipts database (ingest_receipts)" },
-      { name = "date", arg = "YYYY-MM-DD", help = "trading day" },
-      { name = "from", arg = "YYYY-MM-DD", help = "first day of a range" },
-      { name = "to", arg = "YYYY-MM-DD", help = "last day of a range" },
-      { name = "ticker", arg = "T[,T...]", help = "only these tickers" },
-      { name = "rules", arg = "NAME|FILE", help = "ruleset: bundled name or a .lua file", default = "default" },
-      { name = "set", arg = "KEY=VALUE", repeat_ = true, help = "override a setting in every variant" },
-      { name = "config", arg = "FILE.lua", help = "a Lua file returning config overrides for every variant" },
+    options = options.list(options.store()[1], options.scope(),
+      options.ruleset { rules_help = "ruleset: bundled name or a .lua file", rules_default = "default",
+                        set_help = "override a setting in every variant",
+                        config_help = "a Lua file returning config overrides for every variant" }, {
       { name = "grid", arg = "KEY=V1,V2,..|KEY=LO..HI:STEP|KEY", repeat_ = true, help = "values of one setting (KEY alone: its declared range); several: their cartesian product" },
       { name = "grid-file", arg = "FILE.lua", help = "a Lua file returning a list of override tables" },
       { name = "random", arg = "N", type = "integer", help = "run N distinct variants drawn from the --grid values instead of all of them" },
@@ -166,15 +162,13 @@ return function(cli)
       { name = "anchored", type = "flag", help = "--folds: every fold trains from the first day (default: rolling windows)" },
       { name = "keep", arg = "DIR", help = "keep each variant's state store under DIR (new or empty; or where this same sweep was interrupted: it runs again)" },
       { name = "clean-slate", type = "flag", help = "the scope's tickers start with no position (as replay --clean-slate)" },
-      { name = "script-version", arg = "V", help = "keep script_version = V or NULL",
-        default = require("retape.scope").DEFAULT_SCRIPT_VERSION },
-      { name = "all-versions", type = "flag", help = "no script_version filter" },
+    }, options.versions(require("retape.scope").DEFAULT_SCRIPT_VERSION), {
       { name = "report", arg = "FILE.html", help = "also write one HTML page: every variant's equity curve on one chart, and the table" },
       { name = "json", type = "flag", help = "print the table as JSON" },
       { name = "csv", type = "flag", help = "print the table as CSV" },
       { name = "threads", arg = "N", type = "integer", help = "threads, each running a share of the variants with its own Lua state and its own read of the receipts (default: every core; results never depend on it)" },
       { name = "quiet", type = "flag", help = "no progress bar, no throughput line" },
-    },
+    }),
     run = function(o)
       local sweep = require "retape.sweep"
       local rules = require "retape.rules"
