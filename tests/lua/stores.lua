@@ -29,4 +29,28 @@ function M.same(a, b)
   return true
 end
 
+-- results(path [, prefixes]) -> the results of a store as bytes:
+-- versions, trades, the ticker index and stale marks (dump of those
+-- prefixes, or of the given ones).
+function M.results(path, prefixes)
+  return M.dump(path, prefixes or { "v:", "t:", "tk:", "stale:" })
+end
+
+-- first_difference(got, want [, names]) -> nil when the dumps are equal, else
+-- where they first differ: the entry, its key and ~240 bytes around the
+-- first differing byte of both.  names: the two sides' labels ({"got", "fresh"}).
+function M.first_difference(a, b, names)
+  names = names or { "got", "fresh" }
+  for i = 1, math.max(#a, #b) do
+    if a[i] ~= b[i] then
+      local x, y = a[i] or "(none)", b[i] or "(none)"
+      local at = 1
+      while at <= #x and x:sub(at, at) == y:sub(at, at) do at = at + 1 end
+      local from = math.max(1, at - 100)
+      return string.format("entry %d (%s), from byte %d:\n  %s: %s\n  %s: %s", i, x:match("^[^=]*"), at,
+        names[1], x:sub(from, at + 140), names[2], y:sub(from, at + 140))
+    end
+  end
+end
+
 return M

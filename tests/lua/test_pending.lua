@@ -5,6 +5,7 @@
 -- test_rerun_property.lua kills at random points.
 local t = require "tap"
 local retape = require "retape"
+local stores = require "stores"
 local P = require "parity"
 local json = retape.json
 
@@ -29,15 +30,7 @@ local function replay(state, params, opts)
   return r
 end
 
-local function results(dir)
-  local kv = assert(retape.kv.open(dir))
-  local parts = {}
-  for _, prefix in ipairs { "v:", "t:", "tk:", "stale:" } do
-    for k, v in kv:scan(prefix) do parts[#parts + 1] = k .. "=" .. v end
-  end
-  kv:close()
-  return table.concat(parts, "\n")
-end
+local function results(dir) return table.concat(stores.results(dir), "\n") end
 local function count(dir, prefix)
   local kv = assert(retape.kv.open(dir))
   local n = 0

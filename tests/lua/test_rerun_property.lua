@@ -23,6 +23,7 @@ local t = require "tap"
 local retape = require "retape"
 local P = require "parity"
 local merge_mod = require "retape.merge"
+local stores = require "stores"
 
 local tmp = os.getenv("RETAPE_TEST_TMP") or t.tempdir()
 local receipts = P.receipts_db(tmp)
@@ -69,29 +70,9 @@ local function xorshift(start)
   end
 end
 
--- The results of a store as bytes: versions, trades, the ticker index.
-local function results(dir)
-  local kv = assert(retape.kv.open(dir))
-  local parts = {}
-  for _, prefix in ipairs { "v:", "t:", "tk:", "stale:" } do
-    for k, v in kv:scan(prefix) do parts[#parts + 1] = k .. "=" .. v end
-  end
-  kv:close()
-  return parts
-end
-
-local function first_difference(a, b)
-  for i = 1, math.max(#a, #b) do
-    if a[i] ~= b[i] then
-      local x, y = a[i] or "(none)", b[i] or "(none)"
-      local at = 1
-      while at <= #x and x:sub(at, at) == y:sub(at, at) do at = at + 1 end
-      local from = math.max(1, at - 100)
-      return string.format("entry %d (%s), from byte %d:\n  got:   %s\n  fresh: %s", i, x:match("^[^=]*"), at,
-        x:sub(from, at + 140), y:sub(from, at + 140))
-    end
-  end
-end
+-- The results of a store as bytes (versions, trades, the ticker index,
+-- stale marks) and where two of them first differ.
+local results, first_difference = stores.results, stores.first_difference
 
 local function open(state, rules, extra)
   local opts = { db = db, state = state, rules = rules }

@@ -8,6 +8,7 @@
 -- totals, the same with any number of threads).
 local t = require "tap"
 local retape = require "retape"
+local stores = require "stores"
 local P = require "parity"
 local sweep = require "retape.sweep"
 local stats = require "retape.stats"
@@ -140,21 +141,8 @@ t.eq(res.rows, rows, "every receipt of the scope read and decoded once for all t
 t.eq(res.buckets .. " " .. progress .. " " .. tostring(last_total), nb .. " " .. nb .. " " .. nb,
   "one progress call per bucket of the pass, out of the buckets of both days")
 
-local function results(d)
-  local kv = assert(retape.kv.open(d))
-  local parts = {}
-  for _, prefix in ipairs { "v:", "t:", "tk:" } do
-    for key, val in kv:scan(prefix) do parts[#parts + 1] = key .. "=" .. val end
-  end
-  kv:close()
-  return parts
-end
-local function first_difference(a, b)
-  for i = 1, math.max(#a, #b) do
-    if a[i] ~= b[i] then return string.format("entry %d:\n sweep: %s\n alone: %s", i, (a[i] or "(none)"):sub(1, 200),
-      (b[i] or "(none)"):sub(1, 200)) end
-  end
-end
+local function results(d) return stores.results(d, { "v:", "t:", "tk:" }) end
+local function first_difference(a, b) return stores.first_difference(a, b, { "sweep", "alone" }) end
 local by_index = {}
 for _, x in ipairs(res.variants) do by_index[x.index] = x end
 local trade_counts = {}
