@@ -13,6 +13,7 @@
 
 #include <rocksdb/c.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 struct retape_kv {
@@ -25,6 +26,13 @@ struct retape_kv {
     /* views (retape_kv_view) borrow db from their base and may pin a snapshot */
     int borrowed;
     const rocksdb_snapshot_t *snap;
+    retape_kv_snapshot *shared; /* pinned with retape_kv_pin_snapshot (a reference) */
+};
+
+struct retape_kv_snapshot {
+    rocksdb_t *db;
+    const rocksdb_snapshot_t *snap;
+    atomic_int refs;
 };
 
 #define KV_BLOCK_CACHE_BYTES (8u << 20) /* RocksDB's own default size */
@@ -100,8 +108,7 @@ void retape_kv_close(retape_kv *kv)
 {
     if (!kv)
         return;
-    if (kv->snap)
-        rocksdb_release_snapshot(kv->db, kv->snap);
+    retape_kv_unpin(kv);
     if (kv->db && !kv->borrowed)
         rocksdb_close(kv->db);
     if (kv->read)
@@ -397,11 +404,51 @@ void retape_kv_pin(retape_kv *kv)
 
 void retape_kv_unpin(retape_kv *kv)
 {
+    if (kv->shared) {
+        rocksdb_readoptions_set_snapshot(kv->read, NULL);
+        retape_kv_snapshot_release(kv->shared);
+        kv->shared = NULL;
+    }
     if (!kv->snap)
         return;
     rocksdb_readoptions_set_snapshot(kv->read, NULL);
     rocksdb_release_snapshot(kv->db, kv->snap);
     kv->snap = NULL;
+}
+
+/* A snapshot of kv's database that several handles (views, on any thread)
+ * can read: the state after the last write completed before this call.
+ * Its creator holds one reference; NULL when out of memory. */
+retape_kv_snapshot *retape_kv_snapshot_take(retape_kv *kv)
+{
+    retape_kv_snapshot *s = malloc(sizeof *s);
+    if (!s)
+        return NULL;
+    s->db = kv->db;
+    s->snap = rocksdb_create_snapshot(kv->db);
+    atomic_init(&s->refs, 1);
+    return s;
+}
+
+/* Drops one reference (thread-safe); the last one releases the snapshot.
+ * NULL is a no-op. */
+void retape_kv_snapshot_release(retape_kv_snapshot *s)
+{
+    if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    rocksdb_release_snapshot(s->db, s->snap);
+    free(s);
+}
+
+/* Like retape_kv_pin, but kv reads the shared snapshot s (a reference is
+ * taken, dropped by the unpin): the caller must hold a reference of its
+ * own during the call. */
+void retape_kv_pin_snapshot(retape_kv *kv, retape_kv_snapshot *s)
+{
+    retape_kv_unpin(kv);
+    atomic_fetch_add(&s->refs, 1);
+    kv->shared = s;
+    rocksdb_readoptions_set_snapshot(kv->read, s->snap);
 }
 
 int retape_kv_hash_prefix(retape_kv *kv, const char *prefix, size_t plen, uint64_t *out, char **errptr)

@@ -8,29 +8,43 @@
  *                config = JSON, on_ready = function(port) end }
  *       -> "SIGTERM" | "SIGINT"  (blocks until one of them)  | nil, message
  *   http.exclusive(text) -> reply | nil, "busy" | nil, "stopping" | nil, error
- *   http.defer(text) -> true | nil, "stopping"   -- the writer's live batch answers
+ *   http.defer(text) -> true | nil, "stopping"   -- the ingest state's batch answers
+ *   http.settle()        -- waits until what was answered so far is classified
  *   http.publish(text)   -- one server-sent event to every open event stream
  *   http.stopping() -> boolean
  *   http.writing() -> boolean (a writer call is running)
  *
  * Lua states are not thread-safe, so serve() builds one Lua state per server
- * thread ("readers") plus one "writer" state, each with the Lua layer of
- * this process and its own view (retape_kv_view) of one shared RocksDB
- * store.  Each state runs `require(app).init(role, config, kv)`, which
- * returns its handler.  A request runs in a free reader state, its kv view
- * pinned to a snapshot for the whole request (a read never sees half of a
- * committed batch).  A reader that needs to write calls http.exclusive():
- * the writer state runs the text through its handler under a mutex taken
- * with trylock — one writer at a time, "busy" otherwise — while the other
- * readers keep serving.  http.defer() is the live ingest's group commit:
- * a request queues its text and leaves its connection waiting (holding no
- * thread: retape_http_defer); the live thread takes every text queued so
- * far, runs them through the writer's handler in one call (a table of
- * texts in, a table of "STATUS\nBODY" replies out) and answers each
- * connection; so a burst of webhooks on many connections is stored and
- * replayed in a few writer calls, not one each.
- * SIGTERM/SIGINT: stop accepting, wait for the writer call in progress (its
- * bucket commits), wait for the reads in flight, close everything, return.
+ * thread ("readers") plus one "writer" state and one "ingest" state, each
+ * with the Lua layer of this process and its own view (retape_kv_view) of
+ * one shared RocksDB store.  Each state runs `require(app).init(role,
+ * config, kv)`, which returns its handler.  A request runs in a free reader
+ * state, its kv view pinned to a snapshot for the whole request (a read
+ * never sees half of a committed batch).  A reader that needs to write
+ * calls http.exclusive(): the writer state runs the text through its
+ * handler under a mutex taken with trylock — one writer at a time, "busy"
+ * otherwise — while the other readers keep serving.
+ * The live ingest is a pipeline of two threads.  http.defer() is its group
+ * commit: a request queues its text and leaves its connection waiting
+ * (holding no thread: retape_http_defer); the live thread takes every text
+ * queued so far, runs them through the ingest state's handler in one call
+ * (a table of texts in, a table of "STATUS\nBODY" replies out: the batch
+ * stored in one transaction), counts the batch as stored and answers each
+ * connection.  The classify thread runs the writer state's handler with no
+ * argument (one catch-up pass: everything stored so far, classified) under
+ * the writer's mutex whenever batches were stored since its last pass, so a
+ * pass covers every batch that arrived while the previous one ran, and the
+ * answers never wait for the classification.  http.settle() is the read
+ * barrier that makes that invisible: it waits until a pass that started
+ * after the last stored batch has ended, then pins the reader's snapshot
+ * again, so a read sent after a webhook's 200 reflects it.  Reads see the
+ * store as the last writer call (pass, admin call or start) left it — a
+ * snapshot published at its end — never half of one (a run commits its
+ * cleared scope before its buckets).
+ * SIGTERM/SIGINT: stop accepting, wait for the ingest batch in progress
+ * (answered; what is queued gets 503), then for the classify thread's
+ * pass in progress and one last pass over what was stored, then for the
+ * writer call in progress and the reads in flight; close everything, return.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "http.h"
@@ -44,6 +58,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #define SERVE_MT "retape.http.serve"
 #define CBUF_MT "retape.http.cbuf"
@@ -78,6 +95,7 @@ typedef struct serve_state {
     worker *readers;          /* n_readers states (calloc'd) */
     unsigned n_readers;
     worker writer;
+    worker ingest;            /* stores the live thread's batches */
     retape_http_server *srv;
     atomic_int stopping;
     atomic_int writing; /* a writer call is running */
@@ -88,6 +106,16 @@ typedef struct serve_state {
     submission *qhead, *qtail;
     pthread_t live;      /* the live thread: runs the queued texts in batches */
     int live_started;
+    pthread_mutex_t cmu; /* the classify thread's counters */
+    pthread_cond_t ccv;  /* wakes the classify thread */
+    pthread_cond_t settled; /* a classify pass ended */
+    int c_ready;
+    unsigned long long stored;     /* batches stored (and answered) so far */
+    unsigned long long classified; /* batches the last ended pass covered */
+    int classify_stop, classify_done;
+    retape_kv_snapshot *published; /* what reads see: the store after the last writer call (cmu) */
+    pthread_t classify;  /* the classify thread: catch-up passes in the writer state */
+    int classify_started;
     char *app, *config, *lua_dir;
 } serve_state;
 
@@ -189,6 +217,43 @@ static void worker_free(worker *w)
 }
 
 static void *live_main(void *arg);
+static void *classify_main(void *arg);
+
+/* Publishes the store as it is now as what reads see (after a writer
+ * call); on a memory error the previous one stays. */
+static void publish_snapshot(serve_state *s)
+{
+    retape_kv_snapshot *snap = retape_kv_snapshot_take(s->kv);
+    if (!snap)
+        return;
+    pthread_mutex_lock(&s->cmu);
+    retape_kv_snapshot *old = s->published;
+    s->published = snap;
+    pthread_mutex_unlock(&s->cmu);
+    retape_kv_snapshot_release(old);
+}
+
+/* Pins a reader's view to the published snapshot (the latest state when
+ * there is none). */
+static void pin_published(serve_state *s, worker *w)
+{
+    pthread_mutex_lock(&s->cmu);
+    if (s->published)
+        retape_kv_pin_snapshot(w->view, s->published);
+    else
+        retape_kv_pin(w->view);
+    pthread_mutex_unlock(&s->cmu);
+}
+
+/* Names the calling thread (as top and perf show it), where the system can. */
+static void name_thread(const char *name)
+{
+#ifdef __linux__
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+#else
+    (void)name;
+#endif
+}
 
 /* Ends the live thread (idempotent): stopping is set, so it answers what is
  * queued with 503 after the batch in progress, and returns. */
@@ -204,11 +269,26 @@ static void stop_live(serve_state *s)
     s->live_started = 0;
 }
 
+/* Ends the classify thread (idempotent), after its pass in progress and
+ * one last pass over what is stored; the live thread has ended. */
+static void stop_classify(serve_state *s)
+{
+    if (!s->classify_started)
+        return;
+    pthread_mutex_lock(&s->cmu);
+    s->classify_stop = 1;
+    pthread_cond_broadcast(&s->ccv);
+    pthread_mutex_unlock(&s->cmu);
+    pthread_join(s->classify, NULL);
+    s->classify_started = 0;
+}
+
 /* Stops the server and frees everything of s (idempotent; the __gc of the
  * serve userdata). */
 static void serve_teardown(serve_state *s)
 {
     stop_live(s);
+    stop_classify(s);
     retape_http_stop(s->srv);
     s->srv = NULL;
     if (s->readers) {
@@ -218,6 +298,9 @@ static void serve_teardown(serve_state *s)
         s->readers = NULL;
     }
     worker_free(&s->writer);
+    worker_free(&s->ingest);
+    retape_kv_snapshot_release(s->published);
+    s->published = NULL;
     retape_kv_close(s->kv);
     s->kv = NULL;
     free(s->app);
@@ -228,6 +311,12 @@ static void serve_teardown(serve_state *s)
         pthread_mutex_destroy(&s->qmu);
         pthread_cond_destroy(&s->qcv);
         s->q_ready = 0;
+    }
+    if (s->c_ready) {
+        pthread_mutex_destroy(&s->cmu);
+        pthread_cond_destroy(&s->ccv);
+        pthread_cond_destroy(&s->settled);
+        s->c_ready = 0;
     }
 }
 
@@ -301,7 +390,7 @@ static void on_request(void *ctx, const retape_http_request *req, retape_http_re
     serve_state *s = ctx;
     worker *w = acquire_reader(s);
     w->current = req;
-    retape_kv_pin(w->view);
+    pin_published(s, w);
     lua_pushcfunction(w->L, call_handler);
     lua_pushlightuserdata(w->L, w);
     lua_pushlightuserdata(w->L, (void *)req);
@@ -386,6 +475,7 @@ static int l_exclusive(lua_State *L)
     int rc = retape_lua_docall(W, 4, 0, &err);
     atomic_store(&s->writing, 0);
     lua_settop(W, 0);
+    publish_snapshot(s);
     pthread_mutex_unlock(&s->writer.mu);
     atomic_store(&s->admin, 0);
     if (rc != 0) {
@@ -401,10 +491,10 @@ static int l_exclusive(lua_State *L)
     return 1;
 }
 
-/* Protected, in the writer state: handler({texts}) -> {replies}, each
+/* Protected, in the ingest state: handler({texts}) -> {replies}, each
  * reply copied into its submission (malloc'd; a reply that is not a string
  * leaves the submission without one). */
-static int call_writer_batch(lua_State *W)
+static int call_ingest_batch(lua_State *W)
 {
     worker *w = lua_touserdata(W, 1);
     submission *batch = lua_touserdata(W, 2);
@@ -461,11 +551,13 @@ static void answer_submission(submission *it, int stopping)
 }
 
 /* The live thread: takes what http.defer() queued, in batches of up to
- * SUBMIT_BATCH_MAX, runs each through the writer state and answers its
- * requests; once the server stops, answers what is left with 503 and ends. */
+ * SUBMIT_BATCH_MAX, runs each through the ingest state (stored), counts it
+ * for the classify thread, and answers its requests; once the server
+ * stops, answers what is left with 503 and ends. */
 static void *live_main(void *arg)
 {
     serve_state *s = arg;
+    name_thread("retape-ingest");
     for (;;) {
         pthread_mutex_lock(&s->qmu);
         while (!s->qhead && !atomic_load(&s->stopping))
@@ -483,15 +575,13 @@ static void *live_main(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&s->qmu);
 
-        pthread_mutex_lock(&s->writer.mu);
         int stopping = atomic_load(&s->stopping);
         if (!stopping) {
-            lua_State *W = s->writer.L;
-            lua_pushcfunction(W, call_writer_batch);
-            lua_pushlightuserdata(W, &s->writer);
+            lua_State *W = s->ingest.L;
+            lua_pushcfunction(W, call_ingest_batch);
+            lua_pushlightuserdata(W, &s->ingest);
             lua_pushlightuserdata(W, batch);
             char *err = NULL;
-            atomic_store(&s->writing, 1);
             if (retape_lua_docall(W, 2, 0, &err) != 0) {
                 fprintf(stderr, "retape serve: live batch: %s\n", err);
                 free(err);
@@ -500,15 +590,96 @@ static void *live_main(void *arg)
                     it->reply = NULL;
                 }
             }
-            atomic_store(&s->writing, 0);
             lua_settop(W, 0);
+            /* counted before the answers: a read sent after one waits for its pass */
+            pthread_mutex_lock(&s->cmu);
+            s->stored++;
+            pthread_cond_signal(&s->ccv);
+            pthread_mutex_unlock(&s->cmu);
         }
-        pthread_mutex_unlock(&s->writer.mu);
         for (submission *it = batch, *next; it; it = next) {
             next = it->next;
             answer_submission(it, stopping);
         }
     }
+}
+
+/* Protected, in the writer state: handler() — one catch-up pass. */
+static int call_writer_pass(lua_State *W)
+{
+    worker *w = lua_touserdata(W, 1);
+    lua_rawgeti(W, LUA_REGISTRYINDEX, w->handler_ref);
+    lua_call(W, 0, 0);
+    return 0;
+}
+
+/* The classify thread: whenever batches were stored since its last pass,
+ * runs one pass in the writer state (under its mutex) and wakes the reads
+ * waiting in http.settle(); once told to stop, ends after a last pass over
+ * what is stored. */
+static void *classify_main(void *arg)
+{
+    serve_state *s = arg;
+    name_thread("retape-classify");
+    for (;;) {
+        pthread_mutex_lock(&s->cmu);
+        while (s->classified == s->stored && !s->classify_stop)
+            pthread_cond_wait(&s->ccv, &s->cmu);
+        if (s->classified == s->stored) { /* stopping, nothing left */
+            s->classify_done = 1;
+            pthread_cond_broadcast(&s->settled);
+            pthread_mutex_unlock(&s->cmu);
+            return NULL;
+        }
+        unsigned long long target = s->stored;
+        pthread_mutex_unlock(&s->cmu);
+
+        pthread_mutex_lock(&s->writer.mu);
+        lua_State *W = s->writer.L;
+        lua_pushcfunction(W, call_writer_pass);
+        lua_pushlightuserdata(W, &s->writer);
+        char *err = NULL;
+        atomic_store(&s->writing, 1);
+        if (retape_lua_docall(W, 1, 0, &err) != 0) { /* the handler reports its own; this is it failing */
+            fprintf(stderr, "retape serve: live pass: %s\n", err);
+            free(err);
+        }
+        atomic_store(&s->writing, 0);
+        lua_settop(W, 0);
+        publish_snapshot(s);
+        pthread_mutex_unlock(&s->writer.mu);
+
+        /* ended, well or not: the reads waiting for it go on (a failed pass
+         * is done again with the next batch) */
+        pthread_mutex_lock(&s->cmu);
+        s->classified = target;
+        pthread_cond_broadcast(&s->settled);
+        pthread_mutex_unlock(&s->cmu);
+    }
+}
+
+/* http.settle(): in a reader's request, waits until every webhook batch
+ * stored so far has been through a classify pass (see the top of the
+ * file), then pins the request's snapshot again to read the pass's
+ * results.  Returns at once outside a server request or once the classify
+ * thread has ended. */
+static int l_settle(lua_State *L)
+{
+    serve_state *s = state_of(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, WORKER_KEY);
+    worker *w = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!s || !w || !w->current || !s->c_ready)
+        return 0;
+    pthread_mutex_lock(&s->cmu);
+    unsigned long long target = s->stored;
+    while (s->classify_started && !s->classify_done && s->classified < target)
+        pthread_cond_wait(&s->settled, &s->cmu);
+    pthread_mutex_unlock(&s->cmu);
+    /* the snapshot published since, even without waiting: the pass may
+     * have ended after the request's snapshot was pinned */
+    pin_published(s, w);
+    return 0;
 }
 
 /* http.defer(text) -> true | nil, "stopping"
@@ -626,6 +797,18 @@ static int l_serve(lua_State *L)
         return luaL_error(L, "cannot create a condition variable");
     }
     s->q_ready = 1;
+    if (pthread_mutex_init(&s->cmu, NULL) != 0)
+        return luaL_error(L, "cannot create a mutex");
+    if (pthread_cond_init(&s->ccv, NULL) != 0) {
+        pthread_mutex_destroy(&s->cmu);
+        return luaL_error(L, "cannot create a condition variable");
+    }
+    if (pthread_cond_init(&s->settled, NULL) != 0) {
+        pthread_cond_destroy(&s->ccv);
+        pthread_mutex_destroy(&s->cmu);
+        return luaL_error(L, "cannot create a condition variable");
+    }
+    s->c_ready = 1;
     int sidx = lua_gettop(L);
     s->app = opt_string_field(L, 1, "app", "retape.serve.app");
     s->config = opt_string_field(L, 1, "config", "{}");
@@ -639,18 +822,27 @@ static int l_serve(lua_State *L)
     if (!s->readers)
         return luaL_error(L, "out of memory");
     int failed = worker_start(s, &s->writer, "writer", &err);
+    if (!failed)
+        failed = worker_start(s, &s->ingest, "ingest", &err);
     for (unsigned i = 0; i < s->n_readers && !failed; i++)
         failed = worker_start(s, &s->readers[i], "reader", &err);
     if (failed) {
         serve_teardown(s);
         return push_failure(L, err);
     }
+    publish_snapshot(s); /* the store as the writer's start left it */
 
     sigset_t set, old;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, &old); /* the server threads inherit it */
+    if (pthread_create(&s->classify, NULL, classify_main, s) != 0) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        serve_teardown(s);
+        return luaL_error(L, "cannot start the classify thread");
+    }
+    s->classify_started = 1;
     if (pthread_create(&s->live, NULL, live_main, s) != 0) {
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         serve_teardown(s);
@@ -690,6 +882,7 @@ static int l_serve(lua_State *L)
     pthread_mutex_unlock(&s->qmu);
     retape_http_quiesce(s->srv);
     stop_live(s);                        /* its batch in progress commits; what is queued gets 503 */
+    stop_classify(s);                    /* its pass in progress, and a last one over what is stored */
     pthread_mutex_lock(&s->writer.mu);   /* the writer call in progress ends (and commits) */
     pthread_mutex_unlock(&s->writer.mu); /* later writer calls see stopping and do nothing */
     retape_http_drain(s->srv, 10000);    /* every answer already computed is sent */
@@ -710,7 +903,8 @@ int luaopen_retape_http(lua_State *L)
     new_class(L, SERVE_MT, none, serve_gc);
     new_class(L, CBUF_MT, none, cbuf_gc);
     static const luaL_Reg fns[] = {
-        {"serve", l_serve}, {"exclusive", l_exclusive}, {"defer", l_defer}, {"publish", l_publish},
+        {"serve", l_serve}, {"exclusive", l_exclusive}, {"defer", l_defer}, {"settle", l_settle},
+        {"publish", l_publish},
         {"stopping", l_stopping},
         {"writing", l_writing}, {NULL, NULL},
     };

@@ -253,6 +253,15 @@ retape_kv *retape_kv_view(retape_kv *base, char **errptr);
  * Iterators opened while pinned must be closed before the unpin. */
 void retape_kv_pin(retape_kv *kv);
 void retape_kv_unpin(retape_kv *kv);
+/* A snapshot shared by several handles of one database (refcounted,
+ * thread-safe): take it (one reference, NULL when out of memory), pin
+ * handles to it (each pin holds a reference until its unpin), release the
+ * taker's reference; the last release frees it.  Release every one before
+ * closing the base store. */
+typedef struct retape_kv_snapshot retape_kv_snapshot;
+retape_kv_snapshot *retape_kv_snapshot_take(retape_kv *kv);
+void retape_kv_snapshot_release(retape_kv_snapshot *s);
+void retape_kv_pin_snapshot(retape_kv *kv, retape_kv_snapshot *s);
 
 /* ---------------------------------------------------------------------------
  * Receipts writer: creates `ingest_receipts` with the original DDL and

@@ -27,6 +27,7 @@ struct retape_source {
 
 struct retape_cursor {
     sqlite3_stmt *stmt;
+    int plain; /* stmt is cursor_sql's (it may become the source's spare) */
     retape_source *src;
     int done; /* stepping a finished statement would silently restart it */
 };
@@ -66,6 +67,16 @@ static const char bad_range_sql[] =
 static const char cursor_sql[] =
     "SELECT receipt_id, ticker, ts, bucket_5m, script_version, payload_json"
     " FROM ingest_receipts WHERE bucket_5m = ?1" SCOPE_FILTER
+    " ORDER BY ts, receipt_id";
+
+/* The same for a scope of named tickers: without the "?3 IS NULL OR" the
+ * planner reads them through the (ticker, bucket_5m) index instead of
+ * every row of the bucket (a live run of a few tickers in a full bucket). */
+static const char cursor_tickers_sql[] =
+    "SELECT receipt_id, ticker, ts, bucket_5m, script_version, payload_json"
+    " FROM ingest_receipts WHERE bucket_5m = ?1"
+    " AND (?2 IS NULL OR script_version = ?2 OR script_version IS NULL)"
+    " AND ticker IN (SELECT value FROM json_each(?3))"
     " ORDER BY ts, receipt_id";
 
 /* Checks that ingest_receipts exists with every required column.  Returns 0
@@ -288,7 +299,8 @@ retape_cursor *retape_cursor_open(retape_source *src, const retape_scope *scope,
         set_error(errptr, "out of memory");
         return NULL;
     }
-    cur->stmt = prepare_scoped(src, cursor_sql, scope, errptr);
+    cur->plain = scope->tickers == NULL;
+    cur->stmt = prepare_scoped(src, cur->plain ? cursor_sql : cursor_tickers_sql, scope, errptr);
     if (!cur->stmt) {
         free(cur);
         return NULL;
@@ -332,7 +344,7 @@ void retape_cursor_close(retape_cursor *cur)
     if (!cur)
         return;
     retape_source *src = cur->src;
-    if (src && !src->closed && !src->spare && cur->stmt) {
+    if (src && !src->closed && !src->spare && cur->stmt && cur->plain) {
         /* kept for the next cursor (reset: no read lock held, no row pinned) */
         sqlite3_reset(cur->stmt);
         sqlite3_clear_bindings(cur->stmt);

@@ -2,8 +2,9 @@
 -- replay engine's own scoped runs, so that the store always ends equal to
 -- one fresh replay of the receipts stored so far.
 --
---   local lv = assert(live.open { db = "receipts.db", state = "r.state" })
+--   local lv = assert(live.open { db = "receipts.db", state = "r.state", writable = true })
 --   lv:store(rows)        -- webhook rows (import.row_from_webhook): INSERT OR IGNORE, committed
+--                         -- (or live.receiver(db):store(rows), in another thread or process)
 --   local done = lv:catch_up()   -- replays what the receipts file gained
 --   lv:close()
 --
@@ -34,6 +35,48 @@ Live.__index = Live
 -- (one threaded run) rather than bucket by bucket.
 M.WHOLE_DAY_BUCKETS = 12
 
+---------------------------------------------------------------------------
+-- storing receipts (any process or thread: the store is not needed)
+
+local Receiver = {}
+Receiver.__index = Receiver
+
+-- receiver(db) -> receiver | nil, message: stores webhook rows into the
+-- receipts file `db`, created if needed (with the original DDL).
+function M.receiver(db)
+  local writer, werr = require("retape.ingest").writer(db, math.maxinteger >> 33)
+  if not writer then return nil, werr end
+  -- a commit survives a killed process without an fsync (as the state store's writes)
+  local ok, e = pcall(writer.wal, writer)
+  if not ok then writer:close(); return nil, tostring(e) end
+  return setmetatable({ writer = writer }, Receiver)
+end
+
+function Receiver:close()
+  if self.writer then self.writer:close(); self.writer = nil end
+end
+Receiver.__close = Receiver.close
+
+-- store(rows) -> {true (inserted) | false (duplicate) | error message, ...}:
+-- INSERT OR IGNORE of each row, all committed together before it returns
+-- (durable: a kill after it loses none).  When the commit fails, every
+-- entry is the error.
+function Receiver:store(rows)
+  local w, out = self.writer, {}
+  for i, row in ipairs(rows) do
+    local ok, inserted = pcall(w.insert, w, row)
+    if ok then out[i] = inserted else out[i] = tostring(inserted) end
+  end
+  local ok, err = pcall(w.commit, w)
+  if not ok then
+    for i in ipairs(out) do out[i] = tostring(err) end
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- replaying them
+
 -- open(opts) -> live | nil, message.  opts: db (path), state (path or an
 -- open retape.store), rules (name, path or table), script_version (as
 -- replay.open), on_error, on_bucket, threads; writable = true: the
@@ -43,11 +86,8 @@ function M.open(opts)
   local writer
   if opts.writable then
     local werr
-    writer, werr = require("retape.ingest").writer(opts.db, math.maxinteger >> 33)
+    writer, werr = M.receiver(opts.db)
     if not writer then return nil, werr end
-    -- a commit survives a killed process without an fsync (as the state store's writes)
-    local ok, e = pcall(writer.wal, writer)
-    if not ok then writer:close(); return nil, tostring(e) end
   end
   local rp, err = replay.open { db = opts.db, state = opts.state, rules = opts.rules,
     script_version = opts.script_version, on_error = opts.on_error, on_bucket = opts.on_bucket,
@@ -67,57 +107,86 @@ function Live:close()
 end
 Live.__close = Live.close
 
--- store(rows) -> {true (inserted) | false (duplicate) | error message, ...}:
--- INSERT OR IGNORE of each row, all committed together before it returns
--- (durable: a kill after it loses none).  When the commit fails, every
--- entry is the error.
+-- store(rows) -> as Receiver:store (the rows stored by this live engine's
+-- own receiver), counted for the session's manifest.
 function Live:store(rows)
-  local w, out = assert(self.writer, "live: opened without writable"), {}
-  for i, row in ipairs(rows) do
-    local ok, inserted = pcall(w.insert, w, row)
-    if ok then out[i] = inserted else out[i] = tostring(inserted) end
-  end
-  local ok, err = pcall(w.commit, w)
-  if not ok then
-    for i in ipairs(out) do out[i] = tostring(err) end
-  else
-    for _, v in ipairs(out) do
-      if v == true then self.counts.receipts = self.counts.receipts + 1
-      elseif v == false then self.counts.duplicates = self.counts.duplicates + 1 end
-    end
+  local out = assert(self.writer, "live: opened without writable"):store(rows)
+  for _, v in ipairs(out) do
+    if v == true then self.counts.receipts = self.counts.receipts + 1
+    elseif v == false then self.counts.duplicates = self.counts.duplicates + 1 end
   end
   return out
 end
 
--- The rows after the watermark: {top = last rowid, buckets = {{bucket, tickers}} in order}.
+-- The rows after the watermark, read in one snapshot of the file: {from,
+-- top = last rowid, buckets = {{bucket, tickers, n = rows}} in order,
+-- counted = {[day] = {[bucket] = rows up to top}}}.  counted holds the
+-- days of those rows whose receipts this session has not counted yet (the
+-- days it has are kept up to date by adding each pass's rows: the day's
+-- fingerprint, as manifest.day_prints counts it, without reading the day
+-- again on every pass).
 function Live:pending()
   local mark = self.st:follow()
   local from = (mark and mark.db == self.db_path) and math.tointeger(mark.rowid) or 0
-  local db = self.db
+  if self.counted_at ~= from then self.counts_by_day, self.counted_at = {}, nil end
+  local db, sv = self.db, self.rp.script_version
+  local filter = " AND typeof(bucket_5m) = 'integer'" .. (sv and " AND (script_version = ? OR script_version IS NULL)" or "")
   db:exec("BEGIN")
-  local ok, top, pairs_ = pcall(function()
+  local ok, top, pairs_, counted = pcall(function()
     local top = db:rows("SELECT COALESCE(MAX(rowid), 0) AS top FROM ingest_receipts")[1].top
-    local q = "SELECT bucket_5m AS b, ticker AS t FROM ingest_receipts WHERE rowid > ? AND rowid <= ?"
-    local sv = self.rp.script_version
-    if sv then q = q .. " AND (script_version = ? OR script_version IS NULL)" end
-    q = q .. " GROUP BY bucket_5m, ticker ORDER BY bucket_5m, ticker"
-    return top, db:rows(q, from, top, sv)
+    local rows = db:rows("SELECT bucket_5m AS b, ticker AS t, count(*) AS n FROM ingest_receipts WHERE rowid > ? AND rowid <= ?"
+      .. filter .. " GROUP BY bucket_5m, ticker ORDER BY bucket_5m, ticker", from, top, sv)
+    local counted = {}
+    for _, r in ipairs(rows) do
+      local day = rtime.ny_date(r.b)
+      local open, close = rtime.session(day)
+      if r.b >= open and r.b <= close and not self.counts_by_day[day] and not counted[day] then
+        local c = {}
+        for _, b in ipairs(db:rows("SELECT bucket_5m AS b, count(*) AS n FROM ingest_receipts WHERE bucket_5m BETWEEN ? AND ?"
+            .. " AND rowid <= ?" .. filter .. " GROUP BY bucket_5m", open, close, top, sv)) do
+          c[b.b] = b.n
+        end
+        counted[day] = c
+      end
+    end
+    return top, rows, counted
   end)
   db:exec("COMMIT")
   if not ok then error(top, 0) end
   local buckets, last = {}, nil
   for _, r in ipairs(pairs_) do
     if not last or last.bucket ~= r.b then
-      last = { bucket = r.b, tickers = {} }
+      last = { bucket = r.b, tickers = {}, n = 0 }
       buckets[#buckets + 1] = last
     end
     last.tickers[#last.tickers + 1] = r.t
+    last.n = last.n + r.n
   end
-  return { from = from, top = top, buckets = buckets }
+  return { from = from, top = top, buckets = buckets, counted = counted }
+end
+
+-- The receipts of each day of a pass as of its end (p: pending()): {[day]
+-- = {[bucket] = rows}} for the days in `order`.
+function Live:day_counts(p, order)
+  local out = {}
+  for _, day in ipairs(order) do
+    local c = p.counted[day]
+    if not c then
+      c = {}
+      for b, n in pairs(self.counts_by_day[day]) do c[b] = n end
+      local open, close = rtime.session(day)
+      for _, b in ipairs(p.buckets) do
+        if b.bucket >= open and b.bucket <= close then c[b.bucket] = (c[b.bucket] or 0) + b.n end
+      end
+    end
+    out[day] = c
+  end
+  return out
 end
 
 -- catch_up() -> {rows = receipts' ticker-buckets re-run, runs, recomputed,
--- days = {day = true}, rowid = the new watermark} | nil when nothing was new.  Raises what a run raises
+-- days = {day = true}, rowid = the new watermark, receipts = new rows,
+-- tickers = the tickers they were for, sorted} | nil when nothing was new.  Raises what a run raises
 -- (the watermark stays; the next call does the pass again).
 function Live:catch_up()
   local p = self:pending()
@@ -135,7 +204,15 @@ function Live:catch_up()
     end
   end
   table.sort(order)
-  local done = { rows = 0, runs = 0, recomputed = 0, days = {}, rowid = p.top }
+  local done = { rows = 0, runs = 0, recomputed = 0, days = {}, rowid = p.top, receipts = 0, tickers = {} }
+  local seen = {}
+  for _, b in ipairs(p.buckets) do
+    done.receipts = done.receipts + b.n
+    for _, T in ipairs(b.tickers) do
+      if not seen[T] then seen[T] = true; done.tickers[#done.tickers + 1] = T end
+    end
+  end
+  table.sort(done.tickers)
   -- A late receipt's bucket run marks the later results it changes stale; a
   -- later run of the ticker recomputes them first (replay's refresh_before),
   -- and the pass ends with a refresh of what is left.
@@ -164,9 +241,13 @@ function Live:catch_up()
   end
   refresh()
   -- the receipts each replayed day covered, as a replay of the day records them
-  for _, day in ipairs(order) do manifest.note_receipts(rp, { date = day }) end
+  local counts, prints = self:day_counts(p, order), {}
+  for day, c in pairs(counts) do prints[day] = manifest.day_print(c) end
+  manifest.note_day_prints(rp, prints)
   st:set_follow { db = self.db_path, rowid = p.top }
   st:write()
+  for day, c in pairs(counts) do self.counts_by_day[day] = c end
+  self.counted_at = p.top
   local c = self.counts
   c.passes, c.runs, c.rows, c.recomputed = c.passes + 1, c.runs + done.runs, c.rows + done.rows,
     c.recomputed + done.recomputed

@@ -202,9 +202,22 @@ end
 ---------------------------------------------------------------------------
 -- the receipts file and a fingerprint of each day replayed
 
--- day_prints(src, days, script_version) -> { [day] = {n, hash} }: the
--- receipts of each day's session, as the count and a hash of the (bucket,
--- count) list.
+-- day_print(counts) -> {n, hash, buckets}: the fingerprint of one day's
+-- receipts from {[bucket] = count} (its session's buckets): the count and a
+-- hash of the (bucket, count) list in bucket order.
+function M.day_print(counts)
+  local buckets, n, parts = {}, 0, {}
+  for b in pairs(counts) do buckets[#buckets + 1] = b end
+  table.sort(buckets)
+  for i, b in ipairs(buckets) do
+    n = n + counts[b]
+    parts[i] = string.format("%d:%d", b, counts[b])
+  end
+  return { n = n, hash = fnv1a32(table.concat(parts, ",")), buckets = parts }
+end
+
+-- day_prints(src, days, script_version) -> { [day] = {n, hash, buckets} }:
+-- day_print of each day's session as the receipts file holds it now.
 function M.day_prints(src, days, script_version)
   local prints = {}
   if #days == 0 then return prints end
@@ -213,23 +226,15 @@ function M.day_prints(src, days, script_version)
   local from = rtime.session(sorted[1])
   local _, to = rtime.session(sorted[#sorted])
   local want, acc = {}, {}
-  for _, d in ipairs(sorted) do want[d] = true end
+  for _, d in ipairs(sorted) do want[d] = true; acc[d] = {} end
   for _, b in ipairs(assert(src:buckets { from = from, to = to, script_version = script_version or nil })) do
     local day = rtime.ny_date(b.bucket)
     if want[day] then
       local open, close = rtime.session(day)
-      if b.bucket >= open and b.bucket <= close then
-        local a = acc[day] or { n = 0, parts = {} }
-        a.n = a.n + b.count
-        a.parts[#a.parts + 1] = string.format("%d:%d", b.bucket, b.count)
-        acc[day] = a
-      end
+      if b.bucket >= open and b.bucket <= close then acc[day][b.bucket] = b.count end
     end
   end
-  for _, d in ipairs(sorted) do
-    local a = acc[d] or { n = 0, parts = {} }
-    prints[d] = { n = a.n, hash = fnv1a32(table.concat(a.parts, ",")), buckets = a.parts }
-  end
+  for _, d in ipairs(sorted) do prints[d] = M.day_print(acc[d]) end
   return prints
 end
 
@@ -320,19 +325,29 @@ function M.note_receipts(rp, params)
   local st = rp.store
   if not rp.db_path or not rp.src or not (params.date or params.from) then return end
   local rec = st:receipts() or { days = {} }
-  rec.days = rec.days or {}
   local abs = fs.absolute(rp.db_path) or rp.db_path
-  local was_path = rec.path
-  if rec.path and rec.path ~= abs then rec.days = {} end -- --rebuild from another file
+  local known = (rec.path == nil or rec.path == abs) and rec.days or {} -- else: --rebuild from another file
   local days = params.date and { params.date } or (rtime.days(params.from, params.to) or {})
   local whole = {}
   for _, d in ipairs(whole_days(params)) do whole[d] = true end
   local todo = {}
-  for _, d in ipairs(days) do if whole[d] or not rec.days[d] then todo[#todo + 1] = d end end
-  if #todo == 0 and was_path == abs then return end
+  for _, d in ipairs(days) do if whole[d] or not known[d] then todo[#todo + 1] = d end end
+  if #todo == 0 and rec.path == abs then return end
+  M.note_day_prints(rp, M.day_prints(rp.src, todo, rp.script_version))
+end
+
+-- note_day_prints(replay, {[day] = day_print}): records the fingerprints of
+-- days replayed with the store's receipts file (the replay's), as
+-- note_receipts does; for a caller that keeps them itself (the live engine
+-- adds each pass's new receipts instead of counting the day again).
+function M.note_day_prints(rp, prints)
+  local st = rp.store
+  local rec = st:receipts() or { days = {} }
+  rec.days = rec.days or {}
+  local abs = fs.absolute(rp.db_path) or rp.db_path
+  if rec.path and rec.path ~= abs then rec.days = {} end -- --rebuild from another file
   rec.path, rec.script_version = abs, rp.script_version or false
-  local prints = M.day_prints(rp.src, todo, rp.script_version)
-  for _, d in ipairs(todo) do rec.days[d] = prints[d] end
+  for d, p in pairs(prints) do rec.days[d] = p end
   rec.days = json.object(rec.days)
   st:set_receipts(rec)
 end

@@ -42,6 +42,28 @@ int main(void)
     retape_kv_iter_close(it);
     CHECK_STR(seen, "a:2 a:3 ", "prefix scan in key order, deleted key gone, other prefix excluded");
 
+    /* A shared snapshot: views pinned to it read the store as it was when it
+     * was taken, after later writes and after the taker released it. */
+    retape_kv *v1 = retape_kv_view(kv, &err), *v2 = retape_kv_view(kv, &err);
+    retape_kv_snapshot *snap = retape_kv_snapshot_take(kv);
+    CHECK(v1 && v2 && snap, "views and a shared snapshot");
+    CHECK(retape_kv_put(kv, "a:2", 3, "TWO", 3, &err) == 0, "a write after the snapshot");
+    retape_kv_pin_snapshot(v1, snap);
+    retape_kv_pin_snapshot(v2, snap);
+    retape_kv_snapshot_release(snap); /* the views hold it now */
+    CHECK(retape_kv_get(v1, "a:2", 3, &val, &vlen, &err) == 1 && memcmp(val, "two", 3) == 0,
+          "a view pinned to it reads the value before the write");
+    retape_free(val);
+    retape_kv_unpin(v1);
+    CHECK(retape_kv_get(v2, "a:2", 3, &val, &vlen, &err) == 1 && memcmp(val, "two", 3) == 0,
+          "another view still does after the first one unpinned");
+    retape_free(val);
+    CHECK(retape_kv_get(v1, "a:2", 3, &val, &vlen, &err) == 1 && memcmp(val, "TWO", 3) == 0,
+          "unpinned: the latest value");
+    retape_free(val);
+    retape_kv_close(v2); /* closing a pinned view drops its reference */
+    retape_kv_close(v1);
+
     /* A second handle, or another process, gets a clear error at once. */
     err = NULL;
     CHECK(retape_kv_open(path, &err) == NULL, "second open in the same process refused");

@@ -42,6 +42,23 @@ do
   local cur <close> = src:cursor(buckets[1].bucket, { tickers = { "BE" } })
   t.eq(#cur:fetch(10), 1, "ticker scope")
 end
+do -- a ticker scope's statement (its own SQL) is never reused for a scope of every ticker, nor the reverse
+  local function tickers_of(scope)
+    local cur <close> = src:cursor(buckets[1].bucket, scope)
+    local out = {}
+    for _, r in ipairs(cur:fetch(10, false)) do out[#out + 1] = r.ticker end
+    return table.concat(out, ",")
+  end
+  local seen = { tickers_of { script_version = "2.5.0" }, tickers_of { script_version = "2.5.0", tickers = { "BRK-B", "AU" } },
+    tickers_of { script_version = "2.5.0" } }
+  do -- a ticker scope's cursor closed while one of every ticker is open
+    local open_one <close> = src:cursor(buckets[1].bucket, { script_version = "2.5.0" })
+    seen[#seen + 1] = tickers_of { tickers = { "BE" } }
+  end
+  seen[#seen + 1] = tickers_of { script_version = "2.5.0" }
+  t.eq(table.concat(seen, " "), "AU,BE,BRK-B AU,BRK-B AU,BE,BRK-B BE AU,BE,BRK-B",
+    "cursors of every ticker and of some, one after the other: each its own rows, in (ts, receipt_id) order")
+end
 t.fails(function() return src:cursor(1, { tickers = "BE" }) end, "scope.tickers must be a list", "bad scope is a usage error")
 src:close()
 t.fails(function() return src:buckets {} end, "closed receipts source", "a closed source refuses use")

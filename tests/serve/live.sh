@@ -3,8 +3,9 @@
 # webhooks through POST /timed/ingest (Node, 64 connections, shuffled within
 # buckets, duplicates, late ones, SIGKILLs and restarts), then: every receipt
 # answered 200 is in the database, and the live store equals a fresh
-# `retape replay` of the same receipts byte for byte; bad bodies; --follow
-# beside a concurrent importer.  Prints TAP lines.  Environment: RETAPE,
+# `retape replay` of the same receipts byte for byte; the group commit and
+# the read barrier (each webhook read back right after its 200, many at
+# once); bad bodies; --follow beside a concurrent importer.  Prints TAP lines.  Environment: RETAPE,
 # DATA, RETAPE_TEST_TMP.
 set -u
 cd "$(dirname "$0")/../.."
@@ -44,6 +45,26 @@ tap $st "the live store equals a fresh retape replay of the same receipts, byte 
 echo "# $out" | head -1
 out=$("$RETAPE" diff "$T/live.state" "$T/fresh" 2>&1); st=$?
 tap $st "retape diff finds no difference" "$out"
+
+# --- group commit and read barrier: many webhooks at once, each read back
+# right after its 200 (answered once durable, classified just after); all
+# durable, the store equal to a fresh replay
+head -n 1500 "$T/bodies.jsonl" > "$T/ra.jsonl"
+RETAPE=$RETAPE DB=$T/ra.db STATE=$T/ra.state BODIES=$T/ra.jsonl ACKED=$T/ra.acked LOG=$T/ra.log \
+  node tests/serve/read_after_ack.mjs > "$T/ra.out" 2>&1
+while IFS= read -r line; do
+  case "$line" in
+    "ok - "*) tap 0 "read after ack: ${line#ok - }" ;;
+    "not ok - "*) tap 1 "read after ack: ${line#not ok - }" "$(grep -A5 -F "$line" "$T/ra.out" | tail -n +2)" ;;
+    "#"*) echo "$line" ;;
+  esac
+done < "$T/ra.out"
+grep -q ' - every webhook answered 200' "$T/ra.out" || tap 1 "read_after_ack.mjs ran" "$(tail -20 "$T/ra.out"; tail -20 "$T/ra.log")"
+missing=$("$RETAPE" run tests/serve/missing_ids.lua "$T/ra.db" "$T/ra.acked" 2>&1); st=$?
+tap $st "read after ack: every receipt answered 200 is in the database" "$missing"
+"$RETAPE" replay --db "$T/ra.db" --state "$T/ra.fresh" --date "$DAY" --quiet >/dev/null 2>"$T/ra.fresh.err"
+out=$("$RETAPE" run tests/serve/same_store.lua "$T/ra.state" "$T/ra.fresh" 2>&1); st=$?
+tap $st "read after ack: the live store equals a fresh retape replay, byte for byte" "$out"
 
 # --- bad bodies: 400 naming the field, nothing stored
 "$RETAPE" serve --db "$T/live.db" --state "$T/live.state" --key-file "$T/key" --listen 127.0.0.1:0 2>"$T/s2.log" &

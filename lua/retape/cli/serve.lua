@@ -26,17 +26,20 @@ return function(cli)
            .. "sync); GET /timed/all, /timed/latest?ticker=, /timed/trades, /timed/ledger/trades, /timed/health,\n"
            .. "/timed/version, and retape's /retape/lanes?date&at, /retape/trades?by=day|pnl|history, /retape/runs.\n"
            .. "Live: POST /timed/ingest (a TradingView webhook: ticker non-empty, ts, htf_score, ltf_score numeric,\n"
-           .. "else 400 naming the field; stored byte for byte as receipt T:ts:fnv(body) with INSERT OR IGNORE, then\n"
-           .. "replayed at once; 200 {ok, receipt_id, ticker, ts, bucket_5m, duplicate, replayed} once both are\n"
-           .. "committed), POST /timed/ingest-capture (stored under its own script_version, never replayed);\n"
-           .. "GET / the live board (lanes, Trade By Day / By P&L / History), /live/board (its data),\n"
-           .. "/live/events (server-sent events, one per committed batch of webhooks).  The store stays equal to\n"
-           .. "one fresh `retape replay` of the receipts stored so far (check: retape replay into a second --state,\n"
-           .. "then retape diff).  A new --db file is created.\n"
+           .. "else 400 naming the field; stored byte for byte as receipt T:ts:fnv(body) with INSERT OR IGNORE;\n"
+           .. "200 {ok, receipt_id, ticker, ts, bucket_5m, duplicate} once committed, webhooks arriving together\n"
+           .. "stored in one transaction), POST /timed/ingest-capture (stored under its own script_version, never\n"
+           .. "replayed).  Stored receipts are replayed at once, in passes that each cover every batch stored since\n"
+           .. "the last; a read (GET) waits for the pass covering the webhooks answered before it, so it reflects\n"
+           .. "them, and sees the store only as a whole pass left it.  GET / the live board (lanes, Trade By Day /\n"
+           .. "By P&L / History), /live/board (its data), /live/events (server-sent events, one per pass).  The\n"
+           .. "store stays equal to one fresh `retape replay` of the receipts stored so far (check: retape replay\n"
+           .. "into a second --state, then retape diff).  A new --db file is created.\n"
            .. "Admin, live and /retape/ endpoints need ?key= (from --key-file or RETAPE_API_KEY; --no-auth only on a\n"
            .. "loopback address).  One replay at a time (409 otherwise); reads go on during it, each on a\n"
-           .. "snapshot of the store.  One access-log line per request on stderr.  SIGTERM/SIGINT finish the\n"
-           .. "bucket in progress, commit, and exit 0.",
+           .. "snapshot of the store.  One access-log line per request on stderr.  SIGTERM/SIGINT answer the\n"
+           .. "webhooks being stored (503 for those queued), finish the live pass in progress and one last pass\n"
+           .. "over what was stored, finish an admin replay's bucket in progress, commit, and exit 0.",
     options = options.list(options.store("receipts database (ingest_receipts; created if absent)"),
       { name = "listen", arg = "HOST:PORT", help = "IPv4 address and port", default = "127.0.0.1:8787" },
       options.ruleset(), {

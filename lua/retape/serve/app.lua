@@ -2,36 +2,46 @@
 -- retape.http.serve calls init(role, config_json, kv) once per state:
 --   "reader": returns handler(req) -> status, body, content type.  The
 --             router, auth, the endpoints and the access log; admin
---             endpoints pass their work to the writer through http.exclusive.
+--             endpoints pass their work to the writer through http.exclusive;
+--             a read of results first waits for the live pass that covers
+--             the webhooks answered so far (http.settle).
 --   "writer": returns handler(text) -> "STATUS\nBODY", the one state that
---             runs replays and ledger syncs (one call at a time); given a
---             table of texts (http.defer's batch of webhooks), a table of
---             replies.
+--             runs replays and ledger syncs (one call at a time); called
+--             with no text, one live replay pass (the classify thread's).
+--   "ingest": returns handler({texts}) -> {replies}: http.defer's batch of
+--             webhooks stored in one transaction (the live thread's).
 local cjson = require "cjson"
 local router = require "retape.serve.router"
 local engine = require "retape.serve.engine"
 local original = require "retape.serve.original"
 local log = require "retape.serve.log"
 local core = require "retape.core"
+local http = require "retape.http"
 
 local M = {}
 
 local STOPPED = setmetatable({}, { __tostring = function() return "the server is stopping" end })
 
 local function writer(cfg, kv)
-  local http = require "retape.http"
   -- between two buckets of a long call: stop if SIGTERM/SIGINT came (the
   -- bucket just committed stays committed)
+  local passing = false
   local w = engine.writer(cfg, kv, function(p)
-    if p.index < p.total and http.stopping() then error(STOPPED, 0) end
+    -- (a live pass always ends: the one after SIGTERM leaves nothing stored unreplayed)
+    if p.index < p.total and http.stopping() and not passing then error(STOPPED, 0) end
   end)
   local ops = original.writer_ops(w, cfg.ledger)
   local json = require "retape.json"
   local live = require "retape.serve.live"
   -- a live store replays what was stored before a kill before anything is answered
-  if w:is_live() then live.catch_up(w) end
+  if w:is_live() then live.pass(w) end
   return function(text)
-    if type(text) == "table" then return live.batch(w, text, cfg.quiet) end -- a batch of webhooks (http.defer)
+    if text == nil then -- a live pass (the classify thread)
+      passing = true
+      live.pass(w)
+      passing = false
+      return
+    end
     local msg = cjson.decode(text)
     local op = ops[msg.op]
     if not op then return "400\n" .. router.error_body("unknown operation " .. tostring(msg.op)) end
@@ -45,6 +55,16 @@ local function writer(cfg, kv)
     return status .. "\n" .. json.encode(value, order)
   end
 end
+
+local function ingest(cfg)
+  local receiver = engine.receiver(cfg)
+  local live = require "retape.serve.live"
+  return function(texts) return live.batch(receiver, texts, cfg.quiet) end
+end
+
+-- Requests that read no results (or must not wait: the event stream) go
+-- without http.settle.
+local UNSETTLED = { ["/live/events"] = true, ["/timed/health"] = true, ["/timed/version"] = true }
 
 local function reader(cfg, kv)
   local ctx = { key = cfg.key or false, ledger = cfg.ledger, st = engine.open_store(kv), R = engine.rules(cfg) }
@@ -62,6 +82,7 @@ local function reader(cfg, kv)
     elseif req.over_limit == 431 then
       status, body, ctype = 431, router.error_body("request line and headers too large"), "application/json"
     else
+      if req.method == "GET" and not UNSETTLED[req.path] then http.settle() end
       status, body, ctype = r:dispatch(req, ctx)
     end
     -- a deferred request (a webhook) is logged by the writer when it answers
@@ -74,6 +95,7 @@ function M.init(role, config, kv)
   local cfg = cjson.decode(config)
   for k, v in pairs(cfg) do if v == cjson.null then cfg[k] = nil end end
   if role == "writer" then return writer(cfg, kv) end
+  if role == "ingest" then return ingest(cfg) end
   return reader(cfg, kv)
 end
 

@@ -84,32 +84,29 @@ end
 ---------------------------------------------------------------------------
 -- live: webhooks stored and replayed as they arrive (retape.live)
 
--- The live engine of this server, opened on the first webhook, or at start
+-- The live engine of this server, opened on the first pass, or at start
 -- when the store is already a live one (it holds a watermark), so that
 -- receipts stored before a kill are replayed before anything is answered.
+-- It only replays: the ingest state stores (M.receiver).
 function Writer:live()
   if not self.lv then
     self.lv = assert(require("retape.live").open { db = self.cfg.db, state = self.st, rules = self.R,
-      writable = true, on_bucket = self.on_bucket })
+      on_bucket = self.on_bucket })
   end
   return self.lv
 end
 function Writer:is_live() return self.lv ~= nil or self.st:follow() ~= nil end
 
--- receipts(rows) -> {true | false | error message, ...} (stored, duplicate,
--- failed), then the replay of what the receipts file gained: done (the
--- catch-up's summary, nil when nothing was new) or nil, message (the rows
--- stay stored; the next batch tries again).
-function Writer:receipts(rows)
-  local lv = self:live()
-  local stored = lv:store(rows)
-  local ok, done = pcall(lv.catch_up, lv)
-  if not ok then return stored, nil, tostring(done) end
-  return stored, done
-end
-
--- catch_up() -> the live engine's catch-up (see retape.live)
+-- catch_up() -> the live engine's catch-up pass (see retape.live): what
+-- the receipts file gained since the last one, replayed.  Raises.
 function Writer:catch_up() return self:live():catch_up() end
+
+-- receiver(cfg) -> the ingest state's receiver: stores webhook rows
+-- (retape.live's receiver: {true | false | error message, ...} for stored,
+-- duplicate, failed), the receipts file created if needed.
+function M.receiver(cfg)
+  return assert(require("retape.live").receiver(cfg.db))
+end
 
 -- webhook_row(body, kind, now) -> row | nil, message (retape.import's checks)
 function M.webhook_row(body, kind, now)

@@ -1,16 +1,19 @@
 -- retape.serve.live — the live endpoints of `retape serve`:
 --   POST /timed/ingest?key=          a TradingView webhook (spec §1.2): checked,
---                                    stored, replayed at once; 200 once both committed
+--                                    stored, replayed at once; 200 once committed
 --   POST /timed/ingest-capture?key=  the capture script's body: stored, never replayed
 --   GET  /?key=                      the live board (lanes, Trade By Day / By P&L / History)
 --   GET  /live/board?key=            the board's data (JSON)
---   GET  /live/events?key=           server-sent events: one per committed batch of webhooks
--- Readers check the body and hand the row to the writer through
+--   GET  /live/events?key=           server-sent events: one per replay pass that classified receipts
+-- Readers check the body and hand the row to the ingest state through
 -- http.defer (group commit: a burst of webhooks on many connections is one
--- writer call, and a waiting connection holds no thread); the writer stores
--- the batch, replays what the receipts file gained (retape.live through
--- engine.lua), answers every request of it, writes their access-log lines,
--- and publishes an event.
+-- call and one transaction, and a waiting connection holds no thread); it
+-- stores the batch, answers every request of it and writes their
+-- access-log lines (batch).  The writer state's passes (pass) replay what
+-- the receipts file gained since the last one (retape.live through
+-- engine.lua), in a thread of their own, and publish an event; reads wait
+-- for the pass that covers the webhooks answered before them
+-- (http.settle, in app.lua), so a read after a 200 reflects it.
 local router = require "retape.serve.router"
 local auth = require "retape.serve.auth"
 local engine = require "retape.serve.engine"
@@ -22,7 +25,7 @@ local log = require "retape.serve.log"
 local M = {}
 local fail = router.fail
 
-M.REPLY_ORDER = { "ok", "receipt_id", "ticker", "ts", "bucket_5m", "duplicate", "replayed", "error" }
+M.REPLY_ORDER = { "ok", "receipt_id", "ticker", "ts", "bucket_5m", "duplicate" }
 
 ---------------------------------------------------------------------------
 -- a webhook as the reader hands it to the writer: one line of tab-separated
@@ -54,36 +57,39 @@ function M.decode(text)
 end
 
 ---------------------------------------------------------------------------
--- the writer state's side
+-- the writer state's side: the replay passes
 
 local seq = 0
 
--- Publishes one event: the batch's count and tickers, the time it committed.
-local function publish(rows, stored)
-  local tickers, seen = {}, {}
-  for i, row in ipairs(rows) do
-    if stored[i] == true and not seen[row.ticker] then seen[row.ticker] = true; tickers[#tickers + 1] = row.ticker end
+-- pass(w) -> done | nil: one catch-up pass (retape.live), then one event:
+-- the receipts it classified, their tickers, the time it committed.  A
+-- failed pass is reported; its receipts stay stored and the next pass
+-- replays them.  Also at the writer's start: what a kill left unreplayed.
+function M.pass(w)
+  local ok, done = pcall(w.catch_up, w)
+  if not ok then
+    io.stderr:write("retape serve: live replay: " .. tostring(done) .. "\n")
+    return nil
   end
-  table.sort(tickers)
-  seq = seq + 1
-  http.publish("data: " .. json.encode({ seq = seq, at = math.floor(core.now_ms()), receipts = #tickers > 0 and #rows or 0,
-    tickers = tickers }, { "seq", "at", "receipts", "tickers" }) .. "\n\n")
+  if done and done.receipts > 0 then
+    seq = seq + 1
+    http.publish("data: " .. json.encode({ seq = seq, at = math.floor(core.now_ms()), receipts = done.receipts,
+      tickers = done.tickers }, { "seq", "at", "receipts", "tickers" }) .. "\n\n")
+  end
+  return done
 end
 
--- catch_up(w) at the writer's start: what a kill left unreplayed.
-function M.catch_up(w)
-  local ok, err = pcall(w.catch_up, w)
-  if not ok then io.stderr:write("retape serve: live replay: " .. tostring(err) .. "\n") end
-end
+---------------------------------------------------------------------------
+-- the ingest state's side: storing
 
--- batch(w, texts, quiet) -> replies ("STATUS\nBODY"): the writer's handler
--- for http.defer's batch.  Each text carries the row and the request's
+-- batch(receiver, texts, quiet) -> replies ("STATUS\nBODY"): the ingest
+-- state's handler for http.defer's batch, stored in one transaction
+-- (engine.receiver).  Each text carries the row and the request's
 -- access-log fields.
-function M.batch(w, texts, quiet)
+function M.batch(receiver, texts, quiet)
   local rows, reqs = {}, {}
   for i, text in ipairs(texts) do rows[i], reqs[i] = M.decode(text) end
-  local stored, _, err = w:receipts(rows)
-  if err then io.stderr:write("retape serve: live replay: " .. err .. "\n") end
+  local stored = receiver:store(rows)
   local replies = {}
   for i, row in ipairs(rows) do
     local s = stored[i]
@@ -91,10 +97,9 @@ function M.batch(w, texts, quiet)
       replies[i] = "500\n" .. router.error_body("the receipt could not be stored: " .. s)
     else
       replies[i] = "200\n" .. json.encode({ ok = true, receipt_id = row.receipt_id, ticker = row.ticker, ts = row.ts,
-        bucket_5m = row.bucket_5m, duplicate = not s, replayed = err == nil, error = err }, M.REPLY_ORDER)
+        bucket_5m = row.bucket_5m, duplicate = not s }, M.REPLY_ORDER)
     end
   end
-  publish(rows, stored)
   if not quiet then
     local now = core.monotonic_ms()
     for i, req in ipairs(reqs) do log.write(req, math.tointeger(tonumber(replies[i]:match("^%d+"))), now - req.t0) end
