@@ -4,6 +4,8 @@
 #   make demo       install deps if needed, import the bundled receipts, replay a real day
 #   make test       build and run every test suite (ends with "N passed, N failed")
 #   make SANITIZE=1 test    the same under AddressSanitizer + UBSan (separate build dir)
+#   make test-core  every suite but the two in headless Chromium
+#   make test-unit  the C unit tests and the Lua tests of the engine API only
 #   make bench      synthetic-corpus throughput and memory figures
 #   make deps       install the Debian packages the build needs (root or sudo)
 #   make fuzz       libFuzzer targets (clang, ASan) for the JSON-lines reader, the
@@ -35,8 +37,10 @@ DEBS += libsimdjson-dev g++
 PKGS += libmicrohttpd
 DEBS += libmicrohttpd-dev
 # What `make test` needs besides the build: the report's browser test (chromium),
-# Node that drives `retape serve` like the app's client, curl.
-TEST_DEBS := chromium fonts-noto-color-emoji nodejs curl
+# Node that drives `retape serve` like the app's client, curl; `make test-core`
+# (every suite but the two in the browser) needs only the last two.
+TEST_CORE_DEBS := nodejs curl
+TEST_DEBS := chromium fonts-noto-color-emoji $(TEST_CORE_DEBS)
 
 ifeq ($(SANITIZE),1)
 BUILD    := build/asan
@@ -75,7 +79,7 @@ else
 -include $(CONFIG)
 endif
 
-CORE_SRCS := core/nytime.c core/util.c core/source.c core/kv.c core/ingest.c core/host.c core/fs.c \
+CORE_SRCS := core/nytime.c core/util.c core/hash.c core/source.c core/kv.c core/ingest.c core/host.c core/fs.c \
              core/lua_retape.c core/lua_source.c core/lua_kv.c core/lua_time.c core/lua_ingest.c core/lua_sql.c \
              core/lua_json.c core/lua_fs.c \
              core/decode.c core/lua_decode.c \
@@ -92,7 +96,7 @@ EMBED     := $(BUILD)/tools/embed
 C_TESTS   := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/c/test_*.c)))
 EXAMPLES  := $(BUILD)/examples/embed
 
-.PHONY: all deps test-deps demo test check bench install uninstall clean help valgrind fuzz fuzz-deps
+.PHONY: all deps test-deps test-core-deps demo test test-core test-unit check bench install uninstall clean help valgrind fuzz fuzz-deps
 
 all: $(HOST) $(LIB) retape
 
@@ -114,19 +118,29 @@ deps:
 	  echo "  sudo apt-get install -y $(DEBS)"; exit 1; \
 	fi
 
+# install_tools(TARGET, CHECK, DEBS): installs DEBS unless the shell test
+# CHECK passes (root, or sudo without a password; else it says what to run).
+define install_tools
+	@if $(2); then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "$(1): installing $(3)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(3) >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  echo "$(1): installing $(3) with sudo"; \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(3) >/dev/null; \
+	else \
+	  echo "$(1): the tests need: sudo apt-get install -y $(3)"; exit 1; \
+	fi
+endef
+
 # The tests' tools (headless Chromium, Node, curl); quick when present.
 test-deps:
-	@if command -v chromium >/dev/null && command -v node >/dev/null && command -v curl >/dev/null \
-	    && [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then :; \
-	elif [ "$$(id -u)" = 0 ]; then \
-	  echo "test-deps: installing $(TEST_DEBS)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS) >/dev/null; \
-	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
-	  echo "test-deps: installing $(TEST_DEBS) with sudo"; \
-	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS) >/dev/null; \
-	else \
-	  echo "test-deps: the browser test needs: sudo apt-get install -y $(TEST_DEBS)"; exit 1; \
-	fi
+	$(call install_tools,test-deps,command -v chromium >/dev/null && command -v node >/dev/null && command -v curl >/dev/null \
+	    && [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ],$(TEST_DEBS))
+
+# The tools of `make test-core` (Node, curl).
+test-core-deps:
+	$(call install_tools,test-core-deps,command -v node >/dev/null && command -v curl >/dev/null,$(TEST_CORE_DEBS))
 
 $(CONFIG): Makefile
 	$(Q)$(MAKE) --no-print-directory deps
@@ -237,6 +251,17 @@ test check: $(HOST) $(LINK) $(C_TESTS) $(EXAMPLES) test-deps
 	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) DATA=$(DATA) \
 	  SANITIZE=$(SANITIZE) bash tests/run.sh
 
+# The C unit tests and the Lua tests of the engine API only (CI runs them
+# again with clang: CC=clang CXX=clang++ BUILD=build/clang).
+test-unit: $(HOST) $(C_TESTS)
+	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) DATA=$(DATA) \
+	  SANITIZE=$(SANITIZE) UNIT=1 bash tests/run.sh
+
+# Every suite but the two that drive headless Chromium (no browser needed).
+test-core: $(HOST) $(LINK) $(C_TESTS) $(EXAMPLES) test-core-deps
+	$(Q)RETAPE=$(abspath $(HOST)) BUILD=$(abspath $(BUILD)) DATA=$(DATA) \
+	  SANITIZE=$(SANITIZE) BROWSER=0 bash tests/run.sh
+
 
 bench: $(HOST) $(BUILD)/tools/bench_floor
 	$(Q)RETAPE=$(abspath $(HOST)) FLOOR=$(abspath $(BUILD)/tools/bench_floor) DATA=$(DATA) bash tools/bench.sh
@@ -290,6 +315,6 @@ clean:
 	rm -rf build retape
 
 help:
-	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
 
 -include $(CORE_OBJS:.o=.d) $(BUILD)/core/main.d

@@ -16,5 +16,8 @@ typedef struct retape_embedded_file {
 
 /* The embedded module of that name, or NULL. */
 const retape_embedded_file *retape_embedded_find(const char *name);
+/* Every embedded module, in the order of the build's file list, ended by
+ * an entry whose name is NULL. */
+const retape_embedded_file *retape_embedded_files(void);
 
 #endif

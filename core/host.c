@@ -232,6 +232,56 @@ retape_host *retape_host_new(const retape_host_options *opts, char **errptr)
     return host;
 }
 
+/* What worker_init runs: the module, and the callback pushing init's arguments. */
+typedef struct worker_setup {
+    const char *module;
+    int (*push_args)(lua_State *L, void *ud);
+    void *ud;
+} worker_setup;
+
+/* Protected, in a new worker state: require(module).init(args...) -> the
+ * handler, pushed as its registry reference. */
+static int worker_init(lua_State *L)
+{
+    const worker_setup *ws = lua_touserdata(L, 1);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, ws->module);
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "init");
+    int nargs = ws->push_args(L, ws->ud);
+    lua_call(L, nargs, 1);
+    if (!lua_isfunction(L, -1))
+        return luaL_error(L, "%s.init returned a %s, not a handler function", ws->module, luaL_typename(L, -1));
+    lua_pushinteger(L, luaL_ref(L, LUA_REGISTRYINDEX));
+    return 1;
+}
+
+/* The one factory of worker states (a threaded replay's parts, the server's
+ * readers and writer; declared in lua_common.h): a new host with the Lua
+ * layer of lua_dir (NULL = embedded) in which require(module).init(...)
+ * runs protected; push_args(L, ud) pushes init's arguments (it may raise:
+ * the error comes back as init's would) and returns their number.  Returns
+ * the host, the handler init returned kept in its registry at *handler_ref;
+ * or NULL and a malloc'd message in *errptr (with traceback).  Never raises. */
+retape_host *retape_lua_worker_new(const char *lua_dir, const char *module, int (*push_args)(lua_State *L, void *ud),
+                                   void *ud, int *handler_ref, char **errptr)
+{
+    retape_host_options ho = {.lua_dir = lua_dir};
+    retape_host *host = retape_host_new(&ho, errptr);
+    if (!host)
+        return NULL;
+    worker_setup ws = {module, push_args, ud};
+    lua_pushcfunction(host->L, worker_init);
+    lua_pushlightuserdata(host->L, &ws);
+    if (retape_lua_docall(host->L, 1, 1, errptr) != 0) {
+        retape_host_free(host);
+        return NULL;
+    }
+    *handler_ref = (int)lua_tointeger(host->L, -1);
+    lua_pop(host->L, 1);
+    return host;
+}
+
 void retape_host_free(retape_host *host)
 {
     if (!host)

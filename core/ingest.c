@@ -1,8 +1,8 @@
 /*
  * ingest.c — writing receipts: the original DDL, INSERT OR IGNORE inserts in
- * periodic transactions, the original's FNV-1a hash, a raw-span finder for
- * JSON values (the payload text must be kept byte for byte, since its hash is
- * part of the receipt id), and readers for JSON-lines files and SQL dumps.
+ * periodic transactions, a raw-span finder for JSON values (the payload
+ * text must be kept byte for byte, since its hash is part of the receipt
+ * id), and readers for JSON-lines files and SQL dumps.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "ingest.h"
@@ -241,63 +241,6 @@ int retape_writer_stage_sql(retape_writer *w, const char *sql, retape_stage_fn f
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         return set_error(errptr, "%s: %s", w->path, sqlite3_errmsg(w->db));
     return n;
-}
-
-/* ------------------------------------------------------------------------- */
-
-/* Decodes one UTF-8 sequence at s (n bytes left); returns its length and the
- * code point in *cp, or length 1 and U+FFFD for an invalid byte. */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if ((c & 0xE0) == 0xC0) {
-        len = 2, v = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3, v = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-        len = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        *cp = 0xFFFD;
-        return 1;
-    }
-    if (len > n)
-        goto invalid;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            goto invalid;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        goto invalid;
-    *cp = v;
-    return len;
-invalid:
-    *cp = 0xFFFD;
-    return 1;
-}
-
-uint32_t retape_fnv1a32_utf16(const char *text, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)text;
-    uint32_t h = 2166136261u;
-    size_t i = 0;
-    while (i < len) {
-        uint32_t cp;
-        i += utf8_decode(s + i, len - i, &cp);
-        if (cp >= 0x10000) { /* surrogate pair, as JavaScript strings store it */
-            cp -= 0x10000;
-            h = (h ^ (0xD800 + (cp >> 10))) * 16777619u;
-            h = (h ^ (0xDC00 + (cp & 0x3FF))) * 16777619u;
-        } else {
-            h = (h ^ cp) * 16777619u;
-        }
-    }
-    return h;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -1053,8 +996,59 @@ static int skip_statement(retape_lines *lr, char **errptr)
     return rc < 0 ? -1 : 0;
 }
 
+/* Where the scan of a statement's text stands (sql_scan): in plain SQL or
+ * inside a quoted string or name, a block or a line comment. */
+enum sql_where { SQL_PLAIN, SQL_QUOTE, SQL_BLOCK_COMMENT, SQL_LINE_COMMENT };
+
+typedef struct sql_scan {
+    enum sql_where where;
+    char close;    /* the quote that ends SQL_QUOTE: ' " ` or ] */
+    int ends_semi; /* the last token outside comments is ';' */
+} sql_scan;
+
+/* Advances the scan over n more bytes of a statement: each byte is read
+ * once, however many lines the statement has.  A statement can only be
+ * complete (sqlite3_complete) when the scan is in plain SQL after a ';';
+ * only then is the whole text handed to sqlite3_complete, which also knows
+ * CREATE TRIGGER's inner semicolons.  Quotes as SQLite's tokenizer: a
+ * doubled quote inside a string reads as leaving and re-entering it. */
+static void sql_scan_feed(sql_scan *sc, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        switch (sc->where) {
+        case SQL_QUOTE:
+            if (c == sc->close)
+                sc->where = SQL_PLAIN;
+            break;
+        case SQL_BLOCK_COMMENT:
+            if (c == '*' && i + 1 < n && s[i + 1] == '/')
+                sc->where = SQL_PLAIN, i++;
+            break;
+        case SQL_LINE_COMMENT:
+            if (c == '\n')
+                sc->where = SQL_PLAIN;
+            break;
+        case SQL_PLAIN:
+            if (c == '\'' || c == '"' || c == '`' || c == '[') {
+                sc->where = SQL_QUOTE, sc->close = c == '[' ? ']' : c, sc->ends_semi = 0;
+            } else if (c == '-' && i + 1 < n && s[i + 1] == '-') {
+                sc->where = SQL_LINE_COMMENT, i++;
+            } else if (c == '/' && i + 1 < n && s[i + 1] == '*') {
+                sc->where = SQL_BLOCK_COMMENT, i++;
+            } else if (c == ';') {
+                sc->ends_semi = 1;
+            } else if (!(c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f')) {
+                sc->ends_semi = 0;
+            }
+            break;
+        }
+    }
+}
+
 int retape_sql_next(retape_lines *lr, const char **sql, size_t *sql_len, long *first_line, char **errptr)
 {
+    sql_scan scan = {SQL_PLAIN, 0, 0};
     size_t used = 0;
     long start = 0;
     int has_nul = 0, body_seen = 0;
@@ -1094,13 +1088,9 @@ int retape_sql_next(retape_lines *lr, const char **sql, size_t *sql_len, long *f
             set_error(errptr, "statement longer than %zu bytes (the line cap, --max-line-bytes): skipped", lr->max_line);
             return 3;
         }
-        if (used + len + 2 > lr->sql_cap) {
-            size_t ncap = (used + len + 2) * 2;
-            char *nb = realloc(lr->sql, ncap);
-            if (!nb)
-                return set_error(errptr, "%s: line %ld: out of memory", lr->path, lineno);
-            lr->sql = nb, lr->sql_cap = ncap;
-        }
+        if (grow_buffer(&lr->sql, &lr->sql_cap, used + len + 2, 4096) != 0)
+            return set_error(errptr, "%s: line %ld: out of memory", lr->path, lineno);
+        size_t line_start = used;
         memcpy(lr->sql + used, line, len);
         /* A NUL byte would hide the rest of the statement from SQLite (and
          * from the completeness test): it is replaced by a space and the
@@ -1112,7 +1102,8 @@ int retape_sql_next(retape_lines *lr, const char **sql, size_t *sql_len, long *f
         used += len;
         lr->sql[used++] = '\n';
         lr->sql[used] = '\0';
-        if (sqlite3_complete(lr->sql)) {
+        sql_scan_feed(&scan, lr->sql + line_start, used - line_start);
+        if (scan.where == SQL_PLAIN && scan.ends_semi && sqlite3_complete(lr->sql)) {
             *sql = lr->sql;
             *sql_len = used;
             *first_line = start;

@@ -7,6 +7,7 @@
  * boundary.  RocksDB's own LOCK file keeps a second process out; its error is
  * turned into a message that says so instead of the raw "lock" text.
  */
+#include "hash.h"
 #include "retape.h"
 #include "util.h"
 
@@ -166,11 +167,15 @@ int retape_kv_delete(retape_kv *kv, const char *key, size_t klen, char **errptr)
     return err ? kv_error(errptr, "delete", NULL, err) : 0;
 }
 
-retape_kv_batch *retape_kv_batch_new(void)
+retape_kv_batch *retape_kv_batch_new(char **errptr)
 {
     retape_kv_batch *b = calloc(1, sizeof *b);
-    if (b)
-        b->wb = rocksdb_writebatch_create();
+    if (b && !(b->wb = rocksdb_writebatch_create())) {
+        free(b);
+        b = NULL;
+    }
+    if (!b)
+        set_error(errptr, "write batch: out of memory");
     return b;
 }
 
@@ -261,22 +266,26 @@ int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr)
     return err ? kv_error(errptr, "write batch", NULL, err) : 0;
 }
 
-retape_kv_iter *retape_kv_scan(retape_kv *kv, const char *prefix, size_t plen)
+retape_kv_iter *retape_kv_scan(retape_kv *kv, const char *prefix, size_t plen, char **errptr)
 {
-    return retape_kv_scan_from(kv, prefix, plen, NULL, 0);
+    return retape_kv_scan_from(kv, prefix, plen, NULL, 0, errptr);
 }
 
-retape_kv_iter *retape_kv_scan_from(retape_kv *kv, const char *prefix, size_t plen, const char *from, size_t flen)
+retape_kv_iter *retape_kv_scan_from(retape_kv *kv, const char *prefix, size_t plen, const char *from, size_t flen,
+                                    char **errptr)
 {
     retape_kv_iter *it = calloc(1, sizeof *it);
-    if (!it)
-        return NULL;
-    it->prefix = malloc(plen + 1);
-    it->from = from ? malloc(flen + 1) : NULL;
-    if (!it->prefix || (from && !it->from)) {
-        free(it->prefix);
-        free(it->from);
-        free(it);
+    if (it) {
+        it->prefix = malloc(plen + 1);
+        it->from = from ? malloc(flen + 1) : NULL;
+    }
+    if (!it || !it->prefix || (from && !it->from)) {
+        if (it) {
+            free(it->prefix);
+            free(it->from);
+            free(it);
+        }
+        set_error(errptr, "scan: out of memory");
         return NULL;
     }
     memcpy(it->prefix, prefix, plen);
@@ -448,31 +457,21 @@ void retape_kv_pin_snapshot(retape_kv *kv, retape_kv_snapshot *s)
     rocksdb_readoptions_set_snapshot(kv->read, s->snap);
 }
 
-/* FNV-1a 64 over bytes, continuing from h. */
-static uint64_t fnv1a64(uint64_t h, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 int retape_kv_hash_prefix(retape_kv *kv, const char *prefix, size_t plen, uint64_t *out, char **errptr)
 {
-    retape_kv_iter *it = retape_kv_scan(kv, prefix, plen);
+    retape_kv_iter *it = retape_kv_scan(kv, prefix, plen, errptr);
     if (!it)
-        return set_error(errptr, "out of memory");
-    uint64_t h = 0xcbf29ce484222325ULL;
+        return -1;
+    uint64_t h = RETAPE_FNV64_BASIS;
     const char *k, *v;
     size_t kl, vl;
     int rc;
     while ((rc = retape_kv_iter_next(it, &k, &kl, &v, &vl, errptr)) == 1) {
         char sep[2] = {0, 1}; /* key and value framed so that no two stores hash alike by shifting bytes */
-        h = fnv1a64(h, k, kl);
-        h = fnv1a64(h, sep, 1);
-        h = fnv1a64(h, v, vl);
-        h = fnv1a64(h, sep + 1, 1);
+        h = retape_fnv1a64(h, k, kl);
+        h = retape_fnv1a64(h, sep, 1);
+        h = retape_fnv1a64(h, v, vl);
+        h = retape_fnv1a64(h, sep + 1, 1);
     }
     retape_kv_iter_close(it);
     if (rc < 0)

@@ -147,6 +147,13 @@ retape_kv **retape_lua_kv_newbox(lua_State *L);
 /* host.c: the one protected call from C into Lua (message handler with
  * traceback); 0, or -1 with a malloc'd message in *errptr.  Never raises. */
 int retape_lua_docall(lua_State *L, int nargs, int nresults, char **errptr);
+/* host.c: the one factory of worker Lua states (threaded replay, server):
+ * a host with the Lua layer of lua_dir in which require(module).init(...)
+ * ran, push_args(L, ud) pushing its arguments and returning their count;
+ * the handler it returned is at *handler_ref in the registry.  NULL +
+ * *errptr on failure.  Never raises. */
+retape_host *retape_lua_worker_new(const char *lua_dir, const char *module, int (*push_args)(lua_State *L, void *ud),
+                                   void *ud, int *handler_ref, char **errptr);
 /* host.c: the override directory of L's Lua layer (NULL = embedded), for
  * states made on other threads; caller frees. */
 char *retape_lua_layer_dir(lua_State *L);

@@ -158,32 +158,32 @@ static serve_state *state_of(lua_State *L)
 /* ---------------------------------------------------------------------------
  * worker states */
 
-/* Protected: sets up a worker state (args: serve_state, worker, role). */
-static int worker_init(lua_State *L)
+/* What a worker state's init gets: the server, the worker, its role. */
+typedef struct worker_args {
+    serve_state *s;
+    worker *w;
+    const char *role;
+} worker_args;
+
+/* Pushes init's arguments in a new worker state (role, config, its own kv
+ * view of the server's store) after noting the server and the worker in
+ * its registry.  Raises (holding nothing) on a memory error. */
+static int push_worker_args(lua_State *L, void *ud)
 {
-    serve_state *s = lua_touserdata(L, 1);
-    worker *w = lua_touserdata(L, 2);
-    const char *role = lua_tostring(L, 3);
-    lua_pushlightuserdata(L, s);
+    const worker_args *a = ud;
+    lua_pushlightuserdata(L, a->s);
     lua_setfield(L, LUA_REGISTRYINDEX, SERVER_KEY);
-    lua_pushlightuserdata(L, w);
+    lua_pushlightuserdata(L, a->w);
     lua_setfield(L, LUA_REGISTRYINDEX, WORKER_KEY);
-    lua_getglobal(L, "require");
-    lua_pushstring(L, s->app);
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "init");
-    lua_pushstring(L, role);
-    lua_pushstring(L, s->config);
+    lua_pushstring(L, a->role);
+    lua_pushstring(L, a->s->config);
     retape_kv **slot = retape_lua_kv_newbox(L);
     char *err = NULL;
-    *slot = retape_kv_view(s->kv, &err);
+    *slot = retape_kv_view(a->s->kv, &err);
     if (!*slot)
         return raise_message(L, err);
-    w->view = *slot;
-    lua_call(L, 3, 1);
-    luaL_checktype(L, -1, LUA_TFUNCTION);
-    w->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    return 0;
+    a->w->view = *slot;
+    return 3;
 }
 
 /* Creates a worker's Lua state and runs its init.  0, or -1 + *errptr. */
@@ -192,21 +192,15 @@ static int worker_start(serve_state *s, worker *w, const char *role, char **errp
     if (pthread_mutex_init(&w->mu, NULL) != 0)
         return set_error(errptr, "cannot create a mutex");
     w->mu_ready = 1;
-    retape_host_options ho = {.lua_dir = s->lua_dir};
-    w->host = retape_host_new(&ho, errptr);
-    if (!w->host)
-        return -1;
-    w->L = retape_host_lua(w->host);
-    lua_pushcfunction(w->L, worker_init);
-    lua_pushlightuserdata(w->L, s);
-    lua_pushlightuserdata(w->L, w);
-    lua_pushstring(w->L, role);
+    worker_args args = {s, w, role};
     char *err = NULL;
-    if (retape_lua_docall(w->L, 3, 0, &err) != 0) {
+    w->host = retape_lua_worker_new(s->lua_dir, s->app, push_worker_args, &args, &w->handler_ref, &err);
+    if (!w->host) {
         set_error(errptr, "serve: %s state: %s", role, err);
         free(err);
         return -1;
     }
+    w->L = retape_host_lua(w->host);
     return 0;
 }
 

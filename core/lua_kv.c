@@ -197,9 +197,10 @@ static int l_scan(lua_State *L)
     luaL_setmetatable(L, ITER_MT);
     lua_pushvalue(L, 1); /* the iterator keeps its store alive */
     lua_setiuservalue(L, -2, 1);
-    ib->it = retape_kv_scan_from(box->kv, prefix, plen, from, flen);
+    char *err = NULL;
+    ib->it = retape_kv_scan_from(box->kv, prefix, plen, from, flen, &err);
     if (!ib->it)
-        return luaL_error(L, "out of memory");
+        return raise_message(L, err);
     ib->owner = box;
     ib->next = box->iters;
     if (box->iters)
@@ -278,9 +279,10 @@ static int l_batch(lua_State *L)
     batch_box *box = lua_newuserdatauv(L, sizeof *box, 0);
     box->batch = NULL;
     luaL_setmetatable(L, BATCH_MT);
-    box->batch = retape_kv_batch_new();
+    char *err = NULL;
+    box->batch = retape_kv_batch_new(&err);
     if (!box->batch)
-        return luaL_error(L, "out of memory");
+        return raise_message(L, err);
     return 1;
 }
 
@@ -359,8 +361,9 @@ static int l_batch_free(lua_State *L)
     return 0;
 }
 
-/* Creates a metatable with methods as __index and the given finalizer as
- * both __gc and __close. */
+/* require "retape.kv": registers the store, batch and iterator classes
+ * (each a metatable with its methods as __index and its finalizer as both
+ * __gc and __close: new_class) and returns the module { open }. */
 int luaopen_retape_kv(lua_State *L)
 {
     static const luaL_Reg kv_methods[] = {

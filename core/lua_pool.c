@@ -62,6 +62,7 @@ typedef struct pool {
     char *message;
     size_t message_len;
     char *lua_dir;
+    char *module, *config; /* what each worker state runs: require(module).init(config, ...) */
 } pool;
 
 typedef struct inbox_box {
@@ -143,38 +144,34 @@ static void register_inbox_class(lua_State *L)
 /* ---------------------------------------------------------------------------
  * worker states and threads */
 
-/* Protected, in a worker state: require(module).init(config, kv view, inbox,
- * part) -> handler, kept in the registry.  Args: worker, module, config,
- * base kv, inbox, part number (1..parts-1). */
-static int worker_init(lua_State *L)
+/* What a worker's init gets: the config, the caller's store, its inbox and part. */
+typedef struct worker_args {
+    const char *config;
+    retape_kv *base;
+    retape_inbox *in;
+    unsigned part;
+} worker_args;
+
+/* Pushes a worker's init arguments in its new state: config, its own kv
+ * view of the caller's store (nil without one), its inbox, its part number
+ * (1..parts-1).  Raises (holding nothing) on a memory error. */
+static int push_worker_args(lua_State *L, void *ud)
 {
-    pool_worker *w = lua_touserdata(L, 1);
-    const char *module = lua_tostring(L, 2);
-    const char *config = lua_tostring(L, 3);
-    retape_kv *base = lua_touserdata(L, 4);
-    retape_inbox *in = lua_touserdata(L, 5);
-    lua_Integer part = lua_tointeger(L, 6);
+    const worker_args *a = ud;
     register_inbox_class(L);
-    lua_getglobal(L, "require");
-    lua_pushstring(L, module);
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "init");
-    lua_pushstring(L, config);
-    if (base) {
+    lua_pushstring(L, a->config);
+    if (a->base) {
         retape_kv **slot = retape_lua_kv_newbox(L);
         char *err = NULL;
-        *slot = retape_kv_view(base, &err);
+        *slot = retape_kv_view(a->base, &err);
         if (!*slot)
             return raise_message(L, err);
     } else {
         lua_pushnil(L);
     }
-    push_inbox(L, in, NULL);
-    lua_pushinteger(L, part);
-    lua_call(L, 4, 1);
-    luaL_checktype(L, -1, LUA_TFUNCTION);
-    w->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    return 0;
+    push_inbox(L, a->in, NULL);
+    lua_pushinteger(L, a->part);
+    return 4;
 }
 
 /* Protected, in a worker state: handler(message, inbox) -> reply [, data]. */
@@ -298,7 +295,9 @@ static void pool_teardown(pool *p)
     }
     free(p->message);
     free(p->lua_dir);
-    p->message = p->lua_dir = NULL;
+    free(p->module);
+    free(p->config);
+    p->message = p->lua_dir = p->module = p->config = NULL;
 }
 
 static int pool_gc(lua_State *L)
@@ -346,8 +345,9 @@ static int l_start(lua_State *L)
     int pidx = lua_gettop(L);
     lua_getfield(L, 1, "kv"); /* the views borrow its database: keep it alive */
     lua_setiuservalue(L, pidx, 1);
-    char *module = opt_string_field(L, 1, "module", "retape.part");
-    char *config = opt_string_field(L, 1, "config", "{}");
+    /* held by the pool, so a raise from here on (a bad field, no memory) leaks nothing */
+    p->module = opt_string_field(L, 1, "module", "retape.part");
+    p->config = opt_string_field(L, 1, "config", "{}");
     p->parts = (unsigned)parts + first;
     p->first = first;
     p->lua_dir = retape_lua_layer_dir(L);
@@ -361,9 +361,7 @@ static int l_start(lua_State *L)
         pthread_cond_init(&p->done, NULL);
         p->sync_ready = 1;
     }
-    if (oom || !p->sync_ready) {
-        free(module);
-        free(config);
+    if (oom || !p->module || !p->config || !p->sync_ready) {
         pool_teardown(p);
         return luaL_error(L, "pool.start: out of memory");
     }
@@ -371,29 +369,17 @@ static int l_start(lua_State *L)
     int failed = 0;
     for (unsigned i = 0; !failed && i + 1 < p->parts; i++) {
         pool_worker *w = &p->workers[i];
-        retape_host_options ho = {.lua_dir = p->lua_dir};
-        w->host = retape_host_new(&ho, &err);
+        worker_args args = {p->config, base, p->inboxes[i + 1], i + 1};
+        char *why = NULL;
+        w->host = retape_lua_worker_new(p->lua_dir, p->module, push_worker_args, &args, &w->handler_ref, &why);
         if (!w->host) {
+            set_error(&err, "worker %u: %s", i + 1, why ? why : "unknown error");
+            free(why);
             failed = 1;
             break;
         }
         w->L = retape_host_lua(w->host);
-        lua_pushcfunction(w->L, worker_init);
-        lua_pushlightuserdata(w->L, w);
-        lua_pushstring(w->L, module);
-        lua_pushstring(w->L, config);
-        lua_pushlightuserdata(w->L, base);
-        lua_pushlightuserdata(w->L, p->inboxes[i + 1]);
-        lua_pushinteger(w->L, (lua_Integer)i + 1);
-        char *why = NULL;
-        if (retape_lua_docall(w->L, 6, 0, &why) != 0) {
-            set_error(&err, "worker %u: %s", i + 1, why ? why : "unknown error");
-            free(why);
-            failed = 1;
-        }
     }
-    free(module);
-    free(config);
     for (unsigned i = 0; !failed && i + 1 < p->parts; i++) {
         pool_worker *w = &p->workers[i];
         worker_arg *arg = malloc(sizeof *arg);

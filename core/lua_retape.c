@@ -110,6 +110,19 @@ static int l_module_source(lua_State *L)
     return 1;
 }
 
+/* core.embedded_modules() -> { name, ... }: the modules embedded in the
+ * binary, in build order (`rules.list` takes the bundled rulesets from it). */
+static int l_embedded_modules(lua_State *L)
+{
+    lua_newtable(L);
+    lua_Integer n = 0;
+    for (const retape_embedded_file *f = retape_embedded_files(); f->name; f++) {
+        lua_pushstring(L, f->name);
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}
+
 /* core.layer_loader(modname) -> loader, where | nil, message: finds a
  * module only in the Lua layer (--lua-dir or embedded), never through
  * package.path or package.cpath.  nil, message also when the host did not
@@ -136,7 +149,8 @@ int luaopen_retape_core(lua_State *L)
     static const luaL_Reg fns[] = {
         {"monotonic_ms", l_monotonic_ms}, {"now_ms", l_now_ms},
         {"isatty", l_isatty}, {"hold_stop_signals", l_hold_stop_signals}, {"wait_stop_signal", l_wait_stop_signal}, {"peak_rss_kb", l_peak_rss_kb}, {"exe_path", l_exe_path},
-        {"module_source", l_module_source}, {"layer_loader", l_layer_loader}, {NULL, NULL},
+        {"module_source", l_module_source}, {"layer_loader", l_layer_loader},
+        {"embedded_modules", l_embedded_modules}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     lua_pushliteral(L, RETAPE_VERSION);

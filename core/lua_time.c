@@ -4,6 +4,7 @@
 #include "lua_common.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* Argument arg as an instant within +-8.64e15 ms, or raises naming it
  * (rule code reaches these functions). */
@@ -22,6 +23,38 @@ static int check_range(lua_State *L, int arg, lua_Integer def, lua_Integer lo, l
     if (v < lo || v > hi)
         luaL_argerror(L, arg, lua_pushfstring(L, "out of range (%I..%I)", lo, hi));
     return (int)v;
+}
+
+/* The text forms of a civil time. */
+typedef enum civil_form {
+    CIVIL_DATE,      /* "2026-02-02" */
+    CIVIL_MINUTE_ET, /* "2026-02-02 10:35 ET" */
+    CIVIL_SECOND_ET, /* "2026-02-02 10:35:00 ET" */
+    CIVIL_ISO_UTC,   /* "2026-02-02T15:35:00.000Z", as JavaScript's toISOString() */
+} civil_form;
+
+/* Pushes a civil time as text in one of its forms: the one formatter of
+ * this module.  Raises only on a memory error. */
+static void push_civil(lua_State *L, const retape_civil *c, civil_form form)
+{
+    char buf[64];
+    switch (form) {
+    case CIVIL_DATE:
+        snprintf(buf, sizeof buf, "%04d-%02d-%02d", c->year, c->month, c->day);
+        break;
+    case CIVIL_MINUTE_ET:
+        snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d ET", c->year, c->month, c->day, c->hour, c->minute);
+        break;
+    case CIVIL_SECOND_ET:
+        snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d ET", c->year, c->month, c->day, c->hour, c->minute,
+                 c->second);
+        break;
+    case CIVIL_ISO_UTC:
+        snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", c->year, c->month, c->day, c->hour,
+                 c->minute, c->second, c->ms);
+        break;
+    }
+    lua_pushstring(L, buf);
 }
 
 /* time.to_ny(ms) -> {year, month, day, hour, min, sec, ms, wday (0=Sun), offset_min} */
@@ -91,7 +124,21 @@ static int l_parse_date(lua_State *L)
     return 3;
 }
 
-/* time.ny_date(ms) -> "YYYY-MM-DD" (the New York calendar day) */
+/* time.parse_iso(text) -> ms | nil: "2026-02-02T20:53:00.000Z" (the form
+ * of time.iso_utc and JavaScript's toISOString) as ms since the epoch; nil
+ * for anything else, a non-string included (a trade field may be absent). */
+static int l_parse_iso(lua_State *L)
+{
+    int64_t ms;
+    size_t len;
+    const char *text = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : NULL;
+    if (!text || strlen(text) != len || retape_time_parse_iso(text, &ms) != 0)
+        lua_pushnil(L);
+    else
+        lua_pushinteger(L, ms);
+    return 1;
+}
+
 /* time.days(from, to) -> { "YYYY-MM-DD", ... } every calendar day of the
  * inclusive range, and a parallel list of weekdays (0 = Sunday); nil,
  * message for a bad date or from after to.  The one calendar: Lua code never
@@ -118,11 +165,10 @@ static int l_days(lua_State *L)
     lua_createtable(L, (int)(b - a + 1), 0);
     lua_createtable(L, (int)(b - a + 1), 0);
     for (int64_t z = a; z <= b; z++) {
-        int y, m, d, wd;
-        char text[32];
-        retape_time_from_day_number(z, &y, &m, &d, &wd);
-        snprintf(text, sizeof text, "%04d-%02d-%02d", y, m, d);
-        lua_pushstring(L, text);
+        retape_civil c = {0};
+        int wd;
+        retape_time_from_day_number(z, &c.year, &c.month, &c.day, &wd);
+        push_civil(L, &c, CIVIL_DATE);
         lua_rawseti(L, -3, (lua_Integer)(z - a + 1));
         lua_pushinteger(L, wd);
         lua_rawseti(L, -2, (lua_Integer)(z - a + 1));
@@ -130,13 +176,12 @@ static int l_days(lua_State *L)
     return 2;
 }
 
+/* time.ny_date(ms) -> "YYYY-MM-DD" (the New York calendar day) */
 static int l_ny_date(lua_State *L)
 {
     retape_civil c;
     retape_time_to_ny(check_ms(L, 1), &c);
-    char buf[16];
-    snprintf(buf, sizeof buf, "%04d-%02d-%02d", c.year, c.month, c.day);
-    lua_pushstring(L, buf);
+    push_civil(L, &c, CIVIL_DATE);
     return 1;
 }
 
@@ -145,9 +190,7 @@ static int l_utc_date(lua_State *L)
 {
     retape_civil c;
     retape_time_to_utc(check_ms(L, 1), &c);
-    char buf[16];
-    snprintf(buf, sizeof buf, "%04d-%02d-%02d", c.year, c.month, c.day);
-    lua_pushstring(L, buf);
+    push_civil(L, &c, CIVIL_DATE);
     return 1;
 }
 
@@ -156,12 +199,7 @@ static int l_format_ny(lua_State *L)
 {
     retape_civil c;
     retape_time_to_ny(check_ms(L, 1), &c);
-    char buf[48];
-    if (lua_toboolean(L, 2))
-        snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d ET", c.year, c.month, c.day, c.hour, c.minute, c.second);
-    else
-        snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d ET", c.year, c.month, c.day, c.hour, c.minute);
-    lua_pushstring(L, buf);
+    push_civil(L, &c, lua_toboolean(L, 2) ? CIVIL_SECOND_ET : CIVIL_MINUTE_ET);
     return 1;
 }
 
@@ -177,10 +215,7 @@ static int l_iso_utc(lua_State *L)
 {
     retape_civil c;
     retape_time_to_utc(check_ms(L, 1), &c);
-    char buf[40];
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             c.year, c.month, c.day, c.hour, c.minute, c.second, c.ms);
-    lua_pushstring(L, buf);
+    push_civil(L, &c, CIVIL_ISO_UTC);
     return 1;
 }
 
@@ -190,9 +225,11 @@ int luaopen_retape_time(lua_State *L)
         {"to_ny", l_to_ny}, {"from_ny", l_from_ny}, {"session", l_session},
         {"parse_date", l_parse_date}, {"ny_date", l_ny_date}, {"format_ny", l_format_ny},
         {"bucket_5m", l_bucket_5m}, {"iso_utc", l_iso_utc},
-        {"utc_date", l_utc_date}, {"days", l_days}, {NULL, NULL},
+        {"utc_date", l_utc_date}, {"days", l_days}, {"parse_iso", l_parse_iso}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
+    lua_pushinteger(L, RETAPE_BUCKET_MS); /* the one bucket length of the engine */
+    lua_setfield(L, -2, "BUCKET_MS");
     lua_pushinteger(L, (lua_Integer)RETAPE_TS_MIN); /* plausible receipt times, [TS_MIN, TS_MAX) */
     lua_setfield(L, -2, "TS_MIN");
     lua_pushinteger(L, (lua_Integer)RETAPE_TS_MAX);

@@ -174,6 +174,47 @@ int retape_time_parse_date(const char *text, int *year, int *month, int *day)
     return 0;
 }
 
+/* Reads 1..max digits at *p as a number (advancing *p); -1 if none. */
+static int64_t read_digits(const char **p, int max)
+{
+    int64_t v = 0;
+    int n = 0;
+    while (n < max && **p >= '0' && **p <= '9') {
+        v = v * 10 + (**p - '0');
+        (*p)++, n++;
+    }
+    return n > 0 ? v : -1;
+}
+
+int retape_time_parse_iso(const char *text, int64_t *ms)
+{
+    static const char seps[] = "--T::"; /* after year, month, day, hour, minute */
+    int64_t f[6];
+    const char *p = text;
+    for (int i = 0; i < 6; i++) {
+        if ((f[i] = read_digits(&p, i == 0 ? 6 : 2)) < 0)
+            return -1;
+        if (i < 5 && *p++ != seps[i])
+            return -1;
+    }
+    int64_t frac = 0;
+    if (*p == '.') {
+        p++;
+        int digits = 0;
+        for (; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 3)
+                frac = frac * 10 + (*p - '0');
+        for (; digits < 3; digits++)
+            frac *= 10; /* ".5" is 500 ms */
+    }
+    if (p[0] != 'Z' || p[1] != '\0')
+        return -1;
+    if (f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 || f[4] > 59 || f[5] > 60)
+        return -1;
+    *ms = ((days_from_civil(f[0], (int)f[1], (int)f[2]) * 24 + f[3]) * 60 + f[4]) * MS_PER_MIN + f[5] * 1000 + frac;
+    return 0;
+}
+
 void retape_time_session(int year, int month, int day, int64_t *open_ms, int64_t *close_ms)
 {
     *open_ms = retape_time_from_ny(year, month, day, 9, 30, 0);
@@ -182,7 +223,7 @@ void retape_time_session(int year, int month, int day, int64_t *open_ms, int64_t
 
 int64_t retape_time_bucket_5m(int64_t ts_ms)
 {
-    return floor_div(clamp_ms(ts_ms), 300000) * 300000;
+    return floor_div(clamp_ms(ts_ms), RETAPE_BUCKET_MS) * RETAPE_BUCKET_MS;
 }
 
 int64_t retape_time_now_ms(void)

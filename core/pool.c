@@ -1,11 +1,11 @@
 /*
  * pool.c — the inboxes of a threaded replay.  The main thread reads a
  * bucket's rows once, in the cursor's (ts, receipt_id) order, and copies
- * each into the inbox of the part that owns its ticker: part = FNV-1a 32 of
- * the ticker modulo the number of parts, the hash of `--shard`.  A ticker's
- * rows therefore always reach the same part, in their order, whatever the
- * number of parts; each row keeps its index in the bucket so that the parts'
- * reports can be put back in row order.
+ * each into the inbox of the part that owns its ticker (retape_part_of in
+ * hash.c, the function of `--shard` too).  A ticker's rows therefore always
+ * reach the same part, in their order, whatever the number of parts; each
+ * row keeps its index in the bucket so that the parts' reports can be put
+ * back in row order.
  *
  * An inbox is one growing arena of strings plus a row array; both are reused
  * from bucket to bucket, so memory is bounded by the largest bucket.
@@ -126,11 +126,6 @@ int retape_inbox_next(retape_inbox *in, retape_receipt *r, int64_t *index)
 int64_t retape_inbox_peek_bucket(const retape_inbox *in)
 {
     return in->next < in->n ? in->rows[in->next].bucket_5m : 0;
-}
-
-unsigned retape_part_of(const char *ticker, unsigned parts)
-{
-    return parts ? retape_fnv1a32_utf16(ticker, strlen(ticker)) % parts : 0;
 }
 
 /* Reads the cursor to its end: rows with index in [first, stop) (stop < 0:

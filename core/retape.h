@@ -72,9 +72,15 @@ void retape_time_to_utc(int64_t utc_ms, retape_civil *out);
 int64_t retape_time_from_ny(int year, int month, int day, int hour, int minute, int second);
 /* Parses "YYYY-MM-DD" (a valid calendar date); returns 0 on success, -1 otherwise. */
 int retape_time_parse_date(const char *text, int *year, int *month, int *day);
+/* Parses "YYYY-MM-DDTHH:MM:SS[.fff]Z" (JavaScript's toISOString, the time
+ * stamps of trades) into *ms since the epoch: 0, or -1 if text is not that
+ * shape or a field is out of range. */
+int retape_time_parse_iso(const char *text, int64_t *ms);
 /* The regular trading session of a New York date: 09:30 and 16:00 ET. */
 void retape_time_session(int year, int month, int day, int64_t *open_ms, int64_t *close_ms);
-/* floor(ts / 300000) * 300000, also for negative ts. */
+/* The length of a bucket: 5 minutes in ms (retape.time.BUCKET_MS in Lua). */
+#define RETAPE_BUCKET_MS 300000
+/* floor(ts / RETAPE_BUCKET_MS) * RETAPE_BUCKET_MS, also for negative ts. */
 int64_t retape_time_bucket_5m(int64_t ts_ms);
 /* The calendar (proleptic Gregorian): days since 1970-01-01 of a date, and
  * back (with the weekday, 0 = Sunday; weekday may be NULL). */
@@ -172,7 +178,8 @@ int retape_inbox_add(retape_inbox *in, const retape_receipt *r, int64_t index);
 int retape_inbox_next(retape_inbox *in, retape_receipt *r, int64_t *index);
 /* The bucket of the next row (0 at the end). */
 int64_t retape_inbox_peek_bucket(const retape_inbox *in);
-/* The part (0..parts-1) that owns a ticker. */
+/* The part (0..parts-1) that owns a ticker: FNV-1a 32 of it modulo parts
+ * (hash.c; `--shard i/n` uses the same function). */
 unsigned retape_part_of(const char *ticker, unsigned parts);
 /* Routes (appends) the cursor's rows with index in [first, stop) (stop < 0:
  * all) to inboxes[part]; *more = 1 when a row remains at `stop`.  0 or -1 +
@@ -204,7 +211,8 @@ int retape_kv_put(retape_kv *kv, const char *key, size_t klen, const char *val, 
 int retape_kv_delete(retape_kv *kv, const char *key, size_t klen, char **errptr);
 
 /* A batch of puts and deletes applied atomically by retape_kv_write(). */
-retape_kv_batch *retape_kv_batch_new(void);
+/* NULL + *errptr when out of memory. */
+retape_kv_batch *retape_kv_batch_new(char **errptr);
 void retape_kv_batch_free(retape_kv_batch *batch);
 void retape_kv_batch_put(retape_kv_batch *batch, const char *key, size_t klen, const char *val, size_t vlen);
 void retape_kv_batch_delete(retape_kv_batch *batch, const char *key, size_t klen);
@@ -217,10 +225,12 @@ int retape_kv_batch_append(retape_kv_batch *batch, const char *data, size_t len,
 int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr);
 
 /* Iterates the keys that start with prefix, in byte order.  Key and value
- * pointers are borrowed until the next call on the iterator. */
-retape_kv_iter *retape_kv_scan(retape_kv *kv, const char *prefix, size_t plen);
+ * pointers are borrowed until the next call on the iterator.  NULL +
+ * *errptr when out of memory; read errors come from retape_kv_iter_next. */
+retape_kv_iter *retape_kv_scan(retape_kv *kv, const char *prefix, size_t plen, char **errptr);
 /* The same, starting at the first key >= from (from should start with prefix). */
-retape_kv_iter *retape_kv_scan_from(retape_kv *kv, const char *prefix, size_t plen, const char *from, size_t flen);
+retape_kv_iter *retape_kv_scan_from(retape_kv *kv, const char *prefix, size_t plen, const char *from, size_t flen,
+                                    char **errptr);
 /* The greatest key that starts with prefix and is strictly less than bound:
  * 1 and malloc'd copies in *key / *val (the caller frees them with
  * retape_free), 0 when there is none, -1 on error (message in *errptr). */
@@ -358,12 +368,9 @@ typedef struct retape_replay_result {
 int retape_replay(retape_host *host, const retape_replay_params *params, retape_replay_result *out,
                   char **errptr);
 
-#ifdef __cplusplus
-}
-#endif
 /* ---------------------------------------------------------------------------
  * fs — temporary directories, directory listings, removing a tree.
- */
+ * ------------------------------------------------------------------------- */
 
 /* Creates PARENT/PREFIX.XXXXXX (mode 0700; PARENT NULL: $TMPDIR or /tmp);
  * returns the malloc'd path. */
@@ -383,5 +390,9 @@ int retape_fs_kind(const char *path);
  * exists, else the current directory joined with it.  Malloc'd (free with
  * retape_free); NULL and *errptr on failure. */
 char *retape_fs_absolute(const char *path, char **errptr);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* RETAPE_H */

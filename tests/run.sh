@@ -4,7 +4,10 @@
 # counts them and ends with "N passed, N failed".  Exit 1 on any failure.
 #
 # Environment: RETAPE (host binary), BUILD (build dir with tests/), DATA
-# (the bundled data, data/), VALGRIND=1 to run C tests and the host under valgrind.
+# (the bundled data, data/), VALGRIND=1 to run C tests and the host under valgrind,
+# BROWSER=0 to leave out the two suites in headless Chromium (`make test-core`),
+# UNIT=1 to run only the C unit tests and the Lua tests of the engine API
+# (`make test-unit`: what CI runs again with the second compiler).
 set -u
 cd "$(dirname "$0")/.."
 : "${RETAPE:?}" "${BUILD:?}" "${DATA:=$(pwd)/data}"
@@ -69,16 +72,25 @@ for t in tests/lua/test_*.lua; do
   run_suite "lua/$(basename "$t")" "${VG[@]}" "$RETAPE" run "$t"
 done
 
+if [ "${UNIT:-0}" = 1 ]; then
+  echo; echo "planned $planned tests in the suites"; echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]; exit
+fi
+
 echo "Fuzz corpus (tests/fuzz/corpus through import and the payload decoder)"
 run_suite "fuzz-corpus" "${VG[@]}" "$RETAPE" run tests/fuzz/replay_corpus.lua tests/fuzz/corpus/*/*
 
 echo "CLI cases"
 run_suite "cli" bash tests/cli/run.sh
 
-echo "The HTML report in headless Chromium"
-run_suite "browser" bash tests/browser/run.sh
-echo "The live board of retape serve in headless Chromium"
-run_suite "browser-live" bash tests/browser/live.sh
+if [ "${BROWSER:-1}" = 0 ]; then
+  echo "The HTML report and the live board in headless Chromium: left out (BROWSER=0)"
+else
+  echo "The HTML report in headless Chromium"
+  run_suite "browser" bash tests/browser/run.sh
+  echo "The live board of retape serve in headless Chromium"
+  run_suite "browser-live" bash tests/browser/live.sh
+fi
 
 echo "make install into a temporary prefix; examples/embed.c built with pkg-config"
 run_suite "install" bash tests/install/run.sh

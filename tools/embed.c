@@ -62,6 +62,8 @@ int main(int argc, char **argv)
                  "    for (const retape_embedded_file *f = files; f->name; f++)\n"
                  "        if (strcmp(f->name, name) == 0)\n"
                  "            return f;\n"
-                 "    return NULL;\n}\n");
+                 "    return NULL;\n}\n\n"
+                 "const retape_embedded_file *retape_embedded_files(void)\n{\n"
+                 "    return files;\n}\n");
     return fclose(out) == 0 ? 0 : 1;
 }

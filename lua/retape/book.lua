@@ -12,7 +12,7 @@
 local rtime = require "retape.time"
 
 local M = {}
-local BUCKET_MS = 300000
+local BUCKET_MS = rtime.BUCKET_MS
 
 -- new(hooks, cash) -> book.  hooks:
 --   open(T) -> trade | nil        the ticker's open trade

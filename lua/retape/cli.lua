@@ -170,7 +170,7 @@ command("days", {
   summary = "Count the receipts per New York day (and inside the 09:30-16:00 session)",
   usage = "retape days --db FILE [--script-version V | --all-versions] [--json | --csv]",
   options = require("retape.cli.options").list({ name = "db", arg = "FILE", help = "receipts database" },
-    require("retape.cli.options").versions("2.5.0"), {
+    require("retape.cli.options").versions(require("retape.scope").DEFAULT_SCRIPT_VERSION), {
     { name = "json", type = "flag", help = "JSON: [{day, receipts, session, open, close}] (open/close: ISO-8601 with offset)" },
     { name = "csv", type = "flag", help = "CSV with the same columns" },
   }),

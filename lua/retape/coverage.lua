@@ -10,7 +10,7 @@
 -- A run replaces the results of its scope, so adding a scope makes its
 -- buckets whole (or, for a page, partial) whatever they were before.
 local M = {}
-local BUCKET_MS = 300000
+local BUCKET_MS = require("retape.time").BUCKET_MS
 
 local function sorted_keys(set)
   local list = {}

@@ -37,8 +37,8 @@ local function stage_name(s) return (s == nil or s == false or s == json.null) a
 
 -- Totals of a list of trades: the shared definitions of retape.stats
 -- (wins/losses/flat by the sign of the realized P&L), as every view.
-function M.totals(trades)
-  local s = require("retape.stats").compute(trades)
+function M.totals(trades, R)
+  local s = require("retape.stats").compute(trades, { rules = R })
   return { trades = s.trades, wins = s.wins, losses = s.losses, flat = s.flat, open = s.open, closed = s.closed,
            win_rate = s.win_rate, realized = s.realized, unrealized = s.unrealized, pnl = s.net_pnl }
 end
@@ -98,7 +98,13 @@ end
 -- compare(store_a, store_b) -> report
 function M.compare(a, b)
   local ta, tb = results.trades(a), results.trades(b)
-  local report = { added = {}, removed = {}, changed = {}, lanes = {}, totals = { a = M.totals(ta), b = M.totals(tb) } }
+  -- each store's totals with its own ruleset's "open" (the default ruleset's if it records none)
+  local function rules_of(st)
+    local ok, R = pcall(manifest.store_rules, st)
+    return ok and R or nil
+  end
+  local report = { added = {}, removed = {}, changed = {}, lanes = {},
+                   totals = { a = M.totals(ta, rules_of(a)), b = M.totals(tb, rules_of(b)) } }
   local by_a, by_b = {}, {}
   for _, t in ipairs(ta) do by_a[trade_key(t)] = t end
   for _, t in ipairs(tb) do by_b[trade_key(t)] = t end

@@ -5,7 +5,7 @@
 -- it twice changes nothing and a failure leaves the previous ledger intact.
 local sqlm = require "retape.sql"
 local json = require "retape.json"
-local views = require "retape.views"
+local parse_iso = require("retape.time").parse_iso
 local results = require "retape.results"
 
 local M = {}
@@ -32,12 +32,12 @@ CREATE TABLE IF NOT EXISTS runs (seq INTEGER PRIMARY KEY, finished TEXT, rules T
 local function trade_row(t)
   local exit_ts, exit_price, exit_reason
   for _, e in ipairs(t.history or {}) do
-    if e.type == "EXIT" then exit_ts, exit_price, exit_reason = views.iso_ms(e.timestamp), e.price, e.reason end
+    if e.type == "EXIT" then exit_ts, exit_price, exit_reason = parse_iso(e.timestamp), e.price, e.reason end
   end
   local entry = math.tointeger(t.entry_ts) or t.entry_ts
   return t.id, t.ticker, t.direction, entry, t.entryPrice, t.rank, t.rr, t.status,
     exit_ts, exit_price, exit_reason, t.trimmedPct, t.pnl, t.pnlPct, t.scriptVersion,
-    entry, views.iso_ms(t.lastUpdate)
+    entry, parse_iso(t.lastUpdate)
 end
 
 -- qty fractions of an event: ENTRY opens 100 %, TRIM moves to trimPct,
@@ -72,7 +72,7 @@ function M.sync(st, path, trade_order)
       for i, e in ipairs(t.history or {}) do
         local delta, total
         delta, total, trimmed = event_qty(e, trimmed)
-        ins_event:run(string.format("%s:%d", t.id, i), t.id, views.iso_ms(e.timestamp), e.type, e.price,
+        ins_event:run(string.format("%s:%d", t.id, i), t.id, parse_iso(e.timestamp), e.type, e.price,
           delta, total, e.pnl_realized, e.reason, json.encode(e, trade_order))
         counts.events = counts.events + 1
       end

@@ -17,7 +17,7 @@ local M = {}
 function M.synth(receipts_db, day)
   local open, close = retape.time.session(day)
   local src <close> = assert(retape.source.open(receipts_db))
-  local scope = { from = open, to = close, script_version = "2.5.0" }
+  local scope = { from = open, to = close, script_version = require("retape.scope").DEFAULT_SCRIPT_VERSION }
   local per, out = {}, {}
   local function r2(x) return tonumber(string.format("%.2f", x)) end -- exact decimal rounding
   for _, b in ipairs(src:buckets(scope)) do
@@ -44,7 +44,7 @@ local function write_day(src, out, levels)
   local by_key = {}
   for _, s in ipairs(levels.synthetic_inputs) do by_key[s.ticker .. ":" .. math.tointeger(s.ts)] = s end
   local open, close = retape.time.session(levels.day)
-  local scope = { from = open, to = close, script_version = "2.5.0" }
+  local scope = { from = open, to = close, script_version = require("retape.scope").DEFAULT_SCRIPT_VERSION }
   local n = 0
   for _, b in ipairs(src:buckets(scope)) do
     local cur <close> = src:cursor(b.bucket, scope)

@@ -103,16 +103,24 @@ local function overrides_of(recipe)
 end
 M.overrides_of = overrides_of
 
+-- rules_of(run [, where]) -> ruleset: the ruleset a run manifest or a
+-- recipe names, freshly loaded, with its recorded overrides (`where` names
+-- them in errors).  Raises.
+function M.rules_of(run, where)
+  local R = rules.load(run.spec or run.rules)
+  local ov = overrides_of(run)
+  if next(ov) then rules.apply_overrides(R, ov, where or "the run's overrides") end
+  return R
+end
+
 -- load_recorded(recipe [, from_disk]) -> ruleset: the recorded ruleset from
 -- its recorded sources (from_disk: the files as they are now), with the
 -- recorded overrides.  Raises.
 function M.load_recorded(recipe, from_disk)
   if not from_disk then rules.pin(recipe.files) end
-  local ok, R = pcall(rules.load, recipe.spec or recipe.rules)
+  local ok, R = pcall(M.rules_of, recipe, "the store's overrides")
   rules.unpin()
   if not ok then error(R, 0) end
-  local ov = overrides_of(recipe)
-  if next(ov) then rules.apply_overrides(R, ov, "the store's overrides") end
   return R
 end
 
@@ -131,10 +139,7 @@ function M.store_rules(st)
   local runs = M.runs(st)
   local last = runs[#runs]
   if not last then return rules.load(rules.default), {} end
-  local R = rules.load(last.rules)
-  local ov = overrides_of(last)
-  if next(ov) then rules.apply_overrides(R, ov, "the run's overrides") end
-  return R, {}
+  return M.rules_of(last), {}
 end
 
 local function show(v)

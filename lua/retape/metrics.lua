@@ -4,7 +4,10 @@
 --   time        what a person reads: New York time with its zone,
 --               "2026-02-02 10:35 ET"; JSON and CSV: ISO-8601 with the
 --               offset, "2026-02-02T10:35:00-05:00".
---   open        status OPEN or TP_HIT_TRIM (trimmed, still running).
+--   open        what the ruleset that made the trades says (R.trade_is_open:
+--               the ruleset owns its status words); metrics.of(R) gives
+--               these definitions for R, the module's own are the default
+--               ruleset's.
 --   realized    P&L of the trade's TRIM and EXIT events:
 --               (price - entry) * shares * point value * (+1 long, -1 short);
 --               the trade record's realizedPnl holds the same sum.
@@ -45,7 +48,26 @@ end
 local function dir_of(t) return t.direction == "SHORT" and -1 or 1 end
 M.direction_sign = dir_of
 
-function M.is_open(t) return t.status == "OPEN" or t.status == "TP_HIT_TRIM" end
+-- open_test(R) -> function(trade) -> boolean: R.trade_is_open, run under the
+-- sandbox limits when R is a rule file (as a replay runs it).
+local function open_test(R)
+  local fn = R.trade_is_open
+  if type(fn) ~= "function" then error(string.format("ruleset '%s' does not say when a trade is open (R.trade_is_open)",
+    tostring(R.name)), 0) end
+  if R.trusted ~= false then return function(t) return fn(t) and true or false end end
+  local sandbox = require "retape.sandbox"
+  return function(t) return sandbox.guard(sandbox.DEFAULT_LIMITS, fn, t) and true or false end
+end
+
+-- The default ruleset's test, loaded on first use (no ruleset given).
+local default_test
+function M.is_open(t)
+  if not default_test then
+    local rules = require "retape.rules"
+    default_test = open_test(rules.load(rules.default))
+  end
+  return default_test(t)
+end
 
 -- Realized P&L of one history event of trade t (0 unless TRIM or EXIT).
 function M.event_realized(t, e)
@@ -62,13 +84,21 @@ end
 
 -- Unrealized P&L of a trade marked at px (default: its currentPrice).
 function M.unrealized(t, px)
-  if not M.is_open(t) then return 0 end
+  return M.unrealized_if(M.is_open(t), t, px)
+end
+
+-- The same for a trade already known to be open (or not).
+function M.unrealized_if(open, t, px)
+  if not open then return 0 end
   px = px or t.currentPrice or t.entryPrice
   return (px - t.entryPrice) * (t.shares or 0) * (t.pointValue or 1) * (1 - (t.trimmedPct or 0)) * dir_of(t)
 end
 
-function M.outcome(t)
-  if M.is_open(t) then return "open" end
+function M.outcome(t) return M.outcome_if(M.is_open(t), t) end
+
+-- The same for a trade already known to be open (or not).
+function M.outcome_if(open, t)
+  if open then return "open" end
   local r = M.realized(t)
   if r > M.EPSILON then return "win" elseif r < -M.EPSILON then return "loss" end
   return "flat"
@@ -79,11 +109,29 @@ function M.trimmed(t) return string.format("%d%%", math.floor((t.trimmedPct or 0
 
 -- Time of a trade's EXIT event (ms) or nil.
 function M.exit_ts(t)
-  local views_iso = require("retape.views").iso_ms
   for _, e in ipairs(t.history or {}) do
-    if e.type == "EXIT" then return views_iso(e.timestamp) end
+    if e.type == "EXIT" then return rtime.parse_iso(e.timestamp) end
   end
   return nil
+end
+
+-- of(R) -> these definitions with R's "open" (R: the ruleset that made the
+-- trades, e.g. manifest.store_rules(store)); nil R: this module (the
+-- default ruleset's).  Cached per ruleset.
+local of_cache = setmetatable({}, { __mode = "k" })
+function M.of(R)
+  if R == nil then return M end
+  local d = of_cache[R]
+  if not d then
+    local is_open = open_test(R)
+    d = setmetatable({
+      is_open = is_open,
+      unrealized = function(t, px) return M.unrealized_if(is_open(t), t, px) end,
+      outcome = function(t) return M.outcome_if(is_open(t), t) end,
+    }, { __index = M })
+    of_cache[R] = d
+  end
+  return d
 end
 
 return M

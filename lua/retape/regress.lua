@@ -17,7 +17,6 @@
 local retape = require "retape"
 local rtime = require "retape.time"
 local json = require "retape.json"
-local views = require "retape.views"
 
 local M = {}
 
@@ -199,7 +198,7 @@ function M.trade_line(t)
   local events, exit_ts = {}, nil
   for i, e in ipairs(t.history or {}) do
     events[i] = e.type
-    if e.type == "EXIT" then exit_ts = views.iso_ms(e.timestamp) end
+    if e.type == "EXIT" then exit_ts = rtime.parse_iso(e.timestamp) end
   end
   return string.format("%s %s entry=%s @%s status=%s trimmed=%s exit=%s @%s (%s) realized=%s pnl=%s sl=%s events=%s",
     t.ticker, t.direction, et(t.entry_ts), num(t.entryPrice), t.status, num(t.trimmedPct), et(exit_ts), num(t.exitPrice),

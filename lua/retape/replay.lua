@@ -49,7 +49,7 @@ local M = {}
 local Replay = {}
 Replay.__index = Replay
 
-M.DEFAULT_SCRIPT_VERSION = "2.5.0"
+M.DEFAULT_SCRIPT_VERSION = scopem.DEFAULT_SCRIPT_VERSION
 M.DEFAULT_BATCH = 256
 local BUCKET_MS = scopem.BUCKET_MS
 
@@ -64,7 +64,7 @@ M.MANIFEST_ORDER = manifest.ORDER
 --   db       receipts SQLite file (or an open retape.source)
 --   state    RocksDB directory (or an open retape.kv / retape.store)
 --   rules    ruleset name, path or table (default: "default")
---   script_version  "2.5.0" (default); false = no filter
+--   script_version  scope.DEFAULT_SCRIPT_VERSION (default); false = no filter
 --   batch    rows fetched per round trip (default 256; never changes results)
 --   trace    function(record) for each processed receipt (the ruleset's trace record)
 --   on_error function(message) for receipts that cannot be processed

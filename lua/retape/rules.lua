@@ -346,21 +346,30 @@ local function set_path(config, key, value)
   node[parts[#parts]] = value
 end
 
+-- flat_overrides(overrides, paths) -> {["a.b"] = v}: nested override tables
+-- {a = {b = v}} flattened to the dotted keys of config_paths (a table that
+-- is itself a setting's value stays whole).  The one overlay of settings:
+-- --set, --config, grid variants and recorded overrides all go through it.
+function M.flat_overrides(overrides, paths)
+  local flat = {}
+  local function walk(t, prefix)
+    for k, v in pairs(t) do
+      local key = prefix .. tostring(k)
+      if type(v) == "table" and v[1] == nil and next(v) ~= nil and paths[key] == nil then walk(v, key .. ".")
+      else flat[key] = v end
+    end
+  end
+  walk(overrides, "")
+  return flat
+end
+
 -- apply_overrides(R, overrides [, where]) -> R.  overrides: {["a.b"] = v}
 -- or nested tables {a = {b = v}}; `where` names the source in errors
 -- (a function(key) -> "FILE:LINE" is accepted too).  All are checked
 -- before any is applied.
 function M.apply_overrides(R, overrides, where)
   local paths = M.config_paths(R.config or {})
-  local flat = {}
-  local function flatten(t, prefix)
-    for k, v in pairs(t) do
-      local key = prefix .. tostring(k)
-      if type(v) == "table" and v[1] == nil and next(v) ~= nil and paths[key] == nil then flatten(v, key .. ".")
-      else flat[key] = v end
-    end
-  end
-  flatten(overrides, "")
+  local flat = M.flat_overrides(overrides, paths)
   local keys = {}
   for k in pairs(flat) do keys[#keys + 1] = k end
   table.sort(keys)
@@ -440,11 +449,10 @@ end
 function M.list()
   local core = require "retape.core"
   local names = {}
-  for _, mod in ipairs(core.embedded_modules and core.embedded_modules() or {}) do
+  for _, mod in ipairs(core.embedded_modules()) do
     local n = mod:match("^rules%.(.+)$")
     if n then names[#names + 1] = n end
   end
-  if #names == 0 then names[1] = M.default end
   table.sort(names)
   return names
 end

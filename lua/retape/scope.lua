@@ -6,7 +6,10 @@ local json = require "retape.json"
 local validate = require "retape.validate"
 
 local M = {}
-M.BUCKET_MS = 300000
+M.BUCKET_MS = rtime.BUCKET_MS
+-- The script_version of the receipts a replay reads unless told otherwise
+-- (the original worker's); every other module asks here.
+M.DEFAULT_SCRIPT_VERSION = "2.5.0"
 
 local ParamError = { __tostring = function(e) return e.message end }
 function M.param_error(fmt, ...)
@@ -143,9 +146,9 @@ function M.parse_shard(spec)
   return i, n
 end
 
--- Which shard of n a ticker belongs to: a stable hash of its name.
-local fnv1a32 = require("retape.ingest").fnv1a32
-function M.shard_of(T, n) return tonumber(fnv1a32(T), 16) % n end
+-- Which shard of n a ticker belongs to: a stable hash of its name, the C
+-- function that also gives a threaded replay's parts (one definition).
+function M.shard_of(T, n) return require("retape.pool").part_of(T, n) end
 
 -- Does the scope cover ticker T (its ticker list, its shard, or all)?
 function M.covers(scope, T)

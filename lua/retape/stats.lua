@@ -76,11 +76,8 @@ function M.capital_of(R)
   return M.capital(c)
 end
 
-local iso_ms
-local function event_ms(e)
-  iso_ms = iso_ms or require("retape.views").iso_ms
-  return iso_ms(e.timestamp)
-end
+local parse_iso = rtime.parse_iso
+local function event_ms(e) return parse_iso(e.timestamp) end
 
 -- A New York trading day "YYYY-MM-DD" of a time in ms.
 local function ny_day(ms)
@@ -168,6 +165,8 @@ end
 
 -- compute(trades [, opts]) -> the figures.  opts:
 --   capital   the capital model (R.config.capital or nil: the defaults)
+--   rules     the ruleset that made the trades: its trade_is_open says which
+--             are open (metrics.of; nil: the default ruleset's)
 --   days      the New York days the run covers ("YYYY-MM-DD"): days without
 --             a trade count as 0 % in Sharpe, Sortino and the tables
 --   buckets   bucket starts with receipts (ms), for exposure; their days
@@ -175,6 +174,7 @@ end
 -- Money in dollars, rates as fractions (0.05 = 5 %), times in ms.
 function M.compute(trades, opts)
   opts = opts or {}
+  local m = metrics.of(opts.rules)
   local cap = M.capital(opts.capital)
   local fills, factor, entry_px = M.fills(trades, cap)
   local s = { capital = cap, start = cap.start, trades = #trades }
@@ -196,7 +196,7 @@ function M.compute(trades, opts)
   for _, t in ipairs(by_id) do
     local r = net_of[t] or 0
     realized = realized + r
-    if metrics.is_open(t) then
+    if m.is_open(t) then
       open = open + 1
       local k = factor[t] or 1
       local px = t.currentPrice or t.entryPrice
@@ -381,9 +381,9 @@ function M.exposure(trades, buckets)
   local delta = {}
   for _, t in ipairs(trades) do
     if t.entry_ts then
-      local si = first_at_or_after(t.entry_ts - t.entry_ts % 300000)
+      local si = first_at_or_after(t.entry_ts - t.entry_ts % rtime.BUCKET_MS)
       local x = metrics.exit_ts(t)
-      local xi = x and first_at_or_after(x - x % 300000) or nb + 1
+      local xi = x and first_at_or_after(x - x % rtime.BUCKET_MS) or nb + 1
       if xi <= si then xi = si + 1 end
       delta[si] = (delta[si] or 0) + 1
       delta[xi] = (delta[xi] or 0) - 1

@@ -48,7 +48,7 @@ function M.instant(v, date, step5)
   if v:match("^%d+$") then
     local n, why = M.ms(v)
     if not n then return nil, why end
-    if step5 and n % 300000 ~= 0 then return nil, ("%d is not a 5-minute boundary (ms)"):format(n) end
+    if step5 and n % rtime.BUCKET_MS ~= 0 then return nil, ("%d is not a 5-minute boundary (ms)"):format(n) end
     return n
   end
   local d, hm = v:match("^(%d%d%d%d%-%d%d%-%d%d)[ T](%d%d?:%d%d)$")

@@ -3,29 +3,15 @@
 -- text / CSV renderers the CLI uses.  Day keys are UTC dates, as the
 -- original's (a quirk the parity ruleset keeps).
 local json_number = require("retape.json").number
-local ny_date = require("retape.time").ny_date
+local rtime = require "retape.time"
+local ny_date = rtime.ny_date
 local metrics = require "retape.metrics" -- win/loss/flat, realized, unrealized: one definition
 
 local M = {}
 
--- Days since 1970-01-01 of a civil date (proleptic Gregorian).
-local function days_from_civil(y, m, d)
-  y = m <= 2 and y - 1 or y
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return era * 146097 + doe - 719468
-end
-
--- "2026-02-02T20:53:00.000Z" -> ms since epoch (nil if not that shape).
-function M.iso_ms(s)
-  if type(s) ~= "string" then return nil end
-  local y, mo, d, h, mi, sec, ms = s:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?(%d*)Z$")
-  if not y then return nil end
-  local days = days_from_civil(tonumber(y), tonumber(mo), tonumber(d))
-  return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60000 + tonumber(sec) * 1000 + (tonumber(ms) or 0)
-end
+-- "2026-02-02T20:53:00.000Z" -> ms since epoch (nil if not that shape):
+-- retape.time's parser, the one calendar.
+M.iso_ms = rtime.parse_iso
 
 -- Every trade's history flattened: {ts, day, ticker, direction, type, price,
 -- shares, value, reason, trade_id}, deduplicated on ticker:direction:type:ts
@@ -66,7 +52,10 @@ local function realized_of(e) return metrics.event_realized(e.trade, e) end
 -- when given, else the trade's last price on the run's last day only (the
 -- store keeps no earlier closes: such a row stays empty rather than showing
 -- a later price).
+-- opts.rules (every view): the ruleset that made the trades, whose
+-- trade_is_open says which are open (metrics.of; default: the default ruleset's).
 function M.by_day(trades, opts)
+  local m = metrics.of(opts and opts.rules)
   local closes = opts and opts.closes
   local days, order, sold = {}, {}, {}
   for _, e in ipairs(M.events(trades, opts)) do
@@ -94,7 +83,7 @@ function M.by_day(trades, opts)
       d.exits = d.exits + 1
       row.exit_price, row.exit_ts, row.exit_reason = e.price, e.ts, e.reason
       sold[t.id] = t.shares
-      local o = metrics.outcome(t)
+      local o = m.outcome(t)
       if o == "win" then d.wins = d.wins + 1 elseif o == "loss" then d.losses = d.losses + 1
       elseif o == "flat" then d.flat = d.flat + 1 end
     end
@@ -112,7 +101,7 @@ function M.by_day(trades, opts)
       row.t = nil
       if row.remaining > 0 then
         local px = closes and closes[day] and closes[day][t.ticker]
-        if px == nil and i == #order and metrics.is_open(t) then px = t.currentPrice end
+        if px == nil and i == #order and m.is_open(t) then px = t.currentPrice end
         if px then
           row.close = px
           row.unrealized = (px - t.entryPrice) * row.remaining * (t.pointValue or 1) * metrics.direction_sign(t)
@@ -158,6 +147,7 @@ end
 -- `ndays` UTC days present in the events (all when nil) plus the unrealized
 -- P&L of open trades; sorted by total, best first (ties by ticker).
 function M.by_pnl(trades, ndays, opts)
+  local m = metrics.of(opts and opts.rules)
   local events = M.events(trades, opts)
   local window
   if ndays then
@@ -184,10 +174,10 @@ function M.by_pnl(trades, ndays, opts)
     end
   end
   for _, t in ipairs(trades) do
-    if t.status == "OPEN" or t.status == "TP_HIT_TRIM" then
+    if m.is_open(t) then
       local r = entry(t.ticker)
       r.open = r.open + 1
-      r.unrealized = r.unrealized + metrics.unrealized(t)
+      r.unrealized = r.unrealized + metrics.unrealized_if(true, t)
     end
   end
   local out = {}

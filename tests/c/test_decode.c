@@ -42,7 +42,8 @@ int main(void)
     for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++)
         check_number(numbers[i]);
     double neg;
-    decode_number("-0", "-0" + 2, &neg);
+    const char *neg0 = "-0";
+    decode_number(neg0, neg0 + 2, &neg);
     CHECK(signbit(neg), "-0 keeps its sign");
 
     const char *bad[] = {"01", "1.", ".5", "+1", "-", "1e", "1e+", "0x10", "inf", "NaN", "1.5x", ""};
@@ -89,7 +90,8 @@ int main(void)
         scan_ok &= q == buf + sizeof buf && esc == 0 && len == sizeof buf - 2;
     }
     CHECK(scan_ok, "quotes, escapes, control and UTF-8 bytes found at every offset of the word scan");
-    CHECK(decode_string("\"aaaaaaaaaaaaaaaa", "\"aaaaaaaaaaaaaaaa" + 17, &s, &len, &esc) == NULL,
+    const char *unterminated = "\"aaaaaaaaaaaaaaaa";
+    CHECK(decode_string(unterminated, unterminated + 17, &s, &len, &esc) == NULL,
           "the word scan stops at the end of the text");
 
     check_skip("{\"a\":[1,2,{\"b\":null}],\"c\":true,\"d\":\"x\"}", 1);

@@ -74,7 +74,7 @@ int main(void)
           "the view reads the base's data");
     retape_free(val);
     retape_kv_pin(view);
-    retape_kv_batch *b = retape_kv_batch_new();
+    retape_kv_batch *b = retape_kv_batch_new(NULL);
     retape_kv_batch_put(b, "k", 1, "v2", 2);
     retape_kv_batch_put(b, "k2", 2, "new", 3);
     retape_kv_write(kv, b, &err);
@@ -82,7 +82,7 @@ int main(void)
     CHECK(retape_kv_get(view, "k", 1, &val, &vlen, &err) == 1 && memcmp(val, "v1", 2) == 0,
           "pinned: a batch written after the pin is invisible");
     retape_free(val);
-    retape_kv_iter *it = retape_kv_scan(view, "k", 1);
+    retape_kv_iter *it = retape_kv_scan(view, "k", 1, NULL);
     const char *k, *v;
     size_t kl, vl;
     int n = 0;

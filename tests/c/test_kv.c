@@ -23,7 +23,7 @@ int main(void)
     retape_free(val);
     CHECK(retape_kv_delete(kv, "bin", 3, &err) == 0 && retape_kv_get(kv, "bin", 3, &val, &vlen, &err) == 0, "delete");
 
-    retape_kv_batch *b = retape_kv_batch_new();
+    retape_kv_batch *b = retape_kv_batch_new(NULL);
     retape_kv_batch_put(b, "a:3", 3, "three", 5);
     retape_kv_batch_put(b, "a:2", 3, "two", 3);
     retape_kv_batch_put(b, "b:1", 3, "bee", 3);
@@ -33,7 +33,7 @@ int main(void)
     CHECK(retape_kv_write(kv, b, &err) == 0, "batch written");
     retape_kv_batch_free(b);
 
-    retape_kv_iter *it = retape_kv_scan(kv, "a:", 2);
+    retape_kv_iter *it = retape_kv_scan(kv, "a:", 2, NULL);
     const char *k, *v;
     size_t kl, vl;
     char seen[64] = "";

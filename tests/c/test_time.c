@@ -50,6 +50,16 @@ int main(void)
     CHECK(retape_time_parse_date("2024-02-29", &y, &m, &d) == 0 && d == 29, "leap day accepted");
     CHECK(retape_time_parse_date("", &y, &m, &d) != 0 && retape_time_parse_date(NULL, &y, &m, &d) != 0, "empty and NULL rejected");
 
+    /* ISO time stamps of trades (toISOString's form): the one parser */
+    int64_t iso;
+    CHECK(retape_time_parse_iso("2026-02-02T14:30:00.000Z", &iso) == 0 && iso == 1770042600000LL, "ISO to ms");
+    CHECK(retape_time_parse_iso("2026-02-02T14:30:07.5Z", &iso) == 0 && iso == 1770042607500LL, "ISO .5 is 500 ms");
+    CHECK(retape_time_parse_iso("2024-02-29T00:00:00Z", &iso) == 0 && iso == 1709164800000LL, "ISO without ms, leap day");
+    CHECK(retape_time_parse_iso("2026-02-02T14:30:00.000", &iso) != 0, "ISO without Z rejected");
+    CHECK(retape_time_parse_iso("2026-13-02T14:30:00Z", &iso) != 0, "ISO month 13 rejected");
+    CHECK(retape_time_parse_iso("2026-02-02 14:30:00Z", &iso) != 0, "ISO with a space rejected");
+    CHECK(retape_time_parse_iso("", &iso) != 0, "empty ISO rejected");
+
     CHECK(retape_time_bucket_5m(1770042899999LL) == 1770042600000LL, "bucket floors");
     CHECK(retape_time_bucket_5m(-1) == -300000, "bucket floors negative times");
 

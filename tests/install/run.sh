@@ -47,6 +47,11 @@ ok "$([ $status = 0 ] && grep -Eq '^replay 2026-02-02: 1689 receipts, [1-9][0-9]
   "embed runs a replay through retape_replay(): $(tail -1 <<<"$out")" "$out"
 out=$("$R" trades --state st/replay 2>&1 | tail -n +2 | wc -l)
 ok "$([ "$out" -gt 0 ] && grep -q "$out trades created" <<<"$(./embed lv.db st2 2026-02-02)"; echo $?)" "the store it wrote holds those trades ($out)"
+# the whole header is C linkage for C++ (the fs block too): a C++ program links retape_fs_* and retape_kv_*
+printf '%s\n' '#include <retape.h>' 'int main() { char *e = nullptr; char *d = retape_fs_tempdir(nullptr, "cxx", &e);' \
+  '  int ok = d && retape_fs_kind(d) == 2 && retape_fs_remove_tree(d, &e) == 0; retape_free(d); retape_free(e);' \
+  '  retape_kv_batch *b = retape_kv_batch_new(&e); ok = ok && b; retape_kv_batch_free(b); return ok ? 0 : 1; }' > cxx.cpp
+out=$(g++ -std=c++17 -Wall -Werror $SAN cxx.cpp $flags -o cxx 2>&1 && ./cxx 2>&1); ok $? "retape.h from C++: every declaration has C linkage (fs, kv)" "$out"
 out=$(./embed lv.db st 2026-02-30 2>&1); status=$?
 ok "$([ $status = 1 ] && grep -q "embed: date: '2026-02-30'" <<<"$out"; echo $?)" "a bad date comes back through errptr: $(tail -1 <<<"$out")" "$out"
 cd "$OLDPWD"

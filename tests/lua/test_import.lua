@@ -286,4 +286,21 @@ do
   t.ok(msgs[1] and msgs[1]:find(":1: statement rejected: statement longer than 1024 bytes", 1, true), "dump, over the cap: reported", msgs[1])
 end
 
+-- a dump statement over many lines is complete only at its real end: ';'
+-- inside a string or a comment across lines does not end it; a comment
+-- after the ';' that closes on a later line does not hide it
+do
+  local v = function(id) return string.format("('%s','MM',%d,%d,%d,'h',NULL,'{\"n\":\"a;\",\n\"m\":\"-- b;\",\n\"o\":\"/* c; */\"}')", id, TS, TS, TS) end
+  local text = "INSERT INTO ingest_receipts VALUES\n" .. v("M:1") .. ",\n-- a comment; with a semicolon\n" .. v("M:2")
+    .. "; /* a comment after the end\nthat closes here */\n"
+    .. "INSERT INTO ingest_receipts VALUES " .. v("M:3") .. ";\n"
+  local total, msgs, db = import(file("multiline.sql", text))
+  t.ok(total.read == 3 and total.inserted == 3 and total.rejected == 0, "dump: statements over many lines, ';' in strings and comments",
+       table.concat(msgs, "\n"))
+  local sdb = assert(retape.sql.open(db))
+  local rows = sdb:rows("SELECT payload_json FROM ingest_receipts WHERE receipt_id LIKE 'M:%' ORDER BY receipt_id")
+  sdb:close()
+  t.ok(#rows == 3 and rows[3].payload_json == '{"n":"a;",\n"m":"-- b;",\n"o":"/* c; */"}', "dump: the strings kept byte for byte", rows[1] and rows[1].payload_json)
+end
+
 os.exit(t.done())

@@ -197,23 +197,32 @@ function M.lane_lines(out, lanes, badge_of)
   end
 end
 
--- Progress bar on stderr: buckets done/total, rows/s, trades so far.
-function M.progress_bar(started)
+-- progress(started, width, line [, columns]) -> function(p): the one
+-- progress bar on stderr, redrawn at most every 100 ms and at the end
+-- (p.index of p.total).  line(p, bar, secs) -> the text around the bar
+-- ("[####....]", width characters inside); columns: the line padded and cut
+-- to that many.
+function M.progress(started, width, line, columns)
   local core = require "retape.core"
   local last = 0
   return function(p)
     local now = core.monotonic_ms()
     if p.index < p.total and now - last < 100 then return end
     last = now
-    local width = 16 -- the whole line fits in 79 columns
     local filled = math.floor(width * p.index / p.total)
-    local secs = math.max((now - started) / 1000, 1e-3)
-    local line = string.format("%s[%s%s] %d/%d %s rows/s %d trades%s", p.recomputing and "recomputing " or "",
-      string.rep("#", filled), string.rep(".", width - filled),
-      p.index, p.total, M.group(p.rows / secs), p.trades, p.errors > 0 and (" " .. p.errors .. " errors") or "")
-    M.stderr("\r%-79s", line:sub(1, 79))
+    local bar = "[" .. string.rep("#", filled) .. string.rep(".", width - filled) .. "]"
+    local text = line(p, bar, math.max((now - started) / 1000, 1e-3))
+    if columns then M.stderr("\r%-" .. columns .. "s", text:sub(1, columns)) else M.stderr("\r%s", text) end
     if p.index == p.total then M.stderr("\n") end
   end
+end
+
+-- The replay's bar: buckets done/total, rows/s, trades so far (in 79 columns).
+function M.progress_bar(started)
+  return M.progress(started, 16, function(p, bar, secs)
+    return string.format("%s%s %d/%d %s rows/s %d trades%s", p.recomputing and "recomputing " or "", bar,
+      p.index, p.total, M.group(p.rows / secs), p.trades, p.errors > 0 and (" " .. p.errors .. " errors") or "")
+  end, 79)
 end
 
 return M

@@ -46,12 +46,13 @@ function M.scope()
 end
 
 -- --script-version, --all-versions.  default: the filter's default value
--- (nil: the store's, else 2.5.0, resolved by the command).
+-- (nil: the store's, else scope.DEFAULT_SCRIPT_VERSION, resolved by the command).
 function M.versions(default)
   return {
     { name = "script-version", arg = "V", default = default,
       help = default and "keep script_version = V or NULL"
-        or "keep script_version = V or NULL (default: the store's, else 2.5.0)" },
+        or ("keep script_version = V or NULL (default: the store's, else "
+            .. require("retape.scope").DEFAULT_SCRIPT_VERSION .. ")") },
     { name = "all-versions", type = "flag", help = "no script_version filter" },
   }
 end

@@ -46,7 +46,7 @@ local function plan(st, o, state, options)
   if o.all_versions then script_version = false
   elseif o.script_version then script_version = o.script_version
   elseif recipe then script_version = recipe.script_version
-  else script_version = "2.5.0" end
+  else script_version = require("retape.scope").DEFAULT_SCRIPT_VERSION end
   local has_scope = o.date or o.from
   local scope_words = has_scope and {} or covered_scope(st)
   local rebuild_cmd = common.command_line(common.rewrite({ "refresh", "resume" }, (function()

@@ -93,7 +93,7 @@ return function(cli)
         if type(v) == "number" then v = v + 0.0 end
         cap[key] = v
       end
-      local ok, s = pcall(stats.compute, trades, { capital = cap, buckets = buckets })
+      local ok, s = pcall(stats.compute, trades, { capital = cap, buckets = buckets, rules = R })
       if not ok then args.usage_error("--set: %s", tostring(s)) end
       local json = require "retape.json"
       local function opt(x) if x == nil then return json.null end return x end

@@ -105,7 +105,7 @@ return function(cli)
         day_key = store_R and store_R.views and store_R.views.day_key or "utc"
       end
       if day_key ~= "ny" and day_key ~= "utc" then args.usage_error("--day-key expects ny or utc, got '%s'", day_key) end
-      local vopts = { day_key = day_key }
+      local vopts = { day_key = day_key, rules = store_R } -- its trade_is_open says which trades are open
       st:close()
       if o.ticker then
         local keep = {}
@@ -206,8 +206,7 @@ return function(cli)
         local n = 0
         for _ in pairs(m.overrides or {}) do n = n + 1 end
         local int = math.tointeger
-        local views = require "retape.views"
-        local fin, start = views.iso_ms(m.finished), views.iso_ms(m.started)
+        local fin, start = rtime.parse_iso(m.finished), rtime.parse_iso(m.started)
         if p.clean_slate == true then scope = scope .. " clean slate" end
         if m.merged then scope = scope .. " (merge of " .. #m.merged .. " shards)" end
         local ov = {}

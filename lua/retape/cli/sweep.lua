@@ -162,7 +162,7 @@ return function(cli)
       { name = "anchored", type = "flag", help = "--folds: every fold trains from the first day (default: rolling windows)" },
       { name = "keep", arg = "DIR", help = "keep each variant's state store under DIR (new or empty; or where this same sweep was interrupted: it runs again)" },
       { name = "clean-slate", type = "flag", help = "the scope's tickers start with no position (as replay --clean-slate)" },
-    }, options.versions("2.5.0"), {
+    }, options.versions(require("retape.scope").DEFAULT_SCRIPT_VERSION), {
       { name = "report", arg = "FILE.html", help = "also write one HTML page: every variant's equity curve on one chart, and the table" },
       { name = "json", type = "flag", help = "print the table as JSON" },
       { name = "csv", type = "flag", help = "print the table as CSV" },
@@ -247,23 +247,14 @@ return function(cli)
       end
       local show = not o.quiet and not o.json and not o.csv and core.isatty(2)
       local function progress_bar(what, started)
-        local last = 0
-        return function(p)
-          local now = core.monotonic_ms()
-          if p.index < p.total and now - last < 100 then return end
-          last = now
-          local width = 30
-          local filled = math.floor(width * p.index / p.total)
-          local secs = math.max((now - started) / 1000, 1e-3)
+        return common.progress(started, 30, function(p, bar, secs)
           -- with several threads the bar follows this thread's share of the variants
           local share = p.groups > 1 and string.format(" (thread 1 of %d; %d variants in all)", p.groups, p.all) or ""
           local label = p.fold and string.format("fold %d %-5s ", p.fold, p.phase)
             or (p.phase and string.format("%-6s", p.phase)) or (what or "")
-          stderr("\r%s[%s%s] %d/%d buckets  %s rows x %d variants%s  %s variant-rows/s", label,
-            string.rep("#", filled), string.rep(".", width - filled), p.index, p.total, group(p.rows), p.variants,
-            share, group(p.rows * p.variants / secs))
-          if p.index == p.total then stderr("\n") end
-        end
+          return string.format("%s%s %d/%d buckets  %s rows x %d variants%s  %s variant-rows/s", label, bar, p.index,
+            p.total, group(p.rows), p.variants, share, group(p.rows * p.variants / secs))
+        end)
       end
       local function run_opts(from, to, date, keep)
         return { db = o.db, date = date, from = from, to = to, ticker = o.ticker, rules = o.rules, base = base,

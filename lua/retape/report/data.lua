@@ -8,13 +8,14 @@
 -- figures use the shared definitions of retape.metrics, a set of trades'
 -- those of retape.stats (with the store's capital model).
 local json = require "retape.json"
+local rtime = require "retape.time"
 local metrics = require "retape.metrics"
 local stats = require "retape.stats"
 local views = require "retape.views"
 
 local M = {}
 
-local BUCKET = 300000
+local BUCKET = rtime.BUCKET_MS
 
 -- Per ticker, {ts, stage (false: none), receipt_id} of every receipt.
 local lane_logs = require("retape.results").lane_logs
@@ -56,35 +57,36 @@ local function enter_rule(t)
 end
 M.enter_rule = enter_rule
 
--- One trade of the model: the fields the tables show, times in ET.
-local function trade_row(t)
+-- One trade of the model: the fields the tables show, times in ET; om: the
+-- definitions of the ruleset that made it (metrics.of(R): which are open).
+local function trade_row(t, om)
   local exit_ts = metrics.exit_ts(t)
   local h = {}
   for i, e in ipairs(t.history or {}) do
-    local ts = views.iso_ms(e.timestamp)
+    local ts = rtime.parse_iso(e.timestamp)
     h[i] = { ts = ts or json.null, time = metrics.time(ts), type = e.type, price = e.price, shares = e.shares and round(e.shares, 4),
              reason = e.reason or json.null, pnl = round(metrics.event_realized(t, e)),
              note = e.note or json.null, old_sl = e.oldSl or json.null, new_sl = e.newSl or json.null }
   end
   return {
-    id = t.id, ticker = t.ticker, dir = t.direction, status = t.status, outcome = metrics.outcome(t),
+    id = t.id, ticker = t.ticker, dir = t.direction, status = t.status, outcome = om.outcome(t),
     entry_ts = t.entry_ts, entry_time = metrics.time(t.entry_ts), entry = t.entryPrice,
     exit_ts = exit_ts or json.null, exit_time = metrics.time(exit_ts), exit = t.exitPrice or json.null,
-    exit_reason = t.exitReason or (metrics.is_open(t) and "(open)" or "(none)"),
+    exit_reason = t.exitReason or (om.is_open(t) and "(open)" or "(none)"),
     trimmed = round((t.trimmedPct or 0) * 100, 1), rule = enter_rule(t),
-    realized = round(metrics.realized(t)), unrealized = round(metrics.unrealized(t)),
-    pnl = round(metrics.realized(t) + metrics.unrealized(t)), current = t.currentPrice or json.null,
+    realized = round(metrics.realized(t)), unrealized = round(om.unrealized(t)),
+    pnl = round(metrics.realized(t) + om.unrealized(t)), current = t.currentPrice or json.null,
     ret = (function() -- P&L as a % of the trade's entry value
       local value = (t.entryPrice or 0) * (t.shares or 0) * (t.pointValue or 1)
-      return value > 0 and round((metrics.realized(t) + metrics.unrealized(t)) / value * 100, 2) or json.null
+      return value > 0 and round((metrics.realized(t) + om.unrealized(t)) / value * 100, 2) or json.null
     end)(),
     sl = t.sl or json.null, tp = t.tp or json.null, history = h,
   }
 end
 
 -- Groups trades by key(t): { {key, trades, wins, losses, flat, open, pnl} }
--- sorted by P&L, best first.
-local function breakdown(trades, key)
+-- sorted by P&L, best first (om: as trade_row's).
+local function breakdown(trades, key, om)
   local per, list = {}, {}
   for _, t in ipairs(trades) do
     local k = key(t)
@@ -94,11 +96,11 @@ local function breakdown(trades, key)
       per[k] = g
       list[#list + 1] = g
     end
-    local o = metrics.outcome(t)
+    local o = om.outcome(t)
     g.trades = g.trades + 1
     if o == "win" then g.wins = g.wins + 1 elseif o == "loss" then g.losses = g.losses + 1
     elseif o == "flat" then g.flat = g.flat + 1 else g.open = g.open + 1 end
-    g.pnl = g.pnl + metrics.realized(t) + metrics.unrealized(t)
+    g.pnl = g.pnl + metrics.realized(t) + om.unrealized(t)
   end
   for _, g in ipairs(list) do g.pnl = round(g.pnl) end
   table.sort(list, function(a, b) if a.pnl ~= b.pnl then return a.pnl > b.pnl end return a.key < b.key end)
@@ -140,7 +142,7 @@ local function manifest_of(runs, R, rules_note, rules_changed)
   local list = {}
   for i, m in ipairs(runs) do
     local r = m.response or {}
-    local fin = views.iso_ms(m.finished)
+    local fin = rtime.parse_iso(m.finished)
     list[i] = { seq = math.tointeger(m.seq), rules = m.rules, finished = fin and metrics.time(fin, true) or (m.finished or ""), rows = math.tointeger(r.rowsProcessed) or 0,
                 trades = math.tointeger(r.tradesCreated) or 0, receipts = m.receipts and m.receipts.hash or "",
                 results = m.results and (m.results.lanes_hash .. "/" .. m.results.trades_hash) or "(partial)" }
@@ -199,15 +201,16 @@ local function lane_history(logs, R)
 end
 
 -- Realized P&L per New York day with counts (By Day's figures); with a
--- receipts database, open positions marked at each day's close.
-local function per_day(trades, db)
-  local rows = views.by_day(trades, { day_key = "ny" })
+-- receipts database, open positions marked at each day's close.  R: the
+-- ruleset that made the trades.
+local function per_day(trades, db, R)
+  local rows = views.by_day(trades, { day_key = "ny", rules = R })
   if db then
     local ds = {}
     for i, d in ipairs(rows) do ds[i] = d.day end
     local closes, err = views.day_closes(db, ds)
     if not closes then error(err, 0) end
-    rows = views.by_day(trades, { day_key = "ny", closes = closes })
+    rows = views.by_day(trades, { day_key = "ny", closes = closes, rules = R })
   end
   local out = {}
   for i, d in ipairs(rows) do
@@ -230,8 +233,8 @@ end
 -- Summary figures of a list of trades (retape.stats): the cards, the
 -- statistics block, the equity and underwater curves, daily and monthly
 -- returns.  Money rounded to cents, rates in % to 2 places.
-local function summary(trades, buckets, capital)
-  local s = stats.compute(trades, { buckets = buckets, capital = capital })
+local function summary(trades, buckets, capital, R)
+  local s = stats.compute(trades, { buckets = buckets, capital = capital, rules = R })
   local pts, under = {}, {}
   for i, p in ipairs(s.equity) do pts[i] = { p[1], round(p[2]) } end
   for i, p in ipairs(s.underwater) do under[i] = { p[1], round(p[2]), round(p[3] * 100, 3) } end
@@ -413,9 +416,10 @@ function M.build(dir, opts)
     end
     local labels = {}
     for i, b in ipairs(buckets) do labels[i] = metrics.time(b) end
+    local om = metrics.of(R)
     local rows = {}
-    for i, t in ipairs(trades) do rows[i] = trade_row(t) end
-    local days, by_day = per_day(trades, opts.db)
+    for i, t in ipairs(trades) do rows[i] = trade_row(t, om) end
+    local days, by_day = per_day(trades, opts.db, R)
     local day_rows = {}
     for _, d in ipairs(by_day) do
       for _, r in ipairs(d.trades) do
@@ -426,7 +430,7 @@ function M.build(dir, opts)
       end
     end
     local by_pnl = {}
-    for i, r in ipairs(views.by_pnl(trades, nil, { day_key = "ny" })) do
+    for i, r in ipairs(views.by_pnl(trades, nil, { day_key = "ny", rules = R })) do
       by_pnl[i] = { ticker = r.ticker, trades = r.trades, open = r.open, realized = round(r.realized),
                     unrealized = round(r.unrealized), total = round(r.total) }
     end
@@ -440,7 +444,7 @@ function M.build(dir, opts)
     want[bench_ticker] = true
     local prices = price_history(st, want)
     local capital = capital_of(runs[#runs], R)
-    local sum = summary(trades, buckets, capital)
+    local sum = summary(trades, buckets, capital, R)
     local price_out = {}
     for T in pairs(traded) do
       local l = {}
@@ -455,10 +459,10 @@ function M.build(dir, opts)
       benchmark = bench or { ticker = bench_ticker, missing = true },
       no_trades = #trades == 0 and no_trades_reason(st, R, logs) or json.null,
       breakdown = {
-        exit_reason = breakdown(trades, function(t) return t.exitReason or (metrics.is_open(t) and "(open)" or "(none)") end),
-        enter_rule = breakdown(trades, enter_rule),
-        direction = breakdown(trades, function(t) return t.direction end),
-        ticker = breakdown(trades, function(t) return t.ticker end),
+        exit_reason = breakdown(trades, function(t) return t.exitReason or (om.is_open(t) and "(open)" or "(none)") end, om),
+        enter_rule = breakdown(trades, enter_rule, om),
+        direction = breakdown(trades, function(t) return t.direction end, om),
+        ticker = breakdown(trades, function(t) return t.ticker end, om),
       },
     }
     m.vs = {}

@@ -11,7 +11,7 @@ local json = require "retape.json"
 
 local M = {}
 
-M.DEFAULT_SCRIPT_VERSION = "2.5.0"
+M.DEFAULT_SCRIPT_VERSION = require("retape.scope").DEFAULT_SCRIPT_VERSION
 
 -- rules(cfg) -> ruleset: cfg.rules (name or file), then cfg.config (file)
 -- and cfg.sets ({ "KEY=VALUE", ... }) as `retape replay` applies them;
@@ -150,7 +150,8 @@ M.MANIFEST_ORDER = manifest.ORDER
 M.TRADE_ORDER = require("retape.rules").load("worker-2026-02-02").trade_order
 M.ticker_list = replay.ticker_list
 
--- views: by_day / by_pnl / history over a trades list
+-- views: by_day / by_pnl / history over a trades list (opts.rules: the
+-- server's ruleset, whose trade_is_open says which trades are open)
 function M.view(by, trades, opts)
   local views = require "retape.views"
   if by == "day" then return views.by_day(trades, opts) end

@@ -138,9 +138,9 @@ function M.board(st, R)
   local day_key = engine.day_key(st)
   return {
     lanes = lanes,
-    by_day = engine.view("day", trades, { day_key = day_key }),
-    by_pnl = engine.view("pnl", trades, { day_key = day_key }),
-    history = engine.view("history", trades, { day_key = day_key }),
+    by_day = engine.view("day", trades, { day_key = day_key, rules = R }),
+    by_pnl = engine.view("pnl", trades, { day_key = day_key, rules = R }),
+    history = engine.view("history", trades, { day_key = day_key, rules = R }),
     trades = #trades,
   }
 end

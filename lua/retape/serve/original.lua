@@ -23,7 +23,7 @@ M.INGEST_ORDER = { "ok", "date", "ticker", "bucketProcessed", "bucketOffset", "r
 M.DEFAULT_LIMIT, M.MAX_LIMIT = 100, 200          -- e739's page: default 100, max 200
 M.REFRESH_LIMIT, M.REFRESH_MAX = 25, 50
 
-local BUCKET_MS = 300000
+local BUCKET_MS = rtime.BUCKET_MS
 
 local function flag(v) return v == "1" or v == "true" end
 

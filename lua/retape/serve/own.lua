@@ -59,7 +59,7 @@ function M.register(r, ctx)
       trades = f
     end
     if not by then return 200, json.encode(trades, engine.TRADE_ORDER) end
-    local rows = engine.view(by, trades, { day_key = day_key, days = days })
+    local rows = engine.view(by, trades, { day_key = day_key, days = days, rules = ctx.R })
     if by == "day" then
       return 200, json.encode(rows, { "day", "entries", "trims", "exits", "wins", "losses", "flat", "realized", "trades" })
     end

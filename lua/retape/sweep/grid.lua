@@ -155,20 +155,9 @@ function M.load_grid_file(path)
   return out
 end
 
--- Flattens nested overrides to {["a.b"] = v} against the config's paths.
-function M.flat_overrides(R, o)
-  local paths = rules.config_paths(R.config or {})
-  local flat = {}
-  local function walk(t, prefix)
-    for k, v in pairs(t) do
-      local key = prefix .. tostring(k)
-      if type(v) == "table" and v[1] == nil and next(v) ~= nil and paths[key] == nil then walk(v, key .. ".")
-      else flat[key] = v end
-    end
-  end
-  walk(o, "")
-  return flat
-end
+-- Flattens nested overrides to {["a.b"] = v} against the config's paths
+-- (rules.flat_overrides: the one overlay of settings).
+function M.flat_overrides(R, o) return rules.flat_overrides(o, rules.config_paths(R.config or {})) end
 
 -- "a.b=1 c=x": a variant's overrides, keys sorted.
 function M.label(o)

@@ -157,7 +157,7 @@ function pass_body(opts, Rs, variants, idx, dir, progress, want_trades)
   for _, v in ipairs(list) do
     local trades = results.trades(v.rp:state_store())
     v.capital = stats.capital_of(v.rp:ruleset())
-    v.metrics = rank.figures(trades, shared.loaded, v.capital)
+    v.metrics = rank.figures(trades, shared.loaded, v.capital, v.rp:ruleset())
     if want_trades then v.trades = trades end
     v.rows_sum = v.rp:rows_read_sum()
     v.rp:close(); v.rp = nil

@@ -6,11 +6,11 @@ local grid = require "retape.sweep.grid"
 
 local M = {}
 
--- figures(trades, buckets [, capital]) -> the table's columns for one
--- variant: retape.stats over its trades with its capital model (the same
--- numbers as diff and the report).
-function M.figures(trades, buckets, capital)
-  local s = stats.compute(trades, { buckets = buckets, capital = capital })
+-- figures(trades, buckets [, capital, R]) -> the table's columns for one
+-- variant: retape.stats over its trades with its capital model and its
+-- ruleset's "open" (the same numbers as diff and the report).
+function M.figures(trades, buckets, capital, R)
+  local s = stats.compute(trades, { buckets = buckets, capital = capital, rules = R })
   return { trades = s.trades, wins = s.wins, losses = s.losses, open = s.open, closed = s.closed,
            win_rate = s.win_rate, realized = s.realized, unrealized = s.unrealized, total = s.net_pnl,
            return_pct = s.return_pct, max_drawdown = s.max_drawdown, max_drawdown_pct = s.max_drawdown_pct,

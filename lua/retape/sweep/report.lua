@@ -6,6 +6,7 @@
 -- and the ranked table.
 local metrics = require "retape.metrics"
 local stats = require "retape.stats"
+local BUCKET_MS = require("retape.time").BUCKET_MS
 
 local M = {}
 
@@ -35,7 +36,7 @@ local function trading_x(buckets)
       local mid = (lo + hi + 1) // 2
       if buckets[mid] <= ms then lo = mid else hi = mid - 1 end
     end
-    return (lo - 1) + math.min(0.999, (ms - buckets[lo]) / 300000)
+    return (lo - 1) + math.min(0.999, (ms - buckets[lo]) / BUCKET_MS)
   end
 end
 
