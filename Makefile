@@ -36,6 +36,10 @@ DEBS += libsimdjson-dev g++
 # `retape serve`: libmicrohttpd (HTTP/1.1, thread pool, limits, timeouts; see README)
 PKGS += libmicrohttpd
 DEBS += libmicrohttpd-dev
+# a clang build (CC=clang CXX=clang++: .ci/run's second compiler) needs clang
+ifneq ($(findstring clang,$(CC) $(CXX)),)
+DEBS += clang
+endif
 # What `make test` needs besides the build: the report's browser test (chromium),
 # Node that drives `retape serve` like the app's client, curl; `make test-core`
 # (every suite but the two in the browser) needs only the last two.
