@@ -15,27 +15,15 @@
 // env: RETAPE, DB, STATE, BODIES (from day_bodies.lua), ACKED, LOG, CONNECTIONS (64), SEED (1)
 import { spawn } from "node:child_process";
 import http from "node:http";
-import { readFileSync, writeFileSync, openSync } from "node:fs";
+import { writeFileSync, openSync } from "node:fs";
+import { tap, lcg, readBodies, shuffledBuckets, request as requestOn } from "./lib.mjs";
 
 const env = process.env;
 const connections = Number(env.CONNECTIONS ?? 64);
-let seed = Number(env.SEED ?? 1);
-const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
-const tap = (ok, name, detail) => {
-  console.log(`${ok ? "ok" : "not ok"} - ${name}`);
-  if (!ok && detail) console.log(String(detail).split("\n").slice(0, 10).map((l) => "#   " + l).join("\n"));
-};
+const rand = lcg(Number(env.SEED ?? 1));
 
-const bodies = readFileSync(env.BODIES, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
-const buckets = [];
-for (let i = 0; i < bodies.length;) {
-  let j = i;
-  while (j + 1 < bodies.length && bodies[j + 1].bucket === bodies[i].bucket) j++;
-  const b = bodies.slice(i, j + 1);
-  for (let k = b.length - 1; k > 0; k--) { const m = rand(k + 1); [b[k], b[m]] = [b[m], b[k]]; }
-  buckets.push(b);
-  i = j + 1;
-}
+const bodies = readBodies(env.BODIES);
+const buckets = shuffledBuckets(bodies, rand);
 const total = bodies.length;
 
 const log = openSync(env.LOG, "a");
@@ -54,20 +42,7 @@ const port = await new Promise((resolve, reject) => {
 });
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: connections * 2 });
-function request(method, path, body) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method, path, agent,
-      headers: body ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) } : {} }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c) => { text += c; });
-      res.on("end", () => resolve({ status: res.statusCode, text }));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
+const request = (method, path, body) => requestOn(agent, port, method, path, body);
 
 const acked = [];
 const stats = { ok: 0, bad: null, stale: 0, firstStale: null, allStale: 0, firstAllStale: null };

@@ -16,6 +16,7 @@
 import { spawn } from "node:child_process";
 import http from "node:http";
 import { readFileSync, writeFileSync, openSync } from "node:fs";
+import { tap, lcg, readBodies, request } from "./lib.mjs";
 
 const env = process.env;
 const bench = env.BENCH === "1";
@@ -23,15 +24,10 @@ const connections = Number(env.CONNECTIONS ?? 64);
 const kills = bench ? 0 : Number(env.KILLS ?? 3);
 const dupPct = bench ? 0 : Number(env.DUP_PCT ?? 1);
 const latePct = bench ? 0 : Number(env.LATE_PCT ?? 1);
-let seed = Number(env.SEED ?? 1);
-const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
-const tap = (ok, name, detail) => {
-  console.log(`${ok ? "ok" : "not ok"} - ${name}`);
-  if (!ok && detail) console.log(String(detail).split("\n").slice(0, 10).map((l) => "#   " + l).join("\n"));
-};
+const rand = lcg(Number(env.SEED ?? 1));
 
 // ---- arrival order
-const bodies = readFileSync(env.BODIES, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+const bodies = readBodies(env.BODIES);
 const arrivals = [];
 const held = new Map();
 for (let i = 0; i < bodies.length;) {
@@ -87,34 +83,8 @@ const killAt = Array.from({ length: kills }, () => Math.floor(arrivals.length * 
 
 // node:http with keep-alive (one socket per sender): a fraction of fetch's CPU per request
 const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-function get(path) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method: "GET", agent, path }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c) => { text += c; });
-      res.on("end", () => resolve({ status: res.statusCode, text }));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-function post(body) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method: "POST", agent,
-      path: "/timed/ingest" + (env.KEY ? "?key=" + encodeURIComponent(env.KEY) : ""),
-      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c) => { text += c; });
-      res.on("end", () => resolve({ status: res.statusCode, text }));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
+const get = (path) => request(agent, port, "GET", path);
+const post = (body) => request(agent, port, "POST", "/timed/ingest" + (env.KEY ? "?key=" + encodeURIComponent(env.KEY) : ""), body);
 
 async function send(r) {
   for (;;) {
