@@ -330,10 +330,10 @@ function M.note_receipts(rp, params)
   local days = params.date and { params.date } or (rtime.days(params.from, params.to) or {})
   local whole = {}
   for _, d in ipairs(whole_days(params)) do whole[d] = true end
-  local todo = {}
-  for _, d in ipairs(days) do if whole[d] or not known[d] then todo[#todo + 1] = d end end
-  if #todo == 0 and rec.path == abs then return end
-  M.note_day_prints(rp, M.day_prints(rp.src, todo, rp.script_version))
+  local recount = {}
+  for _, d in ipairs(days) do if whole[d] or not known[d] then recount[#recount + 1] = d end end
+  if #recount == 0 and rec.path == abs then return end
+  M.note_day_prints(rp, M.day_prints(rp.src, recount, rp.script_version))
 end
 
 -- note_day_prints(replay, {[day] = day_print}): records the fingerprints of
