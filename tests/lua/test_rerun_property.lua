@@ -546,10 +546,14 @@ do
     local ended = sh(string.format("timeout -s KILL %.3f %s", after, sweep_cmd(keep)))
     -- killed, the directory is absent, empty, or says it is incomplete
     local marked = retape.fs.kind(keep .. "/SWEEP-INCOMPLETE") == "file"
-    local flagged = ended or marked or #(retape.fs.list(keep) or {}) == 0
-    -- (a sweep that ended before its kill is complete: a second run into
-    -- its directory is refused, and its stores are compared as they are)
-    local again = ended or sh(sweep_cmd(keep))
+    local left = #(retape.fs.list(keep) or {})
+    -- killed after its last store was complete (the mark already removed):
+    -- as complete as a sweep that ended
+    local complete = ended or (not marked and left > 0)
+    local flagged = complete or marked or left == 0
+    -- (a complete sweep's directory is not written over: a second run is
+    -- refused, and its stores are compared as they are)
+    local again = complete or sh(sweep_cmd(keep))
     tried = tried + 1
     local same = again and retape.fs.kind(keep .. "/SWEEP-INCOMPLETE") == nil and flagged
     for _, v in ipairs { "v01", "v02" } do
