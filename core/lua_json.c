@@ -13,6 +13,7 @@
  * the same double; tables whose metatable is raw_mt are spliced verbatim.
  * Raises on values JSON cannot hold (functions, mixed tables, cycles).
  */
+#include "dtoa.h"
 #include "lua_common.h"
 
 #include <math.h>
@@ -117,110 +118,22 @@ static void add_string(lua_State *L, out_buf *b, const char *s, size_t len)
     out_char(L, b, '"');
 }
 
-/* Decimal digits of v into the end of buf[40]; returns the start. */
-static char *format_integer(char *end, long long v)
-{
-    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
-    char *p = end;
-    *--p = '\0';
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    return p;
-}
-
-/* Exact powers of ten (every one up to 1e22 is a double). */
-static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,
-                               1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19};
-
-/* The fast path of add_number for a non-integral x with 1e-4 <= |x| < 1e15:
- * finds the fewest decimals k such that m = round(|x| * 10^k) < 1e15 and
- * m / 10^k == |x|, and writes "[-]I.F" into buf[40]; returns its length, or
- * 0 when there is none (x needs 16 or 17 digits: the caller's slow path).
- * Why it prints exactly what "%.15g" prints: m and 10^k are exact doubles, so
- * m / 10^k is the double nearest the decimal m·10^-k, i.e. what strtod reads
- * from it; and |x| is within half an ulp of that decimal, far less than half
- * a unit of x's 15th digit, so "%.15g" rounds x to the same digits (and
- * trims the same trailing zeros).  Prices with a few decimals take 1-4 tries
- * instead of snprintf + strtod. */
-static size_t format_short_decimal(char buf[40], double x)
-{
-    double ax = fabs(x);
-    if (!(ax >= 1e-4 && ax < 1e15))
-        return 0;
-    for (int k = 1; k < (int)(sizeof POW10 / sizeof POW10[0]); k++) {
-        double scaled = ax * POW10[k];
-        if (scaled >= 1e15)
-            return 0;
-        double m = nearbyint(scaled);
-        if (m / POW10[k] != ax)
-            continue;
-        unsigned long long digits = (unsigned long long)m;
-        char tmp[40], *end = tmp + sizeof tmp, *p = end;
-        int frac = 0;
-        for (; frac < k; frac++) { /* the k decimals, right to left */
-            *--p = (char)('0' + digits % 10);
-            digits /= 10;
-        }
-        char *frac_end = end;
-        while (frac_end > p && frac_end[-1] == '0')
-            frac_end--;
-        *--p = '.';
-        do {
-            *--p = (char)('0' + digits % 10);
-            digits /= 10;
-        } while (digits);
-        if (x < 0)
-            *--p = '-';
-        size_t len = (size_t)(frac_end - p);
-        memcpy(buf, p, len);
-        buf[len] = '\0';
-        return len;
-    }
-    return 0;
-}
-
-/* Appends the number at idx: integers and integral doubles in the safe
- * range as integers, other doubles as the shortest of %.15g..%.17g that
- * reads back to the same double (non-finite ones as null). */
+/* Appends the number at idx: integers as integers, doubles as
+ * retape_format_double writes them (non-finite ones as null). */
 static void add_number(lua_State *L, out_buf *b, int idx)
 {
-    char buf[40];
-    size_t n;
+    char buf[RETAPE_DOUBLE_TEXT];
     if (lua_isinteger(L, idx)) {
-        char *p = format_integer(buf + sizeof buf, (long long)lua_tointeger(L, idx));
+        char *p = retape_format_integer(buf + sizeof buf, (long long)lua_tointeger(L, idx));
         out_add(L, b, p, strlen(p));
         return;
-    } else {
-        double x = lua_tonumber(L, idx);
-        if (!isfinite(x)) {
-            out_lit(L, b, "null");
-            return;
-        }
-        if (x == 0) {
-            snprintf(buf, sizeof buf, "0"); /* also -0 */
-        } else if (x == floor(x) && fabs(x) < 1e15) {
-            char *p = format_integer(buf + sizeof buf, (long long)x);
-            out_add(L, b, p, strlen(p));
-            return;
-        } else if ((n = format_short_decimal(buf, x)) > 0) {
-            out_add(L, b, buf, n);
-            return;
-        } else {
-            /* Most values either print exactly in 15 digits (prices) or need
-             * all 17 (computed ratios): try 15, then 16 only if 15 was close. */
-            snprintf(buf, sizeof buf, "%.15g", x);
-            if (strtod(buf, NULL) != x) {
-                snprintf(buf, sizeof buf, "%.16g", x);
-                if (strtod(buf, NULL) != x)
-                    snprintf(buf, sizeof buf, "%.17g", x);
-            }
-        }
     }
-    out_add(L, b, buf, strlen(buf));
+    double x = lua_tonumber(L, idx);
+    if (!isfinite(x)) {
+        out_lit(L, b, "null");
+        return;
+    }
+    out_add(L, b, buf, retape_format_double(x, buf));
 }
 
 static void encode_value(lua_State *L, out_buf *b, int idx, int ranks, int depth);
