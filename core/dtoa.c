@@ -9,7 +9,7 @@
  * strtod in turn, which cost ~2 us per computed ratio (a trade of the 1-day
  * corpus holds eight): prices with a few decimals are found by exact
  * scaling (format_short_decimal), and a number that needs 16 or 17 digits
- * takes one "%.17g" whose digits are rounded to 16 (format_16_or_17).
+ * is rounded exactly in 128-bit integers (format_16_or_17).
  * tests/c/test_dtoa.c holds the plain three-format rule and compares both on
  * millions of doubles of every shape.
  */
@@ -96,58 +96,103 @@ static size_t format_by_trial(double x, char *buf)
     return strlen(buf);
 }
 
+__extension__ typedef unsigned __int128 u128;
+
+/* Exact powers of ten as integers, 10^0 .. 10^20. */
+static u128 pow10_int(int k)
+{
+    u128 p = 1;
+    while (k-- > 0)
+        p *= 10;
+    return p;
+}
+
+/* round(f * 10^k / 2^s), ties to even: x = f * 2^-s scaled by 10^k and
+ * rounded as printf rounds.  f < 2^53, k <= 20, 1 <= s <= 66 (no overflow:
+ * f * 10^k < 2^120). */
+static unsigned long long scaled_round(unsigned long long f, int k, int s)
+{
+    u128 n = (u128)f * pow10_int(k);
+    u128 q = n >> s, r = n & (((u128)1 << s) - 1), half = (u128)1 << (s - 1);
+    if (r > half || (r == half && (q & 1)))
+        q++;
+    return (unsigned long long)q;
+}
+
+/* Whether the decimal q * 10^-k reads back (strtod, ties to even) to
+ * x = f * 2^-s: it lies within half the gap to each neighbour of x, the
+ * ends included when f is even; the gap below a power of two (f = 2^52) is
+ * half the one above.  Compared in units of 10^-k * 2^-(s+2), all exact. */
+static int reads_back(unsigned long long q, int k, unsigned long long f, int s)
+{
+    u128 d = (u128)q << (s + 2), x4 = ((u128)f * pow10_int(k)) << 2, unit = pow10_int(k);
+    u128 above = 2 * unit, below = f == (1ull << 52) ? unit : 2 * unit;
+    int even = (f & 1) == 0;
+    if (d >= x4)
+        return even ? d - x4 <= above : d - x4 < above;
+    return even ? x4 - d <= below : x4 - d < below;
+}
+
+/* Writes [-]digits of q (exactly `digits` of them) with k decimals, in
+ * fixed notation, trailing zeros of the decimals trimmed (as %g does). */
+static size_t write_fixed(char *buf, int negative, unsigned long long q, int digits, int k)
+{
+    char d[24];
+    for (int i = digits - 1; i >= 0; i--, q /= 10)
+        d[i] = (char)('0' + q % 10);
+    char *p = buf;
+    if (negative)
+        *p++ = '-';
+    int int_digits = digits - k;
+    if (int_digits <= 0) {
+        *p++ = '0';
+        *p++ = '.';
+        for (int i = int_digits; i < 0; i++)
+            *p++ = '0';
+        memcpy(p, d, (size_t)digits);
+        p += digits;
+    } else {
+        memcpy(p, d, (size_t)int_digits);
+        p += int_digits;
+        *p++ = '.';
+        memcpy(p, d + int_digits, (size_t)k);
+        p += k;
+    }
+    while (p[-1] == '0')
+        p--;
+    if (p[-1] == '.')
+        p--;
+    *p = '\0';
+    return (size_t)(p - buf);
+}
+
 /* For x with 1e-4 <= |x| < 1e15 that needs 16 or 17 digits (no 15-digit
- * text reads back): both "%.16g" and "%.17g" print it in fixed notation.
- * Writes "%.17g" (E, x rounded to 17 significant digits) and derives "%.16g"
- * from E's digits: unless E's 17th digit is 5, rounding E to 16 digits gives
- * what rounding x does (|x - E| is at most a twentieth of a unit of the 16th
- * digit, so x falls on the same side of the half-unit as E).  Keeps the
- * 16-digit text when it reads back to x.  A 17th digit of 5, or a carry out
- * of the first digit, takes the three-format trial (rare). */
+ * text reads back): what "%.16g" prints when that reads back, else what
+ * "%.17g" prints, both in fixed notation at these magnitudes, computed
+ * exactly in 128-bit integers (x = f * 2^-s) instead of by snprintf and
+ * strtod.  A rounding that carries into a new power of ten takes the
+ * three-format trial (it cannot happen to such an x; kept for safety). */
 static size_t format_16_or_17(double x, char *buf)
 {
-    size_t len = (size_t)snprintf(buf, RETAPE_DOUBLE_TEXT, "%.17g", x);
-    const char *first = buf + (buf[0] == '-');
-    size_t at[17];
-    int n = 0;
-    for (const char *q = first; *q && n < 17; q++) {
-        if (*q == '.' || (n == 0 && *q == '0'))
-            continue;
-        at[n++] = (size_t)(q - buf);
-    }
-    if (n < 17) /* E's own trailing zeros are trimmed: "%.16g" prints E */
-        return len;
-    char digit17 = buf[at[16]];
-    if (digit17 == '5')
+    int exp2;
+    double m = frexp(fabs(x), &exp2); /* |x| = m * 2^exp2, m in [0.5, 1) */
+    unsigned long long f = (unsigned long long)ldexp(m, 53);
+    int s = 53 - exp2; /* |x| = f * 2^-s; 1 <= s <= 66 in this range */
+    if (s < 1 || s > 66)
         return format_by_trial(x, buf);
-    char cand[RETAPE_DOUBLE_TEXT];
-    size_t cut = at[15] + 1;
-    memcpy(cand, buf, cut);
-    if (digit17 > '5') { /* round the 16th digit up, carrying leftwards */
-        size_t i = cut;
-        for (;;) {
-            if (i == (size_t)(first - buf))
-                return format_by_trial(x, buf);
-            i--;
-            if (cand[i] == '.')
-                continue;
-            if (cand[i] != '9') {
-                cand[i]++;
-                break;
-            }
-            cand[i] = '0';
-        }
-    }
-    /* the 16th digit is a decimal (|x| < 1e15): trim zeros, then a bare '.' */
-    while (cut > 0 && cand[cut - 1] == '0')
-        cut--;
-    if (cut > 0 && cand[cut - 1] == '.')
-        cut--;
-    cand[cut] = '\0';
-    if (strtod(cand, NULL) != x)
-        return len;
-    memcpy(buf, cand, cut + 1);
-    return cut;
+    int X = 14; /* the decimal exponent: 10^X <= |x| < 10^(X+1) */
+    while (X > -4 && ((u128)f * pow10_int(X < 0 ? -X : 0)) < ((u128)1 << s) * pow10_int(X > 0 ? X : 0))
+        X--;
+    int k16 = 15 - X;
+    unsigned long long q = scaled_round(f, k16, s);
+    if (q >= 10000000000000000ull)
+        return format_by_trial(x, buf);
+    if (reads_back(q, k16, f, s))
+        return write_fixed(buf, x < 0, q, 16, k16);
+    q = scaled_round(f, k16 + 1, s);
+    if (q >= 100000000000000000ull)
+        return format_by_trial(x, buf);
+    return write_fixed(buf, x < 0, q, 17, k16 + 1);
 }
 
 size_t retape_format_double(double x, char buf[RETAPE_DOUBLE_TEXT])
