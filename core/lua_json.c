@@ -73,6 +73,7 @@ typedef struct key_ref {
     const char *s;
     size_t len;
     lua_Integer rank; /* LUA_MAXINTEGER when unranked */
+    int slot;         /* the value's place on the Lua stack */
 } key_ref;
 
 /* qsort order of object keys: rank first (listed keys), then bytes. */
@@ -138,32 +139,50 @@ static void add_number(lua_State *L, out_buf *b, int idx)
 
 static void encode_value(lua_State *L, out_buf *b, int idx, int ranks, int depth);
 
+/* Sorts n keys by rank, then bytes: insertion sort for the small objects
+ * of a trade or a version (a dozen keys), qsort beyond. */
+static void sort_keys(key_ref *keys, size_t n)
+{
+    if (n > 24) {
+        qsort(keys, n, sizeof *keys, compare_keys);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        key_ref k = keys[i];
+        size_t j = i;
+        for (; j > 0 && compare_keys(&keys[j - 1], &k) > 0; j--)
+            keys[j] = keys[j - 1];
+        keys[j] = k;
+    }
+}
+
 /* Encodes the object at idx with its string keys sorted by rank then bytes.
- * Small objects sort their keys in a C array on the stack; larger ones move
- * them to a GC-owned userdata (safe on a raise). */
+ * Each value stays on the Lua stack where lua_next left it (no second
+ * lookup by key); the keys sort in a C array on the C stack, or past
+ * SMALL_OBJECT in a GC-owned userdata held in a reserved slot (safe on a
+ * raise). */
 #define SMALL_OBJECT 32
 static void encode_object(lua_State *L, out_buf *b, int idx, int ranks, int depth)
 {
     size_t n = 0, cap = SMALL_OBJECT;
     key_ref small[SMALL_OBJECT];
     key_ref *keys = small;
-    int pushed = 0; /* a userdata holding the keys is on the stack */
+    int base = lua_gettop(L);
+    lua_pushnil(L); /* base + 1: the userdata of a large object's keys */
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "cannot encode a table mixing list and keys (key %s)", luaL_tolstring(L, -1, NULL));
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "cannot encode a table mixing list and keys (key %s)", luaL_tolstring(L, -2, NULL));
         if (n == cap) {
             key_ref *bigger = lua_newuserdatauv(L, 2 * cap * sizeof *keys, 0);
             memcpy(bigger, keys, n * sizeof *keys);
-            lua_insert(L, -2); /* below the key lua_next needs on top */
-            if (pushed)
-                lua_remove(L, -3);
-            pushed = 1;
+            lua_replace(L, base + 1);
             keys = bigger;
             cap *= 2;
         }
+        lua_insert(L, -2); /* the value stays below; the key goes on for lua_next */
         keys[n].s = lua_tolstring(L, -1, &keys[n].len); /* anchored by the table itself */
+        keys[n].slot = lua_gettop(L) - 1;
         keys[n].rank = LUA_MAXINTEGER;
         if (ranks) {
             lua_pushvalue(L, -1);
@@ -172,22 +191,19 @@ static void encode_object(lua_State *L, out_buf *b, int idx, int ranks, int dept
             lua_pop(L, 1);
         }
         n++;
+        luaL_checkstack(L, 3, "JSON object");
     }
-    qsort(keys, n, sizeof *keys, compare_keys);
+    sort_keys(keys, n);
     out_char(L, b, '{');
     for (size_t i = 0; i < n; i++) {
         if (i)
             out_char(L, b, ',');
         add_string(L, b, keys[i].s, keys[i].len);
         out_char(L, b, ':');
-        lua_pushlstring(L, keys[i].s, keys[i].len);
-        lua_rawget(L, idx);
-        encode_value(L, b, lua_gettop(L), ranks, depth + 1);
-        lua_pop(L, 1);
+        encode_value(L, b, keys[i].slot, ranks, depth + 1);
     }
     out_char(L, b, '}');
-    if (pushed)
-        lua_pop(L, 1); /* keys */
+    lua_settop(L, base);
 }
 
 /* Encodes the table at idx: a raw fragment (raw_mt) verbatim, a sequence
