@@ -190,11 +190,15 @@ function Replay:prepare(opts)
   self.asked_limits = limits
 end
 
--- What code outside the replay may read of it (the sweep, the live engine):
--- the ruleset it runs, its state store, the script version it keeps, the
--- selective decoding it asks of its source (nil: full payloads) with a
--- text that is equal for two replays that decode alike, and the checksum
--- of the receipt ids its last run read (rows_sum).
+-- What code outside the replay may read of it (the sweep, the live engine,
+-- the CLI, the run manifest): the ruleset it runs, its state store, the
+-- script version it keeps, the selective decoding it asks of its source
+-- (nil: full payloads) with a text that is equal for two replays that
+-- decode alike, the checksum of the receipt ids its last run read
+-- (rows_sum), how many threads walk its runs (1: this one), the receipts
+-- source it reads and the file the store records (nil: not known), the
+-- sandbox limits its rule code runs under (nil: none), and the days its
+-- last check of the receipts found grown since they were replayed.
 function Replay:ruleset() return self.R end
 function Replay:state_store() return self.store end
 function Replay:version_kept() return self.script_version end
@@ -204,6 +208,13 @@ function Replay:decoding()
   return self.fields, ok and text or ""
 end
 function Replay:rows_read_sum() return self.rows_sum end
+function Replay:threads_used() return self.pool and self.pool:parts() or 1 end
+function Replay:receipts() return self.src, self.db_path end
+function Replay:rule_limits() return self.limits end
+function Replay:grown_days() return self.grown or {} end
+
+-- Replaces the on_bucket callback of open (nil: none) for the next runs.
+function Replay:set_on_bucket(fn) self.on_bucket = fn end
 
 function Replay:close()
   if self.pool then self.pool:close(); self.pool, self.inbox = nil, nil end

@@ -42,7 +42,7 @@ function Replay:run_in_snapshot(params)
         .. "this run '%s' config %s sources %s", held.rules, held.config, held.sources, identity.rules, identity.config,
         identity.sources))
   end
-  manifest.check_write(self, params)
+  self.grown = manifest.check_write(self, params) or self.grown
   if params.refresh and not (params.date or params.from or params.to) then
     local resp = { ok = true, rowsProcessed = 0, tradesCreated = 0, recomputed = 0, errors = 0 }
     self:use_threads(0)
