@@ -79,7 +79,7 @@ while bucket do
 end
 print(string.format("done: %d buckets, %d rows, %d trades created, %d purged", n, totals.rows, totals.trades, totals.purged))
 if ledger then
-  local c = retape.ledger.sync(rp.store, ledger)
+  local c = retape.ledger.sync(rp:state_store(), ledger)
   print(string.format("ledger %s: %d trades, %d events, %d tickers", ledger, c.trades, c.events, c.tickers))
 end
 rp:close()

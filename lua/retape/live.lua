@@ -95,7 +95,7 @@ function M.open(opts)
   if not rp then if writer then writer:close() end; return nil, err end
   local db, derr = sql.open(opts.db)
   if not db then rp:close(); if writer then writer:close() end; return nil, derr end
-  local self = setmetatable({ rp = rp, st = rp.store, db_path = opts.db, db = db, writer = writer, started = core.now_ms(),
+  local self = setmetatable({ rp = rp, st = rp:state_store(), db_path = opts.db, db = db, writer = writer, started = core.now_ms(),
     counts = { receipts = 0, duplicates = 0, passes = 0, runs = 0, rows = 0, recomputed = 0 } }, Live)
   return self
 end
@@ -129,7 +129,7 @@ function Live:pending()
   local mark = self.st:follow()
   local from = (mark and mark.db == self.db_path) and math.tointeger(mark.rowid) or 0
   if self.counted_at ~= from then self.counts_by_day, self.counted_at = {}, nil end
-  local db, sv = self.db, self.rp.script_version
+  local db, sv = self.db, self.rp:version_kept()
   local filter = " AND typeof(bucket_5m) = 'integer'" .. (sv and " AND (script_version = ? OR script_version IS NULL)" or "")
   db:exec("BEGIN")
   local ok, top, pairs_, counted = pcall(function()

@@ -28,16 +28,16 @@ local PARAMS = { "date", "from", "to", "ticker", "bucket", "limit", "offset", "c
 
 -- record(replay, params, response, counters, started_ms): one manifest.
 function M.record(rp, params, resp, counters, started)
-  local st = rp.store
+  local st, R = rp:state_store(), rp:ruleset()
   local seq = st:next_run_seq()
   local p = {}
   for _, k in ipairs(PARAMS) do p[k] = params[k] end
   local m = {
-    seq = seq, engine = core.version, rules = rp.R.name, rules_sources = rp.R.sources or json.object(),
-    config = rp.R.config, overrides = rp.R.overrides or json.object(), params = json.object(p),
-    script_version = rp.script_version or false,
-    receipts = { read = counters.seen, hash = string.format("%08x", rp.rows_sum or 0) },
-    threads = rp.pool and rp.pool:parts() or 1,
+    seq = seq, engine = core.version, rules = R.name, rules_sources = R.sources or json.object(),
+    config = R.config, overrides = R.overrides or json.object(), params = json.object(p),
+    script_version = rp:version_kept() or false,
+    receipts = { read = counters.seen, hash = string.format("%08x", rp:rows_read_sum() or 0) },
+    threads = rp:threads_used(),
     started = rtime.iso_utc(math.floor(started)), finished = rtime.iso_utc(math.floor(core.now_ms())),
     duration_ms = math.floor(core.now_ms() - started), response = resp,
   }
@@ -284,23 +284,26 @@ local function whole_days(params)
   return rtime.days(params.from, params.to) or {}
 end
 
--- check_write(replay, params): before a write, refuses (a ParamError) a
--- receipts file other than the recorded one, and receipts changed under
--- days the store covers (but days this run replays whole, or --rebuild);
--- days that only gained receipts are noted in replay.grown_days.
+-- check_write(replay, params) -> grown | nil: before a write, refuses (a
+-- ParamError) a receipts file other than the recorded one, and receipts
+-- changed under days the store covers (but days this run replays whole,
+-- or --rebuild: the error's `replay_again` names those days, "--date D" or
+-- "--from A --to B"); returns the days that only gained receipts
+-- ({day, n, was}; nil when the receipts were not compared).
 function M.check_write(rp, params)
-  local st = rp.store
+  local st = rp:state_store()
   local rec = st:receipts()
-  if not rec or not rp.db_path then return end
+  local src, db_path = rp:receipts()
+  if not rec or not db_path then return end
   local scopem = require "retape.scope"
-  local abs = fs.absolute(rp.db_path) or rp.db_path
+  local abs = fs.absolute(db_path) or db_path
   if rec.path and abs ~= rec.path and not params.rebuild then
     scopem.param_error("this store was replayed from %s; this run reads %s (replay into another --state, or "
       .. "give --rebuild to recompute everything it covers from the new file)", rec.path, abs)
   end
   -- a page or a bucket of a day (the original client's calls, one per page) checks the file only
   if params.rebuild or params.bucket then return end
-  local ch = M.receipt_changes(st, rp.src)
+  local ch = M.receipt_changes(st, src)
   local whole = {}
   for _, d in ipairs(whole_days(params)) do whole[d] = true end
   local changed = {}
@@ -309,23 +312,25 @@ function M.check_write(rp, params)
     local parts = {}
     for _, c in ipairs(changed) do parts[#parts + 1] = string.format("%s (%s receipts, %d now)", c.day, show(c.was), c.n) end
     local first, last = changed[1].day, changed[#changed].day
-    rp.refusal_hint = first == last and ("--date " .. first) or ("--from " .. first .. " --to " .. last)
-    scopem.param_error("receipts changed under days this store covers since they were replayed: %s; "
+    local _, e = pcall(scopem.param_error, "receipts changed under days this store covers since they were replayed: %s; "
       .. "replay them again first", table.concat(parts, ", "))
+    e.replay_again = first == last and ("--date " .. first) or ("--from " .. first .. " --to " .. last)
+    error(e, 0)
   end
   local grown = {}
   for _, c in ipairs(ch.grown) do if not whole[c.day] then grown[#grown + 1] = c end end
-  rp.grown_days = grown
+  return grown
 end
 
 -- note_receipts(replay, params): after a run, the receipts file and the
 -- fingerprints of the days it replayed whole (a day first covered by part
 -- of a run is fingerprinted too; --rebuild keeps the days it did not re-read).
 function M.note_receipts(rp, params)
-  local st = rp.store
-  if not rp.db_path or not rp.src or not (params.date or params.from) then return end
+  local st = rp:state_store()
+  local src, db_path = rp:receipts()
+  if not db_path or not src or not (params.date or params.from) then return end
   local rec = st:receipts() or { days = {} }
-  local abs = fs.absolute(rp.db_path) or rp.db_path
+  local abs = fs.absolute(db_path) or db_path
   local known = (rec.path == nil or rec.path == abs) and rec.days or {} -- else: --rebuild from another file
   local days = params.date and { params.date } or (rtime.days(params.from, params.to) or {})
   local whole = {}
@@ -333,7 +338,7 @@ function M.note_receipts(rp, params)
   local recount = {}
   for _, d in ipairs(days) do if whole[d] or not known[d] then recount[#recount + 1] = d end end
   if #recount == 0 and rec.path == abs then return end
-  M.note_day_prints(rp, M.day_prints(rp.src, recount, rp.script_version))
+  M.note_day_prints(rp, M.day_prints(src, recount, rp:version_kept()))
 end
 
 -- note_day_prints(replay, {[day] = day_print}): records the fingerprints of
@@ -341,12 +346,13 @@ end
 -- note_receipts does; for a caller that keeps them itself (the live engine
 -- adds each pass's new receipts instead of counting the day again).
 function M.note_day_prints(rp, prints)
-  local st = rp.store
+  local st = rp:state_store()
+  local _, db_path = rp:receipts()
   local rec = st:receipts() or { days = {} }
   rec.days = rec.days or {}
-  local abs = fs.absolute(rp.db_path) or rp.db_path
+  local abs = fs.absolute(db_path) or db_path
   if rec.path and rec.path ~= abs then rec.days = {} end -- --rebuild from another file
-  rec.path, rec.script_version = abs, rp.script_version or false
+  rec.path, rec.script_version = abs, rp:version_kept() or false
   for d, p in pairs(prints) do rec.days[d] = p end
   rec.days = json.object(rec.days)
   st:set_receipts(rec)

@@ -1,7 +1,7 @@
 -- retape.part — one part of a threaded replay, in a worker thread's own Lua
 -- state (retape.pool).  It loads the ruleset again from where the main
 -- state loaded it, with the run's overrides, checks that it has the same
--- identity, and then runs the rounds the main state posts (replay.lua:
+-- identity, and then runs the rounds the main state posts (run/threads.lua:
 -- Replay:part_round) on the tickers it owns.
 local replay = require "retape.replay"
 local rules = require "retape.rules"

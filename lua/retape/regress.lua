@@ -139,7 +139,7 @@ function M.run_case(case, case_dir, mode)
       local first = true
       for _, day in ipairs(days_of(params)) do
         local d_open, d_close = rtime.session(day)
-        for _, b in ipairs(assert(rp.src:buckets { from = d_open, to = d_close, script_version = rp.script_version,
+        for _, b in ipairs(assert(rp:receipts():buckets { from = d_open, to = d_close, script_version = rp:version_kept(),
                                                    tickers = replay.ticker_list(params.ticker) })) do
           local offset = 0
           repeat

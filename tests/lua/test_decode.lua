@@ -314,7 +314,7 @@ for _, name in ipairs { "worker-2026-02-02", "default" } do
   local rp = assert(retape.replay.open { db = db, state = dir .. "/s", rules = name })
   local r = rp:run { date = "2026-02-02" }
   local missed = {}
-  for k, n in pairs(decode.misses(rp.fields)) do missed[#missed + 1] = k .. "=" .. n end
+  for k, n in pairs(decode.misses((rp:decoding()))) do missed[#missed + 1] = k .. "=" .. n end
   rp:close()
   t.ok(r.rowsProcessed > 1000 and #missed == 0, name .. ": R.fields covers every field read on 2026-02-02",
     table.concat(missed, " "))
@@ -333,7 +333,7 @@ do
   local rp = assert(retape.replay.open { db = full_db, state = dir .. "/s", rules = "default", script_version = false })
   local r = rp:run { date = "2026-02-02" }
   local missed = {}
-  for k, n in pairs(decode.misses(rp.fields)) do missed[#missed + 1] = k .. "=" .. n end
+  for k, n in pairs(decode.misses((rp:decoding()))) do missed[#missed + 1] = k .. "=" .. n end
   rp:close()
   t.ok(r.rowsProcessed == 3 and #missed == 0, "default: R.fields covers every field read on full-shape payloads",
     table.concat(missed, " ") .. " rows " .. tostring(r.rowsProcessed))

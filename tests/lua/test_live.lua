@@ -127,9 +127,9 @@ while k <= #arrivals do
     -- a pass that fails half-way (as a kill would stop it) is done again from the same watermark
     failed_once = true
     local calls = 0
-    lv.rp.on_bucket = function() calls = calls + 1; if calls == 1 then error("stopped half-way") end end
+    lv.rp:set_on_bucket(function() calls = calls + 1; if calls == 1 then error("stopped half-way") end end)
     local ok = pcall(lv.catch_up, lv)
-    lv.rp.on_bucket = nil
+    lv.rp:set_on_bucket(nil)
     t.ok(not ok, "a pass stopped half-way raises")
   end
   local d = lv:catch_up()

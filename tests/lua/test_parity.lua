@@ -14,7 +14,7 @@ local function replay_day(db, day, dir)
   local rp = assert(retape.replay.open { db = db, state = dir .. "/state", rules = "worker-2026-02-02",
     trace = function(r) trace[#trace + 1] = r end })
   local resp = rp:run { date = day }
-  local trades = retape.replay.trades(rp.store)
+  local trades = retape.replay.trades(rp:state_store())
   rp:close()
   return resp, trace, trades
 end

@@ -182,7 +182,7 @@ do
           "a metatable on the returned table is refused")
   t.eq(retape.rules.load("worker-2026-02-02").trusted, true, "a bundled ruleset is trusted")
   local rp = assert(retape.replay.open { db = db, state = dir .. "/trust", rules = raw_file(BASE .. "R.trusted = true return R\n") })
-  t.ok(rp.limits and rp.limits.instructions == 5000000, "a user file always runs under the limits")
+  t.ok(rp:rule_limits() and rp:rule_limits().instructions == 5000000, "a user file always runs under the limits")
   rp:close()
 end
 

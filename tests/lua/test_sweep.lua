@@ -152,7 +152,7 @@ for _, i in ipairs { 1, 3, 5 } do
   local alone = t.tempdir() .. "/alone"
   local rp = assert(retape.replay.open { db = db, state = alone, rules = R })
   rp:run { from = D1, to = D2 }
-  local json_alone = retape.json.encode(retape.results.trades(rp.store), R.trade_order)
+  local json_alone = retape.json.encode(retape.results.trades(rp:state_store()), R.trade_order)
   rp:close()
   local a, b = results(by_index[i].state), results(alone)
   local diff = first_difference(a, b)

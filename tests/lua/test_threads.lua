@@ -227,7 +227,7 @@ local function progress(threads)
     rules = "worker-2026-02-02", threads = threads,
     on_bucket = function(b) out[#out + 1] = string.format("%d:%d:%d:%d", b.index, b.rows, b.trades, b.errors) end })
   rp:run { date = D }
-  local used = rp.pool and rp.pool:parts() or 1
+  local used = rp:threads_used()
   rp:close()
   return table.concat(out, " "), used
 end
@@ -251,7 +251,7 @@ local function biased(threads)
   local state = string.format("%s/bias%d", dir, threads)
   local rp = assert(retape.replay.open { db = db, state = state, rules = R, threads = threads })
   rp:run { date = D }
-  local used = rp.pool and rp.pool:parts() or 1
+  local used = rp:threads_used()
   rp:close()
   return dump(state), used, retape.rules.reloadable(R)
 end
@@ -285,13 +285,13 @@ local classify = changed.classify
 changed.classify = function(d) return classify(d) end
 local rp = assert(retape.replay.open { db = db, state = dir .. "/table", rules = changed, threads = 2 })
 rp:run { date = D }
-t.ok(rp.pool == nil, "a ruleset with a function replaced in Lua runs on one thread")
+t.ok(rp:threads_used() == 1, "a ruleset with a function replaced in Lua runs on one thread")
 rp:close()
 -- one loaded and configured (--set) is loaded again on each thread
 local configured = retape.rules.load_configured("worker-2026-02-02", nil, { "corridor.long.ltf_max=25" })
 rp = assert(retape.replay.open { db = db, state = dir .. "/configured", rules = configured, threads = 2 })
 rp:run { date = D }
-t.ok(rp.pool ~= nil, "a ruleset loaded and configured with overrides runs on 2 threads")
+t.ok(rp:threads_used() == 2, "a ruleset loaded and configured with overrides runs on 2 threads")
 rp:close()
 local rp1 = assert(retape.replay.open { db = db, state = dir .. "/configured1", rules = retape.rules.load_configured("worker-2026-02-02", nil, { "corridor.long.ltf_max=25" }), threads = 1 })
 rp1:run { date = D }
@@ -304,7 +304,7 @@ retape.replay.MIN_THREADED_ROWS = 10
 rp = assert(retape.replay.open { db = db, state = dir .. "/default", rules = "worker-2026-02-02" })
 rp:run { date = D }
 local cores = pool.cores()
-t.eq(rp.pool and rp.pool:parts() or 1, cores, "no --threads: every core (" .. cores .. ") for a run of enough rows")
+t.eq(rp:threads_used(), cores, "no --threads: every core (" .. cores .. ") for a run of enough rows")
 rp:close()
 retape.replay.MIN_THREADED_ROWS = min
 

@@ -345,17 +345,18 @@ return function(cli)
         ok, resp.refreshed = pcall(rp.run, rp, { refresh = true })
         if not ok then resp = resp.refreshed end
       end
-      local threads_used = rp.pool and rp.pool:parts() -- nil: one thread
+      local threads_used = rp:threads_used() > 1 and rp:threads_used() or nil -- nil: one thread
       if trace_fh then trace_fh:close() end
       local results = require "retape.results"
       local lanes, badges
       if ok then
-        lanes = results.lanes(rp.store, rp.R)
-        badges = results.badges(rp.store, rp.R)
+        lanes = results.lanes(rp:state_store(), rp:ruleset())
+        badges = results.badges(rp:state_store(), rp:ruleset())
       end
       local synced
-      if ok and o.ledger then synced = require("retape.ledger").sync(rp.store, o.ledger) end
-      local grown, refusal_hint = rp.grown_days or {}, rp.refusal_hint
+      if ok and o.ledger then synced = require("retape.ledger").sync(rp:state_store(), o.ledger) end
+      local grown = rp:grown_days()
+      local refusal_hint = not ok and replay.is_param_error(resp) and resp.replay_again or nil
       rp:close()
       st:close()
       if not ok then

@@ -1,0 +1,190 @@
+-- retape.run.bucket — the walk: the rows of one bucket (or a page of it)
+-- through the C step, the bucket's writes staged in key order and
+-- committed atomically with what the caller adds (cursor, stale marks),
+-- and a list of bucket steps walked in order, here or over the threads.
+-- Methods of a replay (see retape.replay: how run/ modules add them).
+local store = require "retape.store"
+local core = require "retape.core"
+local pool = require "retape.pool"
+local copy_trade = require("retape.jsonenc").copy
+local stepc = require "retape.step"
+local clock = core.monotonic_ms
+local pack_versions = stepc.versions
+local walk_batch = stepc.walk
+
+local Replay = {}
+
+-- Resets what a part gathers for one bucket.
+function Replay:begin_bucket()
+  self.dirty, self.trades, self.trade_list = {}, {}, {}
+  self.created_at = self.book.created
+end
+
+-- Runs rows of one bucket from `rows` (a source cursor, or this part's
+-- inbox) through the ruleset.  opts:
+--   first, stop  with a cursor: process rows with index in [first, stop)
+--                (stop nil = to the end); an inbox holds only its window
+--   plans        refresh: {T = rows to follow} (the rows a stale version covered)
+--   starts       refresh: {T = stale bucket} for tickers whose plan starts here
+--   only         with an inbox: its rows of this bucket
+-- Returns rows seen in the window and whether rows remain after it.
+function Replay:walk_rows(bucket, rows, opts, counters)
+  local plans, counts = opts.plans, {}
+  if plans then
+    for T, from in pairs(opts.starts or {}) do
+      if self:owns(T) then
+        self.ticks[T] = self:ticker_from(T, self.store:version_before(T, from))
+        self.replacing[T] = from
+      end
+    end
+    for T in pairs(plans) do if self:owns(T) then self:apply_marks(self.ticks[T], bucket) end end
+  end
+  local index, done = 0, 0
+  local first, stop = opts.first or 0, opts.stop
+  -- skip the rows before the window without decoding them
+  while index < first do
+    local skipped = rows:fetch(math.min(first - index, 4096), false, opts.only)
+    if #skipped == 0 then break end
+    index = index + #skipped
+  end
+  local more = false
+  while true do
+    local want = self.batch
+    if stop then want = math.min(want, stop - index) end
+    if want <= 0 then
+      more = #rows:fetch(1, false, opts.only) > 0
+      break
+    end
+    local t0 = self.budget and clock()
+    local batch = rows:fetch(want, self.fields, opts.only)
+    if t0 then self.budget.fetch = self.budget.fetch + (clock() - t0) end
+    local n = #batch
+    if n == 0 then break end
+    done = done + walk_batch(self, batch, bucket, counters, plans, counts) -- (clears batch)
+    index = index + n
+  end
+  self.failing_row = nil
+  if plans then -- a planned version whose rows are gone: kept, empty
+    for T in pairs(plans) do
+      local tk = self.ticks[T]
+      if self:owns(T) and not tk.lanes then
+        tk.lanes, tk.n = {}, 0
+        self.dirty[T] = tk
+      end
+    end
+  end
+  counters.trades = counters.trades + self.book.created - self.created_at
+  return done, more
+end
+
+-- Whether this part runs ticker T (every ticker, on one thread): T's part
+-- is part_first + its hash modulo part_count (the first part 1 when this
+-- state only routes and commits).
+function Replay:owns(T)
+  return not self.part_count or pool.part_of(T, self.part_count) + (self.part_first or 0) == self.part_index
+end
+
+-- Queues the bucket's writes of this part in key order (RocksDB takes
+-- sorted batches several times faster): the trades touched ("t:"), new
+-- tickers ("tk:"), the versions ("v:"); then the part's tickers forget the
+-- bucket's lanes.
+function Replay:stage_bucket(bucket)
+  local st = self.store
+  local names = {}
+  for T in pairs(self.dirty) do names[#names + 1] = T end
+  table.sort(names)
+  if #self.trade_list > 1 then
+    local key = {}
+    for _, t in ipairs(self.trade_list) do key[t] = store.trade_key(t.id) end
+    table.sort(self.trade_list, function(x, y) return key[x] < key[y] end)
+  end
+  -- self.staging names what is being encoded, for a part to order its
+  -- error as one thread would meet it (trades first, in key order)
+  local held = self.held_trades
+  for _, t in ipairs(self.trade_list) do
+    self.staging = "1" .. store.trade_key(t.id)
+    local ok, err
+    -- trades only: what this bucket would store, held; encoded when the
+    -- held trades are put (every HOLD_BUCKETS buckets, and at the end)
+    if held then ok, err = pcall(copy_trade, t); if ok then held[t.id], err = err, nil end
+    else ok, err = pcall(st.put_trade, st, t) end
+    if not ok then error(self:trade_error(t, err), 0) end
+  end
+  if held then
+    self.held_buckets = (self.held_buckets or 0) + 1
+    if self.held_buckets >= self.tunables.HOLD_BUCKETS then self:put_held_trades() end
+  end
+  for _, T in ipairs(names) do
+    if not self.known[T] then st:add_ticker(T); self.known[T] = true end
+  end
+  -- the versions, packed in C (step.versions) with no table per record;
+  -- a value the store cannot keep: the path record by record, which names
+  -- it (encode_version)
+  local ok, list = true, nil
+  if not self.trades_only then ok, list = pcall(pack_versions, self.dirty, names, self.schema.view) end
+  if ok and list then st:put_versions(bucket, names, list) end
+  for _, T in ipairs(names) do
+    local tk = self.dirty[T]
+    if self.trades_only then tk.last_p = nil
+    elseif not ok then
+      self.staging = "2" .. T
+      st:put_version(T, bucket, self:encode_version(tk))
+    end
+  end
+  for _, T in ipairs(names) do
+    local tk = self.dirty[T]
+    tk.lanes, tk.n, tk.bucket = nil, nil, bucket
+  end
+end
+
+-- Walks rows of one bucket and commits them.  step:
+--   bucket
+--   scope        source scope (from, to, script_version, tickers)
+--   first, stop, plans, starts  as walk_rows
+--   rows         rows expected (an estimate, for grouping buckets into rounds)
+--   prepare()    before the bucket's writes: deletions they replace (refresh)
+--   finish(more, done)  before the commit: extra puts (cursor, stale marks)
+--   after(done, more)   after the commit
+-- Returns rows seen in the window and whether rows remain after it.
+function Replay:walk_bucket(step, counters)
+  self:begin_bucket()
+  local done, more
+  do
+    local cur <close> = assert(self.src:cursor(step.bucket, step.scope))
+    done, more = self:walk_rows(step.bucket, cur, step, counters)
+  end
+  if step.prepare then step.prepare() end
+  if step.finish then step.finish(more, done) end
+  local budget, t0, t1 = self.budget, nil, nil
+  if budget then t0 = clock() end
+  self:stage_bucket(step.bucket)
+  if budget then t1 = clock() end
+  self.store:write()
+  if budget then budget.pack, budget.commit = budget.pack + (t1 - t0), budget.commit + (clock() - t1) end
+  self.new_ids = {}
+  if step.after then step.after(done, more) end
+  return done, more
+end
+
+-- Walks a list of bucket steps in order (see walk_bucket): on this thread,
+-- or over the parts in rounds of several buckets, each round written while
+-- the next one is walked.
+function Replay:walk_steps(steps, counters)
+  if not self.pool then
+    for _, step in ipairs(steps) do self:walk_bucket(step, counters) end
+    return
+  end
+  local i, pending = 1, nil
+  while i <= #steps do
+    local j, rows = i, steps[i].rows or 0
+    while j < #steps and rows + (steps[j + 1].rows or 0) <= self.tunables.ROUND_ROWS do
+      j = j + 1
+      rows = rows + (steps[j].rows or 0)
+    end
+    pending = self:walk_round(steps, i, j, counters, pending)
+    i = j + 1
+  end
+  if pending then self:flush_round(pending, counters) end
+end
+
+return Replay

@@ -1,0 +1,213 @@
+-- retape.run.threads — a replay over worker threads.  Every ticker belongs
+-- to one part (a stable hash of the ticker); with N threads, N worker
+-- threads (retape.pool), each with its own Lua state, walk parts 1..N of
+-- equal share; this state does no rule work.
+-- All meet at every round of buckets: this state reads the buckets' rows
+-- once and routes them, every part runs its tickers' rows in order and
+-- queues its writes, and this state commits them, one bucket at a time
+-- with the cursor, while the parts walk the next round.  Tickers are independent (a ruleset that is not
+-- says R.cross_ticker = true), so the results are the same for any number
+-- of threads.  The tunables (replay.MIN_THREADED_ROWS, replay.ROUND_ROWS)
+-- are retape.replay's.
+-- Methods of a replay (see retape.replay: how run/ modules add them).
+local rules = require "retape.rules"
+local sandbox = require "retape.sandbox"
+local pool = require "retape.pool"
+local wire = require "retape.wire"
+
+local Replay = {}
+
+-- Why this replay cannot use other threads (nil when it can).
+function Replay:single_thread_reason()
+  if self.R.cross_ticker then return "the ruleset keeps cross-ticker state (R.cross_ticker)" end
+  if not rules.reloadable(self.R) then return "the ruleset was built or changed in Lua (nothing to load it again from)" end
+  if self.trace or self.on_row then return "a trace or on_row callback runs in this state" end
+  if self.trades_only then return "the store keeps trades only (a scratch store)" end
+end
+
+-- Starts (or keeps) the worker threads for a run of `rows` rows.
+function Replay:use_threads(rows)
+  local n = self.threads
+  if n == nil then n = rows >= self.tunables.MIN_THREADED_ROWS and pool.cores() or 1 end
+  if n > 1 and self:single_thread_reason() then n = 1 end
+  if self.pool and self.pool:parts() == n then return end
+  if self.pool then self.pool:close(); self.pool, self.inbox = nil, nil end
+  self.part_index, self.part_count, self.part_first = nil, nil, nil
+  if n <= 1 then return end
+  -- n workers walk the rows (parts 1..n); this state routes and commits
+  local p, err = pool.start {
+    parts = n, caller_walks = false, module = "retape.part", kv = self.store.kv,
+    config = wire.encode { spec = rules.reloadable(self.R), sources = rules.sources_of(self.R), overrides = self.R.overrides, limits = self.asked_limits,
+                           script_version = self.script_version or false, batch = self.batch, parts = n, first = 1,
+                           identity = self:identity() },
+  }
+  if not p then -- the same results on one thread; say why
+    self.threads_fallback = tostring(err)
+    if self.on_error then self.on_error("running on one thread: " .. self.threads_fallback) end
+    return
+  end
+  self.pool, self.inbox = p, p:inbox()
+  self.part_index, self.part_count, self.part_first = 0, n, 1
+end
+
+-- Starts a run (or a refresh) in every part: no working records yet.
+function Replay:begin_run(continuing)
+  self.continuing = continuing
+  self.ticks, self.known, self.new_ids = {}, {}, {}
+  -- refresh: T = bucket from which T's stored trades are old ones this run replaces
+  self.replacing = {}
+  self.held_trades = self.trades_only and {} or nil
+  for _, T in ipairs(self.store:tickers()) do self.known[T] = true end
+  self.book = self:make_book()
+  sandbox.rebase(self.R) -- the ruleset as it is now is the one run (rule state is what changes during it)
+  if self.pool then
+    self.pool:reset()
+    self.pool:post(wire.encode { op = "begin", continuing = continuing })
+    local _, _, errors = self.pool:collect()
+    for i = 1, self.pool:workers() do
+      if errors[i] then error(string.format("thread %d: %s", i, errors[i]), 0) end
+    end
+  end
+end
+
+-- One part's work in a round: the buckets of `steps` in order, from its
+-- inbox.  For each bucket: counters, problems (reports), the receipts sum,
+-- a rule error with its row index (the first stops the part: the main
+-- state raises the first in row order), and the part's writes as a
+-- serialized batch (taken out of the store's batch, which stays empty).
+function Replay:walk_part(steps, rows)
+  -- self.new_ids stays for the whole run: the previous round's trades may
+  -- not be written yet when this one runs
+  local st, out, run_sum = self.store, {}, self.rows_sum
+  for n, step in ipairs(steps) do
+    local counters = { rows = 0, seen = 0, errors = 0, trades = 0 }
+    self.reports, self.rows_sum = {}, 0
+    self:begin_bucket()
+    local opts = { plans = step.plans, starts = step.starts, only = step.bucket }
+    local ok, err = pcall(self.walk_rows, self, step.bucket, rows, opts, counters)
+    local fail
+    if not ok then fail = { self.failing_row and self.failing_row.index or -1, err, "" }
+    else
+      self.staging = nil
+      ok, err = pcall(self.stage_bucket, self, step.bucket)
+      -- a record that cannot be stored: after every row of the bucket
+      if not ok then fail = { math.maxinteger, err, self.staging or "" } end
+    end
+    self.failing_row = nil
+    out[n] = { counters = counters, reports = self.reports, sum = self.rows_sum, fail = fail, data = st.batch:data() }
+    st:discard()
+    if fail then break end
+  end
+  self.reports, self.rows_sum = nil, run_sum
+  return out
+end
+
+-- A round in a worker part (the handler of retape.part): the reply and the
+-- part's writes, every bucket's batch one after the other (their lengths
+-- in the reply).
+function Replay:part_round(msg, rows)
+  self.store:discard()
+  if msg.op == "begin" then
+    self:begin_run(msg.continuing)
+    return wire.encode {}
+  end
+  local out, data = self:walk_part(msg.steps, rows), {}
+  for n, r in ipairs(out) do data[n], r.len, r.data = r.data, #r.data, nil end
+  return wire.encode(out), table.concat(data)
+end
+
+-- Writes the buckets of a merged round (walk_round), in order: each
+-- bucket's writes of every part with its step's finish() puts, one commit
+-- per bucket, then its after().
+function Replay:flush_round(ready, counters)
+  local st = self.store
+  for _, r in ipairs(ready) do
+    if r.step.prepare then r.step.prepare() end
+    for _, data in ipairs(r.data) do st.batch:append(data) end
+    if r.step.finish then r.step.finish(r.step.more, r.step.done) end
+    st:write()
+    if r.step.after then
+      -- after() sees the counters as they were at the end of its bucket, as on one thread
+      local now = {}
+      for k, v in pairs(r.counts) do now[k], counters[k] = counters[k], v end
+      r.step.after(r.step.done, r.step.more)
+      for k, v in pairs(now) do counters[k] = v end
+    end
+  end
+end
+
+-- A round over every part: the main state routes the rows of steps i..j
+-- and posts them; while the workers walk them it writes the previous round
+-- (`pending`, already merged); then it merges this
+-- round: counters, problems in row order, and each bucket's writes, which
+-- it returns to be written during the next round.  Writing a round late is
+-- safe: a part reads from the store only what was committed before the
+-- run (a ticker's earlier versions the first time it appears, clean-slate
+-- marks) and remembers the trade ids the run made (new_ids).  A rule error
+-- stops the run at its bucket: the buckets before it are written, as on
+-- one thread, and nothing after it.
+function Replay:walk_round(steps, i, j, counters, pending)
+  local p, st = self.pool, self.store
+  assert(st.batch:count() == 0, "walk_round: the store has queued writes")
+  p:reset()
+  local msg = {}
+  for k = i, j do
+    local step = steps[k]
+    local cur <close> = assert(self.src:cursor(step.bucket, step.scope))
+    step.done, step.more = p:route(cur, step.first or 0, step.stop)
+    msg[#msg + 1] = { bucket = step.bucket, plans = step.plans, starts = step.starts }
+  end
+  p:post(wire.encode { op = "walk", steps = msg })
+  local ok, mine = true, nil
+  if pending then ok, mine = pcall(self.flush_round, self, pending, counters) end
+  if ok then
+    if self.part_first == 1 then mine = {} -- this state walks no part
+    else ok, mine = pcall(self.walk_part, self, msg, self.inbox) end
+  end
+  local replies, data, errors = p:collect() -- the workers are done before anything raises
+  if not ok then error(mine, 0) end
+  local parts = { mine }
+  for w = 1, p:workers() do
+    if errors[w] then error(string.format("thread %d: %s", w, errors[w]), 0) end
+    local out, at = wire.decode(replies[w]), 1
+    for _, r in ipairs(out) do r.data = data[w]:sub(at, at + r.len - 1); at = at + r.len end
+    parts[#parts + 1] = out
+  end
+  local ready = {}
+  for k = i, j do
+    local step, n = steps[k], k - i + 1
+    local reports, first_fail, seq, writes = {}, nil, 0, {}
+    for _, out in ipairs(parts) do
+      local r = out[n]
+      if r then
+        for key, v in pairs(r.counters) do counters[key] = counters[key] + v end
+        self.rows_sum = (self.rows_sum + r.sum) & 0xffffffff
+        for _, e in ipairs(r.reports) do seq = seq + 1; e[4] = seq; reports[#reports + 1] = e end
+        local f = r.fail
+        if f and (not first_fail or f[1] < first_fail[1] or (f[1] == first_fail[1] and f[3] < first_fail[3])) then
+          first_fail = f
+        end
+        writes[#writes + 1] = r.data
+      end
+    end
+    -- problems in row order, up to the first rule error (which stops the run)
+    table.sort(reports, function(x, y)
+      if x[1] ~= y[1] then return x[1] < y[1] end
+      if x[2] ~= y[2] then return x[2] < y[2] end
+      return x[4] < y[4]
+    end)
+    for _, r in ipairs(reports) do
+      if first_fail and r[1] >= first_fail[1] then break end
+      if self.on_error then self.on_error(r[3]) end
+    end
+    if first_fail then
+      self:flush_round(ready, counters)
+      error(first_fail[2], 0)
+    end
+    ready[#ready + 1] = { step = step, data = writes,
+                          counts = { rows = counters.rows, seen = counters.seen, trades = counters.trades, errors = counters.errors } }
+  end
+  return ready
+end
+
+return Replay

@@ -1,0 +1,174 @@
+-- retape.run.ticker — a ticker's working record during a run: where it
+-- starts (a stored version, clean-slate marks), the book whose open trade
+-- lives in it, how its version is packed for the store, and the problems
+-- that do not stop a run (a view field or a trade the store cannot keep).
+-- Methods of a replay (see retape.replay: how run/ modules add them).
+local store = require "retape.store"
+local json = require "retape.json"
+local sandbox = require "retape.sandbox"
+local bookm = require "retape.book"
+local pack_view = store.pack_view
+
+local Replay = {}
+
+
+-- A ticker's working record, started from a stored version (or nothing).
+function Replay:ticker_from(T, bucket, rec)
+  local tk = { ticker = T, bucket = bucket }
+  if rec then
+    tk.state = self.schema.adopt(rec.state)
+    tk.open = rec.open and self:trade_is_open(rec.open) and rec.open or false
+    tk.view, tk.receipt = rec.view, rec.receipt
+  else
+    tk.state, tk.open = self.schema.adopt(nil), false
+  end
+  return tk
+end
+
+-- R.trade_is_open(trade), under the sandbox limits when the rules have them
+-- (rule code, called here outside a receipt's guard).
+function Replay:trade_is_open(t)
+  if self.limits then return sandbox.guard(self.limits, self.R.trade_is_open, t) end
+  return self.R.trade_is_open(t)
+end
+
+-- Applies the clean-slate marks between T's previous version and `bucket`.
+function Replay:apply_marks(tk, bucket)
+  if self.store:reset_between(tk.ticker, tk.bucket or -1, bucket) then
+    tk.state = self.schema.cleared(tk.state)
+    tk.open = false
+  end
+  tk.bucket = bucket
+end
+
+-- The ticker's working record for a receipt of `bucket` in the main walk.
+function Replay:ticker(T, bucket)
+  local tk = self.ticks[T]
+  if tk then return tk end
+  local st = self.store
+  if self.continuing then
+    local rec = st:version_at(T, bucket)
+    if rec then
+      tk = self:ticker_from(T, bucket, rec)
+      tk.n, tk.lanes = rec.n, rec.lanes or {}
+      self.ticks[T] = tk
+      return tk
+    end
+  end
+  local b, rec = st:version_before(T, bucket)
+  tk = self:ticker_from(T, b, rec)
+  self:apply_marks(tk, bucket)
+  self.ticks[T] = tk
+  return tk
+end
+
+
+-- Packs a ticker's version (store.encode_version).  Its view: the view
+-- fields of the ticker's last receipt, packed once (store.pack_view) into
+-- tk.view_packed for this version and the ones after it until its next
+-- receipt; or tk.view, a table (from the store, or when a field cannot be
+-- packed).  View fields that cannot be stored (a function, nested too deep)
+-- are reported and dropped, never the whole bucket.
+function Replay:encode_version(tk)
+  local p = tk.last_p
+  if p then
+    tk.last_p = nil
+    local ok, packed = pcall(pack_view, p, self.schema.view)
+    if ok then tk.view, tk.view_packed = nil, packed
+    else tk.view, tk.view_packed = self.schema.view_of(p), nil end
+  end
+  local rec = { n = tk.n or 0, receipt = tk.receipt, state = tk.state or {}, lanes = tk.lanes or {}, open = tk.open or nil }
+  local ok, bytes
+  if tk.view_packed then
+    ok, bytes = pcall(store.encode_version, rec, tk.view_packed)
+    if ok then return bytes end
+    rec.view = store.decode_version(tk.view_packed) -- (what fails is elsewhere: raised below)
+  else
+    rec.view = tk.view or {}
+    ok, bytes = pcall(store.encode_version, rec)
+    if ok then return bytes end
+  end
+  local view = {}
+  for k, v in pairs(rec.view) do
+    local vok, err = pcall(store.encode_version, v)
+    if vok then view[k] = v
+    else
+      self:report(string.format("receipt %s (%s): field '%s' cannot be stored (%s); kept without it",
+        tostring(tk.receipt), tk.ticker, k, err), nil, tk.ticker)
+    end
+  end
+  rec.view = view
+  return store.encode_version(rec)
+end
+
+-- Problems that do not stop a run (a malformed payload, a view field that
+-- cannot be stored) go to on_error, in row order; a part on another thread
+-- keeps them with the row's index for the main thread to put in order.
+function Replay:report(msg, index, ticker)
+  local out = self.reports
+  if out then out[#out + 1] = { index or math.maxinteger, ticker or "", msg }
+  elseif self.on_error then self.on_error(msg) end
+end
+
+-- Where a trade holds what JSON cannot ("history[3].note is a function"),
+-- or nil; keys in order, so the answer is the same every run.
+local function unstorable(v, path, depth)
+  local tv = type(v)
+  if tv == "function" or tv == "thread" or (tv == "userdata" and v ~= json.null) then
+    return string.format("'%s' is a %s", path, tv)
+  end
+  if tv ~= "table" or depth > 64 then return nil end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    if type(a) == type(b) and (type(a) == "string" or type(a) == "number") then return a < b end
+    return type(a) < type(b)
+  end)
+  for _, k in ipairs(keys) do
+    local p = type(k) == "string" and (path == "" and k or path .. "." .. k) or string.format("%s[%s]", path, tostring(k))
+    local found = unstorable(v[k], p, depth + 1)
+    if found then return found end
+  end
+end
+
+-- The error of a trade that cannot be stored: the receipt and ticker that
+-- last changed it, the field, and the rule code that leaves trades.
+function Replay:trade_error(t, err)
+  local tk = self.ticks and self.ticks[t.ticker]
+  local where = unstorable(t, "", 0)
+  local simulate = type(self.R.simulate) == "function" and debug.getinfo(self.R.simulate, "S")
+  return string.format("receipt %s (%s): trade %s cannot be stored: %s%s", tostring(tk and tk.receipt or "?"),
+    tostring(t.ticker), tostring(t.id),
+    where and (where .. " (a trade holds only JSON values)") or tostring(err):gsub("^lua/retape/[%w_]+%.lua:%d+: ", ""),
+    simulate and string.format(" -- left by the rules' simulate (%s:%d)", simulate.short_src, simulate.linedefined) or "")
+end
+
+
+-- The book of a run: open trades live in the tickers' working records.
+function Replay:make_book()
+  local rp, R = self, self.R
+  local cash = R.config and R.config.trade and R.config.trade.cash or 1e9
+  return bookm.new({
+    open = function() return rp.current.open end,
+    set_open = function(_, t) rp.current.open = t end,
+    taken = function(id)
+      if rp.new_ids[id] or (rp.held_trades and rp.held_trades[id] ~= nil) then return true end
+      if rp.replacing and next(rp.replacing) then -- a refresh: an old trade it replaces does not hold its id
+        local T, entry = tostring(id):match("^(.+)%-(%d+)%-%d+$")
+        local from = T and rp.replacing[T]
+        if from and tonumber(entry) >= from then return false end
+      end
+      return rp.store:has_trade(id)
+    end,
+    changed = function(t, is_new)
+      if is_new then rp.new_ids[t.id] = true end
+      if not rp.trades[t.id] then
+        rp.trades[t.id] = t
+        rp.trade_list[#rp.trade_list + 1] = t
+      end
+    end,
+    is_open = R.trade_is_open,
+  }, cash)
+end
+
+return Replay
