@@ -6,6 +6,8 @@ local json = require "retape.json"
 local common = require "retape.cli.common"
 
 local with_store_options, state_dir = common.with_store_options, common.state_dir
+-- a recorded override's value as JSON writes it (an integral number without ".0")
+local function json_value(v) return type(v) == "number" and json.number(v) or tostring(v) end
 
 return function(cli)
   local command, out, fail = cli.command, cli.out, cli.fail
@@ -209,9 +211,7 @@ return function(cli)
         local fin, start = rtime.parse_iso(m.finished), rtime.parse_iso(m.started)
         if p.clean_slate == true then scope = scope .. " clean slate" end
         if m.merged then scope = scope .. " (merge of " .. #m.merged .. " shards)" end
-        local ov = {}
-        for k, v in pairs(m.overrides or {}) do ov[#ov + 1] = k .. "=" .. (type(v) == "number" and json.number(v) or tostring(v)) end
-        table.sort(ov)
+        local ov = require("retape.rules").texts(m.overrides, json_value)
         rows[i] = { seq = int(m.seq), finished = fin and require("retape.metrics").time(fin, true) or m.finished,
           took = m.duration_ms and string.format("%.1f s", m.duration_ms / 1000)
             or (fin and start) and string.format("%d s", (fin - start) // 1000) or "",
@@ -283,9 +283,7 @@ return function(cli)
         id.script_version == false and "any" or tostring(id.script_version))
       if recipe then
         for _, f in ipairs(recipe.files or {}) do out("  rule file %s (%s)", f.path, f.hash) end
-        local ov = {}
-        for k, v in pairs(recipe.overrides or {}) do ov[#ov + 1] = k .. "=" .. (type(v) == "number" and json.number(v) or tostring(v)) end
-        table.sort(ov)
+        local ov = require("retape.rules").texts(recipe.overrides, json_value)
         if #ov > 0 then out("  overrides: %s", table.concat(ov, ", ")) end
         for _, c in ipairs(manifest.changed_files(recipe)) do
           out("  note: %s changed since (now %s): reads use the recorded source; a write needs it back or --rebuild", c.path, c.now)

@@ -117,10 +117,12 @@ local function manifest_of(runs, R, rules_note, rules_changed)
   else scope = "(unknown)" end
   if not is_null(p.ticker) then scope = scope .. ", tickers " .. tostring(p.ticker) end
   local overrides = {}
-  for k, v in pairs(last.overrides or {}) do
-    overrides[#overrides + 1] = { key = k, value = type(v) == "number" and string.format("%.12g", v) or tostring(v) }
+  local texts = require("retape.rules").texts(last.overrides,
+    function(v) return type(v) == "number" and string.format("%.12g", v) or tostring(v) end)
+  for i, text in ipairs(texts) do
+    local key, value = text:match("^(.-)=(.*)$")
+    overrides[i] = { key = key, value = value, text = text }
   end
-  table.sort(overrides, function(a, b) return a.key < b.key end)
   local sources = {}
   for k, v in pairs(last.rules_sources or {}) do sources[#sources + 1] = { name = k, hash = v } end
   table.sort(sources, function(a, b) return a.name < b.name end)

@@ -233,7 +233,7 @@ const LETTERS = "ABCDEFGHIJ";
 const VS_COLORS = ["#2f5fd0", "#8a55d8", "#e8590c", "#0c8599", "#c2255c", "#5c940d", "#862e9c", "#1971c2"];
 // "A default (classify.p2_score=65)": a store's name in legends and tables
 function storeName(i, m) {
-  const ov = m.overrides.map(o => `${o.key}=${o.value}`).join(", ");
+  const ov = m.overrides.map(o => o.text).join(", ");
   return `${LETTERS[i]} ${m.rules}${ov ? " (" + ov + ")" : ""}`;
 }
 function card(k, label, v, text, extra, sub) {
