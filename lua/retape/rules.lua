@@ -10,7 +10,7 @@
 -- and overrides (settings from --set, --config, grids, manifests).  This
 -- module lends their functions under its own name.
 local M = {}
-for _, room in ipairs { require "retape.rules.load", require "retape.rules.overrides" } do
+for _, room in ipairs { require "retape.rules.load", (require "retape.rules.overrides") } do
   for name, value in pairs(room) do M[name] = value end
 end
 
