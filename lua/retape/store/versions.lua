@@ -151,39 +151,4 @@ return function(Store, M)
     end
     return false
   end
-
-  ---------------------------------------------------------------------------
-  -- clean-slate marks
-
-  -- marks(from, to) -> { {bucket=, ticker=T|"*", except={T=true}}, ... } in key order.
-  function Store:marks(from, to)
-    local list = {}
-    for k, v in self.kv:scan(P_RESET, P_RESET .. b13(from)) do
-      local b, who = k:match("^rs:(%d+)\0(.*)$")
-      b = tonumber(b)
-      if b > to then break end
-      local rec = decode(v, k)
-      local except = {}
-      for _, T in ipairs(rec.except or {}) do except[T] = true end
-      list[#list + 1] = { bucket = b, ticker = who, except = except, text = v }
-    end
-    return list
-  end
-
-  function Store:put_mark(bucket, who, except)
-    local list = {}
-    for T in pairs(except or {}) do list[#list + 1] = T end
-    table.sort(list)
-    put_json(self, P_RESET .. b13(bucket) .. "\0" .. who, { except = list })
-  end
-  function Store:delete_mark(bucket, who) self.batch:delete(P_RESET .. b13(bucket) .. "\0" .. who) end
-
-  -- Does a clean-slate mark in (after, upto] apply to T?
-  function Store:reset_between(T, after, upto)
-    if upto <= after then return false end
-    for _, m in ipairs(self:marks(after + 1, upto)) do
-      if m.ticker == T or (m.ticker == "*" and not m.except[T]) then return true end
-    end
-    return false
-  end
 end
