@@ -66,11 +66,7 @@ function M.fills(trades, cap)
       end
     end
   end
-  table.sort(ev, function(a, b)
-    if a.ts ~= b.ts then return a.ts < b.ts end
-    if a.id ~= b.id then return a.id < b.id end
-    return a.seq < b.seq
-  end)
+  metrics.sort_events(ev, "id")
   local slip = cap.slippage_bps / 10000
   local fee_bps = cap.fee_bps / 10000
   local factor, entry_px = {}, {}
