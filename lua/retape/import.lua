@@ -43,11 +43,22 @@ local function reported_problem(reader, report)
   return problem
 end
 
-local function import_jsonl(writer, path, counts, report, opts)
-  local step, reader, _, closer = ingest.lines(path, opts.max_line)
+-- read_input(open, path, opts, report, body) -> true | nil, message,
+-- had_problem: opens an input with `open` (ingest.lines or
+-- ingest.statements), reports a damaged gzip member first, then runs
+-- body(step, reader, closer) over it in a protected call (a read error
+-- ends the input with its first line as the message).
+local function read_input(open, path, opts, report, body)
+  local step, reader, _, closer = open(path, opts.max_line)
   if not step then return nil, reader end
   local problem = reported_problem(reader, report)
-  local ok, err = pcall(function()
+  local ok, err = pcall(body, step, reader, closer)
+  if not ok then return nil, tostring(err):match("^[^\n]*"), problem ~= nil end
+  return true
+end
+
+local function import_jsonl(writer, path, counts, report, opts)
+  return read_input(ingest.lines, path, opts, report, function(step, reader, closer)
     for lineno, line, skipped in step, reader, nil, closer do
       counts.read = counts.read + 1
       local row, why
@@ -59,8 +70,6 @@ local function import_jsonl(writer, path, counts, report, opts)
       end
     end
   end)
-  if not ok then return nil, tostring(err):match("^[^\n]*"), problem ~= nil end
-  return true
 end
 
 -- Statements of a dump skipped without a word: transaction control and
@@ -90,53 +99,48 @@ local function ddl_target(body)
 end
 
 local function import_sql(writer, path, counts, report, opts)
-  local step, reader, _, closer = ingest.statements(path, opts.max_line)
-  if not step then return nil, reader end
-  local problem = reported_problem(reader, report)
-  local ok, err = pcall(function()
-  for first_line, sql, had_nul in step, reader, nil, closer do
-    if not sql then -- rejected by the reader: each statement stands alone
-      counts.rejected = counts.rejected + 1
-      report(("%s:%d: statement rejected: %s"):format(path, first_line, had_nul))
-      goto next
-    end
-    local body = strip_comments(sql)
-    local verb = (body:match("^(%a+)") or ""):upper()
-    local target = body:match('^[Ii][Nn][Ss][Ee][Rr][Tt]%s+[%a%s]-[Ii][Nn][Tt][Oo]%s+["`%[]?([%w_%.]+)')
-    if target then target = target:lower():gsub("^main%.", "") end
-    local ddl_table = ddl_target(body)
-    local head = body:match("^[^\n]*"):sub(1, 60)
-    if had_nul then
-      counts.rejected = counts.rejected + 1
-      report(("%s:%d: statement rejected: it contains a NUL byte"):format(path, first_line))
-    elseif verb == "INSERT" and target == "ingest_receipts" then
-      local staged, why = writer:stage(sql)
-      if not staged then
+  return read_input(ingest.statements, path, opts, report, function(step, reader, closer)
+    for first_line, sql, had_nul in step, reader, nil, closer do
+      if not sql then -- rejected by the reader: each statement stands alone
         counts.rejected = counts.rejected + 1
-        report(("%s:%d: statement rejected: %s"):format(path, first_line, why))
-      else
-        for _, s in ipairs(staged) do
-          counts.read = counts.read + 1
-          local row, bad = M.row_from_staged(s)
-          if row then insert(writer, counts, row)
-          else
-            counts.rejected = counts.rejected + 1
-            report(("%s:%d: receipt %s: %s"):format(path, first_line, tostring(s.receipt_id), bad))
+        report(("%s:%d: statement rejected: %s"):format(path, first_line, had_nul))
+        goto next
+      end
+      local body = strip_comments(sql)
+      local verb = (body:match("^(%a+)") or ""):upper()
+      local target = body:match('^[Ii][Nn][Ss][Ee][Rr][Tt]%s+[%a%s]-[Ii][Nn][Tt][Oo]%s+["`%[]?([%w_%.]+)')
+      if target then target = target:lower():gsub("^main%.", "") end
+      local ddl_table = ddl_target(body)
+      local head = body:match("^[^\n]*"):sub(1, 60)
+      if had_nul then
+        counts.rejected = counts.rejected + 1
+        report(("%s:%d: statement rejected: it contains a NUL byte"):format(path, first_line))
+      elseif verb == "INSERT" and target == "ingest_receipts" then
+        local staged, why = writer:stage(sql)
+        if not staged then
+          counts.rejected = counts.rejected + 1
+          report(("%s:%d: statement rejected: %s"):format(path, first_line, why))
+        else
+          for _, s in ipairs(staged) do
+            counts.read = counts.read + 1
+            local row, bad = M.row_from_staged(s)
+            if row then insert(writer, counts, row)
+            else
+              counts.rejected = counts.rejected + 1
+              report(("%s:%d: receipt %s: %s"):format(path, first_line, tostring(s.receipt_id), bad))
+            end
           end
         end
+      elseif QUIET[verb] or ddl_table == "ingest_receipts" then
+        counts.skipped_statements = counts.skipped_statements + 1
+      else
+        counts.rejected = counts.rejected + 1
+        report(("%s:%d: statement skipped: '%s' (only INSERT INTO ingest_receipts is imported)"):format(
+          path, first_line, verb == "" and head or (verb == "INSERT" and head or verb)))
       end
-    elseif QUIET[verb] or ddl_table == "ingest_receipts" then
-      counts.skipped_statements = counts.skipped_statements + 1
-    else
-      counts.rejected = counts.rejected + 1
-      report(("%s:%d: statement skipped: '%s' (only INSERT INTO ingest_receipts is imported)"):format(
-        path, first_line, verb == "" and head or (verb == "INSERT" and head or verb)))
+      ::next::
     end
-    ::next::
-  end
   end)
-  if not ok then return nil, tostring(err):match("^[^\n]*"), problem ~= nil end
-  return true
 end
 
 -- Guesses the format from the file name: *.sql[.gz] is a dump, anything else JSON lines.
