@@ -8,10 +8,11 @@ local kv = require "retape.kv"
 local json = require "retape.json"
 local fs = require "retape.fs"
 local keys = require "retape.store.keys"
-local K_LAYOUT, K_IDENTITY, K_DB, K_CURSOR, K_PAGE = keys.K_LAYOUT, keys.K_IDENTITY, keys.K_DB, keys.K_CURSOR, keys.K_PAGE
-local K_FOLLOW, K_RUN, K_RUNS_LAST, K_RECIPE, K_RECEIPTS = keys.K_FOLLOW, keys.K_RUN, keys.K_RUNS_LAST, keys.K_RECIPE, keys.K_RECEIPTS
-local K_MERGE, P_VERSION, P_TRADE, P_TICKER, P_STALE = keys.K_MERGE, keys.P_VERSION, keys.P_TRADE, keys.P_TICKER, keys.P_STALE
-local P_COV, P_RESET, decode, get_json, put_json = keys.P_COV, keys.P_RESET, keys.decode, keys.get_json, keys.put_json
+local K_LAYOUT, K_IDENTITY, K_DB, K_CURSOR = keys.K_LAYOUT, keys.K_IDENTITY, keys.K_DB, keys.K_CURSOR
+local K_PAGE, K_FOLLOW, K_RUN, K_RUNS_LAST = keys.K_PAGE, keys.K_FOLLOW, keys.K_RUN, keys.K_RUNS_LAST
+local K_RECIPE, K_RECEIPTS, K_MERGE, P_VERSION = keys.K_RECIPE, keys.K_RECEIPTS, keys.K_MERGE, keys.P_VERSION
+local P_TRADE, P_TICKER, P_STALE, P_COV = keys.P_TRADE, keys.P_TICKER, keys.P_STALE, keys.P_COV
+local P_RESET, decode, get_json, put_json = keys.P_RESET, keys.decode, keys.get_json, keys.put_json
 
 local M = {}
 local Store = {}

@@ -86,40 +86,23 @@ function M.trade_key(id)
 end
 function M.trade_id(T, entry_ms, n) return string.format("%s-%d-%d", T, entry_ms, n) end
 
+-- A store-wide JSON record of a store (its kv handle and write batch), read
+-- and queued for writing.
 local function get_json(self, key)
   local text = self.kv:get(key)
   return text and decode(text, key) or nil
 end
 local function put_json(self, key, v, order) self.batch:put(key, json.encode(v, order)) end
 
-
+-- The bucket of a version key (its last 13 digits).
 local function bucket_of(key) return tonumber(key:sub(-13)) end
 
 -- what the rooms of retape.store use
-M.K_LAYOUT = K_LAYOUT
-M.K_IDENTITY = K_IDENTITY
-M.K_DB = K_DB
-M.K_CURSOR = K_CURSOR
-M.K_PAGE = K_PAGE
-M.K_FOLLOW = K_FOLLOW
-M.K_RUN = K_RUN
-M.K_RUNS_LAST = K_RUNS_LAST
-M.K_RECIPE = K_RECIPE
-M.K_RECEIPTS = K_RECEIPTS
-M.K_MERGE = K_MERGE
-M.P_VERSION = P_VERSION
-M.P_TRADE = P_TRADE
-M.P_TICKER = P_TICKER
-M.P_STALE = P_STALE
-M.P_COV = P_COV
-M.P_RESET = P_RESET
-M.b13 = b13
-M.vkey = vkey
-M.vprefix = vprefix
-M.tprefix = tprefix
-M.bucket_of = bucket_of
-M.decode = decode
-M.get_json = get_json
-M.put_json = put_json
+M.K_LAYOUT, M.K_IDENTITY, M.K_DB, M.K_CURSOR, M.K_PAGE = K_LAYOUT, K_IDENTITY, K_DB, K_CURSOR, K_PAGE
+M.K_FOLLOW, M.K_RUN, M.K_RUNS_LAST = K_FOLLOW, K_RUN, K_RUNS_LAST
+M.K_RECIPE, M.K_RECEIPTS, M.K_MERGE = K_RECIPE, K_RECEIPTS, K_MERGE
+M.P_VERSION, M.P_TRADE, M.P_TICKER, M.P_STALE, M.P_COV, M.P_RESET = P_VERSION, P_TRADE, P_TICKER, P_STALE, P_COV, P_RESET
+M.b13, M.vkey, M.vprefix, M.tprefix, M.bucket_of = b13, vkey, vprefix, tprefix, bucket_of
+M.decode, M.get_json, M.put_json = decode, get_json, put_json
 
 return M

@@ -3,9 +3,9 @@
 -- keyed by ticker and bucket.
 local pack = require "retape.pack"
 local keys = require "retape.store.keys"
-local P_VERSION, P_TICKER, P_STALE, P_RESET, b13 = keys.P_VERSION, keys.P_TICKER, keys.P_STALE, keys.P_RESET, keys.b13
-local vkey, vprefix, bucket_of, decode, get_json = keys.vkey, keys.vprefix, keys.bucket_of, keys.decode, keys.get_json
-local put_json = keys.put_json
+local P_VERSION, P_TICKER, P_STALE, P_RESET = keys.P_VERSION, keys.P_TICKER, keys.P_STALE, keys.P_RESET
+local b13, vkey, vprefix, bucket_of = keys.b13, keys.vkey, keys.vprefix, keys.bucket_of
+local decode, get_json, put_json = keys.decode, keys.get_json, keys.put_json
 
 -- Adds the room's methods to Store and its functions to M (retape.store).
 return function(Store, M)
