@@ -231,7 +231,8 @@ command("days", {
 -- explanations (test, explain).
 M.command = command
 require("retape.cli.replay")(M)
-require("retape.cli.results")(M)
+require("retape.cli.results")(M) -- lanes, trades, ledger
+require("retape.cli.stores")(M) -- runs, status, merge, diff
 require("retape.cli.regress")(M)
 require("retape.cli.report")(M) -- report, rules show
 require("retape.cli.serve")(M)

@@ -49,9 +49,7 @@ end
 function M.describe(st, path)
   local runs = manifest.runs(st)
   local last = runs[#runs] or {}
-  local ov = {}
-  for k, v in pairs(last.overrides or {}) do ov[#ov + 1] = k .. "=" .. tostring(v) end
-  table.sort(ov)
+  local ov = require("retape.rules").texts(last.overrides)
   -- the receipts: the file and the fingerprints of the days the store replayed (a merged
   -- store has those of its shards); an older store, the hash of its last run's reads
   local rec = st.receipts and st:receipts()

@@ -107,6 +107,18 @@ end
 -- Trimmed fraction as the percentage a person reads ("25%").
 function M.trimmed(t) return string.format("%d%%", math.floor((t.trimmedPct or 0) * 100 + 0.5)) end
 
+-- sort_events(list, id_key): trade events in the one order every figure
+-- and view reads them in: time (ts), then the trade's id (field id_key),
+-- then the event's place in its trade's history (seq).
+function M.sort_events(list, id_key)
+  table.sort(list, function(a, b)
+    if a.ts ~= b.ts then return a.ts < b.ts end
+    if a[id_key] ~= b[id_key] then return a[id_key] < b[id_key] end
+    return a.seq < b.seq
+  end)
+  return list
+end
+
 -- Time of a trade's EXIT event (ms) or nil.
 function M.exit_ts(t)
   for _, e in ipairs(t.history or {}) do

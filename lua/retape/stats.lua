@@ -36,113 +36,18 @@ M.EPSILON = metrics.EPSILON
 M.TRADING_DAYS = 252 -- per year, for Sharpe, Sortino and the annual return
 local DAY_MS = 86400000
 
--- The capital model's settings and their defaults (a ruleset declares them
--- in config.capital; --set capital.KEY=V changes one).
-M.CAPITAL_DEFAULTS = {
-  start = 100000,        -- starting capital ($): the base of every % figure
-  sizing = "ruleset",    -- "ruleset": the trade's own size; "equity_pct": equity_pct % of equity at entry
-  equity_pct = 10,       -- with sizing "equity_pct": % of the account's equity put into each trade
-  fee_per_order = 0,     -- $ per fill (entry, each trim, exit)
-  fee_per_share = 0,     -- $ per share (or contract) filled
-  fee_bps = 0,           -- basis points of each fill's value
-  slippage_bps = 0,      -- each fill moves this many basis points against the trade
-}
-M.SIZINGS = { "ruleset", "equity_pct" }
-
--- capital(c) -> the effective model: the defaults under the given table
--- (R.config.capital, or nil).  Raises on a value that cannot be used.
-function M.capital(c)
-  local m = {}
-  for k, v in pairs(M.CAPITAL_DEFAULTS) do m[k] = v end
-  if type(c) == "table" then
-    for k in pairs(M.CAPITAL_DEFAULTS) do
-      local v = rawget(c, k)
-      if v ~= nil then m[k] = v end
-    end
-  end
-  if type(m.start) ~= "number" or not (m.start > 0) then error("capital.start must be a positive number", 0) end
-  if m.sizing ~= "ruleset" and m.sizing ~= "equity_pct" then
-    error("capital.sizing is one of ruleset, equity_pct, got '" .. tostring(m.sizing) .. "'", 0)
-  end
-  for _, k in ipairs { "equity_pct", "fee_per_order", "fee_per_share", "fee_bps", "slippage_bps" } do
-    if type(m[k]) ~= "number" or m[k] < 0 then error("capital." .. k .. " must be a number >= 0", 0) end
-  end
-  return m
+-- The rooms: capital (the account model and its fills) and text (the
+-- figures as `retape stats` prints them); this module computes the figures
+-- and lends the rooms' functions under its own name.
+for _, room in ipairs { require "retape.stats.capital", (require "retape.stats.text") } do
+  for name, value in pairs(room) do M[name] = value end
 end
-
--- The capital model of a ruleset (its config.capital, else the defaults).
-function M.capital_of(R)
-  local c = R and type(R.config) == "table" and rawget(R.config, "capital") or nil
-  return M.capital(c)
-end
-
-local parse_iso = rtime.parse_iso
-local function event_ms(e) return parse_iso(e.timestamp) end
 
 -- A New York trading day "YYYY-MM-DD" of a time in ms.
 local function ny_day(ms)
   return rtime.ny_date(math.tointeger(ms) or math.floor(ms))
 end
 M.ny_day = ny_day
-
--- fills(trades, cap) -> the events in order, each { ts, trade, event, kind,
--- price (after slippage), shares (scaled), fee, pnl }, and the per-trade
--- factor table { [trade] = k }.  pnl of an ENTRY is -fee; of a TRIM or
--- EXIT the gross P&L of its shares against the (slipped) entry price, minus
--- its fee.  Equity for "equity_pct" sizing: start + every pnl before.
-function M.fills(trades, cap)
-  local ev = {}
-  for _, t in ipairs(trades) do
-    for i, e in ipairs(t.history or {}) do
-      local ty = e.type
-      if ty == "ENTRY" or ty == "TRIM" or ty == "EXIT" then
-        local ts = event_ms(e)
-        if ts then ev[#ev + 1] = { ts = ts, id = t.id, seq = i, trade = t, event = e, kind = ty } end
-      end
-    end
-  end
-  table.sort(ev, function(a, b)
-    if a.ts ~= b.ts then return a.ts < b.ts end
-    if a.id ~= b.id then return a.id < b.id end
-    return a.seq < b.seq
-  end)
-  local slip = cap.slippage_bps / 10000
-  local fee_bps = cap.fee_bps / 10000
-  local factor, entry_px = {}, {}
-  local equity = cap.start
-  for _, f in ipairs(ev) do
-    local t, e = f.trade, f.event
-    local dir = metrics.direction_sign(t)
-    local pv = t.pointValue or 1
-    local k = factor[t]
-    if k == nil then -- sized at its first event (its ENTRY)
-      k = 1
-      if cap.sizing == "equity_pct" then
-        local value = (t.entryPrice or 0) * (t.shares or 0) * pv
-        k = value > 0 and (cap.equity_pct / 100 * equity) / value or 0
-      end
-      factor[t] = k
-      entry_px[t] = slip == 0 and t.entryPrice or t.entryPrice * (1 + dir * slip)
-    end
-    local shares = (e.shares or 0) * k
-    local fee = 0
-    if cap.fee_per_order ~= 0 or cap.fee_per_share ~= 0 or fee_bps ~= 0 then
-      fee = cap.fee_per_order + cap.fee_per_share * shares + fee_bps * (e.price or 0) * shares * pv
-    end
-    if f.kind == "ENTRY" then
-      f.price, f.pnl = entry_px[t], -fee
-    else
-      local px = e.price or t.entryPrice
-      if slip ~= 0 then px = px * (1 - dir * slip) end
-      f.price = px
-      -- the same product as metrics.event_realized, times k (1: bit for bit)
-      f.pnl = (px - entry_px[t]) * (e.shares or 0) * pv * dir * k - fee
-    end
-    f.shares, f.fee = shares, fee
-    equity = equity + f.pnl
-  end
-  return ev, factor, entry_px
-end
 
 -- Median of a sorted list.
 local function median(s)
@@ -403,63 +308,5 @@ M.FIELDS = { "trades", "closed", "open", "wins", "losses", "flat", "win_rate", "
   "max_drawdown_duration_ms", "sharpe", "sortino", "calmar", "profit_factor", "avg_win", "avg_loss", "expectancy",
   "payoff_ratio", "holding_mean_ms", "holding_median_ms", "best_trade", "worst_trade", "best_day", "worst_day",
   "max_losing_streak", "max_winning_streak", "exposure", "days", "daily", "monthly", "equity" }
-
-local function money(x)
-  if x == nil then return "-" end
-  local s = string.format("%.2f", math.abs(x))
-  local int, frac = s:match("^(%d+)(%.%d+)$")
-  int = int:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
-  return (x < 0 and "-" or "") .. int .. frac
-end
-local function pct(x) return x == nil and "-" or string.format("%.2f%%", x * 100) end
-local function num(x) return x == nil and "-" or string.format("%.2f", x) end
-
--- text(s) -> the figures of compute() as the lines `retape stats` prints.
-function M.text(s)
-  local c = s.capital
-  local L = {}
-  local function row(label, value) L[#L + 1] = string.format("  %-26s %s", label, value) end
-  L[#L + 1] = string.format("capital: %s start, sizing %s, fees %s/order + %s/share + %s bps, slippage %s bps",
-    money(c.start), c.sizing == "equity_pct" and (string.format("%g", c.equity_pct) .. " % of equity") or "the ruleset's own",
-    money(c.fee_per_order), string.format("%g", c.fee_per_share), string.format("%g", c.fee_bps), string.format("%g", c.slippage_bps))
-  L[#L + 1] = "returns"
-  row("net P&L", money(s.net_pnl) .. "  (realized " .. money(s.realized) .. ", unrealized " .. money(s.unrealized) .. ")")
-  row("return", pct(s.return_pct))
-  row("annual return (252 days)", pct(s.annual_return))
-  row("fees and commissions", money(s.fees))
-  row("best day", s.best_day and (money(s.best_day.pnl) .. "  " .. s.best_day.day) or "-")
-  row("worst day", s.worst_day and (money(s.worst_day.pnl) .. "  " .. s.worst_day.day) or "-")
-  row("days", tostring(s.days))
-  L[#L + 1] = "risk"
-  row("max drawdown", money(s.max_drawdown) .. "  (" .. pct(s.max_drawdown_pct) .. ")")
-  row("longest drawdown", M.duration(s.max_drawdown_duration_ms))
-  row("Sharpe", num(s.sharpe))
-  row("Sortino", num(s.sortino))
-  row("Calmar", num(s.calmar))
-  row("exposure", s.exposure and string.format("%.1f%%", s.exposure * 100) or "-")
-  L[#L + 1] = "trades"
-  row("trades", string.format("%d  (%d closed: %d won, %d lost, %d flat; %d open)", s.trades, s.closed, s.wins, s.losses, s.flat, s.open))
-  row("win rate", string.format("%.1f%%", s.win_rate * 100))
-  row("average win / loss", money(s.avg_win) .. " / " .. money(s.avg_loss))
-  row("expectancy", money(s.expectancy) .. " per closed trade")
-  row("profit factor", num(s.profit_factor))
-  row("payoff ratio", num(s.payoff_ratio))
-  row("holding time mean / median", M.duration(s.holding_mean_ms) .. " / " .. M.duration(s.holding_median_ms))
-  row("best trade", s.best_trade and (money(s.best_trade.pnl) .. "  " .. s.best_trade.id) or "-")
-  row("worst trade", s.worst_trade and (money(s.worst_trade.pnl) .. "  " .. s.worst_trade.id) or "-")
-  row("longest losing streak", tostring(s.max_losing_streak))
-  return table.concat(L, "\n")
-end
-
--- "3 d 4 h", "2 h 05 m", "12 m": a duration a person reads.
-function M.duration(ms)
-  if ms == nil then return "-" end
-  local m = math.floor(ms / 60000 + 0.5)
-  if m < 60 then return string.format("%d m", m) end
-  local h = m // 60
-  if h < 24 then return string.format("%d h %02d m", h, m % 60) end
-  return string.format("%d d %d h", h // 24, h % 24)
-end
-
 M.DAY_MS = DAY_MS
 return M

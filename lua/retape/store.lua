@@ -1,95 +1,27 @@
--- retape.store — the one module that knows the state store's key layout.
--- Every other module (replay, views, diff, ledger, explain, status) reads
--- and writes through the functions here.
+-- retape.store — a state store: every other module (replay, views, diff,
+-- ledger, explain, status) reads and writes one through the functions here.
 --
--- Layout 3 (RocksDB, byte-ordered keys; T = ticker, B = bucket start in ms
--- as 13 digits, E = entry time in ms as 13 digits):
---   retape:layout        "3" (M.LAYOUT)
---   retape:identity      the ruleset, its config and the receipts filter the results come from
---   retape:db            the receipts file last replayed into this store (for refresh and explain)
---   retape:recipe        how the results were made: the ruleset by content (its files' sources,
---                        paths and hashes), the overrides, the effective config, the shard
---   retape:receipts      the receipts file (absolute path) and a fingerprint of each day replayed
---   retape:merge         the shards a `retape merge` combined (a partial set is flagged here)
---   retape:cursor        the run in progress: scope, next bucket; or (phase "refresh") the
---                        recomputation of stale results it or --refresh started (absent when none)
---   retape:page          where the last page of a bucket stopped (paging within a bucket)
---   retape:follow        the live engine's place in the receipts file: {db, rowid} (retape.live)
---   retape:run:NNNNNN    run manifests;  retape:runs:last  the last sequence number
---   cov:DAY              what of a New York day has been replayed, per ticker and bucket (retape.coverage)
---   tk:T                 index of the tickers with versions
---   v:T\0B               T's version after bucket B: the rows covered, the declared state, the
---                        view fields, the open trade, the lane of every receipt of the bucket,
---                        the last receipt id; packed (retape.pack: binary, no JSON; layout 3)
---   t:T\0E\0NNNN         one trade (id T-E-N), as of T's last version
---   stale:T              T's versions from bucket B on depend on an earlier state that changed
---   rs:B\0T, rs:B\0*     clean-slate marks: T (or every ticker but the listed exceptions)
---                        starts bucket B with no position and no entry/cycle state
--- Every other value is JSON (trades are the export format).  Layout 2 held
--- the versions as JSON text: 3 reads the same records, packed.
--- A ticker's results are a fold over its versions in key order; a re-run of
--- a scope replaces the versions and trades inside it, which keeps every
--- scoped write inside its own keys and every read a prefix scan.
+-- The key layout is retape.store.keys; the rooms are versions (tickers,
+-- versions, stale and clean-slate marks) and trades.  This module opens a
+-- store, keeps its store-wide records, merges shards and records runs.
 local kv = require "retape.kv"
 local json = require "retape.json"
-local cjson = require "cjson"
 local fs = require "retape.fs"
-local pack = require "retape.pack"
+local keys = require "retape.store.keys"
+local K_LAYOUT, K_IDENTITY, K_DB, K_CURSOR = keys.K_LAYOUT, keys.K_IDENTITY, keys.K_DB, keys.K_CURSOR
+local K_PAGE, K_FOLLOW, K_RUN, K_RUNS_LAST = keys.K_PAGE, keys.K_FOLLOW, keys.K_RUN, keys.K_RUNS_LAST
+local K_RECIPE, K_RECEIPTS, K_MERGE, P_VERSION = keys.K_RECIPE, keys.K_RECEIPTS, keys.K_MERGE, keys.P_VERSION
+local P_TRADE, P_TICKER, P_STALE, P_COV = keys.P_TRADE, keys.P_TICKER, keys.P_STALE, keys.P_COV
+local P_RESET, decode, get_json, put_json = keys.P_RESET, keys.decode, keys.get_json, keys.put_json
 
 local M = {}
 local Store = {}
 Store.__index = Store
 
-M.LAYOUT = "3"
--- RocksDB memtable of a store opened by path: a replay writes a day of
--- versions in a stream, and a smaller memtable flushes it sooner (a day of
--- full-size bodies: peak RSS 123 -> 72 MB, no measurable CPU cost).
-M.WRITE_BUFFER_MB = 8
-local K_LAYOUT, K_IDENTITY, K_DB, K_CURSOR, K_PAGE = "retape:layout", "retape:identity", "retape:db", "retape:cursor", "retape:page"
-local K_FOLLOW = "retape:follow"
-local K_RUN, K_RUNS_LAST = "retape:run:", "retape:runs:last"
-local K_RECIPE, K_RECEIPTS, K_MERGE = "retape:recipe", "retape:receipts", "retape:merge"
-local P_VERSION, P_TRADE, P_TICKER, P_STALE, P_COV, P_RESET = "v:", "t:", "tk:", "stale:", "cov:", "rs:"
-
-local function b13(ms) return string.format("%013d", math.tointeger(ms) or error("store: bad time " .. tostring(ms), 2)) end
-local function vkey(T, bucket) return P_VERSION .. T .. "\0" .. b13(bucket) end
-local function vprefix(T) return P_VERSION .. T .. "\0" end
-local function tprefix(T) return P_TRADE .. T .. "\0" end
-
-local function nulls_to_nil(v)
-  if v == cjson.null then return nil end
-  if type(v) == "table" then
-    for k, x in pairs(v) do
-      if x == cjson.null then v[k] = nil elseif type(x) == "table" then nulls_to_nil(x) end
-    end
-  end
-  return v
-end
-M.nulls_to_nil = nulls_to_nil
-
-local function decode(text, where)
-  local ok, v = pcall(cjson.decode, text)
-  if not ok or type(v) ~= "table" then
-    error(string.format("store: %s holds no valid record (%s)", where, ok and "not an object" or v), 0)
-  end
-  return nulls_to_nil(v)
-end
-
--- A trade's id is TICKER-<entry ms>-<n>; its key sorts by ticker and entry time.
--- (memoized: a replay asks for the key of every touched trade several
--- times per bucket; at most TRADE_KEYS_MAX remembered, then forgotten)
-local trade_keys, trade_keys_n, TRADE_KEYS_MAX = {}, 0, 65536
-function M.trade_key(id)
-  local key = trade_keys[id]
-  if key then return key end
-  local T, entry, n = tostring(id):match("^(.+)%-(%d+)%-(%d+)$")
-  if not T then error("store: trade id '" .. tostring(id) .. "' is not TICKER-<entry ms>-<n>", 2) end
-  key = string.format("%s%s\0%013d\0%04d", P_TRADE, T, tonumber(entry), tonumber(n))
-  if trade_keys_n >= TRADE_KEYS_MAX then trade_keys, trade_keys_n = {}, 0 end
-  trade_keys[id], trade_keys_n = key, trade_keys_n + 1
-  return key
-end
-function M.trade_id(T, entry_ms, n) return string.format("%s-%d-%d", T, entry_ms, n) end
+M.LAYOUT, M.WRITE_BUFFER_MB, M.nulls_to_nil = keys.LAYOUT, keys.WRITE_BUFFER_MB, keys.nulls_to_nil
+M.trade_key, M.trade_id = keys.trade_key, keys.trade_id
+require "retape.store.versions" (Store, M)
+require "retape.store.trades" (Store, M)
 
 ---------------------------------------------------------------------------
 -- opening
@@ -144,12 +76,6 @@ function Store:discard() self.batch:clear() end
 ---------------------------------------------------------------------------
 -- store-wide records
 
-local function get_json(self, key)
-  local text = self.kv:get(key)
-  return text and decode(text, key) or nil
-end
-local function put_json(self, key, v, order) self.batch:put(key, json.encode(v, order)) end
-
 function Store:identity() return get_json(self, K_IDENTITY) end
 function Store:set_identity(id) put_json(self, K_IDENTITY, id) end
 function Store:db_path() return self.kv:get(K_DB) end
@@ -194,193 +120,6 @@ function Store:coverage(day) return get_json(self, P_COV .. day) end
 function Store:set_coverage(day, c) put_json(self, P_COV .. day, c, { "all", "tickers", "buckets", "pages" }) end
 function Store:each_coverage(fn)
   for k, v in self.kv:scan(P_COV) do fn(k:sub(#P_COV + 1), decode(v, k)) end
-end
-
----------------------------------------------------------------------------
--- tickers, versions, stale marks
-
-function Store:tickers()
-  local list = {}
-  for k in self.kv:scan(P_TICKER) do list[#list + 1] = k:sub(#P_TICKER + 1) end
-  return list
-end
-function Store:add_ticker(T) self.batch:put(P_TICKER .. T, "") end
-
--- A version record {n, receipt, state, view, lanes, open} as stored
--- (packed), and back; raises naming what cannot be stored.  view_packed:
--- the record's view given already packed (M.pack_view), rec.view unused.
-function M.encode_version(rec, view_packed)
-  if view_packed then return pack.encode(rec, "view", view_packed) end
-  return pack.encode(rec)
-end
--- The view of a version, packed from the fields `names` of a payload (the
--- bytes encode_version(rec) would write for rec.view = {k = p[k]}).
-M.pack_view = pack.pick
-local function decode_version(bytes, where)
-  local ok, v = pcall(pack.decode, bytes)
-  if not ok or type(v) ~= "table" then
-    error(string.format("store: %s holds no valid record (%s)", where, ok and "not a record" or v), 0)
-  end
-  return v
-end
-function M.decode_version(bytes) return decode_version(bytes, "version") end
-
-local function bucket_of(key) return tonumber(key:sub(-13)) end
-
--- version_before(T, bucket) -> bucket', record | nil: T's last version
--- strictly before `bucket`.
-function Store:version_before(T, bucket)
-  local k, v = self.kv:last_before(vprefix(T), vkey(T, bucket))
-  if not k then return nil end
-  return bucket_of(k), decode_version(v, k)
-end
-
--- The text of T's last version at or before `bucket` (no decoding).
-function Store:version_text_upto(T, bucket)
-  local k, v = self.kv:last_before(vprefix(T), vkey(T, bucket + 1))
-  return v, k and bucket_of(k)
-end
-
-function Store:version_at(T, bucket)
-  local key = vkey(T, bucket)
-  local text = self.kv:get(key)
-  return text and decode_version(text, key) or nil
-end
-
--- versions(T [, from [, to]]) -> list of {bucket=, rec=} in time order.
-function Store:versions(T, from, to, raw)
-  local list = {}
-  local prefix = vprefix(T)
-  for k, v in self.kv:scan(prefix, from and vkey(T, from) or nil) do
-    local b = bucket_of(k)
-    if to and b > to then break end
-    list[#list + 1] = { bucket = b, rec = raw and v or decode_version(v, k) }
-  end
-  return list
-end
-
--- The first version of T after `bucket`, or nil.
-function Store:first_version_after(T, bucket)
-  for k in self.kv:scan(vprefix(T), vkey(T, bucket + 1)) do return bucket_of(k) end
-  return nil
-end
-
-function Store:last_version(T)
-  local k, v = self.kv:last_before(vprefix(T), vprefix(T) .. "\255")
-  if not k then return nil end
-  return bucket_of(k), decode_version(v, k)
-end
-
-function Store:put_version(T, bucket, bytes) self.batch:put(vkey(T, bucket), bytes) end
--- The versions of one bucket: names[i]'s record is list[i] (packed).
-function Store:put_versions(bucket, names, list)
-  local batch, tail = self.batch, "\0" .. b13(bucket)
-  for i = 1, #names do batch:put(P_VERSION .. names[i] .. tail, list[i]) end
-end
--- The key order the replay writes trades with (the ruleset's R.trade_order).
-function Store:set_order(trade_order) self.trade_order = trade_order end
-
--- Queues the deletion of T's versions in [from, to]; returns how many.
-function Store:delete_versions(T, from, to)
-  local n = 0
-  for k in self.kv:scan(vprefix(T), vkey(T, from)) do
-    if bucket_of(k) > to then break end
-    self.batch:delete(k)
-    n = n + 1
-  end
-  return n
-end
-
--- Every version of every ticker: fn(T, bucket, record), tickers in order.
-function Store:each_version(fn)
-  for k, v in self.kv:scan(P_VERSION) do
-    local T = k:sub(#P_VERSION + 1, -15)
-    fn(T, bucket_of(k), decode_version(v, k))
-  end
-end
-
-function Store:stale()
-  local marks = {}
-  for k, v in self.kv:scan(P_STALE) do marks[k:sub(#P_STALE + 1)] = decode(v, k) end
-  return marks
-end
-function Store:stale_of(T) return get_json(self, P_STALE .. T) end
-function Store:set_stale(T, mark)
-  if mark then put_json(self, P_STALE .. T, mark, { "from", "expect", "rest", "keep_id", "keep" }) else self.batch:delete(P_STALE .. T) end
-end
-
----------------------------------------------------------------------------
--- clean-slate marks
-
--- marks(from, to) -> { {bucket=, ticker=T|"*", except={T=true}}, ... } in key order.
-function Store:marks(from, to)
-  local list = {}
-  for k, v in self.kv:scan(P_RESET, P_RESET .. b13(from)) do
-    local b, who = k:match("^rs:(%d+)\0(.*)$")
-    b = tonumber(b)
-    if b > to then break end
-    local rec = decode(v, k)
-    local except = {}
-    for _, T in ipairs(rec.except or {}) do except[T] = true end
-    list[#list + 1] = { bucket = b, ticker = who, except = except, text = v }
-  end
-  return list
-end
-
-function Store:put_mark(bucket, who, except)
-  local list = {}
-  for T in pairs(except or {}) do list[#list + 1] = T end
-  table.sort(list)
-  put_json(self, P_RESET .. b13(bucket) .. "\0" .. who, { except = list })
-end
-function Store:delete_mark(bucket, who) self.batch:delete(P_RESET .. b13(bucket) .. "\0" .. who) end
-
--- Does a clean-slate mark in (after, upto] apply to T?
-function Store:reset_between(T, after, upto)
-  if upto <= after then return false end
-  for _, m in ipairs(self:marks(after + 1, upto)) do
-    if m.ticker == T or (m.ticker == "*" and not m.except[T]) then return true end
-  end
-  return false
-end
-
----------------------------------------------------------------------------
--- trades
-
-function M.encode_trade(t, order) return json.encode(t, order) end
-
-function M.decode_trade(text, where)
-  local t = decode(text, where)
-  if type(t.id) ~= "string" then error(string.format("store: %s holds no valid trade (no id)", where), 0) end
-  return t
-end
-
-function Store:put_trade(t) self.batch:put(M.trade_key(t.id), M.encode_trade(t, self.trade_order)) end
-function Store:trade_text(id) return self.kv:get(M.trade_key(id)) end
-function Store:put_trade_text(id, text) self.batch:put(M.trade_key(id), text) end
-function Store:has_trade(id) return self.kv:get(M.trade_key(id)) ~= nil end
-function Store:trade(id)
-  local key = M.trade_key(id)
-  local text = self.kv:get(key)
-  return text and M.decode_trade(text, key) or nil
-end
-
--- Queues the deletion of T's trades entered in [from, to]; returns how many.
-function Store:delete_trades(T, from, to)
-  local n = 0
-  for k in self.kv:scan(tprefix(T), tprefix(T) .. b13(from)) do
-    local entry = tonumber(k:sub(#tprefix(T) + 1, #tprefix(T) + 13))
-    if to and entry > to then break end
-    self.batch:delete(k)
-    n = n + 1
-  end
-  return n
-end
-
--- Iterates every stored trade (decoded), by ticker then entry time:
--- fn(trade, key, entry_ms).
-function Store:each_trade(fn)
-  for k, v in self.kv:scan(P_TRADE) do fn(M.decode_trade(v, k), k, tonumber(k:sub(-18, -6))) end
 end
 
 ---------------------------------------------------------------------------

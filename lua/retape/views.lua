@@ -33,12 +33,7 @@ function M.events(trades, opts)
       end
     end
   end
-  table.sort(out, function(a, b)
-    if a.ts ~= b.ts then return a.ts < b.ts end
-    if a.trade_id ~= b.trade_id then return a.trade_id < b.trade_id end
-    return a.seq < b.seq
-  end)
-  return out
+  return metrics.sort_events(out, "trade_id")
 end
 
 local function realized_of(e) return metrics.event_realized(e.trade, e) end

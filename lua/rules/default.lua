@@ -124,11 +124,6 @@ function R.archive_fill(t, d, px)
   return px
 end
 
-local function exec_of(d)
-  if type(d.exec) ~= "table" then d.exec = {} end
-  return d.exec
-end
-
 local function cooled(e, key, ms, as_of)
   return e[key] == nil or as_of - e[key] >= ms
 end
@@ -139,52 +134,51 @@ local function forget_entry(d)
   for _, k in ipairs(R.CYCLE_FIELDS) do d[k] = nil end
 end
 
+-- The trigger cycle an entry belongs to.
+local function trigger_of(d) return pos(d.trigger_ts) or d.kanban_cycle_enter_now_ts end
+
+local LAST = { exit = "last_exit", trim = "last_trim", enter = "last_enter" }
+
 -- The executor of the parity ruleset plus: archive closes, cooldowns, one
 -- entry per trigger cycle, stamps cleared when the position closes.
-function R.simulate(d, as_of, book)
-  local direction, open, px, stage, reason, weekend = R.sim_context(d, as_of, book)
-  if not direction then return nil end
-  local fx = R.config.fixes
-  local cd = fx.cooldown
-  local e = exec_of(d)
-  local created
-  local status = d.move_status and d.move_status.status
-  if stage == "archive" and fx.archive_closes_trade and open and px and not weekend
-     and (status == "INVALIDATED" or status == "COMPLETED") then
+R.simulate = R.simulator {
+  begin = function(d)
+    if type(d.exec) ~= "table" then d.exec = {} end
+    return d.exec
+  end,
+  archive = function(e, d, open, px, reason, as_of, book)
+    local status = d.move_status and d.move_status.status
+    if not (R.config.fixes.archive_closes_trade and (status == "INVALIDATED" or status == "COMPLETED")) then
+      return false
+    end
     local why = reason
     for _, r in ipairs { "sl_breached", "tp_reached", "large_adverse_move" } do
       for _, x in ipairs(d.move_status.reasons) do if x == r and why == reason then why = r end end
     end
     R.close_trade(open, R.archive_fill(open, d, px), why, as_of, book)
     e.last_exit = as_of
-    open = nil
     forget_entry(d)
-  elseif stage == "exit" and not weekend and open and px and cooled(e, "last_exit", cd.exit_ms, as_of) then
-    R.close_trade(open, px, reason, as_of, book)
-    e.last_exit = as_of
-    open = nil
-    forget_entry(d)
-  elseif stage == "trim" and not weekend and open and px and cooled(e, "last_trim", cd.trim_ms, as_of) then
-    local before = open.trimmedPct
-    R.trim_trade(open, R.trim_target(d), px, reason, as_of, book)
-    if open.trimmedPct ~= before then e.last_trim = as_of end
-  elseif stage == "enter_now" and not weekend and cooled(e, "last_enter", cd.enter_ms, as_of) then
-    local trig = pos(d.trigger_ts) or d.kanban_cycle_enter_now_ts
-    local same_cycle = fx.one_entry_per_trigger and e.last_enter_trigger == trig and e.last_enter_side == direction
-    if open and open.direction ~= direction and px and cooled(e, "last_exit", cd.exit_ms, as_of) then
-      R.close_trade(open, px, "FLIP_" .. reason, as_of, book)
+    return true
+  end,
+  may = function(e, action, as_of)
+    return cooled(e, LAST[action], R.config.fixes.cooldown[action .. "_ms"], as_of)
+  end,
+  may_open = function(e, d, direction)
+    return not (R.config.fixes.one_entry_per_trigger and e.last_enter_trigger == trigger_of(d)
+                and e.last_enter_side == direction)
+  end,
+  did = function(e, action, d, as_of, direction)
+    if action == "exit" then
       e.last_exit = as_of
-      open = nil
+      forget_entry(d)
+    elseif action == "flip" then
+      e.last_exit = as_of
+    elseif action == "trim" then
+      e.last_trim = as_of
+    else
+      e.last_enter, e.last_enter_trigger, e.last_enter_side = as_of, trigger_of(d), direction
     end
-    if not open and px and not same_cycle then
-      created = R.open_trade(d, direction, px, as_of, book)
-      if created then
-        e.last_enter, e.last_enter_trigger, e.last_enter_side = as_of, trig, direction
-      end
-    end
-  end
-  if open and px then R.mark_and_protect(open, d, px, as_of, weekend, book) end
-  return created
-end
+  end,
+}
 
 return R

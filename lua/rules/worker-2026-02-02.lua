@@ -1190,24 +1190,48 @@ function R.sim_context(d, as_of, book)
     book.weekend(as_of)
 end
 
-function R.simulate(d, as_of, book)
-  local direction, open, px, stage, reason, weekend = R.sim_context(d, as_of, book)
-  if not direction then return nil end
-  local created
-  if stage == "exit" and not weekend and open and px then
-    R.close_trade(open, px, reason, as_of, book)
-    open = nil
-  elseif stage == "trim" and not weekend and open and px then
-    R.trim_trade(open, R.trim_target(d), px, reason, as_of, book)
-  elseif stage == "enter_now" and not weekend then
-    if open and open.direction ~= direction and px then
-      R.close_trade(open, px, "FLIP_" .. reason, as_of, book)
+-- The executor, built from hooks: the points where a ruleset extending this
+-- one changes it (nil: the original's executor, which has none).  The hooks
+-- (H) and what each is asked:
+--   H.begin(d) -> e                       per row with a direction: the executor's memory
+--   H.archive(e, d, open, px, reason, as_of, book) -> closed?
+--                                         an archived row (not on a weekend, a price, a trade open)
+--   H.may(e, action, as_of) -> ok?        "exit" (also a flip's close), "trim", "enter" (the stage)
+--   H.may_open(e, d, direction) -> ok?    a new trade, once nothing is open
+--   H.did(e, action, d, as_of, direction) "exit", "trim" (only when it trimmed), "flip", "enter"
+function R.simulator(H)
+  return function(d, as_of, book)
+    local direction, open, px, stage, reason, weekend = R.sim_context(d, as_of, book)
+    if not direction then return nil end
+    local e = H and H.begin(d)
+    local created
+    if H and stage == "archive" and not weekend and open and px
+       and H.archive(e, d, open, px, reason, as_of, book) then
       open = nil
+    elseif stage == "exit" and not weekend and open and px and (not H or H.may(e, "exit", as_of)) then
+      R.close_trade(open, px, reason, as_of, book)
+      open = nil
+      if H then H.did(e, "exit", d, as_of) end
+    elseif stage == "trim" and not weekend and open and px and (not H or H.may(e, "trim", as_of)) then
+      local before = open.trimmedPct
+      R.trim_trade(open, R.trim_target(d), px, reason, as_of, book)
+      if H and open.trimmedPct ~= before then H.did(e, "trim", d, as_of) end
+    elseif stage == "enter_now" and not weekend and (not H or H.may(e, "enter", as_of)) then
+      if open and open.direction ~= direction and px and (not H or H.may(e, "exit", as_of)) then
+        R.close_trade(open, px, "FLIP_" .. reason, as_of, book)
+        open = nil
+        if H then H.did(e, "flip", d, as_of) end
+      end
+      if not open and px and (not H or H.may_open(e, d, direction)) then
+        created = R.open_trade(d, direction, px, as_of, book)
+        if created and H then H.did(e, "enter", d, as_of, direction) end
+      end
     end
-    if not open and px then created = R.open_trade(d, direction, px, as_of, book) end
+    if open and px then R.mark_and_protect(open, d, px, as_of, weekend, book) end
+    return created
   end
-  if open and px then R.mark_and_protect(open, d, px, as_of, weekend, book) end
-  return created
 end
+
+R.simulate = R.simulator(nil)
 
 return R

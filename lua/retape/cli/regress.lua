@@ -84,10 +84,7 @@ return function(cli)
       st:close()
       if not why then return fail("explain", werr) end
       if what_if then
-        local ov = {}
-        for k, v in pairs(R.overrides or {}) do ov[#ov + 1] = k .. "=" .. tostring(v) end
-        table.sort(ov)
-        why.what_if = { rules = R.name, overrides = ov }
+        why.what_if = { rules = R.name, overrides = require("retape.rules").texts(R.overrides) }
       end
       if o.json then out("%s", json.encode(why)); return 0 end
       local x = why

@@ -5,214 +5,9 @@ local core = require "retape.core"
 local json = require "retape.json"
 local common = require "retape.cli.common"
 local options = require "retape.cli.options"
+local write_plan = require "retape.cli.write_plan"
 
 local stderr, group = common.stderr, common.group
-
--- The store's first and last covered days, as the scope options of a command.
-local function covered_scope(st)
-  local days = {}
-  st:each_coverage(function(day) days[#days + 1] = day end)
-  if #days == 0 then return {} end
-  if #days == 1 then return { "--date", days[1] } end
-  return { "--from", days[1], "--to", days[#days] }
-end
-
--- A directory beside `dir` that does not exist yet (DIR-2, DIR-3, ...).
-local function new_dir(dir)
-  local fs = require "retape.fs"
-  local base = dir:gsub("/+$", "")
-  for i = 2, 99 do
-    local d = base .. "-" .. i
-    if not fs.kind(d) then return d end
-  end
-  return base .. "-new"
-end
-
--- plan(st, o, state, options) -> { R, db } | nil, exit status (a refusal
--- was printed).  The write's ruleset, overrides and receipts file: the ones
--- given, else the ones the store recorded; given ones that differ from the
--- store's are refused by naming the settings that differ, with the commands
--- that would do what the user meant.
-local function plan(st, o, state, options)
-  local manifest = require "retape.manifest"
-  local rules = require "retape.rules"
-  local fs = require "retape.fs"
-  local valued = common.valued(options)
-  local recipe = st:identity() and st:recipe() or nil
-  local recorded_db = manifest.receipts_path(st) or (st:identity() and st:db_path()) or nil
-  local db = o.db or recorded_db
-  if not db then args.usage_error("missing --db FILE (the receipts database)") end
-  local script_version
-  if o.all_versions then script_version = false
-  elseif o.script_version then script_version = o.script_version
-  elseif recipe then script_version = recipe.script_version
-  else script_version = require("retape.scope").DEFAULT_SCRIPT_VERSION end
-  local has_scope = o.date or o.from
-  local scope_words = has_scope and {} or covered_scope(st)
-  local rebuild_cmd = common.command_line(common.rewrite({ "refresh", "resume" }, (function()
-    local add = {}
-    for _, w in ipairs(scope_words) do add[#add + 1] = w end
-    add[#add + 1] = "--rebuild"
-    return add
-  end)(), valued))
-  local function another_store()
-    if not has_scope then return nil end
-    local words = common.rewrite({ "state", "db", "resume", "refresh" }, { "--db", fs.absolute(db) or db, "--state", new_dir(state) }, valued)
-    return { "to replay with them into a new store instead", common.command_line(words) }
-  end
-
-  if o.db and recorded_db and (fs.absolute(o.db) or o.db) ~= recorded_db and not o.rebuild then
-    local advice = { { "to replay the store's own receipts file, leave out --db",
-                       common.command_line(common.rewrite({ "db" }, {}, valued)) } }
-    advice[#advice + 1] = another_store()
-    advice[#advice + 1] = { "to recompute everything the store covers from this file", rebuild_cmd }
-    return nil, common.refuse("replay", string.format("%s was replayed from %s; this run reads %s", state, recorded_db,
-      fs.absolute(o.db) or o.db), advice)
-  end
-
-  local given_settings = o.config or #o.set > 0
-  local R
-  if o.rules or not (recipe and recipe.spec) then
-    R = common.load_rules(o.rules or "default", o)
-  else
-    local changed = manifest.changed_files(recipe)
-    if #changed > 0 and not o.rebuild then
-      local c = changed[1]
-      return nil, common.refuse("replay", string.format("%s changed since this store was made (recorded %s, now %s); "
-        .. "a write needs the same file, or --rebuild to recompute everything the store covers with it as it is now",
-        c.path, c.was, c.now), { { "to recompute everything with the file as it is now", rebuild_cmd } })
-    end
-    -- the recorded ruleset: from its recorded sources, or the changed files as they are now (--rebuild)
-    local spec = recipe.spec
-    if #changed > 0 then spec = recipe.files[1].path else rules.pin(recipe.files) end
-    local ok, loaded = pcall(rules.load, spec)
-    rules.unpin()
-    if not ok then error(loaded, 0) end
-    R = common.apply_settings(loaded, o)
-  end
-  if not given_settings and recipe then
-    local ov = manifest.overrides_of(recipe)
-    if next(ov) then rules.apply_overrides(R, ov, "the store's overrides") end
-  end
-  if recipe and not o.rebuild then
-    local diffs = manifest.differences(recipe, R, script_version)
-    if #diffs > 0 then
-      local lines = {}
-      for _, d in ipairs(diffs) do lines[#lines + 1] = string.format("\n  %s: store %s, this run %s", d.key, d.store, d.run) end
-      local advice = {}
-      if o.rules or given_settings then
-        advice[#advice + 1] = { "to run with the store's own rules and settings, leave out --rules/--set/--config",
-          common.command_line(common.rewrite({ "rules", "set", "config" }, {}, valued)) }
-      end
-      advice[#advice + 1] = another_store()
-      advice[#advice + 1] = { "to recompute everything the store covers with this run's", rebuild_cmd }
-      return nil, common.refuse("replay", string.format("%s holds results of other rules or settings:%s", state,
-        table.concat(lines)), advice)
-    end
-  end
-  return { R = R, db = db, script_version = script_version }
-end
-
--- A day (or range) without a single receipt in its 09:30-16:00 sessions
--- (a Saturday, a holiday) is a usage error that says so, rather than a
--- replay of 0 buckets.
-local function no_session_check(o, p)
-  local rtime = require "retape.time"
-  if not (o.date or o.from) or o.bucket or o.ticker then return end
-  local days = o.date and { o.date } or (o.to and rtime.days(o.from, o.to))
-  if not days or not rtime.parse_date(days[1]) then return end -- a bad date: the replay says so
-  local src = require("retape.source").open(p.db)
-  if not src then return end
-  local ok, prints = pcall(require("retape.manifest").day_prints, src, days, p.script_version)
-  local listing = ok and require("retape.scope").listing(src, p.script_version or nil)
-  src:close()
-  if not ok then return end
-  for _, d in ipairs(days) do if prints[d].n > 0 then return end end
-  local what = o.date or (o.from .. " to " .. o.to)
-  if o.date then
-    local wday = rtime.to_ny(rtime.session(o.date)).wday
-    if wday == 0 or wday == 6 then what = string.format("%s (a %s)", o.date, wday == 0 and "Sunday" or "Saturday") end
-  end
-  local list = {}
-  for d in listing:gmatch("%S+") do list[#list + 1] = d end
-  local known = #list <= 8 and listing
-    or string.format("%s to %s (%d days; retape days --db %s)", list[1], list[#list], #list, common.quote(p.db))
-  args.usage_error("%s has no receipts in its 09:30-16:00 session%s: nothing to replay; days with receipts: %s", what,
-    o.date and "" or "s", known)
-end
-
--- `replay --follow`, and `replay` without a day on a store kept by it:
--- the live engine (retape.live) over the receipts file.
--- The ruleset, overrides and receipts file: as plan() decides for any
--- write (the ones given, else the store's recorded ones; a mismatch refused).
-local function live_replay(o, out, fail, options)
-  if o.poll < 1 then args.usage_error("--poll must be a positive integer") end
-  local state = common.state_dir(o)
-  local st
-  if require("retape.fs").kind(state .. "/CURRENT") then
-    local serr
-    st, serr = require("retape.store").open(state, true)
-    if not st then return fail("replay", common.held_message(state, serr)) end
-  end
-  local none = function() return nil end
-  local ok_plan, p, refused = pcall(plan, st or { identity = none, recipe = none, receipts = none, db_path = none,
-    each_coverage = none }, o, state, options)
-  if st then st:close() end
-  if not ok_plan then
-    if args.is_usage_error(p) then error(p, 0) end
-    return fail("replay", tostring(p))
-  end
-  if not p then return refused end
-  local STOP = setmetatable({}, { __tostring = function() return "stopped" end })
-  local stop
-  if o.follow then core.hold_stop_signals() end
-  local lv, err = require("retape.live").open {
-    db = p.db, state = state, rules = p.R, threads = o.threads, script_version = p.script_version,
-    on_error = function(m) if not o.quiet then stderr("retape replay: %s\n", m) end end,
-    -- a stop signal ends a long pass at a bucket boundary (the next start does it again)
-    on_bucket = o.follow and function()
-      stop = stop or core.wait_stop_signal(0)
-      if stop then error(STOP, 0) end
-    end or nil,
-  }
-  if not lv then return fail("replay", err) end
-  local total = { rows = 0, recomputed = 0, passes = 0 }
-  local function pass()
-    local ok, done = pcall(lv.catch_up, lv)
-    if not ok then
-      if done == STOP then return end
-      lv:close()
-      error(done, 0)
-    end
-    if not done then return end
-    total.passes, total.rows, total.recomputed = total.passes + 1, total.rows + done.rows, total.recomputed + done.recomputed
-    local days = {}
-    for d in pairs(done.days) do days[#days + 1] = d end
-    table.sort(days)
-    if not o.quiet or not o.follow then
-      out("replayed %s: %s rows in %d run(s), %d later ticker-buckets recomputed (receipts up to rowid %d)",
-        #days > 0 and table.concat(days, ", ") or "no session", group(done.rows), done.runs, done.recomputed, done.rowid)
-      io.stdout:flush()
-    end
-  end
-  pass()
-  if o.follow then
-    if not o.quiet then stderr("retape replay: following %s (SIGINT or SIGTERM to stop)\n", p.db) end
-    while not stop do
-      stop = core.wait_stop_signal(o.poll)
-      if not stop then pass() end
-    end
-  elseif total.passes == 0 then
-    out("nothing new since the last run")
-  end
-  local mark = lv.st:follow()
-  lv:close()
-  if o.follow then
-    stderr("retape replay: %s: stopped cleanly (%d passes, %s rows; receipts replayed up to rowid %s)\n", tostring(stop),
-      total.passes, group(total.rows), mark and math.tointeger(mark.rowid) or 0)
-  end
-  return 0
-end
 
 return function(cli)
   local command, out, fail = cli.command, cli.out, cli.fail
@@ -276,7 +71,7 @@ return function(cli)
         args.usage_error("--follow replays every receipt of the file: no --date/--from/--to/--ticker/--bucket/--shard/"
           .. "--limit/--refresh/--resume/--rebuild/--clean-slate")
       end
-      if o.follow or (not scoped and common.follows(common.state_dir(o))) then return live_replay(o, out, fail, cli.options_of("replay")) end
+      if o.follow or (not scoped and common.follows(common.state_dir(o))) then return require("retape.cli.follow").replay(o, out, fail, cli.options_of("replay")) end
       local bucket = o.bucket and common.parse_time(o.bucket, o.date, "--bucket", true)
       local trace_fh, trace_err
       local started = core.monotonic_ms()
@@ -291,16 +86,14 @@ return function(cli)
         st, serr = storem.open(state)
         if not st then return fail("replay", common.held_message(state, serr)) end
       end
-      local none = function() return nil end
-      local ok_plan, p, refused = pcall(plan, st or { identity = none, recipe = none, receipts = none, db_path = none,
-        each_coverage = none }, o, state, cli.options_of("replay"))
+      local ok_plan, p, refused = write_plan.protected(st, o, state, cli.options_of("replay"))
       if not ok_plan then
         if st then st:close() end
         if args.is_usage_error(p) then error(p, 0) end
         return fail("replay", tostring(p))
       end
       if not p then if st then st:close() end; return refused end
-      no_session_check(o, p)
+      write_plan.no_session_check(o, p)
       if not st then
         st, serr = storem.open(state)
         if not st then return fail("replay", serr) end

@@ -97,11 +97,8 @@ return function(cli)
         if recipe and recipe.spec then
           o.rules, files = recipe.spec, recipe.files
           if not o.config and #o.set == 0 then
-            sets = {}
-            for k, v in pairs(require("retape.manifest").overrides_of(recipe)) do
-              sets[#sets + 1] = k .. "=" .. (type(v) == "string" and string.format("%q", v) or tostring(v))
-            end
-            table.sort(sets)
+            sets = require("retape.rules").texts(require("retape.manifest").overrides_of(recipe),
+              function(v) return type(v) == "string" and string.format("%q", v) or tostring(v) end)
           end
         end
       end

@@ -161,11 +161,7 @@ function M.flat_overrides(R, o) return rules.flat_overrides(o, rules.config_path
 
 -- "a.b=1 c=x": a variant's overrides, keys sorted.
 function M.label(o)
-  local keys = {}
-  for k in pairs(o) do keys[#keys + 1] = k end
-  table.sort(keys)
-  local parts = {}
-  for i, k in ipairs(keys) do parts[i] = k .. "=" .. tostring(o[k]) end
+  local parts = rules.texts(o)
   return #parts > 0 and table.concat(parts, " ") or "(base)"
 end
 

@@ -1,0 +1,177 @@
+-- retape.manifest.receipts — the receipts file a store was replayed from
+-- and a fingerprint of each day replayed: a write refuses another file or
+-- receipts changed under covered days, and notes days that only grew.
+-- Installed into retape.manifest.
+local json = require "retape.json"
+local rtime = require "retape.time"
+local fs = require "retape.fs"
+local fnv1a32 = require("retape.ingest").fnv1a32
+
+-- Adds the room's functions to M (retape.manifest); show(v) prints a setting's value.
+return function(M, show)
+  -- day_print(counts) -> {n, hash, buckets}: the fingerprint of one day's
+  -- receipts from {[bucket] = count} (its session's buckets): the count and a
+  -- hash of the (bucket, count) list in bucket order.
+  function M.day_print(counts)
+    local buckets, n, parts = {}, 0, {}
+    for b in pairs(counts) do buckets[#buckets + 1] = b end
+    table.sort(buckets)
+    for i, b in ipairs(buckets) do
+      n = n + counts[b]
+      parts[i] = string.format("%d:%d", b, counts[b])
+    end
+    return { n = n, hash = fnv1a32(table.concat(parts, ",")), buckets = parts }
+  end
+
+  -- day_prints(src, days, script_version) -> { [day] = {n, hash, buckets} }:
+  -- day_print of each day's session as the receipts file holds it now.
+  function M.day_prints(src, days, script_version)
+    local prints = {}
+    if #days == 0 then return prints end
+    local sorted = table.move(days, 1, #days, 1, {})
+    table.sort(sorted)
+    local from = rtime.session(sorted[1])
+    local _, to = rtime.session(sorted[#sorted])
+    local want, acc = {}, {}
+    for _, d in ipairs(sorted) do want[d] = true; acc[d] = {} end
+    for _, b in ipairs(assert(src:buckets { from = from, to = to, script_version = script_version or nil })) do
+      local day = rtime.ny_date(b.bucket)
+      if want[day] then
+        local open, close = rtime.session(day)
+        if b.bucket >= open and b.bucket <= close then acc[day][b.bucket] = b.count end
+      end
+    end
+    for _, d in ipairs(sorted) do prints[d] = M.day_print(acc[d]) end
+    return prints
+  end
+
+  -- Did a day only gain receipts (every bucket's count the same or more)?
+  local function only_grew(was, now)
+    if now.n <= was.n then return false end
+    if not was.buckets then return true end
+    local counts = {}
+    for _, p in ipairs(now.buckets) do local b, c = p:match("^(%d+):(%d+)$"); counts[b] = tonumber(c) end
+    for _, p in ipairs(was.buckets) do
+      local b, c = p:match("^(%d+):(%d+)$")
+      if (counts[b] or 0) < tonumber(c) then return false end
+    end
+    return true
+  end
+
+  -- receipt_changes(st, src) -> { grown = {{day, n, was}}, changed = {{day, n, was}} }:
+  -- the days the store covers whose receipts differ from those replayed.
+  function M.receipt_changes(st, src)
+    local rec = st:receipts()
+    local out = { grown = {}, changed = {} }
+    if not (rec and rec.days) then return out end
+    local days = {}
+    for d in pairs(rec.days) do days[#days + 1] = d end
+    table.sort(days)
+    local now = M.day_prints(src, days, rec.script_version)
+    for _, d in ipairs(days) do
+      local was, cur = rec.days[d], now[d]
+      if was.hash ~= cur.hash then
+        local entry = { day = d, n = cur.n, was = math.tointeger(was.n) or was.n }
+        if only_grew(was, cur) then out.grown[#out.grown + 1] = entry else out.changed[#out.changed + 1] = entry end
+      end
+    end
+    return out
+  end
+
+  -- A store's recorded receipts file, absolute (nil for an older store).
+  function M.receipts_path(st)
+    local rec = st:receipts()
+    return rec and rec.path or nil
+  end
+
+  -- The days of a run's params that it replays whole (every ticker, every bucket).
+  local function whole_days(params)
+    if params.ticker or params.bucket or params.limit or not (params.date or params.from) then return {} end
+    if params.date then return { params.date } end
+    return rtime.days(params.from, params.to) or {}
+  end
+
+  -- check_write(replay, params) -> grown | nil: before a write, refuses (a
+  -- ParamError) a receipts file other than the recorded one, and receipts
+  -- changed under days the store covers (but days this run replays whole,
+  -- or --rebuild: the error's `replay_again` names those days, "--date D" or
+  -- "--from A --to B"); returns the days that only gained receipts
+  -- ({day, n, was}; nil when the receipts were not compared).
+  function M.check_write(rp, params)
+    local st = rp:state_store()
+    local rec = st:receipts()
+    local src, db_path = rp:receipts()
+    if not rec or not db_path then return end
+    local scopem = require "retape.scope"
+    local abs = fs.absolute(db_path) or db_path
+    if rec.path and abs ~= rec.path and not params.rebuild then
+      scopem.param_error("this store was replayed from %s; this run reads %s (replay into another --state, or "
+        .. "give --rebuild to recompute everything it covers from the new file)", rec.path, abs)
+    end
+    -- a page or a bucket of a day (the original client's calls, one per page) checks the file only
+    if params.rebuild or params.bucket then return end
+    local ch = M.receipt_changes(st, src)
+    local whole = {}
+    for _, d in ipairs(whole_days(params)) do whole[d] = true end
+    local changed = {}
+    for _, c in ipairs(ch.changed) do if not whole[c.day] then changed[#changed + 1] = c end end
+    if #changed > 0 then
+      local parts = {}
+      for _, c in ipairs(changed) do parts[#parts + 1] = string.format("%s (%s receipts, %d now)", c.day, show(c.was), c.n) end
+      local first, last = changed[1].day, changed[#changed].day
+      local _, e = pcall(scopem.param_error, "receipts changed under days this store covers since they were replayed: %s; "
+        .. "replay them again first", table.concat(parts, ", "))
+      e.replay_again = first == last and ("--date " .. first) or ("--from " .. first .. " --to " .. last)
+      error(e, 0)
+    end
+    local grown = {}
+    for _, c in ipairs(ch.grown) do if not whole[c.day] then grown[#grown + 1] = c end end
+    return grown
+  end
+
+  -- note_receipts(replay, params): after a run, the receipts file and the
+  -- fingerprints of the days it replayed whole (a day first covered by part
+  -- of a run is fingerprinted too; --rebuild keeps the days it did not re-read).
+  function M.note_receipts(rp, params)
+    local st = rp:state_store()
+    local src, db_path = rp:receipts()
+    if not db_path or not src or not (params.date or params.from) then return end
+    local rec = st:receipts() or { days = {} }
+    local abs = fs.absolute(db_path) or db_path
+    local known = (rec.path == nil or rec.path == abs) and rec.days or {} -- else: --rebuild from another file
+    local days = params.date and { params.date } or (rtime.days(params.from, params.to) or {})
+    local whole = {}
+    for _, d in ipairs(whole_days(params)) do whole[d] = true end
+    local recount = {}
+    for _, d in ipairs(days) do if whole[d] or not known[d] then recount[#recount + 1] = d end end
+    if #recount == 0 and rec.path == abs then return end
+    M.note_day_prints(rp, M.day_prints(src, recount, rp:version_kept()))
+  end
+
+  -- note_day_prints(replay, {[day] = day_print}): records the fingerprints of
+  -- days replayed with the store's receipts file (the replay's), as
+  -- note_receipts does; for a caller that keeps them itself (the live engine
+  -- adds each pass's new receipts instead of counting the day again).
+  function M.note_day_prints(rp, prints)
+    local st = rp:state_store()
+    local _, db_path = rp:receipts()
+    local rec = st:receipts() or { days = {} }
+    rec.days = rec.days or {}
+    local abs = fs.absolute(db_path) or db_path
+    if rec.path and rec.path ~= abs then rec.days = {} end -- --rebuild from another file
+    rec.path, rec.script_version = abs, rp:version_kept() or false
+    for d, p in pairs(prints) do rec.days[d] = p end
+    rec.days = json.object(rec.days)
+    st:set_receipts(rec)
+  end
+
+  -- A fingerprint of every day's receipts a store replayed (for diff), or nil.
+  function M.receipts_print(st)
+    local rec = st:receipts()
+    if not (rec and rec.days) then return nil end
+    local days = {}
+    for d, p in pairs(rec.days) do days[#days + 1] = d .. "=" .. p.hash end
+    table.sort(days)
+    return fnv1a32(table.concat(days, ","))
+  end
+end
