@@ -383,6 +383,11 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, retape_http_re
     r->body = NULL;
     if (r->content_type[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    char *colon = strstr(r->header, ": ");
+    if (colon) {
+        *colon = '\0';
+        MHD_add_response_header(resp, r->header, colon + 2);
+    }
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned)(r->status > 0 ? r->status : 500), resp);
     MHD_destroy_response(resp);
     return rc;

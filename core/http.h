@@ -32,13 +32,15 @@ typedef struct retape_http_request {
 } retape_http_request;
 
 /* The handler fills status, content_type and body (malloc'd; the server frees
- * it).  A handler that leaves body NULL answers an empty body.  A response
+ * it), and optionally one more header line ("Name: value").  A handler that
+ * leaves body NULL answers an empty body.  A response
  * of content type "text/event-stream" stays open: its body is sent first,
  * then every event published with retape_http_publish (server-sent events),
  * until the client goes or the server stops. */
 typedef struct retape_http_response {
     int status;
     char content_type[64];
+    char header[128]; /* "" or one more header, "Name: value" */
     char *body;
     size_t body_len;
 } retape_http_response;

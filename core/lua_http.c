@@ -331,8 +331,9 @@ static int serve_gc(lua_State *L)
  * requests */
 
 /* Protected, in a reader state: builds the request table, calls the
- * handler, copies (status, body, content type) into the response.  The body
- * is malloc'd last, after everything that can raise. */
+ * handler, copies (status, body, content type, one more header "Name:
+ * value" or nil) into the response.  The body is malloc'd last, after
+ * everything that can raise. */
 static int call_handler(lua_State *L)
 {
     worker *w = lua_touserdata(L, 1);
@@ -357,11 +358,15 @@ static int call_handler(lua_State *L)
         lua_rawset(L, -3);
     }
     lua_setfield(L, -2, "query");
-    lua_call(L, 1, 3);
-    lua_Integer status = luaL_checkinteger(L, -3);
+    lua_call(L, 1, 4);
+    lua_Integer status = luaL_checkinteger(L, -4);
     size_t n;
-    const char *body = luaL_checklstring(L, -2, &n);
-    const char *ctype = luaL_optstring(L, -1, "application/json");
+    const char *body = luaL_checklstring(L, -3, &n);
+    const char *ctype = luaL_optstring(L, -2, "application/json");
+    const char *header = luaL_optstring(L, -1, "");
+    if (strlen(header) >= sizeof resp->header || strpbrk(header, "\r\n"))
+        return luaL_error(L, "handler: the extra header is over %d bytes or holds a line break",
+                          (int)sizeof resp->header - 1);
     char *copy = malloc(n + 1);
     if (!copy)
         return luaL_error(L, "out of memory");
@@ -370,6 +375,7 @@ static int call_handler(lua_State *L)
     resp->body_len = n;
     resp->status = (int)status;
     snprintf(resp->content_type, sizeof resp->content_type, "%s", ctype);
+    snprintf(resp->header, sizeof resp->header, "%s", header);
     return 0;
 }
 

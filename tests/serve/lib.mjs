@@ -34,7 +34,7 @@ export function shuffledBuckets(bodies, rand) {
   return out;
 }
 
-// request(agent, port, method, path [, body]) -> {status, text}; a body is sent as JSON.
+// request(agent, port, method, path [, body]) -> {status, text, headers}; a body is sent as JSON.
 export function request(agent, port, method, path, body) {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: "127.0.0.1", port, method, path, agent,
@@ -42,7 +42,7 @@ export function request(agent, port, method, path, body) {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (c) => { text += c; });
-      res.on("end", () => resolve({ status: res.statusCode, text }));
+      res.on("end", () => resolve({ status: res.statusCode, text, headers: res.headers }));
       res.on("error", reject);
     });
     req.on("error", reject);

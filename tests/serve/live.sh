@@ -50,7 +50,7 @@ tap $st "retape diff finds no difference" "$out"
 # right after its 200 (answered once durable, classified just after); all
 # durable, the store equal to a fresh replay
 head -n 1500 "$T/bodies.jsonl" > "$T/ra.jsonl"
-RETAPE=$RETAPE DB=$T/ra.db STATE=$T/ra.state BODIES=$T/ra.jsonl ACKED=$T/ra.acked LOG=$T/ra.log \
+RETAPE=$RETAPE DB=$T/ra.db STATE=$T/ra.state BODIES=$T/ra.jsonl ACKED=$T/ra.acked LOG=$T/ra.log DAY=$DAY \
   node tests/serve/read_after_ack.mjs > "$T/ra.out" 2>&1
 while IFS= read -r line; do
   case "$line" in

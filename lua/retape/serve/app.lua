@@ -1,10 +1,11 @@
 -- retape.serve.app — what each Lua state of `retape serve` runs.
 -- retape.http.serve calls init(role, config_json, kv) once per state:
---   "reader": returns handler(req) -> status, body, content type.  The
---             router, auth, the endpoints and the access log; admin
+--   "reader": returns handler(req) -> status, body, content type, header.
+--             The router, auth, the endpoints and the access log; admin
 --             endpoints pass their work to the writer through http.exclusive;
 --             a read of results first waits for the live pass that covers
---             the webhooks answered so far (http.settle).
+--             the webhooks answered so far (http.settle), and its answer
+--             says which receipts they cover (X-Retape-Receipts).
 --   "writer": returns handler(text) -> "STATUS\nBODY", the one state that
 --             runs replays and ledger syncs (one call at a time); called
 --             with no text, one live replay pass (the classify thread's).
@@ -76,18 +77,21 @@ local function reader(cfg, kv)
   return function(req)
     local t0 = core.monotonic_ms()
     req.t0 = t0
-    local status, body, ctype
+    local status, body, ctype, header
     if req.over_limit == 413 then
       status, body, ctype = 413, router.error_body("request body too large"), "application/json"
     elseif req.over_limit == 431 then
       status, body, ctype = 431, router.error_body("request line and headers too large"), "application/json"
     else
-      if req.method == "GET" and not UNSETTLED[req.path] then http.settle() end
+      local settled = req.method == "GET" and not UNSETTLED[req.path]
+      if settled then http.settle() end
       status, body, ctype = r:dispatch(req, ctx)
+      -- which receipts the results read cover (a live store: the pass's watermark)
+      if settled then header = engine.receipts_header(ctx.st) end
     end
     -- a deferred request (a webhook) is logged by the writer when it answers
     if not quiet and not req.deferred then log.write(req, status, core.monotonic_ms() - t0, ctx.key or nil) end
-    return status, body, ctype
+    return status, body, ctype, header
   end
 end
 

@@ -113,6 +113,15 @@ function M.webhook_row(body, kind, now)
   return require("retape.import").row_from_webhook(body, kind, now, M.DEFAULT_SCRIPT_VERSION)
 end
 
+-- receipts_header(st) -> "X-Retape-Receipts: ROWID" | nil: the receipts a
+-- live store's results cover (the receipts file's rows up to ROWID: its
+-- last pass's watermark, read in the request's snapshot), for a read's answer.
+function M.receipts_header(st)
+  local mark = st:follow()
+  local rowid = mark and math.tointeger(mark.rowid)
+  return rowid and ("X-Retape-Receipts: " .. rowid) or nil
+end
+
 -- The tickers whose latest state the store holds, sorted.
 function Writer:tickers() return self.st:tickers() end
 
