@@ -100,7 +100,7 @@ static void check_scope(lua_State *L, int idx, retape_scope *scope)
 }
 
 /* src:snapshot(hold) -> true | nil, message: hold (or release) one
- * consistent view of the receipts for every read in between. */
+ * consistent view of the receipts for every read in between (holds nest). */
 static int l_snapshot(lua_State *L)
 {
     retape_source *src = to_source(L, 1);
@@ -108,6 +108,19 @@ static int l_snapshot(lua_State *L)
     if (retape_source_snapshot(src, lua_toboolean(L, 2), &err) != 0)
         return push_failure(L, err);
     lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* src:last_rowid() -> rowid | nil, message: the last rowid of the receipts
+ * (0: none), in the held snapshot if any. */
+static int l_last_rowid(lua_State *L)
+{
+    retape_source *src = to_source(L, 1);
+    char *err = NULL;
+    int64_t rowid;
+    if (retape_source_last_rowid(src, &rowid, &err) != 0)
+        return push_failure(L, err);
+    lua_pushinteger(L, (lua_Integer)rowid);
     return 1;
 }
 
@@ -376,7 +389,8 @@ static int l_tostring_source(lua_State *L)
 int luaopen_retape_source(lua_State *L)
 {
     static const luaL_Reg source_methods[] = {
-        {"buckets", l_buckets}, {"bad_rows", l_bad_rows}, {"cursor", l_cursor}, {"snapshot", l_snapshot}, {"close", l_source_close}, {NULL, NULL},
+        {"buckets", l_buckets}, {"bad_rows", l_bad_rows}, {"cursor", l_cursor}, {"snapshot", l_snapshot},
+        {"last_rowid", l_last_rowid}, {"close", l_source_close}, {NULL, NULL},
     };
     new_class(L, SOURCE_MT, source_methods, l_source_close);
     luaL_getmetatable(L, SOURCE_MT);

@@ -131,8 +131,13 @@ void retape_source_close(retape_source *src);
 
 /* hold = 1: every read until the release sees one consistent snapshot of the
  * receipts (a read transaction: a concurrent import waits, or in WAL mode
- * goes on without being seen); hold = 0: releases it.  0 or -1. */
+ * goes on without being seen); hold = 0: releases it.  Holds nest: an inner
+ * hold reads the outer one's snapshot, and the last release ends it.  0 or -1. */
 int retape_source_snapshot(retape_source *src, int hold, char **errptr);
+
+/* The last rowid of ingest_receipts (0: none), as the held snapshot (if any)
+ * sees it: with the snapshot, which receipts it holds.  0 or -1. */
+int retape_source_last_rowid(retape_source *src, int64_t *rowid, char **errptr);
 
 /* Lists the non-empty buckets of a scope in ascending order, within the
  * plausible times (buckets outside them, or not integers, are never

@@ -22,6 +22,7 @@ struct retape_source {
     char *path;
     sqlite3_stmt *spare; /* a reset cursor statement, ready to be bound again */
     int cursors;         /* cursors open on it */
+    int held;            /* snapshot holds not yet released (nested) */
     int closed;          /* closed by its owner: freed with its last cursor */
 };
 
@@ -148,13 +149,39 @@ retape_source *retape_source_open(const char *path, char **errptr)
 int retape_source_snapshot(retape_source *src, int hold, char **errptr)
 {
     if (hold) {
+        /* nested: the outer hold's snapshot serves the inner one */
+        if (src->held++ > 0)
+            return 0;
         /* BEGIN is deferred: the snapshot starts with the first read, so read
          * the schema once to pin it now. */
-        if (sqlite3_exec(src->db, "BEGIN; SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK)
+        if (sqlite3_exec(src->db, "BEGIN; SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK) {
+            src->held = 0;
+            if (!sqlite3_get_autocommit(src->db))
+                sqlite3_exec(src->db, "ROLLBACK", NULL, NULL, NULL);
             return set_error(errptr, "%s: cannot start a read transaction: %s", src->path, sqlite3_errmsg(src->db));
-    } else if (!sqlite3_get_autocommit(src->db)) {
-        sqlite3_exec(src->db, "COMMIT", NULL, NULL, NULL);
+        }
+    } else if (src->held > 1) {
+        src->held--;
+    } else {
+        src->held = 0;
+        if (!sqlite3_get_autocommit(src->db))
+            sqlite3_exec(src->db, "COMMIT", NULL, NULL, NULL);
     }
+    return 0;
+}
+
+int retape_source_last_rowid(retape_source *src, int64_t *rowid, char **errptr)
+{
+    sqlite3_stmt *st = NULL;
+    *rowid = 0;
+    if (sqlite3_prepare_v2(src->db, "SELECT COALESCE(MAX(rowid), 0) FROM ingest_receipts", -1, &st, NULL) != SQLITE_OK)
+        return set_error(errptr, "%s: cannot read the last receipt: %s", src->path, sqlite3_errmsg(src->db));
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *rowid = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return set_error(errptr, "%s: cannot read the last receipt: %s", src->path, sqlite3_errmsg(src->db));
     return 0;
 }
 

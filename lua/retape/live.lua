@@ -9,9 +9,13 @@
 --   lv:close()
 --
 -- The store keeps a watermark (store:follow(): the receipts file and the
--- last rowid replayed).  catch_up() reads, in one snapshot of the file, the
--- (bucket, ticker) pairs of the rows after it and re-runs each pair's bucket
--- for those tickers (replay.run { date, bucket, ticker }), in bucket order;
+-- last rowid replayed).  A pass holds one snapshot of the file from its
+-- start to its end: the new watermark is the snapshot's last rowid, and
+-- every run of the pass reads that snapshot, so the pass ends equal to one
+-- fresh replay of exactly the rows up to it (a row stored meanwhile waits
+-- for the next pass, whichever bucket it is in).  catch_up() reads the
+-- (bucket, ticker) pairs of the rows after the watermark and re-runs each
+-- pair's bucket for those tickers (replay.run { date, bucket, ticker }), in bucket order;
 -- a day that gained receipts in many buckets at once (a first run, a
 -- backlog) is re-run whole.  A receipt that arrives late (its bucket, or its
 -- place in (ts, receipt_id) order, already passed) is just one more re-run of
@@ -22,6 +26,7 @@
 -- from anyone: this process's webhooks, an import or the app's own sync in
 -- another process.
 local replay = require "retape.replay"
+local source = require "retape.source"
 local rtime = require "retape.time"
 local sql = require "retape.sql"
 local manifest = require "retape.manifest"
@@ -89,13 +94,17 @@ function M.open(opts)
     writer, werr = M.receiver(opts.db)
     if not writer then return nil, werr end
   end
-  local rp, err = replay.open { db = opts.db, state = opts.state, rules = opts.rules,
+  -- the replay reads this source, whose snapshot each pass holds (runs nest in it)
+  local src, serr = source.open(opts.db)
+  if not src then if writer then writer:close() end; return nil, serr end
+  local rp, err = replay.open { db = src, db_path = opts.db, state = opts.state, rules = opts.rules,
     script_version = opts.script_version, on_error = opts.on_error, on_bucket = opts.on_bucket,
     threads = opts.threads, manifest = false }
-  if not rp then if writer then writer:close() end; return nil, err end
+  if not rp then src:close(); if writer then writer:close() end; return nil, err end
   local db, derr = sql.open(opts.db)
-  if not db then rp:close(); if writer then writer:close() end; return nil, derr end
-  local self = setmetatable({ rp = rp, st = rp:state_store(), db_path = opts.db, db = db, writer = writer, started = core.now_ms(),
+  if not db then rp:close(); src:close(); if writer then writer:close() end; return nil, derr end
+  local self = setmetatable({ rp = rp, src = src, st = rp:state_store(), db_path = opts.db, db = db, writer = writer,
+    started = core.now_ms(),
     counts = { receipts = 0, duplicates = 0, passes = 0, runs = 0, rows = 0, recomputed = 0 } }, Live)
   return self
 end
@@ -104,6 +113,7 @@ function Live:close()
   if self.writer then self.writer:close(); self.writer = nil end
   if self.db then self.db:close(); self.db = nil end
   if self.rp then self.rp:close(); self.rp = nil end
+  if self.src then self.src:close(); self.src = nil end
 end
 Live.__close = Live.close
 
@@ -118,22 +128,23 @@ function Live:store(rows)
   return out
 end
 
--- The rows after the watermark, read in one snapshot of the file: {from,
--- top = last rowid, buckets = {{bucket, tickers, n = rows}} in order,
+-- The rows after the watermark up to `top` (the last rowid of the pass's
+-- snapshot: rows up to it are exactly those the snapshot holds, as a row
+-- stored later gets a greater rowid): {from,
+-- top, buckets = {{bucket, tickers, n = rows}} in order,
 -- counted = {[day] = {[bucket] = rows up to top}}}.  counted holds the
 -- days of those rows whose receipts this session has not counted yet (the
 -- days it has are kept up to date by adding each pass's rows: the day's
 -- fingerprint, as manifest.day_prints counts it, without reading the day
 -- again on every pass).
-function Live:pending()
+function Live:pending(top)
   local mark = self.st:follow()
   local from = (mark and mark.db == self.db_path) and math.tointeger(mark.rowid) or 0
   if self.counted_at ~= from then self.counts_by_day, self.counted_at = {}, nil end
   local db, sv = self.db, self.rp:version_kept()
   local filter = " AND typeof(bucket_5m) = 'integer'" .. (sv and " AND (script_version = ? OR script_version IS NULL)" or "")
   db:exec("BEGIN")
-  local ok, top, pairs_, counted = pcall(function()
-    local top = db:rows("SELECT COALESCE(MAX(rowid), 0) AS top FROM ingest_receipts")[1].top
+  local ok, pairs_, counted = pcall(function()
     local rows = db:rows("SELECT bucket_5m AS b, ticker AS t, count(*) AS n FROM ingest_receipts WHERE rowid > ? AND rowid <= ?"
       .. filter .. " GROUP BY bucket_5m, ticker ORDER BY bucket_5m, ticker", from, top, sv)
     local counted = {}
@@ -149,10 +160,10 @@ function Live:pending()
         counted[day] = c
       end
     end
-    return top, rows, counted
+    return rows, counted
   end)
   db:exec("COMMIT")
-  if not ok then error(top, 0) end
+  if not ok then error(pairs_, 0) end
   local buckets, last = {}, nil
   for _, r in ipairs(pairs_) do
     if not last or last.bucket ~= r.b then
@@ -189,7 +200,15 @@ end
 -- tickers = the tickers they were for, sorted} | nil when nothing was new.  Raises what a run raises
 -- (the watermark stays; the next call does the pass again).
 function Live:catch_up()
-  local p = self:pending()
+  assert(self.src:snapshot(true))
+  local ok, done = pcall(self.catch_up_in_snapshot, self)
+  self.src:snapshot(false)
+  if not ok then error(done, 0) end
+  return done
+end
+
+function Live:catch_up_in_snapshot()
+  local p = self:pending(assert(self.src:last_rowid()))
   local st, rp = self.st, self.rp
   if p.top == p.from and not next(st:stale()) then return nil end
   -- the pairs by New York day, inside the session (a replay covers nothing else)
