@@ -184,7 +184,7 @@ int retape_writer_wal(retape_writer *w, char **errptr)
 {
     if (retape_writer_commit(w, errptr) != 0)
         return -1;
-    return exec_sql(w, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", errptr);
+    return exec_sql(w, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0", errptr);
 }
 
 int retape_writer_close(retape_writer *w, char **errptr)

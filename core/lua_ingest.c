@@ -9,7 +9,7 @@
  *   w:insert{receipt_id=…, ticker=…, ts=…, …}  -> true (inserted) | false (duplicate)
  *   w:stage(sql) -> { {receipt_id=…, ts="…", …}, … }  | nil, message
  *   w:commit()  -- what is pending, now (raises on an SQLite error)
- *   w:wal()     -- WAL mode, synchronous=NORMAL (raises on an SQLite error)
+ *   w:wal()     -- WAL mode, synchronous=NORMAL, no checkpoint on commit (raises on an SQLite error)
  *   w:close()
  *   ingest.fnv1a32(text) -> "1d0f82bc";  ingest.json_span(text, key) -> raw, offset | nil[, "malformed"]
  *   ingest.json_invalid_at(text) -> offset, why | nil

@@ -292,7 +292,11 @@ int retape_writer_insert(retape_writer *w, const retape_receipt_row *row, char *
 int retape_writer_commit(retape_writer *w, char **errptr);
 /* Puts the file in WAL mode with synchronous=NORMAL (the live ingest): a
  * commit is then one append, without an fsync, that survives a killed
- * process (not a power loss); readers never block it.  0 or -1. */
+ * process (not a power loss); readers never block it.  Its commits never
+ * checkpoint (copy the log into the file, with two fsyncs: tens of ms under
+ * load, which every answer waiting for the commit would wait too): the
+ * reader of the file does (retape.live's passes), or the last connection
+ * to close.  0 or -1. */
 int retape_writer_wal(retape_writer *w, char **errptr);
 /* Commits what is pending and closes; returns 0 or -1 (the handle is freed either way). */
 int retape_writer_close(retape_writer *w, char **errptr);

@@ -39,6 +39,10 @@ Live.__index = Live
 -- A day that gained rows in at least this many buckets is re-run whole
 -- (one threaded run) rather than bucket by bucket.
 M.WHOLE_DAY_BUCKETS = 12
+-- The receipts file's log is copied into it (a checkpoint) after a pass
+-- once this many rows were added since the last one: the receiver's
+-- commits never do it (their answers would wait for its fsyncs).
+M.CHECKPOINT_ROWS = 256
 
 ---------------------------------------------------------------------------
 -- storing receipts (any process or thread: the store is not needed)
@@ -204,6 +208,11 @@ function Live:catch_up()
   local ok, done = pcall(self.catch_up_in_snapshot, self)
   self.src:snapshot(false)
   if not ok then error(done, 0) end
+  if done and done.rowid - (self.checkpointed or 0) >= M.CHECKPOINT_ROWS then
+    -- (PASSIVE: what no reader needs any more; a writer goes on meanwhile)
+    self.db:exec("PRAGMA wal_checkpoint(PASSIVE)")
+    self.checkpointed = done.rowid
+  end
   return done
 end
 
