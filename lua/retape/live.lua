@@ -90,7 +90,9 @@ end
 -- open retape.store), rules (name, path or table), script_version (as
 -- replay.open), on_error, on_bucket, threads; writable = true: the
 -- receipts file is created if needed (with the original DDL) and store()
--- may be called.
+-- may be called; checkpoint (default: writable): the passes checkpoint
+-- the file (its receivers' commits never do: `retape serve`), not left to
+-- the file's own writer (`replay --follow` beside the app's).
 function M.open(opts)
   local writer
   if opts.writable then
@@ -108,7 +110,7 @@ function M.open(opts)
   local db, derr = sql.open(opts.db)
   if not db then rp:close(); src:close(); if writer then writer:close() end; return nil, derr end
   local self = setmetatable({ rp = rp, src = src, st = rp:state_store(), db_path = opts.db, db = db, writer = writer,
-    started = core.now_ms(),
+    started = core.now_ms(), checkpoint = opts.checkpoint == nil and opts.writable or opts.checkpoint,
     counts = { receipts = 0, duplicates = 0, passes = 0, runs = 0, rows = 0, recomputed = 0 } }, Live)
   return self
 end
@@ -208,9 +210,10 @@ function Live:catch_up()
   local ok, done = pcall(self.catch_up_in_snapshot, self)
   self.src:snapshot(false)
   if not ok then error(done, 0) end
-  if done and done.rowid - (self.checkpointed or 0) >= M.CHECKPOINT_ROWS then
-    -- (PASSIVE: what no reader needs any more; a writer goes on meanwhile)
-    self.db:exec("PRAGMA wal_checkpoint(PASSIVE)")
+  if self.checkpoint and done and done.rowid - (self.checkpointed or 0) >= M.CHECKPOINT_ROWS then
+    -- (PASSIVE: what no reader needs any more, a writer going on meanwhile;
+    -- failing is harmless: the log only grows until the next one)
+    pcall(self.db.exec, self.db, "PRAGMA wal_checkpoint(PASSIVE)")
     self.checkpointed = done.rowid
   end
   return done

@@ -91,7 +91,7 @@ end
 function Writer:live()
   if not self.lv then
     self.lv = assert(require("retape.live").open { db = self.cfg.db, state = self.st, rules = self.R,
-      on_bucket = self.on_bucket })
+      on_bucket = self.on_bucket, checkpoint = true })
   end
   return self.lv
 end
