@@ -277,11 +277,11 @@ for trial = 1, 8 do
   wl:store(batches[1])
   local bad = false
   for b = 2, #batches + 1 do
-    wl.rp.on_bucket = function()
+    wl.rp:set_on_bucket(function()
       if batches[b] then wl:store(batches[b]); batches[b] = nil end
-    end
+    end)
     wl:catch_up()
-    wl.rp.on_bucket = nil
+    wl.rp:set_on_bucket(nil)
     if batches[b] then wl:store(batches[b]); batches[b] = nil end -- (a pass with no bucket to commit)
     mid_passes = mid_passes + 1
     local mark = wl.st:follow()
