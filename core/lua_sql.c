@@ -195,13 +195,15 @@ static int l_rows(lua_State *L)
 {
     sqlite3 *db = to_db(L, 1);
     const char *sql = luaL_checkstring(L, 2);
-    lua_remove(L, 2); /* leave db at 1, args from 2 */
     stmt_box *box = lua_newuserdatauv(L, sizeof *box, 0); /* finalized by GC on a raise */
     box->stmt = NULL;
     luaL_setmetatable(L, STMT_MT);
-    lua_insert(L, 2);
+    /* sql stays on the stack until prepared: a string made for this call
+     * (a concatenation) is anchored nowhere else, and the allocations above
+     * may run the collector */
     if (sqlite3_prepare_v2(db, sql, -1, &box->stmt, NULL) != SQLITE_OK)
         return raise_db(L, db);
+    lua_replace(L, 2); /* the statement takes its place: db at 1, it at 2, args from 3 */
     bind_args(L, box->stmt, 3);
     int rc = collect_rows(L, box->stmt);
     if (rc != SQLITE_DONE)
