@@ -172,16 +172,26 @@ compare("after an import by another writer: still one fresh replay", { D1, D2 })
 -- ticker's next buckets in one batch (the later runs must not start from
 -- the results the late one made stale: a trade closed by the late receipt
 -- came back open).  Found by the serve load test; 30 orders tried.
-local w_rows = {}
-for _, r in ipairs(all) do if r.ticker == "W" and retape.time.ny_date(r.ts) == D1 then w_rows[#w_rows + 1] = r end end
-local bad_orders = 0
-for trial = 1, 30 do
-  seed = 1000 + trial
+-- A ticker's rows of D1, and an order of them with about 15 % arriving
+-- up to 4 places late (seeded by `seed`).
+local function day_rows(ticker)
+  local rows = {}
+  for _, r in ipairs(all) do if r.ticker == ticker and retape.time.ny_date(r.ts) == D1 then rows[#rows + 1] = r end end
+  return rows
+end
+local function late_order(rows)
   local order, later = {}, {}
-  for _, r in ipairs(w_rows) do
+  for _, r in ipairs(rows) do
     if rand(100) <= 15 then table.insert(later, { at = #order + 1 + rand(4), r = r }) else order[#order + 1] = r end
   end
   for idx = #later, 1, -1 do table.insert(order, math.min(later[idx].at, #order + 1), later[idx].r) end
+  return order
+end
+local w_rows = day_rows("W")
+local bad_orders = 0
+for trial = 1, 30 do
+  seed = 1000 + trial
+  local order = late_order(w_rows)
   local wdir = t.tempdir()
   local wdb = wdir .. "/w.db"
   local wl = assert(live.open { db = wdb, state = wdir .. "/w.state", writable = true })
@@ -252,16 +262,11 @@ local function prefix_store(db_path, upto)
 end
 -- ASTS: about 4 receipts a bucket on D1, so a batch stored mid-pass often
 -- holds more of a bucket the pass runs later
-local a_rows = {}
-for _, r in ipairs(all) do if r.ticker == "ASTS" and retape.time.ny_date(r.ts) == D1 then a_rows[#a_rows + 1] = r end end
+local a_rows = day_rows("ASTS")
 local mid_bad, mid_passes, mid_first = 0, 0, nil
 for trial = 1, 8 do
   seed = 2000 + trial
-  local order, later = {}, {}
-  for _, r in ipairs(a_rows) do
-    if rand(100) <= 15 then table.insert(later, { at = #order + 1 + rand(4), r = r }) else order[#order + 1] = r end
-  end
-  for idx = #later, 1, -1 do table.insert(order, math.min(later[idx].at, #order + 1), later[idx].r) end
+  local order = late_order(a_rows)
   local batches, pos = {}, 1
   while pos <= #order do
     local batch = {}
