@@ -15,7 +15,7 @@
  * pick and the spliced member of encode serve a replay's versions: the view
  * fields of a receipt's payload are packed once, without a table of their
  * own, and those bytes go into every version of the ticker until its next
- * receipt (replay.lua, encode_version).
+ * receipt (run/ticker.lua, encode_version).
  */
 #include "lua_common.h"
 

@@ -8,7 +8,7 @@
  *   local list = step.versions(dirty, names, view_names)
  *
  * walk runs a fetched batch of rows (a list of decoded row tables) through
- * the ruleset of the replay `rp` (lua/retape/replay.lua), in order.  For
+ * the ruleset of the replay `rp` (lua/retape/run/step.lua), in order.  For
  * each receipt: the ticker's working record from memory (rp.ticks; rp:ticker
  * reads the store only for a ticker the run has not met), the ruleset's
  * `step` and `simulate` each in one protected call (under the sandbox guard
@@ -433,7 +433,7 @@ static void put_member(lua_State *L, pack_writer *w, int tk_idx, const char *nam
 
 /* step.versions(dirty, names, view_names) -> list of bytes, one per name:
  * the packed version record {lanes, n, open, receipt, state, view} of the
- * working record dirty[T] (replay.lua, encode_version), the very bytes
+ * working record dirty[T] (run/ticker.lua, encode_version), the very bytes
  * pack.encode gives for it, members in key order.  A record's view: the
  * fields view_names of its last receipt's payload (tk.last_p), packed once
  * into tk.view_packed (tk.last_p and tk.view cleared); else tk.view_packed;
