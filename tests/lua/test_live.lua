@@ -187,6 +187,19 @@ local function late_order(rows)
   for idx = #later, 1, -1 do table.insert(order, math.min(later[idx].at, #order + 1), later[idx].r) end
   return order
 end
+-- The order as webhook rows in batches of 1-6, as a receiver stores them.
+local function batches_of(order)
+  local batches, pos = {}, 1
+  while pos <= #order do
+    local batch = {}
+    for m = pos, math.min(#order, pos + rand(6) - 1) do
+      batch[#batch + 1] = assert(import.row_from_webhook(order[m].payload_json, "ingest", 1770042601234 + m))
+    end
+    pos = pos + #batch
+    batches[#batches + 1] = batch
+  end
+  return batches
+end
 local w_rows = day_rows("W")
 local bad_orders = 0
 for trial = 1, 30 do
@@ -195,13 +208,7 @@ for trial = 1, 30 do
   local wdir = t.tempdir()
   local wdb = wdir .. "/w.db"
   local wl = assert(live.open { db = wdb, state = wdir .. "/w.state", writable = true })
-  local pos = 1
-  while pos <= #order do
-    local batch = {}
-    for m = pos, math.min(#order, pos + rand(6) - 1) do
-      batch[#batch + 1] = assert(import.row_from_webhook(order[m].payload_json, "ingest", 1770042601234 + m))
-    end
-    pos = pos + #batch
+  for _, batch in ipairs(batches_of(order)) do
     wl:store(batch)
     wl:catch_up()
   end
@@ -266,16 +273,7 @@ local a_rows = day_rows("ASTS")
 local mid_bad, mid_passes, mid_first = 0, 0, nil
 for trial = 1, 8 do
   seed = 2000 + trial
-  local order = late_order(a_rows)
-  local batches, pos = {}, 1
-  while pos <= #order do
-    local batch = {}
-    for m = pos, math.min(#order, pos + rand(6) - 1) do
-      batch[#batch + 1] = assert(import.row_from_webhook(order[m].payload_json, "ingest", 1770042601234 + m))
-    end
-    pos = pos + #batch
-    batches[#batches + 1] = batch
-  end
+  local batches = batches_of(late_order(a_rows))
   local wdir = t.tempdir()
   local wdb = wdir .. "/w.db"
   local wl = assert(live.open { db = wdb, state = wdir .. "/w.state", writable = true })

@@ -19,6 +19,18 @@ tap() { # tap OK NAME [DETAIL]
   n=$((n + 1))
   if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; [ -n "${3:-}" ] && printf '%s\n' "$3" | head -20 | sed 's/^/#   /'; fi
 }
+# relay FILE PREFIX: the TAP lines of a Node script's output as this
+# suite's (names prefixed), with the lines after a failure as its detail.
+relay() {
+  local line
+  while IFS= read -r line; do
+    case "$line" in
+      "ok - "*) tap 0 "$2${line#ok - }" ;;
+      "not ok - "*) tap 1 "$2${line#not ok - }" "$(grep -A5 -F "$line" "$1" | tail -n +2)" ;;
+      "#"*) echo "$line" ;;
+    esac
+  done < "$1"
+}
 
 SRC=$("$RETAPE" run tests/serve/mkdb.lua "$T" "$DAY" 2>"$T/mkdb.err") || { cat "$T/mkdb.err"; exit 1; }
 N=$("$RETAPE" run tests/serve/day_bodies.lua "$SRC" "$DAY" "$T/bodies.jsonl")
@@ -28,13 +40,7 @@ printf '%s\n' "$KEY" > "$T/key"
 # --- load and faults
 RETAPE=$RETAPE DB=$T/live.db STATE=$T/live.state KEY=$KEY KEY_FILE=$T/key BODIES=$T/bodies.jsonl ACKED=$T/acked \
   LOG=$T/serve.log node tests/serve/webhooks.mjs > "$T/wh.out" 2>&1
-while IFS= read -r line; do
-  case "$line" in
-    "ok - "*) tap 0 "${line#ok - }" ;;
-    "not ok - "*) tap 1 "${line#not ok - }" "$(grep -A5 -F "$line" "$T/wh.out" | tail -n +2)" ;;
-    "#"*) echo "$line" ;;
-  esac
-done < "$T/wh.out"
+relay "$T/wh.out" ""
 grep -q ' - every receipt acknowledged' "$T/wh.out" || tap 1 "webhooks.mjs ran" "$(tail -20 "$T/wh.out"; tail -20 "$T/serve.log")"
 
 missing=$("$RETAPE" run tests/serve/missing_ids.lua "$T/live.db" "$T/acked" 2>&1); st=$?
@@ -52,13 +58,7 @@ tap $st "retape diff finds no difference" "$out"
 head -n 1500 "$T/bodies.jsonl" > "$T/ra.jsonl"
 RETAPE=$RETAPE DB=$T/ra.db STATE=$T/ra.state BODIES=$T/ra.jsonl ACKED=$T/ra.acked LOG=$T/ra.log DAY=$DAY \
   node tests/serve/read_after_ack.mjs > "$T/ra.out" 2>&1
-while IFS= read -r line; do
-  case "$line" in
-    "ok - "*) tap 0 "read after ack: ${line#ok - }" ;;
-    "not ok - "*) tap 1 "read after ack: ${line#not ok - }" "$(grep -A5 -F "$line" "$T/ra.out" | tail -n +2)" ;;
-    "#"*) echo "$line" ;;
-  esac
-done < "$T/ra.out"
+relay "$T/ra.out" "read after ack: "
 grep -q ' - every webhook answered 200' "$T/ra.out" || tap 1 "read_after_ack.mjs ran" "$(tail -20 "$T/ra.out"; tail -20 "$T/ra.log")"
 missing=$("$RETAPE" run tests/serve/missing_ids.lua "$T/ra.db" "$T/ra.acked" 2>&1); st=$?
 tap $st "read after ack: every receipt answered 200 is in the database" "$missing"
