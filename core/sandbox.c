@@ -6,13 +6,52 @@
 #include "sandbox.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+/* Frees a block of `size` bytes (NULL: nothing): the slab's, or malloc's. */
+static void block_free(retape_sandbox *sb, void *ptr, size_t size)
+{
+    if (ptr && retape_slab_serves(size))
+        retape_slab_give(&sb->slab, ptr, size);
+    else
+        free(ptr);
+}
+
+/* A block of nsize bytes holding the first min(old, nsize) bytes of ptr
+ * (old bytes; NULL with old 0: a new block), which it replaces; NULL when
+ * memory cannot be had (ptr then stays valid).  Small blocks come from the
+ * state's slab, others from malloc.  A shrink from a malloc block to a
+ * slab size that fails leaves the bigger block in place: the caller keeps
+ * it as the smaller size, and the slab later takes it as one of its own. */
+static void *block_resize(retape_sandbox *sb, void *ptr, size_t old, size_t nsize)
+{
+    int old_small = ptr && retape_slab_serves(old);
+    if (retape_slab_serves(nsize)) {
+        if (old_small && retape_slab_same_class(old, nsize))
+            return ptr;
+        void *p = retape_slab_take(&sb->slab, nsize);
+        if (p && ptr) {
+            memcpy(p, ptr, old < nsize ? old : nsize);
+            block_free(sb, ptr, old);
+        }
+        return p;
+    }
+    if (!old_small)
+        return realloc(ptr, nsize);
+    void *p = malloc(nsize);
+    if (p) {
+        memcpy(p, ptr, old);
+        retape_slab_give(&sb->slab, ptr, old);
+    }
+    return p;
+}
 
 void *retape_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     retape_sandbox *sb = ud;
     size_t old = ptr ? osize : 0; /* for a new block Lua passes the type in osize */
     if (nsize == 0) {
-        free(ptr);
+        block_free(sb, ptr, old);
         sb->in_use -= (int64_t)old;
         return NULL;
     }
@@ -48,7 +87,7 @@ void *retape_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
             return NULL;
         }
     }
-    void *p = realloc(ptr, nsize);
+    void *p = block_resize(sb, ptr, old, nsize);
     if (p)
         sb->in_use += (int64_t)nsize - (int64_t)old;
     else if (nsize <= old) /* Lua assumes a shrink never fails */

@@ -8,6 +8,8 @@
 #ifndef RETAPE_SANDBOX_H
 #define RETAPE_SANDBOX_H
 
+#include "slab.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +64,7 @@ typedef struct sandbox_frame {
 typedef struct retape_sandbox {
     int64_t in_use; /* bytes currently allocated through retape_sandbox_alloc */
     int accounting; /* 1 when the Lua state uses retape_sandbox_alloc */
+    retape_slab slab; /* the state's small blocks (retape_slab_release after lua_close) */
     sandbox_frame frame;
     /* Called once when the allocator trips the frame (notes where, asks the
      * hook to raise at the next instruction); may be NULL.  Must neither
@@ -69,7 +72,8 @@ typedef struct retape_sandbox {
     void (*on_trip)(struct retape_sandbox *sb);
 } retape_sandbox;
 
-/* A lua_Alloc: realloc/free that counts bytes in `ud` (a retape_sandbox)
+/* A lua_Alloc: realloc/free (small blocks from the state's slab, slab.h)
+ * that counts bytes in `ud` (a retape_sandbox)
  * and, inside an active frame, refuses growth beyond mem_base + mem_hard
  * (plus SANDBOX_GRACE_BYTES once tripped), marking the frame tripped with
  * SANDBOX_MEMORY; refuses a new string longer than frame.string_max (also
