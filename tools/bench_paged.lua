@@ -5,7 +5,7 @@
 local retape = require "retape"
 local db, state, day, limit = ...
 limit = math.tointeger(tonumber(limit or "200"))
-os.execute("rm -rf '" .. state .. "'")
+assert(retape.fs.remove_tree(state))
 local rp = assert(retape.replay.open { db = db, state = state })
 local bucket, offset, rows, calls, first = (retape.time.session(day)), 0, 0, 0, true
 while true do

@@ -10,7 +10,7 @@
 local retape = require "retape"
 local db, state, from, to, rules, threads, budget = ...
 threads = threads == "all" and require("retape.pool").cores() or tonumber(threads) or 1
-os.execute("rm -rf '" .. state .. "'")
+assert(retape.fs.remove_tree(state))
 local rp = assert(retape.replay.open { db = db, state = state, script_version = false, rules = rules,
                                                 threads = threads, budget = budget == "budget" })
 local cpu0 = os.clock()

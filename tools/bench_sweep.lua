@@ -12,7 +12,7 @@ local variants = {}
 for i = 0, n - 1 do
   variants[#variants + 1] = { ["corridor.long.ltf_max"] = 10 + i % 16, ["late.phase"] = 0.6 + (i // 16) / 10 }
 end
-if dir then os.execute("rm -rf '" .. dir .. "'"); assert(retape.fs.mkdirs(dir)) end
+if dir then assert(retape.fs.remove_tree(dir)); assert(retape.fs.mkdirs(dir)) end
 local res = assert(sweep.run { db = db, from = from, to = to, variants = variants, script_version = false, dir = dir,
                                write_buffer_mb = tonumber(os.getenv("SWEEP_WRITE_BUFFER_MB") or ""),
                                threads = math.tointeger(tonumber(os.getenv("SWEEP_THREADS") or "")) })

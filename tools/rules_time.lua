@@ -79,7 +79,7 @@ local r = rp:run { from = from, to = to }
 local all = clock() - t0
 debug.sethook()
 rp:close()
-os.execute("rm -rf '" .. state .. "'")
+assert(retape.fs.remove_tree(state))
 assert(r.errors == 0, "errors in the replay")
 print(string.format("rows=%d trades=%d total=%.0f ms  step=%.2f us/row  simulate=%.2f us/row  (run %.2f us/row)",
   n, r.tradesCreated, all * 1000, t_step / n * 1e6, t_sim / n * 1e6, all / n * 1e6))
