@@ -16,7 +16,7 @@
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Knobs: CC, CFLAGS_EXTRA, LDFLAGS_EXTRA, SANITIZE=1, V=1 (show commands),
-# DATA (the bundled data: data/), PKG_CONFIG, CXX (g++, the one C++ file);
+# DATA (the bundled data: data/), PKG_CONFIG, CXX (g++, the two C++ files);
 # for make fuzz: FUZZ_CC (clang), FUZZ_CXX (clang++), FUZZ_SECONDS (60 per target).
 
 CC         ?= cc
@@ -29,13 +29,16 @@ DATA       ?= $(abspath data)
 # Libraries, as pkg-config names, and the Debian packages that provide them.
 PKGS := lua5.4 lua5.4-cjson sqlite3 rocksdb zlib
 DEBS := liblua5.4-dev lua-cjson-dev libsqlite3-dev librocksdb-dev zlib1g-dev pkg-config gcc make
-# the payload decoder's fast path: simdjson (On-Demand), behind the one C++
+# the payload decoder's fast path: simdjson (On-Demand), behind a C++
 # file core/json_simd.cpp (C-callable); g++ compiles it
 PKGS += simdjson
 DEBS += libsimdjson-dev g++
 # `retape serve`: libmicrohttpd (HTTP/1.1, thread pool, limits, timeouts; see README)
 PKGS += libmicrohttpd
 DEBS += libmicrohttpd-dev
+# the results' fingerprint in run manifests (a whole-store scan): xxHash's XXH3
+PKGS += libxxhash
+DEBS += libxxhash-dev
 # a clang build (CC=clang CXX=clang++: .ci/run's second compiler) needs clang
 ifneq ($(findstring clang,$(CC) $(CXX)),)
 DEBS += clang

@@ -9,7 +9,7 @@
  * gives the exact tokens (numbers' text, keys' raw bytes, partial objects'
  * spans) that the scanner's results are made of.
  *
- * The project's one C++ file.  It calls no Lua (Lua's errors are longjmps,
+ * One of the project's two C++ files (kv_hint.cpp the other).  It calls no Lua (Lua's errors are longjmps,
  * which must not cross C++ frames) and lets no exception out: simdjson is
  * used through its error codes, memory through malloc, and the entry point
  * catches anything else as "undecided".

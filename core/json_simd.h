@@ -1,6 +1,6 @@
 /*
  * json_simd.h — the simdjson front end of the selective payload decoder
- * (core/json_simd.cpp, the project's one C++ file; C-callable).
+ * (core/json_simd.cpp, C++ behind a C-callable interface).
  *
  * json_simd_scan checks one payload whole with simdjson's DOM parser, then
  * walks it with simdjson's On-Demand API (Debian's libsimdjson, its SIMD

@@ -255,8 +255,8 @@ static int l_last_before(lua_State *L)
     return 2;
 }
 
-/* store:hash(prefix) -> 16 hex digits: FNV-1a 64 of every key and value
- * under prefix (retape_kv_hash_prefix).  Raises on a store error. */
+/* store:hash(prefix) -> 16 hex digits: XXH3 64 of every record under
+ * prefix (retape_kv_hash_prefix).  Raises on a store error. */
 static int l_hash(lua_State *L)
 {
     retape_kv *kv = to_kv(L, 1);

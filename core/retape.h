@@ -241,8 +241,10 @@ retape_kv_iter *retape_kv_scan_from(retape_kv *kv, const char *prefix, size_t pl
  * retape_free), 0 when there is none, -1 on error (message in *errptr). */
 int retape_kv_last_before(retape_kv *kv, const char *prefix, size_t plen, const char *bound, size_t blen,
                           char **key, size_t *klen, char **val, size_t *vlen, char **errptr);
-/* FNV-1a (64 bits) of every key and value under prefix, in key order: a
- * fingerprint of a part of the store.  0 or -1. */
+/* XXH3 (64 bits) of every record under prefix in key order, each framed by
+ * its key's and value's lengths (two little-endian uint64): a fingerprint
+ * of a part of the store, as kv reads it (its pinned snapshot, if any).
+ * One sequential pass that leaves the block cache as it was.  0 or -1. */
 int retape_kv_hash_prefix(retape_kv *kv, const char *prefix, size_t plen, uint64_t *out, char **errptr);
 /* 1 = entry, 0 = end, -1 = error. */
 int retape_kv_iter_next(retape_kv_iter *it, const char **key, size_t *klen,

@@ -3,7 +3,82 @@
 #include "retape.h"
 
 #include <signal.h>
+#include <stdint.h>
+#include <xxhash.h>
 #include <sys/wait.h>
+
+/* The fingerprint of a prefix written plainly: XXH3 64 over each record's
+ * two lengths (little-endian uint64, as on this machine) then its bytes. */
+static uint64_t reference_hash(const char *const *keys, const char *const *vals, int n)
+{
+    XXH3_state_t *xs = XXH3_createState();
+    XXH3_64bits_reset(xs);
+    for (int i = 0; i < n; i++) {
+        uint64_t lengths[2] = {strlen(keys[i]), strlen(vals[i])};
+        XXH3_64bits_update(xs, lengths, sizeof lengths);
+        XXH3_64bits_update(xs, keys[i], strlen(keys[i]));
+        XXH3_64bits_update(xs, vals[i], strlen(vals[i]));
+    }
+    uint64_t h = XXH3_64bits_digest(xs);
+    XXH3_freeState(xs);
+    return h;
+}
+
+static uint64_t hash_of(retape_kv *kv, const char *prefix, size_t plen)
+{
+    uint64_t h = 0;
+    char *err = NULL;
+    if (retape_kv_hash_prefix(kv, prefix, plen, &h, &err) != 0) {
+        printf("# hash: %s\n", err ? err : "?");
+        retape_free(err);
+    }
+    return h;
+}
+
+/* retape_kv_hash_prefix: what it covers (the prefix's records in key order,
+ * nothing around them, any bytes), that moving bytes between a key and its
+ * value changes it, and that it reads a pinned snapshot. */
+static void hash_cases(const char *dir)
+{
+    char path[600], *err = NULL;
+    snprintf(path, sizeof path, "%s/hashed", dir);
+    retape_kv *kv = retape_kv_open(path, &err);
+    CHECK(kv != NULL, "a second store opens");
+    static const char *const keys[] = {"v:A\x01", "v:AB", "v:B"}, *const vals[] = {"1", "22", ""};
+    retape_kv_batch *b = retape_kv_batch_new(NULL);
+    retape_kv_batch_put(b, "v:B", 3, "", 0); /* written out of order, and around the prefix */
+    retape_kv_batch_put(b, "u:zz", 4, "x", 1);
+    retape_kv_batch_put(b, "v:A\x01", 4, "1", 1);
+    retape_kv_batch_put(b, "w:", 2, "y", 1);
+    retape_kv_batch_put(b, "v:AB", 4, "22", 2);
+    retape_kv_batch_put(b, "v", 1, "not under v:", 12);
+    CHECK(retape_kv_write(kv, b, &err) == 0, "records under v: and around it");
+    retape_kv_batch_free(b);
+    uint64_t h = hash_of(kv, "v:", 2);
+    CHECK(h == reference_hash(keys, vals, 3), "the hash of v: is XXH3 over the three records in key order, framed by their lengths");
+    CHECK(hash_of(kv, "v:A", 3) == reference_hash(keys, vals, 2), "a longer prefix covers only its records");
+    CHECK(hash_of(kv, "q:", 2) == reference_hash(keys, vals, 0), "an empty prefix range hashes as no records");
+
+    retape_kv_snapshot *snap = retape_kv_snapshot_take(kv);
+    retape_kv *view = retape_kv_view(kv, &err);
+    retape_kv_pin_snapshot(view, snap);
+    retape_kv_snapshot_release(snap);
+    /* "v:AB" = "22" becomes "v:A" = "B22": the same bytes, moved over the key/value border */
+    CHECK(retape_kv_delete(kv, "v:AB", 4, &err) == 0 && retape_kv_put(kv, "v:A", 3, "B22", 3, &err) == 0, "bytes moved from a key into a value");
+    CHECK(hash_of(kv, "v:", 2) != h, "the hash changes");
+    CHECK(hash_of(view, "v:", 2) == h, "a view pinned before the change still hashes what it saw");
+    retape_kv_unpin(view);
+    retape_kv_close(view);
+
+    /* prefixes ending in 0xff bytes: the scan's end is computed past them */
+    CHECK(retape_kv_put(kv, "\xff\xff" "a", 3, "1", 1, &err) == 0 && retape_kv_put(kv, "\xfe\xff" "b", 3, "2", 1, &err) == 0
+          && retape_kv_put(kv, "\xff", 1, "3", 1, &err) == 0, "keys of 0xff bytes");
+    static const char *const fk[] = {"\xff\xff" "a"}, *const fv[] = {"1"};
+    static const char *const ek[] = {"\xfe\xff" "b"}, *const ev[] = {"2"};
+    CHECK(hash_of(kv, "\xff\xff", 2) == reference_hash(fk, fv, 1), "prefix \\xff\\xff (no end key)");
+    CHECK(hash_of(kv, "\xfe\xff", 2) == reference_hash(ek, ev, 1), "prefix \\xfe\\xff (ends before \\xff)");
+    retape_kv_close(kv);
+}
 
 int main(void)
 {
@@ -100,6 +175,7 @@ int main(void)
     CHECK(kv && retape_kv_get(kv, "a:3", 3, &val, &vlen, &err) == 1 && vlen == 5, "data survives");
     retape_free(val);
     retape_kv_close(kv);
+    hash_cases(dir);
     free(dir);
     return done_testing();
 }
