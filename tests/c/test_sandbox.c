@@ -86,5 +86,6 @@ int main(void)
     CHECK(retape_sandbox_pattern_cost(".-.-.-.-b", 9, 5000, 0) > (int64_t)1e18, "4 nested .- over 5000 bytes is not");
     CHECK(retape_sandbox_pattern_cost(".-.-.-.-.-.-.-.-.-.-.-.-.-.-.-.-b", 33, 5000, 0) == INT64_MAX,
           "the cost saturates");
+    retape_slab_release(&sb.slab); /* the small blocks it served (sandbox.h) */
     return done_testing();
 }
