@@ -2,13 +2,13 @@
  * lua_pool.c — the worker threads of a threaded replay: `require "retape.pool"`.
  *
  *   local p = assert(pool.start { parts = N, module = "retape.part",
- *                                 config = TEXT, kv = store_kv [, caller_walks = false] })
- *   p:reset()                         -- empty inboxes
- *   local routed, more = p:route(cursor, first, stop) -- a bucket's rows to the parts' inboxes (repeatable)
- *   p:post(message)                   -- every worker runs handler(message, inbox)
- *   local rows = p:inbox():fetch(n, fields)  -- meanwhile, part 0 works here
- *   local replies, data, errors = p:collect() -- waits for every worker
- *   p:parts(), p:workers()            -- parts that walk rows; worker threads
+ *                                 config = TEXT, kv = store_kv [, caller_walks = false] [, depth = D] })
+ *   p:reset()                         -- empty the next round's inboxes
+ *   local routed, more = p:route(cursor, first, stop) -- a bucket's rows to the next round's inboxes (repeatable)
+ *   p:post(message)                   -- every worker runs handler(message, inbox) on that round
+ *   local rows = p:inbox():fetch(n, fields)  -- meanwhile, part 0 works here (the round last posted)
+ *   local replies, data, errors = p:collect() -- waits for every worker to finish the oldest round posted
+ *   p:parts(), p:workers(), p:in_flight()  -- parts that walk rows; worker threads; rounds posted, not collected
  *   p:close()
  *   pool.cores() -> online processors
  *
@@ -19,11 +19,15 @@
  * reads only; what a worker writes it returns as a serialized batch) and
  * its inbox.  Part 0 is the caller itself; with caller_walks = false it
  * gets no rows (the caller only routes and commits) and N workers walk
- * parts 1..N.  post/collect is one round: the
- * workers run in parallel, the caller waits for all of them, so a round
- * never overlaps the caller's commit.  A handler that raises reports its
- * message (with traceback) in errors[i]; the other workers finish their
- * round regardless, and the caller decides.
+ * parts 1..N.  post/collect is one round: the workers run in parallel, and
+ * collect waits for all of them.  Up to `depth` rounds (default 1) may be
+ * posted before the oldest is collected, each with its own inboxes, message
+ * and results (a ring of slots): a worker goes on to the next posted round
+ * as soon as it finished one, so parts whose share of a round differs do
+ * not wait for each other at every round, and the caller routes and commits
+ * while they walk.  A handler that raises reports its message (with
+ * traceback) in errors[i]; the other workers finish their round regardless,
+ * and the caller decides.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "lua_common.h"
@@ -37,48 +41,69 @@
 #define POOL_MT "retape.pool"
 #define INBOX_MT "retape.pool.inbox"
 
+/* What one worker's handler returned for one round (malloc'd copies). */
+typedef struct pool_result {
+    char *reply, *data, *error;
+    size_t reply_len, data_len;
+} pool_result;
+
+/* One slot of the ring: a round's inboxes (one per part), its message and
+ * the workers' results.  Round n (1-based) lives in slot (n - 1) % depth. */
+typedef struct pool_round {
+    retape_inbox **inboxes; /* parts of them; inboxes[0] is the caller's */
+    char *message;
+    size_t message_len;
+    pool_result *results;   /* parts - 1: one per worker */
+    unsigned pending;       /* workers still running this round */
+} pool_round;
+
+struct inbox_box;
+
 typedef struct pool_worker {
     retape_host *host;
     lua_State *L;
     int handler_ref;
     pthread_t thread;
     int started;
-    size_t seen; /* the last round it ran */
-    char *reply, *data, *error;
-    size_t reply_len, data_len;
+    size_t seen; /* rounds it ran */
+    struct inbox_box *box; /* the inbox its handler gets, pointed at each round's */
 } pool_worker;
 
 typedef struct pool {
-    unsigned parts;  /* inboxes: the caller's, then one per worker */
+    unsigned parts;  /* inboxes per round: the caller's, then one per worker */
     unsigned first;  /* the first part that gets rows: 0, or 1 when the caller does not walk */
-    retape_inbox **inboxes; /* parts of them; inboxes[0] is the caller's */
+    unsigned depth;  /* rounds that may be in flight */
+    pool_round *rounds;     /* depth slots */
     pool_worker *workers;   /* parts - 1 */
     pthread_mutex_t mu;
     pthread_cond_t job, done;
     int sync_ready;
-    size_t round;    /* incremented by post */
-    unsigned pending; /* workers still running the round */
+    size_t posted, collected; /* rounds posted, rounds collected (under mu) */
+    unsigned caller_slot;     /* the slot of the round last posted: the caller's inbox */
     int stopping;
-    char *message;
-    size_t message_len;
     char *lua_dir;
     char *module, *config; /* what each worker state runs: require(module).init(config, ...) */
 } pool;
 
 typedef struct inbox_box {
-    retape_inbox *in;
+    retape_inbox *in;         /* a worker's: set before each round it runs */
     const struct pool *owner; /* the caller's inbox: its pool (NULL in a worker state) */
 } inbox_box;
 
 /* ---------------------------------------------------------------------------
  * inboxes, as Lua sees them */
 
-/* The inbox at idx; raises if its pool was closed. */
+/* The inbox at idx (the caller's: that of the round last posted); raises
+ * if its pool was closed. */
 static retape_inbox *to_inbox(lua_State *L, int idx)
 {
     inbox_box *box = luaL_checkudata(L, idx, INBOX_MT);
-    if (box->owner && !((const pool *)box->owner)->inboxes)
-        luaL_error(L, "attempt to use the inbox of a closed pool");
+    if (box->owner) {
+        const pool *p = box->owner;
+        if (!p->rounds)
+            luaL_error(L, "attempt to use the inbox of a closed pool");
+        return p->rounds[p->caller_slot].inboxes[0];
+    }
     return box->in;
 }
 
@@ -117,14 +142,16 @@ static int l_inbox_count(lua_State *L)
     return 1;
 }
 
-/* Pushes an inbox object over `in` (owned by the pool `owner`, checked on
- * use when not NULL).  Raises only on a memory error. */
-static void push_inbox(lua_State *L, retape_inbox *in, const struct pool *owner)
+/* Pushes an inbox object over `in` (or, with `owner`, over the caller's
+ * inbox of that pool's round last posted, checked on use) and returns it.
+ * Raises only on a memory error. */
+static inbox_box *push_inbox(lua_State *L, retape_inbox *in, const struct pool *owner)
 {
     inbox_box *box = lua_newuserdatauv(L, sizeof *box, 1);
     box->in = in;
     box->owner = owner;
     luaL_setmetatable(L, INBOX_MT);
+    return box;
 }
 
 static void register_inbox_class(lua_State *L)
@@ -174,13 +201,16 @@ static int push_worker_args(lua_State *L, void *ud)
     return 4;
 }
 
-/* Protected, in a worker state: handler(message, inbox) -> reply [, data]. */
+/* Protected, in a worker state: handler(message, inbox) -> reply [, data],
+ * copied (malloc'd) into the pool_result at 1.  Raises on a handler error,
+ * a bad reply or out of memory (holding nothing then). */
 static int worker_call(lua_State *L)
 {
-    pool_worker *w = lua_touserdata(L, 1);
+    pool_result *out = lua_touserdata(L, 1);
     const char *message = lua_touserdata(L, 2);
     size_t message_len = (size_t)lua_tointeger(L, 3);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, w->handler_ref);
+    int handler_ref = (int)lua_tointeger(L, 5);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, handler_ref);
     lua_pushlstring(L, message, message_len);
     lua_pushvalue(L, 4); /* the inbox object */
     lua_call(L, 2, 2);
@@ -199,64 +229,71 @@ static int worker_call(lua_State *L)
         memcpy(dcopy, data, m);
         dcopy[m] = '\0';
     }
-    w->reply = rcopy;
-    w->reply_len = n;
-    w->data = dcopy;
-    w->data_len = m;
+    out->reply = rcopy;
+    out->reply_len = n;
+    out->data = dcopy;
+    out->data_len = m;
     return 0;
 }
 
 typedef struct worker_arg {
     pool *p;
-    pool_worker *w;
+    unsigned index; /* 0-based: workers[index] walks part index + 1 */
     int inbox_ref;
 } worker_arg;
 
-/* The thread of a worker: waits for a round, runs the handler, reports. */
+/* The thread of a worker: runs every posted round in order, as soon as it
+ * is posted (not waiting for the other workers), and reports each. */
 static void *worker_main(void *arg)
 {
     pool *p = ((worker_arg *)arg)->p;
-    pool_worker *w = ((worker_arg *)arg)->w;
+    unsigned index = ((worker_arg *)arg)->index;
     int inbox_ref = ((worker_arg *)arg)->inbox_ref;
+    pool_worker *w = &p->workers[index];
     free(arg);
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        while (!p->stopping && w->seen == p->round)
+        while (!p->stopping && w->seen == p->posted)
             pthread_cond_wait(&p->job, &p->mu);
         if (p->stopping) {
             pthread_mutex_unlock(&p->mu);
             return NULL;
         }
-        w->seen = p->round;
-        const char *message = p->message;
-        size_t message_len = p->message_len;
+        pool_round *r = &p->rounds[w->seen % p->depth];
+        w->seen++;
         pthread_mutex_unlock(&p->mu);
-
+        /* the slot is the caller's again only once every worker finished it */
+        w->box->in = r->inboxes[index + 1];
+        pool_result *out = &r->results[index];
         lua_State *L = w->L;
         lua_pushcfunction(L, worker_call);
-        lua_pushlightuserdata(L, w);
-        lua_pushlightuserdata(L, (void *)message);
-        lua_pushinteger(L, (lua_Integer)message_len);
+        lua_pushlightuserdata(L, out);
+        lua_pushlightuserdata(L, r->message);
+        lua_pushinteger(L, (lua_Integer)r->message_len);
         lua_rawgeti(L, LUA_REGISTRYINDEX, inbox_ref);
+        lua_pushinteger(L, w->handler_ref);
         char *err = NULL;
-        if (retape_lua_docall(L, 4, 0, &err) != 0)
-            w->error = err ? err : dup_string("unknown error");
+        if (retape_lua_docall(L, 5, 0, &err) != 0)
+            out->error = err ? err : dup_string("unknown error");
         lua_gc(L, LUA_GCSTEP, 0);
 
         pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0)
-            pthread_cond_signal(&p->done);
+        if (--r->pending == 0)
+            pthread_cond_broadcast(&p->done);
         pthread_mutex_unlock(&p->mu);
     }
 }
 
-static void clear_results(pool_worker *w)
+/* Frees a round's results (not its inboxes nor message). */
+static void clear_results(pool *p, pool_round *r)
 {
-    free(w->reply);
-    free(w->data);
-    free(w->error);
-    w->reply = w->data = w->error = NULL;
-    w->reply_len = w->data_len = 0;
+    for (unsigned i = 0; r->results && i + 1 < p->parts; i++) {
+        pool_result *o = &r->results[i];
+        free(o->reply);
+        free(o->data);
+        free(o->error);
+        memset(o, 0, sizeof *o);
+    }
 }
 
 /* Stops the threads and frees everything (idempotent; the __gc). */
@@ -276,16 +313,22 @@ static void pool_teardown(pool *p)
             w->started = 0;
             retape_host_free(w->host);
             w->host = NULL;
-            clear_results(w);
         }
         free(p->workers);
         p->workers = NULL;
     }
-    if (p->inboxes) {
-        for (unsigned i = 0; i < p->parts; i++)
-            retape_inbox_free(p->inboxes[i]);
-        free(p->inboxes);
-        p->inboxes = NULL;
+    if (p->rounds) {
+        for (unsigned d = 0; d < p->depth; d++) {
+            pool_round *r = &p->rounds[d];
+            clear_results(p, r);
+            free(r->results);
+            free(r->message);
+            for (unsigned i = 0; r->inboxes && i < p->parts; i++)
+                retape_inbox_free(r->inboxes[i]);
+            free(r->inboxes);
+        }
+        free(p->rounds);
+        p->rounds = NULL;
     }
     if (p->sync_ready) {
         pthread_mutex_destroy(&p->mu);
@@ -293,11 +336,10 @@ static void pool_teardown(pool *p)
         pthread_cond_destroy(&p->done);
         p->sync_ready = 0;
     }
-    free(p->message);
     free(p->lua_dir);
     free(p->module);
     free(p->config);
-    p->message = p->lua_dir = p->module = p->config = NULL;
+    p->lua_dir = p->module = p->config = NULL;
 }
 
 static int pool_gc(lua_State *L)
@@ -309,30 +351,56 @@ static int pool_gc(lua_State *L)
 static pool *to_pool(lua_State *L, int idx)
 {
     pool *p = luaL_checkudata(L, idx, POOL_MT);
-    if (!p->inboxes)
+    if (!p->rounds)
         luaL_error(L, "attempt to use a closed pool");
     return p;
 }
 
-/* Raises while a round is in flight: the workers are reading the inboxes. */
-static void check_idle(lua_State *L, pool *p)
+/* The slot of the next round to post, whose inboxes route and reset fill;
+ * raises while every slot is in flight (its inboxes are being read). */
+static pool_round *next_round(lua_State *L, pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    int busy = p->pending > 0;
+    int full = p->posted - p->collected >= p->depth;
+    size_t n = p->posted;
     pthread_mutex_unlock(&p->mu);
-    if (busy)
+    if (full)
         luaL_error(L, "pool: the inboxes are in use until the round is collected");
+    return &p->rounds[n % p->depth];
 }
 
-/* pool.start {parts =, module =, config =, kv =} -> pool | nil, message.
- * Builds and initialises every worker state here (their errors come back
- * as the message, naming the worker), then starts their threads.  Raises
- * on bad arguments or out of memory (after freeing what it built). */
+/* Allocates the ring of `p->depth` rounds (inboxes, results).  0, or -1
+ * when out of memory (teardown frees what was made). */
+static int make_rounds(pool *p)
+{
+    p->rounds = calloc(p->depth, sizeof *p->rounds);
+    if (!p->rounds)
+        return -1;
+    for (unsigned d = 0; d < p->depth; d++) {
+        pool_round *r = &p->rounds[d];
+        r->inboxes = calloc(p->parts, sizeof *r->inboxes);
+        r->results = p->parts > 1 ? calloc(p->parts - 1, sizeof *r->results) : NULL;
+        if (!r->inboxes || (p->parts > 1 && !r->results))
+            return -1;
+        for (unsigned i = 0; i < p->parts; i++)
+            if (!(r->inboxes[i] = retape_inbox_new()))
+                return -1;
+    }
+    return 0;
+}
+
+/* pool.start {parts =, module =, config =, kv =, caller_walks =, depth =}
+ * -> pool | nil, message.  Builds and initialises every worker state here
+ * (their errors come back as the message, naming the worker), then starts
+ * their threads.  Raises on bad arguments or out of memory (after freeing
+ * what it built). */
 static int l_start(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_Integer parts = opt_int_field(L, 1, "parts", 1);
     luaL_argcheck(L, parts >= 1 && parts <= 256, 1, "parts must be 1..256");
+    lua_Integer depth = opt_int_field(L, 1, "depth", 1);
+    luaL_argcheck(L, depth >= 1 && depth <= 64, 1, "depth must be 1..64");
     lua_getfield(L, 1, "caller_walks");
     unsigned first = lua_isboolean(L, -1) && !lua_toboolean(L, -1) ? 1 : 0;
     lua_pop(L, 1);
@@ -350,12 +418,11 @@ static int l_start(lua_State *L)
     p->config = opt_string_field(L, 1, "config", "{}");
     p->parts = (unsigned)parts + first;
     p->first = first;
+    p->depth = (unsigned)depth;
     p->lua_dir = retape_lua_layer_dir(L);
-    p->inboxes = calloc(p->parts, sizeof *p->inboxes);
+    int oom = make_rounds(p) != 0;
     p->workers = p->parts > 1 ? calloc(p->parts - 1, sizeof *p->workers) : NULL;
-    int oom = !p->inboxes || (p->parts > 1 && !p->workers);
-    for (unsigned i = 0; !oom && i < p->parts; i++)
-        oom = !(p->inboxes[i] = retape_inbox_new());
+    oom = oom || (p->parts > 1 && !p->workers);
     if (!oom && pthread_mutex_init(&p->mu, NULL) == 0) {
         pthread_cond_init(&p->job, NULL);
         pthread_cond_init(&p->done, NULL);
@@ -369,7 +436,7 @@ static int l_start(lua_State *L)
     int failed = 0;
     for (unsigned i = 0; !failed && i + 1 < p->parts; i++) {
         pool_worker *w = &p->workers[i];
-        worker_args args = {p->config, base, p->inboxes[i + 1], i + 1};
+        worker_args args = {p->config, base, p->rounds[0].inboxes[i + 1], i + 1};
         char *why = NULL;
         w->host = retape_lua_worker_new(p->lua_dir, p->module, push_worker_args, &args, &w->handler_ref, &why);
         if (!w->host) {
@@ -388,10 +455,10 @@ static int l_start(lua_State *L)
             err = dup_string("out of memory");
             break;
         }
-        push_inbox(w->L, p->inboxes[i + 1], NULL);
+        w->box = push_inbox(w->L, p->rounds[0].inboxes[i + 1], NULL);
         arg->inbox_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
         arg->p = p;
-        arg->w = w;
+        arg->index = i;
         if (pthread_create(&w->thread, NULL, worker_main, arg) != 0) {
             free(arg);
             failed = 1;
@@ -409,113 +476,136 @@ static int l_start(lua_State *L)
 }
 
 /* p:route(cursor, first, stop) -> routed, more: appends the cursor's rows
- * with index in [first, stop) (stop nil: all) to the parts' inboxes.
- * Raises during a round, on a read error or out of memory. */
+ * with index in [first, stop) (stop nil: all) to the parts' inboxes of the
+ * next round.  Raises while every round is in flight, on a read error or
+ * out of memory. */
 static int l_route(lua_State *L)
 {
     pool *p = to_pool(L, 1);
-    check_idle(L, p);
+    pool_round *r = next_round(L, p);
     retape_cursor *cur = retape_lua_check_cursor(L, 2);
     lua_Integer first = luaL_optinteger(L, 3, 0);
     lua_Integer stop = luaL_optinteger(L, 4, -1);
     int64_t routed;
     int more;
     char *err = NULL;
-    if (retape_route(cur, p->inboxes + p->first, p->parts - p->first, first, stop, &routed, &more, &err) != 0)
+    if (retape_route(cur, r->inboxes + p->first, p->parts - p->first, first, stop, &routed, &more, &err) != 0)
         return raise_message(L, err);
     lua_pushinteger(L, routed);
     lua_pushboolean(L, more);
     return 2;
 }
 
-/* p:reset(): empties every inbox (raises during a round) */
+/* p:reset(): empties the next round's inboxes (raises while every round is
+ * in flight) */
 static int l_reset(lua_State *L)
 {
     pool *p = to_pool(L, 1);
-    check_idle(L, p);
+    pool_round *r = next_round(L, p);
     for (unsigned i = 0; i < p->parts; i++)
-        retape_inbox_reset(p->inboxes[i]);
+        retape_inbox_reset(r->inboxes[i]);
     return 0;
 }
 
-/* p:post(message): starts a round; every worker runs handler(message, inbox).
- * Raises when the last round was not collected, or out of memory. */
+/* p:post(message): starts the next round; every worker runs
+ * handler(message, inbox) on it once it finished the rounds before.
+ * Raises while every round is in flight, or out of memory. */
 static int l_post(lua_State *L)
 {
     pool *p = to_pool(L, 1);
     size_t n;
     const char *text = luaL_checklstring(L, 2, &n);
-    if (p->parts == 1)
-        return 0;
     pthread_mutex_lock(&p->mu);
-    int busy = p->pending > 0;
+    int full = p->posted - p->collected >= p->depth;
+    size_t slot = p->posted % p->depth;
     pthread_mutex_unlock(&p->mu);
-    if (busy)
+    if (full)
         return luaL_error(L, "pool: post before the last round was collected");
+    pool_round *r = &p->rounds[slot];
     char *copy = malloc(n + 1);
     if (!copy)
         return luaL_error(L, "out of memory");
     memcpy(copy, text, n);
     copy[n] = '\0';
-    for (unsigned i = 0; i + 1 < p->parts; i++)
-        clear_results(&p->workers[i]);
+    clear_results(p, r);
     pthread_mutex_lock(&p->mu);
-    free(p->message);
-    p->message = copy;
-    p->message_len = n;
-    p->pending = p->parts - 1;
-    p->round++;
+    free(r->message);
+    r->message = copy;
+    r->message_len = n;
+    r->pending = p->parts - 1;
+    p->posted++;
+    p->caller_slot = (unsigned)slot;
     pthread_cond_broadcast(&p->job);
     pthread_mutex_unlock(&p->mu);
     return 0;
 }
 
-/* Waits until every worker finished the round (never raises). */
-static void wait_round(pool *p)
+/* Waits until every worker finished round slot r (never raises). */
+static void wait_round(pool *p, const pool_round *r)
 {
     pthread_mutex_lock(&p->mu);
-    while (p->pending > 0)
+    while (r->pending > 0)
         pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }
 
-/* p:collect() -> replies, data, errors: waits for the round; arrays indexed
- * by worker (1..parts-1), an entry nil where the worker had none.  Raises
- * only on a memory error (the results stay for another collect then). */
+/* p:collect() -> replies, data, errors of the oldest round not collected
+ * (empty tables when none is in flight): waits for it; arrays indexed by
+ * worker (1..parts-1), an entry nil where the worker had none.  Raises only
+ * on a memory error (the round stays for another collect then). */
 static int l_collect(lua_State *L)
 {
     pool *p = to_pool(L, 1);
-    wait_round(p);
     unsigned n = p->parts - 1;
+    pthread_mutex_lock(&p->mu);
+    int none = p->collected == p->posted;
+    pool_round *r = &p->rounds[p->collected % p->depth];
+    pthread_mutex_unlock(&p->mu);
     lua_createtable(L, (int)n, 0);
     lua_createtable(L, (int)n, 0);
     lua_createtable(L, (int)n, 0);
+    if (none)
+        return 3;
+    wait_round(p, r);
     for (unsigned i = 0; i < n; i++) {
-        pool_worker *w = &p->workers[i];
-        if (w->reply) {
-            lua_pushlstring(L, w->reply, w->reply_len);
+        const pool_result *o = &r->results[i];
+        if (o->reply) {
+            lua_pushlstring(L, o->reply, o->reply_len);
             lua_rawseti(L, -4, i + 1);
         }
-        if (w->data) {
-            lua_pushlstring(L, w->data, w->data_len);
+        if (o->data) {
+            lua_pushlstring(L, o->data, o->data_len);
             lua_rawseti(L, -3, i + 1);
         }
-        if (w->error) {
-            lua_pushstring(L, w->error);
+        if (o->error) {
+            lua_pushstring(L, o->error);
             lua_rawseti(L, -2, i + 1);
         }
     }
-    for (unsigned i = 0; i < n; i++)
-        clear_results(&p->workers[i]);
+    clear_results(p, r);
+    pthread_mutex_lock(&p->mu);
+    p->collected++;
+    pthread_mutex_unlock(&p->mu);
     return 3;
 }
 
 static int l_inbox(lua_State *L)
 {
     pool *p = to_pool(L, 1);
-    push_inbox(L, p->inboxes[0], p);
+    push_inbox(L, NULL, p);
     lua_pushvalue(L, 1); /* keeps the pool alive */
     lua_setiuservalue(L, -2, 1);
+    return 1;
+}
+
+/* p:in_flight() -> rounds posted and not collected yet */
+static int l_in_flight(lua_State *L)
+{
+    pool *p = to_pool(L, 1);
+    pthread_mutex_lock(&p->mu);
+    size_t n = p->posted - p->collected;
+    pthread_mutex_unlock(&p->mu);
+    lua_pushinteger(L, (lua_Integer)n);
     return 1;
 }
 
@@ -539,8 +629,9 @@ static int l_workers(lua_State *L)
 static int l_close(lua_State *L)
 {
     pool *p = luaL_checkudata(L, 1, POOL_MT);
-    if (p->sync_ready)
-        wait_round(p);
+    if (p->sync_ready && p->rounds)
+        for (unsigned d = 0; d < p->depth; d++)
+            wait_round(p, &p->rounds[d]);
     pool_teardown(p);
     return 0;
 }
@@ -567,7 +658,7 @@ int luaopen_retape_pool(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"route", l_route}, {"reset", l_reset}, {"post", l_post}, {"collect", l_collect},
-        {"inbox", l_inbox}, {"parts", l_parts}, {"workers", l_workers}, {"close", l_close}, {NULL, NULL},
+        {"inbox", l_inbox}, {"in_flight", l_in_flight}, {"parts", l_parts}, {"workers", l_workers}, {"close", l_close}, {NULL, NULL},
     };
     new_class(L, POOL_MT, methods, pool_gc);
     register_inbox_class(L);

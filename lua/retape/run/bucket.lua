@@ -167,24 +167,10 @@ function Replay:walk_bucket(step, counters)
 end
 
 -- Walks a list of bucket steps in order (see walk_bucket): on this thread,
--- or over the parts in rounds of several buckets, each round written while
--- the next one is walked.
+-- or over the parts in rounds of several buckets (walk_rounds).
 function Replay:walk_steps(steps, counters)
-  if not self.pool then
-    for _, step in ipairs(steps) do self:walk_bucket(step, counters) end
-    return
-  end
-  local i, pending = 1, nil
-  while i <= #steps do
-    local j, rows = i, steps[i].rows or 0
-    while j < #steps and rows + (steps[j + 1].rows or 0) <= self.tunables.ROUND_ROWS do
-      j = j + 1
-      rows = rows + (steps[j].rows or 0)
-    end
-    pending = self:walk_round(steps, i, j, counters, pending)
-    i = j + 1
-  end
-  if pending then self:flush_round(pending, counters) end
+  if self.pool then return self:walk_rounds(steps, counters) end
+  for _, step in ipairs(steps) do self:walk_bucket(step, counters) end
 end
 
 return Replay

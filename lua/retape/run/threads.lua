@@ -2,13 +2,14 @@
 -- to one part (a stable hash of the ticker); with N threads, N worker
 -- threads (retape.pool), each with its own Lua state, walk parts 1..N of
 -- equal share; this state does no rule work.
--- All meet at every round of buckets: this state reads the buckets' rows
--- once and routes them, every part runs its tickers' rows in order and
+-- Rounds of buckets flow through the parts: this state reads the buckets'
+-- rows once and routes them, every part runs its tickers' rows in order and
 -- queues its writes, and this state commits them, one bucket at a time
--- with the cursor, while the parts walk the next round.  Tickers are independent (a ruleset that is not
+-- with the cursor, while the parts walk the next rounds (a part goes on to
+-- the next round posted without waiting for the others).  Tickers are independent (a ruleset that is not
 -- says R.cross_ticker = true), so the results are the same for any number
--- of threads.  The tunables (replay.MIN_THREADED_ROWS, replay.ROUND_ROWS)
--- are retape.replay's.
+-- of threads.  The tunables (replay.MIN_THREADED_ROWS, replay.ROUND_ROWS,
+-- replay.ROUND_DEPTH) are retape.replay's.
 -- Methods of a replay (see retape.replay: how run/ modules add them).
 local rules = require "retape.rules"
 local sandbox = require "retape.sandbox"
@@ -36,7 +37,7 @@ function Replay:use_threads(rows)
   if n <= 1 then return end
   -- n workers walk the rows (parts 1..n); this state routes and commits
   local p, err = pool.start {
-    parts = n, caller_walks = false, module = "retape.part", kv = self.store.kv,
+    parts = n, caller_walks = false, depth = self.tunables.ROUND_DEPTH, module = "retape.part", kv = self.store.kv,
     config = wire.encode { spec = rules.reloadable(self.R), sources = rules.sources_of(self.R), overrides = self.R.overrides, limits = self.asked_limits,
                            script_version = self.script_version or false, batch = self.batch, parts = n, first = 1,
                            identity = self:identity() },
@@ -116,7 +117,7 @@ function Replay:part_round(msg, rows)
   return wire.encode(out), table.concat(data)
 end
 
--- Writes the buckets of a merged round (walk_round), in order: each
+-- Writes the buckets of a merged round (merge_round), in order: each
 -- bucket's writes of every part with its step's finish() puts, one commit
 -- per bucket, then its after().
 function Replay:flush_round(ready, counters)
@@ -136,19 +137,11 @@ function Replay:flush_round(ready, counters)
   end
 end
 
--- A round over every part: the main state routes the rows of steps i..j
--- and posts them; while the workers walk them it writes the previous round
--- (`pending`, already merged); then it merges this
--- round: counters, problems in row order, and each bucket's writes, which
--- it returns to be written during the next round.  Writing a round late is
--- safe: a part reads from the store only what was committed before the
--- run (a ticker's earlier versions the first time it appears, clean-slate
--- marks) and remembers the trade ids the run made (new_ids).  A rule error
--- stops the run at its bucket: the buckets before it are written, as on
--- one thread, and nothing after it.
-function Replay:walk_round(steps, i, j, counters, pending)
-  local p, st = self.pool, self.store
-  assert(st.batch:count() == 0, "walk_round: the store has queued writes")
+-- Routes the rows of steps i..j into the parts' inboxes of the next round
+-- and posts it: the workers walk it as soon as they are done with the
+-- rounds before (up to tunables.ROUND_DEPTH rounds are in flight).
+function Replay:post_round(steps, i, j)
+  local p = self.pool
   p:reset()
   local msg = {}
   for k = i, j do
@@ -158,15 +151,19 @@ function Replay:walk_round(steps, i, j, counters, pending)
     msg[#msg + 1] = { bucket = step.bucket, plans = step.plans, starts = step.starts }
   end
   p:post(wire.encode { op = "walk", steps = msg })
-  local ok, mine = true, nil
-  if pending then ok, mine = pcall(self.flush_round, self, pending, counters) end
-  if ok then
-    if self.part_first == 1 then mine = {} -- this state walks no part
-    else ok, mine = pcall(self.walk_part, self, msg, self.inbox) end
-  end
-  local replies, data, errors = p:collect() -- the workers are done before anything raises
-  if not ok then error(mine, 0) end
-  local parts = { mine }
+end
+
+-- Merges the oldest round posted (steps i..j; the workers' replies, writes
+-- and errors as pool:collect returned them): counters, problems in row
+-- order, and each bucket's writes, which it returns to be written
+-- (flush_round).  Writing rounds late is safe: a part reads from the store
+-- only what was committed before the run (a ticker's earlier versions the
+-- first time it appears, clean-slate marks) and remembers the trade ids the
+-- run made (new_ids).  A rule error stops the run at its bucket: the
+-- buckets before it are written, as on one thread, and nothing after it.
+function Replay:merge_round(steps, i, j, counters, replies, data, errors)
+  local p = self.pool
+  local parts = {}
   for w = 1, p:workers() do
     if errors[w] then error(string.format("thread %d: %s", w, errors[w]), 0) end
     local out, at = wire.decode(replies[w]), 1
@@ -208,6 +205,49 @@ function Replay:walk_round(steps, i, j, counters, pending)
                           counts = { rows = counters.rows, seen = counters.seen, trades = counters.trades, errors = counters.errors } }
   end
   return ready
+end
+
+-- Walks a list of bucket steps over the parts (see walk_bucket) in rounds
+-- of about tunables.ROUND_ROWS rows: up to ROUND_DEPTH rounds are posted
+-- ahead, so that a part whose share of a round is smaller goes on with the
+-- next one instead of waiting; this state routes the next round and
+-- writes the oldest (merged, in bucket order) while the parts walk.  When
+-- anything raises, the rounds in flight are waited for (and dropped) first.
+function Replay:walk_rounds(steps, counters)
+  local p, st, tun = self.pool, self.store, self.tunables
+  assert(st.batch:count() == 0, "walk_rounds: the store has queued writes")
+  local rounds, i = {}, 1
+  while i <= #steps do
+    local j, rows = i, steps[i].rows or 0
+    while j < #steps and rows + (steps[j + 1].rows or 0) <= tun.ROUND_ROWS do
+      j = j + 1
+      rows = rows + (steps[j].rows or 0)
+    end
+    rounds[#rounds + 1] = { i, j }
+    i = j + 1
+  end
+  local posted, queue = 0, {}
+  local function post_next()
+    posted = posted + 1
+    local r = rounds[posted]
+    self:post_round(steps, r[1], r[2])
+    queue[#queue + 1] = r
+  end
+  local ok, err = pcall(function()
+    while posted < #rounds and #queue < tun.ROUND_DEPTH do post_next() end
+    while #queue > 0 do
+      local r = table.remove(queue, 1)
+      local replies, data, errors = p:collect()
+      -- the parts get their next round before this one is merged and written
+      if posted < #rounds then post_next() end
+      self:flush_round(self:merge_round(steps, r[1], r[2], counters, replies, data, errors), counters)
+    end
+  end)
+  if not ok then
+    while p:in_flight() > 0 do p:collect() end -- the workers are done before anything raises
+    st:discard()
+    error(err, 0)
+  end
 end
 
 return Replay
