@@ -280,6 +280,115 @@ int retape_kv_batch_append(retape_kv_batch *batch, const char *data, size_t len,
     return 0;
 }
 
+/* One operation of a serialized batch being merged (pointers into it). */
+typedef struct merge_op {
+    const char *k, *v; /* v NULL: a delete */
+    size_t klen, vlen;
+} merge_op;
+
+typedef struct merge_list {
+    merge_op *ops;
+    size_t n, cap;
+    int oom;
+} merge_list;
+
+static void merge_add(merge_list *l, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    if (l->oom)
+        return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        merge_op *ops = realloc(l->ops, cap * sizeof *ops);
+        if (!ops) {
+            l->oom = 1;
+            return;
+        }
+        l->ops = ops;
+        l->cap = cap;
+    }
+    l->ops[l->n++] = (merge_op){k, v, klen, vlen};
+}
+
+static void merge_put(void *state, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    merge_add(state, k, klen, v, vlen);
+}
+
+static void merge_delete(void *state, const char *k, size_t klen)
+{
+    merge_add(state, k, klen, NULL, 0);
+}
+
+/* Bytewise key order (RocksDB's default comparator). */
+static int key_cmp(const merge_op *a, const merge_op *b)
+{
+    int c = memcmp(a->k, b->k, a->klen < b->klen ? a->klen : b->klen);
+    return c ? c : (a->klen > b->klen) - (a->klen < b->klen);
+}
+
+/* Appends the operations of n serialized batches to `batch` interleaved in
+ * key order: each input's own order is kept, and of equal keys the earlier
+ * input's come first, so the result is the same as appending them one
+ * after the other when no key is in two inputs (the parts of a threaded
+ * replay: each a bucket's writes of its own tickers, sorted).  A memtable
+ * takes a sorted batch much faster.  0, or -1 + *errptr when an input is
+ * not a whole batch or out of memory: nothing is appended then. */
+int retape_kv_batch_append_merged(retape_kv_batch *batch, const char *const *data, const size_t *len, size_t n,
+                                  char **errptr)
+{
+    rocksdb_writebatch_t **src = calloc(n ? n : 1, sizeof *src);
+    merge_list *lists = calloc(n ? n : 1, sizeof *lists);
+    size_t *at = calloc(n ? n : 1, sizeof *at);
+    int rc = 0;
+    if (!src || !lists || !at) {
+        rc = set_error(errptr, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (len[i] < 12) { /* RocksDB's header: 8-byte sequence + 4-byte count */
+            rc = set_error(errptr, "not a serialized write batch (%zu bytes)", len[i]);
+            goto done;
+        }
+        if (!(src[i] = rocksdb_writebatch_create_from(data[i], len[i]))) {
+            rc = set_error(errptr, "out of memory");
+            goto done;
+        }
+        rocksdb_writebatch_iterate(src[i], &lists[i], merge_put, merge_delete);
+        if (lists[i].oom) {
+            rc = set_error(errptr, "out of memory");
+            goto done;
+        }
+        if (lists[i].n != (size_t)rocksdb_writebatch_count(src[i])) {
+            rc = set_error(errptr, "not a whole serialized write batch (%zu of %d operations readable)", lists[i].n,
+                           rocksdb_writebatch_count(src[i]));
+            goto done;
+        }
+    }
+    for (;;) {
+        size_t best = n;
+        for (size_t i = 0; i < n; i++)
+            if (at[i] < lists[i].n && (best == n || key_cmp(&lists[i].ops[at[i]], &lists[best].ops[at[best]]) < 0))
+                best = i;
+        if (best == n)
+            break;
+        const merge_op *op = &lists[best].ops[at[best]++];
+        if (op->v)
+            rocksdb_writebatch_put(batch->wb, op->k, op->klen, op->v, op->vlen);
+        else
+            rocksdb_writebatch_delete(batch->wb, op->k, op->klen);
+    }
+done:
+    for (size_t i = 0; src && lists && i < n; i++) {
+        if (src[i])
+            rocksdb_writebatch_destroy(src[i]);
+        free(lists[i].ops);
+    }
+    free(src);
+    free(lists);
+    free(at);
+    return rc;
+}
+
 int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr)
 {
     char *err = NULL;
