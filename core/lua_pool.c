@@ -33,6 +33,7 @@
 #include "lua_common.h"
 #include "util.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,6 +390,21 @@ static int make_rounds(pool *p)
     return 0;
 }
 
+/* Round-sized buffers (rows, replies, serialized writes: up to a few MB)
+ * are made in one thread and freed in another at every round.  glibc would
+ * give each to the kernel on free (a block above its mmap threshold, or a
+ * thread arena's top above its trim threshold) and fault it in again on
+ * the next round: every unmap also interrupts the other cores to flush
+ * their TLBs.  Kept in the heap instead, they are reused; the peak is the
+ * same.  Process-wide and idempotent; never fails. */
+static void keep_large_blocks(void)
+{
+#ifdef M_MMAP_THRESHOLD
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
+}
+
 /* pool.start {parts =, module =, config =, kv =, caller_walks =, depth =}
  * -> pool | nil, message.  Builds and initialises every worker state here
  * (their errors come back as the message, naming the worker), then starts
@@ -420,6 +436,7 @@ static int l_start(lua_State *L)
     p->first = first;
     p->depth = (unsigned)depth;
     p->lua_dir = retape_lua_layer_dir(L);
+    keep_large_blocks();
     int oom = make_rounds(p) != 0;
     p->workers = p->parts > 1 ? calloc(p->parts - 1, sizeof *p->workers) : NULL;
     oom = oom || (p->parts > 1 && !p->workers);
