@@ -334,29 +334,15 @@ static int l_batch_data(lua_State *L)
     return 1;
 }
 
-/* batch:append(data [, data2, ...]): adds the operations of other
- * batches' data(); several are interleaved in key order, each one's own
- * order kept (retape_kv_batch_append_merged: the same writes as appending
- * them in turn when no key is in two of them).  Raises (appending nothing)
- * when a data is not a whole batch, or on bad arguments. */
+/* batch:append(data): adds the operations of another batch's data();
+ * raises (appending nothing) when data is not a whole batch. */
 static int l_batch_append(lua_State *L)
 {
     retape_kv_batch *batch = to_batch(L, 1);
-    int n = lua_gettop(L) - 1;
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
     char *err = NULL;
-    if (n <= 1) {
-        size_t len;
-        const char *data = luaL_checklstring(L, 2, &len);
-        if (retape_kv_batch_append(batch, data, len, &err) != 0)
-            return raise_message(L, err);
-        return 0;
-    }
-    /* GC-owned arrays: a raise below leaks nothing */
-    const char **data = lua_newuserdatauv(L, (size_t)n * sizeof *data, 0);
-    size_t *len = lua_newuserdatauv(L, (size_t)n * sizeof *len, 0);
-    for (int i = 0; i < n; i++)
-        data[i] = luaL_checklstring(L, i + 2, &len[i]);
-    if (retape_kv_batch_append_merged(batch, data, len, (size_t)n, &err) != 0)
+    if (retape_kv_batch_append(batch, data, len, &err) != 0)
         return raise_message(L, err);
     return 0;
 }

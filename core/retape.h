@@ -227,11 +227,6 @@ int retape_kv_batch_count(const retape_kv_batch *batch);
  * replay into another batch: how a worker thread hands its writes over. */
 const char *retape_kv_batch_data(const retape_kv_batch *batch, size_t *len);
 int retape_kv_batch_append(retape_kv_batch *batch, const char *data, size_t len, char **errptr);
-/* Appends n serialized batches interleaved in key order (each input's order
- * kept; of equal keys the earlier input's first): as appending them in turn
- * when no key is in two of them.  0 or -1 + *errptr (nothing appended). */
-int retape_kv_batch_append_merged(retape_kv_batch *batch, const char *const *data, const size_t *len, size_t n,
-                                  char **errptr);
 int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr);
 
 /* Iterates the keys that start with prefix, in byte order.  Key and value

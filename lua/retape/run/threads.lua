@@ -124,8 +124,7 @@ function Replay:flush_round(ready, counters)
   local st = self.store
   for _, r in ipairs(ready) do
     if r.step.prepare then r.step.prepare() end
-    -- the parts' writes (disjoint tickers, each sorted) interleaved in key order
-    if #r.data > 0 then st.batch:append(table.unpack(r.data)) end
+    for _, data in ipairs(r.data) do st.batch:append(data) end
     if r.step.finish then r.step.finish(r.step.more, r.step.done) end
     st:write()
     if r.step.after then
