@@ -103,18 +103,49 @@ function Replay:walk_part(steps, rows)
   return out
 end
 
+-- A round's reply, per bucket: rows, seen, errors, trades, receipts sum,
+-- length of its writes (packed: a bucket of a few rows would otherwise pay
+-- more to carry its counters than to walk them), then, when some bucket
+-- had problems or a rule error, { [n] = { reports =, fail = } } as wire text.
+local BUCKET_REPLY = "<i8i8i8i8i8i8"
+
 -- A round in a worker part (the handler of retape.part): the reply and the
--- part's writes, every bucket's batch one after the other (their lengths
--- in the reply).
+-- part's writes, every bucket's batch one after the other.
 function Replay:part_round(msg, rows)
   self.store:discard()
   if msg.op == "begin" then
     self:begin_run(msg.continuing)
     return wire.encode {}
   end
-  local out, data = self:walk_part(msg.steps, rows), {}
-  for n, r in ipairs(out) do data[n], r.len, r.data = r.data, #r.data, nil end
-  return wire.encode(out), table.concat(data)
+  local out, data, head, extra = self:walk_part(msg.steps, rows), {}, {}, nil
+  for n, r in ipairs(out) do
+    local c = r.counters
+    data[n] = r.data
+    head[n] = string.pack(BUCKET_REPLY, c.rows, c.seen, c.errors, c.trades, r.sum, #r.data)
+    if #r.reports > 0 or r.fail then
+      extra = extra or {}
+      extra[n] = { reports = r.reports, fail = r.fail }
+    end
+  end
+  return string.pack("<I4", #out) .. table.concat(head) .. (extra and wire.encode(extra) or ""), table.concat(data)
+end
+
+-- A worker's reply and writes of a round (part_round) as the list of its
+-- buckets' { counters, reports, sum, fail, data }.
+local function unpack_reply(reply, data)
+  local n, pos = string.unpack("<I4", reply)
+  local out, at = {}, 1
+  for i = 1, n do
+    local rows, seen, errors, trades, sum, len
+    rows, seen, errors, trades, sum, len, pos = string.unpack(BUCKET_REPLY, reply, pos)
+    out[i] = { counters = { rows = rows, seen = seen, errors = errors, trades = trades }, sum = sum, reports = {},
+               data = data:sub(at, at + len - 1) }
+    at = at + len
+  end
+  if pos <= #reply then
+    for i, e in pairs(wire.decode(reply:sub(pos))) do out[i].reports, out[i].fail = e.reports, e.fail end
+  end
+  return out
 end
 
 -- Writes the buckets of a merged round (merge_round), in order: each
@@ -166,9 +197,7 @@ function Replay:merge_round(steps, i, j, counters, replies, data, errors)
   local parts = {}
   for w = 1, p:workers() do
     if errors[w] then error(string.format("thread %d: %s", w, errors[w]), 0) end
-    local out, at = wire.decode(replies[w]), 1
-    for _, r in ipairs(out) do r.data = data[w]:sub(at, at + r.len - 1); at = at + r.len end
-    parts[#parts + 1] = out
+    parts[#parts + 1] = unpack_reply(replies[w], data[w] or "")
   end
   local ready = {}
   for k = i, j do
