@@ -13,8 +13,9 @@
  *   pool.cores() -> online processors
  *
  * Lua states are not thread-safe, so each of the N-1 workers owns a Lua
- * state with this process's Lua layer, built here in the caller's thread:
- * it runs `require(module).init(config, kv, inbox, part)`, which returns the
+ * state with this process's Lua layer, built in its own thread (all at
+ * once; pool.start returns when every one is ready or one failed): it
+ * runs `require(module).init(config, kv, inbox, part)`, which returns the
  * handler, with its own view of the caller's RocksDB store (retape_kv_view:
  * reads only; what a worker writes it returns as a serialized batch) and
  * its inbox.  Part 0 is the caller itself; with caller_walks = false it
@@ -68,6 +69,9 @@ typedef struct pool_worker {
     int started;
     size_t seen; /* rounds it ran */
     struct inbox_box *box; /* the inbox its handler gets, pointed at each round's */
+    int inbox_ref;         /* that inbox object, in its registry */
+    int ready;             /* its state is built (or failed: init_error) */
+    char *init_error;
 } pool_worker;
 
 typedef struct pool {
@@ -82,6 +86,7 @@ typedef struct pool {
     size_t posted, collected; /* rounds posted, rounds collected (under mu) */
     unsigned caller_slot;     /* the slot of the round last posted: the caller's inbox */
     int stopping;
+    unsigned starting; /* workers still building their states (under mu) */
     char *lua_dir;
     char *module, *config; /* what each worker state runs: require(module).init(config, ...) */
 } pool;
@@ -240,18 +245,65 @@ static int worker_call(lua_State *L)
 typedef struct worker_arg {
     pool *p;
     unsigned index; /* 0-based: workers[index] walks part index + 1 */
-    int inbox_ref;
+    retape_kv *base;
 } worker_arg;
 
-/* The thread of a worker: runs every posted round in order, as soon as it
- * is posted (not waiting for the other workers), and reports each. */
+/* Protected, in a new worker state: the inbox object its handler gets (at
+ * 1, a lightuserdata: the inbox), kept in its registry; returns the box and
+ * the reference. */
+static int make_handler_inbox(lua_State *L)
+{
+    inbox_box *box = push_inbox(L, lua_touserdata(L, 1), NULL);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushlightuserdata(L, box);
+    lua_pushinteger(L, ref);
+    return 2;
+}
+
+/* Builds a worker's state in its own thread (the workers build theirs at
+ * the same time): the Lua layer, require(module).init(...), its handler's
+ * inbox.  0, or -1 with a malloc'd message in w->init_error.  Never raises. */
+static int build_worker(pool *p, unsigned index, retape_kv *base)
+{
+    pool_worker *w = &p->workers[index];
+    worker_args args = {p->config, base, p->rounds[0].inboxes[index + 1], index + 1};
+    char *why = NULL;
+    w->host = retape_lua_worker_new(p->lua_dir, p->module, push_worker_args, &args, &w->handler_ref, &why);
+    if (w->host) {
+        w->L = retape_host_lua(w->host);
+        lua_pushcfunction(w->L, make_handler_inbox);
+        lua_pushlightuserdata(w->L, args.in);
+        if (retape_lua_docall(w->L, 1, 2, &why) == 0) {
+            w->box = lua_touserdata(w->L, -2);
+            w->inbox_ref = (int)lua_tointeger(w->L, -1);
+            lua_pop(w->L, 2);
+            return 0;
+        }
+    }
+    set_error(&w->init_error, "worker %u: %s", index + 1, why ? why : "unknown error");
+    free(why);
+    return -1;
+}
+
+/* The thread of a worker: builds its state, then runs every posted round
+ * in order, as soon as it is posted (not waiting for the other workers),
+ * and reports each. */
 static void *worker_main(void *arg)
 {
     pool *p = ((worker_arg *)arg)->p;
     unsigned index = ((worker_arg *)arg)->index;
-    int inbox_ref = ((worker_arg *)arg)->inbox_ref;
+    retape_kv *base = ((worker_arg *)arg)->base;
     pool_worker *w = &p->workers[index];
     free(arg);
+    int built = build_worker(p, index, base) == 0;
+    pthread_mutex_lock(&p->mu);
+    w->ready = 1;
+    p->starting--;
+    pthread_cond_broadcast(&p->done);
+    pthread_mutex_unlock(&p->mu);
+    if (!built)
+        return NULL;
+    int inbox_ref = w->inbox_ref;
     for (;;) {
         pthread_mutex_lock(&p->mu);
         while (!p->stopping && w->seen == p->posted)
@@ -314,6 +366,8 @@ static void pool_teardown(pool *p)
             w->started = 0;
             retape_host_free(w->host);
             w->host = NULL;
+            free(w->init_error);
+            w->init_error = NULL;
         }
         free(p->workers);
         p->workers = NULL;
@@ -406,10 +460,10 @@ static void keep_large_blocks(void)
 }
 
 /* pool.start {parts =, module =, config =, kv =, caller_walks =, depth =}
- * -> pool | nil, message.  Builds and initialises every worker state here
- * (their errors come back as the message, naming the worker), then starts
- * their threads.  Raises on bad arguments or out of memory (after freeing
- * what it built). */
+ * -> pool | nil, message.  Starts the worker threads, which build and
+ * initialise their states at the same time, and waits for them (the first
+ * worker's error comes back as the message, naming it).  Raises on bad
+ * arguments or out of memory (after freeing what it built). */
 static int l_start(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -451,19 +505,7 @@ static int l_start(lua_State *L)
     }
     char *err = NULL;
     int failed = 0;
-    for (unsigned i = 0; !failed && i + 1 < p->parts; i++) {
-        pool_worker *w = &p->workers[i];
-        worker_args args = {p->config, base, p->rounds[0].inboxes[i + 1], i + 1};
-        char *why = NULL;
-        w->host = retape_lua_worker_new(p->lua_dir, p->module, push_worker_args, &args, &w->handler_ref, &why);
-        if (!w->host) {
-            set_error(&err, "worker %u: %s", i + 1, why ? why : "unknown error");
-            free(why);
-            failed = 1;
-            break;
-        }
-        w->L = retape_host_lua(w->host);
-    }
+    /* the workers build their states in their threads, at the same time */
     for (unsigned i = 0; !failed && i + 1 < p->parts; i++) {
         pool_worker *w = &p->workers[i];
         worker_arg *arg = malloc(sizeof *arg);
@@ -472,17 +514,34 @@ static int l_start(lua_State *L)
             err = dup_string("out of memory");
             break;
         }
-        w->box = push_inbox(w->L, p->rounds[0].inboxes[i + 1], NULL);
-        arg->inbox_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
         arg->p = p;
         arg->index = i;
+        arg->base = base;
+        pthread_mutex_lock(&p->mu);
+        p->starting++;
+        pthread_mutex_unlock(&p->mu);
         if (pthread_create(&w->thread, NULL, worker_main, arg) != 0) {
             free(arg);
+            pthread_mutex_lock(&p->mu);
+            p->starting--;
+            pthread_mutex_unlock(&p->mu);
             failed = 1;
             err = dup_string("cannot start a thread");
             break;
         }
         w->started = 1;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (p->starting > 0)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 0; !failed && i + 1 < p->parts; i++) {
+        pool_worker *w = &p->workers[i];
+        if (w->init_error) {
+            err = w->init_error;
+            w->init_error = NULL;
+            failed = 1;
+        }
     }
     if (failed) {
         pool_teardown(p);
