@@ -172,6 +172,8 @@ int retape_payload_numbers_ok(lua_State *L, const char *s, size_t len);
 void retape_payload_explain(lua_State *L, const char *s, size_t len);
 /* lua_kv.c: the open store of the retape.kv object at idx (raises otherwise). */
 retape_kv *retape_lua_check_kv(lua_State *L, int idx);
+/* lua_kv.c: the batch of the retape.kv batch object at idx (raises otherwise). */
+retape_kv_batch *retape_lua_check_batch(lua_State *L, int idx);
 /* Puts every engine module (and cjson) into package.preload. */
 void retape_preload_modules(lua_State *L);
 

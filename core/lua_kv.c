@@ -57,6 +57,13 @@ static retape_kv_batch *to_batch(lua_State *L, int idx)
     return box->batch;
 }
 
+/* The batch of a retape.kv batch object at idx (raises otherwise); for
+ * retape.pool, which carries a worker's writes to the committing thread. */
+retape_kv_batch *retape_lua_check_batch(lua_State *L, int idx)
+{
+    return to_batch(L, idx);
+}
+
 /* Destroys an iterator and unlinks it from its store. */
 static void iter_release(iter_box *ib)
 {

@@ -4,7 +4,7 @@
  *   local p = assert(pool.start { parts = N, module = "retape.part",
  *                                 config = TEXT, kv = store_kv [, caller_walks = false] [, depth = D] })
  *   p:reset()                         -- empty the next round's inboxes
- *   local routed, more = p:route(cursor, first, stop) -- a bucket's rows to the next round's inboxes (repeatable)
+ *   local routed, more, bytes = p:route(cursor, first, stop) -- a bucket's rows to the next round's inboxes (repeatable)
  *   p:post(message)                   -- every worker runs handler(message, inbox) on that round
  *   local rows = p:inbox():fetch(n, fields)  -- meanwhile, part 0 works here (the round last posted)
  *   local replies, data, errors = p:collect() -- waits for every worker to finish the oldest round posted
@@ -23,7 +23,9 @@
  * parts 1..N.  post/collect is one round: the workers run in parallel, and
  * collect waits for all of them.  Up to `depth` rounds (default 1) may be
  * posted before the oldest is collected, each with its own inboxes, message
- * and results (a ring of slots): a worker goes on to the next posted round
+ * and results (slots: the next round takes the lowest free one, so that
+ * only as many are ever filled as rounds are in flight at once; each keeps
+ * its buffers for the next round it holds): a worker goes on to the next posted round
  * as soon as it finished one, so parts whose share of a round differs do
  * not wait for each other at every round, and the caller routes and commits
  * while they walk.  A handler that raises reports its message (with
@@ -34,7 +36,6 @@
 #include "lua_common.h"
 #include "util.h"
 
-#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,10 @@ typedef struct pool {
     pthread_cond_t job, done;
     int sync_ready;
     size_t posted, collected; /* rounds posted, rounds collected (under mu) */
+    unsigned *order;          /* round n (1-based) in flight is in slot order[(n - 1) % depth] */
+    unsigned char *busy;      /* per slot: holds a round in flight */
+    int next_slot;            /* the slot route/reset fill for the next post (-1: not chosen yet) */
+    unsigned last_slot;       /* the slot of the round last collected */
     unsigned caller_slot;     /* the slot of the round last posted: the caller's inbox */
     int stopping;
     unsigned starting; /* workers still building their states (under mu) */
@@ -141,6 +146,23 @@ static int l_inbox_fetch(lua_State *L)
     return 1;
 }
 
+/* inbox:keep(batch) -> length: appends the batch's operations (serialized)
+ * to the writes the inbox carries back, for the committing thread
+ * (p:append_kept), and empties the batch.  Raises on bad arguments or out
+ * of memory (keeping nothing then). */
+static int l_inbox_keep(lua_State *L)
+{
+    retape_inbox *in = to_inbox(L, 1);
+    retape_kv_batch *batch = retape_lua_check_batch(L, 2);
+    size_t len;
+    const char *data = retape_kv_batch_data(batch, &len);
+    if (retape_inbox_keep(in, data, len) != 0)
+        return luaL_error(L, "out of memory keeping a part's writes");
+    retape_kv_batch_clear(batch);
+    lua_pushinteger(L, (lua_Integer)len);
+    return 1;
+}
+
 /* inbox:count() -> rows routed to it this round */
 static int l_inbox_count(lua_State *L)
 {
@@ -169,6 +191,8 @@ static void register_inbox_class(lua_State *L)
         lua_setfield(L, -2, "fetch");
         lua_pushcfunction(L, l_inbox_count);
         lua_setfield(L, -2, "count");
+        lua_pushcfunction(L, l_inbox_keep);
+        lua_setfield(L, -2, "keep");
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);
@@ -312,7 +336,7 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&p->mu);
             return NULL;
         }
-        pool_round *r = &p->rounds[w->seen % p->depth];
+        pool_round *r = &p->rounds[p->order[w->seen % p->depth]];
         w->seen++;
         pthread_mutex_unlock(&p->mu);
         /* the slot is the caller's again only once every worker finished it */
@@ -385,6 +409,10 @@ static void pool_teardown(pool *p)
         free(p->rounds);
         p->rounds = NULL;
     }
+    free(p->order);
+    free(p->busy);
+    p->order = NULL;
+    p->busy = NULL;
     if (p->sync_ready) {
         pthread_mutex_destroy(&p->mu);
         pthread_cond_destroy(&p->job);
@@ -411,17 +439,29 @@ static pool *to_pool(lua_State *L, int idx)
     return p;
 }
 
+/* Under mu: the slot of the next round to post (chosen once: the lowest
+ * free one), or -1 while every slot is in flight. */
+static int choose_slot(pool *p)
+{
+    if (p->next_slot < 0)
+        for (unsigned d = 0; d < p->depth; d++)
+            if (!p->busy[d]) {
+                p->next_slot = (int)d;
+                break;
+            }
+    return p->next_slot;
+}
+
 /* The slot of the next round to post, whose inboxes route and reset fill;
  * raises while every slot is in flight (its inboxes are being read). */
 static pool_round *next_round(lua_State *L, pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    int full = p->posted - p->collected >= p->depth;
-    size_t n = p->posted;
+    int slot = choose_slot(p);
     pthread_mutex_unlock(&p->mu);
-    if (full)
+    if (slot < 0)
         luaL_error(L, "pool: the inboxes are in use until the round is collected");
-    return &p->rounds[n % p->depth];
+    return &p->rounds[slot];
 }
 
 /* Allocates the ring of `p->depth` rounds (inboxes, results).  0, or -1
@@ -429,7 +469,10 @@ static pool_round *next_round(lua_State *L, pool *p)
 static int make_rounds(pool *p)
 {
     p->rounds = calloc(p->depth, sizeof *p->rounds);
-    if (!p->rounds)
+    p->order = calloc(p->depth, sizeof *p->order);
+    p->busy = calloc(p->depth, 1);
+    p->next_slot = -1;
+    if (!p->rounds || !p->order || !p->busy)
         return -1;
     for (unsigned d = 0; d < p->depth; d++) {
         pool_round *r = &p->rounds[d];
@@ -442,21 +485,6 @@ static int make_rounds(pool *p)
                 return -1;
     }
     return 0;
-}
-
-/* Round-sized buffers (rows, replies, serialized writes: up to a few MB)
- * are made in one thread and freed in another at every round.  glibc would
- * give each to the kernel on free (a block above its mmap threshold, or a
- * thread arena's top above its trim threshold) and fault it in again on
- * the next round: every unmap also interrupts the other cores to flush
- * their TLBs.  Kept in the heap instead, they are reused; the peak is the
- * same.  Process-wide and idempotent; never fails. */
-static void keep_large_blocks(void)
-{
-#ifdef M_MMAP_THRESHOLD
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
-#endif
 }
 
 /* pool.start {parts =, module =, config =, kv =, caller_walks =, depth =}
@@ -490,7 +518,6 @@ static int l_start(lua_State *L)
     p->first = first;
     p->depth = (unsigned)depth;
     p->lua_dir = retape_lua_layer_dir(L);
-    keep_large_blocks();
     int oom = make_rounds(p) != 0;
     p->workers = p->parts > 1 ? calloc(p->parts - 1, sizeof *p->workers) : NULL;
     oom = oom || (p->parts > 1 && !p->workers);
@@ -551,10 +578,10 @@ static int l_start(lua_State *L)
     return 1;
 }
 
-/* p:route(cursor, first, stop) -> routed, more: appends the cursor's rows
- * with index in [first, stop) (stop nil: all) to the parts' inboxes of the
- * next round.  Raises while every round is in flight, on a read error or
- * out of memory. */
+/* p:route(cursor, first, stop) -> routed, more, bytes: appends the
+ * cursor's rows with index in [first, stop) (stop nil: all) to the parts'
+ * inboxes of the next round (bytes: what they take there).  Raises while
+ * every round is in flight, on a read error or out of memory. */
 static int l_route(lua_State *L)
 {
     pool *p = to_pool(L, 1);
@@ -565,11 +592,17 @@ static int l_route(lua_State *L)
     int64_t routed;
     int more;
     char *err = NULL;
+    size_t before = 0, after = 0;
+    for (unsigned i = p->first; i < p->parts; i++)
+        before += retape_inbox_bytes(r->inboxes[i]);
     if (retape_route(cur, r->inboxes + p->first, p->parts - p->first, first, stop, &routed, &more, &err) != 0)
         return raise_message(L, err);
+    for (unsigned i = p->first; i < p->parts; i++)
+        after += retape_inbox_bytes(r->inboxes[i]);
     lua_pushinteger(L, routed);
     lua_pushboolean(L, more);
-    return 2;
+    lua_pushinteger(L, (lua_Integer)(after - before));
+    return 3;
 }
 
 /* p:reset(): empties the next round's inboxes (raises while every round is
@@ -592,10 +625,9 @@ static int l_post(lua_State *L)
     size_t n;
     const char *text = luaL_checklstring(L, 2, &n);
     pthread_mutex_lock(&p->mu);
-    int full = p->posted - p->collected >= p->depth;
-    size_t slot = p->posted % p->depth;
+    int slot = choose_slot(p);
     pthread_mutex_unlock(&p->mu);
-    if (full)
+    if (slot < 0)
         return luaL_error(L, "pool: post before the last round was collected");
     pool_round *r = &p->rounds[slot];
     char *copy = malloc(n + 1);
@@ -609,7 +641,10 @@ static int l_post(lua_State *L)
     r->message = copy;
     r->message_len = n;
     r->pending = p->parts - 1;
+    p->busy[slot] = 1;
+    p->order[p->posted % p->depth] = (unsigned)slot;
     p->posted++;
+    p->next_slot = -1;
     p->caller_slot = (unsigned)slot;
     pthread_cond_broadcast(&p->job);
     pthread_mutex_unlock(&p->mu);
@@ -635,7 +670,8 @@ static int l_collect(lua_State *L)
     unsigned n = p->parts - 1;
     pthread_mutex_lock(&p->mu);
     int none = p->collected == p->posted;
-    pool_round *r = &p->rounds[p->collected % p->depth];
+    unsigned slot = p->order[p->collected % p->depth];
+    pool_round *r = &p->rounds[slot];
     pthread_mutex_unlock(&p->mu);
     lua_createtable(L, (int)n, 0);
     lua_createtable(L, (int)n, 0);
@@ -661,6 +697,8 @@ static int l_collect(lua_State *L)
     clear_results(p, r);
     pthread_mutex_lock(&p->mu);
     p->collected++;
+    p->busy[slot] = 0;
+    p->last_slot = slot;
     pthread_mutex_unlock(&p->mu);
     return 3;
 }
@@ -672,6 +710,36 @@ static int l_inbox(lua_State *L)
     lua_pushvalue(L, 1); /* keeps the pool alive */
     lua_setiuservalue(L, -2, 1);
     return 1;
+}
+
+/* p:append_kept(batch, worker, at, len): appends len bytes at offset `at`
+ * (0-based) of what worker kept (inbox:keep) in the round last collected
+ * -- one of its serialized batches -- to `batch`.  Valid until that
+ * round's slot is reset (p:reset or p:route of a later round that takes
+ * it).  Raises on a bad range, when the slot was posted again, or when the
+ * bytes are not a whole batch (appending nothing). */
+static int l_append_kept(lua_State *L)
+{
+    pool *p = to_pool(L, 1);
+    retape_kv_batch *batch = retape_lua_check_batch(L, 2);
+    lua_Integer w = luaL_checkinteger(L, 3);
+    lua_Integer at = luaL_checkinteger(L, 4);
+    lua_Integer len = luaL_checkinteger(L, 5);
+    luaL_argcheck(L, w >= 1 && (lua_Unsigned)w < p->parts, 3, "no such worker");
+    pthread_mutex_lock(&p->mu);
+    /* the round last collected keeps its slot until another round is posted there */
+    int ok = p->collected > 0 && !p->busy[p->last_slot];
+    size_t slot = p->last_slot;
+    pthread_mutex_unlock(&p->mu);
+    if (!ok)
+        return luaL_error(L, "pool: the round's writes are gone (its slot was posted again)");
+    size_t have;
+    const char *data = retape_inbox_kept(p->rounds[slot].inboxes[w], &have);
+    luaL_argcheck(L, at >= 0 && len >= 0 && (lua_Unsigned)at + (lua_Unsigned)len <= have, 4, "out of the kept writes");
+    char *err = NULL;
+    if (retape_kv_batch_append(batch, data + at, (size_t)len, &err) != 0)
+        return raise_message(L, err);
+    return 0;
 }
 
 /* p:in_flight() -> rounds posted and not collected yet */
@@ -734,7 +802,7 @@ int luaopen_retape_pool(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"route", l_route}, {"reset", l_reset}, {"post", l_post}, {"collect", l_collect},
-        {"inbox", l_inbox}, {"in_flight", l_in_flight}, {"parts", l_parts}, {"workers", l_workers}, {"close", l_close}, {NULL, NULL},
+        {"inbox", l_inbox}, {"in_flight", l_in_flight}, {"append_kept", l_append_kept}, {"parts", l_parts}, {"workers", l_workers}, {"close", l_close}, {NULL, NULL},
     };
     new_class(L, POOL_MT, methods, pool_gc);
     register_inbox_class(L);

@@ -8,7 +8,10 @@
  * back in row order.
  *
  * An inbox is one growing arena of strings plus a row array; both are reused
- * from bucket to bucket, so memory is bounded by the largest bucket.
+ * from bucket to bucket, so memory is bounded by the largest bucket.  It
+ * also carries the part's answer back: the serialized writes it queued
+ * (`out`, reused the same way), which the committing thread appends to its
+ * batch without another copy.
  */
 #include "retape.h"
 #include "util.h"
@@ -27,6 +30,8 @@ struct retape_inbox {
     size_t used, cap;
     inbox_row *rows;
     size_t n, rows_cap, next;
+    char *out; /* the part's writes, serialized batches one after the other */
+    size_t out_used, out_cap;
 };
 
 retape_inbox *retape_inbox_new(void)
@@ -40,12 +45,36 @@ void retape_inbox_free(retape_inbox *in)
         return;
     free(in->arena);
     free(in->rows);
+    free(in->out);
     free(in);
 }
 
 void retape_inbox_reset(retape_inbox *in)
 {
-    in->used = in->n = in->next = 0;
+    in->used = in->n = in->next = in->out_used = 0;
+}
+
+size_t retape_inbox_bytes(const retape_inbox *in)
+{
+    return in->used;
+}
+
+/* Appends len bytes to the inbox's writes.  0, or -1 when out of memory
+ * (nothing appended). */
+int retape_inbox_keep(retape_inbox *in, const char *data, size_t len)
+{
+    if (grow_buffer(&in->out, &in->out_cap, in->out_used + len, 65536) != 0)
+        return -1;
+    memcpy(in->out + in->out_used, data, len);
+    in->out_used += len;
+    return 0;
+}
+
+/* The inbox's writes (borrowed, valid until it is reset or written to). */
+const char *retape_inbox_kept(const retape_inbox *in, size_t *len)
+{
+    *len = in->out_used;
+    return in->out;
 }
 
 size_t retape_inbox_count(const retape_inbox *in)

@@ -177,12 +177,18 @@ void retape_inbox_free(retape_inbox *in);
 /* Empties the inbox (its memory is kept for the next bucket). */
 void retape_inbox_reset(retape_inbox *in);
 size_t retape_inbox_count(const retape_inbox *in);
+/* Bytes of the rows it holds (ids, tickers, payloads). */
+size_t retape_inbox_bytes(const retape_inbox *in);
 /* Appends a copy of a row and its index in the bucket: 0 or -1 (no memory). */
 int retape_inbox_add(retape_inbox *in, const retape_receipt *r, int64_t index);
 /* The next row, valid until the reset: 1, or 0 at the end. */
 int retape_inbox_next(retape_inbox *in, retape_receipt *r, int64_t *index);
 /* The bucket of the next row (0 at the end). */
 int64_t retape_inbox_peek_bucket(const retape_inbox *in);
+/* The part's answer: serialized writes appended after its rows were read
+ * (0 or -1: no memory), and all of them (borrowed, until the next reset). */
+int retape_inbox_keep(retape_inbox *in, const char *data, size_t len);
+const char *retape_inbox_kept(const retape_inbox *in, size_t *len);
 /* The part (0..parts-1) that owns a ticker: FNV-1a 32 of it modulo parts
  * (hash.c; `--shard i/n` uses the same function). */
 unsigned retape_part_of(const char *ticker, unsigned parts);

@@ -71,11 +71,15 @@ M.MIN_THREADED_ROWS = 4096 -- below this, a run without --threads stays on one t
 -- threads, 512 (one bucket) at 66 MB, at the same CPU; on the real days
 -- (22-row buckets) 512 is as fast.
 M.ROUND_ROWS = 512
--- Rounds posted ahead of the one being written: a part whose share of a
--- round is smaller walks on instead of waiting for the others (on the real
--- days, 2 parts idle ~12 % at a barrier per round, ~6 % with 3 in flight).
--- Each holds its rows' payloads until written.
+-- Rounds in flight (posted to the parts, not yet written): a part whose
+-- share of a round is smaller walks on instead of waiting for the others
+-- (on the real days, 2 parts would idle ~12 % at a barrier per round, ~6 %
+-- with 3 in flight).  Each holds its rows' payloads until written, so
+-- rounds are posted ahead only while the rows in flight take less than
+-- ROUND_BYTES: full-size bodies (a round of one 500-row bucket is ~2.5 MB,
+-- +3.7 MB of peak RSS per round in flight) keep one in flight, as before.
 M.ROUND_DEPTH = 3
+M.ROUND_BYTES = 2 << 20
 M.HOLD_BUCKETS = 12        -- trades only: held trades are written every this many buckets
 Replay.tunables = M
 

@@ -74,8 +74,9 @@ end
 -- One part's work in a round: the buckets of `steps` in order, from its
 -- inbox.  For each bucket: counters, problems (reports), the receipts sum,
 -- a rule error with its row index (the first stops the part: the main
--- state raises the first in row order), and the part's writes as a
--- serialized batch (taken out of the store's batch, which stays empty).
+-- state raises the first in row order), and the length of the part's
+-- writes, kept in its inbox as a serialized batch (taken out of the
+-- store's batch, which stays empty).
 function Replay:walk_part(steps, rows)
   -- self.new_ids stays for the whole run: the previous round's trades may
   -- not be written yet when this one runs
@@ -95,7 +96,8 @@ function Replay:walk_part(steps, rows)
       if not ok then fail = { math.maxinteger, err, self.staging or "" } end
     end
     self.failing_row = nil
-    out[n] = { counters = counters, reports = self.reports, sum = self.rows_sum, fail = fail, data = st.batch:data() }
+    -- the writes stay in C: the inbox carries them to the committing state
+    out[n] = { counters = counters, reports = self.reports, sum = self.rows_sum, fail = fail, len = rows:keep(st.batch) }
     st:discard()
     if fail then break end
   end
@@ -109,37 +111,37 @@ end
 -- had problems or a rule error, { [n] = { reports =, fail = } } as wire text.
 local BUCKET_REPLY = "<i8i8i8i8i8i8"
 
--- A round in a worker part (the handler of retape.part): the reply and the
--- part's writes, every bucket's batch one after the other.
+-- A round in a worker part (the handler of retape.part): the reply; the
+-- part's writes, every bucket's batch one after the other, stay in its
+-- inbox (inbox:keep) for the main state (pool:append_kept).
 function Replay:part_round(msg, rows)
   self.store:discard()
   if msg.op == "begin" then
     self:begin_run(msg.continuing)
     return wire.encode {}
   end
-  local out, data, head, extra = self:walk_part(msg.steps, rows), {}, {}, nil
+  local out, head, extra = self:walk_part(msg.steps, rows), {}, nil
   for n, r in ipairs(out) do
     local c = r.counters
-    data[n] = r.data
-    head[n] = string.pack(BUCKET_REPLY, c.rows, c.seen, c.errors, c.trades, r.sum, #r.data)
+    head[n] = string.pack(BUCKET_REPLY, c.rows, c.seen, c.errors, c.trades, r.sum, r.len)
     if #r.reports > 0 or r.fail then
       extra = extra or {}
       extra[n] = { reports = r.reports, fail = r.fail }
     end
   end
-  return string.pack("<I4", #out) .. table.concat(head) .. (extra and wire.encode(extra) or ""), table.concat(data)
+  return string.pack("<I4", #out) .. table.concat(head) .. (extra and wire.encode(extra) or "")
 end
 
--- A worker's reply and writes of a round (part_round) as the list of its
--- buckets' { counters, reports, sum, fail, data }.
-local function unpack_reply(reply, data)
+-- Worker w's reply of a round (part_round) as the list of its buckets'
+-- { counters, reports, sum, fail, writes = { w, offset, length } }.
+local function unpack_reply(w, reply)
   local n, pos = string.unpack("<I4", reply)
-  local out, at = {}, 1
+  local out, at = {}, 0
   for i = 1, n do
     local rows, seen, errors, trades, sum, len
     rows, seen, errors, trades, sum, len, pos = string.unpack(BUCKET_REPLY, reply, pos)
     out[i] = { counters = { rows = rows, seen = seen, errors = errors, trades = trades }, sum = sum, reports = {},
-               data = data:sub(at, at + len - 1) }
+               writes = { w, at, len } }
     at = at + len
   end
   if pos <= #reply then
@@ -155,7 +157,7 @@ function Replay:flush_round(ready, counters)
   local st = self.store
   for _, r in ipairs(ready) do
     if r.step.prepare then r.step.prepare() end
-    for _, data in ipairs(r.data) do st.batch:append(data) end
+    for _, w in ipairs(r.writes) do self.pool:append_kept(st.batch, w[1], w[2], w[3]) end
     if r.step.finish then r.step.finish(r.step.more, r.step.done) end
     st:write()
     if r.step.after then
@@ -170,18 +172,22 @@ end
 
 -- Routes the rows of steps i..j into the parts' inboxes of the next round
 -- and posts it: the workers walk it as soon as they are done with the
--- rounds before (up to tunables.ROUND_DEPTH rounds are in flight).
+-- rounds before (see walk_rounds: how many are in flight).
+-- Returns the bytes of rows it holds in flight.
 function Replay:post_round(steps, i, j)
   local p = self.pool
   p:reset()
-  local msg = {}
+  local msg, bytes = {}, 0
   for k = i, j do
     local step = steps[k]
     local cur <close> = assert(self.src:cursor(step.bucket, step.scope))
-    step.done, step.more = p:route(cur, step.first or 0, step.stop)
+    local b
+    step.done, step.more, b = p:route(cur, step.first or 0, step.stop)
+    bytes = bytes + b
     msg[#msg + 1] = { bucket = step.bucket, plans = step.plans, starts = step.starts }
   end
   p:post(wire.encode { op = "walk", steps = msg })
+  return bytes
 end
 
 -- Merges the oldest round posted (steps i..j; the workers' replies, writes
@@ -192,12 +198,12 @@ end
 -- first time it appears, clean-slate marks) and remembers the trade ids the
 -- run made (new_ids).  A rule error stops the run at its bucket: the
 -- buckets before it are written, as on one thread, and nothing after it.
-function Replay:merge_round(steps, i, j, counters, replies, data, errors)
+function Replay:merge_round(steps, i, j, counters, replies, errors)
   local p = self.pool
   local parts = {}
   for w = 1, p:workers() do
     if errors[w] then error(string.format("thread %d: %s", w, errors[w]), 0) end
-    parts[#parts + 1] = unpack_reply(replies[w], data[w] or "")
+    parts[#parts + 1] = unpack_reply(w, replies[w])
   end
   local ready = {}
   for k = i, j do
@@ -213,7 +219,7 @@ function Replay:merge_round(steps, i, j, counters, replies, data, errors)
         if f and (not first_fail or f[1] < first_fail[1] or (f[1] == first_fail[1] and f[3] < first_fail[3])) then
           first_fail = f
         end
-        writes[#writes + 1] = r.data
+        writes[#writes + 1] = r.writes
       end
     end
     -- problems in row order, up to the first rule error (which stops the run)
@@ -230,15 +236,15 @@ function Replay:merge_round(steps, i, j, counters, replies, data, errors)
       self:flush_round(ready, counters)
       error(first_fail[2], 0)
     end
-    ready[#ready + 1] = { step = step, data = writes,
+    ready[#ready + 1] = { step = step, writes = writes,
                           counts = { rows = counters.rows, seen = counters.seen, trades = counters.trades, errors = counters.errors } }
   end
   return ready
 end
 
 -- Walks a list of bucket steps over the parts (see walk_bucket) in rounds
--- of about tunables.ROUND_ROWS rows: up to ROUND_DEPTH rounds are posted
--- ahead, so that a part whose share of a round is smaller goes on with the
+-- of about tunables.ROUND_ROWS rows: up to ROUND_DEPTH rounds holding up
+-- to ROUND_BYTES of rows are posted ahead, so that a part whose share of a round is smaller goes on with the
 -- next one instead of waiting; this state routes the next round and
 -- writes the oldest (merged, in bucket order) while the parts walk.  When
 -- anything raises, the rounds in flight are waited for (and dropped) first.
@@ -255,21 +261,28 @@ function Replay:walk_rounds(steps, counters)
     rounds[#rounds + 1] = { i, j }
     i = j + 1
   end
-  local posted, queue = 0, {}
-  local function post_next()
-    posted = posted + 1
-    local r = rounds[posted]
-    self:post_round(steps, r[1], r[2])
-    queue[#queue + 1] = r
+  local posted, queue, held = 0, {}, 0
+  -- posts rounds while fewer than ROUND_DEPTH are in flight and their rows
+  -- take less than ROUND_BYTES (at least one)
+  local function post_more()
+    while posted < #rounds and #queue < tun.ROUND_DEPTH and (#queue == 0 or held < tun.ROUND_BYTES) do
+      posted = posted + 1
+      local r = rounds[posted]
+      r.bytes = self:post_round(steps, r[1], r[2])
+      held = held + r.bytes
+      queue[#queue + 1] = r
+    end
   end
   local ok, err = pcall(function()
-    while posted < #rounds and #queue < tun.ROUND_DEPTH do post_next() end
+    post_more()
     while #queue > 0 do
       local r = table.remove(queue, 1)
-      local replies, data, errors = p:collect()
-      -- the parts get their next round before this one is merged and written
-      if posted < #rounds then post_next() end
-      self:flush_round(self:merge_round(steps, r[1], r[2], counters, replies, data, errors), counters)
+      local replies, _, errors = p:collect()
+      held = held - r.bytes
+      -- written before the next round is posted into its slot (its writes
+      -- are there); the parts walk the other rounds in flight meanwhile
+      self:flush_round(self:merge_round(steps, r[1], r[2], counters, replies, errors), counters)
+      post_more()
     end
   end)
   if not ok then
