@@ -299,6 +299,45 @@ rp1:close()
 local ok_c, diff_c = same(dump(dir .. "/configured1"), dump(dir .. "/configured"))
 t.ok(ok_c, "with its overrides, on 2 threads = on one", diff_c)
 
+-- rounds in flight: small rounds, 1 or 5 in flight, a byte cap that lets
+-- one through or none limits: the same store as one thread
+do
+  local tun = retape.replay
+  local saved = { tun.ROUND_ROWS, tun.ROUND_DEPTH, tun.ROUND_BYTES }
+  local function run_with(name, rows, depth, bytes, threads)
+    tun.ROUND_ROWS, tun.ROUND_DEPTH, tun.ROUND_BYTES = rows, depth, bytes
+    local r = assert(retape.replay.open { db = db, state = dir .. "/" .. name, rules = "worker-2026-02-02", threads = threads })
+    r:run { from = days[1], to = days[2] }
+    local used = r:threads_used()
+    r:close()
+    return used
+  end
+  run_with("rounds1", 512, 3, 2 << 20, 1)
+  for _, c in ipairs { { 16, 1, 1 << 40 }, { 16, 5, 1 << 40 }, { 16, 5, 1 }, { 4096, 2, 1 << 40 } } do
+    local name = string.format("rounds_%d_%d_%d", c[1], c[2], c[3] > 1 and 1 or 0)
+    local used = run_with(name, c[1], c[2], c[3], 2)
+    local ok_r, diff_r = same(dump(dir .. "/rounds1"), dump(dir .. "/" .. name))
+    t.ok(used == 2 and ok_r, string.format("rounds of %d rows, up to %d in flight%s, on 2 threads = one thread",
+      c[1], c[2], c[3] == 1 and " (a byte cap that keeps one)" or ""), diff_r)
+  end
+  tun.ROUND_ROWS, tun.ROUND_DEPTH, tun.ROUND_BYTES = saved[1], saved[2], saved[3]
+end
+
+-- a pool's rounds: posted ahead up to its depth, collected in order, each
+-- slot refused while in flight
+do
+  local pl = assert(pool.start { parts = 1, depth = 2 })
+  pl:post("a"); pl:post("b")
+  t.eq(pl:in_flight(), 2, "a pool of depth 2 holds two rounds in flight")
+  t.fails(function() pl:post("c") end, "post before the last round was collected", "a third post is refused")
+  t.fails(function() pl:reset() end, "in use until the round is collected", "and so is filling a third round's inboxes")
+  pl:collect()
+  t.eq(pl:in_flight(), 1, "collect takes the oldest round")
+  pl:post("c"); pl:collect(); pl:collect()
+  t.eq(pl:in_flight(), 0, "every round collected")
+  pl:close()
+end
+
 local min = retape.replay.MIN_THREADED_ROWS
 retape.replay.MIN_THREADED_ROWS = 10
 rp = assert(retape.replay.open { db = db, state = dir .. "/default", rules = "worker-2026-02-02" })
