@@ -1,9 +1,11 @@
 /* test_pool.c — the inboxes of a threaded replay over a real SQLite file:
  * routing keeps every row exactly once, in cursor order within each part,
  * a ticker always in the part its hash names; windows and `more`; an inbox
- * keeps several buckets apart and is reused after a reset. */
+ * keeps several buckets apart and is reused after a reset; the writes a
+ * part keeps in its inbox come back whole and go with a reset. */
 #include "check.h"
 #include "retape.h"
+#include <string.h>
 
 /* n receipts over `tickers` tickers in each of two buckets. */
 static void make_db(const char *path, int n, int tickers)
@@ -103,6 +105,26 @@ int main(void)
     CHECK(retape_route(cur, in, parts, n - 5, n, &routed, &more, &err) == 0 && routed == 5 && !more,
           "a window ending at the last row says nothing remains");
     retape_cursor_close(cur);
+
+    /* the writes a part carries back: appended in order, emptied with the rows */
+    size_t kept_len = 1;
+    retape_inbox_reset(in[0]);
+    retape_inbox_kept(in[0], &kept_len);
+    CHECK(kept_len == 0, "a reset inbox keeps no writes");
+    size_t bytes_before = retape_inbox_bytes(in[0]);
+    CHECK(retape_inbox_keep(in[0], "abc", 3) == 0 && retape_inbox_keep(in[0], "defg", 4) == 0, "writes kept");
+    const char *kept = retape_inbox_kept(in[0], &kept_len);
+    CHECK(kept_len == 7 && memcmp(kept, "abcdefg", 7) == 0, "kept writes come back whole, in order");
+    CHECK(retape_inbox_bytes(in[0]) == bytes_before, "kept writes are not counted as rows' bytes");
+    static char big[200000];
+    memset(big, 'x', sizeof big);
+    CHECK(retape_inbox_keep(in[0], big, sizeof big) == 0, "a large write is kept (the buffer grows)");
+    kept = retape_inbox_kept(in[0], &kept_len);
+    CHECK(kept_len == 7 + sizeof big && memcmp(kept, "abcdefg", 7) == 0 && kept[kept_len - 1] == 'x',
+          "and everything before it stays");
+    retape_inbox_reset(in[0]);
+    retape_inbox_kept(in[0], &kept_len);
+    CHECK(kept_len == 0 && retape_inbox_bytes(in[0]) == 0, "reset empties rows and kept writes");
 
     for (unsigned p = 0; p < parts; p++)
         retape_inbox_free(in[p]);
