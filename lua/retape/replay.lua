@@ -226,7 +226,7 @@ function Replay:grown_days() return self.grown or {} end
 function Replay:set_on_bucket(fn) self.on_bucket = fn end
 
 function Replay:close()
-  if self.pool then self.pool:close(); self.pool, self.inbox = nil, nil end
+  if self.pool then self.pool:close(); self.pool = nil end
   if self.owns_store and self.store then self.store:close() end
   if self.owns_src and self.src then self.src:close() end
   self.store, self.src = nil, nil

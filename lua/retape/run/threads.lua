@@ -9,7 +9,7 @@
 -- the next round posted without waiting for the others).  Tickers are independent (a ruleset that is not
 -- says R.cross_ticker = true), so the results are the same for any number
 -- of threads.  The tunables (replay.MIN_THREADED_ROWS, replay.ROUND_ROWS,
--- replay.ROUND_DEPTH) are retape.replay's.
+-- replay.ROUND_DEPTH, replay.ROUND_BYTES) are retape.replay's.
 -- Methods of a replay (see retape.replay: how run/ modules add them).
 local rules = require "retape.rules"
 local sandbox = require "retape.sandbox"
@@ -32,7 +32,7 @@ function Replay:use_threads(rows)
   if n == nil then n = rows >= self.tunables.MIN_THREADED_ROWS and pool.cores() or 1 end
   if n > 1 and self:single_thread_reason() then n = 1 end
   if self.pool and self.pool:parts() == n then return end
-  if self.pool then self.pool:close(); self.pool, self.inbox = nil, nil end
+  if self.pool then self.pool:close(); self.pool = nil end
   self.part_index, self.part_count, self.part_first = nil, nil, nil
   if n <= 1 then return end
   -- n workers walk the rows (parts 1..n); this state routes and commits
@@ -47,7 +47,7 @@ function Replay:use_threads(rows)
     if self.on_error then self.on_error("running on one thread: " .. self.threads_fallback) end
     return
   end
-  self.pool, self.inbox = p, p:inbox()
+  self.pool = p
   self.part_index, self.part_count, self.part_first = 0, n, 1
 end
 
@@ -244,10 +244,11 @@ end
 
 -- Walks a list of bucket steps over the parts (see walk_bucket) in rounds
 -- of about tunables.ROUND_ROWS rows: up to ROUND_DEPTH rounds holding up
--- to ROUND_BYTES of rows are posted ahead, so that a part whose share of a round is smaller goes on with the
--- next one instead of waiting; this state routes the next round and
--- writes the oldest (merged, in bucket order) while the parts walk.  When
--- anything raises, the rounds in flight are waited for (and dropped) first.
+-- to ROUND_BYTES of rows are posted ahead, so that a part whose share of a
+-- round is smaller goes on with the next one instead of waiting; this
+-- state writes the oldest (merged, in bucket order) and routes the next
+-- while the parts walk.  When anything raises, the rounds in flight are
+-- waited for (and dropped) first.
 function Replay:walk_rounds(steps, counters)
   local p, st, tun = self.pool, self.store, self.tunables
   assert(st.batch:count() == 0, "walk_rounds: the store has queued writes")
