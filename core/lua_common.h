@@ -162,6 +162,11 @@ char *retape_lua_layer_dir(lua_State *L);
  * decoder configured as the cursor's. */
 void retape_lua_push_row(lua_State *L, const retape_receipt *r, int fs, int decoder);
 retape_cursor *retape_lua_check_cursor(lua_State *L, int idx);
+/* lua_source.c: decodes a row fetched undecoded (cur:fetch(n, false)) per
+ * the field set at fs, setting row.payload or row.error as a fetch with fs
+ * would; rows already decoded or bad are left alone.  Raises only on a
+ * memory error. */
+void retape_lua_decode_row(lua_State *L, int row, int fs);
 void retape_lua_push_payload_decoder(lua_State *L);
 /* lua_decode.c, after a successful decode: 1 if the payload text has no
  * number that overflows a double (1e400), else 0 with a message naming the

@@ -272,6 +272,35 @@ static void decode_selected(lua_State *L, int fs, const char *receipt_id)
     lua_pop(L, 1); /* the raw text */
 }
 
+/* Decodes the payload_json of the row table at row per the field set at fs
+ * when the row holds neither `payload` nor `error` yet (fetched undecoded:
+ * cur:fetch(n, false)), setting `payload` or `error` exactly as a fetch
+ * with fs would; a row already decoded (or bad) is left alone.  Lets the
+ * replay decode each payload just before its receipt runs, so that a
+ * batch of decoded payloads never waits (and ages) in memory.  Owns
+ * nothing; raises only on a memory error. */
+void retape_lua_decode_row(lua_State *L, int row, int fs)
+{
+    row = lua_absindex(L, row);
+    fs = lua_absindex(L, fs);
+    int decoded = lua_getfield(L, row, "payload") != LUA_TNIL;
+    int bad = lua_getfield(L, row, "error") != LUA_TNIL;
+    lua_pop(L, 2);
+    if (decoded || bad)
+        return;
+    if (lua_getfield(L, row, "payload_json") != LUA_TSTRING) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_getfield(L, row, "receipt_id"); /* anchored by the row */
+    const char *receipt_id = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    lua_pushvalue(L, row);
+    lua_insert(L, -2); /* row, text: as decode_selected wants them */
+    decode_selected(L, fs, receipt_id ? receipt_id : "?");
+    lua_pop(L, 1);
+}
+
 /* Pushes one receipt as a row table (see cur:fetch), its payload decoded
  * per the field set at fs (0: none), else with the cjson.safe decode
  * function at `decoder` (0: not decoded).  Raises only on a memory error. */

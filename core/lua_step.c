@@ -61,7 +61,8 @@ enum {
     A_RP = 1, A_ROWS, A_BUCKET, A_COUNTERS, A_PLANS, A_COUNTS,
     C_GUARD, C_TRACEBACK, C_EXTRACT, C_RULE_FAILED, C_PICK,
     C_TICKS, C_DIRTY, C_LIMITS, C_BOOK, C_BEGIN, C_STEP, C_SIMULATE, C_TRACE_RECORD,
-    C_NAMES, C_TYPES, C_MT, C_PAYLOAD_ERROR, C_VIEW, C_TRACE, C_ON_ROW, C_TICKER, C_REPORT, C_TOP = C_REPORT
+    C_NAMES, C_TYPES, C_MT, C_PAYLOAD_ERROR, C_VIEW, C_TRACE, C_ON_ROW, C_TICKER, C_REPORT, C_FIELDS,
+    C_TOP = C_FIELDS
 };
 
 /* Calls the rule function at fn_idx with the nargs values on top of the
@@ -324,6 +325,8 @@ static int l_walk(lua_State *L)
     lua_getfield(L, A_RP, "on_row");
     lua_getfield(L, A_RP, "ticker");
     lua_getfield(L, A_RP, "report");
+    lua_getfield(L, A_RP, "fields");
+    int deferred = luaL_testudata(L, C_FIELDS, RETAPE_FIELDSET_MT) != NULL;
     luaL_checkstack(L, 40, "step.walk");
     if (lua_gettop(L) != C_TOP)
         return luaL_error(L, "step.walk: context of %d slots, expected %d", lua_gettop(L), C_TOP);
@@ -384,6 +387,12 @@ static int l_walk(lua_State *L)
             lua_pop(L, 1);
             lua_pushvalue(L, row_idx);
             lua_setfield(L, A_RP, "failing_row");
+            if (deferred) { /* a row fetched undecoded: its payload now, just before its receipt runs */
+                double t0 = b.on ? step_clock_ms() : 0;
+                retape_lua_decode_row(L, row_idx, C_FIELDS);
+                if (b.on)
+                    b.ms[STEP_FETCH] += step_clock_ms() - t0;
+            }
             if (process_row(L, row_idx, t_idx, tk_idx, trades_only, &sum, &b, &errors))
                 rows++;
             seen++;
@@ -403,12 +412,12 @@ static int l_walk(lua_State *L)
     lua_setfield(L, A_RP, "rows_sum");
     if (b.on) {
         lua_getfield(L, A_RP, "budget");
-        static const char *const names[] = {"step", "simulate", "pack"};
-        for (int k = 0; k < 3; k++) {
+        static const char *const names[] = {"fetch", "step", "simulate", "pack"};
+        for (int k = 0; k < 4; k++) {
             lua_getfield(L, -1, names[k]);
             lua_Number v = lua_tonumber(L, -1);
             lua_pop(L, 1);
-            lua_pushnumber(L, v + b.ms[STEP_RULE + k]);
+            lua_pushnumber(L, v + b.ms[STEP_FETCH + k]);
             lua_setfield(L, -2, names[k]);
         }
         lua_pop(L, 1);

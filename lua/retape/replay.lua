@@ -81,6 +81,13 @@ M.ROUND_ROWS = 512
 M.ROUND_DEPTH = 3
 M.ROUND_BYTES = 2 << 20
 M.HOLD_BUCKETS = 12        -- trades only: held trades are written every this many buckets
+-- Rows fetched undecoded (the C step decodes each just before it runs) come
+-- in batches of at most this many: a batch's payload texts live until its
+-- last row has run, and 256 full-size bodies (1.3 MB, half the Lua heap of
+-- a replay) outlived young collections into the old generation, a major
+-- collection about every batch (perf: lgc.c enterinc 5-11 % of the run);
+-- 32 rows cost the same fetch calls on small bodies.
+M.UNDECODED_BATCH = 32
 Replay.tunables = M
 
 -- open(opts) -> replay | nil, message

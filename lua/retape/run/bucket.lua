@@ -47,16 +47,24 @@ function Replay:walk_rows(bucket, rows, opts, counters)
     if #skipped == 0 then break end
     index = index + #skipped
   end
+  -- from a C cursor or inbox, rows come undecoded: the C step decodes each
+  -- payload (self.fields) just before its receipt runs, so that a batch of
+  -- decoded payloads never outlives a young collection (a sweep's shared
+  -- cursor hands out payloads it decoded once)
+  local decode, most = self.fields, self.batch
+  if type(rows) == "userdata" and type(decode) == "userdata" then
+    decode, most = false, math.min(most, self.tunables.UNDECODED_BATCH)
+  end
   local more = false
   while true do
-    local want = self.batch
+    local want = most
     if stop then want = math.min(want, stop - index) end
     if want <= 0 then
       more = #rows:fetch(1, false, opts.only) > 0
       break
     end
     local t0 = self.budget and clock()
-    local batch = rows:fetch(want, self.fields, opts.only)
+    local batch = rows:fetch(want, decode, opts.only)
     if t0 then self.budget.fetch = self.budget.fetch + (clock() - t0) end
     local n = #batch
     if n == 0 then break end
