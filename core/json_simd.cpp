@@ -34,6 +34,7 @@
 
 #include <simdjson.h>
 
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -112,6 +113,16 @@ struct scan {
         return true;
     }
 
+    /* Records on the ARRAY operation at index `at` how many elements it
+     * has (the builder sizes the table once); false past INT_MAX. */
+    bool counted(size_t at, size_t count)
+    {
+        if (count > static_cast<size_t>(INT_MAX))
+            return false;
+        js->ops[at].entry = static_cast<int>(count);
+        return true;
+    }
+
     bool scalar(ondemand::value &v, ondemand::json_type type);
     bool whole(ondemand::value &v, int depth);
     bool node(ondemand::value &v, const decode_node *nd, int depth);
@@ -170,14 +181,16 @@ bool scan::whole(ondemand::value &v, int depth)
     }
     if (type == ondemand::json_type::array) {
         ondemand::array arr;
+        size_t at = js->n_ops, count = 0;
         if (v.get_array().get(arr) || !emit(JSON_SIMD_ARRAY))
             return false;
         for (auto e : arr) {
             ondemand::value el;
             if (e.get(el) || !whole(el, depth + 1))
                 return false;
+            count++;
         }
-        return emit(JSON_SIMD_END);
+        return counted(at, count) && emit(JSON_SIMD_END);
     }
     return scalar(v, type);
 }
@@ -213,14 +226,16 @@ bool scan::node(ondemand::value &v, const decode_node *nd, int depth)
         if (nd->wild != 2)
             return whole(v, depth);
         ondemand::array arr;
+        size_t at = js->n_ops, count = 0;
         if (v.get_array().get(arr) || !emit(JSON_SIMD_ARRAY))
             return false;
         for (auto e : arr) {
             ondemand::value el;
             if (e.get(el) || !node(el, nd->wild_node, depth + 1))
                 return false;
+            count++;
         }
-        return emit(JSON_SIMD_END);
+        return counted(at, count) && emit(JSON_SIMD_END);
     }
     if (type != ondemand::json_type::object)
         return scalar(v, type);

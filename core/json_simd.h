@@ -39,7 +39,7 @@ typedef enum json_simd_kind {
     JSON_SIMD_TRUE,
     JSON_SIMD_FALSE,
     JSON_SIMD_NULL,
-    JSON_SIMD_ARRAY,
+    JSON_SIMD_ARRAY,    /* entry: how many elements follow */
     JSON_SIMD_OBJECT,
     JSON_SIMD_KEY,      /* entry >= 0: that declared entry of the object's
                            node; entry -1: the key is str, len */

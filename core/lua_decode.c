@@ -351,7 +351,9 @@ static const char *build_node(build_ctx *c, const char *p, int node_idx, int dep
 /* ------------------------------------------------------------------------
  * building values from json_simd's operations: the same Lua calls in the
  * same order as the builders above make for the same text, so the tables
- * are identical (keys, values, sizes, partial tables and their texts).
+ * are identical (keys, values, sizes, partial tables and their texts), but
+ * for arrays, sized once for their elements (a sequence reads and iterates
+ * the same whatever its array part's size).
  * Each returns 0 when the Lua stack cannot grow (the caller then resets
  * the stack and runs the scanner); they raise only on out of memory. */
 
@@ -364,12 +366,14 @@ typedef struct replay_ctx {
 static int replay_whole(replay_ctx *c);
 static int replay_node(replay_ctx *c, int node_idx);
 
-/* Pushes the array whose ARRAY operation was just consumed; elements per
- * the node at node_idx (0: whole). */
-static int replay_array(replay_ctx *c, int node_idx)
+/* Pushes the array whose ARRAY operation (of n elements) was just
+ * consumed; elements per the node at node_idx (0: whole).  The table is
+ * sized once for its n elements (the scanner's grows as it goes: the same
+ * sequence either way, which reads and iterates alike). */
+static int replay_array(replay_ctx *c, int n, int node_idx)
 {
     lua_State *L = c->L;
-    lua_newtable(L);
+    lua_createtable(L, n, 0);
     for (lua_Integer i = 1; c->op->kind != JSON_SIMD_END; i++) {
         if (!(node_idx ? replay_node(c, node_idx) : replay_whole(c)))
             return 0;
@@ -392,7 +396,7 @@ static int replay_whole(replay_ctx *c)
     case JSON_SIMD_TRUE: lua_pushboolean(L, 1); return 1;
     case JSON_SIMD_FALSE: lua_pushboolean(L, 0); return 1;
     case JSON_SIMD_NULL: lua_pushlightuserdata(L, NULL); return 1; /* cjson.null */
-    case JSON_SIMD_ARRAY: return replay_array(c, 0);
+    case JSON_SIMD_ARRAY: return replay_array(c, op->entry, 0);
     case JSON_SIMD_OBJECT:
         lua_newtable(L);
         while (c->op->kind == JSON_SIMD_KEY) {
@@ -418,12 +422,13 @@ static int replay_node(replay_ctx *c, int node_idx)
         return 0;
     const dnode *node = lua_touserdata(L, node_idx);
     if (c->op->kind == JSON_SIMD_ARRAY && node->wild == 2) {
+        int n = c->op->entry;
         c->op++;
         lua_getiuservalue(L, node_idx, UV_CHILDREN);
         lua_rawgeti(L, -1, 0); /* the "*" child */
         lua_remove(L, -2);
         int child = lua_gettop(L);
-        if (!replay_array(c, child))
+        if (!replay_array(c, n, child))
             return 0;
         lua_remove(L, child);
         return 1;

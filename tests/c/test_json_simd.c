@@ -59,6 +59,21 @@ int main(void)
         CHECK(ops[8].kind == JSON_SIMD_END && ops[8].entry == 1 && ops[8].str == NULL, "the root is partial (its text: the payload)");
     }
 
+    /* an array declared whole: its ARRAY operation counts its elements
+     * (the builder sizes the table once) */
+    decode_node root2;
+    decode_entry root2_e[1];
+    int32_t root2_s[4];
+    node_init(&root2, root2_e, (const char *const[]){"levels"}, (decode_node *const[]){NULL}, 1, root2_s, 4);
+    const char *arrays = "{\"levels\": [1, [2, 3], {\"a\": []}, \"x\"], \"y\": 1}";
+    n = json_simd_scan(js, &root2, arrays, strlen(arrays), &ops);
+    CHECK(n == 16, "an array of 4 elements, one a list of 2 and one an object holding an empty list (got %zu)", n);
+    if (n == 16) {
+        CHECK(ops[2].kind == JSON_SIMD_ARRAY && ops[2].entry == 4, "levels: 4 elements (got %d)", ops[2].entry);
+        CHECK(ops[4].kind == JSON_SIMD_ARRAY && ops[4].entry == 2, "the nested list: 2 elements (got %d)", ops[4].entry);
+        CHECK(ops[10].kind == JSON_SIMD_ARRAY && ops[10].entry == 0, "the empty list: 0 elements (got %d)", ops[10].entry);
+    }
+
     /* undecided: the scanner decides (or hands on to lua-cjson) */
     const char *undecided[] = {
         "{\"other\": [1 2], \"price\": 1}",        /* malformed where nothing is declared */
