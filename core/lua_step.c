@@ -7,9 +7,11 @@
  *   local done = step.walk(rp, rows, bucket, counters [, plans, counts])
  *   local list = step.versions(dirty, names, view_names)
  *
- * walk runs a fetched batch of rows (a list of decoded row tables) through
- * the ruleset of the replay `rp` (lua/retape/run/step.lua), in order.  For
- * each receipt: the ticker's working record from memory (rp.ticks; rp:ticker
+ * walk runs a fetched batch of rows (a list of row tables) through the
+ * ruleset of the replay `rp` (lua/retape/run/step.lua), in order.  For
+ * each receipt: its payload decoded now when the row came undecoded
+ * (retape_lua_decode_row with rp.fields: a payload lives only while its
+ * receipt runs), the ticker's working record from memory (rp.ticks; rp:ticker
  * reads the store only for a ticker the run has not met), the ruleset's
  * `step` and `simulate` each in one protected call (under the sandbox guard
  * when rp.limits is set), the declared state extracted from the stamped
