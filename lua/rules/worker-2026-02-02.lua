@@ -253,6 +253,9 @@ end
 ---------------------------------------------------------------------------
 -- helpers
 
+-- (the library functions the rules call for every receipt, as locals: an
+-- upvalue read instead of a global lookup per use)
+local type, pairs, ipairs, rawget = type, pairs, ipairs, rawget
 -- (`v ~= nil and type(v) ...`: most fields a receipt may carry are absent,
 -- and the nil test spares them the call of type)
 local function num(v) return v ~= nil and type(v) == "number" and v == v and v or nil end
@@ -378,14 +381,17 @@ end
 
 function R.tp_max_of_levels(levels, bear)
   local best
-  local i = 1
-  while true do -- ipairs(levels), without the iterator calls
+  for i = 1, math.maxinteger do -- ipairs(levels), without the iterator calls
     local lv = levels[i]
     if lv == nil then break end
-    local p = type(lv) == "table" and lv.price
-    if type(p) == "number" and p > 0 -- pos(p)
-       and (not best or (bear and p < best) or (not bear and p > best)) then best = p end
-    i = i + 1
+    if type(lv) == "table" then
+      local p = lv.price
+      if type(p) == "number" and p > 0 then -- pos(p)
+        if best == nil then best = p
+        elseif bear then if p < best then best = p end
+        elseif p > best then best = p end
+      end
+    end
   end
   return best
 end
@@ -481,13 +487,16 @@ function R.tf_alignment(d, side, in_corridor)
   if tf == nil or type(tf) ~= "table" then return 0 end
   local aligned, opposed = 0, 0
   local need = S.tf_stack
+  local short = side == "SHORT"
   for name, w in pairs(S.tf_weights) do
     local t = tf[name]
     local ema = type(t) == "table" and t.ema
-    local stack = type(ema) == "table" and ema.stack
-    if type(stack) == "number" and stack == stack then
-      if side == "SHORT" then stack = -stack end
-      if stack >= need then aligned = aligned + w elseif stack <= -need then opposed = opposed + w end
+    if type(ema) == "table" then
+      local stack = ema.stack
+      if type(stack) == "number" and stack == stack then
+        if short then stack = -stack end
+        if stack >= need then aligned = aligned + w elseif stack <= -need then opposed = opposed + w end
+      end
     end
   end
   local pts = clamp(2 * (aligned - opposed), S.tf_min, S.tf_max)
@@ -547,10 +556,17 @@ function R.trigger_score(d, side)
       end
     end
   else
+    -- the weights of the flags set on the receipt: a receipt sets a few of
+    -- them, so the walk is over its flags (rawget: a flag that has no
+    -- weight is not an unknown setting)
     local f = d.flags
     if type(f) == "table" then
-      for name, p in pairs(S.flag_triggers) do
-        if f[name] == true then pts = pts + p end
+      local weights = S.flag_triggers
+      for name, v in pairs(f) do
+        if v == true then
+          local p = rawget(weights, name)
+          if p then pts = pts + p end
+        end
       end
     end
   end
