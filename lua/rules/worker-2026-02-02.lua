@@ -259,7 +259,7 @@ local type, pairs, ipairs, rawget = type, pairs, ipairs, rawget
 -- (`v ~= nil and type(v) ...`: most fields a receipt may carry are absent,
 -- and the nil test spares them the call of type)
 local function num(v) return v ~= nil and type(v) == "number" and v == v and v or nil end
-local function pos(v) v = num(v); return v and v > 0 and v or nil end
+local function pos(v) return v ~= nil and type(v) == "number" and v > 0 and v or nil end -- (NaN fails v > 0)
 -- (the hottest paths below test inline what num/pos test: a number that is
 -- not NaN, `type(v) == "number" and v == v`; and positive, `v > 0`, which
 -- NaN fails too)
@@ -297,7 +297,7 @@ end
 function R.side(d)
   local st = d.state
   if type(st) == "string" then
-    local dir = state_direction(st)
+    local dir = state_dirs[st] or state_direction(st) -- (the memo read inline: no call once memoised)
     if dir then return dir end
   end
   local htf = d.htf_score -- a number (NaN compares false both ways)
@@ -311,7 +311,7 @@ end
 -- getTradeDirection: from the state string only
 function R.direction(d)
   local st = d.state
-  return type(st) == "string" and state_direction(st) or nil
+  return type(st) == "string" and (state_dirs[st] or state_direction(st)) or nil
 end
 
 function R.corridor_side(d)
@@ -631,10 +631,10 @@ local function score_terms(d, add, start)
   local comp = R.completion_for_size(d)
   if comp < S.completion_low[1] then add("completion < ", S.completion_low[1], S.completion_low[2])
   elseif comp > S.completion_high[1] then add("completion > ", S.completion_high[1], S.completion_high[2]) end
-  local htf, ltf = d.htf_score, d.ltf_score -- num(v) or 0, inline
-  if htf == nil or type(htf) ~= "number" or htf ~= htf then htf = 0 end
-  if ltf == nil or type(ltf) ~= "number" or ltf ~= ltf then ltf = 0 end
-  add("|htf|, |ltf| magnitude", nil, min(S.htf_cap, S.htf_factor * abs(htf)) + min(S.ltf_cap, S.ltf_factor * abs(ltf)))
+  local htf, ltf = d.htf_score, d.ltf_score -- abs(num(v) or 0), inline
+  if htf == nil or type(htf) ~= "number" or htf ~= htf then htf = 0 elseif htf < 0 then htf = -htf end
+  if ltf == nil or type(ltf) ~= "number" or ltf ~= ltf then ltf = 0 elseif ltf < 0 then ltf = -ltf end
+  add("|htf|, |ltf| magnitude", nil, min(S.htf_cap, S.htf_factor * htf) + min(S.ltf_cap, S.ltf_factor * ltf))
   if f.phase_zone_change == true then add("phase_zone_change", nil, S.phase_zone_change) end
   return base
 end
