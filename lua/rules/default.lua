@@ -61,9 +61,10 @@ end
 
 function R.carry(p, ex, open_trade)
   parity.carry(p, ex, open_trade)
-  if ex.exec and ex.ts and p.ts >= ex.ts then
+  local exec, ex_ts = ex.exec, ex.ts
+  if exec and ex_ts and p.ts >= ex_ts then
     local e = {}
-    for k, v in pairs(ex.exec) do e[k] = v end
+    for k, v in pairs(exec) do e[k] = v end
     p.exec = e
   end
 end
@@ -138,6 +139,7 @@ end
 local function trigger_of(d) return pos(d.trigger_ts) or d.kanban_cycle_enter_now_ts end
 
 local LAST = { exit = "last_exit", trim = "last_trim", enter = "last_enter" }
+local COOLDOWN = { exit = "exit_ms", trim = "trim_ms", enter = "enter_ms" } -- (names built once, not per call)
 
 -- The executor of the parity ruleset plus: archive closes, cooldowns, one
 -- entry per trigger cycle, stamps cleared when the position closes.
@@ -161,7 +163,7 @@ R.simulate = R.simulator {
     return true
   end,
   may = function(e, action, as_of)
-    return cooled(e, LAST[action], R.config.fixes.cooldown[action .. "_ms"], as_of)
+    return cooled(e, LAST[action], R.config.fixes.cooldown[COOLDOWN[action]], as_of)
   end,
   may_open = function(e, d, direction)
     return not (R.config.fixes.one_entry_per_trigger and e.last_enter_trigger == trigger_of(d)
