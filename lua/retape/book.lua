@@ -30,6 +30,8 @@ function M.new(hooks, cash)
     book.cash = cash
   end
 
+  -- (called only when T is another ticker: the check itself is inline,
+  -- sparing a call on every use of the book)
   local function own(T)
     if T ~= current then
       error(string.format("a rule may only see the trades of the ticker it is processing (%s, asked for %s)",
@@ -38,23 +40,25 @@ function M.new(hooks, cash)
   end
 
   function book.open(T)
-    own(T)
+    if T ~= current then own(T) end
     return hooks.open(T) or nil
   end
   function book.touch(t)
-    own(t.ticker)
+    local T = t.ticker
+    if T ~= current then own(T) end
     hooks.changed(t, false)
     if not hooks.is_open(t) and hooks.open(t.ticker) == t then hooks.set_open(t.ticker, false) end
   end
   function book.add(t)
-    own(t.ticker)
+    local T = t.ticker
+    if T ~= current then own(T) end
     hooks.set_open(t.ticker, t)
     book.created = book.created + 1
     hooks.changed(t, true)
   end
   -- TICKER-<entry ms>-<n>: the first free n for that ticker and time.
   function book.next_id(T, entry_ts)
-    own(T)
+    if T ~= current then own(T) end
     local n = 1
     while true do
       local id = string.format("%s-%d-%d", T, entry_ts, n)
