@@ -265,6 +265,21 @@ local function pos(v) return v ~= nil and type(v) == "number" and v > 0 and v or
 -- NaN fails too)
 local function clamp(x, lo, hi) if x < lo then return lo elseif x > hi then return hi end return x end
 local floor, min, max = math.floor, math.min, math.max
+
+-- Weights are added in sorted key order, never in the order `pairs` visits
+-- them: that order depends on the string hash seed of each Lua state, so
+-- two processes (or two threads) could add the same float weights in
+-- another order and differ in the last bit.  Overrides are checked against
+-- this config and add no key, so its keys are all there are.
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+local TF_NAMES = sorted_keys(R.config.score.tf_weights)
+local COMPLETENESS_FIELDS = sorted_keys(R.config.score.completeness)
+local flags_set = {} -- scratch: the weighted flags of the receipt being scored
 local function js_round(x) return floor(x + 0.5) end
 local function round2(x) return floor(x * 100 + 0.5) / 100 end
 local function abs(x) return x < 0 and -x or x end
@@ -488,7 +503,10 @@ function R.tf_alignment(d, side, in_corridor)
   local aligned, opposed = 0, 0
   local need = S.tf_stack
   local short = side == "SHORT"
-  for name, w in pairs(S.tf_weights) do
+  local weights = S.tf_weights
+  for i = 1, #TF_NAMES do
+    local name = TF_NAMES[i]
+    local w = weights[name]
     local t = tf[name]
     local ema = type(t) == "table" and t.ema
     if type(ema) == "table" then
@@ -558,15 +576,21 @@ function R.trigger_score(d, side)
   else
     -- the weights of the flags set on the receipt: a receipt sets a few of
     -- them, so the walk is over its flags (rawget: a flag that has no
-    -- weight is not an unknown setting)
+    -- weight is not an unknown setting), added in name order
     local f = d.flags
     if type(f) == "table" then
-      local weights = S.flag_triggers
+      local weights, n = S.flag_triggers, 0
       for name, v in pairs(f) do
-        if v == true then
-          local p = rawget(weights, name)
-          if p then pts = pts + p end
+        if v == true and rawget(weights, name) then
+          local j = n -- insertion into the sorted names so far
+          while j > 0 and flags_set[j] > name do flags_set[j + 1] = flags_set[j]; j = j - 1 end
+          flags_set[j + 1] = name
+          n = n + 1
         end
+      end
+      for i = 1, n do
+        pts = pts + weights[flags_set[i]]
+        flags_set[i] = nil
       end
     end
   end
@@ -575,8 +599,9 @@ end
 
 local function completeness(d, costs)
   local c = 100
-  for field, cost in pairs(costs) do
-    if d[field] == nil then c = c - cost end
+  for i = 1, #COMPLETENESS_FIELDS do
+    local field = COMPLETENESS_FIELDS[i]
+    if d[field] == nil then c = c - costs[field] end
   end
   return c
 end

@@ -83,12 +83,20 @@ local function check_override(paths, key, value, where, enums)
   return value
 end
 
+-- The key of path segment `k` in `node`: the name itself when the table
+-- holds it ("score.tf_weights.30": the timeframe "30"), else a number
+-- (an index of a list: "score.rr.1").
+local function key_in(node, k)
+  if rawget(node, k) ~= nil then return k end
+  return math.tointeger(tonumber(k)) or k
+end
+
 local function set_path(config, key, value)
   local node = config
   local parts = {}
-  for k in key:gmatch("[^.]+") do parts[#parts + 1] = math.tointeger(tonumber(k)) or k end
-  for i = 1, #parts - 1 do node = node[parts[i]] end
-  node[parts[#parts]] = value
+  for k in key:gmatch("[^.]+") do parts[#parts + 1] = k end
+  for i = 1, #parts - 1 do node = node[key_in(node, parts[i])] end
+  node[key_in(node, parts[#parts])] = value
 end
 
 -- flat_overrides(overrides, paths) -> {["a.b"] = v}: nested override tables
