@@ -39,6 +39,7 @@ struct retape_kv_snapshot {
 #define KV_ARENA_BLOCK_BYTES ((size_t)64 << 10)
 #define KV_BLOCK_CACHE_BYTES (8u << 20) /* RocksDB's own default size */
 #define KV_SCAN_READAHEAD_BYTES ((size_t)256 << 10) /* a whole-prefix scan reads ahead this much */
+#define KV_BLOOM_BITS_PER_KEY 10.0  /* ~1 % false positives */
 #define KV_L0_COMPACTION_TRIGGER 8     /* RocksDB: 4; its slowdown (20) and stop (36) stay */
 
 struct retape_kv_batch {
@@ -118,6 +119,13 @@ retape_kv *retape_kv_open_sized(const char *dir, size_t write_buffer_bytes, char
     kv->cache = rocksdb_cache_create_lru(KV_BLOCK_CACHE_BYTES);
     rocksdb_block_based_options_set_block_cache(kv->table, kv->cache);
     rocksdb_block_based_options_set_cache_index_and_filter_blocks(kv->table, 1);
+    /* A whole-key Bloom filter in every table file: a lookup of a key that
+     * is absent (a new trade id: book.next_id asks whether it is taken)
+     * skips the files that cannot hold it instead of reading each one's
+     * index.  Without it, those index reads (evicted from the small cache,
+     * faulted in afresh) took a third of a 5-day replay on two threads
+     * (23.8 -> 13.3 s; sys 9.2 -> 2.0 s).  The table options own it. */
+    rocksdb_block_based_options_set_filter_policy(kv->table, rocksdb_filterpolicy_create_bloom_full(KV_BLOOM_BITS_PER_KEY));
     rocksdb_options_set_block_based_table_factory(kv->options, kv->table);
     kv->read = rocksdb_readoptions_create();
     kv->write = rocksdb_writeoptions_create();
