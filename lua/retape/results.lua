@@ -101,6 +101,22 @@ function M.trades(st)
   return list
 end
 
+-- each_ticker_versions(st, fn): fn(T, versions) for every ticker with
+-- versions, in ticker order; versions = { {bucket=, rec=}, ... } in time
+-- order.  Holds one ticker's versions at a time (a report of many days
+-- never holds every receipt's lane at once).
+function M.each_ticker_versions(st, fn)
+  local cur, list = nil, {}
+  st:each_version(function(T, bucket, rec)
+    if T ~= cur then
+      if cur then fn(cur, list) end
+      cur, list = T, {}
+    end
+    list[#list + 1] = { bucket = bucket, rec = rec }
+  end)
+  if cur then fn(cur, list) end
+end
+
 -- lane_logs(st) -> { T = { {ts, stage, receipt_id}, ... } } every receipt's final stage, in order.
 function M.lane_logs(st)
   local per = {}

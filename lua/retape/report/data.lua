@@ -21,14 +21,10 @@ local M = {}
 -- prices, why no trade); this module reads the store and builds the model.
 local round, enter_rule, trade_row, breakdown = trades_room.round, trades_room.enter_rule, trades_room.trade_row, trades_room.breakdown
 local per_day, capital_of, summary, glossary = trades_room.per_day, trades_room.capital_of, trades_room.summary, trades_room.glossary
-local lane_history, price_history = lanes_room.lane_history, lanes_room.price_history
-local benchmark, no_trades_reason = lanes_room.benchmark, lanes_room.no_trades_reason
+local scan_versions, benchmark, no_trades_reason = lanes_room.scan, lanes_room.benchmark, lanes_room.no_trades_reason
 M.enter_rule = enter_rule
 
 local BUCKET = rtime.BUCKET_MS
-
--- Per ticker, {ts, stage (false: none), receipt_id} of every receipt.
-local lane_logs = require("retape.results").lane_logs
 
 local function is_null(v) return v == nil or v == false or v == json.null end
 
@@ -122,7 +118,6 @@ function M.build(dir, opts)
     local trades = results.trades(st)
     local runs = manifest.runs(st)
     local R, rules_note, rules_changed = ruleset_of(runs[#runs], st)
-    local logs = lane_logs(st)
     local defend, final_stage = {}, {}
     local badges = results.badges(st, R)
     for T, p in pairs(results.latest(st)) do
@@ -131,24 +126,15 @@ function M.build(dir, opts)
     end
     table.sort(defend)
     local board = results.lanes(st, R)
-    local buckets, tickers, strip = lane_history(logs, R)
-    -- the Defend badge at every bucket: per ticker, the bucket indexes where it turns on or off
-    local bindex = {}
-    for i, b in ipairs(buckets) do bindex[b] = i - 1 end
-    local history = results.badge_history(st, R)
-    local defend_strip = {}
-    for i, T in ipairs(tickers) do
-      local changes, prev = {}, false
-      for _, h in ipairs(history[T] or {}) do
-        local on = h[2] == "defend"
-        if on ~= prev and bindex[h[1]] then
-          changes[#changes + 1] = bindex[h[1]]
-          changes[#changes + 1] = on and 1 or 0
-          prev = on
-        end
-      end
-      defend_strip[i] = changes
-    end
+    -- the versions, read once: lanes and the Defend badge at every bucket,
+    -- the traded tickers' prices (and the benchmark's)
+    local traded, bench_ticker = {}, opts.benchmark or "SPY"
+    for _, t in ipairs(trades) do traded[t.ticker] = true end
+    local want = {}
+    for T in pairs(traded) do want[T] = true end
+    want[bench_ticker] = true
+    local scan = scan_versions(st, R, want)
+    local buckets, tickers, strip, defend_strip, prices = scan.buckets, scan.tickers, scan.strip, scan.defend, scan.prices
     local labels = {}
     for i, b in ipairs(buckets) do labels[i] = metrics.time(b) end
     local om = metrics.of(R)
@@ -171,21 +157,10 @@ function M.build(dir, opts)
     end
     local lanes = {}
     for i, l in ipairs(board) do lanes[i] = { id = l.lane, title = l.title, final = #l.tickers } end
-    local traded = {}
-    for _, t in ipairs(trades) do traded[t.ticker] = true end
-    local bench_ticker = opts.benchmark or "SPY"
-    local want = {}
-    for T in pairs(traded) do want[T] = true end
-    want[bench_ticker] = true
-    local prices = price_history(st, want)
     local capital = capital_of(runs[#runs], R)
     local sum = summary(trades, buckets, capital, R)
-    local price_out = {}
-    for T in pairs(traded) do
-      local l = {}
-      for i, p in ipairs(prices[T] or {}) do l[i] = { p[1], p[2] } end
-      price_out[T] = l
-    end
+    local price_out = {} -- (the scan's own lists: nothing else holds them)
+    for T in pairs(traded) do price_out[T] = prices[T] or {} end
     local bench = benchmark(prices[bench_ticker], bench_ticker, sum.start)
     local m = {
       store = dir, manifest = manifest_of(runs, R, rules_note, rules_changed), lanes = lanes, buckets = buckets, labels = labels,
@@ -193,7 +168,7 @@ function M.build(dir, opts)
       tickers = tickers, strip = strip, defend = defend, defend_strip = defend_strip, trades = rows, days = days, by_day = day_rows, by_pnl = by_pnl,
       summary = sum, prices = json.object(price_out), glossary = glossary(R, trades),
       benchmark = bench or { ticker = bench_ticker, missing = true },
-      no_trades = #trades == 0 and no_trades_reason(st, R, logs) or json.null,
+      no_trades = #trades == 0 and no_trades_reason(scan.counts) or json.null,
       breakdown = {
         exit_reason = breakdown(trades, function(t) return t.exitReason or (om.is_open(t) and "(open)" or "(none)") end, om),
         enter_rule = breakdown(trades, enter_rule, om),
@@ -223,7 +198,7 @@ function M.compare(a, dir_b, runs_a)
     local trades_b = results.trades(b)
     local runs_b = manifest.runs(b)
     local R = ruleset_of(runs_b[#runs_b], b)
-    local buckets = lane_history(lane_logs(b), R)
+    local buckets = scan_versions(b, R).buckets
     local sum = summary(trades_b, buckets, capital_of(runs_b[#runs_b], R))
     local d = require("retape.diff").compare(a, b)
     local ra, rb = runs_a[#runs_a] or {}, runs_b[#runs_b] or {}

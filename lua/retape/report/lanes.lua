@@ -5,6 +5,7 @@
 local json = require "retape.json"
 local rtime = require "retape.time"
 local trades = require "retape.report.trades"
+local results = require "retape.results"
 
 local M = {}
 
@@ -13,68 +14,99 @@ local round, enter_rule = trades.round, trades.enter_rule
 
 local function is_null(v) return v == nil or v == false or v == json.null end
 
--- Lane history: the buckets the logs cover, and per ticker the changes of
--- its lane as [bucket index, lane index (0-based; -1: no lane)] pairs.  A
--- ticker's lane at a bucket is the final stage of its last receipt in a
--- bucket <= that one (what results.lanes(st, R, at) returns).
-local function lane_history(logs, R)
-  local lane_of = {}
+-- scan(st, R [, want]) -> what the report draws from the store's versions,
+-- read in one pass, a ticker at a time (results.each_ticker_versions: a
+-- report of many days never holds every receipt's lane at once):
+--   buckets  the buckets the receipts fall in, in order
+--   tickers  every ticker with versions, in order
+--   strip    per ticker (as tickers), its lane changes as [bucket index, lane
+--            index (0-based; -1: no lane)] pairs.  A ticker's lane at a
+--            bucket is the final stage of its last receipt in a bucket <= that
+--            one (what results.lanes(st, R, at) returns)
+--   defend   per ticker, where its Defend badge (R.badge) turns on or off, as
+--            [bucket index, 1 | 0] pairs
+--   prices   { T = { {bucket ms, price}, ... } } for the tickers in `want`:
+--            the `price` its ruleset keeps among its view fields, per version
+--   counts   { receipts, tickers, enter_now, with_levels } for no_trades_reason
+function M.scan(st, R, want)
+  want = want or {}
+  local lane_of, enter = {}, {}
   for i, lane in ipairs(R.lanes) do
-    for _, s in ipairs(lane.stages) do lane_of[s] = i - 1 end
-  end
-  local bset, buckets = {}, {}
-  for _, log in pairs(logs) do
-    for _, e in ipairs(log) do
-      local b = math.tointeger(e[1] - e[1] % BUCKET)
-      if not bset[b] then bset[b] = true; buckets[#buckets + 1] = b end
+    for _, s in ipairs(lane.stages) do
+      lane_of[s] = i - 1
+      if lane.id == "enter_now" then enter[s] = true end
     end
   end
-  table.sort(buckets)
-  local index = {}
-  for i, b in ipairs(buckets) do index[b] = i - 1 end
-  local tickers = {}
-  for T in pairs(logs) do tickers[#tickers + 1] = T end
-  table.sort(tickers)
-  local strip = {}
-  for i, T in ipairs(tickers) do
-    local log = logs[T]
+  local stage_field, badge = R.state and R.state.stage, R.badge
+  local bset, buckets, tickers, lane_ms, defend_ms, prices = {}, {}, {}, {}, {}, {}
+  local counts = { receipts = 0, tickers = 0, enter_now = 0, with_levels = 0 }
+  results.each_ticker_versions(st, function(T, versions)
+    tickers[#tickers + 1] = T
+    counts.tickers = counts.tickers + 1
+    local log, marks, px = {}, {}, want[T] and {} or nil
+    for _, v in ipairs(versions) do
+      local rec = v.rec
+      for _, e in ipairs(rec.lanes or {}) do
+        log[#log + 1] = e
+        local b = math.tointeger(e[1] - e[1] % BUCKET)
+        if not bset[b] then bset[b] = true; buckets[#buckets + 1] = b end
+        if enter[e[2]] then counts.enter_now = counts.enter_now + 1 end
+      end
+      local view = rec.view or {}
+      if badge then
+        local r = {}
+        for k, x in pairs(view) do r[k] = x end
+        for k, x in pairs(rec.state or {}) do r[k] = x end
+        marks[#marks + 1] = v.bucket
+        marks[#marks + 1] = badge(r) == "defend"
+      end
+      if enter[stage_field and rec.state and rec.state[stage_field]]
+        and type(view.sl) == "number" and view.sl > 0 and type(view.tp) == "number" and view.tp > 0 then
+        counts.with_levels = counts.with_levels + 1
+      end
+      if px and type(view.price) == "number" then px[#px + 1] = { v.bucket, view.price } end
+    end
+    counts.receipts = counts.receipts + #log
+    if px and #px > 0 then prices[T] = px end
+    -- the lane after each bucket, as changes (bucket ms for now: the
+    -- indexes are known once every ticker is read)
     table.sort(log, function(a, b) return a[1] < b[1] end)
-    local changes, prev = {}, nil
-    local j = 1
+    local changes, prev, j = {}, nil, 1
     while j <= #log do
       local b = log[j][1] - log[j][1] % BUCKET
       while j < #log and log[j + 1][1] - log[j + 1][1] % BUCKET == b do j = j + 1 end
       local s = log[j][2]
       local lane = is_null(s) and -1 or (lane_of[s] or -1)
       if lane ~= prev then
-        changes[#changes + 1] = index[math.tointeger(b)]
+        changes[#changes + 1] = math.tointeger(b)
         changes[#changes + 1] = lane
         prev = lane
       end
       j = j + 1
     end
-    strip[i] = changes
-  end
-  return buckets, tickers, strip
-end
-
--- Per ticker, its price after each bucket it had receipts in (the `price`
--- its ruleset keeps among its view fields): { T = { {bucket ms, price}, ... } }
--- for the tickers in `want`.
-local function price_history(st, want)
-  local out = {}
-  st:each_version(function(T, bucket, rec)
-    if want[T] then
-      local px = rec.view and rec.view.price
-      if type(px) == "number" then
-        local l = out[T]
-        if not l then l = {}; out[T] = l end
-        l[#l + 1] = { bucket, px }
+    lane_ms[T], defend_ms[T] = changes, marks
+  end)
+  table.sort(buckets)
+  local index = {}
+  for i, b in ipairs(buckets) do index[b] = i - 1 end
+  table.sort(tickers)
+  local strip, defend = {}, {}
+  for i, T in ipairs(tickers) do
+    local c = lane_ms[T]
+    for k = 1, #c, 2 do c[k] = index[c[k]] end
+    strip[i] = c
+    local changes, prev, m = {}, false, defend_ms[T]
+    for k = 1, #m, 2 do
+      local on, at = m[k + 1], index[m[k]]
+      if on ~= prev and at then
+        changes[#changes + 1] = at
+        changes[#changes + 1] = on and 1 or 0
+        prev = on
       end
     end
-  end)
-  for _, l in pairs(out) do table.sort(l, function(a, b) return a[1] < b[1] end) end
-  return out
+    defend[i] = changes
+  end
+  return { buckets = buckets, tickers = tickers, strip = strip, defend = defend, prices = prices, counts = counts }
 end
 
 -- The benchmark: buy-and-hold of one ticker of the receipts with the whole
@@ -92,27 +124,9 @@ end
 
 -- Why a store has no trades, in words: how often a ticker was in the
 -- ruleset's entry lane and how many of those receipts carried the levels
--- (sl and tp) an entry needs.
-local function no_trades_reason(st, R, logs)
-  local enter = {}
-  for _, lane in ipairs(R.lanes or {}) do
-    if lane.id == "enter_now" then for _, sname in ipairs(lane.stages) do enter[sname] = true end end
-  end
-  local receipts, tickers, in_enter = 0, 0, 0
-  for _, log in pairs(logs) do
-    tickers = tickers + 1
-    receipts = receipts + #log
-    for _, e in ipairs(log) do if enter[e[2]] then in_enter = in_enter + 1 end end
-  end
-  local with_levels, enter_versions = 0, 0
-  st:each_version(function(_, _, rec)
-    local stage = rec.state and R.state and R.state.stage and rec.state[R.state.stage]
-    if enter[stage] then
-      enter_versions = enter_versions + 1
-      local v = rec.view or {}
-      if type(v.sl) == "number" and v.sl > 0 and type(v.tp) == "number" and v.tp > 0 then with_levels = with_levels + 1 end
-    end
-  end)
+-- (sl and tp) an entry needs.  counts: scan's.
+local function no_trades_reason(counts)
+  local receipts, tickers, in_enter, with_levels = counts.receipts, counts.tickers, counts.enter_now, counts.with_levels
   local text
   if receipts == 0 then
     text = "the store holds no receipts: the run read nothing in its scope (check --date/--from/--to and --script-version)"
@@ -129,6 +143,6 @@ local function no_trades_reason(st, R, logs)
   return { receipts = receipts, tickers = tickers, enter_now = in_enter, with_levels = with_levels, text = text }
 end
 
-M.lane_history, M.price_history, M.benchmark, M.no_trades_reason = lane_history, price_history, benchmark, no_trades_reason
+M.no_trades_reason, M.benchmark = no_trades_reason, benchmark
 
 return M
