@@ -31,7 +31,20 @@ local function same(a, b)
   return a == b
 end
 
-local lane_logs = results.lane_logs
+-- Each ticker's lane log in a store, one ticker at a time (never every
+-- receipt of both stores at once): an iterator of T, {{ts, stage,
+-- receipt_id}, ...} in ticker order.
+local function ticker_logs(st)
+  return coroutine.wrap(function()
+    results.each_ticker_versions(st, function(T, versions)
+      local log = {}
+      for _, v in ipairs(versions) do
+        for _, e in ipairs(v.rec.lanes or {}) do log[#log + 1] = e end
+      end
+      coroutine.yield(T, log)
+    end)
+  end)
+end
 
 local function stage_name(s) return (s == nil or s == false or s == json.null) and "none" or s end
 
@@ -123,13 +136,15 @@ function M.compare(a, b)
       if #fields > 0 then report.changed[#report.changed + 1] = { trade = k, fields = fields } end
     end
   end
-  local la, lb = lane_logs(a), lane_logs(b)
-  local tickers = {}
-  for T in pairs(la) do tickers[#tickers + 1] = T end
-  for T in pairs(lb) do if not la[T] then tickers[#tickers + 1] = T end end
-  table.sort(tickers)
-  for _, T in ipairs(tickers) do
-    local x, y = la[T] or {}, lb[T] or {}
+  -- the two stores' tickers merged in order (a store's versions come by ticker)
+  local next_a, next_b = ticker_logs(a), ticker_logs(b)
+  local Ta, xa = next_a()
+  local Tb, xb = next_b()
+  while Ta or Tb do
+    local T, x, y
+    if Tb == nil or (Ta ~= nil and Ta < Tb) then T, x, y = Ta, xa, {}; Ta, xa = next_a()
+    elseif Ta == nil or Tb < Ta then T, x, y = Tb, {}, xb; Tb, xb = next_b()
+    else T, x, y = Ta, xa, xb; Ta, xa = next_a(); Tb, xb = next_b() end
     local first, n = nil, 0
     for i = 1, math.max(#x, #y) do
       local u, v = x[i], y[i]
