@@ -75,10 +75,8 @@ return function(cli)
       local trades = require("retape.results").trades(st)
       local runs = require("retape.manifest").runs(st)
       local R = common.store_rules(st, "default")
-      local bset, buckets = {}, {}
-      st:each_version(function(_, b) if not bset[b] then bset[b] = true; buckets[#buckets + 1] = b end end)
+      local buckets = st:version_buckets()
       st:close()
-      table.sort(buckets)
       local last = runs[#runs]
       local cap = {}
       local recorded = last and type(last.config) == "table" and last.config.capital

@@ -107,6 +107,18 @@ return function(Store, M)
     end
   end
 
+  -- Every bucket some ticker has a version after, in order (read from the
+  -- keys: no record decoded).
+  function Store:version_buckets()
+    local set, list = {}, {}
+    for k in self.kv:scan(P_VERSION) do
+      local b = bucket_of(k)
+      if not set[b] then set[b] = true; list[#list + 1] = b end
+    end
+    table.sort(list)
+    return list
+  end
+
   function Store:stale()
     local marks = {}
     for k, v in self.kv:scan(P_STALE) do marks[k:sub(#P_STALE + 1)] = decode(v, k) end
