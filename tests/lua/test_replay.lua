@@ -46,6 +46,30 @@ local ref_dump, ref_keys = dump(ref_dir)
 t.ok(ref.tradesCreated > 20 and ref.rowsProcessed == 1689, "plain call: whole day, trades open", json.encode(ref))
 t.ok(ref_keys > 200, "store holds latest states, trades, open index and lane snapshots", ref_keys)
 
+do -- every version, a ticker at a time; every bucket with a version, from the keys
+  local st = assert(retape.store.open(ref_dir))
+  local tickers, in_order, same, prev = 0, true, true, nil
+  retape.results.each_ticker_versions(st, function(T, versions)
+    tickers = tickers + 1
+    if prev and not (prev < T) then in_order = false end
+    prev = T
+    local want = st:versions(T)
+    if #want ~= #versions then same = false end
+    for i, v in ipairs(want) do
+      local got = versions[i]
+      if not got or got.bucket ~= v.bucket or got.rec.receipt ~= v.rec.receipt or #got.rec.lanes ~= #v.rec.lanes then same = false end
+    end
+  end)
+  t.eq(tickers, #st:tickers(), "each_ticker_versions: every ticker with versions, once")
+  t.ok(in_order and same, "each_ticker_versions: in ticker order, each ticker's versions as st:versions gives them")
+  local set, list = {}, {}
+  st:each_version(function(_, b) if not set[b] then set[b] = true; list[#list + 1] = b end end)
+  table.sort(list)
+  t.ok(#list > 10, "the day has buckets", #list)
+  t.eq(table.concat(st:version_buckets(), ","), table.concat(list, ","), "version_buckets: every bucket with a version, in order")
+  st:close()
+end
+
 -- same run in pages of 1, 7 and 50 rows, driven like the original client
 local src = assert(retape.source.open(db))
 local d_open, d_close = retape.time.session(D1)
