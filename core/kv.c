@@ -112,7 +112,8 @@ retape_kv *retape_kv_open_sized(const char *dir, size_t write_buffer_bytes, char
      * similar size instead, holding fewer inputs at once: a 5-day replay
      * takes 6 % less CPU on one thread and peaks 3-5 MB lower (57 -> 54 MB
      * on one thread, 66 -> 61 MB on two).  A store written either way opens
-     * either way.  Compacting every 8 sorted runs instead of 4 halves the
+     * either way.  A full merge (past 200 % size amplification) needs up to
+     * twice the store's size on disk while it runs.  Compacting every 8 sorted runs instead of 4 halves the
      * bytes rewritten (5-day corpus, leveled: 681 -> 314 MB); reads merge at
      * most 8 runs. */
     rocksdb_options_set_compaction_style(kv->options, rocksdb_universal_compaction);
@@ -124,9 +125,10 @@ retape_kv *retape_kv_open_sized(const char *dir, size_t write_buffer_bytes, char
     /* One shard: RocksDB splits a cache into shards of 512 KB, and a block
      * larger than its shard is never kept, so the index block of a large
      * table file (~1 MB for a 64 MB file) was read again at every seek
-     * (re-running one day of a 5-day store: 22 -> 6.6 s, clearing the scope
+     * (re-running one day of a 5-day store: 22 -> 4.5 s, clearing the scope
      * 13.6 -> 0.4 s).  The cache's lock is not contended here (a replay
-     * reads little and from few threads). */
+     * reads little and from few threads).  A store whose index and filter
+     * blocks outgrow the 8 MB would want partitioned ones next. */
     rocksdb_lru_cache_options_t *cache_options = rocksdb_lru_cache_options_create();
     rocksdb_lru_cache_options_set_capacity(cache_options, KV_BLOCK_CACHE_BYTES);
     rocksdb_lru_cache_options_set_num_shard_bits(cache_options, 0);

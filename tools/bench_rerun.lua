@@ -4,7 +4,8 @@
 -- day's results cleared and walked again, the later days' dependence on it
 -- settled.  STATE must hold a replay of DB made with RULES (the default
 -- ruleset unless named); every run re-runs the same day and leaves the
--- store as it found it.  Prints rows, trades, peak RSS and CPU time.
+-- same results (a run manifest more, and the store's files compacted
+-- further).  Prints rows, trades, peak RSS and CPU time.
 local retape = require "retape"
 local db, state, day, rules, threads = ...
 threads = threads == "all" and require("retape.pool").cores() or tonumber(threads) or 1

@@ -32,10 +32,13 @@ local function same(a, b)
 end
 
 -- Each ticker's lane log in a store, one ticker at a time (never every
--- receipt of both stores at once): an iterator of T, {{ts, stage,
--- receipt_id}, ...} in ticker order.
+-- receipt of both stores at once): a coroutine reading the store, and a
+-- function returning its next T, {{ts, stage, receipt_id}, ...} (nil at
+-- the end; a store error raised as it was, not behind this file's name).
+-- Tickers come in the store's key order, which is byte order: Lua's `<` on
+-- them (strcmp: the engine never changes the C locale) agrees with it.
 local function ticker_logs(st)
-  return coroutine.wrap(function()
+  local co = coroutine.create(function()
     results.each_ticker_versions(st, function(T, versions)
       local log = {}
       for _, v in ipairs(versions) do
@@ -44,6 +47,12 @@ local function ticker_logs(st)
       coroutine.yield(T, log)
     end)
   end)
+  return co, function()
+    if coroutine.status(co) == "dead" then return nil end
+    local ok, T, log = coroutine.resume(co)
+    if not ok then error(T, 0) end
+    return T, log
+  end
 end
 
 local function stage_name(s) return (s == nil or s == false or s == json.null) and "none" or s end
@@ -106,6 +115,32 @@ function M.differs(report)
   return #report.added > 0 or #report.removed > 0 or #report.changed > 0 or #report.lanes > 0
 end
 
+-- Adds to report.lanes the tickers whose receipts' lanes differ, reading
+-- two ticker_logs iterators in step.
+local function compare_lanes(report, next_a, next_b)
+  local Ta, xa = next_a()
+  local Tb, xb = next_b()
+  while Ta or Tb do
+    local T, x, y
+    if Tb == nil or (Ta ~= nil and Ta < Tb) then T, x, y = Ta, xa, {}; Ta, xa = next_a()
+    elseif Ta == nil or Tb < Ta then T, x, y = Tb, {}, xb; Tb, xb = next_b()
+    else T, x, y = Ta, xa, xb; Ta, xa = next_a(); Tb, xb = next_b() end
+    local first, n = nil, 0
+    for i = 1, math.max(#x, #y) do
+      local u, v = x[i], y[i]
+      local differ = not u or not v or u[1] ~= v[1] or stage_name(u[2]) ~= stage_name(v[2])
+      if differ then
+        n = n + 1
+        if not first then
+          first = { ts = (u or v)[1], a = u and stage_name(u[2]) or "(no receipt)", b = v and stage_name(v[2]) or "(no receipt)" }
+        end
+      end
+    end
+    if n > 0 then report.lanes[#report.lanes + 1] = { ticker = T, first = first, receipts = n, of = math.max(#x, #y) } end
+  end
+  return report
+end
+
 -- compare(store_a, store_b) -> report
 function M.compare(a, b)
   local ta, tb = results.trades(a), results.trades(b)
@@ -137,27 +172,13 @@ function M.compare(a, b)
     end
   end
   -- the two stores' tickers merged in order (a store's versions come by ticker)
-  local next_a, next_b = ticker_logs(a), ticker_logs(b)
-  local Ta, xa = next_a()
-  local Tb, xb = next_b()
-  while Ta or Tb do
-    local T, x, y
-    if Tb == nil or (Ta ~= nil and Ta < Tb) then T, x, y = Ta, xa, {}; Ta, xa = next_a()
-    elseif Ta == nil or Tb < Ta then T, x, y = Tb, {}, xb; Tb, xb = next_b()
-    else T, x, y = Ta, xa, xb; Ta, xa = next_a(); Tb, xb = next_b() end
-    local first, n = nil, 0
-    for i = 1, math.max(#x, #y) do
-      local u, v = x[i], y[i]
-      local differ = not u or not v or u[1] ~= v[1] or stage_name(u[2]) ~= stage_name(v[2])
-      if differ then
-        n = n + 1
-        if not first then
-          first = { ts = (u or v)[1], a = u and stage_name(u[2]) or "(no receipt)", b = v and stage_name(v[2]) or "(no receipt)" }
-        end
-      end
-    end
-    if n > 0 then report.lanes[#report.lanes + 1] = { ticker = T, first = first, receipts = n, of = math.max(#x, #y) } end
+  local co_a, next_a = ticker_logs(a)
+  local co_b, next_b = ticker_logs(b)
+  local ok, err = pcall(compare_lanes, report, next_a, next_b)
+  for _, co in ipairs { co_a, co_b } do
+    if coroutine.status(co) == "suspended" then coroutine.close(co) end -- (an error left it reading)
   end
+  if not ok then error(err, 0) end
   return report
 end
 

@@ -70,6 +70,25 @@ do -- every version, a ticker at a time; every bucket with a version, from the k
   st:close()
 end
 
+do -- diff reads the two stores a ticker at a time, merged: tickers in one store only, in order
+  local st = assert(retape.store.open(ref_dir))
+  local names = st:tickers()
+  st:close()
+  local two = t.tempdir() .. "/s"
+  replay(two, { date = D1, ticker = names[2] .. "," .. names[4] })
+  local a, b = assert(retape.store.open(ref_dir)), assert(retape.store.open(two))
+  local rep = retape.diff.compare(a, b)
+  a:close(); b:close()
+  local listed, one_sided, sorted = {}, true, true
+  for i, l in ipairs(rep.lanes) do
+    listed[#listed + 1] = l.ticker
+    if l.first.b ~= "(no receipt)" or l.receipts ~= l.of then one_sided = false end
+    if i > 1 and not (rep.lanes[i - 1].ticker < l.ticker) then sorted = false end
+  end
+  t.eq(#rep.lanes, #names - 2, "diff: every ticker the scoped store lacks, and not the two it replayed alike")
+  t.ok(one_sided and sorted, "diff: each listed as '(no receipt)' on B for all its receipts, in ticker order", table.concat(listed, ","))
+end
+
 -- same run in pages of 1, 7 and 50 rows, driven like the original client
 local src = assert(retape.source.open(db))
 local d_open, d_close = retape.time.session(D1)

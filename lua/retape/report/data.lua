@@ -133,7 +133,7 @@ function M.build(dir, opts)
     local want = {}
     for T in pairs(traded) do want[T] = true end
     want[bench_ticker] = true
-    local scan = scan_versions(st, R, want)
+    local scan = scan_versions(st, R, { want = want })
     local buckets, tickers, strip, defend_strip, prices = scan.buckets, scan.tickers, scan.strip, scan.defend, scan.prices
     local labels = {}
     for i, b in ipairs(buckets) do labels[i] = metrics.time(b) end
@@ -159,7 +159,7 @@ function M.build(dir, opts)
     for i, l in ipairs(board) do lanes[i] = { id = l.lane, title = l.title, final = #l.tickers } end
     local capital = capital_of(runs[#runs], R)
     local sum = summary(trades, buckets, capital, R)
-    local price_out = {} -- (the scan's own lists: nothing else holds them)
+    local price_out = {} -- (the scan's own lists; benchmark() only reads them)
     for T in pairs(traded) do price_out[T] = prices[T] or {} end
     local bench = benchmark(prices[bench_ticker], bench_ticker, sum.start)
     local m = {
@@ -198,7 +198,7 @@ function M.compare(a, dir_b, runs_a)
     local trades_b = results.trades(b)
     local runs_b = manifest.runs(b)
     local R = ruleset_of(runs_b[#runs_b], b)
-    local buckets = scan_versions(b, R).buckets
+    local buckets = scan_versions(b, R, { buckets_only = true }).buckets
     local sum = summary(trades_b, buckets, capital_of(runs_b[#runs_b], R))
     local d = require("retape.diff").compare(a, b)
     local ra, rb = runs_a[#runs_a] or {}, runs_b[#runs_b] or {}

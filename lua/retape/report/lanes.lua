@@ -14,9 +14,12 @@ local round, enter_rule = trades.round, trades.enter_rule
 
 local function is_null(v) return v == nil or v == false or v == json.null end
 
--- scan(st, R [, want]) -> what the report draws from the store's versions,
+-- scan(st, R [, opts]) -> what the report draws from the store's versions,
 -- read in one pass, a ticker at a time (results.each_ticker_versions: a
--- report of many days never holds every receipt's lane at once):
+-- report of many days never holds every receipt's lane at once; what it
+-- keeps per version is two numbers of the Defend strip, when the ruleset
+-- has a badge).  opts.want: the tickers whose prices to keep;
+-- opts.buckets_only: only `buckets` (no rule code runs):
 --   buckets  the buckets the receipts fall in, in order
 --   tickers  every ticker with versions, in order
 --   strip    per ticker (as tickers), its lane changes as [bucket index, lane
@@ -25,11 +28,12 @@ local function is_null(v) return v == nil or v == false or v == json.null end
 --            one (what results.lanes(st, R, at) returns)
 --   defend   per ticker, where its Defend badge (R.badge) turns on or off, as
 --            [bucket index, 1 | 0] pairs
---   prices   { T = { {bucket ms, price}, ... } } for the tickers in `want`:
+--   prices   { T = { {bucket ms, price}, ... } } for the tickers in opts.want:
 --            the `price` its ruleset keeps among its view fields, per version
 --   counts   { receipts, tickers, enter_now, with_levels } for no_trades_reason
-function M.scan(st, R, want)
-  want = want or {}
+function M.scan(st, R, opts)
+  opts = opts or {}
+  local want, only_buckets = opts.want or {}, opts.buckets_only
   local lane_of, enter = {}, {}
   for i, lane in ipairs(R.lanes) do
     for _, s in ipairs(lane.stages) do
@@ -37,7 +41,7 @@ function M.scan(st, R, want)
       if lane.id == "enter_now" then enter[s] = true end
     end
   end
-  local stage_field, badge = R.state and R.state.stage, R.badge
+  local stage_field, badge = R.state and R.state.stage, not only_buckets and R.badge or nil
   local bset, buckets, tickers, lane_ms, defend_ms, prices = {}, {}, {}, {}, {}, {}
   local counts = { receipts = 0, tickers = 0, enter_now = 0, with_levels = 0 }
   results.each_ticker_versions(st, function(T, versions)
@@ -69,8 +73,8 @@ function M.scan(st, R, want)
     counts.receipts = counts.receipts + #log
     if px and #px > 0 then prices[T] = px end
     -- the lane after each bucket, as changes (bucket ms for now: the
-    -- indexes are known once every ticker is read)
-    table.sort(log, function(a, b) return a[1] < b[1] end)
+    -- indexes are known once every ticker is read).  The log is in time
+    -- order: versions by bucket, each one's receipts by (ts, receipt_id).
     local changes, prev, j = {}, nil, 1
     while j <= #log do
       local b = log[j][1] - log[j][1] % BUCKET
