@@ -196,7 +196,7 @@ function Store:each_run(fn)
 end
 
 -- Fingerprints of the results: every key and value under the versions'
--- and the trades' prefixes (bytes, no decoding; FNV-1a 64 in C).
+-- and the trades' prefixes (bytes, no decoding; XXH3 64 in C, kv:hash).
 function Store:results_hashes()
   return { lanes_hash = self.kv:hash(P_VERSION), trades_hash = self.kv:hash(P_TRADE) }
 end
