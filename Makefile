@@ -165,10 +165,11 @@ $(BUILD)/core/%.o: core/%.cpp $(CONFIG)
 	@$(if $(Q),echo "  CXX     $<")
 	$(Q)$(CXX) $(CXXFLAGS) $(DEP_CFLAGS) -c $< -o $@
 
-$(EMBED): tools/embed.c
+# The embed tool compiles the Lua layer with the host's own Lua library.
+$(EMBED): tools/embed.c $(CONFIG)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) -std=c11 -O2 -Wall -Wextra -Werror $< -o $@
+	$(Q)$(CC) -std=c11 -O2 -Wall -Wextra -Werror $(DEP_CFLAGS) $< -o $@ $(DEP_LIBS) -lm -ldl
 
 $(BUILD)/embedded_lua.c: $(EMBED) $(LUA_SRCS)
 	@$(if $(Q),echo "  EMBED   lua/ ($(words $(LUA_SRCS)) files)")

@@ -12,6 +12,8 @@ typedef struct retape_embedded_file {
     const char *path;   /* source path relative to the project, used as chunk name */
     const char *source;
     size_t length;
+    const char *chunk;  /* the source compiled at build time (lua_dump, with debug information) */
+    size_t chunk_length;
 } retape_embedded_file;
 
 /* The embedded module of that name, or NULL. */
