@@ -307,16 +307,18 @@ void retape_lua_decode_row(lua_State *L, int row, int fs)
 void retape_lua_push_row(lua_State *L, const retape_receipt *r, int fs, int decoder)
 {
     lua_createtable(L, 0, 8);
-    lua_pushstring(L, r->receipt_id);
+    /* lua_pushlstring: lua_pushstring would also look each (new) address
+     * up in Lua's string cache first */
+    lua_pushlstring(L, r->receipt_id, strlen(r->receipt_id));
     lua_setfield(L, -2, "receipt_id");
-    lua_pushstring(L, r->ticker);
+    lua_pushlstring(L, r->ticker, strlen(r->ticker));
     lua_setfield(L, -2, "ticker");
     lua_pushinteger(L, r->ts);
     lua_setfield(L, -2, "ts");
     lua_pushinteger(L, r->bucket_5m);
     lua_setfield(L, -2, "bucket_5m");
     if (r->script_version) {
-        lua_pushstring(L, r->script_version);
+        lua_pushlstring(L, r->script_version, strlen(r->script_version));
         lua_setfield(L, -2, "script_version");
     }
     if (r->ts == INT64_MIN) { /* a bad row (not written by import): reported, never decoded */
