@@ -64,8 +64,33 @@ enum {
     C_GUARD, C_TRACEBACK, C_EXTRACT, C_RULE_FAILED, C_PICK,
     C_TICKS, C_DIRTY, C_LIMITS, C_BOOK, C_BEGIN, C_STEP, C_SIMULATE, C_TRACE_RECORD,
     C_NAMES, C_TYPES, C_MT, C_PAYLOAD_ERROR, C_VIEW, C_TRACE, C_ON_ROW, C_TICKER, C_REPORT, C_FIELDS,
-    C_TOP = C_FIELDS
+    /* the field names read or written per receipt, pushed once per batch:
+     * lua_getfield would look each C string up in Lua's string cache (a
+     * strcmp) every time */
+    K_TICKER, K_RECEIPT_ID, K_N, K_ERROR, K_PAYLOAD, K_STATE, K_CURRENT, K_OPEN, K_TS,
+    K_VIEW_PACKED, K_VIEW, K_LAST_P, K_RECEIPT, K_LANES, K_FAILING_ROW,
+    C_TOP = K_FAILING_ROW
 };
+
+/* The names of the K_ slots, in their order. */
+static const char *const key_names[] = {"ticker", "receipt_id", "n", "error", "payload", "state", "current", "open",
+                                        "ts", "view_packed", "view", "last_p", "receipt", "lanes", "failing_row"};
+
+/* Pushes t[key] (key: a K_ slot; t: an absolute index), as lua_getfield
+ * does; returns its type. */
+static int get_key(lua_State *L, int t, int key)
+{
+    lua_pushvalue(L, key);
+    return lua_gettable(L, t);
+}
+
+/* t[key] = the value on top (popped), as lua_setfield does. */
+static void set_key(lua_State *L, int t, int key)
+{
+    lua_pushvalue(L, key);
+    lua_insert(L, -2);
+    lua_settable(L, t);
+}
 
 /* Calls the rule function at fn_idx with the nargs values on top of the
  * stack, protected (under the sandbox guard with limits), leaving nres
@@ -135,26 +160,26 @@ static int process_row(lua_State *L, int row_idx, int t_idx, int tk_idx, int tra
                        step_budget *b, lua_Integer *errors)
 {
     size_t rid_len;
-    lua_getfield(L, row_idx, "receipt_id");
+    get_key(L, row_idx, K_RECEIPT_ID);
     const char *rid = lua_tolstring(L, -1, &rid_len);
     int rid_idx = lua_gettop(L);
     if (rid)
         *sum = step_sum_add(*sum, rid, rid_len);
     /* tk.n = (tk.n or 0) + 1 */
-    lua_getfield(L, tk_idx, "n");
+    get_key(L, tk_idx, K_N);
     if (lua_isinteger(L, -1))
         lua_pushinteger(L, lua_tointeger(L, -1) + 1);
     else
         lua_pushnumber(L, lua_tonumber(L, -1) + 1);
-    lua_setfield(L, tk_idx, "n");
+    set_key(L, tk_idx, K_N);
     lua_pop(L, 1);
     lua_pushvalue(L, t_idx);
     lua_pushvalue(L, tk_idx);
     lua_rawset(L, C_DIRTY);
 
-    lua_getfield(L, row_idx, "error");
+    get_key(L, row_idx, K_ERROR);
     int has_error = lua_toboolean(L, -1);
-    lua_getfield(L, row_idx, "payload");
+    get_key(L, row_idx, K_PAYLOAD);
     int p_idx = lua_gettop(L);
     int bad = has_error || !lua_istable(L, p_idx);
     if (!bad) {
@@ -182,20 +207,20 @@ static int process_row(lua_State *L, int row_idx, int t_idx, int tk_idx, int tra
         return 0;
     }
     lua_pushvalue(L, t_idx);
-    lua_setfield(L, p_idx, "ticker");
-    lua_getfield(L, tk_idx, "state");
+    set_key(L, p_idx, K_TICKER);
+    get_key(L, tk_idx, K_STATE);
     int ex_idx = lua_gettop(L);
     lua_pushvalue(L, C_BEGIN);
     lua_pushvalue(L, t_idx);
     lua_call(L, 1, 0);
     lua_pushvalue(L, tk_idx);
-    lua_setfield(L, A_RP, "current");
+    set_key(L, A_RP, K_CURRENT);
 
     double t0 = b->on ? step_clock_ms() : 0;
     lua_pushvalue(L, p_idx);
     lua_pushvalue(L, row_idx);
     lua_pushvalue(L, ex_idx);
-    lua_getfield(L, tk_idx, "open");
+    get_key(L, tk_idx, K_OPEN);
     if (!lua_toboolean(L, -1)) {
         lua_pop(L, 1);
         lua_pushnil(L);
@@ -204,7 +229,7 @@ static int process_row(lua_State *L, int row_idx, int t_idx, int tk_idx, int tra
     int res_idx = lua_gettop(L) - 3;
     double t1 = b->on ? step_clock_ms() : 0;
     lua_pushvalue(L, p_idx);
-    lua_getfield(L, row_idx, "ts");
+    get_key(L, row_idx, K_TS);
     lua_pushvalue(L, C_BOOK);
     call_rule(L, C_SIMULATE, 3, 0, row_idx);
     double t2 = b->on ? step_clock_ms() : 0;
@@ -219,7 +244,7 @@ static int process_row(lua_State *L, int row_idx, int t_idx, int tk_idx, int tra
         const char *e = luaL_tolstring(L, -1, NULL);
         luaL_error(L, "receipt %s (%s): %s", rid ? rid : "?", lua_tostring(L, t_idx), e);
     }
-    lua_setfield(L, tk_idx, "state");
+    set_key(L, tk_idx, K_STATE);
     /* the view: packed now (the payload need not outlive the receipt) */
     int packed = 0;
     if (!trades_only) {
@@ -228,9 +253,9 @@ static int process_row(lua_State *L, int row_idx, int t_idx, int tk_idx, int tra
         lua_pushvalue(L, C_VIEW);
         packed = lua_pcall(L, 2, 1, 0) == LUA_OK;
         if (packed) {
-            lua_setfield(L, tk_idx, "view_packed");
+            set_key(L, tk_idx, K_VIEW_PACKED);
             lua_pushnil(L);
-            lua_setfield(L, tk_idx, "view");
+            set_key(L, tk_idx, K_VIEW);
         } else {
             lua_pop(L, 1); /* a field that cannot be stored: reported at the bucket's end */
         }
@@ -239,13 +264,13 @@ static int process_row(lua_State *L, int row_idx, int t_idx, int tk_idx, int tra
         lua_pushnil(L);
     else
         lua_pushvalue(L, p_idx);
-    lua_setfield(L, tk_idx, "last_p");
+    set_key(L, tk_idx, K_LAST_P);
     lua_pushvalue(L, rid_idx);
-    lua_setfield(L, tk_idx, "receipt");
+    set_key(L, tk_idx, K_RECEIPT);
     if (!trades_only) { /* the receipt's lane: {ts, final or false, receipt id} */
-        lua_getfield(L, tk_idx, "lanes");
+        get_key(L, tk_idx, K_LANES);
         lua_createtable(L, 3, 0);
-        lua_getfield(L, row_idx, "ts");
+        get_key(L, row_idx, K_TS);
         lua_rawseti(L, -2, 1);
         if (lua_toboolean(L, res_idx + 1))
             lua_pushvalue(L, res_idx + 1);
@@ -329,7 +354,9 @@ static int l_walk(lua_State *L)
     lua_getfield(L, A_RP, "report");
     lua_getfield(L, A_RP, "fields");
     int deferred = luaL_testudata(L, C_FIELDS, RETAPE_FIELDSET_MT) != NULL;
-    luaL_checkstack(L, 40, "step.walk");
+    luaL_checkstack(L, 60, "step.walk");
+    for (size_t k = 0; k < sizeof key_names / sizeof *key_names; k++)
+        lua_pushstring(L, key_names[k]);
     if (lua_gettop(L) != C_TOP)
         return luaL_error(L, "step.walk: context of %d slots, expected %d", lua_gettop(L), C_TOP);
     if (!lua_istable(L, C_TICKS) || !lua_istable(L, C_DIRTY) || !lua_isfunction(L, C_STEP) || !lua_isfunction(L, C_SIMULATE))
@@ -350,7 +377,7 @@ static int l_walk(lua_State *L)
     for (lua_Integer i = 1; i <= n; i++) {
         lua_rawgeti(L, A_ROWS, i);
         int row_idx = top + 1;
-        lua_getfield(L, row_idx, "ticker");
+        get_key(L, row_idx, K_TICKER);
         int t_idx = top + 2;
         lua_pushvalue(L, t_idx);
         lua_rawget(L, C_TICKS);
@@ -380,15 +407,15 @@ static int l_walk(lua_State *L)
             lua_call(L, 3, 1);
         }
         if (lua_istable(L, tk_idx)) {
-            if (lua_getfield(L, tk_idx, "lanes") == LUA_TNIL) {
+            if (get_key(L, tk_idx, K_LANES) == LUA_TNIL) {
                 lua_newtable(L);
-                lua_setfield(L, tk_idx, "lanes");
+                set_key(L, tk_idx, K_LANES);
                 lua_pushinteger(L, 0);
-                lua_setfield(L, tk_idx, "n");
+                set_key(L, tk_idx, K_N);
             }
             lua_pop(L, 1);
             lua_pushvalue(L, row_idx);
-            lua_setfield(L, A_RP, "failing_row");
+            set_key(L, A_RP, K_FAILING_ROW);
             if (deferred) { /* a row fetched undecoded: its payload now, just before its receipt runs */
                 double t0 = b.on ? step_clock_ms() : 0;
                 retape_lua_decode_row(L, row_idx, C_FIELDS);
