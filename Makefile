@@ -153,7 +153,9 @@ $(CONFIG): Makefile
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)mkdir -p $(dir $@)
 	$(Q){ echo "DEP_CFLAGS := $$($(PKG_CONFIG) --cflags $(PKGS))"; \
-	      echo "DEP_LIBS := $$($(PKG_CONFIG) --libs $(PKGS))"; } > $@.tmp && mv $@.tmp $@
+	      echo "DEP_LIBS := $$($(PKG_CONFIG) --libs $(PKGS))"; \
+	      echo "LUA_CFLAGS := $$($(PKG_CONFIG) --cflags lua5.4)"; \
+	      echo "LUA_LIBS := $$($(PKG_CONFIG) --libs lua5.4)"; } > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/core/%.o: core/%.c $(CONFIG)
 	@mkdir -p $(dir $@)
@@ -169,11 +171,11 @@ $(BUILD)/core/%.o: core/%.cpp $(CONFIG)
 $(EMBED): tools/embed.c $(CONFIG)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) -std=c11 -O2 -Wall -Wextra -Werror $(DEP_CFLAGS) $< -o $@ $(DEP_LIBS) -lm -ldl
+	$(Q)$(CC) -std=c11 -O2 -Wall -Wextra -Werror $(LUA_CFLAGS) $(CFLAGS_EXTRA) $< -o $@ $(LUA_LIBS) $(LDFLAGS_EXTRA) -lm
 
 $(BUILD)/embedded_lua.c: $(EMBED) $(LUA_SRCS)
 	@$(if $(Q),echo "  EMBED   lua/ ($(words $(LUA_SRCS)) files)")
-	$(Q)$(EMBED) $@ $(LUA_SRCS)
+	$(Q)$(EMBED) $@.tmp $(LUA_SRCS) && mv $@.tmp $@
 
 $(BUILD)/embedded_lua.o: $(BUILD)/embedded_lua.c $(CONFIG)
 	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes -c $< -o $@

@@ -114,10 +114,14 @@ static int search_layer(lua_State *L)
     }
     char chunkname[512];
     snprintf(chunkname, sizeof chunkname, "@%s", m->path);
-    /* the chunk compiled at build time: loaded ~8x faster than the text
-     * is parsed (tools/embed.c) */
-    if (luaL_loadbufferx(L, m->chunk, m->chunk_length, chunkname, "b") != LUA_OK)
-        return lua_error(L);
+    /* the chunk compiled at build time, loaded ~8x faster than the text
+     * is parsed (tools/embed.c); a Lua 5.4 built otherwise than the one
+     * that compiled it (an embedder's) refuses it: then the text */
+    if (luaL_loadbufferx(L, m->chunk, m->chunk_length, chunkname, "b") != LUA_OK) {
+        lua_pop(L, 1);
+        if (luaL_loadbufferx(L, m->source, m->length, chunkname, "t") != LUA_OK)
+            return lua_error(L);
+    }
     lua_pushstring(L, m->path);
     return 2;
 }

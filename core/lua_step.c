@@ -75,6 +75,7 @@ enum {
 /* The names of the K_ slots, in their order. */
 static const char *const key_names[] = {"ticker", "receipt_id", "n", "error", "payload", "state", "current", "open",
                                         "ts", "view_packed", "view", "last_p", "receipt", "lanes", "failing_row"};
+_Static_assert(sizeof key_names / sizeof *key_names == K_FAILING_ROW - K_TICKER + 1, "a name for each K_ slot");
 
 /* Pushes t[key] (key: a K_ slot; t: an absolute index), as lua_getfield
  * does; returns its type. */
@@ -319,6 +320,7 @@ static int l_walk(lua_State *L)
     luaL_checktype(L, A_ROWS, LUA_TTABLE);
     luaL_checktype(L, A_COUNTERS, LUA_TTABLE);
     lua_settop(L, A_COUNTS);
+    luaL_checkstack(L, C_TOP + 40, "step.walk"); /* the context, then a row's work */
     int planned = lua_istable(L, A_PLANS);
     if (lua_getfield(L, LUA_REGISTRYINDEX, SETUP_KEY) != LUA_TTABLE)
         return luaL_error(L, "step.walk: step.setup was not called");
@@ -354,7 +356,6 @@ static int l_walk(lua_State *L)
     lua_getfield(L, A_RP, "report");
     lua_getfield(L, A_RP, "fields");
     int deferred = luaL_testudata(L, C_FIELDS, RETAPE_FIELDSET_MT) != NULL;
-    luaL_checkstack(L, 60, "step.walk");
     for (size_t k = 0; k < sizeof key_names / sizeof *key_names; k++)
         lua_pushstring(L, key_names[k]);
     if (lua_gettop(L) != C_TOP)

@@ -3,7 +3,7 @@
  * to the Lua layer (retape.cli).  Only `--lua-dir DIR` is read here, because
  * it decides which Lua layer is loaded.
  */
-#define _POSIX_C_SOURCE 200809L /* setenv, strdup */
+#define _POSIX_C_SOURCE 200809L /* setenv, readlink */
 #include "retape.h"
 
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include <string.h>
 #ifdef __GLIBC__
 #include <malloc.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 #endif
 
@@ -37,7 +38,26 @@ static const char *take_lua_dir(int *argc, char **argv)
     return dir;
 }
 
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+/* AddressSanitizer builds (gcc says so with __SANITIZE_ADDRESS__, clang
+ * with __has_feature) keep their own malloc: no restart there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RETAPE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RETAPE_ASAN 1
+#endif
+#endif
+
+/* glibc reads glibc.malloc.hugetlb from 2.35 on. */
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35)) && !defined(RETAPE_ASAN)
+#define RETAPE_HUGE_PAGES_RESTART 1
+#endif
+
+#ifdef RETAPE_HUGE_PAGES_RESTART
+/* What the first start leaves in the environment for the second: "=" and
+ * GLIBC_TUNABLES's value when it was set, "" when it was not. */
+#define TUNABLES_BEFORE "RETAPE_TUNABLES_BEFORE"
+
 /* Whether the kernel gives transparent huge pages only to memory that asks
  * for them (its "madvise" mode, Debian's default). */
 static int huge_pages_on_request(void)
@@ -52,53 +72,87 @@ static int huge_pages_on_request(void)
     return strstr(mode, "[madvise]") != NULL;
 }
 
+/* Whether the command (past --lua-dir) is one that walks receipts. */
+static int walks_receipts(int argc, char **argv)
+{
+    static const char *const walkers[] = {"replay", "run", "sweep", "serve", "test", NULL};
+    int at = 1;
+    while (at < argc && (strcmp(argv[at], "--lua-dir") == 0 || strncmp(argv[at], "--lua-dir=", 10) == 0))
+        at += argv[at][9] == '=' ? 1 : 2;
+    for (int i = 0; at < argc && walkers[i]; i++)
+        if (strcmp(argv[at], walkers[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* In the second start: puts GLIBC_TUNABLES back as it was (glibc has read
+ * it by now), so that the processes this one starts get the user's
+ * environment, and returns 1; 0 in a first start. */
+static int restore_tunables(void)
+{
+    const char *before = getenv(TUNABLES_BEFORE);
+    if (!before)
+        return 0;
+    if (*before == '=')
+        setenv("GLIBC_TUNABLES", before + 1, 1);
+    else
+        unsetenv("GLIBC_TUNABLES");
+    unsetenv(TUNABLES_BEFORE);
+    return 1;
+}
+
 /* Runs this program again, once, with glibc's malloc asking the kernel for
  * transparent huge pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, read only
  * at a process's start): the heap and RocksDB's memtables then fault in
  * 2 MB at a time instead of 4 KB (real days on one thread: 5.9k -> 2.5k
- * page faults, 0.94x the wall time with the second start counted; a day of
- * full-size bodies on two threads 0.94x, peak RSS +1.6 MB).  The second
- * start costs ~20 ms (loading the libraries again), so only the commands
- * that walk receipts take it.  Not when the variable already names the
- * tunable (the second start, or the user's own choice:
- * glibc.malloc.hugetlb=0 turns this off), when the kernel gives huge pages
- * to every mapping anyway or to none, or under valgrind (the new image
- * would run outside it).  Returns only when it did not re-execute. */
+ * page faults, 0.92x the wall time with the second start counted; peak RSS
+ * +1.5-2.5 MB).  The second start costs ~20 ms (loading the libraries
+ * again), so only the commands that walk receipts take it, and it puts the
+ * variable back as it was.  Not when the variable already names the
+ * tunable (the user's choice: glibc.malloc.hugetlb=0 turns this off), when
+ * the kernel gives huge pages to every mapping anyway or to none, under
+ * valgrind (the new image would run outside it), in a setuid or
+ * capability start (glibc drops the tunable there: it would loop), when
+ * the dynamic loader was run as the program, or when the binary was
+ * replaced on disk.  The new image is the binary's own path, so the
+ * process keeps its name.  Returns only when it did not re-execute. */
 static void restart_with_huge_pages(int argc, char **argv)
 {
-    static const char *const walkers[] = {"replay", "run", "sweep", "serve", "test", NULL};
-    int at = 1; /* the command word, past --lua-dir */
-    while (at < argc && (strcmp(argv[at], "--lua-dir") == 0 || strncmp(argv[at], "--lua-dir=", 10) == 0))
-        at += argv[at][9] == '=' ? 1 : 2;
-    int walks = 0;
-    for (int i = 0; at < argc && walkers[i]; i++)
-        walks |= strcmp(argv[at], walkers[i]) == 0;
-    if (!walks)
+    if (restore_tunables() || !walks_receipts(argc, argv) || getauxval(AT_SECURE) || getauxval(AT_BASE) == 0)
         return;
     const char *tunables = getenv("GLIBC_TUNABLES");
     const char *preload = getenv("LD_PRELOAD");
     if ((tunables && strstr(tunables, "glibc.malloc.hugetlb")) || (preload && strstr(preload, "vgpreload")) ||
         !huge_pages_on_request())
         return;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0 || (size_t)n >= sizeof exe - 1)
+        return;
+    exe[n] = '\0';
+    static const char deleted[] = " (deleted)";
+    if ((size_t)n >= sizeof deleted - 1 && strcmp(exe + n - (sizeof deleted - 1), deleted) == 0)
+        return;
     static const char tunable[] = "glibc.malloc.hugetlb=1";
-    char *value = NULL;
-    if (tunables && *tunables) {
-        size_t len = strlen(tunables) + sizeof tunable + 1;
-        value = malloc(len);
-        if (!value)
-            return;
-        snprintf(value, len, "%s:%s", tunables, tunable);
+    size_t len = (tunables ? strlen(tunables) : 0) + sizeof tunable + 2;
+    char *value = malloc(len), *before = malloc(len);
+    if (value && before) {
+        if (tunables && *tunables)
+            snprintf(value, len, "%s:%s", tunables, tunable);
+        else
+            snprintf(value, len, "%s", tunable);
+        snprintf(before, len, "%s%s", tunables ? "=" : "", tunables ? tunables : "");
+        if (setenv(TUNABLES_BEFORE, before, 1) == 0 && setenv("GLIBC_TUNABLES", value, 1) == 0)
+            execv(exe, argv);
+        /* still here: run as we are, with the environment as it was */
+        if (*before == '=')
+            setenv("GLIBC_TUNABLES", before + 1, 1);
+        else
+            unsetenv("GLIBC_TUNABLES");
+        unsetenv(TUNABLES_BEFORE);
     }
-    char *saved = tunables ? strdup(tunables) : NULL;
-    if (setenv("GLIBC_TUNABLES", value ? value : tunable, 1) == 0)
-        execv("/proc/self/exe", argv);
-    /* still here: run as we are, with the environment as it was */
-    if (saved)
-        setenv("GLIBC_TUNABLES", saved, 1);
-    else
-        unsetenv("GLIBC_TUNABLES");
-    free(saved);
     free(value);
+    free(before);
 }
 #endif
 
@@ -111,7 +165,7 @@ int main(int argc, char **argv)
      * against 64 MB for one day; now both ~57 MB, at the same CPU (make bench). */
     mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 #endif
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+#ifdef RETAPE_HUGE_PAGES_RESTART
     restart_with_huge_pages(argc, argv); /* before argv is rewritten */
 #endif
     retape_host_options opts = {.lua_dir = take_lua_dir(&argc, argv)};

@@ -6,15 +6,19 @@
  *
  * Module names are the paths below "lua/" with '/' as '.', without ".lua";
  * a trailing ".init" is dropped.  Each file is embedded twice: its source
- * text (rulesets are hashed and shown from it) and its compiled chunk,
+ * text (`retape rules show` reads the comments beside each setting; and a
+ * Lua built otherwise loads it instead of the chunk) and its compiled chunk,
  * with debug information (lua_dump, not stripped: tracebacks keep their
  * file:line), which a state loads several times faster than it parses the
  * text.  A file that does not compile fails the build, naming the line.
  * The tool links the Lua library the host links, so the chunks are the
  * host's own format.
  */
+#define _POSIX_C_SOURCE 200809L /* stat */
 #include <lauxlib.h>
 #include <lua.h>
+
+#include <sys/stat.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +39,15 @@ static int write_chunk(lua_State *L, const void *p, size_t n, void *ud)
         if (fprintf(w->out, "%s%u,", w->col++ % 24 == 0 ? "\n  " : "", b[i]) < 0)
             return 1;
     return 0;
+}
+
+/* Removes the half-written output, when it is a plain file (never a
+ * device named as the output). */
+static void remove_output(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        remove(path);
 }
 
 /* Reads the whole file at path (malloc'd, *len its size), or NULL. */
@@ -132,7 +145,7 @@ int main(int argc, char **argv)
     lua_close(L);
     if (status != 0) {
         fclose(out);
-        remove(argv[1]);
+        remove_output(argv[1]);
         return status;
     }
     fprintf(out, "\nstatic const retape_embedded_file files[] = {\n");
@@ -150,5 +163,10 @@ int main(int argc, char **argv)
                  "    return NULL;\n}\n\n"
                  "const retape_embedded_file *retape_embedded_files(void)\n{\n"
                  "    return files;\n}\n");
-    return fclose(out) == 0 ? 0 : 1;
+    if (fclose(out) != 0) {
+        perror(argv[1]);
+        remove_output(argv[1]);
+        return 1;
+    }
+    return 0;
 }

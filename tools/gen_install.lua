@@ -58,7 +58,7 @@ if kind == "man" then
   w(".SH ENVIRONMENT")
   w(".TP\n.B RETAPE_LUA_DIR\nthe Lua layer to load instead of the embedded one")
   w(".TP\n.B RETAPE_SCRIPT_PATH\ncolon-separated directories \\fBretape run\\fR searches for a script given by name")
-  w(".TP\n.B GLIBC_TUNABLES\nthe commands that walk receipts (\\fBreplay\\fR, \\fBrun\\fR, \\fBsweep\\fR, \\fBserve\\fR, \\fBtest\\fR) start once more with glibc.malloc.hugetlb=1 added, so that memory comes in transparent huge pages, when the kernel gives them on request only; naming glibc.malloc.hugetlb in it (=0 or =1) keeps that start from happening")
+  w(".TP\n.B GLIBC_TUNABLES\nthe commands that walk receipts (\\fBreplay\\fR, \\fBrun\\fR, \\fBsweep\\fR, \\fBserve\\fR, \\fBtest\\fR) start once more with glibc.malloc.hugetlb=1 added, so that memory comes in transparent huge pages, when the kernel gives them on request only (the variable is then put back as it was, for what they start); naming glibc.malloc.hugetlb in it (=0 or =1) keeps that start from happening")
   w(".SH EXIT STATUS")
   w("0 on success, 1 on a failure (and for \\fBdiff\\fR when the two stores differ), 2 on a usage error.")
   w(".SH FILES")
