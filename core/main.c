@@ -105,7 +105,7 @@ static int restore_tunables(void)
  * transparent huge pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, read only
  * at a process's start): the heap and RocksDB's memtables then fault in
  * 2 MB at a time instead of 4 KB (real days on one thread: 5.9k -> 2.5k
- * page faults, 0.92x the wall time with the second start counted; peak RSS
+ * page faults, 0.94x the wall time with the second start counted; peak RSS
  * +1.5-2.5 MB).  The second start costs ~20 ms (loading the libraries
  * again), so only the commands that walk receipts take it, and it puts the
  * variable back as it was.  Not when the variable already names the
