@@ -117,23 +117,25 @@ static int walks_receipts(int argc, char **argv)
  * transparent huge pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, read only
  * at a process's start): the heap and RocksDB's memtables then fault in
  * 2 MB at a time instead of 4 KB (real days on one thread: 5.9k -> 2.5k
- * page faults, 0.92x the wall time; peak RSS +1.5-2.5 MB).  It runs from
- * the executable's preinit array: the dynamic loader calls it after
- * relocating and before any library's initialisers, so the first image
- * does not pay for RocksDB's, gnutls' and simdjson's (~20 of a start's
- * ~23 ms of a small command).  Only the commands that walk receipts take it, and the second
- * start puts the variable back as it was (restore_tunables, from main).
+ * page faults, 0.92x the wall time; peak RSS +1.5-2.5 MB).  Only the
+ * commands that walk receipts take it; the second start puts the variable
+ * back as it was (restore_tunables, from main).
+ *
+ * It runs from the executable's preinit array: the dynamic loader calls it
+ * after relocating and before any library's initialisers (RocksDB's,
+ * gnutls', simdjson's), so the first image stops before paying for them (a
+ * walker's start 0.87-0.89x of a restart from main).  Nothing here may
+ * need libc's set-up (no stdio, malloc, getenv or setenv): the new
+ * environment is built in static storage.
+ *
  * Not when the variable already names the tunable (the user's choice:
  * glibc.malloc.hugetlb=0 turns this off), when the kernel gives huge pages
  * to every mapping anyway or to none, under valgrind (the new image would
  * run outside it), in a setuid or capability start (glibc drops the
  * tunable there: it would loop), when the dynamic loader was run as the
  * program, or when the binary was replaced on disk.  The new image is the
- * binary's own path, so the process keeps its name.  Nothing here may need
- * libc's initialisation (no stdio, no malloc, no getenv or setenv): the
- * new environment is built in static storage.  Measured: a walker's second
- * start costs ~6 ms less from here than from main (30 pairs).  Returns only when it did
- * not re-execute. */
+ * binary's own path, so the process keeps its name.  Returns only when it
+ * did not re-execute. */
 static void restart_with_huge_pages(int argc, char **argv, char **envp)
 {
     if (env_value(envp, TUNABLES_BEFORE) || !walks_receipts(argc, argv) || getauxval(AT_SECURE) ||
