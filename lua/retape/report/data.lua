@@ -128,11 +128,9 @@ function M.build(dir, opts)
     local board = results.lanes(st, R)
     -- the versions, read once: lanes and the Defend badge at every bucket,
     -- the traded tickers' prices (and the benchmark's)
-    local traded, bench_ticker = {}, opts.benchmark or "SPY"
-    for _, t in ipairs(trades) do traded[t.ticker] = true end
-    local want = {}
-    for T in pairs(traded) do want[T] = true end
-    want[bench_ticker] = true
+    local bench_ticker = opts.benchmark or "SPY"
+    local traded, want = {}, { [bench_ticker] = true }
+    for _, t in ipairs(trades) do traded[t.ticker], want[t.ticker] = true, true end
     local scan = scan_versions(st, R, { want = want })
     local buckets, tickers, strip, defend_strip, prices = scan.buckets, scan.tickers, scan.strip, scan.defend, scan.prices
     local labels = {}
