@@ -34,8 +34,12 @@ DEBS := liblua5.4-dev lua-cjson-dev libsqlite3-dev librocksdb-dev zlib1g-dev pkg
 PKGS += simdjson
 DEBS += libsimdjson-dev g++
 # `retape serve`: libmicrohttpd (HTTP/1.1, thread pool, limits, timeouts; see README)
+# (loaded by `retape serve` alone, not linked: its TLS stack costs every
+# other start ~8 ms; core/http.c opens it by the soname found at build time)
 PKGS += libmicrohttpd
-DEBS += libmicrohttpd-dev
+DEBS += libmicrohttpd-dev binutils
+# what the host links (the rest is loaded at run time)
+LINKED_PKGS = $(filter-out libmicrohttpd,$(PKGS))
 # the results' fingerprint in run manifests (a whole-store scan): xxHash's XXH3
 PKGS += libxxhash
 DEBS += libxxhash-dev
@@ -152,8 +156,11 @@ test-core-deps:
 $(CONFIG): Makefile
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)mkdir -p $(dir $@)
-	$(Q){ echo "DEP_CFLAGS := $$($(PKG_CONFIG) --cflags $(PKGS))"; \
-	      echo "DEP_LIBS := $$($(PKG_CONFIG) --libs $(PKGS))"; \
+	$(Q)soname=$$(objdump -p "$$($(PKG_CONFIG) --variable=libdir libmicrohttpd)/libmicrohttpd.so" 2>/dev/null \
+	      | awk '$$1 == "SONAME" { print $$2 }'); \
+	    [ -n "$$soname" ] || { echo "libmicrohttpd.so: no soname found (objdump -p)" >&2; exit 1; }; \
+	    { echo "DEP_CFLAGS := $$($(PKG_CONFIG) --cflags $(PKGS)) -DRETAPE_MHD_SONAME='\"$$soname\"'"; \
+	      echo "DEP_LIBS := $$($(PKG_CONFIG) --libs $(LINKED_PKGS))"; \
 	      echo "LUA_CFLAGS := $$($(PKG_CONFIG) --cflags lua5.4)"; \
 	      echo "LUA_LIBS := $$($(PKG_CONFIG) --libs lua5.4)"; } > $@.tmp && mv $@.tmp $@
 
@@ -296,7 +303,7 @@ $(GEN)/retape.pc: Makefile core/retape.h
 	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	  'Name: retape' 'Description: replay engine for TradingView receipts with Lua rules' \
 	  "Version: $$(sed -n 's/^#define RETAPE_VERSION "\(.*\)"/\1/p' core/retape.h)" \
-	  'Requires: $(PKGS)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lretape -lstdc++ -lm' > $@
+	  'Requires: $(LINKED_PKGS)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lretape -lstdc++ -lm' > $@
 
 INSTALL_FILES := bin/retape lib/libretape.a include/retape.h lib/pkgconfig/retape.pc \
   share/retape/scripts/levels.lua share/retape/scripts/replay-ingest.lua share/man/man1/retape.1 \

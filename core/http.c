@@ -28,6 +28,7 @@
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -40,6 +41,92 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#ifndef RETAPE_MHD_SONAME
+#error "RETAPE_MHD_SONAME: libmicrohttpd's soname, from the build (DEP_CFLAGS)"
+#endif
+
+/* libmicrohttpd's functions, resolved from the library when the first
+ * server starts (load_mhd): the library and the TLS stack it links (gnutls,
+ * p11-kit, nettle, gmp and six more) are loaded by `retape serve` alone,
+ * not by every start of the host, where loading and initialising them cost
+ * ~8 ms of each (see docs/performance.md).  RETAPE_MHD_SONAME is the
+ * library's soname, found at build time (Makefile). */
+static struct mhd_api {
+    __typeof__(MHD_add_response_header) *add_response_header;
+    __typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+    __typeof__(MHD_create_response_from_callback) *create_response_from_callback;
+    __typeof__(MHD_destroy_response) *destroy_response;
+    __typeof__(MHD_get_connection_info) *get_connection_info;
+    __typeof__(MHD_get_connection_values) *get_connection_values;
+    __typeof__(MHD_get_connection_values_n) *get_connection_values_n;
+    __typeof__(MHD_get_daemon_info) *get_daemon_info;
+    __typeof__(MHD_lookup_connection_value) *lookup_connection_value;
+    __typeof__(MHD_queue_response) *queue_response;
+    __typeof__(MHD_quiesce_daemon) *quiesce_daemon;
+    __typeof__(MHD_resume_connection) *resume_connection;
+    __typeof__(MHD_start_daemon) *start_daemon;
+    __typeof__(MHD_stop_daemon) *stop_daemon;
+    __typeof__(MHD_suspend_connection) *suspend_connection;
+} mhd;
+static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
+static char mhd_error[512]; /* "" once loaded */
+
+/* Loads libmicrohttpd and fills `mhd`, or leaves the reason in mhd_error.
+ * Runs once per process (pthread_once); the library stays loaded. */
+static void load_mhd(void)
+{
+#define MHD_FN(name) {"MHD_" #name, (void **)&mhd.name}
+    static const struct {
+        const char *symbol;
+        void **slot;
+    } functions[] = {
+    MHD_FN(add_response_header),
+    MHD_FN(create_response_from_buffer),
+    MHD_FN(create_response_from_callback),
+    MHD_FN(destroy_response),
+    MHD_FN(get_connection_info),
+    MHD_FN(get_connection_values),
+    MHD_FN(get_connection_values_n),
+    MHD_FN(get_daemon_info),
+    MHD_FN(lookup_connection_value),
+    MHD_FN(queue_response),
+    MHD_FN(quiesce_daemon),
+    MHD_FN(resume_connection),
+    MHD_FN(start_daemon),
+    MHD_FN(stop_daemon),
+    MHD_FN(suspend_connection)
+    };
+#undef MHD_FN
+    void *lib = dlopen(RETAPE_MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        /* Debian names the package after the soname: libmicrohttpd.so.12 -> libmicrohttpd12 */
+        const char *so = strstr(RETAPE_MHD_SONAME, ".so.");
+        snprintf(mhd_error, sizeof mhd_error,
+                 "the HTTP server needs libmicrohttpd (%s), which cannot be loaded: %s "
+                 "(on Debian: apt install %.*s%s)", RETAPE_MHD_SONAME, dlerror(),
+                 so ? (int)(so - RETAPE_MHD_SONAME) : (int)strlen(RETAPE_MHD_SONAME), RETAPE_MHD_SONAME,
+                 so ? so + 4 : "");
+        return;
+    }
+    for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
+        *functions[i].slot = dlsym(lib, functions[i].symbol);
+        if (!*functions[i].slot) {
+            snprintf(mhd_error, sizeof mhd_error, "the HTTP server needs libmicrohttpd (%s): %s has no %s",
+                     RETAPE_MHD_SONAME, RETAPE_MHD_SONAME, functions[i].symbol);
+            dlclose(lib);
+            return;
+        }
+    }
+}
+
+int retape_http_load(char **errptr)
+{
+    pthread_once(&mhd_once, load_mhd);
+    if (mhd_error[0])
+        return set_error(errptr, "%s", mhd_error);
+    return 0;
+}
 
 /* A registered connection: its socket and its request deadline (monotonic
  * ms; 0 while its request is being answered).  socket_context of MHD. */
@@ -94,7 +181,7 @@ static int64_t monotonic_ms(void)
 /* The registered slot of a connection, or NULL. */
 static conn_slot *slot_of(struct MHD_Connection *conn)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const union MHD_ConnectionInfo *ci = mhd.get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return ci ? ci->socket_context : NULL;
 }
 
@@ -105,7 +192,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 {
     retape_http_server *srv = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ci = mhd.get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         conn_slot *slot = calloc(1, sizeof *slot);
         if (!slot || !ci) { /* unregistered: only the idle timeout applies */
             free(slot);
@@ -280,7 +367,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
             sc->waiting = 1;
             sc->next = srv->waiting;
             srv->waiting = sc;
-            MHD_suspend_connection(sc->conn);
+            mhd.suspend_connection(sc->conn);
             pthread_mutex_unlock(&srv->feed_mu);
             return 0;
         }
@@ -330,7 +417,7 @@ void retape_http_publish(retape_http_server *srv, const char *text, size_t len)
     }
     for (stream_conn *sc = srv->waiting; sc; sc = sc->next) {
         sc->waiting = 0;
-        MHD_resume_connection(sc->conn);
+        mhd.resume_connection(sc->conn);
     }
     srv->waiting = NULL;
     pthread_mutex_unlock(&srv->feed_mu);
@@ -354,16 +441,16 @@ static enum MHD_Result send_stream(retape_http_server *srv, struct MHD_Connectio
     pthread_mutex_lock(&srv->feed_mu);
     sc->seen = srv->event_seq;
     pthread_mutex_unlock(&srv->feed_mu);
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, sc, stream_free);
+    struct MHD_Response *resp = mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, sc, stream_free);
     if (!resp) {
         free(sc->buf);
         free(sc);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
+    mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    mhd.add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    enum MHD_Result rc = mhd.queue_response(conn, MHD_HTTP_OK, resp);
+    mhd.destroy_response(resp);
     return rc;
 }
 
@@ -373,23 +460,23 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, retape_http_re
 {
     struct MHD_Response *resp;
     if (r->body)
-        resp = MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
+        resp = mhd.create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
     else
-        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        resp = mhd.create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp) {
         free(r->body);
         return MHD_NO;
     }
     r->body = NULL;
     if (r->content_type[0])
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+        mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
     char *colon = strstr(r->header, ": ");
     if (colon) {
         *colon = '\0';
-        MHD_add_response_header(resp, r->header, colon + 2);
+        mhd.add_response_header(resp, r->header, colon + 2);
     }
-    enum MHD_Result rc = MHD_queue_response(conn, (unsigned)(r->status > 0 ? r->status : 500), resp);
-    MHD_destroy_response(resp);
+    enum MHD_Result rc = mhd.queue_response(conn, (unsigned)(r->status > 0 ? r->status : 500), resp);
+    mhd.destroy_response(resp);
     return rc;
 }
 
@@ -402,7 +489,7 @@ static enum MHD_Result answer_deferred(retape_http_server *srv, struct MHD_Conne
     if (!rs->ready) {
         if (!rs->suspended) {
             rs->suspended = 1;
-            MHD_suspend_connection(conn);
+            mhd.suspend_connection(conn);
         }
         pthread_mutex_unlock(&srv->feed_mu);
         return MHD_YES;
@@ -430,7 +517,7 @@ void retape_http_complete(retape_http_deferred *d, int status, const char *conte
     rs->answer.body_len = body ? len : 0;
     rs->ready = 1;
     if (rs->suspended)
-        MHD_resume_connection(rs->conn);
+        mhd.resume_connection(rs->conn);
     pthread_mutex_unlock(&srv->feed_mu);
 }
 
@@ -439,13 +526,13 @@ static enum MHD_Result dispatch(retape_http_server *srv, struct MHD_Connection *
                                 const char *method, request_state *rs)
 {
     arg_list args = {0};
-    MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
+    mhd.get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
     if (args.failed) {
         free_args(&args);
         return MHD_NO;
     }
     char remote[INET6_ADDRSTRLEN] = "?";
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *ci = mhd.get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr, remote,
                   sizeof remote);
@@ -494,9 +581,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = rs;
         atomic_fetch_add(&srv->inflight, 1);
         size_t header_bytes = strlen(url);
-        MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_header, &header_bytes);
-        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, sum_header, &header_bytes);
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        mhd.get_connection_values(conn, MHD_HEADER_KIND, sum_header, &header_bytes);
+        mhd.get_connection_values(conn, MHD_GET_ARGUMENT_KIND, sum_header, &header_bytes);
+        const char *cl = mhd.lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (header_bytes > srv->opts.max_header)
             rs->over_limit = 431;
         else if (cl && strtoull(cl, NULL, 10) > srv->opts.max_body)
@@ -555,6 +642,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 retape_http_server *retape_http_start(const retape_http_options *opts, retape_http_handler handler,
                                       void *ctx, char **errptr)
 {
+    if (retape_http_load(errptr) != 0)
+        return NULL;
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
@@ -580,7 +669,7 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
     /* libmicrohttpd's own per-connection buffer must hold what we accept, so
      * that our 431 (JSON, from the handler) answers before its own does. */
     size_t memory = opts->max_header * 2 + 16384;
-    srv->daemon = MHD_start_daemon(
+    srv->daemon = mhd.start_daemon(
         MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads ? opts->threads : 1),
@@ -605,7 +694,7 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
         retape_http_stop(srv);
         return NULL;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *di = mhd.get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : opts->port;
     return srv;
 }
@@ -618,7 +707,7 @@ int retape_http_port(const retape_http_server *srv)
 void retape_http_quiesce(retape_http_server *srv)
 {
     if (srv && srv->daemon) {
-        MHD_socket s = MHD_quiesce_daemon(srv->daemon);
+        MHD_socket s = mhd.quiesce_daemon(srv->daemon);
         if (s != MHD_INVALID_SOCKET)
             close(s);
     }
@@ -652,12 +741,12 @@ void retape_http_stop(retape_http_server *srv)
     srv->closing = 1;
     for (stream_conn *sc = srv->waiting; sc; sc = sc->next) {
         sc->waiting = 0;
-        MHD_resume_connection(sc->conn);
+        mhd.resume_connection(sc->conn);
     }
     srv->waiting = NULL;
     pthread_mutex_unlock(&srv->feed_mu);
     if (srv->daemon)
-        MHD_stop_daemon(srv->daemon); /* unregisters every connection */
+        mhd.stop_daemon(srv->daemon); /* unregisters every connection */
     pthread_cond_destroy(&srv->reaper_cv);
     pthread_mutex_destroy(&srv->conns_mu);
     pthread_mutex_destroy(&srv->feed_mu);

@@ -788,6 +788,21 @@ static int l_writing(lua_State *L)
     return 1;
 }
 
+/* http.available() -> true | nil, message: whether the HTTP server's
+ * library loads (retape_http_load); serve asks before it touches a file. */
+static int l_available(lua_State *L)
+{
+    char *err = NULL;
+    if (retape_http_load(&err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err ? err : "the HTTP server cannot start");
+        retape_free(err);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* http.serve(opts) — see the top of the file.  Everything it allocates
  * hangs off a userdata whose __gc frees it, so a raise leaks nothing. */
 static int l_serve(lua_State *L)
@@ -930,7 +945,7 @@ int luaopen_retape_http(lua_State *L)
     new_class(L, SERVE_MT, none, serve_gc);
     new_class(L, CBUF_MT, none, cbuf_gc);
     static const luaL_Reg fns[] = {
-        {"serve", l_serve}, {"exclusive", l_exclusive}, {"defer", l_defer}, {"settle", l_settle},
+        {"serve", l_serve}, {"available", l_available}, {"exclusive", l_exclusive}, {"defer", l_defer}, {"settle", l_settle},
         {"publish", l_publish},
         {"stopping", l_stopping},
         {"writing", l_writing}, {NULL, NULL},

@@ -81,6 +81,10 @@ return function(cli)
         end
         if not loopback then args.usage_error("--no-auth is allowed on a loopback address only, not %s", host) end
       end
+      -- libmicrohttpd is loaded now (the host does not link it): a missing
+      -- one is said before any file is made
+      local loaded, lerr = require("retape.http").available()
+      if not loaded then return fail("serve", lerr) end
       local f = io.open(o.db, "rb")
       if f then f:close()
       else -- a new receipts file for the webhooks (the original DDL)
