@@ -211,7 +211,8 @@ end
 -- script version it keeps, the selective decoding it asks of its source
 -- (nil: full payloads) with a text that is equal for two replays that
 -- decode alike, the checksum of the receipt ids its last run read
--- (rows_sum), how many threads walk its runs (1: this one), the receipts
+-- (rows_sum), the receipts its last run listed by day ({[day] = {[bucket] =
+-- count}}; nil when it read only some tickers), how many threads walk its runs (1: this one), the receipts
 -- source it reads and the file the store records (nil: not known), the
 -- sandbox limits its rule code runs under (nil: none), and the days its
 -- last check of the receipts found grown since they were replayed.
@@ -224,6 +225,7 @@ function Replay:decoding()
   return self.fields, ok and text or ""
 end
 function Replay:rows_read_sum() return self.rows_sum end
+function Replay:listed_days() return self.listed end
 function Replay:threads_used() return self.pool and self.pool:parts() or 1 end
 function Replay:receipts() return self.src, self.db_path end
 function Replay:rule_limits() return self.limits end

@@ -180,21 +180,33 @@ end
 -- receipts, in time order, and the rows per day.
 function M.work(scope, src)
   local list, per_day = {}, {}
-  for _, day in ipairs(scope.days) do
-    local d_open, d_close = rtime.session(day)
-    if scope.bucket then
+  if scope.bucket then
+    for _, day in ipairs(scope.days) do
+      local d_open, d_close = rtime.session(day)
       if not scope.outside and scope.bucket >= d_open and scope.bucket <= d_close then
         list[#list + 1] = { bucket = scope.bucket, day = day, close = d_close }
       end
-    else
-      local n = 0
-      for _, b in ipairs(assert(src:buckets { from = d_open, to = d_close, script_version = scope.script_version,
-                                               tickers = scope.reads })) do
-        list[#list + 1] = { bucket = b.bucket, day = day, close = d_close, count = b.count }
-        n = n + b.count
-      end
-      per_day[#per_day + 1] = { day = day, rows = n }
     end
+    return list, per_day
+  end
+  -- one listing of the whole range (a query per day cost 16 ms on the real
+  -- days against 10), each bucket given to the day whose session holds it
+  -- (the days are in order, their sessions apart)
+  local from = rtime.session(scope.days[1])
+  local _, to = rtime.session(scope.days[#scope.days])
+  local listed = assert(src:buckets { from = from, to = to, script_version = scope.script_version, tickers = scope.reads })
+  local i = 1
+  for _, day in ipairs(scope.days) do
+    local d_open, d_close = rtime.session(day)
+    while listed[i] and listed[i].bucket < d_open do i = i + 1 end
+    local n = 0
+    while listed[i] and listed[i].bucket <= d_close do
+      local b = listed[i]
+      list[#list + 1] = { bucket = b.bucket, day = day, close = d_close, count = b.count }
+      n = n + b.count
+      i = i + 1
+    end
+    per_day[#per_day + 1] = { day = day, rows = n }
   end
   return list, per_day
 end

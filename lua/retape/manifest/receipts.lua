@@ -23,11 +23,19 @@ return function(M, show)
     return { n = n, hash = fnv1a32(table.concat(parts, ",")), buckets = parts }
   end
 
-  -- day_prints(src, days, script_version) -> { [day] = {n, hash, buckets} }:
-  -- day_print of each day's session as the receipts file holds it now.
-  function M.day_prints(src, days, script_version)
+  -- day_prints(src, days, script_version[, listed]) -> { [day] = {n, hash, buckets} }:
+  -- day_print of each day's session as the receipts file holds it now;
+  -- listed: counts already read in this snapshot ({[day] = {[bucket] =
+  -- count}}, Replay:listed_days), used when it holds every day.
+  function M.day_prints(src, days, script_version, listed)
     local prints = {}
     if #days == 0 then return prints end
+    local known = listed ~= nil
+    for _, d in ipairs(days) do known = known and listed[d] ~= nil end
+    if known then
+      for _, d in ipairs(days) do prints[d] = M.day_print(listed[d]) end
+      return prints
+    end
     local sorted = table.move(days, 1, #days, 1, {})
     table.sort(sorted)
     local from = rtime.session(sorted[1])
@@ -145,7 +153,7 @@ return function(M, show)
     local recount = {}
     for _, d in ipairs(days) do if whole[d] or not known[d] then recount[#recount + 1] = d end end
     if #recount == 0 and rec.path == abs then return end
-    M.note_day_prints(rp, M.day_prints(src, recount, rp:version_kept()))
+    M.note_day_prints(rp, M.day_prints(src, recount, rp:version_kept(), rp:listed_days()))
   end
 
   -- note_day_prints(replay, {[day] = day_print}): records the fingerprints of

@@ -27,7 +27,7 @@ end
 function Replay:run_in_snapshot(params)
   local started, started_mono = core.now_ms(), core.monotonic_ms()
   local st = self.store
-  self.rows_sum = 0
+  self.rows_sum, self.listed = 0, nil
   local counters = { rows = 0, seen = 0, trades = 0, errors = 0, recomputed = 0 }
   if self.trades_only then self:check_trades_only_run(params) end
   local identity = self:identity()
@@ -56,6 +56,15 @@ function Replay:run_in_snapshot(params)
   end
   local scope = scopem.resolve(params, self.src, self.script_version)
   local work, per_day = scopem.work(scope, self.src)
+  -- the listing's counts by day serve the run's receipts fingerprint too
+  -- (manifest.note_receipts: the same query in the same snapshot) when
+  -- the run reads every ticker
+  if not scope.reads and not scope.bucket then
+    local days = {}
+    for _, d in ipairs(per_day) do days[d.day] = {} end
+    for _, w in ipairs(work) do days[w.day][w.bucket] = w.count end
+    self.listed = days
+  end
   if scope.outside then
     return { ok = true, date = scope.first, ticker = scope.tickers and table.concat(scope.tickers, ",") or json.null,
       bucketProcessed = json.null, bucketOffset = scope.offset, rowsProcessed = 0, tradesCreated = 0, tradesPurged = 0,
