@@ -65,12 +65,18 @@ M.days_between = scopem.days_between
 M.lanes, M.group_lanes, M.trades, M.runs = results.lanes, results.group_lanes, results.trades, manifest.runs
 M.MANIFEST_ORDER = manifest.ORDER
 M.MIN_THREADED_ROWS = 4096 -- below this, a run without --threads stays on one thread
--- Buckets are grouped into rounds of about this many rows.  A round's
--- payloads, their decoded garbage and its merged writes are held at once:
--- 1024 rows of full-size bodies (two 500-row buckets) peaked at 88 MB on two
--- threads, 512 (one bucket) at 66 MB, at the same CPU; on the real days
--- (22-row buckets) 512 is as fast.
-M.ROUND_ROWS = 512
+-- Buckets are grouped into rounds of up to ROUND_ROWS rows whose texts
+-- take up to ROUND_TARGET_BYTES (at the average size of the rows routed
+-- before; the first round, of unknown sizes, ROUND_FIRST_ROWS rows).  A
+-- round's payloads, their decoded garbage and its merged writes are held
+-- at once: 1024 rows of full-size bodies (two 500-row buckets, ~5 MB) took
+-- +4.4 MB of peak RSS on two threads at the same time as 512 (one bucket,
+-- as the byte bound keeps them); on the real days (~235-byte bodies in
+-- 24-row buckets) 1024 rows a round took 0.95-0.97x the time of 512: half
+-- the rounds, each a post, a wait and a merge.
+M.ROUND_ROWS = 1024
+M.ROUND_TARGET_BYTES = 1 << 20
+M.ROUND_FIRST_ROWS = 512
 -- Rounds in flight (posted to the parts, not yet written): a part whose
 -- share of a round is smaller walks on instead of waiting for the others
 -- (on the real days, 2 parts would idle ~12 % at a barrier per round, ~6 %

@@ -300,12 +300,14 @@ local ok_c, diff_c = same(dump(dir .. "/configured1"), dump(dir .. "/configured"
 t.ok(ok_c, "with its overrides, on 2 threads = on one", diff_c)
 
 -- rounds in flight: small rounds, 1 or 5 in flight, a byte cap that lets
--- one through or none limits: the same store as one thread
+-- one through or none limits, rounds cut by their bytes (one bucket each
+-- after the first): the same store as one thread
 do
   local tun = retape.replay
-  local saved = { tun.ROUND_ROWS, tun.ROUND_DEPTH, tun.ROUND_BYTES }
-  local function run_with(name, rows, depth, bytes, threads)
+  local saved = { tun.ROUND_ROWS, tun.ROUND_DEPTH, tun.ROUND_BYTES, tun.ROUND_FIRST_ROWS, tun.ROUND_TARGET_BYTES }
+  local function run_with(name, rows, depth, bytes, threads, target)
     tun.ROUND_ROWS, tun.ROUND_DEPTH, tun.ROUND_BYTES = rows, depth, bytes
+    tun.ROUND_FIRST_ROWS, tun.ROUND_TARGET_BYTES = math.min(rows, saved[4]), target or saved[5]
     local r = assert(retape.replay.open { db = db, state = dir .. "/" .. name, rules = "worker-2026-02-02", threads = threads })
     r:run { from = days[1], to = days[2] }
     local used = r:threads_used()
@@ -313,14 +315,16 @@ do
     return used
   end
   run_with("rounds1", 512, 3, 2 << 20, 1)
-  for _, c in ipairs { { 16, 1, 1 << 40 }, { 16, 5, 1 << 40 }, { 16, 5, 1 }, { 4096, 2, 1 << 40 } } do
-    local name = string.format("rounds_%d_%d_%d", c[1], c[2], c[3] > 1 and 1 or 0)
-    local used = run_with(name, c[1], c[2], c[3], 2)
+  for _, c in ipairs { { 16, 1, 1 << 40 }, { 16, 5, 1 << 40 }, { 16, 5, 1 }, { 4096, 2, 1 << 40 }, { 4096, 3, 1 << 40, 1 } } do
+    local name = string.format("rounds_%d_%d_%d_%d", c[1], c[2], c[3] > 1 and 1 or 0, c[4] or 0)
+    local used = run_with(name, c[1], c[2], c[3], 2, c[4])
     local ok_r, diff_r = same(dump(dir .. "/rounds1"), dump(dir .. "/" .. name))
-    t.ok(used == 2 and ok_r, string.format("rounds of %d rows, up to %d in flight%s, on 2 threads = one thread",
-      c[1], c[2], c[3] == 1 and " (a byte cap that keeps one)" or ""), diff_r)
+    t.ok(used == 2 and ok_r, string.format("rounds of %d rows, up to %d in flight%s%s, on 2 threads = one thread",
+      c[1], c[2], c[3] == 1 and " (a byte cap that keeps one)" or "",
+      c[4] and " (a round's byte target that keeps one bucket)" or ""), diff_r)
   end
-  tun.ROUND_ROWS, tun.ROUND_DEPTH, tun.ROUND_BYTES = saved[1], saved[2], saved[3]
+  tun.ROUND_ROWS, tun.ROUND_DEPTH, tun.ROUND_BYTES, tun.ROUND_FIRST_ROWS, tun.ROUND_TARGET_BYTES =
+    saved[1], saved[2], saved[3], saved[4], saved[5]
 end
 
 -- a pool's rounds: posted ahead up to its depth, collected in order, each

@@ -243,7 +243,7 @@ function Replay:merge_round(steps, i, j, counters, replies, errors)
 end
 
 -- Walks a list of bucket steps over the parts (see walk_bucket) in rounds
--- of about tunables.ROUND_ROWS rows: up to ROUND_DEPTH rounds holding up
+-- of up to tunables.ROUND_ROWS rows and ROUND_TARGET_BYTES of them: up to ROUND_DEPTH rounds holding up
 -- to ROUND_BYTES of rows are posted ahead, so that a part whose share of a
 -- round is smaller goes on with the next one instead of waiting; this
 -- state writes the oldest (merged, in bucket order) and routes the next
@@ -252,24 +252,32 @@ end
 function Replay:walk_rounds(steps, counters)
   local p, st, tun = self.pool, self.store, self.tunables
   assert(st.batch:count() == 0, "walk_rounds: the store has queued writes")
-  local rounds, i = {}, 1
-  while i <= #steps do
+  -- a round: the next buckets while their rows stay within ROUND_ROWS and,
+  -- at the size of the rows routed so far, ROUND_TARGET_BYTES (at least
+  -- one bucket; the first round ROUND_FIRST_ROWS, sizes unknown yet)
+  local routed_rows, routed_bytes, next_step = 0, 0, 1
+  local function next_round()
+    local i = next_step
+    local limit = tun.ROUND_FIRST_ROWS
+    if routed_rows > 0 then
+      limit = math.max(1, math.min(tun.ROUND_ROWS, tun.ROUND_TARGET_BYTES * routed_rows // math.max(1, routed_bytes)))
+    end
     local j, rows = i, steps[i].rows or 0
-    while j < #steps and rows + (steps[j + 1].rows or 0) <= tun.ROUND_ROWS do
+    while j < #steps and rows + (steps[j + 1].rows or 0) <= limit do
       j = j + 1
       rows = rows + (steps[j].rows or 0)
     end
-    rounds[#rounds + 1] = { i, j }
-    i = j + 1
+    next_step = j + 1
+    return { i, j, rows = rows }
   end
-  local posted, queue, held = 0, {}, 0
+  local queue, held = {}, 0
   -- posts rounds while fewer than ROUND_DEPTH are in flight and their rows
   -- take less than ROUND_BYTES (at least one)
   local function post_more()
-    while posted < #rounds and #queue < tun.ROUND_DEPTH and (#queue == 0 or held < tun.ROUND_BYTES) do
-      posted = posted + 1
-      local r = rounds[posted]
+    while next_step <= #steps and #queue < tun.ROUND_DEPTH and (#queue == 0 or held < tun.ROUND_BYTES) do
+      local r = next_round()
       r.bytes = self:post_round(steps, r[1], r[2])
+      routed_rows, routed_bytes = routed_rows + r.rows, routed_bytes + r.bytes
       held = held + r.bytes
       queue[#queue + 1] = r
     end
