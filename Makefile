@@ -74,6 +74,8 @@ LDFLAGS  := $(SAN_FLAGS) $(LDFLAGS_EXTRA)
 # the C++ runtime of core/json_simd.cpp (the host and every program linking
 # libretape.a; the .pc file says the same)
 CXX_LIBS := -lstdc++
+# dlopen (core/http.c loads libmicrohttpd): in libc since glibc 2.34, in libdl before
+DL_LIBS := -ldl
 
 ifeq ($(V),1)
 Q :=
@@ -116,7 +118,8 @@ retape: $(HOST)
 	$(Q)ln -sf $(HOST) retape
 
 deps:
-	@if $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null && command -v $(CC) >/dev/null && command -v $(CXX) >/dev/null; then \
+	@if $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null && command -v $(CC) >/dev/null && command -v $(CXX) >/dev/null \
+	    && command -v objdump >/dev/null; then \
 	  echo "deps: $(PKGS) found"; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  echo "deps: installing $(DEBS)"; \
@@ -156,9 +159,9 @@ test-core-deps:
 $(CONFIG): Makefile
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)mkdir -p $(dir $@)
-	$(Q)soname=$$(objdump -p "$$($(PKG_CONFIG) --variable=libdir libmicrohttpd)/libmicrohttpd.so" 2>/dev/null \
-	      | awk '$$1 == "SONAME" { print $$2 }'); \
-	    [ -n "$$soname" ] || { echo "libmicrohttpd.so: no soname found (objdump -p)" >&2; exit 1; }; \
+	$(Q)so="$$($(PKG_CONFIG) --variable=libdir libmicrohttpd)/libmicrohttpd.so"; \
+	    soname=$$(objdump -p "$$so" | awk '$$1 == "SONAME" { print $$2 }'); \
+	    [ -n "$$soname" ] || { echo "$$so: no soname found by objdump -p (install binutils and libmicrohttpd-dev)" >&2; exit 1; }; \
 	    { echo "DEP_CFLAGS := $$($(PKG_CONFIG) --cflags $(PKGS)) -DRETAPE_MHD_SONAME='\"$$soname\"'"; \
 	      echo "DEP_LIBS := $$($(PKG_CONFIG) --libs $(LINKED_PKGS))"; \
 	      echo "LUA_CFLAGS := $$($(PKG_CONFIG) --cflags lua5.4)"; \
@@ -193,22 +196,22 @@ $(LIB): $(CORE_OBJS)
 
 $(HOST): $(BUILD)/core/main.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) $< $(LIB) $(DEP_LIBS) $(CXX_LIBS) -lm -o $@
+	$(Q)$(CC) $(LDFLAGS) $< $(LIB) $(DEP_LIBS) $(CXX_LIBS) $(DL_LIBS) -lm -o $@
 
 $(BUILD)/tests/%: tests/c/%.c tests/c/check.h $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) -Itests/c $< $(LIB) $(DEP_LIBS) $(CXX_LIBS) -lm -o $@
+	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) -Itests/c $< $(LIB) $(DEP_LIBS) $(CXX_LIBS) $(DL_LIBS) -lm -o $@
 
 $(BUILD)/tools/bench_floor: tools/bench_floor.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) $< $(LIB) $(DEP_LIBS) $(CXX_LIBS) -lm -o $@
+	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) $< $(LIB) $(DEP_LIBS) $(CXX_LIBS) $(DL_LIBS) -lm -o $@
 
 $(BUILD)/examples/embed: examples/embed.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) $< $(LIB) $(DEP_LIBS) $(CXX_LIBS) -lm -o $@
+	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) $< $(LIB) $(DEP_LIBS) $(CXX_LIBS) $(DL_LIBS) -lm -o $@
 
 # --- fuzzing (clang's libFuzzer + ASan/UBSan; separate build dir) -----------
 
@@ -241,7 +244,7 @@ $(FUZZ_BUILD)/libretape.a: $(CORE_SRCS) $(CORE_CXX_SRCS) $(BUILD)/embedded_lua.c
 # Linked by clang++: the C++ parts of the sanitizer runtimes come with it.
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_target.c $(FUZZ_BUILD)/libretape.a
 	$(Q)$(FUZZ_CC) -std=c11 $(FUZZ_FLAGS) -DFUZZ_KIND='"$*"' -Icore $(DEP_CFLAGS) -c $< -o $@.o
-	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer $@.o $(FUZZ_BUILD)/libretape.a $(DEP_LIBS) -lm -o $@
+	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer $@.o $(FUZZ_BUILD)/libretape.a $(DEP_LIBS) $(DL_LIBS) -lm -o $@
 
 # Runs each target FUZZ_SECONDS on a copy of its corpus (new inputs are kept
 # under build/fuzz/corpus-KIND; crashes in build/fuzz/crash-*).
@@ -303,7 +306,7 @@ $(GEN)/retape.pc: Makefile core/retape.h
 	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	  'Name: retape' 'Description: replay engine for TradingView receipts with Lua rules' \
 	  "Version: $$(sed -n 's/^#define RETAPE_VERSION "\(.*\)"/\1/p' core/retape.h)" \
-	  'Requires: $(LINKED_PKGS)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lretape -lstdc++ -lm' > $@
+	  'Requires: $(LINKED_PKGS)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lretape -lstdc++ -ldl -lm' > $@
 
 INSTALL_FILES := bin/retape lib/libretape.a include/retape.h lib/pkgconfig/retape.pc \
   share/retape/scripts/levels.lua share/retape/scripts/replay-ingest.lua share/man/man1/retape.1 \

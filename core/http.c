@@ -100,13 +100,9 @@ static void load_mhd(void)
 #undef MHD_FN
     void *lib = dlopen(RETAPE_MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
-        /* Debian names the package after the soname: libmicrohttpd.so.12 -> libmicrohttpd12 */
-        const char *so = strstr(RETAPE_MHD_SONAME, ".so.");
         snprintf(mhd_error, sizeof mhd_error,
                  "the HTTP server needs libmicrohttpd (%s), which cannot be loaded: %s "
-                 "(on Debian: apt install %.*s%s)", RETAPE_MHD_SONAME, dlerror(),
-                 so ? (int)(so - RETAPE_MHD_SONAME) : (int)strlen(RETAPE_MHD_SONAME), RETAPE_MHD_SONAME,
-                 so ? so + 4 : "");
+                 "(on Debian: apt install libmicrohttpd-dev, which brings it)", RETAPE_MHD_SONAME, dlerror());
         return;
     }
     for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
@@ -114,6 +110,7 @@ static void load_mhd(void)
         if (!*functions[i].slot) {
             snprintf(mhd_error, sizeof mhd_error, "the HTTP server needs libmicrohttpd (%s): %s has no %s",
                      RETAPE_MHD_SONAME, RETAPE_MHD_SONAME, functions[i].symbol);
+            memset(&mhd, 0, sizeof mhd); /* nothing points into the library closed below */
             dlclose(lib);
             return;
         }

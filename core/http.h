@@ -61,14 +61,14 @@ typedef struct retape_http_options {
                                    (0 = 10): a trickling client is cut off */
 } retape_http_options;
 
-/* Starts listening and serving on a pool of opts->threads threads.  The
- * caller should block the signals it wants to handle itself before calling
- * (the threads inherit the mask).  NULL + *errptr on failure (address in use,
- * bad address). */
 /* Loads libmicrohttpd, which the host does not link (core/http.c): 0, or
  * -1 + *errptr naming the library and why it cannot be loaded.  Once per
  * process; retape_http_start calls it too.  Thread-safe. */
 int retape_http_load(char **errptr);
+/* Starts listening and serving on a pool of opts->threads threads.  The
+ * caller should block the signals it wants to handle itself before calling
+ * (the threads inherit the mask).  NULL + *errptr on failure (address in use,
+ * bad address, libmicrohttpd not loadable). */
 retape_http_server *retape_http_start(const retape_http_options *opts, retape_http_handler handler,
                                       void *ctx, char **errptr);
 /* The port actually bound. */

@@ -13,6 +13,7 @@
  *   http.publish(text)   -- one server-sent event to every open event stream
  *   http.stopping() -> boolean
  *   http.writing() -> boolean (a writer call is running)
+ *   http.available() -> true | nil, message (libmicrohttpd loads: serve asks first)
  *
  * Lua states are not thread-safe, so serve() builds one Lua state per server
  * thread ("readers") plus one "writer" state and one "ingest" state, each

@@ -64,6 +64,8 @@ function Replay:run_in_snapshot(params)
     for _, d in ipairs(per_day) do days[d.day] = {} end
     for _, w in ipairs(work) do days[w.day][w.bucket] = w.count end
     self.listed = days
+  else
+    self.listed = nil -- (a pending run settled above may have set it)
   end
   if scope.outside then
     return { ok = true, date = scope.first, ticker = scope.tickers and table.concat(scope.tickers, ",") or json.null,

@@ -254,11 +254,11 @@ function Replay:walk_rounds(steps, counters)
   assert(st.batch:count() == 0, "walk_rounds: the store has queued writes")
   -- a round: the next buckets while their rows stay within ROUND_ROWS and,
   -- at the size of the rows routed so far, ROUND_TARGET_BYTES (at least
-  -- one bucket; the first round ROUND_FIRST_ROWS, sizes unknown yet)
+  -- one bucket; the first round ROUND_FIRST_ROWS at most, sizes unknown yet)
   local routed_rows, routed_bytes, next_step = 0, 0, 1
   local function next_round()
     local i = next_step
-    local limit = tun.ROUND_FIRST_ROWS
+    local limit = math.min(tun.ROUND_ROWS, tun.ROUND_FIRST_ROWS)
     if routed_rows > 0 then
       limit = math.max(1, math.min(tun.ROUND_ROWS, tun.ROUND_TARGET_BYTES * routed_rows // math.max(1, routed_bytes)))
     end

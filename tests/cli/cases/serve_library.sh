@@ -14,6 +14,6 @@ soname=$(objdump -p "$(pkg-config --variable=libdir libmicrohttpd)/libmicrohttpd
 mkdir $T/lib
 head -c 200 /dev/zero | tr '\0' 'x' > "$T/lib/$soname"
 LD_LIBRARY_PATH=$T/lib run $RETAPE serve --db $T/new.db --state $T/s --listen 127.0.0.1:0 --no-auth 2>$T/err.txt
-sed "s#$soname#SONAME#g; s#\(apt install libmicrohttpd\)[0-9]*#\1N#" $T/err.txt
+sed "s#$soname#SONAME#g" $T/err.txt
 test -e $T/s && echo "a store was made" || echo "no store"
 test -e $T/new.db && echo "a receipts file was made" || echo "no receipts file"
