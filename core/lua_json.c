@@ -46,27 +46,40 @@ static int out_gc(lua_State *L)
     return 0;
 }
 
-/* Appends len bytes, doubling the buffer as needed; raises on out of memory. */
-static void out_add(lua_State *L, out_buf *o, const char *s, size_t len)
+/* Makes room for len more bytes, doubling the buffer; raises on out of
+ * memory.  The slow path of out_add and out_char. */
+static void out_grow(lua_State *L, out_buf *o, size_t len)
+{
+    size_t cap = o->cap ? o->cap : 256;
+    while (cap < o->len + len)
+        cap *= 2;
+    char *grown = o->alloc(o->ud, o->data, o->cap, cap);
+    if (!grown)
+        luaL_error(L, "out of memory encoding JSON");
+    o->data = grown;
+    o->cap = cap;
+}
+
+/* Appends len bytes; raises on out of memory. */
+static inline void out_add(lua_State *L, out_buf *o, const char *s, size_t len)
 {
     if (len == 0)
         return;
-    if (o->len + len > o->cap) {
-        size_t cap = o->cap ? o->cap : 256;
-        while (cap < o->len + len)
-            cap *= 2;
-        char *grown = o->alloc(o->ud, o->data, o->cap, cap);
-        if (!grown)
-            luaL_error(L, "out of memory encoding JSON");
-        o->data = grown;
-        o->cap = cap;
-    }
+    if (o->len + len > o->cap)
+        out_grow(L, o, len);
     memcpy(o->data + o->len, s, len);
     o->len += len;
 }
 
+/* Appends one byte (the encoder's punctuation); raises on out of memory. */
+static inline void out_char(lua_State *L, out_buf *o, char c)
+{
+    if (o->len == o->cap)
+        out_grow(L, o, 1);
+    o->data[o->len++] = c;
+}
+
 #define out_lit(L, o, lit) out_add(L, o, lit, sizeof(lit) - 1)
-#define out_char(L, o, c) do { char ch_ = (c); out_add(L, o, &ch_, 1); } while (0)
 
 /* Upvalues of encode: 1 raw_mt, 2 object_mt, 3 null. */
 typedef struct key_ref {
@@ -139,21 +152,59 @@ static void add_number(lua_State *L, out_buf *b, int idx)
 
 static void encode_value(lua_State *L, out_buf *b, int idx, int ranks, int depth);
 
-/* Sorts n keys by rank, then bytes: insertion sort for the small objects
- * of a trade or a version (a dozen keys), qsort beyond. */
-static void sort_keys(key_ref *keys, size_t n)
+/* Sorts keys[from..n) by insertion (compare_keys). */
+static void insertion_sort_keys(key_ref *keys, size_t from, size_t n)
 {
-    if (n > 24) {
-        qsort(keys, n, sizeof *keys, compare_keys);
-        return;
-    }
-    for (size_t i = 1; i < n; i++) {
+    for (size_t i = from + 1; i < n; i++) {
         key_ref k = keys[i];
         size_t j = i;
-        for (; j > 0 && compare_keys(&keys[j - 1], &k) > 0; j--)
+        for (; j > from && compare_keys(&keys[j - 1], &k) > 0; j--)
             keys[j] = keys[j - 1];
         keys[j] = k;
     }
+}
+
+/* Ranks below this place a large object's keys directly (a trade's ~40
+ * keys, ranked by the trade order) */
+#define RANK_SLOTS 128
+
+/* Sorts n keys by rank, then bytes: insertion sort for the small objects
+ * of a version or a history event (a dozen keys); a large object whose
+ * ranked keys all rank below RANK_SLOTS by placing each at its rank (no
+ * two keys share one: a rank is a key's place in the order list) and its
+ * unranked ones after them by insertion; qsort otherwise. */
+static void sort_keys(key_ref *keys, size_t n)
+{
+    if (n <= 24) {
+        insertion_sort_keys(keys, 0, n);
+        return;
+    }
+    signed char at[RANK_SLOTS]; /* rank -> 1 + the key's index in keys (0: none); n <= 127 */
+    int placeable = n < 128;
+    for (size_t i = 0; placeable && i < n; i++)
+        placeable = keys[i].rank == LUA_MAXINTEGER || (keys[i].rank >= 0 && keys[i].rank < RANK_SLOTS);
+    if (!placeable) {
+        qsort(keys, n, sizeof *keys, compare_keys);
+        return;
+    }
+    memset(at, 0, sizeof at);
+    key_ref unranked[128], ranked[128];
+    size_t nu = 0, nr = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (keys[i].rank == LUA_MAXINTEGER)
+            unranked[nu++] = keys[i];
+        else if (at[keys[i].rank]) { /* two keys of one rank: cannot happen; sort as qsort would */
+            qsort(keys, n, sizeof *keys, compare_keys);
+            return;
+        } else
+            at[keys[i].rank] = (signed char)(1 + i);
+    }
+    for (int r = 0; r < RANK_SLOTS; r++)
+        if (at[r])
+            ranked[nr++] = keys[at[r] - 1];
+    memcpy(keys, ranked, nr * sizeof *keys);
+    memcpy(keys + nr, unranked, nu * sizeof *keys);
+    insertion_sort_keys(keys, nr, n);
 }
 
 /* Encodes the object at idx with its string keys sorted by rank then bytes.

@@ -70,4 +70,44 @@ for i = 1, 50 do a["k" .. i] = i end
 for i = 50, 1, -1 do b["k" .. i] = i end
 t.eq(json.encode(a), json.encode(b), "insertion order does not matter")
 
+-- key order of large objects (the encoder places ranked keys by rank past
+-- 24 keys, and falls back to a comparison sort past 127 keys or rank 127):
+-- each against the order written plainly, keys listed first in their
+-- order, the others by bytes
+local function plain(tbl, ord)
+  local rank = {}
+  for i, k in ipairs(ord or {}) do rank[k] = i end
+  local keys = {}
+  for k in pairs(tbl) do keys[#keys + 1] = k end
+  table.sort(keys, function(x, y)
+    local rx, ry = rank[x] or math.huge, rank[y] or math.huge
+    if rx ~= ry then return rx < ry end
+    return x < y
+  end)
+  local parts = {}
+  for i, k in ipairs(keys) do parts[i] = string.format("%q:%d", k, tbl[k]) end
+  return "{" .. table.concat(parts, ","):gsub("\\\n", "\\n") .. "}"
+end
+local long_order = {}
+for i = 1, 200 do long_order[i] = string.format("o%03d", 201 - i) end -- listed in reverse byte order
+local cases = { { 25, 60 }, { 40, 60 }, { 40, 0 }, { 127, 100 }, { 128, 100 }, { 190, 200 }, { 60, 200 } }
+local all_ok, first_bad = true, nil
+for _, c in ipairs(cases) do
+  local n, listed = c[1], c[2]
+  local ord = table.move(long_order, 1, listed, 1, {})
+  for round = 1, 5 do
+    local tbl, used = {}, 0
+    local i = 0
+    while used < n do
+      i = i + 1
+      -- listed keys of every rank (ranks past 127 when listed > 127), and unlisted ones
+      local key = (i % 3 ~= 0 and listed > 0) and long_order[((i * 7 + round) % listed) + 1] or string.format("u%03d", (i * 13 + round) % 300)
+      if tbl[key] == nil then tbl[key] = i; used = used + 1 end
+    end
+    local got, want = json.encode(tbl, ord), plain(tbl, ord)
+    if got ~= want then all_ok, first_bad = false, string.format("%d keys, %d listed: %s ~= %s", n, listed, got, want) end
+  end
+end
+t.ok(all_ok, "large objects: listed keys first by rank, then the rest by bytes (25 to 190 keys, ranks up to 200)", first_bad)
+
 os.exit(t.done())
