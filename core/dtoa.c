@@ -98,13 +98,16 @@ static size_t format_by_trial(double x, char *buf)
 
 __extension__ typedef unsigned __int128 u128;
 
-/* Exact powers of ten as integers, 10^0 .. 10^20. */
+/* Exact powers of ten as integers, 10^0 .. 10^20 (every k used below). */
+static const u128 POW10_INT[21] = {
+    1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000, 10000000000ull,
+    100000000000ull, 1000000000000ull, 10000000000000ull, 100000000000000ull, 1000000000000000ull,
+    10000000000000000ull, 100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull,
+    (u128)10000000000000000000ull * 10,
+};
 static u128 pow10_int(int k)
 {
-    u128 p = 1;
-    while (k-- > 0)
-        p *= 10;
-    return p;
+    return POW10_INT[k];
 }
 
 /* round(f * 10^k / 2^s), ties to even: x = f * 2^-s scaled by 10^k and
@@ -180,7 +183,11 @@ static size_t format_16_or_17(double x, char *buf)
     int s = 53 - exp2; /* |x| = f * 2^-s; 1 <= s <= 66 in this range */
     if (s < 1 || s > 66)
         return format_by_trial(x, buf);
-    int X = 14; /* the decimal exponent: 10^X <= |x| < 10^(X+1) */
+    /* the decimal exponent: 10^X <= |x| < 10^(X+1), exactly (f * 10^-X
+     * against 2^s * 10^X), from the double estimate's neighbourhood down */
+    int X = (int)floor(log10(fabs(x))) + 1;
+    if (X > 14)
+        X = 14;
     while (X > -4 && ((u128)f * pow10_int(X < 0 ? -X : 0)) < ((u128)1 << s) * pow10_int(X > 0 ? X : 0))
         X--;
     int k16 = 15 - X;
