@@ -170,9 +170,9 @@ static void insertion_sort_keys(key_ref *keys, size_t from, size_t n)
 
 /* Sorts n keys by rank, then bytes: insertion sort for the small objects
  * of a version or a history event (a dozen keys); a large object whose
- * ranked keys all rank below RANK_SLOTS by placing each at its rank (no
- * two keys share one: a rank is a key's place in the order list) and its
- * unranked ones after them by insertion; qsort otherwise. */
+ * ranked keys all rank below RANK_SLOTS by placing each at its rank (an
+ * order list gives each key its own) and its unranked ones after them by
+ * insertion; qsort otherwise (and when two keys share a rank). */
 static void sort_keys(key_ref *keys, size_t n)
 {
     if (n <= 24) {
@@ -193,7 +193,7 @@ static void sort_keys(key_ref *keys, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (keys[i].rank == LUA_MAXINTEGER)
             unranked[nu++] = keys[i];
-        else if (at[keys[i].rank]) { /* two keys of one rank: cannot happen; sort as qsort would */
+        else if (at[keys[i].rank]) { /* two keys of one rank (a rank map may say so): as qsort sorts them */
             qsort(keys, n, sizeof *keys, compare_keys);
             return;
         } else
