@@ -15,6 +15,7 @@
  */
 #include "dtoa.h"
 #include "lua_common.h"
+#include "util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -152,18 +153,6 @@ static void add_number(lua_State *L, out_buf *b, int idx)
 
 static void encode_value(lua_State *L, out_buf *b, int idx, int ranks, int depth);
 
-/* Sorts keys[from..n) by insertion (compare_keys). */
-static void insertion_sort_keys(key_ref *keys, size_t from, size_t n)
-{
-    for (size_t i = from + 1; i < n; i++) {
-        key_ref k = keys[i];
-        size_t j = i;
-        for (; j > from && compare_keys(&keys[j - 1], &k) > 0; j--)
-            keys[j] = keys[j - 1];
-        keys[j] = k;
-    }
-}
-
 /* Ranks below this place a large object's keys directly (a trade's ~40
  * keys, ranked by the trade order) */
 #define RANK_SLOTS 128
@@ -176,7 +165,7 @@ static void insertion_sort_keys(key_ref *keys, size_t from, size_t n)
 static void sort_keys(key_ref *keys, size_t n)
 {
     if (n <= 24) {
-        insertion_sort_keys(keys, 0, n);
+        INSERTION_SORT(key_ref, keys, 0, n, compare_keys);
         return;
     }
     signed char at[RANK_SLOTS]; /* rank -> 1 + the key's index in keys (0: none); n <= 127 */
@@ -204,7 +193,7 @@ static void sort_keys(key_ref *keys, size_t n)
             ranked[nr++] = keys[at[r] - 1];
     memcpy(keys, ranked, nr * sizeof *keys);
     memcpy(keys + nr, unranked, nu * sizeof *keys);
-    insertion_sort_keys(keys, nr, n);
+    INSERTION_SORT(key_ref, keys, nr, n, compare_keys);
 }
 
 /* Encodes the object at idx with its string keys sorted by rank then bytes.

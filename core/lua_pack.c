@@ -20,6 +20,7 @@
 #include "lua_common.h"
 
 #include "pack.h"
+#include "util.h"
 #include <stdlib.h>
 
 #define WRITER_MT "retape.pack.writer"
@@ -50,23 +51,14 @@ static int compare_keys(const void *a, const void *b)
     return (x->len > y->len) - (x->len < y->len);
 }
 
-/* Sorts n keys in byte order: insertion sort for the small objects of a
- * record (glibc's qsort is a merge sort through a callback: ~1.7 % of a
- * replay's CPU on real days), qsort beyond.  lua_json.c's sort_keys is its
- * twin for the encoder's keys, which carry a rank. */
+/* Sorts n keys in byte order: by insertion for the small objects of a
+ * record (util.h), qsort beyond. */
 static void sort_keys(key_ref *keys, int n)
 {
-    if (n > 24) {
+    if (n > 24)
         qsort(keys, (size_t)n, sizeof *keys, compare_keys);
-        return;
-    }
-    for (int i = 1; i < n; i++) {
-        key_ref k = keys[i];
-        int j = i;
-        for (; j > 0 && compare_keys(&keys[j - 1], &k) > 0; j--)
-            keys[j] = keys[j - 1];
-        keys[j] = k;
-    }
+    else
+        INSERTION_SORT(key_ref, keys, 0, n, compare_keys);
 }
 
 static void put_value(lua_State *L, pack_writer *w, int idx, int depth);
