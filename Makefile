@@ -159,8 +159,8 @@ test-core-deps:
 # RocksDB is linked from its static archive when librocksdb-dev ships one
 # (Debian's does), its own dependencies by soname and only those the
 # archive's objects use: the shared library is 11 MB of C++ that the dynamic
-# loader maps and binds at every start of every command, ~8 ms of a ~34 ms
-# start (`retape --version` 29 -> 22 ms, a replay's start 34 -> 26 ms).
+# loader maps and binds at every start of every command, ~9 ms of a ~31 ms
+# start (`retape --version` 21 -> 15 ms, a script's start 31 -> 22 ms).
 # Without the archive: the shared library, as pkg-config says.
 $(CONFIG): Makefile
 	$(Q)$(MAKE) --no-print-directory deps
