@@ -157,12 +157,14 @@ test-core-deps:
 	$(call install_tools,test-core-deps,command -v node >/dev/null && command -v curl >/dev/null,$(TEST_CORE_DEBS))
 
 # RocksDB is linked from its static archive when librocksdb-dev ships one
-# (Debian's does), its own dependencies by soname and only those the
-# archive's objects use: the shared library is 11 MB of C++ that the dynamic
-# loader maps and binds at every start of every command, ~9 ms of a ~31 ms
-# start (`retape --version` 21 -> 15 ms, a script's start 31 -> 22 ms).
-# Without the archive: the shared library, as pkg-config says.
-$(CONFIG): Makefile
+# (Debian's does), with the libraries the shared librocksdb names linked by
+# soname under --as-needed, so that only those its objects reference are
+# kept: the shared library is 11 MB of C++ that the dynamic loader maps and
+# binds at every start of every command, 6-9 ms of every start (`retape
+# --version` 21 -> 15 ms, a script's start 31 -> 22 ms).  Without the
+# archive: the shared library, as pkg-config says.  A new archive (a RocksDB
+# upgrade) probes again and rebuilds (ROCKSDB_ARCHIVE).
+$(CONFIG): Makefile $(ROCKSDB_ARCHIVE)
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)mkdir -p $(dir $@)
 	$(Q)so="$$($(PKG_CONFIG) --variable=libdir libmicrohttpd)/libmicrohttpd.so"; \
@@ -170,10 +172,12 @@ $(CONFIG): Makefile
 	    [ -n "$$soname" ] || { echo "$$so: no soname found by objdump -p (install binutils and libmicrohttpd-dev)" >&2; exit 1; }; \
 	    rdir=$$($(PKG_CONFIG) --variable=libdir rocksdb); \
 	    if [ -f "$$rdir/librocksdb.a" ] && [ -f "$$rdir/librocksdb.so" ]; then \
-	      rocks="$$rdir/librocksdb.a -Wl,--push-state,--as-needed$$(objdump -p "$$rdir/librocksdb.so" \
-	        | awk '$$1 == "NEEDED" && $$2 !~ /^(libstdc\+\+|libm|libgcc_s|libc|ld-linux)/ { printf " -l:%s", $$2 }') -Wl,--pop-state"; \
-	    else rocks=$$($(PKG_CONFIG) --libs rocksdb); fi; \
+	      archive="$$rdir/librocksdb.a"; \
+	      rocks="$$archive -Wl,--push-state,--as-needed$$(objdump -p "$$rdir/librocksdb.so" \
+	        | awk '$$1 == "NEEDED" && $$2 !~ /^(libstdc\+\+|libm|libgcc_s|libc)\.so|^ld-linux/ { printf " -l:%s", $$2 }') -Wl,--pop-state"; \
+	    else archive=; rocks=$$($(PKG_CONFIG) --libs rocksdb); fi; \
 	    { echo "DEP_CFLAGS := $$($(PKG_CONFIG) --cflags $(PKGS)) -DRETAPE_MHD_SONAME='\"$$soname\"'"; \
+	      echo "ROCKSDB_ARCHIVE := $$archive"; \
 	      echo "ROCKSDB_LIBS := $$rocks"; \
 	      echo "DEP_LIBS := $$($(PKG_CONFIG) --libs $(filter-out rocksdb,$(LINKED_PKGS))) \$$(ROCKSDB_LIBS)"; \
 	      echo "LUA_CFLAGS := $$($(PKG_CONFIG) --cflags lua5.4)"; \
@@ -206,7 +210,7 @@ $(LIB): $(CORE_OBJS)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(HOST): $(BUILD)/core/main.o $(LIB)
+$(HOST): $(BUILD)/core/main.o $(LIB) $(ROCKSDB_ARCHIVE)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $< $(LIB) $(DEP_LIBS) $(CXX_LIBS) $(DL_LIBS) -lm -o $@
 
