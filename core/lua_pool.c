@@ -23,9 +23,11 @@
  * parts 1..N.  post/collect is one round: the workers run in parallel, and
  * collect waits for all of them.  Up to `depth` rounds (default 1) may be
  * posted before the oldest is collected, each with its own inboxes, message
- * and results (slots: the next round takes the lowest free one, so that
- * only as many are ever filled as rounds are in flight at once; each keeps
- * its buffers for the next round it holds): a worker goes on to the next posted round
+ * and results (slots: the next round takes the lowest free one other
+ * than that of the round last collected, whose writes p:append_kept may
+ * still be reading, and that one only when no other is free; so only as
+ * many are ever filled as rounds are in flight at once, plus one while the
+ * caller commits: each keeps its buffers for the next round it holds): a worker goes on to the next posted round
  * as soon as it finished one, so parts whose share of a round differs do
  * not wait for each other at every round, and the caller routes and commits
  * while they walk.  A handler that raises reports its message (with
@@ -448,15 +450,19 @@ static pool *to_pool(lua_State *L, int idx)
 }
 
 /* Under mu: the slot of the next round to post (chosen once: the lowest
- * free one), or -1 while every slot is in flight. */
+ * free one but the slot of the round last collected, whose kept writes the
+ * caller may not have appended yet; that slot when it is the only free
+ * one), or -1 while every slot is in flight. */
 static int choose_slot(pool *p)
 {
-    if (p->next_slot < 0)
-        for (unsigned d = 0; d < p->depth; d++)
-            if (!p->busy[d]) {
+    if (p->next_slot < 0) {
+        int kept = p->collected > 0 ? (int)p->last_slot : -1;
+        for (unsigned d = 0; d < p->depth && p->next_slot < 0; d++)
+            if (!p->busy[d] && (int)d != kept)
                 p->next_slot = (int)d;
-                break;
-            }
+        if (p->next_slot < 0 && kept >= 0 && !p->busy[kept])
+            p->next_slot = kept;
+    }
     return p->next_slot;
 }
 

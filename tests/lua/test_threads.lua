@@ -300,8 +300,10 @@ local ok_c, diff_c = same(dump(dir .. "/configured1"), dump(dir .. "/configured"
 t.ok(ok_c, "with its overrides, on 2 threads = on one", diff_c)
 
 -- rounds in flight: small rounds, 1 or 5 in flight, a byte cap that lets
--- one through or none limits, rounds cut by their bytes (one bucket each
--- after the first): the same store as one thread
+-- one through or none limits (with one through, the next round is posted
+-- into the other slot before the last one's writes are written), rounds
+-- cut by their bytes (one bucket each after the first): the same store as
+-- one thread
 do
   local tun = retape.replay
   local saved = { tun.ROUND_ROWS, tun.ROUND_DEPTH, tun.ROUND_BYTES, nil, tun.ROUND_TARGET_BYTES }
@@ -315,7 +317,7 @@ do
     return used
   end
   run_with("rounds1", 512, 3, 2 << 20, 1)
-  for _, c in ipairs { { 16, 1, 1 << 40 }, { 16, 5, 1 << 40 }, { 16, 5, 1 }, { 4096, 2, 1 << 40 }, { 4096, 3, 1 << 40, 1 } } do
+  for _, c in ipairs { { 16, 1, 1 << 40 }, { 16, 5, 1 << 40 }, { 16, 5, 1 }, { 4096, 2, 1 }, { 4096, 2, 1 << 40 }, { 4096, 3, 1 << 40, 1 } } do
     local name = string.format("rounds_%d_%d_%d_%d", c[1], c[2], c[3] > 1 and 1 or 0, c[4] or 0)
     local used = run_with(name, c[1], c[2], c[3], 2, c[4])
     local ok_r, diff_r = same(dump(dir .. "/rounds1"), dump(dir .. "/" .. name))

@@ -271,10 +271,10 @@ function Replay:walk_rounds(steps, counters)
     return { i, j, rows = rows }
   end
   local queue, held = {}, 0
-  -- posts rounds while fewer than ROUND_DEPTH are in flight and their rows
+  -- posts rounds while fewer than `depth` are in flight and their rows
   -- take less than ROUND_BYTES (at least one)
-  local function post_more()
-    while next_step <= #steps and #queue < tun.ROUND_DEPTH and (#queue == 0 or held < tun.ROUND_BYTES) do
+  local function post_more(depth)
+    while next_step <= #steps and #queue < depth and (#queue == 0 or held < tun.ROUND_BYTES) do
       local r = next_round()
       r.bytes = self:post_round(steps, r[1], r[2])
       routed_rows, routed_bytes = routed_rows + r.rows, routed_bytes + r.bytes
@@ -283,15 +283,21 @@ function Replay:walk_rounds(steps, counters)
     end
   end
   local ok, err = pcall(function()
-    post_more()
+    post_more(tun.ROUND_DEPTH)
     while #queue > 0 do
       local r = table.remove(queue, 1)
       local replies, _, errors = p:collect()
       held = held - r.bytes
-      -- written before the next round is posted into its slot (its writes
-      -- are there); the parts walk the other rounds in flight meanwhile
-      self:flush_round(self:merge_round(steps, r[1], r[2], counters, replies, errors), counters)
-      post_more()
+      local ready = self:merge_round(steps, r[1], r[2], counters, replies, errors)
+      -- the next round posted before this one is written, into another
+      -- slot (this one's writes are in its slot until written), so that
+      -- the parts walk while this state commits: a round of full-size
+      -- bodies, alone in flight, no longer waits for the commit before it
+      -- (two threads: a day 0.93-0.97x the time, five days 0.88x, +3 MB
+      -- peak RSS); then up to ROUND_DEPTH again
+      post_more(tun.ROUND_DEPTH - 1)
+      self:flush_round(ready, counters)
+      post_more(tun.ROUND_DEPTH)
     end
   end)
   if not ok then
