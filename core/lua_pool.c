@@ -27,10 +27,10 @@
  * than that of the round last collected, whose writes p:append_kept may
  * still be reading, and that one only when no other is free; so only as
  * many are ever filled as rounds are in flight at once, plus one while the
- * caller commits: each keeps its buffers for the next round it holds): a worker goes on to the next posted round
- * as soon as it finished one, so parts whose share of a round differs do
- * not wait for each other at every round, and the caller routes and commits
- * while they walk.  A handler that raises reports its message (with
+ * caller commits: each keeps its buffers for the next round it holds): a
+ * worker goes on to the next posted round as soon as it finished one, so
+ * parts whose share of a round differs do not wait for each other at every
+ * round, and the caller routes and commits while they walk.  A handler that raises reports its message (with
  * traceback) in errors[i]; the other workers finish their round regardless,
  * and the caller decides.
  */

@@ -295,8 +295,11 @@ function Replay:walk_rounds(steps, counters)
       -- bodies, alone in flight, no longer waits for the commit before it
       -- (two threads: a day 0.93-0.97x the time, five days 0.88x, +3 MB
       -- peak RSS); then up to ROUND_DEPTH again
-      post_more(tun.ROUND_DEPTH - 1)
+      -- (a routing error raises after this round is committed, as on one
+      -- thread, where a bucket is committed before the next is read)
+      local posted, post_err = pcall(post_more, tun.ROUND_DEPTH - 1)
       self:flush_round(ready, counters)
+      if not posted then error(post_err, 0) end
       post_more(tun.ROUND_DEPTH)
     end
   end)
