@@ -30,9 +30,9 @@
  * caller commits: each keeps its buffers for the next round it holds): a
  * worker goes on to the next posted round as soon as it finished one, so
  * parts whose share of a round differs do not wait for each other at every
- * round, and the caller routes and commits while they walk.  A handler that raises reports its message (with
- * traceback) in errors[i]; the other workers finish their round regardless,
- * and the caller decides.
+ * round, and the caller routes and commits while they walk.  A handler
+ * that raises reports its message (with traceback) in errors[i]; the other
+ * workers finish their round regardless, and the caller decides.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "lua_common.h"
