@@ -223,6 +223,50 @@ static int l_cursor(lua_State *L)
     return 1;
 }
 
+/* src:part_cursor(bucket, scope, {max_rowid =, part =, parts =, first =,
+ * stop =}) -> cursor | nil, message: one part's rows of the bucket's window
+ * [first, stop) (see retape_cursor_open_part); its rows carry `index`,
+ * their position in the bucket, and cur:window() says what the window held. */
+static int l_part_cursor(lua_State *L)
+{
+    retape_source *src = to_source(L, 1);
+    lua_Integer bucket = luaL_checkinteger(L, 2);
+    retape_scope scope;
+    check_scope(L, 3, &scope);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    retape_part_read pr;
+    pr.max_rowid = opt_int_field(L, 4, "max_rowid", INT64_MAX);
+    int64_t part = opt_int_field(L, 4, "part", -1), parts = opt_int_field(L, 4, "parts", 0);
+    luaL_argcheck(L, parts > 0 && parts <= 1024 && part >= 0 && part < parts, 4, "part must be in 0..parts-1");
+    pr.part = (unsigned)part, pr.parts = (unsigned)parts;
+    pr.first = opt_int_field(L, 4, "first", 0);
+    pr.stop = opt_int_field(L, 4, "stop", -1);
+    cursor_box *box = lua_newuserdatauv(L, sizeof *box, 1);
+    box->cur = NULL;
+    luaL_setmetatable(L, CURSOR_MT);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    char *err = NULL;
+    box->cur = retape_cursor_open_part(src, &scope, bucket, &pr, &err);
+    if (!box->cur)
+        return push_failure(L, err);
+    return 1;
+}
+
+/* cur:window() -> rows of the window in every part, whether a row remains
+ * at its stop, rows of the bucket (a part's cursor; zeros otherwise) */
+static int l_window(lua_State *L)
+{
+    retape_cursor *cur = to_cursor(L, 1);
+    int64_t window_rows, bucket_rows;
+    int more;
+    retape_cursor_window(cur, &window_rows, &more, &bucket_rows);
+    lua_pushinteger(L, (lua_Integer)window_rows);
+    lua_pushboolean(L, more);
+    lua_pushinteger(L, (lua_Integer)bucket_rows);
+    return 3;
+}
+
 /* Decodes the payload on top of the stack with the cjson.safe decode
  * function at stack index `decoder` and stores `payload` (or `error`) into
  * the row table below it. */
@@ -355,7 +399,7 @@ retape_cursor *retape_lua_check_cursor(lua_State *L, int idx)
 }
 
 /* cur:fetch(n [, decode=true | fieldset]) -> array of up to n rows (empty
- * at the end).  With a field set of retape.decode, payloads are decoded
+ * at the end; a part's cursor's rows with `index`).  With a field set of retape.decode, payloads are decoded
  * selectively (decode.compile).
  * Row: {receipt_id, ticker, ts, bucket_5m, script_version, payload_json,
  *       payload (decoded table) | error (message)}. */
@@ -376,6 +420,11 @@ static int l_fetch(lua_State *L)
         if (rc == 0)
             break;
         retape_lua_push_row(L, &r, fs, decode ? lua_upvalueindex(1) : 0);
+        int64_t index = retape_cursor_index(cur);
+        if (index >= 0) {
+            lua_pushinteger(L, (lua_Integer)index);
+            lua_setfield(L, -2, "index");
+        }
         lua_rawseti(L, -2, i);
     }
     return 1;
@@ -420,7 +469,8 @@ static int l_tostring_source(lua_State *L)
 int luaopen_retape_source(lua_State *L)
 {
     static const luaL_Reg source_methods[] = {
-        {"buckets", l_buckets}, {"bad_rows", l_bad_rows}, {"cursor", l_cursor}, {"snapshot", l_snapshot},
+        {"buckets", l_buckets}, {"bad_rows", l_bad_rows}, {"cursor", l_cursor}, {"part_cursor", l_part_cursor},
+        {"snapshot", l_snapshot},
         {"last_rowid", l_last_rowid}, {"close", l_source_close}, {NULL, NULL},
     };
     new_class(L, SOURCE_MT, source_methods, l_source_close);
@@ -434,6 +484,8 @@ int luaopen_retape_source(lua_State *L)
     retape_lua_push_payload_decoder(L);
     lua_pushcclosure(L, l_fetch, 1);
     lua_setfield(L, -2, "fetch");
+    lua_pushcfunction(L, l_window);
+    lua_setfield(L, -2, "window");
     lua_pushcfunction(L, l_cursor_close);
     lua_setfield(L, -2, "close");
     lua_setfield(L, -2, "__index");

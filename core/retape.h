@@ -161,6 +161,24 @@ int retape_source_bad_rows(retape_source *src, const retape_scope *scope, int64_
  * caller's.  Several cursors may be open on one source. */
 retape_cursor *retape_cursor_open(retape_source *src, const retape_scope *scope,
                                   int64_t bucket, char **errptr);
+/* What one part of a threaded replay reads for itself (the worker threads
+ * read their own rows instead of receiving them; see lua/retape/run/threads.lua). */
+typedef struct retape_part_read {
+    int64_t max_rowid;    /* the run's snapshot ends there: later rows are not read */
+    unsigned part, parts; /* the rows whose ticker's retape_part_of(ticker, parts) is part */
+    int64_t first, stop;  /* of the bucket's window [first, stop) (stop < 0: to its end) */
+} retape_part_read;
+
+/* Opens a cursor over one part's rows of a bucket's window, in the order of
+ * retape_cursor_open, whose rows it lists first (rowid and ticker: what a
+ * part does not own is never fetched).  Several may be open on one source. */
+retape_cursor *retape_cursor_open_part(retape_source *src, const retape_scope *scope, int64_t bucket,
+                                       const retape_part_read *pr, char **errptr);
+/* A part's cursor: the rows of its window in every part, whether a row
+ * remains at the window's stop, and the rows of the bucket (up to max_rowid). */
+void retape_cursor_window(const retape_cursor *cur, int64_t *window_rows, int *more, int64_t *bucket_rows);
+/* A part's cursor: the position in the bucket of the row last returned (-1: none). */
+int64_t retape_cursor_index(const retape_cursor *cur);
 /* Steps to the next receipt: 1 and *row filled, 0 at the end, -1 on error. */
 int retape_cursor_next(retape_cursor *cur, retape_receipt *row, char **errptr);
 void retape_cursor_close(retape_cursor *cur);

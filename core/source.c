@@ -21,6 +21,7 @@ struct retape_source {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *spare; /* a reset cursor statement, ready to be bound again */
+    sqlite3_stmt *spare_order, *spare_lookup; /* the same for a part's cursor */
     int cursors;         /* cursors open on it */
     int held;            /* snapshot holds not yet released (nested) */
     int closed;          /* closed by its owner: freed with its last cursor */
@@ -31,6 +32,13 @@ struct retape_cursor {
     int plain; /* stmt is cursor_sql's (it may become the source's spare) */
     retape_source *src;
     int done; /* stepping a finished statement would silently restart it */
+    int part; /* a part's cursor (retape_cursor_open_part) */
+    /* a part's cursor (retape_cursor_open_part): stmt is lookup_sql's, rows
+     * the part's rows of the window, each (rowid, position in the bucket) */
+    int64_t (*rows)[2];
+    size_t n_rows, next_row;
+    int64_t window_rows, bucket_rows; /* rows of the window and of the bucket, in every part */
+    int window_more;                  /* a row remains at the window's stop */
 };
 
 static const char *const required_columns[] = {
@@ -79,6 +87,20 @@ static const char cursor_tickers_sql[] =
     " AND (?2 IS NULL OR script_version = ?2 OR script_version IS NULL)"
     " AND ticker IN (SELECT value FROM json_each(?3))"
     " ORDER BY ts, receipt_id";
+
+/* A part's cursor: the bucket's rows as cursor_sql orders them, up to the
+ * run's last rowid (?4), then each of the part's rows by its rowid. */
+static const char part_order_sql[] =
+    "SELECT rowid, ticker FROM ingest_receipts WHERE bucket_5m = ?1 AND rowid <= ?4" SCOPE_FILTER
+    " ORDER BY ts, receipt_id";
+static const char part_order_tickers_sql[] =
+    "SELECT rowid, ticker FROM ingest_receipts WHERE bucket_5m = ?1 AND rowid <= ?4"
+    " AND (?2 IS NULL OR script_version = ?2 OR script_version IS NULL)"
+    " AND ticker IN (SELECT value FROM json_each(?3))"
+    " ORDER BY ts, receipt_id";
+static const char lookup_sql[] =
+    "SELECT receipt_id, ticker, ts, bucket_5m, script_version, payload_json"
+    " FROM ingest_receipts WHERE rowid = ?1";
 
 /* Checks that ingest_receipts exists with every required column.  Returns 0
  * or -1 with a message naming the file and the missing pieces. */
@@ -190,7 +212,9 @@ void retape_source_close(retape_source *src)
     if (!src)
         return;
     sqlite3_finalize(src->spare);
-    src->spare = NULL;
+    sqlite3_finalize(src->spare_order);
+    sqlite3_finalize(src->spare_lookup);
+    src->spare = src->spare_order = src->spare_lookup = NULL;
     sqlite3_close_v2(src->db); /* a cursor still open keeps it alive until closed */
     src->closed = 1;
     if (src->cursors == 0) {
@@ -229,14 +253,37 @@ static char *tickers_json(const retape_scope *scope)
     return out;
 }
 
-/* Prepares one of the scoped statements and binds ?2 and ?3. */
+/* Where the source keeps a spare statement of sql, if it keeps one. */
+static sqlite3_stmt **spare_of(retape_source *src, const char *sql)
+{
+    return sql == cursor_sql ? &src->spare : sql == part_order_sql ? &src->spare_order
+                                           : sql == lookup_sql     ? &src->spare_lookup
+                                                                   : NULL;
+}
+
+/* Keeps st as the source's spare statement of sql (reset, bindings
+ * cleared) if it has none, else finalizes it. */
+static void keep_spare(retape_source *src, const char *sql, sqlite3_stmt *st)
+{
+    sqlite3_stmt **spare = src->closed ? NULL : spare_of(src, sql);
+    if (spare && !*spare) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        *spare = st;
+    } else {
+        sqlite3_finalize(st);
+    }
+}
+
+/* Prepares one of the scoped statements (or takes the source's spare one)
+ * and binds ?2 and ?3. */
 static sqlite3_stmt *prepare_scoped(retape_source *src, const char *sql,
                                     const retape_scope *scope, char **errptr)
 {
-    sqlite3_stmt *st = NULL;
-    if (sql == cursor_sql && src->spare) {
-        st = src->spare; /* reset, bindings cleared */
-        src->spare = NULL;
+    sqlite3_stmt *st = NULL, **spare = spare_of(src, sql);
+    if (spare && *spare) {
+        st = *spare; /* reset, bindings cleared */
+        *spare = NULL;
     } else if (sqlite3_prepare_v2(src->db, sql, -1, &st, NULL) != SQLITE_OK) {
         set_error(errptr, "%s: %s", src->path, sqlite3_errmsg(src->db));
         return NULL;
@@ -343,17 +390,122 @@ retape_cursor *retape_cursor_open(retape_source *src, const retape_scope *scope,
     return cur;
 }
 
+/* The first step of a part's cursor: lists the bucket's rows (rowid,
+ * ticker) in order, counts the window's and keeps the part's, then readies
+ * the lookup statement.  0 or -1 + *errptr. */
+static int list_part_rows(retape_cursor *cur, const retape_scope *scope, int64_t bucket,
+                          const retape_part_read *pr, char **errptr)
+{
+    retape_source *src = cur->src;
+    const char *order_sql = scope->tickers ? part_order_tickers_sql : part_order_sql;
+    sqlite3_stmt *order = prepare_scoped(src, order_sql, scope, errptr);
+    if (!order)
+        return -1;
+    sqlite3_bind_int64(order, 1, bucket);
+    sqlite3_bind_int64(order, 4, pr->max_rowid);
+    size_t cap = 0;
+    int rc;
+    int64_t index = 0;
+    for (; (rc = sqlite3_step(order)) == SQLITE_ROW; index++) {
+        if (index < pr->first)
+            continue;
+        if (pr->stop >= 0 && index >= pr->stop) {
+            cur->window_more = 1;
+            continue;
+        }
+        cur->window_rows++;
+        const char *ticker = (const char *)sqlite3_column_text(order, 1);
+        if (retape_part_of(ticker ? ticker : "", pr->parts) != pr->part)
+            continue;
+        if (cur->n_rows == cap) {
+            cap = cap ? 2 * cap : 256;
+            int64_t(*grown)[2] = realloc(cur->rows, cap * sizeof *grown);
+            if (!grown) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            cur->rows = grown;
+        }
+        cur->rows[cur->n_rows][0] = sqlite3_column_int64(order, 0);
+        cur->rows[cur->n_rows][1] = index;
+        cur->n_rows++;
+    }
+    cur->bucket_rows = index;
+    if (rc != SQLITE_DONE) {
+        set_error(errptr, "reading receipts: %s", rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(src->db));
+        sqlite3_finalize(order);
+        return -1;
+    }
+    keep_spare(src, order_sql, order);
+    if (src->spare_lookup) {
+        cur->stmt = src->spare_lookup;
+        src->spare_lookup = NULL;
+    } else if (sqlite3_prepare_v2(src->db, lookup_sql, -1, &cur->stmt, NULL) != SQLITE_OK) {
+        return set_error(errptr, "%s: %s", src->path, sqlite3_errmsg(src->db));
+    }
+    return 0;
+}
+
+retape_cursor *retape_cursor_open_part(retape_source *src, const retape_scope *scope, int64_t bucket,
+                                       const retape_part_read *pr, char **errptr)
+{
+    retape_cursor *cur = calloc(1, sizeof *cur);
+    if (!cur) {
+        set_error(errptr, "out of memory");
+        return NULL;
+    }
+    cur->src = src;
+    cur->part = 1;
+    if (list_part_rows(cur, scope, bucket, pr, errptr) != 0) {
+        sqlite3_finalize(cur->stmt);
+        free(cur->rows);
+        free(cur);
+        return NULL;
+    }
+    src->cursors++;
+    return cur;
+}
+
+void retape_cursor_window(const retape_cursor *cur, int64_t *window_rows, int *more, int64_t *bucket_rows)
+{
+    *window_rows = cur->window_rows;
+    *more = cur->window_more;
+    *bucket_rows = cur->bucket_rows;
+}
+
+int64_t retape_cursor_index(const retape_cursor *cur)
+{
+    return cur->part && cur->next_row > 0 ? cur->rows[cur->next_row - 1][1] : -1;
+}
+
+/* Steps cur's statement to its next row: SQLITE_ROW, SQLITE_DONE or an
+ * error code.  A part's cursor looks its next row up by rowid. */
+static int step_cursor(retape_cursor *cur)
+{
+    if (!cur->part)
+        return sqlite3_step(cur->stmt);
+    sqlite3_reset(cur->stmt);
+    if (cur->next_row == cur->n_rows)
+        return SQLITE_DONE;
+    sqlite3_bind_int64(cur->stmt, 1, cur->rows[cur->next_row++][0]);
+    int rc = sqlite3_step(cur->stmt);
+    return rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc; /* its read transaction holds every row it listed */
+}
+
 int retape_cursor_next(retape_cursor *cur, retape_receipt *row, char **errptr)
 {
     if (!cur->stmt || cur->done)
         return 0;
-    int rc = sqlite3_step(cur->stmt);
+    int rc = step_cursor(cur);
     if (rc == SQLITE_DONE) {
         cur->done = 1;
         return 0;
     }
     if (rc != SQLITE_ROW) {
         cur->done = 1;
+        if (rc == SQLITE_NOTFOUND)
+            return set_error(errptr, "reading receipts: the row with rowid %lld is gone",
+                             (long long)cur->rows[cur->next_row - 1][0]);
         return set_error(errptr, "reading receipts: %s", sqlite3_errmsg(sqlite3_db_handle(cur->stmt)));
     }
     sqlite3_stmt *st = cur->stmt;
@@ -376,14 +528,12 @@ void retape_cursor_close(retape_cursor *cur)
     if (!cur)
         return;
     retape_source *src = cur->src;
-    if (src && !src->closed && !src->spare && cur->stmt && cur->plain) {
-        /* kept for the next cursor (reset: no read lock held, no row pinned) */
-        sqlite3_reset(cur->stmt);
-        sqlite3_clear_bindings(cur->stmt);
-        src->spare = cur->stmt;
-    } else {
+    /* kept for the next cursor (reset: no read lock held, no row pinned) */
+    if (src && cur->stmt && (cur->plain || cur->part))
+        keep_spare(src, cur->part ? lookup_sql : cursor_sql, cur->stmt);
+    else
         sqlite3_finalize(cur->stmt);
-    }
+    free(cur->rows);
     free(cur);
     if (src && --src->cursors == 0 && src->closed) {
         free(src->path);

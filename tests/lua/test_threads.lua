@@ -328,6 +328,96 @@ do
   tun.ROUND_ROWS, tun.ROUND_DEPTH, tun.ROUND_BYTES, tun.ROUND_TARGET_BYTES = saved[1], saved[2], saved[3], saved[5]
 end
 
+-- the parts read their own rows (forced: the fixture's rows are small, and
+-- are routed otherwise): a history of runs, a rule error met in two parts,
+-- progress, on 2 and 3 threads = one thread; rows committed to the receipts
+-- file during the run (WAL) are not read; rows deleted during it stop the
+-- run, naming the bucket; a part that cannot open the file lets the rows
+-- be routed.
+do
+  local tun = retape.replay
+  local saved = { tun.PART_READS_MIN_BYTES, tun.ROUND_ROWS }
+  tun.PART_READS_MIN_BYTES, tun.ROUND_ROWS = 0, 64
+  -- runs `params` (a list of run params) into a fresh store: whether every
+  -- run's parts read their rows, the error (if any), the progress lines
+  local function history(name, threads, list, opts)
+    opts = opts or {}
+    local progress, read, err = {}, true, nil
+    local r = assert(retape.replay.open { db = opts.db or db, state = dir .. "/" .. name, threads = threads,
+      rules = opts.rules or "worker-2026-02-02",
+      on_bucket = function(b)
+        progress[#progress + 1] = string.format("%d:%d:%d:%d", b.index, b.rows, b.trades, b.errors)
+        if opts.on_bucket then opts.on_bucket(b) end
+      end })
+    for _, params in ipairs(list) do
+      local ok, e = pcall(r.run, r, params)
+      if not ok then err = tostring(e); break end
+      read = read and r:parts_read_rows()
+    end
+    r:close()
+    return read, err, table.concat(progress, " ")
+  end
+  local runs = { { from = days[1], to = days[2] }, { date = days[1], clean_slate = true },
+                 { date = days[2], ticker = "AU,CLS" } }
+  local _, _, prog1 = history("reads1", 1, runs)
+  for _, n in ipairs { 2, 3 } do
+    local read, err, prog = history("reads" .. n, n, runs)
+    t.ok(read and not err, string.format("%d threads: every run's parts read their own rows", n), err)
+    local ok_r, diff_r = same(dump(dir .. "/reads1"), dump(dir .. "/reads" .. n))
+    t.ok(ok_r, string.format("%d threads reading their own rows: the store is byte-identical to one thread's", n), diff_r)
+    t.eq(prog, prog1, string.format("%d threads reading their own rows: the same progress", n))
+  end
+  -- the rule error met in two parts
+  local _, e1 = history("readf1", 1, { { date = D } }, { rules = rule })
+  local read3, e3 = history("readf3", 3, { { date = D } }, { rules = rule })
+  t.ok(e1 and e1:find("boom on " .. fail_a.ticker, 1, true), "one thread: the first failing row stops the run", e1)
+  t.eq(e3 and e3:match("^[^\n]*"), e1:match("^[^\n]*"), "3 threads reading their own rows: the same error, the first in row order")
+  local ok_f2, diff_f2 = same(dump(dir .. "/readf1"), dump(dir .. "/readf3"))
+  t.ok(ok_f2, "and the same store", diff_f2)
+  -- what the parts read when the receipts file holds other rows than the
+  -- run's snapshot (the main state reads one file, the parts are told of a
+  -- changed copy): rows committed after the snapshot (a higher rowid) are
+  -- never read; rows missing from it stop the run, naming the bucket
+  local function changed_copy(name, sql)
+    local path = dir .. "/" .. name .. ".db"
+    local from, to = assert(io.open(db, "rb")), assert(io.open(path, "wb"))
+    to:write(from:read("a"))
+    from:close(); to:close()
+    local w = assert(retape.sql.open(path))
+    w:exec(sql)
+    w:close()
+    return path
+  end
+  local last_bucket = at(days[2], 15, 55)
+  local function run_told(name, path)
+    local src = assert(retape.source.open(db))
+    local r = assert(retape.replay.open { db = src, db_path = path, state = dir .. "/" .. name, threads = 2,
+                                          rules = "worker-2026-02-02" })
+    local ok, e = pcall(r.run, r, { from = days[1], to = days[2] })
+    local read = r:parts_read_rows()
+    r:close()
+    src:close()
+    return ok, e, read
+  end
+  local ok_i, err_i, read_i = run_told("readi", changed_copy("inserted", string.format(
+    "INSERT INTO ingest_receipts SELECT receipt_id || '-late', ticker, ts, bucket_5m, received_ts, payload_hash," ..
+    " script_version, payload_json FROM ingest_receipts WHERE bucket_5m = %d", last_bucket)))
+  t.ok(ok_i and read_i, "rows committed after the run's snapshot: the parts read their rows", err_i)
+  local ok_r, diff_r = same(stores.results(dir .. "/rounds1"), stores.results(dir .. "/readi"))
+  t.ok(ok_r, "and leave them out: the results of the snapshot", diff_r)
+  local ok_d, err_d = run_told("readd", changed_copy("deleted",
+    string.format("DELETE FROM ingest_receipts WHERE bucket_5m = %d", last_bucket)))
+  t.ok(not ok_d and tostring(err_d):find(string.format("the receipts of bucket %d %%(.-%%) changed during the run: " ..
+    "the run's snapshot lists %%d+ rows, thread 1 read 0; run it again", last_bucket)),
+    "rows missing from what the parts read stop the run, naming the bucket", err_d)
+  -- a part that cannot open the receipts file: the rows are routed
+  local ok_m, err_m, read_m = run_told("readm", dir .. "/no-such-file.db")
+  t.ok(ok_m and not read_m, "a receipts file the parts cannot open: the rows are routed", err_m)
+  local ok_m2, diff_m = same(stores.results(dir .. "/rounds1"), stores.results(dir .. "/readm"))
+  t.ok(ok_m2, "with the same results", diff_m)
+  tun.PART_READS_MIN_BYTES, tun.ROUND_ROWS = saved[1], saved[2]
+end
+
 -- a pool's rounds: posted ahead up to its depth, collected in order, each
 -- slot refused while in flight
 do

@@ -15,6 +15,8 @@ local rules = require "retape.rules"
 local sandbox = require "retape.sandbox"
 local pool = require "retape.pool"
 local wire = require "retape.wire"
+local source = require "retape.source"
+local rtime = require "retape.time"
 
 local Replay = {}
 
@@ -77,7 +79,7 @@ end
 -- state raises the first in row order), and the length of the part's
 -- writes, kept in its inbox as a serialized batch (taken out of the
 -- store's batch, which stays empty).
-function Replay:walk_part(steps, rows)
+function Replay:walk_part(steps, rows, read)
   -- self.new_ids stays for the whole run: the previous round's trades may
   -- not be written yet when this one runs
   local st, out, run_sum = self.store, {}, self.rows_sum
@@ -86,7 +88,10 @@ function Replay:walk_part(steps, rows)
     self.reports, self.rows_sum = {}, 0
     self:begin_bucket()
     local opts = { plans = step.plans, starts = step.starts, only = step.bucket }
-    local ok, err = pcall(self.walk_rows, self, step.bucket, rows, opts, counters)
+    local cur <close> = read and assert(self.part_src:part_cursor(step.bucket, read.scope, {
+      max_rowid = read.max_rowid, part = self.part_index - self.part_first, parts = self.part_count,
+      first = step.first, stop = step.stop }))
+    local ok, err = pcall(self.walk_rows, self, step.bucket, cur or rows, opts, counters)
     local fail
     if not ok then fail = { self.failing_row and self.failing_row.index or -1, err, "" }
     else
@@ -97,7 +102,8 @@ function Replay:walk_part(steps, rows)
     end
     self.failing_row = nil
     -- the writes stay in C: the inbox carries them to the committing state
-    out[n] = { counters = counters, reports = self.reports, sum = self.rows_sum, fail = fail, len = rows:keep(st.batch) }
+    out[n] = { counters = counters, reports = self.reports, sum = self.rows_sum, fail = fail, len = rows:keep(st.batch),
+               window = cur and { cur:window() } }
     st:discard()
     if fail then break end
   end
@@ -105,11 +111,33 @@ function Replay:walk_part(steps, rows)
   return out
 end
 
+
 -- A round's reply, per bucket: rows, seen, errors, trades, receipts sum,
--- length of its writes (packed: a bucket of a few rows would otherwise pay
--- more to carry its counters than to walk them), then, when some bucket
--- had problems or a rule error, { [n] = { reports =, fail = } } as wire text.
-local BUCKET_REPLY = "<i8i8i8i8i8i8"
+-- length of its writes and, when the part read its own rows, the rows of
+-- the bucket's window in every part, whether one remains at its stop (1)
+-- and the rows of the bucket (packed: a bucket of a few rows would
+-- otherwise pay more to carry its counters than to walk them), then, when
+-- some bucket had problems or a rule error, { [n] = { reports =, fail = } }
+-- as wire text.
+local BUCKET_REPLY = "<i8i8i8i8i8i8i8i8i8"
+
+-- Opens (once) this part's own receipts source and holds a snapshot of it
+-- for the walk (op "read"; released by op "release").  Raises when it
+-- cannot: the main state then routes the rows itself.
+function Replay:hold_part_reads(db)
+  if not self.part_src then self.part_src = assert(source.open(db)) end
+  if not self.part_holds then
+    assert(self.part_src:snapshot(true))
+    self.part_holds = true
+  end
+end
+
+function Replay:release_part_reads()
+  if self.part_holds then
+    self.part_holds = nil
+    self.part_src:snapshot(false)
+  end
+end
 
 -- A round in a worker part (the handler of retape.part): the reply; the
 -- part's writes, every bucket's batch one after the other, stay in its
@@ -119,11 +147,17 @@ function Replay:part_round(msg, rows)
   if msg.op == "begin" then
     self:begin_run(msg.continuing)
     return wire.encode {}
+  elseif msg.op == "read" then
+    local ok, err = pcall(self.hold_part_reads, self, msg.db)
+    return wire.encode { error = not ok and tostring(err) or nil }
+  elseif msg.op == "release" then
+    self:release_part_reads()
+    return wire.encode {}
   end
-  local out, head, extra = self:walk_part(msg.steps, rows), {}, nil
+  local out, head, extra = self:walk_part(msg.steps, rows, msg.read), {}, nil
   for n, r in ipairs(out) do
-    local c = r.counters
-    head[n] = string.pack(BUCKET_REPLY, c.rows, c.seen, c.errors, c.trades, r.sum, r.len)
+    local c, win = r.counters, r.window or { 0, false, 0 }
+    head[n] = string.pack(BUCKET_REPLY, c.rows, c.seen, c.errors, c.trades, r.sum, r.len, win[1], win[2] and 1 or 0, win[3])
     if #r.reports > 0 or r.fail then
       extra = extra or {}
       extra[n] = { reports = r.reports, fail = r.fail }
@@ -133,15 +167,15 @@ function Replay:part_round(msg, rows)
 end
 
 -- Worker w's reply of a round (part_round) as the list of its buckets'
--- { counters, reports, sum, fail, writes = { w, offset, length } }.
+-- { counters, reports, sum, fail, writes = { w, offset, length }, window }.
 local function unpack_reply(w, reply)
   local n, pos = string.unpack("<I4", reply)
   local out, at = {}, 0
   for i = 1, n do
-    local rows, seen, errors, trades, sum, len
-    rows, seen, errors, trades, sum, len, pos = string.unpack(BUCKET_REPLY, reply, pos)
+    local rows, seen, errors, trades, sum, len, window_rows, more, bucket_rows
+    rows, seen, errors, trades, sum, len, window_rows, more, bucket_rows, pos = string.unpack(BUCKET_REPLY, reply, pos)
     out[i] = { counters = { rows = rows, seen = seen, errors = errors, trades = trades }, sum = sum, reports = {},
-               writes = { w, at, len } }
+               writes = { w, at, len }, window = { window_rows, more == 1, bucket_rows } }
     at = at + len
   end
   if pos <= #reply then
@@ -170,24 +204,94 @@ function Replay:flush_round(ready, counters)
   end
 end
 
--- Routes the rows of steps i..j into the parts' inboxes of the next round
--- and posts it: the workers walk it as soon as they are done with the
--- rounds before (see walk_rounds: how many are in flight).
--- Returns the bytes of rows it holds in flight.
+-- Posts the next round, steps i..j: the workers walk it as soon as they
+-- are done with the rounds before (see walk_rounds: how many are in
+-- flight).  When the parts read their own rows (self.part_reads), the
+-- message says what to read; else this state routes the rows into the
+-- parts' inboxes and returns the bytes they take there.
 function Replay:post_round(steps, i, j)
-  local p = self.pool
+  local p, read = self.pool, self.part_reads
   p:reset()
   local msg, bytes = {}, 0
   for k = i, j do
     local step = steps[k]
-    local cur <close> = assert(self.src:cursor(step.bucket, step.scope))
-    local b
-    step.done, step.more, b = p:route(cur, step.first or 0, step.stop)
-    bytes = bytes + b
-    msg[#msg + 1] = { bucket = step.bucket, plans = step.plans, starts = step.starts }
+    if not read then
+      local cur <close> = assert(self.src:cursor(step.bucket, step.scope))
+      local b
+      step.done, step.more, b = p:route(cur, step.first or 0, step.stop)
+      bytes = bytes + b
+    end
+    msg[#msg + 1] = { bucket = step.bucket, plans = step.plans, starts = step.starts,
+                      first = read and step.first or nil, stop = read and step.stop or nil }
   end
-  p:post(wire.encode { op = "walk", steps = msg })
+  p:post(wire.encode { op = "walk", steps = msg, read = read or nil })
   return bytes
+end
+
+-- Whether the parts may read their own rows of `steps` (see
+-- start_part_reads): a rerun's steps (one scope, every bucket's rows
+-- counted by the listing) of a receipts file this state knows the path of.
+function Replay:part_reads_possible(steps)
+  if not (self.db_path and self.tunables.PART_READS and steps[1] and steps[1].listed) then return false end
+  for _, step in ipairs(steps) do
+    if not step.listed or step.scope ~= steps[1].scope then return false end
+  end
+  return true
+end
+
+-- Asks the parts to read their own rows for a walk of `steps` (a rerun's:
+-- one scope, every bucket's rows counted by the listing): each opens the
+-- receipts file and holds a snapshot of it, and reads only the rows of
+-- the run's snapshot (up to its last rowid; the count of each bucket is
+-- checked against the listing at merge_round).  When one cannot (no file,
+-- locked), every part lets go and this state routes the rows instead.
+-- Sets self.part_reads = { max_rowid, scope } or nil.
+function Replay:start_part_reads(steps)
+  self.part_reads = nil
+  local p = self.pool
+  local max_rowid = self.src:last_rowid()
+  if not max_rowid then return end
+  p:reset()
+  p:post(wire.encode { op = "read", db = self.db_path })
+  local replies, _, errors = p:collect()
+  local ok = true
+  for w = 1, p:workers() do
+    if errors[w] or wire.decode(replies[w]).error then ok = false end
+  end
+  if not ok then return self:stop_part_reads(true) end
+  self.part_reads = { max_rowid = max_rowid, scope = steps[1].scope }
+end
+
+-- The parts let go of their snapshots of the receipts (after a walk that
+-- started part reads, or when starting them failed).
+function Replay:stop_part_reads(always)
+  if not (self.part_reads or always) then return end
+  self.part_reads = nil
+  local p = self.pool
+  p:reset()
+  p:post(wire.encode { op = "release" })
+  local _, _, errors = p:collect()
+  for w = 1, p:workers() do
+    if errors[w] then error(string.format("thread %d: %s", w, errors[w]), 0) end
+  end
+end
+
+-- What part w read of a step's bucket (cur:window(): rows of the window,
+-- whether one remains after it, rows of the bucket) against the listing of
+-- the run's snapshot and the parts before it: the same rows, or the run
+-- stops here (the parts were told of a receipts file that is not the one
+-- this state reads, or it was rewritten under the run: rows deleted or
+-- changed by another program).  Returns what the parts agree on
+-- ({ window, part }).
+function Replay:check_window(step, w, window, agreed)
+  local expected = agreed and agreed[1][3] or step.rows
+  if window[3] ~= expected then
+    error(string.format("the receipts of bucket %d (%s) changed during the run: %s, thread %d read %d; run it again",
+      step.bucket, rtime.format_ny(step.bucket),
+      agreed and string.format("thread %d read %d rows", agreed[2], expected) or string.format("the run's snapshot lists %d rows", expected),
+      w, window[3]), 0)
+  end
+  return agreed or { window, w }
 end
 
 -- Merges the oldest round posted (steps i..j; the workers' replies, writes
@@ -208,10 +312,11 @@ function Replay:merge_round(steps, i, j, counters, replies, errors)
   local ready = {}
   for k = i, j do
     local step, n = steps[k], k - i + 1
-    local reports, first_fail, seq, writes = {}, nil, 0, {}
-    for _, out in ipairs(parts) do
+    local reports, first_fail, seq, writes, window = {}, nil, 0, {}, nil
+    for w, out in ipairs(parts) do
       local r = out[n]
       if r then
+        if self.part_reads then window = self:check_window(step, w, r.window, window) end
         for key, v in pairs(r.counters) do counters[key] = counters[key] + v end
         self.rows_sum = (self.rows_sum + r.sum) & 0xffffffff
         for _, e in ipairs(r.reports) do seq = seq + 1; e[4] = seq; reports[#reports + 1] = e end
@@ -236,6 +341,9 @@ function Replay:merge_round(steps, i, j, counters, replies, errors)
       self:flush_round(ready, counters)
       error(first_fail[2], 0)
     end
+    if window then step.done, step.more = window[1][1], window[1][2] end
+    self.kept_rows = self.kept_rows + (step.rows or 0)
+    for _, w in ipairs(writes) do self.kept_bytes = self.kept_bytes + w[3] end
     ready[#ready + 1] = { step = step, writes = writes,
                           counts = { rows = counters.rows, seen = counters.seen, trades = counters.trades, errors = counters.errors } }
   end
@@ -256,15 +364,27 @@ end
 function Replay:walk_rounds(steps, counters)
   local p, st, tun = self.pool, self.store, self.tunables
   assert(st.batch:count() == 0, "walk_rounds: the store has queued writes")
+  -- the first round is routed; when its rows are large (PART_READS_MIN_BYTES
+  -- each on average), the parts read their own rows of the next ones
+  local read, may_read = false, self:part_reads_possible(steps)
+  self.part_reads, self.kept_rows, self.kept_bytes = nil, 0, 0
   -- a round: the next buckets while their rows stay within ROUND_ROWS and,
-  -- at the size of the rows routed so far, ROUND_TARGET_BYTES (at least
-  -- one bucket; the first round ROUND_FIRST_ROWS at most, sizes unknown yet)
+  -- at the size per row measured so far, ROUND_TARGET_BYTES (at least one
+  -- bucket; the first round ROUND_FIRST_ROWS at most, sizes unknown yet).
+  -- The size that counts is what a round holds in memory while in flight:
+  -- the rows routed to the inboxes, or, when the parts read their own rows,
+  -- the writes they keep for this state (measured at merge_round).
   local routed_rows, routed_bytes, next_step = 0, 0, 1
+  local function measured()
+    if read then return self.kept_rows, self.kept_bytes end
+    return routed_rows, routed_bytes
+  end
   local function next_round()
     local i = next_step
     local limit = math.min(tun.ROUND_ROWS, tun.ROUND_FIRST_ROWS)
-    if routed_rows > 0 then
-      limit = math.max(1, math.min(tun.ROUND_ROWS, tun.ROUND_TARGET_BYTES * routed_rows // math.max(1, routed_bytes)))
+    local rows_known, bytes_known = measured()
+    if rows_known > 0 then
+      limit = math.max(1, math.min(tun.ROUND_ROWS, tun.ROUND_TARGET_BYTES * rows_known // math.max(1, bytes_known)))
     end
     local j, rows = i, steps[i].rows or 0
     while j < #steps and rows + (steps[j + 1].rows or 0) <= limit do
@@ -275,36 +395,56 @@ function Replay:walk_rounds(steps, counters)
     return { i, j, rows = rows }
   end
   local queue, held = {}, 0
-  -- posts rounds while fewer than `depth` are in flight and their rows
-  -- take less than ROUND_BYTES (at least one)
+  -- posts rounds while fewer than `depth` are in flight and they hold less
+  -- than ROUND_BYTES (at least one; one until a size was measured)
   local function post_more(depth)
-    while next_step <= #steps and #queue < depth and (#queue == 0 or held < tun.ROUND_BYTES) do
+    while next_step <= #steps and #queue < depth and (#queue == 0 or (held < tun.ROUND_BYTES and measured() > 0)) do
       local r = next_round()
       r.bytes = self:post_round(steps, r[1], r[2])
-      routed_rows, routed_bytes = routed_rows + r.rows, routed_bytes + r.bytes
+      if read then
+        r.bytes = self.kept_rows > 0 and r.rows * self.kept_bytes // self.kept_rows or 0
+      else
+        routed_rows, routed_bytes = routed_rows + r.rows, routed_bytes + r.bytes
+      end
       held = held + r.bytes
       queue[#queue + 1] = r
     end
   end
   local ok, err = pcall(function()
-    post_more(tun.ROUND_DEPTH)
+    post_more(may_read and 1 or tun.ROUND_DEPTH)
     while #queue > 0 do
       local r = table.remove(queue, 1)
       local replies, _, errors = p:collect()
       held = held - r.bytes
       local ready = self:merge_round(steps, r[1], r[2], counters, replies, errors)
-      -- one slot stays with this round's writes until they are written
-      local posted, post_err = pcall(post_more, tun.ROUND_DEPTH - 1)
-      self:flush_round(ready, counters)
-      if not posted then error(post_err, 0) end
+      if may_read then
+        -- the first round, alone in flight: written, and then (its rows
+        -- large) the parts get ready to read their own (the read op takes
+        -- a slot of the pool, which must not be this round's while its
+        -- writes are unwritten)
+        may_read = false
+        self:flush_round(ready, counters)
+        if routed_bytes >= tun.PART_READS_MIN_BYTES * routed_rows and next_step <= #steps then
+          self:start_part_reads(steps)
+          read = self.part_reads ~= nil
+          self.walk_read_rows = read
+        end
+      else
+        -- one slot stays with this round's writes until they are written
+        local posted, post_err = pcall(post_more, tun.ROUND_DEPTH - 1)
+        self:flush_round(ready, counters)
+        if not posted then error(post_err, 0) end
+      end
       post_more(tun.ROUND_DEPTH)
     end
   end)
   if not ok then
     while p:in_flight() > 0 do p:collect() end -- the workers are done before anything raises
     st:discard()
+    pcall(self.stop_part_reads, self)
     error(err, 0)
   end
+  self:stop_part_reads()
 end
 
 return Replay
