@@ -6,6 +6,8 @@
  *     local <close> cur = src:cursor(b.bucket, scope)
  *     for _, row in ipairs(cur:fetch(500)) do ... end
  *   end
+ *   local <close> pc = src:part_cursor(bucket, scope, {part = 0, parts = 2, max_rowid = n})
+ *   pc:fetch(500)   -- one part's rows, each with `index`; pc:window() -> rows, more, bucket rows
  *
  * Payloads are decoded here with cjson.safe, so a malformed one becomes a
  * row with an `error` field (receipt id and byte offset) instead of a raise:

@@ -328,6 +328,43 @@ do
   tun.ROUND_ROWS, tun.ROUND_DEPTH, tun.ROUND_BYTES, tun.ROUND_TARGET_BYTES = saved[1], saved[2], saved[3], saved[5]
 end
 
+-- a part's cursor (src:part_cursor): over 3 parts, every window of a
+-- bucket's rows (from a first row, up to a stop) gives back exactly the
+-- plain cursor's rows of it, each once, in order, at its position, and
+-- says how many rows the window and the bucket hold in every part
+do
+  local src = assert(retape.source.open(db))
+  assert(src:snapshot(true))
+  local max_rowid, scope = src:last_rowid(), {}
+  local good, checked = true, 0
+  for bi, b in ipairs(src:buckets { from = at(D, 9, 30), to = at(D, 16, 0) }) do
+    local plain = {}
+    local cur <close> = src:cursor(b.bucket, scope)
+    for i, r in ipairs(cur:fetch(100000, false)) do plain[i - 1] = r.receipt_id end
+    local first, stop = bi % 3, (bi % 2 == 0) and (bi % 3) + 5 or nil
+    local seen = {}
+    for part = 0, 2 do
+      local pc <close> = assert(src:part_cursor(b.bucket, scope, { max_rowid = max_rowid, part = part, parts = 3, first = first, stop = stop }))
+      local last = -1
+      for _, r in ipairs(pc:fetch(100000, false)) do
+        good = good and plain[r.index] == r.receipt_id and r.index > last and not seen[r.index]
+          and pool.part_of(r.ticker, 3) == part and r.index >= first and (not stop or r.index < stop)
+        seen[r.index], last = true, r.index
+      end
+      local window_rows, more, bucket_rows = pc:window()
+      local expect = math.max(0, math.min(stop or b.count, b.count) - first)
+      good = good and bucket_rows == b.count and window_rows == expect and more == (stop ~= nil and b.count > stop)
+    end
+    for i = first, math.min(stop or b.count, b.count) - 1 do good = good and seen[i] == true end
+    checked = checked + 1
+  end
+  src:snapshot(false)
+  t.ok(good and checked > 50, string.format("part cursors over 3 parts give back every window's rows, each once, in order (%d buckets)", checked))
+  t.fails(function() return src:part_cursor(at(D, 11, 0), scope, { part = 3, parts = 3 }) end, "part must be in 0..parts-1",
+    "a part out of range is refused")
+  src:close()
+end
+
 -- the parts read their own rows (forced: the fixture's rows are small, and
 -- are routed otherwise): a history of runs, a rule error met in two parts,
 -- progress, on 2 and 3 threads = one thread; rows committed to the receipts
