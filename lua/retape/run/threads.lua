@@ -239,6 +239,14 @@ function Replay:part_reads_possible(steps)
   return true
 end
 
+-- The average payload size of the first rows (up to 64) of a step's bucket.
+function Replay:sample_row_bytes(step)
+  local cur <close> = assert(self.src:cursor(step.bucket, step.scope))
+  local rows, bytes = cur:fetch(64, false), 0
+  for _, r in ipairs(rows) do bytes = bytes + #(r.payload_json or "") end
+  return #rows > 0 and bytes // #rows or 0
+end
+
 -- Asks the parts to read their own rows for a walk of `steps` (a rerun's:
 -- one scope, every bucket's rows counted by the listing): each opens the
 -- receipts file and holds a snapshot of it, and reads only the rows of
@@ -364,10 +372,15 @@ end
 function Replay:walk_rounds(steps, counters)
   local p, st, tun = self.pool, self.store, self.tunables
   assert(st.batch:count() == 0, "walk_rounds: the store has queued writes")
-  -- the first round is routed; when its rows are large (PART_READS_MIN_BYTES
-  -- each on average), the parts read their own rows of the next ones
-  local read, may_read = false, self:part_reads_possible(steps)
+  -- large rows (PART_READS_MIN_BYTES on average, in a sample of the
+  -- first bucket): the parts read their own
   self.part_reads, self.kept_rows, self.kept_bytes = nil, 0, 0
+  local read = false
+  if self:part_reads_possible(steps) and self:sample_row_bytes(steps[1]) >= tun.PART_READS_MIN_BYTES then
+    self:start_part_reads(steps)
+    read = self.part_reads ~= nil
+    self.walk_read_rows = self.walk_read_rows or read
+  end
   -- a round: the next buckets while their rows stay within ROUND_ROWS and,
   -- at the size per row measured so far, ROUND_TARGET_BYTES (at least one
   -- bucket; the first round ROUND_FIRST_ROWS at most, sizes unknown yet).
@@ -411,30 +424,16 @@ function Replay:walk_rounds(steps, counters)
     end
   end
   local ok, err = pcall(function()
-    post_more(may_read and 1 or tun.ROUND_DEPTH)
+    post_more(tun.ROUND_DEPTH)
     while #queue > 0 do
       local r = table.remove(queue, 1)
       local replies, _, errors = p:collect()
       held = held - r.bytes
       local ready = self:merge_round(steps, r[1], r[2], counters, replies, errors)
-      if may_read then
-        -- the first round, alone in flight: written, and then (its rows
-        -- large) the parts get ready to read their own (the read op takes
-        -- a slot of the pool, which must not be this round's while its
-        -- writes are unwritten)
-        may_read = false
-        self:flush_round(ready, counters)
-        if routed_bytes >= tun.PART_READS_MIN_BYTES * routed_rows and next_step <= #steps then
-          self:start_part_reads(steps)
-          read = self.part_reads ~= nil
-          self.walk_read_rows = read
-        end
-      else
-        -- one slot stays with this round's writes until they are written
-        local posted, post_err = pcall(post_more, tun.ROUND_DEPTH - 1)
-        self:flush_round(ready, counters)
-        if not posted then error(post_err, 0) end
-      end
+      -- one slot stays with this round's writes until they are written
+      local posted, post_err = pcall(post_more, tun.ROUND_DEPTH - 1)
+      self:flush_round(ready, counters)
+      if not posted then error(post_err, 0) end
       post_more(tun.ROUND_DEPTH)
     end
   end)
