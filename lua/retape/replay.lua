@@ -82,20 +82,22 @@ M.ROUND_FIRST_ROWS = 512
 -- (on the real days, 2 parts would idle ~12 % at a barrier per round, ~6 %
 -- with 3 in flight).  Each holds its rows' payloads until written, so
 -- rounds are posted ahead only while the rows in flight take less than
--- ROUND_BYTES: full-size bodies (a round of one 500-row bucket is ~2.5 MB,
--- +3.7 MB of peak RSS per round in flight) keep one in flight, as before.
+-- ROUND_BYTES: routed full-size bodies (a round of one 500-row bucket is
+-- ~2.5 MB, +3.7 MB of peak RSS per round in flight) keep one in flight;
+-- when the parts read their own, the writes they keep count (~2.1 KB a
+-- full-size row: two rounds of one bucket in flight).
 M.ROUND_DEPTH = 3
 M.ROUND_BYTES = 2 << 20
 -- The worker threads read their own rows of a run's buckets (each its own
 -- connection to the receipts file, in a snapshot held for the walk) when
--- the rows of the first round average PART_READS_MIN_BYTES or more: this
--- state no longer reads and copies every row into their inboxes, and a
--- round in flight holds only the writes the parts keep for it, so more of
--- them are in flight (full-size bodies, 5.2 KB, on two threads: 0.86x the
--- time).  Small rows are routed: each part listing every row of a bucket
--- and looking its own up one by one costs more than routing them (the
--- real receipts, 235 bytes: 1.14x).  PART_READS = false: always routed (as
--- a refresh's rows are).
+-- a sample of the first bucket's rows averages PART_READS_MIN_BYTES or
+-- more: this state no longer reads and copies every row into their
+-- inboxes, and a round in flight holds only the writes the parts keep for
+-- it (full-size bodies, 5.2 KB, on two threads: 0.91x the time, RSS level).
+-- Small rows are routed: each part listing every row of a bucket and
+-- looking its own up costs more than routing them (the real receipts, 235
+-- bytes: 1.14x), and so does each part scanning every row and skipping the
+-- others' (1.18x).  PART_READS = false: always routed (as a refresh's rows are).
 M.PART_READS = true
 M.PART_READS_MIN_BYTES = 2048
 M.HOLD_BUCKETS = 12        -- trades only: held trades are written every this many buckets
