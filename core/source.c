@@ -9,6 +9,11 @@
  * first, then one SELECT per id).  No LIMIT/OFFSET in SQL: SQLite 3.40 swaps
  * its sorter for a slower top-N tree as soon as a LIMIT is present, so paging
  * is the caller's business and every row of a bucket is always streamed.
+ *
+ * A part's cursor (a worker thread of a threaded replay reading its own
+ * rows) lists the bucket's rowids and tickers in that order first, then
+ * looks up only its part's rows by rowid: the sorter carries a few bytes a
+ * row, and the other parts' payloads are never read.
  */
 #include "retape.h"
 #include "util.h"
@@ -32,9 +37,9 @@ struct retape_cursor {
     int plain; /* stmt is cursor_sql's (it may become the source's spare) */
     retape_source *src;
     int done; /* stepping a finished statement would silently restart it */
-    int part; /* a part's cursor (retape_cursor_open_part) */
     /* a part's cursor (retape_cursor_open_part): stmt is lookup_sql's, rows
      * the part's rows of the window, each (rowid, position in the bucket) */
+    int part;
     int64_t (*rows)[2];
     size_t n_rows, next_row;
     int64_t window_rows, bucket_rows; /* rows of the window and of the bucket, in every part */
