@@ -6,8 +6,8 @@
  *     local <close> cur = src:cursor(b.bucket, scope)
  *     for _, row in ipairs(cur:fetch(500)) do ... end
  *   end
- *   local <close> pc = src:part_cursor(bucket, scope, {part = 0, parts = 2, max_rowid = n})
- *   pc:fetch(500)   -- one part's rows, each with `index`; pc:window() -> rows, more, bucket rows
+ *   local lists, rows, more = src:list_parts(bucket, scope, 2)  -- a packed list per part
+ *   local <close> pc = other_src:rows_cursor(lists[1])            -- part 1's rows, each with `index`
  *
  * Payloads are decoded here with cjson.safe, so a malformed one becomes a
  * row with an `error` field (receipt id and byte offset) instead of a raise:
@@ -225,48 +225,80 @@ static int l_cursor(lua_State *L)
     return 1;
 }
 
-/* src:part_cursor(bucket, scope, {max_rowid =, part =, parts =, first =,
- * stop =}) -> cursor | nil, message: one part's rows of the bucket's window
- * [first, stop) (see retape_cursor_open_part); its rows carry `index`,
- * their position in the bucket, and cur:window() says what the window held. */
-static int l_part_cursor(lua_State *L)
+/* Frees a listing (retape_source_list_parts) when its box is collected. */
+typedef struct listing_box { retape_listed_row *rows; } listing_box;
+
+static int l_listing_gc(lua_State *L)
+{
+    listing_box *box = lua_touserdata(L, 1);
+    retape_free(box->rows);
+    box->rows = NULL;
+    return 0;
+}
+
+/* src:list_parts(bucket, scope, parts [, first [, stop]]) -> lists, rows,
+ * more: the rows of the bucket's window [first, stop) in cursor order
+ * (without their payloads), as one packed list per part (lists[1..parts]:
+ * what src:rows_cursor reads), how many there are, and whether a row
+ * remains at stop.  Raises on a read error. */
+static int l_list_parts(lua_State *L)
 {
     retape_source *src = to_source(L, 1);
     lua_Integer bucket = luaL_checkinteger(L, 2);
     retape_scope scope;
     check_scope(L, 3, &scope);
-    luaL_checktype(L, 4, LUA_TTABLE);
-    retape_part_read pr;
-    pr.max_rowid = opt_int_field(L, 4, "max_rowid", INT64_MAX);
-    int64_t part = opt_int_field(L, 4, "part", -1), parts = opt_int_field(L, 4, "parts", 0);
-    luaL_argcheck(L, parts > 0 && parts <= 1024 && part >= 0 && part < parts, 4, "part must be in 0..parts-1");
-    pr.part = (unsigned)part, pr.parts = (unsigned)parts;
-    pr.first = opt_int_field(L, 4, "first", 0);
-    pr.stop = opt_int_field(L, 4, "stop", -1);
+    lua_Integer parts = luaL_checkinteger(L, 4);
+    luaL_argcheck(L, parts >= 1 && parts <= 1024, 4, "parts must be 1..1024");
+    lua_Integer first = luaL_optinteger(L, 5, 0), stop = luaL_optinteger(L, 6, -1);
+    /* the listing belongs to a collectable box until it is packed: a raise frees it */
+    listing_box *box = lua_newuserdatauv(L, sizeof *box, 0);
+    box->rows = NULL;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, l_listing_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    size_t n = 0;
+    int more = 0;
+    char *err = NULL;
+    if (retape_source_list_parts(src, &scope, bucket, (unsigned)parts, first, stop, &box->rows, &n, &more, &err) != 0)
+        return raise_message(L, err);
+    lua_createtable(L, (int)parts, 0);
+    for (lua_Integer k = 0; k < parts; k++) {
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        for (size_t i = 0; i < n; i++)
+            if (box->rows[i].part == (unsigned)k)
+                luaL_addlstring(&b, (const char *)&box->rows[i], sizeof box->rows[i]);
+        luaL_pushresult(&b);
+        lua_rawseti(L, -2, k + 1);
+    }
+    retape_free(box->rows);
+    box->rows = NULL;
+    lua_pushinteger(L, (lua_Integer)n);
+    lua_pushboolean(L, more);
+    return 3;
+}
+
+/* src:rows_cursor(list) -> cursor | nil, message: the rows of one part's
+ * list (src:list_parts of this receipts file) looked up by rowid, each
+ * with `index`, its position in the bucket. */
+static int l_rows_cursor(lua_State *L)
+{
+    retape_source *src = to_source(L, 1);
+    size_t len;
+    const char *list = luaL_checklstring(L, 2, &len);
+    luaL_argcheck(L, len % sizeof(retape_listed_row) == 0, 2, "not a list of src:list_parts");
     cursor_box *box = lua_newuserdatauv(L, sizeof *box, 1);
     box->cur = NULL;
     luaL_setmetatable(L, CURSOR_MT);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
     char *err = NULL;
-    box->cur = retape_cursor_open_part(src, &scope, bucket, &pr, &err);
+    box->cur = retape_cursor_open_rows(src, (const retape_listed_row *)(const void *)list,
+                                       len / sizeof(retape_listed_row), &err);
     if (!box->cur)
         return push_failure(L, err);
     return 1;
-}
-
-/* cur:window() -> rows of the window in every part, whether a row remains
- * at its stop, rows of the bucket (a part's cursor; zeros otherwise) */
-static int l_window(lua_State *L)
-{
-    retape_cursor *cur = to_cursor(L, 1);
-    int64_t window_rows, bucket_rows;
-    int more;
-    retape_cursor_window(cur, &window_rows, &more, &bucket_rows);
-    lua_pushinteger(L, (lua_Integer)window_rows);
-    lua_pushboolean(L, more);
-    lua_pushinteger(L, (lua_Integer)bucket_rows);
-    return 3;
 }
 
 /* Decodes the payload on top of the stack with the cjson.safe decode
@@ -401,7 +433,7 @@ retape_cursor *retape_lua_check_cursor(lua_State *L, int idx)
 }
 
 /* cur:fetch(n [, decode=true | fieldset]) -> array of up to n rows (empty
- * at the end; a part's cursor's rows with `index`).  With a field set of retape.decode, payloads are decoded
+ * at the end; a rows cursor's rows with `index`).  With a field set of retape.decode, payloads are decoded
  * selectively (decode.compile).
  * Row: {receipt_id, ticker, ts, bucket_5m, script_version, payload_json,
  *       payload (decoded table) | error (message)}. */
@@ -471,7 +503,8 @@ static int l_tostring_source(lua_State *L)
 int luaopen_retape_source(lua_State *L)
 {
     static const luaL_Reg source_methods[] = {
-        {"buckets", l_buckets}, {"bad_rows", l_bad_rows}, {"cursor", l_cursor}, {"part_cursor", l_part_cursor},
+        {"buckets", l_buckets}, {"bad_rows", l_bad_rows}, {"cursor", l_cursor}, {"list_parts", l_list_parts},
+        {"rows_cursor", l_rows_cursor},
         {"snapshot", l_snapshot},
         {"last_rowid", l_last_rowid}, {"close", l_source_close}, {NULL, NULL},
     };
@@ -486,8 +519,6 @@ int luaopen_retape_source(lua_State *L)
     retape_lua_push_payload_decoder(L);
     lua_pushcclosure(L, l_fetch, 1);
     lua_setfield(L, -2, "fetch");
-    lua_pushcfunction(L, l_window);
-    lua_setfield(L, -2, "window");
     lua_pushcfunction(L, l_cursor_close);
     lua_setfield(L, -2, "close");
     lua_setfield(L, -2, "__index");

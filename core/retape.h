@@ -161,23 +161,28 @@ int retape_source_bad_rows(retape_source *src, const retape_scope *scope, int64_
  * caller's.  Several cursors may be open on one source. */
 retape_cursor *retape_cursor_open(retape_source *src, const retape_scope *scope,
                                   int64_t bucket, char **errptr);
-/* What one part of a threaded replay reads for itself (the worker threads
- * read their own rows instead of receiving them; see lua/retape/run/threads.lua). */
-typedef struct retape_part_read {
-    int64_t max_rowid;    /* the run's snapshot ends there: later rows are not read */
-    unsigned part, parts; /* the rows whose ticker's retape_part_of(ticker, parts) is part */
-    int64_t first, stop;  /* of the bucket's window [first, stop) (stop < 0: to its end) */
-} retape_part_read;
+/* One row of a bucket listed for the parts of a threaded replay that read
+ * their own rows (see lua/retape/run/threads.lua). */
+typedef struct retape_listed_row {
+    int64_t rowid, index, ts; /* index: its position in the bucket, in cursor order */
+    unsigned part;            /* retape_part_of(its ticker, parts) */
+} retape_listed_row;
 
-/* Opens a cursor over one part's rows of a bucket's window, in the order of
- * retape_cursor_open, whose rows it lists first (rowid and ticker: what a
- * part does not own is never fetched).  Several may be open on one source. */
-retape_cursor *retape_cursor_open_part(retape_source *src, const retape_scope *scope, int64_t bucket,
-                                       const retape_part_read *pr, char **errptr);
-/* A part's cursor: the rows of its window in every part, whether a row
- * remains at the window's stop, and the rows of the bucket (up to max_rowid). */
-void retape_cursor_window(const retape_cursor *cur, int64_t *window_rows, int *more, int64_t *bucket_rows);
-/* A part's cursor: the position in the bucket of the row last returned (-1: none). */
+/* Lists the rows of a bucket's window [first, stop) (stop < 0: to its end)
+ * in the order of retape_cursor_open, each with its part among `parts`,
+ * without reading their payloads: *rows is malloc'd (*n of them; the caller
+ * frees it with retape_free), *more = 1 when a row remains at stop.  0 or
+ * -1 + *errptr. */
+int retape_source_list_parts(retape_source *src, const retape_scope *scope, int64_t bucket, unsigned parts,
+                             int64_t first, int64_t stop, retape_listed_row **rows, size_t *n, int *more,
+                             char **errptr);
+/* Opens a cursor over listed rows (n of them, copied), looked up by rowid in
+ * the order given: a part's own rows, read in its own connection.  A row
+ * whose rowid is gone, or whose ts differs from the listing, is a read
+ * error (the file changed under the run).  NULL + *errptr when out of memory. */
+retape_cursor *retape_cursor_open_rows(retape_source *src, const retape_listed_row *rows, size_t n, char **errptr);
+/* The position in its bucket of the row last returned by a cursor over
+ * listed rows (-1: none, or another cursor). */
 int64_t retape_cursor_index(const retape_cursor *cur);
 /* Steps to the next receipt: 1 and *row filled, 0 at the end, -1 on error. */
 int retape_cursor_next(retape_cursor *cur, retape_receipt *row, char **errptr);

@@ -10,10 +10,10 @@
  * its sorter for a slower top-N tree as soon as a LIMIT is present, so paging
  * is the caller's business and every row of a bucket is always streamed.
  *
- * A part's cursor (a worker thread of a threaded replay reading its own
- * rows) lists the bucket's rowids and tickers in that order first, then
- * looks up only its part's rows by rowid: the sorter carries a few bytes a
- * row, and the other parts' payloads are never read.
+ * For a threaded replay whose worker threads read their own rows, the
+ * main thread lists each bucket's rowids in that order (the sorter carries
+ * a few bytes a row, no payload), and each worker looks up only its part's
+ * rows by rowid in its own connection.
  */
 #include "retape.h"
 #include "util.h"
@@ -37,13 +37,11 @@ struct retape_cursor {
     int plain; /* stmt is cursor_sql's (it may become the source's spare) */
     retape_source *src;
     int done; /* stepping a finished statement would silently restart it */
-    /* a part's cursor (retape_cursor_open_part): stmt is lookup_sql's, rows
-     * the part's rows of the window, each (rowid, position in the bucket) */
+    /* a cursor over listed rows (retape_cursor_open_rows): stmt is
+     * lookup_sql's, rows the rows to look up, in order */
     int part;
-    int64_t (*rows)[2];
+    retape_listed_row *rows;
     size_t n_rows, next_row;
-    int64_t window_rows, bucket_rows; /* rows of the window and of the bucket, in every part */
-    int window_more;                  /* a row remains at the window's stop */
 };
 
 static const char *const required_columns[] = {
@@ -93,13 +91,13 @@ static const char cursor_tickers_sql[] =
     " AND ticker IN (SELECT value FROM json_each(?3))"
     " ORDER BY ts, receipt_id";
 
-/* A part's cursor: the bucket's rows as cursor_sql orders them, up to the
- * run's last rowid (?4), then each of the part's rows by its rowid. */
+/* The rows of a bucket listed for the parts (retape_source_list_parts), in
+ * cursor_sql's order, then each looked up by its rowid (lookup_sql). */
 static const char part_order_sql[] =
-    "SELECT rowid, ticker FROM ingest_receipts WHERE bucket_5m = ?1 AND rowid <= ?4" SCOPE_FILTER
+    "SELECT rowid, ticker, ts FROM ingest_receipts WHERE bucket_5m = ?1" SCOPE_FILTER
     " ORDER BY ts, receipt_id";
 static const char part_order_tickers_sql[] =
-    "SELECT rowid, ticker FROM ingest_receipts WHERE bucket_5m = ?1 AND rowid <= ?4"
+    "SELECT rowid, ticker, ts FROM ingest_receipts WHERE bucket_5m = ?1"
     " AND (?2 IS NULL OR script_version = ?2 OR script_version IS NULL)"
     " AND ticker IN (SELECT value FROM json_each(?3))"
     " ORDER BY ts, receipt_id";
@@ -395,73 +393,71 @@ retape_cursor *retape_cursor_open(retape_source *src, const retape_scope *scope,
     return cur;
 }
 
-/* The first step of a part's cursor: lists the bucket's rows (rowid,
- * ticker) in order, counts the window's and keeps the part's, then readies
- * the lookup statement.  0 or -1 + *errptr. */
-static int list_part_rows(retape_cursor *cur, const retape_scope *scope, int64_t bucket,
-                          const retape_part_read *pr, char **errptr)
+int retape_source_list_parts(retape_source *src, const retape_scope *scope, int64_t bucket, unsigned parts,
+                             int64_t first, int64_t stop, retape_listed_row **rows, size_t *n, int *more,
+                             char **errptr)
 {
-    retape_source *src = cur->src;
+    *rows = NULL, *n = 0, *more = 0;
     const char *order_sql = scope->tickers ? part_order_tickers_sql : part_order_sql;
     sqlite3_stmt *order = prepare_scoped(src, order_sql, scope, errptr);
     if (!order)
         return -1;
     sqlite3_bind_int64(order, 1, bucket);
-    sqlite3_bind_int64(order, 4, pr->max_rowid);
     size_t cap = 0;
     int rc;
-    int64_t index = 0;
-    for (; (rc = sqlite3_step(order)) == SQLITE_ROW; index++) {
-        if (index < pr->first)
+    for (int64_t index = 0; (rc = sqlite3_step(order)) == SQLITE_ROW; index++) {
+        if (index < first)
             continue;
-        if (pr->stop >= 0 && index >= pr->stop) {
-            cur->window_more = 1;
-            continue;
+        if (stop >= 0 && index >= stop) {
+            *more = 1;
+            break;
         }
-        cur->window_rows++;
-        const char *ticker = (const char *)sqlite3_column_text(order, 1);
-        if (retape_part_of(ticker ? ticker : "", pr->parts) != pr->part)
-            continue;
-        if (cur->n_rows == cap) {
+        if (*n == cap) {
             cap = cap ? 2 * cap : 256;
-            int64_t(*grown)[2] = realloc(cur->rows, cap * sizeof *grown);
+            retape_listed_row *grown = realloc(*rows, cap * sizeof *grown);
             if (!grown) {
                 rc = SQLITE_NOMEM;
                 break;
             }
-            cur->rows = grown;
+            *rows = grown;
         }
-        cur->rows[cur->n_rows][0] = sqlite3_column_int64(order, 0);
-        cur->rows[cur->n_rows][1] = index;
-        cur->n_rows++;
+        const char *ticker = (const char *)sqlite3_column_text(order, 1);
+        retape_listed_row *r = &(*rows)[(*n)++];
+        memset(r, 0, sizeof *r); /* its padding too: the list is copied as bytes */
+        r->rowid = sqlite3_column_int64(order, 0);
+        r->index = index;
+        r->ts = sqlite3_column_type(order, 2) == SQLITE_INTEGER ? sqlite3_column_int64(order, 2) : INT64_MIN;
+        r->part = retape_part_of(ticker ? ticker : "", parts);
     }
-    cur->bucket_rows = index;
-    if (rc != SQLITE_DONE) {
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         set_error(errptr, "reading receipts: %s", rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(src->db));
         sqlite3_finalize(order);
+        free(*rows);
+        *rows = NULL, *n = 0;
         return -1;
     }
     keep_spare(src, order_sql, order);
+    return 0;
+}
+
+retape_cursor *retape_cursor_open_rows(retape_source *src, const retape_listed_row *rows, size_t n, char **errptr)
+{
+    retape_cursor *cur = calloc(1, sizeof *cur);
+    if (!cur || (n && !(cur->rows = malloc(n * sizeof *rows)))) {
+        free(cur);
+        set_error(errptr, "out of memory");
+        return NULL;
+    }
+    if (n)
+        memcpy(cur->rows, rows, n * sizeof *rows);
+    cur->n_rows = n;
+    cur->src = src;
+    cur->part = 1;
     if (src->spare_lookup) {
         cur->stmt = src->spare_lookup;
         src->spare_lookup = NULL;
     } else if (sqlite3_prepare_v2(src->db, lookup_sql, -1, &cur->stmt, NULL) != SQLITE_OK) {
-        return set_error(errptr, "%s: %s", src->path, sqlite3_errmsg(src->db));
-    }
-    return 0;
-}
-
-retape_cursor *retape_cursor_open_part(retape_source *src, const retape_scope *scope, int64_t bucket,
-                                       const retape_part_read *pr, char **errptr)
-{
-    retape_cursor *cur = calloc(1, sizeof *cur);
-    if (!cur) {
-        set_error(errptr, "out of memory");
-        return NULL;
-    }
-    cur->src = src;
-    cur->part = 1;
-    if (list_part_rows(cur, scope, bucket, pr, errptr) != 0) {
+        set_error(errptr, "%s: %s", src->path, sqlite3_errmsg(src->db));
         sqlite3_finalize(cur->stmt);
         free(cur->rows);
         free(cur);
@@ -471,20 +467,13 @@ retape_cursor *retape_cursor_open_part(retape_source *src, const retape_scope *s
     return cur;
 }
 
-void retape_cursor_window(const retape_cursor *cur, int64_t *window_rows, int *more, int64_t *bucket_rows)
-{
-    *window_rows = cur->window_rows;
-    *more = cur->window_more;
-    *bucket_rows = cur->bucket_rows;
-}
-
 int64_t retape_cursor_index(const retape_cursor *cur)
 {
-    return cur->part && cur->next_row > 0 ? cur->rows[cur->next_row - 1][1] : -1;
+    return cur->part && cur->next_row > 0 ? cur->rows[cur->next_row - 1].index : -1;
 }
 
 /* Steps cur's statement to its next row: SQLITE_ROW, SQLITE_DONE or an
- * error code.  A part's cursor looks its next row up by rowid. */
+ * error code; SQLITE_NOTFOUND when a listed row is not what was listed. */
 static int step_cursor(retape_cursor *cur)
 {
     if (!cur->part)
@@ -492,9 +481,17 @@ static int step_cursor(retape_cursor *cur)
     sqlite3_reset(cur->stmt);
     if (cur->next_row == cur->n_rows)
         return SQLITE_DONE;
-    sqlite3_bind_int64(cur->stmt, 1, cur->rows[cur->next_row++][0]);
+    const retape_listed_row *r = &cur->rows[cur->next_row++];
+    sqlite3_bind_int64(cur->stmt, 1, r->rowid);
     int rc = sqlite3_step(cur->stmt);
-    return rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc; /* its read transaction holds every row it listed */
+    if (rc == SQLITE_DONE)
+        return SQLITE_NOTFOUND;
+    if (rc == SQLITE_ROW) {
+        int64_t ts = sqlite3_column_type(cur->stmt, 2) == SQLITE_INTEGER ? sqlite3_column_int64(cur->stmt, 2) : INT64_MIN;
+        if (ts != r->ts)
+            return SQLITE_NOTFOUND;
+    }
+    return rc;
 }
 
 int retape_cursor_next(retape_cursor *cur, retape_receipt *row, char **errptr)
@@ -509,8 +506,9 @@ int retape_cursor_next(retape_cursor *cur, retape_receipt *row, char **errptr)
     if (rc != SQLITE_ROW) {
         cur->done = 1;
         if (rc == SQLITE_NOTFOUND)
-            return set_error(errptr, "reading receipts: the row with rowid %lld is gone",
-                             (long long)cur->rows[cur->next_row - 1][0]);
+            return set_error(errptr, "reading receipts: the row with rowid %lld is not the one listed for this run "
+                                     "(the receipts file changed under it)",
+                             (long long)cur->rows[cur->next_row - 1].rowid);
         return set_error(errptr, "reading receipts: %s", sqlite3_errmsg(sqlite3_db_handle(cur->stmt)));
     }
     sqlite3_stmt *st = cur->stmt;

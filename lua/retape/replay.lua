@@ -88,16 +88,17 @@ M.ROUND_FIRST_ROWS = 512
 -- full-size row: two rounds of one bucket in flight).
 M.ROUND_DEPTH = 3
 M.ROUND_BYTES = 2 << 20
--- The worker threads read their own rows of a run's buckets (each its own
+-- The worker threads read their own rows of a walk (each its own
 -- connection to the receipts file, in a snapshot held for the walk) when
 -- a sample of the first bucket's rows averages PART_READS_MIN_BYTES or
--- more: this state no longer reads and copies every row into their
--- inboxes, and a round in flight holds only the writes the parts keep for
--- it (full-size bodies, 5.2 KB, on two threads: 0.91x the time, RSS level).
--- Small rows are routed: each part listing every row of a bucket and
--- looking its own up costs more than routing them (the real receipts, 235
--- bytes: 1.14x), and so does each part scanning every row and skipping the
--- others' (1.18x).  PART_READS = false: always routed (as a refresh's rows are).
+-- more: this state lists each bucket's rows (rowids, no payloads) instead
+-- of reading and copying them into the parts' inboxes, and a round in
+-- flight holds only the writes the parts keep for it (full-size bodies,
+-- 5.2 KB, on two threads: 0.91x the time, RSS level).  Small rows are
+-- routed: each part looking its rows up one by one costs more than routing
+-- them (the real receipts, 235 bytes: 1.14x), and so does each part
+-- scanning every row and skipping the others' (1.18x).  PART_READS =
+-- false: always routed.
 M.PART_READS = true
 M.PART_READS_MIN_BYTES = 2048
 M.HOLD_BUCKETS = 12        -- trades only: held trades are written every this many buckets
@@ -247,8 +248,9 @@ end
 function Replay:rows_read_sum() return self.rows_sum end
 function Replay:listed_days() return self.listed end
 function Replay:threads_used() return self.pool and self.pool:parts() or 1 end
--- whether the worker threads read their own rows in the last run (see run/threads.lua)
-function Replay:parts_read_rows() return self.walk_read_rows == true end
+-- whether the worker threads read their own rows in every threaded walk of
+-- the last run (see run/threads.lua)
+function Replay:parts_read_rows() return self.walks ~= nil and self.walks[2] == self.walks[1] end
 function Replay:receipts() return self.src, self.db_path end
 function Replay:rule_limits() return self.limits end
 function Replay:grown_days() return self.grown or {} end

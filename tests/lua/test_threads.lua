@@ -328,41 +328,41 @@ do
   tun.ROUND_ROWS, tun.ROUND_DEPTH, tun.ROUND_BYTES, tun.ROUND_TARGET_BYTES = saved[1], saved[2], saved[3], saved[5]
 end
 
--- a part's cursor (src:part_cursor): over 3 parts, every window of a
+-- a bucket listed for 3 parts (src:list_parts) and each part's rows read
+-- by rowid (src:rows_cursor, on another connection): every window of a
 -- bucket's rows (from a first row, up to a stop) gives back exactly the
--- plain cursor's rows of it, each once, in order, at its position, and
--- says how many rows the window and the bucket hold in every part
+-- plain cursor's rows of it, each once, in order, at its position, in the
+-- part of its ticker
 do
-  local src = assert(retape.source.open(db))
+  local src, other = assert(retape.source.open(db)), assert(retape.source.open(db))
   assert(src:snapshot(true))
-  local max_rowid, scope = src:last_rowid(), {}
+  local scope = {}
   local good, checked = true, 0
   for bi, b in ipairs(src:buckets { from = at(D, 9, 30), to = at(D, 16, 0) }) do
     local plain = {}
     local cur <close> = src:cursor(b.bucket, scope)
     for i, r in ipairs(cur:fetch(100000, false)) do plain[i - 1] = r.receipt_id end
     local first, stop = bi % 3, (bi % 2 == 0) and (bi % 3) + 5 or nil
+    local lists, n, more = src:list_parts(b.bucket, scope, 3, first, stop)
+    local expect = math.max(0, math.min(stop or b.count, b.count) - first)
+    good = good and #lists == 3 and n == expect and more == (stop ~= nil and b.count > stop)
     local seen = {}
     for part = 0, 2 do
-      local pc <close> = assert(src:part_cursor(b.bucket, scope, { max_rowid = max_rowid, part = part, parts = 3, first = first, stop = stop }))
+      local pc <close> = assert(other:rows_cursor(lists[part + 1]))
       local last = -1
       for _, r in ipairs(pc:fetch(100000, false)) do
         good = good and plain[r.index] == r.receipt_id and r.index > last and not seen[r.index]
           and pool.part_of(r.ticker, 3) == part and r.index >= first and (not stop or r.index < stop)
         seen[r.index], last = true, r.index
       end
-      local window_rows, more, bucket_rows = pc:window()
-      local expect = math.max(0, math.min(stop or b.count, b.count) - first)
-      good = good and bucket_rows == b.count and window_rows == expect and more == (stop ~= nil and b.count > stop)
     end
     for i = first, math.min(stop or b.count, b.count) - 1 do good = good and seen[i] == true end
     checked = checked + 1
   end
   src:snapshot(false)
-  t.ok(good and checked > 50, string.format("part cursors over 3 parts give back every window's rows, each once, in order (%d buckets)", checked))
-  t.fails(function() return src:part_cursor(at(D, 11, 0), scope, { part = 3, parts = 3 }) end, "part must be in 0..parts-1",
-    "a part out of range is refused")
-  src:close()
+  t.ok(good and checked > 50, string.format("buckets listed for 3 parts give back every window's rows, each once, in order (%d buckets)", checked))
+  t.fails(function() return other:rows_cursor("12345") end, "not a list of src:list_parts", "a list of another shape is refused")
+  src:close(); other:close()
 end
 
 -- the parts read their own rows (forced: the fixture's rows are small, and
@@ -411,10 +411,9 @@ do
   t.eq(e3 and e3:match("^[^\n]*"), e1:match("^[^\n]*"), "3 threads reading their own rows: the same error, the first in row order")
   local ok_f2, diff_f2 = same(dump(dir .. "/readf1"), dump(dir .. "/readf3"))
   t.ok(ok_f2, "and the same store", diff_f2)
-  -- what the parts read when the receipts file holds other rows than the
-  -- run's snapshot (the main state reads one file, the parts are told of a
-  -- changed copy): rows committed after the snapshot (a higher rowid) are
-  -- never read; rows missing from it stop the run, naming the bucket
+  -- what the parts read when the receipts file they open is not what the
+  -- main state listed (told of a changed copy): rows it did not list are
+  -- never read; a listed row deleted or rewritten stops the run, naming it
   local function changed_copy(name, sql)
     local path = dir .. "/" .. name .. ".db"
     local from, to = assert(io.open(db, "rb")), assert(io.open(path, "wb"))
@@ -439,14 +438,16 @@ do
   local ok_i, err_i, read_i = run_told("readi", changed_copy("inserted", string.format(
     "INSERT INTO ingest_receipts SELECT receipt_id || '-late', ticker, ts, bucket_5m, received_ts, payload_hash," ..
     " script_version, payload_json FROM ingest_receipts WHERE bucket_5m = %d", last_bucket)))
-  t.ok(ok_i and read_i, "rows committed after the run's snapshot: the parts read their rows", err_i)
+  t.ok(ok_i and read_i, "rows the main state did not list (committed after its snapshot): the parts read their rows", err_i)
   local ok_r, diff_r = same(stores.results(dir .. "/rounds1"), stores.results(dir .. "/readi"))
   t.ok(ok_r, "and leave them out: the results of the snapshot", diff_r)
   local ok_d, err_d = run_told("readd", changed_copy("deleted",
     string.format("DELETE FROM ingest_receipts WHERE bucket_5m = %d", last_bucket)))
-  t.ok(not ok_d and tostring(err_d):find(string.format("the receipts of bucket %d %%(.-%%) changed during the run: " ..
-    "the run's snapshot lists %%d+ rows, thread 1 read 0; run it again", last_bucket)),
-    "rows missing from what the parts read stop the run, naming the bucket", err_d)
+  t.ok(not ok_d and tostring(err_d):find("reading receipts: the row with rowid %d+ is not the one listed for this run " ..
+    "%(the receipts file changed under it%)"), "a listed row deleted from the file the parts read stops the run, naming it", err_d)
+  local ok_u, err_u = run_told("readu", changed_copy("rewritten",
+    string.format("UPDATE ingest_receipts SET ts = ts + 1 WHERE bucket_5m = %d", last_bucket)))
+  t.ok(not ok_u and tostring(err_u):find("is not the one listed for this run", 1, true), "and so does a listed row rewritten", err_u)
   -- a part that cannot open the receipts file: the rows are routed
   local ok_m, err_m, read_m = run_told("readm", dir .. "/no-such-file.db")
   t.ok(ok_m and not read_m, "a receipts file the parts cannot open: the rows are routed", err_m)

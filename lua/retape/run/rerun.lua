@@ -27,7 +27,7 @@ end
 function Replay:run_in_snapshot(params)
   local started, started_mono = core.now_ms(), core.monotonic_ms()
   local st = self.store
-  self.rows_sum, self.listed, self.walk_read_rows = 0, nil, false
+  self.rows_sum, self.listed, self.walks = 0, nil, nil
   local counters = { rows = 0, seen = 0, trades = 0, errors = 0, recomputed = 0 }
   if self.trades_only then self:check_trades_only_run(params) end
   local identity = self:identity()
@@ -143,8 +143,7 @@ function Replay:run_in_snapshot(params)
       local w = work[i]
       local window_first = (i == start_index) and first_row or 0
       steps[#steps + 1] = {
-        -- listed: rows is the listing's count of the bucket in src_scope (see start_part_reads)
-        bucket = w.bucket, scope = src_scope, first = window_first, stop = stop_row, rows = w.count, listed = w.count ~= nil,
+        bucket = w.bucket, scope = src_scope, first = window_first, stop = stop_row, rows = w.count,
         finish = function(more, done)
           local nxt = work[i + 1]
           -- the page marker records how many rows of the bucket are now covered

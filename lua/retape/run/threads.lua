@@ -16,7 +16,6 @@ local sandbox = require "retape.sandbox"
 local pool = require "retape.pool"
 local wire = require "retape.wire"
 local source = require "retape.source"
-local rtime = require "retape.time"
 
 local Replay = {}
 
@@ -88,9 +87,7 @@ function Replay:walk_part(steps, rows, read)
     self.reports, self.rows_sum = {}, 0
     self:begin_bucket()
     local opts = { plans = step.plans, starts = step.starts, only = step.bucket }
-    local cur <close> = read and assert(self.part_src:part_cursor(step.bucket, read.scope, {
-      max_rowid = read.max_rowid, part = self.part_index - self.part_first, parts = self.part_count,
-      first = step.first, stop = step.stop }))
+    local cur <close> = read and assert(self.part_src:rows_cursor(step.lists[self.part_index - self.part_first + 1]))
     local ok, err = pcall(self.walk_rows, self, step.bucket, cur or rows, opts, counters)
     local fail
     if not ok then fail = { self.failing_row and self.failing_row.index or -1, err, "" }
@@ -102,8 +99,7 @@ function Replay:walk_part(steps, rows, read)
     end
     self.failing_row = nil
     -- the writes stay in C: the inbox carries them to the committing state
-    out[n] = { counters = counters, reports = self.reports, sum = self.rows_sum, fail = fail, len = rows:keep(st.batch),
-               window = cur and { cur:window() } }
+    out[n] = { counters = counters, reports = self.reports, sum = self.rows_sum, fail = fail, len = rows:keep(st.batch) }
     st:discard()
     if fail then break end
   end
@@ -113,13 +109,10 @@ end
 
 
 -- A round's reply, per bucket: rows, seen, errors, trades, receipts sum,
--- length of its writes and, when the part read its own rows, the rows of
--- the bucket's window in every part, whether one remains at its stop (1)
--- and the rows of the bucket (packed: a bucket of a few rows would
--- otherwise pay more to carry its counters than to walk them), then, when
--- some bucket had problems or a rule error, { [n] = { reports =, fail = } }
--- as wire text.
-local BUCKET_REPLY = "<i8i8i8i8i8i8i8i8i8"
+-- length of its writes (packed: a bucket of a few rows would otherwise pay
+-- more to carry its counters than to walk them), then, when some bucket
+-- had problems or a rule error, { [n] = { reports =, fail = } } as wire text.
+local BUCKET_REPLY = "<i8i8i8i8i8i8"
 
 -- Opens (once) this part's own receipts source and holds a snapshot of it
 -- for the walk (op "read"; released by op "release").  Raises when it
@@ -156,8 +149,8 @@ function Replay:part_round(msg, rows)
   end
   local out, head, extra = self:walk_part(msg.steps, rows, msg.read), {}, nil
   for n, r in ipairs(out) do
-    local c, win = r.counters, r.window or { 0, false, 0 }
-    head[n] = string.pack(BUCKET_REPLY, c.rows, c.seen, c.errors, c.trades, r.sum, r.len, win[1], win[2] and 1 or 0, win[3])
+    local c = r.counters
+    head[n] = string.pack(BUCKET_REPLY, c.rows, c.seen, c.errors, c.trades, r.sum, r.len)
     if #r.reports > 0 or r.fail then
       extra = extra or {}
       extra[n] = { reports = r.reports, fail = r.fail }
@@ -167,15 +160,15 @@ function Replay:part_round(msg, rows)
 end
 
 -- Worker w's reply of a round (part_round) as the list of its buckets'
--- { counters, reports, sum, fail, writes = { w, offset, length }, window }.
+-- { counters, reports, sum, fail, writes = { w, offset, length } }.
 local function unpack_reply(w, reply)
   local n, pos = string.unpack("<I4", reply)
   local out, at = {}, 0
   for i = 1, n do
-    local rows, seen, errors, trades, sum, len, window_rows, more, bucket_rows
-    rows, seen, errors, trades, sum, len, window_rows, more, bucket_rows, pos = string.unpack(BUCKET_REPLY, reply, pos)
+    local rows, seen, errors, trades, sum, len
+    rows, seen, errors, trades, sum, len, pos = string.unpack(BUCKET_REPLY, reply, pos)
     out[i] = { counters = { rows = rows, seen = seen, errors = errors, trades = trades }, sum = sum, reports = {},
-               writes = { w, at, len }, window = { window_rows, more == 1, bucket_rows } }
+               writes = { w, at, len } }
     at = at + len
   end
   if pos <= #reply then
@@ -206,37 +199,34 @@ end
 
 -- Posts the next round, steps i..j: the workers walk it as soon as they
 -- are done with the rounds before (see walk_rounds: how many are in
--- flight).  When the parts read their own rows (self.part_reads), the
--- message says what to read; else this state routes the rows into the
--- parts' inboxes and returns the bytes they take there.
+-- flight).  When the parts read their own rows (self.part_reads), this
+-- state lists each bucket's rows (rowids, no payloads) and the message
+-- carries each part's list; else it routes the rows into the parts'
+-- inboxes and returns the bytes they take there.
 function Replay:post_round(steps, i, j)
   local p, read = self.pool, self.part_reads
   p:reset()
   local msg, bytes = {}, 0
   for k = i, j do
-    local step = steps[k]
-    if not read then
+    local step, lists = steps[k], nil
+    if read then
+      lists, step.done, step.more = self.src:list_parts(step.bucket, step.scope, p:workers(), step.first or 0, step.stop)
+    else
       local cur <close> = assert(self.src:cursor(step.bucket, step.scope))
       local b
       step.done, step.more, b = p:route(cur, step.first or 0, step.stop)
       bytes = bytes + b
     end
-    msg[#msg + 1] = { bucket = step.bucket, plans = step.plans, starts = step.starts,
-                      first = read and step.first or nil, stop = read and step.stop or nil }
+    msg[#msg + 1] = { bucket = step.bucket, plans = step.plans, starts = step.starts, lists = lists }
   end
   p:post(wire.encode { op = "walk", steps = msg, read = read or nil })
   return bytes
 end
 
--- Whether the parts may read their own rows of `steps` (see
--- start_part_reads): a rerun's steps (one scope, every bucket's rows
--- counted by the listing) of a receipts file this state knows the path of.
-function Replay:part_reads_possible(steps)
-  if not (self.db_path and self.tunables.PART_READS and steps[1] and steps[1].listed) then return false end
-  for _, step in ipairs(steps) do
-    if not step.listed or step.scope ~= steps[1].scope then return false end
-  end
-  return true
+-- Whether the parts may read their own rows: of a receipts file this
+-- state knows the path of, with replay.PART_READS on.
+function Replay:part_reads_possible()
+  return self.db_path ~= nil and self.tunables.PART_READS and true or false
 end
 
 -- The average payload size of the first rows (up to 64) of a step's bucket.
@@ -247,18 +237,18 @@ function Replay:sample_row_bytes(step)
   return #rows > 0 and bytes // #rows or 0
 end
 
--- Asks the parts to read their own rows for a walk of `steps` (a rerun's:
--- one scope, every bucket's rows counted by the listing): each opens the
--- receipts file and holds a snapshot of it, and reads only the rows of
--- the run's snapshot (up to its last rowid; the count of each bucket is
--- checked against the listing at merge_round).  When one cannot (no file,
--- locked), every part lets go and this state routes the rows instead.
--- Sets self.part_reads = { max_rowid, scope } or nil.
-function Replay:start_part_reads(steps)
+-- Asks the parts to read their own rows for a walk: each opens the receipts
+-- file (once) and holds a snapshot of it until stop_part_reads; this state
+-- lists each bucket's rows in its own snapshot, and a part looks its rows
+-- up by rowid in its snapshot, which began after this state's: a row it
+-- cannot find as listed (deleted or rewritten by another program in
+-- between) fails the run, naming the rowid; rows committed later are not
+-- listed.  When one part cannot open the file (or hold the snapshot),
+-- every part lets go and this state routes the rows instead.  Sets
+-- self.part_reads (true or nil).
+function Replay:start_part_reads()
   self.part_reads = nil
   local p = self.pool
-  local max_rowid = self.src:last_rowid()
-  if not max_rowid then return end
   p:reset()
   p:post(wire.encode { op = "read", db = self.db_path })
   local replies, _, errors = p:collect()
@@ -267,7 +257,7 @@ function Replay:start_part_reads(steps)
     if errors[w] or wire.decode(replies[w]).error then ok = false end
   end
   if not ok then return self:stop_part_reads(true) end
-  self.part_reads = { max_rowid = max_rowid, scope = steps[1].scope }
+  self.part_reads = true
 end
 
 -- The parts let go of their snapshots of the receipts (after a walk that
@@ -282,24 +272,6 @@ function Replay:stop_part_reads(always)
   for w = 1, p:workers() do
     if errors[w] then error(string.format("thread %d: %s", w, errors[w]), 0) end
   end
-end
-
--- What part w read of a step's bucket (cur:window(): rows of the window,
--- whether one remains after it, rows of the bucket) against the listing of
--- the run's snapshot and the parts before it: the same rows, or the run
--- stops here (the parts were told of a receipts file that is not the one
--- this state reads, or it was rewritten under the run: rows deleted or
--- changed by another program).  Returns what the parts agree on
--- ({ window, part }).
-function Replay:check_window(step, w, window, agreed)
-  local expected = agreed and agreed[1][3] or step.rows
-  if window[3] ~= expected then
-    error(string.format("the receipts of bucket %d (%s) changed during the run: %s, thread %d read %d; run it again",
-      step.bucket, rtime.format_ny(step.bucket),
-      agreed and string.format("thread %d read %d rows", agreed[2], expected) or string.format("the run's snapshot lists %d rows", expected),
-      w, window[3]), 0)
-  end
-  return agreed or { window, w }
 end
 
 -- Merges the oldest round posted (steps i..j; the workers' replies, writes
@@ -320,11 +292,10 @@ function Replay:merge_round(steps, i, j, counters, replies, errors)
   local ready = {}
   for k = i, j do
     local step, n = steps[k], k - i + 1
-    local reports, first_fail, seq, writes, window = {}, nil, 0, {}, nil
-    for w, out in ipairs(parts) do
+    local reports, first_fail, seq, writes = {}, nil, 0, {}
+    for _, out in ipairs(parts) do
       local r = out[n]
       if r then
-        if self.part_reads then window = self:check_window(step, w, r.window, window) end
         for key, v in pairs(r.counters) do counters[key] = counters[key] + v end
         self.rows_sum = (self.rows_sum + r.sum) & 0xffffffff
         for _, e in ipairs(r.reports) do seq = seq + 1; e[4] = seq; reports[#reports + 1] = e end
@@ -349,7 +320,6 @@ function Replay:merge_round(steps, i, j, counters, replies, errors)
       self:flush_round(ready, counters)
       error(first_fail[2], 0)
     end
-    if window then step.done, step.more = window[1][1], window[1][2] end
     self.kept_rows = self.kept_rows + (step.rows or 0)
     for _, w in ipairs(writes) do self.kept_bytes = self.kept_bytes + w[3] end
     ready[#ready + 1] = { step = step, writes = writes,
@@ -376,11 +346,11 @@ function Replay:walk_rounds(steps, counters)
   -- first bucket): the parts read their own
   self.part_reads, self.kept_rows, self.kept_bytes = nil, 0, 0
   local read = false
-  if self:part_reads_possible(steps) and self:sample_row_bytes(steps[1]) >= tun.PART_READS_MIN_BYTES then
-    self:start_part_reads(steps)
+  if #steps > 0 and self:part_reads_possible() and self:sample_row_bytes(steps[1]) >= tun.PART_READS_MIN_BYTES then
+    self:start_part_reads()
     read = self.part_reads ~= nil
-    self.walk_read_rows = self.walk_read_rows or read
   end
+  self.walks = { (self.walks and self.walks[1] or 0) + 1, (self.walks and self.walks[2] or 0) + (read and 1 or 0) }
   -- a round: the next buckets while their rows stay within ROUND_ROWS and,
   -- at the size per row measured so far, ROUND_TARGET_BYTES (at least one
   -- bucket; the first round ROUND_FIRST_ROWS at most, sizes unknown yet).
