@@ -113,6 +113,17 @@ static int l_snapshot(lua_State *L)
     return 1;
 }
 
+/* src:busy_timeout(ms): how long its reads wait for a writer's lock (0:
+ * they fail at once; 5000 unless told) */
+static int l_busy_timeout(lua_State *L)
+{
+    retape_source *src = to_source(L, 1);
+    lua_Integer ms = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, ms >= 0 && ms <= 3600000, 2, "must be 0..3600000 ms");
+    retape_source_busy_timeout(src, (int)ms);
+    return 0;
+}
+
 /* src:last_rowid() -> rowid | nil, message: the last rowid of the receipts
  * (0: none), in the held snapshot if any. */
 static int l_last_rowid(lua_State *L)
@@ -225,6 +236,8 @@ static int l_cursor(lua_State *L)
     return 1;
 }
 
+#define LISTING_MT "retape.source.listing"
+
 /* Frees a listing (retape_source_list_parts) when its box is collected. */
 typedef struct listing_box { retape_listed_row *rows; } listing_box;
 
@@ -253,10 +266,7 @@ static int l_list_parts(lua_State *L)
     /* the listing belongs to a collectable box until it is packed: a raise frees it */
     listing_box *box = lua_newuserdatauv(L, sizeof *box, 0);
     box->rows = NULL;
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, l_listing_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
+    luaL_setmetatable(L, LISTING_MT);
     size_t n = 0;
     int more = 0;
     char *err = NULL;
@@ -294,8 +304,7 @@ static int l_rows_cursor(lua_State *L)
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
     char *err = NULL;
-    box->cur = retape_cursor_open_rows(src, (const retape_listed_row *)(const void *)list,
-                                       len / sizeof(retape_listed_row), &err);
+    box->cur = retape_cursor_open_rows(src, list, len / sizeof(retape_listed_row), &err);
     if (!box->cur)
         return push_failure(L, err);
     return 1;
@@ -506,12 +515,17 @@ int luaopen_retape_source(lua_State *L)
         {"buckets", l_buckets}, {"bad_rows", l_bad_rows}, {"cursor", l_cursor}, {"list_parts", l_list_parts},
         {"rows_cursor", l_rows_cursor},
         {"snapshot", l_snapshot},
-        {"last_rowid", l_last_rowid}, {"close", l_source_close}, {NULL, NULL},
+        {"last_rowid", l_last_rowid}, {"busy_timeout", l_busy_timeout}, {"close", l_source_close}, {NULL, NULL},
     };
     new_class(L, SOURCE_MT, source_methods, l_source_close);
     luaL_getmetatable(L, SOURCE_MT);
     lua_pushcfunction(L, l_tostring_source);
     lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+
+    luaL_newmetatable(L, LISTING_MT);
+    lua_pushcfunction(L, l_listing_gc);
+    lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
 
     luaL_newmetatable(L, CURSOR_MT);

@@ -135,6 +135,10 @@ void retape_source_close(retape_source *src);
  * hold reads the outer one's snapshot, and the last release ends it.  0 or -1. */
 int retape_source_snapshot(retape_source *src, int hold, char **errptr);
 
+/* How long a read waits for a writer's lock before failing (ms; 0: fails
+ * at once).  A source waits 5 s unless told otherwise. */
+void retape_source_busy_timeout(retape_source *src, int ms);
+
 /* The last rowid of ingest_receipts (0: none), as the held snapshot (if any)
  * sees it: with the snapshot, which receipts it holds.  0 or -1. */
 int retape_source_last_rowid(retape_source *src, int64_t *rowid, char **errptr);
@@ -165,7 +169,8 @@ retape_cursor *retape_cursor_open(retape_source *src, const retape_scope *scope,
  * their own rows (see lua/retape/run/threads.lua). */
 typedef struct retape_listed_row {
     int64_t rowid, index, ts; /* index: its position in the bucket, in cursor order */
-    unsigned part;            /* retape_part_of(its ticker, parts) */
+    uint32_t part;            /* retape_part_of(its ticker, parts) */
+    uint32_t check;           /* of its receipt_id, ticker and payload_hash: the row it was */
 } retape_listed_row;
 
 /* Lists the rows of a bucket's window [first, stop) (stop < 0: to its end)
@@ -176,11 +181,13 @@ typedef struct retape_listed_row {
 int retape_source_list_parts(retape_source *src, const retape_scope *scope, int64_t bucket, unsigned parts,
                              int64_t first, int64_t stop, retape_listed_row **rows, size_t *n, int *more,
                              char **errptr);
-/* Opens a cursor over listed rows (n of them, copied), looked up by rowid in
- * the order given: a part's own rows, read in its own connection.  A row
- * whose rowid is gone, or whose ts differs from the listing, is a read
- * error (the file changed under the run).  NULL + *errptr when out of memory. */
-retape_cursor *retape_cursor_open_rows(retape_source *src, const retape_listed_row *rows, size_t n, char **errptr);
+/* Opens a cursor over listed rows (n retape_listed_row at `rows`, any
+ * alignment: copied), looked up by rowid in the order given: a part's own
+ * rows, read in its own connection.  A row whose rowid is gone, or whose
+ * ts, receipt_id, ticker or payload_hash differ from the listing's, is a
+ * read error (the file changed under the run).  NULL + *errptr when out of
+ * memory. */
+retape_cursor *retape_cursor_open_rows(retape_source *src, const void *rows, size_t n, char **errptr);
 /* The position in its bucket of the row last returned by a cursor over
  * listed rows (-1: none, or another cursor). */
 int64_t retape_cursor_index(const retape_cursor *cur);

@@ -76,10 +76,13 @@ static const char bad_range_sql[] =
     "SELECT count(*), min(receipt_id) FROM ingest_receipts WHERE bucket_5m BETWEEN ?1 AND ?4"
     " AND NOT " GOOD_ROW SCOPE_FILTER;
 
+/* Rows in (ts, receipt_id) order; rowid breaks the ties a file without
+ * the original's primary key may hold (duplicate or NULL receipt ids), so
+ * that the order is total and every listing of a bucket agrees. */
 static const char cursor_sql[] =
     "SELECT receipt_id, ticker, ts, bucket_5m, script_version, payload_json"
     " FROM ingest_receipts WHERE bucket_5m = ?1" SCOPE_FILTER
-    " ORDER BY ts, receipt_id";
+    " ORDER BY ts, receipt_id, rowid";
 
 /* The same for a scope of named tickers: without the "?3 IS NULL OR" the
  * planner reads them through the (ticker, bucket_5m) index instead of
@@ -89,21 +92,35 @@ static const char cursor_tickers_sql[] =
     " FROM ingest_receipts WHERE bucket_5m = ?1"
     " AND (?2 IS NULL OR script_version = ?2 OR script_version IS NULL)"
     " AND ticker IN (SELECT value FROM json_each(?3))"
-    " ORDER BY ts, receipt_id";
+    " ORDER BY ts, receipt_id, rowid";
 
 /* The rows of a bucket listed for the parts (retape_source_list_parts), in
  * cursor_sql's order, then each looked up by its rowid (lookup_sql). */
 static const char part_order_sql[] =
-    "SELECT rowid, ticker, ts FROM ingest_receipts WHERE bucket_5m = ?1" SCOPE_FILTER
-    " ORDER BY ts, receipt_id";
+    "SELECT rowid, ticker, ts, receipt_id, payload_hash FROM ingest_receipts WHERE bucket_5m = ?1" SCOPE_FILTER
+    " ORDER BY ts, receipt_id, rowid";
 static const char part_order_tickers_sql[] =
-    "SELECT rowid, ticker, ts FROM ingest_receipts WHERE bucket_5m = ?1"
+    "SELECT rowid, ticker, ts, receipt_id, payload_hash FROM ingest_receipts WHERE bucket_5m = ?1"
     " AND (?2 IS NULL OR script_version = ?2 OR script_version IS NULL)"
     " AND ticker IN (SELECT value FROM json_each(?3))"
-    " ORDER BY ts, receipt_id";
+    " ORDER BY ts, receipt_id, rowid";
 static const char lookup_sql[] =
-    "SELECT receipt_id, ticker, ts, bucket_5m, script_version, payload_json"
+    "SELECT receipt_id, ticker, ts, bucket_5m, script_version, payload_json, payload_hash"
     " FROM ingest_receipts WHERE rowid = ?1";
+
+/* What a listed row is checked against when looked up: FNV-1a 32 of its
+ * receipt_id, ticker and payload_hash (NULL as empty), each ended by a 0. */
+static uint32_t row_check(const unsigned char *receipt_id, const unsigned char *ticker, const unsigned char *payload_hash)
+{
+    const unsigned char *parts[3] = {receipt_id, ticker, payload_hash};
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 3; i++) {
+        for (const unsigned char *c = parts[i]; c && *c; c++)
+            h = (h ^ *c) * 16777619u;
+        h *= 16777619u; /* the 0 that ends it */
+    }
+    return h;
+}
 
 /* Checks that ingest_receipts exists with every required column.  Returns 0
  * or -1 with a message naming the file and the missing pieces. */
@@ -193,6 +210,11 @@ int retape_source_snapshot(retape_source *src, int hold, char **errptr)
             sqlite3_exec(src->db, "COMMIT", NULL, NULL, NULL);
     }
     return 0;
+}
+
+void retape_source_busy_timeout(retape_source *src, int ms)
+{
+    sqlite3_busy_timeout(src->db, ms);
 }
 
 int retape_source_last_rowid(retape_source *src, int64_t *rowid, char **errptr)
@@ -428,6 +450,7 @@ int retape_source_list_parts(retape_source *src, const retape_scope *scope, int6
         r->index = index;
         r->ts = sqlite3_column_type(order, 2) == SQLITE_INTEGER ? sqlite3_column_int64(order, 2) : INT64_MIN;
         r->part = retape_part_of(ticker ? ticker : "", parts);
+        r->check = row_check(sqlite3_column_text(order, 3), (const unsigned char *)ticker, sqlite3_column_text(order, 4));
     }
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         set_error(errptr, "reading receipts: %s", rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(src->db));
@@ -440,16 +463,16 @@ int retape_source_list_parts(retape_source *src, const retape_scope *scope, int6
     return 0;
 }
 
-retape_cursor *retape_cursor_open_rows(retape_source *src, const retape_listed_row *rows, size_t n, char **errptr)
+retape_cursor *retape_cursor_open_rows(retape_source *src, const void *rows, size_t n, char **errptr)
 {
     retape_cursor *cur = calloc(1, sizeof *cur);
-    if (!cur || (n && !(cur->rows = malloc(n * sizeof *rows)))) {
+    if (!cur || (n && !(cur->rows = malloc(n * sizeof *cur->rows)))) {
         free(cur);
         set_error(errptr, "out of memory");
         return NULL;
     }
     if (n)
-        memcpy(cur->rows, rows, n * sizeof *rows);
+        memcpy(cur->rows, rows, n * sizeof *cur->rows);
     cur->n_rows = n;
     cur->src = src;
     cur->part = 1;
@@ -487,8 +510,10 @@ static int step_cursor(retape_cursor *cur)
     if (rc == SQLITE_DONE)
         return SQLITE_NOTFOUND;
     if (rc == SQLITE_ROW) {
-        int64_t ts = sqlite3_column_type(cur->stmt, 2) == SQLITE_INTEGER ? sqlite3_column_int64(cur->stmt, 2) : INT64_MIN;
-        if (ts != r->ts)
+        sqlite3_stmt *st = cur->stmt;
+        int64_t ts = sqlite3_column_type(st, 2) == SQLITE_INTEGER ? sqlite3_column_int64(st, 2) : INT64_MIN;
+        if (ts != r->ts ||
+            row_check(sqlite3_column_text(st, 0), sqlite3_column_text(st, 1), sqlite3_column_text(st, 6)) != r->check)
             return SQLITE_NOTFOUND;
     }
     return rc;
@@ -505,10 +530,12 @@ int retape_cursor_next(retape_cursor *cur, retape_receipt *row, char **errptr)
     }
     if (rc != SQLITE_ROW) {
         cur->done = 1;
-        if (rc == SQLITE_NOTFOUND)
-            return set_error(errptr, "reading receipts: the row with rowid %lld is not the one listed for this run "
-                                     "(the receipts file changed under it)",
-                             (long long)cur->rows[cur->next_row - 1].rowid);
+        if (rc == SQLITE_NOTFOUND) {
+            const retape_listed_row *r = &cur->rows[cur->next_row - 1];
+            return set_error(errptr, "reading receipts: row %lld of bucket %lld (rowid %lld) is not the one listed "
+                                     "for this run: the receipts file changed under it (run it again)",
+                             (long long)r->index, (long long)(r->ts - r->ts % 300000), (long long)r->rowid);
+        }
         return set_error(errptr, "reading receipts: %s", sqlite3_errmsg(sqlite3_db_handle(cur->stmt)));
     }
     sqlite3_stmt *st = cur->stmt;

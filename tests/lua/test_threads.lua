@@ -388,8 +388,8 @@ do
       end })
     for _, params in ipairs(list) do
       local ok, e = pcall(r.run, r, params)
-      if not ok then err = tostring(e); break end
       read = read and r:parts_read_rows()
+      if not ok then err = tostring(e); break end
     end
     r:close()
     return read, err, table.concat(progress, " ")
@@ -404,10 +404,23 @@ do
     t.ok(ok_r, string.format("%d threads reading their own rows: the store is byte-identical to one thread's", n), diff_r)
     t.eq(prog, prog1, string.format("%d threads reading their own rows: the same progress", n))
   end
+  -- rounds in flight with the part reads: one at a time, a byte cap that
+  -- keeps one, rounds of one bucket: the same store as one thread
+  for _, c in ipairs { { 16, 1, 1 << 40 }, { 4096, 2, 1 }, { 4096, 3, 1 << 40, 1 } } do
+    local saved_r = { tun.ROUND_ROWS, tun.ROUND_DEPTH, tun.ROUND_BYTES, tun.ROUND_TARGET_BYTES }
+    tun.ROUND_ROWS, tun.ROUND_DEPTH, tun.ROUND_BYTES, tun.ROUND_TARGET_BYTES = c[1], c[2], c[3], c[4] or saved_r[4]
+    local name = string.format("readrounds_%d_%d", c[1], c[2])
+    local read, err = history(name, 2, { { from = days[1], to = days[2] } })
+    tun.ROUND_ROWS, tun.ROUND_DEPTH, tun.ROUND_BYTES, tun.ROUND_TARGET_BYTES = saved_r[1], saved_r[2], saved_r[3], saved_r[4]
+    local ok_r, diff_r = same(dump(dir .. "/rounds1"), dump(dir .. "/" .. name))
+    t.ok(read and not err and ok_r, string.format("parts reading their rows, rounds of %d rows, up to %d in flight%s: = one thread",
+      c[1], c[2], c[3] == 1 and " (a byte cap that keeps one)" or ""), err or diff_r)
+  end
   -- the rule error met in two parts
   local _, e1 = history("readf1", 1, { { date = D } }, { rules = rule })
   local read3, e3 = history("readf3", 3, { { date = D } }, { rules = rule })
   t.ok(e1 and e1:find("boom on " .. fail_a.ticker, 1, true), "one thread: the first failing row stops the run", e1)
+  t.ok(read3, "3 threads: the failing run's parts read their own rows")
   t.eq(e3 and e3:match("^[^\n]*"), e1:match("^[^\n]*"), "3 threads reading their own rows: the same error, the first in row order")
   local ok_f2, diff_f2 = same(dump(dir .. "/readf1"), dump(dir .. "/readf3"))
   t.ok(ok_f2, "and the same store", diff_f2)
@@ -443,11 +456,35 @@ do
   t.ok(ok_r, "and leave them out: the results of the snapshot", diff_r)
   local ok_d, err_d = run_told("readd", changed_copy("deleted",
     string.format("DELETE FROM ingest_receipts WHERE bucket_5m = %d", last_bucket)))
-  t.ok(not ok_d and tostring(err_d):find("reading receipts: the row with rowid %d+ is not the one listed for this run " ..
-    "%(the receipts file changed under it%)"), "a listed row deleted from the file the parts read stops the run, naming it", err_d)
-  local ok_u, err_u = run_told("readu", changed_copy("rewritten",
-    string.format("UPDATE ingest_receipts SET ts = ts + 1 WHERE bucket_5m = %d", last_bucket)))
-  t.ok(not ok_u and tostring(err_u):find("is not the one listed for this run", 1, true), "and so does a listed row rewritten", err_u)
+  t.ok(not ok_d and tostring(err_d):find(string.format("^reading receipts: row %%d+ of bucket %d %%(rowid %%d+%%) is not the one " ..
+    "listed for this run: the receipts file changed under it %%(run it again%%)", last_bucket)),
+    "a listed row deleted from the file the parts read stops the run, naming it", err_d)
+  for _, c in ipairs { { "ts", "ts = ts + 1" }, { "payload", "payload_json = payload_json || ' ', payload_hash = 'x'" },
+                       { "ticker", "ticker = 'ZZZ'" }, { "receipt id", "receipt_id = receipt_id || '-b'" } } do
+    local ok_u, err_u = run_told("readu", changed_copy("rewritten",
+      string.format("UPDATE ingest_receipts SET %s WHERE bucket_5m = %d", c[2], last_bucket)))
+    t.ok(not ok_u and tostring(err_u):find("is not the one listed for this run", 1, true),
+      string.format("and so does a listed row whose %s was rewritten", c[1]), err_u)
+  end
+  -- one replay, two runs, rows committed to the file between them: the
+  -- second run's parts read them (each walk takes a new snapshot)
+  do
+    local path = changed_copy("between", "SELECT 1")
+    local r = assert(retape.replay.open { db = path, state = dir .. "/between", threads = 2, rules = "worker-2026-02-02" })
+    r:run { date = days[1] }
+    local w = assert(retape.sql.open(path))
+    w:exec(string.format("INSERT INTO ingest_receipts SELECT receipt_id || '-late', ticker, ts + 1, bucket_5m, received_ts," ..
+      " payload_hash, script_version, payload_json FROM ingest_receipts WHERE bucket_5m = %d", last_bucket))
+    w:close()
+    local ok_b, err_b = pcall(r.run, r, { date = days[2] })
+    local read_b = r:parts_read_rows()
+    r:close()
+    local r1 = assert(retape.replay.open { db = path, state = dir .. "/between1", threads = 1, rules = "worker-2026-02-02" })
+    r1:run { date = days[1] }; r1:run { date = days[2] }
+    r1:close()
+    local ok_s, diff_s = same(stores.results(dir .. "/between1"), stores.results(dir .. "/between"))
+    t.ok(ok_b and read_b and ok_s, "rows committed between two runs of one replay: its parts read them (= one thread)", err_b or diff_s)
+  end
   -- a part that cannot open the receipts file: the rows are routed
   local ok_m, err_m, read_m = run_told("readm", dir .. "/no-such-file.db")
   t.ok(ok_m and not read_m, "a receipts file the parts cannot open: the rows are routed", err_m)

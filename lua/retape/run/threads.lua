@@ -114,15 +114,25 @@ end
 -- had problems or a rule error, { [n] = { reports =, fail = } } as wire text.
 local BUCKET_REPLY = "<i8i8i8i8i8i8"
 
--- Opens (once) this part's own receipts source and holds a snapshot of it
--- for the walk (op "read"; released by op "release").  Raises when it
--- cannot: the main state then routes the rows itself.
+-- Opens this part's own connection to the receipts file `db` (once per
+-- file) and holds a new snapshot of it for the walk (op "read"; released
+-- by op "release", and by "begin" or the next "read" should a walk have
+-- ended without it).  It does not wait for a writer's lock: a file being
+-- committed to in rollback-journal mode fails at once, and the main state
+-- routes the rows instead.  Raises when it cannot.
 function Replay:hold_part_reads(db)
-  if not self.part_src then self.part_src = assert(source.open(db)) end
-  if not self.part_holds then
-    assert(self.part_src:snapshot(true))
-    self.part_holds = true
+  self:release_part_reads()
+  if self.part_src and self.part_src_path ~= db then
+    self.part_src:close()
+    self.part_src = nil
   end
+  if not self.part_src then
+    self.part_src = assert(source.open(db))
+    self.part_src_path = db
+    self.part_src:busy_timeout(0)
+  end
+  assert(self.part_src:snapshot(true))
+  self.part_holds = true
 end
 
 function Replay:release_part_reads()
@@ -138,6 +148,7 @@ end
 function Replay:part_round(msg, rows)
   self.store:discard()
   if msg.op == "begin" then
+    self:release_part_reads()
     self:begin_run(msg.continuing)
     return wire.encode {}
   elseif msg.op == "read" then
