@@ -38,6 +38,31 @@ static inline void push_owned(lua_State *L, char *buf, size_t len)
         lua_error(L); /* the copy's error, now that nothing is held */
 }
 
+/* __gc of an owner box (retape_lua_push_owner). */
+static inline int retape_lua_owner_gc(lua_State *L)
+{
+    void **slot = lua_touserdata(L, 1);
+    retape_free(*slot);
+    *slot = NULL;
+    return 0;
+}
+
+/* Pushes a userdata owning one malloc'd pointer, freed with retape_free
+ * when the box is collected unless taken back first (*slot = NULL): what
+ * a C function holds while a Lua call may raise.  Returns the slot (NULL
+ * inside).  Raises only out of memory (before anything is owned). */
+static inline void **retape_lua_push_owner(lua_State *L)
+{
+    void **slot = lua_newuserdatauv(L, sizeof *slot, 0);
+    *slot = NULL;
+    if (luaL_newmetatable(L, "retape.owner")) {
+        lua_pushcfunction(L, retape_lua_owner_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    return slot;
+}
+
 /* Pushes the environmental-failure result `nil, message` and frees the
  * malloc'd message (before any raise).  Returns 2. */
 static inline int push_failure(lua_State *L, char *msg)

@@ -12,34 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A malloc'd string owned by a userdata while it is pushed, so a memory
- * error in lua_pushstring cannot leak it. */
-typedef struct string_box { char *s; } string_box;
-
-static int string_free(lua_State *L)
-{
-    string_box *b = lua_touserdata(L, 1);
-    retape_free(b->s);
-    b->s = NULL;
-    return 0;
-}
-
 /* fs.tempdir([prefix [, parent]]) -> path | nil, message */
 static int l_tempdir(lua_State *L)
 {
     const char *prefix = luaL_optstring(L, 1, "retape"), *parent = luaL_optstring(L, 2, NULL);
-    string_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->s = NULL;
-    lua_newtable(L);
-    lua_pushcfunction(L, string_free);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
+    /* owned by a box while it is pushed: a memory error cannot leak it */
+    char **owned = (char **)retape_lua_push_owner(L);
     char *err = NULL;
-    if (!(b->s = retape_fs_tempdir(parent, prefix, &err)))
+    if (!(*owned = retape_fs_tempdir(parent, prefix, &err)))
         return push_failure(L, err);
-    lua_pushstring(L, b->s);
-    retape_free(b->s);
-    b->s = NULL;
+    lua_pushstring(L, *owned);
+    retape_free(*owned);
+    *owned = NULL;
     return 1;
 }
 
@@ -112,18 +96,14 @@ static int l_kind(lua_State *L)
 static int l_absolute(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    string_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->s = NULL;
-    lua_newtable(L);
-    lua_pushcfunction(L, string_free);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
+    /* owned by a box while it is pushed: a memory error cannot leak it */
+    char **owned = (char **)retape_lua_push_owner(L);
     char *err = NULL;
-    if (!(b->s = retape_fs_absolute(path, &err)))
+    if (!(*owned = retape_fs_absolute(path, &err)))
         return push_failure(L, err);
-    lua_pushstring(L, b->s);
-    retape_free(b->s);
-    b->s = NULL;
+    lua_pushstring(L, *owned);
+    retape_free(*owned);
+    *owned = NULL;
     return 1;
 }
 

@@ -236,19 +236,6 @@ static int l_cursor(lua_State *L)
     return 1;
 }
 
-#define LISTING_MT "retape.source.listing"
-
-/* Frees a listing (retape_source_list_parts) when its box is collected. */
-typedef struct listing_box { retape_listed_row *rows; } listing_box;
-
-static int l_listing_gc(lua_State *L)
-{
-    listing_box *box = lua_touserdata(L, 1);
-    retape_free(box->rows);
-    box->rows = NULL;
-    return 0;
-}
-
 /* src:list_parts(bucket, scope, parts [, first [, stop]]) -> lists, rows,
  * more: the rows of the bucket's window [first, stop) in cursor order
  * (without their payloads), as one packed list per part (lists[1..parts]:
@@ -263,27 +250,27 @@ static int l_list_parts(lua_State *L)
     lua_Integer parts = luaL_checkinteger(L, 4);
     luaL_argcheck(L, parts >= 1 && parts <= 1024, 4, "parts must be 1..1024");
     lua_Integer first = luaL_optinteger(L, 5, 0), stop = luaL_optinteger(L, 6, -1);
-    /* the listing belongs to a collectable box until it is packed: a raise frees it */
-    listing_box *box = lua_newuserdatauv(L, sizeof *box, 0);
-    box->rows = NULL;
-    luaL_setmetatable(L, LISTING_MT);
+    /* the listing belongs to a box until it is packed: a raise frees it */
+    void **owned = retape_lua_push_owner(L);
+    retape_listed_row *rows = NULL;
     size_t n = 0;
     int more = 0;
     char *err = NULL;
-    if (retape_source_list_parts(src, &scope, bucket, (unsigned)parts, first, stop, &box->rows, &n, &more, &err) != 0)
+    if (retape_source_list_parts(src, &scope, bucket, (unsigned)parts, first, stop, &rows, &n, &more, &err) != 0)
         return raise_message(L, err);
+    *owned = rows;
     lua_createtable(L, (int)parts, 0);
     for (lua_Integer k = 0; k < parts; k++) {
         luaL_Buffer b;
         luaL_buffinit(L, &b);
         for (size_t i = 0; i < n; i++)
-            if (box->rows[i].part == (unsigned)k)
-                luaL_addlstring(&b, (const char *)&box->rows[i], sizeof box->rows[i]);
+            if (rows[i].part == (uint32_t)k)
+                luaL_addlstring(&b, (const char *)&rows[i], sizeof rows[i]);
         luaL_pushresult(&b);
         lua_rawseti(L, -2, k + 1);
     }
-    retape_free(box->rows);
-    box->rows = NULL;
+    retape_free(rows);
+    *owned = NULL;
     lua_pushinteger(L, (lua_Integer)n);
     lua_pushboolean(L, more);
     return 3;
@@ -521,11 +508,6 @@ int luaopen_retape_source(lua_State *L)
     luaL_getmetatable(L, SOURCE_MT);
     lua_pushcfunction(L, l_tostring_source);
     lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
-
-    luaL_newmetatable(L, LISTING_MT);
-    lua_pushcfunction(L, l_listing_gc);
-    lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
 
     luaL_newmetatable(L, CURSOR_MT);
