@@ -3,13 +3,16 @@
 -- threads (retape.pool), each with its own Lua state, walk parts 1..N of
 -- equal share; this state does no rule work.
 -- Rounds of buckets flow through the parts: this state reads the buckets'
--- rows once and routes them, every part runs its tickers' rows in order and
--- queues its writes, and this state commits them, one bucket at a time
--- with the cursor, while the parts walk the next rounds (a part goes on to
--- the next round posted without waiting for the others).  Tickers are independent (a ruleset that is not
--- says R.cross_ticker = true), so the results are the same for any number
--- of threads.  The tunables (replay.MIN_THREADED_ROWS, replay.ROUND_ROWS,
--- replay.ROUND_DEPTH, replay.ROUND_BYTES) are retape.replay's.
+-- rows once and routes them (or, for large rows, lists them and each part
+-- reads its own: see start_part_reads), every part runs its tickers' rows
+-- in order and queues its writes, and this state commits them, one bucket
+-- at a time with the cursor, while the parts walk the next rounds (a part
+-- goes on to the next round posted without waiting for the others).
+-- Tickers are independent (a ruleset that is not says R.cross_ticker =
+-- true), so the results are the same for any number of threads.  The
+-- tunables (replay.MIN_THREADED_ROWS, replay.ROUND_ROWS, replay.ROUND_DEPTH,
+-- replay.ROUND_BYTES, replay.PART_READS, replay.PART_READS_MIN_BYTES) are
+-- retape.replay's.
 -- Methods of a replay (see retape.replay: how run/ modules add them).
 local rules = require "retape.rules"
 local sandbox = require "retape.sandbox"
@@ -106,7 +109,6 @@ function Replay:walk_part(steps, rows, read)
   self.reports, self.rows_sum = nil, run_sum
   return out
 end
-
 
 -- A round's reply, per bucket: rows, seen, errors, trades, receipts sum,
 -- length of its writes (packed: a bucket of a few rows would otherwise pay
@@ -253,8 +255,8 @@ end
 -- lists each bucket's rows in its own snapshot, and a part looks its rows
 -- up by rowid in its snapshot, which began after this state's: a row it
 -- cannot find as listed (deleted or rewritten by another program in
--- between) fails the run, naming the rowid; rows committed later are not
--- listed.  When one part cannot open the file (or hold the snapshot),
+-- between) fails the run, naming its bucket, position and rowid; rows
+-- committed later are not listed.  When one part cannot open the file (or hold the snapshot),
 -- every part lets go and this state routes the rows instead.  Sets
 -- self.part_reads (true or nil).
 function Replay:start_part_reads()
