@@ -429,8 +429,8 @@ retape_cursor *retape_lua_check_cursor(lua_State *L, int idx)
 }
 
 /* cur:fetch(n [, decode=true | fieldset]) -> array of up to n rows (empty
- * at the end; a rows cursor's rows with `index`).  With a field set of retape.decode, payloads are decoded
- * selectively (decode.compile).
+ * at the end; a rows cursor's rows with `index`).  With a field set of
+ * retape.decode, payloads are decoded selectively (decode.compile).
  * Row: {receipt_id, ticker, ts, bucket_5m, script_version, payload_json,
  *       payload (decoded table) | error (message)}. */
 static int l_fetch(lua_State *L)
@@ -499,10 +499,10 @@ static int l_tostring_source(lua_State *L)
 int luaopen_retape_source(lua_State *L)
 {
     static const luaL_Reg source_methods[] = {
-        {"buckets", l_buckets}, {"bad_rows", l_bad_rows}, {"cursor", l_cursor}, {"list_parts", l_list_parts},
-        {"rows_cursor", l_rows_cursor},
-        {"snapshot", l_snapshot},
-        {"last_rowid", l_last_rowid}, {"busy_timeout", l_busy_timeout}, {"close", l_source_close}, {NULL, NULL},
+        {"buckets", l_buckets}, {"bad_rows", l_bad_rows}, {"cursor", l_cursor},
+        {"list_parts", l_list_parts}, {"rows_cursor", l_rows_cursor}, {"snapshot", l_snapshot},
+        {"last_rowid", l_last_rowid}, {"busy_timeout", l_busy_timeout}, {"close", l_source_close},
+        {NULL, NULL},
     };
     new_class(L, SOURCE_MT, source_methods, l_source_close);
     luaL_getmetatable(L, SOURCE_MT);
