@@ -15,6 +15,7 @@
  * a few bytes a row, no payload), and each worker looks up only its part's
  * rows by rowid in its own connection.
  */
+#include "hash.h"
 #include "retape.h"
 #include "util.h"
 
@@ -76,50 +77,47 @@ static const char bad_range_sql[] =
     "SELECT count(*), min(receipt_id) FROM ingest_receipts WHERE bucket_5m BETWEEN ?1 AND ?4"
     " AND NOT " GOOD_ROW SCOPE_FILTER;
 
-/* Rows in (ts, receipt_id) order; rowid breaks the ties a file without
- * the original's primary key may hold (duplicate or NULL receipt ids), so
- * that the order is total and every listing of a bucket agrees. */
-static const char cursor_sql[] =
-    "SELECT receipt_id, ticker, ts, bucket_5m, script_version, payload_json"
-    " FROM ingest_receipts WHERE bucket_5m = ?1" SCOPE_FILTER
-    " ORDER BY ts, receipt_id, rowid";
+/* A bucket's rows in (ts, receipt_id) order; rowid breaks the ties a file
+ * without the original's primary key may hold (duplicate or NULL receipt
+ * ids), so that the order is total and every listing of a bucket agrees. */
+#define BUCKET_ORDER " ORDER BY ts, receipt_id, rowid"
 
-/* The same for a scope of named tickers: without the "?3 IS NULL OR" the
- * planner reads them through the (ticker, bucket_5m) index instead of
+/* SCOPE_FILTER for a scope of named tickers: without the "?3 IS NULL OR"
+ * the planner reads them through the (ticker, bucket_5m) index instead of
  * every row of the bucket (a live run of a few tickers in a full bucket). */
-static const char cursor_tickers_sql[] =
-    "SELECT receipt_id, ticker, ts, bucket_5m, script_version, payload_json"
-    " FROM ingest_receipts WHERE bucket_5m = ?1"
-    " AND (?2 IS NULL OR script_version = ?2 OR script_version IS NULL)"
+#define TICKERS_FILTER \
+    " AND (?2 IS NULL OR script_version = ?2 OR script_version IS NULL)" \
     " AND ticker IN (SELECT value FROM json_each(?3))"
-    " ORDER BY ts, receipt_id, rowid";
+
+#define ROW_COLUMNS "receipt_id, ticker, ts, bucket_5m, script_version, payload_json"
+
+static const char cursor_sql[] =
+    "SELECT " ROW_COLUMNS " FROM ingest_receipts WHERE bucket_5m = ?1" SCOPE_FILTER BUCKET_ORDER;
+static const char cursor_tickers_sql[] =
+    "SELECT " ROW_COLUMNS " FROM ingest_receipts WHERE bucket_5m = ?1" TICKERS_FILTER BUCKET_ORDER;
 
 /* The rows of a bucket listed for the parts (retape_source_list_parts), in
- * cursor_sql's order, then each looked up by its rowid (lookup_sql). */
+ * the same order, then each looked up by its rowid (lookup_sql). */
+#define LISTED_COLUMNS "rowid, ticker, ts, receipt_id, payload_hash"
 static const char part_order_sql[] =
-    "SELECT rowid, ticker, ts, receipt_id, payload_hash FROM ingest_receipts WHERE bucket_5m = ?1" SCOPE_FILTER
-    " ORDER BY ts, receipt_id, rowid";
+    "SELECT " LISTED_COLUMNS " FROM ingest_receipts WHERE bucket_5m = ?1" SCOPE_FILTER BUCKET_ORDER;
 static const char part_order_tickers_sql[] =
-    "SELECT rowid, ticker, ts, receipt_id, payload_hash FROM ingest_receipts WHERE bucket_5m = ?1"
-    " AND (?2 IS NULL OR script_version = ?2 OR script_version IS NULL)"
-    " AND ticker IN (SELECT value FROM json_each(?3))"
-    " ORDER BY ts, receipt_id, rowid";
+    "SELECT " LISTED_COLUMNS " FROM ingest_receipts WHERE bucket_5m = ?1" TICKERS_FILTER BUCKET_ORDER;
 static const char lookup_sql[] =
-    "SELECT receipt_id, ticker, ts, bucket_5m, script_version, payload_json, payload_hash"
-    " FROM ingest_receipts WHERE rowid = ?1";
+    "SELECT " ROW_COLUMNS ", payload_hash FROM ingest_receipts WHERE rowid = ?1";
 
-/* What a listed row is checked against when looked up: FNV-1a 32 of its
- * receipt_id, ticker and payload_hash (NULL as empty), each ended by a 0. */
+/* What a listed row is checked against when looked up: its receipt_id,
+ * ticker and payload_hash (NULL as empty), each with its ending 0, through
+ * the engine's FNV-1a 64 (hash.c), folded to 32 bits. */
 static uint32_t row_check(const unsigned char *receipt_id, const unsigned char *ticker, const unsigned char *payload_hash)
 {
-    const unsigned char *parts[3] = {receipt_id, ticker, payload_hash};
-    uint32_t h = 2166136261u;
+    const unsigned char *fields[3] = {receipt_id, ticker, payload_hash};
+    uint64_t h = RETAPE_FNV64_BASIS;
     for (int i = 0; i < 3; i++) {
-        for (const unsigned char *c = parts[i]; c && *c; c++)
-            h = (h ^ *c) * 16777619u;
-        h *= 16777619u; /* the 0 that ends it */
+        const char *text = fields[i] ? (const char *)fields[i] : "";
+        h = retape_fnv1a64(h, text, strlen(text) + 1);
     }
-    return h;
+    return (uint32_t)(h ^ (h >> 32));
 }
 
 /* Checks that ingest_receipts exists with every required column.  Returns 0
@@ -300,19 +298,29 @@ static void keep_spare(retape_source *src, const char *sql, sqlite3_stmt *st)
     }
 }
 
-/* Prepares one of the scoped statements (or takes the source's spare one)
- * and binds ?2 and ?3. */
-static sqlite3_stmt *prepare_scoped(retape_source *src, const char *sql,
-                                    const retape_scope *scope, char **errptr)
+/* The source's spare statement of sql (reset, bindings cleared), or a new
+ * one.  NULL + *errptr when it does not prepare. */
+static sqlite3_stmt *take_statement(retape_source *src, const char *sql, char **errptr)
 {
     sqlite3_stmt *st = NULL, **spare = spare_of(src, sql);
     if (spare && *spare) {
-        st = *spare; /* reset, bindings cleared */
+        st = *spare;
         *spare = NULL;
     } else if (sqlite3_prepare_v2(src->db, sql, -1, &st, NULL) != SQLITE_OK) {
         set_error(errptr, "%s: %s", src->path, sqlite3_errmsg(src->db));
+        sqlite3_finalize(st);
         return NULL;
     }
+    return st;
+}
+
+/* Takes one of the scoped statements (take_statement) and binds ?2 and ?3. */
+static sqlite3_stmt *prepare_scoped(retape_source *src, const char *sql,
+                                    const retape_scope *scope, char **errptr)
+{
+    sqlite3_stmt *st = take_statement(src, sql, errptr);
+    if (!st)
+        return NULL;
     if (scope->script_version)
         sqlite3_bind_text(st, 2, scope->script_version, -1, SQLITE_TRANSIENT);
     if (scope->tickers) {
@@ -476,12 +484,7 @@ retape_cursor *retape_cursor_open_rows(retape_source *src, const void *rows, siz
     cur->n_rows = n;
     cur->src = src;
     cur->part = 1;
-    if (src->spare_lookup) {
-        cur->stmt = src->spare_lookup;
-        src->spare_lookup = NULL;
-    } else if (sqlite3_prepare_v2(src->db, lookup_sql, -1, &cur->stmt, NULL) != SQLITE_OK) {
-        set_error(errptr, "%s: %s", src->path, sqlite3_errmsg(src->db));
-        sqlite3_finalize(cur->stmt);
+    if (!(cur->stmt = take_statement(src, lookup_sql, errptr))) {
         free(cur->rows);
         free(cur);
         return NULL;
@@ -534,7 +537,7 @@ int retape_cursor_next(retape_cursor *cur, retape_receipt *row, char **errptr)
             const retape_listed_row *r = &cur->rows[cur->next_row - 1];
             return set_error(errptr, "reading receipts: row %lld of bucket %lld (rowid %lld) is not the one listed "
                                      "for this run: the receipts file changed under it (run it again)",
-                             (long long)r->index, (long long)(r->ts - r->ts % 300000), (long long)r->rowid);
+                             (long long)r->index, (long long)retape_time_bucket_5m(r->ts), (long long)r->rowid);
         }
         return set_error(errptr, "reading receipts: %s", sqlite3_errmsg(sqlite3_db_handle(cur->stmt)));
     }

@@ -250,7 +250,7 @@ function Replay:listed_days() return self.listed end
 function Replay:threads_used() return self.pool and self.pool:parts() or 1 end
 -- whether the worker threads read their own rows in every threaded walk of
 -- the last run (see run/threads.lua)
-function Replay:parts_read_rows() return self.walks ~= nil and self.walks[2] == self.walks[1] end
+function Replay:parts_read_rows() return self.walk_reads == true end
 function Replay:receipts() return self.src, self.db_path end
 function Replay:rule_limits() return self.limits end
 function Replay:grown_days() return self.grown or {} end

@@ -27,7 +27,7 @@ end
 function Replay:run_in_snapshot(params)
   local started, started_mono = core.now_ms(), core.monotonic_ms()
   local st = self.store
-  self.rows_sum, self.listed, self.walks = 0, nil, nil
+  self.rows_sum, self.listed, self.walk_reads = 0, nil, nil
   local counters = { rows = 0, seen = 0, trades = 0, errors = 0, recomputed = 0 }
   if self.trades_only then self:check_trades_only_run(params) end
   local identity = self:identity()

@@ -363,7 +363,7 @@ function Replay:walk_rounds(steps, counters)
     self:start_part_reads()
     read = self.part_reads ~= nil
   end
-  self.walks = { (self.walks and self.walks[1] or 0) + 1, (self.walks and self.walks[2] or 0) + (read and 1 or 0) }
+  self.walk_reads = self.walk_reads ~= false and read -- false once a threaded walk of the run routed
   -- a round: the next buckets while their rows stay within ROUND_ROWS and,
   -- at the size per row measured so far, ROUND_TARGET_BYTES (at least one
   -- bucket; the first round ROUND_FIRST_ROWS at most, sizes unknown yet).
