@@ -31,7 +31,9 @@
  *
  * versions packs the bucket's version of each ticker `names` (a list) of
  * `dirty` (T = working record), as the replay's encode_version would, with
- * no table per record; see l_versions.
+ * no table per record; with a batch, straight into it under the store's
+ * keys (prefix .. T .. tail, from the store), with no string per record;
+ * see l_versions.
  */
 #include "lua_common.h"
 
@@ -470,8 +472,31 @@ static void put_member(lua_State *L, pack_writer *w, int tk_idx, const char *nam
     lua_pop(L, 1);
 }
 
-/* step.versions(dirty, names, view_names) -> list of bytes, one per name:
- * the packed version record {lanes, n, open, receipt, state, view} of the
+/* Puts the record in w into batch under the key prefix .. names[i] ..
+ * tail (names: the list at names_idx); the key is built on the C stack
+ * when short, else in a GC-owned userdata (left on the stack).  Raises
+ * only on a memory error or a name that is not a string. */
+static void put_version(lua_State *L, retape_kv_batch *batch, const char *prefix, size_t prefix_len, int names_idx,
+                        lua_Integer i, const char *tail, size_t tail_len, const pack_writer *w)
+{
+    size_t name_len;
+    lua_rawgeti(L, names_idx, i);
+    const char *name = lua_tolstring(L, -1, &name_len);
+    if (!name)
+        luaL_error(L, "step.versions: names[%d] is not a string", (int)i);
+    size_t key_len = prefix_len + name_len + tail_len;
+    char small[128];
+    char *key = key_len <= sizeof small ? small : lua_newuserdatauv(L, key_len, 0);
+    memcpy(key, prefix, prefix_len);
+    memcpy(key + prefix_len, name, name_len);
+    memcpy(key + prefix_len + name_len, tail, tail_len);
+    retape_kv_batch_put(batch, key, key_len, w->data, w->len);
+}
+
+/* step.versions(dirty, names, view_names [, batch, prefix, tail]) -> list
+ * of bytes, one per name (with a batch: the number of records put in it,
+ * names[i]'s under the key prefix .. names[i] .. tail): the packed version
+ * record {lanes, n, open, receipt, state, view} of the
  * working record dirty[T] (run/ticker.lua, encode_version), the very bytes
  * pack.encode gives for it, members in key order.  A record's view: the
  * fields view_names of its last receipt's payload (tk.last_p), packed once
@@ -484,11 +509,18 @@ static int l_versions(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
     luaL_checktype(L, 3, LUA_TTABLE);
-    lua_settop(L, 3);
+    retape_kv_batch *batch = lua_isnoneornil(L, 4) ? NULL : retape_lua_check_batch(L, 4);
+    size_t prefix_len = 0, tail_len = 0;
+    const char *prefix = batch ? luaL_checklstring(L, 5, &prefix_len) : NULL;
+    const char *tail = batch ? luaL_checklstring(L, 6, &tail_len) : NULL;
+    lua_settop(L, 6);
     pack_writer *w = lua_touserdata(L, lua_upvalueindex(1));
     lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
-    lua_createtable(L, (int)n, 0);
-    int out = 4;
+    if (batch)
+        lua_pushnil(L); /* no list */
+    else
+        lua_createtable(L, (int)n, 0);
+    int out = 7;
     for (lua_Integer i = 1; i <= n; i++) {
         lua_rawgeti(L, 2, i);
         if (lua_rawget(L, 1) != LUA_TTABLE)
@@ -534,12 +566,18 @@ static int l_versions(lua_State *L)
         }
         if (w->failed)
             return luaL_error(L, "not enough memory");
-        lua_pushlstring(L, w->data, w->len);
-        lua_rawseti(L, out, i);
+        if (batch)
+            put_version(L, batch, prefix, prefix_len, 2, i, tail, tail_len, w);
+        else {
+            lua_pushlstring(L, w->data, w->len);
+            lua_rawseti(L, out, i);
+        }
         lua_settop(L, out);
     }
     if (w->cap > (1u << 20))
         pack_writer_free(w); /* do not keep a huge buffer after a huge record */
+    if (batch)
+        lua_pushinteger(L, n);
     return 1;
 }
 

@@ -149,6 +149,25 @@ do
     differ .. " differ")
   local list = versions(dirty, names, {})
   t.eq(#list, #names, "step.versions packs one record per name, in order")
+  -- with a batch: the same bytes, straight into it under prefix .. T .. tail
+  -- (a name longer than the key buffer on the C stack included)
+  local long = string.rep("L", 300)
+  dirty[long], names[#names + 1] = { n = 1, state = {}, lanes = {} }, long
+  list = versions(dirty, names, {})
+  local dir = t.tempdir() .. "/versions"
+  local kv = assert(retape.kv.open(dir))
+  local batch = kv:batch()
+  t.eq(versions(dirty, names, {}, batch, "v:", "\0tail"), #names, "step.versions with a batch: the records put")
+  t.eq(batch:count(), #names, "step.versions with a batch: one put per name")
+  kv:write(batch)
+  local same_bytes = 0
+  for i, T in ipairs(names) do if kv:get("v:" .. T .. "\0tail") == list[i] then same_bytes = same_bytes + 1 end end
+  t.eq(same_bytes, #names, "step.versions with a batch puts the bytes it returns without one, under prefix .. T .. tail")
+  t.fails(function() return versions(dirty, names, {}, batch, "v:") end, "string expected",
+    "step.versions with a batch needs the key's tail")
+  batch:free()
+  kv:close()
+  retape.fs.remove_tree(dir)
   t.fails(function() return versions({ A = { state = { f = print } } }, { "A" }, {}) end, "cannot store a function",
     "step.versions refuses what the store cannot keep")
 end

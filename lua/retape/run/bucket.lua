@@ -125,12 +125,12 @@ function Replay:stage_bucket(bucket)
   for _, T in ipairs(names) do
     if not self.known[T] then st:add_ticker(T); self.known[T] = true end
   end
-  -- the versions, packed in C (step.versions) with no table per record;
-  -- a value the store cannot keep: the path record by record, which names
-  -- it (encode_version)
-  local ok, list = true, nil
-  if not self.trades_only then ok, list = pcall(pack_versions, self.dirty, names, self.schema.view) end
-  if ok and list then st:put_versions(bucket, names, list) end
+  -- the versions, packed in C (step.versions) straight into the batch,
+  -- with no table or string per record; a value the store cannot keep:
+  -- the path record by record, which names it (encode_version; the
+  -- records put before it are put again, the same bytes)
+  local ok = true
+  if not self.trades_only then ok = pcall(pack_versions, self.dirty, names, self.schema.view, st:version_keys(bucket)) end
   for _, T in ipairs(names) do
     local tk = self.dirty[T]
     if self.trades_only then tk.last_p = nil
