@@ -80,14 +80,9 @@ return function(Store, M)
   end
 
   function Store:put_version(T, bucket, bytes) self.batch:put(vkey(T, bucket), bytes) end
-  -- The versions of one bucket: names[i]'s record is list[i] (packed).
-  function Store:put_versions(bucket, names, list)
-    local batch, prefix, tail = self:version_keys(bucket)
-    for i = 1, #names do batch:put(prefix .. names[i] .. tail, list[i]) end
-  end
   -- Where the versions of `bucket` go: the batch, and the key of ticker T's
   -- as prefix .. T .. tail (for a writer that builds the keys itself: the
-  -- replay's C step, step.versions).
+  -- replay's C step, step.versions, packs a bucket's versions into it).
   function Store:version_keys(bucket) return self.batch, P_VERSION, "\0" .. b13(bucket) end
   -- The key order the replay writes trades with (the ruleset's R.trade_order).
   function Store:set_order(trade_order) self.trade_order = trade_order end
