@@ -91,6 +91,7 @@ typedef struct decode_node {
     struct decode_node *wild_node; /* wild == 2: the node of every key / element */
     decode_entry *entries;       /* n of them */
     int32_t *slots;              /* mask + 1 */
+    int id;                      /* its place in the field set's list of nodes (1..) */
 } decode_node;
 
 /* The index of the declared key [s, s+len) in node's entries, or -1. */

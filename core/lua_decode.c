@@ -58,13 +58,86 @@ enum { ENGINE_AUTO, ENGINE_SIMD, ENGINE_SCANNER };
  * key strings, anchoring the entries' names), 2 children (array of child
  * node userdata, kept alive; the "*" child at index 0), 3 the metatable of
  * the partial tables built for this node, and on the root only: 4 the side
- * table {partial table -> raw text not yet decoded}, 5 cjson.decode, 6 the
- * miss table {undeclared key -> lazy decodes it caused}, 7 the simdjson
- * scanner (a json_simd box, made on first use). */
+ * table {partial table -> what of it is not decoded yet}, 5 cjson.decode,
+ * 6 the miss table {undeclared key -> lazy decodes it caused}, 7 the
+ * simdjson scanner (a json_simd box, made on first use), 8 the metamethods
+ * of nested partial tables ({__index, __pairs}, shared by every payload).
+ *
+ * The side table holds, for the root of a payload, its whole text (the
+ * payload's own string: no copy); the root gets its node's metatable.  A
+ * nested partial object costs no string of its own: its side entry is an
+ * integer (its node's id, and the offset and length of its text inside
+ * the root's), and its metatable is the payload's own (one per decoded
+ * payload that has nested partial objects, made with the first), which
+ * holds the root's text at [1] (so the text lives as long as any of them)
+ * and the shared nested metamethods, which find the declared keys by the
+ * node id.  An object beyond the integer's reach (a text past 64 MB, a
+ * field set of over 2047 nodes) keeps a copy of its text and its node's
+ * metatable, as a root does. */
 typedef decode_entry dentry;
 typedef decode_node dnode;
 
-enum { UV_KEYS = 1, UV_CHILDREN, UV_MT, UV_SIDE, UV_CJSON, UV_MISSES, UV_SIMD, N_UV };
+enum { UV_KEYS = 1, UV_CHILDREN, UV_MT, UV_SIDE, UV_CJSON, UV_MISSES, UV_SIMD, UV_NESTED, N_UV };
+
+/* A nested partial object's side entry: node id, offset and length of its
+ * text in the root's, in one integer (11 + 26 + 26 bits: non-negative). */
+#define NESTED_OFFSET_BITS 26
+#define NESTED_MAX_ID ((1 << 11) - 1)
+#define NESTED_MAX_SPAN (((lua_Integer)1 << NESTED_OFFSET_BITS) - 1)
+
+static lua_Integer nested_entry(int id, size_t offset, size_t len)
+{
+    return ((lua_Integer)id << (2 * NESTED_OFFSET_BITS)) | ((lua_Integer)offset << NESTED_OFFSET_BITS) | (lua_Integer)len;
+}
+
+static void nested_unpack(lua_Integer e, int *id, size_t *offset, size_t *len)
+{
+    *id = (int)(e >> (2 * NESTED_OFFSET_BITS));
+    *offset = (size_t)((e >> NESTED_OFFSET_BITS) & NESTED_MAX_SPAN);
+    *len = (size_t)(e & NESTED_MAX_SPAN);
+}
+
+/* Marks the table at t (built per the node at node_idx, keys left out) as
+ * partial: its text is [obj, obj+obj_len) of the payload text at text_idx
+ * (base: that text's bytes), or (obj NULL) that whole text, the root's.
+ * A nested object gets the payload's metatable (made on first use in the
+ * stack slot mt_slot, from the field set at root_idx) and an integer side
+ * entry; a root, or an object the integer cannot describe, its node's
+ * metatable and a text (see the header).  Raises only on out of memory. */
+static void mark_partial(lua_State *L, int t, int node_idx, int side, int text_idx, int root_idx, int mt_slot,
+                         const char *base, const char *obj, size_t obj_len)
+{
+    const dnode *node = lua_touserdata(L, node_idx);
+    size_t offset = obj ? (size_t)(obj - base) : 0;
+    if (obj && node->id <= NESTED_MAX_ID && offset <= (size_t)NESTED_MAX_SPAN && obj_len <= (size_t)NESTED_MAX_SPAN) {
+        if (lua_isnil(L, mt_slot)) { /* the payload's metatable: the shared metamethods, its text at [1] */
+            lua_createtable(L, 1, 2);
+            lua_getiuservalue(L, root_idx, UV_NESTED);
+            lua_getfield(L, -1, "__index");
+            lua_setfield(L, -3, "__index");
+            lua_getfield(L, -1, "__pairs");
+            lua_setfield(L, -3, "__pairs");
+            lua_pop(L, 1);
+            lua_pushvalue(L, text_idx);
+            lua_rawseti(L, -2, 1);
+            lua_replace(L, mt_slot);
+        }
+        lua_pushvalue(L, mt_slot);
+        lua_setmetatable(L, t);
+        lua_pushvalue(L, t);
+        lua_pushinteger(L, nested_entry(node->id, offset, obj_len));
+        lua_rawset(L, side);
+        return;
+    }
+    lua_getiuservalue(L, node_idx, UV_MT);
+    lua_setmetatable(L, t);
+    lua_pushvalue(L, t);
+    if (obj)
+        lua_pushlstring(L, obj, obj_len);
+    else
+        lua_pushvalue(L, text_idx);
+    lua_rawset(L, side);
+}
 
 /* Finds the entry for key [s, s+len) in node (its index in *index), or NULL. */
 static const dentry *node_find(const dnode *node, const char *s, size_t len, int *index)
@@ -87,6 +160,9 @@ typedef struct build_ctx {
     const char *end;
     int side;  /* stack index of the side table */
     int text;  /* stack index of the whole text (the root's side entry, no copy) */
+    int root;  /* stack index of the field set (the root node) */
+    int mt;    /* stack slot of the payload's metatable (nil until a nested partial object needs it) */
+    const char *base; /* the text's bytes */
 } build_ctx;
 
 /* Pushes the string [s, s+len), unescaping if needed (escapes were checked
@@ -333,16 +409,9 @@ static const char *build_node(build_ctx *c, const char *p, int node_idx, int dep
     }
     /* Nothing skipped (every key was declared, or "*"): t is the whole
      * object, a plain table; otherwise it completes itself lazily. */
-    if (skipped) {
-        lua_getiuservalue(L, node_idx, UV_MT);
-        lua_setmetatable(L, t);
-        lua_pushvalue(L, t);
-        if (depth == 0)
-            lua_pushvalue(L, c->text);
-        else
-            lua_pushlstring(L, obj_start, (size_t)(p - obj_start));
-        lua_rawset(L, c->side);
-    }
+    if (skipped)
+        mark_partial(L, t, node_idx, c->side, c->text, c->root, c->mt, c->base, depth == 0 ? NULL : obj_start,
+                     (size_t)(p - obj_start));
     lua_replace(L, keys); /* t where keys was; drop children */
     lua_settop(L, keys);
     return p;
@@ -360,7 +429,8 @@ static const char *build_node(build_ctx *c, const char *p, int node_idx, int dep
 typedef struct replay_ctx {
     lua_State *L;
     const json_simd_op *op; /* the next operation */
-    int side, text;         /* as in build_ctx */
+    int side, text, root, mt; /* as in build_ctx */
+    const char *base;
 } replay_ctx;
 
 static int replay_whole(replay_ctx *c);
@@ -459,16 +529,8 @@ static int replay_node(replay_ctx *c, int node_idx)
         lua_rawset(L, t);
     }
     const json_simd_op *end = c->op++;
-    if (end->entry) { /* keys left out: completes itself lazily */
-        lua_getiuservalue(L, node_idx, UV_MT);
-        lua_setmetatable(L, t);
-        lua_pushvalue(L, t);
-        if (end->str)
-            lua_pushlstring(L, end->str, end->len);
-        else
-            lua_pushvalue(L, c->text); /* the root: the whole text */
-        lua_rawset(L, c->side);
-    }
+    if (end->entry) /* keys left out: completes itself lazily (the root: end->str NULL) */
+        mark_partial(L, t, node_idx, c->side, c->text, c->root, c->mt, c->base, end->str, end->len);
     lua_replace(L, keys);
     lua_settop(L, keys);
     return 1;
@@ -578,11 +640,12 @@ static int decode_with(lua_State *L, int fs_idx, int text, int engine, const cha
     const char *s = lua_tolstring(L, text, &len);
     int base = lua_gettop(L);
     lua_getiuservalue(L, fs_idx, UV_SIDE);
+    lua_pushnil(L); /* base + 2: the payload's metatable, when it needs one */
     if (engine == ENGINE_SIMD || (engine == ENGINE_AUTO && len >= DECODE_SIMD_MIN_BYTES)) {
         json_simd *js = fieldset_simd(L, fs_idx);
         const json_simd_op *ops;
         if (js && json_simd_scan(js, lua_touserdata(L, fs_idx), s, len, &ops)) {
-            replay_ctx r = {L, ops, base + 1, text};
+            replay_ctx r = {L, ops, base + 1, text, fs_idx, base + 2, s};
             if (replay_node(&r, fs_idx)) {
                 lua_replace(L, base + 1);
                 lua_settop(L, base + 1);
@@ -591,9 +654,10 @@ static int decode_with(lua_State *L, int fs_idx, int text, int engine, const cha
                 return 1;
             }
             lua_settop(L, base + 1);
+            lua_pushnil(L);
         }
     }
-    build_ctx c = {L, s + len, base + 1, text};
+    build_ctx c = {L, s + len, base + 1, text, fs_idx, base + 2, s};
     const char *p = decode_skip_ws(s, s + len);
     if (p < c.end && *p == '{') {
         p = build_node(&c, p, fs_idx, 0);
@@ -641,18 +705,14 @@ int retape_decode_payload(lua_State *L, int fs_idx, int text)
 /* ------------------------------------------------------------------------
  * lazy completion: metamethods of partial tables */
 
-/* Fills the partial table at t with every key of its text (upvalue-held
- * side table entry) that is neither present nor declared, then forgets the
- * text.  Upvalues: 1 declared set, 2 side table, 3 cjson.decode.  Raises
- * only if the text no longer decodes (it was scanned valid: never). */
-static void complete(lua_State *L, int t)
+/* Fills the partial table at t with every key of the text on top of the
+ * stack (popped) that is neither present in t nor in the declared set at
+ * declared_idx, then forgets t's entry in the side table at side_idx (t is
+ * whole now).  cjson_idx: cjson.decode.  Raises only if the text no
+ * longer decodes (it was scanned valid: never). */
+static void fill_from_text(lua_State *L, int t, int declared_idx, int side_idx, int cjson_idx)
 {
-    lua_pushvalue(L, t);
-    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TSTRING) {
-        lua_pop(L, 1);
-        return;
-    }
-    lua_pushvalue(L, lua_upvalueindex(3));
+    lua_pushvalue(L, cjson_idx);
     lua_insert(L, -2);
     lua_call(L, 1, 1);
     if (!lua_istable(L, -1))
@@ -660,11 +720,11 @@ static void complete(lua_State *L, int t)
     int full = lua_gettop(L);
     lua_pushvalue(L, t);
     lua_pushnil(L);
-    lua_rawset(L, lua_upvalueindex(2));
+    lua_rawset(L, side_idx);
     lua_pushnil(L);
     while (lua_next(L, full)) {
         lua_pushvalue(L, -2);
-        int declared = lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL;
+        int declared = lua_rawget(L, declared_idx) != LUA_TNIL;
         lua_pop(L, 1);
         if (!declared) {
             lua_pushvalue(L, -2);
@@ -680,6 +740,19 @@ static void complete(lua_State *L, int t)
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
+}
+
+/* Completes the partial table at t that has its node's metatable (a root,
+ * or an object with its own copy of its text): upvalues 1 declared set,
+ * 2 side table, 3 cjson.decode.  A table already whole is left alone. */
+static void complete(lua_State *L, int t)
+{
+    lua_pushvalue(L, t);
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TSTRING) {
+        lua_pop(L, 1);
+        return;
+    }
+    fill_from_text(L, t, lua_upvalueindex(1), lua_upvalueindex(2), lua_upvalueindex(3));
 }
 
 /* __index(t, k): a declared key (or any non-string key: JSON objects have
@@ -709,6 +782,68 @@ static int l_partial_index(lua_State *L)
     return 1;
 }
 
+/* Pushes the declared set of the nested partial table at t (the payload's
+ * metatable; upvalues 1 node list, 2 side table) and returns 1, with its
+ * entry's text offset and length in *offset, *len; returns 0 with nothing
+ * pushed when t is whole already. */
+static int nested_pending(lua_State *L, int t, size_t *offset, size_t *len)
+{
+    lua_pushvalue(L, t);
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNUMBER) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    int id;
+    nested_unpack(lua_tointeger(L, -1), &id, offset, len);
+    lua_pop(L, 1);
+    lua_rawgeti(L, lua_upvalueindex(1), id);
+    return 1;
+}
+
+/* Completes the nested partial table at t whose declared set is on top of
+ * the stack (popped): its text cut from the root's text, which its
+ * metatable holds at [1].  Upvalues 1 node list, 2 side table, 3
+ * cjson.decode.  Raises only if the entry does not fit the text (never). */
+static void complete_nested(lua_State *L, int t, size_t offset, size_t len)
+{
+    int declared = lua_gettop(L);
+    size_t text_len = 0;
+    const char *text = NULL;
+    if (lua_getmetatable(L, t)) {
+        lua_rawgeti(L, -1, 1);
+        text = lua_tolstring(L, -1, &text_len);
+    }
+    if (!text || offset > text_len || len > text_len - offset)
+        luaL_error(L, "retape.decode: a partial object's text is gone");
+    lua_pushlstring(L, text + offset, len);
+    fill_from_text(L, t, declared, lua_upvalueindex(2), lua_upvalueindex(3));
+    lua_settop(L, declared - 1);
+}
+
+/* __index(t, k) of a nested partial table (the payload's metatable): as
+ * l_partial_index, its declared set found by its side entry's node id.
+ * Upvalues 1 node list, 2 side table, 3 cjson.decode, 4 miss table. */
+static int l_nested_index(lua_State *L)
+{
+    size_t offset, len;
+    if (lua_type(L, 2) != LUA_TSTRING || !nested_pending(L, 1, &offset, &len))
+        return 0; /* whole already: the key is not there */
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, -2) != LUA_TNIL)
+        return 0; /* a declared key that is absent */
+    lua_pop(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 2);
+    lua_Integer n = lua_rawget(L, lua_upvalueindex(4)) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
+    lua_pop(L, 1);
+    lua_pushinteger(L, n + 1);
+    lua_rawset(L, lua_upvalueindex(4));
+    complete_nested(L, 1, offset, len);
+    lua_pushvalue(L, 2);
+    lua_rawget(L, 1);
+    return 1;
+}
+
 /* The iterator of __pairs: raw next (whatever the global `next` is). */
 static int l_raw_next(lua_State *L)
 {
@@ -724,6 +859,19 @@ static int l_raw_next(lua_State *L)
 static int l_partial_pairs(lua_State *L)
 {
     complete(L, 1);
+    lua_pushcfunction(L, l_raw_next);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+/* __pairs(t) of a nested partial table: completes t, then iterates it raw.
+ * Upvalues as l_nested_index's (but the miss table). */
+static int l_nested_pairs(lua_State *L)
+{
+    size_t offset, len;
+    if (nested_pending(L, 1, &offset, &len))
+        complete_nested(L, 1, offset, len);
     lua_pushcfunction(L, l_raw_next);
     lua_pushvalue(L, 1);
     lua_pushnil(L);
@@ -781,7 +929,9 @@ static int l_fieldset_tostring(lua_State *L)
 /* Builds the node userdata for the trie table at idx and pushes it.
  * side_idx/cjson_idx: stack indices of the shared side table and
  * cjson.decode, with the miss table at cjson_idx + 1 (captured by the
- * metamethods; stored on the root).  Raises only on out of memory. */
+ * metamethods; stored on the root) and the list of nodes at cjson_idx + 2
+ * (each node's declared set is appended: its id).  Raises only on out of
+ * memory. */
 static dnode *make_node(lua_State *L, int idx, int side_idx, int cjson_idx, int root)
 {
     idx = lua_absindex(L, idx);
@@ -813,6 +963,9 @@ static dnode *make_node(lua_State *L, int idx, int side_idx, int cjson_idx, int 
     lua_newtable(L); /* children */
     lua_newtable(L); /* declared set */
     int keys = self + 1, children = self + 2, declared = self + 3;
+    lua_pushvalue(L, declared); /* the field set's list of nodes: their declared sets, by id */
+    node->id = (int)lua_rawlen(L, cjson_idx + 2) + 1;
+    lua_rawseti(L, cjson_idx + 2, node->id);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         const char *k = lua_tostring(L, -2);
@@ -903,7 +1056,21 @@ static int l_compile(lua_State *L)
     int side = lua_gettop(L);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_newtable(L); /* misses */
+    lua_newtable(L); /* nodes: declared set by id */
     make_node(L, trie, side, side + 1, 1);
+    int root = lua_gettop(L);
+    /* the metamethods of nested partial tables (see the header) */
+    lua_createtable(L, 0, 2);
+    for (int i = 0; i < 4; i++)
+        lua_pushvalue(L, i == 0 ? side + 3 : i == 1 ? side : i == 2 ? side + 1 : side + 2);
+    lua_pushcclosure(L, l_nested_index, 4);
+    lua_setfield(L, -2, "__index");
+    lua_pushvalue(L, side + 3);
+    lua_pushvalue(L, side);
+    lua_pushvalue(L, side + 1);
+    lua_pushcclosure(L, l_nested_pairs, 3);
+    lua_setfield(L, -2, "__pairs");
+    lua_setiuservalue(L, root, UV_NESTED);
     return 1;
 }
 
@@ -989,7 +1156,7 @@ static void push_partial_copy(lua_State *L, int side, int t, int deep, int depth
     if (lua_getmetatable(L, t))
         lua_setmetatable(L, out);
     lua_pushvalue(L, t);
-    if (lua_rawget(L, side) == LUA_TSTRING) {
+    if (lua_rawget(L, side) != LUA_TNIL) { /* its text, or a nested entry (the metatable holds the text) */
         lua_pushvalue(L, out);
         lua_insert(L, -2);
         lua_rawset(L, side);

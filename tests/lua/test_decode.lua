@@ -182,6 +182,66 @@ do
   t.eq(absent.kanban_meta, nil, "a declared field the payload lacks reads nil")
 end
 
+-- nested partial objects keep no text of their own: the payload's one
+-- metatable holds the root's text, their side entries where theirs is in it
+-- (with either decoder: payload A is decoded by simdjson, then the scanner)
+for _, engine in ipairs { "simd", "scanner" } do
+  local fs = decode.compile(R.fields, STATE_FIELDS)
+  local p, _, used = decode.decode(fs, payloads[1], engine)
+  t.eq(used, engine, engine .. " decodes payload A")
+  local lv2, lv3, w = p.tp_levels[2], p.tp_levels[3], p.tf_tech.W
+  local q = assert(decode.decode(fs, payloads[1], engine))
+  t.ok(getmetatable(lv2) == getmetatable(w) and getmetatable(lv2) ~= getmetatable(q.tp_levels[2])
+       and getmetatable(lv2) ~= getmetatable(p),
+    engine .. ": a payload's nested partial objects share its own metatable (not another payload's, not the root's)")
+  -- the payload, its text and every other reference gone: what a rule kept still completes
+  p, q = nil, nil
+  for _ = 1, 3 do collectgarbage() end
+  local full = assert(cjson.decode(payloads[1]))
+  t.eq(lv2.label, full.tp_levels[2].label, engine .. ": a kept nested object completes after its payload is collected")
+  t.eq(decode.misses(fs).label, 1, engine .. ": its first undeclared read counts as a miss")
+  local keys = 0
+  for _ in pairs(lv3) do keys = keys + 1 end
+  local want = 0
+  for _ in pairs(full.tp_levels[3]) do want = want + 1 end
+  t.eq(keys, want, engine .. ": pairs() completes a nested object")
+  t.eq(w.ema.vis, full.tf_tech.W.ema.vis, engine .. ": a nested object inside a nested one completes")
+  t.eq(decode.misses(fs).label, 1, engine .. ": pairs() is no miss")
+end
+
+-- a field set of more nodes than a side entry can name: the objects past
+-- it keep a copy of their text (their node's metatable), and complete alike
+do
+  local paths, parts = {}, {}
+  for i = 1, 2100 do
+    paths[#paths + 1] = ("k%04d.x"):format(i)
+    parts[#parts + 1] = ('"k%04d":{"x":%d,"y":"y%d"}'):format(i, i, i)
+  end
+  local fs = decode.compile(paths)
+  local text = "{" .. table.concat(parts, ",") .. "}"
+  for _, engine in ipairs { "simd", "scanner" } do
+    local p = assert(decode.decode(fs, text, engine))
+    -- node ids follow the field set's own order (the root is 1): 2046 of
+    -- the 2100 objects fit a side entry, the rest keep their text
+    local objects, shared, own, selective = {}, 0, 0, 0
+    for i = 1, 2100 do
+      local o = rawget(p, ("k%04d"):format(i))
+      objects[i] = o
+      if type(rawget(getmetatable(o), 1)) == "string" then shared = shared + 1
+      elseif getmetatable(o) ~= nil then own = own + 1 end
+      if rawget(o, "y") == nil and o.x == i then selective = selective + 1 end
+    end
+    t.ok(shared == 2046 and own == 54, engine .. ": objects of nodes 2..2047 get the payload's metatable, the 54 past them their node's",
+      shared .. " / " .. own)
+    t.eq(selective, 2100, engine .. ": every object decoded selectively")
+    p = nil
+    collectgarbage()
+    local complete = 0
+    for i = 1, 2100 do if objects[i].y == "y" .. i then complete = complete + 1 end end
+    t.eq(complete, 2100, engine .. ": and every one completes on access")
+  end
+end
+
 ---------------------------------------------------------------------------
 -- fuzzed payloads: mutations of the full-shape texts and of real receipts
 

@@ -55,8 +55,8 @@ return function(M)
   end
 
   -- The metatables rule code set (weak keys): getmetatable in rule code
-  -- returns only these, so the engine's (a payload's lazy decoding, shared by
-  -- every payload of a thread; a JSON marker; a settings table's) can be
+  -- returns only these, so the engine's (a payload's lazy decoding, of its
+  -- field set or of the payload itself; a JSON marker; a settings table's) can be
   -- neither read nor changed by rules.
   local rule_mts = setmetatable({}, { __mode = "k" })
 
