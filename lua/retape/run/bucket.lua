@@ -101,22 +101,40 @@ function Replay:stage_bucket(bucket)
   local names = {}
   for T in pairs(self.dirty) do names[#names + 1] = T end
   table.sort(names)
-  if #self.trade_list > 1 then
-    local key = {}
-    for _, t in ipairs(self.trade_list) do key[t] = store.trade_key(t.id) end
-    table.sort(self.trade_list, function(x, y) return key[x] < key[y] end)
+  -- the trades in key order: their keys sorted as strings (compared in C,
+  -- no Lua comparator call), or, should two share a key, by a comparator
+  local trades, keys = self.trade_list, {}
+  if #trades > 1 then
+    local by_key, unique = {}, 0
+    for i, t in ipairs(trades) do
+      local k = store.trade_key(t.id)
+      keys[i] = k
+      if by_key[k] == nil then unique = unique + 1 end
+      by_key[k] = t
+    end
+    if unique == #trades then
+      table.sort(keys)
+      for i, k in ipairs(keys) do trades[i] = by_key[k] end
+    else
+      local key = {}
+      for i, t in ipairs(trades) do key[t] = keys[i] end
+      table.sort(trades, function(x, y) return key[x] < key[y] end)
+      for i, t in ipairs(trades) do keys[i] = key[t] end
+    end
   end
-  -- self.staging names what is being encoded, for a part to order its
+  -- self.staging names what failed to encode, for a part to order its
   -- error as one thread would meet it (trades first, in key order)
   local held = self.held_trades
-  for _, t in ipairs(self.trade_list) do
-    self.staging = "1" .. store.trade_key(t.id)
+  for i, t in ipairs(trades) do
     local ok, err
     -- trades only: what this bucket would store, held; encoded when the
     -- held trades are put (every HOLD_BUCKETS buckets, and at the end)
     if held then ok, err = pcall(copy_trade, t); if ok then held[t.id], err = err, nil end
     else ok, err = pcall(st.put_trade, st, t) end
-    if not ok then error(self:trade_error(t, err), 0) end
+    if not ok then
+      self.staging = "1" .. (keys[i] or store.trade_key(t.id))
+      error(self:trade_error(t, err), 0)
+    end
   end
   if held then
     self.held_buckets = (self.held_buckets or 0) + 1
