@@ -796,7 +796,8 @@ static int nested_pending(lua_State *L, int t, size_t *offset, size_t *len)
     int id;
     nested_unpack(lua_tointeger(L, -1), &id, offset, len);
     lua_pop(L, 1);
-    lua_rawgeti(L, lua_upvalueindex(1), id);
+    if (lua_rawgeti(L, lua_upvalueindex(1), id) != LUA_TTABLE)
+        luaL_error(L, "retape.decode: a partial object of another field set");
     return 1;
 }
 
@@ -926,6 +927,19 @@ static int l_fieldset_tostring(lua_State *L)
     return 1;
 }
 
+/* A key of a trie level, for sorting them in byte order. */
+typedef struct key_span {
+    const char *s;
+    size_t len;
+} key_span;
+
+static int compare_spans(const void *a, const void *b)
+{
+    const key_span *x = a, *y = b;
+    int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
 /* Builds the node userdata for the trie table at idx and pushes it.
  * side_idx/cjson_idx: stack indices of the shared side table and
  * cjson.decode, with the miss table at cjson_idx + 1 (captured by the
@@ -966,12 +980,32 @@ static dnode *make_node(lua_State *L, int idx, int side_idx, int cjson_idx, int 
     lua_pushvalue(L, declared); /* the field set's list of nodes: their declared sets, by id */
     node->id = (int)lua_rawlen(L, cjson_idx + 2) + 1;
     lua_rawseti(L, cjson_idx + 2, node->id);
+    /* the keys in byte order, so that node ids (and the entries) are the
+     * same in every run, whatever the state's string hash seed */
+    size_t count = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        count++;
+    }
+    key_span *sorted = lua_newuserdatauv(L, (count ? count : 1) * sizeof *sorted, 0);
+    int sorted_idx = lua_gettop(L);
+    count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        sorted[count].s = lua_tolstring(L, -1, &sorted[count].len); /* anchored by the trie */
+        count++;
+    }
+    qsort(sorted, count, sizeof *sorted, compare_spans);
+    for (size_t at = 0; at < count; at++) {
+        lua_pushlstring(L, sorted[at].s, sorted[at].len);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, idx);
         const char *k = lua_tostring(L, -2);
         int is_wild = strcmp(k, "*") == 0;
         if (wild && !is_wild) {
-            lua_pop(L, 1);
+            lua_pop(L, 2);
             continue;
         }
         dnode *child = NULL;
@@ -996,8 +1030,9 @@ static dnode *make_node(lua_State *L, int idx, int side_idx, int cjson_idx, int 
                 i = (i + 1) & node->mask;
             node->slots[i] = ++node->n;
         }
-        lua_pop(L, 1);
+        lua_pop(L, 2);
     }
+    lua_remove(L, sorted_idx);
     /* metatable of this node's partial tables */
     lua_createtable(L, 0, 3);
     lua_pushvalue(L, declared);

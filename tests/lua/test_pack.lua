@@ -165,6 +165,16 @@ do
   t.eq(same_bytes, #names, "step.versions with a batch puts the bytes it returns without one, under prefix .. T .. tail")
   t.fails(function() return versions(dirty, names, {}, batch, "v:") end, "string expected",
     "step.versions with a batch needs the key's tail")
+  -- a record that cannot be stored mid-bucket: the error, with the records
+  -- before it in the batch (the replay then writes the bucket record by
+  -- record, which names it, and a failed bucket's batch is never written)
+  local partial = kv:batch()
+  t.fails(function()
+    return versions({ A = { n = 1, state = {} }, B = { state = { f = print } }, C = { n = 1, state = {} } },
+      { "A", "B", "C" }, {}, partial, "v:", "\0t")
+  end, "cannot store a function", "step.versions with a batch refuses what the store cannot keep")
+  t.eq(partial:count(), 1, "the records packed before it are in the batch, none after it")
+  partial:free()
   batch:free()
   kv:close()
   retape.fs.remove_tree(dir)
