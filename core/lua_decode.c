@@ -755,6 +755,18 @@ static void complete(lua_State *L, int t)
     fill_from_text(L, t, lua_upvalueindex(1), lua_upvalueindex(2), lua_upvalueindex(3));
 }
 
+/* misses[key] = (misses[key] or 0) + 1: the undeclared key at key_idx
+ * forced a lazy decode (misses: the miss table at misses_idx). */
+static void count_miss(lua_State *L, int key_idx, int misses_idx)
+{
+    lua_pushvalue(L, key_idx);
+    lua_pushvalue(L, key_idx);
+    lua_Integer n = lua_rawget(L, misses_idx) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
+    lua_pop(L, 1);
+    lua_pushinteger(L, n + 1);
+    lua_rawset(L, misses_idx);
+}
+
 /* __index(t, k): a declared key (or any non-string key: JSON objects have
  * only string keys) that is absent is nil; any other key completes t once,
  * counted under k in the field set's miss table (upvalue 4). */
@@ -767,14 +779,8 @@ static int l_partial_index(lua_State *L)
         return 0;
     lua_pop(L, 1);
     lua_pushvalue(L, 1);
-    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) { /* t is still partial: a miss */
-        lua_pushvalue(L, 2);
-        lua_pushvalue(L, 2);
-        lua_Integer n = lua_rawget(L, lua_upvalueindex(4)) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
-        lua_pop(L, 1);
-        lua_pushinteger(L, n + 1);
-        lua_rawset(L, lua_upvalueindex(4));
-    }
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) /* t is still partial: a miss */
+        count_miss(L, 2, lua_upvalueindex(4));
     lua_pop(L, 1);
     complete(L, 1);
     lua_pushvalue(L, 2);
@@ -833,12 +839,7 @@ static int l_nested_index(lua_State *L)
     if (lua_rawget(L, -2) != LUA_TNIL)
         return 0; /* a declared key that is absent */
     lua_pop(L, 1);
-    lua_pushvalue(L, 2);
-    lua_pushvalue(L, 2);
-    lua_Integer n = lua_rawget(L, lua_upvalueindex(4)) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
-    lua_pop(L, 1);
-    lua_pushinteger(L, n + 1);
-    lua_rawset(L, lua_upvalueindex(4));
+    count_miss(L, 2, lua_upvalueindex(4));
     complete_nested(L, 1, offset, len);
     lua_pushvalue(L, 2);
     lua_rawget(L, 1);
