@@ -97,16 +97,25 @@ static void nested_unpack(lua_Integer e, int *id, size_t *offset, size_t *len)
     *len = (size_t)(e & NESTED_MAX_SPAN);
 }
 
+/* Where a decode keeps what its partial tables need (both builders). */
+typedef struct partial_ctx {
+    int side;         /* stack index of the side table */
+    int text;         /* stack index of the whole text (the root's side entry, no copy) */
+    int root;         /* stack index of the field set (the root node) */
+    int mt;           /* stack slot of the payload's metatable (nil until a nested partial object needs it) */
+    const char *base; /* the text's bytes */
+} partial_ctx;
+
 /* Marks the table at t (built per the node at node_idx, keys left out) as
- * partial: its text is [obj, obj+obj_len) of the payload text at text_idx
- * (base: that text's bytes), or (obj NULL) that whole text, the root's.
- * A nested object gets the payload's metatable (made on first use in the
- * stack slot mt_slot, from the field set at root_idx) and an integer side
+ * partial: its text is [obj, obj+obj_len) of the payload's text, or (obj
+ * NULL) that whole text, the root's.  A nested object gets the payload's
+ * metatable (made on first use in the slot pc->mt) and an integer side
  * entry; a root, or an object the integer cannot describe, its node's
  * metatable and a text (see the header).  Raises only on out of memory. */
-static void mark_partial(lua_State *L, int t, int node_idx, int side, int text_idx, int root_idx, int mt_slot,
-                         const char *base, const char *obj, size_t obj_len)
+static void mark_partial(lua_State *L, int t, int node_idx, const partial_ctx *pc, const char *obj, size_t obj_len)
 {
+    int side = pc->side, text_idx = pc->text, root_idx = pc->root, mt_slot = pc->mt;
+    const char *base = pc->base;
     const dnode *node = lua_touserdata(L, node_idx);
     size_t offset = obj ? (size_t)(obj - base) : 0;
     if (obj && node->id <= NESTED_MAX_ID && offset <= (size_t)NESTED_MAX_SPAN && obj_len <= (size_t)NESTED_MAX_SPAN) {
@@ -158,11 +167,7 @@ static const dentry *node_find(const dnode *node, const char *s, size_t len, int
 typedef struct build_ctx {
     lua_State *L;
     const char *end;
-    int side;  /* stack index of the side table */
-    int text;  /* stack index of the whole text (the root's side entry, no copy) */
-    int root;  /* stack index of the field set (the root node) */
-    int mt;    /* stack slot of the payload's metatable (nil until a nested partial object needs it) */
-    const char *base; /* the text's bytes */
+    partial_ctx pc;
 } build_ctx;
 
 /* Pushes the string [s, s+len), unescaping if needed (escapes were checked
@@ -410,7 +415,7 @@ static const char *build_node(build_ctx *c, const char *p, int node_idx, int dep
     /* Nothing skipped (every key was declared, or "*"): t is the whole
      * object, a plain table; otherwise it completes itself lazily. */
     if (skipped)
-        mark_partial(L, t, node_idx, c->side, c->text, c->root, c->mt, c->base, depth == 0 ? NULL : obj_start,
+        mark_partial(L, t, node_idx, &c->pc, depth == 0 ? NULL : obj_start,
                      (size_t)(p - obj_start));
     lua_replace(L, keys); /* t where keys was; drop children */
     lua_settop(L, keys);
@@ -429,8 +434,7 @@ static const char *build_node(build_ctx *c, const char *p, int node_idx, int dep
 typedef struct replay_ctx {
     lua_State *L;
     const json_simd_op *op; /* the next operation */
-    int side, text, root, mt; /* as in build_ctx */
-    const char *base;
+    partial_ctx pc;
 } replay_ctx;
 
 static int replay_whole(replay_ctx *c);
@@ -530,7 +534,7 @@ static int replay_node(replay_ctx *c, int node_idx)
     }
     const json_simd_op *end = c->op++;
     if (end->entry) /* keys left out: completes itself lazily (the root: end->str NULL) */
-        mark_partial(L, t, node_idx, c->side, c->text, c->root, c->mt, c->base, end->str, end->len);
+        mark_partial(L, t, node_idx, &c->pc, end->str, end->len);
     lua_replace(L, keys);
     lua_settop(L, keys);
     return 1;
@@ -641,11 +645,12 @@ static int decode_with(lua_State *L, int fs_idx, int text, int engine, const cha
     int base = lua_gettop(L);
     lua_getiuservalue(L, fs_idx, UV_SIDE);
     lua_pushnil(L); /* base + 2: the payload's metatable, when it needs one */
+    const partial_ctx pc = {base + 1, text, fs_idx, base + 2, s};
     if (engine == ENGINE_SIMD || (engine == ENGINE_AUTO && len >= DECODE_SIMD_MIN_BYTES)) {
         json_simd *js = fieldset_simd(L, fs_idx);
         const json_simd_op *ops;
         if (js && json_simd_scan(js, lua_touserdata(L, fs_idx), s, len, &ops)) {
-            replay_ctx r = {L, ops, base + 1, text, fs_idx, base + 2, s};
+            replay_ctx r = {L, ops, pc};
             if (replay_node(&r, fs_idx)) {
                 lua_replace(L, base + 1);
                 lua_settop(L, base + 1);
@@ -657,7 +662,7 @@ static int decode_with(lua_State *L, int fs_idx, int text, int engine, const cha
             lua_pushnil(L);
         }
     }
-    build_ctx c = {L, s + len, base + 1, text, fs_idx, base + 2, s};
+    build_ctx c = {L, s + len, pc};
     const char *p = decode_skip_ws(s, s + len);
     if (p < c.end && *p == '{') {
         p = build_node(&c, p, fs_idx, 0);
