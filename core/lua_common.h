@@ -155,6 +155,14 @@ static inline int push_table_sized_like(lua_State *L, int idx)
  * with its byte offset).  Raises only on out of memory. */
 #define RETAPE_FIELDSET_MT "retape.decode.fieldset"
 int retape_decode_payload(lua_State *L, int fs_idx, int text);
+/* Fills in now the undeclared fields of the table at idx when it is one of
+ * retape.decode's partial tables (a payload decoded selectively, or an
+ * object nested in one), so that a raw walk (lua_next) sees every field;
+ * any other table is left alone (a rule's own __pairs is never called: it
+ * would run outside the sandbox's budget).  Every serializer (JSON encode,
+ * pack, state extract, deep copy) calls it before walking a table with a
+ * metatable.  Raises only on a memory error. */
+void retape_decode_complete(lua_State *L, int idx);
 int luaopen_retape_sandboxcore(lua_State *L);
 /* lua-cjson's safe variant (its header declares only luaopen_cjson). */
 int luaopen_cjson_safe(lua_State *L);

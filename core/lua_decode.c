@@ -885,6 +885,23 @@ static int l_nested_pairs(lua_State *L)
     return 3;
 }
 
+void retape_decode_complete(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (!lua_getmetatable(L, idx))
+        return;
+    lua_pushliteral(L, "__pairs");
+    lua_rawget(L, -2);
+    lua_CFunction pairs = lua_tocfunction(L, -1);
+    if (pairs == l_partial_pairs || pairs == l_nested_pairs) {
+        lua_pushvalue(L, idx);
+        lua_call(L, 1, 3); /* completes; the iterator it returns is not needed */
+        lua_pop(L, 4);     /* and the metatable */
+    } else {
+        lua_pop(L, 2);
+    }
+}
+
 /* ------------------------------------------------------------------------
  * compiling a field set */
 
@@ -1144,16 +1161,7 @@ static void materialize(lua_State *L, int t, int depth)
     if (depth > 200)
         luaL_error(L, "decode.materialize: nesting deeper than 200");
     luaL_checkstack(L, 6, "decode.materialize");
-    if (lua_getmetatable(L, t)) {
-        if (lua_getfield(L, -1, "__pairs") == LUA_TFUNCTION) {
-            lua_pushvalue(L, t);
-            lua_call(L, 1, 3);
-            lua_pop(L, 3);
-        } else {
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-    }
+    retape_decode_complete(L, t);
     lua_pushnil(L);
     while (lua_next(L, t)) {
         if (lua_istable(L, -1))

@@ -269,6 +269,7 @@ static void encode_table(lua_State *L, out_buf *b, int idx, int ranks, int depth
         }
         is_object_mt = lua_rawequal(L, -1, lua_upvalueindex(2));
         lua_pop(L, 1);
+        retape_decode_complete(L, idx); /* a partial payload table: every field, not the decoded ones */
     }
     lua_Unsigned n = lua_rawlen(L, idx);
     lua_pushnil(L);
@@ -391,6 +392,7 @@ static void push_roundtrip(lua_State *L, int idx, const char *field, int depth)
         luaL_error(L, "state field '%s' nests deeper than 32 levels", field);
     luaL_checkstack(L, 6, "state copy");
     idx = lua_absindex(L, idx);
+    retape_decode_complete(L, idx); /* a partial payload table: every field */
     lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
     lua_createtable(L, n > 0 ? (int)n : 0, n > 0 ? 0 : 4);
     int out = lua_gettop(L);
@@ -470,6 +472,8 @@ static int l_pick(lua_State *L)
 /* Pushes a deep copy of the table at idx: every nested table copied (with
  * its metatable), every other value shared (strings, numbers, the JSON null
  * light userdata).  Each table is presized from a first pass over its keys.
+ * A partial payload table (retape.decode) is completed first: the copy
+ * holds every field (it has no pending text to complete from later).
  * Raises past MAX_DEPTH (a cycle); holds no C memory when it does. */
 static void push_deep_copy(lua_State *L, int idx, int depth)
 {
@@ -477,6 +481,7 @@ static void push_deep_copy(lua_State *L, int idx, int depth)
         luaL_error(L, "copy: tables nested deeper than %d (a cycle?)", MAX_DEPTH);
     luaL_checkstack(L, 6, "copy");
     idx = lua_absindex(L, idx);
+    retape_decode_complete(L, idx);
     int out = push_table_sized_like(L, idx);
     lua_pushnil(L);
     while (lua_next(L, idx)) {

@@ -139,6 +139,7 @@ static void put_table(lua_State *L, pack_writer *w, int idx, int depth)
         luaL_error(L, "cannot store: nesting deeper than %d (cycle?)", PACK_MAX_DEPTH);
     luaL_checkstack(L, 8, "nesting");
     idx = lua_absindex(L, idx);
+    retape_decode_complete(L, idx); /* a partial payload table: every field */
     lua_Unsigned n = lua_rawlen(L, idx);
     if (n == 0) {
         lua_pushnil(L);

@@ -214,6 +214,41 @@ for _, engine in ipairs { "simd", "scanner" } do
   t.eq(decode.misses(fs).label, 1, engine .. ": pairs() is no miss")
 end
 
+-- jsonenc.copy (what a trades-only replay holds a trade as, a sweep's
+-- variant its payload as) of a partial payload or of a nested partial
+-- object: the copy holds every field, undeclared ones included, whichever
+-- decoder made it (a copy has no pending text of its own to complete from)
+do
+  local copy = require("retape.jsonenc").copy
+  for _, engine in ipairs { "simd", "scanner" } do
+    local fs = decode.compile(R.fields, STATE_FIELDS)
+    local p = assert(decode.decode(fs, payloads[1], engine))
+    local full = assert(cjson.decode(payloads[1]))
+    local held = { level = p.tp_levels[2], root = p }
+    local c = copy(held)
+    p, held = nil, nil
+    for _ = 1, 3 do collectgarbage() end
+    t.eq(c.level.label, full.tp_levels[2].label, engine .. ": a copied nested partial object holds its undeclared fields")
+    t.eq(c.root.tf_tech.W.ema.vis, full.tf_tech.W.ema.vis, engine .. ": a copied partial payload holds its undeclared nested fields")
+    local n, m = 0, 0
+    for _ in pairs(c.root) do n = n + 1 end
+    for _ in pairs(full) do m = m + 1 end
+    t.eq(n, m, engine .. ": a copied partial payload holds every top-level field")
+    t.eq(json.encode(c.root.tp_levels[3]), json.encode(full.tp_levels[3]), engine .. ": and encodes as the whole object")
+    -- every serializer walks a partial table whole: what a rule keeps of a
+    -- payload (in a trade, its state) is stored the same whichever decoder
+    -- made it (the payload fresh each time: nothing completed before)
+    local function fresh() return assert(decode.decode(fs, payloads[1], engine)) end
+    t.eq(json.encode { x = fresh().tp_levels[2] }, json.encode { x = full.tp_levels[2] },
+      engine .. ": json.encode of a nested partial object writes its undeclared fields")
+    t.eq(json.encode(fresh()), json.encode(full), engine .. ": json.encode of a partial payload writes it whole")
+    t.eq(require("retape.pack").encode { x = fresh().tf_tech }, require("retape.pack").encode { x = full.tf_tech },
+      engine .. ": pack.encode of nested partial objects packs them whole")
+    local ex = require("retape.jsonenc").extract({ lv = fresh().tp_levels[1] }, { "lv" }, { lv = "table" })
+    t.eq(json.encode(ex.lv), json.encode(full.tp_levels[1]), engine .. ": a state field holding a partial object is kept whole")
+  end
+end
+
 -- a field set of more nodes than a side entry can name: the objects past
 -- it keep a copy of their text (their node's metatable), and complete alike
 do
