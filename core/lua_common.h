@@ -161,7 +161,8 @@ int retape_decode_payload(lua_State *L, int fs_idx, int text);
  * any other table is left alone (a rule's own __pairs is never called: it
  * would run outside the sandbox's budget).  Every serializer (JSON encode,
  * pack, state extract, deep copy) calls it before walking a table with a
- * metatable.  Raises only on a memory error. */
+ * metatable.  Raises on a memory error (the table stays pending, what was
+ * filled in kept), or on a partial table whose text is gone (never). */
 void retape_decode_complete(lua_State *L, int idx);
 int luaopen_retape_sandboxcore(lua_State *L);
 /* lua-cjson's safe variant (its header declares only luaopen_cjson). */

@@ -713,8 +713,9 @@ int retape_decode_payload(lua_State *L, int fs_idx, int text)
 /* Fills the partial table at t with every key of the text on top of the
  * stack (popped) that is neither present in t nor in the declared set at
  * declared_idx, then forgets t's entry in the side table at side_idx (t is
- * whole now).  cjson_idx: cjson.decode.  Raises only if the text no
- * longer decodes (it was scanned valid: never). */
+ * whole now).  cjson_idx: cjson.decode.  Raises on a memory error (t
+ * stays pending, its keys so far kept), or if the text no longer decodes
+ * (it was scanned valid: never). */
 static void fill_from_text(lua_State *L, int t, int declared_idx, int side_idx, int cjson_idx)
 {
     lua_pushvalue(L, cjson_idx);
@@ -723,9 +724,6 @@ static void fill_from_text(lua_State *L, int t, int declared_idx, int side_idx, 
     if (!lua_istable(L, -1))
         luaL_error(L, "retape.decode: a scanned payload no longer decodes");
     int full = lua_gettop(L);
-    lua_pushvalue(L, t);
-    lua_pushnil(L);
-    lua_rawset(L, side_idx);
     lua_pushnil(L);
     while (lua_next(L, full)) {
         lua_pushvalue(L, -2);
@@ -745,6 +743,12 @@ static void fill_from_text(lua_State *L, int t, int declared_idx, int side_idx, 
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
+    /* whole now: forgotten only after the last key is in (a raise on the
+     * way, out of memory, leaves it pending, and the next access fills in
+     * the rest: keys present are never overwritten) */
+    lua_pushvalue(L, t);
+    lua_pushnil(L);
+    lua_rawset(L, side_idx);
 }
 
 /* Completes the partial table at t that has its node's metatable (a root,
@@ -888,6 +892,7 @@ static int l_nested_pairs(lua_State *L)
 void retape_decode_complete(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 4, "decode: completing a partial table");
     if (!lua_getmetatable(L, idx))
         return;
     lua_pushliteral(L, "__pairs");

@@ -332,7 +332,8 @@ static void encode_value(lua_State *L, out_buf *b, int idx, int ranks, int depth
 
 /* jsonenc.encode(value [, ranks]) -> text; raises on a value JSON cannot hold.
  * The output buffer is the closure's 4th upvalue, reused from call to call
- * (encoding never calls back into Lua, so calls cannot nest). */
+ * (encoding never re-enters it: the only code it calls is the decoder's
+ * completion of a partial table, so calls cannot nest). */
 static int l_encode(lua_State *L)
 {
     lua_settop(L, 2);

@@ -87,9 +87,9 @@ static key_ref *key_array(lua_State *L, key_ref *small, int n)
 
 /* The object at idx, keys in byte order, with (when raw is not NULL) its
  * member raw_key replaced by the packed bytes raw.  Its keys and values are
- * copied onto the stack as lua_next gives them (no string is created, so no
- * collection step runs in the middle of a record), then written in key
- * order; the key array is on the C stack for small objects, in a GC-owned
+ * copied onto the stack as lua_next gives them (no string is created;
+ * they stay anchored there should completing a partial value below
+ * allocate), then written in key order; the key array is on the C stack for small objects, in a GC-owned
  * userdata for larger ones (safe on a raise). */
 static void put_object_with(lua_State *L, pack_writer *w, int idx, int depth, const char *raw_key, size_t raw_key_len,
                             const char *raw, size_t raw_len)
@@ -212,7 +212,8 @@ static int is_one_value(const char *s, size_t len)
  * bytes of one packed value), value is an object (a table with string
  * keys) whose member key is those bytes, as if value[key] were what they
  * decode to.  The writer is the closure's upvalue, reused from call to call
- * (encoding never calls back into Lua).  Raises on what the store cannot
+ * (encoding never re-enters it: the only code it calls is the decoder's
+ * completion of a partial table).  Raises on what the store cannot
  * keep (functions, userdata, mixed tables, cycles) and on bytes that are
  * not one packed value. */
 static int l_encode(lua_State *L)
@@ -228,6 +229,7 @@ static int l_encode(lua_State *L)
         const char *k = luaL_checklstring(L, 2, &kl);
         const char *raw = luaL_checklstring(L, 3, &rl);
         luaL_argcheck(L, is_one_value(raw, rl), 3, "not one packed value");
+        retape_decode_complete(L, 1); /* a partial payload table: every field */
         put_object_with(L, w, 1, 0, k, kl, raw, rl);
     }
     push_written(L, w);

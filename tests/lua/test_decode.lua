@@ -246,7 +246,26 @@ do
       engine .. ": pack.encode of nested partial objects packs them whole")
     local ex = require("retape.jsonenc").extract({ lv = fresh().tp_levels[1] }, { "lv" }, { lv = "table" })
     t.eq(json.encode(ex.lv), json.encode(full.tp_levels[1]), engine .. ": a state field holding a partial object is kept whole")
+    local pk = require "retape.pack"
+    t.eq(pk.encode(fresh(), "x", pk.encode(1)), pk.encode(full, "x", pk.encode(1)),
+      engine .. ": pack.encode(obj, key, packed) of a partial payload packs it whole")
   end
+end
+
+-- only the decoder's own completion runs inside a serializer: a table a
+-- rule gave a __pairs of its own is walked raw, its __pairs never called
+-- (it would run outside the sandbox's budget)
+do
+  local called = 0
+  local mt = { __pairs = function(tb) called = called + 1; return next, tb, nil end }
+  local function own() return setmetatable({ a = 1, b = { c = "x" } }, mt) end
+  local jsonenc, pk = require "retape.jsonenc", require "retape.pack"
+  t.eq(json.encode(own()), '{"a":1,"b":{"c":"x"}}', "json.encode walks a rule's table with __pairs raw")
+  t.eq(pk.decode(pk.encode(own())).b.c, "x", "pack.encode walks it raw")
+  t.eq(jsonenc.copy(own()).b.c, "x", "jsonenc.copy walks it raw")
+  t.eq(jsonenc.extract({ s = own() }, { "s" }, { s = "table" }).s.a, 1, "extract walks it raw")
+  t.eq(decode.materialize(own()).a, 1, "decode.materialize walks it raw")
+  t.eq(called, 0, "no serializer called the rule's __pairs")
 end
 
 -- a field set of more nodes than a side entry can name: the objects past
