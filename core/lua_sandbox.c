@@ -232,6 +232,8 @@ static int l_guard(lua_State *L)
             sb->frame.cpu_start = done.cpu_start;
     }
     lua_sethook(L, old_hook, old_mask, old_count);
+    if (status == LUA_OK && done.tripped) /* hit, then swallowed before a tick raised it (cjson.safe on a refused allocation) */
+        return raise_limit(L, &done, NULL);
     if (status == LUA_OK)
         return lua_gettop(L) - 2;
     if (done.tripped) {

@@ -193,6 +193,18 @@ t.fails(function() return sandbox.guard({ instructions = -1, memory_mb = 64 }, f
         "'instructions' must be a positive integer", "guard refuses a negative budget")
 t.fails(function() return sandbox.guard({ instructions = 100, memory_mb = 0 }, function() end) end,
         "'memory_mb' must be a positive", "guard refuses a memory cap of 0")
+-- a limit hit inside C code that swallows the error (cjson.safe returns
+-- nil, message on a refused allocation) still fails the guarded call, even
+-- when the call returns before the next hook tick could raise it
+do
+  local text = "[" .. string.rep('"abcdefghij",', 200000) .. '"x"]'
+  local ok, err = pcall(sandbox.guard, { instructions = 1e6, memory_mb = 0.01 }, function()
+    local v, e = require("cjson.safe").decode(text)
+    return v and #v or e
+  end)
+  t.ok(not ok and type(err) == "table" and err.limit == "memory",
+       "a memory limit hit under a swallowing C call is raised when the guarded call returns")
+end
 t.eq(select(2, sandbox.check_limits { instructions = 0 }),
      "the instruction budget must be a positive integer, got 0", "check_limits names the bad limit")
 
