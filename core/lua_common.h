@@ -164,16 +164,27 @@ int retape_decode_payload(lua_State *L, int fs_idx, int text);
  * metatable.  Raises on a memory error (the table stays pending, what was
  * filled in kept), or on a partial table whose text is gone (never). */
 void retape_decode_complete(lua_State *L, int idx);
+
+/* The most values (numbers, strings, booleans, tables; a table held twice
+ * counts twice) in one value the engine keeps for a rule: a state field,
+ * the view of a receipt, a trade, a version's open trade.  A rule's shared
+ * references let a small table stand for a huge one ({a = t, b = t} thirty
+ * levels deep is 2^31 values), which a copy or an encoding would expand
+ * outside the sandbox's limits (a 26-level one took 18 GB before this);
+ * the walkers refuse such a value instead, and the caller names it. */
+#define RETAPE_KEPT_VALUES_MAX 100000
 int luaopen_retape_sandboxcore(lua_State *L);
 /* lua-cjson's safe variant (its header declares only luaopen_cjson). */
 int luaopen_cjson_safe(lua_State *L);
 int luaopen_retape_http(lua_State *L);
 int luaopen_retape_pool(lua_State *L);
-/* lua_pack.c: the value at idx (retape.pack's encode), and the fields
- * `names` (a list at names_idx) of the table at t_idx as an object (its
- * pick), appended to w.  Raise as pack.encode; the stack is left as it was. */
+/* lua_pack.c: the value at idx (retape.pack's encode; at most max_values
+ * values, SIZE_MAX: no bound), and the fields `names` (a list at
+ * names_idx) of the table at t_idx as an object (its pick; at most
+ * RETAPE_KEPT_VALUES_MAX values), appended to w.  Raise as pack.encode;
+ * the stack is left as it was. */
 typedef struct pack_writer pack_writer;
-void retape_lua_pack_value(lua_State *L, pack_writer *w, int idx);
+void retape_lua_pack_value(lua_State *L, pack_writer *w, int idx, size_t max_values);
 void retape_lua_pack_pick(lua_State *L, pack_writer *w, int t_idx, int names_idx);
 /* lua_kv.c: pushes a closed store object; the caller puts a retape_kv in the
  * returned slot and the object owns it from then on. */

@@ -18,6 +18,7 @@
 #include "util.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ typedef struct out_buf {
     size_t len, cap;
     lua_Alloc alloc; /* the state's allocator, so the sandbox's memory cap counts the text */
     void *ud;
+    size_t values_left, values_max; /* this encoding's bound on values (SIZE_MAX: none) */
 } out_buf;
 
 #define OUT_MT "retape.jsonenc.buffer"
@@ -305,6 +307,9 @@ static void encode_table(lua_State *L, out_buf *b, int idx, int ranks, int depth
  * sits below everything pushed here, so pushes stay balanced per call. */
 static void encode_value(lua_State *L, out_buf *b, int idx, int ranks, int depth)
 {
+    if (b->values_left-- == 0)
+        luaL_error(L, "cannot encode more than %I values in one value (a table held twice counts twice)",
+                   (lua_Integer)b->values_max);
     switch (lua_type(L, idx)) {
     case LUA_TSTRING: {
         size_t len;
@@ -330,16 +335,19 @@ static void encode_value(lua_State *L, out_buf *b, int idx, int ranks, int depth
     }
 }
 
-/* jsonenc.encode(value [, ranks]) -> text; raises on a value JSON cannot hold.
- * The output buffer is the closure's 4th upvalue, reused from call to call
+/* jsonenc.encode(value [, ranks [, max_values]]) -> text; raises on a value
+ * JSON cannot hold, or of more than max_values values (a table held twice
+ * counting twice; default: no bound).  The output buffer is the closure's 4th upvalue, reused from call to call
  * (encoding never re-enters it: the only code it calls is the decoder's
  * completion of a partial table, so calls cannot nest). */
 static int l_encode(lua_State *L)
 {
+    lua_Integer max = luaL_optinteger(L, 3, 0);
     lua_settop(L, 2);
     int ranks = lua_istable(L, 2) ? 2 : 0;
     out_buf *o = lua_touserdata(L, lua_upvalueindex(4));
     o->len = 0;
+    o->values_max = o->values_left = max > 0 ? (size_t)max : SIZE_MAX;
     encode_value(L, o, 1, ranks, 0); /* on a raise the buffer stays the closure's */
     lua_pushlstring(L, o->data ? o->data : "", o->len);
     if (o->cap > (1u << 20)) { /* do not keep a huge buffer after a huge value */
@@ -368,8 +376,11 @@ static int l_setup(lua_State *L)
  * back: numbers as floats (NaN and infinities as nil), strings and booleans
  * as they are, tables deep (a sequence as a list, otherwise string keys
  * only).  `field` names the value in errors.  Raises on what JSON cannot hold. */
-static void push_roundtrip(lua_State *L, int idx, const char *field, int depth)
+static void push_roundtrip(lua_State *L, int idx, const char *field, int depth, size_t *left)
 {
+    if ((*left)-- == 0)
+        luaL_error(L, "state field '%s' holds more than %d values (a table held twice counts twice)", field,
+                   RETAPE_KEPT_VALUES_MAX);
     switch (lua_type(L, idx)) {
     case LUA_TNUMBER: {
         lua_Number x = lua_tonumber(L, idx);
@@ -406,7 +417,7 @@ static void push_roundtrip(lua_State *L, int idx, const char *field, int depth)
             luaL_error(L, "state field '%s' has a %s key (only string keys or a list survive the store)", field,
                        luaL_typename(L, -2));
         }
-        push_roundtrip(L, -1, field, depth + 1);
+        push_roundtrip(L, -1, field, depth + 1, left);
         lua_pushvalue(L, -3);
         lua_insert(L, -2);
         lua_rawset(L, out);
@@ -443,7 +454,8 @@ static int l_extract(lua_State *L)
             return luaL_error(L, "state field '%s' is declared %s but the rules left a %s in it", name,
                               want ? want : "?", got);
         lua_pop(L, 1);
-        push_roundtrip(L, -1, name, 0);       /* name, value, copy */
+        size_t left = RETAPE_KEPT_VALUES_MAX;
+        push_roundtrip(L, -1, name, 0, &left); /* name, value, copy */
         lua_remove(L, -2);                    /* name, copy */
         lua_rawset(L, out);
     }
@@ -476,18 +488,26 @@ static int l_pick(lua_State *L)
  * A partial payload table (retape.decode) is completed first: the copy
  * holds every field (it has no pending text to complete from later).
  * Raises past MAX_DEPTH (a cycle); holds no C memory when it does. */
-static void push_deep_copy(lua_State *L, int idx, int depth)
+typedef struct copy_bound {
+    size_t left, max; /* values a copy may still make, of max (SIZE_MAX: no bound) */
+} copy_bound;
+
+static void push_deep_copy(lua_State *L, int idx, int depth, copy_bound *bound)
 {
     if (depth > MAX_DEPTH)
         luaL_error(L, "copy: tables nested deeper than %d (a cycle?)", MAX_DEPTH);
+    if (bound->left-- == 0)
+        luaL_error(L, "copy: more than %I values (a table held twice counts twice)", (lua_Integer)bound->max);
     luaL_checkstack(L, 6, "copy");
     idx = lua_absindex(L, idx);
     retape_decode_complete(L, idx);
     int out = push_table_sized_like(L, idx);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
+        if (lua_type(L, -1) != LUA_TTABLE && bound->left-- == 0) /* a table counts itself, below */
+            luaL_error(L, "copy: more than %I values (a table held twice counts twice)", (lua_Integer)bound->max);
         if (lua_type(L, -1) == LUA_TTABLE) {
-            push_deep_copy(L, -1, depth + 1);
+            push_deep_copy(L, -1, depth + 1, bound);
             lua_remove(L, -2);
         }
         lua_pushvalue(L, -2);
@@ -498,17 +518,23 @@ static void push_deep_copy(lua_State *L, int idx, int depth)
         lua_setmetatable(L, out);
 }
 
-/* jsonenc.copy(value) -> a deep copy of a decoded JSON value (tables copied,
- * anything else returned as is): what a sweep hands each variant, so a
- * ruleset writing into its payload never touches another variant's. */
+/* jsonenc.copy(value [, max_values]) -> a deep copy of a decoded JSON
+ * value (tables copied, anything else returned as is): what a sweep hands
+ * each variant, so a ruleset writing into its payload never touches
+ * another variant's; a trades-only replay's held trades.  Raises past
+ * max_values entries, a table held twice counting twice (default: no
+ * bound). */
 static int l_copy(lua_State *L)
 {
     luaL_checkany(L, 1);
+    lua_Integer max = luaL_optinteger(L, 2, 0);
     if (lua_type(L, 1) != LUA_TTABLE) {
         lua_settop(L, 1);
         return 1;
     }
-    push_deep_copy(L, 1, 0);
+    lua_settop(L, 1);
+    copy_bound bound = {max > 0 ? (size_t)max : SIZE_MAX, max > 0 ? (size_t)max : SIZE_MAX};
+    push_deep_copy(L, 1, 0, &bound);
     return 1;
 }
 
@@ -521,5 +547,7 @@ int luaopen_retape_jsonenc(lua_State *L)
     static const luaL_Reg fns[] = {{"setup", l_setup}, {"extract", l_extract}, {"pick", l_pick}, {"copy", l_copy},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
+    lua_pushinteger(L, RETAPE_KEPT_VALUES_MAX);
+    lua_setfield(L, -2, "KEPT_VALUES_MAX"); /* what a rule's value the engine keeps may hold */
     return 1;
 }

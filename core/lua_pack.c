@@ -169,6 +169,9 @@ static void put_table(lua_State *L, pack_writer *w, int idx, int depth)
 
 static void put_value(lua_State *L, pack_writer *w, int idx, int depth)
 {
+    if (w->values_left-- == 0)
+        luaL_error(L, "cannot store more than %d values in one value (a table held twice counts twice)",
+                   RETAPE_KEPT_VALUES_MAX);
     switch (lua_type(L, idx)) {
     case LUA_TSTRING: {
         size_t len;
@@ -214,13 +217,15 @@ static int is_one_value(const char *s, size_t len)
  * decode to.  The writer is the closure's upvalue, reused from call to call
  * (encoding never re-enters it: the only code it calls is the decoder's
  * completion of a partial table).  Raises on what the store cannot
- * keep (functions, userdata, mixed tables, cycles) and on bytes that are
+ * keep (functions, userdata, mixed tables, cycles, more than
+ * RETAPE_KEPT_VALUES_MAX values) and on bytes that are
  * not one packed value. */
 static int l_encode(lua_State *L)
 {
     lua_settop(L, 3);
     pack_writer *w = lua_touserdata(L, lua_upvalueindex(1));
     pack_writer_reset(w);
+    w->values_left = RETAPE_KEPT_VALUES_MAX;
     if (lua_isnil(L, 2)) {
         put_value(L, w, 1, 0);
     } else {
@@ -236,8 +241,9 @@ static int l_encode(lua_State *L)
     return 1;
 }
 
-void retape_lua_pack_value(lua_State *L, pack_writer *w, int idx)
+void retape_lua_pack_value(lua_State *L, pack_writer *w, int idx, size_t max_values)
 {
+    w->values_left = max_values;
     put_value(L, w, lua_absindex(L, idx), 0);
 }
 
@@ -245,6 +251,7 @@ void retape_lua_pack_pick(lua_State *L, pack_writer *w, int t_idx, int names_idx
 {
     t_idx = lua_absindex(L, t_idx);
     names_idx = lua_absindex(L, names_idx);
+    w->values_left = RETAPE_KEPT_VALUES_MAX;
     int base = lua_gettop(L), count = (int)lua_rawlen(L, names_idx), n = 0;
     luaL_checkstack(L, 2 * count + 4, "pick");
     for (int i = 1; i <= count; i++) {

@@ -460,7 +460,9 @@ static int l_walk(lua_State *L)
 
 /* Packs the member `name` of a version record: the field of the working
  * record at tk_idx, or (or_empty, when it is nil or false) an empty
- * table's bytes, as `tk[name] or {}` packs. */
+ * table's bytes, as `tk[name] or {}` packs.  What the rules made (open,
+ * state, view) holds at most RETAPE_KEPT_VALUES_MAX values; the lanes,
+ * the engine's own, are not bounded. */
 static void put_member(lua_State *L, pack_writer *w, int tk_idx, const char *name, int or_empty)
 {
     pack_put_key(w, name, strlen(name));
@@ -468,7 +470,7 @@ static void put_member(lua_State *L, pack_writer *w, int tk_idx, const char *nam
     if (or_empty && !lua_toboolean(L, -1))
         pack_put_count(w, PACK_LIST, 0); /* {} packs as an empty list */
     else
-        retape_lua_pack_value(L, w, -1);
+        retape_lua_pack_value(L, w, -1, strcmp(name, "lanes") == 0 ? SIZE_MAX : RETAPE_KEPT_VALUES_MAX);
     lua_pop(L, 1);
 }
 

@@ -32,6 +32,7 @@ typedef struct pack_writer {
     char *data;
     size_t len, cap;
     int failed;
+    size_t values_left; /* lua_pack.c's walkers: values they may still put (set by each entry point) */
 } pack_writer;
 
 typedef struct pack_reader {

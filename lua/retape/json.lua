@@ -38,11 +38,15 @@ local function ranks_of(order)
   return r
 end
 
--- encode(value [, key_order]) -> text.  key_order is a list of keys that
--- come first (in that order) in every object; other keys follow sorted.
--- Raises on values JSON cannot hold (functions, mixed tables, nesting
--- deeper than 64).
-function M.encode(v, key_order) return c_encode(v, ranks_of(key_order)) end
+-- encode(value [, key_order [, max_values]]) -> text.  key_order is a list
+-- of keys that come first (in that order) in every object; other keys
+-- follow sorted.  Raises on values JSON cannot hold (functions, mixed
+-- tables, nesting deeper than 64) and, given max_values, on a value of
+-- more values than that (a table held twice counts twice).
+function M.encode(v, key_order, max_values) return c_encode(v, ranks_of(key_order), max_values) end
+-- The most values a rule's value the engine keeps may hold (a trade, a
+-- state field, a view field): RETAPE_KEPT_VALUES_MAX, core/lua_common.h.
+M.KEPT_VALUES_MAX = jsonenc.KEPT_VALUES_MAX
 
 -- The JSON text of a string / a number (shortest round-trip form).
 function M.string(s) return c_encode(s) end

@@ -110,4 +110,26 @@ for _, c in ipairs(cases) do
 end
 t.ok(all_ok, "large objects: listed keys first by rank, then the rest by bytes (25 to 190 keys, ranks up to 200)", first_bad)
 
+-- bounds on values (a table held twice counts twice): what the engine keeps
+-- of a rule's values; shared references cannot make a small table expand
+do
+  local jsonenc, pack = require "retape.jsonenc", require "retape.pack"
+  local function dag(levels) local b = { 1 } for _ = 1, levels do b = { a = b, b = b } end return b end
+  t.eq(json.KEPT_VALUES_MAX, 100000, "the bound is exported")
+  -- dag(3): 15 tables (every reference) and 8 numbers: 23 values
+  t.eq(#json.encode(dag(3), nil, 23), #json.encode(dag(3)), "encode within its bound (23 values of 23)")
+  t.fails(function() return json.encode(dag(3), nil, 22) end, "cannot encode more than 22 values", "encode refuses one value past its bound")
+  t.fails(function() return json.encode(dag(24), nil, json.KEPT_VALUES_MAX) end, "more than 100000 values",
+          "encode refuses 2^25 values made of 25 tables, at the bound")
+  t.eq(jsonenc.copy(dag(3), 23).a.b.a[1], 1, "copy within its bound, counted alike")
+  t.fails(function() return jsonenc.copy(dag(3), 22) end, "copy: more than 22 values", "copy refuses one value past its bound")
+  t.fails(function() return pack.encode(dag(24)) end, "cannot store more than 100000 values", "pack.encode is bounded")
+  t.fails(function() return pack.pick({ v = dag(24) }, { "v" }) end, "cannot store more than 100000 values", "pack.pick is bounded")
+  t.fails(function() return jsonenc.extract({ s = dag(24) }, { "s" }, { s = "table" }) end,
+          "state field 's' holds more than 100000 values", "extract is bounded, naming the field")
+  local back = pack.decode(pack.encode(dag(15))) -- 2^16 - 1 tables and 2^15 numbers: within the bound
+  for _ = 1, 15 do back = back.b end
+  t.eq(back[1], 1, "98,303 values pack")
+end
+
 os.exit(t.done())

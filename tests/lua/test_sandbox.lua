@@ -469,6 +469,73 @@ for _, c in ipairs {
   t.ok(err and err:find(c[3], 1, true) and err:find("rule%d+%.lua:%d+:"), c[1] .. ": refused at the rule's line", err)
 end
 
+-- shared references: {a = t, b = t} 24 levels deep is 2^25 values in a
+-- handful of tables; what the engine keeps of a rule's values (a state
+-- field, a trade, a view field) is bounded (100,000 values), so such a
+-- value is refused, naming it, instead of expanding outside every limit
+do
+  local DAG = "local b = { 1 } for _ = 1, 24 do b = { a = b, b = b } end\n"
+  local function dag_rules(name, body)
+    local path = string.format("%s/%s.lua", dir, name)
+    local f = assert(io.open(path, "w"))
+    f:write('local R = require("retape").rules.load("default")\n', body, "\nreturn R\n")
+    f:close()
+    return path
+  end
+  local function replay(path)
+    runs = runs + 1
+    local state = string.format("%s/state%d", dir, runs)
+    local reports = {}
+    local rp = assert(retape.replay.open { db = db, state = state, rules = path,
+                                           on_error = function(m) reports[#reports + 1] = m end })
+    local ok, e = pcall(rp.run, rp, { date = "2026-02-02" })
+    rp:close()
+    return not ok and tostring(e) or nil, reports, state
+  end
+  local state_dag = dag_rules("dag_state", [[
+R.state.fields.blob = "table"
+local step = R.step
+function R.step(p, row, ex, open_trade)
+  if p.ticker == "CVNA" then ]] .. DAG .. [[ p.blob = b end
+  return step(p, row, ex, open_trade)
+end]])
+  local err = replay(state_dag)
+  t.ok(err and err:find("state field 'blob' holds more than 100000 values", 1, true) and err:find("(CVNA)", 1, true),
+       "a state field of shared tables past 100,000 values stops the run, naming the receipt and the field", err)
+
+  local trade_dag = dag_rules("dag_trade", [[
+local sim = R.simulate
+function R.simulate(p, ts, book)
+  sim(p, ts, book)
+  if p.ticker == "CVNA" and not book.open("CVNA") then
+    ]] .. DAG .. [[ book.add { id = book.next_id("CVNA", ts), ticker = "CVNA", status = "OPEN", entry_ts = ts, blob = b }
+  end
+end]])
+  err = replay(trade_dag)
+  t.ok(err and err:find("cannot be stored: 'blob' takes it past 100000 values", 1, true) and err:find("dag_trade.lua"),
+       "a trade of shared tables past 100,000 values stops the run, naming the trade, its field and the simulate", err)
+
+  local view_dag = dag_rules("dag_view", [[
+R.state.view[#R.state.view + 1] = "blob"
+R.fields[#R.fields + 1] = "blob"
+local step = R.step
+function R.step(p, row, ex, open_trade)
+  if p.ticker == "CVNA" and p.ts >= 1770044400000 and p.ts < 1770044400000 + 900000 then ]] .. DAG .. [[ p.blob = b end
+  return step(p, row, ex, open_trade)
+end]])
+  local reports, state
+  err, reports, state = replay(view_dag)
+  t.eq(err, nil, "a view field of shared tables past 100,000 values does not stop the run")
+  t.ok(#reports > 0 and reports[1]:find("field 'blob' cannot be stored", 1, true) and reports[1]:find("(CVNA)", 1, true),
+       "it is reported, naming the receipt and the field", reports[1])
+  local st = assert(retape.store.open(state, true))
+  local versions = st:versions("CVNA")
+  st:close()
+  local kept = 0
+  for _, v in ipairs(versions) do if v.view and v.view.blob ~= nil then kept = kept + 1 end end
+  t.ok(#versions > 0 and kept == 0, "the versions are kept without it", #versions .. " versions")
+end
+
 -- after all the hostile rules, the shipped rules in this process give the same results
 do
   local rp = assert(retape.replay.open { db = db, state = dir .. "/after", rules = "default" })

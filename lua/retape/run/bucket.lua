@@ -7,6 +7,7 @@ local store = require "retape.store"
 local core = require "retape.core"
 local pool = require "retape.pool"
 local copy_trade = require("retape.jsonenc").copy
+local KEPT_VALUES_MAX = require("retape.jsonenc").KEPT_VALUES_MAX
 local stepc = require "retape.step"
 local clock = core.monotonic_ms
 local pack_versions = stepc.versions
@@ -129,7 +130,7 @@ function Replay:stage_bucket(bucket)
     local ok, err
     -- trades only: what this bucket would store, held; encoded when the
     -- held trades are put (every HOLD_BUCKETS buckets, and at the end)
-    if held then ok, err = pcall(copy_trade, t); if ok then held[t.id], err = err, nil end
+    if held then ok, err = pcall(copy_trade, t, KEPT_VALUES_MAX); if ok then held[t.id], err = err, nil end
     else ok, err = pcall(st.put_trade, st, t) end
     if not ok then
       self.staging = "1" .. (keys[i] or store.trade_key(t.id))

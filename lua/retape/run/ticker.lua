@@ -110,12 +110,18 @@ function Replay:report(msg, index, ticker)
   elseif self.on_error then self.on_error(msg) end
 end
 
--- Where a trade holds what JSON cannot ("history[3].note is a function"),
--- or nil; keys in order, so the answer is the same every run.
-local function unstorable(v, path, depth)
+-- Where a trade holds what JSON cannot ("history[3].note is a function",
+-- "'legs' holds more than 100000 values"), or nil; keys in order, so the
+-- answer is the same every run.  count: {n = values seen so far}.
+local function unstorable(v, path, depth, count)
   local tv = type(v)
   if tv == "function" or tv == "thread" or (tv == "userdata" and v ~= json.null) then
     return string.format("'%s' is a %s", path, tv)
+  end
+  count.n = count.n + 1
+  if count.n > json.KEPT_VALUES_MAX then -- named by its top-level field
+    return string.format("'%s' takes it past %d values in all (a table held twice counts twice)",
+      path == "" and "the trade" or path:match("^[^.%[]+"), json.KEPT_VALUES_MAX)
   end
   if tv ~= "table" or depth > 64 then return nil end
   local keys = {}
@@ -126,7 +132,7 @@ local function unstorable(v, path, depth)
   end)
   for _, k in ipairs(keys) do
     local p = type(k) == "string" and (path == "" and k or path .. "." .. k) or string.format("%s[%s]", path, tostring(k))
-    local found = unstorable(v[k], p, depth + 1)
+    local found = unstorable(v[k], p, depth + 1, count)
     if found then return found end
   end
 end
@@ -135,7 +141,7 @@ end
 -- last changed it, the field, and the rule code that leaves trades.
 function Replay:trade_error(t, err)
   local tk = self.ticks and self.ticks[t.ticker]
-  local where = unstorable(t, "", 0)
+  local where = unstorable(t, "", 0, { n = 0 })
   local simulate = type(self.R.simulate) == "function" and debug.getinfo(self.R.simulate, "S")
   return string.format("receipt %s (%s): trade %s cannot be stored: %s%s", tostring(tk and tk.receipt or "?"),
     tostring(t.ticker), tostring(t.id),

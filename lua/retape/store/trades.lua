@@ -6,7 +6,9 @@ local P_TRADE, b13, tprefix, decode = keys.P_TRADE, keys.b13, keys.tprefix, keys
 
 -- Adds the room's methods to Store and its functions to M (retape.store).
 return function(Store, M)
-  function M.encode_trade(t, order) return json.encode(t, order) end
+  -- (bounded: a trade is the rules' value, and shared tables in it would
+  -- otherwise expand without limit)
+  function M.encode_trade(t, order) return json.encode(t, order, json.KEPT_VALUES_MAX) end
 
   function M.decode_trade(text, where)
     local t = decode(text, where)
