@@ -238,7 +238,7 @@ do
     -- every serializer walks a partial table whole: what a rule keeps of a
     -- payload (in a trade, its state) is stored the same whichever decoder
     -- made it (the payload fresh each time: nothing completed before)
-    local function fresh() return assert(decode.decode(fs, payloads[1], engine)) end
+    local function fresh() return (assert(decode.decode(fs, payloads[1], engine))) end
     t.eq(json.encode { x = fresh().tp_levels[2] }, json.encode { x = full.tp_levels[2] },
       engine .. ": json.encode of a nested partial object writes its undeclared fields")
     t.eq(json.encode(fresh()), json.encode(full), engine .. ": json.encode of a partial payload writes it whole")
