@@ -379,7 +379,7 @@ static int l_setup(lua_State *L)
 static void push_roundtrip(lua_State *L, int idx, const char *field, int depth, size_t *left)
 {
     if ((*left)-- == 0)
-        luaL_error(L, "state field '%s' holds more than %d values (a table held twice counts twice)", field,
+        luaL_error(L, "state field '%s' takes the state past %d values (a table held twice counts twice)", field,
                    RETAPE_KEPT_VALUES_MAX);
     switch (lua_type(L, idx)) {
     case LUA_TNUMBER: {
@@ -437,6 +437,7 @@ static int l_extract(lua_State *L)
     lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
     lua_createtable(L, 0, (int)n);
     int out = lua_gettop(L);
+    size_t left = RETAPE_KEPT_VALUES_MAX; /* for the whole state, whatever its number of fields */
     for (lua_Integer i = 1; i <= n; i++) {
         lua_rawgeti(L, 2, i);                 /* name */
         const char *name = lua_tostring(L, -1);
@@ -454,7 +455,6 @@ static int l_extract(lua_State *L)
             return luaL_error(L, "state field '%s' is declared %s but the rules left a %s in it", name,
                               want ? want : "?", got);
         lua_pop(L, 1);
-        size_t left = RETAPE_KEPT_VALUES_MAX;
         push_roundtrip(L, -1, name, 0, &left); /* name, value, copy */
         lua_remove(L, -2);                    /* name, copy */
         lua_rawset(L, out);

@@ -71,6 +71,8 @@ static void put_members(lua_State *L, pack_writer *w, key_ref *keys, int n, int 
     pack_put_count(w, PACK_OBJECT, (uint64_t)n);
     for (int i = 0; i < n; i++) {
         pack_put_key(w, keys[i].s, keys[i].len);
+        if (depth == 0 && w->bound_members)
+            w->values_left = RETAPE_KEPT_VALUES_MAX; /* a record's members are bounded one by one (step.versions) */
         if (keys[i].slot)
             put_value(L, w, keys[i].slot, depth + 1);
         else
@@ -218,7 +220,9 @@ static int is_one_value(const char *s, size_t len)
  * (encoding never re-enters it: the only code it calls is the decoder's
  * completion of a partial table).  Raises on what the store cannot
  * keep (functions, userdata, mixed tables, cycles, more than
- * RETAPE_KEPT_VALUES_MAX values) and on bytes that are
+ * RETAPE_KEPT_VALUES_MAX values; in each member, for an object: the
+ * members of a version record, as step.versions bounds them) and on bytes
+ * that are
  * not one packed value. */
 static int l_encode(lua_State *L)
 {
@@ -226,6 +230,7 @@ static int l_encode(lua_State *L)
     pack_writer *w = lua_touserdata(L, lua_upvalueindex(1));
     pack_writer_reset(w);
     w->values_left = RETAPE_KEPT_VALUES_MAX;
+    w->bound_members = 1;
     if (lua_isnil(L, 2)) {
         put_value(L, w, 1, 0);
     } else {
@@ -237,6 +242,7 @@ static int l_encode(lua_State *L)
         retape_decode_complete(L, 1); /* a partial payload table: every field */
         put_object_with(L, w, 1, 0, k, kl, raw, rl);
     }
+    w->bound_members = 0;
     push_written(L, w);
     return 1;
 }

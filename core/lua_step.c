@@ -230,6 +230,9 @@ static int process_row(lua_State *L, int row_idx, int t_idx, int tk_idx, int tra
     }
     call_rule(L, C_STEP, 4, 4, row_idx); /* stage, final, forced, rule */
     int res_idx = lua_gettop(L) - 3;
+    if (lua_toboolean(L, res_idx + 1) && lua_type(L, res_idx + 1) != LUA_TSTRING) /* kept in the lanes: a name */
+        luaL_error(L, "receipt %s (%s): the rules' step returned a final lane that is a %s (a lane is a string, or "
+                      "false)", rid ? rid : "?", lua_tostring(L, t_idx), luaL_typename(L, res_idx + 1));
     double t1 = b->on ? step_clock_ms() : 0;
     lua_pushvalue(L, p_idx);
     get_key(L, row_idx, K_TS);

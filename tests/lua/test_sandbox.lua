@@ -500,7 +500,7 @@ function R.step(p, row, ex, open_trade)
   return step(p, row, ex, open_trade)
 end]])
   local err = replay(state_dag)
-  t.ok(err and err:find("state field 'blob' holds more than 100000 values", 1, true) and err:find("(CVNA)", 1, true),
+  t.ok(err and err:find("state field 'blob' takes the state past 100000 values", 1, true) and err:find("(CVNA)", 1, true),
        "a state field of shared tables past 100,000 values stops the run, naming the receipt and the field", err)
 
   local trade_dag = dag_rules("dag_trade", [[
@@ -514,6 +514,30 @@ end]])
   err = replay(trade_dag)
   t.ok(err and err:find("cannot be stored: 'blob' takes it past 100000 values", 1, true) and err:find("dag_trade.lua"),
        "a trade of shared tables past 100,000 values stops the run, naming the trade, its field and the simulate", err)
+
+  -- the bound holds for the whole state, however many fields share it
+  local many = dag_rules("dag_state_many", [[
+for i = 1, 40 do R.state.fields["f" .. i] = "table" end
+local step = R.step
+function R.step(p, row, ex, open_trade)
+  if p.ticker == "CVNA" then local b = { 1 } for _ = 1, 12 do b = { a = b, b = b } end for i = 1, 40 do p["f" .. i] = b end end
+  return step(p, row, ex, open_trade)
+end]])
+  err = replay(many)
+  t.ok(err and err:find("takes the state past 100000 values", 1, true) and err:find("(CVNA)", 1, true),
+       "forty state fields of 12,287 values each pass the bound together: the run stops naming the field", err)
+
+  -- a final lane is a name: a table returned as one is refused, not stored
+  local lane = dag_rules("dag_lane", [[
+local step = R.step
+function R.step(p, row, ex, open_trade)
+  local stage, final, forced, rule = step(p, row, ex, open_trade)
+  if p.ticker == "CVNA" then ]] .. DAG .. [[ final = b end
+  return stage, final, forced, rule
+end]])
+  err = replay(lane)
+  t.ok(err and err:find("step returned a final lane that is a table", 1, true) and err:find("(CVNA)", 1, true),
+       "a final lane that is not a string stops the run, naming the receipt", err)
 
   local view_dag = dag_rules("dag_view", [[
 R.state.view[#R.state.view + 1] = "blob"
@@ -531,9 +555,34 @@ end]])
   local st = assert(retape.store.open(state, true))
   local versions = st:versions("CVNA")
   st:close()
-  local kept = 0
-  for _, v in ipairs(versions) do if v.view and v.view.blob ~= nil then kept = kept + 1 end end
-  t.ok(#versions > 0 and kept == 0, "the versions are kept without it", #versions .. " versions")
+  local kept, viewed = 0, 0
+  for _, v in ipairs(versions) do
+    local view = v.rec.view or {}
+    if view.blob ~= nil then kept = kept + 1 end
+    if view.price ~= nil then viewed = viewed + 1 end
+  end
+  t.ok(#versions > 0 and viewed == #versions and kept == 0, "the versions are kept without it (their other view fields kept)",
+       #versions .. " versions, " .. viewed .. " with a view, " .. kept .. " with the field")
+
+  -- view fields each within the bound but over it together: the ones past
+  -- it (in key order) are reported and left out, the run goes on
+  local view3 = dag_rules("dag_view3", [[
+for _, k in ipairs { "v1", "v2", "v3" } do R.state.view[#R.state.view + 1] = k; R.fields[#R.fields + 1] = k end
+local step = R.step
+function R.step(p, row, ex, open_trade)
+  if p.ticker == "CVNA" and p.ts >= 1770044400000 and p.ts < 1770044400000 + 900000 then
+    local b = { 1 } for _ = 1, 14 do b = { a = b, b = b } end p.v1, p.v2, p.v3 = b, b, b
+  end
+  return step(p, row, ex, open_trade)
+end]])
+  err, reports, state = replay(view3)
+  t.eq(err, nil, "three view fields of 49,151 values each do not stop the run")
+  t.ok(#reports > 0 and reports[1]:find("field 'v3' cannot be stored", 1, true), "the one past the bound is reported", reports[1])
+  st = assert(retape.store.open(state, true))
+  local last
+  for _, v in ipairs(st:versions("CVNA")) do if v.rec.view and v.rec.view.v1 then last = v.rec end end
+  st:close()
+  t.ok(last and last.view.v2 and last.view.v3 == nil, "the versions keep the fields within it (v1, v2; not v3)")
 end
 
 -- after all the hostile rules, the shipped rules in this process give the same results

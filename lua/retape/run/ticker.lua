@@ -88,17 +88,27 @@ function Replay:encode_version(tk)
     ok, bytes = pcall(store.encode_version, rec)
     if ok then return bytes end
   end
-  local view = {}
-  for k, v in pairs(rec.view) do
-    local vok, err = pcall(store.encode_version, v)
-    if vok then view[k] = v
-    else
+  -- the fields one by one in key order (the same ones dropped in every
+  -- run), each kept if the view so far still packs as one member
+  local view, names = {}, {}
+  for k in pairs(rec.view) do names[#names + 1] = k end
+  table.sort(names)
+  for _, k in ipairs(names) do
+    view[k] = rec.view[k]
+    local vok, err = pcall(store.encode_version, { view = view })
+    if not vok then
+      view[k] = nil
       self:report(string.format("receipt %s (%s): field '%s' cannot be stored (%s); kept without it",
-        tostring(tk.receipt), tk.ticker, k, err), nil, tk.ticker)
+        tostring(tk.receipt), tk.ticker, k, tostring(err):gsub("^lua/retape/[%w_/]+%.lua:%d+: ", "")), nil, tk.ticker)
     end
   end
   rec.view = view
-  return store.encode_version(rec)
+  local vok, out = pcall(store.encode_version, rec)
+  if not vok then
+    error(string.format("receipt %s (%s): its version cannot be stored: %s", tostring(tk.receipt), tk.ticker,
+      tostring(out):gsub("^lua/retape/[%w_/]+%.lua:%d+: ", "")), 0)
+  end
+  return out
 end
 
 -- Problems that do not stop a run (a malformed payload, a view field that
