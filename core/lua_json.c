@@ -337,9 +337,10 @@ static void encode_value(lua_State *L, out_buf *b, int idx, int ranks, int depth
 
 /* jsonenc.encode(value [, ranks [, max_values]]) -> text; raises on a value
  * JSON cannot hold, or of more than max_values values (a table held twice
- * counting twice; default: no bound).  The output buffer is the closure's 4th upvalue, reused from call to call
- * (encoding never re-enters it: the only code it calls is the decoder's
- * completion of a partial table, so calls cannot nest). */
+ * counting twice; default: no bound).  The output buffer is the closure's
+ * 4th upvalue, reused from call to call (encoding never re-enters it: the
+ * only code it calls is the decoder's completion of a partial table, so
+ * calls cannot nest). */
 static int l_encode(lua_State *L)
 {
     lua_Integer max = luaL_optinteger(L, 3, 0);

@@ -91,7 +91,8 @@ static key_ref *key_array(lua_State *L, key_ref *small, int n)
  * member raw_key replaced by the packed bytes raw.  Its keys and values are
  * copied onto the stack as lua_next gives them (no string is created;
  * they stay anchored there should completing a partial value below
- * allocate), then written in key order; the key array is on the C stack for small objects, in a GC-owned
+ * allocate), then written in key order; the key array is on the C stack
+ * for small objects, in a GC-owned
  * userdata for larger ones (safe on a raise). */
 static void put_object_with(lua_State *L, pack_writer *w, int idx, int depth, const char *raw_key, size_t raw_key_len,
                             const char *raw, size_t raw_len)
@@ -250,6 +251,7 @@ static int l_encode(lua_State *L)
 void retape_lua_pack_value(lua_State *L, pack_writer *w, int idx, size_t max_values)
 {
     w->values_left = max_values;
+    w->bound_members = 0;
     put_value(L, w, lua_absindex(L, idx), 0);
 }
 
@@ -257,7 +259,8 @@ void retape_lua_pack_pick(lua_State *L, pack_writer *w, int t_idx, int names_idx
 {
     t_idx = lua_absindex(L, t_idx);
     names_idx = lua_absindex(L, names_idx);
-    w->values_left = RETAPE_KEPT_VALUES_MAX;
+    w->values_left = RETAPE_KEPT_VALUES_MAX; /* for the view as a whole */
+    w->bound_members = 0;
     int base = lua_gettop(L), count = (int)lua_rawlen(L, names_idx), n = 0;
     luaL_checkstack(L, 2 * count + 4, "pick");
     for (int i = 1; i <= count; i++) {

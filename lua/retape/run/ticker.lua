@@ -121,7 +121,7 @@ function Replay:report(msg, index, ticker)
 end
 
 -- Where a trade holds what JSON cannot ("history[3].note is a function",
--- "'legs' holds more than 100000 values"), or nil; keys in order, so the
+-- "'legs' takes it past 100000 values in all"), or nil; keys in order, so the
 -- answer is the same every run.  count: {n = values seen so far}.
 local function unstorable(v, path, depth, count)
   local tv = type(v)
