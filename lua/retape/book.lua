@@ -39,17 +39,29 @@ function M.new(hooks, cash)
     end
   end
 
+  -- A trade is plain data that the engine reads, keys and stores outside
+  -- the rule's guard: one with a metatable (whose __index or __tostring
+  -- would run there) or without a string id is refused here, at the
+  -- rule's line.  (Its nested tables are only ever walked raw.)
+  local function plain(t, what)
+    if type(t) ~= "table" or getmetatable(t) ~= nil or type(rawget(t, "id")) ~= "string" then
+      error(string.format("book.%s: a trade is a plain table (no metatable) with a string id", what), 3)
+    end
+  end
+
   function book.open(T)
     if T ~= current then own(T) end
     return hooks.open(T) or nil
   end
   function book.touch(t)
+    plain(t, "touch")
     local T = t.ticker
     if T ~= current then own(T) end
     hooks.changed(t, false)
     if not hooks.is_open(t) and hooks.open(t.ticker) == t then hooks.set_open(t.ticker, false) end
   end
   function book.add(t)
+    plain(t, "add")
     local T = t.ticker
     if T ~= current then own(T) end
     hooks.set_open(t.ticker, t)

@@ -539,6 +539,38 @@ end]])
   t.ok(err and err:find("step returned a final lane that is a table", 1, true) and err:find("(CVNA)", 1, true),
        "a final lane that is not a string stops the run, naming the receipt", err)
 
+  -- a trade is plain data: a metatable on it (its __tostring, __index or
+  -- __pairs would run outside the guard where the engine keys and stores
+  -- it) or an id that is not a string is refused at the rule's line
+  for i, c in ipairs {
+    { "an id with __tostring", [[book.add { id = setmetatable({}, { __tostring = function() while true do end end }),
+      ticker = "CVNA", status = "CLOSED", entry_ts = ts }]] },
+    { "a trade with __index", [[book.add(setmetatable({ ticker = "CVNA", status = "CLOSED", entry_ts = ts },
+      { __index = function() while true do end end }))]] },
+  } do
+    local path = dag_rules("trade_mt" .. i, [[
+local sim = R.simulate
+function R.simulate(p, ts, book)
+  sim(p, ts, book)
+  if p.ticker == "CVNA" then ]] .. c[2] .. [[ end
+end]])
+    err = replay(path)
+    t.ok(err and err:find("book.add: a trade is a plain table (no metatable) with a string id", 1, true)
+         and err:find("trade_mt" .. i .. ".lua:%d+:"), c[1] .. ": refused at the rule's line", err)
+  end
+  local pairs_in = dag_rules("trade_pairs", [[
+local sim = R.simulate
+function R.simulate(p, ts, book)
+  sim(p, ts, book)
+  if p.ticker == "CVNA" then
+    book.add { id = book.next_id("CVNA", ts), ticker = "CVNA", status = "CLOSED", entry_ts = ts,
+               a = setmetatable({}, { __pairs = function() while true do end end }), z = function() end }
+  end
+end]])
+  err = replay(pairs_in)
+  t.ok(err and err:find("'z' is a function", 1, true),
+       "a nested table's own __pairs is not run when the engine names what a trade cannot store", err)
+
   local view_dag = dag_rules("dag_view", [[
 R.state.view[#R.state.view + 1] = "blob"
 R.fields[#R.fields + 1] = "blob"

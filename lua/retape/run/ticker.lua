@@ -135,7 +135,7 @@ local function unstorable(v, path, depth, count)
   end
   if tv ~= "table" or depth > 64 then return nil end
   local keys = {}
-  for k in pairs(v) do keys[#keys + 1] = k end
+  for k in next, v do keys[#keys + 1] = k end -- raw: a nested table's own __pairs never runs here
   table.sort(keys, function(a, b)
     if type(a) == type(b) and (type(a) == "string" or type(a) == "number") then return a < b end
     return type(a) < type(b)
