@@ -1124,8 +1124,10 @@ static int l_compile(lua_State *L)
     int root = lua_gettop(L);
     /* the metamethods of nested partial tables (see the header) */
     lua_createtable(L, 0, 2);
-    for (int i = 0; i < 4; i++)
-        lua_pushvalue(L, i == 0 ? side + 3 : i == 1 ? side : i == 2 ? side + 1 : side + 2);
+    lua_pushvalue(L, side + 3); /* the nodes' declared sets */
+    lua_pushvalue(L, side);     /* the side table */
+    lua_pushvalue(L, side + 1); /* cjson.decode */
+    lua_pushvalue(L, side + 2); /* the miss table */
     lua_pushcclosure(L, l_nested_index, 4);
     lua_setfield(L, -2, "__index");
     lua_pushvalue(L, side + 3);

@@ -463,17 +463,17 @@ static int l_walk(lua_State *L)
 
 /* Packs the member `name` of a version record: the field of the working
  * record at tk_idx, or (or_empty, when it is nil or false) an empty
- * table's bytes, as `tk[name] or {}` packs.  What the rules made (open,
- * state, view) holds at most RETAPE_KEPT_VALUES_MAX values; the lanes,
- * the engine's own, are not bounded. */
-static void put_member(lua_State *L, pack_writer *w, int tk_idx, const char *name, int or_empty)
+ * table's bytes, as `tk[name] or {}` packs; at most max_values values
+ * (what the rules made: RETAPE_KEPT_VALUES_MAX; the engine's lanes:
+ * SIZE_MAX, no bound). */
+static void put_member(lua_State *L, pack_writer *w, int tk_idx, const char *name, int or_empty, size_t max_values)
 {
     pack_put_key(w, name, strlen(name));
     lua_getfield(L, tk_idx, name);
     if (or_empty && !lua_toboolean(L, -1))
         pack_put_count(w, PACK_LIST, 0); /* {} packs as an empty list */
     else
-        retape_lua_pack_value(L, w, -1, strcmp(name, "lanes") == 0 ? SIZE_MAX : RETAPE_KEPT_VALUES_MAX);
+        retape_lua_pack_value(L, w, -1, max_values);
     lua_pop(L, 1);
 }
 
@@ -549,16 +549,16 @@ static int l_versions(lua_State *L)
         lua_pop(L, 2);
         pack_writer_reset(w);
         pack_put_count(w, PACK_OBJECT, (uint64_t)(4 + has_open + has_receipt));
-        put_member(L, w, tk, "lanes", 1);
+        put_member(L, w, tk, "lanes", 1, SIZE_MAX);
         pack_put_key(w, "n", 1);
         lua_getfield(L, tk, "n");
         pack_put_number(w, lua_toboolean(L, -1) ? (double)luaL_checknumber(L, -1) : 0); /* tk.n or 0 */
         lua_pop(L, 1);
         if (has_open)
-            put_member(L, w, tk, "open", 0);
+            put_member(L, w, tk, "open", 0, RETAPE_KEPT_VALUES_MAX);
         if (has_receipt)
-            put_member(L, w, tk, "receipt", 0);
-        put_member(L, w, tk, "state", 1);
+            put_member(L, w, tk, "receipt", 0, RETAPE_KEPT_VALUES_MAX);
+        put_member(L, w, tk, "state", 1, RETAPE_KEPT_VALUES_MAX);
         size_t vlen;
         if (lua_getfield(L, tk, "view_packed") == LUA_TSTRING) {
             const char *v = lua_tolstring(L, -1, &vlen);
@@ -567,7 +567,7 @@ static int l_versions(lua_State *L)
             lua_pop(L, 1);
         } else {
             lua_pop(L, 1);
-            put_member(L, w, tk, "view", 1);
+            put_member(L, w, tk, "view", 1, RETAPE_KEPT_VALUES_MAX);
         }
         if (w->failed)
             return luaL_error(L, "not enough memory");

@@ -6,8 +6,8 @@
 local store = require "retape.store"
 local core = require "retape.core"
 local pool = require "retape.pool"
-local copy_trade = require("retape.jsonenc").copy
-local KEPT_VALUES_MAX = require("retape.jsonenc").KEPT_VALUES_MAX
+local jsonenc = require "retape.jsonenc"
+local copy_trade, KEPT_VALUES_MAX = jsonenc.copy, jsonenc.KEPT_VALUES_MAX
 local stepc = require "retape.step"
 local clock = core.monotonic_ms
 local pack_versions = stepc.versions
