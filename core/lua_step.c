@@ -294,8 +294,9 @@ static int process_row(lua_State *L, int row_idx, int t_idx, int tk_idx, int tra
         b->ms[STEP_SIMULATE] += t2 - t1;
         b->ms[STEP_PACK] += t3 - t2;
     }
-    /* trace(R.trace_record(row, p, ex, stage, final, forced, rule)), the
-     * record made by rule code (so under the guard); on_row(row, p, ex, ...) */
+    /* trace(R.trace_record(row, p, ex, stage, final, forced, rule), row),
+     * the record made by rule code (so under the guard); on_row(row, p, ex,
+     * ...) */
     for (int pass = 0; pass < 2; pass++) {
         int cb = pass == 0 ? C_TRACE : C_ON_ROW;
         if (lua_isnil(L, cb) || (pass == 0 && lua_isnil(L, C_TRACE_RECORD)))
@@ -308,7 +309,8 @@ static int process_row(lua_State *L, int row_idx, int t_idx, int tk_idx, int tra
             lua_pushvalue(L, res_idx + i);
         if (pass == 0) {
             call_rule(L, C_TRACE_RECORD, 7, 1, row_idx);
-            lua_call(L, 1, 0);
+            lua_pushvalue(L, row_idx);
+            lua_call(L, 2, 0);
         } else {
             lua_call(L, 7, 0);
         }

@@ -11,6 +11,8 @@ local source = require "retape.source"
 local manifest = require "retape.manifest"
 local scopem = require "retape.scope"
 local replay = require "retape.replay"
+local sandbox = require "retape.sandbox"
+local json = require "retape.json"
 
 local M = {}
 
@@ -47,6 +49,20 @@ function M.receipt(st, src, T, target, R)
   if not rp then return nil, err end
   local row, why, stage, final, forced, rule = rp:explain_receipt(T, bucket, entry[3])
   if not row then return nil, string.format("receipt %s is no longer in the receipts file", entry[3]) end
+  -- the rule's answer is read (printed, encoded) outside its guard: plain
+  -- data within the values the engine keeps of a rule's value, or refused
+  if type(why) ~= "table" then return nil, "R.explain_step returned a " .. type(why) .. ", not a table" end
+  local ok, err = pcall(sandbox.check_data, why, "R.explain_step's explanation",
+                        { max_values = json.KEPT_VALUES_MAX })
+  if not ok then return nil, err end
+  local answers = { stage, final, forced, rule }
+  for i = 1, 4 do
+    local x = answers[i]
+    if x ~= nil and x ~= json.null and type(x) ~= "string" and type(x) ~= "number" and type(x) ~= "boolean" then
+      return nil, string.format("R.explain_step returned a %s as its %s (a string, number or boolean is expected)",
+                                type(x), ({ "stage", "final stage", "forcing rule", "rule" })[i])
+    end
+  end
   why.stage, why.rule, why.final_stage, why.forced = stage, rule, final, forced
   why.receipt_id, why.ts, why.rules = row.receipt_id, row.ts, R.name
   why.stored_stage = entry[2]

@@ -117,7 +117,8 @@ Replay.tunables = M
 --   rules    ruleset name, path or table (default: "default")
 --   script_version  scope.DEFAULT_SCRIPT_VERSION (default); false = no filter
 --   batch    rows fetched per round trip (default 256; never changes results)
---   trace    function(record) for each processed receipt (the ruleset's trace record)
+--   trace    function(record, row) for each processed receipt (the ruleset's
+--            trace record, checked to be plain data first)
 --   on_error function(message) for receipts that cannot be processed
 --   on_bucket function(progress) after each committed bucket
 --   on_row   function(row, p, ex, stage, final, forced, rule) after each
@@ -136,6 +137,21 @@ Replay.tunables = M
 --            trades are those of a full run.  One whole run into a new,
 --            empty store (no resume, refresh, rebuild, paging or second run:
 --            a param error), on one thread.
+-- The trace callback given a ruleset's trace record only once it is plain
+-- data within KEPT_VALUES_MAX values (sandbox.check_data): the callback
+-- reads and encodes it outside the rule's guard.  A record that is not
+-- raises naming the receipt.
+local function checked_trace(trace)
+  if not trace then return nil end
+  local max = require("retape.json").KEPT_VALUES_MAX
+  return function(r, row)
+    local ok, err = type(r) == "table", "R.trace_record returned a " .. type(r) .. ", not a table"
+    if ok then ok, err = pcall(sandbox.check_data, r, "R.trace_record's record", { max_values = max }) end
+    if not ok then error(string.format("receipt %s (%s): %s", row.receipt_id, row.ticker, err), 0) end
+    return trace(r, row)
+  end
+end
+
 function M.open(opts)
   opts = opts or {}
   local self = setmetatable({}, Replay)
@@ -161,7 +177,8 @@ function M.open(opts)
   local ok, perr = pcall(self.prepare, self, opts)
   if not ok then self:close(); return nil, perr end
   self.batch = opts.batch or M.DEFAULT_BATCH
-  self.trace, self.on_error, self.on_bucket, self.on_row = opts.trace, opts.on_error, opts.on_bucket, opts.on_row
+  self.trace, self.on_error, self.on_bucket, self.on_row = checked_trace(opts.trace), opts.on_error, opts.on_bucket,
+    opts.on_row
   self.cascade = opts.cascade ~= false
   self.manifest = opts.manifest ~= false
   self.threads = opts.threads

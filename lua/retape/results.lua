@@ -63,12 +63,37 @@ function M.latest(st, at)
   return out
 end
 
+-- badge_fn(R) -> function(record, T) -> badge name | nil, or nil when R shows
+-- no badges: R.badge called as rule code (sandbox.call: under the sandbox's
+-- limits for a rule file).  A failure, or a badge that is not a string,
+-- raises naming the ticker.
+function M.badge_fn(R)
+  local fn = rawget(R, "badge")
+  if fn == nil then return nil end
+  local sandbox = require "retape.sandbox"
+  if type(fn) ~= "function" then
+    error(string.format("ruleset '%s': R.badge is a %s, not a function", tostring(R.name), type(fn)), 0)
+  end
+  return function(r, T)
+    T = T or r.ticker
+    local b = sandbox.call(R, "R.badge of " .. T, fn, r)
+    if b ~= nil and b ~= false and type(b) ~= "string" then
+      error(string.format("R.badge of %s returned a %s: a badge is a string (nil or false: none)", T, type(b)), 0)
+    end
+    return b or nil
+  end
+end
+
 -- Badges a ruleset shows next to a ticker (R.badge(latest_record) -> name
 -- | nil), at the end or as of a bucket.
 function M.badges(st, R, at)
   local out = {}
-  if not R.badge then return out end
-  for T, r in pairs(M.latest(st, at)) do out[T] = R.badge(r) end
+  local badge = M.badge_fn(R)
+  if not badge then return out end
+  local latest, tickers = M.latest(st, at), {}
+  for T in pairs(latest) do tickers[#tickers + 1] = T end
+  table.sort(tickers) -- a failing badge names the same ticker every time
+  for _, T in ipairs(tickers) do out[T] = badge(latest[T], T) end
   return out
 end
 
@@ -77,14 +102,15 @@ end
 -- view fields of its versions), for boards at any time.
 function M.badge_history(st, R)
   local out = {}
-  if not R.badge then return out end
+  local badge = M.badge_fn(R)
+  if not badge then return out end
   st:each_version(function(T, bucket, rec)
     local r = {}
     for k, v in pairs(rec.view or {}) do r[k] = v end
     for k, v in pairs(rec.state or {}) do r[k] = v end
     local l = out[T]
     if not l then l = {}; out[T] = l end
-    l[#l + 1] = { bucket, R.badge(r) or false }
+    l[#l + 1] = { bucket, badge(r, T) or false }
   end)
   return out
 end

@@ -80,6 +80,31 @@ function M.traceback(e)
 end
 core.set_handler(M.traceback)
 
+-- describe(e) -> what a rule's error says: a limit error's limit (where it
+-- hit, unless its traceback shows it) and traceback, or the error's text.
+function M.describe(e)
+  if M.is_limit_error(e) then
+    return (not e.traceback and e.where and e.where .. ": " or "") .. e.message .. (e.traceback or "")
+  end
+  return tostring(e)
+end
+
+-- call(R, what, fn, ...) -> fn's results.  Rule code the engine calls
+-- outside a replay's step (R.badge): under guard() with the default limits
+-- when R is a rule file (as a replay runs it), with the rule's traceback
+-- either way.  A failure raises "what: " and the rule's error.
+function M.call(R, what, fn, ...)
+  local r
+  if rawget(R, "trusted") == false then r = table.pack(pcall(M.guard, M.DEFAULT_LIMITS, fn, ...))
+  else r = table.pack(xpcall(fn, M.traceback, ...)) end
+  if not r[1] then error(what .. ": " .. M.describe(r[2]), 0) end
+  return table.unpack(r, 2, r.n)
+end
+
+-- check_data(value, name, opts): the value is plain data the engine may
+-- walk (retape.sandbox.data).
+M.check_data = require("retape.sandbox.data").check
+
 -- stats() -> {active, used, budget, heap_bytes, accounting} of the C side.
 M.stats = core.stats
 

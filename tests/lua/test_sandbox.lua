@@ -617,6 +617,119 @@ end]])
   t.ok(last and last.view.v2 and last.view.v3 == nil, "the versions keep the fields within it (v1, v2; not v3)")
 end
 
+-- what the engine reads of a ruleset and of rule values outside a replay's
+-- step (its tables at load, R.badge, trace records, explanations) runs no
+-- rule code unguarded and expands nothing without bound: a metamethod that
+-- would be called raises "called" (so a message without it shows it was
+-- not), a shared table would take seconds and gigabytes to expand
+do
+  local function rules_file(name, body)
+    local path = string.format("%s/%s.lua", dir, name)
+    local f = assert(io.open(path, "w"))
+    f:write('local R = require("retape").rules.load("default")\n', body, "\nreturn R\n")
+    f:close()
+    return path
+  end
+  local function load_error(name, body)
+    local ok, err = pcall(retape.rules.load, rules_file(name, body))
+    return not ok and tostring(err) or nil
+  end
+  local CALLED = 'function() error("called") end'
+  local DAG = "local b = { 1 } for _ = 1, 24 do b = { a = b, b = b } end\n"
+  for _, c in ipairs {
+    { "config_index", "R.config.zzz = { sub = setmetatable({}, { __index = " .. CALLED .. " }) }",
+      "R.config.zzz.sub has a metatable (__index)" },
+    { "ruleset_pairs", "R.extra = setmetatable({}, { __pairs = " .. CALLED .. " })", "R.extra has a metatable (__pairs)" },
+    { "key_tostring", "R.extra = { [setmetatable({}, { __tostring = " .. CALLED .. " })] = 1 }",
+      "R.extra[table key] has a metatable (__tostring)" },
+    { "hidden_metatable", "R.extra = setmetatable({}, { __index = " .. CALLED .. ", __metatable = false })",
+      "R.extra has a metatable (__index, __metatable)" },
+    { "config_shared", "local b = { 1 } for _ = 1, 18 do b = { a = b, b = b } end R.config.zzz = b",
+      "R.config holds more than 100000 values (a table held twice counts twice)" },
+    { "config_cycle", "local c = {} c.again = c R.config.zzz = c", "R.config.zzz.again.again", "nests tables deeper than 64 levels" },
+    { "deep_chain", "local c = {} for _ = 1, 30000 do c = { a = c } end R.chain = c",
+      "R.chain.a.a.a.a", "... nests tables deeper than 64 levels" },
+  } do
+    local err = load_error(c[1], c[2])
+    t.ok(err and err:find(c[1] .. ".lua: " .. c[3], 1, true) and not err:find("called", 1, true)
+         and (c[4] == nil or err:find(c[4], 1, true)),
+         "refused at load, naming it, without running it: " .. c[1], err)
+  end
+  t.eq(load_error("plain_data", [[R.memo = setmetatable({}, { __mode = "k" })
+R.config.zzz = { list = { 1, 2, 3 }, nested = { deeper = { yes = true } } }]]), nil,
+       "a weak memo table and nested settings load")
+
+  -- R.badge: run under the sandbox's limits, its answer checked; the first
+  -- ticker in order is named whatever the store's order
+  local function replayed(path)
+    runs = runs + 1
+    local state = string.format("%s/state%d", dir, runs)
+    local rp = assert(retape.replay.open { db = db, state = state, rules = path })
+    rp:run { date = "2026-02-02" }
+    rp:close()
+    return state
+  end
+  local function badge_error(body)
+    local state = replayed(rules_file("badge" .. runs, body))
+    local st = assert(retape.store.open(state, true))
+    local R = retape.manifest.store_rules(st)
+    local ok, err = pcall(retape.results.badges, st, R)
+    local ok2, err2 = pcall(retape.results.badge_history, st, R)
+    st:close()
+    return not ok and tostring(err) or nil, not ok2 and tostring(err2) or nil, state
+  end
+  local e1, e2, looping = badge_error("function R.badge(r) while true do end end")
+  t.ok(e1 and e1:find("^R.badge of AAPL: rule exceeded its instruction budget") and e1:find("badge%d+%.lua:2:"),
+       "a looping R.badge stops at its budget, naming the first ticker and the rule's line", e1)
+  t.ok(e2 and e2:find("^R.badge of AAPL: rule exceeded its instruction budget"), "so does the badge history", e2)
+  e1 = badge_error("function R.badge(r) return { 'defend' } end")
+  t.eq(e1, "R.badge of AAPL returned a table: a badge is a string (nil or false: none)",
+       "a badge that is not a string is refused")
+  local cli = io.popen(os.getenv("RETAPE") .. " lanes --state " .. looping .. " 2>&1 >/dev/null; echo \"exit: $?\""):read("a")
+  t.ok(cli:find("retape: R.badge of AAPL: rule exceeded its instruction budget", 1, true) and cli:find("exit: 1\n$"),
+       "`retape lanes` with it: the error on stderr, exit 1", cli)
+
+  -- trace records and explanations are checked before the engine reads them
+  local function trace_error(body)
+    runs = runs + 1
+    local rp = assert(retape.replay.open { db = db, state = string.format("%s/state%d", dir, runs),
+      rules = rules_file("trace" .. runs, body), trace = function(r) assert(r.ticker) end })
+    local ok, e = pcall(rp.run, rp, { date = "2026-02-02" })
+    rp:close()
+    return not ok and tostring(e) or nil
+  end
+  local TRACE = "local tr = R.trace_record\nfunction R.trace_record(row, ...)\n  local r = tr(row, ...)\n"
+  local err = trace_error(TRACE .. "  return setmetatable({}, { __index = " .. CALLED .. " })\nend")
+  t.ok(err and err:find("^receipt AU:%d+:%x+ %(AU%): R.trace_record's record has a metatable %(__index%)")
+       and not err:find("called", 1, true), "a trace record with __index is refused, naming the receipt", err)
+  err = trace_error(TRACE .. "  if row.ticker == 'CVNA' then " .. DAG .. " r.ticker = b end\n  return r\nend")
+  t.ok(err and err:find("^receipt CVNA:%d+:%x+ %(CVNA%): R.trace_record's record holds more than 100000 values"),
+       "a trace record of shared tables is refused, naming the receipt", err)
+  t.eq(trace_error(""), nil, "the shipped trace records pass")
+
+  local function explain_error(body)
+    local state = replayed(rules_file("explain" .. runs, body))
+    local st = assert(retape.store.open(state, true))
+    local why, werr = retape.explain.explain(st, db, "CVNA", { at = 1770044400000 })
+    st:close()
+    return why, werr
+  end
+  local EX = "local ex = R.explain_step\nfunction R.explain_step(...)\n  local why, stage, final, forced, rule = ex(...)\n"
+  local why, werr = explain_error(EX .. "  return why, setmetatable({}, { __tostring = " .. CALLED
+    .. " }), final, forced, rule\nend")
+  t.ok(why == nil and werr == "R.explain_step returned a table as its stage (a string, number or boolean is expected)",
+       "an explanation's stage that is a table is refused", werr)
+  why, werr = explain_error(EX .. DAG .. "  why.blob = b\n  return why, stage, final, forced, rule\nend")
+  t.ok(why == nil and werr == "R.explain_step's explanation holds more than 100000 values (a table held twice counts twice)",
+       "an explanation of shared tables is refused", werr)
+  why, werr = explain_error(EX .. "  why.inputs = setmetatable({}, { __pairs = " .. CALLED
+    .. " })\n  return why, stage, final, forced, rule\nend")
+  t.ok(why == nil and werr and werr:find("^R.explain_step's explanation.inputs has a metatable %(__pairs%)"),
+       "an explanation with a metatable is refused", werr)
+  why, werr = explain_error("")
+  t.ok(why and why.final_stage and werr == nil, "the shipped explanation passes", werr)
+end
+
 -- after all the hostile rules, the shipped rules in this process give the same results
 do
   local rp = assert(retape.replay.open { db = db, state = dir .. "/after", rules = "default" })

@@ -41,7 +41,7 @@ function M.scan(st, R, opts)
       if lane.id == "enter_now" then enter[s] = true end
     end
   end
-  local stage_field, badge = R.state and R.state.stage, not only_buckets and R.badge or nil
+  local stage_field, badge = R.state and R.state.stage, not only_buckets and results.badge_fn(R) or nil
   local bset, buckets, tickers, lane_ms, defend_ms, prices = {}, {}, {}, {}, {}, {}
   local counts = { receipts = 0, tickers = 0, enter_now = 0, with_levels = 0 }
   results.each_ticker_versions(st, function(T, versions)
@@ -62,7 +62,7 @@ function M.scan(st, R, opts)
         for k, x in pairs(view) do r[k] = x end
         for k, x in pairs(rec.state or {}) do r[k] = x end
         marks[#marks + 1] = v.bucket
-        marks[#marks + 1] = badge(r) == "defend"
+        marks[#marks + 1] = badge(r, T) == "defend"
       end
       if enter[stage_field and rec.state and rec.state[stage_field]]
         and type(view.sl) == "number" and view.sl > 0 and type(view.tp) == "number" and view.tp > 0 then

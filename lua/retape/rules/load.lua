@@ -12,10 +12,31 @@ M.parity = "worker-2026-02-02"
 
 local REQUIRED = { "name", "step", "simulate", "lanes" }
 
+-- The metatables load() installs on R.config (strict_config, below).
+local strict_mts = setmetatable({}, { __mode = "k" })
+
+-- What a ruleset's tables may carry besides data, all the engine's: the
+-- strict settings' metatables, the read-only views of the sandbox, and the
+-- JSON object marker (a store's recipe marks R.overrides with it).
+local function engine_made(t, mt)
+  return strict_mts[mt] or sandbox.is_frozen(t) or mt == require("retape.json").object_mt
+end
+
+-- A ruleset is code and plain data: the engine walks its tables outside any
+-- guard (its shape, its config into the store's manifest and made strict),
+-- so a metatable there (but a weak memo's) and nesting past 64 levels are
+-- refused, and R.config, which is walked value by value, holds at most
+-- KEPT_VALUES_MAX values.  Then its required keys.
 local function check(R, where)
   if type(R) ~= "table" then error(where .. ": a ruleset must return a table, got " .. type(R), 0) end
+  local ok, err = pcall(sandbox.check_data, R, "R", { allow = engine_made })
+  if ok and type(rawget(R, "config")) == "table" then
+    ok, err = pcall(sandbox.check_data, rawget(R, "config"), "R.config",
+                    { allow = engine_made, max_values = require("retape.json").KEPT_VALUES_MAX })
+  end
+  if not ok then error(where .. ": " .. tostring(err), 0) end
   for _, k in ipairs(REQUIRED) do
-    if R[k] == nil then error(where .. ": the ruleset has no '" .. k .. "'", 0) end
+    if rawget(R, k) == nil then error(where .. ": the ruleset has no '" .. k .. "'", 0) end
   end
   return R
 end
@@ -70,7 +91,6 @@ end
 -- nil with number").  Tables keyed by data (tickers, trigger names, zones:
 -- any key that is not a lower-case name) keep returning nil.  pairs() and
 -- numeric reads are unaffected.  Installed by load() on R.config.
-local strict_mts = setmetatable({}, { __mode = "k" }) -- the metatables installed here
 local function strict_config(config)
   local function settings_table(t)
     for k in pairs(t) do

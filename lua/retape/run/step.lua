@@ -12,9 +12,7 @@ local Replay = {}
 -- What a rule error says: the receipt and ticker, the rule's file:line
 -- and its traceback (a limit error: which limit).  Raises.
 local function rule_failed(row, e)
-  local text = sandbox.is_limit_error(e) and ((not e.traceback and e.where and e.where .. ": " or "") .. e.message
-    .. (e.traceback or "")) or tostring(e)
-  error(string.format("receipt %s (%s): %s", row.receipt_id, row.ticker, text), 0)
+  error(string.format("receipt %s (%s): %s", row.receipt_id, row.ticker, sandbox.describe(e)), 0)
 end
 
 -- One receipt runs in C (core/lua_step.c: step.walk): the ticker's working
