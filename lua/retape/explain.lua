@@ -52,9 +52,10 @@ function M.receipt(st, src, T, target, R)
   -- the rule's answer is read (printed, encoded) outside its guard: plain
   -- data within the values the engine keeps of a rule's value, or refused
   if type(why) ~= "table" then return nil, "R.explain_step returned a " .. type(why) .. ", not a table" end
-  local ok, err = pcall(sandbox.check_data, why, "R.explain_step's explanation",
-                        { max_values = json.KEPT_VALUES_MAX })
-  if not ok then return nil, err end
+  local ok, copy = pcall(sandbox.plain_copy, why, "R.explain_step's explanation", json.KEPT_VALUES_MAX,
+                         require("retape.rules.load").kept_metatable)
+  if not ok then return nil, copy end
+  why = copy
   local answers = { stage, final, forced, rule }
   for i = 1, 4 do
     local x = answers[i]

@@ -95,15 +95,24 @@ end
 -- either way.  A failure raises "what: " and the rule's error.
 function M.call(R, what, fn, ...)
   local r
-  if rawget(R, "trusted") == false then r = table.pack(pcall(M.guard, M.DEFAULT_LIMITS, fn, ...))
+  if M.is_untrusted(R) or rawget(R, "trusted") == false then r = table.pack(pcall(M.guard, M.DEFAULT_LIMITS, fn, ...))
   else r = table.pack(xpcall(fn, M.traceback, ...)) end
   if not r[1] then error(what .. ": " .. M.describe(r[2]), 0) end
   return table.unpack(r, 2, r.n)
 end
 
 -- check_data(value, name, opts): the value is plain data the engine may
--- walk (retape.sandbox.data).
-M.check_data = require("retape.sandbox.data").check
+-- walk; plain_copy(value, name, max_values, accept): a plain copy of a
+-- value rule code hands back (retape.sandbox.data).
+local data = require "retape.sandbox.data"
+M.check_data, M.plain_copy = data.check, data.copy
+
+-- mark_untrusted(R): R was loaded from a rule file: its code runs under the
+-- limits whatever R.trusted says later (rule code can write R before the
+-- first guarded call makes it read-only).  is_untrusted(R) -> boolean.
+local untrusted = setmetatable({}, { __mode = "k" })
+function M.mark_untrusted(R) untrusted[R] = true end
+function M.is_untrusted(R) return untrusted[R] == true end
 
 -- stats() -> {active, used, budget, heap_bytes, accounting} of the C side.
 M.stats = core.stats

@@ -645,7 +645,14 @@ do
     { "hidden_metatable", "R.extra = setmetatable({}, { __index = " .. CALLED .. ", __metatable = false })",
       "R.extra has a metatable (__index, __metatable)" },
     { "config_shared", "local b = { 1 } for _ = 1, 18 do b = { a = b, b = b } end R.config.zzz = b",
-      "R.config holds more than 100000 values (a table held twice counts twice)" },
+      "R.config, R.lanes, R.state, R.fields, R.trace_columns, R.overrides, R.sources hold more than 100000 values "
+      .. "(a table held twice counts twice)" },
+    { "overrides_shared", "local b = { 1 } for _ = 1, 40 do b = { a = b, b = b } end R.overrides = b",
+      "R.config, R.lanes, R.state, R.fields, R.trace_columns, R.overrides, R.sources hold more than 100000 values" },
+    { "weak_lanes", 'setmetatable(R.lanes, { __mode = "k" })', "R.lanes has a metatable (__mode)" },
+    { "name_table", "R.name = { R.name }", "R.name must be a string, got a table" },
+    { "columns_twice", 'R.trace_columns = { "ticker", "ts", "ticker" }',
+      "R.trace_columns must list distinct column names (entry 3 is 'ticker' again)" },
     { "config_cycle", "local c = {} c.again = c R.config.zzz = c", "R.config.zzz.again.again", "nests tables deeper than 64 levels" },
     { "deep_chain", "local c = {} for _ = 1, 30000 do c = { a = c } end R.chain = c",
       "R.chain.a.a.a.a", "... nests tables deeper than 64 levels" },
@@ -658,6 +665,14 @@ do
   t.eq(load_error("plain_data", [[R.memo = setmetatable({}, { __mode = "k" })
 R.config.zzz = { list = { 1, 2, 3 }, nested = { deeper = { yes = true } } }]]), nil,
        "a weak memo table and nested settings load")
+  -- a megabyte key 60 levels deep over 2,000 tables: the ruleset's shape
+  -- (to load it again on threads) once built a path string per table
+  -- (60 MB each); it keys its entries by table now
+  local started = os.clock()
+  t.eq(load_error("long_keys", [[local K = string.rep("k", 1000000) local top = {} local x = top
+for _ = 1, 60 do local n = {} x[K] = n x = n end for i = 1, 2000 do x[i] = {} end R.junk = top]]), nil,
+       "tables under long keys load")
+  t.ok(os.clock() - started < 5, "in a moment, not a path per table", os.clock() - started)
 
   -- R.badge: run under the sandbox's limits, its answer checked; the first
   -- ticker in order is named whatever the store's order
@@ -685,6 +700,14 @@ R.config.zzz = { list = { 1, 2, 3 }, nested = { deeper = { yes = true } } }]]), 
   e1 = badge_error("function R.badge(r) return { 'defend' } end")
   t.eq(e1, "R.badge of AAPL returned a table: a badge is a string (nil or false: none)",
        "a badge that is not a string is refused")
+  -- R.badge may be the ruleset's first call in a process (`retape lanes`):
+  -- it sees R read-only too, so it cannot lift its own limits or plant a
+  -- metatable for the engine to meet
+  e1 = badge_error("function R.badge(r) R.trusted = true while true do end end")
+  t.ok(e1 and e1:find("^R.badge of AAPL: [^\n]*badge%d+%.lua:2: rule state kept outside the ruleset's declared "
+       .. "per%-ticker state: R.trusted is read%-only during a replay"), "a badge cannot mark its ruleset trusted", e1)
+  e1 = badge_error("function R.badge(r) setmetatable(R.lanes, { __index = " .. CALLED .. " }) end")
+  t.ok(e1 and e1:find("^R.badge of AAPL: .*setmetatable: this table.s metatable belongs to the engine"), "nor give the lanes a metatable", e1)
   local cli = io.popen(os.getenv("RETAPE") .. " lanes --state " .. looping .. " 2>&1 >/dev/null; echo \"exit: $?\""):read("a")
   t.ok(cli:find("retape: R.badge of AAPL: rule exceeded its instruction budget", 1, true) and cli:find("exit: 1\n$"),
        "`retape lanes` with it: the error on stderr, exit 1", cli)
@@ -706,6 +729,16 @@ R.config.zzz = { list = { 1, 2, 3 }, nested = { deeper = { yes = true } } }]]), 
   t.ok(err and err:find("^receipt CVNA:%d+:%x+ %(CVNA%): R.trace_record's record holds more than 100000 values"),
        "a trace record of shared tables is refused, naming the receipt", err)
   t.eq(trace_error(""), nil, "the shipped trace records pass")
+  -- a table the rule reaches through its upvalues is a read-only view in
+  -- rule code: the record holds what it stands for
+  runs = runs + 1
+  local lines = {}
+  local rp = assert(retape.replay.open { db = db, state = string.format("%s/state%d", dir, runs),
+    rules = rules_file("trace_tags", 'local TAGS = { "parity", "v2" }\n' .. TRACE .. "  r.tags = TAGS\n  return r\nend"),
+    trace = function(r, row) lines[#lines + 1] = retape.json.encode(r.tags) .. " " .. row.receipt_id end })
+  rp:run { date = "2026-02-02", ticker = "CVNA" }
+  rp:close()
+  t.ok(#lines > 10 and lines[1]:find('^%["parity","v2"%] CVNA:'), "a trace record keeps the tables it holds", lines[1])
 
   local function explain_error(body)
     local state = replayed(rules_file("explain" .. runs, body))
@@ -726,6 +759,9 @@ R.config.zzz = { list = { 1, 2, 3 }, nested = { deeper = { yes = true } } }]]), 
     .. " })\n  return why, stage, final, forced, rule\nend")
   t.ok(why == nil and werr and werr:find("^R.explain_step's explanation.inputs has a metatable %(__pairs%)"),
        "an explanation with a metatable is refused", werr)
+  why, werr = explain_error(EX .. "  setmetatable(R, { __index = " .. CALLED .. " })\n  return why, stage, final, forced, rule\nend")
+  t.ok(why == nil and werr and werr:find("setmetatable: this table's metatable belongs to the engine", 1, true),
+       "explain_step sees its ruleset read-only, though it may be the first call of a process", werr)
   why, werr = explain_error("")
   t.ok(why and why.final_stage and werr == nil, "the shipped explanation passes", werr)
 end

@@ -103,20 +103,36 @@ return function(cli)
         trace_fh, trace_err = io.open(o.trace, "w")
         if not trace_fh then return fail("replay", trace_err) end
       end
-      local logs = {}
-      require("retape.sandbox").set_log(trace_fh and function(msg, where) logs[#logs + 1] = { msg, where } end or nil)
+      -- the rule's log() lines of a receipt, kept for its trace line: at
+      -- most LOG_LINES, each cut at LOG_BYTES (a rule logging a megabyte a
+      -- hundred times a receipt would write gigabytes)
+      local LOG_LINES, LOG_BYTES = 256, 4096
+      local logs, dropped = {}, 0
+      require("retape.sandbox").set_log(trace_fh and function(msg, where)
+        if #logs >= LOG_LINES then dropped = dropped + 1; return end
+        if #msg > LOG_BYTES then
+          local cut = LOG_BYTES
+          while cut > 0 and msg:byte(cut + 1) >= 0x80 and msg:byte(cut + 1) < 0xC0 do cut = cut - 1 end -- whole characters
+          msg = string.format("%s... (%d bytes more)", msg:sub(1, cut), #msg - cut)
+        end
+        logs[#logs + 1] = { msg, where }
+      end or nil)
       local rp, err = replay.open {
         db = p.db, state = st, rules = R, batch = o.batch, cascade = not o.no_cascade, threads = o.threads,
         limits = (o.max_instructions or o.max_memory_mb)
           and { instructions = o.max_instructions, memory_mb = o.max_memory_mb } or nil,
         script_version = p.script_version,
-        trace = trace_fh and function(r)
+        trace = trace_fh and function(r, row)
           trace_fh:write(json.encode_row(r, R.trace_columns), "\n")
+          if dropped > 0 then
+            logs[#logs + 1] = { string.format("(%d more log lines of this receipt left out: --trace keeps %d)", dropped,
+              LOG_LINES), json.null }
+          end
           for _, l in ipairs(logs) do -- the rule's log() lines of this receipt follow its line
-            trace_fh:write(json.encode({ receipt_id = r.receipt_id, ticker = r.ticker, log = l[1], where = l[2] },
+            trace_fh:write(json.encode({ receipt_id = row.receipt_id, ticker = row.ticker, log = l[1], where = l[2] },
               { "receipt_id", "ticker", "log", "where" }), "\n")
           end
-          logs = {}
+          logs, dropped = {}, 0
         end,
         on_error = function(m)
           errors_shown = errors_shown + 1

@@ -22,19 +22,54 @@ local function engine_made(t, mt)
   return strict_mts[mt] or sandbox.is_frozen(t) or mt == require("retape.json").object_mt
 end
 
+-- kept_metatable(t, mt) -> "keep" | "drop" | nil: what a plain copy of a
+-- value rule code hands back does with an engine-made metatable
+-- (sandbox.plain_copy): the JSON object marker is kept, the strict
+-- settings' left behind; anything else is refused.
+function M.kept_metatable(_, mt)
+  if mt == require("retape.json").object_mt then return "keep" end
+  if strict_mts[mt] then return "drop" end
+  return nil
+end
+
+-- What the engine reads of a ruleset as data, value by value (into the
+-- store's manifest, the lanes and views, the state it keeps, the trace).
+local DATA = { "config", "lanes", "state", "fields", "trace_columns", "overrides", "sources" }
+
 -- A ruleset is code and plain data: the engine walks its tables outside any
 -- guard (its shape, its config into the store's manifest and made strict),
 -- so a metatable there (but a weak memo's) and nesting past 64 levels are
--- refused, and R.config, which is walked value by value, holds at most
--- KEPT_VALUES_MAX values.  Then its required keys.
+-- refused; what it reads as data (DATA) has no weak table either (rule
+-- code could change one during a run), holds at most KEPT_VALUES_MAX
+-- values in all, R.name is a string and R.trace_columns names each column
+-- once.  Then its required keys.
 local function check(R, where)
   if type(R) ~= "table" then error(where .. ": a ruleset must return a table, got " .. type(R), 0) end
   local ok, err = pcall(sandbox.check_data, R, "R", { allow = engine_made })
-  if ok and type(rawget(R, "config")) == "table" then
-    ok, err = pcall(sandbox.check_data, rawget(R, "config"), "R.config",
-                    { allow = engine_made, max_values = require("retape.json").KEPT_VALUES_MAX })
+  if ok then
+    local data = {}
+    for _, k in ipairs(DATA) do data[k] = rawget(R, k) end
+    local max = require("retape.json").KEPT_VALUES_MAX
+    ok, err = pcall(sandbox.check_data, data, "R", { allow = engine_made, weak = false, max_values = max,
+      counted = string.format("R.%s hold", table.concat(DATA, ", R.")) })
   end
   if not ok then error(where .. ": " .. tostring(err), 0) end
+  local name = rawget(R, "name")
+  if name ~= nil and type(name) ~= "string" then error(where .. ": R.name must be a string, got a " .. type(name), 0) end
+  local columns = rawget(R, "trace_columns")
+  if columns ~= nil and type(columns) ~= "table" then
+    error(where .. ": R.trace_columns must be a list of column names, got a " .. type(columns), 0)
+  elseif columns ~= nil then
+    local named = {}
+    for i = 1, #columns do
+      local c = columns[i]
+      if type(c) ~= "string" or named[c] then
+        error(string.format("%s: R.trace_columns must list distinct column names (entry %d is %s)", where, i,
+          type(c) == "string" and "'" .. c .. "' again" or "a " .. type(c)), 0)
+      end
+      named[c] = true
+    end
+  end
   for _, k in ipairs(REQUIRED) do
     if rawget(R, k) == nil then error(where .. ": the ruleset has no '" .. k .. "'", 0) end
   end
@@ -158,34 +193,55 @@ end
 local as_loaded = setmetatable({}, { __mode = "k" })
 local UNTRACKED = { config = true, overrides = true, sources = true, files = true }
 
--- A copy of a ruleset's shape: every value by path, tables walked (their
--- identity kept too), config/overrides/sources left out (they travel).  The
--- functions of a user's rule file are walked into as well: their upvalues
--- by value (a setter that changed one makes the ruleset differ from its
--- file), tables among them by identity only.
-local function shape(t, out, prefix, seen, is_user)
-  seen[t] = true
-  for k, v in pairs(t) do
-    if not (prefix == "" and UNTRACKED[k]) then
-      local path = prefix .. tostring(k) .. "\0" .. type(k)
-      out[path] = v
-      if type(v) == "table" and not seen[v] then shape(v, out, path .. ".", seen, is_user)
-      elseif type(v) == "function" and is_user and is_user(v) and not seen[v] then
-        seen[v] = true
-        for i = 1, math.huge do
-          local name, uv = debug.getupvalue(v, i)
-          if not name then break end
-          out[path .. "^" .. i .. name] = sandbox.raw(uv) -- (a replay shows rule code its tables read-only)
+-- A copy of a ruleset's shape: every table reachable from R (raw) with its
+-- entries, keyed by the table (so a table replaced by another is seen in
+-- its parent's entries), config/overrides/sources/files of R left out (they
+-- travel).  The functions of a user's rule file are walked into as well:
+-- their upvalues by value (a setter that changed one makes the ruleset
+-- differ from its file), tables among them by identity only.  No path is
+-- built: its size is the ruleset's, whatever its keys.
+local function shape(R, is_user)
+  local out = {}
+  local function walk(t, root)
+    local entries = {}
+    out[t] = entries
+    for k, v in next, t do
+      if not (root and UNTRACKED[k]) then
+        entries[k] = v
+        if type(v) == "table" and out[v] == nil then walk(v, false)
+        elseif type(v) == "function" and is_user and is_user(v) and out[v] == nil then
+          local ups = {}
+          out[v] = ups
+          for i = 1, math.huge do
+            local name, uv = debug.getupvalue(v, i)
+            if not name then break end
+            ups[i .. name] = sandbox.raw(uv) -- (a replay shows rule code its tables read-only)
+          end
         end
       end
     end
   end
+  walk(R, true)
   return out
 end
 
 local function remember(R, is_user)
-  as_loaded[R] = { shape = shape(R, {}, "", {}, is_user), is_user = is_user }
+  as_loaded[R] = { shape = shape(R, is_user), is_user = is_user }
   return R
+end
+
+local function same(a, b) return rawequal(a, b) or (a ~= a and b ~= b) end
+
+-- Whether two shapes hold the same tables with the same entries.
+local function same_shape(before, now)
+  for t, e in next, before do
+    local n = now[t]
+    if not n then return false end
+    for k, v in next, e do if not same(n[k], v) then return false end end
+    for k in next, n do if e[k] == nil then return false end end
+  end
+  for t in next, now do if before[t] == nil then return false end end
+  return true
 end
 
 -- reloadable(R) -> spec | nil: the name or path R was loaded from, when
@@ -194,9 +250,7 @@ end
 function M.reloadable(R)
   local loaded = as_loaded[R]
   if not loaded or not R.spec then return nil end
-  local before, now = loaded.shape, shape(R, {}, "", {}, loaded.is_user)
-  for k, v in pairs(before) do if now[k] ~= v then return nil end end
-  for k in pairs(now) do if before[k] == nil then return nil end end
+  if not same_shape(loaded.shape, shape(R, loaded.is_user)) then return nil end
   return R.spec
 end
 
@@ -256,6 +310,7 @@ function M.load(spec)
     R = record_source(check(R, spec), spec, chunk)
     if outer then for _, f in ipairs(files) do outer[#outer + 1] = f end end
     rawset(R, "trusted", false) -- user code: replays run it under the sandbox limits
+    sandbox.mark_untrusted(R)   -- (and whatever R.trusted says later, rule code included)
     rawset(R, "spec", spec)     -- how to load it again (each thread of a replay does)
     rawset(R, "files", files)   -- what it was loaded from, by content (a store records it)
     if type(R.config) == "table" then strict_config(R.config) end

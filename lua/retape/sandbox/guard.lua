@@ -61,8 +61,9 @@ return function(M)
 
   -- watch_ruleset(R, is_user): watches the rule file functions reachable from
   -- R (is_user(fn) says which are; through R's tables and their upvalues):
-  -- from the first guarded call of R.step or R.simulate on, their tables are
-  -- read-only views and their upvalues are checked after every call.
+  -- from the first guarded call of R.step, simulate, badge, explain_step,
+  -- trade_is_open or trace_record on, their tables are read-only views and
+  -- their upvalues are checked after every call.
   function M.watch_ruleset(R, is_user)
     local fns, seen = {}, {}
     local function walk(v)
@@ -86,8 +87,10 @@ return function(M)
     walk(R)
     if #fns == 0 then return end
     local w = { R = R, fns = fns, simulate = R.simulate }
-    for _, k in ipairs { "step", "simulate" } do
-      if type(R[k]) == "function" then watch[R[k]] = w end
+    -- every function of R the engine calls: the first guarded call of any
+    -- makes the ruleset read-only (R.badge may run before any step)
+    for _, k in ipairs { "step", "simulate", "badge", "explain_step", "trade_is_open", "trace_record" } do
+      if type(rawget(R, k)) == "function" then watch[rawget(R, k)] = w end
     end
     watchers[R] = w
   end

@@ -39,3 +39,20 @@ LUA
 run $RETAPE replay --db $T/lv.db --state $T/log --date 2026-02-02 --rules $T/logging.lua --ticker CLS --quiet --trace $T/trace.jsonl | grep -v '^time '
 grep '"log"' $T/trace.jsonl | head -3
 grep -c '"log"' $T/trace.jsonl
+# a rule logging much: --trace keeps 256 lines a receipt, each cut at 4,096
+# bytes (on a character's boundary), and says what it left out
+cat > $T/chatty.lua <<'LUA'
+local R = require("retape.rules").load("default")
+local classify = R.classify
+local long = string.rep("é", 3000)
+function R.classify(d)
+  if d.ticker == "CLS" then for i = 1, 300 do log(i, long) end end
+  return classify(d)
+end
+return R
+LUA
+run $RETAPE replay --db $T/lv.db --state $T/chatty --date 2026-02-02 --rules $T/chatty.lua --ticker CLS --quiet --trace $T/chatty.jsonl | grep -v '^time '
+grep -c '"log"' $T/chatty.jsonl
+grep -c '"log":"(44 more log lines of this receipt left out: --trace keeps 256)","where":null}$' $T/chatty.jsonl
+grep -m1 '"log":"1 ' $T/chatty.jsonl | grep -o '\.\.\. ([0-9]* bytes more)'
+LC_ALL=C awk '{ print length($0) }' $T/chatty.jsonl | sort -n | tail -1
