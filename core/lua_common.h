@@ -173,6 +173,11 @@ void retape_decode_complete(lua_State *L, int idx);
  * outside the sandbox's limits (a 26-level one took 18 GB before this);
  * the walkers refuse such a value instead, and the caller names it. */
 #define RETAPE_KEPT_VALUES_MAX 100000
+/* ... and the most bytes it may take written (JSON or packed): a string
+ * held many times counts each time, so 100,000 references to one 1 MB
+ * string (a rule's longest) are refused, not written as 100 GB.  Four of
+ * the longest strings fit. */
+#define RETAPE_KEPT_BYTES_MAX (4u << 20)
 int luaopen_retape_sandboxcore(lua_State *L);
 /* lua-cjson's safe variant (its header declares only luaopen_cjson). */
 int luaopen_cjson_safe(lua_State *L);

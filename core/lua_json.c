@@ -35,6 +35,7 @@ typedef struct out_buf {
     lua_Alloc alloc; /* the state's allocator, so the sandbox's memory cap counts the text */
     void *ud;
     size_t values_left, values_max; /* this encoding's bound on values (SIZE_MAX: none) */
+    size_t bytes_max;                /* ... and on its text (SIZE_MAX: none) */
 } out_buf;
 
 #define OUT_MT "retape.jsonenc.buffer"
@@ -310,6 +311,9 @@ static void encode_value(lua_State *L, out_buf *b, int idx, int ranks, int depth
     if (b->values_left-- == 0)
         luaL_error(L, "cannot encode more than %I values in one value (a table held twice counts twice)",
                    (lua_Integer)b->values_max);
+    if (b->len > b->bytes_max) /* checked before each value: no value adds more than a string's cap */
+        luaL_error(L, "cannot encode more than %I bytes of one value (a string held twice counts twice)",
+                   (lua_Integer)b->bytes_max);
     switch (lua_type(L, idx)) {
     case LUA_TSTRING: {
         size_t len;
@@ -337,7 +341,8 @@ static void encode_value(lua_State *L, out_buf *b, int idx, int ranks, int depth
 
 /* jsonenc.encode(value [, ranks [, max_values]]) -> text; raises on a value
  * JSON cannot hold, or of more than max_values values (a table held twice
- * counting twice; default: no bound).  The output buffer is the closure's
+ * counting twice; default: no bound) and then of a text past
+ * RETAPE_KEPT_BYTES_MAX.  The output buffer is the closure's
  * 4th upvalue, reused from call to call (encoding never re-enters it: the
  * only code it calls is the decoder's completion of a partial table, so
  * calls cannot nest). */
@@ -349,6 +354,7 @@ static int l_encode(lua_State *L)
     out_buf *o = lua_touserdata(L, lua_upvalueindex(4));
     o->len = 0;
     o->values_max = o->values_left = max > 0 ? (size_t)max : SIZE_MAX;
+    o->bytes_max = max > 0 ? RETAPE_KEPT_BYTES_MAX : SIZE_MAX;
     encode_value(L, o, 1, ranks, 0); /* on a raise the buffer stays the closure's */
     lua_pushlstring(L, o->data ? o->data : "", o->len);
     if (o->cap > (1u << 20)) { /* do not keep a huge buffer after a huge value */
@@ -550,5 +556,7 @@ int luaopen_retape_jsonenc(lua_State *L)
     luaL_newlib(L, fns);
     lua_pushinteger(L, RETAPE_KEPT_VALUES_MAX);
     lua_setfield(L, -2, "KEPT_VALUES_MAX"); /* what a rule's value the engine keeps may hold */
+    lua_pushinteger(L, RETAPE_KEPT_BYTES_MAX);
+    lua_setfield(L, -2, "KEPT_BYTES_MAX"); /* ... and the bytes it may take written */
     return 1;
 }

@@ -71,8 +71,10 @@ static void put_members(lua_State *L, pack_writer *w, key_ref *keys, int n, int 
     pack_put_count(w, PACK_OBJECT, (uint64_t)n);
     for (int i = 0; i < n; i++) {
         pack_put_key(w, keys[i].s, keys[i].len);
-        if (depth == 0 && w->bound_members)
-            w->values_left = RETAPE_KEPT_VALUES_MAX; /* a record's members are bounded one by one (step.versions) */
+        if (depth == 0 && w->bound_members) { /* a record's members are bounded one by one (step.versions) */
+            w->values_left = RETAPE_KEPT_VALUES_MAX;
+            w->bytes_from = w->len;
+        }
         if (keys[i].slot)
             put_value(L, w, keys[i].slot, depth + 1);
         else
@@ -175,6 +177,9 @@ static void put_value(lua_State *L, pack_writer *w, int idx, int depth)
     if (w->values_left-- == 0)
         luaL_error(L, "cannot store more than %d values in one value (a table held twice counts twice)",
                    RETAPE_KEPT_VALUES_MAX);
+    if (w->bytes_max != SIZE_MAX && w->len - w->bytes_from > w->bytes_max) /* before each value: none adds more than a string's cap */
+        luaL_error(L, "cannot store more than %d bytes of one value (a string held twice counts twice)",
+                   (int)RETAPE_KEPT_BYTES_MAX);
     switch (lua_type(L, idx)) {
     case LUA_TSTRING: {
         size_t len;
@@ -231,6 +236,7 @@ static int l_encode(lua_State *L)
     pack_writer *w = lua_touserdata(L, lua_upvalueindex(1));
     pack_writer_reset(w);
     w->values_left = RETAPE_KEPT_VALUES_MAX;
+    w->bytes_from = w->len, w->bytes_max = RETAPE_KEPT_BYTES_MAX;
     w->bound_members = 1;
     if (lua_isnil(L, 2)) {
         put_value(L, w, 1, 0);
@@ -251,6 +257,7 @@ static int l_encode(lua_State *L)
 void retape_lua_pack_value(lua_State *L, pack_writer *w, int idx, size_t max_values)
 {
     w->values_left = max_values;
+    w->bytes_from = w->len, w->bytes_max = max_values == SIZE_MAX ? SIZE_MAX : RETAPE_KEPT_BYTES_MAX;
     w->bound_members = 0;
     put_value(L, w, lua_absindex(L, idx), 0);
 }
@@ -260,6 +267,7 @@ void retape_lua_pack_pick(lua_State *L, pack_writer *w, int t_idx, int names_idx
     t_idx = lua_absindex(L, t_idx);
     names_idx = lua_absindex(L, names_idx);
     w->values_left = RETAPE_KEPT_VALUES_MAX; /* for the view as a whole */
+    w->bytes_from = w->len, w->bytes_max = RETAPE_KEPT_BYTES_MAX;
     w->bound_members = 0;
     int base = lua_gettop(L), count = (int)lua_rawlen(L, names_idx), n = 0;
     luaL_checkstack(L, 2 * count + 4, "pick");

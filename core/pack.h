@@ -33,6 +33,7 @@ typedef struct pack_writer {
     size_t len, cap;
     int failed;
     size_t values_left; /* lua_pack.c's walkers: values they may still put (set by each entry point) */
+    size_t bytes_from, bytes_max; /* ... and bytes past bytes_from (SIZE_MAX: no bound) */
     int bound_members;  /* pack.encode: the bound holds for each member of a top-level object */
 } pack_writer;
 

@@ -47,6 +47,8 @@ function M.encode(v, key_order, max_values) return c_encode(v, ranks_of(key_orde
 -- The most values a rule's value the engine keeps may hold (a trade, a
 -- state field, a view field): RETAPE_KEPT_VALUES_MAX, core/lua_common.h.
 M.KEPT_VALUES_MAX = jsonenc.KEPT_VALUES_MAX
+-- ... and the bytes it may take written (a string held twice counting twice).
+M.KEPT_BYTES_MAX = jsonenc.KEPT_BYTES_MAX
 
 -- The JSON text of a string / a number (shortest round-trip form).
 function M.string(s) return c_encode(s) end
@@ -56,13 +58,20 @@ function M.number(x) return c_encode(x) end
 M.encode_lua = M.encode
 
 -- Encodes an object whose keys are given in order (missing values = null).
-function M.encode_row(t, columns)
-  local buf = { "{" }
+-- Given max_values, each value holds at most that many values and the row
+-- at most KEPT_BYTES_MAX bytes (a rule's trace record).
+function M.encode_row(t, columns, max_values)
+  local buf, bytes = { "{" }, 0
   for i, k in ipairs(columns) do
     if i > 1 then buf[#buf + 1] = "," end
     buf[#buf + 1] = c_encode(k)
     buf[#buf + 1] = ":"
-    buf[#buf + 1] = c_encode(t[k])
+    local text = c_encode(t[k], nil, max_values)
+    bytes = bytes + #text
+    if max_values and bytes > M.KEPT_BYTES_MAX then
+      error(string.format("cannot encode more than %d bytes of one row (column '%s')", M.KEPT_BYTES_MAX, k), 0)
+    end
+    buf[#buf + 1] = text
   end
   buf[#buf + 1] = "}"
   return table.concat(buf)

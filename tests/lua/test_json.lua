@@ -130,6 +130,21 @@ do
   local back = pack.decode(pack.encode(dag(15))) -- 2^16 - 1 tables and 2^15 numbers: within the bound
   for _ = 1, 15 do back = back.b end
   t.eq(back[1], 1, "98,303 values pack")
+
+  -- and on bytes: one megabyte string held 100 times is 100 values, written
+  -- as 100 MB; past 4 MB (four of the longest strings) it is refused
+  local mb = string.rep("x", 1 << 20)
+  local many = {}
+  for i = 1, 100 do many[i] = mb end
+  local four = { mb, mb, mb, mb }
+  t.eq(#json.encode(four, nil, json.KEPT_VALUES_MAX), 4 * (1 << 20) + 4 * 2 + 3 + 2, "encode: four megabyte strings fit")
+  t.fails(function() return json.encode(many, nil, json.KEPT_VALUES_MAX) end, "cannot encode more than 4194304 bytes",
+          "encode refuses a hundred")
+  t.eq(#json.encode(many), 100 * ((1 << 20) + 2) + 99 + 2, "without a bound, encode writes them")
+  t.ok(#pack.encode(four) > 4 * (1 << 20), "pack.encode: four fit")
+  t.fails(function() return pack.encode(many) end, "cannot store more than 4194304 bytes", "pack.encode refuses a hundred")
+  t.fails(function() return pack.pick({ v = many }, { "v" }) end, "cannot store more than 4194304 bytes",
+          "pack.pick refuses them")
 end
 
 os.exit(t.done())

@@ -615,6 +615,34 @@ end]])
   for _, v in ipairs(st:versions("CVNA")) do if v.rec.view and v.rec.view.v1 then last = v.rec end end
   st:close()
   t.ok(last and last.view.v2 and last.view.v3 == nil, "the versions keep the fields within it (v1, v2; not v3)")
+
+  -- bytes too: a megabyte string (a rule's longest) held a hundred times is
+  -- a hundred values but 100 MB written; past 4 MB a view field is
+  -- reported and left out, a trade stops the run naming it
+  local MB = "local s = string.rep('x', 1 << 20) local b = {} for i = 1, 100 do b[i] = s end\n"
+  local view_mb = dag_rules("mb_view", [[
+R.state.view[#R.state.view + 1] = "blob"
+R.fields[#R.fields + 1] = "blob"
+local step = R.step
+function R.step(p, row, ex, open_trade)
+  if p.ticker == "CVNA" and p.ts >= 1770044400000 and p.ts < 1770044400000 + 900000 then ]] .. MB .. [[ p.blob = b end
+  return step(p, row, ex, open_trade)
+end]])
+  err, reports, state = replay(view_mb)
+  t.eq(err, nil, "a view field of 100 MB written does not stop the run")
+  t.ok(#reports > 0 and reports[1]:find("field 'blob' cannot be stored", 1, true)
+       and reports[1]:find("more than 4194304 bytes", 1, true), "it is reported, naming the field and the bound", reports[1])
+  local trade_mb = dag_rules("mb_trade", [[
+local sim = R.simulate
+function R.simulate(p, ts, book)
+  sim(p, ts, book)
+  if p.ticker == "CVNA" then ]] .. MB .. [[
+    book.add { id = book.next_id("CVNA", ts), ticker = "CVNA", status = "CLOSED", entry_ts = ts, blob = b }
+  end
+end]])
+  err = replay(trade_mb)
+  t.ok(err and err:find("(CVNA)", 1, true) and err:find("cannot be stored", 1, true) and err:find("4194304 bytes", 1, true),
+       "a trade of 100 MB written stops the run, naming it", err)
 end
 
 -- what the engine reads of a ruleset and of rule values outside a replay's
@@ -645,11 +673,13 @@ do
     { "hidden_metatable", "R.extra = setmetatable({}, { __index = " .. CALLED .. ", __metatable = false })",
       "R.extra has a metatable (__index, __metatable)" },
     { "config_shared", "local b = { 1 } for _ = 1, 18 do b = { a = b, b = b } end R.config.zzz = b",
-      "R.config, R.lanes, R.state, R.fields, R.trace_columns, R.overrides, R.sources hold more than 100000 values "
-      .. "(a table held twice counts twice)" },
+      "R.config, R.lanes, R.state, R.fields, R.trace_columns, R.overrides, R.sources, R.glossary hold more than "
+      .. "100000 values (a table held twice counts twice)" },
     { "overrides_shared", "local b = { 1 } for _ = 1, 40 do b = { a = b, b = b } end R.overrides = b",
-      "R.config, R.lanes, R.state, R.fields, R.trace_columns, R.overrides, R.sources hold more than 100000 values" },
-    { "weak_lanes", 'setmetatable(R.lanes, { __mode = "k" })', "R.lanes has a metatable (__mode)" },
+      "R.config, R.lanes, R.state, R.fields, R.trace_columns, R.overrides, R.sources, R.glossary hold more than" },
+    { "weak_lanes", 'setmetatable(R.lanes, { __mode = "k" })', "R.lanes has a metatable (__mode): the engine reads it as "
+      .. "plain data, so it may have none" },
+    { "view_in_config", "R.config.zzz = { lib = string }", "R.config.zzz.lib has a metatable" },
     { "name_table", "R.name = { R.name }", "R.name must be a string, got a table" },
     { "columns_twice", 'R.trace_columns = { "ticker", "ts", "ticker" }',
       "R.trace_columns must list distinct column names (entry 3 is 'ticker' again)" },

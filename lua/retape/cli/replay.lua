@@ -123,7 +123,12 @@ return function(cli)
           and { instructions = o.max_instructions, memory_mb = o.max_memory_mb } or nil,
         script_version = p.script_version,
         trace = trace_fh and function(r, row)
-          trace_fh:write(json.encode_row(r, R.trace_columns), "\n")
+          local ok, line = pcall(json.encode_row, r, R.trace_columns, json.KEPT_VALUES_MAX)
+          if not ok then
+            error(string.format("receipt %s (%s): its trace line: %s", row.receipt_id, row.ticker,
+              (tostring(line):gsub("^[^\n]-%.lua:%d+: ", ""))), 0)
+          end
+          trace_fh:write(line, "\n")
           if dropped > 0 then
             logs[#logs + 1] = { string.format("(%d more log lines of this receipt left out: --trace keeps %d)", dropped,
               LOG_LINES), json.null }

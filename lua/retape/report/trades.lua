@@ -141,8 +141,11 @@ end
 -- for the keys the trades use.
 local function glossary(R, trades)
   local g = type(R.glossary) == "table" and R.glossary or {}
-  local function lookup(dict, key)
-    if type(dict) ~= "table" then return nil end
+  -- (a key is a rule's string: a long one is shown as it is, and a prefix
+  -- entry explains at most four levels of a key like FLIP_TRIM_X)
+  local function lookup(dict, key, depth)
+    depth = depth or 1
+    if type(dict) ~= "table" or #key > 200 or depth > 4 then return nil end
     if dict[key] then return dict[key] end
     local best, len = nil, 0
     for k, v in pairs(dict) do
@@ -151,7 +154,7 @@ local function glossary(R, trades)
     end
     if best then
       local rest = key:sub(len + 1)
-      local inner = lookup(dict, rest)
+      local inner = lookup(dict, rest, depth + 1)
       return inner and (best .. " " .. rest .. ": " .. inner) or (best .. " " .. rest)
     end
     return nil

@@ -21,6 +21,9 @@ local strict_mts = setmetatable({}, { __mode = "k" })
 local function engine_made(t, mt)
   return strict_mts[mt] or sandbox.is_frozen(t) or mt == require("retape.json").object_mt
 end
+-- ... and in what the engine reads as data, no view (the engine would read
+-- through it what the check cannot see).
+local function engine_data(_, mt) return strict_mts[mt] or mt == require("retape.json").object_mt end
 
 -- kept_metatable(t, mt) -> "keep" | "drop" | nil: what a plain copy of a
 -- value rule code hands back does with an engine-made metatable
@@ -34,7 +37,7 @@ end
 
 -- What the engine reads of a ruleset as data, value by value (into the
 -- store's manifest, the lanes and views, the state it keeps, the trace).
-local DATA = { "config", "lanes", "state", "fields", "trace_columns", "overrides", "sources" }
+local DATA = { "config", "lanes", "state", "fields", "trace_columns", "overrides", "sources", "glossary" }
 
 -- A ruleset is code and plain data: the engine walks its tables outside any
 -- guard (its shape, its config into the store's manifest and made strict),
@@ -50,7 +53,7 @@ local function check(R, where)
     local data = {}
     for _, k in ipairs(DATA) do data[k] = rawget(R, k) end
     local max = require("retape.json").KEPT_VALUES_MAX
-    ok, err = pcall(sandbox.check_data, data, "R", { allow = engine_made, weak = false, max_values = max,
+    ok, err = pcall(sandbox.check_data, data, "R", { allow = engine_data, weak = false, max_values = max,
       counted = string.format("R.%s hold", table.concat(DATA, ", R.")) })
   end
   if not ok then error(where .. ": " .. tostring(err), 0) end

@@ -169,12 +169,29 @@ function M.parse_set(text)
   return key, value
 end
 
--- load_config_file(path) -> overrides, where(key) naming FILE:LINE of a key.
-function M.load_config_file(path)
+-- run_data_file(path) -> what a Lua data file (a config file, a sweep's
+-- grid) returns: run in an empty environment under the sandbox's default
+-- limits (it is the user's code, like a rule file), its tables plain data
+-- of at most KEPT_VALUES_MAX values (sandbox.check_data).  Raises naming
+-- the file.
+function M.run_data_file(path)
+  local sandbox = require "retape.sandbox"
   local chunk, err = loadfile(path, "t", {})
   if not chunk then error(err, 0) end
-  local ok, t = pcall(chunk)
-  if not ok then error(t, 0) end
+  local ok, t = pcall(sandbox.guard, sandbox.DEFAULT_LIMITS, chunk)
+  if not ok then
+    local text = sandbox.describe(t)
+    error(text:find(path, 1, true) and text or path .. ": " .. text, 0)
+  end
+  local cok, cerr = pcall(sandbox.check_data, t, "the file's value", { weak = false,
+    max_values = require("retape.json").KEPT_VALUES_MAX })
+  if not cok then error(path .. ": " .. cerr, 0) end
+  return t
+end
+
+-- load_config_file(path) -> overrides, where(key) naming FILE:LINE of a key.
+function M.load_config_file(path)
+  local t = M.run_data_file(path)
   if type(t) ~= "table" then error(path .. ": a config file returns a table of settings", 0) end
   local f = assert(io.open(path))
   local text = f:read("a")

@@ -49,9 +49,9 @@ local function weak_only(mt)
   return k == "__mode" and type(v) == "string" and next(mt, k) == nil
 end
 
-local function refused(path, mt)
-  error(string.format("%s has a metatable (%s): the engine reads it as plain data, so the only metatable "
-    .. "allowed is a weak table's {__mode = ...}", path, listed(mt)), 0)
+local function refused(path, mt, weak)
+  error(string.format("%s has a metatable (%s): the engine reads it as plain data, so %s", path, listed(mt),
+    weak and "the only metatable allowed is a weak table's {__mode = ...}" or "it may have none"), 0)
 end
 
 -- check(value, name, opts): raises "<path>: ..." unless every table
@@ -73,7 +73,7 @@ function M.check(value, name, opts)
     end
     local mt = debug.getmetatable(t)
     if mt ~= nil and not (weak and weak_only(mt)) and not (allow and allow(t, mt)) then
-      refused(path_of(name, keys, depth), mt)
+      refused(path_of(name, keys, depth), mt, weak)
     end
     if seen then
       if seen[t] then return end
@@ -113,7 +113,7 @@ function M.copy(value, name, max_values, accept)
     t = views.raw(t)
     local mt = debug.getmetatable(t)
     local verdict = mt ~= nil and (weak_only(mt) and "drop" or accept and accept(t, mt))
-    if mt ~= nil and verdict ~= "keep" and verdict ~= "drop" then refused(path_of(name, keys, depth), mt) end
+    if mt ~= nil and verdict ~= "keep" and verdict ~= "drop" then refused(path_of(name, keys, depth), mt, true) end
     local out = {}
     for k, v in next, t do
       left = left - 1

@@ -65,13 +65,13 @@ return function(M)
   -- trade_is_open or trace_record on, their tables are read-only views and
   -- their upvalues are checked after every call.
   function M.watch_ruleset(R, is_user)
-    local fns, seen = {}, {}
+    local fns, seen, weaks = {}, {}, {}
     local function walk(v)
       local tv = type(v)
       if (tv ~= "table" and tv ~= "function") or seen[v] then return end
       seen[v] = true
       if tv == "table" then
-        if is_weak(v) then return end
+        if is_weak(v) then weaks[#weaks + 1] = v; return end
         local mt = debug.getmetatable(v)
         if mt then walk(mt) end
         for k, x in next, v do walk(k); walk(x) end
@@ -86,7 +86,7 @@ return function(M)
     end
     walk(R)
     if #fns == 0 then return end
-    local w = { R = R, fns = fns, simulate = R.simulate }
+    local w = { R = R, fns = fns, simulate = R.simulate, weaks = weaks }
     -- every function of R the engine calls: the first guarded call of any
     -- makes the ruleset read-only (R.badge may run before any step)
     for _, k in ipairs { "step", "simulate", "badge", "explain_step", "trade_is_open", "trace_record" } do
@@ -105,6 +105,18 @@ return function(M)
   -- The baseline: the tables the upvalues hold become read-only views (an
   -- upvalue is shared by the closures that capture it: each is set once).
   local function baseline(w)
+    -- a memo starts empty: a weak table stays writable and what it holds is
+    -- handed to rule code as it is, so one filled before the run could hold
+    -- the ruleset's own tables (or a function over them) unprotected
+    for _, t in ipairs(w.weaks) do
+      local k = next(t)
+      if k ~= nil then
+        error(string.format("rule state kept outside the ruleset's declared per-ticker state: a weak table (a memo) "
+          .. "reachable from the ruleset holds entries (key %s) when the run starts; a memo must start empty (%s)",
+          type(k) == "string" and string.format("%q", #k > 40 and k:sub(1, 40) .. "..." or k) or "a " .. type(k),
+          STATE_ADVICE), 0)
+      end
+    end
     for _, f in ipairs(w.fns) do
       for i = 1, math.huge do
         local name, x = debug.getupvalue(f, i)

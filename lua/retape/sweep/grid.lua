@@ -142,10 +142,7 @@ end
 -- load_grid_file(path) -> variants: a Lua file returning a list of override
 -- tables (flat {["a.b"] = v} or nested {a = {b = v}}).  Raises naming the file.
 function M.load_grid_file(path)
-  local chunk, err = loadfile(path, "t", {})
-  if not chunk then error(err, 0) end
-  local ok, list = pcall(chunk)
-  if not ok then error(tostring(list), 0) end
+  local list = require("retape.rules.overrides").run_data_file(path)
   if type(list) ~= "table" or #list == 0 then error(path .. ": a grid file returns a non-empty list of override tables", 0) end
   local out = {}
   for i, v in ipairs(list) do

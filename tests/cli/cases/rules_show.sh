@@ -55,4 +55,20 @@ run $RETAPE replay --db $T/lv.db --state $T/chatty --date 2026-02-02 --rules $T/
 grep -c '"log"' $T/chatty.jsonl
 grep -c '"log":"(44 more log lines of this receipt left out: --trace keeps 256)","where":null}$' $T/chatty.jsonl
 grep -m1 '"log":"1 ' $T/chatty.jsonl | grep -o '\.\.\. ([0-9]* bytes more)'
-LC_ALL=C awk '{ print length($0) }' $T/chatty.jsonl | sort -n | tail -1
+grep -o '"log":"[^"]*"' $T/chatty.jsonl | LC_ALL=C awk '{ print length($0) }' | sort -n | tail -1
+# a trace record of a megabyte string held ten times: each value holds at
+# most 4 MB written, so its line is refused, naming the receipt
+cat > $T/bulky.lua <<'LUA'
+local R = require("retape.rules").load("default")
+local s = string.rep("x", 1 << 20)
+local record = R.trace_record
+function R.trace_record(...)
+  local r = record(...)
+  r.ticker = { s, s, s, s, s, s, s, s, s, s }
+  return r
+end
+return R
+LUA
+$RETAPE replay --db $T/lv.db --state $T/bulky --date 2026-02-02 --rules $T/bulky.lua --ticker CLS --quiet --trace $T/bulky.jsonl >$T/out 2>$T/err; echo "exit: $?"
+head -c 0 $T/out; sed -n '1p' $T/err
+wc -c < $T/bulky.jsonl
