@@ -172,12 +172,25 @@ void retape_decode_complete(lua_State *L, int idx);
  * levels deep is 2^31 values), which a copy or an encoding would expand
  * outside the sandbox's limits (a 26-level one took 18 GB before this);
  * the walkers refuse such a value instead, and the caller names it. */
+/* lua_json.c: pushes and returns the text of a table key for an error: a
+ * number as Lua writes it, anything else by its type ("a table") -- never a
+ * rule's __tostring, which would run outside the sandbox's guard. */
+const char *retape_push_key_text(lua_State *L, int idx);
+
 #define RETAPE_KEPT_VALUES_MAX 100000
 /* ... and the most bytes it may take written (JSON or packed): a string
  * held many times counts each time, so 100,000 references to one 1 MB
- * string (a rule's longest) are refused, not written as 100 GB.  Four of
+ * string (a rule's longest) are refused, not written as 100 GB.  Three of
  * the longest strings fit. */
 #define RETAPE_KEPT_BYTES_MAX (4u << 20)
+/* The most bytes one batch of a store's writes (a bucket's, or a round's)
+ * may hold: what the rules leave, each value within the bounds above, in
+ * as many values as they like, stops there with an error instead of
+ * growing RocksDB's memory until an allocation fails (it aborted the host
+ * at ~1 GB).  A bucket of full-size receipts writes ~1 MB. */
+#define RETAPE_BATCH_BYTES_MAX ((size_t)256 << 20)
+/* lua_kv.c: raises when the batch holds more than RETAPE_BATCH_BYTES_MAX. */
+void retape_lua_check_batch_size(lua_State *L, const retape_kv_batch *batch);
 int luaopen_retape_sandboxcore(lua_State *L);
 /* lua-cjson's safe variant (its header declares only luaopen_cjson). */
 int luaopen_cjson_safe(lua_State *L);

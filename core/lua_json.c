@@ -40,6 +40,15 @@ typedef struct out_buf {
 
 #define OUT_MT "retape.jsonenc.buffer"
 
+const char *retape_push_key_text(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        lua_pushvalue(L, idx);
+        return lua_tostring(L, -1); /* converts the copy */
+    }
+    return lua_pushfstring(L, "a %s", luaL_typename(L, idx));
+}
+
 /* __gc of the output buffer: frees the text (after a raise mid-encoding). */
 static int out_gc(lua_State *L)
 {
@@ -215,7 +224,7 @@ static void encode_object(lua_State *L, out_buf *b, int idx, int ranks, int dept
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING)
-            luaL_error(L, "cannot encode a table mixing list and keys (key %s)", luaL_tolstring(L, -2, NULL));
+            luaL_error(L, "cannot encode a table mixing list and keys (key %s)", retape_push_key_text(L, -2));
         if (n == cap) {
             key_ref *bigger = lua_newuserdatauv(L, 2 * cap * sizeof *keys, 0);
             memcpy(bigger, keys, n * sizeof *keys);
@@ -356,6 +365,9 @@ static int l_encode(lua_State *L)
     o->values_max = o->values_left = max > 0 ? (size_t)max : SIZE_MAX;
     o->bytes_max = max > 0 ? RETAPE_KEPT_BYTES_MAX : SIZE_MAX;
     encode_value(L, o, 1, ranks, 0); /* on a raise the buffer stays the closure's */
+    if (o->len > o->bytes_max) /* (checked before each value too) */
+        luaL_error(L, "cannot encode more than %I bytes of one value (a string held twice counts twice)",
+                   (lua_Integer)o->bytes_max);
     lua_pushlstring(L, o->data ? o->data : "", o->len);
     if (o->cap > (1u << 20)) { /* do not keep a huge buffer after a huge value */
         o->alloc(o->ud, o->data, o->cap, 0);

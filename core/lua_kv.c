@@ -307,6 +307,15 @@ static int l_write(lua_State *L)
     return 1;
 }
 
+void retape_lua_check_batch_size(lua_State *L, const retape_kv_batch *batch)
+{
+    size_t len;
+    retape_kv_batch_data(batch, &len);
+    if (len > RETAPE_BATCH_BYTES_MAX)
+        luaL_error(L, "a batch of the store's writes past %d MB (the values the rules left for one bucket)",
+                   (int)(RETAPE_BATCH_BYTES_MAX >> 20));
+}
+
 static int l_batch_put(lua_State *L)
 {
     retape_kv_batch *batch = to_batch(L, 1);
@@ -314,6 +323,7 @@ static int l_batch_put(lua_State *L)
     const char *key = luaL_checklstring(L, 2, &klen);
     const char *val = luaL_checklstring(L, 3, &vlen);
     retape_kv_batch_put(batch, key, klen, val, vlen);
+    retape_lua_check_batch_size(L, batch);
     return 0;
 }
 

@@ -103,7 +103,7 @@ static void put_object_with(lua_State *L, pack_writer *w, int idx, int depth, co
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING)
-            luaL_error(L, "cannot store a table mixing list and keys (key %s)", luaL_tolstring(L, -2, NULL));
+            luaL_error(L, "cannot store a table mixing list and keys (key %s)", retape_push_key_text(L, -2));
         if (raw) {
             size_t kl;
             const char *k = lua_tolstring(L, -2, &kl);
@@ -172,14 +172,20 @@ static void put_table(lua_State *L, pack_writer *w, int idx, int depth)
     }
 }
 
+/* Raises when what was written since w->bytes_from passes w->bytes_max. */
+static void check_bytes(lua_State *L, const pack_writer *w)
+{
+    if (w->bytes_max != SIZE_MAX && w->len - w->bytes_from > w->bytes_max)
+        luaL_error(L, "cannot store more than %d bytes of one value (a string held twice counts twice)",
+                   (int)RETAPE_KEPT_BYTES_MAX);
+}
+
 static void put_value(lua_State *L, pack_writer *w, int idx, int depth)
 {
     if (w->values_left-- == 0)
         luaL_error(L, "cannot store more than %d values in one value (a table held twice counts twice)",
                    RETAPE_KEPT_VALUES_MAX);
-    if (w->bytes_max != SIZE_MAX && w->len - w->bytes_from > w->bytes_max) /* before each value: none adds more than a string's cap */
-        luaL_error(L, "cannot store more than %d bytes of one value (a string held twice counts twice)",
-                   (int)RETAPE_KEPT_BYTES_MAX);
+    check_bytes(L, w); /* before each value, and after the last (by the entry points) */
     switch (lua_type(L, idx)) {
     case LUA_TSTRING: {
         size_t len;
@@ -249,6 +255,7 @@ static int l_encode(lua_State *L)
         retape_decode_complete(L, 1); /* a partial payload table: every field */
         put_object_with(L, w, 1, 0, k, kl, raw, rl);
     }
+    check_bytes(L, w);
     w->bound_members = 0;
     push_written(L, w);
     return 1;
@@ -260,6 +267,7 @@ void retape_lua_pack_value(lua_State *L, pack_writer *w, int idx, size_t max_val
     w->bytes_from = w->len, w->bytes_max = max_values == SIZE_MAX ? SIZE_MAX : RETAPE_KEPT_BYTES_MAX;
     w->bound_members = 0;
     put_value(L, w, lua_absindex(L, idx), 0);
+    check_bytes(L, w);
 }
 
 void retape_lua_pack_pick(lua_State *L, pack_writer *w, int t_idx, int names_idx)
@@ -299,6 +307,7 @@ void retape_lua_pack_pick(lua_State *L, pack_writer *w, int t_idx, int names_idx
         pack_put_count(w, PACK_LIST, 0); /* as an empty table packs */
     else
         put_members(L, w, keys, n, 0);
+    check_bytes(L, w);
     lua_settop(L, base);
 }
 

@@ -42,6 +42,9 @@
 #include <stdio.h>
 
 #define WRITER_MT "retape.step.writer"
+/* The longest final lane (a stage name) a receipt's log keeps: each is
+ * written in every version of its bucket's lanes. */
+#define STEP_LANE_MAX 256
 
 #define SETUP_KEY "retape.step.setup"
 
@@ -230,9 +233,11 @@ static int process_row(lua_State *L, int row_idx, int t_idx, int tk_idx, int tra
     }
     call_rule(L, C_STEP, 4, 4, row_idx); /* stage, final, forced, rule */
     int res_idx = lua_gettop(L) - 3;
-    if (lua_toboolean(L, res_idx + 1) && lua_type(L, res_idx + 1) != LUA_TSTRING) /* kept in the lanes: a name */
-        luaL_error(L, "receipt %s (%s): the rules' step returned a final lane that is a %s (a lane is a string, or "
-                      "false)", rid ? rid : "?", lua_tostring(L, t_idx), luaL_typename(L, res_idx + 1));
+    if (lua_toboolean(L, res_idx + 1) && /* kept in the lanes of every version: a name */
+        (lua_type(L, res_idx + 1) != LUA_TSTRING || lua_rawlen(L, res_idx + 1) > STEP_LANE_MAX))
+        luaL_error(L, "receipt %s (%s): the rules' step returned a final lane that is a %s%s (a lane is a name of at "
+                      "most %d bytes, or false)", rid ? rid : "?", lua_tostring(L, t_idx), luaL_typename(L, res_idx + 1),
+                   lua_type(L, res_idx + 1) == LUA_TSTRING ? " too long" : "", STEP_LANE_MAX);
     double t1 = b->on ? step_clock_ms() : 0;
     lua_pushvalue(L, p_idx);
     get_key(L, row_idx, K_TS);
@@ -498,6 +503,7 @@ static void put_version(lua_State *L, retape_kv_batch *batch, const char *prefix
     memcpy(key + prefix_len, name, name_len);
     memcpy(key + prefix_len + name_len, tail, tail_len);
     retape_kv_batch_put(batch, key, key_len, w->data, w->len);
+    retape_lua_check_batch_size(L, batch);
 }
 
 /* step.versions(dirty, names, view_names [, batch, prefix, tail]) -> list

@@ -77,8 +77,9 @@ function M.badge_fn(R)
   return function(r, T)
     T = T or r.ticker
     local b = sandbox.call(R, "R.badge of " .. T, fn, r)
-    if b ~= nil and b ~= false and type(b) ~= "string" then
-      error(string.format("R.badge of %s returned a %s: a badge is a string (nil or false: none)", T, type(b)), 0)
+    if b ~= nil and b ~= false and (type(b) ~= "string" or #b > 100) then
+      error(string.format("R.badge of %s returned a %s: a badge is a name of at most 100 bytes (nil or false: none)",
+        T, type(b) == "string" and "string of " .. #b .. " bytes" or type(b)), 0)
     end
     return b or nil
   end

@@ -136,12 +136,15 @@ do
   local mb = string.rep("x", 1 << 20)
   local many = {}
   for i = 1, 100 do many[i] = mb end
-  local four = { mb, mb, mb, mb }
-  t.eq(#json.encode(four, nil, json.KEPT_VALUES_MAX), 4 * (1 << 20) + 4 * 2 + 3 + 2, "encode: four megabyte strings fit")
+  local three, four = { mb, mb, mb }, { mb, mb, mb, mb }
+  t.eq(#json.encode(three, nil, json.KEPT_VALUES_MAX), 3 * (1 << 20) + 3 * 2 + 2 + 2, "encode: three megabyte strings fit")
+  t.fails(function() return json.encode(four, nil, json.KEPT_VALUES_MAX) end, "cannot encode more than 4194304 bytes",
+          "four and their quotes do not: the bound holds after the last value too")
   t.fails(function() return json.encode(many, nil, json.KEPT_VALUES_MAX) end, "cannot encode more than 4194304 bytes",
           "encode refuses a hundred")
   t.eq(#json.encode(many), 100 * ((1 << 20) + 2) + 99 + 2, "without a bound, encode writes them")
-  t.ok(#pack.encode(four) > 4 * (1 << 20), "pack.encode: four fit")
+  t.ok(#pack.encode(three) > 3 * (1 << 20), "pack.encode: three fit")
+  t.fails(function() return pack.encode(four) end, "cannot store more than 4194304 bytes", "pack.encode: four do not")
   t.fails(function() return pack.encode(many) end, "cannot store more than 4194304 bytes", "pack.encode refuses a hundred")
   t.fails(function() return pack.pick({ v = many }, { "v" }) end, "cannot store more than 4194304 bytes",
           "pack.pick refuses them")

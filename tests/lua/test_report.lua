@@ -119,4 +119,21 @@ assert(retape.kv.open(E)):close()
 local me = assert(data.build(E))
 t.eq(me.manifest.state .. " " .. me.summary.trades .. " " .. #me.buckets, "unknown 0 0", "a store without runs: state unknown, nothing to show")
 t.eq(select(2, data.build(t.tempdir() .. "/none")) and "error" or "model", "error", "a directory without a store: nil, message")
+-- the glossary explains a rule's exit reason by its longest "PREFIX*"
+-- entry, at most four levels deep; a long key is looked up in a moment
+do
+  local glossary = require("retape.report.trades").glossary
+  local R = { glossary = { exit_reason = { ["FLIP_*"] = "Flip", X = "ex" } } }
+  local started = os.clock()
+  local g = glossary(R, { { exitReason = "FLIP_X" }, { exitReason = string.rep("FLIP_", 4000) },
+                          { exitReason = string.rep("FLIP_", 6) .. "X" } })
+  local text = {}
+  for _, e in ipairs(g.exit_reason) do text[#text + 1] = e.text end
+  t.eq(text[3], "Flip X: ex", "a prefix entry and the rest (keys in order)")
+  t.eq(text[1], "(the ruleset does not describe it)", "a key past 200 bytes is not looked up")
+  t.eq(text[2], "Flip FLIP_FLIP_FLIP_FLIP_FLIP_X: Flip FLIP_FLIP_FLIP_FLIP_X: Flip FLIP_FLIP_FLIP_X: Flip FLIP_FLIP_X",
+       "four levels at most")
+  t.ok(os.clock() - started < 1, "in a moment", os.clock() - started)
+end
+
 os.exit(t.done())

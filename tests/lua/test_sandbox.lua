@@ -383,7 +383,42 @@ R.classify = function(d)
 end
 return R
 ]]))
-  t.ok(err and err:find("attempt to index a boolean value (local 'mt')", 1, true), "nor a memo's", err)
+  t.ok(err and err:find("a weak table (a memo) reachable from the ruleset has a metatable with more than __mode", 1, true),
+       "nor a memo's: a memo's metatable holds __mode only", err)
+  -- a memo starts empty (filled at load it would hand out the ruleset's own
+  -- tables as they are) ...
+  err = run(raw_file(BASE .. [[
+local classify = R.classify
+local memo = setmetatable({}, { __mode = "k" })
+memo.lanes = R.lanes
+R.classify = function(d) local l = memo.lanes return classify(d) end
+return R
+]]))
+  t.ok(err and err:find('a weak table (a memo) reachable from the ruleset holds entries (key "lanes") when the run starts',
+       1, true), "a memo filled at load is refused", err)
+  -- ... and is the memo it was found to be: a table whose metatable turns
+  -- weak during the run stays read-only
+  err = run(raw_file(BASE .. [[
+local classify = R.classify
+local mt = setmetatable({}, { __mode = "k" })
+local U = { T = setmetatable({ r = R }, mt) }
+R.classify = function(d) mt.__mode = "k" local x = U.T x.r.name = "changed" return classify(d) end
+return R
+]]))
+  t.ok(err and err:find("r.name is read-only during a replay", 1, true), "a table turned weak is still read-only", err)
+  -- a memo the rules fill during a run does not stop a second run in the
+  -- same process (replay --follow, serve)
+  local p = raw_file(BASE .. [[
+local classify = R.classify
+local memo = setmetatable({}, { __mode = "k" })
+R.classify = function(d) memo[d.ticker] = (memo[d.ticker] or 0) + 1 return classify(d) end
+return R
+]])
+  local rp = assert(retape.replay.open { db = db, state = dir .. "/memo_twice", rules = p })
+  local ok1, e1 = pcall(rp.run, rp, { date = "2026-02-02" })
+  local ok2, e2 = pcall(rp.run, rp, { date = "2026-02-02", clean_slate = true })
+  rp:close()
+  t.ok(ok1 and ok2, "a memo filled by a run, then a second run", e1 or e2)
 end
 
 -- not state: a weak memo, a setter called before the run, overrides
@@ -643,6 +678,41 @@ end]])
   err = replay(trade_mb)
   t.ok(err and err:find("(CVNA)", 1, true) and err:find("cannot be stored", 1, true) and err:find("4194304 bytes", 1, true),
        "a trade of 100 MB written stops the run, naming it", err)
+  -- each trade within the bound but many of them: a bucket's batch of
+  -- writes stops at 256 MB (RocksDB aborted the host at ~1 GB)
+  err = replay(dag_rules("mb_trades", [[
+local s = string.rep('x', 1 << 20)
+local sim = R.simulate
+function R.simulate(p, ts, book)
+  sim(p, ts, book)
+  if p.ticker == "CVNA" then
+    for i = 1, 90 do book.add { id = book.next_id("CVNA", ts + i), ticker = "CVNA", status = "CLOSED", entry_ts = ts, a = s, b = s, c = s } end
+  end
+end]]))
+  t.ok(err and err:find("a batch of the store's writes past 256 MB", 1, true), "90 trades of 3 MB stop the run", err)
+  -- a key's __tostring never runs where the engine names a key it cannot store
+  local keyed = dag_rules("key_tostring_view", [[
+R.state.view[#R.state.view + 1] = "blob"
+R.fields[#R.fields + 1] = "blob"
+local step = R.step
+function R.step(p, row, ex, open_trade)
+  if p.ticker == "CVNA" then p.blob = { [setmetatable({}, { __tostring = function() error("called") end })] = 1 } end
+  return step(p, row, ex, open_trade)
+end]])
+  err, reports = replay(keyed)
+  t.ok(err == nil and #reports > 0 and reports[1]:find("key a table", 1, true) and not reports[1]:find("called", 1, true),
+       "a view field with a table key is reported by the key's type", reports[1] or err)
+  -- a final lane is a stage name: a megabyte one would be written in every
+  -- version of its bucket
+  err = replay(dag_rules("long_lane", [[
+local step = R.step
+function R.step(p, row, ex, open_trade)
+  local stage, final, forced, rule = step(p, row, ex, open_trade)
+  if p.ticker == "CVNA" then final = string.rep("x", 1000) end
+  return stage, final, forced, rule
+end]]))
+  t.ok(err and err:find("returned a final lane that is a string too long (a lane is a name of at most 256 bytes", 1, true),
+       "a final lane of 1,000 bytes is refused", err)
 end
 
 -- what the engine reads of a ruleset and of rule values outside a replay's
@@ -727,8 +797,11 @@ for _ = 1, 60 do local n = {} x[K] = n x = n end for i = 1, 2000 do x[i] = {} en
   t.ok(e1 and e1:find("^R.badge of AAPL: rule exceeded its instruction budget") and e1:find("badge%d+%.lua:2:"),
        "a looping R.badge stops at its budget, naming the first ticker and the rule's line", e1)
   t.ok(e2 and e2:find("^R.badge of AAPL: rule exceeded its instruction budget"), "so does the badge history", e2)
+  e1 = badge_error("function R.badge(r) return string.rep('d', 101) end")
+  t.eq(e1, "R.badge of AAPL returned a string of 101 bytes: a badge is a name of at most 100 bytes (nil or false: none)",
+       "a badge is a short name")
   e1 = badge_error("function R.badge(r) return { 'defend' } end")
-  t.eq(e1, "R.badge of AAPL returned a table: a badge is a string (nil or false: none)",
+  t.eq(e1, "R.badge of AAPL returned a table: a badge is a name of at most 100 bytes (nil or false: none)",
        "a badge that is not a string is refused")
   -- R.badge may be the ruleset's first call in a process (`retape lanes`):
   -- it sees R read-only too, so it cannot lift its own limits or plant a

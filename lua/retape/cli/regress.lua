@@ -86,7 +86,12 @@ return function(cli)
       if what_if then
         why.what_if = { rules = R.name, overrides = require("retape.rules").texts(R.overrides) }
       end
-      if o.json then out("%s", json.encode(why)); return 0 end
+      if o.json then -- (the rule's explanation: bounded as what the engine keeps of a rule's value)
+        local ok, text = pcall(json.encode, why, nil, json.KEPT_VALUES_MAX)
+        if not ok then return fail("explain", "R.explain_step's explanation: " .. tostring(text):gsub("^[^\n]-%.lua:%d+: ", "")) end
+        out("%s", text)
+        return 0
+      end
       local x = why
       if x.what_if then
         out("what if: rules %s%s instead of the store's (the stored state before the bucket is the store's)", x.rules,

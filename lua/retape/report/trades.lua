@@ -141,21 +141,21 @@ end
 -- for the keys the trades use.
 local function glossary(R, trades)
   local g = type(R.glossary) == "table" and R.glossary or {}
-  -- (a key is a rule's string: a long one is shown as it is, and a prefix
-  -- entry explains at most four levels of a key like FLIP_TRIM_X)
+  -- (a key is a rule's string: one past 200 bytes is shown as it is; its
+  -- longest "PREFIX*" entry is found by trying its prefixes, so the work
+  -- is the key's length, not the glossary's, and a prefix explains at most
+  -- four levels of a key like FLIP_TRIM_X)
   local function lookup(dict, key, depth)
     depth = depth or 1
-    if type(dict) ~= "table" or #key > 200 or depth > 4 then return nil end
-    if dict[key] then return dict[key] end
-    local best, len = nil, 0
-    for k, v in pairs(dict) do
-      local prefix = k:match("^(.-)%*$")
-      if prefix and key:sub(1, #prefix) == prefix and #prefix > len then best, len = v, #prefix end
-    end
-    if best then
-      local rest = key:sub(len + 1)
-      local inner = lookup(dict, rest, depth + 1)
-      return inner and (best .. " " .. rest .. ": " .. inner) or (best .. " " .. rest)
+    if type(dict) ~= "table" or type(key) ~= "string" or #key > 200 or depth > 4 then return nil end
+    if rawget(dict, key) ~= nil then return rawget(dict, key) end
+    for len = #key, 1, -1 do
+      local best = rawget(dict, key:sub(1, len) .. "*")
+      if best ~= nil then
+        local rest = key:sub(len + 1)
+        local inner = lookup(dict, rest, depth + 1)
+        return inner and (tostring(best) .. " " .. rest .. ": " .. tostring(inner)) or (tostring(best) .. " " .. rest)
+      end
     end
     return nil
   end

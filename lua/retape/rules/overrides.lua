@@ -180,7 +180,7 @@ function M.run_data_file(path)
   if not chunk then error(err, 0) end
   local ok, t = pcall(sandbox.guard, sandbox.DEFAULT_LIMITS, chunk)
   if not ok then
-    local text = sandbox.describe(t)
+    local text = sandbox.describe(t):gsub(" per receipt%)", " for the file)")
     error(text:find(path, 1, true) and text or path .. ": " .. text, 0)
   end
   local cok, cerr = pcall(sandbox.check_data, t, "the file's value", { weak = false,

@@ -141,7 +141,8 @@ local function unstorable(v, path, depth, count)
     return type(a) < type(b)
   end)
   for _, k in ipairs(keys) do
-    local p = type(k) == "string" and (path == "" and k or path .. "." .. k) or string.format("%s[%s]", path, tostring(k))
+    local p = type(k) == "string" and (path == "" and k or path .. "." .. k)
+      or string.format("%s[%s]", path, type(k) == "number" and tostring(k) or "a " .. type(k) .. " key") -- (never a rule's __tostring)
     local found = unstorable(v[k], p, depth + 1, count)
     if found then return found end
   end
@@ -150,11 +151,13 @@ end
 -- The error of a trade that cannot be stored: the receipt and ticker that
 -- last changed it, the field, and the rule code that leaves trades.
 function Replay:trade_error(t, err)
-  local tk = self.ticks and self.ticks[t.ticker]
+  -- (a rule's value as text: never its __tostring, outside the guard here)
+  local function text(v) return (type(v) == "string" or type(v) == "number") and tostring(v) or "a " .. type(v) end
+  local tk = self.ticks and type(t.ticker) == "string" and self.ticks[t.ticker]
   local where = unstorable(t, "", 0, { n = 0 })
   local simulate = type(self.R.simulate) == "function" and debug.getinfo(self.R.simulate, "S")
   return string.format("receipt %s (%s): trade %s cannot be stored: %s%s", tostring(tk and tk.receipt or "?"),
-    tostring(t.ticker), tostring(t.id),
+    text(t.ticker), text(t.id),
     where and (where .. " (a trade holds only JSON values)") or tostring(err):gsub("^lua/retape/[%w_]+%.lua:%d+: ", ""),
     simulate and string.format(" -- left by the rules' simulate (%s:%d)", simulate.short_src, simulate.linedefined) or "")
 end

@@ -71,7 +71,7 @@ return function(M)
       if (tv ~= "table" and tv ~= "function") or seen[v] then return end
       seen[v] = true
       if tv == "table" then
-        if is_weak(v) then weaks[#weaks + 1] = v; return end
+        if is_weak(v) then weaks[#weaks + 1] = v; views.register_memo(v); return end
         local mt = debug.getmetatable(v)
         if mt then walk(mt) end
         for k, x in next, v do walk(k); walk(x) end
@@ -106,10 +106,19 @@ return function(M)
   -- upvalue is shared by the closures that capture it: each is set once).
   local function baseline(w)
     -- a memo starts empty: a weak table stays writable and what it holds is
-    -- handed to rule code as it is, so one filled before the run could hold
-    -- the ruleset's own tables (or a function over them) unprotected
-    for _, t in ipairs(w.weaks) do
-      local k = next(t)
+    -- handed to rule code as it is, so one filled before the first call
+    -- could hold the ruleset's own tables (or a function over them)
+    -- unprotected; and its metatable holds __mode only (an __index there
+    -- would hand them out too).  Checked once: a later run (rebase) finds
+    -- the memos filled by the rules, through views only.
+    for _, t in ipairs(w.memos_checked and {} or w.weaks) do
+      local mt, k = debug.getmetatable(t), next(t)
+      local mk = next(mt)
+      if next(mt, mk) ~= nil or type(mt.__mode) ~= "string" then
+        error("rule state kept outside the ruleset's declared per-ticker state: a weak table (a memo) reachable "
+          .. "from the ruleset has a metatable with more than __mode; a memo's is {__mode = \"k\"} (" .. STATE_ADVICE
+          .. ")", 0)
+      end
       if k ~= nil then
         error(string.format("rule state kept outside the ruleset's declared per-ticker state: a weak table (a memo) "
           .. "reachable from the ruleset holds entries (key %s) when the run starts; a memo must start empty (%s)",
@@ -117,6 +126,7 @@ return function(M)
           STATE_ADVICE), 0)
       end
     end
+    w.memos_checked = true
     for _, f in ipairs(w.fns) do
       for i = 1, math.huge do
         local name, x = debug.getupvalue(f, i)

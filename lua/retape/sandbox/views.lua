@@ -51,12 +51,19 @@ local function is_weak(t)
   return mt ~= nil and rawget(mt, "__mode") ~= nil
 end
 
+-- memos[t]: the weak tables a ruleset's watch found (sandbox.guard's
+-- watch_ruleset): the only tables a view hands out as they are, writable.
+-- Registered, not read off the metatable at each read: a table whose
+-- metatable turns weak during a run stays read-only.
+local memos = setmetatable({}, { __mode = "k" })
+function M.register_memo(t) memos[t] = true end
+
 -- state_view(t, path) -> a read-only view of t (and, on reading, of the
 -- tables in it): reads, pairs, ipairs and # see t; an assignment raises at
--- the rule's line naming path and key.  Weak tables and frozen views are
--- returned as they are.
+-- the rule's line naming path and key.  Memos (register_memo) and frozen
+-- views are returned as they are.
 local function state_view(t, path)
-  if type(t) ~= "table" or frozen[t] or raw_of[t] or is_weak(t) then return t end
+  if type(t) ~= "table" or frozen[t] or raw_of[t] or memos[t] then return t end
   local view = views_of[t]
   if view then return view end
   view = {}
