@@ -165,6 +165,11 @@ int retape_decode_payload(lua_State *L, int fs_idx, int text);
  * filled in kept), or on a partial table whose text is gone (never). */
 void retape_decode_complete(lua_State *L, int idx);
 
+/* lua_json.c: pushes and returns the text of a table key for an error: a
+ * number as Lua writes it, anything else by its type ("a table") -- never a
+ * rule's __tostring, which would run outside the sandbox's guard. */
+const char *retape_push_key_text(lua_State *L, int idx);
+
 /* The most values (numbers, strings, booleans, tables; a table held twice
  * counts twice) in one value the engine keeps for a rule: a state field,
  * the view of a receipt, a trade, a version's open trade.  A rule's shared
@@ -172,19 +177,15 @@ void retape_decode_complete(lua_State *L, int idx);
  * levels deep is 2^31 values), which a copy or an encoding would expand
  * outside the sandbox's limits (a 26-level one took 18 GB before this);
  * the walkers refuse such a value instead, and the caller names it. */
-/* lua_json.c: pushes and returns the text of a table key for an error: a
- * number as Lua writes it, anything else by its type ("a table") -- never a
- * rule's __tostring, which would run outside the sandbox's guard. */
-const char *retape_push_key_text(lua_State *L, int idx);
-
 #define RETAPE_KEPT_VALUES_MAX 100000
 /* ... and the most bytes it may take written (JSON or packed): a string
  * held many times counts each time, so 100,000 references to one 1 MB
  * string (a rule's longest) are refused, not written as 100 GB.  Three of
  * the longest strings fit. */
 #define RETAPE_KEPT_BYTES_MAX (4u << 20)
-/* The most bytes one batch of a store's writes (a bucket's, or a round's)
- * may hold: what the rules leave, each value within the bounds above, in
+/* The most bytes one batch of a store's writes may hold (a bucket's; with
+ * threads, each part's and the main thread's of a round's parts together,
+ * checked at every put and append): what the rules leave, each value within the bounds above, in
  * as many values as they like, stops there with an error instead of
  * growing RocksDB's memory until an allocation fails (it aborted the host
  * at ~1 GB).  A bucket of full-size receipts writes ~1 MB. */

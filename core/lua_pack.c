@@ -62,6 +62,7 @@ static void sort_keys(key_ref *keys, int n)
 }
 
 static void put_value(lua_State *L, pack_writer *w, int idx, int depth);
+static void check_bytes(lua_State *L, const pack_writer *w);
 
 /* Writes the n members of keys (stack slots or packed bytes) as an object,
  * keys in byte order (sorts keys). */
@@ -72,6 +73,8 @@ static void put_members(lua_State *L, pack_writer *w, key_ref *keys, int n, int 
     for (int i = 0; i < n; i++) {
         pack_put_key(w, keys[i].s, keys[i].len);
         if (depth == 0 && w->bound_members) { /* a record's members are bounded one by one (step.versions) */
+            if (i > 0)
+                check_bytes(L, w); /* the member before, after its last value (the entry point checks the last) */
             w->values_left = RETAPE_KEPT_VALUES_MAX;
             w->bytes_from = w->len;
         }

@@ -730,8 +730,9 @@ static int l_inbox(lua_State *L)
  * (0-based) of what worker kept (inbox:keep) in the round last collected
  * -- one of its serialized batches -- to `batch`.  Valid until that
  * round's slot is reset (p:reset or p:route of a later round that takes
- * it).  Raises on a bad range, when the slot was posted again, or when the
- * bytes are not a whole batch (appending nothing). */
+ * it).  Raises on a bad range, when the slot was posted again, when the
+ * bytes are not a whole batch (appending nothing), or when the batch then
+ * passes RETAPE_BATCH_BYTES_MAX. */
 static int l_append_kept(lua_State *L)
 {
     pool *p = to_pool(L, 1);
@@ -753,6 +754,7 @@ static int l_append_kept(lua_State *L)
     char *err = NULL;
     if (retape_kv_batch_append(batch, data + at, (size_t)len, &err) != 0)
         return raise_message(L, err);
+    retape_lua_check_batch_size(L, batch); /* the parts' writes of a round together */
     return 0;
 }
 

@@ -148,6 +148,11 @@ do
   t.fails(function() return pack.encode(many) end, "cannot store more than 4194304 bytes", "pack.encode refuses a hundred")
   t.fails(function() return pack.pick({ v = many }, { "v" }) end, "cannot store more than 4194304 bytes",
           "pack.pick refuses them")
+  -- a record's members are bounded one by one, each after its last value
+  -- too (five strings of a million bytes: within 4 MB until the last)
+  local m = string.rep("y", 1000000)
+  t.fails(function() return pack.encode { lanes = {}, n = 1, state = { zz = { m, m, m, m, m } }, view = {} } end,
+          "cannot store more than 4194304 bytes", "a member that is not the last is checked after its last string")
 end
 
 os.exit(t.done())

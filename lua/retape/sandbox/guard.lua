@@ -111,22 +111,24 @@ return function(M)
     -- unprotected; and its metatable holds __mode only (an __index there
     -- would hand them out too).  Checked once: a later run (rebase) finds
     -- the memos filled by the rules, through views only.
-    for _, t in ipairs(w.memos_checked and {} or w.weaks) do
-      local mt, k = debug.getmetatable(t), next(t)
-      local mk = next(mt)
-      if next(mt, mk) ~= nil or type(mt.__mode) ~= "string" then
-        error("rule state kept outside the ruleset's declared per-ticker state: a weak table (a memo) reachable "
-          .. "from the ruleset has a metatable with more than __mode; a memo's is {__mode = \"k\"} (" .. STATE_ADVICE
-          .. ")", 0)
+    if not w.memos_checked then
+      for _, t in ipairs(w.weaks) do
+        local mt, k = debug.getmetatable(t), next(t)
+        local mk = next(mt)
+        if next(mt, mk) ~= nil or type(mt.__mode) ~= "string" then
+          error("rule state kept outside the ruleset's declared per-ticker state: a weak table (a memo) reachable "
+            .. "from the ruleset has a metatable with more than __mode; a memo's is {__mode = \"k\"} (" .. STATE_ADVICE
+            .. ")", 0)
+        end
+        if k ~= nil then
+          error(string.format("rule state kept outside the ruleset's declared per-ticker state: a weak table (a memo) "
+            .. "reachable from the ruleset holds entries (key %s) when the run starts; a memo must start empty (%s)",
+            type(k) == "string" and string.format("%q", #k > 40 and k:sub(1, 40) .. "..." or k) or "a " .. type(k),
+            STATE_ADVICE), 0)
+        end
       end
-      if k ~= nil then
-        error(string.format("rule state kept outside the ruleset's declared per-ticker state: a weak table (a memo) "
-          .. "reachable from the ruleset holds entries (key %s) when the run starts; a memo must start empty (%s)",
-          type(k) == "string" and string.format("%q", #k > 40 and k:sub(1, 40) .. "..." or k) or "a " .. type(k),
-          STATE_ADVICE), 0)
-      end
+      w.memos_checked = true
     end
-    w.memos_checked = true
     for _, f in ipairs(w.fns) do
       for i = 1, math.huge do
         local name, x = debug.getupvalue(f, i)
