@@ -504,19 +504,22 @@ for _, c in ipairs {
   t.ok(err and err:find(c[3], 1, true) and err:find("rule%d+%.lua:%d+:"), c[1] .. ": refused at the rule's line", err)
 end
 
+-- Writes DIR/NAME.lua: the default ruleset as BODY changes it.
+local function default_rules(name, body)
+  local path = string.format("%s/%s.lua", dir, name)
+  local f = assert(io.open(path, "w"))
+  f:write('local R = require("retape").rules.load("default")\n', body, "\nreturn R\n")
+  f:close()
+  return path
+end
+
 -- shared references: {a = t, b = t} 24 levels deep is 2^25 values in a
 -- handful of tables; what the engine keeps of a rule's values (a state
 -- field, a trade, a view field) is bounded (100,000 values), so such a
 -- value is refused, naming it, instead of expanding outside every limit
 do
   local DAG = "local b = { 1 } for _ = 1, 24 do b = { a = b, b = b } end\n"
-  local function dag_rules(name, body)
-    local path = string.format("%s/%s.lua", dir, name)
-    local f = assert(io.open(path, "w"))
-    f:write('local R = require("retape").rules.load("default")\n', body, "\nreturn R\n")
-    f:close()
-    return path
-  end
+  local dag_rules = default_rules
   local function replay(path)
     runs = runs + 1
     local state = string.format("%s/state%d", dir, runs)
@@ -606,14 +609,19 @@ end]])
   t.ok(err and err:find("'z' is a function", 1, true),
        "a nested table's own __pairs is not run when the engine names what a trade cannot store", err)
 
-  local view_dag = dag_rules("dag_view", [[
+  -- a rule file keeping `b` (made by the code `make`) in a view field
+  -- 'blob' of CVNA's receipts in the quarter hour from 10:00
+  local function view_blob_rules(name, make)
+    return dag_rules(name, [[
 R.state.view[#R.state.view + 1] = "blob"
 R.fields[#R.fields + 1] = "blob"
 local step = R.step
 function R.step(p, row, ex, open_trade)
-  if p.ticker == "CVNA" and p.ts >= 1770044400000 and p.ts < 1770044400000 + 900000 then ]] .. DAG .. [[ p.blob = b end
+  if p.ticker == "CVNA" and p.ts >= 1770044400000 and p.ts < 1770044400000 + 900000 then ]] .. make .. [[ p.blob = b end
   return step(p, row, ex, open_trade)
 end]])
+  end
+  local view_dag = view_blob_rules("dag_view", DAG)
   local reports, state
   err, reports, state = replay(view_dag)
   t.eq(err, nil, "a view field of shared tables past 100,000 values does not stop the run")
@@ -655,14 +663,7 @@ end]])
   -- a hundred values but 100 MB written; past 4 MB a view field is
   -- reported and left out, a trade stops the run naming it
   local MB = "local s = string.rep('x', 1 << 20) local b = {} for i = 1, 100 do b[i] = s end\n"
-  local view_mb = dag_rules("mb_view", [[
-R.state.view[#R.state.view + 1] = "blob"
-R.fields[#R.fields + 1] = "blob"
-local step = R.step
-function R.step(p, row, ex, open_trade)
-  if p.ticker == "CVNA" and p.ts >= 1770044400000 and p.ts < 1770044400000 + 900000 then ]] .. MB .. [[ p.blob = b end
-  return step(p, row, ex, open_trade)
-end]])
+  local view_mb = view_blob_rules("mb_view", MB)
   err, reports, state = replay(view_mb)
   t.eq(err, nil, "a view field of 100 MB written does not stop the run")
   t.ok(#reports > 0 and reports[1]:find("field 'blob' cannot be stored", 1, true)
@@ -692,14 +693,8 @@ end]]))
   t.ok(err and err:find("^receipt CVNA:%d+:%x+ %(CVNA%): a batch of the store's writes past 256 MB") and
        not err:find("cannot be stored", 1, true), "90 trades of 3 MB stop the run, blaming the batch, not a trade", err)
   -- a key's __tostring never runs where the engine names a key it cannot store
-  local keyed = dag_rules("key_tostring_view", [[
-R.state.view[#R.state.view + 1] = "blob"
-R.fields[#R.fields + 1] = "blob"
-local step = R.step
-function R.step(p, row, ex, open_trade)
-  if p.ticker == "CVNA" then p.blob = { [setmetatable({}, { __tostring = function() error("called") end })] = 1 } end
-  return step(p, row, ex, open_trade)
-end]])
+  local keyed = view_blob_rules("key_tostring_view",
+    "local b = { [setmetatable({}, { __tostring = function() error('called') end })] = 1 }")
   err, reports = replay(keyed)
   t.ok(err == nil and #reports > 0 and reports[1]:find("key a table", 1, true) and not reports[1]:find("called", 1, true),
        "a view field with a table key is reported by the key's type", reports[1] or err)
@@ -722,13 +717,7 @@ end
 -- would be called raises "called" (so a message without it shows it was
 -- not), a shared table would take seconds and gigabytes to expand
 do
-  local function rules_file(name, body)
-    local path = string.format("%s/%s.lua", dir, name)
-    local f = assert(io.open(path, "w"))
-    f:write('local R = require("retape").rules.load("default")\n', body, "\nreturn R\n")
-    f:close()
-    return path
-  end
+  local rules_file = default_rules
   local function load_error(name, body)
     local ok, err = pcall(retape.rules.load, rules_file(name, body))
     return not ok and tostring(err) or nil
