@@ -11,7 +11,6 @@ local source = require "retape.source"
 local manifest = require "retape.manifest"
 local scopem = require "retape.scope"
 local replay = require "retape.replay"
-local sandbox = require "retape.sandbox"
 local json = require "retape.json"
 
 local M = {}
@@ -51,10 +50,8 @@ function M.receipt(st, src, T, target, R)
   if not row then return nil, string.format("receipt %s is no longer in the receipts file", entry[3]) end
   -- the rule's answer is read (printed, encoded) outside its guard: plain
   -- data within the values the engine keeps of a rule's value, or refused
-  if type(why) ~= "table" then return nil, "R.explain_step returned a " .. type(why) .. ", not a table" end
-  local ok, copy = pcall(sandbox.plain_copy, why, "R.explain_step's explanation", json.KEPT_VALUES_MAX,
-                         require("retape.rules.load").kept_metatable)
-  if not ok then return nil, copy end
+  local copy, err = require("retape.rules.load").plain_value(why, "R.explain_step's explanation")
+  if not copy then return nil, err end
   why = copy
   local answers = { stage, final, forced, rule }
   for i = 1, 4 do

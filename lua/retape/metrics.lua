@@ -55,7 +55,7 @@ local function open_test(R)
   if type(fn) ~= "function" then error(string.format("ruleset '%s' does not say when a trade is open (R.trade_is_open)",
     tostring(R.name)), 0) end
   local sandbox = require "retape.sandbox"
-  if R.trusted ~= false and not sandbox.is_untrusted(R) then return function(t) return fn(t) and true or false end end
+  if sandbox.is_trusted(R) then return function(t) return fn(t) and true or false end end
   return function(t) return sandbox.guard(sandbox.DEFAULT_LIMITS, fn, t) and true or false end
 end
 

@@ -111,6 +111,21 @@ M.HOLD_BUCKETS = 12        -- trades only: held trades are written every this ma
 M.UNDECODED_BATCH = 32
 Replay.tunables = M
 
+-- The trace callback given a plain copy of a ruleset's trace record
+-- (rules.plain_value: within KEPT_VALUES_MAX values, the ruleset's tables
+-- in it copied from the read-only views rule code sees): the callback
+-- reads and encodes it outside the rule's guard.  A record that cannot be
+-- copied raises naming the receipt.
+local function checked_trace(trace)
+  if not trace then return nil end
+  local plain_value = require("retape.rules.load").plain_value
+  return function(r, row)
+    local copy, err = plain_value(r, "R.trace_record's record")
+    if not copy then error(string.format("receipt %s (%s): %s", row.receipt_id, row.ticker, err), 0) end
+    return trace(copy, row)
+  end
+end
+
 -- open(opts) -> replay | nil, message
 --   db       receipts SQLite file (or an open retape.source)
 --   state    RocksDB directory (or an open retape.kv / retape.store)
@@ -137,23 +152,6 @@ Replay.tunables = M
 --            trades are those of a full run.  One whole run into a new,
 --            empty store (no resume, refresh, rebuild, paging or second run:
 --            a param error), on one thread.
--- The trace callback given a plain copy of a ruleset's trace record
--- (sandbox.plain_copy: within KEPT_VALUES_MAX values, the ruleset's tables
--- in it copied from the read-only views rule code sees): the callback
--- reads and encodes it outside the rule's guard.  A record that cannot be
--- copied raises naming the receipt.
-local function checked_trace(trace)
-  if not trace then return nil end
-  local max = require("retape.json").KEPT_VALUES_MAX
-  local accept = require("retape.rules.load").kept_metatable
-  return function(r, row)
-    local ok, copy = type(r) == "table", "R.trace_record returned a " .. type(r) .. ", not a table"
-    if ok then ok, copy = pcall(sandbox.plain_copy, r, "R.trace_record's record", max, accept) end
-    if not ok then error(string.format("receipt %s (%s): %s", row.receipt_id, row.ticker, copy), 0) end
-    return trace(copy, row)
-  end
-end
-
 function M.open(opts)
   opts = opts or {}
   local self = setmetatable({}, Replay)
@@ -239,7 +237,7 @@ function Replay:prepare(opts)
     if not lok then error(lerr, 0) end
     limits = l
   end
-  if limits or not R.trusted or sandbox.is_untrusted(R) then
+  if limits or not sandbox.is_trusted(R) then
     self.limits = {}
     for k, v in pairs(sandbox.DEFAULT_LIMITS) do self.limits[k] = (limits or {})[k] or v end
   end

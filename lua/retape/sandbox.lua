@@ -95,7 +95,7 @@ end
 -- either way.  A failure raises "what: " and the rule's error.
 function M.call(R, what, fn, ...)
   local r
-  if M.is_untrusted(R) or rawget(R, "trusted") == false then r = table.pack(pcall(M.guard, M.DEFAULT_LIMITS, fn, ...))
+  if not M.is_trusted(R) then r = table.pack(pcall(M.guard, M.DEFAULT_LIMITS, fn, ...))
   else r = table.pack(xpcall(fn, M.traceback, ...)) end
   if not r[1] then error(what .. ": " .. M.describe(r[2]), 0) end
   return table.unpack(r, 2, r.n)
@@ -109,10 +109,21 @@ M.check_data, M.plain_copy = data.check, data.copy
 
 -- mark_untrusted(R): R was loaded from a rule file: its code runs under the
 -- limits whatever R.trusted says later (rule code can write R before the
--- first guarded call makes it read-only).  is_untrusted(R) -> boolean.
+-- first guarded call makes it read-only).
+-- is_trusted(R): whether R's code may run without the limits: only a
+-- ruleset that says R.trusted = true (the loader sets it for a bundled
+-- one) and was not loaded from a rule file.  The one test of trust: a
+-- replay, R.badge and trade_is_open outside a replay all ask it.
 local untrusted = setmetatable({}, { __mode = "k" })
 function M.mark_untrusted(R) untrusted[R] = true end
-function M.is_untrusted(R) return untrusted[R] == true end
+function M.is_trusted(R) return rawget(R, "trusted") == true and not untrusted[R] end
+
+-- engine_message(e) -> the text of an error the engine's encoder, packer
+-- or store raised over a rule's value, without the engine's file:line
+-- luaL_error put before it (that line is not what is wrong).
+function M.engine_message(e)
+  return (tostring(e):gsub("^lua/retape/[%w_/]+%.lua:%d+: ", ""))
+end
 
 -- stats() -> {active, used, budget, heap_bytes, accounting} of the C side.
 M.stats = core.stats

@@ -88,7 +88,9 @@ return function(cli)
       end
       if o.json then -- (the rule's explanation: bounded as what the engine keeps of a rule's value)
         local ok, text = pcall(json.encode, why, nil, json.KEPT_VALUES_MAX)
-        if not ok then return fail("explain", "R.explain_step's explanation: " .. tostring(text):gsub("^[^\n]-%.lua:%d+: ", "")) end
+        if not ok then
+          return fail("explain", "R.explain_step's explanation: " .. require("retape.sandbox").engine_message(text))
+        end
         out("%s", text)
         return 0
       end

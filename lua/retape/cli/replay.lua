@@ -126,7 +126,7 @@ return function(cli)
           local ok, line = pcall(json.encode_row, r, R.trace_columns, json.KEPT_VALUES_MAX)
           if not ok then
             error(string.format("receipt %s (%s): its trace line: %s", row.receipt_id, row.ticker,
-              (tostring(line):gsub("^[^\n]-%.lua:%d+: ", ""))), 0)
+              require("retape.sandbox").engine_message(line)), 0)
           end
           trace_fh:write(line, "\n")
           if dropped > 0 then

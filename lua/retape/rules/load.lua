@@ -4,6 +4,7 @@
 -- is retape.rules.
 local sandbox = require "retape.sandbox"
 local overrides = require "retape.rules.overrides"
+local json = require "retape.json"
 
 local M = {}
 
@@ -19,20 +20,31 @@ local strict_mts = setmetatable({}, { __mode = "k" })
 -- strict settings' metatables, the read-only views of the sandbox, and the
 -- JSON object marker (a store's recipe marks R.overrides with it).
 local function engine_made(t, mt)
-  return strict_mts[mt] or sandbox.is_frozen(t) or mt == require("retape.json").object_mt
+  return strict_mts[mt] or sandbox.is_frozen(t) or mt == json.object_mt
 end
 -- ... and in what the engine reads as data, no view (the engine would read
 -- through it what the check cannot see).
-local function engine_data(_, mt) return strict_mts[mt] or mt == require("retape.json").object_mt end
+local function engine_data(_, mt) return strict_mts[mt] or mt == json.object_mt end
 
 -- kept_metatable(t, mt) -> "keep" | "drop" | nil: what a plain copy of a
 -- value rule code hands back does with an engine-made metatable
 -- (sandbox.plain_copy): the JSON object marker is kept, the strict
 -- settings' left behind; anything else is refused.
-function M.kept_metatable(_, mt)
-  if mt == require("retape.json").object_mt then return "keep" end
+local function kept_metatable(_, mt)
+  if mt == json.object_mt then return "keep" end
   if strict_mts[mt] then return "drop" end
   return nil
+end
+
+-- plain_value(v, what) -> a plain copy of a table rule code handed back (a
+-- trace record, an explanation) for the engine to read outside the rule's
+-- guard, or nil and a message naming `what` (not a table, a metatable of
+-- the rule's, more than KEPT_VALUES_MAX values: sandbox.plain_copy).
+function M.plain_value(v, what)
+  if type(v) ~= "table" then return nil, string.format("%s is a %s, not a table", what, type(v)) end
+  local ok, copy = pcall(sandbox.plain_copy, v, what, json.KEPT_VALUES_MAX, kept_metatable)
+  if not ok then return nil, copy end
+  return copy
 end
 
 -- What the engine reads of a ruleset as data, value by value (into the
@@ -52,7 +64,7 @@ local function check(R, where)
   if ok then
     local data = {}
     for _, k in ipairs(DATA) do data[k] = rawget(R, k) end
-    local max = require("retape.json").KEPT_VALUES_MAX
+    local max = json.KEPT_VALUES_MAX
     ok, err = pcall(sandbox.check_data, data, "R", { allow = engine_data, weak = false, max_values = max,
       counted = string.format("R.%s hold", table.concat(DATA, ", R.")) })
   end
@@ -104,7 +116,6 @@ local user_sources = {}
 
 -- What rule code may require, and the environment it runs in.
 local function rule_modules()
-  local json = require "retape.json"
   local facade = { load = function(spec) return M.load(spec) end, apply_overrides = overrides.apply_overrides,
                    default = M.default, parity = M.parity }
   local json_api = { encode = function(v, order) return json.encode(sandbox.raw(v), order) end, decode = json.decode,

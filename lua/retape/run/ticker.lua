@@ -99,14 +99,14 @@ function Replay:encode_version(tk)
     if not vok then
       view[k] = nil
       self:report(string.format("receipt %s (%s): field '%s' cannot be stored (%s); kept without it",
-        tostring(tk.receipt), tk.ticker, k, tostring(err):gsub("^lua/retape/[%w_/]+%.lua:%d+: ", "")), nil, tk.ticker)
+        tostring(tk.receipt), tk.ticker, k, sandbox.engine_message(err)), nil, tk.ticker)
     end
   end
   rec.view = view
   local vok, out = pcall(store.encode_version, rec)
   if not vok then
     error(string.format("receipt %s (%s): its version cannot be stored: %s", tostring(tk.receipt), tk.ticker,
-      tostring(out):gsub("^lua/retape/[%w_/]+%.lua:%d+: ", "")), 0)
+      sandbox.engine_message(out)), 0)
   end
   return out
 end
@@ -161,7 +161,7 @@ function Replay:trade_error(t, err)
   local simulate = type(self.R.simulate) == "function" and debug.getinfo(self.R.simulate, "S")
   return string.format("receipt %s (%s): trade %s cannot be stored: %s%s", tostring(tk and tk.receipt or "?"),
     text(t.ticker), text(t.id),
-    where and (where .. " (a trade holds only JSON values)") or tostring(err):gsub("^lua/retape/[%w_]+%.lua:%d+: ", ""),
+    where and (where .. " (a trade holds only JSON values)") or sandbox.engine_message(err),
     simulate and string.format(" -- left by the rules' simulate (%s:%d)", simulate.short_src, simulate.linedefined) or "")
 end
 

@@ -16,11 +16,11 @@ local M = {}
 -- writes no deeper either).
 M.MAX_DEPTH = 64
 
--- A path step for key k ("R.config.a", "R.levels[2]"), a long key cut.
+-- A path step for key k ("R.config.a", "R.levels[2]"): the views' own,
+-- a long key cut.
 local function step_name(k)
-  if type(k) == "string" and k:match("^[%a_][%w_]*$") and #k <= 40 then return "." .. k end
-  if math.type(k) == "integer" then return "[" .. k .. "]" end
-  if type(k) == "string" then return string.format("[%q]", #k > 40 and k:sub(1, 40) .. "..." or k) end
+  if type(k) == "string" and #k > 40 then return string.format("[%q]", k:sub(1, 40) .. "...") end
+  if type(k) == "string" or math.type(k) == "integer" then return views.step_name(k) end
   return "[" .. type(k) .. " key]"
 end
 
@@ -48,6 +48,7 @@ local function weak_only(mt)
   local k, v = next(mt)
   return k == "__mode" and type(v) == "string" and next(mt, k) == nil
 end
+M.weak_only = weak_only
 
 local function refused(path, mt, weak)
   error(string.format("%s has a metatable (%s): the engine reads it as plain data, so %s", path, listed(mt),

@@ -4,6 +4,7 @@
 -- watch_ruleset, rebase, warn).
 local core = require "retape.sandboxcore"
 local views = require "retape.sandbox.views"
+local data = require "retape.sandbox.data"
 local STATE_ADVICE, step_name = views.STATE_ADVICE, views.step_name
 local state_view, is_weak = views.state_view, views.is_weak
 
@@ -113,9 +114,8 @@ return function(M)
     -- the memos filled by the rules, through views only.
     if not w.memos_checked then
       for _, t in ipairs(w.weaks) do
-        local mt, k = debug.getmetatable(t), next(t)
-        local mk = next(mt)
-        if next(mt, mk) ~= nil or type(mt.__mode) ~= "string" then
+        local k = next(t)
+        if not data.weak_only(debug.getmetatable(t)) then
           error("rule state kept outside the ruleset's declared per-ticker state: a weak table (a memo) reachable "
             .. "from the ruleset has a metatable with more than __mode; a memo's is {__mode = \"k\"} (" .. STATE_ADVICE
             .. ")", 0)
