@@ -123,6 +123,13 @@ retape_kv *retape_kv_open_sized(const char *dir, size_t write_buffer_bytes, char
      * bytes rewritten (5-day corpus, leveled: 681 -> 314 MB); reads merge at
      * most 8 runs. */
     rocksdb_options_set_compaction_style(kv->options, rocksdb_universal_compaction);
+    /* Table blocks compressed with LZ4 rather than the default Snappy:
+     * the same store size (a 5-day store: 102 / 103 MB), less CPU in every
+     * flush and compaction (5-day corpus on two threads: 0.953x CPU, 4
+     * pairs; a day of full-size bodies on one: 0.976x, 8 pairs).  Each
+     * block records its own compression: a store written with Snappy
+     * reads as before. */
+    rocksdb_options_set_compression(kv->options, rocksdb_lz4_compression);
     rocksdb_options_set_level0_file_num_compaction_trigger(kv->options, KV_L0_COMPACTION_TRIGGER);
     /* Index and filter blocks live in one bounded block cache instead of
      * beside it for every table file, so memory stays flat as a store grows
