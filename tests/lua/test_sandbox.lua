@@ -520,11 +520,11 @@ end
 do
   local DAG = "local b = { 1 } for _ = 1, 24 do b = { a = b, b = b } end\n"
   local dag_rules = default_rules
-  local function replay(path)
+  local function replay(path, threads)
     runs = runs + 1
     local state = string.format("%s/state%d", dir, runs)
     local reports = {}
-    local rp = assert(retape.replay.open { db = db, state = state, rules = path,
+    local rp = assert(retape.replay.open { db = db, state = state, rules = path, threads = threads,
                                            on_error = function(m) reports[#reports + 1] = m end })
     local ok, e = pcall(rp.run, rp, { date = "2026-02-02" })
     rp:close()
@@ -692,6 +692,24 @@ function R.simulate(p, ts, book)
 end]]))
   t.ok(err and err:find("^receipt CVNA:%d+:%x+ %(CVNA%): a batch of the store's writes past 256 MB") and
        not err:find("cannot be stored", 1, true), "90 trades of 3 MB stop the run, blaming the batch, not a trade", err)
+  -- on two threads, each part's batch of a bucket within the bound but
+  -- the round's writes of both past it where the main state gathers them
+  -- (CVNA and NVDA: in different parts of two, both in the bucket of 12:30 ET)
+  local pool = require "retape.pool"
+  local other = "NVDA"
+  t.ok(pool.part_of(other, 2) ~= pool.part_of("CVNA", 2), "NVDA and CVNA walk in different parts of two")
+  err = replay(dag_rules("mb_parts", [[
+local s = string.rep('x', 1 << 20)
+local sim = R.simulate
+function R.simulate(p, ts, book)
+  sim(p, ts, book)
+  if (p.ticker == "CVNA" or p.ticker == "]] .. other .. [[") and ts == 1770053400000 then -- their one receipt there
+    for i = 1, 44 do book.add { id = book.next_id(p.ticker, ts + i), ticker = p.ticker, status = "CLOSED", entry_ts = ts, a = s, b = s, c = s } end
+  end
+end]]), 2)
+  t.ok(err and err:find("^bucket 2026%-02%-02 12:30 ET: a batch of the store's writes past 256 MB") and
+       err:find("the parts' writes together", 1, true) and not err:find("cannot be stored", 1, true),
+       "two parts' 132 MB of one bucket stop a two-thread run where they are gathered, naming the bucket", err)
   -- a key's __tostring never runs where the engine names a key it cannot store
   local keyed = view_blob_rules("key_tostring_view",
     "local b = { [setmetatable({}, { __tostring = function() error('called') end })] = 1 }")

@@ -19,6 +19,7 @@ local sandbox = require "retape.sandbox"
 local pool = require "retape.pool"
 local wire = require "retape.wire"
 local source = require "retape.source"
+local rtime = require "retape.time"
 
 local Replay = {}
 
@@ -197,7 +198,15 @@ function Replay:flush_round(ready, counters)
   local st = self.store
   for _, r in ipairs(ready) do
     if r.step.prepare then r.step.prepare() end
-    for _, w in ipairs(r.writes) do self.pool:append_kept(st.batch, w[1], w[2], w[3]) end
+    for _, w in ipairs(r.writes) do
+      -- each part's writes of a bucket stayed within the store's bound; together
+      -- they may not: the bucket is to blame, no one receipt
+      local ok, err = pcall(self.pool.append_kept, self.pool, st.batch, w[1], w[2], w[3])
+      if not ok then
+        error(string.format("bucket %s: %s, the parts' writes together", rtime.format_ny(r.step.bucket),
+                            sandbox.engine_message(err)), 0)
+      end
+    end
     if r.step.finish then r.step.finish(r.step.more, r.step.done) end
     st:write()
     if r.step.after then
