@@ -254,7 +254,7 @@ static int ra_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, 
     ra_file *f = (ra_file *)file;
     memset(f, 0, sizeof *f);
     f->size = -1;
-    f->real = (sqlite3_file *)((char *)file + RA_HEADER);
+    f->real = (sqlite3_file *)(void *)((char *)file + RA_HEADER); /* RA_HEADER keeps its alignment */
     int rc = parent()->xOpen(parent(), name, f->real, flags, out_flags);
     /* SQLite closes a file whose pMethods is set, even after a failed open */
     const sqlite3_io_methods *real = f->real->pMethods;
