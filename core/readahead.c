@@ -255,6 +255,7 @@ static int ra_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, 
     memset(f, 0, sizeof *f);
     f->size = -1;
     f->real = (sqlite3_file *)(void *)((char *)file + RA_HEADER); /* RA_HEADER keeps its alignment */
+    f->real->pMethods = NULL;
     int rc = parent()->xOpen(parent(), name, f->real, flags, out_flags);
     /* SQLite closes a file whose pMethods is set, even after a failed open */
     const sqlite3_io_methods *real = f->real->pMethods;
@@ -262,7 +263,10 @@ static int ra_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, 
         int version = real->iVersion < 1 ? 1 : real->iVersion > 3 ? 3 : real->iVersion;
         f->base.pMethods = &ra_methods[version - 1];
     }
-    f->windowed = rc == SQLITE_OK && (flags & SQLITE_OPEN_MAIN_DB) && (flags & SQLITE_OPEN_READONLY);
+    /* With "nolock" (a URI parameter) SQLite takes no lock, so nothing would
+     * ever drop the windows: such a file reads as the default VFS reads it. */
+    f->windowed = rc == SQLITE_OK && (flags & SQLITE_OPEN_MAIN_DB) && (flags & SQLITE_OPEN_READONLY) &&
+                  !(name && sqlite3_uri_boolean(name, "nolock", 0));
     return rc;
 }
 

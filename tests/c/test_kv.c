@@ -36,9 +36,6 @@ static uint64_t hash_of(retape_kv *kv, const char *prefix, size_t plen)
     return h;
 }
 
-/* retape_kv_hash_prefix: what it covers (the prefix's records in key order,
- * nothing around them, any bytes), that moving bytes between a key and its
- * value changes it, and that it reads a pinned snapshot. */
 /* A store whose table files were written with Snappy (the compression
  * before LZ4) reads and grows as before: each block records its own. */
 static void snappy_store_reads(const char *dir)
@@ -79,8 +76,15 @@ static void snappy_store_reads(const char *dir)
     CHECK(same == 2000, "every value reads back (%d of 2000)", same);
     CHECK(kv && retape_kv_put(kv, "v:new", 5, "lz4", 3, &err) == 0, "and takes new writes");
     retape_kv_close(kv);
+    /* what it writes from now on is LZ4 (the options RocksDB recorded) */
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "grep -l 'compression=kLZ4Compression' %s/OPTIONS-* >/dev/null 2>&1", path);
+    CHECK(system(cmd) == 0, "the store's options say LZ4 from now on");
 }
 
+/* retape_kv_hash_prefix: what it covers (the prefix's records in key order,
+ * nothing around them, any bytes), that moving bytes between a key and its
+ * value changes it, and that it reads a pinned snapshot. */
 static void hash_cases(const char *dir)
 {
     char path[600], *err = NULL;

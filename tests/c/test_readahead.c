@@ -122,6 +122,61 @@ static void rewrite(sqlite3 *db, int i, int v)
     sqlite3_finalize(st);
 }
 
+/* Reads `rounds` random ranges of a file of `size` random bytes through
+ * the read-ahead VFS and through the default one, opened as a read-only
+ * main database file each: page reads of every size SQLite uses, arbitrary
+ * offsets and lengths, ranges across the windows' blocks and past the end
+ * (SQLITE_IOERR_SHORT_READ, zero-filled).  Returns the reads that differed
+ * in result code or bytes. */
+static int differing_reads(const char *dir, long size, int rounds)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/bytes-%ld", dir, size);
+    FILE *out = fopen(path, "wb");
+    unsigned seed = (unsigned)size;
+    for (long i = 0; out && i < size; i++)
+        fputc((int)((seed = seed * 1103515245u + 12345u) >> 16 & 0xff), out);
+    if (out)
+        fclose(out);
+    sqlite3_vfs *vfs[2] = {sqlite3_vfs_find(retape_readahead_vfs()), sqlite3_vfs_find(NULL)};
+    sqlite3_file *file[2];
+    for (int v = 0; v < 2; v++) {
+        file[v] = calloc(1, (size_t)vfs[v]->szOsFile);
+        int flags = SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_READONLY, got;
+        if (vfs[v]->xOpen(vfs[v], path, file[v], flags, &got) != SQLITE_OK)
+            return -1;
+    }
+    static const int pages[] = {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536};
+    static char got[2][70000];
+    int differing = 0;
+    for (int i = 0; i < rounds; i++) {
+        seed = seed * 1103515245u + 12345u;
+        int amt, kind = (int)(seed >> 8) % 4;
+        sqlite3_int64 off;
+        if (kind < 2) { /* a page of some size at a page boundary, sometimes past the end */
+            amt = pages[(seed >> 12) % 8];
+            off = (sqlite3_int64)((seed >> 4) % (unsigned)(size / amt + 2)) * amt;
+        } else if (kind == 2) { /* the change counter's 16 bytes at 24 */
+            amt = 16;
+            off = 24;
+        } else { /* anything */
+            amt = 1 + (int)((seed >> 3) % 69999);
+            off = (sqlite3_int64)((seed * 2654435761u) % (unsigned)(size + 100));
+        }
+        int rc[2];
+        for (int v = 0; v < 2; v++) {
+            memset(got[v], v ? 0x55 : 0xaa, (size_t)amt);
+            rc[v] = file[v]->pMethods->xRead(file[v], got[v], amt, off);
+        }
+        differing += rc[0] != rc[1] || memcmp(got[0], got[1], (size_t)amt) != 0;
+    }
+    for (int v = 0; v < 2; v++) {
+        file[v]->pMethods->xClose(file[v]);
+        free(file[v]);
+    }
+    return differing;
+}
+
 int main(void)
 {
     char *dir = check_tempdir(), path[600], *err = NULL;
@@ -129,6 +184,11 @@ int main(void)
     make_db(path);
     CHECK(retape_readahead_vfs() != NULL, "the read-ahead VFS registers");
     CHECK(sqlite3_vfs_find(NULL) != sqlite3_vfs_find(retape_readahead_vfs()), "it is not the default VFS");
+    for (int k = 0; k < 3; k++) {
+        long size = k == 0 ? 1000003 : k == 1 ? 70001 : 65536 * 3;
+        CHECK(differing_reads(dir, size, 20000) == 0, "20,000 reads of a %ld-byte file: the default VFS's bytes and codes",
+              size);
+    }
 
     /* Every byte through the windows is the file's. */
     retape_readahead_counts before, after;
@@ -184,6 +244,19 @@ int main(void)
     CHECK(version_read(src, lister, 5) == 1, "rollback journal: the rewrite is seen by the next read");
     want[5] = 1;
     CHECK(rows_as_expected(src, want, &rows) == ROWS, "rollback journal: every other row as before");
+
+    /* "nolock" takes no lock, so no window could be dropped: none is kept */
+    char uri[700];
+    snprintf(uri, sizeof uri, "file:%s?nolock=1", path);
+    retape_source *unlocked = retape_source_open(uri, &err);
+    CHECK(unlocked != NULL, "a source opens with nolock=1%s%s", err ? ": " : "", err ? err : "");
+    if (unlocked) {
+        CHECK(version_read(unlocked, lister, 77) == 0, "nolock: row 77 as written");
+        rewrite(db, 77, 1);
+        CHECK(version_read(unlocked, lister, 77) == 1, "nolock: the rewrite is seen by the next read");
+        retape_source_close(unlocked);
+    }
+    want[77] = 1;
 
     /* WAL: a rewrite read from the log, then checkpointed into the file
      * under windows filled before it. */

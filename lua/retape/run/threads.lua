@@ -203,8 +203,11 @@ function Replay:flush_round(ready, counters)
       -- they may not: the bucket is to blame, no one receipt
       local ok, err = pcall(self.pool.append_kept, self.pool, st.batch, w[1], w[2], w[3])
       if not ok then
-        error(string.format("bucket %s: %s, the parts' writes together", rtime.format_ny(r.step.bucket),
-                            sandbox.engine_message(err)), 0)
+        err = sandbox.engine_message(err)
+        if err:find("^a batch of the store's writes past") then
+          err = string.format("bucket %s: %s, the parts' writes together", rtime.format_ny(r.step.bucket), err)
+        end
+        error(err, 0)
       end
     end
     if r.step.finish then r.step.finish(r.step.more, r.step.done) end
