@@ -140,10 +140,12 @@ static int differing_reads(const char *dir, long size, int rounds)
         fclose(out);
     sqlite3_vfs *vfs[2] = {sqlite3_vfs_find(retape_readahead_vfs()), sqlite3_vfs_find(NULL)};
     sqlite3_file *file[2];
+    /* a name as SQLite hands one to xOpen (its URI parameters after it) */
+    sqlite3_filename name = sqlite3_create_filename(path, "", "", 0, NULL);
     for (int v = 0; v < 2; v++) {
         file[v] = calloc(1, (size_t)vfs[v]->szOsFile);
         int flags = SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_READONLY, got;
-        if (vfs[v]->xOpen(vfs[v], path, file[v], flags, &got) != SQLITE_OK)
+        if (vfs[v]->xOpen(vfs[v], name, file[v], flags, &got) != SQLITE_OK)
             return -1;
     }
     static const int pages[] = {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536};
@@ -174,6 +176,7 @@ static int differing_reads(const char *dir, long size, int rounds)
         file[v]->pMethods->xClose(file[v]);
         free(file[v]);
     }
+    sqlite3_free_filename(name);
     return differing;
 }
 
