@@ -8,8 +8,9 @@
  * least recently used window is refilled with the aligned block around it
  * (clamped to the file's size: a page read never goes past it).  A read
  * shorter than a page (the header's change counter, read at each
- * transaction's start in rollback mode) never fills a window, nor does one
- * longer than half a block; the windows serve them when they hold them.
+ * transaction's start in rollback mode) never fills a window, though the
+ * windows serve it when they hold its bytes; one longer than half a block
+ * goes straight through.
  */
 #include "readahead.h"
 
