@@ -25,7 +25,13 @@ end
 -- Records what it did in out[T] = {purged, replaced, stale}.
 function Replay:clear_ticker(T, scope, start, out)
   local st = self.store
-  local _, prev = st:version_before(T, start)
+  local b, text = st:version_text_before(T, start)
+  local prev = b and store.decode_version_of(T, b, text) or nil
+  -- the walk starts T from this same version (nothing of T before `start`
+  -- changes in the run, and the scope's versions go): handed to it
+  -- (Replay:ticker) instead of read again, one seek over every sorted run
+  -- of the store a ticker; on one thread (the parts read their own)
+  if self.before_start and not self.pool then self.before_start[T] = { start = start, bucket = b, text = text } end
   local old_end = st:version_text_upto(T, scope.to)
   local c = { replaced = st:delete_versions(T, start, scope.to),
               purged = st:delete_trades(T, start, scope.to + BUCKET_MS - 1), stale = false }

@@ -60,6 +60,7 @@ end
 function Replay:begin_run(continuing)
   self.continuing = continuing
   self.ticks, self.known, self.new_ids = {}, {}, {}
+  self.before_start = {} -- T = its version before the scope, as clear_ticker read it
   -- refresh: T = bucket from which T's stored trades are old ones this run replaces
   self.replacing = {}
   self.held_trades = self.trades_only and {} or nil

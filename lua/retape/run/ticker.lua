@@ -55,7 +55,15 @@ function Replay:ticker(T, bucket)
       return tk
     end
   end
-  local b, rec = st:version_before(T, bucket)
+  local b, rec
+  local handed = self.before_start and self.before_start[T] -- read by clear_ticker (run/clear.lua)
+  if handed and bucket >= handed.start then
+    self.before_start[T] = nil
+    b = handed.bucket
+    rec = b and store.decode_version_of(T, b, handed.text) or nil
+  else
+    b, rec = st:version_before(T, bucket)
+  end
   tk = self:ticker_from(T, b, rec)
   self:apply_marks(tk, bucket)
   self.ticks[T] = tk

@@ -38,10 +38,19 @@ return function(Store, M)
   -- version_before(T, bucket) -> bucket', record | nil: T's last version
   -- strictly before `bucket`.
   function Store:version_before(T, bucket)
+    local b, v = self:version_text_before(T, bucket)
+    if not b then return nil end
+    return b, decode_version(v, vkey(T, b))
+  end
+
+  -- The same, undecoded: bucket', its packed text | nil (decode it with
+  -- store.decode_version_of(T, bucket', text)).
+  function Store:version_text_before(T, bucket)
     local k, v = self.kv:last_before(vprefix(T), vkey(T, bucket))
     if not k then return nil end
-    return bucket_of(k), decode_version(v, k)
+    return bucket_of(k), v
   end
+  function M.decode_version_of(T, bucket, bytes) return decode_version(bytes, vkey(T, bucket)) end
 
   -- The text of T's last version at or before `bucket` (no decoding).
   function Store:version_text_upto(T, bucket)
