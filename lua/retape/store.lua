@@ -195,6 +195,13 @@ function Store:each_run(fn)
   for _, v in self.kv:scan(K_RUN) do fn(json.decode(v), v) end
 end
 
+-- is_batch_full(err): whether err is the bound on one batch of the store's
+-- writes (RETAPE_BATCH_BYTES_MAX, raised by a batch's put or append in C,
+-- core/lua_kv.c): the bucket's writes together are to blame, no one value.
+function M.is_batch_full(err)
+  return tostring(err):find("a batch of the store's writes past %d+ MB") ~= nil
+end
+
 -- Fingerprints of the results: every key and value under the versions'
 -- and the trades' prefixes (bytes, no decoding; XXH3 64 in C, kv:hash).
 function Store:results_hashes()

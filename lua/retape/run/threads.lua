@@ -20,6 +20,7 @@ local pool = require "retape.pool"
 local wire = require "retape.wire"
 local source = require "retape.source"
 local rtime = require "retape.time"
+local store = require "retape.store"
 
 local Replay = {}
 
@@ -192,6 +193,12 @@ local function unpack_reply(w, reply)
   return out
 end
 
+-- Appends a bucket's writes of every part ({worker, offset, length}) to
+-- the store's batch.
+local function append_writes(p, batch, writes)
+  for _, w in ipairs(writes) do p:append_kept(batch, w[1], w[2], w[3]) end
+end
+
 -- Writes the buckets of a merged round (merge_round), in order: each
 -- bucket's writes of every part with its step's finish() puts, one commit
 -- per bucket, then its after().
@@ -199,17 +206,15 @@ function Replay:flush_round(ready, counters)
   local st = self.store
   for _, r in ipairs(ready) do
     if r.step.prepare then r.step.prepare() end
-    for _, w in ipairs(r.writes) do
-      -- each part's writes of a bucket stayed within the store's bound; together
-      -- they may not: the bucket is to blame, no one receipt
-      local ok, err = pcall(self.pool.append_kept, self.pool, st.batch, w[1], w[2], w[3])
-      if not ok then
-        err = sandbox.engine_message(err)
-        if err:find("^a batch of the store's writes past") then
-          err = string.format("bucket %s: %s, the parts' writes together", rtime.format_ny(r.step.bucket), err)
-        end
-        error(err, 0)
+    -- each part's writes of a bucket stayed within the store's bound;
+    -- together they may not: the bucket is to blame, no one receipt
+    local ok, err = pcall(append_writes, self.pool, st.batch, r.writes)
+    if not ok then
+      err = sandbox.engine_message(err)
+      if store.is_batch_full(err) then
+        err = string.format("bucket %s: %s, the parts' writes together", rtime.format_ny(r.step.bucket), err)
       end
+      error(err, 0)
     end
     if r.step.finish then r.step.finish(r.step.more, r.step.done) end
     st:write()

@@ -162,7 +162,7 @@ function Replay:trade_error(t, err)
   -- (a rule's value as text: never its __tostring, outside the guard here)
   local function text(v) return (type(v) == "string" or type(v) == "number") and tostring(v) or "a " .. type(v) end
   local tk = self.ticks and type(t.ticker) == "string" and self.ticks[t.ticker]
-  if tostring(err):find("^a batch of the store's writes past") then -- the bucket's writes together, not this trade
+  if store.is_batch_full(err) then -- the bucket's writes together, not this trade
     return string.format("receipt %s (%s): %s", text(tk and tk.receipt or "?"), text(t.ticker), tostring(err))
   end
   local where = unstorable(t, "", 0, { n = 0 })
