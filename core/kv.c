@@ -4,7 +4,12 @@
  * Writes go through the write-ahead log without fsync: a killed process
  * loses nothing already written, and a batch is applied all or nothing, so a
  * replay that commits one batch per bucket always restarts at a bucket
- * boundary.  RocksDB's own LOCK file keeps a second process out; its error is
+ * boundary.  A batch may also be written unlogged (retape_kv_write_unlogged):
+ * it is durable at the next memtable flush, so a killed process loses the
+ * unlogged batches since the last one.  The store stays a prefix of its
+ * writes either way: a logged write after unlogged ones flushes them first
+ * (otherwise the log would bring it back after a kill without them).
+ * RocksDB's own LOCK file keeps a second process out; its error is
  * turned into a message that says so instead of the raw "lock" text.
  */
 #include "kv_hint.h"
@@ -22,10 +27,14 @@ struct retape_kv {
     rocksdb_options_t *options;
     rocksdb_readoptions_t *read;
     rocksdb_writeoptions_t *write;
+    rocksdb_writeoptions_t *write_unlogged; /* the same without the write-ahead log */
     rocksdb_block_based_table_options_t *table;
     rocksdb_cache_t *cache;
     /* views (retape_kv_view) borrow db from their base and may pin a snapshot */
     int borrowed;
+    retape_kv *base; /* a view's base (NULL: this is the base) */
+    atomic_int unlogged_pending; /* the base's: unlogged writes not flushed yet */
+    atomic_long persists;        /* the base's: memtable flushes retape_kv_persist made */
     const rocksdb_snapshot_t *snap;
     retape_kv_snapshot *shared; /* pinned with retape_kv_pin_snapshot (a reference) */
 };
@@ -159,6 +168,8 @@ retape_kv *retape_kv_open_sized(const char *dir, size_t write_buffer_bytes, char
     rocksdb_options_set_block_based_table_factory(kv->options, kv->table);
     kv->read = rocksdb_readoptions_create();
     kv->write = rocksdb_writeoptions_create();
+    kv->write_unlogged = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_disable_WAL(kv->write_unlogged, 1);
     kv->db = rocksdb_open(kv->options, dir, &err);
     if (err) {
         kv_error(errptr, "cannot open store", dir, err);
@@ -180,6 +191,8 @@ void retape_kv_close(retape_kv *kv)
         rocksdb_readoptions_destroy(kv->read);
     if (kv->write)
         rocksdb_writeoptions_destroy(kv->write);
+    if (kv->write_unlogged)
+        rocksdb_writeoptions_destroy(kv->write_unlogged);
     if (kv->options)
         rocksdb_options_destroy(kv->options);
     if (kv->table)
@@ -212,8 +225,43 @@ int retape_kv_get(retape_kv *kv, const char *key, size_t klen, char **val, size_
     return 1;
 }
 
+/* The handle that owns the database (a view's base). */
+static retape_kv *owner(retape_kv *kv)
+{
+    return kv->base ? kv->base : kv;
+}
+
+/* Makes every unlogged write of kv's database durable: a memtable flush,
+ * waited for (nothing to do when none is pending).  Returns 0, or -1 with
+ * *errptr.  Unlogged writes from another thread during the call may or may
+ * not be included. */
+int retape_kv_persist(retape_kv *kv, char **errptr)
+{
+    retape_kv *base = owner(kv);
+    if (!atomic_exchange(&base->unlogged_pending, 0))
+        return 0;
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(fo, 1);
+    char *err = NULL;
+    rocksdb_flush(kv->db, fo, &err);
+    rocksdb_flushoptions_destroy(fo);
+    if (err) {
+        atomic_store(&base->unlogged_pending, 1);
+        return kv_error(errptr, "flush of the unlogged writes", NULL, err);
+    }
+    atomic_fetch_add(&base->persists, 1);
+    return 0;
+}
+
+long retape_kv_persist_count(retape_kv *kv)
+{
+    return atomic_load(&owner(kv)->persists);
+}
+
 int retape_kv_put(retape_kv *kv, const char *key, size_t klen, const char *val, size_t vlen, char **errptr)
 {
+    if (retape_kv_persist(kv, errptr) != 0)
+        return -1;
     char *err = NULL;
     rocksdb_put(kv->db, kv->write, key, klen, val, vlen, &err);
     return err ? kv_error(errptr, "put", NULL, err) : 0;
@@ -221,6 +269,8 @@ int retape_kv_put(retape_kv *kv, const char *key, size_t klen, const char *val, 
 
 int retape_kv_delete(retape_kv *kv, const char *key, size_t klen, char **errptr)
 {
+    if (retape_kv_persist(kv, errptr) != 0)
+        return -1;
     char *err = NULL;
     rocksdb_delete(kv->db, kv->write, key, klen, &err);
     return err ? kv_error(errptr, "delete", NULL, err) : 0;
@@ -320,8 +370,23 @@ int retape_kv_batch_append(retape_kv_batch *batch, const char *data, size_t len,
 
 int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr)
 {
+    if (retape_kv_persist(kv, errptr) != 0)
+        return -1;
     char *err = NULL;
     rocksdb_write(kv->db, kv->write, batch->wb, &err);
+    return err ? kv_error(errptr, "write batch", NULL, err) : 0;
+}
+
+/* Applies batch atomically without the write-ahead log: no log record, no
+ * checksum of it, no write(2); durable at the next memtable flush (RocksDB's
+ * own when the memtable fills, retape_kv_persist, the next logged write,
+ * close).  A replay's buckets: a kill loses the buckets since the last
+ * flush, and the store is left at a bucket boundary.  Does not clear batch. */
+int retape_kv_write_unlogged(retape_kv *kv, retape_kv_batch *batch, char **errptr)
+{
+    char *err = NULL;
+    atomic_store(&owner(kv)->unlogged_pending, 1);
+    rocksdb_write(kv->db, kv->write_unlogged, batch->wb, &err);
     return err ? kv_error(errptr, "write batch", NULL, err) : 0;
 }
 
@@ -452,8 +517,11 @@ retape_kv *retape_kv_view(retape_kv *base, char **errptr)
     }
     kv->db = base->db;
     kv->borrowed = 1;
+    kv->base = owner(base);
     kv->read = rocksdb_readoptions_create();
     kv->write = rocksdb_writeoptions_create();
+    kv->write_unlogged = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_disable_WAL(kv->write_unlogged, 1);
     return kv;
 }
 

@@ -293,17 +293,31 @@ static int l_batch(lua_State *L)
     return 1;
 }
 
-/* store:write(batch) -> true | raises.  The batch is applied atomically and
- * then cleared, ready for reuse. */
+/* store:write(batch [, unlogged]) -> true | raises.  The batch is applied
+ * atomically and then cleared, ready for reuse.  unlogged: without the
+ * write-ahead log (retape_kv_write_unlogged: durable at the next flush). */
 static int l_write(lua_State *L)
 {
     retape_kv *kv = to_kv(L, 1);
     retape_kv_batch *batch = to_batch(L, 2);
+    int unlogged = lua_toboolean(L, 3);
     char *err = NULL;
-    if (retape_kv_write(kv, batch, &err) != 0)
+    if ((unlogged ? retape_kv_write_unlogged(kv, batch, &err) : retape_kv_write(kv, batch, &err)) != 0)
         return raise_message(L, err);
     retape_kv_batch_clear(batch);
     lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* store:persist() -> number of flushes so far | raises: makes the unlogged
+ * writes durable now (a memtable flush; nothing when none is pending). */
+static int l_persist(lua_State *L)
+{
+    retape_kv *kv = to_kv(L, 1);
+    char *err = NULL;
+    if (retape_kv_persist(kv, &err) != 0)
+        return raise_message(L, err);
+    lua_pushinteger(L, retape_kv_persist_count(kv));
     return 1;
 }
 
@@ -387,7 +401,7 @@ int luaopen_retape_kv(lua_State *L)
 {
     static const luaL_Reg kv_methods[] = {
         {"get", l_get}, {"put", l_put}, {"delete", l_delete}, {"scan", l_scan}, {"last_before", l_last_before}, {"hash", l_hash},
-        {"batch", l_batch}, {"write", l_write}, {"close", l_close}, {NULL, NULL},
+        {"batch", l_batch}, {"write", l_write}, {"persist", l_persist}, {"close", l_close}, {NULL, NULL},
     };
     static const luaL_Reg batch_methods[] = {
         {"put", l_batch_put}, {"delete", l_batch_delete}, {"count", l_batch_count},

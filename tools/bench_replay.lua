@@ -11,8 +11,9 @@ local retape = require "retape"
 local db, state, from, to, rules, threads, budget = ...
 threads = threads == "all" and require("retape.pool").cores() or tonumber(threads) or 1
 assert(retape.fs.remove_tree(state))
+-- durable = "run": as `retape replay` runs
 local rp = assert(retape.replay.open { db = db, state = state, script_version = false, rules = rules,
-                                                threads = threads, budget = budget == "budget" })
+                                                threads = threads, budget = budget == "budget", durable = "run" })
 local cpu0 = os.clock()
 local r = rp:run { from = from, to = to }
 local run_cpu_ms = (os.clock() - cpu0) * 1000

@@ -9,7 +9,8 @@
 local retape = require "retape"
 local db, state, day, rules, threads = ...
 threads = threads == "all" and require("retape.pool").cores() or tonumber(threads) or 1
-local rp = assert(retape.replay.open { db = db, state = state, script_version = false, rules = rules, threads = threads })
+local rp = assert(retape.replay.open { db = db, state = state, script_version = false, rules = rules, threads = threads,
+                                       durable = "run" }) -- as `retape replay` runs
 local r = rp:run { date = day }
 rp:close()
 assert(r.errors == 0, "errors in the bench re-run")

@@ -66,9 +66,17 @@ end
 Store.__close = Store.close
 
 -- Applies every put and delete queued since the last write, atomically.
-function Store:write()
-  if self.batch:count() > 0 then self.kv:write(self.batch) end
+-- unlogged: without the write-ahead log (a replay's buckets under durable =
+-- "run"): durable at the next flush of the memtable (RocksDB's own when it
+-- fills, persist(), the next logged write, close), so a killed process
+-- loses the unlogged writes since the last flush and leaves the store at a
+-- prefix of its writes (core/kv.c).
+function Store:write(unlogged)
+  if self.batch:count() > 0 then self.kv:write(self.batch, unlogged) end
 end
+
+-- Makes every unlogged write durable now.  Returns the flushes made so far.
+function Store:persist() return self.kv:persist() end
 
 -- Drops what was queued (after a failure: nothing of it reaches the store).
 function Store:discard() self.batch:clear() end

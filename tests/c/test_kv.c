@@ -127,8 +127,152 @@ static void hash_cases(const char *dir)
     retape_kv_close(kv);
 }
 
-int main(void)
+/* Writes batch i of the unlogged cases: b:%06d and n = i (the last one). */
+static int write_numbered(retape_kv *kv, retape_kv_batch *b, int i, int unlogged)
 {
+    char key[16], val[600];
+    char *err = NULL;
+    snprintf(key, sizeof key, "b:%06d", i);
+    memset(val, 'a' + i % 26, sizeof val); /* ~600 bytes a batch: a 64 KB memtable fills every ~100 */
+    retape_kv_batch_put(b, key, strlen(key), val, sizeof val);
+    snprintf(key, sizeof key, "%d", i);
+    retape_kv_batch_put(b, "n", 1, key, strlen(key));
+    int rc = unlogged ? retape_kv_write_unlogged(kv, b, &err) : retape_kv_write(kv, b, &err);
+    retape_kv_batch_clear(b);
+    retape_free(err);
+    return rc;
+}
+
+/* Which of batches 1..upto a reopened store holds: returns n (0: none) and
+ * sets *prefix when exactly b:1..n are there. */
+static int numbered_held(const char *path, int upto, int *prefix)
+{
+    char *err = NULL, *val = NULL;
+    size_t vlen = 0;
+    retape_kv *kv = retape_kv_open(path, &err);
+    if (!kv) {
+        retape_free(err);
+        *prefix = 0;
+        return -1;
+    }
+    int n = 0;
+    if (retape_kv_get(kv, "n", 1, &val, &vlen, &err) == 1)
+        n = atoi(val);
+    retape_free(val);
+    val = NULL;
+    *prefix = 1;
+    for (int i = 1; i <= upto; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "b:%06d", i);
+        int got = retape_kv_get(kv, key, strlen(key), &val, &vlen, &err);
+        retape_free(val);
+        val = NULL;
+        if (got != (i <= n))
+            *prefix = 0;
+    }
+    retape_kv_close(kv);
+    return n;
+}
+
+enum { KILL_AFTER_ALL, KILL_AFTER_LOGGED, KILL_AFTER_PERSIST, KILL_AFTER_CLOSE };
+
+/* The child of crash_after (this program run again: RocksDB's background
+ * threads do not survive a fork): writes unlogged batches (and what `plan`
+ * adds) into a new store at path, then kills itself with SIGKILL. */
+static int crash_child(const char *path, size_t buffer, int total, int plan)
+{
+    char *err = NULL;
+    retape_kv *kv = retape_kv_open_sized(path, buffer, &err);
+    retape_kv_batch *b = retape_kv_batch_new(&err);
+    if (!kv || !b)
+        _exit(1);
+    for (int i = 1; i <= total; i++) {
+        int logged = plan == KILL_AFTER_LOGGED && i == total / 2;
+        if (write_numbered(kv, b, i, !logged) != 0)
+            _exit(1);
+        if (plan == KILL_AFTER_PERSIST && i == total / 2 && retape_kv_persist(kv, &err) != 0)
+            _exit(1);
+    }
+    if (plan == KILL_AFTER_CLOSE)
+        retape_kv_close(kv);
+    raise(SIGKILL);
+    return 1;
+}
+
+/* Runs crash_child in a new process (a real crash) and waits for it. */
+static void crash_after(const char *path, size_t buffer, int total, int plan)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        char b[32], t[32], p[32];
+        snprintf(b, sizeof b, "%zu", buffer);
+        snprintf(t, sizeof t, "%d", total);
+        snprintf(p, sizeof p, "%d", plan);
+        execl("/proc/self/exe", "test_kv", "crash", path, b, t, p, (char *)NULL);
+        _exit(1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the writer of %s was killed (SIGKILL)", path);
+}
+
+/* Unlogged writes: a killed process leaves the store at a prefix of its
+ * batches (RocksDB's flushes when the memtable fills, persist, a logged
+ * write after unlogged ones, close). */
+static void unlogged_cases(const char *dir)
+{
+    char path[4096];
+    int prefix = 0, n;
+
+    snprintf(path, sizeof path, "%s/unlogged-fill", dir);
+    crash_after(path, 64 << 10, 1000, KILL_AFTER_ALL);
+    n = numbered_held(path, 1000, &prefix);
+    CHECK(n > 0 && n < 1000 && prefix, "1000 unlogged batches into a 64 KB memtable, killed: the first %d of them, "
+          "nothing after (the memtable's flushes)", n);
+
+    snprintf(path, sizeof path, "%s/unlogged-none", dir);
+    crash_after(path, 0, 200, KILL_AFTER_ALL);
+    n = numbered_held(path, 200, &prefix);
+    CHECK(n == 0 && prefix, "200 unlogged batches, no flush, killed: none of them (%d)", n);
+
+    snprintf(path, sizeof path, "%s/unlogged-persist", dir);
+    crash_after(path, 0, 200, KILL_AFTER_PERSIST);
+    n = numbered_held(path, 200, &prefix);
+    CHECK(n == 100 && prefix, "persist after batch 100 of 200, killed: batches 1..100 (%d)", n);
+
+    snprintf(path, sizeof path, "%s/unlogged-logged", dir);
+    crash_after(path, 0, 200, KILL_AFTER_LOGGED);
+    n = numbered_held(path, 200, &prefix);
+    CHECK(n == 100 && prefix, "batch 100 of 200 logged, the others not, killed: batches 1..100, the unlogged "
+          "ones before the logged one with it (%d)", n);
+
+    snprintf(path, sizeof path, "%s/unlogged-close", dir);
+    crash_after(path, 0, 200, KILL_AFTER_CLOSE);
+    n = numbered_held(path, 200, &prefix);
+    CHECK(n == 200 && prefix, "200 unlogged batches, closed, then killed: all of them (%d)", n);
+
+    char *err = NULL;
+    snprintf(path, sizeof path, "%s/unlogged-count", dir);
+    retape_kv *kv = retape_kv_open(path, &err);
+    retape_kv_batch *b = retape_kv_batch_new(&err);
+    CHECK(kv && b && retape_kv_persist(kv, &err) == 0 && retape_kv_persist_count(kv) == 0,
+          "persist with nothing unlogged flushes nothing");
+    CHECK(kv && b && write_numbered(kv, b, 1, 1) == 0 && write_numbered(kv, b, 2, 0) == 0
+          && write_numbered(kv, b, 3, 0) == 0 && retape_kv_persist_count(kv) == 1,
+          "a logged write after an unlogged one flushes once; the next logged one does not");
+    retape_kv *view = kv ? retape_kv_view(kv, &err) : NULL;
+    CHECK(view && write_numbered(view, b, 4, 1) == 0 && write_numbered(kv, b, 5, 0) == 0
+          && retape_kv_persist_count(kv) == 2 && retape_kv_persist(view, &err) == 0 && retape_kv_persist_count(view) == 2,
+          "a view's unlogged write is its base's to flush: one count for the database");
+    retape_kv_close(view);
+    retape_kv_batch_free(b);
+    retape_kv_close(kv);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 6 && strcmp(argv[1], "crash") == 0)
+        return crash_child(argv[2], (size_t)strtoull(argv[3], NULL, 10), atoi(argv[4]), atoi(argv[5]));
     char *dir = check_tempdir(), path[600], *err = NULL;
     snprintf(path, sizeof path, "%s/state", dir);
     retape_kv *kv = retape_kv_open(path, &err);
@@ -224,6 +368,7 @@ int main(void)
     retape_kv_close(kv);
     hash_cases(dir);
     snappy_store_reads(dir);
+    unlogged_cases(dir);
     free(dir);
     return done_testing();
 }

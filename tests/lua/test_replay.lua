@@ -150,6 +150,41 @@ do
   t.ok(dump(dir) == ref_dump, "crash + resume: store byte-identical to the uninterrupted run")
 end
 
+-- durable = "run": the buckets are committed without the store's log; a
+-- kill loses those since the last flush (here: the persist() after bucket
+-- 20, or none), the store stays at a bucket boundary, --resume finishes it
+for _, case in ipairs { { persist = 20, threads = 1 }, { persist = 20, threads = 2 }, { threads = 1 } } do
+  local dir = t.tempdir() .. "/s"
+  local exe = os.getenv("RETAPE") or "./retape"
+  local what = string.format("durable run, %s, %d thread(s)",
+    case.persist and ("persist after bucket " .. case.persist) or "no flush", case.threads)
+  os.execute(("%s run tests/lua/kill_after.lua %s %s %s 30 %d run %s 2>/dev/null"):format(exe, db, dir, D1, case.threads,
+    case.persist or ""))
+  local kv = assert(retape.kv.open(dir))
+  local cursor = json.decode(kv:get("retape:cursor") or "{}")
+  local versions = 0
+  for _ in kv:scan("v:") do versions = versions + 1 end
+  kv:close()
+  if case.persist then
+    t.ok(cursor.next and cursor.next > buckets[case.persist].bucket and cursor.next <= buckets[case.persist + 1].bucket,
+         what .. ": killed after bucket 30, the store holds buckets 1..20 (its cursor after bucket 20)", json.encode(cursor))
+  else
+    t.ok(cursor.start and cursor.next == cursor.start and versions == 0,
+         what .. ": killed after bucket 30, the store holds none of its buckets but knows the run was interrupted",
+         json.encode(cursor) .. " versions " .. versions)
+  end
+  local r = replay(dir, { date = D1, resume = true }, { durable = "run" })
+  t.eq(r.buckets, #buckets - (case.persist or 0), what .. ": resume walks the buckets the store does not hold")
+  t.ok(dump(dir) == ref_dump, what .. ": crash + resume: store byte-identical to the uninterrupted run")
+end
+do
+  local dir = t.tempdir() .. "/s"
+  local r = replay(dir, { date = D1 }, { durable = "run" })
+  t.ok(dump(dir) == ref_dump and r.buckets == #buckets, "durable run: the same store as durable bucket")
+  local ok, err = retape.replay.open { db = db, state = t.tempdir() .. "/s", durable = "always" }
+  t.ok(ok == nil and err:find('durable is "bucket" or "run", not always', 1, true), "durable: other values refused", err)
+end
+
 -- clean slate by day on a store holding two days
 local function trades_of(dir)
   local st = assert(retape.store.open(dir))

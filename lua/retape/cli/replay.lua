@@ -49,6 +49,7 @@ return function(cli)
     }, options.versions(), {
       { name = "batch", arg = "N", type = "integer", help = "rows fetched per round trip (results never depend on it)" },
       { name = "threads", arg = "N", type = "integer", help = "threads, each with its own Lua state (default: every core for runs of 4096 rows or more; results never depend on it)" },
+      { name = "durable", arg = "bucket|run", help = "when committed buckets are durable: run (default; at the run's end and whenever the store's memtable fills, ~5 % less CPU) or bucket (each one through the store's write-ahead log); a killed run resumes from the last durable one; results never depend on it", default = "run" },
       { name = "trace", arg = "FILE", help = "write one JSON line per processed receipt" },
       { name = "ledger", arg = "FILE", help = "sync trades and lanes to this SQLite ledger afterwards" },
       { name = "follow", type = "flag", help = "keep replaying the rows inserted into FILE until SIGINT/SIGTERM" },
@@ -65,6 +66,7 @@ return function(cli)
       end
       if o.offset < 0 then args.usage_error("--offset must be a non-negative integer") end
       if o.threads and o.threads > 256 then args.usage_error("--threads must be 1..256") end
+      if o.durable ~= "run" and o.durable ~= "bucket" then args.usage_error("--durable is bucket or run, not %s", o.durable) end
       local scoped = o.date or o.from or o.to or o.ticker or o.bucket or o.shard or o.limit or o.refresh or o.resume
         or o.rebuild or o.clean_slate
       if o.follow and scoped then
@@ -119,6 +121,7 @@ return function(cli)
       end or nil)
       local rp, err = replay.open {
         db = p.db, state = st, rules = R, batch = o.batch, cascade = not o.no_cascade, threads = o.threads,
+        durable = o.durable,
         limits = (o.max_instructions or o.max_memory_mb)
           and { instructions = o.max_instructions, memory_mb = o.max_memory_mb } or nil,
         script_version = p.script_version,

@@ -186,7 +186,7 @@ function Replay:walk_bucket(step, counters)
   if budget then t0 = clock() end
   self:stage_bucket(step.bucket)
   if budget then t1 = clock() end
-  self.store:write()
+  self.store:write(self.unlogged)
   if budget then budget.pack, budget.commit = budget.pack + (t1 - t0), budget.commit + (clock() - t1) end
   self.new_ids = {}
   if step.after then step.after(done, more) end

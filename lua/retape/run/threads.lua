@@ -217,7 +217,7 @@ function Replay:flush_round(ready, counters)
       error(err, 0)
     end
     if r.step.finish then r.step.finish(r.step.more, r.step.done) end
-    st:write()
+    st:write(self.unlogged)
     if r.step.after then
       -- after() sees the counters as they were at the end of its bucket, as on one thread
       local now = {}

@@ -45,7 +45,7 @@ end
 function Replay:store_held_trades()
   if not self.held_trades then return end
   self:put_held_trades()
-  self.store:write()
+  self.store:write(self.unlogged)
 end
 
 return Replay

@@ -35,3 +35,7 @@ run $RETAPE status --state $T/one
 run $RETAPE lanes --state $T/one 2>&1 >/dev/null | cut -c1-60
 run $RETAPE replay --db $T/lv.db --state $T/one --refresh > $T/o; head -1 $T/o
 run $RETAPE status --state $T/one
+# --durable bucket (each bucket through the store's log) and run (the default, above) give the same results
+run $RETAPE replay --db $T/lv.db --state $T/by_bucket --date 2026-02-02 --durable bucket --quiet
+run $RETAPE diff $T/lv.db.state $T/by_bucket
+run $RETAPE replay --db $T/lv.db --state $T/x --date 2026-02-02 --durable always
