@@ -104,7 +104,7 @@ function M.run_case(case, case_dir, mode)
   local replay = require "retape.replay"
   local function open(extra)
     local opts = { db = db, state = state, rules = R, trace = function(r) records[#records + 1] = r end,
-      script_version = case.script_version, durable = "run" } -- a scratch store: durable when each run returns
+      script_version = case.script_version }
     for k, v in pairs(extra or {}) do opts[k] = v end
     return assert(replay.open(opts))
   end
@@ -143,7 +143,7 @@ function M.run_case(case, case_dir, mode)
         again:close()
       end
     else
-      local rp = open()
+      local rp = open { durable = "run" } -- as retape replay (the pages above: a flush per page would cost more)
       rp:run(params)
       rp:close()
     end

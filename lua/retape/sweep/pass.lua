@@ -76,7 +76,8 @@ function pass_body(opts, Rs, variants, idx, dir, progress, want_trades)
     -- one thread each: the sweep runs its variants side by side instead;
     -- db_path: what a standalone replay records (refresh and explain find the receipts)
     local rp, oerr = replay.open { db = shared, db_path = opts.db, state = st, rules = R, batch = opts.batch,
-                                   script_version = opts.script_version, trades_only = opts.trades_only, threads = 1 }
+                                   script_version = opts.script_version, trades_only = opts.trades_only, threads = 1,
+                                   durable = "run" } -- as retape replay: durable when the variant's run returns
     if not rp then cleanup(); return nil, string.format("variant %d: %s", i, oerr), -1, i end
     local w = opts.copy ~= "deep" and shared_source.payload_writes(R)
     if not w then deep = true else for _, k in ipairs(w) do writes_set[k] = true end end
