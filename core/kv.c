@@ -46,7 +46,7 @@ struct retape_kv_snapshot {
 };
 
 #define KV_ARENA_BLOCK_BYTES ((size_t)64 << 10)
-#define KV_BLOCK_CACHE_BYTES (8u << 20) /* RocksDB's own default size */
+#define KV_BLOCK_CACHE_BYTES (4u << 20) /* index and filter blocks of a 5-day store: ~2 MB */
 #define KV_SCAN_READAHEAD_BYTES ((size_t)256 << 10) /* a whole-prefix scan reads ahead this much */
 #define KV_BLOOM_BITS_PER_KEY 10.0  /* ~1 % false positives */
 #define KV_L0_COMPACTION_TRIGGER 8     /* sorted runs; RocksDB: 4; its slowdown (20) and stop (36) stay */
@@ -149,8 +149,12 @@ retape_kv *retape_kv_open_sized(const char *dir, size_t write_buffer_bytes, char
      * table file (~1 MB for a 64 MB file) was read again at every seek
      * (re-running one day of a 5-day store: 22 -> 4.5 s, clearing the scope
      * 13.6 -> 0.4 s).  The cache's lock is not contended here (a replay
-     * reads little and from few threads).  A store whose index and filter
-     * blocks outgrow the 8 MB would want partitioned ones next. */
+     * reads little and from few threads).  4 MB rather than RocksDB's 8:
+     * a re-run of a big store reads each ticker's versions once, so data
+     * blocks are rarely read twice, and a full cache was 4.5 MB of a
+     * threaded re-run's peak (one day of a 5-day store: 72 -> 67 MB).  A
+     * store whose index and filter blocks outgrow it would want
+     * partitioned ones next. */
     rocksdb_lru_cache_options_t *cache_options = rocksdb_lru_cache_options_create();
     rocksdb_lru_cache_options_set_capacity(cache_options, KV_BLOCK_CACHE_BYTES);
     rocksdb_lru_cache_options_set_num_shard_bits(cache_options, 0);

@@ -229,7 +229,7 @@ for k in real c5; do
 done
 awk -v r1="${RSS_replay_c1:-0}" -v r5="${RSS_replay_c5:-0}" -v rr="${RPS_replay_real_mt:-0}" -v py="${RPS_py_c5:-0}" \
     -v rc="${RPS_replay_c5_mt:-0}" -v ms="${MS_replay_c5_mt:-0}" -v crr="${CPS_replay_real:-0}" -v cpy="${CPS_py_c5:-0}" \
-    -v crc="${CPS_replay_c5:-0}" -v r1m="${RSS_replay_c1_mt:-0}" -v r5m="${RSS_replay_c5_mt:-0}" -v rps1="${RPS_replay_real:-0}" -v rr5="${MS_rerun_c5:-0}" 'BEGIN {
+    -v crc="${CPS_replay_c5:-0}" -v r1m="${RSS_replay_c1_mt:-0}" -v r5m="${RSS_replay_c5_mt:-0}" -v rps1="${RPS_replay_real:-0}" -v rr5="${MS_rerun_c5:-0}" -v rrm="${RSS_rerun_c5:-0}" 'BEGIN {
   if (r1 > 0) printf "peak RSS replay 1 day %.1f MB, 5 days %.1f MB: %.2f (1.00 = flat)\n", r1, r5, r5 / r1
   if (r1m > 0) printf "peak RSS all cores: 1 day %.1f MB, 5 days %.1f MB: %.2f (1.00 = flat)\n", r1m, r5m, r5m / r1m
   print ""
@@ -239,7 +239,9 @@ awk -v r1="${RSS_replay_c1:-0}" -v r5="${RSS_replay_c5:-0}" -v rr="${RPS_replay_
   printf "full-size, default ruleset  >= 3x python            now %.2fx, cpu %.2fx\n", (py > 0 ? rc / py : 0), (cpy > 0 ? crc / cpy : 0)
   printf "5-day corpus, all cores     <= 4 s                  now %.1f s\n", ms / 1000
   if (rr5 > 0) printf "(re-run 1 day of a 5-day store, all cores: %.1f s; no target)\n", rr5 / 1000
-  printf "peak RSS, any thread count  <= 64 MB, flat          now %.1f / %.1f MB (1 thread, 1 / 5 days), %.1f / %.1f MB (all cores)\n", r1, r5, r1m, r5m }'
+  printf "peak RSS, any thread count  <= 64 MB, flat          now %.1f / %.1f MB (1 thread, 1 / 5 days), %.1f / %.1f MB (all cores)", r1, r5, r1m, r5m
+  if (rrm > 0) printf ", %.1f MB (re-run 1 day of 5, all cores)", rrm
+  printf "\n" }'
 
 # --- retape serve: the same 1-day replay driven over loopback HTTP by the
 # app's client loop (tests/serve/replay-ingest.mjs: pages of 200, then
