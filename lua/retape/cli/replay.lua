@@ -49,7 +49,7 @@ return function(cli)
     }, options.versions(), {
       { name = "batch", arg = "N", type = "integer", help = "rows fetched per round trip (results never depend on it)" },
       { name = "threads", arg = "N", type = "integer", help = "threads, each with its own Lua state (default: every core for runs of 4096 rows or more; results never depend on it)" },
-      { name = "durable", arg = "bucket|run", help = "when committed buckets are durable: run (default; at the run's end and whenever the store's memtable fills, ~5 % less CPU) or bucket (each one through the store's write-ahead log); a killed run resumes from the last durable one; results never depend on it", default = "run" },
+      { name = "durable", arg = "bucket|run", help = "when committed buckets are durable: run (default; at the run's end and whenever the store's memtable fills, ~5 % less CPU) or bucket (each one through the store's write-ahead log); a killed run resumes from the last durable one; --follow always logs each pass; results never depend on it", default = "run" },
       { name = "trace", arg = "FILE", help = "write one JSON line per processed receipt" },
       { name = "ledger", arg = "FILE", help = "sync trades and lanes to this SQLite ledger afterwards" },
       { name = "follow", type = "flag", help = "keep replaying the rows inserted into FILE until SIGINT/SIGTERM" },
