@@ -199,6 +199,9 @@ static int crash_child(const char *path, size_t buffer, int total, int plan)
     return 1;
 }
 
+/* This program's path (under valgrind, the client's, not valgrind's). */
+static char self_exe[4096];
+
 /* Runs crash_child in a new process (a real crash) and waits for it. */
 static void crash_after(const char *path, size_t buffer, int total, int plan)
 {
@@ -208,7 +211,7 @@ static void crash_after(const char *path, size_t buffer, int total, int plan)
         snprintf(b, sizeof b, "%zu", buffer);
         snprintf(t, sizeof t, "%d", total);
         snprintf(p, sizeof p, "%d", plan);
-        execl("/proc/self/exe", "test_kv", "crash", path, b, t, p, (char *)NULL);
+        execl(self_exe, "test_kv", "crash", path, b, t, p, (char *)NULL);
         _exit(1);
     }
     int status = 0;
@@ -273,6 +276,8 @@ int main(int argc, char **argv)
 {
     if (argc == 6 && strcmp(argv[1], "crash") == 0)
         return crash_child(argv[2], (size_t)strtoull(argv[3], NULL, 10), atoi(argv[4]), atoi(argv[5]));
+    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+    self_exe[n > 0 ? n : 0] = '\0';
     char *dir = check_tempdir(), path[600], *err = NULL;
     snprintf(path, sizeof path, "%s/state", dir);
     retape_kv *kv = retape_kv_open(path, &err);
