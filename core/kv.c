@@ -12,6 +12,7 @@
  * RocksDB's own LOCK file keeps a second process out; its error is
  * turned into a message that says so instead of the raw "lock" text.
  */
+#define _POSIX_C_SOURCE 200809L /* pthread_rwlock_t */
 #include "kv_hint.h"
 #include "retape.h"
 #include "util.h"
@@ -19,6 +20,7 @@
 #include <rocksdb/c.h>
 #include <xxhash.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -33,8 +35,14 @@ struct retape_kv {
     /* views (retape_kv_view) borrow db from their base and may pin a snapshot */
     int borrowed;
     retape_kv *base; /* a view's base (NULL: this is the base) */
-    atomic_int unlogged_pending; /* the base's: unlogged writes not flushed yet */
-    atomic_long persists;        /* the base's: memtable flushes retape_kv_persist made */
+    /* The base's, for every handle on the database: the order of logged
+     * and unlogged writes.  Logged writes share it while nothing unlogged
+     * is pending (RocksDB still groups them); an unlogged write, a flush
+     * of them, and a logged write that must flush first hold it alone. */
+    pthread_rwlock_t order;
+    int order_ready;
+    atomic_int unlogged_pending; /* unlogged writes not flushed yet (changed under order, held alone) */
+    atomic_long persists;        /* memtable flushes retape_kv_persist made */
     const rocksdb_snapshot_t *snap;
     retape_kv_snapshot *shared; /* pinned with retape_kv_pin_snapshot (a reference) */
 };
@@ -46,7 +54,7 @@ struct retape_kv_snapshot {
 };
 
 #define KV_ARENA_BLOCK_BYTES ((size_t)64 << 10)
-#define KV_BLOCK_CACHE_BYTES (4u << 20) /* index and filter blocks of a 5-day store: ~2 MB */
+#define KV_BLOCK_CACHE_BYTES (8u << 20) /* RocksDB's own default size */
 #define KV_SCAN_READAHEAD_BYTES ((size_t)256 << 10) /* a whole-prefix scan reads ahead this much */
 #define KV_BLOOM_BITS_PER_KEY 10.0  /* ~1 % false positives */
 #define KV_L0_COMPACTION_TRIGGER 8     /* sorted runs; RocksDB: 4; its slowdown (20) and stop (36) stay */
@@ -86,10 +94,12 @@ retape_kv *retape_kv_open(const char *dir, char **errptr)
 retape_kv *retape_kv_open_sized(const char *dir, size_t write_buffer_bytes, char **errptr)
 {
     retape_kv *kv = calloc(1, sizeof *kv);
-    if (!kv) {
+    if (!kv || pthread_rwlock_init(&kv->order, NULL) != 0) {
+        free(kv);
         set_error(errptr, "out of memory");
         return NULL;
     }
+    kv->order_ready = 1;
     /* A memtable insert starts from the last insert of the same ticker
      * (core/kv_hint.cpp).  Real days: the skiplist's search went from 3.5 %
      * of a replay's CPU to 0.2 %, the memtable's whole insert 5 -> 3 %. */
@@ -149,12 +159,10 @@ retape_kv *retape_kv_open_sized(const char *dir, size_t write_buffer_bytes, char
      * table file (~1 MB for a 64 MB file) was read again at every seek
      * (re-running one day of a 5-day store: 22 -> 4.5 s, clearing the scope
      * 13.6 -> 0.4 s).  The cache's lock is not contended here (a replay
-     * reads little and from few threads).  4 MB rather than RocksDB's 8:
-     * a re-run of a big store reads each ticker's versions once, so data
-     * blocks are rarely read twice, and a full cache was 4.5 MB of a
-     * threaded re-run's peak (one day of a 5-day store: 72 -> 67 MB).  A
-     * store whose index and filter blocks outgrow it would want
-     * partitioned ones next. */
+     * reads little and from few threads).  A store whose index and
+     * filter blocks outgrow the 8 MB (~2 MB for five days of full-size
+     * bodies) would want partitioned ones next; 4 MB took 4.5 MB off a
+     * threaded re-run's peak but would meet that wall at ~10 days. */
     rocksdb_lru_cache_options_t *cache_options = rocksdb_lru_cache_options_create();
     rocksdb_lru_cache_options_set_capacity(cache_options, KV_BLOCK_CACHE_BYTES);
     rocksdb_lru_cache_options_set_num_shard_bits(cache_options, 0);
@@ -203,6 +211,8 @@ void retape_kv_close(retape_kv *kv)
         rocksdb_block_based_options_destroy(kv->table);
     if (kv->cache)
         rocksdb_cache_destroy(kv->cache);
+    if (kv->order_ready)
+        pthread_rwlock_destroy(&kv->order);
     free(kv);
 }
 
@@ -235,26 +245,57 @@ static retape_kv *owner(retape_kv *kv)
     return kv->base ? kv->base : kv;
 }
 
-/* Makes every unlogged write of kv's database durable: a memtable flush,
- * waited for (nothing to do when none is pending).  Returns 0, or -1 with
- * *errptr.  Unlogged writes from another thread during the call may or may
- * not be included. */
-int retape_kv_persist(retape_kv *kv, char **errptr)
+/* The flush of pending unlogged writes, with base->order held alone. */
+static int flush_unlogged(retape_kv *kv, retape_kv *base, char **errptr)
 {
-    retape_kv *base = owner(kv);
-    if (!atomic_exchange(&base->unlogged_pending, 0))
+    if (!atomic_load(&base->unlogged_pending))
         return 0;
     rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
     rocksdb_flushoptions_set_wait(fo, 1);
     char *err = NULL;
     rocksdb_flush(kv->db, fo, &err);
     rocksdb_flushoptions_destroy(fo);
-    if (err) {
-        atomic_store(&base->unlogged_pending, 1);
+    if (err)
         return kv_error(errptr, "flush of the unlogged writes", NULL, err);
-    }
+    atomic_store(&base->unlogged_pending, 0);
     atomic_fetch_add(&base->persists, 1);
     return 0;
+}
+
+/* Makes every unlogged write of kv's database durable: a memtable flush,
+ * waited for (nothing to do when none is pending).  Returns 0, or -1 with
+ * *errptr. */
+int retape_kv_persist(retape_kv *kv, char **errptr)
+{
+    retape_kv *base = owner(kv);
+    pthread_rwlock_wrlock(&base->order);
+    int rc = flush_unlogged(kv, base, errptr);
+    pthread_rwlock_unlock(&base->order);
+    return rc;
+}
+
+/* Takes base->order for a logged write: shared while nothing unlogged is
+ * pending, else alone after flushing what is (so that the log never holds
+ * a write whose unlogged predecessors a kill would lose).  Returns 0 with
+ * the lock held, or -1 with *errptr and the lock released. */
+static int begin_logged(retape_kv *kv, char **errptr)
+{
+    retape_kv *base = owner(kv);
+    pthread_rwlock_rdlock(&base->order);
+    if (!atomic_load(&base->unlogged_pending))
+        return 0;
+    pthread_rwlock_unlock(&base->order);
+    pthread_rwlock_wrlock(&base->order);
+    if (flush_unlogged(kv, base, errptr) != 0) {
+        pthread_rwlock_unlock(&base->order);
+        return -1;
+    }
+    return 0;
+}
+
+static void end_logged(retape_kv *kv)
+{
+    pthread_rwlock_unlock(&owner(kv)->order);
 }
 
 long retape_kv_persist_count(retape_kv *kv)
@@ -264,19 +305,21 @@ long retape_kv_persist_count(retape_kv *kv)
 
 int retape_kv_put(retape_kv *kv, const char *key, size_t klen, const char *val, size_t vlen, char **errptr)
 {
-    if (retape_kv_persist(kv, errptr) != 0)
+    if (begin_logged(kv, errptr) != 0)
         return -1;
     char *err = NULL;
     rocksdb_put(kv->db, kv->write, key, klen, val, vlen, &err);
+    end_logged(kv);
     return err ? kv_error(errptr, "put", NULL, err) : 0;
 }
 
 int retape_kv_delete(retape_kv *kv, const char *key, size_t klen, char **errptr)
 {
-    if (retape_kv_persist(kv, errptr) != 0)
+    if (begin_logged(kv, errptr) != 0)
         return -1;
     char *err = NULL;
     rocksdb_delete(kv->db, kv->write, key, klen, &err);
+    end_logged(kv);
     return err ? kv_error(errptr, "delete", NULL, err) : 0;
 }
 
@@ -374,10 +417,11 @@ int retape_kv_batch_append(retape_kv_batch *batch, const char *data, size_t len,
 
 int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr)
 {
-    if (retape_kv_persist(kv, errptr) != 0)
+    if (begin_logged(kv, errptr) != 0)
         return -1;
     char *err = NULL;
     rocksdb_write(kv->db, kv->write, batch->wb, &err);
+    end_logged(kv);
     return err ? kv_error(errptr, "write batch", NULL, err) : 0;
 }
 
@@ -388,9 +432,12 @@ int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr)
  * flush, and the store is left at a bucket boundary.  Does not clear batch. */
 int retape_kv_write_unlogged(retape_kv *kv, retape_kv_batch *batch, char **errptr)
 {
+    retape_kv *base = owner(kv);
     char *err = NULL;
-    atomic_store(&owner(kv)->unlogged_pending, 1);
+    pthread_rwlock_wrlock(&base->order);
+    atomic_store(&base->unlogged_pending, 1);
     rocksdb_write(kv->db, kv->write_unlogged, batch->wb, &err);
+    pthread_rwlock_unlock(&base->order);
     return err ? kv_error(errptr, "write batch", NULL, err) : 0;
 }
 

@@ -266,8 +266,9 @@ int retape_kv_batch_append(retape_kv_batch *batch, const char *data, size_t len,
 int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr);
 /* The same without the write-ahead log: durable at the next memtable flush
  * (see kv.c); retape_kv_persist flushes now.  A logged write (put, delete,
- * write) after unlogged ones persists them first, so a killed process
- * leaves the store at a prefix of its writes.  The count: flushes made. */
+ * write) after unlogged ones, from any handle or thread of the process,
+ * persists them first, so a killed process leaves the store at a prefix of
+ * its writes.  The count: flushes made. */
 int retape_kv_write_unlogged(retape_kv *kv, retape_kv_batch *batch, char **errptr);
 int retape_kv_persist(retape_kv *kv, char **errptr);
 long retape_kv_persist_count(retape_kv *kv);

@@ -3,10 +3,12 @@
 #include "retape.h"
 
 #include <rocksdb/c.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <xxhash.h>
 #include <sys/wait.h>
+#include <time.h>
 
 /* The fingerprint of a prefix written plainly: XXH3 64 over each record's
  * two lengths (little-endian uint64, as on this machine) then its bytes. */
@@ -174,7 +176,23 @@ static int numbered_held(const char *path, int upto, int *prefix)
     return n;
 }
 
-enum { KILL_AFTER_ALL, KILL_AFTER_LOGGED, KILL_AFTER_PERSIST, KILL_AFTER_CLOSE };
+enum { KILL_AFTER_ALL, KILL_AFTER_LOGGED, KILL_AFTER_PERSIST, KILL_AFTER_CLOSE, KILL_IN_FLUSH };
+
+static retape_kv *race_kv;
+
+/* KILL_IN_FLUSH's second thread: while the first flushes the unlogged
+ * batches (persist), a logged put "L" through a view, then SIGKILL. */
+static void *logged_during_flush(void *arg)
+{
+    (void)arg;
+    nanosleep(&(struct timespec){.tv_nsec = 3000000}, NULL);
+    char *err = NULL;
+    retape_kv *view = retape_kv_view(race_kv, &err);
+    if (!view || retape_kv_put(view, "L", 1, "1", 1, &err) != 0)
+        _exit(1);
+    raise(SIGKILL);
+    return NULL;
+}
 
 /* The child of crash_after (this program run again: RocksDB's background
  * threads do not survive a fork): writes unlogged batches (and what `plan`
@@ -186,6 +204,26 @@ static int crash_child(const char *path, size_t buffer, int total, int plan)
     retape_kv_batch *b = retape_kv_batch_new(&err);
     if (!kv || !b)
         _exit(1);
+    if (plan == KILL_IN_FLUSH) { /* 16 KB batches: a flush long enough to race */
+        static char big[16 << 10];
+        for (int i = 1; i <= total; i++) {
+            char key[16], n[16];
+            snprintf(key, sizeof key, "b:%06d", i);
+            snprintf(n, sizeof n, "%d", i);
+            memset(big, 'a' + i % 26, sizeof big);
+            retape_kv_batch_put(b, key, strlen(key), big, sizeof big);
+            retape_kv_batch_put(b, "n", 1, n, strlen(n));
+            if (retape_kv_write_unlogged(kv, b, &err) != 0)
+                _exit(1);
+            retape_kv_batch_clear(b);
+        }
+        race_kv = kv;
+        pthread_t t;
+        if (pthread_create(&t, NULL, logged_during_flush, NULL) != 0 || retape_kv_persist(kv, &err) != 0)
+            _exit(1);
+        pthread_join(t, NULL);
+        return 1;
+    }
     for (int i = 1; i <= total; i++) {
         int logged = plan == KILL_AFTER_LOGGED && i == total / 2;
         if (write_numbered(kv, b, i, !logged) != 0)
@@ -254,7 +292,20 @@ static void unlogged_cases(const char *dir)
     n = numbered_held(path, 200, &prefix);
     CHECK(n == 200 && prefix, "200 unlogged batches, closed, then killed: all of them (%d)", n);
 
+    /* two threads: a logged put through a view while the other flushes */
+    snprintf(path, sizeof path, "%s/unlogged-race", dir);
+    crash_after(path, 64u << 20, 1000, KILL_IN_FLUSH);
+    n = numbered_held(path, 1000, &prefix);
+    char *lval = NULL;
+    size_t llen = 0;
     char *err = NULL;
+    retape_kv *check = retape_kv_open(path, &err);
+    int logged = check ? retape_kv_get(check, "L", 1, &lval, &llen, &err) : -1;
+    retape_free(lval);
+    retape_kv_close(check);
+    CHECK(logged == 1 && n == 1000 && prefix, "a logged put from another thread during the flush of 1,000 unlogged "
+          "batches, killed: the put and every batch before it (L %d, batches %d)", logged, n);
+
     snprintf(path, sizeof path, "%s/unlogged-count", dir);
     retape_kv *kv = retape_kv_open(path, &err);
     retape_kv_batch *b = retape_kv_batch_new(&err);
