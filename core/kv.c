@@ -42,7 +42,7 @@ struct retape_kv {
     pthread_rwlock_t order;
     int order_ready;
     atomic_int unlogged_pending; /* unlogged writes not flushed yet (changed under order, held alone) */
-    atomic_long persists;        /* memtable flushes retape_kv_persist made */
+    atomic_long persists;        /* flushes of unlogged writes (persist, or before a logged write) */
     const rocksdb_snapshot_t *snap;
     retape_kv_snapshot *shared; /* pinned with retape_kv_pin_snapshot (a reference) */
 };
