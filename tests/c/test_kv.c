@@ -77,11 +77,43 @@ static void snappy_store_reads(const char *dir)
     }
     CHECK(same == 2000, "every value reads back (%d of 2000)", same);
     CHECK(kv && retape_kv_put(kv, "v:new", 5, "lz4", 3, &err) == 0, "and takes new writes");
+    /* a table file of its own (partitioned index and filters) beside the
+     * old one (whole blocks): both read through one seek and one get */
+    retape_kv_batch *more = retape_kv_batch_new(&err);
+    for (int i = 0; i < 2000 && more; i++) {
+        snprintf(key, sizeof key, "w:T%04d", i);
+        snprintf(val, sizeof val, "new %d", i);
+        retape_kv_batch_put(more, key, strlen(key), val, strlen(val));
+    }
+    CHECK(kv && more && retape_kv_write_unlogged(kv, more, &err) == 0 && retape_kv_persist(kv, &err) == 0
+          && retape_kv_persist_count(kv) == 1, "flushed into a table file of this build's format");
+    retape_kv_batch_free(more);
+    int both = 0;
+    for (int i = 0; i < 2000 && kv; i++) {
+        char *got = NULL;
+        size_t len = 0;
+        snprintf(key, sizeof key, "%s:T%04d", i % 2 ? "v" : "w", i);
+        if (i % 2)
+            snprintf(val, sizeof val, "value %d value %d value %d", i, i, i);
+        else
+            snprintf(val, sizeof val, "new %d", i);
+        if (retape_kv_get(kv, key, strlen(key), &got, &len, &err) == 1 && len == strlen(val) && !memcmp(got, val, len))
+            both++;
+        retape_free(got);
+        got = NULL;
+        if (retape_kv_get(kv, "v:T9999", 7, &got, &len, &err) != 0) /* absent: the filters say so or the index does */
+            both = -100000;
+        retape_free(got);
+    }
+    CHECK(both == 2000, "values from both files read back, absent keys absent (%d of 2000)", both);
     retape_kv_close(kv);
     /* what it writes from now on is LZ4 (the options RocksDB recorded) */
-    char cmd[700];
+    char cmd[2200];
     snprintf(cmd, sizeof cmd, "grep -l 'compression=kLZ4Compression' %s/OPTIONS-* >/dev/null 2>&1", path);
     CHECK(system(cmd) == 0, "the store's options say LZ4 from now on");
+    snprintf(cmd, sizeof cmd, "grep -q 'index_type=kTwoLevelIndexSearch' %s/OPTIONS-* && grep -q 'partition_filters=true' "
+             "%s/OPTIONS-* && grep -q 'pin_top_level_index_and_filter=true' %s/OPTIONS-*", path, path, path);
+    CHECK(system(cmd) == 0, "and partitioned index and filter blocks, the top level pinned");
 }
 
 /* retape_kv_hash_prefix: what it covers (the prefix's records in key order,
