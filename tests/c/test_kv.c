@@ -161,20 +161,28 @@ static void hash_cases(const char *dir)
     retape_kv_close(kv);
 }
 
-/* Writes batch i of the unlogged cases: b:%06d and n = i (the last one). */
-static int write_numbered(retape_kv *kv, retape_kv_batch *b, int i, int unlogged)
+/* Writes batch i of the unlogged cases: b:%06d (vlen bytes; at most 16 KB)
+ * and n = i (the last one). */
+static int write_numbered_sized(retape_kv *kv, retape_kv_batch *b, int i, int unlogged, size_t vlen)
 {
-    char key[16], val[600];
+    static char val[16 << 10];
+    char key[16];
     char *err = NULL;
     snprintf(key, sizeof key, "b:%06d", i);
-    memset(val, 'a' + i % 26, sizeof val); /* ~600 bytes a batch: a 64 KB memtable fills every ~100 */
-    retape_kv_batch_put(b, key, strlen(key), val, sizeof val);
+    memset(val, 'a' + i % 26, vlen);
+    retape_kv_batch_put(b, key, strlen(key), val, vlen);
     snprintf(key, sizeof key, "%d", i);
     retape_kv_batch_put(b, "n", 1, key, strlen(key));
     int rc = unlogged ? retape_kv_write_unlogged(kv, b, &err) : retape_kv_write(kv, b, &err);
     retape_kv_batch_clear(b);
     retape_free(err);
     return rc;
+}
+
+/* ~600 bytes a batch: a 64 KB memtable fills every ~100. */
+static int write_numbered(retape_kv *kv, retape_kv_batch *b, int i, int unlogged)
+{
+    return write_numbered_sized(kv, b, i, unlogged, 600);
 }
 
 /* Which of batches 1..upto a reopened store holds: returns n (0: none) and
@@ -237,18 +245,9 @@ static int crash_child(const char *path, size_t buffer, int total, int plan)
     if (!kv || !b)
         _exit(1);
     if (plan == KILL_IN_FLUSH) { /* 16 KB batches: a flush long enough to race */
-        static char big[16 << 10];
-        for (int i = 1; i <= total; i++) {
-            char key[16], n[16];
-            snprintf(key, sizeof key, "b:%06d", i);
-            snprintf(n, sizeof n, "%d", i);
-            memset(big, 'a' + i % 26, sizeof big);
-            retape_kv_batch_put(b, key, strlen(key), big, sizeof big);
-            retape_kv_batch_put(b, "n", 1, n, strlen(n));
-            if (retape_kv_write_unlogged(kv, b, &err) != 0)
+        for (int i = 1; i <= total; i++)
+            if (write_numbered_sized(kv, b, i, 1, 16 << 10) != 0)
                 _exit(1);
-            retape_kv_batch_clear(b);
-        }
         race_kv = kv;
         pthread_t t;
         if (pthread_create(&t, NULL, logged_during_flush, NULL) != 0 || retape_kv_persist(kv, &err) != 0)
@@ -272,9 +271,13 @@ static int crash_child(const char *path, size_t buffer, int total, int plan)
 /* This program's path (under valgrind, the client's, not valgrind's). */
 static char self_exe[4096];
 
-/* Runs crash_child in a new process (a real crash) and waits for it. */
-static void crash_after(const char *path, size_t buffer, int total, int plan)
+/* Runs crash_child in a new process (a real crash) on the store
+ * dir/name (its path left in path) and waits for it; then what the store
+ * holds: numbered_held's n and *prefix. */
+static int crash_then_held(char *path, size_t psize, const char *dir, const char *name, size_t buffer, int total,
+                           int plan, int *prefix)
 {
+    snprintf(path, psize, "%s/%s", dir, name);
     pid_t pid = fork();
     if (pid == 0) {
         char b[32], t[32], p[32];
@@ -287,6 +290,7 @@ static void crash_after(const char *path, size_t buffer, int total, int plan)
     int status = 0;
     waitpid(pid, &status, 0);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the writer of %s was killed (SIGKILL)", path);
+    return numbered_held(path, total, prefix);
 }
 
 /* Unlogged writes: a killed process leaves the store at a prefix of its
@@ -297,37 +301,20 @@ static void unlogged_cases(const char *dir)
     char path[4096];
     int prefix = 0, n;
 
-    snprintf(path, sizeof path, "%s/unlogged-fill", dir);
-    crash_after(path, 64 << 10, 1000, KILL_AFTER_ALL);
-    n = numbered_held(path, 1000, &prefix);
+    n = crash_then_held(path, sizeof path, dir, "unlogged-fill", 64 << 10, 1000, KILL_AFTER_ALL, &prefix);
     CHECK(n > 0 && n < 1000 && prefix, "1000 unlogged batches into a 64 KB memtable, killed: the first %d of them, "
           "nothing after (the memtable's flushes)", n);
-
-    snprintf(path, sizeof path, "%s/unlogged-none", dir);
-    crash_after(path, 0, 200, KILL_AFTER_ALL);
-    n = numbered_held(path, 200, &prefix);
+    n = crash_then_held(path, sizeof path, dir, "unlogged-none", 0, 200, KILL_AFTER_ALL, &prefix);
     CHECK(n == 0 && prefix, "200 unlogged batches, no flush, killed: none of them (%d)", n);
-
-    snprintf(path, sizeof path, "%s/unlogged-persist", dir);
-    crash_after(path, 0, 200, KILL_AFTER_PERSIST);
-    n = numbered_held(path, 200, &prefix);
+    n = crash_then_held(path, sizeof path, dir, "unlogged-persist", 0, 200, KILL_AFTER_PERSIST, &prefix);
     CHECK(n == 100 && prefix, "persist after batch 100 of 200, killed: batches 1..100 (%d)", n);
-
-    snprintf(path, sizeof path, "%s/unlogged-logged", dir);
-    crash_after(path, 0, 200, KILL_AFTER_LOGGED);
-    n = numbered_held(path, 200, &prefix);
+    n = crash_then_held(path, sizeof path, dir, "unlogged-logged", 0, 200, KILL_AFTER_LOGGED, &prefix);
     CHECK(n == 100 && prefix, "batch 100 of 200 logged, the others not, killed: batches 1..100, the unlogged "
           "ones before the logged one with it (%d)", n);
-
-    snprintf(path, sizeof path, "%s/unlogged-close", dir);
-    crash_after(path, 0, 200, KILL_AFTER_CLOSE);
-    n = numbered_held(path, 200, &prefix);
+    n = crash_then_held(path, sizeof path, dir, "unlogged-close", 0, 200, KILL_AFTER_CLOSE, &prefix);
     CHECK(n == 200 && prefix, "200 unlogged batches, closed, then killed: all of them (%d)", n);
-
     /* two threads: a logged put through a view while the other flushes */
-    snprintf(path, sizeof path, "%s/unlogged-race", dir);
-    crash_after(path, 64u << 20, 1000, KILL_IN_FLUSH);
-    n = numbered_held(path, 1000, &prefix);
+    n = crash_then_held(path, sizeof path, dir, "unlogged-race", 64u << 20, 1000, KILL_IN_FLUSH, &prefix);
     char *lval = NULL;
     size_t llen = 0;
     char *err = NULL;
