@@ -8,6 +8,7 @@ local core = require "retape.core"
 local pool = require "retape.pool"
 local jsonenc = require "retape.jsonenc"
 local copy_trade, KEPT_VALUES_MAX = jsonenc.copy, jsonenc.KEPT_VALUES_MAX
+local encode_trade = store.encode_trade
 local stepc = require "retape.step"
 local clock = core.monotonic_ms
 local pack_versions = stepc.versions
@@ -93,11 +94,47 @@ function Replay:owns(T)
   return not self.part_count or pool.part_of(T, self.part_count) + (self.part_first or 0) == self.part_index
 end
 
+-- Writes the held records of the trades `ids` (see stage_bucket), in key
+-- order, and forgets them.
+function Replay:put_held_open(ids)
+  local held, of = self.open_held, self.open_held_of
+  local keys, by_key = {}, {}
+  for i, id in ipairs(ids) do
+    local k = store.trade_key(id)
+    keys[i], by_key[k] = k, id
+  end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local id = by_key[k]
+    local e = held[id]
+    local ok, err = pcall(self.store.put_trade_text, self.store, id, e.text)
+    if not ok then -- (the batch's bound: the trades together)
+      self.staging = "1" .. k
+      error(self:trade_error(e.trade, err), 0)
+    end
+    held[id], of[e.ticker][id] = nil, nil
+  end
+end
+
 -- Queues the bucket's writes of this part in key order (RocksDB takes
 -- sorted batches several times faster): the trades touched ("t:"), new
 -- tickers ("tk:"), the versions ("v:"); then the part's tickers forget the
 -- bucket's lanes.
-function Replay:stage_bucket(bucket)
+--
+-- In a walk that holds open trades (step.hold: a run's main walk), a
+-- touched trade that is still its ticker's open trade at the bucket's end
+-- is encoded now (a trade the store cannot keep fails here, as always)
+-- but its record is held (self.open_held) instead of written: an open
+-- trade changes at nearly every bucket, and writing it each time was
+-- half the bytes a replay of full-size bodies wrote.  A held record is
+-- written at the bucket where its trade stops being its ticker's open
+-- trade (closed, replaced, or dropped by a clean-slate mark), and every
+-- one at the walk's last bucket (step.last), in that commit.  Between the
+-- two, the store's record of such a trade is older than the ticker's
+-- versions; the version holds the trade as it is, and a resumed run
+-- writes it again from there (resync_open_trades).
+function Replay:stage_bucket(bucket, step)
+  local hold, last = step and step.hold, step and step.last
   local st = self.store
   local names = {}
   for T in pairs(self.dirty) do names[#names + 1] = T end
@@ -131,11 +168,43 @@ function Replay:stage_bucket(bucket)
     -- trades only: what this bucket would store, held; encoded when the
     -- held trades are put (every HOLD_BUCKETS buckets, and at the end)
     if held then ok, err = pcall(copy_trade, t, KEPT_VALUES_MAX); if ok then held[t.id], err = err, nil end
+    elseif hold then
+      local text
+      ok, text = pcall(encode_trade, t, st.trade_order)
+      if not ok then err = text
+      else
+        local T = t.ticker
+        local tk = self.ticks[T]
+        local of = self.open_held_of[T]
+        if not last and tk and tk.open == t then
+          if not of then of = {}; self.open_held_of[T] = of end
+          of[t.id] = true
+          self.open_held[t.id] = { ticker = T, trade = t, text = text }
+        else
+          ok, err = pcall(st.put_trade_text, st, t.id, text)
+          if of and of[t.id] then of[t.id], self.open_held[t.id] = nil, nil end
+        end
+      end
     else ok, err = pcall(st.put_trade, st, t) end
     if not ok then
       self.staging = "1" .. (keys[i] or store.trade_key(t.id))
       error(self:trade_error(t, err), 0)
     end
+  end
+  if hold then
+    local ids = {}
+    if last then
+      for id in pairs(self.open_held) do ids[#ids + 1] = id end
+    else -- a held trade its ticker no longer has open (only a ticker with receipts here changes that)
+      for _, T in ipairs(names) do
+        local of = self.open_held_of[T]
+        if of and next(of) then
+          local open = self.dirty[T].open
+          for id in pairs(of) do if self.open_held[id].trade ~= open then ids[#ids + 1] = id end end
+        end
+      end
+    end
+    if #ids > 0 then self:put_held_open(ids) end
   end
   if held then
     self.held_buckets = (self.held_buckets or 0) + 1
@@ -184,7 +253,7 @@ function Replay:walk_bucket(step, counters)
   if step.finish then step.finish(more, done) end
   local budget, t0, t1 = self.budget, nil, nil
   if budget then t0 = clock() end
-  self:stage_bucket(step.bucket)
+  self:stage_bucket(step.bucket, step)
   if budget then t1 = clock() end
   self.store:write(self.unlogged)
   if budget then budget.pack, budget.commit = budget.pack + (t1 - t0), budget.commit + (clock() - t1) end

@@ -56,6 +56,29 @@ function Replay:clear_ticker(T, scope, start, out)
   end
 end
 
+-- The tickers of `scope` the store knows: the scope's own list, or every
+-- stored ticker it covers.
+function Replay:stored_tickers_of(scope)
+  if scope.tickers then return scope.tickers end
+  local names = {}
+  for _, T in ipairs(self.store:tickers()) do if scopem.covers(scope, T) then names[#names + 1] = T end end
+  return names
+end
+
+-- Before a killed run's walk goes on from bucket `next_bucket`: the walk
+-- held the records of trades still open (stage_bucket, run/bucket.lua), so
+-- the store may hold an older record of such a trade, or none.  Each
+-- ticker of the scope with a version in [from, next_bucket) gets the
+-- record of the trade open in its last one written again from there (the
+-- trade as the walk had it).  Queued in the store's batch.
+function Replay:resync_open_trades(scope, from, next_bucket)
+  local st = self.store
+  for _, T in ipairs(self:stored_tickers_of(scope)) do
+    local b, rec = st:version_before(T, next_bucket)
+    if b and b >= from and rec.open then st:put_trade(rec.open) end
+  end
+end
+
 -- Prepares the store for a run of `scope` starting at bucket `start`:
 -- removes the scope's previous versions and trades of its tickers,
 -- restores the trades that were open at its start, updates the clean-slate
@@ -64,11 +87,7 @@ end
 -- replaced, and the expectations to check at the end.
 function Replay:clear_scope(scope, start)
   local st = self.store
-  local names = scope.tickers
-  if not names then
-    names = {}
-    for _, T in ipairs(st:tickers()) do if scopem.covers(scope, T) then names[#names + 1] = T end end
-  end
+  local names = self:stored_tickers_of(scope)
   local purged, replaced, expect = 0, 0, {}
   for _, T in ipairs(names) do
     -- a ticker with no version from the start on has nothing to replace,

@@ -126,6 +126,11 @@ function Replay:run_in_snapshot(params)
         self:mark_all_stale()
       end
       local purged, replaced
+      -- (committed first: clearing reads the records of the trades open at the scope's end)
+      if params.resume then
+        self:resync_open_trades(scope, cursor.start or scope.from, start_bucket)
+        st:write()
+      end
       purged, replaced, expect = self:clear_scope(scope, start_bucket)
       if scope.clean then resp.tradesPurged = purged end
       resp.purged, resp.replaced = purged, replaced
@@ -139,11 +144,13 @@ function Replay:run_in_snapshot(params)
     end
     local src_scope = { from = scope.from, to = scope.to, script_version = self.script_version, tickers = scope.reads }
     local steps = {}
+    -- the walk holds the records of open trades until its last bucket (stage_bucket)
+    local hold = not self.trades_only or nil
     for i = start_index, #work do
       local w = work[i]
       local window_first = (i == start_index) and first_row or 0
       steps[#steps + 1] = {
-        bucket = w.bucket, scope = src_scope, first = window_first, stop = stop_row, rows = w.count,
+        hold = hold, last = hold and i == #work or nil, bucket = w.bucket, scope = src_scope, first = window_first, stop = stop_row, rows = w.count,
         finish = function(more, done)
           local nxt = work[i + 1]
           -- the page marker records how many rows of the bucket are now covered

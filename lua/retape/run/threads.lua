@@ -61,6 +61,7 @@ end
 function Replay:begin_run(continuing)
   self.continuing = continuing
   self.ticks, self.known, self.new_ids = {}, {}, {}
+  self.open_held, self.open_held_of = {}, {} -- trade id = its held record; T = {id = true} (stage_bucket)
   self.before_start = {} -- T = its version before the scope, as clear_ticker read it
   -- refresh: T = bucket from which T's stored trades are old ones this run replaces
   self.replacing = {}
@@ -99,7 +100,7 @@ function Replay:walk_part(steps, rows, read)
     if not ok then fail = { self.failing_row and self.failing_row.index or -1, err, "" }
     else
       self.staging = nil
-      ok, err = pcall(self.stage_bucket, self, step.bucket)
+      ok, err = pcall(self.stage_bucket, self, step.bucket, step)
       -- a record that cannot be stored: after every row of the bucket
       if not ok then fail = { math.maxinteger, err, self.staging or "" } end
     end
@@ -248,7 +249,8 @@ function Replay:post_round(steps, i, j)
       step.done, step.more, b = p:route(cur, step.first or 0, step.stop)
       bytes = bytes + b
     end
-    msg[#msg + 1] = { bucket = step.bucket, plans = step.plans, starts = step.starts, lists = lists }
+    msg[#msg + 1] = { bucket = step.bucket, plans = step.plans, starts = step.starts, lists = lists, hold = step.hold,
+                      last = step.last }
   end
   p:post(wire.encode { op = "walk", steps = msg, read = read or nil })
   return bytes
