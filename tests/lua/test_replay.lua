@@ -185,6 +185,59 @@ do
   t.ok(ok == nil and err:find('durable is "bucket" or "run", not always', 1, true), "durable: other values refused", err)
 end
 
+-- The records of open trades: a run's walk holds them until its last
+-- bucket, or until the trade stops being its ticker's open trade.  Rules
+-- whose trades change at every receipt and are replaced every seventh
+-- bucket by a new one, the old one left open (not closed, not touched
+-- again): killed after bucket 30 and resumed, on 1 and 2 threads, the
+-- store equals one uninterrupted run, the replaced trades' records
+-- included (written at the bucket that replaced them, or a kill loses them).
+do
+  local rules = t.tempdir() .. "/replacing.lua"
+  local f = assert(io.open(rules, "w"))
+  f:write([[
+local R = require("retape").rules.load("default")
+R.name = "replacing"
+function R.trade_is_open(tr) return tr.status == "OPEN" end
+function R.simulate(p, ts, book)
+  local T = p.ticker
+  local open, b = book.open(T), ts // 300000
+  -- every seventh bucket the open trade is replaced, left as it was
+  if open and b % 7 == 0 and open.entry_ts // 300000 ~= b then open = nil end
+  if open then open.receipts, open.last_ts = open.receipts + 1, ts; book.touch(open)
+  else book.add { id = book.next_id(T, ts), ticker = T, status = "OPEN", entry_ts = ts, receipts = 0 } end
+end
+return R
+]])
+  f:close()
+  local fresh = t.tempdir() .. "/s"
+  replay(fresh, { date = D1 }, { rules = rules })
+  local fresh_dump = dump(fresh)
+  local st = assert(retape.store.open(fresh))
+  local open_of, replaced = {}, 0
+  for _, tr in ipairs(retape.replay.trades(st)) do
+    if tr.status == "OPEN" then
+      open_of[tr.ticker] = (open_of[tr.ticker] or 0) + 1
+      if open_of[tr.ticker] == 2 then replaced = replaced + 1 end
+    end
+  end
+  st:close()
+  t.ok(replaced > 10, "replacing rules: tickers whose open trade was replaced, the old one left open", replaced)
+  for _, threads in ipairs { 1, 2 } do
+    local dir = t.tempdir() .. "/s"
+    local exe = os.getenv("RETAPE") or "./retape"
+    os.execute(("%s run tests/lua/kill_after.lua %s %s %s 30 %d bucket '' %s 2>/dev/null"):format(exe, db, dir, D1,
+      threads, rules))
+    local kv = assert(retape.kv.open(dir))
+    local cursor = json.decode(kv:get("retape:cursor") or "{}")
+    kv:close()
+    t.ok(cursor.next and cursor.next > buckets[30].bucket, threads .. " thread(s): the replacing run was killed mid-day",
+      json.encode(cursor))
+    replay(dir, { date = D1, resume = true }, { rules = rules })
+    t.ok(dump(dir) == fresh_dump, threads .. " thread(s): replaced and open trades killed and resumed = one uninterrupted run")
+  end
+end
+
 -- clean slate by day on a store holding two days
 local function trades_of(dir)
   local st = assert(retape.store.open(dir))
