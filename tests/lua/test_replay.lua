@@ -186,12 +186,13 @@ do
 end
 
 -- The records of open trades: a run's walk holds them until its last
--- bucket, or until the trade stops being its ticker's open trade.  Rules
--- whose trades change at every receipt and are replaced every seventh
--- bucket by a new one, the old one left open (not closed, not touched
--- again): killed after bucket 30 and resumed, on 1 and 2 threads, the
--- store equals one uninterrupted run, the replaced trades' records
--- included (written at the bucket that replaced them, or a kill loses them).
+-- bucket, or until the trade stops being its ticker's open trade, and
+-- writes them as the trades are then.  Rules whose trades change at every
+-- receipt (each change touched) and are replaced every seventh bucket by
+-- a new one, the old one left open (not closed, not touched again):
+-- killed after bucket 30 and resumed, on 1 and 2 threads, the store
+-- equals one uninterrupted run, the replaced trades' records included
+-- (written at the bucket that replaced them, or a kill loses them).
 do
   local rules = t.tempdir() .. "/replacing.lua"
   local f = assert(io.open(rules, "w"))
@@ -210,19 +211,22 @@ end
 return R
 ]])
   f:close()
+  local what = "replacing rules"
   local fresh = t.tempdir() .. "/s"
   replay(fresh, { date = D1 }, { rules = rules })
   local fresh_dump = dump(fresh)
   local st = assert(retape.store.open(fresh))
-  local open_of, replaced = {}, 0
+  local open_of, replaced, changed = {}, 0, 0
   for _, tr in ipairs(retape.replay.trades(st)) do
     if tr.status == "OPEN" then
       open_of[tr.ticker] = (open_of[tr.ticker] or 0) + 1
       if open_of[tr.ticker] == 2 then replaced = replaced + 1 end
+      if tr.receipts > 1 then changed = changed + 1 end
     end
   end
   st:close()
-  t.ok(replaced > 10, "replacing rules: tickers whose open trade was replaced, the old one left open", replaced)
+  t.ok(replaced > 10 and changed > 10, what .. ": tickers whose open trade was replaced, the old one left open; "
+    .. "trades recorded as they changed", replaced .. " " .. changed)
   for _, threads in ipairs { 1, 2 } do
     local dir = t.tempdir() .. "/s"
     local exe = os.getenv("RETAPE") or "./retape"
@@ -231,10 +235,10 @@ return R
     local kv = assert(retape.kv.open(dir))
     local cursor = json.decode(kv:get("retape:cursor") or "{}")
     kv:close()
-    t.ok(cursor.next and cursor.next > buckets[30].bucket, threads .. " thread(s): the replacing run was killed mid-day",
+    t.ok(cursor.next and cursor.next > buckets[30].bucket, what .. ", " .. threads .. " thread(s): killed mid-day",
       json.encode(cursor))
     replay(dir, { date = D1, resume = true }, { rules = rules })
-    t.ok(dump(dir) == fresh_dump, threads .. " thread(s): replaced and open trades killed and resumed = one uninterrupted run")
+    t.ok(dump(dir) == fresh_dump, what .. ", " .. threads .. " thread(s): killed and resumed = one uninterrupted run")
   end
 end
 

@@ -94,10 +94,11 @@ function Replay:owns(T)
   return not self.part_count or pool.part_of(T, self.part_count) + (self.part_first or 0) == self.part_index
 end
 
--- Writes the held records of the trades `ids` (see stage_bucket), in key
--- order, and forgets them.
+-- Writes the records of the held trades `ids` (see stage_bucket) as the
+-- trades are now, in key order, and forgets them.  A trade the store
+-- cannot keep raises as stage_bucket's own trades do.
 function Replay:put_held_open(ids)
-  local held, of = self.open_held, self.open_held_of
+  local held, of, st = self.open_held, self.open_held_of, self.store
   local keys, by_key = {}, {}
   for i, id in ipairs(ids) do
     local k = store.trade_key(id)
@@ -107,8 +108,8 @@ function Replay:put_held_open(ids)
   for _, k in ipairs(keys) do
     local id = by_key[k]
     local e = held[id]
-    local ok, err = pcall(self.store.put_trade_text, self.store, id, e.text)
-    if not ok then -- (the batch's bound: the trades together)
+    local ok, err = pcall(st.put_trade, st, e.trade)
+    if not ok then
       self.staging = "1" .. k
       error(self:trade_error(e.trade, err), 0)
     end
@@ -123,16 +124,17 @@ end
 --
 -- In a walk that holds open trades (step.hold: a run's main walk), a
 -- touched trade that is still its ticker's open trade at the bucket's end
--- is encoded now (a trade the store cannot keep fails here, as always)
--- but its record is held (self.open_held) instead of written: an open
--- trade changes at nearly every bucket, and writing it each time was
--- half the bytes a replay of full-size bodies wrote.  A held record is
--- written at the bucket where its trade stops being its ticker's open
--- trade (closed, replaced, or dropped by a clean-slate mark), and every
--- one at the walk's last bucket (step.last), in that commit.  Between the
--- two, the store's record of such a trade is older than the ticker's
--- versions; the version holds the trade as it is, and a resumed run
--- writes it again from there (resync_open_trades).
+-- is held (self.open_held) instead of written: an open trade changes at
+-- nearly every bucket, and writing it each time was most of what a
+-- replay of full-size bodies wrote.  The version of its ticker, packed in
+-- this bucket, holds the trade as it is (a trade the store cannot keep
+-- fails there, in its bucket: reported as the trade's error, below).  A
+-- held trade's record is written as the trade is then at the bucket where
+-- it stops being its ticker's open trade (closed, or replaced), and every
+-- one at the walk's last bucket (step.last), in that commit.  In between,
+-- the store's record of such a trade is older than its ticker's versions,
+-- or missing; a resumed run writes it again from the version
+-- (resync_open_trades, run/clear.lua).
 function Replay:stage_bucket(bucket, step)
   local hold, last = step and step.hold, step and step.last
   local st = self.store
@@ -168,23 +170,20 @@ function Replay:stage_bucket(bucket, step)
     -- trades only: what this bucket would store, held; encoded when the
     -- held trades are put (every HOLD_BUCKETS buckets, and at the end)
     if held then ok, err = pcall(copy_trade, t, KEPT_VALUES_MAX); if ok then held[t.id], err = err, nil end
-    elseif hold then
-      local text
-      ok, text = pcall(encode_trade, t, st.trade_order)
-      if not ok then err = text
-      else
-        local T = t.ticker
-        local tk = self.ticks[T]
-        local of = self.open_held_of[T]
-        if not last and tk and tk.open == t then
-          if not of then of = {}; self.open_held_of[T] = of end
-          of[t.id] = true
-          self.open_held[t.id] = { ticker = T, trade = t, text = text }
-        else
-          ok, err = pcall(st.put_trade_text, st, t.id, text)
-          if of and of[t.id] then of[t.id], self.open_held[t.id] = nil, nil end
-        end
+    elseif hold and not last and self.ticks[t.ticker] and self.ticks[t.ticker].open == t then
+      local T = t.ticker
+      local of = self.open_held_of[T]
+      if not of then of = {}; self.open_held_of[T] = of end
+      local e = self.open_held[t.id]
+      if not (e and e.trade == t) then
+        of[t.id] = true
+        self.open_held[t.id] = { ticker = T, trade = t }
       end
+      ok = true
+    elseif hold then
+      ok, err = pcall(st.put_trade, st, t)
+      local of = self.open_held_of[t.ticker]
+      if ok and of and of[t.id] then of[t.id], self.open_held[t.id] = nil, nil end
     else ok, err = pcall(st.put_trade, st, t) end
     if not ok then
       self.staging = "1" .. (keys[i] or store.trade_key(t.id))
@@ -219,6 +218,21 @@ function Replay:stage_bucket(bucket, step)
   -- records put before it are put again, the same bytes)
   local ok = true
   if not self.trades_only then ok = pcall(pack_versions, self.dirty, names, self.schema.view, st:version_keys(bucket)) end
+  if not ok and hold then
+    -- a held trade the store cannot keep is the trade's error, as when
+    -- its record was written at each bucket (trades before versions)
+    local ids = {}
+    for _, T in ipairs(names) do for id in pairs(self.open_held_of[T] or {}) do ids[#ids + 1] = id end end
+    table.sort(ids, function(x, y) return store.trade_key(x) < store.trade_key(y) end)
+    for _, id in ipairs(ids) do
+      local t = self.open_held[id].trade
+      local tok, err = pcall(encode_trade, t, st.trade_order)
+      if not tok then
+        self.staging = "1" .. store.trade_key(id)
+        error(self:trade_error(t, err), 0)
+      end
+    end
+  end
   for _, T in ipairs(names) do
     local tk = self.dirty[T]
     if self.trades_only then tk.last_p = nil
