@@ -4,8 +4,9 @@
  * in C because the replay encodes every touched ticker's state once per
  * bucket: in Lua that was the largest cost of a replay.
  *
- *   jsonenc.setup(raw_mt, object_mt, null)   -- once, by retape.json
- *   jsonenc.encode(value, ranks) -> text      -- ranks: {key = position}
+ *   jsonenc.setup(raw_mt, object_mt, null)   -- once, by retape.json: encode, fits
+ *   encode(value, ranks) -> text               -- ranks: {key = position}
+ *   fits(value, max_values) -> boolean         -- encode surely succeeds
  *   jsonenc.copy(value) -> deep copy           -- a decoded payload, per sweep variant
  *
  * Object keys come out by rank (keys listed in `ranks` first, in that
@@ -377,18 +378,98 @@ static int l_encode(lua_State *L)
     return 1;
 }
 
-/* jsonenc.setup(raw_mt, object_mt, null) -> encode function bound to them */
+/* What fits_value has left and has counted of a value. */
+typedef struct fit_count {
+    size_t values_left;
+    size_t bytes; /* an upper bound on the text's length */
+} fit_count;
+
+/* Whether encode_value would surely accept the value at idx (at `depth`)
+ * within c's bounds: it walks the value as encode_value does, writing
+ * nothing, and bounds the text's length from above (every byte of a string
+ * or key escaped, a number's longest form).  0 means "not sure" (a
+ * metatable other than object_mt, a type JSON cannot hold, a table mixing
+ * list and keys, past the depth or the values): the caller encodes, which
+ * decides and names what fails.  Never raises but for the Lua stack. */
+static int fits_value(lua_State *L, int idx, int depth, fit_count *c)
+{
+    if (c->values_left-- == 0)
+        return 0;
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: c->bytes += 6 * lua_rawlen(L, idx) + 3; return 1;
+    case LUA_TNUMBER: c->bytes += 32; return 1;
+    case LUA_TBOOLEAN:
+    case LUA_TNIL: c->bytes += 6; return 1;
+    case LUA_TTABLE: break;
+    default:
+        c->bytes += 6;
+        return lua_rawequal(L, idx, lua_upvalueindex(3)); /* null */
+    }
+    if (depth > MAX_DEPTH)
+        return 0;
+    luaL_checkstack(L, 4, "JSON nesting");
+    int base = lua_gettop(L);
+    if (lua_getmetatable(L, idx)) {
+        int plain_object = lua_rawequal(L, -1, lua_upvalueindex(2));
+        lua_settop(L, base);
+        if (!plain_object)
+            return 0;
+    }
+    lua_Unsigned n = lua_rawlen(L, idx), count = 0;
+    c->bytes += 2;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        count++;
+        if (n == 0) { /* an object: string keys only */
+            if (lua_type(L, -2) != LUA_TSTRING) {
+                lua_settop(L, base);
+                return 0;
+            }
+            c->bytes += 6 * lua_rawlen(L, -2) + 4;
+        }
+        if (!fits_value(L, lua_gettop(L), depth + 1, c)) {
+            lua_settop(L, base);
+            return 0;
+        }
+        lua_pop(L, 1);
+    }
+    lua_settop(L, base);
+    return n == 0 || count == n; /* a list: no other keys */
+}
+
+/* fits(value [, max_values]) -> boolean: true when encode(value, ranks,
+ * max_values) surely succeeds (see fits_value); false when not sure.
+ * Cheaper than encoding (no text, no number formatted): for a value the
+ * engine must know it can store now and writes later. */
+static int l_fits(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    lua_Integer max = luaL_optinteger(L, 2, 0);
+    lua_settop(L, 1);
+    fit_count c = {max > 0 ? (size_t)max : SIZE_MAX, 0};
+    int ok = fits_value(L, 1, 0, &c);
+    lua_pushboolean(L, ok && (max <= 0 || c.bytes <= RETAPE_KEPT_BYTES_MAX));
+    return 1;
+}
+
+/* jsonenc.setup(raw_mt, object_mt, null) -> encode, fits: functions bound
+ * to them (see l_encode, l_fits) */
 static int l_setup(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 3);
+    for (int i = 1; i <= 3; i++)
+        lua_pushvalue(L, i);
+    lua_pushcclosure(L, l_fits, 3);
+    lua_insert(L, 1); /* fits, raw_mt, object_mt, null */
     out_buf *o = lua_newuserdatauv(L, sizeof *o, 0);
     memset(o, 0, sizeof *o);
     o->alloc = lua_getallocf(L, &o->ud); /* the state's allocator: the sandbox's cap counts the text */
     luaL_setmetatable(L, OUT_MT);
     lua_pushcclosure(L, l_encode, 4);
-    return 1;
+    lua_insert(L, 1); /* encode, fits */
+    return 2;
 }
 
 /* Pushes a copy of the value at idx as a JSON encode + decode would give it

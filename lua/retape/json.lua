@@ -25,7 +25,7 @@ local jsonenc = require "retape.jsonenc"
 M.object_mt = {}
 function M.object(t) return setmetatable(t or {}, M.object_mt) end
 
-local c_encode = jsonenc.setup(RAW, M.object_mt, NULL)
+local c_encode, c_fits = jsonenc.setup(RAW, M.object_mt, NULL)
 local ranks_cache = setmetatable({}, { __mode = "k" })
 local function ranks_of(order)
   if not order then return nil end
@@ -44,6 +44,10 @@ end
 -- tables, nesting deeper than 64) and, given max_values, on a value of
 -- more values than that (a table held twice counts twice).
 function M.encode(v, key_order, max_values) return c_encode(v, ranks_of(key_order), max_values) end
+-- fits(value [, max_values]) -> true when encode(value, any order,
+-- max_values) surely succeeds; false when not sure (encode to know, and
+-- to name what fails).  A walk of the value with no text written.
+function M.fits(v, max_values) return c_fits(v, max_values) end
 -- The most values a rule's value the engine keeps may hold (a trade, a
 -- state field, a view field): RETAPE_KEPT_VALUES_MAX, core/lua_common.h.
 M.KEPT_VALUES_MAX = jsonenc.KEPT_VALUES_MAX

@@ -155,4 +155,55 @@ do
           "cannot store more than 4194304 bytes", "a member that is not the last is checked after its last string")
 end
 
+-- json.fits: true only where encode surely succeeds (a held open trade is
+-- checked with it at each bucket and encoded only when written)
+do
+  local K = json.KEPT_VALUES_MAX
+  local trade = { id = "AU-1-1", history = { { type = "ENTRY", price = 1.5 } }, flags = { a = true }, pnl = 0 / 0,
+                  note = json.null, empty = {}, obj = json.object() }
+  t.ok(json.fits(trade, K) and json.fits({}, K) and json.fits("x", K), "fits: plain values")
+  local deep = {}
+  local at = deep
+  for _ = 1, 64 do at.x = {}; at = at.x end
+  t.ok(json.fits(deep, K), "fits: 64 levels below the top")
+  at.x = {}
+  local cyc = {}
+  cyc.self = cyc
+  local many = {}
+  for i = 1, K do many[i] = i end
+  local not_sure = {
+    { { f = print }, "a function" }, { { 1, x = 2 }, "a list with keys" }, { { [true] = 1 }, "a boolean key" },
+    { deep, "65 levels" }, { cyc, "a cycle" }, { many, "past the values" },
+    { { note = string.rep("\1", 1000000) }, "a string whose escaped text may pass 4 MB" },
+    { setmetatable({}, { __index = {} }), "another metatable" }, { { io.stdout }, "a userdata" },
+  }
+  for _, c in ipairs(not_sure) do t.ok(json.fits(c[1], K) == false, "fits: not sure of " .. c[2]) end
+  t.ok(json.fits(many), "fits: no bound without max_values")
+  t.ok(pcall(json.encode, { note = string.rep("a", 600000) }, nil, K) and not json.fits({ note = string.rep("a", 700000) }, K),
+       "fits: its byte bound is an upper one (encode decides between)")
+  -- whatever fits, encode accepts: random values of every kind
+  local seed = 7
+  local function rnd(n) seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n + 1 end
+  local function value(depth)
+    local k = rnd(depth > 3 and 5 or 8)
+    if k == 1 then return rnd(1000) / 7 elseif k == 2 then return string.rep(string.char(rnd(128) - 1), rnd(20))
+    elseif k == 3 then return rnd(2) == 1 elseif k == 4 then return json.null elseif k == 5 then return rnd(100)
+    elseif k == 6 then local l = {}; for i = 1, rnd(4) do l[i] = value(depth + 1) end; return l
+    else
+      local o = {}
+      for _ = 1, rnd(4) do o[rnd(3) == 1 and rnd(9) or ("k" .. rnd(9))] = value(depth + 1) end
+      return o
+    end
+  end
+  local fit, agree = 0, true
+  for _ = 1, 2000 do
+    local v = value(0)
+    if json.fits(v, K) then
+      fit = fit + 1
+      if not pcall(json.encode, v, nil, K) then agree = false end
+    end
+  end
+  t.ok(fit > 500 and agree, "fits: every one of 2,000 random values it says fits encodes", fit)
+end
+
 os.exit(t.done())

@@ -242,6 +242,44 @@ return R
   end
 end
 
+-- A held open trade the store cannot keep (a string whose JSON, every
+-- byte escaped, passes 4 MB, though it packs in 1 MB) stops the run at
+-- its bucket, as when every bucket wrote it: the whole day and the same
+-- day run bucket by bucket stop at the same bucket, naming the trade.
+do
+  local rules = t.tempdir() .. "/heavy_note.lua"
+  local f = assert(io.open(rules, "w"))
+  f:write([[
+local R = require("retape").rules.load("default")
+R.name = "heavy_note"
+function R.trade_is_open(tr) return tr.status == "OPEN" end
+function R.simulate(p, ts, book)
+  local T = p.ticker
+  local open = book.open(T)
+  if not open then book.add { id = book.next_id(T, ts), ticker = T, status = "OPEN", entry_ts = ts, receipts = 0 }; return end
+  open.receipts = open.receipts + 1
+  open.note = open.receipts == 9 and string.rep("", 1000000) or nil
+  book.touch(open)
+end
+return R
+]])
+  f:close()
+  local whole = t.tempdir() .. "/s"
+  local ok, err = pcall(replay, whole, { date = D1 }, { rules = rules })
+  local kv = assert(retape.kv.open(whole))
+  local stopped = json.decode(kv:get("retape:cursor") or "{}").next
+  kv:close()
+  t.ok(not ok and err:find("cannot be stored", 1, true) and err:find("4194304 bytes", 1, true) and stopped,
+       "a held trade whose JSON passes 4 MB stops the whole day's run, naming the trade", err)
+  local split, at, split_err = t.tempdir() .. "/s", nil, nil
+  for _, b in ipairs(buckets) do
+    local bok, berr = pcall(replay, split, { date = D1, bucket = b.bucket }, { rules = rules })
+    if not bok then at, split_err = b.bucket, berr; break end
+  end
+  t.ok(at == stopped and split_err == err, "bucket by bucket: the same bucket and message",
+       tostring(at) .. " " .. tostring(stopped) .. " " .. tostring(split_err))
+end
+
 -- clean slate by day on a store holding two days
 local function trades_of(dir)
   local st = assert(retape.store.open(dir))

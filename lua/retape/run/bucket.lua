@@ -8,7 +8,7 @@ local core = require "retape.core"
 local pool = require "retape.pool"
 local jsonenc = require "retape.jsonenc"
 local copy_trade, KEPT_VALUES_MAX = jsonenc.copy, jsonenc.KEPT_VALUES_MAX
-local encode_trade = store.encode_trade
+local encode_trade, trade_fits = store.encode_trade, store.trade_fits
 local stepc = require "retape.step"
 local clock = core.monotonic_ms
 local pack_versions = stepc.versions
@@ -124,17 +124,16 @@ end
 --
 -- In a walk that holds open trades (step.hold: a run's main walk), a
 -- touched trade that is still its ticker's open trade at the bucket's end
--- is held (self.open_held) instead of written: an open trade changes at
--- nearly every bucket, and writing it each time was most of what a
--- replay of full-size bodies wrote.  The version of its ticker, packed in
--- this bucket, holds the trade as it is (a trade the store cannot keep
--- fails there, in its bucket: reported as the trade's error, below).  A
--- held trade's record is written as the trade is then at the bucket where
--- it stops being its ticker's open trade (closed, or replaced), and every
+-- is checked (json.fits; a trade the store cannot keep fails here, in its
+-- bucket, as always) and held (self.open_held) instead of written: an
+-- open trade changes at nearly every bucket, and encoding and writing it
+-- each time was most of what a replay of full-size bodies wrote.  A held
+-- trade's record is written as the trade is then at the bucket where it
+-- stops being its ticker's open trade (closed, or replaced), and every
 -- one at the walk's last bucket (step.last), in that commit.  In between,
--- the store's record of such a trade is older than its ticker's versions,
--- or missing; a resumed run writes it again from the version
--- (resync_open_trades, run/clear.lua).
+-- the store's record of such a trade is older than its ticker's versions
+-- (which hold the trade at every bucket), or missing; a resumed run
+-- writes it again from the version (resync_open_trades, run/clear.lua).
 function Replay:stage_bucket(bucket, step)
   local hold, last = step and step.hold, step and step.last
   local st = self.store
@@ -171,15 +170,21 @@ function Replay:stage_bucket(bucket, step)
     -- held trades are put (every HOLD_BUCKETS buckets, and at the end)
     if held then ok, err = pcall(copy_trade, t, KEPT_VALUES_MAX); if ok then held[t.id], err = err, nil end
     elseif hold and not last and self.ticks[t.ticker] and self.ticks[t.ticker].open == t then
-      local T = t.ticker
-      local of = self.open_held_of[T]
-      if not of then of = {}; self.open_held_of[T] = of end
-      local e = self.open_held[t.id]
-      if not (e and e.trade == t) then
-        of[t.id] = true
-        self.open_held[t.id] = { ticker = T, trade = t }
+      -- a trade the store cannot keep fails in its bucket, as always
+      -- (json.fits: surely encodes; else encoded, which names what fails)
+      ok = trade_fits(t)
+      if not ok then ok, err = pcall(encode_trade, t, st.trade_order) end
+      if ok then
+        err = nil
+        local T = t.ticker
+        local of = self.open_held_of[T]
+        if not of then of = {}; self.open_held_of[T] = of end
+        local e = self.open_held[t.id]
+        if not (e and e.trade == t) then
+          of[t.id] = true
+          self.open_held[t.id] = { ticker = T, trade = t }
+        end
       end
-      ok = true
     elseif hold then
       ok, err = pcall(st.put_trade, st, t)
       local of = self.open_held_of[t.ticker]
@@ -218,21 +223,6 @@ function Replay:stage_bucket(bucket, step)
   -- records put before it are put again, the same bytes)
   local ok = true
   if not self.trades_only then ok = pcall(pack_versions, self.dirty, names, self.schema.view, st:version_keys(bucket)) end
-  if not ok and hold then
-    -- a held trade the store cannot keep is the trade's error, as when
-    -- its record was written at each bucket (trades before versions)
-    local ids = {}
-    for _, T in ipairs(names) do for id in pairs(self.open_held_of[T] or {}) do ids[#ids + 1] = id end end
-    table.sort(ids, function(x, y) return store.trade_key(x) < store.trade_key(y) end)
-    for _, id in ipairs(ids) do
-      local t = self.open_held[id].trade
-      local tok, err = pcall(encode_trade, t, st.trade_order)
-      if not tok then
-        self.staging = "1" .. store.trade_key(id)
-        error(self:trade_error(t, err), 0)
-      end
-    end
-  end
   for _, T in ipairs(names) do
     local tk = self.dirty[T]
     if self.trades_only then tk.last_p = nil

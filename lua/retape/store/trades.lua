@@ -9,6 +9,8 @@ return function(Store, M)
   -- (bounded: a trade is the rules' value, and shared tables in it would
   -- otherwise expand without limit)
   function M.encode_trade(t, order) return json.encode(t, order, json.KEPT_VALUES_MAX) end
+  -- Whether encode_trade(t) surely succeeds (false: not sure; encode it).
+  function M.trade_fits(t) return json.fits(t, json.KEPT_VALUES_MAX) end
 
   function M.decode_trade(text, where)
     local t = decode(text, where)
