@@ -242,6 +242,7 @@ end
 --   scope        source scope (from, to, script_version, tickers)
 --   first, stop, plans, starts  as walk_rows
 --   rows         rows expected (an estimate, for grouping buckets into rounds)
+--   hold, last   the walk holds open trades' records; its last bucket (stage_bucket)
 --   prepare()    before the bucket's writes: deletions they replace (refresh)
 --   finish(more, done)  before the commit: extra puts (cursor, stale marks)
 --   after(done, more)   after the commit

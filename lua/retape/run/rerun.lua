@@ -150,7 +150,8 @@ function Replay:run_in_snapshot(params)
       local w = work[i]
       local window_first = (i == start_index) and first_row or 0
       steps[#steps + 1] = {
-        hold = hold, last = hold and i == #work or nil, bucket = w.bucket, scope = src_scope, first = window_first, stop = stop_row, rows = w.count,
+        bucket = w.bucket, scope = src_scope, first = window_first, stop = stop_row, rows = w.count,
+        hold = hold, last = hold and i == #work or nil,
         finish = function(more, done)
           local nxt = work[i + 1]
           -- the page marker records how many rows of the bucket are now covered
