@@ -196,19 +196,23 @@ function Replay:stage_bucket(bucket, step)
     end
   end
   if hold then
-    local ids = {}
+    local ids
     if last then
+      ids = {}
       for id in pairs(self.open_held) do ids[#ids + 1] = id end
     else -- a held trade its ticker no longer has open (only a ticker with receipts here changes that)
+      local held_of = self.open_held_of
       for _, T in ipairs(names) do
-        local of = self.open_held_of[T]
+        local of = held_of[T]
         if of and next(of) then
           local open = self.dirty[T].open
-          for id in pairs(of) do if self.open_held[id].trade ~= open then ids[#ids + 1] = id end end
+          for id in pairs(of) do
+            if self.open_held[id].trade ~= open then ids = ids or {}; ids[#ids + 1] = id end
+          end
         end
       end
     end
-    if #ids > 0 then self:put_held_open(ids) end
+    if ids and #ids > 0 then self:put_held_open(ids) end
   end
   if held then
     self.held_buckets = (self.held_buckets or 0) + 1

@@ -84,12 +84,14 @@ end
 -- a rule error with its row index (the first stops the part: the main
 -- state raises the first in row order), and the length of the part's
 -- writes, kept in its inbox as a serialized batch (taken out of the
--- store's batch, which stays empty).
-function Replay:walk_part(steps, rows, read)
+-- store's batch, which stays empty).  hold: the walk holds open trades'
+-- records (stage_bucket).
+function Replay:walk_part(steps, rows, read, hold)
   -- self.new_ids stays for the whole run: the previous round's trades may
   -- not be written yet when this one runs
   local st, out, run_sum = self.store, {}, self.rows_sum
   for n, step in ipairs(steps) do
+    step.hold = hold -- (the round's, for every step: stage_bucket)
     local counters = { rows = 0, seen = 0, errors = 0, trades = 0 }
     self.reports, self.rows_sum = {}, 0
     self:begin_bucket()
@@ -164,7 +166,7 @@ function Replay:part_round(msg, rows)
     self:release_part_reads()
     return wire.encode {}
   end
-  local out, head, extra = self:walk_part(msg.steps, rows, msg.read), {}, nil
+  local out, head, extra = self:walk_part(msg.steps, rows, msg.read, msg.hold), {}, nil
   for n, r in ipairs(out) do
     local c = r.counters
     head[n] = string.pack(BUCKET_REPLY, c.rows, c.seen, c.errors, c.trades, r.sum, r.len)
@@ -249,10 +251,10 @@ function Replay:post_round(steps, i, j)
       step.done, step.more, b = p:route(cur, step.first or 0, step.stop)
       bytes = bytes + b
     end
-    msg[#msg + 1] = { bucket = step.bucket, plans = step.plans, starts = step.starts, lists = lists, hold = step.hold,
-                      last = step.last }
+    msg[#msg + 1] = { bucket = step.bucket, plans = step.plans, starts = step.starts, lists = lists, last = step.last }
   end
-  p:post(wire.encode { op = "walk", steps = msg, read = read or nil })
+  -- (a walk's steps all hold open trades or none: said once a round)
+  p:post(wire.encode { op = "walk", steps = msg, read = read or nil, hold = steps[i].hold })
   return bytes
 end
 
