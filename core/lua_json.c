@@ -395,14 +395,15 @@ static int fits_value(lua_State *L, int idx, int depth, fit_count *c)
 {
     if (c->values_left-- == 0)
         return 0;
+    c->bytes += 1; /* the comma after it */
     switch (lua_type(L, idx)) {
-    case LUA_TSTRING: c->bytes += 6 * lua_rawlen(L, idx) + 3; return 1;
+    case LUA_TSTRING: c->bytes += 6 * lua_rawlen(L, idx) + 2; return 1;
     case LUA_TNUMBER: c->bytes += 32; return 1;
     case LUA_TBOOLEAN:
-    case LUA_TNIL: c->bytes += 6; return 1;
+    case LUA_TNIL: c->bytes += 5; return 1;
     case LUA_TTABLE: break;
     default:
-        c->bytes += 6;
+        c->bytes += 5;
         return lua_rawequal(L, idx, lua_upvalueindex(3)); /* null */
     }
     if (depth > MAX_DEPTH)
@@ -425,7 +426,7 @@ static int fits_value(lua_State *L, int idx, int depth, fit_count *c)
                 lua_settop(L, base);
                 return 0;
             }
-            c->bytes += 6 * lua_rawlen(L, -2) + 4;
+            c->bytes += 6 * lua_rawlen(L, -2) + 3; /* quoted, and its colon */
         }
         if (!fits_value(L, lua_gettop(L), depth + 1, c)) {
             lua_settop(L, base);

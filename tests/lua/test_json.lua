@@ -179,6 +179,18 @@ do
   }
   for _, c in ipairs(not_sure) do t.ok(json.fits(c[1], K) == false, "fits: not sure of " .. c[2]) end
   t.ok(json.fits(many), "fits: no bound without max_values")
+  -- near the byte bound: each element's comma counted, tables too (a
+  -- review's case: 1,000 empty tables after a string of 4 MB escaped)
+  local MB4 = json.KEPT_BYTES_MAX
+  for _, filler in ipairs { {}, 0, "" } do
+    for _, n in ipairs { 1000, 20000 } do
+      local l = { string.rep("\1", (MB4 - 2005) // 6) }
+      for _ = 1, n do l[#l + 1] = type(filler) == "table" and {} or filler end
+      local fits, encodes = json.fits(l, K), pcall(json.encode, l, nil, K)
+      t.ok(not fits or encodes, string.format("fits near 4 MB: %d %s after the string: fits only if it encodes", n,
+        type(filler)), tostring(fits) .. " " .. tostring(encodes))
+    end
+  end
   t.ok(pcall(json.encode, { note = string.rep("a", 600000) }, nil, K) and not json.fits({ note = string.rep("a", 700000) }, K),
        "fits: its byte bound is an upper one (encode decides between)")
   -- whatever fits, encode accepts: random values of every kind
