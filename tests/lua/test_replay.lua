@@ -185,6 +185,17 @@ do
   t.ok(ok == nil and err:find('durable is "bucket" or "run", not always', 1, true), "durable: other values refused", err)
 end
 
+-- A ruleset file: the default one whose trades are open while their
+-- status is "OPEN", with R.simulate(p, ts, book) as `simulate` (Lua text).
+local function trade_rules(name, simulate)
+  local path = t.tempdir() .. "/" .. name .. ".lua"
+  local f = assert(io.open(path, "w"))
+  f:write('local R = require("retape").rules.load("default")\nR.name = "', name, '"\n',
+    'function R.trade_is_open(tr) return tr.status == "OPEN" end\n', simulate, "\nreturn R\n")
+  f:close()
+  return path
+end
+
 -- The records of open trades: a run's walk holds them until its last
 -- bucket, or until the trade stops being its ticker's open trade, and
 -- writes them as the trades are then.  Rules whose trades change at every
@@ -194,12 +205,7 @@ end
 -- equals one uninterrupted run, the replaced trades' records included
 -- (written at the bucket that replaced them, or a kill loses them).
 do
-  local rules = t.tempdir() .. "/replacing.lua"
-  local f = assert(io.open(rules, "w"))
-  f:write([[
-local R = require("retape").rules.load("default")
-R.name = "replacing"
-function R.trade_is_open(tr) return tr.status == "OPEN" end
+  local rules = trade_rules("replacing", [[
 function R.simulate(p, ts, book)
   local T = p.ticker
   local open, b = book.open(T), ts // 300000
@@ -207,10 +213,7 @@ function R.simulate(p, ts, book)
   if open and b % 7 == 0 and open.entry_ts // 300000 ~= b then open = nil end
   if open then open.receipts, open.last_ts = open.receipts + 1, ts; book.touch(open)
   else book.add { id = book.next_id(T, ts), ticker = T, status = "OPEN", entry_ts = ts, receipts = 0 } end
-end
-return R
-]])
-  f:close()
+end]])
   local what = "replacing rules"
   local fresh = t.tempdir() .. "/s"
   replay(fresh, { date = D1 }, { rules = rules })
@@ -247,12 +250,7 @@ end
 -- its bucket, as when every bucket wrote it: the whole day and the same
 -- day run bucket by bucket stop at the same bucket, naming the trade.
 do
-  local rules = t.tempdir() .. "/heavy_note.lua"
-  local f = assert(io.open(rules, "w"))
-  f:write([[
-local R = require("retape").rules.load("default")
-R.name = "heavy_note"
-function R.trade_is_open(tr) return tr.status == "OPEN" end
+  local rules = trade_rules("heavy_note", [[
 function R.simulate(p, ts, book)
   local T = p.ticker
   local open = book.open(T)
@@ -260,10 +258,7 @@ function R.simulate(p, ts, book)
   open.receipts = open.receipts + 1
   open.note = open.receipts == 9 and string.rep("", 1000000) or nil
   book.touch(open)
-end
-return R
-]])
-  f:close()
+end]])
   local whole = t.tempdir() .. "/s"
   local ok, err = pcall(replay, whole, { date = D1 }, { rules = rules })
   local kv = assert(retape.kv.open(whole))
