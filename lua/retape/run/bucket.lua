@@ -94,26 +94,24 @@ function Replay:owns(T)
   return not self.part_count or pool.part_of(T, self.part_count) + (self.part_first or 0) == self.part_index
 end
 
--- Writes the records of the held trades `ids` (see stage_bucket) as the
+-- Writes the records of the held trades `list` (see stage_bucket) as the
 -- trades are now, in key order, and forgets them.  A trade the store
 -- cannot keep raises as stage_bucket's own trades do.
-function Replay:put_held_open(ids)
-  local held, of, st = self.open_held, self.open_held_of, self.store
-  local keys, by_key = {}, {}
-  for i, id in ipairs(ids) do
-    local k = store.trade_key(id)
-    keys[i], by_key[k] = k, id
+function Replay:put_held_open(list)
+  local st, keys, by_key = self.store, {}, {}
+  for i, t in ipairs(list) do
+    local k = store.trade_key(t.id)
+    keys[i], by_key[k] = k, t
   end
   table.sort(keys)
   for _, k in ipairs(keys) do
-    local id = by_key[k]
-    local e = held[id]
-    local ok, err = pcall(st.put_trade, st, e.trade)
+    local t = by_key[k]
+    local ok, err = pcall(st.put_trade, st, t)
     if not ok then
       self.staging = "1" .. k
-      error(self:trade_error(e.trade, err), 0)
+      error(self:trade_error(t, err), 0)
     end
-    held[id], of[e.ticker][id] = nil, nil
+    self.open_held[t.ticker][t.id] = nil
   end
 end
 
@@ -125,8 +123,8 @@ end
 -- In a walk that holds open trades (step.hold: a run's main walk), a
 -- touched trade that is still its ticker's open trade at the bucket's end
 -- is checked (json.fits; a trade the store cannot keep fails here, in its
--- bucket, as always) and held (self.open_held) instead of written: an
--- open trade changes at nearly every bucket, and encoding and writing it
+-- bucket, as always) and held (self.open_held[T][id]) instead of written:
+-- an open trade changes at nearly every bucket, and encoding and writing it
 -- each time was most of what a replay of full-size bodies wrote.  A held
 -- trade's record is written as the trade is then at the bucket where it
 -- stops being its ticker's open trade (closed, or replaced), and every
@@ -176,43 +174,34 @@ function Replay:stage_bucket(bucket, step)
       if not ok then ok, err = pcall(encode_trade, t, st.trade_order) end
       if ok then
         err = nil
-        local T = t.ticker
-        local of = self.open_held_of[T]
-        if not of then of = {}; self.open_held_of[T] = of end
-        local e = self.open_held[t.id]
-        if not (e and e.trade == t) then
-          of[t.id] = true
-          self.open_held[t.id] = { ticker = T, trade = t }
-        end
+        local of = self.open_held[t.ticker]
+        if not of then of = {}; self.open_held[t.ticker] = of end
+        of[t.id] = t
       end
-    elseif hold then
+    else
       ok, err = pcall(st.put_trade, st, t)
-      local of = self.open_held_of[t.ticker]
-      if ok and of and of[t.id] then of[t.id], self.open_held[t.id] = nil, nil end
-    else ok, err = pcall(st.put_trade, st, t) end
+      local of = hold and self.open_held[t.ticker]
+      if of then of[t.id] = nil end
+    end
     if not ok then
       self.staging = "1" .. (keys[i] or store.trade_key(t.id))
       error(self:trade_error(t, err), 0)
     end
   end
   if hold then
-    local ids
+    local list -- (none for most buckets)
     if last then
-      ids = {}
-      for id in pairs(self.open_held) do ids[#ids + 1] = id end
+      list = {}
+      for _, of in pairs(self.open_held) do for _, t in pairs(of) do list[#list + 1] = t end end
     else -- a held trade its ticker no longer has open (only a ticker with receipts here changes that)
-      local held_of = self.open_held_of
       for _, T in ipairs(names) do
-        local of = held_of[T]
-        if of and next(of) then
-          local open = self.dirty[T].open
-          for id in pairs(of) do
-            if self.open_held[id].trade ~= open then ids = ids or {}; ids[#ids + 1] = id end
-          end
+        local of, open = self.open_held[T], self.dirty[T].open
+        if of then
+          for _, t in pairs(of) do if t ~= open then list = list or {}; list[#list + 1] = t end end
         end
       end
     end
-    if ids and #ids > 0 then self:put_held_open(ids) end
+    if list and #list > 0 then self:put_held_open(list) end
   end
   if held then
     self.held_buckets = (self.held_buckets or 0) + 1

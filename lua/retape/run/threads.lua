@@ -61,7 +61,7 @@ end
 function Replay:begin_run(continuing)
   self.continuing = continuing
   self.ticks, self.known, self.new_ids = {}, {}, {}
-  self.open_held, self.open_held_of = {}, {} -- trade id = its held record; T = {id = true} (stage_bucket)
+  self.open_held = {} -- T = {id = trade}: trades whose record the walk holds (stage_bucket)
   self.before_start = {} -- T = its version before the scope, as clear_ticker read it
   -- refresh: T = bucket from which T's stored trades are old ones this run replaces
   self.replacing = {}

@@ -182,7 +182,9 @@ function Replay:make_book()
     open = function() return rp.current.open end,
     set_open = function(_, t) rp.current.open = t end,
     taken = function(id)
-      if rp.new_ids[id] or (rp.held_trades and rp.held_trades[id] ~= nil) or rp.open_held[id] then return true end
+      if rp.new_ids[id] or (rp.held_trades and rp.held_trades[id] ~= nil) then return true end
+      local held = rp.open_held[rp.current.ticker] -- (an id is always of the current ticker: book.next_id)
+      if held and held[id] then return true end
       if rp.replacing and next(rp.replacing) then -- a refresh: an old trade it replaces does not hold its id
         local T, entry = tostring(id):match("^(.+)%-(%d+)%-%d+$")
         local from = T and rp.replacing[T]
