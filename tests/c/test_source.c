@@ -3,6 +3,7 @@
 #include "retape.h"
 
 #include <sqlite3.h>
+#include <string.h>
 
 /* Inserts n receipts of one bucket, in reverse id order, plus a few others. */
 static void make_db(const char *path, int n)
@@ -84,11 +85,50 @@ int main(void)
         rows++;
     CHECK(rows == 3, "ticker filter: T001, T002 and T001's capture row (got %d)", rows);
     retape_cursor_close(cur);
+    /* the listing of named tickers (read through the ticker index) counts
+     * what their cursors stream, with and without a script version */
+    CHECK(retape_source_buckets(src, &two, &buckets, &counts, &nb, &err) == 0 && nb == 2 && buckets[0] == first &&
+              counts[0] == 3 && counts[1] == 1,
+          "ticker filter: two buckets listed, with 3 and 1 rows");
+    retape_free(buckets), retape_free(counts);
+    two.script_version = "2.5.0";
+    CHECK(retape_source_buckets(src, &two, &buckets, &counts, &nb, &err) == 0 && nb == 2 && counts[0] == 2 &&
+              counts[1] == 1,
+          "ticker and version filters: 2 and 1 rows (the capture row left out, a NULL version kept)");
+    retape_free(buckets), retape_free(counts);
+    two.script_version = NULL;
 
     retape_scope window = all;
     window.from_bucket = first + 1;
     CHECK(retape_source_buckets(src, &window, &buckets, &counts, &nb, &err) == 0 && nb == 1, "window excludes the first bucket");
     retape_free(buckets), retape_free(counts);
+    /* a bad row (ts outside its bucket) of T003: counted for a scope
+     * holding T003, not for one of other tickers */
+    sqlite3 *wdb;
+    sqlite3_open(path, &wdb);
+    CHECK(sqlite3_exec(wdb, "INSERT INTO ingest_receipts (receipt_id, ticker, ts, bucket_5m, received_ts, payload_hash,"
+                            " payload_json) VALUES ('T003:bad', 'T003', 1770042600000, 1770042900000, 0, 'x', '{}')",
+                       NULL, NULL, NULL) == SQLITE_OK,
+          "a bad row inserted");
+    sqlite3_close(wdb);
+    int64_t n_bad;
+    char *first_bad;
+    const char *t003[] = {"T003"};
+    retape_scope one = all;
+    one.tickers = t003, one.n_tickers = 1;
+    CHECK(retape_source_bad_rows(src, &all, &n_bad, &first_bad, &err) == 0 && n_bad == 1 && first_bad &&
+              strcmp(first_bad, "T003:bad") == 0,
+          "bad rows: the one row named");
+    retape_free(first_bad);
+    CHECK(retape_source_bad_rows(src, &two, &n_bad, &first_bad, &err) == 0 && n_bad == 0 && !first_bad,
+          "bad rows of other tickers: none");
+    CHECK(retape_source_bad_rows(src, &one, &n_bad, &first_bad, &err) == 0 && n_bad == 1, "bad rows of T003: one");
+    retape_free(first_bad);
+    one.from_bucket = first, one.to_bucket = first + 600000;
+    CHECK(retape_source_bad_rows(src, &one, &n_bad, &first_bad, &err) == 0 && n_bad == 1,
+          "bad rows of T003 in a range of buckets: one");
+    retape_free(first_bad);
+
     retape_source_close(src);
 
     /* Error paths name the file and what is missing. */
