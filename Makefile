@@ -92,7 +92,7 @@ else
 -include $(CONFIG)
 endif
 
-CORE_SRCS := core/nytime.c core/util.c core/hash.c core/slab.c core/dtoa.c core/readahead.c core/source.c core/kv.c core/ingest.c core/host.c core/fs.c \
+CORE_SRCS := core/nytime.c core/util.c core/hash.c core/slab.c core/dtoa.c core/readahead.c core/source.c core/kv.c core/kv_fingerprint.c core/ingest.c core/host.c core/fs.c \
              core/lua_retape.c core/lua_source.c core/lua_kv.c core/lua_time.c core/lua_ingest.c core/lua_sql.c \
              core/lua_json.c core/lua_fs.c \
              core/decode.c core/lua_decode.c \

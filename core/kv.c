@@ -13,6 +13,7 @@
  * turned into a message that says so instead of the raw "lock" text.
  */
 #define _POSIX_C_SOURCE 200809L /* pthread_rwlock_t */
+#include "kv_fingerprint.h"
 #include "kv_hint.h"
 #include "retape.h"
 #include "util.h"
@@ -45,6 +46,11 @@ struct retape_kv {
     atomic_long persists;        /* flushes of unlogged writes (persist, or before a logged write) */
     const rocksdb_snapshot_t *snap;
     retape_kv_snapshot *shared; /* pinned with retape_kv_pin_snapshot (a reference) */
+    /* The base's: the segments every write touches, for the fingerprints
+     * (kv_fingerprint.c); fp_lock orders the writes that note them. */
+    kv_segments *segments;
+    pthread_mutex_t fp_lock;
+    int fp_lock_ready;
 };
 
 struct retape_kv_snapshot {
@@ -202,6 +208,14 @@ retape_kv *retape_kv_open_sized(const char *dir, size_t write_buffer_bytes, char
         retape_kv_close(kv);
         return NULL;
     }
+    kv->fp_lock_ready = pthread_mutex_init(&kv->fp_lock, NULL) == 0;
+    kv->segments = kv->fp_lock_ready ? kv_segments_open(kv->db, errptr) : NULL;
+    if (!kv->segments) {
+        if (!kv->fp_lock_ready)
+            set_error(errptr, "out of memory");
+        retape_kv_close(kv);
+        return NULL;
+    }
     return kv;
 }
 
@@ -226,6 +240,9 @@ void retape_kv_close(retape_kv *kv)
         rocksdb_cache_destroy(kv->cache);
     if (kv->order_ready)
         pthread_rwlock_destroy(&kv->order);
+    kv_segments_free(kv->segments);
+    if (kv->fp_lock_ready)
+        pthread_mutex_destroy(&kv->fp_lock);
     free(kv);
 }
 
@@ -316,24 +333,65 @@ long retape_kv_persist_count(retape_kv *kv)
     return atomic_load(&owner(kv)->persists);
 }
 
-int retape_kv_put(retape_kv *kv, const char *key, size_t klen, const char *val, size_t vlen, char **errptr)
+/* Writes wb with opts, its segments noted first (kv_segments_note: the
+ * "in step" marks it makes false are deleted in a write before it).  The
+ * caller holds base->order.  0, or -1 with *errptr ("what" names the
+ * operation). */
+static int write_noted(retape_kv *kv, rocksdb_writeoptions_t *opts, rocksdb_writebatch_t *wb, const char *what,
+                       char **errptr)
+{
+    retape_kv *base = owner(kv);
+    char *err = NULL;
+    pthread_mutex_lock(&base->fp_lock);
+    rocksdb_writebatch_t *marks = rocksdb_writebatch_create();
+    int rc = kv_segments_note(base->segments, wb, marks);
+    if (rc != 0) {
+        set_error(errptr, rc == -2 ? "%s: a key of the store's fingerprints (\\xff\"fingerprint\"...) is not written from outside"
+                                   : "%s: out of memory", what);
+        rc = -1;
+    } else if (rocksdb_writebatch_count(marks) > 0) {
+        rocksdb_write(kv->db, opts, marks, &err);
+        if (err)
+            rc = kv_error(errptr, what, NULL, err);
+        else
+            kv_segments_written(base->segments);
+    }
+    rocksdb_writebatch_destroy(marks);
+    if (rc == 0) {
+        rocksdb_write(kv->db, opts, wb, &err);
+        if (err)
+            rc = kv_error(errptr, what, NULL, err);
+    }
+    pthread_mutex_unlock(&base->fp_lock);
+    return rc;
+}
+
+/* A logged write of wb (see begin_logged). */
+static int write_logged(retape_kv *kv, rocksdb_writebatch_t *wb, const char *what, char **errptr)
 {
     if (begin_logged(kv, errptr) != 0)
         return -1;
-    char *err = NULL;
-    rocksdb_put(kv->db, kv->write, key, klen, val, vlen, &err);
+    int rc = write_noted(kv, kv->write, wb, what, errptr);
     end_logged(kv);
-    return err ? kv_error(errptr, "put", NULL, err) : 0;
+    return rc;
+}
+
+int retape_kv_put(retape_kv *kv, const char *key, size_t klen, const char *val, size_t vlen, char **errptr)
+{
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    rocksdb_writebatch_put(wb, key, klen, val, vlen);
+    int rc = write_logged(kv, wb, "put", errptr);
+    rocksdb_writebatch_destroy(wb);
+    return rc;
 }
 
 int retape_kv_delete(retape_kv *kv, const char *key, size_t klen, char **errptr)
 {
-    if (begin_logged(kv, errptr) != 0)
-        return -1;
-    char *err = NULL;
-    rocksdb_delete(kv->db, kv->write, key, klen, &err);
-    end_logged(kv);
-    return err ? kv_error(errptr, "delete", NULL, err) : 0;
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    rocksdb_writebatch_delete(wb, key, klen);
+    int rc = write_logged(kv, wb, "delete", errptr);
+    rocksdb_writebatch_destroy(wb);
+    return rc;
 }
 
 retape_kv_batch *retape_kv_batch_new(char **errptr)
@@ -430,12 +488,7 @@ int retape_kv_batch_append(retape_kv_batch *batch, const char *data, size_t len,
 
 int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr)
 {
-    if (begin_logged(kv, errptr) != 0)
-        return -1;
-    char *err = NULL;
-    rocksdb_write(kv->db, kv->write, batch->wb, &err);
-    end_logged(kv);
-    return err ? kv_error(errptr, "write batch", NULL, err) : 0;
+    return write_logged(kv, batch->wb, "write batch", errptr);
 }
 
 /* Applies batch atomically without the write-ahead log: no log record, no
@@ -446,12 +499,11 @@ int retape_kv_write(retape_kv *kv, retape_kv_batch *batch, char **errptr)
 int retape_kv_write_unlogged(retape_kv *kv, retape_kv_batch *batch, char **errptr)
 {
     retape_kv *base = owner(kv);
-    char *err = NULL;
     pthread_rwlock_wrlock(&base->order);
     atomic_store(&base->unlogged_pending, 1);
-    rocksdb_write(kv->db, kv->write_unlogged, batch->wb, &err);
+    int rc = write_noted(kv, kv->write_unlogged, batch->wb, "write batch", errptr);
     pthread_rwlock_unlock(&base->order);
-    return err ? kv_error(errptr, "write batch", NULL, err) : 0;
+    return rc;
 }
 
 retape_kv_iter *retape_kv_scan(retape_kv *kv, const char *prefix, size_t plen, char **errptr)
@@ -710,4 +762,35 @@ int retape_kv_hash_prefix(retape_kv *kv, const char *prefix, size_t plen, uint64
     *out = XXH3_64bits_digest(xs);
     XXH3_freeState(xs);
     return 0;
+}
+
+/* The fingerprint of the records under prefix (kv_fingerprint.c): at the
+ * latest state, from the store's cached segment hashes where they are in
+ * step, the ones recomputed written back (logged, after any pending
+ * unlogged writes, as every logged write); at a pinned snapshot, from
+ * every record, nothing written.  Writers wait meanwhile.  0 or -1. */
+int retape_kv_fingerprint(retape_kv *kv, const char *prefix, size_t plen, uint64_t *out, char **errptr)
+{
+    retape_kv *base = owner(kv);
+    const rocksdb_snapshot_t *snap = read_snapshot(kv);
+    if (snap)
+        return kv_fingerprint_compute(kv->db, snap, NULL, prefix, plen, out, NULL, errptr);
+    pthread_rwlock_wrlock(&base->order);
+    pthread_mutex_lock(&base->fp_lock);
+    rocksdb_writebatch_t *cache = rocksdb_writebatch_create();
+    int rc = kv_fingerprint_compute(kv->db, NULL, base->segments, prefix, plen, out, cache, errptr);
+    if (rc == 0 && rocksdb_writebatch_count(cache) > 0) {
+        char *err = NULL;
+        rc = flush_unlogged(kv, base, errptr);
+        if (rc == 0)
+            rocksdb_write(kv->db, kv->write, cache, &err);
+        if (err)
+            rc = kv_error(errptr, "fingerprint", NULL, err);
+        else if (rc == 0)
+            kv_segments_cached(base->segments, prefix, plen);
+    }
+    rocksdb_writebatch_destroy(cache);
+    pthread_mutex_unlock(&base->fp_lock);
+    pthread_rwlock_unlock(&base->order);
+    return rc;
 }

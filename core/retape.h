@@ -290,6 +290,14 @@ int retape_kv_last_before(retape_kv *kv, const char *prefix, size_t plen, const 
  * of a part of the store, as kv reads it (its pinned snapshot, if any).
  * One sequential pass that leaves the block cache as it was.  0 or -1. */
 int retape_kv_hash_prefix(retape_kv *kv, const char *prefix, size_t plen, uint64_t *out, char **errptr);
+/* The fingerprint of the records under prefix: XXH3 64 over its segments
+ * (the records whose keys share the bytes up to their first NUL) in key
+ * order, each as (name length, name, its XXH3 64 over its records framed
+ * as retape_kv_hash_prefix frames them); the store keeps each segment's
+ * hash, so a fingerprint after a write reads only the segments written
+ * since (kv_fingerprint.c).  As kv reads (at a pinned snapshot: every
+ * record, nothing kept).  0, or -1 with *errptr. */
+int retape_kv_fingerprint(retape_kv *kv, const char *prefix, size_t plen, uint64_t *out, char **errptr);
 /* 1 = entry, 0 = end, -1 = error. */
 int retape_kv_iter_next(retape_kv_iter *it, const char **key, size_t *klen,
                         const char **val, size_t *vlen, char **errptr);

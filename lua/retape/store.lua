@@ -211,9 +211,12 @@ function M.is_batch_full(err)
 end
 
 -- Fingerprints of the results: every key and value under the versions'
--- and the trades' prefixes (bytes, no decoding; XXH3 64 in C, kv:hash).
+-- and the trades' prefixes (bytes, no decoding; in C, kv:fingerprint), by
+-- ticker, so that a run reads again only the tickers it wrote (the store
+-- keeps each ticker's hash: a one-ticker re-run of a 5-day store spent 40 %
+-- of its time hashing every record).
 function Store:results_hashes()
-  return { lanes_hash = self.kv:hash(P_VERSION), trades_hash = self.kv:hash(P_TRADE) }
+  return { lanes_hash = self.kv:fingerprint(P_VERSION), trades_hash = self.kv:fingerprint(P_TRADE) }
 end
 
 return M

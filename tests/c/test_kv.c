@@ -6,9 +6,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <string.h>
 #include <xxhash.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The fingerprint of a prefix written plainly: XXH3 64 over each record's
  * two lengths (little-endian uint64, as on this machine) then its bytes. */
@@ -158,6 +160,184 @@ static void hash_cases(const char *dir)
     static const char *const ek[] = {"\xfe\xff" "b"}, *const ev[] = {"2"};
     CHECK(hash_of(kv, "\xff\xff", 2) == reference_hash(fk, fv, 1), "prefix \\xff\\xff (no end key)");
     CHECK(hash_of(kv, "\xfe\xff", 2) == reference_hash(ek, ev, 1), "prefix \\xfe\\xff (ends before \\xff)");
+    retape_kv_close(kv);
+}
+
+/* The fingerprint of prefix written plainly (retape.h): segments of the
+ * records (keys sharing the bytes up to their first NUL) in key order, each
+ * hashed as reference_hash hashes records, then (name length, name, hash)
+ * hashed in turn; the cache's own keys left out. */
+static uint64_t reference_fingerprint(retape_kv *kv, const char *prefix, size_t plen)
+{
+    static const char ns[] = "\xff" "fingerprint";
+    XXH3_state_t *all = XXH3_createState(), *seg = XXH3_createState();
+    XXH3_64bits_reset(all);
+    char *err = NULL, name[256];
+    size_t name_len = 0;
+    int open_seg = 0;
+    retape_kv_iter *it = retape_kv_scan(kv, prefix, plen, &err);
+    const char *k, *v;
+    size_t kl, vl;
+    while (it && retape_kv_iter_next(it, &k, &kl, &v, &vl, &err) == 1) {
+        if (kl >= sizeof ns - 1 && memcmp(k, ns, sizeof ns - 1) == 0)
+            continue;
+        const char *nul = memchr(k, '\0', kl);
+        size_t sl = nul ? (size_t)(nul - k) + 1 : kl;
+        if (!open_seg || sl != name_len || memcmp(name, k, sl) != 0) {
+            if (open_seg) {
+                uint64_t f[1] = {name_len}, h = XXH3_64bits_digest(seg);
+                XXH3_64bits_update(all, f, 8);
+                XXH3_64bits_update(all, name, name_len);
+                XXH3_64bits_update(all, &h, 8);
+            }
+            memcpy(name, k, sl);
+            name_len = sl, open_seg = 1;
+            XXH3_64bits_reset(seg);
+        }
+        uint64_t lengths[2] = {kl, vl};
+        XXH3_64bits_update(seg, lengths, sizeof lengths);
+        XXH3_64bits_update(seg, k, kl);
+        XXH3_64bits_update(seg, v, vl);
+    }
+    if (open_seg) {
+        uint64_t f[1] = {name_len}, h = XXH3_64bits_digest(seg);
+        XXH3_64bits_update(all, f, 8);
+        XXH3_64bits_update(all, name, name_len);
+        XXH3_64bits_update(all, &h, 8);
+    }
+    retape_kv_iter_close(it);
+    uint64_t h = XXH3_64bits_digest(all);
+    XXH3_freeState(all);
+    XXH3_freeState(seg);
+    return h;
+}
+
+static uint64_t fingerprint_of(retape_kv *kv, const char *prefix, size_t plen)
+{
+    uint64_t h = 0;
+    char *err = NULL;
+    if (retape_kv_fingerprint(kv, prefix, plen, &h, &err) != 0) {
+        printf("# fingerprint: %s\n", err ? err : "?");
+        retape_free(err);
+    }
+    return h;
+}
+
+static int put_kv(retape_kv *kv, const char *k, size_t kl, const char *v)
+{
+    char *err = NULL;
+    int rc = retape_kv_put(kv, k, kl, v, strlen(v), &err);
+    retape_free(err);
+    return rc;
+}
+
+/* Fingerprints kept by segment: equal to the plain computation after
+ * every kind of change (put, overwrite, delete, a segment gone, a key
+ * without NUL, reopening, a process killed after a write, a pinned view,
+ * more changes than are remembered, nested prefixes), and read from the
+ * cache where it is in step (a tampered cache entry shows). */
+static void fingerprint_cases(const char *dir)
+{
+    char path[600], *err = NULL;
+    snprintf(path, sizeof path, "%s/fingerprinted", dir);
+    retape_kv *kv = retape_kv_open(path, &err);
+    CHECK(kv != NULL, "a store for fingerprints opens");
+    CHECK(put_kv(kv, "v:A\0" "1", 5, "a1") == 0 && put_kv(kv, "v:A\0" "2", 5, "a2") == 0 &&
+          put_kv(kv, "v:B\0" "1", 5, "b1") == 0 && put_kv(kv, "v:C", 3, "c") == 0 && put_kv(kv, "t:A\0" "x", 5, "t") == 0 &&
+          put_kv(kv, "w:", 2, "w") == 0, "records of three segments under v:, and others");
+    uint64_t first = fingerprint_of(kv, "v:", 2);
+    CHECK(first == reference_fingerprint(kv, "v:", 2), "the first fingerprint is the plain one");
+    CHECK(first != hash_of(kv, "v:", 2), "and not the plain hash of the records");
+    CHECK(fingerprint_of(kv, "v:", 2) == first, "again, from the cache: the same");
+    CHECK(fingerprint_of(kv, "t:", 2) == reference_fingerprint(kv, "t:", 2), "another prefix");
+    CHECK(put_kv(kv, "v:B\0" "1", 5, "b1, again") == 0, "an overwrite");
+    uint64_t after = fingerprint_of(kv, "v:", 2);
+    CHECK(after != first && after == reference_fingerprint(kv, "v:", 2), "the fingerprint follows an overwrite");
+    CHECK(retape_kv_delete(kv, "v:A\0" "1", 5, &err) == 0, "a delete");
+    CHECK(fingerprint_of(kv, "v:", 2) == reference_fingerprint(kv, "v:", 2), "the fingerprint follows a delete");
+    CHECK(retape_kv_delete(kv, "v:A\0" "2", 5, &err) == 0, "the segment's last record deleted");
+    CHECK(fingerprint_of(kv, "v:", 2) == reference_fingerprint(kv, "v:", 2), "a segment gone");
+    CHECK(put_kv(kv, "v:A\0" "1", 5, "a1") == 0 && put_kv(kv, "v:", 2, "the prefix itself") == 0,
+          "the segment back, and a key that is the prefix");
+    CHECK(fingerprint_of(kv, "v:", 2) == reference_fingerprint(kv, "v:", 2), "the fingerprint follows");
+    CHECK(fingerprint_of(kv, "v:B", 3) == reference_fingerprint(kv, "v:B", 3) &&
+          fingerprint_of(kv, "v:B\0", 4) == reference_fingerprint(kv, "v:B\0", 4),
+          "a longer prefix, and one that ends with a NUL (not cached)");
+    CHECK(put_kv(kv, "v:B\0" "2", 5, "b2") == 0 && fingerprint_of(kv, "v:B", 3) == reference_fingerprint(kv, "v:B", 3),
+          "a change under both v: and v:B, the longer fingerprinted first");
+    CHECK(fingerprint_of(kv, "v:", 2) == reference_fingerprint(kv, "v:", 2), "then the shorter");
+
+    /* the fingerprints' own keys are not written from outside */
+    uint64_t good = fingerprint_of(kv, "v:", 2);
+    CHECK(retape_kv_put(kv, "\xff" "fingerprint:v:C", 16, "12345678", 8, &err) == -1, "a write of a cached hash is refused");
+    CHECK_CONTAINS(err, "a key of the store's fingerprints", "naming the reserved keys");
+    retape_free(err);
+    err = NULL;
+    /* the cache is what an unchanged segment's hash is read from (tampered
+     * with behind the store's back, it shows), until its segment changes */
+    retape_kv_close(kv);
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_t *raw = rocksdb_open(o, path, &err);
+    CHECK(raw != NULL, "the store opened raw");
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    rocksdb_put(raw, wo, "\xff" "fingerprint:v:C", 16, "12345678", 8, &err);
+    rocksdb_writeoptions_destroy(wo);
+    rocksdb_close(raw);
+    rocksdb_options_destroy(o);
+    kv = retape_kv_open(path, &err);
+    CHECK(kv && fingerprint_of(kv, "v:", 2) != good, "a tampered cached hash shows in the next fingerprint (the cache is read)");
+    CHECK(put_kv(kv, "v:C", 3, "c") == 0 && fingerprint_of(kv, "v:", 2) == good, "a write to the segment recomputes it");
+
+    /* reopened: the mark says the cache is in step; changes after it are noted */
+    retape_kv_close(kv);
+    kv = retape_kv_open(path, &err);
+    CHECK(kv && put_kv(kv, "v:D\0" "1", 5, "d") == 0, "reopened, a new segment");
+    CHECK(fingerprint_of(kv, "v:", 2) == reference_fingerprint(kv, "v:", 2), "the fingerprint after reopening follows");
+
+    /* a process killed after a write, before any fingerprint: the write
+     * took the mark with it, so the next fingerprint reads every segment */
+    good = fingerprint_of(kv, "v:", 2);
+    retape_kv_close(kv);
+    pid_t pid = fork();
+    if (pid == 0) {
+        retape_kv *child = retape_kv_open(path, NULL);
+        if (child)
+            put_kv(child, "v:B\0" "1", 5, "changed by a killed process");
+        raise(SIGKILL);
+        _exit(1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status), "the writer was killed");
+    kv = retape_kv_open(path, &err);
+    CHECK(kv != NULL, "reopened after the kill");
+    uint64_t now = fingerprint_of(kv, "v:", 2);
+    CHECK(now != good && now == reference_fingerprint(kv, "v:", 2), "the fingerprint sees the killed process's write");
+
+    /* a pinned view fingerprints what it saw */
+    retape_kv_snapshot *snap = retape_kv_snapshot_take(kv);
+    retape_kv *view = retape_kv_view(kv, &err);
+    retape_kv_pin_snapshot(view, snap);
+    retape_kv_snapshot_release(snap);
+    CHECK(put_kv(kv, "v:E\0" "1", 5, "e") == 0, "a change after the view's snapshot");
+    CHECK(fingerprint_of(view, "v:", 2) == now, "the pinned view's fingerprint is as of its snapshot");
+    CHECK(fingerprint_of(kv, "v:", 2) == reference_fingerprint(kv, "v:", 2), "the store's follows the change");
+    retape_kv_unpin(view);
+    retape_kv_close(view);
+
+    /* more segments changed at once than are remembered (65,536) */
+    retape_kv_batch *b = retape_kv_batch_new(NULL);
+    char key[32];
+    for (int i = 0; i < 70000; i++) {
+        int kl = snprintf(key, sizeof key, "v:N%06d", i);
+        key[kl] = '\0';
+        retape_kv_batch_put(b, key, (size_t)kl + 1, "n", 1);
+    }
+    CHECK(retape_kv_write(kv, b, &err) == 0, "70,000 new segments in one write");
+    retape_kv_batch_free(b);
+    CHECK(fingerprint_of(kv, "v:", 2) == reference_fingerprint(kv, "v:", 2), "the fingerprint after them");
+    CHECK(put_kv(kv, "v:N000007", 10, "m") == 0 && fingerprint_of(kv, "v:", 2) == reference_fingerprint(kv, "v:", 2),
+          "and after one more change");
     retape_kv_close(kv);
 }
 
@@ -442,6 +622,7 @@ int main(int argc, char **argv)
     retape_free(val);
     retape_kv_close(kv);
     hash_cases(dir);
+    fingerprint_cases(dir);
     snappy_store_reads(dir);
     unlogged_cases(dir);
     free(dir);

@@ -5,14 +5,17 @@ local retape = require "retape"
 local M = {}
 
 -- dump(path [, prefixes]) -> {"key=value", ...} in key order: every key but
--- the run log (manifests carry wall-clock times), or only those under the
+-- the run log (manifests carry wall-clock times) and the fingerprints'
+-- cache (kept as runs ask for fingerprints), or only those under the
 -- given prefixes.  `path` may be an open retape.kv handle (left open).
 function M.dump(path, prefixes)
   local kv = type(path) == "string" and assert(retape.kv.open(path)) or path
   local parts = {}
   for _, prefix in ipairs(prefixes or { "" }) do
     for k, v in kv:scan(prefix) do
-      if prefixes or not k:find("^retape:run") then parts[#parts + 1] = k .. "=" .. v end
+      -- (the run log and the fingerprints' cached hashes are bookkeeping of
+      -- how the store was made, not results)
+      if prefixes or not (k:find("^retape:run") or k:find("^\xfffingerprint")) then parts[#parts + 1] = k .. "=" .. v end
     end
   end
   if kv ~= path then kv:close() end

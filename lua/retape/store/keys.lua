@@ -25,6 +25,8 @@
 --   stale:T              T's versions from bucket B on depend on an earlier state that changed
 --   rs:B\0T, rs:B\0*     clean-slate marks: T (or every ticker but the listed exceptions)
 --                        starts bucket B with no position and no entry/cycle state
+--   \xff"fingerprint"...  the results fingerprints' cached hash of each ticker's versions and
+--                        trades (core/kv_fingerprint.c owns them: bookkeeping, not results)
 -- Every other value is JSON (trades are the export format).  Layout 2 held
 -- the versions as JSON text: 3 reads the same records, packed.
 -- A ticker's results are a fold over its versions in key order; a re-run of

@@ -1,0 +1,649 @@
+/*
+ * kv_fingerprint.c — a store's fingerprints, kept by segment so that a run
+ * pays for what it changed, not for the whole store.
+ *
+ * The fingerprint of a prefix P (retape_kv_fingerprint) is XXH3 64 over
+ * its segments in key order, each framed as (length of its name, name,
+ * its hash: three little-endian fields, the hash 8 bytes); a segment is
+ * the records whose keys share the bytes up to and including their first
+ * NUL (a key without one is a segment by itself), and its hash is XXH3 64
+ * over its records in key order, each framed by its key's and value's
+ * lengths, as retape_kv_hash_prefix frames them.  The store's keys
+ * "v:T\0B" and "t:T\0E\0N" make one segment per ticker and prefix.
+ *
+ * A store keeps each segment's hash under FP_CACHE + name and, per prefix,
+ * a mark FP_SYNCED + P saying that the cached hashes of P are in step with
+ * its records.  Every write is noted (kv_segments_note, from kv.c's write
+ * paths): the segments it touches are dirty until P's next fingerprint,
+ * and the mark of every prefix it touches is deleted in the same atomic
+ * write.  A fingerprint recomputes the dirty segments when the handle has
+ * noted every write since the mark was last true (the mark was there when
+ * the store was opened, or this handle made it), else every segment of
+ * P; it then writes the hashes that changed and the mark.  So a process
+ * killed at any point leaves either a mark whose cache is right, or no
+ * mark (and the next fingerprint recomputes the prefix whole): the value
+ * never depends on what the cache held.  Keys under FP_NAMESPACE are the
+ * cache's own: never noted, never part of a fingerprint.
+ */
+#include "kv_fingerprint.h"
+#include "retape.h"
+#include "util.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#define FP_NAMESPACE "\xff" "fingerprint"
+#define FP_CACHE FP_NAMESPACE ":"  /* + segment name -> its hash, 8 bytes little-endian */
+#define FP_SYNCED FP_NAMESPACE "!" /* + prefix -> "" : the cache of that prefix is in step */
+#define FP_NAMESPACE_LEN (sizeof FP_NAMESPACE - 1)
+#define FP_TAG_LEN (FP_NAMESPACE_LEN + 1)
+#define FP_DIRTY_MAX ((size_t)1 << 16) /* dirty segments remembered; past it, every prefix recomputes whole */
+#define FP_PREFIXES_MAX 16              /* prefixes with a mark or a complete record of changes */
+#define FP_SCAN_READAHEAD_BYTES ((size_t)256 << 10)
+
+typedef struct {
+    char *name; /* NULL: a free slot */
+    size_t len;
+    uint64_t hash;
+} dirty_slot;
+
+typedef struct {
+    char *bytes;
+    size_t len;
+} prefix_t;
+
+struct kv_segments {
+    dirty_slot *slots; /* open addressing, linear probing; capacity a power of two */
+    size_t cap, count;
+    prefix_t synced[FP_PREFIXES_MAX];   /* prefixes whose mark is in the store */
+    size_t n_synced;
+    prefix_t complete[FP_PREFIXES_MAX]; /* prefixes whose every change since their mark was noted */
+    size_t n_complete;
+    int unmark[FP_PREFIXES_MAX]; /* synced[i] is deleted by the batch being written */
+};
+
+/* ------------------------------------------------------------------------
+ * small helpers */
+
+static size_t segment_len(const char *k, size_t klen)
+{
+    const char *nul = memchr(k, '\0', klen);
+    return nul ? (size_t)(nul - k) + 1 : klen;
+}
+
+static int has_prefix(const char *k, size_t klen, const char *p, size_t plen)
+{
+    return klen >= plen && memcmp(k, p, plen) == 0;
+}
+
+static int reserved(const char *k, size_t klen)
+{
+    return has_prefix(k, klen, FP_NAMESPACE, FP_NAMESPACE_LEN);
+}
+
+static void put_u64(unsigned char out[8], uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        out[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const unsigned char in[8])
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | in[i];
+    return v;
+}
+
+/* tag + bytes in a malloc'd key (NULL when out of memory). */
+static char *tagged(const char *tag, const char *s, size_t len, size_t *out_len)
+{
+    size_t tl = strlen(tag);
+    *out_len = 0;
+    char *k = malloc(tl + len + 1);
+    if (!k)
+        return NULL;
+    memcpy(k, tag, tl);
+    memcpy(k + tl, s, len);
+    *out_len = tl + len;
+    return k;
+}
+
+static int prefix_index(const prefix_t *list, size_t n, const char *p, size_t plen)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i].len == plen && memcmp(list[i].bytes, p, plen) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Adds p to list (no-op if present or full).  0, or -1 when out of memory. */
+static int prefix_add(prefix_t *list, size_t *n, const char *p, size_t plen)
+{
+    if (prefix_index(list, *n, p, plen) >= 0 || *n == FP_PREFIXES_MAX)
+        return 0;
+    char *copy = malloc(plen + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, p, plen);
+    list[*n].bytes = copy, list[*n].len = plen;
+    (*n)++;
+    return 0;
+}
+
+static void prefix_remove(prefix_t *list, size_t *n, size_t i)
+{
+    free(list[i].bytes);
+    list[i] = list[--*n];
+}
+
+static void prefixes_clear(prefix_t *list, size_t *n)
+{
+    while (*n)
+        prefix_remove(list, n, *n - 1);
+}
+
+/* ------------------------------------------------------------------------
+ * the dirty segments */
+
+static void dirty_clear(kv_segments *s)
+{
+    for (size_t i = 0; i < s->cap; i++)
+        free(s->slots[i].name);
+    free(s->slots);
+    s->slots = NULL, s->cap = s->count = 0;
+}
+
+/* Forgets every change noted: every prefix recomputes whole next time. */
+static void forget_changes(kv_segments *s)
+{
+    dirty_clear(s);
+    prefixes_clear(s->complete, &s->n_complete);
+}
+
+static int dirty_grow(kv_segments *s)
+{
+    size_t cap = s->cap ? 2 * s->cap : 256;
+    dirty_slot *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < s->cap; i++) {
+        if (!s->slots[i].name)
+            continue;
+        size_t j = s->slots[i].hash & (cap - 1);
+        while (slots[j].name)
+            j = (j + 1) & (cap - 1);
+        slots[j] = s->slots[i];
+    }
+    free(s->slots);
+    s->slots = slots, s->cap = cap;
+    return 0;
+}
+
+/* Adds the segment [name, name+len) to the dirty set.  0, or -1 when out
+ * of memory. */
+static int dirty_add(kv_segments *s, const char *name, size_t len)
+{
+    if (s->count >= FP_DIRTY_MAX) {
+        forget_changes(s); /* too many to remember: whole recomputes instead */
+        return 0;
+    }
+    if (2 * (s->count + 1) > s->cap && dirty_grow(s) != 0)
+        return -1;
+    uint64_t h = XXH3_64bits(name, len);
+    size_t j = h & (s->cap - 1);
+    for (; s->slots[j].name; j = (j + 1) & (s->cap - 1))
+        if (s->slots[j].hash == h && s->slots[j].len == len && memcmp(s->slots[j].name, name, len) == 0)
+            return 0;
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, name, len);
+    s->slots[j] = (dirty_slot){copy, len, h};
+    s->count++;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * opening, noting writes */
+
+kv_segments *kv_segments_open(rocksdb_t *db, char **errptr)
+{
+    kv_segments *s = calloc(1, sizeof *s);
+    if (!s) {
+        set_error(errptr, "out of memory");
+        return NULL;
+    }
+    rocksdb_readoptions_t *read = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it = rocksdb_create_iterator(db, read);
+    const size_t tl = sizeof FP_SYNCED - 1;
+    int oom = 0;
+    for (rocksdb_iter_seek(it, FP_SYNCED, tl); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (!has_prefix(k, kl, FP_SYNCED, tl))
+            break;
+        /* a mark found at open: this handle notes every change from now on */
+        if (prefix_add(s->synced, &s->n_synced, k + tl, kl - tl) != 0 ||
+            prefix_add(s->complete, &s->n_complete, k + tl, kl - tl) != 0)
+            oom = 1;
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(read);
+    if (err || oom) {
+        if (err)
+            set_error(errptr, "reading the fingerprint marks: %s", err);
+        else
+            set_error(errptr, "out of memory");
+        free(err);
+        kv_segments_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void kv_segments_free(kv_segments *s)
+{
+    if (!s)
+        return;
+    dirty_clear(s);
+    prefixes_clear(s->synced, &s->n_synced);
+    prefixes_clear(s->complete, &s->n_complete);
+    free(s);
+}
+
+typedef struct {
+    kv_segments *s;
+    const char *last; /* the last segment noted (consecutive keys mostly share it) */
+    size_t last_len;
+    char *last_copy;
+    int failed, foreign;
+} note_ctx;
+
+static void note_key(note_ctx *c, const char *k, size_t klen)
+{
+    kv_segments *s = c->s;
+    if (reserved(k, klen)) { /* the cache's own keys: no one else writes them */
+        c->foreign = 1;
+        return;
+    }
+    for (size_t i = 0; i < s->n_synced; i++)
+        if (!s->unmark[i] && has_prefix(k, klen, s->synced[i].bytes, s->synced[i].len))
+            s->unmark[i] = 1;
+    size_t len = segment_len(k, klen);
+    if (c->last_copy && c->last_len == len && memcmp(c->last_copy, k, len) == 0)
+        return;
+    if (dirty_add(s, k, len) != 0) {
+        c->failed = 1;
+        return;
+    }
+    char *copy = realloc(c->last_copy, len + 1);
+    if (copy) {
+        memcpy(copy, k, len);
+        c->last_copy = copy, c->last_len = len;
+    }
+}
+
+static void note_put(void *state, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    (void)v, (void)vlen;
+    note_key(state, k, klen);
+}
+
+static void note_delete(void *state, const char *k, size_t klen)
+{
+    note_key(state, k, klen);
+}
+
+int kv_segments_note(kv_segments *s, rocksdb_writebatch_t *wb, rocksdb_writebatch_t *marks)
+{
+    memset(s->unmark, 0, sizeof s->unmark);
+    note_ctx c = {s, NULL, 0, NULL, 0, 0};
+    rocksdb_writebatch_iterate(wb, &c, note_put, note_delete);
+    free(c.last_copy);
+    if (c.foreign)
+        return -2;
+    if (c.failed) { /* the changes are not all known: every mark goes, every prefix recomputes whole */
+        forget_changes(s);
+        for (size_t i = 0; i < s->n_synced; i++)
+            s->unmark[i] = 1;
+    }
+    for (size_t i = 0; i < s->n_synced; i++) {
+        if (!s->unmark[i])
+            continue;
+        size_t kl;
+        char *k = tagged(FP_SYNCED, s->synced[i].bytes, s->synced[i].len, &kl);
+        if (!k) {
+            c.failed = 1;
+            continue;
+        }
+        rocksdb_writebatch_delete(marks, k, kl);
+        free(k);
+    }
+    return c.failed ? -1 : 0;
+}
+
+void kv_segments_written(kv_segments *s)
+{
+    for (size_t i = s->n_synced; i-- > 0;) {
+        if (s->unmark[i]) {
+            s->unmark[i] = 0;
+            prefix_remove(s->synced, &s->n_synced, i);
+            s->unmark[i] = s->unmark[s->n_synced]; /* (prefix_remove moved the last one here) */
+            s->unmark[s->n_synced] = 0;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * computing a fingerprint */
+
+typedef struct {
+    XXH3_state_t *all; /* the fingerprint */
+    XXH3_state_t *seg; /* the segment being read */
+} fp_hashers;
+
+/* Adds one segment (name and hash) to the fingerprint. */
+static void add_segment(fp_hashers *h, const char *name, size_t len, uint64_t hash)
+{
+    unsigned char f[8];
+    put_u64(f, len);
+    XXH3_64bits_update(h->all, f, 8);
+    XXH3_64bits_update(h->all, name, len);
+    put_u64(f, hash);
+    XXH3_64bits_update(h->all, f, 8);
+}
+
+static void add_record(XXH3_state_t *seg, const char *k, size_t kl, const char *v, size_t vl)
+{
+    uint64_t lengths[2] = {kl, vl}; /* framed as retape_kv_hash_prefix frames them */
+    XXH3_64bits_update(seg, lengths, sizeof lengths);
+    XXH3_64bits_update(seg, k, kl);
+    XXH3_64bits_update(seg, v, vl);
+}
+
+/* The cache entry of segment name: its hash, or (hash NULL) its deletion. */
+static int cache_update(rocksdb_writebatch_t *wb, const char *name, size_t len, const uint64_t *hash)
+{
+    size_t kl;
+    char *k = tagged(FP_CACHE, name, len, &kl);
+    if (!k)
+        return -1;
+    if (hash) {
+        unsigned char v[8];
+        put_u64(v, *hash);
+        rocksdb_writebatch_put(wb, k, kl, (const char *)v, 8);
+    } else {
+        rocksdb_writebatch_delete(wb, k, kl);
+    }
+    free(k);
+    return 0;
+}
+
+static rocksdb_iterator_t *scan_from(rocksdb_t *db, rocksdb_readoptions_t *read, const char *p, size_t plen)
+{
+    rocksdb_iterator_t *it = rocksdb_create_iterator(db, read);
+    rocksdb_iter_seek(it, p, plen);
+    return it;
+}
+
+static int iter_error(rocksdb_iterator_t *it, char **errptr)
+{
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    if (!err)
+        return 0;
+    set_error(errptr, "fingerprint: %s", err);
+    free(err);
+    return -1;
+}
+
+/* Every segment of prefix p read from its records (cache NULL: nothing
+ * written; else the prefix's cache rebuilt into it).  0 or -1. */
+static int fingerprint_whole(rocksdb_t *db, const rocksdb_snapshot_t *snap, const char *p, size_t plen,
+                             fp_hashers *h, rocksdb_writebatch_t *cache, char **errptr)
+{
+    rocksdb_readoptions_t *read = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_fill_cache(read, 0); /* a whole prefix would evict what a replay reads */
+    rocksdb_readoptions_set_readahead_size(read, FP_SCAN_READAHEAD_BYTES);
+    if (snap)
+        rocksdb_readoptions_set_snapshot(read, snap);
+    int rc = 0;
+    if (cache) { /* the old cache of the prefix goes (entries still there are put again below) */
+        size_t cl;
+        char *cp = tagged(FP_CACHE, p, plen, &cl);
+        rocksdb_iterator_t *it = cp ? scan_from(db, read, cp, cl) : NULL;
+        for (; it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+            size_t kl;
+            const char *k = rocksdb_iter_key(it, &kl);
+            if (!has_prefix(k, kl, cp, cl))
+                break;
+            rocksdb_writebatch_delete(cache, k, kl);
+        }
+        rc = !cp ? set_error(errptr, "out of memory") : iter_error(it, errptr);
+        if (it)
+            rocksdb_iter_destroy(it);
+        free(cp);
+    }
+    char *name = NULL; /* the current segment */
+    size_t name_len = 0, name_cap = 0;
+    rocksdb_iterator_t *it = rc == 0 ? scan_from(db, read, p, plen) : NULL;
+    for (; it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (!has_prefix(k, kl, p, plen))
+            break;
+        if (reserved(k, kl))
+            continue;
+        const char *v = rocksdb_iter_value(it, &vl);
+        size_t sl = segment_len(k, kl);
+        if (!name || sl != name_len || memcmp(name, k, sl) != 0) {
+            if (name) {
+                uint64_t sh = XXH3_64bits_digest(h->seg);
+                add_segment(h, name, name_len, sh);
+                if (cache && cache_update(cache, name, name_len, &sh) != 0) {
+                    rc = set_error(errptr, "out of memory");
+                    break;
+                }
+            }
+            if (sl + 1 > name_cap) {
+                char *grown = realloc(name, sl + 1);
+                if (!grown) {
+                    rc = set_error(errptr, "out of memory");
+                    break;
+                }
+                name = grown, name_cap = sl + 1;
+            }
+            memcpy(name, k, sl);
+            name_len = sl;
+            XXH3_64bits_reset(h->seg);
+        }
+        add_record(h->seg, k, kl, v, vl);
+    }
+    if (rc == 0 && it)
+        rc = iter_error(it, errptr);
+    if (rc == 0 && name) {
+        uint64_t sh = XXH3_64bits_digest(h->seg);
+        add_segment(h, name, name_len, sh);
+        if (cache && cache_update(cache, name, name_len, &sh) != 0)
+            rc = set_error(errptr, "out of memory");
+    }
+    if (it)
+        rocksdb_iter_destroy(it);
+    free(name);
+    rocksdb_readoptions_destroy(read);
+    return rc;
+}
+
+static int compare_slots(const void *a, const void *b)
+{
+    const dirty_slot *x = *(const dirty_slot *const *)a, *y = *(const dirty_slot *const *)b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->name, y->name, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* The hash of segment d from its records: 1 with *out, 0 when it has none
+ * (the segment is gone), -1 on error. */
+static int segment_hash(rocksdb_t *db, rocksdb_readoptions_t *read, XXH3_state_t *seg, const dirty_slot *d,
+                        uint64_t *out, char **errptr)
+{
+    XXH3_64bits_reset(seg);
+    int found = 0;
+    int whole_key = d->len == 0 || d->name[d->len - 1] != '\0'; /* a key without a NUL: itself */
+    rocksdb_iterator_t *it = scan_from(db, read, d->name, d->len);
+    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (!has_prefix(k, kl, d->name, d->len) || (whole_key && kl != d->len))
+            break;
+        const char *v = rocksdb_iter_value(it, &vl);
+        add_record(seg, k, kl, v, vl);
+        found = 1;
+    }
+    int rc = iter_error(it, errptr);
+    rocksdb_iter_destroy(it);
+    if (rc != 0)
+        return -1;
+    if (found)
+        *out = XXH3_64bits_digest(seg);
+    return found;
+}
+
+/* The fingerprint of prefix p from the cache and the dirty segments under
+ * it, recomputed (their cache entries into `cache`).  0 or -1. */
+static int fingerprint_dirty(rocksdb_t *db, kv_segments *s, const char *p, size_t plen, fp_hashers *h,
+                             rocksdb_writebatch_t *cache, char **errptr)
+{
+    size_t n = 0;
+    const dirty_slot **list = malloc((s->count ? s->count : 1) * sizeof *list);
+    if (!list)
+        return set_error(errptr, "out of memory");
+    for (size_t i = 0; i < s->cap; i++)
+        if (s->slots[i].name && has_prefix(s->slots[i].name, s->slots[i].len, p, plen))
+            list[n++] = &s->slots[i];
+    qsort(list, n, sizeof *list, compare_slots);
+    rocksdb_readoptions_t *read = rocksdb_readoptions_create();
+    size_t cl;
+    char *cp = tagged(FP_CACHE, p, plen, &cl);
+    rocksdb_iterator_t *it = cp ? scan_from(db, read, cp, cl) : NULL;
+    int rc = cp ? 0 : set_error(errptr, "out of memory");
+    size_t di = 0;
+    const size_t tl = sizeof FP_CACHE - 1;
+    /* merge, in name order, the cached segments and the dirty ones */
+    while (rc == 0) {
+        const char *cn = NULL;
+        size_t cnl = 0;
+        if (rocksdb_iter_valid(it)) {
+            size_t kl;
+            const char *k = rocksdb_iter_key(it, &kl);
+            if (has_prefix(k, kl, cp, cl))
+                cn = k + tl, cnl = kl - tl;
+        }
+        if (!cn && di == n)
+            break;
+        int take_dirty = 0, skip_cached = 0;
+        if (di < n) {
+            if (!cn) {
+                take_dirty = 1;
+            } else {
+                dirty_slot probe = {(char *)cn, cnl, 0};
+                const dirty_slot *pp = &probe;
+                int c = compare_slots(&list[di], &pp);
+                take_dirty = c <= 0;
+                skip_cached = c == 0;
+            }
+        }
+        if (take_dirty) {
+            uint64_t sh;
+            int got = segment_hash(db, read, h->seg, list[di], &sh, errptr);
+            if (got < 0) {
+                rc = -1;
+                break;
+            }
+            if (got)
+                add_segment(h, list[di]->name, list[di]->len, sh);
+            if (cache_update(cache, list[di]->name, list[di]->len, got ? &sh : NULL) != 0)
+                rc = set_error(errptr, "out of memory");
+            di++;
+            if (skip_cached)
+                rocksdb_iter_next(it);
+        } else {
+            size_t vl;
+            const char *v = rocksdb_iter_value(it, &vl);
+            if (vl != 8) {
+                rc = set_error(errptr, "fingerprint: a cached segment hash of %zu bytes", vl);
+                break;
+            }
+            add_segment(h, cn, cnl, get_u64((const unsigned char *)v));
+            rocksdb_iter_next(it);
+        }
+    }
+    if (rc == 0 && it)
+        rc = iter_error(it, errptr);
+    if (it)
+        rocksdb_iter_destroy(it);
+    free(cp);
+    rocksdb_readoptions_destroy(read);
+    free(list);
+    return rc;
+}
+
+int kv_fingerprint_compute(rocksdb_t *db, const rocksdb_snapshot_t *snap, kv_segments *s, const char *p, size_t plen,
+                           uint64_t *out, rocksdb_writebatch_t *cache, char **errptr)
+{
+    fp_hashers h = {XXH3_createState(), XXH3_createState()};
+    int rc;
+    if (!h.all || !h.seg) {
+        rc = set_error(errptr, "out of memory");
+    } else {
+        XXH3_64bits_reset(h.all);
+        /* the cache serves prefixes without a NUL (their segments are the
+         * names that start with them), read at the latest state */
+        int cached = s && !snap && !memchr(p, '\0', plen) && !reserved(p, plen);
+        if (cached && prefix_index(s->complete, s->n_complete, p, plen) >= 0)
+            rc = fingerprint_dirty(db, s, p, plen, &h, cache, errptr);
+        else
+            rc = fingerprint_whole(db, snap, p, plen, &h, cached ? cache : NULL, errptr);
+        /* the mark, once this handle will delete it with the next write
+         * under p (remembered first: a mark nobody deletes would lie) */
+        if (rc == 0 && cached && prefix_add(s->synced, &s->n_synced, p, plen) == 0 &&
+            prefix_index(s->synced, s->n_synced, p, plen) >= 0) {
+            size_t kl;
+            char *k = tagged(FP_SYNCED, p, plen, &kl);
+            if (k)
+                rocksdb_writebatch_put(cache, k, kl, "", 0);
+            free(k);
+        }
+        if (rc == 0)
+            *out = XXH3_64bits_digest(h.all);
+    }
+    XXH3_freeState(h.all);
+    XXH3_freeState(h.seg);
+    return rc;
+}
+
+void kv_segments_cached(kv_segments *s, const char *p, size_t plen)
+{
+    /* a dirty segment under p is in step now; the set is rebuilt without them */
+    dirty_slot *old = s->slots;
+    size_t cap = s->cap;
+    s->slots = NULL, s->cap = s->count = 0;
+    int lost = 0;
+    for (size_t i = 0; i < cap; i++) {
+        if (!old[i].name)
+            continue;
+        if (!has_prefix(old[i].name, old[i].len, p, plen) && !lost && dirty_add(s, old[i].name, old[i].len) != 0)
+            lost = 1;
+        free(old[i].name);
+    }
+    free(old);
+    if (lost)
+        forget_changes(s);
+    else if (prefix_add(s->complete, &s->n_complete, p, plen) != 0)
+        forget_changes(s); /* (p is not complete then: its next fingerprint reads it whole) */
+}

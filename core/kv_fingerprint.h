@@ -1,0 +1,39 @@
+/* kv_fingerprint.h — what kv.c and kv_fingerprint.c share: the segment
+ * bookkeeping of a store's fingerprints (see kv_fingerprint.c). */
+#ifndef RETAPE_KV_FINGERPRINT_H
+#define RETAPE_KV_FINGERPRINT_H
+
+#include <rocksdb/c.h>
+
+typedef struct kv_segments kv_segments;
+
+/* The bookkeeping of a store just opened (db): which prefixes' cached
+ * segment hashes the store says are in step with their records.  NULL
+ * when out of memory or unreadable (*errptr, malloc'd). */
+kv_segments *kv_segments_open(rocksdb_t *db, char **errptr);
+void kv_segments_free(kv_segments *s);
+
+/* Notes the segments a batch about to be written touches (dirty until
+ * their next fingerprint), and appends to `marks` the deletion of the "in
+ * step" mark of every prefix it touches that has one: the caller writes
+ * `marks` before wb (deleting a mark early is always safe) and calls
+ * kv_segments_written once it is written.  The caller excludes other
+ * writers.  Returns 0, -1 when out of memory, or -2 when the batch writes
+ * a key of the fingerprints' own (FP_NAMESPACE): the caller refuses the
+ * write then (a mark might be left that the change makes false). */
+int kv_segments_note(kv_segments *s, rocksdb_writebatch_t *wb, rocksdb_writebatch_t *marks);
+void kv_segments_written(kv_segments *s);
+
+/* The fingerprint of prefix p (see kv_fingerprint.c) into *out, read at
+ * snap (NULL: the latest state).  With s and no snap, from the cached
+ * segment hashes where they are in step, and the cache entries and mark
+ * to write go into `cache` (to be written before the next write; then
+ * kv_segments_cached); else from every record, nothing into `cache`.
+ * The caller excludes writers.  0, or -1 with *errptr. */
+int kv_fingerprint_compute(rocksdb_t *db, const rocksdb_snapshot_t *snap, kv_segments *s, const char *p, size_t plen,
+                           uint64_t *out, rocksdb_writebatch_t *cache, char **errptr);
+/* After `cache` of a fingerprint of p was written: p's dirty segments are
+ * in step, and p's later fingerprints read only what changes. */
+void kv_segments_cached(kv_segments *s, const char *p, size_t plen);
+
+#endif
