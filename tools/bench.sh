@@ -166,6 +166,9 @@ measure replay_c5_mt "replay 5 days all cores" "$RETAPE" run tools/bench_replay.
 # timed; each run re-runs the same day and leaves the store as it was)
 if "$RETAPE" run tools/bench_replay.lua "$C5" "$STATE/k5" 2026-03-02 2026-03-06 default all >/dev/null 2>&1; then
   measure rerun_c5 "re-run 1 day of 5" "$RETAPE" run tools/bench_rerun.lua "$C5" "$STATE/k5" 2026-03-04 default all
+  # the loop of a user tweaking one ticker, or one bucket
+  measure rerun_c5_ticker "re-run 1 ticker" "$RETAPE" run tools/bench_rerun.lua "$C5" "$STATE/k5" 2026-03-04 default auto TB
+  measure rerun_c5_bucket "re-run 1 bucket" "$RETAPE" run tools/bench_rerun.lua "$C5" "$STATE/k5" 2026-03-04 default auto - 10:00
 else
   printf '%-22s n/a (%s could not build the 5-day store)\n' "re-run 1 day of 5" "$(basename "$RETAPE")"
 fi
