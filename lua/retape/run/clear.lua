@@ -22,8 +22,10 @@ end
 -- Clears one ticker's part of a scope (see clear_scope): its versions and
 -- the trades it entered from `start` to the scope's end, the trade open at
 -- the start restored as it was then, its later versions marked stale.
--- Records what it did in out[T] = {purged, replaced, stale}.
-function Replay:clear_ticker(T, scope, start, out)
+-- span: {keys, last, after}, T's versions from `start` on as
+-- store:versions_from lists them.  Records what it did in out[T] =
+-- {purged, replaced, stale}.
+function Replay:clear_ticker(T, scope, start, out, span)
   local st = self.store
   local b, text = st:version_text_before(T, start)
   local prev = b and store.decode_version_of(T, b, text) or nil
@@ -32,15 +34,17 @@ function Replay:clear_ticker(T, scope, start, out)
   -- (Replay:ticker) instead of read again, one seek over every sorted run
   -- of the store a ticker; on one thread (the parts read their own)
   if self.before_start and not self.pool then self.before_start[T] = { start = start, bucket = b, text = text } end
-  local old_end = st:version_text_upto(T, scope.to)
-  local c = { replaced = st:delete_versions(T, start, scope.to),
-              purged = st:delete_trades(T, start, scope.to + BUCKET_MS - 1), stale = false }
+  -- T's last version at or before the scope's end: its last one inside,
+  -- else the one before it
+  local old_end = span.last or text
+  st:delete_version_keys(span.keys)
+  local c = { replaced = #span.keys, purged = st:delete_trades(T, start, scope.to + BUCKET_MS - 1), stale = false }
   out[T] = c
   if prev and prev.open then st:put_trade(prev.open) end
   -- Later versions were computed from the old end of the scope: stale
   -- unless the new end turns out the same (settle_stale).  A mark from
   -- before the scope's start stays: the run itself starts from a stale state.
-  local later = st:first_version_after(T, scope.to)
+  local later = span.after
   local mark = st:stale_of(T)
   if later and not (mark and mark.from < start) then
     local rest = mark and mark.from > scope.to and mark.from or nil
@@ -91,8 +95,13 @@ function Replay:clear_scope(scope, start)
   local purged, replaced, expect = 0, 0, {}
   for _, T in ipairs(names) do
     -- a ticker with no version from the start on has nothing to replace,
-    -- no trade entered since, and no later result to mark (one seek)
-    if st:first_version_after(T, start - 1) then self:clear_ticker(T, scope, start, expect) end
+    -- no trade entered since, and no later result to mark; what it has
+    -- is read in the same scan (a one-bucket re-run of every ticker read
+    -- each one's versions four times, one seek each)
+    local keys, last, after = st:versions_from(T, start, scope.to)
+    if #keys > 0 or after then
+      self:clear_ticker(T, scope, start, expect, { keys = keys, last = last, after = after })
+    end
   end
   for _, c in pairs(expect) do purged, replaced = purged + c.purged, replaced + c.replaced end
   for T in pairs(expect) do if not expect[T].stale then expect[T] = nil end end

@@ -96,16 +96,33 @@ return function(Store, M)
   -- The key order the replay writes trades with (the ruleset's R.trade_order).
   function Store:set_order(trade_order) self.trade_order = trade_order end
 
+  -- T's versions from bucket `from` on, read in one scan (what a re-run
+  -- replaces, and what it may make stale): the keys of those in [from, to]
+  -- (a list, for delete_version_keys), the text of the last of them (nil
+  -- when none), and the bucket of T's first version after `to` (nil when
+  -- none).
+  function Store:versions_from(T, from, to)
+    local keys, last, after = {}, nil, nil
+    for k, v in self.kv:scan(vprefix(T), vkey(T, from)) do
+      local b = bucket_of(k)
+      if b > to then after = b; break end
+      keys[#keys + 1], last = k, v
+    end
+    return keys, last, after
+  end
+
   -- Queues the deletion of T's versions in [from, to]; returns how many.
   function Store:delete_versions(T, from, to)
-    local n = 0
-    for k in self.kv:scan(vprefix(T), vkey(T, from)) do
-      if bucket_of(k) > to then break end
-      self.batch:delete(k)
-      n = n + 1
-    end
-    return n
+    local keys = self:versions_from(T, from, to)
+    self:delete_version_keys(keys)
+    return #keys
   end
+
+  -- Queues the deletion of the versions `keys` (as versions_from lists them).
+  function Store:delete_version_keys(keys)
+    for _, k in ipairs(keys) do self.batch:delete(k) end
+  end
+
 
   -- Every version of every ticker: fn(T, bucket, record), tickers in order.
   function Store:each_version(fn)
