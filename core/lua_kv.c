@@ -262,21 +262,28 @@ static int l_last_before(lua_State *L)
     return 2;
 }
 
-/* store:hash(prefix) -> 16 hex digits: XXH3 64 of every record under
- * prefix (retape_kv_hash_prefix).  Raises on a store error. */
-static int l_hash(lua_State *L)
+/* Pushes fn(kv, prefix) (a 64-bit hash of the records under the prefix at
+ * index 2, "" when absent) as 16 hex digits.  Raises on a store error. */
+static int push_prefix_hash(lua_State *L, int (*fn)(retape_kv *, const char *, size_t, uint64_t *, char **))
 {
     retape_kv *kv = to_kv(L, 1);
     size_t plen;
     const char *prefix = luaL_optlstring(L, 2, "", &plen);
     uint64_t h = 0;
     char *err = NULL;
-    if (retape_kv_hash_prefix(kv, prefix, plen, &h, &err) != 0)
+    if (fn(kv, prefix, plen, &h, &err) != 0)
         return raise_message(L, err);
     char hex[17];
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
     lua_pushstring(L, hex);
     return 1;
+}
+
+/* store:hash(prefix) -> 16 hex digits: XXH3 64 of every record under
+ * prefix (retape_kv_hash_prefix).  Raises on a store error. */
+static int l_hash(lua_State *L)
+{
+    return push_prefix_hash(L, retape_kv_hash_prefix);
 }
 
 /* store:fingerprint(prefix) -> 16 hex digits: the fingerprint of the
@@ -285,17 +292,7 @@ static int l_hash(lua_State *L)
  * error. */
 static int l_fingerprint(lua_State *L)
 {
-    retape_kv *kv = to_kv(L, 1);
-    size_t plen;
-    const char *prefix = luaL_optlstring(L, 2, "", &plen);
-    uint64_t h = 0;
-    char *err = NULL;
-    if (retape_kv_fingerprint(kv, prefix, plen, &h, &err) != 0)
-        return raise_message(L, err);
-    char hex[17];
-    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
-    lua_pushstring(L, hex);
-    return 1;
+    return push_prefix_hash(L, retape_kv_fingerprint);
 }
 
 /* store:batch() -> batch */

@@ -29,15 +29,22 @@ static uint64_t reference_hash(const char *const *keys, const char *const *vals,
     return h;
 }
 
-static uint64_t hash_of(retape_kv *kv, const char *prefix, size_t plen)
+/* fn(kv, prefix): the hash, or 0 (the error printed as a TAP comment). */
+static uint64_t hash_by(int (*fn)(retape_kv *, const char *, size_t, uint64_t *, char **), retape_kv *kv,
+                        const char *prefix, size_t plen)
 {
     uint64_t h = 0;
     char *err = NULL;
-    if (retape_kv_hash_prefix(kv, prefix, plen, &h, &err) != 0) {
+    if (fn(kv, prefix, plen, &h, &err) != 0) {
         printf("# hash: %s\n", err ? err : "?");
         retape_free(err);
     }
     return h;
+}
+
+static uint64_t hash_of(retape_kv *kv, const char *prefix, size_t plen)
+{
+    return hash_by(retape_kv_hash_prefix, kv, prefix, plen);
 }
 
 /* A store whose table files were written with Snappy (the compression
@@ -214,13 +221,7 @@ static uint64_t reference_fingerprint(retape_kv *kv, const char *prefix, size_t 
 
 static uint64_t fingerprint_of(retape_kv *kv, const char *prefix, size_t plen)
 {
-    uint64_t h = 0;
-    char *err = NULL;
-    if (retape_kv_fingerprint(kv, prefix, plen, &h, &err) != 0) {
-        printf("# fingerprint: %s\n", err ? err : "?");
-        retape_free(err);
-    }
-    return h;
+    return hash_by(retape_kv_fingerprint, kv, prefix, plen);
 }
 
 static int put_kv(retape_kv *kv, const char *k, size_t kl, const char *v)
