@@ -219,11 +219,17 @@ retape_kv *retape_kv_open_sized(const char *dir, size_t write_buffer_bytes, char
     return kv;
 }
 
+static int flush_unlogged(retape_kv *kv, retape_kv *base, char **errptr);
+
 void retape_kv_close(retape_kv *kv)
 {
     if (!kv)
         return;
     retape_kv_unpin(kv);
+    /* the marks of the fingerprints stay trusted: no write since but this
+     * handle's (after its unlogged writes are flushed, which close would do) */
+    if (kv->db && !kv->borrowed && kv->segments && flush_unlogged(kv, kv, NULL) == 0)
+        kv_segments_stamp(kv->db, kv->write);
     if (kv->db && !kv->borrowed)
         rocksdb_close(kv->db);
     if (kv->read)

@@ -24,6 +24,12 @@
  * mark (and the next fingerprint recomputes the prefix whole): the value
  * never depends on what the cache held.  Keys under FP_NAMESPACE are the
  * cache's own: never noted, never part of a fingerprint.
+ *
+ * A writer that does not note its writes (a retape from before the
+ * fingerprints, any other RocksDB client) would leave marks that lie; so
+ * a close stamps the store with its last sequence number (FP_STAMP), and
+ * an open that finds another number (or none) trusts no mark: it deletes
+ * them, and every prefix is read whole once.
  */
 #include "kv_fingerprint.h"
 #include "retape.h"
@@ -37,6 +43,7 @@
 #define FP_NAMESPACE "\xff" "fingerprint"
 #define FP_CACHE FP_NAMESPACE ":"  /* + segment name -> its hash, 8 bytes little-endian */
 #define FP_SYNCED FP_NAMESPACE "!" /* + prefix -> "" : the cache of that prefix is in step */
+#define FP_STAMP FP_NAMESPACE "@"  /* the store's last sequence number at a close that kept the marks */
 #define FP_NAMESPACE_LEN (sizeof FP_NAMESPACE - 1)
 #define FP_TAG_LEN (FP_NAMESPACE_LEN + 1)
 #define FP_DIRTY_MAX ((size_t)1 << 16) /* dirty segments remembered; past it, every prefix recomputes whole */
@@ -209,6 +216,26 @@ static int dirty_add(kv_segments *s, const char *name, size_t len)
 /* ------------------------------------------------------------------------
  * opening, noting writes */
 
+/* The stamp in the store (1 with *seq), 0 when there is none, -1 on error. */
+static int read_stamp(rocksdb_t *db, uint64_t *seq, char **errptr)
+{
+    rocksdb_readoptions_t *read = rocksdb_readoptions_create();
+    char *err = NULL;
+    size_t vl = 0;
+    char *v = rocksdb_get(db, read, FP_STAMP, sizeof FP_STAMP - 1, &vl, &err);
+    rocksdb_readoptions_destroy(read);
+    if (err) {
+        set_error(errptr, "reading the fingerprints' stamp: %s", err);
+        free(err);
+        return -1;
+    }
+    int found = v && vl == 8;
+    if (found)
+        *seq = get_u64((const unsigned char *)v);
+    rocksdb_free(v);
+    return found;
+}
+
 kv_segments *kv_segments_open(rocksdb_t *db, char **errptr)
 {
     kv_segments *s = calloc(1, sizeof *s);
@@ -216,8 +243,17 @@ kv_segments *kv_segments_open(rocksdb_t *db, char **errptr)
         set_error(errptr, "out of memory");
         return NULL;
     }
+    uint64_t stamp = 0;
+    int stamped = read_stamp(db, &stamp, errptr);
+    if (stamped < 0) {
+        kv_segments_free(s);
+        return NULL;
+    }
+    /* the marks are trusted only when nothing wrote since the close that stamped them */
+    int trusted = stamped && stamp == rocksdb_get_latest_sequence_number(db);
     rocksdb_readoptions_t *read = rocksdb_readoptions_create();
     rocksdb_iterator_t *it = rocksdb_create_iterator(db, read);
+    rocksdb_writebatch_t *drop = rocksdb_writebatch_create();
     const size_t tl = sizeof FP_SYNCED - 1;
     int oom = 0;
     for (rocksdb_iter_seek(it, FP_SYNCED, tl); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
@@ -225,15 +261,23 @@ kv_segments *kv_segments_open(rocksdb_t *db, char **errptr)
         const char *k = rocksdb_iter_key(it, &kl);
         if (!has_prefix(k, kl, FP_SYNCED, tl))
             break;
+        if (!trusted)
+            rocksdb_writebatch_delete(drop, k, kl);
         /* a mark found at open: this handle notes every change from now on */
-        if (prefix_add(s->synced, &s->n_synced, k + tl, kl - tl) != 0 ||
-            prefix_add(s->complete, &s->n_complete, k + tl, kl - tl) != 0)
+        else if (prefix_add(s->synced, &s->n_synced, k + tl, kl - tl) != 0 ||
+                 prefix_add(s->complete, &s->n_complete, k + tl, kl - tl) != 0)
             oom = 1;
     }
     char *err = NULL;
     rocksdb_iter_get_error(it, &err);
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(read);
+    if (!err && rocksdb_writebatch_count(drop) > 0) {
+        rocksdb_writeoptions_t *write = rocksdb_writeoptions_create();
+        rocksdb_write(db, write, drop, &err);
+        rocksdb_writeoptions_destroy(write);
+    }
+    rocksdb_writebatch_destroy(drop);
     if (err || oom) {
         if (err)
             set_error(errptr, "reading the fingerprint marks: %s", err);
@@ -244,6 +288,18 @@ kv_segments *kv_segments_open(rocksdb_t *db, char **errptr)
         return NULL;
     }
     return s;
+}
+
+int kv_segments_stamp(rocksdb_t *db, rocksdb_writeoptions_t *logged)
+{
+    unsigned char v[8];
+    put_u64(v, rocksdb_get_latest_sequence_number(db) + 1); /* this write's own number */
+    char *err = NULL;
+    rocksdb_put(db, logged, FP_STAMP, sizeof FP_STAMP - 1, (const char *)v, 8, &err);
+    if (!err)
+        return 0;
+    free(err);
+    return -1;
 }
 
 void kv_segments_free(kv_segments *s)
@@ -276,6 +332,14 @@ static void note_key(note_ctx *c, const char *k, size_t klen)
             s->unmark[i] = 1;
     size_t len = segment_len(k, klen);
     if (c->last_copy && c->last_len == len && memcmp(c->last_copy, k, len) == 0)
+        return;
+    /* a change only matters to a prefix whose next fingerprint reads only
+     * what changed (the others are read whole): under no such prefix, it
+     * is not kept (the store's tk:, cov:, run keys would fill the set) */
+    int wanted = 0;
+    for (size_t i = 0; i < s->n_complete && !wanted; i++)
+        wanted = has_prefix(k, klen, s->complete[i].bytes, s->complete[i].len);
+    if (!wanted)
         return;
     if (dirty_add(s, k, len) != 0) {
         c->failed = 1;
@@ -603,6 +667,8 @@ static int fingerprint_dirty(rocksdb_t *db, kv_segments *s, const char *p, size_
 int kv_fingerprint_compute(rocksdb_t *db, const rocksdb_snapshot_t *snap, kv_segments *s, const char *p, size_t plen,
                            uint64_t *out, rocksdb_writebatch_t *cache, char **errptr)
 {
+    if (!p)
+        p = "", plen = 0;
     fp_hashers h = {XXH3_createState(), XXH3_createState()};
     int rc;
     if (!h.all || !h.seg) {

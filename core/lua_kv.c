@@ -263,12 +263,14 @@ static int l_last_before(lua_State *L)
 }
 
 /* Pushes fn(kv, prefix) (a 64-bit hash of the records under the prefix at
- * index 2, "" when absent) as 16 hex digits.  Raises on a store error. */
-static int push_prefix_hash(lua_State *L, int (*fn)(retape_kv *, const char *, size_t, uint64_t *, char **))
+ * index 2; "" when absent and optional) as 16 hex digits.  Raises on a
+ * store error, or a missing prefix that is not optional. */
+static int push_prefix_hash(lua_State *L, int (*fn)(retape_kv *, const char *, size_t, uint64_t *, char **),
+                            int optional)
 {
     retape_kv *kv = to_kv(L, 1);
     size_t plen;
-    const char *prefix = luaL_optlstring(L, 2, "", &plen);
+    const char *prefix = optional ? luaL_optlstring(L, 2, "", &plen) : luaL_checklstring(L, 2, &plen);
     uint64_t h = 0;
     char *err = NULL;
     if (fn(kv, prefix, plen, &h, &err) != 0)
@@ -283,16 +285,17 @@ static int push_prefix_hash(lua_State *L, int (*fn)(retape_kv *, const char *, s
  * prefix (retape_kv_hash_prefix).  Raises on a store error. */
 static int l_hash(lua_State *L)
 {
-    return push_prefix_hash(L, retape_kv_hash_prefix);
+    return push_prefix_hash(L, retape_kv_hash_prefix, 1);
 }
 
 /* store:fingerprint(prefix) -> 16 hex digits: the fingerprint of the
  * records under prefix (retape_kv_fingerprint: by segment, the store's
- * cached segment hashes where they are in step).  Raises on a store
- * error. */
+ * cached segment hashes where they are in step; a prefix is required: the
+ * cache of "" would hold one entry per key without a NUL).  Raises on a
+ * store error. */
 static int l_fingerprint(lua_State *L)
 {
-    return push_prefix_hash(L, retape_kv_fingerprint);
+    return push_prefix_hash(L, retape_kv_fingerprint, 0);
 }
 
 /* store:batch() -> batch */

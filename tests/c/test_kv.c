@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <xxhash.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -282,12 +283,27 @@ static void fingerprint_cases(const char *dir)
     CHECK(raw != NULL, "the store opened raw");
     rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
     rocksdb_put(raw, wo, "\xff" "fingerprint:v:C", 16, "12345678", 8, &err);
-    rocksdb_writeoptions_destroy(wo);
+    /* stamped as a close would (the marks trusted): the store's last
+     * sequence number, the stamp's own write */
+    uint64_t seq = rocksdb_get_latest_sequence_number(raw) + 1;
+    rocksdb_put(raw, wo, "\xff" "fingerprint@", 13, (const char *)&seq, 8, &err);
     rocksdb_close(raw);
-    rocksdb_options_destroy(o);
     kv = retape_kv_open(path, &err);
     CHECK(kv && fingerprint_of(kv, "v:", 2) != good, "a tampered cached hash shows in the next fingerprint (the cache is read)");
     CHECK(put_kv(kv, "v:C", 3, "c") == 0 && fingerprint_of(kv, "v:", 2) == good, "a write to the segment recomputes it");
+    /* a writer that notes nothing (an older retape, RocksDB itself) leaves
+     * the stamp behind: the marks are not trusted then */
+    retape_kv_close(kv);
+    raw = rocksdb_open(o, path, &err);
+    rocksdb_put(raw, wo, "v:C", 3, "changed by another writer", 25, &err);
+    rocksdb_close(raw);
+    rocksdb_writeoptions_destroy(wo);
+    rocksdb_options_destroy(o);
+    kv = retape_kv_open(path, &err);
+    uint64_t other = kv ? fingerprint_of(kv, "v:", 2) : 0;
+    CHECK(other != good && other == reference_fingerprint(kv, "v:", 2),
+          "a change by a writer that notes nothing shows in the next fingerprint");
+    CHECK(put_kv(kv, "v:C", 3, "c") == 0 && fingerprint_of(kv, "v:", 2) == good, "and the value comes back with the record");
 
     /* reopened: the mark says the cache is in step; changes after it are noted */
     retape_kv_close(kv);
@@ -539,8 +555,163 @@ static void fingerprint_crash_cases(const char *dir)
     }
 }
 
+/* ------------------------------------------------------------------------
+ * A differential fuzz of the fingerprints (from a review's probe): random
+ * puts, deletes and batches (logged or not) of keys made of fragments
+ * (NUL and 0xff bytes, the reserved namespace's neighbours), fingerprints
+ * of 22 prefixes against the plain computation, the store reopened, and
+ * children (this program run again) killed at a random point while they
+ * write into a 64 KB memtable, so that RocksDB's own flushes land between
+ * a mark's deletion and the write it goes before. */
+
+static unsigned long long fuzz_rng = 88172645463325252ULL;
+static unsigned fuzz_rnd(unsigned n)
+{
+    fuzz_rng ^= fuzz_rng << 13, fuzz_rng ^= fuzz_rng >> 7, fuzz_rng ^= fuzz_rng << 17;
+    return (unsigned)(fuzz_rng % n);
+}
+
+static const char *const fuzz_frags[] = {"v:", "A", "B", "\0", "\xff", "1", "fingerprin", "t:", "w"};
+static const size_t fuzz_frag_len[] = {2, 1, 1, 1, 1, 1, 10, 2, 1};
+
+/* A random key of up to four fragments, never one of the reserved keys. */
+static size_t fuzz_key(char *k)
+{
+    for (;;) {
+        size_t n = 0;
+        int parts = (int)fuzz_rnd(5);
+        for (int i = 0; i < parts; i++) {
+            int f = (int)fuzz_rnd(9);
+            memcpy(k + n, fuzz_frags[f], fuzz_frag_len[f]);
+            n += fuzz_frag_len[f];
+        }
+        if (!(n >= 12 && memcmp(k, "\xff" "fingerprint", 12) == 0))
+            return n;
+    }
+}
+
+static const char *const fuzz_prefixes[] = {"", "v:", "v:A", "v:AB", "\xff", "\xff" "fingerprin", "\xff" "f", "v:A\0",
+                                            "w", "1", "A", "B", "AB", "v", "t:", "t:A", "t:B", "v:B", "v:1", "\xff" "A",
+                                            "wA", "1A"};
+static const size_t fuzz_plens[] = {0, 2, 3, 4, 1, 11, 2, 4, 1, 1, 1, 1, 2, 1, 2, 3, 3, 3, 3, 2, 2, 2};
+#define FUZZ_NP (sizeof fuzz_plens / sizeof fuzz_plens[0])
+_Static_assert(sizeof fuzz_prefixes / sizeof fuzz_prefixes[0] == FUZZ_NP, "a length for every prefix");
+
+static int fuzz_mismatches;
+
+static void fuzz_check(retape_kv *kv, size_t p)
+{
+    uint64_t h = 0;
+    char *err = NULL;
+    if (retape_kv_fingerprint(kv, fuzz_prefixes[p], fuzz_plens[p], &h, &err) != 0 ||
+        h != reference_fingerprint(kv, fuzz_prefixes[p], fuzz_plens[p])) {
+        if (fuzz_mismatches++ < 10)
+            printf("# fingerprint of prefix %zu differs (%s)\n", p, err ? err : "value");
+    }
+    retape_free(err);
+}
+
+/* n random operations on kv; values of ~4 KB when big; check: fingerprints
+ * checked on the way, else only taken. */
+static void fuzz_ops(retape_kv *kv, int n, int big, int check)
+{
+    char k[64], *err = NULL;
+    static char v[4096];
+    retape_kv_batch *b = retape_kv_batch_new(NULL);
+    for (int i = 0; i < n; i++) {
+        unsigned op = fuzz_rnd(10);
+        size_t kl = fuzz_key(k);
+        int vl = snprintf(v, 8, "%u", fuzz_rnd(1000));
+        if (big) {
+            memset(v + vl, 'x', sizeof v - (size_t)vl);
+            vl = (int)(sizeof v) - (int)fuzz_rnd(100);
+        }
+        if (op < 3) {
+            retape_kv_put(kv, k, kl, v, (size_t)vl, &err);
+        } else if (op < 4) {
+            retape_kv_delete(kv, k, kl, &err);
+        } else if (op < 7) {
+            int m = (int)fuzz_rnd(6);
+            for (int j = 0; j < m; j++) {
+                kl = fuzz_key(k);
+                if (fuzz_rnd(3))
+                    retape_kv_batch_put(b, k, kl, v, (size_t)vl);
+                else
+                    retape_kv_batch_delete(b, k, kl);
+            }
+            if (fuzz_rnd(2))
+                retape_kv_write_unlogged(kv, b, &err);
+            else
+                retape_kv_write(kv, b, &err);
+            retape_kv_batch_clear(b);
+        } else if (check) {
+            fuzz_check(kv, fuzz_rnd(FUZZ_NP));
+        } else {
+            uint64_t h;
+            size_t q = fuzz_rnd(FUZZ_NP);
+            retape_kv_fingerprint(kv, fuzz_prefixes[q], fuzz_plens[q], &h, &err);
+        }
+        retape_free(err);
+        err = NULL;
+    }
+    retape_kv_batch_free(b);
+}
+
+/* The fuzz's child: random writes (and fingerprints) into the store at
+ * path until a timer kills it (SIGALRM) or it kills itself. */
+static int fuzz_child(const char *path, unsigned long long seed, int n)
+{
+    fuzz_rng = seed;
+    struct itimerval t = {{0, 0}, {0, 1000 + (long)fuzz_rnd(60000)}};
+    setitimer(ITIMER_REAL, &t, NULL);
+    retape_kv *kv = retape_kv_open_sized(path, 64 << 10, NULL);
+    if (kv)
+        fuzz_ops(kv, n * 20, 1, 0);
+    raise(SIGKILL);
+    return 1;
+}
+
+static void fingerprint_fuzz(const char *dir, int rounds)
+{
+    char path[4096], *err = NULL;
+    snprintf(path, sizeof path, "%s/fp-fuzz", dir);
+    retape_kv *kv = retape_kv_open(path, &err);
+    int killed = 0;
+    for (int r = 0; r < rounds && kv; r++) {
+        fuzz_ops(kv, 40, 0, 1);
+        for (size_t p = 0; p < FUZZ_NP; p++)
+            fuzz_check(kv, p);
+        unsigned what = fuzz_rnd(4);
+        if (what > 1)
+            continue;
+        retape_kv_close(kv);
+        if (what == 1) {
+            char seed[32], n[16];
+            snprintf(seed, sizeof seed, "%llu", fuzz_rng ^ 0x5555);
+            snprintf(n, sizeof n, "%u", fuzz_rnd(60));
+            pid_t pid = fork();
+            if (pid == 0) {
+                execl(self_exe, "test_kv", "fpchild", path, seed, n, (char *)NULL);
+                _exit(1);
+            }
+            int status = 0;
+            waitpid(pid, &status, 0);
+            killed += WIFSIGNALED(status);
+        }
+        kv = retape_kv_open(path, &err);
+        for (size_t p = 0; kv && p < FUZZ_NP; p++)
+            fuzz_check(kv, p);
+    }
+    retape_kv_close(kv);
+    CHECK(kv && fuzz_mismatches == 0 && killed > 0,
+          "fuzz: %d rounds of random writes, reopens and %d killed writers: every fingerprint the plain one (%d differ)",
+          rounds, killed, fuzz_mismatches);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && strcmp(argv[1], "fpchild") == 0)
+        return fuzz_child(argv[2], strtoull(argv[3], NULL, 10), atoi(argv[4]));
     if (argc == 6 && strcmp(argv[1], "crash") == 0)
         return crash_child(argv[2], (size_t)strtoull(argv[3], NULL, 10), atoi(argv[4]), atoi(argv[5]));
     ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
@@ -643,6 +814,7 @@ int main(int argc, char **argv)
     snappy_store_reads(dir);
     unlogged_cases(dir);
     fingerprint_crash_cases(dir);
+    fingerprint_fuzz(dir, 60);
     free(dir);
     return done_testing();
 }

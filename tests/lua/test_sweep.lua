@@ -222,7 +222,7 @@ local function dump(d) -- every key but the run manifests (timings, threads)
   local kv = assert(retape.kv.open(d))
   local parts = {}
   for key, val in kv:scan("") do
-    if not key:find("^retape:run") then
+    if not key:find("^retape:run") and not key:find("^\xfffingerprint") then -- (and the fingerprints' cache)
       parts[#parts + 1] = key .. "=" .. val:gsub(d:gsub("%p", "%%%0"), "DIR") -- a store that names its path
     end
   end
