@@ -229,7 +229,7 @@ void retape_kv_close(retape_kv *kv)
     /* the marks of the fingerprints stay trusted: no write since but this
      * handle's (after its unlogged writes are flushed, which close would do) */
     if (kv->db && !kv->borrowed && kv->segments && flush_unlogged(kv, kv, NULL) == 0)
-        kv_segments_stamp(kv->db, kv->write);
+        kv_segments_stamp(kv->segments, kv->db, kv->write);
     if (kv->db && !kv->borrowed)
         rocksdb_close(kv->db);
     if (kv->read)

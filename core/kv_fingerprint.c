@@ -290,8 +290,10 @@ kv_segments *kv_segments_open(rocksdb_t *db, char **errptr)
     return s;
 }
 
-int kv_segments_stamp(rocksdb_t *db, rocksdb_writeoptions_t *logged)
+int kv_segments_stamp(const kv_segments *s, rocksdb_t *db, rocksdb_writeoptions_t *logged)
 {
+    if (s->n_synced == 0)
+        return 0; /* no mark to keep trusted: the store is left as it is (an empty one stays empty) */
     unsigned char v[8];
     put_u64(v, rocksdb_get_latest_sequence_number(db) + 1); /* this write's own number */
     char *err = NULL;

@@ -13,10 +13,10 @@ typedef struct kv_segments kv_segments;
 kv_segments *kv_segments_open(rocksdb_t *db, char **errptr);
 void kv_segments_free(kv_segments *s);
 /* Stamps the store with its last sequence number, this write's own (see
- * kv_fingerprint.c): at the close of the handle that noted every write
- * since its open, after any unlogged write was flushed.  0, or -1 (then
- * the next open trusts no mark). */
-int kv_segments_stamp(rocksdb_t *db, rocksdb_writeoptions_t *logged);
+ * kv_fingerprint.c), when it holds marks: at the close of the handle that
+ * noted every write since its open, after any unlogged write was flushed.
+ * 0, or -1 (then the next open trusts no mark). */
+int kv_segments_stamp(const kv_segments *s, rocksdb_t *db, rocksdb_writeoptions_t *logged);
 
 /* Notes the segments a batch about to be written touches (dirty until
  * their next fingerprint), and appends to `marks` the deletion of the "in
