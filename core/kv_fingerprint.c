@@ -316,9 +316,8 @@ void kv_segments_free(kv_segments *s)
 
 typedef struct {
     kv_segments *s;
-    const char *last; /* the last segment noted (consecutive keys mostly share it) */
+    char *last_copy; /* the last segment noted (consecutive keys mostly share it) */
     size_t last_len;
-    char *last_copy;
     int failed, foreign;
 } note_ctx;
 
@@ -368,7 +367,7 @@ static void note_delete(void *state, const char *k, size_t klen)
 int kv_segments_note(kv_segments *s, rocksdb_writebatch_t *wb, rocksdb_writebatch_t *marks)
 {
     memset(s->unmark, 0, sizeof s->unmark);
-    note_ctx c = {s, NULL, 0, NULL, 0, 0};
+    note_ctx c = {s, NULL, 0, 0, 0};
     rocksdb_writebatch_iterate(wb, &c, note_put, note_delete);
     free(c.last_copy);
     if (c.foreign)
