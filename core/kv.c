@@ -62,7 +62,6 @@ struct retape_kv_snapshot {
 #define KV_ARENA_BLOCK_BYTES ((size_t)64 << 10)
 #define KV_BLOCK_CACHE_BYTES (4u << 20) /* data blocks and index/filter partitions */
 #define KV_METADATA_BLOCK_BYTES 4096   /* an index or filter partition */
-#define KV_SCAN_READAHEAD_BYTES ((size_t)256 << 10) /* a whole-prefix scan reads ahead this much */
 #define KV_BLOOM_BITS_PER_KEY 10.0  /* ~1 % false positives */
 #define KV_L0_COMPACTION_TRIGGER 8     /* sorted runs; RocksDB: 4; its slowdown (20) and stop (36) stay */
 
@@ -349,20 +348,22 @@ static int write_noted(retape_kv *kv, rocksdb_writeoptions_t *opts, rocksdb_writ
     retape_kv *base = owner(kv);
     char *err = NULL;
     pthread_mutex_lock(&base->fp_lock);
-    rocksdb_writebatch_t *marks = rocksdb_writebatch_create();
+    /* (a batch for the marks only while some are in the store: not per bucket of a run) */
+    rocksdb_writebatch_t *marks = kv_segments_marked(base->segments) ? rocksdb_writebatch_create() : NULL;
     int rc = kv_segments_note(base->segments, wb, marks);
     if (rc != 0) {
         set_error(errptr, rc == -2 ? "%s: a key of the store's fingerprints (\\xff\"fingerprint\"...) is not written from outside"
                                    : "%s: out of memory", what);
         rc = -1;
-    } else if (rocksdb_writebatch_count(marks) > 0) {
+    } else if (marks && rocksdb_writebatch_count(marks) > 0) {
         rocksdb_write(kv->db, opts, marks, &err);
         if (err)
             rc = kv_error(errptr, what, NULL, err);
         else
             kv_segments_written(base->segments);
     }
-    rocksdb_writebatch_destroy(marks);
+    if (marks)
+        rocksdb_writebatch_destroy(marks);
     if (rc == 0) {
         rocksdb_write(kv->db, opts, wb, &err);
         if (err)
@@ -719,7 +720,7 @@ int retape_kv_hash_prefix(retape_kv *kv, const char *prefix, size_t plen, uint64
      * what the replay reads), the scan bounded by the prefix's end.  5-day
      * store: 3.5 -> 1.3 s; FNV-1a -> XXH3 is a quarter of that. */
     char *upper = malloc(plen + 1);
-    rocksdb_readoptions_t *read = rocksdb_readoptions_create();
+    rocksdb_readoptions_t *read = kv_whole_prefix_readoptions(read_snapshot(kv));
     if (!upper || !read) {
         free(upper);
         if (read)
@@ -734,9 +735,6 @@ int retape_kv_hash_prefix(retape_kv *kv, const char *prefix, size_t plen, uint64
         upper[ulen - 1]++;
         rocksdb_readoptions_set_iterate_upper_bound(read, upper, ulen);
     }
-    rocksdb_readoptions_set_fill_cache(read, 0);
-    rocksdb_readoptions_set_readahead_size(read, KV_SCAN_READAHEAD_BYTES);
-    rocksdb_readoptions_set_snapshot(read, read_snapshot(kv));
     rocksdb_iterator_t *it = rocksdb_create_iterator(kv->db, read);
     XXH3_state_t *xs = XXH3_createState();
     if (xs)
@@ -747,12 +745,7 @@ int retape_kv_hash_prefix(retape_kv *kv, const char *prefix, size_t plen, uint64
         if (kl < plen || memcmp(k, prefix, plen) != 0)
             break;
         const char *v = rocksdb_iter_value(it, &vl);
-        /* each record framed by its lengths: no two stores hash alike by
-         * moving bytes between a key and a value */
-        uint64_t lengths[2] = {kl, vl};
-        XXH3_64bits_update(xs, lengths, sizeof lengths);
-        XXH3_64bits_update(xs, k, kl);
-        XXH3_64bits_update(xs, v, vl);
+        kv_hash_record(xs, k, kl, v, vl);
     }
     char *err = NULL;
     rocksdb_iter_get_error(it, &err);

@@ -48,7 +48,7 @@
 #define FP_TAG_LEN (FP_NAMESPACE_LEN + 1)
 #define FP_DIRTY_MAX ((size_t)1 << 16) /* dirty segments remembered; past it, every prefix recomputes whole */
 #define FP_PREFIXES_MAX 16              /* prefixes with a mark or a complete record of changes */
-#define FP_SCAN_READAHEAD_BYTES ((size_t)256 << 10)
+#define FP_SCAN_READAHEAD_BYTES ((size_t)256 << 10) /* a whole-prefix pass reads ahead this much */
 
 typedef struct {
     char *name; /* NULL: a free slot */
@@ -316,7 +316,9 @@ void kv_segments_free(kv_segments *s)
 
 typedef struct {
     kv_segments *s;
-    char *last_copy; /* the last segment noted (consecutive keys mostly share it) */
+    const char *last; /* the last segment noted, in the batch's own bytes
+                       * (valid during the pass: consecutive keys of one
+                       * ticker share it) */
     size_t last_len;
     int failed, foreign;
 } note_ctx;
@@ -332,7 +334,7 @@ static void note_key(note_ctx *c, const char *k, size_t klen)
         if (!s->unmark[i] && has_prefix(k, klen, s->synced[i].bytes, s->synced[i].len))
             s->unmark[i] = 1;
     size_t len = segment_len(k, klen);
-    if (c->last_copy && c->last_len == len && memcmp(c->last_copy, k, len) == 0)
+    if (c->last && c->last_len == len && memcmp(c->last, k, len) == 0)
         return;
     /* a change only matters to a prefix whose next fingerprint reads only
      * what changed (the others are read whole): under no such prefix, it
@@ -346,11 +348,7 @@ static void note_key(note_ctx *c, const char *k, size_t klen)
         c->failed = 1;
         return;
     }
-    char *copy = realloc(c->last_copy, len + 1);
-    if (copy) {
-        memcpy(copy, k, len);
-        c->last_copy = copy, c->last_len = len;
-    }
+    c->last = k, c->last_len = len;
 }
 
 static void note_put(void *state, const char *k, size_t klen, const char *v, size_t vlen)
@@ -369,7 +367,6 @@ int kv_segments_note(kv_segments *s, rocksdb_writebatch_t *wb, rocksdb_writebatc
     memset(s->unmark, 0, sizeof s->unmark);
     note_ctx c = {s, NULL, 0, 0, 0};
     rocksdb_writebatch_iterate(wb, &c, note_put, note_delete);
-    free(c.last_copy);
     if (c.foreign)
         return -2;
     if (c.failed) { /* the changes are not all known: every mark goes, every prefix recomputes whole */
@@ -381,7 +378,7 @@ int kv_segments_note(kv_segments *s, rocksdb_writebatch_t *wb, rocksdb_writebatc
         if (!s->unmark[i])
             continue;
         size_t kl;
-        char *k = tagged(FP_SYNCED, s->synced[i].bytes, s->synced[i].len, &kl);
+        char *k = marks ? tagged(FP_SYNCED, s->synced[i].bytes, s->synced[i].len, &kl) : NULL;
         if (!k) {
             c.failed = 1;
             continue;
@@ -390,6 +387,11 @@ int kv_segments_note(kv_segments *s, rocksdb_writebatch_t *wb, rocksdb_writebatc
         free(k);
     }
     return c.failed ? -1 : 0;
+}
+
+int kv_segments_marked(const kv_segments *s)
+{
+    return s->n_synced > 0;
 }
 
 void kv_segments_written(kv_segments *s)
@@ -423,12 +425,22 @@ static void add_segment(fp_hashers *h, const char *name, size_t len, uint64_t ha
     XXH3_64bits_update(h->all, f, 8);
 }
 
-static void add_record(XXH3_state_t *seg, const char *k, size_t kl, const char *v, size_t vl)
+void kv_hash_record(XXH3_state_t *xs, const char *k, size_t kl, const char *v, size_t vl)
 {
-    uint64_t lengths[2] = {kl, vl}; /* framed as retape_kv_hash_prefix frames them */
-    XXH3_64bits_update(seg, lengths, sizeof lengths);
-    XXH3_64bits_update(seg, k, kl);
-    XXH3_64bits_update(seg, v, vl);
+    uint64_t lengths[2] = {kl, vl};
+    XXH3_64bits_update(xs, lengths, sizeof lengths);
+    XXH3_64bits_update(xs, k, kl);
+    XXH3_64bits_update(xs, v, vl);
+}
+
+rocksdb_readoptions_t *kv_whole_prefix_readoptions(const rocksdb_snapshot_t *snap)
+{
+    rocksdb_readoptions_t *read = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_fill_cache(read, 0);
+    rocksdb_readoptions_set_readahead_size(read, FP_SCAN_READAHEAD_BYTES);
+    if (snap)
+        rocksdb_readoptions_set_snapshot(read, snap);
+    return read;
 }
 
 /* The cache entry of segment name: its hash, or (hash NULL) its deletion. */
@@ -472,11 +484,7 @@ static int iter_error(rocksdb_iterator_t *it, char **errptr)
 static int fingerprint_whole(rocksdb_t *db, const rocksdb_snapshot_t *snap, const char *p, size_t plen,
                              fp_hashers *h, rocksdb_writebatch_t *cache, char **errptr)
 {
-    rocksdb_readoptions_t *read = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_fill_cache(read, 0); /* a whole prefix would evict what a replay reads */
-    rocksdb_readoptions_set_readahead_size(read, FP_SCAN_READAHEAD_BYTES);
-    if (snap)
-        rocksdb_readoptions_set_snapshot(read, snap);
+    rocksdb_readoptions_t *read = kv_whole_prefix_readoptions(snap);
     int rc = 0;
     if (cache) { /* the old cache of the prefix goes (entries still there are put again below) */
         size_t cl;
@@ -527,7 +535,7 @@ static int fingerprint_whole(rocksdb_t *db, const rocksdb_snapshot_t *snap, cons
             name_len = sl;
             XXH3_64bits_reset(h->seg);
         }
-        add_record(h->seg, k, kl, v, vl);
+        kv_hash_record(h->seg, k, kl, v, vl);
     }
     if (rc == 0 && it)
         rc = iter_error(it, errptr);
@@ -567,7 +575,7 @@ static int segment_hash(rocksdb_iterator_t *it, XXH3_state_t *seg, const dirty_s
         if (!has_prefix(k, kl, d->name, d->len) || (whole_key && kl != d->len))
             break;
         const char *v = rocksdb_iter_value(it, &vl);
-        add_record(seg, k, kl, v, vl);
+        kv_hash_record(seg, k, kl, v, vl);
         found = 1;
     }
     if (iter_error(it, errptr) != 0)
@@ -594,9 +602,7 @@ static int fingerprint_dirty(rocksdb_t *db, kv_segments *s, const char *p, size_
     /* the dirty segments, in key order through one iterator, read as a
      * whole prefix is (a re-run of a day dirties every ticker: one
      * iterator a segment cost 11 % of it) */
-    rocksdb_readoptions_t *bulk = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_fill_cache(bulk, 0);
-    rocksdb_readoptions_set_readahead_size(bulk, FP_SCAN_READAHEAD_BYTES);
+    rocksdb_readoptions_t *bulk = kv_whole_prefix_readoptions(NULL);
     rocksdb_iterator_t *data = rocksdb_create_iterator(db, bulk);
     size_t cl;
     char *cp = tagged(FP_CACHE, p, plen, &cl);

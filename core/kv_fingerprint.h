@@ -4,8 +4,19 @@
 #define RETAPE_KV_FINGERPRINT_H
 
 #include <rocksdb/c.h>
+#include <stddef.h>
+#include <xxhash.h>
 
 typedef struct kv_segments kv_segments;
+
+/* Read options for one pass over a whole prefix, at snap (NULL: the
+ * latest state): read ahead, and not kept in the block cache (a whole
+ * prefix would evict what a replay reads).  The caller destroys them. */
+rocksdb_readoptions_t *kv_whole_prefix_readoptions(const rocksdb_snapshot_t *snap);
+/* Adds one record to a hash, framed by its key's and value's lengths (two
+ * little-endian uint64): no two stores hash alike by moving bytes between
+ * a key and a value.  retape_kv_hash_prefix and the fingerprints' own. */
+void kv_hash_record(XXH3_state_t *xs, const char *k, size_t kl, const char *v, size_t vl);
 
 /* The bookkeeping of a store just opened (db): which prefixes' cached
  * segment hashes the store says are in step with their records.  NULL
@@ -18,9 +29,14 @@ void kv_segments_free(kv_segments *s);
  * 0, or -1 (then the next open trusts no mark). */
 int kv_segments_stamp(const kv_segments *s, rocksdb_t *db, rocksdb_writeoptions_t *logged);
 
+/* Whether the store holds "in step" marks this handle knows of: a write
+ * needs a `marks` batch for kv_segments_note only then. */
+int kv_segments_marked(const kv_segments *s);
+
 /* Notes the segments a batch about to be written touches (dirty until
  * their next fingerprint), and appends to `marks` the deletion of the "in
- * step" mark of every prefix it touches that has one: the caller writes
+ * step" mark of every prefix it touches that has one (marks may be NULL
+ * when kv_segments_marked says none): the caller writes
  * `marks` before wb (deleting a mark early is always safe) and calls
  * kv_segments_written once it is written.  The caller excludes other
  * writers.  Returns 0, -1 when out of memory, or -2 when the batch writes
