@@ -130,6 +130,23 @@ int retape_fs_kind(const char *path)
     return S_ISDIR(st.st_mode) ? 2 : 1;
 }
 
+int retape_fs_stat_of(const char *path, retape_fs_stat *out, char **errptr)
+{
+    struct stat st;
+    memset(out, 0, sizeof *out);
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return 1;
+        return set_error(errptr, "%s: %s", path, strerror(errno));
+    }
+    out->dev = (int64_t)st.st_dev;
+    out->ino = (int64_t)st.st_ino;
+    out->size = (int64_t)st.st_size;
+    out->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    out->ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+    return 0;
+}
+
 char *retape_fs_absolute(const char *path, char **errptr)
 {
     char *real = realpath(path, NULL); /* malloc'd: retape_free is free */

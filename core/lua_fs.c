@@ -92,6 +92,33 @@ static int l_kind(lua_State *L)
     return 1;
 }
 
+/* fs.stat(path) -> {dev, ino, size, mtime_ns, ctime_ns} | false (no such
+ * file) | nil, message.  Times in nanoseconds since the epoch. */
+static int l_stat(lua_State *L)
+{
+    retape_fs_stat st;
+    char *err = NULL;
+    int rc = retape_fs_stat_of(luaL_checkstring(L, 1), &st, &err);
+    if (rc < 0)
+        return push_failure(L, err);
+    if (rc > 0) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, st.dev);
+    lua_setfield(L, -2, "dev");
+    lua_pushinteger(L, st.ino);
+    lua_setfield(L, -2, "ino");
+    lua_pushinteger(L, st.size);
+    lua_setfield(L, -2, "size");
+    lua_pushinteger(L, st.mtime_ns);
+    lua_setfield(L, -2, "mtime_ns");
+    lua_pushinteger(L, st.ctime_ns);
+    lua_setfield(L, -2, "ctime_ns");
+    return 1;
+}
+
 /* fs.absolute(path) -> absolute path (real path when it exists) | nil, message */
 static int l_absolute(lua_State *L)
 {
@@ -111,7 +138,7 @@ int luaopen_retape_fs(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"tempdir", l_tempdir}, {"list", l_list}, {"remove_tree", l_remove_tree},
-        {"mkdirs", l_mkdirs}, {"kind", l_kind}, {"absolute", l_absolute}, {NULL, NULL},
+        {"mkdirs", l_mkdirs}, {"kind", l_kind}, {"stat", l_stat}, {"absolute", l_absolute}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
     return 1;

@@ -113,6 +113,14 @@ static int l_snapshot(lua_State *L)
     return 1;
 }
 
+/* src:holding() -> whether a snapshot is held (src:snapshot(true) would
+ * nest in it and read what it began with) */
+static int l_holding(lua_State *L)
+{
+    lua_pushboolean(L, retape_source_holding(to_source(L, 1)));
+    return 1;
+}
+
 /* src:busy_timeout(ms): how long its reads wait for a writer's lock (0:
  * they fail at once; 5000 unless told) */
 static int l_busy_timeout(lua_State *L)
@@ -501,6 +509,7 @@ int luaopen_retape_source(lua_State *L)
     static const luaL_Reg source_methods[] = {
         {"buckets", l_buckets}, {"bad_rows", l_bad_rows}, {"cursor", l_cursor},
         {"list_parts", l_list_parts}, {"rows_cursor", l_rows_cursor}, {"snapshot", l_snapshot},
+        {"holding", l_holding},
         {"last_rowid", l_last_rowid}, {"busy_timeout", l_busy_timeout}, {"close", l_source_close},
         {NULL, NULL},
     };

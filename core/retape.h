@@ -134,6 +134,8 @@ void retape_source_close(retape_source *src);
  * goes on without being seen); hold = 0: releases it.  Holds nest: an inner
  * hold reads the outer one's snapshot, and the last release ends it.  0 or -1. */
 int retape_source_snapshot(retape_source *src, int hold, char **errptr);
+/* Whether a snapshot is held (a hold now would nest in an older one). */
+int retape_source_holding(const retape_source *src);
 
 /* How long a read waits for a writer's lock before failing (ms; 0: fails
  * at once).  A source waits 5 s unless told otherwise. */
@@ -449,6 +451,14 @@ int retape_fs_remove_tree(const char *path, char **errptr);
 int retape_fs_mkdirs(const char *path, char **errptr);
 /* 0 missing, 1 a file (or other), 2 a directory. */
 int retape_fs_kind(const char *path);
+/* What stat(2) says of a file's identity and last change: enough to tell
+ * that it has not changed since (a write changes its size or its times). */
+typedef struct retape_fs_stat {
+    int64_t dev, ino, size;
+    int64_t mtime_ns, ctime_ns; /* last write; last change of contents or metadata */
+} retape_fs_stat;
+/* Fills *out: 0; 1 when path does not exist; -1 and *errptr otherwise. */
+int retape_fs_stat_of(const char *path, retape_fs_stat *out, char **errptr);
 /* The absolute form of path: its real path (symlinks resolved) when it
  * exists, else the current directory joined with it.  Malloc'd (free with
  * retape_free); NULL and *errptr on failure. */

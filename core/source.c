@@ -76,6 +76,7 @@ static const char *const required_columns[] = {
     " WHERE bucket_5m BETWEEN ?1 AND ?4 AND typeof(bucket_5m) = 'integer'" filter \
     " GROUP BY bucket_5m ORDER BY bucket_5m"
 static const char list_sql[] = LIST_SQL(SCOPE_FILTER);
+static const char list_all_sql[] = LIST_SQL("");
 static const char list_tickers_sql[] = LIST_SQL(TICKERS_FILTER);
 
 /* A good row: integer ts within the plausible times, in its own bucket. */
@@ -224,6 +225,11 @@ int retape_source_snapshot(retape_source *src, int hold, char **errptr)
     return 0;
 }
 
+int retape_source_holding(const retape_source *src)
+{
+    return src->held > 0;
+}
+
 void retape_source_busy_timeout(retape_source *src, int ms)
 {
     sqlite3_busy_timeout(src->db, ms);
@@ -353,7 +359,8 @@ int retape_source_buckets(retape_source *src, const retape_scope *scope,
                           int64_t **buckets, int64_t **counts, size_t *n, char **errptr)
 {
     *buckets = NULL, *counts = NULL, *n = 0;
-    sqlite3_stmt *st = prepare_scoped(src, scope->tickers ? list_tickers_sql : list_sql, scope, errptr);
+    const char *sql = scope->tickers ? list_tickers_sql : scope->script_version ? list_sql : list_all_sql;
+    sqlite3_stmt *st = prepare_scoped(src, sql, scope, errptr);
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, scope->from_bucket > RETAPE_TS_MIN ? scope->from_bucket : RETAPE_TS_MIN);

@@ -39,6 +39,7 @@ function M.record(rp, params, resp, counters, started)
   }
   if not resp.hasMore then m.results = st:results_hashes() end
   M.note_receipts(rp, params)
+  M.seal_receipts(rp)
   st:put_run(seq, json.encode(m, M.ORDER))
   st:write()
 end

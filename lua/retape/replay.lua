@@ -280,6 +280,10 @@ function Replay:threads_used() return self.pool and self.pool:parts() or 1 end
 -- the last run (see run/threads.lua)
 function Replay:parts_read_rows() return self.walk_reads == true end
 function Replay:receipts() return self.src, self.db_path end
+-- the look at the receipts file this run took (manifest.receipts_look), and
+-- the one its check vouched for (to seal the store's receipts record with)
+function Replay:receipts_look() return self.look end
+function Replay:receipts_vouched() return self.vouched end
 function Replay:rule_limits() return self.limits end
 function Replay:grown_days() return self.grown or {} end
 
@@ -324,6 +328,10 @@ end
 -- The response has the original endpoint's fields (spec §6.1) plus
 -- buckets, errors, from/to, replaced (versions), recomputed, stale, days.
 function Replay:run(params)
+  -- a look at the receipts file before the snapshot begins (one begun
+  -- already may be older than the look: none then) to seal the store's
+  -- day fingerprints with (retape.manifest.check_write)
+  self.look, self.vouched = not self.src:holding() and manifest.receipts_look(self.db_path) or nil, nil
   -- every read of the call sees one consistent snapshot of the receipts
   assert(self.src:snapshot(true))
   local ok, resp = pcall(self.run_in_snapshot, self, params or {})

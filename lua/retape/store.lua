@@ -10,6 +10,7 @@ local fs = require "retape.fs"
 local keys = require "retape.store.keys"
 local K_LAYOUT, K_IDENTITY, K_DB, K_CURSOR = keys.K_LAYOUT, keys.K_IDENTITY, keys.K_DB, keys.K_CURSOR
 local K_PAGE, K_FOLLOW, K_RUN, K_RUNS_LAST = keys.K_PAGE, keys.K_FOLLOW, keys.K_RUN, keys.K_RUNS_LAST
+local K_RUNS_SEAL = keys.K_RUNS_SEAL
 local K_RECIPE, K_RECEIPTS, K_MERGE, P_VERSION = keys.K_RECIPE, keys.K_RECEIPTS, keys.K_MERGE, keys.P_VERSION
 local P_TRADE, P_TICKER, P_STALE, P_COV = keys.P_TRADE, keys.P_TICKER, keys.P_STALE, keys.P_COV
 local P_RESET, decode, get_json, put_json = keys.P_RESET, keys.decode, keys.get_json, keys.put_json
@@ -95,7 +96,16 @@ function Store:set_recipe(r)
                                 "path", "hash", "source" })
 end
 function Store:receipts() return get_json(self, K_RECEIPTS) end
-function Store:set_receipts(r) put_json(self, K_RECEIPTS, r, { "path", "script_version", "days", "n", "hash" }) end
+-- (a new receipts record drops the seal: a run that vouches for it seals it again, after)
+function Store:set_receipts(r)
+  put_json(self, K_RECEIPTS, r, { "path", "script_version", "days", "n", "hash" })
+  self.batch:delete(K_RUNS_SEAL)
+end
+-- The seal of the receipts record: {path, look} (retape.manifest.receipts_look) | nil (none).
+function Store:receipts_seal() return get_json(self, K_RUNS_SEAL) end
+function Store:set_receipts_seal(s)
+  if s then put_json(self, K_RUNS_SEAL, s, { "path", "look" }) else self.batch:delete(K_RUNS_SEAL) end
+end
 function Store:merge_record() return get_json(self, K_MERGE) end
 -- Copies the recipe and the receipts record of `src` byte for byte (a
 -- merge), the recipe's shard replaced by `shard` (false: a whole store).
@@ -104,7 +114,7 @@ function Store:copy_records(src, shard)
   if recipe then
     self.batch:put(K_RECIPE, (recipe:gsub('"shard":"[^"]*"', function() return '"shard":' .. json.encode(shard) end)))
   end
-  if receipts then self.batch:put(K_RECEIPTS, receipts) end
+  if receipts then self.batch:put(K_RECEIPTS, receipts); self.batch:delete(K_RUNS_SEAL) end
 end
 function Store:set_merge_record(m) put_json(self, K_MERGE, m) end
 

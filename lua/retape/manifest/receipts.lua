@@ -5,6 +5,7 @@
 local json = require "retape.json"
 local rtime = require "retape.time"
 local fs = require "retape.fs"
+local core = require "retape.core"
 local fnv1a32 = require("retape.ingest").fnv1a32
 
 -- Adds the room's functions to M (retape.manifest); show(v) prints a setting's value.
@@ -72,6 +73,7 @@ return function(M, show)
     local rec = st:receipts()
     local out = { grown = {}, changed = {} }
     if not (rec and rec.days) then return out end
+    M.days_counted = M.days_counted + 1
     local days = {}
     for d in pairs(rec.days) do days[#days + 1] = d end
     table.sort(days)
@@ -99,17 +101,58 @@ return function(M, show)
     return rtime.days(params.from, params.to) or {}
   end
 
-  -- check_write(replay, params) -> grown | nil: before a write, refuses (a
-  -- ParamError) a receipts file other than the recorded one, and receipts
-  -- changed under days the store covers (but days this run replays whole,
-  -- or --rebuild: the error's `replay_again` names those days, "--date D" or
-  -- "--from A --to B"); returns the days that only gained receipts
-  -- ({day, n, was}; nil when the receipts were not compared).
+  -- How many times check_write counted the receipts of the days a store
+  -- covers (every time but when a seal vouched for them).
+  M.days_counted = 0
+
+  -- A write to a file within this many ms before a look at it may leave
+  -- its times as they were (the kernel's clock for file times is coarse):
+  -- a look at a file changed that recently vouches for nothing.
+  M.SEAL_SETTLE_MS = 1000
+
+  -- receipts_look(path) -> text | nil: what stat(2) says of the receipts
+  -- file and of its WAL and journal (device, inode, size, last write, last
+  -- change; "-" for one absent), taken before a run's snapshot begins.  Any
+  -- write to the file after it changes one of them, so a seal (below) made
+  -- with it holds as long as a new look gives the same text.  nil: no
+  -- path, a file unreadable, or one changed within SEAL_SETTLE_MS.
+  function M.receipts_look(path)
+    if not path then return nil end
+    local settled = (core.now_ms() - M.SEAL_SETTLE_MS) * 1000000
+    local parts = {}
+    for i, p in ipairs { path, path .. "-wal", path .. "-journal" } do
+      local s = fs.stat(p)
+      if s == nil then return nil end
+      if s then
+        if s.mtime_ns >= settled or s.ctime_ns >= settled then return nil end
+        parts[i] = string.format("%d:%d:%d:%d:%d", s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns)
+      else
+        parts[i] = "-"
+      end
+    end
+    return table.concat(parts, " ")
+  end
+
+  -- check_write(replay, params) -> grown | nil, seal | nil: before a write,
+  -- refuses (a ParamError) a receipts file other than the recorded one, and
+  -- receipts changed under days the store covers (but days this run
+  -- replays whole, or --rebuild: the error's `replay_again` names those
+  -- days, "--date D" or "--from A --to B"); returns the days that only
+  -- gained receipts ({day, n, was}; nil when the receipts were not
+  -- compared), and the look (receipts_look) to seal the receipts record
+  -- with after the run when every day fingerprint it leaves matches the
+  -- file as its snapshot reads it (false: drop the seal the store holds,
+  -- the count found the file changed or the look cannot vouch; nil: the
+  -- receipts were not compared, the seal stays as it is).  The days are counted in the file (a
+  -- scan of its bucket index over every day the store covers) unless the
+  -- store's seal has the very look this run took before its snapshot.
   function M.check_write(rp, params)
     local st = rp:state_store()
     local rec = st:receipts()
     local src, db_path = rp:receipts()
-    if not rec or not db_path then return end
+    local look = rp:receipts_look()
+    -- a new store: the fingerprints the run notes come from its snapshot
+    if not rec or not db_path then return nil, db_path and look end
     local scopem = require "retape.scope"
     local abs = fs.absolute(db_path) or db_path
     if rec.path and abs ~= rec.path and not params.rebuild then
@@ -118,6 +161,8 @@ return function(M, show)
     end
     -- a page or a bucket of a day (the original client's calls, one per page) checks the file only
     if params.rebuild or params.bucket then return end
+    local seal = st:receipts_seal()
+    if look and seal and seal.look == look and seal.path == abs and rec.path == abs then return {}, look end
     local ch = M.receipt_changes(st, src)
     local whole = {}
     for _, d in ipairs(whole_days(params)) do whole[d] = true end
@@ -134,7 +179,20 @@ return function(M, show)
     end
     local grown = {}
     for _, c in ipairs(ch.grown) do if not whole[c.day] then grown[#grown + 1] = c end end
-    return grown
+    -- (a day that grew and is not replayed whole keeps its old fingerprint:
+    -- no seal, and none left from before)
+    return grown, #grown == 0 and look or false
+  end
+
+  -- seal_receipts(replay): after a run's fingerprints are noted, seals the
+  -- receipts record with the look check_write vouched for (false: drops
+  -- the seal; nil: nothing).
+  function M.seal_receipts(rp)
+    local look, st = rp:receipts_vouched(), rp:state_store()
+    local _, db_path = rp:receipts()
+    if look == false then st:set_receipts_seal(nil) end
+    if not (look and db_path) then return end
+    st:set_receipts_seal { path = fs.absolute(db_path) or db_path, look = look }
   end
 
   -- note_receipts(replay, params): after a run, the receipts file and the

@@ -42,7 +42,8 @@ function Replay:run_in_snapshot(params)
         .. "this run '%s' config %s sources %s", held.rules, held.config, held.sources, identity.rules, identity.config,
         identity.sources))
   end
-  self.grown = manifest.check_write(self, params) or self.grown
+  local grown, vouched = manifest.check_write(self, params)
+  self.grown, self.vouched = grown or self.grown, vouched
   if params.refresh and not (params.date or params.from or params.to) then
     local resp = { ok = true, rowsProcessed = 0, tradesCreated = 0, recomputed = 0, errors = 0 }
     self:use_threads(0)

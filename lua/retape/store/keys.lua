@@ -16,6 +16,9 @@
 --   retape:page          where the last page of a bucket stopped (paging within a bucket)
 --   retape:follow        the live engine's place in the receipts file: {db, rowid} (retape.live)
 --   retape:run:NNNNNN    run manifests;  retape:runs:last  the last sequence number
+--   retape:runs:seal     the receipts file's identity, size and times when its day
+--                        fingerprints were last found to match it (retape.manifest: a
+--                        later run that finds it unchanged need not count its days again)
 --   cov:DAY              what of a New York day has been replayed, per ticker and bucket (retape.coverage)
 --   tk:T                 index of the tickers with versions
 --   v:T\0B               T's version after bucket B: the rows covered, the declared state, the
@@ -44,7 +47,7 @@ M.LAYOUT = "3"
 M.WRITE_BUFFER_MB = 8
 local K_LAYOUT, K_IDENTITY, K_DB, K_CURSOR, K_PAGE = "retape:layout", "retape:identity", "retape:db", "retape:cursor", "retape:page"
 local K_FOLLOW = "retape:follow"
-local K_RUN, K_RUNS_LAST = "retape:run:", "retape:runs:last"
+local K_RUN, K_RUNS_LAST, K_RUNS_SEAL = "retape:run:", "retape:runs:last", "retape:runs:seal"
 local K_RECIPE, K_RECEIPTS, K_MERGE = "retape:recipe", "retape:receipts", "retape:merge"
 local P_VERSION, P_TRADE, P_TICKER, P_STALE, P_COV, P_RESET = "v:", "t:", "tk:", "stale:", "cov:", "rs:"
 
@@ -101,7 +104,7 @@ local function bucket_of(key) return tonumber(key:sub(-13)) end
 
 -- what the rooms of retape.store use
 M.K_LAYOUT, M.K_IDENTITY, M.K_DB, M.K_CURSOR, M.K_PAGE = K_LAYOUT, K_IDENTITY, K_DB, K_CURSOR, K_PAGE
-M.K_FOLLOW, M.K_RUN, M.K_RUNS_LAST = K_FOLLOW, K_RUN, K_RUNS_LAST
+M.K_FOLLOW, M.K_RUN, M.K_RUNS_LAST, M.K_RUNS_SEAL = K_FOLLOW, K_RUN, K_RUNS_LAST, K_RUNS_SEAL
 M.K_RECIPE, M.K_RECEIPTS, M.K_MERGE = K_RECIPE, K_RECEIPTS, K_MERGE
 M.P_VERSION, M.P_TRADE, M.P_TICKER, M.P_STALE, M.P_COV, M.P_RESET = P_VERSION, P_TRADE, P_TICKER, P_STALE, P_COV, P_RESET
 M.b13, M.vkey, M.vprefix, M.tprefix, M.bucket_of = b13, vkey, vprefix, tprefix, bucket_of

@@ -69,8 +69,10 @@ function Shared:buckets(scope)
   return list
 end
 
--- The shared pass holds one read snapshot for all variants (see run()).
+-- The shared pass holds one read snapshot for all variants (see run()),
+-- begun before any variant runs.
 function Shared:snapshot() return true end
+function Shared:holding() return true end
 
 -- A cursor over the cached rows of `bucket`; its first fetch waits (yields
 -- to the scheduler) until the bucket is loaded.
