@@ -259,6 +259,17 @@ static void encode_object(lua_State *L, out_buf *b, int idx, int ranks, int dept
     lua_settop(L, base);
 }
 
+/* Whether the key at key_idx belongs to a list of n elements: an integer in
+ * 1..n (a table whose border is n may hold nil holes below it, and any
+ * other key would be lost in a list's text). */
+static int is_list_key(lua_State *L, int key_idx, lua_Unsigned n)
+{
+    if (!lua_isinteger(L, key_idx))
+        return 0;
+    lua_Integer k = lua_tointeger(L, key_idx);
+    return k >= 1 && (lua_Unsigned)k <= n;
+}
+
 /* Encodes the table at idx: a raw fragment (raw_mt) verbatim, a sequence
  * (or an empty table without object_mt) as an array, anything else as an
  * object.  Raises past MAX_DEPTH (cycles) and on tables mixing both. */
@@ -289,15 +300,13 @@ static void encode_table(lua_State *L, out_buf *b, int idx, int ranks, int depth
     int empty = lua_next(L, idx) == 0;
     if (!empty)
         lua_pop(L, 2);
-    if (n > 0) { /* a list: refuse extra keys rather than drop them */
-        lua_Unsigned count = 0;
+    if (n > 0) { /* a list: refuse other keys rather than drop them */
         lua_pushnil(L);
         while (lua_next(L, idx)) {
             lua_pop(L, 1);
-            count++;
+            if (!is_list_key(L, -1, n))
+                luaL_error(L, "cannot encode a table mixing list and keys");
         }
-        if (count != n)
-            luaL_error(L, "cannot encode a table mixing list and keys");
     }
     if (n > 0 || (empty && !is_object_mt)) {
         out_char(L, b, '[');
@@ -416,11 +425,14 @@ static int fits_value(lua_State *L, int idx, int depth, fit_count *c)
         if (!plain_object)
             return 0;
     }
-    lua_Unsigned n = lua_rawlen(L, idx), count = 0;
+    lua_Unsigned n = lua_rawlen(L, idx);
     c->bytes += 2;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        count++;
+        if (n > 0 && !is_list_key(L, -2, n)) { /* a list: no other keys */
+            lua_settop(L, base);
+            return 0;
+        }
         if (n == 0) { /* an object: string keys only */
             if (lua_type(L, -2) != LUA_TSTRING) {
                 lua_settop(L, base);
@@ -435,7 +447,7 @@ static int fits_value(lua_State *L, int idx, int depth, fit_count *c)
         lua_pop(L, 1);
     }
     lua_settop(L, base);
-    return n == 0 || count == n; /* a list: no other keys */
+    return 1;
 }
 
 /* fits(value [, max_values]) -> boolean: true when encode(value, ranks,

@@ -61,6 +61,14 @@ t.eq(json.encode { json.null }, "[null]", "json.null is null")
 t.eq(json.decode(json.encode(samples[2])).b.d[2], false, "round trip through cjson")
 t.fails(function() return json.encode { f = print } end, "cannot encode a function", "functions refused")
 t.fails(function() return json.encode { 1, x = 2 } end, "mixing list and keys", "mixed tables refused")
+-- a list with a hole and as many other keys as the hole leaves out: its
+-- border is 3 and it holds 3 keys, which once passed for a list of 3 and
+-- lost x; fits agrees with encode
+t.fails(function() return json.encode { 1, nil, 3, x = "y" } end, "mixing list and keys", "a list with a hole and a key refused")
+t.eq(json.fits { 1, nil, 3, x = "y" }, false, "... and not sure to fit")
+t.fails(function() return json.encode { 1, 2, [2.5] = 0 } end, "mixing list and keys", "a list with a fractional key refused")
+t.eq(json.encode { 1, nil, 3 }, "[1,null,3]", "a list's hole is null")
+t.eq(json.fits { 1, nil, 3 }, true, "... and it fits")
 local cyc = {}
 cyc.self = cyc
 t.fails(function() return json.encode(cyc) end, "nesting deeper than 64", "cycles refused")
