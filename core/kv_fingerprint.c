@@ -69,6 +69,7 @@ struct kv_segments {
     prefix_t complete[FP_PREFIXES_MAX]; /* prefixes whose every change since their mark was noted */
     size_t n_complete;
     int unmark[FP_PREFIXES_MAX]; /* synced[i] is deleted by the batch being written */
+    uint64_t opened_stamp; /* the stamp found trusted at open (0: none): the last write then */
 };
 
 /* ------------------------------------------------------------------------
@@ -251,6 +252,7 @@ kv_segments *kv_segments_open(rocksdb_t *db, char **errptr)
     }
     /* the marks are trusted only when nothing wrote since the close that stamped them */
     int trusted = stamped && stamp == rocksdb_get_latest_sequence_number(db);
+    s->opened_stamp = trusted ? stamp : 0;
     rocksdb_readoptions_t *read = rocksdb_readoptions_create();
     rocksdb_iterator_t *it = rocksdb_create_iterator(db, read);
     rocksdb_writebatch_t *drop = rocksdb_writebatch_create();
@@ -294,6 +296,8 @@ int kv_segments_stamp(const kv_segments *s, rocksdb_t *db, rocksdb_writeoptions_
 {
     if (s->n_synced == 0)
         return 0; /* no mark to keep trusted: the store is left as it is (an empty one stays empty) */
+    if (s->opened_stamp && rocksdb_get_latest_sequence_number(db) == s->opened_stamp)
+        return 0; /* nothing written since the open: its stamp still holds (a read-only command writes nothing) */
     unsigned char v[8];
     put_u64(v, rocksdb_get_latest_sequence_number(db) + 1); /* this write's own number */
     char *err = NULL;

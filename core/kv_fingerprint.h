@@ -26,7 +26,9 @@ void kv_segments_free(kv_segments *s);
 /* Stamps the store with its last sequence number, this write's own (see
  * kv_fingerprint.c), when it holds marks: at the close of the handle that
  * noted every write since its open, after any unlogged write was flushed.
- * 0, or -1 (then the next open trusts no mark). */
+ * Writes nothing when nothing was written since an open that found its
+ * stamp trusted (that stamp still holds).  0, or -1 (then the next open
+ * trusts no mark). */
 int kv_segments_stamp(const kv_segments *s, rocksdb_t *db, rocksdb_writeoptions_t *logged);
 
 /* Whether the store holds "in step" marks this handle knows of: a write

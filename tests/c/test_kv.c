@@ -305,8 +305,32 @@ static void fingerprint_cases(const char *dir)
           "a change by a writer that notes nothing shows in the next fingerprint");
     CHECK(put_kv(kv, "v:C", 3, "c") == 0 && fingerprint_of(kv, "v:", 2) == good, "and the value comes back with the record");
 
-    /* reopened: the mark says the cache is in step; changes after it are noted */
+    /* opened and closed with no write (a read-only command): no stamp written,
+     * the last write is still the stamp, and the marks stay trusted */
     retape_kv_close(kv);
+    o = rocksdb_options_create();
+    raw = rocksdb_open(o, path, &err);
+    uint64_t before = raw ? rocksdb_get_latest_sequence_number(raw) : 0;
+    if (raw)
+        rocksdb_close(raw);
+    kv = retape_kv_open(path, &err);
+    retape_kv_close(kv);
+    raw = rocksdb_open(o, path, &err);
+    size_t stamp_len = 0;
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    char *stamp = raw ? rocksdb_get(raw, ro, "\xff" "fingerprint@", 13, &stamp_len, &err) : NULL;
+    uint64_t stamped = 0;
+    for (size_t i = 0; stamp && stamp_len == 8 && i < 8; i++)
+        stamped |= (uint64_t)(unsigned char)stamp[i] << (8 * i);
+    CHECK(raw && stamped != 0 && stamped == before && rocksdb_get_latest_sequence_number(raw) == before,
+          "a close with no write since a trusted open writes no stamp (the last write is still the stamp)");
+    rocksdb_free(stamp);
+    rocksdb_readoptions_destroy(ro);
+    if (raw)
+        rocksdb_close(raw);
+    rocksdb_options_destroy(o);
+
+    /* reopened: the mark says the cache is in step; changes after it are noted */
     kv = retape_kv_open(path, &err);
     CHECK(kv && put_kv(kv, "v:D\0" "1", 5, "d") == 0, "reopened, a new segment");
     CHECK(fingerprint_of(kv, "v:", 2) == reference_fingerprint(kv, "v:", 2), "the fingerprint after reopening follows");
