@@ -168,6 +168,8 @@ bool scan::whole(ondemand::value &v, int depth)
         return false;
     if (type == ondemand::json_type::object) {
         ondemand::object obj;
+        size_t at = js->n_ops;
+        int count = 0;
         if (v.get_object().get(obj) || !emit(JSON_SIMD_OBJECT))
             return false;
         for (auto f : obj) {
@@ -176,7 +178,10 @@ bool scan::whole(ondemand::value &v, int depth)
             if (std::move(f).get(field) || !key_of(field, k, false) || !emit(JSON_SIMD_KEY, -1, 0, k.data(), k.size()) ||
                 !whole(field.value(), depth + 1))
                 return false;
+            if (count < INT_MAX)
+                count++;
         }
+        js->ops[at].entry = count; /* (ops may have moved: indexed, not held) */
         return emit(JSON_SIMD_END);
     }
     if (type == ondemand::json_type::array) {

@@ -40,7 +40,8 @@ typedef enum json_simd_kind {
     JSON_SIMD_FALSE,
     JSON_SIMD_NULL,
     JSON_SIMD_ARRAY,    /* entry: how many elements follow */
-    JSON_SIMD_OBJECT,
+    JSON_SIMD_OBJECT,   /* entry: a whole object's keys (duplicates counted),
+                           0 for one built per a node */
     JSON_SIMD_KEY,      /* entry >= 0: that declared entry of the object's
                            node; entry -1: the key is str, len */
     JSON_SIMD_END,      /* closes an ARRAY or OBJECT; of an object built per

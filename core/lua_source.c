@@ -121,6 +121,16 @@ static int l_holding(lua_State *L)
     return 1;
 }
 
+/* src:file_id() -> "dev:ino" of the receipts file it has open | nil (not known) */
+static int l_file_id(lua_State *L)
+{
+    int64_t dev, ino;
+    if (!retape_source_file_id(to_source(L, 1), &dev, &ino))
+        return 0;
+    lua_pushfstring(L, "%I:%I", (lua_Integer)dev, (lua_Integer)ino);
+    return 1;
+}
+
 /* src:busy_timeout(ms): how long its reads wait for a writer's lock (0:
  * they fail at once; 5000 unless told) */
 static int l_busy_timeout(lua_State *L)
@@ -509,7 +519,7 @@ int luaopen_retape_source(lua_State *L)
     static const luaL_Reg source_methods[] = {
         {"buckets", l_buckets}, {"bad_rows", l_bad_rows}, {"cursor", l_cursor},
         {"list_parts", l_list_parts}, {"rows_cursor", l_rows_cursor}, {"snapshot", l_snapshot},
-        {"holding", l_holding},
+        {"holding", l_holding}, {"file_id", l_file_id},
         {"last_rowid", l_last_rowid}, {"busy_timeout", l_busy_timeout}, {"close", l_source_close},
         {NULL, NULL},
     };

@@ -136,6 +136,9 @@ void retape_source_close(retape_source *src);
 int retape_source_snapshot(retape_source *src, int hold, char **errptr);
 /* Whether a snapshot is held (a hold now would nest in an older one). */
 int retape_source_holding(const retape_source *src);
+/* The device and inode of the receipts file src has open: 1, or 0 when not
+ * known (the path named another file right after the open). */
+int retape_source_file_id(const retape_source *src, int64_t *dev, int64_t *ino);
 
 /* How long a read waits for a writer's lock before failing (ms; 0: fails
  * at once).  A source waits 5 s unless told otherwise. */

@@ -34,6 +34,8 @@ struct retape_source {
     sqlite3_stmt *spare_order, *spare_lookup; /* the same for a part's cursor */
     int cursors;         /* cursors open on it */
     int held;            /* snapshot holds not yet released (nested) */
+    int64_t dev, ino;    /* the file it opened (has_id: the path named it before and after the open) */
+    int has_id;
     int closed;          /* closed by its owner: freed with its last cursor */
 };
 
@@ -174,6 +176,10 @@ retape_source *retape_source_open(const char *path, char **errptr)
         set_error(errptr, "out of memory");
         return NULL;
     }
+    retape_fs_stat before, after;
+    char *ignored = NULL;
+    int named = retape_fs_stat_of(path, &before, &ignored) == 0;
+    free(ignored);
     if (sqlite3_open_v2(path, &src->db, SQLITE_OPEN_READONLY, retape_readahead_vfs()) != SQLITE_OK) {
         set_error(errptr, "%s: cannot open receipts database: %s", path,
                   src->db ? sqlite3_errmsg(src->db) : "out of memory");
@@ -198,7 +204,21 @@ retape_source *retape_source_open(const char *path, char **errptr)
         retape_source_close(src);
         return NULL;
     }
+    /* which file it has open: the one the path named before the open and
+     * still names after the first read (a rename in between: unknown) */
+    ignored = NULL;
+    if (named && retape_fs_stat_of(path, &after, &ignored) == 0 && after.dev == before.dev && after.ino == before.ino) {
+        src->dev = before.dev, src->ino = before.ino;
+        src->has_id = 1;
+    }
+    free(ignored);
     return src;
+}
+
+int retape_source_file_id(const retape_source *src, int64_t *dev, int64_t *ino)
+{
+    *dev = src->dev, *ino = src->ino;
+    return src->has_id;
 }
 
 int retape_source_snapshot(retape_source *src, int hold, char **errptr)

@@ -328,12 +328,16 @@ end
 -- The response has the original endpoint's fields (spec §6.1) plus
 -- buckets, errors, from/to, replaced (versions), recomputed, stale, days.
 function Replay:run(params)
-  -- a look at the receipts file before the snapshot begins (one begun
-  -- already may be older than the look: none then) to seal the store's
-  -- day fingerprints with (retape.manifest.check_write)
-  self.look, self.vouched = not self.src:holding() and manifest.receipts_look(self.db_path) or nil, nil
+  -- a look at the receipts file to seal the store's day fingerprints with
+  -- (retape.manifest.check_write): taken before the snapshot begins and
+  -- again after, and kept only when both agree (a write in between changes
+  -- it); none in a snapshot begun before (it may be older than the look)
+  local file_id = self.src.file_id and self.src:file_id()
+  local look = not self.src:holding() and manifest.receipts_look(self.db_path, file_id) or nil
   -- every read of the call sees one consistent snapshot of the receipts
   assert(self.src:snapshot(true))
+  if look and manifest.receipts_look(self.db_path, file_id) ~= look then look = nil end
+  self.look, self.vouched = look, nil
   local ok, resp = pcall(self.run_in_snapshot, self, params or {})
   self.src:snapshot(false)
   -- what the run committed is durable when it returns, whatever `durable`

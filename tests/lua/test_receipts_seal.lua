@@ -40,6 +40,11 @@ local function dump(state)
   return table.concat(parts, "\n")
 end
 
+-- The seal of the store an open replay writes.
+local function seal_of_open(rp)
+  return rp:state_store():receipts_seal()
+end
+
 local function seal_of(state)
   local st = assert(retape.store.open(state))
   local s = st:receipts_seal()
@@ -80,8 +85,8 @@ local r, counted = run(s1, { date = D1 })
 t.ok(r.rowsProcessed > 1000, "the day replayed", r.rowsProcessed)
 t.eq(counted, 0, "a new store: nothing recorded to count")
 local seal = seal_of(s1)
-t.ok(seal and seal.path == abs_db and seal.look:find("^%d+:%d+:%d+:%d+:%d+ %- %-$"),
-  "the first run seals the receipts record (file, no WAL, no journal)", seal and seal.look)
+t.ok(seal and seal.path == abs_db and seal.look:find("^%d+:%d+:%d+:%d+:%d+$"),
+  "the first run seals the receipts record (device, inode, size, times)", seal and seal.look)
 local unsealed = dir .. "/unsealed"
 assert(os.execute(string.format("cp -r %q %q", s1, unsealed)))
 do -- the copy without its seal
@@ -153,6 +158,77 @@ run(s6, { date = D1 }, { hold = true })
 t.eq(seal_of(s6), nil, "a run inside a snapshot begun before it: no seal")
 run(s6, { date = D1 })
 t.ok(seal_of(s6) ~= nil, "the same store's next run on its own: sealed")
+
+-- 5b. a write between the look and the snapshot: the look after the
+-- snapshot differs, so nothing is vouched for and the change is found
+do
+  local s7 = dir .. "/s7"
+  run(s7, { date = D1 })
+  t.ok(seal_of(s7) ~= nil, "a store sealed")
+  local orig, wrote = manifest.receipts_look, false
+  manifest.receipts_look = function(...)
+    local look = orig(...)
+    if not wrote then
+      wrote = true
+      exec(db, "DELETE FROM ingest_receipts WHERE rowid = (SELECT min(rowid) FROM ingest_receipts WHERE ticker = 'CVNA')")
+    end
+    return look
+  end
+  local ok, err = pcall(run, s7, { date = D1, ticker = "AMD" })
+  manifest.receipts_look = orig
+  t.ok(wrote and not ok and tostring(err):find("receipts changed under days", 1, true),
+    "a receipt removed between the look and the snapshot: counted and refused", tostring(err))
+  t.eq(seal_of(s7) and "sealed" or "none", "sealed", "... the refused run wrote nothing (its seal as it was)")
+  t.fails(function() run(s7, { date = D1, ticker = "AMD" }) end, "receipts changed under days", "the next run counts and refuses too")
+end
+
+-- 5c. the file renamed over while a replay keeps the old one open: its
+-- next run does not vouch for the new file with the old one's counts
+do
+  local rdir = t.tempdir()
+  local rdb = rdir .. "/r.db"
+  assert(os.execute(string.format("cp %q %q", db, rdb)))
+  local s8 = rdir .. "/s8"
+  local rp = assert(retape.replay.open { db = rdb, state = s8, rules = "worker-2026-02-02" })
+  rp:run { date = D1 }
+  local sealed = seal_of_open(rp)
+  local new = rdir .. "/r.db.new"
+  assert(os.execute(string.format("cp %q %q", rdb, new)))
+  exec(new, "DELETE FROM ingest_receipts WHERE rowid = (SELECT min(rowid) FROM ingest_receipts WHERE ticker = 'CVNA')")
+  assert(os.rename(new, rdb))
+  local before = manifest.days_counted
+  -- (the new file is fresh: let a look vouch for it all the same, so that
+  -- only its identity can refuse)
+  manifest.SEAL_SETTLE_MS = -60000
+  rp:run { date = D1, ticker = "AMD" } -- reads the file it has open: the old one
+  manifest.SEAL_SETTLE_MS = 0
+  rp:close()
+  t.ok(sealed and manifest.days_counted - before == 1, "the replay's next run counts (the path names another file now)")
+  t.eq(seal_of(s8), nil, "... and leaves no seal")
+  t.fails(function() run(s8, { date = D1, ticker = "AMD" }, { db = rdb }) end, "receipts changed under days",
+    "a new process reads the new file: counted and refused")
+end
+
+-- 5d. a symbolic link to a file in WAL mode: its WAL is the target's, and
+-- a commit there (a writer keeping it open) is seen
+do
+  local ldir = t.tempdir()
+  local target = ldir .. "/real.db"
+  assert(os.execute(string.format("cp %q %q", db, target)))
+  exec(target, "PRAGMA journal_mode = WAL")
+  local link = ldir .. "/link.db"
+  assert(os.execute(string.format("ln -s %q %q", target, link)))
+  local s9 = ldir .. "/s9"
+  run(s9, { date = D1 }, { db = link })
+  t.ok(seal_of(s9) ~= nil, "replayed through a link: sealed")
+  local h = assert(sql.open(target))
+  h:exec("PRAGMA journal_mode = WAL")
+  h:exec("DELETE FROM ingest_receipts WHERE rowid = (SELECT min(rowid) FROM ingest_receipts WHERE ticker = 'CVNA')")
+  local ok, err = pcall(run, s9, { date = D1, ticker = "AMD" }, { db = link })
+  h:close()
+  t.ok(not ok and tostring(err):find("receipts changed under days", 1, true),
+    "a commit in the target's WAL, read through the link: counted and refused", tostring(err))
+end
 
 -- 6. another receipts file (--rebuild): the receipts record is replaced, the seal names the new file
 local other = dir .. "/other.db"

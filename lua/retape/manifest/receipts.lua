@@ -106,31 +106,33 @@ return function(M, show)
   M.days_counted = 0
 
   -- A write to a file within this many ms before a look at it may leave
-  -- its times as they were (the kernel's clock for file times is coarse):
-  -- a look at a file changed that recently vouches for nothing.
-  M.SEAL_SETTLE_MS = 1000
+  -- its times as they were (the kernel's clock for file times is coarse;
+  -- FAT keeps them to 2 s): a look at a file changed that recently vouches
+  -- for nothing.  (File times of a local file system are assumed: a
+  -- network one may report them late or from another clock.)
+  M.SEAL_SETTLE_MS = 3000
 
-  -- receipts_look(path) -> text | nil: what stat(2) says of the receipts
-  -- file and of its WAL and journal (device, inode, size, last write, last
-  -- change; "-" for one absent), taken before a run's snapshot begins.  Any
-  -- write to the file after it changes one of them, so a seal (below) made
-  -- with it holds as long as a new look gives the same text.  nil: no
-  -- path, a file unreadable, or one changed within SEAL_SETTLE_MS.
-  function M.receipts_look(path)
-    if not path then return nil end
+  -- receipts_look(path, file_id) -> text | nil: what stat(2) says of the
+  -- receipts file (device, inode, size, last write, last change), when a
+  -- write to it must change that text: the file is the one the source has
+  -- open (file_id, src:file_id(): not one renamed over it since), its
+  -- times are SEAL_SETTLE_MS old or more, and no commit is pending beside
+  -- it (its -wal and -journal, named after the file a symbolic link points
+  -- to, are absent or empty: in WAL mode a commit is written there first,
+  -- and may become visible later without touching the file; a file with
+  -- a writer at work is not sealed).  nil otherwise, or when unreadable.
+  function M.receipts_look(path, file_id)
+    if not (path and file_id) then return nil end
+    path = fs.absolute(path) or path
+    local s = fs.stat(path)
+    if not s or string.format("%d:%d", s.dev, s.ino) ~= file_id then return nil end
     local settled = (core.now_ms() - M.SEAL_SETTLE_MS) * 1000000
-    local parts = {}
-    for i, p in ipairs { path, path .. "-wal", path .. "-journal" } do
-      local s = fs.stat(p)
-      if s == nil then return nil end
-      if s then
-        if s.mtime_ns >= settled or s.ctime_ns >= settled then return nil end
-        parts[i] = string.format("%d:%d:%d:%d:%d", s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns)
-      else
-        parts[i] = "-"
-      end
+    if s.mtime_ns >= settled or s.ctime_ns >= settled then return nil end
+    for _, beside in ipairs { path .. "-wal", path .. "-journal" } do
+      local b = fs.stat(beside)
+      if b == nil or (b and b.size > 0) then return nil end
     end
-    return table.concat(parts, " ")
+    return string.format("%d:%d:%d:%d:%d", s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns)
   end
 
   -- check_write(replay, params) -> grown | nil, seal | nil: before a write,

@@ -16,7 +16,7 @@
 --   retape:page          where the last page of a bucket stopped (paging within a bucket)
 --   retape:follow        the live engine's place in the receipts file: {db, rowid} (retape.live)
 --   retape:run:NNNNNN    run manifests;  retape:runs:last  the last sequence number
---   retape:runs:seal     the receipts file's identity, size and times when its day
+--   retape:runs:seal     the receipts file's path, identity, size and times when its day
 --                        fingerprints were last found to match it (retape.manifest: a
 --                        later run that finds it unchanged need not count its days again)
 --   cov:DAY              what of a New York day has been replayed, per ticker and bucket (retape.coverage)
