@@ -145,9 +145,10 @@ return function(M, show)
   -- with after the run when every day fingerprint it leaves matches the
   -- file as its snapshot reads it (false: drop the seal the store holds,
   -- the count found the file changed or the look cannot vouch; nil: the
-  -- receipts were not compared, the seal stays as it is).  The days are counted in the file (a
-  -- scan of its bucket index over every day the store covers) unless the
-  -- store's seal has the very look this run took before its snapshot.
+  -- receipts were not compared, the seal stays as it is).  The days are
+  -- counted in the file (a scan of its bucket index over every day the
+  -- store covers) unless the store's seal has the very look this run took
+  -- (rp:receipts_look(): the same before and after its snapshot began).
   function M.check_write(rp, params)
     local st = rp:state_store()
     local rec = st:receipts()
