@@ -27,13 +27,19 @@ end
 -- {purged, replaced, stale}.
 function Replay:clear_ticker(T, scope, start, out, span)
   local st = self.store
-  local b, text = st:version_text_before(T, start)
+  -- the version just before the scope: most tickers have one in the bucket
+  -- before (a get), else the ordered seek finds it (versions sit at bucket
+  -- starts, so nothing lies between the two)
+  local b, text = start - BUCKET_MS, st:version_text_at(T, start - BUCKET_MS)
+  if not text then b, text = st:version_text_before(T, start) end
   local prev = b and store.decode_version_of(T, b, text) or nil
   -- the walk starts T from this same version (nothing of T before `start`
   -- changes in the run, and the scope's versions go): handed to it
-  -- (Replay:ticker) instead of read again, one seek over every sorted run
-  -- of the store a ticker; on one thread (the parts read their own)
-  if self.before_start and not self.pool then self.before_start[T] = { start = start, bucket = b, text = text } end
+  -- (Replay:ticker) decoded, instead of read and decoded again (one seek
+  -- over every sorted run of the store a ticker); on one thread (the parts
+  -- read their own).  (What of it is put here, the open trade, is encoded
+  -- now: the walk may change the tables after.)
+  if self.before_start and not self.pool then self.before_start[T] = { start = start, bucket = b, rec = prev } end
   -- T's last version at or before the scope's end: its last one inside,
   -- else the one before it
   local old_end = span.last or text

@@ -59,8 +59,7 @@ function Replay:ticker(T, bucket)
   local handed = self.before_start and self.before_start[T] -- read by clear_ticker (run/clear.lua)
   if handed and bucket >= handed.start then
     self.before_start[T] = nil
-    b = handed.bucket
-    rec = b and store.decode_version_of(T, b, handed.text) or nil
+    b, rec = handed.bucket, handed.rec
   else
     b, rec = st:version_before(T, bucket)
   end

@@ -50,11 +50,21 @@ return function(Store, M)
     if not k then return nil end
     return bucket_of(k), v
   end
+  -- T's version at `bucket` exactly, undecoded: its packed text | nil (a
+  -- get: the bloom filters skip the sorted runs that do not hold it).
+  function Store:version_text_at(T, bucket) return self.kv:get(vkey(T, bucket)) end
   function M.decode_version_of(T, bucket, bytes) return decode_version(bytes, vkey(T, bucket)) end
 
-  -- The text of T's last version at or before `bucket` (no decoding).
+  -- The text of T's last version at or before `bucket` (no decoding).  A
+  -- version at `bucket` itself is looked up first: a get, which the bloom
+  -- filters answer for the sorted runs that do not hold it (settle_stale
+  -- after a one-bucket re-run asks for the versions the run just wrote),
+  -- where the ordered seek reads every sorted run of the store.
   function Store:version_text_upto(T, bucket)
-    local k, v = self.kv:last_before(vprefix(T), vkey(T, bucket + 1))
+    local v = self:version_text_at(T, bucket)
+    if v then return v, bucket end
+    local k
+    k, v = self.kv:last_before(vprefix(T), vkey(T, bucket + 1))
     return v, k and bucket_of(k)
   end
 
