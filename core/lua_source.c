@@ -121,14 +121,16 @@ static int l_holding(lua_State *L)
     return 1;
 }
 
-/* src:file_id() -> "dev:ino" of the receipts file it has open | nil (not known) */
+/* src:file_id() -> dev, ino of the receipts file it has open (as fs.stat
+ * gives them) | nothing (not known) */
 static int l_file_id(lua_State *L)
 {
     int64_t dev, ino;
     if (!retape_source_file_id(to_source(L, 1), &dev, &ino))
         return 0;
-    lua_pushfstring(L, "%I:%I", (lua_Integer)dev, (lua_Integer)ino);
-    return 1;
+    lua_pushinteger(L, (lua_Integer)dev);
+    lua_pushinteger(L, (lua_Integer)ino);
+    return 2;
 }
 
 /* src:busy_timeout(ms): how long its reads wait for a writer's lock (0:

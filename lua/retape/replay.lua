@@ -332,11 +332,10 @@ function Replay:run(params)
   -- (retape.manifest.check_write): taken before the snapshot begins and
   -- again after, and kept only when both agree (a write in between changes
   -- it); none in a snapshot begun before (it may be older than the look)
-  local file_id = self.src.file_id and self.src:file_id()
-  local look = not self.src:holding() and manifest.receipts_look(self.db_path, file_id) or nil
+  local look = not self.src:holding() and manifest.receipts_look(self.db_path, self.src) or nil
   -- every read of the call sees one consistent snapshot of the receipts
   assert(self.src:snapshot(true))
-  if look and manifest.receipts_look(self.db_path, file_id) ~= look then look = nil end
+  if look and manifest.receipts_look(self.db_path, self.src) ~= look then look = nil end
   self.look, self.vouched = look, nil
   local ok, resp = pcall(self.run_in_snapshot, self, params or {})
   self.src:snapshot(false)

@@ -112,20 +112,22 @@ return function(M, show)
   -- network one may report them late or from another clock.)
   M.SEAL_SETTLE_MS = 3000
 
-  -- receipts_look(path, file_id) -> text | nil: what stat(2) says of the
+  -- receipts_look(path, src) -> text | nil: what stat(2) says of the
   -- receipts file (device, inode, size, last write, last change), when a
-  -- write to it must change that text: the file is the one the source has
-  -- open (file_id, src:file_id(): not one renamed over it since), its
+  -- write to it must change that text: the file is the one the source src
+  -- has open (src:file_id(): not one renamed over it since), its
   -- times are SEAL_SETTLE_MS old or more, and no commit is pending beside
   -- it (its -wal and -journal, named after the file a symbolic link points
   -- to, are absent or empty: in WAL mode a commit is written there first,
   -- and may become visible later without touching the file; a file with
   -- a writer at work is not sealed).  nil otherwise, or when unreadable.
-  function M.receipts_look(path, file_id)
-    if not (path and file_id) then return nil end
+  function M.receipts_look(path, src)
+    local dev, ino = nil, nil
+    if src.file_id then dev, ino = src:file_id() end
+    if not (path and dev) then return nil end
     path = fs.absolute(path) or path
     local s = fs.stat(path)
-    if not s or string.format("%d:%d", s.dev, s.ino) ~= file_id then return nil end
+    if not s or s.dev ~= dev or s.ino ~= ino then return nil end
     local settled = (core.now_ms() - M.SEAL_SETTLE_MS) * 1000000
     if s.mtime_ns >= settled or s.ctime_ns >= settled then return nil end
     for _, beside in ipairs { path .. "-wal", path .. "-journal" } do

@@ -27,11 +27,7 @@ end
 -- {purged, replaced, stale}.
 function Replay:clear_ticker(T, scope, start, out, span)
   local st = self.store
-  -- the version just before the scope: most tickers have one in the bucket
-  -- before (a get), else the ordered seek finds it (versions sit at bucket
-  -- starts, so nothing lies between the two)
-  local b, text = start - BUCKET_MS, st:version_text_at(T, start - BUCKET_MS)
-  if not text then b, text = st:version_text_before(T, start) end
+  local b, text = st:version_text_before(T, start)
   local prev = b and store.decode_version_of(T, b, text) or nil
   -- the walk starts T from this same version (nothing of T before `start`
   -- changes in the run, and the scope's versions go): handed to it

@@ -6,6 +6,7 @@ local keys = require "retape.store.keys"
 local P_VERSION, P_TICKER, P_STALE, P_RESET = keys.P_VERSION, keys.P_TICKER, keys.P_STALE, keys.P_RESET
 local b13, vkey, vprefix, bucket_of = keys.b13, keys.vkey, keys.vprefix, keys.bucket_of
 local decode, get_json, put_json = keys.decode, keys.get_json, keys.put_json
+local BUCKET_MS = require("retape.time").BUCKET_MS
 
 -- Adds the room's methods to Store and its functions to M (retape.store).
 return function(Store, M)
@@ -45,7 +46,15 @@ return function(Store, M)
 
   -- The same, undecoded: bucket', its packed text | nil (decode it with
   -- store.decode_version_of(T, bucket', text)).
+  -- Versions sit at bucket starts, so before a bucket start the last one
+  -- can only be the bucket before's: looked up first with a get (the
+  -- bloom filters skip the sorted runs that do not hold it; most tickers
+  -- have one there), else the ordered seek through every sorted run.
   function Store:version_text_before(T, bucket)
+    if bucket % BUCKET_MS == 0 then
+      local v = self:version_text_at(T, bucket - BUCKET_MS)
+      if v then return bucket - BUCKET_MS, v end
+    end
     local k, v = self.kv:last_before(vprefix(T), vkey(T, bucket))
     if not k then return nil end
     return bucket_of(k), v
@@ -132,7 +141,6 @@ return function(Store, M)
   function Store:delete_version_keys(keys)
     for _, k in ipairs(keys) do self.batch:delete(k) end
   end
-
 
   -- Every version of every ticker: fn(T, bucket, record), tickers in order.
   function Store:each_version(fn)
