@@ -139,6 +139,7 @@ struct retape_http_server {
     void *ctx;
     retape_http_options opts;
     int port;
+    int quiesced_fd; /* the listening socket retape_http_quiesce took back (-1: none): closed after the daemon stops */
     atomic_int inflight; /* requests from their first callback to their completion notice (streams: to their start) */
     pthread_mutex_t conns_mu; /* the registry of open connections */
     conn_slot *conns;
@@ -655,6 +656,7 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
         return NULL;
     }
     atomic_init(&srv->inflight, 0);
+    srv->quiesced_fd = -1;
     pthread_mutex_init(&srv->feed_mu, NULL);
     srv->handler = handler;
     srv->ctx = ctx;
@@ -666,8 +668,14 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
     /* libmicrohttpd's own per-connection buffer must hold what we accept, so
      * that our 431 (JSON, from the handler) answers before its own does. */
     size_t memory = opts->max_header * 2 + 16384;
+    /* poll(), not the epoll() that MHD_USE_AUTO picks on Linux: with epoll,
+     * MHD_quiesce_daemon and a pool thread both remove the listening socket
+     * from that thread's epoll set, unlocked, and the loser of that race
+     * aborts the process (MHD_PANIC "Failed to remove listen FD from epoll
+     * set", libmicrohttpd 0.9.75): a SIGTERM could end in SIGABRT.  A pool
+     * thread's poll() set is a few dozen connections at most. */
     srv->daemon = mhd.start_daemon(
-        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, srv,
+        MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads ? opts->threads : 1),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
@@ -704,9 +712,11 @@ int retape_http_port(const retape_http_server *srv)
 void retape_http_quiesce(retape_http_server *srv)
 {
     if (srv && srv->daemon) {
+        /* the pool threads may still poll it until the daemon stops
+         * (libmicrohttpd's manual): closed by retape_http_stop, after */
         MHD_socket s = mhd.quiesce_daemon(srv->daemon);
-        if (s != MHD_INVALID_SOCKET)
-            close(s);
+        if (s != MHD_INVALID_SOCKET && srv->quiesced_fd < 0)
+            srv->quiesced_fd = s;
     }
 }
 
@@ -744,6 +754,8 @@ void retape_http_stop(retape_http_server *srv)
     pthread_mutex_unlock(&srv->feed_mu);
     if (srv->daemon)
         mhd.stop_daemon(srv->daemon); /* unregisters every connection */
+    if (srv->quiesced_fd >= 0)
+        close(srv->quiesced_fd);
     pthread_cond_destroy(&srv->reaper_cv);
     pthread_mutex_destroy(&srv->conns_mu);
     pthread_mutex_destroy(&srv->feed_mu);

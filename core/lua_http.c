@@ -762,7 +762,8 @@ static int l_defer(lua_State *L)
 }
 
 /* http.publish(text): sends text (complete server-sent events) to every
- * open event stream. */
+ * open event stream.  Called by the writer state (the live pass), under the
+ * writer's mutex, which guards s->srv. */
 static int l_publish(lua_State *L)
 {
     size_t len;
@@ -898,7 +899,12 @@ static int l_serve(lua_State *L)
         .max_connections = (unsigned)max_conn, .max_per_peer = (unsigned)per_peer,
         .request_timeout_s = (unsigned)request_timeout,
     };
-    s->srv = retape_http_start(&ho, on_request, s, &err);
+    retape_http_server *srv = retape_http_start(&ho, on_request, s, &err);
+    /* the classify thread's passes already run: http.publish reads s->srv
+     * under the writer's mutex */
+    pthread_mutex_lock(&s->writer.mu);
+    s->srv = srv;
+    pthread_mutex_unlock(&s->writer.mu);
     if (!s->srv) {
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         serve_teardown(s);

@@ -26,7 +26,7 @@ relay() {
   while IFS= read -r line; do
     case "$line" in
       "ok - "*) tap 0 "$2${line#ok - }" ;;
-      "not ok - "*) tap 1 "$2${line#not ok - }" "$(grep -A5 -F "$line" "$1" | tail -n +2)" ;;
+      "not ok - "*) tap 1 "$2${line#not ok - }" "$(grep -A10 -F "$line" "$1" | tail -n +2)" ;;
       "#"*) echo "$line" ;;
     esac
   done < "$1"

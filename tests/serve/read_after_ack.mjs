@@ -104,7 +104,7 @@ console.log(`# ${total} webhooks (${order}) in ${buckets.length} round(s) on ${c
 tap(stats.bad === null && stats.ok === total, `every webhook answered 200 (${stats.ok} of ${total})`, stats.bad);
 tap(stats.stale === 0, `GET /timed/latest right after each 200 holds its receipt (${stats.stale} did not)`, stats.firstStale);
 tap(stats.allStale === 0, `GET /timed/all right after a 200 holds its receipt (${stats.allStale} did not)`, stats.firstAllStale);
-tap(e.code === 0, "SIGTERM at the end: exit 0", JSON.stringify(e));
+tap(e.code === 0, "SIGTERM at the end: exit 0", JSON.stringify(e) + "\n" + readFileSync(env.LOG, "utf8").split("\n").slice(-8).join("\n"));
 
 // --- the invariant, read by read: each ticker shown = a fresh replay of its rows up to the read's rowid
 const linesPath = (env.TMP ?? dirname(env.DB)) + "/prefix_states.txt";

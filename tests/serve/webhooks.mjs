@@ -170,4 +170,5 @@ tap(settled.status === 200, "a read after the last answer: classified", settled.
 tap(acked.size === bodies.length, `every receipt acknowledged (${acked.size} of ${bodies.length})`);
 tap(killed === kills, `the server was killed ${killed} times and restarted`);
 tap(stats.duplicate > 0 || dupPct === 0, "duplicates answered as such");
-tap(serverExit && serverExit.code === 0, "SIGTERM at the end: exit 0", JSON.stringify(serverExit));
+tap(serverExit && serverExit.code === 0, "SIGTERM at the end: exit 0",
+  JSON.stringify(serverExit) + "\n" + readFileSync(env.LOG, "utf8").split("\n").slice(-8).join("\n"));
