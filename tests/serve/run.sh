@@ -295,6 +295,15 @@ same "after SIGKILL + re-run: lanes byte-identical to the run without the kill" 
 same "after SIGKILL + re-run: ledger identical to the run without the kill" "$T/N.ledger" "$T/C.ledger"
 same "after SIGKILL between calls + re-run: trades byte-identical to retape replay of the day" "$T/A.trades" "$T/C.trades"
 
+# --- SIGTERM while connections pour in, the main thread's epoll removals
+# made late (tests/serve/late_removal.c: libmicrohttpd's epoll loop aborted)
+if ${CC:-cc} -shared -fPIC -O1 -o "$T/late_removal.so" tests/serve/late_removal.c -ldl 2>"$T/shim.err"; then
+  PRELOAD=$T/late_removal.so RETAPE=$RETAPE DIR=$T LOG=$T/storm.log node tests/serve/stop_storm.mjs > "$T/storm.out" 2>&1
+  grep -q '^ok - ' "$T/storm.out"; tap $? "$(sed -n 's/^\(not \)\{0,1\}ok - //p' "$T/storm.out" | head -1)" "$(tail -8 "$T/storm.out")"
+else
+  tap 1 "SIGTERM under a storm of new connections (the shim builds)" "$(cat "$T/shim.err")"
+fi
+
 # every server this suite ran: no sanitizer report, no Lua error outside a handler
 found=$(grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:\|^retape serve: [A-Z]* /" "$T"/*.log 2>/dev/null)
 tap $([ -z "$found" ] && echo 0 || echo 1) "server logs: no sanitizer report, no router failure" "$(for f in $found; do grep -m3 "ERROR\|runtime error\|retape serve:" "$f"; done)"
