@@ -713,10 +713,16 @@ void retape_http_quiesce(retape_http_server *srv)
 {
     if (srv && srv->daemon) {
         /* the pool threads may still poll it until the daemon stops
-         * (libmicrohttpd's manual): closed by retape_http_stop, after */
+         * (libmicrohttpd's manual), so it is closed by retape_http_stop,
+         * after; shut down now, it refuses new connections at once (Linux:
+         * a listening socket shut down stops listening; what a pool thread
+         * still accepts from it fails with EINVAL, which libmicrohttpd
+         * expects at a shutdown) instead of leaving them in its backlog */
         MHD_socket s = mhd.quiesce_daemon(srv->daemon);
-        if (s != MHD_INVALID_SOCKET && srv->quiesced_fd < 0)
+        if (s != MHD_INVALID_SOCKET && srv->quiesced_fd < 0) {
+            shutdown(s, SHUT_RDWR);
             srv->quiesced_fd = s;
+        }
     }
 }
 
