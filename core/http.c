@@ -673,7 +673,8 @@ retape_http_server *retape_http_start(const retape_http_options *opts, retape_ht
      * from that thread's epoll set, unlocked, and the loser of that race
      * aborts the process (MHD_PANIC "Failed to remove listen FD from epoll
      * set", libmicrohttpd 0.9.75): a SIGTERM could end in SIGABRT.  A pool
-     * thread's poll() set is a few dozen connections at most. */
+     * thread polls its share of max_connections (64 webhook connections:
+     * level with epoll, docs/performance.md). */
     srv->daemon = mhd.start_daemon(
         MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
@@ -714,10 +715,11 @@ void retape_http_quiesce(retape_http_server *srv)
     if (srv && srv->daemon) {
         /* the pool threads may still poll it until the daemon stops
          * (libmicrohttpd's manual), so it is closed by retape_http_stop,
-         * after; shut down now, it refuses new connections at once (Linux:
-         * a listening socket shut down stops listening; what a pool thread
-         * still accepts from it fails with EINVAL, which libmicrohttpd
-         * expects at a shutdown) instead of leaving them in its backlog */
+         * after.  Shut down now, it refuses new connections at once
+         * instead of leaving them in its backlog (Linux: a listening
+         * socket shut down stops listening, poll() reports only POLLHUP
+         * on it, which libmicrohttpd ignores; elsewhere shutdown() may
+         * fail and the socket listens until the close) */
         MHD_socket s = mhd.quiesce_daemon(srv->daemon);
         if (s != MHD_INVALID_SOCKET && srv->quiesced_fd < 0) {
             shutdown(s, SHUT_RDWR);

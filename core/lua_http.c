@@ -935,10 +935,15 @@ static int l_serve(lua_State *L)
     pthread_mutex_lock(&s->writer.mu);   /* the writer call in progress ends (and commits) */
     pthread_mutex_unlock(&s->writer.mu); /* later writer calls see stopping and do nothing */
     retape_http_drain(s->srv, 10000);    /* every answer already computed is sent */
+    /* s->srv is unpublished under the writer's mutex (http.publish reads it
+     * there), and the server stopped after, without it: the stop joins
+     * the pool threads, and a writer call that a kept-alive connection
+     * sends meanwhile waits for that mutex (then sees stopping) */
     pthread_mutex_lock(&s->writer.mu);
-    retape_http_stop(s->srv);
+    srv = s->srv;
     s->srv = NULL;
     pthread_mutex_unlock(&s->writer.mu);
+    retape_http_stop(srv);
     serve_teardown(s);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     lua_settop(L, sidx);
