@@ -297,6 +297,22 @@ static int flush_unlogged(retape_kv *kv, retape_kv *base, char **errptr)
     return 0;
 }
 
+/* Starts the flush of pending unlogged writes without waiting for it
+ * (base->order held alone): what runs until the flush that waits (the
+ * next logged write's, persist's) overlaps the table building.  An error
+ * here is the waiting flush's to report. */
+static void start_flush_unlogged(retape_kv *kv, retape_kv *base)
+{
+    if (!atomic_load(&base->unlogged_pending))
+        return;
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(fo, 0);
+    char *err = NULL;
+    rocksdb_flush(kv->db, fo, &err);
+    rocksdb_flushoptions_destroy(fo);
+    rocksdb_free(err);
+}
+
 /* Makes every unlogged write of kv's database durable: a memtable flush,
  * waited for (nothing to do when none is pending).  Returns 0, or -1 with
  * *errptr. */
@@ -776,6 +792,10 @@ int retape_kv_fingerprint(retape_kv *kv, const char *prefix, size_t plen, uint64
         return kv_fingerprint_compute(kv->db, snap, NULL, prefix, plen, out, NULL, errptr);
     pthread_rwlock_wrlock(&base->order);
     pthread_mutex_lock(&base->fp_lock);
+    /* the cache's write below (logged) waits for the unlogged writes'
+     * flush: started first, it builds its tables while the segments are
+     * read (a run's end: a fresh store's fingerprint reads every segment) */
+    start_flush_unlogged(kv, base);
     rocksdb_writebatch_t *cache = rocksdb_writebatch_create();
     int rc = kv_fingerprint_compute(kv->db, NULL, base->segments, prefix, plen, out, cache, errptr);
     if (rc == 0 && rocksdb_writebatch_count(cache) > 0) {

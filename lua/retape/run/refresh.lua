@@ -52,8 +52,12 @@ function Replay:refresh(counters, only)
   for T in pairs(marks) do if not only or only[T] then names[#names + 1] = T end end
   table.sort(names)
   if #names == 0 then
+    -- nothing stale: the walk's last commit said a refresh follows; written
+    -- as the walk's commits are (unlogged under durable = "run": a kill
+    -- before the next flush leaves that empty refresh to do), so the run's
+    -- first logged write, its fingerprints', flushes while they read
     local c = st:cursor()
-    if c and c.phase == "refresh" then st:set_cursor(nil); st:write() end
+    if c and c.phase == "refresh" then st:set_cursor(nil); st:write(self.unlogged) end
     return
   end
   local pending = st:cursor() or { phase = "refresh", identity = self:identity(), params = json.encode { refresh = true } }
