@@ -127,7 +127,10 @@ end
 
 
 -- After a run: stale marks whose later versions turn out to depend on an
--- unchanged state are dropped.
+-- unchanged state are dropped.  Written as the walk's commits are
+-- (unlogged under durable = "run": a kill before the next flush leaves the
+-- marks, and a refresh recomputes what they cover, to the same results),
+-- so the run's one flush is its fingerprints', overlapping their reads.
 function Replay:settle_stale(scope, expect, marks_before)
   local st = self.store
   local same_marks = self:marks_print(scope.from, scope.to) == marks_before
@@ -138,7 +141,7 @@ function Replay:settle_stale(scope, expect, marks_before)
       st:set_stale(T, mark.rest and { from = mark.rest } or nil)
     end
   end
-  st:write()
+  st:write(self.unlogged)
 end
 
 return Replay
