@@ -180,6 +180,46 @@ for _, case in ipairs { { persist = 20, threads = 1 }, { persist = 20, threads =
   t.eq(r.buckets, #buckets - (case.persist or 0), what .. ": resume walks the buckets the store does not hold")
   t.ok(dump(dir) == ref_dump, what .. ": crash + resume: store byte-identical to the uninterrupted run")
 end
+-- durable = "run", killed at the run's manifest: after the walk and what
+-- follows it (settle_stale's marks, the refresh's cursor), which are
+-- written unlogged like the buckets so that the run's one flush overlaps
+-- its fingerprints' reads; the kill loses them with the buckets since the
+-- last flush, and the next writes finish the run to the same store
+do
+  local exe = os.getenv("RETAPE") or "./retape"
+  local function finish(dir) -- what a user runs next: --resume when a run is left, then a refresh
+    local s = assert(retape.store.open(dir, true))
+    local cursor = s:cursor()
+    s:close()
+    if cursor and cursor.scope then replay(dir, { date = D1, resume = true }, { durable = "run" }) end
+    replay(dir, { refresh = true }, { durable = "run" })
+  end
+  for _, threads in ipairs { 1, 2 } do
+    local dir = t.tempdir() .. "/s"
+    os.execute(("%s run tests/lua/kill_at_record.lua %s %s '%s' %d 2>/dev/null"):format(exe, db, dir,
+      json.encode { date = D1 }, threads))
+    local s = assert(retape.store.open(dir, true))
+    local left = s:cursor()
+    s:close()
+    t.ok(left ~= nil, threads .. " thread(s): a fresh run killed at its manifest leaves its cursor (a run or a refresh to finish)",
+      json.encode(left))
+    finish(dir)
+    t.ok(dump(dir) == ref_dump, threads .. " thread(s): a fresh run killed at its manifest, finished = one uninterrupted run")
+  end
+  -- a re-run of D1 over a D1..D2 store (same rules: settle_stale drops D2's marks)
+  local want = t.tempdir() .. "/s"
+  replay(want, { from = D1, to = D2 }, { durable = "run" })
+  local dir = t.tempdir() .. "/s"
+  replay(dir, { from = D1, to = D2 }, { durable = "run" })
+  os.execute(("%s run tests/lua/kill_at_record.lua %s %s '%s' 2>/dev/null"):format(exe, db, dir, json.encode { date = D1 }))
+  local s = assert(retape.store.open(dir, true))
+  local st = retape.manifest.status(s)
+  s:close()
+  t.ok(st.interrupted or #st.stale > 0, "a re-run killed at its manifest: the store knows what is left to do",
+    json.encode(st.stale))
+  finish(dir)
+  t.ok(dump(dir) == dump(want), "a re-run of D1 over D1..D2 killed at its manifest, finished = the uninterrupted store")
+end
 do
   local dir = t.tempdir() .. "/s"
   local r = replay(dir, { date = D1 }, { durable = "run" })
