@@ -280,16 +280,24 @@ static retape_kv *owner(retape_kv *kv)
     return kv->base ? kv->base : kv;
 }
 
+/* A flush of kv's memtables, waited for or only started: the RocksDB
+ * error (rocksdb_free it) or NULL. */
+static char *flush_memtables(retape_kv *kv, int wait)
+{
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(fo, (unsigned char)wait);
+    char *err = NULL;
+    rocksdb_flush(kv->db, fo, &err);
+    rocksdb_flushoptions_destroy(fo);
+    return err;
+}
+
 /* The flush of pending unlogged writes, with base->order held alone. */
 static int flush_unlogged(retape_kv *kv, retape_kv *base, char **errptr)
 {
     if (!atomic_load(&base->unlogged_pending))
         return 0;
-    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-    rocksdb_flushoptions_set_wait(fo, 1);
-    char *err = NULL;
-    rocksdb_flush(kv->db, fo, &err);
-    rocksdb_flushoptions_destroy(fo);
+    char *err = flush_memtables(kv, 1);
     if (err)
         return kv_error(errptr, "flush of the unlogged writes", NULL, err);
     atomic_store(&base->unlogged_pending, 0);
@@ -303,14 +311,8 @@ static int flush_unlogged(retape_kv *kv, retape_kv *base, char **errptr)
  * here is the waiting flush's to report. */
 static void start_flush_unlogged(retape_kv *kv, retape_kv *base)
 {
-    if (!atomic_load(&base->unlogged_pending))
-        return;
-    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-    rocksdb_flushoptions_set_wait(fo, 0);
-    char *err = NULL;
-    rocksdb_flush(kv->db, fo, &err);
-    rocksdb_flushoptions_destroy(fo);
-    rocksdb_free(err);
+    if (atomic_load(&base->unlogged_pending))
+        rocksdb_free(flush_memtables(kv, 0));
 }
 
 /* Makes every unlogged write of kv's database durable: a memtable flush,
