@@ -164,7 +164,16 @@ test-core-deps:
 # --version` 21 -> 15 ms, a script's start 31 -> 22 ms).  Without the
 # archive: the shared library, as pkg-config says.  A new archive (a RocksDB
 # upgrade) probes again and rebuilds (ROCKSDB_ARCHIVE).
-$(CONFIG): Makefile $(ROCKSDB_ARCHIVE)
+#
+# Lua and lua-cjson are linked from their static archives in the same way,
+# when liblua5.4-dev and lua-cjson-dev ship them (Debian's do): the
+# interpreter is half of every receipt, and Debian builds its shared
+# liblua5.4 differently from the archive (with the stack protector, for
+# one): real days, one thread, 20 interleaved pairs, 0.91x wall for 0.45 %
+# fewer instructions.
+# The host then exports Lua's C API (LUA_EXPORTS), so that a C module a
+# script loads through package.cpath binds to the host's Lua as before.
+$(CONFIG): Makefile $(ROCKSDB_ARCHIVE) $(LUA_ARCHIVES)
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)mkdir -p $(dir $@)
 	$(Q)so="$$($(PKG_CONFIG) --variable=libdir libmicrohttpd)/libmicrohttpd.so"; \
@@ -176,10 +185,17 @@ $(CONFIG): Makefile $(ROCKSDB_ARCHIVE)
 	      rocks="$$archive -Wl,--push-state,--as-needed$$(objdump -p "$$rdir/librocksdb.so" \
 	        | awk '$$1 == "NEEDED" && $$2 !~ /^(libstdc\+\+|libm|libgcc_s|libc)\.so|^ld-linux/ { printf " -l:%s", $$2 }') -Wl,--pop-state"; \
 	    else archive=; rocks=$$($(PKG_CONFIG) --libs rocksdb); fi; \
+	    ldir=$$($(PKG_CONFIG) --variable=libdir lua5.4); \
+	    if [ -f "$$ldir/liblua5.4.a" ] && [ -f "$$ldir/liblua5.4-cjson.a" ]; then \
+	      luas="$$ldir/liblua5.4-cjson.a $$ldir/liblua5.4.a"; lualibs="$$luas $$($(PKG_CONFIG) --libs-only-l --static lua5.4 | sed 's/-llua5.4//')"; \
+	      exports="-Wl,--export-dynamic-symbol=lua_* -Wl,--export-dynamic-symbol=luaL_* -Wl,--export-dynamic-symbol=luaopen_*"; \
+	    else luas=; lualibs=$$($(PKG_CONFIG) --libs lua5.4-cjson lua5.4); exports=; fi; \
 	    { echo "DEP_CFLAGS := $$($(PKG_CONFIG) --cflags $(PKGS)) -DRETAPE_MHD_SONAME='\"$$soname\"'"; \
 	      echo "ROCKSDB_ARCHIVE := $$archive"; \
 	      echo "ROCKSDB_LIBS := $$rocks"; \
-	      echo "DEP_LIBS := $$($(PKG_CONFIG) --libs $(filter-out rocksdb,$(LINKED_PKGS))) \$$(ROCKSDB_LIBS)"; \
+	      echo "LUA_ARCHIVES := $$luas"; \
+	      echo "LUA_EXPORTS := $$exports"; \
+	      echo "DEP_LIBS := $$lualibs $$($(PKG_CONFIG) --libs $(filter-out rocksdb lua5.4 lua5.4-cjson,$(LINKED_PKGS))) \$$(ROCKSDB_LIBS)"; \
 	      echo "LUA_CFLAGS := $$($(PKG_CONFIG) --cflags lua5.4)"; \
 	      echo "LUA_LIBS := $$($(PKG_CONFIG) --libs lua5.4)"; } > $@.tmp && mv $@.tmp $@
 
@@ -210,9 +226,9 @@ $(LIB): $(CORE_OBJS)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(HOST): $(BUILD)/core/main.o $(LIB) $(ROCKSDB_ARCHIVE)
+$(HOST): $(BUILD)/core/main.o $(LIB) $(ROCKSDB_ARCHIVE) $(LUA_ARCHIVES)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) $< $(LIB) $(DEP_LIBS) $(CXX_LIBS) $(DL_LIBS) -lm -o $@
+	$(Q)$(CC) $(LDFLAGS) $(LUA_EXPORTS) $< $(LIB) $(DEP_LIBS) $(CXX_LIBS) $(DL_LIBS) -lm -o $@
 
 $(BUILD)/tests/%: tests/c/%.c tests/c/check.h $(LIB)
 	@mkdir -p $(dir $@)
