@@ -30,8 +30,12 @@
 struct retape_source {
     sqlite3 *db;
     char *path;
-    sqlite3_stmt *spare; /* a reset cursor statement, ready to be bound again */
-    sqlite3_stmt *spare_order, *spare_lookup; /* the same for a part's cursor */
+    /* reset statements, ready to be bound again (spare_of): a cursor's
+     * (all tickers, named tickers), a part listing's (the same two) and a
+     * part cursor's lookup; a one-ticker re-run opens a cursor per bucket,
+     * which preparing anew cost ~25 us each */
+    sqlite3_stmt *spare, *spare_tickers;
+    sqlite3_stmt *spare_order, *spare_order_tickers, *spare_lookup;
     int cursors;         /* cursors open on it */
     int held;            /* snapshot holds not yet released (nested) */
     int64_t dev, ino;    /* the file it opened (has_id: the path named it before and after the open) */
@@ -41,7 +45,7 @@ struct retape_source {
 
 struct retape_cursor {
     sqlite3_stmt *stmt;
-    int plain; /* stmt is cursor_sql's (it may become the source's spare) */
+    const char *sql; /* stmt's SQL (it may become the source's spare: keep_spare) */
     retape_source *src;
     int done; /* stepping a finished statement would silently restart it */
     /* a cursor over listed rows (retape_cursor_open_rows): stmt is
@@ -275,9 +279,11 @@ void retape_source_close(retape_source *src)
     if (!src)
         return;
     sqlite3_finalize(src->spare);
+    sqlite3_finalize(src->spare_tickers);
     sqlite3_finalize(src->spare_order);
+    sqlite3_finalize(src->spare_order_tickers);
     sqlite3_finalize(src->spare_lookup);
-    src->spare = src->spare_order = src->spare_lookup = NULL;
+    src->spare = src->spare_tickers = src->spare_order = src->spare_order_tickers = src->spare_lookup = NULL;
     sqlite3_close_v2(src->db); /* a cursor still open keeps it alive until closed */
     src->closed = 1;
     if (src->cursors == 0) {
@@ -319,9 +325,12 @@ static char *tickers_json(const retape_scope *scope)
 /* Where the source keeps a spare statement of sql, if it keeps one. */
 static sqlite3_stmt **spare_of(retape_source *src, const char *sql)
 {
-    return sql == cursor_sql ? &src->spare : sql == part_order_sql ? &src->spare_order
-                                           : sql == lookup_sql     ? &src->spare_lookup
-                                                                   : NULL;
+    return sql == cursor_sql               ? &src->spare
+           : sql == cursor_tickers_sql     ? &src->spare_tickers
+           : sql == part_order_sql         ? &src->spare_order
+           : sql == part_order_tickers_sql ? &src->spare_order_tickers
+           : sql == lookup_sql             ? &src->spare_lookup
+                                           : NULL;
 }
 
 /* Keeps st as the source's spare statement of sql (reset, bindings
@@ -454,8 +463,8 @@ retape_cursor *retape_cursor_open(retape_source *src, const retape_scope *scope,
         set_error(errptr, "out of memory");
         return NULL;
     }
-    cur->plain = scope->tickers == NULL;
-    cur->stmt = prepare_scoped(src, cur->plain ? cursor_sql : cursor_tickers_sql, scope, errptr);
+    cur->sql = scope->tickers ? cursor_tickers_sql : cursor_sql;
+    cur->stmt = prepare_scoped(src, cur->sql, scope, errptr);
     if (!cur->stmt) {
         free(cur);
         return NULL;
@@ -527,6 +536,7 @@ retape_cursor *retape_cursor_open_rows(retape_source *src, const void *rows, siz
     cur->n_rows = n;
     cur->src = src;
     cur->part = 1;
+    cur->sql = lookup_sql;
     if (!(cur->stmt = take_statement(src, lookup_sql, errptr))) {
         free(cur->rows);
         free(cur);
@@ -605,8 +615,8 @@ void retape_cursor_close(retape_cursor *cur)
         return;
     retape_source *src = cur->src;
     /* kept for the next cursor (reset: no read lock held, no row pinned) */
-    if (src && cur->stmt && (cur->plain || cur->part))
-        keep_spare(src, cur->part ? lookup_sql : cursor_sql, cur->stmt);
+    if (src && cur->stmt)
+        keep_spare(src, cur->sql, cur->stmt);
     else
         sqlite3_finalize(cur->stmt);
     free(cur->rows);
