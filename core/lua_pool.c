@@ -99,6 +99,7 @@ typedef struct pool {
     unsigned starting; /* workers still building their states (under mu) */
     char *lua_dir;
     char *module, *config; /* what each worker state runs: require(module).init(config, ...) */
+    size_t config_len;     /* (config: any bytes; retape.wire's text carries long strings raw) */
 } pool;
 
 typedef struct inbox_box {
@@ -209,6 +210,7 @@ static void register_inbox_class(lua_State *L)
 /* What a worker's init gets: the config, the caller's store, its inbox and part. */
 typedef struct worker_args {
     const char *config;
+    size_t config_len;
     retape_kv *base;
     retape_inbox *in;
     unsigned part;
@@ -221,7 +223,7 @@ static int push_worker_args(lua_State *L, void *ud)
 {
     const worker_args *a = ud;
     register_inbox_class(L);
-    lua_pushstring(L, a->config);
+    lua_pushlstring(L, a->config, a->config_len);
     if (a->base) {
         retape_kv **slot = retape_lua_kv_newbox(L);
         char *err = NULL;
@@ -295,7 +297,7 @@ static int make_handler_inbox(lua_State *L)
 static int build_worker(pool *p, unsigned index, retape_kv *base)
 {
     pool_worker *w = &p->workers[index];
-    worker_args args = {p->config, base, p->rounds[0].inboxes[index + 1], index + 1};
+    worker_args args = {p->config, p->config_len, base, p->rounds[0].inboxes[index + 1], index + 1};
     char *why = NULL;
     w->host = retape_lua_worker_new(p->lua_dir, p->module, push_worker_args, &args, &w->handler_ref, &why);
     if (w->host) {
@@ -527,7 +529,11 @@ static int l_start(lua_State *L)
     lua_setiuservalue(L, pidx, 1);
     /* held by the pool, so a raise from here on (a bad field, no memory) leaks nothing */
     p->module = opt_string_field(L, 1, "module", "retape.part");
-    p->config = opt_string_field(L, 1, "config", "{}");
+    lua_getfield(L, 1, "config");
+    const char *config = luaL_optlstring(L, -1, "{}", &p->config_len);
+    if ((p->config = malloc(p->config_len + 1)) != NULL)
+        memcpy(p->config, config, p->config_len + 1);
+    lua_pop(L, 1);
     p->parts = (unsigned)parts + first;
     p->first = first;
     p->depth = (unsigned)depth;

@@ -530,5 +530,30 @@ t.eq(inbox:count(), 0, "the caller's inbox of a new pool is empty")
 pl:close()
 t.fails(function() return inbox:count() end, "closed pool", "the inbox of a closed pool raises instead of reading freed memory")
 
+-- retape.wire, the messages between the states: every byte of a string
+-- (short ones through %q, long ones beside the constructor), integers and
+-- floats to the bit, nested tables, a short string that reads "B[1]"
+local wire = require "retape.wire"
+local all_bytes = {}
+for b = 0, 255 do all_bytes[#all_bytes + 1] = string.char(b) end
+all_bytes = table.concat(all_bytes)
+local msg = {
+  op = "walk", steps = { { bucket = 1769437800000, lists = { all_bytes, string.rep("\0", wire.BLOB_BYTES) } },
+                         { bucket = 1769438100000, lists = { "", "B[1]" } } },
+  x = 0.1 + 0.2, neg = -0.0, big = math.maxinteger, tiny = 5e-324, flag = false,
+  short = string.sub(all_bytes, 1, wire.BLOB_BYTES - 1),
+}
+local back = wire.decode(wire.encode(msg))
+t.eq(back.steps[1].lists[1], all_bytes, "wire: a long string of every byte arrives as it left")
+t.eq(back.steps[1].lists[2], string.rep("\0", wire.BLOB_BYTES), "wire: a long string of NULs too")
+t.eq(back.short, msg.short, "wire: a short string of control bytes too (through %q)")
+t.ok(back.steps[2].lists[1] == "" and back.steps[2].lists[2] == "B[1]", "wire: an empty string and a short \"B[1]\" are strings")
+t.ok(back.x == msg.x and math.type(back.big) == "integer" and back.big == math.maxinteger and back.tiny == 5e-324
+     and 1 / back.neg == -math.huge and back.flag == false and back.steps[1].bucket == 1769437800000,
+     "wire: integers stay integers, floats keep every bit (-0.0 too), false stays false")
+t.eq(wire.encode(msg), wire.encode(back), "wire: the same data encodes to the same text")
+local nuls = string.rep("\0", 1000)
+t.ok(#wire.encode({ l = nuls }) < 1100, "wire: a long binary string is carried as it is, not escaped (twice its size)",
+     #wire.encode({ l = nuls }))
 
 os.exit(t.done())
