@@ -30,14 +30,24 @@
  * a close stamps the store with its last sequence number (FP_STAMP), and
  * an open that finds another number (or none) trusts no mark: it deletes
  * them, and every prefix is read whole once.
+ *
+ * The segments a fingerprint reads (a prefix's every one when it is read
+ * whole, else the dirty ones) are hashed in shares of consecutive segments
+ * on up to FP_HASH_THREADS_MAX threads, each through its own iterator, and
+ * combined in key order: the value does not depend on the split.  A fresh
+ * replay's store and a re-run of a day (every ticker dirty) read the whole
+ * store here.
  */
+#define _POSIX_C_SOURCE 200809L /* sysconf */
 #include "kv_fingerprint.h"
 #include "retape.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #define FP_NAMESPACE "\xff" "fingerprint"
@@ -49,6 +59,8 @@
 #define FP_DIRTY_MAX ((size_t)1 << 16) /* dirty segments remembered; past it, every prefix recomputes whole */
 #define FP_PREFIXES_MAX 16              /* prefixes with a mark or a complete record of changes */
 #define FP_SCAN_READAHEAD_BYTES ((size_t)256 << 10) /* a whole-prefix pass reads ahead this much */
+#define FP_HASH_THREADS_MAX 4    /* threads hashing one fingerprint's segments, at most (one per core) */
+#define FP_HASH_PARALLEL_MIN 32  /* segments below which one thread hashes them all */
 
 typedef struct {
     char *name; /* NULL: a free slot */
@@ -483,29 +495,37 @@ static int iter_error(rocksdb_iterator_t *it, char **errptr)
     return -1;
 }
 
-/* Every segment of prefix p read from its records (cache NULL: nothing
- * written; else the prefix's cache rebuilt into it).  0 or -1. */
+/* Queues the deletion of prefix p's every cache entry into cache (entries
+ * still wanted are put again after).  0 or -1. */
+static int drop_cache(rocksdb_t *db, rocksdb_readoptions_t *read, const char *p, size_t plen,
+                      rocksdb_writebatch_t *cache, char **errptr)
+{
+    size_t cl;
+    char *cp = tagged(FP_CACHE, p, plen, &cl);
+    rocksdb_iterator_t *it = cp ? scan_from(db, read, cp, cl) : NULL;
+    for (; it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (!has_prefix(k, kl, cp, cl))
+            break;
+        rocksdb_writebatch_delete(cache, k, kl);
+    }
+    int rc = !cp ? set_error(errptr, "out of memory") : iter_error(it, errptr);
+    if (it)
+        rocksdb_iter_destroy(it);
+    free(cp);
+    return rc;
+}
+
+/* Every segment of prefix p read from its records in one pass (cache
+ * NULL: nothing written; else the prefix's cache rebuilt into it): a
+ * prefix with a NUL, whose keys may share a segment with keys outside it
+ * (fingerprint_listed reads the others).  0 or -1. */
 static int fingerprint_whole(rocksdb_t *db, const rocksdb_snapshot_t *snap, const char *p, size_t plen,
                              fp_hashers *h, rocksdb_writebatch_t *cache, char **errptr)
 {
     rocksdb_readoptions_t *read = kv_whole_prefix_readoptions(snap);
-    int rc = 0;
-    if (cache) { /* the old cache of the prefix goes (entries still there are put again below) */
-        size_t cl;
-        char *cp = tagged(FP_CACHE, p, plen, &cl);
-        rocksdb_iterator_t *it = cp ? scan_from(db, read, cp, cl) : NULL;
-        for (; it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-            size_t kl;
-            const char *k = rocksdb_iter_key(it, &kl);
-            if (!has_prefix(k, kl, cp, cl))
-                break;
-            rocksdb_writebatch_delete(cache, k, kl);
-        }
-        rc = !cp ? set_error(errptr, "out of memory") : iter_error(it, errptr);
-        if (it)
-            rocksdb_iter_destroy(it);
-        free(cp);
-    }
+    int rc = cache ? drop_cache(db, read, p, plen, cache, errptr) : 0;
     char *name = NULL; /* the current segment */
     size_t name_len = 0, name_cap = 0;
     rocksdb_iterator_t *it = rc == 0 ? scan_from(db, read, p, plen) : NULL;
@@ -564,19 +584,20 @@ static int compare_slots(const void *a, const void *b)
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-/* The hash of segment d from its records, read by the iterator it (moved
- * to the segment): 1 with *out, 0 when it has none (the segment is gone),
- * -1 on error. */
-static int segment_hash(rocksdb_iterator_t *it, XXH3_state_t *seg, const dirty_slot *d, uint64_t *out, char **errptr)
+/* The hash of the segment [name, name+len) from its records, read by the
+ * iterator it (moved to the segment): 1 with *out, 0 when it has none (the
+ * segment is gone), -1 on error. */
+static int segment_hash(rocksdb_iterator_t *it, XXH3_state_t *seg, const char *name, size_t len, uint64_t *out,
+                        char **errptr)
 {
     XXH3_64bits_reset(seg);
     int found = 0;
-    int whole_key = d->len == 0 || d->name[d->len - 1] != '\0'; /* a key without a NUL: itself */
-    rocksdb_iter_seek(it, d->name, d->len);
+    int whole_key = len == 0 || name[len - 1] != '\0'; /* a key without a NUL: itself */
+    rocksdb_iter_seek(it, name, len);
     for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl, vl;
         const char *k = rocksdb_iter_key(it, &kl);
-        if (!has_prefix(k, kl, d->name, d->len) || (whole_key && kl != d->len))
+        if (!has_prefix(k, kl, name, len) || (whole_key && kl != len))
             break;
         const char *v = rocksdb_iter_value(it, &vl);
         kv_hash_record(seg, k, kl, v, vl);
@@ -587,6 +608,183 @@ static int segment_hash(rocksdb_iterator_t *it, XXH3_state_t *seg, const dirty_s
     if (found)
         *out = XXH3_64bits_digest(seg);
     return found;
+}
+
+/* A segment to hash: its name (not owned), then its hash (found 1) or
+ * nothing (found 0: no record). */
+typedef struct {
+    const char *name;
+    size_t len;
+    uint64_t hash;
+    int found;
+} seg_task;
+
+/* One thread's share of the segments to hash: tasks[from, to). */
+typedef struct {
+    rocksdb_t *db;
+    const rocksdb_snapshot_t *snap; /* NULL: the latest state (writers wait: kv.c holds the order lock) */
+    seg_task *tasks;
+    size_t from, to;
+    int rc;
+    char *err; /* malloc'd, when rc is -1 */
+} hash_share;
+
+/* Hashes a share through an iterator of its own (a thread's entry point;
+ * also run on the calling thread).  Never raises. */
+static void *hash_share_run(void *arg)
+{
+    hash_share *sh = arg;
+    rocksdb_readoptions_t *read = kv_whole_prefix_readoptions(sh->snap);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(sh->db, read);
+    XXH3_state_t *seg = XXH3_createState();
+    sh->rc = seg ? 0 : set_error(&sh->err, "out of memory");
+    for (size_t i = sh->from; sh->rc == 0 && i < sh->to; i++) {
+        seg_task *t = &sh->tasks[i];
+        int got = segment_hash(it, seg, t->name, t->len, &t->hash, &sh->err);
+        if (got < 0)
+            sh->rc = -1;
+        else
+            t->found = got;
+    }
+    XXH3_freeState(seg);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(read);
+    return NULL;
+}
+
+/* Hashes the n segments of tasks (in key order) in equal shares of
+ * consecutive segments, one per core up to FP_HASH_THREADS_MAX (one share
+ * below FP_HASH_PARALLEL_MIN segments); a share whose thread does not
+ * start runs on this one.  0, or -1 with the first share's error. */
+static int hash_segments(rocksdb_t *db, const rocksdb_snapshot_t *snap, seg_task *tasks, size_t n, char **errptr)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t k = 1;
+    if (n >= FP_HASH_PARALLEL_MIN && cores > 1)
+        k = cores < FP_HASH_THREADS_MAX ? (size_t)cores : FP_HASH_THREADS_MAX;
+    hash_share shares[FP_HASH_THREADS_MAX];
+    pthread_t threads[FP_HASH_THREADS_MAX];
+    int started[FP_HASH_THREADS_MAX] = {0};
+    for (size_t i = 0; i < k; i++)
+        shares[i] = (hash_share){db, snap, tasks, n * i / k, n * (i + 1) / k, 0, NULL};
+    for (size_t i = 1; i < k; i++)
+        started[i] = pthread_create(&threads[i], NULL, hash_share_run, &shares[i]) == 0;
+    hash_share_run(&shares[0]);
+    for (size_t i = 1; i < k; i++) {
+        if (started[i])
+            pthread_join(threads[i], NULL);
+        else
+            hash_share_run(&shares[i]);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (shares[i].rc != 0 && rc == 0) {
+            rc = -1;
+            if (errptr && !*errptr) {
+                *errptr = shares[i].err;
+                shares[i].err = NULL;
+            }
+        }
+        free(shares[i].err);
+    }
+    return rc;
+}
+
+/* Lists the segments of prefix p (a prefix without a NUL: every key under
+ * it has its segment's name under it) in key order into *tasks (names
+ * malloc'd, n of them; free_tasks frees), one seek a segment, the cache's
+ * own keys left out.  0 or -1. */
+static int list_segments(rocksdb_t *db, rocksdb_readoptions_t *read, const char *p, size_t plen, seg_task **tasks,
+                         size_t *n, char **errptr)
+{
+    size_t cap = 0;
+    *tasks = NULL, *n = 0;
+    char *next = NULL; /* the first key past a segment */
+    size_t next_cap = 0;
+    int rc = 0;
+    rocksdb_iterator_t *it = scan_from(db, read, p, plen);
+    while (rc == 0 && rocksdb_iter_valid(it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (!has_prefix(k, kl, p, plen))
+            break;
+        size_t sl = segment_len(k, kl);
+        if (reserved(k, kl)) { /* past the cache's namespace: its last byte one higher */
+            char past[FP_NAMESPACE_LEN];
+            memcpy(past, FP_NAMESPACE, FP_NAMESPACE_LEN);
+            past[FP_NAMESPACE_LEN - 1]++;
+            rocksdb_iter_seek(it, past, FP_NAMESPACE_LEN);
+            continue;
+        }
+        if (*n == cap) {
+            size_t grown_cap = cap ? 2 * cap : 256;
+            seg_task *grown = realloc(*tasks, grown_cap * sizeof *grown);
+            if (!grown) {
+                rc = set_error(errptr, "out of memory");
+                break;
+            }
+            *tasks = grown, cap = grown_cap;
+        }
+        char *name = malloc(sl ? sl : 1);
+        if (!name) {
+            rc = set_error(errptr, "out of memory");
+            break;
+        }
+        memcpy(name, k, sl);
+        (*tasks)[(*n)++] = (seg_task){name, sl, 0, 0};
+        if (sl == 0 || k[sl - 1] != '\0') { /* a key without a NUL is a segment by itself */
+            rocksdb_iter_next(it);
+            continue;
+        }
+        /* the segment's keys are its name (ending with the NUL) and more:
+         * the first key past them has 1 where they have the NUL */
+        if (grow_buffer(&next, &next_cap, sl, 64) != 0) {
+            rc = set_error(errptr, "out of memory");
+            break;
+        }
+        memcpy(next, name, sl);
+        next[sl - 1] = 1;
+        rocksdb_iter_seek(it, next, sl);
+    }
+    if (rc == 0)
+        rc = iter_error(it, errptr);
+    rocksdb_iter_destroy(it);
+    free(next);
+    return rc;
+}
+
+static void free_tasks(seg_task *tasks, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free((char *)tasks[i].name);
+    free(tasks);
+}
+
+/* Every segment of prefix p (without a NUL) read from its records: listed,
+ * then hashed in shares (hash_segments), then added in key order (cache
+ * NULL: nothing written; else the prefix's cache rebuilt into it).  The
+ * same value and cache as fingerprint_whole's one pass.  0 or -1. */
+static int fingerprint_listed(rocksdb_t *db, const rocksdb_snapshot_t *snap, const char *p, size_t plen,
+                              fp_hashers *h, rocksdb_writebatch_t *cache, char **errptr)
+{
+    rocksdb_readoptions_t *read = kv_whole_prefix_readoptions(snap);
+    seg_task *tasks = NULL;
+    size_t n = 0;
+    int rc = cache ? drop_cache(db, read, p, plen, cache, errptr) : 0;
+    if (rc == 0)
+        rc = list_segments(db, read, p, plen, &tasks, &n, errptr);
+    if (rc == 0)
+        rc = hash_segments(db, snap, tasks, n, errptr);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!tasks[i].found)
+            continue; /* (listed, so never: nothing is written meanwhile) */
+        add_segment(h, tasks[i].name, tasks[i].len, tasks[i].hash);
+        if (cache && cache_update(cache, tasks[i].name, tasks[i].len, &tasks[i].hash) != 0)
+            rc = set_error(errptr, "out of memory");
+    }
+    free_tasks(tasks, n);
+    rocksdb_readoptions_destroy(read);
+    return rc;
 }
 
 /* The fingerprint of prefix p from the cache and the dirty segments under
@@ -602,16 +800,24 @@ static int fingerprint_dirty(rocksdb_t *db, kv_segments *s, const char *p, size_
         if (s->slots[i].name && has_prefix(s->slots[i].name, s->slots[i].len, p, plen))
             list[n++] = &s->slots[i];
     qsort(list, n, sizeof *list, compare_slots);
+    /* the dirty segments hashed first, in key order, in shares of
+     * consecutive ones, each through one iterator read as a whole prefix
+     * is (a re-run of a day dirties every ticker: one iterator a segment
+     * cost 11 % of it) */
+    seg_task *tasks = malloc((n ? n : 1) * sizeof *tasks);
+    if (!tasks) {
+        free(list);
+        return set_error(errptr, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        tasks[i] = (seg_task){list[i]->name, list[i]->len, 0, 0};
+    int rc = hash_segments(db, NULL, tasks, n, errptr);
     rocksdb_readoptions_t *read = rocksdb_readoptions_create();
-    /* the dirty segments, in key order through one iterator, read as a
-     * whole prefix is (a re-run of a day dirties every ticker: one
-     * iterator a segment cost 11 % of it) */
-    rocksdb_readoptions_t *bulk = kv_whole_prefix_readoptions(NULL);
-    rocksdb_iterator_t *data = rocksdb_create_iterator(db, bulk);
     size_t cl;
-    char *cp = tagged(FP_CACHE, p, plen, &cl);
+    char *cp = rc == 0 ? tagged(FP_CACHE, p, plen, &cl) : NULL;
     rocksdb_iterator_t *it = cp ? scan_from(db, read, cp, cl) : NULL;
-    int rc = cp ? 0 : set_error(errptr, "out of memory");
+    if (rc == 0 && !cp)
+        rc = set_error(errptr, "out of memory");
     size_t di = 0;
     const size_t tl = sizeof FP_CACHE - 1;
     /* merge, in name order, the cached segments and the dirty ones */
@@ -639,15 +845,10 @@ static int fingerprint_dirty(rocksdb_t *db, kv_segments *s, const char *p, size_
             }
         }
         if (take_dirty) {
-            uint64_t sh;
-            int got = segment_hash(data, h->seg, list[di], &sh, errptr);
-            if (got < 0) {
-                rc = -1;
-                break;
-            }
-            if (got)
-                add_segment(h, list[di]->name, list[di]->len, sh);
-            if (cache_update(cache, list[di]->name, list[di]->len, got ? &sh : NULL) != 0)
+            const seg_task *t = &tasks[di];
+            if (t->found)
+                add_segment(h, t->name, t->len, t->hash);
+            if (cache_update(cache, t->name, t->len, t->found ? &t->hash : NULL) != 0)
                 rc = set_error(errptr, "out of memory");
             di++;
             if (skip_cached)
@@ -667,10 +868,9 @@ static int fingerprint_dirty(rocksdb_t *db, kv_segments *s, const char *p, size_
         rc = iter_error(it, errptr);
     if (it)
         rocksdb_iter_destroy(it);
-    rocksdb_iter_destroy(data);
     free(cp);
     rocksdb_readoptions_destroy(read);
-    rocksdb_readoptions_destroy(bulk);
+    free(tasks);
     free(list);
     return rc;
 }
@@ -691,6 +891,8 @@ int kv_fingerprint_compute(rocksdb_t *db, const rocksdb_snapshot_t *snap, kv_seg
         int cached = s && !snap && !memchr(p, '\0', plen) && !reserved(p, plen);
         if (cached && prefix_index(s->complete, s->n_complete, p, plen) >= 0)
             rc = fingerprint_dirty(db, s, p, plen, &h, cache, errptr);
+        else if (!memchr(p, '\0', plen))
+            rc = fingerprint_listed(db, snap, p, plen, &h, cached ? cache : NULL, errptr);
         else
             rc = fingerprint_whole(db, snap, p, plen, &h, cached ? cache : NULL, errptr);
         /* the mark, once this handle will delete it with the next write

@@ -544,6 +544,63 @@ static void unlogged_cases(const char *dir)
     retape_kv_close(kv);
 }
 
+/* Fingerprints of many segments, which are hashed in shares on several
+ * threads (kv_fingerprint.c): equal to the plain computation whether the
+ * prefix is read whole (a new store) or by its dirty segments (a reopened
+ * one, most segments changed), with every shape of segment name among
+ * them: keys without a NUL (one a prefix of another), a key that is its
+ * segment's name, names with \xff bytes, the prefix itself; and for the
+ * empty prefix, whose segments include the cache's own keys (left out). */
+static void fingerprint_share_cases(const char *dir)
+{
+    char path[600], *err = NULL;
+    snprintf(path, sizeof path, "%s/shares", dir);
+    retape_kv *kv = retape_kv_open(path, &err);
+    CHECK(kv != NULL, "a store of many segments opens");
+    int ok = 1;
+    char k[64], v[32];
+    for (int t = 0; t < 300 && ok; t++) {
+        int kl = snprintf(k, sizeof k, "v:T%03d", t) + 1; /* the NUL ends the segment's name */
+        for (int r = 0; r < 1 + t % 17 && ok; r++) {
+            int n = snprintf(k + kl, sizeof k - (size_t)kl, "%d", 1000 + r);
+            snprintf(v, sizeof v, "%d.%d", t, r);
+            ok = put_kv(kv, k, (size_t)(kl + n), v) == 0;
+        }
+        if (t % 50 == 0) /* the key that is the segment's name, alone or beside its records */
+            ok = ok && put_kv(kv, k, (size_t)kl, "name") == 0;
+    }
+    ok = ok && put_kv(kv, "v:W", 3, "w") == 0 && put_kv(kv, "v:Wx", 4, "wx") == 0 && put_kv(kv, "v:W\0" "1", 5, "w1") == 0 &&
+         put_kv(kv, "v:\xff\xff\0" "1", 7, "ff") == 0 && put_kv(kv, "v:\xff", 3, "f") == 0 && put_kv(kv, "v:", 2, "p") == 0 &&
+         put_kv(kv, "t:A\0" "1", 5, "t") == 0;
+    CHECK(ok, "300 segments under v:, of 1 to 17 records, and names of every shape");
+    uint64_t fresh = fingerprint_of(kv, "v:", 2);
+    CHECK(fresh == reference_fingerprint(kv, "v:", 2), "a new store's many segments, read whole in shares: the plain fingerprint");
+    CHECK(fingerprint_of(kv, "", 0) == reference_fingerprint(kv, "", 0), "the empty prefix too (the cache's keys left out)");
+    retape_kv_close(kv);
+    kv = retape_kv_open(path, &err);
+    for (int t = 0; t < 300 && kv && ok; t += 2) { /* every other segment changed, every sixth gone */
+        int kl = snprintf(k, sizeof k, "v:T%03d", t) + 1;
+        if (t % 6 != 0) {
+            int n = snprintf(k + kl, sizeof k - (size_t)kl, "%d", 1000);
+            ok = put_kv(kv, k, (size_t)(kl + n), "changed") == 0;
+            continue;
+        }
+        for (int r = 0; r < 1 + t % 17 && ok; r++) {
+            int n = snprintf(k + kl, sizeof k - (size_t)kl, "%d", 1000 + r);
+            ok = retape_kv_delete(kv, k, (size_t)(kl + n), &err) == 0;
+        }
+        ok = ok && retape_kv_delete(kv, k, (size_t)kl, &err) == 0;
+    }
+    ok = ok && put_kv(kv, "v:T999", 7, "new") == 0 && put_kv(kv, "v:Wx", 4, "wx2") == 0;
+    CHECK(kv && ok, "reopened: 150 segments changed or gone, one new");
+    uint64_t dirty = kv ? fingerprint_of(kv, "v:", 2) : 0;
+    CHECK(dirty != fresh && dirty == reference_fingerprint(kv, "v:", 2),
+          "the dirty segments hashed in shares and merged with the cached ones: the plain fingerprint");
+    CHECK(fingerprint_of(kv, "v:", 2) == dirty, "again, all from the cache");
+    retape_kv_close(kv);
+    retape_free(err);
+}
+
 /* A writer killed after writes into a store whose fingerprint cache was
  * in step (the crash children of unlogged_cases, on records "b:NNNNNN"):
  * the next fingerprint is the plain one whatever of the writes survived
@@ -837,6 +894,7 @@ int main(int argc, char **argv)
     fingerprint_cases(dir);
     snappy_store_reads(dir);
     unlogged_cases(dir);
+    fingerprint_share_cases(dir);
     fingerprint_crash_cases(dir);
     fingerprint_fuzz(dir, 60);
     free(dir);
