@@ -38,7 +38,6 @@
  * replay's store and a re-run of a day (every ticker dirty) read the whole
  * store here.
  */
-#define _POSIX_C_SOURCE 200809L /* sysconf */
 #include "kv_fingerprint.h"
 #include "retape.h"
 #include "util.h"
@@ -47,7 +46,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <xxhash.h>
 
 #define FP_NAMESPACE "\xff" "fingerprint"
@@ -61,6 +59,7 @@
 #define FP_SCAN_READAHEAD_BYTES ((size_t)256 << 10) /* a whole-prefix pass reads ahead this much */
 #define FP_HASH_THREADS_MAX 4    /* threads hashing one fingerprint's segments, at most (one per core) */
 #define FP_HASH_PARALLEL_MIN 32  /* segments below which one thread hashes them all */
+#define FP_LIST_STEPS 8          /* keys a listing steps through in a segment before it seeks past it */
 
 typedef struct {
     char *name; /* NULL: a free slot */
@@ -519,8 +518,9 @@ static int drop_cache(rocksdb_t *db, rocksdb_readoptions_t *read, const char *p,
 
 /* Every segment of prefix p read from its records in one pass (cache
  * NULL: nothing written; else the prefix's cache rebuilt into it): a
- * prefix with a NUL, whose keys may share a segment with keys outside it
- * (fingerprint_listed reads the others).  0 or -1. */
+ * prefix with a NUL, whose keys may share a segment with keys outside it,
+ * and any prefix on one processor (fingerprint_listed reads the others).
+ * 0 or -1. */
 static int fingerprint_whole(rocksdb_t *db, const rocksdb_snapshot_t *snap, const char *p, size_t plen,
                              fp_hashers *h, rocksdb_writebatch_t *cache, char **errptr)
 {
@@ -585,15 +585,26 @@ static int compare_slots(const void *a, const void *b)
 }
 
 /* The hash of the segment [name, name+len) from its records, read by the
- * iterator it (moved to the segment): 1 with *out, 0 when it has none (the
- * segment is gone), -1 on error. */
+ * iterator it (moved to the segment, unless it stands at its first key:
+ * the caller hashes segments in key order, it then stands where the last
+ * one ended), left at the first key past it: 1 with *out, 0 when it has
+ * none (the segment is gone), -1 on error. */
 static int segment_hash(rocksdb_iterator_t *it, XXH3_state_t *seg, const char *name, size_t len, uint64_t *out,
                         char **errptr)
 {
     XXH3_64bits_reset(seg);
     int found = 0;
     int whole_key = len == 0 || name[len - 1] != '\0'; /* a key without a NUL: itself */
-    rocksdb_iter_seek(it, name, len);
+    /* segments come in key order: where the last one ended (the first key
+     * past it) is this one's first key when that key is in this segment */
+    int there = 0;
+    if (rocksdb_iter_valid(it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        there = has_prefix(k, kl, name, len) && (!whole_key || kl == len);
+    }
+    if (!there)
+        rocksdb_iter_seek(it, name, len);
     for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl, vl;
         const char *k = rocksdb_iter_key(it, &kl);
@@ -611,19 +622,20 @@ static int segment_hash(rocksdb_iterator_t *it, XXH3_state_t *seg, const char *n
 }
 
 /* A segment to hash: its name (not owned), then its hash (found 1) or
- * nothing (found 0: no record). */
+ * nothing (found 0: no record); done when that is known already (a small
+ * segment, hashed as it was listed). */
 typedef struct {
     const char *name;
     size_t len;
     uint64_t hash;
-    int found;
+    int found, done;
 } seg_task;
 
-/* One thread's share of the segments to hash: tasks[from, to). */
+/* One thread's share of the segments to hash: the tasks todo[from, to). */
 typedef struct {
     rocksdb_t *db;
     const rocksdb_snapshot_t *snap; /* NULL: the latest state (writers wait: kv.c holds the order lock) */
-    seg_task *tasks;
+    seg_task **todo;
     size_t from, to;
     int rc;
     char *err; /* malloc'd, when rc is -1 */
@@ -639,7 +651,7 @@ static void *hash_share_run(void *arg)
     XXH3_state_t *seg = XXH3_createState();
     sh->rc = seg ? 0 : set_error(&sh->err, "out of memory");
     for (size_t i = sh->from; sh->rc == 0 && i < sh->to; i++) {
-        seg_task *t = &sh->tasks[i];
+        seg_task *t = sh->todo[i];
         int got = segment_hash(it, seg, t->name, t->len, &t->hash, &sh->err);
         if (got < 0)
             sh->rc = -1;
@@ -652,21 +664,33 @@ static void *hash_share_run(void *arg)
     return NULL;
 }
 
-/* Hashes the n segments of tasks (in key order) in equal shares of
- * consecutive segments, one per core up to FP_HASH_THREADS_MAX (one share
- * below FP_HASH_PARALLEL_MIN segments); a share whose thread does not
- * start runs on this one.  0, or -1 with the first share's error. */
+/* The threads that hash a fingerprint's segments: one per processor the
+ * process may use, up to FP_HASH_THREADS_MAX. */
+static size_t hash_threads(void)
+{
+    unsigned cpus = retape_cpus();
+    return cpus < FP_HASH_THREADS_MAX ? cpus : FP_HASH_THREADS_MAX;
+}
+
+/* Hashes the segments of tasks (n, in key order) not done yet, in equal
+ * shares of consecutive ones, one per processor up to FP_HASH_THREADS_MAX
+ * (one share below FP_HASH_PARALLEL_MIN segments); a share whose thread
+ * does not start runs on this one.  0, or -1 with the first share's error. */
 static int hash_segments(rocksdb_t *db, const rocksdb_snapshot_t *snap, seg_task *tasks, size_t n, char **errptr)
 {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t k = 1;
-    if (n >= FP_HASH_PARALLEL_MIN && cores > 1)
-        k = cores < FP_HASH_THREADS_MAX ? (size_t)cores : FP_HASH_THREADS_MAX;
+    seg_task **todo = malloc((n ? n : 1) * sizeof *todo);
+    if (!todo)
+        return set_error(errptr, "out of memory");
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!tasks[i].done)
+            todo[m++] = &tasks[i];
+    size_t k = m >= FP_HASH_PARALLEL_MIN ? hash_threads() : 1;
     hash_share shares[FP_HASH_THREADS_MAX];
     pthread_t threads[FP_HASH_THREADS_MAX];
     int started[FP_HASH_THREADS_MAX] = {0};
     for (size_t i = 0; i < k; i++)
-        shares[i] = (hash_share){db, snap, tasks, n * i / k, n * (i + 1) / k, 0, NULL};
+        shares[i] = (hash_share){db, snap, todo, m * i / k, m * (i + 1) / k, 0, NULL};
     for (size_t i = 1; i < k; i++)
         started[i] = pthread_create(&threads[i], NULL, hash_share_run, &shares[i]) == 0;
     hash_share_run(&shares[0]);
@@ -687,21 +711,25 @@ static int hash_segments(rocksdb_t *db, const rocksdb_snapshot_t *snap, seg_task
         }
         free(shares[i].err);
     }
+    free(todo);
     return rc;
 }
 
 /* Lists the segments of prefix p (a prefix without a NUL: every key under
- * it has its segment's name under it) in key order into *tasks (names
- * malloc'd, n of them; free_tasks frees), one seek a segment, the cache's
- * own keys left out.  0 or -1. */
+ * it has its segment's name under it) in key order into *tasks (n of
+ * them; their names in *names, one malloc'd block: the caller frees both),
+ * the cache's own keys left out.
+ * A segment of at most FP_LIST_STEPS records is hashed on the way (done);
+ * past a longer one, a seek (hash_segments hashes it).  0 or -1. */
 static int list_segments(rocksdb_t *db, rocksdb_readoptions_t *read, const char *p, size_t plen, seg_task **tasks,
-                         size_t *n, char **errptr)
+                         size_t *n, char **names, char **errptr)
 {
-    size_t cap = 0;
-    *tasks = NULL, *n = 0;
+    size_t cap = 0, names_len = 0, names_cap = 0;
+    *tasks = NULL, *n = 0, *names = NULL;
     char *next = NULL; /* the first key past a segment */
     size_t next_cap = 0;
-    int rc = 0;
+    XXH3_state_t *seg = XXH3_createState();
+    int rc = seg ? 0 : set_error(errptr, "out of memory");
     rocksdb_iterator_t *it = scan_from(db, read, p, plen);
     while (rc == 0 && rocksdb_iter_valid(it)) {
         size_t kl;
@@ -725,19 +753,34 @@ static int list_segments(rocksdb_t *db, rocksdb_readoptions_t *read, const char 
             }
             *tasks = grown, cap = grown_cap;
         }
-        char *name = malloc(sl ? sl : 1);
-        if (!name) {
+        if (grow_buffer(names, &names_cap, names_len + sl + 1, 4096) != 0) {
             rc = set_error(errptr, "out of memory");
             break;
         }
+        char *name = *names + names_len; /* (moves as the block grows: offsets until the end) */
         memcpy(name, k, sl);
-        (*tasks)[(*n)++] = (seg_task){name, sl, 0, 0};
-        if (sl == 0 || k[sl - 1] != '\0') { /* a key without a NUL is a segment by itself */
+        seg_task *t = &(*tasks)[(*n)++];
+        *t = (seg_task){(const char *)(uintptr_t)names_len, sl, 0, 1, 1};
+        names_len += sl;
+        /* its records, hashed while there are at most FP_LIST_STEPS of
+         * them (a key without a NUL is a segment by itself: one) */
+        XXH3_64bits_reset(seg);
+        int whole_key = sl == 0 || name[sl - 1] != '\0', stepped = 0, inside = 1;
+        while (inside && stepped < FP_LIST_STEPS) {
+            size_t vl;
+            const char *v = rocksdb_iter_value(it, &vl);
+            kv_hash_record(seg, k, kl, v, vl);
             rocksdb_iter_next(it);
+            stepped++;
+            inside = !whole_key && rocksdb_iter_valid(it) && (k = rocksdb_iter_key(it, &kl), has_prefix(k, kl, name, sl));
+        }
+        if (!inside) {
+            t->hash = XXH3_64bits_digest(seg);
             continue;
         }
-        /* the segment's keys are its name (ending with the NUL) and more:
-         * the first key past them has 1 where they have the NUL */
+        /* a longer one: left to hash_segments; past it, the first key past
+         * its keys: its name with 1 for the final NUL */
+        t->done = t->found = 0;
         if (grow_buffer(&next, &next_cap, sl, 64) != 0) {
             rc = set_error(errptr, "out of memory");
             break;
@@ -749,15 +792,11 @@ static int list_segments(rocksdb_t *db, rocksdb_readoptions_t *read, const char 
     if (rc == 0)
         rc = iter_error(it, errptr);
     rocksdb_iter_destroy(it);
+    XXH3_freeState(seg);
     free(next);
+    for (size_t i = 0; i < *n; i++) /* the block is where it stays now: offsets to names */
+        (*tasks)[i].name = *names + (uintptr_t)(*tasks)[i].name;
     return rc;
-}
-
-static void free_tasks(seg_task *tasks, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free((char *)tasks[i].name);
-    free(tasks);
 }
 
 /* Every segment of prefix p (without a NUL) read from its records: listed,
@@ -769,10 +808,11 @@ static int fingerprint_listed(rocksdb_t *db, const rocksdb_snapshot_t *snap, con
 {
     rocksdb_readoptions_t *read = kv_whole_prefix_readoptions(snap);
     seg_task *tasks = NULL;
+    char *names = NULL;
     size_t n = 0;
     int rc = cache ? drop_cache(db, read, p, plen, cache, errptr) : 0;
     if (rc == 0)
-        rc = list_segments(db, read, p, plen, &tasks, &n, errptr);
+        rc = list_segments(db, read, p, plen, &tasks, &n, &names, errptr);
     if (rc == 0)
         rc = hash_segments(db, snap, tasks, n, errptr);
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -782,7 +822,8 @@ static int fingerprint_listed(rocksdb_t *db, const rocksdb_snapshot_t *snap, con
         if (cache && cache_update(cache, tasks[i].name, tasks[i].len, &tasks[i].hash) != 0)
             rc = set_error(errptr, "out of memory");
     }
-    free_tasks(tasks, n);
+    free(tasks);
+    free(names);
     rocksdb_readoptions_destroy(read);
     return rc;
 }
@@ -810,7 +851,7 @@ static int fingerprint_dirty(rocksdb_t *db, kv_segments *s, const char *p, size_
         return set_error(errptr, "out of memory");
     }
     for (size_t i = 0; i < n; i++)
-        tasks[i] = (seg_task){list[i]->name, list[i]->len, 0, 0};
+        tasks[i] = (seg_task){list[i]->name, list[i]->len, 0, 0, 0};
     int rc = hash_segments(db, NULL, tasks, n, errptr);
     rocksdb_readoptions_t *read = rocksdb_readoptions_create();
     size_t cl;
@@ -891,7 +932,7 @@ int kv_fingerprint_compute(rocksdb_t *db, const rocksdb_snapshot_t *snap, kv_seg
         int cached = s && !snap && !memchr(p, '\0', plen) && !reserved(p, plen);
         if (cached && prefix_index(s->complete, s->n_complete, p, plen) >= 0)
             rc = fingerprint_dirty(db, s, p, plen, &h, cache, errptr);
-        else if (!memchr(p, '\0', plen))
+        else if (!memchr(p, '\0', plen) && hash_threads() > 1)
             rc = fingerprint_listed(db, snap, p, plen, &h, cached ? cache : NULL, errptr);
         else
             rc = fingerprint_whole(db, snap, p, plen, &h, cached ? cache : NULL, errptr);

@@ -10,7 +10,7 @@
  *   local replies, data, errors = p:collect() -- waits for every worker to finish the oldest round posted
  *   p:parts(), p:workers(), p:in_flight()  -- parts that walk rows; worker threads; rounds posted, not collected
  *   p:close()
- *   pool.cores() -> online processors
+ *   pool.cores() -> the processors this process may run on
  *
  * Lua states are not thread-safe, so each of the N-1 workers owns a Lua
  * state with this process's Lua layer, built in its own thread (all at
@@ -812,11 +812,10 @@ static int l_part_of(lua_State *L)
     return 1;
 }
 
-/* pool.cores() -> processors online */
+/* pool.cores() -> the processors this process may run on (retape_cpus) */
 static int l_cores(lua_State *L)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    lua_pushinteger(L, n > 0 ? n : 1);
+    lua_pushinteger(L, (lua_Integer)retape_cpus());
     return 1;
 }
 

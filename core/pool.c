@@ -12,12 +12,17 @@
  * also carries the part's answer back: the serialized writes it queued
  * (`out`, reused the same way), which the committing thread appends to its
  * batch without another copy.
+ *
+ * Also how many processors the threads may use (retape_cpus).
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "retape.h"
 #include "util.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct inbox_row {
     size_t receipt_id, ticker, script_version, payload; /* arena offsets; SIZE_MAX = NULL */
@@ -184,4 +189,13 @@ int retape_route(retape_cursor *cur, retape_inbox **inboxes, unsigned parts, int
             return set_error(errptr, "out of memory routing receipt %s", r.receipt_id);
         (*routed)++;
     }
+}
+
+unsigned retape_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
 }

@@ -232,6 +232,10 @@ unsigned retape_part_of(const char *ticker, unsigned parts);
  * *errptr. */
 int retape_route(retape_cursor *cur, retape_inbox **inboxes, unsigned parts, int64_t first, int64_t stop,
                  int64_t *routed, int *more, char **errptr);
+/* The processors this process may run on (its affinity mask: `taskset`,
+ * a container's cpuset; the online ones where that is not known), at
+ * least 1: the threads a replay or a fingerprint uses by default. */
+unsigned retape_cpus(void);
 
 /* ---------------------------------------------------------------------------
  * Key-value store over RocksDB.

@@ -25,9 +25,11 @@ function M.init(config, kv, _, part)
     store = st, rules = R, limits = c.limits, script_version = c.script_version, batch = c.batch,
     part_index = part, part_count = c.parts, part_first = c.first,
   })
-  local mine, theirs = wire.encode(rp:identity()), wire.encode(c.identity)
-  if mine ~= theirs then
-    error(string.format("the ruleset loaded again from %s is not the one of the run (%s against %s)", c.spec, mine, theirs), 0)
+  if wire.encode(rp:identity()) ~= wire.encode(c.identity) then
+    -- (named as JSON: wire text is binary and would cut the message short)
+    local json = require "retape.json"
+    error(string.format("the ruleset loaded again from %s is not the one of the run (%s against %s)", c.spec,
+                        json.encode(rp:identity()), json.encode(c.identity)), 0)
   end
   return function(text, rows) return rp:part_round(wire.decode(text), rows) end
 end

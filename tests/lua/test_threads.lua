@@ -555,5 +555,19 @@ t.eq(wire.encode(msg), wire.encode(back), "wire: the same data encodes to the sa
 local nuls = string.rep("\0", 1000)
 t.ok(#wire.encode({ l = nuls }) < 1100, "wire: a long binary string is carried as it is, not escaped (twice its size)",
      #wire.encode({ l = nuls }))
+-- a worker whose ruleset has another identity than the run's says which
+-- (both in the message, readable: no wire text, whose NULs cut a message
+-- short on its way through C)
+do
+  local part, rules = require "retape.part", require "retape.rules"
+  local R = rules.load("default")
+  local st = assert(retape.store.open(dir .. "/identity"))
+  local ok, err = pcall(part.init, wire.encode {
+    spec = rules.reloadable(R), sources = rules.sources_of(R), parts = 2, first = 1, batch = 500, script_version = false,
+    identity = { rules = "other", sources = 1, config = 2, script_version = false } }, st.kv, nil, 1)
+  st:close()
+  t.ok(not ok and err:find('"rules":"default"', 1, true) and err:find('"rules":"other"', 1, true) and not err:find("\0", 1, true),
+       "a worker's identity check names both identities", err)
+end
 
 os.exit(t.done())
