@@ -171,8 +171,9 @@ test-core-deps:
 # liblua5.4 differently from the archive (with the stack protector, for
 # one): real days, one thread, 20 interleaved pairs, 0.91x wall for 0.45 %
 # fewer instructions.
-# The host then exports Lua's C API (LUA_EXPORTS), so that a C module a
-# script loads through package.cpath binds to the host's Lua as before.
+# The host then exports Lua's C API (LUA_EXPORTS; every symbol with a
+# linker older than binutils 2.35), so that a C module a script loads
+# through package.cpath binds to the host's Lua as before.
 $(CONFIG): Makefile $(ROCKSDB_ARCHIVE) $(LUA_ARCHIVES)
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)mkdir -p $(dir $@)
@@ -189,6 +190,7 @@ $(CONFIG): Makefile $(ROCKSDB_ARCHIVE) $(LUA_ARCHIVES)
 	    if [ -f "$$ldir/liblua5.4.a" ] && [ -f "$$ldir/liblua5.4-cjson.a" ]; then \
 	      luas="$$ldir/liblua5.4-cjson.a $$ldir/liblua5.4.a"; lualibs="$$luas $$($(PKG_CONFIG) --libs-only-l --static lua5.4 | sed 's/-llua5.4//')"; \
 	      exports="-Wl,--export-dynamic-symbol=lua_* -Wl,--export-dynamic-symbol=luaL_* -Wl,--export-dynamic-symbol=luaopen_*"; \
+	      ld --help 2>/dev/null | grep -q -e --export-dynamic-symbol || exports=-Wl,--export-dynamic; \
 	    else luas=; lualibs=$$($(PKG_CONFIG) --libs lua5.4-cjson lua5.4); exports=; fi; \
 	    { echo "DEP_CFLAGS := $$($(PKG_CONFIG) --cflags $(PKGS)) -DRETAPE_MHD_SONAME='\"$$soname\"'"; \
 	      echo "ROCKSDB_ARCHIVE := $$archive"; \
@@ -209,7 +211,8 @@ $(BUILD)/core/%.o: core/%.cpp $(CONFIG)
 	@$(if $(Q),echo "  CXX     $<")
 	$(Q)$(CXX) $(CXXFLAGS) $(DEP_CFLAGS) -c $< -o $@
 
-# The embed tool compiles the Lua layer with the host's own Lua library.
+# The embed tool compiles the Lua layer with the host's Lua (the same
+# package's library, linked shared: the bytecode is the host's).
 $(EMBED): tools/embed.c $(CONFIG)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")

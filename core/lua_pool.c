@@ -530,7 +530,11 @@ static int l_start(lua_State *L)
     /* held by the pool, so a raise from here on (a bad field, no memory) leaks nothing */
     p->module = opt_string_field(L, 1, "module", "retape.part");
     lua_getfield(L, 1, "config");
-    const char *config = luaL_optlstring(L, -1, "{}", &p->config_len);
+    static const char empty[] = "\0\0\0\0{}"; /* retape.wire's text of {} */
+    const char *config = empty;
+    p->config_len = sizeof empty - 1;
+    if (!lua_isnil(L, -1))
+        config = luaL_checklstring(L, -1, &p->config_len);
     if ((p->config = malloc(p->config_len + 1)) != NULL)
         memcpy(p->config, config, p->config_len + 1);
     lua_pop(L, 1);
