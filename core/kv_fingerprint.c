@@ -576,12 +576,20 @@ static int fingerprint_whole(rocksdb_t *db, const rocksdb_snapshot_t *snap, cons
     return rc;
 }
 
-static int compare_slots(const void *a, const void *b)
+/* Byte order of two names (RocksDB's key order). */
+static int compare_names(const char *a, size_t al, const char *b, size_t bl)
 {
-    const dirty_slot *x = *(const dirty_slot *const *)a, *y = *(const dirty_slot *const *)b;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(x->name, y->name, n);
-    return c ? c : (x->len > y->len) - (x->len < y->len);
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c ? c : (al > bl) - (al < bl);
+}
+
+/* Whether the key [k, k+kl) is a record of the segment [name, name+len):
+ * under the name, which ends with the NUL; or, for a name without one (a
+ * key without a NUL is a segment by itself), the very key. */
+static int in_segment(const char *k, size_t kl, const char *name, size_t len)
+{
+    int whole_key = len == 0 || name[len - 1] != '\0';
+    return has_prefix(k, kl, name, len) && (!whole_key || kl == len);
 }
 
 /* The hash of the segment [name, name+len) from its records, read by the
@@ -594,21 +602,15 @@ static int segment_hash(rocksdb_iterator_t *it, XXH3_state_t *seg, const char *n
 {
     XXH3_64bits_reset(seg);
     int found = 0;
-    int whole_key = len == 0 || name[len - 1] != '\0'; /* a key without a NUL: itself */
     /* segments come in key order: where the last one ended (the first key
      * past it) is this one's first key when that key is in this segment */
-    int there = 0;
-    if (rocksdb_iter_valid(it)) {
-        size_t kl;
-        const char *k = rocksdb_iter_key(it, &kl);
-        there = has_prefix(k, kl, name, len) && (!whole_key || kl == len);
-    }
-    if (!there)
+    size_t kl;
+    if (!rocksdb_iter_valid(it) || !in_segment(rocksdb_iter_key(it, &kl), kl, name, len))
         rocksdb_iter_seek(it, name, len);
     for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        size_t kl, vl;
+        size_t vl;
         const char *k = rocksdb_iter_key(it, &kl);
-        if (!has_prefix(k, kl, name, len) || (whole_key && kl != len))
+        if (!in_segment(k, kl, name, len))
             break;
         const char *v = rocksdb_iter_value(it, &vl);
         kv_hash_record(seg, k, kl, v, vl);
@@ -631,11 +633,18 @@ typedef struct {
     int found, done;
 } seg_task;
 
-/* One thread's share of the segments to hash: the tasks todo[from, to). */
+/* qsort's order of tasks: their names' (key order). */
+static int compare_tasks(const void *a, const void *b)
+{
+    const seg_task *x = a, *y = b;
+    return compare_names(x->name, x->len, y->name, y->len);
+}
+
+/* One thread's share of the segments to hash: the tasks pending[from, to). */
 typedef struct {
     rocksdb_t *db;
     const rocksdb_snapshot_t *snap; /* NULL: the latest state (writers wait: kv.c holds the order lock) */
-    seg_task **todo;
+    seg_task **pending;
     size_t from, to;
     int rc;
     char *err; /* malloc'd, when rc is -1 */
@@ -651,7 +660,7 @@ static void *hash_share_run(void *arg)
     XXH3_state_t *seg = XXH3_createState();
     sh->rc = seg ? 0 : set_error(&sh->err, "out of memory");
     for (size_t i = sh->from; sh->rc == 0 && i < sh->to; i++) {
-        seg_task *t = sh->todo[i];
+        seg_task *t = sh->pending[i];
         int got = segment_hash(it, seg, t->name, t->len, &t->hash, &sh->err);
         if (got < 0)
             sh->rc = -1;
@@ -678,19 +687,19 @@ static size_t hash_threads(void)
  * does not start runs on this one.  0, or -1 with the first share's error. */
 static int hash_segments(rocksdb_t *db, const rocksdb_snapshot_t *snap, seg_task *tasks, size_t n, char **errptr)
 {
-    seg_task **todo = malloc((n ? n : 1) * sizeof *todo);
-    if (!todo)
+    seg_task **pending = malloc((n ? n : 1) * sizeof *pending);
+    if (!pending)
         return set_error(errptr, "out of memory");
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (!tasks[i].done)
-            todo[m++] = &tasks[i];
+            pending[m++] = &tasks[i];
     size_t k = m >= FP_HASH_PARALLEL_MIN ? hash_threads() : 1;
     hash_share shares[FP_HASH_THREADS_MAX];
     pthread_t threads[FP_HASH_THREADS_MAX];
     int started[FP_HASH_THREADS_MAX] = {0};
     for (size_t i = 0; i < k; i++)
-        shares[i] = (hash_share){db, snap, todo, m * i / k, m * (i + 1) / k, 0, NULL};
+        shares[i] = (hash_share){db, snap, pending, m * i / k, m * (i + 1) / k, 0, NULL};
     for (size_t i = 1; i < k; i++)
         started[i] = pthread_create(&threads[i], NULL, hash_share_run, &shares[i]) == 0;
     hash_share_run(&shares[0]);
@@ -711,7 +720,7 @@ static int hash_segments(rocksdb_t *db, const rocksdb_snapshot_t *snap, seg_task
         }
         free(shares[i].err);
     }
-    free(todo);
+    free(pending);
     return rc;
 }
 
@@ -765,14 +774,14 @@ static int list_segments(rocksdb_t *db, rocksdb_readoptions_t *read, const char 
         /* its records, hashed while there are at most FP_LIST_STEPS of
          * them (a key without a NUL is a segment by itself: one) */
         XXH3_64bits_reset(seg);
-        int whole_key = sl == 0 || name[sl - 1] != '\0', stepped = 0, inside = 1;
+        int stepped = 0, inside = 1;
         while (inside && stepped < FP_LIST_STEPS) {
             size_t vl;
             const char *v = rocksdb_iter_value(it, &vl);
             kv_hash_record(seg, k, kl, v, vl);
             rocksdb_iter_next(it);
             stepped++;
-            inside = !whole_key && rocksdb_iter_valid(it) && (k = rocksdb_iter_key(it, &kl), has_prefix(k, kl, name, sl));
+            inside = rocksdb_iter_valid(it) && (k = rocksdb_iter_key(it, &kl), in_segment(k, kl, name, sl));
         }
         if (!inside) {
             t->hash = XXH3_64bits_digest(seg);
@@ -833,25 +842,18 @@ static int fingerprint_listed(rocksdb_t *db, const rocksdb_snapshot_t *snap, con
 static int fingerprint_dirty(rocksdb_t *db, kv_segments *s, const char *p, size_t plen, fp_hashers *h,
                              rocksdb_writebatch_t *cache, char **errptr)
 {
+    /* the dirty segments under p, in key order, hashed first in shares
+     * of consecutive ones, each through one iterator read as a whole
+     * prefix is (a re-run of a day dirties every ticker: one iterator a
+     * segment cost 11 % of it) */
     size_t n = 0;
-    const dirty_slot **list = malloc((s->count ? s->count : 1) * sizeof *list);
-    if (!list)
+    seg_task *tasks = malloc((s->count ? s->count : 1) * sizeof *tasks);
+    if (!tasks)
         return set_error(errptr, "out of memory");
     for (size_t i = 0; i < s->cap; i++)
         if (s->slots[i].name && has_prefix(s->slots[i].name, s->slots[i].len, p, plen))
-            list[n++] = &s->slots[i];
-    qsort(list, n, sizeof *list, compare_slots);
-    /* the dirty segments hashed first, in key order, in shares of
-     * consecutive ones, each through one iterator read as a whole prefix
-     * is (a re-run of a day dirties every ticker: one iterator a segment
-     * cost 11 % of it) */
-    seg_task *tasks = malloc((n ? n : 1) * sizeof *tasks);
-    if (!tasks) {
-        free(list);
-        return set_error(errptr, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++)
-        tasks[i] = (seg_task){list[i]->name, list[i]->len, 0, 0, 0};
+            tasks[n++] = (seg_task){s->slots[i].name, s->slots[i].len, 0, 0, 0};
+    qsort(tasks, n, sizeof *tasks, compare_tasks);
     int rc = hash_segments(db, NULL, tasks, n, errptr);
     rocksdb_readoptions_t *read = rocksdb_readoptions_create();
     size_t cl;
@@ -878,9 +880,7 @@ static int fingerprint_dirty(rocksdb_t *db, kv_segments *s, const char *p, size_
             if (!cn) {
                 take_dirty = 1;
             } else {
-                dirty_slot probe = {(char *)cn, cnl, 0};
-                const dirty_slot *pp = &probe;
-                int c = compare_slots(&list[di], &pp);
+                int c = compare_names(tasks[di].name, tasks[di].len, cn, cnl);
                 take_dirty = c <= 0;
                 skip_cached = c == 0;
             }
@@ -912,7 +912,6 @@ static int fingerprint_dirty(rocksdb_t *db, kv_segments *s, const char *p, size_
     free(cp);
     rocksdb_readoptions_destroy(read);
     free(tasks);
-    free(list);
     return rc;
 }
 
