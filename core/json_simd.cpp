@@ -2,12 +2,21 @@
  * json_simd.cpp — json_simd.h's scanner: simdjson over one payload, emitting
  * the build operations of the declared fields.
  *
- * Two passes of simdjson: its DOM parser validates the whole text (On-Demand
- * checks only what it reads, and reading every value through it costs as
- * much as the hand-written scanner, where the DOM parse is ~2.5x faster),
- * then On-Demand walks the declared fields only, skipping the rest, and
- * gives the exact tokens (numbers' text, keys' raw bytes, partial objects'
- * spans) that the scanner's results are made of.
+ * One pass of simdjson: its DOM parser validates the whole text and leaves
+ * two results side by side, which the walk here reads together:
+ *   - the tape (one entry per value, key and container end, in document
+ *     order: strings unescaped into its string buffer, each container's
+ *     start pointing past its end);
+ *   - stage 1's structural index (the offset in the text of every value's
+ *     first byte, key, ':', ',' and bracket, in the same order), which
+ *     gives the exact tokens the scanner's results are made of: numbers'
+ *     text, keys' raw bytes, partial objects' spans '{' .. '}'.
+ * The walk visits the declared fields only; an undeclared value is passed
+ * over on both (the tape by its container's end index, the index by
+ * counting brackets).  The structural index is the parser's
+ * implementation's (a public member "for benchmarking access" in
+ * simdjson 3.0.1): the test that compares both decoders on every bundled
+ * receipt and on fuzzed payloads (test_decode) holds this to the scanner.
  *
  * One of the project's two C++ files (kv_hint.cpp the other).  It calls no Lua (Lua's errors are longjmps,
  * which must not cross C++ frames) and lets no exception out: simdjson is
@@ -20,10 +29,10 @@
  *     refusing a scalar inside the deepest one too), and it is stricter
  *     elsewhere (UTF-8): stricter only costs the slower path;
  *   - numbers are converted by decode.c's decode_number from their token
- *     (the scanner's own doubles, bit for bit; simdjson 3.0.1's On-Demand
- *     get_double misreads some long decimals); simdjson's validator refuses
- *     numbers outside the double range (strtod: infinity) and integers past
- *     2^64, which the scanner decides (or hands to lua-cjson);
+ *     (the scanner's own doubles, bit for bit, not the tape's); simdjson's
+ *     validator refuses numbers outside the double range (strtod: infinity)
+ *     and integers past 2^64, which the scanner decides (or hands to
+ *     lua-cjson);
  *   - strings are unescaped by simdjson as decode.c unescapes them; the
  *     escapes decode.c leaves to lua-cjson (UTF-16 surrogates) and escaped
  *     keys of declared objects are refused;
@@ -35,17 +44,16 @@
 #include <simdjson.h>
 
 #include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <utility>
 
 using namespace simdjson;
 
 struct json_simd {
-    dom::parser validator;         /* checks the whole text */
-    ondemand::parser parser;       /* reads the declared fields */
-    char *buf = nullptr;           /* the text plus SIMDJSON_PADDING */
+    dom::parser parser;        /* validates the text; its tape and index are walked */
+    char *buf = nullptr;       /* the text plus SIMDJSON_PADDING */
     size_t buf_cap = 0;
     json_simd_op *ops = nullptr;
     size_t n_ops = 0, ops_cap = 0;
@@ -53,14 +61,19 @@ struct json_simd {
 
 namespace {
 
-/* One scan: the state the walk shares.  Each walk function visits one value
- * (consuming it) and returns false to give up (undecided). */
+/* One scan: the state the walk shares.  t (a tape entry) and s (an index
+ * entry) always name the same value; each walk function visits one value,
+ * leaves both just past it, and returns false to give up (undecided). */
 struct scan {
     json_simd *js;
-    ondemand::document &doc;
+    const uint64_t *tape;
+    const uint8_t *strings;    /* the tape's string buffer */
+    const uint32_t *index;     /* stage 1's structural offsets */
     const char *buf, *buf_end; /* the padded copy */
     const char *text;          /* the caller's text (same offsets as buf) */
     bool escapes;              /* the text has a backslash somewhere */
+    size_t t = 1;              /* past the root entry */
+    uint32_t s = 0;
 
     /* Appends an operation; false when out of memory. */
     bool emit(int kind, int entry = 0, double number = 0, const char *str = nullptr, size_t len = 0)
@@ -77,40 +90,57 @@ struct scan {
         return true;
     }
 
-    /* The contents of a string token whose raw contents start at raw, when
-     * the text has no backslash (the first quote closes it). */
-    std::string_view plain(const char *raw) const
-    {
-        const void *q = std::memchr(raw, '"', static_cast<size_t>(buf_end - raw));
-        return std::string_view(raw, q ? static_cast<size_t>(static_cast<const char *>(q) - raw) : 0);
-    }
+    char type() const { return static_cast<char>(tape[t] >> 56); }
+    const char *token() const { return buf + index[s]; }
+    char structural() const { return buf[index[s]]; }
 
-    /* A string value's contents (unescaped); false if invalid. */
-    bool string_value(ondemand::value &v, std::string_view &out)
+    /* The string (key or value) at t, s: its contents unescaped (the raw
+     * bytes when the text has no backslash), *raw_escaped set when its raw
+     * form holds an escape.  Moves past it. */
+    void string_at(const char *&str, size_t &len, bool &raw_escaped)
     {
-        if (escapes)
-            return !v.get_string().get(out);
-        ondemand::raw_json_string raw;
-        if (v.get_raw_json_string().get(raw))
-            return false;
-        out = plain(raw.raw());
-        return true;
-    }
-
-    /* A field's key (unescaped); with declared, false if it holds an
-     * escape (decode.c leaves those keys to lua-cjson). */
-    bool key_of(ondemand::field &f, std::string_view &out, bool declared)
-    {
-        const char *raw = f.key().raw();
+        size_t at = static_cast<size_t>(tape[t] & internal::JSON_VALUE_MASK);
+        uint32_t n;
+        std::memcpy(&n, strings + at, sizeof n);
+        const char *raw = token() + 1;
+        len = n;
+        raw_escaped = false;
         if (!escapes) {
-            out = plain(raw);
-            return true;
+            str = raw;
+        } else {
+            str = reinterpret_cast<const char *>(strings + at + sizeof n);
+            raw_escaped = raw[n] != '"' || std::memchr(raw, '\\', n) != nullptr;
         }
-        if (f.unescaped_key().get(out))
-            return false;
-        if (declared && (std::memchr(raw, '\\', out.size()) || raw[out.size()] != '"'))
-            return false;
-        return true;
+        t++;
+        s++;
+    }
+
+    /* Passes over the value at t, s without emitting anything. */
+    void skip()
+    {
+        char ty = type();
+        if (ty == '{' || ty == '[') {
+            t = static_cast<uint32_t>(tape[t]); /* past its end */
+            int depth = 0;
+            do {
+                char c = structural();
+                s++;
+                if (c == '{' || c == '[')
+                    depth++;
+                else if (c == '}' || c == ']')
+                    depth--;
+            } while (depth > 0);
+            return;
+        }
+        t += (ty == 'l' || ty == 'u' || ty == 'd') ? 2 : 1;
+        s++;
+    }
+
+    /* Past the ',' after a member or element, if one follows. */
+    void comma()
+    {
+        if (structural() == ',')
+            s++;
     }
 
     /* Records on the ARRAY operation at index `at` how many elements it
@@ -123,149 +153,144 @@ struct scan {
         return true;
     }
 
-    bool scalar(ondemand::value &v, ondemand::json_type type);
-    bool whole(ondemand::value &v, int depth);
-    bool node(ondemand::value &v, const decode_node *nd, int depth);
-    bool object_end(const char *start, bool partial, int depth);
+    bool scalar();
+    bool whole(int depth);
+    bool node(const decode_node *nd, int depth);
+    bool array(const decode_node *element, int depth);
 };
 
 /* Emits a string, number, boolean or null. */
-bool scan::scalar(ondemand::value &v, ondemand::json_type type)
+bool scan::scalar()
 {
-    switch (type) {
-    case ondemand::json_type::string: {
-        std::string_view s;
-        return string_value(v, s) && emit(JSON_SIMD_STRING, 0, 0, s.data(), s.size());
+    switch (type()) {
+    case '"': {
+        const char *str;
+        size_t len;
+        bool raw_escaped;
+        string_at(str, len, raw_escaped);
+        return emit(JSON_SIMD_STRING, 0, 0, str, len);
     }
-    case ondemand::json_type::number: {
-        /* decode.c's own conversion of the token (the validator has checked
-         * it): On-Demand's get_double in simdjson 3.0.1 misreads some
-         * decimals of more than 19 digits (0.12345678901234567890123 ->
-         * 4.8e-05), and this is decode.c's result by definition. */
+    case 'l':
+    case 'u':
+    case 'd': {
+        /* decode.c's own conversion of the token (the validator has
+         * checked it): this is decode.c's result by definition. */
         double d;
-        return decode_number(v.raw_json_token().data(), buf_end, &d) && emit(JSON_SIMD_NUMBER, 0, d);
+        if (!decode_number(token(), buf_end, &d))
+            return false;
+        t += 2;
+        s++;
+        return emit(JSON_SIMD_NUMBER, 0, d);
     }
-    case ondemand::json_type::boolean: {
-        bool b;
-        return !v.get_bool().get(b) && emit(b ? JSON_SIMD_TRUE : JSON_SIMD_FALSE);
-    }
-    case ondemand::json_type::null: {
-        bool is_null;
-        return !v.is_null().get(is_null) && is_null && emit(JSON_SIMD_NULL);
+    case 't':
+    case 'f':
+    case 'n': {
+        char ty = type();
+        t++;
+        s++;
+        return emit(ty == 't' ? JSON_SIMD_TRUE : ty == 'f' ? JSON_SIMD_FALSE : JSON_SIMD_NULL);
     }
     default:
         return false;
     }
 }
 
+/* Emits an array, each element per the node `element` (NULL: whole). */
+bool scan::array(const decode_node *element, int depth)
+{
+    size_t at = js->n_ops, count = 0;
+    if (!emit(JSON_SIMD_ARRAY))
+        return false;
+    t++;
+    s++; /* past '[' */
+    while (structural() != ']') {
+        if (!(element ? node(element, depth + 1) : whole(depth + 1)))
+            return false;
+        comma();
+        count++;
+    }
+    t++;
+    s++; /* past ']' */
+    return counted(at, count) && emit(JSON_SIMD_END);
+}
+
 /* Emits a whole value: every key of every object. */
-bool scan::whole(ondemand::value &v, int depth)
+bool scan::whole(int depth)
 {
     if (depth >= DECODE_MAX_DEPTH) /* stricter than decode.c for scalars: fine */
         return false;
-    ondemand::json_type type;
-    if (v.type().get(type))
+    char ty = type();
+    if (ty == '[')
+        return array(nullptr, depth);
+    if (ty != '{')
+        return scalar();
+    size_t at = js->n_ops;
+    int count = 0;
+    if (!emit(JSON_SIMD_OBJECT))
         return false;
-    if (type == ondemand::json_type::object) {
-        ondemand::object obj;
-        size_t at = js->n_ops;
-        int count = 0;
-        if (v.get_object().get(obj) || !emit(JSON_SIMD_OBJECT))
+    t++;
+    s++; /* past '{' */
+    while (structural() != '}') {
+        const char *k;
+        size_t k_len;
+        bool raw_escaped;
+        string_at(k, k_len, raw_escaped);
+        s++; /* past ':' */
+        if (!emit(JSON_SIMD_KEY, -1, 0, k, k_len) || !whole(depth + 1))
             return false;
-        for (auto f : obj) {
-            ondemand::field field;
-            std::string_view k;
-            if (std::move(f).get(field) || !key_of(field, k, false) || !emit(JSON_SIMD_KEY, -1, 0, k.data(), k.size()) ||
-                !whole(field.value(), depth + 1))
-                return false;
-            if (count < INT_MAX)
-                count++;
-        }
-        js->ops[at].entry = count; /* (ops may have moved: indexed, not held) */
-        return emit(JSON_SIMD_END);
-    }
-    if (type == ondemand::json_type::array) {
-        ondemand::array arr;
-        size_t at = js->n_ops, count = 0;
-        if (v.get_array().get(arr) || !emit(JSON_SIMD_ARRAY))
-            return false;
-        for (auto e : arr) {
-            ondemand::value el;
-            if (e.get(el) || !whole(el, depth + 1))
-                return false;
+        comma();
+        if (count < INT_MAX)
             count++;
-        }
-        return counted(at, count) && emit(JSON_SIMD_END);
     }
-    return scalar(v, type);
-}
-
-/* Emits the END of an object built per a node; a partial nested object
- * carries its text [start, '}'] (the iterator now sits on the token after
- * its '}': only whitespace lies between). */
-bool scan::object_end(const char *start, bool partial, int depth)
-{
-    if (!partial || depth == 0)
-        return emit(JSON_SIMD_END, partial);
-    const char *next;
-    if (doc.current_location().get(next))
-        return false;
-    const char *close = next - 1;
-    while (close > start && (*close == ' ' || *close == '\n' || *close == '\r' || *close == '\t'))
-        close--;
-    if (*close != '}')
-        return false;
-    return emit(JSON_SIMD_END, 1, 0, text + (start - buf), static_cast<size_t>(close + 1 - start));
+    t++;
+    s++; /* past '}' */
+    js->ops[at].entry = count; /* (ops may have moved: indexed, not held) */
+    return emit(JSON_SIMD_END);
 }
 
 /* Emits a value per the node nd: an object with its declared keys only (or
- * every key for "*"), an array element by element per "*", a scalar as is. */
-bool scan::node(ondemand::value &v, const decode_node *nd, int depth)
+ * every key for "*"), an array element by element per "*", a scalar as is.
+ * The END of a partial nested object carries its text '{' .. '}'. */
+bool scan::node(const decode_node *nd, int depth)
 {
     if (depth >= DECODE_MAX_DEPTH) /* stricter than decode.c for scalars: fine */
         return false;
-    ondemand::json_type type;
-    if (v.type().get(type))
+    char ty = type();
+    if (ty == '[')
+        return nd->wild == 2 ? array(nd->wild_node, depth) : whole(depth);
+    if (ty != '{')
+        return scalar();
+    const char *start = token();
+    if (!emit(JSON_SIMD_OBJECT))
         return false;
-    if (type == ondemand::json_type::array) {
-        if (nd->wild != 2)
-            return whole(v, depth);
-        ondemand::array arr;
-        size_t at = js->n_ops, count = 0;
-        if (v.get_array().get(arr) || !emit(JSON_SIMD_ARRAY))
-            return false;
-        for (auto e : arr) {
-            ondemand::value el;
-            if (e.get(el) || !node(el, nd->wild_node, depth + 1))
-                return false;
-            count++;
-        }
-        return counted(at, count) && emit(JSON_SIMD_END);
-    }
-    if (type != ondemand::json_type::object)
-        return scalar(v, type);
-    ondemand::object obj;
-    const char *start = v.raw_json_token().data();
-    if (v.get_object().get(obj) || !emit(JSON_SIMD_OBJECT))
-        return false;
+    t++;
+    s++; /* past '{' */
     bool partial = false;
-    for (auto f : obj) {
-        ondemand::field field;
-        std::string_view k;
-        if (std::move(f).get(field) || !key_of(field, k, true))
+    while (structural() != '}') {
+        const char *k;
+        size_t k_len;
+        bool raw_escaped;
+        string_at(k, k_len, raw_escaped);
+        if (raw_escaped) /* decode.c leaves escaped declared keys to lua-cjson */
             return false;
-        int index = nd->wild ? -1 : decode_node_find(nd, k.data(), k.size());
-        if (!nd->wild && index < 0) { /* On-Demand skips it (validated) */
+        s++; /* past ':' */
+        int entry = nd->wild ? -1 : decode_node_find(nd, k, k_len);
+        if (!nd->wild && entry < 0) {
             partial = true;
-            continue;
+            skip();
+        } else {
+            const decode_node *child = entry >= 0 ? nd->entries[entry].child : nd->wild_node;
+            if (!emit(JSON_SIMD_KEY, entry, 0, k, k_len) || !(child ? node(child, depth + 1) : whole(depth + 1)))
+                return false;
         }
-        if (!emit(JSON_SIMD_KEY, index, 0, k.data(), k.size()))
-            return false;
-        const decode_node *child = index >= 0 ? nd->entries[index].child : nd->wild_node;
-        if (!(child ? node(field.value(), child, depth + 1) : whole(field.value(), depth + 1)))
-            return false;
+        comma();
     }
-    return object_end(start, partial, depth);
+    const char *close = token();
+    t++;
+    s++; /* past '}' */
+    if (!partial || depth == 0)
+        return emit(JSON_SIMD_END, partial);
+    return emit(JSON_SIMD_END, 1, 0, text + (start - buf), static_cast<size_t>(close + 1 - start));
 }
 
 /* The text's escapes allow the fast path: false on a \u escape of a UTF-16
@@ -304,28 +329,21 @@ size_t scan_payload(json_simd *js, const decode_node *root, const char *text, si
     std::memcpy(js->buf, text, len);
     std::memset(js->buf + len, 0, SIMDJSON_PADDING);
     js->n_ops = 0;
-    /* The whole text first, by the DOM parser: On-Demand checks only what
-     * it reads, and checking every value through it costs as much as the
-     * hand-written scanner, where the DOM parse is ~2.5x faster.  Nesting:
-     * simdjson's limit counts containers as decode.c does, but refuses a
-     * scalar inside the deepest one too (stricter: the scanner decides). */
-    if (js->validator.capacity() < len && js->validator.allocate(len, DECODE_MAX_DEPTH))
+    /* Nesting: simdjson's limit counts containers as decode.c does, but
+     * refuses a scalar inside the deepest one too (stricter: the scanner
+     * decides). */
+    dom::parser &parser = js->parser;
+    if (parser.capacity() < len && parser.allocate(len, DECODE_MAX_DEPTH))
         return 0;
     dom::element root_element;
-    if (js->validator.parse(js->buf, len, false).get(root_element))
+    if (parser.parse(js->buf, len, false).get(root_element) || root_element.type() != dom::element_type::OBJECT)
         return 0;
-    ondemand::document doc;
-    if (js->parser.iterate(js->buf, len, js->buf_cap).get(doc))
+    const internal::dom_parser_implementation &impl = *parser.implementation;
+    if (impl.n_structural_indexes == 0)
         return 0;
-    scan sc{js, doc, js->buf, js->buf + len, text, escapes};
-    ondemand::json_type type;
-    ondemand::value value;
-    if (doc.type().get(type) || type != ondemand::json_type::object || doc.get_value().get(value) ||
-        !sc.node(value, root, 0))
-        return 0;
-    /* nothing but whitespace may follow the object */
-    const char *after;
-    if (doc.current_location().get(after) != OUT_OF_BOUNDS)
+    scan sc{js, parser.doc.tape.get(), parser.doc.string_buf.get(), impl.structural_indexes.get(),
+            js->buf, js->buf + len, text, escapes};
+    if (!sc.node(root, 0))
         return 0;
     return js->n_ops;
 }

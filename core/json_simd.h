@@ -2,17 +2,17 @@
  * json_simd.h — the simdjson front end of the selective payload decoder
  * (core/json_simd.cpp, C++ behind a C-callable interface).
  *
- * json_simd_scan checks one payload whole with simdjson's DOM parser, then
- * walks it with simdjson's On-Demand API (Debian's libsimdjson, its SIMD
- * kernel chosen at run time) and describes the fields a compiled field set
- * (decode.h's decode_node) declares as a flat list of build operations;
- * lua_decode.c turns that list into the same Lua tables the hand-written
- * scanner (decode.c) builds.  It accepts a payload only when the scanner
- * would accept it with the same values; everything else (malformed JSON,
- * escaped keys in declared objects, UTF-16 surrogate escapes, nesting past
- * DECODE_MAX_DEPTH, numbers outside the double range, invalid UTF-8) is
- * "undecided" and the caller runs the hand-written path, which gives
- * today's results and error messages.
+ * json_simd_scan checks one payload whole with simdjson's DOM parser
+ * (Debian's libsimdjson, its SIMD kernel chosen at run time), then walks
+ * the parse's tape and structural index together and describes the fields
+ * a compiled field set (decode.h's decode_node) declares as a flat list of
+ * build operations; lua_decode.c turns that list into the same Lua tables
+ * the hand-written scanner (decode.c) builds.  It accepts a payload only
+ * when the scanner would accept it with the same values; everything else
+ * (malformed JSON, escaped keys in declared objects, UTF-16 surrogate
+ * escapes, nesting past DECODE_MAX_DEPTH, numbers outside the double
+ * range, invalid UTF-8) is "undecided" and the caller runs the
+ * hand-written path, which gives today's results and error messages.
  *
  * Ownership: a json_simd holds the parser, a padded copy of the text and the
  * operation list; json_simd_new / json_simd_free pair up.  The operations

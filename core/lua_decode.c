@@ -44,11 +44,12 @@
 #define SIMD_MT "retape.decode.simd"
 
 /* Payloads shorter than this go straight to the hand-written scanner: on
- * small bodies (the real receipts, ~235 bytes; up to ~3 KB) its single pass
- * beats simdjson's two by 7-30 %; on the full-size bodies (~5-7.6 KB)
- * simdjson is level to 1.1x faster, the Lua tables costing most of the
- * time either way (tools/bench_decode.lua, `make bench` "floor +fields"). */
-#define DECODE_SIMD_MIN_BYTES 4096
+ * the real receipts (~235 bytes, all under 1 KB) its single pass beats
+ * simdjson's parse and walk by ~13 %; from ~0.5 KB up simdjson is faster
+ * (1.2x at 0.6-0.9 KB and on the full-size bodies, ~5-7.6 KB), the Lua
+ * tables costing most of the time either way (tools/bench_decode.lua,
+ * `make bench` "floor +fields"). */
+#define DECODE_SIMD_MIN_BYTES 1024
 
 /* Which decoder decode_with runs first (decode.decode's third argument). */
 enum { ENGINE_AUTO, ENGINE_SIMD, ENGINE_SCANNER };
