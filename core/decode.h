@@ -33,6 +33,17 @@ extern "C" { /* core/json_simd.cpp walks field sets too */
  * levels with the record around it). */
 #define DECODE_MAX_DEPTH 48
 
+/* An object built per a node whose undeclared members are at most this
+ * many, all scalars (strings, numbers, true, false, null), gets them too
+ * and comes out whole, a plain table: a rule's read of a declared key the
+ * payload lacks is then a table miss, with no metamethod call and no lazy
+ * rest kept (the real receipts: two undeclared scalars beside the parity
+ * ruleset's fields, ~33 reads of absent declared keys a receipt).  Larger
+ * remainders, or any undeclared object or array, leave the object partial.
+ * Both decoders decide alike: the same members, added after the declared
+ * ones in document order. */
+#define DECODE_REST_MAX 4
+
 /* Skips JSON whitespace; returns the first other byte's position (or end). */
 const char *decode_skip_ws(const char *p, const char *end);
 

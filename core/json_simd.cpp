@@ -265,7 +265,11 @@ bool scan::node(const decode_node *nd, int depth)
         return false;
     t++;
     s++; /* past '{' */
-    bool partial = false;
+    bool partial = false, rest_ok = true;
+    /* the undeclared members, while they may still all be added (decode.h's
+     * DECODE_REST_MAX): each key and where its scalar value is */
+    struct { const char *key; size_t key_len, t; uint32_t s; } rest[DECODE_REST_MAX];
+    int n_rest = 0;
     while (structural() != '}') {
         const char *k;
         size_t k_len;
@@ -277,6 +281,10 @@ bool scan::node(const decode_node *nd, int depth)
         int entry = nd->wild ? -1 : decode_node_find(nd, k, k_len);
         if (!nd->wild && entry < 0) {
             partial = true;
+            if (rest_ok && n_rest < DECODE_REST_MAX && type() != '{' && type() != '[')
+                rest[n_rest++] = {k, k_len, t, s};
+            else
+                rest_ok = false;
             skip();
         } else {
             const decode_node *child = entry >= 0 ? nd->entries[entry].child : nd->wild_node;
@@ -288,6 +296,19 @@ bool scan::node(const decode_node *nd, int depth)
     const char *close = token();
     t++;
     s++; /* past '}' */
+    if (partial && rest_ok) { /* a small remainder of scalars joins the declared keys */
+        size_t after_t = t;
+        uint32_t after_s = s;
+        for (int i = 0; i < n_rest; i++) {
+            t = rest[i].t;
+            s = rest[i].s;
+            if (!emit(JSON_SIMD_KEY, -1, 0, rest[i].key, rest[i].key_len) || !scalar())
+                return false;
+        }
+        t = after_t;
+        s = after_s;
+        partial = false;
+    }
     if (!partial || depth == 0)
         return emit(JSON_SIMD_END, partial);
     return emit(JSON_SIMD_END, 1, 0, text + (start - buf), static_cast<size_t>(close + 1 - start));

@@ -43,7 +43,9 @@ typedef enum json_simd_kind {
     JSON_SIMD_OBJECT,   /* entry: a whole object's keys (duplicates counted),
                            0 for one built per a node */
     JSON_SIMD_KEY,      /* entry >= 0: that declared entry of the object's
-                           node; entry -1: the key is str, len */
+                           node; entry -1: the key is str, len (any key of a
+                           "*" node or a whole object; an undeclared one of
+                           a small remainder, decode.h's DECODE_REST_MAX) */
     JSON_SIMD_END,      /* closes an ARRAY or OBJECT; of an object built per
                            a node: entry 1 if keys were left out (a partial
                            table), str, len its text (nested objects only) */

@@ -376,6 +376,10 @@ static const char *build_node(build_ctx *c, const char *p, int node_idx, int dep
     int keys = lua_gettop(L) - 1, children = keys + 1;
     lua_createtable(L, 0, node->n);
     int t = lua_gettop(L), skipped = 0;
+    /* the undeclared members, while they may still all be added (see
+     * DECODE_REST_MAX): each key and where its scalar value starts */
+    struct { const char *key, *value; size_t key_len; } rest[DECODE_REST_MAX];
+    int n_rest = 0, rest_ok = 1;
     p = decode_skip_ws(p + 1, c->end);
     if (p < c->end && *p == '}') {
         p++;
@@ -413,6 +417,13 @@ static const char *build_node(build_ctx *c, const char *p, int node_idx, int dep
                 }
                 lua_rawset(L, t);
             } else {
+                if (rest_ok && n_rest < DECODE_REST_MAX && *p != '{' && *p != '[') {
+                    rest[n_rest].key = s;
+                    rest[n_rest].key_len = len;
+                    rest[n_rest++].value = p;
+                } else {
+                    rest_ok = 0;
+                }
                 p = decode_skip_value(p, c->end, depth + 1);
                 if (!p)
                     return NULL;
@@ -430,8 +441,20 @@ static const char *build_node(build_ctx *c, const char *p, int node_idx, int dep
             return NULL;
         }
     }
-    /* Nothing skipped (every key was declared, or "*"): t is the whole
-     * object, a plain table; otherwise it completes itself lazily. */
+    /* A small remainder of scalars joins the declared keys (validated by
+     * the skip: built the same way, never failing but on out of memory). */
+    if (skipped && rest_ok) {
+        for (int i = 0; i < n_rest; i++) {
+            lua_pushlstring(L, rest[i].key, rest[i].key_len);
+            if (!build_scalar(c, rest[i].value))
+                return NULL;
+            lua_rawset(L, t);
+        }
+        skipped = 0;
+    }
+    /* Nothing skipped (every key was declared, or "*", or the remainder
+     * joined them): t is the whole object, a plain table; otherwise it
+     * completes itself lazily. */
     if (skipped)
         mark_partial(L, t, node_idx, &c->pc, depth == 0 ? NULL : obj_start,
                      (size_t)(p - obj_start));

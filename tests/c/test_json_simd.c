@@ -44,7 +44,7 @@ int main(void)
     json_simd *js = json_simd_new();
     CHECK(js != NULL, "a scanner is made");
     const json_simd_op *ops;
-    const char *text = "{\"price\": 1.5, \"other\": [1, {\"a\": \"x\"}], \"flags\": {\"sq30_on\": true, \"x\": 1}  }";
+    const char *text = "{\"price\": 1.5, \"other\": [1, {\"a\": \"x\"}], \"flags\": {\"sq30_on\": true, \"x\": [1]}  }";
     size_t n = json_simd_scan(js, &root, text, strlen(text), &ops);
     CHECK(n == 9, "declared fields only: 9 operations (got %zu)", n);
     if (n == 9) {
@@ -54,7 +54,7 @@ int main(void)
         CHECK(ops[5].kind == JSON_SIMD_KEY && ops[5].entry == 0 && ops[6].kind == JSON_SIMD_TRUE, "flags.sq30_on true");
         const char *flags_text = strstr(text, "{\"sq30_on\"");
         CHECK(ops[7].kind == JSON_SIMD_END && ops[7].entry == 1 && ops[7].str == flags_text &&
-                  ops[7].len == strlen("{\"sq30_on\": true, \"x\": 1}"),
+                  ops[7].len == strlen("{\"sq30_on\": true, \"x\": [1]}"),
               "flags is partial: its text, in the caller's text");
         CHECK(ops[8].kind == JSON_SIMD_END && ops[8].entry == 1 && ops[8].str == NULL, "the root is partial (its text: the payload)");
     }
@@ -65,7 +65,7 @@ int main(void)
     decode_entry root2_e[1];
     int32_t root2_s[4];
     node_init(&root2, root2_e, (const char *const[]){"levels"}, (decode_node *const[]){NULL}, 1, root2_s, 4);
-    const char *arrays = "{\"levels\": [1, [2, 3], {\"a\": []}, \"x\"], \"y\": 1}";
+    const char *arrays = "{\"levels\": [1, [2, 3], {\"a\": []}, \"x\"], \"y\": [1]}";
     n = json_simd_scan(js, &root2, arrays, strlen(arrays), &ops);
     CHECK(n == 16, "an array of 4 elements, one a list of 2 and one an object holding an empty list (got %zu)", n);
     if (n == 16) {
@@ -73,6 +73,27 @@ int main(void)
         CHECK(ops[4].kind == JSON_SIMD_ARRAY && ops[4].entry == 2, "the nested list: 2 elements (got %d)", ops[4].entry);
         CHECK(ops[10].kind == JSON_SIMD_ARRAY && ops[10].entry == 0, "the empty list: 0 elements (got %d)", ops[10].entry);
     }
+
+    /* a small remainder (decode.h's DECODE_REST_MAX): at most that many
+     * undeclared scalars come after the declared keys, and the object is
+     * whole; one more, and it is partial */
+    const char *rest = "{\"a\": \"s\", \"flags\": {\"y\": null, \"sq30_on\": false}, \"price\": 2, \"b\": true, \"c\": -1}";
+    n = json_simd_scan(js, &root, rest, strlen(rest), &ops);
+    CHECK(n == 17, "a remainder of 3 scalars at the root, 1 in flags: 17 operations (got %zu)", n);
+    if (n == 17) {
+        CHECK(ops[2].kind == JSON_SIMD_OBJECT && ops[3].entry == 0 && ops[4].kind == JSON_SIMD_FALSE, "flags.sq30_on first");
+        CHECK(ops[5].kind == JSON_SIMD_KEY && ops[5].entry == -1 && ops[5].len == 1 && ops[5].str[0] == 'y' &&
+                  ops[6].kind == JSON_SIMD_NULL && ops[7].kind == JSON_SIMD_END && ops[7].entry == 0,
+              "then its undeclared y: flags is whole");
+        CHECK(ops[8].entry == 0 && ops[9].number == 2, "price");
+        CHECK(ops[10].entry == -1 && ops[10].str[0] == 'a' && ops[11].kind == JSON_SIMD_STRING && ops[11].len == 1 &&
+                  ops[12].str[0] == 'b' && ops[13].kind == JSON_SIMD_TRUE && ops[14].str[0] == 'c' && ops[15].number == -1,
+              "then a, b, c in document order");
+        CHECK(ops[16].kind == JSON_SIMD_END && ops[16].entry == 0, "the root is whole");
+    }
+    const char *five = "{\"a\": 1, \"b\": 2, \"c\": 3, \"d\": 4, \"e\": 5, \"price\": 1}";
+    n = json_simd_scan(js, &root, five, strlen(five), &ops);
+    CHECK(n == 4 && ops[3].kind == JSON_SIMD_END && ops[3].entry == 1, "five undeclared scalars: partial (got %zu)", n);
 
     /* undecided: the scanner decides (or hands on to lua-cjson) */
     const char *undecided[] = {
@@ -117,7 +138,8 @@ int main(void)
         at = big_len - 16;
         at += (size_t)sprintf(big + at, "\", \"price\": 7}");
         n = json_simd_scan(js, &root, big, at, &ops);
-        CHECK(n == 4 && ops[2].number == 7, "a 200 KB payload after small ones");
+        CHECK(n == 6 && ops[2].number == 7 && ops[4].kind == JSON_SIMD_STRING && ops[4].len == big_len - 16 - 9,
+              "a 200 KB payload after small ones (its 200 KB string, undeclared, a small remainder)");
         free(big);
     }
     json_simd_free(js);
