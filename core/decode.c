@@ -54,8 +54,15 @@ const char *decode_string(const char *p, const char *end, const char **s, size_t
             uint64_t hit = ((quote - UINT64_C(0x0101010101010101)) & ~quote) |
                            ((bslash - UINT64_C(0x0101010101010101)) & ~bslash) |
                            ((x - UINT64_C(0x2020202020202020)) & ~x);
-            if (hit & UINT64_C(0x8080808080808080))
+            hit &= UINT64_C(0x8080808080808080);
+            if (hit) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                /* straight to the first such byte: the lowest flag is exact
+                 * (a borrow only flags bytes above a true hit) */
+                p += __builtin_ctzll(hit) >> 3;
+#endif
                 break;
+            }
             p += 8;
         }
         if (p >= end)
