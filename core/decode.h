@@ -33,13 +33,16 @@ extern "C" { /* core/json_simd.cpp walks field sets too */
  * levels with the record around it). */
 #define DECODE_MAX_DEPTH 48
 
-/* An object built per a node whose undeclared members are at most this
- * many, all scalars (strings, numbers, true, false, null), gets them too
- * and comes out whole, a plain table: a rule's read of a declared key the
- * payload lacks is then a table miss, with no metamethod call and no lazy
- * rest kept (the real receipts: two undeclared scalars beside the parity
+/* A payload whose top level has at most this many undeclared members, all
+ * scalars (strings, numbers, true, false, null), gets them too and comes
+ * out whole, a plain table: a rule's read of a declared key the payload
+ * lacks is then a table miss, with no metamethod call and no lazy rest
+ * kept (the real receipts: two undeclared scalars beside the parity
  * ruleset's fields, ~33 reads of absent declared keys a receipt).  Larger
- * remainders, or any undeclared object or array, leave the object partial.
+ * rests, or any undeclared object or array, leave it partial; so do nested
+ * objects always: rules read their declared keys, and their values cost
+ * more than a lazy rest (the six `ema` objects of a full-size body whole:
+ * 1.04x the time of a full-size day; the 16 `tp_levels` entries too: 1.15x).
  * Both decoders decide alike: the same members, added after the declared
  * ones in document order. */
 #define DECODE_REST_MAX 4

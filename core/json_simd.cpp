@@ -265,9 +265,9 @@ bool scan::node(const decode_node *nd, int depth)
         return false;
     t++;
     s++; /* past '{' */
-    bool partial = false, rest_ok = true;
-    /* the undeclared members, while they may still all be added (decode.h's
-     * DECODE_REST_MAX): each key and where its scalar value is */
+    bool partial = false, rest_ok = depth == 0;
+    /* the root's undeclared members, while they may still all be added
+     * (decode.h's DECODE_REST_MAX): each key and where its scalar value is */
     struct { const char *key; size_t key_len, t; uint32_t s; } rest[DECODE_REST_MAX];
     int n_rest = 0;
     while (structural() != '}') {

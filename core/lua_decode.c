@@ -376,10 +376,10 @@ static const char *build_node(build_ctx *c, const char *p, int node_idx, int dep
     int keys = lua_gettop(L) - 1, children = keys + 1;
     lua_createtable(L, 0, node->n);
     int t = lua_gettop(L), skipped = 0;
-    /* the undeclared members, while they may still all be added (see
-     * DECODE_REST_MAX): each key and where its scalar value starts */
+    /* the root's undeclared members, while they may still all be added
+     * (see DECODE_REST_MAX): each key and where its scalar value starts */
     struct { const char *key, *value; size_t key_len; } rest[DECODE_REST_MAX];
-    int n_rest = 0, rest_ok = 1;
+    int n_rest = 0, rest_ok = depth == 0;
     p = decode_skip_ws(p + 1, c->end);
     if (p < c->end && *p == '}') {
         p++;
