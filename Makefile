@@ -29,7 +29,7 @@ DATA       ?= $(abspath data)
 # Libraries, as pkg-config names, and the Debian packages that provide them.
 PKGS := lua5.4 lua5.4-cjson sqlite3 rocksdb zlib
 DEBS := liblua5.4-dev lua-cjson-dev libsqlite3-dev librocksdb-dev zlib1g-dev pkg-config gcc make
-# the payload decoder's fast path: simdjson (On-Demand), behind a C++
+# the payload decoder's fast path: simdjson (its DOM parse), behind a C++
 # file core/json_simd.cpp (C-callable); g++ compiles it
 PKGS += simdjson
 DEBS += libsimdjson-dev g++

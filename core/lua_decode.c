@@ -441,8 +441,9 @@ static const char *build_node(build_ctx *c, const char *p, int node_idx, int dep
             return NULL;
         }
     }
-    /* A small remainder of scalars joins the declared keys (validated by
-     * the skip: built the same way, never failing but on out of memory). */
+    /* A small rest of the root's scalars joins the declared keys (validated
+     * by the skip; a number the scanner cannot convert, e.g. a token of 512+
+     * characters, gives NULL: lua-cjson decides, as simdjson's walk does). */
     if (skipped && rest_ok) {
         for (int i = 0; i < n_rest; i++) {
             lua_pushlstring(L, rest[i].key, rest[i].key_len);
