@@ -95,21 +95,24 @@ struct scan {
     char structural() const { return buf[index[s]]; }
 
     /* The string (key or value) at t, s: its contents unescaped (the raw
-     * bytes when the text has no backslash), *raw_escaped set when its raw
-     * form holds an escape.  Moves past it. */
-    void string_at(const char *&str, size_t &len, bool &raw_escaped)
+     * bytes when the text has no backslash).  With raw_escaped (keys of
+     * node objects only), *raw_escaped is set when its raw form holds an
+     * escape.  Moves past it. */
+    void string_at(const char *&str, size_t &len, bool *raw_escaped = nullptr)
     {
         size_t at = static_cast<size_t>(tape[t] & internal::JSON_VALUE_MASK);
         uint32_t n;
         std::memcpy(&n, strings + at, sizeof n);
         const char *raw = token() + 1;
         len = n;
-        raw_escaped = false;
+        if (raw_escaped)
+            *raw_escaped = false;
         if (!escapes) {
             str = raw;
         } else {
             str = reinterpret_cast<const char *>(strings + at + sizeof n);
-            raw_escaped = raw[n] != '"' || std::memchr(raw, '\\', n) != nullptr;
+            if (raw_escaped)
+                *raw_escaped = raw[n] != '"' || std::memchr(raw, '\\', n) != nullptr;
         }
         t++;
         s++;
@@ -166,8 +169,7 @@ bool scan::scalar()
     case '"': {
         const char *str;
         size_t len;
-        bool raw_escaped;
-        string_at(str, len, raw_escaped);
+        string_at(str, len);
         return emit(JSON_SIMD_STRING, 0, 0, str, len);
     }
     case 'l':
@@ -233,8 +235,7 @@ bool scan::whole(int depth)
     while (structural() != '}') {
         const char *k;
         size_t k_len;
-        bool raw_escaped;
-        string_at(k, k_len, raw_escaped);
+        string_at(k, k_len);
         s++; /* past ':' */
         if (!emit(JSON_SIMD_KEY, -1, 0, k, k_len) || !whole(depth + 1))
             return false;
@@ -274,7 +275,7 @@ bool scan::node(const decode_node *nd, int depth)
         const char *k;
         size_t k_len;
         bool raw_escaped;
-        string_at(k, k_len, raw_escaped);
+        string_at(k, k_len, &raw_escaped);
         if (raw_escaped) /* decode.c leaves escaped declared keys to lua-cjson */
             return false;
         s++; /* past ':' */
